@@ -1,0 +1,215 @@
+"""Every error gpusettle raises on purpose.
+
+Callers (the CLI, the worker, the oracle) catch `GpusettleError` once and print its message, so each
+message says both what went wrong and what the user can do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "AccountExistsError",
+    "ConfigError",
+    "ContractError",
+    "GpusettleError",
+    "InsufficientFundsError",
+    "InvalidAmountError",
+    "InvalidSignatureError",
+    "KeystoreError",
+    "MalleableSignatureError",
+    "RpcUnavailableError",
+    "UnknownAccountError",
+    "WrongChainError",
+    "WrongPasswordError",
+]
+
+
+class GpusettleError(Exception):
+    """Root of every gpusettle error: `message` says what was wrong, `hint` what to do."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message}. {hint}" if hint else message)
+
+
+class InvalidSignatureError(GpusettleError):
+    """A signature is malformed or does not come from the expected key."""
+
+    def __init__(self, reason: str, hint: str | None = None) -> None:
+        super().__init__(
+            f"invalid signature: {reason}",
+            hint or "re-sign the data with the right key for this chain and contract",
+        )
+
+
+class MalleableSignatureError(InvalidSignatureError):
+    """A signature's s is in the upper half of the curve order (EIP-2), which the contracts reject."""
+
+    def __init__(self, s: int) -> None:
+        super().__init__(
+            f"s = {s:#x} is above secp256k1n/2, so the signature is malleable",
+            "sign again with a library that normalises s to the lower half (every EIP-2 signer does)",
+        )
+        self.s = s
+
+
+class InvalidAmountError(GpusettleError, ValueError):
+    """An amount typed by a user or read from a file is not a valid token amount."""
+
+    def __init__(self, value: object, reason: str, hint: str | None = None) -> None:
+        super().__init__(
+            f"invalid amount {value!r}: {reason}",
+            hint or "write a non-negative decimal number such as 12 or 0.5",
+        )
+        self.value = value
+
+
+class KeystoreError(GpusettleError):
+    """The account store could not do what was asked."""
+
+
+class WrongPasswordError(KeystoreError):
+    """The password does not decrypt the keyfile."""
+
+    def __init__(self, alias: str) -> None:
+        super().__init__(
+            f"wrong password for account {alias!r}",
+            "type it again, or check the file given with --password-file or GPUSETTLE_PASSWORD",
+        )
+        self.alias = alias
+
+
+class UnknownAccountError(KeystoreError):
+    """No keyfile has this alias."""
+
+    def __init__(self, alias: str, known: Sequence[str] = ()) -> None:
+        have = ", ".join(sorted(known)) if known else "none"
+        super().__init__(
+            f"no account named {alias!r} (accounts: {have})",
+            "create it with `gpusettle accounts new` or import it with `gpusettle accounts import`",
+        )
+        self.alias = alias
+
+
+class AccountExistsError(KeystoreError):
+    """An account with this alias already exists; gpusettle never overwrites a key."""
+
+    def __init__(self, alias: str) -> None:
+        super().__init__(
+            f"an account named {alias!r} already exists",
+            "choose another alias, or delete the old account first if you really mean to replace it",
+        )
+        self.alias = alias
+
+
+class ConfigError(GpusettleError):
+    """A configuration file, deployment record or environment variable is missing or wrong."""
+
+
+class WrongChainError(GpusettleError):
+    """The RPC endpoint serves another chain than the configuration or signature expects."""
+
+    def __init__(self, expected: int, actual: int, network: str | None = None) -> None:
+        where = f" for network {network!r}" if network else ""
+        super().__init__(
+            f"connected to chain id {actual} but expected chain id {expected}{where}",
+            "point the RPC URL at the right chain, or pick the network that matches it",
+        )
+        self.expected = expected
+        self.actual = actual
+
+
+# Why each revert happens from the caller's side, keyed by the custom error's name; unknown errors
+# still get a generic hint.
+_CONTRACT_HINTS: dict[str, str] = {
+    "JobEscrowUnknownJob": "check the job id; ids start at 1 and run up to jobCount()",
+    "JobEscrowWrongStatus": "read the job with getJob() and only call what its status allows",
+    "JobEscrowInvalidMaxGpuSeconds": "ask for between 1 and 2^32 - 1 GPU-seconds",
+    "JobEscrowInvalidDeadline": "choose a deadline in the future and within the longest job duration",
+    "JobEscrowInsufficientFreeStake": "pick another offer, or the provider must stake more",
+    "JobEscrowAcceptanceClosed": "the job can only be cancelled now; the client may open a new one",
+    "JobEscrowNotProviderOrWorker": "send the transaction from the provider's staking wallet or worker key",
+    "JobEscrowNotClient": "send the transaction from the wallet that created the job",
+    "JobEscrowCancelNotAllowed": "wait until the acceptance deadline passes, or ask the client to cancel",
+    "JobEscrowTimeoutNotReached": "wait until the deadline plus the grace period has passed",
+    "JobEscrowDisputeWindowClosed": "disputes are only possible within the dispute window after settlement",
+    "JobEscrowWrongProvider": "the receipt must name the provider the job was opened with",
+    "JobEscrowInvalidWorkerSignature": "sign with the provider's current worker key for this chain and escrow",
+    "JobEscrowImpossibleTimes": "the receipt's start must be after acceptance and its end not in the future",
+    "JobEscrowImpossibleGpuSeconds": "meter no more than (end - start) x the offer's GPU count",
+    "JobEscrowInvalidOutcome": "use outcome 0 (completed), 1 (failed by client) or 2 (failed by provider)",
+    "JobEscrowMalformedSignature": "use an EIP-2098 compact signature with a low s",
+    "JobEscrowOracleSignersNotSorted": "sort the attestation signatures by signer address, ascending",
+    "JobEscrowNotOracle": "only keys of the current oracle set may attest; reload the oracle set",
+    "JobEscrowAttestationBelowThreshold": "collect signatures from at least the threshold of oracles",
+    "JobEscrowLengthMismatch": "pass exactly one worker signature per receipt",
+    "JobEscrowEmptyBatch": "pass at least one receipt",
+    "JobEscrowNothingToClaim": "nothing is owed to this account right now",
+    "JobEscrowParameterOutOfRange": "choose a value inside the parameter's hard range",
+    "JobEscrowInvalidOracleSet": "use 1 <= threshold <= number of oracles <= the maximum",
+    "JobEscrowInvalidOracle": "oracle addresses must be non-zero and distinct",
+    "JobEscrowZeroAddress": "pass a non-zero address",
+    "ProviderStakingZeroAmount": "pass an amount above zero",
+    "ProviderStakingZeroAddress": "pass a non-zero address",
+    "ProviderStakingInsufficientFreeStake": "unstake at most the stake no job holds as collateral",
+    "ProviderStakingNothingToWithdraw": "request an unstake first, then withdraw after the unbonding period",
+    "ProviderStakingStillUnbonding": "wait until the release time, then withdraw",
+    "ProviderStakingOpenDisputes": "wait until the open disputes are resolved",
+    "ProviderStakingNotEscrow": "only the job escrow may call this",
+    "ProviderStakingEscrowAlreadySet": "the escrow can be named only once; deploy a new staking contract",
+    "ProviderStakingUnknownOffer": "check the offer id",
+    "ProviderStakingNotOfferOwner": "send the transaction from the staking wallet that published the offer",
+    "ProviderStakingOfferInactive": "the offer was withdrawn; pick an active one",
+    "ProviderStakingInvalidGpuCount": "offer between 1 and 255 GPUs",
+    "ProviderStakingInvalidPrice": "set a price between 1 and the cap",
+    "ProviderStakingJailed": "the provider is jailed; governance must release it first",
+    "ProviderStakingNotJailed": "the provider is not jailed; nothing to release",
+    "ProviderStakingBelowMinimum": "stake at least the minimum before taking new work",
+    "ProviderStakingNoWorker": "name a worker key with setWorker first",
+    "ProviderStakingParameterOutOfRange": "choose a value inside the parameter's hard range",
+}
+
+
+class ContractError(GpusettleError):
+    """A contract call reverted with a custom error; `name` and `error_args` are its decoded parts."""
+
+    def __init__(self, name: str, error_args: Sequence[Any] = (), hint: str | None = None) -> None:
+        rendered = ", ".join(_render_arg(a) for a in error_args)
+        super().__init__(
+            f"the contract reverted with {name}({rendered})",
+            hint or _CONTRACT_HINTS.get(name, "read the contract's documentation of this error"),
+        )
+        self.name = name
+        self.error_args: tuple[Any, ...] = tuple(error_args)
+
+
+def _render_arg(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    return str(value)
+
+
+class RpcUnavailableError(GpusettleError):
+    """The JSON-RPC endpoint could not be reached or answered with garbage."""
+
+    def __init__(self, endpoint: str, cause: str | None = None) -> None:
+        why = f": {cause}" if cause else ""
+        super().__init__(
+            f"cannot reach the RPC endpoint {endpoint}{why}",
+            "check the URL and your connection, or set the network's RPC environment variable",
+        )
+        self.endpoint = endpoint
+
+
+class InsufficientFundsError(GpusettleError):
+    """An account holds less than an operation needs."""
+
+    def __init__(self, account: str, need: int | str, have: int | str, what: str = "tokens") -> None:
+        super().__init__(
+            f"{account} has {have} {what} but needs {need}",
+            f"send more {what} to {account} and try again",
+        )
+        self.account = account
