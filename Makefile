@@ -1,0 +1,67 @@
+# gpusettle: every target bootstraps what it needs (venv, npm packages, compiler) and is idempotent.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := .bootstrap
+
+# brownie finds anvil and solc-js through PATH; py-solc-x finds the compiler through SOLCX_BINARY_PATH
+# (empty when a native solc could be installed, see tools/select_solc.py).
+RUN = export PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH"; \
+      solc_path="$$(cat $(STAMP)/solc-path)"; \
+      if [ -n "$$solc_path" ]; then export SOLCX_BINARY_PATH="$$solc_path"; fi;
+
+FUZZ_EXAMPLES ?= 200
+
+.PHONY: help setup compile test fuzz gas bench demo audit typecheck clean
+
+help:
+	@echo "make demo      run a GPU job end to end on a local chain and settle it"
+	@echo "make test      bootstrap, compile and run every test"
+	@echo "make fuzz      the stateful fuzzers with 5,000 examples each"
+	@echo "make gas       measure gas per path, print the table, write gas-snapshot.json"
+	@echo "make bench     receipt verification throughput and oracle figures"
+	@echo "make typecheck mypy --strict on the gpusettle package"
+
+$(STAMP)/venv: pyproject.toml constraints.txt
+	@mkdir -p $(STAMP)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+$(STAMP)/npm: package.json package-lock.json
+	@mkdir -p $(STAMP)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(STAMP)/solc-path: $(STAMP)/venv $(STAMP)/npm tools/select_solc.py
+	$(BIN)/python tools/select_solc.py > $@.tmp && mv $@.tmp $@
+
+setup: $(STAMP)/venv $(STAMP)/npm $(STAMP)/solc-path
+
+compile: setup
+	@$(RUN) brownie compile
+
+test: compile
+	@$(RUN) GPUSETTLE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) brownie test tests/ -p no:cacheprovider
+
+fuzz: compile
+	@$(RUN) GPUSETTLE_FUZZ_EXAMPLES=5000 brownie test tests/ -m stateful -p no:cacheprovider
+
+gas: compile
+	@$(RUN) brownie run scripts/gas_report.py
+
+bench: compile
+	@$(RUN) python -m gpusettle.bench
+
+demo: compile
+	@$(RUN) python -m gpusettle.demo
+
+typecheck: setup
+	@$(BIN)/mypy
+
+clean:
+	rm -rf build reports $(STAMP)

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
+import {IProviderStaking} from "../interfaces/IProviderStaking.sol";
+import {IJobEscrow} from "../interfaces/IJobEscrow.sol";
+import {Governed} from "./utils/Governed.sol";
+
+/// @title ProviderStaking
+/// @notice See {IProviderStaking}.
+contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+    using SafeCast for uint256;
+
+    uint8 internal constant PARAM_MIN_STAKE = 0;
+    uint8 internal constant PARAM_UNBONDING_PERIOD = 1;
+
+    /// @notice Hard caps: no governance call can go beyond them.
+    uint256 public constant MAX_MIN_STAKE = 10_000_000 ether;
+    uint256 public constant MIN_UNBONDING_PERIOD = 1 hours;
+    uint256 public constant MAX_UNBONDING_PERIOD = 90 days;
+
+    /// @dev One slot per provider: 96 + 96 + 40 + 8 bits. 2^96 base units exceeds any fixed supply we mint.
+    struct StakeSlot {
+        uint96 bonded;
+        uint96 unbonding;
+        uint40 releaseAt;
+        bool jailed;
+    }
+
+    /// @dev Read on every settlement, so the worker key shares a slot with the slash total.
+    struct WorkerSlot {
+        address worker;
+        uint96 totalSlashed;
+    }
+
+    IERC20 private immutable _token;
+    address private _escrow;
+    uint256 private _minStake;
+    uint256 private _unbondingPeriod;
+    uint256 private _offerCount;
+
+    mapping(address provider => StakeSlot) private _stakes;
+    mapping(address provider => WorkerSlot) private _workers;
+    mapping(uint256 offerId => Offer) private _offers;
+
+    constructor(IERC20 token_, address governance, uint256 minStake_, uint256 unbondingPeriod_) Governed(governance) {
+        if (address(token_) == address(0)) revert ZeroAddress();
+        _token = token_;
+        _setParameter(PARAM_MIN_STAKE, minStake_);
+        _setParameter(PARAM_UNBONDING_PERIOD, unbondingPeriod_);
+    }
+
+    modifier onlyEscrow() {
+        if (msg.sender != _escrow) revert Unauthorized(msg.sender, "escrow");
+        _;
+    }
+
+    // ---------------------------------------------------------------- staking
+
+    /// @inheritdoc IProviderStaking
+    function stake(uint256 amount) external nonReentrant {
+        _stake(amount);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function stakeWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external nonReentrant {
+        // A permit front-run by someone else still leaves the allowance in place: go on if it suffices.
+        try IERC20Permit(address(_token)).permit(msg.sender, address(this), amount, deadline, v, r, s) {} catch {}
+        _stake(amount);
+    }
+
+    function _stake(uint256 amount) private {
+        if (amount == 0) revert ProviderStakingZeroAmount();
+        StakeSlot storage s = _stakes[msg.sender];
+        uint96 bonded = (uint256(s.bonded) + amount).toUint96();
+        s.bonded = bonded;
+        emit Staked(msg.sender, amount, bonded);
+        _token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function requestUnstake(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ProviderStakingZeroAmount();
+        StakeSlot storage s = _stakes[msg.sender];
+        (uint256 locked, uint256 openDisputes) = _blockers(msg.sender);
+        if (openDisputes != 0) revert ProviderStakingOpenDisputes(msg.sender, openDisputes);
+        uint256 bonded = s.bonded;
+        uint256 free = bonded > locked ? bonded - locked : 0;
+        if (amount > free) revert ProviderStakingInsufficientFreeStake(msg.sender, free, amount);
+        // Safe: amount <= free <= bonded, and unbonding + amount <= total stake < 2^96.
+        unchecked {
+            s.bonded = uint96(bonded - amount);
+            s.unbonding = uint96(uint256(s.unbonding) + amount);
+        }
+        uint40 releaseAt = (block.timestamp + _unbondingPeriod).toUint40();
+        s.releaseAt = releaseAt;
+        emit UnstakeRequested(msg.sender, amount, s.unbonding, releaseAt);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function withdraw() external nonReentrant {
+        StakeSlot storage s = _stakes[msg.sender];
+        uint256 amount = s.unbonding;
+        if (amount == 0) revert ProviderStakingNothingToWithdraw(msg.sender);
+        if (block.timestamp < s.releaseAt) revert ProviderStakingStillUnbonding(msg.sender, s.releaseAt, block.timestamp);
+        (, uint256 openDisputes) = _blockers(msg.sender);
+        if (openDisputes != 0) revert ProviderStakingOpenDisputes(msg.sender, openDisputes);
+        s.unbonding = 0;
+        s.releaseAt = 0;
+        emit Withdrawn(msg.sender, amount);
+        _token.safeTransfer(msg.sender, amount);
+    }
+
+    function _blockers(address provider) private view returns (uint256 locked, uint256 openDisputes) {
+        address escrow_ = _escrow;
+        if (escrow_ == address(0)) return (0, 0);
+        return IJobEscrow(escrow_).unstakeBlockers(provider);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function setWorker(address worker) external {
+        if (worker == address(0)) revert ZeroAddress();
+        WorkerSlot storage w = _workers[msg.sender];
+        address previous = w.worker;
+        w.worker = worker;
+        emit WorkerSet(msg.sender, previous, worker);
+    }
+
+    // ----------------------------------------------------------------- offers
+
+    /// @inheritdoc IProviderStaking
+    function addOffer(
+        string calldata gpuModel,
+        uint8 gpuCount,
+        uint32 vramGb,
+        uint64 pricePerGpuSecond,
+        string calldata metadataURI
+    ) external returns (uint256 offerId) {
+        _checkOfferTerms(gpuCount, pricePerGpuSecond);
+        uint256 bonded = _stakes[msg.sender].bonded;
+        if (bonded < _minStake) revert ProviderStakingBelowMinimum(msg.sender, bonded, _minStake);
+        offerId = ++_offerCount;
+        _offers[offerId] = Offer({
+            provider: msg.sender,
+            pricePerGpuSecond: pricePerGpuSecond,
+            gpuCount: gpuCount,
+            vramGb: vramGb,
+            active: true,
+            gpuModel: gpuModel,
+            metadataURI: metadataURI
+        });
+        emit OfferAdded(offerId, msg.sender, gpuModel, gpuCount, vramGb, pricePerGpuSecond, metadataURI);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function updateOffer(uint256 offerId, uint8 gpuCount, uint32 vramGb, uint64 pricePerGpuSecond, string calldata metadataURI)
+        external
+    {
+        Offer storage o = _ownedActiveOffer(offerId);
+        _checkOfferTerms(gpuCount, pricePerGpuSecond);
+        o.gpuCount = gpuCount;
+        o.vramGb = vramGb;
+        o.pricePerGpuSecond = pricePerGpuSecond;
+        o.metadataURI = metadataURI;
+        emit OfferUpdated(offerId, gpuCount, vramGb, pricePerGpuSecond, metadataURI);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function withdrawOffer(uint256 offerId) external {
+        Offer storage o = _ownedActiveOffer(offerId);
+        o.active = false;
+        emit OfferWithdrawn(offerId);
+    }
+
+    function _ownedActiveOffer(uint256 offerId) private view returns (Offer storage o) {
+        o = _offers[offerId];
+        if (o.provider == address(0)) revert ProviderStakingUnknownOffer(offerId);
+        if (o.provider != msg.sender) revert ProviderStakingNotOfferOwner(offerId, msg.sender, o.provider);
+        if (!o.active) revert ProviderStakingOfferInactive(offerId);
+    }
+
+    function _checkOfferTerms(uint8 gpuCount, uint64 price) private pure {
+        if (gpuCount == 0) revert ProviderStakingInvalidGpuCount(gpuCount);
+        if (price == 0) revert ProviderStakingInvalidPrice(price, type(uint64).max);
+    }
+
+    // ------------------------------------------------------- escrow & jailing
+
+    /// @inheritdoc IProviderStaking
+    function slash(address provider, uint256 amount, address recipient)
+        external
+        onlyEscrow
+        nonReentrant
+        returns (uint256 slashed)
+    {
+        if (recipient == address(0)) revert ZeroAddress();
+        StakeSlot storage s = _stakes[provider];
+        uint256 bonded = s.bonded;
+        uint256 unbonding = s.unbonding;
+        // Bonded stake first, then unbonding: a provider that asked to leave is still liable.
+        uint256 fromBonded = amount < bonded ? amount : bonded;
+        uint256 rest = amount - fromBonded;
+        uint256 fromUnbonding = rest < unbonding ? rest : unbonding;
+        slashed = fromBonded + fromUnbonding;
+        if (slashed == 0) return 0;
+        // Safe: each part is at most the balance it is taken from; the slash total is bounded by all stake ever made.
+        unchecked {
+            s.bonded = uint96(bonded - fromBonded);
+            s.unbonding = uint96(unbonding - fromUnbonding);
+        }
+        WorkerSlot storage w = _workers[provider];
+        w.totalSlashed = (uint256(w.totalSlashed) + slashed).toUint96();
+        emit Slashed(provider, amount, slashed, recipient);
+        _token.safeTransfer(recipient, slashed);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function jail(address provider) external {
+        if (msg.sender != _escrow && msg.sender != governance()) revert Unauthorized(msg.sender, "escrow");
+        StakeSlot storage s = _stakes[provider];
+        if (s.jailed) return;
+        s.jailed = true;
+        emit Jailed(provider);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function unjail(address provider) external onlyGovernance {
+        StakeSlot storage s = _stakes[provider];
+        if (!s.jailed) revert ProviderStakingNotJailed(provider);
+        s.jailed = false;
+        emit Unjailed(provider);
+    }
+
+    // ------------------------------------------------------------- governance
+
+    /// @inheritdoc IProviderStaking
+    function setEscrow(address escrow_) external onlyGovernance {
+        if (escrow_ == address(0)) revert ZeroAddress();
+        if (_escrow != address(0)) revert ProviderStakingEscrowAlreadySet(_escrow);
+        _escrow = escrow_;
+        emit EscrowSet(escrow_);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function setParameter(uint8 param, uint256 value) external onlyGovernance {
+        _setParameter(param, value);
+    }
+
+    function _setParameter(uint8 param, uint256 value) private {
+        uint256 previous;
+        if (param == PARAM_MIN_STAKE) {
+            if (value > MAX_MIN_STAKE) revert ProviderStakingParameterOutOfRange(param, value, 0, MAX_MIN_STAKE);
+            previous = _minStake;
+            _minStake = value;
+        } else if (param == PARAM_UNBONDING_PERIOD) {
+            // The unbonding period must outlast the escrow's dispute window, or a provider could leave
+            // with its stake before a dispute against it is even raised.
+            uint256 lowest = MIN_UNBONDING_PERIOD;
+            if (_escrow != address(0)) {
+                uint256 window = IJobEscrow(_escrow).parameters()[4];
+                if (window + 1 > lowest) lowest = window + 1;
+            }
+            if (value < lowest || value > MAX_UNBONDING_PERIOD) {
+                revert ProviderStakingParameterOutOfRange(param, value, lowest, MAX_UNBONDING_PERIOD);
+            }
+            previous = _unbondingPeriod;
+            _unbondingPeriod = value;
+        } else {
+            revert ProviderStakingParameterOutOfRange(param, value, 0, 0);
+        }
+        emit ParameterSet(param, previous, value);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IProviderStaking
+    function stakeOf(address provider)
+        external
+        view
+        returns (uint256 bonded, uint256 unbonding, uint256 releaseAt, bool jailed)
+    {
+        StakeSlot memory s = _stakes[provider];
+        return (s.bonded, s.unbonding, s.releaseAt, s.jailed);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function workerOf(address provider) external view returns (address) {
+        return _workers[provider].worker;
+    }
+
+    /// @inheritdoc IProviderStaking
+    function totalSlashedOf(address provider) external view returns (uint256) {
+        return _workers[provider].totalSlashed;
+    }
+
+    /// @inheritdoc IProviderStaking
+    function offer(uint256 offerId) external view returns (Offer memory) {
+        Offer memory o = _offers[offerId];
+        if (o.provider == address(0)) revert ProviderStakingUnknownOffer(offerId);
+        return o;
+    }
+
+    /// @inheritdoc IProviderStaking
+    function offerCount() external view returns (uint256) {
+        return _offerCount;
+    }
+
+    /// @inheritdoc IProviderStaking
+    function jobTerms(uint256 offerId) external view returns (JobTerms memory terms) {
+        Offer storage o = _offers[offerId];
+        address provider = o.provider;
+        if (provider == address(0)) revert ProviderStakingUnknownOffer(offerId);
+        if (!o.active) revert ProviderStakingOfferInactive(offerId);
+        StakeSlot memory s = _stakes[provider];
+        if (s.jailed) revert ProviderStakingJailed(provider);
+        if (s.bonded < _minStake) revert ProviderStakingBelowMinimum(provider, s.bonded, _minStake);
+        if (_workers[provider].worker == address(0)) revert ProviderStakingNoWorker(provider);
+        terms = JobTerms({provider: provider, pricePerGpuSecond: o.pricePerGpuSecond, gpuCount: o.gpuCount, bonded: s.bonded});
+    }
+
+    /// @inheritdoc IProviderStaking
+    function minStake() external view returns (uint256) {
+        return _minStake;
+    }
+
+    /// @inheritdoc IProviderStaking
+    function unbondingPeriod() external view returns (uint256) {
+        return _unbondingPeriod;
+    }
+
+    /// @inheritdoc IProviderStaking
+    function escrow() external view returns (address) {
+        return _escrow;
+    }
+
+    /// @inheritdoc IProviderStaking
+    function token() external view returns (address) {
+        return address(_token);
+    }
+}

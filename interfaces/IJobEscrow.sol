@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IGoverned} from "./IGoverned.sol";
+
+/// @title Job escrow for gpusettle
+/// @notice Clients open jobs against provider offers and deposit `maxGpuSeconds x price`; providers accept,
+/// run the job and their worker key signs an EIP-712 receipt; an M-of-N oracle set attests the receipts
+/// and anyone may submit them here to settle. Payouts are pull payments: a provider's earnings, the
+/// treasury's fees and a client's refund are credited at settlement and withdrawn at any time.
+/// @dev Receipts and attestations are EIP-712 typed data under the domain
+/// `{name: "gpusettle JobEscrow", version: "1", chainId, verifyingContract: this}`:
+///   JobReceipt(uint256 jobId,address provider,uint64 gpuSeconds,uint64 startTime,uint64 endTime,bytes32 resultHash,uint8 outcome)
+///   Attestation(bytes32 receiptsHash,uint64 oracleEpoch)
+/// where receiptsHash is keccak256 of the concatenated struct hashes of the receipts in submission order.
+/// Signatures are EIP-2098 compact `(r, vs)`; s must be in the lower half order, so none is malleable.
+interface IJobEscrow is IGoverned {
+    /// @notice The life of a job. Settled, DisputeUpheld and DisputeRejected jobs may still have a refund
+    /// for the client to claim.
+    enum JobStatus {
+        None,
+        Open, // created, waiting for the provider to accept
+        Running, // accepted, the worker is running it
+        Settled, // a receipt settled it
+        Cancelled, // cancelled, declined or expired before acceptance: fully refunded
+        TimedOut, // no receipt by deadline + grace: fully refunded, collateral partly slashed
+        Disputed, // the client disputed the settlement; waiting for the arbiter
+        DisputeUpheld, // the arbiter upheld the dispute: provider slashed and jailed
+        DisputeRejected, // the arbiter rejected the dispute: bond paid to the provider
+        Fraud // the arbiter found a fraudulent result before settlement: refunded, provider slashed and jailed
+    }
+
+    /// @notice What a receipt says happened.
+    enum Outcome {
+        Completed, // the job ran to the end; metered GPU-seconds are paid
+        FailedClient, // the job's own code or spec failed; metered GPU-seconds are paid
+        FailedProvider // the provider's hardware or worker failed; nothing is paid
+    }
+
+    /// @notice A job receipt, signed by the provider's worker key.
+    struct Receipt {
+        uint256 jobId;
+        address provider;
+        uint64 gpuSeconds; // metered GPU-seconds: wall time x GPUs
+        uint64 startTime; // unix seconds
+        uint64 endTime; // unix seconds
+        bytes32 resultHash; // hash of the result (or of the failure reason)
+        uint8 outcome; // an Outcome
+    }
+
+    /// @notice An EIP-2098 compact signature: `vs` holds the y-parity in its top bit and s below it.
+    struct Signature {
+        bytes32 r;
+        bytes32 vs;
+    }
+
+    /// @notice Everything stored about a job, decoded.
+    struct JobView {
+        JobStatus status;
+        address client;
+        address provider;
+        uint256 offerId;
+        uint256 pricePerGpuSecond;
+        uint256 maxGpuSeconds; // after the refund is claimed, equal to billedGpuSeconds
+        uint8 gpuCount;
+        uint256 deposit; // price x the original maxGpuSeconds
+        uint256 collateral;
+        uint256 acceptBy; // Open: last second the provider may accept
+        uint256 acceptedAt; // Running: when it was accepted
+        uint256 deadline; // Open and Running
+        uint256 billedGpuSeconds; // after settlement
+        uint256 settledAt; // after settlement
+        uint256 refundable; // what the client can claim now
+        bytes32 specHash;
+        uint256 disputeBond;
+    }
+
+    /// @notice The per-provider record of work.
+    struct ProviderRecord {
+        uint256 lockedCollateral;
+        uint256 earnings; // credited, not yet withdrawn
+        uint256 gpuSecondsServed;
+        uint256 jobsCompleted;
+        uint256 jobsFailed;
+        uint256 jobsTimedOut;
+        uint256 disputesLost;
+        uint256 openDisputes;
+        uint256 totalSlashed;
+    }
+
+    /// @notice No job has this id.
+    error JobEscrowUnknownJob(uint256 jobId);
+    /// @notice The job is not in the status this call needs.
+    error JobEscrowWrongStatus(uint256 jobId, JobStatus status, JobStatus expected);
+    /// @notice maxGpuSeconds must be between 1 and 2^32 - 1.
+    error JobEscrowInvalidMaxGpuSeconds(uint256 maxGpuSeconds);
+    /// @notice The deadline must be in the future and at most the longest job duration away.
+    error JobEscrowInvalidDeadline(uint256 deadline, uint256 nowTs, uint256 latest);
+    /// @notice The provider's free stake does not cover the job's collateral.
+    error JobEscrowInsufficientFreeStake(address provider, uint256 free, uint256 need);
+    /// @notice The acceptance deadline has passed.
+    error JobEscrowAcceptanceClosed(uint256 jobId, uint256 acceptBy, uint256 nowTs);
+    /// @notice The provider is jailed and cannot take new work.
+    error JobEscrowProviderJailed(address provider);
+    /// @notice Only the job's provider or its worker key may do this.
+    error JobEscrowNotProviderOrWorker(uint256 jobId, address caller);
+    /// @notice Only the job's client may do this.
+    error JobEscrowNotClient(uint256 jobId, address caller, address client);
+    /// @notice Before the acceptance deadline only the client may cancel (or the provider decline).
+    error JobEscrowCancelNotAllowed(uint256 jobId, address caller, uint256 acceptBy);
+    /// @notice The timeout can be claimed only after deadline plus grace.
+    error JobEscrowTimeoutNotReached(uint256 jobId, uint256 claimableAt, uint256 nowTs);
+    /// @notice The dispute window has closed.
+    error JobEscrowDisputeWindowClosed(uint256 jobId, uint256 closedAt, uint256 nowTs);
+    /// @notice The receipt names another provider than the job's.
+    error JobEscrowWrongProvider(uint256 jobId, address expected, address got);
+    /// @notice The receipt's signature does not recover to the provider's current worker key.
+    error JobEscrowInvalidWorkerSignature(uint256 jobId, address recovered, address worker);
+    /// @notice The receipt's times are impossible: start before acceptance, end before start, or end in the future.
+    error JobEscrowImpossibleTimes(uint256 jobId, uint256 startTime, uint256 endTime, uint256 acceptedAt, uint256 nowTs);
+    /// @notice More GPU-seconds than the job's GPUs could run between start and end.
+    error JobEscrowImpossibleGpuSeconds(uint256 jobId, uint256 gpuSeconds, uint256 limit);
+    /// @notice The outcome is not one of the Outcome values.
+    error JobEscrowInvalidOutcome(uint256 jobId, uint8 outcome);
+    /// @notice A signature is malformed or malleable (high s).
+    error JobEscrowMalformedSignature(uint256 index);
+    /// @notice Oracle signers must be in strictly ascending address order (which also forbids duplicates).
+    error JobEscrowOracleSignersNotSorted(uint256 index, address signer, address previous);
+    /// @notice The signer is not in the current oracle set.
+    error JobEscrowNotOracle(address signer, uint64 epoch);
+    /// @notice Fewer valid oracle signatures than the threshold.
+    error JobEscrowAttestationBelowThreshold(uint256 have, uint256 need);
+    /// @notice Receipts and worker signatures must pair up one to one.
+    error JobEscrowLengthMismatch(uint256 receipts, uint256 signatures);
+    /// @notice A batch must hold at least one receipt.
+    error JobEscrowEmptyBatch();
+    /// @notice Nothing to withdraw or refund.
+    error JobEscrowNothingToClaim(address account);
+    /// @notice A governance parameter was set outside its hard range.
+    error JobEscrowParameterOutOfRange(uint8 param, uint256 value, uint256 min, uint256 max);
+    /// @notice An oracle set needs 1 <= threshold <= size <= MAX_ORACLES.
+    error JobEscrowInvalidOracleSet(uint256 size, uint256 threshold);
+    /// @notice An oracle address was zero or repeated.
+    error JobEscrowInvalidOracle(address oracle);
+    /// @notice Roles are 0 treasury, 1 guardian, 2 arbiter.
+    error JobEscrowUnknownRole(uint8 role);
+
+    /// @notice A job was opened; `pricePerGpuSecond x maxGpuSeconds` was pulled from the client and
+    /// `collateral` locked from the provider's stake.
+    event JobCreated(
+        uint256 indexed jobId,
+        address indexed client,
+        address indexed provider,
+        uint256 offerId,
+        uint256 pricePerGpuSecond,
+        uint256 maxGpuSeconds,
+        uint256 deadline,
+        uint256 acceptBy,
+        bytes32 specHash,
+        uint256 collateral
+    );
+    /// @notice The provider accepted the job.
+    event JobAccepted(uint256 indexed jobId, address indexed provider, uint256 acceptedAt);
+    /// @notice The job was cancelled, declined or expired before acceptance; the client was refunded.
+    event JobCancelled(uint256 indexed jobId, address indexed by, uint256 refund);
+    /// @notice A receipt settled the job: `payout` credited to the provider, `fee` to the treasury,
+    /// `refund` claimable by the client.
+    event JobSettled(
+        uint256 indexed jobId, address indexed provider, uint256 gpuSeconds, uint256 payout, uint256 fee, uint256 refund, uint8 outcome
+    );
+    /// @notice A receipt in a batch was skipped because its job was not running (already settled,
+    /// cancelled or timed out); nothing moved.
+    event SettlementSkipped(uint256 indexed jobId, JobStatus status);
+    /// @notice The client reclaimed the deposit after the deadline; `slashed` of the collateral went to it too.
+    event JobTimedOut(uint256 indexed jobId, uint256 refund, uint256 slashed);
+    /// @notice The client claimed the unused part of a settled job's deposit.
+    event RefundClaimed(uint256 indexed jobId, address indexed client, uint256 amount);
+    /// @notice The client disputed a settlement, posting `bond`.
+    event JobDisputed(uint256 indexed jobId, address indexed client, uint256 bond, bytes32 reasonHash);
+    /// @notice The arbiter ruled on a dispute.
+    event DisputeResolved(uint256 indexed jobId, bool upheld, uint256 slashed, uint256 compensation);
+    /// @notice The arbiter found a running job's result fraudulent.
+    event FraudReported(uint256 indexed jobId, bytes32 evidenceHash, uint256 slashed, uint256 compensation);
+    /// @notice A provider withdrew its earnings.
+    event EarningsWithdrawn(address indexed provider, uint256 amount);
+    /// @notice Accrued protocol fees were sent to the treasury.
+    event FeesWithdrawn(address indexed treasury, uint256 amount);
+    /// @notice Governance replaced the oracle set; attestations under earlier epochs are void.
+    event OracleSetUpdated(uint64 indexed epoch, address[] oracles, uint8 threshold);
+    /// @notice A governance parameter changed.
+    event ParameterSet(uint8 indexed param, uint256 previous, uint256 value);
+    /// @notice Governance gave role `role` (0 treasury, 1 guardian, 2 arbiter) to `account`.
+    event RoleSet(uint8 indexed role, address indexed previous, address indexed account);
+
+    /// @notice Open a job on `offerId`; pulls `maxGpuSeconds x price` from the caller (needs an allowance).
+    /// @param deadline unix time by which a receipt must settle the job; after it plus the grace period the
+    /// client may reclaim everything.
+    function createJob(uint256 offerId, uint256 maxGpuSeconds, uint256 deadline, bytes32 specHash)
+        external
+        returns (uint256 jobId);
+
+    /// @notice Same as createJob, with an EIP-2612 permit for the deposit in the same call. A permit that
+    /// fails because it was already used (front-run) is ignored if the allowance suffices.
+    function createJobWithPermit(
+        uint256 offerId,
+        uint256 maxGpuSeconds,
+        uint256 deadline,
+        bytes32 specHash,
+        uint256 permitDeadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external returns (uint256 jobId);
+
+    /// @notice The provider (or its worker key) accepts an open job before its acceptance deadline.
+    function acceptJob(uint256 jobId) external;
+
+    /// @notice Cancel an open job for a full refund: the client at any time before acceptance, the provider
+    /// or its worker to decline it, anyone once the acceptance deadline has passed.
+    function cancelJob(uint256 jobId) external;
+
+    /// @notice Settle one job by its worker-signed receipt and the oracle set's attestation of it.
+    function settle(Receipt calldata receipt, Signature calldata workerSig, Signature[] calldata attestation) external;
+
+    /// @notice Settle many jobs with one attestation over all receipts. Receipts whose job is no longer
+    /// running are skipped (SettlementSkipped), so a retried batch is harmless; any other invalid
+    /// receipt reverts the whole batch with its error.
+    /// @return settled how many jobs this call settled
+    function settleBatch(Receipt[] calldata receipts, Signature[] calldata workerSigs, Signature[] calldata attestation)
+        external
+        returns (uint256 settled);
+
+    /// @notice After deadline plus grace, refund a running job's whole deposit to its client and slash part of
+    /// the provider's collateral to the client. Anyone may call; the money goes to the client.
+    function claimTimeout(uint256 jobId) external;
+
+    /// @notice Send the unused part of settled jobs' deposits to their clients. Anyone may call.
+    function claimRefunds(uint256[] calldata jobIds) external returns (uint256 total);
+
+    /// @notice The client disputes a settlement within the dispute window, posting the dispute bond.
+    function dispute(uint256 jobId, bytes32 reasonHash) external;
+
+    /// @notice Arbiter: rule on a dispute. Upheld: the provider is slashed and jailed, the client compensated
+    /// from the slash (up to what was paid) and its bond returned, the rest to the treasury. Rejected: the
+    /// bond goes to the provider.
+    function resolveDispute(uint256 jobId, bool upheld) external;
+
+    /// @notice Arbiter: a running job's result was found fraudulent (e.g. a failed Freivalds check). The client
+    /// is refunded in full and compensated from the slash, the provider is jailed.
+    function reportFraud(uint256 jobId, bytes32 evidenceHash) external;
+
+    /// @notice The provider withdraws its credited earnings.
+    function withdrawEarnings() external returns (uint256 amount);
+
+    /// @notice Send accrued protocol fees to the treasury. Anyone may call.
+    function withdrawFees() external returns (uint256 amount);
+
+    /// @notice Governance: replace the oracle set. Every attestation under the old set becomes void.
+    function setOracleSet(address[] calldata oracles, uint8 threshold) external;
+
+    /// @notice Governance: set a parameter inside its hard range. 0 fee bps, 1 collateral bps, 2 timeout slash
+    /// bps (of collateral), 3 dispute slash bps (of the payment), 4 dispute window, 5 acceptance window,
+    /// 6 timeout grace, 7 dispute bond.
+    function setParameter(uint8 param, uint256 value) external;
+
+    /// @notice Governance: give role `role` to `account`: 0 the treasury that receives protocol fees and the
+    /// rest of upheld slashes, 1 the guardian that may pause new work, 2 the arbiter that rules on disputes.
+    function setRole(uint8 role, address account) external;
+
+    /// @notice The treasury, guardian and arbiter.
+    function roles() external view returns (address treasury, address guardian, address arbiter);
+
+    /// @notice Guardian: stop new jobs and acceptances. Refunds, timeouts, settlement and withdrawals go on.
+    function pause() external;
+
+    /// @notice Guardian or governance: resume new jobs.
+    function unpause() external;
+
+    /// @notice A job, decoded.
+    function getJob(uint256 jobId) external view returns (JobView memory);
+
+    /// @notice Number of jobs ever created (ids run from 1).
+    function jobCount() external view returns (uint256);
+
+    /// @notice A provider's record and balances.
+    function providerRecord(address provider) external view returns (ProviderRecord memory);
+
+    /// @notice Collateral locked for `provider`'s jobs and its open disputes (read by the staking contract).
+    function unstakeBlockers(address provider) external view returns (uint256 locked, uint256 openDisputes);
+
+    /// @notice The current parameters, in setParameter's order.
+    function parameters() external view returns (uint256[8] memory);
+
+    /// @notice The current oracle set, its threshold and epoch.
+    function oracleSet() external view returns (address[] memory oracles, uint8 threshold, uint64 epoch);
+
+    /// @notice Accrued fees not yet sent to the treasury.
+    function accruedFees() external view returns (uint256);
+
+    /// @notice The EIP-712 digest the worker key signs for `receipt`.
+    function receiptDigest(Receipt calldata receipt) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest the oracles sign for a batch with `receiptsHash` under `epoch`.
+    function attestationDigest(bytes32 receiptsHash, uint64 epoch) external view returns (bytes32);
+
+    /// @notice The EIP-712 domain separator.
+    function domainSeparator() external view returns (bytes32);
+}

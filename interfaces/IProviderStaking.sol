@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IGoverned} from "./IGoverned.sol";
+
+/// @title Provider staking for gpusettle
+/// @notice Providers bond compute tokens here, name the hot worker key that signs their job receipts,
+/// and publish offers for their GPUs. The job escrow reads the stake to size job collateral and may
+/// slash it. Unstaking goes through an unbonding period that is always longer than the escrow's
+/// dispute window, and slashing reaches unbonding stake too, so a provider cannot unstake its way
+/// out of a dispute.
+interface IProviderStaking is IGoverned {
+    /// @notice One offer of GPU time by a provider.
+    struct Offer {
+        address provider; // the staking wallet that owns the offer
+        uint64 pricePerGpuSecond; // in the token's smallest unit
+        uint8 gpuCount; // GPUs a job on this offer gets
+        uint32 vramGb; // memory per GPU
+        bool active; // false once withdrawn
+        string gpuModel; // e.g. "NVIDIA H100 80GB HBM3"
+        string metadataURI; // where the provider describes the machine
+    }
+
+    /// @notice What the escrow needs to open a job against an offer.
+    struct JobTerms {
+        address provider;
+        uint64 pricePerGpuSecond;
+        uint8 gpuCount;
+        uint256 bonded;
+    }
+
+    /// @notice The caller passed an amount of zero.
+    error ProviderStakingZeroAmount();
+    /// @notice The provider asked to unstake more than its stake that no job holds as collateral.
+    error ProviderStakingInsufficientFreeStake(address provider, uint256 free, uint256 requested);
+    /// @notice The provider has no unbonding stake to withdraw.
+    error ProviderStakingNothingToWithdraw(address provider);
+    /// @notice The unbonding period has not ended yet.
+    error ProviderStakingStillUnbonding(address provider, uint256 releaseAt, uint256 nowTs);
+    /// @notice The provider has disputes open against it; its stake cannot leave until they are resolved.
+    error ProviderStakingOpenDisputes(address provider, uint256 openDisputes);
+    /// @notice The escrow can be named once only.
+    error ProviderStakingEscrowAlreadySet(address escrow);
+    /// @notice No offer has this id.
+    error ProviderStakingUnknownOffer(uint256 offerId);
+    /// @notice Only the provider that published the offer may change it.
+    error ProviderStakingNotOfferOwner(uint256 offerId, address caller, address owner);
+    /// @notice The offer was withdrawn.
+    error ProviderStakingOfferInactive(uint256 offerId);
+    /// @notice GPU count must be between 1 and 255.
+    error ProviderStakingInvalidGpuCount(uint256 gpuCount);
+    /// @notice Price per GPU-second must be between 1 and the cap.
+    error ProviderStakingInvalidPrice(uint256 price, uint256 maxPrice);
+    /// @notice The provider is jailed for fraud and cannot take new work until governance releases it.
+    error ProviderStakingJailed(address provider);
+    /// @notice The provider is not jailed.
+    error ProviderStakingNotJailed(address provider);
+    /// @notice The provider's bonded stake is below the minimum for new work.
+    error ProviderStakingBelowMinimum(address provider, uint256 bonded, uint256 minimum);
+    /// @notice The provider has not named a worker key.
+    error ProviderStakingNoWorker(address provider);
+    /// @notice A governance parameter was set outside its hard range.
+    error ProviderStakingParameterOutOfRange(uint8 param, uint256 value, uint256 min, uint256 max);
+
+    /// @notice `provider` bonded `amount`; its bonded stake is now `bonded`.
+    event Staked(address indexed provider, uint256 amount, uint256 bonded);
+    /// @notice `provider` moved `amount` to unbonding; all of its unbonding stake is released at `releaseAt`.
+    event UnstakeRequested(address indexed provider, uint256 amount, uint256 unbonding, uint256 releaseAt);
+    /// @notice `provider` withdrew `amount` of released stake.
+    event Withdrawn(address indexed provider, uint256 amount);
+    /// @notice `provider` lost `amount` (of `requested`) to a slash, sent to `recipient`.
+    event Slashed(address indexed provider, uint256 requested, uint256 amount, address indexed recipient);
+    /// @notice `provider` was jailed.
+    event Jailed(address indexed provider);
+    /// @notice Governance released `provider` from jail.
+    event Unjailed(address indexed provider);
+    /// @notice `provider` named `worker` as its receipt-signing key (replacing `previous`).
+    event WorkerSet(address indexed provider, address indexed previous, address indexed worker);
+    /// @notice An offer was published.
+    event OfferAdded(
+        uint256 indexed offerId,
+        address indexed provider,
+        string gpuModel,
+        uint8 gpuCount,
+        uint32 vramGb,
+        uint64 pricePerGpuSecond,
+        string metadataURI
+    );
+    /// @notice An offer's terms changed; jobs already opened keep the price they locked.
+    event OfferUpdated(uint256 indexed offerId, uint8 gpuCount, uint32 vramGb, uint64 pricePerGpuSecond, string metadataURI);
+    /// @notice An offer was withdrawn.
+    event OfferWithdrawn(uint256 indexed offerId);
+    /// @notice The job escrow that may lock collateral and slash was named.
+    event EscrowSet(address indexed escrow);
+    /// @notice A governance parameter changed.
+    event ParameterSet(uint8 indexed param, uint256 previous, uint256 value);
+
+    /// @notice Bond `amount` tokens (needs an allowance to this contract).
+    function stake(uint256 amount) external;
+
+    /// @notice Bond `amount` tokens using an EIP-2612 permit in the same call.
+    function stakeWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
+
+    /// @notice Move `amount` of free bonded stake to unbonding. The whole unbonding balance is released
+    /// one unbonding period after the latest request.
+    function requestUnstake(uint256 amount) external;
+
+    /// @notice Withdraw all unbonding stake whose unbonding period has ended.
+    function withdraw() external;
+
+    /// @notice Name `worker` as the hot key that signs this provider's receipts. Rotating it invalidates
+    /// every receipt signed by the previous key that has not settled yet.
+    function setWorker(address worker) external;
+
+    /// @notice Publish an offer; the caller must hold at least the minimum stake.
+    function addOffer(
+        string calldata gpuModel,
+        uint8 gpuCount,
+        uint32 vramGb,
+        uint64 pricePerGpuSecond,
+        string calldata metadataURI
+    ) external returns (uint256 offerId);
+
+    /// @notice Change an active offer's terms.
+    function updateOffer(uint256 offerId, uint8 gpuCount, uint32 vramGb, uint64 pricePerGpuSecond, string calldata metadataURI)
+        external;
+
+    /// @notice Withdraw an offer; open jobs on it are unaffected.
+    function withdrawOffer(uint256 offerId) external;
+
+    /// @notice Escrow only: take up to `amount` from bonded, then unbonding stake, and send it to `recipient`.
+    /// @return slashed what was actually taken (never more than exists)
+    function slash(address provider, uint256 amount, address recipient) external returns (uint256 slashed);
+
+    /// @notice Escrow or governance: jail `provider` for fraud.
+    function jail(address provider) external;
+
+    /// @notice Governance: release `provider` from jail.
+    function unjail(address provider) external;
+
+    /// @notice Governance, once: name the job escrow.
+    function setEscrow(address escrow) external;
+
+    /// @notice Governance: set parameter `param` (0: minimum stake, 1: unbonding period) inside its hard cap.
+    function setParameter(uint8 param, uint256 value) external;
+
+    /// @notice Bonded stake, unbonding stake, its release time and the jail flag of `provider`.
+    function stakeOf(address provider)
+        external
+        view
+        returns (uint256 bonded, uint256 unbonding, uint256 releaseAt, bool jailed);
+
+    /// @notice The worker key of `provider` (zero if none).
+    function workerOf(address provider) external view returns (address);
+
+    /// @notice Total ever slashed from `provider`.
+    function totalSlashedOf(address provider) external view returns (uint256);
+
+    /// @notice The offer with id `offerId`.
+    function offer(uint256 offerId) external view returns (Offer memory);
+
+    /// @notice Number of offers ever published (ids run from 1).
+    function offerCount() external view returns (uint256);
+
+    /// @notice The terms for a new job on `offerId`; reverts if the offer is inactive, the provider jailed,
+    /// below the minimum stake, or without a worker key.
+    function jobTerms(uint256 offerId) external view returns (JobTerms memory);
+
+    /// @notice Minimum bonded stake for new work.
+    function minStake() external view returns (uint256);
+
+    /// @notice Seconds between an unstake request and its release.
+    function unbondingPeriod() external view returns (uint256);
+
+    /// @notice The job escrow.
+    function escrow() external view returns (address);
+
+    /// @notice The staked token.
+    function token() external view returns (address);
+}
