@@ -15,7 +15,6 @@ from enum import IntEnum
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, Self
 
-from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 from pydantic import (
     AfterValidator,
@@ -29,6 +28,7 @@ from pydantic import (
 
 from .atomicfile import write_atomic
 from .errors import ConfigError
+from .hashing import keccak256
 
 __all__ = [
     "Address",
@@ -264,7 +264,7 @@ class JobSpec(_Model):
 
     def spec_hash(self) -> str:
         """keccak256 of the canonical JSON, as 0x + 64 hex digits: the value of createJob's specHash."""
-        return "0x" + keccak(self.canonical_json()).hex()
+        return "0x" + keccak256(self.canonical_json()).hex()
 
 
 class Offer(_Model):

@@ -13,6 +13,12 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 
+@pytest.fixture(autouse=True)
+def isolation() -> None:
+    """Replace tests/fixtures' chain snapshot per test: these tests use no chain, and with brownie's
+    plugin disabled (-p no:pytest-brownie) its fn_isolation fixture does not exist."""
+
+
 @pytest.fixture
 def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
     """Use the light KDF so keystore tests take milliseconds, not seconds."""
