@@ -435,7 +435,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
             run.gpuSeconds += billed;
             if (r.outcome == uint8(Outcome.Completed)) ++run.completed;
             else ++run.failed;
-            emit JobSettled(r.jobId, r.provider, billed, paid - fee, fee, (t.maxGpuSeconds - billed) * t.price, r.outcome);
+            emit JobSettled(r.jobId, r.provider, billed, paid - fee, fee, r.outcome);
         }
     }
 
@@ -664,7 +664,10 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
 
     function _collateral(uint256 deposit, uint256 collateralBps) private pure returns (uint256) {
         // Rounded up, so even the smallest job locks some collateral when the fraction is non-zero.
-        return Math.mulDiv(deposit, collateralBps, BPS, Math.Rounding.Ceil);
+        // Safe from overflow: deposit < 2^96 and collateralBps <= 10_000 < 2^14.
+        unchecked {
+            return (deposit * collateralBps + BPS - 1) / BPS;
+        }
     }
 
     function _coreWithStatus(uint256 jobId, JobStatus expected) private view returns (JobCore memory c) {

@@ -163,10 +163,10 @@ interface IJobEscrow is IGoverned {
     event JobAccepted(uint256 indexed jobId, address indexed provider, uint256 acceptedAt);
     /// @notice The job was cancelled, declined or expired before acceptance; the client was refunded.
     event JobCancelled(uint256 indexed jobId, address indexed by, uint256 refund);
-    /// @notice A receipt settled the job: `payout` credited to the provider, `fee` to the treasury,
-    /// `refund` claimable by the client.
+    /// @notice A receipt settled the job: `gpuSeconds` billed, `payout` credited to the provider and `fee` to
+    /// the treasury. The client may claim `price x (maxGpuSeconds - gpuSeconds)` (see claimRefunds).
     event JobSettled(
-        uint256 indexed jobId, address indexed provider, uint256 gpuSeconds, uint256 payout, uint256 fee, uint256 refund, uint8 outcome
+        uint256 indexed jobId, address indexed provider, uint256 gpuSeconds, uint256 payout, uint256 fee, uint8 outcome
     );
     /// @notice A receipt in a batch was skipped because its job was not running (already settled,
     /// cancelled or timed out); nothing moved.

@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.fixtures.accounts", "tests.fixtures.contracts", "tests.fixtures.jobs"]
