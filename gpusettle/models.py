@@ -186,7 +186,7 @@ class ResultPayloadRef(_Model):
 
     uri: str = Field(min_length=1, description="Where the payload can be fetched.")
     """Where the payload can be fetched (a file path, http(s) URL or content address)."""
-    keccak256: Bytes32Hex = Field(description="keccak256 of the payload bytes.")
+    content_hash: Bytes32Hex = Field(description="keccak256 of the payload bytes.")
     """keccak256 of the payload bytes, so a fetched payload can be checked before it is trusted."""
     size_bytes: int = Field(strict=True, ge=0, description="Payload size in bytes.")
     """Payload size in bytes, so the oracle can refuse to download something absurd."""

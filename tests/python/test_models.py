@@ -133,7 +133,7 @@ def test_signed_receipt_with_evidence() -> None:
             "r": "0x" + "11" * 32,
             "vs": "0x" + "22" * 32,
             "evidence": {"gpu_names": ["NVIDIA H100"], "gpu_uuids": ["GPU-1"], "mean_utilisation": 97.5},
-            "result": {"uri": "file:///tmp/c.npy", "keccak256": "0x" + "33" * 32, "size_bytes": 128},
+            "result": {"uri": "file:///tmp/c.npy", "content_hash": "0x" + "33" * 32, "size_bytes": 128},
         }
     )
     assert signed.evidence is not None and signed.evidence.mean_utilisation == 97.5
