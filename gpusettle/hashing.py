@@ -9,22 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["checksum_address", "keccak256"]
+__all__ = ["KECCAK_BACKEND", "checksum_address", "keccak256"]
 
 
-def _pick_keccak() -> Callable[[bytes], bytes]:
+def _pick_keccak() -> tuple[Callable[[bytes], bytes], str]:
     try:
         from sha3 import keccak_256  # safe-pysha3, pulled in by cchecksum
     except ImportError:
         from eth_hash.auto import keccak
 
-        return keccak
+        return keccak, "eth-hash"
 
     def pysha3_keccak(data: bytes) -> bytes:
         digest: bytes = keccak_256(data).digest()
         return digest
 
-    return pysha3_keccak
+    return pysha3_keccak, "pysha3"
 
 
 def _pick_checksum() -> Callable[[bytes], str]:
@@ -45,8 +45,11 @@ def _pick_checksum() -> Callable[[bytes], str]:
     return fast_checksum
 
 
-keccak256: Callable[[bytes], bytes] = _pick_keccak()
+keccak256: Callable[[bytes], bytes]
 """keccak256 (Ethereum's pre-standard SHA-3) of `data`, 32 bytes."""
+KECCAK_BACKEND: str
+"""Which implementation `keccak256` uses, for benchmark reports."""
+keccak256, KECCAK_BACKEND = _pick_keccak()
 
 checksum_address: Callable[[bytes], str] = _pick_checksum()
 """The EIP-55 checksummed form of a 20-byte address."""

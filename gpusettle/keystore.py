@@ -141,7 +141,9 @@ class Keystore:
             raise KeystoreError(f"account index {index!r} is out of range", f"use 0 to {_MAX_HD_INDEX}")
         Account.enable_unaudited_hdwallet_features()
         try:
-            account = Account.from_mnemonic(" ".join(mnemonic.split()), account_path=f"m/44'/60'/0'/0/{index}")
+            account = Account.from_mnemonic(
+                " ".join(mnemonic.split()), account_path=f"m/44'/60'/0'/0/{index}"
+            )
         except (ValueError, TypeError, EthValidationError) as exc:
             raise KeystoreError(
                 f"the mnemonic is not valid ({_mnemonic_problem(exc)})",
@@ -171,7 +173,9 @@ class Keystore:
         self._write(path, account, password, overwrite=False, alias=alias)
         return account.address
 
-    def _write(self, path: Path, account: LocalAccount, password: str, *, overwrite: bool, alias: str) -> None:
+    def _write(
+        self, path: Path, account: LocalAccount, password: str, *, overwrite: bool, alias: str
+    ) -> None:
         kdf, n = _kdf_settings()
         keyfile = Account.encrypt(account.key, password, kdf=kdf, iterations=n)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -213,7 +217,9 @@ def _parse_keyfile(text: str, where: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise KeystoreError(f"keyfile {where} is not valid JSON ({exc.msg})", "restore it from a backup") from None
+        raise KeystoreError(
+            f"keyfile {where} is not valid JSON ({exc.msg})", "restore it from a backup"
+        ) from None
     if not isinstance(data, dict) or data.get("version") != 3 or not isinstance(data.get("crypto"), dict):
         raise KeystoreError(
             f"{where} is not a Web3 Secret Storage v3 keyfile",

@@ -55,8 +55,6 @@ _HEX_32 = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 def _checksum_address(value: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"an address must be a string, got {type(value).__name__}")
     if not _HEX_ADDRESS.fullmatch(value):
         digits = len(value) - 2 if value.startswith("0x") else len(value)
         raise ValueError(
@@ -71,8 +69,6 @@ def _checksum_address(value: str) -> str:
 
 
 def _bytes32_hex(value: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a 0x-prefixed hex string, got {type(value).__name__}")
     if not _HEX_32.fullmatch(value):
         if not value.startswith("0x"):
             raise ValueError(f"{value!r} must start with 0x and hold 32 bytes (64 hex digits)")
@@ -85,8 +81,9 @@ def _bytes32_hex(value: str) -> str:
 
 def _exact_int(value: Any) -> Any:
     # Lax pydantic turns True, 1.0 and "1" into 1; in signed data that hides a caller's bug.
+    # ValueError, not TypeError: pydantic only turns ValueError into a ValidationError.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected an integer, got {type(value).__name__} {value!r}")
+        raise ValueError(f"expected an integer, got {type(value).__name__} {value!r}")  # noqa: TRY004
     return value
 
 
@@ -159,7 +156,9 @@ class JobReceipt(_Model):
 class ReceiptEvidence(_Model):
     """Off-chain context a worker attaches to a receipt so the oracle and a human auditor can check it."""
 
-    gpu_names: list[str] = Field(default_factory=list, description="GPU model names as the driver reports them.")
+    gpu_names: list[str] = Field(
+        default_factory=list, description="GPU model names as the driver reports them."
+    )
     """GPU model names as the driver reports them (e.g. "NVIDIA H100 80GB HBM3"), one per GPU."""
     gpu_uuids: list[str] = Field(default_factory=list, description="GPU UUIDs as the driver reports them.")
     """GPU UUIDs as the driver reports them, in the same order as gpu_names."""
@@ -280,7 +279,9 @@ class Offer(_Model):
         strict=True, ge=1, le=2**64 - 1, description="Price per GPU-second in the token's base units."
     )
     """Price per GPU-second in the token's base units (a uint64 on-chain)."""
-    metadata_uri: str = Field(default="", max_length=2048, description="Where the provider describes the machine.")
+    metadata_uri: str = Field(
+        default="", max_length=2048, description="Where the provider describes the machine."
+    )
     """Where the provider describes the machine (may be empty)."""
 
 
@@ -307,7 +308,9 @@ class NetworkSettings(_Model):
     """Environment variable holding the RPC URL; URLs carry API keys, so they never live in a file."""
     chain_id: int = Field(strict=True, ge=1, description="Chain id the RPC endpoint must report.")
     """Chain id the RPC endpoint must report; a mismatch stops everything before signing."""
-    confirmations: int = Field(default=1, strict=True, ge=0, description="Blocks to wait after a transaction.")
+    confirmations: int = Field(
+        default=1, strict=True, ge=0, description="Blocks to wait after a transaction."
+    )
     """Blocks to wait after a transaction before trusting it (reorg safety)."""
     explorer_url: str | None = Field(default=None, description="Block explorer base URL.")
     """Block explorer base URL, for links in messages."""
@@ -337,9 +340,13 @@ class DeploymentRecord(_Model):
     """Contract name to deployed address."""
     deploy_block: int = Field(strict=True, ge=0, description="Block of the first deployment transaction.")
     """Block of the first deployment transaction; event scans start here."""
-    tx_hashes: dict[str, Bytes32Hex] = Field(default_factory=dict, description="Step name to transaction hash.")
+    tx_hashes: dict[str, Bytes32Hex] = Field(
+        default_factory=dict, description="Step name to transaction hash."
+    )
     """Step name (a deployment or a configuration call) to its transaction hash."""
-    code_hashes: dict[str, Bytes32Hex] = Field(default_factory=dict, description="Contract name to code hash.")
+    code_hashes: dict[str, Bytes32Hex] = Field(
+        default_factory=dict, description="Contract name to code hash."
+    )
     """Contract name to keccak256 of its runtime code, to detect a record that no longer matches the chain."""
     parameters: dict[str, ParameterValue] = Field(default_factory=dict, description="Parameters set.")
     """Parameters the deployment set."""

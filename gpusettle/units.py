@@ -55,8 +55,7 @@ def to_base_units(amount: str | Decimal | int, decimals: int = 18) -> int:
 
     if text.startswith("-"):
         raise InvalidAmountError(amount, "it is negative", "amounts must be zero or more")
-    if text.startswith("+"):
-        text = text[1:]
+    text = text.removeprefix("+")
     match = _AMOUNT.fullmatch(text)
     if match is None or text in ("", "."):
         raise InvalidAmountError(amount, "it is not a decimal number (digits with at most one '.')")
@@ -71,11 +70,15 @@ def to_base_units(amount: str | Decimal | int, decimals: int = 18) -> int:
         )
     # Check the length first: int() of a huge digit string is slow and Python caps it anyway.
     if len(whole.lstrip("0")) + decimals > 78:
-        raise InvalidAmountError(amount, "it is larger than the largest uint256 amount", "use a smaller amount")
+        raise InvalidAmountError(
+            amount, "it is larger than the largest uint256 amount", "use a smaller amount"
+        )
     scale: int = 10**decimals
     value = int(whole) * scale + int(frac.ljust(decimals, "0") or "0")
     if value > MAX_UINT256:
-        raise InvalidAmountError(amount, "it is larger than the largest uint256 amount", "use a smaller amount")
+        raise InvalidAmountError(
+            amount, "it is larger than the largest uint256 amount", "use a smaller amount"
+        )
     return value
 
 

@@ -143,7 +143,9 @@ def test_receipts_hash_depends_on_order_and_needs_a_receipt() -> None:
 
 @settings(max_examples=50, deadline=None)
 @given(key=private_keys, receipt=receipts(), chain_id=chain_ids)
-def test_eth_account_signatures_recover_through_fast_path(key: bytes, receipt: JobReceipt, chain_id: int) -> None:
+def test_eth_account_signatures_recover_through_fast_path(
+    key: bytes, receipt: JobReceipt, chain_id: int
+) -> None:
     signer = Account.from_key(key)
     signed = Account.sign_typed_data(key, full_message=typed_data(receipt, Domain(chain_id, ESCROW)))
     verifier = ReceiptVerifier(chain_id, ESCROW)
@@ -160,9 +162,12 @@ def test_sign_digest_is_low_s_and_agrees_with_eth_keys(key: bytes, digest: bytes
     full = from_compact(sig)
     assert to_compact(full) == sig
     expected = PrivateKey(key).public_key.to_checksum_address()
-    assert Signature(full[:64] + bytes([full[64] - 27])).recover_public_key_from_msg_hash(
-        digest
-    ).to_checksum_address() == expected
+    assert (
+        Signature(full[:64] + bytes([full[64] - 27]))
+        .recover_public_key_from_msg_hash(digest)
+        .to_checksum_address()
+        == expected
+    )
     assert recover(digest, sig) == expected
     assert recover(digest, full) == expected
 
@@ -200,11 +205,16 @@ def test_high_s_signatures_are_rejected() -> None:
     signer = Account.create()
     receipt = sample_receipt(provider=signer.address)
     verifier = ReceiptVerifier(1, ESCROW)
-    good = bytes(Account.sign_typed_data(signer.key, full_message=typed_data(receipt, verifier.domain)).signature)
+    good = bytes(
+        Account.sign_typed_data(signer.key, full_message=typed_data(receipt, verifier.domain)).signature
+    )
     evil = malleate(good)
     # The attack is real: a plain ecrecover accepts the malleated signature for the same signer.
     plain = Signature(evil[:64] + bytes([evil[64] - 27]))
-    assert plain.recover_public_key_from_msg_hash(verifier.digest(receipt)).to_checksum_address() == signer.address
+    assert (
+        plain.recover_public_key_from_msg_hash(verifier.digest(receipt)).to_checksum_address()
+        == signer.address
+    )
     with pytest.raises(MalleableSignatureError):
         verifier.verify(receipt, evil)
     with pytest.raises(MalleableSignatureError):
@@ -253,9 +263,9 @@ def test_other_chain_or_contract_recovers_someone_else() -> None:
     assert ReceiptVerifier(1, ESCROW).verify(receipt, sig) != signer.address
     assert ReceiptVerifier(31337, OTHER_ESCROW).verify(receipt, sig) != signer.address
     # Changing any signed field changes the signer too.
-    assert ReceiptVerifier(31337, ESCROW).verify(sample_receipt(provider=signer.address, gpuSeconds=7201), sig) != (
-        signer.address
-    )
+    assert ReceiptVerifier(31337, ESCROW).verify(
+        sample_receipt(provider=signer.address, gpuSeconds=7201), sig
+    ) != (signer.address)
 
 
 def test_domain_requires_chain_id_and_contract() -> None:
@@ -272,15 +282,24 @@ def test_domain_requires_chain_id_and_contract() -> None:
         Domain(0, ESCROW)
     with pytest.raises(ConfigError, match="verifying contract"):
         Domain(1, "0x1234")
-    as_dict = {"name": "gpusettle JobEscrow", "version": "1", "chainId": 5, "verifyingContract": ESCROW.lower()}
+    as_dict = {
+        "name": "gpusettle JobEscrow",
+        "version": "1",
+        "chainId": 5,
+        "verifyingContract": ESCROW.lower(),
+    }
     assert receipt_digest(receipt, as_dict) == receipt_digest(receipt, Domain(5, ESCROW))
     assert Domain.from_mapping(as_dict) == Domain(5, ESCROW)
 
 
 def test_domain_name_and_version_are_bound() -> None:
     receipt = sample_receipt()
-    assert receipt_digest(receipt, Domain(1, ESCROW, version="2")) != receipt_digest(receipt, Domain(1, ESCROW))
-    assert receipt_digest(receipt, Domain(1, ESCROW, name="other")) != receipt_digest(receipt, Domain(1, ESCROW))
+    assert receipt_digest(receipt, Domain(1, ESCROW, version="2")) != receipt_digest(
+        receipt, Domain(1, ESCROW)
+    )
+    assert receipt_digest(receipt, Domain(1, ESCROW, name="other")) != receipt_digest(
+        receipt, Domain(1, ESCROW)
+    )
     assert typed_data(receipt, Domain(1, ESCROW))["domain"]["name"] == "gpusettle JobEscrow"
 
 
@@ -290,4 +309,6 @@ def test_verify_signed_receipt() -> None:
     verifier = ReceiptVerifier(10, ESCROW)
     r, vs = sign_digest(verifier.digest(receipt), signer.key).hex()
     signed = SignedReceipt(receipt=receipt, r=r, vs=vs)
-    assert verifier.verify_signed(SignedReceipt.model_validate_json(signed.model_dump_json())) == signer.address
+    assert (
+        verifier.verify_signed(SignedReceipt.model_validate_json(signed.model_dump_json())) == signer.address
+    )

@@ -73,7 +73,9 @@ def test_import_private_key_rejects_garbage_without_echoing_it(store: Keystore) 
 
 def test_import_mnemonic(store: Keystore) -> None:
     assert store.import_mnemonic("m0", MNEMONIC, "pw") == DEV_ADDRESS
-    assert store.import_mnemonic("m1", "  " + MNEMONIC.replace(" ", "  ") + "\n", "pw", index=1) == DEV_ADDRESS_1
+    assert (
+        store.import_mnemonic("m1", "  " + MNEMONIC.replace(" ", "  ") + "\n", "pw", index=1) == DEV_ADDRESS_1
+    )
     with pytest.raises(KeystoreError, match="checksum") as info:
         store.import_mnemonic("bad", "test " * 11 + "test", "pw")
     assert "test" not in str(info.value)  # the words are the secret
@@ -87,7 +89,9 @@ def test_import_mnemonic(store: Keystore) -> None:
 def test_import_keyfile_written_by_eth_account(store: Keystore, tmp_path: Path) -> None:
     foreign = tmp_path / "UTC--foreign.json"
     # pbkdf2 with few rounds: a KDF gpusettle itself does not write, to prove it reads any v3 file.
-    foreign.write_text(json.dumps(Account.encrypt(bytes.fromhex(DEV_KEY[2:]), "old", kdf="pbkdf2", iterations=1000)))
+    foreign.write_text(
+        json.dumps(Account.encrypt(bytes.fromhex(DEV_KEY[2:]), "old", kdf="pbkdf2", iterations=1000))
+    )
     with pytest.raises(WrongPasswordError):
         store.import_keyfile("imported", foreign, "not-it")
     assert not store.exists("imported")
@@ -210,9 +214,7 @@ def test_password_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert resolve_password("explicit", password_file, environ=env) == "explicit"
     assert resolve_password(None, password_file, environ=env) == "from-file"
     assert resolve_password(None, None, environ=env) == "from-env"
-    assert resolve_password(None, None, environ={}, interactive=True, confirm=True) == (
-        "from-prompt"
-    )
+    assert resolve_password(None, None, environ={}, interactive=True, confirm=True) == ("from-prompt")
     assert prompts == [("Password", True)]
     with pytest.raises(KeystoreError, match="--password-file"):
         resolve_password(None, None, environ={}, interactive=False)

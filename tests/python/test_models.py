@@ -168,13 +168,28 @@ def test_spec_hash_is_keccak_of_canonical_json() -> None:
 
 def test_command_spec_is_utf8_and_keeps_argv_order() -> None:
     spec = JobSpec.model_validate(
-        {"workload": {"kind": "command", "argv": ["python", "train.py", "--name=café"], "outputs": ["out/model.pt"]}}
+        {
+            "workload": {
+                "kind": "command",
+                "argv": ["python", "train.py", "--name=café"],
+                "outputs": ["out/model.pt"],
+            }
+        }
     )
-    assert spec.canonical_json() == (
-        '{"workload":{"argv":["python","train.py","--name=café"],"kind":"command","outputs":["out/model.pt"]}}'
-    ).encode("utf-8")
+    assert (
+        spec.canonical_json()
+        == (
+            '{"workload":{"argv":["python","train.py","--name=café"],"kind":"command","outputs":["out/model.pt"]}}'
+        ).encode()
+    )
     swapped = JobSpec.model_validate(
-        {"workload": {"kind": "command", "argv": ["train.py", "python", "--name=café"], "outputs": ["out/model.pt"]}}
+        {
+            "workload": {
+                "kind": "command",
+                "argv": ["train.py", "python", "--name=café"],
+                "outputs": ["out/model.pt"],
+            }
+        }
     )
     assert swapped.spec_hash() != spec.spec_hash()
 

@@ -37,7 +37,7 @@ def test_too_many_decimals_names_the_limit() -> None:
         to_base_units("0.1234567", 6)
 
 
-@pytest.mark.parametrize("amount", ["-1", "-0.5", Decimal("-3"), -2, Decimal("-0")])
+@pytest.mark.parametrize("amount", ["-1", "-0.5", Decimal(-3), -2, Decimal("-0")])
 def test_negative_rejected(amount: str | Decimal | int) -> None:
     with pytest.raises(InvalidAmountError, match="negative"):
         to_base_units(amount)

@@ -1,0 +1,18 @@
+"""gpusettle's benchmarks: `python -m gpusettle.bench [--only NAME]`.
+
+To add one, write a module with `run(options: BenchOptions) -> BenchReport` and list it in BENCHES.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import verify
+from .report import BenchOptions, BenchReport
+
+__all__ = ["BENCHES", "BenchOptions", "BenchReport"]
+
+BENCHES: dict[str, Callable[[BenchOptions], BenchReport]] = {
+    "verify": verify.run,
+}
+"""Every benchmark by name, in the order `python -m gpusettle.bench` runs them."""
