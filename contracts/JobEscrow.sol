@@ -4,7 +4,6 @@ pragma solidity 0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
@@ -127,6 +126,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
 
     /// @dev What a batch owes one provider, written to storage when the provider changes.
     struct Run {
+        bytes32 domainSeparator;
         address provider;
         address worker;
         uint256 earnings;
@@ -233,14 +233,17 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
 
         jobId = ++_jobCount;
         uint256 acceptBy = Math.min(block.timestamp + p.acceptWindow, deadline);
-        _jobCore[jobId] = JobCore({
-            client: msg.sender,
-            status: JobStatus.Open,
-            gpuCount: terms.gpuCount,
-            collateralBps: p.collateralBps,
-            stamp: uint32(acceptBy),
-            limit: uint32(deadline)
-        });
+        _storeCore(
+            jobId,
+            JobCore({
+                client: msg.sender,
+                status: JobStatus.Open,
+                gpuCount: terms.gpuCount,
+                collateralBps: p.collateralBps,
+                stamp: uint32(acceptBy),
+                limit: uint32(deadline)
+            })
+        );
         _jobTerms[jobId] =
             JobTermsSlot({provider: terms.provider, price: terms.pricePerGpuSecond, maxGpuSeconds: uint32(maxGpuSeconds)});
         _jobMeta[jobId] = JobMeta({offerId: uint64(offerId), originalMaxGpuSeconds: uint32(maxGpuSeconds), disputeBond: 0});
@@ -267,7 +270,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         if (jailed) revert JobEscrowProviderJailed(provider);
         c.status = JobStatus.Running;
         c.stamp = uint32(block.timestamp);
-        _jobCore[jobId] = c;
+        _storeCore(jobId, c);
         emit JobAccepted(jobId, provider, block.timestamp);
     }
 
@@ -282,7 +285,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
             }
         }
         c.status = JobStatus.Cancelled;
-        _jobCore[jobId] = c;
+        _storeCore(jobId, c);
         uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
         _books[t.provider].locked -= uint96(_collateral(deposit, c.collateralBps));
         emit JobCancelled(jobId, msg.sender, deposit);
@@ -300,6 +303,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         bytes32 structHash = _receiptStructHash(receipt);
         _verifyAttestation(keccak256(abi.encodePacked(structHash)), attestation, cfg);
         Run memory run;
+        run.domainSeparator = _domainSeparatorV4();
         _settleOne(receipt, structHash, workerSig, cfg.feeBps, run, true);
         _flush(run);
         _accrueFees(cfg, run.fees);
@@ -326,6 +330,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         }
         _verifyAttestation(receiptsHash, attestation, cfg);
         Run memory run;
+        run.domainSeparator = _domainSeparatorV4();
         for (uint256 i = 0; i < n; ++i) {
             if (_settleOne(receipts[i], hashes[i], workerSigs[i], cfg.feeBps, run, false)) {
                 // Safe: bounded by the calldata array length.
@@ -338,10 +343,49 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         _accrueFees(cfg, run.fees);
     }
 
-    function _receiptStructHash(Receipt calldata r) private pure returns (bytes32) {
-        return keccak256(
-            abi.encode(RECEIPT_TYPEHASH, r.jobId, r.provider, r.gpuSeconds, r.startTime, r.endTime, r.resultHash, r.outcome)
-        );
+    function _receiptStructHash(Receipt calldata r) private pure returns (bytes32 h) {
+        bytes32 typehash = RECEIPT_TYPEHASH;
+        // hashStruct = keccak256(typehash . the seven fields as 32-byte words), which is the receipt's static
+        // calldata encoding. Dirty high bits cannot slip through: every field is read (and so validated by the
+        // ABI decoder) before the receipt can settle.
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, typehash)
+            calldatacopy(add(ptr, 0x20), r, 0xe0)
+            h := keccak256(ptr, 0x100)
+        }
+    }
+
+    /// @dev EIP-2098 compact recovery; returns zero for anything but a canonical low-s signature.
+    /// Equivalent to OpenZeppelin's ECDSA.tryRecover(hash, r, vs) without its layered calls, which matters
+    /// once per receipt in a batch.
+    function _recover(bytes32 digest, Signature calldata sig) private view returns (address signer) {
+        bytes32 r = sig.r;
+        bytes32 vs = sig.vs;
+        assembly ("memory-safe") {
+            let s := and(vs, 0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff)
+            // s must be in the lower half of the curve order: the other half is the malleated twin.
+            if iszero(gt(s, 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0)) {
+                let ptr := mload(0x40)
+                mstore(ptr, digest)
+                mstore(add(ptr, 0x20), add(shr(255, vs), 27))
+                mstore(add(ptr, 0x40), r)
+                mstore(add(ptr, 0x60), s)
+                mstore(0x00, 0)
+                if staticcall(gas(), 0x01, ptr, 0x80, 0x00, 0x20) { signer := mload(0x00) }
+            }
+        }
+    }
+
+    /// @dev keccak256("\x19\x01" . domainSeparator . structHash), as EIP-712 defines the signed digest.
+    function _typedDigest(bytes32 domainSep, bytes32 structHash) private pure returns (bytes32 d) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, hex"1901")
+            mstore(add(ptr, 0x02), domainSep)
+            mstore(add(ptr, 0x22), structHash)
+            d := keccak256(ptr, 0x42)
+        }
     }
 
     function _verifyAttestation(bytes32 receiptsHash, Signature[] calldata sigs, SettleConfig memory cfg) private view {
@@ -350,8 +394,8 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(ATTESTATION_TYPEHASH, receiptsHash, cfg.oracleEpoch)));
         address previous = address(0);
         for (uint256 i = 0; i < n; ++i) {
-            (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, sigs[i].r, sigs[i].vs);
-            if (err != ECDSA.RecoverError.NoError) revert JobEscrowMalformedSignature(i);
+            address signer = _recover(digest, sigs[i]);
+            if (signer == address(0)) revert JobEscrowMalformedSignature(i);
             // Strictly ascending signers: a repeated signature cannot count twice.
             if (signer <= previous) revert JobEscrowOracleSignersNotSorted(i, signer, previous);
             if (_oracleEpochOf[signer] != cfg.oracleEpoch) revert JobEscrowNotOracle(signer, cfg.oracleEpoch);
@@ -360,6 +404,8 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
     }
 
     /// @return settled false when the job was not running and `strict` is off (the receipt is skipped)
+    /// @dev The hot path of every settlement, so the two job slots are handled as raw words (layouts in
+    /// JobCore and JobTermsSlot) instead of being unpacked into memory structs and packed again.
     function _settleOne(
         Receipt calldata r,
         bytes32 structHash,
@@ -369,73 +415,84 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         bool strict
     ) private returns (bool settled) {
         uint256 jobId = r.jobId;
-        JobCore memory c = _jobCore[jobId];
-        if (c.status != JobStatus.Running) {
-            if (strict) _revertStatus(jobId, c.status, JobStatus.Running);
-            emit SettlementSkipped(jobId, c.status);
+        JobCore storage core = _jobCore[jobId];
+        JobTermsSlot storage terms = _jobTerms[jobId];
+        uint256 coreWord;
+        uint256 termsWord;
+        assembly ("memory-safe") {
+            coreWord := sload(core.slot)
+            termsWord := sload(terms.slot)
+        }
+        JobStatus status = JobStatus(uint8(coreWord >> 160));
+        if (status != JobStatus.Running) {
+            if (strict) _revertStatus(jobId, status, JobStatus.Running);
+            emit SettlementSkipped(jobId, status);
             return false;
         }
-        JobTermsSlot memory t = _jobTerms[jobId];
-        if (r.provider != t.provider) revert JobEscrowWrongProvider(jobId, t.provider, r.provider);
-        if (r.provider != run.provider) {
+        address provider = address(uint160(termsWord));
+        if (r.provider != provider) revert JobEscrowWrongProvider(jobId, provider, r.provider);
+        if (provider != run.provider) {
             _flush(run);
-            run.provider = r.provider;
-            run.worker = _staking.workerOf(r.provider);
+            run.provider = provider;
+            run.worker = _staking.workerOf(provider);
         }
-        _checkWorkerSignature(jobId, structHash, sig, run.worker);
-        _checkNumbers(r, c);
-        uint256 billed = r.outcome == uint8(Outcome.FailedProvider) ? 0 : Math.min(r.gpuSeconds, t.maxGpuSeconds);
-        _jobCore[jobId] = JobCore({
-            client: c.client,
-            status: JobStatus.Settled,
-            gpuCount: c.gpuCount,
-            collateralBps: c.collateralBps,
-            stamp: uint32(billed),
-            limit: uint32(block.timestamp)
-        });
-        _credit(r, t, billed, c.collateralBps, feeBps, run);
+        _checkWorkerSignature(jobId, run.domainSeparator, structHash, sig, run.worker);
+        _checkNumbers(r, uint32(coreWord >> 192), uint8(coreWord >> 168));
+        uint256 maxGpuSeconds = uint32(termsWord >> 224);
+        uint256 billed = r.outcome == uint8(Outcome.FailedProvider) ? 0 : Math.min(r.gpuSeconds, maxGpuSeconds);
+        // Keep client, gpuCount and collateralBps; status := Settled, stamp := billed, limit := now.
+        uint256 keep = (uint256(1) << 160) - 1 | (uint256(0xffffff) << 168);
+        uint256 settledWord = (coreWord & keep) | (uint256(JobStatus.Settled) << 160) | (billed << 192)
+            | (block.timestamp << 224);
+        assembly ("memory-safe") {
+            sstore(core.slot, settledWord)
+        }
+        _credit(r, uint64(termsWord >> 160), maxGpuSeconds, billed, uint16(coreWord >> 176), feeBps, run);
         return true;
     }
 
-    function _checkWorkerSignature(uint256 jobId, bytes32 structHash, Signature calldata sig, address worker)
-        private
-        view
-    {
-        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(_hashTypedDataV4(structHash), sig.r, sig.vs);
-        if (err != ECDSA.RecoverError.NoError || signer != worker) {
-            revert JobEscrowInvalidWorkerSignature(jobId, signer, worker);
-        }
+    function _checkWorkerSignature(
+        uint256 jobId,
+        bytes32 domainSep,
+        bytes32 structHash,
+        Signature calldata sig,
+        address worker
+    ) private view {
+        address signer = _recover(_typedDigest(domainSep, structHash), sig);
+        if (signer != worker || signer == address(0)) revert JobEscrowInvalidWorkerSignature(jobId, signer, worker);
     }
 
-    function _checkNumbers(Receipt calldata r, JobCore memory c) private view {
-        if (r.startTime < c.stamp || r.endTime < r.startTime || r.endTime > block.timestamp) {
-            revert JobEscrowImpossibleTimes(r.jobId, r.startTime, r.endTime, c.stamp, block.timestamp);
+    function _checkNumbers(Receipt calldata r, uint256 acceptedAt, uint256 gpuCount) private view {
+        if (r.startTime < acceptedAt || r.endTime < r.startTime || r.endTime > block.timestamp) {
+            revert JobEscrowImpossibleTimes(r.jobId, r.startTime, r.endTime, acceptedAt, block.timestamp);
         }
         // Safe from overflow: endTime <= block.timestamp and gpuCount < 2^8.
-        uint256 limit = (uint256(r.endTime - r.startTime) + METER_TOLERANCE_SECONDS) * c.gpuCount;
+        uint256 limit = (uint256(r.endTime - r.startTime) + METER_TOLERANCE_SECONDS) * gpuCount;
         if (r.gpuSeconds > limit) revert JobEscrowImpossibleGpuSeconds(r.jobId, r.gpuSeconds, limit);
         if (r.outcome > uint8(Outcome.FailedProvider)) revert JobEscrowInvalidOutcome(r.jobId, r.outcome);
     }
 
     function _credit(
         Receipt calldata r,
-        JobTermsSlot memory t,
+        uint256 price,
+        uint256 maxGpuSeconds,
         uint256 billed,
         uint256 collateralBps,
         uint256 feeBps,
         Run memory run
     ) private {
-        uint256 paid = billed * t.price;
-        uint256 fee = paid * feeBps / BPS;
-        // Safe: billed <= maxGpuSeconds, and every sum is bounded by deposits this contract holds (< 2^96 each).
+        // Safe: price < 2^64 and billed <= maxGpuSeconds < 2^32, so paid < 2^96, and fee <= paid; every
+        // sum is bounded by deposits this contract holds.
         unchecked {
+            uint256 paid = billed * price;
+            uint256 fee = paid * feeBps / BPS;
             run.earnings += paid - fee;
             run.fees += fee;
-            run.unlock += _collateral(uint256(t.price) * t.maxGpuSeconds, collateralBps);
+            run.unlock += _collateral(price * maxGpuSeconds, collateralBps);
             run.gpuSeconds += billed;
             if (r.outcome == uint8(Outcome.Completed)) ++run.completed;
             else ++run.failed;
-            emit JobSettled(r.jobId, r.provider, billed, paid - fee, fee, r.outcome);
+            emit JobSettled(r.jobId, billed, paid - fee, fee, r.outcome);
         }
     }
 
@@ -443,14 +500,12 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
     /// collateral that was locked for the same jobs.
     function _flush(Run memory run) private {
         if (run.provider == address(0)) return;
-        ProviderBook memory b = _books[run.provider];
-        b.locked -= uint96(run.unlock);
-        b.earnings += uint96(run.earnings);
-        b.gpuSecondsServed += uint64(run.gpuSeconds);
-        _books[run.provider] = b;
+        ProviderBook storage b = _books[run.provider];
+        (b.locked, b.earnings, b.gpuSecondsServed) = (
+            b.locked - uint96(run.unlock), b.earnings + uint96(run.earnings), b.gpuSecondsServed + uint64(run.gpuSeconds)
+        );
         ProviderStats storage s = _stats[run.provider];
-        s.completed += uint64(run.completed);
-        s.failed += uint64(run.failed);
+        (s.completed, s.failed) = (s.completed + uint64(run.completed), s.failed + uint64(run.failed));
         run.earnings = 0;
         run.unlock = 0;
         run.gpuSeconds = 0;
@@ -473,7 +528,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         if (block.timestamp < claimableAt) revert JobEscrowTimeoutNotReached(jobId, claimableAt, block.timestamp);
         JobTermsSlot memory t = _jobTerms[jobId];
         c.status = JobStatus.TimedOut;
-        _jobCore[jobId] = c;
+        _storeCore(jobId, c);
         uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
         uint256 collateral = _collateral(deposit, c.collateralBps);
         _books[t.provider].locked -= uint96(collateral);
@@ -508,7 +563,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         uint256 closesAt = uint256(c.limit) + p.disputeWindow;
         if (block.timestamp > closesAt) revert JobEscrowDisputeWindowClosed(jobId, closesAt, block.timestamp);
         c.status = JobStatus.Disputed;
-        _jobCore[jobId] = c;
+        _storeCore(jobId, c);
         _jobMeta[jobId].disputeBond = p.disputeBond;
         ++_stats[_jobTerms[jobId].provider].openDisputes;
         emit JobDisputed(jobId, msg.sender, p.disputeBond, reasonHash);
@@ -524,13 +579,13 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         --s.openDisputes;
         if (!upheld) {
             c.status = JobStatus.DisputeRejected;
-            _jobCore[jobId] = c;
+            _storeCore(jobId, c);
             emit DisputeResolved(jobId, false, 0, 0);
             if (bond != 0) _token.safeTransfer(t.provider, bond);
             return;
         }
         c.status = JobStatus.DisputeUpheld;
-        _jobCore[jobId] = c;
+        _storeCore(jobId, c);
         ++s.disputesLost;
         uint256 paid = uint256(c.stamp) * t.price;
         (uint256 slashed, uint256 compensation) = _penalize(t.provider, paid * _params.disputeSlashBps / BPS, paid);
@@ -543,7 +598,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Running);
         JobTermsSlot memory t = _jobTerms[jobId];
         c.status = JobStatus.Fraud;
-        _jobCore[jobId] = c;
+        _storeCore(jobId, c);
         uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
         _books[t.provider].locked -= uint96(_collateral(deposit, c.collateralBps));
         ++_stats[t.provider].disputesLost;
@@ -667,6 +722,17 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         // Safe from overflow: deposit < 2^96 and collateralBps <= 10_000 < 2^14.
         unchecked {
             return (deposit * collateralBps + BPS - 1) / BPS;
+        }
+    }
+
+    /// @dev One SSTORE for the whole slot: assigning the struct field by field costs a read-modify-write each.
+    /// The layout follows JobCore's declaration order, lowest bits first.
+    function _storeCore(uint256 jobId, JobCore memory c) private {
+        uint256 word = uint256(uint160(c.client)) | (uint256(c.status) << 160) | (uint256(c.gpuCount) << 168)
+            | (uint256(c.collateralBps) << 176) | (uint256(c.stamp) << 192) | (uint256(c.limit) << 224);
+        JobCore storage ref = _jobCore[jobId];
+        assembly ("memory-safe") {
+            sstore(ref.slot, word)
         }
     }
 

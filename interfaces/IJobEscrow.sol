@@ -165,9 +165,7 @@ interface IJobEscrow is IGoverned {
     event JobCancelled(uint256 indexed jobId, address indexed by, uint256 refund);
     /// @notice A receipt settled the job: `gpuSeconds` billed, `payout` credited to the provider and `fee` to
     /// the treasury. The client may claim `price x (maxGpuSeconds - gpuSeconds)` (see claimRefunds).
-    event JobSettled(
-        uint256 indexed jobId, address indexed provider, uint256 gpuSeconds, uint256 payout, uint256 fee, uint8 outcome
-    );
+    event JobSettled(uint256 indexed jobId, uint256 gpuSeconds, uint256 payout, uint256 fee, uint8 outcome);
     /// @notice A receipt in a batch was skipped because its job was not running (already settled,
     /// cancelled or timed out); nothing moved.
     event SettlementSkipped(uint256 indexed jobId, JobStatus status);
