@@ -93,3 +93,50 @@ def disputed_job(staked_provider, escrow, create_job, make_receipt, settle, clie
     escrow.dispute(job_id, b"\x01" * 32, {"from": client})
     assert escrow.unstakeBlockers(staked_provider)[1] == 1
     return job_id
+
+
+PERMIT_KEY = "0x" + "5e" * 32
+OTHER_KEY = "0x" + "6f" * 32
+PERMIT_FUNDS = 1_000 * E18
+
+
+def permit_typed_data(token, owner, spender, value, nonce, deadline):
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Permit": [
+                {"name": "owner", "type": "address"},
+                {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"},
+            ],
+        },
+        "primaryType": "Permit",
+        "domain": {"name": token.name(), "version": "1", "chainId": chain.id, "verifyingContract": token.address},
+        "message": {"owner": str(owner), "spender": str(spender), "value": value, "nonce": nonce,
+                    "deadline": deadline},
+    }
+
+
+def sign_permit(token, key, owner, spender, value, deadline, nonce=None):
+    """(v, r, s) of an EIP-2612 permit signed with eth-account by `key` (owner defaults to its address)."""
+    from eth_account import Account
+
+    nonce = token.nonces(owner) if nonce is None else nonce
+    signed = Account.sign_typed_data(key, full_message=permit_typed_data(token, owner, spender, value, nonce, deadline))
+    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+
+
+@pytest.fixture(scope="module")
+def permit_provider(token, deployer):
+    """A provider whose key we hold, with ether for gas and PERMIT_FUNDS tokens, and no allowance."""
+    acct = accounts.add(PERMIT_KEY)
+    deployer.transfer(acct, "10 ether")
+    token.transfer(acct, PERMIT_FUNDS, {"from": deployer})
+    return acct
