@@ -1,0 +1,332 @@
+"""Fixtures and helpers for the JobEscrow unit tests.
+
+Custom errors: brownie 1.22 decodes revert data with `brownie.exceptions.decode_typed_error`, which looks the
+4-byte selector up in the errors of every compiled ABI and renders `"<Name>: <arg>, <arg>, ..."` (addresses in
+lower case, bytes32 as a Python bytes literal, enums as their integer). `err()` ABI-encodes the expected error
+exactly as the EVM returns it and feeds it through that same decoder, so `brownie.reverts(err(...))` compares the
+selector and every argument value.
+
+Time: every value that depends on `block.timestamp` is pinned with `at(ts)` (anvil's evm_setNextBlockTimestamp),
+so errors that carry `nowTs` can be asserted exactly.
+"""
+
+from contextlib import contextmanager
+
+import pytest
+from brownie import chain, web3
+from brownie.exceptions import decode_typed_error
+from eth_abi import encode
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+
+from tests.fixtures.accounts import WORKER2_KEY
+from tests.fixtures.jobs import RESULT_HASH, SPEC_HASH
+from tests.helpers.signing import COMPLETED, Receipt, sign_attestation, sign_receipt
+
+DAY = 24 * 3600
+HOUR = 3600
+MAX_U32 = 2**32 - 1
+ZERO = "0x0000000000000000000000000000000000000000"
+BPS = 10_000
+
+# JobStatus
+NONE, OPEN, RUNNING, SETTLED, CANCELLED, TIMED_OUT, DISPUTED, UPHELD, REJECTED, FRAUD = range(10)
+
+PRICE2 = 3 * 10**14  # provider2's offer
+GPU_COUNT2 = 2
+ODD_PRICE = 7  # wei per GPU-second: makes the fee and collateral round
+ODD_GPUS = 1
+
+
+# ----------------------------------------------------------------- errors
+
+
+def _arg(value, abi_type):
+    if abi_type == "address":
+        return str(value)
+    if abi_type == "bytes32" and isinstance(value, str) and not value.startswith("0x"):
+        return value.encode().ljust(32, b"\x00")
+    if abi_type == "bytes32" and isinstance(value, str):
+        return bytes.fromhex(value[2:])
+    return value
+
+
+def err(signature, *args):
+    """The revert string brownie reports for custom error `signature` raised with `args`."""
+    types = [t for t in signature[signature.index("(") + 1 : -1].split(",") if t]
+    assert len(types) == len(args), f"{signature} takes {len(types)} arguments, got {len(args)}"
+    data = keccak(text=signature)[:4] + encode(types, [_arg(a, t) for a, t in zip(args, types)])
+    text = decode_typed_error("0x" + data.hex())
+    assert not text.startswith("Unknown typed error"), f"{signature} is in no compiled ABI"
+    return text
+
+
+def unauthorized(caller, role):
+    return err("Unauthorized(address,bytes32)", caller, role)
+
+
+def wrong_status(job_id, status, expected):
+    return err("JobEscrowWrongStatus(uint256,uint8,uint8)", job_id, status, expected)
+
+
+def unknown_job(job_id):
+    return err("JobEscrowUnknownJob(uint256)", job_id)
+
+
+def param_range(param, value, lo, hi):
+    return err("JobEscrowParameterOutOfRange(uint8,uint256,uint256,uint256)", param, value, lo, hi)
+
+
+def paused():
+    return err("EnforcedPause()")
+
+
+def not_paused():
+    return err("ExpectedPause()")
+
+
+# ------------------------------------------------------------------- time
+
+
+def now():
+    """Timestamp of the latest block."""
+    return web3.eth.get_block("latest")["timestamp"]
+
+
+@contextmanager
+def at(ts):
+    """The next transaction is mined in a block with timestamp `ts`."""
+    assert ts > now(), "time only moves forward"
+    web3.provider.make_request("evm_setNextBlockTimestamp", [ts])
+    try:
+        yield
+    finally:
+        chain._set_time_offset_from_block()
+
+
+def warp(ts):
+    """Mine an empty block at `ts` (so views and later receipts see that time)."""
+    if ts > now():
+        web3.provider.make_request("evm_setNextBlockTimestamp", [ts])
+        web3.provider.make_request("evm_mine", [])
+        chain._set_time_offset_from_block()
+        assert now() == ts
+
+
+# ----------------------------------------------------------------- events
+
+
+def norm(value):
+    if isinstance(value, bytes):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, (list, tuple)):
+        return [norm(v) for v in value]
+    if isinstance(value, str) and value.startswith("0x"):
+        return value.lower()
+    if hasattr(value, "address"):
+        return str(value.address).lower()
+    return value
+
+
+def events(tx, name):
+    """Every `name` event in `tx`, its values normalised (addresses and bytes as lower-case hex)."""
+    if name not in tx.events:
+        return []
+    return [{k: norm(v) for k, v in ev.items()} for ev in tx.events[name]]
+
+
+def expect_event(tx, name, **values):
+    """`tx` emitted exactly one `name` event, with exactly these values."""
+    found = events(tx, name)
+    assert len(found) == 1, f"expected one {name}, got {found}"
+    assert found[0] == {k: norm(v) for k, v in values.items()}
+    return found[0]
+
+
+def no_event(tx, name):
+    assert name not in tx.events, f"unexpected {name}: {tx.events[name]}"
+
+
+# ------------------------------------------------------------- signatures
+
+
+def split(sig):
+    """EIP-2098 (r, vs) -> (v, r, s)."""
+    r, vs = sig
+    vs_int = int.from_bytes(vs, "big")
+    return 27 + (vs_int >> 255), int.from_bytes(r, "big"), vs_int & ((1 << 255) - 1)
+
+
+def recover(digest, sig):
+    """The address a compact signature recovers to over `digest` (as ecrecover would)."""
+    v, r, s = split(sig)
+    return Account._recover_hash(bytes(digest), vrs=(v, r, s))
+
+
+def addr_of(key):
+    return Account.from_key(key).address
+
+
+def sorted_keys(keys):
+    return sorted(keys, key=lambda k: int(addr_of(k), 16))
+
+
+# --------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def worker2_key():
+    return WORKER2_KEY
+
+
+@pytest.fixture(scope="module")
+def worker2(accounts, deployer):
+    acct = accounts.add(WORKER2_KEY)
+    deployer.transfer(acct, "10 ether")
+    return acct
+
+
+@pytest.fixture(scope="module")
+def offer2(funded, token, staking, escrow, provider2, worker2):
+    """provider2, staked like the first provider, with its own worker key and a 2-GPU offer; its id."""
+    from tests.fixtures.contracts import PROVIDER_STAKE
+
+    token.approve(staking, PROVIDER_STAKE, {"from": provider2})
+    staking.stake(PROVIDER_STAKE, {"from": provider2})
+    staking.setWorker(worker2, {"from": provider2})
+    tx = staking.addOffer("NVIDIA A100 40GB", GPU_COUNT2, 40, PRICE2, "ipfs://offer2", {"from": provider2})
+    return tx.events["OfferAdded"]["offerId"]
+
+
+@pytest.fixture(scope="module")
+def odd_offer(staked_provider, staking):
+    """A second offer of the first provider at 7 wei per GPU-second on 1 GPU, so fees and collateral round."""
+    tx = staking.addOffer("RTX 4090", ODD_GPUS, 24, ODD_PRICE, "ipfs://odd", {"from": staked_provider})
+    return tx.events["OfferAdded"]["offerId"]
+
+
+@pytest.fixture(scope="module")
+def job(escrow, token, staked_provider, client):
+    """Open a job (accepted by default) with block-time deadlines; returns its id.
+
+    `deadline_in` is relative to the latest block; `accept_at` pins the acceptance block.
+    """
+
+    def _job(max_gpu_seconds=3600, offer_id=1, sender=None, deadline_in=7 * DAY, accept=True, acceptor=None,
+             accept_at=None, spec=SPEC_HASH):
+        sender = sender or client
+        if token.allowance(sender, escrow) < 2**255:
+            token.approve(escrow, 2**256 - 1, {"from": sender})
+        tx = escrow.createJob(offer_id, max_gpu_seconds, now() + deadline_in, spec, {"from": sender})
+        job_id = tx.events["JobCreated"]["jobId"]
+        if accept:
+            terms_provider = escrow.getJob(job_id)["provider"]
+            who = acceptor or terms_provider
+            if accept_at is None:
+                escrow.acceptJob(job_id, {"from": who})
+            else:
+                with at(accept_at):
+                    escrow.acceptJob(job_id, {"from": who})
+        return job_id
+
+    return _job
+
+
+@pytest.fixture(scope="module")
+def receipt(escrow):
+    """A receipt for a running job. Default: it started at acceptance and ran gpu_seconds / gpuCount
+    seconds (rounded up); the chain is moved past its end so the end is not in the future."""
+
+    def _receipt(job_id, gpu_seconds=1000, outcome=COMPLETED, start=None, end=None, provider=None,
+                 result=RESULT_HASH, advance=True):
+        j = escrow.getJob(job_id).dict()
+        start = j["acceptedAt"] if start is None else start
+        if end is None:
+            end = start + -(-gpu_seconds // max(j["gpuCount"], 1))
+        if advance:
+            warp(end + 1)
+        return Receipt(job_id, str(provider or j["provider"]), gpu_seconds, start, end, result, outcome)
+
+    return _receipt
+
+
+@pytest.fixture(scope="module")
+def settle_args(sign, attest):
+    """(receipt tuple, worker signature, attestation) for one honestly signed receipt."""
+
+    def _args(r, key=None, oracle_keys_=None):
+        return r.as_tuple(), sign(r, key=key), attest([r], keys=oracle_keys_)
+
+    return _args
+
+
+@pytest.fixture(scope="module")
+def batch_args(sign, attest, worker_key, worker2_key, staked_provider):
+    """(receipts, worker signatures, attestation) for a batch; each receipt is signed by its provider's worker."""
+
+    def _args(receipts, oracle_keys_=None):
+        sigs = [sign(r, key=worker_key if r.provider.lower() == str(staked_provider).lower() else worker2_key)
+                for r in receipts]
+        return [r.as_tuple() for r in receipts], sigs, attest(receipts, keys=oracle_keys_)
+
+    return _args
+
+
+@pytest.fixture(scope="module")
+def settled_job(job, receipt, settle):
+    """A job of 3600 max GPU-seconds settled for `billed` GPU-seconds; returns (job id, settle tx)."""
+
+    def _settled(billed=1000, max_gpu_seconds=3600, outcome=COMPLETED, **kw):
+        job_id = job(max_gpu_seconds=max_gpu_seconds, **kw)
+        tx = settle(receipt(job_id, gpu_seconds=billed, outcome=outcome))
+        return job_id, tx
+
+    return _settled
+
+
+@pytest.fixture(scope="module")
+def set_oracles(escrow, deployer):
+    """Replace the oracle set with the addresses of `keys` at `threshold`; returns the new epoch."""
+
+    def _set(keys, threshold):
+        tx = escrow.setOracleSet([addr_of(k) for k in keys], threshold, {"from": deployer})
+        return tx.events["OracleSetUpdated"]["epoch"]
+
+    return _set
+
+
+@pytest.fixture(scope="module")
+def snap(escrow, token, staking, client, client2, provider, provider2, rando, treasury, worker, arbiter,
+         guardian, deployer):
+    """Everything a failed call must leave untouched: token balances of every party and both contracts,
+    the escrow's books, both providers' stakes and records, the given jobs, parameters, roles, pause flag."""
+    holders = [client, client2, provider, provider2, rando, treasury, worker, arbiter, guardian, deployer,
+               escrow, staking]
+
+    def _snap(*job_ids):
+        return {
+            "balances": [token.balanceOf(a) for a in holders],
+            "fees": escrow.accruedFees(),
+            "jobCount": escrow.jobCount(),
+            "jobs": [norm(tuple(escrow.getJob(j))) for j in job_ids],
+            "records": [norm(tuple(escrow.providerRecord(p))) for p in (provider, provider2)],
+            "blockers": [tuple(escrow.unstakeBlockers(p)) for p in (provider, provider2)],
+            "stakes": [tuple(staking.stakeOf(p)) for p in (provider, provider2)],
+            "params": tuple(escrow.parameters()),
+            "oracles": norm(tuple(escrow.oracleSet())),
+            "roles": norm(tuple(escrow.roles())),
+            "paused": escrow.paused(),
+            "governance": (escrow.governance(), escrow.pendingGovernance()),
+            "allowances": [token.allowance(c, escrow) for c in (client, client2, rando)],
+        }
+
+    return _snap
+
+
+__all__ = [
+    "err", "unauthorized", "wrong_status", "unknown_job", "param_range", "paused", "not_paused",
+    "now", "at", "warp", "norm", "events", "expect_event", "no_event", "split", "recover", "addr_of",
+    "sorted_keys", "DAY", "HOUR", "MAX_U32", "ZERO", "BPS", "NONE", "OPEN", "RUNNING", "SETTLED",
+    "CANCELLED", "TIMED_OUT", "DISPUTED", "UPHELD", "REJECTED", "FRAUD", "PRICE2", "GPU_COUNT2", "ODD_PRICE",
+    "ODD_GPUS", "sign_attestation", "sign_receipt", "to_checksum_address",
+]
