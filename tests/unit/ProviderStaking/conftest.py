@@ -49,6 +49,11 @@ def assert_no_event(tx, name):
     assert name not in tx.events, f"unexpected {name}: {tx.events[name]}"
 
 
+def ints(values):
+    """A brownie ReturnValue of integers as a plain tuple (ReturnValue == tuple raises on some types)."""
+    return tuple(int(v) for v in values)
+
+
 def now():
     return chain[-1].timestamp
 
@@ -71,12 +76,15 @@ def escrow_signer(escrow):
     return accounts.at(escrow.address, force=True)
 
 
-@pytest.fixture(scope="module")
-def bonded(funded, token, staking, escrow, provider):
-    """`provider` with PROVIDER_STAKE bonded, an unlimited allowance, no worker and no offer (escrow wired)."""
-    token.approve(staking, MAX_UINT256, {"from": provider})
-    staking.stake(PROVIDER_STAKE, {"from": provider})
-    return provider
+@pytest.fixture
+def bonded(funded, token, staking, escrow, provider2):
+    """`provider2` with PROVIDER_STAKE bonded, an unlimited allowance, no worker and no offer (escrow wired).
+
+    Function-scoped, so it is undone after each test (module-scoped chain state outlives fn_isolation).
+    """
+    token.approve(staking, MAX_UINT256, {"from": provider2})
+    staking.stake(PROVIDER_STAKE, {"from": provider2})
+    return provider2
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +93,7 @@ def bare_staking(ProviderStaking, token, deployer):
     return ProviderStaking.deploy(token, deployer, E18, 2 * HOUR, {"from": deployer})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def disputed_job(staked_provider, escrow, create_job, make_receipt, settle, client):
     """A settled job on offer 1 that the client has disputed: one open dispute against the provider."""
     job_id = create_job(max_gpu_seconds=3600)
