@@ -52,7 +52,7 @@ fuzz: compile
 	@$(RUN) GPUSETTLE_FUZZ_EXAMPLES=5000 brownie test tests/ -m stateful -p no:cacheprovider
 
 gas: compile
-	@$(RUN) brownie run scripts/gas_report.py
+	@$(RUN) brownie run scripts/gas_report.py --silent
 
 bench: compile
 	@$(RUN) python -m gpusettle.bench

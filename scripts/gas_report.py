@@ -1,0 +1,159 @@
+"""Gas per path for the gpusettle contracts: `make gas` (brownie run scripts/gas_report.py).
+
+Prints a table and rewrites gas-snapshot.json, which is committed so that gas changes show up in review.
+"Steady" rows are measured after the provider, client and treasury balances already exist (the common
+case); "first" rows pay for storage slots going from zero to non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+from brownie import ComputeToken, JobEscrow, ProviderStaking, accounts, chain
+from eth_account import Account
+
+from gpusettle.eip712 import Domain, attestation_digest, receipt_digest, receipts_hash, sign_digest
+from gpusettle.models import JobReceipt
+
+warnings.filterwarnings("ignore", category=FutureWarning)  # brownie's own rpc.* deprecation notes
+
+SNAPSHOT = Path(__file__).resolve().parent.parent / "gas-snapshot.json"
+TARGETS = {"settle (1 receipt, steady)": 75_000, "settleBatch 100: per job": 20_000}
+
+E18 = 10**18
+PRICE = 10**15
+PARAMS = [250, 2_000, 5_000, 10_000, 24 * 3600, 3600, 600, 10 * E18]
+SPEC = b"\x5a" * 32
+RESULT = "0x" + "a5" * 32
+# Throwaway keys for a local chain only.
+WORKER_KEY = "0x" + "11" * 32
+ORACLE_KEY = "0x" + "21" * 32
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.deployer, self.client, self.provider, self.rando, self.guardian, self.arbiter, self.treasury = (
+            accounts[0], accounts[1], accounts[2], accounts[3], accounts[4], accounts[5], accounts[6]
+        )
+        self.worker = accounts.add(WORKER_KEY)
+        self.deployer.transfer(self.worker, "1 ether")
+        oracle = Account.from_key(ORACLE_KEY).address
+        d = self.deployer
+        self.token = ComputeToken.deploy("gpusettle Compute", "GPUC", d, 10**9 * E18, {"from": d})
+        self.staking = ProviderStaking.deploy(self.token, d, 100 * E18, 7 * 24 * 3600, {"from": d})
+        self.escrow = JobEscrow.deploy(self.token, self.staking, d, self.guardian, self.arbiter, self.treasury,
+                                       [oracle], 1, PARAMS, {"from": d})
+        self.staking.setEscrow(self.escrow, {"from": d})
+        self.domain = Domain(chain.id, self.escrow.address)
+        for who in (self.client, self.provider):
+            self.token.transfer(who, 10**7 * E18, {"from": d})
+        self.token.approve(self.escrow, 2**256 - 1, {"from": self.client})
+        self.token.approve(self.staking, 2**256 - 1, {"from": self.provider})
+        self.gas: dict[str, int] = {}
+
+    def record(self, name: str, tx) -> None:  # type: ignore[no-untyped-def]
+        self.gas[name] = tx.gas_used
+
+    def setup_provider(self) -> None:
+        self.record("stake (first)", self.staking.stake(5_000_000 * E18, {"from": self.provider}))
+        self.record("stake (top-up)", self.staking.stake(1_000 * E18, {"from": self.provider}))
+        self.staking.setWorker(self.worker, {"from": self.provider})
+        self.staking.addOffer("NVIDIA H100 80GB HBM3", 8, 80, PRICE, "ipfs://offer", {"from": self.provider})
+
+    def open_job(self, max_gpu_seconds: int = 3600, accept: bool = True, name: str | None = None) -> int:
+        tx = self.escrow.createJob(1, max_gpu_seconds, chain.time() + 7 * 24 * 3600, SPEC, {"from": self.client})
+        if name:
+            self.record(name, tx)
+        job_id = int(tx.events["JobCreated"]["jobId"])
+        if accept:
+            atx = self.escrow.acceptJob(job_id, {"from": self.worker})
+            if name:
+                self.record("acceptJob", atx)
+        return job_id
+
+    def receipt(self, job_id: int, gpu_seconds: int = 1000) -> JobReceipt:
+        accepted = int(self.escrow.getJob(job_id)["acceptedAt"])
+        if chain.time() < accepted + 200:
+            chain.sleep(200)
+            chain.mine()
+        return JobReceipt(jobId=job_id, provider=self.provider.address, gpuSeconds=gpu_seconds,
+                          startTime=accepted, endTime=accepted + 150, resultHash=RESULT, outcome=0)
+
+    def settle(self, receipts: list[JobReceipt], batch: bool):  # type: ignore[no-untyped-def]
+        epoch = int(self.escrow.oracleSet()[2])
+        attestation = [sign_digest(attestation_digest(receipts_hash(receipts), epoch, self.domain), ORACLE_KEY)]
+        sigs = [sign_digest(receipt_digest(r, self.domain), WORKER_KEY).as_tuple() for r in receipts]
+        att = [s.as_tuple() for s in attestation]
+        if batch:
+            return self.escrow.settleBatch([r.as_tuple() for r in receipts], sigs, att, {"from": self.rando})
+        return self.escrow.settle(receipts[0].as_tuple(), sigs[0], att, {"from": self.rando})
+
+    def permit_job(self) -> None:
+        owner = accounts.add("0x" + "31" * 32)
+        self.deployer.transfer(owner, "1 ether")
+        self.token.transfer(owner, 1_000 * E18, {"from": self.deployer})
+        deposit = 3600 * PRICE
+        deadline = chain.time() + 3600
+        nonce = self.token.nonces(owner)
+        signed = Account.sign_typed_data(
+            "0x" + "31" * 32,
+            {"name": "gpusettle Compute", "version": "1", "chainId": chain.id, "verifyingContract": self.token.address},
+            {"Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                        {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                        {"name": "deadline", "type": "uint256"}]},
+            {"owner": owner.address, "spender": self.escrow.address, "value": deposit, "nonce": nonce,
+             "deadline": deadline},
+        )
+        tx = self.escrow.createJobWithPermit(1, 3600, chain.time() + 7 * 24 * 3600, SPEC, deadline, signed.v,
+                                             signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"),
+                                             {"from": owner})
+        self.record("createJobWithPermit", tx)
+
+    def run(self) -> dict[str, int]:
+        self.setup_provider()
+        first = self.open_job(name="createJob (approve path)")
+        self.permit_job()
+        self.record("settle (1 receipt, first for provider)", self.settle([self.receipt(first)], batch=False))
+        self.record("settle (1 receipt, steady)", self.settle([self.receipt(self.open_job())], batch=False))
+        for n in (1, 10, 50, 100):
+            jobs = [self.open_job() for _ in range(n)]
+            tx = self.settle([self.receipt(j) for j in jobs], batch=True)
+            self.record(f"settleBatch {n}: total", tx)
+            self.gas[f"settleBatch {n}: per job"] = tx.gas_used // n
+        self.record("claimRefunds (1 job)", self.escrow.claimRefunds([first], {"from": self.client}))
+        self.record("withdrawEarnings", self.escrow.withdrawEarnings({"from": self.provider}))
+        self.record("withdrawFees", self.escrow.withdrawFees({"from": self.rando}))
+        cancelled = self.open_job(accept=False)
+        self.record("cancelJob", self.escrow.cancelJob(cancelled, {"from": self.client}))
+        for upheld in (False, True):
+            job = self.open_job()
+            self.settle([self.receipt(job)], batch=False)
+            self.record("dispute", self.escrow.dispute(job, b"\x01" * 32, {"from": self.client}))
+            name = "resolveDispute (upheld)" if upheld else "resolveDispute (rejected)"
+            self.record(name, self.escrow.resolveDispute(job, upheld, {"from": self.arbiter}))
+        self.staking.unjail(self.provider, {"from": self.deployer})
+        late = self.open_job(max_gpu_seconds=100)
+        chain.sleep(8 * 24 * 3600)
+        chain.mine()
+        self.record("claimTimeout", self.escrow.claimTimeout(late, {"from": self.client}))
+        self.record("requestUnstake", self.staking.requestUnstake(1_000 * E18, {"from": self.provider}))
+        chain.sleep(7 * 24 * 3600 + 1)
+        chain.mine()
+        self.record("withdraw (unbonded stake)", self.staking.withdraw({"from": self.provider}))
+        return self.gas
+
+
+def main() -> None:
+    gas = Bench().run()
+    previous = json.loads(SNAPSHOT.read_text())["gas"] if SNAPSHOT.exists() else {}
+    width = max(len(k) for k in gas)
+    print(f"\n{'path':<{width}}  {'gas':>10}  {'change':>8}  target")
+    for name, used in gas.items():
+        change = used - previous[name] if name in previous else None
+        target = TARGETS.get(name)
+        verdict = "" if target is None else f"<= {target:,} {'met' if used <= target else 'MISSED'}"
+        print(f"{name:<{width}}  {used:>10,}  {'' if change is None else f'{change:+,}':>8}  {verdict}")
+    SNAPSHOT.write_text(json.dumps({"gas": gas, "targets": TARGETS}, indent=2) + "\n")
+    print(f"\nwrote {SNAPSHOT.name}")
