@@ -8,6 +8,7 @@ from eth_utils import keccak
 
 from tests.fixtures.contracts import E18, PROVIDER_STAKE
 
+ZERO = "0x0000000000000000000000000000000000000000"
 DAY = 24 * 3600
 HOUR = 3600
 MAX_UINT256 = 2**256 - 1
