@@ -1,0 +1,138 @@
+"""A client's own command (training, rendering, inference), run without a shell in a job directory.
+
+The result hash commits to the declared output files, in the spec's order:
+keccak256( for each output: keccak256(path as UTF-8) || keccak256(file bytes) ); with no declared
+outputs it is keccak256 of the command's standard output. A command that exits non-zero, cannot be
+started, leaves a declared output missing or runs past its time limit is the client's failure
+(FailedClient: the GPU time it used is paid); the result hash is then keccak256 of the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..hashing import keccak256
+from ..models import CommandWorkload, Outcome
+from .base import ProgressCallback, WorkloadResult
+
+__all__ = ["command_result_hash", "run_command"]
+
+_CHUNK = 1 << 20
+
+
+def _file_hash(path: Path) -> bytes:
+    # pysha3's keccak object hashes incrementally, so a multi-GB checkpoint is never read whole.
+    try:
+        from sha3 import keccak_256
+    except ImportError:
+        return keccak256(path.read_bytes())
+    hasher = keccak_256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            hasher.update(chunk)
+    digest: bytes = hasher.digest()
+    return digest
+
+
+def command_result_hash(job_dir: Path, outputs: Sequence[str], stdout_path: Path) -> str:
+    """The result hash of a finished command (see the module docstring); FileNotFoundError names a
+    declared output that is missing."""
+    if not outputs:
+        return "0x" + _file_hash(stdout_path).hex()
+    parts = []
+    root = job_dir.resolve()
+    for name in outputs:
+        path = (job_dir / name).resolve()
+        if root not in path.parents:
+            raise FileNotFoundError(f"output {name!r} resolves outside the job directory")
+        if not path.is_file():
+            raise FileNotFoundError(f"declared output {name!r} was not written")
+        parts.append(keccak256(name.encode("utf-8")) + _file_hash(path))
+    return "0x" + keccak256(b"".join(parts)).hex()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate the command's whole process group, then kill it if it lingers."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_command(
+    spec: CommandWorkload,
+    job_dir: Path,
+    *,
+    time_limit: float | None = None,
+    progress: ProgressCallback | None = None,
+    env: Mapping[str, str] | None = None,
+    poll_interval: float = 0.5,
+) -> WorkloadResult:
+    """Run `spec.argv` in `job_dir` (stdout and stderr to files there) and hash its outputs.
+
+    `time_limit` (seconds) stops the command when the job can no longer be paid for.
+    """
+    job_dir.mkdir(parents=True, exist_ok=True)
+    stdout_path = job_dir / "stdout.log"
+    stderr_path = job_dir / "stderr.log"
+    started = time.monotonic()
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        try:
+            process = subprocess.Popen(
+                spec.argv,
+                cwd=job_dir,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env=dict(env) if env is not None else None,
+                start_new_session=True,  # its own process group, so a stop reaches its children
+            )
+        except OSError as exc:
+            return WorkloadResult.failed(
+                Outcome.FAILED_CLIENT, f"cannot start {spec.argv[0]!r}: {exc.strerror or exc}"
+            )
+        timed_out = False
+        while True:
+            try:
+                code = process.wait(timeout=poll_interval)
+                break
+            except subprocess.TimeoutExpired:
+                elapsed = time.monotonic() - started
+                if time_limit is not None and elapsed > time_limit:
+                    timed_out = True
+                    _stop(process)
+                    code = process.returncode if process.returncode is not None else -9
+                    break
+                if progress:
+                    fraction = min(elapsed / time_limit, 0.99) if time_limit else 0.0
+                    progress(fraction, f"running {elapsed:.0f}s")
+    if timed_out:
+        return WorkloadResult.failed(
+            Outcome.FAILED_CLIENT, f"the command ran past its time limit of {time_limit:.0f}s and was stopped"
+        )
+    if code != 0:
+        tail = stderr_path.read_bytes()[-400:].decode("utf-8", "replace").strip()
+        reason = f"the command exited with status {code}" + (f": {tail}" if tail else "")
+        return WorkloadResult.failed(Outcome.FAILED_CLIENT, reason)
+    try:
+        result_hash = command_result_hash(job_dir, spec.outputs, stdout_path)
+    except FileNotFoundError as exc:
+        return WorkloadResult.failed(Outcome.FAILED_CLIENT, str(exc))
+    if progress:
+        progress(1.0, "done")
+    return WorkloadResult(
+        outcome=Outcome.COMPLETED,
+        result_hash=result_hash,
+        details={"exit_code": code, "outputs": list(spec.outputs), "seconds": time.monotonic() - started},
+    )
