@@ -396,6 +396,11 @@ class Chain:
 
         A mined revert raises the decoded ContractError with `tx_hash` set.
         """
+        tx_hash = self.submit(plan, signer)
+        return self.wait(tx_hash, plan, confirmations=confirmations)
+
+    def submit(self, plan: TxPlan, signer: Signer) -> str:
+        """Sign and send `plan` without waiting; returns the transaction hash."""
         sender = sender_address(signer)
         if sender != plan.sender:
             raise ConfigError(f"the plan was made for {plan.sender} but the signer is {sender}")
@@ -414,29 +419,40 @@ class Chain:
             tx["maxFeePerGas"] = plan.max_fee_per_gas
             tx["maxPriorityFeePerGas"] = plan.max_priority_fee_per_gas
             tx["type"] = 2
-        if isinstance(signer, str):
-            tx_hash = HexBytes(self.rpc(lambda: self.w3.eth.send_transaction(cast(Any, tx))))
-        else:
-            tx["nonce"] = int(
-                self.rpc(lambda: self.w3.eth.get_transaction_count(cast(Any, sender), "pending"))
-            )
-            del tx["from"]
-            raw = signer.sign_transaction(tx).raw_transaction
-            try:
+        try:
+            if isinstance(signer, str):
+                tx_hash = HexBytes(self.rpc(lambda: self.w3.eth.send_transaction(cast(Any, tx))))
+            else:
+                tx["nonce"] = int(
+                    self.rpc(lambda: self.w3.eth.get_transaction_count(cast(Any, sender), "pending"))
+                )
+                del tx["from"]
+                raw = signer.sign_transaction(tx).raw_transaction
                 tx_hash = HexBytes(self.rpc(lambda: self.w3.eth.send_raw_transaction(raw)))
-            except (Web3Exception, ValueError) as exc:
-                if "insufficient funds" in str(exc).lower():
-                    raise InsufficientFundsError(
-                        sender,
-                        format_units(plan.max_cost),
-                        format_units(self.balance(sender)),
-                        "ETH (for gas)",
-                    ) from None
-                raise GpusettleError(
-                    f"the node rejected the transaction: {_rpc_message(exc)}",
-                    "check the account and try again",
+        except (Web3Exception, ValueError) as exc:
+            if "insufficient funds" in str(exc).lower():
+                raise InsufficientFundsError(
+                    sender, format_units(plan.max_cost), format_units(self.balance(sender)), "ETH (for gas)"
                 ) from None
-        return self.wait(tx_hash.to_0x_hex(), plan, confirmations=confirmations)
+            raise GpusettleError(
+                f"the node rejected the transaction: {_rpc_message(exc)}", "check the account and try again"
+            ) from None
+        return tx_hash.to_0x_hex()
+
+    def find_receipt(self, tx_hash: str) -> Any | None:
+        """The receipt of `tx_hash` if it is mined, else None."""
+        try:
+            return self.rpc(lambda: self.w3.eth.get_transaction_receipt(HexBytes(tx_hash)))
+        except TransactionNotFound:
+            return None
+
+    def is_pending(self, tx_hash: str) -> bool:
+        """Whether the node knows `tx_hash` (mined or in its mempool)."""
+        try:
+            self.rpc(lambda: self.w3.eth.get_transaction(HexBytes(tx_hash)))
+        except TransactionNotFound:
+            return False
+        return True
 
     def wait(self, tx_hash: str, plan: TxPlan | None = None, *, confirmations: int = 1) -> TxOutcome:
         """Wait for `tx_hash` to be mined and `confirmations` deep; decode its events and its revert."""
