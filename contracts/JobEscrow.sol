@@ -64,20 +64,20 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         revert JobEscrowParameterOutOfRange(param, 0, 0, 0);
     }
 
-    /// @dev Read and written by every settlement. 128 + 16 + 64 + 8 bits.
+    /// @dev Read and written by every settlement. 128 + 16 + 64 + 8 + 32 bits.
     struct SettleConfig {
         uint128 accruedFees;
         uint16 feeBps;
         uint64 oracleEpoch;
         uint8 oracleThreshold;
+        uint32 disputeWindow;
     }
 
-    /// @dev The other parameters, read when jobs open, time out or are disputed. 3 x 16 + 3 x 32 + 96 bits.
+    /// @dev The other parameters, read when jobs open, time out or are disputed. 3 x 16 + 2 x 32 + 96 bits.
     struct Params {
         uint16 collateralBps;
         uint16 timeoutSlashBps;
         uint16 disputeSlashBps;
-        uint32 disputeWindow;
         uint32 acceptWindow;
         uint32 timeoutGrace;
         uint96 disputeBond;
@@ -116,12 +116,15 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         uint64 gpuSecondsServed;
     }
 
+    /// @dev 3 x 48 + 3 x 32 bits. lastSettledAt keeps unbonded stake in place until the dispute window of
+    /// the provider's latest settlement has closed (see unstakeBlockers).
     struct ProviderStats {
-        uint64 completed;
-        uint64 failed;
-        uint64 timedOut;
+        uint48 completed;
+        uint48 failed;
+        uint48 timedOut;
         uint32 disputesLost;
         uint32 openDisputes;
+        uint32 lastSettledAt;
     }
 
     /// @dev What a batch owes one provider, written to storage when the provider changes.
@@ -505,7 +508,8 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
             b.locked - uint96(run.unlock), b.earnings + uint96(run.earnings), b.gpuSecondsServed + uint64(run.gpuSeconds)
         );
         ProviderStats storage s = _stats[run.provider];
-        (s.completed, s.failed) = (s.completed + uint64(run.completed), s.failed + uint64(run.failed));
+        (s.completed, s.failed, s.lastSettledAt) =
+            (s.completed + uint48(run.completed), s.failed + uint48(run.failed), uint32(block.timestamp));
         run.earnings = 0;
         run.unlock = 0;
         run.gpuSeconds = 0;
@@ -560,7 +564,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Settled);
         if (msg.sender != c.client) revert JobEscrowNotClient(jobId, msg.sender, c.client);
         Params memory p = _params;
-        uint256 closesAt = uint256(c.limit) + p.disputeWindow;
+        uint256 closesAt = uint256(c.limit) + _config.disputeWindow;
         if (block.timestamp > closesAt) revert JobEscrowDisputeWindowClosed(jobId, closesAt, block.timestamp);
         c.status = JobStatus.Disputed;
         _storeCore(jobId, c);
@@ -681,7 +685,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         else if (param == PARAM_COLLATERAL_BPS) _params.collateralBps = uint16(value);
         else if (param == PARAM_TIMEOUT_SLASH_BPS) _params.timeoutSlashBps = uint16(value);
         else if (param == PARAM_DISPUTE_SLASH_BPS) _params.disputeSlashBps = uint16(value);
-        else if (param == PARAM_DISPUTE_WINDOW) _params.disputeWindow = uint32(value);
+        else if (param == PARAM_DISPUTE_WINDOW) _config.disputeWindow = uint32(value);
         else if (param == PARAM_ACCEPT_WINDOW) _params.acceptWindow = uint32(value);
         else if (param == PARAM_TIMEOUT_GRACE) _params.timeoutGrace = uint32(value);
         else _params.disputeBond = uint96(value);
@@ -763,7 +767,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         v[PARAM_COLLATERAL_BPS] = p.collateralBps;
         v[PARAM_TIMEOUT_SLASH_BPS] = p.timeoutSlashBps;
         v[PARAM_DISPUTE_SLASH_BPS] = p.disputeSlashBps;
-        v[PARAM_DISPUTE_WINDOW] = p.disputeWindow;
+        v[PARAM_DISPUTE_WINDOW] = _config.disputeWindow;
         v[PARAM_ACCEPT_WINDOW] = p.acceptWindow;
         v[PARAM_TIMEOUT_GRACE] = p.timeoutGrace;
         v[PARAM_DISPUTE_BOND] = p.disputeBond;
@@ -823,8 +827,15 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
     }
 
     /// @inheritdoc IJobEscrow
-    function unstakeBlockers(address provider) external view returns (uint256 locked, uint256 openDisputes) {
-        return (_books[provider].locked, _stats[provider].openDisputes);
+    function unstakeBlockers(address provider)
+        external
+        view
+        returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil)
+    {
+        ProviderStats memory s = _stats[provider];
+        // The window is read now, not at settlement: dispute() uses the current window too.
+        disputableUntil = s.lastSettledAt == 0 ? 0 : uint256(s.lastSettledAt) + _config.disputeWindow;
+        return (_books[provider].locked, s.openDisputes, disputableUntil);
     }
 
     /// @inheritdoc IJobEscrow

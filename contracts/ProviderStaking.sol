@@ -88,7 +88,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     function requestUnstake(uint256 amount) external nonReentrant {
         if (amount == 0) revert ProviderStakingZeroAmount();
         StakeSlot storage s = _stakes[msg.sender];
-        (uint256 locked, uint256 openDisputes) = _blockers(msg.sender);
+        (uint256 locked, uint256 openDisputes,) = _blockers(msg.sender);
         if (openDisputes != 0) revert ProviderStakingOpenDisputes(msg.sender, openDisputes);
         uint256 bonded = s.bonded;
         uint256 free = bonded > locked ? bonded - locked : 0;
@@ -109,17 +109,25 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         uint256 amount = s.unbonding;
         if (amount == 0) revert ProviderStakingNothingToWithdraw(msg.sender);
         if (block.timestamp < s.releaseAt) revert ProviderStakingStillUnbonding(msg.sender, s.releaseAt, block.timestamp);
-        (, uint256 openDisputes) = _blockers(msg.sender);
+        (, uint256 openDisputes, uint256 disputableUntil) = _blockers(msg.sender);
         if (openDisputes != 0) revert ProviderStakingOpenDisputes(msg.sender, openDisputes);
+        // A job settled while this stake was unbonding may still be disputed; its slash must find the stake.
+        if (block.timestamp <= disputableUntil) {
+            revert ProviderStakingDisputeWindowOpen(msg.sender, disputableUntil, block.timestamp);
+        }
         s.unbonding = 0;
         s.releaseAt = 0;
         emit Withdrawn(msg.sender, amount);
         _token.safeTransfer(msg.sender, amount);
     }
 
-    function _blockers(address provider) private view returns (uint256 locked, uint256 openDisputes) {
+    function _blockers(address provider)
+        private
+        view
+        returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil)
+    {
         address escrow_ = _escrow;
-        if (escrow_ == address(0)) return (0, 0);
+        if (escrow_ == address(0)) return (0, 0, 0);
         return IJobEscrow(escrow_).unstakeBlockers(provider);
     }
 

@@ -283,8 +283,13 @@ interface IJobEscrow is IGoverned {
     /// @notice A provider's record and balances.
     function providerRecord(address provider) external view returns (ProviderRecord memory);
 
-    /// @notice Collateral locked for `provider`'s jobs and its open disputes (read by the staking contract).
-    function unstakeBlockers(address provider) external view returns (uint256 locked, uint256 openDisputes);
+    /// @notice What keeps `provider`'s stake in place, read by the staking contract: collateral locked for open
+    /// jobs (cannot be unstaked), open disputes (nothing can be unstaked or withdrawn), and the time until
+    /// which a settled job of the provider can still be disputed (unbonded stake cannot be withdrawn before).
+    function unstakeBlockers(address provider)
+        external
+        view
+        returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil);
 
     /// @notice The current parameters, in setParameter's order.
     function parameters() external view returns (uint256[8] memory);

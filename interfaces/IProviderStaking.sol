@@ -37,6 +37,9 @@ interface IProviderStaking is IGoverned {
     error ProviderStakingNothingToWithdraw(address provider);
     /// @notice The unbonding period has not ended yet.
     error ProviderStakingStillUnbonding(address provider, uint256 releaseAt, uint256 nowTs);
+    /// @notice A job the provider settled can still be disputed until `disputableUntil`; unbonded stake stays
+    /// until then so that a slash can reach it. Stop taking jobs for one dispute window to withdraw.
+    error ProviderStakingDisputeWindowOpen(address provider, uint256 disputableUntil, uint256 nowTs);
     /// @notice The provider has disputes open against it; its stake cannot leave until they are resolved.
     error ProviderStakingOpenDisputes(address provider, uint256 openDisputes);
     /// @notice The escrow can be named once only.
@@ -105,7 +108,8 @@ interface IProviderStaking is IGoverned {
     /// one unbonding period after the latest request.
     function requestUnstake(uint256 amount) external;
 
-    /// @notice Withdraw all unbonding stake whose unbonding period has ended.
+    /// @notice Withdraw all unbonding stake whose unbonding period has ended, once no open dispute and no
+    /// still-disputable settlement of the provider remains.
     function withdraw() external;
 
     /// @notice Name `worker` as the hot key that signs this provider's receipts. Rotating it invalidates
