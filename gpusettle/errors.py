@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "ContractError",
     "GpusettleError",
+    "InsufficientAllowanceError",
     "InsufficientFundsError",
     "InvalidAmountError",
     "InvalidSignatureError",
@@ -213,3 +214,17 @@ class InsufficientFundsError(GpusettleError):
             f"send more {what} to {account} and try again",
         )
         self.account = account
+
+
+class InsufficientAllowanceError(GpusettleError):
+    """A spender may take less of an account's tokens than an operation needs."""
+
+    def __init__(
+        self, account: str, spender: str, need: int | str, have: int | str, what: str = "tokens"
+    ) -> None:
+        super().__init__(
+            f"{account} allows {spender} to take {have} {what} but the operation needs {need}",
+            "approve at least that much first, or let gpusettle approve it (leave out --no-approve) or use --permit",
+        )
+        self.account = account
+        self.spender = spender

@@ -76,6 +76,8 @@ class StakeInfo:
     jailed: bool
     locked_collateral: int
     open_disputes: int
+    disputable_until: int
+    """Until then a settled job of this provider can still be disputed, and unbonded stake stays (0: none)."""
     worker: str | None
 
     @property
@@ -348,7 +350,9 @@ class Gpusettle:
         """Bonded, unbonding (with release time), locked collateral, jail flag and worker of `provider`."""
         addr = to_checksum_address(provider)
         bonded, unbonding, release_at, jailed = self._call(self.staking, "stakeOf", addr)
-        locked, disputes = self._call(self.escrow, "unstakeBlockers", addr)
+        blockers = self._call(self.escrow, "unstakeBlockers", addr)
+        locked, disputes = blockers[0], blockers[1]
+        disputable_until = int(blockers[2]) if len(blockers) > 2 else 0
         worker = str(self._call(self.staking, "workerOf", addr))
         return StakeInfo(
             provider=addr,
@@ -358,6 +362,7 @@ class Gpusettle:
             jailed=bool(jailed),
             locked_collateral=int(locked),
             open_disputes=int(disputes),
+            disputable_until=disputable_until,
             worker=None if int(worker, 16) == 0 else to_checksum_address(worker),
         )
 

@@ -81,6 +81,7 @@ _EXTRA_HINTS: dict[str, str] = {
     "ERC20InvalidApprover": "pass a non-zero owner",
     "ReentrancyGuardReentrantCall": "a contract tried to re-enter the call; do not call back into gpusettle",
     "SafeERC20FailedOperation": "the token transfer failed",
+    "ProviderStakingDisputeWindowOpen": "a job you settled can still be disputed; withdraw after the window closes",
     "ComputeTokenInvalidGenesis": "mint a non-zero supply to a non-zero recipient",
 }
 

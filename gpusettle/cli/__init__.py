@@ -1,0 +1,5 @@
+"""The `gpusettle` command line (click)."""
+
+from .main import cli, main
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,5 @@
+"""`python -m gpusettle.cli`."""
+
+from .main import main
+
+main()

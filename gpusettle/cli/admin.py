@@ -1,0 +1,135 @@
+"""`gpusettle admin`: parameters, oracle set, roles, pause (governance and guardian)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from ..chain.client import ESCROW_PARAMETERS, ROLE_IDS, STAKING_PARAMETERS
+from ..deploy.networks import AMOUNT_PARAMETERS
+from ..errors import ConfigError
+from ..units import format_units
+from .context import get_ctx, shared_options
+
+__all__ = ["admin"]
+
+
+@click.group()
+def admin() -> None:
+    """Governance and guardian actions."""
+
+
+@admin.group("params")
+def params() -> None:
+    """Show the parameters."""
+
+
+@params.command("show")
+@shared_options
+def params_show() -> None:
+    """Every parameter, the oracle set, the roles and the pause flag."""
+    c = get_ctx()
+    client = c.client()
+    p = client.parameters()
+    oracles = client.oracle_set()
+    roles = client.roles()
+    paused = client.paused()
+    data = {
+        "parameters": p.as_dict(),
+        "oracle_set": asdict(oracles),
+        "roles": asdict(roles),
+        "paused": paused,
+    }
+
+    def human() -> None:
+        for name, value in p.as_dict().items():
+            shown = client.fmt(value) if name in AMOUNT_PARAMETERS else str(value)
+            click.echo(f"{name:18} {shown}")
+        click.echo(
+            f"oracles            {', '.join(oracles.oracles)} (threshold {oracles.threshold}, epoch {oracles.epoch})"
+        )
+        for name, who in asdict(roles).items():
+            click.echo(f"{name:18} {who}")
+        click.echo(f"paused             {'yes' if paused else 'no'}")
+
+    c.emit(data, human)
+
+
+@admin.group("param")
+def param() -> None:
+    """Change a parameter."""
+
+
+@param.command("set")
+@click.argument("name", type=click.Choice(ESCROW_PARAMETERS + STAKING_PARAMETERS))
+@click.argument("value")
+@shared_options
+def param_set(name: str, value: str) -> None:
+    """Set parameter NAME to VALUE (token amounts in tokens, windows in seconds, fractions in bps)."""
+    c = get_ctx()
+    client = c.client()
+    if name in AMOUNT_PARAMETERS:
+        v = c.amount(value)
+    else:
+        if not value.isdigit():
+            raise ConfigError(
+                f"{name} takes a whole number, not {value!r}", "seconds or basis points, e.g. 3600 or 250"
+            )
+        v = int(value)
+    out = c.send(client.plan_set_parameter(c.address(), name, v), what="parameter set")
+    shown = client.fmt(v) if name in AMOUNT_PARAMETERS else str(v)
+    c.emit({"tx": out.summary(), "name": name, "value": v}, f"{name} is now {shown}")
+
+
+@admin.command("oracle-set")
+@click.option("--oracle", "oracles", multiple=True, required=True, help="Oracle address or alias (repeat).")
+@click.option("--threshold", type=click.IntRange(1, 32), required=True, help="Signatures needed (M of N).")
+@shared_options
+def oracle_set(oracles: tuple[str, ...], threshold: int) -> None:
+    """Replace the oracle set (attestations under the old set become void)."""
+    c = get_ctx()
+    client = c.client()
+    addrs = sorted({c.resolve_address(o) for o in oracles}, key=lambda a: int(a, 16))
+    out = c.send(client.plan_set_oracle_set(c.address(), addrs, threshold), what="oracle set replaced")
+    now = client.oracle_set()
+    c.emit(
+        {"tx": out.summary(), "oracle_set": asdict(now)},
+        f"oracle set epoch {now.epoch}: {len(addrs)} oracles, threshold {threshold}",
+    )
+
+
+@admin.command("set-role")
+@click.argument("role", type=click.Choice(tuple(ROLE_IDS)))
+@click.argument("account")
+@shared_options
+def set_role(role: str, account: str) -> None:
+    """Give ROLE (treasury, guardian, arbiter) to ACCOUNT."""
+    c = get_ctx()
+    client = c.client()
+    who = c.resolve_address(account)
+    out = c.send(client.plan_set_role(c.address(), role, who), what="role set")
+    c.emit({"tx": out.summary(), "role": role, "account": who}, f"{role} is now {who}")
+
+
+@admin.command("pause")
+@shared_options
+def pause() -> None:
+    """Guardian: stop new jobs (refunds, settlement and withdrawals go on)."""
+    c = get_ctx()
+    client = c.client()
+    out = c.send(client.plan_pause(c.address()), what="paused")
+    c.emit({"tx": out.summary(), "paused": True}, "escrow paused: new jobs are refused")
+
+
+@admin.command("unpause")
+@shared_options
+def unpause() -> None:
+    """Guardian or governance: resume new jobs."""
+    c = get_ctx()
+    client = c.client()
+    out = c.send(client.plan_unpause(c.address()), what="unpaused")
+    c.emit({"tx": out.summary(), "paused": False}, "escrow unpaused")
+
+
+_ = format_units

@@ -1,0 +1,163 @@
+"""`gpusettle deploy` (the same code path as scripts/deploy.py) and `gpusettle dev` helpers for local chains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from eth_utils.address import to_checksum_address
+
+from ..deploy.config import project_overrides
+from ..deploy.core import Roles, deploy_suite
+from ..deploy.networks import apply_overrides
+from ..errors import ConfigError, InsufficientFundsError
+from ..units import format_units, to_base_units
+from .context import get_ctx, shared_options
+
+__all__ = ["deploy", "dev"]
+
+
+def _kv(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"--param {p!r} is not KEY=VALUE", "e.g. --param min_stake=250 --param fee_bps=100"
+            )
+        out[key.strip()] = value.strip()
+    return out
+
+
+@click.command("deploy")
+@click.option(
+    "--governance", help="Governance address (default the deployer; it must accept staking governance)."
+)
+@click.option("--guardian", help="Guardian address (default the deployer).")
+@click.option("--arbiter", help="Arbiter address (default the deployer).")
+@click.option("--treasury", help="Treasury address (default the deployer).")
+@click.option("--oracle", "oracles", multiple=True, help="Oracle address (repeat; default the deployer).")
+@click.option("--param", "params", multiple=True, help="Override a parameter: KEY=VALUE (amounts in tokens).")
+@click.option(
+    "--confirmations",
+    type=click.IntRange(1, 64),
+    help="Blocks to wait per transaction (default per network).",
+)
+@click.option(
+    "--stop-after", type=click.IntRange(1), hidden=True, help="Stop after N steps (crash rehearsals)."
+)
+@shared_options
+def deploy(
+    governance: str | None,
+    guardian: str | None,
+    arbiter: str | None,
+    treasury: str | None,
+    oracles: tuple[str, ...],
+    params: tuple[str, ...],
+    confirmations: int | None,
+    stop_after: int | None,
+) -> None:
+    """Deploy the suite (token, staking, escrow) or finish an interrupted deployment.
+
+    Writes deployments/<chain id>.json after every step; re-running verifies code hashes and deploys
+    only what is missing.
+    """
+    c = get_ctx()
+    net = c.network
+    overrides = project_overrides(net.name)
+    overrides.update(_kv(params))
+    if overrides:
+        net = apply_overrides(net, overrides)
+    chain = c.chain()
+    signer = c.signer()
+    deployer = c.address()
+    roles = Roles.defaults(
+        deployer,
+        governance=c.resolve_address(governance) if governance else None,
+        guardian=c.resolve_address(guardian) if guardian else None,
+        arbiter=c.resolve_address(arbiter) if arbiter else None,
+        treasury=c.resolve_address(treasury) if treasury else None,
+        oracles=[c.resolve_address(o) for o in oracles],
+    )
+
+    def confirm(question: str) -> bool:
+        return bool(click.confirm(question, default=False, err=True))
+
+    result = deploy_suite(
+        chain,
+        net,
+        signer,
+        roles=roles,
+        deployments_dir=c.deployments(),
+        confirmations=confirmations,
+        assume_yes=c.yes,
+        confirm=confirm,
+        echo=c.info,
+        stop_after=stop_after,
+    )
+    if result.aborted:
+        raise click.Abort()
+    rec = result.record
+    c.emit(
+        {
+            "record": str(result.path),
+            "chain_id": rec.chain_id,
+            "addresses": rec.addresses,
+            "complete": rec.complete,
+            "sent": result.sent,
+            "verified": result.verified,
+        },
+        "\n".join([f"{k:8} {v}" for k, v in rec.addresses.items()] + [f"record   {result.path}"]),
+    )
+
+
+@click.group("dev")
+def dev() -> None:
+    """Helpers for a local development chain (anvil)."""
+
+
+@dev.command("fund")
+@click.argument("to")
+@click.option("--eth", "eth", default="0", show_default=True, help="ETH to send (for gas).")
+@click.option("--tokens", default="0", show_default=True, help="Compute tokens to send.")
+@shared_options
+def dev_fund(to: str, eth: str, tokens: str) -> None:
+    """Send ETH and tokens to TO from --account (default dev:0, the local node's first account)."""
+    c = get_ctx()
+    if not c.network.development:
+        raise ConfigError(
+            f"`gpusettle dev` is for local chains, not {c.network.name!r}", "use `gpusettle token transfer`"
+        )
+    if not c.account:
+        c.account = "dev:0"
+    dest = c.resolve_address(to)
+    wei = to_base_units(eth, 18)
+    sent: dict[str, Any] = {"to": dest}
+    if wei:
+        chain = c.chain()
+        sender = c.address()
+        have = chain.balance(sender)
+        if have < wei:
+            raise InsufficientFundsError(sender, format_units(wei), format_units(have), "ETH")
+        plan = chain.plan(f"send {format_units(wei)} ETH to {dest}", sender, to=dest, data="0x", value=wei)
+        c.info(plan.describe())
+        out = chain.send(plan, c.signer())
+        sent["eth_tx"] = out.tx_hash
+        c.info(f"sent {format_units(wei)} ETH to {dest} (tx {out.tx_hash})")
+    if tokens and to_base_units(tokens, 18):
+        client = c.client()
+        value = c.amount(tokens)
+        sender = c.address()
+        have_t = client.token_balance(sender)
+        if have_t < value:
+            raise InsufficientFundsError(sender, client.fmt(value), client.fmt(have_t), "tokens")
+        out = c.send(
+            client.plan_transfer(sender, dest, value, f"transfer {client.fmt(value)} to {dest}"),
+            what="funded",
+        )
+        sent["token_tx"] = out.tx_hash
+    c.emit(sent, f"funded {to_checksum_address(dest)}")
+
+
+_ = Path

@@ -1,0 +1,256 @@
+"""`gpusettle provider`: stake, unstake, withdraw, status, offers and the worker key."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from ..chain.client import Gpusettle
+from ..errors import InsufficientFundsError
+from ..units import format_units
+from .context import Ctx, fmt_time, get_ctx, shared_options
+
+__all__ = ["provider"]
+
+
+@click.group()
+def provider() -> None:
+    """Provider staking, offers and worker key (run from the staking wallet)."""
+
+
+def _approve_if_needed(c: Ctx, client: Gpusettle, spender: str, amount: int, label: str) -> None:
+    owner = c.address()
+    have = client.token_balance(owner)
+    if have < amount:
+        raise InsufficientFundsError(owner, client.fmt(amount), client.fmt(have), "tokens")
+    allowance = client.allowance(owner, spender)
+    if allowance < amount:
+        c.info(
+            f"the {label} may take {client.fmt(allowance)} of your tokens; approving {client.fmt(amount)} first"
+        )
+        c.send(
+            client.plan_approve(
+                owner, spender, amount, f"approve {label} {spender} to take {client.fmt(amount)}"
+            ),
+            what="approved",
+        )
+
+
+@provider.command("stake")
+@click.argument("amount")
+@click.option(
+    "--permit", is_flag=True, help="Sign an EIP-2612 permit instead of sending an approve transaction."
+)
+@shared_options
+def provider_stake(amount: str, permit: bool) -> None:
+    """Bond AMOUNT tokens as provider stake."""
+    c = get_ctx()
+    client = c.client()
+    value = c.amount(amount)
+    sender = c.address()
+    if permit:
+        have = client.token_balance(sender)
+        if have < value:
+            raise InsufficientFundsError(sender, client.fmt(value), client.fmt(have), "tokens")
+        owner = c.local_signer("a permit")
+        plan = client.plan_stake_with_permit(owner, value, client.chain.timestamp() + 3600)
+    else:
+        _approve_if_needed(c, client, client.staking.address, value, "staking contract")
+        plan = client.plan_stake(sender, value)
+    out = c.send(plan, what="staked")
+    info = client.stake_info(sender)
+    c.emit(
+        {"tx": out.summary(), "bonded": info.bonded},
+        f"staked {client.fmt(value)}; bonded now {client.fmt(info.bonded)}",
+    )
+
+
+@provider.command("unstake")
+@click.argument("amount")
+@shared_options
+def provider_unstake(amount: str) -> None:
+    """Move AMOUNT of free stake to unbonding (withdraw it after the unbonding period)."""
+    c = get_ctx()
+    client = c.client()
+    value = c.amount(amount)
+    out = c.send(client.plan_request_unstake(c.address(), value), what="unstake requested")
+    info = client.stake_info(c.address())
+    now = client.chain.timestamp()
+    c.emit(
+        {"tx": out.summary(), "unbonding": info.unbonding, "release_at": info.release_at},
+        f"unbonding {client.fmt(info.unbonding)}, released {fmt_time(info.release_at, now)}",
+    )
+
+
+@provider.command("withdraw")
+@shared_options
+def provider_withdraw() -> None:
+    """Withdraw unbonding stake whose unbonding period has ended."""
+    c = get_ctx()
+    client = c.client()
+    before = client.token_balance(c.address())
+    out = c.send(client.plan_withdraw_stake(c.address()), what="withdrawn")
+    got = client.token_balance(c.address()) - before
+    c.emit({"tx": out.summary(), "withdrawn": got}, f"withdrew {client.fmt(got)}")
+
+
+@provider.command("status")
+@click.argument("who", required=False)
+@shared_options
+def provider_status(who: str | None) -> None:
+    """Stake, unbonding, collateral, jail flag, worker and record of WHO (default --account)."""
+    c = get_ctx()
+    client = c.client()
+    address = c.resolve_address(who) if who else c.address()
+    info = client.stake_info(address)
+    record = client.provider_record(address)
+    min_stake, _ = client.staking_parameters()
+    now = client.chain.timestamp()
+    data = {
+        "provider": address,
+        **{k: v for k, v in asdict(info).items() if k != "provider"},
+        "free": info.free,
+        "min_stake": min_stake,
+        "record": asdict(record),
+        "symbol": client.symbol,
+        "decimals": client.decimals,
+    }
+
+    def human() -> None:
+        f = client.fmt
+        click.echo(f"provider          {address}")
+        click.echo(
+            f"bonded            {f(info.bonded)}{'  (below the minimum ' + f(min_stake) + ')' if info.bonded < min_stake else ''}"
+        )
+        click.echo(
+            f"unbonding         {f(info.unbonding)}"
+            + (f", released {fmt_time(info.release_at, now)}" if info.unbonding else "")
+        )
+        click.echo(f"locked collateral {f(info.locked_collateral)}")
+        click.echo(f"free stake        {f(info.free)}")
+        click.echo(f"jailed            {'yes' if info.jailed else 'no'}")
+        click.echo(
+            f"worker            {info.worker or '(none: set one with `gpusettle provider set-worker`)'}"
+        )
+        click.echo(f"open disputes     {info.open_disputes}")
+        if info.disputable_until > now:
+            click.echo(
+                f"dispute window    open until {fmt_time(info.disputable_until, now)} (withdrawals wait for it)"
+            )
+        click.echo(
+            f"record            {record.jobs_completed} completed, {record.jobs_failed} failed, "
+            f"{record.jobs_timed_out} timed out, {record.disputes_lost} disputes lost, "
+            f"{record.gpu_seconds_served:,} GPU-seconds served, {f(record.total_slashed)} slashed"
+        )
+        click.echo(f"earnings          {f(record.earnings)} (withdrawable)")
+
+    c.emit(data, human)
+
+
+@provider.command("set-worker")
+@click.argument("worker")
+@shared_options
+def provider_set_worker(worker: str) -> None:
+    """Name WORKER (address or alias) as the hot key that signs receipts."""
+    c = get_ctx()
+    client = c.client()
+    address = c.resolve_address(worker)
+    out = c.send(client.plan_set_worker(c.address(), address), what="worker set")
+    c.emit({"tx": out.summary(), "worker": address}, f"worker key is now {address}")
+
+
+@provider.group("offer")
+def offer() -> None:
+    """Publish, change, withdraw and list offers."""
+
+
+def _price(c: Ctx, text: str) -> int:
+    return c.amount(text)
+
+
+@offer.command("add")
+@click.option("--gpu-model", required=True, help='GPU model, e.g. "NVIDIA H100 80GB HBM3".')
+@click.option("--gpu-count", type=click.IntRange(1, 255), required=True, help="GPUs per job.")
+@click.option(
+    "--vram", "vram_gb", type=click.IntRange(1, 2**32 - 1), required=True, help="GB of memory per GPU."
+)
+@click.option("--price", required=True, help="Price per GPU-second in tokens, e.g. 0.001.")
+@click.option("--metadata-uri", default="", help="Where the machine is described.")
+@shared_options
+def offer_add(gpu_model: str, gpu_count: int, vram_gb: int, price: str, metadata_uri: str) -> None:
+    """Publish an offer (needs at least the minimum stake)."""
+    c = get_ctx()
+    client = c.client()
+    out = c.send(
+        client.plan_add_offer(c.address(), gpu_model, gpu_count, vram_gb, _price(c, price), metadata_uri),
+        what="offer published",
+    )
+    offer_id = int(out.event("OfferAdded").args["offerId"])
+    c.emit({"tx": out.summary(), "offer_id": offer_id}, f"offer {offer_id} published")
+
+
+@offer.command("update")
+@click.argument("offer_id", type=click.IntRange(1))
+@click.option("--gpu-count", type=click.IntRange(1, 255), help="GPUs per job (default: unchanged).")
+@click.option("--vram", "vram_gb", type=click.IntRange(1, 2**32 - 1), help="GB per GPU (default: unchanged).")
+@click.option("--price", help="Price per GPU-second in tokens (default: unchanged).")
+@click.option("--metadata-uri", help="Metadata URI (default: unchanged).")
+@shared_options
+def offer_update(
+    offer_id: int, gpu_count: int | None, vram_gb: int | None, price: str | None, metadata_uri: str | None
+) -> None:
+    """Change OFFER_ID's terms; open jobs keep the price they locked."""
+    c = get_ctx()
+    client = c.client()
+    cur = client.offer(offer_id)
+    plan = client.plan_update_offer(
+        c.address(),
+        offer_id,
+        gpu_count if gpu_count is not None else cur.gpu_count,
+        vram_gb if vram_gb is not None else cur.vram_gb,
+        _price(c, price) if price is not None else cur.price_per_gpu_second,
+        metadata_uri if metadata_uri is not None else cur.metadata_uri,
+    )
+    out = c.send(plan, what="offer updated")
+    c.emit({"tx": out.summary(), "offer": asdict(client.offer(offer_id))}, f"offer {offer_id} updated")
+
+
+@offer.command("withdraw")
+@click.argument("offer_id", type=click.IntRange(1))
+@shared_options
+def offer_withdraw(offer_id: int) -> None:
+    """Withdraw OFFER_ID (open jobs on it are unaffected)."""
+    c = get_ctx()
+    client = c.client()
+    out = c.send(client.plan_withdraw_offer(c.address(), offer_id), what="offer withdrawn")
+    c.emit({"tx": out.summary(), "offer_id": offer_id}, f"offer {offer_id} withdrawn")
+
+
+@offer.command("list")
+@click.option(
+    "--provider", "who", help="Only this provider's offers (address or alias; default: --account if given)."
+)
+@click.option("--all", "all_", is_flag=True, help="Every provider's offers.")
+@click.option("--active", is_flag=True, help="Only active offers.")
+@shared_options
+def offer_list(who: str | None, all_: bool, active: bool) -> None:
+    """List offers."""
+    c = get_ctx()
+    client = c.client()
+    address = None
+    if not all_:
+        address = c.resolve_address(who) if who else (c.address() if c.account else None)
+    offers = client.offers(address, active_only=active)
+
+    def human() -> None:
+        if not offers:
+            click.echo("no offers")
+        for o in offers:
+            click.echo(
+                f"#{o.offer_id:<4} {'active   ' if o.active else 'withdrawn'} {o.gpu_count} x {o.gpu_model} "
+                f"({o.vram_gb} GB) at {format_units(o.price_per_gpu_second, client.decimals)} {client.symbol}/GPU-s"
+                f"  provider {o.provider}  {o.metadata_uri}"
+            )
+
+    c.emit({"offers": [asdict(o) for o in offers]}, human)
