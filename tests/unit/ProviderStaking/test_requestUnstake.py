@@ -80,7 +80,7 @@ def test_unbonding_stake_cannot_be_requested_again(staking, bonded):
 def test_locked_collateral_cannot_be_unstaked(staking, escrow, create_job, staked_provider):
     create_job(max_gpu_seconds=3600)
     locked = 3600 * PRICE * COLLATERAL_BPS // 10_000
-    assert ints(escrow.unstakeBlockers(staked_provider)) == (locked, 0)
+    assert ints(escrow.unstakeBlockers(staked_provider))[:2] == (locked, 0)
     free = PROVIDER_STAKE - locked
 
     with brownie.reverts(typed_error("ProviderStakingInsufficientFreeStake(address,uint256,uint256)",
@@ -108,10 +108,20 @@ def test_collateral_is_free_again_once_the_job_settles(staking, escrow, create_j
                                                       staked_provider):
     job_id = create_job(max_gpu_seconds=3600)
     settle(make_receipt(job_id, gpu_seconds=1000))
-    assert ints(escrow.unstakeBlockers(staked_provider)) == (0, 0)
+    assert ints(escrow.unstakeBlockers(staked_provider))[:2] == (0, 0)
 
     staking.requestUnstake(PROVIDER_STAKE, {"from": staked_provider})
     assert stake_of(staking, staked_provider)[:2] == (0, PROVIDER_STAKE)
+
+
+def test_open_dispute_window_does_not_block_request(staking, escrow, create_job, make_receipt, settle,
+                                                   staked_provider):
+    """A still-disputable settlement holds back withdraw, not the request to unstake."""
+    job_id = create_job(max_gpu_seconds=3600)
+    tx = settle(make_receipt(job_id, gpu_seconds=1000))
+    assert escrow.unstakeBlockers(staked_provider)[2] > tx.timestamp
+    staking.requestUnstake(E18, {"from": staked_provider})
+    assert stake_of(staking, staked_provider)[1] == E18
 
 
 def test_free_stake_is_zero_when_slashed_below_locked(staking, escrow, escrow_signer, create_job, staked_provider,

@@ -195,3 +195,100 @@ def test_unbonding_cannot_escape_a_dispute_on_a_job_settled_while_unbonding(
         f"slashed only {tx.events['DisputeResolved']['slashed']} of {paid}: the stake left during the dispute window"
     )
     assert token.balanceOf(client) >= client_before + paid
+
+
+# ------------------------------------------------- settlements still open to dispute
+
+WINDOW_OPEN = "ProviderStakingDisputeWindowOpen(address,uint256,uint256)"
+
+
+@pytest.fixture
+def late_settlement(staking, escrow, create_job, make_receipt, settle, staked_provider):
+    """`provider` asks to unstake 500 tokens, then settles a job two hours before the release time.
+
+    Returns (job id, releaseAt, settledAt)."""
+    job_id = create_job(max_gpu_seconds=3600, deadline_in=9 * 24 * 3600)
+    req = staking.requestUnstake(500 * E18, {"from": staked_provider})
+    release_at = req.timestamp + UNBONDING_PERIOD
+    chain.sleep(release_at - 2 * 3600 - now())
+    chain.mine()
+    tx = settle(make_receipt(job_id, gpu_seconds=1000))
+    assert release_at - 3 * 3600 < tx.timestamp < release_at
+    return job_id, release_at, tx.timestamp
+
+
+def test_escrow_reports_when_the_last_settlement_stops_being_disputable(escrow, staked_provider, late_settlement):
+    _, _, settled_at = late_settlement
+    assert escrow.unstakeBlockers(staked_provider)[2] == settled_at + DISPUTE_WINDOW
+
+
+def test_withdraw_waits_for_the_dispute_window_of_the_last_settlement(staking, token, staked_provider,
+                                                                      late_settlement):
+    _, release_at, settled_at = late_settlement
+    until = settled_at + DISPUTE_WINDOW
+
+    for ts in (release_at, until):
+        next_block_at(ts)
+        with brownie.reverts(typed_error(WINDOW_OPEN, staked_provider, until, ts)):
+            staking.withdraw({"from": staked_provider})
+        assert stake_of(staking, staked_provider)[1:3] == (500 * E18, release_at)
+
+    before = token.balanceOf(staked_provider)
+    next_block_at(until + 1)
+    tx = staking.withdraw({"from": staked_provider})
+    assert_event(tx, "Withdrawn", staking, provider=staked_provider, amount=500 * E18)
+    assert token.balanceOf(staked_provider) == before + 500 * E18
+
+
+def test_withdraw_boundary_matches_the_dispute_boundary(staking, escrow, staked_provider, client, late_settlement):
+    """The last second a client may dispute is the last second a withdraw is refused."""
+    job_id, _, settled_at = late_settlement
+    until = settled_at + DISPUTE_WINDOW
+    next_block_at(until + 1)
+    with brownie.reverts(typed_error("JobEscrowDisputeWindowClosed(uint256,uint256,uint256)",
+                                     job_id, until, until + 1)):
+        escrow.dispute(job_id, b"\x01" * 32, {"from": client})
+    staking.withdraw({"from": staked_provider})
+    assert stake_of(staking, staked_provider)[1] == 0
+
+
+def test_dispute_at_the_last_second_keeps_the_stake(staking, escrow, staked_provider, client, late_settlement):
+    job_id, _, settled_at = late_settlement
+    until = settled_at + DISPUTE_WINDOW
+    next_block_at(until)
+    escrow.dispute(job_id, b"\x01" * 32, {"from": client})
+    next_block_at(until + 1)
+    with brownie.reverts(typed_error("ProviderStakingOpenDisputes(address,uint256)", staked_provider, 1)):
+        staking.withdraw({"from": staked_provider})
+
+
+def test_shorter_dispute_window_applies_to_pending_withdrawals(staking, escrow, staked_provider, deployer,
+                                                               late_settlement):
+    """The window is read when withdrawing, as dispute() reads it when disputing."""
+    _, release_at, settled_at = late_settlement
+    escrow.setParameter(4, 3600, {"from": deployer})
+    assert escrow.unstakeBlockers(staked_provider)[2] == settled_at + 3600
+    next_block_at(max(release_at, settled_at + 3601))
+    tx = staking.withdraw({"from": staked_provider})
+    assert_event(tx, "Withdrawn", staking, provider=staked_provider, amount=500 * E18)
+
+
+def test_another_providers_settlement_does_not_block(staking, bonded, late_settlement):
+    """provider2 unbonds alongside; only provider's own settlements hold its stake back."""
+    tx = staking.requestUnstake(E18, {"from": bonded})
+    next_block_at(tx.timestamp + UNBONDING_PERIOD)
+    staking.withdraw({"from": bonded})
+    assert stake_of(staking, bonded)[1] == 0
+
+
+def test_open_dispute_is_reported_before_the_window(staking, escrow, create_job, make_receipt, settle,
+                                                    staked_provider, client):
+    """Both blockers at once: the open dispute is named (it is the one the provider cannot wait out)."""
+    staking.requestUnstake(500 * E18, {"from": staked_provider})
+    chain.sleep(UNBONDING_PERIOD)
+    chain.mine()
+    job_id = create_job(max_gpu_seconds=3600)
+    settle(make_receipt(job_id, gpu_seconds=1000))
+    escrow.dispute(job_id, b"\x01" * 32, {"from": client})
+    with brownie.reverts(typed_error("ProviderStakingOpenDisputes(address,uint256)", staked_provider, 1)):
+        staking.withdraw({"from": staked_provider})
