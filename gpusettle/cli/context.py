@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,9 +132,7 @@ class Ctx:
 
     def password(self, label: str = "Password", *, confirm: bool = False) -> str:
         """The keystore password from --password-file, $GPUSETTLE_PASSWORD or a hidden prompt."""
-        return resolve_password(
-            None, self.password_file, label=label, confirm=confirm, interactive=_interactive()
-        )
+        return ask_password(self.password_file, label=label, confirm=confirm)
 
     def signer(self) -> Signer:
         """The unlocked account that signs (a `dev:N` node account on development chains only)."""
@@ -228,11 +225,19 @@ class Ctx:
         return to_base_units(text, self.client().decimals)
 
 
-def _interactive() -> bool:
+def ask_password(
+    password_file: str | None, *, label: str, confirm: bool = False, environ: dict[str, str] | None = None
+) -> str:
+    """resolve_password, prompting on stdin even when it is a pipe; an empty stdin is a KeystoreError."""
     try:
-        return sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False
+        return resolve_password(
+            None, password_file, label=label, confirm=confirm, environ=environ, interactive=True
+        )
+    except click.Abort:
+        raise KeystoreError(
+            f"{label.lower()} is needed but none was given",
+            "type it at the prompt, or pass --password-file PATH or set GPUSETTLE_PASSWORD",
+        ) from None
 
 
 def _jsonable(value: Any) -> Any:

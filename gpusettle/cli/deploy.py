@@ -151,7 +151,12 @@ def dev_fund(to: str, eth: str, tokens: str) -> None:
         sender = c.address()
         have_t = client.token_balance(sender)
         if have_t < value:
-            raise InsufficientFundsError(sender, client.fmt(value), client.fmt(have_t), "tokens")
+            raise InsufficientFundsError(
+                sender,
+                format_units(value, client.decimals),
+                format_units(have_t, client.decimals),
+                client.symbol,
+            )
         out = c.send(
             client.plan_transfer(sender, dest, value, f"transfer {client.fmt(value)} to {dest}"),
             what="funded",

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ..errors import ConfigError, InsufficientAllowanceError, InsufficientFundsError
 from ..hashing import keccak256
 from ..models import JobSpec
+from ..units import format_units
 from .context import fmt_time, get_ctx, parse_duration_or_time, shared_options
 
 __all__ = ["job"]
@@ -86,7 +87,9 @@ def job_create(
     sender = c.address()
     have = client.token_balance(sender)
     if have < deposit:
-        raise InsufficientFundsError(sender, client.fmt(deposit), client.fmt(have), "tokens")
+        raise InsufficientFundsError(
+            sender, format_units(deposit, client.decimals), format_units(have, client.decimals), client.symbol
+        )
     if permit:
         plan = client.plan_create_job_with_permit(c.local_signer("a permit"), offer_id, gpu_seconds, when, h)
     else:
@@ -96,9 +99,9 @@ def job_create(
                 raise InsufficientAllowanceError(
                     sender,
                     f"the escrow {client.escrow.address}",
-                    client.fmt(deposit),
-                    client.fmt(allowance),
-                    "",
+                    format_units(deposit, client.decimals),
+                    format_units(allowance, client.decimals),
+                    client.symbol,
                 )
             c.info(f"the escrow may take {client.fmt(allowance)} of your tokens; approving the deposit first")
             c.send(
@@ -243,7 +246,10 @@ def job_dispute(job_id: int, reason: str) -> None:
         have = client.token_balance(sender)
         if have < bond:
             raise InsufficientFundsError(
-                sender, client.fmt(bond), client.fmt(have), "tokens (the dispute bond)"
+                sender,
+                format_units(bond, client.decimals),
+                format_units(have, client.decimals),
+                f"{client.symbol} (for the dispute bond)",
             )
         if client.allowance(sender, client.escrow.address) < bond:
             c.send(

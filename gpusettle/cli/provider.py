@@ -23,7 +23,9 @@ def _approve_if_needed(c: Ctx, client: Gpusettle, spender: str, amount: int, lab
     owner = c.address()
     have = client.token_balance(owner)
     if have < amount:
-        raise InsufficientFundsError(owner, client.fmt(amount), client.fmt(have), "tokens")
+        raise InsufficientFundsError(
+            owner, format_units(amount, client.decimals), format_units(have, client.decimals), client.symbol
+        )
     allowance = client.allowance(owner, spender)
     if allowance < amount:
         c.info(
@@ -52,7 +54,12 @@ def provider_stake(amount: str, permit: bool) -> None:
     if permit:
         have = client.token_balance(sender)
         if have < value:
-            raise InsufficientFundsError(sender, client.fmt(value), client.fmt(have), "tokens")
+            raise InsufficientFundsError(
+                sender,
+                format_units(value, client.decimals),
+                format_units(have, client.decimals),
+                client.symbol,
+            )
         owner = c.local_signer("a permit")
         plan = client.plan_stake_with_permit(owner, value, client.chain.timestamp() + 3600)
     else:

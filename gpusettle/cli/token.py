@@ -51,7 +51,9 @@ def token_transfer(to: str, amount: str) -> None:
     sender = c.address()
     have = client.token_balance(sender)
     if have < value:
-        raise InsufficientFundsError(sender, client.fmt(value), client.fmt(have), "tokens")
+        raise InsufficientFundsError(
+            sender, format_units(value, client.decimals), format_units(have, client.decimals), client.symbol
+        )
     plan = client.plan_transfer(sender, dest, value, f"transfer {client.fmt(value)} to {dest}")
     out = c.send(plan, what="transferred")
     c.emit(

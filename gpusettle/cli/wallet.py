@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from ..errors import KeystoreError
-from ..keystore import PASSWORD_ENV, resolve_password
-from .context import _interactive, get_ctx, shared_options
+from ..keystore import PASSWORD_ENV
+from .context import ask_password, get_ctx, shared_options
 
 __all__ = ["wallet"]
 
@@ -21,7 +21,7 @@ def wallet() -> None:
 
 def _new_password(label: str = "New password") -> str:
     c = get_ctx()
-    return resolve_password(None, c.password_file, label=label, confirm=True, interactive=_interactive())
+    return ask_password(c.password_file, label=label, confirm=True)
 
 
 def _read_secret(path: str | None, label: str) -> str:
@@ -31,7 +31,12 @@ def _read_secret(path: str | None, label: str) -> str:
             return Path(path).expanduser().read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise KeystoreError(f"cannot read {path}: {exc.strerror}", "check the path") from None
-    value: str = click.prompt(label, hide_input=True, err=True)
+    try:
+        value: str = click.prompt(label, hide_input=True, err=True)
+    except click.Abort:
+        raise KeystoreError(
+            f"no {label.lower()} was given", "type it at the prompt or pass --secret-file PATH"
+        ) from None
     return value.strip()
 
 
@@ -97,13 +102,7 @@ def wallet_import(
     if keyfile is not None:
         if source is not None:
             raise click.UsageError("give one of --private-key, --mnemonic or --keyfile")
-        old = resolve_password(
-            None,
-            keyfile_password_file,
-            label=f"Password of {keyfile}",
-            environ={},
-            interactive=_interactive(),
-        )
+        old = ask_password(keyfile_password_file, label=f"Password of {keyfile}", environ={})
         new: str | None = None
         if c.password_file is not None or PASSWORD_ENV in os.environ:
             new = _new_password()
@@ -165,9 +164,7 @@ def wallet_change_password(alias: str | None, new_password_file: str | None) -> 
     name = alias or c.account_alias()
     c.keystore.address(name)
     old = c.password(f"Current password for {name}")
-    new = resolve_password(
-        None, new_password_file, label="New password", confirm=True, environ={}, interactive=_interactive()
-    )
+    new = ask_password(new_password_file, label="New password", confirm=True, environ={})
     c.keystore.change_password(name, old, new)
     c.emit({"alias": name, "changed": True}, f"password of {name} changed")
 

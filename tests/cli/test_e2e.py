@@ -1,0 +1,251 @@
+"""End to end through the real CLI against anvil: deploy, fund, stake, offer, jobs, unstake, admin,
+and every error a person can act on, each provoked once with its message asserted."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from tests.cli.anvil import Anvil, Cli
+
+PW = "correct horse"
+SPEC = "0x" + "ab" * 32
+E18 = 10**18
+UNBONDING = 7 * 24 * 3600
+
+
+def _pw(gs: Cli) -> str:
+    return gs.password_file("main", PW)
+
+
+@pytest.fixture(scope="module")
+def suite(gs: Cli, anvil: Anvil) -> dict[str, str]:
+    """Wallets prov, client, worker, poor; the suite deployed by dev:0; prov and client funded."""
+    addrs = {}
+    for alias in ("prov", "client", "worker", "poor"):
+        out = gs.json("wallet", "new", alias, env={"GPUSETTLE_PASSWORD": PW})
+        addrs[alias] = out["address"]
+    dep = gs("deploy", "--account", "dev:0", "--yes")
+    assert "estimated" in dep.stderr and "complete: record written" in dep.stderr
+    for alias in ("prov", "client"):
+        gs("dev", "fund", alias, "--eth", "10", "--tokens", "5000", "--yes")
+    gs("dev", "fund", "poor", "--eth", "1", "--yes")
+    return addrs
+
+
+@pytest.fixture(scope="module")
+def offer_id(gs: Cli, suite: dict[str, str]) -> int:
+    """prov staked 1000 (approve path), named its worker and published one 4-GPU offer."""
+    out = gs("provider", "stake", "1000", "-a", "prov", "--password-file", _pw(gs), "-y")
+    assert "approving 1000 GPUC first" in out.stderr
+    assert "estimated gas" in out.stderr and "sent 0x" in out.stderr
+    gs("provider", "set-worker", "worker", "-a", "prov", "--password-file", _pw(gs), "-y")
+    res = gs.json(
+        "provider", "offer", "add", "--gpu-model", "NVIDIA H100 80GB HBM3", "--gpu-count", "4", "--vram", "80",
+        "--price", "0.001", "--metadata-uri", "ipfs://offer", "-a", "prov", "--password-file", _pw(gs), "-y",
+    )
+    return int(res["offer_id"])
+
+
+def test_deploy_record_and_rerun_deploys_nothing(gs: Cli, suite: dict[str, str], anvil: Anvil) -> None:
+    record = json.loads((gs.home / "deployments" / "31337.json").read_text())
+    assert record["complete"] is True
+    assert set(record["addresses"]) == {"token", "staking", "escrow"}
+    assert record["compiler_version"].startswith("0.8.")
+    nonce = anvil.nonce(anvil.call("eth_accounts")[0])
+    again = gs("deploy", "--account", "dev:0", "--yes")
+    assert "nothing to deploy" in again.stderr
+    assert "code hashes of ComputeToken, ProviderStaking, JobEscrow match" in again.stderr
+    assert anvil.nonce(anvil.call("eth_accounts")[0]) == nonce
+
+
+def test_provider_status_and_offers(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
+    st = gs.json("provider", "status", "prov")
+    assert int(st["bonded"]) == 1000 * E18 and int(st["free"]) == 1000 * E18
+    assert st["worker"] == suite["worker"] and st["jailed"] is False
+    human = gs("provider", "status", "prov").stdout
+    assert "bonded            1000 GPUC" in human and "free stake        1000 GPUC" in human
+    offers = gs.json("provider", "offer", "list", "--provider", "prov")["offers"]
+    assert [o["offer_id"] for o in offers] == [offer_id]
+    gs("provider", "offer", "update", str(offer_id), "--price", "0.002", "-a", "prov", "--password-file", _pw(gs), "-y")
+    assert gs.json("provider", "offer", "list", "--all")["offers"][0]["price_per_gpu_second"] == 2 * 10**15
+    gs("provider", "offer", "update", str(offer_id), "--price", "0.001", "-a", "prov", "--password-file", _pw(gs), "-y")
+
+
+def test_job_by_permit_status_list_cancel(gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil) -> None:
+    before = int(gs.json("token", "balance", "client")["balance"])
+    created = gs.json(
+        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "3600", "--deadline", "2h", "--spec-hash", SPEC,
+        "--permit", "-a", "client", "--password-file", _pw(gs), "-y",
+    )
+    job_id = created["job_id"]
+    assert int(created["deposit"]) == 3600 * 10**15
+    # One transaction only: no approve was sent.
+    assert anvil.nonce(suite["client"]) == 1
+    st = gs.json("job", "status", str(job_id))
+    assert st["status"] == "Open" and st["client"] == suite["client"] and st["provider"] == suite["prov"]
+    assert int(gs.json("token", "balance", "client")["balance"]) == before - 3600 * 10**15
+    human = gs("job", "status", str(job_id)).stdout
+    assert f"job {job_id}: Open" in human and "accept by" in human
+    mine = gs.json("job", "list", "--mine", "-a", "client")["jobs"]
+    assert job_id in [j["job_id"] for j in mine]
+    theirs = gs.json("job", "list", "--provider", "prov")["jobs"]
+    assert job_id in [j["job_id"] for j in theirs]
+    # 20% of the deposit is locked from the provider's stake as collateral.
+    assert int(gs.json("provider", "status", "prov")["locked_collateral"]) == 720 * 10**15
+    out = gs("job", "cancel", str(job_id), "-a", "client", "--password-file", _pw(gs), "-y")
+    assert "3.6 GPUC refunded" in out.stdout
+    assert int(gs.json("token", "balance", "client")["balance"]) == before
+    assert gs.json("job", "status", str(job_id))["status"] == "Cancelled"
+    # The contract's custom error, in words, when the job cannot be cancelled twice.
+    again = gs("job", "cancel", str(job_id), "-a", "client", "--password-file", _pw(gs), "-y", ok=False)
+    assert f"JobEscrowWrongStatus(jobId={job_id}, status=Cancelled, expected=Open)" in again.stderr
+    assert "hint: read the job" in again.stderr
+
+
+def test_job_by_approve(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
+    out = gs(
+        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "100", "--spec-hash", SPEC,
+        "-a", "client", "--password-file", _pw(gs), "-y",
+    )
+    assert "approving the deposit first" in out.stderr
+    assert "created: deposit 0.1 GPUC" in out.stdout
+
+
+def test_insufficient_balance(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
+    res = gs(
+        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "3600", "--spec-hash", SPEC,
+        "-a", "poor", "--password-file", _pw(gs), "-y", ok=False,
+    )
+    assert f"error: {suite['poor']} has 0 GPUC but needs 3.6" in res.stderr
+
+
+def test_insufficient_allowance(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
+    res = gs(
+        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "3600", "--spec-hash", SPEC, "--no-approve",
+        "-a", "client", "--password-file", _pw(gs), "-y", ok=False,
+    )
+    assert "to take 0 GPUC but the operation needs 3.6" in res.stderr, res.stderr
+
+
+def test_too_many_decimals(gs: Cli, suite: dict[str, str]) -> None:
+    res = gs("token", "transfer", "prov", "1.0000000000000000001", "-a", "client", "--password-file", _pw(gs), "-y",
+             ok=False)
+    assert "it has 19 decimal places but the token has only 18" in res.stderr
+
+
+def test_bad_checksum(gs: Cli, suite: dict[str, str]) -> None:
+    good = suite["prov"]
+    # Flip the case of one letter only, so it stays mixed case with a wrong checksum.
+    i = next(i for i, ch in enumerate(good) if i > 1 and ch.isalpha())
+    bad = good[:i] + good[i].swapcase() + good[i + 1:]
+    res = gs("token", "transfer", bad, "1", "-a", "client", "--password-file", _pw(gs), "-y", ok=False)
+    assert f"{bad} has a wrong EIP-55 checksum (expected {good})" in res.stderr
+
+
+def test_unknown_network(gs: Cli) -> None:
+    res = gs("token", "balance", "0x" + "00" * 20, "--network", "mainnet", ok=False)
+    assert "error: unknown network 'mainnet'" in res.stderr and "sepolia" in res.stderr
+
+
+def test_rpc_unreachable(gs: Cli) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = gs("token", "balance", "0x" + "00" * 20, "--rpc-url", f"http://127.0.0.1:{port}", ok=False)
+    assert f"error: cannot reach the RPC endpoint http://127.0.0.1:{port}" in res.stderr
+
+
+def test_wrong_chain_for_network(gs: Cli, anvil: Anvil) -> None:
+    res = gs("token", "balance", "0x" + "00" * 20, "--network", "sepolia", "--rpc-url", anvil.url, ok=False)
+    assert "connected to chain id 31337 but expected chain id 11155111 for network 'sepolia'" in res.stderr
+
+
+def test_wrong_chain_for_record(gs: Cli, suite: dict[str, str], tmp_path: Path) -> None:
+    record = json.loads((gs.home / "deployments" / "31337.json").read_text())
+    record["chain_id"] = 84532
+    (tmp_path / "31337.json").write_text(json.dumps(record))
+    res = gs("token", "balance", "prov", "--deployments-dir", str(tmp_path), ok=False)
+    assert "connected to chain id 31337 but expected chain id 84532" in res.stderr
+
+
+def test_wrong_password(gs: Cli, suite: dict[str, str]) -> None:
+    bad = gs.password_file("bad", "not it")
+    res = gs("provider", "stake", "1", "-a", "prov", "--password-file", bad, "-y", ok=False)
+    assert "error: wrong password for account 'prov'" in res.stderr
+
+
+def test_unknown_account(gs: Cli, suite: dict[str, str]) -> None:
+    res = gs("provider", "stake", "1", "-a", "ghost", "-y", ok=False)
+    assert "error: no account named 'ghost'" in res.stderr
+
+
+def test_missing_record(gs: Cli, tmp_path: Path) -> None:
+    res = gs("job", "status", "1", "--deployments-dir", str(tmp_path), ok=False)
+    assert "no deployment record for network 'development'" in res.stderr and "gpusettle deploy" in res.stderr
+
+
+def test_confirmation_refused_sends_nothing(gs: Cli, suite: dict[str, str], anvil: Anvil) -> None:
+    nonce = anvil.nonce(suite["client"])
+    res = gs("token", "transfer", "prov", "1", "-a", "client", "--password-file", _pw(gs), input="n\n", ok=False)
+    assert "transfer 1 GPUC to" in res.stderr and "estimated gas" in res.stderr
+    assert anvil.nonce(suite["client"]) == nonce
+
+
+def test_transfer_json(gs: Cli, suite: dict[str, str]) -> None:
+    out = gs.json("token", "transfer", suite["prov"], "2.5", "-a", "client", "--password-file", _pw(gs), "-y")
+    assert out["tx"]["success"] is True and out["tx"]["tx_hash"].startswith("0x")
+    assert [e["name"] for e in out["tx"]["events"]] == ["Transfer"]
+    assert int(out["amount"]) == 25 * 10**17
+
+
+def test_unstake_more_than_free_is_the_contract_error_in_words(gs: Cli, offer_id: int) -> None:
+    res = gs("provider", "unstake", "5000", "-a", "prov", "--password-file", _pw(gs), "-y", ok=False)
+    assert "ProviderStakingInsufficientFreeStake(" in res.stderr
+    assert "requested=5000 GPUC" in res.stderr
+
+
+def test_admin(gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil) -> None:
+    shown = gs.json("admin", "params", "show")
+    assert shown["parameters"]["fee_bps"] == 250 and shown["paused"] is False
+    gs("admin", "param", "set", "fee_bps", "100", "-a", "dev:0", "-y")
+    assert gs.json("admin", "params", "show")["parameters"]["fee_bps"] == 100
+    over = gs("admin", "param", "set", "fee_bps", "5000", "-a", "dev:0", "-y", ok=False)
+    assert "JobEscrowParameterOutOfRange(param=0, value=5000, min=0, max=1000)" in over.stderr
+    o1, o2 = Account.create().address, Account.create().address
+    gs("admin", "oracle-set", "--oracle", o1, "--oracle", o2, "--threshold", "2", "-a", "dev:0", "-y")
+    oracles = gs.json("admin", "params", "show")["oracle_set"]
+    assert sorted(oracles["oracles"]) == sorted([o1, o2]) and oracles["threshold"] == 2
+    bad = gs("admin", "oracle-set", "--oracle", o1, "--threshold", "2", "-a", "dev:0", "-y", ok=False)
+    assert "JobEscrowInvalidOracleSet(size=1, threshold=2)" in bad.stderr
+    # Only the guardian may pause.
+    denied = gs("admin", "pause", "-a", "prov", "--password-file", _pw(gs), "-y", ok=False)
+    assert 'Unauthorized(caller=' in denied.stderr and "only the guardian may do this" in denied.stderr
+    gs("admin", "pause", "-a", "dev:0", "-y")
+    paused = gs(
+        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "10", "--spec-hash", SPEC, "--permit",
+        "-a", "client", "--password-file", _pw(gs), "-y", ok=False,
+    )
+    assert "EnforcedPause()" in paused.stderr and "paused by the guardian" in paused.stderr
+    gs("admin", "unpause", "-a", "dev:0", "-y")
+    assert gs.json("admin", "params", "show")["paused"] is False
+
+
+def test_unstake_and_withdraw_after_unbonding(gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil) -> None:
+    start = int(gs.json("token", "balance", "prov")["balance"])
+    out = gs.json("provider", "unstake", "100", "-a", "prov", "--password-file", _pw(gs), "-y")
+    assert int(out["unbonding"]) == 100 * E18
+    st = gs("provider", "status", "prov").stdout
+    assert "unbonding         100 GPUC, released" in st and "(in 7.0 d)" in st
+    early = gs("provider", "withdraw", "-a", "prov", "--password-file", _pw(gs), "-y", ok=False)
+    assert "ProviderStakingStillUnbonding(" in early.stderr and "wait until the release time" in early.stderr
+    anvil.increase_time(UNBONDING + 1)
+    done = gs.json("provider", "withdraw", "-a", "prov", "--password-file", _pw(gs), "-y")
+    assert int(done["withdrawn"]) == 100 * E18
+    assert int(gs.json("token", "balance", "prov")["balance"]) == start + 100 * E18
+    st2 = gs.json("provider", "status", "prov")
+    assert int(st2["unbonding"]) == 0 and int(st2["bonded"]) == 900 * E18
