@@ -64,22 +64,23 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         revert JobEscrowParameterOutOfRange(param, 0, 0, 0);
     }
 
-    /// @dev Read and written by every settlement. 128 + 16 + 64 + 8 + 32 bits.
+    /// @dev Read and written by every settlement. 128 + 16 + 32 + 8 + 32 + 32 bits. The epoch counts oracle set
+    /// changes, so 32 bits outlast any governance.
     struct SettleConfig {
         uint128 accruedFees;
         uint16 feeBps;
-        uint64 oracleEpoch;
+        uint32 oracleEpoch;
         uint8 oracleThreshold;
         uint32 disputeWindow;
+        uint32 timeoutGrace;
     }
 
-    /// @dev The other parameters, read when jobs open, time out or are disputed. 3 x 16 + 2 x 32 + 96 bits.
+    /// @dev The other parameters, read when jobs open, time out or are disputed. 3 x 16 + 32 + 96 bits.
     struct Params {
         uint16 collateralBps;
         uint16 timeoutSlashBps;
         uint16 disputeSlashBps;
         uint32 acceptWindow;
-        uint32 timeoutGrace;
         uint96 disputeBond;
     }
 
@@ -130,6 +131,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
     /// @dev What a batch owes one provider, written to storage when the provider changes.
     struct Run {
         bytes32 domainSeparator;
+        uint256 timeoutGrace;
         address provider;
         address worker;
         uint256 earnings;
@@ -151,7 +153,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
     uint256 private _jobCount;
     address[] private _oracles;
 
-    mapping(address oracle => uint64 epoch) private _oracleEpochOf;
+    mapping(address oracle => uint32 epoch) private _oracleEpochOf;
     mapping(uint256 jobId => JobCore) private _jobCore;
     mapping(uint256 jobId => JobTermsSlot) private _jobTerms;
     mapping(uint256 jobId => JobMeta) private _jobMeta;
@@ -307,6 +309,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         _verifyAttestation(keccak256(abi.encodePacked(structHash)), attestation, cfg);
         Run memory run;
         run.domainSeparator = _domainSeparatorV4();
+        run.timeoutGrace = cfg.timeoutGrace;
         _settleOne(receipt, structHash, workerSig, cfg.feeBps, run, true);
         _flush(run);
         _accrueFees(cfg, run.fees);
@@ -334,6 +337,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         _verifyAttestation(receiptsHash, attestation, cfg);
         Run memory run;
         run.domainSeparator = _domainSeparatorV4();
+        run.timeoutGrace = cfg.timeoutGrace;
         for (uint256 i = 0; i < n; ++i) {
             if (_settleOne(receipts[i], hashes[i], workerSigs[i], cfg.feeBps, run, false)) {
                 // Safe: bounded by the calldata array length.
@@ -432,6 +436,9 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
             emit SettlementSkipped(jobId, status);
             return false;
         }
+        // From deadline + grace on, the job belongs to the timeout path; a late receipt must not race it.
+        uint256 timeoutAt = (coreWord >> 224) + run.timeoutGrace;
+        if (block.timestamp >= timeoutAt) revert JobEscrowSettlementTooLate(jobId, timeoutAt, block.timestamp);
         address provider = address(uint160(termsWord));
         if (r.provider != provider) revert JobEscrowWrongProvider(jobId, provider, r.provider);
         if (provider != run.provider) {
@@ -528,7 +535,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
     /// @inheritdoc IJobEscrow
     function claimTimeout(uint256 jobId) external nonReentrant {
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Running);
-        uint256 claimableAt = uint256(c.limit) + _params.timeoutGrace;
+        uint256 claimableAt = uint256(c.limit) + _config.timeoutGrace;
         if (block.timestamp < claimableAt) revert JobEscrowTimeoutNotReached(jobId, claimableAt, block.timestamp);
         JobTermsSlot memory t = _jobTerms[jobId];
         c.status = JobStatus.TimedOut;
@@ -653,7 +660,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         uint256 n = oracles.length;
         if (n == 0 || n > MAX_ORACLES || threshold == 0 || threshold > n) revert JobEscrowInvalidOracleSet(n, threshold);
         SettleConfig memory cfg = _config;
-        uint64 epoch = cfg.oracleEpoch + 1;
+        uint32 epoch = cfg.oracleEpoch + 1;
         for (uint256 i = 0; i < n; ++i) {
             address o = oracles[i];
             if (o == address(0) || _oracleEpochOf[o] == epoch) revert JobEscrowInvalidOracle(o);
@@ -687,7 +694,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         else if (param == PARAM_DISPUTE_SLASH_BPS) _params.disputeSlashBps = uint16(value);
         else if (param == PARAM_DISPUTE_WINDOW) _config.disputeWindow = uint32(value);
         else if (param == PARAM_ACCEPT_WINDOW) _params.acceptWindow = uint32(value);
-        else if (param == PARAM_TIMEOUT_GRACE) _params.timeoutGrace = uint32(value);
+        else if (param == PARAM_TIMEOUT_GRACE) _config.timeoutGrace = uint32(value);
         else _params.disputeBond = uint96(value);
         emit ParameterSet(param, previous, value);
     }
@@ -769,7 +776,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         v[PARAM_DISPUTE_SLASH_BPS] = p.disputeSlashBps;
         v[PARAM_DISPUTE_WINDOW] = _config.disputeWindow;
         v[PARAM_ACCEPT_WINDOW] = p.acceptWindow;
-        v[PARAM_TIMEOUT_GRACE] = p.timeoutGrace;
+        v[PARAM_TIMEOUT_GRACE] = _config.timeoutGrace;
         v[PARAM_DISPUTE_BOND] = p.disputeBond;
     }
 

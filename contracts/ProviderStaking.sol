@@ -230,7 +230,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
 
     /// @inheritdoc IProviderStaking
     function jail(address provider) external {
-        if (msg.sender != _escrow && msg.sender != governance()) revert Unauthorized(msg.sender, "escrow");
+        if (msg.sender != _escrow && msg.sender != governance()) revert Unauthorized(msg.sender, "escrowOrGovernance");
         StakeSlot storage s = _stakes[provider];
         if (s.jailed) return;
         s.jailed = true;
@@ -251,6 +251,11 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     function setEscrow(address escrow_) external onlyGovernance {
         if (escrow_ == address(0)) revert ZeroAddress();
         if (_escrow != address(0)) revert ProviderStakingEscrowAlreadySet(_escrow);
+        // The unbonding period set before the escrow existed must still outlast the escrow's dispute window.
+        uint256 window = IJobEscrow(escrow_).parameters()[4];
+        if (_unbondingPeriod <= window) {
+            revert ProviderStakingParameterOutOfRange(PARAM_UNBONDING_PERIOD, _unbondingPeriod, window + 1, MAX_UNBONDING_PERIOD);
+        }
         _escrow = escrow_;
         emit EscrowSet(escrow_);
     }

@@ -108,7 +108,9 @@ interface IJobEscrow is IGoverned {
     error JobEscrowNotClient(uint256 jobId, address caller, address client);
     /// @notice Before the acceptance deadline only the client may cancel (or the provider decline).
     error JobEscrowCancelNotAllowed(uint256 jobId, address caller, uint256 acceptBy);
-    /// @notice The timeout can be claimed only after deadline plus grace.
+    /// @notice Deadline plus grace has passed: the job can only time out now, not settle.
+    error JobEscrowSettlementTooLate(uint256 jobId, uint256 timeoutAt, uint256 nowTs);
+    /// @notice The timeout can be claimed only from deadline plus grace on.
     error JobEscrowTimeoutNotReached(uint256 jobId, uint256 claimableAt, uint256 nowTs);
     /// @notice The dispute window has closed.
     error JobEscrowDisputeWindowClosed(uint256 jobId, uint256 closedAt, uint256 nowTs);
@@ -191,8 +193,8 @@ interface IJobEscrow is IGoverned {
     event RoleSet(uint8 indexed role, address indexed previous, address indexed account);
 
     /// @notice Open a job on `offerId`; pulls `maxGpuSeconds x price` from the caller (needs an allowance).
-    /// @param deadline unix time by which a receipt must settle the job; after it plus the grace period the
-    /// client may reclaim everything.
+    /// @param deadline unix time by which a receipt must settle the job; from it plus the grace period on,
+    /// receipts are refused and the client may reclaim everything (claimTimeout).
     function createJob(uint256 offerId, uint256 maxGpuSeconds, uint256 deadline, bytes32 specHash)
         external
         returns (uint256 jobId);

@@ -142,7 +142,8 @@ interface IProviderStaking is IGoverned {
     /// @notice Governance: release `provider` from jail.
     function unjail(address provider) external;
 
-    /// @notice Governance, once: name the job escrow.
+    /// @notice Governance, once: name the job escrow. Reverts if the current unbonding period does not outlast
+    /// the escrow's dispute window.
     function setEscrow(address escrow) external;
 
     /// @notice Governance: set parameter `param` (0: minimum stake, 1: unbonding period) inside its hard cap.

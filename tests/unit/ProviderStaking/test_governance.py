@@ -40,7 +40,7 @@ def test_accept_completes_handoff(staking, deployer, rando):
 def test_new_governance_takes_the_jail_keys(staking, escrow, deployer, rando, provider2):
     staking.transferGovernance(rando, {"from": deployer})
     staking.acceptGovernance({"from": rando})
-    with brownie.reverts(unauthorized(deployer, "escrow")):
+    with brownie.reverts(unauthorized(deployer, "escrowOrGovernance")):
         staking.jail(provider2, {"from": deployer})
     staking.jail(provider2, {"from": rando})
     with brownie.reverts(unauthorized(deployer, "governance")):

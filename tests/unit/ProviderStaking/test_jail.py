@@ -39,13 +39,13 @@ def test_jail_twice_is_a_no_op(staking, bonded, deployer, escrow_signer):
 @pytest.mark.parametrize("who", ["rando", "provider2", "arbiter", "guardian", "treasury", "worker"])
 def test_others_cannot_jail(staking, bonded, escrow, who, request):
     caller = request.getfixturevalue(who)
-    with brownie.reverts(unauthorized(caller, "escrow")):
+    with brownie.reverts(unauthorized(caller, "escrowOrGovernance")):
         staking.jail(bonded, {"from": caller})
     assert stake_of(staking, bonded)[3] is False
 
 
 def test_provider_cannot_jail_a_rival(staking, bonded, staked_provider):
-    with brownie.reverts(unauthorized(staked_provider, "escrow")):
+    with brownie.reverts(unauthorized(staked_provider, "escrowOrGovernance")):
         staking.jail(bonded, {"from": staked_provider})
 
 

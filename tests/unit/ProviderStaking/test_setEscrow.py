@@ -28,9 +28,12 @@ def test_governance_names_the_escrow(bare_staking, new_escrow, deployer):
     assert bare_staking.escrow() == new_escrow
 
 
-def test_any_nonzero_address_is_accepted(bare_staking, deployer, rando):
-    bare_staking.setEscrow(rando, {"from": deployer})
-    assert bare_staking.escrow() == rando
+def test_an_address_without_escrow_code_is_refused(bare_staking, deployer, rando):
+    """setEscrow reads the escrow's dispute window, so an account with no code (which could otherwise slash
+    at will) cannot be named."""
+    with brownie.reverts():
+        bare_staking.setEscrow(rando, {"from": deployer})
+    assert bare_staking.escrow() == ZERO
 
 
 def test_zero_escrow_reverts(bare_staking, deployer):
