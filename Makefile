@@ -45,7 +45,7 @@ setup: $(STAMP)/venv $(STAMP)/npm $(STAMP)/solc-path
 compile: setup
 	@$(RUN) brownie compile
 
-test: compile
+test: compile typecheck
 	@$(RUN) GPUSETTLE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) brownie test tests/ -p no:cacheprovider
 
 fuzz: compile
@@ -61,7 +61,7 @@ demo: compile
 	@$(RUN) python -m gpusettle.demo
 
 typecheck: setup
-	@$(BIN)/mypy
+	@$(BIN)/mypy --no-error-summary && echo "mypy --strict: gpusettle is clean"
 
 clean:
 	rm -rf build reports $(STAMP)
