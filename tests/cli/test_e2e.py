@@ -249,3 +249,90 @@ def test_unstake_and_withdraw_after_unbonding(gs: Cli, suite: dict[str, str], of
     assert int(gs.json("token", "balance", "prov")["balance"]) == start + 100 * E18
     st2 = gs.json("provider", "status", "prov")
     assert int(st2["unbonding"]) == 0 and int(st2["bonded"]) == 900 * E18
+
+
+def _client(gs: Cli, anvil: Anvil):  # type: ignore[no-untyped-def]
+    from gpusettle.chain import Gpusettle
+    from gpusettle.models import DeploymentRecord
+
+    record = DeploymentRecord.load(gs.home / "deployments" / "31337.json")
+    return Gpusettle.connect(anvil.url, record)
+
+
+def _unlock(gs: Cli, alias: str):  # type: ignore[no-untyped-def]
+    from gpusettle.keystore import Keystore
+
+    return Keystore(gs.home / "keystores").unlock(alias, PW)
+
+
+def test_claim_timeout_after_deadline_and_grace(gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil) -> None:
+    created = gs.json(
+        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "1000", "--deadline", "1h", "--spec-hash", SPEC,
+        "--permit", "-a", "client", "--password-file", _pw(gs), "-y",
+    )
+    job_id = created["job_id"]
+    client = _client(gs, anvil)
+    worker = _unlock(gs, "worker")
+    anvil.set_balance(worker.address, 10**18)
+    client.send(client.plan_accept_job(worker.address, job_id), worker)
+    assert gs.json("job", "status", str(job_id))["status"] == "Running"
+    early = gs("job", "claim-timeout", str(job_id), "-a", "client", "--password-file", _pw(gs), "-y", ok=False)
+    assert f"JobEscrowTimeoutNotReached(jobId={job_id}" in early.stderr
+    assert "wait until the deadline plus the grace period" in early.stderr
+    anvil.increase_time(3600 + 600 + 1)
+    before = int(gs.json("token", "balance", "client")["balance"])
+    out = gs.json("job", "claim-timeout", str(job_id), "-a", "client", "--password-file", _pw(gs), "-y")
+    assert int(out["refund"]) == 10**18
+    assert int(out["slashed"]) == 10**17  # half of the 20% collateral
+    assert int(gs.json("token", "balance", "client")["balance"]) == before + 10**18 + 10**17
+    assert gs.json("job", "status", str(job_id))["status"] == "TimedOut"
+    # A job that never settled cannot be disputed: the contract says why.
+    res = gs("job", "dispute", str(job_id), "--reason", "late", "-a", "client", "--password-file", _pw(gs), "-y",
+             ok=False)
+    assert f"JobEscrowWrongStatus(jobId={job_id}, status=TimedOut" in res.stderr
+
+
+def test_a_transaction_that_reverts_once_mined_reports_its_hash_and_reason(
+    gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil
+) -> None:
+    from gpusettle.chain import DecodedContractError
+
+    created = gs.json(
+        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "10", "--spec-hash", SPEC, "--permit",
+        "-a", "client", "--password-file", _pw(gs), "-y",
+    )
+    job_id = created["job_id"]
+    client = _client(gs, anvil)
+    owner = _unlock(gs, "client")
+    stale = client.plan_cancel_job(owner.address, job_id)  # estimated while the job is still open
+    gs("job", "cancel", str(job_id), "-a", "client", "--password-file", _pw(gs), "-y")
+    with pytest.raises(DecodedContractError) as info:
+        client.send(stale, owner)
+    err = info.value
+    assert err.tx_hash and err.tx_hash.startswith("0x")
+    assert f"transaction {err.tx_hash} reverted" in str(err)
+    assert err.name == "JobEscrowWrongStatus" and err.raw_args == (job_id, 4, 1)
+    receipt = anvil.call("eth_getTransactionReceipt", err.tx_hash)
+    assert receipt["status"] == "0x0"
+
+
+def test_offer_withdraw_and_not_owner(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
+    res = gs.json(
+        "provider", "offer", "add", "--gpu-model", "RTX 4090", "--gpu-count", "1", "--vram", "24",
+        "--price", "0.0001", "-a", "prov", "--password-file", _pw(gs), "-y",
+    )
+    new_id = res["offer_id"]
+    denied = gs("provider", "offer", "withdraw", str(new_id), "-a", "client", "--password-file", _pw(gs), "-y",
+                ok=False)
+    assert f"ProviderStakingNotOfferOwner(offerId={new_id}, caller={suite['client']}, owner={suite['prov']})" in (
+        denied.stderr
+    )
+    gs("provider", "offer", "withdraw", str(new_id), "-a", "prov", "--password-file", _pw(gs), "-y")
+    active = gs.json("provider", "offer", "list", "--provider", "prov", "--active")["offers"]
+    assert new_id not in [o["offer_id"] for o in active] and offer_id in [o["offer_id"] for o in active]
+
+
+def test_json_errors_are_json(gs: Cli) -> None:
+    res = gs("token", "balance", "0x" + "00" * 20, "--network", "nowhere", "--json", ok=False)
+    data = json.loads(res.stdout)
+    assert data["type"] == "ConfigError" and "unknown network 'nowhere'" in data["error"]
