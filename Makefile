@@ -24,6 +24,7 @@ help:
 	@echo "make gas       measure gas per path, print the table, write gas-snapshot.json"
 	@echo "make bench     receipt verification throughput and oracle figures"
 	@echo "make typecheck mypy --strict on the gpusettle package"
+	@echo "make audit     slither (all detectors) + slither-check-erc on the contracts; fails on unexplained high/medium"
 
 $(STAMP)/venv: pyproject.toml constraints.txt
 	@mkdir -p $(STAMP)
@@ -59,6 +60,9 @@ bench: compile
 
 demo: compile
 	@$(RUN) python -m gpusettle.demo
+
+audit: setup
+	@$(RUN) tools/audit/run.sh
 
 typecheck: setup
 	@$(BIN)/mypy --no-error-summary && echo "mypy --strict: gpusettle is clean"

@@ -266,12 +266,15 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     }
 
     function _setParameter(uint8 param, uint256 value) private {
+        if (param != PARAM_MIN_STAKE && param != PARAM_UNBONDING_PERIOD) {
+            revert ProviderStakingParameterOutOfRange(param, value, 0, 0);
+        }
         uint256 previous;
         if (param == PARAM_MIN_STAKE) {
             if (value > MAX_MIN_STAKE) revert ProviderStakingParameterOutOfRange(param, value, 0, MAX_MIN_STAKE);
             previous = _minStake;
             _minStake = value;
-        } else if (param == PARAM_UNBONDING_PERIOD) {
+        } else {
             // The unbonding period must outlast the escrow's dispute window, or a provider could leave
             // with its stake before a dispute against it is even raised.
             uint256 lowest = MIN_UNBONDING_PERIOD;
@@ -284,8 +287,6 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
             }
             previous = _unbondingPeriod;
             _unbondingPeriod = value;
-        } else {
-            revert ProviderStakingParameterOutOfRange(param, value, 0, 0);
         }
         emit ParameterSet(param, previous, value);
     }
