@@ -1,7 +1,8 @@
 """Refresh the packaged contract artifacts (`gpusettle/abi/*.json`) from brownie's build/contracts.
 
-Usage: `python -m gpusettle.chain.export_abi [--check]`. With --check nothing is written and the exit
-status is 1 when the packaged copy differs from build/ (a stale copy after a contract change).
+Usage: `python -m gpusettle.chain.export_abi [--check [--strict]]`. With --check nothing is written and
+the exit status is 1 when the packaged ABIs differ from build/ (a stale copy after an interface change);
+--strict compares the bytecode too (which also changes with comments, through the metadata hash).
 """
 
 from __future__ import annotations
@@ -44,13 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, compare) every packaged artifact; returns the exit status."""
     args = sys.argv[1:] if argv is None else argv
     check = "--check" in args
+    strict = "--strict" in args
     stale = []
     for name in CONTRACT_NAMES:
-        text = _render(exported(name))
+        fresh = exported(name)
+        text = _render(fresh)
         target = PACKAGE_ABI_DIR / f"{name}.json"
         current = target.read_text(encoding="utf-8") if target.is_file() else None
         if current == text:
             continue
+        if check and not strict and current is not None:
+            old = json.loads(current)
+            if old.get("abi") == fresh["abi"] and old.get("compiler") == fresh["compiler"]:
+                continue
         stale.append(name)
         if not check:
             PACKAGE_ABI_DIR.mkdir(parents=True, exist_ok=True)

@@ -131,7 +131,9 @@ class Cli:
         self.env = env
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, input: str | None = None, ok: bool = True, env: dict[str, str] | None = None) -> Result:
+    def __call__(
+        self, *args: str, input: str | None = None, ok: bool = True, env: dict[str, str] | None = None
+    ) -> Result:
         merged = {k: None for k in CLEAN_ENV}
         merged.update(self.env)
         merged.update(env or {})

@@ -45,8 +45,24 @@ def offer_id(gs: Cli, suite: dict[str, str]) -> int:
     assert "estimated gas" in out.stderr and "sent 0x" in out.stderr
     gs("provider", "set-worker", "worker", "-a", "prov", "--password-file", _pw(gs), "-y")
     res = gs.json(
-        "provider", "offer", "add", "--gpu-model", "NVIDIA H100 80GB HBM3", "--gpu-count", "4", "--vram", "80",
-        "--price", "0.001", "--metadata-uri", "ipfs://offer", "-a", "prov", "--password-file", _pw(gs), "-y",
+        "provider",
+        "offer",
+        "add",
+        "--gpu-model",
+        "NVIDIA H100 80GB HBM3",
+        "--gpu-count",
+        "4",
+        "--vram",
+        "80",
+        "--price",
+        "0.001",
+        "--metadata-uri",
+        "ipfs://offer",
+        "-a",
+        "prov",
+        "--password-file",
+        _pw(gs),
+        "-y",
     )
     return int(res["offer_id"])
 
@@ -71,16 +87,56 @@ def test_provider_status_and_offers(gs: Cli, suite: dict[str, str], offer_id: in
     assert "bonded            1000 GPUC" in human and "free stake        1000 GPUC" in human
     offers = gs.json("provider", "offer", "list", "--provider", "prov")["offers"]
     assert [o["offer_id"] for o in offers] == [offer_id]
-    gs("provider", "offer", "update", str(offer_id), "--price", "0.002", "-a", "prov", "--password-file", _pw(gs), "-y")
+    gs(
+        "provider",
+        "offer",
+        "update",
+        str(offer_id),
+        "--price",
+        "0.002",
+        "-a",
+        "prov",
+        "--password-file",
+        _pw(gs),
+        "-y",
+    )
     assert gs.json("provider", "offer", "list", "--all")["offers"][0]["price_per_gpu_second"] == 2 * 10**15
-    gs("provider", "offer", "update", str(offer_id), "--price", "0.001", "-a", "prov", "--password-file", _pw(gs), "-y")
+    gs(
+        "provider",
+        "offer",
+        "update",
+        str(offer_id),
+        "--price",
+        "0.001",
+        "-a",
+        "prov",
+        "--password-file",
+        _pw(gs),
+        "-y",
+    )
 
 
-def test_job_by_permit_status_list_cancel(gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil) -> None:
+def test_job_by_permit_status_list_cancel(
+    gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil
+) -> None:
     before = int(gs.json("token", "balance", "client")["balance"])
     created = gs.json(
-        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "3600", "--deadline", "2h", "--spec-hash", SPEC,
-        "--permit", "-a", "client", "--password-file", _pw(gs), "-y",
+        "job",
+        "create",
+        "--offer",
+        str(offer_id),
+        "--gpu-seconds",
+        "3600",
+        "--deadline",
+        "2h",
+        "--spec-hash",
+        SPEC,
+        "--permit",
+        "-a",
+        "client",
+        "--password-file",
+        _pw(gs),
+        "-y",
     )
     job_id = created["job_id"]
     assert int(created["deposit"]) == 3600 * 10**15
@@ -109,8 +165,19 @@ def test_job_by_permit_status_list_cancel(gs: Cli, suite: dict[str, str], offer_
 
 def test_job_by_approve(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
     out = gs(
-        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "100", "--spec-hash", SPEC,
-        "-a", "client", "--password-file", _pw(gs), "-y",
+        "job",
+        "create",
+        "--offer",
+        str(offer_id),
+        "--gpu-seconds",
+        "100",
+        "--spec-hash",
+        SPEC,
+        "-a",
+        "client",
+        "--password-file",
+        _pw(gs),
+        "-y",
     )
     assert "approving the deposit first" in out.stderr
     assert "created: deposit 0.1 GPUC" in out.stdout
@@ -118,23 +185,58 @@ def test_job_by_approve(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
 
 def test_insufficient_balance(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
     res = gs(
-        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "3600", "--spec-hash", SPEC,
-        "-a", "poor", "--password-file", _pw(gs), "-y", ok=False,
+        "job",
+        "create",
+        "--offer",
+        str(offer_id),
+        "--gpu-seconds",
+        "3600",
+        "--spec-hash",
+        SPEC,
+        "-a",
+        "poor",
+        "--password-file",
+        _pw(gs),
+        "-y",
+        ok=False,
     )
     assert f"error: {suite['poor']} has 0 GPUC but needs 3.6" in res.stderr
 
 
 def test_insufficient_allowance(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
     res = gs(
-        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "3600", "--spec-hash", SPEC, "--no-approve",
-        "-a", "client", "--password-file", _pw(gs), "-y", ok=False,
+        "job",
+        "create",
+        "--offer",
+        str(offer_id),
+        "--gpu-seconds",
+        "3600",
+        "--spec-hash",
+        SPEC,
+        "--no-approve",
+        "-a",
+        "client",
+        "--password-file",
+        _pw(gs),
+        "-y",
+        ok=False,
     )
     assert "to take 0 GPUC but the operation needs 3.6" in res.stderr, res.stderr
 
 
 def test_too_many_decimals(gs: Cli, suite: dict[str, str]) -> None:
-    res = gs("token", "transfer", "prov", "1.0000000000000000001", "-a", "client", "--password-file", _pw(gs), "-y",
-             ok=False)
+    res = gs(
+        "token",
+        "transfer",
+        "prov",
+        "1.0000000000000000001",
+        "-a",
+        "client",
+        "--password-file",
+        _pw(gs),
+        "-y",
+        ok=False,
+    )
     assert "it has 19 decimal places but the token has only 18" in res.stderr
 
 
@@ -142,7 +244,7 @@ def test_bad_checksum(gs: Cli, suite: dict[str, str]) -> None:
     good = suite["prov"]
     # Flip the case of one letter only, so it stays mixed case with a wrong checksum.
     i = next(i for i, ch in enumerate(good) if i > 1 and ch.isalpha())
-    bad = good[:i] + good[i].swapcase() + good[i + 1:]
+    bad = good[:i] + good[i].swapcase() + good[i + 1 :]
     res = gs("token", "transfer", bad, "1", "-a", "client", "--password-file", _pw(gs), "-y", ok=False)
     assert f"{bad} has a wrong EIP-55 checksum (expected {good})" in res.stderr
 
@@ -191,7 +293,9 @@ def test_missing_record(gs: Cli, tmp_path: Path) -> None:
 
 def test_confirmation_refused_sends_nothing(gs: Cli, suite: dict[str, str], anvil: Anvil) -> None:
     nonce = anvil.nonce(suite["client"])
-    res = gs("token", "transfer", "prov", "1", "-a", "client", "--password-file", _pw(gs), input="n\n", ok=False)
+    res = gs(
+        "token", "transfer", "prov", "1", "-a", "client", "--password-file", _pw(gs), input="n\n", ok=False
+    )
     assert "transfer 1 GPUC to" in res.stderr and "estimated gas" in res.stderr
     assert anvil.nonce(suite["client"]) == nonce
 
@@ -224,18 +328,33 @@ def test_admin(gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil) -> N
     assert "JobEscrowInvalidOracleSet(size=1, threshold=2)" in bad.stderr
     # Only the guardian may pause.
     denied = gs("admin", "pause", "-a", "prov", "--password-file", _pw(gs), "-y", ok=False)
-    assert 'Unauthorized(caller=' in denied.stderr and "only the guardian may do this" in denied.stderr
+    assert "Unauthorized(caller=" in denied.stderr and "only the guardian may do this" in denied.stderr
     gs("admin", "pause", "-a", "dev:0", "-y")
     paused = gs(
-        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "10", "--spec-hash", SPEC, "--permit",
-        "-a", "client", "--password-file", _pw(gs), "-y", ok=False,
+        "job",
+        "create",
+        "--offer",
+        str(offer_id),
+        "--gpu-seconds",
+        "10",
+        "--spec-hash",
+        SPEC,
+        "--permit",
+        "-a",
+        "client",
+        "--password-file",
+        _pw(gs),
+        "-y",
+        ok=False,
     )
     assert "EnforcedPause()" in paused.stderr and "paused by the guardian" in paused.stderr
     gs("admin", "unpause", "-a", "dev:0", "-y")
     assert gs.json("admin", "params", "show")["paused"] is False
 
 
-def test_unstake_and_withdraw_after_unbonding(gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil) -> None:
+def test_unstake_and_withdraw_after_unbonding(
+    gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil
+) -> None:
     start = int(gs.json("token", "balance", "prov")["balance"])
     out = gs.json("provider", "unstake", "100", "-a", "prov", "--password-file", _pw(gs), "-y")
     assert int(out["unbonding"]) == 100 * E18
@@ -265,10 +384,26 @@ def _unlock(gs: Cli, alias: str):  # type: ignore[no-untyped-def]
     return Keystore(gs.home / "keystores").unlock(alias, PW)
 
 
-def test_claim_timeout_after_deadline_and_grace(gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil) -> None:
+def test_claim_timeout_after_deadline_and_grace(
+    gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil
+) -> None:
     created = gs.json(
-        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "1000", "--deadline", "1h", "--spec-hash", SPEC,
-        "--permit", "-a", "client", "--password-file", _pw(gs), "-y",
+        "job",
+        "create",
+        "--offer",
+        str(offer_id),
+        "--gpu-seconds",
+        "1000",
+        "--deadline",
+        "1h",
+        "--spec-hash",
+        SPEC,
+        "--permit",
+        "-a",
+        "client",
+        "--password-file",
+        _pw(gs),
+        "-y",
     )
     job_id = created["job_id"]
     client = _client(gs, anvil)
@@ -276,7 +411,9 @@ def test_claim_timeout_after_deadline_and_grace(gs: Cli, suite: dict[str, str], 
     anvil.set_balance(worker.address, 10**18)
     client.send(client.plan_accept_job(worker.address, job_id), worker)
     assert gs.json("job", "status", str(job_id))["status"] == "Running"
-    early = gs("job", "claim-timeout", str(job_id), "-a", "client", "--password-file", _pw(gs), "-y", ok=False)
+    early = gs(
+        "job", "claim-timeout", str(job_id), "-a", "client", "--password-file", _pw(gs), "-y", ok=False
+    )
     assert f"JobEscrowTimeoutNotReached(jobId={job_id}" in early.stderr
     assert "wait until the deadline plus the grace period" in early.stderr
     anvil.increase_time(3600 + 600 + 1)
@@ -287,8 +424,19 @@ def test_claim_timeout_after_deadline_and_grace(gs: Cli, suite: dict[str, str], 
     assert int(gs.json("token", "balance", "client")["balance"]) == before + 10**18 + 10**17
     assert gs.json("job", "status", str(job_id))["status"] == "TimedOut"
     # A job that never settled cannot be disputed: the contract says why.
-    res = gs("job", "dispute", str(job_id), "--reason", "late", "-a", "client", "--password-file", _pw(gs), "-y",
-             ok=False)
+    res = gs(
+        "job",
+        "dispute",
+        str(job_id),
+        "--reason",
+        "late",
+        "-a",
+        "client",
+        "--password-file",
+        _pw(gs),
+        "-y",
+        ok=False,
+    )
     assert f"JobEscrowWrongStatus(jobId={job_id}, status=TimedOut" in res.stderr
 
 
@@ -298,8 +446,20 @@ def test_a_transaction_that_reverts_once_mined_reports_its_hash_and_reason(
     from gpusettle.chain import DecodedContractError
 
     created = gs.json(
-        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "10", "--spec-hash", SPEC, "--permit",
-        "-a", "client", "--password-file", _pw(gs), "-y",
+        "job",
+        "create",
+        "--offer",
+        str(offer_id),
+        "--gpu-seconds",
+        "10",
+        "--spec-hash",
+        SPEC,
+        "--permit",
+        "-a",
+        "client",
+        "--password-file",
+        _pw(gs),
+        "-y",
     )
     job_id = created["job_id"]
     client = _client(gs, anvil)
@@ -318,14 +478,39 @@ def test_a_transaction_that_reverts_once_mined_reports_its_hash_and_reason(
 
 def test_offer_withdraw_and_not_owner(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
     res = gs.json(
-        "provider", "offer", "add", "--gpu-model", "RTX 4090", "--gpu-count", "1", "--vram", "24",
-        "--price", "0.0001", "-a", "prov", "--password-file", _pw(gs), "-y",
+        "provider",
+        "offer",
+        "add",
+        "--gpu-model",
+        "RTX 4090",
+        "--gpu-count",
+        "1",
+        "--vram",
+        "24",
+        "--price",
+        "0.0001",
+        "-a",
+        "prov",
+        "--password-file",
+        _pw(gs),
+        "-y",
     )
     new_id = res["offer_id"]
-    denied = gs("provider", "offer", "withdraw", str(new_id), "-a", "client", "--password-file", _pw(gs), "-y",
-                ok=False)
-    assert f"ProviderStakingNotOfferOwner(offerId={new_id}, caller={suite['client']}, owner={suite['prov']})" in (
-        denied.stderr
+    denied = gs(
+        "provider",
+        "offer",
+        "withdraw",
+        str(new_id),
+        "-a",
+        "client",
+        "--password-file",
+        _pw(gs),
+        "-y",
+        ok=False,
+    )
+    assert (
+        f"ProviderStakingNotOfferOwner(offerId={new_id}, caller={suite['client']}, owner={suite['prov']})"
+        in (denied.stderr)
     )
     gs("provider", "offer", "withdraw", str(new_id), "-a", "prov", "--password-file", _pw(gs), "-y")
     active = gs.json("provider", "offer", "list", "--provider", "prov", "--active")["offers"]

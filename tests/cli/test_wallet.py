@@ -41,7 +41,18 @@ def test_import_mnemonic_with_index(gs: Cli) -> None:
     secret = gs.home / "mnemonic.txt"
     secret.write_text(MNEMONIC + "\n")
     pw = gs.password_file("m", "pw-m")
-    out = gs("wallet", "import", "w-mn", "--mnemonic", "--index", "1", "--secret-file", str(secret), "--password-file", pw)
+    out = gs(
+        "wallet",
+        "import",
+        "w-mn",
+        "--mnemonic",
+        "--index",
+        "1",
+        "--secret-file",
+        str(secret),
+        "--password-file",
+        pw,
+    )
     assert MNEMONIC_ADDR1 in out.stdout
     assert "junk" not in out.output
 
@@ -73,7 +84,9 @@ def test_change_password(gs: Cli) -> None:
     data = json.loads((gs.home / "keystores" / "w-cp.json").read_text())
     Account.decrypt(data, "new")
     # The old password no longer works: wrong-password message, exit 1, no traceback.
-    bad = gs("wallet", "change-password", "w-cp", "--password-file", old, "--new-password-file", new, ok=False)
+    bad = gs(
+        "wallet", "change-password", "w-cp", "--password-file", old, "--new-password-file", new, ok=False
+    )
     assert bad.exit_code == 1
     assert "error: wrong password for account 'w-cp'" in bad.stderr
 
@@ -95,8 +108,16 @@ def test_unknown_account(gs: Cli) -> None:
 
 
 def test_missing_keystore_file_on_import(gs: Cli) -> None:
-    res = gs("wallet", "import", "w-missing", "--keyfile", str(gs.home / "nope.json"), "--keyfile-password-file",
-             gs.password_file("z", "z"), ok=False)
+    res = gs(
+        "wallet",
+        "import",
+        "w-missing",
+        "--keyfile",
+        str(gs.home / "nope.json"),
+        "--keyfile-password-file",
+        gs.password_file("z", "z"),
+        ok=False,
+    )
     assert "error: cannot read keyfile" in res.stderr and "nope.json" in res.stderr
 
 

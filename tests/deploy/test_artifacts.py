@@ -63,7 +63,9 @@ def test_amounts_enums_and_roles_are_readable() -> None:
     err = d.decode(sel + encode(["uint256", "uint8", "uint8"], [7, 4, 1]))
     assert "JobEscrowWrongStatus(jobId=7, status=Cancelled, expected=Open)" in str(err)
     sel = keccak256(b"ERC20InsufficientBalance(address,uint256,uint256)")[:4]
-    err = d.decode(sel + encode(["address", "uint256", "uint256"], ["0x" + "11" * 20, 15 * 10**17, 2 * 10**18]))
+    err = d.decode(
+        sel + encode(["address", "uint256", "uint256"], ["0x" + "11" * 20, 15 * 10**17, 2 * 10**18])
+    )
     assert "balance=1.5 GPUC" in str(err) and "holds 1.5 GPUC but needs 2 GPUC" in str(err)
     assert err.raw_args[1] == 15 * 10**17
     sel = keccak256(b"Unauthorized(address,bytes32)")[:4]
@@ -73,7 +75,9 @@ def test_amounts_enums_and_roles_are_readable() -> None:
 
 def test_string_panic_unknown_and_empty_reverts() -> None:
     d = _decoder()
-    assert "the contract said: nope" in str(d.decode(bytes.fromhex("08c379a0") + encode(["string"], ["nope"])))
+    assert "the contract said: nope" in str(
+        d.decode(bytes.fromhex("08c379a0") + encode(["string"], ["nope"]))
+    )
     assert "arithmetic overflow" in str(d.decode(bytes.fromhex("4e487b71") + encode(["uint256"], [0x11])))
     assert d.decode(bytes.fromhex("deadbeef")).name == "UnknownError_0xdeadbeef"
     assert d.decode(b"").name == "EmptyRevert"

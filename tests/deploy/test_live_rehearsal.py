@@ -18,7 +18,7 @@ import pytest
 from eth_account import Account
 
 from gpusettle.chain.tx import Chain
-from gpusettle.deploy import DeployInterrupted, Roles, deploy_suite, get_network
+from gpusettle.deploy import Roles, deploy_suite, get_network
 from gpusettle.hashing import keccak256
 from gpusettle.keystore import Keystore
 from tests.cli.anvil import ROOT, Anvil, Cli, start_anvil
@@ -41,8 +41,14 @@ def deployer(gs: Cli, anvil: Anvil) -> str:
     secret.write_text(DEPLOYER_KEY)
     try:
         out = gs.json(
-            "wallet", "import", "deployer", "--private-key", "--secret-file", str(secret),
-            "--password-file", gs.password_file("deployer", PW),
+            "wallet",
+            "import",
+            "deployer",
+            "--private-key",
+            "--secret-file",
+            str(secret),
+            "--password-file",
+            gs.password_file("deployer", PW),
         )
     finally:
         secret.unlink()
@@ -53,8 +59,16 @@ def deployer(gs: Cli, anvil: Anvil) -> str:
 
 def _deploy_args(gs: Cli, records: Path, *extra: str) -> list[str]:
     return [
-        "deploy", "--network", "sepolia", "--account", "deployer", "--password-file",
-        gs.password_file("deployer", PW), "--deployments-dir", str(records), *extra,
+        "deploy",
+        "--network",
+        "sepolia",
+        "--account",
+        "deployer",
+        "--password-file",
+        gs.password_file("deployer", PW),
+        "--deployments-dir",
+        str(records),
+        *extra,
     ]
 
 
@@ -70,8 +84,17 @@ def _check_code_hashes(anvil: Anvil, record: dict[str, Any]) -> None:
 
 
 def test_live_network_refuses_an_unlocked_account(gs: Cli, deployer: str, tmp_path: Path) -> None:
-    res = gs("deploy", "--network", "sepolia", "--account", "dev:0", "--deployments-dir", str(tmp_path), "--yes",
-             ok=False)
+    res = gs(
+        "deploy",
+        "--network",
+        "sepolia",
+        "--account",
+        "dev:0",
+        "--deployments-dir",
+        str(tmp_path),
+        "--yes",
+        ok=False,
+    )
     assert "is live" in res.stderr and "use a keystore account" in res.stderr
     assert not list(tmp_path.iterdir())
 
@@ -97,7 +120,10 @@ def test_killed_after_step_two_resumes(gs: Cli, deployer: str, anvil: Anvil, tmp
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gpusettle.cli", *_deploy_args(gs, tmp_path, "--yes")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     record_file = tmp_path / f"{SEPOLIA}.json"
     deadline = time.monotonic() + 120
@@ -137,7 +163,9 @@ def test_killed_after_step_two_resumes(gs: Cli, deployer: str, anvil: Anvil, tmp
     assert anvil.nonce(deployer) - start_nonce == 4
 
 
-def test_stop_after_two_then_resume_and_tamper_check(gs: Cli, deployer: str, anvil: Anvil, tmp_path: Path) -> None:
+def test_stop_after_two_then_resume_and_tamper_check(
+    gs: Cli, deployer: str, anvil: Anvil, tmp_path: Path
+) -> None:
     start_nonce = anvil.nonce(deployer)
     res = gs(*_deploy_args(gs, tmp_path, "--yes", "--stop-after", "2"), ok=False)
     assert "stopped after 2 step(s)" in res.stderr
@@ -191,8 +219,10 @@ def test_crash_between_send_and_receipt_adopts_the_sent_transaction(
 
     lines: list[str] = []
     result = deploy_suite(chain, net, account, deployments_dir=tmp_path, assume_yes=True, echo=lines.append)
-    assert any("found the transaction sent before the interruption" in l or "waiting for the transaction" in l
-               for l in lines), lines
+    assert any(
+        "found the transaction sent before the interruption" in l or "waiting for the transaction" in l
+        for l in lines
+    ), lines
     receipt = anvil.call("eth_getTransactionReceipt", sent)
     assert result.record.addresses["escrow"].lower() == receipt["contractAddress"].lower()
     assert anvil.nonce(deployer) - start_nonce == 4
@@ -215,7 +245,12 @@ def test_roles_and_governance_handoff(gs: Cli, deployer: str, anvil: Anvil, tmp_
 
     client = Gpusettle(chain, DeploymentRecord.model_validate(rec))
     roles = client.roles()
-    assert (roles.governance, roles.guardian, roles.arbiter, roles.treasury) == (gov, guardian, arbiter, treasury)
+    assert (roles.governance, roles.guardian, roles.arbiter, roles.treasury) == (
+        gov,
+        guardian,
+        arbiter,
+        treasury,
+    )
     # Staking governance is offered to the new governance, which must accept it.
     assert roles.staking_governance == deployer
     assert client.staking.functions.pendingGovernance().call() == gov
