@@ -515,13 +515,29 @@ def test_settles_within_the_grace_period(escrow, token, job, receipt, settle, st
 
 def test_receipt_cannot_settle_once_the_timeout_is_claimable(escrow, job, receipt, settle, snap):
     """PROTOCOL.md, Timeout: "If no receipt settles the job by its deadline (plus grace), the client reclaims the
-    whole deposit"; IJobEscrow.createJob: deadline is the "unix time by which a receipt must settle the job".
-    Once deadline + grace has passed the client's timeout must not be raced by a late settlement."""
+    whole deposit"; IJobEscrow.createJob: from deadline + grace on "receipts are refused". A late receipt must not
+    race the client's claimTimeout."""
     job_id = job(deadline_in=DAY)
     r = receipt(job_id)
-    warp(escrow.getJob(job_id)["deadline"] + TIMEOUT_GRACE + 1)
+    timeout_at = escrow.getJob(job_id)["deadline"] + TIMEOUT_GRACE
     before = snap(job_id)
-    with brownie.reverts():
-        settle(r)
+    for t in (timeout_at, timeout_at + DAY):
+        with at(t), brownie.reverts(err("JobEscrowSettlementTooLate(uint256,uint256,uint256)", job_id, timeout_at,
+                                        t)):
+            settle(r)
     assert snap(job_id) == before
     assert escrow.getJob(job_id)["status"] == RUNNING
+    escrow.claimTimeout(job_id, {"from": r.provider})
+    assert escrow.getJob(job_id)["status"] == TIMED_OUT
+
+
+def test_late_check_uses_the_current_grace(escrow, job, receipt, settle, deployer, snap):
+    job_id = job(deadline_in=DAY)
+    r = receipt(job_id)
+    deadline = escrow.getJob(job_id)["deadline"]
+    escrow.setParameter(6, 0, {"from": deployer})
+    before = snap(job_id)
+    with at(deadline), brownie.reverts(err("JobEscrowSettlementTooLate(uint256,uint256,uint256)", job_id, deadline,
+                                           deadline)):
+        settle(r)
+    assert snap(job_id) == before

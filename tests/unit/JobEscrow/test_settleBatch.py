@@ -8,7 +8,7 @@ from eth_utils import keccak
 from tests.fixtures.contracts import FEE_BPS, PRICE, TIMEOUT_GRACE
 from tests.helpers.signing import COMPLETED, FAILED_CLIENT, FAILED_PROVIDER, Receipt, receipts_hash
 
-from .conftest import (BPS, CANCELLED, DAY, NONE, OPEN, PRICE2, RUNNING, SETTLED, TIMED_OUT, err, events,
+from .conftest import (BPS, CANCELLED, DAY, NONE, OPEN, PRICE2, RUNNING, SETTLED, TIMED_OUT, at, err, events,
                        expect_event, no_event, now, recover, warp)
 
 
@@ -270,3 +270,15 @@ def test_receipts_hash_is_over_struct_hashes_in_order(escrow, job, receipt):
     expected = keccak(b"".join(r.struct_hash() for r in rs))
     assert receipts_hash(rs) == expected
     assert escrow.attestationDigest(expected, 1) != escrow.attestationDigest(receipts_hash(rs[::-1]), 1)
+
+
+def test_one_late_receipt_reverts_the_batch(escrow, job, receipt, batch_args, rando, snap):
+    early = job(deadline_in=DAY)
+    on_time = job(deadline_in=10 * DAY)
+    rs = [receipt(on_time), receipt(early)]
+    timeout_at = escrow.getJob(early)["deadline"] + TIMEOUT_GRACE
+    before = snap(early, on_time)
+    with at(timeout_at), brownie.reverts(err("JobEscrowSettlementTooLate(uint256,uint256,uint256)", early,
+                                             timeout_at, timeout_at)):
+        escrow.settleBatch(*batch_args(rs), {"from": rando})
+    assert snap(early, on_time) == before
