@@ -15,7 +15,7 @@ RUN = export PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH"; \
 
 FUZZ_EXAMPLES ?= 200
 
-.PHONY: help setup compile test fuzz gas bench demo audit typecheck clean
+.PHONY: help setup compile test fuzz gas bench demo audit typecheck networks clean
 
 help:
 	@echo "make demo      run a GPU job end to end on a local chain and settle it"
@@ -44,7 +44,7 @@ $(STAMP)/solc-path: $(STAMP)/venv $(STAMP)/npm tools/select_solc.py
 setup: $(STAMP)/venv $(STAMP)/npm $(STAMP)/solc-path
 
 compile: setup
-	@$(RUN) brownie compile
+	@$(RUN) brownie compile && python -m gpusettle.chain.export_abi
 
 test: compile typecheck
 	@$(RUN) GPUSETTLE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) brownie test tests/ -p no:cacheprovider
@@ -60,6 +60,12 @@ bench: compile
 
 demo: compile
 	@$(RUN) python -m gpusettle.demo
+
+# brownie reads live network definitions only from ~/.brownie/network-config.yaml; add ours there.
+networks: setup
+	-@$(RUN) brownie networks add Ethereum gpusettle-sepolia host='$$SEPOLIA_RPC_URL' chainid=11155111 explorer=https://api-sepolia.etherscan.io/api
+	-@$(RUN) brownie networks add Ethereum gpusettle-base-sepolia host='$$BASE_SEPOLIA_RPC_URL' chainid=84532
+	-@$(RUN) brownie networks add Ethereum gpusettle-arbitrum-sepolia host='$$ARBITRUM_SEPOLIA_RPC_URL' chainid=421614
 
 audit: setup
 	@$(RUN) tools/audit/run.sh
