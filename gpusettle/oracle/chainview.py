@@ -73,11 +73,12 @@ class Web3ChainView:
         # One JSON-RPC batch per 200 jobs instead of one round trip per job.
         for start in range(0, len(ids), 200):
             chunk = ids[start : start + 200]
+            results: list[Any]
             try:
                 with client.chain.w3.batch_requests() as batch:
                     for job_id in chunk:
                         batch.add(client.escrow.functions.getJob(job_id))
-                    results = batch.execute()
+                    results = list(batch.execute())
             except Exception:  # noqa: BLE001 - a node without batch support: one call per job
                 results = []
                 for job_id in chunk:
@@ -136,7 +137,7 @@ class StaticChainView:
         oracle_set: OracleSet | None = None,
     ) -> None:
         self.chain_id = chain_id
-        self.escrow_address = to_checksum_address(escrow_address)
+        self.escrow_address: str = to_checksum_address(escrow_address)
         self.workers = {to_checksum_address(p): to_checksum_address(w) for p, w in workers.items()}
         self.job_table: dict[int, JobInfo] = dict(jobs or {})
         self._oracle_set = oracle_set or OracleSet((), 1, 1)

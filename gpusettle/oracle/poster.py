@@ -1,0 +1,489 @@
+"""Posting verified receipts on-chain: batches, nonces, fees, confirmations, reorganisations.
+
+Rules that make a crash at any moment harmless:
+- A batch, its nonce and its signed transaction are committed to the store *before* the transaction
+  is broadcast; a fee bump is committed before it is broadcast too. After a restart the poster finds
+  the open batches and broadcasts their stored transactions again: the same nonce, so at most one of
+  them can ever be mined, and nothing is posted twice.
+- The next nonce is this oracle's own record (the highest it has used + 1), checked against the
+  chain's *mined* count; the node's pending count is never trusted.
+- A batch is final once its transaction is `confirmations` blocks deep in a block that is still
+  canonical. A transaction a reorganisation removed is broadcast again.
+- Jobs the escrow skips because they are already settled (SettlementSkipped) count as settled, with
+  the hash of the transaction that did settle them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from hexbytes import HexBytes
+from web3.exceptions import TransactionNotFound, Web3Exception
+
+from ..chain import DecodedContractError, Gpusettle
+from ..eip712 import CompactSignature
+from ..models import SignedReceipt
+from .chainview import ChainView
+from .metrics import OracleMetrics
+from .quorum import QuorumError, QuorumSigner
+from .store import POSTED, REJECTED, VERIFIED, Batch, SQLiteStore, TxAttempt
+from .verify import ReceiptSubmission
+
+__all__ = ["JOB_ERRORS", "Poster", "PosterSettings"]
+
+log = logging.getLogger("gpusettle.oracle.poster")
+
+GWEI = 10**9
+
+JOB_ERRORS = frozenset(
+    {
+        "JobEscrowWrongProvider",
+        "JobEscrowInvalidWorkerSignature",
+        "JobEscrowImpossibleTimes",
+        "JobEscrowImpossibleGpuSeconds",
+        "JobEscrowInvalidOutcome",
+        "JobEscrowUnknownJob",
+        "JobEscrowWrongStatus",
+    }
+)
+"""Escrow errors whose first argument is the job id of the receipt that caused them."""
+
+
+@dataclass
+class PosterSettings:
+    """How the poster batches and prices its transactions."""
+
+    batch_max: int = 200
+    """Most receipts in one settleBatch (about 25k gas each)."""
+    batch_wait: float = 0.3
+    """Seconds a verified receipt may wait for others to share its transaction."""
+    confirmations: int = 1
+    """Blocks deep (1 = mined) before a settlement is final."""
+    max_in_flight: int = 4
+    """Batches sent and not yet final, each with its own nonce."""
+    stuck_after: float = 20.0
+    """Seconds without being mined before a transaction is replaced with higher fees."""
+    rebroadcast_every: float = 10.0
+    """Seconds between broadcasts of a pending transaction (the node may have dropped it)."""
+    bump_percent: int = 20
+    """Fee increase of a replacement (nodes need at least 10%)."""
+    max_fee_cap: int = 500 * GWEI
+    """Never offer more than this per gas."""
+    priority_fee: int | None = None
+    """Tip per gas; None asks the node (eth_maxPriorityFeePerGas), else 1 gwei."""
+    gas_margin: float = 1.25
+    hold_seconds: float = 30.0
+    """How long a receipt peers would not sign is left out of batches."""
+
+
+@dataclass
+class _Hold:
+    until: float
+    reason: str
+
+
+@dataclass
+class Poster:
+    """Turns verified receipts into settled ones. Call `step()` in a loop (one thread)."""
+
+    store: SQLiteStore
+    client: Gpusettle
+    account: LocalAccount
+    signer: QuorumSigner
+    view: ChainView
+    settings: PosterSettings = field(default_factory=PosterSettings)
+    metrics: OracleMetrics = field(default_factory=OracleMetrics)
+    _holds: dict[int, _Hold] = field(default_factory=dict)
+    _last_broadcast: dict[int, float] = field(default_factory=dict)
+    _nonce_gone: dict[int, int] = field(default_factory=dict)
+    _backoff_until: float = 0.0
+
+    @property
+    def address(self) -> str:
+        """The account that sends the settlements."""
+        return str(self.account.address)
+
+    # -- the loop --------------------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """Reconcile open batches, then post one new batch if there is one; True if anything moved."""
+        moved = self.reconcile()
+        if time.monotonic() >= self._backoff_until:
+            moved = self.post_once() or moved
+        self.metrics.in_flight.set(len(self.store.open_batches()))
+        return moved
+
+    # -- posting ---------------------------------------------------------------------------------------
+
+    def _ready(self) -> list[tuple[int, str, SignedReceipt]]:
+        now = time.time()
+        out = []
+        candidates = self.store.receipts(VERIFIED, limit=self.settings.batch_max * 4)
+        oldest = min((r.updated_at for r in candidates), default=now)
+        if len(candidates) < self.settings.batch_max and now - oldest < self.settings.batch_wait:
+            return []
+        for stored in candidates:
+            hold = self._holds.get(stored.job_id)
+            if hold is not None and hold.until > now:
+                continue
+            # The escrow checks endTime <= block.timestamp: wait until the next block can be that late.
+            if stored.end_time > now:
+                continue
+            signed = ReceiptSubmission.model_validate_json(stored.body).signed()
+            out.append((stored.job_id, stored.provider, signed))
+        out.sort(key=lambda item: (item[1], item[0]))
+        return out[: self.settings.batch_max]
+
+    def _calldata(self, receipts: Sequence[SignedReceipt], attestation: list[tuple[bytes, bytes]]) -> str:
+        fn = self.client.escrow.functions.settleBatch(
+            [r.receipt.as_tuple() for r in receipts],
+            [CompactSignature.from_hex(r.r, r.vs).as_tuple() for r in receipts],
+            attestation,
+        )
+        data: str = fn._encode_transaction_data()
+        return data
+
+    def _estimate(self, data: str) -> int:
+        """Gas for the batch, estimated as if in a block stamped now: the escrow checks endTime against
+        block.timestamp, and on a quiet chain (an automining dev node) the latest block may be older
+        than a receipt that is already over. Nodes that do not take block overrides get a plain estimate."""
+        w3 = self.client.chain.w3
+        tx = {"from": self.address, "to": self.client.escrow.address, "data": data}
+        latest = int(w3.eth.get_block("latest")["timestamp"])
+        stamp = max(latest + 1, int(time.time()))
+        response = cast(
+            dict[str, Any],
+            w3.provider.make_request(cast(Any, "eth_estimateGas"), [tx, "latest", {}, {"time": hex(stamp)}]),
+        )
+        if "result" in response:
+            return int(str(response["result"]), 16)
+        error = response.get("error") or {}
+        revert = error.get("data") if isinstance(error, dict) else None
+        if isinstance(revert, dict):
+            revert = revert.get("data")
+        if isinstance(revert, str) and revert.startswith("0x") and len(revert) >= 10:
+            raise self.client.chain.decoder.decode(revert)
+        message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+        if "revert" in message.lower():
+            raise self.client.chain.decoder.decode(b"")
+        try:
+            return int(w3.eth.estimate_gas(cast(Any, tx)))
+        except (Web3Exception, ValueError) as exc:
+            decoded = self.client.chain.contract_error(exc)
+            if decoded is not None:
+                raise decoded from None
+            raise
+
+    def _fees(self) -> tuple[int, int]:
+        w3 = self.client.chain.w3
+        block = w3.eth.get_block("latest")
+        base = int(block.get("baseFeePerGas") or 0)
+        tip = self.settings.priority_fee
+        if tip is None:
+            try:
+                tip = int(w3.eth.max_priority_fee)
+            except (Web3Exception, ValueError):
+                tip = GWEI
+        max_fee = min(self.settings.max_fee_cap, 2 * base + tip)
+        return max_fee, min(tip, max_fee)
+
+    def _next_nonce(self, open_batches: Sequence[Batch]) -> int:
+        mined = int(self.client.chain.w3.eth.get_transaction_count(self.account.address, "latest"))
+        stored = self.store.next_nonce()
+        if not open_batches:
+            # Nothing of ours is pending, so every nonce below the mined count is used and none above it.
+            return mined
+        return max(mined, stored or 0, max(b.nonce for b in open_batches) + 1)
+
+    def _sign(self, nonce: int, data: str | bytes, gas: int, max_fee: int, tip: int, batch_id: int) -> TxAttempt:
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.client.chain.chain_id,
+            "nonce": nonce,
+            "to": self.client.escrow.address,
+            "data": data,
+            "gas": gas,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+            "value": 0,
+        }
+        signed = self.account.sign_transaction(tx)
+        return TxAttempt(
+            tx_hash=signed.hash.to_0x_hex(),
+            batch_id=batch_id,
+            nonce=nonce,
+            raw=bytes(signed.raw_transaction),
+            max_fee=max_fee,
+            priority_fee=tip,
+            created_at=time.time(),
+        )
+
+    def post_once(self) -> bool:
+        """Build, attest, persist and broadcast one batch; True if a batch was sent or a receipt moved."""
+        open_batches = self.store.open_batches()
+        if len(open_batches) >= self.settings.max_in_flight:
+            return False
+        ready = self._ready()
+        if not ready:
+            return False
+        receipts = [signed for _, _, signed in ready]
+        oracle_set = self.view.oracle_set()
+        try:
+            attestation = self.signer.attest(receipts, oracle_set.epoch, oracle_set.oracles, oracle_set.threshold)
+        except QuorumError as exc:
+            self._on_quorum_failure(exc, len(oracle_set.oracles), oracle_set.threshold)
+            return bool(exc.rejected)
+        data = self._calldata(receipts, attestation.as_tuples())
+        try:
+            gas = self._estimate(data)
+        except DecodedContractError as err:
+            return self._on_preflight_revert(err, [job for job, _, _ in ready])
+        except (Web3Exception, ValueError, OSError) as exc:
+            log.warning("cannot estimate a batch of %d receipts: %s; retrying shortly", len(ready), exc)
+            self._backoff_until = time.monotonic() + 2.0
+            return False
+        max_fee, tip = self._fees()
+        nonce = self._next_nonce(open_batches)
+        gas_limit = math.ceil(gas * self.settings.gas_margin) + 20_000
+        attempt = self._sign(nonce, data, gas_limit, max_fee, tip, batch_id=0)
+        job_ids = [job for job, _, _ in ready]
+        batch = self.store.create_batch(job_ids, attestation.epoch, nonce, attempt)
+        log.info(
+            "batch %d: %d receipts (jobs %d..%d), nonce %d, tx %s, gas limit %d, max fee %.3g gwei",
+            batch.id, len(job_ids), min(job_ids), max(job_ids), nonce, attempt.tx_hash, gas_limit, max_fee / GWEI,
+        )
+        self._broadcast(batch, batch.attempts[0])
+        self.metrics.batches.labels("sent").inc()
+        return True
+
+    def _on_quorum_failure(self, exc: QuorumError, size: int, threshold: int) -> None:
+        now = time.time()
+        hopeless: dict[int, str] = {}
+        for job, reasons in exc.rejected.items():
+            # More refusals than the set can spare: this receipt can never gather M signatures.
+            if len(reasons) > size - threshold:
+                hopeless[job] = "oracle peers refused to co-sign: " + " | ".join(reasons)
+            else:
+                self._holds[job] = _Hold(now + self.settings.hold_seconds, "; ".join(reasons))
+        for job, reason in hopeless.items():
+            self.store.set_status([job], REJECTED, reason, only_from=VERIFIED)
+        if not exc.rejected:
+            log.warning("no quorum: %s; retrying in 5 s", exc)
+            self._backoff_until = time.monotonic() + 5.0
+
+    def _on_preflight_revert(self, err: DecodedContractError, job_ids: Sequence[int]) -> bool:
+        job = int(err.raw_args[0]) if err.name in JOB_ERRORS and err.raw_args else None
+        if job is not None and job in job_ids:
+            if err.name == "JobEscrowImpossibleTimes" and len(err.raw_args) >= 5:
+                end_time, now_ts = int(err.raw_args[2]), int(err.raw_args[4])
+                if end_time > now_ts:
+                    # Only the chain's clock is behind: wait for it rather than reject.
+                    self._holds[job] = _Hold(time.time() + 2.0, "end time ahead of the chain")
+                    return False
+            reason = f"the escrow would reject this receipt: {err.message}"
+            log.warning("job %d: %s", job, reason)
+            self.store.set_status([job], REJECTED, reason, only_from=VERIFIED)
+            return True
+        log.error("the escrow refuses the whole batch: %s; retrying in 10 s", err)
+        self._backoff_until = time.monotonic() + 10.0
+        return False
+
+    # -- broadcasting ----------------------------------------------------------------------------------
+
+    def _broadcast(self, batch: Batch, attempt: TxAttempt) -> str | None:
+        """Send a stored transaction; None on success (or already known), else the node's complaint."""
+        self._last_broadcast[batch.id] = time.monotonic()
+        try:
+            self.client.chain.w3.eth.send_raw_transaction(HexBytes(attempt.raw))
+            return None
+        except (Web3Exception, ValueError) as exc:
+            text = str(exc).lower()
+            if "already known" in text or "known transaction" in text or "already imported" in text:
+                return None
+            log.info("batch %d: the node refused tx %s: %s", batch.id, attempt.tx_hash, exc)
+            return text
+        except OSError as exc:
+            log.warning("batch %d: cannot reach the node to broadcast: %s", batch.id, exc)
+            return str(exc)
+
+    def _bump(self, batch: Batch) -> None:
+        last = batch.attempts[-1]
+        if last.max_fee >= self.settings.max_fee_cap:
+            self._broadcast(batch, last)
+            return
+        max_fee_now, tip_now = self._fees()
+        factor = 100 + self.settings.bump_percent
+        tip = max(last.priority_fee * factor // 100 + 1, tip_now)
+        max_fee = max(last.max_fee * factor // 100 + 1, max_fee_now, tip)
+        max_fee = min(max_fee, self.settings.max_fee_cap)
+        tip = min(tip, max_fee)
+        if max_fee * 100 < last.max_fee * 110:
+            # The cap leaves no room for a replacement the node would accept: keep the last one.
+            self._broadcast(batch, last)
+            return
+        tx = TypedTransaction.from_bytes(HexBytes(last.raw)).as_dict()
+        attempt = self._sign(batch.nonce, bytes(tx["data"]), int(tx["gas"]), max_fee, tip, batch.id)
+        self.store.add_attempt(attempt)
+        batch.attempts.append(attempt)
+        self.metrics.fee_bumps.inc()
+        log.info(
+            "batch %d: not mined after %.0f s; replacing with tx %s at max fee %.3g gwei (tip %.3g)",
+            batch.id, time.time() - last.created_at, attempt.tx_hash, max_fee / GWEI, tip / GWEI,
+        )
+        self._broadcast(batch, attempt)
+
+    # -- reconciling -----------------------------------------------------------------------------------
+
+    def reconcile(self) -> bool:
+        """Follow every open batch: mined, deep enough, reorganised away, stuck."""
+        moved = False
+        open_batches = self.store.open_batches()
+        if not open_batches:
+            return False
+        w3 = self.client.chain.w3
+        latest = int(w3.eth.block_number)
+        mined_count: int | None = None
+        for batch in open_batches:
+            found = None
+            for attempt in reversed(batch.attempts):
+                try:
+                    receipt = w3.eth.get_transaction_receipt(HexBytes(attempt.tx_hash))
+                except TransactionNotFound:
+                    continue
+                if receipt is not None:
+                    found = (attempt, receipt)
+                    break
+            if found is not None:
+                attempt, receipt = found
+                block = int(receipt["blockNumber"])
+                block_hash = receipt["blockHash"].to_0x_hex()
+                if batch.mined_hash != block_hash:
+                    self.store.mark_mined(batch.id, attempt.tx_hash, block, block_hash, int(receipt["gasUsed"]))
+                    batch.mined_hash = block_hash
+                if latest - block + 1 >= self.settings.confirmations:
+                    canonical = w3.eth.get_block(block)["hash"].to_0x_hex()
+                    if canonical == block_hash:
+                        self._finish(batch, attempt, receipt)
+                        moved = True
+                continue
+            if batch.mined_hash is not None:
+                log.warning("batch %d: a reorganisation removed its transaction; broadcasting it again", batch.id)
+                self.metrics.reorgs.inc()
+                self.store.mark_unmined(batch.id)
+                batch.mined_hash = None
+                for attempt in batch.attempts:
+                    self._broadcast(batch, attempt)
+                continue
+            if mined_count is None:
+                mined_count = int(w3.eth.get_transaction_count(self.account.address, "latest"))
+            if mined_count > batch.nonce:
+                # The nonce is used but none of our transactions for it is known: look twice, then give the
+                # receipts back to be posted again (someone else sent from this key).
+                seen = self._nonce_gone.get(batch.id, 0) + 1
+                self._nonce_gone[batch.id] = seen
+                if seen >= 3:
+                    log.error("batch %d: nonce %d was used by another transaction; re-posting its receipts",
+                              batch.id, batch.nonce)
+                    self.store.finish_batch(batch.id, {}, {}, batch.job_ids,
+                                            note=f"nonce {batch.nonce} used by another transaction", failed=True)
+                    self.store.set_next_nonce(mined_count)
+                    self.metrics.batches.labels("nonce_lost").inc()
+                    moved = True
+                continue
+            last = batch.attempts[-1]
+            if time.time() - last.created_at > self.settings.stuck_after:
+                self._bump(batch)
+            elif time.monotonic() - self._last_broadcast.get(batch.id, 0.0) > self.settings.rebroadcast_every:
+                self._broadcast(batch, last)
+        return moved
+
+    def _finish(self, batch: Batch, attempt: TxAttempt, receipt: Any) -> None:
+        tx_hash = attempt.tx_hash
+        block = int(receipt["blockNumber"])
+        if int(receipt["status"]) != 1:
+            self._finish_reverted(batch, attempt, receipt)
+            return
+        events = self.client.chain.decode_logs(receipt["logs"])
+        settled: dict[int, tuple[str, int]] = {}
+        skipped: list[int] = []
+        for event in events:
+            if event.contract != "JobEscrow":
+                continue
+            if event.name == "JobSettled":
+                settled[int(event.args["jobId"])] = (tx_hash, block)
+            elif event.name == "SettlementSkipped":
+                skipped.append(int(event.args["jobId"]))
+        rejected: dict[int, str] = {}
+        if skipped:
+            jobs = self.view.jobs(skipped)
+            for job_id in skipped:
+                info = jobs.get(job_id)
+                status = info.status if info else "unknown"
+                elsewhere = self._settlement_of(job_id) if status in ("Settled", "Disputed", "DisputeUpheld",
+                                                                       "DisputeRejected") else None
+                if elsewhere is not None:
+                    settled[job_id] = elsewhere
+                else:
+                    rejected[job_id] = f"job {job_id} became {status} before the batch was mined; nothing was paid"
+        requeue = [j for j in batch.job_ids if j not in settled and j not in rejected]
+        gas_used = int(receipt["gasUsed"])
+        self.store.finish_batch(
+            batch.id, settled, rejected, requeue,
+            note=f"tx {tx_hash} block {block} gas {gas_used}: {len(settled)} settled, {len(skipped)} skipped",
+        )
+        self.metrics.batches.labels("confirmed").inc()
+        self.metrics.settled.inc(len(settled))
+        if batch.job_ids:
+            self.metrics.gas_per_receipt.observe(gas_used / len(batch.job_ids))
+        log.info("batch %d confirmed: tx %s block %d, %d settled, %d skipped, gas %d (%.0f per receipt)",
+                 batch.id, tx_hash, block, len(settled), len(skipped), gas_used, gas_used / max(len(batch.job_ids), 1))
+
+    def _settlement_of(self, job_id: int) -> tuple[str, int] | None:
+        """The transaction that settled `job_id` (someone else's batch, or an earlier one of ours)."""
+        try:
+            logs = self.client.escrow.events.JobSettled.get_logs(
+                argument_filters={"jobId": job_id}, from_block=self.client.record.deploy_block
+            )
+        except (Web3Exception, ValueError) as exc:
+            log.warning("cannot look up the settlement of job %d: %s", job_id, exc)
+            return None
+        if not logs:
+            return None
+        first = logs[0]
+        return first["transactionHash"].to_0x_hex(), int(first["blockNumber"])
+
+    def _finish_reverted(self, batch: Batch, attempt: TxAttempt, receipt: Any) -> None:
+        w3 = self.client.chain.w3
+        tx = TypedTransaction.from_bytes(HexBytes(attempt.raw)).as_dict()
+        error: DecodedContractError | None = None
+        try:
+            w3.eth.call(
+                cast(Any, {"from": self.address, "to": self.client.escrow.address, "data": HexBytes(tx["data"])}),
+                int(receipt["blockNumber"]) - 1,
+            )
+        except (Web3Exception, ValueError) as exc:
+            error = self.client.chain.contract_error(exc)
+        rejected: dict[int, str] = {}
+        reason = error.message if error else "reverted (out of gas or a state change before it was mined)"
+        if error is not None and error.name in JOB_ERRORS and error.raw_args:
+            job = int(error.raw_args[0])
+            if job in batch.job_ids:
+                rejected[job] = f"the escrow rejected this receipt: {error.message}"
+        requeue = [j for j in batch.job_ids if j not in rejected]
+        self.store.finish_batch(batch.id, {}, rejected, requeue, note=f"tx {attempt.tx_hash} reverted: {reason}",
+                                failed=True)
+        self.metrics.batches.labels("reverted").inc()
+        log.error("batch %d: tx %s reverted: %s; %d receipts will be posted again",
+                  batch.id, attempt.tx_hash, reason, len(requeue))
+
+
+def posted_jobs(store: SQLiteStore) -> list[int]:
+    """Job ids currently posted and not final (for reports)."""
+    return [r.job_id for r in store.receipts(POSTED, limit=100_000)]

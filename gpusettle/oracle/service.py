@@ -1,0 +1,391 @@
+"""The oracle daemon: HTTP intake (uvicorn), the background verifier, the poster and the fraud reporter.
+
+Threads: uvicorn's event loop serves the API; the store's writer commits; `verifier` checks received
+receipts against fresh chain state (and matmul results with Freivalds); `poster` batches, attests and
+settles verified receipts; fraud reports go out from the verifier thread with the arbiter key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account.signers.local import LocalAccount
+from pydantic import ValidationError
+
+from ..chain import DecodedContractError, Gpusettle, JobInfo
+from ..eip712 import ReceiptVerifier, attestation_digest, receipts_hash, sign_digest
+from ..errors import GpusettleError
+from ..hashing import keccak256
+from ..models import JobSpec, SignedReceipt
+from .app import IntakeSettings, OracleApp
+from .chainview import ChainView, Web3ChainView, WorkerKeyCache
+from .metrics import OracleMetrics
+from .poster import Poster, PosterSettings
+from .quorum import QuorumSigner
+from .store import RECEIVED, REJECTED, VERIFIED, SQLiteStore, StoredReceipt, StoreUnavailableError
+from .verify import (
+    IntakeRejection,
+    ReceiptSubmission,
+    Verdict,
+    check_against_chain,
+    check_submission,
+    fraud_evidence_hash,
+    load_payload_dir,
+)
+
+__all__ = ["OracleConfig", "OracleService"]
+
+log = logging.getLogger("gpusettle.oracle")
+
+
+@dataclass
+class OracleConfig:
+    """Everything an oracle needs to run."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8700
+    public_url: str | None = None
+    """How peers reach this oracle (for results and specs); defaults to http://host:port."""
+    peers: list[str] = field(default_factory=list)
+    post: bool = True
+    """False for a co-signing peer that never sends transactions."""
+    poster: PosterSettings = field(default_factory=PosterSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
+    poll_interval: float = 0.2
+    synchronous: str = "FULL"
+    freivalds_rounds: int | None = None
+
+    @property
+    def url(self) -> str:
+        """This oracle's base URL."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+class OracleService:
+    """One oracle: its store, its API and its background threads."""
+
+    def __init__(
+        self,
+        config: OracleConfig,
+        client_factory: Callable[[], Gpusettle],
+        oracle_account: LocalAccount,
+        arbiter_account: LocalAccount | None = None,
+        view: ChainView | None = None,
+    ) -> None:
+        self.config = config
+        self.client_factory = client_factory
+        self.account = oracle_account
+        self.arbiter = arbiter_account
+        if arbiter_account is not None and arbiter_account.address == oracle_account.address:
+            raise GpusettleError(
+                "the arbiter key and the oracle's posting key are the same account",
+                "use a separate arbiter key: the poster manages its own nonces",
+            )
+        client = client_factory()
+        self.client = client
+        self.view: ChainView = view or Web3ChainView(client_factory, client)
+        self.metrics = OracleMetrics()
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = SQLiteStore(config.data_dir / "oracle.sqlite", synchronous=config.synchronous)
+        self.results_dir = config.data_dir / "results"
+        self.payloads = load_payload_dir(self.results_dir)
+        self.verifier = ReceiptVerifier(self.view.chain_id, self.view.escrow_address)
+        self.signer = QuorumSigner(
+            domain=self.verifier.domain,
+            key=bytes(oracle_account.key),
+            address=oracle_account.address,
+            peers=list(config.peers),
+            results_url=config.url,
+        )
+        self.app = OracleApp(
+            store=self.store,
+            verifier=self.verifier,
+            keys=WorkerKeyCache(self.view),
+            results_dir=self.results_dir,
+            metrics=self.metrics,
+            settings=config.intake,
+            cosign=self.cosign,
+            info={
+                "oracle": oracle_account.address,
+                "chain_id": self.view.chain_id,
+                "escrow": self.view.escrow_address,
+                "posting": config.post,
+            },
+        )
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.poster = Poster(
+            store=self.store,
+            client=client_factory(),
+            account=oracle_account,
+            signer=self.signer,
+            view=self.view,
+            settings=config.poster,
+            metrics=self.metrics,
+        )
+
+    # -- background threads ----------------------------------------------------------------------------
+
+    def start_background(self) -> None:
+        """Start the verifier and (when posting) the poster."""
+        self._stop.clear()
+        targets: list[tuple[str, Callable[[], bool]]] = [("verifier", self.verify_once)]
+        if self.config.post:
+            targets.append(("poster", self.poster.step))
+        if self.arbiter is not None:
+            targets.append(("fraud-reporter", self.report_fraud_once))
+        for name, fn in targets:
+            thread = threading.Thread(target=self._loop, args=(name, fn), name=f"oracle-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _loop(self, name: str, fn: Callable[[], bool]) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = fn()
+            except StoreUnavailableError as exc:
+                log.error("%s: %s", name, exc.reason)
+                busy = False
+                self._stop.wait(2.0)
+            except Exception:  # noqa: BLE001 - keep the daemon alive; the next round retries
+                log.exception("%s: unexpected error; retrying in 2 s", name)
+                busy = False
+                self._stop.wait(2.0)
+            if not busy:
+                self._stop.wait(self.config.poll_interval)
+
+    def stop(self) -> None:
+        """Stop the threads and close the store."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+        self._threads.clear()
+        self.store.close()
+
+    # -- verification ----------------------------------------------------------------------------------
+
+    def _spec(self, job: JobInfo | None, supplied: dict[str, str] | None = None) -> JobSpec | None:
+        if job is None:
+            return None
+        body = self.store.spec(job.spec_hash)
+        if body is None and supplied and job.spec_hash in supplied:
+            body = supplied[job.spec_hash]
+        if body is None:
+            return None
+        try:
+            spec = JobSpec.model_validate_json(body)
+        except ValidationError:
+            return None
+        return spec if spec.spec_hash() == job.spec_hash else None
+
+    def _judge(
+        self,
+        items: list[tuple[SignedReceipt, str, float]],
+        supplied_specs: dict[str, str] | None = None,
+        fetch: Callable[[str], bytes | None] | None = None,
+    ) -> list[Verdict]:
+        """Fresh chain state for all `items` (receipt, signer, received_at), then the checks."""
+        jobs = self.view.jobs([signed.receipt.jobId for signed, _, _ in items])
+        providers = {signed.receipt.provider for signed, _, _ in items}
+        workers = {p: self.view.worker_of(p) for p in providers}
+        now = time.time()
+        chain_now = max(self.view.chain_time(), int(now))
+        payload = fetch or self.payloads
+        verdicts = []
+        for signed, signer, received_at in items:
+            job = jobs.get(signed.receipt.jobId)
+            verdicts.append(
+                check_against_chain(
+                    signed,
+                    signer,
+                    job,
+                    workers[signed.receipt.provider],
+                    chain_now,
+                    self._spec(job, supplied_specs),
+                    payload,
+                    received_at=received_at,
+                    now=now,
+                    freivalds_rounds=self.config.freivalds_rounds,
+                )
+            )
+        return verdicts
+
+    def verify_once(self, limit: int = 500) -> bool:
+        """Check a round of received receipts; True when any changed status."""
+        pending: list[StoredReceipt] = self.store.receipts(RECEIVED, limit=limit)
+        if not pending:
+            return False
+        items = [(ReceiptSubmission.model_validate_json(r.body).signed(), r.signer, r.received_at) for r in pending]
+        verdicts = self._judge(items)
+        ok: list[int] = []
+        moved = False
+        for stored, verdict in zip(pending, verdicts, strict=True):
+            self.metrics.verified.labels(verdict.kind).inc()
+            if verdict.kind == "ok":
+                ok.append(stored.job_id)
+            elif verdict.kind in ("reject", "fraud"):
+                log.warning("job %d rejected: %s", stored.job_id, verdict.reason)
+                self.store.set_status([stored.job_id], REJECTED, verdict.reason, only_from=RECEIVED)
+                moved = True
+                if verdict.kind == "fraud":
+                    self.store.set_fraud(
+                        stored.job_id,
+                        "pending" if self.arbiter is not None else
+                        "not reported: this oracle has no arbiter key (the arbiter should call reportFraud)",
+                    )
+        if ok:
+            self.store.set_status(ok, VERIFIED, only_from=RECEIVED)
+            moved = True
+        return moved
+
+    def report_fraud_once(self) -> bool:
+        """Send reportFraud for rejected fraudulent receipts (arbiter key only)."""
+        assert self.arbiter is not None
+        pending = self.store.fraud_pending()
+        if not pending:
+            return False
+        client = self.poster.client
+        for stored in pending:
+            signed = ReceiptSubmission.model_validate_json(stored.body).signed()
+            evidence = fraud_evidence_hash(signed, stored.reason or "")
+            try:
+                plan = client.chain.plan_call(
+                    f"report fraud on job {stored.job_id}", self.arbiter.address, client.escrow, "reportFraud",
+                    stored.job_id, evidence,
+                )
+                outcome = client.chain.send(plan, self.arbiter, confirmations=self.config.poster.confirmations)
+            except DecodedContractError as err:
+                note = f"not reported: the escrow refused ({err.message})"
+                self.store.set_fraud(stored.job_id, note)
+                self.metrics.fraud_reports.labels("refused").inc()
+                log.warning("job %d: fraud report %s", stored.job_id, note)
+                continue
+            except GpusettleError as err:
+                log.warning("job %d: fraud report failed, will retry: %s", stored.job_id, err)
+                return False
+            self.store.set_fraud(stored.job_id, f"reported in tx {outcome.tx_hash} (evidence 0x{evidence.hex()})")
+            self.metrics.fraud_reports.labels("reported").inc()
+            log.warning("job %d: fraud reported in tx %s", stored.job_id, outcome.tx_hash)
+        return True
+
+    # -- co-signing for peers --------------------------------------------------------------------------
+
+    async def cosign(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """POST /v1/cosign: verify every receipt independently; sign the attestation only if all pass."""
+        return await asyncio.to_thread(self._cosign, payload)
+
+    def _cosign(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        try:
+            epoch = int(payload["epoch"])
+            raw_receipts = list(payload["receipts"])
+            specs = {str(k).lower(): str(v) for k, v in dict(payload.get("specs") or {}).items()}
+            source = payload.get("results_url")
+        except (KeyError, TypeError, ValueError) as exc:
+            return 422, {"error": "invalid_request", "reason": f"expected epoch, receipts, specs: {exc}"}
+        oracle_set = self.view.oracle_set()
+        if epoch != oracle_set.epoch:
+            return 409, {"error": "wrong_epoch", "reason": f"the oracle set is at epoch {oracle_set.epoch}, not {epoch}",
+                         "rejected": {}}
+        if self.account.address not in oracle_set.oracles:
+            return 409, {"error": "not_an_oracle", "reason": f"{self.account.address} is not in the oracle set",
+                         "rejected": {}}
+        items: list[tuple[SignedReceipt, str, float]] = []
+        rejected: dict[str, str] = {}
+        now = time.time()
+        for raw in raw_receipts:
+            try:
+                submission = ReceiptSubmission.model_validate_json(json.dumps(raw))
+                signer, _ = check_submission(submission, self.verifier, now)
+            except ValidationError as exc:
+                return 422, {"error": "invalid_receipt", "reason": str(exc.errors(include_url=False)[:1])}
+            except IntakeRejection as exc:
+                rejected[str(submission.receipt.jobId)] = exc.reason
+                continue
+            items.append((submission.signed(), signer, 0.0))
+        fetch = self._fetcher(source)
+        verdicts = self._judge(items, self._with_remote_specs(items, specs, source), fetch)
+        for (signed, _, _), verdict in zip(items, verdicts, strict=True):
+            if verdict.kind != "ok":
+                rejected[str(signed.receipt.jobId)] = verdict.reason or verdict.kind
+        if rejected:
+            return 409, {"error": "rejected", "reason": "some receipts did not verify", "rejected": rejected}
+        receipts = [s.receipt for s, _, _ in items]
+        if not receipts:
+            return 422, {"error": "empty", "reason": "no receipts to co-sign"}
+        digest = attestation_digest(receipts_hash(receipts), epoch, self.verifier.domain)
+        r, vs = sign_digest(digest, bytes(self.account.key)).hex()
+        return 200, {"signer": self.account.address, "r": r, "vs": vs}
+
+    def _with_remote_specs(
+        self, items: list[tuple[SignedReceipt, str, float]], specs: dict[str, str], source: Any
+    ) -> dict[str, str]:
+        """Specs the requester sent, plus any this oracle lacks fetched from the requester."""
+        if not isinstance(source, str) or not source:
+            return specs
+        jobs = self.view.jobs([s.receipt.jobId for s, _, _ in items])
+        out = dict(specs)
+        for job in jobs.values():
+            if job.spec_hash in out or self.store.spec(job.spec_hash) is not None:
+                continue
+            try:
+                response = httpx.get(f"{source.rstrip('/')}/v1/specs/{job.spec_hash}", timeout=10)
+            except httpx.HTTPError:
+                continue
+            if response.status_code == 200:
+                out[job.spec_hash] = response.text
+        return out
+
+    def _fetcher(self, source: Any) -> Callable[[str], bytes | None]:
+        """Result payloads from this oracle's store, else from the requesting oracle (checked by hash)."""
+        local = self.payloads
+
+        def fetch(result_hash: str) -> bytes | None:
+            data = local(result_hash)
+            if data is not None or not isinstance(source, str) or not source:
+                return data
+            try:
+                response = httpx.get(f"{source.rstrip('/')}/v1/results/{result_hash}", timeout=60)
+            except httpx.HTTPError:
+                return None
+            if response.status_code != 200:
+                return None
+            body = response.content
+            return body if "0x" + keccak256(body).hex() == result_hash else None
+
+        return fetch
+
+    # -- running ---------------------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Run until SIGINT or SIGTERM: background threads and the HTTP API."""
+        import uvicorn
+
+        self.start_background()
+        config = uvicorn.Config(
+            self.app.asgi(),
+            host=self.config.host,
+            port=self.config.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        log.info(
+            "oracle %s serving on %s (chain %d, escrow %s, %s)",
+            self.account.address, self.config.url, self.view.chain_id, self.view.escrow_address,
+            "posting" if self.config.post else "co-signing only",
+        )
+        try:
+            server.run()
+        finally:
+            self.stop()
