@@ -15,7 +15,6 @@ and `FastSender` (many transactions without waiting for each).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -27,10 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Self, cast
 
 import httpx
 from eth_account import Account
@@ -38,7 +37,7 @@ from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound
 
-from .chain import Chain, DecodedContractError, Gpusettle
+from .chain import Chain, Gpusettle
 from .deploy import Roles, deploy_suite, network_for_chain_id
 from .errors import GpusettleError
 from .keystore import FAST_KDF_ENV, PASSWORD_ENV, Keystore
@@ -233,7 +232,7 @@ class Anvil:
                 self.process.kill()
                 self.process.wait()
 
-    def __enter__(self) -> Anvil:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -368,7 +367,7 @@ class DevNet:
         threshold: int = 1,
         arbiter: str | None = None,
         treasury: str | None = None,
-        overrides: dict[str, int] | None = None,
+        overrides: dict[str, Any] | None = None,
         echo: Any = None,
     ) -> DeploymentRecord:
         """Deploy the suite with gpusettle.deploy; the node's dev account is deployer and governance."""
@@ -478,3 +477,310 @@ class DevNet:
         env["PYTHONPATH"] = str(_CHECKOUT) + (os.pathsep + pythonpath if pythonpath else "")
         env.update(extra)
         return env
+
+
+# ------------------------------------------------------------------------------------------------------
+# The demo
+# ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Hardware:
+    """What the offer describes: this machine's GPUs (NVML) or, without one, its CPU."""
+
+    model: str
+    count: int
+    memory_gb: int
+    kind: str
+    note: str
+
+
+def detect_hardware() -> Hardware:
+    """The machine's GPUs as NVML reports them, else the CPU."""
+    from .worker.nvml import probe_gpus
+
+    gpus, why = probe_gpus()
+    if gpus:
+        return Hardware(gpus[0].name, min(len(gpus), 255), gpus[0].memory_gb, "gpu",
+                        f"{len(gpus)} x {gpus[0].name} ({gpus[0].memory_gb} GB) via NVML")
+    cpu = "CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor() or "CPU"
+    try:
+        memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
+    except (ValueError, OSError, AttributeError):
+        memory = 1
+    cores = os.cpu_count() or 1
+    return Hardware(f"CPU: {cpu} ({cores} cores)", 1, max(memory, 1), "cpu", f"no GPU ({why}); the offer is this CPU")
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, float, int]] = []
+        self._start = time.perf_counter()
+        self._t = self._start
+
+    def step(self, name: str, gas: int = 0) -> None:
+        now = time.perf_counter()
+        self.steps.append((name, now - self._t, gas))
+        self._t = now
+        print(f"  [{now - self._start:6.1f}s] {name}", flush=True)
+
+    @property
+    def total(self) -> float:
+        return time.perf_counter() - self._start
+
+
+def _gas_of(receipts: Sequence[Any]) -> int:
+    return sum(int(r["gasUsed"]) for r in receipts)
+
+
+def _python() -> list[str]:
+    return [sys.executable]
+
+
+def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, keep: bool = False) -> int:
+    """The whole demo in `workdir`; returns the exit status."""
+    clock = _Clock()
+    hardware = detect_hardware()
+    print(f"gpusettle demo: one GPU job from nothing to a settled payment (work dir {workdir})")
+    print(f"hardware: {hardware.note}")
+    processes: list[ManagedProcess] = []
+    anvil = Anvil(port=free_port(), log_path=workdir / "logs" / "anvil.log")
+    try:
+        anvil.start()
+        clock.step(f"started anvil on {anvil.url}")
+        net = DevNet(anvil, workdir)
+        names = ("provider", "worker", "client", "oracle", "arbiter", "treasury")
+        keys = {name: net.new_account(name, eth=0 if name == "treasury" else 10) for name in names}
+        clock.step(f"created {len(names)} throwaway keys in encrypted keystores ({net.keystore_dir}) and funded them")
+        record = net.deploy([keys["oracle"].address], arbiter=keys["arbiter"].address,
+                            treasury=keys["treasury"].address)
+        deploy_gas = sum(int(net.gs.chain.w3.eth.get_transaction_receipt(HexBytes(h))["gasUsed"])
+                         for h in record.tx_hashes.values())
+        clock.step(f"deployed the suite with gpusettle.deploy (escrow {record.addresses['escrow']})", deploy_gas)
+        gs = net.gs
+        price = 10**15  # 0.001 token per GPU-second
+        stake = 10_000 * E18
+        net.fund_tokens({keys["provider"].address: stake, keys["client"].address: 1_000 * E18})
+        sender = FastSender(gs, keys["provider"])
+        sender.call(gs.token, "approve", gs.staking.address, stake)
+        sender.call(gs.staking, "stake", stake)
+        sender.call(gs.staking, "setWorker", keys["worker"].address)
+        sender.call(gs.staking, "addOffer", hardware.model[:256], hardware.count, hardware.memory_gb, price,
+                    f"gpusettle-demo://{platform.node()}")
+        setup = sender.wait()
+        offer_id = gs.offer_count()
+        clock.step(
+            f"provider staked {format_units(stake)} GPUC, named its worker key and published offer {offer_id}: "
+            f"{hardware.count} x {hardware.model}",
+            _gas_of(setup),
+        )
+
+        oracle_port = free_port()
+        oracle_url = f"http://127.0.0.1:{oracle_port}"
+        env = net.child_env()
+        assert net.record_path is not None
+        common = ["--rpc-url", anvil.url, "--deployment", str(net.record_path), "--keystore", str(net.keystore_dir)]
+        oracle_proc = ManagedProcess(
+            "oracle",
+            [*_python(), "-m", "gpusettle.oracle", "run", *common, "--account", "oracle",
+             "--arbiter-account", "arbiter", "--data-dir", str(workdir / "oracle"), "--port", str(oracle_port),
+             "--batch-wait", "0.1"],
+            workdir / "logs" / "oracle.log", env,
+        )
+        worker_proc = ManagedProcess(
+            "worker",
+            [*_python(), "-m", "gpusettle.worker", "run", *common, "--account", "worker",
+             "--provider", keys["provider"].address, "--oracle", oracle_url, "--data-dir", str(workdir / "worker"),
+             "--poll-interval", "0.3"],
+            workdir / "logs" / "worker.log", env,
+        )
+        processes += [oracle_proc.start(), worker_proc.start()]
+        _wait_port(oracle_port, oracle_proc.process, 60, "the oracle")
+        clock.step(f"started the oracle (pid {oracle_proc.pid}, {oracle_url}) and the worker (pid {worker_proc.pid})")
+
+        gpu = hardware.kind == "gpu"
+        size = n or (4096 if gpu else 1024)
+        reps = repetitions or (200 if gpu else 40)
+        spec = JobSpec(workload=MatmulWorkload(kind="matmul", seed=secrets.randbits(32), n=size, repetitions=reps,
+                                               dtype="float32"))
+        put = httpx.put(f"{oracle_url}/v1/specs/{spec.spec_hash()}", content=spec.canonical_json(), timeout=10)
+        if put.status_code != 201:
+            raise GpusettleError(f"the oracle refused the spec: {put.text}")
+        client_balance_before = gs.token_balance(keys["client"].address)
+        max_gpu_seconds = 600 * hardware.count
+        jobs = FastSender(gs, keys["client"])
+        jobs.call(gs.token, "approve", gs.escrow.address, max_gpu_seconds * price)
+        deadline = gs.chain.timestamp() + 3600
+        jobs.call(gs.escrow, "createJob", offer_id, max_gpu_seconds, deadline, bytes.fromhex(spec.spec_hash()[2:]),
+                  gas=400_000)
+        created = jobs.wait()
+        job_id = gs.job_count()
+        clock.step(
+            f"client published the spec ({size}x{size} float32 matmul x {reps}) and opened job {job_id}: "
+            f"up to {max_gpu_seconds:,} GPU-seconds, deposit {format_units(max_gpu_seconds * price)} GPUC",
+            _gas_of(created),
+        )
+
+        accepted = _wait_for(lambda: gs.job(job_id).status != "Open", 60, "the worker to accept the job", processes)
+        del accepted
+        accept_logs = gs.events("escrow", "JobAccepted", jobId=job_id)
+        accept_gas = 0
+        if accept_logs:
+            accept_tx = _event_tx(gs, "JobAccepted", job_id)
+            accept_gas = int(gs.chain.w3.eth.get_transaction_receipt(HexBytes(accept_tx))["gasUsed"])
+        clock.step("the worker accepted the job", accept_gas)
+        _wait_for(lambda: gs.job(job_id).status not in ("Open", "Running"), 300,
+                  "the job to run, be receipted, verified and settled", processes)
+        job = gs.job(job_id)
+        if job.status != "Settled":
+            raise GpusettleError(f"job {job_id} ended {job.status}, not Settled; see {workdir / 'logs'}")
+        settle_tx = _event_tx(gs, "JobSettled", job_id)
+        settle_receipt = gs.chain.w3.eth.get_transaction_receipt(HexBytes(settle_tx))
+        settled_event = next(e for e in gs.chain.decode_logs(settle_receipt["logs"]) if e.name == "JobSettled")
+        clock.step(f"the oracle verified the result (Freivalds) and settled it in tx {settle_tx}",
+                   int(settle_receipt["gasUsed"]))
+
+        refund_sender = FastSender(gs, keys["client"])
+        refund_sender.call(gs.escrow, "claimRefunds", [job_id])
+        provider_sender = FastSender(gs, keys["provider"])
+        provider_sender.call(gs.escrow, "withdrawEarnings")
+        fees_sender = FastSender(gs, keys["client"])
+        fees_sender.call(gs.escrow, "withdrawFees")
+        claims = refund_sender.wait() + provider_sender.wait() + fees_sender.wait()
+        clock.step("the client claimed its refund, the provider withdrew its earnings, fees went to the treasury",
+                   _gas_of(claims))
+
+        billed = int(settled_event.args["gpuSeconds"])
+        payout = int(settled_event.args["payout"])
+        fee = int(settled_event.args["fee"])
+        client_after = gs.token_balance(keys["client"].address)
+        refunded = client_after - (client_balance_before - max_gpu_seconds * price)
+        status = httpx.get(f"{oracle_url}/v1/receipts/{job_id}", timeout=10).json()
+        evidence = _receipt_evidence(workdir / "oracle" / "oracle.sqlite", job_id)
+        ok = (
+            payout + fee == billed * price
+            and refunded == max_gpu_seconds * price - billed * price
+            and gs.token_balance(keys["provider"].address) == payout
+            and gs.token_balance(keys["treasury"].address) == fee
+        )
+        _print_summary(clock, hardware, job_id, spec, billed, price, payout, fee, refunded, status, evidence,
+                       oracle_proc, worker_proc, ok)
+        return 0 if ok else 1
+    finally:
+        for proc in processes:
+            proc.stop()
+        anvil.stop()
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _event_tx(gs: Gpusettle, event: str, job_id: int) -> str:
+    logs = getattr(gs.escrow.events, event).get_logs(argument_filters={"jobId": job_id},
+                                                      from_block=gs.record.deploy_block)
+    return str(logs[-1]["transactionHash"].to_0x_hex())
+
+
+def _wait_for(predicate: Any, timeout: float, what: str, processes: Sequence[ManagedProcess]) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        for proc in processes:
+            if not proc.alive():
+                raise GpusettleError(f"the {proc.name} exited while waiting for {what}:\n{proc.tail()}")
+        time.sleep(0.2)
+    tails = "\n".join(f"--- {p.name} ---\n{p.tail()}" for p in processes)
+    raise GpusettleError(f"timed out after {timeout:.0f} s waiting for {what}\n{tails}")
+
+
+def _receipt_evidence(db: Path, job_id: int) -> dict[str, Any]:
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(db)
+        row = conn.execute("SELECT body FROM receipts WHERE job_id = ?", (job_id,)).fetchone()
+        conn.close()
+    except sqlite3.Error:
+        return {}
+    if not row:
+        return {}
+    doc = json.loads(row[0])
+    return {"receipt": doc.get("receipt", {}), "evidence": doc.get("evidence", {})}
+
+
+def _print_summary(
+    clock: _Clock,
+    hardware: Hardware,
+    job_id: int,
+    spec: JobSpec,
+    billed: int,
+    price: int,
+    payout: int,
+    fee: int,
+    refunded: int,
+    status: dict[str, Any],
+    evidence: dict[str, Any],
+    oracle_proc: ManagedProcess,
+    worker_proc: ManagedProcess,
+    ok: bool,
+) -> None:
+    receipt = evidence.get("receipt", {})
+    ev = evidence.get("evidence", {})
+    workload = spec.workload
+    assert isinstance(workload, MatmulWorkload)
+    wall = int(receipt.get("endTime", 0)) - int(receipt.get("startTime", 0))
+    gpus = ", ".join(ev.get("gpu_names", [])) or "none (CPU run, no NVML)"
+    util = ev.get("mean_utilisation")
+    lines = [
+        "",
+        "=" * 78,
+        f"job {job_id}: matmul {workload.n}x{workload.n} {workload.dtype} x {workload.repetitions} (seed {workload.seed})",
+        f"  hardware offered     {hardware.count} x {hardware.model} ({hardware.memory_gb} GB)",
+        f"  GPUs seen by NVML    {gpus}" + (f", mean utilisation {util:.0f}%" if util is not None else ""),
+        f"  run                  {wall} s wall, outcome {['Completed', 'FailedClient', 'FailedProvider'][int(receipt.get('outcome', 0))]}",
+        f"  GPU-seconds billed   {billed:,}",
+        f"  price                {format_units(price)} GPUC per GPU-second",
+        f"  paid to provider     {format_units(payout)} GPUC",
+        f"  protocol fee         {format_units(fee)} GPUC (to the treasury)",
+        f"  refunded to client   {format_units(refunded)} GPUC",
+        f"  settled in           tx {status.get('tx_hash')} (block {status.get('block_number')})",
+        f"  balances             {'match the fee and the price exactly' if ok else 'DO NOT MATCH: see above'}",
+        "",
+        f"  {'step':<66} {'seconds':>7} {'gas':>10}",
+    ]
+    for name, seconds, gas in clock.steps:
+        short = name if len(name) <= 66 else name[:63] + "..."
+        lines.append(f"  {short:<66} {seconds:7.2f} {gas:>10,}" if gas else f"  {short:<66} {seconds:7.2f} {'':>10}")
+    lines.append(f"  {'total':<66} {clock.total:7.2f} {sum(g for _, _, g in clock.steps):>10,}")
+    lines.append("=" * 78)
+    lines.append(f"oracle and worker logs: {oracle_proc.log_path.parent}")
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m gpusettle.demo`."""
+    parser = argparse.ArgumentParser(prog="python -m gpusettle.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=None, help="matrix size (default 1024 on CPU, 4096 on a GPU)")
+    parser.add_argument("--repetitions", type=int, default=None, help="products to compute (default 40 / 200)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, stores, keystores)")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="gpusettle-demo-"))
+    try:
+        return run_demo(workdir, n=args.n, repetitions=args.repetitions, keep=args.keep)
+    except GpusettleError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; every process the demo started was stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

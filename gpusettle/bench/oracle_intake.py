@@ -214,7 +214,7 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float 
 def _percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
-    index = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[index]
 
 
@@ -265,8 +265,8 @@ def run(options: BenchOptions) -> BenchReport:
     meets = rate >= TARGET_PER_SECOND and p99 < TARGET_P99_MS
     ok = all_accepted and stored == count + warmup
     notes = [
-        f"{CONCURRENCY} keep-alive connections from a separate load process; SQLite WAL, synchronous=FULL "
-        "(each acknowledgement follows an fsynced group commit); static chain view (no node)",
+        (f"{CONCURRENCY} keep-alive connections from a separate load process; SQLite WAL, synchronous=FULL "
+        "(each acknowledgement follows an fsynced group commit); static chain view (no node)"),
         f"slowest full second: {worst_second:,} receipts; target >= {TARGET_PER_SECOND:,}/s with p99 < "
         f"{TARGET_P99_MS:.0f} ms: " + ("met" if meets else "MISSED"),
     ]

@@ -87,7 +87,7 @@ class Web3ChainView:
                     except Exception:  # noqa: BLE001 - unknown job reverts
                         results.append(None)
             for job_id, raw in zip(chunk, results, strict=True):
-                if raw is None or isinstance(raw, BaseException) or isinstance(raw, dict):
+                if raw is None or isinstance(raw, (BaseException, dict)):
                     continue
                 info = _job_info(job_id, raw)
                 if info.status != "None":

@@ -25,6 +25,7 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def load_account(keystore: str | None, alias: str, password_file: str | None, label: str) -> object:

@@ -157,7 +157,7 @@ class OracleService:
                 log.error("%s: %s", name, exc.reason)
                 busy = False
                 self._stop.wait(2.0)
-            except Exception:  # noqa: BLE001 - keep the daemon alive; the next round retries
+            except Exception:
                 log.exception("%s: unexpected error; retrying in 2 s", name)
                 busy = False
                 self._stop.wait(2.0)

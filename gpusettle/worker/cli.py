@@ -1,0 +1,99 @@
+"""`gpusettle worker run`: the worker daemon's command line."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+from eth_utils.address import to_checksum_address
+
+from ..errors import GpusettleError
+from ..keystore import Keystore, resolve_password
+from ..models import DeploymentRecord
+from .runner import Worker, WorkerConfig
+
+__all__ = ["run", "worker"]
+
+
+@click.group(name="worker")
+def worker() -> None:
+    """Run jobs on this machine's GPUs and get them paid."""
+
+
+@worker.command(name="run")
+@click.option("--rpc-url", envvar="GPUSETTLE_RPC_URL", required=True, help="JSON-RPC endpoint of the chain.")
+@click.option(
+    "--deployment",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Deployment record (deployments/<chain id>.json).",
+)
+@click.option("--keystore", type=click.Path(file_okay=False), default=None, help="Keystore directory.")
+@click.option("--account", "alias", required=True, help="Keystore alias of the worker key.")
+@click.option("--password-file", type=click.Path(dir_okay=False), default=None, help="File holding the password.")
+@click.option("--provider", required=True, help="The provider's staking wallet address.")
+@click.option("--oracle", "oracle_url", required=True, help="The oracle's URL (receipts go there).")
+@click.option("--spec-store", default=None, help="Where job specs are: an http(s) URL or a directory "
+              "(default: the oracle).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Where the worker keeps its state, job directories and result payloads.")
+@click.option("--device", default="auto", show_default=True, help="matmul device: auto, cpu or cuda[:N].")
+@click.option("--allow-command", is_flag=True, help="Run `command` workloads (client programs) on this machine.")
+@click.option("--poll-interval", type=float, default=1.0, show_default=True, help="Seconds between chain polls.")
+@click.option("--max-jobs", type=int, default=None, help="Exit after this many jobs are finished.")
+@click.option("--log-level", default="INFO", show_default=True)
+def run(
+    rpc_url: str,
+    deployment: Path,
+    keystore: str | None,
+    alias: str,
+    password_file: str | None,
+    provider: str,
+    oracle_url: str,
+    spec_store: str | None,
+    data_dir: Path,
+    device: str,
+    allow_command: bool,
+    poll_interval: float,
+    max_jobs: int | None,
+    log_level: str,
+) -> None:
+    """Accept, run, meter and receipt jobs for PROVIDER until stopped (Ctrl-C or SIGTERM)."""
+    from ..chain import Gpusettle
+
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        record = DeploymentRecord.load(deployment)
+        password = resolve_password(None, password_file, label=f"Password for worker account {alias!r}")
+        account = Keystore(keystore).unlock(alias, password)
+        config = WorkerConfig(
+            data_dir=data_dir,
+            provider=to_checksum_address(provider),
+            oracle_url=oracle_url,
+            spec_store=spec_store,
+            device=device,
+            allow_command=allow_command,
+            poll_interval=poll_interval,
+            max_jobs=max_jobs,
+        )
+        daemon = Worker(config, lambda: Gpusettle.connect(rpc_url, record), account)
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            del frame
+            logging.getLogger("gpusettle.worker").info("signal %d: stopping", signum)
+            daemon.stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        daemon.run()
+    except GpusettleError as exc:
+        raise click.ClickException(str(exc)) from None

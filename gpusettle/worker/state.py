@@ -1,0 +1,175 @@
+"""The worker's durable memory (SQLite, WAL, synchronous=FULL): which jobs it has seen, accepted, run,
+receipted and handed to the oracle, so a restart never runs or bills a job twice.
+
+Job states, in order: new -> accepting -> accepted -> running -> receipted -> submitted -> settled;
+or declined / skipped (never run) / rejected (the oracle refused the receipt). A job found `running`
+after a restart was interrupted: it gets a FailedProvider receipt instead of a second run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FINAL_STATES", "JobRecord", "WorkerState"]
+
+FINAL_STATES = ("settled", "rejected", "declined", "skipped")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id          INTEGER PRIMARY KEY,
+    state           TEXT NOT NULL,
+    spec_hash       TEXT NOT NULL,
+    spec            TEXT,
+    max_gpu_seconds INTEGER NOT NULL,
+    gpu_count       INTEGER NOT NULL,
+    accept_by       INTEGER NOT NULL,
+    deadline        INTEGER NOT NULL,
+    accepted_at     INTEGER,
+    accept_tx       TEXT,
+    start_time      INTEGER,
+    end_time        INTEGER,
+    gpu_seconds     INTEGER,
+    outcome         INTEGER,
+    result_hash     TEXT,
+    payload_path    TEXT,
+    payload_sent    INTEGER NOT NULL DEFAULT 0,
+    submission      TEXT,
+    reason          TEXT,
+    settle_tx       TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    created_at      REAL NOT NULL,
+    updated_at      REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, job_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_COLUMNS = (
+    "job_id", "state", "spec_hash", "spec", "max_gpu_seconds", "gpu_count", "accept_by", "deadline",
+    "accepted_at", "accept_tx", "start_time", "end_time", "gpu_seconds", "outcome", "result_hash",
+    "payload_path", "payload_sent", "submission", "reason", "settle_tx", "attempts", "next_attempt_at",
+    "created_at", "updated_at",
+)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One row of the jobs table."""
+
+    job_id: int
+    state: str
+    spec_hash: str
+    spec: str | None
+    max_gpu_seconds: int
+    gpu_count: int
+    accept_by: int
+    deadline: int
+    accepted_at: int | None
+    accept_tx: str | None
+    start_time: int | None
+    end_time: int | None
+    gpu_seconds: int | None
+    outcome: int | None
+    result_hash: str | None
+    payload_path: str | None
+    payload_sent: int
+    submission: str | None
+    reason: str | None
+    settle_tx: str | None
+    attempts: int
+    next_attempt_at: float
+    created_at: float
+    updated_at: float
+
+
+class WorkerState:
+    """Thread-safe access to the worker's SQLite file (a connection per thread)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        conn = self._conn()
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    def add_job(
+        self, job_id: int, spec_hash: str, max_gpu_seconds: int, gpu_count: int, accept_by: int, deadline: int
+    ) -> bool:
+        """Record a job seen on-chain; False if it was already known."""
+        now = time.time()
+        cur = self._conn().execute(
+            "INSERT OR IGNORE INTO jobs (job_id, state, spec_hash, max_gpu_seconds, gpu_count, accept_by, deadline, "
+            "created_at, updated_at) VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, spec_hash, max_gpu_seconds, gpu_count, accept_by, deadline, now, now),
+        )
+        return cur.rowcount == 1
+
+    def update(self, job_id: int, **fields: Any) -> None:
+        """Set some columns of a job (always bumps updated_at)."""
+        unknown = set(fields) - set(_COLUMNS)
+        if unknown:
+            raise KeyError(f"unknown job columns: {sorted(unknown)}")
+        fields["updated_at"] = time.time()
+        names = ", ".join(f"{k} = ?" for k in fields)
+        self._conn().execute(f"UPDATE jobs SET {names} WHERE job_id = ?", (*fields.values(), job_id))
+
+    def transition(self, job_id: int, expected: str, new: str, **fields: Any) -> bool:
+        """Move a job from `expected` to `new` (and set fields) only if it is still in `expected`."""
+        fields["state"] = new
+        fields["updated_at"] = time.time()
+        names = ", ".join(f"{k} = ?" for k in fields)
+        cur = self._conn().execute(
+            f"UPDATE jobs SET {names} WHERE job_id = ? AND state = ?", (*fields.values(), job_id, expected)
+        )
+        return cur.rowcount == 1
+
+    def job(self, job_id: int) -> JobRecord | None:
+        """One job."""
+        row = self._conn().execute(f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return JobRecord(*row) if row else None
+
+    def jobs(self, *states: str) -> list[JobRecord]:
+        """Jobs in any of `states`, oldest first."""
+        marks = ", ".join("?" for _ in states)
+        rows = self._conn().execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE state IN ({marks}) ORDER BY job_id", states
+        ).fetchall()
+        return [JobRecord(*r) for r in rows]
+
+    def count(self, *states: str) -> int:
+        """How many jobs are in any of `states`."""
+        marks = ", ".join("?" for _ in states)
+        row = self._conn().execute(f"SELECT COUNT(*) FROM jobs WHERE state IN ({marks})", states).fetchone()
+        return int(row[0])
+
+    def get_meta(self, key: str) -> str | None:
+        """A stored setting (e.g. the last scanned block)."""
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a setting."""
+        self._conn().execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

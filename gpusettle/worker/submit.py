@@ -1,0 +1,95 @@
+"""Talking to the oracle: upload a result payload, submit a receipt, read its status.
+
+Every call classifies the answer so the caller knows whether to retry: network errors and 5xx (503
+store unavailable, chain unreachable) are temporary; a 2xx is an acknowledgement (the receipt is
+durably stored); 409 already_settled is final success; any other 4xx is a final rejection whose
+reason the worker logs and keeps.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+__all__ = ["OracleClient", "SubmitResult", "backoff_delay"]
+
+
+def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
+    """Exponential backoff with jitter: about base x 2^attempt, at most `cap`, never all at once."""
+    return float(min(cap, base * 2.0 ** min(attempt, 16)) * random.uniform(0.5, 1.0))
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What the oracle said."""
+
+    kind: Literal["ack", "settled", "rejected", "retry"]
+    status_code: int | None
+    detail: str
+    body: dict[str, Any]
+
+
+class OracleClient:
+    """HTTP client of one oracle."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.http.close()
+
+    @staticmethod
+    def _classify(response: httpx.Response) -> SubmitResult:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {"body": body}
+        code = response.status_code
+        reason = str(body.get("reason") or body.get("status") or response.reason_phrase)
+        if 200 <= code < 300:
+            return SubmitResult("ack", code, reason, body)
+        if code == 409 and body.get("error") == "already_settled":
+            return SubmitResult("settled", code, reason, body)
+        if 400 <= code < 500 and code not in (408, 429):
+            return SubmitResult("rejected", code, f"{body.get('error', code)}: {reason}", body)
+        return SubmitResult("retry", code, f"HTTP {code}: {reason}", body)
+
+    def upload_result(self, result_hash: str, payload: bytes) -> SubmitResult:
+        """PUT the payload under its keccak256."""
+        try:
+            response = self.http.put(
+                f"{self.base_url}/v1/results/{result_hash}",
+                content=payload,
+                headers={"content-type": "application/octet-stream"},
+            )
+        except httpx.HTTPError as exc:
+            return SubmitResult("retry", None, f"oracle unreachable ({type(exc).__name__})", {})
+        return self._classify(response)
+
+    def submit(self, document: str) -> SubmitResult:
+        """POST a receipt submission (JSON text)."""
+        try:
+            response = self.http.post(
+                f"{self.base_url}/v1/receipts", content=document, headers={"content-type": "application/json"}
+            )
+        except httpx.HTTPError as exc:
+            return SubmitResult("retry", None, f"oracle unreachable ({type(exc).__name__})", {})
+        return self._classify(response)
+
+    def status(self, job_id: int) -> dict[str, Any] | None:
+        """The oracle's status document for a job's receipt (None when unknown or unreachable)."""
+        try:
+            response = self.http.get(f"{self.base_url}/v1/receipts/{job_id}")
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        body = response.json()
+        return body if isinstance(body, dict) else None
