@@ -184,7 +184,7 @@ class Anvil:
         """Its JSON-RPC URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> Anvil:
+    def start(self) -> Self:
         """Start it and wait until it answers."""
         argv = [anvil_binary(), "--port", str(self.port), "--accounts", "2", "--balance", "1000000",
                 "--chain-id", "31337", "--gas-limit", "30000000"]
