@@ -279,15 +279,18 @@ class OracleApp:
             return 202, {"status": "received", "job_id": receipt.jobId}
         existing = outcome.record
         assert existing is not None
+        if existing.status == "settled":
+            self.metrics.intake.labels("already_settled").inc()
+            return 409, {
+                "error": "already_settled",
+                "reason": f"job {receipt.jobId} is already settled (tx {existing.tx_hash}); a receipt settles a "
+                "job once, so this one is not posted again",
+                "tx_hash": existing.tx_hash,
+            }
         if outcome.kind == "duplicate":
             self.metrics.intake.labels("duplicate").inc()
             return 200, {**existing.public(), "duplicate": True}
         self.metrics.intake.labels("conflict").inc()
-        if existing.status == "settled":
-            return 409, {
-                "error": "already_settled",
-                "reason": f"job {receipt.jobId} is already settled (tx {existing.tx_hash}); a job settles once",
-            }
         return 409, {
             "error": "conflicting_receipt",
             "reason": f"job {receipt.jobId} already has a different receipt ({existing.status}"

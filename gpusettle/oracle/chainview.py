@@ -166,6 +166,7 @@ class WorkerKeyCache:
         self.refresh_after = refresh_after
         self._cache: dict[str, tuple[str | None, float]] = {}
         self._lock = threading.Lock()
+        self._last_refresh = 0.0
 
     def cached(self, provider: str) -> tuple[str | None, float] | None:
         """The cached key and when it was read, if fresh enough to use."""
@@ -180,6 +181,16 @@ class WorkerKeyCache:
         with self._lock:
             self._cache[provider] = (worker, time.monotonic())
         return worker
+
+    def refresh_all(self, every: float = 2.0) -> None:
+        """Re-read every cached key at most every `every` seconds (blocking), so a rotation reaches
+        intake within seconds even for providers whose signatures still match the old key."""
+        now = time.monotonic()
+        if now - self._last_refresh < every:
+            return
+        self._last_refresh = now
+        for provider in list(self._cache):
+            self.fetch(provider)
 
     def may_refresh(self, provider: str) -> bool:
         """Whether a mismatch justifies reading the key again."""

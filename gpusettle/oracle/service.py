@@ -222,6 +222,7 @@ class OracleService:
 
     def verify_once(self, limit: int = 500) -> bool:
         """Check a round of received receipts; True when any changed status."""
+        self.app.keys.refresh_all()
         pending: list[StoredReceipt] = self.store.receipts(RECEIVED, limit=limit)
         if not pending:
             return False

@@ -404,34 +404,32 @@ class SQLiteStore:
             self._fail_all(group, exc)
             return
         for index, (fn, future, atomic) in enumerate(group):
-            if atomic:
-                # One statement's changes (or none) land: no savepoint needed around it.
-                try:
-                    results.append((future, fn(conn), None))
-                except BaseException as exc:  # noqa: BLE001 - handed to the caller's future
-                    results.append((future, None, exc))
-                continue
             savepoint = f"op{index}"
             try:
-                conn.execute(f"SAVEPOINT {savepoint}")
+                if not atomic:
+                    conn.execute(f"SAVEPOINT {savepoint}")
                 value = fn(conn)
-                conn.execute(f"RELEASE {savepoint}")
+                if not atomic:
+                    conn.execute(f"RELEASE {savepoint}")
                 results.append((future, value, None))
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's future
-                try:
-                    conn.execute(f"ROLLBACK TO {savepoint}")
-                    conn.execute(f"RELEASE {savepoint}")
-                except sqlite3.Error:
-                    pass
+                if not conn.in_transaction:
+                    # SQLite rolled the whole transaction back (SQLITE_FULL, I/O errors): nothing of this
+                    # group is stored, so every operation in it fails with this error.
+                    self._fail_all(group, exc)
+                    return
+                if not atomic:
+                    try:
+                        conn.execute(f"ROLLBACK TO {savepoint}")
+                        conn.execute(f"RELEASE {savepoint}")
+                    except sqlite3.Error as undo:
+                        self._abort(conn, group, undo)
+                        return
                 results.append((future, None, exc))
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            self._fail_all(group, exc)
+            self._abort(conn, group, exc)
             return
         self.commits += 1
         self.last_commit_at = time.time()
@@ -442,6 +440,14 @@ class SQLiteStore:
                 future.set_exception(failure or error)
             else:
                 future.set_result(value)
+
+    def _abort(self, conn: sqlite3.Connection, group: list[_Op], exc: BaseException) -> None:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        self._fail_all(group, exc)
 
     def _fail_all(self, group: list[_Op], exc: BaseException) -> None:
         failure = _unavailable(exc) or StoreUnavailableError(f"the oracle's store cannot commit: {exc}")
@@ -659,7 +665,7 @@ class SQLiteStore:
                 TxAttempt(str(a[0]), int(a[1]), int(a[2]), bytes(a[3]), int(a[4]), int(a[5]), float(a[6]))
                 for a in conn.execute(
                     "SELECT tx_hash, batch_id, nonce, raw, max_fee, priority_fee, created_at FROM txs "
-                    "WHERE batch_id = ? ORDER BY created_at",
+                    "WHERE batch_id = ? ORDER BY rowid",
                     (batch.id,),
                 ).fetchall()
             ]
