@@ -1,0 +1,155 @@
+"""End-to-end fixtures: a private anvil (ports 8700-8799), the suite deployed with gpusettle.deploy,
+throwaway keys in an encrypted keystore, and helpers to run the oracle and the worker as real processes.
+
+These tests use no brownie chain: the autouse `isolation` fixture of tests/fixtures is replaced here.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account.signers.local import LocalAccount
+
+from gpusettle.demo import Anvil, DevNet, ManagedProcess, free_port
+from gpusettle.eip712 import ReceiptVerifier, sign_digest
+from gpusettle.models import JobReceipt, Outcome
+
+E18 = 10**18
+PRICE = 10**15
+FEE_BPS = 250
+PORTS = (8700, 8799)
+
+
+@pytest.fixture(autouse=True)
+def isolation() -> None:
+    """No brownie chain snapshot: these tests run their own anvil."""
+
+
+@dataclass
+class World:
+    """A deployed suite with one staked provider, its worker key, a client, an oracle and an arbiter."""
+
+    net: DevNet
+    workdir: Path
+    provider: LocalAccount
+    worker: LocalAccount
+    client: LocalAccount
+    oracle: LocalAccount
+    arbiter: LocalAccount
+    treasury: LocalAccount
+    offer_id: int
+    gpu_count: int
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.net.anvil.url
+
+    def verifier(self) -> ReceiptVerifier:
+        return ReceiptVerifier(31337, self.net.gs.escrow.address)
+
+    def sign(self, r: JobReceipt, key: bytes | None = None, chain_id: int = 31337, escrow: str | None = None,
+             **extra: Any) -> dict[str, Any]:
+        verifier = ReceiptVerifier(chain_id, escrow or self.net.gs.escrow.address)
+        sig_r, sig_vs = sign_digest(verifier.digest(r), key or bytes(self.worker.key)).hex()
+        return {"receipt": r.model_dump(mode="json"), "r": sig_r, "vs": sig_vs, **extra}
+
+    def receipt(self, job_id: int, accepted_at: int, *, wall: int = 2, gpu_seconds: int | None = None,
+                outcome: Outcome = Outcome.COMPLETED, result_hash: str = "0x" + "ab" * 32) -> JobReceipt:
+        return JobReceipt(jobId=job_id, provider=self.provider.address,
+                          gpuSeconds=gpu_seconds if gpu_seconds is not None else wall * self.gpu_count,
+                          startTime=accepted_at, endTime=accepted_at + wall, resultHash=result_hash, outcome=outcome)
+
+    def jobs(self, count: int, max_gpu_seconds: int = 3600, spec_hash: bytes = b"\x01" * 32) -> dict[int, int]:
+        ids = self.net.open_jobs(self.client, self.offer_id, count, max_gpu_seconds=max_gpu_seconds,
+                                 spec_hash=spec_hash)
+        return self.net.accept_jobs(self.worker, ids)
+
+    def start_oracle(self, name: str = "oracle", *extra: str, account: str = "oracle", arbiter: bool = True,
+                     port: int | None = None, data_dir: Path | None = None, env: dict[str, str] | None = None
+                     ) -> tuple[ManagedProcess, str]:
+        port = port or free_port(*PORTS)
+        assert self.net.record_path is not None
+        argv = [sys.executable, "-m", "gpusettle.oracle", "run", "--rpc-url", self.url, "--deployment",
+                str(self.net.record_path), "--keystore", str(self.net.keystore_dir), "--account", account,
+                "--data-dir", str(data_dir or self.workdir / name), "--port", str(port), "--batch-wait", "0.1",
+                *extra]
+        if arbiter:
+            argv += ["--arbiter-account", "arbiter"]
+        proc = ManagedProcess(name, argv, self.workdir / "logs" / f"{name}.log", {**self.net.child_env(), **(env or {})})
+        proc.start()
+        self.processes.append(proc)
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+        return proc, f"http://127.0.0.1:{port}"
+
+    def start_worker(self, oracle_url: str, *extra: str, name: str = "worker") -> ManagedProcess:
+        assert self.net.record_path is not None
+        argv = [sys.executable, "-m", "gpusettle.worker", "run", "--rpc-url", self.url, "--deployment",
+                str(self.net.record_path), "--keystore", str(self.net.keystore_dir), "--account", "worker",
+                "--provider", self.provider.address, "--oracle", oracle_url, "--data-dir",
+                str(self.workdir / name), "--poll-interval", "0.3", "--device", "cpu", *extra]
+        proc = ManagedProcess(name, argv, self.workdir / "logs" / f"{name}.log", self.net.child_env())
+        proc.start()
+        self.processes.append(proc)
+        return proc
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ---\n{p.tail(40)}" for p in self.processes)
+
+
+def wait_healthy(url: str, proc: ManagedProcess, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise AssertionError(f"{proc.name} exited:\n{proc.tail()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{proc.name} not healthy after {timeout} s:\n{proc.tail()}")
+
+
+def wait_until(predicate: Any, timeout: float, what: str, world: World | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}\n{world.logs() if world else ''}")
+
+
+def make_world(tmp: Path, gpu_count: int = 2, stake: int = 100_000 * E18) -> tuple[Anvil, World]:
+    anvil = Anvil(port=free_port(*PORTS), log_path=tmp / "logs" / "anvil.log").start()
+    try:
+        net = DevNet(anvil, tmp)
+        names = ("provider", "worker", "client", "oracle", "arbiter", "treasury")
+        keys = {n: net.new_account(n, eth=0 if n == "treasury" else 100) for n in names}
+        net.deploy([keys["oracle"].address], arbiter=keys["arbiter"].address, treasury=keys["treasury"].address)
+        net.fund_tokens({keys["provider"].address: stake, keys["client"].address: 1_000_000 * E18})
+        offer = net.setup_provider(keys["provider"], keys["worker"].address, stake=stake, gpu_model="Test GPU",
+                                   gpu_count=gpu_count, vram_gb=80, price=PRICE)
+    except BaseException:
+        anvil.stop()
+        raise
+    return anvil, World(net, tmp, keys["provider"], keys["worker"], keys["client"], keys["oracle"],
+                        keys["arbiter"], keys["treasury"], offer, gpu_count)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    anvil, w = make_world(tmp_path_factory.mktemp("e2e"))
+    try:
+        yield w
+    finally:
+        for proc in w.processes:
+            proc.stop()
+        anvil.stop()
