@@ -1,0 +1,160 @@
+"""Bad receipts against a real oracle process and chain: each gets its clear rejection, none is posted.
+
+Synchronous refusals (4xx at intake) for what needs no job state; a `rejected` status with the reason
+for what the background verifier decides from fresh chain state; a wrong matmul result is reported
+for slashing (reportFraud by the arbiter key) and never paid.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+
+from gpusettle.demo import FastSender
+from gpusettle.hashing import keccak256
+from gpusettle.models import JobSpec, MatmulWorkload, Outcome
+from gpusettle.workloads import encode_result, generate_inputs, run_matmul
+from tests.e2e.conftest import World, wait_until
+
+MATMUL = JobSpec(workload=MatmulWorkload(kind="matmul", seed=7, n=128, repetitions=1))
+
+
+@pytest.fixture(scope="module")
+def setup(world: World) -> Iterator[dict[str, Any]]:
+    oracle, url = world.start_oracle()
+    plain = world.jobs(10)
+    matmul_ids = world.net.open_jobs(world.client, world.offer_id, 2, max_gpu_seconds=3600,
+                                     spec_hash=bytes.fromhex(MATMUL.spec_hash()[2:]))
+    matmul = world.net.accept_jobs(world.worker, matmul_ids)
+    assert httpx.put(f"{url}/v1/specs/{MATMUL.spec_hash()}", content=MATMUL.canonical_json()).status_code == 201
+    time.sleep(3.1)  # receipts below end 2 s after acceptance; let that be in the past
+    yield {"url": url, "oracle": oracle, "plain": sorted(plain.items()), "matmul": sorted(matmul.items()),
+           "used": set()}
+    oracle.stop()
+
+
+def post(url: str, doc: Any) -> httpx.Response:
+    return httpx.post(f"{url}/v1/receipts", json=doc, timeout=10)
+
+
+def status(url: str, job_id: int) -> dict[str, Any]:
+    return dict(httpx.get(f"{url}/v1/receipts/{job_id}", timeout=10).json())
+
+
+def take(setup: dict[str, Any], kind: str = "plain") -> tuple[int, int]:
+    for job_id, accepted_at in setup[kind]:
+        if job_id not in setup["used"]:
+            setup["used"].add(job_id)
+            return job_id, accepted_at
+    raise AssertionError("out of jobs")
+
+
+def test_intake_refusals(world: World, setup: dict[str, Any]) -> None:
+    url = setup["url"]
+    job_id, accepted = take(setup)
+    r = world.receipt(job_id, accepted)
+    cases = [
+        ("wrong signature", world.sign(r, key=bytes(Account.create().key)), 422, "bad_signature"),
+        ("another chain id", world.sign(r, chain_id=1), 422, "bad_signature"),
+        ("another chain id, declared", world.sign(r, chain_id=1, chainId=1), 422, "wrong_chain"),
+        ("another escrow", world.sign(r, escrow="0x" + "42" * 20), 422, "bad_signature"),
+        ("end in the future", world.sign(world.receipt(job_id, int(time.time()) + 60)), 422, "end_in_future"),
+    ]
+    for what, doc, code, error in cases:
+        response = post(url, doc)
+        assert (response.status_code, response.json()["error"]) == (code, error), what
+        assert response.json()["reason"], what
+    malformed = httpx.post(f"{url}/v1/receipts", content=b"{not json", headers={"content-type": "application/json"})
+    assert malformed.status_code == 400 and malformed.json()["error"] == "malformed_json"
+    oversized = httpx.post(f"{url}/v1/receipts", content=b"[" + b"1," * 40_000 + b"1]",
+                           headers={"content-type": "application/json"})
+    assert oversized.status_code == 413 and "at most" in oversized.json()["reason"]
+    assert httpx.get(f"{url}/v1/receipts/{job_id}").status_code == 404  # none of them was stored
+
+
+def test_impossible_numbers_are_rejected_by_the_verifier(world: World, setup: dict[str, Any]) -> None:
+    url = setup["url"]
+    too_many, accepted_a = take(setup)
+    over_max, accepted_b = take(setup)
+    before_accept, accepted_c = take(setup)
+    limit = (2 + 5) * world.gpu_count
+    docs = {
+        too_many: world.sign(world.receipt(too_many, accepted_a, gpu_seconds=limit + 1)),
+        over_max: world.sign(world.receipt(over_max, accepted_b - 3600, wall=3600 + 3, gpu_seconds=3601)),
+        before_accept: world.sign(world.receipt(before_accept, accepted_c - 5, wall=3)),
+    }
+    for doc in docs.values():
+        assert post(url, doc).status_code == 202
+    wait_until(lambda: all(status(url, j)["status"] == "rejected" for j in docs), 20, "rejections", world)
+    assert "impossible" in status(url, too_many)["reason"]
+    assert "exceed the job's maximum" in status(url, over_max)["reason"]
+    assert "before the job was accepted" in status(url, before_accept)["reason"]
+
+
+def test_replay_of_a_settled_job(world: World, setup: dict[str, Any]) -> None:
+    url = setup["url"]
+    job_id, accepted = take(setup)
+    doc = world.sign(world.receipt(job_id, accepted))
+    assert post(url, doc).status_code == 202
+    wait_until(lambda: status(url, job_id)["status"] == "settled", 30, "settlement", world)
+    replay = post(url, doc)
+    assert replay.status_code == 409 and replay.json()["error"] == "already_settled"
+    more = post(url, world.sign(world.receipt(job_id, accepted, gpu_seconds=3)))
+    assert more.status_code == 409 and more.json()["error"] == "already_settled"
+    assert len(world.net.gs.events("escrow", "JobSettled", jobId=job_id)) == 1
+
+
+def test_wrong_matmul_result_is_reported_not_paid(world: World, setup: dict[str, Any]) -> None:
+    url = setup["url"]
+    gs = world.net.gs
+    honest_id, honest_accepted = take(setup, "matmul")
+    fraud_id, fraud_accepted = take(setup, "matmul")
+    right = run_matmul(MATMUL.workload, device="cpu").payload  # type: ignore[arg-type]
+    assert right is not None
+    a, b = generate_inputs(8, 128)
+    wrong = encode_result(a @ b)  # the product of other matrices
+    for payload in (right, wrong):
+        name = "0x" + keccak256(payload).hex()
+        assert httpx.put(f"{url}/v1/results/{name}", content=payload).status_code == 201
+    honest = world.sign(world.receipt(honest_id, honest_accepted, result_hash="0x" + keccak256(right).hex()))
+    fraud = world.sign(world.receipt(fraud_id, fraud_accepted, result_hash="0x" + keccak256(wrong).hex()))
+    assert post(url, honest).status_code == 202
+    assert post(url, fraud).status_code == 202
+    wait_until(lambda: status(url, honest_id)["status"] == "settled", 30, "the honest matmul to settle", world)
+    wait_until(lambda: "reported in tx" in status(url, fraud_id).get("fraud_report", ""), 30, "the fraud report",
+               world)
+    verdict = status(url, fraud_id)
+    assert verdict["status"] == "rejected" and "wrong matmul result" in verdict["reason"]
+    assert gs.job(fraud_id).status == "Fraud"
+    assert gs.events("escrow", "FraudReported", jobId=fraud_id)
+    assert not gs.events("escrow", "JobSettled", jobId=fraud_id)
+    assert gs.stake_info(world.provider.address).jailed
+
+
+def test_rotated_out_key(world: World, setup: dict[str, Any]) -> None:
+    url = setup["url"]
+    job_id, accepted = take(setup)
+    old_key_doc = world.sign(world.receipt(job_id, accepted))
+    new_worker = Account.create()
+    sender = FastSender(world.net.gs, world.provider)
+    sender.call(world.net.gs.staking, "setWorker", new_worker.address)
+    sender.wait()
+    time.sleep(2.5)  # the oracle re-reads cached worker keys every 2 s
+    response = post(url, old_key_doc)
+    assert response.status_code == 422 and response.json()["error"] == "bad_signature"
+    assert "current worker key" in response.json()["reason"]
+
+
+def test_nothing_bad_was_posted(world: World, setup: dict[str, Any]) -> None:
+    gs = world.net.gs
+    settled = {int(e.args["jobId"]) for e in gs.events("escrow", "JobSettled")}
+    honest = {j for j in setup["used"] if status(setup["url"], j).get("status") == "settled"}
+    assert settled & setup["used"] == honest
+    assert len(honest) == 2  # the replayed job and the honest matmul, each once
+    for job_id in setup["used"] - honest:
+        assert gs.job(job_id).status in ("Running", "Fraud")
