@@ -285,6 +285,13 @@ def worker2(accounts, deployer):
 
 
 @pytest.fixture(scope="module")
+def dust_offer(staked_provider, staking):
+    """The shared provider's second offer: 1 GPU at 1 base unit per GPU-second, the cheapest there can be."""
+    return staking.addOffer("RTX 3060", 1, 12, 1, "ipfs://dust", {"from": staked_provider}).events["OfferAdded"][
+        "offerId"]
+
+
+@pytest.fixture(scope="module")
 def job_at(escrow, token, client):
     """Open (and by default accept) a job on any offer of the shared suite; returns the id."""
 
