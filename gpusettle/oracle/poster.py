@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,18 @@ from .verify import ReceiptSubmission
 __all__ = ["JOB_ERRORS", "Poster", "PosterSettings"]
 
 log = logging.getLogger("gpusettle.oracle.poster")
+
+CRASH_ENV = "GPUSETTLE_ORACLE_CRASH_AT"
+"""Fault injection for crash tests: the process dies (as by kill -9) the first time it reaches the named
+point: batch_stored (batch committed, not yet broadcast), broadcast (sent, not yet followed) or
+mined (mined and recorded, not yet final)."""
+
+
+def crash_point(name: str) -> None:
+    """Die here, without any cleanup, if $GPUSETTLE_ORACLE_CRASH_AT names this point."""
+    if os.environ.get(CRASH_ENV) == name:
+        log.warning("crash point %s reached: exiting abruptly as asked", name)
+        os._exit(137)
 
 GWEI = 10**9
 
@@ -255,11 +268,13 @@ class Poster:
         attempt = self._sign(nonce, data, gas_limit, max_fee, tip, batch_id=0)
         job_ids = [job for job, _, _ in ready]
         batch = self.store.create_batch(job_ids, attestation.epoch, nonce, attempt)
+        crash_point("batch_stored")
         log.info(
             "batch %d: %d receipts (jobs %d..%d), nonce %d, tx %s, gas limit %d, max fee %.3g gwei",
             batch.id, len(job_ids), min(job_ids), max(job_ids), nonce, attempt.tx_hash, gas_limit, max_fee / GWEI,
         )
         self._broadcast(batch, batch.attempts[0])
+        crash_point("broadcast")
         self.metrics.batches.labels("sent").inc()
         return True
 
@@ -367,6 +382,7 @@ class Poster:
                 if batch.mined_hash != block_hash:
                     self.store.mark_mined(batch.id, attempt.tx_hash, block, block_hash, int(receipt["gasUsed"]))
                     batch.mined_hash = block_hash
+                    crash_point("mined")
                 if latest - block + 1 >= self.settings.confirmations:
                     canonical = w3.eth.get_block(block)["hash"].to_0x_hex()
                     if canonical == block_hash:
