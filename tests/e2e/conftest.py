@@ -127,13 +127,17 @@ def wait_until(predicate: Any, timeout: float, what: str, world: World | None = 
     raise AssertionError(f"timed out waiting for {what}\n{world.logs() if world else ''}")
 
 
-def make_world(tmp: Path, gpu_count: int = 2, stake: int = 100_000 * E18) -> tuple[Anvil, World]:
+def make_world(tmp: Path, gpu_count: int = 2, stake: int = 100_000 * E18, oracles: int = 1,
+               threshold: int = 1) -> tuple[Anvil, World]:
     anvil = Anvil(port=free_port(*PORTS), log_path=tmp / "logs" / "anvil.log").start()
     try:
         net = DevNet(anvil, tmp)
         names = ("provider", "worker", "client", "oracle", "arbiter", "treasury")
+        names += tuple(f"oracle{i}" for i in range(2, oracles + 1))
         keys = {n: net.new_account(n, eth=0 if n == "treasury" else 100) for n in names}
-        net.deploy([keys["oracle"].address], arbiter=keys["arbiter"].address, treasury=keys["treasury"].address)
+        oracle_set = [keys["oracle"].address] + [keys[f"oracle{i}"].address for i in range(2, oracles + 1)]
+        net.deploy(oracle_set, threshold=threshold, arbiter=keys["arbiter"].address,
+                   treasury=keys["treasury"].address)
         net.fund_tokens({keys["provider"].address: stake, keys["client"].address: 1_000_000 * E18})
         offer = net.setup_provider(keys["provider"], keys["worker"].address, stake=stake, gpu_model="Test GPU",
                                    gpu_count=gpu_count, vram_gb=80, price=PRICE)

@@ -1,0 +1,117 @@
+"""The poster against anvil's fault knobs: a transaction stuck in the mempool is replaced with higher
+fees up to the cap; a reorganisation that drops a mined batch gets it posted again; both settle each
+receipt exactly once."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gpusettle.chain import Gpusettle
+from gpusettle.eip712 import receipt_struct_hash
+from gpusettle.oracle.chainview import Web3ChainView
+from gpusettle.oracle.metrics import OracleMetrics
+from gpusettle.oracle.poster import GWEI, Poster, PosterSettings
+from gpusettle.oracle.quorum import QuorumSigner
+from gpusettle.oracle.store import NewReceipt, SQLiteStore
+from tests.e2e.conftest import World
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    s = SQLiteStore(tmp_path / "oracle.sqlite")
+    yield s
+    s.close()
+
+
+def make_poster(world: World, store: SQLiteStore, **settings: float) -> Poster:
+    assert world.net.record is not None
+    record = world.net.record
+
+    def factory() -> Gpusettle:
+        return Gpusettle.connect(world.url, record)
+
+    client = factory()
+    signer = QuorumSigner(domain=world.verifier().domain, key=bytes(world.oracle.key), address=world.oracle.address)
+    return Poster(store=store, client=client, account=world.oracle, signer=signer,
+                  view=Web3ChainView(factory, client), settings=PosterSettings(batch_wait=0, **settings),  # type: ignore[arg-type]
+                  metrics=OracleMetrics())
+
+
+def verified_receipts(world: World, store: SQLiteStore, count: int) -> list[int]:
+    accepted = world.jobs(count)
+    time.sleep(2.1)
+    for job_id, at in accepted.items():
+        r = world.receipt(job_id, at)
+        doc = world.sign(r)
+        store.add_receipt(NewReceipt(job_id, r.provider, world.worker.address, receipt_struct_hash(r),
+                                     json.dumps(doc), r.endTime)).result()
+    store.set_status(list(accepted), "verified")
+    return sorted(accepted)
+
+
+def settled_once(world: World, job_ids: list[int]) -> None:
+    gs = world.net.gs
+    for job_id in job_ids:
+        assert len(gs.events("escrow", "JobSettled", jobId=job_id)) == 1
+        assert gs.job(job_id).status == "Settled"
+
+
+def test_stuck_transaction_is_bumped_up_to_the_cap(world: World, store: SQLiteStore) -> None:
+    anvil = world.net.anvil
+    cap = 5 * GWEI
+    poster = make_poster(world, store, stuck_after=0.3, max_fee_cap=cap, priority_fee=GWEI)
+    jobs = verified_receipts(world, store, 5)
+    anvil.rpc("evm_setAutomine", [False])
+    try:
+        assert poster.step()
+        for _ in range(12):
+            time.sleep(0.35)
+            poster.step()
+        (batch,) = store.open_batches()
+        fees = [a.max_fee for a in batch.attempts]
+        assert len(fees) >= 3 and fees == sorted(fees) and len(set(fees)) == len(fees)
+        # Bumped until a replacement the node would take (>= +10%) no longer fits under the cap.
+        assert all(f <= cap for f in fees) and fees[-1] * 110 > cap * 100
+        assert len({a.nonce for a in batch.attempts}) == 1
+        anvil.rpc("evm_mine", [])
+    finally:
+        anvil.rpc("evm_setAutomine", [True])
+    for _ in range(20):
+        if not store.open_batches():
+            break
+        poster.step()
+        time.sleep(0.1)
+    assert not store.open_batches()
+    settled_once(world, jobs)
+    mined = {store.receipt(j).tx_hash for j in jobs}  # type: ignore[union-attr]
+    assert mined == {batch.attempts[-1].tx_hash}  # the highest-fee replacement is the one that counts
+    assert poster.metrics.fee_bumps._value.get() == len(fees) - 1
+
+
+def test_reorg_that_drops_a_batch_gets_it_posted_again(world: World, store: SQLiteStore) -> None:
+    anvil = world.net.anvil
+    poster = make_poster(world, store, confirmations=3)
+    jobs = verified_receipts(world, store, 4)
+    for _ in range(3):
+        anvil.rpc("evm_mine", [])  # keep the acceptances out of reach of the reorganisation
+    assert poster.step()
+    poster.step()
+    (batch,) = store.open_batches()
+    assert batch.mined_hash is not None  # mined (automine) but only 1 deep
+    first_tx = batch.mined_tx
+    anvil.rpc("anvil_reorg", [2, []])  # the block holding it is replaced by an empty one
+    for _ in range(40):
+        poster.step()
+        anvil.rpc("evm_mine", [])
+        if not store.open_batches():
+            break
+        time.sleep(0.05)
+    assert not store.open_batches()
+    assert poster.metrics.reorgs._value.get() >= 1
+    settled_once(world, jobs)
+    assert {store.receipt(j).tx_hash for j in jobs} == {first_tx}  # type: ignore[union-attr]
