@@ -6,6 +6,7 @@ import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC2
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
@@ -60,8 +61,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         if (param == PARAM_DISPUTE_WINDOW) return (1 hours, 30 days);
         if (param == PARAM_ACCEPT_WINDOW) return (1 minutes, 7 days);
         if (param == PARAM_TIMEOUT_GRACE) return (0, 7 days);
-        if (param == PARAM_DISPUTE_BOND) return (0, 1_000_000 ether);
-        revert JobEscrowParameterOutOfRange(param, 0, 0, 0);
+        return (0, 1_000_000 ether); // PARAM_DISPUTE_BOND; _setParameter refuses unknown indexes first
     }
 
     /// @dev Read and written by every settlement. 128 + 16 + 32 + 8 + 32 + 32 bits. The epoch counts oracle set
@@ -509,17 +509,23 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         }
     }
 
-    /// @dev Writes what a run of receipts owes its provider. Checked arithmetic: locked can only drop by
-    /// collateral that was locked for the same jobs.
+    /// @dev Writes what a run of receipts owes its provider. Sums are done in 256 bits and narrowed with
+    /// SafeCast: a batch whose total would not fit the packed fields reverts instead of losing tokens to
+    /// truncation (the receipts can then settle in smaller batches, or after the provider withdraws).
     function _flush(Run memory run) private {
         if (run.provider == address(0)) return;
         ProviderBook storage b = _books[run.provider];
         (b.locked, b.earnings, b.gpuSecondsServed) = (
-            b.locked - uint96(run.unlock), b.earnings + uint96(run.earnings), b.gpuSecondsServed + uint64(run.gpuSeconds)
+            SafeCast.toUint96(b.locked - run.unlock),
+            SafeCast.toUint96(b.earnings + run.earnings),
+            SafeCast.toUint64(b.gpuSecondsServed + run.gpuSeconds)
         );
         ProviderStats storage s = _stats[run.provider];
-        (s.completed, s.failed, s.lastSettledAt) =
-            (s.completed + uint48(run.completed), s.failed + uint48(run.failed), uint32(block.timestamp));
+        (s.completed, s.failed, s.lastSettledAt) = (
+            SafeCast.toUint48(s.completed + run.completed),
+            SafeCast.toUint48(s.failed + run.failed),
+            uint32(block.timestamp)
+        );
         run.earnings = 0;
         run.unlock = 0;
         run.gpuSeconds = 0;
@@ -529,7 +535,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
 
     function _accrueFees(SettleConfig memory cfg, uint256 fees) private {
         if (fees == 0) return;
-        cfg.accruedFees += uint128(fees);
+        cfg.accruedFees = SafeCast.toUint128(cfg.accruedFees + fees);
         _config = cfg;
     }
 
@@ -682,6 +688,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
     }
 
     function _setParameter(uint8 param, uint256 value) private {
+        if (param >= PARAM_COUNT) revert JobEscrowParameterOutOfRange(param, value, 0, 0);
         (uint256 min, uint256 max) = _bounds(param);
         if (param == PARAM_DISPUTE_WINDOW) {
             // Disputes must close before unbonding stake can leave.
