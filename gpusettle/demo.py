@@ -15,6 +15,7 @@ and `FastSender` (many transactions without waiting for each).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self, cast
@@ -239,16 +240,30 @@ class Anvil:
         self.stop()
 
 
+@contextlib.contextmanager
+def _fast_kdf() -> Iterator[None]:
+    """The light scrypt setting while throwaway keys are written (they protect nothing of value)."""
+    before = os.environ.get(FAST_KDF_ENV)
+    os.environ[FAST_KDF_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(FAST_KDF_ENV, None)
+        else:
+            os.environ[FAST_KDF_ENV] = before
+
+
 class FastSender:
     """Sends many transactions from one account without waiting for each (anvil mines each at once),
     then checks them all: a throughput helper for setting up tests and benchmarks."""
 
-    def __init__(self, client: Gpusettle, account: LocalAccount | str, gas: int = 1_000_000) -> None:
-        self.client = client
+    def __init__(self, client: Gpusettle | Chain, account: LocalAccount | str, gas: int = 1_000_000) -> None:
+        self.chain = client.chain if isinstance(client, Gpusettle) else client
         self.account = account
         self.address = account if isinstance(account, str) else account.address
         self.gas = gas
-        w3 = client.chain.w3
+        w3 = self.chain.w3
         self.nonce = int(w3.eth.get_transaction_count(cast(Any, self.address), "latest"))
         block = w3.eth.get_block("latest")
         base = int(block.get("baseFeePerGas") or 0)
@@ -258,10 +273,10 @@ class FastSender:
 
     def send(self, description: str, to: str, data: str | bytes = b"", value: int = 0, gas: int | None = None) -> str:
         """Sign and send; returns the hash."""
-        w3 = self.client.chain.w3
+        w3 = self.chain.w3
         tx: dict[str, Any] = {
             "type": 2,
-            "chainId": self.client.chain.chain_id,
+            "chainId": self.chain.chain_id,
             "nonce": self.nonce,
             "to": to,
             "data": data,
@@ -287,7 +302,7 @@ class FastSender:
 
     def wait(self, timeout: float = 120.0) -> list[Any]:
         """Receipts of everything sent, in order; GpusettleError naming the first that reverted."""
-        w3 = self.client.chain.w3
+        w3 = self.chain.w3
         receipts = []
         deadline = time.monotonic() + timeout
         for description, tx_hash in self.sent:
@@ -306,13 +321,13 @@ class FastSender:
         return receipts
 
     def _why(self, tx_hash: str, receipt: Any) -> str:
-        w3 = self.client.chain.w3
+        w3 = self.chain.w3
         tx = w3.eth.get_transaction(HexBytes(tx_hash))
         try:
             w3.eth.call(cast(Any, {"from": tx["from"], "to": tx["to"], "data": tx["input"]}),
                         int(receipt["blockNumber"]) - 1)
         except Exception as exc:  # noqa: BLE001 - only for the message
-            decoded = self.client.chain.contract_error(exc)
+            decoded = self.chain.contract_error(exc)
             return str(decoded) if decoded else str(exc)
         return "unknown reason"
 
@@ -343,17 +358,25 @@ class DevNet:
 
     def new_account(self, alias: str, eth: int = 100) -> LocalAccount:
         """A fresh key, stored encrypted under `alias`, funded with `eth` ETH from the node's dev account."""
-        os.environ.setdefault(FAST_KDF_ENV, "1")
+        return self.new_accounts([alias], eth)[alias]
+
+    def new_accounts(self, aliases: Sequence[str], eth: int = 100) -> dict[str, LocalAccount]:
+        """Fresh keys (encrypted in the keystore), funded together and mined before this returns."""
         keystore = Keystore(self.keystore_dir)
-        account: LocalAccount = Account.create()
-        keystore.import_private_key(alias, account.key, self.password)
-        self.accounts[alias] = account
+        out: dict[str, LocalAccount] = {}
+        with _fast_kdf():
+            for alias in aliases:
+                account: LocalAccount = Account.create()
+                keystore.import_private_key(alias, account.key, self.password)
+                self.accounts[alias] = account
+                out[alias] = account
         if eth:
             chain = Chain.connect(self.anvil.url)
-            chain.w3.eth.send_transaction(
-                cast(Any, {"from": self._dev_account(chain), "to": account.address, "value": eth * E18})
-            )
-        return account
+            sender = FastSender(chain, self._dev_account(chain), gas=21_000)
+            for account in out.values():
+                sender.send(f"fund {account.address}", account.address, value=eth * E18)
+            sender.wait()
+        return out
 
     def _dev_account(self, chain: Chain) -> str:
         if not self.deployer:
@@ -557,7 +580,8 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, keep: boo
         clock.step(f"started anvil on {anvil.url}")
         net = DevNet(anvil, workdir)
         names = ("provider", "worker", "client", "oracle", "arbiter", "treasury")
-        keys = {name: net.new_account(name, eth=0 if name == "treasury" else 10) for name in names}
+        keys = net.new_accounts(names[:-1], eth=10)
+        keys["treasury"] = net.new_account("treasury", eth=0)
         clock.step(f"created {len(names)} throwaway keys in encrypted keystores ({net.keystore_dir}) and funded them")
         record = net.deploy([keys["oracle"].address], arbiter=keys["arbiter"].address,
                             treasury=keys["treasury"].address)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import verify
+from . import oracle_intake, oracle_settle, verify
 from .report import BenchOptions, BenchReport
 
 __all__ = ["BENCHES", "BenchOptions", "BenchReport"]
 
 BENCHES: dict[str, Callable[[BenchOptions], BenchReport]] = {
     "verify": verify.run,
+    "oracle_intake": oracle_intake.run,
+    "oracle_settle": oracle_settle.run,
 }
 """Every benchmark by name, in the order `python -m gpusettle.bench` runs them."""

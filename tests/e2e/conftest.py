@@ -134,7 +134,8 @@ def make_world(tmp: Path, gpu_count: int = 2, stake: int = 100_000 * E18, oracle
         net = DevNet(anvil, tmp)
         names = ("provider", "worker", "client", "oracle", "arbiter", "treasury")
         names += tuple(f"oracle{i}" for i in range(2, oracles + 1))
-        keys = {n: net.new_account(n, eth=0 if n == "treasury" else 100) for n in names}
+        keys = net.new_accounts([n for n in names if n != "treasury"], eth=100)
+        keys["treasury"] = net.new_account("treasury", eth=0)
         oracle_set = [keys["oracle"].address] + [keys[f"oracle{i}"].address for i in range(2, oracles + 1)]
         net.deploy(oracle_set, threshold=threshold, arbiter=keys["arbiter"].address,
                    treasury=keys["treasury"].address)
