@@ -86,7 +86,9 @@ def anvil_binary() -> str:
     found = shutil.which("anvil")
     if found:
         return found
-    raise GpusettleError("anvil is not installed", "run `npm ci` (it installs @foundry-rs/anvil) or `make setup`")
+    raise GpusettleError(
+        "anvil is not installed", "run `npm ci` (it installs @foundry-rs/anvil) or `make setup`"
+    )
 
 
 def _wait_port(port: int, alive: subprocess.Popen[bytes] | None, timeout: float, what: str) -> None:
@@ -105,7 +107,9 @@ def _wait_port(port: int, alive: subprocess.Popen[bytes] | None, timeout: float,
 class ManagedProcess:
     """A child process with its output in a log file, stopped (TERM, then KILL) on `stop()`."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
@@ -117,7 +121,11 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
             start_new_session=True,
         )
         log.close()
@@ -187,8 +195,19 @@ class Anvil:
 
     def start(self) -> Self:
         """Start it and wait until it answers."""
-        argv = [anvil_binary(), "--port", str(self.port), "--accounts", "2", "--balance", "1000000",
-                "--chain-id", "31337", "--gas-limit", "30000000"]
+        argv = [
+            anvil_binary(),
+            "--port",
+            str(self.port),
+            "--accounts",
+            "2",
+            "--balance",
+            "1000000",
+            "--chain-id",
+            "31337",
+            "--gas-limit",
+            "30000000",
+        ]
         if self.block_time is not None:
             argv += ["--block-time", str(self.block_time)]
             if self.mixed_mining:
@@ -198,8 +217,9 @@ class Anvil:
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             out = self.log_path.open("ab")
-        self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         if self.log_path is not None:
             out.close()
         _wait_port(self.port, self.process, 30.0, "anvil")
@@ -216,8 +236,9 @@ class Anvil:
 
     def rpc(self, method: str, params: Sequence[Any] = ()) -> Any:
         """A raw JSON-RPC call (anvil_* and evm_* helpers)."""
-        response = httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
-                              timeout=30)
+        response = httpx.post(
+            self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=30
+        )
         body = response.json()
         if "error" in body:
             raise GpusettleError(f"{method} failed: {body['error']}")
@@ -271,7 +292,9 @@ class FastSender:
         self.tip = 10**9
         self.sent: list[tuple[str, str]] = []
 
-    def send(self, description: str, to: str, data: str | bytes = b"", value: int = 0, gas: int | None = None) -> str:
+    def send(
+        self, description: str, to: str, data: str | bytes = b"", value: int = 0, gas: int | None = None
+    ) -> str:
         """Sign and send; returns the hash."""
         w3 = self.chain.w3
         tx: dict[str, Any] = {
@@ -312,7 +335,9 @@ class FastSender:
                     break
                 except TransactionNotFound:
                     if time.monotonic() > deadline:
-                        raise GpusettleError(f"{description}: {tx_hash} not mined in {timeout:.0f} s") from None
+                        raise GpusettleError(
+                            f"{description}: {tx_hash} not mined in {timeout:.0f} s"
+                        ) from None
                     time.sleep(0.02)
             if int(receipt["status"]) != 1:
                 raise GpusettleError(f"{description} reverted ({tx_hash}): {self._why(tx_hash, receipt)}")
@@ -324,8 +349,10 @@ class FastSender:
         w3 = self.chain.w3
         tx = w3.eth.get_transaction(HexBytes(tx_hash))
         try:
-            w3.eth.call(cast(Any, {"from": tx["from"], "to": tx["to"], "data": tx["input"]}),
-                        int(receipt["blockNumber"]) - 1)
+            w3.eth.call(
+                cast(Any, {"from": tx["from"], "to": tx["to"], "data": tx["input"]}),
+                int(receipt["blockNumber"]) - 1,
+            )
         except Exception as exc:  # noqa: BLE001 - only for the message
             decoded = self.chain.contract_error(exc)
             return str(decoded) if decoded else str(exc)
@@ -404,8 +431,13 @@ class DevNet:
         network = replace(network, parameters=params)
         roles = Roles.defaults(deployer, oracles=oracles, arbiter=arbiter, treasury=treasury)
         result = deploy_suite(
-            chain, network, deployer, roles=roles, deployments_dir=self.workdir / "deployments",
-            assume_yes=True, echo=echo or (lambda _line: None),
+            chain,
+            network,
+            deployer,
+            roles=roles,
+            deployments_dir=self.workdir / "deployments",
+            assume_yes=True,
+            echo=echo or (lambda _line: None),
         )
         self.record = result.record
         self.record_path = result.path
@@ -524,8 +556,13 @@ def detect_hardware() -> Hardware:
 
     gpus, why = probe_gpus()
     if gpus:
-        return Hardware(gpus[0].name, min(len(gpus), 255), gpus[0].memory_gb, "gpu",
-                        f"{len(gpus)} x {gpus[0].name} ({gpus[0].memory_gb} GB) via NVML")
+        return Hardware(
+            gpus[0].name,
+            min(len(gpus), 255),
+            gpus[0].memory_gb,
+            "gpu",
+            f"{len(gpus)} x {gpus[0].name} ({gpus[0].memory_gb} GB) via NVML",
+        )
     cpu = "CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -539,7 +576,9 @@ def detect_hardware() -> Hardware:
     except (ValueError, OSError, AttributeError):
         memory = 1
     cores = os.cpu_count() or 1
-    return Hardware(f"CPU: {cpu} ({cores} cores)", 1, max(memory, 1), "cpu", f"no GPU ({why}); the offer is this CPU")
+    return Hardware(
+        f"CPU: {cpu} ({cores} cores)", 1, max(memory, 1), "cpu", f"no GPU ({why}); the offer is this CPU"
+    )
 
 
 class _Clock:
@@ -582,12 +621,19 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, keep: boo
         names = ("provider", "worker", "client", "oracle", "arbiter", "treasury")
         keys = net.new_accounts(names[:-1], eth=10)
         keys["treasury"] = net.new_account("treasury", eth=0)
-        clock.step(f"created {len(names)} throwaway keys in encrypted keystores ({net.keystore_dir}) and funded them")
-        record = net.deploy([keys["oracle"].address], arbiter=keys["arbiter"].address,
-                            treasury=keys["treasury"].address)
-        deploy_gas = sum(int(net.gs.chain.w3.eth.get_transaction_receipt(HexBytes(h))["gasUsed"])
-                         for h in record.tx_hashes.values())
-        clock.step(f"deployed the suite with gpusettle.deploy (escrow {record.addresses['escrow']})", deploy_gas)
+        clock.step(
+            f"created {len(names)} throwaway keys in encrypted keystores ({net.keystore_dir}) and funded them"
+        )
+        record = net.deploy(
+            [keys["oracle"].address], arbiter=keys["arbiter"].address, treasury=keys["treasury"].address
+        )
+        deploy_gas = sum(
+            int(net.gs.chain.w3.eth.get_transaction_receipt(HexBytes(h))["gasUsed"])
+            for h in record.tx_hashes.values()
+        )
+        clock.step(
+            f"deployed the suite with gpusettle.deploy (escrow {record.addresses['escrow']})", deploy_gas
+        )
         gs = net.gs
         price = 10**15  # 0.001 token per GPU-second
         stake = 10_000 * E18
@@ -596,8 +642,15 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, keep: boo
         sender.call(gs.token, "approve", gs.staking.address, stake)
         sender.call(gs.staking, "stake", stake)
         sender.call(gs.staking, "setWorker", keys["worker"].address)
-        sender.call(gs.staking, "addOffer", hardware.model[:256], hardware.count, hardware.memory_gb, price,
-                    f"gpusettle-demo://{platform.node()}")
+        sender.call(
+            gs.staking,
+            "addOffer",
+            hardware.model[:256],
+            hardware.count,
+            hardware.memory_gb,
+            price,
+            f"gpusettle-demo://{platform.node()}",
+        )
         setup = sender.wait()
         offer_id = gs.offer_count()
         clock.step(
@@ -610,31 +663,75 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, keep: boo
         oracle_url = f"http://127.0.0.1:{oracle_port}"
         env = net.child_env()
         assert net.record_path is not None
-        common = ["--rpc-url", anvil.url, "--deployment", str(net.record_path), "--keystore", str(net.keystore_dir)]
+        common = [
+            "--rpc-url",
+            anvil.url,
+            "--deployment",
+            str(net.record_path),
+            "--keystore",
+            str(net.keystore_dir),
+        ]
         oracle_proc = ManagedProcess(
             "oracle",
-            [*_python(), "-m", "gpusettle.oracle", "run", *common, "--account", "oracle",
-             "--arbiter-account", "arbiter", "--data-dir", str(workdir / "oracle"), "--port", str(oracle_port),
-             "--batch-wait", "0.1"],
-            workdir / "logs" / "oracle.log", env,
+            [
+                *_python(),
+                "-m",
+                "gpusettle.oracle",
+                "run",
+                *common,
+                "--account",
+                "oracle",
+                "--arbiter-account",
+                "arbiter",
+                "--data-dir",
+                str(workdir / "oracle"),
+                "--port",
+                str(oracle_port),
+                "--batch-wait",
+                "0.1",
+            ],
+            workdir / "logs" / "oracle.log",
+            env,
         )
         worker_proc = ManagedProcess(
             "worker",
-            [*_python(), "-m", "gpusettle.worker", "run", *common, "--account", "worker",
-             "--provider", keys["provider"].address, "--oracle", oracle_url, "--data-dir", str(workdir / "worker"),
-             "--poll-interval", "0.3"],
-            workdir / "logs" / "worker.log", env,
+            [
+                *_python(),
+                "-m",
+                "gpusettle.worker",
+                "run",
+                *common,
+                "--account",
+                "worker",
+                "--provider",
+                keys["provider"].address,
+                "--oracle",
+                oracle_url,
+                "--data-dir",
+                str(workdir / "worker"),
+                "--poll-interval",
+                "0.3",
+            ],
+            workdir / "logs" / "worker.log",
+            env,
         )
         processes += [oracle_proc.start(), worker_proc.start()]
         _wait_port(oracle_port, oracle_proc.process, 60, "the oracle")
-        clock.step(f"started the oracle (pid {oracle_proc.pid}, {oracle_url}) and the worker (pid {worker_proc.pid})")
+        clock.step(
+            f"started the oracle (pid {oracle_proc.pid}, {oracle_url}) and the worker (pid {worker_proc.pid})"
+        )
 
         gpu = hardware.kind == "gpu"
         size = n or (4096 if gpu else 1024)
         reps = repetitions or (200 if gpu else 40)
-        spec = JobSpec(workload=MatmulWorkload(kind="matmul", seed=secrets.randbits(32), n=size, repetitions=reps,
-                                               dtype="float32"))
-        put = httpx.put(f"{oracle_url}/v1/specs/{spec.spec_hash()}", content=spec.canonical_json(), timeout=10)
+        spec = JobSpec(
+            workload=MatmulWorkload(
+                kind="matmul", seed=secrets.randbits(32), n=size, repetitions=reps, dtype="float32"
+            )
+        )
+        put = httpx.put(
+            f"{oracle_url}/v1/specs/{spec.spec_hash()}", content=spec.canonical_json(), timeout=10
+        )
         if put.status_code != 201:
             raise GpusettleError(f"the oracle refused the spec: {put.text}")
         client_balance_before = gs.token_balance(keys["client"].address)
@@ -642,8 +739,15 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, keep: boo
         jobs = FastSender(gs, keys["client"])
         jobs.call(gs.token, "approve", gs.escrow.address, max_gpu_seconds * price)
         deadline = gs.chain.timestamp() + 3600
-        jobs.call(gs.escrow, "createJob", offer_id, max_gpu_seconds, deadline, bytes.fromhex(spec.spec_hash()[2:]),
-                  gas=400_000)
+        jobs.call(
+            gs.escrow,
+            "createJob",
+            offer_id,
+            max_gpu_seconds,
+            deadline,
+            bytes.fromhex(spec.spec_hash()[2:]),
+            gas=400_000,
+        )
         created = jobs.wait()
         job_id = gs.job_count()
         clock.step(
@@ -652,7 +756,9 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, keep: boo
             _gas_of(created),
         )
 
-        accepted = _wait_for(lambda: gs.job(job_id).status != "Open", 60, "the worker to accept the job", processes)
+        accepted = _wait_for(
+            lambda: gs.job(job_id).status != "Open", 60, "the worker to accept the job", processes
+        )
         del accepted
         accept_logs = gs.events("escrow", "JobAccepted", jobId=job_id)
         accept_gas = 0
@@ -660,16 +766,24 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, keep: boo
             accept_tx = _event_tx(gs, "JobAccepted", job_id)
             accept_gas = int(gs.chain.w3.eth.get_transaction_receipt(HexBytes(accept_tx))["gasUsed"])
         clock.step("the worker accepted the job", accept_gas)
-        _wait_for(lambda: gs.job(job_id).status not in ("Open", "Running"), 300,
-                  "the job to run, be receipted, verified and settled", processes)
+        _wait_for(
+            lambda: gs.job(job_id).status not in ("Open", "Running"),
+            300,
+            "the job to run, be receipted, verified and settled",
+            processes,
+        )
         job = gs.job(job_id)
         if job.status != "Settled":
             raise GpusettleError(f"job {job_id} ended {job.status}, not Settled; see {workdir / 'logs'}")
         settle_tx = _event_tx(gs, "JobSettled", job_id)
         settle_receipt = gs.chain.w3.eth.get_transaction_receipt(HexBytes(settle_tx))
-        settled_event = next(e for e in gs.chain.decode_logs(settle_receipt["logs"]) if e.name == "JobSettled")
-        clock.step(f"the oracle verified the result (Freivalds) and settled it in tx {settle_tx}",
-                   int(settle_receipt["gasUsed"]))
+        settled_event = next(
+            e for e in gs.chain.decode_logs(settle_receipt["logs"]) if e.name == "JobSettled"
+        )
+        clock.step(
+            f"the oracle verified the result (Freivalds) and settled it in tx {settle_tx}",
+            int(settle_receipt["gasUsed"]),
+        )
 
         refund_sender = FastSender(gs, keys["client"])
         refund_sender.call(gs.escrow, "claimRefunds", [job_id])
@@ -678,8 +792,10 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, keep: boo
         fees_sender = FastSender(gs, keys["client"])
         fees_sender.call(gs.escrow, "withdrawFees")
         claims = refund_sender.wait() + provider_sender.wait() + fees_sender.wait()
-        clock.step("the client claimed its refund, the provider withdrew its earnings, fees went to the treasury",
-                   _gas_of(claims))
+        clock.step(
+            "the client claimed its refund, the provider withdrew its earnings, fees went to the treasury",
+            _gas_of(claims),
+        )
 
         billed = int(settled_event.args["gpuSeconds"])
         payout = int(settled_event.args["payout"])
@@ -694,8 +810,22 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, keep: boo
             and gs.token_balance(keys["provider"].address) == payout
             and gs.token_balance(keys["treasury"].address) == fee
         )
-        _print_summary(clock, hardware, job_id, spec, billed, price, payout, fee, refunded, status, evidence,
-                       oracle_proc, worker_proc, ok)
+        _print_summary(
+            clock,
+            hardware,
+            job_id,
+            spec,
+            billed,
+            price,
+            payout,
+            fee,
+            refunded,
+            status,
+            evidence,
+            oracle_proc,
+            worker_proc,
+            ok,
+        )
         return 0 if ok else 1
     finally:
         for proc in processes:
@@ -706,8 +836,9 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, keep: boo
 
 
 def _event_tx(gs: Gpusettle, event: str, job_id: int) -> str:
-    logs = getattr(gs.escrow.events, event).get_logs(argument_filters={"jobId": job_id},
-                                                      from_block=gs.record.deploy_block)
+    logs = getattr(gs.escrow.events, event).get_logs(
+        argument_filters={"jobId": job_id}, from_block=gs.record.deploy_block
+    )
     return str(logs[-1]["transactionHash"].to_0x_hex())
 
 
@@ -781,7 +912,9 @@ def _print_summary(
     ]
     for name, seconds, gas in clock.steps:
         short = name if len(name) <= 66 else name[:63] + "..."
-        lines.append(f"  {short:<66} {seconds:7.2f} {gas:>10,}" if gas else f"  {short:<66} {seconds:7.2f} {'':>10}")
+        lines.append(
+            f"  {short:<66} {seconds:7.2f} {gas:>10,}" if gas else f"  {short:<66} {seconds:7.2f} {'':>10}"
+        )
     lines.append(f"  {'total':<66} {clock.total:7.2f} {sum(g for _, _, g in clock.steps):>10,}")
     lines.append("=" * 78)
     lines.append(f"oracle and worker logs: {oracle_proc.log_path.parent}")
@@ -791,9 +924,15 @@ def _print_summary(
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m gpusettle.demo`."""
     parser = argparse.ArgumentParser(prog="python -m gpusettle.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=None, help="matrix size (default 1024 on CPU, 4096 on a GPU)")
-    parser.add_argument("--repetitions", type=int, default=None, help="products to compute (default 40 / 200)")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, stores, keystores)")
+    parser.add_argument(
+        "--n", type=int, default=None, help="matrix size (default 1024 on CPU, 4096 on a GPU)"
+    )
+    parser.add_argument(
+        "--repetitions", type=int, default=None, help="products to compute (default 40 / 200)"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (logs, stores, keystores)"
+    )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="gpusettle-demo-"))
     try:

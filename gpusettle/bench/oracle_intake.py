@@ -230,16 +230,39 @@ def run(options: BenchOptions) -> BenchReport:
         port = free_port()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         server = subprocess.Popen(
-            [sys.executable, "-m", "gpusettle.bench.oracle_intake", "serve", "--port", str(port),
-             "--data-dir", str(tmp_dir / "oracle"), "--workers", str(tmp_dir / "workers.json")],
+            [
+                sys.executable,
+                "-m",
+                "gpusettle.bench.oracle_intake",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_dir / "oracle"),
+                "--workers",
+                str(tmp_dir / "workers.json"),
+            ],
             env=env,
         )
         try:
             _wait_listening(port, server)
             subprocess.run(
-                [sys.executable, "-m", "gpusettle.bench.oracle_intake", "load", "--port", str(port),
-                 "--bodies", str(tmp_dir / "bodies.jsonl"), "--out", str(tmp_dir / "load.json"),
-                 "--concurrency", str(CONCURRENCY), "--warmup", str(warmup)],
+                [
+                    sys.executable,
+                    "-m",
+                    "gpusettle.bench.oracle_intake",
+                    "load",
+                    "--port",
+                    str(port),
+                    "--bodies",
+                    str(tmp_dir / "bodies.jsonl"),
+                    "--out",
+                    str(tmp_dir / "load.json"),
+                    "--concurrency",
+                    str(CONCURRENCY),
+                    "--warmup",
+                    str(warmup),
+                ],
                 env=env,
                 check=True,
             )
@@ -265,8 +288,10 @@ def run(options: BenchOptions) -> BenchReport:
     meets = rate >= TARGET_PER_SECOND and p99 < TARGET_P99_MS
     ok = all_accepted and stored == count + warmup
     notes = [
-        (f"{CONCURRENCY} keep-alive connections from a separate load process; SQLite WAL, synchronous=FULL "
-        "(each acknowledgement follows an fsynced group commit); static chain view (no node)"),
+        (
+            f"{CONCURRENCY} keep-alive connections from a separate load process; SQLite WAL, synchronous=FULL "
+            "(each acknowledgement follows an fsynced group commit); static chain view (no node)"
+        ),
         f"slowest full second: {worst_second:,} receipts; target >= {TARGET_PER_SECOND:,}/s with p99 < "
         f"{TARGET_P99_MS:.0f} ms: " + ("met" if meets else "MISSED"),
     ]

@@ -40,7 +40,8 @@ BLOCK_TIME = 1
 def _setup(net: DevNet, receipts: int, providers: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Deploy, stake the providers, open and accept the jobs; returns the oracle key and signed receipts."""
     keys = net.new_accounts(
-        ["oracle", "arbiter", "client"] + [f"{role}{i}" for i in range(providers) for role in ("provider", "worker")]
+        ["oracle", "arbiter", "client"]
+        + [f"{role}{i}" for i in range(providers) for role in ("provider", "worker")]
     )
     oracle, arbiter, client = keys["oracle"], keys["arbiter"], keys["client"]
     net.deploy([oracle.address], arbiter=arbiter.address)
@@ -69,10 +70,17 @@ def _setup(net: DevNet, receipts: int, providers: int) -> tuple[dict[str, Any], 
     owners: list[tuple[LocalAccount, LocalAccount]] = []
     for index, (provider, worker) in enumerate(provs):
         for _ in range(per + (1 if index < extra else 0)):
-            jobs.call(gs.escrow, "createJob", offers[provider.address], 3600, deadline, b"\x01" * 32, gas=400_000)
+            jobs.call(
+                gs.escrow, "createJob", offers[provider.address], 3600, deadline, b"\x01" * 32, gas=400_000
+            )
             owners.append((provider, worker))
     created = jobs.wait(timeout=600)
-    job_ids = [int(e.args["jobId"]) for r in created for e in gs.chain.decode_logs(r["logs"]) if e.name == "JobCreated"]
+    job_ids = [
+        int(e.args["jobId"])
+        for r in created
+        for e in gs.chain.decode_logs(r["logs"])
+        if e.name == "JobCreated"
+    ]
     accepters: dict[str, FastSender] = {}
     for job_id, (_, worker) in zip(job_ids, owners, strict=True):
         sender = accepters.setdefault(worker.address, FastSender(gs, worker))
@@ -87,9 +95,15 @@ def _setup(net: DevNet, receipts: int, providers: int) -> tuple[dict[str, Any], 
     docs = []
     for job_id, (provider, worker) in zip(job_ids, owners, strict=True):
         start = accepted_at[job_id]
-        receipt = JobReceipt(jobId=job_id, provider=provider.address, gpuSeconds=2 * GPUS, startTime=start,
-                             endTime=start + 2, resultHash="0x" + job_id.to_bytes(32, "big").hex(),
-                             outcome=Outcome.COMPLETED)
+        receipt = JobReceipt(
+            jobId=job_id,
+            provider=provider.address,
+            gpuSeconds=2 * GPUS,
+            startTime=start,
+            endTime=start + 2,
+            resultHash="0x" + job_id.to_bytes(32, "big").hex(),
+            outcome=Outcome.COMPLETED,
+        )
         r, vs = sign_digest(verifier.digest(receipt), bytes(worker.key)).hex()
         docs.append({"receipt": receipt.model_dump(mode="json"), "r": r, "vs": vs})
     return {"oracle": oracle.address}, docs
@@ -115,11 +129,34 @@ def run(options: BenchOptions) -> BenchReport:
             assert net.record_path is not None
             oracle_proc = ManagedProcess(
                 "oracle",
-                [sys.executable, "-m", "gpusettle.oracle", "run", "--rpc-url", anvil.url, "--deployment",
-                 str(net.record_path), "--keystore", str(net.keystore_dir), "--account", "oracle",
-                 "--data-dir", str(workdir / "oracle"), "--port", str(port), "--batch-max", "200",
-                 "--batch-wait", "0.5", "--max-in-flight", "8", "--log-level", "WARNING"],
-                workdir / "oracle.log", net.child_env(),
+                [
+                    sys.executable,
+                    "-m",
+                    "gpusettle.oracle",
+                    "run",
+                    "--rpc-url",
+                    anvil.url,
+                    "--deployment",
+                    str(net.record_path),
+                    "--keystore",
+                    str(net.keystore_dir),
+                    "--account",
+                    "oracle",
+                    "--data-dir",
+                    str(workdir / "oracle"),
+                    "--port",
+                    str(port),
+                    "--batch-max",
+                    "200",
+                    "--batch-wait",
+                    "0.5",
+                    "--max-in-flight",
+                    "8",
+                    "--log-level",
+                    "WARNING",
+                ],
+                workdir / "oracle.log",
+                net.child_env(),
             ).start()
             deadline = time.monotonic() + 60
             while True:
@@ -175,13 +212,19 @@ def run(options: BenchOptions) -> BenchReport:
     ok = statuses.count(202) == count and settled == count and settled_jobs == count
     gas_per_job = gas_total / max(settled_jobs, 1)
     notes = [
-        (f"anvil with {BLOCK_TIME}-second blocks (30M gas); oracle as a separate process, batches of up to 200, "
-        "1 confirmation; submissions from 16 client threads"),
-        (f"setup (deploy, {providers} providers staked, {count} jobs opened and accepted) took {setup_seconds:.0f} s, "
-        "not counted"),
+        (
+            f"anvil with {BLOCK_TIME}-second blocks (30M gas); oracle as a separate process, batches of up to 200, "
+            "1 confirmation; submissions from 16 client threads"
+        ),
+        (
+            f"setup (deploy, {providers} providers staked, {count} jobs opened and accepted) took {setup_seconds:.0f} s, "
+            "not counted"
+        ),
     ]
     if not ok:
-        notes.append(f"WRONG RESULT: {statuses.count(202)} acknowledged, {settled} settled, oracle counts {counts}")
+        notes.append(
+            f"WRONG RESULT: {statuses.count(202)} acknowledged, {settled} settled, oracle counts {counts}"
+        )
     data: dict[str, Any] = {
         "receipts": count,
         "providers": providers,
@@ -194,8 +237,11 @@ def run(options: BenchOptions) -> BenchReport:
         "blocks": blocks,
         "gas_total": gas_total,
         "gas_per_job": gas_per_job,
-        "gas_per_batch": {"min": min(per_tx, default=0), "max": max(per_tx, default=0),
-                          "median": statistics.median(per_tx) if per_tx else 0},
+        "gas_per_batch": {
+            "min": min(per_tx, default=0),
+            "max": max(per_tx, default=0),
+            "median": statistics.median(per_tx) if per_tx else 0,
+        },
         "oracle_counts": counts,
         "setup_seconds": setup_seconds,
         "machine": machine_info(),

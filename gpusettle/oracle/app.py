@@ -213,7 +213,10 @@ class OracleApp:
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(data)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": data})
@@ -235,7 +238,10 @@ class OracleApp:
             detail = "; ".join(
                 f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors[:5]
             )
-            return 422, {"error": "invalid_receipt", "reason": f"the receipt does not match the schema: {detail}"}
+            return 422, {
+                "error": "invalid_receipt",
+                "reason": f"the receipt does not match the schema: {detail}",
+            }
         try:
             signer, struct_hash = check_submission(submission, self.verifier, time.time())
         except IntakeRejection as exc:
@@ -246,7 +252,10 @@ class OracleApp:
             worker = await self._worker_key(receipt.provider, signer)
         except Exception as exc:  # noqa: BLE001 - the chain is unreachable: the client should retry
             self.metrics.intake.labels("chain_unavailable").inc()
-            return 503, {"error": "chain_unavailable", "reason": f"cannot read the provider's worker key: {exc}"}
+            return 503, {
+                "error": "chain_unavailable",
+                "reason": f"cannot read the provider's worker key: {exc}",
+            }
         if worker is None:
             self.metrics.intake.labels("no_worker").inc()
             return 422, {
@@ -273,7 +282,10 @@ class OracleApp:
         except StoreUnavailableError as exc:
             self.metrics.store_errors.inc()
             self.metrics.intake.labels("store_unavailable").inc()
-            return 503, {"error": "store_unavailable", "reason": f"{exc.reason}; nothing was stored, retry later"}
+            return 503, {
+                "error": "store_unavailable",
+                "reason": f"{exc.reason}; nothing was stored, retry later",
+            }
         if outcome.kind == "stored":
             self.metrics.intake.labels("accepted").inc()
             return 202, {"status": "received", "job_id": receipt.jobId}

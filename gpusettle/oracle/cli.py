@@ -50,14 +50,22 @@ def oracle() -> None:
 )
 @click.option("--keystore", type=click.Path(file_okay=False), default=None, help="Keystore directory.")
 @click.option("--account", "alias", required=True, help="Keystore alias of this oracle's signing key.")
-@click.option("--password-file", type=click.Path(dir_okay=False), default=None, help="File holding the password.")
+@click.option(
+    "--password-file", type=click.Path(dir_okay=False), default=None, help="File holding the password."
+)
 @click.option("--arbiter-account", default=None, help="Keystore alias of the arbiter key (reports fraud).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Where the store (SQLite) and result payloads live.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where the store (SQLite) and result payloads live.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8700, show_default=True)
 @click.option("--public-url", default=None, help="How peers reach this oracle (default http://host:port).")
-@click.option("--peer", "peers", multiple=True, help="Another oracle's URL to ask for co-signatures (repeat).")
+@click.option(
+    "--peer", "peers", multiple=True, help="Another oracle's URL to ask for co-signatures (repeat)."
+)
 @click.option("--no-post", is_flag=True, help="Verify and co-sign for peers only; never send transactions.")
 @click.option("--confirmations", type=int, default=1, show_default=True, help="Blocks deep before final.")
 @click.option("--batch-max", type=int, default=200, show_default=True, help="Most receipts per settleBatch.")
@@ -65,11 +73,21 @@ def oracle() -> None:
 @click.option("--max-in-flight", type=int, default=4, show_default=True, help="Batches pending at once.")
 @click.option("--max-fee-gwei", type=float, default=500.0, show_default=True, help="Fee cap per gas.")
 @click.option("--priority-fee-gwei", type=float, default=None, help="Tip per gas (default: ask the node).")
-@click.option("--stuck-after", type=float, default=20.0, show_default=True,
-              help="Seconds before a pending transaction is replaced with higher fees.")
+@click.option(
+    "--stuck-after",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="Seconds before a pending transaction is replaced with higher fees.",
+)
 @click.option("--max-body", type=int, default=DEFAULT_MAX_BODY, show_default=True, help="Receipt size limit.")
-@click.option("--synchronous", type=click.Choice(["FULL", "NORMAL"]), default="FULL", show_default=True,
-              help="SQLite durability: FULL survives power loss, NORMAL only process crashes.")
+@click.option(
+    "--synchronous",
+    type=click.Choice(["FULL", "NORMAL"]),
+    default="FULL",
+    show_default=True,
+    help="SQLite durability: FULL survives power loss, NORMAL only process crashes.",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def run(
     rpc_url: str,
@@ -102,7 +120,9 @@ def run(
     try:
         record = DeploymentRecord.load(deployment)
         account = load_account(keystore, alias, password_file, "oracle")
-        arbiter = load_account(keystore, arbiter_account, password_file, "arbiter") if arbiter_account else None
+        arbiter = (
+            load_account(keystore, arbiter_account, password_file, "arbiter") if arbiter_account else None
+        )
         config = OracleConfig(
             data_dir=data_dir,
             host=host,

@@ -53,6 +53,7 @@ def crash_point(name: str) -> None:
         log.warning("crash point %s reached: exiting abruptly as asked", name)
         os._exit(137)
 
+
 GWEI = 10**9
 
 JOB_ERRORS = frozenset(
@@ -215,7 +216,9 @@ class Poster:
             return mined
         return max(mined, stored or 0, max(b.nonce for b in open_batches) + 1)
 
-    def _sign(self, nonce: int, data: str | bytes, gas: int, max_fee: int, tip: int, batch_id: int) -> TxAttempt:
+    def _sign(
+        self, nonce: int, data: str | bytes, gas: int, max_fee: int, tip: int, batch_id: int
+    ) -> TxAttempt:
         tx: dict[str, Any] = {
             "type": 2,
             "chainId": self.client.chain.chain_id,
@@ -249,7 +252,9 @@ class Poster:
         receipts = [signed for _, _, signed in ready]
         oracle_set = self.view.oracle_set()
         try:
-            attestation = self.signer.attest(receipts, oracle_set.epoch, oracle_set.oracles, oracle_set.threshold)
+            attestation = self.signer.attest(
+                receipts, oracle_set.epoch, oracle_set.oracles, oracle_set.threshold
+            )
         except QuorumError as exc:
             self._on_quorum_failure(exc, len(oracle_set.oracles), oracle_set.threshold)
             return bool(exc.rejected)
@@ -271,7 +276,14 @@ class Poster:
         crash_point("batch_stored")
         log.info(
             "batch %d: %d receipts (jobs %d..%d), nonce %d, tx %s, gas limit %d, max fee %.3g gwei",
-            batch.id, len(job_ids), min(job_ids), max(job_ids), nonce, attempt.tx_hash, gas_limit, max_fee / GWEI,
+            batch.id,
+            len(job_ids),
+            min(job_ids),
+            max(job_ids),
+            nonce,
+            attempt.tx_hash,
+            gas_limit,
+            max_fee / GWEI,
         )
         self._broadcast(batch, batch.attempts[0])
         crash_point("broadcast")
@@ -350,7 +362,11 @@ class Poster:
         self.metrics.fee_bumps.inc()
         log.info(
             "batch %d: not mined after %.0f s; replacing with tx %s at max fee %.3g gwei (tip %.3g)",
-            batch.id, time.time() - last.created_at, attempt.tx_hash, max_fee / GWEI, tip / GWEI,
+            batch.id,
+            time.time() - last.created_at,
+            attempt.tx_hash,
+            max_fee / GWEI,
+            tip / GWEI,
         )
         self._broadcast(batch, attempt)
 
@@ -380,7 +396,9 @@ class Poster:
                 block = int(receipt["blockNumber"])
                 block_hash = receipt["blockHash"].to_0x_hex()
                 if batch.mined_hash != block_hash:
-                    self.store.mark_mined(batch.id, attempt.tx_hash, block, block_hash, int(receipt["gasUsed"]))
+                    self.store.mark_mined(
+                        batch.id, attempt.tx_hash, block, block_hash, int(receipt["gasUsed"])
+                    )
                     batch.mined_hash = block_hash
                     crash_point("mined")
                 if latest - block + 1 >= self.settings.confirmations:
@@ -390,7 +408,9 @@ class Poster:
                         moved = True
                 continue
             if batch.mined_hash is not None:
-                log.warning("batch %d: a reorganisation removed its transaction; broadcasting it again", batch.id)
+                log.warning(
+                    "batch %d: a reorganisation removed its transaction; broadcasting it again", batch.id
+                )
                 self.metrics.reorgs.inc()
                 self.store.mark_unmined(batch.id)
                 batch.mined_hash = None
@@ -405,10 +425,19 @@ class Poster:
                 seen = self._nonce_gone.get(batch.id, 0) + 1
                 self._nonce_gone[batch.id] = seen
                 if seen >= 3:
-                    log.error("batch %d: nonce %d was used by another transaction; re-posting its receipts",
-                              batch.id, batch.nonce)
-                    self.store.finish_batch(batch.id, {}, {}, batch.job_ids,
-                                            note=f"nonce {batch.nonce} used by another transaction", failed=True)
+                    log.error(
+                        "batch %d: nonce %d was used by another transaction; re-posting its receipts",
+                        batch.id,
+                        batch.nonce,
+                    )
+                    self.store.finish_batch(
+                        batch.id,
+                        {},
+                        {},
+                        batch.job_ids,
+                        note=f"nonce {batch.nonce} used by another transaction",
+                        failed=True,
+                    )
                     self.store.set_next_nonce(mined_count)
                     self.metrics.batches.labels("nonce_lost").inc()
                     moved = True
@@ -442,24 +471,40 @@ class Poster:
             for job_id in skipped:
                 info = jobs.get(job_id)
                 status = info.status if info else "unknown"
-                elsewhere = self._settlement_of(job_id) if status in ("Settled", "Disputed", "DisputeUpheld",
-                                                                       "DisputeRejected") else None
+                elsewhere = (
+                    self._settlement_of(job_id)
+                    if status in ("Settled", "Disputed", "DisputeUpheld", "DisputeRejected")
+                    else None
+                )
                 if elsewhere is not None:
                     settled[job_id] = elsewhere
                 else:
-                    rejected[job_id] = f"job {job_id} became {status} before the batch was mined; nothing was paid"
+                    rejected[job_id] = (
+                        f"job {job_id} became {status} before the batch was mined; nothing was paid"
+                    )
         requeue = [j for j in batch.job_ids if j not in settled and j not in rejected]
         gas_used = int(receipt["gasUsed"])
         self.store.finish_batch(
-            batch.id, settled, rejected, requeue,
+            batch.id,
+            settled,
+            rejected,
+            requeue,
             note=f"tx {tx_hash} block {block} gas {gas_used}: {len(settled)} settled, {len(skipped)} skipped",
         )
         self.metrics.batches.labels("confirmed").inc()
         self.metrics.settled.inc(len(settled))
         if batch.job_ids:
             self.metrics.gas_per_receipt.observe(gas_used / len(batch.job_ids))
-        log.info("batch %d confirmed: tx %s block %d, %d settled, %d skipped, gas %d (%.0f per receipt)",
-                 batch.id, tx_hash, block, len(settled), len(skipped), gas_used, gas_used / max(len(batch.job_ids), 1))
+        log.info(
+            "batch %d confirmed: tx %s block %d, %d settled, %d skipped, gas %d (%.0f per receipt)",
+            batch.id,
+            tx_hash,
+            block,
+            len(settled),
+            len(skipped),
+            gas_used,
+            gas_used / max(len(batch.job_ids), 1),
+        )
 
     def _settlement_of(self, job_id: int) -> tuple[str, int] | None:
         """The transaction that settled `job_id` (someone else's batch, or an earlier one of ours)."""
@@ -481,7 +526,10 @@ class Poster:
         error: DecodedContractError | None = None
         try:
             w3.eth.call(
-                cast(Any, {"from": self.address, "to": self.client.escrow.address, "data": HexBytes(tx["data"])}),
+                cast(
+                    Any,
+                    {"from": self.address, "to": self.client.escrow.address, "data": HexBytes(tx["data"])},
+                ),
                 int(receipt["blockNumber"]) - 1,
             )
         except (Web3Exception, ValueError) as exc:
@@ -493,11 +541,17 @@ class Poster:
             if job in batch.job_ids:
                 rejected[job] = f"the escrow rejected this receipt: {error.message}"
         requeue = [j for j in batch.job_ids if j not in rejected]
-        self.store.finish_batch(batch.id, {}, rejected, requeue, note=f"tx {attempt.tx_hash} reverted: {reason}",
-                                failed=True)
+        self.store.finish_batch(
+            batch.id, {}, rejected, requeue, note=f"tx {attempt.tx_hash} reverted: {reason}", failed=True
+        )
         self.metrics.batches.labels("reverted").inc()
-        log.error("batch %d: tx %s reverted: %s; %d receipts will be posted again",
-                  batch.id, attempt.tx_hash, reason, len(requeue))
+        log.error(
+            "batch %d: tx %s reverted: %s; %d receipts will be posted again",
+            batch.id,
+            attempt.tx_hash,
+            reason,
+            len(requeue),
+        )
 
 
 def posted_jobs(store: SQLiteStore) -> list[int]:

@@ -226,7 +226,9 @@ class OracleService:
         pending: list[StoredReceipt] = self.store.receipts(RECEIVED, limit=limit)
         if not pending:
             return False
-        items = [(ReceiptSubmission.model_validate_json(r.body).signed(), r.signer, r.received_at) for r in pending]
+        items = [
+            (ReceiptSubmission.model_validate_json(r.body).signed(), r.signer, r.received_at) for r in pending
+        ]
         verdicts = self._judge(items)
         ok: list[int] = []
         moved = False
@@ -241,8 +243,9 @@ class OracleService:
                 if verdict.kind == "fraud":
                     self.store.set_fraud(
                         stored.job_id,
-                        "pending" if self.arbiter is not None else
-                        "not reported: this oracle has no arbiter key (the arbiter should call reportFraud)",
+                        "pending"
+                        if self.arbiter is not None
+                        else "not reported: this oracle has no arbiter key (the arbiter should call reportFraud)",
                     )
         if ok:
             self.store.set_status(ok, VERIFIED, only_from=RECEIVED)
@@ -261,10 +264,16 @@ class OracleService:
             evidence = fraud_evidence_hash(signed, stored.reason or "")
             try:
                 plan = client.chain.plan_call(
-                    f"report fraud on job {stored.job_id}", self.arbiter.address, client.escrow, "reportFraud",
-                    stored.job_id, evidence,
+                    f"report fraud on job {stored.job_id}",
+                    self.arbiter.address,
+                    client.escrow,
+                    "reportFraud",
+                    stored.job_id,
+                    evidence,
                 )
-                outcome = client.chain.send(plan, self.arbiter, confirmations=self.config.poster.confirmations)
+                outcome = client.chain.send(
+                    plan, self.arbiter, confirmations=self.config.poster.confirmations
+                )
             except DecodedContractError as err:
                 note = f"not reported: the escrow refused ({err.message})"
                 self.store.set_fraud(stored.job_id, note)
@@ -274,7 +283,9 @@ class OracleService:
             except GpusettleError as err:
                 log.warning("job %d: fraud report failed, will retry: %s", stored.job_id, err)
                 return False
-            self.store.set_fraud(stored.job_id, f"reported in tx {outcome.tx_hash} (evidence 0x{evidence.hex()})")
+            self.store.set_fraud(
+                stored.job_id, f"reported in tx {outcome.tx_hash} (evidence 0x{evidence.hex()})"
+            )
             self.metrics.fraud_reports.labels("reported").inc()
             log.warning("job %d: fraud reported in tx %s", stored.job_id, outcome.tx_hash)
         return True
@@ -295,11 +306,17 @@ class OracleService:
             return 422, {"error": "invalid_request", "reason": f"expected epoch, receipts, specs: {exc}"}
         oracle_set = self.view.oracle_set()
         if epoch != oracle_set.epoch:
-            return 409, {"error": "wrong_epoch", "reason": f"the oracle set is at epoch {oracle_set.epoch}, not {epoch}",
-                         "rejected": {}}
+            return 409, {
+                "error": "wrong_epoch",
+                "reason": f"the oracle set is at epoch {oracle_set.epoch}, not {epoch}",
+                "rejected": {},
+            }
         if self.account.address not in oracle_set.oracles:
-            return 409, {"error": "not_an_oracle", "reason": f"{self.account.address} is not in the oracle set",
-                         "rejected": {}}
+            return 409, {
+                "error": "not_an_oracle",
+                "reason": f"{self.account.address} is not in the oracle set",
+                "rejected": {},
+            }
         items: list[tuple[SignedReceipt, str, float]] = []
         rejected: dict[str, str] = {}
         now = time.time()
@@ -383,7 +400,10 @@ class OracleService:
         server = uvicorn.Server(config)
         log.info(
             "oracle %s serving on %s (chain %d, escrow %s, %s)",
-            self.account.address, self.config.url, self.view.chain_id, self.view.escrow_address,
+            self.account.address,
+            self.config.url,
+            self.view.chain_id,
+            self.view.escrow_address,
             "posting" if self.config.post else "co-signing only",
         )
         try:

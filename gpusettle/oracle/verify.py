@@ -125,7 +125,11 @@ class ReceiptSubmission(BaseModel):
     def signed(self) -> SignedReceipt:
         """The receipt as a SignedReceipt, without the routing fields."""
         return SignedReceipt.model_construct(
-            receipt=self.receipt.job_receipt(), r=self.r, vs=self.vs, evidence=self.evidence, result=self.result
+            receipt=self.receipt.job_receipt(),
+            r=self.r,
+            vs=self.vs,
+            evidence=self.evidence,
+            result=self.result,
         )
 
 

@@ -34,16 +34,29 @@ def worker() -> None:
 )
 @click.option("--keystore", type=click.Path(file_okay=False), default=None, help="Keystore directory.")
 @click.option("--account", "alias", required=True, help="Keystore alias of the worker key.")
-@click.option("--password-file", type=click.Path(dir_okay=False), default=None, help="File holding the password.")
+@click.option(
+    "--password-file", type=click.Path(dir_okay=False), default=None, help="File holding the password."
+)
 @click.option("--provider", required=True, help="The provider's staking wallet address.")
 @click.option("--oracle", "oracle_url", required=True, help="The oracle's URL (receipts go there).")
-@click.option("--spec-store", default=None, help="Where job specs are: an http(s) URL or a directory "
-              "(default: the oracle).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Where the worker keeps its state, job directories and result payloads.")
+@click.option(
+    "--spec-store",
+    default=None,
+    help="Where job specs are: an http(s) URL or a directory (default: the oracle).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where the worker keeps its state, job directories and result payloads.",
+)
 @click.option("--device", default="auto", show_default=True, help="matmul device: auto, cpu or cuda[:N].")
-@click.option("--allow-command", is_flag=True, help="Run `command` workloads (client programs) on this machine.")
-@click.option("--poll-interval", type=float, default=1.0, show_default=True, help="Seconds between chain polls.")
+@click.option(
+    "--allow-command", is_flag=True, help="Run `command` workloads (client programs) on this machine."
+)
+@click.option(
+    "--poll-interval", type=float, default=1.0, show_default=True, help="Seconds between chain polls."
+)
 @click.option("--max-jobs", type=int, default=None, help="Exit after this many jobs are finished.")
 @click.option("--log-level", default="INFO", show_default=True)
 def run(

@@ -15,7 +15,9 @@ log = logging.getLogger("gpusettle.worker")
 class Progress:
     """Call `update(fraction, message)` as the job advances and `close()` at the end."""
 
-    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30, every: float = 10.0) -> None:
+    def __init__(
+        self, label: str, stream: TextIO | None = None, width: int = 30, every: float = 10.0
+    ) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.width = width
@@ -33,7 +35,9 @@ class Progress:
         if self.tty:
             filled = round(fraction * self.width)
             bar = "#" * filled + "." * (self.width - filled)
-            self.stream.write(f"\r{self.label} [{bar}] {fraction * 100:5.1f}% {elapsed:6.1f}s {message[:40]:<40}")
+            self.stream.write(
+                f"\r{self.label} [{bar}] {fraction * 100:5.1f}% {elapsed:6.1f}s {message[:40]:<40}"
+            )
             self.stream.flush()
             self._drawn = True
             return

@@ -75,7 +75,9 @@ class WorkerConfig:
     """Stop after this many jobs reached a final state (tests and demos)."""
 
 
-def meter(t0: float, t1: float, gpu_count: int, accepted_at: int, max_gpu_seconds: int) -> tuple[int, int, int]:
+def meter(
+    t0: float, t1: float, gpu_count: int, accepted_at: int, max_gpu_seconds: int
+) -> tuple[int, int, int]:
     """(startTime, endTime, gpuSeconds) for a run from wall-clock t0 to t1 on `gpu_count` GPUs.
 
     start is floored and end ceiled to whole seconds, so (end - start) x GPUs always covers the
@@ -137,18 +139,28 @@ class Worker:
         """Run until stopped (stop()) or until `max_jobs` jobs are final."""
         self.check_setup()
         self.recover()
-        for name, fn in (("watcher", self.watch_once), ("runner", self.run_once), ("submitter", self.submit_once)):
+        for name, fn in (
+            ("watcher", self.watch_once),
+            ("runner", self.run_once),
+            ("submitter", self.submit_once),
+        ):
             thread = threading.Thread(target=self._loop, args=(name, fn), name=f"worker-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
         log.info(
             "worker %s serving provider %s on chain %d (oracle %s, specs from %s)",
-            self.account.address, self.provider, self.client.chain.chain_id, self.config.oracle_url,
+            self.account.address,
+            self.provider,
+            self.client.chain.chain_id,
+            self.config.oracle_url,
             self.config.spec_store or self.config.oracle_url,
         )
         try:
             while not self._stop.is_set():
-                if self.config.max_jobs is not None and self.state.count(*FINAL_STATES) >= self.config.max_jobs:
+                if (
+                    self.config.max_jobs is not None
+                    and self.state.count(*FINAL_STATES) >= self.config.max_jobs
+                ):
                     log.info("%d job(s) done; stopping as asked", self.config.max_jobs)
                     break
                 self._stop.wait(0.5)
@@ -192,10 +204,19 @@ class Worker:
                     a = entry["args"]
                     job_id = int(a["jobId"])
                     if self.state.add_job(
-                        job_id, "0x" + bytes(a["specHash"]).hex(), int(a["maxGpuSeconds"]), 0,
-                        int(a["acceptBy"]), int(a["deadline"]),
+                        job_id,
+                        "0x" + bytes(a["specHash"]).hex(),
+                        int(a["maxGpuSeconds"]),
+                        0,
+                        int(a["acceptBy"]),
+                        int(a["deadline"]),
                     ):
-                        log.info("job %d opened by %s: up to %d GPU-seconds", job_id, a["client"], a["maxGpuSeconds"])
+                        log.info(
+                            "job %d opened by %s: up to %d GPU-seconds",
+                            job_id,
+                            a["client"],
+                            a["maxGpuSeconds"],
+                        )
                         moved = True
             self.state.set_meta("last_block", str(latest))
         for job in self.state.jobs("new", "accepting"):
@@ -214,8 +235,13 @@ class Worker:
         info = client.job(job.job_id)
         if info.status == "Running" and info.provider == self.provider:
             spec_json = job.spec if job.spec is not None else self._spec_json(job)
-            self.state.update(job.job_id, state="accepted", accepted_at=info.accepted_at,
-                              gpu_count=info.gpu_count, spec=spec_json)
+            self.state.update(
+                job.job_id,
+                state="accepted",
+                accepted_at=info.accepted_at,
+                gpu_count=info.gpu_count,
+                spec=spec_json,
+            )
             log.info("job %d accepted at %d", job.job_id, info.accepted_at)
             return True
         if info.status != "Open":
@@ -239,7 +265,9 @@ class Worker:
         problem = self._unsupported(spec)
         if problem is not None:
             return self._decline(client, job, problem)
-        self.state.update(job.job_id, state="accepting", spec=spec.canonical_json().decode(), gpu_count=info.gpu_count)
+        self.state.update(
+            job.job_id, state="accepting", spec=spec.canonical_json().decode(), gpu_count=info.gpu_count
+        )
         try:
             plan = client.plan_accept_job(self.account.address, job.job_id)
             outcome = client.send(plan, self.account, confirmations=self.config.confirmations)
@@ -249,7 +277,9 @@ class Worker:
             return True
         accepted_at = int(outcome.event("JobAccepted").args["acceptedAt"])
         self.state.update(job.job_id, state="accepted", accepted_at=accepted_at, accept_tx=outcome.tx_hash)
-        log.info("job %d accepted in tx %s (%s, %d GPU(s))", job.job_id, outcome.tx_hash, spec.kind, info.gpu_count)
+        log.info(
+            "job %d accepted in tx %s (%s, %d GPU(s))", job.job_id, outcome.tx_hash, spec.kind, info.gpu_count
+        )
         return True
 
     def _spec_json(self, job: JobRecord) -> str | None:
@@ -286,8 +316,14 @@ class Worker:
             if spec_json is None:
                 if time.time() > job.deadline:
                     t = int(time.time())
-                    self._finish(job, WorkloadResult.failed(Outcome.FAILED_CLIENT, "the job's spec was never published"),
-                                 job.accepted_at or t, job.accepted_at or t, 0, {})
+                    self._finish(
+                        job,
+                        WorkloadResult.failed(Outcome.FAILED_CLIENT, "the job's spec was never published"),
+                        job.accepted_at or t,
+                        job.accepted_at or t,
+                        0,
+                        {},
+                    )
                     return True
                 return False
             self.state.update(job.job_id, spec=spec_json)
@@ -295,7 +331,9 @@ class Worker:
         assert job.spec is not None
         spec = JobSpec.model_validate_json(job.spec)
         t0 = time.time()
-        if not self.state.transition(job.job_id, "accepted", "running", start_time=max(int(t0), job.accepted_at or 0)):
+        if not self.state.transition(
+            job.job_id, "accepted", "running", start_time=max(int(t0), job.accepted_at or 0)
+        ):
             return True
         gpus = max(job.gpu_count, 1)
         monitor = GpuMonitor(count=gpus).start()
@@ -304,7 +342,9 @@ class Worker:
             result = self._execute(job, spec, progress.update)
         except Exception as exc:
             log.exception("job %d: the worker failed while running it", job.job_id)
-            result = WorkloadResult.failed(Outcome.FAILED_PROVIDER, f"worker error: {type(exc).__name__}: {exc}")
+            result = WorkloadResult.failed(
+                Outcome.FAILED_PROVIDER, f"worker error: {type(exc).__name__}: {exc}"
+            )
         t1 = time.time()
         evidence = monitor.stop()
         progress.close(f"{result.outcome.name.lower()} on {result.device}")
@@ -317,15 +357,21 @@ class Worker:
         self._finish(job, result, start, end, gpu_seconds, evidence)
         return True
 
-    def _execute(self, job: JobRecord, spec: JobSpec, progress: Callable[[float, str], None]) -> WorkloadResult:
+    def _execute(
+        self, job: JobRecord, spec: JobSpec, progress: Callable[[float, str], None]
+    ) -> WorkloadResult:
         workload = spec.workload
         if isinstance(workload, MatmulWorkload):
             return run_matmul(workload, progress=progress, device=self.config.device)
         assert isinstance(workload, CommandWorkload)
         # Past this time nothing more is paid (max GPU-seconds) or the job may time out (deadline).
         limit = min(job.max_gpu_seconds / max(job.gpu_count, 1), job.deadline - time.time() - 30)
-        return run_command(workload, self.config.data_dir / "jobs" / str(job.job_id), time_limit=max(limit, 1.0),
-                           progress=progress)
+        return run_command(
+            workload,
+            self.config.data_dir / "jobs" / str(job.job_id),
+            time_limit=max(limit, 1.0),
+            progress=progress,
+        )
 
     def _finish(
         self,
@@ -354,7 +400,9 @@ class Worker:
             gpuSeconds=gpu_seconds,
             startTime=start,
             endTime=end,
-            resultHash=result.result_hash if result.failure_reason is None else failure_hash(result.failure_reason),
+            resultHash=result.result_hash
+            if result.failure_reason is None
+            else failure_hash(result.failure_reason),
             outcome=result.outcome,
         )
         evidence_model = ReceiptEvidence(failure_reason=result.failure_reason, **evidence)
@@ -385,7 +433,12 @@ class Worker:
         )
         log.info(
             "job %d: receipt signed: %s, %d GPU-seconds (%d..%d), result %s",
-            job.job_id, result.outcome.name, gpu_seconds, start, end, receipt.resultHash,
+            job.job_id,
+            result.outcome.name,
+            gpu_seconds,
+            start,
+            end,
+            receipt.resultHash,
         )
 
     # -- submitting ------------------------------------------------------------------------------------
@@ -426,8 +479,13 @@ class Worker:
     def _retry_later(self, job: JobRecord, why: str) -> None:
         delay = backoff_delay(job.attempts)
         self.state.update(job.job_id, attempts=job.attempts + 1, next_attempt_at=time.time() + delay)
-        log.warning("job %d: submission attempt %d failed (%s); retrying in %.1f s", job.job_id,
-                    job.attempts + 1, why, delay)
+        log.warning(
+            "job %d: submission attempt %d failed (%s); retrying in %.1f s",
+            job.job_id,
+            job.attempts + 1,
+            why,
+            delay,
+        )
 
     def _submit(self, oracle: OracleClient, job: JobRecord) -> bool:
         assert job.submission is not None
@@ -444,7 +502,9 @@ class Worker:
                     self._retry_later(job, uploaded.detail)
                     return False
                 if uploaded.kind == "rejected":
-                    log.error("job %d: the oracle refused the result payload: %s", job.job_id, uploaded.detail)
+                    log.error(
+                        "job %d: the oracle refused the result payload: %s", job.job_id, uploaded.detail
+                    )
                 self.state.update(job.job_id, payload_sent=1)
         answer = oracle.submit(job.submission)
         if answer.kind == "retry":
@@ -460,5 +520,3 @@ class Worker:
             self.state.update(job.job_id, state="rejected", reason=answer.detail)
             log.error("job %d: the oracle rejected the receipt: %s", job.job_id, answer.detail)
         return True
-
-

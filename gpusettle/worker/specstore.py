@@ -41,7 +41,9 @@ def _checked(body: bytes | str, spec_hash: str) -> JobSpec:
     try:
         spec = JobSpec.model_validate_json(body)
     except ValidationError as exc:
-        raise ValueError(f"the spec store's {spec_hash} is not a valid job spec: {exc.errors()[0]['msg']}") from None
+        raise ValueError(
+            f"the spec store's {spec_hash} is not a valid job spec: {exc.errors()[0]['msg']}"
+        ) from None
     if spec.spec_hash() != spec_hash.lower():
         raise ValueError(f"the spec store returned a spec hashing to {spec.spec_hash()}, not {spec_hash}")
     return spec
@@ -94,7 +96,9 @@ class HttpSpecStore:
             timeout=self.timeout,
         )
         if response.status_code not in (200, 201):
-            raise SpecUnavailable(f"the spec store refused the spec: HTTP {response.status_code} {response.text}")
+            raise SpecUnavailable(
+                f"the spec store refused the spec: HTTP {response.status_code} {response.text}"
+            )
         return name
 
 

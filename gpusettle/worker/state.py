@@ -51,10 +51,30 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 _COLUMNS = (
-    "job_id", "state", "spec_hash", "spec", "max_gpu_seconds", "gpu_count", "accept_by", "deadline",
-    "accepted_at", "accept_tx", "start_time", "end_time", "gpu_seconds", "outcome", "result_hash",
-    "payload_path", "payload_sent", "submission", "reason", "settle_tx", "attempts", "next_attempt_at",
-    "created_at", "updated_at",
+    "job_id",
+    "state",
+    "spec_hash",
+    "spec",
+    "max_gpu_seconds",
+    "gpu_count",
+    "accept_by",
+    "deadline",
+    "accepted_at",
+    "accept_tx",
+    "start_time",
+    "end_time",
+    "gpu_seconds",
+    "outcome",
+    "result_hash",
+    "payload_path",
+    "payload_sent",
+    "submission",
+    "reason",
+    "settle_tx",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -141,15 +161,23 @@ class WorkerState:
 
     def job(self, job_id: int) -> JobRecord | None:
         """One job."""
-        row = self._conn().execute(f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        row = (
+            self._conn()
+            .execute(f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,))
+            .fetchone()
+        )
         return JobRecord(*row) if row else None
 
     def jobs(self, *states: str) -> list[JobRecord]:
         """Jobs in any of `states`, oldest first."""
         marks = ", ".join("?" for _ in states)
-        rows = self._conn().execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE state IN ({marks}) ORDER BY job_id", states
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE state IN ({marks}) ORDER BY job_id", states
+            )
+            .fetchall()
+        )
         return [JobRecord(*r) for r in rows]
 
     def count(self, *states: str) -> int:

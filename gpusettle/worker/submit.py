@@ -35,7 +35,9 @@ class SubmitResult:
 class OracleClient:
     """HTTP client of one oracle."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, base_url: str, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = httpx.Client(timeout=timeout, transport=transport)
 

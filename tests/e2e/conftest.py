@@ -55,35 +55,84 @@ class World:
     def verifier(self) -> ReceiptVerifier:
         return ReceiptVerifier(31337, self.net.gs.escrow.address)
 
-    def sign(self, r: JobReceipt, key: bytes | None = None, chain_id: int = 31337, escrow: str | None = None,
-             **extra: Any) -> dict[str, Any]:
+    def sign(
+        self,
+        r: JobReceipt,
+        key: bytes | None = None,
+        chain_id: int = 31337,
+        escrow: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         verifier = ReceiptVerifier(chain_id, escrow or self.net.gs.escrow.address)
         sig_r, sig_vs = sign_digest(verifier.digest(r), key or bytes(self.worker.key)).hex()
         return {"receipt": r.model_dump(mode="json"), "r": sig_r, "vs": sig_vs, **extra}
 
-    def receipt(self, job_id: int, accepted_at: int, *, wall: int = 2, gpu_seconds: int | None = None,
-                outcome: Outcome = Outcome.COMPLETED, result_hash: str = "0x" + "ab" * 32) -> JobReceipt:
-        return JobReceipt(jobId=job_id, provider=self.provider.address,
-                          gpuSeconds=gpu_seconds if gpu_seconds is not None else wall * self.gpu_count,
-                          startTime=accepted_at, endTime=accepted_at + wall, resultHash=result_hash, outcome=outcome)
+    def receipt(
+        self,
+        job_id: int,
+        accepted_at: int,
+        *,
+        wall: int = 2,
+        gpu_seconds: int | None = None,
+        outcome: Outcome = Outcome.COMPLETED,
+        result_hash: str = "0x" + "ab" * 32,
+    ) -> JobReceipt:
+        return JobReceipt(
+            jobId=job_id,
+            provider=self.provider.address,
+            gpuSeconds=gpu_seconds if gpu_seconds is not None else wall * self.gpu_count,
+            startTime=accepted_at,
+            endTime=accepted_at + wall,
+            resultHash=result_hash,
+            outcome=outcome,
+        )
 
-    def jobs(self, count: int, max_gpu_seconds: int = 3600, spec_hash: bytes = b"\x01" * 32) -> dict[int, int]:
-        ids = self.net.open_jobs(self.client, self.offer_id, count, max_gpu_seconds=max_gpu_seconds,
-                                 spec_hash=spec_hash)
+    def jobs(
+        self, count: int, max_gpu_seconds: int = 3600, spec_hash: bytes = b"\x01" * 32
+    ) -> dict[int, int]:
+        ids = self.net.open_jobs(
+            self.client, self.offer_id, count, max_gpu_seconds=max_gpu_seconds, spec_hash=spec_hash
+        )
         return self.net.accept_jobs(self.worker, ids)
 
-    def start_oracle(self, name: str = "oracle", *extra: str, account: str = "oracle", arbiter: bool = True,
-                     port: int | None = None, data_dir: Path | None = None, env: dict[str, str] | None = None
-                     ) -> tuple[ManagedProcess, str]:
+    def start_oracle(
+        self,
+        name: str = "oracle",
+        *extra: str,
+        account: str = "oracle",
+        arbiter: bool = True,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> tuple[ManagedProcess, str]:
         port = port or free_port(*PORTS)
         assert self.net.record_path is not None
-        argv = [sys.executable, "-m", "gpusettle.oracle", "run", "--rpc-url", self.url, "--deployment",
-                str(self.net.record_path), "--keystore", str(self.net.keystore_dir), "--account", account,
-                "--data-dir", str(data_dir or self.workdir / name), "--port", str(port), "--batch-wait", "0.1",
-                *extra]
+        argv = [
+            sys.executable,
+            "-m",
+            "gpusettle.oracle",
+            "run",
+            "--rpc-url",
+            self.url,
+            "--deployment",
+            str(self.net.record_path),
+            "--keystore",
+            str(self.net.keystore_dir),
+            "--account",
+            account,
+            "--data-dir",
+            str(data_dir or self.workdir / name),
+            "--port",
+            str(port),
+            "--batch-wait",
+            "0.1",
+            *extra,
+        ]
         if arbiter:
             argv += ["--arbiter-account", "arbiter"]
-        proc = ManagedProcess(name, argv, self.workdir / "logs" / f"{name}.log", {**self.net.child_env(), **(env or {})})
+        proc = ManagedProcess(
+            name, argv, self.workdir / "logs" / f"{name}.log", {**self.net.child_env(), **(env or {})}
+        )
         proc.start()
         self.processes.append(proc)
         wait_healthy(f"http://127.0.0.1:{port}", proc)
@@ -91,10 +140,31 @@ class World:
 
     def start_worker(self, oracle_url: str, *extra: str, name: str = "worker") -> ManagedProcess:
         assert self.net.record_path is not None
-        argv = [sys.executable, "-m", "gpusettle.worker", "run", "--rpc-url", self.url, "--deployment",
-                str(self.net.record_path), "--keystore", str(self.net.keystore_dir), "--account", "worker",
-                "--provider", self.provider.address, "--oracle", oracle_url, "--data-dir",
-                str(self.workdir / name), "--poll-interval", "0.3", "--device", "cpu", *extra]
+        argv = [
+            sys.executable,
+            "-m",
+            "gpusettle.worker",
+            "run",
+            "--rpc-url",
+            self.url,
+            "--deployment",
+            str(self.net.record_path),
+            "--keystore",
+            str(self.net.keystore_dir),
+            "--account",
+            "worker",
+            "--provider",
+            self.provider.address,
+            "--oracle",
+            oracle_url,
+            "--data-dir",
+            str(self.workdir / name),
+            "--poll-interval",
+            "0.3",
+            "--device",
+            "cpu",
+            *extra,
+        ]
         proc = ManagedProcess(name, argv, self.workdir / "logs" / f"{name}.log", self.net.child_env())
         proc.start()
         self.processes.append(proc)
@@ -127,8 +197,9 @@ def wait_until(predicate: Any, timeout: float, what: str, world: World | None = 
     raise AssertionError(f"timed out waiting for {what}\n{world.logs() if world else ''}")
 
 
-def make_world(tmp: Path, gpu_count: int = 2, stake: int = 100_000 * E18, oracles: int = 1,
-               threshold: int = 1) -> tuple[Anvil, World]:
+def make_world(
+    tmp: Path, gpu_count: int = 2, stake: int = 100_000 * E18, oracles: int = 1, threshold: int = 1
+) -> tuple[Anvil, World]:
     anvil = Anvil(port=free_port(*PORTS), log_path=tmp / "logs" / "anvil.log").start()
     try:
         net = DevNet(anvil, tmp)
@@ -137,16 +208,37 @@ def make_world(tmp: Path, gpu_count: int = 2, stake: int = 100_000 * E18, oracle
         keys = net.new_accounts([n for n in names if n != "treasury"], eth=100)
         keys["treasury"] = net.new_account("treasury", eth=0)
         oracle_set = [keys["oracle"].address] + [keys[f"oracle{i}"].address for i in range(2, oracles + 1)]
-        net.deploy(oracle_set, threshold=threshold, arbiter=keys["arbiter"].address,
-                   treasury=keys["treasury"].address)
+        net.deploy(
+            oracle_set,
+            threshold=threshold,
+            arbiter=keys["arbiter"].address,
+            treasury=keys["treasury"].address,
+        )
         net.fund_tokens({keys["provider"].address: stake, keys["client"].address: 1_000_000 * E18})
-        offer = net.setup_provider(keys["provider"], keys["worker"].address, stake=stake, gpu_model="Test GPU",
-                                   gpu_count=gpu_count, vram_gb=80, price=PRICE)
+        offer = net.setup_provider(
+            keys["provider"],
+            keys["worker"].address,
+            stake=stake,
+            gpu_model="Test GPU",
+            gpu_count=gpu_count,
+            vram_gb=80,
+            price=PRICE,
+        )
     except BaseException:
         anvil.stop()
         raise
-    return anvil, World(net, tmp, keys["provider"], keys["worker"], keys["client"], keys["oracle"],
-                        keys["arbiter"], keys["treasury"], offer, gpu_count)
+    return anvil, World(
+        net,
+        tmp,
+        keys["provider"],
+        keys["worker"],
+        keys["client"],
+        keys["oracle"],
+        keys["arbiter"],
+        keys["treasury"],
+        offer,
+        gpu_count,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from eth_account import Account
 
 from gpusettle.demo import FastSender
 from gpusettle.hashing import keccak256
-from gpusettle.models import JobSpec, MatmulWorkload, Outcome
+from gpusettle.models import JobSpec, MatmulWorkload
 from gpusettle.workloads import encode_result, generate_inputs, run_matmul
 from tests.e2e.conftest import World, wait_until
 
@@ -28,13 +28,21 @@ MATMUL = JobSpec(workload=MatmulWorkload(kind="matmul", seed=7, n=128, repetitio
 def setup(world: World) -> Iterator[dict[str, Any]]:
     oracle, url = world.start_oracle()
     plain = world.jobs(10)
-    matmul_ids = world.net.open_jobs(world.client, world.offer_id, 2, max_gpu_seconds=3600,
-                                     spec_hash=bytes.fromhex(MATMUL.spec_hash()[2:]))
+    matmul_ids = world.net.open_jobs(
+        world.client, world.offer_id, 2, max_gpu_seconds=3600, spec_hash=bytes.fromhex(MATMUL.spec_hash()[2:])
+    )
     matmul = world.net.accept_jobs(world.worker, matmul_ids)
-    assert httpx.put(f"{url}/v1/specs/{MATMUL.spec_hash()}", content=MATMUL.canonical_json()).status_code == 201
+    assert (
+        httpx.put(f"{url}/v1/specs/{MATMUL.spec_hash()}", content=MATMUL.canonical_json()).status_code == 201
+    )
     time.sleep(3.1)  # receipts below end 2 s after acceptance; let that be in the past
-    yield {"url": url, "oracle": oracle, "plain": sorted(plain.items()), "matmul": sorted(matmul.items()),
-           "used": set()}
+    yield {
+        "url": url,
+        "oracle": oracle,
+        "plain": sorted(plain.items()),
+        "matmul": sorted(matmul.items()),
+        "used": set(),
+    }
     oracle.stop()
 
 
@@ -69,10 +77,15 @@ def test_intake_refusals(world: World, setup: dict[str, Any]) -> None:
         response = post(url, doc)
         assert (response.status_code, response.json()["error"]) == (code, error), what
         assert response.json()["reason"], what
-    malformed = httpx.post(f"{url}/v1/receipts", content=b"{not json", headers={"content-type": "application/json"})
+    malformed = httpx.post(
+        f"{url}/v1/receipts", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert malformed.status_code == 400 and malformed.json()["error"] == "malformed_json"
-    oversized = httpx.post(f"{url}/v1/receipts", content=b"[" + b"1," * 40_000 + b"1]",
-                           headers={"content-type": "application/json"})
+    oversized = httpx.post(
+        f"{url}/v1/receipts",
+        content=b"[" + b"1," * 40_000 + b"1]",
+        headers={"content-type": "application/json"},
+    )
     assert oversized.status_code == 413 and "at most" in oversized.json()["reason"]
     assert httpx.get(f"{url}/v1/receipts/{job_id}").status_code == 404  # none of them was stored
 
@@ -125,9 +138,15 @@ def test_wrong_matmul_result_is_reported_not_paid(world: World, setup: dict[str,
     fraud = world.sign(world.receipt(fraud_id, fraud_accepted, result_hash="0x" + keccak256(wrong).hex()))
     assert post(url, honest).status_code == 202
     assert post(url, fraud).status_code == 202
-    wait_until(lambda: status(url, honest_id)["status"] == "settled", 30, "the honest matmul to settle", world)
-    wait_until(lambda: "reported in tx" in status(url, fraud_id).get("fraud_report", ""), 30, "the fraud report",
-               world)
+    wait_until(
+        lambda: status(url, honest_id)["status"] == "settled", 30, "the honest matmul to settle", world
+    )
+    wait_until(
+        lambda: "reported in tx" in status(url, fraud_id).get("fraud_report", ""),
+        30,
+        "the fraud report",
+        world,
+    )
     verdict = status(url, fraud_id)
     assert verdict["status"] == "rejected" and "wrong matmul result" in verdict["reason"]
     assert gs.job(fraud_id).status == "Fraud"

@@ -25,22 +25,32 @@ def test_jobs_settle_and_balances_move_exactly(world: World) -> None:
     worker = world.start_worker(url, "--allow-command")
     specs = {
         "matmul": JobSpec(workload=MatmulWorkload(kind="matmul", seed=42, n=192, repetitions=4)),
-        "command": JobSpec(workload=CommandWorkload(
-            kind="command", argv=[sys.executable, "-c", "import time; time.sleep(1.2); open('out.txt','w').write('42')"],
-            outputs=["out.txt"])),
-        "failing": JobSpec(workload=CommandWorkload(
-            kind="command", argv=[sys.executable, "-c", "import sys; sys.exit(3)"])),
+        "command": JobSpec(
+            workload=CommandWorkload(
+                kind="command",
+                argv=[sys.executable, "-c", "import time; time.sleep(1.2); open('out.txt','w').write('42')"],
+                outputs=["out.txt"],
+            )
+        ),
+        "failing": JobSpec(
+            workload=CommandWorkload(kind="command", argv=[sys.executable, "-c", "import sys; sys.exit(3)"])
+        ),
     }
     client_before = gs.token_balance(world.client.address)
     provider_before = gs.token_balance(world.provider.address)
     max_gpu_seconds = 1000
     job_ids: dict[str, int] = {}
     for name, spec in specs.items():
-        (job_id,) = world.net.open_jobs(world.client, world.offer_id, 1, max_gpu_seconds=max_gpu_seconds,
-                                        spec_hash=publish(url, spec))
+        (job_id,) = world.net.open_jobs(
+            world.client, world.offer_id, 1, max_gpu_seconds=max_gpu_seconds, spec_hash=publish(url, spec)
+        )
         job_ids[name] = job_id
-    wait_until(lambda: all(gs.job(j).status == "Settled" for j in job_ids.values()), 120,
-               "all three jobs to settle", world)
+    wait_until(
+        lambda: all(gs.job(j).status == "Settled" for j in job_ids.values()),
+        120,
+        "all three jobs to settle",
+        world,
+    )
 
     paid_total = payout_total = fee_total = 0
     outcomes = {}
@@ -53,8 +63,10 @@ def test_jobs_settle_and_balances_move_exactly(world: World) -> None:
         status = httpx.get(f"{url}/v1/receipts/{job_id}", timeout=10).json()
         assert status["status"] == "settled"
         receipt = gs.chain.w3.eth.get_transaction_receipt(HexBytes(status["tx_hash"]))
-        assert any(e.name == "JobSettled" and e.args["jobId"] == job_id
-                   for e in gs.chain.decode_logs(receipt["logs"]))
+        assert any(
+            e.name == "JobSettled" and e.args["jobId"] == job_id
+            for e in gs.chain.decode_logs(receipt["logs"])
+        )
         paid_total += paid
         payout_total += payout
         fee_total += fee
@@ -73,8 +85,12 @@ def test_jobs_settle_and_balances_move_exactly(world: World) -> None:
     assert gs.token_balance(world.treasury.address) == fee_total
     assert gs.token_balance(escrow) == 0
 
-    wait_until(lambda: worker.log_path.read_text().count("settled in tx") == 3, 30,
-               "the worker to see its three receipts settled", world)
+    wait_until(
+        lambda: worker.log_path.read_text().count("settled in tx") == 3,
+        30,
+        "the worker to see its three receipts settled",
+        world,
+    )
     worker.stop()
     oracle.stop()
     assert worker.log_path.read_text().count("receipt acknowledged by the oracle") == 3

@@ -21,7 +21,7 @@ import pytest
 
 from gpusettle.demo import free_port
 from gpusettle.oracle.poster import CRASH_ENV
-from tests.e2e.conftest import PORTS, World, make_world, wait_healthy, wait_until
+from tests.e2e.conftest import PORTS, World, make_world, wait_until
 
 TRIALS = 5
 PER_TRIAL = 200
@@ -80,7 +80,10 @@ class Submitter:
                     except httpx.HTTPError:
                         time.sleep(0.05)
                         continue
-                    if response.status_code in (200, 202) or response.json().get("error") == "already_settled":
+                    if (
+                        response.status_code in (200, 202)
+                        or response.json().get("error") == "already_settled"
+                    ):
                         with self._lock:
                             self.acked.add(job_id)
                         break
@@ -91,8 +94,14 @@ class Submitter:
                     time.sleep(0.05)
 
 
-def run_trial(world: World, jobs: list[tuple[int, int]], data_dir: Path, port: int, rng: random.Random,
-              crash_at: str | None = None) -> tuple[set[int], int]:
+def run_trial(
+    world: World,
+    jobs: list[tuple[int, int]],
+    data_dir: Path,
+    port: int,
+    rng: random.Random,
+    crash_at: str | None = None,
+) -> tuple[set[int], int]:
     docs = {job_id: world.sign(world.receipt(job_id, accepted, wall=1)) for job_id, accepted in jobs}
     extra = ("--batch-max", "25", "--max-in-flight", "2")
     env = {CRASH_ENV: crash_at} if crash_at else None
@@ -120,14 +129,18 @@ def run_trial(world: World, jobs: list[tuple[int, int]], data_dir: Path, port: i
     assert submitter.done, "the submitters did not finish"
     assert not submitter.refused, submitter.refused
     gs = world.net.gs
-    wait_until(lambda: all(gs.job(j).status == "Settled" for j in submitter.acked), 90,
-               "every acknowledged receipt to settle", world)
+    wait_until(
+        lambda: all(gs.job(j).status == "Settled" for j in submitter.acked),
+        90,
+        "every acknowledged receipt to settle",
+        world,
+    )
     oracle.stop()
     return submitter.acked, kills
 
 
 def test_kill_9_at_random_moments_settles_everything_acknowledged_exactly_once(
-    crash_world: tuple[World, list[tuple[int, int]]]
+    crash_world: tuple[World, list[tuple[int, int]]],
 ) -> None:
     world, jobs = crash_world
     rng = random.Random(20261122)
@@ -136,14 +149,14 @@ def test_kill_9_at_random_moments_settles_everything_acknowledged_exactly_once(
     acknowledged: set[int] = set()
     total_kills = 0
     for trial in range(TRIALS):
-        chunk = jobs[trial * PER_TRIAL:(trial + 1) * PER_TRIAL]
+        chunk = jobs[trial * PER_TRIAL : (trial + 1) * PER_TRIAL]
         acked, kills = run_trial(world, chunk, data_dir, port, rng)
         assert acked == {j for j, _ in chunk}  # every receipt was eventually acknowledged
         acknowledged |= acked
         total_kills += kills
     offset = TRIALS * PER_TRIAL
     for index, point in enumerate(CRASH_POINTS):
-        chunk = jobs[offset + 20 * index: offset + 20 * (index + 1)]
+        chunk = jobs[offset + 20 * index : offset + 20 * (index + 1)]
         acked, kills = run_trial(world, chunk, data_dir, port, rng, crash_at=point)
         assert kills == 1, f"the oracle never reached crash point {point}"
         acknowledged |= acked
@@ -154,6 +167,8 @@ def test_kill_9_at_random_moments_settles_everything_acknowledged_exactly_once(
     for event in gs.events("escrow", "JobSettled"):
         job_id = int(event.args["jobId"])
         settled[job_id] = settled.get(job_id, 0) + 1
-    assert all(settled.get(j) == 1 for j in acknowledged), "some acknowledged receipt did not settle exactly once"
+    assert all(settled.get(j) == 1 for j in acknowledged), (
+        "some acknowledged receipt did not settle exactly once"
+    )
     assert not gs.events("escrow", "SettlementSkipped"), "a settled receipt was posted a second time"
     assert len(acknowledged) == TRIALS * PER_TRIAL + 20 * len(CRASH_POINTS)

@@ -36,10 +36,18 @@ def make_poster(world: World, store: SQLiteStore, **settings: float) -> Poster:
         return Gpusettle.connect(world.url, record)
 
     client = factory()
-    signer = QuorumSigner(domain=world.verifier().domain, key=bytes(world.oracle.key), address=world.oracle.address)
-    return Poster(store=store, client=client, account=world.oracle, signer=signer,
-                  view=Web3ChainView(factory, client), settings=PosterSettings(batch_wait=0, **settings),  # type: ignore[arg-type]
-                  metrics=OracleMetrics())
+    signer = QuorumSigner(
+        domain=world.verifier().domain, key=bytes(world.oracle.key), address=world.oracle.address
+    )
+    return Poster(
+        store=store,
+        client=client,
+        account=world.oracle,
+        signer=signer,
+        view=Web3ChainView(factory, client),
+        settings=PosterSettings(batch_wait=0, **settings),  # type: ignore[arg-type]
+        metrics=OracleMetrics(),
+    )
 
 
 def verified_receipts(world: World, store: SQLiteStore, count: int) -> list[int]:
@@ -48,8 +56,11 @@ def verified_receipts(world: World, store: SQLiteStore, count: int) -> list[int]
     for job_id, at in accepted.items():
         r = world.receipt(job_id, at)
         doc = world.sign(r)
-        store.add_receipt(NewReceipt(job_id, r.provider, world.worker.address, receipt_struct_hash(r),
-                                     json.dumps(doc), r.endTime)).result()
+        store.add_receipt(
+            NewReceipt(
+                job_id, r.provider, world.worker.address, receipt_struct_hash(r), json.dumps(doc), r.endTime
+            )
+        ).result()
     store.set_status(list(accepted), "verified")
     return sorted(accepted)
 

@@ -36,7 +36,9 @@ def test_two_of_three_cosign_and_settle(quorum_world: World) -> None:
     world = quorum_world
     gs = world.net.gs
     peer_port = free_port(*PORTS)
-    peer, peer_url = world.start_oracle("oracle2", "--no-post", account="oracle2", arbiter=False, port=peer_port)
+    peer, peer_url = world.start_oracle(
+        "oracle2", "--no-post", account="oracle2", arbiter=False, port=peer_port
+    )
     dead = f"http://127.0.0.1:{free_port(*PORTS)}"  # the third oracle is down
     poster, url = world.start_oracle("oracle1", "--peer", peer_url, "--peer", dead)
 
@@ -60,19 +62,26 @@ def test_two_of_three_cosign_and_settle(quorum_world: World) -> None:
     tx_hash = httpx.get(f"{url}/v1/receipts/{first}").json()["tx_hash"]
     tx = gs.chain.w3.eth.get_transaction(HexBytes(tx_hash))
     _, args = gs.escrow.decode_function_input(tx["input"])
-    receipts = [JobReceipt(**{**dict(r), "resultHash": "0x" + bytes(r["resultHash"]).hex()})
-                for r in args["receipts"]]
+    receipts = [
+        JobReceipt(**{**dict(r), "resultHash": "0x" + bytes(r["resultHash"]).hex()}) for r in args["receipts"]
+    ]
     digest = attestation_digest(receipts_hash(receipts), gs.oracle_set().epoch, world.verifier().domain)
     signers = [recover(digest, CompactSignature(bytes(s["r"]), bytes(s["vs"]))) for s in args["attestation"]]
-    assert signers == sorted([world.oracle.address, world.net.accounts["oracle2"].address], key=lambda a: int(a, 16))
+    assert signers == sorted(
+        [world.oracle.address, world.net.accounts["oracle2"].address], key=lambda a: int(a, 16)
+    )
     del event
 
     # With the peer down there is no quorum: the receipt waits, verified, and nothing is posted.
     peer.stop()
     doc2 = world.sign(world.receipt(second, accepted[second], result_hash=result_hash))
     assert httpx.post(f"{url}/v1/receipts", json=doc2).status_code == 202
-    wait_until(lambda: httpx.get(f"{url}/v1/receipts/{second}").json()["status"] == "verified", 20, "verification",
-               world)
+    wait_until(
+        lambda: httpx.get(f"{url}/v1/receipts/{second}").json()["status"] == "verified",
+        20,
+        "verification",
+        world,
+    )
     time.sleep(3)
     assert httpx.get(f"{url}/v1/receipts/{second}").json()["status"] == "verified"
     assert gs.job(second).status == "Running"

@@ -22,16 +22,36 @@ PROVIDER = "0x00000000000000000000000000000000000000A1"
 PROVIDER_CS = Account.from_key(bytes.fromhex("33" * 32)).address
 
 
-def receipt(job_id: int = 1, *, gpu_seconds: int = 100, start: int | None = None, wall: int = 100,
-            provider: str = PROVIDER_CS, outcome: Outcome = Outcome.COMPLETED,
-            result_hash: str = "0x" + "ab" * 32) -> JobReceipt:
+def receipt(
+    job_id: int = 1,
+    *,
+    gpu_seconds: int = 100,
+    start: int | None = None,
+    wall: int = 100,
+    provider: str = PROVIDER_CS,
+    outcome: Outcome = Outcome.COMPLETED,
+    result_hash: str = "0x" + "ab" * 32,
+) -> JobReceipt:
     start = start if start is not None else int(time.time()) - wall - 10
-    return JobReceipt(jobId=job_id, provider=provider, gpuSeconds=gpu_seconds, startTime=start,
-                      endTime=start + wall, resultHash=result_hash, outcome=outcome)
+    return JobReceipt(
+        jobId=job_id,
+        provider=provider,
+        gpuSeconds=gpu_seconds,
+        startTime=start,
+        endTime=start + wall,
+        resultHash=result_hash,
+        outcome=outcome,
+    )
 
 
-def submission(r: JobReceipt, key: bytes = WORKER_KEY, chain_id: int = CHAIN_ID, escrow: str = ESCROW,
-               declare: bool = False, **extra: Any) -> dict[str, Any]:
+def submission(
+    r: JobReceipt,
+    key: bytes = WORKER_KEY,
+    chain_id: int = CHAIN_ID,
+    escrow: str = ESCROW,
+    declare: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
     verifier = ReceiptVerifier(chain_id, escrow)
     sig_r, sig_vs = sign_digest(verifier.digest(r), key).hex()
     doc: dict[str, Any] = {"receipt": r.model_dump(mode="json"), "r": sig_r, "vs": sig_vs}
@@ -46,12 +66,33 @@ def body(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc).encode()
 
 
-def job(job_id: int = 1, *, status: str = "Running", provider: str = PROVIDER_CS, max_gpu_seconds: int = 3600,
-        gpu_count: int = 1, accepted_at: int | None = None, spec_hash: str = "0x" + "00" * 32) -> JobInfo:
+def job(
+    job_id: int = 1,
+    *,
+    status: str = "Running",
+    provider: str = PROVIDER_CS,
+    max_gpu_seconds: int = 3600,
+    gpu_count: int = 1,
+    accepted_at: int | None = None,
+    spec_hash: str = "0x" + "00" * 32,
+) -> JobInfo:
     return JobInfo(
-        job_id=job_id, status=status, client=OTHER, provider=provider, offer_id=1, price_per_gpu_second=10**15,
-        max_gpu_seconds=max_gpu_seconds, gpu_count=gpu_count, deposit=max_gpu_seconds * 10**15, collateral=0,
-        accept_by=0, accepted_at=accepted_at if accepted_at is not None else int(time.time()) - 10_000,
-        deadline=int(time.time()) + 86_400, billed_gpu_seconds=0, settled_at=0, refundable=0, spec_hash=spec_hash,
+        job_id=job_id,
+        status=status,
+        client=OTHER,
+        provider=provider,
+        offer_id=1,
+        price_per_gpu_second=10**15,
+        max_gpu_seconds=max_gpu_seconds,
+        gpu_count=gpu_count,
+        deposit=max_gpu_seconds * 10**15,
+        collateral=0,
+        accept_by=0,
+        accepted_at=accepted_at if accepted_at is not None else int(time.time()) - 10_000,
+        deadline=int(time.time()) + 86_400,
+        billed_gpu_seconds=0,
+        settled_at=0,
+        refundable=0,
+        spec_hash=spec_hash,
         dispute_bond=0,
     )

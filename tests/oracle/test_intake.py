@@ -42,8 +42,13 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
 
 @pytest.fixture
 def app(store: SQLiteStore, view: StaticChainView, tmp_path: Path) -> OracleApp:
-    return OracleApp(store=store, verifier=ReceiptVerifier(CHAIN_ID, ESCROW), keys=WorkerKeyCache(view),
-                     results_dir=tmp_path / "results", settings=IntakeSettings(max_body=8192, max_result=4096))
+    return OracleApp(
+        store=store,
+        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
+        keys=WorkerKeyCache(view),
+        results_dir=tmp_path / "results",
+        settings=IntakeSettings(max_body=8192, max_result=4096),
+    )
 
 
 @pytest.fixture
@@ -95,17 +100,28 @@ def test_replay_of_a_settled_receipt_is_refused(http: TestClient, store: SQLiteS
         (lambda: submission(receipt(20), key=OTHER_KEY), 422, "bad_signature", "not by provider"),
         (lambda: submission(receipt(21), chain_id=1), 422, "bad_signature", "another chain"),
         (lambda: submission(receipt(22), chain_id=1, declare=True), 422, "wrong_chain", "chain id 1"),
-        (lambda: submission(receipt(23), escrow="0x" + "12" * 20, declare=True), 422, "wrong_escrow", "escrow"),
+        (
+            lambda: submission(receipt(23), escrow="0x" + "12" * 20, declare=True),
+            422,
+            "wrong_escrow",
+            "escrow",
+        ),
         (lambda: submission(receipt(24, start=2_000_000_000)), 422, "end_in_future", "future"),
-        (lambda: submission(receipt(25, gpu_seconds=10**9, wall=10)), 422, "impossible_gpu_seconds", "cannot"),
+        (
+            lambda: submission(receipt(25, gpu_seconds=10**9, wall=10)),
+            422,
+            "impossible_gpu_seconds",
+            "cannot",
+        ),
         (lambda: {**submission(receipt(26)), "r": "0x" + "00" * 32}, 422, "bad_signature", "invalid"),
         (lambda: {**submission(receipt(27)), "extra": 1}, 422, "invalid_receipt", "extra"),
         (lambda: {"receipt": {"jobId": 1}}, 422, "invalid_receipt", "schema"),
         (lambda: submission(receipt(0)), 422, "unknown_job", "cannot exist"),
     ],
 )
-def test_bad_receipts_are_refused_with_a_reason(http: TestClient, store: SQLiteStore, doc: Any, status: int,
-                                                 code: str, words: str) -> None:
+def test_bad_receipts_are_refused_with_a_reason(
+    http: TestClient, store: SQLiteStore, doc: Any, status: int, code: str, words: str
+) -> None:
     response = post(http, doc())
     assert response.status_code == status, response.text
     assert response.json()["error"] == code
@@ -122,7 +138,9 @@ def test_rotated_out_key_is_refused(http: TestClient, view: StaticChainView, app
 
 
 def test_malformed_json(http: TestClient) -> None:
-    response = http.post("/v1/receipts", content=b'{"receipt": {', headers={"content-type": "application/json"})
+    response = http.post(
+        "/v1/receipts", content=b'{"receipt": {', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400 and response.json()["error"] == "malformed_json"
 
 
@@ -144,10 +162,14 @@ def test_unknown_provider_has_no_worker_key(http: TestClient) -> None:
     assert response.status_code == 422 and response.json()["error"] == "no_worker_key"
 
 
-def test_store_failure_is_a_503_with_reason(http: TestClient, app: OracleApp, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_store_failure_is_a_503_with_reason(
+    http: TestClient, app: OracleApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def failing(record: NewReceipt) -> Future[InsertOutcome]:
         future: Future[InsertOutcome] = Future()
-        future.set_exception(StoreUnavailableError("the oracle's store cannot write: database or disk is full"))
+        future.set_exception(
+            StoreUnavailableError("the oracle's store cannot write: database or disk is full")
+        )
         return future
 
     monkeypatch.setattr(app.store, "add_receipt", failing)

@@ -11,12 +11,21 @@ from gpusettle.oracle.store import NewReceipt, SQLiteStore, TxAttempt
 
 
 def new(job_id: int, struct: bytes = b"\x01" * 32, end: int = 100) -> NewReceipt:
-    return NewReceipt(job_id=job_id, provider="0xP", signer="0xW", struct_hash=struct, body="{}", end_time=end)
+    return NewReceipt(
+        job_id=job_id, provider="0xP", signer="0xW", struct_hash=struct, body="{}", end_time=end
+    )
 
 
 def attempt(tx: str, nonce: int, max_fee: int = 10) -> TxAttempt:
-    return TxAttempt(tx_hash=tx, batch_id=0, nonce=nonce, raw=b"raw" + tx.encode(), max_fee=max_fee,
-                     priority_fee=1, created_at=0.0)
+    return TxAttempt(
+        tx_hash=tx,
+        batch_id=0,
+        nonce=nonce,
+        raw=b"raw" + tx.encode(),
+        max_fee=max_fee,
+        priority_fee=1,
+        created_at=0.0,
+    )
 
 
 def test_concurrent_adds_share_commits(tmp_path: Path) -> None:

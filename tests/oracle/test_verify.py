@@ -14,16 +14,19 @@ from gpusettle.workloads import decode_result, encode_result, run_matmul
 from tests.oracle.helpers import OTHER, PROVIDER_CS, WORKER, job, receipt
 
 NOW = int(time.time())
-NO_PAYLOAD = lambda _h: None  # noqa: E731
+NO_PAYLOAD = lambda _h: None
 
 
 def signed(r: JobReceipt) -> SignedReceipt:
     return SignedReceipt(receipt=r, r="0x" + "11" * 32, vs="0x" + "22" * 32)
 
 
-def verdict(r: JobReceipt, j=None, worker=WORKER, spec=None, payload=NO_PAYLOAD, received_at=NOW, chain_now=NOW):  # type: ignore[no-untyped-def]
-    return check_against_chain(signed(r), WORKER, j, worker, chain_now, spec, payload, received_at=received_at,
-                               now=time.time())
+def verdict(
+    r: JobReceipt, j=None, worker=WORKER, spec=None, payload=NO_PAYLOAD, received_at=NOW, chain_now=NOW
+):  # type: ignore[no-untyped-def]
+    return check_against_chain(
+        signed(r), WORKER, j, worker, chain_now, spec, payload, received_at=received_at, now=time.time()
+    )
 
 
 def test_a_sound_receipt_passes() -> None:
@@ -39,9 +42,21 @@ def test_a_sound_receipt_passes() -> None:
         (receipt(), job(status="Cancelled"), WORKER, "reject", "Cancelled, not Running"),
         (receipt(), job(), OTHER, "reject", "current worker key"),
         (receipt(), job(), None, "reject", "no worker key"),
-        (receipt(gpu_seconds=5000, wall=6000), job(max_gpu_seconds=3600), WORKER, "reject", "exceed the job's maximum"),
+        (
+            receipt(gpu_seconds=5000, wall=6000),
+            job(max_gpu_seconds=3600),
+            WORKER,
+            "reject",
+            "exceed the job's maximum",
+        ),
         (receipt(gpu_seconds=300, wall=100), job(gpu_count=2), WORKER, "reject", "impossible"),
-        (receipt(start=NOW - 50, wall=10, gpu_seconds=10), job(accepted_at=NOW - 20), WORKER, "reject", "before the job was accepted"),
+        (
+            receipt(start=NOW - 50, wall=10, gpu_seconds=10),
+            job(accepted_at=NOW - 20),
+            WORKER,
+            "reject",
+            "before the job was accepted",
+        ),
         (receipt(start=NOW + 100, wall=10, gpu_seconds=10), job(), WORKER, "reject", "in the future"),
         (receipt(start=NOW - 5, wall=7, gpu_seconds=7), job(), WORKER, "defer", "ahead of the chain"),
     ],
@@ -105,7 +120,9 @@ def test_failed_matmul_needs_no_payload(matmul: tuple[JobSpec, bytes]) -> None:
 
 def test_fraud_evidence_binds_receipt_and_reason() -> None:
     a = fraud_evidence_hash(signed(receipt(1)), "x")
-    assert a != fraud_evidence_hash(signed(receipt(2)), "x") and a != fraud_evidence_hash(signed(receipt(1)), "y")
+    assert a != fraud_evidence_hash(signed(receipt(2)), "x") and a != fraud_evidence_hash(
+        signed(receipt(1)), "y"
+    )
 
 
 def test_intake_model_has_the_same_fields_and_rules_as_job_receipt() -> None:
@@ -128,4 +145,8 @@ def test_intake_model_has_the_same_fields_and_rules_as_job_receipt() -> None:
         with pytest.raises(ValueError):
             IntakeReceipt.model_validate(bad)
     lower = {**good, "provider": PROVIDER_CS.lower()}
-    assert IntakeReceipt.model_validate(lower).provider == JobReceipt.model_validate(lower).provider == PROVIDER_CS
+    assert (
+        IntakeReceipt.model_validate(lower).provider
+        == JobReceipt.model_validate(lower).provider
+        == PROVIDER_CS
+    )

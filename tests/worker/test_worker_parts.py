@@ -27,10 +27,19 @@ from gpusettle.worker.submit import OracleClient, backoff_delay
         (100.2, 110.7, 4, 90, 10_000, (100, 111, 42)),  # ceil(10.5 x 4)
         (100.0, 100.3, 2, 90, 10_000, (100, 101, 1)),  # at least one GPU-second
         (100.2, 110.7, 4, 90, 30, (100, 111, 30)),  # never above the job's maximum
-        (100.2, 110.7, 1, 105, 10_000, (105, 111, 6)),  # never before the acceptance; capped by (end-start) x GPUs
+        (
+            100.2,
+            110.7,
+            1,
+            105,
+            10_000,
+            (105, 111, 6),
+        ),  # never before the acceptance; capped by (end-start) x GPUs
     ],
 )
-def test_metering(t0: float, t1: float, gpus: int, accepted: int, cap: int, expected: tuple[int, int, int]) -> None:
+def test_metering(
+    t0: float, t1: float, gpus: int, accepted: int, cap: int, expected: tuple[int, int, int]
+) -> None:
     start, end, gpu_seconds = meter(t0, t1, gpus, accepted, cap)
     assert (start, end, gpu_seconds) == expected
     assert start >= accepted and end > start and gpu_seconds <= (end - start) * gpus

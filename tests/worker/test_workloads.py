@@ -118,8 +118,10 @@ def test_payload_must_be_the_right_matrix() -> None:
 
 def test_cuda_path(tmp_path: Path) -> None:
     if not cuda_available():
-        pytest.skip("no CUDA device visible to PyTorch (or torch not installed): the GPU path is "
-                    "exercised only on a machine with an NVIDIA GPU and `pip install -e .[gpu]`")
+        pytest.skip(
+            "no CUDA device visible to PyTorch (or torch not installed): the GPU path is "
+            "exercised only on a machine with an NVIDIA GPU and `pip install -e .[gpu]`"
+        )
     s = spec(n=1024, reps=3)
     result = run_matmul(s, device="cuda")
     assert result.device.startswith("cuda:0")
@@ -135,12 +137,15 @@ def _py(code: str) -> list[str]:
 
 
 def test_command_hashes_declared_outputs(tmp_path: Path) -> None:
-    work = CommandWorkload(kind="command", argv=_py("open('out.bin','wb').write(b'abc'); print('hi')"),
-                           outputs=["out.bin"])
+    work = CommandWorkload(
+        kind="command", argv=_py("open('out.bin','wb').write(b'abc'); print('hi')"), outputs=["out.bin"]
+    )
     result = run_command(work, tmp_path)
     assert result.outcome == Outcome.COMPLETED
     expected = "0x" + keccak256(keccak256(b"out.bin") + keccak256(b"abc")).hex()
-    assert result.result_hash == expected == command_result_hash(tmp_path, ["out.bin"], tmp_path / "stdout.log")
+    assert (
+        result.result_hash == expected == command_result_hash(tmp_path, ["out.bin"], tmp_path / "stdout.log")
+    )
 
 
 def test_command_without_outputs_hashes_stdout(tmp_path: Path) -> None:
@@ -156,6 +161,10 @@ def test_command_failures_are_client_failures(tmp_path: Path) -> None:
     assert missing.outcome == Outcome.FAILED_CLIENT and "cannot start" in (missing.failure_reason or "")
     no_out = run_command(CommandWorkload(kind="command", argv=_py("pass"), outputs=["x.txt"]), tmp_path / "c")
     assert no_out.outcome == Outcome.FAILED_CLIENT and "x.txt" in (no_out.failure_reason or "")
-    slow = run_command(CommandWorkload(kind="command", argv=_py("import time; time.sleep(30)")), tmp_path / "d",
-                       time_limit=0.5, poll_interval=0.1)
+    slow = run_command(
+        CommandWorkload(kind="command", argv=_py("import time; time.sleep(30)")),
+        tmp_path / "d",
+        time_limit=0.5,
+        poll_interval=0.1,
+    )
     assert slow.outcome == Outcome.FAILED_CLIENT and "time limit" in (slow.failure_reason or "")
