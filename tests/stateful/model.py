@@ -1,0 +1,669 @@
+"""A pure-Python model of the gpusettle staking contract and job escrow, written from PROTOCOL.md and the
+interfaces' NatSpec. The state machines run every call against it first: the model either names the custom
+errors the call may revert with (more than one when several checks fail at once and the interface does not
+fix their order) or applies the call's effects, including every token movement, so that the on-chain state
+can be compared with it field by field after each step.
+
+Errors are kept as (signature, args) pairs; the harness turns them into the exact revert strings brownie
+reports.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+BPS = 10_000
+U32 = 2**32 - 1
+U64 = 2**64 - 1
+DAY = 24 * 3600
+HOUR = 3600
+MAX_JOB_DURATION = 365 * DAY
+METER_TOLERANCE_SECONDS = 5
+E18 = 10**18
+
+# Parameter order of IJobEscrow.setParameter / parameters().
+FEE, COLLATERAL, TIMEOUT_SLASH, DISPUTE_SLASH, DISPUTE_WINDOW, ACCEPT_WINDOW, TIMEOUT_GRACE, DISPUTE_BOND = range(8)
+# Hard caps (IJobEscrow.setParameter, JobEscrow._bounds): (min, max); the dispute window is further bounded
+# below the staking unbonding period.
+ESCROW_CAPS = {
+    FEE: (0, 1_000),
+    COLLATERAL: (0, BPS),
+    TIMEOUT_SLASH: (0, BPS),
+    DISPUTE_SLASH: (0, BPS),
+    DISPUTE_WINDOW: (HOUR, 30 * DAY),
+    ACCEPT_WINDOW: (60, 7 * DAY),
+    TIMEOUT_GRACE: (0, 7 * DAY),
+    DISPUTE_BOND: (0, 1_000_000 * E18),
+}
+MIN_STAKE_PARAM, UNBONDING_PARAM = 0, 1
+MAX_MIN_STAKE = 10_000_000 * E18
+MIN_UNBONDING_PERIOD = HOUR
+MAX_UNBONDING_PERIOD = 90 * DAY
+
+COMPLETED, FAILED_CLIENT, FAILED_PROVIDER = 0, 1, 2
+
+
+class St(IntEnum):
+    NONE = 0
+    OPEN = 1
+    RUNNING = 2
+    SETTLED = 3
+    CANCELLED = 4
+    TIMED_OUT = 5
+    DISPUTED = 6
+    UPHELD = 7
+    REJECTED = 8
+    FRAUD = 9
+
+
+SETTLED_LIKE = (St.SETTLED, St.DISPUTED, St.UPHELD, St.REJECTED)
+
+
+def collateral_of(deposit: int, bps: int) -> int:
+    """Collateral is the job value times the fraction, rounded up (the smallest job still locks something)."""
+    return -(-deposit * bps // BPS)
+
+
+def E(signature: str, *args) -> tuple:
+    """A custom error, e.g. E("JobEscrowUnknownJob(uint256)", 7)."""
+    return (signature, tuple(args))
+
+
+def unauthorized(caller: str, role: str) -> tuple:
+    return E("Unauthorized(address,bytes32)", caller, role)
+
+
+def wrong_status(job_id: int, status: int, expected: St) -> tuple:
+    if status == St.NONE:
+        return E("JobEscrowUnknownJob(uint256)", job_id)
+    return E("JobEscrowWrongStatus(uint256,uint8,uint8)", job_id, int(status), int(expected))
+
+
+@dataclass
+class Stake:
+    bonded: int = 0
+    unbonding: int = 0
+    release_at: int = 0
+    jailed: bool = False
+    worker: str | None = None
+    slashed: int = 0
+
+
+@dataclass
+class Book:
+    locked: int = 0
+    earnings: int = 0
+    served: int = 0
+    completed: int = 0
+    failed: int = 0
+    timed_out: int = 0
+    disputes_lost: int = 0
+    open_disputes: int = 0
+    last_settled_at: int = 0  # unbonded stake stays until this settlement's dispute window closes
+
+
+@dataclass
+class Offer:
+    provider: str
+    price: int
+    gpus: int
+    active: bool = True
+
+
+@dataclass
+class Job:
+    id: int
+    client: str
+    provider: str
+    offer: int
+    price: int
+    gpus: int
+    orig_max: int
+    cbps: int
+    status: St
+    accept_by: int
+    deadline: int
+    max_gs: int = 0  # drops to the billed seconds once the refund is claimed
+    accepted_at: int = 0
+    billed: int = 0
+    settled_at: int = 0
+    bond: int = 0
+
+    def __post_init__(self):
+        self.max_gs = self.orig_max
+
+    @property
+    def deposit(self) -> int:
+        return self.price * self.orig_max
+
+    @property
+    def collateral(self) -> int:
+        return collateral_of(self.deposit, self.cbps)
+
+    @property
+    def refundable(self) -> int:
+        return (self.max_gs - self.billed) * self.price if self.status in SETTLED_LIKE else 0
+
+    @property
+    def held(self) -> int:
+        """What the escrow holds for this job: the open deposit, the unclaimed refund, a pending bond."""
+        if self.status in (St.OPEN, St.RUNNING):
+            return self.deposit
+        held = self.refundable
+        if self.status == St.DISPUTED:
+            held += self.bond
+        return held
+
+
+@dataclass
+class World:
+    token: str
+    staking: str
+    escrow: str
+    governance: str
+    guardian: str
+    arbiter: str
+    treasury: str
+    params: list[int]
+    min_stake: int
+    unbonding_period: int
+    balances: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    stakes: dict[str, Stake] = field(default_factory=lambda: defaultdict(Stake))
+    books: dict[str, Book] = field(default_factory=lambda: defaultdict(Book))
+    offers: dict[int, Offer] = field(default_factory=dict)
+    jobs: dict[int, Job] = field(default_factory=dict)
+    fees: int = 0
+    paused: bool = False
+    total_supply: int = 0
+    # how many times each job's money moved (settle, timeout, cancel, fraud) and its refund was claimed
+    moves: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    refunds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    def clone(self) -> World:
+        return copy.deepcopy(self)
+
+    # ------------------------------------------------------------ helpers
+
+    def move(self, src: str, dst: str, amount: int) -> None:
+        assert self.balances[src] >= amount, "model: transfer beyond balance"
+        self.balances[src] -= amount
+        self.balances[dst] += amount
+
+    def pull_errors(self, owner: str, amount: int) -> list[tuple]:
+        """transferFrom with an unlimited allowance: only the balance can fail."""
+        if self.balances[owner] < amount:
+            return [E("ERC20InsufficientBalance(address,uint256,uint256)", owner, self.balances[owner], amount)]
+        return []
+
+    def is_worker_or_provider(self, caller: str, provider: str) -> bool:
+        return caller == provider or caller == self.stakes[provider].worker
+
+    def free_stake(self, provider: str) -> int:
+        s = self.stakes[provider]
+        return max(s.bonded - self.books[provider].locked, 0)
+
+    def slash(self, provider: str, amount: int, recipient: str) -> int:
+        """Take up to `amount`, bonded first, then unbonding; never more than exists."""
+        s = self.stakes[provider]
+        from_bonded = min(amount, s.bonded)
+        from_unbonding = min(amount - from_bonded, s.unbonding)
+        s.bonded -= from_bonded
+        s.unbonding -= from_unbonding
+        taken = from_bonded + from_unbonding
+        s.slashed += taken
+        self.move(self.staking, recipient, taken)
+        return taken
+
+    def penalize(self, provider: str, amount: int, cap: int) -> tuple[int, int]:
+        """Slash into the escrow, keep up to `cap` for the client, the rest to the treasury's fees; jail."""
+        slashed = self.slash(provider, amount, self.escrow)
+        compensation = min(slashed, cap)
+        self.fees += slashed - compensation
+        self.stakes[provider].jailed = True
+        return slashed, compensation
+
+    def disputable_until(self, provider: str) -> int:
+        """Until when a settled job of `provider` can still be disputed (the current window applies)."""
+        last = self.books[provider].last_settled_at
+        return last + self.params[DISPUTE_WINDOW] if last else 0
+
+    def dispute_window_max(self) -> int:
+        return min(ESCROW_CAPS[DISPUTE_WINDOW][1], self.unbonding_period - 1)
+
+    def unbonding_min(self) -> int:
+        return max(MIN_UNBONDING_PERIOD, self.params[DISPUTE_WINDOW] + 1)
+
+    def escrow_liabilities(self) -> int:
+        return (sum(j.held for j in self.jobs.values()) + sum(b.earnings for b in self.books.values())
+                + self.fees)
+
+    # ------------------------------------------------------------ staking
+
+    def stake(self, provider: str, amount: int, now: int) -> list[tuple]:
+        if amount == 0:
+            return [E("ProviderStakingZeroAmount()")]
+        errs = self.pull_errors(provider, amount)
+        if errs:
+            return errs
+        self.stakes[provider].bonded += amount
+        self.move(provider, self.staking, amount)
+        return []
+
+    def request_unstake(self, provider: str, amount: int, now: int) -> list[tuple]:
+        s, b = self.stakes[provider], self.books[provider]
+        errs = []
+        if amount == 0:
+            errs.append(E("ProviderStakingZeroAmount()"))
+        if b.open_disputes:
+            errs.append(E("ProviderStakingOpenDisputes(address,uint256)", provider, b.open_disputes))
+        free = self.free_stake(provider)
+        if amount > free:
+            errs.append(E("ProviderStakingInsufficientFreeStake(address,uint256,uint256)", provider, free, amount))
+        if errs:
+            return errs
+        s.bonded -= amount
+        s.unbonding += amount
+        s.release_at = now + self.unbonding_period
+        return []
+
+    def withdraw(self, provider: str, now: int) -> list[tuple]:
+        s, b = self.stakes[provider], self.books[provider]
+        if s.unbonding == 0:
+            return [E("ProviderStakingNothingToWithdraw(address)", provider)]
+        errs = []
+        if now < s.release_at:
+            errs.append(E("ProviderStakingStillUnbonding(address,uint256,uint256)", provider, s.release_at, now))
+        if b.open_disputes:
+            errs.append(E("ProviderStakingOpenDisputes(address,uint256)", provider, b.open_disputes))
+        until = self.disputable_until(provider)
+        if now <= until:
+            errs.append(E("ProviderStakingDisputeWindowOpen(address,uint256,uint256)", provider, until, now))
+        if errs:
+            return errs
+        self.move(self.staking, provider, s.unbonding)
+        s.unbonding = 0
+        s.release_at = 0
+        return []
+
+    def set_worker(self, provider: str, worker: str | None) -> list[tuple]:
+        if worker is None:
+            return [E("ZeroAddress()")]
+        self.stakes[provider].worker = worker
+        return []
+
+    def add_offer(self, provider: str, gpus: int, price: int) -> list[tuple]:
+        errs = []
+        if gpus == 0:
+            errs.append(E("ProviderStakingInvalidGpuCount(uint256)", gpus))
+        if price == 0:
+            errs.append(E("ProviderStakingInvalidPrice(uint256,uint256)", price, U64))
+        bonded = self.stakes[provider].bonded
+        if bonded < self.min_stake:
+            errs.append(E("ProviderStakingBelowMinimum(address,uint256,uint256)", provider, bonded, self.min_stake))
+        if errs:
+            return errs
+        self.offers[len(self.offers) + 1] = Offer(provider, price, gpus)
+        return []
+
+    def withdraw_offer(self, caller: str, offer_id: int) -> list[tuple]:
+        offer = self.offers.get(offer_id)
+        if offer is None:
+            return [E("ProviderStakingUnknownOffer(uint256)", offer_id)]
+        if offer.provider != caller:
+            return [E("ProviderStakingNotOfferOwner(uint256,address,address)", offer_id, caller, offer.provider)]
+        if not offer.active:
+            return [E("ProviderStakingOfferInactive(uint256)", offer_id)]
+        offer.active = False
+        return []
+
+    def jail(self, caller: str, provider: str) -> list[tuple]:
+        if caller not in (self.governance, self.escrow):
+            return [unauthorized(caller, "escrowOrGovernance")]
+        self.stakes[provider].jailed = True
+        return []
+
+    def unjail(self, caller: str, provider: str) -> list[tuple]:
+        errs = []
+        if caller != self.governance:
+            errs.append(unauthorized(caller, "governance"))
+        if not self.stakes[provider].jailed:
+            errs.append(E("ProviderStakingNotJailed(address)", provider))
+        if errs:
+            return errs
+        self.stakes[provider].jailed = False
+        return []
+
+    def set_staking_parameter(self, caller: str, param: int, value: int) -> list[tuple]:
+        errs = []
+        if caller != self.governance:
+            errs.append(unauthorized(caller, "governance"))
+        sig = "ProviderStakingParameterOutOfRange(uint8,uint256,uint256,uint256)"
+        if param == MIN_STAKE_PARAM:
+            if value > MAX_MIN_STAKE:
+                errs.append(E(sig, param, value, 0, MAX_MIN_STAKE))
+        elif param == UNBONDING_PARAM:
+            lowest = self.unbonding_min()
+            if value < lowest or value > MAX_UNBONDING_PERIOD:
+                errs.append(E(sig, param, value, lowest, MAX_UNBONDING_PERIOD))
+        else:
+            errs.append(E(sig, param, value, 0, 0))
+        if errs:
+            return errs
+        if param == MIN_STAKE_PARAM:
+            self.min_stake = value
+        else:
+            self.unbonding_period = value
+        return []
+
+    # ------------------------------------------------------------ escrow: opening and accepting
+
+    def create_job(self, client: str, offer_id: int, max_gs: int, deadline: int, now: int) -> list[tuple]:
+        errs = []
+        if self.paused:
+            errs.append(E("EnforcedPause()"))
+        if max_gs == 0 or max_gs > U32:
+            errs.append(E("JobEscrowInvalidMaxGpuSeconds(uint256)", max_gs))
+        latest = now + MAX_JOB_DURATION
+        if deadline <= now or deadline > latest:
+            errs.append(E("JobEscrowInvalidDeadline(uint256,uint256,uint256)", deadline, now, latest))
+        offer = self.offers.get(offer_id)
+        if offer is None:
+            errs.append(E("ProviderStakingUnknownOffer(uint256)", offer_id))
+            return errs
+        p = offer.provider
+        s = self.stakes[p]
+        if not offer.active:
+            errs.append(E("ProviderStakingOfferInactive(uint256)", offer_id))
+        if s.jailed:
+            errs.append(E("ProviderStakingJailed(address)", p))
+        if s.bonded < self.min_stake:
+            errs.append(E("ProviderStakingBelowMinimum(address,uint256,uint256)", p, s.bonded, self.min_stake))
+        if s.worker is None:
+            errs.append(E("ProviderStakingNoWorker(address)", p))
+        if errs or max_gs > U32:
+            return errs
+        deposit = offer.price * max_gs
+        collateral = collateral_of(deposit, self.params[COLLATERAL])
+        free = self.free_stake(p)
+        if collateral > free:
+            errs.append(E("JobEscrowInsufficientFreeStake(address,uint256,uint256)", p, free, collateral))
+        errs += self.pull_errors(client, deposit)
+        if errs:
+            return errs
+        job_id = len(self.jobs) + 1
+        self.jobs[job_id] = Job(
+            id=job_id, client=client, provider=p, offer=offer_id, price=offer.price, gpus=offer.gpus,
+            orig_max=max_gs, cbps=self.params[COLLATERAL], status=St.OPEN,
+            accept_by=min(now + self.params[ACCEPT_WINDOW], deadline), deadline=deadline,
+        )
+        self.books[p].locked += collateral
+        self.move(client, self.escrow, deposit)
+        return []
+
+    def job_status(self, job_id: int) -> St:
+        job = self.jobs.get(job_id)
+        return job.status if job else St.NONE
+
+    def accept_job(self, caller: str, job_id: int, now: int) -> list[tuple]:
+        errs = []
+        if self.paused:
+            errs.append(E("EnforcedPause()"))
+        status = self.job_status(job_id)
+        if status != St.OPEN:
+            return errs + [wrong_status(job_id, status, St.OPEN)]
+        job = self.jobs[job_id]
+        if not self.is_worker_or_provider(caller, job.provider):
+            errs.append(E("JobEscrowNotProviderOrWorker(uint256,address)", job_id, caller))
+        if now > job.accept_by:
+            errs.append(E("JobEscrowAcceptanceClosed(uint256,uint256,uint256)", job_id, job.accept_by, now))
+        if self.stakes[job.provider].jailed:
+            errs.append(E("JobEscrowProviderJailed(address)", job.provider))
+        if errs:
+            return errs
+        job.status = St.RUNNING
+        job.accepted_at = now
+        return []
+
+    def cancel_job(self, caller: str, job_id: int, now: int) -> list[tuple]:
+        status = self.job_status(job_id)
+        if status != St.OPEN:
+            return [wrong_status(job_id, status, St.OPEN)]
+        job = self.jobs[job_id]
+        if now <= job.accept_by and caller != job.client and not self.is_worker_or_provider(caller, job.provider):
+            return [E("JobEscrowCancelNotAllowed(uint256,address,uint256)", job_id, caller, job.accept_by)]
+        job.status = St.CANCELLED
+        self.books[job.provider].locked -= job.collateral
+        self.move(self.escrow, job.client, job.deposit)
+        self.moves[job_id] += 1
+        return []
+
+    # ------------------------------------------------------------ escrow: settlement
+
+    def receipt_errors(self, r, sig_signer: str | None, now: int) -> list[tuple]:
+        """What makes a receipt for a running job invalid (the job's status is checked by the caller)."""
+        job = self.jobs[r.jobId]
+        errs = []
+        # From deadline + grace on the job belongs to the timeout path: receipts are refused.
+        timeout_at = job.deadline + self.params[TIMEOUT_GRACE]
+        if now >= timeout_at:
+            errs.append(E("JobEscrowSettlementTooLate(uint256,uint256,uint256)", r.jobId, timeout_at, now))
+        if r.provider != job.provider:
+            return errs + [E("JobEscrowWrongProvider(uint256,address,address)", r.jobId, job.provider, r.provider)]
+        worker = self.stakes[job.provider].worker
+        if sig_signer != worker or worker is None:
+            errs.append(E("JobEscrowInvalidWorkerSignature(uint256,address,address)", r.jobId,
+                          sig_signer or ZERO, worker or ZERO))
+        if r.startTime < job.accepted_at or r.endTime < r.startTime or r.endTime > now:
+            errs.append(E("JobEscrowImpossibleTimes(uint256,uint256,uint256,uint256,uint256)", r.jobId,
+                          r.startTime, r.endTime, job.accepted_at, now))
+        elif r.gpuSeconds > (r.endTime - r.startTime + METER_TOLERANCE_SECONDS) * job.gpus:
+            errs.append(E("JobEscrowImpossibleGpuSeconds(uint256,uint256,uint256)", r.jobId, r.gpuSeconds,
+                          (r.endTime - r.startTime + METER_TOLERANCE_SECONDS) * job.gpus))
+        if r.outcome > FAILED_PROVIDER:
+            errs.append(E("JobEscrowInvalidOutcome(uint256,uint8)", r.jobId, r.outcome))
+        return errs
+
+    def _settle_one(self, r, now: int) -> tuple[int, int, int]:
+        job = self.jobs[r.jobId]
+        billed = 0 if r.outcome == FAILED_PROVIDER else min(r.gpuSeconds, job.max_gs)
+        paid = billed * job.price
+        fee = paid * self.params[FEE] // BPS
+        book = self.books[job.provider]
+        book.earnings += paid - fee
+        book.locked -= job.collateral
+        book.served += billed
+        book.last_settled_at = now
+        if r.outcome == COMPLETED:
+            book.completed += 1
+        else:
+            book.failed += 1
+        self.fees += fee
+        job.status = St.SETTLED
+        job.billed = billed
+        job.settled_at = now
+        self.moves[r.jobId] += 1
+        return billed, paid - fee, fee
+
+    def settle(self, r, sig_signer: str | None, now: int) -> tuple[list[tuple], tuple | None]:
+        status = self.job_status(r.jobId)
+        if status != St.RUNNING:
+            return [wrong_status(r.jobId, status, St.RUNNING)], None
+        errs = self.receipt_errors(r, sig_signer, now)
+        if errs:
+            return errs, None
+        return [], self._settle_one(r, now)
+
+    def settle_batch(self, receipts, signers, now: int) -> tuple[list[tuple], list | None]:
+        """Receipts of jobs that are not running (now, after the batch's earlier receipts) are skipped;
+        any other invalid receipt reverts the whole batch, so the model is only changed on success."""
+        if not receipts:
+            return [E("JobEscrowEmptyBatch()")], None
+        trial = self.clone()
+        results = []
+        for r, signer in zip(receipts, signers):
+            if trial.job_status(r.jobId) != St.RUNNING:
+                results.append(("skipped", r.jobId, int(trial.job_status(r.jobId))))
+                continue
+            errs = trial.receipt_errors(r, signer, now)
+            if errs:
+                return errs, None
+            results.append(("settled", r.jobId, trial._settle_one(r, now)))
+        self.__dict__.update(trial.__dict__)
+        return [], results
+
+    # ------------------------------------------------------------ escrow: after the fact
+
+    def claim_timeout(self, job_id: int, now: int) -> tuple[list[tuple], tuple | None]:
+        status = self.job_status(job_id)
+        if status != St.RUNNING:
+            return [wrong_status(job_id, status, St.RUNNING)], None
+        job = self.jobs[job_id]
+        claimable_at = job.deadline + self.params[TIMEOUT_GRACE]
+        if now < claimable_at:
+            return [E("JobEscrowTimeoutNotReached(uint256,uint256,uint256)", job_id, claimable_at, now)], None
+        job.status = St.TIMED_OUT
+        book = self.books[job.provider]
+        book.locked -= job.collateral
+        book.timed_out += 1
+        slashed = self.slash(job.provider, job.collateral * self.params[TIMEOUT_SLASH] // BPS, job.client)
+        self.move(self.escrow, job.client, job.deposit)
+        self.moves[job_id] += 1
+        return [], (job.deposit, slashed)
+
+    def claim_refunds(self, caller: str, job_ids: list[int]) -> tuple[list[tuple], int | None]:
+        trial = self.clone()
+        total = 0
+        for job_id in job_ids:
+            status = trial.job_status(job_id)
+            if status not in SETTLED_LIKE:
+                return [wrong_status(job_id, status, St.SETTLED)], None
+            job = trial.jobs[job_id]
+            refund = job.refundable
+            if refund == 0:
+                continue
+            job.max_gs = job.billed
+            total += refund
+            trial.move(trial.escrow, job.client, refund)
+            trial.refunds[job_id] += 1
+        if total == 0:
+            return [E("JobEscrowNothingToClaim(address)", caller)], None
+        self.__dict__.update(trial.__dict__)
+        return [], total
+
+    def dispute(self, caller: str, job_id: int, now: int) -> list[tuple]:
+        status = self.job_status(job_id)
+        if status != St.SETTLED:
+            return [wrong_status(job_id, status, St.SETTLED)]
+        job = self.jobs[job_id]
+        errs = []
+        if caller != job.client:
+            errs.append(E("JobEscrowNotClient(uint256,address,address)", job_id, caller, job.client))
+        closes_at = job.settled_at + self.params[DISPUTE_WINDOW]
+        if now > closes_at:
+            errs.append(E("JobEscrowDisputeWindowClosed(uint256,uint256,uint256)", job_id, closes_at, now))
+        if errs:
+            return errs
+        bond = self.params[DISPUTE_BOND]
+        errs = self.pull_errors(caller, bond)
+        if errs:
+            return errs
+        job.status = St.DISPUTED
+        job.bond = bond
+        self.books[job.provider].open_disputes += 1
+        self.move(caller, self.escrow, bond)
+        return []
+
+    def resolve_dispute(self, caller: str, job_id: int, upheld: bool) -> tuple[list[tuple], tuple | None]:
+        if caller != self.arbiter:
+            return [unauthorized(caller, "arbiter")], None
+        status = self.job_status(job_id)
+        if status != St.DISPUTED:
+            return [wrong_status(job_id, status, St.DISPUTED)], None
+        job = self.jobs[job_id]
+        book = self.books[job.provider]
+        book.open_disputes -= 1
+        if not upheld:
+            job.status = St.REJECTED
+            self.move(self.escrow, job.provider, job.bond)
+            return [], (0, 0)
+        job.status = St.UPHELD
+        book.disputes_lost += 1
+        paid = job.billed * job.price
+        slashed, compensation = self.penalize(job.provider, paid * self.params[DISPUTE_SLASH] // BPS, paid)
+        self.move(self.escrow, job.client, compensation + job.bond)
+        return [], (slashed, compensation)
+
+    def report_fraud(self, caller: str, job_id: int) -> tuple[list[tuple], tuple | None]:
+        if caller != self.arbiter:
+            return [unauthorized(caller, "arbiter")], None
+        status = self.job_status(job_id)
+        if status != St.RUNNING:
+            return [wrong_status(job_id, status, St.RUNNING)], None
+        job = self.jobs[job_id]
+        job.status = St.FRAUD
+        book = self.books[job.provider]
+        book.locked -= job.collateral
+        book.disputes_lost += 1
+        slashed, compensation = self.penalize(job.provider, job.deposit * self.params[DISPUTE_SLASH] // BPS,
+                                              job.deposit)
+        self.move(self.escrow, job.client, job.deposit + compensation)
+        self.moves[job_id] += 1
+        return [], (slashed, compensation)
+
+    def withdraw_earnings(self, provider: str) -> tuple[list[tuple], int | None]:
+        amount = self.books[provider].earnings
+        if amount == 0:
+            return [E("JobEscrowNothingToClaim(address)", provider)], None
+        self.books[provider].earnings = 0
+        self.move(self.escrow, provider, amount)
+        return [], amount
+
+    def withdraw_fees(self) -> tuple[list[tuple], int | None]:
+        amount = self.fees
+        if amount == 0:
+            return [E("JobEscrowNothingToClaim(address)", self.treasury)], None
+        self.fees = 0
+        self.move(self.escrow, self.treasury, amount)
+        return [], amount
+
+    # ------------------------------------------------------------ escrow: governance and guardian
+
+    def set_escrow_parameter(self, caller: str, param: int, value: int) -> list[tuple]:
+        errs = []
+        if caller != self.governance:
+            errs.append(unauthorized(caller, "governance"))
+        sig = "JobEscrowParameterOutOfRange(uint8,uint256,uint256,uint256)"
+        if param not in ESCROW_CAPS:
+            errs.append(E(sig, param, value, 0, 0))
+        else:
+            lo, hi = ESCROW_CAPS[param]
+            if param == DISPUTE_WINDOW:
+                hi = self.dispute_window_max()
+            if value < lo or value > hi:
+                errs.append(E(sig, param, value, lo, hi))
+        if errs:
+            return errs
+        self.params[param] = value
+        return []
+
+    def pause(self, caller: str) -> list[tuple]:
+        if caller != self.guardian:
+            return [unauthorized(caller, "guardian")]
+        if self.paused:
+            return [E("EnforcedPause()")]
+        self.paused = True
+        return []
+
+    def unpause(self, caller: str) -> list[tuple]:
+        if caller not in (self.guardian, self.governance):
+            return [unauthorized(caller, "guardian")]
+        if not self.paused:
+            return [E("ExpectedPause()")]
+        self.paused = False
+        return []
+
+
+ZERO = "0x0000000000000000000000000000000000000000"

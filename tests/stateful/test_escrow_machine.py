@@ -1,0 +1,186 @@
+"""Stateful fuzzing of JobEscrow: two clients and two providers open jobs (from 1 GPU-second at 1 wei to the
+largest the offers allow), accept, cancel, settle them one by one and in batches (random subsets, duplicates,
+already-settled jobs, sometimes one bad receipt), claim timeouts and refunds, dispute and resolve, report fraud,
+withdraw earnings and fees; the guardian pauses and unpauses, governance sets parameters in and out of their
+caps, providers unstake and rotate worker keys, and time jumps to the boundaries of every window.
+
+Invariants after every step (tests/stateful/harness.py), from on-chain views alone: the escrow's balance equals
+open deposits + unclaimed refunds + bonds of disputed jobs + provider earnings + accrued fees; the staking
+balance equals bonded + unbonding stake; tokens are conserved; each job's money moves once (JobSettled,
+JobTimedOut, JobCancelled and FraudReported at most once per job, RefundClaimed at most once); every parameter
+is inside its hard cap. Then every balance, job, provider record and parameter is compared with the model.
+Pausing never traps funds: the model does not let the pause block cancel, timeout, refund, dispute or withdraw
+calls, so while paused each of them must still succeed whenever it would otherwise.
+"""
+
+import pytest
+from hypothesis import strategies as st
+
+from tests.fixtures.contracts import PROVIDER_STAKE
+from tests.stateful.conftest import machine_settings
+from tests.stateful.machine import ProtocolOps, deadline_in, max_gpu_seconds, prepare, seed, sleep_for
+from tests.stateful.model import COMPLETED, DISPUTE_WINDOW, FAILED_CLIENT, FAILED_PROVIDER, St
+
+# (owner index, GPUs, price per GPU-second); offer 5 is withdrawn during setup, offer 6 never exists.
+OFFERS = [(0, 4, 10**15), (0, 1, 1), (1, 2, 3 * 10**15), (1, 8, 1), (1, 1, 10**15)]
+N_OFFERS = len(OFFERS) + 1
+
+
+class EscrowMachine(ProtocolOps):
+    st_seed = seed
+    st_max_gs = max_gpu_seconds
+    st_deadline = deadline_in
+    st_sleep = sleep_for
+    st_bool = st.booleans()
+    st_offer = st.integers(min_value=1, max_value=N_OFFERS)
+    st_param = st.integers(min_value=0, max_value=8)
+    st_outcome = st.sampled_from([COMPLETED, COMPLETED, FAILED_CLIENT, FAILED_PROVIDER])
+    st_flaw = st.sampled_from([None] * 6 + list(ProtocolOps.FLAWS))
+    st_picks = st.lists(st.integers(min_value=0, max_value=2**16), min_size=1, max_size=6)
+
+    def __init__(self, template, accts, workers):
+        self.template = template
+        self.accts = accts
+        self.workers = workers
+        self.by_address = {str(a): a for a in accts.values()}
+        self.providers = [accts["provider"], accts["provider2"]]
+        self.provider_addrs = [str(p) for p in self.providers]
+        self.clients = [accts["client"], accts["client2"]]
+        self.token, self.staking, self.escrow = template.token, template.staking, template.escrow
+
+    def jobs_from(self, picks, statuses):
+        """Job ids chosen by `picks`: mostly jobs in `statuses`, sometimes any job or an unknown one; picks
+        may repeat a job."""
+        return [self.pick_job(p, statuses) for p in picks]
+
+    # ---------------------------------------------------------------- jobs
+
+    def rule_create(self, offer="st_offer", max_gs="st_max_gs", deadline="st_deadline", accept="st_bool",
+                    s="st_seed"):
+        job_id = self.do_create(self.clients[s & 1], offer, max_gs, deadline)
+        if job_id and accept:
+            self.do_accept(job_id, s >> 1)
+
+    def rule_accept(self, s="st_seed"):
+        self.do_accept(self.pick_job(s, (St.OPEN,)), s >> 12)
+
+    def rule_cancel(self, s="st_seed"):
+        self.do_cancel(self.pick_job(s, (St.OPEN,)), s >> 12)
+
+    def rule_settle(self, outcome="st_outcome", flaw="st_flaw", s="st_seed"):
+        self.do_settle(self.pick_job(s, (St.RUNNING,)), s >> 12, outcome, flaw)
+
+    def rule_settle_batch(self, picks="st_picks", flaw="st_flaw", s="st_seed"):
+        """Random subsets of running jobs, with duplicates, settled or unknown jobs mixed in; sometimes one
+        bad receipt, which must revert the whole batch."""
+        job_ids = self.jobs_from(picks, (St.RUNNING,)) if s % 32 != 31 else []
+        self.do_settle_batch(job_ids, s, flaw_at=(s % len(job_ids)) if job_ids else None, flaw=flaw)
+
+    def rule_timeout(self, wait="st_bool", s="st_seed"):
+        """Claim a timeout, sometimes after time passes to the claimable second (or the one before)."""
+        self.do_timeout(self.pick_job(s, (St.RUNNING,)), s >> 12, wait)
+
+    def rule_claim_refunds(self, picks="st_picks", s="st_seed"):
+        self.do_claim_refunds(self.jobs_from(picks, SETTLED_OR_REFUNDABLE), s)
+
+    def rule_dispute(self, s="st_seed"):
+        self.do_dispute(self.pick_job(s, (St.SETTLED,)), s >> 12)
+
+    def rule_resolve(self, upheld="st_bool", s="st_seed"):
+        self.do_resolve(self.pick_job(s, (St.DISPUTED,)), upheld, s >> 12)
+
+    def rule_fraud(self, s="st_seed"):
+        self.do_fraud(self.pick_job(s, (St.RUNNING,)), s >> 12)
+
+    # ---------------------------------------------------------------- money out
+
+    def rule_withdraw_earnings(self, s="st_seed"):
+        who = self.providers[s % 2] if s % 5 else self.accts["rando"]
+        self.do_withdraw_earnings(who)
+
+    def rule_withdraw_fees(self, s="st_seed"):
+        self.do_withdraw_fees(s)
+
+    def rule_unstake_or_withdraw(self, s="st_seed"):
+        """Providers leave: locked collateral and open disputes must hold their stake back."""
+        p = self.providers[s % 2]
+        if s & 2:
+            self.do_request_unstake(p, s >> 2)
+        else:
+            self.do_withdraw(p, bool(s & 4), s >> 3)
+
+    def rule_set_worker(self, s="st_seed"):
+        """Rotating the worker key voids receipts the old key signed."""
+        self.do_set_worker(self.providers[s % 2], s >> 1)
+
+    # ---------------------------------------------------------------- guardian and governance
+
+    def rule_pause(self, s="st_seed"):
+        self.do_pause(s)
+
+    def rule_unpause(self, s="st_seed"):
+        self.do_unpause(s)
+
+    def rule_set_param(self, param="st_param", s="st_seed"):
+        self.do_set_escrow_param(param, s)
+
+    # ---------------------------------------------------------------- time
+
+    def rule_sleep(self, seconds="st_sleep"):
+        self.do_sleep(seconds)
+
+    def rule_jump(self, s="st_seed"):
+        self.do_jump(s)
+
+
+SETTLED_OR_REFUNDABLE = (St.SETTLED, St.DISPUTED, St.UPHELD, St.REJECTED)
+
+
+@pytest.mark.stateful
+def test_escrow_machine(state_machine, token, staking, escrow, deployer, client, client2, provider, provider2,
+                        rando, guardian, arbiter, treasury, funded, worker_accounts, worker_keys, oracle_keys):
+    accts = {"deployer": deployer, "client": client, "client2": client2, "provider": provider, "provider2": provider2,
+                 "rando": rando, "guardian": guardian, "arbiter": arbiter, "treasury": treasury}
+    h = prepare(token, staking, escrow, accts, worker_accounts, worker_keys, oracle_keys[:1])
+    w = h.world
+    workers = {str(a): a for a in worker_accounts}
+    wk = list(workers)
+    providers = [provider, provider2]
+
+    # The shortest unbonding the dispute window allows, so that withdrawals meet still-disputable settlements.
+    unbonding = w.params[DISPUTE_WINDOW] + 600
+    h.tx(staking.setParameter, 1, unbonding, sender=deployer,
+         errors=w.set_staking_parameter(str(deployer), 1, unbonding))
+    for p, worker in zip(providers, wk):
+        h.tx(staking.stake, PROVIDER_STAKE, sender=p, errors=w.stake(str(p), PROVIDER_STAKE, h.ts))
+        h.tx(staking.setWorker, worker, sender=p, errors=w.set_worker(str(p), worker))
+    for owner, gpus, price in OFFERS:
+        p = providers[owner]
+        h.tx(staking.addOffer, "GPU", gpus, 80, price, "ipfs://offer", sender=p, errors=w.add_offer(str(p), gpus, price))
+    h.tx(staking.withdrawOffer, 5, sender=provider2, errors=w.withdraw_offer(str(provider2), 5))
+
+    # Start every example with jobs in each live state: open, running (two), settled, disputed.
+    ops = ProtocolOps()
+    ops.w, ops.h, ops.escrow, ops.staking, ops.token = w, h, escrow, staking, token
+    ops.accts, ops.workers, ops.by_address = accts, workers, {str(a): a for a in accts.values()}
+    ops.provider_addrs = [str(p) for p in providers]
+    day = 24 * 3600
+    assert ops.do_create(client, 1, 3_600, 2 * day) == 1  # open
+    assert ops.do_create(client2, 3, 7_200, 3 * day) == 2  # running
+    assert ops.do_create(client, 2, 1, 600) == 3  # running: 1 GPU-second at 1 wei
+    assert ops.do_create(client2, 1, 10_000, 2 * day) == 4  # settled
+    assert ops.do_create(client, 4, 50_000, 2 * day) == 5  # disputed
+    for job_id in (2, 3, 4, 5):
+        ops.do_accept(job_id, 0)
+    # provider starts unbonding part of its free stake; job 4 settles after that, so its dispute window
+    # outlasts the unbonding period and holds the withdrawal back.
+    ops.do_request_unstake(provider, 6)
+    h.sleep(900)
+    ops.do_settle(4, 1 | 2 | (4 << 8), COMPLETED)  # a partial bill: random GPU-seconds up to the limit
+    ops.do_settle(5, 1 | 2 | (2 << 8), COMPLETED)
+    ops.do_dispute(5, 1)
+    h.check_invariants()
+    assert [w.jobs[j].status for j in range(1, 6)] == [St.OPEN, St.RUNNING, St.RUNNING, St.SETTLED, St.DISPUTED]
+    assert w.disputable_until(str(provider)) > w.stakes[str(provider)].release_at
+
+    state_machine(EscrowMachine, h, accts, workers, settings=machine_settings())
