@@ -1,0 +1,80 @@
+"""The worker survives kill -9: a job it was running is not run again (it gets a FailedProvider receipt,
+so nothing is billed), and a receipt it had signed but not delivered is delivered after the restart,
+without running the job again. Each job settles once."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from gpusettle.demo import FastSender, free_port
+from gpusettle.models import CommandWorkload, JobSpec
+from tests.e2e.conftest import PORTS, PRICE, World, wait_until
+
+
+def publish(url: str, spec: JobSpec) -> bytes:
+    assert httpx.put(f"{url}/v1/specs/{spec.spec_hash()}", content=spec.canonical_json()).status_code == 201
+    return bytes.fromhex(spec.spec_hash()[2:])
+
+
+def starts(marker: Path) -> int:
+    return len(marker.read_text().splitlines()) if marker.exists() else 0
+
+
+def test_killed_mid_job_is_not_run_again_and_not_billed(world: World, tmp_path: Path) -> None:
+    gs = world.net.gs
+    oracle, url = world.start_oracle()
+    marker = tmp_path / "starts.txt"
+    code = f"open({str(marker)!r}, 'a').write('started\\n'); import time; time.sleep(60)"
+    spec = JobSpec(workload=CommandWorkload(kind="command", argv=[sys.executable, "-c", code]))
+    worker = world.start_worker(url, "--allow-command")
+    (job_id,) = world.net.open_jobs(
+        world.client, world.offer_id, 1, max_gpu_seconds=3600, spec_hash=publish(url, spec)
+    )
+    wait_until(lambda: starts(marker) == 1, 60, "the job to start", world)
+    worker.kill9()
+    client_before = gs.token_balance(world.client.address)
+    worker = world.start_worker(url, "--allow-command")
+    wait_until(lambda: gs.job(job_id).status == "Settled", 60, "the interrupted job to settle", world)
+    time.sleep(1.0)
+    assert starts(marker) == 1  # never started again
+    (event,) = gs.events("escrow", "JobSettled", jobId=job_id)
+    assert int(event.args["outcome"]) == 2 and int(event.args["gpuSeconds"]) == 0  # FailedProvider: unpaid
+    sender = FastSender(gs, world.client)
+    sender.call(gs.escrow, "claimRefunds", [job_id])
+    sender.wait()
+    assert gs.token_balance(world.client.address) == client_before + 3600 * PRICE  # the whole deposit back
+    assert "the run was lost and is not billed" in worker.log_path.read_text()
+    worker.stop()
+    oracle.stop()
+
+
+def test_signed_receipt_is_delivered_after_a_restart_without_rerunning(world: World, tmp_path: Path) -> None:
+    gs = world.net.gs
+    port = free_port(*PORTS)
+    url = f"http://127.0.0.1:{port}"
+    marker = tmp_path / "starts.txt"
+    code = f"open({str(marker)!r}, 'a').write('started\\n'); print('done')"
+    spec = JobSpec(workload=CommandWorkload(kind="command", argv=[sys.executable, "-c", code]))
+    spec_dir = tmp_path / "specs"
+    spec_dir.mkdir()
+    (spec_dir / f"{spec.spec_hash()}.json").write_bytes(spec.canonical_json())
+    # No oracle yet: the worker runs the job, signs the receipt and keeps retrying the submission.
+    worker = world.start_worker(url, "--allow-command", "--spec-store", str(spec_dir), name="worker2")
+    (job_id,) = world.net.open_jobs(
+        world.client, world.offer_id, 1, max_gpu_seconds=3600, spec_hash=bytes.fromhex(spec.spec_hash()[2:])
+    )
+    wait_until(lambda: "submission attempt 2 failed" in worker.log_path.read_text(), 60, "retries", world)
+    worker.kill9()
+    assert starts(marker) == 1
+    worker = world.start_worker(url, "--allow-command", "--spec-store", str(spec_dir), name="worker2")
+    oracle, _ = world.start_oracle("oracle-late", port=port)
+    wait_until(lambda: gs.job(job_id).status == "Settled", 60, "the delivered receipt to settle", world)
+    assert starts(marker) == 1
+    assert len(gs.events("escrow", "JobSettled", jobId=job_id)) == 1
+    assert worker.log_path.read_text().count(f"job {job_id}: receipt signed") == 1
+    worker.stop()
+    oracle.stop()
