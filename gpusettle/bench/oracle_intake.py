@@ -12,7 +12,6 @@ node. Every response must be a 202; anything else fails the benchmark.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -233,7 +232,7 @@ def run(options: BenchOptions) -> BenchReport:
             [
                 sys.executable,
                 "-m",
-                "gpusettle.bench.oracle_intake",
+                "gpusettle.bench.oracle_procs",
                 "serve",
                 "--port",
                 str(port),
@@ -250,7 +249,7 @@ def run(options: BenchOptions) -> BenchReport:
                 [
                     sys.executable,
                     "-m",
-                    "gpusettle.bench.oracle_intake",
+                    "gpusettle.bench.oracle_procs",
                     "load",
                     "--port",
                     str(port),
@@ -338,30 +337,3 @@ def _count_stored(db: Path) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM receipts").fetchone()[0])
     finally:
         conn.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the server and load processes."""
-    parser = argparse.ArgumentParser(prog="python -m gpusettle.bench.oracle_intake")
-    sub = parser.add_subparsers(dest="role", required=True)
-    s = sub.add_parser("serve")
-    s.add_argument("--port", type=int, required=True)
-    s.add_argument("--data-dir", type=Path, required=True)
-    s.add_argument("--workers", type=Path, required=True)
-    s.add_argument("--synchronous", default="FULL")
-    ld = sub.add_parser("load")
-    ld.add_argument("--port", type=int, required=True)
-    ld.add_argument("--bodies", type=Path, required=True)
-    ld.add_argument("--out", type=Path, required=True)
-    ld.add_argument("--concurrency", type=int, default=CONCURRENCY)
-    ld.add_argument("--warmup", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.role == "serve":
-        serve(args.port, args.data_dir, args.workers, args.synchronous)
-    else:
-        load(args.port, args.bodies, args.out, args.concurrency, args.warmup)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,27 @@
+"""The oracle benchmarks run end to end at a small size and check their own results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gpusettle.bench import BENCHES, BenchOptions
+from gpusettle.bench.__main__ import main
+
+
+def test_oracle_benches_are_registered() -> None:
+    assert {"oracle_intake", "oracle_settle"} <= set(BENCHES)
+
+
+def test_intake_bench_small(tmp_path: Path) -> None:
+    assert main(["--only", "oracle_intake", "--size", "400", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "oracle_intake.json").read_text())
+    assert doc["ok"] is True and doc["statuses"] == {"202": 400} and doc["stored"] == 400 + doc["warmup_receipts"]
+    assert doc["latency_ms"]["p99"] > 0 and doc["per_second"] > 0
+
+
+def test_settle_bench_small(tmp_path: Path) -> None:
+    report = BENCHES["oracle_settle"](BenchOptions(size=20, out_dir=tmp_path))
+    assert report.ok, report.notes
+    assert report.data["settled"] == 20 and report.data["providers"] == 20
+    assert report.data["blocks_used"] >= 1 and 10_000 < report.data["gas_per_job"] < 100_000
