@@ -2,48 +2,16 @@
 
 import pytest
 from brownie import accounts, chain, web3
-from brownie.exceptions import decode_typed_error
-from eth_abi import encode
-from eth_utils import keccak
 
 from tests.fixtures.contracts import E18, PROVIDER_STAKE
+from tests.helpers.permit import permit_typed_data, sign_permit  # noqa: F401 - used by the tests
+from tests.helpers.revert import assert_event, typed_error, unauthorized  # noqa: F401 - used by the tests
 
 ZERO = "0x0000000000000000000000000000000000000000"
 DAY = 24 * 3600
 HOUR = 3600
 MAX_UINT256 = 2**256 - 1
 MAX_UINT64 = 2**64 - 1
-
-
-def _arg(value, abi_type):
-    if abi_type == "address":
-        return str(value)
-    if abi_type.startswith("bytes") and isinstance(value, str) and not value.startswith("0x"):
-        return value.encode().ljust(int(abi_type[5:]), b"\x00")
-    return value
-
-
-def typed_error(signature, *args):
-    """The revert string brownie 1.22 reports for the custom error `signature` with `args`.
-
-    The revert data is ABI-encoded here exactly as the EVM returns it and then decoded by brownie's
-    own decoder, so `brownie.reverts(typed_error(...))` compares the selector and every argument.
-    """
-    types = [t for t in signature[signature.index("(") + 1 : -1].split(",") if t]
-    assert len(types) == len(args), f"{signature} takes {len(types)} arguments, got {len(args)}"
-    data = keccak(text=signature)[:4] + encode(types, [_arg(a, t) for a, t in zip(args, types)])
-    return decode_typed_error("0x" + data.hex())
-
-
-def unauthorized(caller, role):
-    return typed_error("Unauthorized(address,bytes32)", caller, role)
-
-
-def assert_event(tx, name, emitter=None, **values):
-    """`tx` emitted exactly one `name` event (from `emitter`, if given) with exactly these values."""
-    events = [e for e in tx.events if e.name == name and (emitter is None or e.address == emitter.address)]
-    assert len(events) == 1, f"expected one {name}, got {len(events)}"
-    assert dict(events[0]) == values, f"{name}: {dict(events[0])} != {values}"
 
 
 def assert_no_event(tx, name):
@@ -107,39 +75,6 @@ def disputed_job(staked_provider, escrow, create_job, make_receipt, settle, clie
 PERMIT_KEY = "0x" + "5e" * 32
 OTHER_KEY = "0x" + "6f" * 32
 PERMIT_FUNDS = 1_000 * E18
-
-
-def permit_typed_data(token, owner, spender, value, nonce, deadline):
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": token.name(), "version": "1", "chainId": chain.id, "verifyingContract": token.address},
-        "message": {"owner": str(owner), "spender": str(spender), "value": value, "nonce": nonce,
-                    "deadline": deadline},
-    }
-
-
-def sign_permit(token, key, owner, spender, value, deadline, nonce=None):
-    """(v, r, s) of an EIP-2612 permit signed with eth-account by `key` (owner defaults to its address)."""
-    from eth_account import Account
-
-    nonce = token.nonces(owner) if nonce is None else nonce
-    signed = Account.sign_typed_data(key, full_message=permit_typed_data(token, owner, spender, value, nonce, deadline))
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 
 
 @pytest.fixture(scope="module")
