@@ -39,7 +39,7 @@ from ..hashing import keccak256
 from ..models import JobSpec
 from .chainview import WorkerKeyCache
 from .metrics import OracleMetrics
-from .store import InsertOutcome, NewReceipt, SQLiteStore, StoreUnavailableError
+from .store import InsertOutcome, NewReceipt, Store, StoreUnavailableError
 from .verify import IntakeRejection, ReceiptSubmission, check_submission
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_RESULT", "IntakeSettings", "OracleApp", "json_response"]
@@ -102,7 +102,7 @@ CosignHandler = Callable[[dict[str, Any]], Awaitable[tuple[int, dict[str, Any]]]
 class OracleApp:
     """The HTTP side of an oracle: intake, status, results, specs, health and metrics."""
 
-    store: SQLiteStore
+    store: Store
     verifier: ReceiptVerifier
     keys: WorkerKeyCache
     results_dir: Path

@@ -34,7 +34,7 @@ from ..models import SignedReceipt
 from .chainview import ChainView
 from .metrics import OracleMetrics
 from .quorum import QuorumError, QuorumSigner
-from .store import POSTED, REJECTED, VERIFIED, Batch, SQLiteStore, TxAttempt
+from .store import POSTED, REJECTED, VERIFIED, Batch, Store, TxAttempt
 from .verify import ReceiptSubmission
 
 __all__ = ["JOB_ERRORS", "Poster", "PosterSettings"]
@@ -107,7 +107,7 @@ class _Hold:
 class Poster:
     """Turns verified receipts into settled ones. Call `step()` in a loop (one thread)."""
 
-    store: SQLiteStore
+    store: Store
     client: Gpusettle
     account: LocalAccount
     signer: QuorumSigner
@@ -554,6 +554,6 @@ class Poster:
         )
 
 
-def posted_jobs(store: SQLiteStore) -> list[int]:
+def posted_jobs(store: Store) -> list[int]:
     """Job ids currently posted and not final (for reports)."""
     return [r.job_id for r in store.receipts(POSTED, limit=100_000)]

@@ -31,7 +31,7 @@ from .chainview import ChainView, Web3ChainView, WorkerKeyCache
 from .metrics import OracleMetrics
 from .poster import Poster, PosterSettings
 from .quorum import QuorumSigner
-from .store import RECEIVED, REJECTED, VERIFIED, SQLiteStore, StoredReceipt, StoreUnavailableError
+from .store import RECEIVED, REJECTED, VERIFIED, SQLiteStore, Store, StoredReceipt, StoreUnavailableError
 from .verify import (
     IntakeRejection,
     ReceiptSubmission,
@@ -81,7 +81,9 @@ class OracleService:
         oracle_account: LocalAccount,
         arbiter_account: LocalAccount | None = None,
         view: ChainView | None = None,
+        store: Store | None = None,
     ) -> None:
+        """`store` defaults to SQLite (WAL) in the data directory; any `Store` (PostgreSQL) will do."""
         self.config = config
         self.client_factory = client_factory
         self.account = oracle_account
@@ -96,7 +98,9 @@ class OracleService:
         self.view: ChainView = view or Web3ChainView(client_factory, client)
         self.metrics = OracleMetrics()
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = SQLiteStore(config.data_dir / "oracle.sqlite", synchronous=config.synchronous)
+        self.store: Store = store or SQLiteStore(
+            config.data_dir / "oracle.sqlite", synchronous=config.synchronous
+        )
         self.results_dir = config.data_dir / "results"
         self.payloads = load_payload_dir(self.results_dir)
         self.verifier = ReceiptVerifier(self.view.chain_id, self.view.escrow_address)

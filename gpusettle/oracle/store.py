@@ -250,6 +250,10 @@ class Store(Protocol):
         """Record the state of a fraud report for a receipt."""
         ...
 
+    def fraud_pending(self) -> list[StoredReceipt]:
+        """Rejected receipts whose fraud report has not been sent yet."""
+        ...
+
     def create_batch(self, job_ids: Sequence[int], epoch: int, nonce: int, attempt: TxAttempt) -> Batch:
         """Atomically: a batch with its first signed transaction, its receipts moved verified -> posted,
         and the next nonce advanced past `nonce`."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
+from gpusettle.chain import JobInfo
 from gpusettle.hashing import keccak256
 from gpusettle.models import JobReceipt, JobSpec, MatmulWorkload, Outcome, SignedReceipt
-from gpusettle.oracle.verify import IntakeReceipt, check_against_chain, fraud_evidence_hash
+from gpusettle.oracle.verify import IntakeReceipt, Verdict, check_against_chain, fraud_evidence_hash
 from gpusettle.workloads import decode_result, encode_result, run_matmul
 from tests.oracle.helpers import OTHER, PROVIDER_CS, WORKER, job, receipt
 
@@ -22,10 +24,25 @@ def signed(r: JobReceipt) -> SignedReceipt:
 
 
 def verdict(
-    r: JobReceipt, j=None, worker=WORKER, spec=None, payload=NO_PAYLOAD, received_at=NOW, chain_now=NOW
-):  # type: ignore[no-untyped-def]
+    r: JobReceipt,
+    j: JobInfo | None = None,
+    worker: str | None = WORKER,
+    spec: JobSpec | None = None,
+    payload: Callable[[str], bytes | None] = NO_PAYLOAD,
+    received_at: float | None = None,
+    chain_now: int | None = None,
+) -> Verdict:
+    now = int(time.time())
     return check_against_chain(
-        signed(r), WORKER, j, worker, chain_now, spec, payload, received_at=received_at, now=time.time()
+        signed(r),
+        WORKER,
+        j,
+        worker,
+        now if chain_now is None else chain_now,
+        spec,
+        payload,
+        received_at=now if received_at is None else received_at,
+        now=time.time(),
     )
 
 
