@@ -97,6 +97,22 @@ class Web3ChainView:
     def chain_time(self) -> int:
         return self.client.chain.timestamp("latest")
 
+    def worker_changes(self, since: int | None) -> tuple[dict[str, str | None], int]:
+        """Providers whose worker key changed after block `since` (None: start now), their current
+        keys, and the block read up to."""
+        client = self.client
+        latest = client.chain.block_number()
+        if since is None or since >= latest:
+            return {}, latest if since is None else since
+        logs = client.staking.events.WorkerSet.get_logs(from_block=since + 1, to_block=latest)
+        out: dict[str, str | None] = {}
+        for entry in logs:
+            worker = str(entry["args"]["worker"])
+            out[to_checksum_address(entry["args"]["provider"])] = (
+                None if int(worker, 16) == 0 else to_checksum_address(worker)
+            )
+        return out, latest
+
     def oracle_set(self) -> OracleSet:
         return self.client.oracle_set()
 
@@ -167,6 +183,7 @@ class WorkerKeyCache:
         self._cache: dict[str, tuple[str | None, float]] = {}
         self._lock = threading.Lock()
         self._last_refresh = 0.0
+        self._cursor: int | None = None
 
     def cached(self, provider: str) -> tuple[str | None, float] | None:
         """The cached key and when it was read, if fresh enough to use."""
@@ -183,12 +200,27 @@ class WorkerKeyCache:
         return worker
 
     def refresh_all(self, every: float = 2.0) -> None:
-        """Re-read every cached key at most every `every` seconds (blocking), so a rotation reaches
-        intake within seconds even for providers whose signatures still match the old key."""
+        """At most every `every` seconds (blocking), apply key rotations to the cache, so a rotation
+        reaches intake within seconds even for providers whose signatures still match the old key.
+
+        With a view that reports WorkerSet events this reads only what changed; otherwise every
+        cached key is read again."""
         now = time.monotonic()
         if now - self._last_refresh < every:
             return
         self._last_refresh = now
+        changes = getattr(self.view, "worker_changes", None)
+        if changes is not None:
+            changed, self._cursor = changes(self._cursor)
+            stamp = time.monotonic()
+            with self._lock:
+                for provider, worker in changed.items():
+                    if provider in self._cache:
+                        self._cache[provider] = (worker, stamp)
+                # Nothing else changed on-chain: the other cached keys are as fresh as this read.
+                for provider, (worker, _) in list(self._cache.items()):
+                    self._cache[provider] = (worker, stamp)
+            return
         for provider in list(self._cache):
             self.fetch(provider)
 
