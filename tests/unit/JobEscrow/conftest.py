@@ -197,6 +197,28 @@ def sorted_keys(keys):
 # --------------------------------------------------------------- fixtures
 
 
+@pytest.fixture(autouse=True)
+def books_balance(isolation, escrow, token, staking, provider, provider2, rando):
+    """After every test (before the chain is rolled back): the escrow holds exactly what it owes, namely every
+    open or running job's deposit, every settled job's unclaimed refund, every posted dispute bond, every credited
+    earning and the accrued fees; and the staking contract holds exactly the bonded plus unbonding stake."""
+    yield
+    owed = escrow.accruedFees()
+    for p in (provider, provider2, rando):
+        owed += escrow.providerRecord(p)["earnings"]
+    for job_id in range(1, escrow.jobCount() + 1):
+        v = escrow.getJob(job_id).dict()
+        if v["status"] in (OPEN, RUNNING):
+            owed += v["deposit"]
+        elif v["status"] in (SETTLED, DISPUTED, UPHELD, REJECTED):
+            owed += v["refundable"]
+        if v["status"] == DISPUTED:
+            owed += v["disputeBond"]
+    assert token.balanceOf(escrow) == owed, "escrow balance != what it owes"
+    staked = sum(sum(tuple(staking.stakeOf(p))[:2]) for p in (provider, provider2, rando))
+    assert token.balanceOf(staking) == staked, "staking balance != bonded + unbonding"
+
+
 @pytest.fixture(scope="module")
 def worker2_key():
     return WORKER2_KEY

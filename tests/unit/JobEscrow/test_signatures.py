@@ -277,6 +277,19 @@ def test_signer_outside_the_set(escrow, running, sign, attest_under, oracle_keys
     assert snap(job_id) == before
 
 
+def test_removed_oracle_signing_the_current_epoch(escrow, running, sign, attest_under, set_oracles, oracle_keys,
+                                                  rando, snap):
+    """An oracle rotated out stays out, even when it signs over the new epoch."""
+    set_oracles(oracle_keys[:3], 2)
+    epoch = set_oracles(oracle_keys[1:4], 2)  # key 0 removed
+    job_id, r = running()
+    sigs = attest_under([r], [oracle_keys[0], oracle_keys[1]], epoch)  # sorted by signer, as required
+    before = snap(job_id)
+    with brownie.reverts(not_oracle(addr_of(oracle_keys[0]), epoch)):
+        escrow.settle(r.as_tuple(), sign(r), sigs, {"from": rando})
+    assert snap(job_id) == before
+
+
 @pytest.mark.parametrize("n,m", [(3, 2), (5, 3)])
 def test_below_threshold(escrow, running, sign, attest_under, set_oracles, oracle_keys, rando, snap, n, m):
     epoch = set_oracles(oracle_keys[:n], m)
