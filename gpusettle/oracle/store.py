@@ -360,6 +360,11 @@ class SQLiteStore:
             conn.close()
         self._writer = threading.Thread(target=self._write_loop, name="oracle-store-writer", daemon=True)
         self._writer.start()
+        self._checkpoint_stop = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="oracle-store-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
 
     # -- connections -----------------------------------------------------------------------------------
 
@@ -378,8 +383,22 @@ class SQLiteStore:
 
     # -- the writer ------------------------------------------------------------------------------------
 
+    def _checkpoint_loop(self, interval: float = 1.0) -> None:
+        """Copy the WAL back into the database from a connection of its own, so the writer's commits
+        never pay for a checkpoint (the writer's automatic checkpoints are off)."""
+        conn = self._connect()
+        try:
+            while not self._checkpoint_stop.wait(interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    continue  # busy or failing disk: the writer reports what matters
+        finally:
+            conn.close()
+
     def _write_loop(self) -> None:
         conn = self._connect()
+        conn.execute("PRAGMA wal_autocheckpoint=0")
         while True:
             first = self._queue.get()
             if first is _STOP:
@@ -784,6 +803,8 @@ class SQLiteStore:
         self._closed = True
         self._queue.put(_STOP)
         self._writer.join(timeout=10)
+        self._checkpoint_stop.set()
+        self._checkpointer.join(timeout=10)
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
