@@ -104,6 +104,34 @@ def _wait_port(port: int, alive: subprocess.Popen[bytes] | None, timeout: float,
     raise GpusettleError(f"{what} did not listen on port {port} within {timeout:.0f} s")
 
 
+def _stop_group(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM the process's own session (it was started with start_new_session), then SIGKILL what
+    is left after `timeout`: a launcher such as node_modules/.bin/anvil must not leave its child."""
+    try:
+        group = os.getpgid(process.pid)
+    except ProcessLookupError:
+        group = None
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if group is not None and group == process.pid:
+            try:
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                pass
+        elif process.poll() is None:
+            process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            continue
+        if group is not None and group == process.pid:
+            # The leader is gone; make sure nothing else of its group lingers.
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return
+
+
 class ManagedProcess:
     """A child process with its output in a log file, stopped (TERM, then KILL) on `stop()`."""
 
@@ -151,13 +179,7 @@ class ManagedProcess:
         """SIGTERM, then SIGKILL after `timeout`; returns the exit status."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop_group(self.process, timeout)
         return self.process.returncode
 
     def tail(self, lines: int = 30) -> str:
@@ -245,14 +267,9 @@ class Anvil:
         return body.get("result")
 
     def stop(self) -> None:
-        """Stop the node."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """Stop the node (its launcher and the anvil binary it started)."""
+        if self.process is not None:
+            _stop_group(self.process, 10.0)
 
     def __enter__(self) -> Self:
         return self.start()
