@@ -15,7 +15,6 @@ from enum import IntEnum
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, Self
 
-from eth_utils.address import to_checksum_address
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -28,7 +27,7 @@ from pydantic import (
 
 from .atomicfile import write_atomic
 from .errors import ConfigError
-from .hashing import keccak256
+from .hashing import checksum_address, keccak256
 
 __all__ = [
     "Address",
@@ -60,7 +59,7 @@ def _checksum_address(value: str) -> str:
         raise ValueError(
             f"{value!r} is not an address: expected 0x followed by 40 hex digits, got {digits} characters"
         )
-    checksummed = to_checksum_address(value)
+    checksummed = checksum_address(bytes.fromhex(value[2:]))
     # All-lowercase carries no checksum (EIP-55) and is accepted; mixed case must be the right checksum,
     # because a wrong one means a typo somewhere in the 40 digits.
     if value != checksummed and value[2:] != value[2:].lower():

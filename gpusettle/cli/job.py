@@ -13,6 +13,7 @@ from ..errors import ConfigError, InsufficientAllowanceError, InsufficientFundsE
 from ..hashing import keccak256
 from ..models import JobSpec
 from ..units import format_units
+from ..worker.specstore import open_spec_store
 from .context import fmt_time, get_ctx, parse_duration_or_time, shared_options
 
 __all__ = ["job"]
@@ -23,20 +24,24 @@ def job() -> None:
     """Jobs, from the client's side."""
 
 
+def _load_spec(spec: str) -> JobSpec:
+    path = Path(spec)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the job spec {path}: {exc.strerror}", "check the path") from None
+    try:
+        parsed = JobSpec.model_validate_json(text)
+    except ValidationError as exc:
+        raise ConfigError(f"the job spec {path} is not valid: {exc}", "fix the spec file") from None
+    return parsed
+
+
 def _spec_hash(spec: str | None, spec_hash: str | None) -> bytes:
     if spec and spec_hash:
         raise click.UsageError("give --spec or --spec-hash, not both")
     if spec:
-        path = Path(spec)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read the job spec {path}: {exc.strerror}", "check the path") from None
-        try:
-            parsed = JobSpec.model_validate_json(text)
-        except ValidationError as exc:
-            raise ConfigError(f"the job spec {path} is not valid: {exc}", "fix the spec file") from None
-        return bytes.fromhex(parsed.spec_hash()[2:])
+        return bytes.fromhex(_load_spec(spec).spec_hash()[2:])
     if spec_hash:
         h = spec_hash.removeprefix("0x")
         if len(h) != 64:
@@ -63,6 +68,11 @@ def _spec_hash(spec: str | None, spec_hash: str | None) -> bytes:
 @click.option("--spec", type=click.Path(dir_okay=False), help="Job spec JSON file; its hash goes on-chain.")
 @click.option("--spec-hash", help="The spec's keccak256, if you hashed it yourself.")
 @click.option(
+    "--publish",
+    metavar="URL_OR_DIR",
+    help="Publish the --spec where the provider's worker fetches specs (the oracle's URL, or a directory).",
+)
+@click.option(
     "--permit", is_flag=True, help="Approve the deposit with an EIP-2612 permit in the same transaction."
 )
 @click.option("--no-approve", is_flag=True, help="Never send an approve: fail if the allowance is short.")
@@ -73,6 +83,7 @@ def job_create(
     deadline: str,
     spec: str | None,
     spec_hash: str | None,
+    publish: str | None,
     permit: bool,
     no_approve: bool,
 ) -> None:
@@ -80,6 +91,11 @@ def job_create(
     c = get_ctx()
     client = c.client()
     h = _spec_hash(spec, spec_hash)
+    if publish:
+        if not spec:
+            raise click.UsageError("--publish needs --spec: the spec file to publish")
+        # Published before the job opens, so the worker finds it as soon as it sees JobCreated.
+        open_spec_store(publish).publish(_load_spec(spec))
     now = client.chain.timestamp()
     when = parse_duration_or_time(deadline, now)
     offer = client.offer(offer_id)

@@ -13,6 +13,8 @@ import requests
 
 from .. import __version__
 from ..errors import GpusettleError, RpcUnavailableError
+from ..oracle.cli import oracle
+from ..worker.cli import worker
 from .admin import admin
 from .context import get_ctx, shared_options
 from .deploy import deploy, dev
@@ -103,6 +105,8 @@ cli.add_command(token)
 cli.add_command(admin)
 cli.add_command(deploy)
 cli.add_command(dev)
+cli.add_command(worker)
+cli.add_command(oracle)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from gpusettle.models import JobSpec
+from gpusettle.worker.specstore import open_spec_store
 from tests.cli.anvil import Anvil, Cli
 
 PW = "correct horse"
@@ -181,6 +183,28 @@ def test_job_by_approve(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
     )
     assert "approving the deposit first" in out.stderr
     assert "created: deposit 0.1 GPUC" in out.stdout
+
+
+def test_job_from_a_spec_file_is_published_for_the_worker(
+    gs: Cli, suite: dict[str, str], offer_id: int, tmp_path: Path
+) -> None:
+    spec = JobSpec.model_validate({"workload": {"kind": "matmul", "seed": 7, "n": 64, "repetitions": 2}})
+    spec_file = tmp_path / "job.json"
+    spec_file.write_bytes(spec.canonical_json())
+    store = tmp_path / "specs"
+    store.mkdir()
+    created = gs.json(
+        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "100", "--spec", str(spec_file),
+        "--publish", str(store), "-a", "client", "--password-file", _pw(gs), "-y",
+    )
+    # The on-chain hash is the spec's hash, and the worker's spec store now serves exactly that spec.
+    assert gs.json("job", "status", str(created["job_id"]))["spec_hash"] == spec.spec_hash()
+    assert open_spec_store(str(store)).fetch(spec.spec_hash()) == spec
+    res = gs(
+        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "100", "--spec-hash", SPEC,
+        "--publish", str(store), "-a", "client", "--password-file", _pw(gs), "-y", ok=False,
+    )
+    assert "--publish needs --spec" in res.stderr
 
 
 def test_insufficient_balance(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
