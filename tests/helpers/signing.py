@@ -11,6 +11,7 @@ from dataclasses import astuple, dataclass
 from eth_abi import encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_keys import keys
 from eth_utils import keccak
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -102,13 +103,26 @@ def compact(v: int, r: int, s: int) -> tuple[bytes, bytes]:
     return (r.to_bytes(32, "big"), (s | ((v - 27) << 255)).to_bytes(32, "big"))
 
 
-def malleate(sig: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
-    """The other valid (r, s') for the same message: s' = n - s with the parity flipped."""
-    r, vs = sig
-    vs_int = int.from_bytes(vs, "big")
-    parity, s = vs_int >> 255, vs_int & ((1 << 255) - 1)
-    s2 = SECP256K1_N - s
-    return (r, (((s2 & ((1 << 255) - 1)) | ((1 - parity) << 255))).to_bytes(32, "big"))
+def malleable_pair(digest):
+    """A canonical low-s EIP-2098 signature over `digest`, its malleated twin `(r, n - s)` with the y-parity
+    flipped, and the address both recover to.
+
+    The twin of an ordinary signature almost never fits EIP-2098: n - s is above 2^255 unless s is within ~2^127
+    of n/2, and `vs` has 255 bits for s (masking s's top bit off instead would give an unrelated signature, not
+    the twin). So the pair is built around a chosen high s in (n/2, 2^255):
+    both halves recover to the same address, which the test then names as the worker or oracle.
+    """
+    seed = Account._sign_hash(b"\x00" * 32, "0x" + "31" * 32)
+    r = seed.r  # a valid x coordinate
+    s_high = SECP256K1_N // 2 + 1 + 0x1234
+    assert s_high < 2**255
+    signer = keys.Signature(vrs=(0, r, s_high)).recover_public_key_from_msg_hash(bytes(digest)).to_checksum_address()
+    twin = keys.Signature(vrs=(1, r, SECP256K1_N - s_high)).recover_public_key_from_msg_hash(bytes(digest))
+    assert twin.to_checksum_address() == signer
+    r_b = r.to_bytes(32, "big")
+    high = (r_b, s_high.to_bytes(32, "big"))
+    low = (r_b, ((SECP256K1_N - s_high) | (1 << 255)).to_bytes(32, "big"))
+    return low, high, signer
 
 
 def sign_receipt(receipt: Receipt, key: str, dom: dict) -> tuple[bytes, bytes]:

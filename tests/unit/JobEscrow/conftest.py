@@ -22,7 +22,7 @@ from eth_utils import keccak, to_checksum_address
 
 from tests.fixtures.accounts import WORKER2_KEY
 from tests.fixtures.jobs import RESULT_HASH, SPEC_HASH
-from tests.helpers.signing import COMPLETED, SECP256K1_N, Receipt, sign_attestation, sign_receipt
+from tests.helpers.signing import COMPLETED, SECP256K1_N, Receipt, malleable_pair, sign_attestation, sign_receipt  # noqa: F401
 
 DAY = 24 * 3600
 HOUR = 3600
@@ -162,28 +162,6 @@ def recover(digest, sig):
     """The address a compact signature recovers to over `digest` (as ecrecover would)."""
     v, r, s = split(sig)
     return Account._recover_hash(bytes(digest), vrs=(v, r, s))
-
-
-def malleable_pair(digest):
-    """A canonical low-s EIP-2098 signature over `digest`, its malleated twin `(r, n - s)` with the y-parity
-    flipped, and the address both recover to.
-
-    The twin of an ordinary signature almost never fits EIP-2098: n - s is above 2^255 unless s is within ~2^127
-    of n/2, and `vs` has 255 bits for s (tests.helpers.signing.malleate masks the top bit off, so what it returns
-    is not the twin but an unrelated signature). So the pair is built around a chosen high s in (n/2, 2^255):
-    both halves recover to the same address, which the test then names as the worker or oracle.
-    """
-    seed = Account._sign_hash(b"\x00" * 32, "0x" + "31" * 32)
-    r = seed.r  # a valid x coordinate
-    s_high = SECP256K1_N // 2 + 1 + 0x1234
-    assert s_high < 2**255
-    signer = keys.Signature(vrs=(0, r, s_high)).recover_public_key_from_msg_hash(bytes(digest)).to_checksum_address()
-    twin = keys.Signature(vrs=(1, r, SECP256K1_N - s_high)).recover_public_key_from_msg_hash(bytes(digest))
-    assert twin.to_checksum_address() == signer
-    r_b = r.to_bytes(32, "big")
-    high = (r_b, s_high.to_bytes(32, "big"))
-    low = (r_b, ((SECP256K1_N - s_high) | (1 << 255)).to_bytes(32, "big"))
-    return low, high, signer
 
 
 def addr_of(key):
