@@ -27,11 +27,28 @@ from eth_account import Account
 from eth_keys import keys as eth_keys
 from eth_utils import keccak
 
-from tests.fixtures.contracts import (CLIENT_FUNDS, ESCROW_PARAMS, GPU_COUNT, MIN_STAKE, PRICE, PROVIDER_STAKE,
-                                      SUPPLY, UNBONDING_PERIOD)
+from tests.fixtures.contracts import (
+    CLIENT_FUNDS,
+    ESCROW_PARAMS,
+    GPU_COUNT,
+    MIN_STAKE,
+    PRICE,
+    PROVIDER_STAKE,
+    SUPPLY,
+    UNBONDING_PERIOD,
+)
 from tests.fixtures.jobs import RESULT_HASH, SPEC_HASH
-from tests.helpers.signing import (ATTESTATION_FIELDS, COMPLETED, SECP256K1_N, Receipt, compact, domain,
-                                   receipt_digest, receipts_hash, sign_attestation, sign_receipt)
+from tests.helpers.signing import (
+    ATTESTATION_FIELDS,
+    COMPLETED,
+    SECP256K1_N,
+    Receipt,
+    compact,
+    domain,
+    receipts_hash,
+    sign_attestation,
+    sign_receipt,
+)
 
 DAY = 24 * 3600
 HOUR = 3600

@@ -18,8 +18,20 @@ from tests.fixtures.contracts import PRICE
 from tests.fixtures.jobs import SPEC_HASH
 from tests.helpers.signing import RECEIPT_TYPEHASH, compact
 
-from .conftest import (DAY, MAX_U32, MAX_U64, RUNNING, SETTLED, ZERO, at, attest_r, err, now, receipt_for,
-                       sign_r)
+from .conftest import (
+    DAY,
+    MAX_U32,
+    MAX_U64,
+    RUNNING,
+    SETTLED,
+    ZERO,
+    at,
+    attest_r,
+    err,
+    now,
+    receipt_for,
+    sign_r,
+)
 
 ATTESTATION_TYPEHASH = keccak(text="Attestation(bytes32 receiptsHash,uint64 oracleEpoch)")
 SETTLE_SELECTOR = keccak(text="settle((uint256,address,uint64,uint64,uint64,bytes32,uint8),(bytes32,bytes32),"
@@ -138,15 +150,11 @@ def test_job_sizes_deadlines_and_offers_out_of_range_are_refused(escrow, staking
     for bad in (0, MAX_U32 + 1, 2**255):
         with brownie.reverts(err("JobEscrowInvalidMaxGpuSeconds(uint256)", bad)):
             escrow.createJob(1, bad, now() + DAY, SPEC_HASH, {"from": client})
-    ts = now() + 1
-    with at(ts):
-        with brownie.reverts(err("JobEscrowInvalidDeadline(uint256,uint256,uint256)", ts, ts, ts + 365 * DAY)):
-            escrow.createJob(1, 3600, ts, SPEC_HASH, {"from": client})
-    ts = now() + 1
-    with at(ts):
-        with brownie.reverts(err("JobEscrowInvalidDeadline(uint256,uint256,uint256)", ts + 365 * DAY + 1, ts,
-                                 ts + 365 * DAY)):
-            escrow.createJob(1, 3600, ts + 365 * DAY + 1, SPEC_HASH, {"from": client})
+    for deadline_in in (0, 365 * DAY + 1):  # not in the future; beyond the longest job
+        ts = now() + 1
+        expected = err("JobEscrowInvalidDeadline(uint256,uint256,uint256)", ts + deadline_in, ts, ts + 365 * DAY)
+        with at(ts), brownie.reverts(expected):
+            escrow.createJob(1, 3600, ts + deadline_in, SPEC_HASH, {"from": client})
     for offer_id in (0, 99, 2**64):
         with brownie.reverts(err("ProviderStakingUnknownOffer(uint256)", offer_id)):
             escrow.createJob(offer_id, 3600, now() + DAY, SPEC_HASH, {"from": client})

@@ -12,8 +12,24 @@ import pytest
 from tests.fixtures.contracts import FEE_BPS, GPU_COUNT, PRICE, TIMEOUT_GRACE
 from tests.helpers.signing import Receipt
 
-from .conftest import (BPS, CANCELLED, DAY, HOUR, NONE, RUNNING, SETTLED, TIMED_OUT, at, attest_r, err, events_of,
-                       now, receipt_for, sign_r, warp)
+from .conftest import (
+    BPS,
+    CANCELLED,
+    DAY,
+    HOUR,
+    NONE,
+    RUNNING,
+    SETTLED,
+    TIMED_OUT,
+    at,
+    attest_r,
+    err,
+    events_of,
+    now,
+    receipt_for,
+    sign_r,
+    warp,
+)
 
 
 def payout(billed, price=PRICE):
@@ -146,9 +162,8 @@ def test_one_invalid_receipt_reverts_the_whole_batch(escrow, staked_provider, pr
     rs[position] = bad
     sigs = [sign_r(r, bad_key if i == position else worker_key, escrow) for i, r in enumerate(rs)]
     before = world()
-    with at(ts):
-        with brownie.reverts(expected):
-            batch(rs, sigs=sigs)
+    with at(ts), brownie.reverts(expected):
+        batch(rs, sigs=sigs)
     assert world() == before
     assert [escrow.getJob(j)["status"] for j in ids] == [RUNNING] * 3
 
@@ -161,9 +176,8 @@ def test_a_late_receipt_reverts_the_whole_batch(escrow, staked_provider, job_at,
     timeout_at = escrow.getJob(late)["deadline"] + TIMEOUT_GRACE
     warp(timeout_at - 1)
     before = world()
-    with at(timeout_at):
-        with brownie.reverts(err("JobEscrowSettlementTooLate(uint256,uint256,uint256)", late, timeout_at,
-                                 timeout_at)):
-            batch([r_ok, r_late])
+    too_late = err("JobEscrowSettlementTooLate(uint256,uint256,uint256)", late, timeout_at, timeout_at)
+    with at(timeout_at), brownie.reverts(too_late):
+        batch([r_ok, r_late])
     assert world() == before
     assert escrow.getJob(ok)["status"] == RUNNING

@@ -15,8 +15,20 @@ from eth_account import Account
 from tests.fixtures.contracts import DISPUTE_WINDOW, E18, PRICE, TIMEOUT_GRACE, UNBONDING_PERIOD
 from tests.fixtures.jobs import SPEC_HASH
 
-from .conftest import (DAY, HOUR, MAX_U256, ZERO, at, attest_r, err, now, receipt_for, sign_r, unauthorized,
-                       warp)
+from .conftest import (
+    DAY,
+    HOUR,
+    MAX_U256,
+    ZERO,
+    at,
+    attest_r,
+    err,
+    now,
+    receipt_for,
+    sign_r,
+    unauthorized,
+    warp,
+)
 
 # Hard ranges of JobEscrow.setParameter with the fixture's unbonding period of 7 days (the dispute window must stay
 # below it, which is tighter than its own 30-day cap).
@@ -145,20 +157,20 @@ def outsiders(guardian, arbiter, treasury, rando, client, provider, worker):
 
 def test_only_governance_can_govern(escrow, staking, deployer, outsiders, state, oracle):
     before = state()
+    calls = [
+        (escrow.setParameter, lambda who: (0, 100)),
+        (escrow.setOracleSet, lambda who: ([oracle], 1)),
+        (escrow.setRole, lambda who: (0, who)),
+        (escrow.transferGovernance, lambda who: (who,)),
+        (staking.setParameter, lambda who: (0, 1)),
+        (staking.transferGovernance, lambda who: (who,)),
+        (staking.setEscrow, lambda who: (who,)),
+        (staking.unjail, lambda who: (who,)),
+    ]
     for who in outsiders:
-        calls = [
-            lambda: escrow.setParameter(0, 100, {"from": who}),
-            lambda: escrow.setOracleSet([oracle], 1, {"from": who}),
-            lambda: escrow.setRole(0, who, {"from": who}),
-            lambda: escrow.transferGovernance(who, {"from": who}),
-            lambda: staking.setParameter(0, 1, {"from": who}),
-            lambda: staking.transferGovernance(who, {"from": who}),
-            lambda: staking.setEscrow(who, {"from": who}),
-            lambda: staking.unjail(who, {"from": who}),
-        ]
-        for call in calls:
+        for fn, args in calls:
             with brownie.reverts(unauthorized(who, "governance")):
-                call()
+                fn(*args(who), {"from": who})
     assert state() == before
 
 
@@ -265,7 +277,7 @@ def test_pausing_never_blocks_refunds_timeouts_settlement_withdrawals_or_unstaki
     w = pausable_world
     escrow.pause({"from": guardian})
     assert escrow.paused()
-    b = lambda who: token.balanceOf(who)  # noqa: E731
+    b = lambda who: token.balanceOf(who)
     if path == "cancel by client":
         before = b(client)
         escrow.cancelJob(w["open"], {"from": client})

@@ -15,8 +15,19 @@ from brownie import chain, web3
 from tests.fixtures.contracts import PROVIDER_STAKE
 from tests.fixtures.jobs import SPEC_HASH
 
-from .conftest import (CANCELLED, DAY, MAX_U256, SETTLED, attest_r, call_as, err, now, receipt_for, sign_r,
-                       warp)
+from .conftest import (
+    CANCELLED,
+    DAY,
+    MAX_U256,
+    SETTLED,
+    attest_r,
+    call_as,
+    err,
+    now,
+    receipt_for,
+    sign_r,
+    warp,
+)
 
 DUST_JOBS = 2_000
 PER_TX = 100
@@ -155,7 +166,7 @@ def test_repeated_unbonding_requests_keep_withdraw_constant(escrow, staking, tok
     staking.requestUnstake(10**18, {"from": provider2})
     used = [gas(staking.requestUnstake(1, {"from": staked_provider})) for _ in range(100)]
     assert max(used) - min(used) <= SAME_GAS, (min(used), max(used))
-    bonded, unbonding, release_at, _ = staking.stakeOf(staked_provider)
+    _bonded, unbonding, release_at, _ = staking.stakeOf(staked_provider)
     assert unbonding == 10**18 + 100
     warp(release_at)
     before = token.balanceOf(staked_provider)

@@ -19,8 +19,22 @@ from hexbytes import HexBytes
 from tests.fixtures.contracts import DISPUTE_WINDOW, PRICE, TIMEOUT_GRACE, UNBONDING_PERIOD
 from tests.fixtures.jobs import SPEC_HASH
 
-from .conftest import (DAY, GUARD_SELECTOR, HOUR, MAX_U256, PERMIT_CLIENT_KEY, PERMIT_PROVIDER_KEY, call_as, err,
-                       events_of, fork, hook_as, hook_direct, now, warp)
+from .conftest import (
+    DAY,
+    GUARD_SELECTOR,
+    HOUR,
+    MAX_U256,
+    PERMIT_CLIENT_KEY,
+    PERMIT_PROVIDER_KEY,
+    call_as,
+    err,
+    events_of,
+    fork,
+    hook_as,
+    hook_direct,
+    now,
+    warp,
+)
 
 E18 = 10**18
 

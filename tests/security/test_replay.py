@@ -18,8 +18,22 @@ from tests.fixtures.accounts import WORKER2_KEY
 from tests.fixtures.contracts import PRICE, PROVIDER_STAKE
 from tests.helpers.signing import receipt_digest
 
-from .conftest import (DISPUTED, RUNNING, SETTLED, UPHELD, addr_of, attest_r, attestation_digest, dom_of, err,
-                       events_of, now, receipt_for, recover, sign_r, wrong_status)
+from .conftest import (
+    DISPUTED,
+    RUNNING,
+    SETTLED,
+    UPHELD,
+    attest_r,
+    attestation_digest,
+    dom_of,
+    err,
+    events_of,
+    now,
+    receipt_for,
+    recover,
+    sign_r,
+    wrong_status,
+)
 
 
 def separator(chain_id, verifying_contract):

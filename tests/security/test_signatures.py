@@ -13,8 +13,21 @@ import pytest
 
 from tests.helpers.signing import receipt_digest
 
-from .conftest import (SETTLED, ZERO, addr_of, attest_r, attestation_digest, dom_of, err, malleable_pair,
-                       receipt_for, recover, sign_r, sign_with_nonce, sort_keys)
+from .conftest import (
+    SETTLED,
+    ZERO,
+    addr_of,
+    attest_r,
+    attestation_digest,
+    dom_of,
+    err,
+    malleable_pair,
+    receipt_for,
+    recover,
+    sign_r,
+    sign_with_nonce,
+    sort_keys,
+)
 
 
 def not_sorted(index, signer, previous):

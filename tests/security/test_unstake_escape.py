@@ -10,8 +10,16 @@ then the penalty, and checks that the client got every token the penalty promise
 import brownie
 import pytest
 
-from tests.fixtures.contracts import (COLLATERAL_BPS, DISPUTE_BOND, DISPUTE_WINDOW, PRICE, PROVIDER_STAKE,
-                                      TIMEOUT_GRACE, TIMEOUT_SLASH_BPS, UNBONDING_PERIOD)
+from tests.fixtures.contracts import (
+    COLLATERAL_BPS,
+    DISPUTE_BOND,
+    DISPUTE_WINDOW,
+    PRICE,
+    PROVIDER_STAKE,
+    TIMEOUT_GRACE,
+    TIMEOUT_SLASH_BPS,
+    UNBONDING_PERIOD,
+)
 
 from .conftest import BPS, DAY, HOUR, UPHELD, at, err, now, receipt_for, warp
 
@@ -144,9 +152,8 @@ def test_stake_unbonding_when_a_job_settles_stays_until_its_dispute_window_close
     disputable_until = settled_at + DISPUTE_WINDOW
     assert escrow.unstakeBlockers(staked_provider)[2] == disputable_until
 
-    with at(release_at):
-        with brownie.reverts(window_open(staked_provider, disputable_until, release_at)):
-            staking.withdraw({"from": staked_provider})
+    with at(release_at), brownie.reverts(window_open(staked_provider, disputable_until, release_at)):
+        staking.withdraw({"from": staked_provider})
 
     # The client disputes in the window's last hour; now nothing may leave or start unbonding.
     with at(disputable_until - HOUR):
@@ -179,9 +186,9 @@ def test_unbonded_stake_waits_for_the_last_settlement_to_become_undisputable(esc
     with at(t0 + UNBONDING_PERIOD - 1):
         settled_at = escrow.settle(r.as_tuple(), sign(r), attest([r]), {"from": rando}).timestamp
     until = settled_at + DISPUTE_WINDOW
-    with at(until):  # the last second a dispute can still be raised
-        with brownie.reverts(window_open(staked_provider, until, until)):
-            staking.withdraw({"from": staked_provider})
+    # the last second a dispute can still be raised
+    with at(until), brownie.reverts(window_open(staked_provider, until, until)):
+        staking.withdraw({"from": staked_provider})
     before = token.balanceOf(staked_provider)
     with at(until + 1):
         staking.withdraw({"from": staked_provider})
