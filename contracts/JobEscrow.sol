@@ -57,7 +57,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         if (param == PARAM_FEE_BPS) return (0, 1_000); // at most 10% of a payment
         if (param == PARAM_COLLATERAL_BPS) return (0, BPS); // at most the job's value
         if (param == PARAM_TIMEOUT_SLASH_BPS) return (0, BPS); // of the collateral
-        if (param == PARAM_DISPUTE_SLASH_BPS) return (0, BPS); // of the payment
+        if (param == PARAM_DISPUTE_SLASH_BPS) return (0, BPS); // of the job's deposit
         if (param == PARAM_DISPUTE_WINDOW) return (1 hours, 30 days);
         if (param == PARAM_ACCEPT_WINDOW) return (1 minutes, 7 days);
         if (param == PARAM_TIMEOUT_GRACE) return (0, 7 days);
@@ -272,9 +272,12 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         address provider = _jobTerms[jobId].provider;
         _checkProviderOrWorker(jobId, provider);
         if (block.timestamp > c.stamp) revert JobEscrowAcceptanceClosed(jobId, c.stamp, block.timestamp);
-        // slither-disable-next-line unused-return only the jailed flag matters here; stake sizes were checked when the job opened
-        (,,, bool jailed) = _staking.stakeOf(provider);
+        // slither-disable-next-line unused-return unbonding stake does not count toward the minimum
+        (uint256 bonded,,, bool jailed) = _staking.stakeOf(provider);
         if (jailed) revert JobEscrowProviderJailed(provider);
+        // A provider that fell below the minimum stake since the job opened cannot take it on.
+        uint256 minimum = _staking.minStake();
+        if (bonded < minimum) revert JobEscrowBelowMinimumStake(provider, bonded, minimum);
         c.status = JobStatus.Running;
         c.stamp = uint32(block.timestamp);
         _storeCore(jobId, c);
@@ -594,7 +597,8 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
     function resolveDispute(uint256 jobId, bool upheld) external onlyArbiter nonReentrant {
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Disputed);
         JobTermsSlot memory t = _jobTerms[jobId];
-        uint256 bond = _jobMeta[jobId].disputeBond;
+        JobMeta memory m = _jobMeta[jobId];
+        uint256 bond = m.disputeBond;
         ProviderStats storage s = _stats[t.provider];
         --s.openDisputes;
         if (!upheld) {
@@ -607,8 +611,11 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         c.status = JobStatus.DisputeUpheld;
         _storeCore(jobId, c);
         ++s.disputesLost;
+        // The slash is sized by the job (its deposit); the client is made whole for what it paid and the rest
+        // of the slash goes to the treasury.
         uint256 paid = uint256(c.stamp) * t.price;
-        (uint256 slashed, uint256 compensation) = _penalize(t.provider, paid * _params.disputeSlashBps / BPS, paid);
+        uint256 deposit = uint256(t.price) * m.originalMaxGpuSeconds;
+        (uint256 slashed, uint256 compensation) = _penalize(t.provider, deposit * _params.disputeSlashBps / BPS, paid);
         emit DisputeResolved(jobId, true, slashed, compensation);
         if (compensation + bond != 0) _token.safeTransfer(c.client, compensation + bond);
     }

@@ -102,6 +102,8 @@ interface IJobEscrow is IGoverned {
     error JobEscrowAcceptanceClosed(uint256 jobId, uint256 acceptBy, uint256 nowTs);
     /// @notice The provider is jailed and cannot take new work.
     error JobEscrowProviderJailed(address provider);
+    /// @notice The provider's bonded stake fell below the minimum since the job opened; it cannot take new work.
+    error JobEscrowBelowMinimumStake(address provider, uint256 bonded, uint256 minimum);
     /// @notice Only the job's provider or its worker key may do this.
     error JobEscrowNotProviderOrWorker(uint256 jobId, address caller);
     /// @notice Only the job's client may do this.
@@ -212,7 +214,8 @@ interface IJobEscrow is IGoverned {
         bytes32 s
     ) external returns (uint256 jobId);
 
-    /// @notice The provider (or its worker key) accepts an open job before its acceptance deadline.
+    /// @notice The provider (or its worker key) accepts an open job before its acceptance deadline; the provider
+    /// must not be jailed and must still hold the minimum stake.
     function acceptJob(uint256 jobId) external;
 
     /// @notice Cancel an open job for a full refund: the client at any time before acceptance, the provider
@@ -240,9 +243,9 @@ interface IJobEscrow is IGoverned {
     /// @notice The client disputes a settlement within the dispute window, posting the dispute bond.
     function dispute(uint256 jobId, bytes32 reasonHash) external;
 
-    /// @notice Arbiter: rule on a dispute. Upheld: the provider is slashed and jailed, the client compensated
-    /// from the slash (up to what was paid) and its bond returned, the rest to the treasury. Rejected: the
-    /// bond goes to the provider.
+    /// @notice Arbiter: rule on a dispute. Upheld: the provider is slashed the dispute slash fraction of the job's
+    /// deposit and jailed, the client compensated from the slash (up to what it paid) and its bond returned, the
+    /// rest of the slash to the treasury. Rejected: the bond goes to the provider.
     function resolveDispute(uint256 jobId, bool upheld) external;
 
     /// @notice Arbiter: a running job's result was found fraudulent (e.g. a failed Freivalds check). The client
@@ -259,7 +262,7 @@ interface IJobEscrow is IGoverned {
     function setOracleSet(address[] calldata oracles, uint8 threshold) external;
 
     /// @notice Governance: set a parameter inside its hard range. 0 fee bps, 1 collateral bps, 2 timeout slash
-    /// bps (of collateral), 3 dispute slash bps (of the payment), 4 dispute window, 5 acceptance window,
+    /// bps (of collateral), 3 dispute slash bps (of the job's deposit), 4 dispute window, 5 acceptance window,
     /// 6 timeout grace, 7 dispute bond.
     function setParameter(uint8 param, uint256 value) external;
 

@@ -124,15 +124,16 @@ def test_unstake_right_after_settlement_does_not_escape_an_upheld_dispute(escrow
         staking.requestUnstake(1, {"from": staked_provider})
     client_before = token.balanceOf(client)
     tx = escrow.resolveDispute(job_id, True, {"from": arbiter})
-    assert tx.events["DisputeResolved"]["slashed"] == paid
+    slash = escrow.getJob(job_id)["deposit"]  # 100% of the job's deposit
+    assert tx.events["DisputeResolved"]["slashed"] == slash
     assert token.balanceOf(client) == client_before + paid + DISPUTE_BOND
     bonded, unbonding, release_at, jailed = stake_of(staking, staked_provider)
-    assert (bonded, unbonding, jailed) == (0, PROVIDER_STAKE - paid, True)
+    assert (bonded, unbonding, jailed) == (0, PROVIDER_STAKE - slash, True)
 
     warp(release_at)
     before = token.balanceOf(staked_provider)
     staking.withdraw({"from": staked_provider})
-    assert token.balanceOf(staked_provider) == before + PROVIDER_STAKE - paid
+    assert token.balanceOf(staked_provider) == before + PROVIDER_STAKE - slash
 
 
 def test_stake_unbonding_when_a_job_settles_stays_until_its_dispute_window_closes(escrow, staking, token,
@@ -169,12 +170,14 @@ def test_stake_unbonding_when_a_job_settles_stays_until_its_dispute_window_close
     escrow.resolveDispute(job_id, True, {"from": arbiter})
     assert escrow.getJob(job_id)["status"] == UPHELD
     assert token.balanceOf(client) == client_before + paid + DISPUTE_BOND
-    # The slash took the bonded remainder (the unlocked collateral), then reached the unbonding stake.
-    assert paid > coll
-    assert stake_of(staking, staked_provider)[:2] == (0, free - (paid - coll))
+    # The slash (100% of the job's deposit) took the bonded remainder (the unlocked collateral), then reached
+    # the unbonding stake.
+    slash = escrow.getJob(job_id)["deposit"]
+    assert slash > coll
+    assert stake_of(staking, staked_provider)[:2] == (0, free - (slash - coll))
     before = token.balanceOf(staked_provider)
     staking.withdraw({"from": staked_provider})
-    assert token.balanceOf(staked_provider) == before + free - (paid - coll)
+    assert token.balanceOf(staked_provider) == before + free - (slash - coll)
 
 
 def test_unbonded_stake_waits_for_the_last_settlement_to_become_undisputable(escrow, staking, token,

@@ -103,6 +103,34 @@ def test_rejects_jailed_provider(escrow, staking, job, staked_provider, worker, 
     assert escrow.getJob(job_id)["status"] == RUNNING
 
 
+def test_rejects_provider_that_fell_below_the_minimum_stake(escrow, staking, job, staked_provider, worker,
+                                                             deployer, snap):
+    """PROTOCOL: a provider below the minimum stake cannot take new jobs, including jobs opened before it fell."""
+    job_id = job(accept=False)
+    bonded = staking.stakeOf(staked_provider)[0]
+    staking.setParameter(0, bonded + 1, {"from": deployer})
+    before = snap(job_id)
+    for who in (staked_provider, worker):
+        with brownie.reverts(err("JobEscrowBelowMinimumStake(address,uint256,uint256)", staked_provider, bonded,
+                                 bonded + 1)):
+            escrow.acceptJob(job_id, {"from": who})
+    assert snap(job_id) == before
+    staking.setParameter(0, bonded, {"from": deployer})  # exactly the minimum is enough
+    escrow.acceptJob(job_id, {"from": worker})
+    assert escrow.getJob(job_id)["status"] == RUNNING
+
+
+def test_unbonding_stake_does_not_count_toward_the_minimum(escrow, staking, job, staked_provider, deployer):
+    job_id = job(accept=False)
+    bonded = staking.stakeOf(staked_provider)[0]
+    locked = escrow.unstakeBlockers(staked_provider)[0]
+    staking.requestUnstake(bonded - locked, {"from": staked_provider})
+    staking.setParameter(0, locked + 1, {"from": deployer})
+    with brownie.reverts(err("JobEscrowBelowMinimumStake(address,uint256,uint256)", staked_provider, locked,
+                             locked + 1)):
+        escrow.acceptJob(job_id, {"from": staked_provider})
+
+
 def test_rejects_unknown_job(escrow, staked_provider, snap):
     before = snap()
     for job_id in (0, 1, 2**256 - 1):

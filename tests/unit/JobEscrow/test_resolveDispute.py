@@ -1,5 +1,5 @@
-"""resolveDispute: the arbiter rules. Upheld: the provider is slashed (disputeSlashBps of what was paid) and
-jailed, the client compensated from the slash up to what it paid and its bond returned, any rest to the treasury's
+"""resolveDispute: the arbiter rules. Upheld: the provider is slashed (disputeSlashBps of the job's deposit) and
+jailed, the client compensated from the slash up to what it paid and its bond returned, the rest to the treasury's
 fees. Rejected: the bond goes to the provider."""
 
 import brownie
@@ -32,23 +32,25 @@ def test_upheld_slashes_compensates_returns_bond_and_jails(escrow, token, stakin
     job_id = disputed(billed=1000)
     settled_at = escrow.getJob(job_id)["settledAt"]
     paid = 1000 * PRICE
-    slash = paid  # DISPUTE_SLASH_BPS = 100% of the payment
+    deposit = escrow.getJob(job_id)["deposit"]
+    slash = deposit  # DISPUTE_SLASH_BPS = 100% of the job's deposit
+    assert slash > paid
     cb, eb, sb, tb = balances(token, client, escrow, staking, treasury)
     fees = escrow.accruedFees()
     earnings = escrow.providerRecord(staked_provider)["earnings"]
     tx = escrow.resolveDispute(job_id, True, {"from": arbiter})
-    expect_event(tx, "DisputeResolved", jobId=job_id, upheld=True, slashed=slash, compensation=slash)
+    expect_event(tx, "DisputeResolved", jobId=job_id, upheld=True, slashed=slash, compensation=paid)
     expect_event(tx, "Slashed", provider=staked_provider, requested=slash, amount=slash, recipient=escrow)
     expect_event(tx, "Jailed", provider=staked_provider)
     assert [(e["from"], e["to"], e["value"]) for e in events(tx, "Transfer")] == [
         (staking.address.lower(), escrow.address.lower(), slash),
-        (escrow.address.lower(), client.address.lower(), slash + DISPUTE_BOND)]
-    assert token.balanceOf(client) == cb + slash + DISPUTE_BOND
-    assert token.balanceOf(escrow) == eb - DISPUTE_BOND
+        (escrow.address.lower(), client.address.lower(), paid + DISPUTE_BOND)]
+    assert token.balanceOf(client) == cb + paid + DISPUTE_BOND
+    assert token.balanceOf(escrow) == eb - DISPUTE_BOND - paid + slash
     assert token.balanceOf(staking) == sb - slash
     assert token.balanceOf(treasury) == tb
-    # compensation never exceeds what was paid, so at 100% of the payment nothing is left for the treasury
-    assert escrow.accruedFees() == fees
+    # the client is made whole for what it paid; the rest of the slash accrues to the treasury
+    assert escrow.accruedFees() == fees + slash - paid
     assert staking.stakeOf(staked_provider)[0] == PROVIDER_STAKE - slash
     assert staking.stakeOf(staked_provider)[3] is True
     rec = escrow.providerRecord(staked_provider).dict()
@@ -59,20 +61,20 @@ def test_upheld_slashes_compensates_returns_bond_and_jails(escrow, token, stakin
     assert tuple(escrow.unstakeBlockers(staked_provider)) == (0, 0, settled_at + DISPUTE_WINDOW)
 
 
-@pytest.mark.parametrize("slash_bps", [1, 2_500, 9_999])
-def test_upheld_slash_is_a_fraction_of_the_payment(escrow, token, disputed, client, arbiter, deployer,
+@pytest.mark.parametrize("slash_bps", [1, 2_000, 2_500, 9_999])
+def test_upheld_slash_is_a_fraction_of_the_deposit(escrow, token, disputed, client, arbiter, deployer,
                                                    staked_provider, slash_bps):
     escrow.setParameter(3, slash_bps, {"from": deployer})
     job_id = disputed(billed=777)
     paid = 777 * PRICE
-    slash = paid * slash_bps // BPS
+    slash = escrow.getJob(job_id)["deposit"] * slash_bps // BPS
+    compensation = min(slash, paid)
     bal = token.balanceOf(client)
     fees = escrow.accruedFees()
     tx = escrow.resolveDispute(job_id, True, {"from": arbiter})
-    expect_event(tx, "DisputeResolved", jobId=job_id, upheld=True, slashed=slash, compensation=slash)
-    assert slash <= paid
-    assert token.balanceOf(client) == bal + slash + DISPUTE_BOND
-    assert escrow.accruedFees() == fees
+    expect_event(tx, "DisputeResolved", jobId=job_id, upheld=True, slashed=slash, compensation=compensation)
+    assert token.balanceOf(client) == bal + compensation + DISPUTE_BOND
+    assert escrow.accruedFees() == fees + slash - compensation
     assert escrow.providerRecord(staked_provider)["totalSlashed"] == slash
 
 
@@ -129,11 +131,15 @@ def test_upheld_with_nothing_to_pay_moves_no_tokens(escrow, token, staking, disp
     assert escrow.getJob(job_id)["status"] == UPHELD
 
 
-def test_failed_provider_dispute_has_nothing_to_slash(escrow, token, disputed, client, arbiter, staked_provider):
+def test_failed_provider_dispute_slashes_to_the_treasury(escrow, token, disputed, client, arbiter, staked_provider):
     job_id = disputed(billed=1000, outcome=2)  # FailedProvider: billed 0, paid 0
+    deposit = escrow.getJob(job_id)["deposit"]
+    fees = escrow.accruedFees()
     tx = escrow.resolveDispute(job_id, True, {"from": arbiter})
-    expect_event(tx, "DisputeResolved", jobId=job_id, upheld=True, slashed=0, compensation=0)
-    assert escrow.providerRecord(staked_provider)["totalSlashed"] == 0
+    # The client was already refunded in full, so the whole slash goes to the treasury.
+    expect_event(tx, "DisputeResolved", jobId=job_id, upheld=True, slashed=deposit, compensation=0)
+    assert escrow.accruedFees() == fees + deposit
+    assert escrow.providerRecord(staked_provider)["totalSlashed"] == deposit
 
 
 def test_rejected_pays_the_bond_to_the_provider(escrow, token, staking, disputed, client, arbiter,

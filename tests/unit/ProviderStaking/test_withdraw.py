@@ -190,9 +190,10 @@ def test_unbonding_cannot_escape_a_dispute_on_a_job_settled_while_unbonding(
     escrow.dispute(job_id, b"\x02" * 32, {"from": client})
     tx = escrow.resolveDispute(job_id, True, {"from": arbiter})
 
-    # DISPUTE_SLASH_BPS is 100%: an upheld dispute must take the whole payment from the provider's stake.
-    assert tx.events["DisputeResolved"]["slashed"] == paid, (
-        f"slashed only {tx.events['DisputeResolved']['slashed']} of {paid}: the stake left during the dispute window"
+    # DISPUTE_SLASH_BPS is 100% of the job's deposit: an upheld dispute must take all of it from the stake.
+    slash = escrow.getJob(job_id)["deposit"]
+    assert tx.events["DisputeResolved"]["slashed"] == slash, (
+        f"slashed only {tx.events['DisputeResolved']['slashed']} of {slash}: the stake left during the dispute window"
     )
     assert token.balanceOf(client) >= client_before + paid
 
