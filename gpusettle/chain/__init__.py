@@ -15,6 +15,7 @@ from .client import (
     Roles,
     StakeInfo,
     contract_key,
+    decode_job,
 )
 from .revert import JOB_STATUS_NAMES, DecodedContractError, ErrorDecoder, extract_revert_data
 from .tx import Chain, DecodedEvent, Signer, TransactionTimeoutError, TxOutcome, TxPlan, sender_address
@@ -44,6 +45,7 @@ __all__ = [
     "TxOutcome",
     "TxPlan",
     "contract_key",
+    "decode_job",
     "extract_revert_data",
     "load_artifact",
     "load_artifacts",

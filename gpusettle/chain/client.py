@@ -201,6 +201,31 @@ def _hex32(value: Any) -> str:
     return "0x" + bytes(value).hex()
 
 
+def decode_job(job_id: int, j: Sequence[Any]) -> JobInfo:
+    """JobEscrow.getJob's JobView tuple, as a JobInfo."""
+    status = int(j[0])
+    return JobInfo(
+        job_id=job_id,
+        status=JOB_STATUS_NAMES[status] if status < len(JOB_STATUS_NAMES) else str(status),
+        client=to_checksum_address(j[1]),
+        provider=to_checksum_address(j[2]),
+        offer_id=int(j[3]),
+        price_per_gpu_second=int(j[4]),
+        max_gpu_seconds=int(j[5]),
+        gpu_count=int(j[6]),
+        deposit=int(j[7]),
+        collateral=int(j[8]),
+        accept_by=int(j[9]),
+        accepted_at=int(j[10]),
+        deadline=int(j[11]),
+        billed_gpu_seconds=int(j[12]),
+        settled_at=int(j[13]),
+        refundable=int(j[14]),
+        spec_hash=_hex32(j[15]),
+        dispute_bond=int(j[16]),
+    )
+
+
 class Gpusettle:
     """A deployed gpusettle suite on one chain."""
 
@@ -490,28 +515,7 @@ class Gpusettle:
 
     def job(self, job_id: int) -> JobInfo:
         """Job `job_id`, decoded (ContractError JobEscrowUnknownJob if none)."""
-        j = self._call(self.escrow, "getJob", job_id)
-        status = int(j[0])
-        return JobInfo(
-            job_id=job_id,
-            status=JOB_STATUS_NAMES[status] if status < len(JOB_STATUS_NAMES) else str(status),
-            client=to_checksum_address(j[1]),
-            provider=to_checksum_address(j[2]),
-            offer_id=int(j[3]),
-            price_per_gpu_second=int(j[4]),
-            max_gpu_seconds=int(j[5]),
-            gpu_count=int(j[6]),
-            deposit=int(j[7]),
-            collateral=int(j[8]),
-            accept_by=int(j[9]),
-            accepted_at=int(j[10]),
-            deadline=int(j[11]),
-            billed_gpu_seconds=int(j[12]),
-            settled_at=int(j[13]),
-            refundable=int(j[14]),
-            spec_hash=_hex32(j[15]),
-            dispute_bond=int(j[16]),
-        )
+        return decode_job(job_id, self._call(self.escrow, "getJob", job_id))
 
     def job_count(self) -> int:
         """Jobs ever created."""

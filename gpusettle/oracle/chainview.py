@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from eth_utils.address import to_checksum_address
 
-from ..chain import JOB_STATUS_NAMES, Gpusettle, JobInfo, OracleSet
+from ..chain import Gpusettle, JobInfo, OracleSet, decode_job
 
 __all__ = ["ChainView", "StaticChainView", "Web3ChainView", "WorkerKeyCache"]
 
@@ -89,7 +89,7 @@ class Web3ChainView:
             for job_id, raw in zip(chunk, results, strict=True):
                 if raw is None or isinstance(raw, (BaseException, dict)):
                     continue
-                info = _job_info(job_id, raw)
+                info = decode_job(job_id, raw)
                 if info.status != "None":
                     out[job_id] = info
         return out
@@ -115,30 +115,6 @@ class Web3ChainView:
 
     def oracle_set(self) -> OracleSet:
         return self.client.oracle_set()
-
-
-def _job_info(job_id: int, j: Sequence[Any]) -> JobInfo:
-    status = int(j[0])
-    return JobInfo(
-        job_id=job_id,
-        status=JOB_STATUS_NAMES[status] if status < len(JOB_STATUS_NAMES) else str(status),
-        client=to_checksum_address(j[1]),
-        provider=to_checksum_address(j[2]),
-        offer_id=int(j[3]),
-        price_per_gpu_second=int(j[4]),
-        max_gpu_seconds=int(j[5]),
-        gpu_count=int(j[6]),
-        deposit=int(j[7]),
-        collateral=int(j[8]),
-        accept_by=int(j[9]),
-        accepted_at=int(j[10]),
-        deadline=int(j[11]),
-        billed_gpu_seconds=int(j[12]),
-        settled_at=int(j[13]),
-        refundable=int(j[14]),
-        spec_hash="0x" + bytes(j[15]).hex(),
-        dispute_bond=int(j[16]),
-    )
 
 
 class StaticChainView:
