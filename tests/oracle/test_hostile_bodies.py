@@ -1,0 +1,227 @@
+"""Hostile and malformed bodies POSTed to /v1/receipts (issue 5, "Bad input"): every one is answered with
+a 4xx and a JSON reason within 100 ms, nothing is stored, and the oracle stays healthy afterwards."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from gpusettle.eip712 import ReceiptVerifier
+from gpusettle.oracle.app import IntakeSettings, OracleApp
+from gpusettle.oracle.chainview import StaticChainView, WorkerKeyCache
+from gpusettle.oracle.store import SQLiteStore
+from tests.oracle.helpers import CHAIN_ID, ESCROW, PROVIDER_CS, WORKER, receipt, submission
+
+MAX_BODY = 64 * 1024  # room for the deeply nested documents to reach the parser
+JSON = {"content-type": "application/json"}
+UINT256_MAX = 2**256 - 1
+JOB = 77
+
+
+def good() -> dict[str, Any]:
+    return submission(receipt(JOB))
+
+
+def enc(doc: Any) -> bytes:
+    return json.dumps(doc).encode()
+
+
+def with_receipt(**fields: Any) -> bytes:
+    doc = good()
+    doc["receipt"].update(fields)
+    return enc(doc)
+
+
+def without_receipt(name: str) -> bytes:
+    doc = good()
+    del doc["receipt"][name]
+    return enc(doc)
+
+
+def without(name: str) -> bytes:
+    doc = good()
+    del doc[name]
+    return enc(doc)
+
+
+def top(**fields: Any) -> bytes:
+    return enc({**good(), **fields})
+
+
+def lower_checksum_flip(address: str) -> str:
+    """The address with the case of its first letter flipped: an EIP-55 checksum that does not verify."""
+    chars = list(address)
+    for i, c in enumerate(chars[2:], start=2):
+        if c.isalpha():
+            chars[i] = c.swapcase()
+            break
+    return "".join(chars)
+
+
+def duplicate_keys() -> bytes:
+    doc = good()
+    text = enc(doc).decode()
+    # a second "receipt" key after the good one: whichever a parser keeps, the document is not the signed one
+    return (text[:-1] + ', "receipt": {"jobId": 1}}').encode()
+
+
+def duplicate_job_id() -> bytes:
+    text = enc(good()).decode()
+    return text.replace(f'"jobId": {JOB}', f'"jobId": {JOB}, "jobId": {JOB + 1}', 1).encode()
+
+
+R = good()["r"]
+
+# (test id, body factory, headers); bodies are built per test because receipts carry the current time
+CASES: list[tuple[str, Callable[[], bytes], dict[str, str]]] = [
+    # framing
+    ("empty-body", lambda: b"", JSON),
+    ("whitespace-only", lambda: b"   \n\t ", JSON),
+    ("truncated-json", lambda: enc(good())[:-7], JSON),
+    ("trailing-garbage", lambda: enc(good()) + b"xyz", JSON),
+    ("two-documents", lambda: enc(good()) + enc(good()), JSON),
+    ("single-quotes", lambda: enc(good()).replace(b'"', b"'"), JSON),
+    ("nan-literal", lambda: with_receipt(gpuSeconds=float("nan")), JSON),
+    ("infinity-literal", lambda: with_receipt(gpuSeconds=float("inf")), JSON),
+    ("not-utf8", lambda: b'{"receipt": "\xff\xfe\xfd"}', JSON),
+    ("utf16-encoded", lambda: enc(good()).decode().encode("utf-16"), JSON),
+    ("lone-surrogate-escape", lambda: b'{"receipt": {"jobId": "\\ud800"}}', JSON),
+    # top level that is not an object
+    ("top-null", lambda: b"null", JSON),
+    ("top-array", lambda: enc([good()]), JSON),
+    ("top-string", lambda: b'"receipt"', JSON),
+    ("top-number", lambda: b"12345", JSON),
+    ("top-true", lambda: b"true", JSON),
+    ("top-empty-object", lambda: b"{}", JSON),
+    # deep nesting
+    ("nested-arrays-10000", lambda: b"[" * 10_000 + b"]" * 10_000, JSON),
+    ("nested-objects-10000", lambda: b'{"a":' * 10_000 + b"1" + b"}" * 10_000, JSON),
+    ("nested-in-receipt-5000", lambda: b'{"receipt":' + b"[" * 5_000 + b"]" * 5_000 + b"}", JSON),
+    ("unclosed-nesting-20000", lambda: b"[" * 20_000, JSON),
+    # missing fields
+    ("missing-receipt", lambda: without("receipt"), JSON),
+    ("missing-r", lambda: without("r"), JSON),
+    ("missing-vs", lambda: without("vs"), JSON),
+    ("missing-jobId", lambda: without_receipt("jobId"), JSON),
+    ("missing-provider", lambda: without_receipt("provider"), JSON),
+    ("missing-gpuSeconds", lambda: without_receipt("gpuSeconds"), JSON),
+    ("missing-resultHash", lambda: without_receipt("resultHash"), JSON),
+    ("missing-endTime", lambda: without_receipt("endTime"), JSON),
+    # extra fields
+    ("extra-top-field", lambda: top(admin=True), JSON),
+    ("extra-receipt-field", lambda: with_receipt(paid=True), JSON),
+    ("proto-pollution", lambda: top(__proto__={"admin": True}), JSON),
+    # wrong types
+    ("jobId-string", lambda: with_receipt(jobId="seventy-seven"), JSON),
+    ("jobId-float", lambda: with_receipt(jobId=77.5), JSON),
+    ("jobId-bool", lambda: with_receipt(jobId=True), JSON),
+    ("jobId-null", lambda: with_receipt(jobId=None), JSON),
+    ("jobId-list", lambda: with_receipt(jobId=[JOB]), JSON),
+    ("gpuSeconds-object", lambda: with_receipt(gpuSeconds={"n": 100}), JSON),
+    ("receipt-is-string", lambda: top(receipt="0x00"), JSON),
+    ("receipt-is-list", lambda: top(receipt=[1, 2, 3]), JSON),
+    ("r-is-int", lambda: top(r=12345), JSON),
+    ("outcome-unknown", lambda: with_receipt(outcome="Paid"), JSON),
+    ("outcome-out-of-range", lambda: with_receipt(outcome=99), JSON),
+    # huge and negative numbers
+    ("jobId-negative", lambda: with_receipt(jobId=-1), JSON),
+    ("gpuSeconds-negative", lambda: with_receipt(gpuSeconds=-100), JSON),
+    ("startTime-negative", lambda: with_receipt(startTime=-5), JSON),
+    ("jobId-uint256-overflow", lambda: with_receipt(jobId=UINT256_MAX + 1), JSON),
+    ("gpuSeconds-uint256-max", lambda: with_receipt(gpuSeconds=UINT256_MAX), JSON),
+    ("jobId-10000-digits", lambda: b'{"receipt": {"jobId": ' + b"9" * 10_000 + b"}}", JSON),
+    ("gpuSeconds-exponent", lambda: with_receipt(gpuSeconds=1e308), JSON),
+    ("endTime-before-start", lambda: with_receipt(endTime=0), JSON),
+    # hex lengths and alphabets
+    ("r-short", lambda: top(r=R[:-2]), JSON),
+    ("r-long", lambda: top(r=R + "00"), JSON),
+    ("r-no-prefix", lambda: top(r=R[2:]), JSON),
+    ("r-empty", lambda: top(r=""), JSON),
+    ("r-non-hex", lambda: top(r="0x" + "zz" * 32), JSON),
+    ("vs-odd-length", lambda: top(vs="0x" + "a" * 63), JSON),
+    ("resultHash-20-bytes", lambda: with_receipt(resultHash="0x" + "ab" * 20), JSON),
+    ("provider-short", lambda: with_receipt(provider=PROVIDER_CS[:-2]), JSON),
+    ("provider-long", lambda: with_receipt(provider=PROVIDER_CS + "00"), JSON),
+    ("provider-bad-checksum", lambda: with_receipt(provider=lower_checksum_flip(PROVIDER_CS)), JSON),
+    ("provider-zero", lambda: with_receipt(provider="0x" + "00" * 20), JSON),
+    # unicode tricks
+    ("r-fullwidth-digits", lambda: top(r="0x" + "\uff10" * 64), JSON),
+    ("r-cyrillic-a-homoglyph", lambda: top(r=R[:-1] + "\u0430"), JSON),
+    ("r-arabic-indic-digits", lambda: top(r="0x" + "\u0661" * 64), JSON),
+    ("provider-rtl-mark", lambda: with_receipt(provider="\u200f" + PROVIDER_CS), JSON),
+    ("provider-rtl-override", lambda: with_receipt(provider=PROVIDER_CS[:10] + "\u202e" + PROVIDER_CS[10:]), JSON),
+    ("provider-zero-width-space", lambda: with_receipt(provider=PROVIDER_CS + "\u200b"), JSON),
+    ("r-nul-byte", lambda: top(r=R[:-1] + "\x00"), JSON),
+    ("raw-nul-in-body", lambda: enc(good())[:20] + b"\x00" + enc(good())[20:], JSON),
+    ("bom-prefixed-garbage", lambda: b"\xef\xbb\xbf" + b"{receipt}", JSON),
+    # duplicate keys
+    ("duplicate-receipt-key", duplicate_keys, JSON),
+    ("duplicate-jobId-key", duplicate_job_id, JSON),
+    # content types with a hostile body
+    ("form-encoded", lambda: b"receipt=1&r=2&vs=3", {"content-type": "application/x-www-form-urlencoded"}),
+    ("text-plain-garbage", lambda: b"hello oracle", {"content-type": "text/plain"}),
+    ("xml", lambda: b"<receipt><jobId>1</jobId></receipt>", {"content-type": "application/xml"}),
+    ("multipart", lambda: b"--x\r\n\r\n{}\r\n--x--", {"content-type": "multipart/form-data; boundary=x"}),
+    ("octet-stream-binary", lambda: bytes(range(256)), {"content-type": "application/octet-stream"}),
+    # oversized
+    ("oversized-padding", lambda: b'{"pad":"' + b"x" * (MAX_BODY + 10) + b'"}', JSON),
+    ("oversized-1mib", lambda: b"[" + b"1," * (512 * 1024) + b"1]", JSON),
+]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, SQLiteStore]]:
+    tmp: Path = tmp_path_factory.mktemp("hostile")
+    store = SQLiteStore(tmp / "oracle.sqlite")
+    app = OracleApp(
+        store=store,
+        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
+        keys=WorkerKeyCache(StaticChainView(CHAIN_ID, ESCROW, {PROVIDER_CS: WORKER})),
+        results_dir=tmp / "results",
+        settings=IntakeSettings(max_body=MAX_BODY, max_result=4096),
+    )
+    with TestClient(app.asgi()) as client:
+        # warm up: the first request pays for imports, the key lookup and SQLite's first read
+        for _ in range(3):
+            client.post("/v1/receipts", content=b"{}", headers=JSON)
+            client.get("/health")
+        yield client, store
+    store.close()
+
+
+def nothing_stored(client: TestClient, store: SQLiteStore) -> None:
+    assert sum(store.counts().values()) == 0, store.counts()
+    assert client.get(f"/v1/receipts/{JOB}").status_code == 404
+    health = client.get("/health")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert sum(health.json()["receipts"].values()) == 0
+
+
+def test_corpus_is_big_enough() -> None:
+    assert len(CASES) >= 50
+    assert len({name for name, _, _ in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize(("content", "headers"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_hostile_body_is_refused_fast_with_a_reason(
+    world: tuple[TestClient, SQLiteStore], content: Callable[[], bytes], headers: dict[str, str]
+) -> None:
+    client, store = world
+    data = content()
+    started = time.perf_counter()
+    response = client.post("/v1/receipts", content=data, headers=headers)
+    elapsed = time.perf_counter() - started
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:500])
+    assert response.headers["content-type"].startswith("application/json")
+    answer = response.json()
+    assert isinstance(answer, dict)
+    assert isinstance(answer.get("error"), str) and answer["error"]
+    assert isinstance(answer.get("reason"), str) and answer["reason"]
+    assert elapsed < 0.1, f"{elapsed * 1000:.1f} ms"
+    nothing_stored(client, store)
