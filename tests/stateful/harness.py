@@ -31,11 +31,12 @@ from tests.stateful.model import (
     World,
 )
 
-GAS = 5_000_000
+GAS = 2_000_000
 # Every transaction gets a distinct gas limit. Examples replay from the same snapshot, so without this the
 # same call from the same account at the same nonce would be byte-identical to one mined (and reverted away)
 # in an earlier example; anvil then mines it under an already-seen hash that brownie cannot find a receipt for
 # ("Tx dropped without known replacement"). The limit is only a cap: gas price is zero and nothing reads gasleft.
+# It stays below the 12M block gas limit of brownie's default development network.
 _unique = itertools.count()
 # (function, "ok" or the custom error's name) -> count, over the whole run; printed by the machines'
 # teardown when GPUSETTLE_FUZZ_STATS is set, to see what the fuzzer reaches.
@@ -85,7 +86,7 @@ class Harness:
         assert "error" not in resp, resp
         expected = [revert_string(e) for e in errors]
         try:
-            receipt = fn(*args, {"from": sender, "gas": GAS + next(_unique) % 20_000_000, "gas_price": 0})
+            receipt = fn(*args, {"from": sender, "gas": GAS + next(_unique) % 8_000_000, "gas_price": 0})
         except VirtualMachineError as exc:
             self.ts += 1
             if not expected:

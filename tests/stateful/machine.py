@@ -39,6 +39,11 @@ deadline_in = st.sampled_from([1, 2, 30, 600, 3_600, 3_601, DAY, 7 * DAY, 365 * 
 sleep_for = st.sampled_from([1, 60, 599, 600, 3_600, DAY, 7 * DAY + 1, 30 * DAY])
 
 
+def expect_event(got, want, what):
+    """An event of a successful call carries exactly the model's numbers."""
+    assert got == want, f"{what}: chain {got}, model {want}"
+
+
 class ProtocolOps:
     """Mixed into each machine. Class attributes (set by the machine's __init__, which brownie calls on the
     class): `template` (a Harness holding the post-setup world), `accts` (role -> account), `workers`
@@ -96,7 +101,7 @@ class ProtocolOps:
         errs = self.w.stake(str(p), amount, self.h.ts)
         tx = self.h.tx(self.staking.stake, amount, sender=p, errors=errs)
         if tx:
-            assert tx.events["Staked"]["bonded"] == self.w.stakes[str(p)].bonded
+            expect_event(tx.events["Staked"]["bonded"], self.w.stakes[str(p)].bonded, "Staked.bonded")
 
     def do_request_unstake(self, p, s):
         w = self.w
@@ -106,7 +111,8 @@ class ProtocolOps:
         tx = self.h.tx(self.staking.requestUnstake, amount, sender=p, errors=errs)
         if tx:
             ev = tx.events["UnstakeRequested"]
-            assert (ev["amount"], ev["unbonding"], ev["releaseAt"]) == (amount, stake.unbonding, stake.release_at)
+            expect_event((ev["amount"], ev["unbonding"], ev["releaseAt"]), (amount, stake.unbonding, stake.release_at),
+                         "UnstakeRequested")
 
     def do_withdraw(self, p, wait=False, s=0):
         if wait:
@@ -118,7 +124,7 @@ class ProtocolOps:
         errs = self.w.withdraw(str(p), self.h.ts)
         tx = self.h.tx(self.staking.withdraw, sender=p, errors=errs)
         if tx:
-            assert tx.events["Withdrawn"]["amount"] == before
+            expect_event(tx.events["Withdrawn"]["amount"], before, "Withdrawn.amount")
 
     def do_set_worker(self, p, s):
         options = list(self.workers) + [None]
@@ -186,7 +192,8 @@ class ProtocolOps:
         if tx:
             job = w.jobs[len(w.jobs)]
             ev = tx.events["JobCreated"]
-            assert (ev["jobId"], ev["collateral"], ev["acceptBy"]) == (job.id, job.collateral, job.accept_by)
+            expect_event((ev["jobId"], ev["collateral"], ev["acceptBy"]), (job.id, job.collateral, job.accept_by),
+                         "JobCreated")
             return job.id
         return None
 
@@ -212,7 +219,7 @@ class ProtocolOps:
         errs = w.cancel_job(str(caller), job_id, self.h.ts)
         tx = self.h.tx(self.escrow.cancelJob, job_id, sender=caller, errors=errs)
         if tx:
-            assert tx.events["JobCancelled"]["refund"] == w.balances[client] - before
+            expect_event(tx.events["JobCancelled"]["refund"], w.balances[client] - before, "JobCancelled.refund")
 
     def do_timeout(self, job_id, s, wait=False):
         job = self.w.jobs.get(job_id)
@@ -224,7 +231,7 @@ class ProtocolOps:
         tx = self.h.tx(self.escrow.claimTimeout, job_id, sender=caller, errors=errs)
         if tx:
             ev = tx.events["JobTimedOut"]
-            assert (ev["refund"], ev["slashed"]) == result
+            expect_event((ev["refund"], ev["slashed"]), result, "JobTimedOut")
 
     def do_fraud(self, job_id, s):
         caller = self.caller_for_role(s, self.accts["arbiter"])
@@ -232,7 +239,7 @@ class ProtocolOps:
         tx = self.h.tx(self.escrow.reportFraud, job_id, b"\xee" * 32, sender=caller, errors=errs)
         if tx:
             ev = tx.events["FraudReported"]
-            assert (ev["slashed"], ev["compensation"]) == result
+            expect_event((ev["slashed"], ev["compensation"]), result, "FraudReported")
 
     def do_dispute(self, job_id, s):
         w = self.w
@@ -242,7 +249,7 @@ class ProtocolOps:
         errs = w.dispute(str(caller), job_id, self.h.ts)
         tx = self.h.tx(self.escrow.dispute, job_id, b"\xd1" * 32, sender=caller, errors=errs)
         if tx:
-            assert tx.events["JobDisputed"]["bond"] == w.jobs[job_id].bond
+            expect_event(tx.events["JobDisputed"]["bond"], w.jobs[job_id].bond, "JobDisputed.bond")
 
     def do_resolve(self, job_id, upheld, s):
         caller = self.caller_for_role(s, self.accts["arbiter"])
@@ -250,27 +257,27 @@ class ProtocolOps:
         tx = self.h.tx(self.escrow.resolveDispute, job_id, upheld, sender=caller, errors=errs)
         if tx:
             ev = tx.events["DisputeResolved"]
-            assert (ev["upheld"], ev["slashed"], ev["compensation"]) == (upheld, *result)
+            expect_event((ev["upheld"], ev["slashed"], ev["compensation"]), (upheld, *result), "DisputeResolved")
 
     def do_claim_refunds(self, job_ids, s):
         caller = self.pick([self.accts["rando"], self.accts["client"], self.accts["client2"]], s)
         errs, total = self.w.claim_refunds(str(caller), job_ids)
         tx = self.h.tx(self.escrow.claimRefunds, job_ids, sender=caller, errors=errs)
         if tx:
-            assert sum(ev["amount"] for ev in tx.events["RefundClaimed"]) == total
+            expect_event(sum(ev["amount"] for ev in tx.events["RefundClaimed"]), total, "RefundClaimed, total")
 
     def do_withdraw_earnings(self, p):
         errs, amount = self.w.withdraw_earnings(str(p))
         tx = self.h.tx(self.escrow.withdrawEarnings, sender=p, errors=errs)
         if tx:
-            assert tx.events["EarningsWithdrawn"]["amount"] == amount
+            expect_event(tx.events["EarningsWithdrawn"]["amount"], amount, "EarningsWithdrawn.amount")
 
     def do_withdraw_fees(self, s):
         caller = self.pick([self.accts["rando"], self.accts["treasury"], self.accts["provider"]], s)
         errs, amount = self.w.withdraw_fees()
         tx = self.h.tx(self.escrow.withdrawFees, sender=caller, errors=errs)
         if tx:
-            assert tx.events["FeesWithdrawn"]["amount"] == amount
+            expect_event(tx.events["FeesWithdrawn"]["amount"], amount, "FeesWithdrawn.amount")
 
     def do_pause(self, s):
         caller = self.caller_for_role(s, self.accts["guardian"])
@@ -321,8 +328,8 @@ class ProtocolOps:
                        sender=caller, errors=errs)
         if tx:
             ev = tx.events["JobSettled"]
-            assert (ev["jobId"], ev["gpuSeconds"], ev["payout"], ev["fee"], ev["outcome"]) == (r.jobId, *result,
-                                                                                             r.outcome)
+            expect_event((ev["jobId"], ev["gpuSeconds"], ev["payout"], ev["fee"], ev["outcome"]),
+                         (r.jobId, *result, r.outcome), "JobSettled")
 
     def do_settle_batch(self, job_ids, s, flaw_at=None, flaw=None):
         receipts, signers = [], []
@@ -342,10 +349,10 @@ class ProtocolOps:
             skipped = [(job, status) for kind, job, status in results if kind == "skipped"]
             got_settled = [(ev["jobId"], (ev["gpuSeconds"], ev["payout"], ev["fee"]))
                            for ev in tx.events["JobSettled"]] if "JobSettled" in tx.events else []
-            assert got_settled == settled
+            expect_event(got_settled, settled, "JobSettled in the batch")
             got_skipped = [(ev["jobId"], ev["status"]) for ev in tx.events["SettlementSkipped"]] \
                 if "SettlementSkipped" in tx.events else []
-            assert got_skipped == skipped
+            expect_event(got_skipped, skipped, "SettlementSkipped in the batch")
 
     # ------------------------------------------------------------------ time
 

@@ -419,8 +419,12 @@ class World:
             errs.append(E("JobEscrowNotProviderOrWorker(uint256,address)", job_id, caller))
         if now > job.accept_by:
             errs.append(E("JobEscrowAcceptanceClosed(uint256,uint256,uint256)", job_id, job.accept_by, now))
-        if self.stakes[job.provider].jailed:
+        stake = self.stakes[job.provider]
+        if stake.jailed:
             errs.append(E("JobEscrowProviderJailed(address)", job.provider))
+        if stake.bonded < self.min_stake:  # fell below the minimum since the job opened
+            errs.append(E("JobEscrowBelowMinimumStake(address,uint256,uint256)", job.provider, stake.bonded,
+                          self.min_stake))
         if errs:
             return errs
         job.status = St.RUNNING
@@ -591,8 +595,9 @@ class World:
             return [], (0, 0)
         job.status = St.UPHELD
         book.disputes_lost += 1
+        # the slash is the dispute fraction of the job's deposit; the client is compensated up to what it paid
         paid = job.billed * job.price
-        slashed, compensation = self.penalize(job.provider, paid * self.params[DISPUTE_SLASH] // BPS, paid)
+        slashed, compensation = self.penalize(job.provider, job.deposit * self.params[DISPUTE_SLASH] // BPS, paid)
         self.move(self.escrow, job.client, compensation + job.bond)
         return [], (slashed, compensation)
 

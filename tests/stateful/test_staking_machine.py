@@ -147,6 +147,10 @@ def test_staking_machine(state_machine, token, staking, escrow, deployer, client
     wk = list(workers)
     providers = [provider, provider2, provider3]
 
+    # Two days of unbonding against the one-day dispute window: settlements made while stake unbonds can still
+    # hold the withdrawal back (ProviderStakingDisputeWindowOpen).
+    h.tx(staking.setParameter, 1, 2 * 24 * 3600, sender=deployer,
+         errors=w.set_staking_parameter(str(deployer), 1, 2 * 24 * 3600))
     # Offers need the minimum stake; publish them with the minimum at zero, then restore it.
     h.tx(staking.setParameter, 0, 0, sender=deployer, errors=w.set_staking_parameter(str(deployer), 0, 0))
     for p, (gpus, price) in zip(providers, OFFERS):
@@ -154,8 +158,8 @@ def test_staking_machine(state_machine, token, staking, escrow, deployer, client
              errors=w.add_offer(str(p), gpus, price))
     h.tx(staking.setParameter, 0, MIN_STAKE, sender=deployer,
          errors=w.set_staking_parameter(str(deployer), 0, MIN_STAKE))
-    # provider: staked with a worker, a running and a settled job; provider2: a worker, no stake; provider3:
-    # staked, part of it unbonding, with an open job and a disputed one.
+    # provider: staked, part of it unbonding, with a worker, a running and a settled job; provider2: a worker, no
+    # stake; provider3: staked, part of it unbonding, with an open job and a disputed one.
     for p, amount, worker in ((provider, 1_000 * E18, wk[0]), (provider2, 0, wk[1]), (provider3, 300 * E18, wk[2])):
         if amount:
             h.tx(staking.stake, amount, sender=p, errors=w.stake(str(p), amount, h.ts))
@@ -174,10 +178,12 @@ def test_staking_machine(state_machine, token, staking, escrow, deployer, client
     h.sleep(600)
     ops.do_settle(3, 1 | 2 | (2 << 8), COMPLETED)
     ops.do_settle(4, 1 | 2 | (2 << 8), COMPLETED)
+    ops.do_request_unstake(provider, 5)  # half of its free stake starts unbonding
     ops.do_request_unstake(provider3, 6)  # a third of its free stake starts unbonding
     ops.do_dispute(4, 1)
     h.check_invariants()
     assert [w.jobs[j].status for j in range(1, 5)] == [St.RUNNING, St.OPEN, St.SETTLED, St.DISPUTED]
-    assert w.stakes[str(provider3)].unbonding > 0 and w.books[str(provider3)].open_disputes == 1
+    assert w.stakes[str(provider)].unbonding > 0 and w.stakes[str(provider3)].unbonding > 0
+    assert w.books[str(provider3)].open_disputes == 1
 
     state_machine(StakingMachine, h, accts, workers, settings=machine_settings())
