@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 import click
 
+from ..daemon_cli import load_account, node_and_key_options, setup_logging
 from ..errors import GpusettleError
-from ..keystore import Keystore, resolve_password
 from ..models import DeploymentRecord
 from .app import DEFAULT_MAX_BODY, IntakeSettings
 from .poster import GWEI, PosterSettings
@@ -18,41 +16,13 @@ from .service import OracleConfig, OracleService
 __all__ = ["oracle", "run"]
 
 
-def setup_logging(level: str) -> None:
-    """Log lines with a timestamp to stderr."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def load_account(keystore: str | None, alias: str, password_file: str | None, label: str) -> object:
-    """Unlock a keystore account (password from --password-file, $GPUSETTLE_PASSWORD or a prompt)."""
-    store = Keystore(keystore)
-    password = resolve_password(None, password_file, label=f"Password for {label} account {alias!r}")
-    return store.unlock(alias, password)
-
-
 @click.group(name="oracle")
 def oracle() -> None:
     """Verify receipts and settle them on-chain."""
 
 
 @oracle.command(name="run")
-@click.option("--rpc-url", envvar="GPUSETTLE_RPC_URL", required=True, help="JSON-RPC endpoint of the chain.")
-@click.option(
-    "--deployment",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Deployment record (deployments/<chain id>.json).",
-)
-@click.option("--keystore", type=click.Path(file_okay=False), default=None, help="Keystore directory.")
-@click.option("--account", "alias", required=True, help="Keystore alias of this oracle's signing key.")
-@click.option(
-    "--password-file", type=click.Path(dir_okay=False), default=None, help="File holding the password."
-)
+@node_and_key_options("Keystore alias of this oracle's signing key.")
 @click.option("--arbiter-account", default=None, help="Keystore alias of the arbiter key (reports fraud).")
 @click.option(
     "--data-dir",
@@ -145,8 +115,8 @@ def run(
         service = OracleService(
             config,
             lambda: Gpusettle.connect(rpc_url, record),
-            account,  # type: ignore[arg-type]
-            arbiter,  # type: ignore[arg-type]
+            account,
+            arbiter,
         )
     except GpusettleError as exc:
         raise click.ClickException(str(exc)) from None

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from pathlib import Path
 from types import FrameType
 
 import click
 from eth_utils.address import to_checksum_address
 
+from ..daemon_cli import load_account, node_and_key_options, setup_logging
 from ..errors import GpusettleError
-from ..keystore import Keystore, resolve_password
 from ..models import DeploymentRecord
 from .runner import Worker, WorkerConfig
 
@@ -25,18 +24,7 @@ def worker() -> None:
 
 
 @worker.command(name="run")
-@click.option("--rpc-url", envvar="GPUSETTLE_RPC_URL", required=True, help="JSON-RPC endpoint of the chain.")
-@click.option(
-    "--deployment",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Deployment record (deployments/<chain id>.json).",
-)
-@click.option("--keystore", type=click.Path(file_okay=False), default=None, help="Keystore directory.")
-@click.option("--account", "alias", required=True, help="Keystore alias of the worker key.")
-@click.option(
-    "--password-file", type=click.Path(dir_okay=False), default=None, help="File holding the password."
-)
+@node_and_key_options("Keystore alias of the worker key.")
 @click.option("--provider", required=True, help="The provider's staking wallet address.")
 @click.option("--oracle", "oracle_url", required=True, help="The oracle's URL (receipts go there).")
 @click.option(
@@ -78,16 +66,10 @@ def run(
     """Accept, run, meter and receipt jobs for PROVIDER until stopped (Ctrl-C or SIGTERM)."""
     from ..chain import Gpusettle
 
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging(log_level)
     try:
         record = DeploymentRecord.load(deployment)
-        password = resolve_password(None, password_file, label=f"Password for worker account {alias!r}")
-        account = Keystore(keystore).unlock(alias, password)
+        account = load_account(keystore, alias, password_file, "worker")
         config = WorkerConfig(
             data_dir=data_dir,
             provider=to_checksum_address(provider),
