@@ -137,7 +137,7 @@ def test_fee_spike_replacement_jumps_to_the_new_base_fee(world: World, store: SQ
     provider_before = world.net.gs.token_balance(world.provider.address)
     cap = 50 * GWEI
     try:
-        poster, jobs, first_fee = pending_after_spike(world, store, cap)
+        poster, jobs, _ = pending_after_spike(world, store, cap)
         for _ in range(20):
             time.sleep(0.35)
             poster.step()
@@ -168,7 +168,7 @@ def test_fee_spike_above_the_cap_bumps_to_the_cap_and_waits(
     cap = 6 * GWEI  # below the spiked base fee of 10 gwei
     caplog.set_level(logging.INFO, logger="gpusettle")
     try:
-        poster, jobs, first_fee = pending_after_spike(world, store, cap)
+        poster, jobs, _ = pending_after_spike(world, store, cap)
         for _ in range(15):
             time.sleep(0.35)
             poster.step()

@@ -155,7 +155,11 @@ CASES: list[tuple[str, Callable[[], bytes], dict[str, str]]] = [
     ("r-cyrillic-a-homoglyph", lambda: top(r=R[:-1] + "\u0430"), JSON),
     ("r-arabic-indic-digits", lambda: top(r="0x" + "\u0661" * 64), JSON),
     ("provider-rtl-mark", lambda: with_receipt(provider="\u200f" + PROVIDER_CS), JSON),
-    ("provider-rtl-override", lambda: with_receipt(provider=PROVIDER_CS[:10] + "\u202e" + PROVIDER_CS[10:]), JSON),
+    (
+        "provider-rtl-override",
+        lambda: with_receipt(provider=PROVIDER_CS[:10] + "\u202e" + PROVIDER_CS[10:]),
+        JSON,
+    ),
     ("provider-zero-width-space", lambda: with_receipt(provider=PROVIDER_CS + "\u200b"), JSON),
     ("r-nul-byte", lambda: top(r=R[:-1] + "\x00"), JSON),
     ("raw-nul-in-body", lambda: enc(good())[:20] + b"\x00" + enc(good())[20:], JSON),
