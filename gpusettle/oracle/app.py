@@ -167,6 +167,10 @@ class OracleApp:
 
     async def post_receipt(self, request: Request) -> Response:
         started = time.perf_counter()
+        ctype = request.headers.get("content-type")
+        wrong = self._wrong_media_type(ctype.encode("latin-1") if ctype is not None else None)
+        if wrong is not None:
+            return json_response(*wrong)
         try:
             body = await _read_limited(request, self.settings.max_body)
         except _TooLarge as exc:
@@ -177,6 +181,17 @@ class OracleApp:
             status, payload = await self.intake(body)
         self.metrics.intake_latency.observe(time.perf_counter() - started)
         return json_response(status, payload)
+
+    def _wrong_media_type(self, content_type: bytes | None) -> tuple[int, dict[str, Any]] | None:
+        """415 unless the body is declared as JSON: a form post or a text/plain upload is not a receipt."""
+        if content_type is not None and content_type.split(b";")[0].strip().lower() == b"application/json":
+            return None
+        self.metrics.intake.labels("wrong_media_type").inc()
+        got = content_type.decode("latin-1") if content_type else "no content type"
+        return 415, {
+            "error": "unsupported_media_type",
+            "reason": f"send the receipt as application/json (got {got})",
+        }
 
     def _too_large(self, limit: int) -> tuple[int, dict[str, Any]]:
         self.metrics.intake.labels("too_large").inc()
@@ -189,7 +204,10 @@ class OracleApp:
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         status: int
         payload: dict[str, Any] | None = None
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        wrong = self._wrong_media_type(next((v for k, v in scope["headers"] if k == b"content-type"), None))
+        if wrong is not None:
+            status, payload = wrong
+        elif declared is not None and declared.isdigit() and int(declared) > limit:
             status, payload = self._too_large(limit)
         else:
             chunks: list[bytes] = []

@@ -55,6 +55,11 @@ class OracleMetrics:
         )
         self.settled = Counter("gpusettle_oracle_settled_total", "Receipts confirmed settled", registry=r)
         self.fee_bumps = Counter("gpusettle_oracle_fee_bumps_total", "Replacement transactions", registry=r)
+        self.fee_cap_reached = Counter(
+            "gpusettle_oracle_fee_cap_reached_total",
+            "Batches still unmined with their fee at the configured cap (raise --max-fee-cap or wait)",
+            registry=r,
+        )
         self.reorgs = Counter(
             "gpusettle_oracle_reorged_total", "Mined batch transactions a reorganisation removed", registry=r
         )

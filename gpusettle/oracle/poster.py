@@ -117,6 +117,7 @@ class Poster:
     _holds: dict[int, _Hold] = field(default_factory=dict)
     _last_broadcast: dict[int, float] = field(default_factory=dict)
     _nonce_gone: dict[int, int] = field(default_factory=dict)
+    _reported_at_cap: set[int] = field(default_factory=set)
     _backoff_until: float = 0.0
 
     @property
@@ -340,10 +341,23 @@ class Poster:
             log.warning("batch %d: cannot reach the node to broadcast: %s", batch.id, exc)
             return str(exc)
 
+    def _at_cap(self, batch: Batch, last: TxAttempt) -> None:
+        """The fee cannot rise further: say so once per batch, then keep the last transaction out there."""
+        if batch.id not in self._reported_at_cap:
+            self._reported_at_cap.add(batch.id)
+            self.metrics.fee_cap_reached.inc()
+            log.warning(
+                "batch %d: still not mined with its fee at the cap (%.3g gwei); raise --max-fee-cap or wait for "
+                "the base fee to fall",
+                batch.id,
+                self.settings.max_fee_cap / GWEI,
+            )
+        self._broadcast(batch, last)
+
     def _bump(self, batch: Batch) -> None:
         last = batch.attempts[-1]
         if last.max_fee >= self.settings.max_fee_cap:
-            self._broadcast(batch, last)
+            self._at_cap(batch, last)
             return
         max_fee_now, tip_now = self._fees()
         factor = 100 + self.settings.bump_percent
@@ -353,7 +367,7 @@ class Poster:
         tip = min(tip, max_fee)
         if max_fee * 100 < last.max_fee * 110:
             # The cap leaves no room for a replacement the node would accept: keep the last one.
-            self._broadcast(batch, last)
+            self._at_cap(batch, last)
             return
         tx = TypedTransaction.from_bytes(HexBytes(last.raw)).as_dict()
         attempt = self._sign(batch.nonce, bytes(tx["data"]), int(tx["gas"]), max_fee, tip, batch.id)

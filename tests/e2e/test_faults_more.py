@@ -179,10 +179,12 @@ def test_fee_spike_above_the_cap_bumps_to_the_cap_and_waits(
         assert all(f <= cap for f in fees) and fees[-1] * 110 > cap * 100
         bumps = poster.metrics.fee_bumps._value.get()
         assert bumps == len(fees) - 1
-        # What the poster exposes while it waits at the cap: the in-flight gauge, the bump counter and a
-        # log line per replacement (there is no dedicated "cap reached" signal).
+        # While it waits at the cap the poster reports it once: a warning and the cap-reached counter.
         assert poster.metrics.in_flight._value.get() == 1
         assert sum("replacing with tx" in r.getMessage() for r in caplog.records) == bumps
+        assert poster.metrics.fee_cap_reached._value.get() == 1
+        assert sum("fee at the cap" in r.getMessage() and r.levelno == logging.WARNING
+                   for r in caplog.records) == 1
         # Still spiked: another block at 10 gwei leaves it out; no further replacement is made.
         set_base_fee_and_mine(world, 10 * GWEI)
         time.sleep(0.35)

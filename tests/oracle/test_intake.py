@@ -137,6 +137,18 @@ def test_rotated_out_key_is_refused(http: TestClient, view: StaticChainView, app
     assert response.status_code == 422 and "current worker key" in response.json()["reason"]
 
 
+@pytest.mark.parametrize("ctype", [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"])
+def test_a_good_receipt_with_the_wrong_content_type_is_refused(
+    http: TestClient, store: SQLiteStore, ctype: str | None
+) -> None:
+    doc = body(submission(receipt(7)))
+    headers = {"content-type": ctype} if ctype else {}
+    response = http.post("/v1/receipts", content=doc, headers=headers)
+    assert response.status_code == 415
+    assert response.json()["error"] == "unsupported_media_type" and "application/json" in response.json()["reason"]
+    assert http.get("/v1/receipts/7").status_code == 404
+
+
 def test_malformed_json(http: TestClient) -> None:
     response = http.post(
         "/v1/receipts", content=b'{"receipt": {', headers={"content-type": "application/json"}
