@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from ..chain import DecodedContractError, Gpusettle, JobInfo
 from ..eip712 import ReceiptVerifier, attestation_digest, receipts_hash, sign_digest
-from ..errors import GpusettleError
+from ..errors import GpusettleError, RpcUnavailableError
 from ..hashing import keccak256
 from ..models import JobSpec, SignedReceipt
 from .app import IntakeSettings, OracleApp
@@ -159,6 +159,11 @@ class OracleService:
                 busy = fn()
             except StoreUnavailableError as exc:
                 log.error("%s: %s", name, exc.reason)
+                busy = False
+                self._stop.wait(2.0)
+            except (OSError, RpcUnavailableError) as exc:
+                # The node is down or unreachable: expected during outages, so one line, not a traceback.
+                log.warning("%s: cannot reach the node (%s); retrying in 2 s", name, exc)
                 busy = False
                 self._stop.wait(2.0)
             except Exception:

@@ -336,6 +336,10 @@ def test_rpc_outage_during_posting_recovers_and_settles_once(world: World) -> No
         )
         assert oracle.alive(), oracle.tail()
         paid_once(world, sorted(docs), provider_before)
+        # The outage is reported as such, one line per retry, not as unexpected errors with tracebacks.
+        log_text = oracle.log_path.read_text(errors="replace")
+        assert "cannot reach the node" in log_text
+        assert "Traceback" not in log_text, oracle.tail()
     finally:
         if oracle is not None:
             oracle.stop()
