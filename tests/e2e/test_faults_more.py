@@ -276,7 +276,7 @@ class CuttableProxy:
         self._server.close()
 
 
-OUTAGE_S = 10.0  # shortened from 30 s: a cut connection fails at once, so the length only adds waiting
+OUTAGE_S = 30.0  # as long as issue 5 asks; a cut connection fails at once, so the oracle retries throughout
 
 
 def submit(url: str, doc: dict[str, object], deadline: float) -> None:
@@ -310,7 +310,7 @@ def test_rpc_outage_during_posting_recovers_and_settles_once(world: World) -> No
         oracle, url = world.start_oracle(
             "oracle-outage", "--rpc-url", proxy.url, port=free_port(*MY_PORTS), arbiter=False
         )
-        deadline = time.monotonic() + 50
+        deadline = time.monotonic() + 80
         anvil.rpc("evm_setAutomine", [False])  # the first settlement stays pending until the outage
         try:
             for j in first:
