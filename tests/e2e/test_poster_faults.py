@@ -126,3 +126,36 @@ def test_reorg_that_drops_a_batch_gets_it_posted_again(world: World, store: SQLi
     assert poster.metrics.reorgs._value.get() >= 1
     settled_once(world, jobs)
     assert {store.receipt(j).tx_hash for j in jobs} == {first_tx}  # type: ignore[union-attr]
+
+
+def test_dropped_transaction_is_sent_again_and_settles_once(world: World, store: SQLiteStore) -> None:
+    """The node forgets the pending settlement (anvil_dropTransaction): the poster notices it is not mined,
+    sends it again (as a replacement with a bumped fee), and the jobs settle exactly once."""
+    anvil = world.net.anvil
+    poster = make_poster(world, store, stuck_after=0.3, max_fee_cap=50 * GWEI, priority_fee=GWEI)
+    jobs = verified_receipts(world, store, 3)
+    anvil.rpc("evm_setAutomine", [False])
+    try:
+        assert poster.step()
+        (batch,) = store.open_batches()
+        dropped = batch.attempts[-1].tx_hash
+        anvil.rpc("anvil_dropTransaction", [dropped])
+        pool = anvil.rpc("txpool_content", [])
+        assert not any(tx["hash"].lower() == dropped.lower()
+                       for by_sender in pool["pending"].values() for tx in by_sender.values())
+        for _ in range(6):
+            time.sleep(0.35)
+            poster.step()
+        (batch,) = store.open_batches()
+        assert len(batch.attempts) >= 2  # a replacement went out after the drop
+        anvil.rpc("evm_mine", [])
+    finally:
+        anvil.rpc("evm_setAutomine", [True])
+    for _ in range(20):
+        if not store.open_batches():
+            break
+        poster.step()
+        time.sleep(0.1)
+    assert not store.open_batches()
+    settled_once(world, jobs)
+    assert all(store.receipt(j).tx_hash != dropped for j in jobs)  # type: ignore[union-attr]
