@@ -46,11 +46,22 @@ setup: $(STAMP)/venv $(STAMP)/npm $(STAMP)/solc-path
 compile: setup
 	@$(RUN) brownie compile && python -m gpusettle.chain.export_abi
 
+# brownie's stock development network caps blocks at 12M gas; ours matches mainnet's 30M (batches of 100
+# settlements and the griefing tests need it). Re-registered on every run: it lives in ~/.brownie.
+TEST_NETWORK := gpusettle-dev
+define register_test_network
+	-@$(RUN) brownie networks delete $(TEST_NETWORK) >/dev/null 2>&1
+	@$(RUN) brownie networks add Development $(TEST_NETWORK) cmd=anvil host=http://127.0.0.1 port=8545 \
+		accounts=10 gas_limit=30000000 chain_id=31337 base_fee=0 >/dev/null
+endef
+
 test: compile typecheck
-	@$(RUN) GPUSETTLE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) brownie test tests/ -p no:cacheprovider
+	$(register_test_network)
+	@$(RUN) GPUSETTLE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) brownie test tests/ -p no:cacheprovider --network $(TEST_NETWORK)
 
 fuzz: compile
-	@$(RUN) GPUSETTLE_FUZZ_EXAMPLES=5000 brownie test tests/ -m stateful -p no:cacheprovider
+	$(register_test_network)
+	@$(RUN) GPUSETTLE_FUZZ_EXAMPLES=5000 brownie test tests/stateful -m stateful -p no:cacheprovider --network $(TEST_NETWORK)
 
 gas: compile
 	@$(RUN) brownie run scripts/gas_report.py --silent

@@ -32,7 +32,9 @@ def verdict(
     received_at: float | None = None,
     chain_now: int | None = None,
 ) -> Verdict:
-    now = int(time.time())
+    # One clock for the whole module: the receipts above are built around NOW, fixed at import, so the
+    # verdict must not drift with how long the test run takes to get here.
+    now = NOW
     return check_against_chain(
         signed(r),
         WORKER,
@@ -42,7 +44,7 @@ def verdict(
         spec,
         payload,
         received_at=now if received_at is None else received_at,
-        now=time.time(),
+        now=float(NOW),
     )
 
 

@@ -42,6 +42,9 @@ def stake_of(staking, who):
 def escrow_signer(escrow):
     """The deployed JobEscrow, impersonated so slash/jail can be called as the escrow itself."""
     web3.provider.make_request("anvil_setBalance", [escrow.address, hex(10 * E18)])
+    # Impersonate explicitly every time: contract addresses repeat across modules, and brownie hands back an
+    # Account it cached earlier without asking anvil again after the chain was reset.
+    web3.provider.make_request("anvil_impersonateAccount", [escrow.address])
     return accounts.at(escrow.address, force=True)
 
 
