@@ -197,6 +197,20 @@ def wait_until(predicate: Any, timeout: float, what: str, world: World | None = 
     raise AssertionError(f"timed out waiting for {what}\n{world.logs() if world else ''}")
 
 
+def receipt_status(url: str, job_id: int) -> dict[str, Any]:
+    """What the oracle reports for `job_id` ({} when it has no receipt for it)."""
+    resp = httpx.get(f"{url}/v1/receipts/{job_id}", timeout=10)
+    return dict(resp.json()) if resp.status_code == 200 else {}
+
+
+def settled_everywhere(world: World, url: str, job_id: int) -> bool:
+    """The chain says Settled *and* the oracle has confirmed it (it waits for confirmations first)."""
+    return (
+        world.net.gs.job(job_id).status == "Settled"
+        and receipt_status(url, job_id).get("status") == "settled"
+    )
+
+
 def make_world(
     tmp: Path, gpu_count: int = 2, stake: int = 100_000 * E18, oracles: int = 1, threshold: int = 1
 ) -> tuple[Anvil, World]:

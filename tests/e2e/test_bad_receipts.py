@@ -19,7 +19,7 @@ from gpusettle.demo import FastSender
 from gpusettle.hashing import keccak256
 from gpusettle.models import JobSpec, MatmulWorkload
 from gpusettle.workloads import encode_result, generate_inputs, run_matmul
-from tests.e2e.conftest import World, wait_until
+from tests.e2e.conftest import World, receipt_status, wait_until
 
 MATMUL = JobSpec(workload=MatmulWorkload(kind="matmul", seed=7, n=128, repetitions=1))
 
@@ -48,10 +48,6 @@ def setup(world: World) -> Iterator[dict[str, Any]]:
 
 def post(url: str, doc: Any) -> httpx.Response:
     return httpx.post(f"{url}/v1/receipts", json=doc, timeout=10)
-
-
-def status(url: str, job_id: int) -> dict[str, Any]:
-    return dict(httpx.get(f"{url}/v1/receipts/{job_id}", timeout=10).json())
 
 
 def take(setup: dict[str, Any], kind: str = "plain") -> tuple[int, int]:
@@ -103,10 +99,12 @@ def test_impossible_numbers_are_rejected_by_the_verifier(world: World, setup: di
     }
     for doc in docs.values():
         assert post(url, doc).status_code == 202
-    wait_until(lambda: all(status(url, j)["status"] == "rejected" for j in docs), 20, "rejections", world)
-    assert "impossible" in status(url, too_many)["reason"]
-    assert "exceed the job's maximum" in status(url, over_max)["reason"]
-    assert "before the job was accepted" in status(url, before_accept)["reason"]
+    wait_until(
+        lambda: all(receipt_status(url, j)["status"] == "rejected" for j in docs), 20, "rejections", world
+    )
+    assert "impossible" in receipt_status(url, too_many)["reason"]
+    assert "exceed the job's maximum" in receipt_status(url, over_max)["reason"]
+    assert "before the job was accepted" in receipt_status(url, before_accept)["reason"]
 
 
 def test_replay_of_a_settled_job(world: World, setup: dict[str, Any]) -> None:
@@ -114,7 +112,7 @@ def test_replay_of_a_settled_job(world: World, setup: dict[str, Any]) -> None:
     job_id, accepted = take(setup)
     doc = world.sign(world.receipt(job_id, accepted))
     assert post(url, doc).status_code == 202
-    wait_until(lambda: status(url, job_id)["status"] == "settled", 30, "settlement", world)
+    wait_until(lambda: receipt_status(url, job_id)["status"] == "settled", 30, "settlement", world)
     replay = post(url, doc)
     assert replay.status_code == 409 and replay.json()["error"] == "already_settled"
     more = post(url, world.sign(world.receipt(job_id, accepted, gpu_seconds=3)))
@@ -139,15 +137,18 @@ def test_wrong_matmul_result_is_reported_not_paid(world: World, setup: dict[str,
     assert post(url, honest).status_code == 202
     assert post(url, fraud).status_code == 202
     wait_until(
-        lambda: status(url, honest_id)["status"] == "settled", 30, "the honest matmul to settle", world
+        lambda: receipt_status(url, honest_id)["status"] == "settled",
+        30,
+        "the honest matmul to settle",
+        world,
     )
     wait_until(
-        lambda: "reported in tx" in status(url, fraud_id).get("fraud_report", ""),
+        lambda: "reported in tx" in receipt_status(url, fraud_id).get("fraud_report", ""),
         30,
         "the fraud report",
         world,
     )
-    verdict = status(url, fraud_id)
+    verdict = receipt_status(url, fraud_id)
     assert verdict["status"] == "rejected" and "wrong matmul result" in verdict["reason"]
     assert gs.job(fraud_id).status == "Fraud"
     assert gs.events("escrow", "FraudReported", jobId=fraud_id)
@@ -172,7 +173,7 @@ def test_rotated_out_key(world: World, setup: dict[str, Any]) -> None:
 def test_nothing_bad_was_posted(world: World, setup: dict[str, Any]) -> None:
     gs = world.net.gs
     settled = {int(e.args["jobId"]) for e in gs.events("escrow", "JobSettled")}
-    honest = {j for j in setup["used"] if status(setup["url"], j).get("status") == "settled"}
+    honest = {j for j in setup["used"] if receipt_status(setup["url"], j).get("status") == "settled"}
     assert settled & setup["used"] == honest
     assert len(honest) == 2  # the replayed job and the honest matmul, each once
     for job_id in setup["used"] - honest:

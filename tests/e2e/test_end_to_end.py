@@ -10,7 +10,7 @@ from hexbytes import HexBytes
 
 from gpusettle.demo import FastSender
 from gpusettle.models import CommandWorkload, JobSpec, MatmulWorkload
-from tests.e2e.conftest import FEE_BPS, PRICE, World, wait_until
+from tests.e2e.conftest import FEE_BPS, PRICE, World, settled_everywhere, wait_until
 
 
 def publish(url: str, spec: JobSpec) -> bytes:
@@ -46,7 +46,7 @@ def test_jobs_settle_and_balances_move_exactly(world: World) -> None:
         )
         job_ids[name] = job_id
     wait_until(
-        lambda: all(gs.job(j).status == "Settled" for j in job_ids.values()),
+        lambda: all(settled_everywhere(world, url, j) for j in job_ids.values()),
         120,
         "all three jobs to settle",
         world,

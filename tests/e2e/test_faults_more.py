@@ -183,8 +183,10 @@ def test_fee_spike_above_the_cap_bumps_to_the_cap_and_waits(
         assert poster.metrics.in_flight._value.get() == 1
         assert sum("replacing with tx" in r.getMessage() for r in caplog.records) == bumps
         assert poster.metrics.fee_cap_reached._value.get() == 1
-        assert sum("fee at the cap" in r.getMessage() and r.levelno == logging.WARNING
-                   for r in caplog.records) == 1
+        assert (
+            sum("fee at the cap" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+            == 1
+        )
         # Still spiked: another block at 10 gwei leaves it out; no further replacement is made.
         set_base_fee_and_mine(world, 10 * GWEI)
         time.sleep(0.35)
@@ -292,10 +294,6 @@ def submit(url: str, doc: dict[str, object], deadline: float) -> None:
         time.sleep(0.2)
 
 
-def status_of(url: str, job_id: int) -> str:
-    return str(httpx.get(f"{url}/v1/receipts/{job_id}", timeout=5).json().get("status"))
-
-
 def test_rpc_outage_during_posting_recovers_and_settles_once(world: World) -> None:
     gs = world.net.gs
     anvil = world.net.anvil
@@ -315,7 +313,12 @@ def test_rpc_outage_during_posting_recovers_and_settles_once(world: World) -> No
         try:
             for j in first:
                 submit(url, docs[j], deadline)
-            wait_until(lambda: all(status_of(url, j) == "posted" for j in first), 20, "posting", world)
+            wait_until(
+                lambda: all(conftest.receipt_status(url, j).get("status") == "posted" for j in first),
+                20,
+                "posting",
+                world,
+            )
             proxy.cut()
             cut_at = time.monotonic()
             for j in second:  # intake still works from the cached worker key, or answers 503
@@ -329,7 +332,7 @@ def test_rpc_outage_during_posting_recovers_and_settles_once(world: World) -> No
         assert proxy.refused > 0  # the oracle kept trying the node during the outage
         proxy.restore()
         wait_until(
-            lambda: all(status_of(url, j) == "settled" for j in docs),
+            lambda: all(conftest.receipt_status(url, j).get("status") == "settled" for j in docs),
             max(5.0, deadline - time.monotonic()),
             "everything settled after the outage",
             world,

@@ -141,8 +141,11 @@ def test_dropped_transaction_is_sent_again_and_settles_once(world: World, store:
         dropped = batch.attempts[-1].tx_hash
         anvil.rpc("anvil_dropTransaction", [dropped])
         pool = anvil.rpc("txpool_content", [])
-        assert not any(tx["hash"].lower() == dropped.lower()
-                       for by_sender in pool["pending"].values() for tx in by_sender.values())
+        assert not any(
+            tx["hash"].lower() == dropped.lower()
+            for by_sender in pool["pending"].values()
+            for tx in by_sender.values()
+        )
         for _ in range(6):
             time.sleep(0.35)
             poster.step()

@@ -16,7 +16,7 @@ from gpusettle.eip712 import CompactSignature, attestation_digest, receipts_hash
 from gpusettle.hashing import keccak256
 from gpusettle.models import JobReceipt, JobSpec, MatmulWorkload
 from gpusettle.workloads import run_matmul
-from tests.e2e.conftest import PORTS, World, make_world, wait_until
+from tests.e2e.conftest import PORTS, World, make_world, settled_everywhere, wait_until
 
 SPEC = JobSpec(workload=MatmulWorkload(kind="matmul", seed=11, n=96, repetitions=1))
 
@@ -55,7 +55,7 @@ def test_two_of_three_cosign_and_settle(quorum_world: World) -> None:
     first, second = sorted(accepted)
     doc = world.sign(world.receipt(first, accepted[first], result_hash=result_hash))
     assert httpx.post(f"{url}/v1/receipts", json=doc).status_code == 202
-    wait_until(lambda: gs.job(first).status == "Settled", 40, "the co-signed batch to settle", world)
+    wait_until(lambda: settled_everywhere(world, url, first), 40, "the co-signed batch to settle", world)
 
     # The settling transaction carries exactly two attestation signatures: the poster's and the peer's.
     (event,) = gs.events("escrow", "JobSettled", jobId=first)

@@ -20,6 +20,9 @@ WORKER = Account.from_key(WORKER_KEY).address
 OTHER = Account.from_key(OTHER_KEY).address
 PROVIDER = "0x00000000000000000000000000000000000000A1"
 PROVIDER_CS = Account.from_key(bytes.fromhex("33" * 32)).address
+NOW = int(time.time())
+"""One clock for every builder here, fixed at import: receipts and jobs built at collection time and
+at run time then agree, however long the suite takes to reach them (a verdict judged at NOW)."""
 
 
 def receipt(
@@ -32,7 +35,7 @@ def receipt(
     outcome: Outcome = Outcome.COMPLETED,
     result_hash: str = "0x" + "ab" * 32,
 ) -> JobReceipt:
-    start = start if start is not None else int(time.time()) - wall - 10
+    start = start if start is not None else NOW - wall - 10
     return JobReceipt(
         jobId=job_id,
         provider=provider,
@@ -88,8 +91,8 @@ def job(
         deposit=max_gpu_seconds * 10**15,
         collateral=0,
         accept_by=0,
-        accepted_at=accepted_at if accepted_at is not None else int(time.time()) - 10_000,
-        deadline=int(time.time()) + 86_400,
+        accepted_at=accepted_at if accepted_at is not None else NOW - 10_000,
+        deadline=NOW + 86_400,
         billed_gpu_seconds=0,
         settled_at=0,
         refundable=0,

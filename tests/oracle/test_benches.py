@@ -16,7 +16,11 @@ def test_oracle_benches_are_registered() -> None:
 def test_intake_bench_small(tmp_path: Path) -> None:
     assert main(["--only", "oracle_intake", "--size", "400", "--out", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "oracle_intake.json").read_text())
-    assert doc["ok"] is True and doc["statuses"] == {"202": 400} and doc["stored"] == 400 + doc["warmup_receipts"]
+    assert (
+        doc["ok"] is True
+        and doc["statuses"] == {"202": 400}
+        and doc["stored"] == 400 + doc["warmup_receipts"]
+    )
     assert doc["latency_ms"]["p99"] > 0 and doc["per_second"] > 0
 
 

@@ -137,7 +137,9 @@ def test_rotated_out_key_is_refused(http: TestClient, view: StaticChainView, app
     assert response.status_code == 422 and "current worker key" in response.json()["reason"]
 
 
-@pytest.mark.parametrize("ctype", [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"])
+@pytest.mark.parametrize(
+    "ctype", [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"]
+)
 def test_a_good_receipt_with_the_wrong_content_type_is_refused(
     http: TestClient, store: SQLiteStore, ctype: str | None
 ) -> None:
@@ -145,7 +147,10 @@ def test_a_good_receipt_with_the_wrong_content_type_is_refused(
     headers = {"content-type": ctype} if ctype else {}
     response = http.post("/v1/receipts", content=doc, headers=headers)
     assert response.status_code == 415
-    assert response.json()["error"] == "unsupported_media_type" and "application/json" in response.json()["reason"]
+    assert (
+        response.json()["error"] == "unsupported_media_type"
+        and "application/json" in response.json()["reason"]
+    )
     assert http.get("/v1/receipts/7").status_code == 404
 
 

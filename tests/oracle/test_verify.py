@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -13,9 +12,8 @@ from gpusettle.hashing import keccak256
 from gpusettle.models import JobReceipt, JobSpec, MatmulWorkload, Outcome, SignedReceipt
 from gpusettle.oracle.verify import IntakeReceipt, Verdict, check_against_chain, fraud_evidence_hash
 from gpusettle.workloads import decode_result, encode_result, run_matmul
-from tests.oracle.helpers import OTHER, PROVIDER_CS, WORKER, job, receipt
+from tests.oracle.helpers import NOW, OTHER, PROVIDER_CS, WORKER, job, receipt
 
-NOW = int(time.time())
 NO_PAYLOAD = lambda _h: None
 
 
@@ -32,8 +30,8 @@ def verdict(
     received_at: float | None = None,
     chain_now: int | None = None,
 ) -> Verdict:
-    # One clock for the whole module: the receipts above are built around NOW, fixed at import, so the
-    # verdict must not drift with how long the test run takes to get here.
+    # The builders' clock (helpers.NOW), never the wall clock: a verdict must not drift with how long
+    # the run took to get here.
     now = NOW
     return check_against_chain(
         signed(r),
@@ -91,8 +89,8 @@ def test_tolerance_on_gpu_seconds_matches_the_escrow() -> None:
 
 
 def test_open_job_is_deferred_then_rejected() -> None:
-    assert verdict(receipt(), job(status="Open"), received_at=time.time()).kind == "defer"
-    assert verdict(receipt(), job(status="Open"), received_at=time.time() - 1000).kind == "reject"
+    assert verdict(receipt(), job(status="Open"), received_at=NOW).kind == "defer"
+    assert verdict(receipt(), job(status="Open"), received_at=NOW - 1000).kind == "reject"
 
 
 @pytest.fixture(scope="module")
