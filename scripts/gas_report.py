@@ -11,7 +11,7 @@ import json
 import warnings
 from pathlib import Path
 
-from brownie import ComputeToken, JobEscrow, ProviderStaking, accounts, chain
+from brownie import ComputeToken, JobEscrow, ProviderStaking, accounts, chain, web3
 from eth_account import Account
 
 from gpusettle.eip712 import Domain, attestation_digest, receipt_digest, receipts_hash, sign_digest
@@ -30,10 +30,28 @@ RESULT = "0x" + "a5" * 32
 # Throwaway keys for a local chain only.
 WORKER_KEY = "0x" + "11" * 32
 ORACLE_KEY = "0x" + "21" * 32
+# Block times are pinned (a fixed start, +1 s per block) so timestamps, hence signatures and calldata,
+# are the same on every run: the snapshot then changes only when the code's gas does.
+GENESIS_TIME = 1_900_000_000
+
+
+def rpc(method: str, *params: int) -> None:
+    web3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+
+
+def now() -> int:
+    return int(web3.eth.get_block("latest")["timestamp"])
+
+
+def advance(seconds: int) -> None:
+    rpc("evm_setNextBlockTimestamp", now() + seconds)
+    rpc("evm_mine")
 
 
 class Bench:
     def __init__(self) -> None:
+        rpc("anvil_setBlockTimestampInterval", 1)
+        advance(max(GENESIS_TIME - now(), 1))
         self.deployer, self.client, self.provider, self.rando, self.guardian, self.arbiter, self.treasury = (
             accounts[0], accounts[1], accounts[2], accounts[3], accounts[4], accounts[5], accounts[6]
         )
@@ -63,7 +81,7 @@ class Bench:
         self.staking.addOffer("NVIDIA H100 80GB HBM3", 8, 80, PRICE, "ipfs://offer", {"from": self.provider})
 
     def open_job(self, max_gpu_seconds: int = 3600, accept: bool = True, name: str | None = None) -> int:
-        tx = self.escrow.createJob(1, max_gpu_seconds, chain.time() + 7 * 24 * 3600, SPEC, {"from": self.client})
+        tx = self.escrow.createJob(1, max_gpu_seconds, now() + 7 * 24 * 3600, SPEC, {"from": self.client})
         if name:
             self.record(name, tx)
         job_id = int(tx.events["JobCreated"]["jobId"])
@@ -75,9 +93,8 @@ class Bench:
 
     def receipt(self, job_id: int, gpu_seconds: int = 1000) -> JobReceipt:
         accepted = int(self.escrow.getJob(job_id)["acceptedAt"])
-        if chain.time() < accepted + 200:
-            chain.sleep(200)
-            chain.mine()
+        if now() < accepted + 200:
+            advance(200)
         return JobReceipt(jobId=job_id, provider=self.provider.address, gpuSeconds=gpu_seconds,
                           startTime=accepted, endTime=accepted + 150, resultHash=RESULT, outcome=0)
 
@@ -95,7 +112,7 @@ class Bench:
         self.deployer.transfer(owner, "1 ether")
         self.token.transfer(owner, 1_000 * E18, {"from": self.deployer})
         deposit = 3600 * PRICE
-        deadline = chain.time() + 3600
+        deadline = now() + 3600
         nonce = self.token.nonces(owner)
         signed = Account.sign_typed_data(
             "0x" + "31" * 32,
@@ -106,7 +123,7 @@ class Bench:
             {"owner": owner.address, "spender": self.escrow.address, "value": deposit, "nonce": nonce,
              "deadline": deadline},
         )
-        tx = self.escrow.createJobWithPermit(1, 3600, chain.time() + 7 * 24 * 3600, SPEC, deadline, signed.v,
+        tx = self.escrow.createJobWithPermit(1, 3600, now() + 7 * 24 * 3600, SPEC, deadline, signed.v,
                                              signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"),
                                              {"from": owner})
         self.record("createJobWithPermit", tx)
@@ -135,12 +152,10 @@ class Bench:
             self.record(name, self.escrow.resolveDispute(job, upheld, {"from": self.arbiter}))
         self.staking.unjail(self.provider, {"from": self.deployer})
         late = self.open_job(max_gpu_seconds=100)
-        chain.sleep(8 * 24 * 3600)
-        chain.mine()
+        advance(8 * 24 * 3600)
         self.record("claimTimeout", self.escrow.claimTimeout(late, {"from": self.client}))
         self.record("requestUnstake", self.staking.requestUnstake(1_000 * E18, {"from": self.provider}))
-        chain.sleep(7 * 24 * 3600 + 1)
-        chain.mine()
+        advance(7 * 24 * 3600 + 1)
         self.record("withdraw (unbonded stake)", self.staking.withdraw({"from": self.provider}))
         return self.gas
 
