@@ -204,16 +204,19 @@ class Ctx:
     # -- sending ---------------------------------------------------------------------------------------
 
     def send(self, plan: TxPlan, *, what: str | None = None) -> TxOutcome:
-        """Show the plan, ask unless --yes, send, wait, report the hash and the outcome."""
-        client = self.client()
+        """Show the plan, ask unless --yes, send, wait, report the hash and the outcome.
+
+        Needs no deployment record: a plain ETH transfer goes through here too.
+        """
+        chain = self.chain()  # the same connection the contract client uses, when there is one
         self.info(plan.describe())
-        client.chain.check_gas_funds(plan)
+        chain.check_gas_funds(plan)
         if not self.yes and not click.confirm("Send this transaction?", default=False, err=True):
             raise click.Abort()
         confirmations = self.network.settings.confirmations
-        tx_hash = client.chain.submit(plan, self.signer())
+        tx_hash = chain.submit(plan, self.signer())
         self.info(f"sent {tx_hash}; waiting for {max(confirmations, 1)} confirmation(s)")
-        outcome = client.chain.wait(tx_hash, plan, confirmations=max(confirmations, 1))
+        outcome = chain.wait(tx_hash, plan, confirmations=max(confirmations, 1))
         self.info(
             f"{what or 'done'}: tx {outcome.tx_hash} mined in block {outcome.block_number}, "
             f"gas used {outcome.gas_used:,}"

@@ -141,10 +141,7 @@ def dev_fund(to: str, eth: str, tokens: str) -> None:
         if have < wei:
             raise InsufficientFundsError(sender, format_units(wei), format_units(have), "ETH")
         plan = chain.plan(f"send {format_units(wei)} ETH to {dest}", sender, to=dest, data="0x", value=wei)
-        c.info(plan.describe())
-        out = chain.send(plan, c.signer())
-        sent["eth_tx"] = out.tx_hash
-        c.info(f"sent {format_units(wei)} ETH to {dest} (tx {out.tx_hash})")
+        sent["eth_tx"] = c.send(plan, what=f"sent {format_units(wei)} ETH").tx_hash
     if tokens and to_base_units(tokens, 18):
         client = c.client()
         value = c.amount(tokens)

@@ -194,15 +194,42 @@ def test_job_from_a_spec_file_is_published_for_the_worker(
     store = tmp_path / "specs"
     store.mkdir()
     created = gs.json(
-        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "100", "--spec", str(spec_file),
-        "--publish", str(store), "-a", "client", "--password-file", _pw(gs), "-y",
+        "job",
+        "create",
+        "--offer",
+        str(offer_id),
+        "--gpu-seconds",
+        "100",
+        "--spec",
+        str(spec_file),
+        "--publish",
+        str(store),
+        "-a",
+        "client",
+        "--password-file",
+        _pw(gs),
+        "-y",
     )
     # The on-chain hash is the spec's hash, and the worker's spec store now serves exactly that spec.
     assert gs.json("job", "status", str(created["job_id"]))["spec_hash"] == spec.spec_hash()
     assert open_spec_store(str(store)).fetch(spec.spec_hash()) == spec
     res = gs(
-        "job", "create", "--offer", str(offer_id), "--gpu-seconds", "100", "--spec-hash", SPEC,
-        "--publish", str(store), "-a", "client", "--password-file", _pw(gs), "-y", ok=False,
+        "job",
+        "create",
+        "--offer",
+        str(offer_id),
+        "--gpu-seconds",
+        "100",
+        "--spec-hash",
+        SPEC,
+        "--publish",
+        str(store),
+        "-a",
+        "client",
+        "--password-file",
+        _pw(gs),
+        "-y",
+        ok=False,
     )
     assert "--publish needs --spec" in res.stderr
 
@@ -545,3 +572,21 @@ def test_json_errors_are_json(gs: Cli) -> None:
     res = gs("token", "balance", "0x" + "00" * 20, "--network", "nowhere", "--json", ok=False)
     data = json.loads(res.stdout)
     assert data["type"] == "ConfigError" and "unknown network 'nowhere'" in data["error"]
+
+
+def test_dev_fund_asks_before_each_send_and_no_sends_nothing(
+    gs: Cli, anvil: Anvil, suite: dict[str, str]
+) -> None:
+    poor = suite["poor"]
+    eth_before = int(anvil.call("eth_getBalance", poor, "latest"), 16)
+    tokens_before = int(gs.json("token", "balance", "poor")["balance"])
+    res = gs("dev", "fund", "poor", "--eth", "1", "--tokens", "1", input="n\n", ok=False)
+    assert res.exit_code != 0
+    assert "send 1 ETH to" in res.stderr and "Send this transaction?" in res.stderr
+    assert int(anvil.call("eth_getBalance", poor, "latest"), 16) == eth_before
+    assert int(gs.json("token", "balance", "poor")["balance"]) == tokens_before
+    # answering yes to both sends both, each shown with its plan and its outcome
+    res = gs("dev", "fund", "poor", "--eth", "1", "--tokens", "1", input="y\ny\n")
+    assert res.stderr.count("Send this transaction?") == 2 and "sent 1 ETH: tx 0x" in res.stderr
+    assert int(anvil.call("eth_getBalance", poor, "latest"), 16) == eth_before + E18
+    assert int(gs.json("token", "balance", "poor")["balance"]) == tokens_before + E18
