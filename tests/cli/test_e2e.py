@@ -24,6 +24,16 @@ def _pw(gs: Cli) -> str:
     return gs.password_file("main", PW)
 
 
+def _create(offer_id: int, gpu_seconds: int) -> tuple[str, ...]:
+    """`job create` on the offer for up to `gpu_seconds`; the caller adds the spec and payment options."""
+    return ("job", "create", "--offer", str(offer_id), "--gpu-seconds", str(gpu_seconds))
+
+
+def _signed(gs: Cli, alias: str) -> tuple[str, ...]:
+    """The options for sending as `alias` without a prompt: account, password file, --yes."""
+    return ("-a", alias, "--password-file", _pw(gs), "-y")
+
+
 @pytest.fixture(scope="module")
 def suite(gs: Cli, anvil: Anvil) -> dict[str, str]:
     """Wallets prov, client, worker, poor; the suite deployed by dev:0; prov and client funded."""
@@ -42,10 +52,10 @@ def suite(gs: Cli, anvil: Anvil) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def offer_id(gs: Cli, suite: dict[str, str]) -> int:
     """prov staked 1000 (approve path), named its worker and published one 4-GPU offer."""
-    out = gs("provider", "stake", "1000", "-a", "prov", "--password-file", _pw(gs), "-y")
+    out = gs("provider", "stake", "1000", *_signed(gs, "prov"))
     assert "approving 1000 GPUC first" in out.stderr
     assert "estimated gas" in out.stderr and "sent 0x" in out.stderr
-    gs("provider", "set-worker", "worker", "-a", "prov", "--password-file", _pw(gs), "-y")
+    gs("provider", "set-worker", "worker", *_signed(gs, "prov"))
     res = gs.json(
         "provider",
         "offer",
@@ -60,11 +70,7 @@ def offer_id(gs: Cli, suite: dict[str, str]) -> int:
         "0.001",
         "--metadata-uri",
         "ipfs://offer",
-        "-a",
-        "prov",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "prov"),
     )
     return int(res["offer_id"])
 
@@ -96,11 +102,7 @@ def test_provider_status_and_offers(gs: Cli, suite: dict[str, str], offer_id: in
         str(offer_id),
         "--price",
         "0.002",
-        "-a",
-        "prov",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "prov"),
     )
     assert gs.json("provider", "offer", "list", "--all")["offers"][0]["price_per_gpu_second"] == 2 * 10**15
     gs(
@@ -110,11 +112,7 @@ def test_provider_status_and_offers(gs: Cli, suite: dict[str, str], offer_id: in
         str(offer_id),
         "--price",
         "0.001",
-        "-a",
-        "prov",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "prov"),
     )
 
 
@@ -123,22 +121,13 @@ def test_job_by_permit_status_list_cancel(
 ) -> None:
     before = int(gs.json("token", "balance", "client")["balance"])
     created = gs.json(
-        "job",
-        "create",
-        "--offer",
-        str(offer_id),
-        "--gpu-seconds",
-        "3600",
+        *_create(offer_id, 3600),
         "--deadline",
         "2h",
         "--spec-hash",
         SPEC,
         "--permit",
-        "-a",
-        "client",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "client"),
     )
     job_id = created["job_id"]
     assert int(created["deposit"]) == 3600 * 10**15
@@ -155,31 +144,22 @@ def test_job_by_permit_status_list_cancel(
     assert job_id in [j["job_id"] for j in theirs]
     # 20% of the deposit is locked from the provider's stake as collateral.
     assert int(gs.json("provider", "status", "prov")["locked_collateral"]) == 720 * 10**15
-    out = gs("job", "cancel", str(job_id), "-a", "client", "--password-file", _pw(gs), "-y")
+    out = gs("job", "cancel", str(job_id), *_signed(gs, "client"))
     assert "3.6 GPUC refunded" in out.stdout
     assert int(gs.json("token", "balance", "client")["balance"]) == before
     assert gs.json("job", "status", str(job_id))["status"] == "Cancelled"
     # The contract's custom error, in words, when the job cannot be cancelled twice.
-    again = gs("job", "cancel", str(job_id), "-a", "client", "--password-file", _pw(gs), "-y", ok=False)
+    again = gs("job", "cancel", str(job_id), *_signed(gs, "client"), ok=False)
     assert f"JobEscrowWrongStatus(jobId={job_id}, status=Cancelled, expected=Open)" in again.stderr
     assert "hint: read the job" in again.stderr
 
 
 def test_job_by_approve(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
     out = gs(
-        "job",
-        "create",
-        "--offer",
-        str(offer_id),
-        "--gpu-seconds",
-        "100",
+        *_create(offer_id, 100),
         "--spec-hash",
         SPEC,
-        "-a",
-        "client",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "client"),
     )
     assert "approving the deposit first" in out.stderr
     assert "created: deposit 0.1 GPUC" in out.stdout
@@ -194,41 +174,23 @@ def test_job_from_a_spec_file_is_published_for_the_worker(
     store = tmp_path / "specs"
     store.mkdir()
     created = gs.json(
-        "job",
-        "create",
-        "--offer",
-        str(offer_id),
-        "--gpu-seconds",
-        "100",
+        *_create(offer_id, 100),
         "--spec",
         str(spec_file),
         "--publish",
         str(store),
-        "-a",
-        "client",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "client"),
     )
     # The on-chain hash is the spec's hash, and the worker's spec store now serves exactly that spec.
     assert gs.json("job", "status", str(created["job_id"]))["spec_hash"] == spec.spec_hash()
     assert open_spec_store(str(store)).fetch(spec.spec_hash()) == spec
     res = gs(
-        "job",
-        "create",
-        "--offer",
-        str(offer_id),
-        "--gpu-seconds",
-        "100",
+        *_create(offer_id, 100),
         "--spec-hash",
         SPEC,
         "--publish",
         str(store),
-        "-a",
-        "client",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "client"),
         ok=False,
     )
     assert "--publish needs --spec" in res.stderr
@@ -236,19 +198,10 @@ def test_job_from_a_spec_file_is_published_for_the_worker(
 
 def test_insufficient_balance(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
     res = gs(
-        "job",
-        "create",
-        "--offer",
-        str(offer_id),
-        "--gpu-seconds",
-        "3600",
+        *_create(offer_id, 3600),
         "--spec-hash",
         SPEC,
-        "-a",
-        "poor",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "poor"),
         ok=False,
     )
     assert f"error: {suite['poor']} has 0 GPUC but needs 3.6" in res.stderr
@@ -256,20 +209,11 @@ def test_insufficient_balance(gs: Cli, suite: dict[str, str], offer_id: int) -> 
 
 def test_insufficient_allowance(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
     res = gs(
-        "job",
-        "create",
-        "--offer",
-        str(offer_id),
-        "--gpu-seconds",
-        "3600",
+        *_create(offer_id, 3600),
         "--spec-hash",
         SPEC,
         "--no-approve",
-        "-a",
-        "client",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "client"),
         ok=False,
     )
     assert "to take 0 GPUC but the operation needs 3.6" in res.stderr, res.stderr
@@ -281,11 +225,7 @@ def test_too_many_decimals(gs: Cli, suite: dict[str, str]) -> None:
         "transfer",
         "prov",
         "1.0000000000000000001",
-        "-a",
-        "client",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "client"),
         ok=False,
     )
     assert "it has 19 decimal places but the token has only 18" in res.stderr
@@ -296,7 +236,7 @@ def test_bad_checksum(gs: Cli, suite: dict[str, str]) -> None:
     # Flip the case of one letter only, so it stays mixed case with a wrong checksum.
     i = next(i for i, ch in enumerate(good) if i > 1 and ch.isalpha())
     bad = good[:i] + good[i].swapcase() + good[i + 1 :]
-    res = gs("token", "transfer", bad, "1", "-a", "client", "--password-file", _pw(gs), "-y", ok=False)
+    res = gs("token", "transfer", bad, "1", *_signed(gs, "client"), ok=False)
     assert f"{bad} has a wrong EIP-55 checksum (expected {good})" in res.stderr
 
 
@@ -352,14 +292,14 @@ def test_confirmation_refused_sends_nothing(gs: Cli, suite: dict[str, str], anvi
 
 
 def test_transfer_json(gs: Cli, suite: dict[str, str]) -> None:
-    out = gs.json("token", "transfer", suite["prov"], "2.5", "-a", "client", "--password-file", _pw(gs), "-y")
+    out = gs.json("token", "transfer", suite["prov"], "2.5", *_signed(gs, "client"))
     assert out["tx"]["success"] is True and out["tx"]["tx_hash"].startswith("0x")
     assert [e["name"] for e in out["tx"]["events"]] == ["Transfer"]
     assert int(out["amount"]) == 25 * 10**17
 
 
 def test_unstake_more_than_free_is_the_contract_error_in_words(gs: Cli, offer_id: int) -> None:
-    res = gs("provider", "unstake", "5000", "-a", "prov", "--password-file", _pw(gs), "-y", ok=False)
+    res = gs("provider", "unstake", "5000", *_signed(gs, "prov"), ok=False)
     assert "ProviderStakingInsufficientFreeStake(" in res.stderr
     assert "requested=5000 GPUC" in res.stderr
 
@@ -378,24 +318,15 @@ def test_admin(gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil) -> N
     bad = gs("admin", "oracle-set", "--oracle", o1, "--threshold", "2", "-a", "dev:0", "-y", ok=False)
     assert "JobEscrowInvalidOracleSet(size=1, threshold=2)" in bad.stderr
     # Only the guardian may pause.
-    denied = gs("admin", "pause", "-a", "prov", "--password-file", _pw(gs), "-y", ok=False)
+    denied = gs("admin", "pause", *_signed(gs, "prov"), ok=False)
     assert "Unauthorized(caller=" in denied.stderr and "only the guardian may do this" in denied.stderr
     gs("admin", "pause", "-a", "dev:0", "-y")
     paused = gs(
-        "job",
-        "create",
-        "--offer",
-        str(offer_id),
-        "--gpu-seconds",
-        "10",
+        *_create(offer_id, 10),
         "--spec-hash",
         SPEC,
         "--permit",
-        "-a",
-        "client",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "client"),
         ok=False,
     )
     assert "EnforcedPause()" in paused.stderr and "paused by the guardian" in paused.stderr
@@ -407,14 +338,14 @@ def test_unstake_and_withdraw_after_unbonding(
     gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil
 ) -> None:
     start = int(gs.json("token", "balance", "prov")["balance"])
-    out = gs.json("provider", "unstake", "100", "-a", "prov", "--password-file", _pw(gs), "-y")
+    out = gs.json("provider", "unstake", "100", *_signed(gs, "prov"))
     assert int(out["unbonding"]) == 100 * E18
     st = gs("provider", "status", "prov").stdout
     assert "unbonding         100 GPUC, released" in st and "(in 7.0 d)" in st
-    early = gs("provider", "withdraw", "-a", "prov", "--password-file", _pw(gs), "-y", ok=False)
+    early = gs("provider", "withdraw", *_signed(gs, "prov"), ok=False)
     assert "ProviderStakingStillUnbonding(" in early.stderr and "wait until the release time" in early.stderr
     anvil.increase_time(UNBONDING + 1)
-    done = gs.json("provider", "withdraw", "-a", "prov", "--password-file", _pw(gs), "-y")
+    done = gs.json("provider", "withdraw", *_signed(gs, "prov"))
     assert int(done["withdrawn"]) == 100 * E18
     assert int(gs.json("token", "balance", "prov")["balance"]) == start + 100 * E18
     st2 = gs.json("provider", "status", "prov")
@@ -439,22 +370,13 @@ def test_claim_timeout_after_deadline_and_grace(
     gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil
 ) -> None:
     created = gs.json(
-        "job",
-        "create",
-        "--offer",
-        str(offer_id),
-        "--gpu-seconds",
-        "1000",
+        *_create(offer_id, 1000),
         "--deadline",
         "1h",
         "--spec-hash",
         SPEC,
         "--permit",
-        "-a",
-        "client",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "client"),
     )
     job_id = created["job_id"]
     client = _client(gs, anvil)
@@ -462,14 +384,12 @@ def test_claim_timeout_after_deadline_and_grace(
     anvil.set_balance(worker.address, 10**18)
     client.send(client.plan_accept_job(worker.address, job_id), worker)
     assert gs.json("job", "status", str(job_id))["status"] == "Running"
-    early = gs(
-        "job", "claim-timeout", str(job_id), "-a", "client", "--password-file", _pw(gs), "-y", ok=False
-    )
+    early = gs("job", "claim-timeout", str(job_id), *_signed(gs, "client"), ok=False)
     assert f"JobEscrowTimeoutNotReached(jobId={job_id}" in early.stderr
     assert "wait until the deadline plus the grace period" in early.stderr
     anvil.increase_time(3600 + 600 + 1)
     before = int(gs.json("token", "balance", "client")["balance"])
-    out = gs.json("job", "claim-timeout", str(job_id), "-a", "client", "--password-file", _pw(gs), "-y")
+    out = gs.json("job", "claim-timeout", str(job_id), *_signed(gs, "client"))
     assert int(out["refund"]) == 10**18
     assert int(out["slashed"]) == 10**17  # half of the 20% collateral
     assert int(gs.json("token", "balance", "client")["balance"]) == before + 10**18 + 10**17
@@ -481,11 +401,7 @@ def test_claim_timeout_after_deadline_and_grace(
         str(job_id),
         "--reason",
         "late",
-        "-a",
-        "client",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "client"),
         ok=False,
     )
     assert f"JobEscrowWrongStatus(jobId={job_id}, status=TimedOut" in res.stderr
@@ -497,26 +413,17 @@ def test_a_transaction_that_reverts_once_mined_reports_its_hash_and_reason(
     from gpusettle.chain import DecodedContractError
 
     created = gs.json(
-        "job",
-        "create",
-        "--offer",
-        str(offer_id),
-        "--gpu-seconds",
-        "10",
+        *_create(offer_id, 10),
         "--spec-hash",
         SPEC,
         "--permit",
-        "-a",
-        "client",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "client"),
     )
     job_id = created["job_id"]
     client = _client(gs, anvil)
     owner = _unlock(gs, "client")
     stale = client.plan_cancel_job(owner.address, job_id)  # estimated while the job is still open
-    gs("job", "cancel", str(job_id), "-a", "client", "--password-file", _pw(gs), "-y")
+    gs("job", "cancel", str(job_id), *_signed(gs, "client"))
     with pytest.raises(DecodedContractError) as info:
         client.send(stale, owner)
     err = info.value
@@ -540,11 +447,7 @@ def test_offer_withdraw_and_not_owner(gs: Cli, suite: dict[str, str], offer_id: 
         "24",
         "--price",
         "0.0001",
-        "-a",
-        "prov",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "prov"),
     )
     new_id = res["offer_id"]
     denied = gs(
@@ -552,18 +455,14 @@ def test_offer_withdraw_and_not_owner(gs: Cli, suite: dict[str, str], offer_id: 
         "offer",
         "withdraw",
         str(new_id),
-        "-a",
-        "client",
-        "--password-file",
-        _pw(gs),
-        "-y",
+        *_signed(gs, "client"),
         ok=False,
     )
     assert (
         f"ProviderStakingNotOfferOwner(offerId={new_id}, caller={suite['client']}, owner={suite['prov']})"
         in (denied.stderr)
     )
-    gs("provider", "offer", "withdraw", str(new_id), "-a", "prov", "--password-file", _pw(gs), "-y")
+    gs("provider", "offer", "withdraw", str(new_id), *_signed(gs, "prov"))
     active = gs.json("provider", "offer", "list", "--provider", "prov", "--active")["offers"]
     assert new_id not in [o["offer_id"] for o in active] and offer_id in [o["offer_id"] for o in active]
 
