@@ -8,7 +8,9 @@ from eth_utils import keccak
 def _arg(value, abi_type):
     if abi_type == "address":
         return str(value)
-    if abi_type.startswith("bytes") and isinstance(value, str) and not value.startswith("0x"):
+    if abi_type.startswith("bytes") and isinstance(value, str):
+        if value.startswith("0x"):
+            return bytes.fromhex(value[2:])
         return value.encode().ljust(int(abi_type[5:]), b"\x00")
     return value
 
@@ -22,11 +24,17 @@ def typed_error(signature, *args):
     types = [t for t in signature[signature.index("(") + 1 : -1].split(",") if t]
     assert len(types) == len(args), f"{signature} takes {len(types)} arguments, got {len(args)}"
     data = keccak(text=signature)[:4] + encode(types, [_arg(a, t) for a, t in zip(args, types)])
-    return decode_typed_error("0x" + data.hex())
+    text = decode_typed_error("0x" + data.hex())
+    assert not text.startswith("Unknown typed error"), f"{signature} is in no compiled ABI"
+    return text
 
 
 def unauthorized(caller, role):
     return typed_error("Unauthorized(address,bytes32)", caller, role)
+
+
+def wrong_status(job_id, status, expected):
+    return typed_error("JobEscrowWrongStatus(uint256,uint8,uint8)", job_id, status, expected)
 
 
 def assert_event(tx, name, emitter=None, **values):

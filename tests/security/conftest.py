@@ -21,8 +21,6 @@ from types import SimpleNamespace
 
 import pytest
 from brownie import chain, web3
-from brownie.exceptions import decode_typed_error
-from eth_abi import encode
 from eth_account import Account
 from eth_keys import keys as eth_keys
 from eth_utils import keccak
@@ -38,6 +36,8 @@ from tests.fixtures.contracts import (
     UNBONDING_PERIOD,
 )
 from tests.fixtures.jobs import RESULT_HASH, SPEC_HASH
+from tests.helpers.revert import typed_error as err  # noqa: F401 -- re-exported to the tests
+from tests.helpers.revert import unauthorized, wrong_status
 from tests.helpers.signing import (
     ATTESTATION_FIELDS,
     COMPLETED,
@@ -72,32 +72,6 @@ PERMIT_PROVIDER_KEY = "0x" + "a3" * 32
 
 
 # ------------------------------------------------------------------ errors
-
-
-def _arg(value, abi_type):
-    if abi_type == "address":
-        return str(value)
-    if abi_type == "bytes32" and isinstance(value, str) and not value.startswith("0x"):
-        return value.encode().ljust(32, b"\x00")
-    return value
-
-
-def err(signature, *args):
-    """The revert string brownie reports for custom error `signature` raised with `args`."""
-    types = [t for t in signature[signature.index("(") + 1 : -1].split(",") if t]
-    assert len(types) == len(args), f"{signature} takes {len(types)} arguments, got {len(args)}"
-    data = keccak(text=signature)[:4] + encode(types, [_arg(a, t) for a, t in zip(args, types)])
-    text = decode_typed_error("0x" + data.hex())
-    assert not text.startswith("Unknown typed error"), f"{signature} is in no compiled ABI"
-    return text
-
-
-def unauthorized(caller, role):
-    return err("Unauthorized(address,bytes32)", caller, role)
-
-
-def wrong_status(job_id, status, expected):
-    return err("JobEscrowWrongStatus(uint256,uint8,uint8)", job_id, status, expected)
 
 
 # -------------------------------------------------------------------- time
