@@ -48,10 +48,13 @@ compile: setup
 
 # brownie's stock development network caps blocks at 12M gas; ours matches mainnet's 30M (batches of 100
 # settlements and the griefing tests need it). Re-registered on every run: it lives in ~/.brownie.
-TEST_NETWORK := gpusettle-dev
+# The chain the brownie tests run on; override both to run two suites side by side on one machine
+# (e.g. `make test TEST_NETWORK=gpusettle-dev2 TEST_PORT=8555`).
+TEST_NETWORK ?= gpusettle-dev
+TEST_PORT ?= 8545
 define register_test_network
 	-@$(RUN) brownie networks delete $(TEST_NETWORK) >/dev/null 2>&1
-	@$(RUN) brownie networks add Development $(TEST_NETWORK) cmd=anvil host=http://127.0.0.1 port=8545 \
+	@$(RUN) brownie networks add Development $(TEST_NETWORK) cmd=anvil host=http://127.0.0.1 port=$(TEST_PORT) \
 		accounts=10 gas_limit=30000000 chain_id=31337 base_fee=0 >/dev/null
 endef
 
