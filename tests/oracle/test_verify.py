@@ -32,16 +32,15 @@ def verdict(
 ) -> Verdict:
     # The builders' clock (helpers.NOW), never the wall clock: a verdict must not drift with how long
     # the run took to get here.
-    now = NOW
     return check_against_chain(
         signed(r),
         WORKER,
         j,
         worker,
-        now if chain_now is None else chain_now,
+        NOW if chain_now is None else chain_now,
         spec,
         payload,
-        received_at=now if received_at is None else received_at,
+        received_at=NOW if received_at is None else received_at,
         now=float(NOW),
     )
 
