@@ -14,6 +14,8 @@ RUN = export PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$$PATH"; \
       if [ -n "$$solc_path" ]; then export SOLCX_BINARY_PATH="$$solc_path"; fi;
 
 FUZZ_EXAMPLES ?= 200
+# What `make test` runs; narrow it while working (e.g. `make test TESTS=tests/unit/JobEscrow`).
+TESTS ?= tests/
 
 .PHONY: help setup compile test fuzz gas bench demo audit typecheck networks clean
 
@@ -60,7 +62,7 @@ endef
 
 test: compile typecheck
 	$(register_test_network)
-	@$(RUN) GPUSETTLE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) brownie test tests/ -p no:cacheprovider --network $(TEST_NETWORK)
+	@$(RUN) GPUSETTLE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) brownie test $(TESTS) -p no:cacheprovider --network $(TEST_NETWORK)
 
 fuzz: compile
 	$(register_test_network)
