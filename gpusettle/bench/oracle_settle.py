@@ -22,7 +22,7 @@ import httpx
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 
-from ..demo import Anvil, DevNet, FastSender, ManagedProcess, free_port
+from ..devnet import Anvil, DevNet, FastSender, ManagedProcess, free_port
 from ..eip712 import ReceiptVerifier, sign_digest
 from ..models import JobReceipt, Outcome
 from .report import BenchOptions, BenchReport, machine_info

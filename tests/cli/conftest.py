@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.anvil import Anvil, Cli, start_anvil
+from gpusettle.devnet import Anvil
+from tests.cli.runner import Cli, cli_anvil
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +19,7 @@ def isolation() -> None:
 
 @pytest.fixture(scope="module")
 def anvil() -> Iterator[Anvil]:
-    with start_anvil() as node:
+    with cli_anvil() as node:
         yield node
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from gpusettle.devnet import Anvil
 from gpusettle.models import JobSpec
 from gpusettle.worker.specstore import open_spec_store
-from tests.cli.anvil import Anvil, Cli
+from tests.cli.runner import Cli
 
 PW = "correct horse"
 SPEC = "0x" + "ab" * 32

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from eth_account import Account
 
-from tests.cli.anvil import Cli
+from tests.cli.runner import Cli
 
 # Throwaway keys made for these tests only.
 KEY = "0x" + "5a" * 32

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gpusettle.deploy import core
-from tests.cli.anvil import ROOT
+from tests.cli.runner import ROOT
 
 
 @pytest.fixture(autouse=True)

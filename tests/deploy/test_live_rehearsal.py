@@ -19,9 +19,10 @@ from eth_account import Account
 
 from gpusettle.chain.tx import Chain
 from gpusettle.deploy import Roles, deploy_suite, get_network
+from gpusettle.devnet import Anvil
 from gpusettle.hashing import keccak256
 from gpusettle.keystore import Keystore
-from tests.cli.anvil import ROOT, Anvil, Cli, start_anvil
+from tests.cli.runner import ROOT, Cli, cli_anvil
 
 # A throwaway key made for this test; it only ever holds ETH on this private anvil.
 DEPLOYER_KEY = "0x" + "d1" * 32
@@ -31,7 +32,7 @@ SEPOLIA = 11155111
 
 @pytest.fixture(scope="module")
 def anvil() -> Iterator[Anvil]:
-    with start_anvil("--chain-id", str(SEPOLIA), "--block-time", "1") as node:
+    with cli_anvil(chain_id=SEPOLIA, block_time=1) as node:
         yield node
 
 

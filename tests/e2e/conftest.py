@@ -17,7 +17,7 @@ import httpx
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from gpusettle.demo import Anvil, DevNet, ManagedProcess, free_port
+from gpusettle.devnet import Anvil, DevNet, ManagedProcess, free_port
 from gpusettle.eip712 import ReceiptVerifier, sign_digest
 from gpusettle.models import JobReceipt, Outcome
 

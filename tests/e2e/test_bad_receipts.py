@@ -15,7 +15,7 @@ import httpx
 import pytest
 from eth_account import Account
 
-from gpusettle.demo import FastSender
+from gpusettle.devnet import FastSender
 from gpusettle.hashing import keccak256
 from gpusettle.models import JobSpec, MatmulWorkload
 from gpusettle.workloads import encode_result, generate_inputs, run_matmul

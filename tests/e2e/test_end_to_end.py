@@ -8,7 +8,7 @@ import sys
 import httpx
 from hexbytes import HexBytes
 
-from gpusettle.demo import FastSender
+from gpusettle.devnet import FastSender
 from gpusettle.models import CommandWorkload, JobSpec, MatmulWorkload
 from tests.e2e.conftest import FEE_BPS, PRICE, World, settled_everywhere, wait_until
 

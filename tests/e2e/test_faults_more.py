@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gpusettle.demo import FastSender, free_port
+from gpusettle.devnet import FastSender, free_port
 from gpusettle.oracle.poster import GWEI, Poster
 from gpusettle.oracle.store import SQLiteStore
 from tests.e2e import conftest

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gpusettle.demo import free_port
+from gpusettle.devnet import free_port
 from gpusettle.oracle.poster import CRASH_ENV
 from tests.e2e.conftest import PORTS, World, make_world, wait_until
 

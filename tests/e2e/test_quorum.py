@@ -11,7 +11,7 @@ import httpx
 import pytest
 from hexbytes import HexBytes
 
-from gpusettle.demo import free_port
+from gpusettle.devnet import free_port
 from gpusettle.eip712 import CompactSignature, attestation_digest, receipts_hash, recover
 from gpusettle.hashing import keccak256
 from gpusettle.models import JobReceipt, JobSpec, MatmulWorkload

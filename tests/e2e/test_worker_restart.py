@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from gpusettle.demo import FastSender, free_port
+from gpusettle.devnet import FastSender, free_port
 from gpusettle.models import CommandWorkload, JobSpec
 from tests.e2e.conftest import PORTS, PRICE, World, wait_until
 
