@@ -40,7 +40,9 @@ from ..models import (
 )
 from ..workloads import WorkloadResult, run_command, run_matmul
 from ..workloads.base import failure_hash
+from ..workloads.command import STOPPED_REASON
 from .nvml import GpuMonitor
+from .procgroup import forget, kill_remembered, remember
 from .progress import Progress
 from .specstore import SpecStore, SpecUnavailable, open_spec_store
 from .state import FINAL_STATES, JobRecord, WorkerState
@@ -128,7 +130,8 @@ class Worker:
     def recover(self) -> None:
         """After a restart: a job left `running` was interrupted; it gets a FailedProvider receipt."""
         for job in self.state.jobs("running"):
-            reason = "the worker stopped while the job was running; the run was lost and is not billed"
+            kill_remembered(self.state, job.job_id)
+            reason = STOPPED_REASON
             log.warning("job %d: %s", job.job_id, reason)
             start = job.start_time or job.accepted_at or int(time.time())
             self._finish(job, WorkloadResult.failed(Outcome.FAILED_PROVIDER, reason), start, start, 0, {})
@@ -169,10 +172,10 @@ class Worker:
 
     def stop(self) -> None:
         """Ask the threads to stop and wait a little for them."""
-        self._stop.set()
+        self._stop.set()  # also the running job's cancel signal: its processes are killed
         for thread in self._threads:
             if thread is not threading.current_thread():
-                thread.join(timeout=5)
+                thread.join(timeout=10)
 
     def _loop(self, name: str, fn: Callable[[], bool]) -> None:
         while not self._stop.is_set():
@@ -345,6 +348,7 @@ class Worker:
             result = WorkloadResult.failed(
                 Outcome.FAILED_PROVIDER, f"worker error: {type(exc).__name__}: {exc}"
             )
+        forget(self.state, job.job_id)
         t1 = time.time()
         evidence = monitor.stop()
         progress.close(f"{result.outcome.name.lower()} on {result.device}")
@@ -371,6 +375,8 @@ class Worker:
             self.config.data_dir / "jobs" / str(job.job_id),
             time_limit=max(limit, 1.0),
             progress=progress,
+            cancel=self._stop,
+            on_start=lambda pgid: remember(self.state, job.job_id, pgid),
         )
 
     def _finish(

@@ -24,23 +24,41 @@ def starts(marker: Path) -> int:
     return len(marker.read_text().splitlines()) if marker.exists() else 0
 
 
+def alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def test_killed_mid_job_is_not_run_again_and_not_billed(world: World, tmp_path: Path) -> None:
     gs = world.net.gs
     oracle, url = world.start_oracle()
     marker = tmp_path / "starts.txt"
-    code = f"open({str(marker)!r}, 'a').write('started\\n'); import time; time.sleep(60)"
+    pids = tmp_path / "pids.txt"
+    # The job's process and a child of it (as a training script's data loader would be); neither may
+    # survive the worker's crash once the worker is back.
+    code = (
+        f"import os, subprocess, sys, time; open({str(marker)!r}, 'a').write('started\\n'); "
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}'); time.sleep(60)"
+    )
     spec = JobSpec(workload=CommandWorkload(kind="command", argv=[sys.executable, "-c", code]))
     worker = world.start_worker(url, "--allow-command")
     (job_id,) = world.net.open_jobs(
         world.client, world.offer_id, 1, max_gpu_seconds=3600, spec_hash=publish(url, spec)
     )
-    wait_until(lambda: starts(marker) == 1, 60, "the job to start", world)
+    wait_until(lambda: starts(marker) == 1 and pids.exists(), 60, "the job to start", world)
+    job_pids = [int(p) for p in pids.read_text().split()]
     worker.kill9()
     client_before = gs.token_balance(world.client.address)
     worker = world.start_worker(url, "--allow-command")
     wait_until(lambda: gs.job(job_id).status == "Settled", 60, "the interrupted job to settle", world)
     time.sleep(1.0)
     assert starts(marker) == 1  # never started again
+    assert not [p for p in job_pids if alive(p)], "the interrupted job's processes outlived the worker"
     (event,) = gs.events("escrow", "JobSettled", jobId=job_id)
     assert int(event.args["outcome"]) == 2 and int(event.args["gpuSeconds"]) == 0  # FailedProvider: unpaid
     sender = FastSender(gs, world.client)
