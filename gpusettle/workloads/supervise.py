@@ -177,6 +177,7 @@ def supervise(
     watch: Watch,
     user: int | None = None,
     group: int | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> Exit:
     """Start `argv` in a new session and watch it (OSError when it cannot be started)."""
     started = time.monotonic()
@@ -191,6 +192,7 @@ def supervise(
         user=user,
         group=group,
         extra_groups=[] if user is not None else None,
+        pass_fds=tuple(pass_fds),
     )
     if watch.on_start is not None:
         watch.on_start(process.pid)

@@ -46,7 +46,7 @@ def test_killed_mid_job_is_not_run_again_and_not_billed(world: World, tmp_path: 
         f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}'); time.sleep(60)"
     )
     spec = JobSpec(workload=CommandWorkload(kind="command", argv=[sys.executable, "-c", code]))
-    worker = world.start_worker(url, "--allow-command")
+    worker = world.start_worker(url, "--allow-command", "--unsandboxed")
     (job_id,) = world.net.open_jobs(
         world.client, world.offer_id, 1, max_gpu_seconds=3600, spec_hash=publish(url, spec)
     )
@@ -54,7 +54,7 @@ def test_killed_mid_job_is_not_run_again_and_not_billed(world: World, tmp_path: 
     job_pids = [int(p) for p in pids.read_text().split()]
     worker.kill9()
     client_before = gs.token_balance(world.client.address)
-    worker = world.start_worker(url, "--allow-command")
+    worker = world.start_worker(url, "--allow-command", "--unsandboxed")
     wait_until(lambda: gs.job(job_id).status == "Settled", 60, "the interrupted job to settle", world)
     time.sleep(1.0)
     assert starts(marker) == 1  # never started again
@@ -81,14 +81,18 @@ def test_signed_receipt_is_delivered_after_a_restart_without_rerunning(world: Wo
     spec_dir.mkdir()
     (spec_dir / f"{spec.spec_hash()}.json").write_bytes(spec.canonical_json())
     # No oracle yet: the worker runs the job, signs the receipt and keeps retrying the submission.
-    worker = world.start_worker(url, "--allow-command", "--spec-store", str(spec_dir), name="worker2")
+    worker = world.start_worker(
+        url, "--allow-command", "--unsandboxed", "--spec-store", str(spec_dir), name="worker2"
+    )
     (job_id,) = world.net.open_jobs(
         world.client, world.offer_id, 1, max_gpu_seconds=3600, spec_hash=bytes.fromhex(spec.spec_hash()[2:])
     )
     wait_until(lambda: "submission attempt 2 failed" in worker.log_path.read_text(), 60, "retries", world)
     worker.kill9()
     assert starts(marker) == 1
-    worker = world.start_worker(url, "--allow-command", "--spec-store", str(spec_dir), name="worker2")
+    worker = world.start_worker(
+        url, "--allow-command", "--unsandboxed", "--spec-store", str(spec_dir), name="worker2"
+    )
     oracle, _ = world.start_oracle("oracle-late", port=port)
     wait_until(lambda: gs.job(job_id).status == "Settled", 60, "the delivered receipt to settle", world)
     assert starts(marker) == 1

@@ -1,0 +1,257 @@
+"""A client job's data in and out.
+
+In: each input file is fetched by URL (only from allowed prefixes), at most its declared size,
+resuming a partial download with an HTTP Range request, and must hash to its declared sha256.
+
+Out: the files the program wrote to its output directory (regular files only: a symlink the program
+left could point at the worker's own secrets, and the packer runs with the worker's rights), its
+logs' tails and a `result.json` are packed into an uncompressed tar and sealed to the client's X25519
+public key with libsodium's sealed box (PyNaCl): an ephemeral key pair per result, so only the holder
+of the client's secret key can open it. The receipt's result hash is keccak256 of the ciphertext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import stat
+import tarfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import httpx
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, PublicKey, SealedBox
+
+from ..errors import GpusettleError
+from ..models import InputFile
+
+__all__ = [
+    "InputError",
+    "OutputTooLarge",
+    "SealError",
+    "check_public_key",
+    "fetch_inputs",
+    "open_sealed",
+    "pack_outputs",
+    "seal",
+    "unpack",
+]
+
+_CHUNK = 1 << 20
+
+
+class InputError(GpusettleError):
+    """An input could not be had as the spec describes it (the client's failure)."""
+
+
+class OutputTooLarge(GpusettleError):
+    """The program's outputs exceed the provider's limit."""
+
+
+class SealError(GpusettleError):
+    """The client's key cannot be sealed to, or a sealed result cannot be opened."""
+
+
+def check_public_key(key_hex: str) -> PublicKey:
+    """The client's X25519 key; SealError when libsodium cannot seal to it (e.g. a low-order point)."""
+    try:
+        key = PublicKey(bytes.fromhex(key_hex.removeprefix("0x")))
+        SealedBox(key).encrypt(b"")
+    except (ValueError, CryptoError, TypeError) as exc:
+        raise SealError(
+            f"the spec's encrypt_to {key_hex} is not a valid X25519 public key ({exc})",
+            "make a key with `gpusettle wallet encryption-key` and put its public half in the spec",
+        ) from None
+    return key
+
+
+def _allowed(url: str, prefixes: Sequence[str]) -> bool:
+    return any(url.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def _fetch_one(item: InputFile, target: Path, client: httpx.Client) -> None:
+    part = target.with_name(target.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    if have > item.size:
+        part.unlink()
+        have = 0
+    hasher = hashlib.sha256()
+    if have:
+        with part.open("rb") as old:
+            while chunk := old.read(_CHUNK):
+                hasher.update(chunk)
+    headers = {"Range": f"bytes={have}-"} if have and have < item.size else {}
+    if have < item.size or item.size == 0:
+        try:
+            with client.stream("GET", item.url, headers=headers) as response:
+                if response.status_code == 200 and have:
+                    have = 0  # the server ignored the range: start over
+                    hasher = hashlib.sha256()
+                elif response.status_code not in (200, 206):
+                    raise InputError(f"input {item.path}: {item.url} answered HTTP {response.status_code}")
+                with part.open("r+b" if have else "wb") as out:
+                    out.seek(have)
+                    out.truncate()
+                    for chunk in response.iter_bytes(_CHUNK):
+                        have += len(chunk)
+                        if have > item.size:
+                            raise InputError(
+                                f"input {item.path}: {item.url} sent more than its declared {item.size} bytes"
+                            )
+                        hasher.update(chunk)
+                        out.write(chunk)
+        except httpx.HTTPError as exc:
+            raise InputError(f"input {item.path}: cannot fetch {item.url}: {exc}") from None
+    if have != item.size:
+        raise InputError(f"input {item.path}: got {have} bytes from {item.url}, the spec says {item.size}")
+    digest = hasher.hexdigest()
+    if digest != item.sha256:
+        part.unlink()
+        raise InputError(
+            f"input {item.path}: the file at {item.url} has sha256 {digest}, the spec says {item.sha256}"
+        )
+    os.chmod(part, 0o444)
+    part.replace(target)
+
+
+def fetch_inputs(
+    inputs: Sequence[InputFile],
+    directory: Path,
+    *,
+    allowed_prefixes: Sequence[str],
+    max_total_bytes: int,
+    timeout: float = 60.0,
+) -> None:
+    """Fetch and check every input into `directory`; InputError says which one failed and why."""
+    total = sum(i.size for i in inputs)
+    if total > max_total_bytes:
+        raise InputError(f"the inputs total {total} bytes; this provider accepts at most {max_total_bytes}")
+    for item in inputs:
+        if not _allowed(item.url, allowed_prefixes):
+            raise InputError(
+                f"input {item.path}: {item.url} is not an allowed source "
+                f"(this provider fetches from {', '.join(allowed_prefixes) or 'nowhere'})"
+            )
+    directory.mkdir(parents=True, exist_ok=True)
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        for item in inputs:
+            target = directory / item.path
+            if target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _fetch_one(item, target, client)
+
+
+def _tail(path: Path, limit: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - limit))
+            return handle.read()
+    except OSError:
+        return b""
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes | None, source: int | None, size: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o644
+    if source is None:
+        tar.addfile(info, io.BytesIO(data or b""))
+    else:
+        with os.fdopen(source, "rb") as handle:
+            tar.addfile(info, handle)
+
+
+def pack_outputs(
+    out_dir: Path | None,
+    *,
+    logs: Mapping[str, Path],
+    result: Mapping[str, Any],
+    max_bytes: int,
+    log_tail: int,
+) -> tuple[bytes, list[str]]:
+    """The tar of `out_dir`'s regular files (under out/), the logs' tails (under logs/) and result.json;
+    also the names skipped (links, devices). OutputTooLarge when the files exceed `max_bytes`."""
+    files: list[tuple[str, int, int]] = []
+    skipped: list[str] = []
+    total = 0
+    try:
+        if out_dir is not None and out_dir.is_dir() and not out_dir.is_symlink():
+            for root, dirs, names in os.walk(out_dir, followlinks=False):
+                for name in sorted(names):
+                    path = Path(root) / name
+                    rel = path.relative_to(out_dir).as_posix()
+                    try:
+                        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                    except OSError:
+                        skipped.append(rel)
+                        continue
+                    info = os.fstat(fd)
+                    if not stat.S_ISREG(info.st_mode):
+                        os.close(fd)
+                        skipped.append(rel)
+                        continue
+                    total += info.st_size
+                    files.append((rel, fd, info.st_size))
+                    if total > max_bytes:
+                        raise OutputTooLarge(
+                            f"the outputs are more than {max_bytes} bytes, the provider's limit",
+                            "write less to /job/out, or ask the provider for a larger output limit",
+                        )
+                dirs.sort()
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            summary = {**result, "skipped": skipped}
+            body = json.dumps(summary, indent=2, sort_keys=True).encode()
+            _add(tar, "result.json", body, None, len(body))
+            for name, path in logs.items():
+                data = _tail(path, log_tail)
+                _add(tar, f"logs/{name}", data, None, len(data))
+            while files:
+                rel, fd, size = files.pop(0)
+                _add(tar, f"out/{rel}", None, fd, size)
+        return buffer.getvalue(), skipped
+    finally:
+        for _, fd, _ in files:
+            os.close(fd)
+
+
+def seal(data: bytes, key_hex: str) -> bytes:
+    """`data` sealed to the client's X25519 public key."""
+    return SealedBox(check_public_key(key_hex)).encrypt(data)
+
+
+def open_sealed(ciphertext: bytes, secret_key: bytes) -> bytes:
+    """Open a sealed result with the client's X25519 secret key."""
+    try:
+        return SealedBox(PrivateKey(secret_key)).decrypt(ciphertext)
+    except CryptoError:
+        raise SealError(
+            "the result cannot be opened with this key",
+            "it was sealed to another key: use the account whose encryption key the spec names",
+        ) from None
+
+
+def unpack(archive: bytes, destination: Path) -> list[str]:
+    """Unpack a result tar into `destination` (regular files only, no path outside it)."""
+    written = []
+    root = destination.resolve()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+        for member in tar.getmembers():
+            name = PurePosixPath(member.name)
+            if not member.isfile() or name.is_absolute() or ".." in name.parts:
+                continue
+            target = (root / name).resolve()
+            if root not in target.parents:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            assert source is not None
+            target.write_bytes(source.read())
+            written.append(name.as_posix())
+    return written
