@@ -229,7 +229,14 @@ def sandbox_argv(
     command += ["--proc", "/proc", "--dev", "/dev"]
     for node in gpu_device_nodes(gpus) if device_nodes is None else device_nodes:
         command += ["--dev-bind", node, node]
-    command += ["--size", str(min(limits.disk_bytes, limits.memory_bytes)), "--tmpfs", "/tmp"]
+    command += [
+        "--perms",
+        "1777",
+        "--size",
+        str(min(limits.disk_bytes, limits.memory_bytes)),
+        "--tmpfs",
+        "/tmp",
+    ]
     command += ["--bind", str(work_dir), JOB_DIR]
     if input_dir is not None:
         command += ["--ro-bind", str(input_dir), f"{JOB_DIR}/in"]
