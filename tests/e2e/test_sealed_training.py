@@ -1,0 +1,86 @@
+"""The README walk-through, end to end through anvil, the oracle and a worker running real processes:
+a client makes an encryption key, opens a job from the readable spec in examples/numpy-training
+(its local inputs uploaded to the oracle's blob store), the worker trains the model in its sandbox and
+seals the weights to the client, and `gpusettle job results` fetches, checks and decrypts them. The
+oracle holds only ciphertext."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from tests.e2e.conftest import World, settled_everywhere, wait_until
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "numpy-training"
+
+
+def gpusettle(world: World, home: Path, *args: str) -> dict[str, Any]:
+    env = world.net.child_env(GPUSETTLE_HOME=str(home))
+    assert world.net.record_path is not None
+    common = ["--rpc-url", world.url, "--deployments-dir", str(world.net.record_path.parent), "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "gpusettle.cli", *args, *common],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"gpusettle {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def test_train_on_a_rented_slot_and_fetch_the_weights_decrypted(world: World, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "keystores").symlink_to(world.net.keystore_dir)
+    oracle, url = world.start_oracle("oracle-sealed")
+    worker = world.start_worker(url, "--allow-command", name="worker-sealed")
+    key = gpusettle(world, home, "wallet", "encryption-key", "client", "--new")
+    assert key["public_key"].startswith("0x") and len(key["public_key"]) == 66
+
+    workdir = tmp_path / "project"
+    shutil.copytree(EXAMPLE, workdir)
+    created = gpusettle(
+        world,
+        home,
+        "job",
+        "create",
+        "--offer",
+        str(world.offer_id),
+        "--gpu-seconds",
+        "600",
+        "--spec",
+        str(workdir / "job.yaml"),
+        "--publish",
+        url,
+        "-a",
+        "client",
+        "-y",
+    )
+    job_id = int(created["job_id"])
+    wait_until(lambda: settled_everywhere(world, url, job_id), 120, "the training job to settle", world)
+    (event,) = world.net.gs.events("escrow", "JobSettled", jobId=job_id)
+    assert int(event.args["outcome"]) == 0, worker.tail()
+
+    out = tmp_path / "results"
+    got = gpusettle(
+        world, home, "job", "results", str(job_id), "--oracle", url, "--out", str(out), "-a", "client"
+    )
+    assert got["result"]["outcome"] == "COMPLETED"
+    weights = np.load(out / "out" / "weights.npy")
+    assert np.allclose(weights, [1.5, -2.0, 0.5, 0.25], atol=0.02)
+    assert "final loss" in (out / "logs" / "stdout.log").read_text()
+
+    # The oracle's copy is ciphertext: the weights' bytes are not in it.
+    stored = httpx.get(f"{url}/v1/results/{got['result_hash']}", timeout=30).content
+    assert weights.tobytes() not in stored and b"final loss" not in stored
+    worker.stop()
+    oracle.stop()
