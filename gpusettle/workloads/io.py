@@ -6,8 +6,8 @@ resuming a partial download with an HTTP Range request, and must hash to its dec
 Out: the files the program wrote to its output directory (regular files only: a symlink the program
 left could point at the worker's own secrets, and the packer runs with the worker's rights), its
 logs' tails and a `result.json` are packed into an uncompressed tar and sealed to the client's X25519
-public key with libsodium's sealed box (PyNaCl): an ephemeral key pair per result, so only the holder
-of the client's secret key can open it. The receipt's result hash is keccak256 of the ciphertext.
+public key with libsodium's sealed box (PyNaCl), which carries a fresh libsodium secretstream key for the tar (see `seal`): only
+the holder of the client's secret key can open it. The receipt's result hash is keccak256 of the ciphertext.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ import io
 import json
 import os
 import stat
+import struct
 import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
+from nacl import bindings
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
@@ -206,6 +208,7 @@ def pack_outputs(
                 dirs.sort()
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            tar.copybufsize = _CHUNK  # type: ignore[attr-defined]  # 16 KiB copies otherwise
             summary = {**result, "skipped": skipped}
             body = json.dumps(summary, indent=2, sort_keys=True).encode()
             _add(tar, "result.json", body, None, len(body))
@@ -221,20 +224,75 @@ def pack_outputs(
             os.close(fd)
 
 
-def seal(data: bytes, key_hex: str) -> bytes:
-    """`data` sealed to the client's X25519 public key."""
-    return SealedBox(check_public_key(key_hex)).encrypt(data)
+_MAGIC = b"GSSEAL1\n"
+_STREAM_CHUNK = 1 << 20
+_TAG_FINAL = bindings.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+_ABYTES = bindings.crypto_secretstream_xchacha20poly1305_ABYTES
+
+
+def seal(data: bytes | memoryview, key_hex: str) -> bytes:
+    """`data` sealed to the client's X25519 public key.
+
+    libsodium's constructions only: a fresh XChaCha20-Poly1305 secretstream key, sealed to the
+    client with a sealed box, encrypts `data` in 1 MiB chunks (so large outputs stream at the cipher's
+    speed, and a truncated ciphertext is detected by the missing final tag). Layout:
+    magic | u16 len | sealed stream key | stream header | (u32 len | chunk)*.
+    """
+    public = check_public_key(key_hex)
+    stream_key = bindings.crypto_secretstream_xchacha20poly1305_keygen()
+    sealed_key = SealedBox(public).encrypt(stream_key)
+    state = bindings.crypto_secretstream_xchacha20poly1305_state()
+    header = bindings.crypto_secretstream_xchacha20poly1305_init_push(state, stream_key)
+    parts = [_MAGIC, struct.pack(">H", len(sealed_key)), sealed_key, header]
+    view = memoryview(data)
+    offsets = list(range(0, len(view), _STREAM_CHUNK)) or [0]
+    for index, offset in enumerate(offsets):
+        tag = _TAG_FINAL if index == len(offsets) - 1 else 0
+        chunk = bindings.crypto_secretstream_xchacha20poly1305_push(
+            state, bytes(view[offset : offset + _STREAM_CHUNK]), tag=tag
+        )
+        parts += [struct.pack(">I", len(chunk)), chunk]
+    return b"".join(parts)
 
 
 def open_sealed(ciphertext: bytes, secret_key: bytes) -> bytes:
     """Open a sealed result with the client's X25519 secret key."""
+    refused = SealError(
+        "the result cannot be opened with this key",
+        "it was sealed to another key, or altered: use the account whose encryption key the spec names",
+    )
+    view = memoryview(ciphertext)
+    if bytes(view[: len(_MAGIC)]) != _MAGIC or len(view) < len(_MAGIC) + 2:
+        raise refused
+    at = len(_MAGIC)
+    (key_len,) = struct.unpack(">H", view[at : at + 2])
+    at += 2
     try:
-        return SealedBox(PrivateKey(secret_key)).decrypt(ciphertext)
-    except CryptoError:
-        raise SealError(
-            "the result cannot be opened with this key",
-            "it was sealed to another key: use the account whose encryption key the spec names",
-        ) from None
+        stream_key = SealedBox(PrivateKey(secret_key)).decrypt(bytes(view[at : at + key_len]))
+        at += key_len
+        state = bindings.crypto_secretstream_xchacha20poly1305_state()
+        header_len = bindings.crypto_secretstream_xchacha20poly1305_HEADERBYTES
+        bindings.crypto_secretstream_xchacha20poly1305_init_pull(
+            state, bytes(view[at : at + header_len]), stream_key
+        )
+        at += header_len
+        parts = []
+        tag = 0
+        while at < len(view):
+            (size,) = struct.unpack(">I", view[at : at + 4])
+            at += 4
+            if size < _ABYTES or tag == _TAG_FINAL:
+                raise refused
+            plain, tag = bindings.crypto_secretstream_xchacha20poly1305_pull(
+                state, bytes(view[at : at + size])
+            )
+            parts.append(plain)
+            at += size
+    except (CryptoError, struct.error, ValueError):
+        raise refused from None
+    if tag != _TAG_FINAL:
+        raise refused  # cut short
+    return b"".join(parts)
 
 
 def unpack(archive: bytes, destination: Path) -> list[str]:

@@ -112,13 +112,35 @@ def _members(root: int, table: dict[int, list[str]]) -> list[int]:
     return [p for p in found if p in table]
 
 
+def _descendants(root: int) -> dict[int, list[str]]:
+    """`root` and its descendants by /proc/<pid>/task/<tid>/children: cost grows with the tree, not
+    with the host's process count (a sandboxed job's processes all stay under bwrap's init)."""
+    found: dict[int, list[str]] = {}
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        fields = _stat(pid)
+        if fields is None or pid in found:
+            continue
+        found[pid] = fields
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                stack += [int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
 def tree_usage(root: int) -> Usage:
     """CPU seconds and resident memory of `root`'s tree."""
-    table = _table()
-    pids = _members(root, table)
-    cpu = sum(int(table[p][13]) + int(table[p][14]) for p in pids) / _TICK
-    rss = sum(int(table[p][23]) for p in pids) * _PAGE
-    return Usage(cpu_seconds=cpu, rss_bytes=rss, processes=len(pids))
+    table = _descendants(root)
+    cpu = sum(int(f[13]) + int(f[14]) for f in table.values()) / _TICK
+    rss = sum(int(f[23]) for f in table.values()) * _PAGE
+    return Usage(cpu_seconds=cpu, rss_bytes=rss, processes=len(table))
 
 
 def _disk_usage(path: Path) -> int:

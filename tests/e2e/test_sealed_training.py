@@ -27,6 +27,7 @@ def gpusettle(world: World, home: Path, *args: str) -> dict[str, Any]:
     common = ["--rpc-url", world.url, "--deployments-dir", str(world.net.record_path.parent), "--json"]
     done = subprocess.run(
         [sys.executable, "-m", "gpusettle.cli", *args, *common],
+        check=False,
         env=env,
         capture_output=True,
         text=True,
