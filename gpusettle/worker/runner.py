@@ -43,6 +43,7 @@ from ..workloads import WorkloadResult, run_command, run_matmul
 from ..workloads.base import failure_hash
 from ..workloads.clientjob import JobPaths, prepare, run_sandboxed
 from ..workloads.command import STOPPED_REASON
+from ..workloads.container import container_engine, run_container
 from ..workloads.sandbox import ResolvedLimits, SandboxPolicy, bwrap_binary, resolve_limits
 from .nvml import GpuMonitor
 from .procgroup import forget, kill_remembered, remember
@@ -315,9 +316,9 @@ class Worker:
         workload = spec.workload
         if isinstance(workload, CommandWorkload) and not self.config.allow_command:
             return "this worker does not run command workloads (start it with --allow-command)"
-        if isinstance(workload, ContainerWorkload):
-            return "this worker does not run container workloads"
-        if isinstance(workload, CommandWorkload) and not self.config.unsandboxed:
+        if isinstance(workload, ContainerWorkload) and (not self.config.allow_command or not self._engine()):
+            return "this worker does not run container workloads (no Docker or Podman, or no --allow-command)"
+        if isinstance(workload, ContainerWorkload | CommandWorkload) and not self.config.unsandboxed:
             if workload.network and not self.config.sandbox.allow_network:
                 return "the spec asks for the network but this provider's sandbox has none"
             limits = resolve_limits(workload.limits, self.config.sandbox, float("inf"))
@@ -402,6 +403,11 @@ class Worker:
         self._finish(job, result, start, end, gpu_seconds, evidence)
         return True
 
+    def _engine(self) -> str | None:
+        if not hasattr(self, "_container_engine"):
+            self._container_engine = container_engine()
+        return self._container_engine
+
     def _time_limit(self, job: JobRecord) -> float:
         # Past this time nothing more is paid (max GPU-seconds) or the job may time out (deadline).
         return max(min(job.max_gpu_seconds / max(job.gpu_count, 1), job.deadline - time.time() - 30), 1.0)
@@ -413,7 +419,9 @@ class Worker:
         """For a sandboxed command: check the key and limits, fetch and check the inputs, before the
         clock starts (a failure here is the client's and bills nothing)."""
         workload = spec.workload
-        if not isinstance(workload, CommandWorkload) or self.config.unsandboxed:
+        if isinstance(workload, MatmulWorkload) or (
+            isinstance(workload, CommandWorkload) and self.config.unsandboxed
+        ):
             return None
         return prepare(
             workload,
@@ -433,13 +441,25 @@ class Worker:
         workload = spec.workload
         if isinstance(workload, MatmulWorkload):
             return run_matmul(workload, progress=progress, device=self.config.device)
-        if not isinstance(workload, CommandWorkload):
-            return WorkloadResult.failed(
-                Outcome.FAILED_PROVIDER, f"this worker cannot run {workload.kind} jobs"
-            )
 
         def remember_group(pgid: int) -> None:
             remember(self.state, job.job_id, pgid)
+
+        if isinstance(workload, ContainerWorkload):
+            engine = self._engine()
+            if limits is None or engine is None:
+                return WorkloadResult.failed(Outcome.FAILED_PROVIDER, "no container engine on this worker")
+            return run_container(
+                workload,
+                self._job_paths(job),
+                limits,
+                self.config.sandbox,
+                engine=engine,
+                name=f"gpusettle-job-{job.job_id}",
+                gpus=range(job.gpu_count) if self.config.device != "cpu" else (),
+                cancel=self._stop,
+                on_start=remember_group,
+            )
 
         if limits is not None:
             return run_sandboxed(

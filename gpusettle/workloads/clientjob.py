@@ -20,9 +20,9 @@ from .base import ProgressCallback, WorkloadResult
 from .command import STOPPED_REASON, command_result_hash
 from .io import InputError, OutputTooLarge, SealError, check_public_key, fetch_inputs, pack_outputs, seal
 from .sandbox import ResolvedLimits, SandboxPolicy, resolve_limits, sandbox_argv
-from .supervise import Usage, Watch, supervise
+from .supervise import Exit, Usage, Watch, supervise
 
-__all__ = ["JobPaths", "prepare", "run_sandboxed"]
+__all__ = ["JobPaths", "outcome_of", "prepare", "run_sandboxed", "sealed_result"]
 
 UsageCallback = Callable[[float, Usage], None]
 
@@ -147,15 +147,24 @@ def run_sandboxed(
     if not started:
         why = stderr_path.read_bytes()[-300:].decode("utf-8", "replace").strip()
         return WorkloadResult.failed(Outcome.FAILED_PROVIDER, f"the sandbox could not be set up: {why}")
+    outcome, reason, details = outcome_of(ended, limits)
+    if workload.encrypt_to is None:
+        return _plain_result(workload, paths, outcome, reason, details, stderr_path, stdout_path)
+    return sealed_result(workload.encrypt_to, paths, outcome, reason, details, policy)
+
+
+def outcome_of(ended: Exit, limits: ResolvedLimits) -> tuple[Outcome, str | None, dict[str, object]]:
+    """The outcome of a finished run, its reason, and what it used."""
+    reason: str | None = None
     if ended.stopped is not None:
         outcome = Outcome.FAILED_CLIENT
-        reason: str | None = "the program " + _STOPPED[ended.stopped].format(
+        reason = "the program " + _STOPPED[ended.stopped].format(
             wall=limits.wall_seconds, memory=limits.memory_bytes >> 20, disk=limits.disk_bytes >> 20
         )
     elif ended.code != 0:
         outcome, reason = Outcome.FAILED_CLIENT, f"the program exited with status {ended.code}"
     else:
-        outcome, reason = Outcome.COMPLETED, None
+        outcome = Outcome.COMPLETED
     details: dict[str, object] = {
         "exit_code": ended.code,
         "seconds": round(ended.seconds, 3),
@@ -163,9 +172,7 @@ def run_sandboxed(
         "peak_memory_bytes": ended.peak.rss_bytes,
         "peak_processes": ended.peak.processes,
     }
-    if workload.encrypt_to is None:
-        return _plain_result(workload, paths, outcome, reason, details, stderr_path, stdout_path)
-    return _sealed_result(workload.encrypt_to, paths, outcome, reason, details, policy)
+    return outcome, reason, details
 
 
 def _plain_result(
@@ -188,7 +195,7 @@ def _plain_result(
     return WorkloadResult(outcome=outcome, result_hash=result_hash, details=details)
 
 
-def _sealed_result(
+def sealed_result(
     key: str,
     paths: JobPaths,
     outcome: Outcome,
