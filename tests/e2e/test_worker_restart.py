@@ -4,8 +4,10 @@ without running the job again. Each job settles once."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -98,5 +100,47 @@ def test_signed_receipt_is_delivered_after_a_restart_without_rerunning(world: Wo
     assert starts(marker) == 1
     assert len(gs.events("escrow", "JobSettled", jobId=job_id)) == 1
     assert worker.log_path.read_text().count(f"job {job_id}: receipt signed") == 1
+    worker.stop()
+    oracle.stop()
+
+
+def with_token(token: str) -> list[int]:
+    """Host pids whose command line carries `token`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if token.encode() in cmdline and alive(int(name)):
+                found.append(int(name))
+    return found
+
+
+def test_a_sandboxed_job_dies_with_its_crashed_worker(world: World, tmp_path: Path) -> None:
+    gs = world.net.gs
+    oracle, url = world.start_oracle("oracle-sandboxed")
+    token = f"gs-crash-{uuid.uuid4().hex}"
+    code = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', sys.argv[1]]); "
+        "open('/job/started', 'w').write('x'); time.sleep(60)"
+    )
+    spec = JobSpec(workload=CommandWorkload(kind="command", argv=[sys.executable, "-c", code, token]))
+    worker = world.start_worker(url, "--allow-command", name="worker-sandboxed")
+    (job_id,) = world.net.open_jobs(
+        world.client, world.offer_id, 1, max_gpu_seconds=3600, spec_hash=publish(url, spec)
+    )
+    started = world.workdir / "worker-sandboxed" / "jobs" / str(job_id) / "work" / "started"
+    wait_until(
+        lambda: started.exists() and len(with_token(token)) >= 2, 60, "the sandboxed job to start", world
+    )
+    worker.kill9()
+    worker = world.start_worker(url, "--allow-command", name="worker-sandboxed")
+    wait_until(lambda: gs.job(job_id).status == "Settled", 60, "the interrupted job to settle", world)
+    assert not with_token(token), "the sandboxed job's processes outlived the worker"
+    (event,) = gs.events("escrow", "JobSettled", jobId=job_id)
+    assert int(event.args["outcome"]) == 2 and int(event.args["gpuSeconds"]) == 0
     worker.stop()
     oracle.stop()
