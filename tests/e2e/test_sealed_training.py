@@ -15,7 +15,10 @@ from typing import Any
 
 import httpx
 import numpy as np
+from nacl.public import PrivateKey
 
+from gpusettle.hashing import keccak256
+from gpusettle.models import CommandWorkload, InputFile, JobSpec, Outcome
 from tests.e2e.conftest import World, settled_everywhere, wait_until
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "numpy-training"
@@ -83,5 +86,32 @@ def test_train_on_a_rented_slot_and_fetch_the_weights_decrypted(world: World, tm
     # The oracle's copy is ciphertext: the weights' bytes are not in it.
     stored = httpx.get(f"{url}/v1/results/{got['result_hash']}", timeout=30).content
     assert weights.tobytes() not in stored and b"final loss" not in stored
+    worker.stop()
+    oracle.stop()
+
+
+def test_a_wrong_input_hash_fails_the_job_before_any_gpu_time_is_billed(world: World, tmp_path: Path) -> None:
+    oracle, url = world.start_oracle("oracle-badhash")
+    worker = world.start_worker(url, "--allow-command", name="worker-badhash")
+    blob = b"the real input"
+    name = "0x" + keccak256(blob).hex()
+    assert httpx.put(f"{url}/v1/results/{name}", content=blob, timeout=10).status_code in (200, 201)
+    item = InputFile(url=f"{url}/v1/results/{name}", sha256="00" * 32, path="data.bin", size=len(blob))
+    key = "0x" + bytes(PrivateKey.generate().public_key).hex()
+    spec = JobSpec(
+        workload=CommandWorkload(kind="command", argv=["/bin/true"], inputs=[item], encrypt_to=key)
+    )
+    assert (
+        httpx.put(f"{url}/v1/specs/{spec.spec_hash()}", content=spec.canonical_json(), timeout=10).status_code
+        == 201
+    )
+    (job_id,) = world.net.open_jobs(
+        world.client, world.offer_id, 1, max_gpu_seconds=600, spec_hash=bytes.fromhex(spec.spec_hash()[2:])
+    )
+    wait_until(lambda: settled_everywhere(world, url, job_id), 120, "the bad-input job to settle", world)
+    (event,) = world.net.gs.events("escrow", "JobSettled", jobId=job_id)
+    assert int(event.args["outcome"]) == int(Outcome.FAILED_CLIENT) and int(event.args["gpuSeconds"]) == 0
+    log = worker.log_path.read_text()
+    assert f"job {job_id}: fails before it starts: input data.bin" in log and "sha256" in log
     worker.stop()
     oracle.stop()

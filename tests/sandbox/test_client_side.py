@@ -140,3 +140,21 @@ def test_the_result_summary_is_inside_the_sealed_result(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "got" / "result.json").read_text())
     assert summary["exit_code"] == 4 and "status 4" in summary["reason"]
     assert (tmp_path / "got" / "logs" / "stderr.log").read_text() == "boom\n"
+
+
+def test_the_worker_serves_its_workload_gauges_on_metrics() -> None:
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    metrics = WorkloadMetrics()
+    metrics.serve(port)
+    metrics.observe(11, 1.5, 64 << 20, 3, 4096)
+    metrics.observe_gpu(11, 0, 87.0, 2 << 30)
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert 'gpusettle_worker_job_cpu_seconds{job="11"} 1.5' in body
+    assert 'gpusettle_worker_job_memory_bytes{job="11"} 6.7108864e+07' in body
+    assert 'gpusettle_worker_job_gpu_utilization{gpu="0",job="11"} 87.0' in body
