@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,8 +18,9 @@ from nacl.exceptions import CryptoError
 from ..hashing import keccak256
 from ..models import CommandWorkload, ContainerWorkload, Outcome
 from .base import ProgressCallback, WorkloadResult
+from .cgroups import create_job_cgroup
 from .command import STOPPED_REASON, command_result_hash
-from .io import InputError, OutputTooLarge, SealError, check_public_key, fetch_inputs, pack_outputs, seal
+from .io import InputError, OutputTooLarge, SealError, check_public_key, fetch_inputs, pack_and_seal
 from .sandbox import ResolvedLimits, SandboxPolicy, resolve_limits, sandbox_argv
 from .supervise import Exit, Usage, Watch, supervise
 
@@ -104,6 +106,13 @@ def run_sandboxed(
     if os.geteuid() == 0:
         _share(paths, policy.sandbox_uid)
     stdout_path, stderr_path = paths.logs / "stdout.log", paths.logs / "stderr.log"
+    # Room for the sandbox's own processes (bwrap outside, its init inside) besides the program's.
+    cgroup = create_job_cgroup(
+        f"gpusettle-{paths.root.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        memory_bytes=limits.memory_bytes,
+        processes=limits.processes + 4,
+        cpus=limits.cpus,
+    )
     info_read, info_write = os.pipe()
     argv = sandbox_argv(
         workload.argv,
@@ -114,6 +123,7 @@ def run_sandboxed(
         gpus=gpus,
         policy=policy,
         info_fd=info_write,
+        cgroup=cgroup,
     )
 
     def report(elapsed: float, usage: Usage) -> None:
@@ -142,12 +152,15 @@ def run_sandboxed(
         os.close(info_write)
         with os.fdopen(info_read, "rb") as info:
             started = bool(info.read())
+        if cgroup is not None:
+            cgroup.remove()
     if ended.stopped == "cancelled":
         return WorkloadResult.failed(Outcome.FAILED_PROVIDER, STOPPED_REASON)
     if not started:
         why = stderr_path.read_bytes()[-300:].decode("utf-8", "replace").strip()
         return WorkloadResult.failed(Outcome.FAILED_PROVIDER, f"the sandbox could not be set up: {why}")
     outcome, reason, details = outcome_of(ended, limits)
+    details["limits_enforced_by"] = (cgroup.describe() + " + " if cgroup else "") + "rlimits + watchdog"
     if workload.encrypt_to is None:
         return _plain_result(workload, paths, outcome, reason, details, stderr_path, stdout_path)
     return sealed_result(workload.encrypt_to, paths, outcome, reason, details, policy)
@@ -206,22 +219,24 @@ def sealed_result(
     """Pack and seal; the public reason never quotes the program's output (that is the client's)."""
     logs = {"stdout.log": paths.logs / "stdout.log", "stderr.log": paths.logs / "stderr.log"}
     summary: dict[str, object] = {"outcome": outcome.name, "reason": reason, **details}
-    try:
-        archive, _ = pack_outputs(
-            paths.out,
+
+    def pack(out_dir: Path | None) -> bytes:
+        return pack_and_seal(
+            out_dir,
             logs=logs,
             result=summary,
             max_bytes=policy.max_output_mb << 20,
             log_tail=policy.log_tail_mb << 20,
+            key_hex=key,
         )
-    except OutputTooLarge as exc:
-        outcome, reason = Outcome.FAILED_CLIENT, exc.message
-        summary.update(outcome=outcome.name, reason=reason)
-        archive, _ = pack_outputs(
-            None, logs=logs, result=summary, max_bytes=0, log_tail=policy.log_tail_mb << 20
-        )
+
     try:
-        ciphertext = seal(archive, key)
+        try:
+            ciphertext = pack(paths.out)
+        except OutputTooLarge as exc:
+            outcome, reason = Outcome.FAILED_CLIENT, exc.message
+            summary.update(outcome=outcome.name, reason=reason)
+            ciphertext = pack(None)
     except (SealError, CryptoError) as exc:
         return WorkloadResult.failed(Outcome.FAILED_CLIENT, str(exc))
     result_hash = "0x" + keccak256(ciphertext).hex()

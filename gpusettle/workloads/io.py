@@ -35,9 +35,11 @@ __all__ = [
     "InputError",
     "OutputTooLarge",
     "SealError",
+    "Sealer",
     "check_public_key",
     "fetch_inputs",
     "open_sealed",
+    "pack_and_seal",
     "pack_outputs",
     "seal",
     "unpack",
@@ -176,9 +178,11 @@ def pack_outputs(
     result: Mapping[str, Any],
     max_bytes: int,
     log_tail: int,
+    sink: Any = None,
 ) -> tuple[bytes, list[str]]:
     """The tar of `out_dir`'s regular files (under out/), the logs' tails (under logs/) and result.json;
-    also the names skipped (links, devices). OutputTooLarge when the files exceed `max_bytes`."""
+    also the names skipped (links, devices). OutputTooLarge when the files exceed `max_bytes`. With a
+    `sink` (a writer such as `Sealer`) the tar streams into it and b"" is returned."""
     files: list[tuple[str, int, int]] = []
     skipped: list[str] = []
     total = 0
@@ -206,7 +210,7 @@ def pack_outputs(
                             "write less to /job/out, or ask the provider for a larger output limit",
                         )
                 dirs.sort()
-        buffer = io.BytesIO()
+        buffer = io.BytesIO() if sink is None else sink
         with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
             tar.copybufsize = _CHUNK  # type: ignore[attr-defined]  # 16 KiB copies otherwise
             summary = {**result, "skipped": skipped}
@@ -218,7 +222,7 @@ def pack_outputs(
             while files:
                 rel, fd, size = files.pop(0)
                 _add(tar, f"out/{rel}", None, fd, size)
-        return buffer.getvalue(), skipped
+        return (buffer.getvalue() if sink is None else b""), skipped
     finally:
         for _, fd, _ in files:
             os.close(fd)
@@ -230,6 +234,43 @@ _TAG_FINAL = bindings.crypto_secretstream_xchacha20poly1305_TAG_FINAL
 _ABYTES = bindings.crypto_secretstream_xchacha20poly1305_ABYTES
 
 
+class Sealer:
+    """A writer that seals what is written to it (see `seal`) as it comes, 1 MiB at a time."""
+
+    def __init__(self, key_hex: str) -> None:
+        public = check_public_key(key_hex)
+        stream_key = bindings.crypto_secretstream_xchacha20poly1305_keygen()
+        sealed_key = SealedBox(public).encrypt(stream_key)
+        self._state = bindings.crypto_secretstream_xchacha20poly1305_state()
+        header = bindings.crypto_secretstream_xchacha20poly1305_init_push(self._state, stream_key)
+        self._parts: list[bytes] = [_MAGIC, struct.pack(">H", len(sealed_key)), sealed_key, header]
+        self._pending = bytearray()
+        self._written = 0
+
+    def _push(self, chunk: bytes, tag: int) -> None:
+        sealed = bindings.crypto_secretstream_xchacha20poly1305_push(self._state, chunk, tag=tag)
+        self._parts += [struct.pack(">I", len(sealed)), sealed]
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Take more plaintext (the last chunk is held back to carry the final tag)."""
+        self._pending += data
+        self._written += len(data)
+        while len(self._pending) > _STREAM_CHUNK:
+            self._push(bytes(self._pending[:_STREAM_CHUNK]), 0)
+            del self._pending[:_STREAM_CHUNK]
+        return len(data)
+
+    def tell(self) -> int:
+        """Plaintext bytes written so far (tarfile asks)."""
+        return self._written
+
+    def finish(self) -> bytes:
+        """The sealed result."""
+        self._push(bytes(self._pending), _TAG_FINAL)
+        self._pending = bytearray()
+        return b"".join(self._parts)
+
+
 def seal(data: bytes | memoryview, key_hex: str) -> bytes:
     """`data` sealed to the client's X25519 public key.
 
@@ -238,21 +279,24 @@ def seal(data: bytes | memoryview, key_hex: str) -> bytes:
     speed, and a truncated ciphertext is detected by the missing final tag). Layout:
     magic | u16 len | sealed stream key | stream header | (u32 len | chunk)*.
     """
-    public = check_public_key(key_hex)
-    stream_key = bindings.crypto_secretstream_xchacha20poly1305_keygen()
-    sealed_key = SealedBox(public).encrypt(stream_key)
-    state = bindings.crypto_secretstream_xchacha20poly1305_state()
-    header = bindings.crypto_secretstream_xchacha20poly1305_init_push(state, stream_key)
-    parts = [_MAGIC, struct.pack(">H", len(sealed_key)), sealed_key, header]
-    view = memoryview(data)
-    offsets = list(range(0, len(view), _STREAM_CHUNK)) or [0]
-    for index, offset in enumerate(offsets):
-        tag = _TAG_FINAL if index == len(offsets) - 1 else 0
-        chunk = bindings.crypto_secretstream_xchacha20poly1305_push(
-            state, bytes(view[offset : offset + _STREAM_CHUNK]), tag=tag
-        )
-        parts += [struct.pack(">I", len(chunk)), chunk]
-    return b"".join(parts)
+    sealer = Sealer(key_hex)
+    sealer.write(data)
+    return sealer.finish()
+
+
+def pack_and_seal(
+    out_dir: Path | None,
+    *,
+    logs: Mapping[str, Path],
+    result: Mapping[str, Any],
+    max_bytes: int,
+    log_tail: int,
+    key_hex: str,
+) -> bytes:
+    """`pack_outputs` streamed straight into a `Sealer`: no plaintext copy of the whole archive."""
+    sealer = Sealer(key_hex)
+    pack_outputs(out_dir, logs=logs, result=result, max_bytes=max_bytes, log_tail=log_tail, sink=sealer)
+    return sealer.finish()
 
 
 def open_sealed(ciphertext: bytes, secret_key: bytes) -> bytes:

@@ -13,11 +13,13 @@ When the worker runs as root, the program itself runs as an unprivileged user (n
 with no capabilities and `no_new_privs`, dropped by `setpriv` inside the sandbox; otherwise bubblewrap
 puts it in a user namespace without capabilities.
 
-Limits, and how each is enforced (cgroups are not used, so this works on any host that has bwrap):
+Limits, and how each is enforced. When the worker can make cgroups (root, or a delegated subtree; see
+cgroups.py), the job gets its own: memory (hard, no swap), pids and CPU quota are the kernel's. Without:
 - processes: RLIMIT_NPROC (a fork bomb gets EAGAIN);
+- memory: RLIMIT_AS when the job has no GPU (CUDA reserves far more address space than it uses);
+and in both cases:
+- memory: the watchdog also sums the resident memory of the process tree (stopped when over);
 - disk: RLIMIT_FSIZE per file, and the watchdog sums the work directory's blocks (stopped when over);
-- memory: the watchdog sums the resident memory of the process tree (stopped when over); with no GPU
-  also RLIMIT_AS, as CUDA reserves far more address space than it uses;
 - CPU: CPU affinity to `cpus` cores (taskset) and RLIMIT_CPU at cpus x wall time;
 - wall time: the watchdog.
 """
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from ..errors import GpusettleError
 from ..models import WorkloadLimits
+from .cgroups import JobCgroup
 
 __all__ = [
     "JOB_DIR",
@@ -185,22 +188,27 @@ def sandbox_argv(
     policy: SandboxPolicy,
     info_fd: int | None = None,
     device_nodes: Sequence[str] | None = None,
+    cgroup: JobCgroup | None = None,
 ) -> list[str]:
-    """The full command line: rlimits, CPU affinity, bubblewrap, the privilege drop, the program."""
+    """The full command line: the job's cgroup, rlimits, CPU affinity, bubblewrap, the privilege drop,
+    the program."""
     as_root = os.geteuid() == 0
-    # RLIMIT_NPROC counts every task of the user: as root the program runs as its own user; otherwise
-    # it shares the worker's user, whose current tasks are added to the budget.
-    nproc = limits.processes if as_root else limits.processes + _tasks_of(os.geteuid())
-    command = [
+    command = cgroup.join_prefix() if cgroup is not None else []
+    command += [
         shutil.which("prlimit") or "/usr/bin/prlimit",
-        f"--nproc={nproc}",
         f"--fsize={limits.disk_bytes}",
         "--nofile=4096",
         f"--cpu={int(limits.cpus * limits.wall_seconds) + 5}",
         "--core=0",
     ]
-    if not gpus:
-        command.append(f"--as={limits.memory_bytes + (1 << 30)}")
+    if cgroup is None:
+        # No cgroup: RLIMIT_NPROC, which counts every task of the user. As root the program runs as its
+        # own user; otherwise it shares the worker's, whose current tasks are added to the budget.
+        nproc = limits.processes if as_root else limits.processes + _tasks_of(os.geteuid())
+        command.append(f"--nproc={nproc}")
+        if not gpus:
+            # CUDA reserves far more address space than it uses, so only without GPUs.
+            command.append(f"--as={limits.memory_bytes + (1 << 30)}")
     command.append("--")
     available = os.cpu_count() or 1
     if limits.cpus < available:
