@@ -41,6 +41,7 @@ from ..models import (
 )
 from ..workloads import WorkloadResult, run_command, run_matmul
 from ..workloads.base import failure_hash
+from ..workloads.cgroups import remove_stale_cgroups
 from ..workloads.clientjob import JobPaths, prepare, run_sandboxed
 from ..workloads.command import STOPPED_REASON
 from ..workloads.container import container_engine, run_container
@@ -150,7 +151,10 @@ class Worker:
 
     def recover(self) -> None:
         """After a restart: a job left `running` was interrupted; it gets a FailedProvider receipt."""
-        for job in self.state.jobs("running"):
+        running = self.state.jobs("running")
+        if running and remove_stale_cgroups():
+            log.warning("removed the cgroups (and any process in them) of jobs a crash interrupted")
+        for job in running:
             kill_remembered(self.state, job.job_id)
             reason = STOPPED_REASON
             log.warning("job %d: %s", job.job_id, reason)

@@ -17,9 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["JobCgroup", "create_job_cgroup"]
+__all__ = ["JobCgroup", "create_job_cgroup", "remove_stale_cgroups"]
 
 _ROOT = Path("/sys/fs/cgroup")
+_MADE_HERE: set[str] = set()
+"""Names of the cgroups this process made and has not removed."""
 _PERIOD = 100_000
 
 
@@ -61,6 +63,7 @@ class JobCgroup:
                 break
             time.sleep(0.02)
         for directory in self.directories:
+            _MADE_HERE.discard(directory.name)
             for _ in range(50):
                 try:
                     directory.rmdir()
@@ -147,8 +150,39 @@ def _v1(name: str, memory: int, pids: int, cpus: int, own: dict[str, str]) -> Jo
 def create_job_cgroup(name: str, *, memory_bytes: int, processes: int, cpus: int) -> JobCgroup | None:
     """Cgroups limiting a job, or None when this worker cannot make them."""
     own = _own_paths()
+    made: JobCgroup | None = None
     if (_ROOT / "cgroup.controllers").exists():
-        return _v2(name, memory_bytes, processes, cpus, own.get("", "/"))
-    if (_ROOT / "memory").is_dir():
-        return _v1(name, memory_bytes, processes, cpus, own)
-    return None
+        made = _v2(name, memory_bytes, processes, cpus, own.get("", "/"))
+    elif (_ROOT / "memory").is_dir():
+        made = _v1(name, memory_bytes, processes, cpus, own)
+    if made is not None:
+        _MADE_HERE.add(name)
+    return made
+
+
+def _parents() -> list[Path]:
+    own = _own_paths()
+    if (_ROOT / "cgroup.controllers").exists():
+        return [_ROOT / own.get("", "/").lstrip("/")]
+    return [_ROOT / c / own[c].lstrip("/") for c in ("memory", "pids", "cpu") if c in own]
+
+
+def remove_stale_cgroups(prefix: str = "gpusettle-") -> int:
+    """After a crash: remove job cgroups whose worker (the pid in their name) is gone, killing what is
+    left in them. Returns how many were removed."""
+    removed = 0
+    for parent in _parents():
+        try:
+            entries = [p for p in parent.iterdir() if p.is_dir() and p.name.startswith(prefix)]
+        except OSError:
+            continue
+        for directory in entries:
+            parts = directory.name.split("-")
+            owner = int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else None
+            if directory.name in _MADE_HERE:
+                continue  # a job this process is running
+            if owner is not None and owner != os.getpid() and Path(f"/proc/{owner}").exists():
+                continue  # another live worker's job (a restarted worker may get its old pid back)
+            JobCgroup([directory], 0, []).remove(timeout=2.0)
+            removed += 1
+    return removed
