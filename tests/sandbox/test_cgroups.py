@@ -52,8 +52,11 @@ def test_the_kernel_caps_the_jobs_memory_and_processes() -> None:
                 *cgroup.join_prefix(),
                 sys.executable,
                 "-c",
-                "import os, time\nn = 0\nfor _ in range(50):\n    try:\n        if os.fork() == 0:\n"
-                "            os.close(1); os.close(2); time.sleep(30); os._exit(0)\n        n += 1\n    except OSError:\n        break\nprint(n)",
+                (
+                    "import os, time\nn = 0\nfor _ in range(50):\n    try:\n        if os.fork() == 0:\n"
+                    "            os.close(1); os.close(2); time.sleep(30); os._exit(0)\n        n += 1\n"
+                    "    except OSError:\n        break\nprint(n)"
+                ),
             ],
             capture_output=True,
             text=True,
@@ -70,8 +73,7 @@ def test_the_kernel_caps_the_jobs_memory_and_processes() -> None:
 
 def test_a_sandboxed_job_runs_in_its_own_cgroup(tmp_path: Path) -> None:
     _cgroup().remove()  # skips where cgroups cannot be made
-    code = "report(cgroup=open('/proc/self/cgroup').read())"
-    result, paths = run(tmp_path / "job", code)
+    result, _ = run(tmp_path / "job", "pass")
     assert result.outcome == Outcome.COMPLETED
     assert "cgroup" in str(result.details["limits_enforced_by"])
     hog, _ = run(
