@@ -39,6 +39,14 @@ $(STAMP)/venv: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,test]'
 	@touch $@
 
+# Client programs run in a bubblewrap sandbox; the worker's tests use the real one.
+$(STAMP)/bwrap:
+	@mkdir -p $(STAMP)
+	@command -v bwrap >/dev/null || { apt-get -o DPkg::Lock::Timeout=600 install -y bubblewrap >/dev/null 2>&1 || \
+		{ apt-get update >/dev/null && apt-get -o DPkg::Lock::Timeout=600 install -y bubblewrap >/dev/null; } || \
+		$(if $(filter 0,$(shell id -u)),false,sudo apt-get install -y bubblewrap); }
+	@touch $@
+
 $(STAMP)/npm: package.json package-lock.json
 	@mkdir -p $(STAMP)
 	npm ci --no-audit --no-fund --loglevel=error
@@ -47,7 +55,7 @@ $(STAMP)/npm: package.json package-lock.json
 $(STAMP)/solc-path: $(STAMP)/venv $(STAMP)/npm tools/select_solc.py
 	$(BIN)/python tools/select_solc.py > $@.tmp && mv $@.tmp $@
 
-setup: $(STAMP)/venv $(STAMP)/npm $(STAMP)/solc-path
+setup: $(STAMP)/venv $(STAMP)/npm $(STAMP)/solc-path $(STAMP)/bwrap
 
 compile: setup
 	@$(RUN) brownie compile && python -m gpusettle.chain.export_abi

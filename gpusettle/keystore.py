@@ -204,6 +204,66 @@ class Keystore:
         account = self.unlock(alias, old_password)
         self._write(self.path(alias), account, new_password, overwrite=True, alias=alias)
 
+    # -- the client's encryption key -------------------------------------------------------------------
+
+    def encryption_key_path(self, alias: str) -> Path:
+        """Where `alias`'s X25519 encryption key lives: beside its account key, `<alias>.x25519`
+        (not `.json`, so it is never taken for an account)."""
+        return self.path(alias).with_suffix(".x25519")
+
+    def new_encryption_key(self, alias: str, password: str) -> str:
+        """Make `alias` an X25519 key pair for results sealed to it, encrypted like its account key
+        (the v3 keyfile format, scrypt); returns the public key as 0x-hex. The account must exist."""
+        from eth_keyfile.keyfile import create_keyfile_json
+        from nacl.public import PrivateKey
+
+        self._read(alias)  # UnknownAccountError when there is no such account
+        _check_new_password(password)
+        path = self.encryption_key_path(alias)
+        if path.exists():
+            raise KeystoreError(
+                f"{alias} already has an encryption key ({path})",
+                "results sealed to it need it: keep it; `wallet encryption-key ALIAS` shows the public key",
+            )
+        secret = PrivateKey.generate()
+        kdf, n = _kdf_settings()
+        keyfile = create_keyfile_json(bytes(secret), password, kdf=kdf, iterations=n)
+        keyfile["x25519_public_key"] = "0x" + bytes(secret.public_key).hex()
+        keyfile["purpose"] = "gpusettle result encryption (X25519 sealed boxes)"
+        write_atomic(path, json.dumps(keyfile).encode("utf-8"), mode=0o600, overwrite=False)
+        return str(keyfile["x25519_public_key"])
+
+    def encryption_public_key(self, alias: str) -> str:
+        """`alias`'s X25519 public key (0x-hex), read without decrypting anything."""
+        return str(self._encryption_keyfile(alias)["x25519_public_key"])
+
+    def unlock_encryption_key(self, alias: str, password: str) -> bytes:
+        """`alias`'s X25519 secret key; WrongPasswordError on a wrong password."""
+        from nacl.public import PrivateKey
+
+        keyfile = self._encryption_keyfile(alias)
+        secret = _decrypt(keyfile, password, alias=f"{alias}'s encryption key")
+        if "0x" + bytes(PrivateKey(secret).public_key).hex() != keyfile["x25519_public_key"]:
+            raise KeystoreError(
+                f"{self.encryption_key_path(alias)} does not hold the key it names",
+                "the file was edited or corrupted; restore it from a backup",
+            )
+        return secret
+
+    def _encryption_keyfile(self, alias: str) -> dict[str, Any]:
+        path = self.encryption_key_path(alias)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise KeystoreError(
+                f"{alias} has no encryption key",
+                f"make one with `gpusettle wallet encryption-key {alias} --new`",
+            ) from None
+        data = _parse_keyfile(text, str(path))
+        if not isinstance(data.get("x25519_public_key"), str):
+            raise KeystoreError(f"{path} names no public key", "restore it from a backup")
+        return data
+
     def delete(self, alias: str) -> None:
         """Remove `alias`'s keyfile. Irreversible: callers should confirm with the user first."""
         path = self.path(alias)

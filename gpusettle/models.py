@@ -33,7 +33,9 @@ __all__ = [
     "Address",
     "Bytes32Hex",
     "CommandWorkload",
+    "ContainerWorkload",
     "DeploymentRecord",
+    "InputFile",
     "JobReceipt",
     "JobSpec",
     "MatmulWorkload",
@@ -47,6 +49,7 @@ __all__ = [
     "Uint32",
     "Uint64",
     "Uint256",
+    "WorkloadLimits",
 ]
 
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -229,8 +232,62 @@ class MatmulWorkload(_Model):
     """Element type of the matrices."""
 
 
+def _x25519_public_key(value: str) -> str:
+    raw = value.removeprefix("0x")
+    try:
+        key = bytes.fromhex(raw)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ValueError(
+            "encrypt_to must be an X25519 public key: 0x + 64 hex digits (`gpusettle wallet encryption-key`)"
+        )
+    return "0x" + key.hex()
+
+
+def _sha256_hex(value: str) -> str:
+    raw = value.lower().removeprefix("sha256:")
+    if not re.fullmatch(r"[0-9a-f]{64}", raw):
+        raise ValueError(f"sha256 {value!r} must be 64 hex digits")
+    return raw
+
+
+class InputFile(_Model):
+    """A file the job needs, fetched by the worker and checked against its content hash."""
+
+    url: str = Field(pattern=r"^https?://", max_length=2048, description="Where to fetch it (http or https).")
+    """Where to fetch it: the oracle's blob store or another http(s) URL the provider allows."""
+    sha256: Annotated[str, AfterValidator(_sha256_hex)] = Field(description="SHA-256 of the content.")
+    """SHA-256 of the file's content, 64 hex digits; a file that does not hash to it fails the job."""
+    path: Annotated[str, AfterValidator(_relative_output_path)] = Field(
+        description="Where it appears, relative to the job's input directory."
+    )
+    """Where the file appears (read-only), relative to the job's input directory `/job/in`."""
+    size: int = Field(strict=True, ge=0, le=2**40, description="Size in bytes.")
+    """Its size in bytes: the worker refuses to download more than this."""
+
+
+class WorkloadLimits(_Model):
+    """Resources a client program may use; each must fit within the worker's bounds."""
+
+    cpus: int | None = Field(default=None, strict=True, ge=1, le=1024, description="CPU cores.")
+    """CPU cores the program may use."""
+    memory_mb: int | None = Field(default=None, strict=True, ge=16, le=2**24, description="Memory in MiB.")
+    """Resident memory in MiB; the program is stopped when it uses more."""
+    disk_mb: int | None = Field(default=None, strict=True, ge=1, le=2**24, description="Disk in MiB.")
+    """Space its work directory may fill, in MiB."""
+    wall_seconds: int | None = Field(default=None, strict=True, ge=1, le=2**31, description="Wall time.")
+    """Wall-clock seconds before it is stopped (also bounded by what the job pays for)."""
+    processes: int | None = Field(default=None, strict=True, ge=1, le=65536, description="Processes.")
+    """Processes and threads it may run at once."""
+
+
 class CommandWorkload(_Model):
-    """An arbitrary command run in the job directory; its outputs are hashed into the result."""
+    """An arbitrary command run in the job directory; its outputs are hashed into the result.
+
+    Optional fields (left out of the canonical JSON when unset, so older specs keep their hash): input
+    files by hash, resource limits, network, and a client key to which the outputs are encrypted.
+    """
 
     kind: Literal["command"] = Field(description='Always "command".')
     """Always "command"; selects this workload."""
@@ -240,18 +297,52 @@ class CommandWorkload(_Model):
         default_factory=list, description="Output files, relative to the job directory."
     )
     """Output files, relative to the job directory, hashed in this order into the result hash."""
+    inputs: list[InputFile] | None = Field(default=None, description="Input files by URL and sha256.")
+    """Input files by URL and sha256, placed read-only under `/job/in` before the program starts."""
+    limits: WorkloadLimits | None = Field(default=None, description="Resource limits.")
+    """Resource limits (within the worker's bounds; the worker's defaults otherwise)."""
+    network: bool | None = Field(default=None, description="Whether the program needs the network.")
+    """Whether the program needs the network; granted only when the provider allows it."""
+    encrypt_to: Annotated[str, AfterValidator(_x25519_public_key)] | None = Field(
+        default=None, description="Client X25519 public key the outputs are sealed to."
+    )
+    """The client's X25519 public key (0x + 64 hex): everything the program writes to `/job/out`, and
+    its logs, are packed and sealed to it, and the result hash commits to the ciphertext."""
+
+
+class ContainerWorkload(_Model):
+    """An OCI image run by Docker or Podman with the same limits, inputs and sealed outputs."""
+
+    kind: Literal["container"] = Field(description='Always "container".')
+    """Always "container"; selects this workload."""
+    image: str = Field(
+        pattern=r"^[A-Za-z0-9._/:-]+@sha256:[0-9a-f]{64}$", description="Image reference pinned by digest."
+    )
+    """Image reference pinned by digest (name@sha256:...), so the provider runs exactly that image."""
+    argv: list[str] | None = Field(default=None, description="Command (the image's default when unset).")
+    """Program and arguments; the image's entrypoint when unset."""
+    inputs: list[InputFile] | None = Field(default=None, description="Input files by URL and sha256.")
+    """Input files by URL and sha256, mounted read-only at `/job/in`."""
+    limits: WorkloadLimits | None = Field(default=None, description="Resource limits.")
+    """Resource limits (within the worker's bounds)."""
+    network: bool | None = Field(default=None, description="Whether the program needs the network.")
+    """Whether the program needs the network; granted only when the provider allows it."""
+    encrypt_to: Annotated[str, AfterValidator(_x25519_public_key)] = Field(
+        description="Client X25519 public key the outputs are sealed to."
+    )
+    """The client's X25519 public key: `/job/out` and the logs are sealed to it."""
 
 
 class JobSpec(_Model):
     """What a client asks a provider to run; its hash is the job's on-chain specHash."""
 
-    workload: Annotated[MatmulWorkload | CommandWorkload, Field(discriminator="kind")] = Field(
-        description="The workload: a matmul benchmark or a command."
+    workload: Annotated[MatmulWorkload | CommandWorkload | ContainerWorkload, Field(discriminator="kind")] = (
+        Field(description="The workload: a matmul benchmark, a command or a container.")
     )
     """The workload: a verifiable matmul benchmark or an arbitrary command."""
 
     @property
-    def kind(self) -> Literal["matmul", "command"]:
+    def kind(self) -> Literal["matmul", "command", "container"]:
         """The workload kind."""
         return self.workload.kind
 

@@ -7,7 +7,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 
 from ..errors import ConfigError, InsufficientAllowanceError, InsufficientFundsError
 from ..hashing import keccak256
@@ -15,6 +14,8 @@ from ..models import JobSpec
 from ..units import format_units
 from ..worker.specstore import open_spec_store
 from .context import fmt_time, get_ctx, parse_duration_or_time, shared_options
+from .jobspec import job_results, load_spec_file
+from .jobspec import spec as spec_group
 
 __all__ = ["job"]
 
@@ -25,16 +26,8 @@ def job() -> None:
 
 
 def _load_spec(spec: str) -> JobSpec:
-    path = Path(spec)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the job spec {path}: {exc.strerror}", "check the path") from None
-    try:
-        parsed = JobSpec.model_validate_json(text)
-    except ValidationError as exc:
-        raise ConfigError(f"the job spec {path} is not valid: {exc}", "fix the spec file") from None
-    return parsed
+    # JobSpec JSON, or the readable YAML spec (its local inputs go to the --publish oracle's blob store).
+    return load_spec_file(Path(spec), blob_store=click.get_current_context().params.get("publish"))
 
 
 def _spec_hash(spec: str | None, spec_hash: str | None) -> bytes:
@@ -285,3 +278,7 @@ def job_dispute(job_id: int, reason: str) -> None:
         },
         f"job {job_id} disputed (bond {client.fmt(bond)}); the arbiter will rule",
     )
+
+
+job.add_command(spec_group)
+job.add_command(job_results)

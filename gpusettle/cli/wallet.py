@@ -10,6 +10,7 @@ import click
 from ..errors import KeystoreError
 from ..keystore import PASSWORD_ENV
 from .context import ask_password, get_ctx, shared_options
+from .jobspec import encryption_key
 
 __all__ = ["wallet"]
 
@@ -183,3 +184,6 @@ def wallet_delete(alias: str | None) -> None:
         raise click.Abort()
     c.keystore.delete(name)
     c.emit({"alias": name, "address": address, "deleted": True}, f"deleted {name} ({address})")
+
+
+wallet.add_command(encryption_key)

@@ -13,6 +13,7 @@ from eth_utils.address import to_checksum_address
 from ..daemon_cli import load_account, node_and_key_options, setup_logging
 from ..errors import GpusettleError
 from ..models import DeploymentRecord
+from ..workloads.sandbox import SandboxPolicy, default_runtime_paths
 from .runner import Worker, WorkerConfig
 
 __all__ = ["run", "worker"]
@@ -43,6 +44,31 @@ def worker() -> None:
     "--allow-command", is_flag=True, help="Run `command` workloads (client programs) on this machine."
 )
 @click.option(
+    "--unsandboxed",
+    is_flag=True,
+    help="Run command workloads WITHOUT the bubblewrap sandbox (they get this worker's rights).",
+)
+@click.option(
+    "--allow-network", is_flag=True, help="Give sandboxed programs the network when their spec asks."
+)
+@click.option(
+    "--sandbox-path",
+    "sandbox_paths",
+    multiple=True,
+    help="A host directory exposed read-only in the sandbox (a runtime or model cache); repeatable. "
+    "Default: this worker's Python.",
+)
+@click.option(
+    "--input-url-prefix",
+    "input_url_prefixes",
+    multiple=True,
+    help="A URL prefix inputs may be fetched from besides the oracle; repeatable.",
+)
+@click.option("--max-memory-mb", type=int, default=8192, show_default=True, help="Memory bound of a job.")
+@click.option("--max-disk-mb", type=int, default=10240, show_default=True, help="Disk bound of a job.")
+@click.option("--max-output-mb", type=int, default=1024, show_default=True, help="Largest output of a job.")
+@click.option("--metrics-port", type=int, default=None, help="Serve /metrics on 127.0.0.1:PORT.")
+@click.option(
     "--poll-interval", type=float, default=1.0, show_default=True, help="Seconds between chain polls."
 )
 @click.option("--max-jobs", type=int, default=None, help="Exit after this many jobs are finished.")
@@ -59,6 +85,14 @@ def run(
     data_dir: Path,
     device: str,
     allow_command: bool,
+    unsandboxed: bool,
+    allow_network: bool,
+    sandbox_paths: tuple[str, ...],
+    input_url_prefixes: tuple[str, ...],
+    max_memory_mb: int,
+    max_disk_mb: int,
+    max_output_mb: int,
+    metrics_port: int | None,
     poll_interval: float,
     max_jobs: int | None,
     log_level: str,
@@ -77,6 +111,16 @@ def run(
             spec_store=spec_store,
             device=device,
             allow_command=allow_command,
+            unsandboxed=unsandboxed,
+            sandbox=SandboxPolicy(
+                allow_network=allow_network,
+                max_memory_mb=max_memory_mb,
+                max_disk_mb=max_disk_mb,
+                max_output_mb=max_output_mb,
+                runtime_paths=tuple(str(Path(p).resolve()) for p in sandbox_paths) or default_runtime_paths(),
+                input_url_prefixes=input_url_prefixes,
+            ),
+            metrics_port=metrics_port,
             poll_interval=poll_interval,
             max_jobs=max_jobs,
         )

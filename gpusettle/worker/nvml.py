@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,8 @@ class GpuMonitor:
     gpus: list[GpuInfo] = field(default_factory=list)
     reason: str | None = None
     samples: list[float] = field(default_factory=list)
+    on_sample: Callable[[int, float, int], None] | None = None
+    """Called per GPU and sample with (index, utilisation %, memory used in bytes): the worker's /metrics."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -103,6 +106,10 @@ class GpuMonitor:
                 try:
                     rates = [float(nvml.nvmlDeviceGetUtilizationRates(h).gpu) for h in handles]
                     self.samples.append(sum(rates) / len(rates))
+                    if self.on_sample is not None:
+                        for gpu, handle, rate in zip(self.gpus, handles, rates, strict=True):
+                            used = int(nvml.nvmlDeviceGetMemoryInfo(handle).used)
+                            self.on_sample(gpu.index, rate, used)
                 except Exception as exc:  # noqa: BLE001 - one failed sample is not fatal
                     log.debug("NVML sample failed: %s", exc)
                 self._stop.wait(self.interval)

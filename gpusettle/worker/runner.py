@@ -31,6 +31,7 @@ from ..eip712 import ReceiptVerifier, sign_digest
 from ..errors import GpusettleError
 from ..models import (
     CommandWorkload,
+    ContainerWorkload,
     JobReceipt,
     JobSpec,
     MatmulWorkload,
@@ -40,8 +41,14 @@ from ..models import (
 )
 from ..workloads import WorkloadResult, run_command, run_matmul
 from ..workloads.base import failure_hash
+from ..workloads.cgroups import remove_stale_cgroups
+from ..workloads.clientjob import JobPaths, prepare, run_sandboxed
+from ..workloads.command import STOPPED_REASON
+from ..workloads.container import container_engine, run_container
+from ..workloads.sandbox import ResolvedLimits, SandboxPolicy, bwrap_binary, resolve_limits
 from .nvml import GpuMonitor
-from .progress import Progress
+from .procgroup import forget, kill_remembered, remember
+from .progress import Progress, WorkloadMetrics
 from .specstore import SpecStore, SpecUnavailable, open_spec_store
 from .state import FINAL_STATES, JobRecord, WorkerState
 from .submit import OracleClient, backoff_delay
@@ -73,6 +80,12 @@ class WorkerConfig:
     """Seconds between status checks of a submitted receipt."""
     max_jobs: int | None = None
     """Stop after this many jobs reached a final state (tests and demos)."""
+    unsandboxed: bool = False
+    """Run `command` workloads without the bubblewrap sandbox (the provider must say so explicitly)."""
+    sandbox: SandboxPolicy = field(default_factory=SandboxPolicy)
+    """The bounds of sandboxed client programs: network, limits, runtimes exposed, input sources."""
+    metrics_port: int | None = None
+    """Serve the running workload's resource use as Prometheus /metrics on 127.0.0.1 here."""
 
 
 def meter(
@@ -111,11 +124,22 @@ class Worker:
         self.client = self.client_factory()
         self.verifier = ReceiptVerifier(self.client.chain.chain_id, str(self.client.escrow.address))
         self.provider = str(self.config.provider)
+        self.metrics = WorkloadMetrics()
+        if self.config.metrics_port is not None:
+            self.metrics.serve(self.config.metrics_port)
 
     # -- setup -----------------------------------------------------------------------------------------
 
     def check_setup(self) -> None:
-        """GpusettleError unless this key is the provider's current worker key."""
+        """GpusettleError unless this key is the provider's current worker key (and, when it runs
+        client commands, bubblewrap is there to sandbox them)."""
+        if self.config.allow_command and not self.config.unsandboxed:
+            bwrap_binary()
+        elif self.config.allow_command:
+            log.warning(
+                "client commands run UNSANDBOXED (--unsandboxed): they get this worker's user, files, "
+                "keys and network; run only programs you trust"
+            )
         info = self.client.stake_info(self.provider)
         if info.worker != self.account.address:
             raise GpusettleError(
@@ -127,8 +151,12 @@ class Worker:
 
     def recover(self) -> None:
         """After a restart: a job left `running` was interrupted; it gets a FailedProvider receipt."""
-        for job in self.state.jobs("running"):
-            reason = "the worker stopped while the job was running; the run was lost and is not billed"
+        running = self.state.jobs("running")
+        if running and remove_stale_cgroups():
+            log.warning("removed the cgroups (and any process in them) of jobs a crash interrupted")
+        for job in running:
+            kill_remembered(self.state, job.job_id)
+            reason = STOPPED_REASON
             log.warning("job %d: %s", job.job_id, reason)
             start = job.start_time or job.accepted_at or int(time.time())
             self._finish(job, WorkloadResult.failed(Outcome.FAILED_PROVIDER, reason), start, start, 0, {})
@@ -169,10 +197,10 @@ class Worker:
 
     def stop(self) -> None:
         """Ask the threads to stop and wait a little for them."""
-        self._stop.set()
+        self._stop.set()  # also the running job's cancel signal: its processes are killed
         for thread in self._threads:
             if thread is not threading.current_thread():
-                thread.join(timeout=5)
+                thread.join(timeout=10)
 
     def _loop(self, name: str, fn: Callable[[], bool]) -> None:
         while not self._stop.is_set():
@@ -289,8 +317,17 @@ class Worker:
             return None
 
     def _unsupported(self, spec: JobSpec) -> str | None:
-        if isinstance(spec.workload, CommandWorkload) and not self.config.allow_command:
+        workload = spec.workload
+        if isinstance(workload, CommandWorkload) and not self.config.allow_command:
             return "this worker does not run command workloads (start it with --allow-command)"
+        if isinstance(workload, ContainerWorkload) and (not self.config.allow_command or not self._engine()):
+            return "this worker does not run container workloads (no Docker or Podman, or no --allow-command)"
+        if isinstance(workload, ContainerWorkload | CommandWorkload) and not self.config.unsandboxed:
+            if workload.network and not self.config.sandbox.allow_network:
+                return "the spec asks for the network but this provider's sandbox has none"
+            limits = resolve_limits(workload.limits, self.config.sandbox, float("inf"))
+            if isinstance(limits, str):
+                return limits
         return None
 
     def _decline(self, client: Gpusettle, job: JobRecord, reason: str) -> bool:
@@ -330,21 +367,34 @@ class Worker:
             job = self.state.job(job.job_id) or job
         assert job.spec is not None
         spec = JobSpec.model_validate_json(job.spec)
+        limits = self._preflight(job, spec)
+        if isinstance(limits, str):
+            t = max(int(time.time()), job.accepted_at or 0)
+            log.warning("job %d: fails before it starts: %s", job.job_id, limits)
+            self._finish(
+                job, WorkloadResult.failed(Outcome.FAILED_CLIENT, limits), t, t, 0, {"workload": spec.kind}
+            )
+            return True
         t0 = time.time()
         if not self.state.transition(
             job.job_id, "accepted", "running", start_time=max(int(t0), job.accepted_at or 0)
         ):
             return True
         gpus = max(job.gpu_count, 1)
-        monitor = GpuMonitor(count=gpus).start()
+        monitor = GpuMonitor(
+            count=gpus,
+            on_sample=lambda gpu, rate, used: self.metrics.observe_gpu(job.job_id, gpu, rate, used),
+        ).start()
         progress = Progress(f"job {job.job_id} ({spec.kind})")
         try:
-            result = self._execute(job, spec, progress.update)
+            result = self._execute(job, spec, progress.update, limits)
         except Exception as exc:
             log.exception("job %d: the worker failed while running it", job.job_id)
             result = WorkloadResult.failed(
                 Outcome.FAILED_PROVIDER, f"worker error: {type(exc).__name__}: {exc}"
             )
+        forget(self.state, job.job_id)
+        self.metrics.done(job.job_id)
         t1 = time.time()
         evidence = monitor.stop()
         progress.close(f"{result.outcome.name.lower()} on {result.device}")
@@ -357,20 +407,86 @@ class Worker:
         self._finish(job, result, start, end, gpu_seconds, evidence)
         return True
 
+    def _engine(self) -> str | None:
+        if not hasattr(self, "_container_engine"):
+            self._container_engine = container_engine()
+        return self._container_engine
+
+    def _time_limit(self, job: JobRecord) -> float:
+        # Past this time nothing more is paid (max GPU-seconds) or the job may time out (deadline).
+        return max(min(job.max_gpu_seconds / max(job.gpu_count, 1), job.deadline - time.time() - 30), 1.0)
+
+    def _job_paths(self, job: JobRecord) -> JobPaths:
+        return JobPaths(self.config.data_dir / "jobs" / str(job.job_id))
+
+    def _preflight(self, job: JobRecord, spec: JobSpec) -> ResolvedLimits | str | None:
+        """For a sandboxed command: check the key and limits, fetch and check the inputs, before the
+        clock starts (a failure here is the client's and bills nothing)."""
+        workload = spec.workload
+        if isinstance(workload, MatmulWorkload) or (
+            isinstance(workload, CommandWorkload) and self.config.unsandboxed
+        ):
+            return None
+        return prepare(
+            workload,
+            self._job_paths(job),
+            self.config.sandbox,
+            oracle_url=self.config.oracle_url,
+            time_limit=self._time_limit(job),
+        )
+
     def _execute(
-        self, job: JobRecord, spec: JobSpec, progress: Callable[[float, str], None]
+        self,
+        job: JobRecord,
+        spec: JobSpec,
+        progress: Callable[[float, str], None],
+        limits: ResolvedLimits | None = None,
     ) -> WorkloadResult:
         workload = spec.workload
         if isinstance(workload, MatmulWorkload):
             return run_matmul(workload, progress=progress, device=self.config.device)
-        assert isinstance(workload, CommandWorkload)
-        # Past this time nothing more is paid (max GPU-seconds) or the job may time out (deadline).
-        limit = min(job.max_gpu_seconds / max(job.gpu_count, 1), job.deadline - time.time() - 30)
+
+        def remember_group(pgid: int) -> None:
+            remember(self.state, job.job_id, pgid)
+
+        if isinstance(workload, ContainerWorkload):
+            engine = self._engine()
+            if limits is None or engine is None:
+                return WorkloadResult.failed(Outcome.FAILED_PROVIDER, "no container engine on this worker")
+            return run_container(
+                workload,
+                self._job_paths(job),
+                limits,
+                self.config.sandbox,
+                engine=engine,
+                name=f"gpusettle-job-{job.job_id}",
+                gpus=range(job.gpu_count) if self.config.device != "cpu" else (),
+                cancel=self._stop,
+                on_start=remember_group,
+            )
+
+        if limits is not None:
+            return run_sandboxed(
+                workload,
+                self._job_paths(job),
+                limits,
+                self.config.sandbox,
+                gpus=range(job.gpu_count) if self.config.device != "cpu" else (),
+                progress=progress,
+                on_usage=lambda _elapsed, u: self.metrics.observe(
+                    job.job_id, u.cpu_seconds, u.rss_bytes, u.processes, u.disk_bytes
+                ),
+                cancel=self._stop,
+                on_start=remember_group,
+            )
+        limit = self._time_limit(job)
         return run_command(
             workload,
             self.config.data_dir / "jobs" / str(job.job_id),
-            time_limit=max(limit, 1.0),
+            time_limit=limit,
             progress=progress,
+            cancel=self._stop,
+            on_start=remember_group,
         )
 
     def _finish(
@@ -401,7 +517,7 @@ class Worker:
             startTime=start,
             endTime=end,
             resultHash=result.result_hash
-            if result.failure_reason is None
+            if result.failure_reason is None or result.sealed
             else failure_hash(result.failure_reason),
             outcome=result.outcome,
         )

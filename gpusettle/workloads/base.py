@@ -31,6 +31,9 @@ class WorkloadResult:
     device: str = "cpu"
     """Where it ran: "cpu" or "cuda:<index> (<name>)"."""
     details: dict[str, object] = field(default_factory=dict)
+    sealed: bool = False
+    """The payload is a sealed result: `result_hash` commits to its ciphertext even when the job
+    failed (the client's logs are inside), instead of to the failure reason."""
 
     @classmethod
     def failed(cls, outcome: Outcome, reason: str, device: str = "cpu") -> WorkloadResult:

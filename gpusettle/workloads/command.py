@@ -9,18 +9,16 @@ started, leaves a declared output missing or runs past its time limit is the cli
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..hashing import keccak256
 from ..models import CommandWorkload, Outcome
 from .base import ProgressCallback, WorkloadResult
+from .supervise import Usage, Watch, supervise
 
-__all__ = ["command_result_hash", "run_command"]
+__all__ = ["STOPPED_REASON", "command_result_hash", "run_command"]
 
 _CHUNK = 1 << 20
 
@@ -56,18 +54,8 @@ def command_result_hash(job_dir: Path, outputs: Sequence[str], stdout_path: Path
     return "0x" + keccak256(b"".join(parts)).hex()
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate the command's whole process group, then kill it if it lingers."""
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+STOPPED_REASON = "the worker stopped while the job was running; the run was lost and is not billed"
+"""The failure reason of a run the worker itself ended (FailedProvider: nothing is paid)."""
 
 
 def run_command(
@@ -78,49 +66,45 @@ def run_command(
     progress: ProgressCallback | None = None,
     env: Mapping[str, str] | None = None,
     poll_interval: float = 0.5,
+    cancel: threading.Event | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> WorkloadResult:
-    """Run `spec.argv` in `job_dir` (stdout and stderr to files there) and hash its outputs.
+    """Run `spec.argv` in `job_dir` (stdout and stderr to files there) and hash its outputs, without a
+    sandbox (the worker does this only when its provider explicitly allows unsandboxed commands).
 
-    `time_limit` (seconds) stops the command when the job can no longer be paid for.
+    `time_limit` (seconds) stops the command when the job can no longer be paid for; `cancel` stops it
+    when the worker stops (a FailedProvider result); `on_start` gets the process group id.
     """
     job_dir.mkdir(parents=True, exist_ok=True)
     stdout_path = job_dir / "stdout.log"
     stderr_path = job_dir / "stderr.log"
-    started = time.monotonic()
+
+    def report(elapsed: float, usage: Usage) -> None:
+        if progress:
+            fraction = min(elapsed / time_limit, 0.99) if time_limit else 0.0
+            progress(fraction, f"running {elapsed:.0f}s, {usage.rss_bytes >> 20} MiB")
+
+    watch = Watch(
+        wall_seconds=time_limit,
+        cancel=cancel,
+        on_start=on_start,
+        on_usage=report,
+        poll_interval=poll_interval,
+    )
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         try:
-            process = subprocess.Popen(
-                spec.argv,
-                cwd=job_dir,
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-                env=dict(env) if env is not None else None,
-                start_new_session=True,  # its own process group, so a stop reaches its children
-            )
+            ended = supervise(spec.argv, cwd=job_dir, stdout=out, stderr=err, env=env, watch=watch)
         except OSError as exc:
             return WorkloadResult.failed(
                 Outcome.FAILED_CLIENT, f"cannot start {spec.argv[0]!r}: {exc.strerror or exc}"
             )
-        timed_out = False
-        while True:
-            try:
-                code = process.wait(timeout=poll_interval)
-                break
-            except subprocess.TimeoutExpired:
-                elapsed = time.monotonic() - started
-                if time_limit is not None and elapsed > time_limit:
-                    timed_out = True
-                    _stop(process)
-                    code = process.returncode if process.returncode is not None else -9
-                    break
-                if progress:
-                    fraction = min(elapsed / time_limit, 0.99) if time_limit else 0.0
-                    progress(fraction, f"running {elapsed:.0f}s")
-    if timed_out:
+    if ended.stopped == "cancelled":
+        return WorkloadResult.failed(Outcome.FAILED_PROVIDER, STOPPED_REASON)
+    if ended.stopped == "wall_time":
         return WorkloadResult.failed(
             Outcome.FAILED_CLIENT, f"the command ran past its time limit of {time_limit:.0f}s and was stopped"
         )
+    code = ended.code
     if code != 0:
         tail = stderr_path.read_bytes()[-400:].decode("utf-8", "replace").strip()
         reason = f"the command exited with status {code}" + (f": {tail}" if tail else "")
@@ -134,5 +118,5 @@ def run_command(
     return WorkloadResult(
         outcome=Outcome.COMPLETED,
         result_hash=result_hash,
-        details={"exit_code": code, "outputs": list(spec.outputs), "seconds": time.monotonic() - started},
+        details={"exit_code": code, "outputs": list(spec.outputs), "seconds": ended.seconds},
     )

@@ -4,8 +4,10 @@ without running the job again. Each job settles once."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -24,23 +26,41 @@ def starts(marker: Path) -> int:
     return len(marker.read_text().splitlines()) if marker.exists() else 0
 
 
+def alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def test_killed_mid_job_is_not_run_again_and_not_billed(world: World, tmp_path: Path) -> None:
     gs = world.net.gs
     oracle, url = world.start_oracle()
     marker = tmp_path / "starts.txt"
-    code = f"open({str(marker)!r}, 'a').write('started\\n'); import time; time.sleep(60)"
+    pids = tmp_path / "pids.txt"
+    # The job's process and a child of it (as a training script's data loader would be); neither may
+    # survive the worker's crash once the worker is back.
+    code = (
+        f"import os, subprocess, sys, time; open({str(marker)!r}, 'a').write('started\\n'); "
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}'); time.sleep(60)"
+    )
     spec = JobSpec(workload=CommandWorkload(kind="command", argv=[sys.executable, "-c", code]))
-    worker = world.start_worker(url, "--allow-command")
+    worker = world.start_worker(url, "--allow-command", "--unsandboxed")
     (job_id,) = world.net.open_jobs(
         world.client, world.offer_id, 1, max_gpu_seconds=3600, spec_hash=publish(url, spec)
     )
-    wait_until(lambda: starts(marker) == 1, 60, "the job to start", world)
+    wait_until(lambda: starts(marker) == 1 and pids.exists(), 60, "the job to start", world)
+    job_pids = [int(p) for p in pids.read_text().split()]
     worker.kill9()
     client_before = gs.token_balance(world.client.address)
-    worker = world.start_worker(url, "--allow-command")
+    worker = world.start_worker(url, "--allow-command", "--unsandboxed")
     wait_until(lambda: gs.job(job_id).status == "Settled", 60, "the interrupted job to settle", world)
     time.sleep(1.0)
     assert starts(marker) == 1  # never started again
+    assert not [p for p in job_pids if alive(p)], "the interrupted job's processes outlived the worker"
     (event,) = gs.events("escrow", "JobSettled", jobId=job_id)
     assert int(event.args["outcome"]) == 2 and int(event.args["gpuSeconds"]) == 0  # FailedProvider: unpaid
     sender = FastSender(gs, world.client)
@@ -63,18 +83,64 @@ def test_signed_receipt_is_delivered_after_a_restart_without_rerunning(world: Wo
     spec_dir.mkdir()
     (spec_dir / f"{spec.spec_hash()}.json").write_bytes(spec.canonical_json())
     # No oracle yet: the worker runs the job, signs the receipt and keeps retrying the submission.
-    worker = world.start_worker(url, "--allow-command", "--spec-store", str(spec_dir), name="worker2")
+    worker = world.start_worker(
+        url, "--allow-command", "--unsandboxed", "--spec-store", str(spec_dir), name="worker2"
+    )
     (job_id,) = world.net.open_jobs(
         world.client, world.offer_id, 1, max_gpu_seconds=3600, spec_hash=bytes.fromhex(spec.spec_hash()[2:])
     )
     wait_until(lambda: "submission attempt 2 failed" in worker.log_path.read_text(), 60, "retries", world)
     worker.kill9()
     assert starts(marker) == 1
-    worker = world.start_worker(url, "--allow-command", "--spec-store", str(spec_dir), name="worker2")
+    worker = world.start_worker(
+        url, "--allow-command", "--unsandboxed", "--spec-store", str(spec_dir), name="worker2"
+    )
     oracle, _ = world.start_oracle("oracle-late", port=port)
     wait_until(lambda: gs.job(job_id).status == "Settled", 60, "the delivered receipt to settle", world)
     assert starts(marker) == 1
     assert len(gs.events("escrow", "JobSettled", jobId=job_id)) == 1
     assert worker.log_path.read_text().count(f"job {job_id}: receipt signed") == 1
+    worker.stop()
+    oracle.stop()
+
+
+def with_token(token: str) -> list[int]:
+    """Host pids whose command line carries `token`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if token.encode() in cmdline and alive(int(name)):
+                found.append(int(name))
+    return found
+
+
+def test_a_sandboxed_job_dies_with_its_crashed_worker(world: World, tmp_path: Path) -> None:
+    gs = world.net.gs
+    oracle, url = world.start_oracle("oracle-sandboxed")
+    token = f"gs-crash-{uuid.uuid4().hex}"
+    code = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', sys.argv[1]]); "
+        "open('/job/started', 'w').write('x'); time.sleep(60)"
+    )
+    spec = JobSpec(workload=CommandWorkload(kind="command", argv=[sys.executable, "-c", code, token]))
+    worker = world.start_worker(url, "--allow-command", name="worker-sandboxed")
+    (job_id,) = world.net.open_jobs(
+        world.client, world.offer_id, 1, max_gpu_seconds=3600, spec_hash=publish(url, spec)
+    )
+    started = world.workdir / "worker-sandboxed" / "jobs" / str(job_id) / "work" / "started"
+    wait_until(
+        lambda: started.exists() and len(with_token(token)) >= 2, 60, "the sandboxed job to start", world
+    )
+    worker.kill9()
+    worker = world.start_worker(url, "--allow-command", name="worker-sandboxed")
+    wait_until(lambda: gs.job(job_id).status == "Settled", 60, "the interrupted job to settle", world)
+    assert not with_token(token), "the sandboxed job's processes outlived the worker"
+    (event,) = gs.events("escrow", "JobSettled", jobId=job_id)
+    assert int(event.args["outcome"]) == 2 and int(event.args["gpuSeconds"]) == 0
     worker.stop()
     oracle.stop()

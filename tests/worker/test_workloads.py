@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +16,10 @@ import pytest
 
 from gpusettle.hashing import keccak256
 from gpusettle.models import CommandWorkload, MatmulWorkload, Outcome
+from gpusettle.worker.procgroup import kill_remembered, remember
+from gpusettle.worker.state import WorkerState
 from gpusettle.workloads import (
+    WorkloadResult,
     command_result_hash,
     cuda_available,
     decode_result,
@@ -23,6 +32,8 @@ from gpusettle.workloads import (
     run_matmul,
 )
 from gpusettle.workloads.base import failure_hash
+from gpusettle.workloads.command import STOPPED_REASON
+from gpusettle.workloads.supervise import alive
 
 
 def spec(n: int = 96, dtype: str = "float32", seed: int = 3, reps: int = 2) -> MatmulWorkload:
@@ -168,3 +179,83 @@ def test_command_failures_are_client_failures(tmp_path: Path) -> None:
         poll_interval=0.1,
     )
     assert slow.outcome == Outcome.FAILED_CLIENT and "time limit" in (slow.failure_reason or "")
+
+
+def _spawn_family(pid_file: Path) -> str:
+    """Python code: start a sleeping child, write 'own-pid child-pid' to pid_file, then sleep."""
+    return (
+        "import os, subprocess, sys, time; "
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        f"open({str(pid_file)!r}, 'w').write(f'{{os.getpid()}} {{c.pid}}'); time.sleep(60)"
+    )
+
+
+def _wait_for(path: Path, timeout: float = 20.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().split()) == 2:
+            return [int(p) for p in path.read_text().split()]
+        time.sleep(0.02)
+    raise AssertionError(f"{path} was never written")
+
+
+def test_stopping_the_worker_kills_the_command_and_its_children(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids"
+    cancel = threading.Event()
+    groups: list[int] = []
+    results: list[WorkloadResult] = []
+    work = CommandWorkload(kind="command", argv=_py(_spawn_family(pid_file)))
+    thread = threading.Thread(
+        target=lambda: results.append(
+            run_command(work, tmp_path / "job", cancel=cancel, on_start=groups.append, poll_interval=0.05)
+        )
+    )
+    thread.start()
+    pids = _wait_for(pid_file)
+    cancel.set()
+    thread.join(timeout=15)
+    assert not thread.is_alive()
+    (result,) = results
+    assert result.outcome == Outcome.FAILED_PROVIDER and result.failure_reason == STOPPED_REASON
+    assert groups == [pids[0]]
+    assert not [p for p in pids if alive(p)]
+
+
+@pytest.mark.parametrize("leader_dies_first", [False, True])
+def test_a_restarted_worker_kills_the_group_a_crash_left(tmp_path: Path, leader_dies_first: bool) -> None:
+    pid_file = tmp_path / "pids"
+    # What the crashed worker left: a job process (its own session) and its child.
+    leftover = subprocess.Popen(_py(_spawn_family(pid_file)), start_new_session=True)
+    state = WorkerState(tmp_path / "worker.sqlite")
+    try:
+        pids = _wait_for(pid_file)
+        remember(state, 7, leftover.pid)
+        if leader_dies_first:
+            os.kill(leftover.pid, signal.SIGKILL)
+            leftover.wait()
+        assert kill_remembered(state, 7) >= 1
+        leftover.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not [p for p in pids if alive(p)]
+        assert kill_remembered(state, 7) == 0  # forgotten once handled
+    finally:
+        if leftover.poll() is None:
+            leftover.kill()
+            leftover.wait()
+        for pid in pids if pid_file.exists() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_reused_pid_is_left_alone(tmp_path: Path) -> None:
+    state = WorkerState(tmp_path / "worker.sqlite")
+    bystander = subprocess.Popen(_py("import time; time.sleep(30)"), start_new_session=True)
+    try:
+        state.set_meta("pgroup:9", f"{bystander.pid} 1")  # recorded for a process started at tick 1
+        assert kill_remembered(state, 9) == 0
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -1,0 +1,275 @@
+"""The client's side of sandboxed jobs: the readable YAML spec (`job spec init`, `job create --spec`),
+the account's encryption key (`wallet encryption-key`) and the sealed results (`job results`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import yaml
+from pydantic import ValidationError
+
+from ..errors import ConfigError, GpusettleError
+from ..hashing import keccak256
+from ..models import CommandWorkload, ContainerWorkload, InputFile, JobSpec, WorkloadLimits
+from ..workloads.io import SealError, open_sealed, unpack
+from .context import get_ctx, shared_options
+
+__all__ = ["encryption_key", "job_results", "load_spec_file", "spec"]
+
+TEMPLATE = """\
+# gpusettle job spec: what a provider's worker runs for you, inside its sandbox.
+#   gpusettle job create --offer N --gpu-seconds S --spec job.yaml --publish ORACLE_URL
+# hashes this spec, uploads the local inputs to the oracle's blob store, publishes the spec and opens
+# the job; `gpusettle job results JOB_ID --oracle ORACLE_URL` fetches and decrypts what it wrote.
+
+# The program and its arguments (no shell). It runs in /job (writable, private to the job), reads its
+# inputs from /job/in (read-only) and writes its results to /job/out. Its stdout and stderr come back too.
+command: [python3, /job/in/train.py]
+# Or a container image pinned by digest (when the provider runs Docker or Podman):
+# image: ghcr.io/you/trainer@sha256:<64 hex digits>
+
+# Files the program needs. A local file (relative to this spec) is uploaded when the job is created;
+# a URL needs the file's sha256 and size, and the provider must allow that source.
+inputs:
+  - file: train.py
+    path: train.py
+#  - url: https://example.org/data.npz
+#    sha256: <64 hex digits>
+#    size: 123456
+#    path: data.npz
+
+# Resources, within the provider's bounds (omit one to get the provider's default).
+limits:
+  cpus: 1
+  memory_mb: 1024
+  disk_mb: 512
+  wall_seconds: 600
+  processes: 64
+
+# Network access for the program: granted only when the provider allows it.
+network: false
+
+# Who can read the results: "wallet" seals them to your account's encryption key (make one with
+# `gpusettle wallet encryption-key ALIAS --new`), or give an X25519 public key as 0x + 64 hex digits.
+encrypt_to: wallet
+"""
+
+_KEYS = {"command", "image", "inputs", "limits", "network", "encrypt_to"}
+
+
+def _local_input(entry: dict[str, Any], base: Path, blob_store: str | None) -> InputFile:
+    source = (base / str(entry["file"])).expanduser()
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read input {source}: {exc.strerror}", "check the path in the spec"
+        ) from None
+    if blob_store is None or not blob_store.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"input {source} is a local file, which must be uploaded to the oracle's blob store",
+            "pass --publish ORACLE_URL (the oracle's http URL), or give the input as url + sha256 + size",
+        )
+    name = "0x" + keccak256(data).hex()
+    url = f"{blob_store.rstrip('/')}/v1/results/{name}"
+    try:
+        response = httpx.put(url, content=data, timeout=120)
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"cannot upload {source} to {blob_store}: {exc}", "check the oracle URL") from None
+    if response.status_code not in (200, 201):
+        raise ConfigError(
+            f"the oracle refused input {source}: HTTP {response.status_code} {response.text[:200]}",
+            "check the file's size against the oracle's limit",
+        )
+    return InputFile(
+        url=url,
+        sha256=hashlib.sha256(data).hexdigest(),
+        path=str(entry.get("path") or source.name),
+        size=len(data),
+    )
+
+
+def readable_spec(data: Any, base: Path, *, blob_store: str | None, wallet_key: Any) -> JobSpec:
+    """The JobSpec a readable YAML spec describes (local inputs uploaded on the way)."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "the spec must be a mapping of keys to values", "start from `gpusettle job spec init`"
+        )
+    unknown = set(data) - _KEYS
+    if unknown:
+        raise ConfigError(
+            f"unknown keys in the spec: {', '.join(sorted(unknown))}", f"use only {', '.join(sorted(_KEYS))}"
+        )
+    if ("command" in data) == ("image" in data):
+        raise ConfigError("the spec needs exactly one of `command` and `image`", "say what to run")
+    inputs = []
+    for entry in data.get("inputs") or []:
+        if not isinstance(entry, dict):
+            raise ConfigError(
+                f"input {entry!r} is not a mapping", "give file + path, or url + sha256 + size + path"
+            )
+        if "file" in entry:
+            inputs.append(_local_input(entry, base, blob_store))
+        else:
+            inputs.append(InputFile.model_validate(entry))
+    key = data.get("encrypt_to", "wallet")
+    if key == "wallet":
+        key = wallet_key()
+    common: dict[str, Any] = {
+        "inputs": inputs or None,
+        "limits": WorkloadLimits.model_validate(data["limits"]) if data.get("limits") else None,
+        "network": bool(data["network"]) if "network" in data else None,
+        "encrypt_to": key,
+    }
+    if "command" in data:
+        argv = data["command"]
+        if isinstance(argv, str):
+            argv = argv.split()
+        return JobSpec(workload=CommandWorkload(kind="command", argv=argv, **common))
+    return JobSpec(workload=ContainerWorkload(kind="container", image=data["image"], **common))
+
+
+def load_spec_file(path: Path, *, blob_store: str | None = None) -> JobSpec:
+    """A spec file: JobSpec JSON as before, or the readable YAML spec."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the job spec {path}: {exc.strerror}", "check the path") from None
+    try:
+        if text.lstrip().startswith("{"):
+            return JobSpec.model_validate_json(text)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"the job spec {path} is not valid YAML: {exc}", "fix the spec file") from None
+
+        def wallet_key() -> str:
+            c = get_ctx()
+            return c.keystore.encryption_public_key(c.account_alias())
+
+        return readable_spec(data, path.parent, blob_store=blob_store, wallet_key=wallet_key)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"the job spec {path} is not valid: {where}: {first['msg']}", "fix the spec file"
+        ) from None
+
+
+@click.group("spec")
+def spec() -> None:
+    """Job specs: what a provider runs for you."""
+
+
+@spec.command("init")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default=Path("job.yaml"))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def spec_init(path: Path, force: bool) -> None:
+    """Write a commented example spec to PATH (default job.yaml)."""
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; pass --force to overwrite it")
+    path.write_text(TEMPLATE, encoding="utf-8")
+    click.echo(f"wrote {path}: edit it, then `gpusettle job create --spec {path} ...`")
+
+
+def _result_hash(job_id: int) -> str:
+    """The resultHash the escrow settled the job with, read from the settlement transaction."""
+    client = get_ctx().client()
+    logs = client.escrow.events.JobSettled.get_logs(
+        argument_filters={"jobId": job_id}, from_block=client.record.deploy_block
+    )
+    if not logs:
+        raise GpusettleError(
+            f"job {job_id} is not settled yet", "wait for it to settle (`gpusettle job status JOB_ID`)"
+        )
+    tx = client.chain.w3.eth.get_transaction(logs[-1]["transactionHash"])
+    function, args = client.escrow.decode_function_input(tx["input"])
+    receipts = args["receipts"] if "receipts" in args else [args["receipt"]]
+    for receipt in receipts:
+        fields = dict(receipt) if not isinstance(receipt, tuple) else None
+        job = int(fields["jobId"]) if fields else int(receipt[0])
+        if job == job_id:
+            raw = fields["resultHash"] if fields else receipt[5]
+            return "0x" + bytes(raw).hex()
+    raise GpusettleError(
+        f"the settlement of job {job_id} ({function.fn_name}) has no receipt for it", "report this"
+    )
+
+
+@click.command("results")
+@click.argument("job_id", type=click.IntRange(1))
+@click.option(
+    "--oracle", "oracle_url", required=True, help="The oracle's URL (its blob store has the result)."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to unpack.",
+)
+@shared_options
+def job_results(job_id: int, oracle_url: str, out_dir: Path | None) -> None:
+    """Download JOB_ID's sealed result, check its hash, decrypt it with your encryption key, unpack it."""
+    c = get_ctx()
+    expected = _result_hash(job_id)
+    try:
+        response = httpx.get(f"{oracle_url.rstrip('/')}/v1/results/{expected}", timeout=120)
+    except httpx.HTTPError as exc:
+        raise GpusettleError(f"cannot reach the oracle {oracle_url}: {exc}", "check --oracle") from None
+    if response.status_code != 200:
+        raise GpusettleError(
+            f"the oracle has no result {expected} for job {job_id} (HTTP {response.status_code})",
+            "the job may have failed before it wrote anything; `gpusettle job status JOB_ID` says how it ended",
+        )
+    ciphertext = response.content
+    actual = "0x" + keccak256(ciphertext).hex()
+    if actual != expected:
+        raise GpusettleError(
+            f"the oracle's copy hashes to {actual}, not the settled {expected}",
+            "it was altered: do not trust it",
+        )
+    alias = c.account_alias()
+    secret = c.keystore.unlock_encryption_key(alias, c.password(f"Password for {alias}'s encryption key"))
+    try:
+        archive = open_sealed(ciphertext, secret)
+    except SealError as exc:
+        raise GpusettleError(exc.message, exc.hint) from None
+    target = out_dir or Path(f"results-{job_id}")
+    names = unpack(archive, target)
+    summary = json.loads((target / "result.json").read_text()) if (target / "result.json").exists() else {}
+    c.emit(
+        {
+            "job_id": job_id,
+            "result_hash": expected,
+            "directory": str(target),
+            "files": names,
+            "result": summary,
+        },
+        f"job {job_id}: {len(names)} file(s) in {target} ({summary.get('outcome', '?')}"
+        + (f": {summary['reason']}" if summary.get("reason") else "")
+        + ")",
+    )
+
+
+@click.command("encryption-key")
+@click.argument("alias")
+@click.option("--new", "make", is_flag=True, help="Make the key pair (once per account).")
+@shared_options
+def encryption_key(alias: str, make: bool) -> None:
+    """Show ALIAS's X25519 public key (results are sealed to it), or make it with --new."""
+    c = get_ctx()
+    if make:
+        # Encrypted with the account's own password, as its account key is.
+        public = c.keystore.new_encryption_key(alias, c.password(f"Password for {alias}"))
+    else:
+        public = c.keystore.encryption_public_key(alias)
+    c.emit(
+        {"alias": alias, "public_key": public, "keyfile": str(c.keystore.encryption_key_path(alias))},
+        f"{alias}'s encryption key: {public}",
+    )

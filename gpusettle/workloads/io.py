@@ -1,0 +1,359 @@
+"""A client job's data in and out.
+
+In: each input file is fetched by URL (only from allowed prefixes), at most its declared size,
+resuming a partial download with an HTTP Range request, and must hash to its declared sha256.
+
+Out: the files the program wrote to its output directory (regular files only: a symlink the program
+left could point at the worker's own secrets, and the packer runs with the worker's rights), its
+logs' tails and a `result.json` are packed into an uncompressed tar and sealed to the client's X25519
+public key with libsodium's sealed box (PyNaCl), which carries a fresh libsodium secretstream key for the tar (see `seal`): only
+the holder of the client's secret key can open it. The receipt's result hash is keccak256 of the ciphertext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import stat
+import struct
+import tarfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import httpx
+from nacl import bindings
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, PublicKey, SealedBox
+
+from ..errors import GpusettleError
+from ..models import InputFile
+
+__all__ = [
+    "InputError",
+    "OutputTooLarge",
+    "SealError",
+    "Sealer",
+    "check_public_key",
+    "fetch_inputs",
+    "open_sealed",
+    "pack_and_seal",
+    "pack_outputs",
+    "seal",
+    "unpack",
+]
+
+_CHUNK = 1 << 20
+
+
+class InputError(GpusettleError):
+    """An input could not be had as the spec describes it (the client's failure)."""
+
+
+class OutputTooLarge(GpusettleError):
+    """The program's outputs exceed the provider's limit."""
+
+
+class SealError(GpusettleError):
+    """The client's key cannot be sealed to, or a sealed result cannot be opened."""
+
+
+def check_public_key(key_hex: str) -> PublicKey:
+    """The client's X25519 key; SealError when libsodium cannot seal to it (e.g. a low-order point)."""
+    try:
+        key = PublicKey(bytes.fromhex(key_hex.removeprefix("0x")))
+        SealedBox(key).encrypt(b"")
+    except (ValueError, CryptoError, TypeError) as exc:
+        raise SealError(
+            f"the spec's encrypt_to {key_hex} is not a valid X25519 public key ({exc})",
+            "make a key with `gpusettle wallet encryption-key` and put its public half in the spec",
+        ) from None
+    return key
+
+
+def _allowed(url: str, prefixes: Sequence[str]) -> bool:
+    return any(url.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def _fetch_one(item: InputFile, target: Path, client: httpx.Client) -> None:
+    part = target.with_name(target.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    if have > item.size:
+        part.unlink()
+        have = 0
+    hasher = hashlib.sha256()
+    if have:
+        with part.open("rb") as old:
+            while chunk := old.read(_CHUNK):
+                hasher.update(chunk)
+    headers = {"Range": f"bytes={have}-"} if have and have < item.size else {}
+    if have < item.size or item.size == 0:
+        try:
+            with client.stream("GET", item.url, headers=headers) as response:
+                if response.status_code == 200 and have:
+                    have = 0  # the server ignored the range: start over
+                    hasher = hashlib.sha256()
+                elif response.status_code not in (200, 206):
+                    raise InputError(f"input {item.path}: {item.url} answered HTTP {response.status_code}")
+                with part.open("r+b" if have else "wb") as out:
+                    out.seek(have)
+                    out.truncate()
+                    for chunk in response.iter_bytes(_CHUNK):
+                        have += len(chunk)
+                        if have > item.size:
+                            raise InputError(
+                                f"input {item.path}: {item.url} sent more than its declared {item.size} bytes"
+                            )
+                        hasher.update(chunk)
+                        out.write(chunk)
+        except httpx.HTTPError as exc:
+            raise InputError(f"input {item.path}: cannot fetch {item.url}: {exc}") from None
+    if have != item.size:
+        raise InputError(f"input {item.path}: got {have} bytes from {item.url}, the spec says {item.size}")
+    digest = hasher.hexdigest()
+    if digest != item.sha256:
+        part.unlink()
+        raise InputError(
+            f"input {item.path}: the file at {item.url} has sha256 {digest}, the spec says {item.sha256}"
+        )
+    os.chmod(part, 0o444)
+    part.replace(target)
+
+
+def fetch_inputs(
+    inputs: Sequence[InputFile],
+    directory: Path,
+    *,
+    allowed_prefixes: Sequence[str],
+    max_total_bytes: int,
+    timeout: float = 60.0,
+) -> None:
+    """Fetch and check every input into `directory`; InputError says which one failed and why."""
+    total = sum(i.size for i in inputs)
+    if total > max_total_bytes:
+        raise InputError(f"the inputs total {total} bytes; this provider accepts at most {max_total_bytes}")
+    for item in inputs:
+        if not _allowed(item.url, allowed_prefixes):
+            raise InputError(
+                f"input {item.path}: {item.url} is not an allowed source "
+                f"(this provider fetches from {', '.join(allowed_prefixes) or 'nowhere'})"
+            )
+    directory.mkdir(parents=True, exist_ok=True)
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        for item in inputs:
+            target = directory / item.path
+            if target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _fetch_one(item, target, client)
+
+
+def _tail(path: Path, limit: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - limit))
+            return handle.read()
+    except OSError:
+        return b""
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes | None, source: int | None, size: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o644
+    if source is None:
+        tar.addfile(info, io.BytesIO(data or b""))
+    else:
+        with os.fdopen(source, "rb") as handle:
+            tar.addfile(info, handle)
+
+
+def pack_outputs(
+    out_dir: Path | None,
+    *,
+    logs: Mapping[str, Path],
+    result: Mapping[str, Any],
+    max_bytes: int,
+    log_tail: int,
+    sink: Any = None,
+) -> tuple[bytes, list[str]]:
+    """The tar of `out_dir`'s regular files (under out/), the logs' tails (under logs/) and result.json;
+    also the names skipped (links, devices). OutputTooLarge when the files exceed `max_bytes`. With a
+    `sink` (a writer such as `Sealer`) the tar streams into it and b"" is returned."""
+    files: list[tuple[str, int, int]] = []
+    skipped: list[str] = []
+    total = 0
+    try:
+        if out_dir is not None and out_dir.is_dir() and not out_dir.is_symlink():
+            for root, dirs, names in os.walk(out_dir, followlinks=False):
+                for name in sorted(names):
+                    path = Path(root) / name
+                    rel = path.relative_to(out_dir).as_posix()
+                    try:
+                        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                    except OSError:
+                        skipped.append(rel)
+                        continue
+                    info = os.fstat(fd)
+                    if not stat.S_ISREG(info.st_mode):
+                        os.close(fd)
+                        skipped.append(rel)
+                        continue
+                    total += info.st_size
+                    files.append((rel, fd, info.st_size))
+                    if total > max_bytes:
+                        raise OutputTooLarge(
+                            f"the outputs are more than {max_bytes} bytes, the provider's limit",
+                            "write less to /job/out, or ask the provider for a larger output limit",
+                        )
+                dirs.sort()
+        buffer = io.BytesIO() if sink is None else sink
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            tar.copybufsize = _CHUNK  # type: ignore[attr-defined]  # 16 KiB copies otherwise
+            summary = {**result, "skipped": skipped}
+            body = json.dumps(summary, indent=2, sort_keys=True).encode()
+            _add(tar, "result.json", body, None, len(body))
+            for name, path in logs.items():
+                data = _tail(path, log_tail)
+                _add(tar, f"logs/{name}", data, None, len(data))
+            while files:
+                rel, fd, size = files.pop(0)
+                _add(tar, f"out/{rel}", None, fd, size)
+        return (buffer.getvalue() if sink is None else b""), skipped
+    finally:
+        for _, fd, _ in files:
+            os.close(fd)
+
+
+_MAGIC = b"GSSEAL1\n"
+_STREAM_CHUNK = 1 << 20
+_TAG_FINAL = bindings.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+_ABYTES = bindings.crypto_secretstream_xchacha20poly1305_ABYTES
+
+
+class Sealer:
+    """A writer that seals what is written to it (see `seal`) as it comes, 1 MiB at a time."""
+
+    def __init__(self, key_hex: str) -> None:
+        public = check_public_key(key_hex)
+        stream_key = bindings.crypto_secretstream_xchacha20poly1305_keygen()
+        sealed_key = SealedBox(public).encrypt(stream_key)
+        self._state = bindings.crypto_secretstream_xchacha20poly1305_state()
+        header = bindings.crypto_secretstream_xchacha20poly1305_init_push(self._state, stream_key)
+        self._parts: list[bytes] = [_MAGIC, struct.pack(">H", len(sealed_key)), sealed_key, header]
+        self._pending = bytearray()
+        self._written = 0
+
+    def _push(self, chunk: bytes, tag: int) -> None:
+        sealed = bindings.crypto_secretstream_xchacha20poly1305_push(self._state, chunk, tag=tag)
+        self._parts += [struct.pack(">I", len(sealed)), sealed]
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Take more plaintext (the last chunk is held back to carry the final tag)."""
+        self._pending += data
+        self._written += len(data)
+        while len(self._pending) > _STREAM_CHUNK:
+            self._push(bytes(self._pending[:_STREAM_CHUNK]), 0)
+            del self._pending[:_STREAM_CHUNK]
+        return len(data)
+
+    def tell(self) -> int:
+        """Plaintext bytes written so far (tarfile asks)."""
+        return self._written
+
+    def finish(self) -> bytes:
+        """The sealed result."""
+        self._push(bytes(self._pending), _TAG_FINAL)
+        self._pending = bytearray()
+        return b"".join(self._parts)
+
+
+def seal(data: bytes | memoryview, key_hex: str) -> bytes:
+    """`data` sealed to the client's X25519 public key.
+
+    libsodium's constructions only: a fresh XChaCha20-Poly1305 secretstream key, sealed to the
+    client with a sealed box, encrypts `data` in 1 MiB chunks (so large outputs stream at the cipher's
+    speed, and a truncated ciphertext is detected by the missing final tag). Layout:
+    magic | u16 len | sealed stream key | stream header | (u32 len | chunk)*.
+    """
+    sealer = Sealer(key_hex)
+    sealer.write(data)
+    return sealer.finish()
+
+
+def pack_and_seal(
+    out_dir: Path | None,
+    *,
+    logs: Mapping[str, Path],
+    result: Mapping[str, Any],
+    max_bytes: int,
+    log_tail: int,
+    key_hex: str,
+) -> bytes:
+    """`pack_outputs` streamed straight into a `Sealer`: no plaintext copy of the whole archive."""
+    sealer = Sealer(key_hex)
+    pack_outputs(out_dir, logs=logs, result=result, max_bytes=max_bytes, log_tail=log_tail, sink=sealer)
+    return sealer.finish()
+
+
+def open_sealed(ciphertext: bytes, secret_key: bytes) -> bytes:
+    """Open a sealed result with the client's X25519 secret key."""
+    refused = SealError(
+        "the result cannot be opened with this key",
+        "it was sealed to another key, or altered: use the account whose encryption key the spec names",
+    )
+    view = memoryview(ciphertext)
+    if bytes(view[: len(_MAGIC)]) != _MAGIC or len(view) < len(_MAGIC) + 2:
+        raise refused
+    at = len(_MAGIC)
+    (key_len,) = struct.unpack(">H", view[at : at + 2])
+    at += 2
+    try:
+        stream_key = SealedBox(PrivateKey(secret_key)).decrypt(bytes(view[at : at + key_len]))
+        at += key_len
+        state = bindings.crypto_secretstream_xchacha20poly1305_state()
+        header_len = bindings.crypto_secretstream_xchacha20poly1305_HEADERBYTES
+        bindings.crypto_secretstream_xchacha20poly1305_init_pull(
+            state, bytes(view[at : at + header_len]), stream_key
+        )
+        at += header_len
+        parts = []
+        tag = 0
+        while at < len(view):
+            (size,) = struct.unpack(">I", view[at : at + 4])
+            at += 4
+            if size < _ABYTES or tag == _TAG_FINAL:
+                raise refused
+            plain, tag = bindings.crypto_secretstream_xchacha20poly1305_pull(
+                state, bytes(view[at : at + size])
+            )
+            parts.append(plain)
+            at += size
+    except (CryptoError, struct.error, ValueError):
+        raise refused from None
+    if tag != _TAG_FINAL:
+        raise refused  # cut short
+    return b"".join(parts)
+
+
+def unpack(archive: bytes, destination: Path) -> list[str]:
+    """Unpack a result tar into `destination` (regular files only, no path outside it)."""
+    written = []
+    root = destination.resolve()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+        for member in tar.getmembers():
+            name = PurePosixPath(member.name)
+            if not member.isfile() or name.is_absolute() or ".." in name.parts:
+                continue
+            target = (root / name).resolve()
+            if root not in target.parents:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            assert source is not None
+            target.write_bytes(source.read())
+            written.append(name.as_posix())
+    return written

@@ -1,0 +1,160 @@
+"""The client's side without a chain: its encryption key, the readable spec, sealed results that were
+altered, the worker's resource gauges, and a worker that has no bwrap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from nacl.public import PrivateKey
+
+from gpusettle.cli.jobspec import TEMPLATE, readable_spec
+from gpusettle.errors import ConfigError, KeystoreError, WrongPasswordError
+from gpusettle.keystore import Keystore
+from gpusettle.models import CommandWorkload, JobSpec
+from gpusettle.worker.progress import WorkloadMetrics
+from gpusettle.workloads.io import SealError, open_sealed, seal
+from gpusettle.workloads.sandbox import SandboxUnavailable, bwrap_binary
+
+from .helpers import run
+
+
+@pytest.fixture
+def keystore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Keystore:
+    monkeypatch.setenv("GPUSETTLE_KDF_FAST", "1")
+    store = Keystore(tmp_path / "keystores")
+    store.new("client", "pw")
+    return store
+
+
+def test_the_encryption_key_is_stored_encrypted_beside_the_account(keystore: Keystore) -> None:
+    public = keystore.new_encryption_key("client", "pw")
+    path = keystore.encryption_key_path("client")
+    assert path.parent == keystore.path("client").parent and path.stat().st_mode & 0o777 == 0o600
+    secret = keystore.unlock_encryption_key("client", "pw")
+    assert secret.hex() not in path.read_text()  # only the encrypted form is on disk
+    assert keystore.encryption_public_key("client") == public
+    assert open_sealed(seal(b"weights", public), secret) == b"weights"
+    assert keystore.aliases() == ["client"]  # never taken for an account
+    with pytest.raises(WrongPasswordError):
+        keystore.unlock_encryption_key("client", "wrong")
+    with pytest.raises(KeystoreError, match="already has an encryption key"):
+        keystore.new_encryption_key("client", "pw")
+    with pytest.raises(KeystoreError, match="no encryption key"):
+        keystore.encryption_public_key("nobody-here")
+
+
+def test_a_sealed_result_that_was_cut_or_altered_is_refused() -> None:
+    client = PrivateKey.generate()
+    key = "0x" + bytes(client.public_key).hex()
+    sealed = seal(b"x" * (3 << 20), key)  # several chunks
+    assert open_sealed(sealed, bytes(client)) == b"x" * (3 << 20)
+    flipped = bytearray(sealed)
+    flipped[-10] ^= 1
+    for bad in (sealed[: len(sealed) - (1 << 20) - 21], bytes(flipped), b"garbage"):
+        with pytest.raises(SealError):
+            open_sealed(bad, bytes(client))
+
+
+def test_the_readable_spec_becomes_a_job_spec(tmp_path: Path) -> None:
+    import yaml
+
+    key = "0x" + bytes(PrivateKey.generate().public_key).hex()
+    data = yaml.safe_load(TEMPLATE)
+    data["inputs"] = [
+        {"url": "http://127.0.0.1:1/v1/results/x", "sha256": "ab" * 32, "size": 3, "path": "d.bin"}
+    ]
+    spec = readable_spec(data, tmp_path, blob_store=None, wallet_key=lambda: key)
+    assert isinstance(spec.workload, CommandWorkload)
+    assert spec.workload.argv == ["python3", "/job/in/train.py"] and spec.workload.encrypt_to == key
+    assert spec.workload.limits is not None and spec.workload.limits.memory_mb == 1024
+    assert spec.workload.network is False
+    assert JobSpec.model_validate_json(spec.canonical_json()) == spec
+    with pytest.raises(ConfigError, match="unknown keys in the spec: colour"):
+        readable_spec({**data, "colour": "red"}, tmp_path, blob_store=None, wallet_key=lambda: key)
+    (tmp_path / "train.py").write_text("print(1)")
+    with pytest.raises(ConfigError, match="--publish"):
+        readable_spec(
+            {"command": ["true"], "inputs": [{"file": "train.py"}]},
+            tmp_path,
+            blob_store=None,
+            wallet_key=lambda: key,
+        )
+
+
+def test_progress_and_metrics_show_the_workloads_cpu_and_memory(tmp_path: Path) -> None:
+    metrics = WorkloadMetrics()
+    samples: list[tuple[float, int]] = []
+    code = "import time\nx = bytearray(120 << 20)\nx[::4096] = b'y' * len(x[::4096])\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass"
+    from gpusettle.workloads.clientjob import JobPaths, prepare, run_sandboxed
+    from gpusettle.workloads.sandbox import SandboxPolicy
+
+    from .helpers import workload
+
+    policy = SandboxPolicy(max_cpus=1, max_memory_mb=512, max_disk_mb=64)
+    paths = JobPaths(tmp_path / "job")
+    work = workload(code)
+    limits = prepare(work, paths, policy, oracle_url="http://x", time_limit=30)
+    assert not isinstance(limits, str)
+
+    def seen(_elapsed: float, usage: object) -> None:
+        from gpusettle.workloads.supervise import Usage
+
+        assert isinstance(usage, Usage)
+        samples.append((usage.cpu_seconds, usage.rss_bytes))
+        metrics.observe(5, usage.cpu_seconds, usage.rss_bytes, usage.processes, usage.disk_bytes)
+
+    result = run_sandboxed(work, paths, limits, policy, on_usage=seen, poll_interval=0.1)
+    assert result.outcome == 0, result.failure_reason
+    assert max(rss for _, rss in samples) > 100 << 20
+    assert max(cpu for cpu, _ in samples) > 0.3
+    from prometheus_client import generate_latest
+
+    text = generate_latest(metrics.registry).decode()
+    assert 'gpusettle_worker_job_memory_bytes{job="5"}' in text
+    metrics.done(5)
+    assert 'job="5"' not in generate_latest(metrics.registry).decode().split("gpusettle_worker_job_gpu")[0]
+
+
+def test_without_bwrap_the_worker_refuses_to_run_client_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SandboxUnavailable) as caught:
+        bwrap_binary()
+    assert "apt-get install bubblewrap" in (caught.value.hint or "")
+    assert "--unsandboxed" in (caught.value.hint or "")
+
+
+def test_the_result_summary_is_inside_the_sealed_result(tmp_path: Path) -> None:
+    client = PrivateKey.generate()
+    result, _ = run(
+        tmp_path / "job",
+        "import sys; print('boom', file=sys.stderr); sys.exit(4)",
+        encrypt_to="0x" + bytes(client.public_key).hex(),
+    )
+    assert result.outcome == 1 and result.sealed
+    assert "boom" not in (result.failure_reason or "")  # the public reason never quotes the program
+    from gpusettle.workloads.io import unpack
+
+    unpack(open_sealed(result.payload or b"", bytes(client)), tmp_path / "got")
+    summary = json.loads((tmp_path / "got" / "result.json").read_text())
+    assert summary["exit_code"] == 4 and "status 4" in summary["reason"]
+    assert (tmp_path / "got" / "logs" / "stderr.log").read_text() == "boom\n"
+
+
+def test_the_worker_serves_its_workload_gauges_on_metrics() -> None:
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    metrics = WorkloadMetrics()
+    metrics.serve(port)
+    metrics.observe(11, 1.5, 64 << 20, 3, 4096)
+    metrics.observe_gpu(11, 0, 87.0, 2 << 30)
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert 'gpusettle_worker_job_cpu_seconds{job="11"} 1.5' in body
+    assert 'gpusettle_worker_job_memory_bytes{job="11"} 6.7108864e+07' in body
+    assert 'gpusettle_worker_job_gpu_utilization{gpu="0",job="11"} 87.0' in body
