@@ -31,7 +31,8 @@ from .chainview import ChainView, Web3ChainView, WorkerKeyCache
 from .metrics import OracleMetrics
 from .poster import Poster, PosterSettings
 from .quorum import QuorumSigner
-from .store import RECEIVED, REJECTED, VERIFIED, SQLiteStore, Store, StoredReceipt, StoreUnavailableError
+from .store import RECEIVED, VERIFIED, SQLiteStore, Store, StoredReceipt, StoreUnavailableError
+from .stored import UnreadableReceiptError, signed_of
 from .verify import (
     IntakeRejection,
     ReceiptSubmission,
@@ -235,27 +236,36 @@ class OracleService:
         pending: list[StoredReceipt] = self.store.receipts(RECEIVED, limit=limit)
         if not pending:
             return False
-        items = [
-            (ReceiptSubmission.model_validate_json(r.body).signed(), r.signer, r.received_at) for r in pending
-        ]
-        verdicts = self._judge(items)
-        ok: list[int] = []
+        readable: list[StoredReceipt] = []
+        items: list[tuple[SignedReceipt, str, float]] = []
         moved = False
-        for stored, verdict in zip(pending, verdicts, strict=True):
+        for stored in pending:
+            try:
+                items.append((signed_of(stored), stored.signer, stored.received_at))
+            except UnreadableReceiptError as exc:
+                log.error("%s", exc)
+                self.metrics.verified.labels("unreadable").inc()
+                moved = self.store.reject(stored.job_id, exc.reason, only_from=RECEIVED) or moved
+                continue
+            readable.append(stored)
+        verdicts = self._judge(items) if items else []
+        ok: list[int] = []
+        for stored, verdict in zip(readable, verdicts, strict=True):
             self.metrics.verified.labels(verdict.kind).inc()
             if verdict.kind == "ok":
                 ok.append(stored.job_id)
             elif verdict.kind in ("reject", "fraud"):
                 log.warning("job %d rejected: %s", stored.job_id, verdict.reason)
-                self.store.set_status([stored.job_id], REJECTED, verdict.reason, only_from=RECEIVED)
-                moved = True
+                fraud = None
                 if verdict.kind == "fraud":
-                    self.store.set_fraud(
-                        stored.job_id,
+                    fraud = (
                         "pending"
                         if self.arbiter is not None
-                        else "not reported: this oracle has no arbiter key (the arbiter should call reportFraud)",
+                        else "not reported: this oracle has no arbiter key (the arbiter should call reportFraud)"
                     )
+                # One transaction: a crash can never leave a fraud rejected but unreported.
+                self.store.reject(stored.job_id, verdict.reason, fraud=fraud, only_from=RECEIVED)
+                moved = True
         if ok:
             self.store.set_status(ok, VERIFIED, only_from=RECEIVED)
             moved = True
@@ -269,7 +279,11 @@ class OracleService:
             return False
         client = self.poster.client
         for stored in pending:
-            signed = ReceiptSubmission.model_validate_json(stored.body).signed()
+            try:
+                signed = signed_of(stored)
+            except UnreadableReceiptError as exc:
+                self.store.set_fraud(stored.job_id, f"not reported: {exc.reason}")
+                continue
             evidence = fraud_evidence_hash(signed, stored.reason or "")
             try:
                 plan = client.chain.plan_call(
