@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gpusettle.oracle.store import NewReceipt, SQLiteStore, TxAttempt
+from gpusettle.oracle.store import NewReceipt, SQLiteStore, StoreUnavailableError, TxAttempt
 from gpusettle.oracle.store.sql import GroupCommitStore
 from tests.fixtures.postgres import empty_database
 
@@ -196,3 +196,72 @@ def test_prune_keeps_a_closed_batch_an_active_receipt_still_points_to(open_store
     )
     assert store.prune(older_than=4e9).batches == 0
     assert store.batch(batch.id) is not None
+
+
+def test_one_posting_lease_among_stores_sharing_a_postgres_database(pg_dsn: str) -> None:
+    import os
+
+    from gpusettle.oracle.store.postgres import PostgresStore, lease_holder_pid
+
+    empty_database(pg_dsn)
+    first, second = PostgresStore(pg_dsn), PostgresStore(pg_dsn)
+    try:
+        assert lease_holder_pid(pg_dsn) is None
+        assert first.hold_posting_lease() is True
+        assert second.hold_posting_lease() is False
+        assert first.hold_posting_lease() is True  # still held, and checked to be
+        assert lease_holder_pid(pg_dsn) == os.getpid()
+        # Both take intake and see each other's receipts.
+        first.add_receipt(new(1)).result(timeout=5)
+        second.add_receipt(new(2)).result(timeout=5)
+        assert second.add_receipt(new(1)).result(timeout=5).kind == "duplicate"
+        assert first.counts()["received"] == second.counts()["received"] == 2
+        first.close()  # as when its process dies: the server ends the session and frees the lock
+        assert second.hold_posting_lease() is True
+        assert first.hold_posting_lease() is False  # a closed store never posts
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_broken_lease_session_means_no_lease_until_retaken(pg_dsn: str) -> None:
+    import psycopg
+
+    from gpusettle.oracle.store.postgres import PostgresStore
+
+    empty_database(pg_dsn)
+    store = PostgresStore(pg_dsn)
+    try:
+        assert store.hold_posting_lease()
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'gpusettle-oracle-lease-%'"
+            )
+        assert store.hold_posting_lease() is False  # noticed at once, posting stops
+        assert store.hold_posting_lease() is True  # and a fresh session takes it back
+    finally:
+        store.close()
+
+
+def test_a_postgres_writer_survives_a_terminated_connection(pg_dsn: str) -> None:
+    import psycopg
+
+    from gpusettle.oracle.store.postgres import PostgresStore
+
+    empty_database(pg_dsn)
+    store = PostgresStore(pg_dsn)
+    try:
+        store.add_receipt(new(1)).result(timeout=5)
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'gpusettle-oracle' AND pid <> pg_backend_pid()"
+            )
+        # The first write meets the dead connection and fails as unavailable; the writer reconnects.
+        with pytest.raises(StoreUnavailableError):
+            store.add_receipt(new(2)).result(timeout=5)
+        assert store.add_receipt(new(2)).result(timeout=5).kind == "stored"
+        assert store.receipt(2) is not None
+    finally:
+        store.close()

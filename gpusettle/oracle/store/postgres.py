@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -36,11 +37,13 @@ from .migrations import POSTGRES
 from .protocol import StoreUnavailableError
 from .sql import DEFAULT_WRITE_TIMEOUT, GroupCommitStore
 
-__all__ = ["DEFAULT_LEASE_NAME", "PostgresStore", "redact_dsn"]
+__all__ = ["DEFAULT_LEASE_NAME", "LEASE_APPLICATION", "PostgresStore", "lease_holder_pid", "redact_dsn"]
 
 log = logging.getLogger("gpusettle.oracle.store")
 
 DEFAULT_LEASE_NAME = "gpusettle-oracle-poster"
+LEASE_APPLICATION = "gpusettle-oracle-lease"
+"""application_name of the session holding (or trying for) the lease, followed by `-<pid>`."""
 _MIGRATION_LOCK = "gpusettle-oracle-migrations"
 _KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2}
 
@@ -150,13 +153,8 @@ class PostgresStore(GroupCommitStore["psycopg.Connection[Any]"]):
     # -- connections -----------------------------------------------------------------------------------
 
     def _connect(self, **extra: Any) -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            self.dsn,
-            autocommit=True,
-            connect_timeout=self.connect_timeout,
-            application_name="gpusettle-oracle",
-            **extra,
-        )
+        options: dict[str, Any] = {"application_name": "gpusettle-oracle", **extra}
+        return psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout, **options)
 
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
         """Bring the schema up to date, one process at a time (several oracles may start together)."""
@@ -219,7 +217,8 @@ class PostgresStore(GroupCommitStore["psycopg.Connection[Any]"]):
                 conn = self._lease_conn
                 if conn is None or conn.closed or conn.broken:
                     self._holding = False
-                    conn = self._connect(**_KEEPALIVES)
+                    # Named after this process, so an operator (or a test) can see who holds it.
+                    conn = self._connect(application_name=f"{LEASE_APPLICATION}-{os.getpid()}", **_KEEPALIVES)
                     # The server too probes the session, so a vanished host frees the lease in ~10 s.
                     conn.execute("SET tcp_keepalives_idle = 5")
                     conn.execute("SET tcp_keepalives_interval = 2")
@@ -257,3 +256,16 @@ class PostgresStore(GroupCommitStore["psycopg.Connection[Any]"]):
         self._closed = True
         self.release_posting_lease()
         self._pool.close()
+
+
+def lease_holder_pid(dsn: str) -> int | None:
+    """The process id of the oracle holding the posting lease on the database at `dsn`, if one holds it
+    (from the server's view of its sessions: only a lease session ever holds a session advisory lock)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database() "
+            "AND a.application_name LIKE %s",
+            (LEASE_APPLICATION + "-%",),
+        ).fetchone()
+    return int(str(row[0]).rsplit("-", 1)[1]) if row else None

@@ -178,16 +178,21 @@ class GroupCommitStore(ABC, Generic[C]):
         return conn.execute(self._sql(text), tuple(args))  # type: ignore[attr-defined]
 
     def _rows(self, text: str, args: Sequence[Any] = ()) -> list[Any]:
-        try:
-            with self._reading() as conn:
-                return list(self._exec(conn, text, args).fetchall())
-        except StoreUnavailableError:
-            raise
-        except Exception as exc:
-            failure = self._unavailable(exc)
-            if failure is not None:
-                raise failure from None
-            raise
+        for attempt in (1, 2):
+            try:
+                with self._reading() as conn:
+                    return list(self._exec(conn, text, args).fetchall())
+            except StoreUnavailableError:
+                raise
+            except Exception as exc:
+                failure = self._unavailable(exc)
+                if failure is None:
+                    raise
+                if attempt == 2:
+                    raise failure from None
+                # Once more on a fresh connection: a read is safe to repeat, and a pooled connection
+                # may have been closed by the server since its last use.
+        raise AssertionError("unreachable")
 
     def _row(self, text: str, args: Sequence[Any] = ()) -> Any:
         rows = self._rows(text, args)
