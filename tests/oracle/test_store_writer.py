@@ -127,3 +127,35 @@ def test_health_is_503_within_a_second_when_the_writer_is_stuck(store: SQLiteSto
         assert time.monotonic() - started < 1.5
         gate.set()
     assert health.status_code == 503 and "stuck" in health.json()["reason"]
+
+
+def test_intake_answers_503_when_the_writer_does_not_commit_in_time(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    from gpusettle.oracle.app import IntakeSettings
+    from tests.oracle.helpers import body, receipt, submission
+
+    view = StaticChainView(CHAIN_ID, ESCROW, {PROVIDER_CS: WORKER})
+    app = OracleApp(
+        store=store,
+        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
+        keys=WorkerKeyCache(view),
+        results_dir=tmp_path / "results",
+        settings=IntakeSettings(store_timeout=0.5),
+    )
+    gate = threading.Event()
+    with TestClient(app.asgi()) as http:
+        _hold_writer(store, gate)
+        started = time.monotonic()
+        response = http.post(
+            "/v1/receipts", content=body(submission(receipt(9))), headers={"content-type": "application/json"}
+        )
+        waited = time.monotonic() - started
+        gate.set()
+        assert response.status_code == 503 and response.json()["error"] == "store_unavailable"
+        assert "retry" in response.json()["reason"] and waited < 3
+        assert store.receipt(9) is None  # it was still queued, so it was withdrawn, not stored later
+        again = http.post(
+            "/v1/receipts", content=body(submission(receipt(9))), headers={"content-type": "application/json"}
+        )
+        assert again.status_code == 202
