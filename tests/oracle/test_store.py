@@ -216,7 +216,7 @@ def test_one_posting_lease_among_stores_sharing_a_postgres_database(pg_dsn: str)
         second.add_receipt(new(2)).result(timeout=5)
         assert second.add_receipt(new(1)).result(timeout=5).kind == "duplicate"
         assert first.counts()["received"] == second.counts()["received"] == 2
-        first.close()  # as when its process dies: the server ends the session and frees the lock
+        first.close()  # gives the lease up at once
         assert second.hold_posting_lease() is True
         assert first.hold_posting_lease() is False  # a closed store never posts
     finally:

@@ -245,6 +245,12 @@ class PostgresStore(GroupCommitStore["psycopg.Connection[Any]"]):
         """Give the lease up (closing its session), so another oracle can take it at once."""
         with self._lease_lock:
             if self._lease_conn is not None:
+                if self._holding:
+                    try:
+                        # At once: the server frees a closed session's locks only when its backend exits.
+                        self._lease_conn.execute("SELECT pg_advisory_unlock(%s)", (self.lease_key,))
+                    except psycopg.Error as exc:
+                        log.warning("could not release the posting lease cleanly: %s", str(exc).strip())
                 self._close_connection(self._lease_conn)
                 self._lease_conn = None
             self._holding = False
