@@ -265,3 +265,18 @@ def test_a_postgres_writer_survives_a_terminated_connection(pg_dsn: str) -> None
         assert store.receipt(2) is not None
     finally:
         store.close()
+
+
+def test_a_failing_operation_fails_alone_and_its_group_commits(open_store: Opener) -> None:
+    store = open_store()
+    gate = threading.Event()
+    store._submit(lambda conn: gate.wait(10))  # hold the writer so the next three share one group
+    before = store.add_receipt(new(1))
+    bad = store.add_receipt(new(2**64))  # no database takes a job id this large
+    after = store.add_receipt(new(3))
+    gate.set()
+    assert before.result(timeout=10).kind == "stored" and after.result(timeout=10).kind == "stored"
+    with pytest.raises(Exception):  # noqa: B017 - each database words it its own way
+        bad.result(timeout=10)
+    assert store.receipt(1) is not None and store.receipt(3) is not None
+    assert store.counts()["received"] == 2
