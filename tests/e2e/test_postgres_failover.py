@@ -83,6 +83,8 @@ def test_kill_9_the_posting_oracle_of_two_sharing_postgres(
     survivor = next(name for name in procs if name != victim)
     procs[victim].kill9()
     killed_at = time.monotonic()
+    in_flight = _count(pg_dsn, "posted") + _count(pg_dsn, "verified") + _count(pg_dsn, "received")
+    assert in_flight > 0, "the kill came after everything was settled: nothing was left to take over"
     wait_until(lambda: leader() == survivor, TAKEOVER_LIMIT_S + 5, "the survivor to take the lease", world)
     takeover = time.monotonic() - killed_at
     assert takeover < TAKEOVER_LIMIT_S, f"the takeover took {takeover:.1f} s"
