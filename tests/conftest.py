@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.accounts", "tests.fixtures.contracts", "tests.fixtures.jobs"]
+pytest_plugins = [
+    "tests.fixtures.accounts",
+    "tests.fixtures.contracts",
+    "tests.fixtures.jobs",
+    "tests.fixtures.postgres",
+]

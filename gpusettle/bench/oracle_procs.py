@@ -24,15 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--data-dir", type=Path, required=True)
     s.add_argument("--workers", type=Path, required=True)
     s.add_argument("--synchronous", default="FULL")
+    s.add_argument("--store", default=None, help="a postgresql:// DSN (default: SQLite in --data-dir)")
     ld = sub.add_parser("load")
-    ld.add_argument("--port", type=int, required=True)
+    ld.add_argument("--port", type=int, action="append", required=True, help="repeat for several servers")
     ld.add_argument("--bodies", type=Path, required=True)
     ld.add_argument("--out", type=Path, required=True)
     ld.add_argument("--concurrency", type=int, default=CONCURRENCY)
     ld.add_argument("--warmup", type=int, default=0)
     args = parser.parse_args(argv)
     if args.role == "serve":
-        serve(args.port, args.data_dir, args.workers, args.synchronous)
+        serve(args.port, args.data_dir, args.workers, args.synchronous, args.store)
     else:
         load(args.port, args.bodies, args.out, args.concurrency, args.warmup)
     return 0

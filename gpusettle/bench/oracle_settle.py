@@ -25,6 +25,7 @@ from hexbytes import HexBytes
 from ..devnet import Anvil, DevNet, FastSender, ManagedProcess, free_port
 from ..eip712 import ReceiptVerifier, sign_digest
 from ..models import JobReceipt, Outcome
+from .reference import recover_rate, reference_note
 from .report import BenchOptions, BenchReport, machine_info
 
 __all__ = ["DEFAULT_RECEIPTS", "PROVIDERS", "run"]
@@ -221,11 +222,13 @@ def run(options: BenchOptions) -> BenchReport:
             "not counted"
         ),
     ]
+    notes.append(reference_note(settled / elapsed if elapsed > 0 else None))
     if not ok:
         notes.append(
             f"WRONG RESULT: {statuses.count(202)} acknowledged, {settled} settled, oracle counts {counts}"
         )
     data: dict[str, Any] = {
+        "reference_recoveries_per_second": recover_rate(),
         "receipts": count,
         "providers": providers,
         "block_time_s": BLOCK_TIME,

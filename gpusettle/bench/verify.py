@@ -21,6 +21,7 @@ from eth_account.messages import encode_typed_data
 from ..eip712 import CompactSignature, Domain, ReceiptVerifier, from_compact, sign_digest, typed_data
 from ..hashing import KECCAK_BACKEND, checksum_address, keccak256
 from ..models import JobReceipt, Outcome
+from .reference import recover_rate, reference_note
 from .report import BenchOptions, BenchReport, machine_info
 
 __all__ = ["DEFAULT_RECEIPTS", "TARGET_PER_SECOND", "run"]
@@ -126,6 +127,7 @@ def run(options: BenchOptions) -> BenchReport:
         f"speedup: {fast_rate / generic_rate:,.1f}x; target >= {TARGET_PER_SECOND:,}/s: "
         + ("met" if fast_rate >= TARGET_PER_SECOND else "MISSED"),
     ]
+    notes.append(reference_note(fast_rate))
     if not (fast_ok and generic_ok):
         notes.append("WRONG RESULT: a recovered address differs from the signer")
 
@@ -152,6 +154,7 @@ def run(options: BenchOptions) -> BenchReport:
             "all_correct": generic_ok,
         },
         "speedup": fast_rate / generic_rate,
+        "reference_recoveries_per_second": recover_rate(),
         "target_per_second": TARGET_PER_SECOND,
         "meets_target": fast_rate >= TARGET_PER_SECOND,
         "pinning": pinning,

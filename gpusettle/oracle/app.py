@@ -93,6 +93,8 @@ class IntakeSettings:
     max_body: int = DEFAULT_MAX_BODY
     max_result: int = DEFAULT_MAX_RESULT
     max_spec: int = DEFAULT_MAX_SPEC
+    store_timeout: float = 10.0
+    """Seconds a submission waits for its commit before it is answered 503 (retry later)."""
 
 
 CosignHandler = Callable[[dict[str, Any]], Awaitable[tuple[int, dict[str, Any]]]]
@@ -296,7 +298,18 @@ class OracleApp:
             end_time=receipt.endTime,
         )
         try:
-            outcome: InsertOutcome = await asyncio.wrap_future(self.store.add_receipt(record))
+            # Bounded: a wedged store answers 503; a submission still queued is withdrawn (never stored
+            # after this answer), one already being committed may still be, and is a duplicate on retry.
+            outcome: InsertOutcome = await asyncio.wait_for(
+                asyncio.wrap_future(self.store.add_receipt(record)), self.settings.store_timeout
+            )
+        except TimeoutError:
+            self.metrics.store_errors.inc()
+            self.metrics.intake.labels("store_unavailable").inc()
+            return 503, {
+                "error": "store_unavailable",
+                "reason": f"the store did not commit within {self.settings.store_timeout:g} s; retry later",
+            }
         except StoreUnavailableError as exc:
             self.metrics.store_errors.inc()
             self.metrics.intake.labels("store_unavailable").inc()

@@ -58,6 +58,22 @@ def oracle() -> None:
     show_default=True,
     help="SQLite durability: FULL survives power loss, NORMAL only process crashes.",
 )
+@click.option(
+    "--store",
+    "store",
+    envvar="GPUSETTLE_ORACLE_STORE",
+    default=None,
+    help="A postgresql:// DSN to keep the store in PostgreSQL, shared by several oracle processes "
+    "(default: SQLite in --data-dir). Also read from $GPUSETTLE_ORACLE_STORE; keep the password in "
+    "~/.pgpass or $PGPASSWORD rather than on the command line.",
+)
+@click.option(
+    "--retention-days",
+    type=float,
+    default=7.0,
+    show_default=True,
+    help="Days settled and rejected receipts are kept after the dispute window closes.",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def run(
     rpc_url: str,
@@ -81,6 +97,8 @@ def run(
     stuck_after: float,
     max_body: int,
     synchronous: str,
+    store: str | None,
+    retention_days: float,
     log_level: str,
 ) -> None:
     """Serve the oracle API and settle verified receipts until stopped (Ctrl-C or SIGTERM)."""
@@ -111,6 +129,8 @@ def run(
             ),
             intake=IntakeSettings(max_body=max_body),
             synchronous=synchronous,
+            store=_store_dsn(store),
+            retention_margin=retention_days * 86400,
         )
         service = OracleService(
             config,
@@ -121,3 +141,15 @@ def run(
     except GpusettleError as exc:
         raise click.ClickException(str(exc)) from None
     service.serve()
+
+
+def _store_dsn(value: str | None) -> str | None:
+    """The --store value, checked: a PostgreSQL DSN, or nothing (SQLite)."""
+    if value is None or not value.strip():
+        return None
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise GpusettleError(
+            f"--store must be a postgresql:// DSN, not {value.split('://')[0]!r}",
+            "for example postgresql://oracle@db.internal:5432/gpusettle; leave it out to use SQLite in --data-dir",
+        )
+    return value

@@ -35,7 +35,7 @@ from .chainview import ChainView
 from .metrics import OracleMetrics
 from .quorum import QuorumError, QuorumSigner
 from .store import POSTED, REJECTED, VERIFIED, Batch, Store, TxAttempt
-from .verify import ReceiptSubmission
+from .stored import UnreadableReceiptError, signed_of
 
 __all__ = ["JOB_ERRORS", "Poster", "PosterSettings"]
 
@@ -151,7 +151,12 @@ class Poster:
             # The escrow checks endTime <= block.timestamp: wait until the next block can be that late.
             if stored.end_time > now:
                 continue
-            signed = ReceiptSubmission.model_validate_json(stored.body).signed()
+            try:
+                signed = signed_of(stored)
+            except UnreadableReceiptError as exc:
+                log.error("%s", exc)
+                self.store.reject(stored.job_id, exc.reason, only_from=VERIFIED)
+                continue
             out.append((stored.job_id, stored.provider, signed))
         out.sort(key=lambda item: (item[1], item[0]))
         return out[: self.settings.batch_max]

@@ -31,7 +31,16 @@ from .chainview import ChainView, Web3ChainView, WorkerKeyCache
 from .metrics import OracleMetrics
 from .poster import Poster, PosterSettings
 from .quorum import QuorumSigner
-from .store import RECEIVED, REJECTED, VERIFIED, SQLiteStore, Store, StoredReceipt, StoreUnavailableError
+from .store import (
+    RECEIVED,
+    VERIFIED,
+    SQLiteStore,
+    Store,
+    StoredReceipt,
+    StoreUnavailableError,
+    open_store,
+)
+from .stored import UnreadableReceiptError, signed_of
 from .verify import (
     IntakeRejection,
     ReceiptSubmission,
@@ -64,6 +73,17 @@ class OracleConfig:
     poll_interval: float = 0.2
     synchronous: str = "FULL"
     freivalds_rounds: int | None = None
+    store: str | None = None
+    """A postgresql:// DSN: the store lives in PostgreSQL, which several oracle processes may share
+    (one of them, the holder of the posting lease, verifies and posts). None: SQLite in data_dir."""
+    lease_poll: float = 0.5
+    """Seconds between tries to take the posting lease while another oracle holds it."""
+    retention_margin: float = 7 * 86400.0
+    """Settled and rejected receipts (and closed batches) are kept this long after the dispute window."""
+    dispute_window: int | None = None
+    """The escrow's dispute window in seconds; None reads it from the escrow."""
+    prune_every: float = 600.0
+    """Seconds between prunes of what retention lets go."""
 
     @property
     def url(self) -> str:
@@ -98,9 +118,13 @@ class OracleService:
         self.view: ChainView = view or Web3ChainView(client_factory, client)
         self.metrics = OracleMetrics()
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        if store is None and config.store:
+            store = open_store(config.store)
         self.store: Store = store or SQLiteStore(
             config.data_dir / "oracle.sqlite", synchronous=config.synchronous
         )
+        self._next_prune = 0.0
+        self._dispute_window = config.dispute_window
         self.results_dir = config.data_dir / "results"
         self.payloads = load_payload_dir(self.results_dir)
         self.verifier = ReceiptVerifier(self.view.chain_id, self.view.escrow_address)
@@ -143,18 +167,32 @@ class OracleService:
     def start_background(self) -> None:
         """Start the verifier and (when posting) the poster."""
         self._stop.clear()
+        # Only the holder of the posting lease runs these (always this process on SQLite).
         targets: list[tuple[str, Callable[[], bool]]] = [("verifier", self.verify_once)]
         if self.config.post:
             targets.append(("poster", self.poster.step))
         if self.arbiter is not None:
             targets.append(("fraud-reporter", self.report_fraud_once))
+        targets.append(("pruner", self.prune_once))
         for name, fn in targets:
             thread = threading.Thread(target=self._loop, args=(name, fn), name=f"oracle-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
+    def holds_lease(self) -> bool:
+        """Whether this oracle may verify and post now (see Store.hold_posting_lease)."""
+        try:
+            return self.store.hold_posting_lease()
+        except Exception as exc:  # noqa: BLE001 - no lease while the store cannot say
+            log.warning("cannot check the posting lease: %s", exc)
+            return False
+
     def _loop(self, name: str, fn: Callable[[], bool]) -> None:
         while not self._stop.is_set():
+            if not self.holds_lease():
+                # Another oracle sharing the store posts; take over when its lease is released.
+                self._stop.wait(self.config.lease_poll)
+                continue
             try:
                 busy = fn()
             except StoreUnavailableError as exc:
@@ -235,31 +273,65 @@ class OracleService:
         pending: list[StoredReceipt] = self.store.receipts(RECEIVED, limit=limit)
         if not pending:
             return False
-        items = [
-            (ReceiptSubmission.model_validate_json(r.body).signed(), r.signer, r.received_at) for r in pending
-        ]
-        verdicts = self._judge(items)
-        ok: list[int] = []
+        readable: list[StoredReceipt] = []
+        items: list[tuple[SignedReceipt, str, float]] = []
         moved = False
-        for stored, verdict in zip(pending, verdicts, strict=True):
+        for stored in pending:
+            try:
+                items.append((signed_of(stored), stored.signer, stored.received_at))
+            except UnreadableReceiptError as exc:
+                log.error("%s", exc)
+                self.metrics.verified.labels("unreadable").inc()
+                moved = self.store.reject(stored.job_id, exc.reason, only_from=RECEIVED) or moved
+                continue
+            readable.append(stored)
+        verdicts = self._judge(items) if items else []
+        ok: list[int] = []
+        for stored, verdict in zip(readable, verdicts, strict=True):
             self.metrics.verified.labels(verdict.kind).inc()
             if verdict.kind == "ok":
                 ok.append(stored.job_id)
             elif verdict.kind in ("reject", "fraud"):
                 log.warning("job %d rejected: %s", stored.job_id, verdict.reason)
-                self.store.set_status([stored.job_id], REJECTED, verdict.reason, only_from=RECEIVED)
-                moved = True
+                fraud = None
                 if verdict.kind == "fraud":
-                    self.store.set_fraud(
-                        stored.job_id,
+                    fraud = (
                         "pending"
                         if self.arbiter is not None
-                        else "not reported: this oracle has no arbiter key (the arbiter should call reportFraud)",
+                        else "not reported: this oracle has no arbiter key (the arbiter should call reportFraud)"
                     )
+                # One transaction: a crash can never leave a fraud rejected but unreported.
+                self.store.reject(stored.job_id, verdict.reason, fraud=fraud, only_from=RECEIVED)
+                moved = True
         if ok:
             self.store.set_status(ok, VERIFIED, only_from=RECEIVED)
             moved = True
         return moved
+
+    def prune_once(self) -> bool:
+        """Every `prune_every` seconds: forget what is settled or rejected for longer than the dispute
+        window plus the retention margin. Never reports work done (it runs rarely)."""
+        now = time.time()
+        if now < self._next_prune:
+            return False
+        self._next_prune = now + self.config.prune_every
+        if self._dispute_window is None:
+            try:
+                self._dispute_window = int(self.client.parameters().dispute_window)
+            except Exception as exc:  # noqa: BLE001 - try again next round; nothing is lost by waiting
+                log.warning("cannot read the escrow's dispute window, not pruning yet: %s", exc)
+                return False
+        cutoff = now - self._dispute_window - self.config.retention_margin
+        result = self.store.prune(cutoff)
+        if result.receipts or result.batches or result.txs:
+            log.info(
+                "retention: forgot %d receipts, %d batches and %d transactions settled or rejected before %s",
+                result.receipts,
+                result.batches,
+                result.txs,
+                time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(cutoff)),
+            )
+        return False
 
     def report_fraud_once(self) -> bool:
         """Send reportFraud for rejected fraudulent receipts (arbiter key only)."""
@@ -269,7 +341,11 @@ class OracleService:
             return False
         client = self.poster.client
         for stored in pending:
-            signed = ReceiptSubmission.model_validate_json(stored.body).signed()
+            try:
+                signed = signed_of(stored)
+            except UnreadableReceiptError as exc:
+                self.store.set_fraud(stored.job_id, f"not reported: {exc.reason}")
+                continue
             evidence = fraud_evidence_hash(signed, stored.reason or "")
             try:
                 plan = client.chain.plan_call(

@@ -15,40 +15,47 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FINAL_STATES", "JobRecord", "WorkerState"]
+from ..schema import migrate_sqlite
+
+__all__ = ["FINAL_STATES", "MIGRATIONS", "JobRecord", "WorkerState"]
 
 FINAL_STATES = ("settled", "rejected", "declined", "skipped")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id          INTEGER PRIMARY KEY,
-    state           TEXT NOT NULL,
-    spec_hash       TEXT NOT NULL,
-    spec            TEXT,
-    max_gpu_seconds INTEGER NOT NULL,
-    gpu_count       INTEGER NOT NULL,
-    accept_by       INTEGER NOT NULL,
-    deadline        INTEGER NOT NULL,
-    accepted_at     INTEGER,
-    accept_tx       TEXT,
-    start_time      INTEGER,
-    end_time        INTEGER,
-    gpu_seconds     INTEGER,
-    outcome         INTEGER,
-    result_hash     TEXT,
-    payload_path    TEXT,
-    payload_sent    INTEGER NOT NULL DEFAULT 0,
-    submission      TEXT,
-    reason          TEXT,
-    settle_tx       TEXT,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL DEFAULT 0,
-    created_at      REAL NOT NULL,
-    updated_at      REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, job_id);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+_V1 = (
+    """CREATE TABLE IF NOT EXISTS jobs (
+        job_id          INTEGER PRIMARY KEY,
+        state           TEXT NOT NULL,
+        spec_hash       TEXT NOT NULL,
+        spec            TEXT,
+        max_gpu_seconds INTEGER NOT NULL,
+        gpu_count       INTEGER NOT NULL,
+        accept_by       INTEGER NOT NULL,
+        deadline        INTEGER NOT NULL,
+        accepted_at     INTEGER,
+        accept_tx       TEXT,
+        start_time      INTEGER,
+        end_time        INTEGER,
+        gpu_seconds     INTEGER,
+        outcome         INTEGER,
+        result_hash     TEXT,
+        payload_path    TEXT,
+        payload_sent    INTEGER NOT NULL DEFAULT 0,
+        submission      TEXT,
+        reason          TEXT,
+        settle_tx       TEXT,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        created_at      REAL NOT NULL,
+        updated_at      REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, job_id)",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+"""The state database's schema as numbered migrations (PRAGMA user_version): append, never edit one
+that has shipped. Version 1 is the schema from before versions existed, so a database that old
+(user_version 0) only gets its version recorded."""
 
 _COLUMNS = (
     "job_id",
@@ -111,13 +118,15 @@ class JobRecord:
 class WorkerState:
     """Thread-safe access to the worker's SQLite file (a connection per thread)."""
 
+    SCHEMA_VERSION = len(MIGRATIONS)
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(_SCHEMA)
+        migrate_sqlite(conn, MIGRATIONS, f"the worker state database {self.path}")
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

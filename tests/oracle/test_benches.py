@@ -22,6 +22,10 @@ def test_intake_bench_small(tmp_path: Path) -> None:
         and doc["stored"] == 400 + doc["warmup_receipts"]
     )
     assert doc["latency_ms"]["p99"] > 0 and doc["per_second"] > 0
+    # The same receipts through two instances sharing a PostgreSQL server, measured in the same run.
+    postgres = doc["postgres"]
+    assert postgres["statuses"] == {"202": 400} and postgres["stored"] == 400 + doc["warmup_receipts"]
+    assert doc["postgres_over_sqlite"] > 0 and doc["reference_recoveries_per_second"] > 0
 
 
 def test_settle_bench_small(tmp_path: Path) -> None:
