@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from gpusettle.demo import free_port
+from gpusettle.devnet import free_port
 from gpusettle.oracle.store.postgres import lease_holder_pid
 from tests.e2e.conftest import PORTS, World, make_world, wait_until
 from tests.e2e.test_oracle_crash import Submitter
