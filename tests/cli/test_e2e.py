@@ -104,7 +104,7 @@ def test_provider_status_and_offers(gs: Cli, suite: dict[str, str], offer_id: in
         "0.002",
         *_signed(gs, "prov"),
     )
-    assert gs.json("provider", "offer", "list", "--all")["offers"][0]["price_per_gpu_second"] == 2 * 10**15
+    assert gs.json("provider", "offer", "list", "--all")["offers"][0]["price_per_gpu_second"] == str(2 * 10**15)
     gs(
         "provider",
         "offer",
@@ -223,8 +223,8 @@ def test_too_many_decimals(gs: Cli, suite: dict[str, str]) -> None:
     res = gs(
         "token",
         "transfer",
-        "prov",
         "1.0000000000000000001",
+        "prov",
         *_signed(gs, "client"),
         ok=False,
     )
@@ -236,7 +236,7 @@ def test_bad_checksum(gs: Cli, suite: dict[str, str]) -> None:
     # Flip the case of one letter only, so it stays mixed case with a wrong checksum.
     i = next(i for i, ch in enumerate(good) if i > 1 and ch.isalpha())
     bad = good[:i] + good[i].swapcase() + good[i + 1 :]
-    res = gs("token", "transfer", bad, "1", *_signed(gs, "client"), ok=False)
+    res = gs("token", "transfer", "1", bad, *_signed(gs, "client"), ok=False)
     assert f"{bad} has a wrong EIP-55 checksum (expected {good})" in res.stderr
 
 
@@ -282,17 +282,17 @@ def test_missing_record(gs: Cli, tmp_path: Path) -> None:
     assert "no deployment record for network 'development'" in res.stderr and "gpusettle deploy" in res.stderr
 
 
-def test_confirmation_refused_sends_nothing(gs: Cli, suite: dict[str, str], anvil: Anvil) -> None:
+def test_confirmation_refused_sends_nothing(gs: Cli, suite: dict[str, str], anvil: Anvil, tty: None) -> None:
     nonce = anvil.nonce(suite["client"])
     res = gs(
-        "token", "transfer", "prov", "1", "-a", "client", "--password-file", _pw(gs), input="n\n", ok=False
+        "token", "transfer", "1", "prov", "-a", "client", "--password-file", _pw(gs), input="n\n", ok=False
     )
     assert "transfer 1 GPUC to" in res.stderr and "estimated gas" in res.stderr
     assert anvil.nonce(suite["client"]) == nonce
 
 
 def test_transfer_json(gs: Cli, suite: dict[str, str]) -> None:
-    out = gs.json("token", "transfer", suite["prov"], "2.5", *_signed(gs, "client"))
+    out = gs.json("token", "transfer", "2.5", suite["prov"], *_signed(gs, "client"))
     assert out["tx"]["success"] is True and out["tx"]["tx_hash"].startswith("0x")
     assert [e["name"] for e in out["tx"]["events"]] == ["Transfer"]
     assert int(out["amount"]) == 25 * 10**17
@@ -307,9 +307,9 @@ def test_unstake_more_than_free_is_the_contract_error_in_words(gs: Cli, offer_id
 def test_admin(gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil) -> None:
     shown = gs.json("admin", "params", "show")
     assert shown["parameters"]["fee_bps"] == 250 and shown["paused"] is False
-    gs("admin", "param", "set", "fee_bps", "100", "-a", "dev:0", "-y")
+    gs("admin", "params", "set", "fee_bps", "100", "-a", "dev:0", "-y")
     assert gs.json("admin", "params", "show")["parameters"]["fee_bps"] == 100
-    over = gs("admin", "param", "set", "fee_bps", "5000", "-a", "dev:0", "-y", ok=False)
+    over = gs("admin", "params", "set", "fee_bps", "5000", "-a", "dev:0", "-y", ok=False)
     assert "JobEscrowParameterOutOfRange(param=0, value=5000, min=0, max=1000)" in over.stderr
     o1, o2 = Account.create().address, Account.create().address
     gs("admin", "oracle-set", "--oracle", o1, "--oracle", o2, "--threshold", "2", "-a", "dev:0", "-y")
@@ -342,10 +342,10 @@ def test_unstake_and_withdraw_after_unbonding(
     assert int(out["unbonding"]) == 100 * E18
     st = gs("provider", "status", "prov").stdout
     assert "unbonding         100 GPUC, released" in st and "(in 7.0 d)" in st
-    early = gs("provider", "withdraw", *_signed(gs, "prov"), ok=False)
+    early = gs("provider", "withdraw-stake", *_signed(gs, "prov"), ok=False)
     assert "ProviderStakingStillUnbonding(" in early.stderr and "wait until the release time" in early.stderr
     anvil.increase_time(UNBONDING + 1)
-    done = gs.json("provider", "withdraw", *_signed(gs, "prov"))
+    done = gs.json("provider", "withdraw-stake", *_signed(gs, "prov"))
     assert int(done["withdrawn"]) == 100 * E18
     assert int(gs.json("token", "balance", "prov")["balance"]) == start + 100 * E18
     st2 = gs.json("provider", "status", "prov")
@@ -473,19 +473,21 @@ def test_json_errors_are_json(gs: Cli) -> None:
     assert data["type"] == "ConfigError" and "unknown network 'nowhere'" in data["error"]
 
 
-def test_dev_fund_asks_before_each_send_and_no_sends_nothing(
-    gs: Cli, anvil: Anvil, suite: dict[str, str]
+def test_dev_fund_asks_once_for_both_sends_and_no_sends_nothing(
+    gs: Cli, anvil: Anvil, suite: dict[str, str], tty: None
 ) -> None:
     poor = suite["poor"]
     eth_before = int(anvil.call("eth_getBalance", poor, "latest"), 16)
     tokens_before = int(gs.json("token", "balance", "poor")["balance"])
     res = gs("dev", "fund", "poor", "--eth", "1", "--tokens", "1", input="n\n", ok=False)
     assert res.exit_code != 0
-    assert "send 1 ETH to" in res.stderr and "Send this transaction?" in res.stderr
+    assert "send 1 ETH to" in res.stderr and "transfer 1 GPUC to" in res.stderr
+    assert res.stderr.count("Send these 2 transactions?") == 1
     assert int(anvil.call("eth_getBalance", poor, "latest"), 16) == eth_before
     assert int(gs.json("token", "balance", "poor")["balance"]) == tokens_before
-    # answering yes to both sends both, each shown with its plan and its outcome
-    res = gs("dev", "fund", "poor", "--eth", "1", "--tokens", "1", input="y\ny\n")
-    assert res.stderr.count("Send this transaction?") == 2 and "sent 1 ETH: tx 0x" in res.stderr
+    # one yes sends both, each with its outcome
+    res = gs("dev", "fund", "poor", "--eth", "1", "--tokens", "1", input="y\n")
+    assert res.stderr.count("Send these 2 transactions?") == 1 and "Send this transaction?" not in res.stderr
+    assert "sent 1 ETH: tx 0x" in res.stderr and "funded: tx 0x" in res.stderr
     assert int(anvil.call("eth_getBalance", poor, "latest"), 16) == eth_before + E18
     assert int(gs.json("token", "balance", "poor")["balance"]) == tokens_before + E18
