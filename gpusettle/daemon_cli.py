@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli.context import parse_address
+from .cli.context import HTTP_URL, parse_address
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -53,23 +53,8 @@ class _AccountRef(click.ParamType[str, Any]):
         )
 
 
-class _HttpUrl(click.ParamType[str, Any]):
-    name = "URL"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value).strip().rstrip("/")
-        if not re.fullmatch(r"https?://[^\s/:]+(:\d{1,5})?(/\S*)?", text):
-            self.fail(f"{text!r} is not an http(s) URL, e.g. http://127.0.0.1:8700", param, ctx)
-        port = re.search(r"://[^/:]+:(\d+)", text)
-        if port and not 1 <= int(port.group(1)) <= 65535:
-            self.fail(f"port {port.group(1)} in {text!r} is outside 1-65535", param, ctx)
-        return text
-
-
 ACCOUNT_REF = _AccountRef()
 """An address or an account alias, checked at parse time."""
-HTTP_URL = _HttpUrl()
-"""An http(s) URL, checked at parse time."""
 LOG_LEVEL = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
 """Log levels."""
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 
@@ -169,6 +169,18 @@ class Settings(BaseModel):
     """The oracle's base URL; None means the development default on local chains."""
     yes: bool = Field(default=False, description="Send without asking.")
     """Send transactions without asking."""
+
+    @field_validator("rpc_url", "oracle_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        from .cli.context import check_http_url
+
+        if value is None:
+            return None
+        problem = check_http_url(value.strip().rstrip("/"))
+        if problem:
+            raise ValueError(problem)
+        return value.strip().rstrip("/")
 
     # -- loading -------------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ADDRESS",
+    "HTTP_URL",
     "Ctx",
     "get_ctx",
     "parse_address",
@@ -373,6 +374,31 @@ ADDRESS = _AddressType()
 """A click parameter type for a checksummed address."""
 
 
+def check_http_url(text: str) -> str | None:
+    """Why `text` is not an http(s) URL with a valid port, or None."""
+    if not re.fullmatch(r"https?://[^\s/:]+(:\d{1,5})?(/\S*)?", text):
+        return f"{text!r} is not an http(s) URL, e.g. http://127.0.0.1:8700"
+    port = re.search(r"://[^/:]+:(\d+)", text)
+    if port and not 1 <= int(port.group(1)) <= 65535:
+        return f"port {port.group(1)} in {text!r} is outside 1-65535"
+    return None
+
+
+class _HttpUrl(click.ParamType[str, Any]):
+    name = "URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().rstrip("/")
+        problem = check_http_url(text)
+        if problem:
+            self.fail(problem, param, ctx)
+        return text
+
+
+HTTP_URL = _HttpUrl()
+"""A click parameter type for an http(s) URL."""
+
+
 def get_ctx() -> Ctx:
     """The Ctx of the running command (created on the root context)."""
     root = click.get_current_context().find_root()
@@ -435,6 +461,7 @@ def shared_options(f: F) -> F:
         ),
         click.option(
             "--rpc-url",
+            type=HTTP_URL,
             expose_value=False,
             callback=_setter("rpc_url"),
             help=f"RPC URL (default ${RPC_URL_ENV}, else the network's own variable).",
@@ -462,6 +489,7 @@ def shared_options(f: F) -> F:
         ),
         click.option(
             "--oracle-url",
+            type=HTTP_URL,
             expose_value=False,
             callback=_setter("oracle_url"),
             help="The oracle's URL (default $GPUSETTLE_ORACLE_URL; http://127.0.0.1:8700 on development).",

@@ -107,9 +107,11 @@ def _terms(c: Ctx, offer_id: int, gpu_seconds: int, deadline: int) -> JobTerms:
 
 def _publish(c: Ctx, spec: JobSpec, where: str) -> str:
     """Put `spec` where workers fetch specs; returns a sentence saying where it went."""
+    import httpx
+
     try:
         open_spec_store(where).publish(spec)
-    except (OSError, ValueError, SpecUnavailable) as exc:
+    except (OSError, ValueError, SpecUnavailable, httpx.HTTPError) as exc:
         raise ConfigError(
             f"cannot publish the spec to {where}: {exc}",
             "check that the oracle runs (or pass --publish DIR), or create the job with --no-publish "

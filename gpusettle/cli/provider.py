@@ -159,6 +159,7 @@ def provider_status(who: str | None) -> None:
         "workers_here": statuses,
         **{k: v for k, v in asdict(info).items() if k != "provider"},
         "free": info.free,
+        "earnings": record.earnings,
         "min_stake": min_stake,
         "record": asdict(record),
         "symbol": client.symbol,
