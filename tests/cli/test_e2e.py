@@ -104,7 +104,9 @@ def test_provider_status_and_offers(gs: Cli, suite: dict[str, str], offer_id: in
         "0.002",
         *_signed(gs, "prov"),
     )
-    assert gs.json("provider", "offer", "list", "--all")["offers"][0]["price_per_gpu_second"] == str(2 * 10**15)
+    assert gs.json("provider", "offer", "list", "--all")["offers"][0]["price_per_gpu_second"] == str(
+        2 * 10**15
+    )
     gs(
         "provider",
         "offer",
@@ -491,3 +493,141 @@ def test_dev_fund_asks_once_for_both_sends_and_no_sends_nothing(
     assert "sent 1 ETH: tx 0x" in res.stderr and "funded: tx 0x" in res.stderr
     assert int(anvil.call("eth_getBalance", poor, "latest"), 16) == eth_before + E18
     assert int(gs.json("token", "balance", "poor")["balance"]) == tokens_before + E18
+
+
+# -- issue 10 ---------------------------------------------------------------------------------------------
+
+
+def test_set_role_sends_from_the_account_option_not_the_holder(
+    gs: Cli, suite: dict[str, str], anvil: Anvil
+) -> None:
+    """`admin set-role treasury client --account dev:0` sent from `client`: the positional argument was
+    also called `account` and overwrote --account (and click warned about it on every command)."""
+    dev0 = anvil.call("eth_accounts")[0]
+    nonce = anvil.nonce(dev0)
+    out = gs.json("admin", "set-role", "treasury", "client", "--account", "dev:0", "--yes")
+    tx = anvil.call("eth_getTransactionByHash", out["tx"]["tx_hash"])
+    assert tx["from"].lower() == dev0.lower() and anvil.nonce(dev0) == nonce + 1
+    assert gs.json("admin", "params", "show")["roles"]["treasury"] == suite["client"]
+    gs("admin", "set-role", "treasury", "dev:0", "--account", "dev:0", "--yes")
+    help_text = gs("admin", "set-role", "--help").output
+    assert "is used by an argument and another parameter" not in help_text and "HOLDER" in help_text
+
+
+def test_without_a_terminal_a_prompt_is_refused_before_it_is_asked(
+    gs: Cli, suite: dict[str, str], anvil: Anvil
+) -> None:
+    nonce = anvil.nonce(suite["client"])
+    res = gs("token", "transfer", "1", "prov", "-a", "client", "--password-file", _pw(gs), ok=False)
+    assert "there is no terminal to answer on" in res.stderr and "pass --yes" in res.stderr
+    assert "Send this transaction? [y/N]" not in res.output and "Aborted" not in res.output
+    assert anvil.nonce(suite["client"]) == nonce
+    fund = gs("dev", "fund", "poor", "--eth", "1", ok=False)
+    assert "pass --yes" in fund.stderr and "[y/N]" not in fund.output
+    # GPUSETTLE_YES=1 is the environment's --yes.
+    gs(
+        "token",
+        "transfer",
+        "1",
+        "prov",
+        "-a",
+        "client",
+        "--password-file",
+        _pw(gs),
+        env={"GPUSETTLE_YES": "1"},
+    )
+    assert anvil.nonce(suite["client"]) == nonce + 1
+
+
+def test_renamed_and_removed_commands(gs: Cli, suite: dict[str, str]) -> None:
+    old = gs("admin", "param", "set", "fee_bps", "100", "-a", "dev:0", "-y", ok=False)
+    assert "No such command 'param'" in old.stderr and old.exit_code == 2
+    assert "error: " in old.stderr and "admin --help`" in old.stderr and "hint: see `" in old.stderr
+    gone = gs("accounts", "list", ok=False)
+    assert "No such command 'accounts'" in gone.stderr
+    listing = gs("--help").output
+    for group in (
+        "wallet",
+        "provider",
+        "offer",
+        "job",
+        "token",
+        "admin",
+        "deploy",
+        "dev",
+        "worker",
+        "oracle",
+    ):
+        assert f"  {group} " in listing, group
+    assert "AMOUNT TO" in gs("token", "transfer", "--help").output
+
+
+def test_json_amounts_are_always_strings_of_base_units(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
+    bal = gs.json("token", "balance", "client")
+    assert isinstance(bal["balance"], str) and isinstance(bal["eth_wei"], str)
+    st = gs.json("provider", "status", "prov")
+    for key in ("bonded", "unbonding", "free", "locked_collateral", "earnings", "min_stake"):
+        assert isinstance(st[key], str), key
+    assert isinstance(st["record"]["earnings"], str) and isinstance(st["record"]["jobs_completed"], int)
+    created = gs.json(*_create(offer_id, 10), "--spec-hash", SPEC, "--permit", *_signed(gs, "client"))
+    assert isinstance(created["deposit"], str) and isinstance(created["job_id"], int)
+    assert isinstance(created["price_per_gpu_second"], str) and created["gpu_count"] == 4
+
+
+def test_change_password_checks_the_old_one_first(gs: Cli, suite: dict[str, str]) -> None:
+    bad = gs.password_file("bad-old", "not it")
+    # No new password on stdin: before the fix it asked for the new one first and failed on that.
+    res = gs("wallet", "change-password", "poor", "--password-file", bad, input="", ok=False)
+    assert "error: wrong password for account 'poor'" in res.stderr
+    assert "New password" not in res.output
+
+
+def test_config_file_environment_and_options_in_that_order(
+    gs: Cli, suite: dict[str, str], tmp_path: Path, anvil: Anvil
+) -> None:
+    home = gs.home
+    config = home / "config.toml"
+    config.write_text(f'account = "client"\ndeployments_dir = "{home / "deployments"}"\n')
+    try:
+        # The config file names the account...
+        assert gs.json("wallet", "address")["address"] == suite["client"]
+        # ...the environment wins over it...
+        assert gs.json("wallet", "address", env={"GPUSETTLE_ACCOUNT": "prov"})["address"] == suite["prov"]
+        # ...and the option over both.
+        assert (
+            gs.json("wallet", "address", "-a", "poor", env={"GPUSETTLE_ACCOUNT": "prov"})["address"]
+            == suite["poor"]
+        )
+        # The config file's deployments_dir is used when the environment says nothing.
+        assert gs.json("token", "balance", env={"GPUSETTLE_DEPLOYMENTS": ""})["address"] == suite["client"]
+        config.write_text('acount = "client"\n')
+        res = gs("wallet", "address", ok=False)
+        assert f"{config} has unknown keys: acount" in res.stderr and "the keys are:" in res.stderr
+    finally:
+        config.unlink()
+    bad = gs("token", "balance", "prov", env={"GPUSETTLE_RPC_URL": "localhost:8545"}, ok=False)
+    assert "invalid configuration: rpc_url" in bad.stderr and "is not an http(s) URL" in bad.stderr
+
+
+def test_help_and_version_import_no_command_module() -> None:
+    """Start-up: `gpusettle --help` and `--version` load click and the root group only (no web3, no
+    pydantic, no oracle app): the command modules are imported when their command runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from gpusettle.cli.main import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in ('web3', 'pydantic', 'eth_account', 'gpusettle.oracle.app', "
+        "'gpusettle.cli.job', 'gpusettle.worker.runner', 'requests') if m in sys.modules)\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    for args in (["--help"], ["--version"]):
+        res = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False, timeout=60
+        )
+        assert "HEAVY []" in res.stderr, (args, res.stderr)
