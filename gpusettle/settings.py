@@ -93,7 +93,7 @@ SETTINGS: tuple[Setting, ...] = (
         "deployment",
         "--deployment",
         "GPUSETTLE_DEPLOYMENT",
-        "<deployments_dir>/<chain id>.json",
+        "DEPLOYMENTS_DIR/CHAIN_ID.json",
         "one deployment record file, instead of looking it up by chain id",
     ),
     Setting(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,16 +26,23 @@ def job() -> None:
     """Rent GPUs: open a job on an offer, publish its spec, watch it, fetch the result, claim the refund."""
 
 
+_SPEC_CACHE: dict[str, JobSpec] = {}
+
+
 def _load_spec(spec: str) -> JobSpec:
+    """The JobSpec in file `spec` ("-": standard input, read once)."""
+    if spec in _SPEC_CACHE:
+        return _SPEC_CACHE[spec]
     path = Path(spec)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = sys.stdin.read() if spec == "-" else path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the job spec {path}: {exc.strerror}", "check the path") from None
     try:
         parsed = JobSpec.model_validate_json(text)
     except ValidationError as exc:
         raise ConfigError(f"the job spec {path} is not valid: {exc}", "fix the spec file") from None
+    _SPEC_CACHE[spec] = parsed
     return parsed
 
 
@@ -128,7 +136,11 @@ def _publish(c: Ctx, spec: JobSpec, where: str) -> str:
 @click.option(
     "--deadline", default="24h", show_default=True, help="Settle-by time: 2h, 1d, unix seconds or ISO time."
 )
-@click.option("--spec", type=click.Path(dir_okay=False), help="Job spec JSON file; its hash goes on-chain.")
+@click.option(
+    "--spec",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Job spec JSON file (- reads it from standard input); its hash goes on-chain.",
+)
 @click.option("--spec-hash", help="The spec's keccak256, if you hashed it yourself (publish it yourself).")
 @click.option(
     "--publish",
@@ -255,14 +267,50 @@ def job_publish(job_id: int, spec: str, where: str | None) -> None:
     c.emit({"job_id": job_id, "spec_hash": parsed.spec_hash(), "published": where or c.oracle()}, said)
 
 
+def _latest_job(c: Ctx) -> int:
+    """The newest job --account opened."""
+    events = c.client().jobs_created(client=c.address())
+    if not events:
+        raise ConfigError(
+            f"{c.address()} has opened no job", "give a JOB_ID, or open one with `gpusettle job create`"
+        )
+    return max(e.job_id for e in events)
+
+
+WAITING_STATES = ("Open", "Running")
+"""Job states that change without the client doing anything."""
+
+
 @job.command("status")
-@click.argument("job_id", type=click.IntRange(1))
+@click.argument("job_id", type=click.IntRange(1), required=False)
+@click.option("--wait", is_flag=True, help="Wait until the job is no longer Open or Running.")
+@click.option(
+    "--timeout", type=click.FloatRange(1), default=900, show_default=True, help="Most seconds to --wait."
+)
 @shared_options
-def job_status(job_id: int) -> None:
-    """Show JOB_ID."""
+def job_status(job_id: int | None, wait: bool, timeout: float) -> None:
+    """Show JOB_ID (default: the newest job --account opened)."""
+    import time
+
     c = get_ctx()
     client = c.client()
+    if job_id is None:
+        job_id = _latest_job(c)
     j = client.job(job_id)
+    if wait:
+        deadline = time.monotonic() + timeout
+        shown = ""
+        while j.status in WAITING_STATES:
+            if j.status != shown:
+                c.info(f"job {job_id}: {j.status}; waiting")
+                shown = j.status
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"job {job_id} is still {j.status} after {timeout:.0f} s",
+                    "check the provider's worker (`gpusettle provider status`), or wait longer (--timeout)",
+                )
+            time.sleep(1.0)
+            j = client.job(job_id)
     now = client.chain.timestamp()
 
     def human() -> None:
@@ -352,13 +400,22 @@ def job_claim_timeout(job_id: int) -> None:
 
 
 @job.command("claim-refund")
-@click.argument("job_ids", type=click.IntRange(1), nargs=-1, required=True)
+@click.argument("job_ids", type=click.IntRange(1), nargs=-1)
 @shared_options
 def job_claim_refund(job_ids: tuple[int, ...]) -> None:
-    """Send the unused deposit of settled JOB_IDS back to their clients."""
+    """Send the unused deposit of settled JOB_IDS back to their clients (default: every job of
+    --account with something to refund)."""
     c = get_ctx()
     client = c.client()
-    out = c.send(client.plan_claim_refunds(c.address(), list(job_ids)), what="refunds claimed")
+    ids = list(job_ids)
+    if not ids:
+        ids = [e.job_id for e in client.jobs_created(client=c.address()) if client.job(e.job_id).refundable]
+        if not ids:
+            raise ConfigError(
+                f"no job of {c.address()} has a refund to claim",
+                "refunds exist once a job settled for less than its deposit (`gpusettle job list`)",
+            )
+    out = c.send(client.plan_claim_refunds(c.address(), ids), what="refunds claimed")
     total = sum(int(e.args["amount"]) for e in out.events if e.name == "RefundClaimed")
     c.emit({"tx": out.summary(), "refunded": total}, f"refunded {client.fmt(total)}")
 
@@ -403,15 +460,18 @@ def job_dispute(job_id: int, reason: str) -> None:
 
 
 @job.command("result")
-@click.argument("job_id", type=click.IntRange(1))
+@click.argument("job_id", type=click.IntRange(1), required=False)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write the result here.")
 @shared_options
-def job_result(job_id: int, out_path: str | None) -> None:
-    """Fetch a settled job's result from the oracle, checked against the resultHash settled on-chain."""
+def job_result(job_id: int | None, out_path: str | None) -> None:
+    """Fetch a settled job's result from the oracle, checked against the resultHash settled on-chain
+    (default: the newest job --account opened)."""
     import httpx
 
     c = get_ctx()
     client = c.client()
+    if job_id is None:
+        job_id = _latest_job(c)
     j = client.job(job_id)
     if not j.settled_at:
         raise ConfigError(
