@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..cli.context import get_ctx, shared_options
+from ..cli.context import _setter, get_ctx, shared_options
 from ..cli.errorhandling import ErrorHandlingGroup
 from ..daemon_cli import ACCOUNT_REF, HTTP_URL, LOG_LEVEL, client_factory, resolve_account, setup_logging
 from ..errors import ConfigError, GpusettleError
@@ -81,6 +81,14 @@ def worker() -> None:
     "--max-jobs", type=click.IntRange(1), default=None, help="Exit after this many jobs are finished."
 )
 @click.option("--log-level", type=LOG_LEVEL, default="INFO", show_default=True)
+@click.option(
+    "--oracle",
+    type=HTTP_URL,
+    expose_value=False,
+    hidden=True,
+    callback=_setter("oracle_url"),
+    help="The old name of --oracle-url.",
+)
 @shared_options
 def run(
     provider: str,
@@ -129,7 +137,8 @@ def run(
             log.error("refusing offer %d: %s", offer.offer_id, problem)
         else:
             log.info("serving offer %d: %d x %s", offer.offer_id, offer.gpu_count, offer.gpu_model)
-    write_status(settings.home, account.address, provider_address, machine.note, hardware.refused)
+    data = (data_dir or settings.home / "workers" / alias.replace(":", "-")).expanduser()
+    write_status(data, account.address, provider_address, machine.note, hardware.refused)
     if offers and all(problem for _, problem in offers):
         raise GpusettleError(
             f"this machine cannot honour any offer of provider {provider_address}: "
@@ -137,7 +146,7 @@ def run(
             "publish an offer for this machine: `gpusettle provider offer add --this-machine --price P`",
         )
     config = WorkerConfig(
-        data_dir=(data_dir or settings.home / "workers" / alias.replace(":", "-")).expanduser(),
+        data_dir=data,
         provider=provider_address,
         oracle_url=oracle_url,
         spec_store=spec_store,
@@ -146,7 +155,7 @@ def run(
         poll_interval=poll_interval,
         max_jobs=max_jobs,
     )
-    _attach_checks(config, hardware, connect, account.address, settings.home, provider_address, machine.note)
+    _attach_checks(config, hardware, connect, account.address, data, provider_address, machine.note)
     daemon = Worker(config, connect, account)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -164,7 +173,7 @@ def _attach_checks(
     hardware: HardwareCheck,
     connect: Callable[[], Gpusettle],
     worker: str,
-    home: Path,
+    data_dir: Path,
     provider: str,
     note: str,
 ) -> None:
@@ -175,7 +184,7 @@ def _attach_checks(
         before = dict(hardware.refused)
         problem: str | None = hardware.problem(offer_id)
         if hardware.refused != before:
-            write_status(home, worker, provider, note, hardware.refused)
+            write_status(data_dir, worker, provider, note, hardware.refused)
         return problem
 
     def gas_check() -> str | None:

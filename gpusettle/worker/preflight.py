@@ -184,15 +184,12 @@ def require_gas(client: Gpusettle, address: str) -> None:
         raise GpusettleError(message, hint)
 
 
-def status_path(home: Path, worker: str) -> Path:
-    """Where the worker with address `worker` writes its status (read by `provider status`)."""
-    return home / "workers" / f"{worker}.json"
+STATUS_FILE = "status.json"
 
 
-def write_status(home: Path, worker: str, provider: str, hardware: str, refused: dict[int, str]) -> None:
-    """Record what this worker serves and refuses."""
-    path = status_path(home, worker)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_status(data_dir: Path, worker: str, provider: str, hardware: str, refused: dict[int, str]) -> None:
+    """Record what this worker serves and refuses, in its data directory."""
+    data_dir.mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {
         "worker": worker,
         "provider": provider,
@@ -201,13 +198,14 @@ def write_status(home: Path, worker: str, provider: str, hardware: str, refused:
         "pid": os.getpid(),
         "updated": int(time.time()),
     }
-    write_atomic(path, json.dumps(data, indent=2).encode())
+    write_atomic(data_dir / STATUS_FILE, json.dumps(data, indent=2).encode())
 
 
 def read_statuses(home: Path, provider: str) -> list[dict[str, Any]]:
-    """The status files of the workers on this machine serving `provider`."""
+    """The status files of this machine's workers serving `provider` whose data directories are under
+    `home` (the default `$GPUSETTLE_HOME/workers/<account>`, and `dev up`'s)."""
     out = []
-    for path in sorted((home / "workers").glob("0x*.json")):
+    for path in sorted(home.glob(f"*/*/{STATUS_FILE}")):
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):

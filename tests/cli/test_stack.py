@@ -399,6 +399,5 @@ def test_worker_on_development_is_not_refused(gs: Cli, stack: dict[str, Any]) ->
 
 
 def test_worker_status_file_is_json(gs: Cli, stack: dict[str, Any]) -> None:
-    files = list((gs.home / "workers").glob("0x*.json"))
-    data = json.loads(files[0].read_text())
+    data = json.loads((gs.home / "workers" / "wkr" / "status.json").read_text())
     assert data["provider"] == stack["addrs"]["prov"] and str(stack["h100_offer"]) in data["refused_offers"]
