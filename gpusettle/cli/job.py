@@ -15,7 +15,6 @@ from ..errors import ConfigError, InsufficientAllowanceError, InsufficientFundsE
 from ..hashing import keccak256
 from ..models import JobSpec
 from ..units import format_units
-from ..worker.specstore import SpecUnavailable, open_spec_store
 from .context import Ctx, fmt_time, get_ctx, parse_duration_or_time, shared_options
 
 __all__ = ["job"]
@@ -116,6 +115,8 @@ def _terms(c: Ctx, offer_id: int, gpu_seconds: int, deadline: int) -> JobTerms:
 def _publish(c: Ctx, spec: JobSpec, where: str) -> str:
     """Put `spec` where workers fetch specs; returns a sentence saying where it went."""
     import httpx
+
+    from ..worker.specstore import SpecUnavailable, open_spec_store
 
     try:
         open_spec_store(where).publish(spec)
