@@ -21,6 +21,7 @@ def wallet() -> None:
 
 def _new_password(label: str = "New password") -> str:
     c = get_ctx()
+    _ = c.settings  # --password-file may come from GPUSETTLE_PASSWORD_FILE or the config file
     return ask_password(c.password_file, label=label, confirm=True)
 
 

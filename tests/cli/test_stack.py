@@ -401,3 +401,36 @@ def test_worker_on_development_is_not_refused(gs: Cli, stack: dict[str, Any]) ->
 def test_worker_status_file_is_json(gs: Cli, stack: dict[str, Any]) -> None:
     data = json.loads((gs.home / "workers" / "wkr" / "status.json").read_text())
     assert data["provider"] == stack["addrs"]["prov"] and str(stack["h100_offer"]) in data["refused_offers"]
+
+
+def test_worker_that_runs_out_of_gas_says_what_to_do_once(
+    gs: Cli, stack: dict[str, Any], anvil: Anvil, tmp_path: Path
+) -> None:
+    """It printed a full traceback every 3 s (`InsufficientFundsError: ... has 0 ETH`)."""
+    worker: Daemon = stack["worker"]
+    wkr = stack["addrs"]["wkr"]
+    balance = int(anvil.call("eth_getBalance", wkr, "latest"), 16)
+    anvil.set_balance(wkr, 0)
+    try:
+        spec = _spec_file(tmp_path, 21)
+        out = gs.json(
+            "job",
+            "create",
+            "--offer",
+            str(stack["cpu_offer"]),
+            "--gpu-seconds",
+            "600",
+            "--spec",
+            str(spec),
+            *_signed("cli"),
+        )
+        job_id = int(out["job_id"])
+        line = f"the worker key {wkr} has 0 ETH but needs about"
+        _wait_for("the worker's gas message", lambda: line in worker.text(), 60, worker)
+        time.sleep(5)  # several failed attempts later
+        assert worker.text().count(line) == 1
+        assert f"fund it (`gpusettle dev fund {wkr} --eth 1`" in worker.text()
+        assert "Traceback" not in worker.text()
+    finally:
+        anvil.set_balance(wkr, balance)
+    _wait_for("the settlement", lambda: _status(gs, job_id)["status"] == "Settled", 120, worker)
