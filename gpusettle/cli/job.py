@@ -198,7 +198,6 @@ def job_create(
         )
     else:
         where = "spec hash only: publish the spec yourself where the provider's worker fetches specs"
-    c.info(where)
     if permit:
         plan = client.plan_create_job_with_permit(
             c.local_signer("a permit"), offer_id, gpu_seconds, terms.deadline, h

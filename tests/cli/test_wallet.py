@@ -105,7 +105,7 @@ def test_unknown_account(gs: Cli) -> None:
     # `accounts` is gone (it duplicated `wallet`); the hint names the command that exists.
     assert "gpusettle wallet new" in res.stderr and "gpusettle accounts" not in res.stderr
     # The hint's command exists.
-    gs("accounts", "list")
+    gs("wallet", "list")
 
 
 def test_missing_keystore_file_on_import(gs: Cli) -> None:
