@@ -283,11 +283,17 @@ class Settings(BaseModel):
 
     def connect(self, chain: Chain | None = None) -> Gpusettle:
         """The contract client: network -> RPC URL -> chain id -> deployment record -> Gpusettle.connect."""
+        from .chain.abi import load_artifacts
         from .chain.client import Gpusettle
 
         chain = chain or self.chain()
         record = self.load_record(chain.chain_id)
-        return Gpusettle.connect(chain.rpc_url, record)
+        try:
+            # The package's ABI files (200 KB), not brownie's build artifacts (6 MB, 0.4 s to parse).
+            artifacts = load_artifacts(prefer_build=False)
+        except ConfigError:
+            artifacts = None
+        return Gpusettle.connect(chain.rpc_url, record, artifacts=artifacts)
 
     def local_account(self, alias: str, label: str, chain: Chain | None = None) -> LocalAccount:
         """A key that signs off-chain (the worker's, the oracle's): a key store account, or `dev:N` on a
