@@ -73,7 +73,8 @@ def param_set(name: str, value: str) -> None:
         v = int(value)
     out = c.send(client.plan_set_parameter(c.address(), name, v), what="parameter set")
     shown = client.fmt(v) if name in AMOUNT_PARAMETERS else str(v)
-    c.emit({"tx": out.summary(), "name": name, "value": v}, f"{name} is now {shown}")
+    # Under `parameters`, as `params show` has it: amounts follow the JSON rule, the rest are numbers.
+    c.emit({"tx": out.summary(), "name": name, "parameters": {name: v}}, f"{name} is now {shown}")
 
 
 @admin.command("oracle-set")

@@ -321,8 +321,15 @@ AMOUNT_KEYS = frozenset(
         "accrued_fees",
         "dispute_bond",
         "eth_wei",
+        "worker_eth",
         "paid",
+        "payout",
         "fee",
+        "value",
+        "max_cost_wei",
+        "bond",
+        "compensation",
+        "token_supply",
     }
 )
 """Keys whose values are token (or wei) amounts: in --json always a decimal string of base units."""
