@@ -324,8 +324,9 @@ def _deploy(c: Ctx) -> tuple[Gpusettle, Path]:
     chain = c.chain()
     path = record_path(chain.chain_id, c.deployments())
     if path.exists():
-        # A record of an earlier local chain: that chain is gone with its anvil.
-        path.replace(path.with_suffix(".json.old"))
+        # A record of an earlier local chain: that chain is gone with its anvil (and such records are
+        # never committed), so it describes nothing any more.
+        path.unlink()
     deployer = c.dev_address(0)
     result = deploy_suite(
         chain,
