@@ -1,55 +1,87 @@
-"""What the long-running commands (`worker run`, `oracle run`) share: node and key options, logging."""
+"""What the long-running commands (`worker run`, `oracle run`) share: the settings every command takes
+(`gpusettle.settings`), option types checked at parse time, logging."""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
-from eth_account.signers.local import LocalAccount
 
-from .keystore import Keystore, resolve_password
+from .cli.context import HTTP_URL, parse_address
+from .errors import ConfigError
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from .chain.client import Gpusettle
+    from .settings import Settings
+
+__all__ = [
+    "ACCOUNT_REF",
+    "HTTP_URL",
+    "LOG_LEVEL",
+    "client_factory",
+    "resolve_account",
+    "setup_logging",
+]
+
+_ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}|dev:\d+")
+_HEX = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
-def node_and_key_options(account_help: str) -> Callable[[F], F]:
-    """--rpc-url, --deployment, --keystore, --account (as `alias`) and --password-file."""
+class _AccountRef(click.ParamType[str, Any]):
+    """An address (checksum checked), a key store alias or dev:N; resolved once the settings are known."""
 
-    def decorate(func: F) -> F:
-        for option in reversed(
-            [
-                click.option(
-                    "--rpc-url",
-                    envvar="GPUSETTLE_RPC_URL",
-                    required=True,
-                    help="JSON-RPC endpoint of the chain.",
-                ),
-                click.option(
-                    "--deployment",
-                    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                    required=True,
-                    help="Deployment record (deployments/<chain id>.json).",
-                ),
-                click.option(
-                    "--keystore", type=click.Path(file_okay=False), default=None, help="Keystore directory."
-                ),
-                click.option("--account", "alias", required=True, help=account_help),
-                click.option(
-                    "--password-file",
-                    type=click.Path(dir_okay=False),
-                    default=None,
-                    help="File holding the password.",
-                ),
-            ]
-        ):
-            func = option(func)
-        return func
+    name = "ADDRESS|ALIAS"
 
-    return decorate
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        if _HEX.fullmatch(text):
+            try:
+                return parse_address(text)
+            except ConfigError as exc:
+                self.fail(f"{exc.message}; {exc.hint}", param, ctx)
+        if _ALIAS.fullmatch(text):
+            return text
+        self.fail(
+            f"{text!r} is neither an address (0x + 40 hex digits) nor an account alias "
+            "(see `gpusettle wallet list`) nor dev:N",
+            param,
+            ctx,
+        )
+
+
+ACCOUNT_REF = _AccountRef()
+"""An address or an account alias, checked at parse time."""
+LOG_LEVEL = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
+"""Log levels."""
+
+
+def resolve_account(settings: Settings, ref: str, chain: Any = None) -> str:
+    """ACCOUNT_REF's value as an address: an alias is looked up in the key store, dev:N on the node."""
+    from .settings import dev_account_index
+
+    if ref.startswith("0x"):
+        return ref
+    index = dev_account_index(ref)
+    if index is not None:
+        from .settings import dev_local_account
+
+        return dev_local_account(
+            index, chain or settings.chain(), settings.network_info().development
+        ).address
+    return settings.open_keystore().address(ref)
+
+
+def client_factory(settings: Settings) -> Callable[[], Gpusettle]:
+    """Connections for the daemon's threads, each resolved as every command resolves it."""
+
+    def connect() -> Gpusettle:
+        return settings.connect()
+
+    return connect
 
 
 def setup_logging(level: str) -> None:
@@ -60,9 +92,3 @@ def setup_logging(level: str) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def load_account(keystore: str | None, alias: str, password_file: str | None, label: str) -> LocalAccount:
-    """Unlock a keystore account (password from --password-file, $GPUSETTLE_PASSWORD or a prompt)."""
-    password = resolve_password(None, password_file, label=f"Password for {label} account {alias!r}")
-    return Keystore(keystore).unlock(alias, password)

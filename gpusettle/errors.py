@@ -90,7 +90,7 @@ class UnknownAccountError(KeystoreError):
         have = ", ".join(sorted(known)) if known else "none"
         super().__init__(
             f"no account named {alias!r} (accounts: {have})",
-            "create it with `gpusettle accounts new` or import it with `gpusettle accounts import`",
+            "create it with `gpusettle wallet new` or import it with `gpusettle wallet import`",
         )
         self.alias = alias
 

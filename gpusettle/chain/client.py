@@ -265,13 +265,19 @@ class Gpusettle:
 
     @classmethod
     def connect(
-        cls, rpc_url: str, record: DeploymentRecord, *, timeout: float = 180.0, check_code: bool = True
+        cls,
+        rpc_url: str,
+        record: DeploymentRecord,
+        *,
+        timeout: float = 180.0,
+        check_code: bool = True,
+        artifacts: dict[str, Artifact] | None = None,
     ) -> Gpusettle:
         """Connect to `rpc_url`, refuse a chain other than the record's, and check the escrow has code."""
         chain = Chain.connect(
             rpc_url, expected_chain_id=record.chain_id, network=record.network, timeout=timeout
         )
-        client = cls(chain, record)
+        client = cls(chain, record, artifacts)
         if check_code and not chain.code(client.escrow.address):
             raise ConfigError(
                 f"no contract at the escrow address {client.escrow.address} on chain {record.chain_id}",

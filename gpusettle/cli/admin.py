@@ -9,7 +9,6 @@ import click
 from ..chain.client import ESCROW_PARAMETERS, ROLE_IDS, STAKING_PARAMETERS
 from ..deploy.networks import AMOUNT_PARAMETERS
 from ..errors import ConfigError
-from ..units import format_units
 from .context import get_ctx, shared_options
 
 __all__ = ["admin"]
@@ -22,7 +21,7 @@ def admin() -> None:
 
 @admin.group("params")
 def params() -> None:
-    """Show the parameters."""
+    """Show and set the parameters."""
 
 
 @params.command("show")
@@ -56,12 +55,7 @@ def params_show() -> None:
     c.emit(data, human)
 
 
-@admin.group("param")
-def param() -> None:
-    """Change a parameter."""
-
-
-@param.command("set")
+@params.command("set")
 @click.argument("name", type=click.Choice(ESCROW_PARAMETERS + STAKING_PARAMETERS))
 @click.argument("value")
 @shared_options
@@ -79,7 +73,8 @@ def param_set(name: str, value: str) -> None:
         v = int(value)
     out = c.send(client.plan_set_parameter(c.address(), name, v), what="parameter set")
     shown = client.fmt(v) if name in AMOUNT_PARAMETERS else str(v)
-    c.emit({"tx": out.summary(), "name": name, "value": v}, f"{name} is now {shown}")
+    # Under `parameters`, as `params show` has it: amounts follow the JSON rule, the rest are numbers.
+    c.emit({"tx": out.summary(), "name": name, "parameters": {name: v}}, f"{name} is now {shown}")
 
 
 @admin.command("oracle-set")
@@ -101,13 +96,13 @@ def oracle_set(oracles: tuple[str, ...], threshold: int) -> None:
 
 @admin.command("set-role")
 @click.argument("role", type=click.Choice(tuple(ROLE_IDS)))
-@click.argument("account")
+@click.argument("holder")
 @shared_options
-def set_role(role: str, account: str) -> None:
-    """Give ROLE (treasury, guardian, arbiter) to ACCOUNT."""
+def set_role(role: str, holder: str) -> None:
+    """Give ROLE (treasury, guardian, arbiter) to HOLDER (an address or alias); sent from --account."""
     c = get_ctx()
     client = c.client()
-    who = c.resolve_address(account)
+    who = c.resolve_address(holder)
     out = c.send(client.plan_set_role(c.address(), role, who), what="role set")
     c.emit({"tx": out.summary(), "role": role, "account": who}, f"{role} is now {who}")
 
@@ -132,4 +127,30 @@ def unpause() -> None:
     c.emit({"tx": out.summary(), "paused": False}, "escrow unpaused")
 
 
-_ = format_units
+@admin.command("withdraw-fees")
+@shared_options
+def withdraw_fees() -> None:
+    """Send the protocol fees the escrow accrued to the treasury (anyone may call it).
+
+    Not a provider's earnings: providers use `gpusettle provider withdraw-earnings`."""
+    c = get_ctx()
+    client = c.client()
+    fees = int(client.chain.rpc(lambda: client.escrow.functions.accruedFees().call()))
+    treasury = client.roles().treasury
+    if fees == 0:
+        raise ConfigError("the escrow holds no accrued fees", "fees accrue as jobs settle")
+    before = client.token_balance(treasury)
+    out = c.send(
+        client.chain.plan_call(
+            f"withdraw {client.fmt(fees)} of fees to the treasury {treasury}",
+            c.address(),
+            client.escrow,
+            "withdrawFees",
+        ),
+        what="fees withdrawn",
+    )
+    got = client.token_balance(treasury) - before
+    c.emit(
+        {"tx": out.summary(), "treasury": treasury, "fees": got},
+        f"sent {client.fmt(got)} of fees to the treasury {treasury}",
+    )

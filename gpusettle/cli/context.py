@@ -1,32 +1,38 @@
-"""What every gpusettle command shares: options, accounts, the connection, output and sending."""
+"""What every gpusettle command shares: options, accounts, the connection, output and sending.
+
+Kept light to import (click and the standard library at the top): `gpusettle --help` loads only this.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from eth_account.signers.local import LocalAccount
-from eth_utils.address import to_checksum_address
 
-from ..chain.client import Gpusettle
-from ..chain.tx import Chain, Signer, TxOutcome, TxPlan, sender_address
-from ..deploy.core import default_deployments_dir, record_path
-from ..deploy.networks import Network, get_network
 from ..errors import ConfigError, KeystoreError
-from ..keystore import Keystore, resolve_password
-from ..models import DeploymentRecord
 from ..units import to_base_units
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from eth_account.signers.local import LocalAccount
+
+    from ..chain.client import Gpusettle
+    from ..chain.tx import Chain, Signer, TxOutcome, TxPlan
+    from ..deploy.networks import Network
+    from ..keystore import Keystore
+    from ..settings import Settings
 
 __all__ = [
     "ADDRESS",
+    "HTTP_URL",
     "Ctx",
     "get_ctx",
     "parse_address",
@@ -44,9 +50,27 @@ _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _DEV_ACCOUNT = re.compile(r"dev:(\d+)")
 
 
+def stdin_is_terminal() -> bool:
+    """Whether a person can answer a prompt (tests replace this)."""
+    return sys.stdin.isatty()
+
+
+def confirm(question: str, *, yes: bool) -> bool:
+    """Ask `question` unless `yes`; without a terminal, refuse before asking (ConfigError: use --yes)."""
+    if yes:
+        return True
+    if not stdin_is_terminal():
+        raise ConfigError(
+            f"cannot ask {question!r}: there is no terminal to answer on",
+            "pass --yes (or set GPUSETTLE_YES=1) to confirm without a prompt",
+        )
+    return bool(click.confirm(question, default=False, err=True))
+
+
 @dataclass
 class Ctx:
-    """Options collected from the root group and the command itself (the command's win)."""
+    """Options collected from the root group and the command itself (the command's win), resolved
+    through `gpusettle.settings.Settings` (options over environment over the config file)."""
 
     network_name: str | None = None
     account: str | None = None
@@ -55,6 +79,10 @@ class Ctx:
     password_file: str | None = None
     rpc_url: str | None = None
     deployments_dir: str | None = None
+    deployment: str | None = None
+    keystore_dir: str | None = None
+    oracle_url: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
     _keystore: Keystore | None = field(default=None, repr=False)
     _client: Gpusettle | None = field(default=None, repr=False)
     _chain: Chain | None = field(default=None, repr=False)
@@ -63,67 +91,81 @@ class Ctx:
     # -- configuration ---------------------------------------------------------------------------------
 
     @property
+    def settings(self) -> Settings:
+        """The resolved settings (loaded on first use, after every option was parsed)."""
+        if self._settings is None:
+            from ..settings import Settings
+
+            self._settings = Settings.load(
+                {
+                    "network": self.network_name,
+                    "account": self.account,
+                    "yes": self.yes,
+                    "password_file": self.password_file,
+                    "rpc_url": self.rpc_url,
+                    "deployments_dir": self.deployments_dir,
+                    "deployment": self.deployment,
+                    "keystore": self.keystore_dir,
+                    "oracle_url": self.oracle_url,
+                }
+            )
+            s = self._settings
+            self.yes = s.yes
+            self.account = s.account
+            self.password_file = str(s.password_file) if s.password_file else None
+        return self._settings
+
+    @property
     def network(self) -> Network:
         """The chosen network (default development)."""
-        return get_network(self.network_name or os.environ.get(NETWORK_ENV) or "development")
+        return self.settings.network_info()
 
     @property
     def keystore(self) -> Keystore:
-        """The account store ($GPUSETTLE_HOME/keystores)."""
+        """The account store ($GPUSETTLE_HOME/keystores unless --keystore)."""
         if self._keystore is None:
-            self._keystore = Keystore()
+            self._keystore = self.settings.open_keystore()
         return self._keystore
 
     def deployments(self) -> Path:
         """The directory holding deployment records."""
-        d = self.deployments_dir or os.environ.get(DEPLOYMENTS_ENV)
-        return Path(d).expanduser() if d else default_deployments_dir()
+        return self.settings.deployments()
 
     def resolved_rpc_url(self) -> str:
-        """--rpc-url, else $GPUSETTLE_RPC_URL, else the network's own variable (or local default)."""
-        return self.network.rpc_url(self.rpc_url or os.environ.get(RPC_URL_ENV) or None)
+        """--rpc-url, else $GPUSETTLE_RPC_URL, else the config file, else the network's own variable."""
+        return self.settings.resolved_rpc_url()
+
+    def oracle(self) -> str:
+        """The oracle URL; ConfigError when none is configured."""
+        url = self.settings.resolved_oracle_url()
+        if not url:
+            raise ConfigError(
+                f"no oracle URL for network {self.network.name!r}",
+                "pass --oracle-url URL or set GPUSETTLE_ORACLE_URL",
+            )
+        return url
 
     # -- connections -----------------------------------------------------------------------------------
 
     def chain(self) -> Chain:
-        """A connection checked against the network's chain id."""
+        """A connection checked against the network's chain id (the client's, once there is one)."""
         if self._chain is None:
-            net = self.network
-            self._chain = Chain.connect(
-                self.resolved_rpc_url(), expected_chain_id=net.chain_id, network=net.name
-            )
+            self._chain = self.settings.chain()
         return self._chain
 
     def client(self) -> Gpusettle:
-        """The client over this network's deployment record."""
+        """The client over this network's deployment record (`Settings.connect`)."""
         if self._client is None:
-            chain = self.chain()
-            path = record_path(chain.chain_id, self.deployments())
-            if not path.is_file():
-                raise ConfigError(
-                    f"no deployment record for network {self.network.name!r} (looked for {path})",
-                    "deploy first with `gpusettle deploy`, or pass --deployments-dir",
-                )
-            record = DeploymentRecord.load(path)
-            if record.chain_id != chain.chain_id:
-                from ..errors import WrongChainError
-
-                raise WrongChainError(record.chain_id, chain.chain_id, record.network)
-            client = Gpusettle(chain, record)
-            if not chain.code(client.escrow.address):
-                raise ConfigError(
-                    f"no contract at the escrow address {client.escrow.address} of {path}",
-                    "the chain was reset since the deployment: deploy again with `gpusettle deploy`",
-                )
-            client._refresh_decoder()
-            self._client = client
+            self._client = self.settings.connect(self.chain())
+            # Sends go through the client's connection: it decodes the contracts' errors.
+            self._chain = self._client.chain
         return self._client
 
     # -- accounts --------------------------------------------------------------------------------------
 
     def account_alias(self) -> str:
         """The --account value; ConfigError when none was given."""
-        alias = self.account or os.environ.get(ACCOUNT_ENV)
+        alias = self.settings.account
         if not alias:
             raise ConfigError(
                 "this command needs an account", "pass --account ALIAS (see `gpusettle wallet list`)"
@@ -132,7 +174,22 @@ class Ctx:
 
     def password(self, label: str = "Password", *, confirm: bool = False) -> str:
         """The keystore password from --password-file, $GPUSETTLE_PASSWORD or a hidden prompt."""
+        _ = self.settings
         return ask_password(self.password_file, label=label, confirm=confirm)
+
+    def dev_address(self, index: int) -> str:
+        """The local node's account `index` (development chains only)."""
+        from eth_utils.address import to_checksum_address
+
+        if not self.network.development:
+            raise ConfigError(
+                f"dev:{index} names an account unlocked by a local node; network {self.network.name!r} is live",
+                "use a keystore account: --account ALIAS",
+            )
+        accounts = self.chain().rpc(lambda: self.chain().w3.eth.accounts)
+        if index >= len(accounts):
+            raise ConfigError(f"the node has only {len(accounts)} unlocked accounts", "use dev:0 .. dev:9")
+        return str(to_checksum_address(accounts[index]))
 
     def signer(self) -> Signer:
         """The unlocked account that signs (a `dev:N` node account on development chains only)."""
@@ -140,18 +197,7 @@ class Ctx:
             alias = self.account_alias()
             m = _DEV_ACCOUNT.fullmatch(alias)
             if m:
-                if not self.network.development:
-                    raise ConfigError(
-                        f"{alias} names an account unlocked by a local node; network {self.network.name!r} is live",
-                        "use a keystore account: --account ALIAS",
-                    )
-                accounts = self.chain().rpc(lambda: self.chain().w3.eth.accounts)
-                index = int(m.group(1))
-                if index >= len(accounts):
-                    raise ConfigError(
-                        f"the node has only {len(accounts)} unlocked accounts", "use dev:0 .. dev:9"
-                    )
-                self._signer = to_checksum_address(accounts[index])
+                self._signer = self.dev_address(int(m.group(1)))
             else:
                 address = self.keystore.address(alias)  # UnknownAccountError before asking for a password
                 self.info(f"unlocking {alias} ({address})")
@@ -168,17 +214,18 @@ class Ctx:
     def address(self) -> str:
         """The chosen account's address, without unlocking it."""
         alias = self.account_alias()
-        if _DEV_ACCOUNT.fullmatch(alias):
-            return sender_address(self.signer())
+        m = _DEV_ACCOUNT.fullmatch(alias)
+        if m:
+            return self.dev_address(int(m.group(1)))
         return self.keystore.address(alias)
 
     def resolve_address(self, value: str) -> str:
-        """An address, or the alias of an account in the store, as a checksummed address."""
+        """An address, an alias of an account in the store, or dev:N, as a checksummed address."""
         if _HEX_ADDRESS.fullmatch(value):
             return parse_address(value)
-        if _DEV_ACCOUNT.fullmatch(value):
-            accounts = self.chain().rpc(lambda: self.chain().w3.eth.accounts)
-            return to_checksum_address(accounts[int(value[4:])])
+        m = _DEV_ACCOUNT.fullmatch(value)
+        if m:
+            return self.dev_address(int(m.group(1)))
         try:
             if self.keystore.exists(value):
                 return self.keystore.address(value)
@@ -193,7 +240,9 @@ class Ctx:
         click.echo(text, err=True)
 
     def emit(self, data: dict[str, Any], human: Callable[[], None] | str | None = None) -> None:
-        """The result: JSON on stdout with --json, else `human` (text or a function that prints)."""
+        """The result: JSON on stdout with --json, else `human` (text or a function that prints).
+
+        In JSON every token amount is a string of base units (see `amount_fields`)."""
         if self.json:
             click.echo(json.dumps(_jsonable(data), indent=2, sort_keys=True))
         elif callable(human):
@@ -203,15 +252,19 @@ class Ctx:
 
     # -- sending ---------------------------------------------------------------------------------------
 
-    def send(self, plan: TxPlan, *, what: str | None = None) -> TxOutcome:
-        """Show the plan, ask unless --yes, send, wait, report the hash and the outcome.
+    def confirm(self, question: str) -> bool:
+        """`confirm` with this command's --yes."""
+        return confirm(question, yes=self.settings.yes)
+
+    def send(self, plan: TxPlan, *, what: str | None = None, asked: bool = False) -> TxOutcome:
+        """Show the plan, ask unless --yes (or `asked`: the caller asked already), send, wait, report.
 
         Needs no deployment record: a plain ETH transfer goes through here too.
         """
         chain = self.chain()  # the same connection the contract client uses, when there is one
         self.info(plan.describe())
         chain.check_gas_funds(plan)
-        if not self.yes and not click.confirm("Send this transaction?", default=False, err=True):
+        if not asked and not self.confirm("Send this transaction?"):
             raise click.Abort()
         confirmations = self.network.settings.confirmations
         tx_hash = chain.submit(plan, self.signer())
@@ -232,6 +285,8 @@ def ask_password(
     password_file: str | None, *, label: str, confirm: bool = False, environ: dict[str, str] | None = None
 ) -> str:
     """resolve_password, prompting on stdin even when it is a pipe; an empty stdin is a KeystoreError."""
+    from ..keystore import resolve_password
+
     try:
         return resolve_password(
             None, password_file, label=label, confirm=confirm, environ=environ, interactive=True
@@ -243,26 +298,65 @@ def ask_password(
         ) from None
 
 
-def _jsonable(value: Any) -> Any:
+AMOUNT_KEYS = frozenset(
+    {
+        "amount",
+        "balance",
+        "bonded",
+        "unbonding",
+        "locked_collateral",
+        "free",
+        "min_stake",
+        "earnings",
+        "total_slashed",
+        "deposit",
+        "collateral",
+        "refund",
+        "refunded",
+        "refundable",
+        "slashed",
+        "withdrawn",
+        "price_per_gpu_second",
+        "fees",
+        "accrued_fees",
+        "dispute_bond",
+        "eth_wei",
+        "worker_eth",
+        "paid",
+        "payout",
+        "fee",
+        "value",
+        "max_cost_wei",
+        "bond",
+        "compensation",
+        "token_supply",
+    }
+)
+"""Keys whose values are token (or wei) amounts: in --json always a decimal string of base units."""
+
+
+def _jsonable(value: Any, key: str | None = None) -> Any:
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, key) for v in value]
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**53:
+    if isinstance(value, int) and not isinstance(value, bool) and (key in AMOUNT_KEYS or abs(value) >= 2**53):
         return str(value)
     return value
 
 
 def parse_address(value: str) -> str:
     """A checksummed address; ConfigError for malformed input or a wrong EIP-55 checksum."""
+    from eth_utils.address import to_checksum_address
+
     if not _HEX_ADDRESS.fullmatch(value):
         raise ConfigError(
             f"{value!r} is not an address or a known account alias",
             "give 0x followed by 40 hex digits, or the alias of an account in `gpusettle wallet list`",
         )
-    checksummed = to_checksum_address(value)
+    checksummed = str(to_checksum_address(value))
     if value != checksummed and value[2:] != value[2:].lower():
         raise ConfigError(
             f"{value} has a wrong EIP-55 checksum (expected {checksummed})",
@@ -287,6 +381,31 @@ ADDRESS = _AddressType()
 """A click parameter type for a checksummed address."""
 
 
+def check_http_url(text: str) -> str | None:
+    """Why `text` is not an http(s) URL with a valid port, or None."""
+    if not re.fullmatch(r"https?://[^\s/:]+(:\d{1,5})?(/\S*)?", text):
+        return f"{text!r} is not an http(s) URL, e.g. http://127.0.0.1:8700"
+    port = re.search(r"://[^/:]+:(\d+)", text)
+    if port and not 1 <= int(port.group(1)) <= 65535:
+        return f"port {port.group(1)} in {text!r} is outside 1-65535"
+    return None
+
+
+class _HttpUrl(click.ParamType[str, Any]):
+    name = "URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().rstrip("/")
+        problem = check_http_url(text)
+        if problem:
+            self.fail(problem, param, ctx)
+        return text
+
+
+HTTP_URL = _HttpUrl()
+"""A click parameter type for an http(s) URL."""
+
+
 def get_ctx() -> Ctx:
     """The Ctx of the running command (created on the root context)."""
     root = click.get_current_context().find_root()
@@ -308,7 +427,7 @@ def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
 
 
 def shared_options(f: F) -> F:
-    """--network, --account, --yes, --json, --password-file, --rpc-url, --deployments-dir."""
+    """The settings every command takes (see gpusettle.settings.SETTINGS), plus --json."""
     options = [
         click.option(
             "--network",
@@ -349,6 +468,7 @@ def shared_options(f: F) -> F:
         ),
         click.option(
             "--rpc-url",
+            type=HTTP_URL,
             expose_value=False,
             callback=_setter("rpc_url"),
             help=f"RPC URL (default ${RPC_URL_ENV}, else the network's own variable).",
@@ -359,6 +479,27 @@ def shared_options(f: F) -> F:
             expose_value=False,
             callback=_setter("deployments_dir"),
             help=f"Directory of deployment records (default ${DEPLOYMENTS_ENV} or ./deployments).",
+        ),
+        click.option(
+            "--deployment",
+            type=click.Path(dir_okay=False),
+            expose_value=False,
+            callback=_setter("deployment"),
+            help="One deployment record file (default $GPUSETTLE_DEPLOYMENT, else looked up by chain id).",
+        ),
+        click.option(
+            "--keystore",
+            type=click.Path(file_okay=False),
+            expose_value=False,
+            callback=_setter("keystore_dir"),
+            help="Key store directory (default $GPUSETTLE_KEYSTORE, else $GPUSETTLE_HOME/keystores).",
+        ),
+        click.option(
+            "--oracle-url",
+            type=HTTP_URL,
+            expose_value=False,
+            callback=_setter("oracle_url"),
+            help="The oracle's URL (default $GPUSETTLE_ORACLE_URL; http://127.0.0.1:8700 on development).",
         ),
     ]
     for opt in reversed(options):

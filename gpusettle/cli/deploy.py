@@ -1,21 +1,18 @@
-"""`gpusettle deploy` (the same code path as scripts/deploy.py) and `gpusettle dev` helpers for local chains."""
+"""`gpusettle deploy`: the same code path as scripts/deploy.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
-from eth_utils.address import to_checksum_address
 
 from ..deploy.config import project_overrides
 from ..deploy.core import Roles, deploy_suite
 from ..deploy.networks import apply_overrides
-from ..errors import ConfigError, InsufficientFundsError
-from ..units import format_units, to_base_units
+from ..errors import ConfigError
 from .context import get_ctx, shared_options
 
-__all__ = ["deploy", "dev"]
+__all__ = ["deploy"]
 
 
 def _kv(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -82,7 +79,7 @@ def deploy(
     )
 
     def confirm(question: str) -> bool:
-        return bool(click.confirm(question, default=False, err=True))
+        return c.confirm(question)
 
     result = deploy_suite(
         chain,
@@ -91,7 +88,7 @@ def deploy(
         roles=roles,
         deployments_dir=c.deployments(),
         confirmations=confirmations,
-        assume_yes=c.yes,
+        assume_yes=c.settings.yes,
         confirm=confirm,
         echo=c.info,
         stop_after=stop_after,
@@ -110,56 +107,3 @@ def deploy(
         },
         "\n".join([f"{k:8} {v}" for k, v in rec.addresses.items()] + [f"record   {result.path}"]),
     )
-
-
-@click.group("dev")
-def dev() -> None:
-    """Helpers for a local development chain (anvil)."""
-
-
-@dev.command("fund")
-@click.argument("to")
-@click.option("--eth", "eth", default="0", show_default=True, help="ETH to send (for gas).")
-@click.option("--tokens", default="0", show_default=True, help="Compute tokens to send.")
-@shared_options
-def dev_fund(to: str, eth: str, tokens: str) -> None:
-    """Send ETH and tokens to TO from --account (default dev:0, the local node's first account)."""
-    c = get_ctx()
-    if not c.network.development:
-        raise ConfigError(
-            f"`gpusettle dev` is for local chains, not {c.network.name!r}", "use `gpusettle token transfer`"
-        )
-    if not c.account:
-        c.account = "dev:0"
-    dest = c.resolve_address(to)
-    wei = to_base_units(eth, 18)
-    sent: dict[str, Any] = {"to": dest}
-    if wei:
-        chain = c.chain()
-        sender = c.address()
-        have = chain.balance(sender)
-        if have < wei:
-            raise InsufficientFundsError(sender, format_units(wei), format_units(have), "ETH")
-        plan = chain.plan(f"send {format_units(wei)} ETH to {dest}", sender, to=dest, data="0x", value=wei)
-        sent["eth_tx"] = c.send(plan, what=f"sent {format_units(wei)} ETH").tx_hash
-    if tokens and to_base_units(tokens, 18):
-        client = c.client()
-        value = c.amount(tokens)
-        sender = c.address()
-        have_t = client.token_balance(sender)
-        if have_t < value:
-            raise InsufficientFundsError(
-                sender,
-                format_units(value, client.decimals),
-                format_units(have_t, client.decimals),
-                client.symbol,
-            )
-        out = c.send(
-            client.plan_transfer(sender, dest, value, f"transfer {client.fmt(value)} to {dest}"),
-            what="funded",
-        )
-        sent["token_tx"] = out.tx_hash
-    c.emit(sent, f"funded {to_checksum_address(dest)}")
-
-
-_ = Path

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
 
+from ..chain.client import Gpusettle
 from ..errors import ConfigError, InsufficientAllowanceError, InsufficientFundsError
 from ..hashing import keccak256
 from ..models import JobSpec
 from ..units import format_units
-from ..worker.specstore import open_spec_store
-from .context import fmt_time, get_ctx, parse_duration_or_time, shared_options
-from .jobspec import job_results, load_spec_file
+from .context import Ctx, _setter, fmt_time, get_ctx, parse_duration_or_time, shared_options
+from .jobspec import is_sealed, open_results, parse_spec_text
 from .jobspec import spec as spec_group
 
 __all__ = ["job"]
@@ -22,12 +23,29 @@ __all__ = ["job"]
 
 @click.group()
 def job() -> None:
-    """Jobs, from the client's side."""
+    """Rent GPUs: open a job on an offer, publish its spec, watch it, fetch the result, claim the refund."""
+
+
+_SPEC_CACHE: dict[str, JobSpec] = {}
 
 
 def _load_spec(spec: str) -> JobSpec:
-    # JobSpec JSON, or the readable YAML spec (its local inputs go to the --publish oracle's blob store).
-    return load_spec_file(Path(spec), blob_store=click.get_current_context().params.get("publish"))
+    """The JobSpec in file `spec` ("-": standard input, read once): JobSpec JSON, or the readable YAML
+    spec (its local inputs go to the oracle's blob store, where the worker fetches them)."""
+    if spec in _SPEC_CACHE:
+        return _SPEC_CACHE[spec]
+    path = Path(spec)
+    try:
+        text = sys.stdin.read() if spec == "-" else path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the job spec {path}: {exc.strerror}", "check the path") from None
+    params = click.get_current_context().params
+    blob_store = None if params.get("no_publish") else (params.get("publish") or get_ctx().oracle())
+    parsed = parse_spec_text(
+        text, path, base_dir=Path.cwd() if spec == "-" else path.parent, blob_store=blob_store
+    )
+    _SPEC_CACHE[spec] = parsed
+    return parsed
 
 
 def _spec_hash(spec: str | None, spec_hash: str | None) -> bytes:
@@ -50,6 +68,70 @@ def _spec_hash(spec: str | None, spec_hash: str | None) -> bytes:
     raise click.UsageError("say what to run: --spec FILE (a JobSpec JSON) or --spec-hash 0x...")
 
 
+@dataclass(frozen=True)
+class JobTerms:
+    """What `job create` shows before it sends: the limits the client agrees to.
+
+    The escrow locks `price_per_gpu_second` and `gpu_count` from the offer; these are the values to
+    pass on as the client's limits where createJob takes them."""
+
+    offer_id: int
+    provider: str
+    gpu_model: str
+    gpu_count: int
+    price_per_gpu_second: int
+    max_gpu_seconds: int
+    deadline: int
+
+    @property
+    def deposit(self) -> int:
+        """GPU-seconds x price: what goes into escrow."""
+        return self.price_per_gpu_second * self.max_gpu_seconds
+
+
+def _terms(c: Ctx, offer_id: int, gpu_seconds: int, deadline: int) -> JobTerms:
+    client = c.client()
+    offer = client.offer(offer_id)
+    if not offer.active:
+        raise ConfigError(
+            f"offer {offer_id} was withdrawn by its provider", "pick an active one: `gpusettle offer list`"
+        )
+    terms = JobTerms(
+        offer_id,
+        offer.provider,
+        offer.gpu_model,
+        offer.gpu_count,
+        offer.price_per_gpu_second,
+        gpu_seconds,
+        deadline,
+    )
+    c.info(
+        f"job on offer {offer_id}: {terms.gpu_count} x {terms.gpu_model} from {terms.provider}\n"
+        f"  price       {client.fmt(terms.price_per_gpu_second)} per GPU-second, {terms.gpu_count} GPU(s)\n"
+        f"  up to       {gpu_seconds:,} GPU-seconds ({gpu_seconds / terms.gpu_count / 3600:.2f} h of wall time)\n"
+        f"  deposit     {client.fmt(terms.deposit)} (the unused part is refunded after settlement)\n"
+        f"  deadline    {fmt_time(deadline, client.chain.timestamp())}"
+    )
+    return terms
+
+
+def _publish(c: Ctx, spec: JobSpec, where: str) -> str:
+    """Put `spec` where workers fetch specs; returns a sentence saying where it went."""
+    import httpx
+
+    from ..worker.specstore import SpecUnavailable, open_spec_store
+
+    try:
+        open_spec_store(where).publish(spec)
+    except (OSError, ValueError, SpecUnavailable, httpx.HTTPError) as exc:
+        raise ConfigError(
+            f"cannot publish the spec to {where}: {exc}",
+            "check that the oracle runs (or pass --publish DIR), or create the job with --no-publish "
+            "and publish it later with `gpusettle job publish JOB_ID --spec FILE`",
+        ) from None
+    return f"spec {spec.spec_hash()} published to {where}"
+
+
 @job.command("create")
 @click.option("--offer", "offer_id", type=click.IntRange(1), required=True, help="Offer id.")
 @click.option(
@@ -58,12 +140,19 @@ def _spec_hash(spec: str | None, spec_hash: str | None) -> bytes:
 @click.option(
     "--deadline", default="24h", show_default=True, help="Settle-by time: 2h, 1d, unix seconds or ISO time."
 )
-@click.option("--spec", type=click.Path(dir_okay=False), help="Job spec JSON file; its hash goes on-chain.")
-@click.option("--spec-hash", help="The spec's keccak256, if you hashed it yourself.")
+@click.option(
+    "--spec",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Job spec JSON file (- reads it from standard input); its hash goes on-chain.",
+)
+@click.option("--spec-hash", help="The spec's keccak256, if you hashed it yourself (publish it yourself).")
 @click.option(
     "--publish",
     metavar="URL_OR_DIR",
-    help="Publish the --spec where the provider's worker fetches specs (the oracle's URL, or a directory).",
+    help="Where to publish the --spec for the worker (default: the oracle, --oracle-url).",
+)
+@click.option(
+    "--no-publish", is_flag=True, help="Do not publish the --spec now (then `gpusettle job publish`)."
 )
 @click.option(
     "--permit", is_flag=True, help="Approve the deposit with an EIP-2612 permit in the same transaction."
@@ -77,30 +166,45 @@ def job_create(
     spec: str | None,
     spec_hash: str | None,
     publish: str | None,
+    no_publish: bool,
     permit: bool,
     no_approve: bool,
 ) -> None:
-    """Open a job on an offer; the deposit (GPU-seconds x price) goes into escrow."""
+    """Open a job on an offer; the deposit (GPU-seconds x price) goes into escrow.
+
+    With --spec the spec is published first where the provider's worker fetches it (the oracle),
+    so the worker can run the job as soon as it sees it."""
     c = get_ctx()
     client = c.client()
     h = _spec_hash(spec, spec_hash)
-    if publish:
-        if not spec:
-            raise click.UsageError("--publish needs --spec: the spec file to publish")
-        # Published before the job opens, so the worker finds it as soon as it sees JobCreated.
-        open_spec_store(publish).publish(_load_spec(spec))
+    if publish and not spec:
+        raise click.UsageError("--publish needs --spec: the spec file to publish")
+    if publish and no_publish:
+        raise click.UsageError("give --publish or --no-publish, not both")
     now = client.chain.timestamp()
-    when = parse_duration_or_time(deadline, now)
-    offer = client.offer(offer_id)
-    deposit = offer.price_per_gpu_second * gpu_seconds
+    terms = _terms(c, offer_id, gpu_seconds, parse_duration_or_time(deadline, now))
+    deposit = terms.deposit
     sender = c.address()
     have = client.token_balance(sender)
     if have < deposit:
         raise InsufficientFundsError(
             sender, format_units(deposit, client.decimals), format_units(have, client.decimals), client.symbol
         )
+    where: str
+    if spec and not no_publish:
+        # Published before the job opens, so the worker finds it as soon as it sees JobCreated.
+        where = _publish(c, _load_spec(spec), publish or c.oracle())
+    elif spec:
+        where = (
+            f"spec NOT published (--no-publish): the worker waits for it; publish it with "
+            f"`gpusettle job publish JOB_ID --spec {spec}` before the acceptance deadline"
+        )
+    else:
+        where = "spec hash only: publish the spec yourself where the provider's worker fetches specs"
     if permit:
-        plan = client.plan_create_job_with_permit(c.local_signer("a permit"), offer_id, gpu_seconds, when, h)
+        plan = client.plan_create_job_with_permit(
+            c.local_signer("a permit"), offer_id, gpu_seconds, terms.deadline, h
+        )
     else:
         allowance = client.allowance(sender, client.escrow.address)
         if allowance < deposit:
@@ -122,25 +226,94 @@ def job_create(
                 ),
                 what="approved",
             )
-        plan = client.plan_create_job(sender, offer_id, gpu_seconds, when, h)
+        plan = client.plan_create_job(sender, offer_id, gpu_seconds, terms.deadline, h)
     out = c.send(plan, what="job created")
     ev = out.event("JobCreated").args
     job_id = int(ev["jobId"])
     c.emit(
-        {"tx": out.summary(), "job_id": job_id, "deposit": deposit, "collateral": int(ev["collateral"])},
+        {
+            "tx": out.summary(),
+            "job_id": job_id,
+            "deposit": deposit,
+            "collateral": int(ev["collateral"]),
+            "price_per_gpu_second": terms.price_per_gpu_second,
+            "gpu_count": terms.gpu_count,
+            "spec": where,
+        },
         f"job {job_id} created: deposit {client.fmt(deposit)}, provider collateral {client.fmt(int(ev['collateral']))}, "
-        f"provider must accept by {fmt_time(int(ev['acceptBy']), now)}",
+        f"provider must accept by {fmt_time(int(ev['acceptBy']), now)}\n{where.replace('JOB_ID', str(job_id))}",
     )
 
 
-@job.command("status")
+@job.command("publish")
 @click.argument("job_id", type=click.IntRange(1))
+@click.option("--spec", type=click.Path(dir_okay=False), required=True, help="The job's spec JSON file.")
+@click.option(
+    "--to",
+    "where",
+    metavar="URL_OR_DIR",
+    help="Where workers fetch specs (default: the oracle, --oracle-url).",
+)
 @shared_options
-def job_status(job_id: int) -> None:
-    """Show JOB_ID."""
+def job_publish(job_id: int, spec: str, where: str | None) -> None:
+    """Publish JOB_ID's spec where the provider's worker fetches it (it must hash to the job's specHash)."""
     c = get_ctx()
     client = c.client()
+    parsed = _load_spec(spec)
+    on_chain = client.job(job_id).spec_hash
+    if parsed.spec_hash().lower() != str(on_chain).lower():
+        raise ConfigError(
+            f"{spec} hashes to {parsed.spec_hash()}, but job {job_id} was opened for {on_chain}",
+            "publish the exact spec file the job was created with",
+        )
+    said = _publish(c, parsed, where or c.oracle())
+    c.emit({"job_id": job_id, "spec_hash": parsed.spec_hash(), "published": where or c.oracle()}, said)
+
+
+def _latest_job(c: Ctx) -> int:
+    """The newest job --account opened."""
+    events = c.client().jobs_created(client=c.address())
+    if not events:
+        raise ConfigError(
+            f"{c.address()} has opened no job", "give a JOB_ID, or open one with `gpusettle job create`"
+        )
+    return max(e.job_id for e in events)
+
+
+WAITING_STATES = ("Open", "Running")
+"""Job states that change without the client doing anything."""
+
+
+@job.command("status")
+@click.argument("job_id", type=click.IntRange(1), required=False)
+@click.option("--wait", is_flag=True, help="Wait until the job is no longer Open or Running.")
+@click.option(
+    "--timeout", type=click.FloatRange(1), default=900, show_default=True, help="Most seconds to --wait."
+)
+@shared_options
+def job_status(job_id: int | None, wait: bool, timeout: float) -> None:
+    """Show JOB_ID (default: the newest job --account opened)."""
+    import time
+
+    c = get_ctx()
+    client = c.client()
+    if job_id is None:
+        job_id = _latest_job(c)
     j = client.job(job_id)
+    if wait:
+        deadline = time.monotonic() + timeout
+        shown = ""
+        while j.status in WAITING_STATES:
+            if j.status != shown:
+                c.info(f"job {job_id}: {j.status}; waiting")
+                shown = j.status
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"job {job_id} is still {j.status} after {timeout:.0f} s",
+                    "check the provider's worker (`gpusettle provider status`), or wait longer (--timeout)",
+                )
+            time.sleep(1.0)
+            j = client.job(job_id)
     now = client.chain.timestamp()
 
     def human() -> None:
@@ -170,15 +343,15 @@ def job_status(job_id: int) -> None:
 
 
 @job.command("list")
-@click.option("--mine", is_flag=True, help="Jobs opened by --account.")
+@click.option("--mine", is_flag=True, help="Jobs opened by --account (the default without --provider).")
 @click.option("--provider", "who", help="Jobs on this provider (address or alias).")
 @shared_options
 def job_list(mine: bool, who: str | None) -> None:
-    """List jobs from JobCreated events, with their current status."""
+    """List jobs from JobCreated events, with their current status: by default those --account opened."""
     c = get_ctx()
     client = c.client()
-    if not mine and not who:
-        raise click.UsageError("say which jobs: --mine, --provider ADDRESS, or both")
+    if not who:
+        mine = True
     events = client.jobs_created(
         client=c.address() if mine else None, provider=c.resolve_address(who) if who else None
     )
@@ -230,13 +403,22 @@ def job_claim_timeout(job_id: int) -> None:
 
 
 @job.command("claim-refund")
-@click.argument("job_ids", type=click.IntRange(1), nargs=-1, required=True)
+@click.argument("job_ids", type=click.IntRange(1), nargs=-1)
 @shared_options
 def job_claim_refund(job_ids: tuple[int, ...]) -> None:
-    """Send the unused deposit of settled JOB_IDS back to their clients."""
+    """Send the unused deposit of settled JOB_IDS back to their clients (default: every job of
+    --account with something to refund)."""
     c = get_ctx()
     client = c.client()
-    out = c.send(client.plan_claim_refunds(c.address(), list(job_ids)), what="refunds claimed")
+    ids = list(job_ids)
+    if not ids:
+        ids = [e.job_id for e in client.jobs_created(client=c.address()) if client.job(e.job_id).refundable]
+        if not ids:
+            raise ConfigError(
+                f"no job of {c.address()} has a refund to claim",
+                "refunds exist once a job settled for less than its deposit (`gpusettle job list`)",
+            )
+    out = c.send(client.plan_claim_refunds(c.address(), ids), what="refunds claimed")
     total = sum(int(e.args["amount"]) for e in out.events if e.name == "RefundClaimed")
     c.emit({"tx": out.summary(), "refunded": total}, f"refunded {client.fmt(total)}")
 
@@ -280,5 +462,86 @@ def job_dispute(job_id: int, reason: str) -> None:
     )
 
 
+@job.command("results")
+@click.argument("job_id", type=click.IntRange(1), required=False)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(),
+    help="Write the result here (a sealed result is decrypted and unpacked into this directory; "
+    "default results-JOB_ID).",
+)
+@click.option(
+    "--oracle",
+    type=str,
+    expose_value=False,
+    hidden=True,
+    callback=_setter("oracle_url"),
+    help="The old name of --oracle-url.",
+)
+@shared_options
+def job_results(job_id: int | None, out_path: str | None) -> None:
+    """Fetch a settled job's result from the oracle, checked against the resultHash settled on-chain
+    (default: the newest job --account opened). A result sealed to your encryption key (a sandboxed
+    command's outputs) is decrypted and unpacked; a public one (matmul) is written as it is."""
+    import httpx
+
+    c = get_ctx()
+    client = c.client()
+    if job_id is None:
+        job_id = _latest_job(c)
+    j = client.job(job_id)
+    if not j.settled_at:
+        raise ConfigError(
+            f"job {job_id} is {j.status}: it has no settled result yet",
+            f"wait until `gpusettle job status {job_id}` says Settled",
+        )
+    result_hash = _settled_result_hash(client, job_id)
+    url = f"{c.oracle()}/v1/results/{result_hash}"
+    try:
+        response = httpx.get(url, timeout=30)
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"cannot reach the oracle at {url}: {exc}", "check --oracle-url") from None
+    if response.status_code != 200:
+        raise ConfigError(
+            f"the oracle has no result {result_hash} for job {job_id} (HTTP {response.status_code})",
+            "a failed job has no result payload; else ask the provider",
+        )
+    body = response.content
+    if "0x" + keccak256(body).hex() != result_hash:
+        raise ConfigError(f"the payload from {url} does not hash to {result_hash}", "do not trust it")
+    if is_sealed(body):
+        open_results(c, job_id, result_hash, body, Path(out_path or f"results-{job_id}"))
+        return
+    if out_path:
+        Path(out_path).write_bytes(body)
+    c.emit(
+        {"job_id": job_id, "result_hash": result_hash, "size": len(body), "out": out_path},
+        f"result of job {job_id}: {len(body):,} bytes, hash {result_hash} matches the chain"
+        + (f"; written to {out_path}" if out_path else ""),
+    )
+
+
+def _settled_result_hash(client: Gpusettle, job_id: int) -> str:
+    """The resultHash of the receipt that settled `job_id`, read from the settling transaction."""
+    logs = client.chain.rpc(
+        lambda: client.escrow.events.JobSettled.get_logs(
+            argument_filters={"jobId": job_id}, from_block=client.record.deploy_block
+        )
+    )
+    if not logs:
+        raise ConfigError(f"no JobSettled event for job {job_id}", "wait for the settlement")
+    tx = client.chain.rpc(lambda: client.chain.w3.eth.get_transaction(logs[-1]["transactionHash"]))
+    _, args = client.escrow.decode_function_input(tx["input"])
+    receipts = args.get("receipts") or [args["receipt"]]
+    for r in receipts:
+        r = dict(r) if not isinstance(r, (tuple, list)) else dict(zip(_RECEIPT_FIELDS, r, strict=False))
+        if int(r["jobId"]) == job_id:
+            return "0x" + bytes(r["resultHash"]).hex()
+    raise ConfigError(f"the settling transaction has no receipt for job {job_id}", "report this")
+
+
+_RECEIPT_FIELDS = ("jobId", "provider", "gpuSeconds", "startTime", "endTime", "resultHash", "outcome")
+
+
 job.add_command(spec_group)
-job.add_command(job_results)

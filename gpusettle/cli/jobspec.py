@@ -16,16 +16,16 @@ from pydantic import ValidationError
 from ..errors import ConfigError, GpusettleError
 from ..hashing import keccak256
 from ..models import CommandWorkload, ContainerWorkload, InputFile, JobSpec, WorkloadLimits
-from ..workloads.io import SealError, open_sealed, unpack
-from .context import get_ctx, shared_options
+from ..workloads.io import SEALED_MAGIC, SealError, open_sealed, unpack
+from .context import Ctx, get_ctx, shared_options
 
-__all__ = ["encryption_key", "job_results", "load_spec_file", "spec"]
+__all__ = ["encryption_key", "is_sealed", "load_spec_file", "open_results", "parse_spec_text", "spec"]
 
 TEMPLATE = """\
 # gpusettle job spec: what a provider's worker runs for you, inside its sandbox.
-#   gpusettle job create --offer N --gpu-seconds S --spec job.yaml --publish ORACLE_URL
+#   gpusettle job create --offer N --gpu-seconds S --spec job.yaml
 # hashes this spec, uploads the local inputs to the oracle's blob store, publishes the spec and opens
-# the job; `gpusettle job results JOB_ID --oracle ORACLE_URL` fetches and decrypts what it wrote.
+# the job; `gpusettle job results JOB_ID` fetches and decrypts what it wrote.
 
 # The program and its arguments (no shell). It runs in /job (writable, private to the job), reads its
 # inputs from /job/in (read-only) and writes its results to /job/out. Its stdout and stderr come back too.
@@ -140,6 +140,12 @@ def load_spec_file(path: Path, *, blob_store: str | None = None) -> JobSpec:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the job spec {path}: {exc.strerror}", "check the path") from None
+    return parse_spec_text(text, path, base_dir=path.parent, blob_store=blob_store)
+
+
+def parse_spec_text(text: str, path: Path, *, base_dir: Path, blob_store: str | None) -> JobSpec:
+    """The JobSpec in `text` (read from `path`): JobSpec JSON, or the readable YAML spec whose local
+    inputs (relative to `base_dir`) are uploaded to `blob_store`."""
     try:
         if text.lstrip().startswith("{"):
             return JobSpec.model_validate_json(text)
@@ -152,7 +158,7 @@ def load_spec_file(path: Path, *, blob_store: str | None = None) -> JobSpec:
             c = get_ctx()
             return c.keystore.encryption_public_key(c.account_alias())
 
-        return readable_spec(data, path.parent, blob_store=blob_store, wallet_key=wallet_key)
+        return readable_spec(data, base_dir, blob_store=blob_store, wallet_key=wallet_key)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -177,76 +183,25 @@ def spec_init(path: Path, force: bool) -> None:
     click.echo(f"wrote {path}: edit it, then `gpusettle job create --spec {path} ...`")
 
 
-def _result_hash(job_id: int) -> str:
-    """The resultHash the escrow settled the job with, read from the settlement transaction."""
-    client = get_ctx().client()
-    logs = client.escrow.events.JobSettled.get_logs(
-        argument_filters={"jobId": job_id}, from_block=client.record.deploy_block
-    )
-    if not logs:
-        raise GpusettleError(
-            f"job {job_id} is not settled yet", "wait for it to settle (`gpusettle job status JOB_ID`)"
-        )
-    tx = client.chain.w3.eth.get_transaction(logs[-1]["transactionHash"])
-    function, args = client.escrow.decode_function_input(tx["input"])
-    receipts = args["receipts"] if "receipts" in args else [args["receipt"]]
-    for receipt in receipts:
-        fields = dict(receipt) if not isinstance(receipt, tuple) else None
-        job = int(fields["jobId"]) if fields else int(receipt[0])
-        if job == job_id:
-            raw = fields["resultHash"] if fields else receipt[5]
-            return "0x" + bytes(raw).hex()
-    raise GpusettleError(
-        f"the settlement of job {job_id} ({function.fn_name}) has no receipt for it", "report this"
-    )
+def is_sealed(payload: bytes) -> bool:
+    """Whether a result payload is sealed to a client's key (a sandboxed command's outputs)."""
+    return payload.startswith(SEALED_MAGIC)
 
 
-@click.command("results")
-@click.argument("job_id", type=click.IntRange(1))
-@click.option(
-    "--oracle", "oracle_url", required=True, help="The oracle's URL (its blob store has the result)."
-)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where to unpack.",
-)
-@shared_options
-def job_results(job_id: int, oracle_url: str, out_dir: Path | None) -> None:
-    """Download JOB_ID's sealed result, check its hash, decrypt it with your encryption key, unpack it."""
-    c = get_ctx()
-    expected = _result_hash(job_id)
-    try:
-        response = httpx.get(f"{oracle_url.rstrip('/')}/v1/results/{expected}", timeout=120)
-    except httpx.HTTPError as exc:
-        raise GpusettleError(f"cannot reach the oracle {oracle_url}: {exc}", "check --oracle") from None
-    if response.status_code != 200:
-        raise GpusettleError(
-            f"the oracle has no result {expected} for job {job_id} (HTTP {response.status_code})",
-            "the job may have failed before it wrote anything; `gpusettle job status JOB_ID` says how it ended",
-        )
-    ciphertext = response.content
-    actual = "0x" + keccak256(ciphertext).hex()
-    if actual != expected:
-        raise GpusettleError(
-            f"the oracle's copy hashes to {actual}, not the settled {expected}",
-            "it was altered: do not trust it",
-        )
+def open_results(c: Ctx, job_id: int, result_hash: str, ciphertext: bytes, target: Path) -> None:
+    """Decrypt a sealed result with --account's encryption key and unpack it into `target`."""
     alias = c.account_alias()
     secret = c.keystore.unlock_encryption_key(alias, c.password(f"Password for {alias}'s encryption key"))
     try:
         archive = open_sealed(ciphertext, secret)
     except SealError as exc:
         raise GpusettleError(exc.message, exc.hint) from None
-    target = out_dir or Path(f"results-{job_id}")
     names = unpack(archive, target)
     summary = json.loads((target / "result.json").read_text()) if (target / "result.json").exists() else {}
     c.emit(
         {
             "job_id": job_id,
-            "result_hash": expected,
+            "result_hash": result_hash,
             "directory": str(target),
             "files": names,
             "result": summary,

@@ -2,85 +2,58 @@
 
 from __future__ import annotations
 
-import json
-import os
+import importlib
 import sys
-import traceback
-from typing import IO, Any
 
 import click
-import requests
 
 from .. import __version__
-from ..errors import GpusettleError, RpcUnavailableError
-from ..oracle.cli import oracle
-from ..worker.cli import worker
-from .admin import admin
 from .context import get_ctx, shared_options
-from .deploy import deploy, dev
-from .job import job
-from .provider import provider
-from .token import token
-from .wallet import wallet
+from .errorhandling import ErrorHandlingGroup
 
-__all__ = ["cli", "main"]
-
-DEBUG_ENV = "GPUSETTLE_DEBUG"
+__all__ = ["cli", "main", "run_group"]
 
 
-class ErrorMessage(click.ClickException):
-    """A GpusettleError (or another failure) shown as `error: ...` and `hint: ...`, exit status 1."""
+class GpusettleGroup(ErrorHandlingGroup):
+    """The root group: commands are imported when they run (start-up stays fast)."""
 
-    exit_code = 1
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
 
-    def __init__(self, message: str, hint: str | None, kind: str, as_json: bool) -> None:
-        super().__init__(message)
-        self.hint = hint
-        self.kind = kind
-        self.as_json = as_json
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in LAZY_COMMANDS:
+            return found
+        module, attr, _ = LAZY_COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        self.add_command(command, cmd_name)
+        return command
 
-    def show(self, file: IO[Any] | None = None) -> None:
-        if self.as_json:
-            click.echo(json.dumps({"error": self.message, "hint": self.hint, "type": self.kind}))
-        click.echo(f"error: {self.message}", err=True)
-        if self.hint:
-            click.echo(f"hint: {self.hint}", err=True)
-
-
-class GpusettleGroup(click.Group):
-    """A group whose commands' GpusettleErrors become messages, never tracebacks."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except GpusettleError as exc:
-            raise _message(exc) from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            raise _message(RpcUnavailableError("the RPC endpoint", type(exc).__name__)) from None
-        except KeyboardInterrupt:
-            raise click.Abort() from None
-        except Exception as exc:  # noqa: BLE001 - the last resort: a message, never a traceback
-            if os.environ.get(DEBUG_ENV):
-                traceback.print_exc()
-            raise ErrorMessage(
-                f"unexpected {type(exc).__name__}: {exc}",
-                f"this is a bug in gpusettle; run again with {DEBUG_ENV}=1 for the traceback and report it",
-                type(exc).__name__,
-                _json_mode(),
-            ) from None
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from LAZY_COMMANDS' one-line help, so `--help` imports no command module."""
+        rows = [(name, LAZY_COMMANDS[name][2]) for name in sorted(LAZY_COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
-def _json_mode() -> bool:
-    try:
-        return bool(get_ctx().json)
-    except RuntimeError:
-        return False
-
-
-def _message(exc: GpusettleError) -> ErrorMessage:
-    return ErrorMessage(exc.message, exc.hint, type(exc).__name__, _json_mode())
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "wallet": ("gpusettle.cli.wallet", "wallet", "Create, import and manage encrypted accounts."),
+    "provider": (
+        "gpusettle.cli.provider",
+        "provider",
+        "Stake, offers, worker key, earnings (rent out GPUs).",
+    ),
+    "offer": ("gpusettle.cli.offers", "offer", "Find offers to run a job on (rent GPUs)."),
+    "job": ("gpusettle.cli.job", "job", "Open, publish, watch, refund and dispute jobs (rent GPUs)."),
+    "token": ("gpusettle.cli.token", "token", "The compute token: balance and transfer."),
+    "admin": ("gpusettle.cli.admin", "admin", "Governance, guardian and treasury actions."),
+    "deploy": ("gpusettle.cli.deploy", "deploy", "Deploy the contracts (or finish a deployment)."),
+    "dev": ("gpusettle.cli.dev", "dev", "A local chain: `dev up` runs the whole stack; `dev fund`."),
+    "worker": ("gpusettle.worker.cli", "worker", "Run jobs on this machine's GPUs and get them paid."),
+    "oracle": ("gpusettle.oracle.cli", "oracle", "Verify receipts and settle them on-chain."),
+}
+"""Command name -> (module, attribute, one-line help): modules are imported when their command runs."""
 
 
 @click.group(cls=GpusettleGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,31 +61,24 @@ def _message(exc: GpusettleError) -> ErrorMessage:
 @shared_options
 def cli() -> None:
     """gpusettle: settle GPU jobs on-chain. Wallets, provider staking and offers, jobs, tokens,
-    governance and deployment.
+    governance and deployment, the worker and the oracle.
 
-    Passwords come from --password-file, $GPUSETTLE_PASSWORD or a hidden prompt; amounts are in
-    whole tokens (e.g. 12.5).
+    Every option below is also an environment variable and a key of $GPUSETTLE_HOME/config.toml
+    (see the README's configuration table). Passwords come from --password-file, $GPUSETTLE_PASSWORD
+    or a hidden prompt; amounts are in whole tokens (e.g. 12.5).
     """
     get_ctx()
 
 
-cli.add_command(wallet)
-# `accounts` is the same group under the name the keystore's messages use.
-cli.add_command(wallet, name="accounts")
-cli.add_command(provider)
-cli.add_command(job)
-cli.add_command(token)
-cli.add_command(admin)
-cli.add_command(deploy)
-cli.add_command(dev)
-cli.add_command(worker)
-cli.add_command(oracle)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
+    run_group(cli, argv, "gpusettle")
+
+
+def run_group(group: click.Group, argv: list[str] | None, prog_name: str) -> None:
+    """Run a click group as a program; Ctrl-C outside a daemon's own handler exits 130."""
     try:
-        cli.main(args=argv, prog_name="gpusettle")
+        group.main(args=argv, prog_name=prog_name)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

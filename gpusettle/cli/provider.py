@@ -7,7 +7,7 @@ from dataclasses import asdict
 import click
 
 from ..chain.client import Gpusettle
-from ..errors import InsufficientFundsError
+from ..errors import ConfigError, InsufficientFundsError
 from ..units import format_units
 from .context import Ctx, fmt_time, get_ctx, shared_options
 
@@ -16,7 +16,10 @@ __all__ = ["provider"]
 
 @click.group()
 def provider() -> None:
-    """Provider staking, offers and worker key (run from the staking wallet)."""
+    """Rent out GPUs: stake, worker key, offers, earnings (run from the staking wallet).
+
+    Earnings (what jobs paid) and stake are withdrawn separately: `withdraw-earnings`, and
+    `unstake` then `withdraw-stake`."""
 
 
 def _approve_if_needed(c: Ctx, client: Gpusettle, spender: str, amount: int, label: str) -> None:
@@ -90,23 +93,55 @@ def provider_unstake(amount: str) -> None:
     )
 
 
-@provider.command("withdraw")
+@provider.command("withdraw-stake")
 @shared_options
-def provider_withdraw() -> None:
-    """Withdraw unbonding stake whose unbonding period has ended."""
+def provider_withdraw_stake() -> None:
+    """Withdraw STAKE you unstaked, once its unbonding period has ended (not your earnings: see
+    withdraw-earnings)."""
     c = get_ctx()
     client = c.client()
     before = client.token_balance(c.address())
-    out = c.send(client.plan_withdraw_stake(c.address()), what="withdrawn")
+    out = c.send(client.plan_withdraw_stake(c.address()), what="stake withdrawn")
     got = client.token_balance(c.address()) - before
-    c.emit({"tx": out.summary(), "withdrawn": got}, f"withdrew {client.fmt(got)}")
+    c.emit({"tx": out.summary(), "withdrawn": got}, f"withdrew {client.fmt(got)} of unbonded stake")
+
+
+@provider.command("withdraw-earnings")
+@shared_options
+def provider_withdraw_earnings() -> None:
+    """Withdraw EARNINGS: what settled jobs paid you (not your stake: see unstake / withdraw-stake)."""
+    c = get_ctx()
+    client = c.client()
+    address = c.address()
+    earned = client.provider_record(address).earnings
+    if earned == 0:
+        raise ConfigError(
+            f"{address} has no earnings to withdraw",
+            "earnings come from settled jobs; see `gpusettle provider status`",
+        )
+    out = c.send(client.plan_withdraw_earnings(address), what="earnings withdrawn")
+    got = sum(int(e.args.get("amount", 0)) for e in out.events if e.name == "EarningsWithdrawn") or earned
+    c.emit({"tx": out.summary(), "withdrawn": got}, f"withdrew {client.fmt(got)} of earnings")
+
+
+@provider.command("withdraw", hidden=True)
+@shared_options
+def provider_withdraw() -> None:
+    """Replaced by withdraw-stake and withdraw-earnings: says which is which."""
+    raise click.UsageError(
+        "say what to withdraw: `gpusettle provider withdraw-earnings` (what jobs paid you) or "
+        "`gpusettle provider withdraw-stake` (stake you unstaked, after the unbonding period)"
+    )
 
 
 @provider.command("status")
 @click.argument("who", required=False)
 @shared_options
 def provider_status(who: str | None) -> None:
-    """Stake, unbonding, collateral, jail flag, worker and record of WHO (default --account)."""
+    """Stake, unbonding, collateral, jail flag, worker, earnings and record of WHO (default --account).
+
+    Two things can be withdrawn: earnings (`withdraw-earnings`, any time) and unstaked stake
+    (`unstake`, then `withdraw-stake` after the unbonding period)."""
     c = get_ctx()
     client = c.client()
     address = c.resolve_address(who) if who else c.address()
@@ -114,10 +149,17 @@ def provider_status(who: str | None) -> None:
     record = client.provider_record(address)
     min_stake, _ = client.staking_parameters()
     now = client.chain.timestamp()
+    worker_eth = client.chain.balance(info.worker) if info.worker else None
+    from ..worker.preflight import read_statuses
+
+    statuses = read_statuses(c.settings.home, address)
     data = {
         "provider": address,
+        "worker_eth": worker_eth,
+        "workers_here": statuses,
         **{k: v for k, v in asdict(info).items() if k != "provider"},
         "free": info.free,
+        "earnings": record.earnings,
         "min_stake": min_stake,
         "record": asdict(record),
         "symbol": client.symbol,
@@ -132,7 +174,11 @@ def provider_status(who: str | None) -> None:
         )
         click.echo(
             f"unbonding         {f(info.unbonding)}"
-            + (f", released {fmt_time(info.release_at, now)}" if info.unbonding else "")
+            + (
+                f", released {fmt_time(info.release_at, now)} (then `gpusettle provider withdraw-stake`)"
+                if info.unbonding
+                else ""
+            )
         )
         click.echo(f"locked collateral {f(info.locked_collateral)}")
         click.echo(f"free stake        {f(info.free)}")
@@ -150,7 +196,21 @@ def provider_status(who: str | None) -> None:
             f"{record.jobs_timed_out} timed out, {record.disputes_lost} disputes lost, "
             f"{record.gpu_seconds_served:,} GPU-seconds served, {f(record.total_slashed)} slashed"
         )
-        click.echo(f"earnings          {f(record.earnings)} (withdrawable)")
+        click.echo(
+            f"earnings          {f(record.earnings)}"
+            + ("  (withdraw with `gpusettle provider withdraw-earnings`)" if record.earnings else "")
+        )
+        if worker_eth is not None:
+            click.echo(
+                f"worker gas        {format_units(worker_eth)} ETH"
+                + ("  (fund the worker key: it pays for accepting jobs)" if worker_eth == 0 else "")
+            )
+        for st in statuses:
+            refused = st.get("refused_offers") or {}
+            head = f"worker here       {st['worker']}: {st.get('hardware', '')}"
+            click.echo(head)
+            for offer_id, reason in refused.items():
+                click.echo(f"  REFUSES offer {offer_id}: {reason}")
 
     c.emit(data, human)
 
@@ -177,17 +237,43 @@ def _price(c: Ctx, text: str) -> int:
 
 
 @offer.command("add")
-@click.option("--gpu-model", required=True, help='GPU model, e.g. "NVIDIA H100 80GB HBM3".')
-@click.option("--gpu-count", type=click.IntRange(1, 255), required=True, help="GPUs per job.")
+@click.option("--gpu-model", help='GPU model, e.g. "NVIDIA H100 80GB HBM3".')
+@click.option("--gpu-count", type=click.IntRange(1, 255), help="GPUs per job.")
+@click.option("--vram", "vram_gb", type=click.IntRange(1, 2**32 - 1), help="GB of memory per GPU.")
 @click.option(
-    "--vram", "vram_gb", type=click.IntRange(1, 2**32 - 1), required=True, help="GB of memory per GPU."
+    "--this-machine",
+    is_flag=True,
+    help="Describe this machine's GPUs as NVML reports them (its CPU when it has none).",
 )
 @click.option("--price", required=True, help="Price per GPU-second in tokens, e.g. 0.001.")
 @click.option("--metadata-uri", default="", help="Where the machine is described.")
 @shared_options
-def offer_add(gpu_model: str, gpu_count: int, vram_gb: int, price: str, metadata_uri: str) -> None:
-    """Publish an offer (needs at least the minimum stake)."""
+def offer_add(
+    gpu_model: str | None,
+    gpu_count: int | None,
+    vram_gb: int | None,
+    this_machine: bool,
+    price: str,
+    metadata_uri: str,
+) -> None:
+    """Publish an offer (needs at least the minimum stake).
+
+    Give --this-machine, or --gpu-model, --gpu-count and --vram. The worker refuses to serve an offer
+    whose hardware it does not find."""
     c = get_ctx()
+    if this_machine:
+        if gpu_model or gpu_count or vram_gb:
+            raise click.UsageError("give --this-machine or --gpu-model/--gpu-count/--vram, not both")
+        from ..worker.preflight import this_machine as detect
+
+        hw = detect()
+        gpu_model, gpu_count, vram_gb = hw.model, hw.count, hw.memory_gb
+        c.info(f"this machine: {hw.note}")
+    elif not (gpu_model and gpu_count and vram_gb):
+        raise click.UsageError(
+            "describe the hardware: --this-machine, or --gpu-model, --gpu-count and --vram"
+        )
+    assert gpu_model is not None and gpu_count is not None and vram_gb is not None
     client = c.client()
     out = c.send(
         client.plan_add_offer(c.address(), gpu_model, gpu_count, vram_gb, _price(c, price), metadata_uri),

@@ -39,11 +39,11 @@ def token_balance(who: str | None) -> None:
 
 
 @token.command("transfer")
-@click.argument("to")
 @click.argument("amount")
+@click.argument("to")
 @shared_options
-def token_transfer(to: str, amount: str) -> None:
-    """Send AMOUNT tokens to TO (an address or alias)."""
+def token_transfer(amount: str, to: str) -> None:
+    """Send AMOUNT tokens to TO (an address or alias): `gpusettle token transfer 12.5 client`."""
     c = get_ctx()
     client = c.client()
     dest = c.resolve_address(to)

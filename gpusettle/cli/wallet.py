@@ -22,6 +22,7 @@ def wallet() -> None:
 
 def _new_password(label: str = "New password") -> str:
     c = get_ctx()
+    _ = c.settings  # --password-file may come from GPUSETTLE_PASSWORD_FILE or the config file
     return ask_password(c.password_file, label=label, confirm=True)
 
 
@@ -165,6 +166,7 @@ def wallet_change_password(alias: str | None, new_password_file: str | None) -> 
     name = alias or c.account_alias()
     c.keystore.address(name)
     old = c.password(f"Current password for {name}")
+    c.keystore.unlock(name, old)  # WrongPasswordError before asking for the new one
     new = ask_password(new_password_file, label="New password", confirm=True, environ={})
     c.keystore.change_password(name, old, new)
     c.emit({"alias": name, "changed": True}, f"password of {name} changed")
@@ -178,9 +180,7 @@ def wallet_delete(alias: str | None) -> None:
     c = get_ctx()
     name = alias or c.account_alias()
     address = c.keystore.address(name)
-    if not c.yes and not click.confirm(
-        f"Delete {name} ({address})? Without a backup its funds are lost for good", default=False, err=True
-    ):
+    if not c.confirm(f"Delete {name} ({address})? Without a backup its funds are lost for good"):
         raise click.Abort()
     c.keystore.delete(name)
     c.emit({"alias": name, "address": address, "deleted": True}, f"deleted {name} ({address})")

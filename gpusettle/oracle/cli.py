@@ -2,55 +2,114 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 from pathlib import Path
 
 import click
 
-from ..daemon_cli import load_account, node_and_key_options, setup_logging
-from ..errors import GpusettleError
-from ..models import DeploymentRecord
-from .app import DEFAULT_MAX_BODY, IntakeSettings
-from .poster import GWEI, PosterSettings
-from .service import OracleConfig, OracleService
+from ..cli.context import get_ctx, shared_options
+from ..cli.errorhandling import ErrorHandlingGroup
+from ..daemon_cli import HTTP_URL, LOG_LEVEL, client_factory, setup_logging
+from ..errors import ConfigError
 
 __all__ = ["oracle", "run"]
 
+log = logging.getLogger("gpusettle.oracle")
 
-@click.group(name="oracle")
+DEFAULT_MAX_BODY = 64 * 1024
+"""oracle.app.DEFAULT_MAX_BODY, repeated: importing the app costs every command's start-up."""
+
+
+@click.group(name="oracle", cls=ErrorHandlingGroup)
 def oracle() -> None:
     """Verify receipts and settle them on-chain."""
 
 
 @oracle.command(name="run")
-@node_and_key_options("Keystore alias of this oracle's signing key.")
-@click.option("--arbiter-account", default=None, help="Keystore alias of the arbiter key (reports fraud).")
+@click.option("--arbiter-account", default=None, help="Account alias of the arbiter key (reports fraud).")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Where the store (SQLite) and result payloads live.",
+    default=None,
+    help="Where the store (SQLite) and result payloads live (default $GPUSETTLE_HOME/oracles/<account>).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8700, show_default=True)
-@click.option("--public-url", default=None, help="How peers reach this oracle (default http://host:port).")
 @click.option(
-    "--peer", "peers", multiple=True, help="Another oracle's URL to ask for co-signatures (repeat)."
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port (default: the --oracle-url's, else 8700).",
+)
+@click.option(
+    "--public-url",
+    type=HTTP_URL,
+    default=None,
+    help="How peers reach this oracle (default http://host:port).",
+)
+@click.option(
+    "--peer",
+    "peers",
+    type=HTTP_URL,
+    multiple=True,
+    help="Another oracle's URL to ask for co-signatures (repeat).",
 )
 @click.option("--no-post", is_flag=True, help="Verify and co-sign for peers only; never send transactions.")
-@click.option("--confirmations", type=int, default=1, show_default=True, help="Blocks deep before final.")
-@click.option("--batch-max", type=int, default=200, show_default=True, help="Most receipts per settleBatch.")
-@click.option("--batch-wait", type=float, default=0.3, show_default=True, help="Seconds to gather a batch.")
-@click.option("--max-in-flight", type=int, default=4, show_default=True, help="Batches pending at once.")
-@click.option("--max-fee-gwei", type=float, default=500.0, show_default=True, help="Fee cap per gas.")
-@click.option("--priority-fee-gwei", type=float, default=None, help="Tip per gas (default: ask the node).")
+@click.option(
+    "--confirmations",
+    type=click.IntRange(0, 64),
+    default=1,
+    show_default=True,
+    help="Blocks deep before final.",
+)
+@click.option(
+    "--batch-max",
+    type=click.IntRange(1, 1000),
+    default=200,
+    show_default=True,
+    help="Most receipts per settleBatch.",
+)
+@click.option(
+    "--batch-wait",
+    type=click.FloatRange(0, 60),
+    default=0.3,
+    show_default=True,
+    help="Seconds to gather a batch.",
+)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Batches pending at once.",
+)
+@click.option(
+    "--max-fee-gwei",
+    type=click.FloatRange(0, 1e6, min_open=True),
+    default=500.0,
+    show_default=True,
+    help="Fee cap per gas.",
+)
+@click.option(
+    "--priority-fee-gwei",
+    type=click.FloatRange(0, 1e6),
+    default=None,
+    help="Tip per gas (default: ask the node).",
+)
 @click.option(
     "--stuck-after",
-    type=float,
+    type=click.FloatRange(1, 3600),
     default=20.0,
     show_default=True,
     help="Seconds before a pending transaction is replaced with higher fees.",
 )
-@click.option("--max-body", type=int, default=DEFAULT_MAX_BODY, show_default=True, help="Receipt size limit.")
+@click.option(
+    "--max-body",
+    type=click.IntRange(1024, 64 * 2**20),
+    default=DEFAULT_MAX_BODY,
+    show_default=True,
+    help="Receipt size limit.",
+)
 @click.option(
     "--synchronous",
     type=click.Choice(["FULL", "NORMAL"]),
@@ -69,22 +128,18 @@ def oracle() -> None:
 )
 @click.option(
     "--retention-days",
-    type=float,
+    type=click.FloatRange(0),
     default=7.0,
     show_default=True,
     help="Days settled and rejected receipts are kept after the dispute window closes.",
 )
-@click.option("--log-level", default="INFO", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="INFO", show_default=True)
+@shared_options
 def run(
-    rpc_url: str,
-    deployment: Path,
-    keystore: str | None,
-    alias: str,
-    password_file: str | None,
     arbiter_account: str | None,
-    data_dir: Path,
+    data_dir: Path | None,
     host: str,
-    port: int,
+    port: int | None,
     public_url: str | None,
     peers: tuple[str, ...],
     no_post: bool,
@@ -101,18 +156,46 @@ def run(
     retention_days: float,
     log_level: str,
 ) -> None:
-    """Serve the oracle API and settle verified receipts until stopped (Ctrl-C or SIGTERM)."""
-    from ..chain import Gpusettle
+    """Serve the oracle API and settle verified receipts until stopped (Ctrl-C or SIGTERM).
 
+    Signs with --account: a key store alias, or dev:N on a development chain (`deploy` makes dev:0 the
+    oracle unless told otherwise). A key outside the on-chain oracle set is refused unless --no-post."""
+    from urllib.parse import urlparse
+
+    from .app import IntakeSettings
+    from .poster import GWEI, PosterSettings
+    from .service import OracleConfig, OracleService
+
+    c = get_ctx()
+    settings = c.settings
     setup_logging(log_level)
-    try:
-        record = DeploymentRecord.load(deployment)
-        account = load_account(keystore, alias, password_file, "oracle")
-        arbiter = (
-            load_account(keystore, arbiter_account, password_file, "arbiter") if arbiter_account else None
+    if port is None:
+        configured = settings.resolved_oracle_url()
+        port = (urlparse(configured).port if configured else None) or 8700
+    alias = c.account_alias()
+    connect = client_factory(settings)
+    client = connect()
+    account = settings.local_account(alias, "oracle", client.chain)
+    arbiter = settings.local_account(arbiter_account, "arbiter", client.chain) if arbiter_account else None
+    oracle_set = client.oracle_set()
+    if account.address not in oracle_set.oracles:
+        members = ", ".join(oracle_set.oracles) or "none"
+        if not no_post:
+            raise ConfigError(
+                f"{alias} ({account.address}) is not in the on-chain oracle set (epoch {oracle_set.epoch}: "
+                f"{members}); its attestations would be refused",
+                "start it with a key in the set (on a local chain `deploy` makes dev:0 the oracle), "
+                "have governance add it (`gpusettle admin oracle-set`), or pass --no-post to serve read-only",
+            )
+        log.warning(
+            "%s is not in the oracle set (%s): serving read-only, its co-signatures count for nothing",
+            account.address,
+            members,
         )
+    sock = _bind(host, port)
+    try:
         config = OracleConfig(
-            data_dir=data_dir,
+            data_dir=(data_dir or settings.home / "oracles" / alias.replace(":", "-")).expanduser(),
             host=host,
             port=port,
             public_url=public_url,
@@ -132,15 +215,29 @@ def run(
             store=_store_dsn(store),
             retention_margin=retention_days * 86400,
         )
-        service = OracleService(
-            config,
-            lambda: Gpusettle.connect(rpc_url, record),
-            account,
-            arbiter,
-        )
-    except GpusettleError as exc:
-        raise click.ClickException(str(exc)) from None
-    service.serve()
+        service = OracleService(config, connect, account, arbiter)
+    except BaseException:
+        sock.close()
+        raise
+    service.serve(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything says it serves; ConfigError when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            "another process uses that port (another oracle?): stop it, or pass --port PORT",
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 def _store_dsn(value: str | None) -> str | None:
@@ -148,7 +245,7 @@ def _store_dsn(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     if not value.startswith(("postgresql://", "postgres://")):
-        raise GpusettleError(
+        raise ConfigError(
             f"--store must be a postgresql:// DSN, not {value.split('://')[0]!r}",
             "for example postgresql://oracle@db.internal:5432/gpusettle; leave it out to use SQLite in --data-dir",
         )

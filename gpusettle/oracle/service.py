@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -469,8 +470,9 @@ class OracleService:
 
     # -- running ---------------------------------------------------------------------------------------
 
-    def serve(self) -> None:
-        """Run until SIGINT or SIGTERM: background threads and the HTTP API."""
+    def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        """Run until SIGINT or SIGTERM: background threads and the HTTP API (on `sockets` when the
+        caller bound them already, so that "serving" is only said once the port is ours)."""
         import uvicorn
 
         self.start_background()
@@ -492,6 +494,6 @@ class OracleService:
             "posting" if self.config.post else "co-signing only",
         )
         try:
-            server.run()
+            server.run(sockets=sockets)
         finally:
             self.stop()

@@ -3,31 +3,52 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import click
-from eth_utils.address import to_checksum_address
 
-from ..daemon_cli import load_account, node_and_key_options, setup_logging
-from ..errors import GpusettleError
-from ..models import DeploymentRecord
-from ..workloads.sandbox import SandboxPolicy, default_runtime_paths
-from .runner import Worker, WorkerConfig
+from ..cli.context import _setter, get_ctx, shared_options
+from ..cli.errorhandling import ErrorHandlingGroup
+from ..daemon_cli import ACCOUNT_REF, HTTP_URL, LOG_LEVEL, client_factory, resolve_account, setup_logging
+from ..errors import ConfigError, GpusettleError
+
+if TYPE_CHECKING:
+    from ..chain.client import Gpusettle
+    from .preflight import HardwareCheck
+    from .runner import WorkerConfig
 
 __all__ = ["run", "worker"]
 
+log = logging.getLogger("gpusettle.worker")
 
-@click.group(name="worker")
+
+class _Device(click.ParamType[str, Any]):
+    name = "auto|cpu|cuda[:N]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().lower()
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+            self.fail(f"{value!r} is not a device: use auto, cpu, cuda or cuda:N", param, ctx)
+        return text
+
+
+@click.group(name="worker", cls=ErrorHandlingGroup)
 def worker() -> None:
     """Run jobs on this machine's GPUs and get them paid."""
 
 
 @worker.command(name="run")
-@node_and_key_options("Keystore alias of the worker key.")
-@click.option("--provider", required=True, help="The provider's staking wallet address.")
-@click.option("--oracle", "oracle_url", required=True, help="The oracle's URL (receipts go there).")
+@click.option(
+    "--provider",
+    type=ACCOUNT_REF,
+    required=True,
+    help="The provider's staking wallet: an address or an account alias.",
+)
 @click.option(
     "--spec-store",
     default=None,
@@ -36,10 +57,10 @@ def worker() -> None:
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Where the worker keeps its state, job directories and result payloads.",
+    default=None,
+    help="The worker's state, job directories and results (default $GPUSETTLE_HOME/workers/<account>).",
 )
-@click.option("--device", default="auto", show_default=True, help="matmul device: auto, cpu or cuda[:N].")
+@click.option("--device", type=_Device(), default="auto", show_default=True, help="matmul device.")
 @click.option(
     "--allow-command", is_flag=True, help="Run `command` workloads (client programs) on this machine."
 )
@@ -64,25 +85,52 @@ def worker() -> None:
     multiple=True,
     help="A URL prefix inputs may be fetched from besides the oracle; repeatable.",
 )
-@click.option("--max-memory-mb", type=int, default=8192, show_default=True, help="Memory bound of a job.")
-@click.option("--max-disk-mb", type=int, default=10240, show_default=True, help="Disk bound of a job.")
-@click.option("--max-output-mb", type=int, default=1024, show_default=True, help="Largest output of a job.")
-@click.option("--metrics-port", type=int, default=None, help="Serve /metrics on 127.0.0.1:PORT.")
 @click.option(
-    "--poll-interval", type=float, default=1.0, show_default=True, help="Seconds between chain polls."
+    "--max-memory-mb", type=click.IntRange(1), default=8192, show_default=True, help="Memory bound of a job."
 )
-@click.option("--max-jobs", type=int, default=None, help="Exit after this many jobs are finished.")
-@click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--max-disk-mb", type=click.IntRange(1), default=10240, show_default=True, help="Disk bound of a job."
+)
+@click.option(
+    "--max-output-mb",
+    type=click.IntRange(1),
+    default=1024,
+    show_default=True,
+    help="Largest output of a job.",
+)
+@click.option(
+    "--metrics-port", type=click.IntRange(1, 65535), default=None, help="Serve /metrics on 127.0.0.1:PORT."
+)
+@click.option(
+    "--simulate-gpus",
+    type=click.IntRange(1, 255),
+    default=None,
+    help="Development chains only: serve offers of up to N GPUs on the CPU (this machine has none).",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(0.05, 3600),
+    default=1.0,
+    show_default=True,
+    help="Seconds between chain polls.",
+)
+@click.option(
+    "--max-jobs", type=click.IntRange(1), default=None, help="Exit after this many jobs are finished."
+)
+@click.option("--log-level", type=LOG_LEVEL, default="INFO", show_default=True)
+@click.option(
+    "--oracle",
+    type=HTTP_URL,
+    expose_value=False,
+    hidden=True,
+    callback=_setter("oracle_url"),
+    help="The old name of --oracle-url.",
+)
+@shared_options
 def run(
-    rpc_url: str,
-    deployment: Path,
-    keystore: str | None,
-    alias: str,
-    password_file: str | None,
     provider: str,
-    oracle_url: str,
     spec_store: str | None,
-    data_dir: Path,
+    data_dir: Path | None,
     device: str,
     allow_command: bool,
     unsandboxed: bool,
@@ -93,46 +141,110 @@ def run(
     max_disk_mb: int,
     max_output_mb: int,
     metrics_port: int | None,
+    simulate_gpus: int | None,
     poll_interval: float,
     max_jobs: int | None,
     log_level: str,
 ) -> None:
-    """Accept, run, meter and receipt jobs for PROVIDER until stopped (Ctrl-C or SIGTERM)."""
-    from ..chain import Gpusettle
+    """Accept, run, meter and receipt jobs for PROVIDER until stopped (Ctrl-C or SIGTERM).
 
+    Signs with --account (the worker key); reads the chain, the deployment record and the oracle from
+    the settings every command takes (--network, --rpc-url, --oracle-url, ...)."""
+    from ..workloads.sandbox import SandboxPolicy, default_runtime_paths
+    from .preflight import HardwareCheck, require_gas, this_machine, write_status
+    from .runner import Worker, WorkerConfig
+
+    c = get_ctx()
+    settings = c.settings
     setup_logging(log_level)
-    try:
-        record = DeploymentRecord.load(deployment)
-        account = load_account(keystore, alias, password_file, "worker")
-        config = WorkerConfig(
-            data_dir=data_dir,
-            provider=to_checksum_address(provider),
-            oracle_url=oracle_url,
-            spec_store=spec_store,
-            device=device,
-            allow_command=allow_command,
-            unsandboxed=unsandboxed,
-            sandbox=SandboxPolicy(
-                allow_network=allow_network,
-                max_memory_mb=max_memory_mb,
-                max_disk_mb=max_disk_mb,
-                max_output_mb=max_output_mb,
-                runtime_paths=tuple(str(Path(p).resolve()) for p in sandbox_paths) or default_runtime_paths(),
-                input_url_prefixes=input_url_prefixes,
-            ),
-            metrics_port=metrics_port,
-            poll_interval=poll_interval,
-            max_jobs=max_jobs,
+    if spec_store is not None and not spec_store.startswith(("http://", "https://")):
+        if not Path(spec_store).expanduser().is_dir():
+            raise ConfigError(f"--spec-store {spec_store} is neither a URL nor a directory", "check the path")
+    elif spec_store is not None:
+        spec_store = HTTP_URL.convert(spec_store, None, None)
+    if simulate_gpus is not None and not settings.network_info().development:
+        raise ConfigError(
+            "--simulate-gpus is for development chains only",
+            "serve offers with the hardware this machine has",
         )
-        daemon = Worker(config, lambda: Gpusettle.connect(rpc_url, record), account)
+    alias = c.account_alias()
+    oracle_url = c.oracle()
+    connect = client_factory(settings)
+    client = connect()
+    provider_address = resolve_account(settings, provider, client.chain)
+    account = settings.local_account(alias, "worker", client.chain)
+    require_gas(client, account.address)
+    hardware = HardwareCheck(client, simulate_gpus)
+    offers = hardware.check_offers(provider_address)
+    machine = this_machine(simulate_gpus)
+    log.info("this machine: %s", machine.note)
+    for offer, problem in offers:
+        if problem:
+            log.error("refusing offer %d: %s", offer.offer_id, problem)
+        else:
+            log.info("serving offer %d: %d x %s", offer.offer_id, offer.gpu_count, offer.gpu_model)
+    data = (data_dir or settings.home / "workers" / alias.replace(":", "-")).expanduser()
+    write_status(data, account.address, provider_address, machine.note, hardware.refused)
+    if offers and all(problem for _, problem in offers):
+        raise GpusettleError(
+            f"this machine cannot honour any offer of provider {provider_address}: "
+            + "; ".join(str(p) for _, p in offers),
+            "publish an offer for this machine: `gpusettle provider offer add --this-machine --price P`",
+        )
+    config = WorkerConfig(
+        data_dir=data,
+        provider=provider_address,
+        oracle_url=oracle_url,
+        spec_store=spec_store,
+        device=device,
+        allow_command=allow_command,
+        poll_interval=poll_interval,
+        max_jobs=max_jobs,
+        unsandboxed=unsandboxed,
+        sandbox=SandboxPolicy(
+            allow_network=allow_network,
+            max_memory_mb=max_memory_mb,
+            max_disk_mb=max_disk_mb,
+            max_output_mb=max_output_mb,
+            runtime_paths=tuple(str(Path(p).resolve()) for p in sandbox_paths) or default_runtime_paths(),
+            input_url_prefixes=input_url_prefixes,
+        ),
+        metrics_port=metrics_port,
+    )
+    _attach_checks(config, hardware, connect, account.address, data, provider_address, machine.note)
+    daemon = Worker(config, connect, account)
 
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            del frame
-            logging.getLogger("gpusettle.worker").info("signal %d: stopping", signum)
-            daemon.stop()
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        del frame
+        log.info("signal %d: stopping", signum)
+        daemon.stop()
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        daemon.run()
-    except GpusettleError as exc:
-        raise click.ClickException(str(exc)) from None
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    daemon.run()
+
+
+def _attach_checks(
+    config: WorkerConfig,
+    hardware: HardwareCheck,
+    connect: Callable[[], Gpusettle],
+    worker: str,
+    data_dir: Path,
+    provider: str,
+    note: str,
+) -> None:
+    """Hand the runner its hooks: the offer check and the gas check."""
+    from .preflight import gas_problem, write_status
+
+    def offer_check(offer_id: int) -> str | None:
+        before = dict(hardware.refused)
+        problem: str | None = hardware.problem(offer_id)
+        if hardware.refused != before:
+            write_status(data_dir, worker, provider, note, hardware.refused)
+        return problem
+
+    def gas_check() -> str | None:
+        return gas_problem(connect(), worker)
+
+    config.offer_check = offer_check
+    config.gas_check = gas_check

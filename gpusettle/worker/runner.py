@@ -86,6 +86,10 @@ class WorkerConfig:
     """The bounds of sandboxed client programs: network, limits, runtimes exposed, input sources."""
     metrics_port: int | None = None
     """Serve the running workload's resource use as Prometheus /metrics on 127.0.0.1 here."""
+    offer_check: Callable[[int], str | None] | None = None
+    """Why this machine cannot honour an offer (its jobs are declined), or None (worker.preflight)."""
+    gas_check: Callable[[], str | None] | None = None
+    """Why the worker key cannot pay for gas, or None; asked after an error (worker.preflight)."""
 
 
 def meter(
@@ -116,6 +120,8 @@ class Worker:
     _threads: list[threading.Thread] = field(default_factory=list)
     _clients: dict[int, Gpusettle] = field(default_factory=dict)
     _oracle_client: OracleClient | None = None
+    _spec_waits: set[int] = field(default_factory=set)
+    _last_error: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -206,6 +212,17 @@ class Worker:
         while not self._stop.is_set():
             try:
                 busy = fn()
+                self._last_error.pop(name, None)
+            except GpusettleError as exc:
+                # A condition the operator can act on: one line saying what to do, once per change.
+                text = str(exc)
+                if self.config.gas_check is not None:
+                    text = self.config.gas_check() or text
+                if self._last_error.get(name) != text:
+                    log.error("%s: %s", name, text)
+                    self._last_error[name] = text
+                busy = False
+                self._stop.wait(2.0)
             except Exception:
                 log.exception("%s: unexpected error; retrying", name)
                 busy = False
@@ -281,12 +298,25 @@ class Worker:
             self.state.update(job.job_id, state="skipped", reason="acceptance deadline too close or passed")
             log.warning("job %d: too late to accept (acceptBy %d)", job.job_id, info.accept_by)
             return True
+        if self.config.offer_check is not None:
+            refused = self.config.offer_check(info.offer_id)
+            if refused is not None:
+                return self._decline(client, job, refused)
         try:
             spec = self.spec_store.fetch(job.spec_hash)
         except SpecUnavailable as exc:
             if now > info.accept_by - 4 * self.config.accept_margin:
                 return self._decline(client, job, f"the job's spec was never published ({exc})")
-            log.info("job %d: waiting for its spec: %s", job.job_id, exc)
+            if job.job_id not in self._spec_waits:
+                self._spec_waits.add(job.job_id)
+                log.warning(
+                    "job %d: waiting for its spec (%s); the client publishes it with "
+                    "`gpusettle job publish %d --spec FILE`, else the job is declined before its "
+                    "acceptance deadline",
+                    job.job_id,
+                    exc,
+                    job.job_id,
+                )
             return False
         except ValueError as exc:
             return self._decline(client, job, str(exc))

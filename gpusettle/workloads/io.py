@@ -228,7 +228,9 @@ def pack_outputs(
             os.close(fd)
 
 
-_MAGIC = b"GSSEAL1\n"
+SEALED_MAGIC = b"GSSEAL1\n"
+"""The first bytes of every sealed result."""
+_MAGIC = SEALED_MAGIC
 _STREAM_CHUNK = 1 << 20
 _TAG_FINAL = bindings.crypto_secretstream_xchacha20poly1305_TAG_FINAL
 _ABYTES = bindings.crypto_secretstream_xchacha20poly1305_ABYTES

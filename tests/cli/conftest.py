@@ -17,6 +17,12 @@ def isolation() -> None:
     without brownie's plugin its fn_isolation fixture does not exist."""
 
 
+@pytest.fixture
+def tty(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if a person sat at a terminal: prompts are asked (CliRunner's stdin is never a terminal)."""
+    monkeypatch.setattr("gpusettle.cli.context.stdin_is_terminal", lambda: True)
+
+
 @pytest.fixture(scope="module")
 def anvil() -> Iterator[Anvil]:
     with cli_anvil() as node:

@@ -105,7 +105,9 @@ def test_provider_status_and_offers(gs: Cli, suite: dict[str, str], offer_id: in
         "0.002",
         *_signed(gs, "prov"),
     )
-    assert gs.json("provider", "offer", "list", "--all")["offers"][0]["price_per_gpu_second"] == 2 * 10**15
+    assert gs.json("provider", "offer", "list", "--all")["offers"][0]["price_per_gpu_second"] == str(
+        2 * 10**15
+    )
     gs(
         "provider",
         "offer",
@@ -224,8 +226,8 @@ def test_too_many_decimals(gs: Cli, suite: dict[str, str]) -> None:
     res = gs(
         "token",
         "transfer",
-        "prov",
         "1.0000000000000000001",
+        "prov",
         *_signed(gs, "client"),
         ok=False,
     )
@@ -237,7 +239,7 @@ def test_bad_checksum(gs: Cli, suite: dict[str, str]) -> None:
     # Flip the case of one letter only, so it stays mixed case with a wrong checksum.
     i = next(i for i, ch in enumerate(good) if i > 1 and ch.isalpha())
     bad = good[:i] + good[i].swapcase() + good[i + 1 :]
-    res = gs("token", "transfer", bad, "1", *_signed(gs, "client"), ok=False)
+    res = gs("token", "transfer", "1", bad, *_signed(gs, "client"), ok=False)
     assert f"{bad} has a wrong EIP-55 checksum (expected {good})" in res.stderr
 
 
@@ -283,17 +285,17 @@ def test_missing_record(gs: Cli, tmp_path: Path) -> None:
     assert "no deployment record for network 'development'" in res.stderr and "gpusettle deploy" in res.stderr
 
 
-def test_confirmation_refused_sends_nothing(gs: Cli, suite: dict[str, str], anvil: Anvil) -> None:
+def test_confirmation_refused_sends_nothing(gs: Cli, suite: dict[str, str], anvil: Anvil, tty: None) -> None:
     nonce = anvil.nonce(suite["client"])
     res = gs(
-        "token", "transfer", "prov", "1", "-a", "client", "--password-file", _pw(gs), input="n\n", ok=False
+        "token", "transfer", "1", "prov", "-a", "client", "--password-file", _pw(gs), input="n\n", ok=False
     )
     assert "transfer 1 GPUC to" in res.stderr and "estimated gas" in res.stderr
     assert anvil.nonce(suite["client"]) == nonce
 
 
 def test_transfer_json(gs: Cli, suite: dict[str, str]) -> None:
-    out = gs.json("token", "transfer", suite["prov"], "2.5", *_signed(gs, "client"))
+    out = gs.json("token", "transfer", "2.5", suite["prov"], *_signed(gs, "client"))
     assert out["tx"]["success"] is True and out["tx"]["tx_hash"].startswith("0x")
     assert [e["name"] for e in out["tx"]["events"]] == ["Transfer"]
     assert int(out["amount"]) == 25 * 10**17
@@ -308,9 +310,9 @@ def test_unstake_more_than_free_is_the_contract_error_in_words(gs: Cli, offer_id
 def test_admin(gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil) -> None:
     shown = gs.json("admin", "params", "show")
     assert shown["parameters"]["fee_bps"] == 250 and shown["paused"] is False
-    gs("admin", "param", "set", "fee_bps", "100", "-a", "dev:0", "-y")
+    gs("admin", "params", "set", "fee_bps", "100", "-a", "dev:0", "-y")
     assert gs.json("admin", "params", "show")["parameters"]["fee_bps"] == 100
-    over = gs("admin", "param", "set", "fee_bps", "5000", "-a", "dev:0", "-y", ok=False)
+    over = gs("admin", "params", "set", "fee_bps", "5000", "-a", "dev:0", "-y", ok=False)
     assert "JobEscrowParameterOutOfRange(param=0, value=5000, min=0, max=1000)" in over.stderr
     o1, o2 = Account.create().address, Account.create().address
     gs("admin", "oracle-set", "--oracle", o1, "--oracle", o2, "--threshold", "2", "-a", "dev:0", "-y")
@@ -343,10 +345,10 @@ def test_unstake_and_withdraw_after_unbonding(
     assert int(out["unbonding"]) == 100 * E18
     st = gs("provider", "status", "prov").stdout
     assert "unbonding         100 GPUC, released" in st and "(in 7.0 d)" in st
-    early = gs("provider", "withdraw", *_signed(gs, "prov"), ok=False)
+    early = gs("provider", "withdraw-stake", *_signed(gs, "prov"), ok=False)
     assert "ProviderStakingStillUnbonding(" in early.stderr and "wait until the release time" in early.stderr
     anvil.increase_time(UNBONDING + 1)
-    done = gs.json("provider", "withdraw", *_signed(gs, "prov"))
+    done = gs.json("provider", "withdraw-stake", *_signed(gs, "prov"))
     assert int(done["withdrawn"]) == 100 * E18
     assert int(gs.json("token", "balance", "prov")["balance"]) == start + 100 * E18
     st2 = gs.json("provider", "status", "prov")
@@ -474,19 +476,159 @@ def test_json_errors_are_json(gs: Cli) -> None:
     assert data["type"] == "ConfigError" and "unknown network 'nowhere'" in data["error"]
 
 
-def test_dev_fund_asks_before_each_send_and_no_sends_nothing(
-    gs: Cli, anvil: Anvil, suite: dict[str, str]
+def test_dev_fund_asks_once_for_both_sends_and_no_sends_nothing(
+    gs: Cli, anvil: Anvil, suite: dict[str, str], tty: None
 ) -> None:
     poor = suite["poor"]
     eth_before = int(anvil.call("eth_getBalance", poor, "latest"), 16)
     tokens_before = int(gs.json("token", "balance", "poor")["balance"])
     res = gs("dev", "fund", "poor", "--eth", "1", "--tokens", "1", input="n\n", ok=False)
     assert res.exit_code != 0
-    assert "send 1 ETH to" in res.stderr and "Send this transaction?" in res.stderr
+    assert "send 1 ETH to" in res.stderr and "transfer 1 GPUC to" in res.stderr
+    assert res.stderr.count("Send these 2 transactions?") == 1
     assert int(anvil.call("eth_getBalance", poor, "latest"), 16) == eth_before
     assert int(gs.json("token", "balance", "poor")["balance"]) == tokens_before
-    # answering yes to both sends both, each shown with its plan and its outcome
-    res = gs("dev", "fund", "poor", "--eth", "1", "--tokens", "1", input="y\ny\n")
-    assert res.stderr.count("Send this transaction?") == 2 and "sent 1 ETH: tx 0x" in res.stderr
+    # one yes sends both, each with its outcome
+    res = gs("dev", "fund", "poor", "--eth", "1", "--tokens", "1", input="y\n")
+    assert res.stderr.count("Send these 2 transactions?") == 1 and "Send this transaction?" not in res.stderr
+    assert "sent 1 ETH: tx 0x" in res.stderr and "funded: tx 0x" in res.stderr
     assert int(anvil.call("eth_getBalance", poor, "latest"), 16) == eth_before + E18
     assert int(gs.json("token", "balance", "poor")["balance"]) == tokens_before + E18
+
+
+# -- issue 10 ---------------------------------------------------------------------------------------------
+
+
+def test_set_role_sends_from_the_account_option_not_the_holder(
+    gs: Cli, suite: dict[str, str], anvil: Anvil
+) -> None:
+    """`admin set-role treasury client --account dev:0` sent from `client`: the positional argument was
+    also called `account` and overwrote --account (and click warned about it on every command)."""
+    dev0 = anvil.call("eth_accounts")[0]
+    nonce = anvil.nonce(dev0)
+    out = gs.json("admin", "set-role", "treasury", "client", "--account", "dev:0", "--yes")
+    tx = anvil.call("eth_getTransactionByHash", out["tx"]["tx_hash"])
+    assert tx["from"].lower() == dev0.lower() and anvil.nonce(dev0) == nonce + 1
+    assert gs.json("admin", "params", "show")["roles"]["treasury"] == suite["client"]
+    gs("admin", "set-role", "treasury", "dev:0", "--account", "dev:0", "--yes")
+    help_text = gs("admin", "set-role", "--help").output
+    assert "is used by an argument and another parameter" not in help_text and "HOLDER" in help_text
+
+
+def test_without_a_terminal_a_prompt_is_refused_before_it_is_asked(
+    gs: Cli, suite: dict[str, str], anvil: Anvil
+) -> None:
+    nonce = anvil.nonce(suite["client"])
+    res = gs("token", "transfer", "1", "prov", "-a", "client", "--password-file", _pw(gs), ok=False)
+    assert "there is no terminal to answer on" in res.stderr and "pass --yes" in res.stderr
+    assert "Send this transaction? [y/N]" not in res.output and "Aborted" not in res.output
+    assert anvil.nonce(suite["client"]) == nonce
+    fund = gs("dev", "fund", "poor", "--eth", "1", ok=False)
+    assert "pass --yes" in fund.stderr and "[y/N]" not in fund.output
+    # GPUSETTLE_YES=1 is the environment's --yes.
+    gs(
+        "token",
+        "transfer",
+        "1",
+        "prov",
+        "-a",
+        "client",
+        "--password-file",
+        _pw(gs),
+        env={"GPUSETTLE_YES": "1"},
+    )
+    assert anvil.nonce(suite["client"]) == nonce + 1
+
+
+def test_renamed_and_removed_commands(gs: Cli, suite: dict[str, str]) -> None:
+    old = gs("admin", "param", "set", "fee_bps", "100", "-a", "dev:0", "-y", ok=False)
+    assert "No such command 'param'" in old.stderr and old.exit_code == 2
+    assert "error: " in old.stderr and "admin --help`" in old.stderr and "hint: see `" in old.stderr
+    gone = gs("accounts", "list", ok=False)
+    assert "No such command 'accounts'" in gone.stderr
+    listing = gs("--help").output
+    for group in (
+        "wallet",
+        "provider",
+        "offer",
+        "job",
+        "token",
+        "admin",
+        "deploy",
+        "dev",
+        "worker",
+        "oracle",
+    ):
+        assert f"  {group} " in listing, group
+    assert "AMOUNT TO" in gs("token", "transfer", "--help").output
+
+
+def test_json_amounts_are_always_strings_of_base_units(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
+    bal = gs.json("token", "balance", "client")
+    assert isinstance(bal["balance"], str) and isinstance(bal["eth_wei"], str)
+    st = gs.json("provider", "status", "prov")
+    for key in ("bonded", "unbonding", "free", "locked_collateral", "earnings", "min_stake"):
+        assert isinstance(st[key], str), key
+    assert isinstance(st["record"]["earnings"], str) and isinstance(st["record"]["jobs_completed"], int)
+    created = gs.json(*_create(offer_id, 10), "--spec-hash", SPEC, "--permit", *_signed(gs, "client"))
+    assert isinstance(created["deposit"], str) and isinstance(created["job_id"], int)
+    assert isinstance(created["price_per_gpu_second"], str) and created["gpu_count"] == 4
+
+
+def test_change_password_checks_the_old_one_first(gs: Cli, suite: dict[str, str]) -> None:
+    bad = gs.password_file("bad-old", "not it")
+    # No new password on stdin: before the fix it asked for the new one first and failed on that.
+    res = gs("wallet", "change-password", "poor", "--password-file", bad, input="", ok=False)
+    assert "error: wrong password for account 'poor'" in res.stderr
+    assert "New password" not in res.output
+
+
+def test_config_file_environment_and_options_in_that_order(
+    gs: Cli, suite: dict[str, str], tmp_path: Path, anvil: Anvil
+) -> None:
+    home = gs.home
+    config = home / "config.toml"
+    config.write_text(f'account = "client"\ndeployments_dir = "{home / "deployments"}"\n')
+    try:
+        # The config file names the account...
+        assert gs.json("wallet", "address")["address"] == suite["client"]
+        # ...the environment wins over it...
+        assert gs.json("wallet", "address", env={"GPUSETTLE_ACCOUNT": "prov"})["address"] == suite["prov"]
+        # ...and the option over both.
+        assert (
+            gs.json("wallet", "address", "-a", "poor", env={"GPUSETTLE_ACCOUNT": "prov"})["address"]
+            == suite["poor"]
+        )
+        # The config file's deployments_dir is used when the environment says nothing.
+        assert gs.json("token", "balance", env={"GPUSETTLE_DEPLOYMENTS": ""})["address"] == suite["client"]
+        config.write_text('acount = "client"\n')
+        res = gs("wallet", "address", ok=False)
+        assert f"{config} has unknown keys: acount" in res.stderr and "the keys are:" in res.stderr
+    finally:
+        config.unlink()
+    bad = gs("token", "balance", "prov", env={"GPUSETTLE_RPC_URL": "localhost:8545"}, ok=False)
+    assert "invalid configuration: rpc_url" in bad.stderr and "is not an http(s) URL" in bad.stderr
+
+
+def test_help_and_version_import_no_command_module() -> None:
+    """Start-up: `gpusettle --help` and `--version` load click and the root group only (no web3, no
+    pydantic, no oracle app): the command modules are imported when their command runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from gpusettle.cli.main import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in ('web3', 'pydantic', 'eth_account', 'gpusettle.oracle.app', "
+        "'gpusettle.cli.job', 'gpusettle.worker.runner', 'requests') if m in sys.modules)\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    for args in (["--help"], ["--version"]):
+        res = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False, timeout=60
+        )
+        assert "HEAVY []" in res.stderr, (args, res.stderr)

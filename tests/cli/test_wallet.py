@@ -91,7 +91,7 @@ def test_change_password(gs: Cli) -> None:
     assert "error: wrong password for account 'w-cp'" in bad.stderr
 
 
-def test_delete_asks_and_removes(gs: Cli) -> None:
+def test_delete_asks_and_removes(gs: Cli, tty: None) -> None:
     gs("wallet", "new", "w-del", env={"GPUSETTLE_PASSWORD": "x"})
     refused = gs("wallet", "delete", "w-del", input="n\n", ok=False)
     assert (gs.home / "keystores" / "w-del.json").exists(), refused.output
@@ -102,9 +102,10 @@ def test_delete_asks_and_removes(gs: Cli) -> None:
 def test_unknown_account(gs: Cli) -> None:
     res = gs("wallet", "address", "nobody", ok=False)
     assert "error: no account named 'nobody'" in res.stderr
-    assert "gpusettle accounts new" in res.stderr
+    # `accounts` is gone (it duplicated `wallet`); the hint names the command that exists.
+    assert "gpusettle wallet new" in res.stderr and "gpusettle accounts" not in res.stderr
     # The hint's command exists.
-    gs("accounts", "list")
+    gs("wallet", "list")
 
 
 def test_missing_keystore_file_on_import(gs: Cli) -> None:

@@ -100,7 +100,11 @@ def test_live_network_refuses_an_unlocked_account(gs: Cli, deployer: str, tmp_pa
     assert not list(tmp_path.iterdir())
 
 
-def test_plan_is_shown_and_a_no_sends_nothing(gs: Cli, deployer: str, anvil: Anvil, tmp_path: Path) -> None:
+def test_plan_is_shown_and_a_no_sends_nothing(
+    gs: Cli, deployer: str, anvil: Anvil, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As at a terminal: without one the CLI refuses before asking ("pass --yes").
+    monkeypatch.setattr("gpusettle.cli.context.stdin_is_terminal", lambda: True)
     res = gs(*_deploy_args(gs, tmp_path), input="n\n", ok=False)
     err = res.stderr
     assert f"network       sepolia (chain id {SEPOLIA}" in err

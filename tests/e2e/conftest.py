@@ -163,6 +163,10 @@ class World:
             "0.3",
             "--device",
             "cpu",
+            # These machines have no GPU; the offers say "Test GPU" (the worker refuses GPU offers it
+            # cannot honour unless told to simulate the slots, on development chains only).
+            "--simulate-gpus",
+            "8",
             *extra,
         ]
         proc = ManagedProcess(name, argv, self.workdir / "logs" / f"{name}.log", self.net.child_env())

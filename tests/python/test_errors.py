@@ -47,7 +47,7 @@ def test_contract_error_carries_name_args_and_a_hint() -> None:
         (
             UnknownAccountError("bob", ["alice"]),
             "no account named 'bob' (accounts: alice)",
-            "gpusettle accounts",
+            "gpusettle wallet new",
         ),
     ],
 )

@@ -1,0 +1,101 @@
+"""Errors as `error:` and `hint:` lines, never tracebacks: for the `gpusettle` command and the daemons'
+own entry points (`python -m gpusettle.worker`, `python -m gpusettle.oracle`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from typing import IO, Any, NoReturn
+
+import click
+
+from ..errors import GpusettleError, RpcUnavailableError
+
+__all__ = ["DEBUG_ENV", "ErrorHandlingGroup", "ErrorMessage", "UsageMessage"]
+
+DEBUG_ENV = "GPUSETTLE_DEBUG"
+
+
+class ErrorMessage(click.ClickException):
+    """A GpusettleError (or another failure) shown as `error: ...` and `hint: ...`, exit status 1."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None, kind: str, as_json: bool) -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.kind = kind
+        self.as_json = as_json
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        if self.as_json:
+            click.echo(json.dumps({"error": self.message, "hint": self.hint, "type": self.kind}))
+        click.echo(f"error: {self.message}", err=True)
+        if self.hint:
+            click.echo(f"hint: {self.hint}", err=True)
+
+
+class ErrorHandlingGroup(click.Group):
+    """A group whose commands' GpusettleErrors become messages, never tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise UsageMessage(exc) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except GpusettleError as exc:
+            raise _message(exc) from None
+        except Exception as exc:  # noqa: BLE001 - the last resort: a message, never a traceback
+            import requests
+
+            if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+                raise _message(RpcUnavailableError("the RPC endpoint", type(exc).__name__)) from None
+            if isinstance(exc, GpusettleError):
+                raise _message(exc) from None
+            _unexpected(exc)
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+
+
+def _unexpected(exc: BaseException) -> NoReturn:
+    """The last resort: a message, never a traceback."""
+    if os.environ.get(DEBUG_ENV):
+        traceback.print_exception(exc)
+    raise ErrorMessage(
+        f"unexpected {type(exc).__name__}: {exc}",
+        f"this is a bug in gpusettle; run again with {DEBUG_ENV}=1 for the traceback and report it",
+        type(exc).__name__,
+        _json_mode(),
+    ) from None
+
+
+def _json_mode() -> bool:
+    from .context import get_ctx
+
+    try:
+        return bool(get_ctx().json)
+    except RuntimeError:
+        return False
+
+
+def _message(exc: GpusettleError) -> ErrorMessage:
+    return ErrorMessage(exc.message, exc.hint, type(exc).__name__, _json_mode())
+
+
+class UsageMessage(click.ClickException):
+    """A bad option or argument, in the same `error:` / `hint:` form as every other error; exit 2."""
+
+    exit_code = 2
+
+    def __init__(self, exc: click.UsageError) -> None:
+        super().__init__(exc.format_message())
+        self.command = exc.ctx.command_path if exc.ctx is not None else "gpusettle"
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        if _json_mode():
+            click.echo(json.dumps({"error": self.message, "hint": None, "type": "UsageError"}))
+        click.echo(f"error: {self.message}", err=True)
+        click.echo(f"hint: see `{self.command} --help`", err=True)
