@@ -14,7 +14,7 @@ from gpusettle.errors import ConfigError, KeystoreError, WrongPasswordError
 from gpusettle.keystore import Keystore
 from gpusettle.models import CommandWorkload, JobSpec
 from gpusettle.worker.progress import WorkloadMetrics
-from gpusettle.workloads.io import SealError, open_sealed, seal
+from gpusettle.workloads.io import Sealer, SealError, open_sealed, seal
 from gpusettle.workloads.sandbox import SandboxUnavailable, bwrap_binary
 
 from .helpers import run
@@ -55,6 +55,30 @@ def test_a_sealed_result_that_was_cut_or_altered_is_refused() -> None:
     for bad in (sealed[: len(sealed) - (1 << 20) - 21], bytes(flipped), b"garbage"):
         with pytest.raises(SealError):
             open_sealed(bad, bytes(client))
+
+
+@pytest.mark.parametrize("size", [0, 1, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 2 << 20, (2 << 20) + 777])
+def test_a_stream_written_in_odd_pieces_opens_to_the_same_bytes(size: int) -> None:
+    """Chunk boundaries: however the plaintext arrives, every byte comes back once, in order, and the
+    final tag sits on the last chunk (a result cut at a chunk boundary is refused)."""
+    client = PrivateKey.generate()
+    key = "0x" + bytes(client.public_key).hex()
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    sealer = Sealer(key)
+    at, step = 0, 1
+    while at < size:
+        piece = memoryview(data)[at : at + step]
+        assert sealer.write(piece) == len(piece)
+        at += len(piece)
+        step = step * 3 + 1  # 1, 4, 13, ...: pieces straddle the 1 MiB chunks
+    assert sealer.tell() == size
+    sealed = sealer.finish()
+    assert open_sealed(sealed, bytes(client)) == data
+    assert len(sealed) == len(seal(data, key))  # the same chunking as one write
+    if size > 1 << 20:
+        last = size - ((size - 1) >> 20 << 20)  # the final chunk holds the rest, or a full chunk
+        with pytest.raises(SealError):
+            open_sealed(sealed[: len(sealed) - 4 - last - 17], bytes(client))  # cut at a boundary
 
 
 def test_the_readable_spec_becomes_a_job_spec(tmp_path: Path) -> None:
