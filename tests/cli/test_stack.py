@@ -234,7 +234,7 @@ def test_a_job_settles_and_both_withdrawals_are_distinct_commands(
     assert "price       0.001 GPUC per GPU-second, 1 GPU(s)" in out.stderr  # the limits the client agrees to
     job_id = int(out.stdout.split("job ")[1].split(" ")[0])
     _wait_for("the settlement", lambda: _status(gs, job_id)["status"] == "Settled", 120, stack["worker"])
-    result = gs("job", "result", str(job_id), "--out", str(tmp_path / "result.bin"))
+    result = gs("job", "results", str(job_id), "--out", str(tmp_path / "result.bin"))
     assert "matches the chain" in result.stdout and (tmp_path / "result.bin").stat().st_size > 0
     st = gs.json("provider", "status", "prov")
     earnings = int(st["earnings"])
