@@ -71,6 +71,10 @@ class WorkerConfig:
     confirmations: int = 1
     status_every: float = 2.0
     """Seconds between status checks of a submitted receipt."""
+    at_risk_seconds: float = 900.0
+    """A receipt not settled this close to the job's on-chain deadline is reported as at risk (a warning
+    with the job id and the seconds left), every `at_risk_every` seconds."""
+    at_risk_every: float = 60.0
     max_jobs: int | None = None
     """Stop after this many jobs reached a final state (tests and demos)."""
 
@@ -103,6 +107,7 @@ class Worker:
     _threads: list[threading.Thread] = field(default_factory=list)
     _clients: dict[int, Gpusettle] = field(default_factory=dict)
     _oracle_client: OracleClient | None = None
+    _at_risk_said: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -455,21 +460,53 @@ class Worker:
         for job in self.state.jobs("submitted"):
             if now - job.updated_at < self.config.status_every:
                 continue
-            status = oracle.status(job.job_id)
-            if status is None:
+            answer = oracle.status(job.job_id)
+            status = answer.body
+            if answer.kind == "unknown":
+                # The oracle acknowledged this receipt once and has lost it (a restored backup, a wiped
+                # disk): send it again; intake is idempotent, so a duplicate is harmless.
+                log.warning(
+                    "job %d: the oracle no longer knows this receipt (%s); submitting it again",
+                    job.job_id,
+                    answer.detail,
+                )
+                self.state.update(job.job_id, state="receipted", attempts=0, next_attempt_at=0)
+                moved = True
+            elif answer.kind == "unreachable":
                 self.state.update(job.job_id)
-                continue
-            if status.get("status") == "settled":
+            elif status.get("status") == "settled":
                 self.state.update(job.job_id, state="settled", settle_tx=status.get("tx_hash"))
                 log.info("job %d settled in tx %s", job.job_id, status.get("tx_hash"))
+                self._at_risk_said.pop(job.job_id, None)
                 moved = True
             elif status.get("status") == "rejected":
                 self.state.update(job.job_id, state="rejected", reason=status.get("reason"))
                 log.error("job %d: the oracle rejected the receipt: %s", job.job_id, status.get("reason"))
+                self._at_risk_said.pop(job.job_id, None)
                 moved = True
             else:
                 self.state.update(job.job_id)
+        self._warn_at_risk(now)
         return moved
+
+    def _warn_at_risk(self, now: float) -> None:
+        """Say loudly when a receipt is not settled and the job's on-chain deadline is near: past it the
+        client can claim a timeout and the provider is not paid for the run."""
+        for job in self.state.jobs("receipted", "submitted"):
+            left = job.deadline - now
+            if left > self.config.at_risk_seconds:
+                continue
+            if now - self._at_risk_said.get(job.job_id, -math.inf) < self.config.at_risk_every:
+                continue
+            self._at_risk_said[job.job_id] = now
+            log.warning(
+                "job %d: receipt at risk: %.0f s left before the job's on-chain deadline %d and it is not "
+                "settled yet (%s); check the oracle and its node",
+                job.job_id,
+                left,
+                job.deadline,
+                "not acknowledged by the oracle" if job.state == "receipted" else "acknowledged, not settled",
+            )
 
     def _oracle(self) -> OracleClient:
         if self._oracle_client is None:

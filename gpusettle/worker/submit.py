@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import httpx
 
-__all__ = ["OracleClient", "SubmitResult", "backoff_delay"]
+__all__ = ["OracleClient", "StatusAnswer", "SubmitResult", "backoff_delay"]
 
 
 def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -30,6 +30,16 @@ class SubmitResult:
     status_code: int | None
     detail: str
     body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """What the oracle said about a receipt: `found` (with its status document), `unknown` (HTTP 404: the
+    oracle has no such receipt, so it must be submitted again) or `unreachable` (no answer: ask later)."""
+
+    kind: Literal["found", "unknown", "unreachable"]
+    body: dict[str, Any]
+    detail: str = ""
 
 
 class OracleClient:
@@ -85,13 +95,21 @@ class OracleClient:
             return SubmitResult("retry", None, f"oracle unreachable ({type(exc).__name__})", {})
         return self._classify(response)
 
-    def status(self, job_id: int) -> dict[str, Any] | None:
-        """The oracle's status document for a job's receipt (None when unknown or unreachable)."""
+    def status(self, job_id: int) -> StatusAnswer:
+        """The oracle's status document for a job's receipt; a 404 (lost or never received) is told apart
+        from a network error or a 5xx, which say nothing about the receipt."""
         try:
             response = self.http.get(f"{self.base_url}/v1/receipts/{job_id}")
-        except httpx.HTTPError:
-            return None
-        if response.status_code != 200:
-            return None
-        body = response.json()
-        return body if isinstance(body, dict) else None
+        except httpx.HTTPError as exc:
+            return StatusAnswer("unreachable", {}, f"oracle unreachable ({type(exc).__name__})")
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        if response.status_code == 200:
+            return StatusAnswer("found", body)
+        if response.status_code == 404 and body.get("error") == "unknown_receipt":
+            return StatusAnswer("unknown", body, str(body.get("reason") or "no such receipt"))
+        return StatusAnswer("unreachable", body, f"HTTP {response.status_code}: {body.get('reason', '')}")
