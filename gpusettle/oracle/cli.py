@@ -37,7 +37,12 @@ def oracle() -> None:
     "--peer", "peers", multiple=True, help="Another oracle's URL to ask for co-signatures (repeat)."
 )
 @click.option("--no-post", is_flag=True, help="Verify and co-sign for peers only; never send transactions.")
-@click.option("--confirmations", type=int, default=1, show_default=True, help="Blocks deep before final.")
+@click.option(
+    "--confirmations",
+    type=int,
+    default=None,
+    help="Blocks deep before final (default: the network's own, at least 2 off a local chain).",
+)
 @click.option("--batch-max", type=int, default=200, show_default=True, help="Most receipts per settleBatch.")
 @click.option("--batch-wait", type=float, default=0.3, show_default=True, help="Seconds to gather a batch.")
 @click.option("--max-in-flight", type=int, default=4, show_default=True, help="Batches pending at once.")
@@ -72,7 +77,7 @@ def run(
     public_url: str | None,
     peers: tuple[str, ...],
     no_post: bool,
-    confirmations: int,
+    confirmations: int | None,
     batch_max: int,
     batch_wait: float,
     max_in_flight: int,

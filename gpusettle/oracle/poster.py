@@ -29,6 +29,7 @@ from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound, Web3Exception
 
 from ..chain import DecodedContractError, Gpusettle
+from ..chain.finality import confirmations_for
 from ..eip712 import CompactSignature
 from ..models import SignedReceipt
 from .chainview import ChainView
@@ -78,8 +79,9 @@ class PosterSettings:
     """Most receipts in one settleBatch (about 25k gas each)."""
     batch_wait: float = 0.3
     """Seconds a verified receipt may wait for others to share its transaction."""
-    confirmations: int = 1
-    """Blocks deep (1 = mined) before a settlement is final."""
+    confirmations: int | None = None
+    """Blocks deep (1 = mined) before a settlement is final; None: the network's own figure
+    (`gpusettle.chain.finality.confirmations_for`), at least 2 on any chain that can reorganise."""
     max_in_flight: int = 4
     """Batches sent and not yet final, each with its own nonce."""
     stuck_after: float = 20.0
@@ -119,6 +121,11 @@ class Poster:
     _nonce_gone: dict[int, int] = field(default_factory=dict)
     _reported_at_cap: set[int] = field(default_factory=set)
     _backoff_until: float = 0.0
+    confirmations: int = field(init=False)
+    """`settings.confirmations` checked against the chain (ConfigError when unsafe)."""
+
+    def __post_init__(self) -> None:
+        self.confirmations = confirmations_for(self.client.chain.chain_id, self.settings.confirmations)
 
     @property
     def address(self) -> str:
@@ -415,7 +422,7 @@ class Poster:
                     )
                     batch.mined_hash = block_hash
                     crash_point("mined")
-                if latest - block + 1 >= self.settings.confirmations:
+                if latest - block + 1 >= self.confirmations:
                     canonical = w3.eth.get_block(block)["hash"].to_0x_hex()
                     if canonical == block_hash:
                         self._finish(batch, attempt, receipt)

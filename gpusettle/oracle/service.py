@@ -280,9 +280,7 @@ class OracleService:
                     stored.job_id,
                     evidence,
                 )
-                outcome = client.chain.send(
-                    plan, self.arbiter, confirmations=self.config.poster.confirmations
-                )
+                outcome = client.chain.send(plan, self.arbiter, confirmations=self.poster.confirmations)
             except DecodedContractError as err:
                 note = f"not reported: the escrow refused ({err.message})"
                 self.store.set_fraud(stored.job_id, note)

@@ -27,6 +27,7 @@ from eth_account.signers.local import LocalAccount
 
 from ..atomicfile import write_atomic
 from ..chain import DecodedContractError, Gpusettle
+from ..chain.finality import confirmations_for
 from ..eip712 import ReceiptVerifier, sign_digest
 from ..errors import GpusettleError
 from ..models import (
@@ -68,7 +69,9 @@ class WorkerConfig:
     poll_interval: float = 1.0
     accept_margin: float = 5.0
     """Do not try to accept a job whose acceptance deadline is closer than this (seconds)."""
-    confirmations: int = 1
+    confirmations: int | None = None
+    """Blocks deep before an acceptance is trusted; None: the network's own figure (at least 2 on any
+    chain that can reorganise, see `gpusettle.chain.finality`)."""
     status_every: float = 2.0
     """Seconds between status checks of a submitted receipt."""
     at_risk_seconds: float = 900.0
@@ -115,6 +118,7 @@ class Worker:
         self.spec_store = open_spec_store(self.config.spec_store or self.config.oracle_url)
         self.client = self.client_factory()
         self.verifier = ReceiptVerifier(self.client.chain.chain_id, str(self.client.escrow.address))
+        self.confirmations = confirmations_for(self.client.chain.chain_id, self.config.confirmations)
         self.provider = str(self.config.provider)
 
     # -- setup -----------------------------------------------------------------------------------------
@@ -275,7 +279,7 @@ class Worker:
         )
         try:
             plan = client.plan_accept_job(self.account.address, job.job_id)
-            outcome = client.send(plan, self.account, confirmations=self.config.confirmations)
+            outcome = client.send(plan, self.account, confirmations=self.confirmations)
         except DecodedContractError as err:
             log.warning("job %d: cannot accept: %s", job.job_id, err)
             self.state.update(job.job_id, state="skipped", reason=f"accept refused: {err.message}")
@@ -302,7 +306,7 @@ class Worker:
         log.warning("job %d: declining: %s", job.job_id, reason)
         try:
             plan = client.plan_cancel_job(self.account.address, job.job_id)
-            client.send(plan, self.account, confirmations=self.config.confirmations)
+            client.send(plan, self.account, confirmations=self.confirmations)
         except GpusettleError as err:
             log.warning("job %d: decline failed: %s", job.job_id, err)
         self.state.update(job.job_id, state="declined", reason=reason)

@@ -104,6 +104,37 @@ def test_reorg_after_settlement_is_posted_again_and_paid_once(
     paid_once(world, jobs, provider_before)
 
 
+def test_the_default_confirmations_survive_a_one_block_reorg(
+    world: World, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9, defect 2: no --confirmations given, on a chain that can reorganise (anvil posing as
+    sepolia for the network table), a one-block reorganisation after the batch was mined is noticed and
+    the batch is posted again; with the old default of 1 the batch was final in its own block."""
+    from gpusettle.chain import finality
+    from gpusettle.deploy.networks import NETWORKS
+
+    monkeypatch.setattr(finality, "DEVELOPMENT_CHAIN_IDS", frozenset())
+    monkeypatch.setattr(finality, "network_for_chain_id", lambda _chain_id: NETWORKS["sepolia"])
+    anvil = world.net.anvil
+    provider_before = world.net.gs.token_balance(world.provider.address)
+    poster = make_poster(world, store)  # no confirmations: the default
+    assert poster.confirmations == NETWORKS["sepolia"].settings.confirmations >= 2
+    jobs = verified_receipts(world, store, 2)
+    for _ in range(2):
+        anvil.rpc("evm_mine", [])  # the acceptances stay out of reach of the reorganisation
+    assert poster.step()
+    poster.step()
+    (batch,) = store.open_batches()
+    assert batch.mined_hash is not None, "the batch was not mined"
+    assert store.open_batches(), "final in the block it was mined in"
+    anvil.rpc("anvil_reorg", [1, []])  # that block is replaced by an empty one
+    assert world.net.gs.job(jobs[0]).status == "Running"
+    drain(poster, store, world, mine=True)
+    assert poster.metrics.reorgs._value.get() >= 1
+    assert store.counts()["settled"] == len(jobs)
+    paid_once(world, jobs, provider_before)
+
+
 # -- (b) base fee spike x10 while a settlement is pending ---------------------------------------------
 
 
