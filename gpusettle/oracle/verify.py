@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -269,19 +268,3 @@ def _check_matmul(
     if not check.passed:
         return Verdict("fraud", f"wrong matmul result: {check.describe()}")
     return Verdict("ok")
-
-
-def load_payload_dir(directory: Path) -> PayloadLookup:
-    """A PayloadLookup reading `<directory>/<hash>` files."""
-
-    def lookup(result_hash: str) -> bytes | None:
-        name = result_hash.lower()
-        if len(name) != 66 or not name.startswith("0x"):
-            return None
-        path = directory / name
-        try:
-            return path.read_bytes()
-        except OSError:
-            return None
-
-    return lookup

@@ -39,6 +39,7 @@ from ..models import (
     ReceiptEvidence,
     ResultPayloadRef,
 )
+from ..signed_requests import result_upload_headers
 from ..workloads import WorkloadResult, run_command, run_matmul
 from ..workloads.base import failure_hash
 from .nvml import GpuMonitor
@@ -538,7 +539,14 @@ class Worker:
             except OSError as exc:
                 log.error("job %d: the result payload is gone (%s); submitting without it", job.job_id, exc)
             else:
-                uploaded = oracle.upload_result(str(job.result_hash), payload)
+                result_hash = str(job.result_hash)
+                uploaded = oracle.upload_result(
+                    result_hash,
+                    payload,
+                    result_upload_headers(
+                        self.verifier.domain, bytes(self.account.key), job.job_id, result_hash
+                    ),
+                )
                 if uploaded.kind == "retry":
                     self._retry_later(job, uploaded.detail)
                     return False

@@ -9,6 +9,7 @@ reason the worker logs and keeps.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -73,13 +74,15 @@ class OracleClient:
             return SubmitResult("rejected", code, f"{body.get('error', code)}: {reason}", body)
         return SubmitResult("retry", code, f"HTTP {code}: {reason}", body)
 
-    def upload_result(self, result_hash: str, payload: bytes) -> SubmitResult:
-        """PUT the payload under its keccak256."""
+    def upload_result(self, result_hash: str, payload: bytes, signature: Mapping[str, str]) -> SubmitResult:
+        """PUT the payload under its keccak256, with the worker key's signature headers for its job
+        (`gpusettle.signed_requests.result_upload_headers`): the oracle takes uploads only from the
+        worker key of a running job."""
         try:
             response = self.http.put(
                 f"{self.base_url}/v1/results/{result_hash}",
                 content=payload,
-                headers={"content-type": "application/octet-stream"},
+                headers={**signature, "content-type": "application/octet-stream"},
             )
         except httpx.HTTPError as exc:
             return SubmitResult("retry", None, f"oracle unreachable ({type(exc).__name__})", {})

@@ -144,7 +144,7 @@ def test_unreachable_oracle_is_retried() -> None:
 
     client = OracleClient("http://oracle", transport=httpx.MockTransport(handler))
     assert client.submit("{}").kind == "retry"
-    assert client.upload_result("0x" + "00" * 32, b"x").kind == "retry"
+    assert client.upload_result("0x" + "00" * 32, b"x", {}).kind == "retry"
     assert client.status(1).kind == "unreachable"
 
 
