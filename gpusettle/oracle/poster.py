@@ -139,8 +139,22 @@ class Poster:
         moved = self.reconcile()
         if time.monotonic() >= self._backoff_until:
             moved = self.post_once() or moved
-        self.metrics.in_flight.set(len(self.store.open_batches()))
+        open_batches = self.store.open_batches()
+        self.metrics.in_flight.set(len(open_batches))
+        self._forget({b.id for b in open_batches})
         return moved
+
+    def _forget(self, open_ids: set[int]) -> None:
+        """Drop what is kept in memory about batches no longer open and holds that have expired, so a
+        long-running poster's memory stays bounded by its open batches and current holds."""
+        now = time.time()
+        for job, hold in list(self._holds.items()):
+            if hold.until <= now:
+                del self._holds[job]
+        for table in (self._last_broadcast, self._nonce_gone):
+            for batch_id in [b for b in table if b not in open_ids]:
+                del table[batch_id]
+        self._reported_at_cap.intersection_update(open_ids)
 
     # -- posting ---------------------------------------------------------------------------------------
 
