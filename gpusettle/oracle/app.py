@@ -463,7 +463,7 @@ class OracleApp:
                 "a result upload needs the x-gpusettle-job and x-gpusettle-signature headers: the job's "
                 "worker key signs ResultUpload(jobId, resultHash) (gpusettle.signed_requests)",
             )
-        if not raw_job.isdigit() or not 0 < int(raw_job) < 2**63:
+        if not raw_job.isdigit() or len(raw_job) > 19 or not 0 < int(raw_job) < 2**63:
             return _error(400, "bad_job_id", f"{raw_job[:40]!r} is not a job id")
         job_id = int(raw_job)
         try:
