@@ -41,6 +41,7 @@ __all__ = [
     "Offer",
     "Outcome",
     "ReceiptEvidence",
+    "ReceiptSubmission",
     "ResultPayloadRef",
     "SignedReceipt",
     "Uint8",
@@ -203,6 +204,37 @@ class SignedReceipt(_Model):
     """Off-chain evidence about the run; not signed, so only ever advisory."""
     result: ResultPayloadRef | None = Field(default=None, description="Where to fetch the result payload.")
     """Where to fetch the result payload of a verifiable workload (a matmul product)."""
+
+
+class ReceiptSubmission(_Model):
+    """The wire format of POST /v1/receipts: a SignedReceipt, optionally naming the chain and escrow it was
+    signed for (then a mismatch is reported as such rather than as a bad signature). The worker builds
+    it, the oracle parses it: one model for both ends."""
+
+    receipt: JobReceipt = Field(description="The signed receipt.")
+    """The signed receipt."""
+    r: Bytes32Hex = Field(description="Signature r, 0x + 64 hex digits.")
+    """The signature's r, 0x + 64 hex digits."""
+    vs: Bytes32Hex = Field(description="EIP-2098 vs: y-parity in the top bit, s below it.")
+    """EIP-2098 vs: the y-parity in the top bit and the (low) s in the other 255 bits."""
+    evidence: ReceiptEvidence | None = Field(default=None, description="Off-chain evidence about the run.")
+    """Off-chain evidence about the run; not signed, so only ever advisory."""
+    result: ResultPayloadRef | None = Field(default=None, description="Where to fetch the result payload.")
+    """Where to fetch the result payload of a verifiable workload (a matmul product)."""
+    chainId: int | None = Field(default=None, description="Chain id the worker signed for.")
+    """Chain id the worker signed for; must be the oracle's."""
+    escrow: Address | None = Field(default=None, description="JobEscrow address the worker signed for.")
+    """JobEscrow address (the EIP-712 verifying contract) the worker signed for; must be the oracle's."""
+
+    def signed(self) -> SignedReceipt:
+        """The receipt as a SignedReceipt, without the routing fields."""
+        return SignedReceipt.model_construct(
+            receipt=self.receipt, r=self.r, vs=self.vs, evidence=self.evidence, result=self.result
+        )
+
+    def to_json(self) -> str:
+        """Compact JSON, unset optional fields left out: what the worker sends."""
+        return self.model_dump_json(exclude_none=True)
 
 
 def _relative_output_path(value: str) -> str:

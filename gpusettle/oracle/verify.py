@@ -12,27 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Self
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from typing import Literal
 
 from ..chain import JobInfo
 from ..eip712 import CompactSignature, ReceiptVerifier, receipt_struct_hash
 from ..errors import InvalidSignatureError
 from ..hashing import keccak256
-from ..models import (
-    Address,
-    Bytes32Hex,
-    JobReceipt,
-    JobSpec,
-    MatmulWorkload,
-    Outcome,
-    ReceiptEvidence,
-    ResultPayloadRef,
-    SignedReceipt,
-    Uint64,
-    Uint256,
-)
+from ..models import JobSpec, MatmulWorkload, Outcome, ReceiptSubmission, SignedReceipt
 from ..workloads import matmul_reference_check
 
 __all__ = [
@@ -52,63 +38,6 @@ CLOCK_SKEW_SECONDS = 5
 """How far a worker's clock may run ahead of the oracle's before an end time counts as future."""
 MAX_GPU_COUNT = 255
 MAX_JOB_ID = 2**63 - 1
-
-
-def _exact_int(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected an integer, got {type(value).__name__} {value!r}")  # noqa: TRY004
-    return value
-
-
-class IntakeReceipt(BaseModel):
-    """JobReceipt's fields and rules exactly (a test holds them equal), validated on intake's hot path."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    jobId: Uint256
-    provider: Address
-    gpuSeconds: Uint64
-    startTime: Uint64
-    endTime: Uint64
-    resultHash: Bytes32Hex
-    outcome: Annotated[Outcome, BeforeValidator(_exact_int)]
-
-    @model_validator(mode="after")
-    def _times_in_order(self) -> Self:
-        if self.endTime < self.startTime:
-            raise ValueError(f"endTime {self.endTime} is before startTime {self.startTime}")
-        return self
-
-    def job_receipt(self) -> JobReceipt:
-        """The same values as a JobReceipt (already validated by the same rules)."""
-        return JobReceipt.model_construct(**dict(self))
-
-
-class ReceiptSubmission(BaseModel):
-    """POST /v1/receipts: a SignedReceipt, optionally naming the chain and escrow it was signed for
-    (then a mismatch is reported as such rather than as a bad signature)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    receipt: IntakeReceipt
-    r: Bytes32Hex
-    vs: Bytes32Hex
-    evidence: ReceiptEvidence | None = None
-    result: ResultPayloadRef | None = None
-    chainId: int | None = Field(default=None, description="Chain id the worker signed for.")
-    """Chain id the worker signed for; must be this oracle's."""
-    escrow: Address | None = Field(default=None, description="JobEscrow address the worker signed for.")
-    """JobEscrow address (the EIP-712 verifying contract) the worker signed for; must be this oracle's."""
-
-    def signed(self) -> SignedReceipt:
-        """The receipt as a SignedReceipt, without the routing fields."""
-        return SignedReceipt.model_construct(
-            receipt=self.receipt.job_receipt(),
-            r=self.r,
-            vs=self.vs,
-            evidence=self.evidence,
-            result=self.result,
-        )
 
 
 class IntakeRejection(Exception):
@@ -139,7 +68,7 @@ def check_submission(
 
     The caller then compares the signer with the provider's current worker key.
     """
-    receipt = submission.receipt.job_receipt()
+    receipt = submission.receipt
     domain = verifier.domain
     if submission.chainId is not None and submission.chainId != domain.chain_id:
         raise IntakeRejection(

@@ -13,7 +13,6 @@ next start and reported with a FailedProvider receipt instead of being run again
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
@@ -37,6 +36,7 @@ from ..models import (
     MatmulWorkload,
     Outcome,
     ReceiptEvidence,
+    ReceiptSubmission,
     ResultPayloadRef,
 )
 from ..signed_requests import result_upload_headers
@@ -417,16 +417,15 @@ class Worker:
         )
         evidence_model = ReceiptEvidence(failure_reason=result.failure_reason, **evidence)
         r, vs = sign_digest(self.verifier.digest(receipt), bytes(self.account.key)).hex()
-        document: dict[str, Any] = {
-            "receipt": receipt.model_dump(mode="json"),
-            "r": r,
-            "vs": vs,
-            "evidence": evidence_model.model_dump(mode="json", exclude_none=True),
-            "chainId": self.verifier.domain.chain_id,
-            "escrow": self.verifier.domain.verifying_contract,
-        }
-        if result_ref is not None:
-            document["result"] = result_ref.model_dump(mode="json")
+        submission = ReceiptSubmission(
+            receipt=receipt,
+            r=r,
+            vs=vs,
+            evidence=evidence_model,
+            result=result_ref,
+            chainId=self.verifier.domain.chain_id,
+            escrow=self.verifier.domain.verifying_contract,
+        )
         self.state.update(
             job.job_id,
             state="receipted",
@@ -436,7 +435,7 @@ class Worker:
             outcome=int(result.outcome),
             result_hash=receipt.resultHash,
             payload_path=payload_path,
-            submission=json.dumps(document, separators=(",", ":")),
+            submission=submission.to_json(),
             reason=result.failure_reason,
             next_attempt_at=0,
             attempts=0,
