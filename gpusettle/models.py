@@ -11,7 +11,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, Self
 
@@ -36,11 +36,13 @@ __all__ = [
     "DeploymentRecord",
     "JobReceipt",
     "JobSpec",
+    "JobStatus",
     "MatmulWorkload",
     "NetworkSettings",
     "Offer",
     "Outcome",
     "ReceiptEvidence",
+    "ReceiptStatus",
     "ReceiptSubmission",
     "ResultPayloadRef",
     "SignedReceipt",
@@ -110,6 +112,42 @@ class Outcome(IntEnum):
     """The job's own code or spec failed; metered GPU-seconds are paid."""
     FAILED_PROVIDER = 2
     """The provider's hardware or worker failed; nothing is paid."""
+
+
+class JobStatus(StrEnum):
+    """IJobEscrow.Status by name, as `JobInfo.status` reports it."""
+
+    NONE = "None"
+    OPEN = "Open"
+    RUNNING = "Running"
+    SETTLED = "Settled"
+    CANCELLED = "Cancelled"
+    TIMED_OUT = "TimedOut"
+    DISPUTED = "Disputed"
+    DISPUTE_UPHELD = "DisputeUpheld"
+    DISPUTE_REJECTED = "DisputeRejected"
+    FRAUD = "Fraud"
+
+
+SETTLED_JOB_STATUSES = frozenset(
+    {JobStatus.SETTLED, JobStatus.DISPUTED, JobStatus.DISPUTE_UPHELD, JobStatus.DISPUTE_REJECTED}
+)
+"""Job statuses a settlement leads to (a dispute starts from a settled job)."""
+
+
+class ReceiptStatus(StrEnum):
+    """Where a receipt is on its way to the chain, as the oracle stores and reports it."""
+
+    RECEIVED = "received"
+    """Stored and acknowledged; not yet checked against the chain."""
+    VERIFIED = "verified"
+    """Checked against fresh chain state; waiting for a batch."""
+    REJECTED = "rejected"
+    """Refused, with a reason; never posted."""
+    POSTED = "posted"
+    """In a batch transaction that is not final yet."""
+    SETTLED = "settled"
+    """Its batch is final on-chain."""
 
 
 class JobReceipt(_Model):

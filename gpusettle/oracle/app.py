@@ -43,7 +43,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..eip712 import ReceiptVerifier, recover
 from ..errors import InvalidSignatureError
-from ..models import JobSpec
+from ..models import JobSpec, JobStatus, ReceiptStatus
 from ..signed_requests import JOB_HEADER, PeerRequestAuth, parse_signature, result_upload_digest
 from .chainview import WorkerKeyCache
 from .metrics import OracleMetrics
@@ -402,10 +402,10 @@ class OracleApp:
             }
         if outcome.kind == "stored":
             self.metrics.intake.labels("accepted").inc()
-            return 202, {"status": "received", "job_id": receipt.jobId}
+            return 202, {"status": ReceiptStatus.RECEIVED, "job_id": receipt.jobId}
         existing = outcome.record
         assert existing is not None
-        if existing.status == "settled":
+        if existing.status == ReceiptStatus.SETTLED:
             self.metrics.intake.labels("already_settled").inc()
             return 409, {
                 "error": "already_settled",
@@ -481,7 +481,7 @@ class OracleApp:
             return _error(503, "chain_unavailable", f"cannot read job {job_id}: {exc}")
         if job is None:
             return _error(404, "unknown_job", f"job {job_id} does not exist on this escrow")
-        if job.status != "Running":
+        if job.status != JobStatus.RUNNING:
             return _error(
                 409,
                 "job_not_running",

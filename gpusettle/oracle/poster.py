@@ -37,7 +37,7 @@ from ..chain.finality import confirmations_for
 from ..chain.tx import GWEI, FeePolicy, FinalityState, SignedTx, next_nonce
 from ..eip712 import CompactSignature
 from ..errors import RpcUnavailableError
-from ..models import SignedReceipt
+from ..models import SETTLED_JOB_STATUSES, SignedReceipt
 from .chainview import ChainView
 from .metrics import OracleMetrics
 from .quorum import QuorumError, QuorumSigner
@@ -459,11 +459,7 @@ class Poster:
             for job_id in skipped:
                 info = jobs.get(job_id)
                 status = info.status if info else "unknown"
-                elsewhere = (
-                    self._settlement_of(job_id)
-                    if status in ("Settled", "Disputed", "DisputeUpheld", "DisputeRejected")
-                    else None
-                )
+                elsewhere = self._settlement_of(job_id) if status in SETTLED_JOB_STATUSES else None
                 if elsewhere is not None:
                     settled[job_id] = elsewhere
                 else:

@@ -22,11 +22,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..models import ReceiptStatus
+
 __all__ = ["FINAL_STATUSES", "ResultFiles", "Upload", "keccak_hasher"]
 
 log = logging.getLogger("gpusettle.oracle.results")
 
-FINAL_STATUSES = frozenset({"settled", "rejected"})
+FINAL_STATUSES = frozenset({ReceiptStatus.SETTLED, ReceiptStatus.REJECTED})
 """Receipt statuses after which a payload is kept only for the dispute window and the margin."""
 _STALE_UPLOAD = 3600.0
 """Seconds after which an unfinished upload's temporary file is removed."""

@@ -33,6 +33,7 @@ from .verify import (
     IntakeRejection,
     ReceiptSubmission,
     Verdict,
+    VerdictKind,
     check_against_chain,
     check_submission,
     fraud_evidence_hash,
@@ -257,13 +258,13 @@ class OracleService:
         moved = False
         for stored, verdict in zip(pending, verdicts, strict=True):
             self.metrics.verified.labels(verdict.kind).inc()
-            if verdict.kind == "ok":
+            if verdict.kind == VerdictKind.OK:
                 ok.append(stored.job_id)
-            elif verdict.kind in ("reject", "fraud"):
+            elif verdict.kind in (VerdictKind.REJECT, VerdictKind.FRAUD):
                 log.warning("job %d rejected: %s", stored.job_id, verdict.reason)
                 self.store.set_status([stored.job_id], REJECTED, verdict.reason, only_from=RECEIVED)
                 moved = True
-                if verdict.kind == "fraud":
+                if verdict.kind == VerdictKind.FRAUD:
                     self.store.set_fraud(
                         stored.job_id,
                         "pending"
@@ -366,7 +367,7 @@ class OracleService:
         log.info("co-signing a batch of %d receipts for %s", len(items), peer)
         verdicts = self._judge(items, self._with_peer_specs(items, specs), self._fetcher())
         for (signed, _, _), verdict in zip(items, verdicts, strict=True):
-            if verdict.kind != "ok":
+            if verdict.kind != VerdictKind.OK:
                 rejected[str(signed.receipt.jobId)] = verdict.reason or verdict.kind
         if rejected:
             return 409, {"error": "rejected", "reason": "some receipts did not verify", "rejected": rejected}

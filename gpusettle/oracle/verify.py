@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
 from ..chain import JobInfo
 from ..eip712 import CompactSignature, ReceiptVerifier, receipt_struct_hash
 from ..errors import InvalidSignatureError
 from ..hashing import keccak256
-from ..models import JobSpec, MatmulWorkload, Outcome, ReceiptSubmission, SignedReceipt
+from ..models import JobSpec, JobStatus, MatmulWorkload, Outcome, ReceiptSubmission, SignedReceipt
 from ..workloads import matmul_reference_check
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "IntakeRejection",
     "ReceiptSubmission",
     "Verdict",
+    "VerdictKind",
     "check_against_chain",
     "check_submission",
     "fraud_evidence_hash",
@@ -50,12 +51,24 @@ class IntakeRejection(Exception):
         self.code = code
 
 
+class VerdictKind(StrEnum):
+    """What the background verification decided."""
+
+    OK = "ok"
+    """Every check passed: the receipt may be posted."""
+    REJECT = "reject"
+    """Refused, with a reason."""
+    FRAUD = "fraud"
+    """Refused and reported for slashing (a wrong matmul result)."""
+    DEFER = "defer"
+    """Not decidable yet: check again later."""
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """The background verification's result: ok, reject (with reason), fraud (reject and report for
-    slashing), or defer (not decidable yet: check again later)."""
+    """The background verification's result: its kind and, unless ok, the reason."""
 
-    kind: Literal["ok", "reject", "fraud", "defer"]
+    kind: VerdictKind
     reason: str = ""
 
 
@@ -134,47 +147,57 @@ def check_against_chain(
     """The background checks, in the order a person would want the first failure reported."""
     r = signed.receipt
     if job is None:
-        return Verdict("reject", f"job {r.jobId} does not exist on this escrow")
+        return Verdict(VerdictKind.REJECT, f"job {r.jobId} does not exist on this escrow")
     if job.provider != r.provider:
-        return Verdict("reject", f"job {r.jobId} belongs to provider {job.provider}, not {r.provider}")
-    if job.status == "Open":
+        return Verdict(
+            VerdictKind.REJECT, f"job {r.jobId} belongs to provider {job.provider}, not {r.provider}"
+        )
+    if job.status == JobStatus.OPEN:
         if now - received_at < open_grace:
-            return Verdict("defer", f"job {r.jobId} is not accepted yet")
-        return Verdict("reject", f"job {r.jobId} was never accepted (status Open)")
-    if job.status == "Settled":
-        return Verdict("reject", f"job {r.jobId} is already settled: a receipt settles a job once")
-    if job.status != "Running":
-        return Verdict("reject", f"job {r.jobId} is {job.status}, not Running: nothing can be settled")
+            return Verdict(VerdictKind.DEFER, f"job {r.jobId} is not accepted yet")
+        return Verdict(VerdictKind.REJECT, f"job {r.jobId} was never accepted (status Open)")
+    if job.status == JobStatus.SETTLED:
+        return Verdict(VerdictKind.REJECT, f"job {r.jobId} is already settled: a receipt settles a job once")
+    if job.status != JobStatus.RUNNING:
+        return Verdict(
+            VerdictKind.REJECT, f"job {r.jobId} is {job.status}, not Running: nothing can be settled"
+        )
     if current_worker is None:
-        return Verdict("reject", f"provider {r.provider} has no worker key")
+        return Verdict(VerdictKind.REJECT, f"provider {r.provider} has no worker key")
     if signer != current_worker:
         return Verdict(
-            "reject",
+            VerdictKind.REJECT,
             f"the receipt is signed by {signer}, which is not provider {r.provider}'s current worker key "
             f"{current_worker} (rotated out, or another key)",
         )
     if r.gpuSeconds > job.max_gpu_seconds:
         return Verdict(
-            "reject", f"{r.gpuSeconds} GPU-seconds exceed the job's maximum of {job.max_gpu_seconds}"
+            VerdictKind.REJECT,
+            f"{r.gpuSeconds} GPU-seconds exceed the job's maximum of {job.max_gpu_seconds}",
         )
     limit = (r.endTime - r.startTime + METER_TOLERANCE_SECONDS) * job.gpu_count
     if r.gpuSeconds > limit:
         return Verdict(
-            "reject",
+            VerdictKind.REJECT,
             f"{r.gpuSeconds} GPU-seconds are impossible: {r.endTime - r.startTime} s on {job.gpu_count} GPU(s) "
             f"allows at most {limit}",
         )
     if r.startTime < job.accepted_at:
         return Verdict(
-            "reject", f"the run started at {r.startTime}, before the job was accepted at {job.accepted_at}"
+            VerdictKind.REJECT,
+            f"the run started at {r.startTime}, before the job was accepted at {job.accepted_at}",
         )
     if r.endTime > chain_now:
         if r.endTime <= now + CLOCK_SKEW_SECONDS:
-            return Verdict("defer", f"the end time {r.endTime} is ahead of the chain's clock {chain_now}")
-        return Verdict("reject", f"the end time {r.endTime} is in the future (chain time {chain_now})")
+            return Verdict(
+                VerdictKind.DEFER, f"the end time {r.endTime} is ahead of the chain's clock {chain_now}"
+            )
+        return Verdict(
+            VerdictKind.REJECT, f"the end time {r.endTime} is in the future (chain time {chain_now})"
+        )
     if spec is not None and isinstance(spec.workload, MatmulWorkload) and r.outcome == Outcome.COMPLETED:
         return _check_matmul(signed, spec.workload, payload, freivalds_rounds)
-    return Verdict("ok")
+    return Verdict(VerdictKind.OK)
 
 
 def _check_matmul(
@@ -184,16 +207,20 @@ def _check_matmul(
     data = payload(r.resultHash)
     if data is None:
         return Verdict(
-            "reject",
+            VerdictKind.REJECT,
             f"job {r.jobId} is a matmul job but its result payload {r.resultHash} was not uploaded "
             "(PUT /v1/results/<resultHash> before submitting the receipt)",
         )
     if "0x" + keccak256(data).hex() != r.resultHash:
-        return Verdict("reject", "the stored result payload does not hash to the receipt's resultHash")
+        return Verdict(
+            VerdictKind.REJECT, "the stored result payload does not hash to the receipt's resultHash"
+        )
     try:
         check = matmul_reference_check(workload, data, rounds=rounds)
     except ValueError as exc:
-        return Verdict("fraud", f"wrong matmul result: the signed payload is not the product ({exc})")
+        return Verdict(
+            VerdictKind.FRAUD, f"wrong matmul result: the signed payload is not the product ({exc})"
+        )
     if not check.passed:
-        return Verdict("fraud", f"wrong matmul result: {check.describe()}")
-    return Verdict("ok")
+        return Verdict(VerdictKind.FRAUD, f"wrong matmul result: {check.describe()}")
+    return Verdict(VerdictKind.OK)

@@ -33,9 +33,11 @@ from ..models import (
     CommandWorkload,
     JobReceipt,
     JobSpec,
+    JobStatus,
     MatmulWorkload,
     Outcome,
     ReceiptEvidence,
+    ReceiptStatus,
     ReceiptSubmission,
     ResultPayloadRef,
 )
@@ -46,7 +48,7 @@ from .nvml import GpuMonitor
 from .progress import Progress
 from .specstore import SpecStore, SpecUnavailable, open_spec_store
 from .state import FINAL_STATES, JobRecord, WorkerState
-from .submit import OracleClient, backoff_delay
+from .submit import OracleClient, StatusKind, SubmitKind, backoff_delay
 
 __all__ = ["Worker", "WorkerConfig", "meter"]
 
@@ -243,7 +245,7 @@ class Worker:
 
     def _consider(self, client: Gpusettle, job: JobRecord) -> bool:
         info = client.job(job.job_id)
-        if info.status == "Running" and info.provider == self.provider:
+        if info.status == JobStatus.RUNNING and info.provider == self.provider:
             spec_json = job.spec if job.spec is not None else self._spec_json(job)
             self.state.update(
                 job.job_id,
@@ -254,7 +256,7 @@ class Worker:
             )
             log.info("job %d accepted at %d", job.job_id, info.accepted_at)
             return True
-        if info.status != "Open":
+        if info.status != JobStatus.OPEN:
             self.state.update(job.job_id, state="skipped", reason=f"job is {info.status} on-chain")
             log.info("job %d is %s; skipping it", job.job_id, info.status)
             return True
@@ -466,7 +468,7 @@ class Worker:
                 continue
             answer = oracle.status(job.job_id)
             status = answer.body
-            if answer.kind == "unknown":
+            if answer.kind == StatusKind.UNKNOWN:
                 # The oracle acknowledged this receipt once and has lost it (a restored backup, a wiped
                 # disk): send it again; intake is idempotent, so a duplicate is harmless.
                 log.warning(
@@ -476,14 +478,14 @@ class Worker:
                 )
                 self.state.update(job.job_id, state="receipted", attempts=0, next_attempt_at=0)
                 moved = True
-            elif answer.kind == "unreachable":
+            elif answer.kind == StatusKind.UNREACHABLE:
                 self.state.update(job.job_id)
-            elif status.get("status") == "settled":
+            elif status.get("status") == ReceiptStatus.SETTLED:
                 self.state.update(job.job_id, state="settled", settle_tx=status.get("tx_hash"))
                 log.info("job %d settled in tx %s", job.job_id, status.get("tx_hash"))
                 self._at_risk_said.pop(job.job_id, None)
                 moved = True
-            elif status.get("status") == "rejected":
+            elif status.get("status") == ReceiptStatus.REJECTED:
                 self.state.update(job.job_id, state="rejected", reason=status.get("reason"))
                 log.error("job %d: the oracle rejected the receipt: %s", job.job_id, status.get("reason"))
                 self._at_risk_said.pop(job.job_id, None)
@@ -546,22 +548,22 @@ class Worker:
                         self.verifier.domain, bytes(self.account.key), job.job_id, result_hash
                     ),
                 )
-                if uploaded.kind == "retry":
+                if uploaded.kind == SubmitKind.RETRY:
                     self._retry_later(job, uploaded.detail)
                     return False
-                if uploaded.kind == "rejected":
+                if uploaded.kind == SubmitKind.REJECTED:
                     log.error(
                         "job %d: the oracle refused the result payload: %s", job.job_id, uploaded.detail
                     )
                 self.state.update(job.job_id, payload_sent=1)
         answer = oracle.submit(job.submission)
-        if answer.kind == "retry":
+        if answer.kind == SubmitKind.RETRY:
             self._retry_later(job, answer.detail)
             return False
-        if answer.kind == "ack":
+        if answer.kind == SubmitKind.ACK:
             self.state.update(job.job_id, state="submitted")
             log.info("job %d: receipt acknowledged by the oracle (%s)", job.job_id, answer.body.get("status"))
-        elif answer.kind == "settled":
+        elif answer.kind == SubmitKind.SETTLED:
             self.state.update(job.job_id, state="settled")
             log.info("job %d: already settled: %s", job.job_id, answer.detail)
         else:
