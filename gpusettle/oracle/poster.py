@@ -23,7 +23,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +125,9 @@ class Poster:
     _nonce_gone: dict[int, int] = field(default_factory=dict)
     _reported_at_cap: set[int] = field(default_factory=set)
     _backoff_until: float = 0.0
+    clock: Callable[[], float] = time.time
+    """Wall-clock time for every decision (batch waits, holds, stuck transactions, back-offs); tests move
+    it instead of sleeping."""
     confirmations: int = field(init=False)
     """`settings.confirmations` checked against the chain (ConfigError when unsafe)."""
     fee_policy: FeePolicy = field(init=False)
@@ -147,7 +150,7 @@ class Poster:
     def step(self) -> bool:
         """Reconcile open batches, then post one new batch if there is one; True if anything moved."""
         moved = self.reconcile()
-        if time.monotonic() >= self._backoff_until:
+        if self.clock() >= self._backoff_until:
             moved = self.post_once() or moved
         open_batches = self.store.open_batches()
         self.metrics.in_flight.set(len(open_batches))
@@ -157,7 +160,7 @@ class Poster:
     def _forget(self, open_ids: set[int]) -> None:
         """Drop what is kept in memory about batches no longer open and holds that have expired, so a
         long-running poster's memory stays bounded by its open batches and current holds."""
-        now = time.time()
+        now = self.clock()
         for job, hold in list(self._holds.items()):
             if hold.until <= now:
                 del self._holds[job]
@@ -169,7 +172,7 @@ class Poster:
     # -- posting ---------------------------------------------------------------------------------------
 
     def _ready(self) -> list[tuple[int, str, SignedReceipt]]:
-        now = time.time()
+        now = self.clock()
         out = []
         candidates = self.store.receipts(VERIFIED, limit=self.settings.batch_max * 4)
         oldest = min((r.updated_at for r in candidates), default=now)
@@ -204,7 +207,7 @@ class Poster:
         block.timestamp, and on a quiet chain (an automining dev node) the latest block may be older
         than a receipt that is already over."""
         tx = {"from": self.address, "to": self.client.escrow.address, "data": data}
-        return self.client.chain.estimate_gas_now(tx, int(time.time()))
+        return self.client.chain.estimate_gas_now(tx, int(self.clock()))
 
     def _next_nonce(self, open_batches: Sequence[Batch]) -> int:
         return next_nonce(
@@ -213,8 +216,7 @@ class Poster:
             [b.nonce for b in open_batches],
         )
 
-    @staticmethod
-    def _attempt(signed: SignedTx, batch_id: int) -> TxAttempt:
+    def _attempt(self, signed: SignedTx, batch_id: int) -> TxAttempt:
         return TxAttempt(
             tx_hash=signed.tx_hash,
             batch_id=batch_id,
@@ -222,7 +224,7 @@ class Poster:
             raw=signed.raw,
             max_fee=signed.max_fee,
             priority_fee=signed.priority_fee,
-            created_at=time.time(),
+            created_at=self.clock(),
         )
 
     def post_once(self) -> bool:
@@ -249,7 +251,7 @@ class Poster:
             return self._on_preflight_revert(err, [job for job, _, _ in ready])
         except (Web3Exception, ValueError, OSError, RpcUnavailableError) as exc:
             log.warning("cannot estimate a batch of %d receipts: %s; retrying shortly", len(ready), exc)
-            self._backoff_until = time.monotonic() + 2.0
+            self._backoff_until = self.clock() + 2.0
             return False
         chain = self.client.chain
         max_fee, tip = chain.eip1559_fees(self.fee_policy)
@@ -285,7 +287,7 @@ class Poster:
         return True
 
     def _on_quorum_failure(self, exc: QuorumError, size: int, threshold: int) -> None:
-        now = time.time()
+        now = self.clock()
         hopeless: dict[int, str] = {}
         for job, reasons in exc.rejected.items():
             # More refusals than the set can spare: this receipt can never gather M signatures.
@@ -297,30 +299,37 @@ class Poster:
             self.store.set_status([job], REJECTED, reason, only_from=VERIFIED)
         if not exc.rejected:
             log.warning("no quorum: %s; retrying in 5 s", exc)
-            self._backoff_until = time.monotonic() + 5.0
+            self._backoff_until = self.clock() + 5.0
+
+    @staticmethod
+    def _chain_clock_behind(err: DecodedContractError) -> bool:
+        """JobEscrowImpossibleTimes only because the block was stamped before the receipt's end time
+        (everything else about the times is in order)."""
+        if err.name != "JobEscrowImpossibleTimes" or len(err.raw_args) < 5:
+            return False
+        start, end, accepted, now_ts = (int(err.raw_args[i]) for i in (1, 2, 3, 4))
+        return start >= accepted and end >= start and end > now_ts
 
     def _on_preflight_revert(self, err: DecodedContractError, job_ids: Sequence[int]) -> bool:
         job = int(err.raw_args[0]) if err.name in JOB_ERRORS and err.raw_args else None
         if job is not None and job in job_ids:
-            if err.name == "JobEscrowImpossibleTimes" and len(err.raw_args) >= 5:
-                end_time, now_ts = int(err.raw_args[2]), int(err.raw_args[4])
-                if end_time > now_ts:
-                    # Only the chain's clock is behind: wait for it rather than reject.
-                    self._holds[job] = _Hold(time.time() + 2.0, "end time ahead of the chain")
-                    return False
+            if self._chain_clock_behind(err):
+                # Only the chain's clock is behind: wait for it rather than reject.
+                self._holds[job] = _Hold(self.clock() + 2.0, "end time ahead of the chain")
+                return False
             reason = f"the escrow would reject this receipt: {err.message}"
             log.warning("job %d: %s", job, reason)
             self.store.set_status([job], REJECTED, reason, only_from=VERIFIED)
             return True
         log.error("the escrow refuses the whole batch: %s; retrying in 10 s", err)
-        self._backoff_until = time.monotonic() + 10.0
+        self._backoff_until = self.clock() + 10.0
         return False
 
     # -- broadcasting ----------------------------------------------------------------------------------
 
     def _broadcast(self, batch: Batch, attempt: TxAttempt) -> str | None:
         """Send a stored transaction; None on success (or already known), else the node's complaint."""
-        self._last_broadcast[batch.id] = time.monotonic()
+        self._last_broadcast[batch.id] = self.clock()
         complaint = self.client.chain.broadcast(attempt.raw)
         if complaint is not None:
             log.info("batch %d: the node refused tx %s: %s", batch.id, attempt.tx_hash, complaint)
@@ -355,7 +364,7 @@ class Poster:
         log.info(
             "batch %d: not mined after %.0f s; replacing with tx %s at max fee %.3g gwei (tip %.3g)",
             batch.id,
-            time.time() - last.created_at,
+            self.clock() - last.created_at,
             attempt.tx_hash,
             max_fee / GWEI,
             tip / GWEI,
@@ -431,9 +440,9 @@ class Poster:
                     moved = True
                 continue
             last = batch.attempts[-1]
-            if time.time() - last.created_at > self.settings.stuck_after:
+            if self.clock() - last.created_at > self.settings.stuck_after:
                 self._bump(batch)
-            elif time.monotonic() - self._last_broadcast.get(batch.id, 0.0) > self.settings.rebroadcast_every:
+            elif self.clock() - self._last_broadcast.get(batch.id, 0.0) > self.settings.rebroadcast_every:
                 self._broadcast(batch, last)
         return moved
 
@@ -511,7 +520,11 @@ class Poster:
         reason = error.message if error else "reverted (out of gas or a state change before it was mined)"
         if error is not None and error.name in JOB_ERRORS and error.raw_args:
             job = int(error.raw_args[0])
-            if job in batch.job_ids:
+            if job in batch.job_ids and self._chain_clock_behind(error):
+                # Mined in a block stamped before the receipt ended (this clock ahead of the chain's, or
+                # a reorganisation re-mined it in an older block): wait for the chain, do not reject.
+                self._holds[job] = _Hold(self.clock() + 2.0, "end time ahead of the chain")
+            elif job in batch.job_ids:
                 rejected[job] = f"the escrow rejected this receipt: {error.message}"
         requeue = [j for j in batch.job_ids if j not in rejected]
         self.store.finish_batch(

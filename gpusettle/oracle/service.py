@@ -146,6 +146,7 @@ class OracleService:
             view=self.view,
             settings=config.poster,
             metrics=self.metrics,
+            clock=clock,
         )
 
     # -- background threads ----------------------------------------------------------------------------

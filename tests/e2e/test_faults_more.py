@@ -7,6 +7,7 @@ Anvil and the oracle use ports 8800-8899 here (tests/e2e/conftest uses 8700-8799
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -18,11 +19,12 @@ import httpx
 import pytest
 
 from gpusettle.demo import FastSender, free_port
+from gpusettle.eip712 import receipt_struct_hash
 from gpusettle.oracle.poster import GWEI, Poster
-from gpusettle.oracle.store import SQLiteStore
+from gpusettle.oracle.store import NewReceipt, SQLiteStore
 from tests.e2e import conftest
-from tests.e2e.conftest import World, make_world, wait_until
-from tests.e2e.test_poster_faults import make_poster, settled_once, verified_receipts
+from tests.e2e.conftest import World, make_world, until_receipts_can_end, wait_until
+from tests.e2e.test_poster_faults import MovableClock, make_poster, settled_once, verified_receipts
 
 MY_PORTS = (8800, 8899)
 
@@ -135,6 +137,42 @@ def test_the_default_confirmations_survive_a_one_block_reorg(
     paid_once(world, jobs, provider_before)
 
 
+def test_a_settlement_mined_before_its_end_time_is_posted_again_not_rejected(
+    world: World, store: SQLiteStore
+) -> None:
+    """A batch can be mined in a block stamped before a receipt's end time (the oracle's clock runs ahead
+    of the chain's, or a reorganisation re-mines it in an older-stamped block): the escrow reverts with
+    JobEscrowImpossibleTimes, and the receipt must wait for the chain's clock, not be rejected for good.
+    The poster's clock is moved ahead to make it happen on demand."""
+    clock = MovableClock()
+    clock.advance(30)
+    poster = make_poster(world, store, clock)
+    provider_before = world.net.gs.token_balance(world.provider.address)
+    (job_id, accepted_at), *_ = world.jobs(1).items()
+    end = world.net.gs.chain.timestamp("latest") + 4  # a few seconds ahead of the chain
+    r = world.receipt(job_id, accepted_at, wall=end - accepted_at, gpu_seconds=1)
+    store.add_receipt(
+        NewReceipt(
+            job_id,
+            r.provider,
+            world.worker.address,
+            receipt_struct_hash(r),
+            json.dumps(world.sign(r)),
+            r.endTime,
+        )
+    ).result()
+    store.set_status([job_id], "verified")
+    assert poster.step()  # sent at once: by the poster's clock the receipt is over
+    poster.step()
+    receipt = store.receipt(job_id)
+    assert receipt is not None and receipt.status == "verified", receipt  # back in line, not rejected
+    wait_until(lambda: time.time() > end + 1, 30, "the chain's clock to pass the end time")
+    clock.advance(5)  # past the hold
+    drain(poster, store, world, mine=True)
+    assert store.counts()["settled"] == 1
+    paid_once(world, [job_id], provider_before)
+
+
 # -- (b) base fee spike x10 while a settlement is pending ---------------------------------------------
 
 
@@ -150,6 +188,7 @@ def latest_base_fee(world: World) -> int:
 def pending_after_spike(world: World, store: SQLiteStore, cap: int) -> tuple[Poster, list[int], int]:
     """A batch sent at base fee 1 gwei, then a block at 10 gwei that it cannot enter."""
     poster = make_poster(world, store, stuck_after=0.3, max_fee_cap=cap, priority_fee=GWEI)
+    assert isinstance(poster.clock, MovableClock)
     jobs = verified_receipts(world, store, 3)
     set_base_fee_and_mine(world, GWEI)
     world.net.anvil.rpc("evm_setAutomine", [False])
@@ -170,7 +209,7 @@ def test_fee_spike_replacement_jumps_to_the_new_base_fee(world: World, store: SQ
     try:
         poster, jobs, _ = pending_after_spike(world, store, cap)
         for _ in range(20):
-            time.sleep(0.35)
+            poster.clock.advance(0.35)  # type: ignore[attr-defined]  # past stuck_after
             poster.step()
             (batch,) = store.open_batches()
             if len(batch.attempts) > 1:
@@ -201,7 +240,7 @@ def test_fee_spike_above_the_cap_bumps_to_the_cap_and_waits(
     try:
         poster, jobs, _ = pending_after_spike(world, store, cap)
         for _ in range(15):
-            time.sleep(0.35)
+            poster.clock.advance(0.35)  # type: ignore[attr-defined]  # past stuck_after
             poster.step()
         (batch,) = store.open_batches()
         fees = [a.max_fee for a in batch.attempts]
@@ -220,7 +259,7 @@ def test_fee_spike_above_the_cap_bumps_to_the_cap_and_waits(
         )
         # Still spiked: another block at 10 gwei leaves it out; no further replacement is made.
         set_base_fee_and_mine(world, 10 * GWEI)
-        time.sleep(0.35)
+        poster.clock.advance(0.35)  # type: ignore[attr-defined]
         poster.step()
         (batch,) = store.open_batches()
         assert batch.mined_hash is None and len(batch.attempts) == len(fees)
@@ -330,7 +369,7 @@ def test_rpc_outage_during_posting_recovers_and_settles_once(world: World) -> No
     anvil = world.net.anvil
     provider_before = gs.token_balance(world.provider.address)
     accepted = world.jobs(6)
-    time.sleep(2.1)
+    until_receipts_can_end(accepted)
     docs = {j: world.sign(world.receipt(j, at)) for j, at in accepted.items()}
     first, second = sorted(docs)[:3], sorted(docs)[3:]
     proxy = CuttableProxy(anvil.port)

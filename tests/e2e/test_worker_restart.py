@@ -5,7 +5,6 @@ without running the job again. Each job settles once."""
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -39,7 +38,9 @@ def test_killed_mid_job_is_not_run_again_and_not_billed(world: World, tmp_path: 
     client_before = gs.token_balance(world.client.address)
     worker = world.start_worker(url, "--allow-command")
     wait_until(lambda: gs.job(job_id).status == "Settled", 60, "the interrupted job to settle", world)
-    time.sleep(1.0)
+    # Once the worker has seen the settlement the job is final in its state: it can never run again.
+    settled_line = f"job {job_id} settled"
+    wait_until(lambda: settled_line in worker.log_path.read_text(), 30, "the worker to see it settled", world)
     assert starts(marker) == 1  # never started again
     (event,) = gs.events("escrow", "JobSettled", jobId=job_id)
     assert int(event.args["outcome"]) == 2 and int(event.args["gpuSeconds"]) == 0  # FailedProvider: unpaid
