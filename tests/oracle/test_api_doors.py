@@ -306,3 +306,33 @@ def test_result_payloads_are_pruned_after_settlement_plus_window_plus_margin(tmp
         f"{names[2]}.jobs",
         f"{names[3]}.jobs",
     }
+
+
+# -- the clock ---------------------------------------------------------------------------------------------
+
+
+def test_the_apps_clock_is_injectable(tmp_path: Path) -> None:
+    """Tests move the oracle's time instead of waiting: a receipt ending in an hour is "in the future" now
+    and fine once the clock is moved past it."""
+    from tests.oracle.helpers import body, receipt, submission
+
+    offset = [0.0]
+    store = SQLiteStore(tmp_path / "oracle.sqlite")
+    app = OracleApp(
+        store=store,
+        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
+        keys=WorkerKeyCache(StaticChainView(CHAIN_ID, ESCROW, {PROVIDER_CS: WORKER})),
+        results_dir=tmp_path / "results",
+        clock=lambda: time.time() + offset[0],
+    )
+    later = body(submission(receipt(3, start=int(time.time()) + 3600, wall=10)))
+    headers = {"content-type": "application/json"}
+    try:
+        with TestClient(app.asgi()) as client:
+            early = client.post("/v1/receipts", content=later, headers=headers)
+            assert early.status_code == 422 and early.json()["error"] == "end_in_future"
+            offset[0] = 7200.0
+            assert client.post("/v1/receipts", content=later, headers=headers).status_code == 202
+    finally:
+        app.close()
+        store.close()
