@@ -523,7 +523,8 @@ class Poster:
             if job in batch.job_ids and self._chain_clock_behind(error):
                 # Mined in a block stamped before the receipt ended (this clock ahead of the chain's, or
                 # a reorganisation re-mined it in an older block): wait for the chain, do not reject.
-                self._holds[job] = _Hold(self.clock() + 2.0, "end time ahead of the chain")
+                behind = int(error.raw_args[2]) - int(error.raw_args[4])
+                self._holds[job] = _Hold(self.clock() + max(2.0, behind), "end time ahead of the chain")
             elif job in batch.job_ids:
                 rejected[job] = f"the escrow rejected this receipt: {error.message}"
         requeue = [j for j in batch.job_ids if j not in rejected]

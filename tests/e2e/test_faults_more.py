@@ -24,7 +24,14 @@ from gpusettle.oracle.poster import GWEI, Poster
 from gpusettle.oracle.store import NewReceipt, SQLiteStore
 from tests.e2e import conftest
 from tests.e2e.conftest import World, make_world, until_receipts_can_end, wait_until
-from tests.e2e.test_poster_faults import MovableClock, make_poster, settled_once, verified_receipts
+from tests.e2e.test_poster_faults import (
+    MovableClock,
+    make_poster,
+    mined,
+    settled_once,
+    step_until,
+    verified_receipts,
+)
 
 MY_PORTS = (8800, 8899)
 
@@ -90,9 +97,8 @@ def test_reorg_after_settlement_is_posted_again_and_paid_once(
     for _ in range(depth + 1):
         anvil.rpc("evm_mine", [])  # the acceptances stay out of reach of the reorganisation
     assert poster.step()
-    poster.step()
+    step_until(poster, mined(store), "the batch to be mined", world)
     (batch,) = store.open_batches()
-    assert batch.mined_hash is not None
     first_tx = batch.mined_tx
     for _ in range(depth - 1):
         anvil.rpc("evm_mine", [])  # the settlement is now exactly `depth` blocks deep, not yet final
@@ -125,9 +131,7 @@ def test_the_default_confirmations_survive_a_one_block_reorg(
     for _ in range(2):
         anvil.rpc("evm_mine", [])  # the acceptances stay out of reach of the reorganisation
     assert poster.step()
-    poster.step()
-    (batch,) = store.open_batches()
-    assert batch.mined_hash is not None, "the batch was not mined"
+    step_until(poster, mined(store), "the batch to be mined", world)
     assert store.open_batches(), "final in the block it was mined in"
     anvil.rpc("anvil_reorg", [1, []])  # that block is replaced by an empty one
     assert world.net.gs.job(jobs[0]).status == "Running"
@@ -163,7 +167,7 @@ def test_a_settlement_mined_before_its_end_time_is_posted_again_not_rejected(
     ).result()
     store.set_status([job_id], "verified")
     assert poster.step()  # sent at once: by the poster's clock the receipt is over
-    poster.step()
+    step_until(poster, lambda: not store.open_batches(), "the reverted batch to be closed", world)
     receipt = store.receipt(job_id)
     assert receipt is not None and receipt.status == "verified", receipt  # back in line, not rejected
     wait_until(lambda: time.time() > end + 1, 30, "the chain's clock to pass the end time")

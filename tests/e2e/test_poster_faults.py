@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -80,6 +80,27 @@ def until_chain_passes(world: World, end: int) -> None:
     wait_until(passed, 60, f"the chain's clock to pass {end}", world)
 
 
+def step_until(poster: Poster, done: Callable[[], bool], what: str, world: World) -> None:
+    """Step the poster until `done()`: a node under load may report a just-sent transaction as mined a
+    moment after it answered the send."""
+
+    def stepped() -> bool:
+        poster.step()
+        return done()
+
+    wait_until(stepped, 15, what, world)
+
+
+def mined(store: SQLiteStore) -> Callable[[], bool]:
+    """Whether the one open batch is mined (or no batch is open any more)."""
+
+    def check() -> bool:
+        open_batches = store.open_batches()
+        return not open_batches or open_batches[0].mined_hash is not None
+
+    return check
+
+
 def verified_receipts(world: World, store: SQLiteStore, count: int) -> list[int]:
     accepted = world.jobs(count)
     until_chain_passes(world, max(accepted.values()) + 2)  # the receipts below end 2 s after acceptance
@@ -142,7 +163,7 @@ def test_reorg_that_drops_a_batch_gets_it_posted_again(world: World, store: SQLi
     for _ in range(3):
         anvil.rpc("evm_mine", [])  # keep the acceptances out of reach of the reorganisation
     assert poster.step()
-    poster.step()
+    step_until(poster, mined(store), "the batch to be mined", world)
     (batch,) = store.open_batches()
     assert batch.mined_hash is not None  # mined (automine) but only 1 deep
     first_tx = batch.mined_tx
