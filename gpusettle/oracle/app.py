@@ -142,6 +142,8 @@ class BoundedPool:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         finally:
+            # A cancelled caller stops counting here though its task may still run: the bound is on
+            # what callers wait for, the thread count bounds what runs.
             self._pending -= 1
 
     def shutdown(self) -> None:
