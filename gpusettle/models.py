@@ -11,7 +11,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, Self
 
@@ -38,11 +38,14 @@ __all__ = [
     "InputFile",
     "JobReceipt",
     "JobSpec",
+    "JobStatus",
     "MatmulWorkload",
     "NetworkSettings",
     "Offer",
     "Outcome",
     "ReceiptEvidence",
+    "ReceiptStatus",
+    "ReceiptSubmission",
     "ResultPayloadRef",
     "SignedReceipt",
     "Uint8",
@@ -112,6 +115,42 @@ class Outcome(IntEnum):
     """The job's own code or spec failed; metered GPU-seconds are paid."""
     FAILED_PROVIDER = 2
     """The provider's hardware or worker failed; nothing is paid."""
+
+
+class JobStatus(StrEnum):
+    """IJobEscrow.Status by name, as `JobInfo.status` reports it."""
+
+    NONE = "None"
+    OPEN = "Open"
+    RUNNING = "Running"
+    SETTLED = "Settled"
+    CANCELLED = "Cancelled"
+    TIMED_OUT = "TimedOut"
+    DISPUTED = "Disputed"
+    DISPUTE_UPHELD = "DisputeUpheld"
+    DISPUTE_REJECTED = "DisputeRejected"
+    FRAUD = "Fraud"
+
+
+SETTLED_JOB_STATUSES = frozenset(
+    {JobStatus.SETTLED, JobStatus.DISPUTED, JobStatus.DISPUTE_UPHELD, JobStatus.DISPUTE_REJECTED}
+)
+"""Job statuses a settlement leads to (a dispute starts from a settled job)."""
+
+
+class ReceiptStatus(StrEnum):
+    """Where a receipt is on its way to the chain, as the oracle stores and reports it."""
+
+    RECEIVED = "received"
+    """Stored and acknowledged; not yet checked against the chain."""
+    VERIFIED = "verified"
+    """Checked against fresh chain state; waiting for a batch."""
+    REJECTED = "rejected"
+    """Refused, with a reason; never posted."""
+    POSTED = "posted"
+    """In a batch transaction that is not final yet."""
+    SETTLED = "settled"
+    """Its batch is final on-chain."""
 
 
 class JobReceipt(_Model):
@@ -206,6 +245,37 @@ class SignedReceipt(_Model):
     """Off-chain evidence about the run; not signed, so only ever advisory."""
     result: ResultPayloadRef | None = Field(default=None, description="Where to fetch the result payload.")
     """Where to fetch the result payload of a verifiable workload (a matmul product)."""
+
+
+class ReceiptSubmission(_Model):
+    """The wire format of POST /v1/receipts: a SignedReceipt, optionally naming the chain and escrow it was
+    signed for (then a mismatch is reported as such rather than as a bad signature). The worker builds
+    it, the oracle parses it: one model for both ends."""
+
+    receipt: JobReceipt = Field(description="The signed receipt.")
+    """The signed receipt."""
+    r: Bytes32Hex = Field(description="Signature r, 0x + 64 hex digits.")
+    """The signature's r, 0x + 64 hex digits."""
+    vs: Bytes32Hex = Field(description="EIP-2098 vs: y-parity in the top bit, s below it.")
+    """EIP-2098 vs: the y-parity in the top bit and the (low) s in the other 255 bits."""
+    evidence: ReceiptEvidence | None = Field(default=None, description="Off-chain evidence about the run.")
+    """Off-chain evidence about the run; not signed, so only ever advisory."""
+    result: ResultPayloadRef | None = Field(default=None, description="Where to fetch the result payload.")
+    """Where to fetch the result payload of a verifiable workload (a matmul product)."""
+    chainId: int | None = Field(default=None, description="Chain id the worker signed for.")
+    """Chain id the worker signed for; must be the oracle's."""
+    escrow: Address | None = Field(default=None, description="JobEscrow address the worker signed for.")
+    """JobEscrow address (the EIP-712 verifying contract) the worker signed for; must be the oracle's."""
+
+    def signed(self) -> SignedReceipt:
+        """The receipt as a SignedReceipt, without the routing fields."""
+        return SignedReceipt.model_construct(
+            receipt=self.receipt, r=self.r, vs=self.vs, evidence=self.evidence, result=self.result
+        )
+
+    def to_json(self) -> str:
+        """Compact JSON, unset optional fields left out: what the worker sends."""
+        return self.model_dump_json(exclude_none=True)
 
 
 def _relative_output_path(value: str) -> str:

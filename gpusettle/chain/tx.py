@@ -1,9 +1,15 @@
-"""A web3.py connection that plans, signs, sends and confirms transactions.
+"""A web3.py connection that plans, signs, sends and confirms transactions: gpusettle's only
+transaction manager (nonces, fees, fee bumps, confirmations, reorganisations).
 
 Every state-changing call goes through two steps so a person can look before anything is signed:
 `plan_call` / `plan_deploy` estimate gas (a revert surfaces here as a decoded ContractError) and price
 it with EIP-1559 fees; `send` signs the plan, sends it, waits for the receipt and the confirmations,
 and decodes the events the transaction emitted.
+
+A daemon that must survive a crash between signing and sending (the oracle's poster) uses the parts
+separately: `eip1559_fees` and `replacement_fees` under a `FeePolicy`, `next_nonce` from its own record
+and the chain's mined count, `sign_eip1559` / `resign` to get raw transactions it stores before
+`broadcast`, and `finality` to follow any of the attempts at one nonce until it is final.
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import partial
 from typing import Any, cast
 
 import requests
 from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
@@ -29,14 +38,22 @@ from .revert import DecodedContractError, ErrorDecoder, extract_revert_data
 
 __all__ = [
     "GAS_MARGIN",
+    "GWEI",
     "Chain",
     "DecodedEvent",
+    "FeePolicy",
+    "Finality",
+    "FinalityState",
+    "SignedTx",
     "Signer",
     "TransactionTimeoutError",
     "TxOutcome",
     "TxPlan",
+    "next_nonce",
     "sender_address",
 ]
+
+GWEI = 10**9
 
 GAS_MARGIN = 1.2
 """Gas limit = estimate x this margin: estimates are exact for the state they ran on, which may move."""
@@ -155,6 +172,63 @@ class TxOutcome:
                 {"name": e.name, "contract": e.contract, "args": _jsonable(e.args)} for e in self.events
             ],
         }
+
+
+@dataclass(frozen=True)
+class FeePolicy:
+    """How a managed sender prices its transactions and their replacements."""
+
+    max_fee_cap: int = 500 * GWEI
+    """Never offer more than this per gas."""
+    priority_fee: int | None = None
+    """Tip per gas; None asks the node (eth_maxPriorityFeePerGas), else 1 gwei."""
+    bump_percent: int = 20
+    """Fee increase of a replacement (nodes need at least 10%)."""
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    """A signed EIP-1559 transaction, ready to store and to broadcast (again)."""
+
+    tx_hash: str
+    nonce: int
+    raw: bytes
+    max_fee: int
+    priority_fee: int
+
+
+class FinalityState(StrEnum):
+    """Where a transaction stands."""
+
+    UNKNOWN = "unknown"
+    """No attempt is mined (pending, dropped, or removed by a reorganisation)."""
+    MINED = "mined"
+    """Mined, not yet `confirmations` deep in a block that is still canonical."""
+    FINAL = "final"
+    """`confirmations` deep in a block that is still canonical."""
+
+
+@dataclass(frozen=True)
+class Finality:
+    """What `Chain.finality` found for the attempts at one nonce."""
+
+    state: FinalityState
+    tx_hash: str | None = None
+    """The attempt that was mined."""
+    receipt: Any = None
+    block_number: int | None = None
+    block_hash: str | None = None
+
+
+def next_nonce(mined: int, recorded: int | None, open_nonces: Sequence[int]) -> int:
+    """The nonce of a sender's next transaction, from its own record, never from the node's pending count.
+
+    `mined` is the chain's mined count, `recorded` the sender's stored next nonce and `open_nonces` those
+    of its transactions still pending. With nothing pending every nonce below the mined count is used and
+    none above it."""
+    if not open_nonces:
+        return mined
+    return max(mined, recorded or 0, max(open_nonces) + 1)
 
 
 def _jsonable(value: Any) -> Any:
@@ -363,8 +437,7 @@ class Chain:
         self, description: str, sender: str, contract: Contract, fn_name: str, *args: Any
     ) -> TxPlan:
         """Plan a call of `contract.fn_name(*args)` from `sender`."""
-        fn = getattr(contract.functions, fn_name)(*args)
-        data = fn._encode_transaction_data()
+        data = str(contract.encode_abi(fn_name, args=list(args)))
         return self.plan(description, sender, to=contract.address, data=data)
 
     def plan_deploy(
@@ -380,6 +453,167 @@ class Chain:
         factory = self.w3.eth.contract(abi=cast(Any, abi), bytecode=bytecode)
         data = factory.constructor(*args).data_in_transaction
         return self.plan(description, sender, to=None, data=data, contract_name=name)
+
+    # -- managed sending (a daemon that stores what it signs) -------------------------------------------
+
+    def eip1559_fees(self, policy: FeePolicy) -> tuple[int, int]:
+        """(max fee, tip) per gas for a transaction sent now: twice the base fee plus the tip, capped."""
+        block = self.rpc(lambda: self.w3.eth.get_block("latest"))
+        base = int(block.get("baseFeePerGas") or 0)
+        tip = policy.priority_fee
+        if tip is None:
+            try:
+                tip = int(self.rpc(lambda: self.w3.eth.max_priority_fee))
+            except (Web3Exception, ValueError):
+                tip = GWEI
+        max_fee = min(policy.max_fee_cap, 2 * base + tip)
+        return max_fee, min(tip, max_fee)
+
+    def replacement_fees(self, last_max_fee: int, last_tip: int, policy: FeePolicy) -> tuple[int, int] | None:
+        """Fees for a replacement of a stuck transaction: `bump_percent` above the last ones and at least
+        today's, capped; None when the cap leaves no room for a replacement a node would accept (+10%)."""
+        if last_max_fee >= policy.max_fee_cap:
+            return None
+        max_fee_now, tip_now = self.eip1559_fees(policy)
+        factor = 100 + policy.bump_percent
+        tip = max(last_tip * factor // 100 + 1, tip_now)
+        max_fee = max(last_max_fee * factor // 100 + 1, max_fee_now, tip)
+        max_fee = min(max_fee, policy.max_fee_cap)
+        tip = min(tip, max_fee)
+        if max_fee * 100 < last_max_fee * 110:
+            return None
+        return max_fee, tip
+
+    def sign_eip1559(
+        self,
+        account: LocalAccount,
+        *,
+        to: str,
+        data: str | bytes,
+        gas: int,
+        nonce: int,
+        max_fee: int,
+        tip: int,
+        value: int = 0,
+    ) -> SignedTx:
+        """Sign a type-2 transaction without sending it."""
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": nonce,
+            "to": to_checksum_address(to),
+            "data": data,
+            "gas": gas,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+            "value": value,
+        }
+        signed = account.sign_transaction(tx)
+        return SignedTx(
+            tx_hash=signed.hash.to_0x_hex(),
+            nonce=nonce,
+            raw=bytes(signed.raw_transaction),
+            max_fee=max_fee,
+            priority_fee=tip,
+        )
+
+    def resign(self, account: LocalAccount, raw: bytes, max_fee: int, tip: int) -> SignedTx:
+        """The same transaction (nonce, recipient, data, gas, value) at other fees: a replacement."""
+        tx = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+        return self.sign_eip1559(
+            account,
+            to=to_checksum_address(tx["to"]),
+            data=bytes(tx["data"]),
+            gas=int(tx["gas"]),
+            nonce=int(tx["nonce"]),
+            max_fee=max_fee,
+            tip=tip,
+            value=int(tx.get("value", 0)),
+        )
+
+    def broadcast(self, raw: bytes) -> str | None:
+        """Send a signed transaction; None when the node took it (or already had it), else its complaint
+        (lowercase). Sending the same bytes again is always safe: one nonce, at most one is mined."""
+        try:
+            self.rpc(lambda: self.w3.eth.send_raw_transaction(HexBytes(raw)))
+            return None
+        except (Web3Exception, ValueError) as exc:
+            text = str(exc).lower()
+            if "already known" in text or "known transaction" in text or "already imported" in text:
+                return None
+            return text
+        except RpcUnavailableError as exc:
+            return str(exc)
+
+    def mined_nonce(self, address: str) -> int:
+        """How many transactions of `address` are mined (its next nonce if nothing is pending)."""
+        return int(
+            self.rpc(
+                lambda: self.w3.eth.get_transaction_count(cast(Any, to_checksum_address(address)), "latest")
+            )
+        )
+
+    def finality(self, tx_hashes: Sequence[str], confirmations: int, latest: int | None = None) -> Finality:
+        """Whether any of `tx_hashes` (attempts at one nonce, newest first) is mined, and whether it is
+        `confirmations` blocks deep in a block still canonical (1 = mined). `latest` saves a round trip
+        when the caller follows several transactions at once."""
+        for tx_hash in tx_hashes:
+            receipt = self.find_receipt(tx_hash)
+            if receipt is None:
+                continue
+            block = int(receipt["blockNumber"])
+            block_hash = HexBytes(receipt["blockHash"]).to_0x_hex()
+            head = self.block_number() if latest is None else latest
+            state = FinalityState.MINED
+            if head - block + 1 >= confirmations:
+                canonical = self.rpc(partial(self.w3.eth.get_block, block))
+                if HexBytes(canonical["hash"]).to_0x_hex() == block_hash:
+                    state = FinalityState.FINAL
+            return Finality(state, tx_hash, receipt, block, block_hash)
+        return Finality(FinalityState.UNKNOWN)
+
+    def estimate_gas_now(self, tx: dict[str, Any], not_before: int) -> int:
+        """Gas for `tx` as if mined in a block stamped no earlier than `not_before` (and after the latest
+        block): a contract that checks times against block.timestamp must not fail the estimate only
+        because a quiet chain's latest block is old. Nodes that take no block overrides get a plain
+        estimate. A revert raises the decoded ContractError."""
+        latest = self.timestamp("latest")
+        stamp = max(latest + 1, not_before)
+        response = cast(
+            dict[str, Any],
+            self.rpc(
+                lambda: self.w3.provider.make_request(
+                    cast(Any, "eth_estimateGas"), [tx, "latest", {}, {"time": hex(stamp)}]
+                )
+            ),
+        )
+        if "result" in response:
+            return int(str(response["result"]), 16)
+        error = response.get("error") or {}
+        revert = error.get("data") if isinstance(error, dict) else None
+        if isinstance(revert, dict):
+            revert = revert.get("data")
+        if isinstance(revert, str) and revert.startswith("0x") and len(revert) >= 10:
+            raise self.decoder.decode(revert)
+        message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+        if "revert" in message.lower():
+            raise self.decoder.decode(b"")
+        try:
+            return int(self.rpc(lambda: self.w3.eth.estimate_gas(cast(Any, tx))))
+        except (Web3Exception, ValueError) as exc:
+            decoded = self.contract_error(exc)
+            if decoded is not None:
+                raise decoded from None
+            raise
+
+    def replay_revert(self, call: Mapping[str, Any], block: int) -> DecodedContractError | None:
+        """Why `call` reverts on the state after `block` (a mined revert replayed on the state it ran
+        on); None when it does not revert there."""
+        try:
+            self.rpc(lambda: self.w3.eth.call(cast(Any, dict(call)), block))
+        except (Web3Exception, ValueError) as exc:
+            return self.contract_error(exc)
+        return None
 
     # -- sending ---------------------------------------------------------------------------------------
 
@@ -466,18 +700,12 @@ class Chain:
         except TimeExhausted:
             raise TransactionTimeoutError(tx_hash, self.timeout) from None
         while confirmations > 1:
-            # Re-read the receipt: after a reorg it moves to another block (or disappears for a while).
-            depth = self.block_number() - int(receipt["blockNumber"]) + 1
-            if depth >= confirmations:
-                try:
-                    again = self.rpc(lambda: self.w3.eth.get_transaction_receipt(HexBytes(tx_hash)))
-                except TransactionNotFound:
-                    again = None
-                if again is not None and again["blockHash"] == receipt["blockHash"]:
-                    break
-                if again is not None:
-                    receipt = again
-                    continue
+            # After a reorganisation the receipt moves to another block (or disappears for a while).
+            found = self.finality([tx_hash], confirmations)
+            if found.receipt is not None:
+                receipt = found.receipt
+            if found.state == FinalityState.FINAL:
+                break
             if time.monotonic() > deadline:
                 raise TransactionTimeoutError(tx_hash, self.timeout, f"confirmed {confirmations} blocks deep")
             time.sleep(self.poll_interval)
@@ -501,10 +729,7 @@ class Chain:
             call: dict[str, Any] = {"from": plan.sender, "data": plan.data, "value": plan.value}
             if plan.to is not None:
                 call["to"] = plan.to
-            try:
-                self.rpc(lambda: self.w3.eth.call(cast(Any, call), int(receipt["blockNumber"]) - 1))
-            except (Web3Exception, ValueError) as exc:
-                error = self.contract_error(exc)
+            error = self.replay_revert(call, int(receipt["blockNumber"]) - 1)
         if error is None:
             if int(receipt["gasUsed"]) >= (plan.gas_limit if plan else 1 << 62):
                 return GpusettleError(

@@ -60,7 +60,7 @@ class FastSender:
 
     def call(self, contract: Any, fn: str, *args: Any, gas: int | None = None) -> str:
         """Send `contract.fn(*args)`."""
-        data = getattr(contract.functions, fn)(*args)._encode_transaction_data()
+        data = contract.encode_abi(fn, args=list(args))
         return self.send(f"{fn}{args}", contract.address, data, gas=gas)
 
     def wait(self, timeout: float = 120.0) -> list[Any]:

@@ -2,53 +2,78 @@
 
     POST /v1/receipts            submit a signed receipt (JSON, ReceiptSubmission); 202 once stored
     GET  /v1/receipts/{job_id}   its status: received, verified, rejected (+reason), posted, settled (+tx)
-    PUT  /v1/results/{hash}      upload a result payload (the matmul product) by its keccak256
-    GET  /v1/results/{hash}      fetch one (peers use this to check a matmul result)
+    PUT  /v1/results/{hash}      upload a result payload (the matmul product) by its keccak256; signed by
+                                 the worker key of a running job (gpusettle.signed_requests), streamed
+                                 to disk with a size bound
+    GET  /v1/results/{hash}      fetch one, streamed (peers use this to check a matmul result)
     PUT  /v1/specs/{hash}        publish a job spec (canonical JSON) under its specHash
     GET  /v1/specs/{hash}        fetch one (workers use this to learn what to run)
-    POST /v1/cosign              peers: verify a batch independently and co-sign its attestation
+    POST /v1/cosign              peers: verify a batch independently and co-sign its attestation; signed
+                                 by a member of the on-chain oracle set
     GET  /health                 200 when the store can commit, 503 with the reason when it cannot
     GET  /metrics                Prometheus metrics
 
-Every refusal is a 4xx (or 503 when the store cannot commit) with a JSON body
+Every refusal is a 4xx (or 503 when the store cannot commit or a pool is full) with a JSON body
 {"error": <code>, "reason": <what was wrong and what to do>}.
+
+Blocking work never runs on the event loop nor on asyncio's default executor: each kind has a bounded
+pool of its own (store reads, chain reads, files, peers, health), and a full pool answers 503 at once,
+so a flood of one kind of request cannot starve /health or intake.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..atomicfile import write_atomic
-from ..eip712 import ReceiptVerifier
-from ..hashing import keccak256
-from ..models import JobSpec
+from ..eip712 import ReceiptVerifier, recover
+from ..errors import InvalidSignatureError
+from ..models import JobSpec, JobStatus, ReceiptStatus
+from ..signed_requests import JOB_HEADER, PeerRequestAuth, parse_signature, result_upload_digest
 from .chainview import WorkerKeyCache
 from .metrics import OracleMetrics
+from .quorum import COSIGN_PATH, CosignRequest
+from .results import ResultFiles, Upload
 from .store import InsertOutcome, NewReceipt, Store, StoreUnavailableError
 from .verify import IntakeRejection, ReceiptSubmission, check_submission
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_RESULT", "IntakeSettings", "OracleApp", "json_response"]
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_COSIGN",
+    "DEFAULT_MAX_RESULT",
+    "BoundedPool",
+    "IntakeSettings",
+    "OracleApp",
+    "PoolBusyError",
+    "PoolSizes",
+    "json_response",
+]
+
+T = TypeVar("T")
 
 DEFAULT_MAX_BODY = 64 * 1024
 """Largest receipt submission accepted (a receipt with evidence is well under 4 KiB)."""
 DEFAULT_MAX_RESULT = 512 * 1024 * 1024
 """Largest result payload accepted (a float32 8192 x 8192 product is 256 MiB)."""
 DEFAULT_MAX_SPEC = 256 * 1024
+DEFAULT_MAX_COSIGN = 4 * 1024 * 1024
+"""Largest co-signing request (a batch of 200 receipts with their specs is well under 1 MiB)."""
+_CHUNK = 1024 * 1024
 
 
 class _TooLarge(Exception):
@@ -86,18 +111,92 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class PoolBusyError(Exception):
+    """A bounded pool has as much work queued as it may hold."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(f"the {name} pool has {limit} tasks running or queued")
+        self.name = name
+        self.limit = limit
+
+
+class BoundedPool:
+    """Threads for one kind of blocking work, with a bound on what may wait for them."""
+
+    def __init__(self, name: str, workers: int, queue: int) -> None:
+        self.name = name
+        self.limit = workers + queue
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"oracle-{name}")
+        self._pending = 0  # touched only on the event loop's thread
+
+    @property
+    def pending(self) -> int:
+        """Tasks running or queued."""
+        return self._pending
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on this pool's threads; PoolBusyError at once when the pool is full."""
+        if self._pending >= self.limit:
+            raise PoolBusyError(self.name, self.limit)
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        finally:
+            # A cancelled caller stops counting here though its task may still run: the bound is on
+            # what callers wait for, the thread count bounds what runs.
+            self._pending -= 1
+
+    def shutdown(self) -> None:
+        """Stop the threads once their current tasks end."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class PoolSizes:
+    """Threads and queue bound of each pool of blocking work."""
+
+    store: int = 4
+    """Store reads (status, specs)."""
+    store_queue: int = 256
+    chain: int = 4
+    """Chain reads (worker keys, jobs, the oracle set)."""
+    chain_queue: int = 256
+    files: int = 4
+    """Result payloads written and read."""
+    files_queue: int = 64
+    peers: int = 2
+    """Co-signing for peers (verifies a whole batch, may fetch payloads from peers)."""
+    peers_queue: int = 8
+    health: int = 2
+    """/health and /metrics only: they answer however busy the rest is."""
+    health_queue: int = 32
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    return path.open("rb")
+
+
 @dataclass
 class IntakeSettings:
     """Limits of the HTTP API."""
 
     max_body: int = DEFAULT_MAX_BODY
+    """Largest receipt submission, bytes."""
     max_result: int = DEFAULT_MAX_RESULT
+    """Largest result payload, bytes."""
     max_spec: int = DEFAULT_MAX_SPEC
+    """Largest job spec, bytes."""
     store_timeout: float = 10.0
     """Seconds a submission waits for its commit before it is answered 503 (retry later)."""
+    max_cosign: int = DEFAULT_MAX_COSIGN
+    """Largest co-signing request, bytes."""
+    pools: PoolSizes = field(default_factory=PoolSizes)
+    """Sizes of the pools of blocking work."""
 
 
-CosignHandler = Callable[[dict[str, Any]], Awaitable[tuple[int, dict[str, Any]]]]
+CosignHandler = Callable[[CosignRequest, str], tuple[int, dict[str, Any]]]
+"""Verify a peer's batch and answer (HTTP status, JSON document); blocking, run on the peers pool; the
+second argument is the authenticated oracle that asked."""
 
 
 @dataclass
@@ -112,16 +211,30 @@ class OracleApp:
     settings: IntakeSettings = field(default_factory=IntakeSettings)
     cosign: CosignHandler | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
+    """Wall-clock time (tests move it)."""
     _inflight_keys: dict[str, asyncio.Future[str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.results_dir.mkdir(parents=True, exist_ok=True)
+        self.results = ResultFiles(self.results_dir)
         self.metrics.watch_store(self.store.counts)
+        sizes = self.settings.pools
+        self.store_pool = BoundedPool("store", sizes.store, sizes.store_queue)
+        self.chain_pool = BoundedPool("chain", sizes.chain, sizes.chain_queue)
+        self.files_pool = BoundedPool("files", sizes.files, sizes.files_queue)
+        self.peers_pool = BoundedPool("peers", sizes.peers, sizes.peers_queue)
+        self.health_pool = BoundedPool("health", sizes.health, sizes.health_queue)
+
+    def close(self) -> None:
+        """Stop the pools' threads."""
+        for pool in (self.store_pool, self.chain_pool, self.files_pool, self.peers_pool, self.health_pool):
+            pool.shutdown()
 
     def asgi(self) -> ASGIApp:
-        """The ASGI application: POST /v1/receipts on a direct path, everything else through Starlette."""
+        """The ASGI application: POST /v1/receipts on a direct path (the hot path, without Starlette's
+        request and response objects), everything else through Starlette."""
         routes = self._starlette()
-        fast = self._fast_post_receipt
+        fast = self._post_receipt
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/receipts":
@@ -134,13 +247,12 @@ class OracleApp:
     def _starlette(self) -> Starlette:
         return Starlette(
             routes=[
-                Route("/v1/receipts", self.post_receipt, methods=["POST"]),
                 Route("/v1/receipts/{job_id}", self.get_receipt, methods=["GET"]),
                 Route("/v1/results/{result_hash}", self.put_result, methods=["PUT"]),
                 Route("/v1/results/{result_hash}", self.get_result, methods=["GET"]),
                 Route("/v1/specs/{spec_hash}", self.put_spec, methods=["PUT"]),
                 Route("/v1/specs/{spec_hash}", self.get_spec, methods=["GET"]),
-                Route("/v1/cosign", self.post_cosign, methods=["POST"]),
+                Route(COSIGN_PATH, self.post_cosign, methods=["POST"]),
                 Route("/health", self.health, methods=["GET"]),
                 Route("/metrics", self.prometheus, methods=["GET"]),
             ]
@@ -157,7 +269,7 @@ class OracleApp:
             pending = asyncio.get_running_loop().create_future()
             self._inflight_keys[provider] = pending
             try:
-                worker = await asyncio.to_thread(self.keys.fetch, provider)
+                worker = await self.chain_pool.run(self.keys.fetch, provider)
                 pending.set_result(worker)
             except Exception as exc:
                 pending.set_exception(exc)
@@ -166,23 +278,6 @@ class OracleApp:
                 self._inflight_keys.pop(provider, None)
             return worker
         return await asyncio.shield(pending)
-
-    async def post_receipt(self, request: Request) -> Response:
-        started = time.perf_counter()
-        ctype = request.headers.get("content-type")
-        wrong = self._wrong_media_type(ctype.encode("latin-1") if ctype is not None else None)
-        if wrong is not None:
-            return json_response(*wrong)
-        try:
-            body = await _read_limited(request, self.settings.max_body)
-        except _TooLarge as exc:
-            status, payload = self._too_large(exc.limit)
-        except ClientDisconnect:
-            return _error(400, "disconnected", "the client went away")
-        else:
-            status, payload = await self.intake(body)
-        self.metrics.intake_latency.observe(time.perf_counter() - started)
-        return json_response(status, payload)
 
     def _wrong_media_type(self, content_type: bytes | None) -> tuple[int, dict[str, Any]] | None:
         """415 unless the body is declared as JSON: a form post or a text/plain upload is not a receipt."""
@@ -199,8 +294,8 @@ class OracleApp:
         self.metrics.intake.labels("too_large").inc()
         return 413, {"error": "body_too_large", "reason": f"a receipt submission is at most {limit} bytes"}
 
-    async def _fast_post_receipt(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """POST /v1/receipts without Starlette's request and response objects: the hot path."""
+    async def _post_receipt(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """POST /v1/receipts."""
         started = time.perf_counter()
         limit = self.settings.max_body
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
@@ -263,13 +358,16 @@ class OracleApp:
                 "reason": f"the receipt does not match the schema: {detail}",
             }
         try:
-            signer, struct_hash = check_submission(submission, self.verifier, time.time())
+            signer, struct_hash = check_submission(submission, self.verifier, self.clock())
         except IntakeRejection as exc:
             self.metrics.intake.labels(exc.code).inc()
             return exc.status, {"error": exc.code, "reason": exc.reason}
         receipt = submission.receipt
         try:
             worker = await self._worker_key(receipt.provider, signer)
+        except PoolBusyError as exc:
+            self.metrics.intake.labels("busy").inc()
+            return 503, {"error": "busy", "reason": f"{exc}; retry shortly"}
         except Exception as exc:  # noqa: BLE001 - the chain is unreachable: the client should retry
             self.metrics.intake.labels("chain_unavailable").inc()
             return 503, {
@@ -319,10 +417,10 @@ class OracleApp:
             }
         if outcome.kind == "stored":
             self.metrics.intake.labels("accepted").inc()
-            return 202, {"status": "received", "job_id": receipt.jobId}
+            return 202, {"status": ReceiptStatus.RECEIVED, "job_id": receipt.jobId}
         existing = outcome.record
         assert existing is not None
-        if existing.status == "settled":
+        if existing.status == ReceiptStatus.SETTLED:
             self.metrics.intake.labels("already_settled").inc()
             return 409, {
                 "error": "already_settled",
@@ -349,7 +447,10 @@ class OracleApp:
             return _error(400, "bad_job_id", f"{raw!r} is not a job id")
         if not 0 < job_id < 2**63:
             return _error(404, "unknown_receipt", f"no receipt for job {raw}")
-        record = await asyncio.to_thread(self.store.receipt, job_id)
+        try:
+            record = await self.store_pool.run(self.store.receipt, job_id)
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; retry shortly")
         if record is None:
             return _error(404, "unknown_receipt", f"no receipt for job {job_id} has been submitted here")
         return json_response(200, record.public())
@@ -367,39 +468,122 @@ class OracleApp:
             return None
         return name
 
+    async def _upload_refusal(self, request: Request, name: str) -> Response | int:
+        """Why an upload is refused before its body is read, or the job id it is for."""
+        raw_job = request.headers.get(JOB_HEADER, "")
+        if not raw_job:
+            return _error(
+                401,
+                "unsigned_upload",
+                "a result upload needs the x-gpusettle-job and x-gpusettle-signature headers: the job's "
+                "worker key signs ResultUpload(jobId, resultHash) (gpusettle.signed_requests)",
+            )
+        if not raw_job.isdigit() or len(raw_job) > 19 or not 0 < int(raw_job) < 2**63:
+            return _error(400, "bad_job_id", f"{raw_job[:40]!r} is not a job id")
+        job_id = int(raw_job)
+        try:
+            signature = parse_signature(request.headers.get("x-gpusettle-signature"))
+            signer = recover(result_upload_digest(self.verifier.domain, job_id, name), signature)
+        except InvalidSignatureError as exc:
+            return _error(401, "unsigned_upload", f"the upload's signature is unusable: {exc.message}")
+        try:
+            jobs = await self.chain_pool.run(self.keys.view.jobs, [job_id])
+            job = jobs.get(job_id)
+            worker = await self._worker_key(job.provider, signer) if job is not None else None
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; retry shortly")
+        except Exception as exc:  # noqa: BLE001 - the chain is unreachable: the client should retry
+            return _error(503, "chain_unavailable", f"cannot read job {job_id}: {exc}")
+        if job is None:
+            return _error(404, "unknown_job", f"job {job_id} does not exist on this escrow")
+        if job.status != JobStatus.RUNNING:
+            return _error(
+                409,
+                "job_not_running",
+                f"job {job_id} is {job.status}: results are taken only for running jobs",
+            )
+        if worker is None or worker != signer:
+            return _error(
+                403,
+                "not_the_worker",
+                f"the upload is signed by {signer}, not by provider {job.provider}'s worker key {worker} for "
+                f"job {job_id} and payload {name}",
+            )
+        return job_id
+
     async def put_result(self, request: Request) -> Response:
+        """Stream a payload to disk, hashing it on the way; the job's worker key must have signed it."""
         name = self._hash_param(request.path_params["result_hash"])
         if name is None:
             return _error(
                 400, "bad_hash", "the path must end in the payload's keccak256 as 0x + 64 hex digits"
             )
+        limit = self.settings.max_result
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return _error(413, "body_too_large", f"a result payload is at most {limit} bytes")
+        refusal = await self._upload_refusal(request, name)
+        if isinstance(refusal, Response):
+            return refusal
+        job_id = refusal
         try:
-            body = await _read_limited(request, self.settings.max_result)
-        except _TooLarge as exc:
-            return _error(413, "body_too_large", f"a result payload is at most {exc.limit} bytes")
+            upload: Upload = await self.files_pool.run(self.results.begin, limit)
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; retry shortly")
+        except OSError as exc:
+            return _error(503, "store_unavailable", f"cannot store the payload: {exc.strerror or exc}")
+        committed = False
+        try:
+            async for chunk in request.stream():
+                if not chunk:
+                    continue
+                if not await self.files_pool.run(upload.write, chunk):
+                    return _error(413, "body_too_large", f"a result payload is at most {limit} bytes")
+            if not await self.files_pool.run(self.results.finish, upload, name, job_id):
+                return _error(422, "hash_mismatch", f"the payload hashes to {upload.digest()}, not {name}")
+            committed = True
         except ClientDisconnect:
             return _error(400, "disconnected", "the client went away")
-        actual = "0x" + (await asyncio.to_thread(keccak256, body)).hex()
-        if actual != name:
-            return _error(422, "hash_mismatch", f"the payload hashes to {actual}, not {name}")
-        path = self.results_dir / name
-        if not path.exists():
-            try:
-                await asyncio.to_thread(write_atomic, path, body, 0o644)
-            except OSError as exc:
-                return _error(503, "store_unavailable", f"cannot store the payload: {exc.strerror or exc}")
-        return json_response(201, {"stored": name, "size": len(body)})
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; retry shortly")
+        except OSError as exc:
+            return _error(503, "store_unavailable", f"cannot store the payload: {exc.strerror or exc}")
+        finally:
+            if not committed:
+                upload.abort()
+        return json_response(201, {"stored": name, "size": upload.size})
 
     async def get_result(self, request: Request) -> Response:
+        """Stream a stored payload in chunks read on the files pool."""
         name = self._hash_param(request.path_params["result_hash"])
         if name is None:
             return _error(400, "bad_hash", "the path must end in a keccak256 as 0x + 64 hex digits")
-        path = self.results_dir / name
+        path = self.results.path(name)
         try:
-            data = await asyncio.to_thread(path.read_bytes)
+            handle = await self.files_pool.run(_open_binary, path)
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; retry shortly")
         except OSError:
             return _error(404, "unknown_result", f"no payload {name} here")
-        return Response(data, 200, media_type="application/octet-stream")
+        size = os.fstat(handle.fileno()).st_size
+        pool = self.files_pool
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    data = await pool.run(handle.read, _CHUNK)
+                    if not data:
+                        return
+                    yield data
+            finally:
+                handle.close()
+
+        return StreamingResponse(
+            chunks(),
+            200,
+            headers={"content-length": str(size)},
+            media_type="application/octet-stream",
+        )
 
     async def put_spec(self, request: Request) -> Response:
         name = self._hash_param(request.path_params["spec_hash"])
@@ -419,16 +603,21 @@ class OracleApp:
                 422, "hash_mismatch", f"the spec's canonical JSON hashes to {spec.spec_hash()}, not {name}"
             )
         try:
-            await asyncio.to_thread(self.store.put_spec, name, spec.canonical_json().decode("utf-8"))
+            await self.store_pool.run(self.store.put_spec, name, spec.canonical_json().decode("utf-8"))
         except StoreUnavailableError as exc:
             return _error(503, "store_unavailable", exc.reason)
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; retry shortly")
         return json_response(201, {"stored": name})
 
     async def get_spec(self, request: Request) -> Response:
         name = self._hash_param(request.path_params["spec_hash"])
         if name is None:
             return _error(400, "bad_hash", "the path must end in a specHash as 0x + 64 hex digits")
-        body = await asyncio.to_thread(self.store.spec, name)
+        try:
+            body = await self.store_pool.run(self.store.spec, name)
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; retry shortly")
         if body is None:
             return _error(404, "unknown_spec", f"no spec {name} was published here")
         return Response(body.encode("utf-8"), 200, media_type="application/json")
@@ -436,23 +625,55 @@ class OracleApp:
     # -- peers, health, metrics ------------------------------------------------------------------------
 
     async def post_cosign(self, request: Request) -> Response:
+        """A peer's batch to co-sign: signed by a member of the on-chain oracle set, checked on the peers
+        pool (which is bounded: a flood of requests gets 503s, not a queue)."""
         if self.cosign is None:
             return _error(404, "not_a_peer", "this oracle does not co-sign for peers")
         try:
-            body = await _read_limited(request, self.settings.max_body * 1024)
-            payload = json.loads(body)
+            body = await _read_limited(request, self.settings.max_cosign)
         except _TooLarge as exc:
             return _error(413, "body_too_large", f"a cosign request is at most {exc.limit} bytes")
-        except (ValueError, ClientDisconnect) as exc:
-            return _error(400, "malformed_json", f"the body is not valid JSON: {exc}")
-        if not isinstance(payload, dict):
-            return _error(422, "invalid_request", "expected a JSON object")
-        status, answer = await self.cosign(payload)
+        except ClientDisconnect:
+            return _error(400, "disconnected", "the client went away")
+        try:
+            auth = PeerRequestAuth.check(
+                self.verifier.domain, dict(request.headers), "POST", COSIGN_PATH, body, self.clock()
+            )
+        except InvalidSignatureError as exc:
+            return _error(401, "unsigned_peer_request", str(exc))
+        try:
+            oracle_set = await self.chain_pool.run(self.keys.view.oracle_set)
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; retry shortly")
+        except Exception as exc:  # noqa: BLE001 - the chain is unreachable: the peer should retry
+            return _error(503, "chain_unavailable", f"cannot read the oracle set: {exc}")
+        if auth.signer.lower() not in {o.lower() for o in oracle_set.oracles}:
+            return _error(
+                403,
+                "not_an_oracle_peer",
+                f"{auth.signer} is not in the oracle set of epoch {oracle_set.epoch}: only its members may ask "
+                "for co-signatures",
+            )
+        try:
+            cosign_request = CosignRequest.model_validate_json(body)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False, include_input=False)
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors[:5]
+            )
+            return _error(422, "invalid_request", f"not a cosign request: {detail}")
+        try:
+            status, answer = await self.peers_pool.run(self.cosign, cosign_request, auth.signer)
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; ask again shortly")
         return json_response(status, answer)
 
     async def health(self, request: Request) -> Response:
-        problem = await asyncio.to_thread(self.store.check_writable)
-        counts = await asyncio.to_thread(self.store.counts)
+        try:
+            problem = await self.health_pool.run(self.store.check_writable)
+            counts = await self.health_pool.run(self.store.counts)
+        except PoolBusyError as exc:
+            return json_response(503, {"status": "unavailable", "reason": str(exc), **self.info})
         if problem is not None:
             return json_response(
                 503, {"status": "unavailable", "reason": problem, "receipts": counts, **self.info}
@@ -460,7 +681,10 @@ class OracleApp:
         return json_response(200, {"status": "ok", "receipts": counts, **self.info})
 
     async def prometheus(self, request: Request) -> Response:
-        data = await asyncio.to_thread(generate_latest, self.metrics.registry)
+        try:
+            data = await self.health_pool.run(generate_latest, self.metrics.registry)
+        except PoolBusyError as exc:
+            return _error(503, "busy", str(exc))
         return Response(data, 200, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

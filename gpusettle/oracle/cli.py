@@ -58,9 +58,8 @@ def oracle() -> None:
 @click.option(
     "--confirmations",
     type=click.IntRange(0, 64),
-    default=1,
-    show_default=True,
-    help="Blocks deep before final.",
+    default=None,
+    help="Blocks deep before final (default: the network's own, at least 2 off a local chain).",
 )
 @click.option(
     "--batch-max",
@@ -143,7 +142,7 @@ def run(
     public_url: str | None,
     peers: tuple[str, ...],
     no_post: bool,
-    confirmations: int,
+    confirmations: int | None,
     batch_max: int,
     batch_wait: float,
     max_in_flight: int,

@@ -1,4 +1,8 @@
-"""Posting verified receipts on-chain: batches, nonces, fees, confirmations, reorganisations.
+"""Posting verified receipts on-chain: batches, and the durable bookkeeping of their transactions.
+
+The transaction mechanics (fees and fee bumps, nonces, signing, broadcasting, confirmations and
+reorganisations) are `gpusettle.chain.tx`'s; this module decides what to send and when, and commits
+every step to the store so that a crash anywhere is harmless.
 
 Rules that make a crash at any moment harmless:
 - A batch, its nonce and its signed transaction are committed to the store *before* the transaction
@@ -19,25 +23,28 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from hexbytes import HexBytes
-from web3.exceptions import TransactionNotFound, Web3Exception
+from web3.exceptions import Web3Exception
 
 from ..chain import DecodedContractError, Gpusettle
+from ..chain.finality import confirmations_for
+from ..chain.tx import GWEI, FeePolicy, FinalityState, SignedTx, next_nonce
 from ..eip712 import CompactSignature
-from ..models import SignedReceipt
+from ..errors import RpcUnavailableError
+from ..models import SETTLED_JOB_STATUSES, SignedReceipt
 from .chainview import ChainView
 from .metrics import OracleMetrics
 from .quorum import QuorumError, QuorumSigner
 from .store import POSTED, REJECTED, VERIFIED, Batch, Store, TxAttempt
 from .stored import UnreadableReceiptError, signed_of
 
-__all__ = ["JOB_ERRORS", "Poster", "PosterSettings"]
+__all__ = ["GWEI", "JOB_ERRORS", "Poster", "PosterSettings"]
 
 log = logging.getLogger("gpusettle.oracle.poster")
 
@@ -53,8 +60,6 @@ def crash_point(name: str) -> None:
         log.warning("crash point %s reached: exiting abruptly as asked", name)
         os._exit(137)
 
-
-GWEI = 10**9
 
 JOB_ERRORS = frozenset(
     {
@@ -78,8 +83,9 @@ class PosterSettings:
     """Most receipts in one settleBatch (about 25k gas each)."""
     batch_wait: float = 0.3
     """Seconds a verified receipt may wait for others to share its transaction."""
-    confirmations: int = 1
-    """Blocks deep (1 = mined) before a settlement is final."""
+    confirmations: int | None = None
+    """Blocks deep (1 = mined) before a settlement is final; None: the network's own figure
+    (`gpusettle.chain.finality.confirmations_for`), at least 2 on any chain that can reorganise."""
     max_in_flight: int = 4
     """Batches sent and not yet final, each with its own nonce."""
     stuck_after: float = 20.0
@@ -119,6 +125,20 @@ class Poster:
     _nonce_gone: dict[int, int] = field(default_factory=dict)
     _reported_at_cap: set[int] = field(default_factory=set)
     _backoff_until: float = 0.0
+    clock: Callable[[], float] = time.time
+    """Wall-clock time for every decision (batch waits, holds, stuck transactions, back-offs); tests move
+    it instead of sleeping."""
+    confirmations: int = field(init=False)
+    """`settings.confirmations` checked against the chain (ConfigError when unsafe)."""
+    fee_policy: FeePolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.confirmations = confirmations_for(self.client.chain.chain_id, self.settings.confirmations)
+        self.fee_policy = FeePolicy(
+            max_fee_cap=self.settings.max_fee_cap,
+            priority_fee=self.settings.priority_fee,
+            bump_percent=self.settings.bump_percent,
+        )
 
     @property
     def address(self) -> str:
@@ -130,15 +150,29 @@ class Poster:
     def step(self) -> bool:
         """Reconcile open batches, then post one new batch if there is one; True if anything moved."""
         moved = self.reconcile()
-        if time.monotonic() >= self._backoff_until:
+        if self.clock() >= self._backoff_until:
             moved = self.post_once() or moved
-        self.metrics.in_flight.set(len(self.store.open_batches()))
+        open_batches = self.store.open_batches()
+        self.metrics.in_flight.set(len(open_batches))
+        self._forget({b.id for b in open_batches})
         return moved
+
+    def _forget(self, open_ids: set[int]) -> None:
+        """Drop what is kept in memory about batches no longer open and holds that have expired, so a
+        long-running poster's memory stays bounded by its open batches and current holds."""
+        now = self.clock()
+        for job, hold in list(self._holds.items()):
+            if hold.until <= now:
+                del self._holds[job]
+        for table in (self._last_broadcast, self._nonce_gone):
+            for batch_id in [b for b in table if b not in open_ids]:
+                del table[batch_id]
+        self._reported_at_cap.intersection_update(open_ids)
 
     # -- posting ---------------------------------------------------------------------------------------
 
     def _ready(self) -> list[tuple[int, str, SignedReceipt]]:
-        now = time.time()
+        now = self.clock()
         out = []
         candidates = self.store.receipts(VERIFIED, limit=self.settings.batch_max * 4)
         oldest = min((r.updated_at for r in candidates), default=now)
@@ -162,89 +196,40 @@ class Poster:
         return out[: self.settings.batch_max]
 
     def _calldata(self, receipts: Sequence[SignedReceipt], attestation: list[tuple[bytes, bytes]]) -> str:
-        fn = self.client.escrow.functions.settleBatch(
-            [r.receipt.as_tuple() for r in receipts],
-            [CompactSignature.from_hex(r.r, r.vs).as_tuple() for r in receipts],
-            attestation,
+        return str(
+            self.client.escrow.encode_abi(
+                "settleBatch",
+                args=[
+                    [r.receipt.as_tuple() for r in receipts],
+                    [CompactSignature.from_hex(r.r, r.vs).as_tuple() for r in receipts],
+                    attestation,
+                ],
+            )
         )
-        data: str = fn._encode_transaction_data()
-        return data
 
     def _estimate(self, data: str) -> int:
         """Gas for the batch, estimated as if in a block stamped now: the escrow checks endTime against
         block.timestamp, and on a quiet chain (an automining dev node) the latest block may be older
-        than a receipt that is already over. Nodes that do not take block overrides get a plain estimate."""
-        w3 = self.client.chain.w3
+        than a receipt that is already over."""
         tx = {"from": self.address, "to": self.client.escrow.address, "data": data}
-        latest = int(w3.eth.get_block("latest")["timestamp"])
-        stamp = max(latest + 1, int(time.time()))
-        response = cast(
-            dict[str, Any],
-            w3.provider.make_request(cast(Any, "eth_estimateGas"), [tx, "latest", {}, {"time": hex(stamp)}]),
-        )
-        if "result" in response:
-            return int(str(response["result"]), 16)
-        error = response.get("error") or {}
-        revert = error.get("data") if isinstance(error, dict) else None
-        if isinstance(revert, dict):
-            revert = revert.get("data")
-        if isinstance(revert, str) and revert.startswith("0x") and len(revert) >= 10:
-            raise self.client.chain.decoder.decode(revert)
-        message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
-        if "revert" in message.lower():
-            raise self.client.chain.decoder.decode(b"")
-        try:
-            return int(w3.eth.estimate_gas(cast(Any, tx)))
-        except (Web3Exception, ValueError) as exc:
-            decoded = self.client.chain.contract_error(exc)
-            if decoded is not None:
-                raise decoded from None
-            raise
-
-    def _fees(self) -> tuple[int, int]:
-        w3 = self.client.chain.w3
-        block = w3.eth.get_block("latest")
-        base = int(block.get("baseFeePerGas") or 0)
-        tip = self.settings.priority_fee
-        if tip is None:
-            try:
-                tip = int(w3.eth.max_priority_fee)
-            except (Web3Exception, ValueError):
-                tip = GWEI
-        max_fee = min(self.settings.max_fee_cap, 2 * base + tip)
-        return max_fee, min(tip, max_fee)
+        return self.client.chain.estimate_gas_now(tx, int(self.clock()))
 
     def _next_nonce(self, open_batches: Sequence[Batch]) -> int:
-        mined = int(self.client.chain.w3.eth.get_transaction_count(self.account.address, "latest"))
-        stored = self.store.next_nonce()
-        if not open_batches:
-            # Nothing of ours is pending, so every nonce below the mined count is used and none above it.
-            return mined
-        return max(mined, stored or 0, max(b.nonce for b in open_batches) + 1)
+        return next_nonce(
+            self.client.chain.mined_nonce(self.address),
+            self.store.next_nonce(),
+            [b.nonce for b in open_batches],
+        )
 
-    def _sign(
-        self, nonce: int, data: str | bytes, gas: int, max_fee: int, tip: int, batch_id: int
-    ) -> TxAttempt:
-        tx: dict[str, Any] = {
-            "type": 2,
-            "chainId": self.client.chain.chain_id,
-            "nonce": nonce,
-            "to": self.client.escrow.address,
-            "data": data,
-            "gas": gas,
-            "maxFeePerGas": max_fee,
-            "maxPriorityFeePerGas": tip,
-            "value": 0,
-        }
-        signed = self.account.sign_transaction(tx)
+    def _attempt(self, signed: SignedTx, batch_id: int) -> TxAttempt:
         return TxAttempt(
-            tx_hash=signed.hash.to_0x_hex(),
+            tx_hash=signed.tx_hash,
             batch_id=batch_id,
-            nonce=nonce,
-            raw=bytes(signed.raw_transaction),
-            max_fee=max_fee,
-            priority_fee=tip,
-            created_at=time.time(),
+            nonce=signed.nonce,
+            raw=signed.raw,
+            max_fee=signed.max_fee,
+            priority_fee=signed.priority_fee,
+            created_at=self.clock(),
         )
 
     def post_once(self) -> bool:
@@ -269,14 +254,24 @@ class Poster:
             gas = self._estimate(data)
         except DecodedContractError as err:
             return self._on_preflight_revert(err, [job for job, _, _ in ready])
-        except (Web3Exception, ValueError, OSError) as exc:
+        except (Web3Exception, ValueError, OSError, RpcUnavailableError) as exc:
             log.warning("cannot estimate a batch of %d receipts: %s; retrying shortly", len(ready), exc)
-            self._backoff_until = time.monotonic() + 2.0
+            self._backoff_until = self.clock() + 2.0
             return False
-        max_fee, tip = self._fees()
+        chain = self.client.chain
+        max_fee, tip = chain.eip1559_fees(self.fee_policy)
         nonce = self._next_nonce(open_batches)
         gas_limit = math.ceil(gas * self.settings.gas_margin) + 20_000
-        attempt = self._sign(nonce, data, gas_limit, max_fee, tip, batch_id=0)
+        signed = chain.sign_eip1559(
+            self.account,
+            to=self.client.escrow.address,
+            data=data,
+            gas=gas_limit,
+            nonce=nonce,
+            max_fee=max_fee,
+            tip=tip,
+        )
+        attempt = self._attempt(signed, batch_id=0)
         job_ids = [job for job, _, _ in ready]
         batch = self.store.create_batch(job_ids, attestation.epoch, nonce, attempt)
         crash_point("batch_stored")
@@ -297,7 +292,7 @@ class Poster:
         return True
 
     def _on_quorum_failure(self, exc: QuorumError, size: int, threshold: int) -> None:
-        now = time.time()
+        now = self.clock()
         hopeless: dict[int, str] = {}
         for job, reasons in exc.rejected.items():
             # More refusals than the set can spare: this receipt can never gather M signatures.
@@ -309,42 +304,41 @@ class Poster:
             self.store.set_status([job], REJECTED, reason, only_from=VERIFIED)
         if not exc.rejected:
             log.warning("no quorum: %s; retrying in 5 s", exc)
-            self._backoff_until = time.monotonic() + 5.0
+            self._backoff_until = self.clock() + 5.0
+
+    @staticmethod
+    def _chain_clock_behind(err: DecodedContractError) -> bool:
+        """JobEscrowImpossibleTimes only because the block was stamped before the receipt's end time
+        (everything else about the times is in order)."""
+        if err.name != "JobEscrowImpossibleTimes" or len(err.raw_args) < 5:
+            return False
+        start, end, accepted, now_ts = (int(err.raw_args[i]) for i in (1, 2, 3, 4))
+        return start >= accepted and end >= start and end > now_ts
 
     def _on_preflight_revert(self, err: DecodedContractError, job_ids: Sequence[int]) -> bool:
         job = int(err.raw_args[0]) if err.name in JOB_ERRORS and err.raw_args else None
         if job is not None and job in job_ids:
-            if err.name == "JobEscrowImpossibleTimes" and len(err.raw_args) >= 5:
-                end_time, now_ts = int(err.raw_args[2]), int(err.raw_args[4])
-                if end_time > now_ts:
-                    # Only the chain's clock is behind: wait for it rather than reject.
-                    self._holds[job] = _Hold(time.time() + 2.0, "end time ahead of the chain")
-                    return False
+            if self._chain_clock_behind(err):
+                # Only the chain's clock is behind: wait for it rather than reject.
+                self._holds[job] = _Hold(self.clock() + 2.0, "end time ahead of the chain")
+                return False
             reason = f"the escrow would reject this receipt: {err.message}"
             log.warning("job %d: %s", job, reason)
             self.store.set_status([job], REJECTED, reason, only_from=VERIFIED)
             return True
         log.error("the escrow refuses the whole batch: %s; retrying in 10 s", err)
-        self._backoff_until = time.monotonic() + 10.0
+        self._backoff_until = self.clock() + 10.0
         return False
 
     # -- broadcasting ----------------------------------------------------------------------------------
 
     def _broadcast(self, batch: Batch, attempt: TxAttempt) -> str | None:
         """Send a stored transaction; None on success (or already known), else the node's complaint."""
-        self._last_broadcast[batch.id] = time.monotonic()
-        try:
-            self.client.chain.w3.eth.send_raw_transaction(HexBytes(attempt.raw))
-            return None
-        except (Web3Exception, ValueError) as exc:
-            text = str(exc).lower()
-            if "already known" in text or "known transaction" in text or "already imported" in text:
-                return None
-            log.info("batch %d: the node refused tx %s: %s", batch.id, attempt.tx_hash, exc)
-            return text
-        except OSError as exc:
-            log.warning("batch %d: cannot reach the node to broadcast: %s", batch.id, exc)
-            return str(exc)
+        self._last_broadcast[batch.id] = self.clock()
+        complaint = self.client.chain.broadcast(attempt.raw)
+        if complaint is not None:
+            log.info("batch %d: the node refused tx %s: %s", batch.id, attempt.tx_hash, complaint)
+        return complaint
 
     def _at_cap(self, batch: Batch, last: TxAttempt) -> None:
         """The fee cannot rise further: say so once per batch, then keep the last transaction out there."""
@@ -361,28 +355,21 @@ class Poster:
 
     def _bump(self, batch: Batch) -> None:
         last = batch.attempts[-1]
-        if last.max_fee >= self.settings.max_fee_cap:
-            self._at_cap(batch, last)
-            return
-        max_fee_now, tip_now = self._fees()
-        factor = 100 + self.settings.bump_percent
-        tip = max(last.priority_fee * factor // 100 + 1, tip_now)
-        max_fee = max(last.max_fee * factor // 100 + 1, max_fee_now, tip)
-        max_fee = min(max_fee, self.settings.max_fee_cap)
-        tip = min(tip, max_fee)
-        if max_fee * 100 < last.max_fee * 110:
+        chain = self.client.chain
+        fees = chain.replacement_fees(last.max_fee, last.priority_fee, self.fee_policy)
+        if fees is None:
             # The cap leaves no room for a replacement the node would accept: keep the last one.
             self._at_cap(batch, last)
             return
-        tx = TypedTransaction.from_bytes(HexBytes(last.raw)).as_dict()
-        attempt = self._sign(batch.nonce, bytes(tx["data"]), int(tx["gas"]), max_fee, tip, batch.id)
+        max_fee, tip = fees
+        attempt = self._attempt(chain.resign(self.account, last.raw, max_fee, tip), batch.id)
         self.store.add_attempt(attempt)
         batch.attempts.append(attempt)
         self.metrics.fee_bumps.inc()
         log.info(
             "batch %d: not mined after %.0f s; replacing with tx %s at max fee %.3g gwei (tip %.3g)",
             batch.id,
-            time.time() - last.created_at,
+            self.clock() - last.created_at,
             attempt.tx_hash,
             max_fee / GWEI,
             tip / GWEI,
@@ -397,34 +384,30 @@ class Poster:
         open_batches = self.store.open_batches()
         if not open_batches:
             return False
-        w3 = self.client.chain.w3
-        latest = int(w3.eth.block_number)
+        chain = self.client.chain
+        latest = chain.block_number()
         mined_count: int | None = None
         for batch in open_batches:
-            found = None
-            for attempt in reversed(batch.attempts):
-                try:
-                    receipt = w3.eth.get_transaction_receipt(HexBytes(attempt.tx_hash))
-                except TransactionNotFound:
-                    continue
-                if receipt is not None:
-                    found = (attempt, receipt)
-                    break
-            if found is not None:
-                attempt, receipt = found
-                block = int(receipt["blockNumber"])
-                block_hash = receipt["blockHash"].to_0x_hex()
-                if batch.mined_hash != block_hash:
+            found = chain.finality(
+                [a.tx_hash for a in reversed(batch.attempts)], self.confirmations, latest=latest
+            )
+            if found.receipt is not None:
+                attempt = next(a for a in batch.attempts if a.tx_hash == found.tx_hash)
+                receipt = found.receipt
+                if batch.mined_hash != found.block_hash:
+                    assert found.block_number is not None and found.block_hash is not None
                     self.store.mark_mined(
-                        batch.id, attempt.tx_hash, block, block_hash, int(receipt["gasUsed"])
+                        batch.id,
+                        attempt.tx_hash,
+                        found.block_number,
+                        found.block_hash,
+                        int(receipt["gasUsed"]),
                     )
-                    batch.mined_hash = block_hash
+                    batch.mined_hash = found.block_hash
                     crash_point("mined")
-                if latest - block + 1 >= self.settings.confirmations:
-                    canonical = w3.eth.get_block(block)["hash"].to_0x_hex()
-                    if canonical == block_hash:
-                        self._finish(batch, attempt, receipt)
-                        moved = True
+                if found.state == FinalityState.FINAL:
+                    self._finish(batch, attempt, receipt)
+                    moved = True
                 continue
             if batch.mined_hash is not None:
                 log.warning(
@@ -437,7 +420,7 @@ class Poster:
                     self._broadcast(batch, attempt)
                 continue
             if mined_count is None:
-                mined_count = int(w3.eth.get_transaction_count(self.account.address, "latest"))
+                mined_count = chain.mined_nonce(self.address)
             if mined_count > batch.nonce:
                 # The nonce is used but none of our transactions for it is known: look twice, then give the
                 # receipts back to be posted again (someone else sent from this key).
@@ -462,9 +445,9 @@ class Poster:
                     moved = True
                 continue
             last = batch.attempts[-1]
-            if time.time() - last.created_at > self.settings.stuck_after:
+            if self.clock() - last.created_at > self.settings.stuck_after:
                 self._bump(batch)
-            elif time.monotonic() - self._last_broadcast.get(batch.id, 0.0) > self.settings.rebroadcast_every:
+            elif self.clock() - self._last_broadcast.get(batch.id, 0.0) > self.settings.rebroadcast_every:
                 self._broadcast(batch, last)
         return moved
 
@@ -490,11 +473,7 @@ class Poster:
             for job_id in skipped:
                 info = jobs.get(job_id)
                 status = info.status if info else "unknown"
-                elsewhere = (
-                    self._settlement_of(job_id)
-                    if status in ("Settled", "Disputed", "DisputeUpheld", "DisputeRejected")
-                    else None
-                )
+                elsewhere = self._settlement_of(job_id) if status in SETTLED_JOB_STATUSES else None
                 if elsewhere is not None:
                     settled[job_id] = elsewhere
                 else:
@@ -540,24 +519,18 @@ class Poster:
         return first["transactionHash"].to_0x_hex(), int(first["blockNumber"])
 
     def _finish_reverted(self, batch: Batch, attempt: TxAttempt, receipt: Any) -> None:
-        w3 = self.client.chain.w3
-        tx = TypedTransaction.from_bytes(HexBytes(attempt.raw)).as_dict()
-        error: DecodedContractError | None = None
-        try:
-            w3.eth.call(
-                cast(
-                    Any,
-                    {"from": self.address, "to": self.client.escrow.address, "data": HexBytes(tx["data"])},
-                ),
-                int(receipt["blockNumber"]) - 1,
-            )
-        except (Web3Exception, ValueError) as exc:
-            error = self.client.chain.contract_error(exc)
+        call = {"from": self.address, "to": self.client.escrow.address, "data": _calldata_of(attempt.raw)}
+        error = self.client.chain.replay_revert(call, int(receipt["blockNumber"]) - 1)
         rejected: dict[int, str] = {}
         reason = error.message if error else "reverted (out of gas or a state change before it was mined)"
         if error is not None and error.name in JOB_ERRORS and error.raw_args:
             job = int(error.raw_args[0])
-            if job in batch.job_ids:
+            if job in batch.job_ids and self._chain_clock_behind(error):
+                # Mined in a block stamped before the receipt ended (this clock ahead of the chain's, or
+                # a reorganisation re-mined it in an older block): wait for the chain, do not reject.
+                behind = int(error.raw_args[2]) - int(error.raw_args[4])
+                self._holds[job] = _Hold(self.clock() + max(2.0, behind), "end time ahead of the chain")
+            elif job in batch.job_ids:
                 rejected[job] = f"the escrow rejected this receipt: {error.message}"
         requeue = [j for j in batch.job_ids if j not in rejected]
         self.store.finish_batch(
@@ -571,6 +544,11 @@ class Poster:
             reason,
             len(requeue),
         )
+
+
+def _calldata_of(raw: bytes) -> HexBytes:
+    """The input data of a stored raw transaction."""
+    return HexBytes(TypedTransaction.from_bytes(HexBytes(raw)).as_dict()["data"])
 
 
 def posted_jobs(store: Store) -> list[int]:

@@ -4,6 +4,10 @@ The posting oracle signs Attestation(receiptsHash, oracleEpoch) itself and, when
 threshold is above one, asks its peers (POST /v1/cosign) to verify every receipt of the batch
 independently against their own view of the chain and sign too. It posts once M valid signatures of
 current oracle-set members agree, sorted by signer address as the escrow requires.
+
+Peer requests are signed with the asking oracle's key (gpusettle.signed_requests) and name no URL: a
+peer that lacks a spec or a result payload fetches it from its own configured peers, by hash, with a
+size bound (`PeerFetcher`), never from an address taken from a request.
 """
 
 from __future__ import annotations
@@ -11,16 +15,120 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..eip712 import CompactSignature, Domain, attestation_digest, receipts_hash, recover, sign_digest
+from ..hashing import keccak256
 from ..models import SignedReceipt
+from ..signed_requests import peer_request_headers
 
-__all__ = ["Attestation", "QuorumError", "QuorumSigner", "peer_request"]
+__all__ = [
+    "COSIGN_PATH",
+    "Attestation",
+    "CosignRequest",
+    "PeerFetcher",
+    "QuorumError",
+    "QuorumSigner",
+    "peer_request",
+]
+
+COSIGN_PATH = "/v1/cosign"
+
+
+class CosignRequest(BaseModel):
+    """The body of POST /v1/cosign. It names no URL: what the peer lacks it fetches from its own peers."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    epoch: int = Field(strict=True, ge=0)
+    """The oracle-set epoch the attestation is for."""
+    receipts: list[dict[str, Any]] = Field(max_length=10_000)
+    """The batch's signed receipts as receipt submissions (each checked on its own)."""
+    specs: dict[str, str] = Field(default_factory=dict)
+    """Job specs (canonical JSON) by specHash, for jobs the peer may not know; checked by hash."""
+
+
+class PeerFetcher:
+    """Specs and result payloads from the configured peers only, by hash, size-bounded and checked."""
+
+    def __init__(
+        self,
+        peers: Sequence[str],
+        max_result: int,
+        max_spec: int = 256 * 1024,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.peers = [p.rstrip("/") for p in peers]
+        self.max_result = max_result
+        self.max_spec = max_spec
+        self.http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+
+    def _get_from(self, base: str, path: str, limit: int) -> bytes | None:
+        """The body `base` answers 200 with, or None (an error, another status, more than `limit` bytes)."""
+        try:
+            with self.http.stream("GET", base + path) as response:
+                if response.status_code != 200:
+                    return None
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        log.warning("peer %s sent more than %d bytes for %s; ignored", base, limit, path)
+                        return None
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as exc:
+            log.info("peer %s: cannot fetch %s (%s)", base, path, type(exc).__name__)
+            return None
+
+    @staticmethod
+    def _is_hash(value: str) -> bool:
+        if len(value) != 66 or not value.startswith("0x"):
+            return False
+        try:
+            bytes.fromhex(value[2:])
+        except ValueError:
+            return False
+        return True
+
+    def result(self, result_hash: str) -> bytes | None:
+        """The payload hashing to `result_hash` from the first peer that has it."""
+        name = result_hash.lower()
+        if not self._is_hash(name):
+            return None
+        for base in self.peers:
+            body = self._get_from(base, f"/v1/results/{name}", self.max_result)
+            if body is not None and "0x" + keccak256(body).hex() == name:
+                return body
+        return None
+
+    def spec(self, spec_hash: str) -> str | None:
+        """A spec's canonical JSON from the first peer that has it (the caller checks its hash)."""
+        name = spec_hash.lower()
+        if not self._is_hash(name):
+            return None
+        for base in self.peers:
+            body = self._get_from(base, f"/v1/specs/{name}", self.max_spec)
+            if body is None:
+                continue
+            try:
+                return body.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+        return None
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.http.close()
+
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +155,13 @@ class Attestation:
         return [s.as_tuple() for s in self.signatures]
 
 
-def peer_request(
-    receipts: Sequence[SignedReceipt], epoch: int, specs: dict[str, str], results_url: str | None
-) -> dict[str, Any]:
+def peer_request(receipts: Sequence[SignedReceipt], epoch: int, specs: dict[str, str]) -> CosignRequest:
     """The body of POST /v1/cosign."""
-    return {
-        "epoch": epoch,
-        "receipts": [json.loads(r.model_dump_json(exclude_none=True)) for r in receipts],
-        "specs": specs,
-        "results_url": results_url,
-    }
+    return CosignRequest(
+        epoch=epoch,
+        receipts=[json.loads(r.model_dump_json(exclude_none=True)) for r in receipts],
+        specs=specs,
+    )
 
 
 @dataclass
@@ -67,7 +172,6 @@ class QuorumSigner:
     key: bytes = field(repr=False)
     address: str
     peers: list[str] = field(default_factory=list)
-    results_url: str | None = None
     timeout: float = 30.0
 
     def sign(self, receipts_hash_: bytes, epoch: int) -> CompactSignature:
@@ -92,7 +196,7 @@ class QuorumSigner:
         rejected: dict[int, list[str]] = {}
         errors: list[str] = []
         if len(collected) < threshold and self.peers:
-            body = peer_request(receipts, epoch, specs or {}, self.results_url)
+            body = peer_request(receipts, epoch, specs or {}).model_dump_json().encode()
             with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.peers)) as pool:
                 answers = list(pool.map(lambda url: self._ask(url, body), self.peers))
             for url, (answer, error) in zip(self.peers, answers, strict=True):
@@ -130,9 +234,15 @@ class QuorumSigner:
             signatures=tuple(sig for _, sig in chosen),
         )
 
-    def _ask(self, url: str, body: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    def _ask(self, url: str, body: bytes) -> tuple[dict[str, Any] | None, str | None]:
+        headers = peer_request_headers(
+            self.domain, self.key, self.address, "POST", COSIGN_PATH, int(time.time()), body
+        )
+        headers["content-type"] = "application/json"
         try:
-            response = httpx.post(url.rstrip("/") + "/v1/cosign", json=body, timeout=self.timeout)
+            response = httpx.post(
+                url.rstrip("/") + COSIGN_PATH, content=body, headers=headers, timeout=self.timeout
+            )
         except httpx.HTTPError as exc:
             return None, f"unreachable ({type(exc).__name__})"
         try:

@@ -7,7 +7,6 @@ settles verified receipts; fraud reports go out from the verifier thread with th
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import socket
@@ -16,22 +15,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import httpx
 from eth_account.signers.local import LocalAccount
 from pydantic import ValidationError
 
 from ..chain import DecodedContractError, Gpusettle, JobInfo
 from ..eip712 import ReceiptVerifier, attestation_digest, receipts_hash, sign_digest
 from ..errors import GpusettleError, RpcUnavailableError
-from ..hashing import keccak256
 from ..models import JobSpec, SignedReceipt
 from .app import IntakeSettings, OracleApp
 from .chainview import ChainView, Web3ChainView, WorkerKeyCache
 from .metrics import OracleMetrics
 from .poster import Poster, PosterSettings
-from .quorum import QuorumSigner
+from .quorum import CosignRequest, PeerFetcher, QuorumSigner
+from .results import ResultFiles
 from .store import (
     RECEIVED,
     VERIFIED,
@@ -46,10 +43,10 @@ from .verify import (
     IntakeRejection,
     ReceiptSubmission,
     Verdict,
+    VerdictKind,
     check_against_chain,
     check_submission,
     fraud_evidence_hash,
-    load_payload_dir,
 )
 
 __all__ = ["OracleConfig", "OracleService"]
@@ -80,7 +77,8 @@ class OracleConfig:
     lease_poll: float = 0.5
     """Seconds between tries to take the posting lease while another oracle holds it."""
     retention_margin: float = 7 * 86400.0
-    """Settled and rejected receipts (and closed batches) are kept this long after the dispute window."""
+    """Settled and rejected receipts, their result payloads and closed batches are kept this long after
+    the dispute window."""
     dispute_window: int | None = None
     """The escrow's dispute window in seconds; None reads it from the escrow."""
     prune_every: float = 600.0
@@ -103,9 +101,12 @@ class OracleService:
         arbiter_account: LocalAccount | None = None,
         view: ChainView | None = None,
         store: Store | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        """`store` defaults to SQLite (WAL) in the data directory; any `Store` (PostgreSQL) will do."""
+        """`store` defaults to SQLite (WAL) in the data directory; any `Store` (PostgreSQL) will do.
+        `clock` is wall-clock time (tests move it)."""
         self.config = config
+        self.clock = clock
         self.client_factory = client_factory
         self.account = oracle_account
         self.arbiter = arbiter_account
@@ -124,17 +125,20 @@ class OracleService:
         self.store: Store = store or SQLiteStore(
             config.data_dir / "oracle.sqlite", synchronous=config.synchronous
         )
-        self._next_prune = 0.0
-        self._dispute_window = config.dispute_window
+        self._dispute_window: int | None = config.dispute_window
+        self._last_prune = 0.0
         self.results_dir = config.data_dir / "results"
-        self.payloads = load_payload_dir(self.results_dir)
+        self.results = ResultFiles(self.results_dir)
+        self.payloads = self.results.lookup
+        self.peer_fetcher = PeerFetcher(
+            config.peers, max_result=config.intake.max_result, max_spec=config.intake.max_spec
+        )
         self.verifier = ReceiptVerifier(self.view.chain_id, self.view.escrow_address)
         self.signer = QuorumSigner(
             domain=self.verifier.domain,
             key=bytes(oracle_account.key),
             address=oracle_account.address,
             peers=list(config.peers),
-            results_url=config.url,
         )
         self.app = OracleApp(
             store=self.store,
@@ -150,6 +154,7 @@ class OracleService:
                 "escrow": self.view.escrow_address,
                 "posting": config.post,
             },
+            clock=clock,
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -161,6 +166,7 @@ class OracleService:
             view=self.view,
             settings=config.poster,
             metrics=self.metrics,
+            clock=clock,
         )
 
     # -- background threads ----------------------------------------------------------------------------
@@ -218,6 +224,8 @@ class OracleService:
         for thread in self._threads:
             thread.join(timeout=15)
         self._threads.clear()
+        self.app.close()
+        self.peer_fetcher.close()
         self.store.close()
 
     # -- verification ----------------------------------------------------------------------------------
@@ -246,7 +254,7 @@ class OracleService:
         jobs = self.view.jobs([signed.receipt.jobId for signed, _, _ in items])
         providers = {signed.receipt.provider for signed, _, _ in items}
         workers = {p: self.view.worker_of(p) for p in providers}
-        now = time.time()
+        now = self.clock()
         chain_now = max(self.view.chain_time(), int(now))
         payload = fetch or self.payloads
         verdicts = []
@@ -290,12 +298,12 @@ class OracleService:
         ok: list[int] = []
         for stored, verdict in zip(readable, verdicts, strict=True):
             self.metrics.verified.labels(verdict.kind).inc()
-            if verdict.kind == "ok":
+            if verdict.kind == VerdictKind.OK:
                 ok.append(stored.job_id)
-            elif verdict.kind in ("reject", "fraud"):
+            elif verdict.kind in (VerdictKind.REJECT, VerdictKind.FRAUD):
                 log.warning("job %d rejected: %s", stored.job_id, verdict.reason)
                 fraud = None
-                if verdict.kind == "fraud":
+                if verdict.kind == VerdictKind.FRAUD:
                     fraud = (
                         "pending"
                         if self.arbiter is not None
@@ -308,31 +316,6 @@ class OracleService:
             self.store.set_status(ok, VERIFIED, only_from=RECEIVED)
             moved = True
         return moved
-
-    def prune_once(self) -> bool:
-        """Every `prune_every` seconds: forget what is settled or rejected for longer than the dispute
-        window plus the retention margin. Never reports work done (it runs rarely)."""
-        now = time.time()
-        if now < self._next_prune:
-            return False
-        self._next_prune = now + self.config.prune_every
-        if self._dispute_window is None:
-            try:
-                self._dispute_window = int(self.client.parameters().dispute_window)
-            except Exception as exc:  # noqa: BLE001 - try again next round; nothing is lost by waiting
-                log.warning("cannot read the escrow's dispute window, not pruning yet: %s", exc)
-                return False
-        cutoff = now - self._dispute_window - self.config.retention_margin
-        result = self.store.prune(cutoff)
-        if result.receipts or result.batches or result.txs:
-            log.info(
-                "retention: forgot %d receipts, %d batches and %d transactions settled or rejected before %s",
-                result.receipts,
-                result.batches,
-                result.txs,
-                time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(cutoff)),
-            )
-        return False
 
     def report_fraud_once(self) -> bool:
         """Send reportFraud for rejected fraudulent receipts (arbiter key only)."""
@@ -357,9 +340,7 @@ class OracleService:
                     stored.job_id,
                     evidence,
                 )
-                outcome = client.chain.send(
-                    plan, self.arbiter, confirmations=self.config.poster.confirmations
-                )
+                outcome = client.chain.send(plan, self.arbiter, confirmations=self.poster.confirmations)
             except DecodedContractError as err:
                 note = f"not reported: the escrow refused ({err.message})"
                 self.store.set_fraud(stored.job_id, note)
@@ -376,20 +357,48 @@ class OracleService:
             log.warning("job %d: fraud reported in tx %s", stored.job_id, outcome.tx_hash)
         return True
 
+    # -- retention -------------------------------------------------------------------------------------
+
+    def prune_once(self) -> bool:
+        """Every `prune_every` seconds, let go of what retention allows: result payloads, then the store's
+        receipts, batches and transactions, final (settled or rejected) for longer than the dispute
+        window plus `retention_margin`. Payloads go first, while their receipts still say how they
+        ended. Never reports work done (it runs rarely)."""
+        now = self.clock()
+        if now - self._last_prune < self.config.prune_every:
+            return False
+        self._last_prune = now
+        if self._dispute_window is None:
+            try:
+                self._dispute_window = int(self.client.parameters().dispute_window)
+            except Exception as exc:  # noqa: BLE001 - try again next round; nothing is lost by waiting
+                log.warning("cannot read the escrow's dispute window, not pruning yet: %s", exc)
+                return False
+        keep = self._dispute_window + self.config.retention_margin
+
+        def state_of(job_id: int) -> tuple[str, float] | None:
+            stored = self.store.receipt(job_id)
+            return None if stored is None else (stored.status, stored.updated_at)
+
+        self.results.prune(state_of, keep, now=now)
+        cutoff = now - keep
+        result = self.store.prune(cutoff)
+        if result.receipts or result.batches or result.txs:
+            log.info(
+                "retention: forgot %d receipts, %d batches and %d transactions settled or rejected before %s",
+                result.receipts,
+                result.batches,
+                result.txs,
+                time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(cutoff)),
+            )
+        return False
+
     # -- co-signing for peers --------------------------------------------------------------------------
 
-    async def cosign(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """POST /v1/cosign: verify every receipt independently; sign the attestation only if all pass."""
-        return await asyncio.to_thread(self._cosign, payload)
-
-    def _cosign(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        try:
-            epoch = int(payload["epoch"])
-            raw_receipts = list(payload["receipts"])
-            specs = {str(k).lower(): str(v) for k, v in dict(payload.get("specs") or {}).items()}
-            source = payload.get("results_url")
-        except (KeyError, TypeError, ValueError) as exc:
-            return 422, {"error": "invalid_request", "reason": f"expected epoch, receipts, specs: {exc}"}
+    def cosign(self, request: CosignRequest, peer: str) -> tuple[int, dict[str, object]]:
+        """POST /v1/cosign (blocking; the app runs it on its peers pool): verify every receipt
+        independently; sign the attestation only if all pass. `peer` is the authenticated asker."""
+        epoch = request.epoch
         oracle_set = self.view.oracle_set()
         if epoch != oracle_set.epoch:
             return 409, {
@@ -403,10 +412,11 @@ class OracleService:
                 "reason": f"{self.account.address} is not in the oracle set",
                 "rejected": {},
             }
+        specs = {k.lower(): v for k, v in request.specs.items()}
         items: list[tuple[SignedReceipt, str, float]] = []
         rejected: dict[str, str] = {}
-        now = time.time()
-        for raw in raw_receipts:
+        now = self.clock()
+        for raw in request.receipts:
             try:
                 submission = ReceiptSubmission.model_validate_json(json.dumps(raw))
                 signer, _ = check_submission(submission, self.verifier, now)
@@ -416,10 +426,10 @@ class OracleService:
                 rejected[str(submission.receipt.jobId)] = exc.reason
                 continue
             items.append((submission.signed(), signer, 0.0))
-        fetch = self._fetcher(source)
-        verdicts = self._judge(items, self._with_remote_specs(items, specs, source), fetch)
+        log.info("co-signing a batch of %d receipts for %s", len(items), peer)
+        verdicts = self._judge(items, self._with_peer_specs(items, specs), self._fetcher())
         for (signed, _, _), verdict in zip(items, verdicts, strict=True):
-            if verdict.kind != "ok":
+            if verdict.kind != VerdictKind.OK:
                 rejected[str(signed.receipt.jobId)] = verdict.reason or verdict.kind
         if rejected:
             return 409, {"error": "rejected", "reason": "some receipts did not verify", "rejected": rejected}
@@ -430,41 +440,29 @@ class OracleService:
         r, vs = sign_digest(digest, bytes(self.account.key)).hex()
         return 200, {"signer": self.account.address, "r": r, "vs": vs}
 
-    def _with_remote_specs(
-        self, items: list[tuple[SignedReceipt, str, float]], specs: dict[str, str], source: Any
+    def _with_peer_specs(
+        self, items: list[tuple[SignedReceipt, str, float]], specs: dict[str, str]
     ) -> dict[str, str]:
-        """Specs the requester sent, plus any this oracle lacks fetched from the requester."""
-        if not isinstance(source, str) or not source:
-            return specs
+        """Specs the requester sent, plus any this oracle lacks fetched from its configured peers (the
+        caller checks each against the job's specHash)."""
         jobs = self.view.jobs([s.receipt.jobId for s, _, _ in items])
         out = dict(specs)
         for job in jobs.values():
             if job.spec_hash in out or self.store.spec(job.spec_hash) is not None:
                 continue
-            try:
-                response = httpx.get(f"{source.rstrip('/')}/v1/specs/{job.spec_hash}", timeout=10)
-            except httpx.HTTPError:
-                continue
-            if response.status_code == 200:
-                out[job.spec_hash] = response.text
+            body = self.peer_fetcher.spec(job.spec_hash)
+            if body is not None:
+                out[job.spec_hash] = body
         return out
 
-    def _fetcher(self, source: Any) -> Callable[[str], bytes | None]:
-        """Result payloads from this oracle's store, else from the requesting oracle (checked by hash)."""
+    def _fetcher(self) -> Callable[[str], bytes | None]:
+        """Result payloads from this oracle's store, else from its configured peers (checked by hash)."""
         local = self.payloads
+        remote = self.peer_fetcher
 
         def fetch(result_hash: str) -> bytes | None:
             data = local(result_hash)
-            if data is not None or not isinstance(source, str) or not source:
-                return data
-            try:
-                response = httpx.get(f"{source.rstrip('/')}/v1/results/{result_hash}", timeout=60)
-            except httpx.HTTPError:
-                return None
-            if response.status_code != 200:
-                return None
-            body = response.content
-            return body if "0x" + keccak256(body).hex() == result_hash else None
+            return data if data is not None else remote.result(result_hash)
 
         return fetch
 

@@ -12,28 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated, Any, Literal, Self
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from enum import StrEnum
 
 from ..chain import JobInfo
 from ..eip712 import CompactSignature, ReceiptVerifier, receipt_struct_hash
 from ..errors import InvalidSignatureError
 from ..hashing import keccak256
-from ..models import (
-    Address,
-    Bytes32Hex,
-    JobReceipt,
-    JobSpec,
-    MatmulWorkload,
-    Outcome,
-    ReceiptEvidence,
-    ResultPayloadRef,
-    SignedReceipt,
-    Uint64,
-    Uint256,
-)
+from ..models import JobSpec, JobStatus, MatmulWorkload, Outcome, ReceiptSubmission, SignedReceipt
 from ..workloads import matmul_reference_check
 
 __all__ = [
@@ -42,6 +27,7 @@ __all__ = [
     "IntakeRejection",
     "ReceiptSubmission",
     "Verdict",
+    "VerdictKind",
     "check_against_chain",
     "check_submission",
     "fraud_evidence_hash",
@@ -55,63 +41,6 @@ MAX_GPU_COUNT = 255
 MAX_JOB_ID = 2**63 - 1
 
 
-def _exact_int(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected an integer, got {type(value).__name__} {value!r}")  # noqa: TRY004
-    return value
-
-
-class IntakeReceipt(BaseModel):
-    """JobReceipt's fields and rules exactly (a test holds them equal), validated on intake's hot path."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    jobId: Uint256
-    provider: Address
-    gpuSeconds: Uint64
-    startTime: Uint64
-    endTime: Uint64
-    resultHash: Bytes32Hex
-    outcome: Annotated[Outcome, BeforeValidator(_exact_int)]
-
-    @model_validator(mode="after")
-    def _times_in_order(self) -> Self:
-        if self.endTime < self.startTime:
-            raise ValueError(f"endTime {self.endTime} is before startTime {self.startTime}")
-        return self
-
-    def job_receipt(self) -> JobReceipt:
-        """The same values as a JobReceipt (already validated by the same rules)."""
-        return JobReceipt.model_construct(**dict(self))
-
-
-class ReceiptSubmission(BaseModel):
-    """POST /v1/receipts: a SignedReceipt, optionally naming the chain and escrow it was signed for
-    (then a mismatch is reported as such rather than as a bad signature)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    receipt: IntakeReceipt
-    r: Bytes32Hex
-    vs: Bytes32Hex
-    evidence: ReceiptEvidence | None = None
-    result: ResultPayloadRef | None = None
-    chainId: int | None = Field(default=None, description="Chain id the worker signed for.")
-    """Chain id the worker signed for; must be this oracle's."""
-    escrow: Address | None = Field(default=None, description="JobEscrow address the worker signed for.")
-    """JobEscrow address (the EIP-712 verifying contract) the worker signed for; must be this oracle's."""
-
-    def signed(self) -> SignedReceipt:
-        """The receipt as a SignedReceipt, without the routing fields."""
-        return SignedReceipt.model_construct(
-            receipt=self.receipt.job_receipt(),
-            r=self.r,
-            vs=self.vs,
-            evidence=self.evidence,
-            result=self.result,
-        )
-
-
 class IntakeRejection(Exception):
     """A submission refused at intake: HTTP `status` and a reason a person can act on."""
 
@@ -122,12 +51,24 @@ class IntakeRejection(Exception):
         self.code = code
 
 
+class VerdictKind(StrEnum):
+    """What the background verification decided."""
+
+    OK = "ok"
+    """Every check passed: the receipt may be posted."""
+    REJECT = "reject"
+    """Refused, with a reason."""
+    FRAUD = "fraud"
+    """Refused and reported for slashing (a wrong matmul result)."""
+    DEFER = "defer"
+    """Not decidable yet: check again later."""
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """The background verification's result: ok, reject (with reason), fraud (reject and report for
-    slashing), or defer (not decidable yet: check again later)."""
+    """The background verification's result: its kind and, unless ok, the reason."""
 
-    kind: Literal["ok", "reject", "fraud", "defer"]
+    kind: VerdictKind
     reason: str = ""
 
 
@@ -140,7 +81,7 @@ def check_submission(
 
     The caller then compares the signer with the provider's current worker key.
     """
-    receipt = submission.receipt.job_receipt()
+    receipt = submission.receipt
     domain = verifier.domain
     if submission.chainId is not None and submission.chainId != domain.chain_id:
         raise IntakeRejection(
@@ -206,47 +147,57 @@ def check_against_chain(
     """The background checks, in the order a person would want the first failure reported."""
     r = signed.receipt
     if job is None:
-        return Verdict("reject", f"job {r.jobId} does not exist on this escrow")
+        return Verdict(VerdictKind.REJECT, f"job {r.jobId} does not exist on this escrow")
     if job.provider != r.provider:
-        return Verdict("reject", f"job {r.jobId} belongs to provider {job.provider}, not {r.provider}")
-    if job.status == "Open":
+        return Verdict(
+            VerdictKind.REJECT, f"job {r.jobId} belongs to provider {job.provider}, not {r.provider}"
+        )
+    if job.status == JobStatus.OPEN:
         if now - received_at < open_grace:
-            return Verdict("defer", f"job {r.jobId} is not accepted yet")
-        return Verdict("reject", f"job {r.jobId} was never accepted (status Open)")
-    if job.status == "Settled":
-        return Verdict("reject", f"job {r.jobId} is already settled: a receipt settles a job once")
-    if job.status != "Running":
-        return Verdict("reject", f"job {r.jobId} is {job.status}, not Running: nothing can be settled")
+            return Verdict(VerdictKind.DEFER, f"job {r.jobId} is not accepted yet")
+        return Verdict(VerdictKind.REJECT, f"job {r.jobId} was never accepted (status Open)")
+    if job.status == JobStatus.SETTLED:
+        return Verdict(VerdictKind.REJECT, f"job {r.jobId} is already settled: a receipt settles a job once")
+    if job.status != JobStatus.RUNNING:
+        return Verdict(
+            VerdictKind.REJECT, f"job {r.jobId} is {job.status}, not Running: nothing can be settled"
+        )
     if current_worker is None:
-        return Verdict("reject", f"provider {r.provider} has no worker key")
+        return Verdict(VerdictKind.REJECT, f"provider {r.provider} has no worker key")
     if signer != current_worker:
         return Verdict(
-            "reject",
+            VerdictKind.REJECT,
             f"the receipt is signed by {signer}, which is not provider {r.provider}'s current worker key "
             f"{current_worker} (rotated out, or another key)",
         )
     if r.gpuSeconds > job.max_gpu_seconds:
         return Verdict(
-            "reject", f"{r.gpuSeconds} GPU-seconds exceed the job's maximum of {job.max_gpu_seconds}"
+            VerdictKind.REJECT,
+            f"{r.gpuSeconds} GPU-seconds exceed the job's maximum of {job.max_gpu_seconds}",
         )
     limit = (r.endTime - r.startTime + METER_TOLERANCE_SECONDS) * job.gpu_count
     if r.gpuSeconds > limit:
         return Verdict(
-            "reject",
+            VerdictKind.REJECT,
             f"{r.gpuSeconds} GPU-seconds are impossible: {r.endTime - r.startTime} s on {job.gpu_count} GPU(s) "
             f"allows at most {limit}",
         )
     if r.startTime < job.accepted_at:
         return Verdict(
-            "reject", f"the run started at {r.startTime}, before the job was accepted at {job.accepted_at}"
+            VerdictKind.REJECT,
+            f"the run started at {r.startTime}, before the job was accepted at {job.accepted_at}",
         )
     if r.endTime > chain_now:
         if r.endTime <= now + CLOCK_SKEW_SECONDS:
-            return Verdict("defer", f"the end time {r.endTime} is ahead of the chain's clock {chain_now}")
-        return Verdict("reject", f"the end time {r.endTime} is in the future (chain time {chain_now})")
+            return Verdict(
+                VerdictKind.DEFER, f"the end time {r.endTime} is ahead of the chain's clock {chain_now}"
+            )
+        return Verdict(
+            VerdictKind.REJECT, f"the end time {r.endTime} is in the future (chain time {chain_now})"
+        )
     if spec is not None and isinstance(spec.workload, MatmulWorkload) and r.outcome == Outcome.COMPLETED:
         return _check_matmul(signed, spec.workload, payload, freivalds_rounds)
-    return Verdict("ok")
+    return Verdict(VerdictKind.OK)
 
 
 def _check_matmul(
@@ -256,32 +207,20 @@ def _check_matmul(
     data = payload(r.resultHash)
     if data is None:
         return Verdict(
-            "reject",
+            VerdictKind.REJECT,
             f"job {r.jobId} is a matmul job but its result payload {r.resultHash} was not uploaded "
             "(PUT /v1/results/<resultHash> before submitting the receipt)",
         )
     if "0x" + keccak256(data).hex() != r.resultHash:
-        return Verdict("reject", "the stored result payload does not hash to the receipt's resultHash")
+        return Verdict(
+            VerdictKind.REJECT, "the stored result payload does not hash to the receipt's resultHash"
+        )
     try:
         check = matmul_reference_check(workload, data, rounds=rounds)
     except ValueError as exc:
-        return Verdict("fraud", f"wrong matmul result: the signed payload is not the product ({exc})")
+        return Verdict(
+            VerdictKind.FRAUD, f"wrong matmul result: the signed payload is not the product ({exc})"
+        )
     if not check.passed:
-        return Verdict("fraud", f"wrong matmul result: {check.describe()}")
-    return Verdict("ok")
-
-
-def load_payload_dir(directory: Path) -> PayloadLookup:
-    """A PayloadLookup reading `<directory>/<hash>` files."""
-
-    def lookup(result_hash: str) -> bytes | None:
-        name = result_hash.lower()
-        if len(name) != 66 or not name.startswith("0x"):
-            return None
-        path = directory / name
-        try:
-            return path.read_bytes()
-        except OSError:
-            return None
-
-    return lookup
+        return Verdict(VerdictKind.FRAUD, f"wrong matmul result: {check.describe()}")
+    return Verdict(VerdictKind.OK)

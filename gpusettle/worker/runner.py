@@ -13,7 +13,6 @@ next start and reported with a FailedProvider receipt instead of being run again
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
@@ -27,6 +26,7 @@ from eth_account.signers.local import LocalAccount
 
 from ..atomicfile import write_atomic
 from ..chain import DecodedContractError, Gpusettle
+from ..chain.finality import confirmations_for
 from ..eip712 import ReceiptVerifier, sign_digest
 from ..errors import GpusettleError
 from ..models import (
@@ -34,11 +34,15 @@ from ..models import (
     ContainerWorkload,
     JobReceipt,
     JobSpec,
+    JobStatus,
     MatmulWorkload,
     Outcome,
     ReceiptEvidence,
+    ReceiptStatus,
+    ReceiptSubmission,
     ResultPayloadRef,
 )
+from ..signed_requests import result_upload_headers
 from ..workloads import WorkloadResult, run_command, run_matmul
 from ..workloads.base import failure_hash
 from ..workloads.cgroups import remove_stale_cgroups
@@ -51,7 +55,7 @@ from .procgroup import forget, kill_remembered, remember
 from .progress import Progress, WorkloadMetrics
 from .specstore import SpecStore, SpecUnavailable, open_spec_store
 from .state import FINAL_STATES, JobRecord, WorkerState
-from .submit import OracleClient, backoff_delay
+from .submit import OracleClient, StatusKind, SubmitKind, backoff_delay
 
 __all__ = ["Worker", "WorkerConfig", "meter"]
 
@@ -75,9 +79,15 @@ class WorkerConfig:
     poll_interval: float = 1.0
     accept_margin: float = 5.0
     """Do not try to accept a job whose acceptance deadline is closer than this (seconds)."""
-    confirmations: int = 1
+    confirmations: int | None = None
+    """Blocks deep before an acceptance is trusted; None: the network's own figure (at least 2 on any
+    chain that can reorganise, see `gpusettle.chain.finality`)."""
     status_every: float = 2.0
     """Seconds between status checks of a submitted receipt."""
+    at_risk_seconds: float = 900.0
+    """A receipt not settled this close to the job's on-chain deadline is reported as at risk (a warning
+    with the job id and the seconds left), every `at_risk_every` seconds."""
+    at_risk_every: float = 60.0
     max_jobs: int | None = None
     """Stop after this many jobs reached a final state (tests and demos)."""
     unsandboxed: bool = False
@@ -122,6 +132,7 @@ class Worker:
     _oracle_client: OracleClient | None = None
     _spec_waits: set[int] = field(default_factory=set)
     _last_error: dict[str, str] = field(default_factory=dict)
+    _at_risk_said: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -129,6 +140,7 @@ class Worker:
         self.spec_store = open_spec_store(self.config.spec_store or self.config.oracle_url)
         self.client = self.client_factory()
         self.verifier = ReceiptVerifier(self.client.chain.chain_id, str(self.client.escrow.address))
+        self.confirmations = confirmations_for(self.client.chain.chain_id, self.config.confirmations)
         self.provider = str(self.config.provider)
         self.metrics = WorkloadMetrics()
         if self.config.metrics_port is not None:
@@ -278,7 +290,7 @@ class Worker:
 
     def _consider(self, client: Gpusettle, job: JobRecord) -> bool:
         info = client.job(job.job_id)
-        if info.status == "Running" and info.provider == self.provider:
+        if info.status == JobStatus.RUNNING and info.provider == self.provider:
             spec_json = job.spec if job.spec is not None else self._spec_json(job)
             self.state.update(
                 job.job_id,
@@ -289,7 +301,7 @@ class Worker:
             )
             log.info("job %d accepted at %d", job.job_id, info.accepted_at)
             return True
-        if info.status != "Open":
+        if info.status != JobStatus.OPEN:
             self.state.update(job.job_id, state="skipped", reason=f"job is {info.status} on-chain")
             log.info("job %d is %s; skipping it", job.job_id, info.status)
             return True
@@ -328,7 +340,7 @@ class Worker:
         )
         try:
             plan = client.plan_accept_job(self.account.address, job.job_id)
-            outcome = client.send(plan, self.account, confirmations=self.config.confirmations)
+            outcome = client.send(plan, self.account, confirmations=self.confirmations)
         except DecodedContractError as err:
             log.warning("job %d: cannot accept: %s", job.job_id, err)
             self.state.update(job.job_id, state="skipped", reason=f"accept refused: {err.message}")
@@ -364,7 +376,7 @@ class Worker:
         log.warning("job %d: declining: %s", job.job_id, reason)
         try:
             plan = client.plan_cancel_job(self.account.address, job.job_id)
-            client.send(plan, self.account, confirmations=self.config.confirmations)
+            client.send(plan, self.account, confirmations=self.confirmations)
         except GpusettleError as err:
             log.warning("job %d: decline failed: %s", job.job_id, err)
         self.state.update(job.job_id, state="declined", reason=reason)
@@ -553,16 +565,15 @@ class Worker:
         )
         evidence_model = ReceiptEvidence(failure_reason=result.failure_reason, **evidence)
         r, vs = sign_digest(self.verifier.digest(receipt), bytes(self.account.key)).hex()
-        document: dict[str, Any] = {
-            "receipt": receipt.model_dump(mode="json"),
-            "r": r,
-            "vs": vs,
-            "evidence": evidence_model.model_dump(mode="json", exclude_none=True),
-            "chainId": self.verifier.domain.chain_id,
-            "escrow": self.verifier.domain.verifying_contract,
-        }
-        if result_ref is not None:
-            document["result"] = result_ref.model_dump(mode="json")
+        submission = ReceiptSubmission(
+            receipt=receipt,
+            r=r,
+            vs=vs,
+            evidence=evidence_model,
+            result=result_ref,
+            chainId=self.verifier.domain.chain_id,
+            escrow=self.verifier.domain.verifying_contract,
+        )
         self.state.update(
             job.job_id,
             state="receipted",
@@ -572,7 +583,7 @@ class Worker:
             outcome=int(result.outcome),
             result_hash=receipt.resultHash,
             payload_path=payload_path,
-            submission=json.dumps(document, separators=(",", ":")),
+            submission=submission.to_json(),
             reason=result.failure_reason,
             next_attempt_at=0,
             attempts=0,
@@ -601,21 +612,53 @@ class Worker:
         for job in self.state.jobs("submitted"):
             if now - job.updated_at < self.config.status_every:
                 continue
-            status = oracle.status(job.job_id)
-            if status is None:
+            answer = oracle.status(job.job_id)
+            status = answer.body
+            if answer.kind == StatusKind.UNKNOWN:
+                # The oracle acknowledged this receipt once and has lost it (a restored backup, a wiped
+                # disk): send it again; intake is idempotent, so a duplicate is harmless.
+                log.warning(
+                    "job %d: the oracle no longer knows this receipt (%s); submitting it again",
+                    job.job_id,
+                    answer.detail,
+                )
+                self.state.update(job.job_id, state="receipted", attempts=0, next_attempt_at=0)
+                moved = True
+            elif answer.kind == StatusKind.UNREACHABLE:
                 self.state.update(job.job_id)
-                continue
-            if status.get("status") == "settled":
+            elif status.get("status") == ReceiptStatus.SETTLED:
                 self.state.update(job.job_id, state="settled", settle_tx=status.get("tx_hash"))
                 log.info("job %d settled in tx %s", job.job_id, status.get("tx_hash"))
+                self._at_risk_said.pop(job.job_id, None)
                 moved = True
-            elif status.get("status") == "rejected":
+            elif status.get("status") == ReceiptStatus.REJECTED:
                 self.state.update(job.job_id, state="rejected", reason=status.get("reason"))
                 log.error("job %d: the oracle rejected the receipt: %s", job.job_id, status.get("reason"))
+                self._at_risk_said.pop(job.job_id, None)
                 moved = True
             else:
                 self.state.update(job.job_id)
+        self._warn_at_risk(now)
         return moved
+
+    def _warn_at_risk(self, now: float) -> None:
+        """Say loudly when a receipt is not settled and the job's on-chain deadline is near: past it the
+        client can claim a timeout and the provider is not paid for the run."""
+        for job in self.state.jobs("receipted", "submitted"):
+            left = job.deadline - now
+            if left > self.config.at_risk_seconds:
+                continue
+            if now - self._at_risk_said.get(job.job_id, -math.inf) < self.config.at_risk_every:
+                continue
+            self._at_risk_said[job.job_id] = now
+            log.warning(
+                "job %d: receipt at risk: %.0f s left before the job's on-chain deadline %d and it is not "
+                "settled yet (%s); check the oracle and its node",
+                job.job_id,
+                left,
+                job.deadline,
+                "not acknowledged by the oracle" if job.state == "receipted" else "acknowledged, not settled",
+            )
 
     def _oracle(self) -> OracleClient:
         if self._oracle_client is None:
@@ -643,23 +686,30 @@ class Worker:
             except OSError as exc:
                 log.error("job %d: the result payload is gone (%s); submitting without it", job.job_id, exc)
             else:
-                uploaded = oracle.upload_result(str(job.result_hash), payload)
-                if uploaded.kind == "retry":
+                result_hash = str(job.result_hash)
+                uploaded = oracle.upload_result(
+                    result_hash,
+                    payload,
+                    result_upload_headers(
+                        self.verifier.domain, bytes(self.account.key), job.job_id, result_hash
+                    ),
+                )
+                if uploaded.kind == SubmitKind.RETRY:
                     self._retry_later(job, uploaded.detail)
                     return False
-                if uploaded.kind == "rejected":
+                if uploaded.kind == SubmitKind.REJECTED:
                     log.error(
                         "job %d: the oracle refused the result payload: %s", job.job_id, uploaded.detail
                     )
                 self.state.update(job.job_id, payload_sent=1)
         answer = oracle.submit(job.submission)
-        if answer.kind == "retry":
+        if answer.kind == SubmitKind.RETRY:
             self._retry_later(job, answer.detail)
             return False
-        if answer.kind == "ack":
+        if answer.kind == SubmitKind.ACK:
             self.state.update(job.job_id, state="submitted")
             log.info("job %d: receipt acknowledged by the oracle (%s)", job.job_id, answer.body.get("status"))
-        elif answer.kind == "settled":
+        elif answer.kind == SubmitKind.SETTLED:
             self.state.update(job.job_id, state="settled")
             log.info("job %d: already settled: %s", job.job_id, answer.detail)
         else:

@@ -9,12 +9,14 @@ reason the worker logs and keeps.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 import httpx
 
-__all__ = ["OracleClient", "SubmitResult", "backoff_delay"]
+__all__ = ["OracleClient", "StatusAnswer", "StatusKind", "SubmitKind", "SubmitResult", "backoff_delay"]
 
 
 def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -22,14 +24,47 @@ def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
     return float(min(cap, base * 2.0 ** min(attempt, 16)) * random.uniform(0.5, 1.0))
 
 
+class SubmitKind(StrEnum):
+    """What an answer to a submission or an upload means for the worker."""
+
+    ACK = "ack"
+    """Durably stored by the oracle."""
+    SETTLED = "settled"
+    """The job is already settled: final success."""
+    REJECTED = "rejected"
+    """Refused for good, with a reason."""
+    RETRY = "retry"
+    """A network error or a temporary refusal: try again later."""
+
+
+class StatusKind(StrEnum):
+    """What the oracle said about a receipt."""
+
+    FOUND = "found"
+    UNKNOWN = "unknown"
+    """HTTP 404: the oracle has no such receipt; submit it (again)."""
+    UNREACHABLE = "unreachable"
+    """No usable answer: ask later."""
+
+
 @dataclass(frozen=True)
 class SubmitResult:
     """What the oracle said."""
 
-    kind: Literal["ack", "settled", "rejected", "retry"]
+    kind: SubmitKind
     status_code: int | None
     detail: str
     body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """What the oracle said about a receipt: `found` (with its status document), `unknown` (HTTP 404: the
+    oracle has no such receipt, so it must be submitted again) or `unreachable` (no answer: ask later)."""
+
+    kind: StatusKind
+    body: dict[str, Any]
+    detail: str = ""
 
 
 class OracleClient:
@@ -56,23 +91,25 @@ class OracleClient:
         code = response.status_code
         reason = str(body.get("reason") or body.get("status") or response.reason_phrase)
         if 200 <= code < 300:
-            return SubmitResult("ack", code, reason, body)
+            return SubmitResult(SubmitKind.ACK, code, reason, body)
         if code == 409 and body.get("error") == "already_settled":
-            return SubmitResult("settled", code, reason, body)
+            return SubmitResult(SubmitKind.SETTLED, code, reason, body)
         if 400 <= code < 500 and code not in (408, 429):
-            return SubmitResult("rejected", code, f"{body.get('error', code)}: {reason}", body)
-        return SubmitResult("retry", code, f"HTTP {code}: {reason}", body)
+            return SubmitResult(SubmitKind.REJECTED, code, f"{body.get('error', code)}: {reason}", body)
+        return SubmitResult(SubmitKind.RETRY, code, f"HTTP {code}: {reason}", body)
 
-    def upload_result(self, result_hash: str, payload: bytes) -> SubmitResult:
-        """PUT the payload under its keccak256."""
+    def upload_result(self, result_hash: str, payload: bytes, signature: Mapping[str, str]) -> SubmitResult:
+        """PUT the payload under its keccak256, with the worker key's signature headers for its job
+        (`gpusettle.signed_requests.result_upload_headers`): the oracle takes uploads only from the
+        worker key of a running job."""
         try:
             response = self.http.put(
                 f"{self.base_url}/v1/results/{result_hash}",
                 content=payload,
-                headers={"content-type": "application/octet-stream"},
+                headers={**signature, "content-type": "application/octet-stream"},
             )
         except httpx.HTTPError as exc:
-            return SubmitResult("retry", None, f"oracle unreachable ({type(exc).__name__})", {})
+            return SubmitResult(SubmitKind.RETRY, None, f"oracle unreachable ({type(exc).__name__})", {})
         return self._classify(response)
 
     def submit(self, document: str) -> SubmitResult:
@@ -82,16 +119,26 @@ class OracleClient:
                 f"{self.base_url}/v1/receipts", content=document, headers={"content-type": "application/json"}
             )
         except httpx.HTTPError as exc:
-            return SubmitResult("retry", None, f"oracle unreachable ({type(exc).__name__})", {})
+            return SubmitResult(SubmitKind.RETRY, None, f"oracle unreachable ({type(exc).__name__})", {})
         return self._classify(response)
 
-    def status(self, job_id: int) -> dict[str, Any] | None:
-        """The oracle's status document for a job's receipt (None when unknown or unreachable)."""
+    def status(self, job_id: int) -> StatusAnswer:
+        """The oracle's status document for a job's receipt; a 404 (lost or never received) is told apart
+        from a network error or a 5xx, which say nothing about the receipt."""
         try:
             response = self.http.get(f"{self.base_url}/v1/receipts/{job_id}")
-        except httpx.HTTPError:
-            return None
-        if response.status_code != 200:
-            return None
-        body = response.json()
-        return body if isinstance(body, dict) else None
+        except httpx.HTTPError as exc:
+            return StatusAnswer(StatusKind.UNREACHABLE, {}, f"oracle unreachable ({type(exc).__name__})")
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        if response.status_code == 200:
+            return StatusAnswer(StatusKind.FOUND, body)
+        if response.status_code == 404 and body.get("error") == "unknown_receipt":
+            return StatusAnswer(StatusKind.UNKNOWN, body, str(body.get("reason") or "no such receipt"))
+        return StatusAnswer(
+            StatusKind.UNREACHABLE, body, f"HTTP {response.status_code}: {body.get('reason', '')}"
+        )

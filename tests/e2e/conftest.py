@@ -201,6 +201,13 @@ def wait_until(predicate: Any, timeout: float, what: str, world: World | None = 
     raise AssertionError(f"timed out waiting for {what}\n{world.logs() if world else ''}")
 
 
+def until_receipts_can_end(accepted: dict[int, int], wall: int = 2) -> None:
+    """Wait until receipts built with `World.receipt(job, accepted_at, wall=wall)` end in the past: the
+    oracle refuses an end time ahead of its clock and the escrow one ahead of the block's."""
+    last_end = max(accepted.values()) + wall
+    wait_until(lambda: time.time() > last_end + 0.05, 30 + wall, "the receipts' end times to pass")
+
+
 def receipt_status(url: str, job_id: int) -> dict[str, Any]:
     """What the oracle reports for `job_id` ({} when it has no receipt for it)."""
     resp = httpx.get(f"{url}/v1/receipts/{job_id}", timeout=10)

@@ -7,6 +7,7 @@ Anvil and the oracle use ports 8800-8899 here (tests/e2e/conftest uses 8700-8799
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -18,11 +19,19 @@ import httpx
 import pytest
 
 from gpusettle.devnet import FastSender, free_port
+from gpusettle.eip712 import receipt_struct_hash
 from gpusettle.oracle.poster import GWEI, Poster
-from gpusettle.oracle.store import SQLiteStore
+from gpusettle.oracle.store import NewReceipt, SQLiteStore
 from tests.e2e import conftest
-from tests.e2e.conftest import World, make_world, wait_until
-from tests.e2e.test_poster_faults import make_poster, settled_once, verified_receipts
+from tests.e2e.conftest import World, make_world, until_receipts_can_end, wait_until
+from tests.e2e.test_poster_faults import (
+    MovableClock,
+    make_poster,
+    mined,
+    settled_once,
+    step_until,
+    verified_receipts,
+)
 
 MY_PORTS = (8800, 8899)
 
@@ -88,9 +97,8 @@ def test_reorg_after_settlement_is_posted_again_and_paid_once(
     for _ in range(depth + 1):
         anvil.rpc("evm_mine", [])  # the acceptances stay out of reach of the reorganisation
     assert poster.step()
-    poster.step()
+    step_until(poster, mined(store), "the batch to be mined", world)
     (batch,) = store.open_batches()
-    assert batch.mined_hash is not None
     first_tx = batch.mined_tx
     for _ in range(depth - 1):
         anvil.rpc("evm_mine", [])  # the settlement is now exactly `depth` blocks deep, not yet final
@@ -102,6 +110,71 @@ def test_reorg_after_settlement_is_posted_again_and_paid_once(
     assert {store.receipt(j).tx_hash for j in jobs} == {first_tx}  # type: ignore[union-attr]
     assert store.counts()["settled"] == len(jobs)
     paid_once(world, jobs, provider_before)
+
+
+def test_the_default_confirmations_survive_a_one_block_reorg(
+    world: World, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9, defect 2: no --confirmations given, on a chain that can reorganise (anvil posing as
+    sepolia for the network table), a one-block reorganisation after the batch was mined is noticed and
+    the batch is posted again; with the old default of 1 the batch was final in its own block."""
+    from gpusettle.chain import finality
+    from gpusettle.deploy.networks import NETWORKS
+
+    monkeypatch.setattr(finality, "DEVELOPMENT_CHAIN_IDS", frozenset())
+    monkeypatch.setattr(finality, "network_for_chain_id", lambda _chain_id: NETWORKS["sepolia"])
+    anvil = world.net.anvil
+    provider_before = world.net.gs.token_balance(world.provider.address)
+    poster = make_poster(world, store)  # no confirmations: the default
+    assert poster.confirmations == NETWORKS["sepolia"].settings.confirmations >= 2
+    jobs = verified_receipts(world, store, 2)
+    for _ in range(2):
+        anvil.rpc("evm_mine", [])  # the acceptances stay out of reach of the reorganisation
+    assert poster.step()
+    step_until(poster, mined(store), "the batch to be mined", world)
+    assert store.open_batches(), "final in the block it was mined in"
+    anvil.rpc("anvil_reorg", [1, []])  # that block is replaced by an empty one
+    assert world.net.gs.job(jobs[0]).status == "Running"
+    drain(poster, store, world, mine=True)
+    assert poster.metrics.reorgs._value.get() >= 1
+    assert store.counts()["settled"] == len(jobs)
+    paid_once(world, jobs, provider_before)
+
+
+def test_a_settlement_mined_before_its_end_time_is_posted_again_not_rejected(
+    world: World, store: SQLiteStore
+) -> None:
+    """A batch can be mined in a block stamped before a receipt's end time (the oracle's clock runs ahead
+    of the chain's, or a reorganisation re-mines it in an older-stamped block): the escrow reverts with
+    JobEscrowImpossibleTimes, and the receipt must wait for the chain's clock, not be rejected for good.
+    The poster's clock is moved ahead to make it happen on demand."""
+    clock = MovableClock()
+    clock.advance(30)
+    poster = make_poster(world, store, clock)
+    provider_before = world.net.gs.token_balance(world.provider.address)
+    (job_id, accepted_at), *_ = world.jobs(1).items()
+    end = world.net.gs.chain.timestamp("latest") + 4  # a few seconds ahead of the chain
+    r = world.receipt(job_id, accepted_at, wall=end - accepted_at, gpu_seconds=1)
+    store.add_receipt(
+        NewReceipt(
+            job_id,
+            r.provider,
+            world.worker.address,
+            receipt_struct_hash(r),
+            json.dumps(world.sign(r)),
+            r.endTime,
+        )
+    ).result()
+    store.set_status([job_id], "verified")
+    assert poster.step()  # sent at once: by the poster's clock the receipt is over
+    step_until(poster, lambda: not store.open_batches(), "the reverted batch to be closed", world)
+    receipt = store.receipt(job_id)
+    assert receipt is not None and receipt.status == "verified", receipt  # back in line, not rejected
+    wait_until(lambda: time.time() > end + 1, 30, "the chain's clock to pass the end time")
+    clock.advance(5)  # past the hold
+    drain(poster, store, world, mine=True)
+    assert store.counts()["settled"] == 1
+    paid_once(world, [job_id], provider_before)
 
 
 # -- (b) base fee spike x10 while a settlement is pending ---------------------------------------------
@@ -119,6 +192,7 @@ def latest_base_fee(world: World) -> int:
 def pending_after_spike(world: World, store: SQLiteStore, cap: int) -> tuple[Poster, list[int], int]:
     """A batch sent at base fee 1 gwei, then a block at 10 gwei that it cannot enter."""
     poster = make_poster(world, store, stuck_after=0.3, max_fee_cap=cap, priority_fee=GWEI)
+    assert isinstance(poster.clock, MovableClock)
     jobs = verified_receipts(world, store, 3)
     set_base_fee_and_mine(world, GWEI)
     world.net.anvil.rpc("evm_setAutomine", [False])
@@ -139,7 +213,7 @@ def test_fee_spike_replacement_jumps_to_the_new_base_fee(world: World, store: SQ
     try:
         poster, jobs, _ = pending_after_spike(world, store, cap)
         for _ in range(20):
-            time.sleep(0.35)
+            poster.clock.advance(0.35)  # type: ignore[attr-defined]  # past stuck_after
             poster.step()
             (batch,) = store.open_batches()
             if len(batch.attempts) > 1:
@@ -170,7 +244,7 @@ def test_fee_spike_above_the_cap_bumps_to_the_cap_and_waits(
     try:
         poster, jobs, _ = pending_after_spike(world, store, cap)
         for _ in range(15):
-            time.sleep(0.35)
+            poster.clock.advance(0.35)  # type: ignore[attr-defined]  # past stuck_after
             poster.step()
         (batch,) = store.open_batches()
         fees = [a.max_fee for a in batch.attempts]
@@ -189,7 +263,7 @@ def test_fee_spike_above_the_cap_bumps_to_the_cap_and_waits(
         )
         # Still spiked: another block at 10 gwei leaves it out; no further replacement is made.
         set_base_fee_and_mine(world, 10 * GWEI)
-        time.sleep(0.35)
+        poster.clock.advance(0.35)  # type: ignore[attr-defined]
         poster.step()
         (batch,) = store.open_batches()
         assert batch.mined_hash is None and len(batch.attempts) == len(fees)
@@ -299,7 +373,7 @@ def test_rpc_outage_during_posting_recovers_and_settles_once(world: World) -> No
     anvil = world.net.anvil
     provider_before = gs.token_balance(world.provider.address)
     accepted = world.jobs(6)
-    time.sleep(2.1)
+    until_receipts_can_end(accepted)
     docs = {j: world.sign(world.receipt(j, at)) for j, at in accepted.items()}
     first, second = sorted(docs)[:3], sorted(docs)[3:]
     proxy = CuttableProxy(anvil.port)

@@ -21,7 +21,7 @@ import pytest
 
 from gpusettle.devnet import free_port
 from gpusettle.oracle.poster import CRASH_ENV
-from tests.e2e.conftest import PORTS, World, make_world, wait_until
+from tests.e2e.conftest import PORTS, World, make_world, until_receipts_can_end, wait_until
 
 TRIALS = 5
 PER_TRIAL = 200
@@ -34,7 +34,7 @@ def crash_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Worl
     try:
         total = PER_TRIAL * TRIALS + 20 * len(CRASH_POINTS)
         accepted = world.jobs(total, max_gpu_seconds=100)
-        time.sleep(2.1)
+        until_receipts_can_end(accepted)
         yield world, sorted(accepted.items())
     finally:
         for proc in world.processes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from gpusettle.oracle.metrics import OracleMetrics
 from gpusettle.oracle.poster import GWEI, Poster, PosterSettings
 from gpusettle.oracle.quorum import QuorumSigner
 from gpusettle.oracle.store import NewReceipt, SQLiteStore
-from tests.e2e.conftest import World
+from tests.e2e.conftest import World, wait_until
 
 
 @pytest.fixture
@@ -28,7 +28,22 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
     s.close()
 
 
-def make_poster(world: World, store: SQLiteStore, **settings: float) -> Poster:
+class MovableClock:
+    """Wall-clock time that a test moves on instead of sleeping (the poster's injectable clock)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+def make_poster(
+    world: World, store: SQLiteStore, clock: MovableClock | None = None, **settings: float
+) -> Poster:
     assert world.net.record is not None
     record = world.net.record
 
@@ -47,12 +62,48 @@ def make_poster(world: World, store: SQLiteStore, **settings: float) -> Poster:
         view=Web3ChainView(factory, client),
         settings=PosterSettings(batch_wait=0, **settings),  # type: ignore[arg-type]
         metrics=OracleMetrics(),
+        clock=clock or MovableClock(),
     )
+
+
+def until_chain_passes(world: World, end: int) -> None:
+    """Wait until both clocks are past `end`: the poster's (wall time) and the chain's. The chain's is
+    read by mining an empty block, because anvil stamps blocks behind wall time after a reorganisation."""
+    anvil, chain = world.net.anvil, world.net.gs.chain
+
+    def passed() -> bool:
+        if time.time() <= end:
+            return False
+        anvil.rpc("evm_mine", [])
+        return chain.timestamp("latest") > end
+
+    wait_until(passed, 60, f"the chain's clock to pass {end}", world)
+
+
+def step_until(poster: Poster, done: Callable[[], bool], what: str, world: World) -> None:
+    """Step the poster until `done()`: a node under load may report a just-sent transaction as mined a
+    moment after it answered the send."""
+
+    def stepped() -> bool:
+        poster.step()
+        return done()
+
+    wait_until(stepped, 15, what, world)
+
+
+def mined(store: SQLiteStore) -> Callable[[], bool]:
+    """Whether the one open batch is mined (or no batch is open any more)."""
+
+    def check() -> bool:
+        open_batches = store.open_batches()
+        return not open_batches or open_batches[0].mined_hash is not None
+
+    return check
 
 
 def verified_receipts(world: World, store: SQLiteStore, count: int) -> list[int]:
     accepted = world.jobs(count)
-    time.sleep(2.1)
+    until_chain_passes(world, max(accepted.values()) + 2)  # the receipts below end 2 s after acceptance
     for job_id, at in accepted.items():
         r = world.receipt(job_id, at)
         doc = world.sign(r)
@@ -75,13 +126,14 @@ def settled_once(world: World, job_ids: list[int]) -> None:
 def test_stuck_transaction_is_bumped_up_to_the_cap(world: World, store: SQLiteStore) -> None:
     anvil = world.net.anvil
     cap = 5 * GWEI
-    poster = make_poster(world, store, stuck_after=0.3, max_fee_cap=cap, priority_fee=GWEI)
+    clock = MovableClock()
+    poster = make_poster(world, store, clock, stuck_after=0.3, max_fee_cap=cap, priority_fee=GWEI)
     jobs = verified_receipts(world, store, 5)
     anvil.rpc("evm_setAutomine", [False])
     try:
         assert poster.step()
         for _ in range(12):
-            time.sleep(0.35)
+            clock.advance(0.35)  # past stuck_after: the pending transaction counts as stuck
             poster.step()
         (batch,) = store.open_batches()
         fees = [a.max_fee for a in batch.attempts]
@@ -111,7 +163,7 @@ def test_reorg_that_drops_a_batch_gets_it_posted_again(world: World, store: SQLi
     for _ in range(3):
         anvil.rpc("evm_mine", [])  # keep the acceptances out of reach of the reorganisation
     assert poster.step()
-    poster.step()
+    step_until(poster, mined(store), "the batch to be mined", world)
     (batch,) = store.open_batches()
     assert batch.mined_hash is not None  # mined (automine) but only 1 deep
     first_tx = batch.mined_tx
@@ -132,7 +184,8 @@ def test_dropped_transaction_is_sent_again_and_settles_once(world: World, store:
     """The node forgets the pending settlement (anvil_dropTransaction): the poster notices it is not mined,
     sends it again (as a replacement with a bumped fee), and the jobs settle exactly once."""
     anvil = world.net.anvil
-    poster = make_poster(world, store, stuck_after=0.3, max_fee_cap=50 * GWEI, priority_fee=GWEI)
+    clock = MovableClock()
+    poster = make_poster(world, store, clock, stuck_after=0.3, max_fee_cap=50 * GWEI, priority_fee=GWEI)
     jobs = verified_receipts(world, store, 3)
     anvil.rpc("evm_setAutomine", [False])
     try:
@@ -147,7 +200,7 @@ def test_dropped_transaction_is_sent_again_and_settles_once(world: World, store:
             for tx in by_sender.values()
         )
         for _ in range(6):
-            time.sleep(0.35)
+            clock.advance(0.35)  # past stuck_after
             poster.step()
         (batch,) = store.open_batches()
         assert len(batch.attempts) >= 2  # a replacement went out after the drop

@@ -15,6 +15,7 @@ from gpusettle.devnet import free_port
 from gpusettle.eip712 import CompactSignature, attestation_digest, receipts_hash, recover
 from gpusettle.hashing import keccak256
 from gpusettle.models import JobReceipt, JobSpec, MatmulWorkload
+from gpusettle.signed_requests import result_upload_headers
 from gpusettle.workloads import run_matmul
 from tests.e2e.conftest import PORTS, World, make_world, settled_everywhere, wait_until
 
@@ -32,15 +33,25 @@ def quorum_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         anvil.stop()
 
 
+def distinct_ports(count: int) -> list[int]:
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port(*PORTS))
+    return sorted(ports)
+
+
 def test_two_of_three_cosign_and_settle(quorum_world: World) -> None:
     world = quorum_world
     gs = world.net.gs
-    peer_port = free_port(*PORTS)
+    peer_port, poster_port, dead_port = distinct_ports(3)
+    # Peers fetch what they lack only from their configured peers, never from a URL in a request.
+    poster_url = f"http://127.0.0.1:{poster_port}"
+    peer_args = ("--no-post", "--peer", poster_url)
     peer, peer_url = world.start_oracle(
-        "oracle2", "--no-post", account="oracle2", arbiter=False, port=peer_port
+        "oracle2", *peer_args, account="oracle2", arbiter=False, port=peer_port
     )
-    dead = f"http://127.0.0.1:{free_port(*PORTS)}"  # the third oracle is down
-    poster, url = world.start_oracle("oracle1", "--peer", peer_url, "--peer", dead)
+    dead = f"http://127.0.0.1:{dead_port}"  # the third oracle is down
+    poster, url = world.start_oracle("oracle1", "--peer", peer_url, "--peer", dead, port=poster_port)
 
     spec_hash = bytes.fromhex(SPEC.spec_hash()[2:])
     ids = world.net.open_jobs(world.client, world.offer_id, 2, max_gpu_seconds=3600, spec_hash=spec_hash)
@@ -49,10 +60,12 @@ def test_two_of_three_cosign_and_settle(quorum_world: World) -> None:
     payload = run_matmul(SPEC.workload, device="cpu").payload  # type: ignore[arg-type]
     assert payload is not None
     result_hash = "0x" + keccak256(payload).hex()
-    assert httpx.put(f"{url}/v1/results/{result_hash}", content=payload).status_code == 201
-    time.sleep(2.1)
-
     first, second = sorted(accepted)
+    signature = result_upload_headers(world.verifier().domain, bytes(world.worker.key), first, result_hash)
+    assert httpx.put(f"{url}/v1/results/{result_hash}", content=payload, headers=signature).status_code == 201
+    last_end = max(accepted.values()) + 2  # the receipts below end 2 s after acceptance
+    wait_until(lambda: time.time() > last_end, 30, "the receipts' end times to pass")
+
     doc = world.sign(world.receipt(first, accepted[first], result_hash=result_hash))
     assert httpx.post(f"{url}/v1/receipts", json=doc).status_code == 202
     wait_until(lambda: settled_everywhere(world, url, first), 40, "the co-signed batch to settle", world)
@@ -82,9 +95,9 @@ def test_two_of_three_cosign_and_settle(quorum_world: World) -> None:
         "verification",
         world,
     )
-    time.sleep(3)
+    wait_until(lambda: "no quorum" in poster.tail(), 30, "the poster to try for a quorum", world)
     assert httpx.get(f"{url}/v1/receipts/{second}").json()["status"] == "verified"
     assert gs.job(second).status == "Running"
-    world.start_oracle("oracle2", "--no-post", account="oracle2", arbiter=False, port=peer_port)
+    world.start_oracle("oracle2", *peer_args, account="oracle2", arbiter=False, port=peer_port)
     wait_until(lambda: gs.job(second).status == "Settled", 40, "settlement once the peer is back", world)
     poster.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -58,7 +57,9 @@ def test_killed_mid_job_is_not_run_again_and_not_billed(world: World, tmp_path: 
     client_before = gs.token_balance(world.client.address)
     worker = world.start_worker(url, "--allow-command", "--unsandboxed")
     wait_until(lambda: gs.job(job_id).status == "Settled", 60, "the interrupted job to settle", world)
-    time.sleep(1.0)
+    # Once the worker has seen the settlement the job is final in its state: it can never run again.
+    settled_line = f"job {job_id} settled"
+    wait_until(lambda: settled_line in worker.log_path.read_text(), 30, "the worker to see it settled", world)
     assert starts(marker) == 1  # never started again
     assert not [p for p in job_pids if alive(p)], "the interrupted job's processes outlived the worker"
     (event,) = gs.events("escrow", "JobSettled", jobId=job_id)

@@ -10,13 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 from starlette.testclient import TestClient
 
+from gpusettle.chain import OracleSet
 from gpusettle.eip712 import ReceiptVerifier
+from gpusettle.hashing import keccak256
 from gpusettle.oracle.app import IntakeSettings, OracleApp
 from gpusettle.oracle.chainview import StaticChainView, WorkerKeyCache
 from gpusettle.oracle.store import SQLiteStore
-from tests.oracle.helpers import CHAIN_ID, ESCROW, PROVIDER_CS, WORKER, receipt, submission
+from gpusettle.signed_requests import peer_request_headers, result_upload_headers
+from tests.oracle.helpers import CHAIN_ID, ESCROW, PROVIDER_CS, WORKER, WORKER_KEY, job, receipt, submission
 
 MAX_BODY = 64 * 1024  # room for the deeply nested documents to reach the parser
 JSON = {"content-type": "application/json"}
@@ -229,3 +233,228 @@ def test_hostile_body_is_refused_fast_with_a_reason(
     assert isinstance(answer.get("reason"), str) and answer["reason"]
     assert elapsed < 0.1, f"{elapsed * 1000:.1f} ms"
     nothing_stored(client, store)
+
+
+# -- the other doors: result uploads and peer requests (issue 9, defect 4) ---------------------------------
+
+PEER_KEY = bytes.fromhex("44" * 32)
+STRANGER_KEY = bytes.fromhex("55" * 32)
+UPLOAD_LIMIT = 4096
+PAYLOAD = b"p" * 100
+PAYLOAD_HASH = "0x" + keccak256(PAYLOAD).hex()
+DOMAIN = ReceiptVerifier(CHAIN_ID, ESCROW).domain
+RUNNING_JOB = 5
+
+
+def _upload_headers(
+    key: bytes = WORKER_KEY, job_id: int = RUNNING_JOB, name: str = PAYLOAD_HASH
+) -> dict[str, str]:
+    return result_upload_headers(DOMAIN, key, job_id, name)
+
+
+def _peer_headers(
+    body: bytes, key: bytes = PEER_KEY, at: int | None = None, signer: str | None = None
+) -> dict[str, str]:
+    stamp = int(time.time()) if at is None else at
+    address = signer or Account.from_key(key).address
+    return peer_request_headers(
+        DOMAIN, key, Account.from_key(key).address, "POST", "/v1/cosign", stamp, body
+    ) | {"x-gpusettle-signer": address}
+
+
+COSIGN = json.dumps({"epoch": 1, "receipts": [], "specs": {}}).encode()
+SSRF = json.dumps({"epoch": 1, "receipts": [], "results_url": "http://169.254.169.254/latest"}).encode()
+
+# (test id, method, path, body factory, headers factory)
+DOOR_CASES: list[tuple[str, str, str, Callable[[], bytes], Callable[[], dict[str, str]]]] = [
+    ("upload-unsigned", "PUT", f"/v1/results/{PAYLOAD_HASH}", lambda: PAYLOAD, dict),
+    (
+        "upload-garbled-signature",
+        "PUT",
+        f"/v1/results/{PAYLOAD_HASH}",
+        lambda: PAYLOAD,
+        lambda: {"x-gpusettle-job": "5", "x-gpusettle-signature": "0xnothex"},
+    ),
+    (
+        "upload-short-signature",
+        "PUT",
+        f"/v1/results/{PAYLOAD_HASH}",
+        lambda: PAYLOAD,
+        lambda: {"x-gpusettle-job": "5", "x-gpusettle-signature": "0x" + "11" * 63},
+    ),
+    (
+        "upload-job-not-a-number",
+        "PUT",
+        f"/v1/results/{PAYLOAD_HASH}",
+        lambda: PAYLOAD,
+        lambda: {**_upload_headers(), "x-gpusettle-job": "five"},
+    ),
+    (
+        "upload-job-negative",
+        "PUT",
+        f"/v1/results/{PAYLOAD_HASH}",
+        lambda: PAYLOAD,
+        lambda: {**_upload_headers(), "x-gpusettle-job": "-5"},
+    ),
+    (
+        "upload-job-10000-digits",
+        "PUT",
+        f"/v1/results/{PAYLOAD_HASH}",
+        lambda: PAYLOAD,
+        lambda: {**_upload_headers(), "x-gpusettle-job": "9" * 10_000},
+    ),
+    (
+        "upload-unknown-job",
+        "PUT",
+        f"/v1/results/{PAYLOAD_HASH}",
+        lambda: PAYLOAD,
+        lambda: _upload_headers(job_id=6),
+    ),
+    (
+        "upload-stranger-key",
+        "PUT",
+        f"/v1/results/{PAYLOAD_HASH}",
+        lambda: PAYLOAD,
+        lambda: _upload_headers(key=STRANGER_KEY),
+    ),
+    (
+        "upload-signed-for-other-payload",
+        "PUT",
+        f"/v1/results/{PAYLOAD_HASH}",
+        lambda: PAYLOAD,
+        lambda: _upload_headers(name="0x" + "00" * 32),
+    ),
+    (
+        "upload-hash-mismatch",
+        "PUT",
+        f"/v1/results/{PAYLOAD_HASH}",
+        lambda: PAYLOAD + b"!",
+        _upload_headers,
+    ),
+    (
+        "upload-oversized",
+        "PUT",
+        f"/v1/results/{PAYLOAD_HASH}",
+        lambda: b"o" * (UPLOAD_LIMIT + 1),
+        _upload_headers,
+    ),
+    ("upload-path-not-a-hash", "PUT", "/v1/results/..%2F..%2Fetc%2Fpasswd", lambda: PAYLOAD, _upload_headers),
+    ("upload-hash-uppercase-junk", "PUT", "/v1/results/0X" + "ZZ" * 32, lambda: PAYLOAD, _upload_headers),
+    ("cosign-unsigned", "POST", "/v1/cosign", lambda: COSIGN, dict),
+    (
+        "cosign-stranger",
+        "POST",
+        "/v1/cosign",
+        lambda: COSIGN,
+        lambda: _peer_headers(COSIGN, key=STRANGER_KEY),
+    ),
+    (
+        "cosign-stale",
+        "POST",
+        "/v1/cosign",
+        lambda: COSIGN,
+        lambda: _peer_headers(COSIGN, at=int(time.time()) - 86_400),
+    ),
+    (
+        "cosign-from-the-future",
+        "POST",
+        "/v1/cosign",
+        lambda: COSIGN,
+        lambda: _peer_headers(COSIGN, at=int(time.time()) + 86_400),
+    ),
+    (
+        "cosign-timestamp-not-a-number",
+        "POST",
+        "/v1/cosign",
+        lambda: COSIGN,
+        lambda: {**_peer_headers(COSIGN), "x-gpusettle-timestamp": "yesterday"},
+    ),
+    (
+        "cosign-claims-another-signer",
+        "POST",
+        "/v1/cosign",
+        lambda: COSIGN,
+        lambda: _peer_headers(COSIGN, key=STRANGER_KEY, signer=Account.from_key(PEER_KEY).address),
+    ),
+    ("cosign-body-swapped", "POST", "/v1/cosign", lambda: SSRF, lambda: _peer_headers(COSIGN)),
+    ("cosign-results-url-ssrf", "POST", "/v1/cosign", lambda: SSRF, lambda: _peer_headers(SSRF)),
+    ("cosign-not-json", "POST", "/v1/cosign", lambda: b"{epoch", lambda: _peer_headers(b"{epoch")),
+    (
+        "cosign-oversized",
+        "POST",
+        "/v1/cosign",
+        lambda: b" " * (UPLOAD_LIMIT * 2),
+        lambda: _peer_headers(b" " * (UPLOAD_LIMIT * 2)),
+    ),
+]
+
+
+class _Cosigner:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, request: Any, signer: str) -> tuple[int, dict[str, Any]]:
+        self.calls += 1
+        return 200, {"signer": signer}
+
+
+@pytest.fixture(scope="module")
+def doors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, OracleApp, _Cosigner]]:
+    tmp: Path = tmp_path_factory.mktemp("doors")
+    store = SQLiteStore(tmp / "oracle.sqlite")
+    cosigner = _Cosigner()
+    view = StaticChainView(
+        CHAIN_ID,
+        ESCROW,
+        {PROVIDER_CS: WORKER},
+        jobs={RUNNING_JOB: job(RUNNING_JOB)},
+        oracle_set=OracleSet((Account.from_key(PEER_KEY).address,), 1, 1),
+    )
+    app = OracleApp(
+        store=store,
+        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
+        keys=WorkerKeyCache(view),
+        results_dir=tmp / "results",
+        settings=IntakeSettings(max_result=UPLOAD_LIMIT, max_cosign=UPLOAD_LIMIT),
+        cosign=cosigner,
+    )
+    with TestClient(app.asgi()) as client:
+        for _ in range(3):  # warm up, as above
+            client.put(f"/v1/results/{PAYLOAD_HASH}", content=b"")
+            client.post("/v1/cosign", content=COSIGN)
+        yield client, app, cosigner
+    app.close()
+    store.close()
+
+
+def test_door_corpus_is_big_enough() -> None:
+    assert len(DOOR_CASES) >= 20
+    assert len({c[0] for c in DOOR_CASES}) == len(DOOR_CASES)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content", "headers"), [c[1:] for c in DOOR_CASES], ids=[c[0] for c in DOOR_CASES]
+)
+def test_hostile_upload_or_peer_request_is_refused_fast_with_a_reason(
+    doors: tuple[TestClient, OracleApp, _Cosigner],
+    method: str,
+    path: str,
+    content: Callable[[], bytes],
+    headers: Callable[[], dict[str, str]],
+) -> None:
+    client, app, cosigner = doors
+    calls = cosigner.calls
+    data, sent = content(), headers()
+    started = time.perf_counter()
+    response = client.request(method, path, content=data, headers=sent)
+    elapsed = time.perf_counter() - started
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:500])
+    if response.status_code != 404 or path.startswith("/v1/results/0x"):
+        answer = response.json()
+        assert isinstance(answer.get("error"), str) and answer["error"]
+        assert isinstance(answer.get("reason"), str) and answer["reason"]
+    assert elapsed < 0.1, f"{elapsed * 1000:.1f} ms"
+    assert cosigner.calls == calls, "a hostile peer request reached the co-signer"
+    assert list(app.results_dir.iterdir()) == [], "something was stored"
+    assert client.get(f"/v1/results/{PAYLOAD_HASH}").status_code == 404
+    assert client.get("/health").status_code == 200

@@ -16,13 +16,16 @@ from gpusettle.models import CommandWorkload, JobSpec
 from gpusettle.oracle.app import IntakeSettings, OracleApp
 from gpusettle.oracle.chainview import StaticChainView, WorkerKeyCache
 from gpusettle.oracle.store import InsertOutcome, NewReceipt, SQLiteStore, StoreUnavailableError
+from gpusettle.signed_requests import result_upload_headers
 from tests.oracle.helpers import (
     CHAIN_ID,
     ESCROW,
     OTHER_KEY,
     PROVIDER_CS,
     WORKER,
+    WORKER_KEY,
     body,
+    job,
     receipt,
     submission,
 )
@@ -220,14 +223,21 @@ def test_full_disk_is_a_503_and_loses_nothing_acknowledged(http: TestClient, sto
     assert all(store.receipt(j) is None for j, _ in refused)
 
 
-def test_results_are_stored_by_hash(http: TestClient, tmp_path: Path) -> None:
+def test_results_are_stored_by_hash(http: TestClient, view: StaticChainView) -> None:
+    view.job_table[5] = job(5)
+    domain = ReceiptVerifier(CHAIN_ID, ESCROW).domain
     payload = b"product bytes"
     name = "0x" + keccak256(payload).hex()
-    assert http.put(f"/v1/results/{name}", content=payload).status_code == 201
+
+    def put(target: str, content: bytes) -> Any:
+        headers = result_upload_headers(domain, WORKER_KEY, 5, target)
+        return http.put(f"/v1/results/{target}", content=content, headers=headers)
+
+    assert put(name, payload).status_code == 201
     assert http.get(f"/v1/results/{name}").content == payload
-    wrong = http.put("/v1/results/0x" + "00" * 32, content=payload)
+    wrong = put("0x" + "00" * 32, payload)
     assert wrong.status_code == 422 and wrong.json()["error"] == "hash_mismatch"
-    assert http.put(f"/v1/results/{name}", content=b"x" * 5000).status_code == 413
+    assert put(name, b"x" * 5000).status_code == 413
     assert http.get("/v1/results/nothex").status_code == 400
 
 

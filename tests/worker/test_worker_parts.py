@@ -144,5 +144,97 @@ def test_unreachable_oracle_is_retried() -> None:
 
     client = OracleClient("http://oracle", transport=httpx.MockTransport(handler))
     assert client.submit("{}").kind == "retry"
-    assert client.upload_result("0x" + "00" * 32, b"x").kind == "retry"
-    assert client.status(1) is None
+    assert client.upload_result("0x" + "00" * 32, b"x", {}).kind == "retry"
+    assert client.status(1).kind == "unreachable"
+
+
+# -- a receipt the oracle lost is submitted again (issue 9, defect 6) -----------------------------------
+
+
+def _worker_with_oracle(tmp_path: Path, handler: object, **config: object) -> object:
+    """A Worker whose chain is a stand-in (only the EIP-712 domain is read) and whose oracle is `handler`."""
+    from types import SimpleNamespace
+
+    from eth_account import Account
+
+    from gpusettle.worker.runner import Worker, WorkerConfig
+
+    fake = SimpleNamespace(
+        chain=SimpleNamespace(chain_id=31337),
+        escrow=SimpleNamespace(address="0x" + "11" * 20),
+    )
+    worker = Worker(
+        WorkerConfig(
+            data_dir=tmp_path,
+            provider="0x" + "22" * 20,
+            oracle_url="http://oracle",
+            status_every=0.0,
+            confirmations=1,
+            **config,  # type: ignore[arg-type]
+        ),
+        lambda: fake,  # type: ignore[arg-type, return-value]
+        Account.create(),
+    )
+    worker._oracle_client = OracleClient("http://oracle", transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
+    return worker
+
+
+def _submitted_job(worker: object, job_id: int, deadline: int) -> None:
+    state: WorkerState = worker.state  # type: ignore[attr-defined]
+    state.add_job(job_id, "0x" + "33" * 32, 600, 1, deadline - 100, deadline)
+    state.update(job_id, state="submitted", submission=json.dumps({"receipt": {"jobId": job_id}}), end_time=1)
+
+
+def test_a_receipt_the_oracle_lost_is_submitted_again(tmp_path: Path) -> None:
+    import time
+
+    posts: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(404, json={"error": "unknown_receipt", "reason": "no receipt for job 7"})
+        posts.append(request.content)
+        return httpx.Response(202, json={"status": "received", "job_id": 7})
+
+    worker = _worker_with_oracle(tmp_path, handler)
+    _submitted_job(worker, 7, int(time.time()) + 86_400)
+    worker.submit_once()  # type: ignore[attr-defined]  # the oracle says 404: the receipt goes back to be sent
+    worker.submit_once()  # type: ignore[attr-defined]
+    assert posts, "the lost receipt was never submitted again"
+    assert json.loads(posts[0])["receipt"]["jobId"] == 7
+    assert worker.state.job(7).state == "submitted"  # type: ignore[attr-defined]
+
+
+def test_an_unreachable_oracle_is_not_a_lost_receipt(tmp_path: Path) -> None:
+    import time
+
+    posts: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            raise httpx.ConnectError("refused")
+        posts.append(request.content)
+        return httpx.Response(202, json={"status": "received"})
+
+    worker = _worker_with_oracle(tmp_path, handler)
+    _submitted_job(worker, 8, int(time.time()) + 86_400)
+    worker.submit_once()  # type: ignore[attr-defined]
+    worker.submit_once()  # type: ignore[attr-defined]
+    assert posts == []
+    assert worker.state.job(8).state == "submitted"  # type: ignore[attr-defined]
+
+
+def test_a_receipt_near_its_deadline_is_reported_loudly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"job_id": 9, "status": "verified"})
+
+    worker = _worker_with_oracle(tmp_path, handler)
+    _submitted_job(worker, 9, int(time.time()) + 120)
+    with caplog.at_level(logging.WARNING, logger="gpusettle.worker"):
+        worker.submit_once()  # type: ignore[attr-defined]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("job 9" in w and "at risk" in w and "s left" in w for w in warnings), warnings

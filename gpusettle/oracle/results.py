@@ -1,0 +1,197 @@
+"""Result payloads on disk: streamed in with their keccak256 computed on the way, served back as files,
+and pruned once nothing can ask for them any more.
+
+Layout of the results directory: `<hash>` is a payload named by its keccak256 (0x + 64 hex digits);
+`<hash>.jobs` lists, one per line, the jobs it was uploaded for (the retention policy reads it);
+`.upload-*` are uploads in progress, renamed into place only once complete and hashed.
+
+Retention: a payload is kept while any job it was uploaded for may still need it, that is until that
+job's receipt is final (settled or rejected) plus the dispute window plus a configurable margin; a
+payload whose jobs never got a receipt here (or whose receipts were already pruned) is kept for the
+same span after its upload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..models import ReceiptStatus
+
+__all__ = ["FINAL_STATUSES", "ResultFiles", "Upload", "keccak_hasher"]
+
+log = logging.getLogger("gpusettle.oracle.results")
+
+FINAL_STATUSES = frozenset({ReceiptStatus.SETTLED, ReceiptStatus.REJECTED})
+"""Receipt statuses after which a payload is kept only for the dispute window and the margin."""
+_STALE_UPLOAD = 3600.0
+"""Seconds after which an unfinished upload's temporary file is removed."""
+
+
+def keccak_hasher() -> Any:
+    """An incremental keccak256 (update(), digest()): a payload is hashed as it streams in."""
+    try:
+        from sha3 import keccak_256  # safe-pysha3, the fast backend gpusettle.hashing prefers
+
+        return keccak_256()
+    except ImportError:
+        from Crypto.Hash import keccak
+
+        return keccak.new(digest_bits=256)
+
+
+def _valid_name(name: str) -> bool:
+    if len(name) != 66 or not name.startswith("0x"):
+        return False
+    try:
+        bytes.fromhex(name[2:])
+    except ValueError:
+        return False
+    return name == name.lower()
+
+
+class Upload:
+    """One payload being written: a temporary file and its running hash. Blocking: use a worker thread."""
+
+    def __init__(self, directory: Path, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.path = directory / f".upload-{secrets.token_hex(8)}"
+        self._file: BinaryIO = self.path.open("xb")
+        self._hash = keccak_hasher()
+
+    def write(self, chunk: bytes) -> bool:
+        """Append a chunk; False (and nothing written) once the payload would exceed `limit`."""
+        if self.size + len(chunk) > self.limit:
+            return False
+        self._hash.update(chunk)
+        self._file.write(chunk)
+        self.size += len(chunk)
+        return True
+
+    def digest(self) -> str:
+        """0x + keccak256 of what was written."""
+        return "0x" + bytes(self._hash.digest()).hex()
+
+    def commit(self, final: Path) -> None:
+        """Flush, fsync and rename into place (an existing payload with that hash is the same bytes)."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.chmod(self.path, 0o644)
+        os.replace(self.path, final)
+
+    def abort(self) -> None:
+        """Drop the partial payload."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+class ResultFiles:
+    """The results directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name: str) -> Path:
+        """Where the payload `name` (a validated 0x-hash) lives."""
+        return self.directory / name
+
+    def begin(self, limit: int) -> Upload:
+        """A new upload of at most `limit` bytes."""
+        return Upload(self.directory, limit)
+
+    def finish(self, upload: Upload, name: str, job_id: int) -> bool:
+        """Put a complete upload in place if it hashes to `name` and record `job_id` against it; False
+        (and the upload dropped) when the hash differs."""
+        if upload.digest() != name:
+            upload.abort()
+            return False
+        upload.commit(self.path(name))
+        self.record_job(name, job_id)
+        return True
+
+    def record_job(self, name: str, job_id: int) -> None:
+        """Remember that `name` was uploaded for `job_id` (retention follows that job)."""
+        if job_id in self.jobs_of(name):
+            return
+        with (self.directory / f"{name}.jobs").open("a", encoding="ascii") as fh:
+            fh.write(f"{job_id}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def jobs_of(self, name: str) -> list[int]:
+        """The jobs `name` was uploaded for."""
+        try:
+            text = (self.directory / f"{name}.jobs").read_text(encoding="ascii")
+        except OSError:
+            return []
+        return [int(line) for line in text.split() if line.isdigit()]
+
+    def lookup(self, result_hash: str) -> bytes | None:
+        """The payload's bytes (None when absent): the verifier's PayloadLookup."""
+        name = result_hash.lower()
+        if not _valid_name(name):
+            return None
+        try:
+            return self.path(name).read_bytes()
+        except OSError:
+            return None
+
+    def prune(
+        self,
+        state_of: Callable[[int], tuple[str, float] | None],
+        keep_seconds: float,
+        now: float | None = None,
+    ) -> list[str]:
+        """Remove payloads no job can need any more; returns their names.
+
+        `state_of(job_id)` gives a receipt's (status, time of its last change), or None when this oracle
+        has no receipt for the job. `keep_seconds` is the dispute window plus the margin."""
+        now = time.time() if now is None else now
+        removed: list[str] = []
+        for entry in self.directory.iterdir():
+            name = entry.name
+            if name.startswith(".upload-"):
+                with contextlib.suppress(OSError):
+                    if now - entry.stat().st_mtime > _STALE_UPLOAD:
+                        entry.unlink()
+                continue
+            if not _valid_name(name):
+                continue
+            try:
+                uploaded_at = entry.stat().st_mtime
+            except OSError:
+                continue
+            jobs = self.jobs_of(name)
+            # No job recorded (an upload from before jobs were recorded): kept for the same span.
+            expired = (
+                all(self._expired(state_of(job), uploaded_at, keep_seconds, now) for job in jobs)
+                if jobs
+                else now - uploaded_at > keep_seconds
+            )
+            if expired:
+                removed.append(name)
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+                with contextlib.suppress(FileNotFoundError):
+                    (self.directory / f"{name}.jobs").unlink()
+        if removed:
+            log.info("pruned %d result payload(s) past their retention", len(removed))
+        return removed
+
+    @staticmethod
+    def _expired(state: tuple[str, float] | None, uploaded_at: float, keep: float, now: float) -> bool:
+        if state is None:
+            return now - uploaded_at > keep
+        status, changed_at = state
+        return status in FINAL_STATUSES and now - changed_at > keep
