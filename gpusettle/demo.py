@@ -39,6 +39,7 @@ from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound
 
 from .chain import Chain, Gpusettle
+from .chain.logs import reader_for
 from .deploy import Roles, deploy_suite, network_for_chain_id
 from .errors import GpusettleError
 from .keystore import FAST_KDF_ENV, PASSWORD_ENV, Keystore
@@ -853,8 +854,8 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, keep: boo
 
 
 def _event_tx(gs: Gpusettle, event: str, job_id: int) -> str:
-    logs = getattr(gs.escrow.events, event).get_logs(
-        argument_filters={"jobId": job_id}, from_block=gs.record.deploy_block
+    logs = reader_for(gs.chain.w3).events(
+        getattr(gs.escrow.events, event), gs.record.deploy_block, gs.chain.block_number(), {"jobId": job_id}
     )
     return str(logs[-1]["transactionHash"].to_0x_hex())
 
