@@ -30,8 +30,8 @@ from web3.exceptions import TransactionNotFound, Web3Exception
 
 from ..chain import DecodedContractError, Gpusettle
 from ..chain.logs import reader_for
-from ..errors import GpusettleError
 from ..eip712 import CompactSignature
+from ..errors import GpusettleError
 from ..models import SignedReceipt
 from .chainview import ChainView
 from .metrics import OracleMetrics
