@@ -57,7 +57,7 @@ class MarketWorld:
         receipts, sigs = [], []
         for job_id in job_ids:
             job = gs.job(job_id)
-            worker = self.workers[[p.address for p in self.providers].index(job.provider)]
+            worker = self.workers[[str(p.address) for p in self.providers].index(job.provider)]
             r = JobReceipt(
                 jobId=job_id,
                 provider=job.provider,
