@@ -18,7 +18,10 @@ from ..worker.cli import worker
 from .admin import admin
 from .context import get_ctx, shared_options
 from .deploy import deploy, dev
+from .explorer import explorer
+from .index import index
 from .job import job
+from .market import market
 from .provider import provider
 from .token import token
 from .wallet import wallet
@@ -107,6 +110,9 @@ cli.add_command(deploy)
 cli.add_command(dev)
 cli.add_command(worker)
 cli.add_command(oracle)
+cli.add_command(index)
+cli.add_command(market)
+cli.add_command(explorer)
 
 
 def main(argv: list[str] | None = None) -> None:

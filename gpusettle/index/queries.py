@@ -44,7 +44,7 @@ def _cs(address: str | None) -> str | None:
 
 
 class _Row(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class OfferQuery(_Row):
