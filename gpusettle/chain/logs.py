@@ -136,7 +136,7 @@ class LogReader:
     """Reads a block range in chunks sized to what the RPC accepts.
 
     The chunk size is learned: halved on a range/size refusal, doubled again after `grow_after` chunks
-    in a row succeed, never above `max_chunk`. One reader per RPC endpoint keeps what it learned.
+    in a row succeed, never above `max_chunk` nor up to a span the RPC refused. One reader per RPC endpoint keeps what it learned.
     """
 
     def __init__(self, *, initial_chunk: int = 10_000, max_chunk: int = 100_000, grow_after: int = 4) -> None:
@@ -146,6 +146,8 @@ class LogReader:
         self.max_chunk = max_chunk
         self.grow_after = grow_after
         self._streak = 0
+        self.ceiling = max_chunk
+        """The largest span not yet refused."""
         self.refusals = 0
         """How often the RPC refused a range (for tests and logs)."""
 
@@ -165,14 +167,16 @@ class LogReader:
                 self._streak = 0
                 if b == a:
                     raise LogRangeError(a, str(exc)[:300]) from None
+                # Never grow back to a span the RPC refused: its limits are mostly fixed per endpoint.
+                self.ceiling = min(self.ceiling, b - a)
                 self.chunk = max(1, (b - a + 1) // 2)
                 log.debug("RPC refused blocks %d-%d (%s); chunk now %d", a, b, str(exc)[:120], self.chunk)
                 continue
             yield a, b, got
             a = b + 1
             self._streak += 1
-            if self._streak >= self.grow_after and self.chunk < self.max_chunk:
-                self.chunk = min(self.max_chunk, self.chunk * 2)
+            if self._streak >= self.grow_after and self.chunk < self.ceiling:
+                self.chunk = min(self.ceiling, self.chunk * 2)
                 self._streak = 0
 
     def events(

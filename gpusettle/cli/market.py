@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
-from ..index.match import price_per_second
+from ..errors import ConfigError, ContractError, GpusettleError
+from ..index.match import LOST_RACE_ERRORS, candidates, parse_match, price_per_second
 from ..index.queries import OfferQuery, OfferRow
 from ..index.source import MarketSource, open_source
 from .context import get_ctx, shared_options
 
-__all__ = ["market", "per_gpu_hour"]
+__all__ = ["MATCH_TRIES", "create_matched", "market", "per_gpu_hour"]
 
 _INDEX_HELP = (
     "Index to read: a database path, a postgresql:// URL, or an explorer's URL (default $GPUSETTLE_INDEX, "
@@ -160,3 +163,47 @@ def market_stats(index: str | None) -> None:
             )
 
     c.emit(s.model_dump(mode="json"), human)
+
+
+MATCH_TRIES = 3
+"""Matching offers `job create --match` tries before it gives up."""
+
+
+def create_matched(match: str, index: str | None, create: Callable[[int], None]) -> None:
+    """Open the job on the cheapest offer that fits `match`; when another client took it first (or its
+    terms changed since the index saw it), say so and try the next one, at most MATCH_TRIES offers."""
+    c = get_ctx()
+    client = c.client()
+    need = parse_match(match, client.decimals)
+    found = candidates(open_source(index, client.chain.chain_id), need, MATCH_TRIES)
+    if not found:
+        raise ConfigError(
+            f"no active offer fits --match {match!r}",
+            "loosen the filters; `gpusettle market offers` shows what is offered",
+        )
+    for n, offer in enumerate(found, 1):
+        now = client.offer(offer.offer_id)
+        indexed_price = int(offer.price_per_gpu_second)
+        if not now.active or now.price_per_gpu_second > indexed_price:
+            c.info(
+                f"offer {offer.offer_id} changed on-chain since the index saw it "
+                f"({'withdrawn' if not now.active else 'price raised'}); trying the next match"
+            )
+            continue
+        hour = per_gpu_hour(now.price_per_gpu_second, client.decimals)
+        c.info(
+            f"match {n} of {len(found)}: offer {offer.offer_id}, {now.gpu_count} x {now.gpu_model} "
+            f"({now.vram_gb} GB), {hour:.4f} {client.symbol} per GPU-hour, provider {now.provider} "
+            f"({offer.jobs_completed} jobs completed)"
+        )
+        try:
+            create(offer.offer_id)
+            return
+        except ContractError as exc:
+            if exc.name not in LOST_RACE_ERRORS:
+                raise
+            c.info(f"lost the race for offer {offer.offer_id} ({exc.name}); trying the next match")
+    raise GpusettleError(
+        f"none of the {len(found)} matching offers could take the job",
+        "run the command again (the index may have caught up), or loosen --match",
+    )

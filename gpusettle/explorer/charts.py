@@ -42,7 +42,7 @@ def bars(points: Sequence[tuple[str, float]], *, unit: str, title: str, width: i
 
 
 def ranges(
-    rows: Sequence[tuple[str, float, float, float, int]], *, unit: str, title: str, width: int = 640
+    rows: Sequence[tuple[str, float, float, float, int]], *, unit: str, title: str, width: int = 440
 ) -> str:
     """Horizontal min-median-max ranges per label: (label, low, median, high, count)."""
     if not rows:
