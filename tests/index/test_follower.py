@@ -108,7 +108,7 @@ def test_resumes_after_kill_9(market: MarketWorld, tmp_path: Path) -> None:
     head = net.gs.chain.block_number()
     with HostedRpcProxy(market.url, max_range=10_000, delay=0.05) as slow:
         argv = [
-            sys.executable, "-m", "gpusettle.cli", "index", "run", "--once", "--max-chunk", "2",
+            sys.executable, "-m", "gpusettle.cli", "index", "run", "--once", "--confirmations", "0", "--max-chunk", "2",
             "--db", str(db_path), "--rpc-url", slow.url, "--deployments-dir", str(net.workdir / "deployments"),
         ]  # fmt: skip
         proc = subprocess.Popen(argv, env=net.child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -137,7 +137,7 @@ def test_resumes_after_kill_9(market: MarketWorld, tmp_path: Path) -> None:
     stopped_at = int(Database(db_path).scalar("SELECT value FROM meta WHERE key = 'last_block'"))
     assert deploy_block + 20 <= stopped_at < head
     done = subprocess.run(
-        [*argv[:9], "--rpc-url", market.url, "--deployments-dir", str(net.workdir / "deployments")],
+        [*argv[:12], "--rpc-url", market.url, "--deployments-dir", str(net.workdir / "deployments")],
         env=net.child_env(),
         check=False,
         capture_output=True,
