@@ -82,6 +82,7 @@ def _layout(title: str, body: str, active: str, status: int = 200) -> HTMLRespon
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)} · gpusettle explorer</title>
 <link rel="stylesheet" href="/static/app.css">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 </head><body>
 <header><a class="brand" href="/">gpusettle<span>explorer</span></a><nav>{nav}</nav></header>
 <main>{body}</main>
@@ -130,15 +131,16 @@ def _offers_table(offers: list[queries.OfferRow], decimals: int, symbol: str) ->
         rows.append(
             f'<tr data-offer="{o.offer_id}"><td class="num">{o.offer_id}</td>'
             f'<td><span class="gpu">{escape(o.gpu_family)}</span> <span class="model">{escape(o.gpu_model)}</span></td>'
+            f'<td class="num price">{hour:,.4f}</td>'
             f'<td class="num">{o.gpu_count}</td><td class="num">{o.vram_gb} GB</td>'
-            f'<td class="num price">{hour:,.4f}</td><td class="num">{hour / max(1, o.vram_gb):,.5f}</td>'
+            f'<td class="num">{hour / max(1, o.vram_gb):,.5f}</td>'
             f'<td><a href="/providers/{o.provider}">{_short(o.provider)}</a></td>'
             f'<td class="num">{o.jobs_completed} / {o.jobs_failed} / {o.jobs_timed_out}</td>'
             f'<td class="num">{o.jobs_running}</td></tr>'
         )
     return (
-        '<div class="scroll"><table id="offers"><thead><tr><th>Offer</th><th>GPU</th><th>GPUs</th><th>VRAM</th>'
-        f"<th>{escape(symbol)} / GPU-h</th><th>per GB-h</th><th>Provider</th><th>Done / failed / timed out</th>"
+        '<div class="scroll"><table id="offers"><thead><tr><th>Offer</th><th>GPU</th>'
+        f"<th>{escape(symbol)} / GPU-h</th><th>GPUs</th><th>VRAM</th><th>per GB-h</th><th>Provider</th><th>Done / failed / timed out</th>"
         f"<th>Busy</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 

@@ -1,0 +1,91 @@
+"""The explorer's JSON API: answers from the index, 4xx with a reason for bad input, read-only."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from .conftest import Site
+
+
+def get(site: Site, path: str) -> httpx.Response:
+    return httpx.get(site.url + path, timeout=10)
+
+
+def test_offer_search_filters_and_sorts(site: Site) -> None:
+    body = get(site, "/api/offers?gpu=H100&sort=price").json()
+    assert body["total"] == 1  # two H100 offers, one of a jailed provider
+    body = get(site, "/api/offers?include_inactive=true&gpu=h100").json()
+    assert body["total"] == 2
+    body = get(site, "/api/offers?min_vram=80&min_gpus=8&limit=2").json()
+    assert body["total"] == 2 and len(body["offers"]) == 2
+    assert all(o["vram_gb"] >= 80 and o["gpu_count"] >= 8 for o in body["offers"])
+    page2 = get(site, "/api/offers?limit=2&offset=2").json()
+    page1 = get(site, "/api/offers?limit=2").json()
+    assert {o["offer_id"] for o in page1["offers"]}.isdisjoint(o["offer_id"] for o in page2["offers"])
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "words"),
+    [
+        ("/api/offers?min_vram=lots", "min_vram", "valid integer"),
+        ("/api/offers?limit=0", "limit", "greater than or equal to 1"),
+        ("/api/offers?sort=cheapest", "sort", "price"),
+        ("/api/offers?colour=red", "colour", "unknown query parameter"),
+        ("/api/jobs?status=Finished", "status", "not one of"),
+        ("/api/jobs?provider=0x12", "provider", "not a 0x address"),
+        ("/api/jobs/abc", "job_id", "not a whole number"),
+        ("/api/providers/0xnothex", "address", "not a 0x address"),
+        ("/api/stats?x=1", "x", "unknown query parameter"),
+    ],
+)
+def test_bad_query_parameters_get_400_with_the_reason(site: Site, path: str, field: str, words: str) -> None:
+    response = get(site, path)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["field"] == field and words in body["error"]
+
+
+def test_unknown_things_are_404_and_writes_are_refused(site: Site) -> None:
+    assert get(site, "/api/jobs/99999").status_code == 404
+    assert "no job 99999" in get(site, "/api/jobs/99999").json()["error"]
+    assert get(site, "/api/nothing").status_code == 404
+    assert httpx.post(site.url + "/api/offers", json={}).status_code == 405
+
+
+def test_job_detail_has_its_timeline(site: Site) -> None:
+    job_id = site.world.jobs["disputed"][0]
+    body = get(site, f"/api/jobs/{job_id}").json()
+    assert body["job"]["status"] == "DisputeUpheld"
+    assert [e["name"] for e in body["timeline"]] == [
+        "JobCreated", "JobAccepted", "JobSettled", "JobDisputed", "DisputeResolved",
+    ]  # fmt: skip
+
+
+def test_openapi_describes_every_route(site: Site) -> None:
+    doc = get(site, "/api/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    assert set(doc["paths"]) >= {
+        "/api/offers",
+        "/api/providers",
+        "/api/providers/{address}",
+        "/api/jobs",
+        "/api/jobs/{job_id}",
+        "/api/stats",
+        "/api/oracle",
+    }
+    params = {p["name"]: p for p in doc["paths"]["/api/offers"]["get"]["parameters"]}
+    assert "Least memory per GPU" in params["min_vram"]["description"]
+    assert "OfferPage" in doc["components"]["schemas"]
+
+
+def test_market_cli_reads_a_remote_explorer(site: Site) -> None:
+    from click.testing import CliRunner
+
+    from gpusettle.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["market", "offers", "--index", site.url, "--gpu", "A100", "--json"])
+    assert result.exit_code == 0, result.output
+    assert {o["gpu_family"] for o in __import__("json").loads(result.stdout)["offers"]} == {"A100"}
+    bad = CliRunner().invoke(cli, ["market", "offers", "--index", site.url + "/nothing-here", "--json"])
+    assert bad.exit_code == 1
