@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import oracle_intake, oracle_settle, verify
+from . import index_catchup, oracle_intake, oracle_settle, verify
 from .report import BenchOptions, BenchReport
 
 __all__ = ["BENCHES", "BenchOptions", "BenchReport"]
@@ -16,5 +16,6 @@ BENCHES: dict[str, Callable[[BenchOptions], BenchReport]] = {
     "verify": verify.run,
     "oracle_intake": oracle_intake.run,
     "oracle_settle": oracle_settle.run,
+    "index": index_catchup.run,
 }
 """Every benchmark by name, in the order `python -m gpusettle.bench` runs them."""

@@ -72,8 +72,8 @@ class State:
     def put(self, table: str, key: Any, row: dict[str, Any]) -> None:
         """Replace the row (journaled when the current block is near the head)."""
         ck = (table, key)
-        before = self.get(table, key) if ck not in self.cache else self.cache[ck]
         if self.block > self.journal_from and (table, key, self.block) not in self.journaled:
+            before = self.get(table, key) if ck not in self.cache else self.cache[ck]
             self.journaled.add((table, key, self.block))
             self.seq += 1
             self.undo.append(
