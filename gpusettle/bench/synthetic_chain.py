@@ -58,7 +58,7 @@ _STATIC = {"uint256", "uint64", "uint32", "uint8", "address", "bytes32", "bool"}
 def _word(kind: str, value: Any) -> str:
     """One ABI word as 64 hex digits (what eth_abi produces for these static types)."""
     if kind == "address":
-        return value[2:].lower().rjust(64, "0")
+        return str(value)[2:].lower().rjust(64, "0")
     if kind == "bytes32":
         return bytes(value).hex()
     return f"{int(value):064x}"
