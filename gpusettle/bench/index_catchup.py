@@ -121,7 +121,7 @@ def _head_lag(workdir: Path) -> dict[str, float]:
     from ..chain.logs import RpcLogSource
     from .market_world import make_market
 
-    anvil, world = make_market(workdir / "lag", jobs_per_offer=1)
+    anvil, world = make_market(workdir / "lag", jobs_per_offer=2)
     try:
         gs = world.net.gs
         db = Database(workdir / "lag.db")
