@@ -147,6 +147,7 @@ class LogReader:
         self.grow_after = grow_after
         self._streak = 0
         self.ceiling = max_chunk
+        self._last_ok = 0
         """The largest span not yet refused."""
         self.refusals = 0
         """How often the RPC refused a range (for tests and logs)."""
@@ -167,12 +168,15 @@ class LogReader:
                 self._streak = 0
                 if b == a:
                     raise LogRangeError(a, str(exc)[:300]) from None
-                # Never grow back to a span the RPC refused: its limits are mostly fixed per endpoint.
-                self.ceiling = min(self.ceiling, b - a)
-                self.chunk = max(1, (b - a + 1) // 2)
+                # Never grow back to a span the RPC refused (its limits are mostly fixed per endpoint): the
+                # ceiling drops to the larger of the last span it served and half the refused one.
+                span = b - a + 1
+                self.ceiling = max(1, min(self.ceiling, max(self._last_ok, span // 2)))
+                self.chunk = min(self.ceiling, max(1, span // 2))
                 log.debug("RPC refused blocks %d-%d (%s); chunk now %d", a, b, str(exc)[:120], self.chunk)
                 continue
             yield a, b, got
+            self._last_ok = b - a + 1
             a = b + 1
             self._streak += 1
             if self._streak >= self.grow_after and self.chunk < self.ceiling:
