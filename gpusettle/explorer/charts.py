@@ -44,7 +44,7 @@ def bars(points: Sequence[tuple[str, float]], *, unit: str, title: str, width: i
 def ranges(
     rows: Sequence[tuple[str, float, float, float, int]], *, unit: str, title: str, width: int = 440
 ) -> str:
-    """Horizontal min-median-max ranges per label: (label, low, median, high, count)."""
+    """Horizontal min-mean-max ranges per label: (label, low, mean, high, count)."""
     if not rows:
         return f'<p class="empty">No data yet for {escape(title.lower())}.</p>'
     top = max(r[3] for r in rows) or 1.0

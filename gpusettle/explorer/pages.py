@@ -223,7 +223,7 @@ def _market(request: Request) -> HTMLResponse:
             (
                 f.family,
                 f.min_price * 3600 / 10**d,
-                f.median_price * 3600 / 10**d,
+                f.mean_price * 3600 / 10**d,
                 f.max_price * 3600 / 10**d,
                 f.offers,
             )
@@ -251,7 +251,7 @@ def _market(request: Request) -> HTMLResponse:
 <p class="count" id="offer-count">{page.total:,} offers fit</p>
 {_offers_table(page.offers, d, sym)}{pages}</section>
 <section class="grid2">
-<div class="card"><h2>Price by GPU family</h2><p class="hint">Cheapest to dearest active offer; the dot is the median.</p>{chart}</div>
+<div class="card"><h2>Price by GPU family</h2><p class="hint">Cheapest to dearest active offer; the dot is the mean.</p>{chart}</div>
 <div class="card"><h2>Recent jobs</h2>{_jobs_table(recent, d, "recent-jobs")}</div>
 </section>"""
     return _layout("Market", body, "market")

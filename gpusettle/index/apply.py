@@ -366,6 +366,13 @@ def _job_cancelled(s: State, ev: IndexedEvent, t: int) -> None:
     _end_job(s, ev, t, "Cancelled")
 
 
+def _total(s: State, name: str, delta: int) -> None:
+    """Network-wide sums kept as rows (journaled like any other), so the explorer never sums all settlements."""
+    row = s.get("totals", name) or {"name": name, "value": "0"}
+    _add(row, "value", delta)
+    s.put("totals", name, row)
+
+
 def _job_settled(s: State, ev: IndexedEvent, t: int) -> None:
     a = ev.args
     job = _end_job(s, ev, t, "Settled")
@@ -389,6 +396,9 @@ def _job_settled(s: State, ev: IndexedEvent, t: int) -> None:
             "outcome": a["outcome"],
         },
     )
+    _total(s, "value_settled", a["payout"])
+    _total(s, "fees", a["fee"])
+    _total(s, "gpu_seconds", a["gpuSeconds"])
     provider = _provider(s, job["provider"], ev, t)
     if a["outcome"] == 0:
         provider["jobs_completed"] += 1

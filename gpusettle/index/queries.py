@@ -267,8 +267,8 @@ class FamilyPrice(_Row):
     """Active offers."""
     min_price: float
     """Cheapest price per GPU-second, base units."""
-    median_price: float
-    """Median price per GPU-second, base units."""
+    mean_price: float
+    """Mean price per GPU-second, base units."""
     max_price: float
     """Highest price per GPU-second, base units."""
 
@@ -279,9 +279,9 @@ class Stats(_Row):
     last_block: int
     """Newest block indexed."""
     offers_active: int
-    """Active offers."""
+    """Active offers whose provider can take work (not jailed)."""
     gpus_offered: int
-    """GPUs in active offers."""
+    """GPUs in those offers."""
     providers: int
     """Providers seen."""
     jobs: int
@@ -530,14 +530,21 @@ def _decimals(db: Database) -> int:
     return int(got) if got is not None else 18
 
 
-def _days(db: Database, sql: str, params: list[Any], scale: float) -> list[DayPoint]:
-    out: dict[str, float] = {}
-    import datetime as _dt
+def _days(db: Database, value: str, where: str, params: list[Any], scale: float) -> list[DayPoint]:
+    """A per-UTC-day series of SUM(`value`) over settlements (grouped in SQL: one row per day)."""
+    import datetime as dt
 
-    for t, v in db.query(sql, params):
-        day = _dt.datetime.fromtimestamp(int(t), _dt.UTC).strftime("%Y-%m-%d")
-        out[day] = out.get(day, 0.0) + float(v or 0) / scale
-    return [DayPoint(day=d, value=v) for d, v in sorted(out.items())]
+    rows = db.query(
+        f"SELECT time / 86400 AS day, SUM({value}) FROM settlements {where} GROUP BY time / 86400 ORDER BY day",
+        params,
+    )
+    return [
+        DayPoint(
+            day=dt.datetime.fromtimestamp(int(day) * 86400, dt.UTC).strftime("%Y-%m-%d"),
+            value=float(total or 0) / scale,
+        )
+        for day, total in rows
+    ]
 
 
 def provider(db: Database, address: str) -> ProviderDetail | None:
@@ -553,12 +560,7 @@ def provider(db: Database, address: str) -> ProviderDetail | None:
         (key,),
     )
     _total, recent = jobs(db, provider=key, limit=20)
-    earnings = _days(
-        db,
-        "SELECT time, payout_num FROM settlements WHERE provider = ? ORDER BY time",
-        [key],
-        10.0 ** _decimals(db),
-    )
+    earnings = _days(db, "payout_num", "WHERE provider = ?", [key], 10.0 ** _decimals(db))
     settled = row.jobs_completed + row.jobs_failed + row.jobs_timed_out
     uptime = row.jobs_completed / settled if settled else None
     return ProviderDetail(
@@ -574,31 +576,35 @@ def stats(db: Database) -> Stats:
     """Network-wide figures."""
     decimals = _decimals(db)
     by_status = {str(s): int(n) for s, n in db.query("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
-    value = sum(int(p) for (p,) in db.query("SELECT payout FROM settlements"))
-    fees = sum(int(f) for (f,) in db.query("SELECT fee FROM settlements"))
-    gpu_seconds = int(db.scalar("SELECT COALESCE(SUM(gpu_seconds), 0) FROM settlements") or 0)
-    prices: dict[str, list[float]] = {}
-    for family, price in db.query(
-        "SELECT o.gpu_family, o.price_num FROM offers o JOIN providers p ON p.address = o.provider "
-        "WHERE o.active = 1 AND p.jailed = 0 ORDER BY o.gpu_family, o.price_num"
-    ):
-        prices.setdefault(str(family), []).append(float(price))
-    families = [
-        FamilyPrice(family=f, offers=len(v), min_price=v[0], median_price=v[len(v) // 2], max_price=v[-1])
-        for f, v in sorted(prices.items(), key=lambda kv: kv[1][len(kv[1]) // 2])
-    ]
+    totals = {str(n): int(v) for n, v in db.query("SELECT name, value FROM totals")}
+    value, fees, gpu_seconds = (totals.get(k, 0) for k in ("value_settled", "fees", "gpu_seconds"))
+    # One grouped pass over the offers that can take work (active, provider not jailed).
+    groups = db.query(
+        "SELECT o.gpu_family, COUNT(*), MIN(o.price_num), AVG(o.price_num), MAX(o.price_num), SUM(o.gpu_count) "
+        "FROM offers o JOIN providers p ON p.address = o.provider WHERE o.active = 1 AND p.jailed = 0 "
+        "GROUP BY o.gpu_family"
+    )
+    families = sorted(
+        (
+            FamilyPrice(
+                family=str(f), offers=int(n), min_price=float(lo), mean_price=float(mean), max_price=float(hi)
+            )
+            for f, n, lo, mean, hi, _gpus in groups
+        ),
+        key=lambda fp: fp.mean_price,
+    )
     return Stats(
         last_block=int(db.scalar("SELECT value FROM meta WHERE key = 'last_block'") or 0),
-        offers_active=int(db.scalar("SELECT COUNT(*) FROM offers WHERE active = 1") or 0),
-        gpus_offered=int(db.scalar("SELECT COALESCE(SUM(gpu_count), 0) FROM offers WHERE active = 1") or 0),
+        offers_active=sum(int(g[1]) for g in groups),
+        gpus_offered=sum(int(g[5]) for g in groups),
         providers=int(db.scalar("SELECT COUNT(*) FROM providers") or 0),
         jobs=sum(by_status.values()),
         jobs_by_status=by_status,
         gpu_hours_settled=gpu_seconds / 3600,
         value_settled=str(value),
         fees=str(fees),
-        gpu_hours_by_day=_days(db, "SELECT time, gpu_seconds FROM settlements", [], 3600.0),
-        value_by_day=_days(db, "SELECT time, payout_num FROM settlements", [], 10.0**decimals),
+        gpu_hours_by_day=_days(db, "gpu_seconds", "", [], 3600.0),
+        value_by_day=_days(db, "payout_num", "", [], 10.0**decimals),
         price_by_family=families,
         token_decimals=decimals,
         token_symbol=str(db.scalar("SELECT value FROM meta WHERE key = 'token_symbol'") or "tokens"),
@@ -608,7 +614,8 @@ def stats(db: Database) -> Stats:
 def oracle(db: Database) -> OracleView:
     """The oracle set and its queue, as the chain shows them."""
     sets = db.query("SELECT epoch, oracles, threshold, time FROM oracle_sets ORDER BY epoch DESC")
-    now = int(db.scalar("SELECT COALESCE(MAX(time), 0) FROM events") or 0)
+    # The newest event's time through the primary key (MAX(time) would scan every event).
+    now = int(db.scalar("SELECT time FROM events ORDER BY block_number DESC, log_index DESC LIMIT 1") or 0)
     last_settlement = db.scalar("SELECT MAX(time) FROM settlements")
     current = sets[0] if sets else None
     return OracleView(

@@ -23,6 +23,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "settlements": ("job_id",),
     "disputes": ("job_id",),
     "oracle_sets": ("epoch",),
+    "totals": ("name",),
 }
 """Derived tables and their primary keys (what the undo journal restores)."""
 
@@ -70,6 +71,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_provider ON jobs (provider, job_id);
 CREATE INDEX IF NOT EXISTS jobs_client ON jobs (client, job_id);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, job_id);
+CREATE INDEX IF NOT EXISTS jobs_deadline ON jobs (status, deadline);
+CREATE INDEX IF NOT EXISTS jobs_accepted ON jobs (status, accepted_at);
 CREATE TABLE IF NOT EXISTS settlements (
     job_id BIGINT PRIMARY KEY, provider TEXT NOT NULL, block_number BIGINT NOT NULL, time BIGINT NOT NULL,
     tx_hash TEXT NOT NULL, gpu_seconds BIGINT NOT NULL, payout TEXT NOT NULL, fee TEXT NOT NULL,
@@ -82,6 +85,7 @@ CREATE TABLE IF NOT EXISTS disputes (
     reason_hash TEXT NOT NULL, opened_block BIGINT NOT NULL, opened_time BIGINT NOT NULL,
     status TEXT NOT NULL, slashed TEXT NOT NULL, compensation TEXT NOT NULL, resolved_block BIGINT
 );
+CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS oracle_sets (
     epoch BIGINT PRIMARY KEY, oracles TEXT NOT NULL, threshold INTEGER NOT NULL,
     block_number BIGINT NOT NULL, time BIGINT NOT NULL, tx_hash TEXT NOT NULL
