@@ -28,19 +28,20 @@ EVENTS_ENV = "GPUSETTLE_BENCH_INDEX_EVENTS"
 
 
 def keccak_rate(seconds: float = 1.0) -> float:
-    """Raw single-core keccak256 calls per second on 64-byte inputs (the reference rate)."""
+    """Raw single-core keccak256 calls per CPU-second on 64-byte inputs (the reference rate)."""
     data = b"\x5a" * 64
     n = 0
-    started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
+    started = time.process_time()
+    while time.process_time() - started < seconds:
         for _ in range(2000):
             keccak256(data)
         n += 2000
-    return n / (time.perf_counter() - started)
+    return n / (time.process_time() - started)
 
 
-def _catch_up(events: int, seed: int, workdir: Path) -> tuple[int, float, float]:
-    """(events, seconds to index them, seconds spent building the synthetic chain)."""
+def _catch_up(events: int, seed: int, workdir: Path) -> tuple[int, float, float, float]:
+    """(events, wall seconds to index them, CPU seconds of this process for it, seconds spent building
+    the synthetic chain). CPU time is the one-core figure on a machine shared with other work."""
     jobs = max(1, int(events / 2.1))
     offers = max(5, events // 40)
     t0 = time.perf_counter()
@@ -48,10 +49,10 @@ def _catch_up(events: int, seed: int, workdir: Path) -> tuple[int, float, float]
     built = time.perf_counter() - t0
     db = Database(workdir / "catchup.db")
     f = Follower(db, chain, ADDRESSES, 1, confirmations=0)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     while f.step().last_block < chain.head():
         pass
-    return chain.count, time.perf_counter() - started, built
+    return chain.count, time.perf_counter() - started, time.process_time() - cpu, built
 
 
 def _api_latency(workdir: Path, seed: int) -> dict[str, float]:
@@ -168,14 +169,16 @@ def run(options: BenchOptions) -> BenchReport:
     ref = keccak_rate()
     with tempfile.TemporaryDirectory(prefix="gpusettle-index-bench-") as tmp:
         workdir = Path(tmp)
-        count, seconds, built = _catch_up(events, options.seed, workdir)
+        count, seconds, cpu_seconds, built = _catch_up(events, options.seed, workdir)
         rate = count / seconds
+        cpu_rate = count / cpu_seconds
         api = _api_latency(workdir, options.seed)
         lag = _head_lag(workdir)
     rows = [
-        ["catch-up into SQLite (one core)", f"{count:,} events", f"{rate:,.0f} events/s"],
-        ["raw keccak256, 64 B (reference)", "1 core", f"{ref:,.0f} hashes/s"],
-        ["catch-up / keccak", "", f"{rate / ref:.4f}"],
+        ["catch-up into SQLite, per CPU-second", f"{count:,} events", f"{cpu_rate:,.0f} events/s"],
+        ["same, wall clock (shared machine)", "", f"{rate:,.0f} events/s"],
+        ["raw keccak256, 64 B, per CPU-second", "1 core", f"{ref:,.0f} hashes/s"],
+        ["catch-up / keccak", "", f"{cpu_rate / ref:.4f}"],
         [
             "API /api/offers search",
             "10,000 offers, 100,000 jobs",
@@ -206,7 +209,13 @@ def run(options: BenchOptions) -> BenchReport:
         rows=rows,
         data={
             "machine": machine_info(),
-            "catch_up": {"events": count, "seconds": seconds, "events_per_s": rate},
+            "catch_up": {
+                "events": count,
+                "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
+                "events_per_s": rate,
+                "events_per_cpu_s": cpu_rate,
+            },
             "keccak_per_s": ref,
             "api": api,
             "head_lag": lag,

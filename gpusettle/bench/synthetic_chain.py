@@ -181,6 +181,9 @@ class SyntheticChain:
             return None
         return self._hash(number), 1_800_000_000 + 2 * number
 
+    def gas_used(self, tx_hash: str) -> int | None:
+        return 60_000
+
     def logs(
         self, addresses: Sequence[str], topics: Sequence[Any] | None, start: int, end: int
     ) -> list[dict[str, Any]]:

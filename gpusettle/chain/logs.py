@@ -122,6 +122,11 @@ class RpcLogSource:
             return None
         return str(got["hash"]), int(got["timestamp"], 16)
 
+    def gas_used(self, tx_hash: str) -> int | None:
+        """Gas a mined transaction used (None when the node does not know it)."""
+        got = self._request("eth_getTransactionReceipt", [tx_hash])
+        return int(got["gasUsed"], 16) if got else None
+
     def logs(
         self, addresses: Sequence[str], topics: Sequence[Any] | None, start: int, end: int
     ) -> list[dict[str, Any]]:
@@ -183,9 +188,7 @@ class LogReader:
                 self.chunk = min(self.ceiling, self.chunk * 2)
                 self._streak = 0
 
-    def events(
-        self, event: Any, start: int, end: int, filters: Mapping[str, Any] | None = None
-    ) -> list[Any]:
+    def events(self, event: Any, start: int, end: int, filters: Mapping[str, Any] | None = None) -> list[Any]:
         """web3-decoded logs of one contract event (`contract.events.Name`) in start..end, in chain order."""
         out: list[Any] = []
         if start > end:

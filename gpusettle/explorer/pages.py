@@ -414,6 +414,11 @@ def _network(request: Request) -> HTMLResponse:
         + _card("Paid to providers", _tok(s.value_settled, d), escape(sym))
         + _card("Protocol fees", _tok(s.fees, d), escape(sym))
         + _card("Jobs settled", f"{settled:,}", f"of {s.jobs:,}")
+        + _card(
+            "Gas per settled job",
+            f"{s.gas_per_settled_job:,.0f}" if s.gas_per_settled_job is not None else "–",
+            f"{s.settlement_txs:,} settlement transactions",
+        )
     )
     statuses = bars(
         sorted(((k, float(v)) for k, v in s.jobs_by_status.items()), key=lambda kv: -kv[1]),

@@ -47,8 +47,12 @@ def _columns(db: Database, table: str) -> list[str]:
 class State:
     """Rows touched while applying one chunk, written back by `flush`."""
 
-    def __init__(self, db: Database, journal_from: int) -> None:
+    def __init__(
+        self, db: Database, journal_from: int, gas_of: Callable[[str], int | None] = lambda _tx: None
+    ) -> None:
         self.db = db
+        self.gas_of = gas_of
+        """Gas used by a settlement transaction (one receipt per batch, not per event)."""
         self.journal_from = journal_from
         self.columns = {t: _columns(db, t) for t in TABLE_KEYS}
         self.cache: dict[tuple[str, Any], dict[str, Any] | None] = {}
@@ -396,6 +400,15 @@ def _job_settled(s: State, ev: IndexedEvent, t: int) -> None:
             "outcome": a["outcome"],
         },
     )
+    batch = s.get("settlement_txs", ev.tx_hash) or {
+        "tx_hash": ev.tx_hash,
+        "block_number": ev.block_number,
+        "time": t,
+        "jobs": 0,
+        "gas_used": s.gas_of(ev.tx_hash),
+    }
+    batch["jobs"] += 1
+    s.put("settlement_txs", ev.tx_hash, batch)
     _total(s, "value_settled", a["payout"])
     _total(s, "fees", a["fee"])
     _total(s, "gpu_seconds", a["gpuSeconds"])

@@ -34,6 +34,8 @@ class LogSource(Protocol):
 
     def block(self, number: int) -> tuple[str, int] | None: ...
 
+    def gas_used(self, tx_hash: str) -> int | None: ...
+
     def logs(
         self, addresses: Sequence[str], topics: Sequence[Any] | None, start: int, end: int
     ) -> list[dict[str, Any]]: ...
@@ -185,7 +187,7 @@ class Follower:
         journal_from: int,
     ) -> None:
         raw_of = {(int(r["blockNumber"], 16), int(r["logIndex"], 16)): r for r in logs} if events else {}
-        state = State(self.db, journal_from)
+        state = State(self.db, journal_from, self.source.gas_used)
         with self.db.transaction():
             for ev in events:
                 t = self._block_time(ev.block_number, raw_of.get((ev.block_number, ev.log_index)))

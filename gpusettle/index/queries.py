@@ -300,6 +300,10 @@ class Stats(_Row):
     """Paid to providers per UTC day, in tokens."""
     price_by_family: list[FamilyPrice]
     """Active offers' prices per GPU family."""
+    gas_per_settled_job: float | None
+    """Gas of the settlement transactions divided by the jobs they settled (None before the first)."""
+    settlement_txs: int
+    """Settlement transactions (batches)."""
     token_decimals: int
     """Decimals of the token amounts."""
     token_symbol: str
@@ -578,6 +582,10 @@ def stats(db: Database) -> Stats:
     by_status = {str(s): int(n) for s, n in db.query("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
     totals = {str(n): int(v) for n, v in db.query("SELECT name, value FROM totals")}
     value, fees, gpu_seconds = (totals.get(k, 0) for k in ("value_settled", "fees", "gpu_seconds"))
+    batches, jobs_in, gas = db.query(
+        "SELECT COUNT(*), COALESCE(SUM(jobs), 0), COALESCE(SUM(gas_used), 0) FROM settlement_txs WHERE gas_used IS NOT NULL"
+    )[0]
+    batches, jobs_in, gas = int(batches), int(jobs_in), int(gas)
     # One grouped pass over the offers that can take work (active, provider not jailed).
     groups = db.query(
         "SELECT o.gpu_family, COUNT(*), MIN(o.price_num), AVG(o.price_num), MAX(o.price_num), SUM(o.gpu_count) "
@@ -606,6 +614,8 @@ def stats(db: Database) -> Stats:
         gpu_hours_by_day=_days(db, "gpu_seconds", "", [], 3600.0),
         value_by_day=_days(db, "payout_num", "", [], 10.0**decimals),
         price_by_family=families,
+        gas_per_settled_job=(gas / jobs_in) if jobs_in else None,
+        settlement_txs=batches,
         token_decimals=decimals,
         token_symbol=str(db.scalar("SELECT value FROM meta WHERE key = 'token_symbol'") or "tokens"),
     )

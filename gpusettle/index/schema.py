@@ -24,6 +24,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "disputes": ("job_id",),
     "oracle_sets": ("epoch",),
     "totals": ("name",),
+    "settlement_txs": ("tx_hash",),
 }
 """Derived tables and their primary keys (what the undo journal restores)."""
 
@@ -84,6 +85,10 @@ CREATE TABLE IF NOT EXISTS disputes (
     job_id BIGINT PRIMARY KEY, kind TEXT NOT NULL, client TEXT, provider TEXT NOT NULL, bond TEXT NOT NULL,
     reason_hash TEXT NOT NULL, opened_block BIGINT NOT NULL, opened_time BIGINT NOT NULL,
     status TEXT NOT NULL, slashed TEXT NOT NULL, compensation TEXT NOT NULL, resolved_block BIGINT
+);
+CREATE TABLE IF NOT EXISTS settlement_txs (
+    tx_hash TEXT PRIMARY KEY, block_number BIGINT NOT NULL, time BIGINT NOT NULL, jobs INTEGER NOT NULL,
+    gas_used BIGINT
 );
 CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS oracle_sets (

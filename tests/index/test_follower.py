@@ -17,6 +17,7 @@ from gpusettle.bench.market_world import MarketWorld
 from gpusettle.chain import Gpusettle
 from gpusettle.chain.logs import LogRangeError, LogReader
 from gpusettle.errors import ConfigError
+from gpusettle.index import queries
 from gpusettle.index.db import Database
 
 from .conftest import dump, follower, fresh_dump
@@ -68,6 +69,16 @@ def test_index_agrees_with_the_contracts(market: MarketWorld, tmp_path: Path) ->
             o.price_per_gpu_second,
             o.active,
         )
+    # Gas per settled job comes from each settlement batch's receipt (one per transaction, not per event).
+    settled = gs.events("escrow", "JobSettled")
+    txs = {str(e.args["jobId"]): e for e in settled}
+    assert len(txs) == len(settled)
+    batches = db.query_dicts("SELECT * FROM settlement_txs")
+    assert sum(b["jobs"] for b in batches) == len(settled)
+    for b in batches:
+        assert b["gas_used"] == int(gs.chain.w3.eth.get_transaction_receipt(b["tx_hash"])["gasUsed"])
+    stats = queries.stats(db)
+    assert stats.gas_per_settled_job == sum(b["gas_used"] for b in batches) / len(settled)
     epochs = [e for (e,) in db.query("SELECT epoch FROM oracle_sets ORDER BY epoch")]
     assert epochs[-1] == gs.oracle_set().epoch and len(epochs) == 2
     # A second step with nothing new changes nothing.
