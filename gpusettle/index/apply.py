@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .db import Database
@@ -20,8 +20,6 @@ from .events import IndexedEvent
 from .schema import TABLE_KEYS
 
 __all__ = ["STATUS_OF_DISPUTE", "State", "apply_event", "gpu_family", "rewind"]
-
-_BIG = 1 << 53
 
 STATUS_OF_DISPUTE = {True: "DisputeUpheld", False: "DisputeRejected"}
 
@@ -72,6 +70,31 @@ class State:
             self.cache[ck] = rows[0] if rows else None
         row = self.cache[ck]
         return dict(row) if row is not None else None
+
+    def prefetch(self, table: str, keys: Iterable[Any]) -> None:
+        """Load many rows in a few queries (a chunk's handlers then find them, or their absence, cached)."""
+        wanted = [k for k in set(keys) if k is not None and (table, k) not in self.cache]
+        pk = TABLE_KEYS[table][0]
+        for n in range(0, len(wanted), 500):
+            part = wanted[n : n + 500]
+            marks = ", ".join("?" for _ in part)
+            for row in self.db.query_dicts(f"SELECT * FROM {table} WHERE {pk} IN ({marks})", part):
+                self.cache[(table, row[pk])] = row
+            for k in part:
+                self.cache.setdefault((table, k), None)
+
+    def prefetch_for(self, events: Sequence[IndexedEvent]) -> None:
+        """Prefetch every row the handlers of `events` may read."""
+        job_ids = [e.args.get("jobId") for e in events]
+        self.prefetch("jobs", job_ids)
+        jobs = [self.cache.get(("jobs", j)) for j in set(job_ids) if j is not None]
+        self.prefetch("offers", [e.args.get("offerId") for e in events] + [j["offer_id"] for j in jobs if j])
+        self.prefetch(
+            "providers", [e.args.get("provider") for e in events] + [j["provider"] for j in jobs if j]
+        )
+        self.prefetch("disputes", [e.args.get("jobId") for e in events if e.name == "DisputeResolved"])
+        self.prefetch("settlement_txs", [e.tx_hash for e in events if e.name == "JobSettled"])
+        self.prefetch("totals", ["value_settled", "fees", "gpu_seconds"])
 
     def put(self, table: str, key: Any, row: dict[str, Any]) -> None:
         """Replace the row (journaled when the current block is near the head)."""
@@ -142,14 +165,6 @@ def rewind(db: Database, block: int) -> int:
 
 
 # -- handlers --------------------------------------------------------------------------------------------
-
-
-def _json_arg(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _BIG:
-        return str(value)  # exact in JSON readers that parse numbers as doubles
-    if isinstance(value, list):
-        return [_json_arg(v) for v in value]
-    return value
 
 
 def _provider(s: State, address: str, ev: IndexedEvent, t: int) -> dict[str, Any]:
@@ -587,6 +602,6 @@ def apply_event(s: State, ev: IndexedEvent, t: int) -> None:
             job_id,
             offer_id,
             account,
-            json.dumps({k: _json_arg(v) for k, v in a.items()}, separators=(",", ":")),
+            json.dumps(a, separators=(",", ":")),
         )
     )

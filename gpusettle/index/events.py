@@ -37,19 +37,42 @@ class IndexedEvent:
     log_index: int
     tx_hash: str
     args: dict[str, Any]
+    time: int | None = None
+    """Block time when the node puts it in the log (`blockTimestamp`); else the follower reads the block."""
 
 
-def _word(kind: str, word: str) -> Any:
-    if kind == "address":
-        return "0x" + word[-40:]
-    if kind == "bool":
-        return int(word, 16) != 0
-    if kind.startswith("bytes"):
-        return "0x" + word
-    if kind.startswith("int"):
-        v = int(word, 16)
-        return v - (1 << 256) if v >> 255 else v
+def _hex_int(word: str) -> int:
     return int(word, 16)
+
+
+def _signed(word: str) -> int:
+    v = int(word, 16)
+    return v - (1 << 256) if v >> 255 else v
+
+
+def _address(word: str) -> str:
+    return "0x" + word[-40:]
+
+
+def _bool(word: str) -> bool:
+    return int(word, 16) != 0
+
+
+def _bytes(word: str) -> str:
+    return "0x" + word
+
+
+def _word_decoder(kind: str) -> Callable[[str], Any]:
+    """The converter of one 32-byte word of type `kind` (chosen once per event, not per log)."""
+    if kind == "address":
+        return _address
+    if kind == "bool":
+        return _bool
+    if kind.startswith("bytes"):
+        return _bytes
+    if kind.startswith("int"):
+        return _signed
+    return _hex_int
 
 
 def _convert(kind: str, value: Any) -> Any:
@@ -63,20 +86,22 @@ def _convert(kind: str, value: Any) -> Any:
 
 
 def _event_decoder(inputs: list[dict[str, Any]]) -> Callable[[list[str], str], dict[str, Any]]:
-    indexed = [(i["name"], i["type"]) for i in inputs if i.get("indexed")]
+    indexed = [(i["name"], _word_decoder(i["type"])) for i in inputs if i.get("indexed")]
     plain = [(i["name"], i["type"]) for i in inputs if not i.get("indexed")]
     static = all(t.startswith(_STATIC) and not t.endswith("]") for _, t in plain)
     plain_types = [t for _, t in plain]
+    # (name, converter, start, end) of each data word, for the static layout.
+    words = [(name, _word_decoder(kind), 2 + 64 * n, 66 + 64 * n) for n, (name, kind) in enumerate(plain)]
 
     def decode(topics: list[str], data: str) -> dict[str, Any]:
         args: dict[str, Any] = {}
-        for (name, kind), topic in zip(indexed, topics[1:], strict=True):
-            args[name] = _word(kind, topic[2:])
-        body = data[2:]
+        for (name, convert), topic in zip(indexed, topics[1:], strict=True):
+            args[name] = convert(topic[2:])
         if static:
-            for n, (name, kind) in enumerate(plain):
-                args[name] = _word(kind, body[64 * n : 64 * n + 64])
+            for name, convert, start, end in words:
+                args[name] = convert(data[start:end])
         else:
+            body = data[2:]
             values = abi_decode(plain_types, bytes.fromhex(body))
             for (name, kind), value in zip(plain, values, strict=True):
                 args[name] = _convert(kind, value)
@@ -120,6 +145,7 @@ class Decoder:
                     int(raw["logIndex"], 16),
                     str(raw["transactionHash"]),
                     found[2](topics, raw["data"]),
+                    int(stamp, 16) if (stamp := raw.get("blockTimestamp")) else None,
                 )
             )
         return out

@@ -147,7 +147,7 @@ class Follower:
             if not self._consistent(events, journal_from):
                 log.info("blocks %d-%d changed while being read; reading them again", a, b)
                 break
-            self._apply(events, logs, b, end[0], journal_from)
+            self._apply(events, b, end[0], journal_from)
             result.events += len(events)
             result.blocks += b - a + 1
         result.last_block = self.last_block
@@ -166,9 +166,7 @@ class Follower:
                     return False
         return True
 
-    def _block_time(self, number: int, raw: Mapping[str, Any] | None) -> int:
-        if raw is not None and raw.get("blockTimestamp"):
-            return int(raw["blockTimestamp"], 16)
+    def _block_time(self, number: int) -> int:
         found = self._times.get(number)
         if found is None:
             got = self.source.block(number)
@@ -181,17 +179,15 @@ class Follower:
     def _apply(
         self,
         events: Sequence[Any],
-        logs: Sequence[Mapping[str, Any]],
         end: int,
         end_hash: str,
         journal_from: int,
     ) -> None:
-        raw_of = {(int(r["blockNumber"], 16), int(r["logIndex"], 16)): r for r in logs} if events else {}
         state = State(self.db, journal_from, self.source.gas_used)
         with self.db.transaction():
+            state.prefetch_for(events)
             for ev in events:
-                t = self._block_time(ev.block_number, raw_of.get((ev.block_number, ev.log_index)))
-                apply_event(state, ev, t)
+                apply_event(state, ev, ev.time if ev.time is not None else self._block_time(ev.block_number))
             state.flush()
             marks = {(e.block_number, e.block_hash) for e in events if e.block_number > journal_from}
             marks.add((end, end_hash))

@@ -523,10 +523,25 @@ def job(db: Database, job_id: int) -> JobDetail | None:
         (job_id,),
     )
     timeline = [
-        TimelineEntry(name=n, time=int(t), block_number=int(b), tx_hash=tx, args=json.loads(a))
+        TimelineEntry(
+            name=n,
+            time=int(t),
+            block_number=int(b),
+            tx_hash=tx,
+            args={k: _exact(v) for k, v in json.loads(a).items()},
+        )
         for n, t, b, tx, a in events
     ]
     return JobDetail(job=_job(rows[0]), timeline=timeline)
+
+
+def _exact(value: Any) -> Any:
+    """Integers beyond 2^53 as decimal strings, so JavaScript readers of the API keep every digit."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1 << 53:
+        return str(value)
+    if isinstance(value, list):
+        return [_exact(v) for v in value]
+    return value
 
 
 def _decimals(db: Database) -> int:
