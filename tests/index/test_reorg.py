@@ -70,3 +70,18 @@ def test_confirmations_keep_a_shallow_reorg_out_of_the_index(chain: MarketWorld,
     f_all = follower(chain, tmp_path / "fresh.db", confirmations=3)
     f_all.step()
     assert dump(f.db) == dump(f_all.db)
+
+
+def test_a_reorg_deeper_than_the_window_is_a_clear_error(chain: MarketWorld, tmp_path: Path) -> None:
+    from gpusettle.chain.logs import ReorgTooDeepError
+
+    f = follower(chain, tmp_path / "shallow.db", reorg_window=2)
+    f.step()
+    _activity(chain, 70)
+    f.step()
+    last = f.last_block
+    chain.net.anvil.rpc("anvil_reorg", [5, []])
+    with pytest.raises(ReorgTooDeepError) as err:
+        f.step()
+    assert err.value.hint is not None and "rebuild the index" in err.value.hint
+    assert f.last_block == last, "nothing was rewound or applied"
