@@ -89,3 +89,49 @@ def test_market_cli_reads_a_remote_explorer(site: Site) -> None:
     assert {o["gpu_family"] for o in __import__("json").loads(result.stdout)["offers"]} == {"A100"}
     bad = CliRunner().invoke(cli, ["market", "offers", "--index", site.url + "/nothing-here", "--json"])
     assert bad.exit_code == 1
+
+
+def test_the_explorer_command_serves_the_index(site: Site, tmp_path: object) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from gpusettle.demo import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gpusettle.cli",
+            "explorer",
+            "--index",
+            str(site.db_path),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/stats", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else b""
+                assert time.monotonic() < deadline, "the explorer did not start"
+                time.sleep(0.1)
+        assert response.json()["jobs"] == site.world.net.gs.job_count()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    missing = subprocess.run(
+        [sys.executable, "-m", "gpusettle.cli", "explorer", "--index", "/nonexistent/index.db"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert missing.returncode == 1 and "error: no index at /nonexistent/index.db" in missing.stderr

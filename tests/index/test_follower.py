@@ -157,3 +157,39 @@ def test_resumes_after_kill_9(market: MarketWorld, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert dump(Database(db_path)) == fresh_dump(market, tmp_path / "fresh.db")
+
+
+def test_index_run_follows_new_blocks_and_stops_on_sigterm(market: MarketWorld, tmp_path: Path) -> None:
+    net = market.net
+    db_path = tmp_path / "daemon.db"
+    argv = [
+        sys.executable, "-m", "gpusettle.cli", "index", "run", "--confirmations", "0", "--poll-interval", "0.2",
+        "--db", str(db_path), "--rpc-url", market.url, "--deployments-dir", str(net.workdir / "deployments"),
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        argv, env=net.child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        before = net.gs.job_count()
+        new = net.open_jobs(
+            market.client, market.offers[5], 1, max_gpu_seconds=77, spec_hash=b"\x07" * 32, approve=False
+        )
+        deadline = time.monotonic() + 60
+        found = None
+        while time.monotonic() < deadline and found is None:
+            try:
+                rows = Database(db_path, read_only=True).query(
+                    "SELECT max_gpu_seconds FROM jobs WHERE job_id = ?", (new[0],)
+                )
+                found = rows[0][0] if rows else None
+            except (sqlite3.OperationalError, ConfigError):
+                pass
+            time.sleep(0.1)
+        assert new == [before + 1] and found == 77
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out
+        assert "stopped at block" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
