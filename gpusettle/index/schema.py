@@ -41,7 +41,6 @@ CREATE TABLE IF NOT EXISTS events (
     args TEXT NOT NULL, PRIMARY KEY (block_number, log_index)
 );
 CREATE INDEX IF NOT EXISTS events_job ON events (job_id);
-CREATE INDEX IF NOT EXISTS events_account ON events (account);
 CREATE TABLE IF NOT EXISTS providers (
     address TEXT PRIMARY KEY, worker TEXT, bonded TEXT NOT NULL, unbonding TEXT NOT NULL,
     bonded_num DOUBLE PRECISION NOT NULL, locked TEXT NOT NULL, jailed INTEGER NOT NULL,
