@@ -4,6 +4,18 @@ Built from the ABIs, so a new field in an event only needs the handler in `apply
 come out as Python ints, lowercase hex addresses (checksummed only when shown) and 0x-hex bytes.
 Static-typed events are decoded by slicing 32-byte words, which is several times faster than eth_abi at
 catch-up rates; events with strings or arrays go through eth_abi.
+
+What today's events lack, and where `apply` takes it from instead (no eth_call per event):
+- JobCreated: gpuCount (the offer's, from the index's offer row at that point of the chain) and deposit
+  (pricePerGpuSecond x maxGpuSeconds).
+- JobSettled, JobTimedOut, JobCancelled, DisputeResolved, FraudReported: the provider and the offer (from
+  the job row).
+- OfferUpdated: the provider (from OfferAdded).
+- UnstakeRequested and Withdrawn: the bonded / unbonding amounts after the call; Slashed: which part of
+  the stake it took (mirrored from ProviderStaking.slash: bonded first, then unbonding).
+- Collateral release at settlement, cancellation or timeout (from the job row).
+- Block times: the log's `blockTimestamp` where the node sends it, else one eth_getBlockByNumber per block.
+- Gas of a settlement: one eth_getTransactionReceipt per settlement transaction (batch).
 """
 
 from __future__ import annotations
