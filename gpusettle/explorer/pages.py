@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from ..index import queries
 from ..index.db import Database
+from ..index.rows import Sort
 from .api import BadQuery, JobsQuery, _address, _job_id, parse
 from .charts import bars, ranges
 
@@ -35,7 +36,7 @@ class MarketQuery(BaseModel):
     """Highest price in tokens per GPU-hour."""
     min_completed: int | None = Field(default=None, ge=0)
     """Least jobs the provider completed."""
-    sort: queries.Sort = "price"
+    sort: Sort = "price"
     """Order."""
     page: int = Field(default=1, ge=1, le=100_000)
     """Page number."""

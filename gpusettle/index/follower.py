@@ -17,9 +17,10 @@ from typing import Any, Protocol
 
 from ..chain.logs import BlockCursor, LogReader, ReorgTooDeepError
 from ..errors import ConfigError
-from .apply import State, apply_event, rewind
+from .apply import apply_event
 from .db import Database
 from .events import CONTRACTS, Decoder, decoder
+from .journal import State, rewind
 from .schema import create
 
 __all__ = ["Follower", "LogSource", "StepResult"]
