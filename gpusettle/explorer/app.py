@@ -11,6 +11,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from ..index.db import Database, is_postgres_url
+from ..index.schema import check
 from .api import api_routes, error
 from .pages import _error_page, page_routes
 
@@ -22,6 +23,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 def create_app(index: str | Path) -> Starlette:
     """The app over the index at `index` (an SQLite path or a postgresql:// URL), opened read-only."""
     db = Database(index, read_only=not is_postgres_url(str(index)))
+    check(db)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith("/api/"):

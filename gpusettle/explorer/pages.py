@@ -7,6 +7,7 @@ import time
 from decimal import Decimal, InvalidOperation
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -237,7 +238,8 @@ def _market(request: Request) -> HTMLResponse:
     pages = ""
     if page.total > per_page:
         last = (page.total + per_page - 1) // per_page
-        base = "&".join(f"{k}={escape(v)}" for k, v in request.query_params.items() if k != "page" and v)
+        kept = [(k, v) for k, v in request.query_params.items() if k != "page" and v]
+        base = escape(urlencode(kept))
         prev_link = f'<a href="/?{base}&page={mq.page - 1}">← Previous</a>' if mq.page > 1 else ""
         next_link = f'<a href="/?{base}&page={mq.page + 1}">Next →</a>' if mq.page < last else ""
         pages = f'<nav class="pages">{prev_link}<span>page {mq.page} of {last}</span>{next_link}</nav>'

@@ -10,9 +10,10 @@ hardware verification and capacity.
 
 from __future__ import annotations
 
+from ..errors import ConfigError
 from .db import Database
 
-__all__ = ["SCHEMA_VERSION", "TABLE_KEYS", "create"]
+__all__ = ["SCHEMA_VERSION", "TABLE_KEYS", "check", "create"]
 
 SCHEMA_VERSION = 1
 
@@ -106,4 +107,18 @@ def create(db: Database) -> None:
         db.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
             (str(SCHEMA_VERSION),),
+        )
+    check(db)
+
+
+def check(db: Database) -> None:
+    """Refuse an index another version of gpusettle laid out: it is derived data, rebuilt from the chain."""
+    try:
+        got = db.scalar("SELECT value FROM meta WHERE key = 'schema_version'")
+    except Exception:  # noqa: BLE001 - sqlite3 and psycopg raise different types for a missing table
+        got = None
+    if got != str(SCHEMA_VERSION):
+        raise ConfigError(
+            f"the index at {db.target} has schema version {got or 'none'}; this gpusettle uses {SCHEMA_VERSION}",
+            "rebuild it: delete it (or use another --db) and run `gpusettle index run`",
         )

@@ -11,6 +11,7 @@ import httpx
 from ..errors import ConfigError, GpusettleError
 from . import queries
 from .db import Database, is_postgres_url
+from .schema import check
 
 __all__ = ["INDEX_ENV", "LocalIndex", "MarketSource", "RemoteIndex", "default_index_path", "open_source"]
 
@@ -40,6 +41,7 @@ class LocalIndex:
 
     def __init__(self, target: str | Path) -> None:
         self.db = Database(target, read_only=not is_postgres_url(str(target)))
+        check(self.db)
 
     def search_offers(self, q: queries.OfferQuery) -> queries.OfferPage:
         return queries.search_offers(self.db, q)

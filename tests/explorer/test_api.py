@@ -135,3 +135,36 @@ def test_the_explorer_command_serves_the_index(site: Site, tmp_path: object) -> 
         timeout=60,
     )
     assert missing.returncode == 1 and "error: no index at /nonexistent/index.db" in missing.stderr
+
+
+def test_pages_escape_what_the_visitor_typed(site: Site) -> None:
+    for path in (
+        "/?max_price=%3Cscript%3Ealert(1)%3C/script%3E",
+        "/?min_vram=%3Cscript%3E",
+        "/jobs/%3Cscript%3E",
+    ):
+        response = get(site, path)
+        assert response.status_code == 400, path
+        assert "&lt;script&gt;" in response.text and "<script>" not in response.text, path
+
+
+def test_an_index_of_another_schema_is_refused_with_a_hint(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from gpusettle.cli.main import cli
+    from gpusettle.errors import ConfigError
+    from gpusettle.explorer import create_app
+    from gpusettle.index.db import Database
+
+    path = Path(str(tmp_path)) / "old.db"
+    db = Database(path)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '0')")
+    db.close()
+    with pytest.raises(ConfigError, match="schema version 0") as err:
+        create_app(path)
+    assert err.value.hint is not None and "index run" in err.value.hint
+    result = CliRunner().invoke(cli, ["market", "offers", "--index", str(path)])
+    assert result.exit_code == 1 and "schema version 0" in result.output
