@@ -9,7 +9,7 @@ __all__ = ["bars", "ranges"]
 
 
 def _fmt(v: float) -> str:
-    if v >= 100:
+    if v >= 100 or (v >= 1 and float(v).is_integer()):
         return f"{v:,.0f}"
     if v >= 1:
         return f"{v:.2f}"
@@ -22,7 +22,7 @@ def bars(points: Sequence[tuple[str, float]], *, unit: str, title: str, width: i
         return f'<p class="empty">No data yet for {escape(title.lower())}.</p>'
     top = max(v for _, v in points) or 1.0
     h, pad, label_h = 180, 8, 34
-    bw = max(6, min(60, (width - 2 * pad) // len(points) - 6))
+    bw = max(6, min(90, (width - 2 * pad) // len(points) - 6))
     out = [
         f'<svg class="chart" viewBox="0 0 {width} {h + label_h}" role="img" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
@@ -35,7 +35,7 @@ def bars(points: Sequence[tuple[str, float]], *, unit: str, title: str, width: i
             f'<rect x="{x}" y="{y:.1f}" width="{bw}" height="{bh:.1f}" rx="2" class="bar">'
             f"<title>{escape(label)}: {_fmt(value)} {escape(unit)}</title></rect>"
             f'<text x="{x + bw / 2}" y="{y - 4:.1f}" class="val">{_fmt(value)}</text>'
-            f'<text x="{x + bw / 2}" y="{h + 14}" class="lbl">{escape(label[-5:] if len(label) == 10 else label[:9])}</text>'
+            f'<text x="{x + bw / 2}" y="{h + 14}" class="lbl">{escape(label[-5:] if len(label) == 10 else label[:14])}</text>'
         )
     out.append("</svg>")
     return "".join(out)

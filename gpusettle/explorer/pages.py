@@ -427,6 +427,7 @@ def _network(request: Request) -> HTMLResponse:
         sorted(((k, float(v)) for k, v in s.jobs_by_status.items()), key=lambda kv: -kv[1]),
         unit="jobs",
         title="Jobs by status",
+        width=900,
     )
     body = (
         f'<section class="card"><h1>Network</h1><p class="meta">indexed to block {s.last_block:,}</p></section>'
