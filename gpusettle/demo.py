@@ -31,6 +31,7 @@ import httpx
 from hexbytes import HexBytes
 
 from .chain import Gpusettle
+from .chain.logs import reader_for
 from .devnet import E18, Anvil, DevNet, FastSender, ManagedProcess, free_port, wait_port
 from .errors import GpusettleError
 from .models import JobSpec, MatmulWorkload
@@ -338,8 +339,8 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None) -> int:
 
 
 def _event_tx(gs: Gpusettle, event: str, job_id: int) -> str:
-    logs = getattr(gs.escrow.events, event).get_logs(
-        argument_filters={"jobId": job_id}, from_block=gs.record.deploy_block
+    logs = reader_for(gs.chain.w3).events(
+        getattr(gs.escrow.events, event), gs.record.deploy_block, gs.chain.block_number(), {"jobId": job_id}
     )
     return str(logs[-1]["transactionHash"].to_0x_hex())
 

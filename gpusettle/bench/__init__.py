@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import oracle_intake, oracle_settle, sandbox, startup, verify
+from . import index_catchup, oracle_intake, oracle_settle, sandbox, startup, verify
 from .report import BenchOptions, BenchReport
 
 __all__ = ["BENCHES", "BenchOptions", "BenchReport"]
@@ -18,5 +18,6 @@ BENCHES: dict[str, Callable[[BenchOptions], BenchReport]] = {
     "oracle_settle": oracle_settle.run,
     "sandbox": sandbox.run,
     "startup": startup.run,
+    "index": index_catchup.run,
 }
 """Every benchmark by name, in the order `python -m gpusettle.bench` runs them."""

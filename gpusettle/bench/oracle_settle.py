@@ -22,6 +22,7 @@ import httpx
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 
+from ..chain.logs import reader_for
 from ..devnet import Anvil, DevNet, FastSender, ManagedProcess, free_port
 from ..eip712 import ReceiptVerifier, sign_digest
 from ..models import JobReceipt, Outcome
@@ -197,7 +198,9 @@ def run(options: BenchOptions) -> BenchReport:
 
             events = [e for e in gs.events("escrow", "JobSettled")]
             txs: dict[str, Any] = {}
-            for log in gs.escrow.events.JobSettled.get_logs(from_block=first_block):
+            for log in reader_for(gs.chain.w3).events(
+                gs.escrow.events.JobSettled, first_block, gs.chain.block_number()
+            ):
                 tx = log["transactionHash"].to_0x_hex()
                 if tx not in txs:
                     txs[tx] = gs.chain.w3.eth.get_transaction_receipt(HexBytes(tx))

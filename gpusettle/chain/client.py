@@ -19,6 +19,7 @@ from web3.contract import Contract
 from ..errors import ConfigError, GpusettleError, WrongChainError
 from ..models import DeploymentRecord
 from .abi import CONTRACT_NAMES, Artifact, load_artifacts
+from .logs import reader_for
 from .revert import JOB_STATUS_NAMES, ErrorDecoder
 from .tx import Chain, DecodedEvent, Signer, TxOutcome, TxPlan, sender_address
 
@@ -573,17 +574,9 @@ class Gpusettle:
 
     def _logs(self, contract: Contract, event: str, filters: dict[str, Any] | None) -> Iterator[Any]:
         latest = self.chain.block_number()
-        start = self.record.deploy_block
-        step = 50_000
         ev = getattr(contract.events, event)
-        while start <= latest:
-            end = min(start + step - 1, latest)
-
-            def fetch(s: int = start, e: int = end) -> Any:
-                return ev.get_logs(argument_filters=filters, from_block=s, to_block=e)
-
-            yield from self.chain.rpc(fetch)
-            start = end + 1
+        reader = reader_for(self.chain.w3)
+        yield from self.chain.rpc(lambda: reader.events(ev, self.record.deploy_block, latest, filters))
 
     def plan_create_job(
         self, sender: str, offer_id: int, max_gpu_seconds: int, deadline: int, spec_hash: bytes

@@ -133,7 +133,14 @@ def _publish(c: Ctx, spec: JobSpec, where: str) -> str:
 
 
 @job.command("create")
-@click.option("--offer", "offer_id", type=click.IntRange(1), required=True, help="Offer id.")
+@click.option("--offer", "offer_id", type=click.IntRange(1), help="Offer id (or --match).")
+@click.option(
+    "--match",
+    metavar="FILTERS",
+    help="Pick the cheapest offer that fits, e.g. 'gpu=H100,gpus=4,min-vram=80,max-price=3.5,min-completed=1' "
+    "(max-price in tokens per GPU-hour); tries the next match if another client takes it first.",
+)
+@click.option("--index", help="Index for --match: database path, postgresql:// URL or explorer URL.")
 @click.option(
     "--gpu-seconds", type=click.IntRange(1, 2**32 - 1), required=True, help="Most GPU-seconds to pay for."
 )
@@ -160,7 +167,9 @@ def _publish(c: Ctx, spec: JobSpec, where: str) -> str:
 @click.option("--no-approve", is_flag=True, help="Never send an approve: fail if the allowance is short.")
 @shared_options
 def job_create(
-    offer_id: int,
+    offer_id: int | None,
+    match: str | None,
+    index: str | None,
     gpu_seconds: int,
     deadline: str,
     spec: str | None,
@@ -174,6 +183,17 @@ def job_create(
 
     With --spec the spec is published first where the provider's worker fetches it (the oracle),
     so the worker can run the job as soon as it sees it."""
+    if match is not None:
+        if offer_id is not None:
+            raise click.UsageError("give --offer or --match, not both")
+        from .market import create_matched
+
+        ctx = click.get_current_context()
+        params = {**ctx.params, "match": None, "index": None}
+        create_matched(match, index, lambda oid: ctx.invoke(job_create, **{**params, "offer_id": oid}))
+        return
+    if offer_id is None:
+        raise click.UsageError("say which offer: --offer ID, or --match FILTERS for the cheapest that fits")
     c = get_ctx()
     client = c.client()
     h = _spec_hash(spec, spec_hash)

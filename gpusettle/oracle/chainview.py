@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from eth_utils.address import to_checksum_address
 
 from ..chain import Gpusettle, JobInfo, OracleSet, decode_job
+from ..chain.logs import reader_for
 
 __all__ = ["ChainView", "StaticChainView", "Web3ChainView", "WorkerKeyCache"]
 
@@ -104,7 +105,7 @@ class Web3ChainView:
         latest = client.chain.block_number()
         if since is None or since >= latest:
             return {}, latest if since is None else since
-        logs = client.staking.events.WorkerSet.get_logs(from_block=since + 1, to_block=latest)
+        logs = reader_for(client.chain.w3).events(client.staking.events.WorkerSet, since + 1, latest)
         out: dict[str, str | None] = {}
         for entry in logs:
             worker = str(entry["args"]["worker"])

@@ -34,9 +34,10 @@ from web3.exceptions import Web3Exception
 
 from ..chain import DecodedContractError, Gpusettle
 from ..chain.finality import confirmations_for
+from ..chain.logs import reader_for
 from ..chain.tx import GWEI, FeePolicy, FinalityState, SignedTx, next_nonce
 from ..eip712 import CompactSignature
-from ..errors import RpcUnavailableError
+from ..errors import GpusettleError, RpcUnavailableError
 from ..models import SETTLED_JOB_STATUSES, SignedReceipt
 from .chainview import ChainView
 from .metrics import OracleMetrics
@@ -507,10 +508,15 @@ class Poster:
     def _settlement_of(self, job_id: int) -> tuple[str, int] | None:
         """The transaction that settled `job_id` (someone else's batch, or an earlier one of ours)."""
         try:
-            logs = self.client.escrow.events.JobSettled.get_logs(
-                argument_filters={"jobId": job_id}, from_block=self.client.record.deploy_block
+            # Chunked: an unbounded range from the deploy block fails on hosted RPCs, and the failure
+            # used to make a settled job look rejected.
+            logs = reader_for(self.client.chain.w3).events(
+                self.client.escrow.events.JobSettled,
+                self.client.record.deploy_block,
+                self.client.chain.block_number(),
+                {"jobId": job_id},
             )
-        except (Web3Exception, ValueError) as exc:
+        except (Web3Exception, ValueError, GpusettleError) as exc:
             log.warning("cannot look up the settlement of job %d: %s", job_id, exc)
             return None
         if not logs:

@@ -27,6 +27,7 @@ from eth_account.signers.local import LocalAccount
 from ..atomicfile import write_atomic
 from ..chain import DecodedContractError, Gpusettle
 from ..chain.finality import confirmations_for
+from ..chain.logs import reader_for
 from ..eip712 import ReceiptVerifier, sign_digest
 from ..errors import GpusettleError
 from ..models import (
@@ -252,29 +253,27 @@ class Worker:
         start = int(last) + 1 if last is not None else client.record.deploy_block
         moved = False
         if start <= latest:
-            for first in range(start, latest + 1, 5_000):
-                end = min(first + 4_999, latest)
-                logs = client.escrow.events.JobCreated.get_logs(
-                    argument_filters={"provider": self.provider}, from_block=first, to_block=end
-                )
-                for entry in logs:
-                    a = entry["args"]
-                    job_id = int(a["jobId"])
-                    if self.state.add_job(
+            logs = reader_for(client.chain.w3).events(
+                client.escrow.events.JobCreated, start, latest, {"provider": self.provider}
+            )
+            for entry in logs:
+                a = entry["args"]
+                job_id = int(a["jobId"])
+                if self.state.add_job(
+                    job_id,
+                    "0x" + bytes(a["specHash"]).hex(),
+                    int(a["maxGpuSeconds"]),
+                    0,
+                    int(a["acceptBy"]),
+                    int(a["deadline"]),
+                ):
+                    log.info(
+                        "job %d opened by %s: up to %d GPU-seconds",
                         job_id,
-                        "0x" + bytes(a["specHash"]).hex(),
-                        int(a["maxGpuSeconds"]),
-                        0,
-                        int(a["acceptBy"]),
-                        int(a["deadline"]),
-                    ):
-                        log.info(
-                            "job %d opened by %s: up to %d GPU-seconds",
-                            job_id,
-                            a["client"],
-                            a["maxGpuSeconds"],
-                        )
-                        moved = True
+                        a["client"],
+                        a["maxGpuSeconds"],
+                    )
+                    moved = True
             self.state.set_meta("last_block", str(latest))
         for job in self.state.jobs("new", "accepting"):
             moved = self._consider(client, job) or moved

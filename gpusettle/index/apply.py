@@ -1,0 +1,479 @@
+"""What each event does to the index's tables.
+
+Handlers read and write whole rows through `journal.State`, which caches the rows a chunk touches (one
+write per row per chunk, not per event) and journals them near the head so a reorg can be rolled back.
+
+Everything here comes from the events themselves and from rows the index built from earlier events (a
+job's GPU count from its offer, a job's provider from JobCreated): no eth_call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .events import IndexedEvent
+from .journal import State, rewind
+
+__all__ = ["STATUS_OF_DISPUTE", "State", "apply_event", "gpu_family", "rewind"]
+
+STATUS_OF_DISPUTE = {True: "DisputeUpheld", False: "DisputeRejected"}
+
+_FAMILY = re.compile(
+    r"\b(GB200|B200|B100|H200|H100|H20|H800|A100|A800|A40|A30|A10G?|A16|A2|L40S|L40|L4|V100|T4|P100|MI300X|MI250X?|"
+    r"MI210|RTX\s?\d{4}\s?(?:Ti|SUPER)?|RTX\s?A\d{4}|RTX\s?PRO\s?\d{4}|GTX\s?\d{4})\b",
+    re.IGNORECASE,
+)
+
+
+def gpu_family(model: str) -> str:
+    """The family a model name belongs to ("NVIDIA H100 80GB HBM3" -> "H100"); else the name itself."""
+    found = _FAMILY.search(model)
+    if found:
+        return re.sub(r"\s+", " ", found.group(1).upper().replace("TI", "Ti").replace("SUPER", "SUPER"))
+    return model.strip()[:64] or "unknown"
+
+
+# -- handlers --------------------------------------------------------------------------------------------
+
+
+def _provider(s: State, address: str, ev: IndexedEvent, t: int) -> dict[str, Any]:
+    row = s.get("providers", address)
+    if row is None:
+        row = {
+            "address": address,
+            "worker": None,
+            "bonded": "0",
+            "unbonding": "0",
+            "bonded_num": 0.0,
+            "locked": "0",
+            "jailed": 0,
+            "jobs_completed": 0,
+            "jobs_failed": 0,
+            "jobs_timed_out": 0,
+            "disputes_lost": 0,
+            "gpu_seconds_served": 0,
+            "earned": "0",
+            "earned_num": 0.0,
+            "withdrawn": "0",
+            "slashed": "0",
+            "first_block": ev.block_number,
+            "first_time": t,
+        }
+    return row
+
+
+def _add(row: dict[str, Any], column: str, amount: int) -> None:
+    row[column] = str(int(row[column]) + amount)
+
+
+def _set_bonded(row: dict[str, Any], bonded: int) -> None:
+    row["bonded"] = str(bonded)
+    row["bonded_num"] = float(bonded)
+
+
+def _staked(s: State, ev: IndexedEvent, t: int) -> None:
+    a = ev.args
+    row = _provider(s, a["provider"], ev, t)
+    _set_bonded(row, a["bonded"])
+    s.put("providers", row["address"], row)
+
+
+def _unstake_requested(s: State, ev: IndexedEvent, t: int) -> None:
+    a = ev.args
+    row = _provider(s, a["provider"], ev, t)
+    _set_bonded(row, max(0, int(row["bonded"]) - a["amount"]))
+    row["unbonding"] = str(a["unbonding"])
+    s.put("providers", row["address"], row)
+
+
+def _withdrawn(s: State, ev: IndexedEvent, t: int) -> None:
+    a = ev.args
+    row = _provider(s, a["provider"], ev, t)
+    row["unbonding"] = str(max(0, int(row["unbonding"]) - a["amount"]))
+    s.put("providers", row["address"], row)
+
+
+def _slashed(s: State, ev: IndexedEvent, t: int) -> None:
+    a = ev.args
+    row = _provider(s, a["provider"], ev, t)
+    # ProviderStaking.slash takes bonded stake first, then unbonding.
+    bonded, unbonding = int(row["bonded"]), int(row["unbonding"])
+    from_bonded = min(a["amount"], bonded)
+    _set_bonded(row, bonded - from_bonded)
+    row["unbonding"] = str(max(0, unbonding - (a["amount"] - from_bonded)))
+    _add(row, "slashed", a["amount"])
+    s.put("providers", row["address"], row)
+
+
+def _jailed(value: int) -> Callable[[State, IndexedEvent, int], None]:
+    def handler(s: State, ev: IndexedEvent, t: int) -> None:
+        row = _provider(s, ev.args["provider"], ev, t)
+        row["jailed"] = value
+        s.put("providers", row["address"], row)
+
+    return handler
+
+
+def _worker_set(s: State, ev: IndexedEvent, t: int) -> None:
+    a = ev.args
+    row = _provider(s, a["provider"], ev, t)
+    row["worker"] = None if int(a["worker"], 16) == 0 else a["worker"]
+    s.put("providers", row["address"], row)
+
+
+def _terms(row: dict[str, Any], a: dict[str, Any]) -> None:
+    row["gpu_count"] = a["gpuCount"]
+    row["vram_gb"] = a["vramGb"]
+    row["price"] = str(a["pricePerGpuSecond"])
+    row["price_num"] = float(a["pricePerGpuSecond"])
+    row["price_per_gb"] = float(a["pricePerGpuSecond"]) / max(1, a["vramGb"])
+    row["metadata_uri"] = a["metadataURI"]
+
+
+def _offer_added(s: State, ev: IndexedEvent, t: int) -> None:
+    a = ev.args
+    provider = _provider(s, a["provider"], ev, t)
+    s.put("providers", provider["address"], provider)
+    row: dict[str, Any] = {
+        "offer_id": a["offerId"],
+        "provider": a["provider"],
+        "gpu_model": a["gpuModel"],
+        "gpu_family": gpu_family(a["gpuModel"]),
+        "active": 1,
+        "gpu_class": None,
+        "verified": None,
+        "gpus_free": None,
+        "jobs_running": 0,
+        "jobs_total": 0,
+        "created_block": ev.block_number,
+        "created_time": t,
+        "updated_block": ev.block_number,
+    }
+    _terms(row, a)
+    s.put("offers", a["offerId"], row)
+
+
+def _offer_updated(s: State, ev: IndexedEvent, t: int) -> None:
+    row = s.get("offers", ev.args["offerId"])
+    if row is None:
+        return
+    _terms(row, ev.args)
+    row["updated_block"] = ev.block_number
+    s.put("offers", row["offer_id"], row)
+
+
+def _offer_withdrawn(s: State, ev: IndexedEvent, t: int) -> None:
+    row = s.get("offers", ev.args["offerId"])
+    if row is None:
+        return
+    row["active"] = 0
+    row["updated_block"] = ev.block_number
+    s.put("offers", row["offer_id"], row)
+
+
+def _offer_running(s: State, offer_id: int, delta: int, new_job: bool) -> None:
+    row = s.get("offers", offer_id)
+    if row is None:
+        return
+    row["jobs_running"] = max(0, row["jobs_running"] + delta)
+    if new_job:
+        row["jobs_total"] += 1
+    s.put("offers", offer_id, row)
+
+
+def _job_created(s: State, ev: IndexedEvent, t: int) -> None:
+    a = ev.args
+    offer = s.get("offers", a["offerId"])
+    # Today's JobCreated has no GPU count: it is the offer's at creation, which the index holds (offers
+    # are applied in chain order, so a later update has not been seen yet).
+    gpu_count = offer["gpu_count"] if offer else 0
+    price, max_gpu_seconds = a["pricePerGpuSecond"], a["maxGpuSeconds"]
+    s.put(
+        "jobs",
+        a["jobId"],
+        {
+            "job_id": a["jobId"],
+            "client": a["client"],
+            "provider": a["provider"],
+            "offer_id": a["offerId"],
+            "gpu_count": gpu_count,
+            "price": str(price),
+            "max_gpu_seconds": max_gpu_seconds,
+            "deposit": str(price * max_gpu_seconds),
+            "collateral": str(a["collateral"]),
+            "deadline": a["deadline"],
+            "accept_by": a["acceptBy"],
+            "spec_hash": a["specHash"],
+            "status": "Open",
+            "created_block": ev.block_number,
+            "created_time": t,
+            "created_tx": ev.tx_hash,
+            "accepted_at": None,
+            "ended_block": None,
+            "ended_time": None,
+            "gpu_seconds": None,
+            "payout": None,
+            "fee": None,
+            "outcome": None,
+            "refunded": "0",
+        },
+    )
+    provider = _provider(s, a["provider"], ev, t)
+    _add(provider, "locked", a["collateral"])
+    s.put("providers", provider["address"], provider)
+    _offer_running(s, a["offerId"], 1, True)
+
+
+def _end_job(s: State, ev: IndexedEvent, t: int, status: str) -> dict[str, Any] | None:
+    """Move a job to a final status; releases its collateral and its place on the offer."""
+    job = s.get("jobs", ev.args["jobId"])
+    if job is None:
+        return None
+    if job["status"] in ("Open", "Running"):
+        provider = _provider(s, job["provider"], ev, t)
+        provider["locked"] = str(max(0, int(provider["locked"]) - int(job["collateral"])))
+        s.put("providers", provider["address"], provider)
+        _offer_running(s, job["offer_id"], -1, False)
+    job["status"] = status
+    job["ended_block"] = ev.block_number
+    job["ended_time"] = t
+    s.put("jobs", job["job_id"], job)
+    return job
+
+
+def _job_accepted(s: State, ev: IndexedEvent, t: int) -> None:
+    job = s.get("jobs", ev.args["jobId"])
+    if job is None:
+        return
+    job["status"] = "Running"
+    job["accepted_at"] = ev.args["acceptedAt"]
+    s.put("jobs", job["job_id"], job)
+
+
+def _job_cancelled(s: State, ev: IndexedEvent, t: int) -> None:
+    _end_job(s, ev, t, "Cancelled")
+
+
+def _total(s: State, name: str, delta: int) -> None:
+    """Network-wide sums kept as rows (journaled like any other), so the explorer never sums all settlements."""
+    row = s.get("totals", name) or {"name": name, "value": "0"}
+    _add(row, "value", delta)
+    s.put("totals", name, row)
+
+
+def _job_settled(s: State, ev: IndexedEvent, t: int) -> None:
+    a = ev.args
+    job = _end_job(s, ev, t, "Settled")
+    if job is None:
+        return
+    job.update(gpu_seconds=a["gpuSeconds"], payout=str(a["payout"]), fee=str(a["fee"]), outcome=a["outcome"])
+    s.put("jobs", job["job_id"], job)
+    s.put(
+        "settlements",
+        a["jobId"],
+        {
+            "job_id": a["jobId"],
+            "provider": job["provider"],
+            "block_number": ev.block_number,
+            "time": t,
+            "tx_hash": ev.tx_hash,
+            "gpu_seconds": a["gpuSeconds"],
+            "payout": str(a["payout"]),
+            "fee": str(a["fee"]),
+            "payout_num": float(a["payout"]),
+            "outcome": a["outcome"],
+        },
+    )
+    batch = s.get("settlement_txs", ev.tx_hash) or {
+        "tx_hash": ev.tx_hash,
+        "block_number": ev.block_number,
+        "time": t,
+        "jobs": 0,
+        "gas_used": s.gas_of(ev.tx_hash),
+    }
+    batch["jobs"] += 1
+    s.put("settlement_txs", ev.tx_hash, batch)
+    _total(s, "value_settled", a["payout"])
+    _total(s, "fees", a["fee"])
+    _total(s, "gpu_seconds", a["gpuSeconds"])
+    provider = _provider(s, job["provider"], ev, t)
+    if a["outcome"] == 0:
+        provider["jobs_completed"] += 1
+    else:
+        provider["jobs_failed"] += 1
+    provider["gpu_seconds_served"] += a["gpuSeconds"]
+    _add(provider, "earned", a["payout"])
+    provider["earned_num"] = float(provider["earned"])
+    s.put("providers", provider["address"], provider)
+
+
+def _job_timed_out(s: State, ev: IndexedEvent, t: int) -> None:
+    job = _end_job(s, ev, t, "TimedOut")
+    if job is None:
+        return
+    _add(job, "refunded", ev.args["refund"])
+    s.put("jobs", job["job_id"], job)
+    provider = _provider(s, job["provider"], ev, t)
+    provider["jobs_timed_out"] += 1
+    s.put("providers", provider["address"], provider)
+
+
+def _refund_claimed(s: State, ev: IndexedEvent, t: int) -> None:
+    job = s.get("jobs", ev.args["jobId"])
+    if job is None:
+        return
+    _add(job, "refunded", ev.args["amount"])
+    s.put("jobs", job["job_id"], job)
+
+
+def _disputed(s: State, ev: IndexedEvent, t: int) -> None:
+    a = ev.args
+    job = s.get("jobs", a["jobId"])
+    if job is None:
+        return
+    job["status"] = "Disputed"
+    s.put("jobs", job["job_id"], job)
+    s.put(
+        "disputes",
+        a["jobId"],
+        {
+            "job_id": a["jobId"],
+            "kind": "dispute",
+            "client": a["client"],
+            "provider": job["provider"],
+            "bond": str(a["bond"]),
+            "reason_hash": a["reasonHash"],
+            "opened_block": ev.block_number,
+            "opened_time": t,
+            "status": "open",
+            "slashed": "0",
+            "compensation": "0",
+            "resolved_block": None,
+        },
+    )
+
+
+def _dispute_resolved(s: State, ev: IndexedEvent, t: int) -> None:
+    a = ev.args
+    job = s.get("jobs", a["jobId"])
+    dispute = s.get("disputes", a["jobId"])
+    if job is None or dispute is None:
+        return
+    job["status"] = STATUS_OF_DISPUTE[bool(a["upheld"])]
+    s.put("jobs", job["job_id"], job)
+    dispute.update(
+        status="upheld" if a["upheld"] else "rejected",
+        slashed=str(a["slashed"]),
+        compensation=str(a["compensation"]),
+        resolved_block=ev.block_number,
+    )
+    s.put("disputes", dispute["job_id"], dispute)
+    if a["upheld"]:
+        provider = _provider(s, job["provider"], ev, t)
+        provider["disputes_lost"] += 1
+        s.put("providers", provider["address"], provider)
+
+
+def _fraud(s: State, ev: IndexedEvent, t: int) -> None:
+    a = ev.args
+    job = _end_job(s, ev, t, "Fraud")
+    if job is None:
+        return
+    s.put(
+        "disputes",
+        a["jobId"],
+        {
+            "job_id": a["jobId"],
+            "kind": "fraud",
+            "client": job["client"],
+            "provider": job["provider"],
+            "bond": "0",
+            "reason_hash": a["evidenceHash"],
+            "opened_block": ev.block_number,
+            "opened_time": t,
+            "status": "upheld",
+            "slashed": str(a["slashed"]),
+            "compensation": str(a["compensation"]),
+            "resolved_block": ev.block_number,
+        },
+    )
+    provider = _provider(s, job["provider"], ev, t)
+    provider["disputes_lost"] += 1
+    s.put("providers", provider["address"], provider)
+
+
+def _earnings_withdrawn(s: State, ev: IndexedEvent, t: int) -> None:
+    row = _provider(s, ev.args["provider"], ev, t)
+    _add(row, "withdrawn", ev.args["amount"])
+    s.put("providers", row["address"], row)
+
+
+def _oracle_set(s: State, ev: IndexedEvent, t: int) -> None:
+    a = ev.args
+    s.put(
+        "oracle_sets",
+        a["epoch"],
+        {
+            "epoch": a["epoch"],
+            "oracles": json.dumps(a["oracles"]),
+            "threshold": a["threshold"],
+            "block_number": ev.block_number,
+            "time": t,
+            "tx_hash": ev.tx_hash,
+        },
+    )
+
+
+HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]] = {
+    ("staking", "Staked"): _staked,
+    ("staking", "UnstakeRequested"): _unstake_requested,
+    ("staking", "Withdrawn"): _withdrawn,
+    ("staking", "Slashed"): _slashed,
+    ("staking", "Jailed"): _jailed(1),
+    ("staking", "Unjailed"): _jailed(0),
+    ("staking", "WorkerSet"): _worker_set,
+    ("staking", "OfferAdded"): _offer_added,
+    ("staking", "OfferUpdated"): _offer_updated,
+    ("staking", "OfferWithdrawn"): _offer_withdrawn,
+    ("escrow", "JobCreated"): _job_created,
+    ("escrow", "JobAccepted"): _job_accepted,
+    ("escrow", "JobCancelled"): _job_cancelled,
+    ("escrow", "JobSettled"): _job_settled,
+    ("escrow", "JobTimedOut"): _job_timed_out,
+    ("escrow", "RefundClaimed"): _refund_claimed,
+    ("escrow", "JobDisputed"): _disputed,
+    ("escrow", "DisputeResolved"): _dispute_resolved,
+    ("escrow", "FraudReported"): _fraud,
+    ("escrow", "EarningsWithdrawn"): _earnings_withdrawn,
+    ("escrow", "OracleSetUpdated"): _oracle_set,
+}
+"""(contract, event) -> handler; events without one (parameters, roles, fees) are kept in `events` only."""
+
+
+def apply_event(s: State, ev: IndexedEvent, t: int) -> None:
+    """Apply one event at block time `t` and keep it in the events table."""
+    s.block = ev.block_number
+    handler = HANDLERS.get((ev.contract, ev.name))
+    if handler is not None:
+        handler(s, ev, t)
+    a = ev.args
+    job_id = a.get("jobId")
+    offer_id = a.get("offerId")
+    account = a.get("provider") or a.get("client")
+    s.events.append(
+        (
+            ev.block_number,
+            ev.log_index,
+            ev.tx_hash,
+            t,
+            ev.contract,
+            ev.name,
+            job_id,
+            offer_id,
+            account,
+            json.dumps(a, separators=(",", ":")),
+        )
+    )

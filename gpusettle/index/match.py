@@ -1,0 +1,93 @@
+"""Matching for `job create --match`: the cheapest offers that fit what the client needs.
+
+First come, first served: the index may be a few blocks behind and another client may take an offer's
+capacity first, so the caller re-checks each candidate on-chain and moves to the next when it lost the
+race (a bounded number of times).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from pydantic import ValidationError
+
+from ..errors import ConfigError
+from .queries import OfferQuery, OfferRow
+from .source import MarketSource
+
+__all__ = ["LOST_RACE_ERRORS", "MatchNeed", "candidates", "parse_match", "price_per_second"]
+
+LOST_RACE_ERRORS = frozenset(
+    {
+        "ProviderStakingOfferInactive",
+        "ProviderStakingUnknownOffer",
+        "JobEscrowInsufficientFreeStake",
+        "JobEscrowProviderJailed",
+        "JobEscrowBelowMinimumStake",
+        "ProviderStakingJailed",
+        "ProviderStakingBelowMinimum",
+    }
+)
+"""Revert reasons that mean "this offer cannot take the job now": try the next match."""
+
+_KEYS = {"gpu", "gpus", "min-vram", "max-price", "min-completed"}
+
+
+class MatchNeed(OfferQuery):
+    """What the client needs (an OfferQuery sorted by price)."""
+
+
+def price_per_second(tokens_per_gpu_hour: str, decimals: int) -> int:
+    """'3.5' tokens per GPU-hour -> base units per GPU-second (rounded down: never above the limit)."""
+    try:
+        value = Decimal(tokens_per_gpu_hour)
+    except InvalidOperation:
+        raise ConfigError(
+            f"max-price {tokens_per_gpu_hour!r} is not a number",
+            "give tokens per GPU-hour, e.g. max-price=3.5",
+        ) from None
+    if value < 0:
+        raise ConfigError(
+            f"max-price {tokens_per_gpu_hour} is negative", "give tokens per GPU-hour, e.g. 3.5"
+        )
+    return int(value * (10**decimals) / 3600)
+
+
+def parse_match(text: str, decimals: int) -> MatchNeed:
+    """`gpu=H100,gpus=4,min-vram=80,max-price=3.5,min-completed=10` -> MatchNeed (empty: any offer)."""
+    fields: dict[str, object] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in _KEYS:
+            raise ConfigError(
+                f"--match {part!r} is not a filter",
+                f"use KEY=VALUE pairs separated by commas; keys: {', '.join(sorted(_KEYS))}",
+            )
+        value = value.strip()
+        try:
+            if key == "gpu":
+                fields["gpu"] = value
+            elif key == "gpus":
+                fields["min_gpus"] = int(value)
+            elif key == "min-vram":
+                fields["min_vram"] = int(value)
+            elif key == "min-completed":
+                fields["min_completed"] = int(value)
+            else:
+                fields["max_price"] = price_per_second(value, decimals)
+        except ValueError:
+            raise ConfigError(f"--match {key}={value!r} is not a whole number", "e.g. gpus=4") from None
+    try:
+        return MatchNeed(sort="price", limit=20, **fields)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(
+            f"--match: {first['loc'][0]} {first['msg'].lower()}", "see `gpusettle job create --help`"
+        ) from None
+
+
+def candidates(source: MarketSource, need: MatchNeed, limit: int) -> list[OfferRow]:
+    """The `limit` cheapest active offers that fit."""
+    page = source.search_offers(need.model_copy(update={"limit": max(1, limit), "sort": "price"}))
+    return page.offers

@@ -1,0 +1,386 @@
+"""Everything the explorer and the CLI read from the index, as typed rows.
+
+Amounts are decimal strings in the token's base units (they exceed 64 bits and JSON doubles); addresses
+are EIP-55 checksummed on the way out.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from ..hashing import checksum_address
+from .db import Database
+from .rows import (
+    DayPoint,
+    FamilyPrice,
+    JobDetail,
+    JobRow,
+    OfferPage,
+    OfferQuery,
+    OfferRow,
+    OracleView,
+    ProviderDetail,
+    ProviderRow,
+    Stats,
+    TimelineEntry,
+)
+
+__all__ = [
+    "DayPoint",
+    "FamilyPrice",
+    "JobDetail",
+    "JobRow",
+    "OfferPage",
+    "OfferQuery",
+    "OfferRow",
+    "OracleView",
+    "ProviderDetail",
+    "ProviderRow",
+    "Stats",
+    "TimelineEntry",
+    "job",
+    "jobs",
+    "oracle",
+    "provider",
+    "providers",
+    "search_offers",
+    "stats",
+]
+
+
+def _cs(address: str | None) -> str | None:
+    return checksum_address(bytes.fromhex(address[2:])) if address else None
+
+
+_OFFER_COLUMNS = (
+    "o.offer_id, o.provider, o.gpu_model, o.gpu_family, o.gpu_count, o.vram_gb, o.price, o.price_per_gb, "
+    "o.metadata_uri, o.active, o.gpu_class, o.verified, o.jobs_running, o.jobs_total, p.jobs_completed, "
+    "p.jobs_failed, p.jobs_timed_out, p.disputes_lost, p.bonded, p.jailed"
+)
+
+
+def _offer(r: tuple[Any, ...]) -> OfferRow:
+    return OfferRow(
+        offer_id=int(r[0]),
+        provider=str(_cs(r[1])),
+        gpu_model=r[2],
+        gpu_family=r[3],
+        gpu_count=int(r[4]),
+        vram_gb=int(r[5]),
+        price_per_gpu_second=str(r[6]),
+        price_per_gb=float(r[7]),
+        metadata_uri=r[8],
+        active=bool(r[9]),
+        gpu_class=r[10],
+        verified=None if r[11] is None else bool(r[11]),
+        jobs_running=int(r[12]),
+        jobs_total=int(r[13]),
+        jobs_completed=int(r[14]),
+        jobs_failed=int(r[15]),
+        jobs_timed_out=int(r[16]),
+        disputes_lost=int(r[17]),
+        bonded=str(r[18]),
+        jailed=bool(r[19]),
+    )
+
+
+_ORDER: dict[str, str] = {
+    "price": "o.price_num ASC, o.offer_id ASC",
+    "price_per_gb": "o.price_per_gb ASC, o.offer_id ASC",
+    "record": "p.jobs_completed DESC, o.price_num ASC, o.offer_id ASC",
+}
+
+
+def search_offers(db: Database, q: OfferQuery) -> OfferPage:
+    """Offers matching `q`, one page of them in `q.sort` order."""
+    where: list[str] = []
+    params: list[Any] = []
+    if not q.include_inactive:
+        where.append("o.active = 1 AND p.jailed = 0")
+    if q.gpu:
+        where.append("(o.gpu_family = ? OR LOWER(o.gpu_model) LIKE ?)")
+        params += [q.gpu.upper(), f"%{q.gpu.lower()}%"]
+    if q.min_vram is not None:
+        where.append("o.vram_gb >= ?")
+        params.append(q.min_vram)
+    if q.min_gpus is not None:
+        where.append("o.gpu_count >= ?")
+        params.append(q.min_gpus)
+    if q.max_price is not None:
+        # The double pre-filters; the exact comparison on the decimal text follows below.
+        where.append("o.price_num <= ?")
+        params.append(float(q.max_price) * (1 + 1e-12))
+    if q.min_completed is not None:
+        where.append("p.jobs_completed >= ?")
+        params.append(q.min_completed)
+    if q.provider:
+        where.append("o.provider = ?")
+        params.append(q.provider.lower())
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    base = f"FROM offers o JOIN providers p ON p.address = o.provider {clause}"
+    total = int(db.scalar(f"SELECT COUNT(*) {base}", params) or 0)
+    rows = db.query(
+        f"SELECT {_OFFER_COLUMNS} {base} ORDER BY {_ORDER[q.sort]} LIMIT ? OFFSET ?",
+        [*params, q.limit, q.offset],
+    )
+    offers = [_offer(r) for r in rows]
+    if q.max_price is not None:
+        exact = [o for o in offers if int(o.price_per_gpu_second) <= q.max_price]
+        total -= len(offers) - len(exact)
+        offers = exact
+    return OfferPage(total=total, offers=offers)
+
+
+_PROVIDER_COLUMNS = (
+    "address, worker, bonded, unbonding, locked, jailed, jobs_completed, jobs_failed, jobs_timed_out, "
+    "disputes_lost, gpu_seconds_served, earned, withdrawn, slashed, first_time"
+)
+
+
+def _provider_row(db: Database, r: tuple[Any, ...]) -> ProviderRow:
+    offers = int(db.scalar("SELECT COUNT(*) FROM offers WHERE provider = ? AND active = 1", (r[0],)) or 0)
+    return ProviderRow(
+        address=str(_cs(r[0])),
+        worker=_cs(r[1]),
+        bonded=str(r[2]),
+        unbonding=str(r[3]),
+        locked=str(r[4]),
+        jailed=bool(r[5]),
+        jobs_completed=int(r[6]),
+        jobs_failed=int(r[7]),
+        jobs_timed_out=int(r[8]),
+        disputes_lost=int(r[9]),
+        gpu_seconds_served=int(r[10]),
+        earned=str(r[11]),
+        withdrawn=str(r[12]),
+        slashed=str(r[13]),
+        offers=offers,
+        since=int(r[14]),
+    )
+
+
+def providers(
+    db: Database, *, sort: Literal["record", "stake", "earned"] = "record", limit: int = 100
+) -> list[ProviderRow]:
+    """Providers, best record (or largest stake, or most earned) first."""
+    order = {
+        "record": "jobs_completed DESC, address",
+        "stake": "bonded_num DESC, address",
+        "earned": "earned_num DESC, address",
+    }[sort]
+    rows = db.query(f"SELECT {_PROVIDER_COLUMNS} FROM providers ORDER BY {order} LIMIT ?", (limit,))
+    return [_provider_row(db, r) for r in rows]
+
+
+_JOB_COLUMNS = (
+    "job_id, client, provider, offer_id, gpu_count, price, max_gpu_seconds, deposit, collateral, status, "
+    "created_time, accepted_at, deadline, ended_time, gpu_seconds, payout, fee, outcome, refunded, spec_hash, created_tx"
+)
+
+
+def _job(r: tuple[Any, ...]) -> JobRow:
+    return JobRow(
+        job_id=int(r[0]),
+        client=str(_cs(r[1])),
+        provider=str(_cs(r[2])),
+        offer_id=int(r[3]),
+        gpu_count=int(r[4]),
+        price_per_gpu_second=str(r[5]),
+        max_gpu_seconds=int(r[6]),
+        deposit=str(r[7]),
+        collateral=str(r[8]),
+        status=r[9],
+        created_time=int(r[10]),
+        accepted_at=r[11],
+        deadline=int(r[12]),
+        ended_time=r[13],
+        gpu_seconds=r[14],
+        payout=r[15],
+        fee=r[16],
+        outcome=r[17],
+        refunded=str(r[18]),
+        spec_hash=r[19],
+        created_tx=r[20],
+    )
+
+
+def jobs(
+    db: Database,
+    *,
+    status: str | None = None,
+    provider: str | None = None,
+    client: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[int, list[JobRow]]:
+    """(matching count, newest jobs first)."""
+    where, params = [], []
+    for column, value in (("status", status), ("provider", provider), ("client", client)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value.lower() if column != "status" else value)
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    total = int(db.scalar(f"SELECT COUNT(*) FROM jobs {clause}", params) or 0)
+    rows = db.query(
+        f"SELECT {_JOB_COLUMNS} FROM jobs {clause} ORDER BY job_id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return total, [_job(r) for r in rows]
+
+
+def job(db: Database, job_id: int) -> JobDetail | None:
+    """A job and its events, or None."""
+    rows = db.query(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,))
+    if not rows:
+        return None
+    events = db.query(
+        "SELECT name, time, block_number, tx_hash, args FROM events WHERE job_id = ? ORDER BY block_number, log_index",
+        (job_id,),
+    )
+    timeline = [
+        TimelineEntry(
+            name=n,
+            time=int(t),
+            block_number=int(b),
+            tx_hash=tx,
+            args={k: _exact(v) for k, v in json.loads(a).items()},
+        )
+        for n, t, b, tx, a in events
+    ]
+    return JobDetail(job=_job(rows[0]), timeline=timeline)
+
+
+def _exact(value: Any) -> Any:
+    """Integers beyond 2^53 as decimal strings, so JavaScript readers of the API keep every digit."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1 << 53:
+        return str(value)
+    if isinstance(value, list):
+        return [_exact(v) for v in value]
+    return value
+
+
+def _decimals(db: Database) -> int:
+    got = db.scalar("SELECT value FROM meta WHERE key = 'token_decimals'")
+    return int(got) if got is not None else 18
+
+
+def _days(db: Database, value: str, where: str, params: list[Any], scale: float) -> list[DayPoint]:
+    """A per-UTC-day series of SUM(`value`) over settlements (grouped in SQL: one row per day)."""
+    import datetime as dt
+
+    rows = db.query(
+        f"SELECT time / 86400 AS day, SUM({value}) FROM settlements {where} GROUP BY time / 86400 ORDER BY day",
+        params,
+    )
+    return [
+        DayPoint(
+            day=dt.datetime.fromtimestamp(int(day) * 86400, dt.UTC).strftime("%Y-%m-%d"),
+            value=float(total or 0) / scale,
+        )
+        for day, total in rows
+    ]
+
+
+def provider(db: Database, address: str) -> ProviderDetail | None:
+    """A provider's page, or None when the index has never seen it."""
+    key = address.lower()
+    rows = db.query(f"SELECT {_PROVIDER_COLUMNS} FROM providers WHERE address = ?", (key,))
+    if not rows:
+        return None
+    row = _provider_row(db, rows[0])
+    offer_rows = db.query(
+        f"SELECT {_OFFER_COLUMNS} FROM offers o JOIN providers p ON p.address = o.provider "
+        "WHERE o.provider = ? ORDER BY o.active DESC, o.offer_id",
+        (key,),
+    )
+    _total, recent = jobs(db, provider=key, limit=20)
+    earnings = _days(db, "payout_num", "WHERE provider = ?", [key], 10.0 ** _decimals(db))
+    settled = row.jobs_completed + row.jobs_failed + row.jobs_timed_out
+    uptime = row.jobs_completed / settled if settled else None
+    return ProviderDetail(
+        provider=row,
+        offers=[_offer(r) for r in offer_rows],
+        recent_jobs=recent,
+        earnings_by_day=earnings,
+        uptime=uptime,
+    )
+
+
+def stats(db: Database) -> Stats:
+    """Network-wide figures."""
+    decimals = _decimals(db)
+    by_status = {str(s): int(n) for s, n in db.query("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
+    totals = {str(n): int(v) for n, v in db.query("SELECT name, value FROM totals")}
+    value, fees, gpu_seconds = (totals.get(k, 0) for k in ("value_settled", "fees", "gpu_seconds"))
+    batches, jobs_in, gas = db.query(
+        "SELECT COUNT(*), COALESCE(SUM(jobs), 0), COALESCE(SUM(gas_used), 0) FROM settlement_txs WHERE gas_used IS NOT NULL"
+    )[0]
+    batches, jobs_in, gas = int(batches), int(jobs_in), int(gas)
+    # One grouped pass over the offers that can take work (active, provider not jailed).
+    groups = db.query(
+        "SELECT o.gpu_family, COUNT(*), MIN(o.price_num), AVG(o.price_num), MAX(o.price_num), SUM(o.gpu_count) "
+        "FROM offers o JOIN providers p ON p.address = o.provider WHERE o.active = 1 AND p.jailed = 0 "
+        "GROUP BY o.gpu_family"
+    )
+    families = sorted(
+        (
+            FamilyPrice(
+                family=str(f), offers=int(n), min_price=float(lo), mean_price=float(mean), max_price=float(hi)
+            )
+            for f, n, lo, mean, hi, _gpus in groups
+        ),
+        key=lambda fp: fp.mean_price,
+    )
+    return Stats(
+        last_block=int(db.scalar("SELECT value FROM meta WHERE key = 'last_block'") or 0),
+        offers_active=sum(int(g[1]) for g in groups),
+        gpus_offered=sum(int(g[5]) for g in groups),
+        providers=int(db.scalar("SELECT COUNT(*) FROM providers") or 0),
+        jobs=sum(by_status.values()),
+        jobs_by_status=by_status,
+        gpu_hours_settled=gpu_seconds / 3600,
+        value_settled=str(value),
+        fees=str(fees),
+        gpu_hours_by_day=_days(db, "gpu_seconds", "", [], 3600.0),
+        value_by_day=_days(db, "payout_num", "", [], 10.0**decimals),
+        price_by_family=families,
+        gas_per_settled_job=(gas / jobs_in) if jobs_in else None,
+        settlement_txs=batches,
+        token_decimals=decimals,
+        token_symbol=str(db.scalar("SELECT value FROM meta WHERE key = 'token_symbol'") or "tokens"),
+    )
+
+
+def oracle(db: Database) -> OracleView:
+    """The oracle set and its queue, as the chain shows them."""
+    sets = db.query("SELECT epoch, oracles, threshold, time FROM oracle_sets ORDER BY epoch DESC")
+    # The newest event's time through the primary key (MAX(time) would scan every event).
+    now = int(db.scalar("SELECT time FROM events ORDER BY block_number DESC, log_index DESC LIMIT 1") or 0)
+    last_settlement = db.scalar("SELECT MAX(time) FROM settlements")
+    current = sets[0] if sets else None
+    return OracleView(
+        epoch=int(current[0]) if current else None,
+        oracles=[str(_cs(a)) for a in json.loads(current[1])] if current else [],
+        threshold=int(current[2]) if current else None,
+        history=[
+            {
+                "epoch": int(e),
+                "oracles": [_cs(a) for a in json.loads(o)],
+                "threshold": int(t),
+                "time": int(tm),
+            }
+            for e, o, t, tm in sets[1:]
+        ],
+        running=int(db.scalar("SELECT COUNT(*) FROM jobs WHERE status = 'Running'") or 0),
+        open=int(db.scalar("SELECT COUNT(*) FROM jobs WHERE status = 'Open'") or 0),
+        overdue=int(
+            db.scalar("SELECT COUNT(*) FROM jobs WHERE status = 'Running' AND deadline < ?", (now,)) or 0
+        ),
+        oldest_running_since=db.scalar("SELECT MIN(accepted_at) FROM jobs WHERE status = 'Running'"),
+        last_settlement=int(last_settlement) if last_settlement is not None else None,
+        settlements_last_day=int(
+            db.scalar("SELECT COUNT(*) FROM settlements WHERE time > ?", (now - 86400,)) or 0
+        ),
+        now=now,
+    )

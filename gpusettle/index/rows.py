@@ -1,0 +1,319 @@
+"""The typed rows the index's queries return (and the explorer's API and the CLI exchange)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "DayPoint",
+    "FamilyPrice",
+    "JobDetail",
+    "JobRow",
+    "OfferPage",
+    "OfferQuery",
+    "OfferRow",
+    "OracleView",
+    "ProviderDetail",
+    "ProviderRow",
+    "Sort",
+    "Stats",
+    "TimelineEntry",
+]
+
+Sort = Literal["price", "price_per_gb", "record"]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class OfferQuery(_Row):
+    """Filters and order for an offer search (the CLI's options and the API's query parameters)."""
+
+    gpu: str | None = Field(default=None, max_length=64)
+    """GPU family ("H100") or part of the model name ("a100-sxm4"), case-insensitive."""
+    min_vram: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    """Least memory per GPU, in GB."""
+    min_gpus: int | None = Field(default=None, ge=1, le=255)
+    """Least GPUs a job on the offer gets."""
+    max_price: int | None = Field(default=None, ge=0, le=2**64 - 1)
+    """Highest price per GPU-second, in base units."""
+    min_completed: int | None = Field(default=None, ge=0)
+    """Least jobs the provider completed (its on-chain record)."""
+    provider: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
+    """Only this provider's offers."""
+    include_inactive: bool = False
+    """Also withdrawn offers and offers of jailed providers."""
+    sort: Sort = "price"
+    """price (cheapest first), price_per_gb (cheapest per GB of VRAM first) or record (most completed first)."""
+    limit: int = Field(default=50, ge=1, le=500)
+    """Rows per page."""
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+    """Rows to skip."""
+
+
+class OfferRow(_Row):
+    """One offer with its provider's record."""
+
+    offer_id: int
+    """The offer's id on-chain."""
+    provider: str
+    """The provider's staking address."""
+    gpu_model: str
+    """GPU model as the provider names it."""
+    gpu_family: str
+    """The family the index derived from the model name."""
+    gpu_count: int
+    """GPUs a job on this offer gets."""
+    vram_gb: int
+    """Memory per GPU in GB."""
+    price_per_gpu_second: str
+    """Price per GPU-second in base units."""
+    price_per_gb: float
+    """Price per GPU-second per GB of VRAM (base units; for sorting)."""
+    metadata_uri: str
+    """Where the provider describes the machine."""
+    active: bool
+    """False once withdrawn."""
+    gpu_class: str | None
+    """The offer's class (None until the contracts have classes)."""
+    verified: bool | None
+    """Hardware verified by the oracles (None until the contracts record it)."""
+    jobs_running: int
+    """Jobs open or running on the offer."""
+    jobs_total: int
+    """Jobs ever opened on the offer."""
+    jobs_completed: int
+    """The provider's completed jobs."""
+    jobs_failed: int
+    """The provider's failed jobs."""
+    jobs_timed_out: int
+    """The provider's timed-out jobs."""
+    disputes_lost: int
+    """Disputes and fraud reports the provider lost."""
+    bonded: str
+    """The provider's bonded stake in base units."""
+    jailed: bool
+    """The provider is jailed (takes no new work)."""
+
+
+class OfferPage(_Row):
+    """A page of offer search results."""
+
+    total: int
+    """Offers matching the filters."""
+    offers: list[OfferRow]
+    """This page of them."""
+
+
+class ProviderRow(_Row):
+    """A provider's stake and record."""
+
+    address: str
+    """Staking address."""
+    worker: str | None
+    """Worker key that signs its receipts."""
+    bonded: str
+    """Bonded stake, base units."""
+    unbonding: str
+    """Stake on its way out, base units."""
+    locked: str
+    """Stake locked as collateral by open and running jobs, base units."""
+    jailed: bool
+    """Jailed providers take no new work."""
+    jobs_completed: int
+    """Jobs settled as completed."""
+    jobs_failed: int
+    """Jobs settled as failed."""
+    jobs_timed_out: int
+    """Jobs that timed out."""
+    disputes_lost: int
+    """Disputes and fraud reports lost."""
+    gpu_seconds_served: int
+    """GPU-seconds billed."""
+    earned: str
+    """Payouts credited, base units."""
+    withdrawn: str
+    """Earnings withdrawn, base units."""
+    slashed: str
+    """Stake slashed, base units."""
+    offers: int
+    """Active offers."""
+    since: int
+    """Unix time of its first event."""
+
+
+class DayPoint(_Row):
+    """One day of a time series."""
+
+    day: str
+    """UTC date, YYYY-MM-DD."""
+    value: float
+    """The day's value."""
+
+
+class JobRow(_Row):
+    """A job as the index knows it."""
+
+    job_id: int
+    """Job id."""
+    client: str
+    """Who opened it."""
+    provider: str
+    """Whose offer it runs on."""
+    offer_id: int
+    """The offer."""
+    gpu_count: int
+    """GPUs reserved."""
+    price_per_gpu_second: str
+    """Price locked at creation, base units."""
+    max_gpu_seconds: int
+    """Most GPU-seconds paid for."""
+    deposit: str
+    """Deposit, base units."""
+    collateral: str
+    """Provider collateral locked, base units."""
+    status: str
+    """Open, Running, Settled, Cancelled, TimedOut, Disputed, DisputeUpheld, DisputeRejected or Fraud."""
+    created_time: int
+    """Unix time it was opened."""
+    accepted_at: int | None
+    """Unix time the provider accepted."""
+    deadline: int
+    """Settle-by time."""
+    ended_time: int | None
+    """Unix time it settled, was cancelled or timed out."""
+    gpu_seconds: int | None
+    """GPU-seconds billed at settlement."""
+    payout: str | None
+    """Paid to the provider, base units."""
+    fee: str | None
+    """Protocol fee, base units."""
+    outcome: int | None
+    """0 completed, 1 failed (client), 2 failed (provider)."""
+    refunded: str
+    """Returned to the client so far, base units."""
+    spec_hash: str
+    """keccak256 of the job spec."""
+    created_tx: str
+    """The transaction that opened it."""
+
+
+class TimelineEntry(_Row):
+    """One event in a job's life."""
+
+    name: str
+    """Event name."""
+    time: int
+    """Block time."""
+    block_number: int
+    """Block."""
+    tx_hash: str
+    """Transaction."""
+    args: dict[str, Any]
+    """The event's fields."""
+
+
+class JobDetail(_Row):
+    """A job and its timeline."""
+
+    job: JobRow
+    """The job."""
+    timeline: list[TimelineEntry]
+    """Its events, oldest first."""
+
+
+class ProviderDetail(_Row):
+    """A provider page's data."""
+
+    provider: ProviderRow
+    """Stake and record."""
+    offers: list[OfferRow]
+    """Its offers, active first."""
+    recent_jobs: list[JobRow]
+    """Its newest jobs."""
+    earnings_by_day: list[DayPoint]
+    """Payouts per UTC day, in tokens."""
+    uptime: float | None
+    """Share of its settled jobs that completed (None before the first settlement)."""
+
+
+class FamilyPrice(_Row):
+    """Prices of the active offers of one GPU family."""
+
+    family: str
+    """GPU family."""
+    offers: int
+    """Active offers."""
+    min_price: float
+    """Cheapest price per GPU-second, base units."""
+    mean_price: float
+    """Mean price per GPU-second, base units."""
+    max_price: float
+    """Highest price per GPU-second, base units."""
+
+
+class Stats(_Row):
+    """Network figures."""
+
+    last_block: int
+    """Newest block indexed."""
+    offers_active: int
+    """Active offers whose provider can take work (not jailed)."""
+    gpus_offered: int
+    """GPUs in those offers."""
+    providers: int
+    """Providers seen."""
+    jobs: int
+    """Jobs ever opened."""
+    jobs_by_status: dict[str, int]
+    """Jobs per status."""
+    gpu_hours_settled: float
+    """GPU-hours billed by all settlements."""
+    value_settled: str
+    """Paid to providers, base units."""
+    fees: str
+    """Protocol fees, base units."""
+    gpu_hours_by_day: list[DayPoint]
+    """GPU-hours settled per UTC day."""
+    value_by_day: list[DayPoint]
+    """Paid to providers per UTC day, in tokens."""
+    price_by_family: list[FamilyPrice]
+    """Active offers' prices per GPU family."""
+    gas_per_settled_job: float | None
+    """Gas of the settlement transactions divided by the jobs they settled (None before the first)."""
+    settlement_txs: int
+    """Settlement transactions (batches)."""
+    token_decimals: int
+    """Decimals of the token amounts."""
+    token_symbol: str
+    """Token symbol."""
+
+
+class OracleView(_Row):
+    """The oracle set and what waits on it."""
+
+    epoch: int | None
+    """Current oracle-set epoch."""
+    oracles: list[str]
+    """Current oracle addresses."""
+    threshold: int | None
+    """Signatures a batch needs."""
+    history: list[dict[str, Any]]
+    """Earlier sets: epoch, oracles, threshold, time."""
+    running: int
+    """Jobs running (waiting for a receipt to settle)."""
+    open: int
+    """Jobs waiting for the provider to accept."""
+    overdue: int
+    """Running jobs past their deadline (a timeout may be claimed soon)."""
+    oldest_running_since: int | None
+    """Acceptance time of the longest-running job."""
+    last_settlement: int | None
+    """Block time of the newest settlement."""
+    settlements_last_day: int
+    """Settlements in the 24 hours before the newest indexed block."""
+    now: int
+    """Block time of the newest indexed event (the index's clock)."""

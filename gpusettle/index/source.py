@@ -1,0 +1,106 @@
+"""Where the CLI reads the market from: a local index database or a remote explorer's JSON API."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from ..errors import ConfigError, GpusettleError
+from . import queries
+from .db import Database, is_postgres_url
+from .schema import check
+
+__all__ = ["INDEX_ENV", "LocalIndex", "MarketSource", "RemoteIndex", "default_index_path", "open_source"]
+
+INDEX_ENV = "GPUSETTLE_INDEX"
+"""A default --index (a database path, a postgresql:// URL or an explorer's http(s) URL)."""
+
+
+def default_index_path(chain_id: int) -> Path:
+    """`$GPUSETTLE_HOME/index/chain-<id>.db` (`~/.gpusettle/...` without GPUSETTLE_HOME)."""
+    home = os.environ.get("GPUSETTLE_HOME")
+    base = Path(home).expanduser() if home else Path.home() / ".gpusettle"
+    return base / "index" / f"chain-{chain_id}.db"
+
+
+class MarketSource(Protocol):
+    """What `market` and `job create --match` read."""
+
+    def search_offers(self, q: queries.OfferQuery) -> queries.OfferPage: ...
+
+    def providers(self, sort: str, limit: int) -> list[queries.ProviderRow]: ...
+
+    def stats(self) -> queries.Stats: ...
+
+
+class LocalIndex:
+    """An index database on this machine."""
+
+    def __init__(self, target: str | Path) -> None:
+        self.db = Database(target, read_only=not is_postgres_url(str(target)))
+        check(self.db)
+
+    def search_offers(self, q: queries.OfferQuery) -> queries.OfferPage:
+        return queries.search_offers(self.db, q)
+
+    def providers(self, sort: str, limit: int) -> list[queries.ProviderRow]:
+        return queries.providers(self.db, sort=sort, limit=limit)  # type: ignore[arg-type]
+
+    def stats(self) -> queries.Stats:
+        return queries.stats(self.db)
+
+
+class RemoteIndex:
+    """An explorer's JSON API (`gpusettle explorer` elsewhere)."""
+
+    def __init__(self, url: str, timeout: float = 15.0) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(timeout=timeout)
+
+    def _get(self, path: str, params: dict[str, Any]) -> Any:
+        clean = {k: v for k, v in params.items() if v is not None and v is not False}
+        try:
+            response = self.http.get(f"{self.url}{path}", params=clean)
+        except httpx.HTTPError as exc:
+            raise GpusettleError(
+                f"cannot reach the explorer at {self.url}: {type(exc).__name__}",
+                "check the URL, or use a local index (--index PATH)",
+            ) from None
+        if response.status_code >= 400:
+            try:
+                reason = response.json().get("error", response.text)
+            except ValueError:
+                reason = response.text[:200]
+            raise GpusettleError(f"the explorer refused {path}: {reason}", "fix the filter and try again")
+        return response.json()
+
+    def search_offers(self, q: queries.OfferQuery) -> queries.OfferPage:
+        return queries.OfferPage.model_validate(self._get("/api/offers", q.model_dump()))
+
+    def providers(self, sort: str, limit: int) -> list[queries.ProviderRow]:
+        got = self._get("/api/providers", {"sort": sort, "limit": limit})
+        return [queries.ProviderRow.model_validate(p) for p in got["providers"]]
+
+    def stats(self) -> queries.Stats:
+        return queries.Stats.model_validate(self._get("/api/stats", {}))
+
+
+def open_source(target: str | None, chain_id: int | None) -> MarketSource:
+    """--index (or $GPUSETTLE_INDEX): an http(s) URL, a postgresql:// URL or a path; else the default path."""
+    target = target or os.environ.get(INDEX_ENV)
+    if target and target.startswith(("http://", "https://")):
+        return RemoteIndex(target)
+    if target:
+        return LocalIndex(target)
+    if chain_id is None:
+        raise ConfigError("no index given", "pass --index PATH_OR_URL, or run `gpusettle index run` first")
+    path = default_index_path(chain_id)
+    if not path.exists():
+        raise ConfigError(
+            f"no index at {path}",
+            "build it with `gpusettle index run` (leave it running to stay current), or pass --index URL",
+        )
+    return LocalIndex(path)

@@ -1,0 +1,123 @@
+"""Explorer tests: a real chain with a small market, its index, the explorer served by uvicorn, and a real
+headless Chromium (Debian's package, driven by Playwright; installed with apt-get when missing).
+
+Screenshots are kept as test artifacts under reports/explorer/ (the path is printed).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from gpusettle.bench.market_world import MarketWorld, make_market
+from gpusettle.chain.logs import RpcLogSource
+from gpusettle.devnet import free_port
+from gpusettle.explorer import create_app
+from gpusettle.index.db import Database
+from gpusettle.index.follower import Follower
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "reports" / "explorer"
+
+
+@pytest.fixture(autouse=True)
+def isolation() -> None:
+    """No brownie chain snapshot: these tests run their own anvil."""
+
+
+def ensure_chromium() -> str:
+    """Debian's chromium, installed on first use (CI machines start without it)."""
+    if not Path(CHROMIUM).exists():
+        if shutil.which("apt-get") is None:
+            pytest.fail("chromium is missing and apt-get is not available to install it (install chromium)")
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, timeout=600)
+        done = subprocess.run(
+            ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq", "chromium"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if done.returncode != 0 or not Path(CHROMIUM).exists():
+            pytest.fail(f"could not install chromium with apt-get: {done.stderr[-2000:]}")
+    return CHROMIUM
+
+
+@dataclass
+class Site:
+    """The explorer over a market's index."""
+
+    world: MarketWorld
+    url: str
+    db_path: Path
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp = tmp_path_factory.mktemp("explorer")
+    anvil, world = make_market(tmp)
+    server: uvicorn.Server | None = None
+    try:
+        gs = world.net.gs
+        db_path = tmp / "index.db"
+        follower = Follower(
+            Database(db_path),
+            RpcLogSource(gs.chain.w3),
+            gs.record.addresses,
+            gs.record.deploy_block,
+            confirmations=0,
+        )
+        follower.step()
+        follower.db.execute("INSERT INTO meta (key, value) VALUES ('token_symbol', 'GPUC')")
+        follower.db.close()
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(db_path), host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(url + "/api/stats", timeout=2)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield Site(world, url, db_path)
+    finally:
+        if server is not None:
+            server.should_exit = True
+        anvil.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    executable = ensure_chromium()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    print(f"\nexplorer screenshots: {ARTIFACTS}")
+    return ARTIFACTS

@@ -1,0 +1,170 @@
+"""The explorer's JSON API: answers from the index, 4xx with a reason for bad input, read-only."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from .conftest import Site
+
+
+def get(site: Site, path: str) -> httpx.Response:
+    return httpx.get(site.url + path, timeout=10)
+
+
+def test_offer_search_filters_and_sorts(site: Site) -> None:
+    body = get(site, "/api/offers?gpu=H100&sort=price").json()
+    assert body["total"] == 1  # two H100 offers, one of a jailed provider
+    body = get(site, "/api/offers?include_inactive=true&gpu=h100").json()
+    assert body["total"] == 2
+    body = get(site, "/api/offers?min_vram=80&min_gpus=8&limit=2").json()
+    assert body["total"] == 2 and len(body["offers"]) == 2
+    assert all(o["vram_gb"] >= 80 and o["gpu_count"] >= 8 for o in body["offers"])
+    page2 = get(site, "/api/offers?limit=2&offset=2").json()
+    page1 = get(site, "/api/offers?limit=2").json()
+    assert {o["offer_id"] for o in page1["offers"]}.isdisjoint(o["offer_id"] for o in page2["offers"])
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "words"),
+    [
+        ("/api/offers?min_vram=lots", "min_vram", "valid integer"),
+        ("/api/offers?limit=0", "limit", "greater than or equal to 1"),
+        ("/api/offers?sort=cheapest", "sort", "price"),
+        ("/api/offers?colour=red", "colour", "unknown query parameter"),
+        ("/api/jobs?status=Finished", "status", "not one of"),
+        ("/api/jobs?provider=0x12", "provider", "not a 0x address"),
+        ("/api/jobs/abc", "job_id", "not a whole number"),
+        ("/api/providers/0xnothex", "address", "not a 0x address"),
+        ("/api/stats?x=1", "x", "unknown query parameter"),
+    ],
+)
+def test_bad_query_parameters_get_400_with_the_reason(site: Site, path: str, field: str, words: str) -> None:
+    response = get(site, path)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["field"] == field and words in body["error"]
+
+
+def test_unknown_things_are_404_and_writes_are_refused(site: Site) -> None:
+    assert get(site, "/api/jobs/99999").status_code == 404
+    assert "no job 99999" in get(site, "/api/jobs/99999").json()["error"]
+    assert get(site, "/api/nothing").status_code == 404
+    assert httpx.post(site.url + "/api/offers", json={}).status_code == 405
+
+
+def test_job_detail_has_its_timeline(site: Site) -> None:
+    job_id = site.world.jobs["disputed"][0]
+    body = get(site, f"/api/jobs/{job_id}").json()
+    assert body["job"]["status"] == "DisputeUpheld"
+    assert [e["name"] for e in body["timeline"]] == [
+        "JobCreated", "JobAccepted", "JobSettled", "JobDisputed", "DisputeResolved",
+    ]  # fmt: skip
+
+
+def test_openapi_describes_every_route(site: Site) -> None:
+    doc = get(site, "/api/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    assert set(doc["paths"]) >= {
+        "/api/offers",
+        "/api/providers",
+        "/api/providers/{address}",
+        "/api/jobs",
+        "/api/jobs/{job_id}",
+        "/api/stats",
+        "/api/oracle",
+    }
+    params = {p["name"]: p for p in doc["paths"]["/api/offers"]["get"]["parameters"]}
+    assert "Least memory per GPU" in params["min_vram"]["description"]
+    assert "OfferPage" in doc["components"]["schemas"]
+
+
+def test_market_cli_reads_a_remote_explorer(site: Site) -> None:
+    from click.testing import CliRunner
+
+    from gpusettle.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["market", "offers", "--index", site.url, "--gpu", "A100", "--json"])
+    assert result.exit_code == 0, result.output
+    assert {o["gpu_family"] for o in __import__("json").loads(result.stdout)["offers"]} == {"A100"}
+    bad = CliRunner().invoke(cli, ["market", "offers", "--index", site.url + "/nothing-here", "--json"])
+    assert bad.exit_code == 1
+
+
+def test_the_explorer_command_serves_the_index(site: Site, tmp_path: object) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from gpusettle.devnet import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gpusettle.cli",
+            "explorer",
+            "--index",
+            str(site.db_path),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/stats", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else b""
+                assert time.monotonic() < deadline, "the explorer did not start"
+                time.sleep(0.1)
+        assert response.json()["jobs"] == site.world.net.gs.job_count()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    missing = subprocess.run(
+        [sys.executable, "-m", "gpusettle.cli", "explorer", "--index", "/nonexistent/index.db"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert missing.returncode == 1 and "error: no index at /nonexistent/index.db" in missing.stderr
+
+
+def test_pages_escape_what_the_visitor_typed(site: Site) -> None:
+    for path in (
+        "/?max_price=%3Cscript%3Ealert(1)%3C/script%3E",
+        "/?min_vram=%3Cscript%3E",
+        "/jobs/%3Cscript%3E",
+    ):
+        response = get(site, path)
+        assert response.status_code == 400, path
+        assert "&lt;script&gt;" in response.text and "<script>" not in response.text, path
+
+
+def test_an_index_of_another_schema_is_refused_with_a_hint(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from gpusettle.cli.main import cli
+    from gpusettle.errors import ConfigError
+    from gpusettle.explorer import create_app
+    from gpusettle.index.db import Database
+
+    path = Path(str(tmp_path)) / "old.db"
+    db = Database(path)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '0')")
+    db.close()
+    with pytest.raises(ConfigError, match="schema version 0") as err:
+        create_app(path)
+    assert err.value.hint is not None and "index run" in err.value.hint
+    result = CliRunner().invoke(cli, ["market", "offers", "--index", str(path)])
+    assert result.exit_code == 1 and "schema version 0" in result.output

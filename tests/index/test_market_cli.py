@@ -1,0 +1,166 @@
+"""`gpusettle market` and `job create --match` against a local index of a real chain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from gpusettle.bench.market_world import MarketWorld
+from gpusettle.cli.main import cli
+from gpusettle.devnet import FastSender
+
+from .conftest import follower
+
+
+@pytest.fixture(scope="module")
+def indexed(market: MarketWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("idx") / "index.db"
+    f = follower(market, path)
+    f.step()
+    f.db.execute("INSERT INTO meta (key, value) VALUES ('token_decimals', '18')")
+    f.db.close()
+    yield path
+
+
+def run(market: MarketWorld, *args: str) -> Result:
+    env = {"GPUSETTLE_RPC_URL": market.url, "GPUSETTLE_DEPLOYMENTS": str(market.net.workdir / "deployments")}
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def as_json(result: Result) -> Any:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_offers_filter_and_sort(market: MarketWorld, indexed: Path) -> None:
+    got = as_json(run(market, "market", "offers", "--index", str(indexed), "--gpu", "a100", "--json"))
+    assert {o["gpu_family"] for o in got["offers"]} == {"A100"} and got["total"] == 2
+    prices = [int(o["price_per_gpu_second"]) for o in got["offers"]]
+    assert prices == sorted(prices)
+    # 80 GB or more, at most 3.3 tokens per GPU-hour (= 9.16e14 base units per GPU-second).
+    got = as_json(
+        run(
+            market,
+            "market",
+            "offers",
+            "--index",
+            str(indexed),
+            "--min-vram",
+            "80",
+            "--max-price",
+            "3.3",
+            "--json",
+        )
+    )
+    assert got["offers"], "some offers fit"
+    for o in got["offers"]:
+        assert o["vram_gb"] >= 80 and int(o["price_per_gpu_second"]) * 3600 <= 33 * 10**17
+    # The jailed provider's offer (the H100 at 9e14) is hidden unless --all.
+    ids = [o["offer_id"] for o in got["offers"]]
+    assert market.offers[0] not in ids
+    all_ids = [
+        o["offer_id"]
+        for o in as_json(run(market, "market", "offers", "--index", str(indexed), "--all", "--json"))[
+            "offers"
+        ]
+    ]
+    assert market.offers[0] in all_ids
+    per_gb = as_json(
+        run(market, "market", "offers", "--index", str(indexed), "--sort", "price_per_gb", "--json")
+    )
+    values = [o["price_per_gb"] for o in per_gb["offers"]]
+    assert values == sorted(values)
+    record = as_json(run(market, "market", "offers", "--index", str(indexed), "--sort", "record", "--json"))
+    done = [o["jobs_completed"] for o in record["offers"]]
+    assert done == sorted(done, reverse=True)
+    table = run(market, "market", "offers", "--index", str(indexed), "--gpus", "8")
+    assert table.exit_code == 0 and "offers fit" in table.output and "A100-SXM4" in table.output
+
+
+def test_providers_and_stats(market: MarketWorld, indexed: Path) -> None:
+    providers = as_json(run(market, "market", "providers", "--index", str(indexed), "--json"))["providers"]
+    assert len(providers) == len(market.providers)
+    stats = as_json(run(market, "market", "stats", "--index", str(indexed), "--json"))
+    assert stats["jobs"] == market.net.gs.job_count()
+    assert stats["offers_active"] == len(market.offers) - 1  # one provider was jailed (the upheld dispute)
+    assert run(market, "market", "stats", "--index", str(indexed)).output.startswith("indexed to block")
+
+
+def test_bad_filters_are_clear_errors(market: MarketWorld, indexed: Path) -> None:
+    bad = run(market, "market", "offers", "--index", str(indexed), "--max-price", "cheap")
+    assert (
+        bad.exit_code == 1
+        and "error: max-price 'cheap' is not a number" in bad.output
+        and "hint:" in bad.output
+    )
+    missing = run(market, "market", "offers", "--index", str(Path(indexed).parent / "nope.db"))
+    assert missing.exit_code == 1 and "no index database" in missing.output
+
+
+def test_job_create_match_skips_offers_taken_since_indexing(market: MarketWorld, indexed: Path) -> None:
+    gs = market.net.gs
+    # The index still shows the cheapest A100 offer as open, but on-chain it was withdrawn after indexing:
+    # the match must re-check it, say so, and open the job on the next one.
+    cheapest, second = market.offers[3], market.offers[2]
+    sender = FastSender(gs, market.providers[3])
+    sender.call(gs.staking, "withdrawOffer", cheapest)
+    sender.wait()
+    before = gs.job_count()
+    result = run(
+        market, "job", "create", "--match", "gpu=A100", "--index", str(indexed), "--gpu-seconds", "100",
+        "--spec-hash", "0x" + "11" * 32, "--account", "dev:0", "--yes",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"offer {cheapest} changed on-chain" in result.output
+    assert f"match 2 of 2: offer {second}" in result.output
+    assert gs.job_count() == before + 1 and gs.job(before + 1).offer_id == second
+    # The provider of the only other fitting offer is jailed now: the escrow refuses, the CLI says it lost.
+    governance = FastSender(gs, market.net.deployer)
+    governance.call(gs.staking, "jail", market.providers[2].address)
+    governance.wait()
+    result = run(
+        market, "job", "create", "--match", "gpu=A100", "--index", str(indexed), "--gpu-seconds", "100",
+        "--spec-hash", "0x" + "11" * 32, "--account", "dev:0", "--yes",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "lost the race for offer" in result.output and "none of the 2 matching offers" in result.output
+    assert gs.job_count() == before + 1
+    nothing = run(
+        market,
+        "job",
+        "create",
+        "--match",
+        "gpu=B200",
+        "--index",
+        str(indexed),
+        "--gpu-seconds",
+        "1",
+        "--spec-hash",
+        "0x" + "11" * 32,
+        "--account",
+        "dev:0",
+        "--yes",
+    )
+    assert nothing.exit_code == 1 and "no active offer fits" in nothing.output
+    typo = run(
+        market,
+        "job",
+        "create",
+        "--match",
+        "gpus=four",
+        "--index",
+        str(indexed),
+        "--gpu-seconds",
+        "1",
+        "--spec-hash",
+        "0x" + "11" * 32,
+        "--account",
+        "dev:0",
+        "--yes",
+    )
+    assert typo.exit_code == 1 and "not a whole number" in typo.output
