@@ -6,6 +6,10 @@
                                  the worker key of a running job (gpusettle.signed_requests), streamed
                                  to disk with a size bound
     GET  /v1/results/{hash}      fetch one, streamed (peers use this to check a matmul result)
+    PUT  /v1/inputs/{sha256}     upload a client's input file by its sha256 (64 hex digits); signed by the
+                                 client's account key (InputUpload), checked against a per-signer quota
+                                 before the body is read, streamed to disk with a size bound
+    GET  /v1/inputs/{sha256}     fetch one, streamed (workers fetch a job's inputs; Range: bytes=N-)
     PUT  /v1/specs/{hash}        publish a job spec (canonical JSON) under its specHash
     GET  /v1/specs/{hash}        fetch one (workers use this to learn what to run)
     POST /v1/cosign              peers: verify a batch independently and co-sign its attestation; signed
@@ -44,8 +48,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..eip712 import ReceiptVerifier, recover
 from ..errors import InvalidSignatureError
 from ..models import JobSpec, JobStatus, ReceiptStatus
-from ..signed_requests import JOB_HEADER, PeerRequestAuth, parse_signature, result_upload_digest
+from ..signed_requests import (
+    JOB_HEADER,
+    InputUploadAuth,
+    PeerRequestAuth,
+    parse_signature,
+    result_upload_digest,
+)
 from .chainview import WorkerKeyCache
+from .inputs import InputFiles, InputQuota, QuotaExceeded, Reservation, valid_input_name
 from .metrics import OracleMetrics
 from .quorum import COSIGN_PATH, CosignRequest
 from .results import ResultFiles, Upload
@@ -55,6 +66,7 @@ from .verify import IntakeRejection, ReceiptSubmission, check_submission
 __all__ = [
     "DEFAULT_MAX_BODY",
     "DEFAULT_MAX_COSIGN",
+    "DEFAULT_MAX_INPUT",
     "DEFAULT_MAX_RESULT",
     "BoundedPool",
     "IntakeSettings",
@@ -70,6 +82,8 @@ DEFAULT_MAX_BODY = 64 * 1024
 """Largest receipt submission accepted (a receipt with evidence is well under 4 KiB)."""
 DEFAULT_MAX_RESULT = 512 * 1024 * 1024
 """Largest result payload accepted (a float32 8192 x 8192 product is 256 MiB)."""
+DEFAULT_MAX_INPUT = 256 * 1024 * 1024
+"""Largest client input file accepted (larger data belongs on the client's own URL)."""
 DEFAULT_MAX_SPEC = 256 * 1024
 DEFAULT_MAX_COSIGN = 4 * 1024 * 1024
 """Largest co-signing request (a batch of 200 receipts with their specs is well under 1 MiB)."""
@@ -162,7 +176,7 @@ class PoolSizes:
     """Chain reads (worker keys, jobs, the oracle set)."""
     chain_queue: int = 256
     files: int = 4
-    """Result payloads written and read."""
+    """Result payloads and input files written and read."""
     files_queue: int = 64
     peers: int = 2
     """Co-signing for peers (verifies a whole batch, may fetch payloads from peers)."""
@@ -190,6 +204,10 @@ class IntakeSettings:
     """Seconds a submission waits for its commit before it is answered 503 (retry later)."""
     max_cosign: int = DEFAULT_MAX_COSIGN
     """Largest co-signing request, bytes."""
+    max_input: int = DEFAULT_MAX_INPUT
+    """Largest client input file, bytes."""
+    input_quota: InputQuota = field(default_factory=InputQuota)
+    """How much each signer may upload per window, and all inputs may take on disk."""
     pools: PoolSizes = field(default_factory=PoolSizes)
     """Sizes of the pools of blocking work."""
 
@@ -213,10 +231,15 @@ class OracleApp:
     info: dict[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
     """Wall-clock time (tests move it)."""
+    inputs_dir: Path | None = None
+    """Where client inputs live; None: `inputs` beside the results directory."""
     _inflight_keys: dict[str, asyncio.Future[str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.results = ResultFiles(self.results_dir)
+        if self.inputs_dir is None:
+            self.inputs_dir = self.results_dir.parent / "inputs"
+        self.inputs = InputFiles(self.inputs_dir, self.settings.input_quota)
         self.metrics.watch_store(self.store.counts)
         sizes = self.settings.pools
         self.store_pool = BoundedPool("store", sizes.store, sizes.store_queue)
@@ -250,6 +273,8 @@ class OracleApp:
                 Route("/v1/receipts/{job_id}", self.get_receipt, methods=["GET"]),
                 Route("/v1/results/{result_hash}", self.put_result, methods=["PUT"]),
                 Route("/v1/results/{result_hash}", self.get_result, methods=["GET"]),
+                Route("/v1/inputs/{sha256}", self.put_input, methods=["PUT"]),
+                Route("/v1/inputs/{sha256}", self.get_input, methods=["GET"]),
                 Route("/v1/specs/{spec_hash}", self.put_spec, methods=["PUT"]),
                 Route("/v1/specs/{spec_hash}", self.get_spec, methods=["GET"]),
                 Route(COSIGN_PATH, self.post_cosign, methods=["POST"]),
@@ -558,14 +583,126 @@ class OracleApp:
         name = self._hash_param(request.path_params["result_hash"])
         if name is None:
             return _error(400, "bad_hash", "the path must end in a keccak256 as 0x + 64 hex digits")
-        path = self.results.path(name)
+        return await self._stream(self.results.path(name), "unknown_result", f"no payload {name} here")
+
+    # -- client inputs -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _input_name(value: str) -> str | None:
+        name = value.lower()
+        return name if valid_input_name(name) else None
+
+    async def _input_refusal(self, request: Request, name: str) -> Response | tuple[InputUploadAuth, int]:
+        """Why an input upload is refused before its body is read, or its checked signature and size."""
+        try:
+            auth = InputUploadAuth.check(self.verifier.domain, dict(request.headers), name, self.clock())
+        except InvalidSignatureError as exc:
+            reason = exc.message + (f"; {exc.hint}" if exc.hint else "")
+            return _error(401, "unsigned_upload", f"the input upload's signature is unusable: {reason}")
+        limit = self.settings.max_input
+        if auth.size > limit:
+            return _error(
+                413,
+                "body_too_large",
+                f"an input file is at most {limit} bytes (this one is {auth.size}); serve larger data from "
+                "your own URL (url + sha256 + size in the spec)",
+            )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared != str(auth.size):
+            return _error(
+                400,
+                "size_mismatch",
+                f"the body is {declared[:20]} bytes, the signed size is {auth.size}: send exactly the file signed",
+            )
+        return auth, auth.size
+
+    async def put_input(self, request: Request) -> Response:
+        """Stream a client's input file to disk, hashing it on the way; its account key must have signed
+        the hash, size and expiry, and its quota must have room, before a byte of the body is read."""
+        name = self._input_name(request.path_params["sha256"])
+        if name is None:
+            return _error(400, "bad_hash", "the path must end in the input's sha256 as 64 hex digits")
+        checked = await self._input_refusal(request, name)
+        if isinstance(checked, Response):
+            return checked
+        auth, size = checked
+        try:
+            reservation: Reservation = self.inputs.reserve(auth.signer, size, self.clock())
+        except QuotaExceeded as exc:
+            return _error(429, "over_quota", exc.reason)
+        committed = False
+        try:
+            existing = await self.files_pool.run(self.inputs.stored_size, name)
+            if existing is not None and existing == size:
+                # Same hash, same size: the same bytes (sha256). Retention restarts; the body is not read.
+                await self.files_pool.run(self.inputs.refresh, name, reservation)
+                committed = True
+                return json_response(200, {"stored": name, "size": size, "existing": True})
+            upload: Upload = await self.files_pool.run(self.inputs.begin, size)
+            try:
+                async for chunk in request.stream():
+                    if not chunk:
+                        continue
+                    if not await self.files_pool.run(upload.write, chunk):
+                        return _error(
+                            413, "body_too_large", f"the body is longer than its signed size of {size} bytes"
+                        )
+                if upload.size != size:
+                    return _error(
+                        400, "size_mismatch", f"the body is {upload.size} bytes, the signed size is {size}"
+                    )
+                if not await self.files_pool.run(self.inputs.finish, upload, name, reservation):
+                    digest = upload.digest().removeprefix("0x")
+                    return _error(422, "hash_mismatch", f"the input hashes (sha256) to {digest}, not {name}")
+                committed = True
+            finally:
+                if not committed:
+                    upload.abort()
+        except ClientDisconnect:
+            return _error(400, "disconnected", "the client went away")
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; retry shortly")
+        except OSError as exc:
+            return _error(503, "store_unavailable", f"cannot store the input: {exc.strerror or exc}")
+        finally:
+            if not committed:
+                self.inputs.release(reservation)
+        return json_response(201, {"stored": name, "size": size})
+
+    async def get_input(self, request: Request) -> Response:
+        """Stream a stored input; `Range: bytes=N-` resumes a partial download (206)."""
+        name = self._input_name(request.path_params["sha256"])
+        if name is None:
+            return _error(400, "bad_hash", "the path must end in an input's sha256 as 64 hex digits")
+        start = 0
+        wanted = request.headers.get("range")
+        if wanted is not None:
+            spec = wanted.strip().lower().removeprefix("bytes=")
+            if (
+                not wanted.strip().lower().startswith("bytes=")
+                or not spec.endswith("-")
+                or not spec[:-1].isdigit()
+            ):
+                return _error(416, "bad_range", f"only 'Range: bytes=N-' is served, not {wanted[:60]!r}")
+            start = int(spec[:-1][:20])
+        return await self._stream(self.inputs.path(name), "unknown_input", f"no input {name} here", start)
+
+    async def _stream(self, path: Path, missing: str, reason: str, start: int = 0) -> Response:
+        """Stream a file in chunks read on the files pool (206 from `start` when it is not 0)."""
         try:
             handle = await self.files_pool.run(_open_binary, path)
         except PoolBusyError as exc:
             return _error(503, "busy", f"{exc}; retry shortly")
         except OSError:
-            return _error(404, "unknown_result", f"no payload {name} here")
+            return _error(404, missing, reason)
         size = os.fstat(handle.fileno()).st_size
+        headers = {"content-length": str(size - start)}
+        if start:
+            if start >= size:
+                handle.close()
+                return _error(416, "bad_range", f"the file has {size} bytes; a range from {start} is empty")
+            handle.seek(start)
+            headers["content-range"] = f"bytes {start}-{size - 1}/{size}"
         pool = self.files_pool
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -579,10 +716,7 @@ class OracleApp:
                 handle.close()
 
         return StreamingResponse(
-            chunks(),
-            200,
-            headers={"content-length": str(size)},
-            media_type="application/octet-stream",
+            chunks(), 206 if start else 200, headers=headers, media_type="application/octet-stream"
         )
 
     async def put_spec(self, request: Request) -> Response:

@@ -132,6 +132,23 @@ def oracle() -> None:
     show_default=True,
     help="Days settled and rejected receipts are kept after the dispute window closes.",
 )
+@click.option(
+    "--input-retention-days",
+    type=click.FloatRange(0),
+    default=3.0,
+    show_default=True,
+    help="Days a client's input file is kept after its (last) upload.",
+)
+@click.option(
+    "--input-quota",
+    "input_quota",
+    nargs=2,
+    type=(click.IntRange(1), click.IntRange(1)),
+    default=(200, 4096),
+    show_default=True,
+    metavar="FILES MIB",
+    help="Input files and MiB one client key may upload per day.",
+)
 @click.option("--log-level", type=LOG_LEVEL, default="INFO", show_default=True)
 @shared_options
 def run(
@@ -153,6 +170,8 @@ def run(
     synchronous: str,
     store: str | None,
     retention_days: float,
+    input_retention_days: float,
+    input_quota: tuple[int, int],
     log_level: str,
 ) -> None:
     """Serve the oracle API and settle verified receipts until stopped (Ctrl-C or SIGTERM).
@@ -162,6 +181,7 @@ def run(
     from urllib.parse import urlparse
 
     from .app import IntakeSettings
+    from .inputs import InputQuota
     from .poster import GWEI, PosterSettings
     from .service import OracleConfig, OracleService
 
@@ -209,10 +229,14 @@ def run(
                 max_fee_cap=int(max_fee_gwei * GWEI),
                 priority_fee=int(priority_fee_gwei * GWEI) if priority_fee_gwei is not None else None,
             ),
-            intake=IntakeSettings(max_body=max_body),
+            intake=IntakeSettings(
+                max_body=max_body,
+                input_quota=InputQuota(files=input_quota[0], bytes=input_quota[1] * 2**20),
+            ),
             synchronous=synchronous,
             store=_store_dsn(store),
             retention_margin=retention_days * 86400,
+            input_retention=input_retention_days * 86400,
         )
         service = OracleService(config, connect, account, arbiter)
     except BaseException:

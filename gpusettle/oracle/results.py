@@ -24,13 +24,13 @@ from typing import Any, BinaryIO
 
 from ..models import ReceiptStatus
 
-__all__ = ["FINAL_STATUSES", "ResultFiles", "Upload", "keccak_hasher"]
+__all__ = ["FINAL_STATUSES", "STALE_UPLOAD", "ResultFiles", "Upload", "keccak_hasher"]
 
 log = logging.getLogger("gpusettle.oracle.results")
 
 FINAL_STATUSES = frozenset({ReceiptStatus.SETTLED, ReceiptStatus.REJECTED})
 """Receipt statuses after which a payload is kept only for the dispute window and the margin."""
-_STALE_UPLOAD = 3600.0
+STALE_UPLOAD = 3600.0
 """Seconds after which an unfinished upload's temporary file is removed."""
 
 
@@ -59,12 +59,12 @@ def _valid_name(name: str) -> bool:
 class Upload:
     """One payload being written: a temporary file and its running hash. Blocking: use a worker thread."""
 
-    def __init__(self, directory: Path, limit: int) -> None:
+    def __init__(self, directory: Path, limit: int, hasher: Callable[[], Any] = keccak_hasher) -> None:
         self.limit = limit
         self.size = 0
         self.path = directory / f".upload-{secrets.token_hex(8)}"
         self._file: BinaryIO = self.path.open("xb")
-        self._hash = keccak_hasher()
+        self._hash = hasher()
 
     def write(self, chunk: bytes) -> bool:
         """Append a chunk; False (and nothing written) once the payload would exceed `limit`."""
@@ -76,7 +76,7 @@ class Upload:
         return True
 
     def digest(self) -> str:
-        """0x + keccak256 of what was written."""
+        """0x + the hash (keccak256 unless told otherwise) of what was written."""
         return "0x" + bytes(self._hash.digest()).hex()
 
     def commit(self, final: Path) -> None:
@@ -163,7 +163,7 @@ class ResultFiles:
             name = entry.name
             if name.startswith(".upload-"):
                 with contextlib.suppress(OSError):
-                    if now - entry.stat().st_mtime > _STALE_UPLOAD:
+                    if now - entry.stat().st_mtime > STALE_UPLOAD:
                         entry.unlink()
                 continue
             if not _valid_name(name):

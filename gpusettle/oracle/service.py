@@ -79,6 +79,8 @@ class OracleConfig:
     retention_margin: float = 7 * 86400.0
     """Settled and rejected receipts, their result payloads and closed batches are kept this long after
     the dispute window."""
+    input_retention: float = 3 * 86400.0
+    """Client input files are kept this long after their (last) upload, seconds."""
     dispute_window: int | None = None
     """The escrow's dispute window in seconds; None reads it from the escrow."""
     prune_every: float = 600.0
@@ -145,6 +147,7 @@ class OracleService:
             verifier=self.verifier,
             keys=WorkerKeyCache(self.view),
             results_dir=self.results_dir,
+            inputs_dir=config.data_dir / "inputs",
             metrics=self.metrics,
             settings=config.intake,
             cosign=self.cosign,
@@ -360,14 +363,16 @@ class OracleService:
     # -- retention -------------------------------------------------------------------------------------
 
     def prune_once(self) -> bool:
-        """Every `prune_every` seconds, let go of what retention allows: result payloads, then the store's
-        receipts, batches and transactions, final (settled or rejected) for longer than the dispute
-        window plus `retention_margin`. Payloads go first, while their receipts still say how they
-        ended. Never reports work done (it runs rarely)."""
+        """Every `prune_every` seconds, let go of what retention allows: client inputs uploaded more than
+        `input_retention` ago, result payloads, then the store's receipts, batches and transactions,
+        final (settled or rejected) for longer than the dispute window plus `retention_margin`.
+        Payloads go before receipts, while their receipts still say how they ended. Never reports work
+        done (it runs rarely)."""
         now = self.clock()
         if now - self._last_prune < self.config.prune_every:
             return False
         self._last_prune = now
+        self.app.inputs.prune(self.config.input_retention, now)
         if self._dispute_window is None:
             try:
                 self._dispute_window = int(self.client.parameters().dispute_window)
