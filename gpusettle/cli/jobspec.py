@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +16,29 @@ import httpx
 import yaml
 from pydantic import ValidationError
 
+from ..eip712 import Domain
 from ..errors import ConfigError, GpusettleError
-from ..hashing import keccak256
 from ..models import CommandWorkload, ContainerWorkload, InputFile, JobSpec, WorkloadLimits
+from ..signed_requests import input_upload_headers
 from ..workloads.io import SEALED_MAGIC, SealError, open_sealed, unpack
 from .context import Ctx, get_ctx, shared_options
 
-__all__ = ["encryption_key", "is_sealed", "load_spec_file", "open_results", "parse_spec_text", "spec"]
+__all__ = [
+    "InputSigner",
+    "encryption_key",
+    "is_sealed",
+    "load_spec_file",
+    "open_results",
+    "parse_spec_text",
+    "spec",
+    "upload_input",
+]
 
 TEMPLATE = """\
 # gpusettle job spec: what a provider's worker runs for you, inside its sandbox.
 #   gpusettle job create --offer N --gpu-seconds S --spec job.yaml
-# hashes this spec, uploads the local inputs to the oracle's blob store, publishes the spec and opens
-# the job; `gpusettle job results JOB_ID` fetches and decrypts what it wrote.
+# hashes this spec, uploads the local inputs to the oracle (signed with your account's key, kept
+# there for a few days), publishes the spec and opens the job; `gpusettle job results JOB_ID` fetches and decrypts what it wrote.
 
 # The program and its arguments (no shell). It runs in /job (writable, private to the job), reads its
 # inputs from /job/in (read-only) and writes its results to /job/out. Its stdout and stderr come back too.
@@ -62,40 +75,110 @@ encrypt_to: wallet
 _KEYS = {"command", "image", "inputs", "limits", "network", "encrypt_to"}
 
 
-def _local_input(entry: dict[str, Any], base: Path, blob_store: str | None) -> InputFile:
-    source = (base / str(entry["file"])).expanduser()
+_UPLOAD_VALIDITY = 600
+"""Seconds an input upload's signature stays good (the oracle accepts at most an hour)."""
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class InputSigner:
+    """The client's account key and the escrow's EIP-712 domain: what signs an input upload."""
+
+    domain: Domain
+    """The escrow's domain (chain id and address): the oracle refuses a signature for another."""
+    key: bytes = field(repr=False)
+    """The account's private key (unlocked for this command only)."""
+
+
+def _file_digest(source: Path) -> tuple[str, int]:
+    hasher = hashlib.sha256()
+    size = 0
+    with source.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            hasher.update(chunk)
+            size += len(chunk)
+    return hasher.hexdigest(), size
+
+
+def _chunks(source: Path) -> Iterator[bytes]:
+    with source.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            yield chunk
+
+
+def _refusal_hint(status: int) -> str:
+    if status == 429:
+        return "your key's upload quota on this oracle is spent: wait, or serve the file from your own URL"
+    if status == 413:
+        return "the file is over the oracle's limit: serve it from your own URL (url + sha256 + size)"
+    if status == 401:
+        return "check the oracle belongs to this network (chain id and escrow) and your clock"
+    return "check the file and the oracle URL"
+
+
+def upload_input(source: Path, blob_store: str, signer: InputSigner) -> InputFile:
+    """Upload a local file to the oracle's PUT /v1/inputs/<sha256>, signed with the client's account
+    key; the InputFile the worker fetches it by."""
     try:
-        data = source.read_bytes()
+        sha256, size = _file_digest(source)
     except OSError as exc:
         raise ConfigError(
             f"cannot read input {source}: {exc.strerror}", "check the path in the spec"
         ) from None
+    url = f"{blob_store.rstrip('/')}/v1/inputs/{sha256}"
+    headers = input_upload_headers(
+        signer.domain, signer.key, sha256, size, int(time.time()) + _UPLOAD_VALIDITY
+    )
+    headers["content-length"] = str(size)
+    try:
+        response = httpx.put(url, content=_chunks(source), headers=headers, timeout=120)
+    except (httpx.HTTPError, OSError) as exc:
+        raise ConfigError(f"cannot upload {source} to {blob_store}: {exc}", "check the oracle URL") from None
+    if response.status_code not in (200, 201):
+        try:
+            reason = str(response.json().get("reason") or response.text[:300])
+        except ValueError:
+            reason = response.text[:300]
+        raise ConfigError(
+            f"the oracle refused input {source}: HTTP {response.status_code}: {reason}",
+            _refusal_hint(response.status_code),
+        )
+    return InputFile(url=url, sha256=sha256, path=source.name, size=size)
+
+
+def _local_input(
+    entry: dict[str, Any],
+    base: Path,
+    blob_store: str | None,
+    input_signer: Callable[[], InputSigner] | None,
+) -> InputFile:
+    source = (base / str(entry["file"])).expanduser()
+    if not source.is_file():
+        raise ConfigError(f"cannot read input {source}: no such file", "check the path in the spec")
     if blob_store is None or not blob_store.startswith(("http://", "https://")):
         raise ConfigError(
             f"input {source} is a local file, which must be uploaded to the oracle's blob store",
             "pass --publish ORACLE_URL (the oracle's http URL), or give the input as url + sha256 + size",
         )
-    name = "0x" + keccak256(data).hex()
-    url = f"{blob_store.rstrip('/')}/v1/results/{name}"
-    try:
-        response = httpx.put(url, content=data, timeout=120)
-    except httpx.HTTPError as exc:
-        raise ConfigError(f"cannot upload {source} to {blob_store}: {exc}", "check the oracle URL") from None
-    if response.status_code not in (200, 201):
+    if input_signer is None:
         raise ConfigError(
-            f"the oracle refused input {source}: HTTP {response.status_code} {response.text[:200]}",
-            "check the file's size against the oracle's limit",
+            f"input {source} is a local file, and uploading it needs your account's key",
+            "pass --account ALIAS, or give the input as url + sha256 + size",
         )
-    return InputFile(
-        url=url,
-        sha256=hashlib.sha256(data).hexdigest(),
-        path=str(entry.get("path") or source.name),
-        size=len(data),
-    )
+    item = upload_input(source, blob_store, input_signer())
+    return item.model_copy(update={"path": str(entry.get("path") or source.name)})
 
 
-def readable_spec(data: Any, base: Path, *, blob_store: str | None, wallet_key: Any) -> JobSpec:
-    """The JobSpec a readable YAML spec describes (local inputs uploaded on the way)."""
+def readable_spec(
+    data: Any,
+    base: Path,
+    *,
+    blob_store: str | None,
+    wallet_key: Any,
+    input_signer: Callable[[], InputSigner] | None = None,
+) -> JobSpec:
+    """The JobSpec a readable YAML spec describes (local inputs uploaded on the way to `blob_store`,
+    signed by `input_signer()`, asked for only when there is a local input)."""
     if not isinstance(data, dict):
         raise ConfigError(
             "the spec must be a mapping of keys to values", "start from `gpusettle job spec init`"
@@ -114,7 +197,7 @@ def readable_spec(data: Any, base: Path, *, blob_store: str | None, wallet_key: 
                 f"input {entry!r} is not a mapping", "give file + path, or url + sha256 + size + path"
             )
         if "file" in entry:
-            inputs.append(_local_input(entry, base, blob_store))
+            inputs.append(_local_input(entry, base, blob_store, input_signer))
         else:
             inputs.append(InputFile.model_validate(entry))
     key = data.get("encrypt_to", "wallet")
@@ -158,7 +241,20 @@ def parse_spec_text(text: str, path: Path, *, base_dir: Path, blob_store: str | 
             c = get_ctx()
             return c.keystore.encryption_public_key(c.account_alias())
 
-        return readable_spec(data, base_dir, blob_store=blob_store, wallet_key=wallet_key)
+        signer: list[InputSigner] = []
+
+        def input_signer() -> InputSigner:
+            if not signer:
+                c = get_ctx()
+                account = c.local_signer("uploading a local input")
+                client = c.client()
+                domain = Domain(client.chain.chain_id, str(client.escrow.address))
+                signer.append(InputSigner(domain, bytes(account.key)))
+            return signer[0]
+
+        return readable_spec(
+            data, base_dir, blob_store=blob_store, wallet_key=wallet_key, input_signer=input_signer
+        )
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -1,15 +1,18 @@
 """The README walk-through, end to end through anvil, the oracle and a worker running real processes:
 a client makes an encryption key, opens a job from the readable spec in examples/numpy-training
-(its local inputs uploaded to the oracle's blob store), the worker trains the model in its sandbox and
+(its local inputs uploaded to the oracle's /v1/inputs, signed by the client's account key), the worker trains the model in its sandbox and
 seals the weights to the client, and `gpusettle job results` fetches, checks and decrypts them. The
 oracle holds only ciphertext."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,8 @@ import httpx
 import numpy as np
 from nacl.public import PrivateKey
 
-from gpusettle.hashing import keccak256
 from gpusettle.models import CommandWorkload, InputFile, JobSpec, Outcome
+from gpusettle.signed_requests import input_upload_headers
 from tests.e2e.conftest import World, settled_everywhere, wait_until
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "numpy-training"
@@ -70,6 +73,11 @@ def test_train_on_a_rented_slot_and_fetch_the_weights_decrypted(world: World, tm
         "-y",
     )
     job_id = int(created["job_id"])
+    published = JobSpec.model_validate_json(
+        httpx.get(f"{url}/v1/specs/{world.net.gs.job(job_id).spec_hash}", timeout=10).content
+    )
+    assert isinstance(published.workload, CommandWorkload) and published.workload.inputs
+    assert all(i.url.startswith(f"{url}/v1/inputs/") for i in published.workload.inputs)
     wait_until(lambda: settled_everywhere(world, url, job_id), 120, "the training job to settle", world)
     (event,) = world.net.gs.events("escrow", "JobSettled", jobId=job_id)
     assert int(event.args["outcome"]) == 0, worker.tail()
@@ -94,9 +102,13 @@ def test_a_wrong_input_hash_fails_the_job_before_any_gpu_time_is_billed(world: W
     oracle, url = world.start_oracle("oracle-badhash")
     worker = world.start_worker(url, "--allow-command", name="worker-badhash")
     blob = b"the real input"
-    name = "0x" + keccak256(blob).hex()
-    assert httpx.put(f"{url}/v1/results/{name}", content=blob, timeout=10).status_code in (200, 201)
-    item = InputFile(url=f"{url}/v1/results/{name}", sha256="00" * 32, path="data.bin", size=len(blob))
+    name = hashlib.sha256(blob).hexdigest()
+    # Uploaded as `job create --spec` does: signed by a client key (a throwaway one here).
+    headers = input_upload_headers(
+        world.verifier().domain, os.urandom(32), name, len(blob), int(time.time()) + 600
+    )
+    assert httpx.put(f"{url}/v1/inputs/{name}", content=blob, headers=headers, timeout=10).status_code == 201
+    item = InputFile(url=f"{url}/v1/inputs/{name}", sha256="00" * 32, path="data.bin", size=len(blob))
     key = "0x" + bytes(PrivateKey.generate().public_key).hex()
     spec = JobSpec(
         workload=CommandWorkload(kind="command", argv=["/bin/true"], inputs=[item], encrypt_to=key)
