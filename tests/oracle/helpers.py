@@ -99,3 +99,11 @@ def job(
         spec_hash=spec_hash,
         dispute_bond=0,
     )
+
+
+def offline_client() -> Any:
+    """A stand-in for the chain client of an OracleService that never sends: the poster reads only its
+    chain id (to check the confirmations), the tests give the dispute window in the config."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(chain=SimpleNamespace(chain_id=CHAIN_ID))

@@ -16,7 +16,7 @@ from gpusettle.oracle.chainview import StaticChainView
 from gpusettle.oracle.service import OracleConfig, OracleService
 from gpusettle.oracle.store import NewReceipt
 from gpusettle.oracle.store.sql import GroupCommitStore
-from tests.oracle.helpers import CHAIN_ID, ESCROW, PROVIDER_CS, WORKER
+from tests.oracle.helpers import CHAIN_ID, ESCROW, PROVIDER_CS, WORKER, offline_client
 
 DAY = 86400.0
 
@@ -31,7 +31,7 @@ def service(tmp_path: Path) -> Iterator[OracleService]:
         OracleConfig(
             data_dir=tmp_path / "oracle", post=False, dispute_window=int(DAY), retention_margin=2 * DAY
         ),
-        client_factory=lambda: cast(Gpusettle, None),
+        client_factory=lambda: cast(Gpusettle, offline_client()),
         oracle_account=Account.from_key(bytes.fromhex("44" * 32)),
         view=StaticChainView(CHAIN_ID, ESCROW, {PROVIDER_CS: WORKER}),
     )
@@ -62,7 +62,7 @@ def test_the_service_prunes_past_dispute_window_and_margin(service: OracleServic
     _age(store, 2, 3 * DAY + 60)
     service.prune_once()  # too soon: prune_every has not passed
     assert store.receipt(2) is not None
-    service._next_prune = 0.0
+    service._last_prune = 0.0  # as if prune_every had passed
     service.prune_once()
     assert store.receipt(2) is None
 
