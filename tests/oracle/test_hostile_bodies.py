@@ -3,6 +3,7 @@ a 4xx and a JSON reason within 100 ms, nothing is stored, and the oracle stays h
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -14,12 +15,12 @@ from eth_account import Account
 from starlette.testclient import TestClient
 
 from gpusettle.chain import OracleSet
-from gpusettle.eip712 import ReceiptVerifier
+from gpusettle.eip712 import Domain, ReceiptVerifier
 from gpusettle.hashing import keccak256
 from gpusettle.oracle.app import IntakeSettings, OracleApp
 from gpusettle.oracle.chainview import StaticChainView, WorkerKeyCache
 from gpusettle.oracle.store import SQLiteStore
-from gpusettle.signed_requests import peer_request_headers, result_upload_headers
+from gpusettle.signed_requests import input_upload_headers, peer_request_headers, result_upload_headers
 from tests.oracle.helpers import CHAIN_ID, ESCROW, PROVIDER_CS, WORKER, WORKER_KEY, job, receipt, submission
 
 MAX_BODY = 64 * 1024  # room for the deeply nested documents to reach the parser
@@ -262,6 +263,26 @@ def _peer_headers(
     ) | {"x-gpusettle-signer": address}
 
 
+CLIENT_KEY = bytes.fromhex("66" * 32)
+INPUT = b"i" * 100
+INPUT_SHA = hashlib.sha256(INPUT).hexdigest()
+
+
+def _input_headers(
+    key: bytes = CLIENT_KEY,
+    name: str = INPUT_SHA,
+    size: int = len(INPUT),
+    expires_in: int = 600,
+    domain: Domain = DOMAIN,
+) -> dict[str, str]:
+    return input_upload_headers(domain, key, name, size, int(time.time()) + expires_in)
+
+
+def _input_claiming_client(**kwargs: Any) -> dict[str, str]:
+    """Signed under other terms, but claiming the client's address (as a replay would)."""
+    return _input_headers(**kwargs) | {"x-gpusettle-signer": Account.from_key(CLIENT_KEY).address}
+
+
 COSIGN = json.dumps({"epoch": 1, "receipts": [], "specs": {}}).encode()
 SSRF = json.dumps({"epoch": 1, "receipts": [], "results_url": "http://169.254.169.254/latest"}).encode()
 
@@ -340,6 +361,83 @@ DOOR_CASES: list[tuple[str, str, str, Callable[[], bytes], Callable[[], dict[str
     ),
     ("upload-path-not-a-hash", "PUT", "/v1/results/..%2F..%2Fetc%2Fpasswd", lambda: PAYLOAD, _upload_headers),
     ("upload-hash-uppercase-junk", "PUT", "/v1/results/0X" + "ZZ" * 32, lambda: PAYLOAD, _upload_headers),
+    ("input-unsigned", "PUT", f"/v1/inputs/{INPUT_SHA}", lambda: INPUT, dict),
+    (
+        "input-garbled-signature",
+        "PUT",
+        f"/v1/inputs/{INPUT_SHA}",
+        lambda: INPUT,
+        lambda: _input_headers() | {"x-gpusettle-signature": "0xnothex"},
+    ),
+    (
+        "input-wrong-chain",
+        "PUT",
+        f"/v1/inputs/{INPUT_SHA}",
+        lambda: INPUT,
+        lambda: _input_claiming_client(domain=Domain(CHAIN_ID + 1, ESCROW)),
+    ),
+    (
+        "input-wrong-escrow",
+        "PUT",
+        f"/v1/inputs/{INPUT_SHA}",
+        lambda: INPUT,
+        lambda: _input_claiming_client(domain=Domain(CHAIN_ID, "0x" + "ee" * 20)),
+    ),
+    ("input-expired", "PUT", f"/v1/inputs/{INPUT_SHA}", lambda: INPUT, lambda: _input_headers(expires_in=-1)),
+    (
+        "input-expires-next-year",
+        "PUT",
+        f"/v1/inputs/{INPUT_SHA}",
+        lambda: INPUT,
+        lambda: _input_headers(expires_in=365 * 86400),
+    ),
+    (
+        "input-expires-past-uint64",
+        "PUT",
+        f"/v1/inputs/{INPUT_SHA}",
+        lambda: INPUT,
+        lambda: _input_headers() | {"x-gpusettle-expires": str(2**64)},
+    ),
+    (
+        "input-size-negative",
+        "PUT",
+        f"/v1/inputs/{INPUT_SHA}",
+        lambda: INPUT,
+        lambda: _input_headers() | {"x-gpusettle-size": "-100"},
+    ),
+    (
+        "input-signed-for-other-file",
+        "PUT",
+        f"/v1/inputs/{INPUT_SHA}",
+        lambda: INPUT,
+        lambda: _input_claiming_client(name="00" * 32),
+    ),
+    (
+        "input-claims-another-signer",
+        "PUT",
+        f"/v1/inputs/{INPUT_SHA}",
+        lambda: INPUT,
+        lambda: (
+            _input_headers(key=STRANGER_KEY) | {"x-gpusettle-signer": Account.from_key(CLIENT_KEY).address}
+        ),
+    ),
+    (
+        "input-body-longer-than-signed",
+        "PUT",
+        f"/v1/inputs/{INPUT_SHA}",
+        lambda: INPUT + b"!",
+        _input_headers,
+    ),
+    ("input-hash-mismatch", "PUT", f"/v1/inputs/{INPUT_SHA}", lambda: b"j" * 100, _input_headers),
+    (
+        "input-signed-size-over-limit",
+        "PUT",
+        f"/v1/inputs/{INPUT_SHA}",
+        lambda: b"o" * (UPLOAD_LIMIT + 1),
+        lambda: _input_headers(size=UPLOAD_LIMIT + 1),
+    ),
+    ("input-path-traversal", "PUT", "/v1/inputs/..%2F..%2Foracle.sqlite", lambda: INPUT, _input_headers),
+    ("input-path-0x-keccak", "PUT", f"/v1/inputs/0x{INPUT_SHA}", lambda: INPUT, _input_headers),
     ("cosign-unsigned", "POST", "/v1/cosign", lambda: COSIGN, dict),
     (
         "cosign-stranger",
@@ -415,12 +513,13 @@ def doors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
         verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
         keys=WorkerKeyCache(view),
         results_dir=tmp / "results",
-        settings=IntakeSettings(max_result=UPLOAD_LIMIT, max_cosign=UPLOAD_LIMIT),
+        settings=IntakeSettings(max_result=UPLOAD_LIMIT, max_cosign=UPLOAD_LIMIT, max_input=UPLOAD_LIMIT),
         cosign=cosigner,
     )
     with TestClient(app.asgi()) as client:
         for _ in range(3):  # warm up, as above
             client.put(f"/v1/results/{PAYLOAD_HASH}", content=b"")
+            client.put(f"/v1/inputs/{INPUT_SHA}", content=b"")
             client.post("/v1/cosign", content=COSIGN)
         yield client, app, cosigner
     app.close()
@@ -449,12 +548,14 @@ def test_hostile_upload_or_peer_request_is_refused_fast_with_a_reason(
     response = client.request(method, path, content=data, headers=sent)
     elapsed = time.perf_counter() - started
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:500])
-    if response.status_code != 404 or path.startswith("/v1/results/0x"):
+    if response.status_code != 404 or path.startswith(("/v1/results/0x", f"/v1/inputs/{INPUT_SHA}")):
         answer = response.json()
         assert isinstance(answer.get("error"), str) and answer["error"]
         assert isinstance(answer.get("reason"), str) and answer["reason"]
     assert elapsed < 0.1, f"{elapsed * 1000:.1f} ms"
     assert cosigner.calls == calls, "a hostile peer request reached the co-signer"
     assert list(app.results_dir.iterdir()) == [], "something was stored"
+    assert app.inputs_dir is not None and list(app.inputs_dir.iterdir()) == [], "an input was stored"
     assert client.get(f"/v1/results/{PAYLOAD_HASH}").status_code == 404
+    assert client.get(f"/v1/inputs/{INPUT_SHA}").status_code == 404
     assert client.get("/health").status_code == 200
