@@ -16,7 +16,16 @@ from gpusettle.oracle.poster import Poster, PosterSettings
 from gpusettle.oracle.service import OracleConfig, OracleService
 from gpusettle.oracle.store import NewReceipt, SQLiteStore
 from gpusettle.oracle.verify import Verdict
-from tests.oracle.helpers import CHAIN_ID, ESCROW, PROVIDER_CS, WORKER, job, receipt, submission
+from tests.oracle.helpers import (
+    CHAIN_ID,
+    ESCROW,
+    PROVIDER_CS,
+    WORKER,
+    job,
+    offline_client,
+    receipt,
+    submission,
+)
 
 ORACLE_KEY = bytes.fromhex("44" * 32)
 ARBITER_KEY = bytes.fromhex("55" * 32)
@@ -39,7 +48,7 @@ def service(tmp_path: Path) -> Iterator[OracleService]:
     view = StaticChainView(CHAIN_ID, ESCROW, {PROVIDER_CS: WORKER}, jobs={j: job(j) for j in range(1, 10)})
     svc = OracleService(
         OracleConfig(data_dir=tmp_path / "oracle", post=False),
-        client_factory=lambda: cast(Gpusettle, None),
+        client_factory=lambda: cast(Gpusettle, offline_client()),
         oracle_account=Account.from_key(ORACLE_KEY),
         arbiter_account=Account.from_key(ARBITER_KEY),
         view=view,
@@ -69,7 +78,7 @@ def test_the_poster_skips_and_rejects_an_unreadable_verified_row(service: Oracle
     store.set_status([4, 5], "verified")
     poster = Poster(
         store=store,
-        client=cast(Gpusettle, None),
+        client=cast(Gpusettle, offline_client()),
         account=service.account,
         signer=service.signer,
         view=service.view,
