@@ -182,3 +182,77 @@ def test_the_worker_serves_its_workload_gauges_on_metrics() -> None:
     assert 'gpusettle_worker_job_cpu_seconds{job="11"} 1.5' in body
     assert 'gpusettle_worker_job_memory_bytes{job="11"} 6.7108864e+07' in body
     assert 'gpusettle_worker_job_gpu_utilization{gpu="0",job="11"} 87.0' in body
+
+
+def test_local_inputs_are_uploaded_signed_and_a_refusal_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client's upload, against the oracle's real app: signed with the account key, accepted, named
+    by sha256 in the spec; over quota, the oracle's reason and a hint reach the user."""
+    import hashlib
+
+    import httpx
+    from starlette.testclient import TestClient
+
+    from gpusettle.cli import jobspec
+    from gpusettle.eip712 import ReceiptVerifier
+    from gpusettle.oracle.app import IntakeSettings, OracleApp
+    from gpusettle.oracle.chainview import StaticChainView, WorkerKeyCache
+    from gpusettle.oracle.inputs import InputQuota
+    from gpusettle.oracle.store import SQLiteStore
+
+    chain_id, escrow = 31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    verifier = ReceiptVerifier(chain_id, escrow)
+    store = SQLiteStore(tmp_path / "oracle.sqlite")
+    app = OracleApp(
+        store=store,
+        verifier=verifier,
+        keys=WorkerKeyCache(StaticChainView(chain_id, escrow, {})),
+        results_dir=tmp_path / "oracle" / "results",
+        settings=IntakeSettings(input_quota=InputQuota(files=1)),
+    )
+    key = "0x" + bytes(PrivateKey.generate().public_key).hex()
+    signer = jobspec.InputSigner(verifier.domain, bytes.fromhex("66" * 32))
+    (tmp_path / "train.py").write_text("print('train')")
+    (tmp_path / "data.csv").write_text("1,2,3\n")
+    try:
+        with TestClient(app.asgi(), base_url="http://oracle") as oracle:
+
+            def put(url: str, **kwargs: object) -> httpx.Response:
+                content = b"".join(kwargs.pop("content"))  # type: ignore[call-overload]
+                kwargs.pop("timeout", None)
+                return oracle.put(url, content=content, **kwargs)  # type: ignore[arg-type]
+
+            monkeypatch.setattr(jobspec.httpx, "put", put)
+            spec = readable_spec(
+                {"command": ["true"], "inputs": [{"file": "train.py", "path": "src/train.py"}]},
+                tmp_path,
+                blob_store="http://oracle",
+                wallet_key=lambda: key,
+                input_signer=lambda: signer,
+            )
+            assert isinstance(spec.workload, CommandWorkload) and spec.workload.inputs
+            (item,) = spec.workload.inputs
+            digest = hashlib.sha256(b"print('train')").hexdigest()
+            assert item.url == f"http://oracle/v1/inputs/{digest}" and item.sha256 == digest
+            assert item.path == "src/train.py" and item.size == len("print('train')")
+            assert oracle.get(item.url).content == b"print('train')"
+            with pytest.raises(ConfigError, match="HTTP 429: .*at most 1 are accepted") as refused:
+                readable_spec(
+                    {"command": ["true"], "inputs": [{"file": "data.csv"}]},
+                    tmp_path,
+                    blob_store="http://oracle",
+                    wallet_key=lambda: key,
+                    input_signer=lambda: signer,
+                )
+            assert refused.value.hint is not None and "quota" in refused.value.hint
+            with pytest.raises(ConfigError, match="needs your account's key"):
+                readable_spec(
+                    {"command": ["true"], "inputs": [{"file": "data.csv"}]},
+                    tmp_path,
+                    blob_store="http://oracle",
+                    wallet_key=lambda: key,
+                )
+    finally:
+        app.close()
+        store.close()
