@@ -24,6 +24,7 @@ help:
 	@echo "make compile   compile the contracts with brownie and refresh gpusettle/abi"
 	@echo "make demo      run a GPU job end to end on a local chain and settle it"
 	@echo "               KEEP=1 keeps its work directory and logs (a failed run always keeps them);"
+	@echo "               EXPLORE=1 keeps anvil, the index and the explorer over its chain running until Ctrl-C;"
 	@echo "               DEMO_ARGS='--n 512 --repetitions 10' sizes the job"
 	@echo "make test      bootstrap, compile and run every test (TESTS=tests/<dir> narrows it)"
 	@echo "make fuzz      the stateful fuzzers with 5,000 examples each"
@@ -95,11 +96,14 @@ gas: compile
 bench: compile
 	@$(RUN) python -m gpusettle.bench
 
-# KEEP=1 keeps the demo's work directory (logs, stores, keystores) after a successful run too.
+# KEEP=1 keeps the demo's work directory (logs, stores, keystores) after a successful run too;
+# EXPLORE=1 leaves the explorer over the demo chain running until Ctrl-C.
 KEEP ?=
+EXPLORE ?=
 DEMO_ARGS ?=
 demo: compile
-	@$(RUN) python -m gpusettle.demo $(if $(filter-out 0 no false,$(KEEP)),--keep) $(DEMO_ARGS)
+	@$(RUN) python -m gpusettle.demo $(if $(filter-out 0 no false,$(KEEP)),--keep) \
+		$(if $(filter-out 0 no false,$(EXPLORE)),--explore) $(DEMO_ARGS)
 
 # brownie reads live network definitions only from ~/.brownie/network-config.yaml; add ours there.
 networks: setup

@@ -5,8 +5,10 @@ encrypted keystores in a temporary directory (provider, worker, client, oracle, 
 stakes the provider, publishes an offer describing this machine's real GPU (NVML) or its CPU, opens a
 seeded `matmul` job, runs `gpusettle worker run` and `gpusettle oracle run` as separate processes,
 waits for the settlement and prints what happened and what it cost. Every process it started is
-stopped before it exits, whatever happens. The work directory (logs, stores, keystores) is kept when
-the demo fails, and on success too with --keep (`make demo KEEP=1`).
+stopped before it exits, whatever happens. It ends by indexing its chain and printing the URL of the
+explorer over it; with --explore (`make demo EXPLORE=1`) anvil, the index and the explorer keep running
+until Ctrl-C. The work directory (logs, stores, keystores) is kept when the demo fails, and on success
+too with --keep (`make demo KEEP=1`).
 
 The local-network parts (anvil, deployment, throwaway keys, fast sending) live in gpusettle.devnet.
 """
@@ -32,6 +34,7 @@ from hexbytes import HexBytes
 
 from .chain import Gpusettle
 from .chain.logs import reader_for
+from .demo_explore import EXPLORE_HINT, ExplorerServer, index_chain, wait_for_stop
 from .devnet import E18, Anvil, DevNet, FastSender, ManagedProcess, free_port, wait_port
 from .errors import GpusettleError
 from .models import JobSpec, MatmulWorkload
@@ -41,6 +44,7 @@ __all__ = ["Hardware", "detect_hardware", "main", "run_demo"]
 
 OPTIONS_HELP = (
     "options: --keep keeps the work directory after a successful run (make demo KEEP=1); "
+    "--explore keeps the chain, its index and the explorer running until Ctrl-C (make demo EXPLORE=1); "
     "--n N and --repetitions R size the job (make demo DEMO_ARGS='--n 512 --repetitions 10'); "
     "a failed run always keeps it"
 )
@@ -113,13 +117,16 @@ def _python() -> list[str]:
     return [sys.executable]
 
 
-def run_demo(workdir: Path, *, n: int | None, repetitions: int | None) -> int:
-    """The whole demo in `workdir`; returns the exit status. The caller keeps or deletes `workdir`."""
+def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: bool = False) -> int:
+    """The whole demo in `workdir`; returns the exit status. The caller keeps or deletes `workdir`.
+
+    With `explore`, it ends by serving the explorer over its chain until Ctrl-C or SIGTERM."""
     clock = _Clock()
     hardware = detect_hardware()
     print(f"gpusettle demo: one GPU job from nothing to a settled payment (work dir {workdir})")
     print(f"hardware: {hardware.note}")
     processes: list[ManagedProcess] = []
+    explorer: ExplorerServer | None = None
     anvil = Anvil(port=free_port(), log_path=workdir / "logs" / "anvil.log")
     try:
         anvil.start()
@@ -311,6 +318,9 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None) -> int:
         refunded = client_after - (client_balance_before - max_gpu_seconds * price)
         status = httpx.get(f"{oracle_url}/v1/receipts/{job_id}", timeout=10).json()
         evidence = _receipt_evidence(workdir / "oracle" / "oracle.sqlite", job_id)
+        follower, events = index_chain(gs, workdir / "index.db")
+        explorer = ExplorerServer(workdir / "index.db").start()
+        clock.step(f"indexed the chain ({events} events) and started the explorer on {explorer.url}")
         ok = (
             payout + fee == billed * price
             and refunded == max_gpu_seconds * price - billed * price
@@ -331,8 +341,26 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None) -> int:
             evidence,
             ok,
         )
+        print(f"explorer: {explorer.url} (job {job_id}: {explorer.url}jobs/{job_id})", flush=True)
+        if not explore:
+            explorer.stop()
+            print(f"stopped the explorer; {EXPLORE_HINT}", flush=True)
+            return 0 if ok else 1
+        for proc in processes:
+            proc.stop()  # their work is done; the explorer reads only the index
+        print(
+            f"exploring: anvil {anvil.url}, the index {workdir / 'index.db'} (following the chain) and the "
+            f"explorer {explorer.url} run until Ctrl-C",
+            flush=True,
+        )
+        signum = wait_for_stop(
+            follower, explorer, lambda: anvil.process is not None and anvil.process.poll() is None
+        )
+        print(f"signal {signum}: stopping the explorer, the index and anvil", flush=True)
         return 0 if ok else 1
     finally:
+        if explorer is not None:
+            explorer.stop()
         for proc in processes:
             proc.stop()
         anvil.stop()
@@ -436,12 +464,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="keep the work directory (logs, stores, keystores) after a successful run too "
         "(`make demo KEEP=1`); a failed run always keeps it",
     )
+    parser.add_argument(
+        "--explore",
+        action="store_true",
+        help="at the end, keep anvil, the index and the explorer over the demo chain running until "
+        "Ctrl-C (`make demo EXPLORE=1`)",
+    )
     args = parser.parse_args(argv)
     print(OPTIONS_HELP, flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="gpusettle-demo-"))
     status = 1
     try:
-        status = run_demo(workdir, n=args.n, repetitions=args.repetitions)
+        status = run_demo(workdir, n=args.n, repetitions=args.repetitions, explore=args.explore)
     except GpusettleError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
     except KeyboardInterrupt:

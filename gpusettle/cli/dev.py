@@ -159,8 +159,13 @@ def _answers(url: str) -> bool:
     default=None,
     help="Development only: offer N GPU slots and let the worker serve them on the CPU.",
 )
+@click.option(
+    "--allow-command",
+    is_flag=True,
+    help="Let the worker run clients' programs (`command` jobs), each in its bubblewrap sandbox.",
+)
 @shared_options
-def dev_up(no_worker: bool, price: str, simulate_gpus: int | None) -> None:
+def dev_up(no_worker: bool, price: str, simulate_gpus: int | None, allow_command: bool) -> None:
     """Start a local chain and everything on it; stop it all with Ctrl-C.
 
     Starts anvil, deploys the contracts (dev:0 governs, dev:1 is the oracle), creates and funds the
@@ -253,11 +258,18 @@ def dev_up(no_worker: bool, price: str, simulate_gpus: int | None) -> None:
             ]
             if simulate_gpus:
                 worker_argv += ["--simulate-gpus", str(simulate_gpus)]
+            if allow_command:
+                worker_argv.append("--allow-command")
             worker = ManagedProcess(
                 "worker", worker_argv, logs / "worker.log", {**env, "GPUSETTLE_PASSWORD": password}
             ).start()
             stack.processes.append(worker)
-            c.info(f"worker        serving offer {offer_id} for provider (log {worker.log_path})")
+            runs = (
+                "matmul and sandboxed command jobs"
+                if allow_command
+                else "matmul jobs (--allow-command: also programs)"
+            )
+            c.info(f"worker        serving offer {offer_id} for provider, {runs} (log {worker.log_path})")
         _print_ready(c, rpc_url, oracle_url, record_path, accounts, offer_id)
         while not stopping:
             for proc in stack.processes:

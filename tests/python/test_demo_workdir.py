@@ -12,7 +12,7 @@ from gpusettle.errors import GpusettleError
 
 
 def _fake_run(outcome: int | BaseException) -> object:
-    def run_demo(workdir: Path, *, n: int | None, repetitions: int | None) -> int:
+    def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: bool) -> int:
         (workdir / "logs").mkdir()
         (workdir / "logs" / "oracle.log").write_text("oracle log\n")
         if isinstance(outcome, BaseException):
@@ -79,8 +79,24 @@ def test_keep_keeps_a_successful_run(
     assert f"kept the work directory {workdir}" in capsys.readouterr().out
 
 
-def test_help_names_the_make_variable(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_names_the_make_variables(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         demo.main(["--help"])
     assert exited.value.code == 0
-    assert "make demo KEEP=1" in capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert "make demo KEEP=1" in out and "make demo EXPLORE=1" in out
+
+
+@pytest.mark.parametrize("argv, explore", [([], False), (["--explore"], True)])
+def test_explore_reaches_the_run(
+    monkeypatch: pytest.MonkeyPatch, workdirs: list[Path], argv: list[str], explore: bool
+) -> None:
+    seen: list[bool] = []
+
+    def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: bool) -> int:
+        seen.append(explore)
+        return 0
+
+    monkeypatch.setattr(demo, "run_demo", run_demo)
+    assert demo.main(argv) == 0
+    assert seen == [explore]
