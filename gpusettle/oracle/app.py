@@ -59,8 +59,9 @@ from .chainview import WorkerKeyCache
 from .inputs import InputFiles, InputQuota, QuotaExceeded, Reservation, valid_input_name
 from .metrics import OracleMetrics
 from .quorum import COSIGN_PATH, CosignRequest
-from .results import ResultFiles, Upload
+from .results import ResultFiles
 from .store import InsertOutcome, NewReceipt, Store, StoreUnavailableError
+from .uploads import Upload, is_hex_name
 from .verify import IntakeRejection, ReceiptSubmission, check_submission
 
 __all__ = [
@@ -485,13 +486,15 @@ class OracleApp:
     @staticmethod
     def _hash_param(value: str) -> str | None:
         name = value.lower()
-        if len(name) != 66 or not name.startswith("0x"):
-            return None
-        try:
-            bytes.fromhex(name[2:])
-        except ValueError:
-            return None
-        return name
+        return name if is_hex_name(name, "0x") else None
+
+    async def _receive(self, request: Request, upload: Upload) -> bool:
+        """Stream the request's body into `upload` on the files pool; False once it passes the upload's
+        limit (the rest of the body is not read)."""
+        async for chunk in request.stream():
+            if chunk and not await self.files_pool.run(upload.write, chunk):
+                return False
+        return True
 
     async def _upload_refusal(self, request: Request, name: str) -> Response | int:
         """Why an upload is refused before its body is read, or the job id it is for."""
@@ -559,11 +562,8 @@ class OracleApp:
             return _error(503, "store_unavailable", f"cannot store the payload: {exc.strerror or exc}")
         committed = False
         try:
-            async for chunk in request.stream():
-                if not chunk:
-                    continue
-                if not await self.files_pool.run(upload.write, chunk):
-                    return _error(413, "body_too_large", f"a result payload is at most {limit} bytes")
+            if not await self._receive(request, upload):
+                return _error(413, "body_too_large", f"a result payload is at most {limit} bytes")
             if not await self.files_pool.run(self.results.finish, upload, name, job_id):
                 return _error(422, "hash_mismatch", f"the payload hashes to {upload.digest()}, not {name}")
             committed = True
@@ -640,13 +640,10 @@ class OracleApp:
                 return json_response(200, {"stored": name, "size": size, "existing": True})
             upload: Upload = await self.files_pool.run(self.inputs.begin, size)
             try:
-                async for chunk in request.stream():
-                    if not chunk:
-                        continue
-                    if not await self.files_pool.run(upload.write, chunk):
-                        return _error(
-                            413, "body_too_large", f"the body is longer than its signed size of {size} bytes"
-                        )
+                if not await self._receive(request, upload):
+                    return _error(
+                        413, "body_too_large", f"the body is longer than its signed size of {size} bytes"
+                    )
                 if upload.size != size:
                     return _error(
                         400, "size_mismatch", f"the body is {upload.size} bytes, the signed size is {size}"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .results import STALE_UPLOAD, Upload
+from .uploads import Upload, is_hex_name, sweep
 
 __all__ = ["InputFiles", "InputQuota", "QuotaExceeded", "Reservation", "valid_input_name"]
 
@@ -37,13 +37,7 @@ def _sha256() -> Any:
 
 def valid_input_name(name: str) -> bool:
     """Whether `name` is a sha256 as 64 lowercase hex digits."""
-    if len(name) != 64 or name != name.lower():
-        return False
-    try:
-        bytes.fromhex(name)
-    except ValueError:
-        return False
-    return True
+    return is_hex_name(name)
 
 
 @dataclass(frozen=True)
@@ -206,29 +200,15 @@ class InputFiles:
     def prune(self, keep_seconds: float, now: float) -> list[str]:
         """Remove inputs uploaded (last) more than `keep_seconds` ago, and stale partial uploads;
         returns the names removed."""
-        removed: list[str] = []
-        for entry in self.directory.iterdir():
-            name = entry.name
-            if name.startswith(".upload-"):
-                with contextlib.suppress(OSError):
-                    if now - entry.stat().st_mtime > STALE_UPLOAD:
-                        entry.unlink()
-                continue
-            if not valid_input_name(name):
-                continue
-            doc = self._read_meta(name)
-            try:
-                uploaded_at = float(doc["uploaded_at"]) if doc else entry.stat().st_mtime
-            except OSError:
-                continue
-            if now - uploaded_at <= keep_seconds:
-                continue
-            removed.append(name)
-            with contextlib.suppress(FileNotFoundError):
-                entry.unlink()
-            with contextlib.suppress(FileNotFoundError):
-                (self.directory / f"{name}.meta").unlink()
-            with self._lock:
+
+        def expired(entry: Path) -> bool:
+            doc = self._read_meta(entry.name)
+            uploaded_at = float(doc["uploaded_at"]) if doc else entry.stat().st_mtime
+            return now - uploaded_at > keep_seconds
+
+        removed = sweep(self.directory, now, valid_input_name, expired, ".meta")
+        with self._lock:
+            for name in removed:
                 self._stored.pop(name, None)
         if removed:
             log.info("pruned %d input file(s) past their retention", len(removed))

@@ -13,16 +13,14 @@ same span after its upload.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
 
 from ..models import ReceiptStatus
+from .uploads import STALE_UPLOAD, Upload, is_hex_name, keccak_hasher, sweep
 
 __all__ = ["FINAL_STATUSES", "STALE_UPLOAD", "ResultFiles", "Upload", "keccak_hasher"]
 
@@ -30,69 +28,10 @@ log = logging.getLogger("gpusettle.oracle.results")
 
 FINAL_STATUSES = frozenset({ReceiptStatus.SETTLED, ReceiptStatus.REJECTED})
 """Receipt statuses after which a payload is kept only for the dispute window and the margin."""
-STALE_UPLOAD = 3600.0
-"""Seconds after which an unfinished upload's temporary file is removed."""
-
-
-def keccak_hasher() -> Any:
-    """An incremental keccak256 (update(), digest()): a payload is hashed as it streams in."""
-    try:
-        from sha3 import keccak_256  # safe-pysha3, the fast backend gpusettle.hashing prefers
-
-        return keccak_256()
-    except ImportError:
-        from Crypto.Hash import keccak
-
-        return keccak.new(digest_bits=256)
 
 
 def _valid_name(name: str) -> bool:
-    if len(name) != 66 or not name.startswith("0x"):
-        return False
-    try:
-        bytes.fromhex(name[2:])
-    except ValueError:
-        return False
-    return name == name.lower()
-
-
-class Upload:
-    """One payload being written: a temporary file and its running hash. Blocking: use a worker thread."""
-
-    def __init__(self, directory: Path, limit: int, hasher: Callable[[], Any] = keccak_hasher) -> None:
-        self.limit = limit
-        self.size = 0
-        self.path = directory / f".upload-{secrets.token_hex(8)}"
-        self._file: BinaryIO = self.path.open("xb")
-        self._hash = hasher()
-
-    def write(self, chunk: bytes) -> bool:
-        """Append a chunk; False (and nothing written) once the payload would exceed `limit`."""
-        if self.size + len(chunk) > self.limit:
-            return False
-        self._hash.update(chunk)
-        self._file.write(chunk)
-        self.size += len(chunk)
-        return True
-
-    def digest(self) -> str:
-        """0x + the hash (keccak256 unless told otherwise) of what was written."""
-        return "0x" + bytes(self._hash.digest()).hex()
-
-    def commit(self, final: Path) -> None:
-        """Flush, fsync and rename into place (an existing payload with that hash is the same bytes)."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        os.chmod(self.path, 0o644)
-        os.replace(self.path, final)
-
-    def abort(self) -> None:
-        """Drop the partial payload."""
-        with contextlib.suppress(OSError):
-            self._file.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+    return is_hex_name(name, "0x")
 
 
 class ResultFiles:
@@ -157,34 +96,17 @@ class ResultFiles:
 
         `state_of(job_id)` gives a receipt's (status, time of its last change), or None when this oracle
         has no receipt for the job. `keep_seconds` is the dispute window plus the margin."""
-        now = time.time() if now is None else now
-        removed: list[str] = []
-        for entry in self.directory.iterdir():
-            name = entry.name
-            if name.startswith(".upload-"):
-                with contextlib.suppress(OSError):
-                    if now - entry.stat().st_mtime > STALE_UPLOAD:
-                        entry.unlink()
-                continue
-            if not _valid_name(name):
-                continue
-            try:
-                uploaded_at = entry.stat().st_mtime
-            except OSError:
-                continue
-            jobs = self.jobs_of(name)
+        at = time.time() if now is None else now
+
+        def expired(entry: Path) -> bool:
+            uploaded_at = entry.stat().st_mtime
+            jobs = self.jobs_of(entry.name)
             # No job recorded (an upload from before jobs were recorded): kept for the same span.
-            expired = (
-                all(self._expired(state_of(job), uploaded_at, keep_seconds, now) for job in jobs)
-                if jobs
-                else now - uploaded_at > keep_seconds
-            )
-            if expired:
-                removed.append(name)
-                with contextlib.suppress(FileNotFoundError):
-                    entry.unlink()
-                with contextlib.suppress(FileNotFoundError):
-                    (self.directory / f"{name}.jobs").unlink()
+            if not jobs:
+                return at - uploaded_at > keep_seconds
+            return all(self._expired(state_of(job), uploaded_at, keep_seconds, at) for job in jobs)
+
+        removed = sweep(self.directory, at, _valid_name, expired, ".jobs")
         if removed:
             log.info("pruned %d result payload(s) past their retention", len(removed))
         return removed
