@@ -46,20 +46,8 @@ def index_chain(gs: Gpusettle, db_path: Path) -> tuple[Follower, int]:
         confirmations=0,  # a local automining chain has no reorganisations
         chain_id=gs.chain.chain_id,
     )
-    with follower.db.transaction():
-        # The explorer shows amounts in the token's units.
-        for key, value in (("token_decimals", gs.decimals), ("token_symbol", gs.symbol)):
-            follower.db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, str(value)),
-            )
-    events = 0
-    while True:
-        result = follower.step()
-        events += result.events
-        if result.last_block >= result.head:
-            return follower, events
+    follower.record_token(gs.decimals, gs.symbol)
+    return follower, follower.catch_up()
 
 
 @dataclass

@@ -12,6 +12,7 @@ from eth_abi.exceptions import DecodingError
 
 from ..errors import ContractError
 from ..hashing import checksum_address, keccak256
+from ..models import JobStatus
 from ..units import format_units
 
 __all__ = [
@@ -23,18 +24,7 @@ __all__ = [
     "extract_revert_data",
 ]
 
-JOB_STATUS_NAMES: tuple[str, ...] = (
-    "None",
-    "Open",
-    "Running",
-    "Settled",
-    "Cancelled",
-    "TimedOut",
-    "Disputed",
-    "DisputeUpheld",
-    "DisputeRejected",
-    "Fraud",
-)
+JOB_STATUS_NAMES: tuple[str, ...] = tuple(s.value for s in JobStatus)
 """IJobEscrow.JobStatus by value."""
 
 PANIC_REASONS: dict[int, str] = {

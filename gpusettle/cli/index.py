@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Any
 
 import click
 
@@ -21,16 +20,6 @@ __all__ = ["index"]
 @click.group()
 def index() -> None:
     """The chain index behind `market`, `job create --match` and the explorer."""
-
-
-def _record_token(db: Database, client: Any) -> None:
-    # Read once per start (not per event): the explorer shows amounts in tokens.
-    with db.transaction():
-        for key, value in (("token_decimals", client.decimals), ("token_symbol", client.symbol)):
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, str(value)),
-            )
 
 
 @index.command("run")
@@ -76,19 +65,15 @@ def index_run(
         reader=LogReader(initial_chunk=min(10_000, max_chunk), max_chunk=max_chunk),
         chain_id=client.chain.chain_id,
     )
-    _record_token(db, client)
+    # Read once per start (not per event).
+    follower.record_token(client.decimals, client.symbol)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     c.info(f"indexing chain {client.chain.chain_id} into {target} ({confs} confirmations)")
     if once:
-        total = StepResult()
-        while True:
-            result = follower.step()
-            total.events += result.events
-            if result.last_block >= result.head - confs:
-                break
+        events = follower.catch_up()
         c.emit(
-            {"db": target, "last_block": follower.last_block, "events": total.events},
-            f"index at block {follower.last_block}: {total.events} new events",
+            {"db": target, "last_block": follower.last_block, "events": events},
+            f"index at block {follower.last_block}: {events} new events",
         )
         return
     stop = threading.Event()

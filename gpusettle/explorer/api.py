@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from ..index import queries
 from ..index.db import Database
+from ..models import JobStatus
 
 __all__ = ["BadQuery", "api_routes", "openapi", "parse"]
 
@@ -69,17 +70,8 @@ class JobsQuery(BaseModel):
             raise BadQuery(f"status: {self.status!r} is not one of {', '.join(_STATUSES)}", "status")
 
 
-_STATUSES = (
-    "Open",
-    "Running",
-    "Settled",
-    "Cancelled",
-    "TimedOut",
-    "Disputed",
-    "DisputeUpheld",
-    "DisputeRejected",
-    "Fraud",
-)
+_STATUSES = tuple(s.value for s in JobStatus if s is not JobStatus.NONE)
+"""The statuses a job in the index can have (IJobEscrow.Status but None)."""
 
 
 class ProvidersQuery(BaseModel):

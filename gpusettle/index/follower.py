@@ -212,6 +212,25 @@ class Follower:
             if self._journal_floor() < keep:
                 self.db.execute("UPDATE meta SET value = ? WHERE key = 'journal_floor'", (str(keep),))
 
+    def catch_up(self) -> int:
+        """Step until the index reaches head - confirmations; returns the events applied."""
+        events = 0
+        while True:
+            result = self.step()
+            events += result.events
+            if result.last_block >= result.head - self.confirmations:
+                return events
+
+    def record_token(self, decimals: int, symbol: str) -> None:
+        """Keep the token's decimals and symbol in the index (the explorer shows amounts in tokens)."""
+        with self.db.transaction():
+            for key, value in (("token_decimals", decimals), ("token_symbol", symbol)):
+                self.db.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, str(value)),
+                )
+
     def run(self, stop: threading.Event, poll_interval: float = 2.0, on_step: Any = None) -> None:
         """Step until `stop` is set, sleeping `poll_interval` when caught up."""
         while not stop.is_set():

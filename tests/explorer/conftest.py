@@ -8,23 +8,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 
 from gpusettle.bench.market_world import MarketWorld, make_market
-from gpusettle.chain.logs import RpcLogSource
-from gpusettle.devnet import free_port
-from gpusettle.explorer import create_app
-from gpusettle.index.db import Database
-from gpusettle.index.follower import Follower
+from gpusettle.demo_explore import ExplorerServer, index_chain
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "reports" / "explorer"
@@ -66,40 +58,16 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("explorer")
     anvil, world = make_market(tmp)
-    server: uvicorn.Server | None = None
+    explorer: ExplorerServer | None = None
     try:
-        gs = world.net.gs
         db_path = tmp / "index.db"
-        follower = Follower(
-            Database(db_path),
-            RpcLogSource(gs.chain.w3),
-            gs.record.addresses,
-            gs.record.deploy_block,
-            confirmations=0,
-        )
-        follower.step()
-        follower.db.execute("INSERT INTO meta (key, value) VALUES ('token_symbol', 'GPUC')")
+        follower, _ = index_chain(world.net.gs, db_path)
         follower.db.close()
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(db_path), host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(url + "/api/stats", timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield Site(world, url, db_path)
+        explorer = ExplorerServer(db_path).start()
+        yield Site(world, explorer.url.rstrip("/"), db_path)
     finally:
-        if server is not None:
-            server.should_exit = True
+        if explorer is not None:
+            explorer.stop()
         anvil.stop()
 
 
