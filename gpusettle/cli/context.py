@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..errors import ConfigError, KeystoreError
-from ..units import to_base_units
+from ..errors import ConfigError, InsufficientFundsError, KeystoreError
+from ..units import format_units, to_base_units
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,6 +36,7 @@ __all__ = [
     "Ctx",
     "get_ctx",
     "parse_address",
+    "require_tokens",
     "shared_options",
 ]
 
@@ -345,6 +346,19 @@ def _jsonable(value: Any, key: str | None = None) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and (key in AMOUNT_KEYS or abs(value) >= 2**53):
         return str(value)
     return value
+
+
+def require_tokens(client: Gpusettle, owner: str, amount: int, what: str = "") -> None:
+    """InsufficientFundsError (with both amounts in tokens) unless `owner` holds `amount` base units;
+    `what` follows the symbol in the message, e.g. " (for the dispute bond)"."""
+    have = client.token_balance(owner)
+    if have < amount:
+        raise InsufficientFundsError(
+            owner,
+            format_units(amount, client.decimals),
+            format_units(have, client.decimals),
+            client.symbol + what,
+        )
 
 
 def parse_address(value: str) -> str:

@@ -17,7 +17,7 @@ import click
 
 from ..errors import ConfigError, GpusettleError, InsufficientFundsError
 from ..units import format_units, to_base_units
-from .context import Ctx, get_ctx, shared_options
+from .context import Ctx, get_ctx, require_tokens, shared_options
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -76,14 +76,7 @@ def dev_fund(to: str, eth: str, tokens: str) -> None:
     if to_base_units(tokens, 18):
         client = c.client()
         value = c.amount(tokens)
-        have_t = client.token_balance(sender)
-        if have_t < value:
-            raise InsufficientFundsError(
-                sender,
-                format_units(value, client.decimals),
-                format_units(have_t, client.decimals),
-                client.symbol,
-            )
+        require_tokens(client, sender, value)
         plans.append(
             (
                 client.plan_transfer(sender, dest, value, f"transfer {client.fmt(value)} to {dest}"),

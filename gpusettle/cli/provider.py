@@ -7,9 +7,9 @@ from dataclasses import asdict
 import click
 
 from ..chain.client import Gpusettle
-from ..errors import ConfigError, InsufficientFundsError
+from ..errors import ConfigError
 from ..units import format_units
-from .context import Ctx, fmt_time, get_ctx, shared_options
+from .context import Ctx, fmt_time, get_ctx, require_tokens, shared_options
 
 __all__ = ["provider"]
 
@@ -24,11 +24,7 @@ def provider() -> None:
 
 def _approve_if_needed(c: Ctx, client: Gpusettle, spender: str, amount: int, label: str) -> None:
     owner = c.address()
-    have = client.token_balance(owner)
-    if have < amount:
-        raise InsufficientFundsError(
-            owner, format_units(amount, client.decimals), format_units(have, client.decimals), client.symbol
-        )
+    require_tokens(client, owner, amount)
     allowance = client.allowance(owner, spender)
     if allowance < amount:
         c.info(
@@ -55,14 +51,7 @@ def provider_stake(amount: str, permit: bool) -> None:
     value = c.amount(amount)
     sender = c.address()
     if permit:
-        have = client.token_balance(sender)
-        if have < value:
-            raise InsufficientFundsError(
-                sender,
-                format_units(value, client.decimals),
-                format_units(have, client.decimals),
-                client.symbol,
-            )
+        require_tokens(client, sender, value)
         owner = c.local_signer("a permit")
         plan = client.plan_stake_with_permit(owner, value, client.chain.timestamp() + 3600)
     else:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..errors import InsufficientFundsError
 from ..units import format_units
-from .context import get_ctx, shared_options
+from .context import get_ctx, require_tokens, shared_options
 
 __all__ = ["token"]
 
@@ -49,11 +48,7 @@ def token_transfer(amount: str, to: str) -> None:
     dest = c.resolve_address(to)
     value = c.amount(amount)
     sender = c.address()
-    have = client.token_balance(sender)
-    if have < value:
-        raise InsufficientFundsError(
-            sender, format_units(value, client.decimals), format_units(have, client.decimals), client.symbol
-        )
+    require_tokens(client, sender, value)
     plan = client.plan_transfer(sender, dest, value, f"transfer {client.fmt(value)} to {dest}")
     out = c.send(plan, what="transferred")
     c.emit(
