@@ -25,6 +25,9 @@ def attempt(fn):
         return 'refused: ' + type(exc).__name__
 """
 
+MEMORY_HOG = "x = bytearray(400 << 20); x[::4096] = b'y' * len(x[::4096])"
+"""Touches 400 MiB, page by page: past any memory limit the tests set."""
+
 
 def workload(code: str, *, limits: WorkloadLimits | None = None, **extra: Any) -> CommandWorkload:
     return CommandWorkload(kind="command", argv=[sys.executable, "-c", REPORT + code], limits=limits, **extra)

@@ -15,7 +15,7 @@ import pytest
 from gpusettle.models import Outcome, WorkloadLimits
 from gpusettle.workloads.cgroups import JobCgroup, create_job_cgroup, remove_stale_cgroups
 
-from .helpers import run
+from .helpers import MEMORY_HOG, run
 
 
 def _cgroup(memory_mb: int = 64, processes: int = 8) -> JobCgroup:
@@ -78,7 +78,7 @@ def test_a_sandboxed_job_runs_in_its_own_cgroup(tmp_path: Path) -> None:
     assert "cgroup" in str(result.details["limits_enforced_by"])
     hog, _ = run(
         tmp_path / "hog",
-        "x = bytearray(400 << 20); x[::4096] = b'y' * len(x[::4096])",
+        MEMORY_HOG,
         limits=WorkloadLimits(memory_mb=64),
     )
     assert hog.outcome == Outcome.FAILED_CLIENT

@@ -17,7 +17,7 @@ from gpusettle.models import Outcome, WorkloadLimits
 from gpusettle.workloads.sandbox import SandboxPolicy, gpu_device_nodes
 from gpusettle.workloads.supervise import alive
 
-from .helpers import report, run
+from .helpers import MEMORY_HOG, report, run
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="the drop to the sandbox user needs a root worker")
 
@@ -201,7 +201,7 @@ def test_filling_the_disk_past_its_limit_is_stopped(tmp_path: Path) -> None:
 def test_memory_past_its_limit_is_stopped(tmp_path: Path) -> None:
     result, _ = run(
         tmp_path / "mem",
-        "x = bytearray(400 << 20); x[::4096] = b'y' * len(x[::4096])",
+        MEMORY_HOG,
         limits=WorkloadLimits(memory_mb=64),
     )
     assert result.outcome == Outcome.FAILED_CLIENT
