@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
@@ -107,3 +108,18 @@ def offline_client() -> Any:
     from types import SimpleNamespace
 
     return SimpleNamespace(chain=SimpleNamespace(chain_id=CHAIN_ID))
+
+
+def oracle_app(store: Any, results_dir: Path, view: Any = None, **kw: Any) -> Any:
+    """An OracleApp over `store` on the test chain (CHAIN_ID, ESCROW); `view` (a StaticChainView) by
+    default knows only PROVIDER_CS's worker key WORKER. `kw` are OracleApp's other arguments."""
+    from gpusettle.oracle.app import OracleApp
+    from gpusettle.oracle.chainview import StaticChainView, WorkerKeyCache
+
+    return OracleApp(
+        store=store,
+        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
+        keys=WorkerKeyCache(view or StaticChainView(CHAIN_ID, ESCROW, {PROVIDER_CS: WORKER})),
+        results_dir=results_dir,
+        **kw,
+    )

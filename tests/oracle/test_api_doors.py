@@ -23,12 +23,12 @@ from gpusettle.chain import OracleSet
 from gpusettle.eip712 import ReceiptVerifier
 from gpusettle.hashing import keccak256
 from gpusettle.oracle.app import IntakeSettings, OracleApp, PoolSizes
-from gpusettle.oracle.chainview import StaticChainView, WorkerKeyCache
+from gpusettle.oracle.chainview import StaticChainView
 from gpusettle.oracle.quorum import CosignRequest, PeerFetcher
 from gpusettle.oracle.results import ResultFiles
 from gpusettle.oracle.store import SQLiteStore
 from gpusettle.signed_requests import peer_request_headers, result_upload_headers
-from tests.oracle.helpers import CHAIN_ID, ESCROW, OTHER_KEY, PROVIDER_CS, WORKER, WORKER_KEY, job
+from tests.oracle.helpers import CHAIN_ID, ESCROW, OTHER_KEY, PROVIDER_CS, WORKER, WORKER_KEY, job, oracle_app
 
 PEER_KEY = bytes.fromhex("44" * 32)
 PEER = Account.from_key(PEER_KEY).address
@@ -67,11 +67,10 @@ def app(tmp_path: Path, gate: Gate) -> Iterator[OracleApp]:
         oracle_set=OracleSet((PEER,), 1, 3),
     )
     store = SQLiteStore(tmp_path / "oracle.sqlite")
-    oracle = OracleApp(
-        store=store,
-        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
-        keys=WorkerKeyCache(view),
-        results_dir=tmp_path / "results",
+    oracle = oracle_app(
+        store,
+        tmp_path / "results",
+        view,
         settings=IntakeSettings(max_result=MAX_RESULT, pools=PoolSizes(peers=1, peers_queue=1)),
         cosign=gate,
     )
@@ -318,11 +317,9 @@ def test_the_apps_clock_is_injectable(tmp_path: Path) -> None:
 
     offset = [0.0]
     store = SQLiteStore(tmp_path / "oracle.sqlite")
-    app = OracleApp(
-        store=store,
-        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
-        keys=WorkerKeyCache(StaticChainView(CHAIN_ID, ESCROW, {PROVIDER_CS: WORKER})),
-        results_dir=tmp_path / "results",
+    app = oracle_app(
+        store,
+        tmp_path / "results",
         clock=lambda: time.time() + offset[0],
     )
     later = body(submission(receipt(3, start=int(time.time()) + 3600, wall=10)))

@@ -18,10 +18,20 @@ from gpusettle.chain import OracleSet
 from gpusettle.eip712 import Domain, ReceiptVerifier
 from gpusettle.hashing import keccak256
 from gpusettle.oracle.app import IntakeSettings, OracleApp
-from gpusettle.oracle.chainview import StaticChainView, WorkerKeyCache
+from gpusettle.oracle.chainview import StaticChainView
 from gpusettle.oracle.store import SQLiteStore
 from gpusettle.signed_requests import input_upload_headers, peer_request_headers, result_upload_headers
-from tests.oracle.helpers import CHAIN_ID, ESCROW, PROVIDER_CS, WORKER, WORKER_KEY, job, receipt, submission
+from tests.oracle.helpers import (
+    CHAIN_ID,
+    ESCROW,
+    PROVIDER_CS,
+    WORKER,
+    WORKER_KEY,
+    job,
+    oracle_app,
+    receipt,
+    submission,
+)
 
 MAX_BODY = 64 * 1024  # room for the deeply nested documents to reach the parser
 JSON = {"content-type": "application/json"}
@@ -188,11 +198,9 @@ CASES: list[tuple[str, Callable[[], bytes], dict[str, str]]] = [
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, SQLiteStore]]:
     tmp: Path = tmp_path_factory.mktemp("hostile")
     store = SQLiteStore(tmp / "oracle.sqlite")
-    app = OracleApp(
-        store=store,
-        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
-        keys=WorkerKeyCache(StaticChainView(CHAIN_ID, ESCROW, {PROVIDER_CS: WORKER})),
-        results_dir=tmp / "results",
+    app = oracle_app(
+        store,
+        tmp / "results",
         settings=IntakeSettings(max_body=MAX_BODY, max_result=4096),
     )
     with TestClient(app.asgi()) as client:
@@ -508,11 +516,10 @@ def doors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
         jobs={RUNNING_JOB: job(RUNNING_JOB)},
         oracle_set=OracleSet((Account.from_key(PEER_KEY).address,), 1, 1),
     )
-    app = OracleApp(
-        store=store,
-        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
-        keys=WorkerKeyCache(view),
-        results_dir=tmp / "results",
+    app = oracle_app(
+        store,
+        tmp / "results",
+        view,
         settings=IntakeSettings(max_result=UPLOAD_LIMIT, max_cosign=UPLOAD_LIMIT, max_input=UPLOAD_LIMIT),
         cosign=cosigner,
     )

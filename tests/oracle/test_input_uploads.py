@@ -21,12 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gpusettle.chain import Gpusettle
 from gpusettle.eip712 import Domain, ReceiptVerifier
 from gpusettle.oracle.app import IntakeSettings, OracleApp
-from gpusettle.oracle.chainview import StaticChainView, WorkerKeyCache
+from gpusettle.oracle.chainview import StaticChainView
 from gpusettle.oracle.inputs import InputFiles, InputQuota, QuotaExceeded
 from gpusettle.oracle.service import OracleConfig, OracleService
 from gpusettle.oracle.store import SQLiteStore
 from gpusettle.signed_requests import INPUT_MAX_VALIDITY, input_upload_headers
-from tests.oracle.helpers import CHAIN_ID, ESCROW, PROVIDER_CS, WORKER, offline_client
+from tests.oracle.helpers import CHAIN_ID, ESCROW, PROVIDER_CS, WORKER, offline_client, oracle_app
 
 CLIENT_KEY = bytes.fromhex("66" * 32)
 OTHER_CLIENT_KEY = bytes.fromhex("77" * 32)
@@ -69,11 +69,9 @@ def clock() -> Clock:
 @pytest.fixture
 def app(tmp_path: Path, clock: Clock) -> Iterator[OracleApp]:
     store = SQLiteStore(tmp_path / "oracle.sqlite")
-    oracle = OracleApp(
-        store=store,
-        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
-        keys=WorkerKeyCache(StaticChainView(CHAIN_ID, ESCROW, {PROVIDER_CS: WORKER})),
-        results_dir=tmp_path / "results",
+    oracle = oracle_app(
+        store,
+        tmp_path / "results",
         settings=IntakeSettings(max_input=MAX_INPUT, input_quota=QUOTA),
         clock=clock,
     )

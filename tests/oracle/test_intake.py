@@ -14,7 +14,7 @@ from gpusettle.eip712 import ReceiptVerifier
 from gpusettle.hashing import keccak256
 from gpusettle.models import CommandWorkload, JobSpec
 from gpusettle.oracle.app import IntakeSettings, OracleApp
-from gpusettle.oracle.chainview import StaticChainView, WorkerKeyCache
+from gpusettle.oracle.chainview import StaticChainView
 from gpusettle.oracle.store import InsertOutcome, NewReceipt, SQLiteStore, StoreUnavailableError
 from gpusettle.signed_requests import result_upload_headers
 from tests.oracle.helpers import (
@@ -26,6 +26,7 @@ from tests.oracle.helpers import (
     WORKER_KEY,
     body,
     job,
+    oracle_app,
     receipt,
     submission,
 )
@@ -45,11 +46,10 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
 
 @pytest.fixture
 def app(store: SQLiteStore, view: StaticChainView, tmp_path: Path) -> OracleApp:
-    return OracleApp(
-        store=store,
-        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
-        keys=WorkerKeyCache(view),
-        results_dir=tmp_path / "results",
+    return oracle_app(
+        store,
+        tmp_path / "results",
+        view,
         settings=IntakeSettings(max_body=8192, max_result=4096),
     )
 

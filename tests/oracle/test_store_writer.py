@@ -15,11 +15,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from gpusettle.eip712 import ReceiptVerifier
-from gpusettle.oracle.app import OracleApp
-from gpusettle.oracle.chainview import StaticChainView, WorkerKeyCache
 from gpusettle.oracle.store import NewReceipt, SQLiteStore, StoreUnavailableError
-from tests.oracle.helpers import CHAIN_ID, ESCROW, PROVIDER_CS, WORKER
+from tests.oracle.helpers import oracle_app
 
 
 def new(job_id: int) -> NewReceipt:
@@ -111,13 +108,7 @@ def test_writes_on_a_dead_writer_fail_instead_of_waiting_forever(store: SQLiteSt
 
 
 def test_health_is_503_within_a_second_when_the_writer_is_stuck(store: SQLiteStore, tmp_path: Path) -> None:
-    view = StaticChainView(CHAIN_ID, ESCROW, {PROVIDER_CS: WORKER})
-    app = OracleApp(
-        store=store,
-        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
-        keys=WorkerKeyCache(view),
-        results_dir=tmp_path / "results",
-    )
+    app = oracle_app(store, tmp_path / "results")
     gate = threading.Event()
     with TestClient(app.asgi()) as http:
         assert http.get("/health").status_code == 200
@@ -135,12 +126,9 @@ def test_intake_answers_503_when_the_writer_does_not_commit_in_time(
     from gpusettle.oracle.app import IntakeSettings
     from tests.oracle.helpers import body, receipt, submission
 
-    view = StaticChainView(CHAIN_ID, ESCROW, {PROVIDER_CS: WORKER})
-    app = OracleApp(
-        store=store,
-        verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
-        keys=WorkerKeyCache(view),
-        results_dir=tmp_path / "results",
+    app = oracle_app(
+        store,
+        tmp_path / "results",
         settings=IntakeSettings(store_timeout=0.5),
     )
     gate = threading.Event()
