@@ -32,6 +32,14 @@ def run(market: MarketWorld, *args: str) -> Result:
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
+def create_matching(market: MarketWorld, indexed: Path, match: str, gpu_seconds: str) -> Result:
+    """`job create --match MATCH` from the index, sent by dev:0."""
+    return run(
+        market, "job", "create", "--match", match, "--index", str(indexed), "--gpu-seconds", gpu_seconds,
+        "--spec-hash", "0x" + "11" * 32, "--account", "dev:0", "--yes",
+    )  # fmt: skip
+
+
 def as_json(result: Result) -> Any:
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -111,10 +119,7 @@ def test_job_create_match_skips_offers_taken_since_indexing(market: MarketWorld,
     sender.call(gs.staking, "withdrawOffer", cheapest)
     sender.wait()
     before = gs.job_count()
-    result = run(
-        market, "job", "create", "--match", "gpu=A100", "--index", str(indexed), "--gpu-seconds", "100",
-        "--spec-hash", "0x" + "11" * 32, "--account", "dev:0", "--yes",
-    )  # fmt: skip
+    result = create_matching(market, indexed, "gpu=A100", "100")
     assert result.exit_code == 0, result.output
     assert f"offer {cheapest} changed on-chain" in result.output
     assert f"match 2 of 2: offer {second}" in result.output
@@ -123,44 +128,11 @@ def test_job_create_match_skips_offers_taken_since_indexing(market: MarketWorld,
     governance = FastSender(gs, market.net.deployer)
     governance.call(gs.staking, "jail", market.providers[2].address)
     governance.wait()
-    result = run(
-        market, "job", "create", "--match", "gpu=A100", "--index", str(indexed), "--gpu-seconds", "100",
-        "--spec-hash", "0x" + "11" * 32, "--account", "dev:0", "--yes",
-    )  # fmt: skip
+    result = create_matching(market, indexed, "gpu=A100", "100")
     assert result.exit_code == 1
     assert "lost the race for offer" in result.output and "none of the 2 matching offers" in result.output
     assert gs.job_count() == before + 1
-    nothing = run(
-        market,
-        "job",
-        "create",
-        "--match",
-        "gpu=B200",
-        "--index",
-        str(indexed),
-        "--gpu-seconds",
-        "1",
-        "--spec-hash",
-        "0x" + "11" * 32,
-        "--account",
-        "dev:0",
-        "--yes",
-    )
+    nothing = create_matching(market, indexed, "gpu=B200", "1")
     assert nothing.exit_code == 1 and "no active offer fits" in nothing.output
-    typo = run(
-        market,
-        "job",
-        "create",
-        "--match",
-        "gpus=four",
-        "--index",
-        str(indexed),
-        "--gpu-seconds",
-        "1",
-        "--spec-hash",
-        "0x" + "11" * 32,
-        "--account",
-        "dev:0",
-        "--yes",
-    )
+    typo = create_matching(market, indexed, "gpus=four", "1")
     assert typo.exit_code == 1 and "not a whole number" in typo.output
