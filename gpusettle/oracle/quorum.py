@@ -27,6 +27,7 @@ from ..eip712 import CompactSignature, Domain, attestation_digest, receipts_hash
 from ..hashing import keccak256
 from ..models import SignedReceipt
 from ..signed_requests import peer_request_headers
+from .uploads import is_hex_name
 
 __all__ = [
     "COSIGN_PATH",
@@ -89,20 +90,10 @@ class PeerFetcher:
             log.info("peer %s: cannot fetch %s (%s)", base, path, type(exc).__name__)
             return None
 
-    @staticmethod
-    def _is_hash(value: str) -> bool:
-        if len(value) != 66 or not value.startswith("0x"):
-            return False
-        try:
-            bytes.fromhex(value[2:])
-        except ValueError:
-            return False
-        return True
-
     def result(self, result_hash: str) -> bytes | None:
         """The payload hashing to `result_hash` from the first peer that has it."""
         name = result_hash.lower()
-        if not self._is_hash(name):
+        if not is_hex_name(name, "0x"):
             return None
         for base in self.peers:
             body = self._get_from(base, f"/v1/results/{name}", self.max_result)
@@ -113,7 +104,7 @@ class PeerFetcher:
     def spec(self, spec_hash: str) -> str | None:
         """A spec's canonical JSON from the first peer that has it (the caller checks its hash)."""
         name = spec_hash.lower()
-        if not self._is_hash(name):
+        if not is_hex_name(name, "0x"):
             return None
         for base in self.peers:
             body = self._get_from(base, f"/v1/specs/{name}", self.max_spec)
