@@ -108,6 +108,16 @@ def _error(status: int, code: str, reason: str) -> Response:
     return json_response(status, {"error": code, "reason": reason})
 
 
+def _storing_failed(exc: ClientDisconnect | PoolBusyError | OSError, what: str) -> Response:
+    """The answer when storing `what` (an upload) fails: the client left, the files pool is full, or the
+    disk refused."""
+    if isinstance(exc, ClientDisconnect):
+        return _error(400, "disconnected", "the client went away")
+    if isinstance(exc, PoolBusyError):
+        return _error(503, "busy", f"{exc}; retry shortly")
+    return _error(503, "store_unavailable", f"cannot store {what}: {exc.strerror or exc}")
+
+
 async def _read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -556,10 +566,8 @@ class OracleApp:
         job_id = refusal
         try:
             upload: Upload = await self.files_pool.run(self.results.begin, limit)
-        except PoolBusyError as exc:
-            return _error(503, "busy", f"{exc}; retry shortly")
-        except OSError as exc:
-            return _error(503, "store_unavailable", f"cannot store the payload: {exc.strerror or exc}")
+        except (PoolBusyError, OSError) as exc:
+            return _storing_failed(exc, "the payload")
         committed = False
         try:
             if not await self._receive(request, upload):
@@ -567,12 +575,8 @@ class OracleApp:
             if not await self.files_pool.run(self.results.finish, upload, name, job_id):
                 return _error(422, "hash_mismatch", f"the payload hashes to {upload.digest()}, not {name}")
             committed = True
-        except ClientDisconnect:
-            return _error(400, "disconnected", "the client went away")
-        except PoolBusyError as exc:
-            return _error(503, "busy", f"{exc}; retry shortly")
-        except OSError as exc:
-            return _error(503, "store_unavailable", f"cannot store the payload: {exc.strerror or exc}")
+        except (ClientDisconnect, PoolBusyError, OSError) as exc:
+            return _storing_failed(exc, "the payload")
         finally:
             if not committed:
                 upload.abort()
@@ -655,12 +659,8 @@ class OracleApp:
             finally:
                 if not committed:
                     upload.abort()
-        except ClientDisconnect:
-            return _error(400, "disconnected", "the client went away")
-        except PoolBusyError as exc:
-            return _error(503, "busy", f"{exc}; retry shortly")
-        except OSError as exc:
-            return _error(503, "store_unavailable", f"cannot store the input: {exc.strerror or exc}")
+        except (ClientDisconnect, PoolBusyError, OSError) as exc:
+            return _storing_failed(exc, "the input")
         finally:
             if not committed:
                 self.inputs.release(reservation)
