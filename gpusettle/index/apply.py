@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .events import IndexedEvent
@@ -37,6 +38,14 @@ def gpu_family(model: str) -> str:
 
 
 # -- handlers --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _provider_row(s: State, address: str, ev: IndexedEvent, t: int) -> Iterator[dict[str, Any]]:
+    """The provider's row (made on first sight) to change in the block; stored back after it."""
+    row = _provider(s, address, ev, t)
+    yield row
+    s.put("providers", row["address"], row)
 
 
 def _provider(s: State, address: str, ev: IndexedEvent, t: int) -> dict[str, Any]:
@@ -76,52 +85,46 @@ def _set_bonded(row: dict[str, Any], bonded: int) -> None:
 
 def _staked(s: State, ev: IndexedEvent, t: int) -> None:
     a = ev.args
-    row = _provider(s, a["provider"], ev, t)
-    _set_bonded(row, a["bonded"])
-    s.put("providers", row["address"], row)
+    with _provider_row(s, a["provider"], ev, t) as row:
+        _set_bonded(row, a["bonded"])
 
 
 def _unstake_requested(s: State, ev: IndexedEvent, t: int) -> None:
     a = ev.args
-    row = _provider(s, a["provider"], ev, t)
-    _set_bonded(row, max(0, int(row["bonded"]) - a["amount"]))
-    row["unbonding"] = str(a["unbonding"])
-    s.put("providers", row["address"], row)
+    with _provider_row(s, a["provider"], ev, t) as row:
+        _set_bonded(row, max(0, int(row["bonded"]) - a["amount"]))
+        row["unbonding"] = str(a["unbonding"])
 
 
 def _withdrawn(s: State, ev: IndexedEvent, t: int) -> None:
     a = ev.args
-    row = _provider(s, a["provider"], ev, t)
-    row["unbonding"] = str(max(0, int(row["unbonding"]) - a["amount"]))
-    s.put("providers", row["address"], row)
+    with _provider_row(s, a["provider"], ev, t) as row:
+        row["unbonding"] = str(max(0, int(row["unbonding"]) - a["amount"]))
 
 
 def _slashed(s: State, ev: IndexedEvent, t: int) -> None:
     a = ev.args
-    row = _provider(s, a["provider"], ev, t)
-    # ProviderStaking.slash takes bonded stake first, then unbonding.
-    bonded, unbonding = int(row["bonded"]), int(row["unbonding"])
-    from_bonded = min(a["amount"], bonded)
-    _set_bonded(row, bonded - from_bonded)
-    row["unbonding"] = str(max(0, unbonding - (a["amount"] - from_bonded)))
-    _add(row, "slashed", a["amount"])
-    s.put("providers", row["address"], row)
+    with _provider_row(s, a["provider"], ev, t) as row:
+        # ProviderStaking.slash takes bonded stake first, then unbonding.
+        bonded, unbonding = int(row["bonded"]), int(row["unbonding"])
+        from_bonded = min(a["amount"], bonded)
+        _set_bonded(row, bonded - from_bonded)
+        row["unbonding"] = str(max(0, unbonding - (a["amount"] - from_bonded)))
+        _add(row, "slashed", a["amount"])
 
 
 def _jailed(value: int) -> Callable[[State, IndexedEvent, int], None]:
     def handler(s: State, ev: IndexedEvent, t: int) -> None:
-        row = _provider(s, ev.args["provider"], ev, t)
-        row["jailed"] = value
-        s.put("providers", row["address"], row)
+        with _provider_row(s, ev.args["provider"], ev, t) as row:
+            row["jailed"] = value
 
     return handler
 
 
 def _worker_set(s: State, ev: IndexedEvent, t: int) -> None:
     a = ev.args
-    row = _provider(s, a["provider"], ev, t)
-    row["worker"] = None if int(a["worker"], 16) == 0 else a["worker"]
-    s.put("providers", row["address"], row)
+    with _provider_row(s, a["provider"], ev, t) as row:
+        row["worker"] = None if int(a["worker"], 16) == 0 else a["worker"]
 
 
 def _terms(row: dict[str, Any], a: dict[str, Any]) -> None:
@@ -221,9 +224,8 @@ def _job_created(s: State, ev: IndexedEvent, t: int) -> None:
             "refunded": "0",
         },
     )
-    provider = _provider(s, a["provider"], ev, t)
-    _add(provider, "locked", a["collateral"])
-    s.put("providers", provider["address"], provider)
+    with _provider_row(s, a["provider"], ev, t) as provider:
+        _add(provider, "locked", a["collateral"])
     _offer_running(s, a["offerId"], 1, True)
 
 
@@ -233,9 +235,8 @@ def _end_job(s: State, ev: IndexedEvent, t: int, status: str) -> dict[str, Any] 
     if job is None:
         return None
     if job["status"] in ("Open", "Running"):
-        provider = _provider(s, job["provider"], ev, t)
-        provider["locked"] = str(max(0, int(provider["locked"]) - int(job["collateral"])))
-        s.put("providers", provider["address"], provider)
+        with _provider_row(s, job["provider"], ev, t) as provider:
+            provider["locked"] = str(max(0, int(provider["locked"]) - int(job["collateral"])))
         _offer_running(s, job["offer_id"], -1, False)
     job["status"] = status
     job["ended_block"] = ev.block_number
@@ -299,15 +300,14 @@ def _job_settled(s: State, ev: IndexedEvent, t: int) -> None:
     _total(s, "value_settled", a["payout"])
     _total(s, "fees", a["fee"])
     _total(s, "gpu_seconds", a["gpuSeconds"])
-    provider = _provider(s, job["provider"], ev, t)
-    if a["outcome"] == 0:
-        provider["jobs_completed"] += 1
-    else:
-        provider["jobs_failed"] += 1
-    provider["gpu_seconds_served"] += a["gpuSeconds"]
-    _add(provider, "earned", a["payout"])
-    provider["earned_num"] = float(provider["earned"])
-    s.put("providers", provider["address"], provider)
+    with _provider_row(s, job["provider"], ev, t) as provider:
+        if a["outcome"] == 0:
+            provider["jobs_completed"] += 1
+        else:
+            provider["jobs_failed"] += 1
+        provider["gpu_seconds_served"] += a["gpuSeconds"]
+        _add(provider, "earned", a["payout"])
+        provider["earned_num"] = float(provider["earned"])
 
 
 def _job_timed_out(s: State, ev: IndexedEvent, t: int) -> None:
@@ -316,9 +316,8 @@ def _job_timed_out(s: State, ev: IndexedEvent, t: int) -> None:
         return
     _add(job, "refunded", ev.args["refund"])
     s.put("jobs", job["job_id"], job)
-    provider = _provider(s, job["provider"], ev, t)
-    provider["jobs_timed_out"] += 1
-    s.put("providers", provider["address"], provider)
+    with _provider_row(s, job["provider"], ev, t) as provider:
+        provider["jobs_timed_out"] += 1
 
 
 def _refund_claimed(s: State, ev: IndexedEvent, t: int) -> None:
@@ -372,9 +371,8 @@ def _dispute_resolved(s: State, ev: IndexedEvent, t: int) -> None:
     )
     s.put("disputes", dispute["job_id"], dispute)
     if a["upheld"]:
-        provider = _provider(s, job["provider"], ev, t)
-        provider["disputes_lost"] += 1
-        s.put("providers", provider["address"], provider)
+        with _provider_row(s, job["provider"], ev, t) as provider:
+            provider["disputes_lost"] += 1
 
 
 def _fraud(s: State, ev: IndexedEvent, t: int) -> None:
@@ -400,15 +398,13 @@ def _fraud(s: State, ev: IndexedEvent, t: int) -> None:
             "resolved_block": ev.block_number,
         },
     )
-    provider = _provider(s, job["provider"], ev, t)
-    provider["disputes_lost"] += 1
-    s.put("providers", provider["address"], provider)
+    with _provider_row(s, job["provider"], ev, t) as provider:
+        provider["disputes_lost"] += 1
 
 
 def _earnings_withdrawn(s: State, ev: IndexedEvent, t: int) -> None:
-    row = _provider(s, ev.args["provider"], ev, t)
-    _add(row, "withdrawn", ev.args["amount"])
-    s.put("providers", row["address"], row)
+    with _provider_row(s, ev.args["provider"], ev, t) as row:
+        _add(row, "withdrawn", ev.args["amount"])
 
 
 def _oracle_set(s: State, ev: IndexedEvent, t: int) -> None:
