@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,19 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
+from gpusettle.devnet import Anvil, free_port
 from gpusettle.models import JobSpec
-from gpusettle.devnet import Anvil
 from tests.cli.runner import Cli
 
 PW = "stack pw"
 E18 = 10**18
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Daemon:
@@ -107,7 +100,7 @@ def _signed(alias: str) -> tuple[str, ...]:
 def stack(gs: Cli, anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Deployed by dev:0 (the oracle), provider `prov` with a CPU offer for this machine and a 4 x H100
     offer, its worker key `wkr`, client `cli`; an oracle (dev:0) and a worker running."""
-    oracle_port = _free_port()
+    oracle_port = free_port()
     oracle_url = f"http://127.0.0.1:{oracle_port}"
     gs.env.update({"GPUSETTLE_PASSWORD": PW, "GPUSETTLE_ORACLE_URL": oracle_url})
     addrs = {}
@@ -307,7 +300,7 @@ def test_offers_are_listed_for_clients(gs: Cli, stack: dict[str, Any]) -> None:
 
 
 def test_oracle_key_outside_the_oracle_set_is_refused(gs: Cli, stack: dict[str, Any]) -> None:
-    res = _run(gs, "oracle", "run", "--account", "cli", "--port", str(_free_port()))
+    res = _run(gs, "oracle", "run", "--account", "cli", "--port", str(free_port()))
     assert res.returncode == 1, res.stderr
     assert "is not in the on-chain oracle set" in res.stderr and "--no-post" in res.stderr
     assert "serving" not in res.stderr and "Traceback" not in res.stderr
@@ -373,9 +366,7 @@ def test_unfunded_worker_key_is_one_line_with_what_to_do(gs: Cli, stack: dict[st
 
 def test_root_options_reach_the_daemons(gs: Cli, stack: dict[str, Any]) -> None:
     """`gpusettle --rpc-url X worker run` used to ignore the root option."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
+    dead = free_port()
     res = _run(
         gs,
         "--rpc-url",

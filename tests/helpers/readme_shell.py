@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gpusettle.devnet import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 
@@ -29,13 +31,6 @@ def readme_blocks(marker: str) -> dict[str, list[str]]:
         lines = [re.sub(r"\s+#\s.*$", "", line).strip() for line in body.splitlines()]
         out[name] = [line for line in lines if line]
     return out
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Shell:
