@@ -17,9 +17,8 @@ from tests.helpers.readme_shell import (
     README,
     ROOT,
     Shell,
-    check_dev_up_stopped,
-    dev_up,
     readme_blocks,
+    running_dev_up,
     wait_for,
 )
 
@@ -36,12 +35,7 @@ def shell(tmp_path_factory: pytest.TempPathFactory, blocks: dict[str, list[str]]
     """`gpusettle dev up` from the README's stack block, running until the module ends (then Ctrl-C)."""
     sh = Shell(tmp_path_factory.mktemp("quickstart"))
     [up] = blocks["stack"]
-    proc, log = dev_up(sh, up)
-    try:
-        yield sh
-    finally:
-        sh.stop_all()
-    check_dev_up_stopped(sh, proc, log)
+    yield from running_dev_up(sh, up)
 
 
 def test_readme_blocks_are_there(blocks: dict[str, list[str]]) -> None:

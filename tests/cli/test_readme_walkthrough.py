@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.helpers.readme_shell import ROOT, Shell, check_dev_up_stopped, dev_up, readme_blocks
+from tests.helpers.readme_shell import ROOT, Shell, readme_blocks, running_dev_up
 
 EXAMPLE = "examples/numpy-training"
 TRUE_WEIGHTS = [1.5, -2.0, 0.5, 0.25]
@@ -34,12 +34,7 @@ def shell(tmp_path_factory: pytest.TempPathFactory, blocks: dict[str, list[str]]
     sh = Shell(tmp_path_factory.mktemp("walkthrough"), password="walk-through pw")
     shutil.copytree(ROOT / EXAMPLE, sh.tmp / EXAMPLE)
     [up] = blocks["stack"]
-    proc, log = dev_up(sh, up)
-    try:
-        yield sh
-    finally:
-        sh.stop_all()
-    check_dev_up_stopped(sh, proc, log)
+    yield from running_dev_up(sh, up)
 
 
 def test_readme_walkthrough_blocks_are_there(blocks: dict[str, list[str]]) -> None:

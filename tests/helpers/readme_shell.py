@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,14 @@ def check_dev_up_stopped(shell: Shell, proc: subprocess.Popen[bytes], log: Path)
         except ConnectionRefusedError:
             return
     raise AssertionError(f"something still listens on anvil's port {shell.rpc_port}")
+
+
+def running_dev_up(shell: Shell, line: str) -> Iterator[Shell]:
+    """`shell` with the README's `dev up` line running; then Ctrl-C, and `dev up` must have stopped
+    cleanly (a module fixture's body: `yield from running_dev_up(sh, up)`)."""
+    proc, log = dev_up(shell, line)
+    try:
+        yield shell
+    finally:
+        shell.stop_all()
+    check_dev_up_stopped(shell, proc, log)
