@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 
-from ..workloads.supervise import alive, kill_tree, process_start_time
+from ..workloads.supervise import alive, kill_pids, kill_tree, process_start_time
 from .state import WorkerState
 
 __all__ = ["forget", "kill_remembered", "remember"]
@@ -65,11 +64,7 @@ def kill_remembered(state: WorkerState, job_id: int) -> int:
         # the leader can be; a reused pid cannot have been reused as this group's id while they live).
         members = _group_members(pgid, started)
         count = len(members)
-        for pid in members:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        kill_pids(members)
     if count:
         log.warning("job %d: killed %d process(es) left running by the previous worker", job_id, count)
     forget(state, job_id)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .supervise import kill_pids
 
 __all__ = ["JobCgroup", "create_job_cgroup", "remove_stale_cgroups"]
 
@@ -56,9 +57,7 @@ class JobCgroup:
         deadline = time.monotonic() + timeout
         while True:
             left = self.pids()
-            for pid in left:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+            kill_pids(left)
             if not left or time.monotonic() > deadline:
                 break
             time.sleep(0.02)

@@ -9,17 +9,28 @@ nothing of a job outlives it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-__all__ = ["Exit", "Usage", "Watch", "alive", "kill_tree", "process_start_time", "supervise", "tree_usage"]
+__all__ = [
+    "Exit",
+    "Usage",
+    "Watch",
+    "alive",
+    "kill_pids",
+    "kill_tree",
+    "process_start_time",
+    "supervise",
+    "tree_usage",
+]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -162,6 +173,13 @@ def _disk_usage(path: Path) -> int:
     return total
 
 
+def kill_pids(pids: Iterable[int]) -> None:
+    """SIGKILL each of `pids`, passing over those already gone or not ours to signal."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def kill_tree(root: int, grace: float = 2.0) -> None:
     """SIGTERM the group, then SIGKILL the group and every process still found in the tree."""
     try:
@@ -179,11 +197,7 @@ def kill_tree(root: int, grace: float = 2.0) -> None:
             os.killpg(root, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        kill_pids(pids)
         if not pids:
             return
         time.sleep(0.05)
