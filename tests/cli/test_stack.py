@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gpusettle.devnet import Anvil, free_port
+from gpusettle.devnet import Anvil, ManagedProcess, free_port
 from gpusettle.models import JobSpec
 from tests.cli.runner import Cli
 
@@ -26,37 +26,15 @@ E18 = 10**18
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Daemon:
-    """A `gpusettle ...` process with its output in a file."""
+class Daemon(ManagedProcess):
+    """A `gpusettle ...` process with its output in a file, started at once (in the checkout)."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.log = log
-        self.out = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gpusettle.cli", *argv],
-            stdout=self.out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=ROOT,
-        )
+        super().__init__(name, [sys.executable, "-m", "gpusettle.cli", *argv], log, env)
+        self.start(cwd=ROOT)
 
     def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait(self, timeout: float = 60) -> int:
-        return self.proc.wait(timeout=timeout)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.out.close()
+        return self.log_path.read_text(errors="replace")
 
 
 def _env(gs: Cli, **extra: str) -> dict[str, str]:
@@ -86,7 +64,7 @@ def _wait_for(what: str, predicate: Any, timeout: float, *daemons: Daemon) -> No
         if predicate():
             return
         for d in daemons:
-            if d.proc.poll() is not None:
+            if not d.alive():
                 raise AssertionError(f"{d.name} exited while waiting for {what}:\n{d.text()}")
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}:\n" + "\n".join(d.text()[-3000:] for d in daemons))
