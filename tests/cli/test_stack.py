@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import Result
 
 from gpusettle.devnet import Anvil, ManagedProcess, free_port
 from gpusettle.models import JobSpec
@@ -186,24 +187,22 @@ def test_worker_refuses_an_offer_this_machine_cannot_honour(gs: Cli, stack: dict
     assert int(gs.json("token", "balance", "cli")["balance"]) == before
 
 
+def _create_cpu_job(gs: Cli, stack: dict[str, Any], spec: Path, *extra: str) -> tuple[Result, int]:
+    """`cli` opens a 600 GPU-second job on the CPU offer with `spec`; the output and the job id."""
+    out = gs(
+        "job", "create", "--offer", str(stack["cpu_offer"]), "--gpu-seconds", "600", "--spec", str(spec),
+        *extra, *_signed("cli"),
+    )  # fmt: skip
+    return out, int(out.stdout.split("job ")[1].split(" ")[0])
+
+
 def test_a_job_settles_and_both_withdrawals_are_distinct_commands(
     gs: Cli, stack: dict[str, Any], tmp_path: Path
 ) -> None:
     spec = _spec_file(tmp_path, 11)
-    out = gs(
-        "job",
-        "create",
-        "--offer",
-        str(stack["cpu_offer"]),
-        "--gpu-seconds",
-        "600",
-        "--spec",
-        str(spec),
-        *_signed("cli"),
-    )
+    out, job_id = _create_cpu_job(gs, stack, spec)
     assert f"published to {stack['oracle_url']}" in out.stdout
     assert "price       0.001 GPUC per GPU-second, 1 GPU(s)" in out.stderr  # the limits the client agrees to
-    job_id = int(out.stdout.split("job ")[1].split(" ")[0])
     _wait_for("the settlement", lambda: _status(gs, job_id)["status"] == "Settled", 120, stack["worker"])
     result = gs("job", "results", str(job_id), "--out", str(tmp_path / "result.bin"))
     assert "matches the chain" in result.stdout and (tmp_path / "result.bin").stat().st_size > 0
@@ -236,19 +235,7 @@ def test_a_spec_published_after_the_job_opens_gets_it_run(
     gs: Cli, stack: dict[str, Any], tmp_path: Path
 ) -> None:
     spec = _spec_file(tmp_path, 12)
-    out = gs(
-        "job",
-        "create",
-        "--offer",
-        str(stack["cpu_offer"]),
-        "--gpu-seconds",
-        "600",
-        "--spec",
-        str(spec),
-        "--no-publish",
-        *_signed("cli"),
-    )
-    job_id = int(out.stdout.split("job ")[1].split(" ")[0])
+    out, job_id = _create_cpu_job(gs, stack, spec, "--no-publish")
     assert "spec NOT published (--no-publish)" in out.stdout
     assert f"gpusettle job publish {job_id} --spec {spec}" in out.stdout
     worker: Daemon = stack["worker"]
