@@ -32,6 +32,7 @@ from ..errors import GpusettleError
 from ..models import InputFile
 
 __all__ = [
+    "ArchiveError",
     "InputError",
     "OutputTooLarge",
     "SealError",
@@ -54,6 +55,10 @@ class InputError(GpusettleError):
 
 class OutputTooLarge(GpusettleError):
     """The program's outputs exceed the provider's limit."""
+
+
+class ArchiveError(GpusettleError):
+    """An opened result is not an archive this client will unpack (sparse, or too large)."""
 
 
 class SealError(GpusettleError):
@@ -356,12 +361,36 @@ def open_sealed(ciphertext: bytes, secret_key: bytes) -> bytes:
     return b"".join(parts)
 
 
-def unpack(archive: bytes, destination: Path) -> list[str]:
-    """Unpack a result tar into `destination` (regular files only, no path outside it)."""
+UNPACK_MAX_BYTES = 64 << 30
+"""The most an unpacked result may take on the client's disk, whatever the archive claims."""
+
+
+def unpack(archive: bytes, destination: Path, *, max_total_bytes: int = UNPACK_MAX_BYTES) -> list[str]:
+    """Unpack a result tar into `destination` (regular files only, no path outside it).
+
+    Every member is checked before any is read: a sparse member (its holes expand on reading, so a
+    few KiB could become any size in memory) or members over `max_total_bytes` in all refuse the
+    whole archive with ArchiveError. A non-sparse member's data is in the archive itself, so the
+    total is also at most the archive's length."""
     written = []
     root = destination.resolve()
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
-        for member in tar.getmembers():
+        members = tar.getmembers()
+        total = 0
+        for member in members:
+            if member.issparse():
+                raise ArchiveError(
+                    f"the result's member {member.name!r} is a sparse file; results never hold one",
+                    "the archive was not made by a gpusettle worker: do not trust it, report the provider",
+                )
+            if member.isfile():
+                total += member.size
+        if total > max_total_bytes:
+            raise ArchiveError(
+                f"the result's files total {total} bytes, more than the {max_total_bytes} this unpacks",
+                "free space and pass a larger bound, or report the provider if the size is not expected",
+            )
+        for member in members:
             name = PurePosixPath(member.name)
             if not member.isfile() or name.is_absolute() or ".." in name.parts:
                 continue
