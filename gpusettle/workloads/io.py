@@ -22,6 +22,7 @@ import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from nacl import bindings
@@ -78,8 +79,45 @@ def check_public_key(key_hex: str) -> PublicKey:
     return key
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_and_segments(url: str) -> tuple[tuple[str, str, int], list[str]] | None:
+    """(scheme, host, port) and the path's segments, percent-decoded with "." segments dropped, or
+    None when the URL could step out of a prefix: a ".." segment (also as %2e%2e), a segment that
+    decodes to a slash or backslash (servers differ on %2f), userinfo, or no host."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        return None
+    segments = []
+    for raw in parts.path.split("/")[1:]:
+        segment = unquote(raw)
+        if segment == ".." or "/" in segment or "\\" in segment:
+            return None
+        if segment != ".":
+            segments.append(segment)
+    return (scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]), segments
+
+
 def _allowed(url: str, prefixes: Sequence[str]) -> bool:
-    return any(url.startswith(p.rstrip("/") + "/") for p in prefixes)
+    """Whether `url` lies under one of `prefixes`, compared as normalized URLs, not as text: httpx
+    removes dot segments before sending, so `{prefix}/../admin` must not pass a text check."""
+    target = _origin_and_segments(url)
+    if target is None:
+        return False
+    for prefix in prefixes:
+        allowed = _origin_and_segments(prefix)
+        if allowed is None:
+            continue
+        base = [s for s in allowed[1] if s]  # a trailing slash is no segment
+        if allowed[0] == target[0] and target[1][: len(base)] == base and len(target[1]) > len(base):
+            return True
+    return False
 
 
 def _fetch_one(item: InputFile, target: Path, client: httpx.Client) -> None:
@@ -116,12 +154,13 @@ def _fetch_one(item: InputFile, target: Path, client: httpx.Client) -> None:
         except httpx.HTTPError as exc:
             raise InputError(f"input {item.path}: cannot fetch {item.url}: {exc}") from None
     if have != item.size:
-        raise InputError(f"input {item.path}: got {have} bytes from {item.url}, the spec says {item.size}")
+        raise InputError(f"input {item.path}: {item.url} sent fewer bytes than the spec's {item.size}")
     digest = hasher.hexdigest()
     if digest != item.sha256:
         part.unlink()
+        # what came back is not named (its hash or size): the reason is public, the file may not be
         raise InputError(
-            f"input {item.path}: the file at {item.url} has sha256 {digest}, the spec says {item.sha256}"
+            f"input {item.path}: the file at {item.url} does not hash to the spec's sha256 {item.sha256}"
         )
     os.chmod(part, 0o444)
     part.replace(target)

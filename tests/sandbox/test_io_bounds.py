@@ -3,13 +3,18 @@ fetch and output packing. Plain pytest: no chain, no bubblewrap."""
 
 from __future__ import annotations
 
+import hashlib
+import http.server
 import io
 import tarfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gpusettle.workloads.io import ArchiveError, unpack
+from gpusettle.models import InputFile
+from gpusettle.workloads.io import ArchiveError, InputError, fetch_inputs, unpack
 
 
 def _sparse_bomb(real: int) -> bytes:
@@ -53,3 +58,61 @@ def test_members_over_the_bound_are_refused(tmp_path: Path) -> None:
         unpack(buf.getvalue(), dest, max_total_bytes=1000)
     assert list(dest.rglob("*")) == []
     assert unpack(buf.getvalue(), dest, max_total_bytes=1200) == ["out/a", "out/b"]
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.server.hits.append(self.path)  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"hello")
+
+    def log_message(self, *args: object) -> None:
+        del args
+
+
+@pytest.fixture(scope="module")
+def hello_server() -> Iterator[tuple[str, list[str]]]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    server.hits = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", server.hits  # type: ignore[attr-defined]
+    server.shutdown()
+
+
+@pytest.mark.parametrize(
+    "tail",
+    ["/v1/../admin/secret", "/v1/%2e%2e/admin", "/v1/%2E./admin", "/v1/a/../../admin", "/v1/./../admin"],
+)
+def test_an_input_url_cannot_leave_its_prefix(
+    tmp_path: Path, hello_server: tuple[str, list[str]], tail: str
+) -> None:
+    base, hits = hello_server
+    hits.clear()
+    item = InputFile(url=f"{base}{tail}", sha256=hashlib.sha256(b"hello").hexdigest(), path="d", size=5)
+    with pytest.raises(InputError, match="not an allowed source"):
+        fetch_inputs([item], tmp_path / "in", allowed_prefixes=[f"{base}/v1"], max_total_bytes=1 << 20)
+    assert hits == []
+
+
+def test_inputs_in_the_prefix_still_fetch(tmp_path: Path, hello_server: tuple[str, list[str]]) -> None:
+    base, _ = hello_server
+    item = InputFile(url=f"{base}/v1/a/./b", sha256=hashlib.sha256(b"hello").hexdigest(), path="d", size=5)
+    fetch_inputs([item], tmp_path / "in", allowed_prefixes=[f"{base}/v1/"], max_total_bytes=1 << 20)
+    assert (tmp_path / "in" / "d").read_bytes() == b"hello"
+    other = InputFile(url=f"{base}/v1x/a", sha256=item.sha256, path="e", size=5)
+    with pytest.raises(InputError, match="not an allowed source"):
+        fetch_inputs([other], tmp_path / "in", allowed_prefixes=[f"{base}/v1"], max_total_bytes=1 << 20)
+
+
+def test_a_wrong_hash_does_not_echo_what_came_back(
+    tmp_path: Path, hello_server: tuple[str, list[str]]
+) -> None:
+    base, _ = hello_server
+    item = InputFile(url=f"{base}/v1/x", sha256="ab" * 32, path="d", size=5)
+    with pytest.raises(InputError) as caught:
+        fetch_inputs([item], tmp_path / "in", allowed_prefixes=[f"{base}/v1"], max_total_bytes=1 << 20)
+    assert hashlib.sha256(b"hello").hexdigest() not in str(caught.value)
+    assert "ab" * 32 in str(caught.value)
