@@ -143,12 +143,20 @@ def tree_usage(root: int) -> Usage:
     return Usage(cpu_seconds=cpu, rss_bytes=rss, processes=len(table))
 
 
-def _disk_usage(path: Path) -> int:
+_INODE_COST = 4096
+"""What each file or directory costs at least: an empty one takes no data block but an inode and a
+directory entry, and a limit blind to them lets a job fill the host's inode table for free."""
+
+
+def _disk_usage(*paths: Path) -> int:
+    """The bytes under `paths`, each file and directory (the roots included) at least `_INODE_COST`."""
     total = 0
-    stack = [path]
+    stack = list(paths)
     while stack:
+        top = stack.pop()
         try:
-            entries = list(os.scandir(stack.pop()))
+            total += max(top.lstat().st_blocks * 512, _INODE_COST)
+            entries = list(os.scandir(top))
         except OSError:
             continue
         for entry in entries:
@@ -156,7 +164,7 @@ def _disk_usage(path: Path) -> int:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
                 else:
-                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+                    total += max(entry.stat(follow_symlinks=False).st_blocks * 512, _INODE_COST)
             except OSError:
                 continue
     return total
