@@ -31,7 +31,7 @@ UsageCallback = Callable[[float, Usage], None]
 _STOPPED = {
     "wall_time": "it ran past its wall-time limit of {wall:.0f}s and was stopped",
     "memory": "it used more than its memory limit of {memory} MiB and was stopped",
-    "disk": "its work directory grew past its disk limit of {disk} MiB and it was stopped",
+    "disk": "its work directory and logs grew past its disk limit of {disk} MiB and it was stopped",
 }
 
 
@@ -138,6 +138,7 @@ def run_sandboxed(
         memory_bytes=limits.memory_bytes,
         disk_bytes=limits.disk_bytes,
         disk_path=paths.work,
+        also_disk=(paths.logs,),  # the program writes its logs, so they are its disk use too
         cancel=cancel,
         on_start=on_start,
         on_usage=report,

@@ -43,6 +43,8 @@ class Watch:
     memory_bytes: int | None = None
     disk_bytes: int | None = None
     disk_path: Path | None = None
+    also_disk: tuple[Path, ...] = ()
+    """Measured with `disk_path` against `disk_bytes` (a job's logs, written outside its work dir)."""
     cancel: threading.Event | None = None
     on_start: Callable[[int], None] | None = None
     """Called with the process group id as soon as the program started (the worker persists it)."""
@@ -241,7 +243,7 @@ def supervise(
             usage = tree_usage(process.pid)
             if watch.disk_path is not None and elapsed - last_disk >= watch.disk_every:
                 last_disk = elapsed
-                disk = _disk_usage(watch.disk_path)
+                disk = _disk_usage(watch.disk_path, *watch.also_disk)
             usage = Usage(usage.cpu_seconds, usage.rss_bytes, usage.processes, disk)
             peak = Usage(
                 max(peak.cpu_seconds, usage.cpu_seconds),

@@ -37,3 +37,22 @@ def test_directories_count_against_the_disk_limit(tmp_path: Path) -> None:
     result, _ = run(tmp_path, MANY_DIRS, limits=WorkloadLimits(disk_mb=1), time_limit=60)
     assert result.outcome == Outcome.FAILED_CLIENT
     assert "disk limit" in (result.failure_reason or "")
+
+
+LOUD = """
+import sys, time
+chunk = b'y' * (1 << 20)
+for _ in range(3):
+    sys.stdout.buffer.write(chunk)
+    sys.stderr.buffer.write(chunk)
+sys.stdout.flush()
+sys.stderr.flush()
+time.sleep(20)
+report(ok=True)
+"""
+
+
+def test_the_logs_count_against_the_disk_limit(tmp_path: Path) -> None:
+    result, _ = run(tmp_path, LOUD, limits=WorkloadLimits(disk_mb=4), time_limit=60)
+    assert result.outcome == Outcome.FAILED_CLIENT
+    assert "disk limit" in (result.failure_reason or "")
