@@ -204,15 +204,28 @@ def _tail(path: Path, limit: int) -> bytes:
         return b""
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes | None, source: int | None, size: int) -> None:
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
-    info.size = size
+    info.size = len(data)
     info.mode = 0o644
-    if source is None:
-        tar.addfile(info, io.BytesIO(data or b""))
-    else:
-        with os.fdopen(source, "rb") as handle:
-            tar.addfile(info, handle)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _open_regular(path: Path) -> tuple[int, int] | None:
+    """An open descriptor and the size of `path` when it is a regular file (never through a link)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        return None
+    return fd, info.st_size
+
+
+MAX_OUTPUT_FILES = 10_000
+"""The most output files one result carries; more are left out and counted in result.json."""
 
 
 def pack_outputs(
@@ -223,53 +236,62 @@ def pack_outputs(
     max_bytes: int,
     log_tail: int,
     sink: Any = None,
+    max_files: int = MAX_OUTPUT_FILES,
 ) -> tuple[bytes, list[str]]:
     """The tar of `out_dir`'s regular files (under out/), the logs' tails (under logs/) and result.json;
-    also the names skipped (links, devices). OutputTooLarge when the files exceed `max_bytes`. With a
-    `sink` (a writer such as `Sealer`) the tar streams into it and b"" is returned."""
-    files: list[tuple[str, int, int]] = []
+    also the names skipped (links, devices). OutputTooLarge when the files exceed `max_bytes`. Files
+    past the first `max_files` are left out; result.json says how many. With a `sink` (a writer such
+    as `Sealer`) the tar streams into it and b"" is returned.
+
+    One output file is open at a time (a job's outputs could otherwise exhaust the worker's open
+    files, and a file that failed to open was silently skipped)."""
+    files: list[tuple[str, int]] = []
     skipped: list[str] = []
+    over_limit = 0
     total = 0
-    try:
-        if out_dir is not None and out_dir.is_dir() and not out_dir.is_symlink():
-            for root, dirs, names in os.walk(out_dir, followlinks=False):
-                for name in sorted(names):
-                    path = Path(root) / name
-                    rel = path.relative_to(out_dir).as_posix()
-                    try:
-                        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-                    except OSError:
-                        skipped.append(rel)
-                        continue
-                    info = os.fstat(fd)
-                    if not stat.S_ISREG(info.st_mode):
-                        os.close(fd)
-                        skipped.append(rel)
-                        continue
-                    total += info.st_size
-                    files.append((rel, fd, info.st_size))
-                    if total > max_bytes:
-                        raise OutputTooLarge(
-                            f"the outputs are more than {max_bytes} bytes, the provider's limit",
-                            "write less to /job/out, or ask the provider for a larger output limit",
-                        )
-                dirs.sort()
-        buffer = io.BytesIO() if sink is None else sink
-        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            tar.copybufsize = _CHUNK  # type: ignore[attr-defined]  # 16 KiB copies otherwise
-            summary = {**result, "skipped": skipped}
-            body = json.dumps(summary, indent=2, sort_keys=True).encode()
-            _add(tar, "result.json", body, None, len(body))
-            for name, path in logs.items():
-                data = _tail(path, log_tail)
-                _add(tar, f"logs/{name}", data, None, len(data))
-            while files:
-                rel, fd, size = files.pop(0)
-                _add(tar, f"out/{rel}", None, fd, size)
-        return (buffer.getvalue() if sink is None else b""), skipped
-    finally:
-        for _, fd, _ in files:
-            os.close(fd)
+    if out_dir is not None and out_dir.is_dir() and not out_dir.is_symlink():
+        for root, dirs, names in os.walk(out_dir, followlinks=False):
+            dirs.sort()
+            for name in sorted(names):
+                path = Path(root) / name
+                rel = path.relative_to(out_dir).as_posix()
+                if len(files) >= max_files:
+                    over_limit += 1
+                    continue
+                opened = _open_regular(path)
+                if opened is None:
+                    skipped.append(rel)
+                    continue
+                os.close(opened[0])
+                total += opened[1]
+                files.append((rel, opened[1]))
+                if total > max_bytes:
+                    raise OutputTooLarge(
+                        f"the outputs are more than {max_bytes} bytes, the provider's limit",
+                        "write less to /job/out, or ask the provider for a larger output limit",
+                    )
+    buffer = io.BytesIO() if sink is None else sink
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.copybufsize = _CHUNK  # type: ignore[attr-defined]  # 16 KiB copies otherwise
+        summary = {**result, "skipped": skipped}
+        if over_limit:
+            summary.update(files_over_limit=over_limit, max_files=max_files)
+        body = json.dumps(summary, indent=2, sort_keys=True).encode()
+        _add(tar, "result.json", body)
+        for name, path in logs.items():
+            _add(tar, f"logs/{name}", _tail(path, log_tail))
+        assert out_dir is not None or not files
+        for rel, size in files:
+            opened = _open_regular(out_dir / rel) if out_dir is not None else None
+            if opened is None:
+                continue  # gone or replaced since it was measured (the program has ended: not expected)
+            fd, now = opened
+            info = tarfile.TarInfo(f"out/{rel}")
+            info.size = min(size, now)
+            info.mode = 0o644
+            with os.fdopen(fd, "rb") as handle:
+                tar.addfile(info, handle)
+    return (buffer.getvalue() if sink is None else b""), skipped
 
 
 SEALED_MAGIC = b"GSSEAL1\n"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import json
+import resource
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gpusettle.models import InputFile
-from gpusettle.workloads.io import ArchiveError, InputError, fetch_inputs, unpack
+from gpusettle.workloads.io import ArchiveError, InputError, fetch_inputs, pack_outputs, unpack
 
 
 def _sparse_bomb(real: int) -> bytes:
@@ -116,3 +118,40 @@ def test_a_wrong_hash_does_not_echo_what_came_back(
         fetch_inputs([item], tmp_path / "in", allowed_prefixes=[f"{base}/v1"], max_total_bytes=1 << 20)
     assert hashlib.sha256(b"hello").hexdigest() not in str(caught.value)
     assert "ab" * 32 in str(caught.value)
+
+
+def _outputs(root: Path, count: int) -> Path:
+    out = root / "out"
+    out.mkdir()
+    for i in range(count):
+        (out / f"f{i:04d}").write_bytes(b"%d" % i)
+    return out
+
+
+def _names(archive: bytes) -> list[str]:
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+        return tar.getnames()
+
+
+def test_packing_many_outputs_holds_one_file_open_at_a_time(tmp_path: Path) -> None:
+    out = _outputs(tmp_path, 300)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))  # the worker's open files, made scarce
+    try:
+        archive, skipped = pack_outputs(out, logs={}, result={}, max_bytes=1 << 20, log_tail=1024)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert skipped == []
+    assert sum(1 for n in _names(archive) if n.startswith("out/")) == 300
+
+
+def test_outputs_past_the_file_limit_are_left_out_and_reported(tmp_path: Path) -> None:
+    out = _outputs(tmp_path, 15)
+    archive, _ = pack_outputs(out, logs={}, result={}, max_bytes=1 << 20, log_tail=1024, max_files=10)
+    names = _names(archive)
+    assert [n for n in names if n.startswith("out/")] == [f"out/f{i:04d}" for i in range(10)]
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+        handle = tar.extractfile("result.json")
+        assert handle is not None
+        summary = json.loads(handle.read())
+    assert summary["files_over_limit"] == 5 and summary["max_files"] == 10
