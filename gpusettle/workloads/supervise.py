@@ -137,12 +137,30 @@ def _descendants(root: int) -> dict[int, list[str]]:
     return found
 
 
+def _pss(pid: int) -> int | None:
+    """The process's proportional set size in bytes (each shared page divided among its sharers), or
+    None where /proc/<pid>/smaps_rollup is missing (kernels before 4.14) or unreadable."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def tree_usage(root: int) -> Usage:
-    """CPU seconds and resident memory of `root`'s tree."""
+    """CPU seconds and memory of `root`'s tree: the sum of PSS, so a page forked children share counts
+    once (a sum of RSS counts it per child and stops a forking program for memory it does not use);
+    RSS for a process whose PSS cannot be read."""
     table = _descendants(root)
     cpu = sum(int(f[13]) + int(f[14]) for f in table.values()) / _TICK
-    rss = sum(int(f[23]) for f in table.values()) * _PAGE
-    return Usage(cpu_seconds=cpu, rss_bytes=rss, processes=len(table))
+    memory = 0
+    for pid, fields in table.items():
+        pss = _pss(pid)
+        memory += pss if pss is not None else int(fields[23]) * _PAGE
+    return Usage(cpu_seconds=cpu, rss_bytes=memory, processes=len(table))
 
 
 _INODE_COST = 4096

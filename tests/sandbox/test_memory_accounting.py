@@ -1,0 +1,33 @@
+"""The memory watchdog counts a page shared by forked children once (PSS), not once per child (RSS):
+a program that forks workers over a large read-only table must not be stopped for memory it does
+not use (issue 13)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gpusettle.models import Outcome, WorkloadLimits
+
+from .helpers import report, run
+
+FORKED_WORKERS = """
+import time
+table = bytearray(b'x' * (120 << 20))  # touched: resident in the parent, shared by the children
+children = []
+for _ in range(6):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(3)
+        os._exit(0 if table[12345] == ord('x') else 1)
+    children.append(pid)
+codes = [os.waitpid(pid, 0)[1] for pid in children]
+report(codes=codes)
+"""
+
+
+def test_pages_shared_by_forked_children_count_once(tmp_path: Path) -> None:
+    # RSS summed over the 7 processes is about 840 MiB; what they use together is about 130 MiB.
+    result, paths = run(tmp_path, FORKED_WORKERS, limits=WorkloadLimits(memory_mb=400), time_limit=30)
+    assert result.outcome == Outcome.COMPLETED, result.failure_reason
+    assert report(paths) == {"codes": [0] * 6}
+    assert int(result.details["peak_memory_bytes"]) < 400 << 20  # type: ignore[call-overload]
