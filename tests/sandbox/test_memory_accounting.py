@@ -31,3 +31,23 @@ def test_pages_shared_by_forked_children_count_once(tmp_path: Path) -> None:
     assert result.outcome == Outcome.COMPLETED, result.failure_reason
     assert report(paths) == {"codes": [0] * 6}
     assert int(result.details["peak_memory_bytes"]) < 400 << 20  # type: ignore[call-overload]
+
+
+PRIVATE_WORKERS = """
+import time
+for _ in range(6):
+    if os.fork() == 0:
+        own = bytearray(100 << 20)
+        for at in range(0, len(own), 4096):
+            own[at] = 1  # each child's own pages: PSS counts them in full
+        time.sleep(20)
+        os._exit(0)
+time.sleep(20)
+report(ok=True)
+"""
+
+
+def test_memory_the_children_own_still_counts(tmp_path: Path) -> None:
+    result, _ = run(tmp_path, PRIVATE_WORKERS, limits=WorkloadLimits(memory_mb=400), time_limit=30)
+    assert result.outcome == Outcome.FAILED_CLIENT
+    assert "memory" in (result.failure_reason or "")
