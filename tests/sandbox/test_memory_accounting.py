@@ -6,9 +6,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gpusettle.models import Outcome, WorkloadLimits
+from gpusettle.workloads import clientjob
 
 from .helpers import report, run
+
+
+@pytest.fixture(autouse=True)
+def watchdog_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No job cgroup: the kernel's memory limit would otherwise act first (it counts pages once and
+    OOM-kills a hog), and these tests are about the watchdog's own count."""
+    monkeypatch.setattr(clientjob, "create_job_cgroup", lambda *args, **kwargs: None)
+
 
 FORKED_WORKERS = """
 import time
