@@ -23,15 +23,22 @@ from .command import STOPPED_REASON, command_result_hash
 from .io import InputError, OutputTooLarge, SealError, check_public_key, fetch_inputs, pack_and_seal
 from .sandbox import ResolvedLimits, SandboxPolicy, resolve_limits, sandbox_argv
 from .supervise import Exit, Usage, Watch, supervise
+from .userlock import user_lock
 
 __all__ = ["JobPaths", "outcome_of", "prepare", "run_sandboxed", "sealed_result"]
 
 UsageCallback = Callable[[float, Usage], None]
 
+_SHARED_UID_REASON = (
+    "this worker has no cgroups and another sandboxed job runs as its user {uid}: jobs without cgroups"
+    " would share one process limit, so they run one at a time (the provider can enable cgroups, or"
+    " give each worker its own sandbox_uid)"
+)
+
 _STOPPED = {
     "wall_time": "it ran past its wall-time limit of {wall:.0f}s and was stopped",
     "memory": "it used more than its memory limit of {memory} MiB and was stopped",
-    "disk": "its work directory grew past its disk limit of {disk} MiB and it was stopped",
+    "disk": "its work directory and logs grew past its disk limit of {disk} MiB and it was stopped",
 }
 
 
@@ -138,20 +145,31 @@ def run_sandboxed(
         memory_bytes=limits.memory_bytes,
         disk_bytes=limits.disk_bytes,
         disk_path=paths.work,
+        also_disk=(paths.logs,),  # the program writes its logs, so they are its disk use too
         cancel=cancel,
         on_start=on_start,
         on_usage=report,
         poll_interval=poll_interval,
     )
+    program_uid = policy.sandbox_uid if os.geteuid() == 0 else os.geteuid()
     try:
-        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-            ended = supervise(
-                argv, cwd=paths.root, stdout=out, stderr=err, env={}, watch=watch, pass_fds=[info_write]
-            )
+        with user_lock(program_uid, exclusive=cgroup is None) as alone:
+            if not alone:
+                os.close(info_read)
+                info_read = -1
+                return WorkloadResult.failed(
+                    Outcome.FAILED_PROVIDER, _SHARED_UID_REASON.format(uid=program_uid)
+                )
+            with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+                ended = supervise(
+                    argv, cwd=paths.root, stdout=out, stderr=err, env={}, watch=watch, pass_fds=[info_write]
+                )
     finally:
         os.close(info_write)
-        with os.fdopen(info_read, "rb") as info:
-            started = bool(info.read())
+        started = False
+        if info_read >= 0:
+            with os.fdopen(info_read, "rb") as info:
+                started = bool(info.read())
         if cgroup is not None:
             cgroup.remove()
     if ended.stopped == "cancelled":

@@ -22,6 +22,7 @@ import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from nacl import bindings
@@ -32,6 +33,7 @@ from ..errors import GpusettleError
 from ..models import InputFile
 
 __all__ = [
+    "ArchiveError",
     "InputError",
     "OutputTooLarge",
     "SealError",
@@ -56,6 +58,10 @@ class OutputTooLarge(GpusettleError):
     """The program's outputs exceed the provider's limit."""
 
 
+class ArchiveError(GpusettleError):
+    """An opened result is not an archive this client will unpack (sparse, or too large)."""
+
+
 class SealError(GpusettleError):
     """The client's key cannot be sealed to, or a sealed result cannot be opened."""
 
@@ -73,8 +79,45 @@ def check_public_key(key_hex: str) -> PublicKey:
     return key
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_and_segments(url: str) -> tuple[tuple[str, str, int], list[str]] | None:
+    """(scheme, host, port) and the path's segments, percent-decoded with "." segments dropped, or
+    None when the URL could step out of a prefix: a ".." segment (also as %2e%2e), a segment that
+    decodes to a slash or backslash (servers differ on %2f), userinfo, or no host."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        return None
+    segments = []
+    for raw in parts.path.split("/")[1:]:
+        segment = unquote(raw)
+        if segment == ".." or "/" in segment or "\\" in segment:
+            return None
+        if segment != ".":
+            segments.append(segment)
+    return (scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]), segments
+
+
 def _allowed(url: str, prefixes: Sequence[str]) -> bool:
-    return any(url.startswith(p.rstrip("/") + "/") for p in prefixes)
+    """Whether `url` lies under one of `prefixes`, compared as normalized URLs, not as text: httpx
+    removes dot segments before sending, so `{prefix}/../admin` must not pass a text check."""
+    target = _origin_and_segments(url)
+    if target is None:
+        return False
+    for prefix in prefixes:
+        allowed = _origin_and_segments(prefix)
+        if allowed is None:
+            continue
+        base = [s for s in allowed[1] if s]  # a trailing slash is no segment
+        if allowed[0] == target[0] and target[1][: len(base)] == base and len(target[1]) > len(base):
+            return True
+    return False
 
 
 def _fetch_one(item: InputFile, target: Path, client: httpx.Client) -> None:
@@ -111,12 +154,13 @@ def _fetch_one(item: InputFile, target: Path, client: httpx.Client) -> None:
         except httpx.HTTPError as exc:
             raise InputError(f"input {item.path}: cannot fetch {item.url}: {exc}") from None
     if have != item.size:
-        raise InputError(f"input {item.path}: got {have} bytes from {item.url}, the spec says {item.size}")
+        raise InputError(f"input {item.path}: {item.url} sent fewer bytes than the spec's {item.size}")
     digest = hasher.hexdigest()
     if digest != item.sha256:
         part.unlink()
+        # what came back is not named (its hash or size): the reason is public, the file may not be
         raise InputError(
-            f"input {item.path}: the file at {item.url} has sha256 {digest}, the spec says {item.sha256}"
+            f"input {item.path}: the file at {item.url} does not hash to the spec's sha256 {item.sha256}"
         )
     os.chmod(part, 0o444)
     part.replace(target)
@@ -160,15 +204,28 @@ def _tail(path: Path, limit: int) -> bytes:
         return b""
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes | None, source: int | None, size: int) -> None:
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
-    info.size = size
+    info.size = len(data)
     info.mode = 0o644
-    if source is None:
-        tar.addfile(info, io.BytesIO(data or b""))
-    else:
-        with os.fdopen(source, "rb") as handle:
-            tar.addfile(info, handle)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _open_regular(path: Path) -> tuple[int, int] | None:
+    """An open descriptor and the size of `path` when it is a regular file (never through a link)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        return None
+    return fd, info.st_size
+
+
+MAX_OUTPUT_FILES = 10_000
+"""The most output files one result carries; more are left out and counted in result.json."""
 
 
 def pack_outputs(
@@ -179,53 +236,62 @@ def pack_outputs(
     max_bytes: int,
     log_tail: int,
     sink: Any = None,
+    max_files: int = MAX_OUTPUT_FILES,
 ) -> tuple[bytes, list[str]]:
     """The tar of `out_dir`'s regular files (under out/), the logs' tails (under logs/) and result.json;
-    also the names skipped (links, devices). OutputTooLarge when the files exceed `max_bytes`. With a
-    `sink` (a writer such as `Sealer`) the tar streams into it and b"" is returned."""
-    files: list[tuple[str, int, int]] = []
+    also the names skipped (links, devices). OutputTooLarge when the files exceed `max_bytes`. Files
+    past the first `max_files` are left out; result.json says how many. With a `sink` (a writer such
+    as `Sealer`) the tar streams into it and b"" is returned.
+
+    One output file is open at a time (a job's outputs could otherwise exhaust the worker's open
+    files, and a file that failed to open was silently skipped)."""
+    files: list[tuple[str, int]] = []
     skipped: list[str] = []
+    over_limit = 0
     total = 0
-    try:
-        if out_dir is not None and out_dir.is_dir() and not out_dir.is_symlink():
-            for root, dirs, names in os.walk(out_dir, followlinks=False):
-                for name in sorted(names):
-                    path = Path(root) / name
-                    rel = path.relative_to(out_dir).as_posix()
-                    try:
-                        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-                    except OSError:
-                        skipped.append(rel)
-                        continue
-                    info = os.fstat(fd)
-                    if not stat.S_ISREG(info.st_mode):
-                        os.close(fd)
-                        skipped.append(rel)
-                        continue
-                    total += info.st_size
-                    files.append((rel, fd, info.st_size))
-                    if total > max_bytes:
-                        raise OutputTooLarge(
-                            f"the outputs are more than {max_bytes} bytes, the provider's limit",
-                            "write less to /job/out, or ask the provider for a larger output limit",
-                        )
-                dirs.sort()
-        buffer = io.BytesIO() if sink is None else sink
-        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            tar.copybufsize = _CHUNK  # type: ignore[attr-defined]  # 16 KiB copies otherwise
-            summary = {**result, "skipped": skipped}
-            body = json.dumps(summary, indent=2, sort_keys=True).encode()
-            _add(tar, "result.json", body, None, len(body))
-            for name, path in logs.items():
-                data = _tail(path, log_tail)
-                _add(tar, f"logs/{name}", data, None, len(data))
-            while files:
-                rel, fd, size = files.pop(0)
-                _add(tar, f"out/{rel}", None, fd, size)
-        return (buffer.getvalue() if sink is None else b""), skipped
-    finally:
-        for _, fd, _ in files:
-            os.close(fd)
+    if out_dir is not None and out_dir.is_dir() and not out_dir.is_symlink():
+        for root, dirs, names in os.walk(out_dir, followlinks=False):
+            dirs.sort()
+            for name in sorted(names):
+                path = Path(root) / name
+                rel = path.relative_to(out_dir).as_posix()
+                if len(files) >= max_files:
+                    over_limit += 1
+                    continue
+                opened = _open_regular(path)
+                if opened is None:
+                    skipped.append(rel)
+                    continue
+                os.close(opened[0])
+                total += opened[1]
+                files.append((rel, opened[1]))
+                if total > max_bytes:
+                    raise OutputTooLarge(
+                        f"the outputs are more than {max_bytes} bytes, the provider's limit",
+                        "write less to /job/out, or ask the provider for a larger output limit",
+                    )
+    buffer = io.BytesIO() if sink is None else sink
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.copybufsize = _CHUNK  # type: ignore[attr-defined]  # 16 KiB copies otherwise
+        summary = {**result, "skipped": skipped}
+        if over_limit:
+            summary.update(files_over_limit=over_limit, max_files=max_files)
+        body = json.dumps(summary, indent=2, sort_keys=True).encode()
+        _add(tar, "result.json", body)
+        for name, path in logs.items():
+            _add(tar, f"logs/{name}", _tail(path, log_tail))
+        assert out_dir is not None or not files
+        for rel, size in files:
+            opened = _open_regular(out_dir / rel) if out_dir is not None else None
+            if opened is None:
+                continue  # gone or replaced since it was measured (the program has ended: not expected)
+            fd, now = opened
+            info = tarfile.TarInfo(f"out/{rel}")
+            info.size = min(size, now)
+            info.mode = 0o644
+            with os.fdopen(fd, "rb") as handle:
+                tar.addfile(info, handle)
+    return (buffer.getvalue() if sink is None else b""), skipped
 
 
 SEALED_MAGIC = b"GSSEAL1\n"
@@ -356,12 +422,36 @@ def open_sealed(ciphertext: bytes, secret_key: bytes) -> bytes:
     return b"".join(parts)
 
 
-def unpack(archive: bytes, destination: Path) -> list[str]:
-    """Unpack a result tar into `destination` (regular files only, no path outside it)."""
+UNPACK_MAX_BYTES = 64 << 30
+"""The most an unpacked result may take on the client's disk, whatever the archive claims."""
+
+
+def unpack(archive: bytes, destination: Path, *, max_total_bytes: int = UNPACK_MAX_BYTES) -> list[str]:
+    """Unpack a result tar into `destination` (regular files only, no path outside it).
+
+    Every member is checked before any is read: a sparse member (its holes expand on reading, so a
+    few KiB could become any size in memory) or members over `max_total_bytes` in all refuse the
+    whole archive with ArchiveError. A non-sparse member's data is in the archive itself, so the
+    total is also at most the archive's length."""
     written = []
     root = destination.resolve()
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
-        for member in tar.getmembers():
+        members = tar.getmembers()
+        total = 0
+        for member in members:
+            if member.issparse():
+                raise ArchiveError(
+                    f"the result's member {member.name!r} is a sparse file; results never hold one",
+                    "the archive was not made by a gpusettle worker: do not trust it, report the provider",
+                )
+            if member.isfile():
+                total += member.size
+        if total > max_total_bytes:
+            raise ArchiveError(
+                f"the result's files total {total} bytes, more than the {max_total_bytes} this unpacks",
+                "free space and pass a larger bound, or report the provider if the size is not expected",
+            )
+        for member in members:
             name = PurePosixPath(member.name)
             if not member.isfile() or name.is_absolute() or ".." in name.parts:
                 continue

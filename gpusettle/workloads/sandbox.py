@@ -223,7 +223,17 @@ def sandbox_argv(
     for path in _ETC_FILES:
         if os.path.exists(path):
             command += ["--ro-bind", path, path]
-    made: set[str] = set()
+    # The private /tmp is mounted before the runtimes: mounted after, it would hide one that lives
+    # under /tmp (a worker's virtual environment there), and no client program could start.
+    command += [
+        "--perms",
+        "1777",
+        "--size",
+        str(min(limits.disk_bytes, limits.memory_bytes)),
+        "--tmpfs",
+        "/tmp",
+    ]
+    made: set[str] = {"/tmp"}
     for path in policy.runtime_paths:
         if not os.path.exists(path):
             continue
@@ -237,14 +247,6 @@ def sandbox_argv(
     command += ["--proc", "/proc", "--dev", "/dev"]
     for node in gpu_device_nodes(gpus) if device_nodes is None else device_nodes:
         command += ["--dev-bind", node, node]
-    command += [
-        "--perms",
-        "1777",
-        "--size",
-        str(min(limits.disk_bytes, limits.memory_bytes)),
-        "--tmpfs",
-        "/tmp",
-    ]
     command += ["--bind", str(work_dir), JOB_DIR]
     if input_dir is not None:
         command += ["--ro-bind", str(input_dir), f"{JOB_DIR}/in"]

@@ -54,6 +54,8 @@ class Watch:
     memory_bytes: int | None = None
     disk_bytes: int | None = None
     disk_path: Path | None = None
+    also_disk: tuple[Path, ...] = ()
+    """Measured with `disk_path` against `disk_bytes` (a job's logs, written outside its work dir)."""
     cancel: threading.Event | None = None
     on_start: Callable[[int], None] | None = None
     """Called with the process group id as soon as the program started (the worker persists it)."""
@@ -146,20 +148,46 @@ def _descendants(root: int) -> dict[int, list[str]]:
     return found
 
 
+def _pss(pid: int) -> int | None:
+    """The process's proportional set size in bytes (each shared page divided among its sharers), or
+    None where /proc/<pid>/smaps_rollup is missing (kernels before 4.14) or unreadable."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def tree_usage(root: int) -> Usage:
-    """CPU seconds and resident memory of `root`'s tree."""
+    """CPU seconds and memory of `root`'s tree: the sum of PSS, so a page forked children share counts
+    once (a sum of RSS counts it per child and stops a forking program for memory it does not use);
+    RSS for a process whose PSS cannot be read."""
     table = _descendants(root)
     cpu = sum(int(f[13]) + int(f[14]) for f in table.values()) / _TICK
-    rss = sum(int(f[23]) for f in table.values()) * _PAGE
-    return Usage(cpu_seconds=cpu, rss_bytes=rss, processes=len(table))
+    memory = 0
+    for pid, fields in table.items():
+        pss = _pss(pid)
+        memory += pss if pss is not None else int(fields[23]) * _PAGE
+    return Usage(cpu_seconds=cpu, rss_bytes=memory, processes=len(table))
 
 
-def _disk_usage(path: Path) -> int:
+_INODE_COST = 4096
+"""What each file or directory costs at least: an empty one takes no data block but an inode and a
+directory entry, and a limit blind to them lets a job fill the host's inode table for free."""
+
+
+def _disk_usage(*paths: Path) -> int:
+    """The bytes under `paths`, each file and directory (the roots included) at least `_INODE_COST`."""
     total = 0
-    stack = [path]
+    stack = list(paths)
     while stack:
+        top = stack.pop()
         try:
-            entries = list(os.scandir(stack.pop()))
+            total += max(top.lstat().st_blocks * 512, _INODE_COST)
+            entries = list(os.scandir(top))
         except OSError:
             continue
         for entry in entries:
@@ -167,7 +195,7 @@ def _disk_usage(path: Path) -> int:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
                 else:
-                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+                    total += max(entry.stat(follow_symlinks=False).st_blocks * 512, _INODE_COST)
             except OSError:
                 continue
     return total
@@ -247,7 +275,7 @@ def supervise(
             usage = tree_usage(process.pid)
             if watch.disk_path is not None and elapsed - last_disk >= watch.disk_every:
                 last_disk = elapsed
-                disk = _disk_usage(watch.disk_path)
+                disk = _disk_usage(watch.disk_path, *watch.also_disk)
             usage = Usage(usage.cpu_seconds, usage.rss_bytes, usage.processes, disk)
             peak = Usage(
                 max(peak.cpu_seconds, usage.cpu_seconds),
