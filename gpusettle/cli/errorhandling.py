@@ -3,6 +3,7 @@ own entry points (`python -m gpusettle.worker`, `python -m gpusettle.oracle`).""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import traceback
@@ -51,6 +52,9 @@ class ErrorHandlingGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the last resort: a message, never a traceback
             import requests
 
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                # The reader went away (`| head`): click's main ends quietly, as other Unix tools do.
+                raise
             if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
                 raise _message(RpcUnavailableError("the RPC endpoint", type(exc).__name__)) from None
             if isinstance(exc, GpusettleError):
