@@ -7,11 +7,12 @@ import errno
 import json
 import os
 import traceback
+from urllib.parse import urlsplit
 from typing import IO, Any, NoReturn
 
 import click
 
-from ..errors import GpusettleError, RpcUnavailableError
+from ..errors import GpusettleError, NotJsonRpcError, RpcUnavailableError
 
 __all__ = ["DEBUG_ENV", "ErrorHandlingGroup", "ErrorMessage", "UsageMessage"]
 
@@ -57,8 +58,9 @@ class ErrorHandlingGroup(click.Group):
                 raise
             if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
                 raise _message(RpcUnavailableError("the RPC endpoint", type(exc).__name__)) from None
-            if isinstance(exc, GpusettleError):
-                raise _message(exc) from None
+            not_rpc = _not_json_rpc(exc)
+            if not_rpc is not None:
+                raise _message(not_rpc) from None
             _unexpected(exc)
         except KeyboardInterrupt:
             raise click.Abort() from None
@@ -85,8 +87,37 @@ def _json_mode() -> bool:
         return False
 
 
+def _not_json_rpc(exc: Exception) -> NotJsonRpcError | None:
+    """An HTTP error status in answer to a JSON-RPC request: the URL is some other web server."""
+    import requests
+
+    if not isinstance(exc, requests.exceptions.HTTPError) or exc.request is None:
+        return None
+    body = exc.request.body
+    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
+    if '"jsonrpc"' not in text:
+        return None
+    parts = urlsplit(str(exc.request.url))
+    status = exc.response.status_code if exc.response is not None else "error"
+    return NotJsonRpcError(f"{parts.scheme}://{parts.netloc}", f"it answered HTTP {status}")
+
+
+def _on_development() -> bool:
+    from .context import get_ctx
+
+    try:
+        return bool(get_ctx().network.development)
+    except Exception:  # noqa: BLE001 - no context or no network: no development hint
+        return False
+
+
 def _message(exc: GpusettleError) -> ErrorMessage:
-    return ErrorMessage(exc.message, exc.hint, type(exc).__name__, _json_mode())
+    hint = exc.hint
+    if isinstance(exc, RpcUnavailableError) and _on_development():
+        hint = (
+            "no local chain is up: start one with `gpusettle dev up` (or point --rpc-url at a running node)"
+        )
+    return ErrorMessage(exc.message, hint, type(exc).__name__, _json_mode())
 
 
 class UsageMessage(click.ClickException):
