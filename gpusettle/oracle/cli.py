@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 
 import click
@@ -12,6 +11,7 @@ from ..cli.context import get_ctx, shared_options
 from ..cli.errorhandling import ErrorHandlingGroup
 from ..daemon_cli import HTTP_URL, LOG_LEVEL, client_factory, setup_logging
 from ..errors import ConfigError
+from ..listen import bind_listener
 
 __all__ = ["oracle", "run"]
 
@@ -211,7 +211,7 @@ def run(
             account.address,
             members,
         )
-    sock = _bind(host, port)
+    sock = bind_listener(host, port, "oracle")
     try:
         config = OracleConfig(
             data_dir=(data_dir or settings.home / "oracles" / alias.replace(":", "-")).expanduser(),
@@ -243,24 +243,6 @@ def run(
         sock.close()
         raise
     service.serve(sockets=[sock])
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything says it serves; ConfigError when the port is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(
-            f"cannot listen on {host}:{port}: {exc.strerror}",
-            "another process uses that port (another oracle?): stop it, or pass --port PORT",
-        ) from None
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 def _store_dsn(value: str | None) -> str | None:
