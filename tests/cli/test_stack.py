@@ -236,6 +236,11 @@ def test_a_job_settles_and_both_withdrawals_are_distinct_commands(
     _wait_for("the settlement", lambda: _status(gs, job_id)["status"] == "Settled", 120, stack["worker"])
     result = gs("job", "results", str(job_id), "--out", str(tmp_path / "result.bin"))
     assert "matches the chain" in result.stdout and (tmp_path / "result.bin").stat().st_size > 0
+    # --oracle-url at some other server (here the chain's node) is "not an oracle", not "no result".
+    node = gs.env["GPUSETTLE_DEV_RPC_URL"]
+    wrong = gs("job", "results", str(job_id), "--oracle-url", node, ok=False)
+    assert f"error: {node} is not an oracle" in wrong.stderr, wrong.stderr
+    assert "--oracle-url" in wrong.stderr.split("hint:")[1] and "failed job" not in wrong.stderr
     st = gs.json("provider", "status", "prov")
     earnings = int(st["earnings"])
     assert earnings > 0 and isinstance(st["earnings"], str) and isinstance(st["bonded"], str)
