@@ -164,3 +164,16 @@ def test_job_create_match_skips_offers_taken_since_indexing(market: MarketWorld,
         "--yes",
     )
     assert typo.exit_code == 1 and "not a whole number" in typo.output
+
+
+def test_index_run_on_a_development_chain_follows_the_head(
+    market: MarketWorld, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """An automining chain mines a block only per transaction: an index kept 1 block behind would hide
+    the last settlement until the next transaction arrives."""
+    from web3 import HTTPProvider, Web3
+
+    head = Web3(HTTPProvider(market.url)).eth.block_number
+    path = tmp_path_factory.mktemp("head") / "index.db"
+    done = as_json(run(market, "index", "run", "--db", str(path), "--once", "--json"))
+    assert done["last_block"] == head
