@@ -93,7 +93,7 @@ def _not_json_rpc(exc: Exception) -> NotJsonRpcError | None:
 
     if not isinstance(exc, requests.exceptions.HTTPError) or exc.request is None:
         return None
-    body = exc.request.body
+    body = getattr(exc.request, "body", None)
     text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
     if '"jsonrpc"' not in text:
         return None
