@@ -262,7 +262,8 @@ class Ctx:
         Needs no deployment record: a plain ETH transfer goes through here too.
         """
         chain = self.chain()  # the same connection the contract client uses, when there is one
-        self.info(plan.describe())
+        if not asked:  # a caller that asked already showed the plan with its question
+            self.info(plan.describe())
         chain.check_gas_funds(plan)
         if not asked and not self.confirm("Send this transaction?"):
             raise click.Abort()
