@@ -203,7 +203,8 @@ def run(
             raise ConfigError(
                 f"{alias} ({account.address}) is not in the on-chain oracle set (epoch {oracle_set.epoch}: "
                 f"{members}); its attestations would be refused",
-                "start it with a key in the set (on a local chain `deploy` makes dev:0 the oracle), "
+                "start it with a key in the set (on a local chain `deploy` makes dev:0 the oracle, "
+                "`dev up` makes dev:1 the oracle), "
                 "have governance add it (`gpusettle admin oracle-set`), or pass --no-post to serve read-only",
             )
         log.warning(

@@ -315,6 +315,8 @@ def test_oracle_key_outside_the_oracle_set_is_refused(gs: Cli, stack: dict[str, 
     res = _run(gs, "oracle", "run", "--account", "cli", "--port", str(_free_port()))
     assert res.returncode == 1, res.stderr
     assert "is not in the on-chain oracle set" in res.stderr and "--no-post" in res.stderr
+    # `deploy` alone makes dev:0 the oracle; under `dev up` it is dev:1: the hint names both.
+    assert "dev:0" in res.stderr and "dev:1" in res.stderr and "dev up" in res.stderr
     assert "serving" not in res.stderr and "Traceback" not in res.stderr
 
 
