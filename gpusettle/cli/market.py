@@ -158,8 +158,8 @@ def market_stats(index: str | None) -> None:
         )
         for f in s.price_by_family:
             click.echo(
-                f"  {f.family:<12} {f.offers:>4} offers, {f.min_price * 3600 / 10**d:.4f}"
-                f"-{f.max_price * 3600 / 10**d:.4f} {s.token_symbol}/GPU-h"
+                f"  {f.family:<12} {f.offers:>4} offers, {int(f.min_price) * 3600 / 10**d:.4f}"
+                f"-{int(f.max_price) * 3600 / 10**d:.4f} {s.token_symbol}/GPU-h"
             )
 
     c.emit(s.model_dump(mode="json"), human)

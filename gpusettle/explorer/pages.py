@@ -224,9 +224,9 @@ def _market(request: Request) -> HTMLResponse:
         [
             (
                 f.family,
-                f.min_price * 3600 / 10**d,
-                f.mean_price * 3600 / 10**d,
-                f.max_price * 3600 / 10**d,
+                int(f.min_price) * 3600 / 10**d,
+                int(f.mean_price) * 3600 / 10**d,
+                int(f.max_price) * 3600 / 10**d,
                 f.offers,
             )
             for f in stats.price_by_family

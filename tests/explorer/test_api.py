@@ -224,3 +224,11 @@ def test_market_cli_says_a_url_is_no_explorer(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"error: {url} does not serve the explorer API" in result.stderr, result.stderr
     assert "fix the filter" not in result.stderr
+
+
+def test_stats_prices_are_strings_of_base_units(site: Site) -> None:
+    families = get(site, "/api/stats").json()["price_by_family"]
+    assert families
+    for family in families:
+        for key in ("min_price", "mean_price", "max_price"):
+            assert isinstance(family[key], str) and family[key].isdigit(), family

@@ -74,7 +74,9 @@ def test_offers_filter_and_sort(market: MarketWorld, indexed: Path) -> None:
         run(market, "market", "offers", "--index", str(indexed), "--sort", "price_per_gb", "--json")
     )
     values = [o["price_per_gb"] for o in per_gb["offers"]]
-    assert values == sorted(values)
+    # The README's rule: every amount in --json is a string of base units.
+    assert all(isinstance(v, str) and v.isdigit() for v in values), values
+    assert [int(v) for v in values] == sorted(int(v) for v in values)
     record = as_json(run(market, "market", "offers", "--index", str(indexed), "--sort", "record", "--json"))
     done = [o["jobs_completed"] for o in record["offers"]]
     assert done == sorted(done, reverse=True)
