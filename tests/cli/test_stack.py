@@ -309,6 +309,13 @@ def test_offers_are_listed_for_clients(gs: Cli, stack: dict[str, Any]) -> None:
     h100 = gs.json("offer", "list", "--gpu-model", "h100", "--min-gpus", "4")["offers"]
     assert [o["offer_id"] for o in h100] == [stack["h100_offer"]]
     assert gs.json("offer", "list", "--max-price", "0.001")["offers"][0]["offer_id"] == stack["cpu_offer"]
+    # An explicit unit: 3.6 per GPU-hour is 0.001 per GPU-second (market offers' and --match's unit).
+    assert gs.json("offer", "list", "--max-price", "3.6/h") == gs.json(
+        "offer", "list", "--max-price", "0.001/s"
+    )
+    assert gs.json("offer", "list", "--max-price", "3.6/h") == gs.json(
+        "offer", "list", "--max-price", "0.001"
+    )
 
 
 def test_oracle_key_outside_the_oracle_set_is_refused(gs: Cli, stack: dict[str, Any]) -> None:

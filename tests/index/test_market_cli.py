@@ -60,6 +60,21 @@ def test_offers_filter_and_sort(market: MarketWorld, indexed: Path) -> None:
     assert got["offers"], "some offers fit"
     for o in got["offers"]:
         assert o["vram_gb"] >= 80 and int(o["price_per_gpu_second"]) * 3600 <= 33 * 10**17
+    # The same limit with an explicit unit: per GPU-hour (`/h`) or per GPU-second (`/s`, offer list's unit).
+    for limit in ("3.3/h", "0.000916666666666666/s"):
+        same = run(
+            market,
+            "market",
+            "offers",
+            "--index",
+            str(indexed),
+            "--min-vram",
+            "80",
+            "--max-price",
+            limit,
+            "--json",
+        )
+        assert as_json(same)["offers"] == got["offers"], limit
     # The jailed provider's offer (the H100 at 9e14) is hidden unless --all.
     ids = [o["offer_id"] for o in got["offers"]]
     assert market.offers[0] not in ids
