@@ -20,6 +20,7 @@ __all__ = [
     "InvalidSignatureError",
     "KeystoreError",
     "MalleableSignatureError",
+    "NotJsonRpcError",
     "RpcUnavailableError",
     "UnknownAccountError",
     "WrongChainError",
@@ -201,6 +202,18 @@ class RpcUnavailableError(GpusettleError):
         super().__init__(
             f"cannot reach the RPC endpoint {endpoint}{why}",
             "check the URL and your connection, or set the network's RPC environment variable",
+        )
+        self.endpoint = endpoint
+
+
+class NotJsonRpcError(GpusettleError):
+    """The RPC URL answers HTTP, but not as an Ethereum JSON-RPC node (e.g. the oracle's URL)."""
+
+    def __init__(self, endpoint: str, cause: str) -> None:
+        super().__init__(
+            f"{endpoint} is not a JSON-RPC node ({cause})",
+            "point --rpc-url (or $GPUSETTLE_RPC_URL) at an Ethereum node, e.g. http://127.0.0.1:8545 "
+            "for `gpusettle dev up`'s anvil; the oracle and the explorer have other URLs",
         )
         self.endpoint = endpoint
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import ConfigError
 
@@ -172,12 +172,13 @@ class Settings(BaseModel):
 
     @field_validator("rpc_url", "oracle_url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        from .cli.context import check_http_url
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from .cli.context import ORACLE_URL_EXAMPLE, RPC_URL_EXAMPLE, check_http_url
 
         if value is None:
             return None
-        problem = check_http_url(value.strip().rstrip("/"))
+        example = RPC_URL_EXAMPLE if info.field_name == "rpc_url" else ORACLE_URL_EXAMPLE
+        problem = check_http_url(value.strip().rstrip("/"), example)
         if problem:
             raise ValueError(problem)
         return value.strip().rstrip("/")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..deploy.networks import DEVELOPMENT_CHAIN_IDS, network_for_chain_id
 from ..errors import ConfigError
 
-__all__ = ["MIN_CONFIRMATIONS", "UNKNOWN_CHAIN_CONFIRMATIONS", "confirmations_for"]
+__all__ = ["MIN_CONFIRMATIONS", "UNKNOWN_CHAIN_CONFIRMATIONS", "confirmations_for", "index_lag_for"]
 
 MIN_CONFIRMATIONS = 2
 """The fewest confirmations accepted on a chain that can reorganise."""
@@ -41,3 +41,15 @@ def confirmations_for(chain_id: int, requested: int | None) -> int:
             f"use --confirmations {MIN_CONFIRMATIONS} or more, or leave it out (the default here is {default})",
         )
     return requested
+
+
+def index_lag_for(chain_id: int, requested: int | None) -> int:
+    """Blocks the index stays behind the head: `requested`, or 0 on a development chain (an automining
+    node mines a block only per transaction, so a lag would hide the last settlement until the next
+    transaction), else the network's own confirmations."""
+    if requested is not None:
+        return requested
+    if chain_id in DEVELOPMENT_CHAIN_IDS:
+        return 0
+    network = network_for_chain_id(chain_id)
+    return network.settings.confirmations if network is not None else UNKNOWN_CHAIN_CONFIRMATIONS

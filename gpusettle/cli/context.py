@@ -263,7 +263,8 @@ class Ctx:
         Needs no deployment record: a plain ETH transfer goes through here too.
         """
         chain = self.chain()  # the same connection the contract client uses, when there is one
-        self.info(plan.describe())
+        if not asked:  # a caller that asked already showed the plan with its question
+            self.info(plan.describe())
         chain.check_gas_funds(plan)
         if not asked and not self.confirm("Send this transaction?"):
             raise click.Abort()
@@ -395,10 +396,16 @@ ADDRESS = _AddressType()
 """A click parameter type for a checksummed address."""
 
 
-def check_http_url(text: str) -> str | None:
-    """Why `text` is not an http(s) URL with a valid port, or None."""
+RPC_URL_EXAMPLE = "http://127.0.0.1:8545"
+"""An RPC node's URL as the error about a malformed --rpc-url shows it (anvil's default)."""
+ORACLE_URL_EXAMPLE = "http://127.0.0.1:8700"
+"""The development oracle's URL, the example for the other http(s) options."""
+
+
+def check_http_url(text: str, example: str = ORACLE_URL_EXAMPLE) -> str | None:
+    """Why `text` is not an http(s) URL with a valid port, or None (`example` shows a good one)."""
     if not re.fullmatch(r"https?://[^\s/:]+(:\d{1,5})?(/\S*)?", text):
-        return f"{text!r} is not an http(s) URL, e.g. http://127.0.0.1:8700"
+        return f"{text!r} is not an http(s) URL, e.g. {example}"
     port = re.search(r"://[^/:]+:(\d+)", text)
     if port and not 1 <= int(port.group(1)) <= 65535:
         return f"port {port.group(1)} in {text!r} is outside 1-65535"
@@ -408,9 +415,12 @@ def check_http_url(text: str) -> str | None:
 class _HttpUrl(click.ParamType[str, Any]):
     name = "URL"
 
+    def __init__(self, example: str = ORACLE_URL_EXAMPLE) -> None:
+        self.example = example
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value).strip().rstrip("/")
-        problem = check_http_url(text)
+        problem = check_http_url(text, self.example)
         if problem:
             self.fail(problem, param, ctx)
         return text
@@ -418,6 +428,8 @@ class _HttpUrl(click.ParamType[str, Any]):
 
 HTTP_URL = _HttpUrl()
 """A click parameter type for an http(s) URL."""
+RPC_URL = _HttpUrl(RPC_URL_EXAMPLE)
+"""A click parameter type for a JSON-RPC node's http(s) URL."""
 
 
 def get_ctx() -> Ctx:
@@ -482,7 +494,7 @@ def shared_options(f: F) -> F:
         ),
         click.option(
             "--rpc-url",
-            type=HTTP_URL,
+            type=RPC_URL,
             expose_value=False,
             callback=_setter("rpc_url"),
             help=f"RPC URL (default ${RPC_URL_ENV}, else the network's own variable).",

@@ -260,7 +260,7 @@ def dev_up(no_worker: bool, price: str, simulate_gpus: int | None, allow_command
             runs = (
                 "matmul and sandboxed command jobs"
                 if allow_command
-                else "matmul jobs (--allow-command: also programs)"
+                else "matmul jobs; programs: off (start with --allow-command)"
             )
             c.info(f"worker        serving offer {offer_id} for provider, {runs} (log {worker.log_path})")
         _print_ready(c, rpc_url, oracle_url, record_path, accounts, offer_id)

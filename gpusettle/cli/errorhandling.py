@@ -3,14 +3,16 @@ own entry points (`python -m gpusettle.worker`, `python -m gpusettle.oracle`).""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import traceback
+from urllib.parse import urlsplit
 from typing import IO, Any, NoReturn
 
 import click
 
-from ..errors import GpusettleError, RpcUnavailableError
+from ..errors import GpusettleError, NotJsonRpcError, RpcUnavailableError
 
 __all__ = ["DEBUG_ENV", "ErrorHandlingGroup", "ErrorMessage", "UsageMessage"]
 
@@ -51,10 +53,14 @@ class ErrorHandlingGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the last resort: a message, never a traceback
             import requests
 
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                # The reader went away (`| head`): click's main ends quietly, as other Unix tools do.
+                raise
             if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
                 raise _message(RpcUnavailableError("the RPC endpoint", type(exc).__name__)) from None
-            if isinstance(exc, GpusettleError):
-                raise _message(exc) from None
+            not_rpc = _not_json_rpc(exc)
+            if not_rpc is not None:
+                raise _message(not_rpc) from None
             _unexpected(exc)
         except KeyboardInterrupt:
             raise click.Abort() from None
@@ -81,8 +87,37 @@ def _json_mode() -> bool:
         return False
 
 
+def _not_json_rpc(exc: Exception) -> NotJsonRpcError | None:
+    """An HTTP error status in answer to a JSON-RPC request: the URL is some other web server."""
+    import requests
+
+    if not isinstance(exc, requests.exceptions.HTTPError) or exc.request is None:
+        return None
+    body = getattr(exc.request, "body", None)
+    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
+    if '"jsonrpc"' not in text:
+        return None
+    parts = urlsplit(str(exc.request.url))
+    status = exc.response.status_code if exc.response is not None else "error"
+    return NotJsonRpcError(f"{parts.scheme}://{parts.netloc}", f"it answered HTTP {status}")
+
+
+def _on_development() -> bool:
+    from .context import get_ctx
+
+    try:
+        return bool(get_ctx().network.development)
+    except Exception:  # noqa: BLE001 - no context or no network: no development hint
+        return False
+
+
 def _message(exc: GpusettleError) -> ErrorMessage:
-    return ErrorMessage(exc.message, exc.hint, type(exc).__name__, _json_mode())
+    hint = exc.hint
+    if isinstance(exc, RpcUnavailableError) and _on_development():
+        hint = (
+            "no local chain is up: start one with `gpusettle dev up` (or point --rpc-url at a running node)"
+        )
+    return ErrorMessage(exc.message, hint, type(exc).__name__, _json_mode())
 
 
 class UsageMessage(click.ClickException):

@@ -9,6 +9,7 @@ import click
 from ..errors import ConfigError
 from ..index.db import is_postgres_url
 from ..index.source import INDEX_ENV, default_index_path
+from ..listen import bind_listener
 from .context import get_ctx, shared_options
 
 __all__ = ["explorer"]
@@ -38,5 +39,7 @@ def explorer(index_target: str | None, host: str, port: int) -> None:
             f"no index at {target}", "build it first with `gpusettle index run`, or pass --index"
         )
     app = create_app(target)
+    sock = bind_listener(host, port, "explorer")
     c.info(f"explorer on http://{host}:{port}/ over {target} (read-only)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server.run(sockets=[sock])

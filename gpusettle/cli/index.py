@@ -8,6 +8,7 @@ import threading
 
 import click
 
+from ..chain.finality import index_lag_for
 from ..chain.logs import LogReader, RpcLogSource
 from ..index.db import Database
 from ..index.follower import Follower, StepResult
@@ -29,7 +30,9 @@ def index() -> None:
     help="SQLite path or postgresql:// URL (default $GPUSETTLE_HOME/index/chain-<id>.db).",
 )
 @click.option(
-    "--confirmations", type=click.IntRange(0), help="Blocks behind the head (default: the network's)."
+    "--confirmations",
+    type=click.IntRange(0),
+    help="Blocks behind the head (default: 0 on a development chain, else the network's).",
 )
 @click.option(
     "--poll-interval",
@@ -55,7 +58,7 @@ def index_run(
     client = c.client()
     target = db_target or str(default_index_path(client.chain.chain_id))
     db = Database(target)
-    confs = confirmations if confirmations is not None else c.network.settings.confirmations
+    confs = index_lag_for(client.chain.chain_id, confirmations)
     follower = Follower(
         db,
         RpcLogSource(client.chain.w3, c.resolved_rpc_url()),

@@ -523,6 +523,16 @@ def job_results(job_id: int | None, out_path: str | None) -> None:
     except httpx.HTTPError as exc:
         raise ConfigError(f"cannot reach the oracle at {url}: {exc}", "check --oracle-url") from None
     if response.status_code != 200:
+        try:
+            refusal = response.json()
+        except ValueError:
+            refusal = None
+        if not (isinstance(refusal, dict) and refusal.get("error") == "unknown_result"):
+            # Some other server (the chain's node, the explorer): the URL is wrong, not the job.
+            raise ConfigError(
+                f"{c.oracle()} is not an oracle (HTTP {response.status_code} at /v1/results/...)",
+                "check --oracle-url: the oracle's URL (http://127.0.0.1:8700 under `gpusettle dev up`)",
+            )
         raise ConfigError(
             f"the oracle has no result {result_hash} for job {job_id} (HTTP {response.status_code})",
             "a failed job has no result payload; else ask the provider",

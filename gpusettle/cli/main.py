@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -85,6 +86,19 @@ def run_group(group: click.Group, argv: list[str] | None, prog_name: str) -> Non
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except SystemExit:
+        _flush_or_quiet()
+        raise
+
+
+def _flush_or_quiet() -> None:
+    """Output still buffered at exit meets a reader that went away (`| head`): end quietly with
+    status 1, as click does for a broken pipe during the command, not with Python's exit-time warning."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":

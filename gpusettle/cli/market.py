@@ -43,7 +43,9 @@ def _short(address: str) -> str:
 @click.option("--gpu", help="GPU family or part of the model name (H100, a100-sxm4, 4090).")
 @click.option("--min-vram", type=click.IntRange(0), help="Least memory per GPU, GB.")
 @click.option("--gpus", "min_gpus", type=click.IntRange(1, 255), help="Least GPUs per job.")
-@click.option("--max-price", help="Highest price, tokens per GPU-hour (e.g. 3.5).")
+@click.option(
+    "--max-price", help="Highest price: tokens per GPU-hour (3.5 or 3.5/h) or per GPU-second (0.001/s)."
+)
 @click.option("--min-completed", type=click.IntRange(0), help="Least jobs the provider completed.")
 @click.option("--provider", "provider_address", help="Only this provider's offers.")
 @click.option(
@@ -158,8 +160,8 @@ def market_stats(index: str | None) -> None:
         )
         for f in s.price_by_family:
             click.echo(
-                f"  {f.family:<12} {f.offers:>4} offers, {f.min_price * 3600 / 10**d:.4f}"
-                f"-{f.max_price * 3600 / 10**d:.4f} {s.token_symbol}/GPU-h"
+                f"  {f.family:<12} {f.offers:>4} offers, {int(f.min_price) * 3600 / 10**d:.4f}"
+                f"-{int(f.max_price) * 3600 / 10**d:.4f} {s.token_symbol}/GPU-h"
             )
 
     c.emit(s.model_dump(mode="json"), human)

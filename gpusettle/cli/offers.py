@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 import click
 
+from ..index.match import price_per_second
 from ..units import format_units
 from .context import get_ctx, shared_options
 
@@ -21,7 +22,10 @@ def offer() -> None:
 @click.option("--provider", "who", help="Only this provider's offers (address or alias).")
 @click.option("--gpu-model", help="Only offers whose model contains this text (any case).")
 @click.option("--min-gpus", type=click.IntRange(1, 255), help="Only offers of at least this many GPUs.")
-@click.option("--max-price", help="Only offers at most this price per GPU-second (tokens).")
+@click.option(
+    "--max-price",
+    help="Only offers at most this price: tokens per GPU-second (0.001 or 0.001/s) or per GPU-hour (3.6/h).",
+)
 @click.option("--all", "all_", is_flag=True, help="Withdrawn offers too.")
 @shared_options
 def offer_list(
@@ -31,7 +35,14 @@ def offer_list(
     c = get_ctx()
     client = c.client()
     address = c.resolve_address(who) if who else None
-    limit = c.amount(max_price) if max_price is not None else None
+    limit = None
+    if max_price is not None:
+        number, _, unit = max_price.partition("/")
+        # Per GPU-second (bare or /s) is exact to the token's decimals; /h converts, rounding down.
+        if unit.strip().lower() in ("", "s"):
+            limit = c.amount(number.strip())
+        else:
+            limit = price_per_second(max_price, client.decimals, default_unit="s")
     offers = [
         o
         for o in client.offers(address, active_only=not all_)

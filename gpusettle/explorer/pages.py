@@ -17,7 +17,7 @@ from starlette.routing import Route
 from ..index import queries
 from ..index.db import Database
 from ..index.rows import Sort
-from .api import BadQuery, JobsQuery, _address, _job_id, parse
+from .api import BadQuery, JobsQuery, ProvidersQuery, _address, _job_id, parse
 from .charts import bars, ranges
 
 __all__ = ["page_routes"]
@@ -75,6 +75,7 @@ def _layout(title: str, body: str, active: str, status: int = 200) -> HTMLRespon
         for key, href, label in (
             ("market", "/", "Market"),
             ("jobs", "/jobs", "Jobs"),
+            ("providers", "/providers", "Providers"),
             ("oracle", "/oracle", "Oracle"),
             ("network", "/network", "Network"),
         )
@@ -224,9 +225,9 @@ def _market(request: Request) -> HTMLResponse:
         [
             (
                 f.family,
-                f.min_price * 3600 / 10**d,
-                f.mean_price * 3600 / 10**d,
-                f.max_price * 3600 / 10**d,
+                int(f.min_price) * 3600 / 10**d,
+                int(f.mean_price) * 3600 / 10**d,
+                int(f.max_price) * 3600 / 10**d,
                 f.offers,
             )
             for f in stats.price_by_family
@@ -335,6 +336,44 @@ def _args(args: dict[str, Any], decimals: int) -> str:
     return " ".join(parts)
 
 
+JAILED_TAG = ' <span class="warn">jailed</span>'
+"""Marks a jailed provider in the providers list."""
+
+
+def _providers(request: Request) -> HTMLResponse:
+    """The providers list: the same query as `gpusettle market providers` and /api/providers."""
+    db = _db(request)
+    q = parse(ProvidersQuery, request.query_params)
+    rows = queries.providers(db, sort=q.sort, limit=q.limit)  # type: ignore[arg-type]
+    stats = queries.stats(db)
+    d, sym = stats.token_decimals, stats.token_symbol
+    sorts = "".join(
+        f'<a class="chip{" on" if q.sort == key else ""}" href="/providers?sort={key}">{label}</a>'
+        for key, label in (("record", "Best record"), ("stake", "Largest stake"), ("earned", "Most earned"))
+    )
+    lines = "".join(
+        f'<tr><td><a href="/providers/{p.address}">{_short(p.address)}</a>'
+        f"{JAILED_TAG if p.jailed else ''}</td>"
+        f'<td class="num">{_tok(p.bonded, d)}</td>'
+        f'<td class="num">{p.jobs_completed} / {p.jobs_failed} / {p.jobs_timed_out}</td>'
+        f'<td class="num">{p.disputes_lost}</td><td class="num">{p.gpu_seconds_served / 3600:,.2f}</td>'
+        f'<td class="num">{_tok(p.earned, d)}</td></tr>'
+        for p in rows
+    )
+    table = (
+        '<div class="scroll"><table id="providers"><thead><tr><th>Provider</th>'
+        f"<th>Bonded ({escape(sym)})</th><th>Done / failed / timed out</th><th>Disputes lost</th>"
+        f"<th>GPU-h served</th><th>Earned ({escape(sym)})</th></tr></thead><tbody>{lines}</tbody></table></div>"
+        if rows
+        else '<p class="empty">No provider in the index yet.</p>'
+    )
+    body = (
+        f'<section class="card"><h1>Providers</h1><div class="chips">{sorts}</div>'
+        f'<p class="count">{len(rows):,} providers</p>{table}</section>'
+    )
+    return _layout("Providers", body, "providers")
+
+
 def _provider(request: Request) -> HTMLResponse:
     db = _db(request)
     address = _address(request.path_params["address"])
@@ -365,7 +404,7 @@ def _provider(request: Request) -> HTMLResponse:
         f'<section class="grid2"><div class="card"><h2>Earnings per day</h2>{chart}</div>'
         f'<div class="card"><h2>Recent jobs</h2>{_jobs_table(found.recent_jobs, d)}</div></section>'
     )
-    return _layout("Provider", body, "market")
+    return _layout("Provider", body, "providers")
 
 
 def _oracle(request: Request) -> HTMLResponse:
@@ -447,6 +486,7 @@ def page_routes() -> list[Route]:
         Route("/", _guard(_market)),
         Route("/jobs", _guard(_jobs)),
         Route("/jobs/{job_id}", _guard(_job)),
+        Route("/providers", _guard(_providers)),
         Route("/providers/{address}", _guard(_provider)),
         Route("/oracle", _guard(_oracle)),
         Route("/network", _guard(_network)),

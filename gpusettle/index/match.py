@@ -37,20 +37,31 @@ class MatchNeed(OfferQuery):
     """What the client needs (an OfferQuery sorted by price)."""
 
 
-def price_per_second(tokens_per_gpu_hour: str, decimals: int) -> int:
-    """'3.5' tokens per GPU-hour -> base units per GPU-second (rounded down: never above the limit)."""
+PRICE_UNITS = {"h": 3600, "s": 1}
+"""A price's unit suffix (`3.5/h`, `0.001/s`) -> GPU-seconds it covers."""
+
+
+def price_per_second(text: str, decimals: int, default_unit: str = "h") -> int:
+    """'3.5' (tokens per GPU-hour, or `default_unit`), '3.5/h' or '0.001/s' -> base units per GPU-second
+    (rounded down: never above the limit). The suffix lets `offer list` (per GPU-second) and `market
+    offers` / `--match` (per GPU-hour) take one price in the same words."""
+    number, sep, unit = text.strip().partition("/")
+    unit = unit.strip().lower() if sep else default_unit
+    if unit not in PRICE_UNITS:
+        raise ConfigError(
+            f"max-price {text!r} has unit {unit!r}",
+            "give tokens per GPU-hour as 3.5/h or per GPU-second as 0.001/s",
+        )
     try:
-        value = Decimal(tokens_per_gpu_hour)
+        value = Decimal(number.strip())
     except InvalidOperation:
         raise ConfigError(
-            f"max-price {tokens_per_gpu_hour!r} is not a number",
-            "give tokens per GPU-hour, e.g. max-price=3.5",
+            f"max-price {text!r} is not a number",
+            "give tokens per GPU-hour (3.5 or 3.5/h) or per GPU-second (0.001/s)",
         ) from None
     if value < 0:
-        raise ConfigError(
-            f"max-price {tokens_per_gpu_hour} is negative", "give tokens per GPU-hour, e.g. 3.5"
-        )
-    return int(value * (10**decimals) / 3600)
+        raise ConfigError(f"max-price {text} is negative", "give tokens per GPU-hour, e.g. 3.5/h")
+    return int(value * (10**decimals) / PRICE_UNITS[unit])
 
 
 def parse_match(text: str, decimals: int) -> MatchNeed:

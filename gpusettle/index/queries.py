@@ -69,7 +69,7 @@ def _offer(r: tuple[Any, ...]) -> OfferRow:
         gpu_count=int(r[4]),
         vram_gb=int(r[5]),
         price_per_gpu_second=str(r[6]),
-        price_per_gb=float(r[7]),
+        price_per_gb=str(int(r[6]) // max(1, int(r[5]))),
         metadata_uri=r[8],
         active=bool(r[9]),
         gpu_class=r[10],
@@ -326,11 +326,15 @@ def stats(db: Database) -> Stats:
     families = sorted(
         (
             FamilyPrice(
-                family=str(f), offers=int(n), min_price=float(lo), mean_price=float(mean), max_price=float(hi)
+                family=str(f),
+                offers=int(n),
+                min_price=str(round(float(lo))),
+                mean_price=str(round(float(mean))),
+                max_price=str(round(float(hi))),
             )
             for f, n, lo, mean, hi, _gpus in groups
         ),
-        key=lambda fp: fp.mean_price,
+        key=lambda fp: int(fp.mean_price),
     )
     return Stats(
         last_block=int(db.scalar("SELECT value FROM meta WHERE key = 'last_block'") or 0),

@@ -71,8 +71,8 @@ class OfferRow(_Row):
     """Memory per GPU in GB."""
     price_per_gpu_second: str
     """Price per GPU-second in base units."""
-    price_per_gb: float
-    """Price per GPU-second per GB of VRAM (base units; for sorting)."""
+    price_per_gb: str
+    """Price per GPU-second per GB of VRAM in base units (rounded down; a string, as every amount)."""
     metadata_uri: str
     """Where the provider describes the machine."""
     active: bool
@@ -247,11 +247,11 @@ class FamilyPrice(_Row):
     """GPU family."""
     offers: int
     """Active offers."""
-    min_price: float
-    """Cheapest price per GPU-second, base units."""
-    mean_price: float
-    """Mean price per GPU-second, base units."""
-    max_price: float
+    min_price: str
+    """Cheapest price per GPU-second, base units (a string, as every amount)."""
+    mean_price: str
+    """Mean price per GPU-second, base units (rounded)."""
+    max_price: str
     """Highest price per GPU-second, base units."""
 
 

@@ -69,13 +69,22 @@ class RemoteIndex:
                 f"cannot reach the explorer at {self.url}: {type(exc).__name__}",
                 "check the URL, or use a local index (--index PATH)",
             ) from None
-        if response.status_code >= 400:
-            try:
-                reason = response.json().get("error", response.text)
-            except ValueError:
-                reason = response.text[:200]
-            raise GpusettleError(f"the explorer refused {path}: {reason}", "fix the filter and try again")
-        return response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code == 400 and isinstance(body, dict) and "error" in body:
+            raise GpusettleError(
+                f"the explorer refused {path}: {body['error']}", "fix the filter and try again"
+            )
+        if response.status_code >= 400 or body is None:
+            # Some other web server (the oracle, a proxy's page): not a filter the user can fix.
+            raise GpusettleError(
+                f"{self.url} does not serve the explorer API (HTTP {response.status_code} at {path})",
+                "pass the URL of a `gpusettle explorer` (default http://127.0.0.1:8790) "
+                "or a local index (--index PATH)",
+            )
+        return body
 
     def search_offers(self, q: queries.OfferQuery) -> queries.OfferPage:
         return queries.OfferPage.model_validate(self._get("/api/offers", q.model_dump()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 
 import click
@@ -12,6 +11,7 @@ from ..cli.context import get_ctx, shared_options
 from ..cli.errorhandling import ErrorHandlingGroup
 from ..daemon_cli import HTTP_URL, LOG_LEVEL, client_factory, setup_logging
 from ..errors import ConfigError
+from ..listen import bind_listener
 
 __all__ = ["oracle", "run"]
 
@@ -203,7 +203,8 @@ def run(
             raise ConfigError(
                 f"{alias} ({account.address}) is not in the on-chain oracle set (epoch {oracle_set.epoch}: "
                 f"{members}); its attestations would be refused",
-                "start it with a key in the set (on a local chain `deploy` makes dev:0 the oracle), "
+                "start it with a key in the set (on a local chain `deploy` makes dev:0 the oracle, "
+                "`dev up` makes dev:1 the oracle), "
                 "have governance add it (`gpusettle admin oracle-set`), or pass --no-post to serve read-only",
             )
         log.warning(
@@ -211,7 +212,7 @@ def run(
             account.address,
             members,
         )
-    sock = _bind(host, port)
+    sock = bind_listener(host, port, "oracle")
     try:
         config = OracleConfig(
             data_dir=(data_dir or settings.home / "oracles" / alias.replace(":", "-")).expanduser(),
@@ -243,24 +244,6 @@ def run(
         sock.close()
         raise
     service.serve(sockets=[sock])
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything says it serves; ConfigError when the port is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(
-            f"cannot listen on {host}:{port}: {exc.strerror}",
-            "another process uses that port (another oracle?): stop it, or pass --port PORT",
-        ) from None
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 def _store_dsn(value: str | None) -> str | None:

@@ -46,7 +46,8 @@ def suite(gs: Cli, anvil: Anvil) -> dict[str, str]:
     assert "estimated" in dep.stderr and "complete: record written" in dep.stderr
     for alias in ("prov", "client"):
         gs("dev", "fund", alias, "--eth", "10", "--tokens", "5000", "--yes")
-    gs("dev", "fund", "poor", "--eth", "1", "--yes")
+    funded = gs("dev", "fund", "poor", "--eth", "1", "--yes")
+    assert funded.stderr.count("send 1 ETH to") == 1, funded.stderr  # the plan is shown once
     return addrs
 
 

@@ -58,6 +58,9 @@ def test_dev_up_says_where_everything_is(shell: Shell) -> None:
     assert f"oracle      http://127.0.0.1:{shell.oracle_port}" in text
     for alias in ("provider", "worker", "client", "dev:0", "dev:1"):
         assert f"  {alias}" in text
+    # Without --allow-command the worker runs no programs, and says so plainly.
+    assert "programs: off (start with --allow-command)" in text
+    assert "also programs" not in text
     status = shell.json("gpusettle provider status provider")
     assert int(status["bonded"]) == 1000 * E18 and status["worker"]
 

@@ -206,6 +206,11 @@ def test_a_job_settles_and_both_withdrawals_are_distinct_commands(
     _wait_for("the settlement", lambda: _status(gs, job_id)["status"] == "Settled", 120, stack["worker"])
     result = gs("job", "results", str(job_id), "--out", str(tmp_path / "result.bin"))
     assert "matches the chain" in result.stdout and (tmp_path / "result.bin").stat().st_size > 0
+    # --oracle-url at some other server (here the chain's node) is "not an oracle", not "no result".
+    node = gs.env["GPUSETTLE_DEV_RPC_URL"]
+    wrong = gs("job", "results", str(job_id), "--oracle-url", node, ok=False)
+    assert f"error: {node} is not an oracle" in wrong.stderr, wrong.stderr
+    assert "--oracle-url" in wrong.stderr.split("hint:")[1] and "failed job" not in wrong.stderr
     st = gs.json("provider", "status", "prov")
     earnings = int(st["earnings"])
     assert earnings > 0 and isinstance(st["earnings"], str) and isinstance(st["bonded"], str)
@@ -262,12 +267,21 @@ def test_offers_are_listed_for_clients(gs: Cli, stack: dict[str, Any]) -> None:
     h100 = gs.json("offer", "list", "--gpu-model", "h100", "--min-gpus", "4")["offers"]
     assert [o["offer_id"] for o in h100] == [stack["h100_offer"]]
     assert gs.json("offer", "list", "--max-price", "0.001")["offers"][0]["offer_id"] == stack["cpu_offer"]
+    # An explicit unit: 3.6 per GPU-hour is 0.001 per GPU-second (market offers' and --match's unit).
+    assert gs.json("offer", "list", "--max-price", "3.6/h") == gs.json(
+        "offer", "list", "--max-price", "0.001/s"
+    )
+    assert gs.json("offer", "list", "--max-price", "3.6/h") == gs.json(
+        "offer", "list", "--max-price", "0.001"
+    )
 
 
 def test_oracle_key_outside_the_oracle_set_is_refused(gs: Cli, stack: dict[str, Any]) -> None:
     res = _run(gs, "oracle", "run", "--account", "cli", "--port", str(free_port()))
     assert res.returncode == 1, res.stderr
     assert "is not in the on-chain oracle set" in res.stderr and "--no-post" in res.stderr
+    # `deploy` alone makes dev:0 the oracle; under `dev up` it is dev:1: the hint names both.
+    assert "dev:0" in res.stderr and "dev:1" in res.stderr and "dev up" in res.stderr
     assert "serving" not in res.stderr and "Traceback" not in res.stderr
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -168,3 +170,65 @@ def test_an_index_of_another_schema_is_refused_with_a_hint(tmp_path: object) -> 
     assert err.value.hint is not None and "index run" in err.value.hint
     result = CliRunner().invoke(cli, ["market", "offers", "--index", str(path)])
     assert result.exit_code == 1 and "schema version 0" in result.output
+
+
+def test_the_explorer_on_a_taken_port_says_so_before_serving(site: Site) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gpusettle.cli",
+                "explorer",
+                "--index",
+                str(site.db_path),
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    assert done.returncode == 1, done.stderr
+    assert f"error: cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
+    assert "--port" in done.stderr.split("hint:")[1]
+    assert "explorer on http" not in done.stdout + done.stderr  # nothing claims to serve
+
+
+def test_market_cli_says_a_url_is_no_explorer(tmp_path: Path) -> None:
+    import http.server
+    import threading
+    from functools import partial
+
+    from click.testing import CliRunner
+
+    from gpusettle.cli.main import cli
+
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        result = CliRunner().invoke(cli, ["market", "offers", "--index", url])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 1
+    assert f"error: {url} does not serve the explorer API" in result.stderr, result.stderr
+    assert "fix the filter" not in result.stderr
+
+
+def test_stats_prices_are_strings_of_base_units(site: Site) -> None:
+    families = get(site, "/api/stats").json()["price_by_family"]
+    assert families
+    for family in families:
+        for key in ("min_price", "mean_price", "max_price"):
+            assert isinstance(family[key], str) and family[key].isdigit(), family

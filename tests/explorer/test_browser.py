@@ -37,6 +37,7 @@ def test_every_page_opens(site: Site, page: Any, artifacts: Path) -> None:
         ("jobs", "/jobs", "Jobs"),
         ("job", f"/jobs/{job_id}", f"Job #{job_id}"),
         ("provider", f"/providers/{provider}", "Provider"),
+        ("providers", "/providers", "Providers"),
         ("oracle", "/oracle", "Oracle"),
         ("network", "/network", "Network"),
     ):
@@ -48,6 +49,13 @@ def test_every_page_opens(site: Site, page: Any, artifacts: Path) -> None:
     assert page.locator("svg.chart").count() >= 2
     page.goto(site.url + f"/providers/{provider}")
     assert page.locator("#offers tbody tr").count() == 1
+    # The providers list: one row per provider, reached from the nav, each linking to its page.
+    page.goto(site.url + "/")
+    page.locator("header nav a", has_text="Providers").click()
+    page.wait_for_url(site.url + "/providers")
+    assert page.locator("#providers tbody tr").count() == len(site.world.providers)
+    page.locator(f'#providers a[href="/providers/{provider}"]').click()
+    page.wait_for_url(site.url + f"/providers/{provider}")
 
 
 def test_filter_offers_and_follow_a_job(site: Site, page: Any, artifacts: Path) -> None:

@@ -68,6 +68,21 @@ def test_offers_filter_and_sort(market: MarketWorld, indexed: Path) -> None:
     assert got["offers"], "some offers fit"
     for o in got["offers"]:
         assert o["vram_gb"] >= 80 and int(o["price_per_gpu_second"]) * 3600 <= 33 * 10**17
+    # The same limit with an explicit unit: per GPU-hour (`/h`) or per GPU-second (`/s`, offer list's unit).
+    for limit in ("3.3/h", "0.000916666666666666/s"):
+        same = run(
+            market,
+            "market",
+            "offers",
+            "--index",
+            str(indexed),
+            "--min-vram",
+            "80",
+            "--max-price",
+            limit,
+            "--json",
+        )
+        assert as_json(same)["offers"] == got["offers"], limit
     # The jailed provider's offer (the H100 at 9e14) is hidden unless --all.
     ids = [o["offer_id"] for o in got["offers"]]
     assert market.offers[0] not in ids
@@ -82,7 +97,9 @@ def test_offers_filter_and_sort(market: MarketWorld, indexed: Path) -> None:
         run(market, "market", "offers", "--index", str(indexed), "--sort", "price_per_gb", "--json")
     )
     values = [o["price_per_gb"] for o in per_gb["offers"]]
-    assert values == sorted(values)
+    # The README's rule: every amount in --json is a string of base units.
+    assert all(isinstance(v, str) and v.isdigit() for v in values), values
+    assert [int(v) for v in values] == sorted(int(v) for v in values)
     record = as_json(run(market, "market", "offers", "--index", str(indexed), "--sort", "record", "--json"))
     done = [o["jobs_completed"] for o in record["offers"]]
     assert done == sorted(done, reverse=True)
@@ -136,3 +153,16 @@ def test_job_create_match_skips_offers_taken_since_indexing(market: MarketWorld,
     assert nothing.exit_code == 1 and "no active offer fits" in nothing.output
     typo = create_matching(market, indexed, "gpus=four", "1")
     assert typo.exit_code == 1 and "not a whole number" in typo.output
+
+
+def test_index_run_on_a_development_chain_follows_the_head(
+    market: MarketWorld, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """An automining chain mines a block only per transaction: an index kept 1 block behind would hide
+    the last settlement until the next transaction arrives."""
+    from web3 import HTTPProvider, Web3
+
+    head = Web3(HTTPProvider(market.url)).eth.block_number
+    path = tmp_path_factory.mktemp("head") / "index.db"
+    done = as_json(run(market, "index", "run", "--db", str(path), "--once", "--json"))
+    assert done["last_block"] == head
