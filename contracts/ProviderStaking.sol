@@ -334,8 +334,15 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         StakeSlot memory s = _stakes[provider];
         if (s.jailed) revert ProviderStakingJailed(provider);
         if (s.bonded < _minStake) revert ProviderStakingBelowMinimum(provider, s.bonded, _minStake);
-        if (_workers[provider].worker == address(0)) revert ProviderStakingNoWorker(provider);
-        terms = JobTerms({provider: provider, pricePerGpuSecond: o.pricePerGpuSecond, gpuCount: o.gpuCount, bonded: s.bonded});
+        address worker = _workers[provider].worker;
+        if (worker == address(0)) revert ProviderStakingNoWorker(provider);
+        terms = JobTerms({
+            provider: provider,
+            pricePerGpuSecond: o.pricePerGpuSecond,
+            gpuCount: o.gpuCount,
+            bonded: s.bonded,
+            worker: worker
+        });
     }
 
     /// @inheritdoc IProviderStaking

@@ -14,7 +14,8 @@ import {IGoverned} from "./IGoverned.sol";
 ///   Attestation(bytes32 receiptsHash,uint64 oracleEpoch)
 /// where receiptsHash is keccak256 of the concatenated struct hashes of the receipts in submission order.
 /// Signatures are EIP-2098 compact `(r, vs)`; s must be in the lower half order, so none is malleable.
-interface IJobEscrow is IGoverned {
+/// @notice The types, errors and events of the job escrow (shared by its two code halves, see JobEscrowDesk).
+interface IJobEscrowTypes {
     /// @notice The life of a job. Settled, DisputeUpheld and DisputeRejected jobs may still have a refund
     /// for the client to claim.
     enum JobStatus {
@@ -148,6 +149,17 @@ interface IJobEscrow is IGoverned {
     error JobEscrowInvalidOracle(address oracle);
     /// @notice Roles are 0 treasury, 1 guardian, 2 arbiter.
     error JobEscrowUnknownRole(uint8 role);
+    /// @notice The client of a job is never the provider's staking wallet nor its current worker key: trading with
+    /// oneself would turn timeout slashes into payouts and farm the provider's record. Use another provider.
+    error JobEscrowSelfDealing(address client, address provider, address worker);
+    /// @notice The deadline leaves less than the minimum run time; pass a deadline of at least `earliest`.
+    error JobEscrowRunTimeTooShort(uint256 deadline, uint256 earliest);
+    /// @notice The worker key alone has committed `used` of its daily collateral budget `budget`; accepting a job
+    /// with collateral `need` would pass it. The staking wallet may accept the job, or raise the budget
+    /// (setWorkerBudget), or wait for the next day.
+    error JobEscrowWorkerBudgetExceeded(address provider, uint256 used, uint256 budget, uint256 need);
+    /// @notice `provider` has disputes open; what is held for their rulings is released only after them.
+    error JobEscrowDisputesOpen(address provider, uint256 openDisputes);
 
     /// @notice A job was opened; `pricePerGpuSecond x maxGpuSeconds` was pulled from the client and
     /// `collateral` locked from the provider's stake.
@@ -177,6 +189,17 @@ interface IJobEscrow is IGoverned {
     event JobTimedOut(uint256 indexed jobId, uint256 refund, uint256 slashed);
     /// @notice The client claimed the unused part of a settled job's deposit.
     event RefundClaimed(uint256 indexed jobId, address indexed client, uint256 amount);
+    /// @notice A timeout slash of `amount` was taken while a dispute against `provider` was open: it is held in
+    /// the escrow, drawn on first by the rulings, and what is left is claimable by the client after them
+    /// (claimHeldSlash). `holdEpoch` names the hold it belongs to.
+    event TimeoutSlashHeld(uint256 indexed jobId, address indexed provider, uint256 amount, uint256 holdEpoch);
+    /// @notice The last open dispute of `provider` was ruled: of `claims` held in hold `holdEpoch`, `amount` is
+    /// left for the timed-out clients, paid pro rata.
+    event HeldSlashReleased(address indexed provider, uint256 indexed holdEpoch, uint256 amount, uint256 claims);
+    /// @notice The client of a timed-out job received its share of a released hold.
+    event HeldSlashClaimed(uint256 indexed jobId, address indexed client, uint256 amount);
+    /// @notice `provider` set the daily collateral budget its worker key may commit by accepting jobs alone.
+    event WorkerBudgetSet(address indexed provider, uint256 budget);
     /// @notice The client disputed a settlement, posting `bond`.
     event JobDisputed(uint256 indexed jobId, address indexed client, uint256 bond, bytes32 reasonHash);
     /// @notice The arbiter ruled on a dispute.
@@ -193,7 +216,10 @@ interface IJobEscrow is IGoverned {
     event ParameterSet(uint8 indexed param, uint256 previous, uint256 value);
     /// @notice Governance gave role `role` (0 treasury, 1 guardian, 2 arbiter) to `account`.
     event RoleSet(uint8 indexed role, address indexed previous, address indexed account);
+}
 
+/// @notice The job escrow's functions.
+interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// @notice Open a job on `offerId`; pulls `maxGpuSeconds x price` from the caller (needs an allowance).
     /// @param deadline unix time by which a receipt must settle the job; from it plus the grace period on,
     /// receipts are refused and the client may reclaim everything (claimTimeout).
@@ -236,6 +262,17 @@ interface IJobEscrow is IGoverned {
     /// @notice After deadline plus grace, refund a running job's whole deposit to its client and slash part of
     /// the provider's collateral to the client. Anyone may call; the money goes to the client.
     function claimTimeout(uint256 jobId) external;
+
+    /// @notice After the rulings a held timeout slash waited for, pay the job's client its share of what they
+    /// left. Anyone may call; the money goes to the client.
+    function claimHeldSlash(uint256 jobId) external returns (uint256 amount);
+
+    /// @notice The caller (a provider's staking wallet) sets how much collateral per day its worker key may
+    /// commit by accepting jobs without the staking wallet. Until set, the budget is 25% of bonded stake.
+    function setWorkerBudget(uint256 budget) external;
+
+    /// @notice Collateral `provider`'s worker key has committed today, its daily budget, and when the day ends.
+    function workerBudget(address provider) external view returns (uint256 used, uint256 budget, uint256 resetsAt);
 
     /// @notice Send the unused part of settled jobs' deposits to their clients. Anyone may call.
     function claimRefunds(uint256[] calldata jobIds) external returns (uint256 total);
@@ -295,6 +332,10 @@ interface IJobEscrow is IGoverned {
         external
         view
         returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil);
+
+    /// @notice Seconds a deadline must leave after acceptance (setParameter 8); acceptance closes that long
+    /// before the deadline.
+    function minRunTime() external view returns (uint256);
 
     /// @notice The current parameters, in setParameter's order.
     function parameters() external view returns (uint256[8] memory);

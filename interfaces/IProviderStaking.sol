@@ -27,6 +27,7 @@ interface IProviderStaking is IGoverned {
         uint64 pricePerGpuSecond;
         uint8 gpuCount;
         uint256 bonded;
+        address worker; // the provider's current worker key
     }
 
     /// @notice The caller passed an amount of zero.

@@ -154,8 +154,8 @@ def test_stolen_worker_key_turns_collateral_into_payouts_only_at_the_daily_budge
         escrow.acceptJob(jobs[5], {"from": worker})
     # The staking wallet itself is not limited, and the budget renews a day later.
     escrow.acceptJob(jobs[5], {"from": staked_provider})
-    more = open_job(escrow, token, rando, max_gpu_seconds=max_s).events["JobCreated"]["jobId"]
     warp(now() + DAY)
+    more = open_job(escrow, token, rando, max_gpu_seconds=max_s).events["JobCreated"]["jobId"]
     escrow.acceptJob(more, {"from": worker})
 
 
