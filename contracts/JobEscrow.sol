@@ -49,12 +49,15 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     // ------------------------------------------------------------ job opening
 
     /// @inheritdoc IJobEscrow
-    function createJob(uint256 offerId, uint256 maxGpuSeconds, uint256 deadline, bytes32 specHash)
-        external
-        nonReentrant
-        returns (uint256 jobId)
-    {
-        return _createJob(offerId, maxGpuSeconds, deadline, specHash);
+    function createJob(
+        uint256 offerId,
+        uint256 maxGpuSeconds,
+        uint256 deadline,
+        bytes32 specHash,
+        uint256 gpuCount,
+        uint256 maxPricePerGpuSecond
+    ) external nonReentrant returns (uint256 jobId) {
+        return _createJob(offerId, maxGpuSeconds, deadline, specHash, gpuCount, maxPricePerGpuSecond);
     }
 
     /// @inheritdoc IJobEscrow
@@ -63,28 +66,40 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         uint256 maxGpuSeconds,
         uint256 deadline,
         bytes32 specHash,
+        uint256 gpuCount,
+        uint256 maxPricePerGpuSecond,
         uint256 permitDeadline,
         uint8 v,
         bytes32 r,
         bytes32 s
     ) external nonReentrant returns (uint256 jobId) {
-        // Sized exactly; an out-of-range maxGpuSeconds is rejected by _createJob before any transfer.
-        uint256 deposit =
-            maxGpuSeconds <= type(uint32).max ? uint256(_staking.jobTerms(offerId).pricePerGpuSecond) * maxGpuSeconds : 0;
+        // The permit is for the most the client accepts to pay (its price limit x maxGpuSeconds), a value it knows
+        // when it signs; the escrow pulls the actual deposit, at most that. Out-of-range values are rejected by
+        // _createJob before any transfer.
+        uint256 most = maxGpuSeconds <= type(uint32).max && maxPricePerGpuSecond <= type(uint64).max
+            ? maxPricePerGpuSecond * maxGpuSeconds
+            : 0;
         // A permit someone front-ran has already set the allowance; the transfer below then still succeeds.
-        try IERC20Permit(address(_token)).permit(msg.sender, address(this), deposit, permitDeadline, v, r, s) {} catch {}
-        return _createJob(offerId, maxGpuSeconds, deadline, specHash);
+        try IERC20Permit(address(_token)).permit(msg.sender, address(this), most, permitDeadline, v, r, s) {} catch {}
+        return _createJob(offerId, maxGpuSeconds, deadline, specHash, gpuCount, maxPricePerGpuSecond);
     }
 
-    function _createJob(uint256 offerId, uint256 maxGpuSeconds, uint256 deadline, bytes32 specHash)
-        private
-        whenNotPaused
-        returns (uint256 jobId)
-    {
+    function _createJob(
+        uint256 offerId,
+        uint256 maxGpuSeconds,
+        uint256 deadline,
+        bytes32 specHash,
+        uint256 gpuCount,
+        uint256 maxPrice
+    ) private whenNotPaused returns (uint256 jobId) {
         if (maxGpuSeconds == 0 || maxGpuSeconds > type(uint32).max) revert JobEscrowInvalidMaxGpuSeconds(maxGpuSeconds);
         uint256 latest = block.timestamp + MAX_JOB_DURATION;
         if (deadline <= block.timestamp || deadline > latest) revert JobEscrowInvalidDeadline(deadline, block.timestamp, latest);
         IProviderStaking.JobTerms memory terms = _staking.jobTerms(offerId);
+        // The client's limits: the offer may have changed since the client read it (or been changed to front-run it).
+        if (gpuCount == 0 || gpuCount > terms.gpuCount || terms.pricePerGpuSecond > maxPrice) {
+            revert JobEscrowOfferNoLongerFits(offerId, gpuCount, terms.gpuCount, maxPrice, terms.pricePerGpuSecond);
+        }
         if (msg.sender == terms.provider || msg.sender == terms.worker) {
             revert JobEscrowSelfDealing(msg.sender, terms.provider, terms.worker);
         }
@@ -111,7 +126,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             JobCore({
                 client: msg.sender,
                 status: JobStatus.Open,
-                gpuCount: terms.gpuCount,
+                gpuCount: uint8(gpuCount),
                 collateralBps: p.collateralBps,
                 stamp: uint32(acceptBy),
                 limit: uint32(deadline)
@@ -121,15 +136,28 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             JobTermsSlot({provider: terms.provider, price: terms.pricePerGpuSecond, maxGpuSeconds: uint32(maxGpuSeconds)});
         _jobMeta[jobId] = JobMeta({offerId: uint64(offerId), originalMaxGpuSeconds: uint32(maxGpuSeconds), disputeBond: 0});
         _specHash[jobId] = specHash;
-        _emitCreated(jobId, offerId, specHash, collateral);
+        _emitCreated(jobId, offerId, specHash, deposit, collateral);
         _token.safeTransferFrom(msg.sender, address(this), deposit);
     }
 
-    function _emitCreated(uint256 jobId, uint256 offerId, bytes32 specHash, uint256 collateral) private {
+    function _emitCreated(uint256 jobId, uint256 offerId, bytes32 specHash, uint256 deposit, uint256 collateral)
+        private
+    {
         JobCore memory c = _jobCore[jobId];
         JobTermsSlot memory t = _jobTerms[jobId];
         emit JobCreated(
-            jobId, c.client, t.provider, offerId, t.price, t.maxGpuSeconds, c.limit, c.stamp, specHash, collateral
+            jobId,
+            c.client,
+            t.provider,
+            offerId,
+            c.gpuCount,
+            t.price,
+            t.maxGpuSeconds,
+            c.limit,
+            c.stamp,
+            deposit,
+            collateral,
+            specHash
         );
     }
 

@@ -514,8 +514,19 @@ class DevNet:
         if approve:
             sender.call(gs.token, "approve", gs.escrow.address, 2**256 - 1)
         deadline = gs.chain.timestamp() + deadline_in
+        offer = gs.offer(offer_id)
         for _ in range(count):
-            sender.call(gs.escrow, "createJob", offer_id, max_gpu_seconds, deadline, spec_hash, gas=400_000)
+            sender.call(
+                gs.escrow,
+                "createJob",
+                offer_id,
+                max_gpu_seconds,
+                deadline,
+                spec_hash,
+                offer.gpu_count,
+                offer.price_per_gpu_second,
+                gas=400_000,
+            )
         receipts = sender.wait()
         ids = []
         for receipt in receipts:
@@ -763,6 +774,8 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, keep: boo
             max_gpu_seconds,
             deadline,
             bytes.fromhex(spec.spec_hash()[2:]),
+            hardware.count,
+            price,
             gas=400_000,
         )
         created = jobs.wait()

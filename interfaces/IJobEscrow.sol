@@ -158,22 +158,30 @@ interface IJobEscrowTypes {
     /// with collateral `need` would pass it. The staking wallet may accept the job, or raise the budget
     /// (setWorkerBudget), or wait for the next day.
     error JobEscrowWorkerBudgetExceeded(address provider, uint256 used, uint256 budget, uint256 need);
+    /// @notice The offer no longer fits the client's limits: it asked for `gpuCount` GPUs (the offer has
+    /// `offerGpuCount`) at no more than `maxPricePerGpuSecond` (the offer asks `offerPrice`). Read the offer again.
+    error JobEscrowOfferNoLongerFits(
+        uint256 offerId, uint256 gpuCount, uint256 offerGpuCount, uint256 maxPricePerGpuSecond, uint256 offerPrice
+    );
     /// @notice `provider` has disputes open; what is held for their rulings is released only after them.
     error JobEscrowDisputesOpen(address provider, uint256 openDisputes);
 
-    /// @notice A job was opened; `pricePerGpuSecond x maxGpuSeconds` was pulled from the client and
-    /// `collateral` locked from the provider's stake.
+    /// @notice A job was opened on `offerId` for `gpuCount` of its GPUs: `deposit` (= pricePerGpuSecond x
+    /// maxGpuSeconds) was pulled from the client and `collateral` locked from the provider's stake. Everything an
+    /// indexer needs about the job is here; no call is needed.
     event JobCreated(
         uint256 indexed jobId,
         address indexed client,
         address indexed provider,
         uint256 offerId,
+        uint256 gpuCount,
         uint256 pricePerGpuSecond,
         uint256 maxGpuSeconds,
         uint256 deadline,
         uint256 acceptBy,
-        bytes32 specHash,
-        uint256 collateral
+        uint256 deposit,
+        uint256 collateral,
+        bytes32 specHash
     );
     /// @notice The provider accepted the job.
     event JobAccepted(uint256 indexed jobId, address indexed provider, uint256 acceptedAt);
@@ -222,18 +230,30 @@ interface IJobEscrowTypes {
 interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// @notice Open a job on `offerId`; pulls `maxGpuSeconds x price` from the caller (needs an allowance).
     /// @param deadline unix time by which a receipt must settle the job; from it plus the grace period on,
-    /// receipts are refused and the client may reclaim everything (claimTimeout).
-    function createJob(uint256 offerId, uint256 maxGpuSeconds, uint256 deadline, bytes32 specHash)
-        external
-        returns (uint256 jobId);
+    /// receipts are refused and the client may reclaim everything (claimTimeout). It must leave at least
+    /// minRunTime(); acceptance closes that long before it.
+    /// @param gpuCount the GPUs the job reserves, 1 to the offer's count; receipts are metered against it
+    /// @param maxPricePerGpuSecond the highest price the client accepts: if the offer's price is higher when the
+    /// call lands, or it has fewer GPUs than `gpuCount`, the call reverts (JobEscrowOfferNoLongerFits)
+    function createJob(
+        uint256 offerId,
+        uint256 maxGpuSeconds,
+        uint256 deadline,
+        bytes32 specHash,
+        uint256 gpuCount,
+        uint256 maxPricePerGpuSecond
+    ) external returns (uint256 jobId);
 
-    /// @notice Same as createJob, with an EIP-2612 permit for the deposit in the same call. A permit that
+    /// @notice Same as createJob, with an EIP-2612 permit in the same call, for `maxPricePerGpuSecond x
+    /// maxGpuSeconds` (the most the job can cost; the escrow pulls the actual deposit). A permit that
     /// fails because it was already used (front-run) is ignored if the allowance suffices.
     function createJobWithPermit(
         uint256 offerId,
         uint256 maxGpuSeconds,
         uint256 deadline,
         bytes32 specHash,
+        uint256 gpuCount,
+        uint256 maxPricePerGpuSecond,
         uint256 permitDeadline,
         uint8 v,
         bytes32 r,

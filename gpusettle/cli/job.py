@@ -107,7 +107,15 @@ def job_create(
             sender, format_units(deposit, client.decimals), format_units(have, client.decimals), client.symbol
         )
     if permit:
-        plan = client.plan_create_job_with_permit(c.local_signer("a permit"), offer_id, gpu_seconds, when, h)
+        plan = client.plan_create_job_with_permit(
+            c.local_signer("a permit"),
+            offer_id,
+            gpu_seconds,
+            when,
+            h,
+            gpu_count=offer.gpu_count,
+            max_price=offer.price_per_gpu_second,
+        )
     else:
         allowance = client.allowance(sender, client.escrow.address)
         if allowance < deposit:
@@ -129,7 +137,16 @@ def job_create(
                 ),
                 what="approved",
             )
-        plan = client.plan_create_job(sender, offer_id, gpu_seconds, when, h)
+        # The limits are the offer as shown to the user: if it changes before the job lands, nothing is taken.
+        plan = client.plan_create_job(
+            sender,
+            offer_id,
+            gpu_seconds,
+            when,
+            h,
+            gpu_count=offer.gpu_count,
+            max_price=offer.price_per_gpu_second,
+        )
     out = c.send(plan, what="job created")
     ev = out.event("JobCreated").args
     job_id = int(ev["jobId"])

@@ -14,6 +14,7 @@ from eth_account import Account
 
 from tests.fixtures.contracts import DISPUTE_WINDOW, E18, PRICE, TIMEOUT_GRACE, UNBONDING_PERIOD
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 
 from .conftest import (
     DAY,
@@ -341,9 +342,9 @@ def test_pausing_stops_new_work_only(escrow, token, guardian, deployer, staked_p
     waiting = job_at(accept=False)
     escrow.pause({"from": guardian})
     with brownie.reverts(err("EnforcedPause()")):
-        escrow.createJob(1, 3600, now() + DAY, SPEC_HASH, {"from": client})
+        escrow.createJob(1, 3600, now() + DAY, SPEC_HASH, *limits(escrow, 1), {"from": client})
     with brownie.reverts(err("EnforcedPause()")):
-        escrow.createJobWithPermit(1, 3600, now() + DAY, SPEC_HASH, now() + DAY, 27, b"\x00" * 32, b"\x00" * 32,
+        escrow.createJobWithPermit(1, 3600, now() + DAY, SPEC_HASH, *limits(escrow, 1), now() + DAY, 27, b"\x00" * 32, b"\x00" * 32,
                                    {"from": client})
     with brownie.reverts(err("EnforcedPause()")):
         escrow.acceptJob(waiting, {"from": staked_provider})

@@ -19,10 +19,7 @@ K = 50
 
 
 def create(escrow, client, max_gpu_seconds, gpu_count, max_price):
-    args = [1, max_gpu_seconds, now() + 7 * DAY, SPEC_HASH]
-    if len(escrow.createJob.abi["inputs"]) > 4:
-        args += [gpu_count, max_price]
-    return escrow.createJob(*args, {"from": client})
+    return escrow.createJob(1, max_gpu_seconds, now() + 7 * DAY, SPEC_HASH, gpu_count, max_price, {"from": client})
 
 
 def no_longer_fits(offer_id, gpu_count, offer_gpus, max_price, offer_price):

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, settings
 
 from tests.fixtures.contracts import DISPUTE_BOND, FEE_BPS, TIMEOUT_GRACE
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 from tests.helpers.signing import FAILED_PROVIDER
 
 from .conftest import (
@@ -125,7 +126,7 @@ def test_smallest_upheld_dispute_compensates_the_one_unit_paid(escrow, token, st
 def big_job(b, price, max_gpu_seconds, gpu_count=255, deadline_in=364 * DAY):
     oid = b.staking.addOffer("GB200 NVL72", gpu_count, 192, price, "ipfs://big",
                              {"from": b.provider}).events["OfferAdded"]["offerId"]
-    tx = b.escrow.createJob(oid, max_gpu_seconds, now() + deadline_in, SPEC_HASH, {"from": b.client})
+    tx = b.escrow.createJob(oid, max_gpu_seconds, now() + deadline_in, SPEC_HASH, *limits(b.escrow, oid), {"from": b.client})
     job_id = tx.events["JobCreated"]["jobId"]
     b.escrow.acceptJob(job_id, {"from": b.provider})
     return job_id
@@ -204,7 +205,7 @@ def test_beyond_the_largest_job_is_refused(big):
         "offerId"]
     for bad in (0, MAX_U32 + 1, 2**64, 2**256 - 1):
         with brownie.reverts(err("JobEscrowInvalidMaxGpuSeconds(uint256)", bad)):
-            b.escrow.createJob(oid, bad, now() + DAY, SPEC_HASH, {"from": b.client})
+            b.escrow.createJob(oid, bad, now() + DAY, SPEC_HASH, *limits(b.escrow, oid), {"from": b.client})
 
 
 def test_largest_jobs_batched_for_one_provider_lose_no_earnings(big):

@@ -37,10 +37,7 @@ def open_job(escrow, token, sender, max_gpu_seconds=3600, deadline=None, offer_i
     if token.allowance(sender, escrow) < 2**255:
         token.approve(escrow, MAX_U256, {"from": sender})
     deadline = deadline or now() + 7 * DAY
-    args = [offer_id, max_gpu_seconds, deadline, SPEC_HASH]
-    if len(escrow.createJob.abi["inputs"]) > 4:  # the client's limits (GPU count, highest price)
-        args += [GPU_COUNT, PRICE]
-    return escrow.createJob(*args, {"from": sender})
+    return escrow.createJob(offer_id, max_gpu_seconds, deadline, SPEC_HASH, GPU_COUNT, PRICE, {"from": sender})
 
 
 def collateral_of(max_gpu_seconds):

@@ -188,7 +188,8 @@ class ProtocolOps:
         w, h = self.w, self.h
         deadline = h.ts + deadline_delta
         errs = w.create_job(str(client), offer_id, max_gs, deadline, h.ts)
-        tx = h.tx(self.escrow.createJob, offer_id, max_gs, deadline, SPEC_HASH, sender=client, errors=errs)
+        tx = h.tx(self.escrow.createJob, offer_id, max_gs, deadline, SPEC_HASH, *self.w.limits(offer_id), sender=client,
+                  errors=errs)
         if tx:
             job = w.jobs[len(w.jobs)]
             ev = tx.events["JobCreated"]
@@ -232,6 +233,15 @@ class ProtocolOps:
         if tx:
             ev = tx.events["JobTimedOut"]
             expect_event((ev["refund"], ev["slashed"]), result, "JobTimedOut")
+
+    def do_claim_held(self, s):
+        w = self.w
+        candidates = list(w.held_claims) or [j for j, job in w.jobs.items() if job.status == St.TIMED_OUT] or [1]
+        job_id = candidates[s % len(candidates)]
+        errs, amount = w.claim_held_slash(job_id)
+        tx = self.h.tx(self.escrow.claimHeldSlash, job_id, sender=self.accts["rando"], errors=errs)
+        if tx:
+            expect_event(tx.events["HeldSlashClaimed"]["amount"], amount, "HeldSlashClaimed.amount")
 
     def do_fraud(self, job_id, s):
         caller = self.caller_for_role(s, self.accts["arbiter"])

@@ -20,6 +20,7 @@ from eth_utils import to_checksum_address
 
 from tests.fixtures.accounts import WORKER2_KEY
 from tests.fixtures.jobs import RESULT_HASH, SPEC_HASH
+from tests.helpers.limits import limits
 from tests.helpers.revert import typed_error as err  # noqa: F401 -- re-exported to the tests
 from tests.helpers.revert import unauthorized, wrong_status
 from tests.helpers.signing import (  # noqa: F401
@@ -219,7 +220,7 @@ def job(escrow, token, staked_provider, client):
         sender = sender or client
         if token.allowance(sender, escrow) < 2**255:
             token.approve(escrow, 2**256 - 1, {"from": sender})
-        tx = escrow.createJob(offer_id, max_gpu_seconds, now() + deadline_in, spec, {"from": sender})
+        tx = escrow.createJob(offer_id, max_gpu_seconds, now() + deadline_in, spec, *limits(escrow, offer_id), {"from": sender})
         job_id = tx.events["JobCreated"]["jobId"]
         if accept:
             terms_provider = escrow.getJob(job_id)["provider"]

@@ -6,6 +6,7 @@ import pytest
 
 from tests.fixtures.contracts import PRICE, PROVIDER_STAKE, TIMEOUT_GRACE, UNBONDING_PERIOD
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 
 from .conftest import DAY, err, expect_event, not_paused, now, paused, unauthorized, warp
 
@@ -68,9 +69,9 @@ def test_new_work_is_blocked(escrow, token, job, client, staked_provider, worker
     escrow.pause({"from": guardian})
     before = snap(waiting)
     with brownie.reverts(paused()):
-        escrow.createJob(1, 3600, now() + DAY, SPEC_HASH, {"from": client})
+        escrow.createJob(1, 3600, now() + DAY, SPEC_HASH, *limits(escrow, 1), {"from": client})
     with brownie.reverts(paused()):
-        escrow.createJobWithPermit(1, 3600, now() + DAY, SPEC_HASH, now() + DAY, 27, b"\x01" * 32, b"\x02" * 32,
+        escrow.createJobWithPermit(1, 3600, now() + DAY, SPEC_HASH, *limits(escrow, 1), now() + DAY, 27, b"\x01" * 32, b"\x02" * 32,
                                    {"from": client})
     for who in (staked_provider, worker):
         with brownie.reverts(paused()):

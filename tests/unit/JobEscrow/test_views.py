@@ -8,13 +8,39 @@ from eth_abi import encode
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from tests.fixtures.contracts import (ACCEPT_WINDOW, COLLATERAL_BPS, DISPUTE_BOND, DISPUTE_WINDOW, ESCROW_PARAMS,
-                                      GPU_COUNT, PRICE, TIMEOUT_GRACE)
+from tests.fixtures.contracts import (
+    ACCEPT_WINDOW,
+    COLLATERAL_BPS,
+    DISPUTE_BOND,
+    DISPUTE_WINDOW,
+    ESCROW_PARAMS,
+    GPU_COUNT,
+    PRICE,
+    TIMEOUT_GRACE,
+)
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 from tests.helpers.signing import ATTESTATION_FIELDS, RECEIPT_TYPEHASH, Receipt, receipt_digest
 
-from .conftest import (BPS, CANCELLED, DAY, DISPUTED, FRAUD, OPEN, REJECTED, RUNNING, SETTLED, TIMED_OUT, UPHELD,
-                       ZERO, at, norm, now, unknown_job, warp)
+from .conftest import (
+    BPS,
+    CANCELLED,
+    DAY,
+    DISPUTED,
+    FRAUD,
+    OPEN,
+    REJECTED,
+    RUNNING,
+    SETTLED,
+    TIMED_OUT,
+    UPHELD,
+    ZERO,
+    at,
+    norm,
+    now,
+    unknown_job,
+    warp,
+)
 
 DEPOSIT = 3600 * PRICE
 COLLATERAL = -(-DEPOSIT * COLLATERAL_BPS // BPS)
@@ -41,7 +67,7 @@ def opened(escrow, token, client, staked_provider):
         token.approve(escrow, 2**256 - 1, {"from": client})
         t = now() + 5
         with at(t):
-            job_id = escrow.createJob(1, 3600, t + 2 * DAY, SPEC_HASH, {"from": client}).return_value
+            job_id = escrow.createJob(1, 3600, t + 2 * DAY, SPEC_HASH, *limits(escrow, 1), {"from": client}).return_value
         return job_id, t, t + 2 * DAY
 
     return _opened

@@ -4,6 +4,7 @@ import brownie
 import pytest
 
 from tests.fixtures.contracts import E18, GPU_COUNT, MIN_STAKE, PRICE, PROVIDER_STAKE, UNBONDING_PERIOD
+from tests.helpers.limits import limits
 
 from .conftest import ZERO, stake_of, typed_error
 
@@ -132,4 +133,4 @@ def test_escrow_refuses_jobs_that_job_terms_refuses(staking, escrow, staked_prov
     staking.jail(staked_provider, {"from": deployer})
     token.approve(escrow, 2**256 - 1, {"from": client})
     with brownie.reverts(typed_error("ProviderStakingJailed(address)", staked_provider)):
-        escrow.createJob(1, 3600, brownie.chain.time() + 86400, b"\x00" * 32, {"from": client})
+        escrow.createJob(1, 3600, brownie.chain.time() + 86400, b"\x00" * 32, *limits(escrow, 1), {"from": client})
