@@ -15,8 +15,8 @@ import {JobEscrowDesk} from "./escrow/JobEscrowDesk.sol";
 /// @title JobEscrow
 /// @notice See {IJobEscrow}.
 /// @dev Gas shapes the storage: a settlement reads two packed job slots and writes one, credits the
-/// provider's earnings and unlocks its collateral in one packed slot (once per run of receipts by the same
-/// provider in a batch), and leaves the client's refund to be claimed later, computed from the job slots.
+/// provider's earnings in one packed slot (once per run of receipts by the same provider in a batch), keeps the
+/// job's collateral locked as its dispute reserve (released later, after the window), and leaves the client's refund to be claimed later, computed from the job slots.
 /// The cold paths live in JobEscrowDesk (see there) and run by delegatecall on this contract's storage.
 contract JobEscrow is IJobEscrow, JobEscrowBase {
     using SafeERC20 for IERC20;
@@ -134,7 +134,15 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         );
         _jobTerms[jobId] =
             JobTermsSlot({provider: terms.provider, price: terms.pricePerGpuSecond, maxGpuSeconds: uint32(maxGpuSeconds)});
-        _jobMeta[jobId] = JobMeta({offerId: uint64(offerId), originalMaxGpuSeconds: uint32(maxGpuSeconds), disputeBond: 0});
+        _jobMeta[jobId] = JobMeta({
+            offerId: uint64(offerId),
+            originalMaxGpuSeconds: uint32(maxGpuSeconds),
+            disputeBond: 0,
+            reserveReleased: false,
+            disputeWindow: _config.disputeWindow,
+            timeoutSlashBps: p.timeoutSlashBps,
+            disputeSlashBps: p.disputeSlashBps
+        });
         _specHash[jobId] = specHash;
         _emitCreated(jobId, offerId, specHash, deposit, collateral);
         _token.safeTransferFrom(msg.sender, address(this), deposit);
@@ -390,7 +398,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         assembly ("memory-safe") {
             sstore(core.slot, settledWord)
         }
-        _credit(r, uint64(termsWord >> 160), maxGpuSeconds, billed, uint16(coreWord >> 176), feeBps, run);
+        _credit(r, uint64(termsWord >> 160), billed, feeBps, run);
         return true;
     }
 
@@ -418,9 +426,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     function _credit(
         Receipt calldata r,
         uint256 price,
-        uint256 maxGpuSeconds,
         uint256 billed,
-        uint256 collateralBps,
         uint256 feeBps,
         Run memory run
     ) private {
@@ -431,7 +437,6 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             uint256 fee = paid * feeBps / BPS;
             run.earnings += paid - fee;
             run.fees += fee;
-            run.unlock += _collateral(price * maxGpuSeconds, collateralBps);
             run.gpuSeconds += billed;
             if (r.outcome == uint8(Outcome.Completed)) ++run.completed;
             else ++run.failed;
@@ -445,8 +450,9 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     function _flush(Run memory run) private {
         if (run.provider == address(0)) return;
         ProviderBook storage b = _books[run.provider];
-        (b.locked, b.earnings, b.gpuSecondsServed) = (
-            SafeCast.toUint96(b.locked - run.unlock),
+        // The settled jobs' collateral stays locked: it is their dispute reserve until the window closes
+        // (releaseCollateral).
+        (b.earnings, b.gpuSecondsServed) = (
             SafeCast.toUint96(b.earnings + run.earnings),
             SafeCast.toUint64(b.gpuSecondsServed + run.gpuSeconds)
         );
@@ -457,7 +463,6 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             uint32(block.timestamp)
         );
         run.earnings = 0;
-        run.unlock = 0;
         run.gpuSeconds = 0;
         run.completed = 0;
         run.failed = 0;
@@ -529,6 +534,11 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
 
     /// @inheritdoc IJobEscrow
     function claimRefunds(uint256[] calldata) external returns (uint256) {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
+    function releaseCollateral(uint256[] calldata) external returns (uint256) {
         _toDesk();
     }
 
@@ -645,6 +655,11 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         // The window is read now, not at settlement: dispute() uses the current window too.
         disputableUntil = s.lastSettledAt == 0 ? 0 : uint256(s.lastSettledAt) + _config.disputeWindow;
         return (_books[provider].locked, s.openDisputes, disputableUntil);
+    }
+
+    /// @inheritdoc IJobEscrow
+    function heldSlashes(address provider) external view returns (uint256 held, uint256 released) {
+        return (_holds[provider].held, _heldReleased[provider]);
     }
 
     /// @inheritdoc IJobEscrow

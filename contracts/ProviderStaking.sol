@@ -201,7 +201,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     // ------------------------------------------------------- escrow & jailing
 
     /// @inheritdoc IProviderStaking
-    function slash(address provider, uint256 amount, address recipient)
+    function slash(address provider, uint256 amount, address recipient, uint256 keepBonded)
         external
         onlyEscrow
         nonReentrant
@@ -211,8 +211,10 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         StakeSlot storage s = _stakes[provider];
         uint256 bonded = s.bonded;
         uint256 unbonding = s.unbonding;
-        // Bonded stake first, then unbonding: a provider that asked to leave is still liable.
-        uint256 fromBonded = amount < bonded ? amount : bonded;
+        // Free bonded stake first, then unbonding: a provider that asked to leave is still liable. The collateral of
+        // the provider's other work (keepBonded) is not this slash's to take.
+        uint256 slashable = bonded > keepBonded ? bonded - keepBonded : 0;
+        uint256 fromBonded = amount < slashable ? amount : slashable;
         uint256 rest = amount - fromBonded;
         uint256 fromUnbonding = rest < unbonding ? rest : unbonding;
         slashed = fromBonded + fromUnbonding;

@@ -163,6 +163,8 @@ interface IJobEscrowTypes {
     error JobEscrowOfferNoLongerFits(
         uint256 offerId, uint256 gpuCount, uint256 offerGpuCount, uint256 maxPricePerGpuSecond, uint256 offerPrice
     );
+    /// @notice A settled job's collateral stays reserved for its dispute until `closesAt`; release it after that.
+    error JobEscrowReserveStillNeeded(uint256 jobId, uint256 closesAt, uint256 nowTs);
     /// @notice `provider` has disputes open; what is held for their rulings is released only after them.
     error JobEscrowDisputesOpen(address provider, uint256 openDisputes);
 
@@ -206,6 +208,9 @@ interface IJobEscrowTypes {
     event HeldSlashReleased(address indexed provider, uint256 indexed holdEpoch, uint256 amount, uint256 claims);
     /// @notice The client of a timed-out job received its share of a released hold.
     event HeldSlashClaimed(uint256 indexed jobId, address indexed client, uint256 amount);
+    /// @notice A settled job's dispute reserve (`amount`, its collateral) went back to `provider`'s free stake: its
+    /// dispute window closed, or its dispute was ruled.
+    event CollateralReleased(uint256 indexed jobId, address indexed provider, uint256 amount);
     /// @notice `provider` set the daily collateral budget its worker key may commit by accepting jobs alone.
     event WorkerBudgetSet(address indexed provider, uint256 budget);
     /// @notice The client disputed a settlement, posting `bond`.
@@ -294,6 +299,11 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// @notice Collateral `provider`'s worker key has committed today, its daily budget, and when the day ends.
     function workerBudget(address provider) external view returns (uint256 used, uint256 budget, uint256 resetsAt);
 
+    /// @notice Return settled jobs' collateral, kept as their dispute reserve, to their providers' free stake once
+    /// their dispute windows have closed. Anyone may call; already released jobs are skipped.
+    /// @return total the collateral released
+    function releaseCollateral(uint256[] calldata jobIds) external returns (uint256 total);
+
     /// @notice Send the unused part of settled jobs' deposits to their clients. Anyone may call.
     function claimRefunds(uint256[] calldata jobIds) external returns (uint256 total);
 
@@ -352,6 +362,10 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
         external
         view
         returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil);
+
+    /// @notice Timeout slashes of `provider` held in the escrow for pending rulings, and what rulings left of
+    /// earlier holds that the timed-out clients have not claimed yet.
+    function heldSlashes(address provider) external view returns (uint256 held, uint256 released);
 
     /// @notice Seconds a deadline must leave after acceptance (setParameter 8); acceptance closes that long
     /// before the deadline.

@@ -133,9 +133,13 @@ interface IProviderStaking is IGoverned {
     /// @notice Withdraw an offer; open jobs on it are unaffected.
     function withdrawOffer(uint256 offerId) external;
 
-    /// @notice Escrow only: take up to `amount` from bonded, then unbonding stake, and send it to `recipient`.
+    /// @notice Escrow only: take up to `amount` from bonded stake above `keepBonded` (the collateral locked for the
+    /// provider's other clients' work), then from unbonding stake, and send it to `recipient`. The `keepBonded`
+    /// part is never taken.
     /// @return slashed what was actually taken (never more than exists)
-    function slash(address provider, uint256 amount, address recipient) external returns (uint256 slashed);
+    function slash(address provider, uint256 amount, address recipient, uint256 keepBonded)
+        external
+        returns (uint256 slashed);
 
     /// @notice Escrow or governance: jail `provider` for fraud.
     function jail(address provider) external;

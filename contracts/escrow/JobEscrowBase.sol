@@ -119,7 +119,12 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     struct JobMeta {
         uint64 offerId;
         uint32 originalMaxGpuSeconds;
-        uint96 disputeBond;
+        uint80 disputeBond; // the bond's cap, 10^24, is below 2^80
+        bool reserveReleased; // the collateral kept for the dispute window went back to the provider's free stake
+        // Terms fixed at creation for the cold paths (the settlement path's fee and grace are in SettleConfig).
+        uint32 disputeWindow;
+        uint16 timeoutSlashBps;
+        uint16 disputeSlashBps;
     }
 
     /// @dev Per provider, updated once per run of a batch. 96 + 96 + 64 bits.
@@ -147,7 +152,6 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         address provider;
         address worker;
         uint256 earnings;
-        uint256 unlock;
         uint256 gpuSeconds;
         uint256 completed;
         uint256 failed;
@@ -177,6 +181,7 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     mapping(address provider => Hold) internal _holds;
     mapping(address provider => mapping(uint256 epoch => Hold)) internal _released;
     mapping(uint256 jobId => HeldClaim) internal _heldClaims;
+    mapping(address provider => uint256) internal _heldReleased;
 
     constructor(IERC20 token_, IProviderStaking staking_, address governance)
         EIP712("gpusettle JobEscrow", "1")

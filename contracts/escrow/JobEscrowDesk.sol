@@ -34,13 +34,15 @@ contract JobEscrowDesk is JobEscrowBase {
         _books[t.provider].locked -= uint96(collateral);
         ProviderStats storage st = _stats[t.provider];
         ++st.timedOut;
-        uint256 amount = collateral * _params.timeoutSlashBps / BPS;
+        uint256 amount = collateral * _jobMeta[jobId].timeoutSlashBps / BPS;
+        // The other jobs' collateral is out of reach; this job's own, just unlocked, covers the slash.
+        uint256 keep = _books[t.provider].locked;
         uint256 slashed;
         if (st.openDisputes == 0) {
-            slashed = _staking.slash(t.provider, amount, c.client);
+            slashed = _staking.slash(t.provider, amount, c.client, keep);
         } else {
             // A ruling is pending: the slash stays in the escrow, within the ruling's reach (see _penalize).
-            slashed = _staking.slash(t.provider, amount, address(this));
+            slashed = _staking.slash(t.provider, amount, address(this), keep);
             Hold storage h = _holds[t.provider];
             // Safe: both sums are bounded by stake that existed, < 2^96.
             (h.held, h.claims) = (uint96(h.held + slashed), uint96(h.claims + slashed));
@@ -62,6 +64,7 @@ contract JobEscrowDesk is JobEscrowBase {
         // Pro rata: every client of the hold bears the rulings' draw alike. Rounds down; the dust stays here.
         amount = uint256(claim.amount) * rel.held / rel.claims;
         delete _heldClaims[jobId];
+        _heldReleased[provider] -= amount;
         emit HeldSlashClaimed(jobId, c.client, amount);
         if (amount != 0) _token.safeTransfer(c.client, amount);
     }
@@ -71,8 +74,37 @@ contract JobEscrowDesk is JobEscrowBase {
         Hold memory h = _holds[provider];
         if (h.claims == 0) return;
         _released[provider][h.epoch] = h;
+        _heldReleased[provider] += h.held;
         emit HeldSlashReleased(provider, h.epoch, h.held, h.claims);
         _holds[provider] = Hold({held: 0, claims: 0, epoch: h.epoch + 1});
+    }
+
+    /// @notice See IJobEscrow.
+    function releaseCollateral(uint256[] calldata jobIds) external nonReentrant returns (uint256 total) {
+        for (uint256 i = 0; i < jobIds.length; ++i) {
+            uint256 jobId = jobIds[i];
+            JobCore memory c = _coreWithStatus(jobId, JobStatus.Settled);
+            JobMeta memory m = _jobMeta[jobId];
+            if (m.reserveReleased) continue;
+            uint256 closesAt = uint256(c.limit) + m.disputeWindow;
+            if (block.timestamp <= closesAt) revert JobEscrowReserveStillNeeded(jobId, closesAt, block.timestamp);
+            JobTermsSlot memory t = _jobTerms[jobId];
+            total += _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c.collateralBps);
+        }
+        if (total == 0) revert JobEscrowNothingToClaim(msg.sender);
+    }
+
+    /// @dev Unlock a settled job's collateral, once.
+    function _releaseReserve(uint256 jobId, address provider, uint256 price, uint256 maxGpuSeconds, uint256 bps)
+        internal
+        returns (uint256 amount)
+    {
+        JobMeta storage m = _jobMeta[jobId];
+        if (m.reserveReleased) return 0;
+        m.reserveReleased = true;
+        amount = _collateral(price * maxGpuSeconds, bps);
+        _books[provider].locked -= uint96(amount);
+        emit CollateralReleased(jobId, provider, amount);
     }
 
     /// @notice See IJobEscrow.
@@ -96,15 +128,17 @@ contract JobEscrowDesk is JobEscrowBase {
     function dispute(uint256 jobId, bytes32 reasonHash) external nonReentrant {
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Settled);
         if (msg.sender != c.client) revert JobEscrowNotClient(jobId, msg.sender, c.client);
-        Params memory p = _params;
-        uint256 closesAt = uint256(c.limit) + _config.disputeWindow;
+        JobMeta storage m = _jobMeta[jobId];
+        uint256 closesAt = uint256(c.limit) + m.disputeWindow;
         if (block.timestamp > closesAt) revert JobEscrowDisputeWindowClosed(jobId, closesAt, block.timestamp);
         c.status = JobStatus.Disputed;
         _storeCore(jobId, c);
-        _jobMeta[jobId].disputeBond = p.disputeBond;
+        uint256 bond = _params.disputeBond;
+        // Safe: the bond's cap (10^24) is below 2^80.
+        m.disputeBond = uint80(bond);
         ++_stats[_jobTerms[jobId].provider].openDisputes;
-        emit JobDisputed(jobId, msg.sender, p.disputeBond, reasonHash);
-        if (p.disputeBond != 0) _token.safeTransferFrom(msg.sender, address(this), p.disputeBond);
+        emit JobDisputed(jobId, msg.sender, bond, reasonHash);
+        if (bond != 0) _token.safeTransferFrom(msg.sender, address(this), bond);
     }
 
     /// @notice See IJobEscrow.
@@ -115,6 +149,8 @@ contract JobEscrowDesk is JobEscrowBase {
         uint256 bond = m.disputeBond;
         ProviderStats storage s = _stats[t.provider];
         uint256 stillOpen = --s.openDisputes;
+        // The ruling ends the job's dispute reserve: back to free stake, where an upheld slash takes it first.
+        _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c.collateralBps);
         if (!upheld) {
             c.status = JobStatus.DisputeRejected;
             _storeCore(jobId, c);
@@ -130,7 +166,7 @@ contract JobEscrowDesk is JobEscrowBase {
         // of the slash goes to the treasury.
         uint256 paid = uint256(c.stamp) * t.price;
         uint256 deposit = uint256(t.price) * m.originalMaxGpuSeconds;
-        (uint256 slashed, uint256 compensation) = _penalize(t.provider, deposit * _params.disputeSlashBps / BPS, paid);
+        (uint256 slashed, uint256 compensation) = _penalize(t.provider, deposit * m.disputeSlashBps / BPS, paid);
         if (stillOpen == 0) _releaseHold(t.provider);
         emit DisputeResolved(jobId, true, slashed, compensation);
         if (compensation + bond != 0) _token.safeTransfer(c.client, compensation + bond);
@@ -145,7 +181,8 @@ contract JobEscrowDesk is JobEscrowBase {
         uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
         _books[t.provider].locked -= uint96(_collateral(deposit, c.collateralBps));
         ++_stats[t.provider].disputesLost;
-        (uint256 slashed, uint256 compensation) = _penalize(t.provider, deposit * _params.disputeSlashBps / BPS, deposit);
+        uint256 amount = deposit * _jobMeta[jobId].disputeSlashBps / BPS;
+        (uint256 slashed, uint256 compensation) = _penalize(t.provider, amount, deposit);
         emit FraudReported(jobId, evidenceHash, slashed, compensation);
         _token.safeTransfer(c.client, deposit + compensation);
     }
@@ -160,7 +197,10 @@ contract JobEscrowDesk is JobEscrowBase {
         uint256 fromHold = Math.min(amount, h.held);
         if (fromHold != 0) h.held = uint96(h.held - fromHold);
         slashed = fromHold;
-        if (amount > fromHold) slashed += _staking.slash(provider, amount - fromHold, address(this));
+        // Free stake, then unbonding stake; what is locked for other clients' work stays.
+        if (amount > fromHold) {
+            slashed += _staking.slash(provider, amount - fromHold, address(this), _books[provider].locked);
+        }
         compensation = Math.min(slashed, cap);
         SettleConfig memory cfg = _config;
         _accrueFees(cfg, slashed - compensation);

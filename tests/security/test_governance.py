@@ -198,7 +198,7 @@ def test_only_the_arbiter_rules_and_only_the_escrow_slashes(escrow, staking, dep
             escrow.resolveDispute(job_id, True, {"from": who})
     for who in (deployer, arbiter, rando):
         with brownie.reverts(unauthorized(who, "escrow")):
-            staking.slash(staked_provider, 1, who, {"from": who})
+            staking.slash(staked_provider, 1, who, 0, {"from": who})
         if who != deployer:
             with brownie.reverts(unauthorized(who, "escrowOrGovernance")):
                 staking.jail(staked_provider, {"from": who})

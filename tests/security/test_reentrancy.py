@@ -239,8 +239,8 @@ def case_withdraw(h, **_):
 
 def case_slash(h, stub_suite, **_):
     stub, st = stub_suite
-    return (lambda: call_as(stub, st, "slash", h.provider, 100 * E18, h.rando),
-            *hook_as(stub, st, "slash", h.provider, 100 * E18, h.rando), 0)
+    return (lambda: call_as(stub, st, "slash", h.provider, 100 * E18, h.rando, 0),
+            *hook_as(stub, st, "slash", h.provider, 100 * E18, h.rando, 0), 0)
 
 
 CASES = {

@@ -234,6 +234,13 @@ class ProtocolOps:
             ev = tx.events["JobTimedOut"]
             expect_event((ev["refund"], ev["slashed"]), result, "JobTimedOut")
 
+    def do_release_collateral(self, job_ids, s):
+        caller = self.pick([self.accts["rando"], self.accts["provider"]], s)
+        errs, total = self.w.release_collateral(str(caller), job_ids, self.h.ts)
+        tx = self.h.tx(self.escrow.releaseCollateral, job_ids, sender=caller, errors=errs)
+        if tx:
+            expect_event(sum(ev["amount"] for ev in tx.events["CollateralReleased"]), total, "CollateralReleased")
+
     def do_claim_held(self, s):
         w = self.w
         candidates = list(w.held_claims) or [j for j, job in w.jobs.items() if job.status == St.TIMED_OUT] or [1]

@@ -133,6 +133,11 @@ class Job:
     billed: int = 0
     settled_at: int = 0
     bond: int = 0
+    released: bool = False  # the settled job's collateral (its dispute reserve) went back to free stake
+    # terms fixed at creation
+    window: int = 0
+    tslash: int = 0
+    dslash: int = 0
 
     def __post_init__(self):
         self.max_gs = self.orig_max
@@ -217,9 +222,10 @@ class World:
         return max(s.bonded - self.books[provider].locked, 0)
 
     def slash(self, provider: str, amount: int, recipient: str) -> int:
-        """Take up to `amount`, bonded first, then unbonding; never more than exists."""
+        """Take up to `amount`: free bonded stake first, then unbonding; never the collateral locked for the
+        provider's other work, never more than exists."""
         s = self.stakes[provider]
-        from_bonded = min(amount, s.bonded)
+        from_bonded = min(amount, max(s.bonded - self.books[provider].locked, 0))
         from_unbonding = min(amount - from_bonded, s.unbonding)
         s.bonded -= from_bonded
         s.unbonding -= from_unbonding
@@ -434,6 +440,7 @@ class World:
             id=job_id, client=client, provider=p, offer=offer_id, price=offer.price, gpus=offer.gpus,
             orig_max=max_gs, cbps=self.params[COLLATERAL], status=St.OPEN,
             accept_by=min(now + self.params[ACCEPT_WINDOW], deadline - self.min_run), deadline=deadline,
+            window=self.params[DISPUTE_WINDOW], tslash=self.params[TIMEOUT_SLASH], dslash=self.params[DISPUTE_SLASH],
         )
         self.books[p].locked += collateral
         self.move(client, self.escrow, deposit)
@@ -525,8 +532,7 @@ class World:
         fee = paid * self.params[FEE] // BPS
         book = self.books[job.provider]
         book.earnings += paid - fee
-        book.locked -= job.collateral
-        book.served += billed
+        book.served += billed  # the collateral stays locked: the job's dispute reserve
         book.last_settled_at = now
         if r.outcome == COMPLETED:
             book.completed += 1
@@ -580,7 +586,7 @@ class World:
         book = self.books[job.provider]
         book.locked -= job.collateral
         book.timed_out += 1
-        amount = job.collateral * self.params[TIMEOUT_SLASH] // BPS
+        amount = job.collateral * job.tslash // BPS
         if book.open_disputes == 0:
             slashed = self.slash(job.provider, amount, job.client)
         else:  # held for the pending rulings
@@ -621,7 +627,7 @@ class World:
         errs = []
         if caller != job.client:
             errs.append(E("JobEscrowNotClient(uint256,address,address)", job_id, caller, job.client))
-        closes_at = job.settled_at + self.params[DISPUTE_WINDOW]
+        closes_at = job.settled_at + job.window
         if now > closes_at:
             errs.append(E("JobEscrowDisputeWindowClosed(uint256,uint256,uint256)", job_id, closes_at, now))
         if errs:
@@ -645,6 +651,7 @@ class World:
         job = self.jobs[job_id]
         book = self.books[job.provider]
         book.open_disputes -= 1
+        self.release_reserve(job)
         if not upheld:
             job.status = St.REJECTED
             if book.open_disputes == 0:
@@ -655,7 +662,7 @@ class World:
         book.disputes_lost += 1
         # the slash is the dispute fraction of the job's deposit; the client is compensated up to what it paid
         paid = job.billed * job.price
-        slashed, compensation = self.penalize(job.provider, job.deposit * self.params[DISPUTE_SLASH] // BPS, paid)
+        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, paid)
         if book.open_disputes == 0:
             self.release_hold(job.provider)
         self.move(self.escrow, job.client, compensation + job.bond)
@@ -672,11 +679,36 @@ class World:
         book = self.books[job.provider]
         book.locked -= job.collateral
         book.disputes_lost += 1
-        slashed, compensation = self.penalize(job.provider, job.deposit * self.params[DISPUTE_SLASH] // BPS,
-                                              job.deposit)
+        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, job.deposit)
         self.move(self.escrow, job.client, job.deposit + compensation)
         self.moves[job_id] += 1
         return [], (slashed, compensation)
+
+    def release_reserve(self, job: Job) -> int:
+        if job.released:
+            return 0
+        job.released = True
+        self.books[job.provider].locked -= job.collateral
+        return job.collateral
+
+    def release_collateral(self, caller: str, job_ids: list[int], now: int) -> tuple[list[tuple], int | None]:
+        trial = self.clone()
+        total = 0
+        for job_id in job_ids:
+            status = trial.job_status(job_id)
+            if status != St.SETTLED:
+                return [wrong_status(job_id, status, St.SETTLED)], None
+            job = trial.jobs[job_id]
+            if job.released:
+                continue
+            closes_at = job.settled_at + job.window
+            if now <= closes_at:
+                return [E("JobEscrowReserveStillNeeded(uint256,uint256,uint256)", job_id, closes_at, now)], None
+            total += trial.release_reserve(job)
+        if total == 0:
+            return [E("JobEscrowNothingToClaim(address)", caller)], None
+        self.__dict__.update(trial.__dict__)
+        return [], total
 
     def claim_held_slash(self, job_id: int) -> tuple[list[tuple], int | None]:
         status = self.job_status(job_id)

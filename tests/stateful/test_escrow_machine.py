@@ -92,6 +92,13 @@ class EscrowMachine(ProtocolOps):
     def rule_fraud(self, s="st_seed"):
         self.do_fraud(self.pick_job(s, (St.RUNNING,)), s >> 12)
 
+    def rule_release_collateral(self, picks="st_picks", wait="st_bool", s="st_seed"):
+        job_ids = self.jobs_from(picks, (St.SETTLED,))
+        if wait and job_ids and job_ids[0] in self.w.jobs:
+            job = self.w.jobs[job_ids[0]]
+            self.h.ts = max(self.h.ts, job.settled_at + job.window + (s >> 8) % 2)
+        self.do_release_collateral(job_ids, s)
+
     def rule_claim_held_slash(self, s="st_seed"):
         self.do_claim_held(s)
 

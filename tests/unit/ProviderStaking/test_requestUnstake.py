@@ -128,7 +128,7 @@ def test_free_stake_is_zero_when_slashed_below_locked(staking, escrow, escrow_si
                                                       treasury):
     create_job(max_gpu_seconds=3600)
     locked = 3600 * PRICE * COLLATERAL_BPS // 10_000
-    staking.slash(staked_provider, PROVIDER_STAKE - locked + 1, treasury, {"from": escrow_signer})
+    staking.slash(staked_provider, PROVIDER_STAKE - locked + 1, treasury, 0, {"from": escrow_signer})
     assert stake_of(staking, staked_provider)[0] == locked - 1
 
     with brownie.reverts(typed_error("ProviderStakingInsufficientFreeStake(address,uint256,uint256)",

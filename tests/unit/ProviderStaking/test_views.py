@@ -60,7 +60,7 @@ def test_job_terms(staking, staked_provider):
 
 def test_job_terms_report_current_bond(staking, staked_provider, escrow_signer, treasury):
     staking.requestUnstake(1_000 * E18, {"from": staked_provider})
-    staking.slash(staked_provider, 500 * E18, treasury, {"from": escrow_signer})
+    staking.slash(staked_provider, 500 * E18, treasury, 0, {"from": escrow_signer})
     assert terms_tuple(staking.jobTerms(1))[3] == PROVIDER_STAKE - 1_500 * E18
 
 
@@ -95,7 +95,7 @@ def test_job_terms_at_exact_minimum(staking, staked_provider):
 
 
 def test_job_terms_below_minimum_after_slash_reverts(staking, staked_provider, escrow_signer, treasury):
-    staking.slash(staked_provider, PROVIDER_STAKE, treasury, {"from": escrow_signer})
+    staking.slash(staked_provider, PROVIDER_STAKE, treasury, 0, {"from": escrow_signer})
     with brownie.reverts(typed_error("ProviderStakingBelowMinimum(address,uint256,uint256)",
                                      staked_provider, 0, MIN_STAKE)):
         staking.jobTerms(1)
@@ -119,7 +119,7 @@ def test_job_terms_without_worker_reverts(staking, token, bonded):
 
 def test_job_terms_checks_in_order(staking, staked_provider, deployer, escrow_signer, treasury):
     """Inactive before jailed before below-minimum: each failure names the first rule broken."""
-    staking.slash(staked_provider, PROVIDER_STAKE, treasury, {"from": escrow_signer})
+    staking.slash(staked_provider, PROVIDER_STAKE, treasury, 0, {"from": escrow_signer})
     staking.jail(staked_provider, {"from": deployer})
     with brownie.reverts(typed_error("ProviderStakingJailed(address)", staked_provider)):
         staking.jobTerms(1)
