@@ -243,9 +243,9 @@ def test_locked_collateral_reduces_free_stake(escrow, client, staked_provider):
     escrow.createJob(1, 45_000_000, now() + DAY, SPEC_HASH, *limits(escrow, 1), {"from": client})
 
 
-def test_free_stake_is_zero_when_slashes_took_more_than_is_locked(escrow, staking, token, client, staked_provider,
-                                                                  deployer, arbiter, receipt, settle, job):
-    # job A locks collateral, job B is disputed and upheld: the slash leaves less bonded than is locked
+def test_a_ruling_leaves_the_collateral_of_other_jobs(escrow, staking, token, client, staked_provider,
+                                                     deployer, arbiter, receipt, settle, job):
+    # job A locks collateral, job B is disputed and upheld: the slash takes everything but A's collateral
     escrow.setParameter(7, 0, {"from": deployer})  # no dispute bond, to keep the numbers simple
     big = 40_000_000  # 40k tokens of work: collateral 8k
     b = job(max_gpu_seconds=big, deadline_in=200 * DAY)
@@ -255,12 +255,8 @@ def test_free_stake_is_zero_when_slashes_took_more_than_is_locked(escrow, stakin
     escrow.dispute(b, b"\x01" * 32, {"from": client})
     escrow.resolveDispute(b, True, {"from": arbiter})
     bonded = staking.stakeOf(staked_provider)[0]
-    assert bonded < locked
+    assert bonded == locked == escrow.providerRecord(staked_provider)["lockedCollateral"]
     staking.unjail(staked_provider, {"from": deployer})
-    token.approve(staking, MIN_STAKE, {"from": staked_provider})
-    staking.stake(MIN_STAKE, {"from": staked_provider})  # back above the minimum, still below what is locked
-    bonded = staking.stakeOf(staked_provider)[0]
-    assert bonded < locked
     with brownie.reverts(err("JobEscrowInsufficientFreeStake(address,uint256,uint256)", staked_provider, 0,
                              collateral_of(PRICE))):
         escrow.createJob(1, 1, now() + DAY, SPEC_HASH, *limits(escrow, 1), {"from": client})

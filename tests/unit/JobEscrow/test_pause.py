@@ -4,7 +4,7 @@ settlement, disputes and withdrawals go on. Governance may unpause but not pause
 import brownie
 import pytest
 
-from tests.fixtures.contracts import PRICE, PROVIDER_STAKE, TIMEOUT_GRACE, UNBONDING_PERIOD
+from tests.fixtures.contracts import DISPUTE_WINDOW, PRICE, PROVIDER_STAKE, TIMEOUT_GRACE, UNBONDING_PERIOD
 from tests.fixtures.jobs import SPEC_HASH
 from tests.helpers.limits import limits
 
@@ -105,6 +105,10 @@ def test_pausing_never_traps_funds(escrow, token, staking, job, receipt, settle,
     assert escrow.paused()
     # every deposit, earning and fee has left the escrow
     assert token.balanceOf(escrow) == 0
+    # the settled jobs' collateral comes back once their dispute windows close
+    warp(now() + DISPUTE_WINDOW + 1)
+    escrow.releaseCollateral([to_settle, to_batch], {"from": rando})
+    assert escrow.providerRecord(staked_provider)["lockedCollateral"] == 0
     # and the provider can leave the staking contract
     bonded = staking.stakeOf(staked_provider)[0]
     staking.requestUnstake(bonded, {"from": staked_provider})
