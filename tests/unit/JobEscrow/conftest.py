@@ -159,11 +159,12 @@ def sorted_keys(keys):
 def books_balance(isolation, escrow, token, staking, provider, provider2, rando):
     """After every test (before the chain is rolled back): the escrow holds exactly what it owes, namely every
     open or running job's deposit, every settled job's unclaimed refund, every posted dispute bond, every credited
-    earning and the accrued fees; and the staking contract holds exactly the bonded plus unbonding stake."""
+    earning, the accrued fees and the timeout slashes held for rulings; and the staking contract holds exactly the bonded plus unbonding stake."""
     yield
     owed = escrow.accruedFees()
     for p in (provider, provider2, rando):
         owed += escrow.providerRecord(p)["earnings"]
+        owed += sum(escrow.heldSlashes(p))  # timeout slashes held for pending rulings
     for job_id in range(1, escrow.jobCount() + 1):
         v = escrow.getJob(job_id).dict()
         if v["status"] in (OPEN, RUNNING):

@@ -7,7 +7,7 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from tests.fixtures.contracts import COLLATERAL_BPS, FEE_BPS, GPU_COUNT, PRICE, TIMEOUT_GRACE
+from tests.fixtures.contracts import COLLATERAL_BPS, DISPUTE_WINDOW, FEE_BPS, GPU_COUNT, PRICE, TIMEOUT_GRACE
 from tests.helpers.signing import COMPLETED, FAILED_CLIENT, FAILED_PROVIDER, SECP256K1_N, Receipt
 
 from .conftest import (BPS, CANCELLED, DAY, GPU_COUNT2, ODD_PRICE, OPEN, PRICE2, RUNNING, SETTLED, TIMED_OUT,
@@ -42,7 +42,8 @@ def check_settled(escrow, token, tx, job_id, billed, outcome, provider, before, 
     completed = 1 if outcome == COMPLETED else 0
     assert rec["jobsCompleted"] == before["jobsCompleted"] + completed
     assert rec["jobsFailed"] == before["jobsFailed"] + 1 - completed
-    assert rec["lockedCollateral"] == before["lockedCollateral"] - j["collateral"]
+    # the collateral stays locked: the job's dispute reserve until its window closes
+    assert rec["lockedCollateral"] == before["lockedCollateral"]
     assert escrow.accruedFees() == before["fees"] + fee
     assert token.balanceOf(escrow) == before["escrow_balance"]
     return payout, fee
@@ -137,8 +138,8 @@ def test_fee_parameter_applies_at_settlement(escrow, token, deployer, job, recei
                   fee_bps=0)
 
 
-def test_collateral_unlock_uses_the_fraction_locked_at_creation(escrow, token, deployer, job, receipt, settle,
-                                                                staked_provider, book):
+def test_collateral_release_uses_the_fraction_locked_at_creation(escrow, token, deployer, job, receipt, settle,
+                                                                 staked_provider, book, rando):
     a = job(max_gpu_seconds=3600)  # 20% locked
     escrow.setParameter(1, 7_000, {"from": deployer})
     b = job(max_gpu_seconds=3600)  # 70% locked
@@ -146,8 +147,13 @@ def test_collateral_unlock_uses_the_fraction_locked_at_creation(escrow, token, d
     assert escrow.getJob(b)["collateral"] == 3600 * PRICE * 7_000 // BPS
     before = book(staked_provider)
     check_settled(escrow, token, settle(receipt(a)), a, 1000, COMPLETED, staked_provider, before)
-    assert escrow.providerRecord(staked_provider)["lockedCollateral"] == escrow.getJob(b)["collateral"]
     settle(receipt(b))
+    both = escrow.getJob(a)["collateral"] + escrow.getJob(b)["collateral"]
+    assert escrow.providerRecord(staked_provider)["lockedCollateral"] == both
+    warp(escrow.getJob(b)["settledAt"] + DISPUTE_WINDOW + 1)
+    assert escrow.releaseCollateral([a], {"from": rando}).return_value == escrow.getJob(a)["collateral"]
+    assert escrow.providerRecord(staked_provider)["lockedCollateral"] == escrow.getJob(b)["collateral"]
+    escrow.releaseCollateral([b], {"from": rando})
     assert escrow.providerRecord(staked_provider)["lockedCollateral"] == 0
 
 

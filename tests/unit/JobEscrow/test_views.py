@@ -152,16 +152,17 @@ def test_provider_record_and_blockers(escrow, staking, job, receipt, settle, cli
     escrow.dispute(a, b"\x01" * 32, {"from": client})
     paid = 2000 * PRICE + 10 * PRICE
     fees = 2000 * PRICE * ESCROW_PARAMS[0] // BPS + 10 * PRICE * ESCROW_PARAMS[0] // BPS
+    coll = {j: escrow.getJob(j)["collateral"] for j in (a, b, c)}  # a and c settled: their dispute reserves
     assert escrow.providerRecord(staked_provider).dict() == dict(
-        zero, lockedCollateral=COLLATERAL, earnings=paid - fees, gpuSecondsServed=2010, jobsCompleted=1, jobsFailed=1,
+        zero, lockedCollateral=sum(coll.values()), earnings=paid - fees, gpuSecondsServed=2010, jobsCompleted=1, jobsFailed=1,
         openDisputes=1)
     last_settled = escrow.getJob(c)["settledAt"]
-    assert tuple(escrow.unstakeBlockers(staked_provider)) == (COLLATERAL, 1, last_settled + DISPUTE_WINDOW)
+    assert tuple(escrow.unstakeBlockers(staked_provider)) == (sum(coll.values()), 1, last_settled + DISPUTE_WINDOW)
     assert tx.timestamp <= last_settled
     warp(escrow.getJob(b)["deadline"] + TIMEOUT_GRACE)
     slashed = escrow.claimTimeout(b, {"from": rando}).events["JobTimedOut"]["slashed"]
     rec = escrow.providerRecord(staked_provider).dict()
-    assert (rec["lockedCollateral"], rec["jobsTimedOut"], rec["totalSlashed"]) == (0, 1, slashed)
+    assert (rec["lockedCollateral"], rec["jobsTimedOut"], rec["totalSlashed"]) == (coll[a] + coll[c], 1, slashed)
     assert rec["totalSlashed"] == staking.totalSlashedOf(staked_provider)
 
 
