@@ -663,6 +663,11 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     }
 
     /// @inheritdoc IJobEscrow
+    function disputeWindow() external view returns (uint256) {
+        return _config.disputeWindow;
+    }
+
+    /// @inheritdoc IJobEscrow
     function minRunTime() external view returns (uint256) {
         return _params.minRunTime;
     }

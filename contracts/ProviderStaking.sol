@@ -48,6 +48,8 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     mapping(address provider => StakeSlot) private _stakes;
     mapping(address provider => WorkerSlot) private _workers;
     mapping(uint256 offerId => Offer) private _offers;
+    /// @dev Keys that were replaced as a worker key: never named again, so rotation voids their receipts for good.
+    mapping(address worker => bool) private _retiredWorkers;
 
     constructor(IERC20 token_, address governance, uint256 minStake_, uint256 unbondingPeriod_) Governed(governance) {
         if (address(token_) == address(0)) revert ZeroAddress();
@@ -134,8 +136,10 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     /// @inheritdoc IProviderStaking
     function setWorker(address worker) external {
         if (worker == address(0)) revert ZeroAddress();
+        if (_retiredWorkers[worker]) revert ProviderStakingWorkerRetired(worker);
         WorkerSlot storage w = _workers[msg.sender];
         address previous = w.worker;
+        if (previous != address(0) && previous != worker) _retiredWorkers[previous] = true;
         w.worker = worker;
         emit WorkerSet(msg.sender, previous, worker);
     }
@@ -254,7 +258,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         if (escrow_ == address(0)) revert ZeroAddress();
         if (_escrow != address(0)) revert ProviderStakingEscrowAlreadySet(_escrow);
         // The unbonding period set before the escrow existed must still outlast the escrow's dispute window.
-        uint256 window = IJobEscrow(escrow_).parameters()[4];
+        uint256 window = IJobEscrow(escrow_).disputeWindow();
         if (_unbondingPeriod <= window) {
             revert ProviderStakingParameterOutOfRange(PARAM_UNBONDING_PERIOD, _unbondingPeriod, window + 1, MAX_UNBONDING_PERIOD);
         }
@@ -281,7 +285,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
             // with its stake before a dispute against it is even raised.
             uint256 lowest = MIN_UNBONDING_PERIOD;
             if (_escrow != address(0)) {
-                uint256 window = IJobEscrow(_escrow).parameters()[4];
+                uint256 window = IJobEscrow(_escrow).disputeWindow();
                 if (window + 1 > lowest) lowest = window + 1;
             }
             if (value < lowest || value > MAX_UNBONDING_PERIOD) {

@@ -367,6 +367,10 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// earlier holds that the timed-out clients have not claimed yet.
     function heldSlashes(address provider) external view returns (uint256 held, uint256 released);
 
+    /// @notice The dispute window new jobs get (setParameter 4), read by the staking contract to keep its unbonding
+    /// period longer.
+    function disputeWindow() external view returns (uint256);
+
     /// @notice Seconds a deadline must leave after acceptance (setParameter 8); acceptance closes that long
     /// before the deadline.
     function minRunTime() external view returns (uint256);

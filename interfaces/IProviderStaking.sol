@@ -61,6 +61,9 @@ interface IProviderStaking is IGoverned {
     error ProviderStakingNotJailed(address provider);
     /// @notice The provider's bonded stake is below the minimum for new work.
     error ProviderStakingBelowMinimum(address provider, uint256 bonded, uint256 minimum);
+    /// @notice `worker` was replaced as a worker key once and is retired: rotation voids a key's receipts for good.
+    /// Name a fresh key.
+    error ProviderStakingWorkerRetired(address worker);
     /// @notice The provider has not named a worker key.
     error ProviderStakingNoWorker(address provider);
     /// @notice A governance parameter was set outside its hard range.
@@ -114,7 +117,8 @@ interface IProviderStaking is IGoverned {
     function withdraw() external;
 
     /// @notice Name `worker` as the hot key that signs this provider's receipts. Rotating it invalidates
-    /// every receipt signed by the previous key that has not settled yet.
+    /// every receipt signed by the previous key that has not settled yet, for good: a replaced key is retired and
+    /// can never be named again (by any provider).
     function setWorker(address worker) external;
 
     /// @notice Publish an offer; the caller must hold at least the minimum stake.

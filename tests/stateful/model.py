@@ -189,6 +189,7 @@ class World:
     moves: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     refunds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     min_run: int = MIN_RUN_TIME
+    retired_workers: set = field(default_factory=set)  # replaced worker keys: never named again
     # provider -> [day, collateral its worker key committed that day]
     budgets: dict[str, list] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     # provider -> [held, claims, epoch]: timeout slashes taken while a dispute was open
@@ -327,6 +328,11 @@ class World:
     def set_worker(self, provider: str, worker: str | None) -> list[tuple]:
         if worker is None:
             return [E("ZeroAddress()")]
+        if worker in self.retired_workers:
+            return [E("ProviderStakingWorkerRetired(address)", worker)]
+        previous = self.stakes[provider].worker
+        if previous is not None and previous != worker:
+            self.retired_workers.add(previous)
         self.stakes[provider].worker = worker
         return []
 
