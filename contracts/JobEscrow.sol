@@ -388,7 +388,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             run.worker = _staking.workerOf(provider);
         }
         _checkWorkerSignature(jobId, run.domainSeparator, structHash, sig, run.worker);
-        _checkNumbers(r, uint32(coreWord >> 192), uint8(coreWord >> 168));
+        _checkNumbers(r, uint32(coreWord >> 192), uint8(coreWord >> 168), coreWord >> 224);
         uint256 maxGpuSeconds = uint32(termsWord >> 224);
         uint256 billed = r.outcome == uint8(Outcome.FailedProvider) ? 0 : Math.min(r.gpuSeconds, maxGpuSeconds);
         // Keep client, gpuCount and collateralBps; status := Settled, stamp := billed, limit := now.
@@ -413,12 +413,16 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         if (signer != worker || signer == address(0)) revert JobEscrowInvalidWorkerSignature(jobId, signer, worker);
     }
 
-    function _checkNumbers(Receipt calldata r, uint256 acceptedAt, uint256 gpuCount) private view {
+    function _checkNumbers(Receipt calldata r, uint256 acceptedAt, uint256 gpuCount, uint256 deadline) private view {
         if (r.startTime < acceptedAt || r.endTime < r.startTime || r.endTime > block.timestamp) {
             revert JobEscrowImpossibleTimes(r.jobId, r.startTime, r.endTime, acceptedAt, block.timestamp);
         }
-        // Safe from overflow: endTime <= block.timestamp and gpuCount < 2^8.
-        uint256 limit = (uint256(r.endTime - r.startTime) + METER_TOLERANCE_SECONDS) * gpuCount;
+        // Work after the deadline was not paid for (the grace is for posting the receipt, not for running).
+        if (r.endTime > deadline) revert JobEscrowEndAfterDeadline(r.jobId, r.endTime, deadline);
+        // Safe from overflow: endTime <= block.timestamp and gpuCount < 2^8. The tolerance covers clock skew of a
+        // run that took time; a run of no wall time bills nothing.
+        uint256 wall = r.endTime - r.startTime;
+        uint256 limit = wall == 0 ? 0 : (wall + METER_TOLERANCE_SECONDS) * gpuCount;
         if (r.gpuSeconds > limit) revert JobEscrowImpossibleGpuSeconds(r.jobId, r.gpuSeconds, limit);
         if (r.outcome > uint8(Outcome.FailedProvider)) revert JobEscrowInvalidOutcome(r.jobId, r.outcome);
     }

@@ -123,7 +123,10 @@ interface IJobEscrowTypes {
     error JobEscrowInvalidWorkerSignature(uint256 jobId, address recovered, address worker);
     /// @notice The receipt's times are impossible: start before acceptance, end before start, or end in the future.
     error JobEscrowImpossibleTimes(uint256 jobId, uint256 startTime, uint256 endTime, uint256 acceptedAt, uint256 nowTs);
-    /// @notice More GPU-seconds than the job's GPUs could run between start and end.
+    /// @notice The receipt's run ended after the job's deadline; only work up to the deadline is paid.
+    error JobEscrowEndAfterDeadline(uint256 jobId, uint256 endTime, uint256 deadline);
+    /// @notice More GPU-seconds than the job's GPUs could run between start and end (plus the tolerance of
+    /// METER_TOLERANCE_SECONDS per GPU for a run that took any time).
     error JobEscrowImpossibleGpuSeconds(uint256 jobId, uint256 gpuSeconds, uint256 limit);
     /// @notice The outcome is not one of the Outcome values.
     error JobEscrowInvalidOutcome(uint256 jobId, uint8 outcome);

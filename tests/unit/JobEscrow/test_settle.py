@@ -212,12 +212,14 @@ def test_boundaries_are_accepted(escrow, token, job, sign, attest, rando, staked
     check_settled(escrow, token, tx, job_id, limit, COMPLETED, staked_provider, before, max_gpu_seconds=10_000)
 
 
-def test_zero_length_run_may_claim_only_the_tolerance(escrow, token, job, receipt, settle, staked_provider, book):
+def test_zero_length_run_bills_nothing(escrow, token, job, receipt, settle, staked_provider, book):
     job_id = job()
     start = escrow.getJob(job_id)["acceptedAt"]
+    with brownie.reverts(err("JobEscrowImpossibleGpuSeconds(uint256,uint256,uint256)", job_id, 1, 0)):
+        settle(receipt(job_id, gpu_seconds=1, start=start, end=start))
     before = book(staked_provider)
-    tx = settle(receipt(job_id, gpu_seconds=TOLERANCE * GPU_COUNT, start=start, end=start))
-    check_settled(escrow, token, tx, job_id, TOLERANCE * GPU_COUNT, COMPLETED, staked_provider, before)
+    tx = settle(receipt(job_id, gpu_seconds=0, start=start, end=start))
+    check_settled(escrow, token, tx, job_id, 0, COMPLETED, staked_provider, before)
 
 
 def test_rejects_more_gpu_seconds_than_possible(escrow, job, receipt, sign, attest, rando, snap):
