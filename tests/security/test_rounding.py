@@ -171,7 +171,9 @@ def test_largest_job_fits_every_field_and_pays_exactly(big):
     ev = events_of(tx, "JobSettled")[0]
     assert (ev["gpuSeconds"], ev["payout"], ev["fee"]) == (MAX_U32, deposit - fee, fee)
     rec = b.escrow.providerRecord(b.provider).dict()
-    assert (rec["earnings"], rec["lockedCollateral"], rec["gpuSecondsServed"]) == (deposit - fee, 0, MAX_U32)
+    # the collateral stays locked as the job's dispute reserve
+    assert (rec["earnings"], rec["lockedCollateral"], rec["gpuSecondsServed"]) == (
+        deposit - fee, b.escrow.getJob(job_id)["collateral"], MAX_U32)
     assert b.escrow.accruedFees() == fee
     assert liabilities(b) == b.token.balanceOf(b.escrow)
 
@@ -281,7 +283,7 @@ def test_payout_plus_fee_plus_refund_is_the_deposit(big, price, max_gpu_seconds,
     assert (ev["gpuSeconds"], ev["payout"], ev["fee"]) == (billed, paid - fee, fee)
     assert ev["payout"] + ev["fee"] + refund == deposit
     assert refund == (max_gpu_seconds - billed) * price
-    assert b.escrow.providerRecord(b.provider)["lockedCollateral"] == 0
+    assert b.escrow.providerRecord(b.provider)["lockedCollateral"] == b.escrow.getJob(job_id)["collateral"]
 
     if refund:
         b.escrow.claimRefunds([job_id], {"from": b.deployer})
