@@ -172,15 +172,21 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     mapping(address oracle => uint32 epoch) internal _oracleEpochOf;
     // slither-disable-next-line uninitialized-state written only by sstore in _storeCore and _settleOne (one packed word), which Slither does not see
     mapping(uint256 jobId => JobCore) internal _jobCore;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 jobId => JobTermsSlot) internal _jobTerms;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 jobId => JobMeta) internal _jobMeta;
     mapping(uint256 jobId => bytes32) internal _specHash;
     mapping(address provider => ProviderBook) internal _books;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(address provider => ProviderStats) internal _stats;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(address provider => WorkerBudget) internal _workerBudgets;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(address provider => Hold) internal _holds;
     mapping(address provider => mapping(uint256 epoch => Hold)) internal _released;
     mapping(uint256 jobId => HeldClaim) internal _heldClaims;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(address provider => uint256) internal _heldReleased;
 
     constructor(IERC20 token_, IProviderStaking staking_, address governance)
