@@ -245,6 +245,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         nonReentrant
     {
         SettleConfig memory cfg = _config;
+        if (cfg.settlementPaused) revert JobEscrowSettlementPaused();
         bytes32 structHash = _receiptStructHash(receipt);
         _verifyAttestation(keccak256(abi.encodePacked(structHash)), attestation, cfg);
         // slither-disable-next-line uninitialized-local a memory struct starts zeroed; an all-zero Run is the intended empty accumulator
@@ -266,6 +267,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         if (n == 0) revert JobEscrowEmptyBatch();
         if (n != workerSigs.length) revert JobEscrowLengthMismatch(n, workerSigs.length);
         SettleConfig memory cfg = _config;
+        if (cfg.settlementPaused) revert JobEscrowSettlementPaused();
         bytes32[] memory hashes = new bytes32[](n);
         for (uint256 i = 0; i < n; ++i) {
             hashes[i] = _receiptStructHash(receipts[i]);
@@ -594,6 +596,21 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     /// @inheritdoc IJobEscrow
     function setWorkerBudget(uint256) external {
         _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
+    function pauseSettlement() external {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
+    function unpauseSettlement() external {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
+    function settlementPaused() external view returns (bool) {
+        return _config.settlementPaused;
     }
 
     // ------------------------------------------------------------------ views

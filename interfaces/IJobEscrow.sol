@@ -166,6 +166,8 @@ interface IJobEscrowTypes {
     error JobEscrowOfferNoLongerFits(
         uint256 offerId, uint256 gpuCount, uint256 offerGpuCount, uint256 maxPricePerGpuSecond, uint256 offerPrice
     );
+    /// @notice The guardian stopped settlement (pauseSettlement); receipts wait until it is lifted.
+    error JobEscrowSettlementPaused();
     /// @notice A settled job's collateral stays reserved for its dispute until `closesAt`; release it after that.
     error JobEscrowReserveStillNeeded(uint256 jobId, uint256 closesAt, uint256 nowTs);
     /// @notice `provider` has disputes open; what is held for their rulings is released only after them.
@@ -214,6 +216,8 @@ interface IJobEscrowTypes {
     /// @notice A settled job's dispute reserve (`amount`, its collateral) went back to `provider`'s free stake: its
     /// dispute window closed, or its dispute was ruled.
     event CollateralReleased(uint256 indexed jobId, address indexed provider, uint256 amount);
+    /// @notice The guardian stopped (true) or governance or the guardian resumed (false) settlement.
+    event SettlementPauseSet(bool paused);
     /// @notice `provider` set the daily collateral budget its worker key may commit by accepting jobs alone.
     event WorkerBudgetSet(address indexed provider, uint256 budget);
     /// @notice The client disputed a settlement, posting `bond`.
@@ -348,6 +352,16 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
 
     /// @notice Guardian or governance: resume new jobs.
     function unpause() external;
+
+    /// @notice Guardian: stop settlement (settle, settleBatch), e.g. while oracle keys are compromised. Refunds,
+    /// timeouts, disputes, withdrawals, unstaking and new work go on.
+    function pauseSettlement() external;
+
+    /// @notice Guardian or governance: resume settlement.
+    function unpauseSettlement() external;
+
+    /// @notice Whether the guardian has stopped settlement.
+    function settlementPaused() external view returns (bool);
 
     /// @notice A job, decoded.
     function getJob(uint256 jobId) external view returns (JobView memory);

@@ -53,7 +53,7 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     }
 
 
-    /// @dev Read and written by every settlement. 128 + 16 + 32 + 8 + 32 + 32 bits. The epoch counts oracle set
+    /// @dev Read and written by every settlement. 128 + 16 + 32 + 8 + 32 + 32 + 8 bits (one slot). The epoch counts oracle set
     /// changes, so 32 bits outlast any governance.
     struct SettleConfig {
         uint128 accruedFees;
@@ -62,6 +62,7 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         uint8 oracleThreshold;
         uint32 disputeWindow;
         uint32 timeoutGrace;
+        bool settlementPaused; // the guardian's separate stop of settlement (compromised oracle keys)
     }
 
     /// @dev The other parameters, read when jobs open, time out or are disputed. 3 x 16 + 32 + 96 bits.

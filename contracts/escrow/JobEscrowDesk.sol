@@ -208,6 +208,20 @@ contract JobEscrowDesk is JobEscrowBase {
     }
 
     /// @notice See IJobEscrow.
+    function pauseSettlement() external {
+        if (msg.sender != _guardian) revert Unauthorized(msg.sender, "guardian");
+        _config.settlementPaused = true;
+        emit SettlementPauseSet(true);
+    }
+
+    /// @notice See IJobEscrow.
+    function unpauseSettlement() external {
+        if (msg.sender != _guardian && msg.sender != governance()) revert Unauthorized(msg.sender, "guardian");
+        _config.settlementPaused = false;
+        emit SettlementPauseSet(false);
+    }
+
+    /// @notice See IJobEscrow.
     function withdrawFees() external nonReentrant returns (uint256 amount) {
         amount = _config.accruedFees;
         if (amount == 0) revert JobEscrowNothingToClaim(_treasury);
