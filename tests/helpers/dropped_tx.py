@@ -21,6 +21,7 @@ from web3.exceptions import TransactionNotFound
 
 DROPPED = "Tx dropped without known replacement"
 POLL_SECONDS = 30.0
+RETRIES = 5
 
 _original = _PrivateKeyAccount._await_confirmation
 
@@ -49,11 +50,16 @@ def _await_confirmation(self, receipt, required_confs, gas_strategy, gas_iter):
         mined = mined_receipt(receipt.txid)
         if mined is None:
             raise
-        # It was mined after all: run brownie's own confirmation again; it now finds the receipt at once.
-        receipt.status = Status(-1)
-        receipt._confirmed.clear()
-        receipt._await_confirmation(mined["blockNumber"], required_confs)
-        return receipt
+        # It was mined after all: run brownie's own confirmation again; it finds the receipt (a lookup may still
+        # miss once more under load, so a few tries).
+        for _ in range(RETRIES):
+            receipt.status = Status(-1)
+            receipt._confirmed.clear()
+            receipt._await_confirmation(mined["blockNumber"], required_confs)
+            if receipt.status != Status(-2):
+                return receipt
+            time.sleep(0.2)
+        raise
 
 
 def install():

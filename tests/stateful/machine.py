@@ -318,9 +318,10 @@ class ProtocolOps:
             start = job.accepted_at if job and job.accepted_at else now - 10
             r = Receipt(job_id, provider, 1, start, start + 1, RESULT_HASH, outcome)
             return r, w.stakes[provider].worker or next(iter(self.workers))
-        start = job.accepted_at if s & 1 else job.accepted_at + (s >> 1) % (now - job.accepted_at + 1)
-        end = now if s & 2 else start + (s >> 2) % (now - start + 1)
-        limit = (end - start + 5) * job.gpus
+        cap = min(now, job.deadline)  # an honest run ends by the deadline
+        start = job.accepted_at if s & 1 else job.accepted_at + (s >> 1) % (cap - job.accepted_at + 1)
+        end = cap if s & 2 else start + (s >> 2) % (cap - start + 1)
+        limit = 0 if end == start else (end - start + 5) * job.gpus
         gs = [0, 1, min(job.max_gs, limit), limit, (s >> 3) % (limit + 1), min(job.max_gs + 1, limit)][(s >> 8) % 6]
         provider, signer = job.provider, w.stakes[job.provider].worker
         if flaw == "wrong_key":

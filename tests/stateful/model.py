@@ -23,6 +23,7 @@ HOUR = 3600
 MAX_JOB_DURATION = 365 * DAY
 METER_TOLERANCE_SECONDS = 5
 MIN_RUN_TIME = 600  # JobEscrow's default minimum run time (parameter 8)
+MIN_RUN_PARAM, MIN_RUN_CAP = 8, (0, 24 * 3600)
 WORKER_BUDGET_BPS = 2_500  # until a provider sets its own, its worker key may commit this share of bonded per day
 E18 = 10**18
 
@@ -524,9 +525,13 @@ class World:
         if r.startTime < job.accepted_at or r.endTime < r.startTime or r.endTime > now:
             errs.append(E("JobEscrowImpossibleTimes(uint256,uint256,uint256,uint256,uint256)", r.jobId,
                           r.startTime, r.endTime, job.accepted_at, now))
-        elif r.gpuSeconds > (r.endTime - r.startTime + METER_TOLERANCE_SECONDS) * job.gpus:
-            errs.append(E("JobEscrowImpossibleGpuSeconds(uint256,uint256,uint256)", r.jobId, r.gpuSeconds,
-                          (r.endTime - r.startTime + METER_TOLERANCE_SECONDS) * job.gpus))
+        else:
+            if r.endTime > job.deadline:  # work after the deadline was not paid for
+                errs.append(E("JobEscrowEndAfterDeadline(uint256,uint256,uint256)", r.jobId, r.endTime, job.deadline))
+            wall = r.endTime - r.startTime  # the tolerance covers skew of a run that took time, not no time at all
+            limit = 0 if wall == 0 else (wall + METER_TOLERANCE_SECONDS) * job.gpus
+            if r.gpuSeconds > limit:
+                errs.append(E("JobEscrowImpossibleGpuSeconds(uint256,uint256,uint256)", r.jobId, r.gpuSeconds, limit))
         if r.outcome > FAILED_PROVIDER:
             errs.append(E("JobEscrowInvalidOutcome(uint256,uint8)", r.jobId, r.outcome))
         return errs
@@ -758,6 +763,14 @@ class World:
         if caller != self.governance:
             errs.append(unauthorized(caller, "governance"))
         sig = "JobEscrowParameterOutOfRange(uint8,uint256,uint256,uint256)"
+        if param == MIN_RUN_PARAM:  # not in parameters(): read with minRunTime()
+            lo, hi = MIN_RUN_CAP
+            if value < lo or value > hi:
+                errs.append(E(sig, param, value, lo, hi))
+            if errs:
+                return errs
+            self.min_run = value
+            return []
         if param not in ESCROW_CAPS:
             errs.append(E(sig, param, value, 0, 0))
         else:
