@@ -4,163 +4,24 @@ pragma solidity 0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {IJobEscrow} from "../interfaces/IJobEscrow.sol";
 import {IProviderStaking} from "../interfaces/IProviderStaking.sol";
-import {Governed} from "./utils/Governed.sol";
+import {JobEscrowBase} from "./escrow/JobEscrowBase.sol";
+import {JobEscrowDesk} from "./escrow/JobEscrowDesk.sol";
 
 /// @title JobEscrow
 /// @notice See {IJobEscrow}.
 /// @dev Gas shapes the storage: a settlement reads two packed job slots and writes one, credits the
-/// provider's earnings and unlocks its collateral in one packed slot (once per run of receipts by the same
-/// provider in a batch), and leaves the client's refund to be claimed later, computed from the job slots.
-contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, EIP712 {
+/// provider's earnings in one packed slot (once per run of receipts by the same provider in a batch), keeps the
+/// job's collateral locked as its dispute reserve (released later, after the window), and leaves the client's refund to be claimed later, computed from the job slots.
+/// The cold paths live in JobEscrowDesk (see there) and run by delegatecall on this contract's storage.
+contract JobEscrow is IJobEscrow, JobEscrowBase {
     using SafeERC20 for IERC20;
 
-    bytes32 public constant RECEIPT_TYPEHASH = keccak256(
-        "JobReceipt(uint256 jobId,address provider,uint64 gpuSeconds,uint64 startTime,uint64 endTime,bytes32 resultHash,uint8 outcome)"
-    );
-    bytes32 public constant ATTESTATION_TYPEHASH = keccak256("Attestation(bytes32 receiptsHash,uint64 oracleEpoch)");
-
-    uint256 private constant BPS = 10_000;
-    /// @notice Slack, in seconds per GPU, between a receipt's wall time and the GPU-seconds it may claim.
-    uint256 public constant METER_TOLERANCE_SECONDS = 5;
-    uint256 public constant MAX_JOB_DURATION = 365 days;
-    uint256 public constant MAX_ORACLES = 32;
-
-    uint8 internal constant PARAM_FEE_BPS = 0;
-    uint8 internal constant PARAM_COLLATERAL_BPS = 1;
-    uint8 internal constant PARAM_TIMEOUT_SLASH_BPS = 2;
-    uint8 internal constant PARAM_DISPUTE_SLASH_BPS = 3;
-    uint8 internal constant PARAM_DISPUTE_WINDOW = 4;
-    uint8 internal constant PARAM_ACCEPT_WINDOW = 5;
-    uint8 internal constant PARAM_TIMEOUT_GRACE = 6;
-    uint8 internal constant PARAM_DISPUTE_BOND = 7;
-    uint8 internal constant PARAM_COUNT = 8;
-
-    uint8 internal constant ROLE_TREASURY = 0;
-    uint8 internal constant ROLE_GUARDIAN = 1;
-    uint8 internal constant ROLE_ARBITER = 2;
-
-    modifier onlyArbiter() {
-        if (msg.sender != _arbiter) revert Unauthorized(msg.sender, "arbiter");
-        _;
-    }
-
-    /// @dev Hard caps, indexed by parameter: no caller, governance included, can go outside them.
-    function _bounds(uint8 param) private pure returns (uint256 min, uint256 max) {
-        if (param == PARAM_FEE_BPS) return (0, 1_000); // at most 10% of a payment
-        if (param == PARAM_COLLATERAL_BPS) return (0, BPS); // at most the job's value
-        if (param == PARAM_TIMEOUT_SLASH_BPS) return (0, BPS); // of the collateral
-        if (param == PARAM_DISPUTE_SLASH_BPS) return (0, BPS); // of the job's deposit
-        if (param == PARAM_DISPUTE_WINDOW) return (1 hours, 30 days);
-        if (param == PARAM_ACCEPT_WINDOW) return (1 minutes, 7 days);
-        if (param == PARAM_TIMEOUT_GRACE) return (0, 7 days);
-        return (0, 1_000_000 ether); // PARAM_DISPUTE_BOND; _setParameter refuses unknown indexes first
-    }
-
-    /// @dev Read and written by every settlement. 128 + 16 + 32 + 8 + 32 + 32 bits. The epoch counts oracle set
-    /// changes, so 32 bits outlast any governance.
-    struct SettleConfig {
-        uint128 accruedFees;
-        uint16 feeBps;
-        uint32 oracleEpoch;
-        uint8 oracleThreshold;
-        uint32 disputeWindow;
-        uint32 timeoutGrace;
-    }
-
-    /// @dev The other parameters, read when jobs open, time out or are disputed. 3 x 16 + 32 + 96 bits.
-    struct Params {
-        uint16 collateralBps;
-        uint16 timeoutSlashBps;
-        uint16 disputeSlashBps;
-        uint32 acceptWindow;
-        uint96 disputeBond;
-    }
-
-    /// @dev Job slot 1, written by every state change. `stamp` and `limit` change meaning with the status:
-    /// Open: acceptBy and deadline; Running: acceptedAt and deadline; after settlement: billed GPU-seconds
-    /// and settledAt. Timestamps fit 32 bits until 2106.
-    struct JobCore {
-        address client;
-        JobStatus status;
-        uint8 gpuCount;
-        uint16 collateralBps;
-        uint32 stamp;
-        uint32 limit;
-    }
-
-    /// @dev Job slot 2, read by settlement. maxGpuSeconds drops to the billed seconds once the refund is claimed.
-    struct JobTermsSlot {
-        address provider;
-        uint64 price;
-        uint32 maxGpuSeconds;
-    }
-
-    /// @dev Job slot 3, off the settlement path.
-    struct JobMeta {
-        uint64 offerId;
-        uint32 originalMaxGpuSeconds;
-        uint96 disputeBond;
-    }
-
-    /// @dev Per provider, updated once per run of a batch. 96 + 96 + 64 bits.
-    struct ProviderBook {
-        uint96 locked;
-        uint96 earnings;
-        uint64 gpuSecondsServed;
-    }
-
-    /// @dev 3 x 48 + 3 x 32 bits. lastSettledAt keeps unbonded stake in place until the dispute window of
-    /// the provider's latest settlement has closed (see unstakeBlockers).
-    struct ProviderStats {
-        uint48 completed;
-        uint48 failed;
-        uint48 timedOut;
-        uint32 disputesLost;
-        uint32 openDisputes;
-        uint32 lastSettledAt;
-    }
-
-    /// @dev What a batch owes one provider, written to storage when the provider changes.
-    struct Run {
-        bytes32 domainSeparator;
-        uint256 timeoutGrace;
-        address provider;
-        address worker;
-        uint256 earnings;
-        uint256 unlock;
-        uint256 gpuSeconds;
-        uint256 completed;
-        uint256 failed;
-        uint256 fees;
-    }
-
-    IERC20 private immutable _token;
-    IProviderStaking private immutable _staking;
-
-    SettleConfig private _config;
-    Params private _params;
-    address private _treasury;
-    address private _guardian;
-    address private _arbiter;
-    uint256 private _jobCount;
-    address[] private _oracles;
-
-    mapping(address oracle => uint32 epoch) private _oracleEpochOf;
-    // slither-disable-next-line uninitialized-state written only by sstore in _storeCore and _settleOne (one packed word), which Slither does not see
-    mapping(uint256 jobId => JobCore) private _jobCore;
-    mapping(uint256 jobId => JobTermsSlot) private _jobTerms;
-    mapping(uint256 jobId => JobMeta) private _jobMeta;
-    mapping(uint256 jobId => bytes32) private _specHash;
-    mapping(address provider => ProviderBook) private _books;
-    mapping(address provider => ProviderStats) private _stats;
+    address private immutable _desk;
 
     /// @param params the initial parameters in setParameter's order, each checked against its cap
     constructor(
@@ -173,28 +34,30 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         address[] memory oracles,
         uint8 threshold,
         uint256[8] memory params
-    ) EIP712("gpusettle JobEscrow", "1") Governed(governance) {
-        if (address(token_) == address(0) || address(staking_) == address(0)) revert ZeroAddress();
-        _token = token_;
-        _staking = staking_;
+    ) JobEscrowBase(token_, staking_, governance) {
+        _desk = address(new JobEscrowDesk(token_, staking_));
         _setRole(ROLE_TREASURY, treasury_);
         _setRole(ROLE_GUARDIAN, guardian);
         _setRole(ROLE_ARBITER, arbiter);
-        for (uint8 i = 0; i < PARAM_COUNT; ++i) {
+        for (uint8 i = 0; i < 8; ++i) {
             _setParameter(i, params[i]);
         }
+        _setParameter(PARAM_MIN_RUN_TIME, DEFAULT_MIN_RUN_TIME);
         _setOracleSet(oracles, threshold);
     }
 
     // ------------------------------------------------------------ job opening
 
     /// @inheritdoc IJobEscrow
-    function createJob(uint256 offerId, uint256 maxGpuSeconds, uint256 deadline, bytes32 specHash)
-        external
-        nonReentrant
-        returns (uint256 jobId)
-    {
-        return _createJob(offerId, maxGpuSeconds, deadline, specHash);
+    function createJob(
+        uint256 offerId,
+        uint256 maxGpuSeconds,
+        uint256 deadline,
+        bytes32 specHash,
+        uint256 gpuCount,
+        uint256 maxPricePerGpuSecond
+    ) external nonReentrant returns (uint256 jobId) {
+        return _createJob(offerId, maxGpuSeconds, deadline, specHash, gpuCount, maxPricePerGpuSecond);
     }
 
     /// @inheritdoc IJobEscrow
@@ -203,29 +66,47 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         uint256 maxGpuSeconds,
         uint256 deadline,
         bytes32 specHash,
+        uint256 gpuCount,
+        uint256 maxPricePerGpuSecond,
         uint256 permitDeadline,
         uint8 v,
         bytes32 r,
         bytes32 s
     ) external nonReentrant returns (uint256 jobId) {
-        // Sized exactly; an out-of-range maxGpuSeconds is rejected by _createJob before any transfer.
-        uint256 deposit =
-            maxGpuSeconds <= type(uint32).max ? uint256(_staking.jobTerms(offerId).pricePerGpuSecond) * maxGpuSeconds : 0;
+        // The permit is for the most the client accepts to pay (its price limit x maxGpuSeconds), a value it knows
+        // when it signs; the escrow pulls the actual deposit, at most that. Out-of-range values are rejected by
+        // _createJob before any transfer.
+        uint256 most = maxGpuSeconds <= type(uint32).max && maxPricePerGpuSecond <= type(uint64).max
+            ? maxPricePerGpuSecond * maxGpuSeconds
+            : 0;
         // A permit someone front-ran has already set the allowance; the transfer below then still succeeds.
-        try IERC20Permit(address(_token)).permit(msg.sender, address(this), deposit, permitDeadline, v, r, s) {} catch {}
-        return _createJob(offerId, maxGpuSeconds, deadline, specHash);
+        try IERC20Permit(address(_token)).permit(msg.sender, address(this), most, permitDeadline, v, r, s) {} catch {}
+        return _createJob(offerId, maxGpuSeconds, deadline, specHash, gpuCount, maxPricePerGpuSecond);
     }
 
-    function _createJob(uint256 offerId, uint256 maxGpuSeconds, uint256 deadline, bytes32 specHash)
-        private
-        whenNotPaused
-        returns (uint256 jobId)
-    {
+    function _createJob(
+        uint256 offerId,
+        uint256 maxGpuSeconds,
+        uint256 deadline,
+        bytes32 specHash,
+        uint256 gpuCount,
+        uint256 maxPrice
+    ) private whenNotPaused returns (uint256 jobId) {
         if (maxGpuSeconds == 0 || maxGpuSeconds > type(uint32).max) revert JobEscrowInvalidMaxGpuSeconds(maxGpuSeconds);
         uint256 latest = block.timestamp + MAX_JOB_DURATION;
         if (deadline <= block.timestamp || deadline > latest) revert JobEscrowInvalidDeadline(deadline, block.timestamp, latest);
         IProviderStaking.JobTerms memory terms = _staking.jobTerms(offerId);
+        // The client's limits: the offer may have changed since the client read it (or been changed to front-run it).
+        if (gpuCount == 0 || gpuCount > terms.gpuCount || terms.pricePerGpuSecond > maxPrice) {
+            revert JobEscrowOfferNoLongerFits(offerId, gpuCount, terms.gpuCount, maxPrice, terms.pricePerGpuSecond);
+        }
+        if (msg.sender == terms.provider || msg.sender == terms.worker) {
+            revert JobEscrowSelfDealing(msg.sender, terms.provider, terms.worker);
+        }
         Params memory p = _params;
+        if (deadline < block.timestamp + p.minRunTime) {
+            revert JobEscrowRunTimeTooShort(deadline, block.timestamp + p.minRunTime);
+        }
 
         // Safe from overflow: price < 2^64 and maxGpuSeconds < 2^32.
         uint256 deposit = uint256(terms.pricePerGpuSecond) * maxGpuSeconds;
@@ -238,13 +119,14 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         book.locked = uint96(locked + collateral);
 
         jobId = ++_jobCount;
-        uint256 acceptBy = Math.min(block.timestamp + p.acceptWindow, deadline);
+        // Acceptance closes the minimum run time before the deadline, so no job can be accepted and time out at once.
+        uint256 acceptBy = Math.min(block.timestamp + p.acceptWindow, deadline - p.minRunTime);
         _storeCore(
             jobId,
             JobCore({
                 client: msg.sender,
                 status: JobStatus.Open,
-                gpuCount: terms.gpuCount,
+                gpuCount: uint8(gpuCount),
                 collateralBps: p.collateralBps,
                 stamp: uint32(acceptBy),
                 limit: uint32(deadline)
@@ -252,25 +134,50 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         );
         _jobTerms[jobId] =
             JobTermsSlot({provider: terms.provider, price: terms.pricePerGpuSecond, maxGpuSeconds: uint32(maxGpuSeconds)});
-        _jobMeta[jobId] = JobMeta({offerId: uint64(offerId), originalMaxGpuSeconds: uint32(maxGpuSeconds), disputeBond: 0});
+        _jobMeta[jobId] = JobMeta({
+            offerId: uint64(offerId),
+            originalMaxGpuSeconds: uint32(maxGpuSeconds),
+            disputeBond: 0,
+            reserveReleased: false,
+            disputeWindow: _config.disputeWindow,
+            timeoutSlashBps: p.timeoutSlashBps,
+            disputeSlashBps: p.disputeSlashBps
+        });
         _specHash[jobId] = specHash;
-        _emitCreated(jobId, offerId, specHash, collateral);
+        _emitCreated(jobId, offerId, specHash, deposit, collateral);
         _token.safeTransferFrom(msg.sender, address(this), deposit);
     }
 
-    function _emitCreated(uint256 jobId, uint256 offerId, bytes32 specHash, uint256 collateral) private {
+    function _emitCreated(uint256 jobId, uint256 offerId, bytes32 specHash, uint256 deposit, uint256 collateral)
+        private
+    {
         JobCore memory c = _jobCore[jobId];
         JobTermsSlot memory t = _jobTerms[jobId];
         emit JobCreated(
-            jobId, c.client, t.provider, offerId, t.price, t.maxGpuSeconds, c.limit, c.stamp, specHash, collateral
+            jobId,
+            c.client,
+            t.provider,
+            offerId,
+            c.gpuCount,
+            t.price,
+            t.maxGpuSeconds,
+            c.limit,
+            c.stamp,
+            deposit,
+            collateral,
+            specHash
         );
     }
 
     /// @inheritdoc IJobEscrow
     function acceptJob(uint256 jobId) external whenNotPaused {
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Open);
-        address provider = _jobTerms[jobId].provider;
-        _checkProviderOrWorker(jobId, provider);
+        JobTermsSlot memory t = _jobTerms[jobId];
+        address provider = t.provider;
+        address worker = _staking.workerOf(provider);
+        if (msg.sender != provider && msg.sender != worker) revert JobEscrowNotProviderOrWorker(jobId, msg.sender);
+        // The worker key may have been rotated to the client's wallet since the job opened.
+        if (c.client == worker) revert JobEscrowSelfDealing(c.client, provider, worker);
         if (block.timestamp > c.stamp) revert JobEscrowAcceptanceClosed(jobId, c.stamp, block.timestamp);
         // slither-disable-next-line unused-return unbonding stake does not count toward the minimum
         (uint256 bonded,,, bool jailed) = _staking.stakeOf(provider);
@@ -278,10 +185,38 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         // A provider that fell below the minimum stake since the job opened cannot take it on.
         uint256 minimum = _staking.minStake();
         if (bonded < minimum) revert JobEscrowBelowMinimumStake(provider, bonded, minimum);
+        if (msg.sender != provider) {
+            _spendWorkerBudget(provider, bonded, _collateral(uint256(t.price) * t.maxGpuSeconds, c.collateralBps));
+        }
         c.status = JobStatus.Running;
         c.stamp = uint32(block.timestamp);
         _storeCore(jobId, c);
         emit JobAccepted(jobId, provider, block.timestamp);
+    }
+
+    /// @dev The worker key alone commits at most its daily budget of collateral: a stolen key can turn no more
+    /// than that (times the timeout slash fraction) into payouts per day, and the provider rotates it meanwhile.
+    function _spendWorkerBudget(address provider, uint256 bonded, uint256 need) private {
+        WorkerBudget memory w = _workerBudgets[provider];
+        uint256 today = block.timestamp / 1 days;
+        uint256 used = w.day == today ? w.used : 0;
+        uint256 budget = _budgetOf(w, bonded);
+        if (used + need > budget) revert JobEscrowWorkerBudgetExceeded(provider, used, budget, need);
+        // Safe: used + need <= budget < 2^96, and day numbers fit 32 bits for millions of years.
+        w.used = uint96(used + need);
+        w.day = uint32(today);
+        _workerBudgets[provider] = w;
+    }
+
+
+
+    /// @inheritdoc IJobEscrow
+    function workerBudget(address provider) external view returns (uint256 used, uint256 budget, uint256 resetsAt) {
+        WorkerBudget memory w = _workerBudgets[provider];
+        uint256 today = block.timestamp / 1 days;
+        // slither-disable-next-line unused-return only the bonded stake sizes the default budget
+        (uint256 bonded,,,) = _staking.stakeOf(provider);
+        return (w.day == today ? w.used : 0, _budgetOf(w, bonded), (today + 1) * 1 days);
     }
 
     /// @inheritdoc IJobEscrow
@@ -310,6 +245,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         nonReentrant
     {
         SettleConfig memory cfg = _config;
+        if (cfg.settlementPaused) revert JobEscrowSettlementPaused();
         bytes32 structHash = _receiptStructHash(receipt);
         _verifyAttestation(keccak256(abi.encodePacked(structHash)), attestation, cfg);
         // slither-disable-next-line uninitialized-local a memory struct starts zeroed; an all-zero Run is the intended empty accumulator
@@ -331,6 +267,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         if (n == 0) revert JobEscrowEmptyBatch();
         if (n != workerSigs.length) revert JobEscrowLengthMismatch(n, workerSigs.length);
         SettleConfig memory cfg = _config;
+        if (cfg.settlementPaused) revert JobEscrowSettlementPaused();
         bytes32[] memory hashes = new bytes32[](n);
         for (uint256 i = 0; i < n; ++i) {
             hashes[i] = _receiptStructHash(receipts[i]);
@@ -453,7 +390,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
             run.worker = _staking.workerOf(provider);
         }
         _checkWorkerSignature(jobId, run.domainSeparator, structHash, sig, run.worker);
-        _checkNumbers(r, uint32(coreWord >> 192), uint8(coreWord >> 168));
+        _checkNumbers(r, uint32(coreWord >> 192), uint8(coreWord >> 168), coreWord >> 224);
         uint256 maxGpuSeconds = uint32(termsWord >> 224);
         uint256 billed = r.outcome == uint8(Outcome.FailedProvider) ? 0 : Math.min(r.gpuSeconds, maxGpuSeconds);
         // Keep client, gpuCount and collateralBps; status := Settled, stamp := billed, limit := now.
@@ -463,7 +400,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         assembly ("memory-safe") {
             sstore(core.slot, settledWord)
         }
-        _credit(r, uint64(termsWord >> 160), maxGpuSeconds, billed, uint16(coreWord >> 176), feeBps, run);
+        _credit(r, uint64(termsWord >> 160), billed, feeBps, run);
         return true;
     }
 
@@ -478,12 +415,16 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         if (signer != worker || signer == address(0)) revert JobEscrowInvalidWorkerSignature(jobId, signer, worker);
     }
 
-    function _checkNumbers(Receipt calldata r, uint256 acceptedAt, uint256 gpuCount) private view {
+    function _checkNumbers(Receipt calldata r, uint256 acceptedAt, uint256 gpuCount, uint256 deadline) private view {
         if (r.startTime < acceptedAt || r.endTime < r.startTime || r.endTime > block.timestamp) {
             revert JobEscrowImpossibleTimes(r.jobId, r.startTime, r.endTime, acceptedAt, block.timestamp);
         }
-        // Safe from overflow: endTime <= block.timestamp and gpuCount < 2^8.
-        uint256 limit = (uint256(r.endTime - r.startTime) + METER_TOLERANCE_SECONDS) * gpuCount;
+        // Work after the deadline was not paid for (the grace is for posting the receipt, not for running).
+        if (r.endTime > deadline) revert JobEscrowEndAfterDeadline(r.jobId, r.endTime, deadline);
+        // Safe from overflow: endTime <= block.timestamp and gpuCount < 2^8. The tolerance covers clock skew of a
+        // run that took time; a run of no wall time bills nothing.
+        uint256 wall = r.endTime - r.startTime;
+        uint256 limit = wall == 0 ? 0 : (wall + METER_TOLERANCE_SECONDS) * gpuCount;
         if (r.gpuSeconds > limit) revert JobEscrowImpossibleGpuSeconds(r.jobId, r.gpuSeconds, limit);
         if (r.outcome > uint8(Outcome.FailedProvider)) revert JobEscrowInvalidOutcome(r.jobId, r.outcome);
     }
@@ -491,9 +432,7 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
     function _credit(
         Receipt calldata r,
         uint256 price,
-        uint256 maxGpuSeconds,
         uint256 billed,
-        uint256 collateralBps,
         uint256 feeBps,
         Run memory run
     ) private {
@@ -504,7 +443,6 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
             uint256 fee = paid * feeBps / BPS;
             run.earnings += paid - fee;
             run.fees += fee;
-            run.unlock += _collateral(price * maxGpuSeconds, collateralBps);
             run.gpuSeconds += billed;
             if (r.outcome == uint8(Outcome.Completed)) ++run.completed;
             else ++run.failed;
@@ -518,8 +456,9 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
     function _flush(Run memory run) private {
         if (run.provider == address(0)) return;
         ProviderBook storage b = _books[run.provider];
-        (b.locked, b.earnings, b.gpuSecondsServed) = (
-            SafeCast.toUint96(b.locked - run.unlock),
+        // The settled jobs' collateral stays locked: it is their dispute reserve until the window closes
+        // (releaseCollateral).
+        (b.earnings, b.gpuSecondsServed) = (
             SafeCast.toUint96(b.earnings + run.earnings),
             SafeCast.toUint64(b.gpuSecondsServed + run.gpuSeconds)
         );
@@ -530,121 +469,21 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
             uint32(block.timestamp)
         );
         run.earnings = 0;
-        run.unlock = 0;
         run.gpuSeconds = 0;
         run.completed = 0;
         run.failed = 0;
     }
 
-    function _accrueFees(SettleConfig memory cfg, uint256 fees) private {
-        if (fees == 0) return;
-        cfg.accruedFees = SafeCast.toUint128(cfg.accruedFees + fees);
-        _config = cfg;
-    }
 
     // -------------------------------------------------------- after the fact
 
-    /// @inheritdoc IJobEscrow
-    function claimTimeout(uint256 jobId) external nonReentrant {
-        JobCore memory c = _coreWithStatus(jobId, JobStatus.Running);
-        uint256 claimableAt = uint256(c.limit) + _config.timeoutGrace;
-        if (block.timestamp < claimableAt) revert JobEscrowTimeoutNotReached(jobId, claimableAt, block.timestamp);
-        JobTermsSlot memory t = _jobTerms[jobId];
-        c.status = JobStatus.TimedOut;
-        _storeCore(jobId, c);
-        uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
-        uint256 collateral = _collateral(deposit, c.collateralBps);
-        _books[t.provider].locked -= uint96(collateral);
-        ++_stats[t.provider].timedOut;
-        uint256 slashed = _staking.slash(t.provider, collateral * _params.timeoutSlashBps / BPS, c.client);
-        emit JobTimedOut(jobId, deposit, slashed);
-        _token.safeTransfer(c.client, deposit);
-    }
 
-    /// @inheritdoc IJobEscrow
-    function claimRefunds(uint256[] calldata jobIds) external nonReentrant returns (uint256 total) {
-        for (uint256 i = 0; i < jobIds.length; ++i) {
-            uint256 jobId = jobIds[i];
-            JobCore memory c = _jobCore[jobId];
-            if (!_isSettled(c.status)) _revertStatus(jobId, c.status, JobStatus.Settled);
-            JobTermsSlot storage t = _jobTerms[jobId];
-            uint256 refund = uint256(t.maxGpuSeconds - c.stamp) * t.price;
-            if (refund == 0) continue;
-            t.maxGpuSeconds = c.stamp;
-            total += refund;
-            emit RefundClaimed(jobId, c.client, refund);
-            _token.safeTransfer(c.client, refund);
-        }
-        if (total == 0) revert JobEscrowNothingToClaim(msg.sender);
-    }
 
-    /// @inheritdoc IJobEscrow
-    function dispute(uint256 jobId, bytes32 reasonHash) external nonReentrant {
-        JobCore memory c = _coreWithStatus(jobId, JobStatus.Settled);
-        if (msg.sender != c.client) revert JobEscrowNotClient(jobId, msg.sender, c.client);
-        Params memory p = _params;
-        uint256 closesAt = uint256(c.limit) + _config.disputeWindow;
-        if (block.timestamp > closesAt) revert JobEscrowDisputeWindowClosed(jobId, closesAt, block.timestamp);
-        c.status = JobStatus.Disputed;
-        _storeCore(jobId, c);
-        _jobMeta[jobId].disputeBond = p.disputeBond;
-        ++_stats[_jobTerms[jobId].provider].openDisputes;
-        emit JobDisputed(jobId, msg.sender, p.disputeBond, reasonHash);
-        if (p.disputeBond != 0) _token.safeTransferFrom(msg.sender, address(this), p.disputeBond);
-    }
 
-    /// @inheritdoc IJobEscrow
-    function resolveDispute(uint256 jobId, bool upheld) external onlyArbiter nonReentrant {
-        JobCore memory c = _coreWithStatus(jobId, JobStatus.Disputed);
-        JobTermsSlot memory t = _jobTerms[jobId];
-        JobMeta memory m = _jobMeta[jobId];
-        uint256 bond = m.disputeBond;
-        ProviderStats storage s = _stats[t.provider];
-        --s.openDisputes;
-        if (!upheld) {
-            c.status = JobStatus.DisputeRejected;
-            _storeCore(jobId, c);
-            emit DisputeResolved(jobId, false, 0, 0);
-            if (bond != 0) _token.safeTransfer(t.provider, bond);
-            return;
-        }
-        c.status = JobStatus.DisputeUpheld;
-        _storeCore(jobId, c);
-        ++s.disputesLost;
-        // The slash is sized by the job (its deposit); the client is made whole for what it paid and the rest
-        // of the slash goes to the treasury.
-        uint256 paid = uint256(c.stamp) * t.price;
-        uint256 deposit = uint256(t.price) * m.originalMaxGpuSeconds;
-        (uint256 slashed, uint256 compensation) = _penalize(t.provider, deposit * _params.disputeSlashBps / BPS, paid);
-        emit DisputeResolved(jobId, true, slashed, compensation);
-        if (compensation + bond != 0) _token.safeTransfer(c.client, compensation + bond);
-    }
 
-    /// @inheritdoc IJobEscrow
-    function reportFraud(uint256 jobId, bytes32 evidenceHash) external onlyArbiter nonReentrant {
-        JobCore memory c = _coreWithStatus(jobId, JobStatus.Running);
-        JobTermsSlot memory t = _jobTerms[jobId];
-        c.status = JobStatus.Fraud;
-        _storeCore(jobId, c);
-        uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
-        _books[t.provider].locked -= uint96(_collateral(deposit, c.collateralBps));
-        ++_stats[t.provider].disputesLost;
-        (uint256 slashed, uint256 compensation) = _penalize(t.provider, deposit * _params.disputeSlashBps / BPS, deposit);
-        emit FraudReported(jobId, evidenceHash, slashed, compensation);
-        _token.safeTransfer(c.client, deposit + compensation);
-    }
 
-    /// @dev Slash into this contract, keep up to `cap` for the client and credit the rest to the treasury; jail.
-    function _penalize(address provider, uint256 amount, uint256 cap)
-        private
-        returns (uint256 slashed, uint256 compensation)
-    {
-        slashed = _staking.slash(provider, amount, address(this));
-        compensation = Math.min(slashed, cap);
-        SettleConfig memory cfg = _config;
-        _accrueFees(cfg, slashed - compensation);
-        _staking.jail(provider);
-    }
+
+
 
     /// @inheritdoc IJobEscrow
     function withdrawEarnings() external nonReentrant returns (uint256 amount) {
@@ -656,145 +495,122 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         _token.safeTransfer(msg.sender, amount);
     }
 
-    /// @inheritdoc IJobEscrow
-    function withdrawFees() external nonReentrant returns (uint256 amount) {
-        amount = _config.accruedFees;
-        if (amount == 0) revert JobEscrowNothingToClaim(_treasury);
-        _config.accruedFees = 0;
-        emit FeesWithdrawn(_treasury, amount);
-        _token.safeTransfer(_treasury, amount);
-    }
 
     // ------------------------------------------------------------- governance
 
-    /// @inheritdoc IJobEscrow
-    function setOracleSet(address[] calldata oracles, uint8 threshold) external onlyGovernance {
-        _setOracleSet(oracles, threshold);
-    }
 
-    function _setOracleSet(address[] memory oracles, uint8 threshold) private {
-        uint256 n = oracles.length;
-        if (n == 0 || n > MAX_ORACLES || threshold == 0 || threshold > n) revert JobEscrowInvalidOracleSet(n, threshold);
-        SettleConfig memory cfg = _config;
-        uint32 epoch = cfg.oracleEpoch + 1;
-        for (uint256 i = 0; i < n; ++i) {
-            address o = oracles[i];
-            if (o == address(0) || _oracleEpochOf[o] == epoch) revert JobEscrowInvalidOracle(o);
-            _oracleEpochOf[o] = epoch;
+
+
+
+
+
+
+
+    // ---------------------------------------------------------------- helpers
+
+
+
+
+
+
+
+    // ------------------------------------------------ run by JobEscrowDesk
+
+    /// @dev Runs the same call on the desk, on this contract's storage, and returns or reverts with its result.
+    function _toDesk() private {
+        address desk = _desk;
+        assembly ("memory-safe") {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), desk, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
         }
-        _oracles = oracles;
-        cfg.oracleEpoch = epoch;
-        cfg.oracleThreshold = threshold;
-        _config = cfg;
-        emit OracleSetUpdated(epoch, oracles, threshold);
     }
 
     /// @inheritdoc IJobEscrow
-    function setParameter(uint8 param, uint256 value) external onlyGovernance {
-        _setParameter(param, value);
-    }
-
-    function _setParameter(uint8 param, uint256 value) private {
-        if (param >= PARAM_COUNT) revert JobEscrowParameterOutOfRange(param, value, 0, 0);
-        (uint256 min, uint256 max) = _bounds(param);
-        if (param == PARAM_DISPUTE_WINDOW) {
-            // Disputes must close before unbonding stake can leave.
-            uint256 unbonding = _staking.unbondingPeriod();
-            if (unbonding <= max) max = unbonding - 1;
-        }
-        if (value < min || value > max) revert JobEscrowParameterOutOfRange(param, value, min, max);
-        uint256 previous = _parameters()[param];
-        // Each value fits its field: every cap above is below the field's maximum.
-        if (param == PARAM_FEE_BPS) _config.feeBps = uint16(value);
-        else if (param == PARAM_COLLATERAL_BPS) _params.collateralBps = uint16(value);
-        else if (param == PARAM_TIMEOUT_SLASH_BPS) _params.timeoutSlashBps = uint16(value);
-        else if (param == PARAM_DISPUTE_SLASH_BPS) _params.disputeSlashBps = uint16(value);
-        else if (param == PARAM_DISPUTE_WINDOW) _config.disputeWindow = uint32(value);
-        else if (param == PARAM_ACCEPT_WINDOW) _params.acceptWindow = uint32(value);
-        else if (param == PARAM_TIMEOUT_GRACE) _config.timeoutGrace = uint32(value);
-        else _params.disputeBond = uint96(value);
-        emit ParameterSet(param, previous, value);
+    function claimTimeout(uint256) external {
+        _toDesk();
     }
 
     /// @inheritdoc IJobEscrow
-    function setRole(uint8 role, address account) external onlyGovernance {
-        _setRole(role, account);
+    function claimHeldSlash(uint256) external returns (uint256) {
+        _toDesk();
     }
 
-    function _setRole(uint8 role, address account) private {
-        if (account == address(0)) revert ZeroAddress();
-        if (role > ROLE_ARBITER) revert JobEscrowUnknownRole(role);
-        address previous;
-        if (role == ROLE_TREASURY) (previous, _treasury) = (_treasury, account);
-        else if (role == ROLE_GUARDIAN) (previous, _guardian) = (_guardian, account);
-        else (previous, _arbiter) = (_arbiter, account);
-        emit RoleSet(role, previous, account);
+    /// @inheritdoc IJobEscrow
+    function claimRefunds(uint256[] calldata) external returns (uint256) {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
+    function releaseCollateral(uint256[] calldata) external returns (uint256) {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
+    function dispute(uint256, bytes32) external {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
+    function resolveDispute(uint256, bool) external {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
+    function reportFraud(uint256, bytes32) external {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
+    function withdrawFees() external returns (uint256) {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
+    function setOracleSet(address[] calldata, uint8) external {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
+    function setParameter(uint8, uint256) external {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
+    function setRole(uint8, address) external {
+        _toDesk();
     }
 
     /// @inheritdoc IJobEscrow
     function pause() external {
-        if (msg.sender != _guardian) revert Unauthorized(msg.sender, "guardian");
-        _pause();
+        _toDesk();
     }
 
     /// @inheritdoc IJobEscrow
     function unpause() external {
-        if (msg.sender != _guardian && msg.sender != governance()) revert Unauthorized(msg.sender, "guardian");
-        _unpause();
+        _toDesk();
     }
 
-    // ---------------------------------------------------------------- helpers
-
-    function _collateral(uint256 deposit, uint256 collateralBps) private pure returns (uint256) {
-        // Rounded up, so even the smallest job locks some collateral when the fraction is non-zero.
-        // Safe from overflow: deposit < 2^96 and collateralBps <= 10_000 < 2^14.
-        unchecked {
-            return (deposit * collateralBps + BPS - 1) / BPS;
-        }
+    /// @inheritdoc IJobEscrow
+    function setWorkerBudget(uint256) external {
+        _toDesk();
     }
 
-    /// @dev One SSTORE for the whole slot: assigning the struct field by field costs a read-modify-write each.
-    /// The layout follows JobCore's declaration order, lowest bits first.
-    function _storeCore(uint256 jobId, JobCore memory c) private {
-        uint256 word = uint256(uint160(c.client)) | (uint256(c.status) << 160) | (uint256(c.gpuCount) << 168)
-            | (uint256(c.collateralBps) << 176) | (uint256(c.stamp) << 192) | (uint256(c.limit) << 224);
-        JobCore storage ref = _jobCore[jobId];
-        assembly ("memory-safe") {
-            sstore(ref.slot, word)
-        }
+    /// @inheritdoc IJobEscrow
+    function pauseSettlement() external {
+        _toDesk();
     }
 
-    function _coreWithStatus(uint256 jobId, JobStatus expected) private view returns (JobCore memory c) {
-        c = _jobCore[jobId];
-        if (c.status != expected) _revertStatus(jobId, c.status, expected);
+    /// @inheritdoc IJobEscrow
+    function unpauseSettlement() external {
+        _toDesk();
     }
 
-    function _revertStatus(uint256 jobId, JobStatus status, JobStatus expected) private pure {
-        if (status == JobStatus.None) revert JobEscrowUnknownJob(jobId);
-        revert JobEscrowWrongStatus(jobId, status, expected);
-    }
-
-    function _isSettled(JobStatus s) private pure returns (bool) {
-        return s == JobStatus.Settled || s == JobStatus.Disputed || s == JobStatus.DisputeUpheld
-            || s == JobStatus.DisputeRejected;
-    }
-
-    function _checkProviderOrWorker(uint256 jobId, address provider) private view {
-        if (msg.sender != provider && msg.sender != _staking.workerOf(provider)) {
-            revert JobEscrowNotProviderOrWorker(jobId, msg.sender);
-        }
-    }
-
-    function _parameters() private view returns (uint256[8] memory v) {
-        Params memory p = _params;
-        v[PARAM_FEE_BPS] = _config.feeBps;
-        v[PARAM_COLLATERAL_BPS] = p.collateralBps;
-        v[PARAM_TIMEOUT_SLASH_BPS] = p.timeoutSlashBps;
-        v[PARAM_DISPUTE_SLASH_BPS] = p.disputeSlashBps;
-        v[PARAM_DISPUTE_WINDOW] = _config.disputeWindow;
-        v[PARAM_ACCEPT_WINDOW] = p.acceptWindow;
-        v[PARAM_TIMEOUT_GRACE] = _config.timeoutGrace;
-        v[PARAM_DISPUTE_BOND] = p.disputeBond;
+    /// @inheritdoc IJobEscrow
+    function settlementPaused() external view returns (bool) {
+        return _config.settlementPaused;
     }
 
     // ------------------------------------------------------------------ views
@@ -863,6 +679,21 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
     }
 
     /// @inheritdoc IJobEscrow
+    function heldSlashes(address provider) external view returns (uint256 held, uint256 released) {
+        return (_holds[provider].held, _heldReleased[provider]);
+    }
+
+    /// @inheritdoc IJobEscrow
+    function disputeWindow() external view returns (uint256) {
+        return _config.disputeWindow;
+    }
+
+    /// @inheritdoc IJobEscrow
+    function minRunTime() external view returns (uint256) {
+        return _params.minRunTime;
+    }
+
+    /// @inheritdoc IJobEscrow
     function parameters() external view returns (uint256[8] memory) {
         return _parameters();
     }
@@ -908,3 +739,4 @@ contract JobEscrow is IJobEscrow, Governed, Pausable, ReentrancyGuardTransient, 
         return _domainSeparatorV4();
     }
 }
+

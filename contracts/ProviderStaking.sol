@@ -48,6 +48,8 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     mapping(address provider => StakeSlot) private _stakes;
     mapping(address provider => WorkerSlot) private _workers;
     mapping(uint256 offerId => Offer) private _offers;
+    /// @dev Keys that were replaced as a worker key: never named again, so rotation voids their receipts for good.
+    mapping(address worker => bool) private _retiredWorkers;
 
     constructor(IERC20 token_, address governance, uint256 minStake_, uint256 unbondingPeriod_) Governed(governance) {
         if (address(token_) == address(0)) revert ZeroAddress();
@@ -134,8 +136,10 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     /// @inheritdoc IProviderStaking
     function setWorker(address worker) external {
         if (worker == address(0)) revert ZeroAddress();
+        if (_retiredWorkers[worker]) revert ProviderStakingWorkerRetired(worker);
         WorkerSlot storage w = _workers[msg.sender];
         address previous = w.worker;
+        if (previous != address(0) && previous != worker) _retiredWorkers[previous] = true;
         w.worker = worker;
         emit WorkerSet(msg.sender, previous, worker);
     }
@@ -201,7 +205,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     // ------------------------------------------------------- escrow & jailing
 
     /// @inheritdoc IProviderStaking
-    function slash(address provider, uint256 amount, address recipient)
+    function slash(address provider, uint256 amount, address recipient, uint256 keepBonded)
         external
         onlyEscrow
         nonReentrant
@@ -211,8 +215,10 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         StakeSlot storage s = _stakes[provider];
         uint256 bonded = s.bonded;
         uint256 unbonding = s.unbonding;
-        // Bonded stake first, then unbonding: a provider that asked to leave is still liable.
-        uint256 fromBonded = amount < bonded ? amount : bonded;
+        // Free bonded stake first, then unbonding: a provider that asked to leave is still liable. The collateral of
+        // the provider's other work (keepBonded) is not this slash's to take.
+        uint256 slashable = bonded > keepBonded ? bonded - keepBonded : 0;
+        uint256 fromBonded = amount < slashable ? amount : slashable;
         uint256 rest = amount - fromBonded;
         uint256 fromUnbonding = rest < unbonding ? rest : unbonding;
         slashed = fromBonded + fromUnbonding;
@@ -252,7 +258,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         if (escrow_ == address(0)) revert ZeroAddress();
         if (_escrow != address(0)) revert ProviderStakingEscrowAlreadySet(_escrow);
         // The unbonding period set before the escrow existed must still outlast the escrow's dispute window.
-        uint256 window = IJobEscrow(escrow_).parameters()[4];
+        uint256 window = IJobEscrow(escrow_).disputeWindow();
         if (_unbondingPeriod <= window) {
             revert ProviderStakingParameterOutOfRange(PARAM_UNBONDING_PERIOD, _unbondingPeriod, window + 1, MAX_UNBONDING_PERIOD);
         }
@@ -279,7 +285,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
             // with its stake before a dispute against it is even raised.
             uint256 lowest = MIN_UNBONDING_PERIOD;
             if (_escrow != address(0)) {
-                uint256 window = IJobEscrow(_escrow).parameters()[4];
+                uint256 window = IJobEscrow(_escrow).disputeWindow();
                 if (window + 1 > lowest) lowest = window + 1;
             }
             if (value < lowest || value > MAX_UNBONDING_PERIOD) {
@@ -334,8 +340,15 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         StakeSlot memory s = _stakes[provider];
         if (s.jailed) revert ProviderStakingJailed(provider);
         if (s.bonded < _minStake) revert ProviderStakingBelowMinimum(provider, s.bonded, _minStake);
-        if (_workers[provider].worker == address(0)) revert ProviderStakingNoWorker(provider);
-        terms = JobTerms({provider: provider, pricePerGpuSecond: o.pricePerGpuSecond, gpuCount: o.gpuCount, bonded: s.bonded});
+        address worker = _workers[provider].worker;
+        if (worker == address(0)) revert ProviderStakingNoWorker(provider);
+        terms = JobTerms({
+            provider: provider,
+            pricePerGpuSecond: o.pricePerGpuSecond,
+            gpuCount: o.gpuCount,
+            bonded: s.bonded,
+            worker: worker
+        });
     }
 
     /// @inheritdoc IProviderStaking

@@ -260,6 +260,8 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
             max_gpu_seconds,
             deadline,
             bytes.fromhex(spec.spec_hash()[2:]),
+            hardware.count,
+            price,
             gas=400_000,
         )
         created = jobs.wait()

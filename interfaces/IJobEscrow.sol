@@ -14,7 +14,8 @@ import {IGoverned} from "./IGoverned.sol";
 ///   Attestation(bytes32 receiptsHash,uint64 oracleEpoch)
 /// where receiptsHash is keccak256 of the concatenated struct hashes of the receipts in submission order.
 /// Signatures are EIP-2098 compact `(r, vs)`; s must be in the lower half order, so none is malleable.
-interface IJobEscrow is IGoverned {
+/// @notice The types, errors and events of the job escrow (shared by its two code halves, see JobEscrowDesk).
+interface IJobEscrowTypes {
     /// @notice The life of a job. Settled, DisputeUpheld and DisputeRejected jobs may still have a refund
     /// for the client to claim.
     enum JobStatus {
@@ -122,7 +123,10 @@ interface IJobEscrow is IGoverned {
     error JobEscrowInvalidWorkerSignature(uint256 jobId, address recovered, address worker);
     /// @notice The receipt's times are impossible: start before acceptance, end before start, or end in the future.
     error JobEscrowImpossibleTimes(uint256 jobId, uint256 startTime, uint256 endTime, uint256 acceptedAt, uint256 nowTs);
-    /// @notice More GPU-seconds than the job's GPUs could run between start and end.
+    /// @notice The receipt's run ended after the job's deadline; only work up to the deadline is paid.
+    error JobEscrowEndAfterDeadline(uint256 jobId, uint256 endTime, uint256 deadline);
+    /// @notice More GPU-seconds than the job's GPUs could run between start and end (plus the tolerance of
+    /// METER_TOLERANCE_SECONDS per GPU for a run that took any time).
     error JobEscrowImpossibleGpuSeconds(uint256 jobId, uint256 gpuSeconds, uint256 limit);
     /// @notice The outcome is not one of the Outcome values.
     error JobEscrowInvalidOutcome(uint256 jobId, uint8 outcome);
@@ -148,20 +152,43 @@ interface IJobEscrow is IGoverned {
     error JobEscrowInvalidOracle(address oracle);
     /// @notice Roles are 0 treasury, 1 guardian, 2 arbiter.
     error JobEscrowUnknownRole(uint8 role);
+    /// @notice The client of a job is never the provider's staking wallet nor its current worker key: trading with
+    /// oneself would turn timeout slashes into payouts and farm the provider's record. Use another provider.
+    error JobEscrowSelfDealing(address client, address provider, address worker);
+    /// @notice The deadline leaves less than the minimum run time; pass a deadline of at least `earliest`.
+    error JobEscrowRunTimeTooShort(uint256 deadline, uint256 earliest);
+    /// @notice The worker key alone has committed `used` of its daily collateral budget `budget`; accepting a job
+    /// with collateral `need` would pass it. The staking wallet may accept the job, or raise the budget
+    /// (setWorkerBudget), or wait for the next day.
+    error JobEscrowWorkerBudgetExceeded(address provider, uint256 used, uint256 budget, uint256 need);
+    /// @notice The offer no longer fits the client's limits: it asked for `gpuCount` GPUs (the offer has
+    /// `offerGpuCount`) at no more than `maxPricePerGpuSecond` (the offer asks `offerPrice`). Read the offer again.
+    error JobEscrowOfferNoLongerFits(
+        uint256 offerId, uint256 gpuCount, uint256 offerGpuCount, uint256 maxPricePerGpuSecond, uint256 offerPrice
+    );
+    /// @notice The guardian stopped settlement (pauseSettlement); receipts wait until it is lifted.
+    error JobEscrowSettlementPaused();
+    /// @notice A settled job's collateral stays reserved for its dispute until `closesAt`; release it after that.
+    error JobEscrowReserveStillNeeded(uint256 jobId, uint256 closesAt, uint256 nowTs);
+    /// @notice `provider` has disputes open; what is held for their rulings is released only after them.
+    error JobEscrowDisputesOpen(address provider, uint256 openDisputes);
 
-    /// @notice A job was opened; `pricePerGpuSecond x maxGpuSeconds` was pulled from the client and
-    /// `collateral` locked from the provider's stake.
+    /// @notice A job was opened on `offerId` for `gpuCount` of its GPUs: `deposit` (= pricePerGpuSecond x
+    /// maxGpuSeconds) was pulled from the client and `collateral` locked from the provider's stake. Everything an
+    /// indexer needs about the job is here; no call is needed.
     event JobCreated(
         uint256 indexed jobId,
         address indexed client,
         address indexed provider,
         uint256 offerId,
+        uint256 gpuCount,
         uint256 pricePerGpuSecond,
         uint256 maxGpuSeconds,
         uint256 deadline,
         uint256 acceptBy,
-        bytes32 specHash,
-        uint256 collateral
+        uint256 deposit,
+        uint256 collateral,
+        bytes32 specHash
     );
     /// @notice The provider accepted the job.
     event JobAccepted(uint256 indexed jobId, address indexed provider, uint256 acceptedAt);
@@ -177,6 +204,22 @@ interface IJobEscrow is IGoverned {
     event JobTimedOut(uint256 indexed jobId, uint256 refund, uint256 slashed);
     /// @notice The client claimed the unused part of a settled job's deposit.
     event RefundClaimed(uint256 indexed jobId, address indexed client, uint256 amount);
+    /// @notice A timeout slash of `amount` was taken while a dispute against `provider` was open: it is held in
+    /// the escrow, drawn on first by the rulings, and what is left is claimable by the client after them
+    /// (claimHeldSlash). `holdEpoch` names the hold it belongs to.
+    event TimeoutSlashHeld(uint256 indexed jobId, address indexed provider, uint256 amount, uint256 holdEpoch);
+    /// @notice The last open dispute of `provider` was ruled: of `claims` held in hold `holdEpoch`, `amount` is
+    /// left for the timed-out clients, paid pro rata.
+    event HeldSlashReleased(address indexed provider, uint256 indexed holdEpoch, uint256 amount, uint256 claims);
+    /// @notice The client of a timed-out job received its share of a released hold.
+    event HeldSlashClaimed(uint256 indexed jobId, address indexed client, uint256 amount);
+    /// @notice A settled job's dispute reserve (`amount`, its collateral) went back to `provider`'s free stake: its
+    /// dispute window closed, or its dispute was ruled.
+    event CollateralReleased(uint256 indexed jobId, address indexed provider, uint256 amount);
+    /// @notice The guardian stopped (true) or governance or the guardian resumed (false) settlement.
+    event SettlementPauseSet(bool paused);
+    /// @notice `provider` set the daily collateral budget its worker key may commit by accepting jobs alone.
+    event WorkerBudgetSet(address indexed provider, uint256 budget);
     /// @notice The client disputed a settlement, posting `bond`.
     event JobDisputed(uint256 indexed jobId, address indexed client, uint256 bond, bytes32 reasonHash);
     /// @notice The arbiter ruled on a dispute.
@@ -193,21 +236,36 @@ interface IJobEscrow is IGoverned {
     event ParameterSet(uint8 indexed param, uint256 previous, uint256 value);
     /// @notice Governance gave role `role` (0 treasury, 1 guardian, 2 arbiter) to `account`.
     event RoleSet(uint8 indexed role, address indexed previous, address indexed account);
+}
 
+/// @notice The job escrow's functions.
+interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// @notice Open a job on `offerId`; pulls `maxGpuSeconds x price` from the caller (needs an allowance).
     /// @param deadline unix time by which a receipt must settle the job; from it plus the grace period on,
-    /// receipts are refused and the client may reclaim everything (claimTimeout).
-    function createJob(uint256 offerId, uint256 maxGpuSeconds, uint256 deadline, bytes32 specHash)
-        external
-        returns (uint256 jobId);
+    /// receipts are refused and the client may reclaim everything (claimTimeout). It must leave at least
+    /// minRunTime(); acceptance closes that long before it.
+    /// @param gpuCount the GPUs the job reserves, 1 to the offer's count; receipts are metered against it
+    /// @param maxPricePerGpuSecond the highest price the client accepts: if the offer's price is higher when the
+    /// call lands, or it has fewer GPUs than `gpuCount`, the call reverts (JobEscrowOfferNoLongerFits)
+    function createJob(
+        uint256 offerId,
+        uint256 maxGpuSeconds,
+        uint256 deadline,
+        bytes32 specHash,
+        uint256 gpuCount,
+        uint256 maxPricePerGpuSecond
+    ) external returns (uint256 jobId);
 
-    /// @notice Same as createJob, with an EIP-2612 permit for the deposit in the same call. A permit that
+    /// @notice Same as createJob, with an EIP-2612 permit in the same call, for `maxPricePerGpuSecond x
+    /// maxGpuSeconds` (the most the job can cost; the escrow pulls the actual deposit). A permit that
     /// fails because it was already used (front-run) is ignored if the allowance suffices.
     function createJobWithPermit(
         uint256 offerId,
         uint256 maxGpuSeconds,
         uint256 deadline,
         bytes32 specHash,
+        uint256 gpuCount,
+        uint256 maxPricePerGpuSecond,
         uint256 permitDeadline,
         uint8 v,
         bytes32 r,
@@ -236,6 +294,22 @@ interface IJobEscrow is IGoverned {
     /// @notice After deadline plus grace, refund a running job's whole deposit to its client and slash part of
     /// the provider's collateral to the client. Anyone may call; the money goes to the client.
     function claimTimeout(uint256 jobId) external;
+
+    /// @notice After the rulings a held timeout slash waited for, pay the job's client its share of what they
+    /// left. Anyone may call; the money goes to the client.
+    function claimHeldSlash(uint256 jobId) external returns (uint256 amount);
+
+    /// @notice The caller (a provider's staking wallet) sets how much collateral per day its worker key may
+    /// commit by accepting jobs without the staking wallet. Until set, the budget is 25% of bonded stake.
+    function setWorkerBudget(uint256 budget) external;
+
+    /// @notice Collateral `provider`'s worker key has committed today, its daily budget, and when the day ends.
+    function workerBudget(address provider) external view returns (uint256 used, uint256 budget, uint256 resetsAt);
+
+    /// @notice Return settled jobs' collateral, kept as their dispute reserve, to their providers' free stake once
+    /// their dispute windows have closed. Anyone may call; already released jobs are skipped.
+    /// @return total the collateral released
+    function releaseCollateral(uint256[] calldata jobIds) external returns (uint256 total);
 
     /// @notice Send the unused part of settled jobs' deposits to their clients. Anyone may call.
     function claimRefunds(uint256[] calldata jobIds) external returns (uint256 total);
@@ -279,6 +353,16 @@ interface IJobEscrow is IGoverned {
     /// @notice Guardian or governance: resume new jobs.
     function unpause() external;
 
+    /// @notice Guardian: stop settlement (settle, settleBatch), e.g. while oracle keys are compromised. Refunds,
+    /// timeouts, disputes, withdrawals, unstaking and new work go on.
+    function pauseSettlement() external;
+
+    /// @notice Guardian or governance: resume settlement.
+    function unpauseSettlement() external;
+
+    /// @notice Whether the guardian has stopped settlement.
+    function settlementPaused() external view returns (bool);
+
     /// @notice A job, decoded.
     function getJob(uint256 jobId) external view returns (JobView memory);
 
@@ -295,6 +379,18 @@ interface IJobEscrow is IGoverned {
         external
         view
         returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil);
+
+    /// @notice Timeout slashes of `provider` held in the escrow for pending rulings, and what rulings left of
+    /// earlier holds that the timed-out clients have not claimed yet.
+    function heldSlashes(address provider) external view returns (uint256 held, uint256 released);
+
+    /// @notice The dispute window new jobs get (setParameter 4), read by the staking contract to keep its unbonding
+    /// period longer.
+    function disputeWindow() external view returns (uint256);
+
+    /// @notice Seconds a deadline must leave after acceptance (setParameter 8); acceptance closes that long
+    /// before the deadline.
+    function minRunTime() external view returns (uint256);
 
     /// @notice The current parameters, in setParameter's order.
     function parameters() external view returns (uint256[8] memory);

@@ -27,6 +27,7 @@ interface IProviderStaking is IGoverned {
         uint64 pricePerGpuSecond;
         uint8 gpuCount;
         uint256 bonded;
+        address worker; // the provider's current worker key
     }
 
     /// @notice The caller passed an amount of zero.
@@ -60,6 +61,9 @@ interface IProviderStaking is IGoverned {
     error ProviderStakingNotJailed(address provider);
     /// @notice The provider's bonded stake is below the minimum for new work.
     error ProviderStakingBelowMinimum(address provider, uint256 bonded, uint256 minimum);
+    /// @notice `worker` was replaced as a worker key once and is retired: rotation voids a key's receipts for good.
+    /// Name a fresh key.
+    error ProviderStakingWorkerRetired(address worker);
     /// @notice The provider has not named a worker key.
     error ProviderStakingNoWorker(address provider);
     /// @notice A governance parameter was set outside its hard range.
@@ -113,7 +117,8 @@ interface IProviderStaking is IGoverned {
     function withdraw() external;
 
     /// @notice Name `worker` as the hot key that signs this provider's receipts. Rotating it invalidates
-    /// every receipt signed by the previous key that has not settled yet.
+    /// every receipt signed by the previous key that has not settled yet, for good: a replaced key is retired and
+    /// can never be named again (by any provider).
     function setWorker(address worker) external;
 
     /// @notice Publish an offer; the caller must hold at least the minimum stake.
@@ -132,9 +137,13 @@ interface IProviderStaking is IGoverned {
     /// @notice Withdraw an offer; open jobs on it are unaffected.
     function withdrawOffer(uint256 offerId) external;
 
-    /// @notice Escrow only: take up to `amount` from bonded, then unbonding stake, and send it to `recipient`.
+    /// @notice Escrow only: take up to `amount` from bonded stake above `keepBonded` (the collateral locked for the
+    /// provider's other clients' work), then from unbonding stake, and send it to `recipient`. The `keepBonded`
+    /// part is never taken.
     /// @return slashed what was actually taken (never more than exists)
-    function slash(address provider, uint256 amount, address recipient) external returns (uint256 slashed);
+    function slash(address provider, uint256 amount, address recipient, uint256 keepBonded)
+        external
+        returns (uint256 slashed);
 
     /// @notice Escrow or governance: jail `provider` for fraud.
     function jail(address provider) external;

@@ -14,9 +14,9 @@ contract StakingEscrowStub is ContractWallet {
         _disputeWindow = disputeWindow;
     }
 
-    /// @notice IJobEscrow.parameters, read by ProviderStaking.setEscrow: only the dispute window is set.
-    function parameters() external view returns (uint256[8] memory p) {
-        p[4] = _disputeWindow;
+    /// @notice IJobEscrow.disputeWindow, read by ProviderStaking.setEscrow and setParameter.
+    function disputeWindow() external view returns (uint256) {
+        return _disputeWindow;
     }
 
     /// @notice IJobEscrow.unstakeBlockers: nothing blocks anyone.

@@ -73,7 +73,15 @@ def _setup(net: DevNet, receipts: int, providers: int) -> tuple[dict[str, Any], 
     for index, (provider, worker) in enumerate(provs):
         for _ in range(per + (1 if index < extra else 0)):
             jobs.call(
-                gs.escrow, "createJob", offers[provider.address], 3600, deadline, b"\x01" * 32, gas=400_000
+                gs.escrow,
+                "createJob",
+                offers[provider.address],
+                3600,
+                deadline,
+                b"\x01" * 32,
+                GPUS,
+                PRICE,
+                gas=400_000,
             )
             owners.append((provider, worker))
     created = jobs.wait(timeout=600)

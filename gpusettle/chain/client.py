@@ -579,9 +579,19 @@ class Gpusettle:
         yield from self.chain.rpc(lambda: reader.events(ev, self.record.deploy_block, latest, filters))
 
     def plan_create_job(
-        self, sender: str, offer_id: int, max_gpu_seconds: int, deadline: int, spec_hash: bytes
+        self,
+        sender: str,
+        offer_id: int,
+        max_gpu_seconds: int,
+        deadline: int,
+        spec_hash: bytes,
+        *,
+        gpu_count: int | None = None,
+        max_price: int | None = None,
     ) -> TxPlan:
-        """Plan escrow.createJob (needs an allowance for the deposit)."""
+        """Plan escrow.createJob (needs an allowance for the deposit). `gpu_count` and `max_price` are the
+        client's limits (default: the offer as read now); the call reverts if the offer changed beyond them."""
+        gpus, price = self._limits(offer_id, gpu_count, max_price)
         return self.chain.plan_call(
             self._job_description(offer_id, max_gpu_seconds, deadline),
             sender,
@@ -591,6 +601,17 @@ class Gpusettle:
             max_gpu_seconds,
             deadline,
             spec_hash,
+            gpus,
+            price,
+        )
+
+    def _limits(self, offer_id: int, gpu_count: int | None, max_price: int | None) -> tuple[int, int]:
+        if gpu_count is not None and max_price is not None:
+            return gpu_count, max_price
+        offer = self.offer(offer_id)
+        return (
+            offer.gpu_count if gpu_count is None else gpu_count,
+            offer.price_per_gpu_second if max_price is None else max_price,
         )
 
     def plan_create_job_with_permit(
@@ -602,10 +623,13 @@ class Gpusettle:
         spec_hash: bytes,
         *,
         permit_deadline: int | None = None,
+        gpu_count: int | None = None,
+        max_price: int | None = None,
     ) -> TxPlan:
-        """Plan escrow.createJobWithPermit, signing a permit for exactly the deposit."""
-        offer = self.offer(offer_id)
-        deposit = offer.price_per_gpu_second * max_gpu_seconds
+        """Plan escrow.createJobWithPermit, signing a permit for the most the job can cost (price limit x
+        GPU-seconds, the deposit itself when the limit is the offer's price)."""
+        gpus, price = self._limits(offer_id, gpu_count, max_price)
+        deposit = price * max_gpu_seconds
         pd = permit_deadline if permit_deadline is not None else self.chain.timestamp() + 3600
         v, r, s = self.sign_permit(owner, self.escrow.address, deposit, pd)
         return self.chain.plan_call(
@@ -617,6 +641,8 @@ class Gpusettle:
             max_gpu_seconds,
             deadline,
             spec_hash,
+            gpus,
+            price,
             pd,
             v,
             r,

@@ -223,7 +223,13 @@ def job_create(
         where = "spec hash only: publish the spec yourself where the provider's worker fetches specs"
     if permit:
         plan = client.plan_create_job_with_permit(
-            c.local_signer("a permit"), offer_id, gpu_seconds, terms.deadline, h
+            c.local_signer("a permit"),
+            offer_id,
+            gpu_seconds,
+            terms.deadline,
+            h,
+            gpu_count=terms.gpu_count,
+            max_price=terms.price_per_gpu_second,
         )
     else:
         allowance = client.allowance(sender, client.escrow.address)
@@ -246,7 +252,16 @@ def job_create(
                 ),
                 what="approved",
             )
-        plan = client.plan_create_job(sender, offer_id, gpu_seconds, terms.deadline, h)
+        # The limits are the offer as shown to the user: if it changes before the job lands, nothing is taken.
+        plan = client.plan_create_job(
+            sender,
+            offer_id,
+            gpu_seconds,
+            terms.deadline,
+            h,
+            gpu_count=terms.gpu_count,
+            max_price=terms.price_per_gpu_second,
+        )
     out = c.send(plan, what="job created")
     ev = out.event("JobCreated").args
     job_id = int(ev["jobId"])

@@ -177,8 +177,20 @@ class DevNet:
         if approve:
             sender.call(gs.token, "approve", gs.escrow.address, 2**256 - 1)
         deadline = gs.chain.timestamp() + deadline_in
+        # The client's limits are the offer as it stands: the whole machine at its current price.
+        offer = gs.offer(offer_id)
         for _ in range(count):
-            sender.call(gs.escrow, "createJob", offer_id, max_gpu_seconds, deadline, spec_hash, gas=400_000)
+            sender.call(
+                gs.escrow,
+                "createJob",
+                offer_id,
+                max_gpu_seconds,
+                deadline,
+                spec_hash,
+                offer.gpu_count,
+                offer.price_per_gpu_second,
+                gas=400_000,
+            )
         receipts = sender.wait()
         ids = []
         for receipt in receipts:

@@ -36,6 +36,7 @@ from tests.fixtures.contracts import (
     UNBONDING_PERIOD,
 )
 from tests.fixtures.jobs import RESULT_HASH, SPEC_HASH
+from tests.helpers.limits import limits
 from tests.helpers.revert import typed_error as err  # noqa: F401 -- re-exported to the tests
 from tests.helpers.revert import unauthorized, wrong_status
 from tests.helpers.signing import (
@@ -290,7 +291,7 @@ def job_at(escrow, token, client):
         sender = sender or client
         if token.allowance(sender, escrow) < 2**255:
             token.approve(escrow, MAX_U256, {"from": sender})
-        tx = escrow.createJob(offer_id, max_gpu_seconds, now() + deadline_in, SPEC_HASH, {"from": sender})
+        tx = escrow.createJob(offer_id, max_gpu_seconds, now() + deadline_in, SPEC_HASH, *limits(escrow, offer_id), {"from": sender})
         job_id = tx.events["JobCreated"]["jobId"]
         if accept:
             escrow.acceptJob(job_id, {"from": acceptor or escrow.getJob(job_id)["provider"]})
@@ -368,7 +369,7 @@ def hostile(ReentrantToken, ContractWallet, ProviderStaking, JobEscrow, deployer
                         treasury=treasury, rando=rando, deployer=deployer)
 
     def job(max_gpu_seconds=3600, deadline_in=7 * DAY, accept=True):
-        tx = call_as(cw_client, escrow_, "createJob", 1, max_gpu_seconds, now() + deadline_in, SPEC_HASH)
+        tx = call_as(cw_client, escrow_, "createJob", 1, max_gpu_seconds, now() + deadline_in, SPEC_HASH, *limits(escrow_, 1))
         job_id = tx.events["JobCreated"]["jobId"]
         if accept:
             escrow_.acceptJob(job_id, {"from": worker})

@@ -16,6 +16,7 @@ from web3.exceptions import ContractLogicError
 
 from tests.fixtures.contracts import PRICE
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 from tests.helpers.signing import RECEIPT_TYPEHASH, compact
 
 from .conftest import (
@@ -149,15 +150,15 @@ def test_job_sizes_deadlines_and_offers_out_of_range_are_refused(escrow, staking
     before = world()
     for bad in (0, MAX_U32 + 1, 2**255):
         with brownie.reverts(err("JobEscrowInvalidMaxGpuSeconds(uint256)", bad)):
-            escrow.createJob(1, bad, now() + DAY, SPEC_HASH, {"from": client})
+            escrow.createJob(1, bad, now() + DAY, SPEC_HASH, *limits(escrow, 1), {"from": client})
     for deadline_in in (0, 365 * DAY + 1):  # not in the future; beyond the longest job
         ts = now() + 1
         expected = err("JobEscrowInvalidDeadline(uint256,uint256,uint256)", ts + deadline_in, ts, ts + 365 * DAY)
         with at(ts), brownie.reverts(expected):
-            escrow.createJob(1, 3600, ts + deadline_in, SPEC_HASH, {"from": client})
+            escrow.createJob(1, 3600, ts + deadline_in, SPEC_HASH, *limits(escrow, 1), {"from": client})
     for offer_id in (0, 99, 2**64):
         with brownie.reverts(err("ProviderStakingUnknownOffer(uint256)", offer_id)):
-            escrow.createJob(offer_id, 3600, now() + DAY, SPEC_HASH, {"from": client})
+            escrow.createJob(offer_id, 3600, now() + DAY, SPEC_HASH, *limits(escrow, offer_id), {"from": client})
     assert world() == before
 
 

@@ -14,6 +14,7 @@ from brownie import chain, web3
 
 from tests.fixtures.contracts import PROVIDER_STAKE
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 
 from .conftest import (
     CANCELLED,
@@ -80,7 +81,7 @@ def setting(escrow, staking, token, staked_provider, provider2, dust_offer, atta
     real = job_at()
     deadline = now() + 7 * DAY
     for _ in range(3):
-        call_as(attacker, escrow, "createJob", dust_offer, 1, deadline, SPEC_HASH)
+        call_as(attacker, escrow, "createJob", dust_offer, 1, deadline, SPEC_HASH, *limits(escrow, dust_offer))
     first_dust = escrow.jobCount() - 2
     staking.requestUnstake(10**18, {"from": staked_provider})
     token.approve(staking, PROVIDER_STAKE, {"from": provider2})
@@ -95,7 +96,7 @@ def spam(escrow, attacker, dust_offer, deadline):
     Sent with web3 and awaited by receipt: brownie 1.22 can report a long-running transaction on anvil as
     "dropped" while it is still being mined."""
     first = escrow.jobCount() + 1
-    data = attacker.execRepeat.encode_input(escrow, escrow.createJob.encode_input(dust_offer, 1, deadline, SPEC_HASH),
+    data = attacker.execRepeat.encode_input(escrow, escrow.createJob.encode_input(dust_offer, 1, deadline, SPEC_HASH, *limits(escrow, dust_offer)),
                                             PER_TX)
     sender = str(brownie.accounts[3])
     used = []

@@ -18,6 +18,7 @@ from hexbytes import HexBytes
 
 from tests.fixtures.contracts import DISPUTE_WINDOW, PRICE, TIMEOUT_GRACE, UNBONDING_PERIOD
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 
 from .conftest import (
     DAY,
@@ -107,7 +108,7 @@ def timed_out_jobs(h, n):
 def case_create_job(h, **_):
     next_id = h.escrow.jobCount() + 1
     deadline = now() + 7 * DAY
-    return (lambda: call_as(h.client, h.escrow, "createJob", 1, 3600, deadline, SPEC_HASH),
+    return (lambda: call_as(h.client, h.escrow, "createJob", 1, 3600, deadline, SPEC_HASH, *limits(h.escrow, 1)),
             *hook_as(h.client, h.escrow, "cancelJob", next_id), 0)
 
 
@@ -116,7 +117,7 @@ def case_create_job_with_permit(h, eoa, **_):
     client = eoa(PERMIT_CLIENT_KEY)
     deadline = now() + 7 * DAY
     p = permit(h.token, PERMIT_CLIENT_KEY, h.escrow, 3600 * PRICE)
-    return (lambda: h.escrow.createJobWithPermit(1, 3600, deadline, SPEC_HASH, *p, {"from": client}),
+    return (lambda: h.escrow.createJobWithPermit(1, 3600, deadline, SPEC_HASH, *limits(h.escrow, 1), *p, {"from": client}),
             *hook_direct(h.escrow, "withdrawFees"), 0)
 
 
@@ -238,8 +239,8 @@ def case_withdraw(h, **_):
 
 def case_slash(h, stub_suite, **_):
     stub, st = stub_suite
-    return (lambda: call_as(stub, st, "slash", h.provider, 100 * E18, h.rando),
-            *hook_as(stub, st, "slash", h.provider, 100 * E18, h.rando), 0)
+    return (lambda: call_as(stub, st, "slash", h.provider, 100 * E18, h.rando, 0),
+            *hook_as(stub, st, "slash", h.provider, 100 * E18, h.rando, 0), 0)
 
 
 CASES = {

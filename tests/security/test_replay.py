@@ -16,6 +16,7 @@ from eth_utils import keccak
 
 from tests.fixtures.accounts import WORKER2_KEY
 from tests.fixtures.contracts import PRICE, PROVIDER_STAKE
+from tests.helpers.limits import limits
 from tests.helpers.signing import receipt_digest
 
 from .conftest import (
@@ -125,8 +126,8 @@ def test_receipt_for_one_escrow_is_refused_by_another_deployment(escrow, staking
     token.approve(e2, 2**256 - 1, {"from": client})
     token.approve(escrow, 2**256 - 1, {"from": client})
     deadline = now() + 7 * 24 * 3600
-    j2 = e2.createJob(1, 3600, deadline, b"\x5a" * 32, {"from": client}).events["JobCreated"]["jobId"]
-    j1 = escrow.createJob(1, 3600, deadline, b"\x5a" * 32, {"from": client}).events["JobCreated"]["jobId"]
+    j2 = e2.createJob(1, 3600, deadline, b"\x5a" * 32, *limits(e2, 1), {"from": client}).events["JobCreated"]["jobId"]
+    j1 = escrow.createJob(1, 3600, deadline, b"\x5a" * 32, *limits(escrow, 1), {"from": client}).events["JobCreated"]["jobId"]
     assert j1 == j2 == 1
     e2.acceptJob(j2, {"from": staked_provider})  # accepted first, so the first escrow's start time fits it too
     escrow.acceptJob(j1, {"from": staked_provider})

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, settings
 
 from tests.fixtures.contracts import DISPUTE_BOND, FEE_BPS, TIMEOUT_GRACE
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 from tests.helpers.signing import FAILED_PROVIDER
 
 from .conftest import (
@@ -125,7 +126,7 @@ def test_smallest_upheld_dispute_compensates_the_one_unit_paid(escrow, token, st
 def big_job(b, price, max_gpu_seconds, gpu_count=255, deadline_in=364 * DAY):
     oid = b.staking.addOffer("GB200 NVL72", gpu_count, 192, price, "ipfs://big",
                              {"from": b.provider}).events["OfferAdded"]["offerId"]
-    tx = b.escrow.createJob(oid, max_gpu_seconds, now() + deadline_in, SPEC_HASH, {"from": b.client})
+    tx = b.escrow.createJob(oid, max_gpu_seconds, now() + deadline_in, SPEC_HASH, *limits(b.escrow, oid), {"from": b.client})
     job_id = tx.events["JobCreated"]["jobId"]
     b.escrow.acceptJob(job_id, {"from": b.provider})
     return job_id
@@ -170,7 +171,9 @@ def test_largest_job_fits_every_field_and_pays_exactly(big):
     ev = events_of(tx, "JobSettled")[0]
     assert (ev["gpuSeconds"], ev["payout"], ev["fee"]) == (MAX_U32, deposit - fee, fee)
     rec = b.escrow.providerRecord(b.provider).dict()
-    assert (rec["earnings"], rec["lockedCollateral"], rec["gpuSecondsServed"]) == (deposit - fee, 0, MAX_U32)
+    # the collateral stays locked as the job's dispute reserve
+    assert (rec["earnings"], rec["lockedCollateral"], rec["gpuSecondsServed"]) == (
+        deposit - fee, b.escrow.getJob(job_id)["collateral"], MAX_U32)
     assert b.escrow.accruedFees() == fee
     assert liabilities(b) == b.token.balanceOf(b.escrow)
 
@@ -204,7 +207,7 @@ def test_beyond_the_largest_job_is_refused(big):
         "offerId"]
     for bad in (0, MAX_U32 + 1, 2**64, 2**256 - 1):
         with brownie.reverts(err("JobEscrowInvalidMaxGpuSeconds(uint256)", bad)):
-            b.escrow.createJob(oid, bad, now() + DAY, SPEC_HASH, {"from": b.client})
+            b.escrow.createJob(oid, bad, now() + DAY, SPEC_HASH, *limits(b.escrow, oid), {"from": b.client})
 
 
 def test_largest_jobs_batched_for_one_provider_lose_no_earnings(big):
@@ -280,7 +283,7 @@ def test_payout_plus_fee_plus_refund_is_the_deposit(big, price, max_gpu_seconds,
     assert (ev["gpuSeconds"], ev["payout"], ev["fee"]) == (billed, paid - fee, fee)
     assert ev["payout"] + ev["fee"] + refund == deposit
     assert refund == (max_gpu_seconds - billed) * price
-    assert b.escrow.providerRecord(b.provider)["lockedCollateral"] == 0
+    assert b.escrow.providerRecord(b.provider)["lockedCollateral"] == b.escrow.getJob(job_id)["collateral"]
 
     if refund:
         b.escrow.claimRefunds([job_id], {"from": b.deployer})

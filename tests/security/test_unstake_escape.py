@@ -115,9 +115,12 @@ def test_unstake_right_after_settlement_does_not_escape_an_upheld_dispute(escrow
     escrow.settle(r.as_tuple(), sign(r), attest([r]), {"from": rando})
     paid = 3000 * PRICE
 
-    # Nothing is locked any more: the provider unstakes its whole stake in the next block.
-    staking.requestUnstake(PROVIDER_STAKE, {"from": staked_provider})
-    assert stake_of(staking, staked_provider)[:2] == (0, PROVIDER_STAKE)
+    # The job's collateral stays reserved for its dispute window; the provider unstakes all the rest at once.
+    coll = escrow.getJob(job_id)["collateral"]
+    with brownie.reverts(insufficient(staked_provider, PROVIDER_STAKE - coll, PROVIDER_STAKE)):
+        staking.requestUnstake(PROVIDER_STAKE, {"from": staked_provider})
+    staking.requestUnstake(PROVIDER_STAKE - coll, {"from": staked_provider})
+    assert stake_of(staking, staked_provider)[:2] == (coll, PROVIDER_STAKE - coll)
 
     escrow.dispute(job_id, b"\x01" * 32, {"from": client})
     with brownie.reverts(open_disputes(staked_provider, 1)):

@@ -137,6 +137,7 @@ class Harness:
         calls += [(stk.totalSlashedOf, (p,)) for p in self.providers]
         calls += [(esc.providerRecord, (p,)) for p in self.providers]
         calls += [(esc.unstakeBlockers, (p,)) for p in self.providers]
+        calls += [(esc.heldSlashes, (p,)) for p in self.providers]
         calls += [(esc.getJob, (j,)) for j in job_ids]
         res = iter(self.batch(calls))
         snap = {k: next(res) for k in ("supply", "fees", "params", "paused", "min_stake", "unbonding", "job_count")}
@@ -146,6 +147,7 @@ class Harness:
         snap["slashed"] = {p: next(res) for p in self.providers}
         snap["records"] = {p: next(res) for p in self.providers}
         snap["blockers"] = {p: next(res) for p in self.providers}
+        snap["held_slashes"] = {p: next(res) for p in self.providers}
         snap["jobs"] = {j: next(res) for j in job_ids}
         return snap
 
@@ -175,7 +177,12 @@ class Harness:
             if status == St.DISPUTED:
                 held += job["disputeBond"]
         held += sum(r["earnings"] for r in s["records"].values()) + s["fees"]
+        held += sum(sum(h) for h in s["held_slashes"].values())  # timeout slashes held for rulings
         assert s["balances"][escrow] == held, f"escrow holds {s['balances'][escrow]}, owes {held}"
+
+        # No slash ever takes the collateral locked for a provider's other work: bonded stake covers it.
+        for p, st_ in s["stakes"].items():
+            assert st_[0] >= s["blockers"][p][0], f"{p}: bonded {st_[0]} < locked {s['blockers'][p][0]}"
 
         # Each job's money moves at most once; a refund is claimed at most once.
         for j, n in self.event_moves.items():

@@ -188,7 +188,8 @@ class ProtocolOps:
         w, h = self.w, self.h
         deadline = h.ts + deadline_delta
         errs = w.create_job(str(client), offer_id, max_gs, deadline, h.ts)
-        tx = h.tx(self.escrow.createJob, offer_id, max_gs, deadline, SPEC_HASH, sender=client, errors=errs)
+        tx = h.tx(self.escrow.createJob, offer_id, max_gs, deadline, SPEC_HASH, *self.w.limits(offer_id), sender=client,
+                  errors=errs)
         if tx:
             job = w.jobs[len(w.jobs)]
             ev = tx.events["JobCreated"]
@@ -232,6 +233,22 @@ class ProtocolOps:
         if tx:
             ev = tx.events["JobTimedOut"]
             expect_event((ev["refund"], ev["slashed"]), result, "JobTimedOut")
+
+    def do_release_collateral(self, job_ids, s):
+        caller = self.pick([self.accts["rando"], self.accts["provider"]], s)
+        errs, total = self.w.release_collateral(str(caller), job_ids, self.h.ts)
+        tx = self.h.tx(self.escrow.releaseCollateral, job_ids, sender=caller, errors=errs)
+        if tx:
+            expect_event(sum(ev["amount"] for ev in tx.events["CollateralReleased"]), total, "CollateralReleased")
+
+    def do_claim_held(self, s):
+        w = self.w
+        candidates = list(w.held_claims) or [j for j, job in w.jobs.items() if job.status == St.TIMED_OUT] or [1]
+        job_id = candidates[s % len(candidates)]
+        errs, amount = w.claim_held_slash(job_id)
+        tx = self.h.tx(self.escrow.claimHeldSlash, job_id, sender=self.accts["rando"], errors=errs)
+        if tx:
+            expect_event(tx.events["HeldSlashClaimed"]["amount"], amount, "HeldSlashClaimed.amount")
 
     def do_fraud(self, job_id, s):
         caller = self.caller_for_role(s, self.accts["arbiter"])
@@ -301,9 +318,10 @@ class ProtocolOps:
             start = job.accepted_at if job and job.accepted_at else now - 10
             r = Receipt(job_id, provider, 1, start, start + 1, RESULT_HASH, outcome)
             return r, w.stakes[provider].worker or next(iter(self.workers))
-        start = job.accepted_at if s & 1 else job.accepted_at + (s >> 1) % (now - job.accepted_at + 1)
-        end = now if s & 2 else start + (s >> 2) % (now - start + 1)
-        limit = (end - start + 5) * job.gpus
+        cap = min(now, job.deadline)  # an honest run ends by the deadline
+        start = job.accepted_at if s & 1 else job.accepted_at + (s >> 1) % (cap - job.accepted_at + 1)
+        end = cap if s & 2 else start + (s >> 2) % (cap - start + 1)
+        limit = 0 if end == start else (end - start + 5) * job.gpus
         gs = [0, 1, min(job.max_gs, limit), limit, (s >> 3) % (limit + 1), min(job.max_gs + 1, limit)][(s >> 8) % 6]
         provider, signer = job.provider, w.stakes[job.provider].worker
         if flaw == "wrong_key":

@@ -22,6 +22,9 @@ DAY = 24 * 3600
 HOUR = 3600
 MAX_JOB_DURATION = 365 * DAY
 METER_TOLERANCE_SECONDS = 5
+MIN_RUN_TIME = 600  # JobEscrow's default minimum run time (parameter 8)
+MIN_RUN_PARAM, MIN_RUN_CAP = 8, (0, 24 * 3600)
+WORKER_BUDGET_BPS = 2_500  # until a provider sets its own, its worker key may commit this share of bonded per day
 E18 = 10**18
 
 # Parameter order of IJobEscrow.setParameter / parameters().
@@ -131,6 +134,11 @@ class Job:
     billed: int = 0
     settled_at: int = 0
     bond: int = 0
+    released: bool = False  # the settled job's collateral (its dispute reserve) went back to free stake
+    # terms fixed at creation
+    window: int = 0
+    tslash: int = 0
+    dslash: int = 0
 
     def __post_init__(self):
         self.max_gs = self.orig_max
@@ -181,6 +189,16 @@ class World:
     # how many times each job's money moved (settle, timeout, cancel, fraud) and its refund was claimed
     moves: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     refunds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    min_run: int = MIN_RUN_TIME
+    retired_workers: set = field(default_factory=set)  # replaced worker keys: never named again
+    # provider -> [day, collateral its worker key committed that day]
+    budgets: dict[str, list] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    # provider -> [held, claims, epoch]: timeout slashes taken while a dispute was open
+    holds: dict[str, list] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
+    # (provider, epoch) -> [held at release, claims, still unpaid]
+    released: dict[tuple, list] = field(default_factory=dict)
+    # job -> (claim on its provider's hold, epoch)
+    held_claims: dict[int, tuple] = field(default_factory=dict)
 
     def clone(self) -> World:
         return copy.deepcopy(self)
@@ -206,9 +224,10 @@ class World:
         return max(s.bonded - self.books[provider].locked, 0)
 
     def slash(self, provider: str, amount: int, recipient: str) -> int:
-        """Take up to `amount`, bonded first, then unbonding; never more than exists."""
+        """Take up to `amount`: free bonded stake first, then unbonding; never the collateral locked for the
+        provider's other work, never more than exists."""
         s = self.stakes[provider]
-        from_bonded = min(amount, s.bonded)
+        from_bonded = min(amount, max(s.bonded - self.books[provider].locked, 0))
         from_unbonding = min(amount - from_bonded, s.unbonding)
         s.bonded -= from_bonded
         s.unbonding -= from_unbonding
@@ -218,8 +237,12 @@ class World:
         return taken
 
     def penalize(self, provider: str, amount: int, cap: int) -> tuple[int, int]:
-        """Slash into the escrow, keep up to `cap` for the client, the rest to the treasury's fees; jail."""
-        slashed = self.slash(provider, amount, self.escrow)
+        """Slash into the escrow, keep up to `cap` for the client, the rest to the treasury's fees; jail. A hold of
+        timeout slashes taken during open disputes is drawn on first (it is already in the escrow)."""
+        hold = self.holds[provider]
+        from_hold = min(amount, hold[0])
+        hold[0] -= from_hold
+        slashed = from_hold + (self.slash(provider, amount - from_hold, self.escrow) if amount > from_hold else 0)
         compensation = min(slashed, cap)
         self.fees += slashed - compensation
         self.stakes[provider].jailed = True
@@ -238,7 +261,22 @@ class World:
 
     def escrow_liabilities(self) -> int:
         return (sum(j.held for j in self.jobs.values()) + sum(b.earnings for b in self.books.values())
-                + self.fees)
+                + self.fees + sum(h[0] for h in self.holds.values()) + sum(r[2] for r in self.released.values()))
+
+    def release_hold(self, provider: str) -> None:
+        hold = self.holds[provider]
+        if hold[1]:
+            self.released[(provider, hold[2])] = [hold[0], hold[1], hold[0]]
+            self.holds[provider] = [0, 0, hold[2] + 1]
+
+    def limits(self, offer_id: int) -> tuple[int, int]:
+        """The client's limits as a client reads them: all of the offer's GPUs at its price."""
+        offer = self.offers.get(offer_id)
+        return (offer.gpus, offer.price) if offer else (1, U64)
+
+    def worker_budget(self, provider: str, now: int) -> tuple[int, int]:
+        day, used = self.budgets[provider]
+        return (used if day == now // DAY else 0), self.stakes[provider].bonded * WORKER_BUDGET_BPS // BPS
 
     # ------------------------------------------------------------ staking
 
@@ -291,6 +329,11 @@ class World:
     def set_worker(self, provider: str, worker: str | None) -> list[tuple]:
         if worker is None:
             return [E("ZeroAddress()")]
+        if worker in self.retired_workers:
+            return [E("ProviderStakingWorkerRetired(address)", worker)]
+        previous = self.stakes[provider].worker
+        if previous is not None and previous != worker:
+            self.retired_workers.add(previous)
         self.stakes[provider].worker = worker
         return []
 
@@ -385,6 +428,12 @@ class World:
             errs.append(E("ProviderStakingNoWorker(address)", p))
         if errs or max_gs > U32:
             return errs
+        if client in (p, s.worker):
+            errs.append(E("JobEscrowSelfDealing(address,address,address)", client, p, s.worker))
+        if deadline < now + self.min_run:
+            errs.append(E("JobEscrowRunTimeTooShort(uint256,uint256)", deadline, now + self.min_run))
+        if errs:
+            return errs
         deposit = offer.price * max_gs
         collateral = collateral_of(deposit, self.params[COLLATERAL])
         free = self.free_stake(p)
@@ -397,7 +446,8 @@ class World:
         self.jobs[job_id] = Job(
             id=job_id, client=client, provider=p, offer=offer_id, price=offer.price, gpus=offer.gpus,
             orig_max=max_gs, cbps=self.params[COLLATERAL], status=St.OPEN,
-            accept_by=min(now + self.params[ACCEPT_WINDOW], deadline), deadline=deadline,
+            accept_by=min(now + self.params[ACCEPT_WINDOW], deadline - self.min_run), deadline=deadline,
+            window=self.params[DISPUTE_WINDOW], tslash=self.params[TIMEOUT_SLASH], dslash=self.params[DISPUTE_SLASH],
         )
         self.books[p].locked += collateral
         self.move(client, self.escrow, deposit)
@@ -417,6 +467,9 @@ class World:
         job = self.jobs[job_id]
         if not self.is_worker_or_provider(caller, job.provider):
             errs.append(E("JobEscrowNotProviderOrWorker(uint256,address)", job_id, caller))
+        worker = self.stakes[job.provider].worker
+        if job.client == worker:
+            errs.append(E("JobEscrowSelfDealing(address,address,address)", job.client, job.provider, worker))
         if now > job.accept_by:
             errs.append(E("JobEscrowAcceptanceClosed(uint256,uint256,uint256)", job_id, job.accept_by, now))
         stake = self.stakes[job.provider]
@@ -425,8 +478,17 @@ class World:
         if stake.bonded < self.min_stake:  # fell below the minimum since the job opened
             errs.append(E("JobEscrowBelowMinimumStake(address,uint256,uint256)", job.provider, stake.bonded,
                           self.min_stake))
+        by_worker = caller != job.provider
+        if by_worker and not errs:
+            used, budget = self.worker_budget(job.provider, now)
+            if used + job.collateral > budget:
+                errs.append(E("JobEscrowWorkerBudgetExceeded(address,uint256,uint256,uint256)", job.provider, used,
+                              budget, job.collateral))
         if errs:
             return errs
+        if by_worker:
+            used, _ = self.worker_budget(job.provider, now)
+            self.budgets[job.provider] = [now // DAY, used + job.collateral]
         job.status = St.RUNNING
         job.accepted_at = now
         return []
@@ -463,9 +525,13 @@ class World:
         if r.startTime < job.accepted_at or r.endTime < r.startTime or r.endTime > now:
             errs.append(E("JobEscrowImpossibleTimes(uint256,uint256,uint256,uint256,uint256)", r.jobId,
                           r.startTime, r.endTime, job.accepted_at, now))
-        elif r.gpuSeconds > (r.endTime - r.startTime + METER_TOLERANCE_SECONDS) * job.gpus:
-            errs.append(E("JobEscrowImpossibleGpuSeconds(uint256,uint256,uint256)", r.jobId, r.gpuSeconds,
-                          (r.endTime - r.startTime + METER_TOLERANCE_SECONDS) * job.gpus))
+        else:
+            if r.endTime > job.deadline:  # work after the deadline was not paid for
+                errs.append(E("JobEscrowEndAfterDeadline(uint256,uint256,uint256)", r.jobId, r.endTime, job.deadline))
+            wall = r.endTime - r.startTime  # the tolerance covers skew of a run that took time, not no time at all
+            limit = 0 if wall == 0 else (wall + METER_TOLERANCE_SECONDS) * job.gpus
+            if r.gpuSeconds > limit:
+                errs.append(E("JobEscrowImpossibleGpuSeconds(uint256,uint256,uint256)", r.jobId, r.gpuSeconds, limit))
         if r.outcome > FAILED_PROVIDER:
             errs.append(E("JobEscrowInvalidOutcome(uint256,uint8)", r.jobId, r.outcome))
         return errs
@@ -477,8 +543,7 @@ class World:
         fee = paid * self.params[FEE] // BPS
         book = self.books[job.provider]
         book.earnings += paid - fee
-        book.locked -= job.collateral
-        book.served += billed
+        book.served += billed  # the collateral stays locked: the job's dispute reserve
         book.last_settled_at = now
         if r.outcome == COMPLETED:
             book.completed += 1
@@ -532,7 +597,15 @@ class World:
         book = self.books[job.provider]
         book.locked -= job.collateral
         book.timed_out += 1
-        slashed = self.slash(job.provider, job.collateral * self.params[TIMEOUT_SLASH] // BPS, job.client)
+        amount = job.collateral * job.tslash // BPS
+        if book.open_disputes == 0:
+            slashed = self.slash(job.provider, amount, job.client)
+        else:  # held for the pending rulings
+            slashed = self.slash(job.provider, amount, self.escrow)
+            hold = self.holds[job.provider]
+            hold[0] += slashed
+            hold[1] += slashed
+            self.held_claims[job_id] = (slashed, hold[2])
         self.move(self.escrow, job.client, job.deposit)
         self.moves[job_id] += 1
         return [], (job.deposit, slashed)
@@ -565,7 +638,7 @@ class World:
         errs = []
         if caller != job.client:
             errs.append(E("JobEscrowNotClient(uint256,address,address)", job_id, caller, job.client))
-        closes_at = job.settled_at + self.params[DISPUTE_WINDOW]
+        closes_at = job.settled_at + job.window
         if now > closes_at:
             errs.append(E("JobEscrowDisputeWindowClosed(uint256,uint256,uint256)", job_id, closes_at, now))
         if errs:
@@ -589,15 +662,20 @@ class World:
         job = self.jobs[job_id]
         book = self.books[job.provider]
         book.open_disputes -= 1
+        self.release_reserve(job)
         if not upheld:
             job.status = St.REJECTED
+            if book.open_disputes == 0:
+                self.release_hold(job.provider)
             self.move(self.escrow, job.provider, job.bond)
             return [], (0, 0)
         job.status = St.UPHELD
         book.disputes_lost += 1
         # the slash is the dispute fraction of the job's deposit; the client is compensated up to what it paid
         paid = job.billed * job.price
-        slashed, compensation = self.penalize(job.provider, job.deposit * self.params[DISPUTE_SLASH] // BPS, paid)
+        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, paid)
+        if book.open_disputes == 0:
+            self.release_hold(job.provider)
         self.move(self.escrow, job.client, compensation + job.bond)
         return [], (slashed, compensation)
 
@@ -612,11 +690,55 @@ class World:
         book = self.books[job.provider]
         book.locked -= job.collateral
         book.disputes_lost += 1
-        slashed, compensation = self.penalize(job.provider, job.deposit * self.params[DISPUTE_SLASH] // BPS,
-                                              job.deposit)
+        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, job.deposit)
         self.move(self.escrow, job.client, job.deposit + compensation)
         self.moves[job_id] += 1
         return [], (slashed, compensation)
+
+    def release_reserve(self, job: Job) -> int:
+        if job.released:
+            return 0
+        job.released = True
+        self.books[job.provider].locked -= job.collateral
+        return job.collateral
+
+    def release_collateral(self, caller: str, job_ids: list[int], now: int) -> tuple[list[tuple], int | None]:
+        trial = self.clone()
+        total = 0
+        for job_id in job_ids:
+            status = trial.job_status(job_id)
+            if status != St.SETTLED:
+                return [wrong_status(job_id, status, St.SETTLED)], None
+            job = trial.jobs[job_id]
+            if job.released:
+                continue
+            closes_at = job.settled_at + job.window
+            if now <= closes_at:
+                return [E("JobEscrowReserveStillNeeded(uint256,uint256,uint256)", job_id, closes_at, now)], None
+            total += trial.release_reserve(job)
+        if total == 0:
+            return [E("JobEscrowNothingToClaim(address)", caller)], None
+        self.__dict__.update(trial.__dict__)
+        return [], total
+
+    def claim_held_slash(self, job_id: int) -> tuple[list[tuple], int | None]:
+        status = self.job_status(job_id)
+        if status != St.TIMED_OUT:
+            return [wrong_status(job_id, status, St.TIMED_OUT)], None
+        job = self.jobs[job_id]
+        claim = self.held_claims.get(job_id)
+        if claim is None:
+            return [E("JobEscrowNothingToClaim(address)", job.client)], None
+        amount, epoch = claim
+        if epoch == self.holds[job.provider][2]:
+            return [E("JobEscrowDisputesOpen(address,uint256)", job.provider,
+                      self.books[job.provider].open_disputes)], None
+        rel = self.released[(job.provider, epoch)]
+        pay = amount * rel[0] // rel[1]
+        rel[2] -= pay
+        del self.held_claims[job_id]
+        self.move(self.escrow, job.client, pay)
+        return [], pay
 
     def withdraw_earnings(self, provider: str) -> tuple[list[tuple], int | None]:
         amount = self.books[provider].earnings
@@ -641,6 +763,14 @@ class World:
         if caller != self.governance:
             errs.append(unauthorized(caller, "governance"))
         sig = "JobEscrowParameterOutOfRange(uint8,uint256,uint256,uint256)"
+        if param == MIN_RUN_PARAM:  # not in parameters(): read with minRunTime()
+            lo, hi = MIN_RUN_CAP
+            if value < lo or value > hi:
+                errs.append(E(sig, param, value, lo, hi))
+            if errs:
+                return errs
+            self.min_run = value
+            return []
         if param not in ESCROW_CAPS:
             errs.append(E(sig, param, value, 0, 0))
         else:

@@ -92,6 +92,16 @@ class EscrowMachine(ProtocolOps):
     def rule_fraud(self, s="st_seed"):
         self.do_fraud(self.pick_job(s, (St.RUNNING,)), s >> 12)
 
+    def rule_release_collateral(self, picks="st_picks", wait="st_bool", s="st_seed"):
+        job_ids = self.jobs_from(picks, (St.SETTLED,))
+        if wait and job_ids and job_ids[0] in self.w.jobs:
+            job = self.w.jobs[job_ids[0]]
+            self.h.ts = max(self.h.ts, job.settled_at + job.window + (s >> 8) % 2)
+        self.do_release_collateral(job_ids, s)
+
+    def rule_claim_held_slash(self, s="st_seed"):
+        self.do_claim_held(s)
+
     # ---------------------------------------------------------------- money out
 
     def rule_withdraw_earnings(self, s="st_seed"):
@@ -167,7 +177,7 @@ def test_escrow_machine(state_machine, token, staking, escrow, deployer, client,
     day = 24 * 3600
     assert ops.do_create(client, 1, 3_600, 2 * day) == 1  # open
     assert ops.do_create(client2, 3, 7_200, 3 * day) == 2  # running
-    assert ops.do_create(client, 2, 1, 600) == 3  # running: 1 GPU-second at 1 wei
+    assert ops.do_create(client, 2, 1, 900) == 3  # running: 1 GPU-second at 1 wei (min run time 600 s)
     assert ops.do_create(client2, 1, 10_000, 2 * day) == 4  # settled
     assert ops.do_create(client, 4, 50_000, 2 * day) == 5  # disputed
     for job_id in (2, 3, 4, 5):

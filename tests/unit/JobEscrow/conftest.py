@@ -20,6 +20,7 @@ from eth_utils import to_checksum_address
 
 from tests.fixtures.accounts import WORKER2_KEY
 from tests.fixtures.jobs import RESULT_HASH, SPEC_HASH
+from tests.helpers.limits import limits
 from tests.helpers.revert import typed_error as err  # noqa: F401 -- re-exported to the tests
 from tests.helpers.revert import unauthorized, wrong_status
 from tests.helpers.signing import (  # noqa: F401
@@ -158,11 +159,12 @@ def sorted_keys(keys):
 def books_balance(isolation, escrow, token, staking, provider, provider2, rando):
     """After every test (before the chain is rolled back): the escrow holds exactly what it owes, namely every
     open or running job's deposit, every settled job's unclaimed refund, every posted dispute bond, every credited
-    earning and the accrued fees; and the staking contract holds exactly the bonded plus unbonding stake."""
+    earning, the accrued fees and the timeout slashes held for rulings; and the staking contract holds exactly the bonded plus unbonding stake."""
     yield
     owed = escrow.accruedFees()
     for p in (provider, provider2, rando):
         owed += escrow.providerRecord(p)["earnings"]
+        owed += sum(escrow.heldSlashes(p))  # timeout slashes held for pending rulings
     for job_id in range(1, escrow.jobCount() + 1):
         v = escrow.getJob(job_id).dict()
         if v["status"] in (OPEN, RUNNING):
@@ -219,7 +221,7 @@ def job(escrow, token, staked_provider, client):
         sender = sender or client
         if token.allowance(sender, escrow) < 2**255:
             token.approve(escrow, 2**256 - 1, {"from": sender})
-        tx = escrow.createJob(offer_id, max_gpu_seconds, now() + deadline_in, spec, {"from": sender})
+        tx = escrow.createJob(offer_id, max_gpu_seconds, now() + deadline_in, spec, *limits(escrow, offer_id), {"from": sender})
         job_id = tx.events["JobCreated"]["jobId"]
         if accept:
             terms_provider = escrow.getJob(job_id)["provider"]

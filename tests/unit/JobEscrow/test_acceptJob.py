@@ -4,9 +4,21 @@ import brownie
 import pytest
 
 from tests.fixtures.contracts import ACCEPT_WINDOW
+from tests.helpers.limits import limits
 
-from .conftest import (CANCELLED, OPEN, RUNNING, at, err, expect_event, now, paused, unknown_job, warp,
-                       wrong_status)
+from .conftest import (
+    CANCELLED,
+    OPEN,
+    RUNNING,
+    at,
+    err,
+    expect_event,
+    now,
+    paused,
+    unknown_job,
+    warp,
+    wrong_status,
+)
 
 
 @pytest.mark.parametrize("who", ["provider", "worker"])
@@ -60,7 +72,7 @@ def test_window_follows_the_parameter_at_creation(escrow, token, client, staked_
     token.approve(escrow, 2**256 - 1, {"from": client})
     t = now() + 3
     with at(t):
-        job_id = escrow.createJob(1, 100, t + 7 * 86400, SPEC_HASH, {"from": client}).return_value
+        job_id = escrow.createJob(1, 100, t + 7 * 86400, SPEC_HASH, *limits(escrow, 1), {"from": client}).return_value
     assert escrow.getJob(job_id)["acceptBy"] == t + 60
     escrow.setParameter(5, ACCEPT_WINDOW, {"from": deployer})  # a later change does not move the open job
     assert escrow.getJob(job_id)["acceptBy"] == t + 60

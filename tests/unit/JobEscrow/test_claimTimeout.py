@@ -74,14 +74,16 @@ def test_grace_parameter_moves_the_claim_time(escrow, job, rando, deployer):
         assert escrow.claimTimeout(job_id, {"from": rando}).events["JobTimedOut"]["jobId"] == job_id
 
 
-def test_slash_fraction_is_a_parameter(escrow, token, job, client, rando, deployer, staked_provider):
-    a, b = job(max_gpu_seconds=1001, deadline_in=DAY), job(max_gpu_seconds=1001, deadline_in=DAY)
+def test_slash_fraction_is_fixed_when_the_job_opens(escrow, token, job, client, rando, deployer, staked_provider):
     escrow.setParameter(2, BPS, {"from": deployer})
+    a = job(max_gpu_seconds=1001, deadline_in=DAY)
+    escrow.setParameter(2, 0, {"from": deployer})
+    b = job(max_gpu_seconds=1001, deadline_in=DAY)
+    escrow.setParameter(2, BPS // 2, {"from": deployer})  # changes neither running job
     warp(claimable_at(escrow, b))
     tx = escrow.claimTimeout(a, {"from": rando})
     full = collateral(1001 * PRICE)
     expect_event(tx, "JobTimedOut", jobId=a, refund=1001 * PRICE, slashed=full)
-    escrow.setParameter(2, 0, {"from": deployer})
     bal = token.balanceOf(client)
     tx = escrow.claimTimeout(b, {"from": rando})
     expect_event(tx, "JobTimedOut", jobId=b, refund=1001 * PRICE, slashed=0)
@@ -132,17 +134,20 @@ def test_slash_never_takes_more_than_the_provider_has(escrow, staking, token, jo
     escrow.setParameter(1, 0, {"from": deployer})
     big = job(max_gpu_seconds=40_000_000, deadline_in=200 * DAY)
     big_start = escrow.getJob(big)["acceptedAt"]
-    # the other job settles for 12k tokens and the client wins a dispute on it: the slash takes the whole stake
+    # the other job settles for 12k tokens and the client wins a dispute on it: the slash takes all the stake but
+    # the collateral locked for the late job
     settle(receipt(big, gpu_seconds=12_000_000, end=big_start + 3_000_000))
     escrow.dispute(big, b"\x01" * 32, {"from": client})
     escrow.resolveDispute(big, True, {"from": arbiter})
-    assert tuple(staking.stakeOf(staked_provider))[:2] == (0, 0)
+    kept = collateral(20_000_000 * PRICE)
+    assert tuple(staking.stakeOf(staked_provider))[:2] == (kept, 0)
     warp(claimable_at(escrow, late))
     bal = token.balanceOf(client)
     tx = escrow.claimTimeout(late, {"from": rando})
-    expect_event(tx, "JobTimedOut", jobId=late, refund=20_000_000 * PRICE, slashed=0)
-    assert token.balanceOf(client) == bal + 20_000_000 * PRICE
+    expect_event(tx, "JobTimedOut", jobId=late, refund=20_000_000 * PRICE, slashed=kept)
+    assert token.balanceOf(client) == bal + 20_000_000 * PRICE + kept
     assert escrow.providerRecord(staked_provider)["lockedCollateral"] == 0
+    assert tuple(staking.stakeOf(staked_provider))[:2] == (0, 0)
 
 
 def test_slash_reaches_unbonding_stake(escrow, staking, token, job, client, rando, deployer, staked_provider):

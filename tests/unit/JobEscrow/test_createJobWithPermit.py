@@ -6,8 +6,9 @@ import pytest
 from brownie import chain
 from eth_account import Account
 
-from tests.fixtures.contracts import ACCEPT_WINDOW, COLLATERAL_BPS, PRICE, PROVIDER_STAKE
+from tests.fixtures.contracts import ACCEPT_WINDOW, COLLATERAL_BPS, GPU_COUNT, PRICE, PROVIDER_STAKE
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 
 from .conftest import BPS, DAY, MAX_U32, OPEN, at, err, expect_event, now, paused
 
@@ -60,7 +61,7 @@ def permit(token):
 
 def create(escrow, owner, sig, permit_deadline, max_gpu_seconds=3600, offer=1, deadline=None):
     v, r, s = sig
-    return escrow.createJobWithPermit(offer, max_gpu_seconds, deadline or now() + DAY, SPEC_HASH, permit_deadline,
+    return escrow.createJobWithPermit(offer, max_gpu_seconds, deadline or now() + DAY, SPEC_HASH, *limits(escrow, offer), permit_deadline,
                                       v, r, s, {"from": owner})
 
 
@@ -73,9 +74,9 @@ def test_permit_funds_the_deposit(escrow, token, owner, permit, staked_provider,
         tx = create(escrow, owner, permit(escrow, DEPOSIT, pd), pd, deadline=t + DAY)
     assert tx.return_value == 1
     expect_event(tx, "Approval", owner=owner, spender=escrow, value=DEPOSIT)
-    expect_event(tx, "JobCreated", jobId=1, client=owner, provider=staked_provider, offerId=1,
+    expect_event(tx, "JobCreated", jobId=1, client=owner, provider=staked_provider, offerId=1, gpuCount=GPU_COUNT,
                  pricePerGpuSecond=PRICE, maxGpuSeconds=3600, deadline=t + DAY, acceptBy=t + ACCEPT_WINDOW,
-                 specHash=SPEC_HASH, collateral=-(-DEPOSIT * COLLATERAL_BPS // BPS))
+                 deposit=DEPOSIT, collateral=-(-DEPOSIT * COLLATERAL_BPS // BPS), specHash=SPEC_HASH)
     expect_event(tx, "Transfer", **{"from": owner, "to": escrow, "value": DEPOSIT})
     assert token.nonces(owner) == 1
     assert token.allowance(owner, escrow) == 0

@@ -4,8 +4,9 @@ settlement, disputes and withdrawals go on. Governance may unpause but not pause
 import brownie
 import pytest
 
-from tests.fixtures.contracts import PRICE, PROVIDER_STAKE, TIMEOUT_GRACE, UNBONDING_PERIOD
+from tests.fixtures.contracts import DISPUTE_WINDOW, PRICE, PROVIDER_STAKE, TIMEOUT_GRACE, UNBONDING_PERIOD
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 
 from .conftest import DAY, err, expect_event, not_paused, now, paused, unauthorized, warp
 
@@ -68,9 +69,9 @@ def test_new_work_is_blocked(escrow, token, job, client, staked_provider, worker
     escrow.pause({"from": guardian})
     before = snap(waiting)
     with brownie.reverts(paused()):
-        escrow.createJob(1, 3600, now() + DAY, SPEC_HASH, {"from": client})
+        escrow.createJob(1, 3600, now() + DAY, SPEC_HASH, *limits(escrow, 1), {"from": client})
     with brownie.reverts(paused()):
-        escrow.createJobWithPermit(1, 3600, now() + DAY, SPEC_HASH, now() + DAY, 27, b"\x01" * 32, b"\x02" * 32,
+        escrow.createJobWithPermit(1, 3600, now() + DAY, SPEC_HASH, *limits(escrow, 1), now() + DAY, 27, b"\x01" * 32, b"\x02" * 32,
                                    {"from": client})
     for who in (staked_provider, worker):
         with brownie.reverts(paused()):
@@ -104,6 +105,10 @@ def test_pausing_never_traps_funds(escrow, token, staking, job, receipt, settle,
     assert escrow.paused()
     # every deposit, earning and fee has left the escrow
     assert token.balanceOf(escrow) == 0
+    # the settled jobs' collateral comes back once their dispute windows close
+    warp(now() + DISPUTE_WINDOW + 1)
+    escrow.releaseCollateral([to_settle, to_batch], {"from": rando})
+    assert escrow.providerRecord(staked_provider)["lockedCollateral"] == 0
     # and the provider can leave the staking contract
     bonded = staking.stakeOf(staked_provider)[0]
     staking.requestUnstake(bonded, {"from": staked_provider})

@@ -5,9 +5,23 @@ import brownie
 import pytest
 
 from tests.fixtures.contracts import COLLATERAL_BPS, PRICE, PROVIDER_STAKE
+from tests.helpers.limits import limits
 
-from .conftest import (BPS, FRAUD, OPEN, RUNNING, SETTLED, err, events, expect_event, no_event, unauthorized,
-                       unknown_job, wrong_status, warp)
+from .conftest import (
+    BPS,
+    FRAUD,
+    OPEN,
+    RUNNING,
+    SETTLED,
+    err,
+    events,
+    expect_event,
+    no_event,
+    unauthorized,
+    unknown_job,
+    warp,
+    wrong_status,
+)
 
 EVIDENCE = b"\xee" * 32
 
@@ -77,7 +91,7 @@ def test_jailed_provider_takes_no_new_work(escrow, staking, job, arbiter, client
     with brownie.reverts(err("JobEscrowProviderJailed(address)", staked_provider)):
         escrow.acceptJob(waiting, {"from": staked_provider})
     with brownie.reverts(err("ProviderStakingJailed(address)", staked_provider)):
-        escrow.createJob(1, 10, escrow.getJob(waiting)["deadline"], b"\x00" * 32, {"from": client})
+        escrow.createJob(1, 10, escrow.getJob(waiting)["deadline"], b"\x00" * 32, *limits(escrow, 1), {"from": client})
 
 
 def test_fraud_job_cannot_settle_or_time_out(escrow, job, receipt, settle, arbiter, rando, snap):

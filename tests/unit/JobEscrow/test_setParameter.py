@@ -5,6 +5,7 @@ import brownie
 import pytest
 
 from tests.fixtures.contracts import ESCROW_PARAMS, UNBONDING_PERIOD
+from tests.helpers.limits import limits
 
 from .conftest import DAY, HOUR, at, err, expect_event, now, param_range, unauthorized
 
@@ -63,7 +64,7 @@ def test_only_governance(escrow, rando, guardian, arbiter, treasury, client, sna
 
 def test_rejects_unknown_parameter_with_value_zero(escrow, deployer, snap):
     before = snap()
-    for param in (8, 255):
+    for param in (9, 255):
         with brownie.reverts(param_range(param, 0, 0, 0)):
             escrow.setParameter(param, 0, {"from": deployer})
     assert snap() == before
@@ -73,8 +74,8 @@ def test_unknown_parameter_error_reports_the_value(escrow, deployer, snap):
     """JobEscrowParameterOutOfRange(param, value, min, max) should carry the value that was refused, as it does
     for every known parameter."""
     before = snap()
-    with brownie.reverts(param_range(8, 5, 0, 0)):
-        escrow.setParameter(8, 5, {"from": deployer})
+    with brownie.reverts(param_range(9, 5, 0, 0)):
+        escrow.setParameter(9, 5, {"from": deployer})
     assert snap() == before
 
 
@@ -128,10 +129,10 @@ def test_acceptance_window_applies_to_new_jobs(escrow, token, client, staked_pro
     escrow.setParameter(5, 60, {"from": deployer})
     t = now() + 5
     with at(t):
-        a = escrow.createJob(1, 10, t + 7 * DAY, SPEC_HASH, {"from": client}).return_value
+        a = escrow.createJob(1, 10, t + 7 * DAY, SPEC_HASH, *limits(escrow, 1), {"from": client}).return_value
     escrow.setParameter(5, 2 * DAY, {"from": deployer})
     with at(t + 100):
-        b = escrow.createJob(1, 10, t + 7 * DAY, SPEC_HASH, {"from": client}).return_value
+        b = escrow.createJob(1, 10, t + 7 * DAY, SPEC_HASH, *limits(escrow, 1), {"from": client}).return_value
     assert escrow.getJob(a)["acceptBy"] == t + 60  # unchanged by the later setting
     assert escrow.getJob(b)["acceptBy"] == t + 100 + 2 * DAY
 

@@ -7,7 +7,7 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from tests.fixtures.contracts import COLLATERAL_BPS, FEE_BPS, GPU_COUNT, PRICE, TIMEOUT_GRACE
+from tests.fixtures.contracts import COLLATERAL_BPS, DISPUTE_WINDOW, FEE_BPS, GPU_COUNT, PRICE, TIMEOUT_GRACE
 from tests.helpers.signing import COMPLETED, FAILED_CLIENT, FAILED_PROVIDER, SECP256K1_N, Receipt
 
 from .conftest import (BPS, CANCELLED, DAY, GPU_COUNT2, ODD_PRICE, OPEN, PRICE2, RUNNING, SETTLED, TIMED_OUT,
@@ -42,7 +42,8 @@ def check_settled(escrow, token, tx, job_id, billed, outcome, provider, before, 
     completed = 1 if outcome == COMPLETED else 0
     assert rec["jobsCompleted"] == before["jobsCompleted"] + completed
     assert rec["jobsFailed"] == before["jobsFailed"] + 1 - completed
-    assert rec["lockedCollateral"] == before["lockedCollateral"] - j["collateral"]
+    # the collateral stays locked: the job's dispute reserve until its window closes
+    assert rec["lockedCollateral"] == before["lockedCollateral"]
     assert escrow.accruedFees() == before["fees"] + fee
     assert token.balanceOf(escrow) == before["escrow_balance"]
     return payout, fee
@@ -137,8 +138,8 @@ def test_fee_parameter_applies_at_settlement(escrow, token, deployer, job, recei
                   fee_bps=0)
 
 
-def test_collateral_unlock_uses_the_fraction_locked_at_creation(escrow, token, deployer, job, receipt, settle,
-                                                                staked_provider, book):
+def test_collateral_release_uses_the_fraction_locked_at_creation(escrow, token, deployer, job, receipt, settle,
+                                                                 staked_provider, book, rando):
     a = job(max_gpu_seconds=3600)  # 20% locked
     escrow.setParameter(1, 7_000, {"from": deployer})
     b = job(max_gpu_seconds=3600)  # 70% locked
@@ -146,8 +147,13 @@ def test_collateral_unlock_uses_the_fraction_locked_at_creation(escrow, token, d
     assert escrow.getJob(b)["collateral"] == 3600 * PRICE * 7_000 // BPS
     before = book(staked_provider)
     check_settled(escrow, token, settle(receipt(a)), a, 1000, COMPLETED, staked_provider, before)
-    assert escrow.providerRecord(staked_provider)["lockedCollateral"] == escrow.getJob(b)["collateral"]
     settle(receipt(b))
+    both = escrow.getJob(a)["collateral"] + escrow.getJob(b)["collateral"]
+    assert escrow.providerRecord(staked_provider)["lockedCollateral"] == both
+    warp(escrow.getJob(b)["settledAt"] + DISPUTE_WINDOW + 1)
+    assert escrow.releaseCollateral([a], {"from": rando}).return_value == escrow.getJob(a)["collateral"]
+    assert escrow.providerRecord(staked_provider)["lockedCollateral"] == escrow.getJob(b)["collateral"]
+    escrow.releaseCollateral([b], {"from": rando})
     assert escrow.providerRecord(staked_provider)["lockedCollateral"] == 0
 
 
@@ -206,12 +212,14 @@ def test_boundaries_are_accepted(escrow, token, job, sign, attest, rando, staked
     check_settled(escrow, token, tx, job_id, limit, COMPLETED, staked_provider, before, max_gpu_seconds=10_000)
 
 
-def test_zero_length_run_may_claim_only_the_tolerance(escrow, token, job, receipt, settle, staked_provider, book):
+def test_zero_length_run_bills_nothing(escrow, token, job, receipt, settle, staked_provider, book):
     job_id = job()
     start = escrow.getJob(job_id)["acceptedAt"]
+    with brownie.reverts(err("JobEscrowImpossibleGpuSeconds(uint256,uint256,uint256)", job_id, 1, 0)):
+        settle(receipt(job_id, gpu_seconds=1, start=start, end=start))
     before = book(staked_provider)
-    tx = settle(receipt(job_id, gpu_seconds=TOLERANCE * GPU_COUNT, start=start, end=start))
-    check_settled(escrow, token, tx, job_id, TOLERANCE * GPU_COUNT, COMPLETED, staked_provider, before)
+    tx = settle(receipt(job_id, gpu_seconds=0, start=start, end=start))
+    check_settled(escrow, token, tx, job_id, 0, COMPLETED, staked_provider, before)
 
 
 def test_rejects_more_gpu_seconds_than_possible(escrow, job, receipt, sign, attest, rando, snap):

@@ -36,7 +36,7 @@ def test_settles_every_receipt(escrow, token, job, receipt, batch_args, rando, s
     assert rec["earnings"] == sum(paid(b, PRICE)[0] for b in billed)
     assert rec["gpuSecondsServed"] == sum(billed)
     assert rec["jobsCompleted"] == 4 and rec["jobsFailed"] == 0
-    assert rec["lockedCollateral"] == 0
+    assert rec["lockedCollateral"] == sum(escrow.getJob(j)["collateral"] for j in ids)  # dispute reserves
     assert escrow.accruedFees() == sum(paid(b, PRICE)[1] for b in billed)
     for j, b in zip(ids, billed):
         v = escrow.getJob(j).dict()
@@ -61,7 +61,9 @@ def test_interleaved_providers_are_booked_separately(escrow, token, job, receipt
     assert rb["earnings"] == sum(paid(b, PRICE2)[0] for b in b_billed)
     assert (ra["jobsCompleted"], ra["jobsFailed"], ra["gpuSecondsServed"]) == (2, 1, 4500)
     assert (rb["jobsCompleted"], rb["jobsFailed"], rb["gpuSecondsServed"]) == (1, 1, 2000)
-    assert ra["lockedCollateral"] == 0 and rb["lockedCollateral"] == 0
+    reserved = [sum(escrow.getJob(r.jobId)["collateral"] for r in rs if r.provider == str(p))
+                for p in (staked_provider, provider2)]
+    assert (ra["lockedCollateral"], rb["lockedCollateral"]) == tuple(reserved)
     assert escrow.accruedFees() == (sum(paid(b, PRICE)[1] for b in a_billed)
                                     + sum(paid(b, PRICE2)[1] for b in b_billed))
     assert [e["outcome"] for e in events(tx, "JobSettled")] == [COMPLETED, COMPLETED, FAILED_CLIENT,

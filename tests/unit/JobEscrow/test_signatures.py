@@ -211,13 +211,13 @@ def test_rotated_out_worker_key(escrow, staking, running, sign, attest, worker, 
     assert escrow.getJob(job_id)["status"] == SETTLED
 
 
-def test_rotating_back_restores_the_old_key(escrow, staking, running, sign, attest, worker, worker2, rando,
-                                            staked_provider):
+def test_rotating_back_to_the_old_key_is_refused(escrow, staking, running, sign, attest, worker, worker2, rando,
+                                                 staked_provider):
     job_id, r = running()
     staking.setWorker(worker2, {"from": staked_provider})
-    staking.setWorker(worker, {"from": staked_provider})
-    escrow.settle(r.as_tuple(), sign(r), attest([r]), {"from": rando})
-    assert escrow.getJob(job_id)["status"] == SETTLED
+    with brownie.reverts(err("ProviderStakingWorkerRetired(address)", worker)):
+        staking.setWorker(worker, {"from": staked_provider})
+    assert escrow.getJob(job_id)["status"] == RUNNING
 
 
 # --------------------------------------------------------------- oracle quorum

@@ -8,13 +8,39 @@ from eth_abi import encode
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from tests.fixtures.contracts import (ACCEPT_WINDOW, COLLATERAL_BPS, DISPUTE_BOND, DISPUTE_WINDOW, ESCROW_PARAMS,
-                                      GPU_COUNT, PRICE, TIMEOUT_GRACE)
+from tests.fixtures.contracts import (
+    ACCEPT_WINDOW,
+    COLLATERAL_BPS,
+    DISPUTE_BOND,
+    DISPUTE_WINDOW,
+    ESCROW_PARAMS,
+    GPU_COUNT,
+    PRICE,
+    TIMEOUT_GRACE,
+)
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 from tests.helpers.signing import ATTESTATION_FIELDS, RECEIPT_TYPEHASH, Receipt, receipt_digest
 
-from .conftest import (BPS, CANCELLED, DAY, DISPUTED, FRAUD, OPEN, REJECTED, RUNNING, SETTLED, TIMED_OUT, UPHELD,
-                       ZERO, at, norm, now, unknown_job, warp)
+from .conftest import (
+    BPS,
+    CANCELLED,
+    DAY,
+    DISPUTED,
+    FRAUD,
+    OPEN,
+    REJECTED,
+    RUNNING,
+    SETTLED,
+    TIMED_OUT,
+    UPHELD,
+    ZERO,
+    at,
+    norm,
+    now,
+    unknown_job,
+    warp,
+)
 
 DEPOSIT = 3600 * PRICE
 COLLATERAL = -(-DEPOSIT * COLLATERAL_BPS // BPS)
@@ -41,7 +67,7 @@ def opened(escrow, token, client, staked_provider):
         token.approve(escrow, 2**256 - 1, {"from": client})
         t = now() + 5
         with at(t):
-            job_id = escrow.createJob(1, 3600, t + 2 * DAY, SPEC_HASH, {"from": client}).return_value
+            job_id = escrow.createJob(1, 3600, t + 2 * DAY, SPEC_HASH, *limits(escrow, 1), {"from": client}).return_value
         return job_id, t, t + 2 * DAY
 
     return _opened
@@ -126,16 +152,17 @@ def test_provider_record_and_blockers(escrow, staking, job, receipt, settle, cli
     escrow.dispute(a, b"\x01" * 32, {"from": client})
     paid = 2000 * PRICE + 10 * PRICE
     fees = 2000 * PRICE * ESCROW_PARAMS[0] // BPS + 10 * PRICE * ESCROW_PARAMS[0] // BPS
+    coll = {j: escrow.getJob(j)["collateral"] for j in (a, b, c)}  # a and c settled: their dispute reserves
     assert escrow.providerRecord(staked_provider).dict() == dict(
-        zero, lockedCollateral=COLLATERAL, earnings=paid - fees, gpuSecondsServed=2010, jobsCompleted=1, jobsFailed=1,
+        zero, lockedCollateral=sum(coll.values()), earnings=paid - fees, gpuSecondsServed=2010, jobsCompleted=1, jobsFailed=1,
         openDisputes=1)
     last_settled = escrow.getJob(c)["settledAt"]
-    assert tuple(escrow.unstakeBlockers(staked_provider)) == (COLLATERAL, 1, last_settled + DISPUTE_WINDOW)
+    assert tuple(escrow.unstakeBlockers(staked_provider)) == (sum(coll.values()), 1, last_settled + DISPUTE_WINDOW)
     assert tx.timestamp <= last_settled
     warp(escrow.getJob(b)["deadline"] + TIMEOUT_GRACE)
     slashed = escrow.claimTimeout(b, {"from": rando}).events["JobTimedOut"]["slashed"]
     rec = escrow.providerRecord(staked_provider).dict()
-    assert (rec["lockedCollateral"], rec["jobsTimedOut"], rec["totalSlashed"]) == (0, 1, slashed)
+    assert (rec["lockedCollateral"], rec["jobsTimedOut"], rec["totalSlashed"]) == (coll[a] + coll[c], 1, slashed)
     assert rec["totalSlashed"] == staking.totalSlashedOf(staked_provider)
 
 

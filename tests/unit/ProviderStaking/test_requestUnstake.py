@@ -1,7 +1,7 @@
 import brownie
 from brownie import chain
 
-from tests.fixtures.contracts import COLLATERAL_BPS, E18, PRICE, PROVIDER_STAKE, UNBONDING_PERIOD
+from tests.fixtures.contracts import COLLATERAL_BPS, DISPUTE_WINDOW, E18, PRICE, PROVIDER_STAKE, UNBONDING_PERIOD
 
 from .conftest import DAY, HOUR, assert_event, ints, next_block_at, now, stake_of, typed_error
 
@@ -104,10 +104,16 @@ def test_collateral_of_unaccepted_job_is_locked_too(staking, escrow, create_job,
         staking.requestUnstake(PROVIDER_STAKE, {"from": staked_provider})
 
 
-def test_collateral_is_free_again_once_the_job_settles(staking, escrow, create_job, make_receipt, settle,
-                                                      staked_provider):
+def test_collateral_is_free_again_once_the_settled_jobs_window_closes(staking, escrow, create_job, make_receipt,
+                                                                      settle, staked_provider, rando):
     job_id = create_job(max_gpu_seconds=3600)
-    settle(make_receipt(job_id, gpu_seconds=1000))
+    tx = settle(make_receipt(job_id, gpu_seconds=1000))
+    coll = escrow.getJob(job_id)["collateral"]
+    assert ints(escrow.unstakeBlockers(staked_provider))[:2] == (coll, 0)  # the job's dispute reserve
+    brownie.chain.sleep(DISPUTE_WINDOW + 1)
+    brownie.chain.mine()
+    assert tx.timestamp + DISPUTE_WINDOW < brownie.chain.time()
+    escrow.releaseCollateral([job_id], {"from": rando})
     assert ints(escrow.unstakeBlockers(staked_provider))[:2] == (0, 0)
 
     staking.requestUnstake(PROVIDER_STAKE, {"from": staked_provider})
@@ -128,7 +134,7 @@ def test_free_stake_is_zero_when_slashed_below_locked(staking, escrow, escrow_si
                                                       treasury):
     create_job(max_gpu_seconds=3600)
     locked = 3600 * PRICE * COLLATERAL_BPS // 10_000
-    staking.slash(staked_provider, PROVIDER_STAKE - locked + 1, treasury, {"from": escrow_signer})
+    staking.slash(staked_provider, PROVIDER_STAKE - locked + 1, treasury, 0, {"from": escrow_signer})
     assert stake_of(staking, staked_provider)[0] == locked - 1
 
     with brownie.reverts(typed_error("ProviderStakingInsufficientFreeStake(address,uint256,uint256)",

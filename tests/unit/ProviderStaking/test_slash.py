@@ -17,8 +17,8 @@ def split(staking, bonded):
 
 
 def _slash(staking, escrow_signer, who, amount, recipient):
-    expected = staking.slash.call(who, amount, recipient, {"from": escrow_signer})
-    tx = staking.slash(who, amount, recipient, {"from": escrow_signer})
+    expected = staking.slash.call(who, amount, recipient, 0, {"from": escrow_signer})
+    tx = staking.slash(who, amount, recipient, 0, {"from": escrow_signer})
     assert tx.return_value == expected
     return tx
 
@@ -100,7 +100,7 @@ def test_slash_reaches_locked_collateral(staking, escrow, create_job, staked_pro
 def test_only_escrow_may_slash(staking, token, bonded, escrow, who, request, treasury):
     caller = request.getfixturevalue(who)
     with brownie.reverts(unauthorized(caller, "escrow")):
-        staking.slash(bonded, E18, treasury, {"from": caller})
+        staking.slash(bonded, E18, treasury, 0, {"from": caller})
     assert stake_of(staking, bonded) == (PROVIDER_STAKE, 0, 0, False)
     assert token.balanceOf(treasury) == 0
     assert staking.totalSlashedOf(bonded) == 0
@@ -109,12 +109,12 @@ def test_only_escrow_may_slash(staking, token, bonded, escrow, who, request, tre
 def test_nobody_may_slash_before_escrow_is_named(bare_staking, deployer, rando, treasury):
     for caller in (deployer, rando):
         with brownie.reverts(unauthorized(caller, "escrow")):
-            bare_staking.slash(rando, 1, treasury, {"from": caller})
+            bare_staking.slash(rando, 1, treasury, 0, {"from": caller})
 
 
 def test_zero_recipient_reverts(staking, token, bonded, escrow_signer):
     with brownie.reverts(typed_error("ZeroAddress()")):
-        staking.slash(bonded, E18, ZERO, {"from": escrow_signer})
+        staking.slash(bonded, E18, ZERO, 0, {"from": escrow_signer})
     assert stake_of(staking, bonded) == (PROVIDER_STAKE, 0, 0, False)
     assert staking.totalSlashedOf(bonded) == 0
 
@@ -130,3 +130,22 @@ def test_fraud_report_slashes_through_the_escrow(staking, escrow, token, create_
     assert_event(tx, "Jailed", staking, provider=staked_provider)
     assert stake_of(staking, staked_provider)[0] == PROVIDER_STAKE - slashed
     assert staking.totalSlashedOf(staked_provider) == slashed
+
+
+@pytest.mark.parametrize(
+    "keep, amount, after_bonded, after_unbonding",
+    [
+        (2_000 * E18, 1_000 * E18, BONDED - 1_000 * E18, UNBONDING),  # free bonded stake covers it
+        (2_000 * E18, BONDED - 2_000 * E18 + 1, 2_000 * E18, UNBONDING - 1),  # then unbonding stake
+        (2_000 * E18, PROVIDER_STAKE, 2_000 * E18, 0),  # never the kept part
+        (BONDED, 1, BONDED, UNBONDING - 1),
+        (BONDED + 1, 1, BONDED, UNBONDING - 1),  # keeping more than is bonded keeps all of it
+    ],
+)
+def test_slash_never_takes_the_kept_bonded_stake(staking, token, bonded, split, escrow_signer, treasury, keep,
+                                                 amount, after_bonded, after_unbonding):
+    tx = staking.slash(bonded, amount, treasury, keep, {"from": escrow_signer})
+    taken = (BONDED - after_bonded) + (UNBONDING - after_unbonding)
+    assert tx.return_value == taken
+    assert stake_of(staking, bonded) == (after_bonded, after_unbonding, split, False)
+    assert token.balanceOf(treasury) == taken

@@ -4,6 +4,7 @@ import brownie
 import pytest
 
 from tests.fixtures.contracts import E18, GPU_COUNT, MIN_STAKE, PRICE, PROVIDER_STAKE, UNBONDING_PERIOD
+from tests.helpers.limits import limits
 
 from .conftest import ZERO, stake_of, typed_error
 
@@ -59,7 +60,7 @@ def test_job_terms(staking, staked_provider):
 
 def test_job_terms_report_current_bond(staking, staked_provider, escrow_signer, treasury):
     staking.requestUnstake(1_000 * E18, {"from": staked_provider})
-    staking.slash(staked_provider, 500 * E18, treasury, {"from": escrow_signer})
+    staking.slash(staked_provider, 500 * E18, treasury, 0, {"from": escrow_signer})
     assert terms_tuple(staking.jobTerms(1))[3] == PROVIDER_STAKE - 1_500 * E18
 
 
@@ -94,7 +95,7 @@ def test_job_terms_at_exact_minimum(staking, staked_provider):
 
 
 def test_job_terms_below_minimum_after_slash_reverts(staking, staked_provider, escrow_signer, treasury):
-    staking.slash(staked_provider, PROVIDER_STAKE, treasury, {"from": escrow_signer})
+    staking.slash(staked_provider, PROVIDER_STAKE, treasury, 0, {"from": escrow_signer})
     with brownie.reverts(typed_error("ProviderStakingBelowMinimum(address,uint256,uint256)",
                                      staked_provider, 0, MIN_STAKE)):
         staking.jobTerms(1)
@@ -118,7 +119,7 @@ def test_job_terms_without_worker_reverts(staking, token, bonded):
 
 def test_job_terms_checks_in_order(staking, staked_provider, deployer, escrow_signer, treasury):
     """Inactive before jailed before below-minimum: each failure names the first rule broken."""
-    staking.slash(staked_provider, PROVIDER_STAKE, treasury, {"from": escrow_signer})
+    staking.slash(staked_provider, PROVIDER_STAKE, treasury, 0, {"from": escrow_signer})
     staking.jail(staked_provider, {"from": deployer})
     with brownie.reverts(typed_error("ProviderStakingJailed(address)", staked_provider)):
         staking.jobTerms(1)
@@ -132,4 +133,4 @@ def test_escrow_refuses_jobs_that_job_terms_refuses(staking, escrow, staked_prov
     staking.jail(staked_provider, {"from": deployer})
     token.approve(escrow, 2**256 - 1, {"from": client})
     with brownie.reverts(typed_error("ProviderStakingJailed(address)", staked_provider)):
-        escrow.createJob(1, 3600, brownie.chain.time() + 86400, b"\x00" * 32, {"from": client})
+        escrow.createJob(1, 3600, brownie.chain.time() + 86400, b"\x00" * 32, *limits(escrow, 1), {"from": client})

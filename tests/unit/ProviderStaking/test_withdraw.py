@@ -86,7 +86,7 @@ def test_second_withdraw_reverts(staking, bonded, unbonding):
 
 
 def test_withdraw_pays_what_is_left_after_a_slash(staking, token, bonded, unbonding, escrow_signer, treasury):
-    staking.slash(bonded, PROVIDER_STAKE - 600 * E18 + 250 * E18, treasury, {"from": escrow_signer})
+    staking.slash(bonded, PROVIDER_STAKE - 600 * E18 + 250 * E18, treasury, 0, {"from": escrow_signer})
     assert stake_of(staking, bonded)[:2] == (0, 350 * E18)
 
     next_block_at(unbonding)
@@ -98,7 +98,7 @@ def test_withdraw_pays_what_is_left_after_a_slash(staking, token, bonded, unbond
 
 
 def test_fully_slashed_unbonding_leaves_nothing(staking, bonded, unbonding, escrow_signer, treasury):
-    staking.slash(bonded, PROVIDER_STAKE, treasury, {"from": escrow_signer})
+    staking.slash(bonded, PROVIDER_STAKE, treasury, 0, {"from": escrow_signer})
     next_block_at(unbonding)
     with brownie.reverts(typed_error("ProviderStakingNothingToWithdraw(address)", bonded)):
         staking.withdraw({"from": bonded})

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IJobEscrowTypes} from "../../interfaces/IJobEscrow.sol";
+import {IProviderStaking} from "../../interfaces/IProviderStaking.sol";
+import {Governed} from "../utils/Governed.sol";
+
+/// @title JobEscrowBase
+/// @notice The storage, constants and shared helpers of the job escrow. JobEscrow (the hot paths) and
+/// JobEscrowDesk (disputes, timeouts, governance; run by delegatecall from JobEscrow) both derive from this one
+/// contract and declare no state of their own, so their storage layouts are the same by construction.
+abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, ReentrancyGuardTransient, EIP712 {
+
+    bytes32 public constant RECEIPT_TYPEHASH = keccak256(
+        "JobReceipt(uint256 jobId,address provider,uint64 gpuSeconds,uint64 startTime,uint64 endTime,bytes32 resultHash,uint8 outcome)"
+    );
+    bytes32 public constant ATTESTATION_TYPEHASH = keccak256("Attestation(bytes32 receiptsHash,uint64 oracleEpoch)");
+
+    uint256 internal constant BPS = 10_000;
+    /// @notice Slack, in seconds per GPU, between a receipt's wall time and the GPU-seconds it may claim.
+    uint256 public constant METER_TOLERANCE_SECONDS = 5;
+    uint256 public constant MAX_JOB_DURATION = 365 days;
+    uint256 public constant MAX_ORACLES = 32;
+
+    uint8 internal constant PARAM_FEE_BPS = 0;
+    uint8 internal constant PARAM_COLLATERAL_BPS = 1;
+    uint8 internal constant PARAM_TIMEOUT_SLASH_BPS = 2;
+    uint8 internal constant PARAM_DISPUTE_SLASH_BPS = 3;
+    uint8 internal constant PARAM_DISPUTE_WINDOW = 4;
+    uint8 internal constant PARAM_ACCEPT_WINDOW = 5;
+    uint8 internal constant PARAM_TIMEOUT_GRACE = 6;
+    uint8 internal constant PARAM_DISPUTE_BOND = 7;
+    uint8 internal constant PARAM_MIN_RUN_TIME = 8;
+    uint8 internal constant PARAM_COUNT = 9;
+    /// @dev Set at deployment (the constructor's array predates the parameter); governance may change it.
+    uint256 internal constant DEFAULT_MIN_RUN_TIME = 10 minutes;
+    /// @dev Until a provider sets its own, its worker key may commit this share of bonded stake per day.
+    uint256 internal constant DEFAULT_WORKER_BUDGET_BPS = 2_500;
+
+    uint8 internal constant ROLE_TREASURY = 0;
+    uint8 internal constant ROLE_GUARDIAN = 1;
+    uint8 internal constant ROLE_ARBITER = 2;
+
+    modifier onlyArbiter() {
+        if (msg.sender != _arbiter) revert Unauthorized(msg.sender, "arbiter");
+        _;
+    }
+
+
+    /// @dev Read and written by every settlement. 128 + 16 + 32 + 8 + 32 + 32 + 8 bits (one slot). The epoch counts oracle set
+    /// changes, so 32 bits outlast any governance.
+    struct SettleConfig {
+        uint128 accruedFees;
+        uint16 feeBps;
+        uint32 oracleEpoch;
+        uint8 oracleThreshold;
+        uint32 disputeWindow;
+        uint32 timeoutGrace;
+        bool settlementPaused; // the guardian's separate stop of settlement (compromised oracle keys)
+    }
+
+    /// @dev The other parameters, read when jobs open, time out or are disputed. 3 x 16 + 32 + 96 bits.
+    struct Params {
+        uint16 collateralBps;
+        uint16 timeoutSlashBps;
+        uint16 disputeSlashBps;
+        uint32 acceptWindow;
+        uint96 disputeBond;
+        uint32 minRunTime;
+    }
+
+    /// @dev Collateral a provider's worker key committed by accepting jobs alone on `day` (unix day number).
+    struct WorkerBudget {
+        uint96 used;
+        uint96 budget;
+        uint32 day;
+        bool custom;
+    }
+
+    /// @dev Timeout slashes taken while disputes against the provider are open, for hold `epoch`; `claims` is
+    /// what the timed-out clients were owed in total, `held` what the rulings have not drawn yet.
+    struct Hold {
+        uint96 held;
+        uint96 claims;
+        uint32 epoch;
+    }
+
+    /// @dev A timed-out job's claim on its provider's hold.
+    struct HeldClaim {
+        uint96 amount;
+        uint32 epoch;
+    }
+
+    /// @dev Job slot 1, written by every state change. `stamp` and `limit` change meaning with the status:
+    /// Open: acceptBy and deadline; Running: acceptedAt and deadline; after settlement: billed GPU-seconds
+    /// and settledAt. Timestamps fit 32 bits until 2106.
+    struct JobCore {
+        address client;
+        JobStatus status;
+        uint8 gpuCount;
+        uint16 collateralBps;
+        uint32 stamp;
+        uint32 limit;
+    }
+
+    /// @dev Job slot 2, read by settlement. maxGpuSeconds drops to the billed seconds once the refund is claimed.
+    struct JobTermsSlot {
+        address provider;
+        uint64 price;
+        uint32 maxGpuSeconds;
+    }
+
+    /// @dev Job slot 3, off the settlement path.
+    struct JobMeta {
+        uint64 offerId;
+        uint32 originalMaxGpuSeconds;
+        uint80 disputeBond; // the bond's cap, 10^24, is below 2^80
+        bool reserveReleased; // the collateral kept for the dispute window went back to the provider's free stake
+        // Terms fixed at creation for the cold paths (the settlement path's fee and grace are in SettleConfig).
+        uint32 disputeWindow;
+        uint16 timeoutSlashBps;
+        uint16 disputeSlashBps;
+    }
+
+    /// @dev Per provider, updated once per run of a batch. 96 + 96 + 64 bits.
+    struct ProviderBook {
+        uint96 locked;
+        uint96 earnings;
+        uint64 gpuSecondsServed;
+    }
+
+    /// @dev 3 x 48 + 3 x 32 bits. lastSettledAt keeps unbonded stake in place until the dispute window of
+    /// the provider's latest settlement has closed (see unstakeBlockers).
+    struct ProviderStats {
+        uint48 completed;
+        uint48 failed;
+        uint48 timedOut;
+        uint32 disputesLost;
+        uint32 openDisputes;
+        uint32 lastSettledAt;
+    }
+
+    /// @dev What a batch owes one provider, written to storage when the provider changes.
+    struct Run {
+        bytes32 domainSeparator;
+        uint256 timeoutGrace;
+        address provider;
+        address worker;
+        uint256 earnings;
+        uint256 gpuSeconds;
+        uint256 completed;
+        uint256 failed;
+        uint256 fees;
+    }
+
+    IERC20 internal immutable _token;
+    IProviderStaking internal immutable _staking;
+
+    SettleConfig internal _config;
+    Params internal _params;
+    address internal _treasury;
+    address internal _guardian;
+    address internal _arbiter;
+    uint256 internal _jobCount;
+    address[] internal _oracles;
+
+    mapping(address oracle => uint32 epoch) internal _oracleEpochOf;
+    // slither-disable-next-line uninitialized-state written only by sstore in _storeCore and _settleOne (one packed word), which Slither does not see
+    mapping(uint256 jobId => JobCore) internal _jobCore;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
+    mapping(uint256 jobId => JobTermsSlot) internal _jobTerms;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
+    mapping(uint256 jobId => JobMeta) internal _jobMeta;
+    mapping(uint256 jobId => bytes32) internal _specHash;
+    mapping(address provider => ProviderBook) internal _books;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
+    mapping(address provider => ProviderStats) internal _stats;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
+    mapping(address provider => WorkerBudget) internal _workerBudgets;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
+    mapping(address provider => Hold) internal _holds;
+    mapping(address provider => mapping(uint256 epoch => Hold)) internal _released;
+    mapping(uint256 jobId => HeldClaim) internal _heldClaims;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
+    mapping(address provider => uint256) internal _heldReleased;
+
+    constructor(IERC20 token_, IProviderStaking staking_, address governance)
+        EIP712("gpusettle JobEscrow", "1")
+        Governed(governance)
+    {
+        if (address(token_) == address(0) || address(staking_) == address(0)) revert ZeroAddress();
+        _token = token_;
+        _staking = staking_;
+    }
+
+    /// @dev Hard caps, indexed by parameter: no caller, governance included, can go outside them.
+    function _bounds(uint8 param) internal pure returns (uint256 min, uint256 max) {
+        if (param == PARAM_FEE_BPS) return (0, 1_000); // at most 10% of a payment
+        if (param == PARAM_COLLATERAL_BPS) return (0, BPS); // at most the job's value
+        if (param == PARAM_TIMEOUT_SLASH_BPS) return (0, BPS); // of the collateral
+        if (param == PARAM_DISPUTE_SLASH_BPS) return (0, BPS); // of the job's deposit
+        if (param == PARAM_DISPUTE_WINDOW) return (1 hours, 30 days);
+        if (param == PARAM_ACCEPT_WINDOW) return (1 minutes, 7 days);
+        if (param == PARAM_TIMEOUT_GRACE) return (0, 7 days);
+        if (param == PARAM_MIN_RUN_TIME) return (0, 1 days);
+        return (0, 1_000_000 ether); // PARAM_DISPUTE_BOND; _setParameter refuses unknown indexes first
+    }
+
+    function _accrueFees(SettleConfig memory cfg, uint256 fees) internal {
+        if (fees == 0) return;
+        cfg.accruedFees = SafeCast.toUint128(cfg.accruedFees + fees);
+        _config = cfg;
+    }
+
+    function _setOracleSet(address[] memory oracles, uint8 threshold) internal {
+        uint256 n = oracles.length;
+        if (n == 0 || n > MAX_ORACLES || threshold == 0 || threshold > n) revert JobEscrowInvalidOracleSet(n, threshold);
+        SettleConfig memory cfg = _config;
+        uint32 epoch = cfg.oracleEpoch + 1;
+        for (uint256 i = 0; i < n; ++i) {
+            address o = oracles[i];
+            if (o == address(0) || _oracleEpochOf[o] == epoch) revert JobEscrowInvalidOracle(o);
+            _oracleEpochOf[o] = epoch;
+        }
+        _oracles = oracles;
+        cfg.oracleEpoch = epoch;
+        cfg.oracleThreshold = threshold;
+        _config = cfg;
+        emit OracleSetUpdated(epoch, oracles, threshold);
+    }
+
+    function _setParameter(uint8 param, uint256 value) internal {
+        if (param >= PARAM_COUNT) revert JobEscrowParameterOutOfRange(param, value, 0, 0);
+        (uint256 min, uint256 max) = _bounds(param);
+        if (param == PARAM_DISPUTE_WINDOW) {
+            // Disputes must close before unbonding stake can leave.
+            uint256 unbonding = _staking.unbondingPeriod();
+            if (unbonding <= max) max = unbonding - 1;
+        }
+        if (value < min || value > max) revert JobEscrowParameterOutOfRange(param, value, min, max);
+        uint256 previous = param == PARAM_MIN_RUN_TIME ? _params.minRunTime : _parameters()[param];
+        // Each value fits its field: every cap above is below the field's maximum.
+        if (param == PARAM_FEE_BPS) _config.feeBps = uint16(value);
+        else if (param == PARAM_COLLATERAL_BPS) _params.collateralBps = uint16(value);
+        else if (param == PARAM_TIMEOUT_SLASH_BPS) _params.timeoutSlashBps = uint16(value);
+        else if (param == PARAM_DISPUTE_SLASH_BPS) _params.disputeSlashBps = uint16(value);
+        else if (param == PARAM_DISPUTE_WINDOW) _config.disputeWindow = uint32(value);
+        else if (param == PARAM_ACCEPT_WINDOW) _params.acceptWindow = uint32(value);
+        else if (param == PARAM_TIMEOUT_GRACE) _config.timeoutGrace = uint32(value);
+        else if (param == PARAM_MIN_RUN_TIME) _params.minRunTime = uint32(value);
+        else _params.disputeBond = uint96(value);
+        emit ParameterSet(param, previous, value);
+    }
+
+    function _setRole(uint8 role, address account) internal {
+        if (account == address(0)) revert ZeroAddress();
+        if (role > ROLE_ARBITER) revert JobEscrowUnknownRole(role);
+        address previous;
+        if (role == ROLE_TREASURY) (previous, _treasury) = (_treasury, account);
+        else if (role == ROLE_GUARDIAN) (previous, _guardian) = (_guardian, account);
+        else (previous, _arbiter) = (_arbiter, account);
+        emit RoleSet(role, previous, account);
+    }
+
+    function _collateral(uint256 deposit, uint256 collateralBps) internal pure returns (uint256) {
+        // Rounded up, so even the smallest job locks some collateral when the fraction is non-zero.
+        // Safe from overflow: deposit < 2^96 and collateralBps <= 10_000 < 2^14.
+        unchecked {
+            return (deposit * collateralBps + BPS - 1) / BPS;
+        }
+    }
+
+    /// @dev One SSTORE for the whole slot: assigning the struct field by field costs a read-modify-write each.
+    /// The layout follows JobCore's declaration order, lowest bits first.
+    function _storeCore(uint256 jobId, JobCore memory c) internal {
+        uint256 word = uint256(uint160(c.client)) | (uint256(c.status) << 160) | (uint256(c.gpuCount) << 168)
+            | (uint256(c.collateralBps) << 176) | (uint256(c.stamp) << 192) | (uint256(c.limit) << 224);
+        JobCore storage ref = _jobCore[jobId];
+        assembly ("memory-safe") {
+            sstore(ref.slot, word)
+        }
+    }
+
+    function _coreWithStatus(uint256 jobId, JobStatus expected) internal view returns (JobCore memory c) {
+        c = _jobCore[jobId];
+        if (c.status != expected) _revertStatus(jobId, c.status, expected);
+    }
+
+    function _revertStatus(uint256 jobId, JobStatus status, JobStatus expected) internal pure {
+        if (status == JobStatus.None) revert JobEscrowUnknownJob(jobId);
+        revert JobEscrowWrongStatus(jobId, status, expected);
+    }
+
+    function _isSettled(JobStatus s) internal pure returns (bool) {
+        return s == JobStatus.Settled || s == JobStatus.Disputed || s == JobStatus.DisputeUpheld
+            || s == JobStatus.DisputeRejected;
+    }
+
+    function _parameters() internal view returns (uint256[8] memory v) {
+        Params memory p = _params;
+        v[PARAM_FEE_BPS] = _config.feeBps;
+        v[PARAM_COLLATERAL_BPS] = p.collateralBps;
+        v[PARAM_TIMEOUT_SLASH_BPS] = p.timeoutSlashBps;
+        v[PARAM_DISPUTE_SLASH_BPS] = p.disputeSlashBps;
+        v[PARAM_DISPUTE_WINDOW] = _config.disputeWindow;
+        v[PARAM_ACCEPT_WINDOW] = p.acceptWindow;
+        v[PARAM_TIMEOUT_GRACE] = _config.timeoutGrace;
+        v[PARAM_DISPUTE_BOND] = p.disputeBond;
+    }
+
+    function _budgetOf(WorkerBudget memory w, uint256 bonded) internal pure returns (uint256) {
+        return w.custom ? w.budget : bonded * DEFAULT_WORKER_BUDGET_BPS / BPS;
+    }
+}

@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
+import {IProviderStaking} from "../../interfaces/IProviderStaking.sol";
+import {JobEscrowBase} from "./JobEscrowBase.sol";
+
+/// @title JobEscrowDesk
+/// @notice The job escrow's cold paths: timeouts, held slashes, refunds, disputes and rulings, fees and
+/// governance. JobEscrow creates one at deployment and runs it by delegatecall only, on JobEscrow's own storage
+/// (the layout both inherit from JobEscrowBase), so that JobEscrow's code stays under the 24 KiB limit without
+/// giving up gas on the settlement path.
+contract JobEscrowDesk is JobEscrowBase {
+    using SafeERC20 for IERC20;
+
+    /// @dev Governance of the desk's own (unused) storage is the escrow, which never calls it but by delegatecall;
+    /// a direct call finds no jobs, no roles and no tokens, so it can change nothing that matters.
+    constructor(IERC20 token_, IProviderStaking staking_) JobEscrowBase(token_, staking_, msg.sender) {}
+
+    /// @notice See IJobEscrow.
+    function claimTimeout(uint256 jobId) external nonReentrant {
+        JobCore memory c = _coreWithStatus(jobId, JobStatus.Running);
+        uint256 claimableAt = uint256(c.limit) + _config.timeoutGrace;
+        if (block.timestamp < claimableAt) revert JobEscrowTimeoutNotReached(jobId, claimableAt, block.timestamp);
+        JobTermsSlot memory t = _jobTerms[jobId];
+        c.status = JobStatus.TimedOut;
+        _storeCore(jobId, c);
+        uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
+        uint256 collateral = _collateral(deposit, c.collateralBps);
+        _books[t.provider].locked -= uint96(collateral);
+        ProviderStats storage st = _stats[t.provider];
+        ++st.timedOut;
+        uint256 amount = collateral * _jobMeta[jobId].timeoutSlashBps / BPS;
+        // The other jobs' collateral is out of reach; this job's own, just unlocked, covers the slash.
+        uint256 keep = _books[t.provider].locked;
+        uint256 slashed;
+        if (st.openDisputes == 0) {
+            slashed = _staking.slash(t.provider, amount, c.client, keep);
+        } else {
+            // A ruling is pending: the slash stays in the escrow, within the ruling's reach (see _penalize).
+            slashed = _staking.slash(t.provider, amount, address(this), keep);
+            Hold storage h = _holds[t.provider];
+            // Safe: both sums are bounded by stake that existed, < 2^96.
+            (h.held, h.claims) = (uint96(h.held + slashed), uint96(h.claims + slashed));
+            _heldClaims[jobId] = HeldClaim({amount: uint96(slashed), epoch: h.epoch});
+            emit TimeoutSlashHeld(jobId, t.provider, slashed, h.epoch);
+        }
+        emit JobTimedOut(jobId, deposit, slashed);
+        _token.safeTransfer(c.client, deposit);
+    }
+
+    /// @notice See IJobEscrow.
+    function claimHeldSlash(uint256 jobId) external nonReentrant returns (uint256 amount) {
+        JobCore memory c = _coreWithStatus(jobId, JobStatus.TimedOut);
+        HeldClaim memory claim = _heldClaims[jobId];
+        if (claim.amount == 0) revert JobEscrowNothingToClaim(c.client);
+        address provider = _jobTerms[jobId].provider;
+        if (claim.epoch == _holds[provider].epoch) revert JobEscrowDisputesOpen(provider, _stats[provider].openDisputes);
+        Hold memory rel = _released[provider][claim.epoch];
+        // Pro rata: every client of the hold bears the rulings' draw alike. Rounds down; the dust stays here.
+        amount = uint256(claim.amount) * rel.held / rel.claims;
+        delete _heldClaims[jobId];
+        _heldReleased[provider] -= amount;
+        emit HeldSlashClaimed(jobId, c.client, amount);
+        if (amount != 0) _token.safeTransfer(c.client, amount);
+    }
+
+    /// @dev Once no dispute against `provider` is open, what its rulings left of the hold goes to the clients.
+    function _releaseHold(address provider) internal {
+        Hold memory h = _holds[provider];
+        if (h.claims == 0) return;
+        _released[provider][h.epoch] = h;
+        _heldReleased[provider] += h.held;
+        emit HeldSlashReleased(provider, h.epoch, h.held, h.claims);
+        _holds[provider] = Hold({held: 0, claims: 0, epoch: h.epoch + 1});
+    }
+
+    /// @notice See IJobEscrow.
+    function releaseCollateral(uint256[] calldata jobIds) external nonReentrant returns (uint256 total) {
+        for (uint256 i = 0; i < jobIds.length; ++i) {
+            uint256 jobId = jobIds[i];
+            JobCore memory c = _coreWithStatus(jobId, JobStatus.Settled);
+            JobMeta memory m = _jobMeta[jobId];
+            if (m.reserveReleased) continue;
+            uint256 closesAt = uint256(c.limit) + m.disputeWindow;
+            if (block.timestamp <= closesAt) revert JobEscrowReserveStillNeeded(jobId, closesAt, block.timestamp);
+            JobTermsSlot memory t = _jobTerms[jobId];
+            total += _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c.collateralBps);
+        }
+        if (total == 0) revert JobEscrowNothingToClaim(msg.sender);
+    }
+
+    /// @dev Unlock a settled job's collateral, once.
+    function _releaseReserve(uint256 jobId, address provider, uint256 price, uint256 maxGpuSeconds, uint256 bps)
+        internal
+        returns (uint256 amount)
+    {
+        JobMeta storage m = _jobMeta[jobId];
+        if (m.reserveReleased) return 0;
+        m.reserveReleased = true;
+        amount = _collateral(price * maxGpuSeconds, bps);
+        _books[provider].locked -= uint96(amount);
+        emit CollateralReleased(jobId, provider, amount);
+    }
+
+    /// @notice See IJobEscrow.
+    function claimRefunds(uint256[] calldata jobIds) external nonReentrant returns (uint256 total) {
+        for (uint256 i = 0; i < jobIds.length; ++i) {
+            uint256 jobId = jobIds[i];
+            JobCore memory c = _jobCore[jobId];
+            if (!_isSettled(c.status)) _revertStatus(jobId, c.status, JobStatus.Settled);
+            JobTermsSlot storage t = _jobTerms[jobId];
+            uint256 refund = uint256(t.maxGpuSeconds - c.stamp) * t.price;
+            if (refund == 0) continue;
+            t.maxGpuSeconds = c.stamp;
+            total += refund;
+            emit RefundClaimed(jobId, c.client, refund);
+            _token.safeTransfer(c.client, refund);
+        }
+        if (total == 0) revert JobEscrowNothingToClaim(msg.sender);
+    }
+
+    /// @notice See IJobEscrow.
+    function dispute(uint256 jobId, bytes32 reasonHash) external nonReentrant {
+        JobCore memory c = _coreWithStatus(jobId, JobStatus.Settled);
+        if (msg.sender != c.client) revert JobEscrowNotClient(jobId, msg.sender, c.client);
+        JobMeta storage m = _jobMeta[jobId];
+        uint256 closesAt = uint256(c.limit) + m.disputeWindow;
+        if (block.timestamp > closesAt) revert JobEscrowDisputeWindowClosed(jobId, closesAt, block.timestamp);
+        c.status = JobStatus.Disputed;
+        _storeCore(jobId, c);
+        uint256 bond = _params.disputeBond;
+        // Safe: the bond's cap (10^24) is below 2^80.
+        m.disputeBond = uint80(bond);
+        ++_stats[_jobTerms[jobId].provider].openDisputes;
+        emit JobDisputed(jobId, msg.sender, bond, reasonHash);
+        if (bond != 0) _token.safeTransferFrom(msg.sender, address(this), bond);
+    }
+
+    /// @notice See IJobEscrow.
+    function resolveDispute(uint256 jobId, bool upheld) external onlyArbiter nonReentrant {
+        JobCore memory c = _coreWithStatus(jobId, JobStatus.Disputed);
+        JobTermsSlot memory t = _jobTerms[jobId];
+        JobMeta memory m = _jobMeta[jobId];
+        uint256 bond = m.disputeBond;
+        ProviderStats storage s = _stats[t.provider];
+        uint256 stillOpen = --s.openDisputes;
+        // The ruling ends the job's dispute reserve: back to free stake, where an upheld slash takes it first.
+        _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c.collateralBps);
+        if (!upheld) {
+            c.status = JobStatus.DisputeRejected;
+            _storeCore(jobId, c);
+            if (stillOpen == 0) _releaseHold(t.provider);
+            emit DisputeResolved(jobId, false, 0, 0);
+            if (bond != 0) _token.safeTransfer(t.provider, bond);
+            return;
+        }
+        c.status = JobStatus.DisputeUpheld;
+        _storeCore(jobId, c);
+        ++s.disputesLost;
+        // The slash is sized by the job (its deposit); the client is made whole for what it paid and the rest
+        // of the slash goes to the treasury.
+        uint256 paid = uint256(c.stamp) * t.price;
+        uint256 deposit = uint256(t.price) * m.originalMaxGpuSeconds;
+        (uint256 slashed, uint256 compensation) = _penalize(t.provider, deposit * m.disputeSlashBps / BPS, paid);
+        if (stillOpen == 0) _releaseHold(t.provider);
+        emit DisputeResolved(jobId, true, slashed, compensation);
+        if (compensation + bond != 0) _token.safeTransfer(c.client, compensation + bond);
+    }
+
+    /// @notice See IJobEscrow.
+    function reportFraud(uint256 jobId, bytes32 evidenceHash) external onlyArbiter nonReentrant {
+        JobCore memory c = _coreWithStatus(jobId, JobStatus.Running);
+        JobTermsSlot memory t = _jobTerms[jobId];
+        c.status = JobStatus.Fraud;
+        _storeCore(jobId, c);
+        uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
+        _books[t.provider].locked -= uint96(_collateral(deposit, c.collateralBps));
+        ++_stats[t.provider].disputesLost;
+        uint256 amount = deposit * _jobMeta[jobId].disputeSlashBps / BPS;
+        (uint256 slashed, uint256 compensation) = _penalize(t.provider, amount, deposit);
+        emit FraudReported(jobId, evidenceHash, slashed, compensation);
+        _token.safeTransfer(c.client, deposit + compensation);
+    }
+
+    /// @dev Slash into this contract, keep up to `cap` for the client and credit the rest to the treasury; jail.
+    /// Timeout slashes held for pending rulings are drawn on first (they are already here).
+    function _penalize(address provider, uint256 amount, uint256 cap)
+        private
+        returns (uint256 slashed, uint256 compensation)
+    {
+        Hold storage h = _holds[provider];
+        uint256 fromHold = Math.min(amount, h.held);
+        if (fromHold != 0) h.held = uint96(h.held - fromHold);
+        slashed = fromHold;
+        // Free stake, then unbonding stake; what is locked for other clients' work stays.
+        if (amount > fromHold) {
+            slashed += _staking.slash(provider, amount - fromHold, address(this), _books[provider].locked);
+        }
+        compensation = Math.min(slashed, cap);
+        SettleConfig memory cfg = _config;
+        _accrueFees(cfg, slashed - compensation);
+        _staking.jail(provider);
+    }
+
+    /// @notice See IJobEscrow.
+    function pauseSettlement() external {
+        if (msg.sender != _guardian) revert Unauthorized(msg.sender, "guardian");
+        _config.settlementPaused = true;
+        emit SettlementPauseSet(true);
+    }
+
+    /// @notice See IJobEscrow.
+    function unpauseSettlement() external {
+        if (msg.sender != _guardian && msg.sender != governance()) revert Unauthorized(msg.sender, "guardian");
+        _config.settlementPaused = false;
+        emit SettlementPauseSet(false);
+    }
+
+    /// @notice See IJobEscrow.
+    function withdrawFees() external nonReentrant returns (uint256 amount) {
+        amount = _config.accruedFees;
+        if (amount == 0) revert JobEscrowNothingToClaim(_treasury);
+        _config.accruedFees = 0;
+        emit FeesWithdrawn(_treasury, amount);
+        _token.safeTransfer(_treasury, amount);
+    }
+
+    /// @notice See IJobEscrow.
+    function setOracleSet(address[] calldata oracles, uint8 threshold) external onlyGovernance {
+        _setOracleSet(oracles, threshold);
+    }
+
+    /// @notice See IJobEscrow.
+    function setParameter(uint8 param, uint256 value) external onlyGovernance {
+        _setParameter(param, value);
+    }
+
+    /// @notice See IJobEscrow.
+    function setRole(uint8 role, address account) external onlyGovernance {
+        _setRole(role, account);
+    }
+
+    /// @notice See IJobEscrow.
+    function pause() external {
+        if (msg.sender != _guardian) revert Unauthorized(msg.sender, "guardian");
+        _pause();
+    }
+
+    /// @notice See IJobEscrow.
+    function unpause() external {
+        if (msg.sender != _guardian && msg.sender != governance()) revert Unauthorized(msg.sender, "guardian");
+        _unpause();
+    }
+
+    /// @notice See IJobEscrow.
+    function setWorkerBudget(uint256 budget) external {
+        WorkerBudget storage w = _workerBudgets[msg.sender];
+        w.budget = SafeCast.toUint96(budget);
+        w.custom = true;
+        emit WorkerBudgetSet(msg.sender, budget);
+    }
+}
