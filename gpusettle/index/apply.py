@@ -230,19 +230,29 @@ def _job_created(s: State, ev: IndexedEvent, t: int) -> None:
 
 
 def _end_job(s: State, ev: IndexedEvent, t: int, status: str) -> dict[str, Any] | None:
-    """Move a job to a final status; releases its collateral and its place on the offer."""
+    """Move a job to a final status; releases its place on the offer, and its collateral unless it
+    settled (a settled job's collateral stays reserved for its dispute window: CollateralReleased)."""
     job = s.get("jobs", ev.args["jobId"])
     if job is None:
         return None
     if job["status"] in ("Open", "Running"):
-        with _provider_row(s, job["provider"], ev, t) as provider:
-            provider["locked"] = str(max(0, int(provider["locked"]) - int(job["collateral"])))
+        if status != "Settled":
+            _unlock(s, job["provider"], int(job["collateral"]), ev, t)
         _offer_running(s, job["offer_id"], -1, False)
     job["status"] = status
     job["ended_block"] = ev.block_number
     job["ended_time"] = t
     s.put("jobs", job["job_id"], job)
     return job
+
+
+def _unlock(s: State, provider_address: str, amount: int, ev: IndexedEvent, t: int) -> None:
+    with _provider_row(s, provider_address, ev, t) as provider:
+        provider["locked"] = str(max(0, int(provider["locked"]) - amount))
+
+
+def _collateral_released(s: State, ev: IndexedEvent, t: int) -> None:
+    _unlock(s, ev.args["provider"], int(ev.args["amount"]), ev, t)
 
 
 def _job_accepted(s: State, ev: IndexedEvent, t: int) -> None:
@@ -442,6 +452,7 @@ HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]] = {
     ("escrow", "RefundClaimed"): _refund_claimed,
     ("escrow", "JobDisputed"): _disputed,
     ("escrow", "DisputeResolved"): _dispute_resolved,
+    ("escrow", "CollateralReleased"): _collateral_released,
     ("escrow", "FraudReported"): _fraud,
     ("escrow", "EarningsWithdrawn"): _earnings_withdrawn,
     ("escrow", "OracleSetUpdated"): _oracle_set,
