@@ -569,9 +569,13 @@ def job_results(job_id: int | None, out_path: str | None) -> None:
 
 def _settled_result_hash(client: Gpusettle, job_id: int) -> str:
     """The resultHash of the receipt that settled `job_id`, read from the settling transaction."""
+    from ..chain.logs import reader_for
+
+    # The one chunked log reader: a single range from the deploy block is refused by hosted RPCs.
+    latest = client.chain.block_number()
     logs = client.chain.rpc(
-        lambda: client.escrow.events.JobSettled.get_logs(
-            argument_filters={"jobId": job_id}, from_block=client.record.deploy_block
+        lambda: reader_for(client.chain.w3).events(
+            client.escrow.events.JobSettled, client.record.deploy_block, latest, {"jobId": job_id}
         )
     )
     if not logs:

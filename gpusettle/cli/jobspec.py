@@ -27,7 +27,6 @@ __all__ = [
     "InputSigner",
     "encryption_key",
     "is_sealed",
-    "load_spec_file",
     "open_results",
     "parse_spec_text",
     "spec",
@@ -215,15 +214,6 @@ def readable_spec(
             argv = argv.split()
         return JobSpec(workload=CommandWorkload(kind="command", argv=argv, **common))
     return JobSpec(workload=ContainerWorkload(kind="container", image=data["image"], **common))
-
-
-def load_spec_file(path: Path, *, blob_store: str | None = None) -> JobSpec:
-    """A spec file: JobSpec JSON as before, or the readable YAML spec."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the job spec {path}: {exc.strerror}", "check the path") from None
-    return parse_spec_text(text, path, base_dir=path.parent, blob_store=blob_store)
 
 
 def parse_spec_text(text: str, path: Path, *, base_dir: Path, blob_store: str | None) -> JobSpec:
