@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 
 from eth_account import Account
 
+from ..devnet import free_port, wait_port
 from ..eip712 import ReceiptVerifier, sign_digest
 from ..hashing import checksum_address, keccak256
 from ..models import JobReceipt, Outcome
@@ -50,13 +50,6 @@ CONCURRENCY = 32
 PROVIDERS = 50
 CHAIN_ID = 31337
 ESCROW = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_bodies(count: int, seed: int, providers: int = PROVIDERS) -> tuple[list[bytes], dict[str, str]]:
@@ -239,19 +232,6 @@ def load(ports: list[int], bodies_file: Path, out_file: Path, concurrency: int, 
 # -- the conductor -------------------------------------------------------------------------------------
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the oracle server exited with status {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the oracle server did not start listening")
-
-
 def _percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -286,7 +266,7 @@ def _measure(
             servers.append(subprocess.Popen(argv, env=env))
             ports.append(port)
         for port, server in zip(ports, servers, strict=True):
-            _wait_listening(port, server)
+            wait_port(port, server, 30.0, "the oracle server")
         started_cpu = sum(_cpu_seconds(server.pid) for server in servers)
         out = tmp_dir / f"{label}-load.json"
         subprocess.run(
