@@ -164,6 +164,9 @@ interface ILeaseEscrowTypes {
     error LeaseEscrowAttestationBelowThreshold(uint256 have, uint256 need);
     /// @notice The guardian stopped checkpoints (pauseSettlement); they wait until it is lifted.
     error LeaseEscrowSettlementPaused();
+    /// @notice The guardian stopped new leases (pause): openLease and acceptLease wait until it is lifted. Cancelling,
+    /// closing, refunds and withdrawals go on.
+    error LeaseEscrowOpeningPaused();
     /// @notice A governance parameter was set outside its hard range.
     error LeaseEscrowParameterOutOfRange(uint8 param, uint256 value, uint256 min, uint256 max);
 
@@ -304,7 +307,8 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
         external
         returns (uint256 settled);
 
-    /// @notice The client takes the unused deposit of an ended lease (everything not paid for up time).
+    /// @notice Send the unused deposit of an ended lease (everything not paid for up time) to its client. Anyone may
+    /// call; the money goes to the client.
     function claimRefund(uint256 leaseId) external returns (uint256 amount);
 
     /// @notice Anyone, from billing end plus grace on, when no final checkpoint landed: the client gets back
