@@ -87,3 +87,28 @@ def permit_provider(token, deployer):
     deployer.transfer(acct, "10 ether")
     token.transfer(acct, PERMIT_FUNDS, {"from": deployer})
     return acct
+
+
+@pytest.fixture(scope="module")
+def job_on(escrow, token, staked_provider, client):
+    """Open (and by default accept) a job on offer 1 for `gpus` GPUs; its id."""
+
+    def _job(gpus=1, max_gpu_seconds=3600, accept=True):
+        if token.allowance(client, escrow) < 2**255:
+            token.approve(escrow, 2**256 - 1, {"from": client})
+        tx = escrow.createJob(1, max_gpu_seconds, chain.time() + 7 * DAY, b"\x5a" * 32, gpus, 10**15,
+                              {"from": client})
+        job_id = tx.events["JobCreated"]["jobId"]
+        if accept:
+            escrow.acceptJob(job_id, {"from": staked_provider})
+        return job_id
+
+    return _job
+
+
+@pytest.fixture(scope="module")
+def receipt_for(make_receipt):
+    def _r(job_id):
+        return make_receipt(job_id, gpu_seconds=100)
+
+    return _r

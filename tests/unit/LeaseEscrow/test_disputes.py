@@ -1,0 +1,111 @@
+"""disputeCheckpoint and resolveCheckpointDispute."""
+
+import brownie
+
+from tests.fixtures.contracts import GPU_COUNT, PRICE
+from tests.fixtures.leases import (
+    COLLATERAL_SECONDS,
+    L_DISPUTED,
+    L_ENDED,
+    L_OPEN,
+    L_RUNNING,
+    LEASE_DISPUTE_BOND,
+    LEASE_DISPUTE_WINDOW,
+    SKIP_NOT_RUNNING,
+)
+from tests.helpers.revert import unauthorized
+from tests.unit.JobEscrow.conftest import at
+from tests.unit.LeaseEscrow.conftest import err, lwrong
+
+RATE = 2 * PRICE
+REASON = b"\x0d" * 32
+
+
+def test_dispute_posts_the_bond_and_freezes_checkpoints(lease_escrow, staking, token, create_lease, checkpoint,
+                                                         submit, client, staked_provider):
+    lease_id = create_lease()
+    submit([checkpoint(lease_id)])
+    before = token.balanceOf(client)
+    tx = lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
+    ev = tx.events["CheckpointDisputed"]
+    assert (ev["leaseId"], ev["client"], ev["bond"]) == (lease_id, client, LEASE_DISPUTE_BOND)
+    assert token.balanceOf(client) == before - LEASE_DISPUTE_BOND
+    assert lease_escrow.getLease(lease_id)["status"] == L_DISPUTED
+    assert lease_escrow.unstakeBlockers(staked_provider)[1] == 1
+    assert submit([checkpoint(lease_id)]).events["CheckpointSkipped"]["reason"] == SKIP_NOT_RUNNING
+    # No unstaking while the ruling is pending.
+    with brownie.reverts(err("ProviderStakingOpenDisputes(address,uint256)", staked_provider, 1)):
+        staking.requestUnstake(1, {"from": staked_provider})
+
+
+def test_dispute_needs_a_checkpoint_the_client_and_the_window(lease_escrow, create_lease, checkpoint, submit, client,
+                                                              rando):
+    lease_id = create_lease()
+    with brownie.reverts(err("LeaseEscrowNoCheckpoint(uint256)", lease_id)):
+        lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
+    tx = submit([checkpoint(lease_id)])
+    with brownie.reverts(err("LeaseEscrowNotClient(uint256,address,address)", lease_id, rando, client)):
+        lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": rando})
+    closes = tx.timestamp + LEASE_DISPUTE_WINDOW
+    with brownie.reverts(err("LeaseEscrowDisputeWindowClosed(uint256,uint256,uint256)", lease_id, closes,
+                             closes + 1)), at(closes + 1):
+        lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
+
+
+def test_dispute_needs_a_running_or_ended_lease(lease_escrow, create_lease, client):
+    lease_id = create_lease(accept=False)
+    with brownie.reverts(lwrong(lease_id, L_OPEN, L_RUNNING)):
+        lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
+
+
+def test_rejected_pays_the_bond_to_the_provider_and_the_lease_goes_on(lease_escrow, token, create_lease, checkpoint,
+                                                                      submit, client, staked_provider, arbiter):
+    lease_id = create_lease()
+    submit([checkpoint(lease_id)])
+    lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
+    before = token.balanceOf(staked_provider)
+    tx = lease_escrow.resolveCheckpointDispute(lease_id, False, {"from": arbiter})
+    ev = tx.events["CheckpointDisputeResolved"]
+    assert (ev["leaseId"], ev["upheld"], ev["slashed"], ev["compensation"]) == (lease_id, False, 0, 0)
+    assert token.balanceOf(staked_provider) == before + LEASE_DISPUTE_BOND
+    assert lease_escrow.getLease(lease_id)["status"] == L_RUNNING
+    assert submit([checkpoint(lease_id)]).return_value == 1
+
+
+def test_upheld_ends_the_lease_compensates_and_jails(lease_escrow, staking, token, create_lease, checkpoint, submit,
+                                                     client, staked_provider, arbiter):
+    lease_id = create_lease()
+    submit([checkpoint(lease_id, seconds=1000)])
+    lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
+    before = token.balanceOf(client)
+    tx = lease_escrow.resolveCheckpointDispute(lease_id, True, {"from": arbiter})
+    paid = 1000 * RATE
+    ev = tx.events["CheckpointDisputeResolved"]
+    assert (ev["upheld"], ev["slashed"], ev["compensation"]) == (True, paid, paid)
+    assert token.balanceOf(client) == before + paid + LEASE_DISPUTE_BOND
+    v = lease_escrow.getLease(lease_id).dict()
+    assert v["status"] == L_ENDED and v["collateralReleased"] and v["billingEnd"] == v["paidThrough"]
+    assert v["refundable"] == 10 * 3600 * RATE - paid
+    assert staking.stakeOf(staked_provider)[3] is True
+    assert staking.freeGpus(1) == GPU_COUNT
+    assert lease_escrow.lockedCollateral(staked_provider) == 0
+    assert RATE * COLLATERAL_SECONDS > 0
+
+
+def test_upheld_on_an_ended_lease(lease_escrow, create_lease, checkpoint, submit, client, arbiter):
+    lease_id = create_lease(hours=1)
+    tx = lease_escrow.closeLease(lease_id, {"from": client})
+    submit([checkpoint(lease_id, to=tx.timestamp)])
+    refundable = lease_escrow.getLease(lease_id)["refundable"]
+    lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
+    lease_escrow.resolveCheckpointDispute(lease_id, True, {"from": arbiter})
+    v = lease_escrow.getLease(lease_id).dict()
+    assert v["status"] == L_ENDED and v["refundable"] == refundable
+
+
+def test_only_the_arbiter_rules_and_only_on_disputes(lease_escrow, create_lease, client, rando, arbiter):
+    lease_id = create_lease()
+    with brownie.reverts(unauthorized(rando, "arbiter")):
+        lease_escrow.resolveCheckpointDispute(lease_id, True, {"from": rando})
+    with brownie.reverts(lwrong(lease_id, L_RUNNING, L_DISPUTED)):
+        lease_escrow.resolveCheckpointDispute(lease_id, True, {"from": arbiter})
