@@ -108,7 +108,8 @@ class CheckpointPoster:
         now = self.clock()
         candidates = self.store.checkpoints(CHECKPOINT_BUILT, limit=self.settings.batch_max * 4)
         oldest = min((c.updated_at for c in candidates), default=now)
-        if len(candidates) < self.settings.batch_max and now - oldest < self.settings.batch_wait:
+        wait = self.settings.batch_wait
+        if wait > 0 and len(candidates) < self.settings.batch_max and now - oldest < wait:
             return []
         out: list[StoredCheckpoint] = []
         seen: set[int] = set()
