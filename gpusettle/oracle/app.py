@@ -16,6 +16,8 @@
                                  202 once stored, 200 for a (lease, sequence) already holding one
     GET  /v1/leases/{id}/uptime  up and down seconds of a lease from its heartbeats and probes
                                  (?from=&to= unix seconds; default: the unpaid period up to now)
+    POST /v1/cosign/checkpoints  peers: check a batch of lease checkpoints against this oracle's own
+                                 heartbeats and co-sign its attestation (signed like /v1/cosign)
     POST /v1/cosign              peers: verify a batch independently and co-sign its attestation; signed
                                  by a member of the on-chain oracle set
     GET  /health                 200 when the store can commit, 503 with the reason when it cannot
@@ -60,6 +62,7 @@ from ..signed_requests import (
     result_upload_digest,
 )
 from .chainview import WorkerKeyCache
+from .checkpoint_quorum import CHECKPOINT_COSIGN_PATH, CheckpointCosignRequest
 from .heartbeats import HeartbeatIntake, HeartbeatSettings, lease_uptime
 from .inputs import InputFiles, InputQuota, QuotaExceeded, Reservation, valid_input_name
 from .leaseview import LeaseTermsCache
@@ -230,6 +233,7 @@ class IntakeSettings:
 
 
 CosignHandler = Callable[[CosignRequest, str], tuple[int, dict[str, Any]]]
+CheckpointCosignHandler = Callable[[CheckpointCosignRequest, str], tuple[int, dict[str, Any]]]
 """Verify a peer's batch and answer (HTTP status, JSON document); blocking, run on the peers pool; the
 second argument is the authenticated oracle that asked."""
 
@@ -256,6 +260,8 @@ class OracleApp:
     """Lease terms read from the chain (needed with `lease_domain`)."""
     heartbeat_settings: HeartbeatSettings = field(default_factory=HeartbeatSettings)
     """Heartbeat bucket size and clock windows."""
+    cosign_checkpoints: CheckpointCosignHandler | None = None
+    """Check a peer's checkpoint batch and answer (blocking, on the peers pool)."""
     _inflight_keys: dict[str, asyncio.Future[str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -318,6 +324,7 @@ class OracleApp:
                 Route("/v1/specs/{spec_hash}", self.put_spec, methods=["PUT"]),
                 Route("/v1/specs/{spec_hash}", self.get_spec, methods=["GET"]),
                 Route(COSIGN_PATH, self.post_cosign, methods=["POST"]),
+                Route(CHECKPOINT_COSIGN_PATH, self.post_cosign_checkpoints, methods=["POST"]),
                 Route("/health", self.health, methods=["GET"]),
                 Route("/metrics", self.prometheus, methods=["GET"]),
             ]
@@ -931,11 +938,9 @@ class OracleApp:
 
     # -- peers, health, metrics ------------------------------------------------------------------------
 
-    async def post_cosign(self, request: Request) -> Response:
-        """A peer's batch to co-sign: signed by a member of the on-chain oracle set, checked on the peers
-        pool (which is bounded: a flood of requests gets 503s, not a queue)."""
-        if self.cosign is None:
-            return _error(404, "not_a_peer", "this oracle does not co-sign for peers")
+    async def _peer_body(self, request: Request, path: str) -> Response | tuple[str, bytes]:
+        """The body of a peer request and its signer, checked as a member of the on-chain oracle set;
+        or the refusal."""
         try:
             body = await _read_limited(request, self.settings.max_cosign)
         except _TooLarge as exc:
@@ -944,7 +949,7 @@ class OracleApp:
             return _error(400, "disconnected", "the client went away")
         try:
             auth = PeerRequestAuth.check(
-                self.verifier.domain, dict(request.headers), "POST", COSIGN_PATH, body, self.clock()
+                self.verifier.domain, dict(request.headers), "POST", path, body, self.clock()
             )
         except InvalidSignatureError as exc:
             return _error(401, "unsigned_peer_request", str(exc))
@@ -961,16 +966,49 @@ class OracleApp:
                 f"{auth.signer} is not in the oracle set of epoch {oracle_set.epoch}: only its members may ask "
                 "for co-signatures",
             )
+        return auth.signer, body
+
+    @staticmethod
+    def _invalid(exc: ValidationError, what: str) -> Response:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors[:5]
+        )
+        return _error(422, "invalid_request", f"not a {what}: {detail}")
+
+    async def post_cosign(self, request: Request) -> Response:
+        """A peer's batch to co-sign: signed by a member of the on-chain oracle set, checked on the peers
+        pool (which is bounded: a flood of requests gets 503s, not a queue)."""
+        if self.cosign is None:
+            return _error(404, "not_a_peer", "this oracle does not co-sign for peers")
+        checked = await self._peer_body(request, COSIGN_PATH)
+        if isinstance(checked, Response):
+            return checked
+        signer, body = checked
         try:
             cosign_request = CosignRequest.model_validate_json(body)
         except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_context=False, include_input=False)
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors[:5]
-            )
-            return _error(422, "invalid_request", f"not a cosign request: {detail}")
+            return self._invalid(exc, "cosign request")
         try:
-            status, answer = await self.peers_pool.run(self.cosign, cosign_request, auth.signer)
+            status, answer = await self.peers_pool.run(self.cosign, cosign_request, signer)
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; ask again shortly")
+        return json_response(status, answer)
+
+    async def post_cosign_checkpoints(self, request: Request) -> Response:
+        """A peer's batch of lease checkpoints to co-sign (checked against this oracle's own heartbeats)."""
+        if self.cosign_checkpoints is None:
+            return _error(404, "not_a_peer", "this oracle does not co-sign lease checkpoints")
+        checked = await self._peer_body(request, CHECKPOINT_COSIGN_PATH)
+        if isinstance(checked, Response):
+            return checked
+        signer, body = checked
+        try:
+            cosign_request = CheckpointCosignRequest.model_validate_json(body)
+        except ValidationError as exc:
+            return self._invalid(exc, "checkpoint cosign request")
+        try:
+            status, answer = await self.peers_pool.run(self.cosign_checkpoints, cosign_request, signer)
         except PoolBusyError as exc:
             return _error(503, "busy", f"{exc}; ask again shortly")
         return json_response(status, answer)
