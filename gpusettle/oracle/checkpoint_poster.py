@@ -38,8 +38,12 @@ __all__ = ["SKIP_REASONS", "CheckpointPoster"]
 
 log = logging.getLogger("gpusettle.oracle.checkpoints")
 
-SKIP_REASONS = {0: "stale period", 1: "already paid", 2: "lease not running"}
-"""CheckpointSkipped reason codes as the interface names them; others are shown by number."""
+SKIP_REASONS = {
+    0: "the lease is not running",
+    1: "not contiguous (a stale, already paid or gapped period)",
+    2: "past the billing end",
+}
+"""ILeaseEscrowTypes.SkipReason; other codes are shown by number."""
 
 
 def checkpoint_of(stored: StoredCheckpoint) -> Checkpoint:

@@ -161,7 +161,7 @@ class FakeLeaseChain:
             lease: LeaseTerms | None = self.leases.lease_table.get(lease_id)
             assert up + down == end - start and end <= self.now
             if lease is None or lease.status != 2 or start != (lease.paidThrough or lease.startedAt):
-                reason = 2 if lease is None or lease.status != 2 else (1 if start < lease.paidThrough else 0)
+                reason = 0 if lease is None or lease.status != 2 else 1  # NotRunning, NotContiguous
                 logs.append(
                     self._log("CheckpointSkipped", {"leaseId": lease_id, "fromTime": start, "reason": reason})
                 )
