@@ -143,3 +143,14 @@ def test_the_service_reports_uptime(peer: tuple[OracleService, TestClient]) -> N
     _, http = peer
     got = http.get(f"/v1/leases/1/uptime?from={START}&to={START + 420}").json()
     assert (got["upSeconds"], got["downSeconds"], got["heartbeats"]) == (300, 120, 10)
+
+
+def test_worker_urls_option_is_checked() -> None:
+    from gpusettle.errors import ConfigError
+    from gpusettle.oracle.cli import _worker_urls
+
+    lower = PROVIDER_CS.lower()
+    assert _worker_urls((f"{lower}=http://gpu-box:8800/",)) == {PROVIDER_CS: "http://gpu-box:8800"}
+    for bad in ("nope", f"{lower}=ftp://x", "0x12=http://x"):
+        with pytest.raises(ConfigError, match="PROVIDER=URL"):
+            _worker_urls((bad,))
