@@ -103,6 +103,7 @@ class LeaseWork:
         self.account = account
         self.terms = LeaseTermsCache(view)
         self.running = RunningLeases(view, settings.refresh_every)
+        self._last_build = -float("inf")
         interval = settings.heartbeats.interval
         self.builder = CheckpointBuilder(store, interval, settings.checkpoints, metrics)
         self.prober = Prober(
@@ -138,7 +139,12 @@ class LeaseWork:
         return self.prober.step(self.running.get())
 
     def build_once(self) -> bool:
-        """Build the checkpoints that are due (reads the leases fresh: paidThrough must be current)."""
+        """Build the checkpoints that are due, at most every `refresh_every` seconds (each round reads
+        the leases fresh: paidThrough must be current)."""
+        now = time.monotonic()
+        if now - self._last_build < self.settings.refresh_every:
+            return False
+        self._last_build = now
         leases = self.running.get(fresh=True)
         return self.builder.step(leases, self.view.chain_time()) > 0
 

@@ -114,17 +114,30 @@ class Web3LeaseView:
 
     def leases(self, lease_ids: Sequence[int]) -> dict[int, LeaseTerms]:
         contract, _ = self._pair()
+        ids = [i for i in lease_ids if 0 < i < 2**63]
         out: dict[int, LeaseTerms] = {}
-        for lease_id in lease_ids:
-            if not 0 < lease_id < 2**63:
-                continue
+        # One JSON-RPC batch per 200 leases instead of one round trip per lease.
+        for start in range(0, len(ids), 200):
+            chunk = ids[start : start + 200]
+            results: list[Any]
             try:
-                raw = contract.functions.getLease(lease_id).call()
-            except ContractLogicError:
-                continue  # an unknown lease reverts; a node that cannot be reached raises on
-            terms = decode_lease(lease_id, self._names, raw)
-            if terms.status != LeaseStatus.NONE:
-                out[lease_id] = terms
+                with contract.w3.batch_requests() as batch:
+                    for lease_id in chunk:
+                        batch.add(contract.functions.getLease(lease_id))
+                    results = list(batch.execute())
+            except Exception:  # noqa: BLE001 - a node without batch support: one call per lease
+                results = []
+                for lease_id in chunk:
+                    try:
+                        results.append(contract.functions.getLease(lease_id).call())
+                    except ContractLogicError:
+                        results.append(None)  # an unknown lease reverts; an unreachable node raises on
+            for lease_id, raw in zip(chunk, results, strict=True):
+                if raw is None or isinstance(raw, (BaseException, dict)):
+                    continue
+                terms = decode_lease(lease_id, self._names, raw)
+                if terms.status != LeaseStatus.NONE:
+                    out[lease_id] = terms
         return out
 
     def lease_count(self) -> int:

@@ -120,3 +120,16 @@ def test_getlease_fields_are_the_ones_decoded(escrow: tuple[Web3, Any, dict[str,
     _, _, art = escrow
     get_lease = next(f for f in art["abi"] if f.get("name") == "getLease")
     assert [c["name"] for c in get_lease["outputs"][0]["components"]] == GETLEASE_NAMES
+
+
+def test_web3_lease_view_reads_the_escrow(escrow: tuple[Web3, Any, dict[str, Any]]) -> None:
+    from gpusettle.oracle.leaseview import Web3LeaseView
+
+    w3, contract, _ = escrow
+    view = Web3LeaseView(
+        lambda: (contract, lambda: int(w3.eth.get_block("latest")["timestamp"])), w3.eth.chain_id
+    )
+    assert view.lease_escrow_address == contract.address
+    assert view.lease_count() == 0
+    assert view.leases([1, 2, 0, 2**70]) == {}  # none opened: unknown leases are simply absent
+    assert view.chain_time() > 0
