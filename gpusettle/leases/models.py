@@ -86,8 +86,9 @@ class HeartbeatEvidence(_Model):
 
     gpus: list[GpuEvidence] = Field(max_length=MAX_EVIDENCE_GPUS)
     """The lease's GPUs."""
-    pid: int | None = Field(default=None, strict=True, ge=0, le=2**31 - 1)
-    """Process id of the lease's workload (None while it is not running)."""
+    pid: int | None = Field(strict=True, ge=0, le=2**31 - 1)
+    """Process id of the lease's workload (null while it is not running). Required, so the canonical
+    JSON of the evidence as sent and as validated are the same bytes."""
     alive: bool = Field(strict=True)
     """Whether the workload process was alive."""
 

@@ -57,3 +57,11 @@ def test_billing_end_as_known_now() -> None:
     assert LeaseTerms.model_validate(base).billing_end() == 0
     assert LeaseTerms.model_validate({**base, "runwayEnd": 110, "endTime": 90}).billing_end() == 90
     assert LeaseTerms.model_validate({**base, "runwayEnd": 110, "billingEnd": 50}).billing_end() == 50
+
+
+def test_evidence_must_name_every_field_so_its_hash_is_the_senders() -> None:
+    with pytest.raises(ValidationError, match="pid"):
+        HeartbeatEvidence.model_validate({"gpus": [], "alive": False})
+    sent = {"gpus": [], "pid": None, "alive": False}
+    canonical = b'{"alive":false,"gpus":[],"pid":null}'
+    assert HeartbeatEvidence.model_validate(sent).canonical_json() == canonical
