@@ -445,6 +445,13 @@ class OracleService:
         self.results.prune(state_of, keep, now=now)
         cutoff = now - keep
         result = self.store.prune(cutoff)
+        if result.heartbeats or result.checkpoints:
+            log.info(
+                "retention: forgot %d heartbeats and probes and %d checkpoints and their batches before %s",
+                result.heartbeats,
+                result.checkpoints,
+                time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(cutoff)),
+            )
         if result.receipts or result.batches or result.txs:
             log.info(
                 "retention: forgot %d receipts, %d batches and %d transactions settled or rejected before %s",

@@ -137,3 +137,22 @@ def test_a_failed_checkpoint_batch_puts_its_checkpoints_back(open_store: Opener)
     batch = store.create_checkpoint_batch([(3, 10)], 1, 0, attempt("0xdd", 0))
     store.finish_checkpoint_batch(batch.id, {}, {}, [(3, 10)], note="reverted", failed=True)
     assert [c.key for c in store.checkpoints(CHECKPOINT_BUILT)] == [(3, 10)]
+
+
+def test_prune_forgets_heartbeats_only_behind_old_settled_checkpoints(open_store: Opener) -> None:
+    import time
+
+    store = open_store()
+    for seq in (10, 11, 50):
+        store.add_heartbeat(beat(1, seq)).result(10)  # ts = seq * 30 + 1
+    store.add_heartbeat(beat(2, 10)).result(10)  # lease 2 has no settled checkpoint
+    store.record_probe(1, 10, False, "late")
+    store.add_checkpoint(1, 300, 360, 60, 0, b"\x00" * 32, False)  # covers buckets 10 and 11
+    batch = store.create_checkpoint_batch([(1, 300)], 1, 0, attempt("0xee", 0))
+    store.finish_checkpoint_batch(batch.id, {(1, 300): ("0xee", 5)}, {}, [])
+    assert store.prune(time.time() - 3600).heartbeats == 0  # everything is younger than the cutoff
+    result = store.prune(time.time() + 3600)
+    assert result.heartbeats == 2 + 0  # heartbeats 10 and 11 (the probe's wall time is after to_time)
+    assert [h.sequence for h in store.heartbeats(1, 0, 2**62)] == [50]
+    assert [h.sequence for h in store.heartbeats(2, 0, 2**62)] == [10]
+    assert result.checkpoints == 2 and store.lease_checkpoints(1) == []  # the checkpoint and its batch

@@ -175,6 +175,35 @@ class LeaseSQLStore(GroupCommitStore[C]):
             )
         )
 
+    def _prune_leases(self, conn: C, older_than: float) -> tuple[int, int]:
+        # A heartbeat stays while a dispute could still need its Merkle proof: until a settled checkpoint
+        # covers its time and it is older than the cutoff (dispute window + margin, from the caller).
+        covered = (
+            "SELECT MAX(c.to_time) FROM lease_checkpoints c WHERE c.lease_id = {table}.lease_id AND c.status = ? "
+            "AND c.updated_at < ?"
+        )
+        heartbeats = self._exec(
+            conn,
+            f"DELETE FROM heartbeats WHERE received_at < ? AND ts < ({covered.format(table='heartbeats')})",
+            (older_than, CHECKPOINT_SETTLED, older_than),
+        ).rowcount
+        probes = self._exec(
+            conn,
+            f"DELETE FROM probes WHERE at < ? AND at < ({covered.format(table='probes')})",
+            (older_than, CHECKPOINT_SETTLED, older_than),
+        ).rowcount
+        closed = "SELECT id FROM checkpoint_batches WHERE status <> 'pending' AND created_at < ?"
+        self._exec(conn, f"DELETE FROM checkpoint_txs WHERE batch_id IN ({closed})", (older_than,))
+        batches = self._exec(
+            conn, f"DELETE FROM checkpoint_batches WHERE id IN ({closed})", (older_than,)
+        ).rowcount
+        checkpoints = self._exec(
+            conn,
+            "DELETE FROM lease_checkpoints WHERE status IN (?, ?) AND updated_at < ?",
+            (CHECKPOINT_SETTLED, CHECKPOINT_SKIPPED, older_than),
+        ).rowcount
+        return int(heartbeats) + int(probes), int(checkpoints) + int(batches)
+
     # -- checkpoint batches ----------------------------------------------------------------------------
 
     def create_checkpoint_batch(

@@ -254,6 +254,10 @@ class PruneResult:
     receipts: int
     batches: int
     txs: int
+    heartbeats: int = 0
+    """Heartbeats and probe outcomes behind settled checkpoints."""
+    checkpoints: int = 0
+    """Settled or skipped checkpoints, and closed checkpoint batches with their transactions."""
 
 
 class Store(Protocol):
@@ -354,7 +358,9 @@ class Store(Protocol):
     def prune(self, older_than: float) -> PruneResult:
         """Forget settled and rejected receipts (not a fraud still to be reported) last changed before
         `older_than` (unix time), and closed batches and their transactions older than that which no
-        active receipt belongs to."""
+        active receipt belongs to; for leases, heartbeats and probes received before then and covered by
+        a settled checkpoint, settled and skipped checkpoints last changed before then, and closed
+        checkpoint batches with their transactions."""
         ...
 
     # -- leases ----------------------------------------------------------------------------------------
