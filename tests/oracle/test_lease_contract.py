@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_abi.abi import encode as abi_encode
+from eth_account import Account
 from web3 import Web3
 
 from gpusettle.devnet.anvil import Anvil
@@ -69,6 +71,21 @@ def test_getlease_output_decodes_by_name() -> None:
     assert terms.billing_end() == 5000
 
 
+ORACLE = Account.from_key(bytes.fromhex("44" * 32))
+
+
+def _oracle_set_stub(w3: Web3) -> str:
+    """A contract answering every call with oracleSet()'s encoding of ([ORACLE], threshold 1, epoch 1):
+    the job escrow as LeaseEscrow reads it when checking an attestation."""
+    blob = abi_encode(["address[]", "uint8", "uint64"], [[ORACLE.address], 1, 1])
+    prefix_len = 15  # PUSH2 len PUSH2 offset PUSH1 0 CODECOPY PUSH2 len PUSH1 0 RETURN
+    size = len(blob).to_bytes(2, "big").hex()
+    code = f"61{size}61{prefix_len:04x}600039" + f"61{size}6000f3" + blob.hex()
+    address = "0x000000000000000000000000000000000000c0De"
+    w3.provider.make_request("anvil_setCode", [address, "0x" + code])  # type: ignore[arg-type]
+    return Web3.to_checksum_address(address)
+
+
 @pytest.fixture(scope="module")
 def escrow() -> Iterator[tuple[Web3, Any, dict[str, Any]]]:
     if not ARTIFACT.exists():
@@ -86,7 +103,7 @@ def escrow() -> Iterator[tuple[Web3, Any, dict[str, Any]]]:
         )  # type: ignore[arg-type]
         params = [100, 3600, 5000, 5000, 86400, 3600, 3600, 0]
         factory = w3.eth.contract(abi=art["abi"], bytecode=bytecode)
-        tx = factory.constructor(accounts[1], stub, accounts[0], accounts[0], params).transact(
+        tx = factory.constructor(accounts[1], stub, _oracle_set_stub(w3), accounts[0], params).transact(
             {"from": accounts[0], "gas": 30_000_000}
         )
         receipt = w3.eth.wait_for_transaction_receipt(tx)
@@ -133,3 +150,67 @@ def test_web3_lease_view_reads_the_escrow(escrow: tuple[Web3, Any, dict[str, Any
     assert view.lease_count() == 0
     assert view.leases([1, 2, 0, 2**70]) == {}  # none opened: unknown leases are simply absent
     assert view.chain_time() > 0
+
+
+def test_the_poster_submits_through_the_real_contract(
+    escrow: tuple[Web3, Any, dict[str, Any]], tmp_path: Path
+) -> None:
+    """A checkpoint for a lease that is not running, attested by the set's oracle: the contract checks the
+    attestation and skips the checkpoint (CheckpointSkipped, NotRunning); the poster stores the batch before
+    broadcasting, follows it to finality and records the skip with its reason."""
+    import time
+
+    from gpusettle.chain import OracleSet
+    from gpusettle.chain.tx import Chain
+    from gpusettle.eip712 import Domain
+    from gpusettle.oracle.chainview import StaticChainView
+    from gpusettle.oracle.checkpoint_poster import CheckpointPoster
+    from gpusettle.oracle.checkpoint_quorum import CheckpointQuorum
+    from gpusettle.oracle.poster import PosterSettings
+    from gpusettle.oracle.store import CHECKPOINT_BUILT, CHECKPOINT_SKIPPED, SQLiteStore
+
+    w3, contract, _ = escrow
+    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": ORACLE.address, "value": 10**18})
+    chain = Chain(w3, str(w3.provider.endpoint_uri))  # type: ignore[attr-defined]
+    now = chain.timestamp("latest")
+    store = SQLiteStore(tmp_path / "oracle.sqlite")
+    try:
+        store.add_checkpoint(1, now - 100, now - 10, 60, 30, bytes(32), False)
+        poster = CheckpointPoster(
+            store=store,
+            chain=chain,
+            contract=contract,
+            account=ORACLE,
+            quorum=CheckpointQuorum(
+                lease_domain(w3.eth.chain_id, contract.address), Domain(w3.eth.chain_id, contract.address),
+                bytes(ORACLE.key), ORACLE.address,
+            ),
+            view=StaticChainView(w3.eth.chain_id, contract.address, {}, oracle_set=OracleSet((ORACLE.address,), 1, 1)),
+            confirmations=1,
+            settings=PosterSettings(batch_wait=0.0),
+        )  # fmt: skip
+        assert poster.step()
+        for _ in range(50):
+            poster.step()
+            if not store.open_checkpoint_batches():
+                break
+            time.sleep(0.1)
+        (skipped,) = store.lease_checkpoints(1)
+        assert skipped.status == CHECKPOINT_SKIPPED and "not running" in (skipped.note or ""), skipped
+        # An attestation by a key outside the set: the contract refuses the whole batch at estimation,
+        # nothing is stored as sent.
+        store.add_checkpoint(1, now - 100, now - 20, 0, 80, bytes(32), False)  # replaces the skipped one
+        stranger = Account.from_key(bytes.fromhex("66" * 32))
+        poster.quorum = CheckpointQuorum(
+            lease_domain(w3.eth.chain_id, contract.address), Domain(w3.eth.chain_id, contract.address),
+            bytes(stranger.key), stranger.address,
+        )  # fmt: skip
+        poster.view = StaticChainView(
+            w3.eth.chain_id, contract.address, {}, oracle_set=OracleSet((stranger.address,), 1, 1)
+        )
+        assert not poster.post_once()
+        assert (
+            store.open_checkpoint_batches() == [] and store.lease_checkpoints(1)[0].status == CHECKPOINT_BUILT
+        )
+    finally:
+        store.close()
