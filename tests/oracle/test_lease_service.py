@@ -154,3 +154,38 @@ def test_worker_urls_option_is_checked() -> None:
     for bad in ("nope", f"{lower}=ftp://x", "0x12=http://x"):
         with pytest.raises(ConfigError, match="PROVIDER=URL"):
             _worker_urls((bad,))
+
+
+def test_the_checkpointer_thread_builds_from_the_heartbeats(tmp_path: Path, leases: StaticLeaseView) -> None:
+    from gpusettle.oracle.checkpoints import CheckpointSettings
+    from gpusettle.oracle.lease_work import LeaseSettings
+    from gpusettle.oracle.probes import ProbeSettings
+
+    settings = LeaseSettings(
+        probes=ProbeSettings(every=0),
+        checkpoints=CheckpointSettings(every=60, settle_lag=5),
+        refresh_every=0.1,
+    )
+    svc = OracleService(
+        OracleConfig(data_dir=tmp_path / "svc", post=False, leases=settings, poll_interval=0.05),
+        client_factory=lambda: cast(Gpusettle, offline_client()),
+        oracle_account=A,
+        view=StaticChainView(
+            CHAIN_ID, ESCROW, {PROVIDER_CS: WORKER}, oracle_set=OracleSet((A.address,), 1, 3)
+        ),
+        lease_view=leases,
+    )
+    try:
+        with TestClient(svc.app.asgi()) as http:
+            for k in range(4):
+                doc = heartbeat_doc(1, ts=START + k * INTERVAL + 1)
+                assert http.post("/v1/heartbeats", json=doc).status_code == 202
+        svc.start_background()
+        deadline = time.monotonic() + 10
+        while not svc.store.lease_checkpoints(1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (built,) = svc.store.lease_checkpoints(1)
+        assert built.from_time == START and built.up_seconds == 4 * INTERVAL
+        assert built.up_seconds + built.down_seconds == built.to_time - START
+    finally:
+        svc.stop()
