@@ -3,7 +3,8 @@
 Three kinds of process: this one (the conductor) signs the receipts and writes them to a file; oracle
 server processes (the real OracleApp on uvicorn) check and store them; a load process replays them
 over keep-alive HTTP/1.1 connections with a fixed number in flight and records each request's
-latency. Two runs on the same receipts: one server on SQLite (WAL, synchronous=FULL, so every 202
+latency. Lease heartbeats (POST /v1/heartbeats, durable the same way) are measured in the same run on
+one SQLite server, beside the receipts. Two runs on the same receipts: one server on SQLite (WAL, synchronous=FULL, so every 202
 means the receipt is fsynced), then two servers sharing one PostgreSQL database (a throwaway server
 from the pgserver wheel, synchronous_commit on) with the connections spread over both. The oracle's
 chain view is static (the providers' worker keys are known up front): intake is measured alone, not
@@ -38,7 +39,14 @@ from ..hashing import checksum_address, keccak256
 from ..models import JobReceipt, Outcome
 from .report import BenchOptions, BenchReport, machine_info
 
-__all__ = ["DEFAULT_RECEIPTS", "TARGET_P99_MS", "TARGET_PER_SECOND", "TARGET_POSTGRES_RATIO", "run"]
+__all__ = [
+    "DEFAULT_RECEIPTS",
+    "TARGET_P99_MS",
+    "TARGET_PER_SECOND",
+    "TARGET_POSTGRES_RATIO",
+    "make_heartbeats",
+    "run",
+]
 
 DEFAULT_RECEIPTS = 30_000
 TARGET_PER_SECOND = 2_000
@@ -50,6 +58,9 @@ CONCURRENCY = 32
 PROVIDERS = 50
 CHAIN_ID = 31337
 ESCROW = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+LEASE_ESCROW = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+HEARTBEATS_PER_LEASE = 10
+"""Buckets each lease sends in the heartbeat run (all recent: within the oracle's age window)."""
 
 
 def make_bodies(count: int, seed: int, providers: int = PROVIDERS) -> tuple[list[bytes], dict[str, str]]:
@@ -97,11 +108,61 @@ def make_bodies(count: int, seed: int, providers: int = PROVIDERS) -> tuple[list
     return bodies, workers
 
 
+def make_heartbeats(count: int, seed: int, providers: int = PROVIDERS) -> tuple[list[bytes], dict[int, str]]:
+    """`count` signed heartbeats (JSON bodies of POST /v1/heartbeats) over count / 10 leases of the
+    same providers (and worker keys) as `make_bodies`, in recent buckets; and lease id -> provider."""
+    from ..leases.eip712 import lease_domain, sign_heartbeat
+    from ..leases.models import Heartbeat, evidence_hash
+
+    rng = random.Random(seed)
+    keys = []
+    for _ in range(providers):
+        key = rng.randbytes(32)
+        keys.append((key, checksum_address(keccak256(b"provider" + key)[:20])))
+    domain = lease_domain(CHAIN_ID, LEASE_ESCROW)
+    interval = 30
+    newest = int(time.time()) // interval - 1
+    leases: dict[int, str] = {}
+    bodies = []
+    for index in range(count):
+        lease_id = index // HEARTBEATS_PER_LEASE + 1
+        key, provider = keys[lease_id % providers]
+        leases[lease_id] = provider
+        sequence = newest - index % HEARTBEATS_PER_LEASE
+        evidence = {
+            "gpus": [
+                {"uuid": f"GPU-{rng.randbytes(16).hex()}", "util": 97, "memUsedMb": 61_440} for _ in range(2)
+            ],
+            "pid": 4242,
+            "alive": True,
+        }
+        beat = Heartbeat(
+            leaseId=lease_id,
+            provider=provider,
+            timestamp=sequence * interval + rng.randrange(interval),
+            sequence=sequence,
+            evidenceHash=evidence_hash(evidence),
+            serviceUp=True,
+        )
+        doc = {
+            **beat.model_dump(mode="json"),
+            "evidence": evidence,
+            "signature": sign_heartbeat(beat, domain, key),
+        }
+        bodies.append(json.dumps(doc, separators=(",", ":")).encode())
+    return bodies, leases
+
+
 # -- the server process --------------------------------------------------------------------------------
 
 
 def serve(
-    port: int, data_dir: Path, workers_file: Path, synchronous: str, store_dsn: str | None = None
+    port: int,
+    data_dir: Path,
+    workers_file: Path,
+    synchronous: str,
+    store_dsn: str | None = None,
+    leases_file: Path | None = None,
 ) -> None:
     """Run the oracle's HTTP intake with a static chain view (the server process). With $GPUSETTLE_BENCH_PROFILE
     set, the process runs under cProfile and writes its statistics to that path when stopped."""
@@ -120,11 +181,43 @@ def serve(
         if store_dsn
         else SQLiteStore(data_dir / "oracle.sqlite", synchronous=synchronous)
     )
+    lease_options: dict[str, Any] = {}
+    if leases_file is not None:
+        from ..leases.eip712 import lease_domain
+        from ..leases.models import LeaseTerms
+        from ..oracle.heartbeats import HeartbeatSettings
+        from ..oracle.leaseview import LeaseTermsCache, StaticLeaseView
+
+        now = int(time.time())
+        table = {
+            int(lease_id): LeaseTerms.model_validate(
+                {
+                    "leaseId": int(lease_id),
+                    "status": 2,
+                    "client": ESCROW,
+                    "provider": provider,
+                    "offerId": 1,
+                    "gpuCount": 2,
+                    "ratePerSecond": 10**12,
+                    "deposit": 10**18,
+                    "paidThrough": now - 3600,
+                    "startedAt": now - 3600,
+                }
+            )
+            for lease_id, provider in json.loads(leases_file.read_text()).items()
+        }
+        lease_options = {
+            "lease_domain": lease_domain(CHAIN_ID, LEASE_ESCROW),
+            "lease_terms": LeaseTermsCache(StaticLeaseView(CHAIN_ID, LEASE_ESCROW, table), ttl=3600),
+            # Signed before the receipts run: allow them the age the whole benchmark may take.
+            "heartbeat_settings": HeartbeatSettings(max_age=3600),
+        }
     app = OracleApp(
         store=store,
         verifier=ReceiptVerifier(CHAIN_ID, ESCROW),
         keys=WorkerKeyCache(view, ttl=3600),
         results_dir=data_dir / "results",
+        **lease_options,
     )
     # uvicorn picks httptools and uvloop when installed; GPUSETTLE_BENCH_HTTP=h11 measures without them.
     plain = os.environ.get("GPUSETTLE_BENCH_HTTP") == "h11"
@@ -159,7 +252,9 @@ def serve(
 # -- the load process ----------------------------------------------------------------------------------
 
 
-async def _drive(ports: list[int], bodies: list[bytes], concurrency: int) -> dict[str, Any]:
+async def _drive(
+    ports: list[int], bodies: list[bytes], concurrency: int, path: str = "/v1/receipts"
+) -> dict[str, Any]:
     queue_index = 0
     latencies: list[float] = []
     completions: list[float] = []
@@ -173,7 +268,7 @@ async def _drive(ports: list[int], bodies: list[bytes], concurrency: int) -> dic
                 body = bodies[queue_index]
                 queue_index += 1
                 head = (
-                    "POST /v1/receipts HTTP/1.1\r\nHost: oracle\r\nContent-Type: application/json\r\n"
+                    f"POST {path} HTTP/1.1\r\nHost: oracle\r\nContent-Type: application/json\r\n"
                     f"Content-Length: {len(body)}\r\n\r\n"
                 ).encode()
                 sent = time.perf_counter()
@@ -220,12 +315,19 @@ async def _drive(ports: list[int], bodies: list[bytes], concurrency: int) -> dic
     }
 
 
-def load(ports: list[int], bodies_file: Path, out_file: Path, concurrency: int, warmup: int) -> None:
+def load(
+    ports: list[int],
+    bodies_file: Path,
+    out_file: Path,
+    concurrency: int,
+    warmup: int,
+    path: str = "/v1/receipts",
+) -> None:
     """Replay the bodies against the servers and write the measurements (the load process)."""
     bodies = [line.encode() for line in bodies_file.read_text().splitlines() if line]
     warm, measured = bodies[:warmup], bodies[warmup:]
-    asyncio.run(_drive(ports, warm, max(min(concurrency, 8), len(ports))))
-    result = asyncio.run(_drive(ports, measured, concurrency))
+    asyncio.run(_drive(ports, warm, max(min(concurrency, 8), len(ports)), path))
+    result = asyncio.run(_drive(ports, measured, concurrency, path))
     out_file.write_text(json.dumps(result))
 
 
@@ -240,7 +342,12 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 def _measure(
-    label: str, tmp_dir: Path, stores: list[str | None], warmup: int, env: dict[str, str]
+    label: str,
+    tmp_dir: Path,
+    stores: list[str | None],
+    warmup: int,
+    env: dict[str, str],
+    kind: str = "receipts",
 ) -> dict[str, Any]:
     """Start one server per entry of `stores` (None: SQLite in its own directory), drive them together
     from the load process, stop them, and return what the load process measured."""
@@ -263,6 +370,8 @@ def _measure(
             ]
             if store:
                 argv += ["--store", store]
+            if kind == "heartbeats":
+                argv += ["--leases", str(tmp_dir / "leases.json")]
             servers.append(subprocess.Popen(argv, env=env))
             ports.append(port)
         for port, server in zip(ports, servers, strict=True):
@@ -277,7 +386,9 @@ def _measure(
                 "load",
                 *(a for port in ports for a in ("--port", str(port))),
                 "--bodies",
-                str(tmp_dir / "bodies.jsonl"),
+                str(tmp_dir / ("heartbeats.jsonl" if kind == "heartbeats" else "bodies.jsonl")),
+                "--path",
+                "/v1/heartbeats" if kind == "heartbeats" else "/v1/receipts",
                 "--out",
                 str(out),
                 "--concurrency",
@@ -341,14 +452,21 @@ def run(options: BenchOptions) -> BenchReport:
     count = options.size if options.size is not None else DEFAULT_RECEIPTS
     warmup = min(1_000, max(count // 10, 1))
     bodies, workers = make_bodies(count + warmup, options.seed)
+    beats, leases = make_heartbeats(count + warmup, options.seed)
     reference = recover_rate()
     with tempfile.TemporaryDirectory(prefix="gpusettle-intake-") as tmp:
         tmp_dir = Path(tmp)
         (tmp_dir / "workers.json").write_text(json.dumps(workers))
         (tmp_dir / "bodies.jsonl").write_text("\n".join(b.decode() for b in bodies) + "\n")
+        (tmp_dir / "heartbeats.jsonl").write_text("\n".join(b.decode() for b in beats) + "\n")
+        (tmp_dir / "leases.json").write_text(json.dumps(leases))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         sqlite = _summary(_measure("sqlite", tmp_dir, [None], warmup, env), count, warmup)
         sqlite["stored"] = _count_stored(tmp_dir / "sqlite-0" / "oracle.sqlite")
+        heartbeats = _summary(
+            _measure("heartbeats", tmp_dir, [None], warmup, env, kind="heartbeats"), count, warmup
+        )
+        heartbeats["stored"] = _count_stored(tmp_dir / "heartbeats-0" / "oracle.sqlite", "heartbeats")
         postgres: dict[str, Any] | None = None
         postgres_problem: str | None = None
         try:
@@ -359,7 +477,7 @@ def run(options: BenchOptions) -> BenchReport:
             postgres_problem = f"PostgreSQL not measured: {exc} (make setup installs pgserver and psycopg)"
 
     rows: list[list[str]] = []
-    scenarios = [("SQLite, 1 instance", sqlite)]
+    scenarios = [("SQLite, 1 instance", sqlite), ("SQLite, 1 instance: heartbeats", heartbeats)]
     if postgres is not None:
         scenarios.append(("PostgreSQL, 2 instances", postgres))
     for label, result in scenarios:
@@ -376,6 +494,9 @@ def run(options: BenchOptions) -> BenchReport:
             ]
         )
     ok = sqlite["all_accepted"] and sqlite["stored"] == count + warmup
+    ok = ok and heartbeats["all_accepted"] and heartbeats["stored"] == count + warmup
+    heartbeat_ratio = heartbeats["per_second"] / sqlite["per_second"]
+    heartbeats_meet = heartbeat_ratio >= 1.0 and heartbeats["latency_ms"]["p99"] < TARGET_P99_MS
     notes = [
         (
             f"{CONCURRENCY} keep-alive connections from a separate load process, spread over the instances; "
@@ -407,12 +528,21 @@ def run(options: BenchOptions) -> BenchReport:
         },
         "sqlite": sqlite,
         "postgres": postgres,
+        "heartbeats": heartbeats,
+        "heartbeats_over_receipts": heartbeat_ratio,
+        "heartbeats_meet_target": heartbeats_meet,
         "target_per_second": TARGET_PER_SECOND,
         "target_p99_ms": TARGET_P99_MS,
         "meets_target": sqlite["per_second"] >= TARGET_PER_SECOND
         and sqlite["latency_ms"]["p99"] < TARGET_P99_MS,
         "machine": machine_info(),
     }
+    notes.append(
+        f"heartbeats: {heartbeats['per_second']:,.0f}/s durable ({count:,} over {len(leases):,} leases, "
+        f"{HEARTBEATS_PER_LEASE} buckets each) = {heartbeat_ratio:.2f}x the receipt rate of the same run, p99 "
+        f"{heartbeats['latency_ms']['p99']:.1f} ms; target >= the receipt rate with p99 < {TARGET_P99_MS:.0f} ms: "
+        + ("met" if heartbeats_meet else "MISSED")
+    )
     if postgres is not None:
         ratio = postgres["per_second"] / sqlite["per_second"]
         meets = ratio >= TARGET_POSTGRES_RATIO and postgres["latency_ms"]["p99"] < TARGET_P99_MS
@@ -427,7 +557,8 @@ def run(options: BenchOptions) -> BenchReport:
         notes.append(postgres_problem or "PostgreSQL not measured")
     if not ok:
         notes.append(
-            f"WRONG RESULT: SQLite statuses {sqlite['statuses']} stored {sqlite['stored']}"
+            f"WRONG RESULT: SQLite statuses {sqlite['statuses']} stored {sqlite['stored']}; heartbeats "
+            f"{heartbeats['statuses']} stored {heartbeats['stored']}"
             + (
                 f"; PostgreSQL statuses {postgres['statuses']} stored {postgres['stored']}"
                 if postgres
@@ -437,7 +568,10 @@ def run(options: BenchOptions) -> BenchReport:
         )
     return BenchReport(
         name="oracle_intake",
-        title=f"Oracle intake over HTTP, durable commits ({count:,} receipts after {warmup:,} warm-up)",
+        title=(
+            f"Oracle intake over HTTP, durable commits ({count:,} receipts, then {count:,} lease heartbeats, "
+            f"after {warmup:,} warm-up each)"
+        ),
         headers=[
             "store",
             "receipts/s",
@@ -481,11 +615,11 @@ def _count_stored_postgres(dsn: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _count_stored(db: Path) -> int:
+def _count_stored(db: Path, table: str = "receipts") -> int:
     import sqlite3
 
     conn = sqlite3.connect(db)
     try:
-        return int(conn.execute("SELECT COUNT(*) FROM receipts").fetchone()[0])
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
     finally:
         conn.close()

@@ -25,17 +25,19 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--workers", type=Path, required=True)
     s.add_argument("--synchronous", default="FULL")
     s.add_argument("--store", default=None, help="a postgresql:// DSN (default: SQLite in --data-dir)")
+    s.add_argument("--leases", type=Path, default=None, help="lease id -> provider (JSON): take heartbeats")
     ld = sub.add_parser("load")
     ld.add_argument("--port", type=int, action="append", required=True, help="repeat for several servers")
     ld.add_argument("--bodies", type=Path, required=True)
     ld.add_argument("--out", type=Path, required=True)
     ld.add_argument("--concurrency", type=int, default=CONCURRENCY)
     ld.add_argument("--warmup", type=int, default=0)
+    ld.add_argument("--path", default="/v1/receipts", help="/v1/receipts or /v1/heartbeats")
     args = parser.parse_args(argv)
     if args.role == "serve":
-        serve(args.port, args.data_dir, args.workers, args.synchronous, args.store)
+        serve(args.port, args.data_dir, args.workers, args.synchronous, args.store, args.leases)
     else:
-        load(args.port, args.bodies, args.out, args.concurrency, args.warmup)
+        load(args.port, args.bodies, args.out, args.concurrency, args.warmup, args.path)
     return 0
 
 

@@ -12,6 +12,12 @@
     GET  /v1/inputs/{sha256}     fetch one, streamed (workers fetch a job's inputs; Range: bytes=N-)
     PUT  /v1/specs/{hash}        publish a job spec (canonical JSON) under its specHash
     GET  /v1/specs/{hash}        fetch one (workers use this to learn what to run)
+    POST /v1/heartbeats          a lease heartbeat signed by the worker key (JSON, HeartbeatSubmission);
+                                 202 once stored, 200 for a (lease, sequence) already holding one
+    GET  /v1/leases/{id}/uptime  up and down seconds of a lease from its heartbeats and probes
+                                 (?from=&to= unix seconds; default: the unpaid period up to now)
+    POST /v1/cosign/checkpoints  peers: check a batch of lease checkpoints against this oracle's own
+                                 heartbeats and co-sign its attestation (signed like /v1/cosign)
     POST /v1/cosign              peers: verify a batch independently and co-sign its attestation; signed
                                  by a member of the on-chain oracle set
     GET  /health                 200 when the store can commit, 503 with the reason when it cannot
@@ -45,7 +51,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..eip712 import ReceiptVerifier, recover
+from ..eip712 import Domain, ReceiptVerifier, recover
 from ..errors import InvalidSignatureError
 from ..models import JobSpec, JobStatus, ReceiptStatus
 from ..signed_requests import (
@@ -56,7 +62,10 @@ from ..signed_requests import (
     result_upload_digest,
 )
 from .chainview import WorkerKeyCache
+from .checkpoint_quorum import CHECKPOINT_COSIGN_PATH, CheckpointCosignRequest
+from .heartbeats import HeartbeatIntake, HeartbeatSettings, lease_uptime
 from .inputs import InputFiles, InputQuota, QuotaExceeded, Reservation, valid_input_name
+from .leaseview import LeaseTermsCache
 from .metrics import OracleMetrics
 from .quorum import COSIGN_PATH, CosignRequest
 from .results import ResultFiles
@@ -224,6 +233,7 @@ class IntakeSettings:
 
 
 CosignHandler = Callable[[CosignRequest, str], tuple[int, dict[str, Any]]]
+CheckpointCosignHandler = Callable[[CheckpointCosignRequest, str], tuple[int, dict[str, Any]]]
 """Verify a peer's batch and answer (HTTP status, JSON document); blocking, run on the peers pool; the
 second argument is the authenticated oracle that asked."""
 
@@ -244,6 +254,14 @@ class OracleApp:
     """Wall-clock time (tests move it)."""
     inputs_dir: Path | None = None
     """Where client inputs live; None: `inputs` beside the results directory."""
+    lease_domain: Domain | None = None
+    """The LeaseEscrow's EIP-712 domain; None: this oracle takes no heartbeats (404)."""
+    lease_terms: LeaseTermsCache | None = None
+    """Lease terms read from the chain (needed with `lease_domain`)."""
+    heartbeat_settings: HeartbeatSettings = field(default_factory=HeartbeatSettings)
+    """Heartbeat bucket size and clock windows."""
+    cosign_checkpoints: CheckpointCosignHandler | None = None
+    """Check a peer's checkpoint batch and answer (blocking, on the peers pool)."""
     _inflight_keys: dict[str, asyncio.Future[str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -258,6 +276,19 @@ class OracleApp:
         self.files_pool = BoundedPool("files", sizes.files, sizes.files_queue)
         self.peers_pool = BoundedPool("peers", sizes.peers, sizes.peers_queue)
         self.health_pool = BoundedPool("health", sizes.health, sizes.health_queue)
+        self.heartbeat_intake: HeartbeatIntake | None = None
+        if self.lease_domain is not None and self.lease_terms is not None:
+            self.heartbeat_intake = HeartbeatIntake(
+                self.lease_domain,
+                self.store,
+                self.lease_terms,
+                self._worker_key,
+                self.chain_pool.run,
+                self.clock,
+                self.metrics,
+                self.heartbeat_settings,
+                self.settings.store_timeout,
+            )
 
     def close(self) -> None:
         """Stop the pools' threads."""
@@ -269,10 +300,13 @@ class OracleApp:
         request and response objects), everything else through Starlette."""
         routes = self._starlette()
         fast = self._post_receipt
+        beats = self._post_heartbeat
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/receipts":
                 await fast(scope, receive, send)
+            elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/heartbeats":
+                await beats(scope, receive, send)
             else:
                 await routes(scope, receive, send)
 
@@ -282,6 +316,7 @@ class OracleApp:
         return Starlette(
             routes=[
                 Route("/v1/receipts/{job_id}", self.get_receipt, methods=["GET"]),
+                Route("/v1/leases/{lease_id}/uptime", self.get_uptime, methods=["GET"]),
                 Route("/v1/results/{result_hash}", self.put_result, methods=["PUT"]),
                 Route("/v1/results/{result_hash}", self.get_result, methods=["GET"]),
                 Route("/v1/inputs/{sha256}", self.put_input, methods=["PUT"]),
@@ -289,6 +324,7 @@ class OracleApp:
                 Route("/v1/specs/{spec_hash}", self.put_spec, methods=["PUT"]),
                 Route("/v1/specs/{spec_hash}", self.get_spec, methods=["GET"]),
                 Route(COSIGN_PATH, self.post_cosign, methods=["POST"]),
+                Route(CHECKPOINT_COSIGN_PATH, self.post_cosign_checkpoints, methods=["POST"]),
                 Route("/health", self.health, methods=["GET"]),
                 Route("/metrics", self.prometheus, methods=["GET"]),
             ]
@@ -372,6 +408,153 @@ class OracleApp:
         )
         await send({"type": "http.response.body", "body": data})
         self.metrics.intake_latency.observe(time.perf_counter() - started)
+
+    async def _post_heartbeat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """POST /v1/heartbeats (the same direct path as receipts: many leases, one every 30 s each)."""
+        started = time.perf_counter()
+        limit = self.settings.max_body
+        headers = scope["headers"]
+        declared = next((v for k, v in headers if k == b"content-length"), None)
+        content_type = next((v for k, v in headers if k == b"content-type"), None)
+        status: int
+        payload: dict[str, Any] | None = None
+        if self.heartbeat_intake is None:
+            status, payload = (
+                404,
+                {
+                    "error": "leases_disabled",
+                    "reason": "this oracle does not follow a LeaseEscrow",
+                    "hint": "send heartbeats to an oracle started with the lease escrow's address",
+                },
+            )
+        elif content_type is None or content_type.split(b";")[0].strip().lower() != b"application/json":
+            status, payload = (
+                415,
+                {
+                    "error": "unsupported_media_type",
+                    "reason": "a heartbeat is sent as application/json",
+                    "hint": "set Content-Type: application/json",
+                },
+            )
+        elif declared is not None and declared.isdigit() and int(declared) > limit:
+            status, payload = (
+                413,
+                {
+                    "error": "body_too_large",
+                    "reason": f"a heartbeat is at most {limit} bytes",
+                    "hint": "send one heartbeat per request",
+                },
+            )
+        else:
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    status, payload = (
+                        413,
+                        {
+                            "error": "body_too_large",
+                            "reason": f"a heartbeat is at most {limit} bytes",
+                            "hint": "send one heartbeat per request",
+                        },
+                    )
+                    break
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            if payload is None:
+                status, payload = await self.heartbeat_intake.handle(b"".join(chunks))
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(data)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": data})
+        self.metrics.heartbeat_latency.observe(time.perf_counter() - started)
+
+    async def get_uptime(self, request: Request) -> Response:
+        """Up and down seconds of `[from, to)` under the uptime rule, from the stored heartbeats and
+        probes; by default from the lease's paidThrough to now (or its billing end)."""
+        raw = request.path_params["lease_id"]
+        if not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) < 2**63:
+            return _error(400, "bad_lease_id", f"{raw[:40]!r} is not a lease id")
+        lease_id = int(raw)
+        params = request.query_params
+        bounds: dict[str, int] = {}
+        for name in ("from", "to"):
+            value = params.get(name)
+            if value is not None:
+                if not value.isdigit() or len(value) > 19:
+                    return _error(400, f"bad_{name}", f"{name}={value[:40]!r} is not unix seconds")
+                bounds[name] = int(value)
+        now = int(self.clock())
+        terms = None
+        if self.lease_terms is not None and ("from" not in bounds or "to" not in bounds):
+            try:
+                terms = await self.chain_pool.run(self.lease_terms.fetch, lease_id)
+            except PoolBusyError as exc:
+                return _error(503, "busy", f"{exc}; retry shortly")
+            except Exception as exc:  # noqa: BLE001 - the chain is unreachable: give from and to, or retry
+                return _error(
+                    503, "chain_unavailable", f"cannot read lease {lease_id}: {exc}; give ?from=&to="
+                )
+        if terms is None and ("from" not in bounds or "to" not in bounds):
+            return _error(
+                404, "unknown_lease", f"lease {lease_id} is not known here; give ?from=&to= to ask anyway"
+            )
+        start = bounds.get("from", terms.paidThrough if terms else 0)
+        end_default = min(now, terms.billing_end() or now) if terms else now
+        end = bounds.get("to", end_default)
+        if end < start:
+            return _error(400, "bad_period", f"the period ends ({end}) before it starts ({start})")
+        if end - start > 366 * 86400:
+            return _error(400, "bad_period", "ask for at most a year at a time")
+        interval = self.heartbeat_settings.interval
+        try:
+            report = await self.store_pool.run(lease_uptime, self.store, lease_id, interval, start, end)
+            passed, failed = await self.store_pool.run(self.store.probe_counts, lease_id)
+            checkpoints = await self.store_pool.run(self.store.lease_checkpoints, lease_id)
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; retry shortly")
+        return json_response(
+            200,
+            {
+                "leaseId": lease_id,
+                "from": start,
+                "to": end,
+                "interval": interval,
+                "upSeconds": report.up_seconds,
+                "downSeconds": report.down_seconds,
+                "heartbeats": len(report.heartbeats),
+                "upBuckets": len(report.up_buckets),
+                "heartbeatsRoot": "0x" + report.root().hex(),
+                "probes": {"passed": passed, "failed": failed},
+                "checkpoints": [
+                    {
+                        "fromTime": c.from_time,
+                        "toTime": c.to_time,
+                        "upSeconds": c.up_seconds,
+                        "downSeconds": c.down_seconds,
+                        "status": c.status,
+                        "final": c.final,
+                        **({"txHash": c.tx_hash} if c.tx_hash else {}),
+                        **({"note": c.note} if c.note else {}),
+                    }
+                    for c in checkpoints
+                ],
+            },
+        )
 
     async def intake(self, body: bytes) -> tuple[int, dict[str, Any]]:
         """Check, store and acknowledge one submission: (HTTP status, JSON document)."""
@@ -755,11 +938,9 @@ class OracleApp:
 
     # -- peers, health, metrics ------------------------------------------------------------------------
 
-    async def post_cosign(self, request: Request) -> Response:
-        """A peer's batch to co-sign: signed by a member of the on-chain oracle set, checked on the peers
-        pool (which is bounded: a flood of requests gets 503s, not a queue)."""
-        if self.cosign is None:
-            return _error(404, "not_a_peer", "this oracle does not co-sign for peers")
+    async def _peer_body(self, request: Request, path: str) -> Response | tuple[str, bytes]:
+        """The body of a peer request and its signer, checked as a member of the on-chain oracle set;
+        or the refusal."""
         try:
             body = await _read_limited(request, self.settings.max_cosign)
         except _TooLarge as exc:
@@ -768,7 +949,7 @@ class OracleApp:
             return _error(400, "disconnected", "the client went away")
         try:
             auth = PeerRequestAuth.check(
-                self.verifier.domain, dict(request.headers), "POST", COSIGN_PATH, body, self.clock()
+                self.verifier.domain, dict(request.headers), "POST", path, body, self.clock()
             )
         except InvalidSignatureError as exc:
             return _error(401, "unsigned_peer_request", str(exc))
@@ -785,16 +966,49 @@ class OracleApp:
                 f"{auth.signer} is not in the oracle set of epoch {oracle_set.epoch}: only its members may ask "
                 "for co-signatures",
             )
+        return auth.signer, body
+
+    @staticmethod
+    def _invalid(exc: ValidationError, what: str) -> Response:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors[:5]
+        )
+        return _error(422, "invalid_request", f"not a {what}: {detail}")
+
+    async def post_cosign(self, request: Request) -> Response:
+        """A peer's batch to co-sign: signed by a member of the on-chain oracle set, checked on the peers
+        pool (which is bounded: a flood of requests gets 503s, not a queue)."""
+        if self.cosign is None:
+            return _error(404, "not_a_peer", "this oracle does not co-sign for peers")
+        checked = await self._peer_body(request, COSIGN_PATH)
+        if isinstance(checked, Response):
+            return checked
+        signer, body = checked
         try:
             cosign_request = CosignRequest.model_validate_json(body)
         except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_context=False, include_input=False)
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors[:5]
-            )
-            return _error(422, "invalid_request", f"not a cosign request: {detail}")
+            return self._invalid(exc, "cosign request")
         try:
-            status, answer = await self.peers_pool.run(self.cosign, cosign_request, auth.signer)
+            status, answer = await self.peers_pool.run(self.cosign, cosign_request, signer)
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; ask again shortly")
+        return json_response(status, answer)
+
+    async def post_cosign_checkpoints(self, request: Request) -> Response:
+        """A peer's batch of lease checkpoints to co-sign (checked against this oracle's own heartbeats)."""
+        if self.cosign_checkpoints is None:
+            return _error(404, "not_a_peer", "this oracle does not co-sign lease checkpoints")
+        checked = await self._peer_body(request, CHECKPOINT_COSIGN_PATH)
+        if isinstance(checked, Response):
+            return checked
+        signer, body = checked
+        try:
+            cosign_request = CheckpointCosignRequest.model_validate_json(body)
+        except ValidationError as exc:
+            return self._invalid(exc, "checkpoint cosign request")
+        try:
+            status, answer = await self.peers_pool.run(self.cosign_checkpoints, cosign_request, signer)
         except PoolBusyError as exc:
             return _error(503, "busy", f"{exc}; ask again shortly")
         return json_response(status, answer)

@@ -149,6 +149,34 @@ def oracle() -> None:
     metavar="FILES MIB",
     help="Input files and MiB one client key may upload per day.",
 )
+@click.option(
+    "--heartbeat-interval",
+    type=click.IntRange(5, 3600),
+    default=30,
+    show_default=True,
+    help="Seconds per lease heartbeat bucket (the workers' interval must match).",
+)
+@click.option(
+    "--probe-every",
+    type=click.FloatRange(0, 86400),
+    default=600.0,
+    show_default=True,
+    help="Seconds between probes of one lease (0: no probes).",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(60, 30 * 86400),
+    default=3600,
+    show_default=True,
+    help="Seconds of billing a regular lease checkpoint covers (a final one is built at billing end).",
+)
+@click.option(
+    "--worker-url",
+    "worker_urls",
+    multiple=True,
+    metavar="PROVIDER=URL",
+    help="Where a provider's worker answers probes (repeat); leases of other providers are not probed.",
+)
 @click.option("--log-level", type=LOG_LEVEL, default="INFO", show_default=True)
 @shared_options
 def run(
@@ -172,6 +200,10 @@ def run(
     retention_days: float,
     input_retention_days: float,
     input_quota: tuple[int, int],
+    heartbeat_interval: int,
+    probe_every: float,
+    checkpoint_every: int,
+    worker_urls: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Serve the oracle API and settle verified receipts until stopped (Ctrl-C or SIGTERM).
@@ -181,8 +213,12 @@ def run(
     from urllib.parse import urlparse
 
     from .app import IntakeSettings
+    from .checkpoints import CheckpointSettings
+    from .heartbeats import HeartbeatSettings
     from .inputs import InputQuota
+    from .lease_work import LeaseSettings
     from .poster import GWEI, PosterSettings
+    from .probes import ProbeSettings
     from .service import OracleConfig, OracleService
 
     c = get_ctx()
@@ -238,6 +274,11 @@ def run(
             store=_store_dsn(store),
             retention_margin=retention_days * 86400,
             input_retention=input_retention_days * 86400,
+            leases=LeaseSettings(
+                heartbeats=HeartbeatSettings(interval=heartbeat_interval),
+                probes=ProbeSettings(every=probe_every, worker_urls=_worker_urls(worker_urls)),
+                checkpoints=CheckpointSettings(every=checkpoint_every, settle_lag=heartbeat_interval + 15),
+            ),
         )
         service = OracleService(config, connect, account, arbiter)
     except BaseException:
@@ -256,3 +297,19 @@ def _store_dsn(value: str | None) -> str | None:
             "for example postgresql://oracle@db.internal:5432/gpusettle; leave it out to use SQLite in --data-dir",
         )
     return value
+
+
+def _worker_urls(values: tuple[str, ...]) -> dict[str, str]:
+    """--worker-url PROVIDER=URL values as provider (checksummed) -> URL."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    out: dict[str, str] = {}
+    for value in values:
+        provider, sep, url = value.partition("=")
+        if not sep or not is_address(provider.strip()) or not url.strip().startswith(("http://", "https://")):
+            raise ConfigError(
+                f"--worker-url {value!r} is not PROVIDER=URL",
+                "for example --worker-url 0xProviderAddress=http://gpu-box.internal:8800",
+            )
+        out[to_checksum_address(provider.strip())] = url.strip().rstrip("/")
+    return out

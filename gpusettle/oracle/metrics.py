@@ -79,6 +79,25 @@ class OracleMetrics:
             "gpusettle_oracle_batches_in_flight", "Batches sent and not yet confirmed", registry=r
         )
 
+        self.heartbeats = Counter(
+            "gpusettle_oracle_heartbeats_total",
+            "Lease heartbeat submissions by result",
+            ["result"],
+            registry=r,
+        )
+        self.heartbeat_latency = Histogram(
+            "gpusettle_oracle_heartbeat_seconds",
+            "Time from heartbeat request to acknowledgement (durable commit included)",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
+        self.probes = Counter(
+            "gpusettle_oracle_probes_total", "Lease probes by outcome", ["outcome"], registry=r
+        )
+        self.checkpoints = Counter(
+            "gpusettle_oracle_checkpoints_total", "Lease checkpoints by outcome", ["outcome"], registry=r
+        )
+
     def watch_store(self, counts: Callable[[], dict[str, int]]) -> None:
         """Report receipts by status from the store at each scrape."""
         self.registry.register(_StatusCollector(counts))

@@ -216,11 +216,10 @@ class Poster:
         return self.client.chain.estimate_gas_now(tx, int(self.clock()))
 
     def _next_nonce(self, open_batches: Sequence[Batch]) -> int:
-        return next_nonce(
-            self.client.chain.mined_nonce(self.address),
-            self.store.next_nonce(),
-            [b.nonce for b in open_batches],
-        )
+        # Checkpoint batches (checkpoint_poster) send from the same account: their open nonces count too.
+        open_nonces = [b.nonce for b in open_batches]
+        open_nonces += [b.nonce for b in self.store.open_checkpoint_batches()]
+        return next_nonce(self.client.chain.mined_nonce(self.address), self.store.next_nonce(), open_nonces)
 
     def _attempt(self, signed: SignedTx, batch_id: int) -> TxAttempt:
         return TxAttempt(

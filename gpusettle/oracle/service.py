@@ -20,11 +20,15 @@ from eth_account.signers.local import LocalAccount
 from pydantic import ValidationError
 
 from ..chain import DecodedContractError, Gpusettle, JobInfo
+from ..chain.finality import confirmations_for
 from ..eip712 import ReceiptVerifier, attestation_digest, receipts_hash, sign_digest
 from ..errors import GpusettleError, RpcUnavailableError
 from ..models import JobSpec, SignedReceipt
 from .app import IntakeSettings, OracleApp
 from .chainview import ChainView, Web3ChainView, WorkerKeyCache
+from .checkpoint_quorum import CheckpointCosignRequest
+from .lease_work import LeaseSettings, LeaseWork
+from .leaseview import LeaseView, Web3LeaseView
 from .metrics import OracleMetrics
 from .poster import Poster, PosterSettings
 from .quorum import CosignRequest, PeerFetcher, QuorumSigner
@@ -85,6 +89,8 @@ class OracleConfig:
     """The escrow's dispute window in seconds; None reads it from the escrow."""
     prune_every: float = 600.0
     """Seconds between prunes of what retention lets go."""
+    leases: LeaseSettings = field(default_factory=LeaseSettings)
+    """Heartbeats, probes and checkpoints (used when the oracle follows a LeaseEscrow)."""
 
     @property
     def url(self) -> str:
@@ -104,9 +110,12 @@ class OracleService:
         view: ChainView | None = None,
         store: Store | None = None,
         clock: Callable[[], float] = time.time,
+        lease_view: LeaseView | None = None,
     ) -> None:
         """`store` defaults to SQLite (WAL) in the data directory; any `Store` (PostgreSQL) will do.
-        `clock` is wall-clock time (tests move it)."""
+        `clock` is wall-clock time (tests move it). `lease_view` is the LeaseEscrow as the oracle sees
+        it; by default read through the client's `lease_escrow` contract when the deployment has one
+        (no LeaseEscrow: no heartbeats, probes or checkpoints)."""
         self.config = config
         self.clock = clock
         self.client_factory = client_factory
@@ -142,6 +151,7 @@ class OracleService:
             address=oracle_account.address,
             peers=list(config.peers),
         )
+        self.lease_work = self._lease_work(client, lease_view)
         self.app = OracleApp(
             store=self.store,
             verifier=self.verifier,
@@ -158,6 +168,10 @@ class OracleService:
                 "posting": config.post,
             },
             clock=clock,
+            lease_domain=self.lease_work.domain if self.lease_work else None,
+            lease_terms=self.lease_work.terms if self.lease_work else None,
+            heartbeat_settings=config.leases.heartbeats,
+            cosign_checkpoints=self.cosign_checkpoints if self.lease_work else None,
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -172,6 +186,44 @@ class OracleService:
             clock=clock,
         )
 
+    def _lease_work(self, client: Gpusettle, view: LeaseView | None) -> LeaseWork | None:
+        contract = getattr(client, "lease_escrow", None)
+        if view is None and contract is not None:
+            view = Web3LeaseView(
+                lambda: (contract, lambda: client.chain.timestamp("latest")), client.chain.chain_id
+            )
+        if view is None:
+            return None
+        return LeaseWork(
+            store=self.store,
+            view=view,
+            chain_view=self.view,
+            peer_domain=self.verifier.domain,
+            account=self.account,
+            peers=list(self.config.peers),
+            settings=self.config.leases,
+            metrics=self.metrics,
+            chain=client.chain if contract is not None else None,
+            contract=contract,
+            poster_settings=self.config.poster,
+            confirmations=confirmations_for(client.chain.chain_id, self.config.poster.confirmations),
+            clock=self.clock,
+        )
+
+    def cosign_checkpoints(
+        self, request: CheckpointCosignRequest, peer: str
+    ) -> tuple[int, dict[str, object]]:
+        """POST /v1/cosign/checkpoints (blocking, on the app's peers pool)."""
+        assert self.lease_work is not None
+        return self.lease_work.cosign(request, peer, self.view.oracle_set())
+
+    def post_all_once(self) -> bool:
+        """The poster thread: receipts, then lease checkpoints (one account, one nonce sequence)."""
+        moved = self.poster.step()
+        if self.lease_work is not None:
+            moved = self.lease_work.post_once() or moved
+        return moved
+
     # -- background threads ----------------------------------------------------------------------------
 
     def start_background(self) -> None:
@@ -180,7 +232,10 @@ class OracleService:
         # Only the holder of the posting lease runs these (always this process on SQLite).
         targets: list[tuple[str, Callable[[], bool]]] = [("verifier", self.verify_once)]
         if self.config.post:
-            targets.append(("poster", self.poster.step))
+            targets.append(("poster", self.post_all_once))
+        if self.lease_work is not None:
+            targets.append(("prober", self.lease_work.probe_once))
+            targets.append(("checkpointer", self.lease_work.build_once))
         if self.arbiter is not None:
             targets.append(("fraud-reporter", self.report_fraud_once))
         targets.append(("pruner", self.prune_once))
@@ -229,6 +284,8 @@ class OracleService:
         self._threads.clear()
         self.app.close()
         self.peer_fetcher.close()
+        if self.lease_work is not None:
+            self.lease_work.close()
         self.store.close()
 
     # -- verification ----------------------------------------------------------------------------------
@@ -388,6 +445,13 @@ class OracleService:
         self.results.prune(state_of, keep, now=now)
         cutoff = now - keep
         result = self.store.prune(cutoff)
+        if result.heartbeats or result.checkpoints:
+            log.info(
+                "retention: forgot %d heartbeats and probes and %d checkpoints and their batches before %s",
+                result.heartbeats,
+                result.checkpoints,
+                time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(cutoff)),
+            )
         if result.receipts or result.batches or result.txs:
             log.info(
                 "retention: forgot %d receipts, %d batches and %d transactions settled or rejected before %s",

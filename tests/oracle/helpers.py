@@ -123,3 +123,72 @@ def oracle_app(store: Any, results_dir: Path, view: Any = None, **kw: Any) -> An
         results_dir=results_dir,
         **kw,
     )
+
+
+LEASE_ESCROW = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+INTERVAL = 30
+
+
+def lease_terms(lease_id: int = 1, *, status: int = 2, provider: str = PROVIDER_CS, started: int | None = None,
+                paid_through: int | None = None, **extra: Any) -> Any:  # fmt: skip
+    """A Running lease of PROVIDER_CS (LeaseTerms), started an hour before NOW."""
+    from gpusettle.leases.models import LeaseTerms
+
+    start = started if started is not None else NOW - 3600
+    return LeaseTerms.model_validate(
+        {
+            "leaseId": lease_id,
+            "status": status,
+            "client": OTHER,
+            "provider": provider,
+            "offerId": 1,
+            "gpuCount": 2,
+            "ratePerSecond": 2 * 10**12,
+            "deposit": 10**18,
+            "paidThrough": paid_through if paid_through is not None else start,
+            "startedAt": start,
+            **extra,
+        }
+    )
+
+
+def heartbeat_doc(lease_id: int = 1, *, ts: int | None = None, up: bool = True, key: bytes = WORKER_KEY,
+                  provider: str = PROVIDER_CS, seq: int | None = None, evidence: dict[str, Any] | None = None,
+                  tamper: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """A signed POST /v1/heartbeats body; `tamper` changes fields after signing."""
+    from gpusettle.leases.eip712 import lease_domain, sign_heartbeat
+    from gpusettle.leases.models import Heartbeat, evidence_hash
+
+    ts = ts if ts is not None else int(time.time())
+    ev = evidence or {"gpus": [{"uuid": "GPU-0", "util": 97, "memUsedMb": 2048}], "pid": 4242, "alive": up}
+    beat = Heartbeat(
+        leaseId=lease_id,
+        provider=provider,
+        timestamp=ts,
+        sequence=ts // INTERVAL if seq is None else seq,
+        evidenceHash=evidence_hash(ev),
+        serviceUp=up,
+    )
+    doc: dict[str, Any] = {
+        **beat.model_dump(mode="json"),
+        "evidence": ev,
+        "signature": sign_heartbeat(beat, lease_domain(CHAIN_ID, LEASE_ESCROW), key),
+    }
+    doc.update(tamper or {})
+    return doc
+
+
+def lease_app(store: Any, results_dir: Path, leases: Any = None, view: Any = None, **kw: Any) -> Any:
+    """An OracleApp that takes heartbeats for LEASE_ESCROW; `leases` a StaticLeaseView (lease 1 running)."""
+    from gpusettle.leases.eip712 import lease_domain
+    from gpusettle.oracle.leaseview import LeaseTermsCache, StaticLeaseView
+
+    leases = leases or StaticLeaseView(CHAIN_ID, LEASE_ESCROW, {1: lease_terms(1)})
+    return oracle_app(
+        store,
+        results_dir,
+        view,
+        lease_domain=lease_domain(CHAIN_ID, LEASE_ESCROW),
+        lease_terms=LeaseTermsCache(leases, ttl=0.0, miss_ttl=0.0),
+        **kw,
+    )

@@ -26,6 +26,10 @@ def test_intake_bench_small(tmp_path: Path) -> None:
     postgres = doc["postgres"]
     assert postgres["statuses"] == {"202": 400} and postgres["stored"] == 400 + doc["warmup_receipts"]
     assert doc["postgres_over_sqlite"] > 0 and doc["reference_recoveries_per_second"] > 0
+    # Lease heartbeats in the same run, every one durable and acknowledged 202.
+    beats = doc["heartbeats"]
+    assert beats["statuses"] == {"202": 400} and beats["stored"] == 400 + doc["warmup_receipts"]
+    assert beats["latency_ms"]["p99"] > 0 and doc["heartbeats_over_receipts"] > 0
 
 
 def test_settle_bench_small(tmp_path: Path) -> None:

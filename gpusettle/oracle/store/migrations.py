@@ -58,10 +58,83 @@ _RETENTION_INDEXES = (
     "CREATE INDEX IF NOT EXISTS batches_retention ON batches (status, created_at)",
 )
 
+
+def _leases(blob: str, real: str, serial: str, seq: str) -> tuple[str, ...]:
+    """3: lease heartbeats (one per lease and bucket), probe outcomes, checkpoints and the batches
+    and transactions that post them (apart from receipts' own: a checkpoint batch's id is not a
+    receipt batch's)."""
+    return (
+        f"""CREATE TABLE IF NOT EXISTS heartbeats (
+            lease_id      BIGINT NOT NULL,
+            sequence      BIGINT NOT NULL,
+            provider      TEXT NOT NULL,
+            signer        TEXT NOT NULL,
+            ts            BIGINT NOT NULL,
+            service_up    INTEGER NOT NULL,
+            struct_hash   {blob} NOT NULL,
+            body          TEXT NOT NULL,
+            received_at   {real} NOT NULL,
+            PRIMARY KEY (lease_id, sequence)
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS probes (
+            lease_id      BIGINT NOT NULL,
+            sequence      BIGINT NOT NULL,
+            ok            INTEGER NOT NULL,
+            detail        TEXT NOT NULL,
+            at            {real} NOT NULL,
+            PRIMARY KEY (lease_id, sequence)
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS lease_checkpoints (
+            lease_id      BIGINT NOT NULL,
+            from_time     BIGINT NOT NULL,
+            to_time       BIGINT NOT NULL,
+            up_seconds    BIGINT NOT NULL,
+            down_seconds  BIGINT NOT NULL,
+            root          {blob} NOT NULL,
+            final         INTEGER NOT NULL,
+            status        TEXT NOT NULL,
+            batch_id      BIGINT,
+            tx_hash       TEXT,
+            block_number  BIGINT,
+            note          TEXT,
+            created_at    {real} NOT NULL,
+            updated_at    {real} NOT NULL,
+            PRIMARY KEY (lease_id, from_time)
+        )""",
+        "CREATE INDEX IF NOT EXISTS lease_checkpoints_status ON lease_checkpoints (status, lease_id)",
+        f"""CREATE TABLE IF NOT EXISTS checkpoint_batches (
+            id             {serial},
+            created_at     {real} NOT NULL,
+            epoch          BIGINT NOT NULL,
+            items          TEXT NOT NULL,
+            nonce          BIGINT NOT NULL,
+            status         TEXT NOT NULL,
+            mined_tx       TEXT,
+            mined_block    BIGINT,
+            mined_hash     TEXT,
+            gas_used       BIGINT,
+            note           TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS checkpoint_batches_status ON checkpoint_batches (status)",
+        f"""CREATE TABLE IF NOT EXISTS checkpoint_txs (
+            {seq}
+            tx_hash        TEXT PRIMARY KEY,
+            batch_id       BIGINT NOT NULL,
+            nonce          BIGINT NOT NULL,
+            raw            {blob} NOT NULL,
+            max_fee        NUMERIC(78) NOT NULL,
+            priority_fee   NUMERIC(78) NOT NULL,
+            created_at     {real} NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS checkpoint_txs_batch ON checkpoint_txs (batch_id)",
+    )
+
+
 SQLITE: tuple[tuple[str, ...], ...] = (
     _SQLITE_V1,
     # 2: indexes that let `prune` find what retention allows it to forget without a full scan.
     _RETENTION_INDEXES,
+    _leases("BLOB", "REAL", "INTEGER PRIMARY KEY AUTOINCREMENT", ""),
 )
 
 _POSTGRES_V1 = (
@@ -115,4 +188,5 @@ _POSTGRES_V1 = (
 POSTGRES: tuple[tuple[str, ...], ...] = (
     _POSTGRES_V1,
     _RETENTION_INDEXES,
+    _leases("BYTEA", "DOUBLE PRECISION", "BIGSERIAL PRIMARY KEY", "seq BIGSERIAL,"),
 )

@@ -33,9 +33,10 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
 from ...schema import SchemaError
+from .lease_sql import LeaseSQLStore
 from .migrations import POSTGRES
 from .protocol import StoreUnavailableError
-from .sql import DEFAULT_WRITE_TIMEOUT, GroupCommitStore
+from .sql import DEFAULT_WRITE_TIMEOUT
 
 __all__ = ["DEFAULT_LEASE_NAME", "LEASE_APPLICATION", "PostgresStore", "lease_holder_pid", "redact_dsn"]
 
@@ -115,7 +116,7 @@ class _Pool:
             self._all.clear()
 
 
-class PostgresStore(GroupCommitStore["psycopg.Connection[Any]"]):
+class PostgresStore(LeaseSQLStore["psycopg.Connection[Any]"]):
     """`Store` on a PostgreSQL database that several oracle processes may share."""
 
     placeholder = "%s"

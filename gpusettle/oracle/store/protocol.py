@@ -17,18 +17,27 @@ from ...schema import SchemaError
 
 __all__ = [
     "ACTIVE_STATES",
+    "CHECKPOINT_BUILT",
+    "CHECKPOINT_POSTED",
+    "CHECKPOINT_SETTLED",
+    "CHECKPOINT_SKIPPED",
     "POSTED",
     "RECEIVED",
     "REJECTED",
     "SETTLED",
     "VERIFIED",
     "Batch",
+    "CheckpointBatch",
+    "HeartbeatOutcome",
     "InsertOutcome",
+    "NewHeartbeat",
     "NewReceipt",
     "PruneResult",
     "SchemaError",
     "Store",
     "StoreUnavailableError",
+    "StoredCheckpoint",
+    "StoredHeartbeat",
     "StoredReceipt",
     "TxAttempt",
     "ids_of",
@@ -145,12 +154,110 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class NewHeartbeat:
+    """A signature-checked lease heartbeat ready to be stored."""
+
+    lease_id: int
+    sequence: int
+    provider: str
+    signer: str
+    timestamp: int
+    service_up: bool
+    struct_hash: bytes
+    body: str
+    """The HeartbeatSubmission as JSON (with its evidence and signature)."""
+
+
+@dataclass(frozen=True)
+class StoredHeartbeat:
+    """A stored heartbeat: the first one taken for its (lease, sequence)."""
+
+    lease_id: int
+    sequence: int
+    provider: str
+    signer: str
+    timestamp: int
+    service_up: bool
+    struct_hash: bytes
+    body: str
+    received_at: float
+
+
+@dataclass(frozen=True)
+class HeartbeatOutcome:
+    """What `add_heartbeat` did: `stored`, or `duplicate` (the (lease, sequence) already holds one:
+    `record`, which stays the one that counts)."""
+
+    kind: str
+    record: StoredHeartbeat | None = None
+
+
+CHECKPOINT_BUILT, CHECKPOINT_POSTED, CHECKPOINT_SETTLED, CHECKPOINT_SKIPPED = (
+    "built",
+    "posted",
+    "settled",
+    "skipped",
+)
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint this oracle built: built -> posted -> settled, or skipped (the escrow refused it
+    as stale: a new one is built from the lease's paidThrough)."""
+
+    lease_id: int
+    from_time: int
+    to_time: int
+    up_seconds: int
+    down_seconds: int
+    root: bytes
+    final: bool
+    """Its toTime is the lease's billing end."""
+    status: str
+    batch_id: int | None
+    tx_hash: str | None
+    block_number: int | None
+    note: str | None
+    created_at: float
+    updated_at: float
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """(lease id, fromTime): one checkpoint per lease and period start."""
+        return self.lease_id, self.from_time
+
+
+@dataclass
+class CheckpointBatch:
+    """Checkpoints posted together in one submitCheckpoints call under one nonce."""
+
+    id: int
+    created_at: float
+    epoch: int
+    items: list[tuple[int, int]]
+    """(lease id, fromTime) of each checkpoint, in submission order."""
+    nonce: int
+    status: str
+    """pending, confirmed or failed."""
+    mined_tx: str | None = None
+    mined_block: int | None = None
+    mined_hash: str | None = None
+    gas_used: int | None = None
+    note: str | None = None
+    attempts: list[TxAttempt] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class PruneResult:
     """What one `prune` removed."""
 
     receipts: int
     batches: int
     txs: int
+    heartbeats: int = 0
+    """Heartbeats and probe outcomes behind settled checkpoints."""
+    checkpoints: int = 0
+    """Settled or skipped checkpoints, and closed checkpoint batches with their transactions."""
 
 
 class Store(Protocol):
@@ -251,7 +358,89 @@ class Store(Protocol):
     def prune(self, older_than: float) -> PruneResult:
         """Forget settled and rejected receipts (not a fraud still to be reported) last changed before
         `older_than` (unix time), and closed batches and their transactions older than that which no
-        active receipt belongs to."""
+        active receipt belongs to; for leases, heartbeats and probes received before then and covered by
+        a settled checkpoint, settled and skipped checkpoints last changed before then, and closed
+        checkpoint batches with their transactions."""
+        ...
+
+    # -- leases ----------------------------------------------------------------------------------------
+
+    def add_heartbeat(self, heartbeat: NewHeartbeat) -> Future[HeartbeatOutcome]:
+        """Store a heartbeat unless its (lease, sequence) has one (group-committed); the future resolves
+        after the commit."""
+        ...
+
+    def heartbeats(self, lease_id: int, from_sequence: int, to_sequence: int) -> list[StoredHeartbeat]:
+        """A lease's heartbeats with from_sequence <= sequence < to_sequence, in sequence order."""
+        ...
+
+    def record_probe(self, lease_id: int, sequence: int, ok: bool, detail: str) -> None:
+        """A probe's outcome for a bucket; a failure is never overwritten by a later success."""
+        ...
+
+    def failed_probes(self, lease_id: int, from_sequence: int, to_sequence: int) -> list[int]:
+        """Sequences of the buckets in range whose probe failed."""
+        ...
+
+    def probe_counts(self, lease_id: int) -> tuple[int, int]:
+        """(passed, failed) probes of a lease."""
+        ...
+
+    def add_checkpoint(
+        self, lease_id: int, from_time: int, to_time: int, up: int, down: int, root: bytes, final: bool
+    ) -> bool:
+        """Store a built checkpoint; False (nothing changed) when one for (lease, fromTime) that is not
+        skipped exists. A skipped one is replaced."""
+        ...
+
+    def checkpoints(self, status: str, limit: int = 1000) -> list[StoredCheckpoint]:
+        """Checkpoints in `status`, oldest first."""
+        ...
+
+    def lease_checkpoints(self, lease_id: int) -> list[StoredCheckpoint]:
+        """Every checkpoint of a lease, by fromTime."""
+        ...
+
+    def set_checkpoint_status(self, key: tuple[int, int], status: str, note: str | None = None) -> None:
+        """Move one checkpoint to `status` with a note."""
+        ...
+
+    def create_checkpoint_batch(
+        self, items: Sequence[tuple[int, int]], epoch: int, nonce: int, attempt: TxAttempt
+    ) -> CheckpointBatch:
+        """Atomically: a batch with its first signed transaction, its checkpoints moved built -> posted,
+        and the next nonce (shared with receipt batches) advanced past `nonce`."""
+        ...
+
+    def add_checkpoint_attempt(self, attempt: TxAttempt) -> None:
+        """Store a fee-bumped replacement before it is broadcast."""
+        ...
+
+    def open_checkpoint_batches(self) -> list[CheckpointBatch]:
+        """Checkpoint batches not yet confirmed or failed, with their attempts, oldest first."""
+        ...
+
+    def mark_checkpoint_batch_mined(
+        self, batch_id: int, tx_hash: str, block: int, block_hash: str, gas_used: int
+    ) -> None:
+        """Where a checkpoint batch's transaction was mined (it may still be reorganised away)."""
+        ...
+
+    def mark_checkpoint_batch_unmined(self, batch_id: int) -> None:
+        """A reorganisation removed the transaction: pending again."""
+        ...
+
+    def finish_checkpoint_batch(
+        self,
+        batch_id: int,
+        settled: dict[tuple[int, int], tuple[str, int]],
+        skipped: dict[tuple[int, int], str],
+        requeue: Sequence[tuple[int, int]],
+        note: str | None = None,
+        failed: bool = False,
+    ) -> None:
+        """Atomically close a checkpoint batch: settled -> (tx, block), skipped -> reason, the rest built
+        again."""
         ...
 
     def hold_posting_lease(self) -> bool:

@@ -671,9 +671,14 @@ class GroupCommitStore(ABC, Generic[C]):
             args = (older_than, RECEIVED, VERIFIED, POSTED)
             txs = self._exec(conn, f"DELETE FROM txs WHERE batch_id IN ({closed})", args).rowcount
             batches = self._exec(conn, f"DELETE FROM batches WHERE id IN ({closed})", args).rowcount
-            return PruneResult(int(receipts), int(batches), int(txs))
+            heartbeats, checkpoints = self._prune_leases(conn, older_than)
+            return PruneResult(int(receipts), int(batches), int(txs), heartbeats, checkpoints)
 
         return self._write(op)
+
+    def _prune_leases(self, conn: C, older_than: float) -> tuple[int, int]:
+        """The lease half of `prune` (lease_sql.py); nothing on a store without lease tables."""
+        return 0, 0
 
     def check_writable(self, timeout: float = 1.0) -> str | None:
         problem = self._writer_problem()

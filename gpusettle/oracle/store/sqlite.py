@@ -12,9 +12,10 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from ...schema import migrate_sqlite
+from .lease_sql import LeaseSQLStore
 from .migrations import SQLITE
 from .protocol import StoreUnavailableError
-from .sql import DEFAULT_WRITE_TIMEOUT, GroupCommitStore
+from .sql import DEFAULT_WRITE_TIMEOUT
 
 __all__ = ["SQLiteStore"]
 
@@ -38,7 +39,7 @@ def unavailable(exc: BaseException) -> StoreUnavailableError | None:
     return None
 
 
-class SQLiteStore(GroupCommitStore[sqlite3.Connection]):
+class SQLiteStore(LeaseSQLStore[sqlite3.Connection]):
     """`Store` on one SQLite file in WAL mode, all writes group-committed by one writer thread."""
 
     def __init__(
