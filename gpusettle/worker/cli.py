@@ -103,9 +103,12 @@ def worker() -> None:
 )
 @click.option(
     "--simulate-gpus",
+    "--dev-gpu-slots",
+    "simulate_gpus",
     type=click.IntRange(1, 255),
     default=None,
-    help="Development chains only: serve offers of up to N GPUs on the CPU (this machine has none).",
+    help="Development chains only: N fake GPU slots on a machine without GPUs; jobs and leases each get "
+    "their own slots, several at once.",
 )
 @click.option(
     "--poll-interval",
@@ -210,6 +213,7 @@ def run(
             input_url_prefixes=input_url_prefixes,
         ),
         metrics_port=metrics_port,
+        dev_gpu_slots=simulate_gpus,
     )
     _attach_checks(config, hardware, connect, account.address, data, provider_address, machine.note)
     daemon = Worker(config, connect, account)

@@ -2,7 +2,8 @@
 
 - watcher: follows JobCreated events for this provider, fetches each job's spec, checks it against
   the on-chain specHash, and accepts (or declines) before the acceptance deadline;
-- runner: runs accepted jobs one at a time, meters GPU-seconds (wall time x GPUs), records NVML
+- runner: starts each accepted job on its own GPU slots (slots.py: disjoint, as many jobs at once as
+  the machine's GPUs hold, leases included), meters GPU-seconds (wall time x GPUs), records NVML
   evidence, signs the EIP-712 receipt with the worker key, and stores it before anything is sent;
 - submitter: uploads result payloads and submits receipts to the oracle, retrying with backoff until
   acknowledged, then follows them to settlement.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +56,7 @@ from ..workloads.sandbox import ResolvedLimits, SandboxPolicy, bwrap_binary, res
 from .nvml import GpuMonitor
 from .procgroup import forget, kill_remembered, remember
 from .progress import Progress, WorkloadMetrics
+from .slots import SlotScheduler, detect_slots, job_owner
 from .specstore import SpecStore, SpecUnavailable, open_spec_store
 from .state import FINAL_STATES, JobRecord, WorkerState
 from .submit import OracleClient, StatusKind, SubmitKind, backoff_delay
@@ -101,6 +104,8 @@ class WorkerConfig:
     """Why this machine cannot honour an offer (its jobs are declined), or None (worker.preflight)."""
     gas_check: Callable[[], str | None] | None = None
     """Why the worker key cannot pay for gas, or None; asked after an error (worker.preflight)."""
+    dev_gpu_slots: int | None = None
+    """Development: N fake GPU slots on a machine without GPUs (`--simulate-gpus`); NVML's GPUs win."""
 
 
 def meter(
@@ -134,11 +139,15 @@ class Worker:
     _spec_waits: set[int] = field(default_factory=set)
     _last_error: dict[str, str] = field(default_factory=dict)
     _at_risk_said: dict[int, float] = field(default_factory=dict)
+    _running: dict[int, threading.Thread] = field(default_factory=dict)
+    slots: SlotScheduler = field(init=False)
 
     def __post_init__(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.state = WorkerState(self.config.data_dir / "worker.sqlite")
         self.spec_store = open_spec_store(self.config.spec_store or self.config.oracle_url)
+        indices, self.slots_note, real = detect_slots(self.config.dev_gpu_slots)
+        self.slots = SlotScheduler(self.state, indices, real_gpus=real)
         self.client = self.client_factory()
         self.verifier = ReceiptVerifier(self.client.chain.chain_id, str(self.client.escrow.address))
         self.confirmations = confirmations_for(self.client.chain.chain_id, self.config.confirmations)
@@ -179,6 +188,10 @@ class Worker:
             log.warning("job %d: %s", job.job_id, reason)
             start = job.start_time or job.accepted_at or int(time.time())
             self._finish(job, WorkloadResult.failed(Outcome.FAILED_PROVIDER, reason), start, start, 0, {})
+        # A job's slots outlive it only in a crash: keep those of jobs still waiting to run (they get
+        # the same GPUs back), free the rest. Leases are the lease supervisor's to reconcile.
+        waiting = {job_owner(j.job_id) for j in self.state.jobs("accepted")}
+        self.slots.reconcile(lambda owner: not owner.startswith("job:") or owner in waiting)
 
     # -- the loops -------------------------------------------------------------------------------------
 
@@ -216,8 +229,8 @@ class Worker:
 
     def stop(self) -> None:
         """Ask the threads to stop and wait a little for them."""
-        self._stop.set()  # also the running job's cancel signal: its processes are killed
-        for thread in self._threads:
+        self._stop.set()  # also the running jobs' cancel signal: their processes are killed
+        for thread in [*self._threads, *self._running.values()]:
             if thread is not threading.current_thread():
                 thread.join(timeout=10)
 
@@ -384,11 +397,49 @@ class Worker:
     # -- running ---------------------------------------------------------------------------------------
 
     def run_once(self) -> bool:
-        """Run the oldest accepted job, if any."""
-        waiting = self.state.jobs("accepted")
-        if not waiting:
-            return False
-        job = waiting[0]
+        """Start each accepted job whose GPUs are free, oldest first, each in its own thread on its own
+        slots; a job waits while the slots it needs are taken."""
+        for job_id, thread in list(self._running.items()):
+            if not thread.is_alive():
+                del self._running[job_id]
+        started = False
+        for job in self.state.jobs("accepted"):
+            if job.job_id in self._running or self._stop.is_set():
+                continue
+            ready = self._with_spec(job)
+            if ready is None:
+                continue
+            if isinstance(ready, bool):
+                started = started or ready
+                continue
+            try:
+                gpus = self.slots.acquire(job_owner(job.job_id), max(job.gpu_count, 1))
+            except GpusettleError as exc:
+                t = max(int(time.time()), job.accepted_at or 0)
+                self._finish(job, WorkloadResult.failed(Outcome.FAILED_PROVIDER, str(exc)), t, t, 0, {})
+                started = True
+                continue
+            if gpus is None:
+                continue  # its GPUs are busy: it waits (an older job first when it fits)
+            thread = threading.Thread(
+                target=self._run_on_slots, args=(ready, gpus), name=f"job-{job.job_id}", daemon=True
+            )
+            self._running[job.job_id] = thread
+            thread.start()
+            started = True
+        return started
+
+    def _run_on_slots(self, job: JobRecord, gpus: list[int]) -> None:
+        try:
+            self._run_job(job, gpus)
+        except Exception:
+            log.exception("job %d: unexpected error while running it", job.job_id)
+        finally:
+            self.slots.release(job_owner(job.job_id))
+
+    def _with_spec(self, job: JobRecord) -> JobRecord | bool | None:
+        """The job with its spec; None while the spec is not published; True when the job was finished
+        here (its spec never came before its deadline)."""
         if job.spec is None:
             spec_json = self._spec_json(job)
             if spec_json is None:
@@ -403,9 +454,13 @@ class Worker:
                         {},
                     )
                     return True
-                return False
+                return None
             self.state.update(job.job_id, spec=spec_json)
             job = self.state.job(job.job_id) or job
+        return job
+
+    def _run_job(self, job: JobRecord, gpus: list[int]) -> None:
+        """Run one job on `gpus` and store its signed receipt."""
         assert job.spec is not None
         spec = JobSpec.model_validate_json(job.spec)
         limits = self._preflight(job, spec)
@@ -415,20 +470,22 @@ class Worker:
             self._finish(
                 job, WorkloadResult.failed(Outcome.FAILED_CLIENT, limits), t, t, 0, {"workload": spec.kind}
             )
-            return True
+            return
         t0 = time.time()
         if not self.state.transition(
             job.job_id, "accepted", "running", start_time=max(int(t0), job.accepted_at or 0)
         ):
-            return True
-        gpus = max(job.gpu_count, 1)
+            return
+        log.info("job %d: running on GPU slot(s) %s", job.job_id, SlotScheduler.visible_devices(gpus))
+        billed_gpus = max(job.gpu_count, 1)
         monitor = GpuMonitor(
-            count=gpus,
+            count=billed_gpus,
+            indices=gpus if self.slots.real_gpus else None,
             on_sample=lambda gpu, rate, used: self.metrics.observe_gpu(job.job_id, gpu, rate, used),
         ).start()
         progress = Progress(f"job {job.job_id} ({spec.kind})")
         try:
-            result = self._execute(job, spec, progress.update, limits)
+            result = self._execute(job, spec, progress.update, limits, gpus)
         except Exception as exc:
             log.exception("job %d: the worker failed while running it", job.job_id)
             result = WorkloadResult.failed(
@@ -441,12 +498,11 @@ class Worker:
         progress.close(f"{result.outcome.name.lower()} on {result.device}")
         if monitor.reason:
             log.info("job %d: no GPU evidence: %s", job.job_id, monitor.reason)
-        start, end, gpu_seconds = meter(t0, t1, gpus, job.accepted_at or 0, job.max_gpu_seconds)
+        start, end, gpu_seconds = meter(t0, t1, billed_gpus, job.accepted_at or 0, job.max_gpu_seconds)
         if result.outcome == Outcome.FAILED_PROVIDER:
             gpu_seconds = min(gpu_seconds, job.max_gpu_seconds)
         evidence["workload"] = spec.kind
         self._finish(job, result, start, end, gpu_seconds, evidence)
-        return True
 
     def _engine(self) -> str | None:
         if not hasattr(self, "_container_engine"):
@@ -482,10 +538,17 @@ class Worker:
         spec: JobSpec,
         progress: Callable[[float, str], None],
         limits: ResolvedLimits | None = None,
+        slots: list[int] | None = None,
     ) -> WorkloadResult:
         workload = spec.workload
+        slots = slots if slots is not None else list(range(max(job.gpu_count, 1)))
+        # The workload's own GPUs: device nodes and CUDA_VISIBLE_DEVICES name its slots, no others.
+        gpus = slots if self.config.device != "cpu" else []
         if isinstance(workload, MatmulWorkload):
-            return run_matmul(workload, progress=progress, device=self.config.device)
+            device = self.config.device
+            if device == "auto" and self.slots.real_gpus:
+                device = f"cuda:{slots[0]}"
+            return run_matmul(workload, progress=progress, device=device)
 
         def remember_group(pgid: int) -> None:
             remember(self.state, job.job_id, pgid)
@@ -501,7 +564,7 @@ class Worker:
                 self.config.sandbox,
                 engine=engine,
                 name=f"gpusettle-job-{job.job_id}",
-                gpus=range(job.gpu_count) if self.config.device != "cpu" else (),
+                gpus=gpus,
                 cancel=self._stop,
                 on_start=remember_group,
             )
@@ -512,7 +575,7 @@ class Worker:
                 self._job_paths(job),
                 limits,
                 self.config.sandbox,
-                gpus=range(job.gpu_count) if self.config.device != "cpu" else (),
+                gpus=gpus,
                 progress=progress,
                 on_usage=lambda _elapsed, u: self.metrics.observe(
                     job.job_id, u.cpu_seconds, u.rss_bytes, u.processes, u.disk_bytes
@@ -526,6 +589,7 @@ class Worker:
             self.config.data_dir / "jobs" / str(job.job_id),
             time_limit=limit,
             progress=progress,
+            env={**os.environ, **self.slots.env_for(gpus)},
             cancel=self._stop,
             on_start=remember_group,
         )
