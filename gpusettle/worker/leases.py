@@ -28,6 +28,7 @@ from pathlib import Path
 from ..errors import GpusettleError
 from ..models import CommandWorkload, JobSpec
 from ..workloads.supervise import Watch, supervise
+from .heartbeat import LeaseLiveness
 from .leasechain import LeaseChainView, LeaseInfo, LeaseStatus, stop_reason
 from .procgroup import forget, kill_remembered, remember
 from .slots import SlotScheduler, lease_owner
@@ -368,6 +369,27 @@ class LeaseSupervisor:
         self.slots.release(owner)
         self._set(lease_id, state="ended", reason=why)
         log.info("lease %d: service stopped: %s", lease_id, why)
+
+    def liveness(self) -> list[LeaseLiveness]:
+        """Each lease accepted and not ended, with its GPUs and whether its service runs now (what the
+        heartbeats report: a lease whose service is down between restarts beats "down")."""
+        out = []
+        for row in self.rows(*LIVE_STATES):
+            service = self.services.get(row.lease_id)
+            pid = service.pid if service is not None else None
+            out.append(
+                LeaseLiveness(
+                    row.lease_id, self.slots.assigned(lease_owner(row.lease_id)), pid, pid is not None
+                )
+            )
+        return out
+
+    def slots_of(self, lease_id: int) -> list[int] | None:
+        """The GPUs of a lease this worker serves now (the probe endpoint's question), else None."""
+        row = self.row(lease_id)
+        if row is None or row.state not in LIVE_STATES:
+            return None
+        return self.slots.assigned(lease_owner(lease_id)) or None
 
     def reclaim(self, lease_id: int) -> None:
         """reclaimLease on-chain; the service keeps running until the notice ends billing."""
