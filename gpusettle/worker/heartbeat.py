@@ -63,8 +63,8 @@ def lease_domain(chain_id: int, lease_escrow: str) -> Domain:
 
 
 def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Sorted keys, no spaces, non-ASCII escaped (as the oracle's HeartbeatEvidence.canonical_json)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
 def evidence_hash(evidence: Mapping[str, Any]) -> bytes:
@@ -161,11 +161,12 @@ def gpu_evidence(slots: Sequence[int], real_gpus: bool) -> list[dict[str, Any]]:
     try:
         nvml = _nvml()
     except Exception:  # noqa: BLE001 - no evidence is not an error
-        return [{"uuid": g.uuid} for g in wanted]
+        return [{"uuid": g.uuid, "util": 0, "memUsedMb": 0} for g in wanted]
     try:
         for g in wanted:
             handle = nvml.nvmlDeviceGetHandleByIndex(g.index)
-            entry: dict[str, Any] = {"uuid": g.uuid}
+            # The evidence schema needs both readings; one NVML cannot give reads as 0.
+            entry: dict[str, Any] = {"uuid": g.uuid, "util": 0, "memUsedMb": 0}
             try:
                 entry["util"] = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
                 entry["memUsedMb"] = int(nvml.nvmlDeviceGetMemoryInfo(handle).used) >> 20

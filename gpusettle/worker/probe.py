@@ -2,8 +2,8 @@
 
 The worker computes one product C = A x B of the seeded n x n matrices (the matmul workload's inputs,
 so the oracle regenerates A and B from the seed) on the lease's first GPU (NumPy on the CPU when there
-is no CUDA device), checks it itself with Freivalds, and answers with C (base64 .npy), its keccak256
-and the device used. The oracle checks C with Freivalds too; a wrong or missing answer is down time.
+is no CUDA device), checks it itself with Freivalds, and answers with C (base64 .npy) and its keccak256
+(`checksum`). The oracle checks C with Freivalds too; a wrong or missing answer is down time.
 Bad requests get HTTP 4xx with `{"error", "hint"}`.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from ..models import MatmulWorkload
 from ..workloads import run_matmul
 
-__all__ = ["MAX_PROBE_N", "ProbeServer", "answer_probe"]
+__all__ = ["MAX_PROBE_N", "ProbeError", "ProbeServer", "answer_probe"]
 
 log = logging.getLogger("gpusettle.worker.probe")
 
@@ -64,17 +64,22 @@ def answer_probe(
     if device == "auto":
         where = f"cuda:{slots[0]}" if real_gpus else "cpu"
     spec = MatmulWorkload(kind="matmul", seed=values["seed"], n=values["n"], repetitions=1)
-    result = run_matmul(spec, device=where)
+    try:
+        result = run_matmul(spec, device=where)
+    except Exception as exc:  # noqa: BLE001 - a broken device or driver is the probe's answer
+        raise ProbeError(
+            503, f"the probe failed on {where}: {type(exc).__name__}: {exc}", "retry later"
+        ) from None
     if result.payload is None:
         raise ProbeError(503, f"the probe failed on {result.device}: {result.failure_reason}", "retry later")
+    log.debug("probe of lease %d answered on %s", values["leaseId"], result.device)
+    # Exactly the fields of the oracle's ProbeAnswer (gpusettle.leases.models), which forbids others.
     return {
         "leaseId": values["leaseId"],
         "seed": values["seed"],
         "n": values["n"],
-        "resultHash": result.result_hash,
+        "checksum": result.result_hash,
         "result": base64.b64encode(result.payload).decode(),
-        "device": result.device,
-        "gpus": slots,
     }
 
 
