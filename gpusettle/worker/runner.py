@@ -52,7 +52,8 @@ from ..workloads.cgroups import remove_stale_cgroups
 from ..workloads.clientjob import JobPaths, prepare, run_sandboxed
 from ..workloads.command import STOPPED_REASON
 from ..workloads.container import container_engine, run_container
-from ..workloads.sandbox import ResolvedLimits, SandboxPolicy, bwrap_binary, resolve_limits
+from ..workloads.sandbox import ResolvedLimits, SandboxPolicy, bwrap_binary, resolve_limits, sandbox_argv
+from .leaseside import LeaseSide, LeaseSideConfig, build_lease_side
 from .nvml import GpuMonitor
 from .procgroup import forget, kill_remembered, remember
 from .progress import Progress, WorkloadMetrics
@@ -106,6 +107,8 @@ class WorkerConfig:
     """Why the worker key cannot pay for gas, or None; asked after an error (worker.preflight)."""
     dev_gpu_slots: int | None = None
     """Development: N fake GPU slots on a machine without GPUs (`--simulate-gpus`); NVML's GPUs win."""
+    leases: LeaseSideConfig | None = None
+    """Serve leases too (and idle-only renting); None: jobs only."""
 
 
 def meter(
@@ -141,6 +144,7 @@ class Worker:
     _at_risk_said: dict[int, float] = field(default_factory=dict)
     _running: dict[int, threading.Thread] = field(default_factory=dict)
     slots: SlotScheduler = field(init=False)
+    lease_side: LeaseSide | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -148,6 +152,18 @@ class Worker:
         self.spec_store = open_spec_store(self.config.spec_store or self.config.oracle_url)
         indices, self.slots_note, real = detect_slots(self.config.dev_gpu_slots)
         self.slots = SlotScheduler(self.state, indices, real_gpus=real)
+        if self.config.leases is not None:
+            self.lease_side = build_lease_side(
+                self.config.leases,
+                state=self.state,
+                slots=self.slots,
+                spec_store=self.spec_store,
+                account=self.account,
+                provider=str(self.config.provider),
+                data_dir=self.config.data_dir,
+                allow_command=self.config.allow_command,
+                wrap=None if self.config.unsandboxed else self._sandbox_service,
+            )
         self.client = self.client_factory()
         self.verifier = ReceiptVerifier(self.client.chain.chain_id, str(self.client.escrow.address))
         self.confirmations = confirmations_for(self.client.chain.chain_id, self.config.confirmations)
@@ -192,6 +208,8 @@ class Worker:
         # the same GPUs back), free the rest. Leases are the lease supervisor's to reconcile.
         waiting = {job_owner(j.job_id) for j in self.state.jobs("accepted")}
         self.slots.reconcile(lambda owner: not owner.startswith("job:") or owner in waiting)
+        if self.lease_side is not None:
+            self.lease_side.recover()
 
     # -- the loops -------------------------------------------------------------------------------------
 
@@ -199,11 +217,14 @@ class Worker:
         """Run until stopped (stop()) or until `max_jobs` jobs are final."""
         self.check_setup()
         self.recover()
-        for name, fn in (
+        loops: list[tuple[str, Callable[[], bool]]] = [
             ("watcher", self.watch_once),
             ("runner", self.run_once),
             ("submitter", self.submit_once),
-        ):
+        ]
+        if self.lease_side is not None:
+            loops += self.lease_side.loops()
+        for name, fn in loops:
             thread = threading.Thread(target=self._loop, args=(name, fn), name=f"worker-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -233,6 +254,8 @@ class Worker:
         for thread in [*self._threads, *self._running.values()]:
             if thread is not threading.current_thread():
                 thread.join(timeout=10)
+        if self.lease_side is not None:
+            self.lease_side.stop()
 
     def _loop(self, name: str, fn: Callable[[], bool]) -> None:
         while not self._stop.is_set():
@@ -322,6 +345,9 @@ class Worker:
             self.state.update(job.job_id, state="skipped", reason="acceptance deadline too close or passed")
             log.warning("job %d: too late to accept (acceptBy %d)", job.job_id, info.accept_by)
             return True
+        busy = self.lease_side.refuse_new() if self.lease_side is not None else None
+        if busy is not None:
+            return self._decline(client, job, busy)
         if self.config.offer_check is not None:
             refused = self.config.offer_check(info.offer_id)
             if refused is not None:
@@ -503,6 +529,27 @@ class Worker:
             gpu_seconds = min(gpu_seconds, job.max_gpu_seconds)
         evidence["workload"] = spec.kind
         self._finish(job, result, start, end, gpu_seconds, evidence)
+
+    def _sandbox_service(self, argv: list[str], gpus: list[int], work_dir: Path) -> list[str]:
+        """A lease service's command line inside the job sandbox (bubblewrap, no time limit: the
+        lease's billing end stops it)."""
+        limits = resolve_limits(None, self.config.sandbox, 10 * 365 * 86_400.0)
+        if isinstance(limits, str):
+            raise GpusettleError(
+                f"the sandbox cannot hold a lease service: {limits}", "raise the worker's bounds"
+            )
+        (work_dir / "work").mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:  # the service runs as the sandbox's own user: its directory is its own
+            os.chown(work_dir / "work", self.config.sandbox.sandbox_uid, self.config.sandbox.sandbox_uid)
+        return sandbox_argv(
+            argv,
+            work_dir=work_dir / "work",
+            input_dir=None,
+            limits=limits,
+            network=self.config.sandbox.allow_network,
+            gpus=gpus if self.config.device != "cpu" else [],
+            policy=self.config.sandbox,
+        )
 
     def _engine(self) -> str | None:
         if not hasattr(self, "_container_engine"):
