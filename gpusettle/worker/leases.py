@@ -371,10 +371,11 @@ class LeaseSupervisor:
         log.info("lease %d: service stopped: %s", lease_id, why)
 
     def liveness(self) -> list[LeaseLiveness]:
-        """Each lease accepted and not ended, with its GPUs and whether its service runs now (what the
-        heartbeats report: a lease whose service is down between restarts beats "down")."""
+        """Each lease running on-chain and not ended here, with its GPUs and whether its service runs
+        now (what the heartbeats report: a lease whose service is down between restarts beats "down").
+        A lease only just accepted waits for the chain to say Running: the oracles refuse others."""
         out = []
-        for row in self.rows(*LIVE_STATES):
+        for row in self.rows("running"):
             service = self.services.get(row.lease_id)
             pid = service.pid if service is not None else None
             out.append(

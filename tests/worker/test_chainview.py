@@ -9,7 +9,34 @@ from gpusettle.worker.chainview import _output_names, lease_from_view
 from gpusettle.worker.leasechain import AvailabilityClass, LeaseStatus
 
 # ILeaseEscrow.LeaseView, in its declared order (branch lc, interfaces/ILeaseEscrow.sol).
-LEASE_VIEW = ["status", "client", "provider", "offerId", "gpuCount", "pricePerGpuSecond", "ratePerSecond", "deposit", "paid", "paidThrough", "startedAt", "acceptBy", "endTime", "billingEnd", "runwayEnd", "availabilityClass", "noticeSeconds", "uptimeGuaranteeBps", "collateral", "specHash", "upSeconds", "downSeconds", "refundable", "lastCheckpointAt", "disputeBond", "collateralReleased"]
+LEASE_VIEW = [
+    "status",
+    "client",
+    "provider",
+    "offerId",
+    "gpuCount",
+    "pricePerGpuSecond",
+    "ratePerSecond",
+    "deposit",
+    "paid",
+    "paidThrough",
+    "startedAt",
+    "acceptBy",
+    "endTime",
+    "billingEnd",
+    "runwayEnd",
+    "availabilityClass",
+    "noticeSeconds",
+    "uptimeGuaranteeBps",
+    "collateral",
+    "specHash",
+    "upSeconds",
+    "downSeconds",
+    "refundable",
+    "lastCheckpointAt",
+    "disputeBond",
+    "collateralReleased",
+]
 
 ABI = [
     {

@@ -169,6 +169,8 @@ def test_the_supervisor_reports_a_dead_service_as_down(tmp_path: Path) -> None:
     chain.open(2, 1, spec.spec_hash())
     try:
         sup.tick()
+        assert sup.liveness() == []  # accepted, not yet seen Running on-chain: no heartbeat yet
+        sup.tick()
         deadline = time.monotonic() + 10
         while not sup.liveness()[0].alive and time.monotonic() < deadline:
             time.sleep(0.05)
