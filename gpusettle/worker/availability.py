@@ -53,6 +53,7 @@ __all__ = [
     "load_availability",
     "marker_sampler",
     "nvml_sampler",
+    "owned_by",
     "save_availability",
 ]
 
@@ -227,17 +228,35 @@ def marker_sampler(marker: Path) -> Callable[[list[int], set[int], float], Owner
     return sample
 
 
-def _session(pid: int) -> int | None:
+def _stat(pid: int) -> list[str] | None:
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(raw.rpartition(")")[2].split()[3])
+    return raw.rpartition(")")[2].split()
+
+
+def owned_by(pid: int, roots: set[int]) -> bool:
+    """Whether `pid` is one of `roots`, in a process group of one, or descends from one: a sandboxed
+    workload runs in a session of its own below bubblewrap, so only its ancestry ties it to the worker."""
+    for _ in range(64):
+        if pid in roots:
+            return True
+        fields = _stat(pid)
+        if fields is None:
+            return False
+        parent, group = int(fields[1]), int(fields[2])
+        if group in roots:
+            return True
+        if parent <= 1:
+            return False
+        pid = parent
+    return False
 
 
 def nvml_sampler(assigned: list[int], ours: set[int], threshold: float) -> OwnerSample:
-    """NVML: compute and graphics processes not in a session this worker started (its workloads each
-    run in their own session, whose id is in `ours`), and utilisation above `threshold` on a GPU
+    """NVML: compute and graphics processes that neither this worker nor a workload it started (the
+    process groups in `ours`, and their descendants) runs, and utilisation above `threshold` on a GPU
     outside `assigned` (the slots jobs and leases hold)."""
     from .nvml import _nvml
 
@@ -258,7 +277,7 @@ def nvml_sampler(assigned: list[int], ours: set[int], threshold: float) -> Owner
                     continue
             for proc in procs:
                 pid = int(proc.pid)
-                if pid == os.getpid() or _session(pid) in ours:
+                if owned_by(pid, {*ours, os.getpid()}):
                     continue
                 foreign.append(f"pid {pid} on GPU {index}")
             if index not in assigned:

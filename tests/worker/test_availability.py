@@ -221,3 +221,28 @@ def test_outside_the_schedule_the_offers_pause_and_inside_they_resume(
         ctl.reclaim,
     )
     assert again.current == RENTING and len(again.transitions()) == 2
+
+
+def test_a_process_below_the_worker_is_ours_even_in_a_session_of_its_own() -> None:
+    import os
+    import subprocess
+
+    from gpusettle.worker.availability import owned_by
+
+    child = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], start_new_session=True)
+    try:
+        time.sleep(0.2)
+        grandchildren = [
+            int(p)
+            for p in os.listdir("/proc")
+            if p.isdigit()
+            and (Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()[1] == str(child.pid))
+        ]
+        assert grandchildren, "the sleep did not start"
+        assert owned_by(grandchildren[0], {os.getpid()})  # its own session, our descendant
+        assert owned_by(grandchildren[0], {child.pid})
+        assert not owned_by(grandchildren[0], {os.getppid() + 10**6})
+        assert not owned_by(1, {os.getpid()})
+    finally:
+        os.killpg(child.pid, 9)
+        child.wait()
