@@ -8,7 +8,7 @@ The worker runs each part's `tick` in a loop of its own (runner.py); they need a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,8 @@ class LeaseSideConfig:
     probe_port: int | None = None
     """Serve POST /v1/probe here (0: any free port); None: no probe server."""
     probe_host: str = "127.0.0.1"
+    probe_auth: Callable[[Mapping[str, str], bytes], None] | None = None
+    """Who may probe (probe.peer_auth: the oracle set); the worker sets it from its chain client."""
     availability: AvailabilitySettings | None = None
     """The schedule and owner-use rule; None: always rentable, the owner never checked."""
     owner_marker: Path | None = None
@@ -153,7 +155,11 @@ def build_lease_side(
     probe = None
     if config.probe_port is not None:
         probe = ProbeServer(
-            supervisor.slots_of, slots.real_gpus, host=config.probe_host, port=config.probe_port
+            supervisor.slots_of,
+            slots.real_gpus,
+            host=config.probe_host,
+            port=config.probe_port,
+            auth=config.probe_auth,
         ).start()
         log.info("answering lease probes on http://%s:%d/v1/probe", config.probe_host, probe.port)
     return LeaseSide(supervisor, heartbeats, availability, probe)

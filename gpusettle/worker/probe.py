@@ -5,6 +5,10 @@ so the oracle regenerates A and B from the seed) on the lease's first GPU (NumPy
 is no CUDA device), checks it itself with Freivalds, and answers with C (base64 .npy) and its keccak256
 (`checksum`). The oracle checks C with Freivalds too; a wrong or missing answer is down time.
 Bad requests get HTTP 4xx with `{"error", "hint"}`.
+
+A probe costs GPU time, so only the oracle set may ask: each request carries the oracles' peer-request
+signature headers (gpusettle.signed_requests, the JobEscrow domain, at most PEER_MAX_SKEW seconds old)
+and its signer must be an oracle of the on-chain set (`peer_auth`).
 """
 
 from __future__ import annotations
@@ -13,14 +17,23 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ..eip712 import Domain
+from ..errors import GpusettleError
 from ..models import MatmulWorkload
+from ..signed_requests import PeerRequestAuth
 from ..workloads import run_matmul
 
-__all__ = ["MAX_PROBE_N", "ProbeError", "ProbeServer", "answer_probe"]
+__all__ = ["MAX_PROBE_N", "PROBE_PATH", "ProbeError", "ProbeServer", "answer_probe", "peer_auth"]
+
+PROBE_PATH = "/v1/probe"
+
+Auth = Callable[[Mapping[str, str], bytes], None]
+"""Checks a probe request's headers and body; raises ProbeError (401/403) when it may not be answered."""
 
 log = logging.getLogger("gpusettle.worker.probe")
 
@@ -34,6 +47,39 @@ class ProbeError(Exception):
     def __init__(self, status: int, error: str, hint: str) -> None:
         super().__init__(error)
         self.status, self.error, self.hint = status, error, hint
+
+
+def peer_auth(domain: Domain, oracles: Callable[[], set[str]], every: float = 60.0) -> Auth:
+    """Requests signed by a member of the oracle set (`oracles()`, read again at most every `every`
+    seconds)."""
+    lock = threading.Lock()
+    cache: dict[str, Any] = {"at": -1e18, "set": set()}
+
+    def members() -> set[str]:
+        with lock:
+            if time.monotonic() - cache["at"] > every:
+                cache["set"] = {a.lower() for a in oracles()}
+                cache["at"] = time.monotonic()
+            found: set[str] = cache["set"]
+            return found
+
+    def check(headers: Mapping[str, str], body: bytes) -> None:
+        try:
+            signer = PeerRequestAuth.check(
+                domain, {k.lower(): v for k, v in headers.items()}, "POST", PROBE_PATH, body, time.time()
+            ).signer
+        except GpusettleError as exc:
+            raise ProbeError(401, exc.message, exc.hint or "sign the probe with an oracle key") from None
+        try:
+            allowed = members()
+        except GpusettleError as exc:
+            raise ProbeError(503, f"cannot read the oracle set: {exc.message}", "retry later") from None
+        if signer.lower() not in allowed:
+            raise ProbeError(
+                403, f"{signer} is not an oracle of this escrow", "only the oracle set probes leases"
+            )
+
+    return check
 
 
 def answer_probe(
@@ -93,6 +139,7 @@ class ProbeServer:
         host: str = "127.0.0.1",
         port: int = 0,
         device: str = "auto",
+        auth: Auth | None = None,
     ) -> None:
         outer = self
 
@@ -109,7 +156,7 @@ class ProbeServer:
                 self.wfile.write(data)
 
             def do_POST(self) -> None:
-                if self.path.rstrip("/") != "/v1/probe":
+                if self.path.rstrip("/") != PROBE_PATH:
                     self._reply(404, {"error": f"no such endpoint {self.path}", "hint": "POST /v1/probe"})
                     return
                 try:
@@ -117,11 +164,14 @@ class ProbeServer:
                     if length > 4096:
                         raise ProbeError(413, "the request is too large", "a probe body is a few bytes")
                     try:
-                        body = json.loads(self.rfile.read(length) or b"null")
+                        raw = self.rfile.read(length)
+                        body = json.loads(raw or b"null")
                     except ValueError:
                         raise ProbeError(
                             400, "the body is not JSON", 'send {"leaseId", "seed", "n"}'
                         ) from None
+                    if outer.auth is not None:
+                        outer.auth(dict(self.headers.items()), raw)
                     doc = answer_probe(body, outer.slots_of, outer.real_gpus, outer.device)
                 except ProbeError as exc:
                     self._reply(exc.status, {"error": exc.error, "hint": exc.hint})
@@ -131,6 +181,7 @@ class ProbeServer:
         self.slots_of = slots_of
         self.real_gpus = real_gpus
         self.device = device
+        self.auth = auth
         self.httpd = ThreadingHTTPServer((host, port), Handler)
         self.port = int(self.httpd.server_address[1])
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="probe-server", daemon=True)

@@ -55,6 +55,7 @@ from ..workloads.container import container_engine, run_container
 from ..workloads.sandbox import ResolvedLimits, SandboxPolicy, bwrap_binary, resolve_limits, sandbox_argv
 from .leaseside import LeaseSide, LeaseSideConfig, build_lease_side
 from .nvml import GpuMonitor
+from .probe import peer_auth
 from .procgroup import forget, kill_remembered, remember
 from .progress import Progress, WorkloadMetrics
 from .slots import SlotScheduler, detect_slots, job_owner
@@ -145,6 +146,8 @@ class Worker:
     _running: dict[int, threading.Thread] = field(default_factory=dict)
     slots: SlotScheduler = field(init=False)
     lease_side: LeaseSide | None = field(init=False, default=None)
+    _oracle_lock: threading.Lock = field(default_factory=threading.Lock)
+    _oracle_reader: Gpusettle | None = None
 
     def __post_init__(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +155,13 @@ class Worker:
         self.spec_store = open_spec_store(self.config.spec_store or self.config.oracle_url)
         indices, self.slots_note, real = detect_slots(self.config.dev_gpu_slots)
         self.slots = SlotScheduler(self.state, indices, real_gpus=real)
+        self.client = self.client_factory()
+        self.verifier = ReceiptVerifier(self.client.chain.chain_id, str(self.client.escrow.address))
+        self.confirmations = confirmations_for(self.client.chain.chain_id, self.config.confirmations)
+        self.provider = str(self.config.provider)
         if self.config.leases is not None:
+            if self.config.leases.probe_port is not None and self.config.leases.probe_auth is None:
+                self.config.leases.probe_auth = peer_auth(self.verifier.domain, self._oracle_members)
             self.lease_side = build_lease_side(
                 self.config.leases,
                 state=self.state,
@@ -164,10 +173,6 @@ class Worker:
                 allow_command=self.config.allow_command,
                 wrap=None if self.config.unsandboxed else self._sandbox_service,
             )
-        self.client = self.client_factory()
-        self.verifier = ReceiptVerifier(self.client.chain.chain_id, str(self.client.escrow.address))
-        self.confirmations = confirmations_for(self.client.chain.chain_id, self.config.confirmations)
-        self.provider = str(self.config.provider)
         self.metrics = WorkloadMetrics()
         if self.config.metrics_port is not None:
             self.metrics.serve(self.config.metrics_port)
@@ -529,6 +534,13 @@ class Worker:
             gpu_seconds = min(gpu_seconds, job.max_gpu_seconds)
         evidence["workload"] = spec.kind
         self._finish(job, result, start, end, gpu_seconds, evidence)
+
+    def _oracle_members(self) -> set[str]:
+        """The on-chain oracle set (who may probe this worker's leases)."""
+        with self._oracle_lock:
+            if self._oracle_reader is None:
+                self._oracle_reader = self.client_factory()
+            return set(self._oracle_reader.oracle_set().oracles)
 
     def _sandbox_service(self, argv: list[str], gpus: list[int], work_dir: Path) -> list[str]:
         """A lease service's command line inside the job sandbox (bubblewrap, no time limit: the

@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -212,6 +213,35 @@ def test_a_probe_answers_a_product_the_oracle_can_check_and_refuses_bad_ones() -
         assert big.status_code == 400 and "n must be" in big.json()["error"] and big.json()["hint"]
         junk = httpx.post(url, content=b"{", timeout=30)
         assert junk.status_code == 400 and "not JSON" in junk.json()["error"]
+    finally:
+        server.stop()
+
+
+def test_only_the_oracle_set_may_probe() -> None:
+    from gpusettle.eip712 import Domain
+    from gpusettle.signed_requests import peer_request_headers
+    from gpusettle.worker.probe import peer_auth
+
+    domain = Domain(31337, "0x" + "11" * 20)
+    oracle, stranger = Account.create(), Account.create()
+    server = ProbeServer(lambda lid: [0], False, auth=peer_auth(domain, lambda: {oracle.address})).start()
+    url = f"http://127.0.0.1:{server.port}/v1/probe"
+    body = json.dumps({"leaseId": 1, "seed": 2, "n": 4}).encode()
+
+    def signed(who: Any, stamp: int, path: str = "/v1/probe") -> dict[str, str]:
+        return peer_request_headers(domain, bytes(who.key), who.address, "POST", path, stamp, body)
+
+    now = int(time.time())
+    try:
+        assert httpx.post(url, content=body, timeout=30).status_code == 401
+        assert httpx.post(url, content=body, headers=signed(stranger, now), timeout=30).status_code == 403
+        stale = httpx.post(url, content=body, headers=signed(oracle, now - 3600), timeout=30)
+        assert stale.status_code == 401 and "signed at" in stale.json()["error"]
+        other_path = httpx.post(url, content=body, headers=signed(oracle, now, "/v1/other"), timeout=30)
+        assert other_path.status_code == 401
+        ok = httpx.post(url, content=body, headers=signed(oracle, now), timeout=30)
+        assert ok.status_code == 200
+        _check(ok.json(), 2, 4)
     finally:
         server.stop()
 

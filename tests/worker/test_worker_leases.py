@@ -17,6 +17,7 @@ import pytest
 from eth_account import Account
 
 from gpusettle.models import JobSpec
+from gpusettle.signed_requests import peer_request_headers
 from gpusettle.worker.availability import OWNER_USE, AvailabilitySettings
 from gpusettle.worker.heartbeat import lease_domain
 from gpusettle.worker.leasechain import AvailabilityClass, OfferState
@@ -37,9 +38,14 @@ def _wait(pred: Callable[[], object], timeout: float = 20.0) -> None:
     raise AssertionError("timed out")
 
 
+ORACLE = Account.create()
+
+
 def _worker(tmp_path: Path, chain: FakeLeaseChain, *, unsandboxed: bool = True) -> Worker:
     fake: Any = SimpleNamespace(
-        chain=SimpleNamespace(chain_id=31337), escrow=SimpleNamespace(address="0x" + "11" * 20)
+        chain=SimpleNamespace(chain_id=31337),
+        escrow=SimpleNamespace(address="0x" + "11" * 20),
+        oracle_set=lambda: SimpleNamespace(oracles=(ORACLE.address,)),
     )
     return Worker(
         WorkerConfig(
@@ -116,9 +122,20 @@ def test_a_job_and_a_lease_together_with_heartbeats_probes_and_owner_use(tmp_pat
         _wait(lambda: side.supervisor.liveness()[0].alive)
         side.heartbeats.tick()
         assert got and got[0]["leaseId"] == 8 and got[0]["serviceUp"] is True
-        answer = httpx.post(
-            f"http://127.0.0.1:{side.probe.port}/v1/probe", json={"leaseId": 8, "seed": 1, "n": 8}, timeout=30
+        url = f"http://127.0.0.1:{side.probe.port}/v1/probe"
+        body = json.dumps({"leaseId": 8, "seed": 1, "n": 8}).encode()
+        unsigned = httpx.post(url, content=body, timeout=30)
+        assert unsigned.status_code == 401 and unsigned.json()["hint"]  # only the oracle set may probe
+        headers = peer_request_headers(
+            worker.verifier.domain,
+            bytes(ORACLE.key),
+            ORACLE.address,
+            "POST",
+            "/v1/probe",
+            int(time.time()),
+            body,
         )
+        answer = httpx.post(url, content=body, headers=headers, timeout=30)
         assert answer.status_code == 200 and answer.json()["checksum"].startswith("0x")
 
         (worker.config.data_dir / "owner-use").write_text("the owner's render")
