@@ -175,6 +175,8 @@ class LeaseSupervisor:
     """The environment services start from (default: the worker's)."""
     refuse_new: Callable[[], str | None] | None = None
     """Why no new lease is accepted now (the owner needs the GPUs, outside the schedule), or None."""
+    offer_check: Callable[[int], str | None] | None = None
+    """Why this machine cannot honour an offer (worker.preflight), or None."""
     services: dict[int, LeaseService] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -248,6 +250,8 @@ class LeaseSupervisor:
         lid = info.lease_id
         late = now > info.accept_by - self.accept_margin
         refusal = self.refuse_new() if self.refuse_new is not None else None
+        if refusal is None and self.offer_check is not None:
+            refusal = self.offer_check(info.offer_id)
         if refusal is not None:
             return self._decline(info, refusal)
         try:

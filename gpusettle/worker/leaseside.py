@@ -111,6 +111,7 @@ def build_lease_side(
     data_dir: Path,
     allow_command: bool,
     wrap: Callable[[list[str], list[int], Path], list[str]] | None = None,
+    offer_check: Callable[[int], str | None] | None = None,
 ) -> LeaseSide:
     """Build the parts (the probe server is listening when this returns)."""
     chain = config.chain()
@@ -124,6 +125,7 @@ def build_lease_side(
         backoff_base=config.backoff_base,
         backoff_cap=config.backoff_cap,
         wrap=wrap,
+        offer_check=offer_check,
     )
     heartbeats = HeartbeatSender(
         state=state,

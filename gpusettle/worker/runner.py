@@ -172,6 +172,7 @@ class Worker:
                 data_dir=self.config.data_dir,
                 allow_command=self.config.allow_command,
                 wrap=None if self.config.unsandboxed else self._sandbox_service,
+                offer_check=self.config.offer_check,
             )
         self.metrics = WorkloadMetrics()
         if self.config.metrics_port is not None:
@@ -353,6 +354,10 @@ class Worker:
         busy = self.lease_side.refuse_new() if self.lease_side is not None else None
         if busy is not None:
             return self._decline(client, job, busy)
+        if info.gpu_count > self.slots.capacity:
+            return self._decline(
+                client, job, f"the job needs {info.gpu_count} GPUs; this machine has {self.slots.capacity}"
+            )
         if self.config.offer_check is not None:
             refused = self.config.offer_check(info.offer_id)
             if refused is not None:

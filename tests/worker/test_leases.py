@@ -182,6 +182,12 @@ def test_leases_that_cannot_run_here_are_declined_with_the_reason(
     assert "command service" in (sup.row(1).reason or "")  # type: ignore[union-attr]
     assert "needs 5 GPU slot" in (sup.row(2).reason or "")  # type: ignore[union-attr]
     assert "never published" in (sup.row(3).reason or "")  # type: ignore[union-attr]
+    sup.offer_check = lambda offer_id: (
+        "offer 2 promises H100s; this machine has none" if offer_id == 2 else None
+    )
+    chain.open(6, 1, specs.add(_spec()), offer_id=2)
+    sup.tick()
+    assert ("decline", 6) in chain.calls and "H100" in (sup.row(6).reason or "")  # type: ignore[union-attr]
     sup.refuse_new = lambda: "the owner is using the GPUs"
     chain.open(4, 1, specs.add(_spec()))
     sup.tick()
