@@ -85,6 +85,12 @@ class ContractLeaseChain:
     _fields: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
+        # The client's own LeaseEscrow contract when it has one (its errors are decoded by name).
+        existing = getattr(self.client, "lease_escrow", None)
+        if existing is not None and str(existing.address).lower() == self.address.lower():
+            self.escrow = existing
+            self._fields = _output_names(list(existing.abi), "getLease")
+            return
         try:
             abi = load_artifact("LeaseEscrow", prefer_build=False).abi
         except ConfigError:
