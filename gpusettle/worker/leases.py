@@ -270,7 +270,7 @@ class LeaseSupervisor:
             )
         owner = lease_owner(lid)
         try:
-            gpus = self.slots.acquire(owner, info.gpu_count)
+            gpus = self.slots.acquire(owner, self.slots.need(info.gpu_count))
         except GpusettleError as exc:
             return self._decline(info, str(exc))
         if gpus is None:
@@ -318,7 +318,7 @@ class LeaseSupervisor:
         service = self.services.get(lid)
         if service is not None:
             return False
-        gpus = self.slots.acquire(lease_owner(lid), info.gpu_count)
+        gpus = self.slots.acquire(lease_owner(lid), self.slots.need(info.gpu_count))
         if gpus is None:
             log.error("lease %d: its GPUs are held by other work; the service waits", lid)
             return False

@@ -154,7 +154,9 @@ class Worker:
         self.state = WorkerState(self.config.data_dir / "worker.sqlite")
         self.spec_store = open_spec_store(self.config.spec_store or self.config.oracle_url)
         indices, self.slots_note, real = detect_slots(self.config.dev_gpu_slots)
-        self.slots = SlotScheduler(self.state, indices, real_gpus=real)
+        self.slots = SlotScheduler(
+            self.state, indices, real_gpus=real, cpu_only=not real and not self.config.dev_gpu_slots
+        )
         self.client = self.client_factory()
         self.verifier = ReceiptVerifier(self.client.chain.chain_id, str(self.client.escrow.address))
         self.confirmations = confirmations_for(self.client.chain.chain_id, self.config.confirmations)
@@ -354,14 +356,14 @@ class Worker:
         busy = self.lease_side.refuse_new() if self.lease_side is not None else None
         if busy is not None:
             return self._decline(client, job, busy)
-        if info.gpu_count > self.slots.capacity:
-            return self._decline(
-                client, job, f"the job needs {info.gpu_count} GPUs; this machine has {self.slots.capacity}"
-            )
         if self.config.offer_check is not None:
             refused = self.config.offer_check(info.offer_id)
             if refused is not None:
                 return self._decline(client, job, refused)
+        if not self.slots.fits(info.gpu_count):
+            return self._decline(
+                client, job, f"the job needs {info.gpu_count} GPUs; this machine has {self.slots.capacity}"
+            )
         try:
             spec = self.spec_store.fetch(job.spec_hash)
         except SpecUnavailable as exc:
@@ -449,7 +451,7 @@ class Worker:
                 started = started or ready
                 continue
             try:
-                gpus = self.slots.acquire(job_owner(job.job_id), max(job.gpu_count, 1))
+                gpus = self.slots.acquire(job_owner(job.job_id), self.slots.need(job.gpu_count))
             except GpusettleError as exc:
                 t = max(int(time.time()), job.accepted_at or 0)
                 self._finish(job, WorkloadResult.failed(Outcome.FAILED_PROVIDER, str(exc)), t, t, 0, {})

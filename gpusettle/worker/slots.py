@@ -39,13 +39,18 @@ def lease_owner(lease_id: int) -> str:
 
 def detect_slots(dev_slots: int | None = None) -> tuple[tuple[int, ...], str, bool]:
     """(slot indices, what they are, whether they are real CUDA devices): NVML's GPUs; else
-    `dev_slots` fake slots (development); else the one CPU slot."""
+    `dev_slots` fake slots (development); else the one CPU slot (`CPU_SLOTS`)."""
     gpus, why = probe_gpus()
     if gpus:
         return tuple(g.index for g in gpus), f"{len(gpus)} GPU(s) via NVML", True
     if dev_slots:
         return tuple(range(dev_slots)), f"{dev_slots} simulated GPU slot(s) (development; {why})", False
-    return (0,), f"one CPU slot ({why})", False
+    return CPU_SLOTS, f"one CPU slot ({why})", False
+
+
+CPU_SLOTS = (0,)
+"""The slots of a machine without GPUs or development slots: the CPU, shared by its work as before
+(a CPU offer's "GPU" count only scales its price)."""
 
 
 @dataclass
@@ -56,6 +61,8 @@ class SlotScheduler:
     slots: tuple[int, ...]
     real_gpus: bool = False
     """The slots are CUDA device indices (else fake slots or the CPU: no device is bound)."""
+    cpu_only: bool = False
+    """The one CPU slot: work takes one slot whatever GPU count it reserved, one at a time."""
 
     def __post_init__(self) -> None:
         if not self.slots or len(set(self.slots)) != len(self.slots):
@@ -63,6 +70,14 @@ class SlotScheduler:
                 f"the GPU slots {list(self.slots)} are empty or repeat an index",
                 "give each GPU once (or --simulate-gpus N for N development slots)",
             )
+
+    def need(self, count: int) -> int:
+        """The slots work that reserved `count` GPUs takes here."""
+        return 1 if self.cpu_only else max(count, 1)
+
+    def fits(self, count: int) -> bool:
+        """Whether work that reserved `count` GPUs can ever run here."""
+        return self.need(count) <= self.capacity
 
     @property
     def capacity(self) -> int:

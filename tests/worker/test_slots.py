@@ -182,3 +182,12 @@ def test_a_restarted_worker_keeps_a_waiting_jobs_slots_and_frees_a_finished_ones
     again = _worker(tmp_path, 3)
     again.recover()
     assert again.slots.assignment() == {job_owner(1): [0, 1]}
+
+
+def test_the_cpu_slot_runs_work_of_any_gpu_count_one_at_a_time(tmp_path: Path) -> None:
+    cpu = SlotScheduler(WorkerState(tmp_path / "worker.sqlite"), (0,), cpu_only=True)
+    assert cpu.fits(4) and cpu.need(4) == 1  # a CPU offer's "GPU" count only scales its price
+    assert cpu.acquire(job_owner(1), cpu.need(4)) == [0]
+    assert cpu.acquire(job_owner(2), cpu.need(1)) is None
+    dev = _scheduler(tmp_path / "dev", 2)
+    assert not dev.fits(3) and dev.need(2) == 2
