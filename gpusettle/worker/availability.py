@@ -1,296 +1,43 @@
-"""Idle-only renting: the GPUs are rented only inside the provider's schedule and while the owner does
-not use them.
+"""Idle-only renting: the GPUs are rented only inside the provider's schedule (schedule.py) and while
+the owner does not use them (owneruse.py).
 
-The settings live in a TOML file of flat keys (as `$GPUSETTLE_HOME/config.toml`), by default
-`$GPUSETTLE_HOME/availability.toml`; a bad file is a ConfigError saying what to fix:
-
-    schedule = ["mon-fri 19:00-07:00", "sat-sun 00:00-24:00"]   # absent or empty: always
-    timezone = "Europe/Berlin"                                    # default: this machine's local time
-    owner_util_percent = 20    # a free GPU busier than this ...
-    owner_minutes = 2          # ... for this long is the owner's use (a foreign GPU process: at once)
-    idle_minutes = 10          # idle this long before renting again
-    reclaim = true             # reclaim reclaimable and interruptible leases when the owner needs the GPUs
-
-The controller samples owner use (NVML: GPU processes this worker did not start, utilisation of the
-GPUs no job or lease holds; on development slots a marker file stands for a foreign GPU process) and
-moves between three states: `renting`, `owner_use` and `off_schedule`. Leaving `renting` pauses the
-provider's offers (no new job or lease) and reclaims the reclaimable and interruptible leases, which
-end after their notice; dedicated leases run on. Coming back (inside the schedule, idle for
-`idle_minutes`) resumes the offers this worker paused, never one the provider paused itself. Each
-transition is logged (structured: `extra={"event": "availability", ...}`), kept in the worker's state
-and written to its status file for `gpusettle provider status`.
+The controller samples owner use and moves between three states: `renting`, `owner_use` and
+`off_schedule`. Leaving `renting` pauses the provider's offers (no new job or lease) and reclaims the
+reclaimable and interruptible leases, which end after their notice; dedicated leases run on. Coming
+back (inside the schedule, idle for `idle_minutes`) resumes the offers this worker paused, never one
+the provider paused itself. Each transition is logged (structured: `extra={"event": "availability",
+...}`), kept in the worker's state and written to its status file for `gpusettle provider status`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import re
 import time
-import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..atomicfile import write_atomic
-from ..errors import ConfigError, GpusettleError
+from ..errors import GpusettleError
 from .leasechain import AvailabilityClass, LeaseChainView
+from .owneruse import Sampler
+from .schedule import AvailabilitySettings
 from .state import WorkerState
 
 __all__ = [
-    "AVAILABILITY_FILE",
+    "OFF_SCHEDULE",
+    "OWNER_USE",
+    "RENTING",
     "AvailabilityController",
-    "AvailabilitySettings",
-    "OwnerSample",
-    "Window",
     "describe_availability",
-    "load_availability",
-    "marker_sampler",
-    "nvml_sampler",
-    "owned_by",
-    "save_availability",
 ]
 
 log = logging.getLogger("gpusettle.worker.availability")
 
-AVAILABILITY_FILE = "availability.toml"
 RENTING, OWNER_USE, OFF_SCHEDULE = "renting", "owner_use", "off_schedule"
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_WINDOW = re.compile(r"(?P<days>[a-z,\-]+)\s+(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})")
-
-
-def _minutes(text: str) -> int:
-    hours, minutes = (int(p) for p in text.split(":"))
-    if not (0 <= hours <= 24 and 0 <= minutes < 60) or hours * 60 + minutes > 1440:
-        raise ValueError(f"{text!r} is not a time of day (HH:MM, 00:00 to 24:00)")
-    return hours * 60 + minutes
-
-
-def _days(text: str) -> frozenset[int]:
-    if text in ("daily", "all"):
-        return frozenset(range(7))
-    out: set[int] = set()
-    for part in text.split(","):
-        ends = part.split("-")
-        if len(ends) > 2 or any(e not in _DAYS for e in ends):
-            raise ValueError(f"{part!r} is not a day or a day range (mon, tue, ..., sun; mon-fri; daily)")
-        first, last = _DAYS.index(ends[0]), _DAYS.index(ends[-1])
-        day = first
-        while True:
-            out.add(day)
-            if day == last:
-                break
-            day = (day + 1) % 7
-    return frozenset(out)
-
-
-@dataclass(frozen=True)
-class Window:
-    """One rentable window: days it starts on, and a start and end time (an end before the start runs
-    past midnight into the next day)."""
-
-    days: frozenset[int]
-    start: int
-    """Minutes after midnight."""
-    end: int
-
-    @classmethod
-    def parse(cls, text: str) -> Window:
-        """ "mon-fri 19:00-07:00", "sat,sun 00:00-24:00", "daily 22:00-06:00"."""
-        m = _WINDOW.fullmatch(text.strip().lower())
-        if m is None:
-            raise ValueError(f"{text!r} is not a window: write DAYS HH:MM-HH:MM, e.g. 'mon-fri 19:00-07:00'")
-        return cls(_days(m["days"]), _minutes(m["start"]), _minutes(m["end"]))
-
-    def contains(self, weekday: int, minute: int) -> bool:
-        """Whether the moment (weekday 0 = Monday, minute of the day) falls in this window."""
-        if self.start < self.end:
-            return weekday in self.days and self.start <= minute < self.end
-        if self.start == self.end:
-            return False
-        # Past midnight: the evening part on the window's days, the morning part on the day after.
-        return (weekday in self.days and minute >= self.start) or (
-            (weekday - 1) % 7 in self.days and minute < self.end
-        )
-
-
-class AvailabilitySettings(BaseModel):
-    """When this machine's GPUs may be rented, and what counts as the owner using them."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    schedule: list[str] = Field(default_factory=list, description="Rentable windows; empty: always.")
-    """Rentable windows, each "DAYS HH:MM-HH:MM" (days: mon..sun, ranges, lists, daily); empty: always."""
-    timezone: str = Field(default="local", description="Time zone of the schedule.")
-    """IANA time zone of the schedule ("Europe/Berlin", "UTC"), or "local" for this machine's."""
-    owner_util_percent: float = Field(
-        default=20.0, ge=0, le=100, description="Owner-use utilisation threshold."
-    )
-    """A GPU no job or lease holds that is busier than this (percent) is being used by its owner ..."""
-    owner_minutes: float = Field(
-        default=2.0, ge=0, description="Minutes of that utilisation before it counts."
-    )
-    """... once it has been for this many minutes (a GPU process the worker did not start counts at once)."""
-    idle_minutes: float = Field(default=10.0, ge=0, description="Idle minutes before renting again.")
-    """How long the GPUs must be idle (no owner use) before the offers are resumed."""
-    reclaim: bool = Field(default=True, description="Reclaim leases when the owner needs the GPUs.")
-    """Reclaim reclaimable and interruptible leases (with their notice) when renting stops."""
-
-    @field_validator("schedule")
-    @classmethod
-    def _windows(cls, value: list[str]) -> list[str]:
-        for text in value:
-            Window.parse(text)
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        if value != "local":
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(
-                    f"{value!r} is not a time zone (e.g. 'UTC', 'Europe/Berlin', or 'local')"
-                ) from None
-        return value
-
-    def windows(self) -> list[Window]:
-        """The parsed schedule."""
-        return [Window.parse(w) for w in self.schedule]
-
-    def in_schedule(self, at: float) -> bool:
-        """Whether the moment `at` (Unix time) is inside the schedule."""
-        if not self.schedule:
-            return True
-        moment = (
-            datetime.fromtimestamp(at).astimezone()
-            if self.timezone == "local"
-            else datetime.fromtimestamp(at, ZoneInfo(self.timezone))
-        )
-        minute = moment.hour * 60 + moment.minute
-        return any(w.contains(moment.weekday(), minute) for w in self.windows())
-
-
-def load_availability(path: Path) -> AvailabilitySettings:
-    """The settings in `path` (defaults when it does not exist); ConfigError for a bad file."""
-    if not path.is_file():
-        return AvailabilitySettings()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", "fix the file (TOML: key = value lines)") from None
-    try:
-        return AvailabilitySettings.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(
-            f"invalid availability settings in {path}: {problems}",
-            f"the keys are: {', '.join(AvailabilitySettings.model_fields)}",
-        ) from None
-
-
-def save_availability(path: Path, settings: AvailabilitySettings) -> None:
-    """Write the settings as flat TOML (what `load_availability` reads)."""
-    lines = []
-    for name, value in settings.model_dump().items():
-        lines.append(f"{name} = {json.dumps(value)}")
-    write_atomic(path, ("\n".join(lines) + "\n").encode(), mode=0o644)
-
-
-@dataclass(frozen=True)
-class OwnerSample:
-    """What one look at the GPUs found."""
-
-    foreign: list[str] = field(default_factory=list)
-    """GPU processes this worker did not start (a description each)."""
-    busy: bool = False
-    """A GPU no job or lease holds is above the utilisation threshold."""
-
-
-def marker_sampler(marker: Path) -> Callable[[list[int], set[int], float], OwnerSample]:
-    """Development slots: the file `marker` standing there is a foreign GPU process (its text, if any,
-    describes it); there is no utilisation to read."""
-
-    def sample(assigned: list[int], ours: set[int], threshold: float) -> OwnerSample:
-        del assigned, ours, threshold
-        if marker.exists():
-            text = marker.read_text(errors="replace").strip()[:200]
-            return OwnerSample(foreign=[text or f"owner-use marker {marker}"])
-        return OwnerSample()
-
-    return sample
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw.rpartition(")")[2].split()
-
-
-def owned_by(pid: int, roots: set[int]) -> bool:
-    """Whether `pid` is one of `roots`, in a process group of one, or descends from one: a sandboxed
-    workload runs in a session of its own below bubblewrap, so only its ancestry ties it to the worker."""
-    for _ in range(64):
-        if pid in roots:
-            return True
-        fields = _stat(pid)
-        if fields is None:
-            return False
-        parent, group = int(fields[1]), int(fields[2])
-        if group in roots:
-            return True
-        if parent <= 1:
-            return False
-        pid = parent
-    return False
-
-
-def nvml_sampler(assigned: list[int], ours: set[int], threshold: float) -> OwnerSample:
-    """NVML: compute and graphics processes that neither this worker nor a workload it started (the
-    process groups in `ours`, and their descendants) runs, and utilisation above `threshold` on a GPU
-    outside `assigned` (the slots jobs and leases hold)."""
-    from .nvml import _nvml
-
-    try:
-        nvml = _nvml()
-    except Exception:  # noqa: BLE001 - no NVML: nothing can be seen
-        return OwnerSample()
-    foreign: list[str] = []
-    busy = False
-    try:
-        for index in range(int(nvml.nvmlDeviceGetCount())):
-            handle = nvml.nvmlDeviceGetHandleByIndex(index)
-            procs: list[Any] = []
-            for getter in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
-                try:
-                    procs += list(getattr(nvml, getter)(handle))
-                except Exception:  # noqa: BLE001, S112 - a getter the driver lacks
-                    continue
-            for proc in procs:
-                pid = int(proc.pid)
-                if owned_by(pid, {*ours, os.getpid()}):
-                    continue
-                foreign.append(f"pid {pid} on GPU {index}")
-            if index not in assigned:
-                try:
-                    busy = busy or float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu) > threshold
-                except Exception:  # noqa: BLE001, S110 - a reading missing
-                    pass
-    finally:
-        try:
-            nvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001, S110
-            pass
-    return OwnerSample(foreign=foreign, busy=busy)
 
 
 @dataclass
@@ -300,7 +47,7 @@ class AvailabilityController:
     state: WorkerState
     chain: LeaseChainView
     settings: AvailabilitySettings
-    sampler: Callable[[list[int], set[int], float], OwnerSample]
+    sampler: Sampler
     assigned: Callable[[], list[int]]
     """The slots jobs and leases hold now."""
     our_sessions: Callable[[], set[int]]

@@ -311,10 +311,10 @@ def _lease_config(
 ) -> LeaseSideConfig | None:
     """How the worker serves leases, or None (jobs only) when the deployment has no LeaseEscrow."""
     from ..chain.finality import confirmations_for
-    from .availability import load_availability
     from .chainview import ContractLeaseChain, lease_escrow_address
     from .heartbeat import lease_domain
     from .leaseside import LeaseSideConfig
+    from .schedule import load_availability
     from .state import WorkerState
 
     address = lease_escrow_address(client, lease_escrow)

@@ -15,11 +15,13 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from ..eip712 import Domain
-from .availability import AvailabilityController, AvailabilitySettings, marker_sampler, nvml_sampler
+from .availability import AvailabilityController
 from .heartbeat import HeartbeatSender
 from .leasechain import LeaseChainView
 from .leases import LIVE_STATES, LeaseSupervisor
+from .owneruse import marker_sampler, nvml_sampler
 from .probe import ProbeServer
+from .schedule import AvailabilitySettings
 from .slots import SlotScheduler
 from .specstore import SpecStore
 from .state import WorkerState

@@ -20,16 +20,13 @@ from gpusettle.worker.availability import (
     OWNER_USE,
     RENTING,
     AvailabilityController,
-    AvailabilitySettings,
-    OwnerSample,
     describe_availability,
-    load_availability,
-    marker_sampler,
-    save_availability,
 )
 from gpusettle.worker.leasechain import AvailabilityClass, OfferState
 from gpusettle.worker.leases import LeaseSupervisor
+from gpusettle.worker.owneruse import OwnerSample, marker_sampler, owned_by
 from gpusettle.worker.preflight import write_status
+from gpusettle.worker.schedule import AvailabilitySettings, load_availability, save_availability
 from gpusettle.worker.slots import SlotScheduler
 from gpusettle.worker.state import WorkerState
 from gpusettle.workloads.supervise import alive
@@ -226,8 +223,6 @@ def test_outside_the_schedule_the_offers_pause_and_inside_they_resume(
 def test_a_process_below_the_worker_is_ours_even_in_a_session_of_its_own() -> None:
     import os
     import subprocess
-
-    from gpusettle.worker.availability import owned_by
 
     child = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], start_new_session=True)
     try:

@@ -18,11 +18,12 @@ from eth_account import Account
 
 from gpusettle.models import JobSpec
 from gpusettle.signed_requests import peer_request_headers
-from gpusettle.worker.availability import OWNER_USE, AvailabilitySettings
+from gpusettle.worker.availability import OWNER_USE
 from gpusettle.worker.heartbeat import lease_domain
 from gpusettle.worker.leasechain import AvailabilityClass, OfferState
 from gpusettle.worker.leaseside import LeaseSideConfig
 from gpusettle.worker.runner import Worker, WorkerConfig
+from gpusettle.worker.schedule import AvailabilitySettings
 from gpusettle.worker.slots import job_owner, lease_owner
 from gpusettle.worker.specstore import DirectorySpecStore
 
