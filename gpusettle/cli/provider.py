@@ -139,6 +139,7 @@ def provider_status(who: str | None) -> None:
     min_stake, _ = client.staking_parameters()
     now = client.chain.timestamp()
     worker_eth = client.chain.balance(info.worker) if info.worker else None
+    from ..worker.availability import describe_availability
     from ..worker.preflight import read_statuses
 
     statuses = read_statuses(c.settings.home, address)
@@ -200,6 +201,8 @@ def provider_status(who: str | None) -> None:
             click.echo(head)
             for offer_id, reason in refused.items():
                 click.echo(f"  REFUSES offer {offer_id}: {reason}")
+            for line in describe_availability(st):
+                click.echo(line)
 
     c.emit(data, human)
 

@@ -18,7 +18,10 @@ from ..daemon_cli import ACCOUNT_REF, HTTP_URL, LOG_LEVEL, client_factory, resol
 from ..errors import ConfigError, GpusettleError
 
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
     from ..chain.client import Gpusettle
+    from .leaseside import LeaseSideConfig
     from .preflight import HardwareCheck
     from .runner import WorkerConfig
 
@@ -103,9 +106,55 @@ def worker() -> None:
 )
 @click.option(
     "--simulate-gpus",
+    "--dev-gpu-slots",
+    "simulate_gpus",
     type=click.IntRange(1, 255),
     default=None,
-    help="Development chains only: serve offers of up to N GPUs on the CPU (this machine has none).",
+    help="Development chains only: N fake GPU slots on a machine without GPUs; jobs and leases each get "
+    "their own slots, several at once.",
+)
+@click.option(
+    "--lease-escrow",
+    default=None,
+    help="The LeaseEscrow address (default: the deployment record's); without one the worker serves jobs only.",
+)
+@click.option(
+    "--heartbeat-oracle",
+    "heartbeat_oracles",
+    type=HTTP_URL,
+    multiple=True,
+    help="An oracle of the set that takes lease heartbeats; repeatable (default: --oracle-url).",
+)
+@click.option(
+    "--heartbeat-interval",
+    type=click.IntRange(1, 3600),
+    default=30,
+    show_default=True,
+    help="Seconds between a lease's heartbeats; it must be the oracles' interval.",
+)
+@click.option(
+    "--probe-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Answer the oracles' lease probes (POST /v1/probe) on this port (0: any free one).",
+)
+@click.option(
+    "--probe-host", default="127.0.0.1", show_default=True, help="Interface the probe server listens on."
+)
+@click.option(
+    "--availability",
+    "availability_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Idle-only renting: the schedule and owner-use rule (TOML; default $GPUSETTLE_HOME/availability.toml "
+    "when it exists).",
+)
+@click.option(
+    "--owner-use-marker",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Development slots only: this file standing there means the owner uses the GPUs "
+    "(default DATA_DIR/owner-use).",
 )
 @click.option(
     "--poll-interval",
@@ -142,6 +191,13 @@ def run(
     max_output_mb: int,
     metrics_port: int | None,
     simulate_gpus: int | None,
+    lease_escrow: str | None,
+    heartbeat_oracles: tuple[str, ...],
+    heartbeat_interval: int,
+    probe_port: int | None,
+    probe_host: str,
+    availability_file: Path | None,
+    owner_use_marker: Path | None,
     poll_interval: float,
     max_jobs: int | None,
     log_level: str,
@@ -210,6 +266,21 @@ def run(
             input_url_prefixes=input_url_prefixes,
         ),
         metrics_port=metrics_port,
+        dev_gpu_slots=simulate_gpus,
+        leases=_lease_config(
+            client,
+            account,
+            provider_address,
+            data,
+            heartbeat_oracles or (oracle_url,),
+            lease_escrow,
+            heartbeat_interval,
+            probe_port,
+            probe_host,
+            availability_file or (settings.home / "availability.toml"),
+            availability_file is not None,
+            owner_use_marker,
+        ),
     )
     _attach_checks(config, hardware, connect, account.address, data, provider_address, machine.note)
     daemon = Worker(config, connect, account)
@@ -222,6 +293,57 @@ def run(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     daemon.run()
+
+
+def _lease_config(
+    client: Gpusettle,
+    account: LocalAccount,
+    provider: str,
+    data_dir: Path,
+    oracles: tuple[str, ...],
+    lease_escrow: str | None,
+    heartbeat_interval: int,
+    probe_port: int | None,
+    probe_host: str,
+    availability_path: Path,
+    availability_asked: bool,
+    owner_use_marker: Path | None,
+) -> LeaseSideConfig | None:
+    """How the worker serves leases, or None (jobs only) when the deployment has no LeaseEscrow."""
+    from ..chain.finality import confirmations_for
+    from .chainview import ContractLeaseChain, lease_escrow_address
+    from .heartbeat import lease_domain
+    from .leaseside import LeaseSideConfig
+    from .schedule import load_availability
+    from .state import WorkerState
+
+    address = lease_escrow_address(client, lease_escrow)
+    if address is None:
+        log.info("leases: off (the deployment record names no LeaseEscrow; --lease-escrow names one)")
+        return None
+    if availability_asked and not availability_path.is_file():
+        raise ConfigError(
+            f"--availability {availability_path}: no such file",
+            "write it (`gpusettle provider availability`) or leave the option out",
+        )
+    availability = load_availability(availability_path) if availability_path.is_file() else None
+    confirmations = confirmations_for(client.chain.chain_id, None)
+
+    def chain() -> ContractLeaseChain:
+        return ContractLeaseChain(
+            client, address, account, provider, WorkerState(data_dir / "worker.sqlite"), confirmations
+        )
+
+    return LeaseSideConfig(
+        chain=chain,
+        domain=lease_domain(client.chain.chain_id, address),
+        oracles=oracles,
+        heartbeat_interval=heartbeat_interval,
+        probe_port=probe_port,
+        probe_host=probe_host,
+        availability=availability,
+        owner_marker=owner_use_marker,
+    )
 
 
 def _attach_checks(

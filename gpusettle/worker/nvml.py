@@ -71,9 +71,11 @@ def probe_gpus() -> tuple[list[GpuInfo], str | None]:
 
 @dataclass
 class GpuMonitor:
-    """Samples the utilisation of the first `count` GPUs while a job runs."""
+    """Samples the utilisation of a job's GPUs (`indices`, else the first `count`) while it runs."""
 
     count: int
+    indices: list[int] | None = None
+    """The NVML indices of the work's own GPUs (its slots); None: the first `count`."""
     interval: float = 0.5
     gpus: list[GpuInfo] = field(default_factory=list)
     reason: str | None = None
@@ -86,7 +88,10 @@ class GpuMonitor:
     def start(self) -> GpuMonitor:
         """Probe the GPUs and start sampling (nothing happens without NVML)."""
         found, self.reason = probe_gpus()
-        self.gpus = found[: self.count]
+        if self.indices is not None:
+            self.gpus = [g for g in found if g.index in self.indices]
+        else:
+            self.gpus = found[: self.count]
         if not self.gpus:
             return self
         self._stop.clear()

@@ -198,6 +198,12 @@ def write_status(data_dir: Path, worker: str, provider: str, hardware: str, refu
         "pid": os.getpid(),
         "updated": int(time.time()),
     }
+    try:  # the availability controller's part of the file is its own: keep it
+        before = json.loads((data_dir / STATUS_FILE).read_text())
+        if isinstance(before, dict) and "availability" in before:
+            data["availability"] = before["availability"]
+    except (OSError, ValueError):
+        pass
     write_atomic(data_dir / STATUS_FILE, json.dumps(data, indent=2).encode())
 
 

@@ -1,5 +1,6 @@
 """The process group of the job being run, remembered in the worker's state so that a worker that
-crashed can, once restarted, kill what the crash left behind (the job's program runs in its own
+crashed can, once restarted, kill what the crash left behind (a job by its id, a lease's service by
+its slot owner name "lease:N") (the job's program runs in its own
 session, so nothing else ends it)."""
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ __all__ = ["forget", "kill_remembered", "remember"]
 log = logging.getLogger("gpusettle.worker")
 
 
-def _key(job_id: int) -> str:
+def _key(job_id: int | str) -> str:
     return f"pgroup:{job_id}"
 
 
-def remember(state: WorkerState, job_id: int, pgid: int) -> None:
+def remember(state: WorkerState, job_id: int | str, pgid: int) -> None:
     """Persist the job's process group id with its leader's start time (a pid alone may be reused)."""
     state.set_meta(_key(job_id), f"{pgid} {process_start_time(pgid) or 0}")
 
 
-def forget(state: WorkerState, job_id: int) -> None:
+def forget(state: WorkerState, job_id: int | str) -> None:
     """The job's processes are gone: nothing to kill after a restart."""
     state.set_meta(_key(job_id), "")
 
@@ -44,7 +45,7 @@ def _group_members(pgid: int, not_before: int) -> list[int]:
     return found
 
 
-def kill_remembered(state: WorkerState, job_id: int) -> int:
+def kill_remembered(state: WorkerState, job_id: int | str) -> int:
     """Kill what is left of the job's process group; returns how many processes were found."""
     value = state.get_meta(_key(job_id))
     if not value:
@@ -53,7 +54,7 @@ def kill_remembered(state: WorkerState, job_id: int) -> int:
     pgid, started = int(pgid_text), int(started_text)
     leader_started = process_start_time(pgid)
     if leader_started is not None and leader_started != started:
-        log.info("job %d: process group %d now belongs to another program; leaving it", job_id, pgid)
+        log.info("job %s: process group %d now belongs to another program; leaving it", job_id, pgid)
         forget(state, job_id)
         return 0
     if leader_started is not None and alive(pgid):
@@ -66,6 +67,6 @@ def kill_remembered(state: WorkerState, job_id: int) -> int:
         count = len(members)
         kill_pids(members)
     if count:
-        log.warning("job %d: killed %d process(es) left running by the previous worker", job_id, count)
+        log.warning("job %s: killed %d process(es) left running by the previous worker", job_id, count)
     forget(state, job_id)
     return count

@@ -2,7 +2,8 @@
 
 - watcher: follows JobCreated events for this provider, fetches each job's spec, checks it against
   the on-chain specHash, and accepts (or declines) before the acceptance deadline;
-- runner: runs accepted jobs one at a time, meters GPU-seconds (wall time x GPUs), records NVML
+- runner: starts each accepted job on its own GPU slots (slots.py: disjoint, as many jobs at once as
+  the machine's GPUs hold, leases included), meters GPU-seconds (wall time x GPUs), records NVML
   evidence, signs the EIP-712 receipt with the worker key, and stores it before anything is sent;
 - submitter: uploads result payloads and submits receipts to the oracle, retrying with backoff until
   acknowledged, then follows them to settlement.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -50,10 +52,13 @@ from ..workloads.cgroups import remove_stale_cgroups
 from ..workloads.clientjob import JobPaths, prepare, run_sandboxed
 from ..workloads.command import STOPPED_REASON
 from ..workloads.container import container_engine, run_container
-from ..workloads.sandbox import ResolvedLimits, SandboxPolicy, bwrap_binary, resolve_limits
+from ..workloads.sandbox import ResolvedLimits, SandboxPolicy, bwrap_binary, resolve_limits, sandbox_argv
+from .leaseside import LeaseSide, LeaseSideConfig, build_lease_side
 from .nvml import GpuMonitor
+from .probe import peer_auth
 from .procgroup import forget, kill_remembered, remember
 from .progress import Progress, WorkloadMetrics
+from .slots import SlotScheduler, detect_slots, job_owner
 from .specstore import SpecStore, SpecUnavailable, open_spec_store
 from .state import FINAL_STATES, JobRecord, WorkerState
 from .submit import OracleClient, StatusKind, SubmitKind, backoff_delay
@@ -101,6 +106,10 @@ class WorkerConfig:
     """Why this machine cannot honour an offer (its jobs are declined), or None (worker.preflight)."""
     gas_check: Callable[[], str | None] | None = None
     """Why the worker key cannot pay for gas, or None; asked after an error (worker.preflight)."""
+    dev_gpu_slots: int | None = None
+    """Development: N fake GPU slots on a machine without GPUs (`--simulate-gpus`); NVML's GPUs win."""
+    leases: LeaseSideConfig | None = None
+    """Serve leases too (and idle-only renting); None: jobs only."""
 
 
 def meter(
@@ -134,15 +143,39 @@ class Worker:
     _spec_waits: set[int] = field(default_factory=set)
     _last_error: dict[str, str] = field(default_factory=dict)
     _at_risk_said: dict[int, float] = field(default_factory=dict)
+    _running: dict[int, threading.Thread] = field(default_factory=dict)
+    slots: SlotScheduler = field(init=False)
+    lease_side: LeaseSide | None = field(init=False, default=None)
+    _oracle_lock: threading.Lock = field(default_factory=threading.Lock)
+    _oracle_reader: Gpusettle | None = None
 
     def __post_init__(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.state = WorkerState(self.config.data_dir / "worker.sqlite")
         self.spec_store = open_spec_store(self.config.spec_store or self.config.oracle_url)
+        indices, self.slots_note, real = detect_slots(self.config.dev_gpu_slots)
+        self.slots = SlotScheduler(
+            self.state, indices, real_gpus=real, cpu_only=not real and not self.config.dev_gpu_slots
+        )
         self.client = self.client_factory()
         self.verifier = ReceiptVerifier(self.client.chain.chain_id, str(self.client.escrow.address))
         self.confirmations = confirmations_for(self.client.chain.chain_id, self.config.confirmations)
         self.provider = str(self.config.provider)
+        if self.config.leases is not None:
+            if self.config.leases.probe_port is not None and self.config.leases.probe_auth is None:
+                self.config.leases.probe_auth = peer_auth(self.verifier.domain, self._oracle_members)
+            self.lease_side = build_lease_side(
+                self.config.leases,
+                state=self.state,
+                slots=self.slots,
+                spec_store=self.spec_store,
+                account=self.account,
+                provider=str(self.config.provider),
+                data_dir=self.config.data_dir,
+                allow_command=self.config.allow_command,
+                wrap=None if self.config.unsandboxed else self._sandbox_service,
+                offer_check=self.config.offer_check,
+            )
         self.metrics = WorkloadMetrics()
         if self.config.metrics_port is not None:
             self.metrics.serve(self.config.metrics_port)
@@ -179,6 +212,12 @@ class Worker:
             log.warning("job %d: %s", job.job_id, reason)
             start = job.start_time or job.accepted_at or int(time.time())
             self._finish(job, WorkloadResult.failed(Outcome.FAILED_PROVIDER, reason), start, start, 0, {})
+        # A job's slots outlive it only in a crash: keep those of jobs still waiting to run (they get
+        # the same GPUs back), free the rest. Leases are the lease supervisor's to reconcile.
+        waiting = {job_owner(j.job_id) for j in self.state.jobs("accepted")}
+        self.slots.reconcile(lambda owner: not owner.startswith("job:") or owner in waiting)
+        if self.lease_side is not None:
+            self.lease_side.recover()
 
     # -- the loops -------------------------------------------------------------------------------------
 
@@ -186,11 +225,14 @@ class Worker:
         """Run until stopped (stop()) or until `max_jobs` jobs are final."""
         self.check_setup()
         self.recover()
-        for name, fn in (
+        loops: list[tuple[str, Callable[[], bool]]] = [
             ("watcher", self.watch_once),
             ("runner", self.run_once),
             ("submitter", self.submit_once),
-        ):
+        ]
+        if self.lease_side is not None:
+            loops += self.lease_side.loops()
+        for name, fn in loops:
             thread = threading.Thread(target=self._loop, args=(name, fn), name=f"worker-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -216,10 +258,12 @@ class Worker:
 
     def stop(self) -> None:
         """Ask the threads to stop and wait a little for them."""
-        self._stop.set()  # also the running job's cancel signal: its processes are killed
-        for thread in self._threads:
+        self._stop.set()  # also the running jobs' cancel signal: their processes are killed
+        for thread in [*self._threads, *self._running.values()]:
             if thread is not threading.current_thread():
                 thread.join(timeout=10)
+        if self.lease_side is not None:
+            self.lease_side.stop()
 
     def _loop(self, name: str, fn: Callable[[], bool]) -> None:
         while not self._stop.is_set():
@@ -309,10 +353,17 @@ class Worker:
             self.state.update(job.job_id, state="skipped", reason="acceptance deadline too close or passed")
             log.warning("job %d: too late to accept (acceptBy %d)", job.job_id, info.accept_by)
             return True
+        busy = self.lease_side.refuse_new() if self.lease_side is not None else None
+        if busy is not None:
+            return self._decline(client, job, busy)
         if self.config.offer_check is not None:
             refused = self.config.offer_check(info.offer_id)
             if refused is not None:
                 return self._decline(client, job, refused)
+        if not self.slots.fits(info.gpu_count):
+            return self._decline(
+                client, job, f"the job needs {info.gpu_count} GPUs; this machine has {self.slots.capacity}"
+            )
         try:
             spec = self.spec_store.fetch(job.spec_hash)
         except SpecUnavailable as exc:
@@ -384,11 +435,49 @@ class Worker:
     # -- running ---------------------------------------------------------------------------------------
 
     def run_once(self) -> bool:
-        """Run the oldest accepted job, if any."""
-        waiting = self.state.jobs("accepted")
-        if not waiting:
-            return False
-        job = waiting[0]
+        """Start each accepted job whose GPUs are free, oldest first, each in its own thread on its own
+        slots; a job waits while the slots it needs are taken."""
+        for job_id, thread in list(self._running.items()):
+            if not thread.is_alive():
+                del self._running[job_id]
+        started = False
+        for job in self.state.jobs("accepted"):
+            if job.job_id in self._running or self._stop.is_set():
+                continue
+            ready = self._with_spec(job)
+            if ready is None:
+                continue
+            if isinstance(ready, bool):
+                started = started or ready
+                continue
+            try:
+                gpus = self.slots.acquire(job_owner(job.job_id), self.slots.need(job.gpu_count))
+            except GpusettleError as exc:
+                t = max(int(time.time()), job.accepted_at or 0)
+                self._finish(job, WorkloadResult.failed(Outcome.FAILED_PROVIDER, str(exc)), t, t, 0, {})
+                started = True
+                continue
+            if gpus is None:
+                continue  # its GPUs are busy: it waits (an older job first when it fits)
+            thread = threading.Thread(
+                target=self._run_on_slots, args=(ready, gpus), name=f"job-{job.job_id}", daemon=True
+            )
+            self._running[job.job_id] = thread
+            thread.start()
+            started = True
+        return started
+
+    def _run_on_slots(self, job: JobRecord, gpus: list[int]) -> None:
+        try:
+            self._run_job(job, gpus)
+        except Exception:
+            log.exception("job %d: unexpected error while running it", job.job_id)
+        finally:
+            self.slots.release(job_owner(job.job_id))
+
+    def _with_spec(self, job: JobRecord) -> JobRecord | bool | None:
+        """The job with its spec; None while the spec is not published; True when the job was finished
+        here (its spec never came before its deadline)."""
         if job.spec is None:
             spec_json = self._spec_json(job)
             if spec_json is None:
@@ -403,9 +492,13 @@ class Worker:
                         {},
                     )
                     return True
-                return False
+                return None
             self.state.update(job.job_id, spec=spec_json)
             job = self.state.job(job.job_id) or job
+        return job
+
+    def _run_job(self, job: JobRecord, gpus: list[int]) -> None:
+        """Run one job on `gpus` and store its signed receipt."""
         assert job.spec is not None
         spec = JobSpec.model_validate_json(job.spec)
         limits = self._preflight(job, spec)
@@ -415,20 +508,22 @@ class Worker:
             self._finish(
                 job, WorkloadResult.failed(Outcome.FAILED_CLIENT, limits), t, t, 0, {"workload": spec.kind}
             )
-            return True
+            return
         t0 = time.time()
         if not self.state.transition(
             job.job_id, "accepted", "running", start_time=max(int(t0), job.accepted_at or 0)
         ):
-            return True
-        gpus = max(job.gpu_count, 1)
+            return
+        log.info("job %d: running on GPU slot(s) %s", job.job_id, SlotScheduler.visible_devices(gpus))
+        billed_gpus = max(job.gpu_count, 1)
         monitor = GpuMonitor(
-            count=gpus,
+            count=billed_gpus,
+            indices=gpus if self.slots.real_gpus else None,
             on_sample=lambda gpu, rate, used: self.metrics.observe_gpu(job.job_id, gpu, rate, used),
         ).start()
         progress = Progress(f"job {job.job_id} ({spec.kind})")
         try:
-            result = self._execute(job, spec, progress.update, limits)
+            result = self._execute(job, spec, progress.update, limits, gpus)
         except Exception as exc:
             log.exception("job %d: the worker failed while running it", job.job_id)
             result = WorkloadResult.failed(
@@ -441,12 +536,39 @@ class Worker:
         progress.close(f"{result.outcome.name.lower()} on {result.device}")
         if monitor.reason:
             log.info("job %d: no GPU evidence: %s", job.job_id, monitor.reason)
-        start, end, gpu_seconds = meter(t0, t1, gpus, job.accepted_at or 0, job.max_gpu_seconds)
+        start, end, gpu_seconds = meter(t0, t1, billed_gpus, job.accepted_at or 0, job.max_gpu_seconds)
         if result.outcome == Outcome.FAILED_PROVIDER:
             gpu_seconds = min(gpu_seconds, job.max_gpu_seconds)
         evidence["workload"] = spec.kind
         self._finish(job, result, start, end, gpu_seconds, evidence)
-        return True
+
+    def _oracle_members(self) -> set[str]:
+        """The on-chain oracle set (who may probe this worker's leases)."""
+        with self._oracle_lock:
+            if self._oracle_reader is None:
+                self._oracle_reader = self.client_factory()
+            return set(self._oracle_reader.oracle_set().oracles)
+
+    def _sandbox_service(self, argv: list[str], gpus: list[int], work_dir: Path) -> list[str]:
+        """A lease service's command line inside the job sandbox (bubblewrap, no time limit: the
+        lease's billing end stops it)."""
+        limits = resolve_limits(None, self.config.sandbox, 10 * 365 * 86_400.0)
+        if isinstance(limits, str):
+            raise GpusettleError(
+                f"the sandbox cannot hold a lease service: {limits}", "raise the worker's bounds"
+            )
+        (work_dir / "work").mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:  # the service runs as the sandbox's own user: its directory is its own
+            os.chown(work_dir / "work", self.config.sandbox.sandbox_uid, self.config.sandbox.sandbox_uid)
+        return sandbox_argv(
+            argv,
+            work_dir=work_dir / "work",
+            input_dir=None,
+            limits=limits,
+            network=self.config.sandbox.allow_network,
+            gpus=gpus if self.config.device != "cpu" else [],
+            policy=self.config.sandbox,
+        )
 
     def _engine(self) -> str | None:
         if not hasattr(self, "_container_engine"):
@@ -482,10 +604,17 @@ class Worker:
         spec: JobSpec,
         progress: Callable[[float, str], None],
         limits: ResolvedLimits | None = None,
+        slots: list[int] | None = None,
     ) -> WorkloadResult:
         workload = spec.workload
+        slots = slots if slots is not None else list(range(max(job.gpu_count, 1)))
+        # The workload's own GPUs: device nodes and CUDA_VISIBLE_DEVICES name its slots, no others.
+        gpus = slots if self.config.device != "cpu" else []
         if isinstance(workload, MatmulWorkload):
-            return run_matmul(workload, progress=progress, device=self.config.device)
+            device = self.config.device
+            if device == "auto" and self.slots.real_gpus:
+                device = f"cuda:{slots[0]}"
+            return run_matmul(workload, progress=progress, device=device)
 
         def remember_group(pgid: int) -> None:
             remember(self.state, job.job_id, pgid)
@@ -501,7 +630,7 @@ class Worker:
                 self.config.sandbox,
                 engine=engine,
                 name=f"gpusettle-job-{job.job_id}",
-                gpus=range(job.gpu_count) if self.config.device != "cpu" else (),
+                gpus=gpus,
                 cancel=self._stop,
                 on_start=remember_group,
             )
@@ -512,7 +641,7 @@ class Worker:
                 self._job_paths(job),
                 limits,
                 self.config.sandbox,
-                gpus=range(job.gpu_count) if self.config.device != "cpu" else (),
+                gpus=gpus,
                 progress=progress,
                 on_usage=lambda _elapsed, u: self.metrics.observe(
                     job.job_id, u.cpu_seconds, u.rss_bytes, u.processes, u.disk_bytes
@@ -526,6 +655,7 @@ class Worker:
             self.config.data_dir / "jobs" / str(job.job_id),
             time_limit=limit,
             progress=progress,
+            env={**os.environ, **self.slots.env_for(gpus)},
             cancel=self._stop,
             on_start=remember_group,
         )

@@ -1,6 +1,9 @@
 """The worker's durable memory (SQLite, WAL, synchronous=FULL): which jobs it has seen, accepted, run,
 receipted and handed to the oracle, so a restart never runs or bills a job twice.
 
+Version 2 adds the GPU slot assignment, the leases this worker serves, the heartbeat outbox and the
+availability log (their modules: slots.py, leases.py, heartbeat.py, availability.py).
+
 Job states, in order: new -> accepting -> accepted -> running -> receipted -> submitted -> settled;
 or declined / skipped (never run) / rejected (the oracle refused the receipt). A job found `running`
 after a restart was interrupted: it gets a FailedProvider receipt instead of a second run.
@@ -52,7 +55,42 @@ _V1 = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+_V2 = (
+    # Which GPU slot serves which job or lease ("job:7", "lease:3"): the one record that keeps two
+    # pieces of work off the same GPU, also across a restart.
+    "CREATE TABLE IF NOT EXISTS gpu_slots (slot INTEGER PRIMARY KEY, owner TEXT NOT NULL, assigned_at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS gpu_slots_owner ON gpu_slots (owner)",
+    """CREATE TABLE IF NOT EXISTS leases (
+        lease_id     INTEGER PRIMARY KEY,
+        state        TEXT NOT NULL,
+        offer_id     INTEGER NOT NULL,
+        gpu_count    INTEGER NOT NULL,
+        spec_hash    TEXT NOT NULL,
+        restarts     INTEGER NOT NULL DEFAULT 0,
+        last_seq     INTEGER NOT NULL DEFAULT -1,
+        reason       TEXT,
+        created_at   REAL NOT NULL,
+        updated_at   REAL NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS heartbeat_outbox (
+        lease_id        INTEGER NOT NULL,
+        sequence        INTEGER NOT NULL,
+        oracle          TEXT NOT NULL,
+        body            TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        done            INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (lease_id, sequence, oracle)
+    )""",
+    """CREATE TABLE IF NOT EXISTS availability_log (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        at     REAL NOT NULL,
+        state  TEXT NOT NULL,
+        reason TEXT NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 """The state database's schema as numbered migrations (PRAGMA user_version): append, never edit one
 that has shipped. Version 1 is the schema from before versions existed, so a database that old
 (user_version 0) only gets its version recorded."""
@@ -203,6 +241,18 @@ class WorkerState:
     def set_meta(self, key: str, value: str) -> None:
         """Store a setting."""
         self._conn().execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement on this thread's connection; its rows (the lease, slot, heartbeat and
+        availability tables are read and written through this, by their own modules)."""
+        return list(self._conn().execute(sql, params).fetchall())
+
+    def immediate(self) -> sqlite3.Connection:
+        """This thread's connection after BEGIN IMMEDIATE: the caller COMMITs or ROLLBACKs (a
+        read-then-write that no other thread or process may interleave with)."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        return conn
 
     def close(self) -> None:
         """Close this thread's connection."""
