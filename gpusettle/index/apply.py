@@ -190,21 +190,25 @@ def _free(row: dict[str, Any]) -> None:
     row["gpus_free"] = max(0, int(row["gpu_count"]) - int(row.get("gpus_reserved") or 0))
 
 
-def reserve_gpus(row: dict[str, Any], gpus: int) -> None:
-    """Hold (gpus > 0) or give back (gpus < 0) GPUs of an offer for a job or lease; the free count follows."""
-    row["gpus_reserved"] = max(0, int(row.get("gpus_reserved") or 0) + gpus)
-    _free(row)
-
-
-def _offer_running(s: State, offer_id: int, delta: int, new_job: bool, gpus: int = 0) -> None:
+def _offer_running(s: State, offer_id: int, delta: int, new_job: bool) -> None:
     row = s.get("offers", offer_id)
     if row is None:
         return
     row["jobs_running"] = max(0, row["jobs_running"] + delta)
     if new_job:
         row["jobs_total"] += 1
-    reserve_gpus(row, delta * gpus)
     s.put("offers", offer_id, row)
+
+
+def _gpus_reserved(s: State, ev: IndexedEvent, t: int) -> None:
+    """ProviderStaking's GpusReserved / GpusReleased carry the offer's reserved total after the change:
+    the one exact source (a settled job's GPUs come back later, when someone calls releaseJobGpus)."""
+    row = s.get("offers", ev.args["offerId"])
+    if row is None:
+        return
+    row["gpus_reserved"] = int(ev.args["reserved"])
+    _free(row)
+    s.put("offers", row["offer_id"], row)
 
 
 def _offer_availability(s: State, ev: IndexedEvent, t: int) -> None:
@@ -269,7 +273,7 @@ def _job_created(s: State, ev: IndexedEvent, t: int) -> None:
     )
     with _provider_row(s, a["provider"], ev, t) as provider:
         _add(provider, "locked", a["collateral"])
-    _offer_running(s, a["offerId"], 1, True, gpu_count)
+    _offer_running(s, a["offerId"], 1, True)
 
 
 def _end_job(s: State, ev: IndexedEvent, t: int, status: str) -> dict[str, Any] | None:
@@ -281,7 +285,7 @@ def _end_job(s: State, ev: IndexedEvent, t: int, status: str) -> dict[str, Any] 
     if job["status"] in ("Open", "Running"):
         if status != "Settled":
             _unlock(s, job["provider"], int(job["collateral"]), ev, t)
-        _offer_running(s, job["offer_id"], -1, False, int(job["gpu_count"]))
+        _offer_running(s, job["offer_id"], -1, False)
     job["status"] = status
     job["ended_block"] = ev.block_number
     job["ended_time"] = t
@@ -490,6 +494,8 @@ HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]] = {
     ("staking", "OfferAvailabilitySet"): _offer_availability,
     ("staking", "OfferPaused"): _offer_paused(1),
     ("staking", "OfferResumed"): _offer_paused(0),
+    ("staking", "GpusReserved"): _gpus_reserved,
+    ("staking", "GpusReleased"): _gpus_reserved,
     ("escrow", "JobCreated"): _job_created,
     ("escrow", "JobAccepted"): _job_accepted,
     ("escrow", "JobCancelled"): _job_cancelled,

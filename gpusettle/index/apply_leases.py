@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..availability import class_name
-from .apply import HANDLERS, _add, _provider_row, _total, _unlock, reserve_gpus
+from .apply import HANDLERS, _add, _provider_row, _total, _unlock
 from .events import IndexedEvent
 from .journal import State
 
@@ -38,12 +38,12 @@ def _runway(row: dict[str, Any]) -> None:
 
 
 def _release(s: State, row: dict[str, Any]) -> None:
-    """Give the lease's GPUs back to its offer, once (when it leaves a live state)."""
-    if row["status"] not in LIVE:
+    """Count the lease off its offer, once (when it leaves a live state). Its GPUs come back through
+    ProviderStaking's GpusReleased, which carries the offer's reserved total."""
+    if row["status"] not in LIVE or row["ended_time"] is not None:
         return
     offer = s.get("offers", row["offer_id"])
     if offer is not None:
-        reserve_gpus(offer, -int(row["gpu_count"]))
         offer["leases_running"] = max(0, int(offer.get("leases_running") or 0) - 1)
         s.put("offers", offer["offer_id"], offer)
 
@@ -94,7 +94,6 @@ def _opened(s: State, ev: IndexedEvent, t: int) -> None:
     )
     offer = s.get("offers", a["offerId"])
     if offer is not None:
-        reserve_gpus(offer, int(a["gpuCount"]))
         offer["leases_running"] = int(offer.get("leases_running") or 0) + 1
         offer["leases_total"] = int(offer.get("leases_total") or 0) + 1
         s.put("offers", offer["offer_id"], offer)
@@ -253,6 +252,27 @@ def _disputed(s: State, ev: IndexedEvent, t: int) -> None:
     s.put("leases", row["lease_id"], row)
 
 
+def _dispute_resolved(s: State, ev: IndexedEvent, t: int) -> None:
+    row = _lease(s, ev)
+    if row is None:
+        return
+    upheld = bool(ev.args["upheld"])
+    if upheld:
+        # An upheld dispute ends the lease (ILeaseEscrow.LeaseStatus.Ended).
+        _release(s, row)
+        row["status"] = "Ended"
+        row["ended_time"] = row["ended_time"] or t
+        row["runway_end"] = None
+        _add(row, "slashed", int(ev.args["slashed"]))
+        row["collateral"] = str(max(0, int(row["collateral"]) - int(ev.args["slashed"])))
+        with _provider_row(s, row["provider"], ev, t) as provider:
+            provider["disputes_lost"] += 1
+            provider["locked"] = str(max(0, int(provider["locked"]) - int(ev.args["slashed"])))
+    else:
+        row["status"] = "Ended" if row["ended_time"] else "Running"
+    s.put("leases", row["lease_id"], row)
+
+
 def _earnings_withdrawn(s: State, ev: IndexedEvent, t: int) -> None:
     with _provider_row(s, ev.args["provider"], ev, t) as row:
         _add(row, "withdrawn", ev.args["amount"])
@@ -262,7 +282,6 @@ LEASE_HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]
     ("leases", "LeaseOpened"): _opened,
     ("leases", "LeaseAccepted"): _accepted,
     ("leases", "LeaseCancelled"): _cancelled,
-    ("leases", "LeaseDeclined"): _cancelled,
     ("leases", "LeaseToppedUp"): _topped_up,
     ("leases", "LeaseClosed"): _billing_end(0),
     ("leases", "LeaseReclaimed"): _billing_end(1),
@@ -272,6 +291,7 @@ LEASE_HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]
     ("leases", "LeaseRefundClaimed"): _refund_claimed,
     ("leases", "LeaseCollateralReleased"): _collateral_released,
     ("leases", "CheckpointDisputed"): _disputed,
+    ("leases", "CheckpointDisputeResolved"): _dispute_resolved,
     ("leases", "EarningsWithdrawn"): _earnings_withdrawn,
 }
 """(contract, event) -> handler for the lease escrow (deployment-record key `leases`)."""
