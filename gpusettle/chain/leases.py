@@ -146,6 +146,10 @@ class Leases:
         self.gs = gs
         self.chain = gs.chain
         address = next((gs.record.addresses[k] for k in LEASE_RECORD_KEYS if k in gs.record.addresses), None)
+        if address is None and any(i.get("name") == "leaseEscrow" for i in gs.staking.abi):
+            # A record written before the lease escrow was named: the staking contract knows it.
+            named = str(gs._call(gs.staking, "leaseEscrow"))
+            address = named if int(named, 16) else None
         if address is None:
             raise ConfigError(
                 f"the deployment on chain {gs.record.chain_id} has no LeaseEscrow",

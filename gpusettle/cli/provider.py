@@ -611,6 +611,7 @@ def provider_reclaim(lease_id: int) -> None:
 
 
 @provider.group("availability", invoke_without_command=True)
+@shared_options
 @click.pass_context
 def provider_availability(ctx: click.Context) -> None:
     """When this machine's GPUs are for rent and when the owner takes them back (the worker reads it
