@@ -145,25 +145,44 @@ class Leases:
     def __init__(self, gs: Gpusettle) -> None:
         self.gs = gs
         self.chain = gs.chain
-        address = next((gs.record.addresses[k] for k in LEASE_RECORD_KEYS if k in gs.record.addresses), None)
-        if address is None and any(i.get("name") == "leaseEscrow" for i in gs.staking.abi):
-            # A record written before the lease escrow was named: the staking contract knows it.
-            named = str(gs._call(gs.staking, "leaseEscrow"))
-            address = named if int(named, 16) else None
-        if address is None:
-            raise ConfigError(
-                f"the deployment on chain {gs.record.chain_id} has no LeaseEscrow",
-                "deploy the lease contract (`gpusettle deploy` finishes a deployment), or use jobs",
+        self._escrow: Contract | None = None
+        self._abi: list[dict[str, Any]] | None = None
+
+    @property
+    def escrow(self) -> Contract:
+        """The LeaseEscrow contract (looked up on first use: the offer calls work without it)."""
+        if self._escrow is None:
+            gs = self.gs
+            addresses = gs.record.addresses
+            address = next((addresses[k] for k in LEASE_RECORD_KEYS if k in addresses), None)
+            if address is None and any(i.get("name") == "leaseEscrow" for i in gs.staking.abi):
+                # A record written before the lease escrow was named: the staking contract knows it.
+                named = str(gs._call(gs.staking, "leaseEscrow"))
+                address = named if int(named, 16) else None
+            if address is None:
+                raise ConfigError(
+                    f"the deployment on chain {gs.record.chain_id} has no LeaseEscrow",
+                    "deploy the lease contract (`gpusettle deploy` finishes a deployment), or use jobs",
+                )
+            artifact = load_artifact("LeaseEscrow")
+            self._abi = artifact.abi
+            self._escrow = gs.chain.w3.eth.contract(
+                address=to_checksum_address(address), abi=cast(Any, artifact.abi)
             )
-        artifact = load_artifact("LeaseEscrow")
-        self.abi = artifact.abi
-        self.escrow: Contract = gs.chain.w3.eth.contract(
-            address=to_checksum_address(address), abi=cast(Any, artifact.abi)
-        )
-        self.chain.register_contract("LeaseEscrow", self.escrow)
-        self.chain.decoder = ErrorDecoder(
-            [*(a.abi for a in gs.artifacts.values()), artifact.abi], decimals=gs.decimals, symbol=gs.symbol
-        )
+            self.chain.register_contract("LeaseEscrow", self._escrow)
+            self.chain.decoder = ErrorDecoder(
+                [*(a.abi for a in gs.artifacts.values()), artifact.abi],
+                decimals=gs.decimals,
+                symbol=gs.symbol,
+            )
+        return self._escrow
+
+    @property
+    def abi(self) -> list[dict[str, Any]]:
+        """LeaseEscrow's ABI."""
+        _ = self.escrow
+        assert self._abi is not None
+        return self._abi
 
     # -- reads ---------------------------------------------------------------------------------------
 

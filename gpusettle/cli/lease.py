@@ -171,7 +171,12 @@ def lease_open(
             raise click.UsageError("give --offer or --match, not both")
         ctx = click.get_current_context()
         params = {**ctx.params, "match": None, "index": None}
-        _open_matched(match, index, gpus, lambda oid: ctx.invoke(lease_open, **{**params, "offer_id": oid}))
+        _open_matched(
+            match,
+            index,
+            gpus,
+            lambda oid, limits: ctx.invoke(lease_open, **{**params, **limits, "offer_id": oid}),
+        )
         return
     if offer_id is None:
         raise click.UsageError("say which offer: --offer ID, or --match FILTERS for the cheapest that fits")
@@ -299,9 +304,14 @@ def _approve(c: Ctx, leases: Leases, amount: int, no_approve: bool) -> None:
     )
 
 
-def _open_matched(match: str, index: str | None, gpus: int, open_on: Callable[[int], None]) -> None:
+def _open_matched(
+    match: str, index: str | None, gpus: int, open_on: Callable[[int, dict[str, str]], None]
+) -> None:
     """Open on the cheapest offer that fits `match` with `gpus` free; when another client took the GPUs
-    first (or the offer changed since the index saw it), say so and try the next, at most MATCH_TRIES."""
+    first (or the offer changed since the index saw it), say so and try the next, at most MATCH_TRIES.
+
+    The match's class, notice and price become the lease's on-chain limits (unless --class,
+    --min-notice or --max-price say otherwise), so an offer that changed after indexing is refused."""
     from ..index.match import candidates, parse_match
     from ..index.source import open_source
 
@@ -309,6 +319,14 @@ def _open_matched(match: str, index: str | None, gpus: int, open_on: Callable[[i
     client = c.client()
     need = parse_match(match, client.decimals)
     need = need.model_copy(update={"min_free": max(gpus, need.min_free or 0)})
+    params = click.get_current_context().params
+    limits: dict[str, str] = {}
+    if need.max_class is not None and not params.get("accept_class"):
+        limits["accept_class"] = CLASSES[need.max_class]
+    if need.min_notice and params.get("min_notice") in (None, "0"):
+        limits["min_notice"] = str(need.min_notice)
+    if need.max_price is not None and not params.get("max_price"):
+        limits["max_price"] = f"{format_units(need.max_price, client.decimals)}/s"
     found = candidates(open_source(index, client.chain.chain_id), need, MATCH_TRIES)
     if not found:
         raise ConfigError(
@@ -322,7 +340,7 @@ def _open_matched(match: str, index: str | None, gpus: int, open_on: Callable[[i
             f"{client.symbol} per GPU-hour, provider {offer.provider}"
         )
         try:
-            open_on(offer.offer_id)
+            open_on(offer.offer_id, limits)
             return
         except OfferUnfitError as exc:
             c.info(
