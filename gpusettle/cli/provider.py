@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..chain.leases import LeaseInfo, Leases
     from ..settings import AvailabilitySettings, AvailabilityWindow
 
-__all__ = ["parse_window", "provider"]
+__all__ = ["availability_terms", "parse_window", "provider"]
 
 _CLASS_HELP = "Availability class: dedicated, reclaimable (with --notice) or interruptible (no notice)."
 _NOTICE_HELP = "A reclaimable offer's notice before a reclaim ends billing: 10m, 1h, 1d."
@@ -282,15 +282,17 @@ def offer_add(
             "describe the hardware: --this-machine, or --gpu-model, --gpu-count and --vram"
         )
     assert gpu_model is not None and gpu_count is not None and vram_gb is not None
+    # Checked before the offer goes out: bad class flags must not leave a published dedicated offer.
+    terms = availability_terms((0, 0, 0), klass, notice, uptime) if (klass or notice or uptime) else None
     client = c.client()
     out = c.send(
         client.plan_add_offer(c.address(), gpu_model, gpu_count, vram_gb, _price(c, price), metadata_uri),
         what="offer published",
     )
     offer_id = int(out.event("OfferAdded").args["offerId"])
-    if klass is not None or notice is not None or uptime is not None:
-        # New offers are dedicated without a guarantee; the class is a second transaction.
-        _set_availability(c, offer_id, klass, notice, uptime)
+    if terms is not None and terms != (0, 0, 0):
+        # New offers are dedicated without a guarantee; another class is a second transaction.
+        _set_availability(c, offer_id, terms)
     c.emit({"tx": out.summary(), "offer_id": offer_id}, f"offer {offer_id} published")
 
 
@@ -318,7 +320,9 @@ def offer_update(
     c = get_ctx()
     client = c.client()
     if klass is not None or notice is not None or uptime is not None:
-        _set_availability(c, offer_id, klass, notice, uptime)
+        cur_terms = _leases(c).offer_availability(offer_id)
+        current = (cur_terms.availability_class, cur_terms.notice_seconds, cur_terms.uptime_guarantee_bps)
+        _set_availability(c, offer_id, availability_terms(current, klass, notice, uptime))
         if gpu_count is None and vram_gb is None and price is None and metadata_uri is None:
             c.emit({"offer": asdict(client.offer(offer_id))}, f"offer {offer_id} updated")
             return
@@ -384,17 +388,22 @@ def _leases(c: Ctx) -> Leases:
     return leases_of(c)
 
 
-def _availability_terms(
-    c: Ctx, offer_id: int, klass: str | None, notice: str | None, uptime: str | None
+def availability_terms(
+    current: tuple[int, int, int], klass: str | None, notice: str | None, uptime: str | None
 ) -> tuple[int, int, int]:
-    """(class, notice seconds, guarantee bps) from the flags, the offer's current terms filling the gaps."""
+    """(class, notice seconds, guarantee bps) from the flags over the `current` terms (a new offer's are
+    (0, 0, 0)); ConfigError for terms the staking contract would refuse, before anything is sent."""
     from ..availability import class_value, parse_duration
 
-    cur = _leases(c).offer_availability(offer_id)
-    value = class_value(klass) if klass else cur.availability_class
-    seconds = parse_duration(notice, "--notice") if notice is not None else cur.notice_seconds
-    bps = _uptime_bps(uptime) if uptime is not None else cur.uptime_guarantee_bps
+    value = class_value(klass) if klass else current[0]
+    seconds = parse_duration(notice, "--notice") if notice is not None else current[1]
+    bps = _uptime_bps(uptime) if uptime is not None else current[2]
     if value == 0:
+        if notice is not None and seconds:
+            raise ConfigError(
+                "a dedicated offer is never reclaimed, so it has no notice",
+                "drop --notice, or choose --class reclaimable",
+            )
         seconds = 0
     if value == 1 and seconds == 0:
         raise ConfigError(
@@ -402,11 +411,13 @@ def _availability_terms(
             "pass --notice, e.g. --notice 10m (interruptible offers have none)",
         )
     if value == 2:
-        if notice not in (None, "0") and seconds:
+        if notice is not None and seconds:
             raise ConfigError(
                 "an interruptible offer gives no notice", "drop --notice, or choose --class reclaimable"
             )
         seconds = 0
+        if uptime is None:
+            bps = 0  # the guarantee of the class it had does not carry over
         if bps:
             raise ConfigError(
                 "an interruptible offer cannot guarantee uptime", "drop --uptime-guarantee (or set it to 0)"
@@ -434,10 +445,8 @@ def _uptime_bps(text: str) -> int:
     return int(value * 100)
 
 
-def _set_availability(
-    c: Ctx, offer_id: int, klass: str | None, notice: str | None, uptime: str | None
-) -> None:
-    value, seconds, bps = _availability_terms(c, offer_id, klass, notice, uptime)
+def _set_availability(c: Ctx, offer_id: int, terms: tuple[int, int, int]) -> None:
+    value, seconds, bps = terms
     c.send(
         _leases(c).plan_set_offer_availability(c.address(), offer_id, value, seconds, bps),
         what="availability set",
@@ -463,7 +472,9 @@ def offer_availability(offer_id: int, klass: str | None, notice: str | None, upt
     c = get_ctx()
     c.client()
     if klass is not None or notice is not None or uptime is not None:
-        _set_availability(c, offer_id, klass, notice, uptime)
+        cur = _leases(c).offer_availability(offer_id)
+        current = (cur.availability_class, cur.notice_seconds, cur.uptime_guarantee_bps)
+        _set_availability(c, offer_id, availability_terms(current, klass, notice, uptime))
     a = _leases(c).offer_availability(offer_id)
     data = {**asdict(a), "class": a.class_name}
     c.emit(

@@ -11,7 +11,7 @@ import pytest
 
 from gpusettle.availability import class_name, class_value, parse_duration
 from gpusettle.cli.leaseterms import LeasePlan, deposit_for, fmt_span, per_hour
-from gpusettle.cli.provider import _uptime_bps, parse_window
+from gpusettle.cli.provider import _uptime_bps, availability_terms, parse_window
 from gpusettle.errors import ConfigError
 from gpusettle.index.match import parse_match
 from gpusettle.settings import AvailabilitySettings
@@ -119,3 +119,23 @@ def test_provider_availability_errors_change_nothing(local: Cli) -> None:
     path.write_text("{not json")
     broken = local("provider", "availability", "show", ok=False)
     assert "error: cannot read availability settings" in broken.output and "hint:" in broken.output
+
+
+def test_offer_availability_terms_are_checked_before_sending() -> None:
+    new = (0, 0, 0)
+    assert availability_terms(new, "reclaimable", "10m", "99") == (1, 600, 9900)
+    assert availability_terms(new, "interruptible", None, None) == (2, 0, 0)
+    # From reclaimable with a guarantee to interruptible: the notice and guarantee do not carry over.
+    assert availability_terms((1, 600, 9900), "interruptible", None, None) == (2, 0, 0)
+    # Only the guarantee changes; the class and notice stay.
+    assert availability_terms((1, 600, 9900), None, None, "95") == (1, 600, 9500)
+    assert availability_terms((1, 600, 0), "dedicated", None, None) == (0, 0, 0)
+    for flags, words in (
+        (("reclaimable", None, None), "needs a notice"),
+        (("interruptible", "5m", None), "gives no notice"),
+        (("interruptible", None, "99"), "cannot guarantee uptime"),
+        (("dedicated", "5m", None), "has no notice"),
+        (("reclaimable", "forever", None), "not a duration"),
+    ):
+        with pytest.raises(ConfigError, match=words):
+            availability_terms(new, *flags)
