@@ -113,10 +113,15 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         uint256 collateral = _collateral(deposit, p.collateralBps);
         ProviderBook storage book = _books[terms.provider];
         uint256 locked = book.locked;
-        uint256 free = terms.bonded > locked ? terms.bonded - locked : 0;
+        // Free stake is bonded less the collateral of both escrows (issue 11: leases lock from the same stake).
+        uint256 allLocked = locked + terms.leaseLocked;
+        uint256 free = terms.bonded > allLocked ? terms.bonded - allLocked : 0;
         if (collateral > free) revert JobEscrowInsufficientFreeStake(terms.provider, free, collateral);
         // Safe: locked + collateral <= bonded < 2^96.
         book.locked = uint96(locked + collateral);
+
+        // The job holds gpuCount of the offer's GPUs until it ends (reverts when the offer has too few free).
+        _staking.reserveGpus(offerId, uint8(gpuCount));
 
         jobId = ++_jobCount;
         // Acceptance closes the minimum run time before the deadline, so no job can be accepted and time out at once.
@@ -141,7 +146,8 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             reserveReleased: false,
             disputeWindow: _config.disputeWindow,
             timeoutSlashBps: p.timeoutSlashBps,
-            disputeSlashBps: p.disputeSlashBps
+            disputeSlashBps: p.disputeSlashBps,
+            gpusReleased: false
         });
         _specHash[jobId] = specHash;
         _emitCreated(jobId, offerId, specHash, deposit, collateral);
@@ -233,6 +239,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         _storeCore(jobId, c);
         uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
         _books[t.provider].locked -= uint96(_collateral(deposit, c.collateralBps));
+        _releaseJobGpus(jobId, c.gpuCount);
         emit JobCancelled(jobId, msg.sender, deposit);
         _token.safeTransfer(c.client, deposit);
     }
@@ -535,6 +542,11 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
 
     /// @inheritdoc IJobEscrow
     function claimHeldSlash(uint256) external returns (uint256) {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
+    function releaseJobGpus(uint256[] calldata) external returns (uint256) {
         _toDesk();
     }
 

@@ -9,6 +9,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IProviderStaking} from "../interfaces/IProviderStaking.sol";
 import {IJobEscrow} from "../interfaces/IJobEscrow.sol";
+import {ILeaseEscrow} from "../interfaces/ILeaseEscrow.sol";
 import {Governed} from "./utils/Governed.sol";
 
 /// @title ProviderStaking
@@ -24,6 +25,12 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     uint256 public constant MAX_MIN_STAKE = 10_000_000 ether;
     uint256 public constant MIN_UNBONDING_PERIOD = 1 hours;
     uint256 public constant MAX_UNBONDING_PERIOD = 90 days;
+    /// @notice The longest reclaim notice a reclaimable offer may give.
+    uint256 public constant MAX_NOTICE_SECONDS = 30 days;
+    uint256 internal constant BPS = 10_000;
+    uint8 internal constant CLASS_DEDICATED = 0;
+    uint8 internal constant CLASS_RECLAIMABLE = 1;
+    uint8 internal constant CLASS_INTERRUPTIBLE = 2;
 
     /// @dev One slot per provider: 96 + 96 + 40 + 8 bits. 2^96 base units exceeds any fixed supply we mint.
     struct StakeSlot {
@@ -50,6 +57,8 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     mapping(uint256 offerId => Offer) private _offers;
     /// @dev Keys that were replaced as a worker key: never named again, so rotation voids their receipts for good.
     mapping(address worker => bool) private _retiredWorkers;
+    /// @dev The second escrow (issue 11), declared after the first release's state so the layout only grows.
+    address private _leaseEscrow;
 
     constructor(IERC20 token_, address governance, uint256 minStake_, uint256 unbondingPeriod_) Governed(governance) {
         if (address(token_) == address(0)) revert ZeroAddress();
@@ -59,7 +68,8 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     }
 
     modifier onlyEscrow() {
-        if (msg.sender != _escrow) revert Unauthorized(msg.sender, "escrow");
+        // msg.sender is never the zero address, so an escrow not named yet matches nobody.
+        if (msg.sender != _escrow && msg.sender != _leaseEscrow) revert Unauthorized(msg.sender, "escrow");
         _;
     }
 
@@ -123,14 +133,21 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         _token.safeTransfer(msg.sender, amount);
     }
 
+    /// @dev Both escrows' blockers: locked and open disputes summed, the later disputable time.
     function _blockers(address provider)
         private
         view
         returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil)
     {
         address escrow_ = _escrow;
-        if (escrow_ == address(0)) return (0, 0, 0);
-        return IJobEscrow(escrow_).unstakeBlockers(provider);
+        if (escrow_ != address(0)) (locked, openDisputes, disputableUntil) = IJobEscrow(escrow_).unstakeBlockers(provider);
+        address lease = _leaseEscrow;
+        if (lease != address(0)) {
+            (uint256 l, uint256 d, uint256 u) = ILeaseEscrow(lease).unstakeBlockers(provider);
+            locked += l;
+            openDisputes += d;
+            if (u > disputableUntil) disputableUntil = u;
+        }
     }
 
     /// @inheritdoc IProviderStaking
@@ -165,7 +182,12 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
             vramGb: vramGb,
             active: true,
             gpuModel: gpuModel,
-            metadataURI: metadataURI
+            metadataURI: metadataURI,
+            availabilityClass: CLASS_DEDICATED,
+            noticeSeconds: 0,
+            uptimeGuaranteeBps: 0,
+            paused: false,
+            reservedGpus: 0
         });
         emit OfferAdded(offerId, msg.sender, gpuModel, gpuCount, vramGb, pricePerGpuSecond, metadataURI);
     }
@@ -176,6 +198,8 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     {
         Offer storage o = _ownedActiveOffer(offerId);
         _checkOfferTerms(gpuCount, pricePerGpuSecond);
+        // Running jobs and leases hold their GPUs: the count may not drop below them.
+        if (gpuCount < o.reservedGpus) revert ProviderStakingGpusReserved(offerId, gpuCount, o.reservedGpus);
         o.gpuCount = gpuCount;
         o.vramGb = vramGb;
         o.pricePerGpuSecond = pricePerGpuSecond;
@@ -189,6 +213,85 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         o.active = false;
         emit OfferWithdrawn(offerId);
     }
+
+    // ------------------------------------------------- capacity (issue 11)
+
+    /// @inheritdoc IProviderStaking
+    function setOfferAvailability(
+        uint256 offerId,
+        uint8 availabilityClass,
+        uint32 noticeSeconds,
+        uint16 uptimeGuaranteeBps
+    ) external {
+        Offer storage o = _ownedActiveOffer(offerId);
+        if (availabilityClass == CLASS_DEDICATED) {
+            noticeSeconds = 0; // a dedicated offer is never reclaimed: its notice means nothing
+        }
+        bool bad = availabilityClass > CLASS_INTERRUPTIBLE || uptimeGuaranteeBps > BPS
+            || (availabilityClass == CLASS_RECLAIMABLE && (noticeSeconds == 0 || noticeSeconds > MAX_NOTICE_SECONDS))
+            || (availabilityClass == CLASS_INTERRUPTIBLE && (noticeSeconds != 0 || uptimeGuaranteeBps != 0));
+        if (bad) revert ProviderStakingInvalidAvailability(availabilityClass, noticeSeconds, uptimeGuaranteeBps);
+        (o.availabilityClass, o.noticeSeconds, o.uptimeGuaranteeBps) =
+            (availabilityClass, noticeSeconds, uptimeGuaranteeBps);
+        emit OfferAvailabilitySet(offerId, availabilityClass, noticeSeconds, uptimeGuaranteeBps);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function pauseOffer(uint256 offerId) external {
+        Offer storage o = _offerOfProviderOrWorker(offerId);
+        if (o.paused) revert ProviderStakingOfferPaused(offerId);
+        o.paused = true;
+        emit OfferPaused(offerId);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function resumeOffer(uint256 offerId) external {
+        Offer storage o = _offerOfProviderOrWorker(offerId);
+        if (!o.paused) revert ProviderStakingOfferNotPaused(offerId);
+        o.paused = false;
+        emit OfferResumed(offerId);
+    }
+
+    function _offerOfProviderOrWorker(uint256 offerId) private view returns (Offer storage o) {
+        o = _offers[offerId];
+        address provider = o.provider;
+        if (provider == address(0)) revert ProviderStakingUnknownOffer(offerId);
+        if (msg.sender != provider && msg.sender != _workers[provider].worker) {
+            revert ProviderStakingNotOfferOwnerOrWorker(offerId, msg.sender, provider);
+        }
+        if (!o.active) revert ProviderStakingOfferInactive(offerId);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function reserveGpus(uint256 offerId, uint8 count) external onlyEscrow {
+        Offer storage o = _offers[offerId];
+        if (o.provider == address(0)) revert ProviderStakingUnknownOffer(offerId);
+        if (!o.active) revert ProviderStakingOfferInactive(offerId);
+        if (o.paused) revert ProviderStakingOfferPaused(offerId);
+        uint256 reserved = o.reservedGpus;
+        if (count == 0 || reserved + count > o.gpuCount) {
+            revert ProviderStakingCapacityExceeded(offerId, count, reserved, o.gpuCount);
+        }
+        // Safe: reserved + count <= gpuCount < 2^8.
+        uint8 next = uint8(reserved + count);
+        o.reservedGpus = next;
+        emit GpusReserved(offerId, msg.sender, count, next);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function releaseGpus(uint256 offerId, uint8 count) external onlyEscrow {
+        Offer storage o = _offers[offerId];
+        uint8 reserved = o.reservedGpus;
+        if (count > reserved) revert ProviderStakingReleaseExceedsReserved(offerId, count, reserved);
+        // Safe: count <= reserved, checked above.
+        unchecked {
+            reserved -= count;
+        }
+        o.reservedGpus = reserved;
+        emit GpusReleased(offerId, msg.sender, count, reserved);
+    }
+
+    // ------------------------------------------------------------------------
 
     function _ownedActiveOffer(uint256 offerId) private view returns (Offer storage o) {
         o = _offers[offerId];
@@ -215,6 +318,8 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         StakeSlot storage s = _stakes[provider];
         uint256 bonded = s.bonded;
         uint256 unbonding = s.unbonding;
+        // The other escrow's locked collateral backs its clients' work: not this slash's to take either.
+        keepBonded += _otherLocked(provider);
         // Free bonded stake first, then unbonding: a provider that asked to leave is still liable. The collateral of
         // the provider's other work (keepBonded) is not this slash's to take.
         uint256 slashable = bonded > keepBonded ? bonded - keepBonded : 0;
@@ -234,9 +339,24 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         _token.safeTransfer(recipient, slashed);
     }
 
+    /// @dev What the escrow that is not the caller holds locked for `provider`.
+    function _otherLocked(address provider) private view returns (uint256) {
+        if (msg.sender == _escrow) {
+            address lease = _leaseEscrow;
+            return lease == address(0) ? 0 : ILeaseEscrow(lease).lockedCollateral(provider);
+        }
+        address jobs = _escrow;
+        if (jobs == address(0)) return 0;
+        // slither-disable-next-line unused-return only the locked collateral matters here
+        (uint256 locked,,) = IJobEscrow(jobs).unstakeBlockers(provider);
+        return locked;
+    }
+
     /// @inheritdoc IProviderStaking
     function jail(address provider) external {
-        if (msg.sender != _escrow && msg.sender != governance()) revert Unauthorized(msg.sender, "escrowOrGovernance");
+        if (msg.sender != _escrow && msg.sender != _leaseEscrow && msg.sender != governance()) {
+            revert Unauthorized(msg.sender, "escrowOrGovernance");
+        }
         StakeSlot storage s = _stakes[provider];
         if (s.jailed) return;
         s.jailed = true;
@@ -267,6 +387,18 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     }
 
     /// @inheritdoc IProviderStaking
+    function setLeaseEscrow(address leaseEscrow_) external onlyGovernance {
+        if (leaseEscrow_ == address(0)) revert ZeroAddress();
+        if (_leaseEscrow != address(0)) revert ProviderStakingEscrowAlreadySet(_leaseEscrow);
+        uint256 window = ILeaseEscrow(leaseEscrow_).disputeWindow();
+        if (_unbondingPeriod <= window) {
+            revert ProviderStakingParameterOutOfRange(PARAM_UNBONDING_PERIOD, _unbondingPeriod, window + 1, MAX_UNBONDING_PERIOD);
+        }
+        _leaseEscrow = leaseEscrow_;
+        emit LeaseEscrowSet(leaseEscrow_);
+    }
+
+    /// @inheritdoc IProviderStaking
     function setParameter(uint8 param, uint256 value) external onlyGovernance {
         _setParameter(param, value);
     }
@@ -286,6 +418,10 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
             uint256 lowest = MIN_UNBONDING_PERIOD;
             if (_escrow != address(0)) {
                 uint256 window = IJobEscrow(_escrow).disputeWindow();
+                if (window + 1 > lowest) lowest = window + 1;
+            }
+            if (_leaseEscrow != address(0)) {
+                uint256 window = ILeaseEscrow(_leaseEscrow).disputeWindow();
                 if (window + 1 > lowest) lowest = window + 1;
             }
             if (value < lowest || value > MAX_UNBONDING_PERIOD) {
@@ -336,19 +472,62 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         Offer storage o = _offers[offerId];
         address provider = o.provider;
         if (provider == address(0)) revert ProviderStakingUnknownOffer(offerId);
-        if (!o.active) revert ProviderStakingOfferInactive(offerId);
-        StakeSlot memory s = _stakes[provider];
-        if (s.jailed) revert ProviderStakingJailed(provider);
-        if (s.bonded < _minStake) revert ProviderStakingBelowMinimum(provider, s.bonded, _minStake);
-        address worker = _workers[provider].worker;
-        if (worker == address(0)) revert ProviderStakingNoWorker(provider);
+        StakeSlot memory s;
+        address worker;
+        (s, worker) = _checkNewWork(offerId, o);
+        address lease = _leaseEscrow;
         terms = JobTerms({
             provider: provider,
             pricePerGpuSecond: o.pricePerGpuSecond,
             gpuCount: o.gpuCount,
             bonded: s.bonded,
+            worker: worker,
+            leaseLocked: lease == address(0) ? 0 : ILeaseEscrow(lease).lockedCollateral(provider)
+        });
+    }
+
+    /// @dev Whether `o` may take new work: active, not paused, its provider not jailed, staked, with a worker key.
+    function _checkNewWork(uint256 offerId, Offer storage o) private view returns (StakeSlot memory s, address worker) {
+        address provider = o.provider;
+        if (!o.active) revert ProviderStakingOfferInactive(offerId);
+        if (o.paused) revert ProviderStakingOfferPaused(offerId);
+        s = _stakes[provider];
+        if (s.jailed) revert ProviderStakingJailed(provider);
+        if (s.bonded < _minStake) revert ProviderStakingBelowMinimum(provider, s.bonded, _minStake);
+        worker = _workers[provider].worker;
+        if (worker == address(0)) revert ProviderStakingNoWorker(provider);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function leaseTerms(uint256 offerId) external view returns (LeaseTerms memory terms) {
+        Offer storage o = _offers[offerId];
+        address provider = o.provider;
+        if (provider == address(0)) revert ProviderStakingUnknownOffer(offerId);
+        // slither-disable-next-line unused-return the stake was checked inside; only the worker key is needed
+        (, address worker) = _checkNewWork(offerId, o);
+        terms = LeaseTerms({
+            provider: provider,
+            pricePerGpuSecond: o.pricePerGpuSecond,
+            gpuCount: o.gpuCount,
+            freeGpus: o.gpuCount - o.reservedGpus,
+            availabilityClass: o.availabilityClass,
+            noticeSeconds: o.noticeSeconds,
+            uptimeGuaranteeBps: o.uptimeGuaranteeBps,
             worker: worker
         });
+    }
+
+    /// @inheritdoc IProviderStaking
+    function freeGpus(uint256 offerId) external view returns (uint256) {
+        Offer storage o = _offers[offerId];
+        if (o.provider == address(0)) revert ProviderStakingUnknownOffer(offerId);
+        return o.gpuCount - o.reservedGpus;
+    }
+
+    /// @inheritdoc IProviderStaking
+    function lockedCollateral(address provider) external view returns (uint256 jobs, uint256 leases) {
+        if (_escrow != address(0)) (jobs,,) = IJobEscrow(_escrow).unstakeBlockers(provider);
+        if (_leaseEscrow != address(0)) leases = ILeaseEscrow(_leaseEscrow).lockedCollateral(provider);
     }
 
     /// @inheritdoc IProviderStaking
@@ -364,6 +543,11 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     /// @inheritdoc IProviderStaking
     function escrow() external view returns (address) {
         return _escrow;
+    }
+
+    /// @inheritdoc IProviderStaking
+    function leaseEscrow() external view returns (address) {
+        return _leaseEscrow;
     }
 
     /// @inheritdoc IProviderStaking

@@ -220,6 +220,8 @@ interface IJobEscrowTypes {
     event SettlementPauseSet(bool paused);
     /// @notice `provider` set the daily collateral budget its worker key may commit by accepting jobs alone.
     event WorkerBudgetSet(address indexed provider, uint256 budget);
+    /// @notice The job's `gpuCount` GPUs went back to its offer's free capacity (the job ended).
+    event JobGpusReleased(uint256 indexed jobId, uint256 gpuCount);
     /// @notice The client disputed a settlement, posting `bond`.
     event JobDisputed(uint256 indexed jobId, address indexed client, uint256 bond, bytes32 reasonHash);
     /// @notice The arbiter ruled on a dispute.
@@ -310,6 +312,13 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// their dispute windows have closed. Anyone may call; already released jobs are skipped.
     /// @return total the collateral released
     function releaseCollateral(uint256[] calldata jobIds) external returns (uint256 total);
+
+    /// @notice Give settled jobs' GPUs back to their offers' free capacity. Settlement leaves them reserved so that
+    /// it writes no slot beyond the job's (its gas stays flat); the worker (or anyone) calls this when a job ends,
+    /// and releaseCollateral and dispute rulings do it too. Cancellation, declines, expiry, timeouts and fraud
+    /// rulings release at once. Jobs already released, or not settled, are skipped.
+    /// @return released how many jobs' GPUs this call released
+    function releaseJobGpus(uint256[] calldata jobIds) external returns (uint256 released);
 
     /// @notice Send the unused part of settled jobs' deposits to their clients. Anyone may call.
     function claimRefunds(uint256[] calldata jobIds) external returns (uint256 total);

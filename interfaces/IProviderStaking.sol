@@ -5,8 +5,8 @@ import {IGoverned} from "./IGoverned.sol";
 
 /// @title Provider staking for gpusettle
 /// @notice Providers bond compute tokens here, name the hot worker key that signs their job receipts,
-/// and publish offers for their GPUs. The job escrow reads the stake to size job collateral and may
-/// slash it. Unstaking goes through an unbonding period that is always longer than the escrow's
+/// and publish offers for their GPUs. The job escrow and the lease escrow read the stake to size collateral
+/// and may slash it; both reserve an offer's GPUs for their work, so capacity is never sold twice. Unstaking goes through an unbonding period that is always longer than the escrow's
 /// dispute window, and slashing reaches unbonding stake too, so a provider cannot unstake its way
 /// out of a dispute.
 interface IProviderStaking is IGoverned {
@@ -19,6 +19,12 @@ interface IProviderStaking is IGoverned {
         bool active; // false once withdrawn
         string gpuModel; // e.g. "NVIDIA H100 80GB HBM3"
         string metadataURI; // where the provider describes the machine
+        // Capacity and availability (issue 11). Appended, so the first seven fields keep their positions.
+        uint8 availabilityClass; // 0 dedicated, 1 reclaimable (with noticeSeconds), 2 interruptible (notice 0)
+        uint32 noticeSeconds; // a reclaimable offer's notice; 0 for the other classes
+        uint16 uptimeGuaranteeBps; // uptime a lease on the offer is promised per checkpoint; 0 for interruptible
+        bool paused; // takes no new job or lease while true; running work goes on
+        uint8 reservedGpus; // GPUs held by open or running jobs and leases; never above gpuCount
     }
 
     /// @notice What the escrow needs to open a job against an offer.
@@ -27,6 +33,19 @@ interface IProviderStaking is IGoverned {
         uint64 pricePerGpuSecond;
         uint8 gpuCount;
         uint256 bonded;
+        address worker; // the provider's current worker key
+        uint256 leaseLocked; // collateral the lease escrow holds locked for the provider (0 before one is named)
+    }
+
+    /// @notice What the lease escrow needs to open a lease against an offer.
+    struct LeaseTerms {
+        address provider;
+        uint64 pricePerGpuSecond;
+        uint8 gpuCount; // the offer's GPU count
+        uint8 freeGpus; // gpuCount - reservedGpus
+        uint8 availabilityClass;
+        uint32 noticeSeconds;
+        uint16 uptimeGuaranteeBps;
         address worker; // the provider's current worker key
     }
 
@@ -66,6 +85,22 @@ interface IProviderStaking is IGoverned {
     error ProviderStakingWorkerRetired(address worker);
     /// @notice The provider has not named a worker key.
     error ProviderStakingNoWorker(address provider);
+    /// @notice The offer is paused by its provider (or its worker key): it takes no new job or lease until resumed.
+    error ProviderStakingOfferPaused(uint256 offerId);
+    /// @notice The offer is not paused.
+    error ProviderStakingOfferNotPaused(uint256 offerId);
+    /// @notice Only the offer's provider or the provider's current worker key may pause or resume it.
+    error ProviderStakingNotOfferOwnerOrWorker(uint256 offerId, address caller, address owner);
+    /// @notice Reserving `requested` GPUs would pass the offer's `gpuCount` (`reserved` are held already). Ask for
+    /// fewer GPUs, another offer, or wait for running work to end.
+    error ProviderStakingCapacityExceeded(uint256 offerId, uint256 requested, uint256 reserved, uint256 gpuCount);
+    /// @notice The offer's GPU count cannot drop below the `reserved` GPUs running work holds.
+    error ProviderStakingGpusReserved(uint256 offerId, uint256 gpuCount, uint256 reserved);
+    /// @notice An escrow released more GPUs than it reserved on the offer.
+    error ProviderStakingReleaseExceedsReserved(uint256 offerId, uint256 count, uint256 reserved);
+    /// @notice Availability terms: class 0 dedicated, 1 reclaimable (notice 1 s to MAX_NOTICE_SECONDS), 2
+    /// interruptible (notice 0, guarantee 0); the guarantee is at most 10,000 bps.
+    error ProviderStakingInvalidAvailability(uint8 availabilityClass, uint256 noticeSeconds, uint256 uptimeGuaranteeBps);
     /// @notice A governance parameter was set outside its hard range.
     error ProviderStakingParameterOutOfRange(uint8 param, uint256 value, uint256 min, uint256 max);
 
@@ -99,6 +134,20 @@ interface IProviderStaking is IGoverned {
     event OfferWithdrawn(uint256 indexed offerId);
     /// @notice The job escrow that may lock collateral and slash was named.
     event EscrowSet(address indexed escrow);
+    /// @notice The offer's availability terms changed; leases already opened keep the terms they opened with.
+    event OfferAvailabilitySet(
+        uint256 indexed offerId, uint8 availabilityClass, uint32 noticeSeconds, uint16 uptimeGuaranteeBps
+    );
+    /// @notice The offer stopped taking new work.
+    event OfferPaused(uint256 indexed offerId);
+    /// @notice The offer takes new work again.
+    event OfferResumed(uint256 indexed offerId);
+    /// @notice `escrow` reserved `count` GPUs of the offer for new work; `reserved` are held now.
+    event GpusReserved(uint256 indexed offerId, address indexed escrow, uint8 count, uint8 reserved);
+    /// @notice `escrow` released `count` GPUs of the offer as work ended; `reserved` are held now.
+    event GpusReleased(uint256 indexed offerId, address indexed escrow, uint8 count, uint8 reserved);
+    /// @notice The lease escrow that may reserve GPUs, lock collateral and slash was named.
+    event LeaseEscrowSet(address indexed leaseEscrow);
     /// @notice A governance parameter changed.
     event ParameterSet(uint8 indexed param, uint256 previous, uint256 value);
 
@@ -137,15 +186,38 @@ interface IProviderStaking is IGoverned {
     /// @notice Withdraw an offer; open jobs on it are unaffected.
     function withdrawOffer(uint256 offerId) external;
 
-    /// @notice Escrow only: take up to `amount` from bonded stake above `keepBonded` (the collateral locked for the
-    /// provider's other clients' work), then from unbonding stake, and send it to `recipient`. The `keepBonded`
-    /// part is never taken.
+    /// @notice The offer's provider: set its availability class, reclaim notice and uptime guarantee. Running
+    /// leases keep the terms they opened with.
+    function setOfferAvailability(
+        uint256 offerId,
+        uint8 availabilityClass,
+        uint32 noticeSeconds,
+        uint16 uptimeGuaranteeBps
+    ) external;
+
+    /// @notice The offer's provider or its current worker key (when the owner needs the GPUs): stop new work on
+    /// the offer. Running jobs and leases go on.
+    function pauseOffer(uint256 offerId) external;
+
+    /// @notice The offer's provider or its current worker key: take new work on the offer again.
+    function resumeOffer(uint256 offerId) external;
+
+    /// @notice Job or lease escrow only: hold `count` of the offer's GPUs for new work. Reverts
+    /// (ProviderStakingCapacityExceeded) if the offer's reserved GPUs would pass its count.
+    function reserveGpus(uint256 offerId, uint8 count) external;
+
+    /// @notice Job or lease escrow only: give back `count` GPUs of the offer when work ends.
+    function releaseGpus(uint256 offerId, uint8 count) external;
+
+    /// @notice Either escrow only: take up to `amount` from bonded stake above `keepBonded` (the collateral the calling
+    /// escrow keeps locked for the provider's other clients' work) plus the collateral the other escrow has locked,
+    /// then from unbonding stake, and send it to `recipient`. The kept part is never taken.
     /// @return slashed what was actually taken (never more than exists)
     function slash(address provider, uint256 amount, address recipient, uint256 keepBonded)
         external
         returns (uint256 slashed);
 
-    /// @notice Escrow or governance: jail `provider` for fraud.
+    /// @notice Either escrow or governance: jail `provider` for fraud.
     function jail(address provider) external;
 
     /// @notice Governance: release `provider` from jail.
@@ -154,6 +226,10 @@ interface IProviderStaking is IGoverned {
     /// @notice Governance, once: name the job escrow. Reverts if the current unbonding period does not outlast
     /// the escrow's dispute window.
     function setEscrow(address escrow) external;
+
+    /// @notice Governance, once: name the lease escrow. Reverts if the current unbonding period does not outlast
+    /// its dispute window.
+    function setLeaseEscrow(address leaseEscrow_) external;
 
     /// @notice Governance: set parameter `param` (0: minimum stake, 1: unbonding period) inside its hard cap.
     function setParameter(uint8 param, uint256 value) external;
@@ -176,9 +252,19 @@ interface IProviderStaking is IGoverned {
     /// @notice Number of offers ever published (ids run from 1).
     function offerCount() external view returns (uint256);
 
-    /// @notice The terms for a new job on `offerId`; reverts if the offer is inactive, the provider jailed,
+    /// @notice The terms for a new job on `offerId`; reverts if the offer is inactive or paused, the provider jailed,
     /// below the minimum stake, or without a worker key.
     function jobTerms(uint256 offerId) external view returns (JobTerms memory);
+
+    /// @notice The terms for a new lease on `offerId`; reverts like jobTerms (paused offers included).
+    function leaseTerms(uint256 offerId) external view returns (LeaseTerms memory);
+
+    /// @notice GPUs of `offerId` not held by jobs or leases.
+    function freeGpus(uint256 offerId) external view returns (uint256);
+
+    /// @notice Collateral `provider` has locked in the job escrow and in the lease escrow. Free stake for new
+    /// collateral is bonded stake less both.
+    function lockedCollateral(address provider) external view returns (uint256 jobs, uint256 leases);
 
     /// @notice Minimum bonded stake for new work.
     function minStake() external view returns (uint256);
@@ -188,6 +274,9 @@ interface IProviderStaking is IGoverned {
 
     /// @notice The job escrow.
     function escrow() external view returns (address);
+
+    /// @notice The lease escrow (zero until named).
+    function leaseEscrow() external view returns (address);
 
     /// @notice The staked token.
     function token() external view returns (address);

@@ -126,6 +126,7 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         uint32 disputeWindow;
         uint16 timeoutSlashBps;
         uint16 disputeSlashBps;
+        bool gpusReleased; // the job's GPUs went back to the offer (issue 11; settlement leaves them reserved)
     }
 
     /// @dev Per provider, updated once per run of a batch. 96 + 96 + 64 bits.
@@ -312,6 +313,17 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         v[PARAM_ACCEPT_WINDOW] = p.acceptWindow;
         v[PARAM_TIMEOUT_GRACE] = _config.timeoutGrace;
         v[PARAM_DISPUTE_BOND] = p.disputeBond;
+    }
+
+    /// @dev Give a job's GPUs back to its offer, once (issue 11: capacity).
+    function _releaseJobGpus(uint256 jobId, uint256 gpuCount) internal returns (bool) {
+        JobMeta storage m = _jobMeta[jobId];
+        if (m.gpusReleased) return false;
+        m.gpusReleased = true;
+        emit JobGpusReleased(jobId, gpuCount);
+        // Safe: gpuCount was stored from a uint8-checked value at creation.
+        _staking.releaseGpus(m.offerId, uint8(gpuCount));
+        return true;
     }
 
     function _budgetOf(WorkerBudget memory w, uint256 bonded) internal pure returns (uint256) {

@@ -32,6 +32,7 @@ contract JobEscrowDesk is JobEscrowBase {
         uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
         uint256 collateral = _collateral(deposit, c.collateralBps);
         _books[t.provider].locked -= uint96(collateral);
+        _releaseJobGpus(jobId, c.gpuCount);
         ProviderStats storage st = _stats[t.provider];
         ++st.timedOut;
         uint256 amount = collateral * _jobMeta[jobId].timeoutSlashBps / BPS;
@@ -90,8 +91,26 @@ contract JobEscrowDesk is JobEscrowBase {
             if (block.timestamp <= closesAt) revert JobEscrowReserveStillNeeded(jobId, closesAt, block.timestamp);
             JobTermsSlot memory t = _jobTerms[jobId];
             total += _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c.collateralBps);
+            _releaseJobGpus(jobId, c.gpuCount);
         }
         if (total == 0) revert JobEscrowNothingToClaim(msg.sender);
+    }
+
+    /// @notice See IJobEscrow.
+    function releaseJobGpus(uint256[] calldata jobIds) external nonReentrant returns (uint256 released) {
+        for (uint256 i = 0; i < jobIds.length; ++i) {
+            uint256 jobId = jobIds[i];
+            JobCore memory c = _jobCore[jobId];
+            // Only settlement leaves GPUs reserved after the job ended; every other end released them already.
+            if (!_isSettled(c.status)) continue;
+            if (_releaseJobGpus(jobId, c.gpuCount)) {
+                // Safe: bounded by the calldata array length.
+                unchecked {
+                    ++released;
+                }
+            }
+        }
+        if (released == 0) revert JobEscrowNothingToClaim(msg.sender);
     }
 
     /// @dev Unlock a settled job's collateral, once.
@@ -151,6 +170,7 @@ contract JobEscrowDesk is JobEscrowBase {
         uint256 stillOpen = --s.openDisputes;
         // The ruling ends the job's dispute reserve: back to free stake, where an upheld slash takes it first.
         _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c.collateralBps);
+        _releaseJobGpus(jobId, c.gpuCount);
         if (!upheld) {
             c.status = JobStatus.DisputeRejected;
             _storeCore(jobId, c);
@@ -180,6 +200,7 @@ contract JobEscrowDesk is JobEscrowBase {
         _storeCore(jobId, c);
         uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
         _books[t.provider].locked -= uint96(_collateral(deposit, c.collateralBps));
+        _releaseJobGpus(jobId, c.gpuCount);
         ++_stats[t.provider].disputesLost;
         uint256 amount = deposit * _jobMeta[jobId].disputeSlashBps / BPS;
         (uint256 slashed, uint256 compensation) = _penalize(t.provider, amount, deposit);

@@ -28,7 +28,7 @@ __all__ = [
     "load_artifacts",
 ]
 
-CONTRACT_NAMES: tuple[str, ...] = ("ComputeToken", "ProviderStaking", "JobEscrow")
+CONTRACT_NAMES: tuple[str, ...] = ("ComputeToken", "ProviderStaking", "JobEscrow", "LeaseEscrow")
 """The contracts of the suite, in deployment order."""
 
 PROJECT_ENV = "GPUSETTLE_PROJECT"

@@ -57,11 +57,18 @@ STAKING_PARAMETERS: tuple[str, ...] = ("min_stake", "unbonding_period")
 ROLE_IDS: dict[str, int] = {"treasury": 0, "guardian": 1, "arbiter": 2}
 """JobEscrow.setRole's roles."""
 
-_RECORD_KEYS = {"ComputeToken": "token", "ProviderStaking": "staking", "JobEscrow": "escrow"}
+_RECORD_KEYS = {
+    "ComputeToken": "token",
+    "ProviderStaking": "staking",
+    "JobEscrow": "escrow",
+    "LeaseEscrow": "leaseEscrow",
+}
+_OPTIONAL_CONTRACTS = frozenset({"LeaseEscrow"})
+"""Contracts a record written before they existed may lack (the client then has no lease escrow)."""
 
 
 def contract_key(name: str) -> str:
-    """The key of contract `name` in a deployment record's `addresses` (token, staking, escrow)."""
+    """The key of contract `name` in a deployment record's `addresses` (token, staking, escrow, leaseEscrow)."""
     return _RECORD_KEYS[name]
 
 
@@ -238,7 +245,11 @@ class Gpusettle:
         self.chain = chain
         self.record = record
         self.artifacts = artifacts or load_artifacts()
-        missing = [contract_key(n) for n in CONTRACT_NAMES if contract_key(n) not in record.addresses]
+        missing = [
+            contract_key(n)
+            for n in CONTRACT_NAMES
+            if n not in _OPTIONAL_CONTRACTS and contract_key(n) not in record.addresses
+        ]
         if missing:
             raise ConfigError(
                 f"the deployment record for chain {record.chain_id} has no address for {', '.join(missing)}",
@@ -260,6 +271,14 @@ class Gpusettle:
         chain.register_contract("ComputeToken", self.token)
         chain.register_contract("ProviderStaking", self.staking)
         chain.register_contract("JobEscrow", self.escrow)
+        lease_address = record.addresses.get("leaseEscrow")
+        self.lease_escrow: Contract | None = None
+        """The lease escrow (None for a record written before leases existed)."""
+        if lease_address and "LeaseEscrow" in self.artifacts:
+            self.lease_escrow = w3.eth.contract(
+                address=to_checksum_address(lease_address), abi=cast(Any, self.artifacts["LeaseEscrow"].abi)
+            )
+            chain.register_contract("LeaseEscrow", self.lease_escrow)
         self._decimals: int | None = None
         self._symbol: str | None = None
         chain.decoder = ErrorDecoder(a.abi for a in self.artifacts.values())

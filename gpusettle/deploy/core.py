@@ -7,7 +7,9 @@ starts, and a sent transaction's hash is written before waiting for it):
 2. ProviderStaking(token, deployer, minStake, unbondingPeriod)   (deployer governs it until step 5)
 3. JobEscrow(token, staking, governance, guardian, arbiter, treasury, oracles, threshold, params)
 4. staking.setEscrow(escrow)                                      (the escrow may lock and slash stake)
-5. staking.transferGovernance(governance)                         (only when governance is not the deployer)
+5. LeaseEscrow(token, staking, escrow, governance, leaseParams)   (oracle set and roles are the JobEscrow's)
+6. staking.setLeaseEscrow(leaseEscrow)                            (the lease escrow may reserve GPUs, lock and slash)
+7. staking.transferGovernance(governance)                         (only when governance is not the deployer)
 
 Re-running reads the record, checks that every recorded contract still has the recorded code hash on
 chain, finds out which steps are done (from chain state, not only from the record) and does only the rest.
@@ -49,13 +51,15 @@ DEPLOY_STEPS: tuple[str, ...] = (
     "ProviderStaking",
     "JobEscrow",
     "setEscrow",
+    "LeaseEscrow",
+    "setLeaseEscrow",
     "transferGovernance",
 )
 """Step names, which are also the keys of the record's tx_hashes."""
 
 # Rough gas for the configuration calls, used only for the cost estimate shown before anything is sent
 # (they cannot be estimated before the contracts they call exist).
-_CONFIG_GAS = {"setEscrow": 60_000, "transferGovernance": 60_000}
+_CONFIG_GAS = {"setEscrow": 60_000, "setLeaseEscrow": 60_000, "transferGovernance": 60_000}
 
 _CHECKOUT_ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -298,6 +302,11 @@ class _Deployment:
                 p.oracle_threshold,
                 p.escrow_parameters(),
             ]
+        if name == "LeaseEscrow":
+            token = addrs.get("token") or (dummy if placeholder else None)
+            staking = addrs.get("staking") or (dummy if placeholder else None)
+            escrow = addrs.get("escrow") or (dummy if placeholder else None)
+            return [token, staking, escrow, self.roles.governance, p.lease_parameters()]
         raise KeyError(name)
 
     def plan_deploy(self, name: str, placeholder: bool = False) -> TxPlan:
@@ -340,6 +349,19 @@ class _Deployment:
                         )
                     return StepState(step, True, f"staking bound to escrow {current}")
             return StepState(step, False, "bind the staking contract to the escrow", gas=_CONFIG_GAS[step])
+        if step == "setLeaseEscrow":
+            if "staking" in rec.addresses and "leaseEscrow" in rec.addresses:
+                current = str(self.contract("ProviderStaking").functions.leaseEscrow().call())
+                if int(current, 16) != 0:
+                    if to_checksum_address(current) != rec.addresses["leaseEscrow"]:
+                        raise ConfigError(
+                            f"ProviderStaking {rec.addresses['staking']} is bound to another lease escrow {current}",
+                            f"the staking contract cannot be re-bound: move {self.path} away and deploy afresh",
+                        )
+                    return StepState(step, True, f"staking bound to lease escrow {current}")
+            return StepState(
+                step, False, "bind the staking contract to the lease escrow", gas=_CONFIG_GAS[step]
+            )
         if step == "transferGovernance":
             if self.roles.governance == self.deployer:
                 return StepState(step, True, "not needed (the deployer governs)")
@@ -418,6 +440,14 @@ class _Deployment:
                 staking,
                 "setEscrow",
                 self.record.addresses["escrow"],
+            )
+        elif step == "setLeaseEscrow":
+            plan = self.chain.plan_call(
+                "bind ProviderStaking to the LeaseEscrow",
+                self.deployer,
+                staking,
+                "setLeaseEscrow",
+                self.record.addresses["leaseEscrow"],
             )
         elif step == "transferGovernance":
             plan = self.chain.plan_call(

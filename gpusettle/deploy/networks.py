@@ -31,7 +31,7 @@ E18 = 10**18
 DEVELOPMENT_CHAIN_IDS = frozenset({31337, 1337})
 """Local chains (anvil, ganache, hardhat): unlocked accounts are allowed and records are not committed."""
 
-AMOUNT_PARAMETERS = frozenset({"token_supply", "min_stake", "dispute_bond"})
+AMOUNT_PARAMETERS = frozenset({"token_supply", "min_stake", "dispute_bond", "lease_dispute_bond"})
 """Parameters that are token amounts: base units inside, whole tokens in overrides."""
 
 
@@ -53,6 +53,14 @@ class DeployParameters:
     timeout_grace: int = 600
     dispute_bond: int = 10 * E18
     oracle_threshold: int = 1
+    lease_fee_bps: int = 250
+    lease_collateral_seconds: int = 3600
+    lease_expiry_slash_bps: int = 5_000
+    lease_dispute_slash_bps: int = 10_000
+    lease_dispute_window: int = 24 * 3600
+    lease_accept_window: int = 3600
+    lease_grace: int = 600
+    lease_dispute_bond: int = 10 * E18
 
     def escrow_parameters(self) -> list[int]:
         """JobEscrow's constructor `params`, in setParameter's order."""
@@ -67,6 +75,19 @@ class DeployParameters:
             self.dispute_bond,
         ]
 
+    def lease_parameters(self) -> list[int]:
+        """LeaseEscrow's constructor `params`, in its setParameter's order."""
+        return [
+            self.lease_fee_bps,
+            self.lease_collateral_seconds,
+            self.lease_expiry_slash_bps,
+            self.lease_dispute_slash_bps,
+            self.lease_dispute_window,
+            self.lease_accept_window,
+            self.lease_grace,
+            self.lease_dispute_bond,
+        ]
+
     def as_record(self) -> dict[str, int | str]:
         """Name → value, as stored in the deployment record."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -78,7 +99,7 @@ class DeployParameters:
             value = getattr(self, f.name)
             if f.name in AMOUNT_PARAMETERS:
                 out[f.name] = f"{format_units(value)} {self.token_symbol}"
-            elif f.name.endswith(("_period", "_window", "_grace")):
+            elif f.name.endswith(("_period", "_window", "_grace", "_seconds")):
                 out[f.name] = f"{value} s ({value / 3600:g} h)"
             elif f.name.endswith("_bps"):
                 out[f.name] = f"{value} bps ({value / 100:g}%)"

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IJobEscrow} from "../../interfaces/IJobEscrow.sol";
+import {ILeaseEscrowTypes} from "../../interfaces/ILeaseEscrow.sol";
+import {IProviderStaking} from "../../interfaces/IProviderStaking.sol";
+import {Governed} from "../utils/Governed.sol";
+
+/// @title LeaseEscrowBase
+/// @notice The storage, constants and shared helpers of the lease escrow. LeaseEscrow (opening, running,
+/// checkpoints, views) and LeaseEscrowDesk (expiry, collateral release, disputes, governance; run by delegatecall
+/// from LeaseEscrow) both derive from this one contract and declare no state of their own, so their storage layouts
+/// are the same by construction.
+/// @dev Gas shapes the storage. A lease is four slots plus its spec hash: the meter (deposit not yet covered,
+/// paidThrough, fixed end, status, rate, guarantee) that top-ups, closes and checkpoints read and write; the payee
+/// (provider, up seconds, last checkpoint time, parameter set) that checkpoints read and write; the parties (client,
+/// class, notice, offer, GPU count) read off the hot path; and the settlement slot written at acceptance
+/// (collateral, start, end time, dispute bond). Parameters are kept as numbered immutable sets: a lease stores the
+/// number of the set current at its opening, so governance never changes a running lease's terms.
+abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuardTransient, EIP712 {
+    bytes32 public constant CHECKPOINT_TYPEHASH = keccak256(
+        "LeaseCheckpoint(uint256 leaseId,uint64 fromTime,uint64 toTime,uint64 upSeconds,uint64 downSeconds,bytes32 heartbeatsRoot)"
+    );
+    bytes32 public constant ATTESTATION_TYPEHASH =
+        keccak256("CheckpointAttestation(bytes32 checkpointsHash,uint64 oracleEpoch)");
+
+    uint256 internal constant BPS = 10_000;
+    /// @notice The latest end time a lease may name, from its opening.
+    uint256 public constant MAX_LEASE_DURATION = 3 * 365 days;
+
+    uint8 internal constant PARAM_FEE_BPS = 0;
+    uint8 internal constant PARAM_COLLATERAL_SECONDS = 1;
+    uint8 internal constant PARAM_EXPIRY_SLASH_BPS = 2;
+    uint8 internal constant PARAM_DISPUTE_SLASH_BPS = 3;
+    uint8 internal constant PARAM_DISPUTE_WINDOW = 4;
+    uint8 internal constant PARAM_ACCEPT_WINDOW = 5;
+    uint8 internal constant PARAM_GRACE = 6;
+    uint8 internal constant PARAM_DISPUTE_BOND = 7;
+    uint8 internal constant PARAM_COUNT = 8;
+
+    uint8 internal constant CLASS_RECLAIMABLE = 1;
+    uint8 internal constant CLASS_INTERRUPTIBLE = 2;
+
+    /// @dev Slot 1, hot: read by top-ups, closes, reclaims and checkpoints. `paidThrough` holds the acceptance
+    /// deadline while the lease is Open. `remaining` is the deposit no checkpoint covered yet; once the lease Ended
+    /// it is what the client may claim. Timestamps fit 32 bits until 2106; the rate is below 2^8 x 2^64.
+    struct Meter {
+        uint96 remaining;
+        uint32 paidThrough;
+        uint32 fixedEnd; // billing end fixed by the end time, a close or a reclaim; 0: none yet
+        LeaseStatus status;
+        uint72 rate;
+        uint16 guaranteeBps;
+    }
+
+    /// @dev Slot 2, written by checkpoints.
+    struct Payee {
+        address provider;
+        uint32 upSeconds;
+        uint32 lastCheckpointAt;
+        uint24 paramSet;
+    }
+
+    /// @dev Slot 3, off the checkpoint path (but for penalties and final checkpoints).
+    struct Parties {
+        address client;
+        uint8 availabilityClass;
+        uint32 noticeSeconds;
+        uint48 offerId;
+        uint8 gpuCount;
+    }
+
+    /// @dev Slot 4, written at acceptance and by disputes.
+    struct Settlement {
+        uint96 collateral; // still locked for the lease (penalties and slashes draw it down)
+        uint32 startedAt;
+        uint32 endTime; // the client's end time (the meter's fixedEnd may move earlier)
+        uint80 disputeBond; // the bond's cap, 10^24, is below 2^80
+        bool endedBeforeDispute;
+        bool collateralReleased;
+    }
+
+    /// @dev One parameter set, fixed for every lease opened under it. 16 + 32 + 3 x 16 + 3 x 32 + 80 bits.
+    struct ParamSet {
+        uint16 feeBps;
+        uint32 collateralSeconds;
+        uint16 expirySlashBps;
+        uint16 disputeSlashBps;
+        uint32 disputeWindow;
+        uint32 acceptWindow;
+        uint32 grace;
+        uint80 disputeBond;
+    }
+
+    /// @dev Read and written once per checkpoint batch.
+    struct Config {
+        uint128 accruedFees;
+        uint24 paramSet; // the set new leases get
+        bool openingPaused;
+        bool settlementPaused;
+    }
+
+    /// @dev Per provider, updated once per run of checkpoints in a batch.
+    struct Book {
+        uint96 locked;
+        uint96 earnings;
+        uint32 openDisputes;
+        uint32 disputableUntil;
+    }
+
+    /// @dev What a batch owes one provider, written to storage when the provider changes.
+    struct Run {
+        address provider;
+        uint256 earnings;
+        uint256 disputableUntil;
+        uint256 fees;
+        uint256 paramSet;
+        uint256 feeBps;
+        uint256 disputeWindow;
+    }
+
+    IERC20 internal immutable _token;
+    IProviderStaking internal immutable _staking;
+    IJobEscrow internal immutable _jobs;
+
+    Config internal _config;
+    uint256 internal _leaseCount;
+    mapping(uint256 paramSet => ParamSet) internal _paramSets;
+    mapping(uint256 leaseId => Meter) internal _meters;
+    mapping(uint256 leaseId => Payee) internal _payees;
+    mapping(uint256 leaseId => Parties) internal _parties;
+    mapping(uint256 leaseId => Settlement) internal _settlements;
+    mapping(uint256 leaseId => bytes32) internal _specHash;
+    mapping(address provider => Book) internal _books;
+
+    modifier onlyGuardian() {
+        // slither-disable-next-line unused-return only the guardian is needed
+        (, address guardian,) = _jobs.roles();
+        if (msg.sender != guardian) revert Unauthorized(msg.sender, "guardian");
+        _;
+    }
+
+    modifier onlyGuardianOrGovernance() {
+        // slither-disable-next-line unused-return only the guardian is needed
+        (, address guardian,) = _jobs.roles();
+        if (msg.sender != guardian && msg.sender != governance()) revert Unauthorized(msg.sender, "guardian");
+        _;
+    }
+
+    /// @dev A slash took `slashed` from the stake backing this lease: the lease's locked collateral shrinks with it.
+    function _drawCollateral(Settlement storage st, Book storage book, uint256 slashed) internal {
+        uint256 collateral = st.collateral;
+        uint256 drawn = slashed < collateral ? slashed : collateral;
+        // Safe: drawn <= collateral <= book.locked (the lease's collateral is part of its provider's locked sum).
+        unchecked {
+            st.collateral = uint96(collateral - drawn);
+            book.locked = uint96(book.locked - drawn);
+        }
+    }
+
+    /// @dev What the client gets back when billing is over: everything not paid for up time.
+    function _endRefund(uint256 leaseId, Meter memory m, uint256 upSeconds) internal view returns (uint256) {
+        uint256 covered = uint256(m.paidThrough) - _settlements[leaseId].startedAt;
+        // Safe: the down seconds of the covered period were taken from the deposit, so this is below the deposit.
+        unchecked {
+            return m.remaining + (covered - upSeconds) * m.rate;
+        }
+    }
+
+    function _releaseGpus(uint256 leaseId) internal {
+        Parties memory q = _parties[leaseId];
+        _staking.releaseGpus(q.offerId, q.gpuCount);
+    }
+
+    /// @dev Hard caps, indexed by parameter: no caller, governance included, can go outside them.
+    function _bounds(uint8 param) internal view returns (uint256 min, uint256 max) {
+        if (param == PARAM_FEE_BPS) return (0, 1_000); // at most 10% of a payment
+        if (param == PARAM_COLLATERAL_SECONDS) return (0, 30 days); // at most a month of the rate
+        if (param == PARAM_EXPIRY_SLASH_BPS || param == PARAM_DISPUTE_SLASH_BPS) return (0, BPS);
+        if (param == PARAM_DISPUTE_WINDOW) {
+            // Disputes must close before unbonding stake can leave.
+            uint256 unbonding = _staking.unbondingPeriod();
+            return (1 hours, unbonding <= 30 days ? unbonding - 1 : 30 days);
+        }
+        if (param == PARAM_ACCEPT_WINDOW) return (1 minutes, 7 days);
+        if (param == PARAM_GRACE) return (1 minutes, 7 days);
+        return (0, 1_000_000 ether); // PARAM_DISPUTE_BOND
+    }
+
+    function _writeParam(ParamSet memory p, uint8 param, uint256 value) internal view {
+        (uint256 min, uint256 max) = _bounds(param);
+        if (value < min || value > max) revert LeaseEscrowParameterOutOfRange(param, value, min, max);
+        // Each value fits its field: every cap above is below the field's maximum.
+        if (param == PARAM_FEE_BPS) p.feeBps = uint16(value);
+        else if (param == PARAM_COLLATERAL_SECONDS) p.collateralSeconds = uint32(value);
+        else if (param == PARAM_EXPIRY_SLASH_BPS) p.expirySlashBps = uint16(value);
+        else if (param == PARAM_DISPUTE_SLASH_BPS) p.disputeSlashBps = uint16(value);
+        else if (param == PARAM_DISPUTE_WINDOW) p.disputeWindow = uint32(value);
+        else if (param == PARAM_ACCEPT_WINDOW) p.acceptWindow = uint32(value);
+        else if (param == PARAM_GRACE) p.grace = uint32(value);
+        else p.disputeBond = uint80(value);
+    }
+
+    function _paramValues(ParamSet memory p) internal pure returns (uint256[8] memory v) {
+        v[PARAM_FEE_BPS] = p.feeBps;
+        v[PARAM_COLLATERAL_SECONDS] = p.collateralSeconds;
+        v[PARAM_EXPIRY_SLASH_BPS] = p.expirySlashBps;
+        v[PARAM_DISPUTE_SLASH_BPS] = p.disputeSlashBps;
+        v[PARAM_DISPUTE_WINDOW] = p.disputeWindow;
+        v[PARAM_ACCEPT_WINDOW] = p.acceptWindow;
+        v[PARAM_GRACE] = p.grace;
+        v[PARAM_DISPUTE_BOND] = p.disputeBond;
+    }
+
+    function _meterWithStatus(uint256 leaseId, LeaseStatus expected) internal view returns (Meter memory m) {
+        m = _meters[leaseId];
+        if (m.status != expected) _revertStatus(leaseId, m.status, expected);
+    }
+
+    function _revertStatus(uint256 leaseId, LeaseStatus status, LeaseStatus expected) internal pure {
+        if (status == LeaseStatus.None) revert LeaseEscrowUnknownLease(leaseId);
+        revert LeaseEscrowWrongStatus(leaseId, status, expected);
+    }
+
+    /// @dev paidThrough + the deposit no checkpoint covered, in whole seconds of the rate.
+    function _runwayEnd(Meter memory m) internal pure returns (uint256) {
+        return uint256(m.paidThrough) + m.remaining / m.rate;
+    }
+
+    /// @dev The first of the fixed end (end time, close, reclaim) and the runway end.
+    function _billingEnd(Meter memory m) internal pure returns (uint256 end) {
+        end = _runwayEnd(m);
+        if (m.fixedEnd != 0 && m.fixedEnd < end) end = m.fixedEnd;
+    }
+
+    constructor(IERC20 token_, IProviderStaking staking_, IJobEscrow jobEscrow_, address governance)
+        EIP712("gpusettle LeaseEscrow", "1")
+        Governed(governance)
+    {
+        if (address(token_) == address(0) || address(staking_) == address(0) || address(jobEscrow_) == address(0)) {
+            revert ZeroAddress();
+        }
+        _token = token_;
+        _staking = staking_;
+        _jobs = jobEscrow_;
+    }
+}

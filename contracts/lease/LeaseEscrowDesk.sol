@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
+import {IJobEscrow} from "../../interfaces/IJobEscrow.sol";
+import {IProviderStaking} from "../../interfaces/IProviderStaking.sol";
+import {LeaseEscrowBase} from "./LeaseEscrowBase.sol";
+
+/// @title LeaseEscrowDesk
+/// @notice The lease escrow's cold paths: expiry, collateral release, checkpoint disputes and rulings, fees,
+/// parameters and pauses. LeaseEscrow creates one at deployment and runs it by delegatecall only, on LeaseEscrow's
+/// own storage (the layout both inherit from LeaseEscrowBase), so that LeaseEscrow's code stays under the 24 KiB
+/// limit.
+contract LeaseEscrowDesk is LeaseEscrowBase {
+    using SafeERC20 for IERC20;
+
+    /// @dev Governance of the desk's own (unused) storage is the escrow, which never calls it but by delegatecall;
+    /// a direct call finds no leases, no parameters and no tokens, so it can change nothing that matters.
+    constructor(IERC20 token_, IProviderStaking staking_, IJobEscrow jobEscrow_)
+        LeaseEscrowBase(token_, staking_, jobEscrow_, msg.sender)
+    {}
+
+    /// @notice See ILeaseEscrow.
+    function claimLeaseExpiry(uint256 leaseId) external nonReentrant {
+        Meter memory m = _meterWithStatus(leaseId, LeaseStatus.Running);
+        Payee memory pay = _payees[leaseId];
+        ParamSet memory p = _paramSets[pay.paramSet];
+        uint256 end = _billingEnd(m);
+        uint256 claimableAt = end + p.grace;
+        if (block.timestamp < claimableAt) revert LeaseEscrowExpiryNotReached(leaseId, claimableAt, block.timestamp);
+        uint256 refund = _endRefund(leaseId, m, pay.upSeconds);
+        m.status = LeaseStatus.Ended;
+        m.fixedEnd = uint32(end);
+        m.remaining = 0;
+        _meters[leaseId] = m;
+        _releaseGpus(leaseId);
+        Settlement storage st = _settlements[leaseId];
+        Book storage book = _books[pay.provider];
+        uint256 collateral = st.collateral;
+        address client = _parties[leaseId].client;
+        uint256 slashed;
+        uint256 amount = collateral * p.expirySlashBps / BPS;
+        if (amount != 0) {
+            slashed = _staking.slash(pay.provider, amount, client, book.locked - collateral);
+            _drawCollateral(st, book, slashed);
+        }
+        emit LeaseExpired(leaseId, refund, slashed);
+        if (refund != 0) _token.safeTransfer(client, refund);
+    }
+
+    /// @notice See ILeaseEscrow.
+    function releaseLeaseCollateral(uint256[] calldata leaseIds) external nonReentrant returns (uint256 total) {
+        uint256 released;
+        for (uint256 i = 0; i < leaseIds.length; ++i) {
+            uint256 leaseId = leaseIds[i];
+            _meterWithStatus(leaseId, LeaseStatus.Ended);
+            Settlement storage st = _settlements[leaseId];
+            if (st.collateralReleased) continue;
+            Payee memory pay = _payees[leaseId];
+            uint256 closesAt = pay.lastCheckpointAt == 0
+                ? 0
+                : uint256(pay.lastCheckpointAt) + _paramSets[pay.paramSet].disputeWindow;
+            if (block.timestamp <= closesAt) {
+                revert LeaseEscrowCollateralStillNeeded(leaseId, closesAt, block.timestamp);
+            }
+            total += _unlockCollateral(leaseId, st, pay.provider);
+            ++released;
+        }
+        if (released == 0) revert LeaseEscrowNothingToClaim(msg.sender);
+    }
+
+    function _unlockCollateral(uint256 leaseId, Settlement storage st, address provider) internal returns (uint256 amount) {
+        if (st.collateralReleased) return 0;
+        amount = st.collateral;
+        st.collateralReleased = true;
+        _books[provider].locked -= uint96(amount);
+        emit LeaseCollateralReleased(leaseId, provider, amount);
+    }
+
+    /// @notice See ILeaseEscrow.
+    function disputeCheckpoint(uint256 leaseId, bytes32 reasonHash) external nonReentrant {
+        Meter memory m = _meters[leaseId];
+        if (m.status != LeaseStatus.Running && m.status != LeaseStatus.Ended) {
+            _revertStatus(leaseId, m.status, LeaseStatus.Running);
+        }
+        address client = _parties[leaseId].client;
+        if (msg.sender != client) revert LeaseEscrowNotClient(leaseId, msg.sender, client);
+        Payee memory pay = _payees[leaseId];
+        if (pay.lastCheckpointAt == 0) revert LeaseEscrowNoCheckpoint(leaseId);
+        ParamSet memory p = _paramSets[pay.paramSet];
+        uint256 closesAt = uint256(pay.lastCheckpointAt) + p.disputeWindow;
+        if (block.timestamp > closesAt) revert LeaseEscrowDisputeWindowClosed(leaseId, closesAt, block.timestamp);
+        Settlement storage st = _settlements[leaseId];
+        (st.disputeBond, st.endedBeforeDispute) = (p.disputeBond, m.status == LeaseStatus.Ended);
+        m.status = LeaseStatus.Disputed;
+        _meters[leaseId] = m;
+        ++_books[pay.provider].openDisputes;
+        emit CheckpointDisputed(leaseId, msg.sender, p.disputeBond, reasonHash);
+        if (p.disputeBond != 0) _token.safeTransferFrom(msg.sender, address(this), p.disputeBond);
+    }
+
+    /// @notice See ILeaseEscrow.
+    function resolveCheckpointDispute(uint256 leaseId, bool upheld) external nonReentrant {
+        // slither-disable-next-line unused-return only the arbiter and treasury are needed
+        (,, address arbiter) = _jobs.roles();
+        if (msg.sender != arbiter) revert Unauthorized(msg.sender, "arbiter");
+        Meter memory m = _meterWithStatus(leaseId, LeaseStatus.Disputed);
+        Payee memory pay = _payees[leaseId];
+        Settlement storage st = _settlements[leaseId];
+        uint256 bond = st.disputeBond;
+        Book storage book = _books[pay.provider];
+        --book.openDisputes;
+        address client = _parties[leaseId].client;
+        if (!upheld) {
+            m.status = st.endedBeforeDispute ? LeaseStatus.Ended : LeaseStatus.Running;
+            _meters[leaseId] = m;
+            emit CheckpointDisputeResolved(leaseId, false, 0, 0);
+            if (bond != 0) _token.safeTransfer(pay.provider, bond);
+            return;
+        }
+        if (!st.endedBeforeDispute) {
+            // The ruling ends the lease at the last paid time; everything after it goes back to the client.
+            m.fixedEnd = m.paidThrough;
+            m.remaining = uint96(_endRefund(leaseId, m, pay.upSeconds));
+            _releaseGpus(leaseId);
+            emit LeaseEnded(leaseId, m.paidThrough, m.remaining);
+        }
+        m.status = LeaseStatus.Ended;
+        _meters[leaseId] = m;
+        // The lease's collateral goes back to free stake first, where the slash reaches it.
+        _unlockCollateral(leaseId, st, pay.provider);
+        // Safe from overflow: upSeconds < 2^32 and rate < 2^72.
+        uint256 paid = uint256(pay.upSeconds) * m.rate;
+        uint256 amount = paid * _paramSets[pay.paramSet].disputeSlashBps / BPS;
+        uint256 slashed = amount == 0 ? 0 : _staking.slash(pay.provider, amount, address(this), book.locked);
+        uint256 compensation = slashed < paid ? slashed : paid;
+        if (slashed != compensation) _config.accruedFees += SafeCast.toUint128(slashed - compensation);
+        _staking.jail(pay.provider);
+        emit CheckpointDisputeResolved(leaseId, true, slashed, compensation);
+        if (compensation + bond != 0) _token.safeTransfer(client, compensation + bond);
+    }
+
+    /// @notice See ILeaseEscrow.
+    function withdrawFees() external nonReentrant returns (uint256 amount) {
+        (address treasury,,) = _jobs.roles();
+        amount = _config.accruedFees;
+        if (amount == 0) revert LeaseEscrowNothingToClaim(treasury);
+        _config.accruedFees = 0;
+        emit FeesWithdrawn(treasury, amount);
+        _token.safeTransfer(treasury, amount);
+    }
+
+    /// @notice See ILeaseEscrow.
+    function setParameter(uint8 param, uint256 value) external onlyGovernance {
+        if (param >= PARAM_COUNT) revert LeaseEscrowParameterOutOfRange(param, value, 0, 0);
+        Config memory cfg = _config;
+        ParamSet memory p = _paramSets[cfg.paramSet];
+        uint256 previous = _paramValues(p)[param];
+        _writeParam(p, param, value);
+        // A new numbered set: leases opened under the old one keep it.
+        cfg.paramSet = SafeCast.toUint24(uint256(cfg.paramSet) + 1);
+        _paramSets[cfg.paramSet] = p;
+        _config = cfg;
+        emit ParameterSet(param, previous, value);
+    }
+
+    /// @notice See ILeaseEscrow.
+    function pause() external onlyGuardian {
+        _config.openingPaused = true;
+        emit OpeningPauseSet(true);
+    }
+
+    /// @notice See ILeaseEscrow.
+    function unpause() external onlyGuardianOrGovernance {
+        _config.openingPaused = false;
+        emit OpeningPauseSet(false);
+    }
+
+    /// @notice See ILeaseEscrow.
+    function pauseSettlement() external onlyGuardian {
+        _config.settlementPaused = true;
+        emit SettlementPauseSet(true);
+    }
+
+    /// @notice See ILeaseEscrow.
+    function unpauseSettlement() external onlyGuardianOrGovernance {
+        _config.settlementPaused = false;
+        emit SettlementPauseSet(false);
+    }
+}
