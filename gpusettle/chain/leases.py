@@ -153,6 +153,11 @@ class Leases:
         """The LeaseEscrow contract (looked up on first use: the offer calls work without it)."""
         if self._escrow is None:
             gs = self.gs
+            known: Contract | None = getattr(gs, "lease_escrow", None)
+            if known is not None:
+                self._abi = cast(list[dict[str, Any]], known.abi)
+                self._escrow = known
+                return known
             addresses = gs.record.addresses
             address = next((addresses[k] for k in LEASE_RECORD_KEYS if k in addresses), None)
             if address is None and any(i.get("name") == "leaseEscrow" for i in gs.staking.abi):
