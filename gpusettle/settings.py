@@ -16,6 +16,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,10 +34,14 @@ if TYPE_CHECKING:
     from .models import DeploymentRecord
 
 __all__ = [
+    "AVAILABILITY_FILE",
     "CONFIG_FILE",
     "DEV_MNEMONIC",
     "HOME_ENV",
     "SETTINGS",
+    "WEEKDAYS",
+    "AvailabilitySettings",
+    "AvailabilityWindow",
     "Setting",
     "Settings",
     "dev_account_index",
@@ -349,3 +354,137 @@ def _read_config(path: Path) -> dict[str, Any]:
             f"the keys are: {', '.join(sorted(_NAMES))}",
         )
     return data
+
+
+# -- the worker's availability: when this machine's GPUs are for rent (issue 11) ----------------------
+
+AVAILABILITY_FILE = "availability.json"
+"""Under $GPUSETTLE_HOME: one file per machine, since the owner's use is the machine's, not one worker's."""
+
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""Day names in `datetime.weekday()` order."""
+
+_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)|24:00")
+
+
+def _minutes(text: str) -> int:
+    if text == "24:00":
+        return 24 * 60
+    return int(text[:2]) * 60 + int(text[3:])
+
+
+class AvailabilityWindow(BaseModel):
+    """One weekly window in which the GPUs are for rent, in the machine's local time.
+
+    A window whose end is not after its start runs past midnight into the next day (22:00-07:00 on
+    `fri` covers Friday night into Saturday morning); `days` name the day each window starts on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    days: tuple[str, ...] = Field(description="Days the window starts on: mon, tue, wed, thu, fri, sat, sun.")
+    """Days the window starts on: `mon` .. `sun` (lower case), at least one, no repeats."""
+    start: str = Field(description="Start time, HH:MM local time.")
+    """Start time of day, `HH:MM` (24 h), the machine's local time."""
+    end: str = Field(description="End time, HH:MM (24:00 allowed); not after start = past midnight.")
+    """End time of day, `HH:MM` or `24:00`; an end not after the start wraps into the next day."""
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _days(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [d for d in re.split(r"[,\s]+", value) if d]
+        days = tuple(str(d).strip().lower()[:3] for d in value)
+        bad = [d for d in days if d not in WEEKDAYS]
+        if bad or not days:
+            raise ValueError(f"days must be among {', '.join(WEEKDAYS)} (got {list(value)!r})")
+        if len(set(days)) != len(days):
+            raise ValueError(f"a day is repeated in {list(value)!r}")
+        return days
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, value: str, info: ValidationInfo) -> str:
+        text = str(value).strip()
+        if not _HHMM.fullmatch(text) or (info.field_name == "start" and text == "24:00"):
+            raise ValueError(f"{info.field_name} must be HH:MM in 24-hour time (got {value!r})")
+        return text
+
+    def covers(self, weekday: int, minute_of_day: int) -> bool:
+        """Whether local (weekday 0=Mon, minute of day) falls in this window, [start, end)."""
+        start, end = _minutes(self.start), _minutes(self.end)
+        today = WEEKDAYS[weekday]
+        yesterday = WEEKDAYS[(weekday - 1) % 7]
+        if end > start:
+            return today in self.days and start <= minute_of_day < end
+        # Runs past midnight: the evening part on a listed day, the morning part on the day after one.
+        return (today in self.days and minute_of_day >= start) or (
+            yesterday in self.days and minute_of_day < end
+        )
+
+
+class AvailabilitySettings(BaseModel):
+    """When this machine's GPUs are for rent, and when its owner takes them back.
+
+    Kept in `$GPUSETTLE_HOME/availability.json`; `gpusettle provider availability` shows and sets it,
+    the worker reads it. The worker pauses the provider's offers and reclaims reclaimable and
+    interruptible leases (with their notice) outside the schedule or when the owner-use rule fires,
+    and resumes the offers once the GPUs have been idle for `idle_resume_minutes` inside the schedule."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schedule: tuple[AvailabilityWindow, ...] = Field(
+        default=(), description="Weekly windows when the GPUs are for rent; empty means always."
+    )
+    """Weekly windows when the GPUs are for rent (local time); empty means always for rent."""
+    owner_use_util_percent: int = Field(
+        default=30, ge=1, le=100, description="GPU utilisation (%) by others that counts as owner use."
+    )
+    """GPU utilisation in percent, by processes the worker did not start, that counts as the owner's use."""
+    owner_use_minutes: int = Field(
+        default=5, ge=1, le=24 * 60, description="Minutes the utilisation must last to count as owner use."
+    )
+    """How many minutes that utilisation must last before the worker hands the GPUs back to the owner."""
+    idle_resume_minutes: int = Field(
+        default=15, ge=1, le=24 * 60, description="Idle minutes before the offers resume."
+    )
+    """How many minutes the GPUs must be idle (no owner use) before the worker resumes the offers."""
+    foreign_process_reclaims: bool = Field(
+        default=True, description="Any GPU process the worker did not start counts as owner use at once."
+    )
+    """Whether any GPU process the worker did not start counts as the owner's use at once (no threshold)."""
+
+    def in_schedule(self, local_time: datetime) -> bool:
+        """Whether `local_time` (the machine's local time) falls in the schedule; always when empty."""
+        if not self.schedule:
+            return True
+        minute = local_time.hour * 60 + local_time.minute
+        return any(w.covers(local_time.weekday(), minute) for w in self.schedule)
+
+    @classmethod
+    def path(cls, home: Path) -> Path:
+        """Where the settings live under `home` ($GPUSETTLE_HOME)."""
+        return home / AVAILABILITY_FILE
+
+    @classmethod
+    def load(cls, path: Path) -> AvailabilitySettings:
+        """The settings in `path`; the defaults (always for rent) when there is no file; ConfigError for
+        a bad one."""
+        if not path.is_file():
+            return cls()
+        try:
+            return cls.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError, ValueError) as exc:
+            if isinstance(exc, ValidationError):
+                why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            else:
+                why = str(exc)
+            raise ConfigError(
+                f"cannot read availability settings {path}: {why}",
+                "fix or delete the file, or set it again with `gpusettle provider availability set`",
+            ) from None
+
+    def save(self, path: Path) -> None:
+        """Write the settings to `path` atomically (readable JSON)."""
+        from .atomicfile import write_atomic
+
+        write_atomic(path, (self.model_dump_json(indent=2) + "\n").encode(), mode=0o644)

@@ -36,8 +36,9 @@ class _Encoder:
         artifacts = load_artifacts()
         self.events: dict[str, tuple[str, str, list[dict[str, Any]]]] = {}
         for key, name in CONTRACTS.items():
-            for item in artifacts[name].abi:
-                if item.get("type") == "event":
+            # The synthetic chain has jobs only: an event name LeaseEscrow shares stays JobEscrow's.
+            for item in artifacts[name].abi if name in artifacts else ():
+                if item.get("type") == "event" and not (key == "leases" and item["name"] in self.events):
                     sig = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
                     self.events[item["name"]] = (key, "0x" + keccak256(sig.encode()).hex(), item["inputs"])
 

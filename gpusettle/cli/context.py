@@ -332,6 +332,9 @@ AMOUNT_KEYS = frozenset(
         "bond",
         "compensation",
         "token_supply",
+        "rate_per_second",
+        "penalty",
+        "penalties",
     }
 )
 """Keys whose values are token (or wei) amounts: in --json always a decimal string of base units."""

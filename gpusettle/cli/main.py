@@ -47,6 +47,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "offer": ("gpusettle.cli.offers", "offer", "Find offers to run a job on (rent GPUs)."),
     "job": ("gpusettle.cli.job", "job", "Open, publish, watch, refund and dispute jobs (rent GPUs)."),
+    "lease": (
+        "gpusettle.cli.lease",
+        "lease",
+        "Open, top up, close and watch leases (rent GPUs by the second).",
+    ),
     "market": ("gpusettle.cli.market", "market", "Search offers, providers and market figures (an index)."),
     "index": ("gpusettle.cli.index", "index", "Follow the chain into a local index (SQLite or PostgreSQL)."),
     "explorer": ("gpusettle.cli.explorer", "explorer", "Serve the market explorer web app over an index."),

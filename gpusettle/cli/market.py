@@ -6,11 +6,13 @@ from collections.abc import Callable
 
 import click
 
+from ..availability import CLASSES, class_value, parse_duration
 from ..errors import ConfigError, ContractError, GpusettleError
 from ..index.match import LOST_RACE_ERRORS, candidates, parse_match, price_per_second
 from ..index.queries import OfferQuery, OfferRow
 from ..index.source import MarketSource, open_source
 from .context import get_ctx, shared_options
+from .leaseterms import fmt_span
 
 __all__ = ["MATCH_TRIES", "create_matched", "market", "per_gpu_hour"]
 
@@ -47,6 +49,18 @@ def _short(address: str) -> str:
     "--max-price", help="Highest price: tokens per GPU-hour (3.5 or 3.5/h) or per GPU-second (0.001/s)."
 )
 @click.option("--min-completed", type=click.IntRange(0), help="Least jobs the provider completed.")
+@click.option(
+    "--free", "min_free", type=click.IntRange(1, 255), help="Least GPUs free now (for a lease or job)."
+)
+@click.option(
+    "--class",
+    "max_class",
+    type=click.Choice(CLASSES),
+    help="The worst availability class you accept: dedicated (only), reclaimable (or dedicated), interruptible (any).",
+)
+@click.option(
+    "--min-notice", help="Least reclaim notice of reclaimable offers: 10m, 1h (dedicated ones always fit)."
+)
 @click.option("--provider", "provider_address", help="Only this provider's offers.")
 @click.option(
     "--sort",
@@ -67,6 +81,9 @@ def market_offers(
     min_gpus: int | None,
     max_price: str | None,
     min_completed: int | None,
+    min_free: int | None,
+    max_class: str | None,
+    min_notice: str | None,
     provider_address: str | None,
     sort: str,
     limit: int,
@@ -83,6 +100,9 @@ def market_offers(
         min_gpus=min_gpus,
         max_price=price_per_second(max_price, decimals) if max_price is not None else None,
         min_completed=min_completed,
+        min_free=min_free,
+        max_class=class_value(max_class) if max_class else None,
+        min_notice=parse_duration(min_notice, "--min-notice") if min_notice else None,
         provider=c.resolve_address(provider_address) if provider_address else None,
         sort=sort,  # type: ignore[arg-type]
         limit=limit,
@@ -95,8 +115,8 @@ def market_offers(
             click.echo("no offer fits; loosen the filters (see `gpusettle market offers --help`)")
             return
         click.echo(
-            f"{'offer':>6}  {'GPU':<26} {'GPUs':>4} {'VRAM':>6} {'per GPU-h':>10} {'per GB-h':>9}  "
-            f"{'provider':<12} {'done/fail/t-o':>13} {'busy':>4}"
+            f"{'offer':>6}  {'GPU':<26} {'free':>7} {'VRAM':>6} {'per GPU-h':>10} {'per GB-h':>9}  "
+            f"{'class':<18} {'provider':<12} {'done/fail/t-o':>13} {'busy':>4}"
         )
         for o in page.offers:
             click.echo(_offer_line(o, decimals))
@@ -109,9 +129,15 @@ def _offer_line(o: OfferRow, decimals: int) -> str:
     hour = per_gpu_hour(o.price_per_gpu_second, decimals)
     per_gb = hour / max(1, o.vram_gb)
     record = f"{o.jobs_completed}/{o.jobs_failed}/{o.jobs_timed_out}"
+    free = f"{o.gpus_free if o.gpus_free is not None else o.gpu_count}/{o.gpu_count}"
+    klass = o.gpu_class or "dedicated"
+    if klass == "reclaimable":
+        klass += f" {fmt_span(o.notice_seconds)}"
+    if o.paused:
+        klass = "PAUSED " + klass
     return (
-        f"{o.offer_id:>6}  {o.gpu_model[:26]:<26} {o.gpu_count:>4} {o.vram_gb:>4}GB {hour:>10.4f} {per_gb:>9.5f}  "
-        f"{_short(o.provider):<12} {record:>13} {o.jobs_running:>4}"
+        f"{o.offer_id:>6}  {o.gpu_model[:26]:<26} {free:>7} {o.vram_gb:>4}GB {hour:>10.4f} {per_gb:>9.5f}  "
+        f"{klass[:18]:<18} {_short(o.provider):<12} {record:>13} {o.jobs_running + o.leases_running:>4}"
     )
 
 
@@ -152,9 +178,14 @@ def market_stats(index: str | None) -> None:
     def human() -> None:
         d = s.token_decimals
         click.echo(f"indexed to block {s.last_block}")
-        click.echo(f"offers      {s.offers_active} active, {s.gpus_offered} GPUs, {s.providers} providers")
+        click.echo(
+            f"offers      {s.offers_active} active, {s.gpus_offered} GPUs ({s.gpus_free} free), {s.providers} providers"
+        )
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(s.jobs_by_status.items()))
         click.echo(f"jobs        {s.jobs} ({statuses})")
+        if s.leases_by_status:
+            leases = ", ".join(f"{k} {v}" for k, v in sorted(s.leases_by_status.items()))
+            click.echo(f"leases      {sum(s.leases_by_status.values())} ({leases})")
         click.echo(
             f"settled     {s.gpu_hours_settled:,.2f} GPU-hours, {int(s.value_settled) / 10**d:,.4f} {s.token_symbol}"
         )

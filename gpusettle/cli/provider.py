@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from ..availability import CLASSES
 from ..chain.client import Gpusettle
 from ..errors import ConfigError
 from ..units import format_units
 from .context import Ctx, fmt_time, get_ctx, require_tokens, shared_options
 
-__all__ = ["provider"]
+if TYPE_CHECKING:
+    from ..chain.leases import LeaseInfo, Leases
+    from ..settings import AvailabilitySettings, AvailabilityWindow
+
+__all__ = ["availability_terms", "parse_window", "provider"]
+
+_CLASS_HELP = "Availability class: dedicated, reclaimable (with --notice) or interruptible (no notice)."
+_NOTICE_HELP = "A reclaimable offer's notice before a reclaim ends billing: 10m, 1h, 1d."
+_UPTIME_HELP = (
+    "Uptime guaranteed to leases in percent (0-100, e.g. 99.5); below it a checkpoint pays a penalty."
+)
 
 
 @click.group()
@@ -239,6 +252,9 @@ def _price(c: Ctx, text: str) -> int:
 )
 @click.option("--price", required=True, help="Price per GPU-second in tokens, e.g. 0.001.")
 @click.option("--metadata-uri", default="", help="Where the machine is described.")
+@click.option("--class", "klass", type=click.Choice(CLASSES), help=_CLASS_HELP + " Default dedicated.")
+@click.option("--notice", help=_NOTICE_HELP)
+@click.option("--uptime-guarantee", "uptime", help=_UPTIME_HELP)
 @shared_options
 def offer_add(
     gpu_model: str | None,
@@ -247,6 +263,9 @@ def offer_add(
     this_machine: bool,
     price: str,
     metadata_uri: str,
+    klass: str | None,
+    notice: str | None,
+    uptime: str | None,
 ) -> None:
     """Publish an offer (needs at least the minimum stake).
 
@@ -266,12 +285,17 @@ def offer_add(
             "describe the hardware: --this-machine, or --gpu-model, --gpu-count and --vram"
         )
     assert gpu_model is not None and gpu_count is not None and vram_gb is not None
+    # Checked before the offer goes out: bad class flags must not leave a published dedicated offer.
+    terms = availability_terms((0, 0, 0), klass, notice, uptime) if (klass or notice or uptime) else None
     client = c.client()
     out = c.send(
         client.plan_add_offer(c.address(), gpu_model, gpu_count, vram_gb, _price(c, price), metadata_uri),
         what="offer published",
     )
     offer_id = int(out.event("OfferAdded").args["offerId"])
+    if terms is not None and terms != (0, 0, 0):
+        # New offers are dedicated without a guarantee; another class is a second transaction.
+        _set_availability(c, offer_id, terms)
     c.emit({"tx": out.summary(), "offer_id": offer_id}, f"offer {offer_id} published")
 
 
@@ -281,13 +305,30 @@ def offer_add(
 @click.option("--vram", "vram_gb", type=click.IntRange(1, 2**32 - 1), help="GB per GPU (default: unchanged).")
 @click.option("--price", help="Price per GPU-second in tokens (default: unchanged).")
 @click.option("--metadata-uri", help="Metadata URI (default: unchanged).")
+@click.option("--class", "klass", type=click.Choice(CLASSES), help=_CLASS_HELP)
+@click.option("--notice", help=_NOTICE_HELP)
+@click.option("--uptime-guarantee", "uptime", help=_UPTIME_HELP)
 @shared_options
 def offer_update(
-    offer_id: int, gpu_count: int | None, vram_gb: int | None, price: str | None, metadata_uri: str | None
+    offer_id: int,
+    gpu_count: int | None,
+    vram_gb: int | None,
+    price: str | None,
+    metadata_uri: str | None,
+    klass: str | None,
+    notice: str | None,
+    uptime: str | None,
 ) -> None:
-    """Change OFFER_ID's terms; open jobs keep the price they locked."""
+    """Change OFFER_ID's terms; open jobs and leases keep the terms they locked."""
     c = get_ctx()
     client = c.client()
+    if klass is not None or notice is not None or uptime is not None:
+        cur_terms = _leases(c).offer_availability(offer_id)
+        current = (cur_terms.availability_class, cur_terms.notice_seconds, cur_terms.uptime_guarantee_bps)
+        _set_availability(c, offer_id, availability_terms(current, klass, notice, uptime))
+        if gpu_count is None and vram_gb is None and price is None and metadata_uri is None:
+            c.emit({"offer": asdict(client.offer(offer_id))}, f"offer {offer_id} updated")
+            return
     cur = client.offer(offer_id)
     plan = client.plan_update_offer(
         c.address(),
@@ -339,3 +380,379 @@ def offer_list(who: str | None, all_: bool, active: bool) -> None:
             )
 
     c.emit({"offers": [asdict(o) for o in offers]}, human)
+
+
+# -- leases, availability and capacity (issue 11) --------------------------------------------------------
+
+
+def _leases(c: Ctx) -> Leases:
+    from .lease import leases_of
+
+    return leases_of(c)
+
+
+def availability_terms(
+    current: tuple[int, int, int], klass: str | None, notice: str | None, uptime: str | None
+) -> tuple[int, int, int]:
+    """(class, notice seconds, guarantee bps) from the flags over the `current` terms (a new offer's are
+    (0, 0, 0)); ConfigError for terms the staking contract would refuse, before anything is sent."""
+    from ..availability import class_value, parse_duration
+
+    value = class_value(klass) if klass else current[0]
+    seconds = parse_duration(notice, "--notice") if notice is not None else current[1]
+    bps = _uptime_bps(uptime) if uptime is not None else current[2]
+    if value == 0:
+        if notice is not None and seconds:
+            raise ConfigError(
+                "a dedicated offer is never reclaimed, so it has no notice",
+                "drop --notice, or choose --class reclaimable",
+            )
+        seconds = 0
+    if value == 1 and seconds == 0:
+        raise ConfigError(
+            "a reclaimable offer needs a notice: how long a lease keeps running after a reclaim",
+            "pass --notice, e.g. --notice 10m (interruptible offers have none)",
+        )
+    if value == 2:
+        if notice is not None and seconds:
+            raise ConfigError(
+                "an interruptible offer gives no notice", "drop --notice, or choose --class reclaimable"
+            )
+        seconds = 0
+        if uptime is None:
+            bps = 0  # the guarantee of the class it had does not carry over
+        if bps:
+            raise ConfigError(
+                "an interruptible offer cannot guarantee uptime", "drop --uptime-guarantee (or set it to 0)"
+            )
+    if seconds > 2**32 - 1:
+        raise ConfigError(f"--notice {notice} is longer than the contract holds", "give at most 136 years")
+    return value, seconds, bps
+
+
+def _uptime_bps(text: str) -> int:
+    """'99.5' or '99.5%' -> 9950 basis points; ConfigError outside 0-100."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(text.strip().removesuffix("%"))
+    except InvalidOperation:
+        raise ConfigError(
+            f"--uptime-guarantee {text!r} is not a number", "give a percentage, e.g. 99.5"
+        ) from None
+    if not 0 <= value <= 100 or (value * 100) % 1:
+        raise ConfigError(
+            f"--uptime-guarantee {text} is not a percentage from 0 to 100 in steps of 0.01",
+            "give e.g. 99.5",
+        )
+    return int(value * 100)
+
+
+def _set_availability(c: Ctx, offer_id: int, terms: tuple[int, int, int]) -> None:
+    value, seconds, bps = terms
+    c.send(
+        _leases(c).plan_set_offer_availability(c.address(), offer_id, value, seconds, bps),
+        what="availability set",
+    )
+
+
+_CLASS_HELP = "Availability class: dedicated, reclaimable (with --notice) or interruptible (no notice)."
+_NOTICE_HELP = "A reclaimable offer's notice before a reclaim ends billing: 10m, 1h, 1d."
+_UPTIME_HELP = (
+    "Uptime guaranteed to leases in percent (0-100, e.g. 99.5); below it a checkpoint pays a penalty."
+)
+
+
+@offer.command("availability")
+@click.argument("offer_id", type=click.IntRange(1))
+@click.option("--class", "klass", type=click.Choice(CLASSES), help=_CLASS_HELP)
+@click.option("--notice", help=_NOTICE_HELP)
+@click.option("--uptime-guarantee", "uptime", help=_UPTIME_HELP)
+@shared_options
+def offer_availability(offer_id: int, klass: str | None, notice: str | None, uptime: str | None) -> None:
+    """Show OFFER_ID's class, notice, guarantee, pause flag and free GPUs; with options, change them
+    (leases already running keep the terms they opened with)."""
+    c = get_ctx()
+    c.client()
+    if klass is not None or notice is not None or uptime is not None:
+        cur = _leases(c).offer_availability(offer_id)
+        current = (cur.availability_class, cur.notice_seconds, cur.uptime_guarantee_bps)
+        _set_availability(c, offer_id, availability_terms(current, klass, notice, uptime))
+    a = _leases(c).offer_availability(offer_id)
+    data = {**asdict(a), "class": a.class_name}
+    c.emit(
+        data,
+        f"offer {offer_id}: {a.class_name}"
+        + (f", {a.notice_seconds} s notice" if a.availability_class == 1 else "")
+        + (f", uptime guarantee {a.uptime_guarantee_bps / 100:g}%" if a.uptime_guarantee_bps else "")
+        + f"; {a.free_gpus} GPU(s) free, {a.reserved_gpus} reserved"
+        + ("; PAUSED (no new work)" if a.paused else ""),
+    )
+
+
+@offer.command("pause")
+@click.argument("offer_id", type=click.IntRange(1))
+@shared_options
+def offer_pause(offer_id: int) -> None:
+    """Take no new jobs or leases on OFFER_ID for now (running ones continue); from the staking wallet
+    or the worker key."""
+    c = get_ctx()
+    c.client()
+    leases = _leases(c)
+    if leases.offer_availability(offer_id).paused:
+        raise ConfigError(
+            f"offer {offer_id} is already paused", f"resume it: `gpusettle provider offer resume {offer_id}`"
+        )
+    out = c.send(leases.plan_pause_offer(c.address(), offer_id), what="offer paused")
+    c.emit({"tx": out.summary(), "offer_id": offer_id, "paused": True}, f"offer {offer_id} paused")
+
+
+@offer.command("resume")
+@click.argument("offer_id", type=click.IntRange(1))
+@shared_options
+def offer_resume(offer_id: int) -> None:
+    """Take new jobs and leases on OFFER_ID again."""
+    c = get_ctx()
+    c.client()
+    leases = _leases(c)
+    if not leases.offer_availability(offer_id).paused:
+        raise ConfigError(f"offer {offer_id} is not paused", "nothing to resume")
+    out = c.send(leases.plan_resume_offer(c.address(), offer_id), what="offer resumed")
+    c.emit({"tx": out.summary(), "offer_id": offer_id, "paused": False}, f"offer {offer_id} resumed")
+
+
+@provider.group("lease")
+def provider_lease() -> None:
+    """Accept, decline and list leases on your offers (from the staking wallet or the worker key)."""
+
+
+def _open_lease(c: Ctx, lease_id: int) -> LeaseInfo:
+    info = _leases(c).lease(lease_id)
+    if info.status != "Open":
+        raise ConfigError(
+            f"lease {lease_id} is {info.status}: only an open lease can be accepted or declined",
+            f"see `gpusettle lease status {lease_id}`",
+        )
+    return info
+
+
+@provider_lease.command("accept")
+@click.argument("lease_id", type=click.IntRange(1))
+@shared_options
+def provider_lease_accept(lease_id: int) -> None:
+    """Accept LEASE_ID: billing starts now and collateral is locked from your free stake (the worker
+    does this itself when it runs)."""
+    c = get_ctx()
+    client = c.client()
+    info = _open_lease(c, lease_id)
+    now = client.chain.timestamp()
+    if info.accept_by and now > info.accept_by:
+        raise ConfigError(
+            f"lease {lease_id} had to be accepted by {fmt_time(info.accept_by, now)}",
+            "it can only be cancelled now (by anyone): the client gets its deposit back",
+        )
+    out = c.send(_leases(c).plan_accept(c.address(), lease_id), what="lease accepted")
+    ev = out.event("LeaseAccepted").args
+    c.emit(
+        {
+            "tx": out.summary(),
+            "lease_id": lease_id,
+            "started_at": int(ev["startedAt"]),
+            "collateral": int(ev["collateral"]),
+        },
+        f"lease {lease_id} accepted: billing from {fmt_time(int(ev['startedAt']), now)}, "
+        f"collateral {client.fmt(int(ev['collateral']))} locked",
+    )
+
+
+@provider_lease.command("decline")
+@click.argument("lease_id", type=click.IntRange(1))
+@shared_options
+def provider_lease_decline(lease_id: int) -> None:
+    """Decline LEASE_ID: the client gets its whole deposit back."""
+    c = get_ctx()
+    client = c.client()
+    info = _open_lease(c, lease_id)
+    out = c.send(_leases(c).plan_decline(c.address(), lease_id), what="lease declined")
+    c.emit(
+        {"tx": out.summary(), "lease_id": lease_id, "refund": info.deposit},
+        f"lease {lease_id} declined; {client.fmt(info.deposit)} goes back to {info.client}",
+    )
+
+
+@provider_lease.command("list")
+@click.argument("who", required=False)
+@shared_options
+def provider_lease_list(who: str | None) -> None:
+    """Leases on WHO's offers (default --account), with their status."""
+    from .lease import lease_list
+
+    c = get_ctx()
+    click.get_current_context().invoke(lease_list, who=c.resolve_address(who) if who else c.address())
+
+
+@provider.command("reclaim")
+@click.argument("lease_id", type=click.IntRange(1))
+@shared_options
+def provider_reclaim(lease_id: int) -> None:
+    """Take the GPUs of LEASE_ID back: billing ends after the notice the lease opened with (reclaimable
+    and interruptible leases only; a dedicated lease runs until the client ends it)."""
+    c = get_ctx()
+    client = c.client()
+    leases = _leases(c)
+    info = leases.lease(lease_id)
+    if info.status != "Running":
+        raise ConfigError(
+            f"lease {lease_id} is {info.status}: only a running lease can be reclaimed",
+            "an open lease is declined instead: `gpusettle provider lease decline`",
+        )
+    if info.availability_class == 0:
+        raise ConfigError(
+            f"lease {lease_id} is dedicated: it cannot be reclaimed",
+            "it runs until its client closes it, its end time or its runway; pause the offer to take no new work",
+        )
+    if info.billing_end:
+        raise ConfigError(
+            f"lease {lease_id} already ends billing at {fmt_time(info.billing_end, client.chain.timestamp())}",
+            "nothing to reclaim",
+        )
+    out = c.send(leases.plan_reclaim(c.address(), lease_id, info.notice_seconds), what="lease reclaimed")
+    end = int(out.event("LeaseReclaimed").args["billingEnd"])
+    c.emit(
+        {"tx": out.summary(), "lease_id": lease_id, "billing_end": end},
+        f"lease {lease_id} reclaimed: billing ends {fmt_time(end, client.chain.timestamp())}",
+    )
+
+
+@provider.group("availability", invoke_without_command=True)
+@shared_options
+@click.pass_context
+def provider_availability(ctx: click.Context) -> None:
+    """When this machine's GPUs are for rent and when the owner takes them back (the worker reads it
+    from $GPUSETTLE_HOME/availability.json); without a subcommand, shows it."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(availability_show)
+
+
+def _availability_path(c: Ctx) -> Path:
+    from ..settings import AvailabilitySettings
+
+    return AvailabilitySettings.path(c.settings.home)
+
+
+def _show_availability(c: Ctx, s: AvailabilitySettings, path: Path) -> None:
+    def human() -> None:
+        click.echo(f"availability ({path})")
+        if not s.schedule:
+            click.echo("  schedule     always for rent")
+        for w in s.schedule:
+            click.echo(f"  for rent     {','.join(w.days)} {w.start}-{w.end}")
+        click.echo(
+            f"  owner use    {'any GPU process this worker did not start, or ' if s.foreign_process_reclaims else ''}"
+            f"utilisation above {s.owner_use_util_percent}% for {s.owner_use_minutes} min"
+        )
+        click.echo(f"  resume after {s.idle_resume_minutes} min idle")
+
+    c.emit({"path": str(path), **s.model_dump(mode="json")}, human)
+
+
+@provider_availability.command("show")
+@shared_options
+def availability_show() -> None:
+    """Show the schedule and the owner-use rule."""
+    from ..settings import AvailabilitySettings
+
+    c = get_ctx()
+    path = _availability_path(c)
+    _show_availability(c, AvailabilitySettings.load(path), path)
+
+
+def parse_window(text: str) -> AvailabilityWindow:
+    """'mon-fri 18:00-08:00', 'sat,sun 00:00-24:00', 'weekdays 19:00-07:00', 'daily 22:00-06:00'."""
+    from pydantic import ValidationError
+
+    from ..settings import WEEKDAYS, AvailabilityWindow
+
+    parts = text.split()
+    hint = "write DAYS START-END, e.g. 'mon-fri 18:00-08:00', 'sat,sun 00:00-24:00' or 'daily 22:00-06:00'"
+    if len(parts) != 2 or "-" not in parts[1]:
+        raise ConfigError(f"--window {text!r} is not a weekly window", hint)
+    days_text, times = parts[0].lower(), parts[1]
+    named = {"daily": WEEKDAYS, "weekdays": WEEKDAYS[:5], "weekends": WEEKDAYS[5:]}
+    days: list[str] = []
+    for part in days_text.split(","):
+        if part in named:
+            days += named[part]
+        elif "-" in part:
+            a, _, b = part.partition("-")
+            if a[:3] not in WEEKDAYS or b[:3] not in WEEKDAYS:
+                raise ConfigError(f"--window {text!r}: {part!r} is not a range of days", hint)
+            i, j = WEEKDAYS.index(a[:3]), WEEKDAYS.index(b[:3])
+            days += [WEEKDAYS[(i + k) % 7] for k in range((j - i) % 7 + 1)]
+        else:
+            days.append(part)
+    start, _, end = times.partition("-")
+    try:
+        return AvailabilityWindow(days=tuple(dict.fromkeys(days)), start=start, end=end)
+    except ValidationError as exc:
+        raise ConfigError(f"--window {text!r}: {exc.errors()[0]['msg']}", hint) from None
+
+
+@provider_availability.command("set")
+@click.option(
+    "--window",
+    "windows",
+    multiple=True,
+    help="A weekly window when the GPUs are for rent, local time: 'mon-fri 18:00-08:00' (repeatable; "
+    "replaces the schedule).",
+)
+@click.option("--always", is_flag=True, help="For rent at all hours (clears the schedule).")
+@click.option(
+    "--owner-util", type=click.IntRange(1, 100), help="GPU utilisation (%) by others that is owner use."
+)
+@click.option("--owner-minutes", type=click.IntRange(1, 1440), help="Minutes that utilisation must last.")
+@click.option("--idle-resume", type=click.IntRange(1, 1440), help="Idle minutes before the offers resume.")
+@click.option(
+    "--foreign-process-reclaims/--no-foreign-process-reclaims",
+    default=None,
+    help="Whether any GPU process the worker did not start is owner use at once.",
+)
+@shared_options
+def availability_set(
+    windows: tuple[str, ...],
+    always: bool,
+    owner_util: int | None,
+    owner_minutes: int | None,
+    idle_resume: int | None,
+    foreign_process_reclaims: bool | None,
+) -> None:
+    """Change the schedule and the owner-use rule (what is not given stays); the worker picks it up."""
+    from ..settings import AvailabilitySettings
+
+    if windows and always:
+        raise click.UsageError("give --window or --always, not both")
+    c = get_ctx()
+    path = _availability_path(c)
+    current = AvailabilitySettings.load(path)
+    changes: dict[str, object] = {}
+    if windows:
+        changes["schedule"] = tuple(parse_window(w) for w in windows)
+    if always:
+        changes["schedule"] = ()
+    for key, value in (
+        ("owner_use_util_percent", owner_util),
+        ("owner_use_minutes", owner_minutes),
+        ("idle_resume_minutes", idle_resume),
+        ("foreign_process_reclaims", foreign_process_reclaims),
+    ):
+        if value is not None:
+            changes[key] = value
+    if not changes:
+        raise click.UsageError(
+            "say what to change: --window, --always, --owner-util, --owner-minutes, --idle-resume "
+            "or --[no-]foreign-process-reclaims"
+        )
+    updated = AvailabilitySettings.model_validate({**current.model_dump(), **changes})
+    updated.save(path)
+    c.info(f"saved {path}; a running worker applies it at its next check")
+    _show_availability(c, updated, path)

@@ -170,6 +170,59 @@ def _job(request: Request) -> Any:
     return found.model_dump(mode="json")
 
 
+class LeasesQuery(BaseModel):
+    """Filters for the lease list."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    status: str | None = None
+    """Only leases in this status: Open, Running, Ended, Cancelled or Disputed."""
+    provider: str | None = None
+    """Only this provider's leases (0x address)."""
+    client: str | None = None
+    """Only this client's leases (0x address)."""
+    limit: int = 50
+    """Rows per page (1-500)."""
+    offset: int = 0
+    """Rows to skip."""
+
+    def model_post_init(self, _context: Any) -> None:
+        if not 1 <= self.limit <= 500:
+            raise BadQuery(f"limit: must be between 1 and 500 (got {self.limit})", "limit")
+        if self.offset < 0:
+            raise BadQuery(f"offset: must be 0 or more (got {self.offset})", "offset")
+        for name in ("provider", "client"):
+            v = getattr(self, name)
+            if v is not None and not (len(v) == 42 and v.startswith("0x")):
+                raise BadQuery(f"{name}: {v!r} is not a 0x address of 40 hex digits", name)
+        if self.status is not None and self.status not in _LEASE_STATUSES:
+            raise BadQuery(f"status: {self.status!r} is not one of {', '.join(_LEASE_STATUSES)}", "status")
+
+
+_LEASE_STATUSES = ("Open", "Running", "Ended", "Cancelled", "Disputed")
+
+
+def _leases(request: Request) -> Any:
+    q = parse(LeasesQuery, request.query_params)
+    total, rows = queries.leases(
+        _db(request), status=q.status, provider=q.provider, client=q.client, limit=q.limit, offset=q.offset
+    )
+    return {"total": total, "leases": [r.model_dump(mode="json") for r in rows]}
+
+
+def _lease(request: Request) -> Any:
+    text = request.path_params["lease_id"]
+    try:
+        lease_id = int(text)
+    except ValueError:
+        raise BadQuery(f"lease id {text!r} is not a whole number", "lease_id") from None
+    if not 1 <= lease_id < 2**63:
+        raise BadQuery(f"lease id {lease_id} is out of range (1 or more)", "lease_id")
+    found = queries.lease(_db(request), lease_id)
+    if found is None:
+        raise LookupError(f"no lease {lease_id} in the index")
+    return found.model_dump(mode="json")
+
+
 def _stats(request: Request) -> Any:
     parse(_Empty, request.query_params)
     return queries.stats(_db(request)).model_dump(mode="json")
@@ -255,7 +308,16 @@ def openapi() -> dict[str, Any]:
         total: int
         jobs: list[queries.JobRow]
 
+    class LeaseList(BaseModel):
+        """A page of leases."""
+
+        total: int
+        leases: list[queries.LeaseRow]
+
     addr = [{"name": "address", "in": "path", "required": True, "schema": {"type": "string"}}]
+    lease_id = [
+        {"name": "lease_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    ]
     job_id = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}]
     return {
         "openapi": "3.1.0",
@@ -270,6 +332,10 @@ def openapi() -> dict[str, Any]:
             "/api/providers/{address}": op("One provider", queries.ProviderDetail, path=addr),
             "/api/jobs": op("Jobs, newest first", JobList, JobsQuery),
             "/api/jobs/{job_id}": op("One job and its timeline", queries.JobDetail, path=job_id),
+            "/api/leases": op("Leases, newest first", LeaseList, LeasesQuery),
+            "/api/leases/{lease_id}": op(
+                "One lease, its checkpoints and its timeline", queries.LeaseDetail, path=lease_id
+            ),
             "/api/stats": op("Network figures", queries.Stats),
             "/api/oracle": op("Oracle set and queue", queries.OracleView),
         },
@@ -285,6 +351,8 @@ def api_routes() -> list[Route]:
         Route("/api/providers/{address}", _handle(_provider)),
         Route("/api/jobs", _handle(_jobs)),
         Route("/api/jobs/{job_id}", _handle(_job)),
+        Route("/api/leases", _handle(_leases)),
+        Route("/api/leases/{lease_id}", _handle(_lease)),
         Route("/api/stats", _handle(_stats)),
         Route("/api/oracle", _handle(_oracle)),
         Route("/api/openapi.json", _handle(_openapi)),

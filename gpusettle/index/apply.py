@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ..availability import class_name
 from .events import IndexedEvent
 from .journal import State, rewind
 
@@ -146,9 +147,16 @@ def _offer_added(s: State, ev: IndexedEvent, t: int) -> None:
         "gpu_model": a["gpuModel"],
         "gpu_family": gpu_family(a["gpuModel"]),
         "active": 1,
-        "gpu_class": None,
+        # New offers are dedicated, not paused, none of their GPUs reserved (ProviderStaking.addOffer).
+        "gpu_class": "dedicated",
         "verified": None,
-        "gpus_free": None,
+        "gpus_free": a["gpuCount"],
+        "notice_seconds": 0,
+        "uptime_bps": 0,
+        "paused": 0,
+        "gpus_reserved": 0,
+        "leases_running": 0,
+        "leases_total": 0,
         "jobs_running": 0,
         "jobs_total": 0,
         "created_block": ev.block_number,
@@ -164,6 +172,7 @@ def _offer_updated(s: State, ev: IndexedEvent, t: int) -> None:
     if row is None:
         return
     _terms(row, ev.args)
+    _free(row)
     row["updated_block"] = ev.block_number
     s.put("offers", row["offer_id"], row)
 
@@ -177,6 +186,10 @@ def _offer_withdrawn(s: State, ev: IndexedEvent, t: int) -> None:
     s.put("offers", row["offer_id"], row)
 
 
+def _free(row: dict[str, Any]) -> None:
+    row["gpus_free"] = max(0, int(row["gpu_count"]) - int(row.get("gpus_reserved") or 0))
+
+
 def _offer_running(s: State, offer_id: int, delta: int, new_job: bool) -> None:
     row = s.get("offers", offer_id)
     if row is None:
@@ -187,12 +200,46 @@ def _offer_running(s: State, offer_id: int, delta: int, new_job: bool) -> None:
     s.put("offers", offer_id, row)
 
 
+def _gpus_reserved(s: State, ev: IndexedEvent, t: int) -> None:
+    """ProviderStaking's GpusReserved / GpusReleased carry the offer's reserved total after the change:
+    the one exact source (a settled job's GPUs come back later, when someone calls releaseJobGpus)."""
+    row = s.get("offers", ev.args["offerId"])
+    if row is None:
+        return
+    row["gpus_reserved"] = int(ev.args["reserved"])
+    _free(row)
+    s.put("offers", row["offer_id"], row)
+
+
+def _offer_availability(s: State, ev: IndexedEvent, t: int) -> None:
+    row = s.get("offers", ev.args["offerId"])
+    if row is None:
+        return
+    row["gpu_class"] = class_name(int(ev.args["availabilityClass"]))
+    row["notice_seconds"] = int(ev.args["noticeSeconds"])
+    row["uptime_bps"] = int(ev.args["uptimeGuaranteeBps"])
+    row["updated_block"] = ev.block_number
+    s.put("offers", row["offer_id"], row)
+
+
+def _offer_paused(value: int) -> Callable[[State, IndexedEvent, int], None]:
+    def handler(s: State, ev: IndexedEvent, t: int) -> None:
+        row = s.get("offers", ev.args["offerId"])
+        if row is None:
+            return
+        row["paused"] = value
+        row["updated_block"] = ev.block_number
+        s.put("offers", row["offer_id"], row)
+
+    return handler
+
+
 def _job_created(s: State, ev: IndexedEvent, t: int) -> None:
     a = ev.args
     offer = s.get("offers", a["offerId"])
     # Today's JobCreated has no GPU count: it is the offer's at creation, which the index holds (offers
     # are applied in chain order, so a later update has not been seen yet).
-    gpu_count = offer["gpu_count"] if offer else 0
+    gpu_count = a["gpuCount"] if "gpuCount" in a else (offer["gpu_count"] if offer else 0)
     price, max_gpu_seconds = a["pricePerGpuSecond"], a["maxGpuSeconds"]
     s.put(
         "jobs",
@@ -444,6 +491,11 @@ HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]] = {
     ("staking", "OfferAdded"): _offer_added,
     ("staking", "OfferUpdated"): _offer_updated,
     ("staking", "OfferWithdrawn"): _offer_withdrawn,
+    ("staking", "OfferAvailabilitySet"): _offer_availability,
+    ("staking", "OfferPaused"): _offer_paused(1),
+    ("staking", "OfferResumed"): _offer_paused(0),
+    ("staking", "GpusReserved"): _gpus_reserved,
+    ("staking", "GpusReleased"): _gpus_reserved,
     ("escrow", "JobCreated"): _job_created,
     ("escrow", "JobAccepted"): _job_accepted,
     ("escrow", "JobCancelled"): _job_cancelled,
@@ -457,7 +509,8 @@ HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]] = {
     ("escrow", "EarningsWithdrawn"): _earnings_withdrawn,
     ("escrow", "OracleSetUpdated"): _oracle_set,
 }
-"""(contract, event) -> handler; events without one (parameters, roles, fees) are kept in `events` only."""
+"""(contract, event) -> handler; events without one (parameters, roles, fees) are kept in `events` only.
+The lease escrow's handlers are added by `apply_leases` (imported at the end of this module)."""
 
 
 def apply_event(s: State, ev: IndexedEvent, t: int) -> None:
@@ -482,5 +535,10 @@ def apply_event(s: State, ev: IndexedEvent, t: int) -> None:
             offer_id,
             account,
             json.dumps(a, separators=(",", ":")),
+            a.get("leaseId"),
         )
     )
+
+
+# Registers LeaseEscrow's handlers in HANDLERS (it imports the helpers above, so it comes last).
+from . import apply_leases  # noqa: F401

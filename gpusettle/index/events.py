@@ -27,13 +27,26 @@ from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 
-from ..chain.abi import load_artifacts
+from ..chain.abi import load_artifact, load_artifacts
 from ..hashing import keccak256
 
-__all__ = ["CONTRACTS", "Decoder", "IndexedEvent", "decoder"]
+__all__ = ["CONTRACTS", "LEASE_RECORD_KEYS", "Decoder", "IndexedEvent", "decoder", "followed"]
 
-CONTRACTS: dict[str, str] = {"staking": "ProviderStaking", "escrow": "JobEscrow"}
-"""Deployment-record key -> contract whose events the index follows."""
+CONTRACTS: dict[str, str] = {"staking": "ProviderStaking", "escrow": "JobEscrow", "leases": "LeaseEscrow"}
+"""Deployment-record key -> contract whose events the index follows (LeaseEscrow when deployed)."""
+
+LEASE_RECORD_KEYS: tuple[str, ...] = ("leases", "lease_escrow", "leaseEscrow", "LeaseEscrow")
+"""Keys a deployment record may hold the LeaseEscrow address under (chain.leases uses the same)."""
+
+
+def followed(addresses: Mapping[str, str]) -> dict[str, str]:
+    """The record's addresses under the index's keys (staking, escrow, leases) for the contracts it follows."""
+    out = {k: a for k, a in addresses.items() if k in CONTRACTS and k != "leases"}
+    lease = next((addresses[k] for k in LEASE_RECORD_KEYS if k in addresses), None)
+    if lease is not None:
+        out["leases"] = lease
+    return out
+
 
 _STATIC = ("uint", "int", "address", "bool", "bytes32")
 
@@ -126,14 +139,16 @@ class Decoder:
     """topic0 -> (contract, event name, decoder) for the followed contracts."""
 
     def __init__(self, abis: Mapping[str, list[dict[str, Any]]]) -> None:
-        self.table: dict[str, tuple[str, str, Callable[[list[str], str], dict[str, Any]]]] = {}
+        # Keyed by (topic0, contract): two contracts may emit the same signature (both escrows'
+        # EarningsWithdrawn, both contracts' governance events), and each must keep its own.
+        self.table: dict[tuple[str, str], tuple[str, str, Callable[[list[str], str], dict[str, Any]]]] = {}
         for contract, abi in abis.items():
             for item in abi:
                 if item.get("type") != "event":
                     continue
                 signature = f"{item['name']}({','.join(_canonical(i) for i in item['inputs'])})"
                 topic = "0x" + keccak256(signature.encode()).hex()
-                self.table[topic] = (contract, item["name"], _event_decoder(item["inputs"]))
+                self.table[(topic, contract)] = (contract, item["name"], _event_decoder(item["inputs"]))
 
     def decode(self, logs: Iterable[Mapping[str, Any]], contract_of: Mapping[str, str]) -> list[IndexedEvent]:
         """Decode raw eth_getLogs entries; logs of unknown events or addresses are skipped."""
@@ -144,9 +159,11 @@ class Decoder:
             topics = raw["topics"]
             if not topics:
                 continue
-            found = self.table.get(topics[0])
             contract = contract_of.get(str(raw["address"]).lower())
-            if found is None or contract is None or found[0] != contract:
+            if contract is None:
+                continue
+            found = self.table.get((topics[0], contract))
+            if found is None:
                 continue
             out.append(
                 IndexedEvent(
@@ -164,7 +181,7 @@ class Decoder:
 
     def topics(self) -> list[str]:
         """Every topic0 this decoder knows (for the eth_getLogs filter)."""
-        return list(self.table)
+        return list(dict.fromkeys(topic for topic, _contract in self.table))
 
 
 def _canonical(item: Mapping[str, Any]) -> str:
@@ -177,6 +194,14 @@ def _canonical(item: Mapping[str, Any]) -> str:
 
 @lru_cache(maxsize=1)
 def decoder() -> Decoder:
-    """The decoder for today's ProviderStaking and JobEscrow ABIs."""
+    """The decoder for the ProviderStaking, JobEscrow and (when compiled) LeaseEscrow ABIs."""
+    from ..errors import ConfigError
+
     artifacts = load_artifacts()
-    return Decoder({key: artifacts[name].abi for key, name in CONTRACTS.items()})
+    abis = {key: artifacts[name].abi for key, name in CONTRACTS.items() if name in artifacts}
+    if "leases" not in abis:
+        try:
+            abis["leases"] = load_artifact("LeaseEscrow").abi
+        except ConfigError:
+            pass  # a deployment without leases: their events are never asked for
+    return Decoder(abis)

@@ -19,7 +19,7 @@ from ..chain.logs import BlockCursor, LogReader, ReorgTooDeepError
 from ..errors import ConfigError
 from .apply import apply_event
 from .db import Database
-from .events import CONTRACTS, Decoder, decoder
+from .events import Decoder, decoder, followed
 from .journal import State, rewind
 from .schema import create
 
@@ -75,7 +75,7 @@ class Follower:
 
     def __post_init__(self) -> None:
         create(self.db)
-        self._contract_of = {a.lower(): key for key, a in self.addresses.items() if key in CONTRACTS}
+        self._contract_of = {a.lower(): key for key, a in followed(self.addresses).items()}
         self._addresses = list(self._contract_of)
         self._topics = [self.decode.topics()]
         self._check_identity()
@@ -84,7 +84,8 @@ class Follower:
 
     def _check_identity(self) -> None:
         """An index belongs to one deployment: refuse to mix two."""
-        ident = ",".join(f"{k}={self.addresses[k].lower()}" for k in sorted(self._contract_of.values()))
+        keyed = followed(self.addresses)
+        ident = ",".join(f"{k}={keyed[k].lower()}" for k in sorted(keyed))
         if self.chain_id is not None:
             ident = f"chain={self.chain_id},{ident}"
         got = self.db.scalar("SELECT value FROM meta WHERE key = 'deployment'")

@@ -71,6 +71,11 @@ class State:
         self.prefetch("disputes", [e.args.get("jobId") for e in events if e.name == "DisputeResolved"])
         self.prefetch("settlement_txs", [e.tx_hash for e in events if e.name == "JobSettled"])
         self.prefetch("totals", ["value_settled", "fees", "gpu_seconds"])
+        lease_ids = [e.args.get("leaseId") for e in events]
+        self.prefetch("leases", lease_ids)
+        leases = [self.cache.get(("leases", n)) for n in set(lease_ids) if n is not None]
+        self.prefetch("offers", [x["offer_id"] for x in leases if x])
+        self.prefetch("providers", [x["provider"] for x in leases if x])
 
     def put(self, table: str, key: Any, row: dict[str, Any]) -> None:
         """Replace the row (journaled when the current block is near the head)."""
@@ -100,7 +105,7 @@ class State:
         )
         self.db.executemany(
             "INSERT INTO events (block_number, log_index, tx_hash, time, contract, name, job_id, offer_id, "
-            "account, args) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "account, args, lease_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.events,
         )
         self.dirty.clear()

@@ -11,11 +11,21 @@ from decimal import Decimal, InvalidOperation
 
 from pydantic import ValidationError
 
+from ..availability import CLASSES, class_value, parse_duration
 from ..errors import ConfigError
 from .queries import OfferQuery, OfferRow
 from .source import MarketSource
 
-__all__ = ["LOST_RACE_ERRORS", "MatchNeed", "candidates", "parse_match", "price_per_second"]
+__all__ = [
+    "CLASSES",
+    "LOST_RACE_ERRORS",
+    "MatchNeed",
+    "candidates",
+    "class_value",
+    "notice_seconds",
+    "parse_match",
+    "price_per_second",
+]
 
 LOST_RACE_ERRORS = frozenset(
     {
@@ -26,11 +36,24 @@ LOST_RACE_ERRORS = frozenset(
         "JobEscrowBelowMinimumStake",
         "ProviderStakingJailed",
         "ProviderStakingBelowMinimum",
+        # Capacity and leases (issue 11): the GPUs went to someone else, or the offer was paused or
+        # changed its class since the index saw it.
+        "ProviderStakingCapacityExceeded",
+        "ProviderStakingOfferPaused",
+        "LeaseEscrowInsufficientFreeStake",
+        "LeaseEscrowProviderJailed",
+        "LeaseEscrowBelowMinimumStake",
+        "LeaseEscrowOfferPaused",
+        "LeaseEscrowClassNotAccepted",
+        "LeaseEscrowNoticeTooShort",
+        "LeaseEscrowPriceAboveLimit",
+        "JobEscrowPriceAboveLimit",
+        "JobEscrowOfferPaused",
     }
 )
 """Revert reasons that mean "this offer cannot take the job now": try the next match."""
 
-_KEYS = {"gpu", "gpus", "min-vram", "max-price", "min-completed"}
+_KEYS = {"gpu", "gpus", "free", "min-vram", "max-price", "min-completed", "class", "min-notice"}
 
 
 class MatchNeed(OfferQuery):
@@ -65,7 +88,8 @@ def price_per_second(text: str, decimals: int, default_unit: str = "h") -> int:
 
 
 def parse_match(text: str, decimals: int) -> MatchNeed:
-    """`gpu=H100,gpus=4,min-vram=80,max-price=3.5,min-completed=10` -> MatchNeed (empty: any offer)."""
+    """`gpu=H100,gpus=4,min-vram=80,max-price=3.5,min-completed=10` -> MatchNeed (empty: any offer).
+    Lease keys: `free=2` (GPUs free now), `class=reclaimable` (the worst class accepted), `min-notice=10m`."""
     fields: dict[str, object] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
@@ -85,6 +109,12 @@ def parse_match(text: str, decimals: int) -> MatchNeed:
                 fields["min_vram"] = int(value)
             elif key == "min-completed":
                 fields["min_completed"] = int(value)
+            elif key == "free":
+                fields["min_free"] = int(value)
+            elif key == "class":
+                fields["max_class"] = class_value(value)
+            elif key == "min-notice":
+                fields["min_notice"] = notice_seconds(value)
             else:
                 fields["max_price"] = price_per_second(value, decimals)
         except ValueError:
@@ -96,6 +126,11 @@ def parse_match(text: str, decimals: int) -> MatchNeed:
         raise ConfigError(
             f"--match: {first['loc'][0]} {first['msg'].lower()}", "see `gpusettle job create --help`"
         ) from None
+
+
+def notice_seconds(text: str) -> int:
+    """A notice such as 90s, 10m, 2h or bare seconds -> seconds (ConfigError otherwise)."""
+    return parse_duration(text, "notice")
 
 
 def candidates(source: MarketSource, need: MatchNeed, limit: int) -> list[OfferRow]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from ..availability import CLASSES
 from ..hashing import checksum_address
 from .db import Database
 from .rows import (
@@ -16,6 +17,9 @@ from .rows import (
     FamilyPrice,
     JobDetail,
     JobRow,
+    LeaseCheckpointRow,
+    LeaseDetail,
+    LeaseRow,
     OfferPage,
     OfferQuery,
     OfferRow,
@@ -31,6 +35,9 @@ __all__ = [
     "FamilyPrice",
     "JobDetail",
     "JobRow",
+    "LeaseCheckpointRow",
+    "LeaseDetail",
+    "LeaseRow",
     "OfferPage",
     "OfferQuery",
     "OfferRow",
@@ -41,6 +48,8 @@ __all__ = [
     "TimelineEntry",
     "job",
     "jobs",
+    "lease",
+    "leases",
     "oracle",
     "provider",
     "providers",
@@ -56,7 +65,8 @@ def _cs(address: str | None) -> str | None:
 _OFFER_COLUMNS = (
     "o.offer_id, o.provider, o.gpu_model, o.gpu_family, o.gpu_count, o.vram_gb, o.price, o.price_per_gb, "
     "o.metadata_uri, o.active, o.gpu_class, o.verified, o.jobs_running, o.jobs_total, p.jobs_completed, "
-    "p.jobs_failed, p.jobs_timed_out, p.disputes_lost, p.bonded, p.jailed"
+    "p.jobs_failed, p.jobs_timed_out, p.disputes_lost, p.bonded, p.jailed, o.notice_seconds, o.uptime_bps, "
+    "o.paused, o.gpus_free, o.leases_running"
 )
 
 
@@ -82,6 +92,11 @@ def _offer(r: tuple[Any, ...]) -> OfferRow:
         disputes_lost=int(r[17]),
         bonded=str(r[18]),
         jailed=bool(r[19]),
+        notice_seconds=int(r[20] or 0),
+        uptime_bps=int(r[21] or 0),
+        paused=bool(r[22]),
+        gpus_free=None if r[23] is None else int(r[23]),
+        leases_running=int(r[24] or 0),
     )
 
 
@@ -97,7 +112,7 @@ def search_offers(db: Database, q: OfferQuery) -> OfferPage:
     where: list[str] = []
     params: list[Any] = []
     if not q.include_inactive:
-        where.append("o.active = 1 AND p.jailed = 0")
+        where.append("o.active = 1 AND p.jailed = 0 AND o.paused = 0")
     if q.gpu:
         where.append("(o.gpu_family = ? OR LOWER(o.gpu_model) LIKE ?)")
         params += [q.gpu.upper(), f"%{q.gpu.lower()}%"]
@@ -114,6 +129,17 @@ def search_offers(db: Database, q: OfferQuery) -> OfferPage:
     if q.min_completed is not None:
         where.append("p.jobs_completed >= ?")
         params.append(q.min_completed)
+    if q.min_free is not None:
+        where.append("COALESCE(o.gpus_free, o.gpu_count) >= ?")
+        params.append(q.min_free)
+    if q.max_class is not None:
+        classes = CLASSES[: q.max_class + 1]
+        where.append(f"COALESCE(o.gpu_class, 'dedicated') IN ({', '.join('?' for _ in classes)})")
+        params += list(classes)
+    if q.min_notice:
+        # The escrow's rule: a reclaimable offer must give at least the notice; the others always fit.
+        where.append("(COALESCE(o.gpu_class, 'dedicated') <> 'reclaimable' OR o.notice_seconds >= ?)")
+        params.append(q.min_notice)
     if q.provider:
         where.append("o.provider = ?")
         params.append(q.provider.lower())
@@ -319,7 +345,8 @@ def stats(db: Database) -> Stats:
     batches, jobs_in, gas = int(batches), int(jobs_in), int(gas)
     # One grouped pass over the offers that can take work (active, provider not jailed).
     groups = db.query(
-        "SELECT o.gpu_family, COUNT(*), MIN(o.price_num), AVG(o.price_num), MAX(o.price_num), SUM(o.gpu_count) "
+        "SELECT o.gpu_family, COUNT(*), MIN(o.price_num), AVG(o.price_num), MAX(o.price_num), SUM(o.gpu_count), "
+        "SUM(CASE WHEN o.paused = 1 THEN 0 ELSE COALESCE(o.gpus_free, o.gpu_count) END) "
         "FROM offers o JOIN providers p ON p.address = o.provider WHERE o.active = 1 AND p.jailed = 0 "
         "GROUP BY o.gpu_family"
     )
@@ -332,7 +359,7 @@ def stats(db: Database) -> Stats:
                 mean_price=str(round(float(mean))),
                 max_price=str(round(float(hi))),
             )
-            for f, n, lo, mean, hi, _gpus in groups
+            for f, n, lo, mean, hi, _gpus, _free in groups
         ),
         key=lambda fp: int(fp.mean_price),
     )
@@ -340,6 +367,10 @@ def stats(db: Database) -> Stats:
         last_block=int(db.scalar("SELECT value FROM meta WHERE key = 'last_block'") or 0),
         offers_active=sum(int(g[1]) for g in groups),
         gpus_offered=sum(int(g[5]) for g in groups),
+        gpus_free=sum(int(g[6] or 0) for g in groups),
+        leases_by_status={
+            str(st): int(n) for st, n in db.query("SELECT status, COUNT(*) FROM leases GROUP BY status")
+        },
         providers=int(db.scalar("SELECT COUNT(*) FROM providers") or 0),
         jobs=sum(by_status.values()),
         jobs_by_status=by_status,
@@ -388,3 +419,107 @@ def oracle(db: Database) -> OracleView:
         ),
         now=now,
     )
+
+
+_LEASE_COLUMNS = (
+    "lease_id, client, provider, offer_id, gpu_count, rate, deposit, end_time, accept_by, gpu_class, "
+    "notice_seconds, status, created_time, started_at, billing_end, paid_through, runway_end, up_seconds, "
+    "down_seconds, checkpoints, paid, penalties, refundable, refunded, collateral, reclaimed, spec_hash, created_tx"
+)
+
+
+def _lease(r: tuple[Any, ...]) -> LeaseRow:
+    return LeaseRow(
+        lease_id=int(r[0]),
+        client=str(_cs(r[1])),
+        provider=str(_cs(r[2])),
+        offer_id=int(r[3]),
+        gpu_count=int(r[4]),
+        rate_per_second=str(r[5]),
+        deposit=str(r[6]),
+        end_time=int(r[7]),
+        accept_by=int(r[8]),
+        gpu_class=str(r[9]),
+        notice_seconds=int(r[10]),
+        status=str(r[11]),
+        created_time=int(r[12]),
+        started_at=None if r[13] is None else int(r[13]),
+        billing_end=None if r[14] is None else int(r[14]),
+        paid_through=None if r[15] is None else int(r[15]),
+        runway_end=None if r[16] is None else int(r[16]),
+        up_seconds=int(r[17]),
+        down_seconds=int(r[18]),
+        checkpoints=int(r[19]),
+        paid=str(r[20]),
+        penalties=str(r[21]),
+        refundable=str(r[22]),
+        refunded=str(r[23]),
+        collateral=str(r[24]),
+        reclaimed=bool(r[25]),
+        spec_hash=str(r[26]),
+        created_tx=str(r[27]),
+    )
+
+
+def leases(
+    db: Database,
+    *,
+    status: str | None = None,
+    provider: str | None = None,
+    client: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[int, list[LeaseRow]]:
+    """(matching count, newest leases first)."""
+    where, params = [], []
+    for column, value in (("status", status), ("provider", provider), ("client", client)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value.lower() if column != "status" else value)
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    total = int(db.scalar(f"SELECT COUNT(*) FROM leases {clause}", params) or 0)
+    rows = db.query(
+        f"SELECT {_LEASE_COLUMNS} FROM leases {clause} ORDER BY lease_id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return total, [_lease(r) for r in rows]
+
+
+def lease(db: Database, lease_id: int) -> LeaseDetail | None:
+    """A lease, its checkpoints and its events, or None."""
+    rows = db.query(f"SELECT {_LEASE_COLUMNS} FROM leases WHERE lease_id = ?", (lease_id,))
+    if not rows:
+        return None
+    checkpoints = [
+        LeaseCheckpointRow(
+            from_time=int(f),
+            to_time=int(to),
+            up_seconds=int(up),
+            down_seconds=int(down),
+            payout=str(p),
+            fee=str(fee),
+            penalty=str(pen),
+            time=int(tm),
+            tx_hash=str(tx),
+        )
+        for f, to, up, down, p, fee, pen, tm, tx in db.query(
+            "SELECT from_time, to_time, up_seconds, down_seconds, payout, fee, penalty, time, tx_hash "
+            "FROM lease_checkpoints WHERE lease_id = ? ORDER BY from_time",
+            (lease_id,),
+        )
+    ]
+    events = db.query(
+        "SELECT name, time, block_number, tx_hash, args FROM events WHERE lease_id = ? ORDER BY block_number, log_index",
+        (lease_id,),
+    )
+    timeline = [
+        TimelineEntry(
+            name=n,
+            time=int(t),
+            block_number=int(b),
+            tx_hash=tx,
+            args={k: _exact(v) for k, v in json.loads(a).items()},
+        )
+        for n, t, b, tx, a in events
+    ]
+    return LeaseDetail(lease=_lease(rows[0]), checkpoints=checkpoints, timeline=timeline)

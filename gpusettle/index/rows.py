@@ -11,6 +11,9 @@ __all__ = [
     "FamilyPrice",
     "JobDetail",
     "JobRow",
+    "LeaseCheckpointRow",
+    "LeaseDetail",
+    "LeaseRow",
     "OfferPage",
     "OfferQuery",
     "OfferRow",
@@ -42,6 +45,12 @@ class OfferQuery(_Row):
     """Highest price per GPU-second, in base units."""
     min_completed: int | None = Field(default=None, ge=0)
     """Least jobs the provider completed (its on-chain record)."""
+    min_free: int | None = Field(default=None, ge=1, le=255)
+    """Least GPUs free now (not reserved by open or running jobs and leases)."""
+    max_class: int | None = Field(default=None, ge=0, le=2)
+    """The worst availability class accepted: 0 dedicated only, 1 up to reclaimable, 2 any."""
+    min_notice: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    """Least reclaim notice in seconds a reclaimable offer must give (dedicated ones always fit)."""
     provider: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
     """Only this provider's offers."""
     include_inactive: bool = False
@@ -78,9 +87,19 @@ class OfferRow(_Row):
     active: bool
     """False once withdrawn."""
     gpu_class: str | None
-    """The offer's class (None until the contracts have classes)."""
+    """The offer's availability class: dedicated, reclaimable or interruptible."""
     verified: bool | None
-    """Hardware verified by the oracles (None until the contracts record it)."""
+    """Hardware verified by the oracles (None: the contracts keep no such record yet)."""
+    notice_seconds: int = 0
+    """Reclaim notice of a reclaimable offer, in seconds (0 for the other classes)."""
+    uptime_bps: int = 0
+    """Uptime the provider guarantees to leases, in basis points (0: none)."""
+    paused: bool = False
+    """Paused by its provider or worker: takes no new job or lease for now."""
+    gpus_free: int | None = None
+    """GPUs not reserved by open or running jobs and leases."""
+    leases_running: int = 0
+    """Leases open or running on the offer."""
     jobs_running: int
     """Jobs open or running on the offer."""
     jobs_total: int
@@ -264,6 +283,10 @@ class Stats(_Row):
     """Active offers whose provider can take work (not jailed)."""
     gpus_offered: int
     """GPUs in those offers."""
+    gpus_free: int = 0
+    """GPUs of those offers not paused and not reserved by open or running jobs and leases."""
+    leases_by_status: dict[str, int] = Field(default_factory=dict)
+    """Leases per status."""
     providers: int
     """Providers seen."""
     jobs: int
@@ -317,3 +340,98 @@ class OracleView(_Row):
     """Settlements in the 24 hours before the newest indexed block."""
     now: int
     """Block time of the newest indexed event (the index's clock)."""
+
+
+class LeaseRow(_Row):
+    """A lease as the index knows it (amounts in base units)."""
+
+    lease_id: int
+    """Lease id."""
+    client: str
+    """Who opened it."""
+    provider: str
+    """Whose offer it runs on."""
+    offer_id: int
+    """The offer."""
+    gpu_count: int
+    """GPUs reserved."""
+    rate_per_second: str
+    """Price per second for all its GPUs."""
+    deposit: str
+    """Deposit so far (top-ups included)."""
+    end_time: int
+    """End time set at opening (0: open-ended)."""
+    accept_by: int
+    """The provider must accept by then."""
+    gpu_class: str
+    """Availability class it opened with."""
+    notice_seconds: int
+    """Reclaim notice it locked at opening."""
+    status: str
+    """Open, Running, Ended, Cancelled or Disputed."""
+    created_time: int
+    """Unix time it was opened."""
+    started_at: int | None
+    """Billing start (acceptance)."""
+    billing_end: int | None
+    """When billing ended or will end (a close, reclaim or the final checkpoint), else None."""
+    paid_through: int | None
+    """End of the last settled checkpoint."""
+    runway_end: int | None
+    """When the deposit not yet covered by a checkpoint runs out (while it runs)."""
+    up_seconds: int
+    """Seconds settled as up."""
+    down_seconds: int
+    """Seconds settled as down (refunded to the client)."""
+    checkpoints: int
+    """Checkpoints settled."""
+    paid: str
+    """Paid for checkpoints (the provider's payout and the fee)."""
+    penalties: str
+    """Uptime penalties slashed to the client."""
+    refundable: str
+    """Unused deposit the client can claim."""
+    refunded: str
+    """Returned to the client so far."""
+    collateral: str
+    """Provider collateral still locked for it."""
+    reclaimed: bool
+    """The provider reclaimed it (billing ended after the notice)."""
+    spec_hash: str
+    """keccak256 of the workload spec."""
+    created_tx: str
+    """The transaction that opened it."""
+
+
+class LeaseCheckpointRow(_Row):
+    """One settled checkpoint of a lease."""
+
+    from_time: int
+    """Start of the period."""
+    to_time: int
+    """End of the period (exclusive)."""
+    up_seconds: int
+    """Seconds up."""
+    down_seconds: int
+    """Seconds down."""
+    payout: str
+    """Paid to the provider."""
+    fee: str
+    """Protocol fee."""
+    penalty: str
+    """Uptime penalty slashed to the client."""
+    time: int
+    """Block time it settled."""
+    tx_hash: str
+    """The transaction."""
+
+
+class LeaseDetail(_Row):
+    """A lease, its checkpoints and its events."""
+
+    lease: LeaseRow
+    """The lease."""
+    checkpoints: list[LeaseCheckpointRow]
+    """Its settled checkpoints, oldest first."""
+    timeline: list[TimelineEntry]
+    """Its events, oldest first."""

@@ -6,6 +6,11 @@ timelines read it); `blocks` keeps the hashes the reorg cursor checks. Leases ar
 more tables of the same shape (`leases` keyed by lease id, `lease_checkpoints` keyed by lease id and
 period) and columns `gpu_class`, `verified` and `gpus_free` on `offers` are already there for classes,
 hardware verification and capacity.
+
+Version 2 (leases, issue 11): `leases` (one row per lease: terms, status, billing, runway) and
+`lease_checkpoints` (one row per settled period, keyed "leaseId:fromTime"); offers gain the availability
+terms (`gpu_class` by name, `notice_seconds`, `uptime_bps`), `paused` and `gpus_reserved` (GPUs held by
+open or running jobs and leases; `gpus_free` = gpu_count - reserved); events gain `lease_id`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from .db import Database
 
 __all__ = ["SCHEMA_VERSION", "TABLE_KEYS", "check", "create"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "providers": ("address",),
@@ -26,6 +31,8 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "oracle_sets": ("epoch",),
     "totals": ("name",),
     "settlement_txs": ("tx_hash",),
+    "leases": ("lease_id",),
+    "lease_checkpoints": ("id",),
 }
 """Derived tables and their primary keys (what the undo journal restores)."""
 
@@ -39,9 +46,10 @@ CREATE INDEX IF NOT EXISTS undo_block ON undo (block_number);
 CREATE TABLE IF NOT EXISTS events (
     block_number BIGINT NOT NULL, log_index INTEGER NOT NULL, tx_hash TEXT NOT NULL, time BIGINT NOT NULL,
     contract TEXT NOT NULL, name TEXT NOT NULL, job_id BIGINT, offer_id BIGINT, account TEXT,
-    args TEXT NOT NULL, PRIMARY KEY (block_number, log_index)
+    args TEXT NOT NULL, lease_id BIGINT, PRIMARY KEY (block_number, log_index)
 );
 CREATE INDEX IF NOT EXISTS events_job ON events (job_id);
+CREATE INDEX IF NOT EXISTS events_lease ON events (lease_id);
 CREATE TABLE IF NOT EXISTS providers (
     address TEXT PRIMARY KEY, worker TEXT, bonded TEXT NOT NULL, unbonding TEXT NOT NULL,
     bonded_num DOUBLE PRECISION NOT NULL, locked TEXT NOT NULL, jailed INTEGER NOT NULL,
@@ -55,6 +63,9 @@ CREATE TABLE IF NOT EXISTS offers (
     gpu_count INTEGER NOT NULL, vram_gb BIGINT NOT NULL, price TEXT NOT NULL,
     price_num DOUBLE PRECISION NOT NULL, price_per_gb DOUBLE PRECISION NOT NULL, metadata_uri TEXT NOT NULL,
     active INTEGER NOT NULL, gpu_class TEXT, verified INTEGER, gpus_free INTEGER,
+    notice_seconds BIGINT NOT NULL DEFAULT 0, uptime_bps INTEGER NOT NULL DEFAULT 0,
+    paused INTEGER NOT NULL DEFAULT 0, gpus_reserved INTEGER NOT NULL DEFAULT 0,
+    leases_running INTEGER NOT NULL DEFAULT 0, leases_total BIGINT NOT NULL DEFAULT 0,
     jobs_running INTEGER NOT NULL, jobs_total BIGINT NOT NULL, created_block BIGINT NOT NULL,
     created_time BIGINT NOT NULL, updated_block BIGINT NOT NULL
 );
@@ -90,6 +101,25 @@ CREATE TABLE IF NOT EXISTS settlement_txs (
     tx_hash TEXT PRIMARY KEY, block_number BIGINT NOT NULL, time BIGINT NOT NULL, jobs INTEGER NOT NULL,
     gas_used BIGINT
 );
+CREATE TABLE IF NOT EXISTS leases (
+    lease_id BIGINT PRIMARY KEY, client TEXT NOT NULL, provider TEXT NOT NULL, offer_id BIGINT NOT NULL,
+    gpu_count INTEGER NOT NULL, rate TEXT NOT NULL, deposit TEXT NOT NULL, end_time BIGINT NOT NULL,
+    accept_by BIGINT NOT NULL, gpu_class TEXT NOT NULL, notice_seconds BIGINT NOT NULL, spec_hash TEXT NOT NULL,
+    status TEXT NOT NULL, created_block BIGINT NOT NULL, created_time BIGINT NOT NULL, created_tx TEXT NOT NULL,
+    started_at BIGINT, collateral TEXT NOT NULL, billing_end BIGINT, paid_through BIGINT,
+    runway_end BIGINT, up_seconds BIGINT NOT NULL, down_seconds BIGINT NOT NULL, checkpoints BIGINT NOT NULL,
+    paid TEXT NOT NULL, fees TEXT NOT NULL, penalties TEXT NOT NULL, refundable TEXT NOT NULL,
+    refunded TEXT NOT NULL, slashed TEXT NOT NULL, ended_time BIGINT, reclaimed INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS leases_client ON leases (client, lease_id);
+CREATE INDEX IF NOT EXISTS leases_provider ON leases (provider, lease_id);
+CREATE INDEX IF NOT EXISTS leases_status ON leases (status, lease_id);
+CREATE TABLE IF NOT EXISTS lease_checkpoints (
+    id TEXT PRIMARY KEY, lease_id BIGINT NOT NULL, from_time BIGINT NOT NULL, to_time BIGINT NOT NULL,
+    up_seconds BIGINT NOT NULL, down_seconds BIGINT NOT NULL, payout TEXT NOT NULL, fee TEXT NOT NULL,
+    penalty TEXT NOT NULL, block_number BIGINT NOT NULL, time BIGINT NOT NULL, tx_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lease_checkpoints_lease ON lease_checkpoints (lease_id, from_time);
 CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS oracle_sets (
     epoch BIGINT PRIMARY KEY, oracles TEXT NOT NULL, threshold INTEGER NOT NULL,

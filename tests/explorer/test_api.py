@@ -60,7 +60,12 @@ def test_job_detail_has_its_timeline(site: Site) -> None:
     body = get(site, f"/api/jobs/{job_id}").json()
     assert body["job"]["status"] == "DisputeUpheld"
     assert [e["name"] for e in body["timeline"]] == [
-        "JobCreated", "JobAccepted", "JobSettled", "JobDisputed", "CollateralReleased", "DisputeResolved",
+        "JobCreated",
+        "JobAccepted",
+        "JobSettled",
+        "JobDisputed",
+        "CollateralReleased",
+        "DisputeResolved",
     ]  # fmt: skip (the ruling releases the settled job's dispute reserve before it says how it ruled)
 
 
@@ -232,3 +237,30 @@ def test_stats_prices_are_strings_of_base_units(site: Site) -> None:
     for family in families:
         for key in ("min_price", "mean_price", "max_price"):
             assert isinstance(family[key], str) and family[key].isdigit(), family
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "words"),
+    [
+        ("/api/leases?status=Finished", "status", "not one of"),
+        ("/api/leases?client=0x12", "client", "not a 0x address"),
+        ("/api/leases?limit=0", "limit", "between 1 and 500"),
+        ("/api/leases?colour=red", "colour", "unknown query parameter"),
+        ("/api/leases/abc", "lease_id", "not a whole number"),
+        ("/api/leases/0", "lease_id", "out of range"),
+    ],
+)
+def test_lease_api_refuses_bad_parameters(site: Site, path: str, field: str, words: str) -> None:
+    response = get(site, path)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == field and words in response.json()["error"]
+
+
+def test_lease_api_lists_and_404s(site: Site) -> None:
+    # This market has jobs only: an empty page, and a 404 that names the lease.
+    assert get(site, "/api/leases?status=Running").json() == {"total": 0, "leases": []}
+    missing = get(site, "/api/leases/7")
+    assert missing.status_code == 404 and "no lease 7" in missing.json()["error"]
+    doc = get(site, "/api/openapi.json").json()
+    assert {"/api/leases", "/api/leases/{lease_id}"} <= set(doc["paths"])
+    assert "LeaseDetail" in doc["components"]["schemas"]
