@@ -151,7 +151,7 @@ def oracle() -> None:
 )
 @click.option(
     "--heartbeat-interval",
-    type=click.IntRange(5, 3600),
+    type=click.IntRange(1, 3600),
     default=30,
     show_default=True,
     help="Seconds per lease heartbeat bucket (the workers' interval must match).",
@@ -165,10 +165,24 @@ def oracle() -> None:
 )
 @click.option(
     "--checkpoint-every",
-    type=click.IntRange(60, 30 * 86400),
+    type=click.IntRange(1, 30 * 86400),
     default=3600,
     show_default=True,
     help="Seconds of billing a regular lease checkpoint covers (a final one is built at billing end).",
+)
+@click.option(
+    "--checkpoint-lag",
+    type=click.IntRange(0, 3600),
+    default=None,
+    help="Seconds a checkpoint's end stays behind the chain's clock, so late heartbeats still count "
+    "(default: the heartbeat interval + 15).",
+)
+@click.option(
+    "--lease-scan-every",
+    type=click.FloatRange(0.1, 3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds between scans of the lease escrow for running leases and due checkpoints.",
 )
 @click.option(
     "--worker-url",
@@ -203,6 +217,8 @@ def run(
     heartbeat_interval: int,
     probe_every: float,
     checkpoint_every: int,
+    checkpoint_lag: int | None,
+    lease_scan_every: float,
     worker_urls: tuple[str, ...],
     log_level: str,
 ) -> None:
@@ -277,7 +293,11 @@ def run(
             leases=LeaseSettings(
                 heartbeats=HeartbeatSettings(interval=heartbeat_interval),
                 probes=ProbeSettings(every=probe_every, worker_urls=_worker_urls(worker_urls)),
-                checkpoints=CheckpointSettings(every=checkpoint_every, settle_lag=heartbeat_interval + 15),
+                checkpoints=CheckpointSettings(
+                    every=checkpoint_every,
+                    settle_lag=heartbeat_interval + 15 if checkpoint_lag is None else checkpoint_lag,
+                ),
+                refresh_every=lease_scan_every,
             ),
         )
         service = OracleService(config, connect, account, arbiter)

@@ -311,8 +311,8 @@ def _lease_config(
 ) -> LeaseSideConfig | None:
     """How the worker serves leases, or None (jobs only) when the deployment has no LeaseEscrow."""
     from ..chain.finality import confirmations_for
+    from ..leases.eip712 import lease_domain
     from .chainview import ContractLeaseChain, lease_escrow_address
-    from .heartbeat import lease_domain
     from .leaseside import LeaseSideConfig
     from .schedule import load_availability
     from .state import WorkerState

@@ -6,8 +6,8 @@ The typed data is the lease interface's (EIP-712, domain "gpusettle LeaseEscrow"
 bool serviceUp)`, sequence = timestamp // interval, evidenceHash = keccak256 of the canonical JSON
 (sorted keys, no spaces) of `{"gpus":[{"uuid","util","memUsedMb"}], "pid", "alive"}`.
 
-This is the worker's own thin copy of the digest until the shared `gpusettle/leases/eip712.py`
-(the oracle's) is merged; the tests check it against eth-account's generic encoder.
+The digest, the evidence hash and the models are the shared `gpusettle.leases` ones (the oracle checks
+with the same code).
 
 Exactly once per bucket: the heartbeat of a (lease, sequence) is signed once, stored in the outbox
 with the lease's last signed sequence in one transaction, then sent until each oracle acknowledges
@@ -20,132 +20,22 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from ..eip712 import Domain, from_compact, sign_digest
-from ..hashing import keccak256
+from ..eip712 import Domain
+from ..leases.eip712 import sign_heartbeat
+from ..leases.models import Heartbeat, HeartbeatEvidence, evidence_hash
 from .nvml import _nvml, probe_gpus
 from .state import WorkerState
 from .submit import backoff_delay
 
-__all__ = [
-    "HEARTBEAT_TYPE",
-    "HEARTBEAT_TYPEHASH",
-    "LEASE_DOMAIN_NAME",
-    "HeartbeatSender",
-    "LeaseLiveness",
-    "canonical_json",
-    "evidence_hash",
-    "gpu_evidence",
-    "heartbeat_digest",
-    "heartbeat_struct_hash",
-    "heartbeat_typed_data",
-    "lease_domain",
-]
+__all__ = ["HeartbeatSender", "LeaseLiveness", "gpu_evidence"]
 
 log = logging.getLogger("gpusettle.worker.heartbeat")
-
-LEASE_DOMAIN_NAME = "gpusettle LeaseEscrow"
-HEARTBEAT_TYPE = (
-    "LeaseHeartbeat(uint256 leaseId,address provider,uint64 timestamp,uint64 sequence,bytes32 evidenceHash,"
-    "bool serviceUp)"
-)
-HEARTBEAT_TYPEHASH = keccak256(HEARTBEAT_TYPE.encode())
-
-
-def lease_domain(chain_id: int, lease_escrow: str) -> Domain:
-    """The EIP-712 domain of one LeaseEscrow deployment."""
-    return Domain(chain_id, lease_escrow, name=LEASE_DOMAIN_NAME)
-
-
-def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no spaces, non-ASCII escaped (as the oracle's HeartbeatEvidence.canonical_json)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-
-
-def evidence_hash(evidence: Mapping[str, Any]) -> bytes:
-    """keccak256 of the evidence's canonical JSON."""
-    return keccak256(canonical_json(evidence))
-
-
-def _word(value: int) -> bytes:
-    return value.to_bytes(32, "big")
-
-
-def heartbeat_struct_hash(
-    lease_id: int, provider: str, timestamp: int, sequence: int, evidence: bytes, service_up: bool
-) -> bytes:
-    """hashStruct(LeaseHeartbeat)."""
-    if len(evidence) != 32:
-        raise ValueError("evidenceHash must be 32 bytes")
-    return keccak256(
-        HEARTBEAT_TYPEHASH
-        + _word(lease_id)
-        + bytes(12)
-        + bytes.fromhex(provider.removeprefix("0x"))
-        + _word(timestamp)
-        + _word(sequence)
-        + evidence
-        + _word(int(service_up))
-    )
-
-
-def heartbeat_digest(
-    domain: Domain,
-    lease_id: int,
-    provider: str,
-    timestamp: int,
-    sequence: int,
-    evidence: bytes,
-    service_up: bool,
-) -> bytes:
-    """The digest the worker key signs."""
-    struct = heartbeat_struct_hash(lease_id, provider, timestamp, sequence, evidence, service_up)
-    return keccak256(b"\x19\x01" + domain.separator() + struct)
-
-
-def heartbeat_typed_data(
-    domain: Domain,
-    lease_id: int,
-    provider: str,
-    timestamp: int,
-    sequence: int,
-    evidence: bytes,
-    service_up: bool,
-) -> dict[str, Any]:
-    """The same heartbeat as generic EIP-712 typed data (wallets, eth-account, the tests)."""
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "LeaseHeartbeat": [
-                {"name": "leaseId", "type": "uint256"},
-                {"name": "provider", "type": "address"},
-                {"name": "timestamp", "type": "uint64"},
-                {"name": "sequence", "type": "uint64"},
-                {"name": "evidenceHash", "type": "bytes32"},
-                {"name": "serviceUp", "type": "bool"},
-            ],
-        },
-        "primaryType": "LeaseHeartbeat",
-        "domain": domain.as_dict(),
-        "message": {
-            "leaseId": lease_id,
-            "provider": provider,
-            "timestamp": timestamp,
-            "sequence": sequence,
-            "evidenceHash": evidence,
-            "serviceUp": service_up,
-        },
-    }
 
 
 def gpu_evidence(slots: Sequence[int], real_gpus: bool) -> list[dict[str, Any]]:
@@ -228,28 +118,26 @@ class HeartbeatSender:
         sequence = now // self.interval
         count = 0
         for lease in self.live():
-            evidence = {
-                "gpus": gpu_evidence(lease.slots, self.real_gpus),
-                "pid": lease.pid,
-                "alive": lease.alive,
-            }
-            digest_of_evidence = evidence_hash(evidence)
-            digest = heartbeat_digest(
-                self.domain, lease.lease_id, self.provider, now, sequence, digest_of_evidence, lease.alive
+            evidence = HeartbeatEvidence.model_validate(
+                {"gpus": gpu_evidence(lease.slots, self.real_gpus), "pid": lease.pid, "alive": lease.alive}
             )
-            signature = from_compact(sign_digest(digest, self.private_key))
-            body = canonical_json(
+            beat = Heartbeat(
+                leaseId=lease.lease_id,
+                provider=self.provider,
+                timestamp=now,
+                sequence=sequence,
+                evidenceHash=evidence_hash(evidence),
+                serviceUp=lease.alive,
+            )
+            body = json.dumps(
                 {
-                    "leaseId": lease.lease_id,
-                    "provider": self.provider,
-                    "timestamp": now,
-                    "sequence": sequence,
-                    "evidenceHash": "0x" + digest_of_evidence.hex(),
-                    "serviceUp": lease.alive,
-                    "evidence": evidence,
-                    "signature": "0x" + signature.hex(),
-                }
-            ).decode()
+                    **beat.model_dump(mode="json"),
+                    "evidence": evidence.model_dump(mode="json"),
+                    "signature": sign_heartbeat(beat, self.domain, self.private_key),
+                },
+                sort_keys=True,
+                separators=(",", ":"),
+            )
             conn = self.state.immediate()
             try:
                 row = conn.execute(

@@ -223,9 +223,20 @@ def settled_everywhere(world: World, url: str, job_id: int) -> bool:
 
 
 def make_world(
-    tmp: Path, gpu_count: int = 2, stake: int = 100_000 * E18, oracles: int = 1, threshold: int = 1
+    tmp: Path,
+    gpu_count: int = 2,
+    stake: int = 100_000 * E18,
+    oracles: int = 1,
+    threshold: int = 1,
+    block_time: float | None = None,
 ) -> tuple[Anvil, World]:
-    anvil = Anvil(port=free_port(*PORTS), log_path=tmp / "logs" / "anvil.log").start()
+    """`block_time`: mine a block every so many seconds as well (leases need the chain's clock to move)."""
+    anvil = Anvil(
+        port=free_port(*PORTS),
+        log_path=tmp / "logs" / "anvil.log",
+        block_time=block_time,
+        mixed_mining=block_time is not None,
+    ).start()
     try:
         net = DevNet(anvil, tmp)
         names = ("provider", "worker", "client", "oracle", "arbiter", "treasury")

@@ -10,8 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from gpusettle.leases.eip712 import lease_domain
 from gpusettle.models import JobSpec
-from gpusettle.worker.heartbeat import HeartbeatSender, lease_domain
+from gpusettle.worker.heartbeat import HeartbeatSender
 from gpusettle.worker.leases import LeaseSupervisor
 from gpusettle.worker.slots import SlotScheduler
 from gpusettle.worker.state import WorkerState

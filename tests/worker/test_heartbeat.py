@@ -14,20 +14,13 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 
 from gpusettle.eip712 import to_compact
 from gpusettle.hashing import keccak256
+from gpusettle.leases.eip712 import heartbeat_digest, lease_domain, recover_heartbeat
+from gpusettle.leases.models import Heartbeat, HeartbeatEvidence, evidence_hash
 from gpusettle.models import JobSpec
-from gpusettle.worker.heartbeat import (
-    HeartbeatSender,
-    LeaseLiveness,
-    canonical_json,
-    evidence_hash,
-    heartbeat_digest,
-    heartbeat_typed_data,
-    lease_domain,
-)
+from gpusettle.worker.heartbeat import HeartbeatSender, LeaseLiveness
 from gpusettle.worker.leases import LeaseSupervisor
 from gpusettle.worker.probe import ProbeError, ProbeServer, answer_probe
 from gpusettle.worker.slots import SlotScheduler
@@ -41,21 +34,25 @@ DOMAIN = lease_domain(31337, "0x" + "ab" * 20)
 PROVIDER = "0x" + "22" * 20
 
 
-def test_the_heartbeat_digest_is_eip712_as_eth_account_encodes_it() -> None:
-    evidence = {"gpus": [{"uuid": "GPU-1", "util": 97, "memUsedMb": 4000}], "pid": 123, "alive": True}
-    assert canonical_json(evidence) == (
-        b'{"alive":true,"gpus":[{"memUsedMb":4000,"util":97,"uuid":"GPU-1"}],"pid":123}'
+def test_the_sender_signs_the_shared_heartbeat_type_the_oracle_recovers(tmp_path: Path) -> None:
+    """The worker signs with gpusettle.leases (the oracle's code); the digest itself is checked against
+    eth-account in tests/python/test_lease_eip712.py."""
+    account = Account.create()
+    state = WorkerState(tmp_path / "w.sqlite")
+    _lease_row(state, 2**200 + 5)
+    oracle = Oracle()
+    live = [LeaseLiveness(2**200 + 5, [0], 123, True)]
+    _sender(state, live, oracle, bytes(account.key)).tick(1_700_000_030)
+    sent = oracle.got[0]
+    assert HeartbeatEvidence.model_validate(sent["evidence"]).canonical_json() == (
+        b'{"alive":true,"gpus":[],"pid":123}'
     )
-    ev = evidence_hash(evidence)
-    for up in (True, False):
-        ours = heartbeat_digest(DOMAIN, 2**200 + 5, PROVIDER, 1_700_000_030, 56_666_667, ev, up)
-        message = encode_typed_data(
-            full_message=heartbeat_typed_data(DOMAIN, 2**200 + 5, PROVIDER, 1_700_000_030, 56_666_667, ev, up)
-        )
-        generic = keccak256(b"\x19" + message.version + message.header + message.body)
-        assert ours == generic
-    other = heartbeat_digest(lease_domain(1, "0x" + "ab" * 20), 5, PROVIDER, 1, 1, ev, True)
-    assert other != heartbeat_digest(DOMAIN, 5, PROVIDER, 1, 1, ev, True)  # bound to the chain
+    beat = Heartbeat.model_validate({k: sent[k] for k in Heartbeat.model_fields})
+    assert beat.evidenceHash == evidence_hash(sent["evidence"])  # type: ignore[arg-type]
+    assert recover_heartbeat(beat, str(sent["signature"]), DOMAIN) == account.address
+    assert (
+        recover_heartbeat(beat, str(sent["signature"]), lease_domain(1, "0x" + "ab" * 20)) != account.address
+    )
 
 
 class Oracle:
@@ -116,8 +113,9 @@ def test_one_heartbeat_per_bucket_signed_by_the_worker_and_never_twice_after_a_r
     beat = oracle.got[0]
     assert beat["sequence"] == t // 30 and beat["timestamp"] == t and beat["serviceUp"] is True
     assert beat["evidence"] == {"gpus": [], "pid": 4242, "alive": True}
-    assert beat["evidenceHash"] == "0x" + evidence_hash(beat["evidence"]).hex()  # type: ignore[arg-type]
-    digest = heartbeat_digest(DOMAIN, 3, PROVIDER, t, t // 30, evidence_hash(beat["evidence"]), True)  # type: ignore[arg-type]
+    assert beat["evidenceHash"] == evidence_hash(beat["evidence"])  # type: ignore[arg-type]
+    signed = Heartbeat.model_validate({k: beat[k] for k in Heartbeat.model_fields if k != "url"})
+    digest = heartbeat_digest(signed, DOMAIN)
     signature = bytes.fromhex(str(beat["signature"])[2:])
     assert len(signature) == 65
     assert Account._recover_hash(digest, signature=signature) == account.address

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from eth_account import Account
 
+from gpusettle.leases.eip712 import lease_domain
 from gpusettle.models import JobSpec
 from gpusettle.signed_requests import peer_request_headers
 from gpusettle.worker.availability import OWNER_USE
-from gpusettle.worker.heartbeat import lease_domain
 from gpusettle.worker.leasechain import AvailabilityClass, OfferState
 from gpusettle.worker.leaseside import LeaseSideConfig
 from gpusettle.worker.runner import Worker, WorkerConfig
