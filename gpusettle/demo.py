@@ -35,6 +35,7 @@ from hexbytes import HexBytes
 from .chain import Gpusettle
 from .chain.logs import reader_for
 from .demo_explore import EXPLORE_HINT, ExplorerServer, index_chain, wait_for_stop
+from .demo_lease import LEASE_GPUS, ORACLE_ARGS, WORKER_ARGS, DemoLease, LeaseOutcome, lease_spec
 from .devnet import E18, Anvil, DevNet, FastSender, ManagedProcess, free_port, wait_port
 from .errors import GpusettleError
 from .models import JobSpec, MatmulWorkload
@@ -127,7 +128,8 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
     print(f"hardware: {hardware.note}")
     processes: list[ManagedProcess] = []
     explorer: ExplorerServer | None = None
-    anvil = Anvil(port=free_port(), log_path=workdir / "logs" / "anvil.log")
+    # A block every second as well: a lease's billing follows the chain's clock.
+    anvil = Anvil(port=free_port(), log_path=workdir / "logs" / "anvil.log", block_time=1, mixed_mining=True)
     try:
         anvil.start()
         clock.step(f"started anvil on {anvil.url}")
@@ -152,6 +154,11 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
         price = 10**15  # 0.001 token per GPU-second
         stake = 10_000 * E18
         net.fund_tokens({keys["provider"].address: stake, keys["client"].address: 1_000 * E18})
+        # The lease takes two GPU slots beside the job: development slots on a machine without GPUs.
+        leasing = hardware.kind != "gpu" or hardware.count > LEASE_GPUS
+        dev_slots = hardware.count + LEASE_GPUS if hardware.kind != "gpu" else None
+        offered = dev_slots or hardware.count
+        job_gpus = offered - LEASE_GPUS if leasing else offered
         sender = FastSender(gs, keys["provider"])
         sender.call(gs.token, "approve", gs.staking.address, stake)
         sender.call(gs.staking, "stake", stake)
@@ -160,7 +167,7 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
             gs.staking,
             "addOffer",
             hardware.model[:256],
-            hardware.count,
+            offered,
             hardware.memory_gb,
             price,
             f"gpusettle-demo://{platform.node()}",
@@ -169,7 +176,7 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
         offer_id = gs.offer_count()
         clock.step(
             f"provider staked {format_units(stake)} GPUC, named its worker key and published offer {offer_id}: "
-            f"{hardware.count} x {hardware.model}",
+            f"{offered} x {hardware.model}" + (f" ({dev_slots} development GPU slots)" if dev_slots else ""),
             _gas_of(setup),
         )
 
@@ -203,6 +210,7 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
                 str(oracle_port),
                 "--batch-wait",
                 "0.1",
+                *ORACLE_ARGS,
             ],
             workdir / "logs" / "oracle.log",
             env,
@@ -225,6 +233,8 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
                 str(workdir / "worker"),
                 "--poll-interval",
                 "0.3",
+                *WORKER_ARGS,
+                *(["--dev-gpu-slots", str(dev_slots)] if dev_slots else []),
             ],
             workdir / "logs" / "worker.log",
             env,
@@ -249,7 +259,7 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
         if put.status_code != 201:
             raise GpusettleError(f"the oracle refused the spec: {put.text}")
         client_balance_before = gs.token_balance(keys["client"].address)
-        max_gpu_seconds = 600 * hardware.count
+        max_gpu_seconds = 600 * job_gpus
         jobs = FastSender(gs, keys["client"])
         jobs.call(gs.token, "approve", gs.escrow.address, max_gpu_seconds * price)
         deadline = gs.chain.timestamp() + 3600
@@ -260,7 +270,7 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
             max_gpu_seconds,
             deadline,
             bytes.fromhex(spec.spec_hash()[2:]),
-            hardware.count,
+            job_gpus,
             price,
             gas=400_000,
         )
@@ -271,6 +281,26 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
             f"up to {max_gpu_seconds:,} GPU-seconds, deposit {format_units(max_gpu_seconds * price)} GPUC",
             _gas_of(created),
         )
+
+        lease: DemoLease | None = None
+        if leasing:
+            service = lease_spec(workdir)
+            put = httpx.put(
+                f"{oracle_url}/v1/specs/{service.spec_hash()}", content=service.canonical_json(), timeout=10
+            )
+            if put.status_code != 201:
+                raise GpusettleError(f"the oracle refused the lease's spec: {put.text}")
+            lease = DemoLease(gs, keys["client"], keys["provider"], offer_id, price, service, workdir)
+            open_gas = lease.open()
+            clock.step(
+                f"client opened lease {lease.lease_id} on {LEASE_GPUS} GPU slots beside the job: deposit "
+                f"{format_units(lease.deposit)} GPUC, billed per second",
+                open_gas,
+            )
+        else:
+            print(
+                f"lease: not run (it needs {LEASE_GPUS} GPUs beside the job's; this machine has {hardware.count})"
+            )
 
         accepted = _wait_for(
             lambda: gs.job(job_id).status != "Open", 60, "the worker to accept the job", processes
@@ -313,6 +343,28 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
             _gas_of(claims),
         )
 
+        lease_outcome: LeaseOutcome | None = None
+        if lease is not None:
+
+            def wait(predicate: Any, timeout: float, what: str) -> None:
+                _wait_for(predicate, timeout, what, processes)
+
+            wait(lambda: len(lease.settled()) >= 1, 60, "the lease's first checkpoint")
+            clock.step(f"the worker runs lease {lease.lease_id}; the oracle settled its first checkpoint")
+            killed_at = lease.kill_once(workdir / "worker" / "worker.sqlite", wait)
+            wait(
+                lambda: any(int(c["toTime"]) > killed_at + 3 for c in lease.settled()),
+                60,
+                "a checkpoint past the kill",
+            )
+            down = sum(int(c["downSeconds"]) for c in lease.settled())
+            clock.step(f"killed the lease's workload once: the worker restarted it; {down} s down so far")
+            lease_outcome, lease_gas = lease.close_and_settle(wait)
+            clock.step(
+                "the client closed the lease; its final checkpoint settled, refund and earnings claimed",
+                lease_gas,
+            )
+
         billed = int(settled_event.args["gpuSeconds"])
         payout = int(settled_event.args["payout"])
         fee = int(settled_event.args["fee"])
@@ -326,8 +378,10 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
         ok = (
             payout + fee == billed * price
             and refunded == max_gpu_seconds * price - billed * price
-            and gs.token_balance(keys["provider"].address) == payout
+            and gs.token_balance(keys["provider"].address)
+            == payout + (lease_outcome.earned if lease_outcome else 0)
             and gs.token_balance(keys["treasury"].address) == fee
+            and (lease_outcome is None or lease_outcome.ok)
         )
         _print_summary(
             clock,
@@ -342,6 +396,7 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
             status,
             evidence,
             ok,
+            lease_outcome,
         )
         print(f"explorer: {explorer.url} (job {job_id}: {explorer.url}jobs/{job_id})", flush=True)
         if not explore:
@@ -416,6 +471,7 @@ def _print_summary(
     status: dict[str, Any],
     evidence: dict[str, Any],
     ok: bool,
+    lease: LeaseOutcome | None = None,
 ) -> None:
     receipt = evidence.get("receipt", {})
     ev = evidence.get("evidence", {})
@@ -438,6 +494,7 @@ def _print_summary(
         f"  refunded to client   {format_units(refunded)} GPUC",
         f"  settled in           tx {status.get('tx_hash')} (block {status.get('block_number')})",
         f"  balances             {'match the fee and the price exactly' if ok else 'DO NOT MATCH: see above'}",
+        *(["", *lease.lines()] if lease is not None else []),
         "",
         f"  {'step':<66} {'seconds':>7} {'gas':>10}",
     ]

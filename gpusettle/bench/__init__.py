@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import index_catchup, oracle_intake, oracle_settle, sandbox, startup, verify
+from . import index_catchup, lease_checkpoints, oracle_intake, oracle_settle, sandbox, startup, verify
 from .report import BenchOptions, BenchReport
 
 __all__ = ["BENCHES", "BenchOptions", "BenchReport"]
@@ -16,6 +16,7 @@ BENCHES: dict[str, Callable[[BenchOptions], BenchReport]] = {
     "verify": verify.run,
     "oracle_intake": oracle_intake.run,
     "oracle_settle": oracle_settle.run,
+    "lease_checkpoints": lease_checkpoints.run,
     "sandbox": sandbox.run,
     "startup": startup.run,
     "index": index_catchup.run,

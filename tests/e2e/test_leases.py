@@ -172,7 +172,8 @@ class Leasing:
         earned_before = self.balance(w.provider.address)
         self.send(w.provider, "withdrawEarnings")
         assert self.balance(w.provider.address) - earned_before == sum(c["payout"] for c in cps)
-        self.send(w.client, "claimRefund", lease_id)
+        if lease["refundable"]:  # a lease up all its runway has nothing left to claim
+            self.send(w.client, "claimRefund", lease_id)
         penalties = sum(c["penalty"] for c in cps)
         assert self.balance(w.client.address) - client_before == penalties - up * rate
         return cps

@@ -39,9 +39,9 @@ def test_the_sender_signs_the_shared_heartbeat_type_the_oracle_recovers(tmp_path
     eth-account in tests/python/test_lease_eip712.py."""
     account = Account.create()
     state = WorkerState(tmp_path / "w.sqlite")
-    _lease_row(state, 2**200 + 5)
+    _lease_row(state, 5)
     oracle = Oracle()
-    live = [LeaseLiveness(2**200 + 5, [0], 123, True)]
+    live = [LeaseLiveness(5, [0], 123, True)]
     _sender(state, live, oracle, bytes(account.key)).tick(1_700_000_030)
     sent = oracle.got[0]
     assert HeartbeatEvidence.model_validate(sent["evidence"]).canonical_json() == (
