@@ -369,7 +369,11 @@ def run_demo(workdir: Path, *, n: int | None, repetitions: int | None, explore: 
         payout = int(settled_event.args["payout"])
         fee = int(settled_event.args["fee"])
         client_after = gs.token_balance(keys["client"].address)
-        refunded = client_after - (client_balance_before - max_gpu_seconds * price)
+        # The lease cost the client its deposit and gave back its refund and any penalty.
+        lease_net = (
+            lease_outcome.deposit - lease_outcome.refunded - lease_outcome.penalty if lease_outcome else 0
+        )
+        refunded = client_after - (client_balance_before - max_gpu_seconds * price) + lease_net
         status = httpx.get(f"{oracle_url}/v1/receipts/{job_id}", timeout=10).json()
         evidence = _receipt_evidence(workdir / "oracle" / "oracle.sqlite", job_id)
         follower, events = index_chain(gs, workdir / "index.db")

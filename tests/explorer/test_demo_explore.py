@@ -2,7 +2,8 @@
 which answers with the demo's job, keeps following the chain into the index, and Ctrl-C stops anvil, the
 index, the explorer and everything else the demo started.
 
-The demo runs as `make demo` runs it (a real anvil, oracle and worker), with the smallest job.
+The demo runs as `make demo` runs it (a real anvil, oracle and worker), with the smallest job; its
+summary shows the lease it ran beside the job, balanced to the checkpoints.
 """
 
 from __future__ import annotations
@@ -117,6 +118,18 @@ def test_explore_serves_the_demo_chain_until_ctrl_c(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     text = log.read_text()
+    assert "balances             match the fee and the price exactly" in text, text
+    # The lease beside the job: a few checkpoints, the killed workload's down time refunded.
+    lease = re.search(r"lease (\d+): 2 GPU slots at ", text)
+    assert lease, text
+    checkpoints = re.search(r"checkpoints settled  (\d+) ", text)
+    assert checkpoints and int(checkpoints[1]) >= 3, text
+    updown = re.search(r"up / down seconds    (\d+) / (\d+) ", text)
+    assert updown and int(updown[1]) > 0 and int(updown[2]) > 0, text
+    assert re.search(r"provider earned      [\d.]+ GPUC", text) and re.search(
+        r"client got back      [\d.]+ GPUC", text
+    )
+    assert "lease balances       match the checkpoints exactly" in text, text
     assert "signal 2: stopping the explorer, the index and anvil" in text, text
     assert "Traceback" not in text, text
     # Nothing is left: no listener on anvil's or the explorer's port, no process of the demo's.
