@@ -26,8 +26,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..atomicfile import write_atomic
 from ..errors import ConfigError
+from ..settings import AvailabilitySettings as ProviderAvailability
 
-__all__ = ["AVAILABILITY_FILE", "AvailabilitySettings", "Window", "load_availability", "save_availability"]
+__all__ = [
+    "AVAILABILITY_FILE",
+    "AvailabilitySettings",
+    "Window",
+    "from_provider_settings",
+    "load_availability",
+    "save_availability",
+]
 
 AVAILABILITY_FILE = "availability.toml"
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -163,6 +171,18 @@ def load_availability(path: Path) -> AvailabilitySettings:
             f"invalid availability settings in {path}: {problems}",
             f"the keys are: {', '.join(AvailabilitySettings.model_fields)}",
         ) from None
+
+
+def from_provider_settings(saved: ProviderAvailability) -> AvailabilitySettings:
+    """What `gpusettle provider availability set` keeps ($GPUSETTLE_HOME/availability.json), as the
+    worker's settings: the same schedule in local time, thresholds and idle time. A GPU process the
+    worker did not start always counts as the owner's use here."""
+    return AvailabilitySettings(
+        schedule=[f"{','.join(w.days)} {w.start}-{w.end}" for w in saved.schedule],
+        owner_util_percent=float(saved.owner_use_util_percent),
+        owner_minutes=float(saved.owner_use_minutes),
+        idle_minutes=float(saved.idle_resume_minutes),
+    )
 
 
 def save_availability(path: Path, settings: AvailabilitySettings) -> None:
