@@ -407,19 +407,20 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         }
         m.paidThrough = uint32(to);
         pay.lastCheckpointAt = uint32(block.timestamp);
-        uint256 penalty;
-        // Uptime below the guarantee: the shortfall, priced at the rate, from the lease's collateral to the client.
-        if (up * BPS < uint256(pay.guaranteeBps) * (to - from)) {
-            penalty = _penalize(leaseId, pay.provider, ((uint256(pay.guaranteeBps) * (to - from) + BPS - 1) / BPS - up) * rate);
-        }
         bool final_ = to == end;
         if (final_) {
             m.status = LeaseStatus.Ended;
             m.fixedEnd = uint32(to);
             m.remaining = uint96(_endRefund(leaseId, m, pay.upSeconds));
         }
+        // The period is paid in storage before any external call (the penalty's slash pays the client in tokens).
         _meters[leaseId] = m;
         _payees[leaseId] = pay;
+        uint256 penalty;
+        // Uptime below the guarantee: the shortfall, priced at the rate, from the lease's collateral to the client.
+        if (up * BPS < uint256(pay.guaranteeBps) * (to - from)) {
+            penalty = _penalize(leaseId, pay.provider, ((uint256(pay.guaranteeBps) * (to - from) + BPS - 1) / BPS - up) * rate);
+        }
         emit CheckpointSettled(leaseId, c.fromTime, c.toTime, c.upSeconds, c.downSeconds, paid - fee, fee, penalty);
         if (final_) {
             _releaseGpus(leaseId);

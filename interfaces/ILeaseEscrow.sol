@@ -405,8 +405,8 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// @notice The escrowed token.
     function token() external view returns (address);
 
-    /// @notice The EIP-712 struct hash digest of `checkpoint` (what the oracles' batch hash is built from is the
-    /// struct hash; this is the full typed-data digest of one checkpoint, for tools).
+    /// @notice The full EIP-712 typed-data digest of one `checkpoint` under this escrow's domain, for tools (the
+    /// batch hash the oracles attest is built from the checkpoints' struct hashes, not from these digests).
     function checkpointDigest(Checkpoint calldata checkpoint) external view returns (bytes32);
 
     /// @notice The EIP-712 digest the oracles sign for a batch with `checkpointsHash` under `epoch`.
