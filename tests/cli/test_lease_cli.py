@@ -263,6 +263,10 @@ def test_pause_resume_permit_close_cancel_and_list(world: World) -> None:
         "--account",
         "client",
     )["lease_id"]
+    stranger = gs("provider", "lease", "accept", str(second), "--account", "client", ok=False)
+    assert "LeaseEscrowNotProviderOrWorker" in stranger.output
+    assert "hint: send it from the provider's staking wallet or its worker key" in stranger.output
+    assert world.lease(second).status == "Open"
     declined = gs.json("provider", "lease", "decline", str(second), "--account", "provider")
     assert world.lease(second).status == "Cancelled" and int(declined["refund"]) == 2 * PRICE * 600
 
