@@ -46,6 +46,8 @@ __all__ = [
     "Settings",
     "dev_account_index",
     "home_dir",
+    "load_availability",
+    "save_availability",
 ]
 
 HOME_ENV = "GPUSETTLE_HOME"
@@ -357,134 +359,174 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 # -- the worker's availability: when this machine's GPUs are for rent (issue 11) ----------------------
+#
+# The file format is the worker's (gpusettle/worker/schedule.py on branch lw): flat TOML keys in
+# $GPUSETTLE_HOME/availability.toml, windows as "DAYS HH:MM-HH:MM" strings, so `provider availability`
+# writes exactly what the worker reads.
 
-AVAILABILITY_FILE = "availability.json"
+AVAILABILITY_FILE = "availability.toml"
 """Under $GPUSETTLE_HOME: one file per machine, since the owner's use is the machine's, not one worker's."""
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 """Day names in `datetime.weekday()` order."""
 
-_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)|24:00")
+_WINDOW = re.compile(r"(?P<days>[a-z,\-]+)\s+(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})")
 
 
 def _minutes(text: str) -> int:
-    if text == "24:00":
-        return 24 * 60
-    return int(text[:2]) * 60 + int(text[3:])
+    hours, minutes = (int(p) for p in text.split(":"))
+    if not (0 <= hours <= 24 and 0 <= minutes < 60) or hours * 60 + minutes > 1440:
+        raise ValueError(f"{text!r} is not a time of day (HH:MM, 00:00 to 24:00)")
+    return hours * 60 + minutes
 
 
-class AvailabilityWindow(BaseModel):
-    """One weekly window in which the GPUs are for rent, in the machine's local time.
+def _days(text: str) -> frozenset[int]:
+    if text in ("daily", "all"):
+        return frozenset(range(7))
+    out: set[int] = set()
+    for part in text.split(","):
+        ends = part.split("-")
+        if len(ends) > 2 or any(e not in WEEKDAYS for e in ends):
+            raise ValueError(f"{part!r} is not a day or a day range (mon, tue, ..., sun; mon-fri; daily)")
+        first, last = WEEKDAYS.index(ends[0]), WEEKDAYS.index(ends[-1])
+        out.update((first + k) % 7 for k in range((last - first) % 7 + 1))
+    return frozenset(out)
 
-    A window whose end is not after its start runs past midnight into the next day (22:00-07:00 on
-    `fri` covers Friday night into Saturday morning); `days` name the day each window starts on."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+@dataclass(frozen=True)
+class AvailabilityWindow:
+    """One weekly window when the GPUs are for rent: the days it starts on and its start and end
+    (minutes after midnight). An end before the start runs past midnight into the next day."""
 
-    days: tuple[str, ...] = Field(description="Days the window starts on: mon, tue, wed, thu, fri, sat, sun.")
-    """Days the window starts on: `mon` .. `sun` (lower case), at least one, no repeats."""
-    start: str = Field(description="Start time, HH:MM local time.")
-    """Start time of day, `HH:MM` (24 h), the machine's local time."""
-    end: str = Field(description="End time, HH:MM (24:00 allowed); not after start = past midnight.")
-    """End time of day, `HH:MM` or `24:00`; an end not after the start wraps into the next day."""
+    days: frozenset[int]
+    """Weekdays the window starts on (0 = Monday)."""
+    start: int
+    """Minutes after midnight."""
+    end: int
+    """Minutes after midnight (1440 = 24:00)."""
 
-    @field_validator("days", mode="before")
     @classmethod
-    def _days(cls, value: Any) -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [d for d in re.split(r"[,\s]+", value) if d]
-        days = tuple(str(d).strip().lower()[:3] for d in value)
-        bad = [d for d in days if d not in WEEKDAYS]
-        if bad or not days:
-            raise ValueError(f"days must be among {', '.join(WEEKDAYS)} (got {list(value)!r})")
-        if len(set(days)) != len(days):
-            raise ValueError(f"a day is repeated in {list(value)!r}")
-        return days
+    def parse(cls, text: str) -> AvailabilityWindow:
+        """'mon-fri 19:00-07:00', 'sat,sun 00:00-24:00', 'daily 22:00-06:00'; ValueError otherwise."""
+        m = _WINDOW.fullmatch(text.strip().lower())
+        if m is None:
+            raise ValueError(f"{text!r} is not a window: write DAYS HH:MM-HH:MM, e.g. 'mon-fri 19:00-07:00'")
+        return cls(_days(m["days"]), _minutes(m["start"]), _minutes(m["end"]))
 
-    @field_validator("start", "end")
-    @classmethod
-    def _time(cls, value: str, info: ValidationInfo) -> str:
-        text = str(value).strip()
-        if not _HHMM.fullmatch(text) or (info.field_name == "start" and text == "24:00"):
-            raise ValueError(f"{info.field_name} must be HH:MM in 24-hour time (got {value!r})")
-        return text
-
-    def covers(self, weekday: int, minute_of_day: int) -> bool:
-        """Whether local (weekday 0=Mon, minute of day) falls in this window, [start, end)."""
-        start, end = _minutes(self.start), _minutes(self.end)
-        today = WEEKDAYS[weekday]
-        yesterday = WEEKDAYS[(weekday - 1) % 7]
-        if end > start:
-            return today in self.days and start <= minute_of_day < end
-        # Runs past midnight: the evening part on a listed day, the morning part on the day after one.
-        return (today in self.days and minute_of_day >= start) or (
-            yesterday in self.days and minute_of_day < end
+    def contains(self, weekday: int, minute: int) -> bool:
+        """Whether the moment (weekday 0 = Monday, minute of the day) falls in this window, [start, end)."""
+        if self.start < self.end:
+            return weekday in self.days and self.start <= minute < self.end
+        if self.start == self.end:
+            return False
+        # Past midnight: the evening part on the window's days, the morning part on the day after.
+        return (weekday in self.days and minute >= self.start) or (
+            (weekday - 1) % 7 in self.days and minute < self.end
         )
+
+    def text(self) -> str:
+        """The window as the settings file writes it ('mon,tue,wed 19:00-07:00')."""
+        days = ",".join(WEEKDAYS[d] for d in sorted(self.days))
+        return f"{days} {self.start // 60:02d}:{self.start % 60:02d}-{self.end // 60:02d}:{self.end % 60:02d}"
 
 
 class AvailabilitySettings(BaseModel):
-    """When this machine's GPUs are for rent, and when its owner takes them back.
+    """When this machine's GPUs may be rented, and what counts as the owner using them.
 
-    Kept in `$GPUSETTLE_HOME/availability.json`; `gpusettle provider availability` shows and sets it,
-    the worker reads it. The worker pauses the provider's offers and reclaims reclaimable and
-    interruptible leases (with their notice) outside the schedule or when the owner-use rule fires,
-    and resumes the offers once the GPUs have been idle for `idle_resume_minutes` inside the schedule."""
+    Kept in `$GPUSETTLE_HOME/availability.toml`; `gpusettle provider availability` shows and sets it, the
+    worker reads it. Outside the schedule, or when the owner uses the GPUs, the worker pauses the
+    provider's offers and (with `reclaim`) reclaims reclaimable and interruptible leases with their
+    notice; it resumes the offers once the GPUs have been idle for `idle_minutes` inside the schedule."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schedule: tuple[AvailabilityWindow, ...] = Field(
-        default=(), description="Weekly windows when the GPUs are for rent; empty means always."
+    schedule: list[str] = Field(default_factory=list, description="Rentable windows; empty: always.")
+    """Rentable windows, each "DAYS HH:MM-HH:MM" (days: mon..sun, ranges, lists, daily); empty: always."""
+    timezone: str = Field(default="local", description="Time zone of the schedule.")
+    """IANA time zone of the schedule ("Europe/Berlin", "UTC"), or "local" for this machine's."""
+    owner_util_percent: float = Field(
+        default=20.0, ge=0, le=100, description="Owner-use utilisation threshold."
     )
-    """Weekly windows when the GPUs are for rent (local time); empty means always for rent."""
-    owner_use_util_percent: int = Field(
-        default=30, ge=1, le=100, description="GPU utilisation (%) by others that counts as owner use."
+    """A GPU no job or lease holds that is busier than this (percent) is being used by its owner ..."""
+    owner_minutes: float = Field(
+        default=2.0, ge=0, description="Minutes of that utilisation before it counts."
     )
-    """GPU utilisation in percent, by processes the worker did not start, that counts as the owner's use."""
-    owner_use_minutes: int = Field(
-        default=5, ge=1, le=24 * 60, description="Minutes the utilisation must last to count as owner use."
-    )
-    """How many minutes that utilisation must last before the worker hands the GPUs back to the owner."""
-    idle_resume_minutes: int = Field(
-        default=15, ge=1, le=24 * 60, description="Idle minutes before the offers resume."
-    )
-    """How many minutes the GPUs must be idle (no owner use) before the worker resumes the offers."""
-    foreign_process_reclaims: bool = Field(
-        default=True, description="Any GPU process the worker did not start counts as owner use at once."
-    )
-    """Whether any GPU process the worker did not start counts as the owner's use at once (no threshold)."""
+    """... once it has been for this many minutes (a GPU process the worker did not start counts at once)."""
+    idle_minutes: float = Field(default=10.0, ge=0, description="Idle minutes before renting again.")
+    """How long the GPUs must be idle (no owner use) before the offers are resumed."""
+    reclaim: bool = Field(default=True, description="Reclaim leases when the owner needs the GPUs.")
+    """Reclaim reclaimable and interruptible leases (with their notice) when renting stops."""
 
-    def in_schedule(self, local_time: datetime) -> bool:
-        """Whether `local_time` (the machine's local time) falls in the schedule; always when empty."""
+    @field_validator("schedule")
+    @classmethod
+    def _windows(cls, value: list[str]) -> list[str]:
+        for text in value:
+            AvailabilityWindow.parse(text)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value != "local":
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"{value!r} is not a time zone (e.g. 'UTC', 'Europe/Berlin', or 'local')"
+                ) from None
+        return value
+
+    def windows(self) -> list[AvailabilityWindow]:
+        """The parsed schedule."""
+        return [AvailabilityWindow.parse(w) for w in self.schedule]
+
+    def in_schedule(self, at: float) -> bool:
+        """Whether the moment `at` (Unix time) is inside the schedule."""
         if not self.schedule:
             return True
-        minute = local_time.hour * 60 + local_time.minute
-        return any(w.covers(local_time.weekday(), minute) for w in self.schedule)
+        if self.timezone == "local":
+            moment = datetime.fromtimestamp(at).astimezone()
+        else:
+            from zoneinfo import ZoneInfo
+
+            moment = datetime.fromtimestamp(at, ZoneInfo(self.timezone))
+        minute = moment.hour * 60 + moment.minute
+        return any(w.contains(moment.weekday(), minute) for w in self.windows())
 
     @classmethod
     def path(cls, home: Path) -> Path:
         """Where the settings live under `home` ($GPUSETTLE_HOME)."""
         return home / AVAILABILITY_FILE
 
-    @classmethod
-    def load(cls, path: Path) -> AvailabilitySettings:
-        """The settings in `path`; the defaults (always for rent) when there is no file; ConfigError for
-        a bad one."""
-        if not path.is_file():
-            return cls()
-        try:
-            return cls.model_validate_json(path.read_bytes())
-        except (OSError, ValidationError, ValueError) as exc:
-            if isinstance(exc, ValidationError):
-                why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            else:
-                why = str(exc)
-            raise ConfigError(
-                f"cannot read availability settings {path}: {why}",
-                "fix or delete the file, or set it again with `gpusettle provider availability set`",
-            ) from None
 
-    def save(self, path: Path) -> None:
-        """Write the settings to `path` atomically (readable JSON)."""
-        from .atomicfile import write_atomic
+def load_availability(path: Path) -> AvailabilitySettings:
+    """The settings in `path` (defaults when it does not exist); ConfigError for a bad file."""
+    if not path.is_file():
+        return AvailabilitySettings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read availability settings {path}: {exc}",
+            "fix the file (TOML: key = value lines), or set it again with `gpusettle provider availability set`",
+        ) from None
+    try:
+        return AvailabilitySettings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(
+            f"invalid availability settings in {path}: {problems}",
+            f"the keys are: {', '.join(AvailabilitySettings.model_fields)}",
+        ) from None
 
-        write_atomic(path, (self.model_dump_json(indent=2) + "\n").encode(), mode=0o644)
+
+def save_availability(path: Path, settings: AvailabilitySettings) -> None:
+    """Write the settings as flat TOML (what `load_availability` reads), atomically."""
+    import json
+
+    from .atomicfile import write_atomic
+
+    lines = [f"{name} = {json.dumps(value)}" for name, value in settings.model_dump().items()]
+    write_atomic(path, ("\n".join(lines) + "\n").encode(), mode=0o644)

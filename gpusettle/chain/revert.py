@@ -73,6 +73,21 @@ _EXTRA_HINTS: dict[str, str] = {
     "SafeERC20FailedOperation": "the token transfer failed",
     "ProviderStakingDisputeWindowOpen": "a job you settled can still be disputed; withdraw after the window closes",
     "ComputeTokenInvalidGenesis": "mint a non-zero supply to a non-zero recipient",
+    "ProviderStakingCapacityExceeded": "the offer's GPUs are held by other jobs or leases; ask for fewer, or "
+    "pick an offer with GPUs free (`gpusettle market offers --free N`)",
+    "ProviderStakingOfferPaused": "the provider paused this offer for now; pick another offer",
+    "ProviderStakingOfferNotPaused": "the offer is not paused",
+    "ProviderStakingInvalidAvailability": "reclaimable needs a notice; interruptible has no notice and no guarantee; "
+    "the guarantee is 0-10000 basis points",
+    "LeaseEscrowOfferNoLongerFits": "the offer changed since you read it: read it again (`gpusettle offer list`)",
+    "LeaseEscrowClassNotAccepted": "accept a worse class (`--class`), a shorter notice (`--min-notice`), or pick "
+    "another offer",
+    "LeaseEscrowBillingEnded": "billing of this lease has ended; open a new lease",
+    "LeaseEscrowNotReclaimable": "only reclaimable and interruptible leases can be reclaimed",
+    "LeaseEscrowNotClient": "send it from the account that opened the lease",
+    "LeaseEscrowNotProviderOrWorker": "send it from the provider's staking wallet or its worker key",
+    "LeaseEscrowInsufficientFreeStake": "the provider's free stake cannot back this lease's collateral; pick "
+    "another offer, or (as the provider) stake more",
 }
 
 

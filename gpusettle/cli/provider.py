@@ -16,7 +16,7 @@ from .context import Ctx, fmt_time, get_ctx, require_tokens, shared_options
 
 if TYPE_CHECKING:
     from ..chain.leases import LeaseInfo, Leases
-    from ..settings import AvailabilitySettings, AvailabilityWindow
+    from ..settings import AvailabilitySettings
 
 __all__ = ["availability_terms", "parse_window", "provider"]
 
@@ -629,7 +629,7 @@ def provider_reclaim(lease_id: int) -> None:
 @click.pass_context
 def provider_availability(ctx: click.Context) -> None:
     """When this machine's GPUs are for rent and when the owner takes them back (the worker reads it
-    from $GPUSETTLE_HOME/availability.json); without a subcommand, shows it."""
+    from $GPUSETTLE_HOME/availability.toml); without a subcommand, shows it."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(availability_show)
 
@@ -646,12 +646,17 @@ def _show_availability(c: Ctx, s: AvailabilitySettings, path: Path) -> None:
         if not s.schedule:
             click.echo("  schedule     always for rent")
         for w in s.schedule:
-            click.echo(f"  for rent     {','.join(w.days)} {w.start}-{w.end}")
+            click.echo(f"  for rent     {w}")
+        click.echo(f"  time zone    {s.timezone}")
         click.echo(
-            f"  owner use    {'any GPU process this worker did not start, or ' if s.foreign_process_reclaims else ''}"
-            f"utilisation above {s.owner_use_util_percent}% for {s.owner_use_minutes} min"
+            f"  owner use    a GPU process this worker did not start, or utilisation above "
+            f"{s.owner_util_percent:g}% for {s.owner_minutes:g} min"
         )
-        click.echo(f"  resume after {s.idle_resume_minutes} min idle")
+        click.echo(
+            "  then         pause the offers"
+            + (", reclaim reclaimable and interruptible leases" if s.reclaim else "")
+        )
+        click.echo(f"  resume after {s.idle_minutes:g} min idle")
 
     c.emit({"path": str(path), **s.model_dump(mode="json")}, human)
 
@@ -660,42 +665,29 @@ def _show_availability(c: Ctx, s: AvailabilitySettings, path: Path) -> None:
 @shared_options
 def availability_show() -> None:
     """Show the schedule and the owner-use rule."""
-    from ..settings import AvailabilitySettings
+    from ..settings import load_availability
 
     c = get_ctx()
     path = _availability_path(c)
-    _show_availability(c, AvailabilitySettings.load(path), path)
+    _show_availability(c, load_availability(path), path)
 
 
-def parse_window(text: str) -> AvailabilityWindow:
-    """'mon-fri 18:00-08:00', 'sat,sun 00:00-24:00', 'weekdays 19:00-07:00', 'daily 22:00-06:00'."""
-    from pydantic import ValidationError
+def parse_window(text: str) -> str:
+    """'mon-fri 18:00-08:00', 'sat,sun 00:00-24:00', 'weekdays 19:00-07:00', 'weekends 00:00-24:00' or
+    'daily 22:00-06:00' -> the window as the settings file keeps it; ConfigError otherwise."""
+    from ..settings import AvailabilityWindow
 
-    from ..settings import WEEKDAYS, AvailabilityWindow
-
-    parts = text.split()
     hint = "write DAYS START-END, e.g. 'mon-fri 18:00-08:00', 'sat,sun 00:00-24:00' or 'daily 22:00-06:00'"
-    if len(parts) != 2 or "-" not in parts[1]:
-        raise ConfigError(f"--window {text!r} is not a weekly window", hint)
-    days_text, times = parts[0].lower(), parts[1]
-    named = {"daily": WEEKDAYS, "weekdays": WEEKDAYS[:5], "weekends": WEEKDAYS[5:]}
-    days: list[str] = []
-    for part in days_text.split(","):
-        if part in named:
-            days += named[part]
-        elif "-" in part:
-            a, _, b = part.partition("-")
-            if a[:3] not in WEEKDAYS or b[:3] not in WEEKDAYS:
-                raise ConfigError(f"--window {text!r}: {part!r} is not a range of days", hint)
-            i, j = WEEKDAYS.index(a[:3]), WEEKDAYS.index(b[:3])
-            days += [WEEKDAYS[(i + k) % 7] for k in range((j - i) % 7 + 1)]
-        else:
-            days.append(part)
-    start, _, end = times.partition("-")
+    words = text.strip().lower().split()
+    if len(words) == 2:
+        words[0] = words[0].replace("weekdays", "mon-fri").replace("weekends", "sat,sun")
     try:
-        return AvailabilityWindow(days=tuple(dict.fromkeys(days)), start=start, end=end)
-    except ValidationError as exc:
-        raise ConfigError(f"--window {text!r}: {exc.errors()[0]['msg']}", hint) from None
+        window = AvailabilityWindow.parse(" ".join(words))
+    except ValueError as exc:
+        raise ConfigError(f"--window {text!r}: {exc}", hint) from None
+    if window.start == window.end:
+        raise ConfigError(f"--window {text!r} starts and ends at the same time: it covers nothing", hint)
+    return window.text()
 
 
 @provider_availability.command("set")
@@ -703,56 +695,67 @@ def parse_window(text: str) -> AvailabilityWindow:
     "--window",
     "windows",
     multiple=True,
-    help="A weekly window when the GPUs are for rent, local time: 'mon-fri 18:00-08:00' (repeatable; "
-    "replaces the schedule).",
+    help="A weekly window when the GPUs are for rent: 'mon-fri 18:00-08:00' (repeatable; replaces the schedule).",
 )
 @click.option("--always", is_flag=True, help="For rent at all hours (clears the schedule).")
+@click.option("--timezone", help="Time zone of the windows: an IANA name (Europe/Berlin, UTC) or local.")
 @click.option(
-    "--owner-util", type=click.IntRange(1, 100), help="GPU utilisation (%) by others that is owner use."
+    "--owner-util", type=click.FloatRange(0, 100), help="GPU utilisation (%) by others that is owner use."
 )
-@click.option("--owner-minutes", type=click.IntRange(1, 1440), help="Minutes that utilisation must last.")
-@click.option("--idle-resume", type=click.IntRange(1, 1440), help="Idle minutes before the offers resume.")
+@click.option("--owner-minutes", type=click.FloatRange(0), help="Minutes that utilisation must last.")
+@click.option("--idle-minutes", type=click.FloatRange(0), help="Idle minutes before the offers resume.")
 @click.option(
-    "--foreign-process-reclaims/--no-foreign-process-reclaims",
+    "--reclaim/--no-reclaim",
     default=None,
-    help="Whether any GPU process the worker did not start is owner use at once.",
+    help="Whether the worker reclaims reclaimable and interruptible leases when the owner needs the GPUs.",
 )
 @shared_options
 def availability_set(
     windows: tuple[str, ...],
     always: bool,
-    owner_util: int | None,
-    owner_minutes: int | None,
-    idle_resume: int | None,
-    foreign_process_reclaims: bool | None,
+    timezone: str | None,
+    owner_util: float | None,
+    owner_minutes: float | None,
+    idle_minutes: float | None,
+    reclaim: bool | None,
 ) -> None:
     """Change the schedule and the owner-use rule (what is not given stays); the worker picks it up."""
-    from ..settings import AvailabilitySettings
+    from pydantic import ValidationError
+
+    from ..settings import AvailabilitySettings, load_availability, save_availability
 
     if windows and always:
         raise click.UsageError("give --window or --always, not both")
     c = get_ctx()
     path = _availability_path(c)
-    current = AvailabilitySettings.load(path)
+    current = load_availability(path)
     changes: dict[str, object] = {}
     if windows:
-        changes["schedule"] = tuple(parse_window(w) for w in windows)
+        changes["schedule"] = [parse_window(w) for w in windows]
     if always:
-        changes["schedule"] = ()
+        changes["schedule"] = []
     for key, value in (
-        ("owner_use_util_percent", owner_util),
-        ("owner_use_minutes", owner_minutes),
-        ("idle_resume_minutes", idle_resume),
-        ("foreign_process_reclaims", foreign_process_reclaims),
+        ("timezone", timezone),
+        ("owner_util_percent", owner_util),
+        ("owner_minutes", owner_minutes),
+        ("idle_minutes", idle_minutes),
+        ("reclaim", reclaim),
     ):
         if value is not None:
             changes[key] = value
     if not changes:
         raise click.UsageError(
-            "say what to change: --window, --always, --owner-util, --owner-minutes, --idle-resume "
-            "or --[no-]foreign-process-reclaims"
+            "say what to change: --window, --always, --timezone, --owner-util, --owner-minutes, "
+            "--idle-minutes or --[no-]reclaim"
         )
-    updated = AvailabilitySettings.model_validate({**current.model_dump(), **changes})
-    updated.save(path)
+    try:
+        updated = AvailabilitySettings.model_validate({**current.model_dump(), **changes})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(
+            f"{'.'.join(map(str, first['loc']))}: {first['msg']}",
+            "see `gpusettle provider availability set --help`",
+        ) from None
+    save_availability(path, updated)
     c.info(f"saved {path}; a running worker applies it at its next check")
     _show_availability(c, updated, path)

@@ -358,7 +358,8 @@ class LeaseRow(_Row):
     rate_per_second: str
     """Price per second for all its GPUs."""
     deposit: str
-    """Deposit so far (top-ups included)."""
+    """Everything the client deposited (opening and top-ups), also after the end (for an Ended lease the
+    escrow's getLease shows paid + refundable instead)."""
     end_time: int
     """End time set at opening (0: open-ended)."""
     accept_by: int

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -363,8 +363,3 @@ class CheckpointPoster:
             gas_used,
             gas_used / max(len(batch.items), 1),
         )
-
-
-def pending_leases(store: Store) -> Sequence[int]:
-    """Lease ids with a checkpoint built or posted and not yet final (for reports)."""
-    return sorted({c.lease_id for c in store.checkpoints(CHECKPOINT_BUILT)})

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from pydantic import ValidationError
@@ -189,9 +190,14 @@ class OracleService:
     def _lease_work(self, client: Gpusettle, view: LeaseView | None) -> LeaseWork | None:
         contract = getattr(client, "lease_escrow", None)
         if view is None and contract is not None:
-            view = Web3LeaseView(
-                lambda: (contract, lambda: client.chain.timestamp("latest")), client.chain.chain_id
-            )
+            spare: list[Gpusettle] = [client]
+
+            def per_thread() -> tuple[Any, Callable[[], int]]:
+                # A client of its own per thread (as Web3ChainView): web3 connections are not shared.
+                own = spare.pop() if spare else self.client_factory()
+                return getattr(own, "lease_escrow", None), lambda: own.chain.timestamp("latest")
+
+            view = Web3LeaseView(per_thread, client.chain.chain_id)
         if view is None:
             return None
         return LeaseWork(

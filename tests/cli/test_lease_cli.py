@@ -263,6 +263,10 @@ def test_pause_resume_permit_close_cancel_and_list(world: World) -> None:
         "--account",
         "client",
     )["lease_id"]
+    stranger = gs("provider", "lease", "accept", str(second), "--account", "client", ok=False)
+    assert "LeaseEscrowNotProviderOrWorker" in stranger.output
+    assert "hint: send it from the provider's staking wallet or its worker key" in stranger.output
+    assert world.lease(second).status == "Open"
     declined = gs.json("provider", "lease", "decline", str(second), "--account", "provider")
     assert world.lease(second).status == "Cancelled" and int(declined["refund"]) == 2 * PRICE * 600
 
@@ -300,6 +304,27 @@ def test_market_and_match_read_the_lease_terms(world: World, tmp_path: Path) -> 
     assert [o["offer_id"] for o in only_dedicated] == [second]
     two_free = gs.json("market", "offers", "--index", str(db), "--free", "2")["offers"]
     assert [o["offer_id"] for o in two_free] == [first]
+    # Every lease row of the index agrees with the escrow's own view of it.
+    from gpusettle.index import queries
+    from gpusettle.index.db import Database
+
+    index = Database(db, read_only=True)
+    total, rows = queries.leases(index, limit=100)
+    assert total == world.leases.lease_count() >= 4
+    for r in rows:
+        chain = world.lease(r.lease_id)
+        # After the end the escrow shows paid + refundable as the deposit; the index keeps what went in.
+        deposit = int(r.deposit) - (int(r.refunded) if r.status == "Ended" else 0)
+        assert (r.status, r.up_seconds, r.down_seconds, int(r.paid), deposit) == (
+            chain.status, chain.up_seconds, chain.down_seconds, chain.paid, chain.deposit,
+        ), r.lease_id  # fmt: skip
+        assert int(r.collateral) == chain.collateral and (r.billing_end or 0) == chain.billing_end
+        if chain.status == "Running":
+            assert r.runway_end == chain.runway_end
+    first_lease = queries.lease(index, rows[-1].lease_id)
+    assert first_lease is not None and len(first_lease.checkpoints) == 2
+    assert int(first_lease.lease.refunded) > 0 and first_lease.lease.reclaimed
+    index.close()
     table = gs("market", "offers", "--index", str(db)).output
     assert "reclaimable 10 min" in table and "1/2" in table
 

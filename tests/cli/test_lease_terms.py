@@ -14,7 +14,7 @@ from gpusettle.cli.leaseterms import LeasePlan, deposit_for, fmt_span, per_hour
 from gpusettle.cli.provider import _uptime_bps, availability_terms, parse_window
 from gpusettle.errors import ConfigError
 from gpusettle.index.match import parse_match
-from gpusettle.settings import AvailabilitySettings
+from gpusettle.settings import AvailabilitySettings, load_availability
 from tests.cli.runner import Cli
 
 
@@ -65,12 +65,18 @@ def test_match_keys_for_leases() -> None:
 
 
 def test_windows() -> None:
-    w = parse_window("mon-fri 18:00-08:00")
-    assert w.days == ("mon", "tue", "wed", "thu", "fri") and (w.start, w.end) == ("18:00", "08:00")
-    assert parse_window("weekends 00:00-24:00").days == ("sat", "sun")
-    assert parse_window("fri-mon 22:00-06:00").days == ("fri", "sat", "sun", "mon")
-    assert parse_window("sat,sun 09:00-17:00").days == ("sat", "sun")
-    for bad in ("mon-fri", "someday 10:00-11:00", "mon 25:00-26:00", "mon-xyz 10:00-11:00"):
+    assert parse_window("mon-fri 18:00-08:00") == "mon,tue,wed,thu,fri 18:00-08:00"
+    assert parse_window("weekends 00:00-24:00") == "sat,sun 00:00-24:00"
+    assert parse_window("weekdays 19:00-07:00") == "mon,tue,wed,thu,fri 19:00-07:00"
+    assert parse_window("fri-mon 22:00-06:00") == "mon,fri,sat,sun 22:00-06:00"
+    assert parse_window("Daily 22:00-06:00") == "mon,tue,wed,thu,fri,sat,sun 22:00-06:00"
+    for bad in (
+        "mon-fri",
+        "someday 10:00-11:00",
+        "mon 25:00-26:00",
+        "mon-xyz 10:00-11:00",
+        "mon 10:00-10:00",
+    ):
         with pytest.raises(ConfigError, match="--window"):
             parse_window(bad)
 
@@ -89,21 +95,21 @@ def local(tmp_path: Path) -> Cli:
 
 def test_provider_availability_set_and_show(local: Cli) -> None:
     shown = local.json("provider", "availability")
-    assert shown["schedule"] == [] and shown["foreign_process_reclaims"] is True
+    assert shown["schedule"] == [] and shown["reclaim"] is True
     local(
         "provider", "availability", "set", "--window", "mon-fri 18:00-08:00", "--window", "weekends 00:00-24:00",
-        "--owner-util", "40", "--owner-minutes", "3", "--idle-resume", "20", "--no-foreign-process-reclaims",
+        "--owner-util", "40", "--owner-minutes", "3", "--idle-minutes", "20", "--no-reclaim", "--timezone", "UTC",
     )  # fmt: skip
-    saved = AvailabilitySettings.load(AvailabilitySettings.path(local.home))
-    assert [w.days for w in saved.schedule] == [("mon", "tue", "wed", "thu", "fri"), ("sat", "sun")]
-    assert (saved.owner_use_util_percent, saved.owner_use_minutes, saved.idle_resume_minutes) == (40, 3, 20)
-    assert saved.foreign_process_reclaims is False
+    saved = load_availability(AvailabilitySettings.path(local.home))
+    assert saved.schedule == ["mon,tue,wed,thu,fri 18:00-08:00", "sat,sun 00:00-24:00"]
+    assert (saved.owner_util_percent, saved.owner_minutes, saved.idle_minutes) == (40, 3, 20)
+    assert saved.reclaim is False and saved.timezone == "UTC"
     text = local("provider", "availability", "show").output
     assert "mon,tue,wed,thu,fri 18:00-08:00" in text and "above 40% for 3 min" in text
     # A change keeps what it does not name.
     local("provider", "availability", "set", "--owner-util", "55")
-    again = AvailabilitySettings.load(AvailabilitySettings.path(local.home))
-    assert again.owner_use_util_percent == 55 and again.schedule == saved.schedule
+    again = load_availability(AvailabilitySettings.path(local.home))
+    assert again.owner_util_percent == 55 and again.schedule == saved.schedule
     local("provider", "availability", "set", "--always")
     assert json.loads(local("provider", "availability", "show", "--json").stdout)["schedule"] == []
 
@@ -112,11 +118,13 @@ def test_provider_availability_errors_change_nothing(local: Cli) -> None:
     path = AvailabilitySettings.path(local.home)
     bad = local("provider", "availability", "set", "--window", "mon 9-17", ok=False)
     assert "error: --window 'mon 9-17'" in bad.output and "hint:" in bad.output and not path.exists()
+    zone = local("provider", "availability", "set", "--timezone", "Mars/Olympus", ok=False)
+    assert "not a time zone" in zone.output and "hint:" in zone.output and not path.exists()
     none = local("provider", "availability", "set", ok=False)
     assert "say what to change" in none.output
     both = local("provider", "availability", "set", "--always", "--window", "mon 09:00-17:00", ok=False)
     assert "not both" in both.output and not path.exists()
-    path.write_text("{not json")
+    path.write_text("schedule = [\n")
     broken = local("provider", "availability", "show", ok=False)
     assert "error: cannot read availability settings" in broken.output and "hint:" in broken.output
 

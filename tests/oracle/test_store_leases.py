@@ -156,3 +156,35 @@ def test_prune_forgets_heartbeats_only_behind_old_settled_checkpoints(open_store
     assert [h.sequence for h in store.heartbeats(1, 0, 2**62)] == [50]
     assert [h.sequence for h in store.heartbeats(2, 0, 2**62)] == [10]
     assert result.checkpoints == 2 and store.lease_checkpoints(1) == []  # the checkpoint and its batch
+
+
+def test_the_receipt_poster_skips_nonces_open_checkpoint_batches_hold(tmp_path: Path) -> None:
+    """One account posts both: a receipt batch must not reuse the nonce of a checkpoint batch in flight."""
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from eth_account import Account
+
+    from gpusettle.eip712 import ReceiptVerifier
+    from gpusettle.oracle.poster import Poster
+    from gpusettle.oracle.quorum import QuorumSigner
+    from tests.oracle.helpers import CHAIN_ID, ESCROW
+
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    try:
+        store.add_checkpoint(1, 10, 20, 10, 0, bytes(32), False)
+        store.create_checkpoint_batch([(1, 10)], 1, 3, attempt("0xcp", 3))  # sent, not mined
+        account = Account.create()
+        chain = SimpleNamespace(chain_id=CHAIN_ID, mined_nonce=lambda address: 3)
+        poster = Poster(
+            store=store,
+            client=cast(Any, SimpleNamespace(chain=chain)),
+            account=account,
+            signer=QuorumSigner(
+                ReceiptVerifier(CHAIN_ID, ESCROW).domain, bytes(account.key), account.address
+            ),
+            view=cast(Any, SimpleNamespace()),
+        )
+        assert poster._next_nonce(store.open_batches()) == 4
+    finally:
+        store.close()
