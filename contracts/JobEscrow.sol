@@ -134,12 +134,16 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         );
         _jobTerms[jobId] =
             JobTermsSlot({provider: terms.provider, price: terms.pricePerGpuSecond, maxGpuSeconds: uint32(maxGpuSeconds)});
+        uint32 window = _config.disputeWindow;
+        // The provider's settled jobs stay disputable for the longest window any of its jobs was opened with.
+        ProviderLedger storage ledger = _ledgers[terms.provider];
+        if (window > ledger.disputeWindow) ledger.disputeWindow = window;
         _jobMeta[jobId] = JobMeta({
             offerId: uint64(offerId),
             originalMaxGpuSeconds: uint32(maxGpuSeconds),
             disputeBond: 0,
             reserveReleased: false,
-            disputeWindow: _config.disputeWindow,
+            disputeWindow: window,
             timeoutSlashBps: p.timeoutSlashBps,
             disputeSlashBps: p.disputeSlashBps
         });
@@ -245,13 +249,14 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         nonReentrant
     {
         SettleConfig memory cfg = _config;
-        if (cfg.settlementPaused) revert JobEscrowSettlementPaused();
+        if (block.timestamp < cfg.pauseEnds) revert JobEscrowSettlementPaused();
         bytes32 structHash = _receiptStructHash(receipt);
         _verifyAttestation(keccak256(abi.encodePacked(structHash)), attestation, cfg);
         // slither-disable-next-line uninitialized-local a memory struct starts zeroed; an all-zero Run is the intended empty accumulator
         Run memory run;
         run.domainSeparator = _domainSeparatorV4();
         run.timeoutGrace = cfg.timeoutGrace;
+        run.pauseEnds = cfg.pauseEnds;
         _settleOne(receipt, structHash, workerSig, cfg.feeBps, run, true);
         _flush(run);
         _accrueFees(cfg, run.fees);
@@ -267,7 +272,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         if (n == 0) revert JobEscrowEmptyBatch();
         if (n != workerSigs.length) revert JobEscrowLengthMismatch(n, workerSigs.length);
         SettleConfig memory cfg = _config;
-        if (cfg.settlementPaused) revert JobEscrowSettlementPaused();
+        if (block.timestamp < cfg.pauseEnds) revert JobEscrowSettlementPaused();
         bytes32[] memory hashes = new bytes32[](n);
         for (uint256 i = 0; i < n; ++i) {
             hashes[i] = _receiptStructHash(receipts[i]);
@@ -281,6 +286,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         Run memory run;
         run.domainSeparator = _domainSeparatorV4();
         run.timeoutGrace = cfg.timeoutGrace;
+        run.pauseEnds = cfg.pauseEnds;
         for (uint256 i = 0; i < n; ++i) {
             if (_settleOne(receipts[i], hashes[i], workerSigs[i], cfg.feeBps, run, false)) {
                 // Safe: bounded by the calldata array length.
@@ -379,8 +385,9 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             emit SettlementSkipped(jobId, status);
             return false;
         }
-        // From deadline + grace on, the job belongs to the timeout path; a late receipt must not race it.
-        uint256 timeoutAt = (coreWord >> 224) + run.timeoutGrace;
+        // From deadline + grace on, the job belongs to the timeout path; a late receipt must not race it. A settlement
+        // pause stops that clock: the grace runs from the pause's end at the earliest.
+        uint256 timeoutAt = Math.max(coreWord >> 224, run.pauseEnds) + run.timeoutGrace;
         if (block.timestamp >= timeoutAt) revert JobEscrowSettlementTooLate(jobId, timeoutAt, block.timestamp);
         address provider = address(uint160(termsWord));
         if (r.provider != provider) revert JobEscrowWrongProvider(jobId, provider, r.provider);
@@ -444,8 +451,14 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             run.earnings += paid - fee;
             run.fees += fee;
             run.gpuSeconds += billed;
-            if (r.outcome == uint8(Outcome.Completed)) ++run.completed;
-            else ++run.failed;
+            run.value += paid;
+            // The record counts what the provider did: a completed job that billed nothing is no completed job,
+            // and a job the client's code failed is no failure of the provider.
+            if (r.outcome == uint8(Outcome.Completed)) {
+                if (billed != 0) ++run.completed;
+            } else if (r.outcome == uint8(Outcome.FailedProvider)) {
+                ++run.failed;
+            }
             emit JobSettled(r.jobId, billed, paid - fee, fee, r.outcome);
         }
     }
@@ -463,11 +476,13 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             SafeCast.toUint64(b.gpuSecondsServed + run.gpuSeconds)
         );
         ProviderStats storage s = _stats[run.provider];
-        (s.completed, s.failed, s.lastSettledAt) = (
-            SafeCast.toUint48(s.completed + run.completed),
-            SafeCast.toUint48(s.failed + run.failed),
+        (s.valuePaid, s.completed, s.failed, s.lastSettledAt) = (
+            uint96(Math.min(s.valuePaid + run.value, type(uint96).max)),
+            SafeCast.toUint32(s.completed + run.completed),
+            SafeCast.toUint32(s.failed + run.failed),
             uint32(block.timestamp)
         );
+        run.value = 0;
         run.earnings = 0;
         run.gpuSeconds = 0;
         run.completed = 0;
@@ -610,7 +625,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
 
     /// @inheritdoc IJobEscrow
     function settlementPaused() external view returns (bool) {
-        return _config.settlementPaused;
+        return block.timestamp < _config.pauseEnds;
     }
 
     // ------------------------------------------------------------------ views
@@ -661,9 +676,10 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         r.jobsCompleted = s.completed;
         r.jobsFailed = s.failed;
         r.jobsTimedOut = s.timedOut;
-        r.disputesLost = s.disputesLost;
+        r.disputesLost = _ledgers[provider].disputesLost;
         r.openDisputes = s.openDisputes;
         r.totalSlashed = _staking.totalSlashedOf(provider);
+        r.valuePaid = s.valuePaid;
     }
 
     /// @inheritdoc IJobEscrow
@@ -673,8 +689,8 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil)
     {
         ProviderStats memory s = _stats[provider];
-        // The window is read now, not at settlement: dispute() uses the current window too.
-        disputableUntil = s.lastSettledAt == 0 ? 0 : uint256(s.lastSettledAt) + _config.disputeWindow;
+        // Each job keeps the window it was opened with; the provider's longest one bounds them all.
+        disputableUntil = _disputableUntil(provider, s.lastSettledAt);
         return (_books[provider].locked, s.openDisputes, disputableUntil);
     }
 
