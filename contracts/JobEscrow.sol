@@ -394,20 +394,39 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         if (provider != run.provider) {
             _flush(run);
             run.provider = provider;
-            run.worker = _staking.workerOf(provider);
+            uint256 bonded;
+            (run.worker, bonded) = _staking.settlementView(provider);
+            uint256 locked = _books[provider].locked;
+            run.free = bonded > locked ? bonded - locked : 0;
         }
         _checkWorkerSignature(jobId, run.domainSeparator, structHash, sig, run.worker);
         _checkNumbers(r, uint32(coreWord >> 192), uint8(coreWord >> 168), coreWord >> 224);
         uint256 maxGpuSeconds = uint32(termsWord >> 224);
+        uint256 reserve;
         uint256 billed = r.outcome == uint8(Outcome.FailedProvider) ? 0 : Math.min(r.gpuSeconds, maxGpuSeconds);
         // Keep client, gpuCount and collateralBps; status := Settled, stamp := billed, limit := now.
         uint256 keep = (uint256(1) << 160) - 1 | (uint256(0xffffff) << 168);
         uint256 settledWord = (coreWord & keep) | (uint256(JobStatus.Settled) << 160) | (billed << 192)
             | (block.timestamp << 224);
+        // The dispute reserve: a ruling gives the client back what it paid, so that much stays locked until the
+        // window closes when the provider's free stake covers it (else the collateral does, and timeout slashes are
+        // held meanwhile). Nothing locked after this settlement can then shield the stake from the ruling.
+        unchecked {
+            // Safe: price < 2^64, billed and maxGpuSeconds < 2^32; extra <= run.free.
+            uint256 price = uint64(termsWord >> 160);
+            uint256 paid = billed * price;
+            reserve = _collateral(price * maxGpuSeconds, uint16(coreWord >> 176));
+            if (paid > reserve && paid - reserve <= run.free) {
+                run.free -= paid - reserve;
+                run.reserved += paid - reserve;
+                reserve = paid;
+                settledWord |= uint256(RESERVE_RAISED) << 176;
+            }
+        }
         assembly ("memory-safe") {
             sstore(core.slot, settledWord)
         }
-        _credit(r, uint64(termsWord >> 160), billed, feeBps, run);
+        _credit(r, uint64(termsWord >> 160), billed, feeBps, run, reserve);
         return true;
     }
 
@@ -441,7 +460,8 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         uint256 price,
         uint256 billed,
         uint256 feeBps,
-        Run memory run
+        Run memory run,
+        uint256 reserve
     ) private {
         // Safe: price < 2^64 and billed <= maxGpuSeconds < 2^32, so paid < 2^96, and fee <= paid; every
         // sum is bounded by deposits this contract holds.
@@ -459,7 +479,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             } else if (r.outcome == uint8(Outcome.FailedProvider)) {
                 ++run.failed;
             }
-            emit JobSettled(r.jobId, billed, paid - fee, fee, r.outcome);
+            emit JobSettled(r.jobId, billed, paid - fee, fee, r.outcome, reserve);
         }
     }
 
@@ -471,10 +491,13 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         ProviderBook storage b = _books[run.provider];
         // The settled jobs' collateral stays locked: it is their dispute reserve until the window closes
         // (releaseCollateral).
-        (b.earnings, b.gpuSecondsServed) = (
+        // Safe: the raised reserves were taken from free stake, so locked stays <= bonded < 2^96.
+        (b.locked, b.earnings, b.gpuSecondsServed) = (
+            uint96(b.locked + run.reserved),
             SafeCast.toUint96(b.earnings + run.earnings),
             SafeCast.toUint64(b.gpuSecondsServed + run.gpuSeconds)
         );
+        run.reserved = 0;
         ProviderStats storage s = _stats[run.provider];
         (s.valuePaid, s.completed, s.failed, s.lastSettledAt) = (
             uint96(Math.min(s.valuePaid + run.value, type(uint96).max)),
@@ -645,7 +668,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         v.maxGpuSeconds = t.maxGpuSeconds;
         v.gpuCount = c.gpuCount;
         v.deposit = deposit;
-        v.collateral = _collateral(deposit, c.collateralBps);
+        v.collateral = _collateral(deposit, c.collateralBps & ~RESERVE_RAISED);
         v.specHash = _specHash[jobId];
         v.disputeBond = m.disputeBond;
         if (c.status == JobStatus.Open) {

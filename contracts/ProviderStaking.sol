@@ -54,6 +54,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
 
     constructor(IERC20 token_, address governance, uint256 minStake_, uint256 unbondingPeriod_) Governed(governance) {
         if (address(token_) == address(0)) revert ZeroAddress();
+        // _checkTokenSupply(address(token_));
         _token = token_;
         _setParameter(PARAM_MIN_STAKE, minStake_);
         _setParameter(PARAM_UNBONDING_PERIOD, unbondingPeriod_);
@@ -316,6 +317,11 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     /// @inheritdoc IProviderStaking
     function workerOf(address provider) external view returns (address) {
         return _workers[provider].worker;
+    }
+
+    /// @inheritdoc IProviderStaking
+    function settlementView(address provider) external view returns (address worker, uint256 bonded) {
+        return (_workers[provider].worker, _stakes[provider].bonded);
     }
 
     /// @inheritdoc IProviderStaking

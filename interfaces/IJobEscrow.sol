@@ -203,8 +203,12 @@ interface IJobEscrowTypes {
     /// @notice The job was cancelled, declined or expired before acceptance; the client was refunded.
     event JobCancelled(uint256 indexed jobId, address indexed by, uint256 refund);
     /// @notice A receipt settled the job: `gpuSeconds` billed, `payout` credited to the provider and `fee` to
-    /// the treasury. The client may claim `price x (maxGpuSeconds - gpuSeconds)` (see claimRefunds).
-    event JobSettled(uint256 indexed jobId, uint256 gpuSeconds, uint256 payout, uint256 fee, uint8 outcome);
+    /// the treasury. The client may claim `price x (maxGpuSeconds - gpuSeconds)` (see claimRefunds). `reserve` is
+    /// the job's dispute reserve, locked until its window closes: what it paid when free stake covered raising it,
+    /// else its collateral (locked since creation).
+    event JobSettled(
+        uint256 indexed jobId, uint256 gpuSeconds, uint256 payout, uint256 fee, uint8 outcome, uint256 reserve
+    );
     /// @notice A receipt in a batch was skipped because its job was not running (already settled,
     /// cancelled or timed out); nothing moved.
     event SettlementSkipped(uint256 indexed jobId, JobStatus status);

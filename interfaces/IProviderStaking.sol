@@ -170,6 +170,9 @@ interface IProviderStaking is IGoverned {
     /// @notice The worker key of `provider` (zero if none).
     function workerOf(address provider) external view returns (address);
 
+    /// @notice The worker key and the bonded stake of `provider`, read together once per provider by settlement.
+    function settlementView(address provider) external view returns (address worker, uint256 bonded);
+
     /// @notice Total ever slashed from `provider`.
     function totalSlashedOf(address provider) external view returns (uint256);
 

@@ -45,6 +45,9 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     uint8 internal constant PARAM_COUNT = 9;
     /// @dev Set at deployment (the constructor's array predates the parameter); governance may change it.
     uint256 internal constant DEFAULT_MIN_RUN_TIME = 10 minutes;
+    /// @dev Set at settlement in JobCore.collateralBps (a basis-point value <= 10_000 < 2^14, so bit 15 is free): the
+    /// job's dispute reserve was raised from its collateral to what the client paid, the most a ruling gives back.
+    uint16 internal constant RESERVE_RAISED = 1 << 15;
     /// @dev Until a provider sets its own, its worker key may commit this share of bonded stake per day.
     uint256 internal constant DEFAULT_WORKER_BUDGET_BPS = 2_500;
 
@@ -172,6 +175,8 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         uint256 timeoutGrace;
         uint256 pauseEnds;
         uint256 value;
+        uint256 free; // the provider's bonded stake not locked, less the reserves raised so far in this run
+        uint256 reserved; // reserves raised in this run, added to the provider's locked stake by _flush
         address provider;
         address worker;
         uint256 earnings;
@@ -219,6 +224,7 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         Governed(governance)
     {
         if (address(token_) == address(0) || address(staking_) == address(0)) revert ZeroAddress();
+        // _checkTokenSupply(address(token_));
         _token = token_;
         _staking = staking_;
     }
@@ -343,6 +349,12 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     /// @dev Until when a settled job of `provider` may still be disputed (0: it never settled one).
     function _disputableUntil(address provider, uint256 lastSettledAt) internal view returns (uint256) {
         return lastSettledAt == 0 ? 0 : lastSettledAt + _ledgers[provider].disputeWindow;
+    }
+
+    /// @dev A settled job's dispute reserve: what it paid when the reserve was raised at settlement, else its
+    /// collateral. `deposit` is the original deposit (price x the original maximum GPU-seconds).
+    function _reserveOf(uint256 bps, uint256 deposit, uint256 paid) internal pure returns (uint256) {
+        return bps & RESERVE_RAISED != 0 ? paid : _collateral(deposit, bps);
     }
 
     function _budgetOf(WorkerBudget memory w, uint256 bonded) internal pure returns (uint256) {

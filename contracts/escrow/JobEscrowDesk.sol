@@ -105,20 +105,20 @@ contract JobEscrowDesk is JobEscrowBase {
             uint256 closesAt = uint256(c.limit) + m.disputeWindow;
             if (block.timestamp <= closesAt) revert JobEscrowReserveStillNeeded(jobId, closesAt, block.timestamp);
             JobTermsSlot memory t = _jobTerms[jobId];
-            total += _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c.collateralBps);
+            total += _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c);
         }
         if (total == 0) revert JobEscrowNothingToClaim(msg.sender);
     }
 
-    /// @dev Unlock a settled job's collateral, once.
-    function _releaseReserve(uint256 jobId, address provider, uint256 price, uint256 maxGpuSeconds, uint256 bps)
+    /// @dev Unlock a settled job's dispute reserve (its collateral, or what it paid if raised at settlement), once.
+    function _releaseReserve(uint256 jobId, address provider, uint256 price, uint256 maxGpuSeconds, JobCore memory c)
         internal
         returns (uint256 amount)
     {
         JobMeta storage m = _jobMeta[jobId];
         if (m.reserveReleased) return 0;
         m.reserveReleased = true;
-        amount = _collateral(price * maxGpuSeconds, bps);
+        amount = _reserveOf(c.collateralBps, price * maxGpuSeconds, uint256(c.stamp) * price);
         _books[provider].locked -= uint96(amount);
         emit CollateralReleased(jobId, provider, amount);
     }
@@ -166,7 +166,7 @@ contract JobEscrowDesk is JobEscrowBase {
         ProviderStats storage s = _stats[t.provider];
         uint256 stillOpen = --s.openDisputes;
         // The ruling ends the job's dispute reserve: back to free stake, where an upheld slash takes it first.
-        _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c.collateralBps);
+        _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c);
         if (!upheld) {
             c.status = JobStatus.DisputeRejected;
             _storeCore(jobId, c);
@@ -204,9 +204,9 @@ contract JobEscrowDesk is JobEscrowBase {
     }
 
     /// @dev Slash into this contract, keep up to `cap` for the client and credit the rest to the treasury; jail.
-    /// The order: the provider's free stake, then its unbonding stake, then timeout slashes held for rulings (other
-    /// clients' compensation, so only after the provider's own), and last the stake locked as collateral. Nothing the
-    /// provider locks after a settlement (a job opened from another wallet, accepted or not) shields its stake.
+    /// The order: the provider's free stake (which the disputed job's reserve, released just before, is part of), then
+    /// its unbonding stake, then timeout slashes held for rulings (other clients' compensation, so only after the
+    /// provider's own). Stake locked for other clients' work is never taken, so bonded >= locked always holds.
     function _penalize(address provider, uint256 amount, uint256 cap)
         private
         returns (uint256 slashed, uint256 compensation)
@@ -219,7 +219,6 @@ contract JobEscrowDesk is JobEscrowBase {
             h.held = uint96(h.held - fromHold);
             slashed += fromHold;
         }
-        if (amount > slashed) slashed += _staking.slash(provider, amount - slashed, address(this), 0);
         compensation = Math.min(slashed, cap);
         SettleConfig memory cfg = _config;
         _accrueFees(cfg, slashed - compensation);
