@@ -489,22 +489,30 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     function _flush(Run memory run) private {
         if (run.provider == address(0)) return;
         ProviderBook storage b = _books[run.provider];
-        // The settled jobs' collateral stays locked: it is their dispute reserve until the window closes
-        // (releaseCollateral).
-        // Safe: the raised reserves were taken from free stake, so locked stays <= bonded < 2^96.
-        (b.locked, b.earnings, b.gpuSecondsServed) = (
-            uint96(b.locked + run.reserved),
-            SafeCast.toUint96(b.earnings + run.earnings),
-            SafeCast.toUint64(b.gpuSecondsServed + run.gpuSeconds)
-        );
-        run.reserved = 0;
         ProviderStats storage s = _stats[run.provider];
-        (s.valuePaid, s.completed, s.failed, s.lastSettledAt) = (
-            uint96(Math.min(s.valuePaid + run.value, type(uint96).max)),
-            SafeCast.toUint32(s.completed + run.completed),
-            SafeCast.toUint32(s.failed + run.failed),
-            uint32(block.timestamp)
-        );
+        uint256 bookWord;
+        uint256 statsWord;
+        assembly ("memory-safe") {
+            bookWord := sload(b.slot)
+            statsWord := sload(s.slot)
+        }
+        // One SSTORE per slot (field-by-field assignment reads and writes the slot once per field). Layouts as
+        // declared in ProviderBook (locked 96 | earnings 96 | gpuSecondsServed 64) and ProviderStats (valuePaid 96 |
+        // completed 32 | failed 32 | timedOut 32 | openDisputes 32 | lastSettledAt 32), lowest bits first.
+        // The settled jobs' reserves stay locked until their windows close (releaseCollateral); the raised part was
+        // taken from free stake, so locked stays <= bonded < 2^96.
+        bookWord = (uint96(bookWord) + run.reserved)
+            | (uint256(SafeCast.toUint96(uint96(bookWord >> 96) + run.earnings)) << 96)
+            | (uint256(SafeCast.toUint64((bookWord >> 192) + run.gpuSeconds)) << 192);
+        statsWord = Math.min(uint96(statsWord) + run.value, type(uint96).max)
+            | (uint256(SafeCast.toUint32(uint32(statsWord >> 96) + run.completed)) << 96)
+            | (uint256(SafeCast.toUint32(uint32(statsWord >> 128) + run.failed)) << 128)
+            | (statsWord & (uint256(type(uint64).max) << 160)) | (block.timestamp << 224);
+        assembly ("memory-safe") {
+            sstore(b.slot, bookWord)
+            sstore(s.slot, statsWord)
+        }
+        run.reserved = 0;
         run.value = 0;
         run.earnings = 0;
         run.gpuSeconds = 0;
