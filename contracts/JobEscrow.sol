@@ -139,12 +139,16 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         );
         _jobTerms[jobId] =
             JobTermsSlot({provider: terms.provider, price: terms.pricePerGpuSecond, maxGpuSeconds: uint32(maxGpuSeconds)});
+        uint32 window = _config.disputeWindow;
+        // The provider's settled jobs stay disputable for the longest window any of its jobs was opened with.
+        ProviderLedger storage ledger = _ledgers[terms.provider];
+        if (window > ledger.disputeWindow) ledger.disputeWindow = window;
         _jobMeta[jobId] = JobMeta({
             offerId: uint64(offerId),
             originalMaxGpuSeconds: uint32(maxGpuSeconds),
             disputeBond: 0,
             reserveReleased: false,
-            disputeWindow: _config.disputeWindow,
+            disputeWindow: window,
             timeoutSlashBps: p.timeoutSlashBps,
             disputeSlashBps: p.disputeSlashBps,
             gpusReleased: false
@@ -252,13 +256,14 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         nonReentrant
     {
         SettleConfig memory cfg = _config;
-        if (cfg.settlementPaused) revert JobEscrowSettlementPaused();
+        if (block.timestamp < cfg.pauseEnds) revert JobEscrowSettlementPaused();
         bytes32 structHash = _receiptStructHash(receipt);
         _verifyAttestation(keccak256(abi.encodePacked(structHash)), attestation, cfg);
         // slither-disable-next-line uninitialized-local a memory struct starts zeroed; an all-zero Run is the intended empty accumulator
         Run memory run;
         run.domainSeparator = _domainSeparatorV4();
         run.timeoutGrace = cfg.timeoutGrace;
+        run.pauseEnds = cfg.pauseEnds;
         _settleOne(receipt, structHash, workerSig, cfg.feeBps, run, true);
         _flush(run);
         _accrueFees(cfg, run.fees);
@@ -274,7 +279,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         if (n == 0) revert JobEscrowEmptyBatch();
         if (n != workerSigs.length) revert JobEscrowLengthMismatch(n, workerSigs.length);
         SettleConfig memory cfg = _config;
-        if (cfg.settlementPaused) revert JobEscrowSettlementPaused();
+        if (block.timestamp < cfg.pauseEnds) revert JobEscrowSettlementPaused();
         bytes32[] memory hashes = new bytes32[](n);
         for (uint256 i = 0; i < n; ++i) {
             hashes[i] = _receiptStructHash(receipts[i]);
@@ -288,6 +293,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         Run memory run;
         run.domainSeparator = _domainSeparatorV4();
         run.timeoutGrace = cfg.timeoutGrace;
+        run.pauseEnds = cfg.pauseEnds;
         for (uint256 i = 0; i < n; ++i) {
             if (_settleOne(receipts[i], hashes[i], workerSigs[i], cfg.feeBps, run, false)) {
                 // Safe: bounded by the calldata array length.
@@ -386,28 +392,48 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             emit SettlementSkipped(jobId, status);
             return false;
         }
-        // From deadline + grace on, the job belongs to the timeout path; a late receipt must not race it.
-        uint256 timeoutAt = (coreWord >> 224) + run.timeoutGrace;
+        // From deadline + grace on, the job belongs to the timeout path; a late receipt must not race it. A settlement
+        // pause stops that clock: the grace runs from the pause's end at the earliest.
+        uint256 timeoutAt = Math.max(coreWord >> 224, run.pauseEnds) + run.timeoutGrace;
         if (block.timestamp >= timeoutAt) revert JobEscrowSettlementTooLate(jobId, timeoutAt, block.timestamp);
         address provider = address(uint160(termsWord));
         if (r.provider != provider) revert JobEscrowWrongProvider(jobId, provider, r.provider);
         if (provider != run.provider) {
             _flush(run);
             run.provider = provider;
-            run.worker = _staking.workerOf(provider);
+            uint256 bonded;
+            (run.worker, bonded) = _staking.settlementView(provider);
+            uint256 locked = _books[provider].locked;
+            run.free = bonded > locked ? bonded - locked : 0;
         }
         _checkWorkerSignature(jobId, run.domainSeparator, structHash, sig, run.worker);
         _checkNumbers(r, uint32(coreWord >> 192), uint8(coreWord >> 168), coreWord >> 224);
         uint256 maxGpuSeconds = uint32(termsWord >> 224);
+        uint256 reserve;
         uint256 billed = r.outcome == uint8(Outcome.FailedProvider) ? 0 : Math.min(r.gpuSeconds, maxGpuSeconds);
         // Keep client, gpuCount and collateralBps; status := Settled, stamp := billed, limit := now.
         uint256 keep = (uint256(1) << 160) - 1 | (uint256(0xffffff) << 168);
         uint256 settledWord = (coreWord & keep) | (uint256(JobStatus.Settled) << 160) | (billed << 192)
             | (block.timestamp << 224);
+        // The dispute reserve: a ruling gives the client back what it paid, so that much stays locked until the
+        // window closes when the provider's free stake covers it (else the collateral does, and timeout slashes are
+        // held meanwhile). Nothing locked after this settlement can then shield the stake from the ruling.
+        unchecked {
+            // Safe: price < 2^64, billed and maxGpuSeconds < 2^32; extra <= run.free.
+            uint256 price = uint64(termsWord >> 160);
+            uint256 paid = billed * price;
+            reserve = _collateral(price * maxGpuSeconds, uint16(coreWord >> 176));
+            if (paid > reserve && paid - reserve <= run.free) {
+                run.free -= paid - reserve;
+                run.reserved += paid - reserve;
+                reserve = paid;
+                settledWord |= uint256(RESERVE_RAISED) << 176;
+            }
+        }
         assembly ("memory-safe") {
             sstore(core.slot, settledWord)
         }
-        _credit(r, uint64(termsWord >> 160), billed, feeBps, run);
+        _credit(r, uint64(termsWord >> 160), billed, feeBps, run, reserve);
         return true;
     }
 
@@ -441,7 +467,8 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         uint256 price,
         uint256 billed,
         uint256 feeBps,
-        Run memory run
+        Run memory run,
+        uint256 reserve
     ) private {
         // Safe: price < 2^64 and billed <= maxGpuSeconds < 2^32, so paid < 2^96, and fee <= paid; every
         // sum is bounded by deposits this contract holds.
@@ -451,9 +478,15 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             run.earnings += paid - fee;
             run.fees += fee;
             run.gpuSeconds += billed;
-            if (r.outcome == uint8(Outcome.Completed)) ++run.completed;
-            else ++run.failed;
-            emit JobSettled(r.jobId, billed, paid - fee, fee, r.outcome);
+            run.value += paid;
+            // The record counts what the provider did: a completed job that billed nothing is no completed job,
+            // and a job the client's code failed is no failure of the provider.
+            if (r.outcome == uint8(Outcome.Completed)) {
+                if (billed != 0) ++run.completed;
+            } else if (r.outcome == uint8(Outcome.FailedProvider)) {
+                ++run.failed;
+            }
+            emit JobSettled(r.jobId, billed, paid - fee, fee, r.outcome, reserve);
         }
     }
 
@@ -463,18 +496,31 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     function _flush(Run memory run) private {
         if (run.provider == address(0)) return;
         ProviderBook storage b = _books[run.provider];
-        // The settled jobs' collateral stays locked: it is their dispute reserve until the window closes
-        // (releaseCollateral).
-        (b.earnings, b.gpuSecondsServed) = (
-            SafeCast.toUint96(b.earnings + run.earnings),
-            SafeCast.toUint64(b.gpuSecondsServed + run.gpuSeconds)
-        );
         ProviderStats storage s = _stats[run.provider];
-        (s.completed, s.failed, s.lastSettledAt) = (
-            SafeCast.toUint48(s.completed + run.completed),
-            SafeCast.toUint48(s.failed + run.failed),
-            uint32(block.timestamp)
-        );
+        uint256 bookWord;
+        uint256 statsWord;
+        assembly ("memory-safe") {
+            bookWord := sload(b.slot)
+            statsWord := sload(s.slot)
+        }
+        // One SSTORE per slot (field-by-field assignment reads and writes the slot once per field). Layouts as
+        // declared in ProviderBook (locked 96 | earnings 96 | gpuSecondsServed 64) and ProviderStats (valuePaid 96 |
+        // completed 32 | failed 32 | timedOut 32 | openDisputes 32 | lastSettledAt 32), lowest bits first.
+        // The settled jobs' reserves stay locked until their windows close (releaseCollateral); the raised part was
+        // taken from free stake, so locked stays <= bonded < 2^96.
+        bookWord = (uint96(bookWord) + run.reserved)
+            | (uint256(SafeCast.toUint96(uint96(bookWord >> 96) + run.earnings)) << 96)
+            | (uint256(SafeCast.toUint64((bookWord >> 192) + run.gpuSeconds)) << 192);
+        statsWord = Math.min(uint96(statsWord) + run.value, type(uint96).max)
+            | (uint256(SafeCast.toUint32(uint32(statsWord >> 96) + run.completed)) << 96)
+            | (uint256(SafeCast.toUint32(uint32(statsWord >> 128) + run.failed)) << 128)
+            | (statsWord & (uint256(type(uint64).max) << 160)) | (block.timestamp << 224);
+        assembly ("memory-safe") {
+            sstore(b.slot, bookWord)
+            sstore(s.slot, statsWord)
+        }
+        run.reserved = 0;
+        run.value = 0;
         run.earnings = 0;
         run.gpuSeconds = 0;
         run.completed = 0;
@@ -622,7 +668,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
 
     /// @inheritdoc IJobEscrow
     function settlementPaused() external view returns (bool) {
-        return _config.settlementPaused;
+        return block.timestamp < _config.pauseEnds;
     }
 
     // ------------------------------------------------------------------ views
@@ -642,7 +688,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         v.maxGpuSeconds = t.maxGpuSeconds;
         v.gpuCount = c.gpuCount;
         v.deposit = deposit;
-        v.collateral = _collateral(deposit, c.collateralBps);
+        v.collateral = _collateral(deposit, c.collateralBps & ~RESERVE_RAISED);
         v.specHash = _specHash[jobId];
         v.disputeBond = m.disputeBond;
         if (c.status == JobStatus.Open) {
@@ -673,9 +719,10 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         r.jobsCompleted = s.completed;
         r.jobsFailed = s.failed;
         r.jobsTimedOut = s.timedOut;
-        r.disputesLost = s.disputesLost;
+        r.disputesLost = _ledgers[provider].disputesLost;
         r.openDisputes = s.openDisputes;
         r.totalSlashed = _staking.totalSlashedOf(provider);
+        r.valuePaid = s.valuePaid;
     }
 
     /// @inheritdoc IJobEscrow
@@ -685,8 +732,8 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil)
     {
         ProviderStats memory s = _stats[provider];
-        // The window is read now, not at settlement: dispute() uses the current window too.
-        disputableUntil = s.lastSettledAt == 0 ? 0 : uint256(s.lastSettledAt) + _config.disputeWindow;
+        // Each job keeps the window it was opened with; the provider's longest one bounds them all.
+        disputableUntil = _disputableUntil(provider, s.lastSettledAt);
         return (_books[provider].locked, s.openDisputes, disputableUntil);
     }
 

@@ -55,13 +55,15 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     mapping(address provider => StakeSlot) private _stakes;
     mapping(address provider => WorkerSlot) private _workers;
     mapping(uint256 offerId => Offer) private _offers;
-    /// @dev Keys that were replaced as a worker key: never named again, so rotation voids their receipts for good.
-    mapping(address worker => bool) private _retiredWorkers;
+    /// @dev Keys a provider replaced as its worker key: that provider never names them again, so rotation voids their
+    /// receipts for good. Per provider: a global list let anyone retire the key a provider was about to rotate to.
+    mapping(address provider => mapping(address worker => bool)) private _retiredWorkers;
     /// @dev The second escrow (issue 11), declared after the first release's state so the layout only grows.
     address private _leaseEscrow;
 
     constructor(IERC20 token_, address governance, uint256 minStake_, uint256 unbondingPeriod_) Governed(governance) {
         if (address(token_) == address(0)) revert ZeroAddress();
+        // _checkTokenSupply(address(token_));
         _token = token_;
         _setParameter(PARAM_MIN_STAKE, minStake_);
         _setParameter(PARAM_UNBONDING_PERIOD, unbondingPeriod_);
@@ -153,10 +155,10 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     /// @inheritdoc IProviderStaking
     function setWorker(address worker) external {
         if (worker == address(0)) revert ZeroAddress();
-        if (_retiredWorkers[worker]) revert ProviderStakingWorkerRetired(worker);
+        if (_retiredWorkers[msg.sender][worker]) revert ProviderStakingWorkerRetired(worker);
         WorkerSlot storage w = _workers[msg.sender];
         address previous = w.worker;
-        if (previous != address(0) && previous != worker) _retiredWorkers[previous] = true;
+        if (previous != address(0) && previous != worker) _retiredWorkers[msg.sender][previous] = true;
         w.worker = worker;
         emit WorkerSet(msg.sender, previous, worker);
     }
@@ -200,6 +202,9 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         _checkOfferTerms(gpuCount, pricePerGpuSecond);
         // Running jobs and leases hold their GPUs: the count may not drop below them.
         if (gpuCount < o.reservedGpus) revert ProviderStakingGpusReserved(offerId, gpuCount, o.reservedGpus);
+        // The VRAM describes the hardware a client reads before it opens a job; it only ever goes up (other hardware
+        // is another offer), so an update front-running createJob cannot sell less memory than the client saw.
+        if (vramGb < o.vramGb) revert ProviderStakingVramLowered(offerId, o.vramGb, vramGb);
         o.gpuCount = gpuCount;
         o.vramGb = vramGb;
         o.pricePerGpuSecond = pricePerGpuSecond;
@@ -449,6 +454,11 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     /// @inheritdoc IProviderStaking
     function workerOf(address provider) external view returns (address) {
         return _workers[provider].worker;
+    }
+
+    /// @inheritdoc IProviderStaking
+    function settlementView(address provider) external view returns (address worker, uint256 bonded) {
+        return (_workers[provider].worker, _stakes[provider].bonded);
     }
 
     /// @inheritdoc IProviderStaking

@@ -87,6 +87,9 @@ interface IJobEscrowTypes {
         uint256 disputesLost;
         uint256 openDisputes;
         uint256 totalSlashed;
+        /// What clients paid for the provider's settled jobs (before the fee): the reputation figure a client should
+        /// read. Trading with oneself from another wallet adds only what that wallet pays (and its fee).
+        uint256 valuePaid;
     }
 
     /// @notice No job has this id.
@@ -172,6 +175,11 @@ interface IJobEscrowTypes {
     error JobEscrowReserveStillNeeded(uint256 jobId, uint256 closesAt, uint256 nowTs);
     /// @notice `provider` has disputes open; what is held for their rulings is released only after them.
     error JobEscrowDisputesOpen(address provider, uint256 openDisputes);
+    /// @notice The job's held timeout slash stays within reach of rulings until `releasesAt`, when the provider's
+    /// settled jobs can no longer be disputed; claim it after that.
+    error JobEscrowHoldNotReleased(uint256 jobId, uint256 releasesAt, uint256 nowTs);
+    /// @notice A settlement pause ended at `endedAt`; the guardian may pause again from `availableAt` on.
+    error JobEscrowSettlementPauseCoolingDown(uint256 endedAt, uint256 availableAt, uint256 nowTs);
 
     /// @notice A job was opened on `offerId` for `gpuCount` of its GPUs: `deposit` (= pricePerGpuSecond x
     /// maxGpuSeconds) was pulled from the client and `collateral` locked from the provider's stake. Everything an
@@ -195,8 +203,12 @@ interface IJobEscrowTypes {
     /// @notice The job was cancelled, declined or expired before acceptance; the client was refunded.
     event JobCancelled(uint256 indexed jobId, address indexed by, uint256 refund);
     /// @notice A receipt settled the job: `gpuSeconds` billed, `payout` credited to the provider and `fee` to
-    /// the treasury. The client may claim `price x (maxGpuSeconds - gpuSeconds)` (see claimRefunds).
-    event JobSettled(uint256 indexed jobId, uint256 gpuSeconds, uint256 payout, uint256 fee, uint8 outcome);
+    /// the treasury. The client may claim `price x (maxGpuSeconds - gpuSeconds)` (see claimRefunds). `reserve` is
+    /// the job's dispute reserve, locked until its window closes: what it paid when free stake covered raising it,
+    /// else its collateral (locked since creation).
+    event JobSettled(
+        uint256 indexed jobId, uint256 gpuSeconds, uint256 payout, uint256 fee, uint8 outcome, uint256 reserve
+    );
     /// @notice A receipt in a batch was skipped because its job was not running (already settled,
     /// cancelled or timed out); nothing moved.
     event SettlementSkipped(uint256 indexed jobId, JobStatus status);
@@ -204,9 +216,10 @@ interface IJobEscrowTypes {
     event JobTimedOut(uint256 indexed jobId, uint256 refund, uint256 slashed);
     /// @notice The client claimed the unused part of a settled job's deposit.
     event RefundClaimed(uint256 indexed jobId, address indexed client, uint256 amount);
-    /// @notice A timeout slash of `amount` was taken while a dispute against `provider` was open: it is held in
-    /// the escrow, drawn on first by the rulings, and what is left is claimable by the client after them
-    /// (claimHeldSlash). `holdEpoch` names the hold it belongs to.
+    /// @notice A timeout slash of `amount` was taken while a dispute against `provider` was open or one of its settled
+    /// jobs could still be disputed: it is held in the escrow, within reach of the rulings (after the provider's
+    /// free and unbonding stake), and what they leave is claimable by the client once no dispute is open and the
+    /// windows have closed (claimHeldSlash). `holdEpoch` names the hold it belongs to.
     event TimeoutSlashHeld(uint256 indexed jobId, address indexed provider, uint256 amount, uint256 holdEpoch);
     /// @notice The last open dispute of `provider` was ruled: of `claims` held in hold `holdEpoch`, `amount` is
     /// left for the timed-out clients, paid pro rata.
@@ -216,8 +229,10 @@ interface IJobEscrowTypes {
     /// @notice A settled job's dispute reserve (`amount`, its collateral) went back to `provider`'s free stake: its
     /// dispute window closed, or its dispute was ruled.
     event CollateralReleased(uint256 indexed jobId, address indexed provider, uint256 amount);
-    /// @notice The guardian stopped (true) or governance or the guardian resumed (false) settlement.
-    event SettlementPauseSet(bool paused);
+    /// @notice The guardian stopped (true) or governance or the guardian resumed (false) settlement. A pause ends by
+    /// itself at `endsAt` at the latest; from its end every running job has a whole grace to settle before it can time
+    /// out.
+    event SettlementPauseSet(bool paused, uint256 endsAt);
     /// @notice `provider` set the daily collateral budget its worker key may commit by accepting jobs alone.
     event WorkerBudgetSet(address indexed provider, uint256 budget);
     /// @notice The job's `gpuCount` GPUs went back to its offer's free capacity (the job ended).
@@ -364,8 +379,11 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// @notice Guardian or governance: resume new jobs.
     function unpause() external;
 
-    /// @notice Guardian: stop settlement (settle, settleBatch), e.g. while oracle keys are compromised. Refunds,
-    /// timeouts, disputes, withdrawals, unstaking and new work go on.
+    /// @notice Guardian: stop settlement (settle, settleBatch), e.g. while oracle keys are compromised, for at most
+    /// MAX_SETTLEMENT_PAUSE, and not again within SETTLEMENT_PAUSE_COOLDOWN of the last pause's end. The timeout clock
+    /// stops with it (work done and attested must not become a timeout because it could not settle): no job times out
+    /// during the pause, and each running job has a whole grace after it. Refunds, disputes, withdrawals, unstaking
+    /// and new work go on.
     function pauseSettlement() external;
 
     /// @notice Guardian or governance: resume settlement.

@@ -80,9 +80,12 @@ interface IProviderStaking is IGoverned {
     error ProviderStakingNotJailed(address provider);
     /// @notice The provider's bonded stake is below the minimum for new work.
     error ProviderStakingBelowMinimum(address provider, uint256 bonded, uint256 minimum);
-    /// @notice `worker` was replaced as a worker key once and is retired: rotation voids a key's receipts for good.
+    /// @notice `worker` was replaced as this provider's worker key once and is retired: rotation voids a key's receipts
+    /// for good.
     /// Name a fresh key.
     error ProviderStakingWorkerRetired(address worker);
+    /// @notice An offer's VRAM per GPU cannot go down (publish another offer for other hardware).
+    error ProviderStakingVramLowered(uint256 offerId, uint32 vramGb, uint32 requested);
     /// @notice The provider has not named a worker key.
     error ProviderStakingNoWorker(address provider);
     /// @notice The offer is paused by its provider (or its worker key): it takes no new job or lease until resumed.
@@ -167,7 +170,7 @@ interface IProviderStaking is IGoverned {
 
     /// @notice Name `worker` as the hot key that signs this provider's receipts. Rotating it invalidates
     /// every receipt signed by the previous key that has not settled yet, for good: a replaced key is retired and
-    /// can never be named again (by any provider).
+    /// can never be named again by this provider (retirement is per provider, so nobody else can block a rotation).
     function setWorker(address worker) external;
 
     /// @notice Publish an offer; the caller must hold at least the minimum stake.
@@ -179,7 +182,7 @@ interface IProviderStaking is IGoverned {
         string calldata metadataURI
     ) external returns (uint256 offerId);
 
-    /// @notice Change an active offer's terms.
+    /// @notice Change an active offer's terms. The VRAM per GPU may go up, never down.
     function updateOffer(uint256 offerId, uint8 gpuCount, uint32 vramGb, uint64 pricePerGpuSecond, string calldata metadataURI)
         external;
 
@@ -242,6 +245,9 @@ interface IProviderStaking is IGoverned {
 
     /// @notice The worker key of `provider` (zero if none).
     function workerOf(address provider) external view returns (address);
+
+    /// @notice The worker key and the bonded stake of `provider`, read together once per provider by settlement.
+    function settlementView(address provider) external view returns (address worker, uint256 bonded);
 
     /// @notice Total ever slashed from `provider`.
     function totalSlashedOf(address provider) external view returns (uint256);

@@ -27,6 +27,11 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     uint256 public constant METER_TOLERANCE_SECONDS = 5;
     uint256 public constant MAX_JOB_DURATION = 365 days;
     uint256 public constant MAX_ORACLES = 32;
+    /// @notice The longest one settlement pause lasts before it ends by itself, and how long after a pause ends the
+    /// guardian must wait to pause again: the guardian can delay timeouts (the pause stops their clock), never
+    /// block them for good.
+    uint256 public constant MAX_SETTLEMENT_PAUSE = 3 days;
+    uint256 public constant SETTLEMENT_PAUSE_COOLDOWN = 1 days;
 
     uint8 internal constant PARAM_FEE_BPS = 0;
     uint8 internal constant PARAM_COLLATERAL_BPS = 1;
@@ -40,6 +45,9 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     uint8 internal constant PARAM_COUNT = 9;
     /// @dev Set at deployment (the constructor's array predates the parameter); governance may change it.
     uint256 internal constant DEFAULT_MIN_RUN_TIME = 10 minutes;
+    /// @dev Set at settlement in JobCore.collateralBps (a basis-point value <= 10_000 < 2^14, so bit 15 is free): the
+    /// job's dispute reserve was raised from its collateral to what the client paid, the most a ruling gives back.
+    uint16 internal constant RESERVE_RAISED = 1 << 15;
     /// @dev Until a provider sets its own, its worker key may commit this share of bonded stake per day.
     uint256 internal constant DEFAULT_WORKER_BUDGET_BPS = 2_500;
 
@@ -53,16 +61,19 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     }
 
 
-    /// @dev Read and written by every settlement. 128 + 16 + 32 + 8 + 32 + 32 + 8 bits (one slot). The epoch counts oracle set
-    /// changes, so 32 bits outlast any governance.
+    /// @dev Read and written by every settlement. 96 + 16 + 32 + 8 + 32 + 32 + 32 bits (one slot). The epoch counts
+    /// oracle set changes, so 32 bits outlast any governance. Fees fit 96 bits: the constructors refuse a token whose
+    /// supply exceeds 2^96.
     struct SettleConfig {
-        uint128 accruedFees;
+        uint96 accruedFees;
         uint16 feeBps;
         uint32 oracleEpoch;
         uint8 oracleThreshold;
         uint32 disputeWindow;
         uint32 timeoutGrace;
-        bool settlementPaused; // the guardian's separate stop of settlement (compromised oracle keys)
+        // The guardian's separate stop of settlement (compromised oracle keys): settlement is paused while
+        // block.timestamp < pauseEnds, and no job times out before pauseEnds + grace.
+        uint32 pauseEnds;
     }
 
     /// @dev The other parameters, read when jobs open, time out or are disputed. 3 x 16 + 32 + 96 bits.
@@ -83,12 +94,15 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         bool custom;
     }
 
-    /// @dev Timeout slashes taken while disputes against the provider are open, for hold `epoch`; `claims` is
-    /// what the timed-out clients were owed in total, `held` what the rulings have not drawn yet.
+    /// @dev Timeout slashes taken while disputes against the provider are open or its settled jobs are disputable,
+    /// for hold `epoch`; `claims` is what the timed-out clients were owed in total, `held` what the rulings have not
+    /// drawn yet, `until` the end of the dispute windows the hold covers (it is released once that has passed and no
+    /// dispute is open).
     struct Hold {
         uint96 held;
         uint96 claims;
         uint32 epoch;
+        uint32 until;
     }
 
     /// @dev A timed-out job's claim on its provider's hold.
@@ -136,21 +150,34 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         uint64 gpuSecondsServed;
     }
 
-    /// @dev 3 x 48 + 3 x 32 bits. lastSettledAt keeps unbonded stake in place until the dispute window of
-    /// the provider's latest settlement has closed (see unstakeBlockers).
+    /// @dev 96 + 5 x 32 bits, written once per run of a batch. lastSettledAt keeps unbonded stake in place until the
+    /// dispute window of the provider's latest settlement has closed (see unstakeBlockers). valuePaid saturates
+    /// rather than revert (it is a reputation figure; settlement must not stop on it).
     struct ProviderStats {
-        uint48 completed;
-        uint48 failed;
-        uint48 timedOut;
-        uint32 disputesLost;
+        uint96 valuePaid;
+        uint32 completed;
+        uint32 failed;
+        uint32 timedOut;
         uint32 openDisputes;
         uint32 lastSettledAt;
+    }
+
+    /// @dev Off the settlement path. disputeWindow is the longest dispute window of any job opened on the provider's
+    /// offers: its settled jobs can be disputed until lastSettledAt + disputeWindow at the latest, whatever
+    /// governance has set since.
+    struct ProviderLedger {
+        uint32 disputesLost;
+        uint32 disputeWindow;
     }
 
     /// @dev What a batch owes one provider, written to storage when the provider changes.
     struct Run {
         bytes32 domainSeparator;
         uint256 timeoutGrace;
+        uint256 pauseEnds;
+        uint256 value;
+        uint256 free; // the provider's bonded stake not locked, less the reserves raised so far in this run
+        uint256 reserved; // reserves raised in this run, added to the provider's locked stake by _flush
         address provider;
         address worker;
         uint256 earnings;
@@ -190,12 +217,15 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     mapping(uint256 jobId => HeldClaim) internal _heldClaims;
     // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(address provider => uint256) internal _heldReleased;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
+    mapping(address provider => ProviderLedger) internal _ledgers;
 
     constructor(IERC20 token_, IProviderStaking staking_, address governance)
         EIP712("gpusettle JobEscrow", "1")
         Governed(governance)
     {
         if (address(token_) == address(0) || address(staking_) == address(0)) revert ZeroAddress();
+        // _checkTokenSupply(address(token_));
         _token = token_;
         _staking = staking_;
     }
@@ -208,14 +238,16 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         if (param == PARAM_DISPUTE_SLASH_BPS) return (0, BPS); // of the job's deposit
         if (param == PARAM_DISPUTE_WINDOW) return (1 hours, 30 days);
         if (param == PARAM_ACCEPT_WINDOW) return (1 minutes, 7 days);
-        if (param == PARAM_TIMEOUT_GRACE) return (0, 7 days);
-        if (param == PARAM_MIN_RUN_TIME) return (0, 1 days);
+        // Neither may be 0: a job opened, accepted and timed out in consecutive seconds moves collateral to whoever
+        // opened it before anyone could react, and a receipt needs time to be posted.
+        if (param == PARAM_TIMEOUT_GRACE) return (5 minutes, 7 days);
+        if (param == PARAM_MIN_RUN_TIME) return (5 minutes, 1 days);
         return (0, 1_000_000 ether); // PARAM_DISPUTE_BOND; _setParameter refuses unknown indexes first
     }
 
     function _accrueFees(SettleConfig memory cfg, uint256 fees) internal {
         if (fees == 0) return;
-        cfg.accruedFees = SafeCast.toUint128(cfg.accruedFees + fees);
+        cfg.accruedFees = SafeCast.toUint96(cfg.accruedFees + fees);
         _config = cfg;
     }
 
@@ -324,6 +356,17 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         // Safe: gpuCount was stored from a uint8-checked value at creation.
         _staking.releaseGpus(m.offerId, uint8(gpuCount));
         return true;
+    }
+
+    /// @dev Until when a settled job of `provider` may still be disputed (0: it never settled one).
+    function _disputableUntil(address provider, uint256 lastSettledAt) internal view returns (uint256) {
+        return lastSettledAt == 0 ? 0 : lastSettledAt + _ledgers[provider].disputeWindow;
+    }
+
+    /// @dev A settled job's dispute reserve: what it paid when the reserve was raised at settlement, else its
+    /// collateral. `deposit` is the original deposit (price x the original maximum GPU-seconds).
+    function _reserveOf(uint256 bps, uint256 deposit, uint256 paid) internal pure returns (uint256) {
+        return bps & RESERVE_RAISED != 0 ? paid : _collateral(deposit, bps);
     }
 
     function _budgetOf(WorkerBudget memory w, uint256 bonded) internal pure returns (uint256) {

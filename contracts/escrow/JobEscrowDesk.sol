@@ -24,7 +24,11 @@ contract JobEscrowDesk is JobEscrowBase {
     /// @notice See IJobEscrow.
     function claimTimeout(uint256 jobId) external nonReentrant {
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Running);
-        uint256 claimableAt = uint256(c.limit) + _config.timeoutGrace;
+        SettleConfig memory cfg = _config;
+        // The settlement pause stops the timeout clock: work done and attested must not time out because it could
+        // not settle. The pause ends by itself (MAX_SETTLEMENT_PAUSE), so this delays timeouts, never blocks them.
+        if (block.timestamp < cfg.pauseEnds) revert JobEscrowSettlementPaused();
+        uint256 claimableAt = Math.max(c.limit, cfg.pauseEnds) + cfg.timeoutGrace;
         if (block.timestamp < claimableAt) revert JobEscrowTimeoutNotReached(jobId, claimableAt, block.timestamp);
         JobTermsSlot memory t = _jobTerms[jobId];
         c.status = JobStatus.TimedOut;
@@ -39,14 +43,18 @@ contract JobEscrowDesk is JobEscrowBase {
         // The other jobs' collateral is out of reach; this job's own, just unlocked, covers the slash.
         uint256 keep = _books[t.provider].locked;
         uint256 slashed;
-        if (st.openDisputes == 0) {
+        uint256 disputableUntil = _disputableUntil(t.provider, st.lastSettledAt);
+        if (st.openDisputes == 0 && block.timestamp > disputableUntil) {
             slashed = _staking.slash(t.provider, amount, c.client, keep);
         } else {
-            // A ruling is pending: the slash stays in the escrow, within the ruling's reach (see _penalize).
+            // A ruling is pending, or one of the provider's settled jobs can still be disputed: the slash stays in
+            // the escrow, within a ruling's reach (see _penalize), so that no timeout of a job opened from another
+            // wallet of the provider moves its stake out between a settlement and its dispute.
             slashed = _staking.slash(t.provider, amount, address(this), keep);
             Hold storage h = _holds[t.provider];
-            // Safe: both sums are bounded by stake that existed, < 2^96.
+            // Safe: both sums are bounded by stake that existed, < 2^96; timestamps fit 32 bits until 2106.
             (h.held, h.claims) = (uint96(h.held + slashed), uint96(h.claims + slashed));
+            if (disputableUntil > h.until) h.until = uint32(disputableUntil);
             _heldClaims[jobId] = HeldClaim({amount: uint96(slashed), epoch: h.epoch});
             emit TimeoutSlashHeld(jobId, t.provider, slashed, h.epoch);
         }
@@ -60,7 +68,14 @@ contract JobEscrowDesk is JobEscrowBase {
         HeldClaim memory claim = _heldClaims[jobId];
         if (claim.amount == 0) revert JobEscrowNothingToClaim(c.client);
         address provider = _jobTerms[jobId].provider;
-        if (claim.epoch == _holds[provider].epoch) revert JobEscrowDisputesOpen(provider, _stats[provider].openDisputes);
+        if (claim.epoch == _holds[provider].epoch) {
+            // The hold is released lazily, by the first claim after its windows closed with no dispute open.
+            uint256 open = _stats[provider].openDisputes;
+            if (open != 0) revert JobEscrowDisputesOpen(provider, open);
+            uint256 until = _holds[provider].until;
+            if (block.timestamp <= until) revert JobEscrowHoldNotReleased(jobId, until, block.timestamp);
+            _releaseHold(provider);
+        }
         Hold memory rel = _released[provider][claim.epoch];
         // Pro rata: every client of the hold bears the rulings' draw alike. Rounds down; the dust stays here.
         amount = uint256(claim.amount) * rel.held / rel.claims;
@@ -70,14 +85,15 @@ contract JobEscrowDesk is JobEscrowBase {
         if (amount != 0) _token.safeTransfer(c.client, amount);
     }
 
-    /// @dev Once no dispute against `provider` is open, what its rulings left of the hold goes to the clients.
+    /// @dev Once no dispute against `provider` is open and the windows the hold covers have closed, what the rulings
+    /// left of the hold goes to the clients.
     function _releaseHold(address provider) internal {
         Hold memory h = _holds[provider];
-        if (h.claims == 0) return;
+        if (h.claims == 0 || block.timestamp <= h.until) return;
         _released[provider][h.epoch] = h;
         _heldReleased[provider] += h.held;
         emit HeldSlashReleased(provider, h.epoch, h.held, h.claims);
-        _holds[provider] = Hold({held: 0, claims: 0, epoch: h.epoch + 1});
+        _holds[provider] = Hold({held: 0, claims: 0, epoch: h.epoch + 1, until: 0});
     }
 
     /// @notice See IJobEscrow.
@@ -90,7 +106,7 @@ contract JobEscrowDesk is JobEscrowBase {
             uint256 closesAt = uint256(c.limit) + m.disputeWindow;
             if (block.timestamp <= closesAt) revert JobEscrowReserveStillNeeded(jobId, closesAt, block.timestamp);
             JobTermsSlot memory t = _jobTerms[jobId];
-            total += _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c.collateralBps);
+            total += _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c);
             _releaseJobGpus(jobId, c.gpuCount);
         }
         if (total == 0) revert JobEscrowNothingToClaim(msg.sender);
@@ -113,15 +129,15 @@ contract JobEscrowDesk is JobEscrowBase {
         if (released == 0) revert JobEscrowNothingToClaim(msg.sender);
     }
 
-    /// @dev Unlock a settled job's collateral, once.
-    function _releaseReserve(uint256 jobId, address provider, uint256 price, uint256 maxGpuSeconds, uint256 bps)
+    /// @dev Unlock a settled job's dispute reserve (its collateral, or what it paid if raised at settlement), once.
+    function _releaseReserve(uint256 jobId, address provider, uint256 price, uint256 maxGpuSeconds, JobCore memory c)
         internal
         returns (uint256 amount)
     {
         JobMeta storage m = _jobMeta[jobId];
         if (m.reserveReleased) return 0;
         m.reserveReleased = true;
-        amount = _collateral(price * maxGpuSeconds, bps);
+        amount = _reserveOf(c.collateralBps, price * maxGpuSeconds, uint256(c.stamp) * price);
         _books[provider].locked -= uint96(amount);
         emit CollateralReleased(jobId, provider, amount);
     }
@@ -169,7 +185,7 @@ contract JobEscrowDesk is JobEscrowBase {
         ProviderStats storage s = _stats[t.provider];
         uint256 stillOpen = --s.openDisputes;
         // The ruling ends the job's dispute reserve: back to free stake, where an upheld slash takes it first.
-        _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c.collateralBps);
+        _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c);
         _releaseJobGpus(jobId, c.gpuCount);
         if (!upheld) {
             c.status = JobStatus.DisputeRejected;
@@ -181,7 +197,7 @@ contract JobEscrowDesk is JobEscrowBase {
         }
         c.status = JobStatus.DisputeUpheld;
         _storeCore(jobId, c);
-        ++s.disputesLost;
+        ++_ledgers[t.provider].disputesLost;
         // The slash is sized by the job (its deposit); the client is made whole for what it paid and the rest
         // of the slash goes to the treasury.
         uint256 paid = uint256(c.stamp) * t.price;
@@ -201,7 +217,7 @@ contract JobEscrowDesk is JobEscrowBase {
         uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
         _books[t.provider].locked -= uint96(_collateral(deposit, c.collateralBps));
         _releaseJobGpus(jobId, c.gpuCount);
-        ++_stats[t.provider].disputesLost;
+        ++_ledgers[t.provider].disputesLost;
         uint256 amount = deposit * _jobMeta[jobId].disputeSlashBps / BPS;
         (uint256 slashed, uint256 compensation) = _penalize(t.provider, amount, deposit);
         emit FraudReported(jobId, evidenceHash, slashed, compensation);
@@ -209,18 +225,20 @@ contract JobEscrowDesk is JobEscrowBase {
     }
 
     /// @dev Slash into this contract, keep up to `cap` for the client and credit the rest to the treasury; jail.
-    /// Timeout slashes held for pending rulings are drawn on first (they are already here).
+    /// The order: the provider's free stake (which the disputed job's reserve, released just before, is part of), then
+    /// its unbonding stake, then timeout slashes held for rulings (other clients' compensation, so only after the
+    /// provider's own). Stake locked for other clients' work is never taken, so bonded >= locked always holds.
     function _penalize(address provider, uint256 amount, uint256 cap)
         private
         returns (uint256 slashed, uint256 compensation)
     {
-        Hold storage h = _holds[provider];
-        uint256 fromHold = Math.min(amount, h.held);
-        if (fromHold != 0) h.held = uint96(h.held - fromHold);
-        slashed = fromHold;
-        // Free stake, then unbonding stake; what is locked for other clients' work stays.
-        if (amount > fromHold) {
-            slashed += _staking.slash(provider, amount - fromHold, address(this), _books[provider].locked);
+        slashed = _staking.slash(provider, amount, address(this), _books[provider].locked);
+        if (amount > slashed) {
+            Hold storage h = _holds[provider];
+            uint256 fromHold = Math.min(amount - slashed, h.held);
+            // Safe: fromHold <= held.
+            h.held = uint96(h.held - fromHold);
+            slashed += fromHold;
         }
         compensation = Math.min(slashed, cap);
         SettleConfig memory cfg = _config;
@@ -231,15 +249,22 @@ contract JobEscrowDesk is JobEscrowBase {
     /// @notice See IJobEscrow.
     function pauseSettlement() external {
         if (msg.sender != _guardian) revert Unauthorized(msg.sender, "guardian");
-        _config.settlementPaused = true;
-        emit SettlementPauseSet(true);
+        uint256 ended = _config.pauseEnds;
+        // A pause already on is not extended; a new one waits out the cooldown, so timeouts are delayed, not blocked.
+        if (ended != 0 && block.timestamp < ended + SETTLEMENT_PAUSE_COOLDOWN) {
+            revert JobEscrowSettlementPauseCoolingDown(ended, ended + SETTLEMENT_PAUSE_COOLDOWN, block.timestamp);
+        }
+        uint256 endsAt = block.timestamp + MAX_SETTLEMENT_PAUSE;
+        _config.pauseEnds = uint32(endsAt);
+        emit SettlementPauseSet(true, endsAt);
     }
 
     /// @notice See IJobEscrow.
     function unpauseSettlement() external {
         if (msg.sender != _guardian && msg.sender != governance()) revert Unauthorized(msg.sender, "guardian");
-        _config.settlementPaused = false;
-        emit SettlementPauseSet(false);
+        // Ends the pause now; each running job's grace runs from here.
+        if (block.timestamp < _config.pauseEnds) _config.pauseEnds = uint32(block.timestamp);
+        emit SettlementPauseSet(false, _config.pauseEnds);
     }
 
     /// @notice See IJobEscrow.

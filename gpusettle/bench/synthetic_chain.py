@@ -134,6 +134,7 @@ def market_events(offers: int, jobs: int, seed: int = 1) -> Iterator[tuple[str, 
                         "payout": g * price[offer_id] * 975 // 1000,
                         "fee": g * price[offer_id] * 25 // 1000,
                         "outcome": 0 if rng.random() < 0.9 else 2,
+                        "reserve": price[offer_id] * 720,
                     },
                 )
 

@@ -107,6 +107,7 @@ class ProviderRecord:
     disputes_lost: int
     open_disputes: int
     total_slashed: int
+    value_paid: int  # what clients paid for its settled jobs, before the fee: the reputation figure to read
 
 
 @dataclass(frozen=True)

@@ -358,10 +358,13 @@ def _job_settled(s: State, ev: IndexedEvent, t: int) -> None:
     _total(s, "fees", a["fee"])
     _total(s, "gpu_seconds", a["gpuSeconds"])
     with _provider_row(s, job["provider"], ev, t) as provider:
-        if a["outcome"] == 0:
+        # As the escrow counts them: completed jobs that billed something, and the provider's own failures only.
+        if a["outcome"] == 0 and a["gpuSeconds"] > 0:
             provider["jobs_completed"] += 1
-        else:
+        elif a["outcome"] == 2:
             provider["jobs_failed"] += 1
+        # The dispute reserve may have been raised from the collateral (locked at creation) to what the job paid.
+        _add(provider, "locked", int(a["reserve"]) - int(job["collateral"]))
         provider["gpu_seconds_served"] += a["gpuSeconds"]
         _add(provider, "earned", a["payout"])
         provider["earned_num"] = float(provider["earned"])

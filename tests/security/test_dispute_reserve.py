@@ -4,10 +4,11 @@ Sequence: P bonds 1,200. Client A's job (deposit 1,000, collateral 200) settles 
 Client B's job (deposit 5,000, collateral 1,000) is accepted on the freed stake. A disputes and the arbiter upholds:
 1,000 is slashed, leaving bonded 200 against 1,000 locked for B. B's job times out and B gets 200 instead of 500.
 
-What stops it (docs/PROTOCOL.md, "Staking, slashing and disputes"): a settled job's collateral stays reserved for its
-dispute until the dispute window closes (released lazily, by anyone, with releaseCollateral); a slash takes the
-job's own reserve, then free stake, then unbonding stake, and never what is locked for another client's work, so
-bonded >= locked always holds.
+What stops it (docs/PROTOCOL.md, "Staking, slashing and disputes"): a settled job's dispute reserve stays locked until
+the dispute window closes (released lazily, by anyone, with releaseCollateral); since the second review the reserve
+is what the job paid when free stake covers it, so B's 1,000 collateral no longer fits beside A's reserve at all; a
+slash takes the job's own reserve, then free stake, then unbonding stake, and never what is locked for another
+client's work, so bonded >= locked always holds.
 """
 
 import brownie
@@ -55,8 +56,13 @@ def test_dispute_after_release_cannot_take_another_clients_collateral(funded, es
     settle_full(escrow, a_job, WORKER2_KEY, oracle_key, rando)
     escrow.dispute(a_job, b"\x01" * 32, {"from": client})
 
-    # B's job (collateral 1,000) fits only because A's reserve (200) leaves 1,000 free.
-    b_job = open_and_accept(escrow, token, client2, offer, 5_000, provider2)
+    # A's reserve is what A paid (1,000): B's 5,000 job (collateral 1,000) does not fit in the 200 left free ...
+    token.approve(escrow, MAX_U256, {"from": client2})
+    with brownie.reverts(err("JobEscrowInsufficientFreeStake(address,uint256,uint256)", provider2, 200 * E18,
+                             1_000 * E18)):
+        escrow.createJob(offer, 5_000, now() + 7 * DAY, b"\x5a" * 32, 1, TOKEN, {"from": client2})
+    # ... a 1,000 one (collateral 200) does.
+    b_job = open_and_accept(escrow, token, client2, offer, 1_000, provider2)
     b = escrow.getJob(b_job).dict()
 
     escrow.resolveDispute(a_job, True, {"from": arbiter})
@@ -77,10 +83,10 @@ def test_settled_jobs_collateral_stays_reserved_until_its_dispute_window_closes(
 
     offer = setup_p(token, staking, provider2, worker2)
     job_id = open_and_accept(escrow, token, client, offer, 1_000, provider2)
-    coll = escrow.getJob(job_id)["collateral"]
     settled_at = settle_full(escrow, job_id, WORKER2_KEY, oracle_key, rando).timestamp
-    assert bonded_and_locked(escrow, staking, provider2)[1] == coll
-    free = 1_200 * E18 - coll
+    reserve = 1_000 * E18  # what the job paid: free stake covered it, so the reserve was raised from the collateral
+    assert bonded_and_locked(escrow, staking, provider2)[1] == reserve
+    free = 1_200 * E18 - reserve
     with brownie.reverts(err("ProviderStakingInsufficientFreeStake(address,uint256,uint256)", provider2, free,
                              1_200 * E18)):
         staking.requestUnstake(1_200 * E18, {"from": provider2})
@@ -95,3 +101,21 @@ def test_settled_jobs_collateral_stays_reserved_until_its_dispute_window_closes(
     with brownie.reverts(err("JobEscrowNothingToClaim(address)", rando)):
         escrow.releaseCollateral([job_id], {"from": rando})  # once only
     staking.requestUnstake(1_200 * E18, {"from": provider2})
+
+
+def test_reserve_stays_the_collateral_when_free_stake_cannot_cover_what_the_job_paid(funded, escrow, staking, token,
+                                                                                    provider2, worker2, client, rando,
+                                                                                    oracle_key):
+    from tests.fixtures.accounts import WORKER2_KEY
+
+    offer = setup_p(token, staking, provider2, worker2)
+    job_id = open_and_accept(escrow, token, client, offer, 5_000, provider2)  # collateral 1,000 of 1,200
+    coll = escrow.getJob(job_id)["collateral"]
+    settled_at = settle_full(escrow, job_id, WORKER2_KEY, oracle_key, rando).timestamp
+    # Paid 5,000: raising the reserve needs 4,000 more than the 200 free, so it stays the collateral (the timeout
+    # hold covers the rest until the window closes) and settlement is not refused.
+    assert bonded_and_locked(escrow, staking, provider2)[1] == coll
+    warp(settled_at + DISPUTE_WINDOW + 1)
+    tx = escrow.releaseCollateral([job_id], {"from": rando})
+    assert tx.events["CollateralReleased"]["amount"] == coll
+    assert bonded_and_locked(escrow, staking, provider2)[1] == 0

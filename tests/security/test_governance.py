@@ -3,7 +3,7 @@ a role it does not hold, installs a broken oracle set, or pauses the escrow to t
 
 What stops it (SECURITY.md, roles table and "Pausing"): every setter checks its caller and its hard range (fee 10%,
 slash fractions 100%, dispute window 1 h..30 d and below the unbonding period, acceptance window 1 min..7 d, grace
-7 d, bond 1M tokens, minimum stake 10M tokens, unbonding 1 h..90 d and above the dispute window); an oracle set
+5 min..7 d, bond 1M tokens, minimum stake 10M tokens, unbonding 1 h..90 d and above the dispute window); an oracle set
 needs 1 <= threshold <= size <= 32 distinct non-zero addresses; governance moves in two steps; only createJob,
 createJobWithPermit and acceptJob check the pause. Every refusal is the exact custom error, with nothing changed.
 """
@@ -40,7 +40,7 @@ ESCROW_RANGES = {
     3: (0, 10_000),
     4: (3600, UNBONDING_PERIOD - 1),
     5: (60, 7 * DAY),
-    6: (0, 7 * DAY),
+    6: (300, 7 * DAY),
     7: (0, 1_000_000 * E18),
 }
 

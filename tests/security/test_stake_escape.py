@@ -17,6 +17,7 @@ import brownie
 from tests.fixtures.contracts import (
     COLLATERAL_BPS,
     DISPUTE_BOND,
+    DISPUTE_WINDOW,
     PRICE,
     PROVIDER_STAKE,
     TIMEOUT_GRACE,
@@ -117,7 +118,8 @@ def test_timeout_from_a_second_wallet_during_a_dispute_is_held_for_the_ruling(es
     with brownie.reverts(err("JobEscrowDisputesOpen(address,uint256)", staked_provider, 1)):
         escrow.claimHeldSlash(b_job, {"from": rando})
 
-    # The ruling draws on the held slash first: client A is made whole for what it paid.
+    # The ruling takes the provider's own stake first (the disputed job's reserve, raised at settlement to what A
+    # paid): client A is made whole for what it paid, and the held slash is not touched.
     client_before = token.balanceOf(client)
     tx = escrow.resolveDispute(a_job, True, {"from": arbiter})
     paid = a["billedGpuSeconds"] * PRICE
@@ -126,11 +128,12 @@ def test_timeout_from_a_second_wallet_during_a_dispute_is_held_for_the_ruling(es
     ruling = a["deposit"]  # dispute slash: 100% of the job's deposit
     assert tx.events["DisputeResolved"]["slashed"] == ruling
 
-    # What the ruling left of the held slash goes to the second wallet only now.
-    left = max(slash - ruling, 0)
-    if left:
-        escrow.claimHeldSlash(b_job, {"from": rando})
-    assert token.balanceOf(rando) == rando_before + b["deposit"] + left
+    assert escrow.heldSlashes(staked_provider)[0] == slash
+
+    # The held slash goes to the second wallet only once A's dispute window has closed as well.
+    warp(a["settledAt"] + DISPUTE_WINDOW + 1)
+    escrow.claimHeldSlash(b_job, {"from": rando})
+    assert token.balanceOf(rando) == rando_before + b["deposit"] + slash
 
 
 def test_stolen_worker_key_turns_collateral_into_payouts_only_at_the_daily_budget(escrow, staking, token,

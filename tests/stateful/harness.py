@@ -227,7 +227,8 @@ class Harness:
             rec = s["records"][p]
             expect = {"lockedCollateral": b.locked, "earnings": b.earnings, "gpuSecondsServed": b.served,
                           "jobsCompleted": b.completed, "jobsFailed": b.failed, "jobsTimedOut": b.timed_out,
-                          "disputesLost": b.disputes_lost, "openDisputes": b.open_disputes, "totalSlashed": m.slashed}
+                          "disputesLost": b.disputes_lost, "openDisputes": b.open_disputes, "totalSlashed": m.slashed,
+                          "valuePaid": b.value_paid}
             got = {k: rec[k] for k in expect}
             assert got == expect, f"providerRecord({p}): chain {got}, model {expect}"
             blockers = (b.locked, b.open_disputes, w.disputable_until(p))

@@ -245,7 +245,7 @@ class ProtocolOps:
         w = self.w
         candidates = list(w.held_claims) or [j for j, job in w.jobs.items() if job.status == St.TIMED_OUT] or [1]
         job_id = candidates[s % len(candidates)]
-        errs, amount = w.claim_held_slash(job_id)
+        errs, amount = w.claim_held_slash(job_id, self.h.ts)
         tx = self.h.tx(self.escrow.claimHeldSlash, job_id, sender=self.accts["rando"], errors=errs)
         if tx:
             expect_event(tx.events["HeldSlashClaimed"]["amount"], amount, "HeldSlashClaimed.amount")
@@ -270,7 +270,7 @@ class ProtocolOps:
 
     def do_resolve(self, job_id, upheld, s):
         caller = self.caller_for_role(s, self.accts["arbiter"])
-        errs, result = self.w.resolve_dispute(str(caller), job_id, upheld)
+        errs, result = self.w.resolve_dispute(str(caller), job_id, upheld, self.h.ts)
         tx = self.h.tx(self.escrow.resolveDispute, job_id, upheld, sender=caller, errors=errs)
         if tx:
             ev = tx.events["DisputeResolved"]

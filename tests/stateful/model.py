@@ -23,7 +23,7 @@ HOUR = 3600
 MAX_JOB_DURATION = 365 * DAY
 METER_TOLERANCE_SECONDS = 5
 MIN_RUN_TIME = 600  # JobEscrow's default minimum run time (parameter 8)
-MIN_RUN_PARAM, MIN_RUN_CAP = 8, (0, 24 * 3600)
+MIN_RUN_PARAM, MIN_RUN_CAP = 8, (300, 24 * 3600)
 WORKER_BUDGET_BPS = 2_500  # until a provider sets its own, its worker key may commit this share of bonded per day
 E18 = 10**18
 
@@ -38,7 +38,7 @@ ESCROW_CAPS = {
     DISPUTE_SLASH: (0, BPS),
     DISPUTE_WINDOW: (HOUR, 30 * DAY),
     ACCEPT_WINDOW: (60, 7 * DAY),
-    TIMEOUT_GRACE: (0, 7 * DAY),
+    TIMEOUT_GRACE: (300, 7 * DAY),
     DISPUTE_BOND: (0, 1_000_000 * E18),
 }
 MIN_STAKE_PARAM, UNBONDING_PARAM = 0, 1
@@ -100,8 +100,10 @@ class Book:
     locked: int = 0
     earnings: int = 0
     served: int = 0
-    completed: int = 0
-    failed: int = 0
+    completed: int = 0  # Completed receipts that billed something
+    failed: int = 0  # FailedProvider receipts only
+    value_paid: int = 0  # what clients paid, before the fee
+    max_window: int = 0  # the longest dispute window of any job opened on the provider's offers
     timed_out: int = 0
     disputes_lost: int = 0
     open_disputes: int = 0
@@ -137,6 +139,7 @@ class Job:
     bond: int = 0
     released: bool = False  # the settled job's collateral (its dispute reserve) went back to free stake
     gpus_released: bool = False  # the job's GPUs went back to its offer (settlement leaves them reserved)
+    raised: bool = False  # at settlement the reserve was raised from the collateral to what the job paid
     # terms fixed at creation
     window: int = 0
     tslash: int = 0
@@ -192,11 +195,12 @@ class World:
     moves: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     refunds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     min_run: int = MIN_RUN_TIME
-    retired_workers: set = field(default_factory=set)  # replaced worker keys: never named again
+    retired_workers: set = field(default_factory=set)  # (provider, replaced worker key): never named again by it
     # provider -> [day, collateral its worker key committed that day]
     budgets: dict[str, list] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
-    # provider -> [held, claims, epoch]: timeout slashes taken while a dispute was open
-    holds: dict[str, list] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
+    # provider -> [held, claims, epoch, until]: timeout slashes taken while a dispute was open or a settled job was
+    # disputable; released once none is open and `until` (the windows' end) has passed
+    holds: dict[str, list] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0]))
     # (provider, epoch) -> [held at release, claims, still unpaid]
     released: dict[tuple, list] = field(default_factory=dict)
     # job -> (claim on its provider's hold, epoch)
@@ -239,21 +243,22 @@ class World:
         return taken
 
     def penalize(self, provider: str, amount: int, cap: int) -> tuple[int, int]:
-        """Slash into the escrow, keep up to `cap` for the client, the rest to the treasury's fees; jail. A hold of
-        timeout slashes taken during open disputes is drawn on first (it is already in the escrow)."""
+        """Slash into the escrow, keep up to `cap` for the client, the rest to the treasury's fees; jail. The
+        provider's free then unbonding stake first; only then the hold of other clients' timeout slashes."""
+        slashed = self.slash(provider, amount, self.escrow)
         hold = self.holds[provider]
-        from_hold = min(amount, hold[0])
+        from_hold = min(amount - slashed, hold[0])
         hold[0] -= from_hold
-        slashed = from_hold + (self.slash(provider, amount - from_hold, self.escrow) if amount > from_hold else 0)
+        slashed += from_hold
         compensation = min(slashed, cap)
         self.fees += slashed - compensation
         self.stakes[provider].jailed = True
         return slashed, compensation
 
     def disputable_until(self, provider: str) -> int:
-        """Until when a settled job of `provider` can still be disputed (the current window applies)."""
+        """Until when a settled job of `provider` can still be disputed (the longest window of its jobs applies)."""
         last = self.books[provider].last_settled_at
-        return last + self.params[DISPUTE_WINDOW] if last else 0
+        return last + self.books[provider].max_window if last else 0
 
     def dispute_window_max(self) -> int:
         return min(ESCROW_CAPS[DISPUTE_WINDOW][1], self.unbonding_period - 1)
@@ -265,11 +270,11 @@ class World:
         return (sum(j.held for j in self.jobs.values()) + sum(b.earnings for b in self.books.values())
                 + self.fees + sum(h[0] for h in self.holds.values()) + sum(r[2] for r in self.released.values()))
 
-    def release_hold(self, provider: str) -> None:
+    def release_hold(self, provider: str, now: int) -> None:
         hold = self.holds[provider]
-        if hold[1]:
+        if hold[1] and now > hold[3]:
             self.released[(provider, hold[2])] = [hold[0], hold[1], hold[0]]
-            self.holds[provider] = [0, 0, hold[2] + 1]
+            self.holds[provider] = [0, 0, hold[2] + 1, 0]
 
     def limits(self, offer_id: int) -> tuple[int, int]:
         """The client's limits as a client reads them: all of the offer's GPUs at its price."""
@@ -331,11 +336,11 @@ class World:
     def set_worker(self, provider: str, worker: str | None) -> list[tuple]:
         if worker is None:
             return [E("ZeroAddress()")]
-        if worker in self.retired_workers:
+        if (provider, worker) in self.retired_workers:
             return [E("ProviderStakingWorkerRetired(address)", worker)]
         previous = self.stakes[provider].worker
         if previous is not None and previous != worker:
-            self.retired_workers.add(previous)
+            self.retired_workers.add((provider, previous))
         self.stakes[provider].worker = worker
         return []
 
@@ -457,6 +462,7 @@ class World:
             window=self.params[DISPUTE_WINDOW], tslash=self.params[TIMEOUT_SLASH], dslash=self.params[DISPUTE_SLASH],
         )
         self.books[p].locked += collateral
+        self.books[p].max_window = max(self.books[p].max_window, self.params[DISPUTE_WINDOW])
         self.move(client, self.escrow, deposit)
         return []
 
@@ -553,10 +559,16 @@ class World:
         book.earnings += paid - fee
         book.served += billed  # the collateral stays locked: the job's dispute reserve
         book.last_settled_at = now
+        book.value_paid += paid
         if r.outcome == COMPLETED:
-            book.completed += 1
-        else:
+            book.completed += 1 if billed else 0
+        elif r.outcome == FAILED_PROVIDER:
             book.failed += 1
+        # the reserve is raised to what the job paid when free stake covers the difference
+        extra = paid - job.collateral
+        if extra > 0 and extra <= self.free_stake(job.provider):
+            book.locked += extra
+            job.raised = True
         self.fees += fee
         job.status = St.SETTLED
         job.billed = billed
@@ -607,13 +619,15 @@ class World:
         book.locked -= job.collateral
         book.timed_out += 1
         amount = job.collateral * job.tslash // BPS
-        if book.open_disputes == 0:
+        until = self.disputable_until(job.provider)
+        if book.open_disputes == 0 and now > until:
             slashed = self.slash(job.provider, amount, job.client)
-        else:  # held for the pending rulings
+        else:  # held for the pending rulings, or the rulings the provider's disputable settlements may bring
             slashed = self.slash(job.provider, amount, self.escrow)
             hold = self.holds[job.provider]
             hold[0] += slashed
             hold[1] += slashed
+            hold[3] = max(hold[3], until)
             self.held_claims[job_id] = (slashed, hold[2])
         self.move(self.escrow, job.client, job.deposit)
         self.moves[job_id] += 1
@@ -662,7 +676,7 @@ class World:
         self.move(caller, self.escrow, bond)
         return []
 
-    def resolve_dispute(self, caller: str, job_id: int, upheld: bool) -> tuple[list[tuple], tuple | None]:
+    def resolve_dispute(self, caller: str, job_id: int, upheld: bool, now: int) -> tuple[list[tuple], tuple | None]:
         if caller != self.arbiter:
             return [unauthorized(caller, "arbiter")], None
         status = self.job_status(job_id)
@@ -676,7 +690,7 @@ class World:
         if not upheld:
             job.status = St.REJECTED
             if book.open_disputes == 0:
-                self.release_hold(job.provider)
+                self.release_hold(job.provider, now)
             self.move(self.escrow, job.provider, job.bond)
             return [], (0, 0)
         job.status = St.UPHELD
@@ -685,7 +699,7 @@ class World:
         paid = job.billed * job.price
         slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, paid)
         if book.open_disputes == 0:
-            self.release_hold(job.provider)
+            self.release_hold(job.provider, now)
         self.move(self.escrow, job.client, compensation + job.bond)
         return [], (slashed, compensation)
 
@@ -715,8 +729,9 @@ class World:
         if job.released:
             return 0
         job.released = True
-        self.books[job.provider].locked -= job.collateral
-        return job.collateral
+        amount = job.billed * job.price if job.raised else job.collateral
+        self.books[job.provider].locked -= amount
+        return amount
 
     def release_collateral(self, caller: str, job_ids: list[int], now: int) -> tuple[list[tuple], int | None]:
         trial = self.clone()
@@ -738,7 +753,7 @@ class World:
         self.__dict__.update(trial.__dict__)
         return [], total
 
-    def claim_held_slash(self, job_id: int) -> tuple[list[tuple], int | None]:
+    def claim_held_slash(self, job_id: int, now: int) -> tuple[list[tuple], int | None]:
         status = self.job_status(job_id)
         if status != St.TIMED_OUT:
             return [wrong_status(job_id, status, St.TIMED_OUT)], None
@@ -747,9 +762,14 @@ class World:
         if claim is None:
             return [E("JobEscrowNothingToClaim(address)", job.client)], None
         amount, epoch = claim
-        if epoch == self.holds[job.provider][2]:
-            return [E("JobEscrowDisputesOpen(address,uint256)", job.provider,
-                      self.books[job.provider].open_disputes)], None
+        hold = self.holds[job.provider]
+        if epoch == hold[2]:
+            if self.books[job.provider].open_disputes:
+                return [E("JobEscrowDisputesOpen(address,uint256)", job.provider,
+                          self.books[job.provider].open_disputes)], None
+            if now <= hold[3]:
+                return [E("JobEscrowHoldNotReleased(uint256,uint256,uint256)", job_id, hold[3], now)], None
+            self.release_hold(job.provider, now)
         rel = self.released[(job.provider, epoch)]
         pay = amount * rel[0] // rel[1]
         rel[2] -= pay

@@ -335,3 +335,10 @@ __all__ = [
     "CANCELLED", "TIMED_OUT", "DISPUTED", "UPHELD", "REJECTED", "FRAUD", "PRICE2", "GPU_COUNT2", "ODD_PRICE",
     "ODD_GPUS", "sign_attestation", "sign_receipt", "to_checksum_address",
 ]
+
+
+def dispute_reserve(escrow, job_id):
+    """A settled job's dispute reserve when free stake covered raising it (always, with these fixtures' stakes): what
+    the job paid, or its collateral when that is more."""
+    j = escrow.getJob(job_id).dict()
+    return max(j["collateral"], j["billedGpuSeconds"] * j["pricePerGpuSecond"])

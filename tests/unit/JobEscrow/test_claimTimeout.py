@@ -69,8 +69,8 @@ def test_rejects_at_the_deadline_itself(escrow, job, rando, snap):
 def test_grace_parameter_moves_the_claim_time(escrow, job, rando, deployer):
     job_id = job(deadline_in=DAY)
     deadline = escrow.getJob(job_id)["deadline"]
-    escrow.setParameter(6, 0, {"from": deployer})
-    with at(deadline):
+    escrow.setParameter(6, 300, {"from": deployer})  # the floor
+    with at(deadline + 300):
         assert escrow.claimTimeout(job_id, {"from": rando}).events["JobTimedOut"]["jobId"] == job_id
 
 

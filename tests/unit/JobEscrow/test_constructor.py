@@ -10,7 +10,7 @@ from .conftest import ZERO, addr_of, err, events, norm, param_range
 
 E18 = 10**18
 CAPS = [(0, 0, 1_000), (1, 0, 10_000), (2, 0, 10_000), (3, 0, 10_000), (4, 3600, UNBONDING_PERIOD - 1),
-        (5, 60, 7 * 86400), (6, 0, 7 * 86400), (7, 0, 1_000_000 * E18)]
+        (5, 60, 7 * 86400), (6, 300, 7 * 86400), (7, 0, 1_000_000 * E18)]
 
 
 @pytest.fixture(scope="module")

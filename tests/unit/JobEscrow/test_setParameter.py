@@ -18,7 +18,7 @@ BOUNDS = [
     (3, 0, 10_000),  # dispute slash bps
     (4, HOUR, UNBONDING_PERIOD - 1),  # dispute window
     (5, 60, 7 * DAY),  # acceptance window
-    (6, 0, 7 * DAY),  # timeout grace
+    (6, 300, 7 * DAY),  # timeout grace: never 0 (a receipt needs time to be posted)
     (7, 0, 1_000_000 * E18),  # dispute bond
 ]
 

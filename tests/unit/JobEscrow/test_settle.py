@@ -12,7 +12,7 @@ from tests.helpers.signing import COMPLETED, FAILED_CLIENT, FAILED_PROVIDER, SEC
 
 from .conftest import (BPS, CANCELLED, DAY, GPU_COUNT2, ODD_PRICE, OPEN, PRICE2, RUNNING, SETTLED, TIMED_OUT,
                        ZERO, at, err, expect_event, malleable_pair, no_event, now, recover, unknown_job, warp,
-                       wrong_status)
+                       wrong_status, dispute_reserve)
 
 TOLERANCE = 5
 
@@ -39,11 +39,12 @@ def check_settled(escrow, token, tx, job_id, billed, outcome, provider, before, 
     rec = escrow.providerRecord(provider).dict()
     assert rec["earnings"] == before["earnings"] + payout
     assert rec["gpuSecondsServed"] == before["gpuSecondsServed"] + billed
-    completed = 1 if outcome == COMPLETED else 0
-    assert rec["jobsCompleted"] == before["jobsCompleted"] + completed
-    assert rec["jobsFailed"] == before["jobsFailed"] + 1 - completed
-    # the collateral stays locked: the job's dispute reserve until its window closes
-    assert rec["lockedCollateral"] == before["lockedCollateral"]
+    # the record counts completed jobs that billed something, and the provider's own failures only
+    assert rec["jobsCompleted"] == before["jobsCompleted"] + (1 if outcome == COMPLETED and billed else 0)
+    assert rec["jobsFailed"] == before["jobsFailed"] + (1 if outcome == FAILED_PROVIDER else 0)
+    assert rec["valuePaid"] == before.get("valuePaid", rec["valuePaid"] - billed * price) + billed * price
+    # the collateral stays locked, raised to what the job paid: the job's dispute reserve until its window closes
+    assert rec["lockedCollateral"] == before["lockedCollateral"] + dispute_reserve(escrow, job_id) - j["collateral"]
     assert escrow.accruedFees() == before["fees"] + fee
     assert token.balanceOf(escrow) == before["escrow_balance"]
     return payout, fee
@@ -543,9 +544,9 @@ def test_late_check_uses_the_current_grace(escrow, job, receipt, settle, deploye
     job_id = job(deadline_in=DAY)
     r = receipt(job_id)
     deadline = escrow.getJob(job_id)["deadline"]
-    escrow.setParameter(6, 0, {"from": deployer})
+    escrow.setParameter(6, 300, {"from": deployer})  # the floor
     before = snap(job_id)
-    with at(deadline), brownie.reverts(err("JobEscrowSettlementTooLate(uint256,uint256,uint256)", job_id, deadline,
-                                           deadline)):
+    with at(deadline + 300), brownie.reverts(err("JobEscrowSettlementTooLate(uint256,uint256,uint256)", job_id,
+                                                 deadline + 300, deadline + 300)):
         settle(r)
     assert snap(job_id) == before

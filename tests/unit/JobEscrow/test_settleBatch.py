@@ -9,7 +9,7 @@ from tests.fixtures.contracts import FEE_BPS, PRICE, TIMEOUT_GRACE
 from tests.helpers.signing import COMPLETED, FAILED_CLIENT, FAILED_PROVIDER, Receipt, receipts_hash
 
 from .conftest import (BPS, CANCELLED, DAY, NONE, OPEN, PRICE2, RUNNING, SETTLED, TIMED_OUT, at, err, events,
-                       expect_event, no_event, now, recover, warp)
+                       expect_event, no_event, now, recover, warp, dispute_reserve)
 
 
 def paid(billed, price):
@@ -59,9 +59,11 @@ def test_interleaved_providers_are_booked_separately(escrow, token, job, receipt
     ra, rb = escrow.providerRecord(staked_provider).dict(), escrow.providerRecord(provider2).dict()
     assert ra["earnings"] == sum(paid(b, PRICE)[0] for b in a_billed)
     assert rb["earnings"] == sum(paid(b, PRICE2)[0] for b in b_billed)
-    assert (ra["jobsCompleted"], ra["jobsFailed"], ra["gpuSecondsServed"]) == (2, 1, 4500)
+    # FailedClient is not the provider's failure; FailedProvider is
+    assert (ra["jobsCompleted"], ra["jobsFailed"], ra["gpuSecondsServed"]) == (2, 0, 4500)
     assert (rb["jobsCompleted"], rb["jobsFailed"], rb["gpuSecondsServed"]) == (1, 1, 2000)
-    reserved = [sum(escrow.getJob(r.jobId)["collateral"] for r in rs if r.provider == str(p))
+    assert (ra["valuePaid"], rb["valuePaid"]) == (4500 * PRICE, 2000 * PRICE2)
+    reserved = [sum(dispute_reserve(escrow, r.jobId) for r in rs if r.provider == str(p))
                 for p in (staked_provider, provider2)]
     assert (ra["lockedCollateral"], rb["lockedCollateral"]) == tuple(reserved)
     assert escrow.accruedFees() == (sum(paid(b, PRICE)[1] for b in a_billed)

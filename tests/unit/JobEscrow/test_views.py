@@ -39,6 +39,7 @@ from .conftest import (
     norm,
     now,
     unknown_job,
+    dispute_reserve,
     warp,
 )
 
@@ -140,7 +141,7 @@ def test_job_count(escrow, opened):
 def test_provider_record_and_blockers(escrow, staking, job, receipt, settle, client, rando, arbiter,
                                       staked_provider, provider2):
     zero = {"lockedCollateral": 0, "earnings": 0, "gpuSecondsServed": 0, "jobsCompleted": 0, "jobsFailed": 0,
-            "jobsTimedOut": 0, "disputesLost": 0, "openDisputes": 0, "totalSlashed": 0}
+            "jobsTimedOut": 0, "disputesLost": 0, "openDisputes": 0, "totalSlashed": 0, "valuePaid": 0}
     assert escrow.providerRecord(staked_provider).dict() == zero
     assert escrow.providerRecord(provider2).dict() == zero
     assert tuple(escrow.unstakeBlockers(staked_provider)) == (0, 0, 0)
@@ -152,10 +153,13 @@ def test_provider_record_and_blockers(escrow, staking, job, receipt, settle, cli
     escrow.dispute(a, b"\x01" * 32, {"from": client})
     paid = 2000 * PRICE + 10 * PRICE
     fees = 2000 * PRICE * ESCROW_PARAMS[0] // BPS + 10 * PRICE * ESCROW_PARAMS[0] // BPS
-    coll = {j: escrow.getJob(j)["collateral"] for j in (a, b, c)}  # a and c settled: their dispute reserves
+    # a and c settled: their dispute reserves (a's raised to what it paid; c paid less than its collateral)
+    coll = {a: dispute_reserve(escrow, a), b: escrow.getJob(b)["collateral"], c: dispute_reserve(escrow, c)}
+    assert coll[a] == 2000 * PRICE and coll[c] == escrow.getJob(c)["collateral"]
+    # c failed by the client's code: no failure of the provider
     assert escrow.providerRecord(staked_provider).dict() == dict(
-        zero, lockedCollateral=sum(coll.values()), earnings=paid - fees, gpuSecondsServed=2010, jobsCompleted=1, jobsFailed=1,
-        openDisputes=1)
+        zero, lockedCollateral=sum(coll.values()), earnings=paid - fees, gpuSecondsServed=2010, jobsCompleted=1, jobsFailed=0,
+        openDisputes=1, valuePaid=paid)
     last_settled = escrow.getJob(c)["settledAt"]
     assert tuple(escrow.unstakeBlockers(staked_provider)) == (sum(coll.values()), 1, last_settled + DISPUTE_WINDOW)
     assert tx.timestamp <= last_settled

@@ -1,9 +1,10 @@
 """Attack (audit after issue 8, medium 'createJob takes whatever the offer says'), what the fix leaves and what it
 closes.
 
-1. Left: the client's limits cover price and GPU count only. `updateOffer` also rewrites the VRAM per GPU; a
-   provider front-runs a client's createJob with the offer's VRAM cut from 80 GB to 1 GB and the job opens at the
-   full price on the changed machine (the job stores nothing of the VRAM the client saw).
+1. Was left: the client's limits cover price and GPU count only. `updateOffer` also rewrote the VRAM per GPU; a
+   provider front-ran a client's createJob with the offer's VRAM cut from 80 GB to 1 GB and the job opened at the
+   full price on the changed machine. Must hold: an offer's VRAM per GPU never goes down (it describes the
+   hardware; other hardware is another offer), so what the client read is at least what it gets.
 2. Closed: the price front-run reverts with JobEscrowOfferNoLongerFits.
 3. Closed: a dispute-window unstake does not escape: stake requested for unstaking after a false settlement is
    still slashed by the ruling (slash takes unbonding stake) and cannot be withdrawn before the window closes.
@@ -17,13 +18,13 @@ from tests.fixtures.jobs import SPEC_HASH
 from .conftest import DAY, GPU_COUNT, MAX_U256, UPHELD, err, now, receipt_for
 
 
-def test_vram_front_run_is_not_covered_by_the_limits(escrow, staking, token, staked_provider, client):
+def test_vram_front_run_is_refused(escrow, staking, token, staked_provider, client):
     assert staking.offer(1)["vramGb"] == 80  # what the client read
-    staking.updateOffer(1, GPU_COUNT, 1, PRICE, "ipfs://offer", {"from": staked_provider})  # the front-run
+    with brownie.reverts(err("ProviderStakingVramLowered(uint256,uint32,uint32)", 1, 80, 1)):
+        staking.updateOffer(1, GPU_COUNT, 1, PRICE, "ipfs://offer", {"from": staked_provider})  # the front-run
     token.approve(escrow, MAX_U256, {"from": client})
-    tx = escrow.createJob(1, 3600, now() + DAY, SPEC_HASH, GPU_COUNT, PRICE, {"from": client})
-    assert tx.events["JobCreated"]["deposit"] == 3600 * PRICE
-    assert staking.offer(1)["vramGb"] == 1
+    escrow.createJob(1, 3600, now() + DAY, SPEC_HASH, GPU_COUNT, PRICE, {"from": client})
+    assert staking.offer(1)["vramGb"] == 80
 
 
 def test_price_front_run_is_refused(escrow, staking, token, staked_provider, client):
