@@ -147,7 +147,7 @@ def worker() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Idle-only renting: the schedule and owner-use rule (TOML; default $GPUSETTLE_HOME/availability.toml "
-    "when it exists, else what `gpusettle provider availability set` saved).",
+    "when it exists).",
 )
 @click.option(
     "--owner-use-marker",
@@ -312,11 +312,9 @@ def _lease_config(
     """How the worker serves leases, or None (jobs only) when the deployment has no LeaseEscrow."""
     from ..chain.finality import confirmations_for
     from ..leases.eip712 import lease_domain
-    from ..settings import AVAILABILITY_FILE as PROVIDER_AVAILABILITY_FILE
-    from ..settings import AvailabilitySettings as ProviderAvailability
     from .chainview import ContractLeaseChain, lease_escrow_address
     from .leaseside import LeaseSideConfig
-    from .schedule import from_provider_settings, load_availability
+    from .schedule import load_availability
     from .state import WorkerState
 
     address = lease_escrow_address(client, lease_escrow)
@@ -329,11 +327,6 @@ def _lease_config(
             "write it (`gpusettle provider availability`) or leave the option out",
         )
     availability = load_availability(availability_path) if availability_path.is_file() else None
-    saved = availability_path.with_name(PROVIDER_AVAILABILITY_FILE)
-    if availability is None and not availability_asked and saved.is_file():
-        # What `gpusettle provider availability set` wrote: the one place a provider sets it.
-        availability = from_provider_settings(ProviderAvailability.load(saved))
-        log.info("availability: %s (set with `gpusettle provider availability`)", saved)
     confirmations = confirmations_for(client.chain.chain_id, None)
 
     def chain() -> ContractLeaseChain:

@@ -51,15 +51,6 @@ def fresh_start() -> None:
     START = (int(time.time()) // INTERVAL - 15) * INTERVAL
 
 
-@pytest.fixture(autouse=True)
-def _fresh_clock() -> None:
-    """Heartbeats as old as the test, not as the module's import: a long suite collects this module many
-    minutes before it runs, and the oracle refuses heartbeats older than 600 s."""
-    global NOW, START
-    NOW = int(time.time())
-    START = (NOW // INTERVAL - 15) * INTERVAL
-
-
 def service(tmp_path: Path, account: LocalAccount, leases: StaticLeaseView) -> OracleService:
     oracle_set = OracleSet((A.address, B.address), 2, 3)
     return OracleService(
