@@ -13,6 +13,7 @@ from ..chain.client import Gpusettle
 from ..errors import ConfigError
 from ..units import format_units
 from .context import Ctx, fmt_time, get_ctx, require_tokens, shared_options
+from .release import provider_release_gpus
 
 if TYPE_CHECKING:
     from ..chain.leases import LeaseInfo, Leases
@@ -34,6 +35,8 @@ def provider() -> None:
     Earnings (what jobs paid) and stake are withdrawn separately: `withdraw-earnings`, and
     `unstake` then `withdraw-stake`."""
 
+
+provider.add_command(provider_release_gpus)
 
 def _approve_if_needed(c: Ctx, client: Gpusettle, spender: str, amount: int, label: str) -> None:
     owner = c.address()

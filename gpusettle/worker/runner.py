@@ -1,7 +1,8 @@
 """The worker daemon: three threads sharing the durable job table.
 
 - watcher: follows JobCreated events for this provider, fetches each job's spec, checks it against
-  the on-chain specHash, and accepts (or declines) before the acceptance deadline;
+  the on-chain specHash, and accepts (or declines) before the acceptance deadline; it also gives
+  settled jobs' GPUs back to their offers (releaseJobGpus, gpurelease.py);
 - runner: starts each accepted job on its own GPU slots (slots.py: disjoint, as many jobs at once as
   the machine's GPUs hold, leases included), meters GPU-seconds (wall time x GPUs), records NVML
   evidence, signs the EIP-712 receipt with the worker key, and stores it before anything is sent;
@@ -53,6 +54,7 @@ from ..workloads.clientjob import JobPaths, prepare, run_sandboxed
 from ..workloads.command import STOPPED_REASON
 from ..workloads.container import container_engine, run_container
 from ..workloads.sandbox import ResolvedLimits, SandboxPolicy, bwrap_binary, resolve_limits, sandbox_argv
+from .gpurelease import GpuReleaser
 from .leaseside import LeaseSide, LeaseSideConfig, build_lease_side
 from .nvml import GpuMonitor
 from .probe import peer_auth
@@ -161,6 +163,7 @@ class Worker:
         self.verifier = ReceiptVerifier(self.client.chain.chain_id, str(self.client.escrow.address))
         self.confirmations = confirmations_for(self.client.chain.chain_id, self.config.confirmations)
         self.provider = str(self.config.provider)
+        self.gpu_releaser = GpuReleaser(self.state, self.account, confirmations=self.confirmations)
         if self.config.leases is not None:
             if self.config.leases.probe_port is not None and self.config.leases.probe_auth is None:
                 self.config.leases.probe_auth = peer_auth(self.verifier.domain, self._oracle_members)
@@ -290,7 +293,8 @@ class Worker:
     # -- watching and accepting ------------------------------------------------------------------------
 
     def watch_once(self) -> bool:
-        """Pick up new JobCreated events, then handle jobs waiting to be accepted."""
+        """Pick up new JobCreated events, handle jobs waiting to be accepted, and give settled jobs' GPUs
+        back to their offers (gpurelease.py)."""
         client = self._thread_client()
         latest = client.chain.block_number()
         last = self.state.get_meta("last_block")
@@ -321,6 +325,9 @@ class Worker:
             self.state.set_meta("last_block", str(latest))
         for job in self.state.jobs("new", "accepting"):
             moved = self._consider(client, job) or moved
+        # Acceptances and releases share this thread, so the worker key's transactions never race
+        # for a nonce.
+        moved = self.gpu_releaser.release_due(client) or moved
         return moved
 
     def _thread_client(self) -> Gpusettle:

@@ -2,7 +2,8 @@
 receipted and handed to the oracle, so a restart never runs or bills a job twice.
 
 Version 2 adds the GPU slot assignment, the leases this worker serves, the heartbeat outbox and the
-availability log (their modules: slots.py, leases.py, heartbeat.py, availability.py).
+availability log (their modules: slots.py, leases.py, heartbeat.py, availability.py). Version 3 adds
+the record of settled jobs whose GPUs went back to their offers (gpurelease.py).
 
 Job states, in order: new -> accepting -> accepted -> running -> receipted -> submitted -> settled;
 or declined / skipped (never run) / rejected (the oracle refused the receipt). A job found `running`
@@ -90,7 +91,18 @@ _V2 = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+_V3 = (
+    # Settled jobs whose GPUs are back on their offers (gpurelease.py): released by this worker's
+    # releaseJobGpus, or found released by someone else. A settled job without a row still holds them.
+    """CREATE TABLE IF NOT EXISTS gpu_releases (
+        job_id INTEGER PRIMARY KEY,
+        how    TEXT NOT NULL,
+        tx     TEXT,
+        at     REAL NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 """The state database's schema as numbered migrations (PRAGMA user_version): append, never edit one
 that has shipped. Version 1 is the schema from before versions existed, so a database that old
 (user_version 0) only gets its version recorded."""
