@@ -1,0 +1,190 @@
+"""Settled jobs' GPUs go back to their offers (issue 11, capacity): the worker's releaser and
+`gpusettle provider release-gpus`, against a real anvil.
+
+Settlement leaves a job's GPUs reserved (the settle gas target), so an offer with N GPUs takes no new job
+after N GPUs' worth of settled jobs until someone calls `releaseJobGpus`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+
+from gpusettle.chain import DecodedContractError
+from gpusettle.devnet import DevNet, FastSender
+from gpusettle.worker.gpurelease import GpuReleaser
+from gpusettle.worker.state import WorkerState
+from tests.cli.runner import Cli, cli_anvil
+from tests.helpers.signing import Receipt, domain, sign_attestation, sign_receipt
+
+E18 = 10**18
+PRICE = 10**14
+SPEC = bytes.fromhex("ab" * 32)
+RESULT = bytes.fromhex("cd" * 32)
+GPUS = 3
+
+
+class World:
+    """A deployed suite: a provider with one GPUS-GPU offer, its worker key, a client and the oracle."""
+
+    def __init__(self, net: DevNet, cli: Cli, accounts: dict[str, LocalAccount], offer: int) -> None:
+        self.net = net
+        self.cli = cli
+        self.accounts = accounts
+        self.offer = offer
+
+    def free_gpus(self) -> int:
+        return int(self.net.gs.staking.functions.freeGpus(self.offer).call())
+
+    def plan_create(self) -> Any:
+        """Plan a one-GPU job on the offer (DecodedContractError when no GPU is free)."""
+        gs = self.net.gs
+        deadline = gs.chain.timestamp() + 86_400
+        return gs.chain.plan_call(
+            "create", self.accounts["client"].address, gs.escrow, "createJob",
+            self.offer, 1000, deadline, SPEC, 1, PRICE,
+        )  # fmt: skip
+
+    def settled_jobs(self, count: int) -> list[int]:
+        """Open, accept and settle `count` one-GPU jobs on the offer; their ids."""
+        gs, acc = self.net.gs, self.accounts
+        client = FastSender(gs, acc["client"])
+        deadline = gs.chain.timestamp() + 86_400
+        for _ in range(count):
+            client.call(gs.escrow, "createJob", self.offer, 1000, deadline, SPEC, 1, PRICE, gas=400_000)
+        ids = [
+            int(e.args["jobId"])
+            for r in client.wait()
+            for e in gs.chain.decode_logs(r["logs"])
+            if e.name == "JobCreated"
+        ]
+        accepted = self.net.accept_jobs(acc["worker"], ids)
+        self.net.anvil.increase_time(20)
+        dom = domain(gs.chain.chain_id, gs.escrow.address)
+        epoch = gs.oracle_set().epoch
+        oracle = FastSender(gs, acc["oracle"])
+        for job_id in ids:
+            start = accepted[job_id]
+            receipt = Receipt(job_id, acc["provider"].address, 10, start, start + 10, RESULT)
+            worker_sig = sign_receipt(receipt, acc["worker"].key.hex(), dom)
+            attestation = sign_attestation([receipt], epoch, [acc["oracle"].key.hex()], dom)
+            oracle.call(gs.escrow, "settle", receipt.as_tuple(), worker_sig, attestation, gas=600_000)
+        oracle.wait()
+        assert all(gs.job(j).status == "Settled" for j in ids)
+        return ids
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    work = tmp_path_factory.mktemp("release")
+    with cli_anvil() as anvil:
+        net = DevNet(anvil, work)
+        accounts = net.new_accounts(["provider", "worker", "client", "oracle", "broke"], eth=10)
+        anvil.set_balance(accounts["broke"].address, 0)
+        net.deploy([accounts["oracle"].address])
+        net.fund_tokens({accounts["provider"].address: 10_000 * E18, accounts["client"].address: 1_000 * E18})
+        offer = net.setup_provider(
+            accounts["provider"], accounts["worker"].address, stake=5_000 * E18, gpu_model="NVIDIA H100 80GB HBM3",
+            gpu_count=GPUS, vram_gb=80, price=PRICE,
+        )  # fmt: skip
+        approve = FastSender(net.gs, accounts["client"])
+        approve.call(net.gs.token, "approve", net.gs.escrow.address, 2**256 - 1)
+        approve.wait()
+        home = work / "home"
+        home.mkdir()
+        cli = Cli(
+            home,
+            {
+                "GPUSETTLE_HOME": str(home),
+                "GPUSETTLE_KDF_FAST": "1",
+                "GPUSETTLE_DEV_RPC_URL": anvil.url,
+                "GPUSETTLE_DEPLOYMENTS": str(work / "deployments"),
+                "GPUSETTLE_KEYSTORE": str(net.keystore_dir),
+                "GPUSETTLE_PASSWORD": net.password,
+            },
+        )
+        yield World(net, cli, accounts, offer)
+
+
+def _worker_state(path: Path, job_ids: list[int]) -> WorkerState:
+    """The worker's state with these jobs settled, as the submitter leaves them."""
+    state = WorkerState(path)
+    for job_id in job_ids:
+        state.add_job(job_id, "0x" + SPEC.hex(), 1000, 1, 0, 0)
+        state.update(job_id, state="settled")
+    return state
+
+
+def test_worker_releases_settled_jobs_gpus_and_the_offer_takes_work_again(
+    world: World, tmp_path: Path
+) -> None:
+    ids = world.settled_jobs(GPUS)
+    assert world.free_gpus() == 0
+    # Before the release the offer is full: a new one-GPU job cannot be opened.
+    with pytest.raises(DecodedContractError) as full:
+        world.plan_create()
+    assert "Capacity" in full.value.name or "NoLongerFits" in full.value.name, full.value
+
+    now = [1000.0]
+    state = _worker_state(tmp_path / "worker.sqlite", ids)
+    # A worker key without ETH for gas: the transaction fails, nothing is recorded, a retry is scheduled.
+    broke = GpuReleaser(state, world.accounts["broke"], batch=2, clock=lambda: now[0])
+    assert broke.release_due(world.net.gs) is False
+    assert broke.pending() == ids and broke.next_at > now[0] and broke.attempts == 1
+    assert broke.release_due(world.net.gs) is False  # inside the backoff: not even tried
+    assert broke.attempts == 1
+
+    # After a restart (a new releaser on the same file), the real worker key releases them in batches of 2.
+    releaser = GpuReleaser(WorkerState(tmp_path / "worker.sqlite"), world.accounts["worker"], batch=2)
+    assert releaser.pending() == ids
+    assert releaser.release_due(world.net.gs) is True
+    assert releaser.pending() == ids[2:]
+    assert releaser.release_due(world.net.gs) is True
+    assert releaser.pending() == [] and releaser.release_due(world.net.gs) is False
+    assert world.free_gpus() == GPUS
+    rows = state.execute("SELECT job_id, how, tx FROM gpu_releases ORDER BY job_id")
+    assert [(r[0], r[1]) for r in rows] == [(j, "released") for j in ids] and all(r[2] for r in rows)
+    world.plan_create()  # fits now
+
+
+def test_worker_records_jobs_someone_else_released_without_error(world: World, tmp_path: Path) -> None:
+    ids = world.settled_jobs(1)
+    out = world.cli.json("provider", "release-gpus", str(ids[0]), "-a", "provider", "--yes")
+    assert out["released"] == ids
+    releaser = GpuReleaser(_worker_state(tmp_path / "w.sqlite", ids), world.accounts["worker"])
+    assert releaser.release_due(world.net.gs) is True
+    assert releaser.pending() == [] and releaser.attempts == 0
+    rows = releaser.state.execute("SELECT how FROM gpu_releases")
+    assert rows == [("already",)]
+
+
+def test_cli_release_gpus_plan_yes_json_and_nothing_to_release(world: World, tty: None) -> None:
+    gs = world.cli
+    ids = world.settled_jobs(2)
+    assert world.free_gpus() == GPUS - 2
+    # The plan is shown and asked; answering no sends nothing.
+    refused = gs("provider", "release-gpus", "-a", "provider", input="n\n", ok=False)
+    assert "give the GPUs of settled job(s)" in refused.output and "Send 1 transaction(s)?" in refused.output
+    assert f"{ids[0]}, {ids[1]}" in refused.output
+    assert world.free_gpus() == GPUS - 2
+    # --yes, human output.
+    done = gs("provider", "release-gpus", "-a", "provider", "--yes")
+    assert f"released the GPUs of 2 job(s): {ids[0]}, {ids[1]}" in done.stdout
+    assert world.free_gpus() == GPUS
+    # Nothing left: a clear message, exit 0, and JSON says the same.
+    none = gs("provider", "release-gpus", "-a", "provider", "--yes")
+    assert "nothing to release: no settled job of" in none.stdout
+    data = json.loads(gs("provider", "release-gpus", "-a", "provider", "--yes", "--json").stdout)
+    assert data["released"] == [] and data["txs"] == []
+    # Named jobs already released, and a job that is not settled: error + hint, no traceback.
+    again = gs("provider", "release-gpus", str(ids[0]), "-a", "provider", "--yes", ok=False)
+    assert "were released already" in again.output and "hint:" in again.output
+    plan = world.plan_create()
+    world.net.gs.send(plan, world.accounts["client"])
+    open_job = world.net.gs.job_count()
+    running = gs("provider", "release-gpus", str(open_job), "-a", "provider", "--yes", ok=False)
+    assert f"job {open_job} is Open" in running.output and "hint:" in running.output
