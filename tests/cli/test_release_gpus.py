@@ -11,13 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from gpusettle.chain import DecodedContractError
+from gpusettle.chain import DecodedContractError, Gpusettle
 from gpusettle.devnet import DevNet, FastSender
 from gpusettle.worker.gpurelease import GpuReleaser
+from gpusettle.worker.runner import Worker, WorkerConfig
 from gpusettle.worker.state import WorkerState
+from gpusettle.worker.submit import OracleClient
 from tests.cli.runner import Cli, cli_anvil
 from tests.helpers.signing import Receipt, domain, sign_attestation, sign_receipt
 
@@ -119,16 +122,50 @@ def _worker_state(path: Path, job_ids: list[int]) -> WorkerState:
     return state
 
 
-def test_worker_releases_settled_jobs_gpus_and_the_offer_takes_work_again(
-    world: World, tmp_path: Path
-) -> None:
+def test_the_worker_daemon_gives_back_gpus_of_jobs_it_sees_settle(world: World, tmp_path: Path) -> None:
+    """The Worker's own loops: the submitter learns from the oracle that its N one-GPU jobs settled, the
+    watcher then releases their GPUs, and the full offer takes a new job again."""
     ids = world.settled_jobs(GPUS)
     assert world.free_gpus() == 0
-    # Before the release the offer is full: a new one-GPU job cannot be opened.
     with pytest.raises(DecodedContractError) as full:
         world.plan_create()
     assert "Capacity" in full.value.name or "NoLongerFits" in full.value.name, full.value
 
+    record = world.net.gs.record
+    url = world.net.anvil.url
+
+    def oracle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"status": "settled", "tx_hash": "0x" + "ee" * 32})
+
+    worker = Worker(
+        WorkerConfig(
+            data_dir=tmp_path / "worker",
+            provider=world.accounts["provider"].address,
+            oracle_url="http://oracle",
+            status_every=0.0,
+            confirmations=1,
+        ),
+        lambda: Gpusettle.connect(url, record),
+        world.accounts["worker"],
+    )
+    worker._oracle_client = OracleClient("http://oracle", transport=httpx.MockTransport(oracle))
+    worker.state.set_meta("last_block", str(world.net.gs.chain.block_number()))  # these jobs are known
+    for job_id in ids:
+        worker.state.add_job(job_id, "0x" + SPEC.hex(), 1000, 1, 0, 0)
+        worker.state.update(job_id, state="submitted")
+    worker.watch_once()
+    assert world.free_gpus() == 0  # nothing settled in the worker's eyes yet: nothing released
+    assert worker.submit_once() is True
+    assert [j.job_id for j in worker.state.jobs("settled")] == ids
+    assert worker.watch_once() is True
+    assert world.free_gpus() == GPUS
+    assert worker.gpu_releaser.pending() == []
+    world.plan_create()  # fits now
+
+
+def test_releaser_backs_off_survives_a_restart_and_batches(world: World, tmp_path: Path) -> None:
+    ids = world.settled_jobs(GPUS)
+    assert world.free_gpus() == 0
     now = [1000.0]
     state = _worker_state(tmp_path / "worker.sqlite", ids)
     # A worker key without ETH for gas: the transaction fails, nothing is recorded, a retry is scheduled.
