@@ -38,6 +38,7 @@ def provider() -> None:
 
 provider.add_command(provider_release_gpus)
 
+
 def _approve_if_needed(c: Ctx, client: Gpusettle, spender: str, amount: int, label: str) -> None:
     owner = c.address()
     require_tokens(client, owner, amount)
