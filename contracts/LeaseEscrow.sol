@@ -26,6 +26,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         LeaseEscrowBase(token_, staking_, jobEscrow_, governance)
     {
         _desk = address(new LeaseEscrowDesk(token_, staking_, jobEscrow_));
+        // slither-disable-next-line uninitialized-local a memory struct starts zeroed; _writeParam sets every field below
         ParamSet memory p;
         for (uint8 i = 0; i < PARAM_COUNT; ++i) {
             _writeParam(p, i, params[i]);
@@ -272,6 +273,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
 
     // ------------------------------------------------------------- checkpoints
 
+    // slither-disable-start reentrancy-no-eth nonReentrant; the only external calls in the loop go to the staking contract (slash, releaseGpus), after each checkpoint's own state is written
     /// @inheritdoc ILeaseEscrow
     function submitCheckpoints(Checkpoint[] calldata checkpoints, Signature[] calldata attestation)
         external
@@ -292,7 +294,6 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
             checkpointsHash := keccak256(add(hashes, 0x20), mul(n, 0x20))
         }
         _verifyAttestation(checkpointsHash, attestation);
-        // slither-disable-next-line uninitialized-local a memory struct starts zeroed; an all-zero Run is the intended empty accumulator
         Run memory run;
         for (uint256 i = 0; i < n; ++i) {
             if (_applyCheckpoint(checkpoints[i], run)) {
@@ -309,6 +310,8 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
             _config = cfg;
         }
     }
+
+    // slither-disable-end reentrancy-no-eth
 
     function _checkpointStructHash(Checkpoint calldata c) private pure returns (bytes32 h) {
         bytes32 typehash = CHECKPOINT_TYPEHASH;
@@ -416,7 +419,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         // The period is paid in storage before any external call (the penalty's slash pays the client in tokens).
         _meters[leaseId] = m;
         _payees[leaseId] = pay;
-        uint256 penalty;
+        uint256 penalty = 0;
         // Uptime below the guarantee: the shortfall, priced at the rate, from the lease's collateral to the client.
         if (up * BPS < uint256(pay.guaranteeBps) * (to - from)) {
             penalty = _penalize(leaseId, pay.provider, ((uint256(pay.guaranteeBps) * (to - from) + BPS - 1) / BPS - up) * rate);

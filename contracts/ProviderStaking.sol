@@ -548,6 +548,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
 
     /// @inheritdoc IProviderStaking
     function lockedCollateral(address provider) external view returns (uint256 jobs, uint256 leases) {
+        // slither-disable-next-line unused-return only the locked collateral is asked for
         if (_escrow != address(0)) (jobs,,) = IJobEscrow(_escrow).unstakeBlockers(provider);
         if (_leaseEscrow != address(0)) leases = ILeaseEscrow(_leaseEscrow).lockedCollateral(provider);
     }

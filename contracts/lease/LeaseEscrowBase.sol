@@ -133,8 +133,11 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
     uint256 internal _leaseCount;
     mapping(uint256 paramSet => ParamSet) internal _paramSets;
     mapping(uint256 leaseId => Meter) internal _meters;
+    // slither-disable-next-line uninitialized-state LeaseEscrow and LeaseEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 leaseId => Payee) internal _payees;
+    // slither-disable-next-line uninitialized-state LeaseEscrow and LeaseEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 leaseId => Parties) internal _parties;
+    // slither-disable-next-line uninitialized-state LeaseEscrow and LeaseEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 leaseId => Settlement) internal _settlements;
     mapping(uint256 leaseId => bytes32) internal _specHash;
     mapping(address provider => Book) internal _books;

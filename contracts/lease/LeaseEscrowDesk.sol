@@ -41,7 +41,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         Book storage book = _books[pay.provider];
         uint256 collateral = st.collateral;
         address client = _parties[leaseId].client;
-        uint256 slashed;
+        uint256 slashed = 0;
         uint256 amount = collateral * p.expirySlashBps / BPS;
         if (amount != 0) {
             slashed = _staking.slash(pay.provider, amount, client, book.locked - collateral);
@@ -53,7 +53,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
 
     /// @notice See ILeaseEscrow.
     function releaseLeaseCollateral(uint256[] calldata leaseIds) external nonReentrant returns (uint256 total) {
-        uint256 released;
+        uint256 released = 0;
         for (uint256 i = 0; i < leaseIds.length; ++i) {
             uint256 leaseId = leaseIds[i];
             uint256 paramSet = _meterWithStatus(leaseId, LeaseStatus.Ended).paramSet;
@@ -145,6 +145,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
 
     /// @notice See ILeaseEscrow.
     function withdrawFees() external nonReentrant returns (uint256 amount) {
+        // slither-disable-next-line unused-return only the treasury receives fees
         (address treasury,,) = _jobs.roles();
         amount = _config.accruedFees;
         if (amount == 0) revert LeaseEscrowNothingToClaim(treasury);

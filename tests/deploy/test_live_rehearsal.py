@@ -78,7 +78,7 @@ def _record(records: Path) -> dict[str, Any]:
 
 
 def _check_code_hashes(anvil: Anvil, record: dict[str, Any]) -> None:
-    assert set(record["code_hashes"]) == {"token", "staking", "escrow"}
+    assert set(record["code_hashes"]) == {"token", "staking", "escrow", "leaseEscrow"}
     for key, address in record["addresses"].items():
         code = bytes.fromhex(anvil.call("eth_getCode", address, "latest")[2:])
         assert code and record["code_hashes"][key] == "0x" + keccak256(code).hex()
