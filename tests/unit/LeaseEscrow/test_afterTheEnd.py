@@ -20,6 +20,7 @@ RATE = 2 * PRICE
 
 def _ended(lease_escrow, create_lease, checkpoint, submit, client, down=0):
     lease_id = create_lease(hours=1)
+    warp(now() + 1000)
     tx = lease_escrow.closeLease(lease_id, {"from": client})
     submit([checkpoint(lease_id, to=tx.timestamp, down=down)])
     return lease_id
@@ -63,6 +64,7 @@ def test_expiry_refunds_what_no_checkpoint_paid_and_slashes(lease_escrow, stakin
                              claimable - 1)), at(claimable - 1):
         lease_escrow.claimLeaseExpiry(lease_id, {"from": rando})
     collateral = RATE * COLLATERAL_SECONDS
+    warp(claimable)
     tx = lease_escrow.claimLeaseExpiry(lease_id, {"from": rando})
     slashed = collateral * EXPIRY_SLASH_BPS // 10_000
     refund = 2 * PRICE * 3600 - 540 * RATE
@@ -88,6 +90,7 @@ def test_collateral_released_after_the_dispute_window(lease_escrow, create_lease
     with brownie.reverts(err("LeaseEscrowCollateralStillNeeded(uint256,uint256,uint256)", lease_id, closes, closes)):
         with at(closes):
             lease_escrow.releaseLeaseCollateral([lease_id], {"from": rando})
+    warp(closes + 1)
     tx = lease_escrow.releaseLeaseCollateral([lease_id], {"from": rando})
     ev = tx.events["LeaseCollateralReleased"]
     assert (ev["leaseId"], ev["provider"], ev["amount"]) == (lease_id, staked_provider, RATE * COLLATERAL_SECONDS)

@@ -14,7 +14,7 @@ from tests.fixtures.leases import (
     SKIP_NOT_RUNNING,
 )
 from tests.helpers.revert import unauthorized
-from tests.unit.JobEscrow.conftest import at
+from tests.unit.JobEscrow.conftest import at, now, warp
 from tests.unit.LeaseEscrow.conftest import err, lwrong
 
 RATE = 2 * PRICE
@@ -94,6 +94,7 @@ def test_upheld_ends_the_lease_compensates_and_jails(lease_escrow, staking, toke
 
 def test_upheld_on_an_ended_lease(lease_escrow, create_lease, checkpoint, submit, client, arbiter):
     lease_id = create_lease(hours=1)
+    warp(now() + 500)
     tx = lease_escrow.closeLease(lease_id, {"from": client})
     submit([checkpoint(lease_id, to=tx.timestamp)])
     refundable = lease_escrow.getLease(lease_id)["refundable"]

@@ -2,6 +2,8 @@
 
 import brownie
 import pytest
+import rlp
+from eth_utils import keccak, to_checksum_address
 
 from tests.fixtures.contracts import PRICE
 from tests.fixtures.leases import COLLATERAL_SECONDS, LEASE_PARAMS
@@ -80,12 +82,15 @@ def test_pauses_are_the_guardians_and_governance_lifts_them(lease_escrow, guardi
     assert tuple(lease_escrow.pauseState()) == (False, False)
 
 
-def test_the_desk_cannot_be_driven_directly(LeaseEscrowDesk, lease_escrow, rando):
-    # The desk's own storage has no roles and no leases; a direct call changes nothing of the escrow's.
-    assert len(LeaseEscrowDesk) >= 1
-    desk = LeaseEscrowDesk[-1]
-    with brownie.reverts():
-        desk.setParameter(0, 1, {"from": rando})
+def test_the_desk_cannot_be_driven_directly(LeaseEscrowDesk, lease_escrow, deployer, rando):
+    # The desk is the lease escrow's first CREATE (nonce 1). Called directly it has its own, empty storage: its
+    # governance is the escrow, so nobody can set a parameter there, and nothing of the escrow's changes.
+    desk = LeaseEscrowDesk.at(to_checksum_address(keccak(rlp.encode([bytes.fromhex(lease_escrow.address[2:]), 1]))[12:]))
+    assert desk.governance() == lease_escrow
+    before = tuple(lease_escrow.parameters())
+    with brownie.reverts(unauthorized(deployer, "governance")):
+        desk.setParameter(0, 1, {"from": deployer})
+    assert tuple(lease_escrow.parameters()) == before
 
 
 def test_unstaking_waits_for_the_lease_dispute_window(lease_escrow, staking, deployer):

@@ -15,8 +15,8 @@ from tests.fixtures.leases import (
     SKIP_NOT_RUNNING,
     SKIP_PAST_END,
 )
-from tests.helpers.lease_signing import Checkpoint, sign_checkpoints
-from tests.helpers.signing import SECP256K1_N
+from tests.helpers.lease_signing import Checkpoint, checkpoints_hash, sign_checkpoints
+from tests.helpers.signing import malleable_pair
 from tests.unit.JobEscrow.conftest import addr_of, at, now, sorted_keys, warp
 from tests.unit.LeaseEscrow.conftest import err
 
@@ -140,15 +140,16 @@ def test_signers_must_be_sorted(lease_escrow, escrow, create_lease, checkpoint, 
         lease_escrow.submitCheckpoints([cp.as_tuple()], [sigs[0], sigs[0]], {"from": rando})
 
 
-def test_high_s_is_malformed(lease_escrow, create_lease, checkpoint, attest_checkpoints, rando):
+def test_high_s_is_malformed(lease_escrow, escrow, create_lease, checkpoint, deployer, rando):
     lease_id = create_lease()
     cp = checkpoint(lease_id)
-    r, vs = attest_checkpoints([cp])[0]
-    v_bit = int.from_bytes(vs, "big") >> 255
-    s = int.from_bytes(vs, "big") & ((1 << 255) - 1)
-    high = ((SECP256K1_N - s) | ((1 - v_bit) << 255)).to_bytes(32, "big")
+    epoch = escrow.oracleSet()[2] + 1
+    digest = lease_escrow.attestationDigest(checkpoints_hash([cp]), epoch)
+    low, high, signer = malleable_pair(digest)
+    escrow.setOracleSet([signer], 1, {"from": deployer})
     with brownie.reverts(err("LeaseEscrowMalformedSignature(uint256)", 0)):
-        lease_escrow.submitCheckpoints([cp.as_tuple()], [(r, high)], {"from": rando})
+        lease_escrow.submitCheckpoints([cp.as_tuple()], [high], {"from": rando})
+    assert lease_escrow.submitCheckpoints([cp.as_tuple()], [low], {"from": rando}).return_value == 1
 
 
 def test_a_changed_checkpoint_breaks_the_attestation(lease_escrow, create_lease, checkpoint, attest_checkpoints,
@@ -219,6 +220,7 @@ def test_up_to_the_guarantee_is_not_penalised(lease_escrow, staking, create_leas
 def test_the_final_checkpoint_ends_the_lease(lease_escrow, staking, create_lease, checkpoint, submit, client):
     lease_id = create_lease(gpus=2, hours=1)
     start = lease_escrow.getLease(lease_id)["startedAt"]
+    warp(now() + 500)
     tx = lease_escrow.closeLease(lease_id, {"from": client})
     end = tx.timestamp
     cp = checkpoint(lease_id, to=end, down=10)
