@@ -233,7 +233,9 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     }
 
     /// @inheritdoc ILeaseEscrow
-    function closeLease(uint256 leaseId) external {
+    /// @dev Guarded though it moves no tokens: a batch's penalty slash pays the client before the batch writes the
+    /// lease back, so a close (or reclaim) re-entered from that transfer would be overwritten.
+    function closeLease(uint256 leaseId) external nonReentrant {
         Meter memory m = _liveMeter(leaseId);
         address client = _parties[leaseId].client;
         if (msg.sender != client) revert LeaseEscrowNotClient(leaseId, msg.sender, client);
@@ -246,7 +248,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     }
 
     /// @inheritdoc ILeaseEscrow
-    function reclaimLease(uint256 leaseId) external {
+    function reclaimLease(uint256 leaseId) external nonReentrant {
         Meter memory m = _liveMeter(leaseId);
         _checkProviderOrWorker(leaseId, _payees[leaseId].provider);
         Parties memory q = _parties[leaseId];

@@ -128,6 +128,7 @@ def hostile_lease(hostile, LeaseEscrow, deployer):
     def ended(down=0):
         """A lease closed and finally checkpointed: Ended, with a refund to claim and a checkpoint to dispute."""
         lease_id = lease()
+        warp(now() + 600)
         tx = call_as(h.client, le, "closeLease", lease_id)
         submit([cp(lease_id, to=tx.timestamp, down=down)])
         return lease_id
