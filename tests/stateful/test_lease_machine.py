@@ -496,7 +496,27 @@ def test_lease_machine(state_machine, token, staking, escrow, lease_escrow, depl
     assert sum(w.balances.values()) == token.totalSupply(), "tokens outside the machine's accounts"
     ts = web3.eth.get_block("latest").timestamp + 1
     h = LeaseHarness(c, w, ts, holders, providers, worker_keys, oracle_keys[:1], escrow.oracleSet()[2])
-    h.check_invariants()
     by_worker = {str(a): a for a in worker_accounts}
 
-    state_machine(LeaseMachine, h, accts, by_worker, settings=machine_settings())
+    # Start every example with leases in each state and a job holding GPUs: open (1), running (2), running with a
+    # checkpoint paid (3, provider2's dedicated offer), ended by a close and its final checkpoint (4), a running job
+    # on offer 2. (The seeds pick those paths through the rules; see the rules for their bits.)
+    ops = LeaseMachine.__new__(LeaseMachine)
+    ops.template, ops.accts, ops.workers, ops.c = h, accts, by_worker, c
+    ops.by_address = {str(a): a for a in accts.values()}
+    ops.clients, ops.providers = [client, client2], providers
+    ops.w, ops.h = w, h
+    ops.rule_open(gpus=1, seconds=7200, end=0, accept=False, s=0)
+    ops.rule_open(gpus=2, seconds=7200, end=0, accept=True, s=1)
+    ops.rule_open(gpus=1, seconds=7200, end=0, accept=True, s=3 << 1)
+    ops.rule_open(gpus=1, seconds=3600, end=0, accept=True, s=(2 << 1) | 1)
+    ops.rule_create_job(gpus=1, accept=True, s=2)
+    ops.rule_sleep(600)
+    ops.rule_checkpoint(flaw=None, two=False, s=8)
+    ops.rule_close(s=16)
+    ops.rule_checkpoint(flaw=None, two=False, s=16)
+    h.check_invariants()
+    assert [w.leases[i].status for i in range(1, 5)] == [OPEN, RUNNING, RUNNING, ENDED]
+    assert w.leases[3].up >= 600 and w.jobs[1].status == 2
+
+    state_machine(LeaseMachine, h, accts, by_worker, settings=machine_settings(step_count=12))
