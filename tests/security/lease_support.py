@@ -16,10 +16,21 @@ from brownie import chain, web3
 from tests.fixtures.leases import LEASE_PARAMS, LEASE_SPEC, MAX_U64
 from tests.helpers.lease_signing import Checkpoint, lease_domain, sign_checkpoints
 
-from .conftest import MAX_U256, balances, call_as, now, warp
+from .conftest import MAX_U256, call_as, now, warp
 
-LEASE_FIELDS = ("status", "deposit", "paid", "paidThrough", "billingEnd", "refundable", "collateral", "upSeconds",
-                "downSeconds", "collateralReleased", "disputeBond")
+LEASE_FIELDS = (
+    "status",
+    "deposit",
+    "paid",
+    "paidThrough",
+    "billingEnd",
+    "refundable",
+    "collateral",
+    "upSeconds",
+    "downSeconds",
+    "collateralReleased",
+    "disputeBond",
+)
 
 
 def lease_state(le, staking, token, holders, providers, offers=(1,)):
@@ -104,8 +115,19 @@ def hostile_lease(hostile, LeaseEscrow, deployer):
 
     def lease(gpus=1, hours=10, accept=True, end_time=0):
         price = h.staking.offer(1)["pricePerGpuSecond"]
-        tx = call_as(h.client, le, "openLease", 1, gpus, MAX_U64, 2, 0, LEASE_SPEC, price * gpus * hours * 3600,
-                     end_time)
+        tx = call_as(
+            h.client,
+            le,
+            "openLease",
+            1,
+            gpus,
+            MAX_U64,
+            2,
+            0,
+            LEASE_SPEC,
+            price * gpus * hours * 3600,
+            end_time,
+        )
         lease_id = le.leaseCount()
         assert tx.status == 1
         if accept:
@@ -120,7 +142,9 @@ def hostile_lease(hostile, LeaseEscrow, deployer):
         return Checkpoint(lease_id, start, end, (end - start) - down, down)
 
     def cp_args(cps):
-        return [c.as_tuple() for c in cps], sign_checkpoints(list(cps), h.escrow.oracleSet()[2], [h.oracle_key], dom)
+        return [c.as_tuple() for c in cps], sign_checkpoints(
+            list(cps), h.escrow.oracleSet()[2], [h.oracle_key], dom
+        )
 
     def submit(cps):
         return le.submitCheckpoints(*cp_args(cps), {"from": h.rando})
@@ -136,5 +160,15 @@ def hostile_lease(hostile, LeaseEscrow, deployer):
     def observe():
         return {**h.observe(), "lease": lease_state(le, h.staking, h.token, h.holders() + [le], [h.provider])}
 
-    return SimpleNamespace(h=h, le=le, dom=dom, lease=lease, cp=cp, cp_args=cp_args, submit=submit, ended=ended,
-                           observe=observe, now=now)
+    return SimpleNamespace(
+        h=h,
+        le=le,
+        dom=dom,
+        lease=lease,
+        cp=cp,
+        cp_args=cp_args,
+        submit=submit,
+        ended=ended,
+        observe=observe,
+        now=now,
+    )

@@ -26,7 +26,7 @@ from tests.fixtures.leases import (
 from tests.helpers.lease_signing import Checkpoint
 
 from .conftest import DAY, HOUR, MAX_U64, MAX_U256, at, err, events_of, now, warp
-from .lease_support import lholders, lworld, one_block, owed_by, send  # noqa: F401 -- fixtures
+from .lease_support import one_block, owed_by, send
 
 pytestmark = pytest.mark.usefixtures("staked_provider")
 BPS = 10_000
@@ -41,19 +41,23 @@ def _job(escrow, token, client, gpus, max_gs=3600, offer_id=1):
 def _open(lease_escrow, token, client, gpus=1, max_class=2, min_notice=0, hours=1):
     if token.allowance(client, lease_escrow) < 2**255:
         token.approve(lease_escrow, MAX_U256, {"from": client})
-    return lease_escrow.openLease(1, gpus, MAX_U64, max_class, min_notice, LEASE_SPEC, PRICE * gpus * hours * 3600, 0,
-                                  {"from": client})
+    return lease_escrow.openLease(
+        1, gpus, MAX_U64, max_class, min_notice, LEASE_SPEC, PRICE * gpus * hours * 3600, 0, {"from": client}
+    )
 
 
 def _capacity(gpus, reserved):
-    return err("ProviderStakingCapacityExceeded(uint256,uint256,uint256,uint256)", 1, gpus, reserved, GPU_COUNT)
+    return err(
+        "ProviderStakingCapacityExceeded(uint256,uint256,uint256,uint256)", 1, gpus, reserved, GPU_COUNT
+    )
 
 
 # ---------------------------------------------------------------- capacity
 
 
-def test_jobs_and_leases_never_sell_one_gpu_twice(lease_escrow, escrow, staking, token, create_lease, client, client2,
-                                                  staked_provider, lworld):
+def test_jobs_and_leases_never_sell_one_gpu_twice(
+    lease_escrow, escrow, staking, token, create_lease, client, client2, staked_provider, lworld
+):
     create_lease(gpus=3)
     before = lworld()
     with brownie.reverts(_capacity(2, 3)):
@@ -77,8 +81,9 @@ def test_jobs_and_leases_never_sell_one_gpu_twice(lease_escrow, escrow, staking,
     assert staking.offer(1)["reservedGpus"] == GPU_COUNT
 
 
-def test_an_ended_lease_frees_exactly_its_gpus(lease_escrow, staking, create_lease, checkpoint, submit, client,
-                                               client2):
+def test_an_ended_lease_frees_exactly_its_gpus(
+    lease_escrow, staking, create_lease, checkpoint, submit, client, client2
+):
     a = create_lease(gpus=3)
     create_lease(gpus=1, sender=client2)
     warp(now() + 600)
@@ -92,8 +97,9 @@ def test_an_ended_lease_frees_exactly_its_gpus(lease_escrow, staking, create_lea
     assert staking.offer(1)["reservedGpus"] == 1
 
 
-def test_a_paused_offer_takes_no_new_lease_or_job(lease_escrow, escrow, staking, token, create_lease, checkpoint,
-                                                  submit, worker, client, client2, lworld):
+def test_a_paused_offer_takes_no_new_lease_or_job(
+    lease_escrow, escrow, staking, token, create_lease, checkpoint, submit, worker, client, client2, lworld
+):
     running = create_lease(gpus=1)
     waiting = create_lease(gpus=1, accept=False, sender=client2)
     staking.pauseOffer(1, {"from": worker})  # the worker key pauses it when the owner needs the GPUs
@@ -106,8 +112,14 @@ def test_a_paused_offer_takes_no_new_lease_or_job(lease_escrow, escrow, staking,
     # running work goes on and is paid; waiting work can be withdrawn
     assert submit([checkpoint(running, seconds=600)]).return_value == 1
     lease_escrow.cancelLease(waiting, {"from": client2})
-    with brownie.reverts(err("ProviderStakingNotOfferOwnerOrWorker(uint256,address,address)", 1, client,
-                             lease_escrow.getLease(running)["provider"])):
+    with brownie.reverts(
+        err(
+            "ProviderStakingNotOfferOwnerOrWorker(uint256,address,address)",
+            1,
+            client,
+            lease_escrow.getLease(running)["provider"],
+        )
+    ):
         staking.resumeOffer(1, {"from": client})
     staking.resumeOffer(1, {"from": worker})
     _open(lease_escrow, token, client)
@@ -116,13 +128,19 @@ def test_a_paused_offer_takes_no_new_lease_or_job(lease_escrow, escrow, staking,
 # ---------------------------------------------------------------- class and notice
 
 
-def test_a_class_downgrade_front_run_is_refused(lease_escrow, staking, token, client, staked_provider, lworld):
+def test_a_class_downgrade_front_run_is_refused(
+    lease_escrow, staking, token, client, staked_provider, lworld
+):
     """The client read a dedicated offer and accepts nothing worse; the provider makes it interruptible first."""
     staking.setOfferAvailability(1, 2, 0, 0, {"from": staked_provider})
     before = lworld()
-    with brownie.reverts(err("LeaseEscrowClassNotAccepted(uint256,uint8,uint32,uint8,uint32)", 1, 2, 0, 0, 0)):
+    with brownie.reverts(
+        err("LeaseEscrowClassNotAccepted(uint256,uint8,uint32,uint8,uint32)", 1, 2, 0, 0, 0)
+    ):
         _open(lease_escrow, token, client, max_class=0)
-    with brownie.reverts(err("LeaseEscrowClassNotAccepted(uint256,uint8,uint32,uint8,uint32)", 1, 2, 0, 1, 0)):
+    with brownie.reverts(
+        err("LeaseEscrowClassNotAccepted(uint256,uint8,uint32,uint8,uint32)", 1, 2, 0, 1, 0)
+    ):
         _open(lease_escrow, token, client, max_class=1)
     assert lworld() == before
 
@@ -131,13 +149,16 @@ def test_a_notice_cut_front_run_is_refused(lease_escrow, staking, token, client,
     staking.setOfferAvailability(1, 1, 3600, 0, {"from": staked_provider})
     staking.setOfferAvailability(1, 1, 60, 0, {"from": staked_provider})  # lands before the client's open
     before = lworld()
-    with brownie.reverts(err("LeaseEscrowClassNotAccepted(uint256,uint8,uint32,uint8,uint32)", 1, 1, 60, 1, 3600)):
+    with brownie.reverts(
+        err("LeaseEscrowClassNotAccepted(uint256,uint8,uint32,uint8,uint32)", 1, 1, 60, 1, 3600)
+    ):
         _open(lease_escrow, token, client, max_class=1, min_notice=3600)
     assert lworld() == before
 
 
-def test_a_lease_keeps_the_terms_it_opened_with(lease_escrow, staking, token, create_lease, worker, client,
-                                                staked_provider):
+def test_a_lease_keeps_the_terms_it_opened_with(
+    lease_escrow, staking, token, create_lease, worker, client, staked_provider
+):
     dedicated = create_lease(gpus=1)
     staking.setOfferAvailability(1, 1, 3600, 0, {"from": staked_provider})
     reclaimable = create_lease(gpus=1)
@@ -162,19 +183,23 @@ def test_a_provider_cannot_lease_its_own_offer(lease_escrow, staking, token, sta
     token.transfer(worker, 100 * 10**18, {"from": accounts[0]})
     before = lworld()
     for who in (staked_provider, worker):
-        with brownie.reverts(err("LeaseEscrowSelfDealing(address,address,address)", who, staked_provider, worker)):
+        with brownie.reverts(
+            err("LeaseEscrowSelfDealing(address,address,address)", who, staked_provider, worker)
+        ):
             _open(lease_escrow, token, who)
     assert lworld() == before
 
 
-def test_a_worker_key_rotated_to_the_client_cannot_accept(lease_escrow, staking, create_lease, client,
-                                                          staked_provider, lworld):
+def test_a_worker_key_rotated_to_the_client_cannot_accept(
+    lease_escrow, staking, create_lease, client, staked_provider, lworld
+):
     lease_id = create_lease(accept=False)
     staking.setWorker(client, {"from": staked_provider})
     before = lworld()
     for who in (staked_provider, client):
-        with brownie.reverts(err("LeaseEscrowSelfDealing(address,address,address)", client, staked_provider,
-                                 client)):
+        with brownie.reverts(
+            err("LeaseEscrowSelfDealing(address,address,address)", client, staked_provider, client)
+        ):
             lease_escrow.acceptLease(lease_id, {"from": who})
     assert lworld() == before
 
@@ -182,24 +207,35 @@ def test_a_worker_key_rotated_to_the_client_cannot_accept(lease_escrow, staking,
 # ---------------------------------------------------------------- collateral
 
 
-def test_a_provider_cannot_unstake_a_running_leases_collateral(lease_escrow, staking, create_lease, staked_provider):
+def test_a_provider_cannot_unstake_a_running_leases_collateral(
+    lease_escrow, staking, create_lease, staked_provider
+):
     lease_id = create_lease(gpus=4)
     collateral = lease_escrow.getLease(lease_id)["collateral"]
     assert collateral == 4 * PRICE * COLLATERAL_SECONDS
     bonded = staking.stakeOf(staked_provider)[0]
-    with brownie.reverts(err("ProviderStakingInsufficientFreeStake(address,uint256,uint256)", staked_provider,
-                             bonded - collateral, bonded)):
+    with brownie.reverts(
+        err(
+            "ProviderStakingInsufficientFreeStake(address,uint256,uint256)",
+            staked_provider,
+            bonded - collateral,
+            bonded,
+        )
+    ):
         staking.requestUnstake(bonded, {"from": staked_provider})
     staking.requestUnstake(bonded - collateral, {"from": staked_provider})
     assert staking.stakeOf(staked_provider)[0] == collateral
 
 
-def test_collateral_is_not_counted_twice_for_jobs_and_leases(lease_escrow, escrow, staking, token, create_lease,
-                                                             client, client2, staked_provider, lworld):
+def test_collateral_is_not_counted_twice_for_jobs_and_leases(
+    lease_escrow, escrow, staking, token, create_lease, client, client2, staked_provider, lworld
+):
     """Jobs lock 20% of their value from the same stake: a lease may only take what the jobs left free."""
     create_lease(gpus=1, accept=False, sender=client2)
     lease_id = lease_escrow.leaseCount()
-    job_locked_target = PROVIDER_STAKE - PRICE * COLLATERAL_SECONDS // 2  # leaves half of what the lease needs
+    job_locked_target = (
+        PROVIDER_STAKE - PRICE * COLLATERAL_SECONDS // 2
+    )  # leaves half of what the lease needs
     max_gs = job_locked_target * BPS // 2_000 // PRICE
     _job(escrow, token, client, 1, max_gs=max_gs)
     job_locked = escrow.providerRecord(staked_provider)["lockedCollateral"]
@@ -207,14 +243,16 @@ def test_collateral_is_not_counted_twice_for_jobs_and_leases(lease_escrow, escro
     need = PRICE * COLLATERAL_SECONDS
     assert need > free or pytest.fail("setup: the job should leave less than the lease's collateral free")
     before = lworld()
-    with brownie.reverts(err("LeaseEscrowInsufficientFreeStake(address,uint256,uint256)", staked_provider, free,
-                             need)):
+    with brownie.reverts(
+        err("LeaseEscrowInsufficientFreeStake(address,uint256,uint256)", staked_provider, free, need)
+    ):
         lease_escrow.acceptLease(lease_id, {"from": staked_provider})
     assert lworld() == before
 
 
-def test_a_checkpoint_late_in_unbonding_holds_the_withdrawal(lease_escrow, staking, create_lease, checkpoint, submit,
-                                                             staked_provider):
+def test_a_checkpoint_late_in_unbonding_holds_the_withdrawal(
+    lease_escrow, staking, create_lease, checkpoint, submit, staked_provider
+):
     lease_id = create_lease(gpus=1, hours=24 * 8)
     staking.requestUnstake(10**18, {"from": staked_provider})
     release = staking.stakeOf(staked_provider)[2]
@@ -223,8 +261,12 @@ def test_a_checkpoint_late_in_unbonding_holds_the_withdrawal(lease_escrow, staki
     tx = submit([cp])
     until = tx.timestamp + LEASE_DISPUTE_WINDOW
     ts = release + 1
-    with at(ts), brownie.reverts(err("ProviderStakingDisputeWindowOpen(address,uint256,uint256)", staked_provider,
-                                     until, ts)):
+    with (
+        at(ts),
+        brownie.reverts(
+            err("ProviderStakingDisputeWindowOpen(address,uint256,uint256)", staked_provider, until, ts)
+        ),
+    ):
         staking.withdraw({"from": staked_provider})
     assert UNBONDING_PERIOD > LEASE_DISPUTE_WINDOW
 
@@ -232,17 +274,21 @@ def test_a_checkpoint_late_in_unbonding_holds_the_withdrawal(lease_escrow, staki
 # ---------------------------------------------------------------- expiry
 
 
-def test_a_lease_without_its_final_checkpoint_expires_with_a_slash(lease_escrow, staking, token, create_lease,
-                                                                   checkpoint, submit, client, rando,
-                                                                   staked_provider, lholders):
+def test_a_lease_without_its_final_checkpoint_expires_with_a_slash(
+    lease_escrow, staking, token, create_lease, checkpoint, submit, client, rando, staked_provider, lholders
+):
     end = now() + 2 * HOUR
     lease_id = create_lease(gpus=2, end_time=end)
     cp = checkpoint(lease_id, seconds=1800, down=600)
     submit([cp])
     v = lease_escrow.getLease(lease_id).dict()
     claimable = end + LEASE_GRACE
-    with at(claimable - 1), brownie.reverts(err("LeaseEscrowExpiryNotReached(uint256,uint256,uint256)", lease_id,
-                                                claimable, claimable - 1)):
+    with (
+        at(claimable - 1),
+        brownie.reverts(
+            err("LeaseEscrowExpiryNotReached(uint256,uint256,uint256)", lease_id, claimable, claimable - 1)
+        ),
+    ):
         lease_escrow.claimLeaseExpiry(lease_id, {"from": rando})
     client_before, bonded = token.balanceOf(client), staking.stakeOf(staked_provider)[0]
     with at(claimable):
@@ -273,7 +319,8 @@ def _checkpointed(lease_escrow, create_lease, checkpoint, submit, hours=10):
 
 
 def test_no_checkpoint_lands_while_disputed_and_an_upheld_dispute_ends_the_lease(
-        lease_escrow, staking, token, create_lease, checkpoint, submit, client, arbiter, rando, staked_provider):
+    lease_escrow, staking, token, create_lease, checkpoint, submit, client, arbiter, rando, staked_provider
+):
     lease_id = _checkpointed(lease_escrow, create_lease, checkpoint, submit)
     with brownie.reverts(err("LeaseEscrowNotClient(uint256,address,address)", lease_id, rando, client)):
         lease_escrow.disputeCheckpoint(lease_id, b"\x01" * 32, {"from": rando})
@@ -295,7 +342,10 @@ def test_no_checkpoint_lands_while_disputed_and_an_upheld_dispute_ends_the_lease
     assert staking.stakeOf(staked_provider)[3], "the provider is jailed"
     after = lease_escrow.getLease(lease_id).dict()
     assert (after["status"], after["billingEnd"], after["refundable"]) == (
-        L_ENDED, v["paidThrough"], v["deposit"] - v["paid"])
+        L_ENDED,
+        v["paidThrough"],
+        v["deposit"] - v["paid"],
+    )
     assert staking.offer(1)["reservedGpus"] == 0
     assert token.balanceOf(lease_escrow) == owed_by(lease_escrow, [staked_provider])
 
@@ -303,14 +353,18 @@ def test_no_checkpoint_lands_while_disputed_and_an_upheld_dispute_ends_the_lease
 def test_a_dispute_after_its_window_is_refused(lease_escrow, create_lease, checkpoint, submit, client):
     lease_id = _checkpointed(lease_escrow, create_lease, checkpoint, submit)
     closes = lease_escrow.getLease(lease_id)["lastCheckpointAt"] + LEASE_DISPUTE_WINDOW
-    with at(closes + 1), brownie.reverts(err("LeaseEscrowDisputeWindowClosed(uint256,uint256,uint256)", lease_id,
-                                             closes, closes + 1)):
+    with (
+        at(closes + 1),
+        brownie.reverts(
+            err("LeaseEscrowDisputeWindowClosed(uint256,uint256,uint256)", lease_id, closes, closes + 1)
+        ),
+    ):
         lease_escrow.disputeCheckpoint(lease_id, b"\x01" * 32, {"from": client})
 
 
-def test_a_close_at_the_paid_time_during_a_dispute_costs_no_expiry_slash(lease_escrow, staking, create_lease,
-                                                                          attest_checkpoints, client, arbiter,
-                                                                          rando, staked_provider):
+def test_a_close_at_the_paid_time_during_a_dispute_costs_no_expiry_slash(
+    lease_escrow, staking, create_lease, attest_checkpoints, client, arbiter, rando, staked_provider
+):
     """In the block of a checkpoint the client disputes it and closes: the billing end is the time already paid
     through. After a rejected ruling no checkpoint can be final, so the expiry must not slash the provider."""
     lease_id = create_lease()
@@ -335,10 +389,14 @@ def test_a_close_at_the_paid_time_during_a_dispute_costs_no_expiry_slash(lease_e
     assert staking.offer(1)["reservedGpus"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="open LeaseEscrow defect (reported to the lead by helper lt): the expiry "
-                   "clock runs on through a checkpoint dispute, during which no checkpoint can land")
+@pytest.mark.xfail(
+    strict=True,
+    reason="open LeaseEscrow defect (reported to the lead by helper lt): the expiry "
+    "clock runs on through a checkpoint dispute, during which no checkpoint can land",
+)
 def test_a_rejected_dispute_leaves_the_provider_time_for_its_final_checkpoint(
-        lease_escrow, create_lease, checkpoint, submit, client, arbiter, rando):
+    lease_escrow, create_lease, checkpoint, submit, client, arbiter, rando
+):
     """Checkpoints cannot land while a checkpoint is disputed. If the billing end and its grace pass during the
     dispute, a rejected ruling must still leave the provider the grace to post the final checkpoint: an expiry
     claimed in the ruling's block would slash it for the arbiter's delay."""
@@ -353,6 +411,8 @@ def test_a_rejected_dispute_leaves_the_provider_time_for_its_final_checkpoint(
     except brownie.exceptions.VirtualMachineError as exc:
         assert exc.revert_msg.startswith("LeaseEscrowExpiryNotReached"), exc.revert_msg
     else:
-        pytest.fail(f"expiry claimed {expiry.timestamp - tx.timestamp} s after the ruling (billing end {runway}, "
-                    f"grace {LEASE_GRACE} s): the provider was slashed {expiry.events['LeaseExpired']['slashed']} "
-                    f"without a chance to post the final checkpoint")
+        pytest.fail(
+            f"expiry claimed {expiry.timestamp - tx.timestamp} s after the ruling (billing end {runway}, "
+            f"grace {LEASE_GRACE} s): the provider was slashed {expiry.events['LeaseExpired']['slashed']} "
+            f"without a chance to post the final checkpoint"
+        )

@@ -25,7 +25,7 @@ from tests.fixtures.leases import (
 from tests.helpers.lease_signing import Checkpoint
 
 from .conftest import MAX_U64, at, err, events_of, now, warp
-from .lease_support import lholders, lworld, one_block, send  # noqa: F401 -- fixtures
+from .lease_support import one_block, send
 
 pytestmark = pytest.mark.usefixtures("staked_provider")
 RATE = 2 * PRICE  # create_lease's default: 2 GPUs
@@ -55,13 +55,17 @@ def test_overlapping_and_gapped_periods_are_skipped(lease_escrow, create_lease, 
     assert lworld() == before
 
 
-def test_in_one_batch_a_period_overlapping_the_one_before_is_skipped(lease_escrow, create_lease, checkpoint, submit,
-                                                                     staked_provider):
+def test_in_one_batch_a_period_overlapping_the_one_before_is_skipped(
+    lease_escrow, create_lease, checkpoint, submit, staked_provider
+):
     lease_id = create_lease()
     start = lease_escrow.getLease(lease_id)["paidThrough"]
     warp(start + 1000)
-    batch = [Checkpoint(lease_id, start, start + 600, 600, 0), Checkpoint(lease_id, start + 500, start + 900, 400, 0),
-             Checkpoint(lease_id, start + 600, start + 900, 300, 0)]
+    batch = [
+        Checkpoint(lease_id, start, start + 600, 600, 0),
+        Checkpoint(lease_id, start + 500, start + 900, 400, 0),
+        Checkpoint(lease_id, start + 600, start + 900, 300, 0),
+    ]
     tx = submit(batch)
     assert tx.return_value == 2
     assert _skips(tx) == [(lease_id, start + 500, SKIP_NOT_CONTIGUOUS)]
@@ -69,10 +73,12 @@ def test_in_one_batch_a_period_overlapping_the_one_before_is_skipped(lease_escro
     assert (v["paidThrough"], v["upSeconds"], v["paid"]) == (start + 900, 900, 900 * RATE)
 
 
-@pytest.mark.parametrize("shape", ["one more", "one less", "up beyond the period", "u64 max", "empty",
-                                   "reversed", "future"])
-def test_impossible_numbers_revert_the_whole_batch(lease_escrow, create_lease, checkpoint, submit, client2, lworld,
-                                                   shape):
+@pytest.mark.parametrize(
+    "shape", ["one more", "one less", "up beyond the period", "u64 max", "empty", "reversed", "future"]
+)
+def test_impossible_numbers_revert_the_whole_batch(
+    lease_escrow, create_lease, checkpoint, submit, client2, lworld, shape
+):
     """An honest checkpoint for another lease rides along: the whole batch reverts, it is not paid either."""
     honest_id = create_lease(gpus=1, sender=client2)
     lease_id = create_lease(gpus=1)
@@ -90,15 +96,23 @@ def test_impossible_numbers_revert_the_whole_batch(lease_escrow, create_lease, c
     }[shape]
     ts = now() + 1
     before = lworld()
-    expected = err("LeaseEscrowImpossibleCheckpoint(uint256,uint256,uint256,uint256,uint256,uint256)", lease_id,
-                   bad.fromTime, bad.toTime, bad.upSeconds, bad.downSeconds, ts)
+    expected = err(
+        "LeaseEscrowImpossibleCheckpoint(uint256,uint256,uint256,uint256,uint256,uint256)",
+        lease_id,
+        bad.fromTime,
+        bad.toTime,
+        bad.upSeconds,
+        bad.downSeconds,
+        ts,
+    )
     with at(ts), brownie.reverts(expected):
         submit([honest, bad])
     assert lworld() == before
 
 
-def test_nothing_is_paid_past_the_runway(lease_escrow, token, create_lease, checkpoint, submit, client,
-                                         staked_provider, lworld):
+def test_nothing_is_paid_past_the_runway(
+    lease_escrow, token, create_lease, checkpoint, submit, client, staked_provider, lworld
+):
     """A one-hour deposit: a checkpoint one second past the runway is skipped; the one that reaches it ends the
     lease, and the provider is paid at most the deposit."""
     lease_id = create_lease(hours=1)
@@ -114,7 +128,10 @@ def test_nothing_is_paid_past_the_runway(lease_escrow, token, create_lease, chec
     assert lworld() == before
     # billing ended with the runway: no top-up can buy time after the fact
     ts = now() + 5
-    with at(ts), brownie.reverts(err("LeaseEscrowBillingEnded(uint256,uint256,uint256)", lease_id, runway, ts)):
+    with (
+        at(ts),
+        brownie.reverts(err("LeaseEscrowBillingEnded(uint256,uint256,uint256)", lease_id, runway, ts)),
+    ):
         lease_escrow.topUp(lease_id, 10**18, {"from": client})
     tx = submit([Checkpoint(lease_id, start, runway, runway - start, 0)])
     assert tx.return_value == 1
@@ -124,8 +141,9 @@ def test_nothing_is_paid_past_the_runway(lease_escrow, token, create_lease, chec
     assert earned == 3600 * RATE - 3600 * RATE * LEASE_FEE_BPS // 10_000
 
 
-def test_a_checkpoint_past_the_end_time_or_a_close_is_skipped(lease_escrow, create_lease, checkpoint, submit, client,
-                                                              lworld):
+def test_a_checkpoint_past_the_end_time_or_a_close_is_skipped(
+    lease_escrow, create_lease, checkpoint, submit, client, lworld
+):
     ends = now() + 2000
     timed = create_lease(gpus=1, end_time=ends)
     closed = create_lease(gpus=1)
@@ -134,8 +152,10 @@ def test_a_checkpoint_past_the_end_time_or_a_close_is_skipped(lease_escrow, crea
     warp(ends + 100)
     t0 = lease_escrow.getLease(timed)["paidThrough"]
     c0 = lease_escrow.getLease(closed)["paidThrough"]
-    batch = [Checkpoint(timed, t0, ends + 1, ends + 1 - t0, 0),
-             Checkpoint(closed, c0, close_tx.timestamp + 1, close_tx.timestamp + 1 - c0, 0)]
+    batch = [
+        Checkpoint(timed, t0, ends + 1, ends + 1 - t0, 0),
+        Checkpoint(closed, c0, close_tx.timestamp + 1, close_tx.timestamp + 1 - c0, 0),
+    ]
     before = lworld()
     tx = submit(batch)
     assert _skips(tx) == [(timed, t0, SKIP_PAST_END), (closed, c0, SKIP_PAST_END)]
@@ -154,9 +174,11 @@ def _ends_cleanly(lease_escrow, staking, token, lease_id, end, client, rando, pr
         warp(end + LEASE_GRACE + 1)
         tx = lease_escrow.claimLeaseExpiry(lease_id, {"from": rando})
         slashed = tx.events["LeaseExpired"]["slashed"]
-        pytest.fail(f"lease {lease_id}: billing end {end} was already paid through, yet the lease stayed Running "
-                    f"until its expiry, which slashed the provider {slashed} (stake {bonded} -> "
-                    f"{staking.stakeOf(provider)[0]})")
+        pytest.fail(
+            f"lease {lease_id}: billing end {end} was already paid through, yet the lease stayed Running "
+            f"until its expiry, which slashed the provider {slashed} (stake {bonded} -> "
+            f"{staking.stakeOf(provider)[0]})"
+        )
     assert v["status"] == L_ENDED
     assert v["billingEnd"] == end
     assert v["refundable"] == v["deposit"] - v["paid"]
@@ -165,9 +187,9 @@ def _ends_cleanly(lease_escrow, staking, token, lease_id, end, client, rando, pr
         lease_escrow.claimLeaseExpiry(lease_id, {"from": rando})
 
 
-def test_a_close_in_the_same_block_as_a_checkpoint_ends_the_lease(lease_escrow, staking, token, create_lease,
-                                                                  attest_checkpoints, client, rando,
-                                                                  staked_provider):
+def test_a_close_in_the_same_block_as_a_checkpoint_ends_the_lease(
+    lease_escrow, staking, token, create_lease, attest_checkpoints, client, rando, staked_provider
+):
     """The oracle posts a checkpoint up to the block's own time; the client's close lands right after it, in the same
     block: the billing end is the time just paid through."""
     lease_id = create_lease()
@@ -181,8 +203,9 @@ def test_a_close_in_the_same_block_as_a_checkpoint_ends_the_lease(lease_escrow, 
     _ends_cleanly(lease_escrow, staking, token, lease_id, ts, client, rando, staked_provider)
 
 
-def test_a_checkpoint_after_a_close_in_the_same_block_is_final(lease_escrow, staking, token, create_lease,
-                                                               attest_checkpoints, client, rando, staked_provider):
+def test_a_checkpoint_after_a_close_in_the_same_block_is_final(
+    lease_escrow, staking, token, create_lease, attest_checkpoints, client, rando, staked_provider
+):
     lease_id = create_lease()
     start = lease_escrow.getLease(lease_id)["paidThrough"]
     ts = now() + 600
@@ -195,8 +218,9 @@ def test_a_checkpoint_after_a_close_in_the_same_block_is_final(lease_escrow, sta
     _ends_cleanly(lease_escrow, staking, token, lease_id, ts, client, rando, staked_provider)
 
 
-def test_a_close_in_the_acceptance_block_ends_the_lease(lease_escrow, staking, token, create_lease, worker, client,
-                                                        rando, staked_provider):
+def test_a_close_in_the_acceptance_block_ends_the_lease(
+    lease_escrow, staking, token, create_lease, worker, client, rando, staked_provider
+):
     """The client closes in the very block its lease is accepted: nothing was used, nothing is owed, and the
     provider, who could post no checkpoint for an empty period, keeps its collateral."""
     lease_id = create_lease(accept=False)
@@ -215,8 +239,17 @@ def interruptible(staking, staked_provider):
 
 
 def test_a_reclaim_without_notice_in_the_same_block_as_a_checkpoint_ends_the_lease(
-        interruptible, lease_escrow, staking, token, create_lease, attest_checkpoints, worker, client, rando,
-        staked_provider):
+    interruptible,
+    lease_escrow,
+    staking,
+    token,
+    create_lease,
+    attest_checkpoints,
+    worker,
+    client,
+    rando,
+    staked_provider,
+):
     lease_id = create_lease()
     start = lease_escrow.getLease(lease_id)["paidThrough"]
     ts = now() + 600
@@ -228,8 +261,9 @@ def test_a_reclaim_without_notice_in_the_same_block_as_a_checkpoint_ends_the_lea
     _ends_cleanly(lease_escrow, staking, token, lease_id, ts, client, rando, staked_provider)
 
 
-def test_a_reclaim_with_notice_pays_only_to_the_notice_end(lease_escrow, staking, create_lease, checkpoint, submit,
-                                                           worker, staked_provider, lworld):
+def test_a_reclaim_with_notice_pays_only_to_the_notice_end(
+    lease_escrow, staking, create_lease, checkpoint, submit, worker, staked_provider, lworld
+):
     staking.setOfferAvailability(1, 1, 900, 0, {"from": staked_provider})
     lease_id = create_lease()
     tx = lease_escrow.reclaimLease(lease_id, {"from": worker})
@@ -243,7 +277,8 @@ def test_a_reclaim_with_notice_pays_only_to_the_notice_end(lease_escrow, staking
     start = lease_escrow.getLease(lease_id)["paidThrough"]
     before = lworld()
     assert _skips(submit([Checkpoint(lease_id, start, end + 1, end + 1 - start, 0)])) == [
-        (lease_id, start, SKIP_PAST_END)]
+        (lease_id, start, SKIP_PAST_END)
+    ]
     assert lworld() == before
     submit([Checkpoint(lease_id, start, end, end - start, 0)])
     assert lease_escrow.getLease(lease_id)["status"] == L_ENDED

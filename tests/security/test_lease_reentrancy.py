@@ -19,7 +19,6 @@ from hexbytes import HexBytes
 from tests.fixtures.leases import LEASE_GRACE
 
 from .conftest import GUARD_SELECTOR, HOUR, at, call_as, events_of, fork, hook_as, hook_direct, now, warp
-from .lease_support import hostile_lease  # noqa: F401 -- fixture
 
 E18 = 10**18
 
@@ -48,25 +47,39 @@ def _disputed(x):
 def case_open(x):
     h = x.h
     price = h.staking.offer(1)["pricePerGpuSecond"]
-    return (lambda: call_as(h.client, x.le, "openLease", 1, 1, 2**64 - 1, 2, 0, b"\x1e" * 32, price * 3600, 0),
-            *hook_as(h.client, x.le, "cancelLease", x.le.leaseCount() + 1), 0)
+    return (
+        lambda: call_as(h.client, x.le, "openLease", 1, 1, 2**64 - 1, 2, 0, b"\x1e" * 32, price * 3600, 0),
+        *hook_as(h.client, x.le, "cancelLease", x.le.leaseCount() + 1),
+        0,
+    )
 
 
 def case_cancel(x):
     done = x.ended(down=60)
     waiting = x.lease(accept=False)
-    return (lambda: call_as(x.h.client, x.le, "cancelLease", waiting), *hook_direct(x.le, "claimRefund", done), 0)
+    return (
+        lambda: call_as(x.h.client, x.le, "cancelLease", waiting),
+        *hook_direct(x.le, "claimRefund", done),
+        0,
+    )
 
 
 def case_decline(x):
     a, b = x.lease(accept=False), x.lease(accept=False)
-    return (lambda: x.le.declineLease(a, {"from": x.h.worker}), *hook_as(x.h.client, x.le, "cancelLease", b), 0)
+    return (
+        lambda: x.le.declineLease(a, {"from": x.h.worker}),
+        *hook_as(x.h.client, x.le, "cancelLease", b),
+        0,
+    )
 
 
 def case_top_up(x):
     lease_id = x.lease()
-    return (lambda: call_as(x.h.client, x.le, "topUp", lease_id, E18),
-            *hook_as(x.h.client, x.le, "topUp", lease_id, E18), 0)
+    return (
+        lambda: call_as(x.h.client, x.le, "topUp", lease_id, E18),
+        *hook_as(x.h.client, x.le, "topUp", lease_id, E18),
+        0,
+    )
 
 
 def case_claim_refund(x):
@@ -76,8 +89,11 @@ def case_claim_refund(x):
 
 def case_withdraw_earnings(x):
     x.ended()
-    return (lambda: call_as(x.h.provider, x.le, "withdrawEarnings"),
-            *hook_as(x.h.provider, x.le, "withdrawEarnings"), 0)
+    return (
+        lambda: call_as(x.h.provider, x.le, "withdrawEarnings"),
+        *hook_as(x.h.provider, x.le, "withdrawEarnings"),
+        0,
+    )
 
 
 def case_expiry_slash_leg(x):
@@ -88,8 +104,11 @@ def case_expiry_slash_leg(x):
 def case_expiry_slash_leg_to_staking(x):
     call_as(x.h.provider, x.h.staking, "requestUnstake", 1_000 * E18)
     (a,) = _expired(x, 1)
-    return (lambda: x.le.claimLeaseExpiry(a, {"from": x.h.rando}),
-            *hook_as(x.h.provider, x.h.staking, "requestUnstake", E18), 0)
+    return (
+        lambda: x.le.claimLeaseExpiry(a, {"from": x.h.rando}),
+        *hook_as(x.h.provider, x.h.staking, "requestUnstake", E18),
+        0,
+    )
 
 
 def case_expiry_refund_leg(x):
@@ -125,27 +144,39 @@ def case_checkpoint_penalty_to_top_up(x):
 def case_dispute_bond(x):
     a, b = x.lease(), x.lease()
     x.submit([x.cp(a), x.cp(b, to=x.le.getLease(a)["paidThrough"] + 600)])
-    return (lambda: call_as(x.h.client, x.le, "disputeCheckpoint", a, b"\x01" * 32),
-            *hook_as(x.h.client, x.le, "disputeCheckpoint", b, b"\x02" * 32), 0)
+    return (
+        lambda: call_as(x.h.client, x.le, "disputeCheckpoint", a, b"\x01" * 32),
+        *hook_as(x.h.client, x.le, "disputeCheckpoint", b, b"\x02" * 32),
+        0,
+    )
 
 
 def case_resolve_upheld_payout_leg(x):
     a, b = _disputed(x), _disputed(x)
-    return (lambda: call_as(x.h.arbiter, x.le, "resolveCheckpointDispute", a, True),
-            *hook_as(x.h.arbiter, x.le, "resolveCheckpointDispute", b, True), 1)
+    return (
+        lambda: call_as(x.h.arbiter, x.le, "resolveCheckpointDispute", a, True),
+        *hook_as(x.h.arbiter, x.le, "resolveCheckpointDispute", b, True),
+        1,
+    )
 
 
 def case_resolve_upheld_slash_leg(x):
     a = _disputed(x)
-    return (lambda: call_as(x.h.arbiter, x.le, "resolveCheckpointDispute", a, True),
-            *hook_as(x.h.provider, x.h.staking, "requestUnstake", E18), 0)
+    return (
+        lambda: call_as(x.h.arbiter, x.le, "resolveCheckpointDispute", a, True),
+        *hook_as(x.h.provider, x.h.staking, "requestUnstake", E18),
+        0,
+    )
 
 
 def case_resolve_rejected(x):
     x.ended()
     a = _disputed(x)
-    return (lambda: call_as(x.h.arbiter, x.le, "resolveCheckpointDispute", a, False),
-            *hook_as(x.h.provider, x.le, "withdrawEarnings"), 0)
+    return (
+        lambda: call_as(x.h.arbiter, x.le, "resolveCheckpointDispute", a, False),
+        *hook_as(x.h.provider, x.le, "withdrawEarnings"),
+        0,
+    )
 
 
 def case_withdraw_fees(x):
@@ -213,4 +244,5 @@ def test_a_close_inside_a_checkpoint_batch_is_not_lost(hostile_lease, deployer):
     v = x.le.getLease(a).dict()
     assert not closed or v["billingEnd"] == closed[0]["billingEnd"], (
         f"LeaseClosed(billingEnd={closed[0]['billingEnd']}) was emitted but the lease's billing end is "
-        f"{v['billingEnd']} (runway end {v['runwayEnd']}): the close was overwritten")
+        f"{v['billingEnd']} (runway end {v['runwayEnd']}): the close was overwritten"
+    )

@@ -17,12 +17,17 @@ from eth_utils import keccak
 
 from tests.fixtures.accounts import ORACLE_KEYS
 from tests.fixtures.leases import LEASE_PARAMS, SKIP_NOT_CONTIGUOUS
-from tests.helpers.lease_signing import ATTESTATION_FIELDS, DOMAIN_FIELDS, Checkpoint, checkpoints_hash, lease_domain
+from tests.helpers.lease_signing import (
+    ATTESTATION_FIELDS,
+    DOMAIN_FIELDS,
+    Checkpoint,
+    checkpoints_hash,
+    lease_domain,
+)
 from tests.helpers.lease_signing import sign_checkpoints as sign_cps
 from tests.helpers.signing import domain as job_domain
 
 from .conftest import addr_of, err, events_of, malleable_pair, recover, sign_with_nonce, sort_keys
-from .lease_support import lholders, lworld  # noqa: F401 -- fixtures
 
 pytestmark = pytest.mark.usefixtures("staked_provider")
 
@@ -33,8 +38,9 @@ def _not_oracle(le, cps, sig, epoch):
     return err("LeaseEscrowNotOracle(address,uint64)", recover(digest, sig), epoch)
 
 
-def test_a_paid_checkpoint_replayed_moves_nothing(lease_escrow, create_lease, checkpoint, attest_checkpoints, rando,
-                                                  lworld):
+def test_a_paid_checkpoint_replayed_moves_nothing(
+    lease_escrow, create_lease, checkpoint, attest_checkpoints, rando, lworld
+):
     lease_id = create_lease()
     cp = checkpoint(lease_id, seconds=600, down=60)
     att = attest_checkpoints([cp])
@@ -44,15 +50,19 @@ def test_a_paid_checkpoint_replayed_moves_nothing(lease_escrow, create_lease, ch
         tx = lease_escrow.submitCheckpoints([cp.as_tuple()], att, {"from": rando})
         assert tx.return_value == 0
         assert [(e["leaseId"], e["reason"]) for e in events_of(tx, "CheckpointSkipped")] == [
-            (lease_id, SKIP_NOT_CONTIGUOUS)]
+            (lease_id, SKIP_NOT_CONTIGUOUS)
+        ]
     twice = [cp, cp]
-    tx = lease_escrow.submitCheckpoints([c.as_tuple() for c in twice], attest_checkpoints(twice), {"from": rando})
+    tx = lease_escrow.submitCheckpoints(
+        [c.as_tuple() for c in twice], attest_checkpoints(twice), {"from": rando}
+    )
     assert tx.return_value == 0 and len(events_of(tx, "CheckpointSkipped")) == 2
     assert lworld() == before
 
 
-def test_a_batch_with_the_same_checkpoint_twice_pays_it_once(lease_escrow, create_lease, checkpoint,
-                                                             attest_checkpoints, rando, staked_provider):
+def test_a_batch_with_the_same_checkpoint_twice_pays_it_once(
+    lease_escrow, create_lease, checkpoint, attest_checkpoints, rando, staked_provider
+):
     lease_id = create_lease()
     cp = checkpoint(lease_id, seconds=300)
     tx = lease_escrow.submitCheckpoints([cp.as_tuple()] * 2, attest_checkpoints([cp, cp]), {"from": rando})
@@ -62,8 +72,9 @@ def test_a_batch_with_the_same_checkpoint_twice_pays_it_once(lease_escrow, creat
     assert lease_escrow.getLease(lease_id)["paid"] == 300 * lease_escrow.getLease(lease_id)["ratePerSecond"]
 
 
-def test_a_checkpoint_replayed_on_another_lease_is_refused(lease_escrow, create_lease, checkpoint, attest_checkpoints,
-                                                           client2, rando, lworld):
+def test_a_checkpoint_replayed_on_another_lease_is_refused(
+    lease_escrow, create_lease, checkpoint, attest_checkpoints, client2, rando, lworld
+):
     """Two leases accepted in one second have the same paidThrough: the attestation of one, with the lease id
     changed, must not pay the other."""
     a = create_lease(gpus=1)
@@ -84,8 +95,9 @@ def _epoch(le):
 
 
 @pytest.mark.parametrize("field", ["fromTime", "toTime", "upSeconds", "downSeconds", "heartbeatsRoot"])
-def test_changing_any_field_of_an_attested_checkpoint_is_refused(lease_escrow, create_lease, checkpoint,
-                                                                 attest_checkpoints, rando, lworld, field):
+def test_changing_any_field_of_an_attested_checkpoint_is_refused(
+    lease_escrow, create_lease, checkpoint, attest_checkpoints, rando, lworld, field
+):
     lease_id = create_lease()
     cp = checkpoint(lease_id, seconds=600, down=100)
     att = attest_checkpoints([cp])
@@ -107,8 +119,9 @@ def test_changing_any_field_of_an_attested_checkpoint_is_refused(lease_escrow, c
     assert lworld() == before
 
 
-def test_reordering_an_attested_batch_is_refused(lease_escrow, create_lease, checkpoint, attest_checkpoints,
-                                                 client2, rando, lworld):
+def test_reordering_an_attested_batch_is_refused(
+    lease_escrow, create_lease, checkpoint, attest_checkpoints, client2, rando, lworld
+):
     a = create_lease(gpus=1)
     b = create_lease(gpus=1, sender=client2)
     ca, cb = checkpoint(a, seconds=300), checkpoint(b, seconds=200, advance=False)
@@ -122,8 +135,9 @@ def test_reordering_an_attested_batch_is_refused(lease_escrow, create_lease, che
     assert lworld() == before
 
 
-def test_an_attestation_of_an_old_oracle_epoch_is_refused(lease_escrow, escrow, create_lease, checkpoint,
-                                                          attest_checkpoints, oracle, deployer, rando, lworld):
+def test_an_attestation_of_an_old_oracle_epoch_is_refused(
+    lease_escrow, escrow, create_lease, checkpoint, attest_checkpoints, oracle, deployer, rando, lworld
+):
     """Governance re-installs the same oracle set: the epoch moves on, so checkpoints attested (and not yet posted)
     under the old epoch no longer verify, though the same key signed them."""
     lease_id = create_lease()
@@ -142,12 +156,29 @@ def test_an_attestation_of_an_old_oracle_epoch_is_refused(lease_escrow, escrow, 
         lease_escrow.submitCheckpoints([cp.as_tuple()], future, {"from": rando})
     assert lworld() == before
     # signed under the current epoch, the same checkpoint pays
-    assert lease_escrow.submitCheckpoints([cp.as_tuple()], attest_checkpoints([cp]), {"from": rando}).return_value == 1
+    assert (
+        lease_escrow.submitCheckpoints(
+            [cp.as_tuple()], attest_checkpoints([cp]), {"from": rando}
+        ).return_value
+        == 1
+    )
 
 
 @pytest.mark.parametrize("where", ["other chain", "other lease escrow", "job escrow domain"])
-def test_an_attestation_for_another_domain_is_refused(LeaseEscrow, lease_escrow, escrow, staking, token, deployer,
-                                                      create_lease, checkpoint, oracle_key, rando, lworld, where):
+def test_an_attestation_for_another_domain_is_refused(
+    LeaseEscrow,
+    lease_escrow,
+    escrow,
+    staking,
+    token,
+    deployer,
+    create_lease,
+    checkpoint,
+    oracle_key,
+    rando,
+    lworld,
+    where,
+):
     from brownie import chain
 
     lease_id = create_lease()
@@ -171,9 +202,13 @@ def test_an_attestation_for_another_domain_is_refused(LeaseEscrow, lease_escrow,
 def _sign_job_attestation(hash_, epoch, key, dom):
     """A JobEscrow Attestation(bytes32 receiptsHash,uint64 oracleEpoch) over `hash_`."""
     full = {
-        "types": {"EIP712Domain": DOMAIN_FIELDS,
-                  "Attestation": [{"name": "receiptsHash", "type": "bytes32"},
-                                  {"name": "oracleEpoch", "type": "uint64"}]},
+        "types": {
+            "EIP712Domain": DOMAIN_FIELDS,
+            "Attestation": [
+                {"name": "receiptsHash", "type": "bytes32"},
+                {"name": "oracleEpoch", "type": "uint64"},
+            ],
+        },
         "primaryType": "Attestation",
         "domain": dom,
         "message": {"receiptsHash": hash_, "oracleEpoch": epoch},
@@ -185,8 +220,9 @@ def _sign_job_attestation(hash_, epoch, key, dom):
 
 
 @pytest.mark.parametrize("dom_of", ["job escrow", "lease escrow"])
-def test_a_job_escrow_attestation_does_not_verify_as_a_lease_one(lease_escrow, escrow, create_lease, checkpoint,
-                                                                  oracle_key, rando, lworld, dom_of):
+def test_a_job_escrow_attestation_does_not_verify_as_a_lease_one(
+    lease_escrow, escrow, create_lease, checkpoint, oracle_key, rando, lworld, dom_of
+):
     """The oracles sign job batches as Attestation(receiptsHash, epoch) under the job escrow's domain. One whose
     32-byte hash equals a checkpoints hash (under either domain) must not pay checkpoints."""
     from brownie import chain
@@ -194,8 +230,11 @@ def test_a_job_escrow_attestation_does_not_verify_as_a_lease_one(lease_escrow, e
     lease_id = create_lease()
     cp = checkpoint(lease_id, seconds=600)
     epoch = _epoch(lease_escrow)
-    dom = job_domain(chain.id, escrow.address) if dom_of == "job escrow" else lease_domain(chain.id,
-                                                                                            lease_escrow.address)
+    dom = (
+        job_domain(chain.id, escrow.address)
+        if dom_of == "job escrow"
+        else lease_domain(chain.id, lease_escrow.address)
+    )
     sig = _sign_job_attestation(checkpoints_hash([cp]), epoch, oracle_key, dom)
     before = lworld()
     with brownie.reverts(_not_oracle(lease_escrow, [cp], sig, epoch)):
@@ -203,12 +242,14 @@ def test_a_job_escrow_attestation_does_not_verify_as_a_lease_one(lease_escrow, e
     assert lworld() == before
     # and the converse: the lease attestation's type hash is not the job escrow's
     assert keccak(text="CheckpointAttestation(bytes32 checkpointsHash,uint64 oracleEpoch)") != keccak(
-        text="Attestation(bytes32 receiptsHash,uint64 oracleEpoch)")
+        text="Attestation(bytes32 receiptsHash,uint64 oracleEpoch)"
+    )
     assert [f["name"] for f in ATTESTATION_FIELDS] == ["checkpointsHash", "oracleEpoch"]
 
 
-def test_a_malleated_attestation_signature_is_refused(lease_escrow, escrow, create_lease, checkpoint, deployer, rando,
-                                                      lworld):
+def test_a_malleated_attestation_signature_is_refused(
+    lease_escrow, escrow, create_lease, checkpoint, deployer, rando, lworld
+):
     """The high-s twin of a valid signature recovers to the same signer; only the canonical low-s form counts."""
     lease_id = create_lease()
     cp = checkpoint(lease_id, seconds=600)
@@ -224,7 +265,9 @@ def test_a_malleated_attestation_signature_is_refused(lease_escrow, escrow, crea
     assert lease_escrow.submitCheckpoints([cp.as_tuple()], [low], {"from": rando}).return_value == 1
 
 
-def test_one_oracle_cannot_count_twice(lease_escrow, escrow, create_lease, checkpoint, deployer, rando, lworld):
+def test_one_oracle_cannot_count_twice(
+    lease_escrow, escrow, create_lease, checkpoint, deployer, rando, lworld
+):
     """Threshold 2: the same signature twice, or two different valid signatures by one key, are one signer."""
     keys = sort_keys(ORACLE_KEYS[:2])
     escrow.setOracleSet([addr_of(k) for k in keys], 2, {"from": deployer})
@@ -238,7 +281,9 @@ def test_one_oracle_cannot_count_twice(lease_escrow, escrow, create_lease, check
     signer = addr_of(keys[0])
     before = lworld()
     for pair in ([one, one], [one, other]):
-        with brownie.reverts(err("LeaseEscrowOracleSignersNotSorted(uint256,address,address)", 1, signer, signer)):
+        with brownie.reverts(
+            err("LeaseEscrowOracleSignersNotSorted(uint256,address,address)", 1, signer, signer)
+        ):
             lease_escrow.submitCheckpoints([cp.as_tuple()], pair, {"from": rando})
     with brownie.reverts(err("LeaseEscrowAttestationBelowThreshold(uint256,uint256)", 1, 2)):
         lease_escrow.submitCheckpoints([cp.as_tuple()], [one], {"from": rando})

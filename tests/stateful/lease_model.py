@@ -163,15 +163,28 @@ class LeaseWorld:
         if o.paused:
             return [E("ProviderStakingOfferPaused(uint256)", offer_id)]
         if self.bonded[o.provider] < self.min_stake:
-            return [E("ProviderStakingBelowMinimum(address,uint256,uint256)", o.provider, self.bonded[o.provider],
-                      self.min_stake)]
+            return [
+                E(
+                    "ProviderStakingBelowMinimum(address,uint256,uint256)",
+                    o.provider,
+                    self.bonded[o.provider],
+                    self.min_stake,
+                )
+            ]
         return []
 
     def capacity_errors(self, offer_id: int, gpus: int) -> list[tuple]:
         o = self.offers[offer_id]
         if o.reserved + gpus > o.gpus:
-            return [E("ProviderStakingCapacityExceeded(uint256,uint256,uint256,uint256)", offer_id, gpus, o.reserved,
-                      o.gpus)]
+            return [
+                E(
+                    "ProviderStakingCapacityExceeded(uint256,uint256,uint256,uint256)",
+                    offer_id,
+                    gpus,
+                    o.reserved,
+                    o.gpus,
+                )
+            ]
         return []
 
     def release(self, offer_id: int, gpus: int) -> None:
@@ -195,8 +208,11 @@ class LeaseWorld:
         owed = self.lease_fees + sum(self.lease_earnings.values())
         for lease in self.leases.values():
             if lease.status in (OPEN, RUNNING, ENDED):
-                owed += lease.remaining + (lease.paid_through - lease.started - lease.up) * lease.rate \
-                    if lease.status == RUNNING else lease.remaining
+                owed += (
+                    lease.remaining + (lease.paid_through - lease.started - lease.up) * lease.rate
+                    if lease.status == RUNNING
+                    else lease.remaining
+                )
         return owed
 
     def job_owed(self) -> int:
@@ -210,8 +226,18 @@ class LeaseWorld:
 
     # ------------------------------------------------------------ leases: opening
 
-    def open_lease(self, client: str, offer_id: int, gpus: int, max_price: int, max_class: int, min_notice: int,
-                   deposit: int, end_time: int, now: int) -> list[tuple]:
+    def open_lease(
+        self,
+        client: str,
+        offer_id: int,
+        gpus: int,
+        max_price: int,
+        max_class: int,
+        min_notice: int,
+        deposit: int,
+        end_time: int,
+        now: int,
+    ) -> list[tuple]:
         if max_class > INTERRUPTIBLE:
             return [E("LeaseEscrowInvalidMaxClass(uint8)", max_class)]
         latest = now + 3 * 365 * 24 * 3600
@@ -222,11 +248,27 @@ class LeaseWorld:
             return errs
         o = self.offers[offer_id]
         if gpus == 0 or gpus > o.gpus or o.price > max_price:
-            return [E("LeaseEscrowOfferNoLongerFits(uint256,uint256,uint256,uint256,uint256)", offer_id, gpus, o.gpus,
-                      max_price, o.price)]
+            return [
+                E(
+                    "LeaseEscrowOfferNoLongerFits(uint256,uint256,uint256,uint256,uint256)",
+                    offer_id,
+                    gpus,
+                    o.gpus,
+                    max_price,
+                    o.price,
+                )
+            ]
         if o.cls > max_class or (o.cls == RECLAIMABLE and o.notice < min_notice):
-            return [E("LeaseEscrowClassNotAccepted(uint256,uint8,uint32,uint8,uint32)", offer_id, o.cls, o.notice,
-                      max_class, min_notice)]
+            return [
+                E(
+                    "LeaseEscrowClassNotAccepted(uint256,uint8,uint32,uint8,uint32)",
+                    offer_id,
+                    o.cls,
+                    o.notice,
+                    max_class,
+                    min_notice,
+                )
+            ]
         rate = o.price * gpus
         if deposit < rate or deposit > U96:
             return [E("LeaseEscrowInvalidDeposit(uint256,uint256)", deposit, rate)]
@@ -239,9 +281,21 @@ class LeaseWorld:
             accept_by = end_time - 1
         lease_id = len(self.leases) + 1
         self.leases[lease_id] = Lease(
-            id=lease_id, client=client, provider=o.provider, offer=offer_id, gpus=gpus, rate=rate, cls=o.cls,
-            notice=o.notice, guarantee=o.guarantee, accept_by=accept_by, end_time=end_time, remaining=deposit,
-            deposit=deposit, fixed_end=end_time)
+            id=lease_id,
+            client=client,
+            provider=o.provider,
+            offer=offer_id,
+            gpus=gpus,
+            rate=rate,
+            cls=o.cls,
+            notice=o.notice,
+            guarantee=o.guarantee,
+            accept_by=accept_by,
+            end_time=end_time,
+            remaining=deposit,
+            deposit=deposit,
+            fixed_end=end_time,
+        )
         self.move(client, self.lease_escrow, deposit)
         return []
 
@@ -256,7 +310,9 @@ class LeaseWorld:
         if now > lease.accept_by:
             return [E("LeaseEscrowAcceptanceClosed(uint256,uint256,uint256)", lease_id, lease.accept_by, now)]
         if self.bonded[p] < self.min_stake:
-            return [E("LeaseEscrowBelowMinimumStake(address,uint256,uint256)", p, self.bonded[p], self.min_stake)]
+            return [
+                E("LeaseEscrowBelowMinimumStake(address,uint256,uint256)", p, self.bonded[p], self.min_stake)
+            ]
         collateral = lease.rate * L_COLLATERAL_SECONDS
         free = self.free_stake(p)
         if collateral > free:
@@ -289,7 +345,9 @@ class LeaseWorld:
             return errs
         lease = self.leases[lease_id]
         if now <= lease.accept_by and caller != lease.client:
-            return [E("LeaseEscrowCancelNotAllowed(uint256,address,uint256)", lease_id, caller, lease.accept_by)]
+            return [
+                E("LeaseEscrowCancelNotAllowed(uint256,address,uint256)", lease_id, caller, lease.accept_by)
+            ]
         self._cancel(lease)
         return []
 
@@ -358,8 +416,17 @@ class LeaseWorld:
         for c in cps:
             lease_id, frm, to, up, down = c.leaseId, c.fromTime, c.toTime, c.upSeconds, c.downSeconds
             if to <= frm or to > now or up + down != to - frm:
-                return [E("LeaseEscrowImpossibleCheckpoint(uint256,uint256,uint256,uint256,uint256,uint256)",
-                          lease_id, frm, to, up, down, now)], None
+                return [
+                    E(
+                        "LeaseEscrowImpossibleCheckpoint(uint256,uint256,uint256,uint256,uint256,uint256)",
+                        lease_id,
+                        frm,
+                        to,
+                        up,
+                        down,
+                        now,
+                    )
+                ], None
             if trial.lease_status(lease_id) != RUNNING:
                 out.append(("skipped", NOT_RUNNING))
                 continue
@@ -414,7 +481,9 @@ class LeaseWorld:
         lease = self.leases[lease_id]
         end = lease.billing_end()
         if now < end + L_GRACE:
-            return [E("LeaseEscrowExpiryNotReached(uint256,uint256,uint256)", lease_id, end + L_GRACE, now)], None
+            return [
+                E("LeaseEscrowExpiryNotReached(uint256,uint256,uint256)", lease_id, end + L_GRACE, now)
+            ], None
         refund = lease.end_refund()
         covered = end <= lease.paid_through
         lease.status, lease.fixed_end, lease.remaining = ENDED, end, 0
@@ -427,7 +496,9 @@ class LeaseWorld:
         lease.client_back += refund
         return [], (refund, slashed)
 
-    def release_collateral(self, caller: str, lease_ids: list[int], now: int) -> tuple[list[tuple], int | None]:
+    def release_collateral(
+        self, caller: str, lease_ids: list[int], now: int
+    ) -> tuple[list[tuple], int | None]:
         trial = self.clone()
         total, released = 0, 0
         for lease_id in lease_ids:
@@ -439,7 +510,9 @@ class LeaseWorld:
                 continue
             closes = lease.last_cp_at + L_DISPUTE_WINDOW if lease.last_cp_at else 0
             if now <= closes:
-                return [E("LeaseEscrowCollateralStillNeeded(uint256,uint256,uint256)", lease_id, closes, now)], None
+                return [
+                    E("LeaseEscrowCollateralStillNeeded(uint256,uint256,uint256)", lease_id, closes, now)
+                ], None
             total += lease.collateral
             trial.lease_locked[lease.provider] -= lease.collateral
             lease.released = True
@@ -462,7 +535,14 @@ class LeaseWorld:
     def pause_offer(self, caller: str, offer_id: int) -> list[tuple]:
         o = self.offers[offer_id]
         if not self.is_provider_or_worker(caller, o.provider):
-            return [E("ProviderStakingNotOfferOwnerOrWorker(uint256,address,address)", offer_id, caller, o.provider)]
+            return [
+                E(
+                    "ProviderStakingNotOfferOwnerOrWorker(uint256,address,address)",
+                    offer_id,
+                    caller,
+                    o.provider,
+                )
+            ]
         if o.paused:
             return [E("ProviderStakingOfferPaused(uint256)", offer_id)]
         o.paused = True
@@ -471,20 +551,33 @@ class LeaseWorld:
     def resume_offer(self, caller: str, offer_id: int) -> list[tuple]:
         o = self.offers[offer_id]
         if not self.is_provider_or_worker(caller, o.provider):
-            return [E("ProviderStakingNotOfferOwnerOrWorker(uint256,address,address)", offer_id, caller, o.provider)]
+            return [
+                E(
+                    "ProviderStakingNotOfferOwnerOrWorker(uint256,address,address)",
+                    offer_id,
+                    caller,
+                    o.provider,
+                )
+            ]
         if not o.paused:
             return [E("ProviderStakingOfferNotPaused(uint256)", offer_id)]
         o.paused = False
         return []
 
-    def set_availability(self, caller: str, offer_id: int, cls: int, notice: int, guarantee: int) -> list[tuple]:
+    def set_availability(
+        self, caller: str, offer_id: int, cls: int, notice: int, guarantee: int
+    ) -> list[tuple]:
         o = self.offers[offer_id]
         if caller != o.provider:
             return [E("ProviderStakingNotOfferOwner(uint256,address,address)", offer_id, caller, o.provider)]
         if cls == DEDICATED:
             notice = 0
-        bad = cls > INTERRUPTIBLE or guarantee > BPS or (cls == RECLAIMABLE and (notice == 0 or notice > 30 * 86400)) \
+        bad = (
+            cls > INTERRUPTIBLE
+            or guarantee > BPS
+            or (cls == RECLAIMABLE and (notice == 0 or notice > 30 * 86400))
             or (cls == INTERRUPTIBLE and (notice != 0 or guarantee != 0))
+        )
         if bad:
             return [E("ProviderStakingInvalidAvailability(uint8,uint256,uint256)", cls, notice, guarantee)]
         o.cls, o.notice, o.guarantee = cls, notice, guarantee
@@ -492,20 +585,40 @@ class LeaseWorld:
 
     # ------------------------------------------------------------ jobs (capacity and stake shared with leases)
 
-    def create_job(self, client: str, offer_id: int, gpus: int, max_gs: int, deadline: int, now: int) -> list[tuple]:
+    def create_job(
+        self, client: str, offer_id: int, gpus: int, max_gs: int, deadline: int, now: int
+    ) -> list[tuple]:
         errs = self.offer_errors(offer_id)
         if errs:
             return errs
         o = self.offers[offer_id]
         if gpus == 0 or gpus > o.gpus:
-            return [E("JobEscrowOfferNoLongerFits(uint256,uint256,uint256,uint256,uint256)", offer_id, gpus, o.gpus,
-                      U64, o.price)]
-        job = Job(id=len(self.jobs) + 1, client=client, provider=o.provider, offer=offer_id, gpus=gpus,
-                  price=o.price, max_gs=max_gs, deadline=deadline,
-                  accept_by=min(now + J_ACCEPT_WINDOW, deadline - J_MIN_RUN))
+            return [
+                E(
+                    "JobEscrowOfferNoLongerFits(uint256,uint256,uint256,uint256,uint256)",
+                    offer_id,
+                    gpus,
+                    o.gpus,
+                    U64,
+                    o.price,
+                )
+            ]
+        job = Job(
+            id=len(self.jobs) + 1,
+            client=client,
+            provider=o.provider,
+            offer=offer_id,
+            gpus=gpus,
+            price=o.price,
+            max_gs=max_gs,
+            deadline=deadline,
+            accept_by=min(now + J_ACCEPT_WINDOW, deadline - J_MIN_RUN),
+        )
         free = self.free_stake(o.provider)
         if job.collateral > free:
-            return [E("JobEscrowInsufficientFreeStake(address,uint256,uint256)", o.provider, free, job.collateral)]
+            return [
+                E("JobEscrowInsufficientFreeStake(address,uint256,uint256)", o.provider, free, job.collateral)
+            ]
         errs = self.capacity_errors(offer_id, gpus)
         if errs:
             return errs
@@ -519,8 +632,14 @@ class LeaseWorld:
         job = self.jobs[job_id]
         assert job.status == 1 and now <= job.accept_by
         if self.bonded[job.provider] < self.min_stake:
-            return [E("JobEscrowBelowMinimumStake(address,uint256,uint256)", job.provider, self.bonded[job.provider],
-                      self.min_stake)]
+            return [
+                E(
+                    "JobEscrowBelowMinimumStake(address,uint256,uint256)",
+                    job.provider,
+                    self.bonded[job.provider],
+                    self.min_stake,
+                )
+            ]
         job.status, job.accepted_at = 2, now
         return []
 

@@ -75,11 +75,17 @@ class LeaseHarness:
         except VirtualMachineError as exc:
             self.ts += 1
             if not expected:
-                raise AssertionError(f"{fn._name}{args} from {sender} reverted unexpectedly: {exc.revert_msg}")
-            assert exc.revert_msg in expected, f"{fn._name}{args} reverted with {exc.revert_msg!r}, expected {expected}"
+                raise AssertionError(
+                    f"{fn._name}{args} from {sender} reverted unexpectedly: {exc.revert_msg}"
+                )
+            assert exc.revert_msg in expected, (
+                f"{fn._name}{args} reverted with {exc.revert_msg!r}, expected {expected}"
+            )
             return None
         self.ts += 1
-        assert not expected, f"{fn._name}{args} from {sender} succeeded, expected a revert with one of {expected}"
+        assert not expected, (
+            f"{fn._name}{args} from {sender} succeeded, expected a revert with one of {expected}"
+        )
         if "CheckpointSettled" in receipt.events:
             for ev in receipt.events["CheckpointSettled"]:
                 self.periods[ev["leaseId"]].append((ev["fromTime"], ev["toTime"]))
@@ -89,8 +95,12 @@ class LeaseHarness:
         w, c = self.world, self.c
         lease_ids = list(range(1, len(w.leases) + 1))
         offer_ids = list(w.offers)
-        calls = [(c.lease.accruedFees, ()), (c.escrow.accruedFees, ()), (c.lease.leaseCount, ()),
-                 (c.escrow.jobCount, ())]
+        calls = [
+            (c.lease.accruedFees, ()),
+            (c.escrow.accruedFees, ()),
+            (c.lease.leaseCount, ()),
+            (c.escrow.jobCount, ()),
+        ]
         calls += [(c.token.balanceOf, (h,)) for h in self.holders]
         calls += [(c.staking.stakeOf, (p,)) for p in self.providers]
         calls += [(c.lease.providerRecord, (p,)) for p in self.providers]
@@ -115,7 +125,9 @@ class LeaseHarness:
         assert balances[lease_addr] == owed, f"lease escrow holds {balances[lease_addr]}, owes {owed}"
         assert balances[staking_addr] == sum(s[0] + s[1] for s in stakes.values()), "staking != stakes"
         for o, view in offers.items():
-            assert view["reservedGpus"] <= view["gpuCount"], f"offer {o}: {view['reservedGpus']} > {view['gpuCount']}"
+            assert view["reservedGpus"] <= view["gpuCount"], (
+                f"offer {o}: {view['reservedGpus']} > {view['gpuCount']}"
+            )
         paid_by_provider = defaultdict(int)
         for i, v in leases.items():
             assert v["paid"] == v["ratePerSecond"] * v["upSeconds"], f"lease {i}: paid != rate x up"
@@ -130,29 +142,51 @@ class LeaseHarness:
                 assert t == v["paidThrough"], f"lease {i}: periods end at {t}, paidThrough {v['paidThrough']}"
         for p in self.providers:
             # every token the provider (and the treasury's fee) ever got for leases is rate x up of its leases
-            assert w.credited[p] == paid_by_provider[p], f"{p}: credited {w.credited[p]} != paid {paid_by_provider[p]}"
+            assert w.credited[p] == paid_by_provider[p], (
+                f"{p}: credited {w.credited[p]} != paid {paid_by_provider[p]}"
+            )
 
         # ---- the chain equals the model
         for h in self.holders:
             assert balances[h] == w.balances[h], f"balance of {h}: chain {balances[h]}, model {w.balances[h]}"
         assert balances[lease_addr] == w.lease_owed()
-        assert balances[escrow_addr] == w.job_owed(), f"job escrow holds {balances[escrow_addr]}, owes {w.job_owed()}"
-        assert (lease_fees, job_fees, lease_count, job_count) == (w.lease_fees, w.job_fees, len(w.leases), len(w.jobs))
+        assert balances[escrow_addr] == w.job_owed(), (
+            f"job escrow holds {balances[escrow_addr]}, owes {w.job_owed()}"
+        )
+        assert (lease_fees, job_fees, lease_count, job_count) == (
+            w.lease_fees,
+            w.job_fees,
+            len(w.leases),
+            len(w.jobs),
+        )
         for p in self.providers:
             assert stakes[p][0] == w.bonded[p], f"{p}: bonded {stakes[p][0]}, model {w.bonded[p]}"
-            assert (lrec[p]["lockedCollateral"], lrec[p]["earnings"]) == (w.lease_locked[p], w.lease_earnings[p])
+            assert (lrec[p]["lockedCollateral"], lrec[p]["earnings"]) == (
+                w.lease_locked[p],
+                w.lease_earnings[p],
+            )
             assert (jrec[p]["lockedCollateral"], jrec[p]["earnings"]) == (w.job_locked[p], w.job_earnings[p])
         for o, view in offers.items():
             m = w.offers[o]
-            assert (view["reservedGpus"], view["paused"], view["availabilityClass"]) == (m.reserved, m.paused, m.cls), (
+            assert (view["reservedGpus"], view["paused"], view["availabilityClass"]) == (
+                m.reserved,
+                m.paused,
+                m.cls,
+            ), (
                 f"offer {o}: chain {(view['reservedGpus'], view['paused'], view['availabilityClass'])}, "
-                f"model {(m.reserved, m.paused, m.cls)}")
+                f"model {(m.reserved, m.paused, m.cls)}"
+            )
         for i, v in leases.items():
             m = w.leases[i]
             got = {k: v[k] for k in ("status", "deposit", "paid", "upSeconds", "collateral", "refundable")}
-            want = {"status": m.status, "deposit": m.deposit if m.status != ENDED else m.paid + m.remaining,
-                    "paid": m.paid, "upSeconds": m.up, "collateral": 0 if m.released else m.collateral,
-                    "refundable": m.remaining if m.status == ENDED else 0}
+            want = {
+                "status": m.status,
+                "deposit": m.deposit if m.status != ENDED else m.paid + m.remaining,
+                "paid": m.paid,
+                "upSeconds": m.up,
+                "collateral": 0 if m.released else m.collateral,
+                "refundable": m.remaining if m.status == ENDED else 0,
+            }
             if m.status in (RUNNING, ENDED):
                 got["paidThrough"], want["paidThrough"] = v["paidThrough"], m.paid_through
             assert got == want, f"lease {i}: chain {got}, model {want}"
@@ -227,9 +261,22 @@ class LeaseMachine:
         rate = o.price * max(gpus, 1)
         deposit = rate * seconds if (s >> 12) % 16 != 15 else rate - 1
         end_time = 0 if end == 0 else (h.ts - 1 if end < 0 else h.ts + end)
-        errs = w.open_lease(str(client), offer_id, gpus, max_price, max_class, min_notice, deposit, end_time, h.ts)
-        tx = h.tx(self.c.lease.openLease, offer_id, gpus, max_price, max_class, min_notice, SPEC, deposit, end_time,
-                  sender=client, errors=errs)
+        errs = w.open_lease(
+            str(client), offer_id, gpus, max_price, max_class, min_notice, deposit, end_time, h.ts
+        )
+        tx = h.tx(
+            self.c.lease.openLease,
+            offer_id,
+            gpus,
+            max_price,
+            max_class,
+            min_notice,
+            SPEC,
+            deposit,
+            end_time,
+            sender=client,
+            errors=errs,
+        )
         if tx and accept:
             self.do_accept(len(w.leases), s >> 16)
 
@@ -248,8 +295,12 @@ class LeaseMachine:
         lease_id = self.pick_lease(s, (OPEN,))
         lease = self.w.leases.get(lease_id)
         caller = self.provider_side(lease.provider if lease else str(self.providers[0]), s >> 12)
-        self.h.tx(self.c.lease.declineLease, lease_id, sender=caller,
-                  errors=self.w.decline_lease(str(caller), lease_id))
+        self.h.tx(
+            self.c.lease.declineLease,
+            lease_id,
+            sender=caller,
+            errors=self.w.decline_lease(str(caller), lease_id),
+        )
 
     def rule_cancel(self, wait="st_bool", s="st_seed"):
         lease_id = self.pick_lease(s, (OPEN,))
@@ -258,16 +309,25 @@ class LeaseMachine:
             self.h.ts = max(self.h.ts, lease.accept_by + (s >> 12) % 2)
         client = lease.client if lease else str(self.clients[0])
         caller = self.acct([client, client, str(self.accts["rando"])][(s >> 14) % 3])
-        self.h.tx(self.c.lease.cancelLease, lease_id, sender=caller,
-                  errors=self.w.cancel_lease(str(caller), lease_id, self.h.ts))
+        self.h.tx(
+            self.c.lease.cancelLease,
+            lease_id,
+            sender=caller,
+            errors=self.w.cancel_lease(str(caller), lease_id, self.h.ts),
+        )
 
     def rule_top_up(self, s="st_seed"):
         lease_id = self.pick_lease(s, (OPEN, RUNNING))
         lease = self.w.leases.get(lease_id)
         amount = [0, 1, (lease.rate if lease else 1) * 600][(s >> 12) % 3]
         caller = [self.clients[0], self.clients[1], self.accts["rando"]][(s >> 14) % 3]
-        tx = self.h.tx(self.c.lease.topUp, lease_id, amount, sender=caller,
-                       errors=self.w.top_up(str(caller), lease_id, amount, self.h.ts))
+        tx = self.h.tx(
+            self.c.lease.topUp,
+            lease_id,
+            amount,
+            sender=caller,
+            errors=self.w.top_up(str(caller), lease_id, amount, self.h.ts),
+        )
         if tx:
             assert tx.events["LeaseToppedUp"]["deposit"] == self.w.leases[lease_id].deposit
 
@@ -276,15 +336,23 @@ class LeaseMachine:
         lease = self.w.leases.get(lease_id)
         client = lease.client if lease else str(self.clients[0])
         caller = self.acct([client, client, client, str(self.accts["rando"])][(s >> 12) % 4])
-        self.h.tx(self.c.lease.closeLease, lease_id, sender=caller,
-                  errors=self.w.close_lease(str(caller), lease_id, self.h.ts))
+        self.h.tx(
+            self.c.lease.closeLease,
+            lease_id,
+            sender=caller,
+            errors=self.w.close_lease(str(caller), lease_id, self.h.ts),
+        )
 
     def rule_reclaim(self, s="st_seed"):
         lease_id = self.pick_lease(s, (RUNNING,))
         lease = self.w.leases.get(lease_id)
         caller = self.provider_side(lease.provider if lease else str(self.providers[0]), s >> 12)
-        self.h.tx(self.c.lease.reclaimLease, lease_id, sender=caller,
-                  errors=self.w.reclaim_lease(str(caller), lease_id, self.h.ts))
+        self.h.tx(
+            self.c.lease.reclaimLease,
+            lease_id,
+            sender=caller,
+            errors=self.w.reclaim_lease(str(caller), lease_id, self.h.ts),
+        )
 
     def make_checkpoint(self, lease_id, s, flaw):
         now = self.h.ts
@@ -324,15 +392,27 @@ class LeaseMachine:
             cps.append(self.make_checkpoint(second, s >> 19, None))
         errs, outcomes = self.w.submit_checkpoints(cps, self.h.ts)
         att = sign_checkpoints(cps, self.h.epoch, self.h.oracle_keys, self.h.ldom)
-        tx = self.h.tx(self.c.lease.submitCheckpoints, [c.as_tuple() for c in cps], att, sender=self.accts["rando"],
-                       errors=errs)
+        tx = self.h.tx(
+            self.c.lease.submitCheckpoints,
+            [c.as_tuple() for c in cps],
+            att,
+            sender=self.accts["rando"],
+            errors=errs,
+        )
         if tx:
             settled = [r for kind, r in outcomes if kind == "settled"]
             skipped = [r for kind, r in outcomes if kind == "skipped"]
-            got = [(e["payout"], e["fee"], e["penalty"]) for e in tx.events["CheckpointSettled"]] \
-                if "CheckpointSettled" in tx.events else []
+            got = (
+                [(e["payout"], e["fee"], e["penalty"]) for e in tx.events["CheckpointSettled"]]
+                if "CheckpointSettled" in tx.events
+                else []
+            )
             assert got == settled, f"CheckpointSettled: chain {got}, model {settled}"
-            got = [e["reason"] for e in tx.events["CheckpointSkipped"]] if "CheckpointSkipped" in tx.events else []
+            got = (
+                [e["reason"] for e in tx.events["CheckpointSkipped"]]
+                if "CheckpointSkipped" in tx.events
+                else []
+            )
             assert got == skipped, f"CheckpointSkipped: chain {got}, model {skipped}"
             assert tx.return_value == len(settled)
 
@@ -378,20 +458,42 @@ class LeaseMachine:
         offer_id = 1 + s % 3
         caller = self.provider_side(self.w.offers[offer_id].provider, s >> 2)
         if (s >> 4) & 1:
-            self.h.tx(self.c.staking.pauseOffer, offer_id, sender=caller,
-                      errors=self.w.pause_offer(str(caller), offer_id))
+            self.h.tx(
+                self.c.staking.pauseOffer,
+                offer_id,
+                sender=caller,
+                errors=self.w.pause_offer(str(caller), offer_id),
+            )
         else:
-            self.h.tx(self.c.staking.resumeOffer, offer_id, sender=caller,
-                      errors=self.w.resume_offer(str(caller), offer_id))
+            self.h.tx(
+                self.c.staking.resumeOffer,
+                offer_id,
+                sender=caller,
+                errors=self.w.resume_offer(str(caller), offer_id),
+            )
 
     def rule_set_availability(self, s="st_seed"):
         offer_id = 1 + s % 3
         o = self.w.offers[offer_id]
-        cls, notice, guarantee = [(0, 0, 0), (0, 0, 9_500), (1, 600, 9_000), (1, 60, 0), (2, 0, 0), (1, 0, 0),
-                                  (2, 5, 0)][(s >> 2) % 7]
+        cls, notice, guarantee = [
+            (0, 0, 0),
+            (0, 0, 9_500),
+            (1, 600, 9_000),
+            (1, 60, 0),
+            (2, 0, 0),
+            (1, 0, 0),
+            (2, 5, 0),
+        ][(s >> 2) % 7]
         caller = self.acct(o.provider if (s >> 5) % 4 else str(self.accts["rando"]))
-        self.h.tx(self.c.staking.setOfferAvailability, offer_id, cls, notice, guarantee, sender=caller,
-                  errors=self.w.set_availability(str(caller), offer_id, cls, notice, guarantee))
+        self.h.tx(
+            self.c.staking.setOfferAvailability,
+            offer_id,
+            cls,
+            notice,
+            guarantee,
+            sender=caller,
+            errors=self.w.set_availability(str(caller), offer_id, cls, notice, guarantee),
+        )
 
     # ---------------------------------------------------------------- jobs on the same offers
 
@@ -402,7 +504,9 @@ class LeaseMachine:
         max_gs = [60, 3_600, 100_000][(s >> 3) % 3]
         deadline = h.ts + 7 * DAY
         errs = w.create_job(str(client), offer_id, gpus, max_gs, deadline, h.ts)
-        tx = h.tx(self.c.escrow.createJob, offer_id, max_gs, deadline, SPEC, gpus, U64, sender=client, errors=errs)
+        tx = h.tx(
+            self.c.escrow.createJob, offer_id, max_gs, deadline, SPEC, gpus, U64, sender=client, errors=errs
+        )
         if tx and accept:
             job_id = len(w.jobs)
             provider = self.acct(w.jobs[job_id].provider)
@@ -433,7 +537,11 @@ class LeaseMachine:
 
     def rule_release_job_gpus(self, s="st_seed"):
         w = self.w
-        cands = [j for j, job in w.jobs.items() if job.status == 3 and not job.gpus_released] or list(w.jobs) or [1]
+        cands = (
+            [j for j, job in w.jobs.items() if job.status == 3 and not job.gpus_released]
+            or list(w.jobs)
+            or [1]
+        )
         job_id = cands[s % len(cands)]
         errs, n = w.release_job_gpus(str(self.accts["rando"]), [job_id])
         tx = self.h.tx(self.c.escrow.releaseJobGpus, [job_id], sender=self.accts["rando"], errors=errs)
@@ -461,12 +569,33 @@ class LeaseMachine:
 
 
 @pytest.mark.stateful
-def test_lease_machine(state_machine, token, staking, escrow, lease_escrow, deployer, client, client2, provider,
-                       provider2, rando, funded, worker_accounts, worker_keys, oracle_keys):
+def test_lease_machine(
+    state_machine,
+    token,
+    staking,
+    escrow,
+    lease_escrow,
+    deployer,
+    client,
+    client2,
+    provider,
+    provider2,
+    rando,
+    funded,
+    worker_accounts,
+    worker_keys,
+    oracle_keys,
+):
     from types import SimpleNamespace
 
-    accts = {"deployer": deployer, "client": client, "client2": client2, "provider": provider,
-             "provider2": provider2, "rando": rando}
+    accts = {
+        "deployer": deployer,
+        "client": client,
+        "client2": client2,
+        "provider": provider,
+        "provider2": provider2,
+        "rando": rando,
+    }
     c = SimpleNamespace(token=token, staking=staking, escrow=escrow, lease=lease_escrow)
     providers = [provider, provider2]
     workers = {str(p): str(a) for p, a in zip(providers, worker_accounts)}
@@ -483,10 +612,21 @@ def test_lease_machine(state_machine, token, staking, escrow, lease_escrow, depl
         staking.addOffer("GPU", gpus, 80, price, "ipfs://offer", {"from": p})
         staking.setOfferAvailability(staking.offerCount(), cls, notice, guarantee, {"from": p})
 
-    holders = list(dict.fromkeys([str(a) for a in accts.values()] + [str(a) for a in worker_accounts]
-                                 + [str(staking), str(escrow), str(lease_escrow), str(token)]))
-    w = LeaseWorld(token=str(token), staking=str(staking), escrow=str(escrow), lease_escrow=str(lease_escrow),
-                   workers=workers, min_stake=staking.minStake())
+    holders = list(
+        dict.fromkeys(
+            [str(a) for a in accts.values()]
+            + [str(a) for a in worker_accounts]
+            + [str(staking), str(escrow), str(lease_escrow), str(token)]
+        )
+    )
+    w = LeaseWorld(
+        token=str(token),
+        staking=str(staking),
+        escrow=str(escrow),
+        lease_escrow=str(lease_escrow),
+        workers=workers,
+        min_stake=staking.minStake(),
+    )
     for h_, b in zip(holders, batch([(token.balanceOf, (h_,)) for h_ in holders])):
         w.balances[h_] = b
     for p, amount in zip(providers, STAKES):
