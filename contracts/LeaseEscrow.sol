@@ -26,12 +26,13 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         LeaseEscrowBase(token_, staking_, jobEscrow_, governance)
     {
         _desk = address(new LeaseEscrowDesk(token_, staking_, jobEscrow_));
+        // slither-disable-next-line uninitialized-local a memory struct starts zeroed; _writeParam sets every field below
         ParamSet memory p;
         for (uint8 i = 0; i < PARAM_COUNT; ++i) {
             _writeParam(p, i, params[i]);
         }
         _paramSets[1] = p;
-        _config.paramSet = 1;
+        (_config.paramSet, _config.acceptWindow) = (1, p.acceptWindow);
     }
 
     // ----------------------------------------------------------------- opening
@@ -87,7 +88,8 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         if (endTime != 0 && (endTime <= block.timestamp || endTime > latest)) {
             revert LeaseEscrowInvalidEndTime(endTime, block.timestamp, latest);
         }
-        // Reverts if the offer is unknown, withdrawn or paused, or its provider jailed, under-staked or keyless.
+        // Reverts if the offer is unknown, withdrawn or paused, or its provider has no worker key. A jailed or
+        // under-staked provider is refused at acceptance, where collateral is locked.
         IProviderStaking.LeaseTerms memory t = _staking.leaseTerms(offerId);
         if (gpuCount == 0 || gpuCount > t.gpuCount || t.pricePerGpuSecond > maxPrice) {
             revert LeaseEscrowOfferNoLongerFits(offerId, gpuCount, t.gpuCount, maxPrice, t.pricePerGpuSecond);
@@ -105,8 +107,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         _staking.reserveGpus(offerId, gpuCount);
 
         leaseId = ++_leaseCount;
-        ParamSet memory p = _paramSets[cfg.paramSet];
-        uint256 acceptBy = block.timestamp + p.acceptWindow;
+        uint256 acceptBy = block.timestamp + cfg.acceptWindow;
         // Acceptance closes before the end time, so an accepted lease always has a second to bill.
         if (endTime != 0 && acceptBy >= endTime) acceptBy = endTime - 1;
         // Safe casts: deposit and rate were checked above; times are below 2^32 until 2106; offer ids below 2^48.
@@ -116,15 +117,15 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
             fixedEnd: uint32(endTime),
             status: LeaseStatus.Open,
             rate: uint72(rate),
-            guaranteeBps: t.uptimeGuaranteeBps
+            paramSet: cfg.paramSet
         });
-        _payees[leaseId] = Payee({provider: t.provider, upSeconds: 0, lastCheckpointAt: 0, paramSet: cfg.paramSet});
         _parties[leaseId] = Parties({
             client: msg.sender,
             availabilityClass: t.availabilityClass,
             noticeSeconds: t.noticeSeconds,
-            offerId: SafeCast.toUint48(offerId),
-            gpuCount: gpuCount
+            offerId: SafeCast.toUint32(offerId),
+            gpuCount: gpuCount,
+            guaranteeBps: t.uptimeGuaranteeBps
         });
         _specHash[leaseId] = specHash;
         emit LeaseOpened(
@@ -148,10 +149,9 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     function acceptLease(uint256 leaseId) external nonReentrant {
         if (_config.openingPaused) revert LeaseEscrowOpeningPaused();
         Meter memory m = _meterWithStatus(leaseId, LeaseStatus.Open);
-        Payee memory pay = _payees[leaseId];
-        address provider = pay.provider;
-        address worker = _checkProviderOrWorker(leaseId, provider);
-        address client = _parties[leaseId].client;
+        Parties memory q = _parties[leaseId];
+        (address provider, address worker) = _offerProviderOrWorker(leaseId, q.offerId);
+        address client = q.client;
         // The worker key may have been rotated to the client's wallet since the lease opened.
         if (client == worker) revert LeaseEscrowSelfDealing(client, provider, worker);
         if (block.timestamp > m.paidThrough) revert LeaseEscrowAcceptanceClosed(leaseId, m.paidThrough, block.timestamp);
@@ -161,7 +161,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         uint256 minimum = _staking.minStake();
         if (bonded < minimum) revert LeaseEscrowBelowMinimumStake(provider, bonded, minimum);
         // Safe from overflow: rate < 2^72 and collateralSeconds < 2^32.
-        uint256 collateral = uint256(m.rate) * _paramSets[pay.paramSet].collateralSeconds;
+        uint256 collateral = uint256(m.rate) * _paramSets[m.paramSet].collateralSeconds;
         Book storage book = _books[provider];
         uint256 locked = book.locked;
         // slither-disable-next-line unused-return only the job escrow's locked collateral matters here
@@ -175,6 +175,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         m.status = LeaseStatus.Running;
         m.paidThrough = uint32(block.timestamp);
         _meters[leaseId] = m;
+        _payees[leaseId] = Payee({provider: provider, upSeconds: 0, lastCheckpointAt: 0, guaranteeBps: q.guaranteeBps});
         _settlements[leaseId] = Settlement({
             collateral: uint96(collateral),
             startedAt: uint32(block.timestamp),
@@ -189,7 +190,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     /// @inheritdoc ILeaseEscrow
     function declineLease(uint256 leaseId) external nonReentrant {
         Meter memory m = _meterWithStatus(leaseId, LeaseStatus.Open);
-        _checkProviderOrWorker(leaseId, _payees[leaseId].provider);
+        _offerProviderOrWorker(leaseId, _parties[leaseId].offerId);
         _cancel(leaseId, m);
     }
 
@@ -228,7 +229,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         uint96 remaining = SafeCast.toUint96(uint256(m.remaining) + amount);
         m.remaining = remaining;
         _meters[leaseId] = m;
-        emit LeaseToppedUp(leaseId, msg.sender, amount, _depositOf(leaseId, m));
+        emit LeaseToppedUp(leaseId, msg.sender, amount, remaining);
         _token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
@@ -297,6 +298,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
 
     // ------------------------------------------------------------- checkpoints
 
+    // slither-disable-start reentrancy-no-eth nonReentrant; the only external calls in the loop go to the staking contract (slash, releaseGpus), after each checkpoint's own state is written
     /// @inheritdoc ILeaseEscrow
     function submitCheckpoints(Checkpoint[] calldata checkpoints, Signature[] calldata attestation)
         external
@@ -317,7 +319,6 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
             checkpointsHash := keccak256(add(hashes, 0x20), mul(n, 0x20))
         }
         _verifyAttestation(checkpointsHash, attestation);
-        // slither-disable-next-line uninitialized-local a memory struct starts zeroed; an all-zero Run is the intended empty accumulator
         Run memory run;
         for (uint256 i = 0; i < n; ++i) {
             if (_applyCheckpoint(checkpoints[i], run)) {
@@ -334,6 +335,8 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
             _config = cfg;
         }
     }
+
+    // slither-disable-end reentrancy-no-eth
 
     function _checkpointStructHash(Checkpoint calldata c) private pure returns (bytes32 h) {
         bytes32 typehash = CHECKPOINT_TYPEHASH;
@@ -411,9 +414,9 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
             _flush(run);
             run.provider = pay.provider;
         }
-        if (pay.paramSet != run.paramSet) {
-            ParamSet memory p = _paramSets[pay.paramSet];
-            (run.paramSet, run.feeBps, run.disputeWindow) = (pay.paramSet, p.feeBps, p.disputeWindow);
+        if (m.paramSet != run.paramSet) {
+            ParamSet memory p = _paramSets[m.paramSet];
+            (run.paramSet, run.feeBps, run.disputeWindow) = (m.paramSet, p.feeBps, p.disputeWindow);
         }
         uint256 rate = m.rate;
         uint256 paid;
@@ -432,19 +435,20 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         }
         m.paidThrough = uint32(to);
         pay.lastCheckpointAt = uint32(block.timestamp);
-        uint256 penalty;
-        // Uptime below the guarantee: the shortfall, priced at the rate, from the lease's collateral to the client.
-        if (up * BPS < uint256(m.guaranteeBps) * (to - from)) {
-            penalty = _penalize(leaseId, pay.provider, ((uint256(m.guaranteeBps) * (to - from) + BPS - 1) / BPS - up) * rate);
-        }
         bool final_ = to == end;
         if (final_) {
             m.status = LeaseStatus.Ended;
             m.fixedEnd = uint32(to);
             m.remaining = uint96(_endRefund(leaseId, m, pay.upSeconds));
         }
+        // The period is paid in storage before any external call (the penalty's slash pays the client in tokens).
         _meters[leaseId] = m;
         _payees[leaseId] = pay;
+        uint256 penalty = 0;
+        // Uptime below the guarantee: the shortfall, priced at the rate, from the lease's collateral to the client.
+        if (up * BPS < uint256(pay.guaranteeBps) * (to - from)) {
+            penalty = _penalize(leaseId, pay.provider, ((uint256(pay.guaranteeBps) * (to - from) + BPS - 1) / BPS - up) * rate);
+        }
         emit CheckpointSettled(leaseId, c.fromTime, c.toTime, c.upSeconds, c.downSeconds, paid - fee, fee, penalty);
         if (final_) {
             _releaseGpus(leaseId);
@@ -507,6 +511,12 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /// @dev The caller must be the provider of `offerId` or its current worker key; returns both.
+    function _offerProviderOrWorker(uint256 leaseId, uint256 offerId) private view returns (address provider, address worker) {
+        (provider, worker) = _staking.offerProvider(offerId);
+        if (msg.sender != provider && msg.sender != worker) revert LeaseEscrowNotProviderOrWorker(leaseId, msg.sender);
+    }
 
     /// @dev The caller must be `provider` or its current worker key; returns the worker key.
     function _checkProviderOrWorker(uint256 leaseId, address provider) private view returns (address worker) {
@@ -600,6 +610,8 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         v.status = m.status;
         v.client = q.client;
         v.provider = pay.provider;
+        // slither-disable-next-line unused-return before acceptance the provider is the offer's (it never changes)
+        if (v.provider == address(0)) (v.provider,) = _staking.offerProvider(q.offerId);
         v.offerId = q.offerId;
         v.gpuCount = q.gpuCount;
         v.ratePerSecond = m.rate;
@@ -608,7 +620,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         v.paid = uint256(pay.upSeconds) * m.rate;
         v.availabilityClass = q.availabilityClass;
         v.noticeSeconds = q.noticeSeconds;
-        v.uptimeGuaranteeBps = m.guaranteeBps;
+        v.uptimeGuaranteeBps = q.guaranteeBps;
         v.specHash = _specHash[leaseId];
         v.upSeconds = pay.upSeconds;
         v.lastCheckpointAt = pay.lastCheckpointAt;
@@ -639,7 +651,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     /// @inheritdoc ILeaseEscrow
     function leaseParameters(uint256 leaseId) external view returns (uint256[8] memory) {
         if (_meters[leaseId].status == LeaseStatus.None) revert LeaseEscrowUnknownLease(leaseId);
-        return _paramValues(_paramSets[_payees[leaseId].paramSet]);
+        return _paramValues(_paramSets[_meters[leaseId].paramSet]);
     }
 
     /// @inheritdoc ILeaseEscrow

@@ -211,6 +211,8 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     function withdrawOffer(uint256 offerId) external {
         Offer storage o = _ownedActiveOffer(offerId);
         o.active = false;
+        // Paused too: new work then reads one slot (paused) to know an offer takes none; see _checkNewWork.
+        o.paused = true;
         emit OfferWithdrawn(offerId);
     }
 
@@ -266,8 +268,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     function reserveGpus(uint256 offerId, uint8 count) external onlyEscrow {
         Offer storage o = _offers[offerId];
         if (o.provider == address(0)) revert ProviderStakingUnknownOffer(offerId);
-        if (!o.active) revert ProviderStakingOfferInactive(offerId);
-        if (o.paused) revert ProviderStakingOfferPaused(offerId);
+        _checkOpen(offerId, o);
         uint256 reserved = o.reservedGpus;
         if (count == 0 || reserved + count > o.gpuCount) {
             revert ProviderStakingCapacityExceeded(offerId, count, reserved, o.gpuCount);
@@ -472,9 +473,11 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         Offer storage o = _offers[offerId];
         address provider = o.provider;
         if (provider == address(0)) revert ProviderStakingUnknownOffer(offerId);
-        StakeSlot memory s;
-        address worker;
-        (s, worker) = _checkNewWork(offerId, o);
+        _checkOpen(offerId, o);
+        StakeSlot memory s = _stakes[provider];
+        if (s.jailed) revert ProviderStakingJailed(provider);
+        if (s.bonded < _minStake) revert ProviderStakingBelowMinimum(provider, s.bonded, _minStake);
+        address worker = _workerOf(provider);
         address lease = _leaseEscrow;
         terms = JobTerms({
             provider: provider,
@@ -486,16 +489,25 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         });
     }
 
-    /// @dev Whether `o` may take new work: active, not paused, its provider not jailed, staked, with a worker key.
-    function _checkNewWork(uint256 offerId, Offer storage o) private view returns (StakeSlot memory s, address worker) {
-        address provider = o.provider;
-        if (!o.active) revert ProviderStakingOfferInactive(offerId);
-        if (o.paused) revert ProviderStakingOfferPaused(offerId);
-        s = _stakes[provider];
-        if (s.jailed) revert ProviderStakingJailed(provider);
-        if (s.bonded < _minStake) revert ProviderStakingBelowMinimum(provider, s.bonded, _minStake);
+    /// @dev Whether `o` takes new work. A withdrawn offer is paused too, so the paused flag (in the slot the
+    /// capacity fields share) answers alone; the active flag only picks the error.
+    function _checkOpen(uint256 offerId, Offer storage o) private view {
+        if (o.paused) {
+            if (!o.active) revert ProviderStakingOfferInactive(offerId);
+            revert ProviderStakingOfferPaused(offerId);
+        }
+    }
+
+    function _workerOf(address provider) private view returns (address worker) {
         worker = _workers[provider].worker;
         if (worker == address(0)) revert ProviderStakingNoWorker(provider);
+    }
+
+    /// @inheritdoc IProviderStaking
+    function offerProvider(uint256 offerId) external view returns (address provider, address worker) {
+        provider = _offers[offerId].provider;
+        if (provider == address(0)) revert ProviderStakingUnknownOffer(offerId);
+        worker = _workers[provider].worker;
     }
 
     /// @inheritdoc IProviderStaking
@@ -503,8 +515,8 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         Offer storage o = _offers[offerId];
         address provider = o.provider;
         if (provider == address(0)) revert ProviderStakingUnknownOffer(offerId);
-        // slither-disable-next-line unused-return the stake was checked inside; only the worker key is needed
-        (, address worker) = _checkNewWork(offerId, o);
+        _checkOpen(offerId, o);
+        address worker = _workerOf(provider);
         terms = LeaseTerms({
             provider: provider,
             pricePerGpuSecond: o.pricePerGpuSecond,
@@ -526,6 +538,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
 
     /// @inheritdoc IProviderStaking
     function lockedCollateral(address provider) external view returns (uint256 jobs, uint256 leases) {
+        // slither-disable-next-line unused-return only the locked collateral is asked for
         if (_escrow != address(0)) (jobs,,) = IJobEscrow(_escrow).unstakeBlockers(provider);
         if (_leaseEscrow != address(0)) leases = ILeaseEscrow(_leaseEscrow).lockedCollateral(provider);
     }

@@ -246,7 +246,9 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// @param deadline unix time by which a receipt must settle the job; from it plus the grace period on,
     /// receipts are refused and the client may reclaim everything (claimTimeout). It must leave at least
     /// minRunTime(); acceptance closes that long before it.
-    /// @param gpuCount the GPUs the job reserves, 1 to the offer's count; receipts are metered against it
+    /// @param gpuCount the GPUs the job reserves, 1 to the offer's count; receipts are metered against it. They are
+    /// reserved on the offer until the job ends (ProviderStakingCapacityExceeded when fewer are free); see
+    /// releaseJobGpus for settled jobs.
     /// @param maxPricePerGpuSecond the highest price the client accepts: if the offer's price is higher when the
     /// call lands, or it has fewer GPUs than `gpuCount`, the call reverts (JobEscrowOfferNoLongerFits)
     function createJob(

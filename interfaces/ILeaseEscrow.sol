@@ -190,7 +190,8 @@ interface ILeaseEscrowTypes {
     event LeaseAccepted(uint256 indexed leaseId, address indexed provider, uint256 startedAt, uint256 collateral);
     /// @notice The lease was cancelled, declined or expired before acceptance; the client got `refund` back.
     event LeaseCancelled(uint256 indexed leaseId, address indexed by, uint256 refund);
-    /// @notice `by` added `amount`; the lease's deposit is now `deposit`.
+    /// @notice `by` added `amount`; `deposit` is now the lease's deposit not yet covered by a checkpoint (its whole
+    /// deposit while Open), which is what the runway end counts.
     event LeaseToppedUp(uint256 indexed leaseId, address indexed by, uint256 amount, uint256 deposit);
     /// @notice The client closed the lease: billing ends at `billingEnd`.
     event LeaseClosed(uint256 indexed leaseId, address indexed by, uint256 billingEnd);
@@ -239,8 +240,8 @@ interface ILeaseEscrowTypes {
 interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// @notice Open a lease on `offerId` and pull `deposit` from the caller (needs an allowance). Reserves
     /// `gpuCount` of the offer's GPUs until the lease ends. Refused (with the values) if the offer is paused or
-    /// withdrawn, its provider jailed or below the minimum stake, its free GPUs fewer than `gpuCount`, its price
-    /// above `maxPricePerGpuSecond`, or its class worse than `maxClass`.
+    /// withdrawn, its free GPUs fewer than `gpuCount`, its price above `maxPricePerGpuSecond`, or its class worse
+    /// than `maxClass`. A jailed or under-staked provider is refused when it tries to accept.
     /// @param maxClass the worst availability class the client accepts: 0 dedicated only, 1 up to reclaimable,
     /// 2 any (interruptible included)
     /// @param minNoticeSeconds for a reclaimable offer, the shortest notice the client accepts
@@ -404,8 +405,8 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// @notice The escrowed token.
     function token() external view returns (address);
 
-    /// @notice The EIP-712 struct hash digest of `checkpoint` (what the oracles' batch hash is built from is the
-    /// struct hash; this is the full typed-data digest of one checkpoint, for tools).
+    /// @notice The full EIP-712 typed-data digest of one `checkpoint` under this escrow's domain, for tools (the
+    /// batch hash the oracles attest is built from the checkpoints' struct hashes, not from these digests).
     function checkpointDigest(Checkpoint calldata checkpoint) external view returns (bytes32);
 
     /// @notice The EIP-712 digest the oracles sign for a batch with `checkpointsHash` under `epoch`.

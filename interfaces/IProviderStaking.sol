@@ -23,7 +23,7 @@ interface IProviderStaking is IGoverned {
         uint8 availabilityClass; // 0 dedicated, 1 reclaimable (with noticeSeconds), 2 interruptible (notice 0)
         uint32 noticeSeconds; // a reclaimable offer's notice; 0 for the other classes
         uint16 uptimeGuaranteeBps; // uptime a lease on the offer is promised per checkpoint; 0 for interruptible
-        bool paused; // takes no new job or lease while true; running work goes on
+        bool paused; // takes no new job or lease while true; running work goes on (a withdrawn offer is paused too)
         uint8 reservedGpus; // GPUs held by open or running jobs and leases; never above gpuCount
     }
 
@@ -256,8 +256,12 @@ interface IProviderStaking is IGoverned {
     /// below the minimum stake, or without a worker key.
     function jobTerms(uint256 offerId) external view returns (JobTerms memory);
 
-    /// @notice The terms for a new lease on `offerId`; reverts like jobTerms (paused offers included).
+    /// @notice The terms for a new lease on `offerId`; reverts if the offer is unknown, withdrawn or paused, or its
+    /// provider has no worker key (jail and minimum stake are checked when the lease is accepted).
     function leaseTerms(uint256 offerId) external view returns (LeaseTerms memory);
+
+    /// @notice The provider of `offerId` and the provider's current worker key (zero if none).
+    function offerProvider(uint256 offerId) external view returns (address provider, address worker);
 
     /// @notice GPUs of `offerId` not held by jobs or leases.
     function freeGpus(uint256 offerId) external view returns (uint256);

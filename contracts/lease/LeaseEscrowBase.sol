@@ -15,10 +15,10 @@ import {Governed} from "../utils/Governed.sol";
 /// checkpoints, views) and LeaseEscrowDesk (expiry, collateral release, disputes, governance; run by delegatecall
 /// from LeaseEscrow) both derive from this one contract and declare no state of their own, so their storage layouts
 /// are the same by construction.
-/// @dev Gas shapes the storage. A lease is four slots plus its spec hash: the meter (deposit not yet covered,
-/// paidThrough, fixed end, status, rate, guarantee) that top-ups, closes and checkpoints read and write; the payee
-/// (provider, up seconds, last checkpoint time, parameter set) that checkpoints read and write; the parties (client,
-/// class, notice, offer, GPU count) read off the hot path; and the settlement slot written at acceptance
+/// @dev Gas shapes the storage. Opening writes three slots: the meter (deposit not yet covered, paidThrough, fixed
+/// end, status, rate, parameter set) that top-ups, closes and checkpoints read and write; the parties (client, class,
+/// notice, offer, GPU count, guarantee) read off the hot path; and the spec hash. Acceptance writes the payee
+/// (provider, up seconds, last checkpoint time, guarantee) that checkpoints read and write, and the settlement slot
 /// (collateral, start, end time, dispute bond). Parameters are kept as numbered immutable sets: a lease stores the
 /// number of the set current at its opening, so governance never changes a running lease's terms.
 abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuardTransient, EIP712 {
@@ -54,24 +54,25 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
         uint32 fixedEnd; // billing end fixed by the end time, a close or a reclaim; 0: none yet
         LeaseStatus status;
         uint72 rate;
-        uint16 guaranteeBps;
+        uint16 paramSet; // the parameter set current at opening
     }
 
-    /// @dev Slot 2, written by checkpoints.
+    /// @dev Slot 2, written at acceptance (opening stays at three slots) and by checkpoints.
     struct Payee {
         address provider;
         uint32 upSeconds;
         uint32 lastCheckpointAt;
-        uint24 paramSet;
+        uint16 guaranteeBps; // copied from Parties at acceptance, for the checkpoint path
     }
 
-    /// @dev Slot 3, off the checkpoint path (but for penalties and final checkpoints).
+    /// @dev Slot 3, written at opening, off the checkpoint path (but for penalties and final checkpoints).
     struct Parties {
         address client;
         uint8 availabilityClass;
         uint32 noticeSeconds;
-        uint48 offerId;
+        uint32 offerId;
         uint8 gpuCount;
+        uint16 guaranteeBps;
     }
 
     /// @dev Slot 4, written at acceptance and by disputes.
@@ -96,10 +97,11 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
         uint80 disputeBond;
     }
 
-    /// @dev Read and written once per checkpoint batch.
+    /// @dev Read by every opening and checkpoint batch.
     struct Config {
         uint128 accruedFees;
-        uint24 paramSet; // the set new leases get
+        uint16 paramSet; // the set new leases get
+        uint32 acceptWindow; // that set's acceptance window, here so that opening reads one slot less
         bool openingPaused;
         bool settlementPaused;
     }
@@ -131,8 +133,11 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
     uint256 internal _leaseCount;
     mapping(uint256 paramSet => ParamSet) internal _paramSets;
     mapping(uint256 leaseId => Meter) internal _meters;
+    // slither-disable-next-line uninitialized-state LeaseEscrow and LeaseEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 leaseId => Payee) internal _payees;
+    // slither-disable-next-line uninitialized-state LeaseEscrow and LeaseEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 leaseId => Parties) internal _parties;
+    // slither-disable-next-line uninitialized-state LeaseEscrow and LeaseEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 leaseId => Settlement) internal _settlements;
     mapping(uint256 leaseId => bytes32) internal _specHash;
     mapping(address provider => Book) internal _books;

@@ -27,7 +27,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
     function claimLeaseExpiry(uint256 leaseId) external nonReentrant {
         Meter memory m = _meterWithStatus(leaseId, LeaseStatus.Running);
         Payee memory pay = _payees[leaseId];
-        ParamSet memory p = _paramSets[pay.paramSet];
+        ParamSet memory p = _paramSets[m.paramSet];
         uint256 end = _billingEnd(m);
         uint256 claimableAt = end + p.grace;
         if (block.timestamp < claimableAt) revert LeaseEscrowExpiryNotReached(leaseId, claimableAt, block.timestamp);
@@ -41,7 +41,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         Book storage book = _books[pay.provider];
         uint256 collateral = st.collateral;
         address client = _parties[leaseId].client;
-        uint256 slashed;
+        uint256 slashed = 0;
         // A billing end already paid through (a close at the last checkpoint's time, then a rejected dispute) left no
         // period for a final checkpoint: nothing was missed, nothing is slashed.
         uint256 amount = end > m.paidThrough ? collateral * p.expirySlashBps / BPS : 0;
@@ -55,16 +55,16 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
 
     /// @notice See ILeaseEscrow.
     function releaseLeaseCollateral(uint256[] calldata leaseIds) external nonReentrant returns (uint256 total) {
-        uint256 released;
+        uint256 released = 0;
         for (uint256 i = 0; i < leaseIds.length; ++i) {
             uint256 leaseId = leaseIds[i];
-            _meterWithStatus(leaseId, LeaseStatus.Ended);
+            uint256 paramSet = _meterWithStatus(leaseId, LeaseStatus.Ended).paramSet;
             Settlement storage st = _settlements[leaseId];
             if (st.collateralReleased) continue;
             Payee memory pay = _payees[leaseId];
             uint256 closesAt = pay.lastCheckpointAt == 0
                 ? 0
-                : uint256(pay.lastCheckpointAt) + _paramSets[pay.paramSet].disputeWindow;
+                : uint256(pay.lastCheckpointAt) + _paramSets[paramSet].disputeWindow;
             if (block.timestamp <= closesAt) {
                 revert LeaseEscrowCollateralStillNeeded(leaseId, closesAt, block.timestamp);
             }
@@ -92,7 +92,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         if (msg.sender != client) revert LeaseEscrowNotClient(leaseId, msg.sender, client);
         Payee memory pay = _payees[leaseId];
         if (pay.lastCheckpointAt == 0) revert LeaseEscrowNoCheckpoint(leaseId);
-        ParamSet memory p = _paramSets[pay.paramSet];
+        ParamSet memory p = _paramSets[m.paramSet];
         uint256 closesAt = uint256(pay.lastCheckpointAt) + p.disputeWindow;
         if (block.timestamp > closesAt) revert LeaseEscrowDisputeWindowClosed(leaseId, closesAt, block.timestamp);
         Settlement storage st = _settlements[leaseId];
@@ -136,7 +136,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         _unlockCollateral(leaseId, st, pay.provider);
         // Safe from overflow: upSeconds < 2^32 and rate < 2^72.
         uint256 paid = uint256(pay.upSeconds) * m.rate;
-        uint256 amount = paid * _paramSets[pay.paramSet].disputeSlashBps / BPS;
+        uint256 amount = paid * _paramSets[m.paramSet].disputeSlashBps / BPS;
         uint256 slashed = amount == 0 ? 0 : _staking.slash(pay.provider, amount, address(this), book.locked);
         uint256 compensation = slashed < paid ? slashed : paid;
         if (slashed != compensation) _config.accruedFees += SafeCast.toUint128(slashed - compensation);
@@ -147,6 +147,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
 
     /// @notice See ILeaseEscrow.
     function withdrawFees() external nonReentrant returns (uint256 amount) {
+        // slither-disable-next-line unused-return only the treasury receives fees
         (address treasury,,) = _jobs.roles();
         amount = _config.accruedFees;
         if (amount == 0) revert LeaseEscrowNothingToClaim(treasury);
@@ -163,7 +164,8 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         uint256 previous = _paramValues(p)[param];
         _writeParam(p, param, value);
         // A new numbered set: leases opened under the old one keep it.
-        cfg.paramSet = SafeCast.toUint24(uint256(cfg.paramSet) + 1);
+        cfg.paramSet = SafeCast.toUint16(uint256(cfg.paramSet) + 1);
+        cfg.acceptWindow = p.acceptWindow;
         _paramSets[cfg.paramSet] = p;
         _config = cfg;
         emit ParameterSet(param, previous, value);

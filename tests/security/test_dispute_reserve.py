@@ -13,6 +13,7 @@ bonded >= locked always holds.
 import brownie
 
 from tests.fixtures.contracts import DISPUTE_WINDOW, TIMEOUT_GRACE
+from tests.helpers.limits import limits
 
 from .conftest import DAY, MAX_U256, at, attest_r, err, now, receipt_for, sign_r, warp
 
@@ -29,6 +30,7 @@ def setup_p(token, staking, provider2, worker2, stake=1_200 * E18):  # needs the
 
 def open_and_accept(escrow, token, who, offer, gpu_seconds, provider2, deadline_in=7 * DAY):
     token.approve(escrow, MAX_U256, {"from": who})
+    limits(escrow, offer)  # frees (or grows) the offer's capacity as its provider would: tests/helpers/limits.py
     tx = escrow.createJob(offer, gpu_seconds, now() + deadline_in, b"\x5a" * 32, 1, TOKEN, {"from": who})
     job_id = tx.events["JobCreated"]["jobId"]
     escrow.acceptJob(job_id, {"from": provider2})

@@ -80,9 +80,11 @@ def setting(escrow, staking, token, staked_provider, provider2, dust_offer, atta
     control for withdraw."""
     real = job_at()
     deadline = now() + 7 * DAY
-    for _ in range(3):
+    # A fourth dust job stays open as ballast: the dust offer's GPU reservation (issue 11) then never drops to zero,
+    # so the early cancel does not earn the storage refund of clearing it, and every cancel costs the same.
+    for _ in range(4):
         call_as(attacker, escrow, "createJob", dust_offer, 1, deadline, SPEC_HASH, *limits(escrow, dust_offer))
-    first_dust = escrow.jobCount() - 2
+    first_dust = escrow.jobCount() - 3
     staking.requestUnstake(10**18, {"from": staked_provider})
     token.approve(staking, PROVIDER_STAKE, {"from": provider2})
     staking.stake(PROVIDER_STAKE, {"from": provider2})
@@ -90,17 +92,21 @@ def setting(escrow, staking, token, staked_provider, provider2, dust_offer, atta
             "early_cancel": first_dust + 2, "deadline": deadline}
 
 
-def spam(escrow, attacker, dust_offer, deadline):
-    """DUST_JOBS one-GPU-second jobs at 1 base unit, PER_TX per transaction; returns their ids and the gas used.
+def spam(escrow, attacker, dust_offers, deadline):
+    """DUST_JOBS one-GPU-second jobs at 1 base unit, PER_TX per transaction, spread over `dust_offers` (capacity:
+    each dust job holds one of its offer's GPUs, so the crowd needs offers with that many); returns their ids and
+    the gas used.
 
     Sent with web3 and awaited by receipt: brownie 1.22 can report a long-running transaction on anvil as
     "dropped" while it is still being mined."""
     first = escrow.jobCount() + 1
-    data = attacker.execRepeat.encode_input(escrow, escrow.createJob.encode_input(dust_offer, 1, deadline, SPEC_HASH, *limits(escrow, dust_offer)),
-                                            PER_TX)
+    per_offer = DUST_JOBS // len(dust_offers) // PER_TX
     sender = str(brownie.accounts[3])
     used = []
-    for _ in range(DUST_JOBS // PER_TX):
+    for k in range(DUST_JOBS // PER_TX):
+        offer = dust_offers[k // per_offer]
+        data = attacker.execRepeat.encode_input(
+            escrow, escrow.createJob.encode_input(offer, 1, deadline, SPEC_HASH, 1, 1), PER_TX)
         tx_hash = web3.eth.send_transaction({"from": sender, "to": attacker.address, "data": data,
                                              "gas": BLOCK_GAS_LIMIT - 1_000_000})
         receipt = web3.eth.wait_for_transaction_receipt(tx_hash)
@@ -123,7 +129,10 @@ def test_dust_jobs_cannot_lock_the_stake_or_grow_the_providers_calls(escrow, sta
     }
     locked_before = escrow.providerRecord(staked_provider)["lockedCollateral"]
 
-    ids, spam_gas = spam(escrow, attacker, dust_offer, setting["deadline"])
+    # Capacity (issue 11): a dust job holds one GPU, so the crowd needs GPUs; the provider offers 10 x 200.
+    crowd = [staking.addOffer("RTX 3060", 200, 12, 1, "ipfs://dust", {"from": staked_provider}).events["OfferAdded"][
+        "offerId"] for _ in range(DUST_JOBS // 200)]
+    ids, spam_gas = spam(escrow, attacker, crowd, setting["deadline"])
     assert max(spam_gas) < BLOCK_GAS_LIMIT
     # Each dust job locks collateral rounded up to 1 base unit: 2,000 units of a 10,000-token stake.
     locked = escrow.providerRecord(staked_provider)["lockedCollateral"]

@@ -23,8 +23,9 @@ from tests.fixtures.contracts import (
     TIMEOUT_SLASH_BPS,
 )
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 
-from .conftest import BPS, DAY, GPU_COUNT, MAX_U256, TIMED_OUT, UPHELD, at, err, now, receipt_for, warp
+from .conftest import BPS, DAY, MAX_U256, TIMED_OUT, UPHELD, at, err, now, receipt_for, warp
 
 MIN_RUN_TIME = 600  # the default minimum run time the escrow is deployed with
 
@@ -37,7 +38,9 @@ def open_job(escrow, token, sender, max_gpu_seconds=3600, deadline=None, offer_i
     if token.allowance(sender, escrow) < 2**255:
         token.approve(escrow, MAX_U256, {"from": sender})
     deadline = deadline or now() + 7 * DAY
-    return escrow.createJob(offer_id, max_gpu_seconds, deadline, SPEC_HASH, GPU_COUNT, PRICE, {"from": sender})
+    # The suites' job factories free an offer's capacity as a provider would (tests/helpers/limits.py).
+    gpus, _ = limits(escrow, offer_id)
+    return escrow.createJob(offer_id, max_gpu_seconds, deadline, SPEC_HASH, gpus, PRICE, {"from": sender})
 
 
 def collateral_of(max_gpu_seconds):

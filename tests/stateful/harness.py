@@ -139,6 +139,8 @@ class Harness:
         calls += [(esc.unstakeBlockers, (p,)) for p in self.providers]
         calls += [(esc.heldSlashes, (p,)) for p in self.providers]
         calls += [(esc.getJob, (j,)) for j in job_ids]
+        offer_ids = list(range(1, len(w.offers) + 1))
+        calls += [(stk.offer, (o,)) for o in offer_ids]
         res = iter(self.batch(calls))
         snap = {k: next(res) for k in ("supply", "fees", "params", "paused", "min_stake", "unbonding", "job_count")}
         snap["balances"] = {h: next(res) for h in self.holders}
@@ -149,6 +151,7 @@ class Harness:
         snap["blockers"] = {p: next(res) for p in self.providers}
         snap["held_slashes"] = {p: next(res) for p in self.providers}
         snap["jobs"] = {j: next(res) for j in job_ids}
+        snap["offers"] = {o: next(res) for o in offer_ids}
         return snap
 
     # ---------------------------------------------------------------- invariants
@@ -183,6 +186,12 @@ class Harness:
         # No slash ever takes the collateral locked for a provider's other work: bonded stake covers it.
         for p, st_ in s["stakes"].items():
             assert st_[0] >= s["blockers"][p][0], f"{p}: bonded {st_[0]} < locked {s['blockers'][p][0]}"
+
+        # Capacity is never sold twice: the GPUs reserved on an offer never exceed its count, and equal the model's.
+        for o, offer in s["offers"].items():
+            assert offer["reservedGpus"] <= offer["gpuCount"], f"offer {o}: {offer['reservedGpus']} reserved > count"
+            assert offer["reservedGpus"] == w.offers[o].reserved, (
+                f"offer {o}: chain reserves {offer['reservedGpus']}, model {w.offers[o].reserved}")
 
         # Each job's money moves at most once; a refund is claimed at most once.
         for j, n in self.event_moves.items():

@@ -114,6 +114,7 @@ class Offer:
     price: int
     gpus: int
     active: bool = True
+    reserved: int = 0  # GPUs held by open or running jobs (issue 11: capacity is never sold twice)
 
 
 @dataclass
@@ -135,6 +136,7 @@ class Job:
     settled_at: int = 0
     bond: int = 0
     released: bool = False  # the settled job's collateral (its dispute reserve) went back to free stake
+    gpus_released: bool = False  # the job's GPUs went back to its offer (settlement leaves them reserved)
     # terms fixed at creation
     window: int = 0
     tslash: int = 0
@@ -439,9 +441,14 @@ class World:
         free = self.free_stake(p)
         if collateral > free:
             errs.append(E("JobEscrowInsufficientFreeStake(address,uint256,uint256)", p, free, collateral))
+        gpus = offer.gpus  # the machine asks for all of the offer's GPUs (limits())
+        if offer.reserved + gpus > offer.gpus:
+            errs.append(E("ProviderStakingCapacityExceeded(uint256,uint256,uint256,uint256)", offer_id, gpus,
+                          offer.reserved, offer.gpus))
         errs += self.pull_errors(client, deposit)
         if errs:
             return errs
+        offer.reserved += gpus
         job_id = len(self.jobs) + 1
         self.jobs[job_id] = Job(
             id=job_id, client=client, provider=p, offer=offer_id, price=offer.price, gpus=offer.gpus,
@@ -501,6 +508,7 @@ class World:
         if now <= job.accept_by and caller != job.client and not self.is_worker_or_provider(caller, job.provider):
             return [E("JobEscrowCancelNotAllowed(uint256,address,uint256)", job_id, caller, job.accept_by)]
         job.status = St.CANCELLED
+        self.release_gpus(job)
         self.books[job.provider].locked -= job.collateral
         self.move(self.escrow, job.client, job.deposit)
         self.moves[job_id] += 1
@@ -594,6 +602,7 @@ class World:
         if now < claimable_at:
             return [E("JobEscrowTimeoutNotReached(uint256,uint256,uint256)", job_id, claimable_at, now)], None
         job.status = St.TIMED_OUT
+        self.release_gpus(job)
         book = self.books[job.provider]
         book.locked -= job.collateral
         book.timed_out += 1
@@ -663,6 +672,7 @@ class World:
         book = self.books[job.provider]
         book.open_disputes -= 1
         self.release_reserve(job)
+        self.release_gpus(job)
         if not upheld:
             job.status = St.REJECTED
             if book.open_disputes == 0:
@@ -687,6 +697,7 @@ class World:
             return [wrong_status(job_id, status, St.RUNNING)], None
         job = self.jobs[job_id]
         job.status = St.FRAUD
+        self.release_gpus(job)
         book = self.books[job.provider]
         book.locked -= job.collateral
         book.disputes_lost += 1
@@ -694,6 +705,11 @@ class World:
         self.move(self.escrow, job.client, job.deposit + compensation)
         self.moves[job_id] += 1
         return [], (slashed, compensation)
+
+    def release_gpus(self, job: Job) -> None:
+        if not job.gpus_released:
+            job.gpus_released = True
+            self.offers[job.offer].reserved -= job.gpus
 
     def release_reserve(self, job: Job) -> int:
         if job.released:
@@ -716,6 +732,7 @@ class World:
             if now <= closes_at:
                 return [E("JobEscrowReserveStillNeeded(uint256,uint256,uint256)", job_id, closes_at, now)], None
             total += trial.release_reserve(job)
+            trial.release_gpus(job)
         if total == 0:
             return [E("JobEscrowNothingToClaim(address)", caller)], None
         self.__dict__.update(trial.__dict__)

@@ -168,6 +168,9 @@ def test_escrow_machine(state_machine, token, staking, escrow, deployer, client,
         p = providers[owner]
         h.tx(staking.addOffer, "GPU", gpus, 80, price, "ipfs://offer", sender=p, errors=w.add_offer(str(p), gpus, price))
     h.tx(staking.withdrawOffer, 5, sender=provider2, errors=w.withdraw_offer(str(provider2), 5))
+    # Capacity (issue 11): the initial settled job runs beside the open one on offer 1, so it gets offer 6, a copy.
+    h.tx(staking.addOffer, "GPU", OFFERS[0][1], 80, OFFERS[0][2], "ipfs://offer", sender=provider,
+         errors=w.add_offer(str(provider), OFFERS[0][1], OFFERS[0][2]))
 
     # Start every example with jobs in each live state: open, running (two), settled, disputed.
     ops = ProtocolOps()
@@ -178,7 +181,7 @@ def test_escrow_machine(state_machine, token, staking, escrow, deployer, client,
     assert ops.do_create(client, 1, 3_600, 2 * day) == 1  # open
     assert ops.do_create(client2, 3, 7_200, 3 * day) == 2  # running
     assert ops.do_create(client, 2, 1, 900) == 3  # running: 1 GPU-second at 1 wei (min run time 600 s)
-    assert ops.do_create(client2, 1, 10_000, 2 * day) == 4  # settled
+    assert ops.do_create(client2, 6, 10_000, 2 * day) == 4  # settled
     assert ops.do_create(client, 4, 50_000, 2 * day) == 5  # disputed
     for job_id in (2, 3, 4, 5):
         ops.do_accept(job_id, 0)

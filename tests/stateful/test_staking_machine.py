@@ -156,6 +156,11 @@ def test_staking_machine(state_machine, token, staking, escrow, deployer, client
     for p, (gpus, price) in zip(providers, OFFERS):
         h.tx(staking.addOffer, "GPU", gpus, 80, price, "ipfs://offer", sender=p,
              errors=w.add_offer(str(p), gpus, price))
+    # Capacity (issue 11): the initial jobs that run beside the first ones on a provider get offers of their own
+    # (4 for provider, 5 for provider3): a job holds all of its offer's GPUs.
+    for p, (gpus, price) in ((providers[0], OFFERS[0]), (providers[2], OFFERS[2])):
+        h.tx(staking.addOffer, "GPU", gpus, 80, price, "ipfs://offer", sender=p,
+             errors=w.add_offer(str(p), gpus, price))
     h.tx(staking.setParameter, 0, MIN_STAKE, sender=deployer,
          errors=w.set_staking_parameter(str(deployer), 0, MIN_STAKE))
     # provider: staked, part of it unbonding, with a worker, a running and a settled job; provider2: a worker, no
@@ -171,8 +176,8 @@ def test_staking_machine(state_machine, token, staking, escrow, deployer, client
     day = 24 * 3600
     assert ops.do_create(client, 1, 100_000, 7 * day) == 1  # running (provider)
     assert ops.do_create(client2, 3, 1_000, 3 * day) == 2  # open (provider3)
-    assert ops.do_create(client2, 1, 3_600, 2 * day) == 3  # settled (provider)
-    assert ops.do_create(client, 3, 100, 2 * day) == 4  # disputed (provider3)
+    assert ops.do_create(client2, 4, 3_600, 2 * day) == 3  # settled (provider)
+    assert ops.do_create(client, 5, 100, 2 * day) == 4  # disputed (provider3)
     for job_id in (1, 3, 4):
         ops.do_accept(job_id, 0)
     h.sleep(600)

@@ -110,3 +110,23 @@ def test_only_the_arbiter_rules_and_only_on_disputes(lease_escrow, create_lease,
         lease_escrow.resolveCheckpointDispute(lease_id, True, {"from": rando})
     with brownie.reverts(lwrong(lease_id, L_RUNNING, L_DISPUTED)):
         lease_escrow.resolveCheckpointDispute(lease_id, True, {"from": arbiter})
+
+
+def test_an_upheld_slash_never_takes_a_jobs_collateral(lease_escrow, escrow, staking, token, create_lease, checkpoint,
+                                                       submit, client, staked_provider, arbiter):
+    from tests.fixtures.contracts import PROVIDER_STAKE
+    from tests.unit.JobEscrow.conftest import DAY
+
+    token.approve(escrow, 2**256 - 1, {"from": client})
+    escrow.createJob(1, 3600, now() + 7 * DAY, b"\x01" * 32, 1, PRICE, {"from": client})
+    job_locked = escrow.providerRecord(staked_provider)["lockedCollateral"]
+    lease_id = create_lease(gpus=2)
+    lease_locked = lease_escrow.lockedCollateral(staked_provider)
+    staking.requestUnstake(PROVIDER_STAKE - job_locked - lease_locked, {"from": staked_provider})
+    warp(now() + 8 * DAY)
+    staking.withdraw({"from": staked_provider})  # only the two collaterals are left at stake
+    submit([checkpoint(lease_id, seconds=4000)])  # paid 4000 s: more than the lease's 3600 s of collateral
+    lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
+    tx = lease_escrow.resolveCheckpointDispute(lease_id, True, {"from": arbiter})
+    assert tx.events["CheckpointDisputeResolved"]["slashed"] == lease_locked
+    assert staking.stakeOf(staked_provider)[0] == job_locked

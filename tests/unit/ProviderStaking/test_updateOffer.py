@@ -36,7 +36,8 @@ def test_update_reaches_new_jobs(staking, staked_provider):
 
 def test_open_job_keeps_its_locked_price(staking, escrow, create_job, staked_provider):
     job_id = create_job(max_gpu_seconds=3600)
-    staking.updateOffer(1, 1, 80, 5 * PRICE, "ipfs://offer", {"from": staked_provider})
+    # The job holds all GPU_COUNT GPUs, so the count cannot drop below them (issue 11); the price can change.
+    staking.updateOffer(1, GPU_COUNT, 80, 5 * PRICE, "ipfs://offer", {"from": staked_provider})
     job = escrow.getJob(job_id).dict()
     assert job["pricePerGpuSecond"] == PRICE
     assert job["gpuCount"] == GPU_COUNT
