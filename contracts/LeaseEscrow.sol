@@ -234,17 +234,22 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     }
 
     /// @inheritdoc ILeaseEscrow
-    function closeLease(uint256 leaseId) external {
+    /// @dev Guarded though it moves no tokens: a batch's penalty slash pays the client before the batch writes the
+    /// lease back, so a close (or reclaim) re-entered from that transfer would be overwritten.
+    function closeLease(uint256 leaseId) external nonReentrant {
         Meter memory m = _liveMeter(leaseId);
         address client = _parties[leaseId].client;
         if (msg.sender != client) revert LeaseEscrowNotClient(leaseId, msg.sender, client);
         _fixEnd(m, block.timestamp);
+        uint256 end = _billingEnd(m);
+        bool ended = _endIfPaidThrough(leaseId, m);
         _meters[leaseId] = m;
-        emit LeaseClosed(leaseId, msg.sender, _billingEnd(m));
+        emit LeaseClosed(leaseId, msg.sender, end);
+        if (ended) _ended(leaseId, m);
     }
 
     /// @inheritdoc ILeaseEscrow
-    function reclaimLease(uint256 leaseId) external {
+    function reclaimLease(uint256 leaseId) external nonReentrant {
         Meter memory m = _liveMeter(leaseId);
         _checkProviderOrWorker(leaseId, _payees[leaseId].provider);
         Parties memory q = _parties[leaseId];
@@ -254,8 +259,28 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         uint256 end = _billingEnd(m);
         if (end <= block.timestamp) revert LeaseEscrowBillingEnded(leaseId, end, block.timestamp);
         _fixEnd(m, block.timestamp + q.noticeSeconds);
+        end = _billingEnd(m);
+        bool ended = _endIfPaidThrough(leaseId, m);
         _meters[leaseId] = m;
-        emit LeaseReclaimed(leaseId, _billingEnd(m));
+        emit LeaseReclaimed(leaseId, end);
+        if (ended) _ended(leaseId, m);
+    }
+
+    /// @dev A close or reclaim that fixes the billing end at the time already paid through (in the block of the
+    /// acceptance or of a checkpoint, or a reclaim without notice) leaves no period a final checkpoint could cover:
+    /// the lease ends here, as that checkpoint would have ended it. Left Running it could only expire, and the
+    /// expiry would slash the provider for a checkpoint that cannot exist.
+    function _endIfPaidThrough(uint256 leaseId, Meter memory m) private view returns (bool) {
+        if (m.status != LeaseStatus.Running || _billingEnd(m) > m.paidThrough) return false;
+        m.status = LeaseStatus.Ended;
+        m.fixedEnd = m.paidThrough;
+        m.remaining = uint96(_endRefund(leaseId, m, _payees[leaseId].upSeconds));
+        return true;
+    }
+
+    function _ended(uint256 leaseId, Meter memory m) private {
+        _releaseGpus(leaseId);
+        emit LeaseEnded(leaseId, m.fixedEnd, m.remaining);
     }
 
     /// @dev A Running or Disputed lease's meter (a dispute does not stop the clock).

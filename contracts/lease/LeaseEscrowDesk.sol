@@ -42,7 +42,9 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         uint256 collateral = st.collateral;
         address client = _parties[leaseId].client;
         uint256 slashed = 0;
-        uint256 amount = collateral * p.expirySlashBps / BPS;
+        // A billing end already paid through (a close at the last checkpoint's time, then a rejected dispute) left no
+        // period for a final checkpoint: nothing was missed, nothing is slashed.
+        uint256 amount = end > m.paidThrough ? collateral * p.expirySlashBps / BPS : 0;
         if (amount != 0) {
             slashed = _staking.slash(pay.provider, amount, client, book.locked - collateral);
             _drawCollateral(st, book, slashed);

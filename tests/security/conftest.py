@@ -444,3 +444,7 @@ def big(ComputeToken, ProviderStaking, JobEscrow, deployer, guardian, arbiter, t
 
 
 __all__ = [name for name in dir() if not name.startswith("_")]
+
+
+# The lease attacks' fixtures (tests/security/lease_support.py), for every module here.
+from .lease_support import hostile_lease, lholders, lworld  # noqa: F401

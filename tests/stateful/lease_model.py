@@ -1,0 +1,685 @@
+"""A pure-Python model of leases (LeaseEscrow) and GPU capacity shared with jobs (ProviderStaking reserve/release,
+JobEscrow createJob / settle / releaseJobGpus), written from docs/PROTOCOL.md, the lease page and
+interfaces/ILeaseEscrow.sol's NatSpec.
+
+As in tests/stateful/model.py, every call asks the model first: it either returns the custom error the call must
+revert with (as a (signature, args) pair) or applies the call's effects, every token movement included.
+Disputes are left to tests/security/test_lease_market.py; everything else a lease can do is here.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from tests.stateful.model import E
+
+BPS = 10_000
+U96 = 2**96 - 1
+U64 = 2**64 - 1  # the price limit the machine's clients send
+OPEN, RUNNING, ENDED, CANCELLED = 1, 2, 3, 4
+NOT_RUNNING, NOT_CONTIGUOUS, PAST_END = range(3)
+DEDICATED, RECLAIMABLE, INTERRUPTIBLE = range(3)
+# LeaseEscrow parameters of tests/fixtures/leases.py
+L_FEE_BPS, L_COLLATERAL_SECONDS, L_EXPIRY_SLASH_BPS = 250, 3600, 5_000
+L_DISPUTE_WINDOW, L_ACCEPT_WINDOW, L_GRACE = 24 * 3600, 3600, 600
+# JobEscrow parameters of tests/fixtures/contracts.py
+J_FEE_BPS, J_COLLATERAL_BPS, J_GRACE, J_ACCEPT_WINDOW, J_MIN_RUN = 250, 2_000, 600, 3600, 600
+METER_TOLERANCE = 5
+JOB_SETTLED = 3
+
+
+@dataclass
+class Offer:
+    provider: str
+    gpus: int
+    price: int
+    cls: int = DEDICATED
+    notice: int = 0
+    guarantee: int = 0
+    paused: bool = False
+    reserved: int = 0
+
+
+@dataclass
+class Lease:
+    id: int
+    client: str
+    provider: str
+    offer: int
+    gpus: int
+    rate: int
+    cls: int
+    notice: int
+    guarantee: int
+    accept_by: int
+    end_time: int
+    remaining: int  # deposit no checkpoint covered; once Ended, what the client may claim
+    deposit: int  # everything deposited
+    status: int = OPEN
+    fixed_end: int = 0
+    started: int = 0
+    paid_through: int = 0
+    up: int = 0
+    collateral: int = 0
+    last_cp_at: int = 0
+    released: bool = False
+    client_back: int = 0  # everything the client got back for this lease: refunds, penalties, expiry slash
+
+    def billing_end(self) -> int:
+        end = self.paid_through + self.remaining // self.rate
+        return min(end, self.fixed_end) if self.fixed_end else end
+
+    def end_refund(self) -> int:
+        return self.remaining + (self.paid_through - self.started - self.up) * self.rate
+
+    @property
+    def paid(self) -> int:
+        return self.up * self.rate
+
+
+@dataclass
+class Job:
+    id: int
+    client: str
+    provider: str
+    offer: int
+    gpus: int
+    price: int
+    max_gs: int
+    deadline: int
+    accept_by: int
+    status: int = 1
+    accepted_at: int = 0
+    billed: int = 0
+    gpus_released: bool = False
+
+    @property
+    def deposit(self) -> int:
+        return self.price * self.max_gs
+
+    @property
+    def collateral(self) -> int:
+        return -(-self.deposit * J_COLLATERAL_BPS // BPS)
+
+
+@dataclass
+class LeaseWorld:
+    token: str
+    staking: str
+    escrow: str
+    lease_escrow: str
+    workers: dict[str, str]  # provider -> worker key
+    min_stake: int
+    balances: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    bonded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    lease_locked: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    lease_earnings: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    credited: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # lease earnings + fees, ever
+    job_locked: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    job_earnings: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    offers: dict[int, Offer] = field(default_factory=dict)
+    leases: dict[int, Lease] = field(default_factory=dict)
+    jobs: dict[int, Job] = field(default_factory=dict)
+    lease_fees: int = 0
+    job_fees: int = 0
+
+    def clone(self) -> LeaseWorld:
+        return copy.deepcopy(self)
+
+    # ------------------------------------------------------------ helpers
+
+    def move(self, src: str, dst: str, amount: int) -> None:
+        assert self.balances[src] >= amount, "model: transfer beyond balance"
+        self.balances[src] -= amount
+        self.balances[dst] += amount
+
+    def is_provider_or_worker(self, caller: str, provider: str) -> bool:
+        return caller in (provider, self.workers.get(provider))
+
+    def free_stake(self, provider: str) -> int:
+        return max(self.bonded[provider] - self.lease_locked[provider] - self.job_locked[provider], 0)
+
+    def slash_for_lease(self, lease: Lease, amount: int) -> int:
+        """ProviderStaking.slash called by the lease escrow for `lease`: the provider's other collateral (its other
+        leases' and its jobs') stays; the lease's own collateral shrinks by what was taken. No unbonding here."""
+        p = lease.provider
+        keep = self.lease_locked[p] - lease.collateral + self.job_locked[p]
+        taken = min(amount, max(self.bonded[p] - keep, 0))
+        self.bonded[p] -= taken
+        drawn = min(taken, lease.collateral)
+        lease.collateral -= drawn
+        self.lease_locked[p] -= drawn
+        self.move(self.staking, lease.client, taken)
+        lease.client_back += taken
+        return taken
+
+    def offer_errors(self, offer_id: int) -> list[tuple]:
+        """ProviderStaking's checks of an offer for new work (jobTerms / leaseTerms)."""
+        o = self.offers.get(offer_id)
+        if o is None:
+            return [E("ProviderStakingUnknownOffer(uint256)", offer_id)]
+        if o.paused:
+            return [E("ProviderStakingOfferPaused(uint256)", offer_id)]
+        if self.bonded[o.provider] < self.min_stake:
+            return [
+                E(
+                    "ProviderStakingBelowMinimum(address,uint256,uint256)",
+                    o.provider,
+                    self.bonded[o.provider],
+                    self.min_stake,
+                )
+            ]
+        return []
+
+    def capacity_errors(self, offer_id: int, gpus: int) -> list[tuple]:
+        o = self.offers[offer_id]
+        if o.reserved + gpus > o.gpus:
+            return [
+                E(
+                    "ProviderStakingCapacityExceeded(uint256,uint256,uint256,uint256)",
+                    offer_id,
+                    gpus,
+                    o.reserved,
+                    o.gpus,
+                )
+            ]
+        return []
+
+    def release(self, offer_id: int, gpus: int) -> None:
+        o = self.offers[offer_id]
+        assert o.reserved >= gpus, "model: release beyond reserved"
+        o.reserved -= gpus
+
+    def lease_status(self, lease_id: int) -> int:
+        lease = self.leases.get(lease_id)
+        return lease.status if lease else 0
+
+    def status_error(self, lease_id: int, expected: int) -> list[tuple]:
+        status = self.lease_status(lease_id)
+        if status == expected:
+            return []
+        if status == 0:
+            return [E("LeaseEscrowUnknownLease(uint256)", lease_id)]
+        return [E("LeaseEscrowWrongStatus(uint256,uint8,uint8)", lease_id, status, expected)]
+
+    def lease_owed(self) -> int:
+        owed = self.lease_fees + sum(self.lease_earnings.values())
+        for lease in self.leases.values():
+            if lease.status in (OPEN, RUNNING, ENDED):
+                owed += (
+                    lease.remaining + (lease.paid_through - lease.started - lease.up) * lease.rate
+                    if lease.status == RUNNING
+                    else lease.remaining
+                )
+        return owed
+
+    def job_owed(self) -> int:
+        owed = self.job_fees + sum(self.job_earnings.values())
+        for job in self.jobs.values():
+            if job.status in (1, 2):
+                owed += job.deposit
+            elif job.status == JOB_SETTLED:
+                owed += job.deposit - job.billed * job.price
+        return owed
+
+    # ------------------------------------------------------------ leases: opening
+
+    def open_lease(
+        self,
+        client: str,
+        offer_id: int,
+        gpus: int,
+        max_price: int,
+        max_class: int,
+        min_notice: int,
+        deposit: int,
+        end_time: int,
+        now: int,
+    ) -> list[tuple]:
+        if max_class > INTERRUPTIBLE:
+            return [E("LeaseEscrowInvalidMaxClass(uint8)", max_class)]
+        latest = now + 3 * 365 * 24 * 3600
+        if end_time and (end_time <= now or end_time > latest):
+            return [E("LeaseEscrowInvalidEndTime(uint256,uint256,uint256)", end_time, now, latest)]
+        errs = self.offer_errors(offer_id)
+        if errs:
+            return errs
+        o = self.offers[offer_id]
+        if gpus == 0 or gpus > o.gpus or o.price > max_price:
+            return [
+                E(
+                    "LeaseEscrowOfferNoLongerFits(uint256,uint256,uint256,uint256,uint256)",
+                    offer_id,
+                    gpus,
+                    o.gpus,
+                    max_price,
+                    o.price,
+                )
+            ]
+        if o.cls > max_class or (o.cls == RECLAIMABLE and o.notice < min_notice):
+            return [
+                E(
+                    "LeaseEscrowClassNotAccepted(uint256,uint8,uint32,uint8,uint32)",
+                    offer_id,
+                    o.cls,
+                    o.notice,
+                    max_class,
+                    min_notice,
+                )
+            ]
+        rate = o.price * gpus
+        if deposit < rate or deposit > U96:
+            return [E("LeaseEscrowInvalidDeposit(uint256,uint256)", deposit, rate)]
+        errs = self.capacity_errors(offer_id, gpus)
+        if errs:
+            return errs
+        o.reserved += gpus
+        accept_by = now + L_ACCEPT_WINDOW
+        if end_time and accept_by >= end_time:
+            accept_by = end_time - 1
+        lease_id = len(self.leases) + 1
+        self.leases[lease_id] = Lease(
+            id=lease_id,
+            client=client,
+            provider=o.provider,
+            offer=offer_id,
+            gpus=gpus,
+            rate=rate,
+            cls=o.cls,
+            notice=o.notice,
+            guarantee=o.guarantee,
+            accept_by=accept_by,
+            end_time=end_time,
+            remaining=deposit,
+            deposit=deposit,
+            fixed_end=end_time,
+        )
+        self.move(client, self.lease_escrow, deposit)
+        return []
+
+    def accept_lease(self, caller: str, lease_id: int, now: int) -> list[tuple]:
+        errs = self.status_error(lease_id, OPEN)
+        if errs:
+            return errs
+        lease = self.leases[lease_id]
+        p = lease.provider
+        if not self.is_provider_or_worker(caller, p):
+            return [E("LeaseEscrowNotProviderOrWorker(uint256,address)", lease_id, caller)]
+        if now > lease.accept_by:
+            return [E("LeaseEscrowAcceptanceClosed(uint256,uint256,uint256)", lease_id, lease.accept_by, now)]
+        if self.bonded[p] < self.min_stake:
+            return [
+                E("LeaseEscrowBelowMinimumStake(address,uint256,uint256)", p, self.bonded[p], self.min_stake)
+            ]
+        collateral = lease.rate * L_COLLATERAL_SECONDS
+        free = self.free_stake(p)
+        if collateral > free:
+            return [E("LeaseEscrowInsufficientFreeStake(address,uint256,uint256)", p, free, collateral)]
+        self.lease_locked[p] += collateral
+        lease.collateral = collateral
+        lease.status = RUNNING
+        lease.started = lease.paid_through = now
+        return []
+
+    def _cancel(self, lease: Lease) -> None:
+        lease.status = CANCELLED
+        self.release(lease.offer, lease.gpus)
+        self.move(self.lease_escrow, lease.client, lease.remaining)
+        lease.client_back += lease.remaining
+
+    def decline_lease(self, caller: str, lease_id: int) -> list[tuple]:
+        errs = self.status_error(lease_id, OPEN)
+        if errs:
+            return errs
+        lease = self.leases[lease_id]
+        if not self.is_provider_or_worker(caller, lease.provider):
+            return [E("LeaseEscrowNotProviderOrWorker(uint256,address)", lease_id, caller)]
+        self._cancel(lease)
+        return []
+
+    def cancel_lease(self, caller: str, lease_id: int, now: int) -> list[tuple]:
+        errs = self.status_error(lease_id, OPEN)
+        if errs:
+            return errs
+        lease = self.leases[lease_id]
+        if now <= lease.accept_by and caller != lease.client:
+            return [
+                E("LeaseEscrowCancelNotAllowed(uint256,address,uint256)", lease_id, caller, lease.accept_by)
+            ]
+        self._cancel(lease)
+        return []
+
+    # ------------------------------------------------------------ leases: running
+
+    def top_up(self, caller: str, lease_id: int, amount: int, now: int) -> list[tuple]:
+        if amount == 0:
+            return [E("LeaseEscrowZeroAmount()")]
+        status = self.lease_status(lease_id)
+        if status == RUNNING:
+            end = self.leases[lease_id].billing_end()
+            if end <= now:
+                return [E("LeaseEscrowBillingEnded(uint256,uint256,uint256)", lease_id, end, now)]
+        elif status != OPEN:
+            return self.status_error(lease_id, RUNNING)
+        lease = self.leases[lease_id]
+        lease.remaining += amount
+        lease.deposit += amount
+        self.move(caller, self.lease_escrow, amount)
+        return []
+
+    def _end_if_paid_through(self, lease: Lease) -> None:
+        if lease.status == RUNNING and lease.billing_end() <= lease.paid_through:
+            self._end(lease, lease.paid_through)
+
+    def _end(self, lease: Lease, at: int) -> None:
+        lease.remaining = lease.end_refund()
+        lease.status = ENDED
+        lease.fixed_end = at
+        self.release(lease.offer, lease.gpus)
+
+    def close_lease(self, caller: str, lease_id: int, now: int) -> list[tuple]:
+        errs = self.status_error(lease_id, RUNNING)
+        if errs:
+            return errs
+        lease = self.leases[lease_id]
+        if caller != lease.client:
+            return [E("LeaseEscrowNotClient(uint256,address,address)", lease_id, caller, lease.client)]
+        if not lease.fixed_end or now < lease.fixed_end:
+            lease.fixed_end = now
+        self._end_if_paid_through(lease)
+        return []
+
+    def reclaim_lease(self, caller: str, lease_id: int, now: int) -> list[tuple]:
+        errs = self.status_error(lease_id, RUNNING)
+        if errs:
+            return errs
+        lease = self.leases[lease_id]
+        if not self.is_provider_or_worker(caller, lease.provider):
+            return [E("LeaseEscrowNotProviderOrWorker(uint256,address)", lease_id, caller)]
+        if lease.cls == DEDICATED:
+            return [E("LeaseEscrowNotReclaimable(uint256,uint8)", lease_id, lease.cls)]
+        end = lease.billing_end()
+        if end <= now:
+            return [E("LeaseEscrowBillingEnded(uint256,uint256,uint256)", lease_id, end, now)]
+        at = now + lease.notice
+        if not lease.fixed_end or at < lease.fixed_end:
+            lease.fixed_end = at
+        self._end_if_paid_through(lease)
+        return []
+
+    def submit_checkpoints(self, cps, now: int) -> tuple[list[tuple], list | None]:
+        """Returns (errors, outcomes): per checkpoint ("settled", (payout, fee, penalty)) or ("skipped", reason)."""
+        trial = self.clone()
+        out = []
+        for c in cps:
+            lease_id, frm, to, up, down = c.leaseId, c.fromTime, c.toTime, c.upSeconds, c.downSeconds
+            if to <= frm or to > now or up + down != to - frm:
+                return [
+                    E(
+                        "LeaseEscrowImpossibleCheckpoint(uint256,uint256,uint256,uint256,uint256,uint256)",
+                        lease_id,
+                        frm,
+                        to,
+                        up,
+                        down,
+                        now,
+                    )
+                ], None
+            if trial.lease_status(lease_id) != RUNNING:
+                out.append(("skipped", NOT_RUNNING))
+                continue
+            lease = trial.leases[lease_id]
+            if frm != lease.paid_through:
+                out.append(("skipped", NOT_CONTIGUOUS))
+                continue
+            end = lease.billing_end()
+            if to > end:
+                out.append(("skipped", PAST_END))
+                continue
+            lease.remaining -= (to - frm) * lease.rate
+            paid = up * lease.rate
+            fee = paid * L_FEE_BPS // BPS
+            trial.lease_earnings[lease.provider] += paid - fee
+            trial.credited[lease.provider] += paid
+            trial.lease_fees += fee
+            lease.up += up
+            lease.paid_through = to
+            lease.last_cp_at = now
+            penalty = 0
+            if up * BPS < lease.guarantee * (to - frm):
+                owed = (-(-lease.guarantee * (to - frm) // BPS) - up) * lease.rate
+                amount = min(owed, lease.collateral)
+                if amount:
+                    penalty = trial.slash_for_lease(lease, amount)
+            if to == end:
+                trial._end(lease, to)
+            out.append(("settled", (paid - fee, fee, penalty)))
+        self.__dict__.update(trial.__dict__)
+        return [], out
+
+    # ------------------------------------------------------------ leases: after the end
+
+    def claim_refund(self, lease_id: int) -> tuple[list[tuple], int | None]:
+        errs = self.status_error(lease_id, ENDED)
+        if errs:
+            return errs, None
+        lease = self.leases[lease_id]
+        amount = lease.remaining
+        if amount == 0:
+            return [E("LeaseEscrowNothingToClaim(address)", lease.client)], None
+        lease.remaining = 0
+        self.move(self.lease_escrow, lease.client, amount)
+        lease.client_back += amount
+        return [], amount
+
+    def claim_expiry(self, lease_id: int, now: int) -> tuple[list[tuple], tuple | None]:
+        errs = self.status_error(lease_id, RUNNING)
+        if errs:
+            return errs, None
+        lease = self.leases[lease_id]
+        end = lease.billing_end()
+        if now < end + L_GRACE:
+            return [
+                E("LeaseEscrowExpiryNotReached(uint256,uint256,uint256)", lease_id, end + L_GRACE, now)
+            ], None
+        refund = lease.end_refund()
+        covered = end <= lease.paid_through
+        lease.status, lease.fixed_end, lease.remaining = ENDED, end, 0
+        self.release(lease.offer, lease.gpus)
+        slashed = 0
+        amount = 0 if covered else lease.collateral * L_EXPIRY_SLASH_BPS // BPS
+        if amount:
+            slashed = self.slash_for_lease(lease, amount)
+        self.move(self.lease_escrow, lease.client, refund)
+        lease.client_back += refund
+        return [], (refund, slashed)
+
+    def release_collateral(
+        self, caller: str, lease_ids: list[int], now: int
+    ) -> tuple[list[tuple], int | None]:
+        trial = self.clone()
+        total, released = 0, 0
+        for lease_id in lease_ids:
+            errs = trial.status_error(lease_id, ENDED)
+            if errs:
+                return errs, None
+            lease = trial.leases[lease_id]
+            if lease.released:
+                continue
+            closes = lease.last_cp_at + L_DISPUTE_WINDOW if lease.last_cp_at else 0
+            if now <= closes:
+                return [
+                    E("LeaseEscrowCollateralStillNeeded(uint256,uint256,uint256)", lease_id, closes, now)
+                ], None
+            total += lease.collateral
+            trial.lease_locked[lease.provider] -= lease.collateral
+            lease.released = True
+            released += 1
+        if released == 0:
+            return [E("LeaseEscrowNothingToClaim(address)", caller)], None
+        self.__dict__.update(trial.__dict__)
+        return [], total
+
+    def withdraw_lease_earnings(self, caller: str) -> tuple[list[tuple], int | None]:
+        amount = self.lease_earnings[caller]
+        if amount == 0:
+            return [E("LeaseEscrowNothingToClaim(address)", caller)], None
+        self.lease_earnings[caller] = 0
+        self.move(self.lease_escrow, caller, amount)
+        return [], amount
+
+    # ------------------------------------------------------------ offers
+
+    def pause_offer(self, caller: str, offer_id: int) -> list[tuple]:
+        o = self.offers[offer_id]
+        if not self.is_provider_or_worker(caller, o.provider):
+            return [
+                E(
+                    "ProviderStakingNotOfferOwnerOrWorker(uint256,address,address)",
+                    offer_id,
+                    caller,
+                    o.provider,
+                )
+            ]
+        if o.paused:
+            return [E("ProviderStakingOfferPaused(uint256)", offer_id)]
+        o.paused = True
+        return []
+
+    def resume_offer(self, caller: str, offer_id: int) -> list[tuple]:
+        o = self.offers[offer_id]
+        if not self.is_provider_or_worker(caller, o.provider):
+            return [
+                E(
+                    "ProviderStakingNotOfferOwnerOrWorker(uint256,address,address)",
+                    offer_id,
+                    caller,
+                    o.provider,
+                )
+            ]
+        if not o.paused:
+            return [E("ProviderStakingOfferNotPaused(uint256)", offer_id)]
+        o.paused = False
+        return []
+
+    def set_availability(
+        self, caller: str, offer_id: int, cls: int, notice: int, guarantee: int
+    ) -> list[tuple]:
+        o = self.offers[offer_id]
+        if caller != o.provider:
+            return [E("ProviderStakingNotOfferOwner(uint256,address,address)", offer_id, caller, o.provider)]
+        if cls == DEDICATED:
+            notice = 0
+        bad = (
+            cls > INTERRUPTIBLE
+            or guarantee > BPS
+            or (cls == RECLAIMABLE and (notice == 0 or notice > 30 * 86400))
+            or (cls == INTERRUPTIBLE and (notice != 0 or guarantee != 0))
+        )
+        if bad:
+            return [E("ProviderStakingInvalidAvailability(uint8,uint256,uint256)", cls, notice, guarantee)]
+        o.cls, o.notice, o.guarantee = cls, notice, guarantee
+        return []
+
+    # ------------------------------------------------------------ jobs (capacity and stake shared with leases)
+
+    def create_job(
+        self, client: str, offer_id: int, gpus: int, max_gs: int, deadline: int, now: int
+    ) -> list[tuple]:
+        errs = self.offer_errors(offer_id)
+        if errs:
+            return errs
+        o = self.offers[offer_id]
+        if gpus == 0 or gpus > o.gpus:
+            return [
+                E(
+                    "JobEscrowOfferNoLongerFits(uint256,uint256,uint256,uint256,uint256)",
+                    offer_id,
+                    gpus,
+                    o.gpus,
+                    U64,
+                    o.price,
+                )
+            ]
+        job = Job(
+            id=len(self.jobs) + 1,
+            client=client,
+            provider=o.provider,
+            offer=offer_id,
+            gpus=gpus,
+            price=o.price,
+            max_gs=max_gs,
+            deadline=deadline,
+            accept_by=min(now + J_ACCEPT_WINDOW, deadline - J_MIN_RUN),
+        )
+        free = self.free_stake(o.provider)
+        if job.collateral > free:
+            return [
+                E("JobEscrowInsufficientFreeStake(address,uint256,uint256)", o.provider, free, job.collateral)
+            ]
+        errs = self.capacity_errors(offer_id, gpus)
+        if errs:
+            return errs
+        o.reserved += gpus
+        self.job_locked[o.provider] += job.collateral
+        self.jobs[job.id] = job
+        self.move(client, self.escrow, job.deposit)
+        return []
+
+    def accept_job(self, job_id: int, now: int) -> list[tuple]:
+        job = self.jobs[job_id]
+        assert job.status == 1 and now <= job.accept_by
+        if self.bonded[job.provider] < self.min_stake:
+            return [
+                E(
+                    "JobEscrowBelowMinimumStake(address,uint256,uint256)",
+                    job.provider,
+                    self.bonded[job.provider],
+                    self.min_stake,
+                )
+            ]
+        job.status, job.accepted_at = 2, now
+        return []
+
+    def cancel_job(self, job_id: int) -> None:
+        job = self.jobs[job_id]
+        assert job.status == 1
+        job.status = 4
+        self.job_locked[job.provider] -= job.collateral
+        self.release(job.offer, job.gpus)
+        job.gpus_released = True
+        self.move(self.escrow, job.client, job.deposit)
+
+    def settle_job(self, job_id: int, gpu_seconds: int, start: int, end: int, now: int) -> list[tuple]:
+        job = self.jobs[job_id]
+        assert job.status == 2
+        timeout_at = job.deadline + J_GRACE
+        if now >= timeout_at:
+            return [E("JobEscrowSettlementTooLate(uint256,uint256,uint256)", job_id, timeout_at, now)]
+        wall = end - start
+        limit = 0 if wall == 0 else (wall + METER_TOLERANCE) * job.gpus
+        assert start >= job.accepted_at and end <= min(now, job.deadline) and gpu_seconds <= limit
+        job.billed = min(gpu_seconds, job.max_gs)
+        paid = job.billed * job.price
+        fee = paid * J_FEE_BPS // BPS
+        self.job_earnings[job.provider] += paid - fee
+        self.job_fees += fee
+        job.status = JOB_SETTLED
+        return []
+
+    def release_job_gpus(self, caller: str, job_ids: list[int]) -> tuple[list[tuple], int | None]:
+        trial = self.clone()
+        released = 0
+        for job_id in job_ids:
+            job = trial.jobs.get(job_id)
+            if job is None or job.status != JOB_SETTLED or job.gpus_released:
+                continue
+            job.gpus_released = True
+            trial.release(job.offer, job.gpus)
+            released += 1
+        if released == 0:
+            return [E("JobEscrowNothingToClaim(address)", caller)], None
+        self.__dict__.update(trial.__dict__)
+        return [], released
