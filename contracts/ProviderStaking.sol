@@ -63,7 +63,6 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
 
     constructor(IERC20 token_, address governance, uint256 minStake_, uint256 unbondingPeriod_) Governed(governance) {
         if (address(token_) == address(0)) revert ZeroAddress();
-        // _checkTokenSupply(address(token_));
         _token = token_;
         _setParameter(PARAM_MIN_STAKE, minStake_);
         _setParameter(PARAM_UNBONDING_PERIOD, unbondingPeriod_);

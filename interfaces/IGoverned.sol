@@ -9,9 +9,6 @@ interface IGoverned {
     error Unauthorized(address caller, bytes32 role);
     /// @notice An address argument was the zero address.
     error ZeroAddress();
-    /// @notice The token's total supply exceeds `max` (2^96 - 1): stake, earnings and fees are kept in 96-bit fields,
-    /// so such a token could overflow them. Use a token with a smaller supply.
-    error TokenSupplyTooLarge(address token, uint256 supply, uint256 max);
 
     /// @notice `next` may now accept governance from `current`.
     event GovernanceTransferStarted(address indexed current, address indexed next);

@@ -225,7 +225,6 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         Governed(governance)
     {
         if (address(token_) == address(0) || address(staking_) == address(0)) revert ZeroAddress();
-        // _checkTokenSupply(address(token_));
         _token = token_;
         _staking = staking_;
     }

@@ -3,10 +3,6 @@ pragma solidity 0.8.28;
 
 import {IGoverned} from "../../interfaces/IGoverned.sol";
 
-interface IERC20Supply {
-    function totalSupply() external view returns (uint256);
-}
-
 /// @title Governed
 /// @notice See {IGoverned}.
 abstract contract Governed is IGoverned {
@@ -17,13 +13,6 @@ abstract contract Governed is IGoverned {
         if (governance_ == address(0)) revert ZeroAddress();
         _governance = governance_;
         emit GovernanceTransferred(address(0), governance_);
-    }
-
-    /// @dev Amounts of the token are kept in 96-bit fields (stake, earnings, fees, slash totals): refuse a token whose
-    /// supply does not fit, once, at deployment.
-    function _checkTokenSupply(address token) internal view {
-        uint256 supply = IERC20Supply(token).totalSupply();
-        if (supply > type(uint96).max) revert TokenSupplyTooLarge(token, supply, type(uint96).max);
     }
 
     modifier onlyGovernance() {

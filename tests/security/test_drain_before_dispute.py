@@ -55,10 +55,9 @@ def test_second_wallet_cannot_drain_free_stake_before_the_dispute(escrow, stakin
         timed_out.append(job)
     assert token.balanceOf(wallet) == start_total  # deposits back, no slash paid out
     t = now() + 5
-    with at(t):
-        with brownie.reverts(err("JobEscrowHoldNotReleased(uint256,uint256,uint256)", timed_out[0],
-                                 settled_at + DAY, t)):
-            escrow.claimHeldSlash(timed_out[0], {"from": wallet})
+    with at(t), brownie.reverts(err("JobEscrowHoldNotReleased(uint256,uint256,uint256)", timed_out[0],
+                             settled_at + DAY, t)):
+        escrow.claimHeldSlash(timed_out[0], {"from": wallet})
     assert now() < settled_at + DAY  # still inside the client's dispute window
 
     escrow.dispute(a_job, b"\x01" * 32, {"from": client})

@@ -50,10 +50,9 @@ def test_shorter_window_does_not_let_stake_leave_while_an_old_job_is_disputable(
     free = staking.stakeOf(provider)[0] - escrow.unstakeBlockers(provider)[0]
     staking.requestUnstake(free, {"from": provider})
     t = now() + 2 * HOUR + 1
-    with at(t):
-        with brownie.reverts(err("ProviderStakingDisputeWindowOpen(address,uint256,uint256)", provider,
-                                 settled_at + DAY, t)):
-            staking.withdraw({"from": provider})  # the job keeps its own 24 h window
+    with at(t), brownie.reverts(err("ProviderStakingDisputeWindowOpen(address,uint256,uint256)", provider,
+                             settled_at + DAY, t)):
+        staking.withdraw({"from": provider})  # the job keeps its own 24 h window
     assert now() < settled_at + DAY
     escrow.dispute(job, b"\x01" * 32, {"from": client})  # still inside the job's own window
     before = token.balanceOf(client)

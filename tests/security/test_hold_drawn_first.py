@@ -6,7 +6,7 @@ then what is held for timed-out clients; a held slash the ruling did not need go
 released (no dispute open and the provider's dispute windows closed).
 """
 
-from tests.fixtures.contracts import DISPUTE_BOND, PRICE, TIMEOUT_GRACE
+from tests.fixtures.contracts import PRICE, TIMEOUT_GRACE
 from tests.fixtures.jobs import SPEC_HASH
 
 from .conftest import DAY, GPU_COUNT, HOUR, MAX_U256, at, now, receipt_for, warp

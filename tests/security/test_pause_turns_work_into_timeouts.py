@@ -23,17 +23,15 @@ def test_settlement_pause_stops_the_timeout_clock(escrow, token, staked_provider
     sig, att = sign(r), attest([r])
     escrow.pauseSettlement({"from": guardian})
     j = escrow.getJob(job).dict()
-    with at(j["deadline"] + TIMEOUT_GRACE):
-        with brownie.reverts(err("JobEscrowSettlementPaused()")):
-            escrow.claimTimeout(job, {"from": client})
+    with at(j["deadline"] + TIMEOUT_GRACE), brownie.reverts(err("JobEscrowSettlementPaused()")):
+        escrow.claimTimeout(job, {"from": client})
     assert escrow.getJob(job)["status"] == RUNNING
     warp(j["deadline"] + 5 * HOUR)
     tx = escrow.unpauseSettlement({"from": guardian})
     resumed = tx.timestamp
-    with at(resumed + 1):
-        with brownie.reverts(err("JobEscrowTimeoutNotReached(uint256,uint256,uint256)", job,
-                                 resumed + TIMEOUT_GRACE, resumed + 1)):
-            escrow.claimTimeout(job, {"from": client})
+    with at(resumed + 1), brownie.reverts(err("JobEscrowTimeoutNotReached(uint256,uint256,uint256)", job,
+                             resumed + TIMEOUT_GRACE, resumed + 1)):
+        escrow.claimTimeout(job, {"from": client})
     with at(resumed + TIMEOUT_GRACE - 10):
         escrow.settle(r.as_tuple(), sig, att, {"from": rando})  # within the grace after the pause: paid
     assert escrow.getJob(job)["status"] == SETTLED

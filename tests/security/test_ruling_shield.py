@@ -8,7 +8,6 @@ paid; the shield job's cancellation returns its deposit and nothing of the slash
 """
 
 from tests.fixtures.contracts import COLLATERAL_BPS, DISPUTE_BOND, PRICE, PROVIDER_STAKE
-
 from tests.fixtures.jobs import SPEC_HASH
 
 from .conftest import BPS, DAY, GPU_COUNT, MAX_U256, UPHELD, now, receipt_for, warp

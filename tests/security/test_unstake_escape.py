@@ -115,8 +115,10 @@ def test_unstake_right_after_settlement_does_not_escape_an_upheld_dispute(escrow
     escrow.settle(r.as_tuple(), sign(r), attest([r]), {"from": rando})
     paid = 3000 * PRICE
 
-    # The job's collateral stays reserved for its dispute window; the provider unstakes all the rest at once.
-    coll = escrow.getJob(job_id)["collateral"]
+    # The job's dispute reserve (raised at settlement to what it paid) stays locked for its dispute window; the
+    # provider unstakes all the rest at once.
+    coll = paid
+    assert escrow.unstakeBlockers(staked_provider)[0] == coll
     with brownie.reverts(insufficient(staked_provider, PROVIDER_STAKE - coll, PROVIDER_STAKE)):
         staking.requestUnstake(PROVIDER_STAKE, {"from": staked_provider})
     staking.requestUnstake(PROVIDER_STAKE - coll, {"from": staked_provider})

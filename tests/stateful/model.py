@@ -759,7 +759,7 @@ class World:
             return [wrong_status(job_id, status, St.TIMED_OUT)], None
         job = self.jobs[job_id]
         claim = self.held_claims.get(job_id)
-        if claim is None:
+        if claim is None or claim[0] == 0:  # a held slash that rounded to 0 leaves nothing to claim
             return [E("JobEscrowNothingToClaim(address)", job.client)], None
         amount, epoch = claim
         hold = self.holds[job.provider]

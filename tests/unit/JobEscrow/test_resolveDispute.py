@@ -99,7 +99,7 @@ def test_upheld_slash_is_capped_by_the_stake(escrow, token, staking, job, receip
 def test_upheld_reaches_unbonding_stake(escrow, token, staking, settled_job, client, arbiter, staked_provider):
     """A provider that starts unbonding right after settlement cannot take its stake out of the dispute's reach."""
     job_id, _ = settled_job(billed=3600)
-    keep = 10**18
+    keep = 3600 * PRICE  # the job's dispute reserve: raised at settlement to what it paid
     staking.requestUnstake(PROVIDER_STAKE - keep, {"from": staked_provider})
     escrow.dispute(job_id, REASON, {"from": client})
     slash = 3600 * PRICE

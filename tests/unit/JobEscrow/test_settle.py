@@ -27,7 +27,8 @@ def check_settled(escrow, token, tx, job_id, billed, outcome, provider, before, 
                   max_gpu_seconds=3600):
     """The settlement credited exactly what it should and moved no tokens."""
     payout, fee = money(billed, price, fee_bps)
-    expect_event(tx, "JobSettled", jobId=job_id, gpuSeconds=billed, payout=payout, fee=fee, outcome=outcome)
+    expect_event(tx, "JobSettled", jobId=job_id, gpuSeconds=billed, payout=payout, fee=fee, outcome=outcome,
+                 reserve=dispute_reserve(escrow, job_id))
     no_event(tx, "Transfer")  # pull payments: nothing leaves the escrow at settlement
     no_event(tx, "SettlementSkipped")
     j = escrow.getJob(job_id).dict()
@@ -149,10 +150,12 @@ def test_collateral_release_uses_the_fraction_locked_at_creation(escrow, token, 
     before = book(staked_provider)
     check_settled(escrow, token, settle(receipt(a)), a, 1000, COMPLETED, staked_provider, before)
     settle(receipt(b))
-    both = escrow.getJob(a)["collateral"] + escrow.getJob(b)["collateral"]
+    # a paid more than its 20% collateral: its reserve was raised to what it paid; b's 70% is more than it paid
+    assert dispute_reserve(escrow, a) == 1000 * PRICE and dispute_reserve(escrow, b) == escrow.getJob(b)["collateral"]
+    both = dispute_reserve(escrow, a) + dispute_reserve(escrow, b)
     assert escrow.providerRecord(staked_provider)["lockedCollateral"] == both
     warp(escrow.getJob(b)["settledAt"] + DISPUTE_WINDOW + 1)
-    assert escrow.releaseCollateral([a], {"from": rando}).return_value == escrow.getJob(a)["collateral"]
+    assert escrow.releaseCollateral([a], {"from": rando}).return_value == dispute_reserve(escrow, a)
     assert escrow.providerRecord(staked_provider)["lockedCollateral"] == escrow.getJob(b)["collateral"]
     escrow.releaseCollateral([b], {"from": rando})
     assert escrow.providerRecord(staked_provider)["lockedCollateral"] == 0

@@ -30,13 +30,13 @@ def test_settles_every_receipt(escrow, token, job, receipt, batch_args, rando, s
     assert tx.return_value == 4
     got = events(tx, "JobSettled")
     assert got == [{"jobId": j, "gpuSeconds": b, "payout": paid(b, PRICE)[0], "fee": paid(b, PRICE)[1],
-                    "outcome": COMPLETED} for j, b in zip(ids, billed)]
+                    "outcome": COMPLETED, "reserve": dispute_reserve(escrow, j)} for j, b in zip(ids, billed)]
     no_event(tx, "Transfer")
     rec = escrow.providerRecord(staked_provider).dict()
     assert rec["earnings"] == sum(paid(b, PRICE)[0] for b in billed)
     assert rec["gpuSecondsServed"] == sum(billed)
     assert rec["jobsCompleted"] == 4 and rec["jobsFailed"] == 0
-    assert rec["lockedCollateral"] == sum(escrow.getJob(j)["collateral"] for j in ids)  # dispute reserves
+    assert rec["lockedCollateral"] == sum(dispute_reserve(escrow, j) for j in ids)  # dispute reserves
     assert escrow.accruedFees() == sum(paid(b, PRICE)[1] for b in billed)
     for j, b in zip(ids, billed):
         v = escrow.getJob(j).dict()
@@ -138,7 +138,7 @@ def test_jobs_not_running_are_skipped_and_the_rest_settle(escrow, job, receipt, 
     assert tx.return_value == 1
     assert skipped(tx) == [(cancelled, CANCELLED), (opened, OPEN), (timed_out, TIMED_OUT), (999, NONE)]
     expect_event(tx, "JobSettled", jobId=live, gpuSeconds=600, payout=paid(600, PRICE)[0], fee=paid(600, PRICE)[1],
-                 outcome=COMPLETED)
+                 outcome=COMPLETED, reserve=dispute_reserve(escrow, live))
     assert escrow.getJob(opened)["status"] == OPEN
     assert escrow.jobCount() == 4
 

@@ -108,8 +108,9 @@ def test_collateral_is_free_again_once_the_settled_jobs_window_closes(staking, e
                                                                       settle, staked_provider, rando):
     job_id = create_job(max_gpu_seconds=3600)
     tx = settle(make_receipt(job_id, gpu_seconds=1000))
-    coll = escrow.getJob(job_id)["collateral"]
-    assert ints(escrow.unstakeBlockers(staked_provider))[:2] == (coll, 0)  # the job's dispute reserve
+    # the job's dispute reserve: what it paid (more than its collateral), while free stake covers it
+    reserve = max(escrow.getJob(job_id)["collateral"], 1000 * escrow.getJob(job_id)["pricePerGpuSecond"])
+    assert ints(escrow.unstakeBlockers(staked_provider))[:2] == (reserve, 0)
     brownie.chain.sleep(DISPUTE_WINDOW + 1)
     brownie.chain.mine()
     assert tx.timestamp + DISPUTE_WINDOW < brownie.chain.time()

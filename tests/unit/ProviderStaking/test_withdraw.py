@@ -263,13 +263,20 @@ def test_dispute_at_the_last_second_keeps_the_stake(staking, escrow, staked_prov
         staking.withdraw({"from": staked_provider})
 
 
-def test_shorter_dispute_window_applies_to_pending_withdrawals(staking, escrow, staked_provider, deployer,
-                                                               late_settlement):
-    """The window is read when withdrawing, as dispute() reads it when disputing."""
+def test_shorter_dispute_window_does_not_shorten_a_settled_jobs_window(staking, escrow, staked_provider, deployer,
+                                                                        late_settlement):
+    """Each job keeps the window it was opened with (second review: the current window let stake leave while an
+    older job was still disputable); the provider's longest job window bounds its withdrawals."""
     _, release_at, settled_at = late_settlement
     escrow.setParameter(4, 3600, {"from": deployer})
-    assert escrow.unstakeBlockers(staked_provider)[2] == settled_at + 3600
-    next_block_at(max(release_at, settled_at + 3601))
+    assert escrow.unstakeBlockers(staked_provider)[2] == settled_at + DISPUTE_WINDOW
+    at = max(release_at, settled_at + 3601)
+    if at <= settled_at + DISPUTE_WINDOW:
+        next_block_at(at)
+        with brownie.reverts(typed_error("ProviderStakingDisputeWindowOpen(address,uint256,uint256)", staked_provider,
+                                         settled_at + DISPUTE_WINDOW, at)):
+            staking.withdraw({"from": staked_provider})
+    next_block_at(max(release_at, settled_at + DISPUTE_WINDOW + 1))
     tx = staking.withdraw({"from": staked_provider})
     assert_event(tx, "Withdrawn", staking, provider=staked_provider, amount=500 * E18)
 
