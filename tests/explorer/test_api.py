@@ -60,7 +60,12 @@ def test_job_detail_has_its_timeline(site: Site) -> None:
     body = get(site, f"/api/jobs/{job_id}").json()
     assert body["job"]["status"] == "DisputeUpheld"
     assert [e["name"] for e in body["timeline"]] == [
-        "JobCreated", "JobAccepted", "JobSettled", "JobDisputed", "CollateralReleased", "DisputeResolved",
+        "JobCreated",
+        "JobAccepted",
+        "JobSettled",
+        "JobDisputed",
+        "CollateralReleased",
+        "DisputeResolved",
     ]  # fmt: skip (the ruling releases the settled job's dispute reserve before it says how it ruled)
 
 
@@ -232,3 +237,18 @@ def test_stats_prices_are_strings_of_base_units(site: Site) -> None:
     for family in families:
         for key in ("min_price", "mean_price", "max_price"):
             assert isinstance(family[key], str) and family[key].isdigit(), family
+
+
+def test_the_market_page_reads_a_price_with_or_without_its_unit(site: Site) -> None:
+    """The form's field is labelled per GPU-hour; `/h` and `/s` read as in the CLI."""
+    import re
+
+    rows = []
+    for limit in ("1000000", "1000000/h", "277.777777777777777777/s"):
+        response = get(site, "/?max_price=" + limit.replace("/", "%2F"))
+        assert response.status_code == 200, (limit, response.text[:300])
+        rows.append(re.findall(r'<td class="num price">([^<]*)</td>', response.text))
+    assert rows[0] and rows[0] == rows[1] == rows[2]
+    assert not re.findall(r'<td class="num price">', get(site, "/?max_price=0%2Fs").text)
+    bad = get(site, "/?max_price=3%2Fd")
+    assert bad.status_code == 400 and "neither s (per GPU-second) nor h (per GPU-hour)" in bad.text
