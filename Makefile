@@ -26,7 +26,8 @@ help:
 	@echo "               KEEP=1 keeps its work directory and logs (a failed run always keeps them);"
 	@echo "               EXPLORE=1 keeps anvil, the index and the explorer over its chain running until Ctrl-C;"
 	@echo "               DEMO_ARGS='--n 512 --repetitions 10' sizes the job"
-	@echo "make test      bootstrap, compile and run every test (TESTS=tests/<dir> narrows it)"
+	@echo "make test      bootstrap, compile and run every test, in two halves side by side, each on its own"
+	@echo "               chain (TEST_PORT and TEST_PORT2; logs in reports/); TESTS=tests/<dir> narrows it"
 	@echo "make fuzz      the stateful fuzzers with 5,000 examples each"
 	@echo "make gas       measure gas per path, print the table, write gas-snapshot.json"
 	@echo "make bench     receipt verification throughput and oracle figures"
@@ -67,17 +68,29 @@ compile: setup
 # (e.g. `make test TEST_NETWORK=gpusettle-dev2 TEST_PORT=8555`).
 TEST_NETWORK ?= gpusettle-dev
 TEST_PORT ?= 8545
-define register_test_network
-	-@$(RUN) brownie networks delete $(TEST_NETWORK) >/dev/null 2>&1
-	@$(RUN) brownie networks add Development $(TEST_NETWORK) cmd=anvil host=http://127.0.0.1 port=$(TEST_PORT) \
+# The full suite runs in two halves side by side (tools/test_halves.sh); the second half's chain.
+TEST_NETWORK2 ?= $(TEST_NETWORK)-2
+TEST_PORT2 ?= $(shell expr $(TEST_PORT) + 1)
+# $(call register_network,NAME,PORT)
+define register_network
+	-@$(RUN) brownie networks delete $(1) >/dev/null 2>&1
+	@$(RUN) brownie networks add Development $(1) cmd=anvil host=http://127.0.0.1 port=$(2) \
 		accounts=10 gas_limit=30000000 chain_id=31337 base_fee=0 >/dev/null
 endef
+register_test_network = $(call register_network,$(TEST_NETWORK),$(TEST_PORT))
 
 # pytest exits 5 when it collected no test; NO_TESTS_OK=1 (.ci/run) reports that and succeeds, so a
 # narrowed run that matches nothing is not mistaken for a failing suite.
+# The whole of tests/ runs as two halves side by side, each on its own chain, with its own log and JUnit
+# file under reports/ (tools/test_halves.sh); a narrowed TESTS runs in one process.
 NO_TESTS_OK ?=
 test: compile typecheck
 	$(register_test_network)
+ifeq ($(patsubst %/,%,$(strip $(TESTS))),tests)
+	$(call register_network,$(TEST_NETWORK2),$(TEST_PORT2))
+	@$(RUN) GPUSETTLE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) NO_TESTS_OK=$(NO_TESTS_OK) \
+		tools/test_halves.sh $(TEST_NETWORK) $(TEST_NETWORK2)
+else
 	@$(RUN) GPUSETTLE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) brownie test $(TESTS) -p no:cacheprovider --network $(TEST_NETWORK); \
 	status=$$?; \
 	if [ $$status -eq 5 ]; then \
@@ -85,6 +98,7 @@ test: compile typecheck
 		if [ -n "$(NO_TESTS_OK)" ]; then exit 0; fi; \
 	fi; \
 	exit $$status
+endif
 
 fuzz: compile
 	$(register_test_network)

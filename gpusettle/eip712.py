@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from coincurve import PrivateKey, PublicKey
@@ -355,7 +356,14 @@ def recover(digest: bytes, signature: CompactSignature | bytes) -> str:
         )
     except ValueError:
         raise InvalidSignatureError("no public key matches this signature and digest") from None
-    return checksum_address(keccak256(public.format(compressed=False)[1:])[12:])
+    return _address_of(public.format(compressed=False)[1:])
+
+
+@lru_cache(maxsize=4096)
+def _address_of(public_key: bytes) -> str:
+    """The checksummed address of a 64-byte public key; cached, as the oracle recovers the same few
+    worker keys over and over."""
+    return checksum_address(keccak256(public_key)[12:])
 
 
 class ReceiptVerifier:
@@ -373,6 +381,11 @@ class ReceiptVerifier:
     def digest(self, receipt: JobReceipt) -> bytes:
         """The EIP-712 digest of `receipt` under this verifier's domain."""
         return keccak256(self._prefix + receipt_struct_hash(receipt))
+
+    def digest_of(self, struct_hash: bytes) -> bytes:
+        """The EIP-712 digest of a receipt whose struct hash the caller has already computed (intake
+        stores the struct hash too, so it hashes the receipt once)."""
+        return keccak256(self._prefix + struct_hash)
 
     def verify(self, receipt: JobReceipt, signature: CompactSignature | bytes) -> str:
         """The checksummed address that signed `receipt`; compare it with the provider's worker key."""

@@ -17,6 +17,7 @@ __all__ = [
     "InsufficientAllowanceError",
     "InsufficientFundsError",
     "InvalidAmountError",
+    "InvalidPriceError",
     "InvalidSignatureError",
     "KeystoreError",
     "MalleableSignatureError",
@@ -65,6 +66,18 @@ class InvalidAmountError(GpusettleError, ValueError):
         super().__init__(
             f"invalid amount {value!r}: {reason}",
             hint or "write a non-negative decimal number such as 12 or 0.5",
+        )
+        self.value = value
+
+
+class InvalidPriceError(InvalidAmountError):
+    """A price typed by a user lacks its unit or is not a valid amount of tokens per GPU-second or -hour."""
+
+    def __init__(self, value: object, reason: str, hint: str | None = None) -> None:
+        GpusettleError.__init__(
+            self,
+            f"invalid price {value!r}: {reason}",
+            hint or "write tokens per GPU-second as 0.001/s or tokens per GPU-hour as 3.6/h",
         )
         self.value = value
 

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from enum import IntEnum, StrEnum
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, Self
 
@@ -59,6 +60,9 @@ _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _HEX_32 = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
+# Cached: the oracle's intake sees the same few providers and the one escrow address in every submission.
+# Only well-formed results are cached (a ValueError is not), and the function is pure.
+@lru_cache(maxsize=4096)
 def _checksum_address(value: str) -> str:
     if not _HEX_ADDRESS.fullmatch(value):
         digits = len(value) - 2 if value.startswith("0x") else len(value)

@@ -1,6 +1,11 @@
-"""Exact conversion between human token amounts ("12.5") and integer base units.
+"""Exact conversion between human token amounts ("12.5") and integer base units, and of prices.
 
 Floats never appear: 0.1 has no exact binary form, and a rounding error in a payment is a bug.
+
+Prices follow one rule everywhere (offers, filters, matching): a price always carries its unit, tokens
+per GPU-second (`0.001/s`, what the contracts store) or per GPU-hour (`3.6/h`, what people compare). A
+bare number is refused, because the CLI once read it per GPU-second in some commands and per GPU-hour in
+others, a factor of 3,600 between them.
 """
 
 from __future__ import annotations
@@ -8,9 +13,17 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from .errors import InvalidAmountError
+from .errors import InvalidAmountError, InvalidPriceError
 
-__all__ = ["MAX_UINT256", "format_units", "to_base_units"]
+__all__ = [
+    "MAX_OFFER_PRICE",
+    "MAX_UINT256",
+    "PRICE_UNITS",
+    "format_price",
+    "format_units",
+    "parse_price",
+    "to_base_units",
+]
 
 MAX_UINT256 = 2**256 - 1
 
@@ -92,3 +105,42 @@ def format_units(value: int, decimals: int = 18) -> str:
     if decimals == 0 or frac == 0:
         return f"{sign}{whole}"
     return f"{sign}{whole}.{str(frac).rjust(decimals, '0').rstrip('0')}"
+
+
+MAX_OFFER_PRICE = 2**64 - 1
+"""The highest price an offer can carry: ProviderStaking keeps it as uint64 base units per GPU-second."""
+
+PRICE_UNITS = {"s": 1, "h": 3600}
+"""A price's unit suffix (`0.001/s`, `3.6/h`) -> the GPU-seconds it covers."""
+
+
+def parse_price(text: str, decimals: int = 18) -> int:
+    """A price with its unit, `0.001/s` (tokens per GPU-second) or `3.6/h` (tokens per GPU-hour), as base
+    units per GPU-second, the contracts' unit. A per-hour price that is not a whole number of base units
+    per second is rounded down (never above what was written). InvalidPriceError for a bare number, an
+    unknown unit or a bad amount."""
+    number, sep, unit = text.strip().rpartition("/")
+    unit = unit.strip().lower()
+    if not sep:
+        raise InvalidPriceError(
+            text,
+            "it has no unit",
+            f"write {text.strip()}/s for tokens per GPU-second or {text.strip()}/h for tokens per GPU-hour "
+            "(the two differ 3,600 times)",
+        )
+    if unit not in PRICE_UNITS:
+        raise InvalidPriceError(text, f"its unit {unit!r} is neither s (per GPU-second) nor h (per GPU-hour)")
+    try:
+        base = to_base_units(number.strip(), decimals)
+    except InvalidAmountError as exc:
+        reason = exc.message.split(": ", 1)[-1]
+        raise InvalidPriceError(text, reason, exc.hint if "decimal places" in reason else None) from None
+    return base // PRICE_UNITS[unit]
+
+
+def format_price(base_per_second: int, decimals: int = 18, symbol: str = "") -> str:
+    """A price in base units per GPU-second, with its units: "0.001 GPUC/GPU-s (3.6 GPUC/GPU-h)"."""
+    token = f" {symbol}" if symbol else ""
+    per_second = format_units(base_per_second, decimals)
+    per_hour = format_units(base_per_second * 3600, decimals)
+    return f"{per_second}{token}/GPU-s ({per_hour}{token}/GPU-h)"

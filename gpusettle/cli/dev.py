@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import click
 
 from ..errors import ConfigError, GpusettleError, InsufficientFundsError
-from ..units import format_units, to_base_units
+from ..units import format_price, format_units, parse_price, to_base_units
 from .context import Ctx, get_ctx, require_tokens, shared_options
 
 if TYPE_CHECKING:
@@ -145,7 +145,12 @@ def _answers(url: str) -> bool:
 
 @dev.command("up")
 @click.option("--no-worker", is_flag=True, help="Do not run a worker (nor stake and publish an offer).")
-@click.option("--price", default="0.001", show_default=True, help="The offer's price per GPU-second.")
+@click.option(
+    "--price",
+    default="0.001/s",
+    show_default=True,
+    help="The offer's price, with its unit: tokens per GPU-second (/s) or per GPU-hour (/h).",
+)
 @click.option(
     "--simulate-gpus",
     type=click.IntRange(1, 255),
@@ -167,6 +172,7 @@ def dev_up(no_worker: bool, price: str, simulate_gpus: int | None, allow_command
     """
     c = get_ctx()
     _require_development(c)
+    parse_price(price)  # a price without its unit is refused before anything starts
     rpc_url = c.resolved_rpc_url()
     oracle_url = c.oracle()
     rpc_port, oracle_port = _local_port(rpc_url), _local_port(oracle_url)
@@ -383,14 +389,14 @@ def _provider_setup(
     hw = this_machine(simulate_gpus)
     out = client.send(
         client.plan_add_offer(
-            provider.address, hw.model, hw.count, hw.memory_gb, to_base_units(price, client.decimals), ""
+            provider.address, hw.model, hw.count, hw.memory_gb, parse_price(price, client.decimals), ""
         ),
         provider,
     )
     offer_id = int(out.event("OfferAdded").args["offerId"])
     c.info(
         f"provider      staked 1000 GPUC, worker key set, offer {offer_id}: {hw.count} x {hw.model} "
-        f"({hw.memory_gb} GB) at {price} GPUC/GPU-s"
+        f"({hw.memory_gb} GB) at {format_price(parse_price(price, client.decimals), client.decimals, 'GPUC')}"
     )
     return offer_id
 

@@ -137,8 +137,9 @@ def _publish(c: Ctx, spec: JobSpec, where: str) -> str:
 @click.option(
     "--match",
     metavar="FILTERS",
-    help="Pick the cheapest offer that fits, e.g. 'gpu=H100,gpus=4,min-vram=80,max-price=3.5,min-completed=1' "
-    "(max-price in tokens per GPU-hour); tries the next match if another client takes it first.",
+    help="Pick the cheapest offer that fits, e.g. 'gpu=H100,gpus=4,min-vram=80,max-price=3.5/h,min-completed=1' "
+    "(max-price with its unit: 3.5/h per GPU-hour or 0.001/s per GPU-second); tries the next match if another "
+    "client takes it first.",
 )
 @click.option("--index", help="Index for --match: database path, postgresql:// URL or explorer URL.")
 @click.option(

@@ -46,7 +46,8 @@ def _short(address: str) -> str:
 @click.option("--min-vram", type=click.IntRange(0), help="Least memory per GPU, GB.")
 @click.option("--gpus", "min_gpus", type=click.IntRange(1, 255), help="Least GPUs per job.")
 @click.option(
-    "--max-price", help="Highest price: tokens per GPU-hour (3.5 or 3.5/h) or per GPU-second (0.001/s)."
+    "--max-price",
+    help="Highest price, with its unit: tokens per GPU-hour (3.5/h) or per GPU-second (0.001/s).",
 )
 @click.option("--min-completed", type=click.IntRange(0), help="Least jobs the provider completed.")
 @click.option(

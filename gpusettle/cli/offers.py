@@ -6,8 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from ..index.match import price_per_second
-from ..units import format_units
+from ..units import format_price, parse_price
 from .context import get_ctx, shared_options
 
 __all__ = ["offer"]
@@ -24,7 +23,7 @@ def offer() -> None:
 @click.option("--min-gpus", type=click.IntRange(1, 255), help="Only offers of at least this many GPUs.")
 @click.option(
     "--max-price",
-    help="Only offers at most this price: tokens per GPU-second (0.001 or 0.001/s) or per GPU-hour (3.6/h).",
+    help="Only offers at most this price, with its unit: tokens per GPU-second (0.001/s) or per GPU-hour (3.6/h).",
 )
 @click.option("--all", "all_", is_flag=True, help="Withdrawn offers too.")
 @shared_options
@@ -35,14 +34,7 @@ def offer_list(
     c = get_ctx()
     client = c.client()
     address = c.resolve_address(who) if who else None
-    limit = None
-    if max_price is not None:
-        number, _, unit = max_price.partition("/")
-        # Per GPU-second (bare or /s) is exact to the token's decimals; /h converts, rounding down.
-        if unit.strip().lower() in ("", "s"):
-            limit = c.amount(number.strip())
-        else:
-            limit = price_per_second(max_price, client.decimals, default_unit="s")
+    limit = parse_price(max_price, client.decimals) if max_price is not None else None
     offers = [
         o
         for o in client.offers(address, active_only=not all_)
@@ -58,8 +50,8 @@ def offer_list(
         for o in offers:
             click.echo(
                 f"#{o.offer_id:<4} {'' if o.active else '(withdrawn) '}{o.gpu_count} x {o.gpu_model} "
-                f"({o.vram_gb} GB) at {format_units(o.price_per_gpu_second, client.decimals)} "
-                f"{client.symbol}/GPU-s  provider {o.provider}"
+                f"({o.vram_gb} GB) at {format_price(o.price_per_gpu_second, client.decimals, client.symbol)}  "
+                f"provider {o.provider}"
             )
 
     c.emit({"offers": [asdict(o) for o in offers]}, human)

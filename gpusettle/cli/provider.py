@@ -10,8 +10,8 @@ import click
 
 from ..availability import CLASSES
 from ..chain.client import Gpusettle
-from ..errors import ConfigError
-from ..units import format_units
+from ..errors import ConfigError, InvalidPriceError
+from ..units import MAX_OFFER_PRICE, format_price, format_units, parse_price
 from .context import Ctx, fmt_time, get_ctx, require_tokens, shared_options
 from .release import provider_release_gpus
 
@@ -242,7 +242,16 @@ def offer() -> None:
 
 
 def _price(c: Ctx, text: str) -> int:
-    return c.amount(text)
+    base = parse_price(text, c.client().decimals)
+    if base > MAX_OFFER_PRICE:
+        raise InvalidPriceError(
+            text,
+            f"it is above the highest price an offer can carry ({MAX_OFFER_PRICE} base units per GPU-second)",
+        )
+    return base
+
+
+_PRICE_HELP = "with its unit: tokens per GPU-second (0.001/s) or per GPU-hour (3.6/h, rounded down to /s)"
 
 
 @offer.command("add")
@@ -254,7 +263,7 @@ def _price(c: Ctx, text: str) -> int:
     is_flag=True,
     help="Describe this machine's GPUs as NVML reports them (its CPU when it has none).",
 )
-@click.option("--price", required=True, help="Price per GPU-second in tokens, e.g. 0.001.")
+@click.option("--price", required=True, help=f"The price, {_PRICE_HELP}.")
 @click.option("--metadata-uri", default="", help="Where the machine is described.")
 @click.option("--class", "klass", type=click.Choice(CLASSES), help=_CLASS_HELP + " Default dedicated.")
 @click.option("--notice", help=_NOTICE_HELP)
@@ -292,22 +301,26 @@ def offer_add(
     # Checked before the offer goes out: bad class flags must not leave a published dedicated offer.
     terms = availability_terms((0, 0, 0), klass, notice, uptime) if (klass or notice or uptime) else None
     client = c.client()
+    base = _price(c, price)
     out = c.send(
-        client.plan_add_offer(c.address(), gpu_model, gpu_count, vram_gb, _price(c, price), metadata_uri),
+        client.plan_add_offer(c.address(), gpu_model, gpu_count, vram_gb, base, metadata_uri),
         what="offer published",
     )
     offer_id = int(out.event("OfferAdded").args["offerId"])
     if terms is not None and terms != (0, 0, 0):
         # New offers are dedicated without a guarantee; another class is a second transaction.
         _set_availability(c, offer_id, terms)
-    c.emit({"tx": out.summary(), "offer_id": offer_id}, f"offer {offer_id} published")
+    c.emit(
+        {"tx": out.summary(), "offer_id": offer_id, "price_per_gpu_second": str(base)},
+        f"offer {offer_id} published at {format_price(base, client.decimals, client.symbol)}",
+    )
 
 
 @offer.command("update")
 @click.argument("offer_id", type=click.IntRange(1))
 @click.option("--gpu-count", type=click.IntRange(1, 255), help="GPUs per job (default: unchanged).")
 @click.option("--vram", "vram_gb", type=click.IntRange(1, 2**32 - 1), help="GB per GPU (default: unchanged).")
-@click.option("--price", help="Price per GPU-second in tokens (default: unchanged).")
+@click.option("--price", help=f"The new price, {_PRICE_HELP} (default: unchanged).")
 @click.option("--metadata-uri", help="Metadata URI (default: unchanged).")
 @click.option("--class", "klass", type=click.Choice(CLASSES), help=_CLASS_HELP)
 @click.option("--notice", help=_NOTICE_HELP)
@@ -343,7 +356,12 @@ def offer_update(
         metadata_uri if metadata_uri is not None else cur.metadata_uri,
     )
     out = c.send(plan, what="offer updated")
-    c.emit({"tx": out.summary(), "offer": asdict(client.offer(offer_id))}, f"offer {offer_id} updated")
+    now = client.offer(offer_id)
+    c.emit(
+        {"tx": out.summary(), "offer": asdict(now)},
+        f"offer {offer_id} updated: {now.gpu_count} GPU(s) at "
+        f"{format_price(now.price_per_gpu_second, client.decimals, client.symbol)}",
+    )
 
 
 @offer.command("withdraw")

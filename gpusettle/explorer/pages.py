@@ -4,7 +4,6 @@ JavaScript; forms are plain GET forms, so every view has a shareable URL)."""
 from __future__ import annotations
 
 import time
-from decimal import Decimal, InvalidOperation
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -14,8 +13,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from ..errors import InvalidPriceError
 from ..index import queries
 from ..index.db import Database
+from ..index.match import price_per_second
 from ..index.rows import Sort
 from .api import BadQuery, JobsQuery, ProvidersQuery, _address, _job_id, parse
 from .charts import bars, ranges
@@ -34,7 +35,7 @@ class MarketQuery(BaseModel):
     min_gpus: int | None = Field(default=None, ge=1, le=255)
     """Least GPUs per job."""
     max_price: str | None = Field(default=None, max_length=32)
-    """Highest price in tokens per GPU-hour."""
+    """Highest price: tokens per GPU-hour (the field's label; 3.5 or 3.5/h) or per GPU-second (0.001/s)."""
     min_completed: int | None = Field(default=None, ge=0)
     """Least jobs the provider completed."""
     sort: Sort = "price"
@@ -172,15 +173,13 @@ def _market(request: Request) -> HTMLResponse:
     d, sym = stats.token_decimals, stats.token_symbol
     max_price = None
     if mq.max_price is not None:
+        # The form's field is labelled per GPU-hour, so a bare number there is per GPU-hour; a unit
+        # (/h, /s) reads as everywhere else (units.parse_price).
+        text = mq.max_price if "/" in mq.max_price else f"{mq.max_price}/h"
         try:
-            value = Decimal(mq.max_price)
-        except InvalidOperation:
-            raise BadQuery(
-                f"max_price: {mq.max_price!r} is not a number (tokens per GPU-hour)", "max_price"
-            ) from None
-        if value < 0:
-            raise BadQuery("max_price: must be 0 or more", "max_price")
-        max_price = int(value * 10**d / 3600)
+            max_price = price_per_second(text, d)
+        except InvalidPriceError as exc:
+            raise BadQuery(f"max_price: {exc.message} (tokens per GPU-hour)", "max_price") from None
     per_page = 50
     q = queries.OfferQuery(
         gpu=mq.gpu,

@@ -23,6 +23,9 @@ __all__ = ["STATUS_OF_DISPUTE", "State", "apply_event", "gpu_family", "rewind"]
 
 STATUS_OF_DISPUTE = {True: "DisputeUpheld", False: "DisputeRejected"}
 
+# One encoder for every event's args (json.dumps with separators builds a new encoder per call).
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
 _FAMILY = re.compile(
     r"\b(GB200|B200|B100|H200|H100|H20|H800|A100|A800|A40|A30|A10G?|A16|A2|L40S|L40|L4|V100|T4|P100|MI300X|MI250X?|"
     r"MI210|RTX\s?\d{4}\s?(?:Ti|SUPER)?|RTX\s?A\d{4}|RTX\s?PRO\s?\d{4}|GTX\s?\d{4})\b",
@@ -537,7 +540,7 @@ def apply_event(s: State, ev: IndexedEvent, t: int) -> None:
             job_id,
             offer_id,
             account,
-            json.dumps(a, separators=(",", ":")),
+            _compact_json(a),
             a.get("leaseId"),
         )
     )

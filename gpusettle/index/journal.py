@@ -99,7 +99,8 @@ class State:
                 by_table.setdefault(table, []).append(row)
         for table, rows in by_table.items():
             cols = self.columns[table]
-            self.db.executemany(_upsert(table, cols), [[r.get(c) for c in cols] for r in rows])
+            # map(row.get, cols) runs in C: flush reads every column of every touched row.
+            self.db.executemany(_upsert(table, cols), [list(map(r.get, cols)) for r in rows])
         self.db.executemany(
             "INSERT INTO undo (seq, block_number, tbl, pk, row_json) VALUES (?, ?, ?, ?, ?)", self.undo
         )

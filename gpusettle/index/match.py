@@ -7,12 +7,11 @@ race (a bounded number of times).
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from pydantic import ValidationError
 
 from ..availability import CLASSES, class_value, parse_duration
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidPriceError
+from ..units import MAX_OFFER_PRICE, parse_price
 from .queries import OfferQuery, OfferRow
 from .source import MarketSource
 
@@ -60,35 +59,15 @@ class MatchNeed(OfferQuery):
     """What the client needs (an OfferQuery sorted by price)."""
 
 
-PRICE_UNITS = {"h": 3600, "s": 1}
-"""A price's unit suffix (`3.5/h`, `0.001/s`) -> GPU-seconds it covers."""
-
-
-def price_per_second(text: str, decimals: int, default_unit: str = "h") -> int:
-    """'3.5' (tokens per GPU-hour, or `default_unit`), '3.5/h' or '0.001/s' -> base units per GPU-second
-    (rounded down: never above the limit). The suffix lets `offer list` (per GPU-second) and `market
-    offers` / `--match` (per GPU-hour) take one price in the same words."""
-    number, sep, unit = text.strip().partition("/")
-    unit = unit.strip().lower() if sep else default_unit
-    if unit not in PRICE_UNITS:
-        raise ConfigError(
-            f"max-price {text!r} has unit {unit!r}",
-            "give tokens per GPU-hour as 3.5/h or per GPU-second as 0.001/s",
-        )
-    try:
-        value = Decimal(number.strip())
-    except InvalidOperation:
-        raise ConfigError(
-            f"max-price {text!r} is not a number",
-            "give tokens per GPU-hour (3.5 or 3.5/h) or per GPU-second (0.001/s)",
-        ) from None
-    if value < 0:
-        raise ConfigError(f"max-price {text} is negative", "give tokens per GPU-hour, e.g. 3.5/h")
-    return int(value * (10**decimals) / PRICE_UNITS[unit])
+def price_per_second(text: str, decimals: int) -> int:
+    """A price limit with its unit, '3.5/h' (tokens per GPU-hour) or '0.001/s' (per GPU-second), as base
+    units per GPU-second (rounded down: never above the limit; a limit above any possible price is that
+    highest price); a bare number is refused (units.parse_price)."""
+    return min(parse_price(text, decimals), MAX_OFFER_PRICE)
 
 
 def parse_match(text: str, decimals: int) -> MatchNeed:
-    """`gpu=H100,gpus=4,min-vram=80,max-price=3.5,min-completed=10` -> MatchNeed (empty: any offer).
+    """`gpu=H100,gpus=4,min-vram=80,max-price=3.5/h,min-completed=10` -> MatchNeed (empty: any offer).
     Lease keys: `free=2` (GPUs free now), `class=reclaimable` (the worst class accepted), `min-notice=10m`."""
     fields: dict[str, object] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -117,6 +96,8 @@ def parse_match(text: str, decimals: int) -> MatchNeed:
                 fields["min_notice"] = notice_seconds(value)
             else:
                 fields["max_price"] = price_per_second(value, decimals)
+        except InvalidPriceError as exc:
+            raise ConfigError(f"--match max-price: {exc.message}", exc.hint) from None
         except ValueError:
             raise ConfigError(f"--match {key}={value!r} is not a whole number", "e.g. gpus=4") from None
     try:

@@ -244,11 +244,17 @@ class OracleService:
             targets.append(("checkpointer", self.lease_work.build_once))
         if self.arbiter is not None:
             targets.append(("fraud-reporter", self.report_fraud_once))
-        targets.append(("pruner", self.prune_once))
         for name, fn in targets:
             thread = threading.Thread(target=self._loop, args=(name, fn), name=f"oracle-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        # Every instance keeps payloads and inputs in its own data directory and prunes them, lease or not;
+        # prune_once leaves the shared store's rows to the lease holder.
+        pruner = threading.Thread(
+            target=self._loop, args=("pruner", self.prune_once, False), name="oracle-pruner", daemon=True
+        )
+        pruner.start()
+        self._threads.append(pruner)
 
     def holds_lease(self) -> bool:
         """Whether this oracle may verify and post now (see Store.hold_posting_lease)."""
@@ -258,9 +264,9 @@ class OracleService:
             log.warning("cannot check the posting lease: %s", exc)
             return False
 
-    def _loop(self, name: str, fn: Callable[[], bool]) -> None:
+    def _loop(self, name: str, fn: Callable[[], bool], leased: bool = True) -> None:
         while not self._stop.is_set():
-            if not self.holds_lease():
+            if leased and not self.holds_lease():
                 # Another oracle sharing the store posts; take over when its lease is released.
                 self._stop.wait(self.config.lease_poll)
                 continue
@@ -427,10 +433,10 @@ class OracleService:
 
     def prune_once(self) -> bool:
         """Every `prune_every` seconds, let go of what retention allows: client inputs uploaded more than
-        `input_retention` ago, result payloads, then the store's receipts, batches and transactions,
-        final (settled or rejected) for longer than the dispute window plus `retention_margin`.
-        Payloads go before receipts, while their receipts still say how they ended. Never reports work
-        done (it runs rarely)."""
+        `input_retention` ago, result payloads, then (only on the holder of the posting lease, as the
+        store may be shared) the store's receipts, batches and transactions, final (settled or rejected)
+        for longer than the dispute window plus `retention_margin`. Payloads go before receipts, while
+        their receipts still say how they ended. Never reports work done (it runs rarely)."""
         now = self.clock()
         if now - self._last_prune < self.config.prune_every:
             return False
@@ -449,6 +455,8 @@ class OracleService:
             return None if stored is None else (stored.status, stored.updated_at)
 
         self.results.prune(state_of, keep, now=now)
+        if not self.holds_lease():
+            return False
         cutoff = now - keep
         result = self.store.prune(cutoff)
         if result.heartbeats or result.checkpoints:

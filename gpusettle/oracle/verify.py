@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..chain import JobInfo
-from ..eip712 import CompactSignature, ReceiptVerifier, receipt_struct_hash
+from ..eip712 import CompactSignature, ReceiptVerifier, receipt_struct_hash, recover
 from ..errors import InvalidSignatureError
 from ..hashing import keccak256
 from ..models import JobSpec, JobStatus, MatmulWorkload, Outcome, ReceiptSubmission, SignedReceipt
@@ -112,13 +112,16 @@ def check_submission(
             f"{receipt.gpuSeconds} GPU-seconds cannot be metered in {wall} s even on {MAX_GPU_COUNT} GPUs",
             "impossible_gpu_seconds",
         )
+    struct_hash = receipt_struct_hash(receipt)
     try:
-        signer = verifier.verify(receipt, CompactSignature.from_hex(submission.r, submission.vs))
+        signer = recover(
+            verifier.digest_of(struct_hash), CompactSignature.from_hex(submission.r, submission.vs)
+        )
     except InvalidSignatureError as exc:
         raise IntakeRejection(
             422, f"the worker signature is invalid: {exc.message}", "bad_signature"
         ) from None
-    return signer, receipt_struct_hash(receipt)
+    return signer, struct_hash
 
 
 def fraud_evidence_hash(signed: SignedReceipt, reason: str) -> bytes:

@@ -245,7 +245,8 @@ def run(
         raise GpusettleError(
             f"this machine cannot honour any offer of provider {provider_address}: "
             + "; ".join(str(p) for _, p in offers),
-            "publish an offer for this machine: `gpusettle provider offer add --this-machine --price P`",
+            "publish an offer for this machine: `gpusettle provider offer add --this-machine --price 0.001/s` "
+            "(tokens per GPU-second; per GPU-hour: 3.6/h)",
         )
     config = WorkerConfig(
         data_dir=data,

@@ -69,7 +69,7 @@ def offer_id(gs: Cli, suite: dict[str, str]) -> int:
         "--vram",
         "80",
         "--price",
-        "0.001",
+        "0.001/s",
         "--metadata-uri",
         "ipfs://offer",
         *_signed(gs, "prov"),
@@ -103,7 +103,7 @@ def test_provider_status_and_offers(gs: Cli, suite: dict[str, str], offer_id: in
         "update",
         str(offer_id),
         "--price",
-        "0.002",
+        "0.002/s",
         *_signed(gs, "prov"),
     )
     assert gs.json("provider", "offer", "list", "--all")["offers"][0]["price_per_gpu_second"] == str(
@@ -115,7 +115,7 @@ def test_provider_status_and_offers(gs: Cli, suite: dict[str, str], offer_id: in
         "update",
         str(offer_id),
         "--price",
-        "0.001",
+        "0.001/s",
         *_signed(gs, "prov"),
     )
 
@@ -450,7 +450,7 @@ def test_offer_withdraw_and_not_owner(gs: Cli, suite: dict[str, str], offer_id: 
         "--vram",
         "24",
         "--price",
-        "0.0001",
+        "0.0001/s",
         *_signed(gs, "prov"),
     )
     new_id = res["offer_id"]

@@ -91,7 +91,7 @@ def stack(gs: Cli, anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> It
     gs("dev", "fund", "wkr", "--eth", "1", "--yes")
     gs("provider", "stake", "1000", *_signed("prov"))
     gs("provider", "set-worker", "wkr", *_signed("prov"))
-    cpu = gs.json("provider", "offer", "add", "--this-machine", "--price", "0.001", *_signed("prov"))
+    cpu = gs.json("provider", "offer", "add", "--this-machine", "--price", "0.001/s", *_signed("prov"))
     h100 = gs.json(
         "provider",
         "offer",
@@ -103,7 +103,7 @@ def stack(gs: Cli, anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> It
         "--vram",
         "80",
         "--price",
-        "0.002",
+        "0.002/s",
         *_signed("prov"),
     )
     logs = tmp_path_factory.mktemp("daemons")
@@ -266,14 +266,24 @@ def test_offers_are_listed_for_clients(gs: Cli, stack: dict[str, Any]) -> None:
     assert [o["offer_id"] for o in offers] == [stack["cpu_offer"], stack["h100_offer"]]  # cheapest first
     h100 = gs.json("offer", "list", "--gpu-model", "h100", "--min-gpus", "4")["offers"]
     assert [o["offer_id"] for o in h100] == [stack["h100_offer"]]
-    assert gs.json("offer", "list", "--max-price", "0.001")["offers"][0]["offer_id"] == stack["cpu_offer"]
-    # An explicit unit: 3.6 per GPU-hour is 0.001 per GPU-second (market offers' and --match's unit).
+    assert gs.json("offer", "list", "--max-price", "0.001/s")["offers"][0]["offer_id"] == stack["cpu_offer"]
+    # The same price per GPU-hour: 3.6/h is 0.001/s.
     assert gs.json("offer", "list", "--max-price", "3.6/h") == gs.json(
         "offer", "list", "--max-price", "0.001/s"
     )
-    assert gs.json("offer", "list", "--max-price", "3.6/h") == gs.json(
-        "offer", "list", "--max-price", "0.001"
+    # Every price shows both units.
+    assert "GPUC/GPU-s (3.6 GPUC/GPU-h)" in gs("offer", "list", "--max-price", "0.001/s").output
+    # A bare number is refused, as in `market offers` and `--match` (it once meant per GPU-second here
+    # and per GPU-hour there), with the two spellings to choose from.
+    bare = gs("offer", "list", "--max-price", "0.001", ok=False)
+    assert bare.exit_code == 1 and "error: invalid price '0.001': it has no unit" in bare.output, bare.output
+    assert "0.001/s" in bare.output and "0.001/h" in bare.output
+    # The same rule for a provider's own price.
+    refused = gs(
+        "provider", "offer", "update", str(stack["cpu_offer"]), "--price", "0.002", *_signed("prov"), ok=False
     )
+    assert "error: invalid price '0.002': it has no unit" in refused.output, refused.output
+    assert int(gs.json("offer", "list")["offers"][0]["price_per_gpu_second"]) == 10**15  # unchanged
 
 
 def test_oracle_key_outside_the_oracle_set_is_refused(gs: Cli, stack: dict[str, Any]) -> None:

@@ -264,3 +264,18 @@ def test_lease_api_lists_and_404s(site: Site) -> None:
     doc = get(site, "/api/openapi.json").json()
     assert {"/api/leases", "/api/leases/{lease_id}"} <= set(doc["paths"])
     assert "LeaseDetail" in doc["components"]["schemas"]
+
+
+def test_the_market_page_reads_a_price_with_or_without_its_unit(site: Site) -> None:
+    """The form's field is labelled per GPU-hour; `/h` and `/s` read as in the CLI."""
+    import re
+
+    rows = []
+    for limit in ("1000000", "1000000/h", "277.777777777777777777/s"):
+        response = get(site, "/?max_price=" + limit.replace("/", "%2F"))
+        assert response.status_code == 200, (limit, response.text[:300])
+        rows.append(re.findall(r'<td class="num price">([^<]*)</td>', response.text))
+    assert rows[0] and rows[0] == rows[1] == rows[2]
+    assert not re.findall(r'<td class="num price">', get(site, "/?max_price=0%2Fs").text)
+    bad = get(site, "/?max_price=3%2Fd")
+    assert bad.status_code == 400 and "neither s (per GPU-second) nor h (per GPU-hour)" in bad.text

@@ -61,15 +61,15 @@ def test_offers_filter_and_sort(market: MarketWorld, indexed: Path) -> None:
             "--min-vram",
             "80",
             "--max-price",
-            "3.3",
+            "3.3/h",
             "--json",
         )
     )
     assert got["offers"], "some offers fit"
     for o in got["offers"]:
         assert o["vram_gb"] >= 80 and int(o["price_per_gpu_second"]) * 3600 <= 33 * 10**17
-    # The same limit with an explicit unit: per GPU-hour (`/h`) or per GPU-second (`/s`, offer list's unit).
-    for limit in ("3.3/h", "0.000916666666666666/s"):
+    # The same limit per GPU-second (`/s`, the contracts' unit), in any case and spacing.
+    for limit in ("0.000916666666666666/s", " 3.3 /H"):
         same = run(
             market,
             "market",
@@ -117,12 +117,19 @@ def test_providers_and_stats(market: MarketWorld, indexed: Path) -> None:
 
 
 def test_bad_filters_are_clear_errors(market: MarketWorld, indexed: Path) -> None:
-    bad = run(market, "market", "offers", "--index", str(indexed), "--max-price", "cheap")
+    bad = run(market, "market", "offers", "--index", str(indexed), "--max-price", "cheap/h")
     assert (
         bad.exit_code == 1
-        and "error: max-price 'cheap' is not a number" in bad.output
+        and "error: invalid price 'cheap/h': it is not a decimal number" in bad.output
         and "hint:" in bad.output
-    )
+    ), bad.output
+    # A bare number is refused here as in `offer list` and `--match` (it meant per GPU-hour here and per
+    # GPU-second there), and the hint spells both readings.
+    bare = run(market, "market", "offers", "--index", str(indexed), "--max-price", "3.3")
+    assert bare.exit_code == 1 and "error: invalid price '3.3': it has no unit" in bare.output, bare.output
+    assert "3.3/s" in bare.output and "3.3/h" in bare.output
+    unit = run(market, "market", "offers", "--index", str(indexed), "--max-price", "3.3/d")
+    assert unit.exit_code == 1 and "neither s (per GPU-second) nor h (per GPU-hour)" in unit.output
     missing = run(market, "market", "offers", "--index", str(Path(indexed).parent / "nope.db"))
     assert missing.exit_code == 1 and "no index database" in missing.output
 
@@ -153,6 +160,9 @@ def test_job_create_match_skips_offers_taken_since_indexing(market: MarketWorld,
     assert nothing.exit_code == 1 and "no active offer fits" in nothing.output
     typo = create_matching(market, indexed, "gpus=four", "1")
     assert typo.exit_code == 1 and "not a whole number" in typo.output
+    bare = create_matching(market, indexed, "gpu=A100,max-price=3.5", "1")
+    assert bare.exit_code == 1 and "--match max-price: invalid price '3.5': it has no unit" in bare.output
+    assert "3.5/h" in bare.output and gs.job_count() == before + 1
 
 
 def test_index_run_on_a_development_chain_follows_the_head(

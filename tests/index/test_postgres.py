@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,12 +20,10 @@ pgserver = pytest.importorskip("pgserver", reason="pgserver (the test extra) is 
 
 
 @pytest.fixture(scope="module")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = pgserver.get_server(str(tmp_path_factory.mktemp("pg")), cleanup_mode="stop")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
+def pg_url(pg_server: Any) -> Iterator[str]:
+    """The session's PostgreSQL server (tests/fixtures/postgres.py): it lives in a directory the server's
+    own user can enter, which pytest's private tmp_path (0700, root's when run as root) is not."""
+    yield str(pg_server.get_uri())
 
 
 def _fresh_pg(pg_url: str, name: str) -> str:

@@ -75,3 +75,38 @@ def test_without_a_known_dispute_window_nothing_is_pruned(service: OracleService
     service._dispute_window = None  # the escrow cannot be read (this service has no chain client)
     service.prune_once()
     assert store.receipt(1) is not None
+
+
+def test_an_oracle_without_the_posting_lease_still_prunes_its_own_files(
+    service: OracleService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several oracles share one PostgreSQL store, but each keeps result payloads and client inputs in its
+    own data directory: every instance prunes those, while only the lease holder prunes the shared rows."""
+    import os
+
+    store = cast(GroupCommitStore, service.store)  # type: ignore[type-arg]
+    store.add_receipt(new(1)).result(timeout=5)
+    store.set_status([1], "settled")
+    _age(store, 1, 3 * DAY + 60)  # past window + margin: the holder would forget it
+    old = time.time() - 4 * DAY
+    payload = service.results_dir / ("0x" + "ab" * 32)  # no job recorded: kept window + margin after upload
+    payload.write_bytes(b"a result nobody can ask for any more")
+    os.utime(payload, (old, old))
+    inputs = service.app.inputs.directory
+    stale_input = inputs / ("cd" * 32)
+    stale_input.write_bytes(b"an input past its retention")
+    os.utime(stale_input, (old, old))
+    monkeypatch.setattr(service, "holds_lease", lambda: False)  # another instance posts
+    service.config.prune_every = 0.0
+    service.start_background()
+    try:
+        deadline = time.monotonic() + 10
+        while (payload.exists() or stale_input.exists()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not payload.exists(), "a non-holder never pruned its result payloads"
+        assert not stale_input.exists(), "a non-holder never pruned its client inputs"
+        assert store.receipt(1) is not None, "only the lease holder prunes the shared store"
+    finally:
+        service._stop.set()
+        for thread in service._threads:
+            thread.join(timeout=5)

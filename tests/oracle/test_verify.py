@@ -162,3 +162,35 @@ def test_intake_parses_receipts_with_job_receipt_itself() -> None:
             ReceiptSubmission.model_validate({**wire, "receipt": bad})
     lower = {**good, "provider": PROVIDER_CS.lower()}
     assert ReceiptSubmission.model_validate({**wire, "receipt": lower}).receipt.provider == PROVIDER_CS
+
+
+def test_intake_hashes_the_receipt_once_and_returns_that_struct_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """check_submission recovers the signer from the struct hash it returns (one hash per receipt), and that
+    hash is hashStruct(JobReceipt)."""
+    from eth_account import Account
+
+    import gpusettle.eip712 as eip712_module
+    import gpusettle.oracle.verify as verify_module
+    from gpusettle.eip712 import ReceiptVerifier, receipt_struct_hash, sign_digest
+    from tests.oracle.helpers import CHAIN_ID, ESCROW
+
+    verifier = ReceiptVerifier(CHAIN_ID, ESCROW)
+    key = "0x" + "31" * 32
+    receipt = JobReceipt(
+        jobId=9, provider=PROVIDER_CS, gpuSeconds=100, startTime=1_700_000_000, endTime=1_700_000_050,
+        resultHash="0x" + "ab" * 32, outcome=0,
+    )  # fmt: skip
+    r, vs = sign_digest(verifier.digest(receipt), key).hex()
+    submission = ReceiptSubmission(receipt=receipt, r=r, vs=vs)
+    calls: list[JobReceipt] = []
+
+    def counting(what: JobReceipt) -> bytes:
+        calls.append(what)
+        return receipt_struct_hash(what)
+
+    monkeypatch.setattr(verify_module, "receipt_struct_hash", counting)
+    monkeypatch.setattr(eip712_module, "receipt_struct_hash", counting)
+    signer, struct_hash = verify_module.check_submission(submission, verifier, now=1_700_000_100)
+    assert signer == Account.from_key(key).address
+    assert struct_hash == receipt_struct_hash(receipt)
+    assert len(calls) == 1

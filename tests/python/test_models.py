@@ -65,6 +65,17 @@ def test_bad_checksum_rejected() -> None:
     assert PROVIDER in error_text(exc)
 
 
+def test_checksums_are_cached_but_a_bad_one_is_refused_every_time() -> None:
+    """Intake validates the same few providers again and again, so checksums are cached: the cache must
+    never turn a refusal into an acceptance, whatever came before."""
+    wrong = PROVIDER[:3] + PROVIDER[3].upper() + PROVIDER[4:]
+    for _ in range(3):
+        assert JobReceipt(**receipt_fields(provider=PROVIDER.lower())).provider == PROVIDER
+        assert JobReceipt(**receipt_fields(provider=PROVIDER)).provider == PROVIDER
+        with pytest.raises(ValidationError, match="wrong EIP-55 checksum"):
+            JobReceipt(**receipt_fields(provider=wrong))
+
+
 @pytest.mark.parametrize("address", ["0x1234", PROVIDER + "00", PROVIDER[2:], "0x" + "g" * 40])
 def test_malformed_address_rejected(address: str) -> None:
     with pytest.raises(ValidationError) as exc:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gpusettle.errors import GpusettleError, InvalidAmountError
-from gpusettle.units import MAX_UINT256, format_units, to_base_units
+from gpusettle.errors import GpusettleError, InvalidAmountError, InvalidPriceError
+from gpusettle.units import MAX_UINT256, format_price, format_units, parse_price, to_base_units
 
 
 @pytest.mark.parametrize(
@@ -102,3 +102,60 @@ def test_bad_decimals_rejected() -> None:
 @given(st.integers(min_value=0, max_value=MAX_UINT256), st.integers(min_value=0, max_value=30))
 def test_round_trip(value: int, decimals: int) -> None:
     assert to_base_units(format_units(value, decimals), decimals) == value
+
+
+# -- prices: one rule everywhere, the unit is part of the price ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0.001/s", 10**15),
+        ("3.6/h", 10**15),  # the same price per GPU-hour
+        (" 3.6 / H ", 10**15),
+        ("3.3/h", 916_666_666_666_666),  # rounded down: never above what was written
+        ("1/h", 277_777_777_777_777),
+        ("0/s", 0),
+        ("0.000000000000000001/s", 1),
+    ],
+)
+def test_a_price_with_its_unit_is_base_units_per_gpu_second(text: str, expected: int) -> None:
+    assert parse_price(text, 18) == expected
+
+
+def test_per_hour_and_per_second_agree_whenever_exact() -> None:
+    for base in (0, 1, 10**15, 123_456_789 * 10**9):
+        per_hour = format_units(base * 3600, 18)
+        assert parse_price(f"{per_hour}/h") == base == parse_price(f"{format_units(base, 18)}/s")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("0.001", "it has no unit"),
+        ("3.5", "it has no unit"),
+        ("1/m", "its unit 'm' is neither s (per GPU-second) nor h (per GPU-hour)"),
+        ("cheap/h", "it is not a decimal number (digits with at most one '.')"),
+        ("/s", "it is not a decimal number (digits with at most one '.')"),
+        ("-1/s", "it is negative"),
+        ("0.0000001/s", "it has 7 decimal places but the token has only 6"),
+    ],
+)
+def test_a_bare_number_or_bad_price_is_refused_with_a_hint(text: str, reason: str) -> None:
+    with pytest.raises(InvalidPriceError) as caught:
+        parse_price(text, 6)
+    assert caught.value.message == f"invalid price {text!r}: {reason}"
+    assert caught.value.hint
+    assert isinstance(caught.value, GpusettleError)
+
+
+def test_a_bare_number_hint_spells_both_readings() -> None:
+    with pytest.raises(InvalidPriceError) as caught:
+        parse_price("0.001")
+    assert caught.value.hint is not None
+    assert "0.001/s" in caught.value.hint and "0.001/h" in caught.value.hint
+
+
+def test_a_price_is_printed_with_both_units() -> None:
+    assert format_price(10**15, 18, "GPUC") == "0.001 GPUC/GPU-s (3.6 GPUC/GPU-h)"
+    assert format_price(5, 0) == "5/GPU-s (18000/GPU-h)"
