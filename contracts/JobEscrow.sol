@@ -402,7 +402,8 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             _flush(run);
             run.provider = provider;
             uint256 bonded;
-            (run.worker, bonded) = _staking.settlementView(provider);
+            // settlementContext, not settlementView: same answer, a selector the staking dispatcher reaches first.
+            (run.worker, bonded) = _staking.settlementContext(provider);
             uint256 locked = _books[provider].locked;
             run.free = bonded > locked ? bonded - locked : 0;
         }

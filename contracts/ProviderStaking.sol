@@ -461,6 +461,11 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     }
 
     /// @inheritdoc IProviderStaking
+    function settlementContext(address provider) external view returns (address worker, uint256 bonded) {
+        return (_workers[provider].worker, _stakes[provider].bonded);
+    }
+
+    /// @inheritdoc IProviderStaking
     function totalSlashedOf(address provider) external view returns (uint256) {
         return _workers[provider].totalSlashed;
     }

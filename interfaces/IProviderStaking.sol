@@ -249,6 +249,11 @@ interface IProviderStaking is IGoverned {
     /// @notice The worker key and the bonded stake of `provider`, read together once per provider by settlement.
     function settlementView(address provider) external view returns (address worker, uint256 bonded);
 
+    /// @notice The same as settlementView; the one settlement calls. Its selector (0x0c1b048f) sorts second of this
+    /// contract's, and the compiler's dispatcher tries selectors one by one in ascending order, so the call that
+    /// every settlement makes passes one comparison instead of about forty (about 800 gas a settlement).
+    function settlementContext(address provider) external view returns (address worker, uint256 bonded);
+
     /// @notice Total ever slashed from `provider`.
     function totalSlashedOf(address provider) external view returns (uint256);
 

@@ -37,6 +37,20 @@ def test_staked_provider_reads(staking, staked_provider, worker):
     assert staking.totalSlashedOf(staked_provider) == 0
 
 
+def test_settlement_context_matches_settlement_view(staking, staked_provider, worker, rando):
+    worker_key, bonded = staking.settlementContext(staked_provider)
+    assert (worker_key, int(bonded)) == (worker.address, PROVIDER_STAKE)
+    assert tuple(staking.settlementContext(staked_provider)) == tuple(staking.settlementView(staked_provider))
+    worker_key, bonded = staking.settlementContext(rando)
+    assert (worker_key, int(bonded)) == (ZERO, 0)
+
+
+def test_settlement_context_selector_sorts_early(staking):
+    # The dispatcher tries selectors in ascending order; settlement's call must stay near the front (README gas).
+    selectors = sorted(staking.signatures.values())
+    assert selectors.index(staking.signatures["settlementContext"]) <= 1
+
+
 def test_offer_and_count(staking, staked_provider):
     assert staking.offerCount() == 1
     o = staking.offer(1)
