@@ -34,7 +34,11 @@ def isolation() -> None:
 
 @dataclass
 class World:
-    """A deployed suite with one staked provider, its worker key, a client, an oracle and an arbiter."""
+    """A deployed suite with one staked provider, its worker key, a client, an oracle and an arbiter.
+
+    The offer has `offer_gpus` GPUs; every job the tests open takes `gpu_count` of them (and receipts
+    meter that many), so several jobs fit on the offer at once, as capacity requires.
+    """
 
     net: DevNet
     workdir: Path
@@ -46,6 +50,7 @@ class World:
     treasury: LocalAccount
     offer_id: int
     gpu_count: int
+    offer_gpus: int
     processes: list[ManagedProcess] = field(default_factory=list)
 
     @property
@@ -90,10 +95,18 @@ class World:
     def jobs(
         self, count: int, max_gpu_seconds: int = 3600, spec_hash: bytes = b"\x01" * 32
     ) -> dict[int, int]:
-        ids = self.net.open_jobs(
-            self.client, self.offer_id, count, max_gpu_seconds=max_gpu_seconds, spec_hash=spec_hash
+        return self.net.accept_jobs(self.worker, self.open(count, max_gpu_seconds, spec_hash))
+
+    def open(self, count: int, max_gpu_seconds: int = 3600, spec_hash: bytes = b"\x01" * 32) -> list[int]:
+        """Open `count` jobs of `gpu_count` GPUs each on the offer (not accepted)."""
+        return self.net.open_jobs(
+            self.client,
+            self.offer_id,
+            count,
+            max_gpu_seconds=max_gpu_seconds,
+            spec_hash=spec_hash,
+            gpus=self.gpu_count,
         )
-        return self.net.accept_jobs(self.worker, ids)
 
     def start_oracle(
         self,
@@ -226,11 +239,14 @@ def make_world(
     tmp: Path,
     gpu_count: int = 2,
     stake: int = 100_000 * E18,
+    offer_gpus: int = 8,
     oracles: int = 1,
     threshold: int = 1,
     block_time: float | None = None,
 ) -> tuple[Anvil, World]:
-    """`block_time`: mine a block every so many seconds as well (leases need the chain's clock to move)."""
+    """`gpu_count`: GPUs per job (receipts meter that many); `offer_gpus`: the offer's GPUs, enough for the
+    jobs a module holds open at once (at most the worker's 8 simulated slots where a worker runs).
+    `block_time`: mine a block every so many seconds as well (leases need the chain's clock to move)."""
     anvil = Anvil(
         port=free_port(*PORTS),
         log_path=tmp / "logs" / "anvil.log",
@@ -256,7 +272,7 @@ def make_world(
             keys["worker"].address,
             stake=stake,
             gpu_model="Test GPU",
-            gpu_count=gpu_count,
+            gpu_count=offer_gpus,
             vram_gb=80,
             price=PRICE,
         )
@@ -274,6 +290,7 @@ def make_world(
         keys["treasury"],
         offer,
         gpu_count,
+        offer_gpus,
     )
 
 

@@ -41,9 +41,7 @@ def test_jobs_settle_and_balances_move_exactly(world: World) -> None:
     max_gpu_seconds = 1000
     job_ids: dict[str, int] = {}
     for name, spec in specs.items():
-        (job_id,) = world.net.open_jobs(
-            world.client, world.offer_id, 1, max_gpu_seconds=max_gpu_seconds, spec_hash=publish(url, spec)
-        )
+        (job_id,) = world.open(1, max_gpu_seconds=max_gpu_seconds, spec_hash=publish(url, spec))
         job_ids[name] = job_id
     wait_until(
         lambda: all(settled_everywhere(world, url, j) for j in job_ids.values()),
