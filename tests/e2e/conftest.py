@@ -102,13 +102,18 @@ class World:
     def open(self, count: int, max_gpu_seconds: int = 3600, spec_hash: bytes = b"\x01" * 32) -> list[int]:
         """Open `count` jobs of `gpu_count` GPUs each (not accepted): on the offer, then on the further
         offers once it is full; open_jobs says how many GPUs are free when they do not fit at all."""
-        ids: list[int] = []
+        plan: list[tuple[int, int]] = []
+        left = count
         for offer_id in [self.offer_id, *self.more_offers]:
-            fit = min(count - len(ids), self.net.gs.free_gpus(offer_id) // self.gpu_count)
+            fit = min(left, self.net.gs.free_gpus(offer_id) // self.gpu_count)
             if fit > 0:
-                ids += self._open_on(offer_id, fit, max_gpu_seconds, spec_hash)
-        if len(ids) < count:
-            ids += self._open_on(self.offer_id, count - len(ids), max_gpu_seconds, spec_hash)
+                plan.append((offer_id, fit))
+                left -= fit
+        if left:  # they do not fit: open_jobs refuses with the numbers, before anything is sent
+            return self._open_on(self.offer_id, count, max_gpu_seconds, spec_hash)
+        ids: list[int] = []
+        for offer_id, n in plan:
+            ids += self._open_on(offer_id, n, max_gpu_seconds, spec_hash)
         return ids
 
     def _open_on(self, offer_id: int, count: int, max_gpu_seconds: int, spec_hash: bytes) -> list[int]:
