@@ -180,8 +180,8 @@ class DevNet:
         per_job = offer.gpu_count if gpus is None else gpus
         if per_job < 1 or per_job > offer.gpu_count:
             raise GpusettleError(
-                f"a job on offer {offer_id} must take 1 to {offer.gpu_count} GPUs, not {per_job}; "
-                "pass gpus= within the offer's GPU count"
+                f"a job on offer {offer_id} must take 1 to {offer.gpu_count} GPUs, not {per_job}",
+                "pass gpus= within the offer's GPU count",
             )
         # Checked here so that a batch that cannot fit fails with the numbers, not as a revert of one
         # of its transactions after the first ones were mined.
@@ -189,9 +189,9 @@ class DevNet:
         if count * per_job > free:
             raise GpusettleError(
                 f"offer {offer_id} has {free} of its {offer.gpu_count} GPUs free; {count} job(s) of "
-                f"{per_job} GPU(s) need {count * per_job}: open fewer jobs, ask for fewer GPUs per job "
-                "(gpus=), publish a bigger offer, or wait for running jobs to end (settled jobs' GPUs "
-                "come back with releaseJobGpus)"
+                f"{per_job} GPU(s) need {count * per_job}",
+                "open fewer jobs, ask for fewer GPUs per job (gpus=), publish a bigger offer, or wait "
+                "for running jobs to end (settled jobs' GPUs come back with releaseJobGpus)",
             )
         sender = FastSender(gs, client)
         if approve:
