@@ -120,7 +120,8 @@ def _api_latency(workdir: Path, seed: int) -> dict[str, float]:
 def _head_lag(workdir: Path) -> dict[str, float]:
     """Lag between a block being mined on a live anvil and the index holding it, while jobs stream in."""
     from ..chain.logs import RpcLogSource
-    from .market_world import make_market
+    from ..devnet import FastSender
+    from .market_world import JOB_GPUS, make_market
 
     anvil, world = make_market(workdir / "lag", jobs_per_offer=2)
     try:
@@ -144,9 +145,21 @@ def _head_lag(workdir: Path) -> dict[str, float]:
         thread.start()
         mined: dict[int, float] = {}
         for _ in range(40):
-            world.net.open_jobs(
-                world.client, world.offers[4], 3, max_gpu_seconds=60, spec_hash=b"\x02" * 32, approve=False
+            ids = world.net.open_jobs(
+                world.client,
+                world.offers[0],
+                3,
+                max_gpu_seconds=60,
+                spec_hash=b"\x02" * 32,
+                approve=False,
+                gpus=JOB_GPUS,
             )
+            mined[gs.chain.block_number()] = time.perf_counter()
+            # Cancelling gives the GPUs back at once, so the next round fits on the offer again.
+            cancel = FastSender(gs, world.client)
+            for job_id in ids:
+                cancel.call(gs.escrow, "cancelJob", job_id, gas=300_000)
+            cancel.wait()
             mined[gs.chain.block_number()] = time.perf_counter()
             time.sleep(0.05)
         deadline = time.monotonic() + 10

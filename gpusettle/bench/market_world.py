@@ -14,7 +14,7 @@ from ..devnet import Anvil, DevNet, FastSender, free_port
 from ..eip712 import Domain, attestation_digest, receipt_digest, receipts_hash, sign_digest
 from ..models import JobReceipt, Outcome
 
-__all__ = ["E18", "OFFERS", "MarketWorld", "make_market"]
+__all__ = ["E18", "JOB_GPUS", "OFFERS", "WHOLE_OFFER_FREE", "MarketWorld", "make_market"]
 
 E18 = 10**18
 
@@ -28,6 +28,14 @@ OFFERS: tuple[tuple[str, int, int, int], ...] = (
     ("NVIDIA H200", 8, 141, 12 * 10**14),
 )
 """(model, GPU count, VRAM GB, price per GPU-second in base units) for the offers of the market."""
+
+JOB_GPUS = 1
+"""GPUs each job of the market reserves: offers hold as many jobs at once as they have GPUs."""
+
+WHOLE_OFFER_FREE = 2
+"""The offer (an index into OFFERS) left with no GPU reserved at the end: its settled jobs' GPUs released
+(as a worker does), its open job the cancelled one; so a job of the whole offer (`gpusettle job create`)
+still fits on it."""
 
 
 @dataclass
@@ -132,8 +140,15 @@ def _build(anvil: Anvil, workdir: Path, jobs_per_offer: int) -> MarketWorld:
     gs = net.gs
     spec = b"\x01" * 32
     for i, offer in enumerate(offers):
+        # Capacity: an offer holds at most its GPU count of 1-GPU jobs (the 1-GPU offer gets one, open).
         ids = net.open_jobs(
-            keys["client"], offer, jobs_per_offer, max_gpu_seconds=3600, spec_hash=spec, approve=i == 0
+            keys["client"],
+            offer,
+            min(jobs_per_offer, OFFERS[i][1] // JOB_GPUS),
+            max_gpu_seconds=3600,
+            spec_hash=spec,
+            approve=i == 0,
+            gpus=JOB_GPUS,
         )
         if i == len(offers) - 1:
             world.jobs.setdefault("open", []).extend(ids)
@@ -143,14 +158,19 @@ def _build(anvil: Anvil, workdir: Path, jobs_per_offer: int) -> MarketWorld:
         running = list(accepted)
         if not running:
             continue
-        if i % 3 == 2:
+        if i % 3 == 2 and i != WHOLE_OFFER_FREE:
             world.jobs.setdefault("running", []).extend(running)
             continue
         outcome = Outcome.FAILED_PROVIDER if i == 3 else Outcome.COMPLETED
-        world.settle(running, accepted, outcome, OFFERS[i][1])
+        world.settle(running, accepted, outcome, JOB_GPUS)
         world.jobs.setdefault("settled", []).extend(running)
+        if i == WHOLE_OFFER_FREE:
+            release = FastSender(gs, workers[i])
+            release.call(gs.escrow, "releaseJobGpus", running, gas=1_000_000)
+            release.wait()
     # A cancellation, a dispute the arbiter upholds, and a new oracle set.
-    cancel = world.jobs["open"].pop(0)
+    cancel = next(j for j in world.jobs["open"] if gs.job(j).offer_id == offers[WHOLE_OFFER_FREE])
+    world.jobs["open"].remove(cancel)
     disputed = world.jobs["settled"][0]
     sender = FastSender(gs, keys["client"])
     sender.call(gs.escrow, "cancelJob", cancel, gas=300_000)

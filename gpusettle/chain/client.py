@@ -437,6 +437,10 @@ class Gpusettle:
             metadata_uri=str(o[6]),
         )
 
+    def free_gpus(self, offer_id: int) -> int:
+        """GPUs of offer `offer_id` no job or lease holds (settled jobs hold theirs until released)."""
+        return int(self._call(self.staking, "freeGpus", offer_id))
+
     def offer_count(self) -> int:
         """Offers ever published."""
         return int(self._call(self.staking, "offerCount"))

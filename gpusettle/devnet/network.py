@@ -170,15 +170,33 @@ class DevNet:
         spec_hash: bytes,
         deadline_in: int = 86_400,
         approve: bool = True,
+        gpus: int | None = None,
     ) -> list[int]:
-        """Open `count` jobs on an offer; returns their ids."""
+        """Open `count` jobs on an offer, each reserving `gpus` of its GPUs (default: all of them);
+        returns their ids. GpusettleError, before anything is sent, when the offer has too few free."""
         gs = self.gs
+        # The client's price limit is the offer's current price.
+        offer = gs.offer(offer_id)
+        per_job = offer.gpu_count if gpus is None else gpus
+        if per_job < 1 or per_job > offer.gpu_count:
+            raise GpusettleError(
+                f"a job on offer {offer_id} must take 1 to {offer.gpu_count} GPUs, not {per_job}",
+                "pass gpus= within the offer's GPU count",
+            )
+        # Checked here so that a batch that cannot fit fails with the numbers, not as a revert of one
+        # of its transactions after the first ones were mined.
+        free = gs.free_gpus(offer_id)
+        if count * per_job > free:
+            raise GpusettleError(
+                f"offer {offer_id} has {free} of its {offer.gpu_count} GPUs free; {count} job(s) of "
+                f"{per_job} GPU(s) need {count * per_job}",
+                "open fewer jobs, ask for fewer GPUs per job (gpus=), publish a bigger offer, or wait "
+                "for running jobs to end (settled jobs' GPUs come back with releaseJobGpus)",
+            )
         sender = FastSender(gs, client)
         if approve:
             sender.call(gs.token, "approve", gs.escrow.address, 2**256 - 1)
         deadline = gs.chain.timestamp() + deadline_in
-        # The client's limits are the offer as it stands: the whole machine at its current price.
-        offer = gs.offer(offer_id)
         for _ in range(count):
             sender.call(
                 gs.escrow,
@@ -187,7 +205,7 @@ class DevNet:
                 max_gpu_seconds,
                 deadline,
                 spec_hash,
-                offer.gpu_count,
+                per_job,
                 offer.price_per_gpu_second,
                 gas=400_000,
             )

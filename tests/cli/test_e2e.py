@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,27 @@ def offer_id(gs: Cli, suite: dict[str, str]) -> int:
         *_signed(gs, "prov"),
     )
     return int(res["offer_id"])
+
+
+@pytest.fixture(autouse=True)
+def offer_freed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """`job create` reserves all of the offer's GPUs and the offer holds one such job at a time: after a
+    test that used the offer, cancel the client's jobs still Open on it, so the next test's job fits."""
+    yield
+    if "offer_id" not in request.fixturenames:
+        return
+    gs, anvil = request.getfixturevalue("gs"), request.getfixturevalue("anvil")
+    offer_id = request.getfixturevalue("offer_id")
+    client = _client(gs, anvil)
+    still_open = [
+        j
+        for j in range(1, client.job_count() + 1)
+        if client.job(j).offer_id == offer_id and client.job(j).status == "Open"
+    ]
+    if still_open:
+        owner = _unlock(gs, "client")
+        for job_id in still_open:
+            client.send(client.plan_cancel_job(owner.address, job_id), owner)
 
 
 def test_deploy_record_and_rerun_deploys_nothing(gs: Cli, suite: dict[str, str], anvil: Anvil) -> None:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from gpusettle.devnet import Anvil, DevNet, ManagedProcess, free_port
+from gpusettle.devnet import Anvil, DevNet, FastSender, ManagedProcess, free_port
 from gpusettle.eip712 import ReceiptVerifier, sign_digest
 from gpusettle.models import JobReceipt, Outcome
 
@@ -34,7 +34,11 @@ def isolation() -> None:
 
 @dataclass
 class World:
-    """A deployed suite with one staked provider, its worker key, a client, an oracle and an arbiter."""
+    """A deployed suite with one staked provider, its worker key, a client, an oracle and an arbiter.
+
+    The offer has `offer_gpus` GPUs; every job the tests open takes `gpu_count` of them (and receipts
+    meter that many), so several jobs fit on the offer at once, as capacity requires.
+    """
 
     net: DevNet
     workdir: Path
@@ -46,7 +50,10 @@ class World:
     treasury: LocalAccount
     offer_id: int
     gpu_count: int
+    offer_gpus: int
     processes: list[ManagedProcess] = field(default_factory=list)
+    more_offers: list[int] = field(default_factory=list)
+    """Further offers of `offer_gpus` GPUs each, for modules holding more jobs than one offer can."""
 
     @property
     def url(self) -> str:
@@ -90,10 +97,34 @@ class World:
     def jobs(
         self, count: int, max_gpu_seconds: int = 3600, spec_hash: bytes = b"\x01" * 32
     ) -> dict[int, int]:
-        ids = self.net.open_jobs(
-            self.client, self.offer_id, count, max_gpu_seconds=max_gpu_seconds, spec_hash=spec_hash
+        return self.net.accept_jobs(self.worker, self.open(count, max_gpu_seconds, spec_hash))
+
+    def open(self, count: int, max_gpu_seconds: int = 3600, spec_hash: bytes = b"\x01" * 32) -> list[int]:
+        """Open `count` jobs of `gpu_count` GPUs each (not accepted): on the offer, then on the further
+        offers once it is full; open_jobs says how many GPUs are free when they do not fit at all."""
+        plan: list[tuple[int, int]] = []
+        left = count
+        for offer_id in [self.offer_id, *self.more_offers]:
+            fit = min(left, self.net.gs.free_gpus(offer_id) // self.gpu_count)
+            if fit > 0:
+                plan.append((offer_id, fit))
+                left -= fit
+        if left:  # they do not fit: open_jobs refuses with the numbers, before anything is sent
+            return self._open_on(self.offer_id, count, max_gpu_seconds, spec_hash)
+        ids: list[int] = []
+        for offer_id, n in plan:
+            ids += self._open_on(offer_id, n, max_gpu_seconds, spec_hash)
+        return ids
+
+    def _open_on(self, offer_id: int, count: int, max_gpu_seconds: int, spec_hash: bytes) -> list[int]:
+        return self.net.open_jobs(
+            self.client,
+            offer_id,
+            count,
+            max_gpu_seconds=max_gpu_seconds,
+            spec_hash=spec_hash,
+            gpus=self.gpu_count,
         )
-        return self.net.accept_jobs(self.worker, ids)
 
     def start_oracle(
         self,
@@ -226,11 +257,16 @@ def make_world(
     tmp: Path,
     gpu_count: int = 2,
     stake: int = 100_000 * E18,
+    offer_gpus: int = 8,
+    offers: int = 1,
     oracles: int = 1,
     threshold: int = 1,
     block_time: float | None = None,
 ) -> tuple[Anvil, World]:
-    """`block_time`: mine a block every so many seconds as well (leases need the chain's clock to move)."""
+    """`gpu_count`: GPUs per job (receipts meter that many); `offer_gpus`: the offer's GPUs, enough for the
+    jobs a module holds open at once (at most the worker's 8 simulated slots where a worker runs); `offers`
+    such offers (at most 255 GPUs each) where one cannot hold them all.
+    `block_time`: mine a block every so many seconds as well (leases need the chain's clock to move)."""
     anvil = Anvil(
         port=free_port(*PORTS),
         log_path=tmp / "logs" / "anvil.log",
@@ -256,10 +292,15 @@ def make_world(
             keys["worker"].address,
             stake=stake,
             gpu_model="Test GPU",
-            gpu_count=gpu_count,
+            gpu_count=offer_gpus,
             vram_gb=80,
             price=PRICE,
         )
+        more = FastSender(net.gs, keys["provider"])
+        for _ in range(offers - 1):
+            more.call(net.gs.staking, "addOffer", "Test GPU", offer_gpus, 80, PRICE, "")
+        more.wait()
+        more_offers = list(range(offer + 1, offer + offers))
     except BaseException:
         anvil.stop()
         raise
@@ -274,6 +315,8 @@ def make_world(
         keys["treasury"],
         offer,
         gpu_count,
+        offer_gpus,
+        more_offers=more_offers,
     )
 
 

@@ -24,18 +24,33 @@ from gpusettle.hashing import keccak256
 from gpusettle.models import JobSpec, MatmulWorkload
 from gpusettle.signed_requests import result_upload_headers
 from gpusettle.workloads import encode_result, generate_inputs, run_matmul
-from tests.e2e.conftest import World, receipt_status, wait_until
+from tests.e2e.conftest import World, make_world, receipt_status, wait_until
 
 MATMUL = JobSpec(workload=MatmulWorkload(kind="matmul", seed=7, n=128, repetitions=1))
+
+
+PLAIN_JOBS, MATMUL_JOBS = 10, 2
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The shared world with an offer big enough for all the module's jobs at once (no worker runs here,
+    so the offer need not fit the worker's simulated slots)."""
+    anvil, w = make_world(tmp_path_factory.mktemp("bad-receipts"), offer_gpus=24)
+    assert (PLAIN_JOBS + MATMUL_JOBS) * w.gpu_count <= w.offer_gpus
+    try:
+        yield w
+    finally:
+        for proc in w.processes:
+            proc.stop()
+        anvil.stop()
 
 
 @pytest.fixture(scope="module")
 def setup(world: World) -> Iterator[dict[str, Any]]:
     oracle, url = world.start_oracle()
-    plain = world.jobs(10)
-    matmul_ids = world.net.open_jobs(
-        world.client, world.offer_id, 2, max_gpu_seconds=3600, spec_hash=bytes.fromhex(MATMUL.spec_hash()[2:])
-    )
+    plain = world.jobs(PLAIN_JOBS)
+    matmul_ids = world.open(MATMUL_JOBS, spec_hash=bytes.fromhex(MATMUL.spec_hash()[2:]))
     matmul = world.net.accept_jobs(world.worker, matmul_ids)
     assert (
         httpx.put(f"{url}/v1/specs/{MATMUL.spec_hash()}", content=MATMUL.canonical_json()).status_code == 201

@@ -6,9 +6,11 @@ from __future__ import annotations
 import sys
 
 import httpx
+import pytest
 from hexbytes import HexBytes
 
 from gpusettle.devnet import FastSender
+from gpusettle.errors import GpusettleError
 from gpusettle.models import CommandWorkload, JobSpec, MatmulWorkload
 from tests.e2e.conftest import FEE_BPS, PRICE, World, settled_everywhere, wait_until
 
@@ -41,9 +43,7 @@ def test_jobs_settle_and_balances_move_exactly(world: World) -> None:
     max_gpu_seconds = 1000
     job_ids: dict[str, int] = {}
     for name, spec in specs.items():
-        (job_id,) = world.net.open_jobs(
-            world.client, world.offer_id, 1, max_gpu_seconds=max_gpu_seconds, spec_hash=publish(url, spec)
-        )
+        (job_id,) = world.open(1, max_gpu_seconds=max_gpu_seconds, spec_hash=publish(url, spec))
         job_ids[name] = job_id
     wait_until(
         lambda: all(settled_everywhere(world, url, j) for j in job_ids.values()),
@@ -94,3 +94,23 @@ def test_jobs_settle_and_balances_move_exactly(world: World) -> None:
     worker.stop()
     oracle.stop()
     assert worker.log_path.read_text().count("receipt acknowledged by the oracle") == 3
+
+
+def test_more_jobs_than_free_gpus_are_refused_before_anything_is_sent(world: World) -> None:
+    gs = world.net.gs
+    free = gs.free_gpus(world.offer_id)
+    too_many = free // world.gpu_count + 1
+    jobs_before = gs.job_count()
+    nonce_before = gs.chain.w3.eth.get_transaction_count(world.client.address)
+    with pytest.raises(GpusettleError) as info:
+        world.open(too_many)
+    message = str(info.value)
+    assert f"offer {world.offer_id} has {free} of its {world.offer_gpus} GPUs free" in message
+    assert f"{too_many} job(s) of {world.gpu_count} GPU(s) need {too_many * world.gpu_count}" in message
+    assert info.value.hint is not None and "open fewer jobs" in info.value.hint
+    assert gs.job_count() == jobs_before
+    assert gs.chain.w3.eth.get_transaction_count(world.client.address) == nonce_before
+    with pytest.raises(GpusettleError, match="must take 1 to 8 GPUs, not 9"):
+        world.net.open_jobs(
+            world.client, world.offer_id, 1, max_gpu_seconds=10, spec_hash=b"\x01" * 32, gpus=9
+        )

@@ -40,7 +40,9 @@ MY_PORTS = (8800, 8899)
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(conftest, "PORTS", MY_PORTS)
-        anvil, w = make_world(tmp_path_factory.mktemp("faults-more"))
+        # No worker releases settled jobs' GPUs here: room for all the module's 2-GPU jobs at once
+        # (about 30, the reorg case alone opens 3 per depth).
+        anvil, w = make_world(tmp_path_factory.mktemp("faults-more"), offer_gpus=128)
     try:
         yield w
     finally:

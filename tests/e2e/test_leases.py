@@ -197,7 +197,7 @@ def oracle_args(world: World) -> tuple[str, ...]:
 @pytest.fixture(scope="module")
 def leasing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Leasing]:
     tmp = tmp_path_factory.mktemp("leases")
-    anvil, w = make_world(tmp, gpu_count=4, stake=100_000 * E18, block_time=1)
+    anvil, w = make_world(tmp, gpu_count=LEASE_GPUS, offer_gpus=4, stake=100_000 * E18, block_time=1)
     try:
         gs = w.net.gs
         sender = FastSender(gs, w.provider)

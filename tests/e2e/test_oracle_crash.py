@@ -30,9 +30,17 @@ CRASH_POINTS = ("batch_stored", "broadcast", "mined")
 
 @pytest.fixture(scope="module")
 def crash_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, list[tuple[int, int]]]]:
-    anvil, world = make_world(tmp_path_factory.mktemp("crash"), gpu_count=1, stake=10_000_000 * 10**18)
+    total = PER_TRIAL * TRIALS + 20 * len(CRASH_POINTS)
+    # Every job holds its GPU until the end (nothing releases settled jobs' GPUs here): offers of 255
+    # 1-GPU slots, as many as the jobs need.
+    anvil, world = make_world(
+        tmp_path_factory.mktemp("crash"),
+        gpu_count=1,
+        offer_gpus=255,
+        offers=-(-total // 255),
+        stake=10_000_000 * 10**18,
+    )
     try:
-        total = PER_TRIAL * TRIALS + 20 * len(CRASH_POINTS)
         accepted = world.jobs(total, max_gpu_seconds=100)
         until_receipts_can_end(accepted)
         yield world, sorted(accepted.items())

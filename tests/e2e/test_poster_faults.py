@@ -18,7 +18,20 @@ from gpusettle.oracle.metrics import OracleMetrics
 from gpusettle.oracle.poster import GWEI, Poster, PosterSettings
 from gpusettle.oracle.quorum import QuorumSigner
 from gpusettle.oracle.store import NewReceipt, SQLiteStore
-from tests.e2e.conftest import World, wait_until
+from tests.e2e.conftest import World, make_world, wait_until
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The shared world with room for the module's 12 2-GPU jobs at once (no worker releases settled
+    jobs' GPUs here, so the offer need not fit the worker's simulated slots)."""
+    anvil, w = make_world(tmp_path_factory.mktemp("poster-faults"), offer_gpus=32)
+    try:
+        yield w
+    finally:
+        for proc in w.processes:
+            proc.stop()
+        anvil.stop()
 
 
 @pytest.fixture

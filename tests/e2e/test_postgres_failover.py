@@ -25,7 +25,14 @@ TAKEOVER_LIMIT_S = 10.0
 
 @pytest.fixture(scope="module")
 def pg_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, list[tuple[int, int]]]]:
-    anvil, world = make_world(tmp_path_factory.mktemp("pgfail"), gpu_count=1, stake=10_000_000 * 10**18)
+    # One GPU per job, held to the end: offers of 255 slots, as many as the receipts need.
+    anvil, world = make_world(
+        tmp_path_factory.mktemp("pgfail"),
+        gpu_count=1,
+        offer_gpus=255,
+        offers=-(-RECEIPTS // 255),
+        stake=10_000_000 * 10**18,
+    )
     try:
         accepted = world.jobs(RECEIPTS, max_gpu_seconds=100)
         time.sleep(2.1)  # every receipt's end time (accepted + 1 s) is in the past of the next block

@@ -54,7 +54,7 @@ def test_two_of_three_cosign_and_settle(quorum_world: World) -> None:
     poster, url = world.start_oracle("oracle1", "--peer", peer_url, "--peer", dead, port=poster_port)
 
     spec_hash = bytes.fromhex(SPEC.spec_hash()[2:])
-    ids = world.net.open_jobs(world.client, world.offer_id, 2, max_gpu_seconds=3600, spec_hash=spec_hash)
+    ids = world.open(2, spec_hash=spec_hash)
     accepted = world.net.accept_jobs(world.worker, ids)
     assert httpx.put(f"{url}/v1/specs/{SPEC.spec_hash()}", content=SPEC.canonical_json()).status_code == 201
     payload = run_matmul(SPEC.workload, device="cpu").payload  # type: ignore[arg-type]

@@ -117,9 +117,7 @@ def test_a_wrong_input_hash_fails_the_job_before_any_gpu_time_is_billed(world: W
         httpx.put(f"{url}/v1/specs/{spec.spec_hash()}", content=spec.canonical_json(), timeout=10).status_code
         == 201
     )
-    (job_id,) = world.net.open_jobs(
-        world.client, world.offer_id, 1, max_gpu_seconds=600, spec_hash=bytes.fromhex(spec.spec_hash()[2:])
-    )
+    (job_id,) = world.open(1, max_gpu_seconds=600, spec_hash=bytes.fromhex(spec.spec_hash()[2:]))
     wait_until(lambda: settled_everywhere(world, url, job_id), 120, "the bad-input job to settle", world)
     (event,) = world.net.gs.events("escrow", "JobSettled", jobId=job_id)
     assert int(event.args["outcome"]) == int(Outcome.FAILED_CLIENT) and int(event.args["gpuSeconds"]) == 0

@@ -48,9 +48,7 @@ def test_killed_mid_job_is_not_run_again_and_not_billed(world: World, tmp_path: 
     )
     spec = JobSpec(workload=CommandWorkload(kind="command", argv=[sys.executable, "-c", code]))
     worker = world.start_worker(url, "--allow-command", "--unsandboxed")
-    (job_id,) = world.net.open_jobs(
-        world.client, world.offer_id, 1, max_gpu_seconds=3600, spec_hash=publish(url, spec)
-    )
+    (job_id,) = world.open(1, spec_hash=publish(url, spec))
     wait_until(lambda: starts(marker) == 1 and pids.exists(), 60, "the job to start", world)
     job_pids = [int(p) for p in pids.read_text().split()]
     worker.kill9()
@@ -87,9 +85,7 @@ def test_signed_receipt_is_delivered_after_a_restart_without_rerunning(world: Wo
     worker = world.start_worker(
         url, "--allow-command", "--unsandboxed", "--spec-store", str(spec_dir), name="worker2"
     )
-    (job_id,) = world.net.open_jobs(
-        world.client, world.offer_id, 1, max_gpu_seconds=3600, spec_hash=bytes.fromhex(spec.spec_hash()[2:])
-    )
+    (job_id,) = world.open(1, spec_hash=bytes.fromhex(spec.spec_hash()[2:]))
     wait_until(lambda: "submission attempt 2 failed" in worker.log_path.read_text(), 60, "retries", world)
     worker.kill9()
     assert starts(marker) == 1
@@ -130,9 +126,7 @@ def test_a_sandboxed_job_dies_with_its_crashed_worker(world: World, tmp_path: Pa
     )
     spec = JobSpec(workload=CommandWorkload(kind="command", argv=[sys.executable, "-c", code, token]))
     worker = world.start_worker(url, "--allow-command", name="worker-sandboxed")
-    (job_id,) = world.net.open_jobs(
-        world.client, world.offer_id, 1, max_gpu_seconds=3600, spec_hash=publish(url, spec)
-    )
+    (job_id,) = world.open(1, spec_hash=publish(url, spec))
     started = world.workdir / "worker-sandboxed" / "jobs" / str(job_id) / "work" / "started"
     wait_until(
         lambda: started.exists() and len(with_token(token)) >= 2, 60, "the sandboxed job to start", world

@@ -59,14 +59,18 @@ def test_job_detail_has_its_timeline(site: Site) -> None:
     job_id = site.world.jobs["disputed"][0]
     body = get(site, f"/api/jobs/{job_id}").json()
     assert body["job"]["status"] == "DisputeUpheld"
-    assert [e["name"] for e in body["timeline"]] == [
-        "JobCreated",
-        "JobAccepted",
-        "JobSettled",
-        "JobDisputed",
-        "CollateralReleased",
-        "DisputeResolved",
-    ]  # fmt: skip (the ruling releases the settled job's dispute reserve before it says how it ruled)
+    assert (
+        [e["name"] for e in body["timeline"]]
+        == [
+            "JobCreated",
+            "JobAccepted",
+            "JobSettled",
+            "JobDisputed",
+            "CollateralReleased",
+            "JobGpusReleased",
+            "DisputeResolved",
+        ]
+    )  # fmt: skip (the ruling releases the settled job's dispute reserve and its GPUs before it says how it ruled)
 
 
 def test_openapi_describes_every_route(site: Site) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gpusettle.bench.market_world import MarketWorld
+from gpusettle.bench.market_world import JOB_GPUS, MarketWorld
 from gpusettle.chain import Gpusettle
 from gpusettle.chain.logs import LogRangeError, LogReader
 from gpusettle.errors import ConfigError
@@ -172,7 +172,13 @@ def test_index_run_follows_new_blocks_and_stops_on_sigterm(market: MarketWorld, 
     try:
         before = net.gs.job_count()
         new = net.open_jobs(
-            market.client, market.offers[5], 1, max_gpu_seconds=77, spec_hash=b"\x07" * 32, approve=False
+            market.client,
+            market.offers[5],
+            1,
+            max_gpu_seconds=77,
+            spec_hash=b"\x07" * 32,
+            approve=False,
+            gpus=JOB_GPUS,
         )
         deadline = time.monotonic() + 60
         found = None

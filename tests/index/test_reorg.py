@@ -8,15 +8,26 @@ from pathlib import Path
 
 import pytest
 
-from gpusettle.bench.market_world import MarketWorld, make_market
+from gpusettle.bench.market_world import JOB_GPUS, MarketWorld, make_market
 from gpusettle.devnet import FastSender
 
 from .conftest import dump, follower, fresh_dump
+
+ACTIVITY_JOBS = 2
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MarketWorld]:
     anvil, world = make_market(tmp_path_factory.mktemp("reorg"), jobs_per_offer=2)
+    # Every activity below leaves up to ACTIVITY_JOBS jobs holding GPUs of offers[2] (10 activities in
+    # all): give that offer room for them all, so capacity never refuses a createJob of the test.
+    gs = world.net.gs
+    offer = gs.offer(world.offers[2])
+    provider = FastSender(gs, world.providers[2])
+    provider.call(
+        gs.staking, "updateOffer", offer.offer_id, 64, offer.vram_gb, offer.price_per_gpu_second, ""
+    )
+    provider.wait()
     try:
         yield world
     finally:
@@ -32,10 +43,11 @@ def _activity(world: MarketWorld, salt: int) -> None:
     world.net.open_jobs(
         world.client,
         world.offers[2],
-        2,
+        ACTIVITY_JOBS,
         max_gpu_seconds=1000 + salt,
         spec_hash=bytes([salt]) * 32,
         approve=False,
+        gpus=JOB_GPUS,
     )
     open_jobs = [
         j
