@@ -11,8 +11,9 @@ import brownie
 
 from tests.fixtures.contracts import DISPUTE_BOND, PRICE, TIMEOUT_GRACE
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 
-from .conftest import DAY, GPU_COUNT, MAX_U256, UPHELD, at, err, now, receipt_for
+from .conftest import DAY, MAX_U256, UPHELD, at, err, now, receipt_for
 
 BIG = 4_000_000  # GPU-seconds: a 4,000-token job, 800 tokens of collateral
 MIN_RUN_TIME = 600
@@ -23,7 +24,7 @@ BPS = 10_000
 def open_job(escrow, token, sender, max_gpu_seconds, deadline):
     if token.allowance(sender, escrow) < 2**255:
         token.approve(escrow, MAX_U256, {"from": sender})
-    return escrow.createJob(1, max_gpu_seconds, deadline, SPEC_HASH, GPU_COUNT, PRICE, {"from": sender})
+    return escrow.createJob(1, max_gpu_seconds, deadline, SPEC_HASH, *limits(escrow, 1), {"from": sender})
 
 
 def test_second_wallet_cannot_drain_free_stake_before_the_dispute(escrow, staking, token, staked_provider, client,

@@ -6,16 +6,17 @@ then what is held for timed-out clients; a held slash the ruling did not need go
 released (no dispute open and the provider's dispute windows closed).
 """
 
-from tests.fixtures.contracts import PRICE, TIMEOUT_GRACE
+from tests.fixtures.contracts import TIMEOUT_GRACE
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 
-from .conftest import DAY, GPU_COUNT, HOUR, MAX_U256, at, now, receipt_for, warp
+from .conftest import DAY, HOUR, MAX_U256, at, now, receipt_for, warp
 
 
 def open_job(escrow, token, sender, max_gpu_seconds, deadline):
     if token.allowance(sender, escrow) < 2**255:
         token.approve(escrow, MAX_U256, {"from": sender})
-    return escrow.createJob(1, max_gpu_seconds, deadline, SPEC_HASH, GPU_COUNT, PRICE,
+    return escrow.createJob(1, max_gpu_seconds, deadline, SPEC_HASH, *limits(escrow, 1),
                             {"from": sender}).events["JobCreated"]["jobId"]
 
 

@@ -13,6 +13,7 @@
 import brownie
 
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 from tests.helpers.signing import FAILED_CLIENT
 
 from .conftest import MAX_U256, err, now, receipt_for
@@ -40,7 +41,7 @@ def test_second_wallet_farms_only_the_value_it_pays(escrow, staking, token, stak
     before = escrow.providerRecord(provider).dict()
     spent = token.balanceOf(wallet)
     for _ in range(3):
-        job = escrow.createJob(offer, 255, now() + 3600, SPEC_HASH, 255, 1, {"from": wallet}).events["JobCreated"]["jobId"]
+        job = escrow.createJob(offer, 255, now() + 3600, SPEC_HASH, *limits(escrow, offer), {"from": wallet}).events["JobCreated"]["jobId"]
         escrow.acceptJob(job, {"from": worker})
         r = receipt_for(escrow, job, gpu_seconds=255)
         escrow.settle(r.as_tuple(), sign(r), attest([r]), {"from": rando})

@@ -9,8 +9,9 @@ paid; the shield job's cancellation returns its deposit and nothing of the slash
 
 from tests.fixtures.contracts import COLLATERAL_BPS, DISPUTE_BOND, PRICE, PROVIDER_STAKE
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.limits import limits
 
-from .conftest import BPS, DAY, GPU_COUNT, MAX_U256, UPHELD, now, receipt_for, warp
+from .conftest import BPS, DAY, MAX_U256, UPHELD, now, receipt_for, warp
 
 BIG = 4_000_000  # GPU-seconds: a 4,000-token job, 800 tokens of collateral
 PAID = 4_000 * 10**18
@@ -19,7 +20,7 @@ PAID = 4_000 * 10**18
 def open_job(escrow, token, sender, max_gpu_seconds, deadline):
     if token.allowance(sender, escrow) < 2**255:
         token.approve(escrow, MAX_U256, {"from": sender})
-    return escrow.createJob(1, max_gpu_seconds, deadline, SPEC_HASH, GPU_COUNT, PRICE, {"from": sender})
+    return escrow.createJob(1, max_gpu_seconds, deadline, SPEC_HASH, *limits(escrow, 1), {"from": sender})
 
 
 def settled_false_job(escrow, token, client, worker, rando, sign, attest):
