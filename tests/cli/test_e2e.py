@@ -107,7 +107,7 @@ def test_deploy_record_and_rerun_deploys_nothing(gs: Cli, suite: dict[str, str],
     nonce = anvil.nonce(anvil.call("eth_accounts")[0])
     again = gs("deploy", "--account", "dev:0", "--yes")
     assert "nothing to deploy" in again.stderr
-    assert "code hashes of ComputeToken, ProviderStaking, JobEscrow match" in again.stderr
+    assert "code hashes of ComputeToken, ProviderStaking, JobEscrow, LeaseEscrow match" in again.stderr
     assert anvil.nonce(anvil.call("eth_accounts")[0]) == nonce
 
 
