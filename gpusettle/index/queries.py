@@ -231,6 +231,33 @@ def _job(r: tuple[Any, ...]) -> JobRow:
     )
 
 
+def _newest_first(
+    db: Database,
+    table: str,
+    columns: str,
+    key: str,
+    status: str | None,
+    provider: str | None,
+    client: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[tuple[Any, ...]]]:
+    """The count of a jobs- or leases-like table's rows matching the filters, and one page of them, newest first.
+    Addresses are stored lower-case; a status is matched as given."""
+    where, params = [], []
+    for column, value in (("status", status), ("provider", provider), ("client", client)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value.lower() if column != "status" else value)
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    total = int(db.scalar(f"SELECT COUNT(*) FROM {table} {clause}", params) or 0)
+    rows = db.query(
+        f"SELECT {columns} FROM {table} {clause} ORDER BY {key} DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return total, rows
+
+
 def jobs(
     db: Database,
     *,
@@ -241,17 +268,7 @@ def jobs(
     offset: int = 0,
 ) -> tuple[int, list[JobRow]]:
     """(matching count, newest jobs first)."""
-    where, params = [], []
-    for column, value in (("status", status), ("provider", provider), ("client", client)):
-        if value:
-            where.append(f"{column} = ?")
-            params.append(value.lower() if column != "status" else value)
-    clause = ("WHERE " + " AND ".join(where)) if where else ""
-    total = int(db.scalar(f"SELECT COUNT(*) FROM jobs {clause}", params) or 0)
-    rows = db.query(
-        f"SELECT {_JOB_COLUMNS} FROM jobs {clause} ORDER BY job_id DESC LIMIT ? OFFSET ?",
-        [*params, limit, offset],
-    )
+    total, rows = _newest_first(db, "jobs", _JOB_COLUMNS, "job_id", status, provider, client, limit, offset)
     return total, [_job(r) for r in rows]
 
 
@@ -471,16 +488,8 @@ def leases(
     offset: int = 0,
 ) -> tuple[int, list[LeaseRow]]:
     """(matching count, newest leases first)."""
-    where, params = [], []
-    for column, value in (("status", status), ("provider", provider), ("client", client)):
-        if value:
-            where.append(f"{column} = ?")
-            params.append(value.lower() if column != "status" else value)
-    clause = ("WHERE " + " AND ".join(where)) if where else ""
-    total = int(db.scalar(f"SELECT COUNT(*) FROM leases {clause}", params) or 0)
-    rows = db.query(
-        f"SELECT {_LEASE_COLUMNS} FROM leases {clause} ORDER BY lease_id DESC LIMIT ? OFFSET ?",
-        [*params, limit, offset],
+    total, rows = _newest_first(
+        db, "leases", _LEASE_COLUMNS, "lease_id", status, provider, client, limit, offset
     )
     return total, [_lease(r) for r in rows]
 
