@@ -17,7 +17,9 @@ import httpx
 import pytest
 from eth_account.signers.local import LocalAccount
 
+from gpusettle.chain.gpurelease import MAX_BATCH, held_by_settled_jobs
 from gpusettle.devnet import Anvil, DevNet, FastSender, ManagedProcess, free_port
+from gpusettle.errors import GpusettleError
 from gpusettle.eip712 import ReceiptVerifier, sign_digest
 from gpusettle.models import JobReceipt, Outcome
 
@@ -102,6 +104,9 @@ class World:
     def open(self, count: int, max_gpu_seconds: int = 3600, spec_hash: bytes = b"\x01" * 32) -> list[int]:
         """Open `count` jobs of `gpu_count` GPUs each (not accepted): on the offer, then on the further
         offers once it is full; open_jobs says how many GPUs are free when they do not fit at all."""
+        offers = [self.offer_id, *self.more_offers]
+        if sum(self.net.gs.free_gpus(o) for o in offers) < count * self.gpu_count:
+            self.release_settled_gpus()
         plan: list[tuple[int, int]] = []
         left = count
         for offer_id in [self.offer_id, *self.more_offers]:
@@ -115,6 +120,22 @@ class World:
         for offer_id, n in plan:
             ids += self._open_on(offer_id, n, max_gpu_seconds, spec_hash)
         return ids
+
+    def release_settled_gpus(self) -> None:
+        """What `gpusettle provider release-gpus` does: give back the GPUs settled jobs still hold. The worker
+        does it as jobs settle, but a test that stops its worker right after settlement can leave them held
+        for the module's next test."""
+        held = [job_id for job_id, _offer, _gpus in held_by_settled_jobs(self.net.gs, self.provider.address)]
+        for i in range(0, len(held), MAX_BATCH):
+            sender = FastSender(self.net.gs, self.provider)
+            sender.call(self.net.gs.escrow, "releaseJobGpus", held[i : i + MAX_BATCH], gas=2_000_000)
+            try:
+                sender.wait()
+            except GpusettleError:
+                # JobEscrowNothingToClaim: a worker still running gave them back first
+                if set(held[i : i + MAX_BATCH]) & {j for j, _o, _g in held_by_settled_jobs(self.net.gs,
+                                                                                          self.provider.address)}:
+                    raise
 
     def _open_on(self, offer_id: int, count: int, max_gpu_seconds: int, spec_hash: bytes) -> list[int]:
         return self.net.open_jobs(

@@ -35,13 +35,18 @@ def self_dealing(client, provider, worker):
     return err("JobEscrowSelfDealing(address,address,address)", client, provider, worker)
 
 
-def open_job(escrow, token, sender, max_gpu_seconds=3600, deadline=None, offer_id=1):
+def open_job(escrow, token, sender, max_gpu_seconds=3600, deadline=None, offer_id=1, when=None):
+    """Open a job from `sender`; with `when`, createJob (and only it) is mined at that timestamp. The approval and
+    the capacity set-up go first, so that their blocks cannot push createJob past `when`."""
     if token.allowance(sender, escrow) < 2**255:
         token.approve(escrow, MAX_U256, {"from": sender})
     deadline = deadline or now() + 7 * DAY
     # The suites' job factories free an offer's capacity as a provider would (tests/helpers/limits.py).
     gpus, _ = limits(escrow, offer_id)
-    return escrow.createJob(offer_id, max_gpu_seconds, deadline, SPEC_HASH, gpus, PRICE, {"from": sender})
+    if when is None:
+        return escrow.createJob(offer_id, max_gpu_seconds, deadline, SPEC_HASH, gpus, PRICE, {"from": sender})
+    with at(when):
+        return escrow.createJob(offer_id, max_gpu_seconds, deadline, SPEC_HASH, gpus, PRICE, {"from": sender})
 
 
 def collateral_of(max_gpu_seconds):
@@ -71,18 +76,17 @@ def test_client_named_worker_after_opening_cannot_have_its_job_accepted(escrow, 
 
 
 def test_job_with_a_deadline_seconds_away_is_refused(escrow, token, staked_provider, rando):
-    t = now() + 5
+    t = now() + 30  # room for the approval and capacity blocks open_job mines first
     deadline = t + 20
-    with at(t), brownie.reverts(err("JobEscrowRunTimeTooShort(uint256,uint256)", deadline, t + MIN_RUN_TIME)):
-        open_job(escrow, token, rando, deadline=deadline)
+    with brownie.reverts(err("JobEscrowRunTimeTooShort(uint256,uint256)", deadline, t + MIN_RUN_TIME)):
+        open_job(escrow, token, rando, deadline=deadline, when=t)
 
 
 def test_job_cannot_be_accepted_later_than_the_minimum_run_time_before_its_deadline(escrow, token, staked_provider,
                                                                                     rando, worker):
-    t = now() + 5
+    t = now() + 30  # room for the approval and capacity blocks open_job mines first
     deadline = t + MIN_RUN_TIME + 100
-    with at(t):
-        job_id = open_job(escrow, token, rando, deadline=deadline).events["JobCreated"]["jobId"]
+    job_id = open_job(escrow, token, rando, deadline=deadline, when=t).events["JobCreated"]["jobId"]
     accept_by = deadline - MIN_RUN_TIME
     assert escrow.getJob(job_id)["acceptBy"] == accept_by
     with at(accept_by + 1), brownie.reverts(
