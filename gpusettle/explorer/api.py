@@ -14,7 +14,7 @@ from ..index import queries
 from ..index.db import Database
 from ..models import JobStatus
 
-__all__ = ["BadQuery", "api_routes", "openapi", "parse"]
+__all__ = ["BadQuery", "LeasesQuery", "api_routes", "openapi", "parse"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -180,6 +180,8 @@ class LeasesQuery(BaseModel):
     """Only this provider's leases (0x address)."""
     client: str | None = None
     """Only this client's leases (0x address)."""
+    offer: int | None = None
+    """Only leases on this offer."""
     limit: int = 50
     """Rows per page (1-500)."""
     offset: int = 0
@@ -194,6 +196,8 @@ class LeasesQuery(BaseModel):
             v = getattr(self, name)
             if v is not None and not (len(v) == 42 and v.startswith("0x")):
                 raise BadQuery(f"{name}: {v!r} is not a 0x address of 40 hex digits", name)
+        if self.offer is not None and not 1 <= self.offer < 2**63:
+            raise BadQuery(f"offer: must be an offer id, 1 or more (got {self.offer})", "offer")
         if self.status is not None and self.status not in _LEASE_STATUSES:
             raise BadQuery(f"status: {self.status!r} is not one of {', '.join(_LEASE_STATUSES)}", "status")
 
@@ -204,7 +208,13 @@ _LEASE_STATUSES = ("Open", "Running", "Ended", "Cancelled", "Disputed")
 def _leases(request: Request) -> Any:
     q = parse(LeasesQuery, request.query_params)
     total, rows = queries.leases(
-        _db(request), status=q.status, provider=q.provider, client=q.client, limit=q.limit, offset=q.offset
+        _db(request),
+        status=q.status,
+        provider=q.provider,
+        client=q.client,
+        offer=q.offer,
+        limit=q.limit,
+        offset=q.offset,
     )
     return {"total": total, "leases": [r.model_dump(mode="json") for r in rows]}
 

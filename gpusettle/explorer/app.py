@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 from ..index.db import Database, is_postgres_url
 from ..index.schema import check
 from .api import api_routes, error
+from .lease_pages import lease_page_routes
 from .pages import _error_page, page_routes
 
 __all__ = ["STATIC_DIR", "create_app"]
@@ -37,6 +38,7 @@ def create_app(index: str | Path) -> Starlette:
         routes=[
             *api_routes(),
             *page_routes(),
+            *lease_page_routes(),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         exception_handlers={404: not_found, 405: not_allowed},

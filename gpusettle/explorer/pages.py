@@ -76,6 +76,7 @@ def _layout(title: str, body: str, active: str, status: int = 200) -> HTMLRespon
         for key, href, label in (
             ("market", "/", "Market"),
             ("jobs", "/jobs", "Jobs"),
+            ("leases", "/leases", "Leases"),
             ("providers", "/providers", "Providers"),
             ("oracle", "/oracle", "Oracle"),
             ("network", "/network", "Network"),
@@ -133,7 +134,7 @@ def _offers_table(offers: list[queries.OfferRow], decimals: int, symbol: str) ->
     for o in offers:
         hour = _hour(o.price_per_gpu_second, decimals)
         rows.append(
-            f'<tr data-offer="{o.offer_id}"><td class="num">{o.offer_id}</td>'
+            f'<tr data-offer="{o.offer_id}"><td class="num"><a href="/offers/{o.offer_id}">{o.offer_id}</a></td>'
             f'<td><span class="gpu">{escape(o.gpu_family)}</span> <span class="model">{escape(o.gpu_model)}</span></td>'
             f'<td class="num price">{hour:,.4f}</td>'
             f'<td class="num">{o.gpu_count}</td><td class="num">{o.vram_gb} GB</td>'
@@ -395,6 +396,14 @@ def _provider(request: Request) -> HTMLResponse:
     )
     chart = bars([(x.day, x.value) for x in found.earnings_by_day], unit=sym, title="Earnings per day")
     jailed = '<p class="warn">Jailed: takes no new work until governance releases it.</p>' if p.jailed else ""
+    from .lease_pages import leases_table  # here: lease_pages builds on this module's helpers
+
+    n_leases, leases = queries.leases(db, provider=p.address, limit=10)
+    all_leases = (
+        f' <a class="all" href="/leases?provider={p.address}">all {n_leases:,} →</a>'
+        if n_leases > len(leases)
+        else ""
+    )
     body = (
         f'<section class="card"><h1 id="provider-title">Provider <code>{escape(p.address)}</code></h1>{jailed}'
         f'<p class="meta">worker key <code>{escape(p.worker or "none")}</code> · first seen {_when(p.since)}</p></section>'
@@ -402,6 +411,7 @@ def _provider(request: Request) -> HTMLResponse:
         f'<section class="card"><h2>Offers</h2>{_offers_table(found.offers, d, sym)}</section>'
         f'<section class="grid2"><div class="card"><h2>Earnings per day</h2>{chart}</div>'
         f'<div class="card"><h2>Recent jobs</h2>{_jobs_table(found.recent_jobs, d)}</div></section>'
+        f'<section class="card"><h2>Leases{all_leases}</h2>{leases_table(leases, d, sym, "provider-leases")}</section>'
     )
     return _layout("Provider", body, "providers")
 

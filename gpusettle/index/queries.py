@@ -49,7 +49,9 @@ __all__ = [
     "job",
     "jobs",
     "lease",
+    "lease_statuses",
     "leases",
+    "offer",
     "oracle",
     "provider",
     "providers",
@@ -241,14 +243,19 @@ def _newest_first(
     client: str | None,
     limit: int,
     offset: int,
+    offer: int | None = None,
 ) -> tuple[int, list[tuple[Any, ...]]]:
     """The count of a jobs- or leases-like table's rows matching the filters, and one page of them, newest first.
     Addresses are stored lower-case; a status is matched as given."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     for column, value in (("status", status), ("provider", provider), ("client", client)):
         if value:
             where.append(f"{column} = ?")
             params.append(value.lower() if column != "status" else value)
+    if offer is not None:
+        where.append("offer_id = ?")
+        params.append(offer)
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     total = int(db.scalar(f"SELECT COUNT(*) FROM {table} {clause}", params) or 0)
     rows = db.query(
@@ -266,9 +273,12 @@ def jobs(
     client: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    offer: int | None = None,
 ) -> tuple[int, list[JobRow]]:
     """(matching count, newest jobs first)."""
-    total, rows = _newest_first(db, "jobs", _JOB_COLUMNS, "job_id", status, provider, client, limit, offset)
+    total, rows = _newest_first(
+        db, "jobs", _JOB_COLUMNS, "job_id", status, provider, client, limit, offset, offer
+    )
     return total, [_job(r) for r in rows]
 
 
@@ -486,12 +496,27 @@ def leases(
     client: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    offer: int | None = None,
 ) -> tuple[int, list[LeaseRow]]:
     """(matching count, newest leases first)."""
     total, rows = _newest_first(
-        db, "leases", _LEASE_COLUMNS, "lease_id", status, provider, client, limit, offset
+        db, "leases", _LEASE_COLUMNS, "lease_id", status, provider, client, limit, offset, offer
     )
     return total, [_lease(r) for r in rows]
+
+
+def lease_statuses(db: Database) -> dict[str, int]:
+    """How many leases the index holds in each status."""
+    return {str(s): int(n) for s, n in db.query("SELECT status, COUNT(*) FROM leases GROUP BY status")}
+
+
+def offer(db: Database, offer_id: int) -> OfferRow | None:
+    """One offer with its provider's record (also a withdrawn or paused one), or None."""
+    rows = db.query(
+        f"SELECT {_OFFER_COLUMNS} FROM offers o JOIN providers p ON p.address = o.provider WHERE o.offer_id = ?",
+        (offer_id,),
+    )
+    return _offer(rows[0]) if rows else None
 
 
 def lease(db: Database, lease_id: int) -> LeaseDetail | None:

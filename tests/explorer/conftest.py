@@ -1,4 +1,4 @@
-"""Explorer tests: a real chain with a small market, its index, the explorer served by uvicorn, and a real
+"""Explorer tests: a real chain with a small market and a few leases, its index, the explorer served by uvicorn, and a real
 headless Chromium (Debian's package, driven by Playwright; installed with apt-get when missing).
 
 Screenshots are kept as test artifacts under reports/explorer/ (the path is printed).
@@ -17,6 +17,8 @@ import pytest
 
 from gpusettle.bench.market_world import MarketWorld, make_market
 from gpusettle.demo_explore import ExplorerServer, index_chain
+
+from .market_leases import MarketLeases, open_market_leases
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "reports" / "explorer"
@@ -52,6 +54,7 @@ class Site:
     world: MarketWorld
     url: str
     db_path: Path
+    leases: MarketLeases
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +63,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     anvil, world = make_market(tmp)
     explorer: ExplorerServer | None = None
     try:
+        leases = open_market_leases(world)
         db_path = tmp / "index.db"
         follower, _ = index_chain(world.net.gs, db_path)
         follower.db.close()
         explorer = ExplorerServer(db_path).start()
-        yield Site(world, explorer.url.rstrip("/"), db_path)
+        yield Site(world, explorer.url.rstrip("/"), db_path, leases)
     finally:
         if explorer is not None:
             explorer.stop()

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from .conftest import Site
+from .market_leases import RUNNING_OFFER
 
 
 def get(site: Site, path: str) -> httpx.Response:
@@ -153,6 +154,9 @@ def test_pages_escape_what_the_visitor_typed(site: Site) -> None:
         "/?max_price=%3Cscript%3Ealert(1)%3C/script%3E",
         "/?min_vram=%3Cscript%3E",
         "/jobs/%3Cscript%3E",
+        "/leases/%3Cscript%3E",
+        "/offers/%3Cscript%3E",
+        "/leases?client=%3Cscript%3E",
     ):
         response = get(site, path)
         assert response.status_code == 400, path
@@ -252,6 +256,8 @@ def test_stats_prices_are_strings_of_base_units(site: Site) -> None:
         ("/api/leases?colour=red", "colour", "unknown query parameter"),
         ("/api/leases/abc", "lease_id", "not a whole number"),
         ("/api/leases/0", "lease_id", "out of range"),
+        ("/api/leases?offer=0", "offer", "offer id, 1 or more"),
+        ("/api/leases?offer=x", "offer", "valid integer"),
     ],
 )
 def test_lease_api_refuses_bad_parameters(site: Site, path: str, field: str, words: str) -> None:
@@ -261,10 +267,21 @@ def test_lease_api_refuses_bad_parameters(site: Site, path: str, field: str, wor
 
 
 def test_lease_api_lists_and_404s(site: Site) -> None:
-    # This market has jobs only: an empty page, and a 404 that names the lease.
-    assert get(site, "/api/leases?status=Running").json() == {"total": 0, "leases": []}
-    missing = get(site, "/api/leases/7")
-    assert missing.status_code == 404 and "no lease 7" in missing.json()["error"]
+    leases = site.leases
+    running = get(site, "/api/leases?status=Running").json()
+    assert running["total"] == 1 and [x["lease_id"] for x in running["leases"]] == [leases.running]
+    offer = site.world.offers[RUNNING_OFFER]
+    on_offer = get(site, f"/api/leases?offer={offer}").json()
+    assert [x["lease_id"] for x in on_offer["leases"]] == [leases.open, leases.running]  # newest first
+    ended = get(site, f"/api/leases/{leases.ended}").json()
+    assert ended["lease"]["status"] == "Ended" and len(ended["checkpoints"]) == 2
+    assert [e["name"] for e in ended["timeline"]][-3:] == [
+        "CheckpointSettled",
+        "LeaseEnded",
+        "LeaseRefundClaimed",
+    ]
+    missing = get(site, "/api/leases/99")
+    assert missing.status_code == 404 and "no lease 99" in missing.json()["error"]
     doc = get(site, "/api/openapi.json").json()
     assert {"/api/leases", "/api/leases/{lease_id}"} <= set(doc["paths"])
     assert "LeaseDetail" in doc["components"]["schemas"]

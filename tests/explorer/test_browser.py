@@ -1,5 +1,5 @@
-"""The explorer in a real browser (headless Chromium): every page opens, offers filter, a job is
-followed from the table to its page, and the market works on a phone-sized screen."""
+"""The explorer in a real browser (headless Chromium): every page opens, offers filter, a job and a lease
+are followed from their tables to their pages, and the pages work on a phone-sized screen."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from .conftest import Site
+from .market_leases import DOWN, ENDED_OFFER, PERIOD, RUNNING_OFFER
 
 
 @pytest.fixture
@@ -101,5 +102,79 @@ def test_phone_sized_viewport(site: Site, browser: Any, artifacts: Path) -> None
         page.screenshot(path=str(artifacts / "market-phone.png"), full_page=True)
         page.goto(site.url + f"/jobs/{site.world.jobs['settled'][0]}")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for name, path in (("leases-phone", "/leases"), ("lease-phone", f"/leases/{site.leases.running}")):
+            page.goto(site.url + path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} is {width} px wide on a 390 px screen"
+            page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+        assert page.locator("#timeline li").first.is_visible()
     finally:
         context.close()
+
+
+def _events(page: Any) -> list[str]:
+    return [str(x) for x in page.locator("#timeline li").evaluate_all("els => els.map(e => e.dataset.event)")]
+
+
+def test_follow_a_lease_from_the_list_to_its_page(site: Site, page: Any, artifacts: Path) -> None:
+    leases, gs = site.leases, site.world.net.gs
+    page.goto(site.url + "/")
+    page.locator("header nav a", has_text="Leases").click()
+    page.wait_for_url(site.url + "/leases")
+    assert page.locator("#leases tbody tr").count() == 3
+    page.screenshot(path=str(artifacts / "leases.png"), full_page=True)
+    # Filter by status, then open the one running lease.
+    page.locator("#lease-status a", has_text="Running").click()
+    page.wait_for_url("**/leases?status=Running")
+    rows = page.locator("#leases tbody tr")
+    assert rows.count() == 1
+    rows.first.locator(f'a[href="/leases/{leases.running}"]').click()
+    page.wait_for_url(f"**/leases/{leases.running}")
+    assert page.locator("#lease-title").inner_text() == f"Lease #{leases.running}"
+    # Its life so far: opened, accepted, two paid periods, and where the runway ends if nobody acts.
+    assert _events(page) == [
+        "LeaseOpened",
+        "LeaseAccepted",
+        "CheckpointSettled",
+        "CheckpointSettled",
+        "RunwayEnd",
+    ]
+    checkpoints = page.locator("#checkpoints tbody tr")
+    assert checkpoints.count() == 2
+    down_share = (PERIOD - DOWN) / PERIOD * 100
+    assert f"{down_share:.1f}%" in checkpoints.nth(1).inner_text()
+    # The amounts, from the chain's own numbers: 2 GPUs at the offer's price, one hour deposited.
+    price = gs.offer(site.world.offers[RUNNING_OFFER]).price_per_gpu_second
+    amounts = page.locator("#lease-amounts").inner_text()
+    assert f"{2 * price * 3600 / 1e18:,.4f}" in amounts  # deposit and collateral (one hour of the rate)
+    assert f"{2 * price * (2 * PERIOD - DOWN) / 1e18:,.4f}" in amounts  # paid for the up seconds
+    assert "runway left" in amounts.lower() and " min " in amounts
+    page.screenshot(path=str(artifacts / "lease-running.png"), full_page=True)
+
+    # The ended lease, reached from its provider's page: closed, the final checkpoint, the refund.
+    provider = gs.offer(site.world.offers[ENDED_OFFER]).provider
+    page.goto(site.url + f"/providers/{provider}")
+    page.locator(f'#provider-leases a[href="/leases/{leases.ended}"]').click()
+    page.wait_for_url(f"**/leases/{leases.ended}")
+    assert _events(page) == [
+        "LeaseOpened",
+        "LeaseAccepted",
+        "CheckpointSettled",
+        "LeaseClosed",
+        "CheckpointSettled",
+        "LeaseEnded",
+        "LeaseRefundClaimed",
+    ]
+    assert "Ended" in page.locator("#lease-facts").inner_text()
+    page.screenshot(path=str(artifacts / "lease-ended.png"), full_page=True)
+
+    # The offer page, reached from the market's table, lists the leases on the offer.
+    offer = site.world.offers[RUNNING_OFFER]
+    page.goto(site.url + "/")
+    page.locator(f'#offers a[href="/offers/{offer}"]').click()
+    page.wait_for_url(f"**/offers/{offer}")
+    assert page.locator("#offer-leases tbody tr").count() == 2
+    page.locator(f'#offer-leases a[href="/leases/{leases.open}"]').click()
+    page.wait_for_url(f"**/leases/{leases.open}")
+    assert _events(page) == ["LeaseOpened"]
+    assert "not started" in page.locator("#lease-amounts").inner_text()
