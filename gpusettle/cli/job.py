@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..chain.client import Gpusettle
-from ..errors import ConfigError, InsufficientAllowanceError, InsufficientFundsError
+from ..errors import ConfigError, GpusettleError, InsufficientAllowanceError, InsufficientFundsError
 from ..hashing import keccak256
 from ..models import JobSpec
 from ..units import format_units
@@ -18,7 +18,14 @@ from .context import Ctx, _setter, fmt_time, get_ctx, parse_duration_or_time, sh
 from .jobspec import is_sealed, open_results, parse_spec_text
 from .jobspec import spec as spec_group
 
-__all__ = ["job"]
+__all__ = ["OfferCapacityError", "job"]
+
+MAX_JOB_GPUS = 255
+"""createJob's gpuCount is a uint8."""
+
+
+class OfferCapacityError(GpusettleError):
+    """The offer has fewer free GPUs than the job asks for (checked before anything is sent)."""
 
 
 @click.group()
@@ -72,8 +79,8 @@ def _spec_hash(spec: str | None, spec_hash: str | None) -> bytes:
 class JobTerms:
     """What `job create` shows before it sends: the limits the client agrees to.
 
-    The escrow locks `price_per_gpu_second` and `gpu_count` from the offer; these are the values to
-    pass on as the client's limits where createJob takes them."""
+    `gpu_count` is what the job reserves of the offer (--gpus, else the whole offer) and goes to createJob
+    as its gpuCount; `price_per_gpu_second` is the offer's price as shown, passed on as the client's limit."""
 
     offer_id: int
     provider: str
@@ -89,24 +96,43 @@ class JobTerms:
         return self.price_per_gpu_second * self.max_gpu_seconds
 
 
-def _terms(c: Ctx, offer_id: int, gpu_seconds: int, deadline: int) -> JobTerms:
+def _check_gpus(gpus: int | None) -> None:
+    """--gpus is 1 to 255 when given (ConfigError before anything is read or sent)."""
+    if gpus is not None and not 1 <= gpus <= MAX_JOB_GPUS:
+        raise ConfigError(
+            f"--gpus {gpus}: a job reserves 1 to {MAX_JOB_GPUS} of the offer's GPUs",
+            "give --gpus N with N at least 1, or leave --gpus out to take the whole offer",
+        )
+
+
+def _terms(c: Ctx, offer_id: int, gpu_seconds: int, deadline: int, gpus: int | None = None) -> JobTerms:
     client = c.client()
     offer = client.offer(offer_id)
     if not offer.active:
         raise ConfigError(
             f"offer {offer_id} was withdrawn by its provider", "pick an active one: `gpusettle offer list`"
         )
+    want = offer.gpu_count if gpus is None else gpus
+    free = client.free_gpus(offer_id)
+    if want > free:
+        search = f"`gpusettle market offers --free {want}`"
+        raise OfferCapacityError(
+            f"offer {offer_id} has {free} of {offer.gpu_count} GPUs free; the job asks for {want}",
+            f"ask for fewer with --gpus {free} (or less), or pick another offer: {search}"
+            if free
+            else f"wait until its jobs and leases end, or pick another offer: {search}",
+        )
     terms = JobTerms(
         offer_id,
         offer.provider,
         offer.gpu_model,
-        offer.gpu_count,
+        want,
         offer.price_per_gpu_second,
         gpu_seconds,
         deadline,
     )
     c.info(
-        f"job on offer {offer_id}: {terms.gpu_count} x {terms.gpu_model} from {terms.provider}\n"
+        f"job on offer {offer_id}: {terms.gpu_count} of {offer.gpu_count} x {terms.gpu_model} from {terms.provider}\n"
         f"  price       {client.fmt(terms.price_per_gpu_second)} per GPU-second, {terms.gpu_count} GPU(s)\n"
         f"  up to       {gpu_seconds:,} GPU-seconds ({gpu_seconds / terms.gpu_count / 3600:.2f} h of wall time)\n"
         f"  deposit     {client.fmt(terms.deposit)} (the unused part is refunded after settlement)\n"
@@ -143,6 +169,13 @@ def _publish(c: Ctx, spec: JobSpec, where: str) -> str:
 )
 @click.option("--index", help="Index for --match: database path, postgresql:// URL or explorer URL.")
 @click.option(
+    "--gpus",
+    type=int,
+    metavar="N",
+    help="GPUs the job reserves of the offer, 1 to its free count (default: the whole offer); "
+    "with --match, only offers with at least N free.",
+)
+@click.option(
     "--gpu-seconds", type=click.IntRange(1, 2**32 - 1), required=True, help="Most GPU-seconds to pay for."
 )
 @click.option(
@@ -171,6 +204,7 @@ def job_create(
     offer_id: int | None,
     match: str | None,
     index: str | None,
+    gpus: int | None,
     gpu_seconds: int,
     deadline: str,
     spec: str | None,
@@ -184,6 +218,7 @@ def job_create(
 
     With --spec the spec is published first where the provider's worker fetches it (the oracle),
     so the worker can run the job as soon as it sees it."""
+    _check_gpus(gpus)
     if match is not None:
         if offer_id is not None:
             raise click.UsageError("give --offer or --match, not both")
@@ -191,7 +226,9 @@ def job_create(
 
         ctx = click.get_current_context()
         params = {**ctx.params, "match": None, "index": None}
-        create_matched(match, index, lambda oid: ctx.invoke(job_create, **{**params, "offer_id": oid}))
+        create_matched(
+            match, index, lambda oid: ctx.invoke(job_create, **{**params, "offer_id": oid}), gpus=gpus
+        )
         return
     if offer_id is None:
         raise click.UsageError("say which offer: --offer ID, or --match FILTERS for the cheapest that fits")
@@ -203,7 +240,7 @@ def job_create(
     if publish and no_publish:
         raise click.UsageError("give --publish or --no-publish, not both")
     now = client.chain.timestamp()
-    terms = _terms(c, offer_id, gpu_seconds, parse_duration_or_time(deadline, now))
+    terms = _terms(c, offer_id, gpu_seconds, parse_duration_or_time(deadline, now), gpus)
     deposit = terms.deposit
     sender = c.address()
     have = client.token_balance(sender)

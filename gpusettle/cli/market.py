@@ -203,17 +203,25 @@ MATCH_TRIES = 3
 """Matching offers `job create --match` tries before it gives up."""
 
 
-def create_matched(match: str, index: str | None, create: Callable[[int], None]) -> None:
-    """Open the job on the cheapest offer that fits `match`; when another client took it first (or its
-    terms changed since the index saw it), say so and try the next one, at most MATCH_TRIES offers."""
+def create_matched(
+    match: str, index: str | None, create: Callable[[int], None], *, gpus: int | None = None
+) -> None:
+    """Open the job on the cheapest offer that fits `match` (with at least `gpus` free when given); when
+    another client took it first (or its terms changed since the index saw it), say so and try the next
+    one, at most MATCH_TRIES offers."""
+    from .job import OfferCapacityError
+
     c = get_ctx()
     client = c.client()
     need = parse_match(match, client.decimals)
+    if gpus is not None:
+        need = need.model_copy(update={"min_free": max(gpus, need.min_free or 0)})
     found = candidates(open_source(index, client.chain.chain_id), need, MATCH_TRIES)
     if not found:
+        free = f" with {gpus} free GPU(s)" if gpus is not None else ""
         raise ConfigError(
-            f"no active offer fits --match {match!r}",
-            "loosen the filters; `gpusettle market offers` shows what is offered",
+            f"no active offer{free} fits --match {match!r}",
+            "loosen the filters; `gpusettle market offers --free N` shows what is free",
         )
     for n, offer in enumerate(found, 1):
         now = client.offer(offer.offer_id)
@@ -225,14 +233,18 @@ def create_matched(match: str, index: str | None, create: Callable[[int], None])
             )
             continue
         hour = per_gpu_hour(now.price_per_gpu_second, client.decimals)
+        taking = f"{gpus} of {now.gpu_count}" if gpus is not None else f"{now.gpu_count}"
         c.info(
-            f"match {n} of {len(found)}: offer {offer.offer_id}, {now.gpu_count} x {now.gpu_model} "
+            f"match {n} of {len(found)}: offer {offer.offer_id}, {taking} x {now.gpu_model} "
             f"({now.vram_gb} GB), {hour:.4f} {client.symbol} per GPU-hour, provider {now.provider} "
             f"({offer.jobs_completed} jobs completed)"
         )
         try:
             create(offer.offer_id)
             return
+        except OfferCapacityError as exc:
+            # Checked on-chain before sending: another job or lease took the GPUs since the index saw them.
+            c.info(f"lost the race for offer {offer.offer_id} ({exc.message}); trying the next match")
         except ContractError as exc:
             if exc.name not in LOST_RACE_ERRORS:
                 raise

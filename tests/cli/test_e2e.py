@@ -191,6 +191,46 @@ def test_job_by_approve(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
     assert "created: deposit 0.1 GPUC" in out.stdout
 
 
+def test_job_gpus_takes_part_of_the_offer(
+    gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil, tmp_path: Path
+) -> None:
+    """`--gpus N` reserves N of the offer's 4 GPUs on-chain; too many or 0 is refused before anything is
+    sent, the default is still the whole offer, and `--match` picks only offers with N free."""
+    client = _client(gs, anvil)
+    before = client.job_count()
+    out = gs(*_create(offer_id, 100), "--gpus", "1", "--spec-hash", SPEC, *_signed(gs, "client"))
+    assert f"job on offer {offer_id}: 1 of 4 x NVIDIA H100 80GB HBM3" in out.stderr
+    assert "1 GPU(s)" in out.stderr and "100 GPU-seconds (0.03 h of wall time)" in out.stderr
+    assert client.job(before + 1).gpu_count == 1 and client.free_gpus(offer_id) == 3
+    nonce = anvil.nonce(suite["client"])
+    refused = {
+        n: gs(*_create(offer_id, 100), *n, "--spec-hash", SPEC, *_signed(gs, "client"), ok=False).stderr
+        for n in (("--gpus", "4"), ("--gpus", "0"), ())
+    }
+    assert f"error: offer {offer_id} has 3 of 4 GPUs free; the job asks for 4" in refused[("--gpus", "4")]
+    assert "hint: ask for fewer with --gpus 3 (or less)" in refused[("--gpus", "4")]
+    assert "error: --gpus 0: a job reserves 1 to 255 of the offer's GPUs" in refused[("--gpus", "0")]
+    assert "hint: give --gpus N with N at least 1" in refused[("--gpus", "0")]
+    assert f"error: offer {offer_id} has 3 of 4 GPUs free; the job asks for 4" in refused[()]  # the default
+    assert anvil.nonce(suite["client"]) == nonce and client.job_count() == before + 1
+
+    db = tmp_path / "index.db"
+    gs("index", "run", "--db", str(db), "--once")
+    match = ("job", "create", "--match", "gpu=H100", "--index", str(db), "--gpu-seconds", "100")
+    res = gs(*match, "--gpus", "4", "--spec-hash", SPEC, *_signed(gs, "client"), ok=False)
+    assert "error: no active offer with 4 free GPU(s) fits --match 'gpu=H100'" in res.stderr
+    matched = gs.json(*match, "--gpus", "3", "--spec-hash", SPEC, *_signed(gs, "client"))
+    assert matched["gpu_count"] == 3 and client.job(matched["job_id"]).gpu_count == 3
+    # The index (not run again) still shows 3 free: the on-chain check says the GPUs are gone.
+    lost = gs(*match, "--gpus", "1", "--spec-hash", SPEC, *_signed(gs, "client"), ok=False)
+    assert f"lost the race for offer {offer_id} (offer {offer_id} has 0 of 4 GPUs free" in lost.stderr
+    assert "none of the 1 matching offers could take the job" in lost.stderr
+    gs("index", "run", "--db", str(db), "--once")
+    res = gs(*match, "--gpus", "1", "--spec-hash", SPEC, *_signed(gs, "client"), ok=False)
+    assert "no active offer with 1 free GPU(s) fits" in res.stderr
+    assert client.job_count() == before + 2
+
+
 def test_job_from_a_spec_file_is_published_for_the_worker(
     gs: Cli, suite: dict[str, str], offer_id: int, tmp_path: Path
 ) -> None:
