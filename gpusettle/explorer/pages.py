@@ -63,7 +63,12 @@ def _hour(price: str, decimals: int) -> float:
 def _when(ts: int | None, now: int | None = None) -> str:
     if not ts:
         return "–"
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+    except (OverflowError, OSError, ValueError):
+        # A uint64 time from an event (a lease's end time, a job's deadline) can lie past what the C
+        # library's calendar holds: show the number rather than fail the page.
+        return f"unix time {ts}"
 
 
 def _short(address: str) -> str:
