@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from ..index import queries
+from ..index.db import Database
 from .api import BadQuery, LeasesQuery, parse
 from .pages import _card, _db, _guard, _hour, _jobs_table, _layout, _short, _status, _tok, _when
 
@@ -57,7 +58,7 @@ def _id_of(text: str, what: str) -> int:
     return value
 
 
-def _now(db: Any) -> int:
+def _now(db: Database) -> int:
     """The later of the wall clock and the newest indexed block's time (a local chain may run ahead)."""
     head = db.scalar("SELECT time FROM events ORDER BY block_number DESC, log_index DESC LIMIT 1")
     return max(int(time.time()), int(head or 0))
