@@ -62,13 +62,15 @@ _RECORD_KEYS = {
     "ProviderStaking": "staking",
     "JobEscrow": "escrow",
     "LeaseEscrow": "leaseEscrow",
+    "HardwareRegistry": "hardwareRegistry",
 }
-_OPTIONAL_CONTRACTS = frozenset({"LeaseEscrow"})
+_OPTIONAL_CONTRACTS = frozenset({"LeaseEscrow", "HardwareRegistry"})
 """Contracts a record written before they existed may lack (the client then has no lease escrow)."""
 
 
 def contract_key(name: str) -> str:
-    """The key of contract `name` in a deployment record's `addresses` (token, staking, escrow, leaseEscrow)."""
+    """The key of contract `name` in a deployment record's `addresses` (token, staking, escrow, leaseEscrow,
+    hardwareRegistry)."""
     return _RECORD_KEYS[name]
 
 
@@ -280,6 +282,15 @@ class Gpusettle:
                 address=to_checksum_address(lease_address), abi=cast(Any, self.artifacts["LeaseEscrow"].abi)
             )
             chain.register_contract("LeaseEscrow", self.lease_escrow)
+        hardware_address = record.addresses.get("hardwareRegistry")
+        self.hardware_registry: Contract | None = None
+        """The hardware registry (None for a record written before it existed)."""
+        if hardware_address and "HardwareRegistry" in self.artifacts:
+            self.hardware_registry = w3.eth.contract(
+                address=to_checksum_address(hardware_address),
+                abi=cast(Any, self.artifacts["HardwareRegistry"].abi),
+            )
+            chain.register_contract("HardwareRegistry", self.hardware_registry)
         self._decimals: int | None = None
         self._symbol: str | None = None
         chain.decoder = ErrorDecoder(a.abi for a in self.artifacts.values())
