@@ -452,6 +452,13 @@ class Gpusettle:
         """GPUs of offer `offer_id` no job or lease holds (settled jobs hold theirs until released)."""
         return int(self._call(self.staking, "freeGpus", offer_id))
 
+    def is_verified(self, offer_id: int, max_age: int = 0) -> bool | None:
+        """HardwareRegistry.isVerified: the latest hardware check passed and covers the offer's terms (and is at
+        most `max_age` seconds old when not 0); None when the deployment has no registry."""
+        if self.hardware_registry is None:
+            return None
+        return bool(self._call(self.hardware_registry, "isVerified", offer_id, max_age))
+
     def offer_count(self) -> int:
         """Offers ever published."""
         return int(self._call(self.staking, "offerCount"))
