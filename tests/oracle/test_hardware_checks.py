@@ -197,3 +197,41 @@ def test_no_worker_answering_is_a_failed_check(world: World) -> None:
         checker.close()
     assert verdict.problem is not None and "no answer" in verdict.problem
     assert verdict.check.resultRoot == "0x" + "00" * 32
+
+
+def test_oracle_check_hardware_command(world: World) -> None:
+    """`gpusettle oracle check-hardware` as a process: the verdict as JSON, recorded on-chain."""
+    import json
+    import subprocess
+    import sys
+
+    server = _server(world)
+    time.sleep(1.1)
+    world.net.anvil.rpc("evm_mine")
+    assert world.net.record_path is not None
+    base = [
+        sys.executable, "-m", "gpusettle.oracle", "check-hardware", str(world.offer_id),
+        "--worker-url", f"http://127.0.0.1:{server.port}", "--scale", "0.0004",
+        "--rpc-url", world.net.anvil.url, "--deployment", str(world.net.record_path),
+        "--keystore", str(world.net.keystore_dir), "--account", "oracle", "--json",
+    ]  # fmt: skip
+    try:
+        proc = subprocess.run(
+            base, check=False, env=world.net.child_env(), capture_output=True, text=True, timeout=120
+        )
+        bad = subprocess.run(
+            [*base[:6], "ftp://nowhere", *base[7:]], check=False, env=world.net.child_env(), capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["passed"] is True and out["problem"] is None and out["n"] == 32 and out["txHash"]
+    registry = world.net.gs.hardware_registry
+    assert registry is not None
+    assert registry.functions.latestCheck(world.offer_id).call()[0] == out["checkedAt"]
+    assert _verified(world)
+    assert (
+        bad.returncode == 1 and "error: --worker-url 'ftp://nowhere'" in bad.stderr and "hint:" in bad.stderr
+    )
