@@ -31,7 +31,7 @@ MAX_CHALLENGE_N = 16_384
 MAX_SAMPLED_ROWS = 64
 """Rows one open step may ask for."""
 
-GpuCount = Annotated[int, Field(strict=True, ge=1, le=64)]
+GpuCount = Annotated[int, Field(strict=True, ge=1, le=255)]
 
 
 class _Model(BaseModel):
@@ -99,7 +99,7 @@ class OpenAnswer(_Model):
     """The challenge opened."""
     rows: list[OpenedRow] = Field(max_length=MAX_SAMPLED_ROWS)
     """The rows asked for, in the order asked."""
-    products: list[str] = Field(max_length=64)
+    products: list[str] = Field(max_length=255)
     """Per GPU, C_g r as n float64 values, little endian, base64."""
 
 

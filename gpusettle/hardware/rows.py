@@ -93,11 +93,3 @@ def compute_products(seed: int, n: int, gpus: int, devices: list[str]) -> Produc
     compute_ms = int((time.perf_counter() - started) * 1000)
     leaves = [row_leaf(g * n + i, products[g][i]) for g in range(gpus) for i in range(n)]
     return Products(n, products, leaves, merkle_root(leaves), compute_ms, ", ".join(sorted(set(where))))
-
-
-def expected_row(seed: int, n: int, index: int) -> npt.NDArray[np.float64]:
-    """Global row `index` of the honest products, computed as the oracle does (one row: O(n^2))."""
-    g, i = divmod(index, n)
-    a, b = generate_inputs(gpu_seed(seed, g), n, "float32")
-    out: npt.NDArray[np.float64] = a[i].astype(np.float64) @ b.astype(np.float64)
-    return out
