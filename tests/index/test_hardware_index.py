@@ -117,6 +117,11 @@ def test_offers_carry_the_latest_check_and_filter_on_it(world: World, tmp_path: 
     assert [o["offer_id"] for o in body["offers"]] == [good] and body["offers"][0]["verified_at"] is not None
     assert api.get("/api/offers", params={"verified": "maybe"}).status_code == 400
     assert "verified" in json.dumps(api.get("/api/openapi.json").json())
+    # And the market page: a Hardware column, and a "Verified hardware" filter.
+    html = api.get("/").text
+    assert f'data-offer="{good}"' in html and f'data-offer="{bad}"' in html and ">failed</span>" in html
+    only = api.get("/", params={"verified": "true"}).text
+    assert f'data-offer="{good}"' in only and f'data-offer="{bad}"' not in only and 'title="checked ' in only
 
 
 def test_match_picks_the_cheapest_verified_offer(world: World, tmp_path: Path) -> None:
