@@ -235,3 +235,87 @@ def test_oracle_check_hardware_command(world: World) -> None:
     assert (
         bad.returncode == 1 and "error: --worker-url 'ftp://nowhere'" in bad.stderr and "hint:" in bad.stderr
     )
+
+
+def test_a_worker_process_answers_the_oracle_command(world: World, tmp_path: Any) -> None:
+    """Real processes: `gpusettle worker run --probe-port` (its own oracle-set auth, CPU slots) challenged by
+    `gpusettle oracle check-hardware`."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from gpusettle.devnet.processes import ManagedProcess
+
+    assert world.net.record_path is not None
+    port = free_port()
+    common = [
+        "--rpc-url", world.net.anvil.url, "--deployment", str(world.net.record_path),
+        "--keystore", str(world.net.keystore_dir),
+    ]  # fmt: skip
+    worker = ManagedProcess(
+        "worker",
+        [
+            sys.executable,
+            "-m",
+            "gpusettle.worker",
+            "run",
+            *common,
+            "--account",
+            "worker",
+            "--provider",
+            world.provider.address,
+            "--oracle-url",
+            f"http://127.0.0.1:{free_port()}",
+            "--data-dir",
+            str(tmp_path / "worker"),
+            "--probe-port",
+            str(port),
+            "--dev-gpu-slots",
+            "2",
+            "--poll-interval",
+            "0.3",
+        ],
+        tmp_path / "worker.log",
+        world.net.child_env(),
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
+                time.sleep(0.3)
+        time.sleep(1.1)
+        world.net.anvil.rpc("evm_mine")
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gpusettle.oracle",
+                "check-hardware",
+                str(world.offer_id),
+                "--worker-url",
+                f"http://127.0.0.1:{port}",
+                "--scale",
+                "0.0004",
+                *common,
+                "--account",
+                "oracle",
+                "--json",
+            ],
+            check=False,
+            env=world.net.child_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        worker.stop()
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["passed"] is True and out["txHash"], out
+    assert _verified(world)
