@@ -28,7 +28,13 @@ __all__ = [
     "load_artifacts",
 ]
 
-CONTRACT_NAMES: tuple[str, ...] = ("ComputeToken", "ProviderStaking", "JobEscrow", "LeaseEscrow")
+CONTRACT_NAMES: tuple[str, ...] = (
+    "ComputeToken",
+    "ProviderStaking",
+    "JobEscrow",
+    "LeaseEscrow",
+    "HardwareRegistry",
+)
 """The contracts of the suite, in deployment order."""
 
 PROJECT_ENV = "GPUSETTLE_PROJECT"

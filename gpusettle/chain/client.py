@@ -62,13 +62,15 @@ _RECORD_KEYS = {
     "ProviderStaking": "staking",
     "JobEscrow": "escrow",
     "LeaseEscrow": "leaseEscrow",
+    "HardwareRegistry": "hardwareRegistry",
 }
-_OPTIONAL_CONTRACTS = frozenset({"LeaseEscrow"})
+_OPTIONAL_CONTRACTS = frozenset({"LeaseEscrow", "HardwareRegistry"})
 """Contracts a record written before they existed may lack (the client then has no lease escrow)."""
 
 
 def contract_key(name: str) -> str:
-    """The key of contract `name` in a deployment record's `addresses` (token, staking, escrow, leaseEscrow)."""
+    """The key of contract `name` in a deployment record's `addresses` (token, staking, escrow, leaseEscrow,
+    hardwareRegistry)."""
     return _RECORD_KEYS[name]
 
 
@@ -280,6 +282,15 @@ class Gpusettle:
                 address=to_checksum_address(lease_address), abi=cast(Any, self.artifacts["LeaseEscrow"].abi)
             )
             chain.register_contract("LeaseEscrow", self.lease_escrow)
+        hardware_address = record.addresses.get("hardwareRegistry")
+        self.hardware_registry: Contract | None = None
+        """The hardware registry (None for a record written before it existed)."""
+        if hardware_address and "HardwareRegistry" in self.artifacts:
+            self.hardware_registry = w3.eth.contract(
+                address=to_checksum_address(hardware_address),
+                abi=cast(Any, self.artifacts["HardwareRegistry"].abi),
+            )
+            chain.register_contract("HardwareRegistry", self.hardware_registry)
         self._decimals: int | None = None
         self._symbol: str | None = None
         chain.decoder = ErrorDecoder(a.abi for a in self.artifacts.values())
@@ -440,6 +451,13 @@ class Gpusettle:
     def free_gpus(self, offer_id: int) -> int:
         """GPUs of offer `offer_id` no job or lease holds (settled jobs hold theirs until released)."""
         return int(self._call(self.staking, "freeGpus", offer_id))
+
+    def is_verified(self, offer_id: int, max_age: int = 0) -> bool | None:
+        """HardwareRegistry.isVerified: the latest hardware check passed and covers the offer's terms (and is at
+        most `max_age` seconds old when not 0); None when the deployment has no registry."""
+        if self.hardware_registry is None:
+            return None
+        return bool(self._call(self.hardware_registry, "isVerified", offer_id, max_age))
 
     def offer_count(self) -> int:
         """Offers ever published."""

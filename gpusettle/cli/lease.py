@@ -334,6 +334,11 @@ def _open_matched(
             "loosen the filters; `gpusettle market offers --free N` shows what is free",
         )
     for n, offer in enumerate(found, 1):
+        if need.verified and client.is_verified(offer.offer_id) is False:
+            c.info(
+                f"offer {offer.offer_id} is not hardware-verified on-chain any more; trying the next match"
+            )
+            continue
         c.info(
             f"match {n} of {len(found)}: offer {offer.offer_id}, {offer.gpu_model} ({offer.vram_gb} GB), "
             f"{offer.gpu_class or 'dedicated'}, {per_hour(int(offer.price_per_gpu_second), client.decimals)} "

@@ -64,6 +64,11 @@ def _short(address: str) -> str:
 )
 @click.option("--provider", "provider_address", help="Only this provider's offers.")
 @click.option(
+    "--verified",
+    is_flag=True,
+    help="Only offers whose latest hardware check by the oracles passed and covers their GPUs and VRAM.",
+)
+@click.option(
     "--sort",
     type=click.Choice(["price", "price_per_gb", "record"]),
     default="price",
@@ -86,6 +91,7 @@ def market_offers(
     max_class: str | None,
     min_notice: str | None,
     provider_address: str | None,
+    verified: bool,
     sort: str,
     limit: int,
     include_inactive: bool,
@@ -105,6 +111,7 @@ def market_offers(
         max_class=class_value(max_class) if max_class else None,
         min_notice=parse_duration(min_notice, "--min-notice") if min_notice else None,
         provider=c.resolve_address(provider_address) if provider_address else None,
+        verified=verified,
         sort=sort,  # type: ignore[arg-type]
         limit=limit,
         include_inactive=include_inactive,
@@ -117,7 +124,7 @@ def market_offers(
             return
         click.echo(
             f"{'offer':>6}  {'GPU':<26} {'free':>7} {'VRAM':>6} {'per GPU-h':>10} {'per GB-h':>9}  "
-            f"{'class':<18} {'provider':<12} {'done/fail/t-o':>13} {'busy':>4}"
+            f"{'class':<18} {'provider':<12} {'done/fail/t-o':>13} {'busy':>4} {'hw':<8}"
         )
         for o in page.offers:
             click.echo(_offer_line(o, decimals))
@@ -138,8 +145,18 @@ def _offer_line(o: OfferRow, decimals: int) -> str:
         klass = "PAUSED " + klass
     return (
         f"{o.offer_id:>6}  {o.gpu_model[:26]:<26} {free:>7} {o.vram_gb:>4}GB {hour:>10.4f} {per_gb:>9.5f}  "
-        f"{klass[:18]:<18} {_short(o.provider):<12} {record:>13} {o.jobs_running + o.leases_running:>4}"
+        f"{klass[:18]:<18} {_short(o.provider):<12} {record:>13} {o.jobs_running + o.leases_running:>4} "
+        f"{_hardware(o):<8}"
     )
+
+
+def _hardware(o: OfferRow) -> str:
+    """The hardware check column: verified, failed, stale (the offer grew since its check) or -."""
+    if o.verified is None:
+        return "-"
+    if o.verified:
+        return "verified"
+    return "stale" if o.verified_terms_match is False else "failed"
 
 
 @market.command("providers")
@@ -226,6 +243,11 @@ def create_matched(
     for n, offer in enumerate(found, 1):
         now = client.offer(offer.offer_id)
         indexed_price = int(offer.price_per_gpu_second)
+        if need.verified and client.is_verified(offer.offer_id) is False:
+            c.info(
+                f"offer {offer.offer_id} is not hardware-verified on-chain any more; trying the next match"
+            )
+            continue
         if not now.active or now.price_per_gpu_second > indexed_price:
             c.info(
                 f"offer {offer.offer_id} changed on-chain since the index saw it "

@@ -9,7 +9,8 @@ starts, and a sent transaction's hash is written before waiting for it):
 4. staking.setEscrow(escrow)                                      (the escrow may lock and slash stake)
 5. LeaseEscrow(token, staking, escrow, governance, leaseParams)   (oracle set and roles are the JobEscrow's)
 6. staking.setLeaseEscrow(leaseEscrow)                            (the lease escrow may reserve GPUs, lock and slash)
-7. staking.transferGovernance(governance)                         (only when governance is not the deployer)
+7. HardwareRegistry(escrow, staking)                              (per-offer hardware checks, the JobEscrow's oracles)
+8. staking.transferGovernance(governance)                         (only when governance is not the deployer)
 
 Re-running reads the record, checks that every recorded contract still has the recorded code hash on
 chain, finds out which steps are done (from chain state, not only from the record) and does only the rest.
@@ -53,6 +54,7 @@ DEPLOY_STEPS: tuple[str, ...] = (
     "setEscrow",
     "LeaseEscrow",
     "setLeaseEscrow",
+    "HardwareRegistry",
     "transferGovernance",
 )
 """Step names, which are also the keys of the record's tx_hashes."""
@@ -307,6 +309,10 @@ class _Deployment:
             staking = addrs.get("staking") or (dummy if placeholder else None)
             escrow = addrs.get("escrow") or (dummy if placeholder else None)
             return [token, staking, escrow, self.roles.governance, p.lease_parameters()]
+        if name == "HardwareRegistry":
+            escrow = addrs.get("escrow") or (dummy if placeholder else None)
+            staking = addrs.get("staking") or (dummy if placeholder else None)
+            return [escrow, staking]
         raise KeyError(name)
 
     def plan_deploy(self, name: str, placeholder: bool = False) -> TxPlan:

@@ -38,6 +38,8 @@ class MarketQuery(BaseModel):
     """Highest price: tokens per GPU-hour (the field's label; 3.5 or 3.5/h) or per GPU-second (0.001/s)."""
     min_completed: int | None = Field(default=None, ge=0)
     """Least jobs the provider completed."""
+    verified: bool = False
+    """Only offers whose latest hardware check passed and still covers their terms."""
     sort: Sort = "price"
     """Order."""
     page: int = Field(default=1, ge=1, le=100_000)
@@ -146,13 +148,24 @@ def _offers_table(offers: list[queries.OfferRow], decimals: int, symbol: str) ->
             f'<td class="num">{hour / max(1, o.vram_gb):,.5f}</td>'
             f'<td><a href="/providers/{o.provider}">{_short(o.provider)}</a></td>'
             f'<td class="num">{o.jobs_completed} / {o.jobs_failed} / {o.jobs_timed_out}</td>'
-            f'<td class="num">{o.jobs_running}</td></tr>'
+            f'<td class="num">{o.jobs_running}</td><td class="hw">{_hardware(o)}</td></tr>'
         )
     return (
         '<div class="scroll"><table id="offers"><thead><tr><th>Offer</th><th>GPU</th>'
         f"<th>{escape(symbol)} / GPU-h</th><th>GPUs</th><th>VRAM</th><th>per GB-h</th><th>Provider</th><th>Done / failed / timed out</th>"
-        f"<th>Busy</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        f"<th>Busy</th><th>Hardware</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _hardware(o: queries.OfferRow) -> str:
+    """The latest hardware check, in a word: verified, failed, stale (the offer grew since) or a dash."""
+    if o.verified is None:
+        return '<span class="muted" title="never checked">–</span>'
+    when = f"checked {_when(o.verified_at)}" if o.verified_at else ""
+    if o.verified:
+        return f'<span class="status s-verified" title="{escape(when)}">verified</span>'
+    word = "stale" if o.verified_terms_match is False else "failed"
+    return f'<span class="status s-{word}" title="{escape(when)}">{word}</span>'
 
 
 def _jobs_table(rows: list[queries.JobRow], decimals: int, table_id: str = "jobs") -> str:
@@ -193,6 +206,7 @@ def _market(request: Request) -> HTMLResponse:
         min_gpus=mq.min_gpus,
         max_price=max_price,
         min_completed=mq.min_completed,
+        verified=mq.verified,
         sort=mq.sort,
         limit=per_page,
         offset=(mq.page - 1) * per_page,
@@ -223,6 +237,9 @@ def _market(request: Request) -> HTMLResponse:
         + field("min_gpus", "Min GPUs", mq.min_gpus, extra='min="1" max="255"')
         + field("max_price", f"Max {escape(sym)}/GPU-h", mq.max_price, "text", 'inputmode="decimal"')
         + field("min_completed", "Min jobs done", mq.min_completed, extra='min="0"')
+        + '<label class="check"><input type="checkbox" name="verified" value="true"'
+        + (" checked" if mq.verified else "")
+        + "> Verified hardware</label>"
         + f'<label>Sort<select name="sort">{sorts}</select></label>'
         '<button type="submit">Search</button><a class="reset" href="/">Reset</a></form>'
     )

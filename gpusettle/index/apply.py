@@ -153,6 +153,10 @@ def _offer_added(s: State, ev: IndexedEvent, t: int) -> None:
         # New offers are dedicated, not paused, none of their GPUs reserved (ProviderStaking.addOffer).
         "gpu_class": "dedicated",
         "verified": None,
+        "hw_checked_at": None,
+        "hw_passed": None,
+        "hw_gpu_count": None,
+        "hw_vram_gb": None,
         "gpus_free": a["gpuCount"],
         "notice_seconds": 0,
         "uptime_bps": 0,
@@ -176,6 +180,7 @@ def _offer_updated(s: State, ev: IndexedEvent, t: int) -> None:
         return
     _terms(row, ev.args)
     _free(row)
+    _reverify(row)
     row["updated_block"] = ev.block_number
     s.put("offers", row["offer_id"], row)
 
@@ -185,6 +190,32 @@ def _offer_withdrawn(s: State, ev: IndexedEvent, t: int) -> None:
     if row is None:
         return
     row["active"] = 0
+    row["updated_block"] = ev.block_number
+    s.put("offers", row["offer_id"], row)
+
+
+def _reverify(row: dict[str, Any]) -> None:
+    """`verified` from the latest hardware check and the offer's current terms (IHardwareRegistry.isVerified
+    without the age limit)."""
+    if row.get("hw_checked_at") is None:
+        row["verified"] = None
+        return
+    covers = int(row["hw_gpu_count"]) >= int(row["gpu_count"]) and int(row["hw_vram_gb"]) >= int(
+        row["vram_gb"]
+    )
+    row["verified"] = int(bool(row["hw_passed"]) and covers)
+
+
+def _hardware_checked(s: State, ev: IndexedEvent, t: int) -> None:
+    a = ev.args
+    row = s.get("offers", a["offerId"])
+    if row is None:
+        return
+    row["hw_checked_at"] = a["checkedAt"]
+    row["hw_passed"] = int(a["passed"])
+    row["hw_gpu_count"] = a["gpuCount"]
+    row["hw_vram_gb"] = a["vramGb"]
+    _reverify(row)
     row["updated_block"] = ev.block_number
     s.put("offers", row["offer_id"], row)
 
@@ -514,6 +545,7 @@ HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]] = {
     ("escrow", "FraudReported"): _fraud,
     ("escrow", "EarningsWithdrawn"): _earnings_withdrawn,
     ("escrow", "OracleSetUpdated"): _oracle_set,
+    ("hardware", "HardwareChecked"): _hardware_checked,
 }
 """(contract, event) -> handler; events without one (parameters, roles, fees) are kept in `events` only.
 The lease escrow's handlers are added by `apply_leases` (imported at the end of this module)."""

@@ -32,16 +32,27 @@ from ..hashing import keccak256
 
 __all__ = ["CONTRACTS", "LEASE_RECORD_KEYS", "Decoder", "IndexedEvent", "decoder", "followed"]
 
-CONTRACTS: dict[str, str] = {"staking": "ProviderStaking", "escrow": "JobEscrow", "leases": "LeaseEscrow"}
-"""Deployment-record key -> contract whose events the index follows (LeaseEscrow when deployed)."""
+CONTRACTS: dict[str, str] = {
+    "staking": "ProviderStaking",
+    "escrow": "JobEscrow",
+    "leases": "LeaseEscrow",
+    "hardware": "HardwareRegistry",
+}
+"""Index key -> contract whose events the index follows (LeaseEscrow and HardwareRegistry when deployed)."""
+
+HARDWARE_RECORD_KEY = "hardwareRegistry"
+"""The deployment record's key of the HardwareRegistry (gpusettle.chain.client.contract_key)."""
 
 LEASE_RECORD_KEYS: tuple[str, ...] = ("leases", "lease_escrow", "leaseEscrow", "LeaseEscrow")
 """Keys a deployment record may hold the LeaseEscrow address under (chain.leases uses the same)."""
 
 
 def followed(addresses: Mapping[str, str]) -> dict[str, str]:
-    """The record's addresses under the index's keys (staking, escrow, leases) for the contracts it follows."""
-    out = {k: a for k, a in addresses.items() if k in CONTRACTS and k != "leases"}
+    """The record's addresses under the index's keys (staking, escrow, leases, hardware) for the contracts it
+    follows."""
+    out = {k: a for k, a in addresses.items() if k in CONTRACTS and k not in ("leases", "hardware")}
+    if HARDWARE_RECORD_KEY in addresses:
+        out["hardware"] = addresses[HARDWARE_RECORD_KEY]
     lease = next((addresses[k] for k in LEASE_RECORD_KEYS if k in addresses), None)
     if lease is not None:
         out["leases"] = lease
@@ -199,6 +210,11 @@ def decoder() -> Decoder:
 
     artifacts = load_artifacts()
     abis = {key: artifacts[name].abi for key, name in CONTRACTS.items() if name in artifacts}
+    if "hardware" not in abis:
+        try:
+            abis["hardware"] = load_artifact("HardwareRegistry").abi
+        except ConfigError:
+            pass  # a deployment without the registry: its events are never asked for
     if "leases" not in abis:
         try:
             abis["leases"] = load_artifact("LeaseEscrow").abi

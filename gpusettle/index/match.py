@@ -52,7 +52,8 @@ LOST_RACE_ERRORS = frozenset(
 )
 """Revert reasons that mean "this offer cannot take the job now": try the next match."""
 
-_KEYS = {"gpu", "gpus", "free", "min-vram", "max-price", "min-completed", "class", "min-notice"}
+_KEYS = {"gpu", "gpus", "free", "min-vram", "max-price", "min-completed", "class", "min-notice", "verified"}
+_YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 
 
 class MatchNeed(OfferQuery):
@@ -68,7 +69,8 @@ def price_per_second(text: str, decimals: int) -> int:
 
 def parse_match(text: str, decimals: int) -> MatchNeed:
     """`gpu=H100,gpus=4,min-vram=80,max-price=3.5/h,min-completed=10` -> MatchNeed (empty: any offer).
-    Lease keys: `free=2` (GPUs free now), `class=reclaimable` (the worst class accepted), `min-notice=10m`."""
+    Lease keys: `free=2` (GPUs free now), `class=reclaimable` (the worst class accepted), `min-notice=10m`.
+    `verified=yes`: only offers whose latest hardware check passed and still covers their terms."""
     fields: dict[str, object] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
@@ -94,6 +96,10 @@ def parse_match(text: str, decimals: int) -> MatchNeed:
                 fields["max_class"] = class_value(value)
             elif key == "min-notice":
                 fields["min_notice"] = notice_seconds(value)
+            elif key == "verified":
+                if value.lower() not in _YES:
+                    raise ConfigError(f"--match verified={value!r} is not yes or no", "e.g. verified=yes")
+                fields["verified"] = _YES[value.lower()]
             else:
                 fields["max_price"] = price_per_second(value, decimals)
         except InvalidPriceError as exc:

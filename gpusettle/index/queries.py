@@ -68,7 +68,7 @@ _OFFER_COLUMNS = (
     "o.offer_id, o.provider, o.gpu_model, o.gpu_family, o.gpu_count, o.vram_gb, o.price, o.price_per_gb, "
     "o.metadata_uri, o.active, o.gpu_class, o.verified, o.jobs_running, o.jobs_total, p.jobs_completed, "
     "p.jobs_failed, p.jobs_timed_out, p.disputes_lost, p.bonded, p.jailed, o.notice_seconds, o.uptime_bps, "
-    "o.paused, o.gpus_free, o.leases_running"
+    "o.paused, o.gpus_free, o.leases_running, o.hw_checked_at, o.hw_gpu_count, o.hw_vram_gb"
 )
 
 
@@ -99,6 +99,8 @@ def _offer(r: tuple[Any, ...]) -> OfferRow:
         paused=bool(r[22]),
         gpus_free=None if r[23] is None else int(r[23]),
         leases_running=int(r[24] or 0),
+        verified_at=None if r[25] is None else int(r[25]),
+        verified_terms_match=None if r[25] is None else int(r[26]) >= int(r[4]) and int(r[27]) >= int(r[5]),
     )
 
 
@@ -145,6 +147,8 @@ def search_offers(db: Database, q: OfferQuery) -> OfferPage:
     if q.provider:
         where.append("o.provider = ?")
         params.append(q.provider.lower())
+    if q.verified:
+        where.append("o.verified = 1")
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     base = f"FROM offers o JOIN providers p ON p.address = o.provider {clause}"
     total = int(db.scalar(f"SELECT COUNT(*) {base}", params) or 0)

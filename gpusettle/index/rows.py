@@ -53,6 +53,8 @@ class OfferQuery(_Row):
     """Least reclaim notice in seconds a reclaimable offer must give (dedicated ones always fit)."""
     provider: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
     """Only this provider's offers."""
+    verified: bool = False
+    """Only offers whose latest hardware check passed and still covers their GPU count and VRAM."""
     include_inactive: bool = False
     """Also withdrawn offers and offers of jailed providers."""
     sort: Sort = "price"
@@ -89,7 +91,13 @@ class OfferRow(_Row):
     gpu_class: str | None
     """The offer's availability class: dedicated, reclaimable or interruptible."""
     verified: bool | None
-    """Hardware verified by the oracles (None: the contracts keep no such record yet)."""
+    """The latest hardware check (HardwareRegistry) passed and covers the offer's current GPU count and VRAM;
+    None: never checked."""
+    verified_at: int | None = None
+    """Unix time of the latest hardware check (passed or not); None: never checked."""
+    verified_terms_match: bool | None = None
+    """Whether the GPU count and VRAM the latest check proved still cover the offer's terms (False after the
+    provider raised them); None: never checked."""
     notice_seconds: int = 0
     """Reclaim notice of a reclaimable offer, in seconds (0 for the other classes)."""
     uptime_bps: int = 0

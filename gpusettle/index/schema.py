@@ -11,6 +11,10 @@ Version 2 (leases, issue 11): `leases` (one row per lease: terms, status, billin
 `lease_checkpoints` (one row per settled period, keyed "leaseId:fromTime"); offers gain the availability
 terms (`gpu_class` by name, `notice_seconds`, `uptime_bps`), `paused` and `gpus_reserved` (GPUs held by
 open or running jobs and leases; `gpus_free` = gpu_count - reserved); events gain `lease_id`.
+
+Version 3 (hardware checks): offers gain the latest HardwareRegistry check (`hw_checked_at`, `hw_passed`,
+`hw_gpu_count`, `hw_vram_gb`); `verified` is 1 when it passed and covers the offer's current GPU count and VRAM,
+0 when it failed or the terms grew since, NULL when the offer was never checked.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from .db import Database
 
 __all__ = ["SCHEMA_VERSION", "TABLE_KEYS", "check", "create"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "providers": ("address",),
@@ -66,6 +70,7 @@ CREATE TABLE IF NOT EXISTS offers (
     notice_seconds BIGINT NOT NULL DEFAULT 0, uptime_bps INTEGER NOT NULL DEFAULT 0,
     paused INTEGER NOT NULL DEFAULT 0, gpus_reserved INTEGER NOT NULL DEFAULT 0,
     leases_running INTEGER NOT NULL DEFAULT 0, leases_total BIGINT NOT NULL DEFAULT 0,
+    hw_checked_at BIGINT, hw_passed INTEGER, hw_gpu_count INTEGER, hw_vram_gb BIGINT,
     jobs_running INTEGER NOT NULL, jobs_total BIGINT NOT NULL, created_block BIGINT NOT NULL,
     created_time BIGINT NOT NULL, updated_block BIGINT NOT NULL
 );

@@ -333,3 +333,53 @@ def _worker_urls(values: tuple[str, ...]) -> dict[str, str]:
             )
         out[to_checksum_address(provider.strip())] = url.strip().rstrip("/")
     return out
+
+
+@oracle.command(name="check-hardware")
+@click.argument("offer_id", type=click.IntRange(1))
+@click.option(
+    "--worker-url", required=True, help="The provider's worker (its probe port), e.g. http://gpu-box:8800."
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0.0, min_open=True, max=1.0),
+    default=1.0,
+    show_default=True,
+    help="Fraction of the VRAM-sized matrix to use (small values for tests and dry runs).",
+)
+@click.option("--no-post", is_flag=True, help="Run the challenge and print the verdict; record nothing.")
+@shared_options
+def check_hardware(offer_id: int, worker_url: str, scale: float, no_post: bool) -> None:
+    """Challenge OFFER_ID's worker with seeded work sized from the offer's VRAM and record the verdict in the
+    HardwareRegistry (signed with --account, which must be in the oracle set; threshold-1 sets only)."""
+    from ..hardware.sizing import ChallengeSettings
+    from .hardware import HardwareChecker
+
+    c = get_ctx()
+    client = c.client()
+    account = c.settings.local_account(c.account_alias(), "oracle", client.chain)
+    if not worker_url.startswith(("http://", "https://")):
+        raise ConfigError(f"--worker-url {worker_url!r} is not an http(s) URL", "e.g. http://gpu-box:8800")
+    checker = HardwareChecker(client, account, ChallengeSettings(scale=scale))
+    try:
+        verdict = checker.challenge(offer_id, worker_url)
+        tx_hash = None if no_post else checker.post(verdict.check)
+    finally:
+        checker.close()
+    data = {
+        **verdict.check.model_dump(mode="json"),
+        "problem": verdict.problem,
+        "n": verdict.n,
+        "limitSeconds": round(verdict.limit_s, 3),
+        "txHash": tx_hash,
+    }
+
+    def human() -> None:
+        word = "passed" if verdict.check.passed else f"FAILED: {verdict.problem}"
+        click.echo(
+            f"offer {offer_id}: hardware check {word} ({verdict.check.gpuCount} x n={verdict.n}, "
+            f"{verdict.check.elapsedMs / 1000:.2f} s of {verdict.limit_s:.2f} s allowed)"
+        )
+        click.echo(f"recorded in tx {tx_hash}" if tx_hash else "not recorded (--no-post)")
+
+    c.emit(data, human)

@@ -136,7 +136,7 @@ def worker() -> None:
     "--probe-port",
     type=click.IntRange(0, 65535),
     default=None,
-    help="Answer the oracles' lease probes (POST /v1/probe) on this port (0: any free one).",
+    help="Answer the oracles' lease probes (POST /v1/probe) and hardware challenges (POST /v1/hardware) on this port (0: any free one).",
 )
 @click.option(
     "--probe-host", default="127.0.0.1", show_default=True, help="Interface the probe server listens on."

@@ -16,6 +16,7 @@ from eth_account.signers.local import LocalAccount
 
 from ..eip712 import Domain
 from .availability import AvailabilityController
+from .hardware import HardwareResponder
 from .heartbeat import HeartbeatSender
 from .leasechain import LeaseChainView
 from .leases import LIVE_STATES, LeaseSupervisor
@@ -48,6 +49,8 @@ class LeaseSideConfig:
     probe_host: str = "127.0.0.1"
     probe_auth: Callable[[Mapping[str, str], bytes], None] | None = None
     """Who may probe (probe.peer_auth: the oracle set); the worker sets it from its chain client."""
+    hardware_auth: Callable[[Mapping[str, str], bytes], None] | None = None
+    """Who may send hardware challenges (POST /v1/hardware on the probe port); the runner sets the oracle set."""
     availability: AvailabilitySettings | None = None
     """The schedule and owner-use rule; None: always rentable, the owner never checked."""
     owner_marker: Path | None = None
@@ -164,6 +167,7 @@ def build_lease_side(
             host=config.probe_host,
             port=config.probe_port,
             auth=config.probe_auth,
+            hardware=HardwareResponder(slots.real_gpus, auth=config.hardware_auth).handle,
         ).start()
         log.info("answering lease probes on http://%s:%d/v1/probe", config.probe_host, probe.port)
     return LeaseSide(supervisor, heartbeats, availability, probe)

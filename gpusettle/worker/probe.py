@@ -35,6 +35,11 @@ PROBE_PATH = "/v1/probe"
 Auth = Callable[[Mapping[str, str], bytes], None]
 """Checks a probe request's headers and body; raises ProbeError (401/403) when it may not be answered."""
 
+HardwareHandler = Callable[[Mapping[str, str], bytes], dict[str, Any]]
+"""Answers POST /v1/hardware (gpusettle.worker.hardware.HardwareResponder.handle); raises ProbeError."""
+
+HARDWARE_PATH = "/v1/hardware"
+
 log = logging.getLogger("gpusettle.worker.probe")
 
 MAX_PROBE_N = 1024
@@ -49,9 +54,11 @@ class ProbeError(Exception):
         self.status, self.error, self.hint = status, error, hint
 
 
-def peer_auth(domain: Domain, oracles: Callable[[], set[str]], every: float = 60.0) -> Auth:
-    """Requests signed by a member of the oracle set (`oracles()`, read again at most every `every`
-    seconds)."""
+def peer_auth(
+    domain: Domain, oracles: Callable[[], set[str]], every: float = 60.0, path: str = PROBE_PATH
+) -> Auth:
+    """Requests to `path` signed by a member of the oracle set (`oracles()`, read again at most every
+    `every` seconds)."""
     lock = threading.Lock()
     cache: dict[str, Any] = {"at": -1e18, "set": set()}
 
@@ -66,7 +73,7 @@ def peer_auth(domain: Domain, oracles: Callable[[], set[str]], every: float = 60
     def check(headers: Mapping[str, str], body: bytes) -> None:
         try:
             signer = PeerRequestAuth.check(
-                domain, {k.lower(): v for k, v in headers.items()}, "POST", PROBE_PATH, body, time.time()
+                domain, {k.lower(): v for k, v in headers.items()}, "POST", path, body, time.time()
             ).signer
         except GpusettleError as exc:
             raise ProbeError(401, exc.message, exc.hint or "sign the probe with an oracle key") from None
@@ -140,6 +147,7 @@ class ProbeServer:
         port: int = 0,
         device: str = "auto",
         auth: Auth | None = None,
+        hardware: HardwareHandler | None = None,
     ) -> None:
         outer = self
 
@@ -156,6 +164,9 @@ class ProbeServer:
                 self.wfile.write(data)
 
             def do_POST(self) -> None:
+                if self.path.rstrip("/") == HARDWARE_PATH and outer.hardware is not None:
+                    self._hardware()
+                    return
                 if self.path.rstrip("/") != PROBE_PATH:
                     self._reply(404, {"error": f"no such endpoint {self.path}", "hint": "POST /v1/probe"})
                     return
@@ -178,6 +189,21 @@ class ProbeServer:
                     return
                 self._reply(200, doc)
 
+            def _hardware(self) -> None:
+                assert outer.hardware is not None
+                try:
+                    length = int(self.headers.get("content-length") or 0)
+                    if length > 16384:
+                        raise ProbeError(
+                            413, "the request is too large", "a challenge body is a few hundred bytes"
+                        )
+                    doc = outer.hardware(dict(self.headers.items()), self.rfile.read(length))
+                except ProbeError as exc:
+                    self._reply(exc.status, {"error": exc.error, "hint": exc.hint})
+                    return
+                self._reply(200, doc)
+
+        self.hardware = hardware
         self.slots_of = slots_of
         self.real_gpus = real_gpus
         self.device = device

@@ -57,7 +57,7 @@ from ..workloads.sandbox import ResolvedLimits, SandboxPolicy, bwrap_binary, res
 from .gpurelease import GpuReleaser
 from .leaseside import LeaseSide, LeaseSideConfig, build_lease_side
 from .nvml import GpuMonitor
-from .probe import peer_auth
+from .probe import HARDWARE_PATH, peer_auth
 from .procgroup import forget, kill_remembered, remember
 from .progress import Progress, WorkloadMetrics
 from .slots import SlotScheduler, detect_slots, job_owner
@@ -167,6 +167,10 @@ class Worker:
         if self.config.leases is not None:
             if self.config.leases.probe_port is not None and self.config.leases.probe_auth is None:
                 self.config.leases.probe_auth = peer_auth(self.verifier.domain, self._oracle_members)
+            if self.config.leases.probe_port is not None and self.config.leases.hardware_auth is None:
+                self.config.leases.hardware_auth = peer_auth(
+                    self.verifier.domain, self._oracle_members, path=HARDWARE_PATH
+                )
             self.lease_side = build_lease_side(
                 self.config.leases,
                 state=self.state,

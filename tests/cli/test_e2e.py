@@ -102,12 +102,12 @@ def offer_freed(request: pytest.FixtureRequest) -> Iterator[None]:
 def test_deploy_record_and_rerun_deploys_nothing(gs: Cli, suite: dict[str, str], anvil: Anvil) -> None:
     record = json.loads((gs.home / "deployments" / "31337.json").read_text())
     assert record["complete"] is True
-    assert set(record["addresses"]) == {"token", "staking", "escrow", "leaseEscrow"}
+    assert set(record["addresses"]) == {"token", "staking", "escrow", "leaseEscrow", "hardwareRegistry"}
     assert record["compiler_version"].startswith("0.8.")
     nonce = anvil.nonce(anvil.call("eth_accounts")[0])
     again = gs("deploy", "--account", "dev:0", "--yes")
     assert "nothing to deploy" in again.stderr
-    assert "code hashes of ComputeToken, ProviderStaking, JobEscrow, LeaseEscrow match" in again.stderr
+    assert "code hashes of ComputeToken, ProviderStaking, JobEscrow, LeaseEscrow, HardwareRegistry match" in again.stderr
     assert anvil.nonce(anvil.call("eth_accounts")[0]) == nonce
 
 

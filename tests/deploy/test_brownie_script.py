@@ -54,10 +54,12 @@ def test_script_deploys_through_deploy_suite(tmp_path: Path, monkeypatch: pytest
     assert record["complete"] and record["parameters"]["deployer"] == accounts[0].address
     for address in record["addresses"].values():
         assert web3.eth.get_code(address)
-    assert result.sent == ["ComputeToken", "ProviderStaking", "JobEscrow", "setEscrow", "LeaseEscrow", "setLeaseEscrow"]
+    assert result.sent == ["ComputeToken", "ProviderStaking", "JobEscrow", "setEscrow", "LeaseEscrow", "setLeaseEscrow",
+                           "HardwareRegistry"]
     # A second run finds the deployment and sends nothing.
     again = script.deploy(yes=True, deployments_dir=str(tmp_path))
-    assert again.sent == [] and again.verified == ["ComputeToken", "ProviderStaking", "JobEscrow", "LeaseEscrow"]
+    assert again.sent == [] and again.verified == ["ComputeToken", "ProviderStaking", "JobEscrow", "LeaseEscrow",
+                                                  "HardwareRegistry"]
 
 
 def test_script_with_a_keystore_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,4 +75,4 @@ def test_script_with_a_keystore_account(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("GPUSETTLE_ACCOUNT", "scripted")
     result = _script().deploy(yes=True, deployments_dir=str(tmp_path / "records"))
     assert result.record.complete and result.record.parameters["deployer"] == address
-    assert web3.eth.get_transaction_count(address) == 6
+    assert web3.eth.get_transaction_count(address) == 7

@@ -78,7 +78,7 @@ def _record(records: Path) -> dict[str, Any]:
 
 
 def _check_code_hashes(anvil: Anvil, record: dict[str, Any]) -> None:
-    assert set(record["code_hashes"]) == {"token", "staking", "escrow", "leaseEscrow"}
+    assert set(record["code_hashes"]) == {"token", "staking", "escrow", "leaseEscrow", "hardwareRegistry"}
     for key, address in record["addresses"].items():
         code = bytes.fromhex(anvil.call("eth_getCode", address, "latest")[2:])
         assert code and record["code_hashes"][key] == "0x" + keccak256(code).hex()
@@ -160,12 +160,12 @@ def test_killed_after_step_two_resumes(gs: Cli, deployer: str, anvil: Anvil, tmp
     assert full["complete"] is True
     assert full["addresses"]["token"] == token and full["addresses"]["staking"] == staking
     _check_code_hashes(anvil, full)
-    # Four contracts, setEscrow and setLeaseEscrow: six transactions in all, nothing sent twice.
-    assert anvil.nonce(deployer) - start_nonce == 6
+    # Five contracts, setEscrow and setLeaseEscrow: seven transactions in all, nothing sent twice.
+    assert anvil.nonce(deployer) - start_nonce == 7
 
     again = gs(*_deploy_args(gs, tmp_path, "--yes"))
     assert "nothing to deploy" in again.stderr
-    assert anvil.nonce(deployer) - start_nonce == 6
+    assert anvil.nonce(deployer) - start_nonce == 7
 
 
 def test_stop_after_two_then_resume_and_tamper_check(
@@ -187,7 +187,7 @@ def test_stop_after_two_then_resume_and_tamper_check(
     gs(*_deploy_args(gs, tmp_path, "--yes"))
     full = _record(tmp_path)
     assert full["complete"] and full["addresses"]["token"] == half["addresses"]["token"]
-    assert anvil.nonce(deployer) - start_nonce == 6
+    assert anvil.nonce(deployer) - start_nonce == 7
     _check_code_hashes(anvil, full)
 
     # A record whose code hash no longer matches the chain stops everything.
@@ -195,7 +195,7 @@ def test_stop_after_two_then_resume_and_tamper_check(
     (tmp_path / f"{SEPOLIA}.json").write_text(json.dumps(full))
     bad = gs(*_deploy_args(gs, tmp_path, "--yes"), ok=False)
     assert f"ProviderStaking at {full['addresses']['staking']} has code hash" in bad.stderr
-    assert anvil.nonce(deployer) - start_nonce == 6
+    assert anvil.nonce(deployer) - start_nonce == 7
 
 
 class _Crash(Exception):
@@ -230,7 +230,7 @@ def test_crash_between_send_and_receipt_adopts_the_sent_transaction(
     ), lines
     receipt = anvil.call("eth_getTransactionReceipt", sent)
     assert result.record.addresses["escrow"].lower() == receipt["contractAddress"].lower()
-    assert anvil.nonce(deployer) - start_nonce == 6
+    assert anvil.nonce(deployer) - start_nonce == 7
     assert result.record.complete
 
 
@@ -268,4 +268,8 @@ def test_roles_and_governance_handoff(gs: Cli, deployer: str, anvil: Anvil, tmp_
     assert client.staking.functions.leaseEscrow().call() == client.lease_escrow.address
     assert client.lease_escrow.functions.governance().call() == gov
     assert client.lease_escrow.functions.jobEscrow().call() == client.escrow.address
+    # The hardware registry reads the job escrow's oracle set and the staking contract's offers.
+    assert client.hardware_registry is not None
+    assert client.hardware_registry.functions.jobEscrow().call() == client.escrow.address
+    assert client.hardware_registry.functions.staking().call() == client.staking.address
     assert Roles.defaults(deployer).governance == deployer
