@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..models import JobStatus
 from .client import Gpusettle
+from .gpurelease import plan_job_batch
 from .revert import DecodedContractError
 from .tx import TxPlan
 
@@ -66,13 +67,12 @@ def plan_release_collateral(client: Gpusettle, sender: str, job_ids: Sequence[in
     """Plan escrow.releaseCollateral(job_ids); DecodedContractError JobEscrowReserveStillNeeded when one job's window
     is open, JobEscrowNothingToClaim when every reserve was released already, JobEscrowWrongStatus for a job that is
     not Settled."""
-    ids = list(job_ids)
-    return client.chain.plan_call(
-        f"give the dispute reserves of settled job(s) {', '.join(map(str, ids))} back to their providers' free stake",
+    return plan_job_batch(
+        client,
         sender,
-        client.escrow,
         "releaseCollateral",
-        ids,
+        "give the dispute reserves of settled job(s) {ids} back to their providers' free stake",
+        job_ids,
     )
 
 

@@ -18,6 +18,7 @@ from ..chain.reserves import (
 from ..errors import ConfigError
 from ..models import JobStatus
 from .context import Ctx, fmt_time, get_ctx, shared_options
+from .release import provider_of_settled_jobs
 
 __all__ = ["provider_release_collateral", "provider_worker_budget"]
 
@@ -67,11 +68,7 @@ def _check_named(c: Ctx, job_ids: list[int]) -> None:
 
 @click.command("release-collateral")
 @click.argument("job_ids", nargs=-1, type=click.IntRange(min=1))
-@click.option(
-    "--provider",
-    "who",
-    help="Whose settled jobs to look for when no JOB_IDS are given (default: the --account).",
-)
+@provider_of_settled_jobs
 @shared_options
 def provider_release_collateral(job_ids: tuple[int, ...], who: str | None) -> None:
     """Give settled jobs' dispute reserves back to free stake once their dispute windows closed

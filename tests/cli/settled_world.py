@@ -88,17 +88,5 @@ def settled_world(work: Path) -> Iterator[World]:
         approve = FastSender(net.gs, accounts["client"])
         approve.call(net.gs.token, "approve", net.gs.escrow.address, 2**256 - 1)
         approve.wait()
-        home = work / "home"
-        home.mkdir()
-        cli = Cli(
-            home,
-            {
-                "GPUSETTLE_HOME": str(home),
-                "GPUSETTLE_KDF_FAST": "1",
-                "GPUSETTLE_DEV_RPC_URL": anvil.url,
-                "GPUSETTLE_DEPLOYMENTS": str(work / "deployments"),
-                "GPUSETTLE_KEYSTORE": str(net.keystore_dir),
-                "GPUSETTLE_PASSWORD": net.password,
-            },
-        )
+        cli = Cli.on_devnet(net, work)
         yield World(net, cli, accounts, offer)
