@@ -88,6 +88,7 @@ def test_worker_budget_shows_sets_and_binds_the_worker_key(world: World, tty: No
     with pytest.raises(DecodedContractError) as refused_accept:
         gs.chain.plan_call("accept", world.accounts["worker"].address, gs.escrow, "acceptJob", job)
     assert refused_accept.value.name == "JobEscrowWorkerBudgetExceeded"
+    assert "gpusettle provider worker-budget --set" in str(refused_accept.value.hint)
     gs.chain.plan_call("accept", world.accounts["provider"].address, gs.escrow, "acceptJob", job)
     world.cli("provider", "worker-budget", "--set", "1000", "-a", "provider", "--yes")
     world.net.accept_jobs(world.accounts["worker"], [job])
