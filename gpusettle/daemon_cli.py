@@ -7,7 +7,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -22,7 +22,9 @@ __all__ = [
     "ACCOUNT_REF",
     "HTTP_URL",
     "LOG_LEVEL",
+    "LOG_LEVEL_OPTION",
     "client_factory",
+    "knob",
     "resolve_account",
     "setup_logging",
 ]
@@ -57,6 +59,15 @@ ACCOUNT_REF = _AccountRef()
 """An address or an account alias, checked at parse time."""
 LOG_LEVEL = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
 """Log levels."""
+LOG_LEVEL_OPTION = click.option("--log-level", type=LOG_LEVEL, default="INFO", show_default=True)
+"""The daemons' --log-level."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def knob(name: str, kind: Any, default: Any, text: str) -> Callable[[F], F]:
+    """A daemon's tuning option: its type, its default (shown in --help) and what it sets."""
+    return click.option(name, type=kind, default=default, show_default=True, help=text)
 
 
 def resolve_account(settings: Settings, ref: str, chain: Any = None) -> str:

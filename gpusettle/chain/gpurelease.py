@@ -14,7 +14,7 @@ from ..models import JobStatus
 from .client import Gpusettle
 from .tx import TxPlan
 
-__all__ = ["MAX_BATCH", "SETTLED_STATUSES", "held_by_settled_jobs", "plan_release_job_gpus"]
+__all__ = ["MAX_BATCH", "SETTLED_STATUSES", "held_by_settled_jobs", "plan_job_batch", "plan_release_job_gpus"]
 
 MAX_BATCH = 50
 """Job ids per releaseJobGpus transaction: well inside a block's gas, small enough to retry cheaply."""
@@ -25,16 +25,26 @@ SETTLED_STATUSES = frozenset(
 """The statuses whose GPUs may still be reserved (JobEscrowBase._isSettled)."""
 
 
+def plan_job_batch(
+    client: Gpusettle, sender: str, fn: str, description: str, job_ids: Sequence[int]
+) -> TxPlan:
+    """Plan escrow.`fn`(job_ids), one of the calls that take a list of job ids; `description` says what it does,
+    with `{ids}` where the ids go."""
+    ids = list(job_ids)
+    return client.chain.plan_call(
+        description.format(ids=", ".join(map(str, ids))), sender, client.escrow, fn, ids
+    )
+
+
 def plan_release_job_gpus(client: Gpusettle, sender: str, job_ids: Sequence[int]) -> TxPlan:
     """Plan escrow.releaseJobGpus(job_ids); DecodedContractError JobEscrowNothingToClaim when every one
     of them was released already (or is not settled)."""
-    ids = list(job_ids)
-    return client.chain.plan_call(
-        f"give the GPUs of settled job(s) {', '.join(map(str, ids))} back to their offers",
+    return plan_job_batch(
+        client,
         sender,
-        client.escrow,
         "releaseJobGpus",
-        ids,
+        "give the GPUs of settled job(s) {ids} back to their offers",
+        job_ids,
     )
 
 

@@ -88,6 +88,11 @@ _EXTRA_HINTS: dict[str, str] = {
     "LeaseEscrowNotProviderOrWorker": "send it from the provider's staking wallet or its worker key",
     "LeaseEscrowInsufficientFreeStake": "the provider's free stake cannot back this lease's collateral; pick "
     "another offer, or (as the provider) stake more",
+    # The provider's collateral commands (`gpusettle provider worker-budget`, `release-collateral`).
+    "JobEscrowWorkerBudgetExceeded": "the worker key used its daily collateral budget: accept from the staking "
+    "wallet, raise it (`gpusettle provider worker-budget --set AMOUNT`), or wait for the day to reset",
+    "JobEscrowReserveStillNeeded": "the job can still be disputed: release its collateral after its dispute window "
+    "closes (`gpusettle provider release-collateral`)",
 }
 
 

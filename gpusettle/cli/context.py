@@ -335,6 +335,9 @@ AMOUNT_KEYS = frozenset(
         "rate_per_second",
         "penalty",
         "penalties",
+        "used",
+        "budget",
+        "left",
     }
 )
 """Keys whose values are token (or wei) amounts: in --json always a decimal string of base units."""

@@ -12,6 +12,7 @@ from ..availability import CLASSES
 from ..chain.client import Gpusettle
 from ..errors import ConfigError, InvalidPriceError
 from ..units import MAX_OFFER_PRICE, format_price, format_units, parse_price
+from .collateral import provider_release_collateral, provider_worker_budget
 from .context import Ctx, fmt_time, get_ctx, require_tokens, shared_options
 from .release import provider_release_gpus
 
@@ -37,6 +38,8 @@ def provider() -> None:
 
 
 provider.add_command(provider_release_gpus)
+provider.add_command(provider_release_collateral)
+provider.add_command(provider_worker_budget)
 
 
 def _approve_if_needed(c: Ctx, client: Gpusettle, spender: str, amount: int, label: str) -> None:

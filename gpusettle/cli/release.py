@@ -13,16 +13,19 @@ from ..chain.gpurelease import MAX_BATCH, SETTLED_STATUSES, held_by_settled_jobs
 from ..errors import ConfigError
 from .context import get_ctx, shared_options
 
-__all__ = ["provider_release_gpus"]
+__all__ = ["provider_of_settled_jobs", "provider_release_gpus"]
 
-
-@click.command("release-gpus")
-@click.argument("job_ids", nargs=-1, type=click.IntRange(min=1))
-@click.option(
+provider_of_settled_jobs = click.option(
     "--provider",
     "who",
     help="Whose settled jobs to look for when no JOB_IDS are given (default: the --account).",
 )
+"""The --provider option of the commands that act on a provider's settled jobs."""
+
+
+@click.command("release-gpus")
+@click.argument("job_ids", nargs=-1, type=click.IntRange(min=1))
+@provider_of_settled_jobs
 @shared_options
 def provider_release_gpus(job_ids: tuple[int, ...], who: str | None) -> None:
     """Give settled jobs' GPUs back to their offers (JobEscrow.releaseJobGpus; anyone may call it).

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,13 +23,14 @@ from eth_account.signers.local import LocalAccount
 from web3.exceptions import Web3Exception
 
 from ..chain import DecodedContractError
-from ..chain.tx import GWEI, FeePolicy, FinalityState, SignedTx, next_nonce
+from ..chain.tx import GWEI, next_nonce
 from ..errors import RpcUnavailableError
 from ..leases.models import Checkpoint
+from .batch_tracker import BatchTracker, checkpoint_batches, crash_point
 from .chainview import ChainView
 from .checkpoint_quorum import CheckpointQuorum
 from .metrics import OracleMetrics
-from .poster import PosterSettings, crash_point
+from .poster import PosterSettings
 from .quorum import QuorumError
 from .store import CHECKPOINT_BUILT, CHECKPOINT_SKIPPED, CheckpointBatch, Store, StoredCheckpoint, TxAttempt
 
@@ -75,17 +75,16 @@ class CheckpointPoster:
     settings: PosterSettings = field(default_factory=PosterSettings)
     metrics: OracleMetrics = field(default_factory=OracleMetrics)
     clock: Callable[[], float] = time.time
-    _last_broadcast: dict[int, float] = field(default_factory=dict)
-    _nonce_gone: dict[int, int] = field(default_factory=dict)
     _holds: dict[int, float] = field(default_factory=dict)
     _backoff_until: float = 0.0
 
     def __post_init__(self) -> None:
-        self.fee_policy = FeePolicy(
-            max_fee_cap=self.settings.max_fee_cap,
-            priority_fee=self.settings.priority_fee,
-            bump_percent=self.settings.bump_percent,
-        )
+        self.tracker: BatchTracker[CheckpointBatch] = BatchTracker(
+            checkpoint_batches(self.store), self.chain, self.account, self.settings, self.confirmations,
+            self._finish, self.metrics, lambda: self.clock(), log,
+            label="checkpoint batch", crash_prefix="checkpoint_", nonce_lost_outcome="checkpoints_nonce_lost",
+        )  # fmt: skip
+        self.fee_policy = self.tracker.fee_policy
 
     @property
     def address(self) -> str:
@@ -97,10 +96,7 @@ class CheckpointPoster:
         moved = self.reconcile()
         if self.clock() >= self._backoff_until:
             moved = self.post_once() or moved
-        open_ids = {b.id for b in self.store.open_checkpoint_batches()}
-        for table in (self._last_broadcast, self._nonce_gone):
-            for batch_id in [b for b in table if b not in open_ids]:
-                del table[batch_id]
+        self.tracker.forget({b.id for b in self.store.open_checkpoint_batches()})
         now = self.clock()
         for lease in [k for k, until in self._holds.items() if until <= now]:
             del self._holds[lease]
@@ -128,17 +124,6 @@ class CheckpointPoster:
         open_nonces = [b.nonce for b in self.store.open_checkpoint_batches()]
         open_nonces += [b.nonce for b in self.store.open_batches()]
         return next_nonce(self.chain.mined_nonce(self.address), self.store.next_nonce(), open_nonces)
-
-    def _attempt(self, signed: SignedTx, batch_id: int) -> TxAttempt:
-        return TxAttempt(
-            signed.tx_hash,
-            batch_id,
-            signed.nonce,
-            signed.raw,
-            signed.max_fee,
-            signed.priority_fee,
-            self.clock(),
-        )
 
     def post_once(self) -> bool:
         """Attest, persist and broadcast one batch; True if one was sent."""
@@ -178,19 +163,10 @@ class CheckpointPoster:
             log.warning("checkpoints: cannot estimate a batch of %d: %s; retrying shortly", len(ready), exc)
             self._backoff_until = self.clock() + 2.0
             return False
-        max_fee, tip = self.chain.eip1559_fees(self.fee_policy)
         nonce = self._next_nonce()
-        signed = self.chain.sign_eip1559(
-            self.account,
-            to=self.contract.address,
-            data=data,
-            gas=math.ceil(gas * self.settings.gas_margin) + 20_000,
-            nonce=nonce,
-            max_fee=max_fee,
-            tip=tip,
-        )
+        signed = self.tracker.sign(self.contract.address, data, gas, nonce)
         batch = self.store.create_checkpoint_batch(
-            [s.key for s in ready], attestation.epoch, nonce, self._attempt(signed, 0)
+            [s.key for s in ready], attestation.epoch, nonce, self.tracker.attempt(signed, 0)
         )
         crash_point("checkpoint_batch_stored")
         log.info(
@@ -199,106 +175,19 @@ class CheckpointPoster:
             len(ready),
             nonce,
             signed.tx_hash,
-            max_fee / GWEI,
+            signed.max_fee / GWEI,
         )
-        self._broadcast(batch, batch.attempts[0])
+        self.tracker.broadcast(batch, batch.attempts[0])
         crash_point("checkpoint_broadcast")
         self.metrics.checkpoints.labels("posted").inc(len(ready))
         return True
 
-    def _broadcast(self, batch: CheckpointBatch, attempt: TxAttempt) -> None:
-        self._last_broadcast[batch.id] = self.clock()
-        complaint = self.chain.broadcast(attempt.raw)
-        if complaint is not None:
-            log.info("checkpoint batch %d: the node refused tx %s: %s", batch.id, attempt.tx_hash, complaint)
-
-    def _bump(self, batch: CheckpointBatch) -> None:
-        last = batch.attempts[-1]
-        fees = self.chain.replacement_fees(last.max_fee, last.priority_fee, self.fee_policy)
-        if fees is None:
-            self._broadcast(batch, last)  # at the fee cap: keep the last one out there
-            return
-        attempt = self._attempt(self.chain.resign(self.account, last.raw, *fees), batch.id)
-        self.store.add_checkpoint_attempt(attempt)
-        batch.attempts.append(attempt)
-        self.metrics.fee_bumps.inc()
-        log.info(
-            "checkpoint batch %d: replacing with tx %s at max fee %.3g gwei",
-            batch.id,
-            attempt.tx_hash,
-            fees[0] / GWEI,
-        )
-        self._broadcast(batch, attempt)
-
     # -- following -------------------------------------------------------------------------------------
 
     def reconcile(self) -> bool:
-        """Follow every open batch: mined, final, reorganised away, stuck, nonce used by another."""
-        moved = False
-        open_batches = self.store.open_checkpoint_batches()
-        if not open_batches:
-            return False
-        latest = self.chain.block_number()
-        mined_count: int | None = None
-        for batch in open_batches:
-            found = self.chain.finality(
-                [a.tx_hash for a in reversed(batch.attempts)], self.confirmations, latest=latest
-            )
-            if found.receipt is not None:
-                attempt = next(a for a in batch.attempts if a.tx_hash == found.tx_hash)
-                if batch.mined_hash != found.block_hash:
-                    self.store.mark_checkpoint_batch_mined(
-                        batch.id,
-                        attempt.tx_hash,
-                        found.block_number,
-                        found.block_hash,
-                        int(found.receipt["gasUsed"]),
-                    )
-                    batch.mined_hash = found.block_hash
-                    crash_point("checkpoint_mined")
-                if found.state == FinalityState.FINAL:
-                    self._finish(batch, attempt, found.receipt)
-                    moved = True
-                continue
-            if batch.mined_hash is not None:
-                log.warning(
-                    "checkpoint batch %d: a reorganisation removed its transaction; broadcasting again",
-                    batch.id,
-                )
-                self.metrics.reorgs.inc()
-                self.store.mark_checkpoint_batch_unmined(batch.id)
-                batch.mined_hash = None
-                for attempt in batch.attempts:
-                    self._broadcast(batch, attempt)
-                continue
-            if mined_count is None:
-                mined_count = int(self.chain.mined_nonce(self.address))
-            if mined_count > batch.nonce:
-                seen = self._nonce_gone.get(batch.id, 0) + 1
-                self._nonce_gone[batch.id] = seen
-                if seen >= 3:
-                    log.error(
-                        "checkpoint batch %d: nonce %d used by another transaction; re-posting",
-                        batch.id,
-                        batch.nonce,
-                    )
-                    self.store.finish_checkpoint_batch(
-                        batch.id,
-                        {},
-                        {},
-                        batch.items,
-                        note=f"nonce {batch.nonce} used by another transaction",
-                        failed=True,
-                    )
-                    self.store.set_next_nonce(mined_count)
-                    moved = True
-                continue
-            last = batch.attempts[-1]
-            if self.clock() - last.created_at > self.settings.stuck_after:
-                self._bump(batch)
-            elif self.clock() - self._last_broadcast.get(batch.id, 0.0) > self.settings.rebroadcast_every:
-                self._broadcast(batch, last)
-        return moved
+        """Follow every open batch: mined, final, reorganised away, stuck, nonce used by another
+        (`BatchTracker.reconcile`; a final one comes back to `_finish`)."""
+        return self.tracker.reconcile()
 
     def _events(self, receipt: Any) -> list[tuple[str, dict[str, Any]]]:
         out: list[tuple[str, dict[str, Any]]] = []

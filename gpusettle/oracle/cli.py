@@ -9,7 +9,7 @@ import click
 
 from ..cli.context import get_ctx, shared_options
 from ..cli.errorhandling import ErrorHandlingGroup
-from ..daemon_cli import HTTP_URL, LOG_LEVEL, client_factory, setup_logging
+from ..daemon_cli import HTTP_URL, LOG_LEVEL_OPTION, client_factory, knob, setup_logging
 from ..errors import ConfigError
 from ..listen import bind_listener
 
@@ -61,60 +61,28 @@ def oracle() -> None:
     default=None,
     help="Blocks deep before final (default: the network's own, at least 2 off a local chain).",
 )
-@click.option(
-    "--batch-max",
-    type=click.IntRange(1, 1000),
-    default=200,
-    show_default=True,
-    help="Most receipts per settleBatch.",
-)
-@click.option(
-    "--batch-wait",
-    type=click.FloatRange(0, 60),
-    default=0.3,
-    show_default=True,
-    help="Seconds to gather a batch.",
-)
-@click.option(
-    "--max-in-flight",
-    type=click.IntRange(1, 64),
-    default=4,
-    show_default=True,
-    help="Batches pending at once.",
-)
-@click.option(
-    "--max-fee-gwei",
-    type=click.FloatRange(0, 1e6, min_open=True),
-    default=500.0,
-    show_default=True,
-    help="Fee cap per gas.",
-)
+@knob("--batch-max", click.IntRange(1, 1000), 200, "Most receipts per settleBatch.")
+@knob("--batch-wait", click.FloatRange(0, 60), 0.3, "Seconds to gather a batch.")
+@knob("--max-in-flight", click.IntRange(1, 64), 4, "Batches pending at once.")
+@knob("--max-fee-gwei", click.FloatRange(0, 1e6, min_open=True), 500.0, "Fee cap per gas.")
 @click.option(
     "--priority-fee-gwei",
     type=click.FloatRange(0, 1e6),
     default=None,
     help="Tip per gas (default: ask the node).",
 )
-@click.option(
+@knob(
     "--stuck-after",
-    type=click.FloatRange(1, 3600),
-    default=20.0,
-    show_default=True,
-    help="Seconds before a pending transaction is replaced with higher fees.",
+    click.FloatRange(1, 3600),
+    20.0,
+    "Seconds before a pending transaction is replaced with higher fees.",
 )
-@click.option(
-    "--max-body",
-    type=click.IntRange(1024, 64 * 2**20),
-    default=DEFAULT_MAX_BODY,
-    show_default=True,
-    help="Receipt size limit.",
-)
-@click.option(
+@knob("--max-body", click.IntRange(1024, 64 * 2**20), DEFAULT_MAX_BODY, "Receipt size limit.")
+@knob(
     "--synchronous",
-    type=click.Choice(["FULL", "NORMAL"]),
-    default="FULL",
-    show_default=True,
-    help="SQLite durability: FULL survives power loss, NORMAL only process crashes.",
+    click.Choice(["FULL", "NORMAL"]),
+    "FULL",
+    "SQLite durability: FULL survives power loss, NORMAL only process crashes.",
 )
 @click.option(
     "--store",
@@ -125,19 +93,17 @@ def oracle() -> None:
     "(default: SQLite in --data-dir). Also read from $GPUSETTLE_ORACLE_STORE; keep the password in "
     "~/.pgpass or $PGPASSWORD rather than on the command line.",
 )
-@click.option(
+@knob(
     "--retention-days",
-    type=click.FloatRange(0),
-    default=7.0,
-    show_default=True,
-    help="Days settled and rejected receipts are kept after the dispute window closes.",
+    click.FloatRange(0),
+    7.0,
+    "Days settled and rejected receipts are kept after the dispute window closes.",
 )
-@click.option(
+@knob(
     "--input-retention-days",
-    type=click.FloatRange(0),
-    default=3.0,
-    show_default=True,
-    help="Days a client's input file is kept after its (last) upload.",
+    click.FloatRange(0),
+    3.0,
+    "Days a client's input file is kept after its (last) upload.",
 )
 @click.option(
     "--input-quota",
@@ -149,26 +115,20 @@ def oracle() -> None:
     metavar="FILES MIB",
     help="Input files and MiB one client key may upload per day.",
 )
-@click.option(
+@knob(
     "--heartbeat-interval",
-    type=click.IntRange(1, 3600),
-    default=30,
-    show_default=True,
-    help="Seconds per lease heartbeat bucket (the workers' interval must match).",
+    click.IntRange(1, 3600),
+    30,
+    "Seconds per lease heartbeat bucket (the workers' interval must match).",
 )
-@click.option(
-    "--probe-every",
-    type=click.FloatRange(0, 86400),
-    default=600.0,
-    show_default=True,
-    help="Seconds between probes of one lease (0: no probes).",
+@knob(
+    "--probe-every", click.FloatRange(0, 86400), 600.0, "Seconds between probes of one lease (0: no probes)."
 )
-@click.option(
+@knob(
     "--checkpoint-every",
-    type=click.IntRange(1, 30 * 86400),
-    default=3600,
-    show_default=True,
-    help="Seconds of billing a regular lease checkpoint covers (a final one is built at billing end).",
+    click.IntRange(1, 30 * 86400),
+    3600,
+    "Seconds of billing a regular lease checkpoint covers (a final one is built at billing end).",
 )
 @click.option(
     "--checkpoint-lag",
@@ -177,12 +137,11 @@ def oracle() -> None:
     help="Seconds a checkpoint's end stays behind the chain's clock, so late heartbeats still count "
     "(default: the heartbeat interval + 15).",
 )
-@click.option(
+@knob(
     "--lease-scan-every",
-    type=click.FloatRange(0.1, 3600),
-    default=10.0,
-    show_default=True,
-    help="Seconds between scans of the lease escrow for running leases and due checkpoints.",
+    click.FloatRange(0.1, 3600),
+    10.0,
+    "Seconds between scans of the lease escrow for running leases and due checkpoints.",
 )
 @click.option(
     "--worker-url",
@@ -191,7 +150,7 @@ def oracle() -> None:
     metavar="PROVIDER=URL",
     help="Where a provider's worker answers probes (repeat); leases of other providers are not probed.",
 )
-@click.option("--log-level", type=LOG_LEVEL, default="INFO", show_default=True)
+@LOG_LEVEL_OPTION
 @shared_options
 def run(
     arbiter_account: str | None,

@@ -20,8 +20,6 @@ Rules that make a crash at any moment harmless:
 from __future__ import annotations
 
 import logging
-import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,32 +33,20 @@ from web3.exceptions import Web3Exception
 from ..chain import DecodedContractError, Gpusettle
 from ..chain.finality import confirmations_for
 from ..chain.logs import reader_for
-from ..chain.tx import GWEI, FeePolicy, FinalityState, SignedTx, next_nonce
+from ..chain.tx import GWEI, FeePolicy, next_nonce
 from ..eip712 import CompactSignature
 from ..errors import GpusettleError, RpcUnavailableError
 from ..models import SETTLED_JOB_STATUSES, SignedReceipt
+from .batch_tracker import CRASH_ENV, BatchTracker, crash_point, receipt_batches
 from .chainview import ChainView
 from .metrics import OracleMetrics
 from .quorum import QuorumError, QuorumSigner
 from .store import POSTED, REJECTED, VERIFIED, Batch, Store, TxAttempt
 from .stored import UnreadableReceiptError, signed_of
 
-__all__ = ["GWEI", "JOB_ERRORS", "Poster", "PosterSettings"]
+__all__ = ["CRASH_ENV", "GWEI", "JOB_ERRORS", "Poster", "PosterSettings", "crash_point"]
 
 log = logging.getLogger("gpusettle.oracle.poster")
-
-CRASH_ENV = "GPUSETTLE_ORACLE_CRASH_AT"
-"""Fault injection for crash tests: the process dies (as by kill -9) the first time it reaches the named
-point: batch_stored (batch committed, not yet broadcast), broadcast (sent, not yet followed) or
-mined (mined and recorded, not yet final)."""
-
-
-def crash_point(name: str) -> None:
-    """Die here, without any cleanup, if $GPUSETTLE_ORACLE_CRASH_AT names this point."""
-    if os.environ.get(CRASH_ENV) == name:
-        log.warning("crash point %s reached: exiting abruptly as asked", name)
-        os._exit(137)
-
 
 JOB_ERRORS = frozenset(
     {
@@ -122,9 +108,6 @@ class Poster:
     settings: PosterSettings = field(default_factory=PosterSettings)
     metrics: OracleMetrics = field(default_factory=OracleMetrics)
     _holds: dict[int, _Hold] = field(default_factory=dict)
-    _last_broadcast: dict[int, float] = field(default_factory=dict)
-    _nonce_gone: dict[int, int] = field(default_factory=dict)
-    _reported_at_cap: set[int] = field(default_factory=set)
     _backoff_until: float = 0.0
     clock: Callable[[], float] = time.time
     """Wall-clock time for every decision (batch waits, holds, stuck transactions, back-offs); tests move
@@ -132,14 +115,16 @@ class Poster:
     confirmations: int = field(init=False)
     """`settings.confirmations` checked against the chain (ConfigError when unsafe)."""
     fee_policy: FeePolicy = field(init=False)
+    tracker: BatchTracker[Batch] = field(init=False)
+    """Signs, broadcasts and follows the batch transactions (shared with the checkpoint poster)."""
 
     def __post_init__(self) -> None:
         self.confirmations = confirmations_for(self.client.chain.chain_id, self.settings.confirmations)
-        self.fee_policy = FeePolicy(
-            max_fee_cap=self.settings.max_fee_cap,
-            priority_fee=self.settings.priority_fee,
-            bump_percent=self.settings.bump_percent,
-        )
+        self.tracker = BatchTracker(
+            receipt_batches(self.store), self.client.chain, self.account, self.settings, self.confirmations,
+            self._finish, self.metrics, lambda: self.clock(), log,
+        )  # fmt: skip
+        self.fee_policy = self.tracker.fee_policy
 
     @property
     def address(self) -> str:
@@ -165,10 +150,7 @@ class Poster:
         for job, hold in list(self._holds.items()):
             if hold.until <= now:
                 del self._holds[job]
-        for table in (self._last_broadcast, self._nonce_gone):
-            for batch_id in [b for b in table if b not in open_ids]:
-                del table[batch_id]
-        self._reported_at_cap.intersection_update(open_ids)
+        self.tracker.forget(open_ids)
 
     # -- posting ---------------------------------------------------------------------------------------
 
@@ -221,17 +203,6 @@ class Poster:
         open_nonces += [b.nonce for b in self.store.open_checkpoint_batches()]
         return next_nonce(self.client.chain.mined_nonce(self.address), self.store.next_nonce(), open_nonces)
 
-    def _attempt(self, signed: SignedTx, batch_id: int) -> TxAttempt:
-        return TxAttempt(
-            tx_hash=signed.tx_hash,
-            batch_id=batch_id,
-            nonce=signed.nonce,
-            raw=signed.raw,
-            max_fee=signed.max_fee,
-            priority_fee=signed.priority_fee,
-            created_at=self.clock(),
-        )
-
     def post_once(self) -> bool:
         """Build, attest, persist and broadcast one batch; True if a batch was sent or a receipt moved."""
         open_batches = self.store.open_batches()
@@ -258,20 +229,9 @@ class Poster:
             log.warning("cannot estimate a batch of %d receipts: %s; retrying shortly", len(ready), exc)
             self._backoff_until = self.clock() + 2.0
             return False
-        chain = self.client.chain
-        max_fee, tip = chain.eip1559_fees(self.fee_policy)
         nonce = self._next_nonce(open_batches)
-        gas_limit = math.ceil(gas * self.settings.gas_margin) + 20_000
-        signed = chain.sign_eip1559(
-            self.account,
-            to=self.client.escrow.address,
-            data=data,
-            gas=gas_limit,
-            nonce=nonce,
-            max_fee=max_fee,
-            tip=tip,
-        )
-        attempt = self._attempt(signed, batch_id=0)
+        signed = self.tracker.sign(self.client.escrow.address, data, gas, nonce)
+        attempt = self.tracker.attempt(signed, batch_id=0)
         job_ids = [job for job, _, _ in ready]
         batch = self.store.create_batch(job_ids, attestation.epoch, nonce, attempt)
         crash_point("batch_stored")
@@ -283,10 +243,10 @@ class Poster:
             max(job_ids),
             nonce,
             attempt.tx_hash,
-            gas_limit,
-            max_fee / GWEI,
+            self.tracker.gas_limit(gas),
+            signed.max_fee / GWEI,
         )
-        self._broadcast(batch, batch.attempts[0])
+        self.tracker.broadcast(batch, batch.attempts[0])
         crash_point("broadcast")
         self.metrics.batches.labels("sent").inc()
         return True
@@ -330,126 +290,12 @@ class Poster:
         self._backoff_until = self.clock() + 10.0
         return False
 
-    # -- broadcasting ----------------------------------------------------------------------------------
-
-    def _broadcast(self, batch: Batch, attempt: TxAttempt) -> str | None:
-        """Send a stored transaction; None on success (or already known), else the node's complaint."""
-        self._last_broadcast[batch.id] = self.clock()
-        complaint = self.client.chain.broadcast(attempt.raw)
-        if complaint is not None:
-            log.info("batch %d: the node refused tx %s: %s", batch.id, attempt.tx_hash, complaint)
-        return complaint
-
-    def _at_cap(self, batch: Batch, last: TxAttempt) -> None:
-        """The fee cannot rise further: say so once per batch, then keep the last transaction out there."""
-        if batch.id not in self._reported_at_cap:
-            self._reported_at_cap.add(batch.id)
-            self.metrics.fee_cap_reached.inc()
-            log.warning(
-                "batch %d: still not mined with its fee at the cap (%.3g gwei); raise --max-fee-cap or wait for "
-                "the base fee to fall",
-                batch.id,
-                self.settings.max_fee_cap / GWEI,
-            )
-        self._broadcast(batch, last)
-
-    def _bump(self, batch: Batch) -> None:
-        last = batch.attempts[-1]
-        chain = self.client.chain
-        fees = chain.replacement_fees(last.max_fee, last.priority_fee, self.fee_policy)
-        if fees is None:
-            # The cap leaves no room for a replacement the node would accept: keep the last one.
-            self._at_cap(batch, last)
-            return
-        max_fee, tip = fees
-        attempt = self._attempt(chain.resign(self.account, last.raw, max_fee, tip), batch.id)
-        self.store.add_attempt(attempt)
-        batch.attempts.append(attempt)
-        self.metrics.fee_bumps.inc()
-        log.info(
-            "batch %d: not mined after %.0f s; replacing with tx %s at max fee %.3g gwei (tip %.3g)",
-            batch.id,
-            self.clock() - last.created_at,
-            attempt.tx_hash,
-            max_fee / GWEI,
-            tip / GWEI,
-        )
-        self._broadcast(batch, attempt)
-
     # -- reconciling -----------------------------------------------------------------------------------
 
     def reconcile(self) -> bool:
-        """Follow every open batch: mined, deep enough, reorganised away, stuck."""
-        moved = False
-        open_batches = self.store.open_batches()
-        if not open_batches:
-            return False
-        chain = self.client.chain
-        latest = chain.block_number()
-        mined_count: int | None = None
-        for batch in open_batches:
-            found = chain.finality(
-                [a.tx_hash for a in reversed(batch.attempts)], self.confirmations, latest=latest
-            )
-            if found.receipt is not None:
-                attempt = next(a for a in batch.attempts if a.tx_hash == found.tx_hash)
-                receipt = found.receipt
-                if batch.mined_hash != found.block_hash:
-                    assert found.block_number is not None and found.block_hash is not None
-                    self.store.mark_mined(
-                        batch.id,
-                        attempt.tx_hash,
-                        found.block_number,
-                        found.block_hash,
-                        int(receipt["gasUsed"]),
-                    )
-                    batch.mined_hash = found.block_hash
-                    crash_point("mined")
-                if found.state == FinalityState.FINAL:
-                    self._finish(batch, attempt, receipt)
-                    moved = True
-                continue
-            if batch.mined_hash is not None:
-                log.warning(
-                    "batch %d: a reorganisation removed its transaction; broadcasting it again", batch.id
-                )
-                self.metrics.reorgs.inc()
-                self.store.mark_unmined(batch.id)
-                batch.mined_hash = None
-                for attempt in batch.attempts:
-                    self._broadcast(batch, attempt)
-                continue
-            if mined_count is None:
-                mined_count = chain.mined_nonce(self.address)
-            if mined_count > batch.nonce:
-                # The nonce is used but none of our transactions for it is known: look twice, then give the
-                # receipts back to be posted again (someone else sent from this key).
-                seen = self._nonce_gone.get(batch.id, 0) + 1
-                self._nonce_gone[batch.id] = seen
-                if seen >= 3:
-                    log.error(
-                        "batch %d: nonce %d was used by another transaction; re-posting its receipts",
-                        batch.id,
-                        batch.nonce,
-                    )
-                    self.store.finish_batch(
-                        batch.id,
-                        {},
-                        {},
-                        batch.job_ids,
-                        note=f"nonce {batch.nonce} used by another transaction",
-                        failed=True,
-                    )
-                    self.store.set_next_nonce(mined_count)
-                    self.metrics.batches.labels("nonce_lost").inc()
-                    moved = True
-                continue
-            last = batch.attempts[-1]
-            if self.clock() - last.created_at > self.settings.stuck_after:
-                self._bump(batch)
-            elif self.clock() - self._last_broadcast.get(batch.id, 0.0) > self.settings.rebroadcast_every:
-                self._broadcast(batch, last)
-        return moved
+        """Follow every open batch: mined, deep enough, reorganised away, stuck (`BatchTracker.reconcile`;
+        a final one comes back to `_finish`)."""
+        return self.tracker.reconcile()
 
     def _finish(self, batch: Batch, attempt: TxAttempt, receipt: Any) -> None:
         tx_hash = attempt.tx_hash

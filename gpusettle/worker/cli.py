@@ -14,7 +14,15 @@ import click
 
 from ..cli.context import _setter, get_ctx, shared_options
 from ..cli.errorhandling import ErrorHandlingGroup
-from ..daemon_cli import ACCOUNT_REF, HTTP_URL, LOG_LEVEL, client_factory, resolve_account, setup_logging
+from ..daemon_cli import (
+    ACCOUNT_REF,
+    HTTP_URL,
+    LOG_LEVEL_OPTION,
+    client_factory,
+    knob,
+    resolve_account,
+    setup_logging,
+)
 from ..errors import ConfigError, GpusettleError
 
 if TYPE_CHECKING:
@@ -63,7 +71,7 @@ def worker() -> None:
     default=None,
     help="The worker's state, job directories and results (default $GPUSETTLE_HOME/workers/<account>).",
 )
-@click.option("--device", type=_Device(), default="auto", show_default=True, help="matmul device.")
+@knob("--device", _Device(), "auto", "matmul device.")
 @click.option(
     "--allow-command", is_flag=True, help="Run `command` workloads (client programs) on this machine."
 )
@@ -88,19 +96,9 @@ def worker() -> None:
     multiple=True,
     help="A URL prefix inputs may be fetched from besides the oracle; repeatable.",
 )
-@click.option(
-    "--max-memory-mb", type=click.IntRange(1), default=8192, show_default=True, help="Memory bound of a job."
-)
-@click.option(
-    "--max-disk-mb", type=click.IntRange(1), default=10240, show_default=True, help="Disk bound of a job."
-)
-@click.option(
-    "--max-output-mb",
-    type=click.IntRange(1),
-    default=1024,
-    show_default=True,
-    help="Largest output of a job.",
-)
+@knob("--max-memory-mb", click.IntRange(1), 8192, "Memory bound of a job.")
+@knob("--max-disk-mb", click.IntRange(1), 10240, "Disk bound of a job.")
+@knob("--max-output-mb", click.IntRange(1), 1024, "Largest output of a job.")
 @click.option(
     "--metrics-port", type=click.IntRange(1, 65535), default=None, help="Serve /metrics on 127.0.0.1:PORT."
 )
@@ -125,12 +123,11 @@ def worker() -> None:
     multiple=True,
     help="An oracle of the set that takes lease heartbeats; repeatable (default: --oracle-url).",
 )
-@click.option(
+@knob(
     "--heartbeat-interval",
-    type=click.IntRange(1, 3600),
-    default=30,
-    show_default=True,
-    help="Seconds between a lease's heartbeats; it must be the oracles' interval.",
+    click.IntRange(1, 3600),
+    30,
+    "Seconds between a lease's heartbeats; it must be the oracles' interval.",
 )
 @click.option(
     "--probe-port",
@@ -156,17 +153,11 @@ def worker() -> None:
     help="Development slots only: this file standing there means the owner uses the GPUs "
     "(default DATA_DIR/owner-use).",
 )
-@click.option(
-    "--poll-interval",
-    type=click.FloatRange(0.05, 3600),
-    default=1.0,
-    show_default=True,
-    help="Seconds between chain polls.",
-)
+@knob("--poll-interval", click.FloatRange(0.05, 3600), 1.0, "Seconds between chain polls.")
 @click.option(
     "--max-jobs", type=click.IntRange(1), default=None, help="Exit after this many jobs are finished."
 )
-@click.option("--log-level", type=LOG_LEVEL, default="INFO", show_default=True)
+@LOG_LEVEL_OPTION
 @click.option(
     "--oracle",
     type=HTTP_URL,

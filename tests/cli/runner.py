@@ -10,7 +10,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from gpusettle.cli.main import cli
-from gpusettle.devnet import Anvil
+from gpusettle.devnet import Anvil, DevNet
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = (8600, 8650)
@@ -40,6 +40,22 @@ class Cli:
         self.home = home
         self.env = env
         self.runner = CliRunner()
+
+    @classmethod
+    def on_devnet(cls, net: DevNet, work: Path, **extra: str) -> Cli:
+        """The CLI on `net`'s anvil with its key store and password; home and deployments under `work`;
+        `extra` adds environment variables (e.g. GPUSETTLE_YES="1")."""
+        home = work / "home"
+        home.mkdir()
+        env = {
+            "GPUSETTLE_HOME": str(home),
+            "GPUSETTLE_KDF_FAST": "1",
+            "GPUSETTLE_DEV_RPC_URL": net.anvil.url,
+            "GPUSETTLE_DEPLOYMENTS": str(work / "deployments"),
+            "GPUSETTLE_KEYSTORE": str(net.keystore_dir),
+            "GPUSETTLE_PASSWORD": net.password,
+        }
+        return cls(home, {**env, **extra})
 
     def __call__(
         self, *args: str, input: str | None = None, ok: bool = True, env: dict[str, str] | None = None

@@ -94,20 +94,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         sender = FastSender(net.gs, accounts["provider"])
         sender.call(net.gs.staking, "addOffer", "NVIDIA H100 80GB HBM3", 2, 80, 2 * PRICE, "")
         sender.wait()
-        home = work / "home"
-        home.mkdir()
-        cli = Cli(
-            home,
-            {
-                "GPUSETTLE_HOME": str(home),
-                "GPUSETTLE_KDF_FAST": "1",
-                "GPUSETTLE_DEV_RPC_URL": anvil.url,
-                "GPUSETTLE_DEPLOYMENTS": str(work / "deployments"),
-                "GPUSETTLE_KEYSTORE": str(net.keystore_dir),
-                "GPUSETTLE_PASSWORD": net.password,
-                "GPUSETTLE_YES": "1",
-            },
-        )
+        cli = Cli.on_devnet(net, work, GPUSETTLE_YES="1")
         yield World(net, cli, accounts, [offer, offer + 1])
 
 

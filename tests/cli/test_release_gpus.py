@@ -9,108 +9,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from eth_account.signers.local import LocalAccount
 
 from gpusettle.chain import DecodedContractError, Gpusettle
-from gpusettle.devnet import DevNet, FastSender
 from gpusettle.worker.gpurelease import GpuReleaser
 from gpusettle.worker.runner import Worker, WorkerConfig
 from gpusettle.worker.state import WorkerState
 from gpusettle.worker.submit import OracleClient
-from tests.cli.runner import Cli, cli_anvil
-from tests.helpers.signing import Receipt, domain, sign_attestation, sign_receipt
-
-E18 = 10**18
-PRICE = 10**14
-SPEC = bytes.fromhex("ab" * 32)
-RESULT = bytes.fromhex("cd" * 32)
-GPUS = 3
-
-
-class World:
-    """A deployed suite: a provider with one GPUS-GPU offer, its worker key, a client and the oracle."""
-
-    def __init__(self, net: DevNet, cli: Cli, accounts: dict[str, LocalAccount], offer: int) -> None:
-        self.net = net
-        self.cli = cli
-        self.accounts = accounts
-        self.offer = offer
-
-    def free_gpus(self) -> int:
-        return int(self.net.gs.staking.functions.freeGpus(self.offer).call())
-
-    def plan_create(self) -> Any:
-        """Plan a one-GPU job on the offer (DecodedContractError when no GPU is free)."""
-        gs = self.net.gs
-        deadline = gs.chain.timestamp() + 86_400
-        return gs.chain.plan_call(
-            "create", self.accounts["client"].address, gs.escrow, "createJob",
-            self.offer, 1000, deadline, SPEC, 1, PRICE,
-        )  # fmt: skip
-
-    def settled_jobs(self, count: int) -> list[int]:
-        """Open, accept and settle `count` one-GPU jobs on the offer; their ids."""
-        gs, acc = self.net.gs, self.accounts
-        client = FastSender(gs, acc["client"])
-        deadline = gs.chain.timestamp() + 86_400
-        for _ in range(count):
-            client.call(gs.escrow, "createJob", self.offer, 1000, deadline, SPEC, 1, PRICE, gas=400_000)
-        ids = [
-            int(e.args["jobId"])
-            for r in client.wait()
-            for e in gs.chain.decode_logs(r["logs"])
-            if e.name == "JobCreated"
-        ]
-        accepted = self.net.accept_jobs(acc["worker"], ids)
-        self.net.anvil.increase_time(20)
-        dom = domain(gs.chain.chain_id, gs.escrow.address)
-        epoch = gs.oracle_set().epoch
-        oracle = FastSender(gs, acc["oracle"])
-        for job_id in ids:
-            start = accepted[job_id]
-            receipt = Receipt(job_id, acc["provider"].address, 10, start, start + 10, RESULT)
-            worker_sig = sign_receipt(receipt, acc["worker"].key.hex(), dom)
-            attestation = sign_attestation([receipt], epoch, [acc["oracle"].key.hex()], dom)
-            oracle.call(gs.escrow, "settle", receipt.as_tuple(), worker_sig, attestation, gas=600_000)
-        oracle.wait()
-        assert all(gs.job(j).status == "Settled" for j in ids)
-        return ids
+from tests.cli.settled_world import GPUS, SPEC, World, settled_world
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    work = tmp_path_factory.mktemp("release")
-    with cli_anvil() as anvil:
-        net = DevNet(anvil, work)
-        accounts = net.new_accounts(["provider", "worker", "client", "oracle", "broke"], eth=10)
-        anvil.set_balance(accounts["broke"].address, 0)
-        net.deploy([accounts["oracle"].address])
-        net.fund_tokens({accounts["provider"].address: 10_000 * E18, accounts["client"].address: 1_000 * E18})
-        offer = net.setup_provider(
-            accounts["provider"], accounts["worker"].address, stake=5_000 * E18, gpu_model="NVIDIA H100 80GB HBM3",
-            gpu_count=GPUS, vram_gb=80, price=PRICE,
-        )  # fmt: skip
-        approve = FastSender(net.gs, accounts["client"])
-        approve.call(net.gs.token, "approve", net.gs.escrow.address, 2**256 - 1)
-        approve.wait()
-        home = work / "home"
-        home.mkdir()
-        cli = Cli(
-            home,
-            {
-                "GPUSETTLE_HOME": str(home),
-                "GPUSETTLE_KDF_FAST": "1",
-                "GPUSETTLE_DEV_RPC_URL": anvil.url,
-                "GPUSETTLE_DEPLOYMENTS": str(work / "deployments"),
-                "GPUSETTLE_KEYSTORE": str(net.keystore_dir),
-                "GPUSETTLE_PASSWORD": net.password,
-            },
-        )
-        yield World(net, cli, accounts, offer)
+    with settled_world(tmp_path_factory.mktemp("release")) as w:
+        yield w
 
 
 def _worker_state(path: Path, job_ids: list[int]) -> WorkerState:

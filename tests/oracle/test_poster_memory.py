@@ -27,6 +27,14 @@ class OpenBatches:
     def receipts(self, status: str, limit: int = 1000) -> list[Any]:
         return []
 
+    def __getattr__(self, name: str) -> Any:
+        """The store's other methods: bound by the poster, never called here."""
+
+        def unused(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError(f"store.{name} was called")
+
+        return unused
+
 
 def test_finished_batches_and_expired_holds_are_forgotten(monkeypatch: Any) -> None:
     account = Account.create()
@@ -40,11 +48,11 @@ def test_finished_batches_and_expired_holds_are_forgotten(monkeypatch: Any) -> N
     monkeypatch.setattr(poster, "reconcile", lambda: False)
     now = time.time()
     poster._holds.update({1: _Hold(now - 1, "expired"), 2: _Hold(now + 100, "still held")})
-    poster._last_broadcast.update({6: 1.0, 7: 2.0})
-    poster._nonce_gone.update({6: 2, 7: 1})
-    poster._reported_at_cap.update({6, 7})
+    poster.tracker.last_broadcast.update({6: 1.0, 7: 2.0})
+    poster.tracker.nonce_gone.update({6: 2, 7: 1})
+    poster.tracker.reported_at_cap.update({6, 7})
     poster.step()
     assert set(poster._holds) == {2}
-    assert set(poster._last_broadcast) == {7}
-    assert set(poster._nonce_gone) == {7}
-    assert poster._reported_at_cap == {7}
+    assert set(poster.tracker.last_broadcast) == {7}
+    assert set(poster.tracker.nonce_gone) == {7}
+    assert poster.tracker.reported_at_cap == {7}

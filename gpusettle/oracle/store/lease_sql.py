@@ -26,7 +26,7 @@ from .protocol import (
     StoredHeartbeat,
     TxAttempt,
 )
-from .sql import GroupCommitStore
+from .sql import CHECKPOINT_BATCHES, GroupCommitStore
 
 __all__ = ["LeaseSQLStore"]
 
@@ -36,9 +36,6 @@ _HEARTBEAT_COLUMNS = "lease_id, sequence, provider, signer, ts, service_up, stru
 _CHECKPOINT_COLUMNS = (
     "lease_id, from_time, to_time, up_seconds, down_seconds, root, final, status, batch_id, tx_hash, "
     "block_number, note, created_at, updated_at"
-)
-_BATCH_COLUMNS = (
-    "id, created_at, epoch, items, nonce, status, mined_tx, mined_block, mined_hash, gas_used, note"
 )
 
 
@@ -54,6 +51,13 @@ def _checkpoint(row: Sequence[Any]) -> StoredCheckpoint:
         int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), bytes(row[5]), bool(row[6]), str(row[7]),
         None if row[8] is None else int(row[8]), row[9], None if row[10] is None else int(row[10]), row[11],
         float(row[12]), float(row[13]),
+    )  # fmt: skip
+
+
+def _checkpoint_batch(row: Sequence[Any], attempts: list[TxAttempt]) -> CheckpointBatch:
+    return CheckpointBatch(
+        int(row[0]), float(row[1]), int(row[2]), [(int(a), int(b)) for a, b in json.loads(row[3])], int(row[4]),
+        str(row[5]), row[6], row[7], row[8], row[9], row[10], attempts,
     )  # fmt: skip
 
 
@@ -212,14 +216,7 @@ class LeaseSQLStore(GroupCommitStore[C]):
         keys = [(int(a), int(b)) for a, b in items]
 
         def op(conn: C) -> CheckpointBatch:
-            now = time.time()
-            row = self._exec(
-                conn,
-                "INSERT INTO checkpoint_batches (created_at, epoch, items, nonce, status) "
-                "VALUES (?, ?, ?, ?, 'pending') RETURNING id",
-                (now, epoch, json.dumps(keys), nonce),
-            ).fetchone()
-            batch_id = int(row[0])
+            batch_id, now = self._insert_batch(conn, CHECKPOINT_BATCHES, epoch, keys, nonce)
             for lease_id, from_time in keys:
                 moved = self._exec(
                     conn,
@@ -231,84 +228,24 @@ class LeaseSQLStore(GroupCommitStore[C]):
                     raise RuntimeError(
                         f"checkpoint ({lease_id}, {from_time}) is no longer built; batch not created"
                     )
-            first = TxAttempt(
-                attempt.tx_hash, batch_id, nonce, attempt.raw, attempt.max_fee, attempt.priority_fee, now
-            )
-            self._insert_checkpoint_attempt(conn, first)
-            self._raise_nonce(conn, nonce + 1)
+            first = self._first_attempt(conn, CHECKPOINT_BATCHES, batch_id, nonce, attempt, now)
             return CheckpointBatch(batch_id, now, epoch, keys, nonce, "pending", attempts=[first])
 
         return self._write(op)
 
-    def _insert_checkpoint_attempt(self, conn: C, attempt: TxAttempt) -> None:
-        self._exec(
-            conn,
-            "INSERT INTO checkpoint_txs (tx_hash, batch_id, nonce, raw, max_fee, priority_fee, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tx_hash) DO NOTHING",
-            (
-                attempt.tx_hash,
-                attempt.batch_id,
-                attempt.nonce,
-                attempt.raw,
-                attempt.max_fee,
-                attempt.priority_fee,
-                attempt.created_at,
-            ),
-        )
-
     def add_checkpoint_attempt(self, attempt: TxAttempt) -> None:
-        self._write(lambda conn: self._insert_checkpoint_attempt(conn, attempt))
+        self._write(lambda conn: self._insert_tx(conn, CHECKPOINT_BATCHES, attempt))
 
     def open_checkpoint_batches(self) -> list[CheckpointBatch]:
-        rows = self._rows(
-            f"SELECT {_BATCH_COLUMNS} FROM checkpoint_batches WHERE status = 'pending' ORDER BY id"
-        )
-        out = []
-        for row in rows:
-            batch = CheckpointBatch(
-                id=int(row[0]),
-                created_at=float(row[1]),
-                epoch=int(row[2]),
-                items=[(int(a), int(b)) for a, b in json.loads(row[3])],
-                nonce=int(row[4]),
-                status=str(row[5]),
-                mined_tx=row[6],
-                mined_block=row[7],
-                mined_hash=row[8],
-                gas_used=row[9],
-                note=row[10],
-            )
-            batch.attempts = [
-                TxAttempt(str(a[0]), int(a[1]), int(a[2]), bytes(a[3]), int(a[4]), int(a[5]), float(a[6]))
-                for a in self._rows(
-                    "SELECT tx_hash, batch_id, nonce, raw, max_fee, priority_fee, created_at FROM checkpoint_txs "
-                    f"WHERE batch_id = ? ORDER BY {self.tx_order}",
-                    (batch.id,),
-                )
-            ]
-            out.append(batch)
-        return out
+        return self._load_batch_rows(CHECKPOINT_BATCHES, _checkpoint_batch, "status = 'pending'", ())
 
     def mark_checkpoint_batch_mined(
         self, batch_id: int, tx_hash: str, block: int, block_hash: str, gas_used: int
     ) -> None:
-        self._write(
-            lambda conn: self._exec(
-                conn,
-                "UPDATE checkpoint_batches SET mined_tx = ?, mined_block = ?, mined_hash = ?, gas_used = ? WHERE id = ?",
-                (tx_hash, block, block_hash, gas_used, batch_id),
-            )
-        )
+        self._set_mined(CHECKPOINT_BATCHES, batch_id, (tx_hash, block, block_hash, gas_used))
 
     def mark_checkpoint_batch_unmined(self, batch_id: int) -> None:
-        self._write(
-            lambda conn: self._exec(
-                conn,
-                "UPDATE checkpoint_batches SET mined_tx = NULL, mined_block = NULL, mined_hash = NULL, "
-                "gas_used = NULL WHERE id = ?",
-                (batch_id,),
-            )
-        )
+        self._set_mined(CHECKPOINT_BATCHES, batch_id, (None, None, None, None))
 
     def finish_checkpoint_batch(
         self,
@@ -342,10 +279,6 @@ class LeaseSQLStore(GroupCommitStore[C]):
                     f"UPDATE lease_checkpoints SET status = ?, batch_id = NULL, updated_at = ? {where} AND status = ?",
                     (CHECKPOINT_BUILT, now, lease_id, from_time, CHECKPOINT_POSTED),
                 )
-            self._exec(
-                conn,
-                "UPDATE checkpoint_batches SET status = ?, note = ? WHERE id = ?",
-                ("failed" if failed else "confirmed", note, batch_id),
-            )
+            self._close_batch(conn, CHECKPOINT_BATCHES, batch_id, note, failed)
 
         self._write(op)

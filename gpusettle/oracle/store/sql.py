@@ -41,12 +41,19 @@ from .protocol import (
     TxAttempt,
 )
 
-__all__ = ["DEFAULT_WRITE_TIMEOUT", "GroupCommitStore"]
+__all__ = [
+    "CHECKPOINT_BATCHES",
+    "DEFAULT_WRITE_TIMEOUT",
+    "RECEIPT_BATCHES",
+    "BatchTables",
+    "GroupCommitStore",
+]
 
 log = logging.getLogger("gpusettle.oracle.store")
 
 T = TypeVar("T")
 C = TypeVar("C")
+B = TypeVar("B")
 
 DEFAULT_WRITE_TIMEOUT = 30.0
 """Seconds a synchronous write waits for its commit before the store is called unavailable."""
@@ -55,9 +62,21 @@ RECEIPT_COLUMNS = (
     "job_id, provider, signer, struct_hash, body, end_time, status, reason, fraud, batch_id, tx_hash, "
     "block_number, received_at, updated_at"
 )
-_BATCH_COLUMNS = (
-    "id, created_at, epoch, job_ids, nonce, status, mined_tx, mined_block, mined_hash, gas_used, note"
-)
+
+
+@dataclass(frozen=True)
+class BatchTables:
+    """The two tables of one kind of batch (receipt batches, checkpoint batches): one row per batch and one per
+    signed transaction of it; the batches share everything else (nonces, mined marks, how they close)."""
+
+    batches: str
+    txs: str
+    items: str
+    """The batch table's column listing what the batch carries (JSON)."""
+
+
+RECEIPT_BATCHES = BatchTables("batches", "txs", "job_ids")
+CHECKPOINT_BATCHES = BatchTables("checkpoint_batches", "checkpoint_txs", "items")
 
 
 @dataclass
@@ -70,6 +89,13 @@ class _Op(Generic[C]):
 
 
 _STOP = object()
+
+
+def _receipt_batch(row: Sequence[Any], attempts: list[TxAttempt]) -> Batch:
+    return Batch(
+        int(row[0]), float(row[1]), int(row[2]), [int(j) for j in json.loads(row[3])], int(row[4]), str(row[5]),
+        row[6], row[7], row[8], row[9], row[10], attempts,
+    )  # fmt: skip
 
 
 def row_receipt(row: Sequence[Any]) -> StoredReceipt:
@@ -482,14 +508,7 @@ class GroupCommitStore(ABC, Generic[C]):
         ids = list(job_ids)
 
         def op(conn: C) -> Batch:
-            now = time.time()
-            row = self._exec(
-                conn,
-                "INSERT INTO batches (created_at, epoch, job_ids, nonce, status) "
-                "VALUES (?, ?, ?, ?, 'pending') RETURNING id",
-                (now, epoch, json.dumps(ids), nonce),
-            ).fetchone()
-            batch_id = int(row[0])
+            batch_id, now = self._insert_batch(conn, RECEIPT_BATCHES, epoch, ids, nonce)
             for job_id in ids:
                 moved = self._exec(
                     conn,
@@ -499,70 +518,16 @@ class GroupCommitStore(ABC, Generic[C]):
                 ).rowcount
                 if moved != 1:
                     raise RuntimeError(f"receipt for job {job_id} is no longer verified; batch not created")
-            first = TxAttempt(
-                attempt.tx_hash, batch_id, nonce, attempt.raw, attempt.max_fee, attempt.priority_fee, now
-            )
-            self._insert_attempt(conn, first)
-            self._raise_nonce(conn, nonce + 1)
+            first = self._first_attempt(conn, RECEIPT_BATCHES, batch_id, nonce, attempt, now)
             return Batch(batch_id, now, epoch, ids, nonce, "pending", attempts=[first])
 
         return self._write(op)
 
     def add_attempt(self, attempt: TxAttempt) -> None:
-        self._write(lambda conn: self._insert_attempt(conn, attempt))
-
-    def _insert_attempt(self, conn: C, attempt: TxAttempt) -> None:
-        self._exec(
-            conn,
-            "INSERT INTO txs (tx_hash, batch_id, nonce, raw, max_fee, priority_fee, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tx_hash) DO NOTHING",
-            (
-                attempt.tx_hash,
-                attempt.batch_id,
-                attempt.nonce,
-                attempt.raw,
-                attempt.max_fee,
-                attempt.priority_fee,
-                attempt.created_at,
-            ),
-        )
-
-    def _raise_nonce(self, conn: C, nonce: int) -> None:
-        # One statement, so two oracles sharing a database can never lower it between a read and a write.
-        self._exec(
-            conn,
-            "INSERT INTO meta (key, value) VALUES ('next_nonce', ?) ON CONFLICT (key) DO UPDATE "
-            "SET value = excluded.value WHERE CAST(meta.value AS BIGINT) < CAST(excluded.value AS BIGINT)",
-            (str(nonce),),
-        )
+        self._write(lambda conn: self._insert_tx(conn, RECEIPT_BATCHES, attempt))
 
     def _load_batches(self, where: str, args: tuple[Any, ...]) -> list[Batch]:
-        rows = self._rows(f"SELECT {_BATCH_COLUMNS} FROM batches WHERE {where} ORDER BY id", args)
-        out = []
-        for row in rows:
-            batch = Batch(
-                id=int(row[0]),
-                created_at=float(row[1]),
-                epoch=int(row[2]),
-                job_ids=[int(j) for j in json.loads(row[3])],
-                nonce=int(row[4]),
-                status=str(row[5]),
-                mined_tx=row[6],
-                mined_block=row[7],
-                mined_hash=row[8],
-                gas_used=row[9],
-                note=row[10],
-            )
-            batch.attempts = [
-                TxAttempt(str(a[0]), int(a[1]), int(a[2]), bytes(a[3]), int(a[4]), int(a[5]), float(a[6]))
-                for a in self._rows(
-                    "SELECT tx_hash, batch_id, nonce, raw, max_fee, priority_fee, created_at FROM txs "
-                    f"WHERE batch_id = ? ORDER BY {self.tx_order}",
-                    (batch.id,),
-                )
-            ]
-            out.append(batch)
-        return out
+        return self._load_batch_rows(RECEIPT_BATCHES, _receipt_batch, where, args)
 
     def open_batches(self) -> list[Batch]:
         return self._load_batches("status = 'pending'", ())
@@ -576,23 +541,10 @@ class GroupCommitStore(ABC, Generic[C]):
         return self._load_batches("1 = 1", ())
 
     def mark_mined(self, batch_id: int, tx_hash: str, block: int, block_hash: str, gas_used: int) -> None:
-        self._write(
-            lambda conn: self._exec(
-                conn,
-                "UPDATE batches SET mined_tx = ?, mined_block = ?, mined_hash = ?, gas_used = ? WHERE id = ?",
-                (tx_hash, block, block_hash, gas_used, batch_id),
-            )
-        )
+        self._set_mined(RECEIPT_BATCHES, batch_id, (tx_hash, block, block_hash, gas_used))
 
     def mark_unmined(self, batch_id: int) -> None:
-        self._write(
-            lambda conn: self._exec(
-                conn,
-                "UPDATE batches SET mined_tx = NULL, mined_block = NULL, mined_hash = NULL, gas_used = NULL "
-                "WHERE id = ?",
-                (batch_id,),
-            )
-        )
+        self._set_mined(RECEIPT_BATCHES, batch_id, (None, None, None, None))
 
     def finish_batch(
         self,
@@ -626,13 +578,107 @@ class GroupCommitStore(ABC, Generic[C]):
                     "UPDATE receipts SET status = ?, batch_id = NULL, updated_at = ? WHERE job_id = ? AND status = ?",
                     (VERIFIED, now, job_id, POSTED),
                 )
-            self._exec(
-                conn,
-                "UPDATE batches SET status = ?, note = ? WHERE id = ?",
-                ("failed" if failed else "confirmed", note, batch_id),
-            )
+            self._close_batch(conn, RECEIPT_BATCHES, batch_id, note, failed)
 
         self._write(op)
+
+    # -- what receipt and checkpoint batches share ------------------------------------------------------
+
+    def _insert_batch(
+        self, conn: C, t: BatchTables, epoch: int, items: list[Any], nonce: int
+    ) -> tuple[int, float]:
+        """A new pending batch row: (its id, its creation time)."""
+        now = time.time()
+        row = self._exec(
+            conn,
+            f"INSERT INTO {t.batches} (created_at, epoch, {t.items}, nonce, status) "
+            "VALUES (?, ?, ?, ?, 'pending') RETURNING id",
+            (now, epoch, json.dumps(items), nonce),
+        ).fetchone()
+        return int(row[0]), now
+
+    def _first_attempt(
+        self, conn: C, t: BatchTables, batch_id: int, nonce: int, attempt: TxAttempt, now: float
+    ) -> TxAttempt:
+        """Store a new batch's first transaction and move the next nonce past it."""
+        first = TxAttempt(
+            attempt.tx_hash, batch_id, nonce, attempt.raw, attempt.max_fee, attempt.priority_fee, now
+        )
+        self._insert_tx(conn, t, first)
+        self._raise_nonce(conn, nonce + 1)
+        return first
+
+    def _insert_tx(self, conn: C, t: BatchTables, attempt: TxAttempt) -> None:
+        self._exec(
+            conn,
+            f"INSERT INTO {t.txs} (tx_hash, batch_id, nonce, raw, max_fee, priority_fee, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tx_hash) DO NOTHING",
+            (
+                attempt.tx_hash,
+                attempt.batch_id,
+                attempt.nonce,
+                attempt.raw,
+                attempt.max_fee,
+                attempt.priority_fee,
+                attempt.created_at,
+            ),
+        )
+
+    def _raise_nonce(self, conn: C, nonce: int) -> None:
+        # One statement, so two oracles sharing a database can never lower it between a read and a write.
+        self._exec(
+            conn,
+            "INSERT INTO meta (key, value) VALUES ('next_nonce', ?) ON CONFLICT (key) DO UPDATE "
+            "SET value = excluded.value WHERE CAST(meta.value AS BIGINT) < CAST(excluded.value AS BIGINT)",
+            (str(nonce),),
+        )
+
+    def _load_batch_rows(
+        self,
+        t: BatchTables,
+        make: Callable[[Sequence[Any], list[TxAttempt]], B],
+        where: str,
+        args: tuple[Any, ...],
+    ) -> list[B]:
+        """The batches matching `where`, oldest first, each with its transactions in the order they were made."""
+        rows = self._rows(
+            f"SELECT id, created_at, epoch, {t.items}, nonce, status, mined_tx, mined_block, mined_hash, gas_used, "
+            f"note FROM {t.batches} WHERE {where} ORDER BY id",
+            args,
+        )
+        return [
+            make(
+                row,
+                [
+                    TxAttempt(str(a[0]), int(a[1]), int(a[2]), bytes(a[3]), int(a[4]), int(a[5]), float(a[6]))
+                    for a in self._rows(
+                        "SELECT tx_hash, batch_id, nonce, raw, max_fee, priority_fee, created_at FROM "
+                        f"{t.txs} WHERE batch_id = ? ORDER BY {self.tx_order}",
+                        (int(row[0]),),
+                    )
+                ],
+            )
+            for row in rows
+        ]
+
+    def _set_mined(
+        self, t: BatchTables, batch_id: int, mined: tuple[str | None, int | None, str | None, int | None]
+    ) -> None:
+        """Record (tx hash, block, block hash, gas used) of the block holding the batch; NULLs: none does."""
+        self._write(
+            lambda conn: self._exec(
+                conn,
+                f"UPDATE {t.batches} SET mined_tx = ?, mined_block = ?, mined_hash = ?, gas_used = ? WHERE id = ?",
+                (*mined, batch_id),
+            )
+        )
+
+    def _close_batch(self, conn: C, t: BatchTables, batch_id: int, note: str | None, failed: bool) -> None:
+        self._exec(
+            conn,
+            f"UPDATE {t.batches} SET status = ?, note = ? WHERE id = ?",
+            ("failed" if failed else "confirmed", note, batch_id),
+        )
 
     def next_nonce(self) -> int | None:
         row = self._row("SELECT value FROM meta WHERE key = 'next_nonce'")
