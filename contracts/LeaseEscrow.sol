@@ -171,6 +171,8 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         if (collateral > free) revert LeaseEscrowInsufficientFreeStake(provider, free, collateral);
         // Safe: locked + collateral <= bonded < 2^96.
         book.locked = uint96(locked + collateral);
+        // The job escrow's settlement must count this collateral as taken: the flag tells it to ask for the sum.
+        if (locked == 0 && collateral != 0) _staking.flagLeaseCollateral(provider, true);
 
         m.status = LeaseStatus.Running;
         m.paidThrough = uint32(block.timestamp);
@@ -471,7 +473,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         Book storage book = _books[provider];
         // The other leases' collateral stays; this lease's own backs the penalty.
         slashed = _staking.slash(provider, amount, _parties[leaseId].client, book.locked - collateral);
-        _drawCollateral(st, book, slashed);
+        _drawCollateral(st, book, provider, slashed);
     }
 
     /// @dev Writes what a run of checkpoints owes its provider.
