@@ -405,7 +405,9 @@ def test_a_rejected_dispute_leaves_the_provider_time_for_its_final_checkpoint(
     claimable = ruled + LEASE_GRACE
     with (
         at(ruled + 1),
-        brownie.reverts(err("LeaseEscrowExpiryNotReached(uint256,uint256,uint256)", lease_id, claimable, ruled + 1)),
+        brownie.reverts(
+            err("LeaseEscrowExpiryNotReached(uint256,uint256,uint256)", lease_id, claimable, ruled + 1)
+        ),
     ):
         lease_escrow.claimLeaseExpiry(lease_id, {"from": rando})
     # Within that grace the final checkpoint lands: it covers up to the billing end and ends the lease unslashed.

@@ -35,8 +35,9 @@ def _dear_offer(staking, provider):
 
 def _running_lease(lease_escrow, token, client, worker, offer_id):
     token.approve(lease_escrow, MAX_U256, {"from": client})
-    tx = lease_escrow.openLease(offer_id, LEASE_GPUS, MAX_U64, 2, 0, LEASE_SPEC, DEAR_PRICE * 3 * 3600, 0,
-                                {"from": client})
+    tx = lease_escrow.openLease(
+        offer_id, LEASE_GPUS, MAX_U64, 2, 0, LEASE_SPEC, DEAR_PRICE * 3 * 3600, 0, {"from": client}
+    )
     lease_id = tx.events["LeaseOpened"]["leaseId"]
     lease_escrow.acceptLease(lease_id, {"from": worker})
     return lease_id
@@ -44,7 +45,9 @@ def _running_lease(lease_escrow, token, client, worker, offer_id):
 
 def _settled_job(escrow, token, client, worker, rando, sign, attest, offer_id):
     token.approve(escrow, MAX_U256, {"from": client})
-    tx = escrow.createJob(offer_id, JOB_GPU_SECONDS, now() + 2 * DAY, SPEC_HASH, JOB_GPUS, MAX_U64, {"from": client})
+    tx = escrow.createJob(
+        offer_id, JOB_GPU_SECONDS, now() + 2 * DAY, SPEC_HASH, JOB_GPUS, MAX_U64, {"from": client}
+    )
     job_id = tx.events["JobCreated"]["jobId"]
     escrow.acceptJob(job_id, {"from": worker})
     r = receipt_for(escrow, job_id, gpu_seconds=JOB_GPU_SECONDS)  # the whole job: it paid its deposit
@@ -78,7 +81,9 @@ def test_the_dispute_reserve_is_not_raised_out_of_lease_collateral(
     ruling = escrow.resolveDispute(job_id, True, {"from": escrow.roles()[2]})
     assert escrow.getJob(job_id)["status"] == UPHELD
     slashed = ruling.events["DisputeResolved"]["slashed"]
-    assert slashed >= reserve, f"the ruling took {slashed}, less than the reserve {reserve} the settlement promised"
+    assert slashed >= reserve, (
+        f"the ruling took {slashed}, less than the reserve {reserve} the settlement promised"
+    )
     # It took all the stake the lease's collateral leaves: 10,000 - 7,200 tokens; the lease's collateral stays.
     assert slashed == PROVIDER_STAKE - LEASE_COLLATERAL
     assert token.balanceOf(client) - before == slashed + DISPUTE_BOND

@@ -676,8 +676,8 @@ def test_lease_machine(
     by_worker = {str(a): a for a in worker_accounts}
 
     # Start every example with leases in each state and a job holding GPUs: open (1), running (2), running with a
-    # checkpoint paid (3, provider2's dedicated offer), ended by a close and its final checkpoint (4), a running job
-    # on offer 2. (The seeds pick those paths through the rules; see the rules for their bits.)
+    # checkpoint paid and disputed (3, provider2's dedicated offer), ended by a close and its final checkpoint (4), a
+    # running job on offer 2. (The seeds pick those paths through the rules; see the rules for their bits.)
     ops = LeaseMachine.__new__(LeaseMachine)
     ops.template, ops.accts, ops.workers, ops.c = h, accts, by_worker, c
     ops.by_address = {str(a): a for a in accts.values()}
@@ -692,8 +692,9 @@ def test_lease_machine(
     ops.rule_checkpoint(flaw=None, two=False, s=8)
     ops.rule_close(s=16)
     ops.rule_checkpoint(flaw=None, two=False, s=16)
+    ops.rule_dispute(s=8)  # lease 3's checkpoint, by its client: the ruling waits (rule_reject_dispute)
     h.check_invariants()
-    assert [w.leases[i].status for i in range(1, 5)] == [OPEN, RUNNING, RUNNING, ENDED]
+    assert [w.leases[i].status for i in range(1, 5)] == [OPEN, RUNNING, DISPUTED, ENDED]
     assert w.leases[3].up >= 600 and w.jobs[1].status == 2
 
     state_machine(LeaseMachine, h, accts, by_worker, settings=machine_settings(step_count=12))
