@@ -171,8 +171,6 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         if (collateral > free) revert LeaseEscrowInsufficientFreeStake(provider, free, collateral);
         // Safe: locked + collateral <= bonded < 2^96.
         book.locked = uint96(locked + collateral);
-        // The job escrow's settlement must count this collateral as taken: the flag tells it to ask for the sum.
-        if (locked == 0 && collateral != 0) _staking.flagLeaseCollateral(provider, true);
 
         m.status = LeaseStatus.Running;
         m.paidThrough = uint32(block.timestamp);
@@ -187,6 +185,9 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
             collateralReleased: false
         });
         emit LeaseAccepted(leaseId, provider, block.timestamp, collateral);
+        // The job escrow's settlement must count this collateral as taken: the flag tells it to ask for the sum.
+        // Last, after every write (the staking contract is trusted, but nothing is left for a re-entry to see).
+        if (locked == 0 && collateral != 0) _staking.flagLeaseCollateral(provider, true);
     }
 
     /// @inheritdoc ILeaseEscrow

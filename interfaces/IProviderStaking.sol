@@ -246,7 +246,8 @@ interface IProviderStaking is IGoverned {
     /// @notice The worker key of `provider` (zero if none).
     function workerOf(address provider) external view returns (address);
 
-    /// @notice The worker key and the bonded stake of `provider`, read together once per provider by settlement.
+    /// @notice The worker key and the bonded stake of `provider`, read together (settlement reads settlementContext,
+    /// which is net of the lease escrow's locked collateral).
     function settlementView(address provider) external view returns (address worker, uint256 bonded);
 
     /// @notice What the job escrow's settlement reads once per provider: the worker key, and the bonded stake less
