@@ -402,7 +402,9 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             _flush(run);
             run.provider = provider;
             uint256 bonded;
-            // settlementContext, not settlementView: same answer, a selector the staking dispatcher reaches first.
+            // settlementContext: bonded less the lease escrow's locked collateral, so free stake below counts both
+            // escrows' locks (a raised reserve never promises a lease's collateral); a selector the dispatcher reaches
+            // first.
             (run.worker, bonded) = _staking.settlementContext(provider);
             uint256 locked = _books[provider].locked;
             run.free = bonded > locked ? bonded - locked : 0;

@@ -185,6 +185,9 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
             collateralReleased: false
         });
         emit LeaseAccepted(leaseId, provider, block.timestamp, collateral);
+        // The job escrow's settlement must count this collateral as taken: the flag tells it to ask for the sum.
+        // Last, after every write (the staking contract is trusted, but nothing is left for a re-entry to see).
+        if (locked == 0 && collateral != 0) _staking.flagLeaseCollateral(provider, true);
     }
 
     /// @inheritdoc ILeaseEscrow
@@ -471,7 +474,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         Book storage book = _books[provider];
         // The other leases' collateral stays; this lease's own backs the penalty.
         slashed = _staking.slash(provider, amount, _parties[leaseId].client, book.locked - collateral);
-        _drawCollateral(st, book, slashed);
+        _drawCollateral(st, book, provider, slashed);
     }
 
     /// @dev Writes what a run of checkpoints owes its provider.

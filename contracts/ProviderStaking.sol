@@ -32,12 +32,15 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     uint8 internal constant CLASS_RECLAIMABLE = 1;
     uint8 internal constant CLASS_INTERRUPTIBLE = 2;
 
-    /// @dev One slot per provider: 96 + 96 + 40 + 8 bits. 2^96 base units exceeds any fixed supply we mint.
+    /// @dev One slot per provider: 96 + 96 + 40 + 8 + 8 bits. 2^96 base units exceeds any fixed supply we mint.
+    /// `leaseLocked`: the lease escrow holds collateral for this provider (flagLeaseCollateral). It shares the slot
+    /// settlement reads for `bonded`, so settlement learns for free whether it must ask the lease escrow.
     struct StakeSlot {
         uint96 bonded;
         uint96 unbonding;
         uint40 releaseAt;
         bool jailed;
+        bool leaseLocked;
     }
 
     /// @dev Read on every settlement, so the worker key shares a slot with the slash total.
@@ -462,7 +465,26 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
 
     /// @inheritdoc IProviderStaking
     function settlementContext(address provider) external view returns (address worker, uint256 bonded) {
-        return (_workers[provider].worker, _stakes[provider].bonded);
+        StakeSlot storage s = _stakes[provider];
+        bonded = s.bonded;
+        if (s.leaseLocked) {
+            uint256 leases = ILeaseEscrow(_leaseEscrow).lockedCollateral(provider);
+            // Safe: leases <= bonded is the invariant both escrows keep; the check only guards the subtraction.
+            unchecked {
+                bonded = bonded > leases ? bonded - leases : 0;
+            }
+        }
+        worker = _workers[provider].worker;
+    }
+
+    /// @inheritdoc IProviderStaking
+    function flagLeaseCollateral(address provider, bool locked) external {
+        // msg.sender is never the zero address, so before the lease escrow is named this matches nobody.
+        if (msg.sender != _leaseEscrow) revert Unauthorized(msg.sender, "leaseEscrow");
+        StakeSlot storage s = _stakes[provider];
+        if (s.leaseLocked == locked) return;
+        s.leaseLocked = locked;
+        emit LeaseCollateralFlagged(provider, locked);
     }
 
     /// @inheritdoc IProviderStaking

@@ -137,7 +137,8 @@ interface ILeaseEscrowTypes {
     error LeaseEscrowBillingEnded(uint256 leaseId, uint256 billingEnd, uint256 nowTs);
     /// @notice Only leases opened on reclaimable (1) or interruptible (2) terms can be reclaimed.
     error LeaseEscrowNotReclaimable(uint256 leaseId, uint8 availabilityClass);
-    /// @notice The expiry can be claimed only from billing end plus grace on, without a final checkpoint.
+    /// @notice The expiry can be claimed only from billing end plus grace on (or, after a rejected checkpoint
+    /// dispute, from the ruling plus grace if that is later), without a final checkpoint.
     error LeaseEscrowExpiryNotReached(uint256 leaseId, uint256 claimableAt, uint256 nowTs);
     /// @notice The lease has no checkpoint to dispute.
     error LeaseEscrowNoCheckpoint(uint256 leaseId);
@@ -313,7 +314,9 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     function claimRefund(uint256 leaseId) external returns (uint256 amount);
 
     /// @notice Anyone, from billing end plus grace on, when no final checkpoint landed: the client gets back
-    /// everything no checkpoint paid, plus the expiry slash fraction of the collateral; the lease Ends.
+    /// everything no checkpoint paid, plus the expiry slash fraction of the collateral; the lease Ends. No
+    /// checkpoint can land while a checkpoint is disputed, so after a rejected ruling the grace runs from the ruling
+    /// at the earliest: `max(billing end, last rejected ruling) + grace`.
     function claimLeaseExpiry(uint256 leaseId) external;
 
     /// @notice The client disputes the lease's last checkpoint within the dispute window after it landed,
@@ -323,7 +326,8 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// @notice Arbiter: rule on a checkpoint dispute. Upheld: billing ends at the last paid time (the lease Ends),
     /// the provider is slashed the dispute slash fraction of everything the lease paid it and jailed, the client
     /// compensated from the slash (up to what it paid) and its bond returned, the rest to the treasury.
-    /// Rejected: the bond goes to the provider and the lease goes on.
+    /// Rejected: the bond goes to the provider and the lease goes on; the provider then has at least a grace from
+    /// the ruling to post the final checkpoint (see claimLeaseExpiry).
     function resolveCheckpointDispute(uint256 leaseId, bool upheld) external;
 
     /// @notice The provider withdraws its credited lease earnings.

@@ -246,12 +246,17 @@ interface IProviderStaking is IGoverned {
     /// @notice The worker key of `provider` (zero if none).
     function workerOf(address provider) external view returns (address);
 
-    /// @notice The worker key and the bonded stake of `provider`, read together once per provider by settlement.
+    /// @notice The worker key and the bonded stake of `provider`, read together (settlement reads settlementContext,
+    /// which is net of the lease escrow's locked collateral).
     function settlementView(address provider) external view returns (address worker, uint256 bonded);
 
-    /// @notice The same as settlementView; the one settlement calls. Its selector (0x0c1b048f) sorts second of this
-    /// contract's, and the compiler's dispatcher tries selectors one by one in ascending order, so the call that
-    /// every settlement makes passes one comparison instead of about forty (about 800 gas a settlement).
+    /// @notice What the job escrow's settlement reads once per provider: the worker key, and the bonded stake less
+    /// the collateral the lease escrow has locked for `provider` (so the job escrow's free stake, `bonded - its own
+    /// locked`, never counts a lease's collateral). The lease escrow is asked only while it has flagged the provider
+    /// (flagLeaseCollateral), so a provider without leases costs settlement no extra call. Its selector
+    /// (0x0c1b048f) sorts second of this contract's, and the compiler's dispatcher tries selectors one by one in
+    /// ascending order, so the call that every settlement makes passes one comparison instead of about forty (about
+    /// 800 gas a settlement).
     function settlementContext(address provider) external view returns (address worker, uint256 bonded);
 
     /// @notice Total ever slashed from `provider`.
@@ -295,4 +300,14 @@ interface IProviderStaking is IGoverned {
 
     /// @notice The staked token.
     function token() external view returns (address);
+
+    // ------------------------------------------- lease collateral flag (settlement counts lease collateral)
+
+    /// @notice The lease escrow's `provider` went from no collateral locked to some (`locked` true), or back.
+    event LeaseCollateralFlagged(address indexed provider, bool locked);
+
+    /// @notice Lease escrow only: whether it holds collateral locked for `provider`. It calls this when its locked
+    /// sum for the provider leaves zero and when it returns to zero; settlementContext asks it for the sum only
+    /// while the flag is set. A call that changes nothing emits nothing.
+    function flagLeaseCollateral(address provider, bool locked) external;
 }

@@ -141,6 +141,10 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
     mapping(uint256 leaseId => Settlement) internal _settlements;
     mapping(uint256 leaseId => bytes32) internal _specHash;
     mapping(address provider => Book) internal _books;
+    /// @dev When the arbiter last rejected a dispute of the lease's checkpoint and the lease went on (0: never). No
+    /// checkpoint can land while a dispute is open, so the expiry clock's grace runs from this time at the earliest.
+    /// Written and read on cold paths only (a rejected ruling, an expiry claim): the hot slots stay as they are.
+    mapping(uint256 leaseId => uint256) internal _resumedAt;
 
     modifier onlyGuardian() {
         // slither-disable-next-line unused-return only the guardian is needed
@@ -157,14 +161,22 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
     }
 
     /// @dev A slash took `slashed` from the stake backing this lease: the lease's locked collateral shrinks with it.
-    function _drawCollateral(Settlement storage st, Book storage book, uint256 slashed) internal {
+    function _drawCollateral(Settlement storage st, Book storage book, address provider, uint256 slashed) internal {
         uint256 collateral = st.collateral;
         uint256 drawn = slashed < collateral ? slashed : collateral;
+        uint256 locked = book.locked;
         // Safe: drawn <= collateral <= book.locked (the lease's collateral is part of its provider's locked sum).
         unchecked {
             st.collateral = uint96(collateral - drawn);
-            book.locked = uint96(book.locked - drawn);
+            book.locked = uint96(locked - drawn);
         }
+        _unflagIfEmptied(provider, locked, locked - drawn);
+    }
+
+    /// @dev The provider's locked sum went from `before` to `after_`: when it reached zero, the staking contract's
+    /// flag is cleared, so the job escrow's settlement stops asking this escrow for it (acceptLease sets it).
+    function _unflagIfEmptied(address provider, uint256 before, uint256 after_) internal {
+        if (before != 0 && after_ == 0) _staking.flagLeaseCollateral(provider, false);
     }
 
     /// @dev What the client gets back when billing is over: everything not paid for up time.

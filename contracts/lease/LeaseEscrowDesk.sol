@@ -29,7 +29,10 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         Payee memory pay = _payees[leaseId];
         ParamSet memory p = _paramSets[m.paramSet];
         uint256 end = _billingEnd(m);
-        uint256 claimableAt = end + p.grace;
+        // No checkpoint could land while a checkpoint was disputed: after a rejected ruling the provider gets a whole
+        // grace to post the final one, even when the billing end passed during the dispute.
+        uint256 resumedAt = _resumedAt[leaseId];
+        uint256 claimableAt = (end > resumedAt ? end : resumedAt) + p.grace;
         if (block.timestamp < claimableAt) revert LeaseEscrowExpiryNotReached(leaseId, claimableAt, block.timestamp);
         uint256 refund = _endRefund(leaseId, m, pay.upSeconds);
         m.status = LeaseStatus.Ended;
@@ -47,7 +50,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         uint256 amount = end > m.paidThrough ? collateral * p.expirySlashBps / BPS : 0;
         if (amount != 0) {
             slashed = _staking.slash(pay.provider, amount, client, book.locked - collateral);
-            _drawCollateral(st, book, slashed);
+            _drawCollateral(st, book, pay.provider, slashed);
         }
         emit LeaseExpired(leaseId, refund, slashed);
         if (refund != 0) _token.safeTransfer(client, refund);
@@ -78,8 +81,11 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         if (st.collateralReleased) return 0;
         amount = st.collateral;
         st.collateralReleased = true;
-        _books[provider].locked -= uint96(amount);
+        Book storage book = _books[provider];
+        uint256 locked = book.locked;
+        book.locked = uint96(locked - amount);
         emit LeaseCollateralReleased(leaseId, provider, amount);
+        _unflagIfEmptied(provider, locked, locked - amount);
     }
 
     /// @notice See ILeaseEscrow.
@@ -119,6 +125,8 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         if (!upheld) {
             m.status = st.endedBeforeDispute ? LeaseStatus.Ended : LeaseStatus.Running;
             _meters[leaseId] = m;
+            // Checkpoints resume now: the expiry's grace runs from here at the earliest (claimLeaseExpiry).
+            if (!st.endedBeforeDispute) _resumedAt[leaseId] = block.timestamp;
             emit CheckpointDisputeResolved(leaseId, false, 0, 0);
             if (bond != 0) _token.safeTransfer(pay.provider, bond);
             return;

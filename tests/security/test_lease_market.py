@@ -389,30 +389,71 @@ def test_a_close_at_the_paid_time_during_a_dispute_costs_no_expiry_slash(
     assert staking.offer(1)["reservedGpus"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open LeaseEscrow defect (reported to the lead by helper lt): the expiry "
-    "clock runs on through a checkpoint dispute, during which no checkpoint can land",
-)
 def test_a_rejected_dispute_leaves_the_provider_time_for_its_final_checkpoint(
-    lease_escrow, create_lease, checkpoint, submit, client, arbiter, rando
+    lease_escrow, staking, create_lease, checkpoint, submit, client, arbiter, rando, staked_provider
 ):
     """Checkpoints cannot land while a checkpoint is disputed. If the billing end and its grace pass during the
     dispute, a rejected ruling must still leave the provider the grace to post the final checkpoint: an expiry
-    claimed in the ruling's block would slash it for the arbiter's delay."""
+    claimed in the ruling's block would slash it for the arbiter's delay. (Failed before the fix: the expiry was
+    claimable at once after the ruling.)"""
     lease_id = _checkpointed(lease_escrow, create_lease, checkpoint, submit, hours=1)
     lease_escrow.disputeCheckpoint(lease_id, b"\x01" * 32, {"from": client})
     runway = lease_escrow.getLease(lease_id)["runwayEnd"]
     warp(runway + LEASE_GRACE + HOUR)  # the arbiter takes its time
-    tx = lease_escrow.resolveCheckpointDispute(lease_id, False, {"from": arbiter})
+    ruled = lease_escrow.resolveCheckpointDispute(lease_id, False, {"from": arbiter}).timestamp
     assert lease_escrow.getLease(lease_id)["status"] == L_RUNNING
-    try:
-        expiry = lease_escrow.claimLeaseExpiry(lease_id, {"from": rando})
-    except brownie.exceptions.VirtualMachineError as exc:
-        assert exc.revert_msg.startswith("LeaseEscrowExpiryNotReached"), exc.revert_msg
-    else:
-        pytest.fail(
-            f"expiry claimed {expiry.timestamp - tx.timestamp} s after the ruling (billing end {runway}, "
-            f"grace {LEASE_GRACE} s): the provider was slashed {expiry.events['LeaseExpired']['slashed']} "
-            f"without a chance to post the final checkpoint"
-        )
+    claimable = ruled + LEASE_GRACE
+    with (
+        at(ruled + 1),
+        brownie.reverts(
+            err("LeaseEscrowExpiryNotReached(uint256,uint256,uint256)", lease_id, claimable, ruled + 1)
+        ),
+    ):
+        lease_escrow.claimLeaseExpiry(lease_id, {"from": rando})
+    # Within that grace the final checkpoint lands: it covers up to the billing end and ends the lease unslashed.
+    bonded = staking.stakeOf(staked_provider)[0]
+    tx = submit([checkpoint(lease_id, to=runway, advance=False)])
+    assert tx.timestamp < claimable
+    assert "LeaseEnded" in tx.events and "LeaseExpired" not in tx.events
+    assert lease_escrow.getLease(lease_id)["status"] == L_ENDED
+    assert staking.stakeOf(staked_provider)[0] == bonded
+
+
+def test_after_a_rejected_dispute_the_expiry_comes_a_grace_after_the_ruling(
+    lease_escrow, staking, token, create_lease, checkpoint, submit, client, arbiter, rando, staked_provider
+):
+    """The ruling moves the expiry no further than a grace: without a final checkpoint by then, the expiry is
+    claimed and slashes as it would have at billing end plus grace."""
+    lease_id = _checkpointed(lease_escrow, create_lease, checkpoint, submit, hours=1)
+    lease_escrow.disputeCheckpoint(lease_id, b"\x01" * 32, {"from": client})
+    runway = lease_escrow.getLease(lease_id)["runwayEnd"]
+    warp(runway + LEASE_GRACE + HOUR)
+    ruled = lease_escrow.resolveCheckpointDispute(lease_id, False, {"from": arbiter}).timestamp
+    collateral = lease_escrow.getLease(lease_id)["collateral"]
+    bonded = staking.stakeOf(staked_provider)[0]
+    with at(ruled + LEASE_GRACE):
+        tx = lease_escrow.claimLeaseExpiry(lease_id, {"from": rando})
+    assert tx.events["LeaseExpired"]["slashed"] == collateral * EXPIRY_SLASH_BPS // BPS
+    assert staking.stakeOf(staked_provider)[0] == bonded - collateral * EXPIRY_SLASH_BPS // BPS
+    assert lease_escrow.getLease(lease_id)["status"] == L_ENDED
+
+
+def test_a_ruling_before_the_billing_end_does_not_move_the_expiry(
+    lease_escrow, create_lease, checkpoint, submit, client, arbiter, rando
+):
+    """A dispute ruled while billing still runs changes nothing: the expiry stays at billing end plus grace."""
+    lease_id = _checkpointed(lease_escrow, create_lease, checkpoint, submit, hours=1)
+    lease_escrow.disputeCheckpoint(lease_id, b"\x01" * 32, {"from": client})
+    lease_escrow.resolveCheckpointDispute(lease_id, False, {"from": arbiter})
+    runway = lease_escrow.getLease(lease_id)["runwayEnd"]
+    claimable = runway + LEASE_GRACE
+    with (
+        at(claimable - 1),
+        brownie.reverts(
+            err("LeaseEscrowExpiryNotReached(uint256,uint256,uint256)", lease_id, claimable, claimable - 1)
+        ),
+    ):
+        lease_escrow.claimLeaseExpiry(lease_id, {"from": rando})
+    with at(claimable):
+        tx = lease_escrow.claimLeaseExpiry(lease_id, {"from": rando})
+    assert tx.events["LeaseExpired"]["slashed"] > 0

@@ -4,7 +4,9 @@ interfaces/ILeaseEscrow.sol's NatSpec.
 
 As in tests/stateful/model.py, every call asks the model first: it either returns the custom error the call must
 revert with (as a (signature, args) pair) or applies the call's effects, every token movement included.
-Disputes are left to tests/security/test_lease_market.py; everything else a lease can do is here.
+Checkpoint disputes are modelled up to a rejected ruling (the clock rule: after a rejected ruling the expiry's grace
+runs from the ruling at the earliest); upheld rulings (slash, jail) are left to tests/security/test_lease_market.py.
+Everything else a lease can do is here.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from tests.stateful.model import E
 BPS = 10_000
 U96 = 2**96 - 1
 U64 = 2**64 - 1  # the price limit the machine's clients send
-OPEN, RUNNING, ENDED, CANCELLED = 1, 2, 3, 4
+OPEN, RUNNING, ENDED, CANCELLED, DISPUTED = 1, 2, 3, 4, 5
 NOT_RUNNING, NOT_CONTIGUOUS, PAST_END = range(3)
 DEDICATED, RECLAIMABLE, INTERRUPTIBLE = range(3)
 # LeaseEscrow parameters of tests/fixtures/leases.py
 L_FEE_BPS, L_COLLATERAL_SECONDS, L_EXPIRY_SLASH_BPS = 250, 3600, 5_000
 L_DISPUTE_WINDOW, L_ACCEPT_WINDOW, L_GRACE = 24 * 3600, 3600, 600
+L_DISPUTE_BOND = 10 * 10**18
 # JobEscrow parameters of tests/fixtures/contracts.py
 J_FEE_BPS, J_COLLATERAL_BPS, J_GRACE, J_ACCEPT_WINDOW, J_MIN_RUN = 250, 2_000, 600, 3600, 600
 METER_TOLERANCE = 5
@@ -66,10 +69,22 @@ class Lease:
     last_cp_at: int = 0
     released: bool = False
     client_back: int = 0  # everything the client got back for this lease: refunds, penalties, expiry slash
+    bond: int = 0  # the dispute bond the escrow holds while Disputed
+    ended_before: bool = False  # the disputed lease had Ended (a rejected ruling puts it back to Ended)
+    resumed_at: int = 0  # when a rejected ruling last put the lease back to Running
 
     def billing_end(self) -> int:
         end = self.paid_through + self.remaining // self.rate
         return min(end, self.fixed_end) if self.fixed_end else end
+
+    def expiry_at(self) -> int:
+        """No checkpoint lands during a dispute: the grace runs from a rejected ruling at the earliest."""
+        return max(self.billing_end(), self.resumed_at) + L_GRACE
+
+    @property
+    def billing(self) -> bool:
+        """Running, or Disputed before its billing ended: the deposit is still partly uncovered."""
+        return self.status == RUNNING or (self.status == DISPUTED and not self.ended_before)
 
     def end_refund(self) -> int:
         return self.remaining + (self.paid_through - self.started - self.up) * self.rate
@@ -207,12 +222,12 @@ class LeaseWorld:
     def lease_owed(self) -> int:
         owed = self.lease_fees + sum(self.lease_earnings.values())
         for lease in self.leases.values():
-            if lease.status in (OPEN, RUNNING, ENDED):
+            if lease.status in (OPEN, RUNNING, ENDED, DISPUTED):
                 owed += (
                     lease.remaining + (lease.paid_through - lease.started - lease.up) * lease.rate
-                    if lease.status == RUNNING
+                    if lease.billing
                     else lease.remaining
-                )
+                ) + lease.bond
         return owed
 
     def job_owed(self) -> int:
@@ -379,8 +394,12 @@ class LeaseWorld:
         lease.fixed_end = at
         self.release(lease.offer, lease.gpus)
 
+    def live_error(self, lease_id: int) -> list[tuple]:
+        """Close and reclaim take a Running or a Disputed lease (a dispute does not stop billing)."""
+        return [] if self.lease_status(lease_id) == DISPUTED else self.status_error(lease_id, RUNNING)
+
     def close_lease(self, caller: str, lease_id: int, now: int) -> list[tuple]:
-        errs = self.status_error(lease_id, RUNNING)
+        errs = self.live_error(lease_id)
         if errs:
             return errs
         lease = self.leases[lease_id]
@@ -392,7 +411,7 @@ class LeaseWorld:
         return []
 
     def reclaim_lease(self, caller: str, lease_id: int, now: int) -> list[tuple]:
-        errs = self.status_error(lease_id, RUNNING)
+        errs = self.live_error(lease_id)
         if errs:
             return errs
         lease = self.leases[lease_id]
@@ -480,9 +499,9 @@ class LeaseWorld:
             return errs, None
         lease = self.leases[lease_id]
         end = lease.billing_end()
-        if now < end + L_GRACE:
+        if now < lease.expiry_at():
             return [
-                E("LeaseEscrowExpiryNotReached(uint256,uint256,uint256)", lease_id, end + L_GRACE, now)
+                E("LeaseEscrowExpiryNotReached(uint256,uint256,uint256)", lease_id, lease.expiry_at(), now)
             ], None
         refund = lease.end_refund()
         covered = end <= lease.paid_through
@@ -521,6 +540,38 @@ class LeaseWorld:
             return [E("LeaseEscrowNothingToClaim(address)", caller)], None
         self.__dict__.update(trial.__dict__)
         return [], total
+
+    # ------------------------------------------------------------ leases: disputes (rejected rulings)
+
+    def dispute_checkpoint(self, caller: str, lease_id: int, now: int) -> list[tuple]:
+        status = self.lease_status(lease_id)
+        if status not in (RUNNING, ENDED):
+            return self.status_error(lease_id, RUNNING)
+        lease = self.leases[lease_id]
+        if caller != lease.client:
+            return [E("LeaseEscrowNotClient(uint256,address,address)", lease_id, caller, lease.client)]
+        if not lease.last_cp_at:
+            return [E("LeaseEscrowNoCheckpoint(uint256)", lease_id)]
+        closes = lease.last_cp_at + L_DISPUTE_WINDOW
+        if now > closes:
+            return [E("LeaseEscrowDisputeWindowClosed(uint256,uint256,uint256)", lease_id, closes, now)]
+        lease.ended_before = status == ENDED
+        lease.status = DISPUTED
+        lease.bond = L_DISPUTE_BOND
+        self.move(caller, self.lease_escrow, L_DISPUTE_BOND)
+        return []
+
+    def reject_dispute(self, lease_id: int, now: int) -> list[tuple]:
+        errs = self.status_error(lease_id, DISPUTED)
+        if errs:
+            return errs
+        lease = self.leases[lease_id]
+        lease.status = ENDED if lease.ended_before else RUNNING
+        if not lease.ended_before:
+            lease.resumed_at = now  # checkpoints resume: the expiry's grace runs from here at the earliest
+        self.move(self.lease_escrow, lease.provider, lease.bond)
+        lease.bond = 0
+        return []
 
     def withdraw_lease_earnings(self, caller: str) -> tuple[list[tuple], int | None]:
         amount = self.lease_earnings[caller]
@@ -665,11 +716,10 @@ class LeaseWorld:
         paid = job.billed * job.price
         fee = paid * J_FEE_BPS // BPS
         # Issue 8: the dispute reserve is raised at settlement from the collateral to what the job paid, when the
-        # provider's free stake covers the difference. The escrow counts free stake as bonded less the JOB escrow's
-        # locked collateral only (lease collateral is not subtracted here): a known open defect, written up in
-        # SECURITY.md; the model follows the contract so that every other invariant stays checked.
-        job_free = max(self.bonded[job.provider] - self.job_locked[job.provider], 0)
-        if paid > job.collateral and paid - job.collateral <= job_free:
+        # provider's free stake covers the difference. Free stake is bonded less the collateral BOTH escrows lock
+        # (the staking contract's settlementContext subtracts the lease escrow's), so a raise never promises a
+        # lease's collateral and bonded >= job locked + lease locked holds after it (checked as an invariant).
+        if paid > job.collateral and paid - job.collateral <= self.free_stake(job.provider):
             self.job_locked[job.provider] += paid - job.collateral
         self.job_earnings[job.provider] += paid - fee
         self.job_fees += fee

@@ -31,7 +31,9 @@ from tests.stateful.conftest import machine_settings
 from tests.stateful.harness import batch, revert_string
 from tests.stateful.lease_model import (
     CANCELLED,
+    DISPUTED,
     ENDED,
+    L_DISPUTE_BOND,
     L_DISPUTE_WINDOW,
     L_GRACE,
     OPEN,
@@ -122,12 +124,18 @@ class LeaseHarness:
         for v in leases.values():
             if v["status"] != CANCELLED:
                 owed += v["deposit"] - v["paid"]
+            if v["status"] == DISPUTED:
+                owed += v["disputeBond"]
         assert balances[lease_addr] == owed, f"lease escrow holds {balances[lease_addr]}, owes {owed}"
         assert balances[staking_addr] == sum(s[0] + s[1] for s in stakes.values()), "staking != stakes"
         for o, view in offers.items():
             assert view["reservedGpus"] <= view["gpuCount"], (
                 f"offer {o}: {view['reservedGpus']} > {view['gpuCount']}"
             )
+        for p in self.providers:
+            # both escrows' locks together never exceed the bond: a raised job reserve never takes a lease's collateral
+            locked = lrec[p]["lockedCollateral"] + jrec[p]["lockedCollateral"]
+            assert stakes[p][0] >= locked, f"{p}: bonded {stakes[p][0]} < job + lease locked {locked}"
         paid_by_provider = defaultdict(int)
         for i, v in leases.items():
             assert v["paid"] == v["ratePerSecond"] * v["upSeconds"], f"lease {i}: paid != rate x up"
@@ -181,14 +189,16 @@ class LeaseHarness:
             got = {k: v[k] for k in ("status", "deposit", "paid", "upSeconds", "collateral", "refundable")}
             want = {
                 "status": m.status,
-                "deposit": m.deposit if m.status != ENDED else m.paid + m.remaining,
+                "deposit": m.deposit if m.billing or m.status in (OPEN, CANCELLED) else m.paid + m.remaining,
                 "paid": m.paid,
                 "upSeconds": m.up,
                 "collateral": 0 if m.released else m.collateral,
                 "refundable": m.remaining if m.status == ENDED else 0,
             }
-            if m.status in (RUNNING, ENDED):
+            if m.status in (RUNNING, ENDED, DISPUTED):
                 got["paidThrough"], want["paidThrough"] = v["paidThrough"], m.paid_through
+            if m.status == DISPUTED:
+                got["disputeBond"], want["disputeBond"] = v["disputeBond"], m.bond
             assert got == want, f"lease {i}: chain {got}, model {want}"
             # a client never loses more than its deposit; once ended and refunded, no more than it paid for up time
             loss = m.deposit - m.client_back
@@ -332,7 +342,7 @@ class LeaseMachine:
             assert tx.events["LeaseToppedUp"]["deposit"] == self.w.leases[lease_id].remaining  # not yet covered
 
     def rule_close(self, s="st_seed"):
-        lease_id = self.pick_lease(s, (RUNNING,))
+        lease_id = self.pick_lease(s, (RUNNING, RUNNING, DISPUTED))
         lease = self.w.leases.get(lease_id)
         client = lease.client if lease else str(self.clients[0])
         caller = self.acct([client, client, client, str(self.accts["rando"])][(s >> 12) % 4])
@@ -420,7 +430,7 @@ class LeaseMachine:
         lease_id = self.pick_lease(s, (RUNNING,))
         lease = self.w.leases.get(lease_id)
         if wait and lease and lease.status == RUNNING:
-            self.h.ts = max(self.h.ts, lease.billing_end() + L_GRACE - (s >> 12) % 2)
+            self.h.ts = max(self.h.ts, lease.expiry_at() - (s >> 12) % 2)
         errs, result = self.w.claim_expiry(lease_id, self.h.ts)
         tx = self.h.tx(self.c.lease.claimLeaseExpiry, lease_id, sender=self.accts["rando"], errors=errs)
         if tx:
@@ -444,6 +454,27 @@ class LeaseMachine:
         tx = self.h.tx(self.c.lease.releaseLeaseCollateral, [lease_id], sender=caller, errors=errs)
         if tx:
             assert tx.events["LeaseCollateralReleased"]["amount"] == total
+
+    def rule_dispute(self, s="st_seed"):
+        """The client disputes the last checkpoint of a running or ended lease (or someone else tries)."""
+        lease_id = self.pick_lease(s, (RUNNING, ENDED))
+        lease = self.w.leases.get(lease_id)
+        client = lease.client if lease else str(self.clients[0])
+        caller = self.acct([client, client, client, str(self.accts["rando"])][(s >> 12) % 4])
+        errs = self.w.dispute_checkpoint(str(caller), lease_id, self.h.ts)
+        tx = self.h.tx(self.c.lease.disputeCheckpoint, lease_id, b"\x0d" * 32, sender=caller, errors=errs)
+        if tx:
+            assert tx.events["CheckpointDisputed"]["bond"] == L_DISPUTE_BOND
+
+    def rule_reject_dispute(self, s="st_seed"):
+        """The arbiter rejects a dispute, maybe long after the billing end: the provider keeps a grace from now."""
+        lease_id = self.pick_lease(s, (DISPUTED,))
+        errs = self.w.reject_dispute(lease_id, self.h.ts)
+        tx = self.h.tx(
+            self.c.lease.resolveCheckpointDispute, lease_id, False, sender=self.accts["arbiter"], errors=errs
+        )
+        if tx:
+            assert tx.events["CheckpointDisputeResolved"]["upheld"] is False
 
     def rule_withdraw_earnings(self, s="st_seed"):
         who = [self.providers[0], self.providers[1], self.accts["rando"]][s % 3]
@@ -562,6 +593,10 @@ class LeaseMachine:
             elif lease.status == RUNNING:
                 end = lease.billing_end()
                 targets += [end - 1, end, end + 1, end + L_GRACE - 1, end + L_GRACE]
+                targets += [lease.expiry_at() - 1, lease.expiry_at()]
+            elif lease.status == DISPUTED:
+                end = lease.billing_end()
+                targets += [end + L_GRACE, end + L_GRACE + 1]  # a ruling after the old expiry time
             elif lease.status == ENDED and lease.last_cp_at and not lease.released:
                 targets += [lease.last_cp_at + L_DISPUTE_WINDOW, lease.last_cp_at + L_DISPUTE_WINDOW + 1]
         targets = sorted(t for t in set(targets) if t > now)
@@ -581,6 +616,7 @@ def test_lease_machine(
     provider,
     provider2,
     rando,
+    arbiter,
     funded,
     worker_accounts,
     worker_keys,
@@ -595,6 +631,7 @@ def test_lease_machine(
         "provider": provider,
         "provider2": provider2,
         "rando": rando,
+        "arbiter": arbiter,
     }
     c = SimpleNamespace(token=token, staking=staking, escrow=escrow, lease=lease_escrow)
     providers = [provider, provider2]
@@ -639,8 +676,8 @@ def test_lease_machine(
     by_worker = {str(a): a for a in worker_accounts}
 
     # Start every example with leases in each state and a job holding GPUs: open (1), running (2), running with a
-    # checkpoint paid (3, provider2's dedicated offer), ended by a close and its final checkpoint (4), a running job
-    # on offer 2. (The seeds pick those paths through the rules; see the rules for their bits.)
+    # checkpoint paid and disputed (3, provider2's dedicated offer), ended by a close and its final checkpoint (4), a
+    # running job on offer 2. (The seeds pick those paths through the rules; see the rules for their bits.)
     ops = LeaseMachine.__new__(LeaseMachine)
     ops.template, ops.accts, ops.workers, ops.c = h, accts, by_worker, c
     ops.by_address = {str(a): a for a in accts.values()}
@@ -655,8 +692,9 @@ def test_lease_machine(
     ops.rule_checkpoint(flaw=None, two=False, s=8)
     ops.rule_close(s=16)
     ops.rule_checkpoint(flaw=None, two=False, s=16)
+    ops.rule_dispute(s=8)  # lease 3's checkpoint, by its client: the ruling waits (rule_reject_dispute)
     h.check_invariants()
-    assert [w.leases[i].status for i in range(1, 5)] == [OPEN, RUNNING, RUNNING, ENDED]
+    assert [w.leases[i].status for i in range(1, 5)] == [OPEN, RUNNING, DISPUTED, ENDED]
     assert w.leases[3].up >= 600 and w.jobs[1].status == 2
 
     state_machine(LeaseMachine, h, accts, by_worker, settings=machine_settings(step_count=12))

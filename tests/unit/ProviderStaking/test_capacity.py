@@ -163,3 +163,61 @@ def test_a_job_slash_keeps_the_lease_collateral(staking, lease_escrow, escrow, s
     tx = escrow.reportFraud(a, b"\x0f" * 32, {"from": arbiter})
     assert tx.events["FraudReported"]["slashed"] == job_locked
     assert staking.stakeOf(staked_provider)[0] == lease_locked
+
+
+# ------------------------------------------- the lease collateral flag (settlement counts lease collateral)
+
+
+def test_only_the_lease_escrow_flags_lease_collateral(staking, lease_escrow, escrow, staked_provider, deployer, rando):
+    for caller in (rando, staked_provider, deployer):
+        with brownie.reverts(unauthorized(caller, "leaseEscrow")):
+            staking.flagLeaseCollateral(staked_provider, True, {"from": caller})
+    with brownie.reverts(unauthorized(escrow, "leaseEscrow")):
+        staking.flagLeaseCollateral(staked_provider, True, {"from": escrow})
+    assert tuple(staking.settlementContext(staked_provider)) == tuple(staking.settlementView(staked_provider))
+
+
+def _ended_and_released(lease_escrow, lease_id, client, checkpoint, submit):
+    brownie.chain.sleep(600)  # a period to bill
+    lease_escrow.closeLease(lease_id, {"from": client})
+    submit([checkpoint(lease_id, to=lease_escrow.getLease(lease_id)["billingEnd"])])  # the runway may end first
+    brownie.chain.sleep(DAY + 1)  # past the last checkpoint's dispute window
+    brownie.chain.mine()
+    return lease_escrow.releaseLeaseCollateral([lease_id], {"from": client})
+
+
+def test_settlement_context_counts_lease_collateral_while_flagged(staking, lease_escrow, staked_provider, client,
+                                                                  create_lease, checkpoint, submit):
+    one = PRICE * 3600  # a 1-GPU lease's collateral: an hour of its rate
+    first = create_lease(gpus=1, accept=False)
+    tx = lease_escrow.acceptLease(first, {"from": staked_provider})
+    assert tx.events["LeaseCollateralFlagged"][0]["provider"] == staked_provider
+    assert tx.events["LeaseCollateralFlagged"][0]["locked"] is True
+    worker, bonded = staking.settlementContext(staked_provider)
+    assert (worker, bonded) == (staking.workerOf(staked_provider), PROVIDER_STAKE - one)
+    assert staking.settlementView(staked_provider)[1] == PROVIDER_STAKE  # the raw figure is unchanged
+    # A second lease adds to the sum; the flag is already set, so nothing is flagged again.
+    second = create_lease(gpus=1, accept=False)
+    tx = lease_escrow.acceptLease(second, {"from": staked_provider})
+    assert "LeaseCollateralFlagged" not in tx.events
+    assert staking.settlementContext(staked_provider)[1] == PROVIDER_STAKE - 2 * one
+    # The first lease's collateral returns: the sum shrinks, the flag stays (the second still locks collateral).
+    tx = _ended_and_released(lease_escrow, first, client, checkpoint, submit)
+    assert "LeaseCollateralFlagged" not in tx.events
+    assert staking.settlementContext(staked_provider)[1] == PROVIDER_STAKE - one
+    # The last collateral returns: the flag is cleared, and settlement reads the bonded stake as it is.
+    tx = _ended_and_released(lease_escrow, second, client, checkpoint, submit)
+    assert tx.events["LeaseCollateralFlagged"][0]["locked"] is False
+    assert lease_escrow.lockedCollateral(staked_provider) == 0
+    assert tuple(staking.settlementContext(staked_provider)) == tuple(staking.settlementView(staked_provider))
+
+
+def test_a_penalty_that_draws_the_last_collateral_clears_the_flag(staking, lease_escrow, staked_provider,
+                                                                 create_lease, checkpoint, submit):
+    staking.setOfferAvailability(1, 1, 600, 10_000, {"from": staked_provider})  # a 100% uptime guarantee
+    lease_id = create_lease(gpus=1)
+    # An hour down: the penalty (an hour of the rate) takes the whole collateral.
+    tx = submit([checkpoint(lease_id, seconds=3600, down=3600)])
+    assert tx.events["LeaseCollateralFlagged"][0]["locked"] is False
+    assert lease_escrow.lockedCollateral(staked_provider) == 0
+    assert tuple(staking.settlementContext(staked_provider)) == tuple(staking.settlementView(staked_provider))
