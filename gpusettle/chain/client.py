@@ -732,6 +732,17 @@ class Gpusettle:
             reason_hash,
         )
 
+    def plan_lapse_dispute(self, sender: str, job_id: int) -> TxPlan:
+        """Plan escrow.lapseDispute: after the ruling deadline, the bond goes back to the client, nothing is slashed."""
+        j = self.job(job_id)
+        return self.chain.plan_call(
+            f"lapse the unruled dispute of job {job_id}: return the bond {self.fmt(j.dispute_bond)} to {j.client}",
+            sender,
+            self.escrow,
+            "lapseDispute",
+            job_id,
+        )
+
     def plan_withdraw_earnings(self, sender: str) -> TxPlan:
         """Plan escrow.withdrawEarnings."""
         return self.chain.plan_call("withdraw earnings", sender, self.escrow, "withdrawEarnings")

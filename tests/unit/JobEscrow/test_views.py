@@ -144,7 +144,7 @@ def test_provider_record_and_blockers(escrow, staking, job, receipt, settle, cli
             "jobsTimedOut": 0, "disputesLost": 0, "openDisputes": 0, "totalSlashed": 0, "valuePaid": 0}
     assert escrow.providerRecord(staked_provider).dict() == zero
     assert escrow.providerRecord(provider2).dict() == zero
-    assert tuple(escrow.unstakeBlockers(staked_provider)) == (0, 0, 0)
+    assert tuple(escrow.unstakeBlockers(staked_provider)) == (0, 0, 0, 0)
     a = job()
     b = job(deadline_in=DAY)
     c = job(max_gpu_seconds=1000)
@@ -161,7 +161,9 @@ def test_provider_record_and_blockers(escrow, staking, job, receipt, settle, cli
         zero, lockedCollateral=sum(coll.values()), earnings=paid - fees, gpuSecondsServed=2010, jobsCompleted=1, jobsFailed=0,
         openDisputes=1, valuePaid=paid)
     last_settled = escrow.getJob(c)["settledAt"]
-    assert tuple(escrow.unstakeBlockers(staked_provider)) == (sum(coll.values()), 1, last_settled + DISPUTE_WINDOW)
+    frozen = escrow.getJob(a)["deposit"] - coll[a]  # what a's ruling can slash beyond its reserve
+    assert tuple(escrow.unstakeBlockers(staked_provider)) == (sum(coll.values()), 1, last_settled + DISPUTE_WINDOW,
+                                                              frozen)
     assert tx.timestamp <= last_settled
     warp(escrow.getJob(b)["deadline"] + TIMEOUT_GRACE)
     slashed = escrow.claimTimeout(b, {"from": rando}).events["JobTimedOut"]["slashed"]
