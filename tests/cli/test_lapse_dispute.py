@@ -65,7 +65,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         net.fund_tokens({accounts["provider"].address: 10_000 * E18, accounts["client"].address: 1_000 * E18})
         offer = net.setup_provider(
             accounts["provider"], accounts["worker"].address, stake=5_000 * E18, gpu_model="NVIDIA H100 80GB HBM3",
-            gpu_count=1, vram_gb=80, price=PRICE,
+            gpu_count=2, vram_gb=80, price=PRICE,
         )  # fmt: skip
         approve = FastSender(net.gs, accounts["client"])
         approve.call(net.gs.token, "approve", net.gs.escrow.address, 2**256 - 1)
@@ -109,7 +109,7 @@ def test_lapse_after_the_deadline_returns_the_bond(world: World) -> None:
     bal = gs.token_balance(client)
     world.net.anvil.increase_time(RULING_PERIOD + 60)
     out = world.cli.json("job", "lapse-dispute", str(job_id), "-a", "rando", "--yes")
-    assert (out["job_id"], out["bond_returned"], out["client"]) == (job_id, bond, client)
+    assert (out["job_id"], int(out["bond_returned"]), out["client"]) == (job_id, bond, client)
     assert gs.job(job_id).status == "DisputeLapsed"
     assert gs.token_balance(client) == bal + bond
     again = world.cli("job", "lapse-dispute", str(job_id), "-a", "rando", "--yes", ok=False)

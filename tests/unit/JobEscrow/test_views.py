@@ -93,13 +93,14 @@ def test_settled_refunded_disputed_and_ruled(escrow, staking, deployer, opened, 
         settled = dict(billedGpuSeconds=1000, settledAt=tx.timestamp)
         assert view(escrow, job_id) == expected_view(client, staked_provider, status=SETTLED,
                                                      refundable=2600 * PRICE, **settled)
-        escrow.dispute(job_id, b"\x01" * 32, {"from": client})
+        disputed_at = escrow.dispute(job_id, b"\x01" * 32, {"from": client}).timestamp
+        ruling_by = disputed_at + escrow.rulingPeriod()  # while Disputed, the deadline is the ruling deadline
         assert view(escrow, job_id) == expected_view(client, staked_provider, status=DISPUTED, refundable=2600 * PRICE,
-                                                     disputeBond=DISPUTE_BOND, **settled)
+                                                     disputeBond=DISPUTE_BOND, deadline=ruling_by, **settled)
         escrow.claimRefunds([job_id], {"from": rando})
         # once the refund is out, maxGpuSeconds drops to the billed seconds; deposit and collateral stay as opened
         assert view(escrow, job_id) == expected_view(client, staked_provider, status=DISPUTED, maxGpuSeconds=1000,
-                                                     disputeBond=DISPUTE_BOND, **settled)
+                                                     disputeBond=DISPUTE_BOND, deadline=ruling_by, **settled)
         escrow.resolveDispute(job_id, ruling, {"from": arbiter})
         assert view(escrow, job_id) == expected_view(client, staked_provider, status=UPHELD if ruling else REJECTED,
                                                      maxGpuSeconds=1000, disputeBond=DISPUTE_BOND, **settled)
