@@ -87,11 +87,18 @@ class StakeInfo:
     disputable_until: int
     """Until then a settled job of this provider can still be disputed, and unbonded stake stays (0: none)."""
     worker: str | None
+    dispute_frozen: int = 0
+    """What open disputes can slash beyond their locked reserves: kept in free stake, not unstakeable."""
 
     @property
     def free(self) -> int:
-        """Bonded stake that no job holds as collateral: what can be unstaked or back new jobs."""
+        """Bonded stake that no job holds as collateral: what can back new jobs."""
         return max(self.bonded - self.locked_collateral, 0)
+
+    @property
+    def unstakeable(self) -> int:
+        """Free stake less what open disputes froze: what requestUnstake accepts now."""
+        return max(self.free - self.dispute_frozen, 0)
 
 
 @dataclass(frozen=True)
@@ -405,6 +412,7 @@ class Gpusettle:
         blockers = self._call(self.escrow, "unstakeBlockers", addr)
         locked, disputes = blockers[0], blockers[1]
         disputable_until = int(blockers[2]) if len(blockers) > 2 else 0
+        frozen = int(blockers[3]) if len(blockers) > 3 else 0
         worker = str(self._call(self.staking, "workerOf", addr))
         return StakeInfo(
             provider=addr,
@@ -415,6 +423,7 @@ class Gpusettle:
             locked_collateral=int(locked),
             open_disputes=int(disputes),
             disputable_until=disputable_until,
+            dispute_frozen=frozen,
             worker=None if int(worker, 16) == 0 else to_checksum_address(worker),
         )
 
