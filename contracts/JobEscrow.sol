@@ -624,7 +624,9 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     }
 
     /// @inheritdoc IJobEscrow
-    function lapseDispute(uint256) external {
+    /// @dev Named so that its selector (0xfe8eb9cb) sorts after every other one: the dispatcher reaches settle and
+    /// settleBatch with no more comparisons than before (a name like lapseDispute, 0x05a13025, cost each call 22 gas).
+    function closeUnruledDispute(uint256) external {
         _toDesk();
     }
 

@@ -69,7 +69,7 @@ interface IJobEscrowTypes {
         uint256 collateral;
         uint256 acceptBy; // Open: last second the provider may accept
         uint256 acceptedAt; // Running: when it was accepted
-        uint256 deadline; // Open and Running; Disputed: the arbiter's ruling deadline (lapseDispute after it)
+        uint256 deadline; // Open and Running; Disputed: the arbiter's ruling deadline (closeUnruledDispute after it)
         uint256 billedGpuSeconds; // after settlement
         uint256 settledAt; // after settlement
         uint256 refundable; // what the client can claim now
@@ -184,9 +184,9 @@ interface IJobEscrowTypes {
 
     // Ruling deadline (issue 8, lower finding 1).
     /// @notice The arbiter's ruling deadline for the job's dispute passed at `deadline`: the dispute lapsed (or
-    /// lapses with lapseDispute) and can no longer be ruled on.
+    /// lapses with closeUnruledDispute) and can no longer be ruled on.
     error JobEscrowRulingDeadlinePassed(uint256 jobId, uint256 deadline, uint256 nowTs);
-    /// @notice The arbiter may still rule on the job's dispute until `deadline`; lapseDispute works after it.
+    /// @notice The arbiter may still rule on the job's dispute until `deadline`; closeUnruledDispute works after it.
     error JobEscrowRulingDeadlineNotReached(uint256 jobId, uint256 deadline, uint256 nowTs);
 
     /// @notice A job was opened on `offerId` for `gpuCount` of its GPUs: `deposit` (= pricePerGpuSecond x
@@ -367,7 +367,7 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// @notice Anyone, after the job's ruling deadline (getJob's deadline while Disputed) passed with no ruling: the
     /// dispute lapses (status DisputeLapsed). The client's bond goes back to it, nothing is slashed, the job's
     /// reserve and frozen stake are released.
-    function lapseDispute(uint256 jobId) external;
+    function closeUnruledDispute(uint256 jobId) external;
 
     /// @notice Arbiter: a running job's result was found fraudulent (e.g. a failed Freivalds check). The client
     /// is refunded in full and compensated from the slash, the provider is jailed.

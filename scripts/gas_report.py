@@ -269,7 +269,7 @@ class Bench:
         self.settle([self.receipt(unruled)], batch=False)
         self.escrow.dispute(unruled, b"\x02" * 32, {"from": self.client})
         advance(self.escrow.rulingPeriod() + 1)
-        self.record("lapseDispute", self.escrow.lapseDispute(unruled, {"from": self.rando}))
+        self.record("closeUnruledDispute", self.escrow.closeUnruledDispute(unruled, {"from": self.rando}))
         late = self.open_job(max_gpu_seconds=100)
         advance(8 * 24 * 3600)
         self.record("claimTimeout", self.escrow.claimTimeout(late, {"from": self.client}))

@@ -215,7 +215,7 @@ contract JobEscrowDesk is JobEscrowBase {
     }
 
     /// @notice See IJobEscrow.
-    function lapseDispute(uint256 jobId) external nonReentrant {
+    function closeUnruledDispute(uint256 jobId) external nonReentrant {
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Disputed);
         JobTermsSlot memory t = _jobTerms[jobId];
         JobMeta memory m = _jobMeta[jobId];

@@ -742,13 +742,13 @@ class Gpusettle:
         )
 
     def plan_lapse_dispute(self, sender: str, job_id: int) -> TxPlan:
-        """Plan escrow.lapseDispute: after the ruling deadline, the bond goes back to the client, nothing is slashed."""
+        """Plan escrow.closeUnruledDispute: after the ruling deadline, the bond goes back to the client, nothing is slashed."""
         j = self.job(job_id)
         return self.chain.plan_call(
             f"lapse the unruled dispute of job {job_id}: return the bond {self.fmt(j.dispute_bond)} to {j.client}",
             sender,
             self.escrow,
-            "lapseDispute",
+            "closeUnruledDispute",
             job_id,
         )
 

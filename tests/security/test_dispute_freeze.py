@@ -156,7 +156,7 @@ def test_dispute_not_ruled_by_its_deadline_lapses(
                 err("JobEscrowRulingDeadlineNotReached(uint256,uint256,uint256)", job, deadline, t)
             ),
         ):
-            escrow.lapseDispute(job, {"from": rando})
+            escrow.closeUnruledDispute(job, {"from": rando})
 
     # After it the arbiter can no longer rule.
     t = deadline + 1
@@ -168,7 +168,7 @@ def test_dispute_not_ruled_by_its_deadline_lapses(
 
     bonded = int(staking.stakeOf(provider)[0])
     c_before, e_before = token.balanceOf(client), token.balanceOf(escrow)
-    tx = escrow.lapseDispute(job, {"from": rando})  # anyone may close it
+    tx = escrow.closeUnruledDispute(job, {"from": rando})  # anyone may close it
     ev = tx.events["DisputeLapsed"]
     assert (ev["jobId"], ev["client"], ev["bond"], ev["frozen"]) == (
         job,
@@ -188,7 +188,7 @@ def test_dispute_not_ruled_by_its_deadline_lapses(
     with brownie.reverts(wrong_status(job, LAPSED, DISPUTED)):
         escrow.resolveDispute(job, False, {"from": arbiter})
     with brownie.reverts(wrong_status(job, LAPSED, DISPUTED)):
-        escrow.lapseDispute(job, {"from": rando})
+        escrow.closeUnruledDispute(job, {"from": rando})
     staking.requestUnstake(bonded, {"from": provider})  # the whole stake can go
 
 

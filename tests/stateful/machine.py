@@ -286,7 +286,7 @@ class ProtocolOps:
             self.h.ts = max(self.h.ts, job.ruling_deadline + (s & 1))
         caller = self.pick([self.accts["rando"], self.accts["client"], self.accts["arbiter"]], s >> 1)
         errs = w.lapse_dispute(job_id, self.h.ts)
-        tx = self.h.tx(self.escrow.lapseDispute, job_id, sender=caller, errors=errs)
+        tx = self.h.tx(self.escrow.closeUnruledDispute, job_id, sender=caller, errors=errs)
         if tx:
             ev = tx.events["DisputeLapsed"]
             expect_event((ev["bond"], ev["frozen"]), (w.jobs[job_id].bond, w.jobs[job_id].frozen), "DisputeLapsed")
