@@ -165,7 +165,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         Book storage book = _books[provider];
         uint256 locked = book.locked;
         // slither-disable-next-line unused-return only the job escrow's locked collateral matters here
-        (uint256 jobLocked,,) = _jobs.unstakeBlockers(provider);
+        (uint256 jobLocked,,,) = _jobs.unstakeBlockers(provider);
         uint256 allLocked = locked + jobLocked;
         uint256 free = bonded > allLocked ? bonded - allLocked : 0;
         if (collateral > free) revert LeaseEscrowInsufficientFreeStake(provider, free, collateral);

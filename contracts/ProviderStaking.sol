@@ -104,9 +104,11 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     function requestUnstake(uint256 amount) external nonReentrant {
         if (amount == 0) revert ProviderStakingZeroAmount();
         StakeSlot storage s = _stakes[msg.sender];
-        (uint256 locked, uint256 openDisputes,) = _blockers(msg.sender);
-        if (openDisputes != 0) revert ProviderStakingOpenDisputes(msg.sender, openDisputes);
+        (uint256 locked, uint256 leaseDisputes,, uint256 frozen) = _blockers(msg.sender);
+        if (leaseDisputes != 0) revert ProviderStakingOpenDisputes(msg.sender, leaseDisputes);
         uint256 bonded = s.bonded;
+        // An open job dispute keeps only what its ruling can slash (beyond its locked reserve) in free stake.
+        locked += frozen;
         uint256 free = bonded > locked ? bonded - locked : 0;
         if (amount > free) revert ProviderStakingInsufficientFreeStake(msg.sender, free, amount);
         // Safe: amount <= free <= bonded, and unbonding + amount <= total stake < 2^96.
@@ -125,8 +127,15 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         uint256 amount = s.unbonding;
         if (amount == 0) revert ProviderStakingNothingToWithdraw(msg.sender);
         if (block.timestamp < s.releaseAt) revert ProviderStakingStillUnbonding(msg.sender, s.releaseAt, block.timestamp);
-        (, uint256 openDisputes, uint256 disputableUntil) = _blockers(msg.sender);
-        if (openDisputes != 0) revert ProviderStakingOpenDisputes(msg.sender, openDisputes);
+        (uint256 locked, uint256 leaseDisputes, uint256 disputableUntil, uint256 frozen) = _blockers(msg.sender);
+        if (leaseDisputes != 0) revert ProviderStakingOpenDisputes(msg.sender, leaseDisputes);
+        if (frozen != 0) {
+            // The rulings take free stake before unbonding stake: this stake may leave once the free stake alone
+            // covers what the open job disputes can still slash.
+            uint256 bonded = _stakes[msg.sender].bonded;
+            uint256 free = bonded > locked ? bonded - locked : 0;
+            if (free < frozen) revert ProviderStakingDisputeFrozen(msg.sender, frozen, free);
+        }
         // A job settled while this stake was unbonding may still be disputed; its slash must find the stake.
         if (block.timestamp <= disputableUntil) {
             revert ProviderStakingDisputeWindowOpen(msg.sender, disputableUntil, block.timestamp);
@@ -137,19 +146,21 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         _token.safeTransfer(msg.sender, amount);
     }
 
-    /// @dev Both escrows' blockers: locked and open disputes summed, the later disputable time.
+    /// @dev Both escrows' blockers: locked summed, the later disputable time, the lease escrow's open disputes (each
+    /// still blocks all unstaking) and what the job escrow's open disputes freeze (only that much is held back).
     function _blockers(address provider)
         private
         view
-        returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil)
+        returns (uint256 locked, uint256 leaseDisputes, uint256 disputableUntil, uint256 frozen)
     {
         address escrow_ = _escrow;
-        if (escrow_ != address(0)) (locked, openDisputes, disputableUntil) = IJobEscrow(escrow_).unstakeBlockers(provider);
+        // slither-disable-next-line unused-return the count of open job disputes is informational; `frozen` rules
+        if (escrow_ != address(0)) (locked,, disputableUntil, frozen) = IJobEscrow(escrow_).unstakeBlockers(provider);
         address lease = _leaseEscrow;
         if (lease != address(0)) {
             (uint256 l, uint256 d, uint256 u) = ILeaseEscrow(lease).unstakeBlockers(provider);
             locked += l;
-            openDisputes += d;
+            leaseDisputes = d;
             if (u > disputableUntil) disputableUntil = u;
         }
     }
@@ -356,7 +367,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         address jobs = _escrow;
         if (jobs == address(0)) return 0;
         // slither-disable-next-line unused-return only the locked collateral matters here
-        (uint256 locked,,) = IJobEscrow(jobs).unstakeBlockers(provider);
+        (uint256 locked,,,) = IJobEscrow(jobs).unstakeBlockers(provider);
         return locked;
     }
 
@@ -575,7 +586,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     /// @inheritdoc IProviderStaking
     function lockedCollateral(address provider) external view returns (uint256 jobs, uint256 leases) {
         // slither-disable-next-line unused-return only the locked collateral is asked for
-        if (_escrow != address(0)) (jobs,,) = IJobEscrow(_escrow).unstakeBlockers(provider);
+        if (_escrow != address(0)) (jobs,,,) = IJobEscrow(_escrow).unstakeBlockers(provider);
         if (_leaseEscrow != address(0)) leases = ILeaseEscrow(_leaseEscrow).lockedCollateral(provider);
     }
 

@@ -151,6 +151,8 @@ _CONTRACT_HINTS: dict[str, str] = {
     "JobEscrowCancelNotAllowed": "wait until the acceptance deadline passes, or ask the client to cancel",
     "JobEscrowTimeoutNotReached": "wait until the deadline plus the grace period has passed",
     "JobEscrowDisputeWindowClosed": "disputes are only possible within the dispute window after settlement",
+    "JobEscrowRulingDeadlineNotReached": "the arbiter may still rule; lapse the dispute after its ruling deadline",
+    "JobEscrowRulingDeadlinePassed": "no ruling came in time; anyone may lapse it: `gpusettle job lapse-dispute JOB_ID`",
     "JobEscrowWrongProvider": "the receipt must name the provider the job was opened with",
     "JobEscrowInvalidWorkerSignature": "sign with the provider's current worker key for this chain and escrow",
     "JobEscrowImpossibleTimes": "the receipt's start must be after acceptance and its end not in the future",
@@ -173,6 +175,8 @@ _CONTRACT_HINTS: dict[str, str] = {
     "ProviderStakingNothingToWithdraw": "request an unstake first, then withdraw after the unbonding period",
     "ProviderStakingStillUnbonding": "wait until the release time, then withdraw",
     "ProviderStakingOpenDisputes": "wait until the open disputes are resolved",
+    "ProviderStakingDisputeFrozen": "keep free stake for what open disputes can slash: wait for their ruling or lapse, "
+    "or stake more",
     "ProviderStakingNotEscrow": "only the job escrow may call this",
     "ProviderStakingEscrowAlreadySet": "the escrow can be named only once; deploy a new staking contract",
     "ProviderStakingUnknownOffer": "check the offer id",

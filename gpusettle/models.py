@@ -134,10 +134,17 @@ class JobStatus(StrEnum):
     DISPUTE_UPHELD = "DisputeUpheld"
     DISPUTE_REJECTED = "DisputeRejected"
     FRAUD = "Fraud"
+    DISPUTE_LAPSED = "DisputeLapsed"
 
 
 SETTLED_JOB_STATUSES = frozenset(
-    {JobStatus.SETTLED, JobStatus.DISPUTED, JobStatus.DISPUTE_UPHELD, JobStatus.DISPUTE_REJECTED}
+    {
+        JobStatus.SETTLED,
+        JobStatus.DISPUTED,
+        JobStatus.DISPUTE_UPHELD,
+        JobStatus.DISPUTE_REJECTED,
+        JobStatus.DISPUTE_LAPSED,
+    }
 )
 """Job statuses a settlement leads to (a dispute starts from a settled job)."""
 

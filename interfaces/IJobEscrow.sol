@@ -28,7 +28,8 @@ interface IJobEscrowTypes {
         Disputed, // the client disputed the settlement; waiting for the arbiter
         DisputeUpheld, // the arbiter upheld the dispute: provider slashed and jailed
         DisputeRejected, // the arbiter rejected the dispute: bond paid to the provider
-        Fraud // the arbiter found a fraudulent result before settlement: refunded, provider slashed and jailed
+        Fraud, // the arbiter found a fraudulent result before settlement: refunded, provider slashed and jailed
+        DisputeLapsed // no ruling by the ruling deadline: the bond went back to the client, nothing was slashed
     }
 
     /// @notice What a receipt says happened.
@@ -68,7 +69,7 @@ interface IJobEscrowTypes {
         uint256 collateral;
         uint256 acceptBy; // Open: last second the provider may accept
         uint256 acceptedAt; // Running: when it was accepted
-        uint256 deadline; // Open and Running
+        uint256 deadline; // Open and Running; Disputed: the arbiter's ruling deadline (closeUnruledDispute after it)
         uint256 billedGpuSeconds; // after settlement
         uint256 settledAt; // after settlement
         uint256 refundable; // what the client can claim now
@@ -181,6 +182,13 @@ interface IJobEscrowTypes {
     /// @notice A settlement pause ended at `endedAt`; the guardian may pause again from `availableAt` on.
     error JobEscrowSettlementPauseCoolingDown(uint256 endedAt, uint256 availableAt, uint256 nowTs);
 
+    // Ruling deadline (issue 8, lower finding 1).
+    /// @notice The arbiter's ruling deadline for the job's dispute passed at `deadline`: the dispute lapsed (or
+    /// lapses with closeUnruledDispute) and can no longer be ruled on.
+    error JobEscrowRulingDeadlinePassed(uint256 jobId, uint256 deadline, uint256 nowTs);
+    /// @notice The arbiter may still rule on the job's dispute until `deadline`; closeUnruledDispute works after it.
+    error JobEscrowRulingDeadlineNotReached(uint256 jobId, uint256 deadline, uint256 nowTs);
+
     /// @notice A job was opened on `offerId` for `gpuCount` of its GPUs: `deposit` (= pricePerGpuSecond x
     /// maxGpuSeconds) was pulled from the client and `collateral` locked from the provider's stake. Everything an
     /// indexer needs about the job is here; no call is needed.
@@ -253,6 +261,14 @@ interface IJobEscrowTypes {
     event ParameterSet(uint8 indexed param, uint256 previous, uint256 value);
     /// @notice Governance gave role `role` (0 treasury, 1 guardian, 2 arbiter) to `account`.
     event RoleSet(uint8 indexed role, address indexed previous, address indexed account);
+
+    // Ruling deadline (issue 8, lower finding 1).
+    /// @notice A dispute was opened: the arbiter may rule until `rulingDeadline`, and `frozen` of the provider's
+    /// stake (what the ruling can slash beyond the job's reserve, which stays locked) cannot be unstaked meanwhile.
+    event DisputeFrozen(uint256 indexed jobId, address indexed provider, uint256 rulingDeadline, uint256 frozen);
+    /// @notice No ruling came by the ruling deadline: the client's `bond` went back to it, nothing was slashed, and
+    /// the job's reserve and the `frozen` stake were released to the provider.
+    event DisputeLapsed(uint256 indexed jobId, address indexed client, uint256 bond, uint256 frozen);
 }
 
 /// @notice The job escrow's functions.
@@ -348,6 +364,11 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// rest of the slash to the treasury. Rejected: the bond goes to the provider.
     function resolveDispute(uint256 jobId, bool upheld) external;
 
+    /// @notice Anyone, after the job's ruling deadline (getJob's deadline while Disputed) passed with no ruling: the
+    /// dispute lapses (status DisputeLapsed). The client's bond goes back to it, nothing is slashed, the job's
+    /// reserve and frozen stake are released.
+    function closeUnruledDispute(uint256 jobId) external;
+
     /// @notice Arbiter: a running job's result was found fraudulent (e.g. a failed Freivalds check). The client
     /// is refunded in full and compensated from the slash, the provider is jailed.
     function reportFraud(uint256 jobId, bytes32 evidenceHash) external;
@@ -363,7 +384,7 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
 
     /// @notice Governance: set a parameter inside its hard range. 0 fee bps, 1 collateral bps, 2 timeout slash
     /// bps (of collateral), 3 dispute slash bps (of the job's deposit), 4 dispute window, 5 acceptance window,
-    /// 6 timeout grace, 7 dispute bond.
+    /// 6 timeout grace, 7 dispute bond, 8 minimum run time, 9 ruling period (1 to 60 days).
     function setParameter(uint8 param, uint256 value) external;
 
     /// @notice Governance: give role `role` to `account`: 0 the treasury that receives protocol fees and the
@@ -402,12 +423,14 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     function providerRecord(address provider) external view returns (ProviderRecord memory);
 
     /// @notice What keeps `provider`'s stake in place, read by the staking contract: collateral locked for open
-    /// jobs (cannot be unstaked), open disputes (nothing can be unstaked or withdrawn), and the time until
-    /// which a settled job of the provider can still be disputed (unbonded stake cannot be withdrawn before).
+    /// jobs and settled jobs' dispute reserves (cannot be unstaked), the number of open disputes, the time until
+    /// which a settled job of the provider can still be disputed (unbonded stake cannot be withdrawn before), and
+    /// `frozen`: what the open disputes' rulings can slash beyond their reserves, which must stay in free stake
+    /// (neither unstaked nor, while unbonding stake would be needed for it, withdrawn) until they are ruled or lapse.
     function unstakeBlockers(address provider)
         external
         view
-        returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil);
+        returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil, uint256 frozen);
 
     /// @notice Timeout slashes of `provider` held in the escrow for pending rulings, and what rulings left of
     /// earlier holds that the timed-out clients have not claimed yet.
@@ -420,6 +443,9 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// @notice Seconds a deadline must leave after acceptance (setParameter 8); acceptance closes that long
     /// before the deadline.
     function minRunTime() external view returns (uint256);
+
+    /// @notice Seconds the arbiter has to rule on a dispute (setParameter 9), fixed per job when it is disputed.
+    function rulingPeriod() external view returns (uint256);
 
     /// @notice The current parameters, in setParameter's order.
     function parameters() external view returns (uint256[8] memory);

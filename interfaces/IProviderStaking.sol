@@ -62,6 +62,9 @@ interface IProviderStaking is IGoverned {
     error ProviderStakingDisputeWindowOpen(address provider, uint256 disputableUntil, uint256 nowTs);
     /// @notice The provider has disputes open against it; its stake cannot leave until they are resolved.
     error ProviderStakingOpenDisputes(address provider, uint256 openDisputes);
+    /// @notice Open disputes can still slash `frozen` of the provider's stake, and its free bonded stake is only `free`:
+    /// the unbonding stake is needed for their rulings. Withdraw once they are ruled or lapse (or bond more).
+    error ProviderStakingDisputeFrozen(address provider, uint256 frozen, uint256 free);
     /// @notice The escrow can be named once only.
     error ProviderStakingEscrowAlreadySet(address escrow);
     /// @notice No offer has this id.

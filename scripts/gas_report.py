@@ -264,6 +264,12 @@ class Bench:
             name = "resolveDispute (upheld)" if upheld else "resolveDispute (rejected)"
             self.record(name, self.escrow.resolveDispute(job, upheld, {"from": self.arbiter}))
         self.staking.unjail(self.provider, {"from": self.deployer})
+        # A dispute nobody rules on lapses after the ruling period (14 days by default).
+        unruled = self.open_job()
+        self.settle([self.receipt(unruled)], batch=False)
+        self.escrow.dispute(unruled, b"\x02" * 32, {"from": self.client})
+        advance(self.escrow.rulingPeriod() + 1)
+        self.record("closeUnruledDispute", self.escrow.closeUnruledDispute(unruled, {"from": self.rando}))
         late = self.open_job(max_gpu_seconds=100)
         advance(8 * 24 * 3600)
         self.record("claimTimeout", self.escrow.claimTimeout(late, {"from": self.client}))

@@ -42,9 +42,14 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     uint8 internal constant PARAM_TIMEOUT_GRACE = 6;
     uint8 internal constant PARAM_DISPUTE_BOND = 7;
     uint8 internal constant PARAM_MIN_RUN_TIME = 8;
-    uint8 internal constant PARAM_COUNT = 9;
+    uint8 internal constant PARAM_RULING_PERIOD = 9;
+    uint8 internal constant PARAM_COUNT = 10;
     /// @dev Set at deployment (the constructor's array predates the parameter); governance may change it.
     uint256 internal constant DEFAULT_MIN_RUN_TIME = 10 minutes;
+    /// @dev Set at deployment like the minimum run time. Two weeks gives an arbiter time to ask both sides for
+    /// evidence and re-run a job, while a dispute the arbiter ignores freezes the disputed stake for two weeks at most
+    /// (the cap, 60 days, bounds what governance can impose; see SECURITY.md).
+    uint256 internal constant DEFAULT_RULING_PERIOD = 14 days;
     /// @dev Set at settlement in JobCore.collateralBps (a basis-point value <= 10_000 < 2^14, so bit 15 is free): the
     /// job's dispute reserve was raised from its collateral to what the client paid, the most a ruling gives back.
     uint16 internal constant RESERVE_RAISED = 1 << 15;
@@ -84,6 +89,7 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         uint32 acceptWindow;
         uint96 disputeBond;
         uint32 minRunTime;
+        uint32 rulingPeriod; // issue 8, lower finding 1: fixed per job in DisputeTerms when it is disputed
     }
 
     /// @dev Collateral a provider's worker key committed by accepting jobs alone on `day` (unix day number).
@@ -168,6 +174,15 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     struct ProviderLedger {
         uint32 disputesLost;
         uint32 disputeWindow;
+        // What the open disputes can slash beyond their reserves (already locked): kept in free stake, not unstaked.
+        uint96 disputeFrozen;
+    }
+
+    /// @dev A disputed job's ruling deadline (fixed when disputed, so governance cannot shorten a pending one) and
+    /// what the dispute froze of the provider's stake beyond the job's reserve, released by the ruling or the lapse.
+    struct DisputeTerms {
+        uint32 rulingDeadline;
+        uint96 frozen;
     }
 
     /// @dev What a batch owes one provider, written to storage when the provider changes.
@@ -219,6 +234,8 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     mapping(address provider => uint256) internal _heldReleased;
     // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(address provider => ProviderLedger) internal _ledgers;
+    // Ruling deadline (issue 8, lower finding 1), appended so the layout only grows.
+    mapping(uint256 jobId => DisputeTerms) internal _disputes;
 
     constructor(IERC20 token_, IProviderStaking staking_, address governance)
         EIP712("gpusettle JobEscrow", "1")
@@ -241,6 +258,8 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         // opened it before anyone could react, and a receipt needs time to be posted.
         if (param == PARAM_TIMEOUT_GRACE) return (5 minutes, 7 days);
         if (param == PARAM_MIN_RUN_TIME) return (5 minutes, 1 days);
+        // An arbiter needs a day at least; past 60 days a dispute nobody rules on keeps stake frozen too long.
+        if (param == PARAM_RULING_PERIOD) return (1 days, 60 days);
         return (0, 1_000_000 ether); // PARAM_DISPUTE_BOND; _setParameter refuses unknown indexes first
     }
 
@@ -276,7 +295,9 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
             if (unbonding <= max) max = unbonding - 1;
         }
         if (value < min || value > max) revert JobEscrowParameterOutOfRange(param, value, min, max);
-        uint256 previous = param == PARAM_MIN_RUN_TIME ? _params.minRunTime : _parameters()[param];
+        uint256 previous = param == PARAM_MIN_RUN_TIME
+            ? _params.minRunTime
+            : param == PARAM_RULING_PERIOD ? _params.rulingPeriod : _parameters()[param];
         // Each value fits its field: every cap above is below the field's maximum.
         if (param == PARAM_FEE_BPS) _config.feeBps = uint16(value);
         else if (param == PARAM_COLLATERAL_BPS) _params.collateralBps = uint16(value);
@@ -286,6 +307,7 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         else if (param == PARAM_ACCEPT_WINDOW) _params.acceptWindow = uint32(value);
         else if (param == PARAM_TIMEOUT_GRACE) _config.timeoutGrace = uint32(value);
         else if (param == PARAM_MIN_RUN_TIME) _params.minRunTime = uint32(value);
+        else if (param == PARAM_RULING_PERIOD) _params.rulingPeriod = uint32(value);
         else _params.disputeBond = uint96(value);
         emit ParameterSet(param, previous, value);
     }
@@ -331,7 +353,7 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
 
     function _isSettled(JobStatus s) internal pure returns (bool) {
         return s == JobStatus.Settled || s == JobStatus.Disputed || s == JobStatus.DisputeUpheld
-            || s == JobStatus.DisputeRejected;
+            || s == JobStatus.DisputeRejected || s == JobStatus.DisputeLapsed;
     }
 
     function _parameters() internal view returns (uint256[8] memory v) {

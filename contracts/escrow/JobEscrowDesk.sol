@@ -168,12 +168,68 @@ contract JobEscrowDesk is JobEscrowBase {
         if (block.timestamp > closesAt) revert JobEscrowDisputeWindowClosed(jobId, closesAt, block.timestamp);
         c.status = JobStatus.Disputed;
         _storeCore(jobId, c);
-        uint256 bond = _params.disputeBond;
+        Params memory p = _params;
         // Safe: the bond's cap (10^24) is below 2^80.
-        m.disputeBond = uint80(bond);
-        ++_stats[_jobTerms[jobId].provider].openDisputes;
-        emit JobDisputed(jobId, msg.sender, bond, reasonHash);
-        if (bond != 0) _token.safeTransferFrom(msg.sender, address(this), bond);
+        m.disputeBond = uint80(p.disputeBond);
+        JobTermsSlot memory t = _jobTerms[jobId];
+        ++_stats[t.provider].openDisputes;
+        // Freeze only what the ruling can slash: the job's reserve is locked already; the rest of the slash stays in
+        // free stake (the ruling takes free stake first), so only that part is kept from unstaking.
+        uint256 frozen = _frozenBy(t, c, m);
+        // Safe: the ruling deadline fits 32 bits until 2106 (the period is capped at 60 days); the slash is at most a
+        // deposit, < 2^96, and the frozen sum is bounded by the stake the open disputes can slash.
+        uint256 deadline = block.timestamp + p.rulingPeriod;
+        _disputes[jobId] = DisputeTerms({rulingDeadline: uint32(deadline), frozen: uint96(frozen)});
+        if (frozen != 0) _ledgers[t.provider].disputeFrozen += uint96(frozen);
+        emit JobDisputed(jobId, msg.sender, p.disputeBond, reasonHash);
+        emit DisputeFrozen(jobId, t.provider, deadline, frozen);
+        if (p.disputeBond != 0) _token.safeTransferFrom(msg.sender, address(this), p.disputeBond);
+    }
+
+    /// @dev What a ruling on the job can slash beyond the job's reserve, which stays locked until the ruling.
+    function _frozenBy(JobTermsSlot memory t, JobCore memory c, JobMeta storage m)
+        private
+        view
+        returns (uint256)
+    {
+        uint256 deposit = uint256(t.price) * m.originalMaxGpuSeconds;
+        uint256 slash = deposit * m.disputeSlashBps / BPS;
+        uint256 reserve = m.reserveReleased ? 0 : _reserveOf(c.collateralBps, deposit, uint256(c.stamp) * t.price);
+        return slash > reserve ? slash - reserve : 0;
+    }
+
+    /// @dev End an open dispute's freeze, returning what it froze. A ruling must come by the ruling deadline, a lapse
+    /// only after it.
+    function _endDispute(uint256 jobId, address provider, bool lapsing) private returns (uint256 frozen) {
+        DisputeTerms memory d = _disputes[jobId];
+        if (lapsing) {
+            if (block.timestamp <= d.rulingDeadline) {
+                revert JobEscrowRulingDeadlineNotReached(jobId, d.rulingDeadline, block.timestamp);
+            }
+        } else if (block.timestamp > d.rulingDeadline) {
+            revert JobEscrowRulingDeadlinePassed(jobId, d.rulingDeadline, block.timestamp);
+        }
+        frozen = d.frozen;
+        // Safe: this dispute added `frozen` to the sum when it opened.
+        if (frozen != 0) _ledgers[provider].disputeFrozen -= uint96(frozen);
+    }
+
+    /// @notice See IJobEscrow.
+    function closeUnruledDispute(uint256 jobId) external nonReentrant {
+        JobCore memory c = _coreWithStatus(jobId, JobStatus.Disputed);
+        JobTermsSlot memory t = _jobTerms[jobId];
+        JobMeta memory m = _jobMeta[jobId];
+        uint256 frozen = _endDispute(jobId, t.provider, true);
+        uint256 stillOpen = --_stats[t.provider].openDisputes;
+        c.status = JobStatus.DisputeLapsed;
+        _storeCore(jobId, c);
+        // No ruling: the reserve goes back to free stake, as after a rejection, but the bond goes back to the client
+        // (the arbiter, not the client, failed to act).
+        _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c);
+        _releaseJobGpus(jobId, c.gpuCount);
+        if (stillOpen == 0) _releaseHold(t.provider);
+        emit DisputeLapsed(jobId, c.client, m.disputeBond, frozen);
+        if (m.disputeBond != 0) _token.safeTransfer(c.client, m.disputeBond);
     }
 
     /// @notice See IJobEscrow.
@@ -183,6 +239,7 @@ contract JobEscrowDesk is JobEscrowBase {
         JobMeta memory m = _jobMeta[jobId];
         uint256 bond = m.disputeBond;
         ProviderStats storage s = _stats[t.provider];
+        _endDispute(jobId, t.provider, false);
         uint256 stillOpen = --s.openDisputes;
         // The ruling ends the job's dispute reserve: back to free stake, where an upheld slash takes it first.
         _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c);

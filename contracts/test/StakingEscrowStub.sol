@@ -20,7 +20,11 @@ contract StakingEscrowStub is ContractWallet {
     }
 
     /// @notice IJobEscrow.unstakeBlockers: nothing blocks anyone.
-    function unstakeBlockers(address) external pure returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil) {
-        return (0, 0, 0);
+    function unstakeBlockers(address)
+        external
+        pure
+        returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil, uint256 frozen)
+    {
+        return (0, 0, 0, 0);
     }
 }

@@ -89,11 +89,18 @@ class StakeInfo:
     disputable_until: int
     """Until then a settled job of this provider can still be disputed, and unbonded stake stays (0: none)."""
     worker: str | None
+    dispute_frozen: int = 0
+    """What open disputes can slash beyond their locked reserves: kept in free stake, not unstakeable."""
 
     @property
     def free(self) -> int:
-        """Bonded stake that no job holds as collateral: what can be unstaked or back new jobs."""
+        """Bonded stake that no job holds as collateral: what can back new jobs."""
         return max(self.bonded - self.locked_collateral, 0)
+
+    @property
+    def unstakeable(self) -> int:
+        """Free stake less what open disputes froze: what requestUnstake accepts now."""
+        return max(self.free - self.dispute_frozen, 0)
 
 
 @dataclass(frozen=True)
@@ -416,6 +423,7 @@ class Gpusettle:
         blockers = self._call(self.escrow, "unstakeBlockers", addr)
         locked, disputes = blockers[0], blockers[1]
         disputable_until = int(blockers[2]) if len(blockers) > 2 else 0
+        frozen = int(blockers[3]) if len(blockers) > 3 else 0
         worker = str(self._call(self.staking, "workerOf", addr))
         return StakeInfo(
             provider=addr,
@@ -426,6 +434,7 @@ class Gpusettle:
             locked_collateral=int(locked),
             open_disputes=int(disputes),
             disputable_until=disputable_until,
+            dispute_frozen=frozen,
             worker=None if int(worker, 16) == 0 else to_checksum_address(worker),
         )
 
@@ -748,6 +757,17 @@ class Gpusettle:
             "dispute",
             job_id,
             reason_hash,
+        )
+
+    def plan_lapse_dispute(self, sender: str, job_id: int) -> TxPlan:
+        """Plan escrow.closeUnruledDispute: after the ruling deadline, the bond goes back to the client, nothing is slashed."""
+        j = self.job(job_id)
+        return self.chain.plan_call(
+            f"lapse the unruled dispute of job {job_id}: return the bond {self.fmt(j.dispute_bond)} to {j.client}",
+            sender,
+            self.escrow,
+            "closeUnruledDispute",
+            job_id,
         )
 
     def plan_withdraw_earnings(self, sender: str) -> TxPlan:

@@ -20,7 +20,13 @@ MAX_BATCH = 50
 """Job ids per releaseJobGpus transaction: well inside a block's gas, small enough to retry cheaply."""
 
 SETTLED_STATUSES = frozenset(
-    {JobStatus.SETTLED, JobStatus.DISPUTED, JobStatus.DISPUTE_UPHELD, JobStatus.DISPUTE_REJECTED}
+    {
+        JobStatus.SETTLED,
+        JobStatus.DISPUTED,
+        JobStatus.DISPUTE_UPHELD,
+        JobStatus.DISPUTE_REJECTED,
+        JobStatus.DISPUTE_LAPSED,
+    }
 )
 """The statuses whose GPUs may still be reserved (JobEscrowBase._isSettled)."""
 

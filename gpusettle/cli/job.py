@@ -402,7 +402,11 @@ def job_status(job_id: int | None, wait: bool, timeout: float) -> None:
             click.echo(f"  accept by   {fmt_time(j.accept_by, now)}")
         if j.accepted_at:
             click.echo(f"  accepted    {fmt_time(j.accepted_at, now)}")
-        if j.deadline:
+        if j.deadline and j.status == "Disputed":
+            click.echo(
+                f"  ruling by   {fmt_time(j.deadline, now)} (then: gpusettle job lapse-dispute {j.job_id})"
+            )
+        elif j.deadline:
             click.echo(f"  deadline    {fmt_time(j.deadline, now)}")
         if j.settled_at:
             click.echo(
@@ -532,6 +536,35 @@ def job_dispute(job_id: int, reason: str) -> None:
             "reason": json.dumps(reason),
         },
         f"job {job_id} disputed (bond {client.fmt(bond)}); the arbiter will rule",
+    )
+
+
+@job.command("lapse-dispute")
+@click.argument("job_id", type=click.IntRange(1))
+@shared_options
+def job_lapse_dispute(job_id: int) -> None:
+    """Close a dispute the arbiter did not rule on by its ruling deadline: the client's bond goes back to it,
+    nothing is slashed, and the provider's frozen stake is released. Anyone may send it."""
+    c = get_ctx()
+    client = c.client()
+    j = client.job(job_id)
+    if j.status != "Disputed":
+        raise ConfigError(
+            f"job {job_id} is {j.status}, not Disputed: there is no open dispute to lapse",
+            f"see `gpusettle job status {job_id}`",
+        )
+    now = client.chain.timestamp()
+    if now <= j.deadline:
+        raise ConfigError(
+            f"the arbiter may still rule on job {job_id} until {fmt_time(j.deadline, now)} (unix {j.deadline})",
+            f"run `gpusettle job lapse-dispute {job_id}` after that; until then, wait for the ruling",
+        )
+    out = c.send(client.plan_lapse_dispute(c.address(), job_id), what="lapsed")
+    ev = out.event("DisputeLapsed").args
+    bond = int(ev["bond"])
+    c.emit(
+        {"tx": out.summary(), "job_id": job_id, "bond_returned": bond, "client": str(ev["client"])},
+        f"job {job_id}'s dispute lapsed without a ruling: bond {client.fmt(bond)} returned to {ev['client']}",
     )
 
 

@@ -169,6 +169,7 @@ def provider_status(who: str | None) -> None:
         "workers_here": statuses,
         **{k: v for k, v in asdict(info).items() if k != "provider"},
         "free": info.free,
+        "unstakeable": info.unstakeable,
         "earnings": record.earnings,
         "min_stake": min_stake,
         "record": asdict(record),
@@ -197,6 +198,8 @@ def provider_status(who: str | None) -> None:
             f"worker            {info.worker or '(none: set one with `gpusettle provider set-worker`)'}"
         )
         click.echo(f"open disputes     {info.open_disputes}")
+        if info.dispute_frozen:
+            click.echo(f"frozen by them    {f(info.dispute_frozen)} (unstakeable now: {f(info.unstakeable)})")
         if info.disputable_until > now:
             click.echo(
                 f"dispute window    open until {fmt_time(info.disputable_until, now)} (withdrawals wait for it)"

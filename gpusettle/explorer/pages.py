@@ -481,6 +481,7 @@ def _network(request: Request) -> HTMLResponse:
         s.jobs_by_status.get("Settled", 0)
         + s.jobs_by_status.get("DisputeRejected", 0)
         + s.jobs_by_status.get("DisputeUpheld", 0)
+        + s.jobs_by_status.get("DisputeLapsed", 0)
     )
     cards = (
         _card("GPU-hours settled", f"{s.gpu_hours_settled:,.2f}")

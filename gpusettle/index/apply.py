@@ -469,6 +469,19 @@ def _dispute_resolved(s: State, ev: IndexedEvent, t: int) -> None:
             provider["disputes_lost"] += 1
 
 
+def _dispute_lapsed(s: State, ev: IndexedEvent, t: int) -> None:
+    """No ruling by the ruling deadline: nothing slashed, the bond back to the client."""
+    a = ev.args
+    job = s.get("jobs", a["jobId"])
+    dispute = s.get("disputes", a["jobId"])
+    if job is None or dispute is None:
+        return
+    job["status"] = "DisputeLapsed"
+    s.put("jobs", job["job_id"], job)
+    dispute.update(status="lapsed", resolved_block=ev.block_number)
+    s.put("disputes", dispute["job_id"], dispute)
+
+
 def _fraud(s: State, ev: IndexedEvent, t: int) -> None:
     a = ev.args
     job = _end_job(s, ev, t, "Fraud")
@@ -541,6 +554,7 @@ HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]] = {
     ("escrow", "RefundClaimed"): _refund_claimed,
     ("escrow", "JobDisputed"): _disputed,
     ("escrow", "DisputeResolved"): _dispute_resolved,
+    ("escrow", "DisputeLapsed"): _dispute_lapsed,
     ("escrow", "CollateralReleased"): _collateral_released,
     ("escrow", "FraudReported"): _fraud,
     ("escrow", "EarningsWithdrawn"): _earnings_withdrawn,

@@ -203,7 +203,8 @@ class JobRow(_Row):
     collateral: str
     """Provider collateral locked, base units."""
     status: str
-    """Open, Running, Settled, Cancelled, TimedOut, Disputed, DisputeUpheld, DisputeRejected or Fraud."""
+    """Open, Running, Settled, Cancelled, TimedOut, Disputed, DisputeUpheld, DisputeRejected, Fraud or
+    DisputeLapsed."""
     created_time: int
     """Unix time it was opened."""
     accepted_at: int | None

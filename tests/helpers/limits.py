@@ -41,7 +41,7 @@ def limits(escrow, offer_id):
     return (gpus, int(o["pricePerGpuSecond"]))
 
 
-SETTLED_LIKE = (3, 6, 7, 8)  # Settled, Disputed, DisputeUpheld, DisputeRejected
+SETTLED_LIKE = (3, 6, 7, 8, 10)  # Settled, Disputed, DisputeUpheld, DisputeRejected, DisputeLapsed
 
 
 def give_back_settled_gpus(escrow, offer_id):

@@ -37,8 +37,8 @@ def insufficient(provider, free, requested):
     return err("ProviderStakingInsufficientFreeStake(address,uint256,uint256)", provider, free, requested)
 
 
-def open_disputes(provider, n):
-    return err("ProviderStakingOpenDisputes(address,uint256)", provider, n)
+def frozen_err(provider, frozen, free):
+    return err("ProviderStakingDisputeFrozen(address,uint256,uint256)", provider, frozen, free)
 
 
 def window_open(provider, until, ts):
@@ -125,7 +125,9 @@ def test_unstake_right_after_settlement_does_not_escape_an_upheld_dispute(escrow
     assert stake_of(staking, staked_provider)[:2] == (coll, PROVIDER_STAKE - coll)
 
     escrow.dispute(job_id, b"\x01" * 32, {"from": client})
-    with brownie.reverts(open_disputes(staked_provider, 1)):
+    # The reserve is locked and the rest of the slash is frozen: nothing more can start unbonding.
+    assert escrow.unstakeBlockers(staked_provider)[3] == 3600 * PRICE - paid
+    with brownie.reverts(insufficient(staked_provider, 0, 1)):
         staking.requestUnstake(1, {"from": staked_provider})
     client_before = token.balanceOf(client)
     tx = escrow.resolveDispute(job_id, True, {"from": arbiter})
@@ -161,13 +163,15 @@ def test_stake_unbonding_when_a_job_settles_stays_until_its_dispute_window_close
     with at(release_at), brownie.reverts(window_open(staked_provider, disputable_until, release_at)):
         staking.withdraw({"from": staked_provider})
 
-    # The client disputes in the window's last hour; now nothing may leave or start unbonding.
+    # The client disputes in the window's last hour. The ruling needs more than the reserve and the free stake is
+    # gone, so the unbonding stake stays and nothing more may start unbonding.
     with at(disputable_until - HOUR):
         escrow.dispute(job_id, b"\x02" * 32, {"from": client})
     warp(disputable_until + DAY)
-    with brownie.reverts(open_disputes(staked_provider, 1)):
+    frozen = escrow.getJob(job_id)["deposit"] - coll
+    with brownie.reverts(frozen_err(staked_provider, frozen, 0)):
         staking.withdraw({"from": staked_provider})
-    with brownie.reverts(open_disputes(staked_provider, 1)):
+    with brownie.reverts(insufficient(staked_provider, 0, 1)):
         staking.requestUnstake(1, {"from": staked_provider})
 
     paid = 3000 * PRICE
@@ -203,8 +207,9 @@ def test_unbonded_stake_waits_for_the_last_settlement_to_become_undisputable(esc
     assert token.balanceOf(staked_provider) == before + 1000 * 10**18
 
 
-def test_an_open_dispute_blocks_withdraw_and_request_unstake(escrow, staking, token, staked_provider, client,
-                                                             arbiter, rando, job_at, sign, attest):
+def test_an_open_dispute_holds_back_only_what_its_ruling_can_slash(escrow, staking, token, staked_provider, client,
+                                                                    arbiter, rando, job_at, sign, attest):
+    """Issue 8, lower finding 1 (was: an open dispute blocked every withdraw and unstake until a ruling)."""
     t0 = staking.requestUnstake(1000 * 10**18, {"from": staked_provider}).timestamp
     job_id = job_at(max_gpu_seconds=3600)
     r = receipt_for(escrow, job_id, gpu_seconds=1000)
@@ -212,17 +217,18 @@ def test_an_open_dispute_blocks_withdraw_and_request_unstake(escrow, staking, to
     escrow.dispute(job_id, b"\x03" * 32, {"from": client})
     warp(max(t0 + UNBONDING_PERIOD, now() + DISPUTE_WINDOW) + 1)  # released, and the window itself is over
 
-    for _ in range(2):
-        with brownie.reverts(open_disputes(staked_provider, 1)):
-            staking.withdraw({"from": staked_provider})
-        with brownie.reverts(open_disputes(staked_provider, 1)):
-            staking.requestUnstake(1, {"from": staked_provider})
-        warp(now() + 30 * DAY)  # waiting does not help: only a ruling ends the dispute
-
-    escrow.resolveDispute(job_id, False, {"from": arbiter})
+    # The free stake covers the frozen 2,600 GPU-seconds' worth: the unbonded stake leaves.
     before = token.balanceOf(staked_provider)
     staking.withdraw({"from": staked_provider})
     assert token.balanceOf(staked_provider) == before + 1000 * 10**18
+    reserve, frozen = 1000 * PRICE, 2600 * PRICE
+    free = PROVIDER_STAKE - 1000 * 10**18 - reserve - frozen
+    with brownie.reverts(insufficient(staked_provider, free, free + 1)):
+        staking.requestUnstake(free + 1, {"from": staked_provider})
+    staking.requestUnstake(free, {"from": staked_provider})
+    tx = escrow.resolveDispute(job_id, True, {"from": arbiter})
+    assert tx.events["DisputeResolved"]["slashed"] == 3600 * PRICE
+    assert stake_of(staking, staked_provider)[0] == 0
 
 
 def test_unstake_just_ahead_of_a_fraud_report_does_not_escape_the_slash(escrow, staking, token, staked_provider,

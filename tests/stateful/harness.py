@@ -231,7 +231,7 @@ class Harness:
                           "valuePaid": b.value_paid}
             got = {k: rec[k] for k in expect}
             assert got == expect, f"providerRecord({p}): chain {got}, model {expect}"
-            blockers = (b.locked, b.open_disputes, w.disputable_until(p))
+            blockers = (b.locked, b.open_disputes, w.disputable_until(p), b.frozen if b.open_disputes else 0)
             assert tuple(s["blockers"][p]) == blockers, (
                 f"unstakeBlockers({p}): chain {tuple(s['blockers'][p])}, model {blockers}"
             )
@@ -244,8 +244,10 @@ class Harness:
                 expect.update(acceptBy=m.accept_by, deadline=m.deadline)
             elif m.status == St.RUNNING:
                 expect.update(acceptedAt=m.accepted_at, deadline=m.deadline)
-            elif m.status in (St.SETTLED, St.DISPUTED, St.UPHELD, St.REJECTED):
+            elif m.status in (St.SETTLED, St.DISPUTED, St.UPHELD, St.REJECTED, St.LAPSED):
                 expect.update(billedGpuSeconds=m.billed, settledAt=m.settled_at)
+                if m.status == St.DISPUTED:
+                    expect.update(deadline=m.ruling_deadline)
             got = {k: job[k] for k in expect}
             assert got == expect, f"job {j}: chain {got}, model {expect}"
         # and the model's own books balance

@@ -20,6 +20,8 @@ from tests.stateful.model import (
     MAX_MIN_STAKE,
     MAX_UNBONDING_PERIOD,
     MIN_STAKE_PARAM,
+    RULING_CAP,
+    RULING_PARAM,
     TIMEOUT_GRACE,
     U32,
     UNBONDING_PARAM,
@@ -148,7 +150,7 @@ class ProtocolOps:
         """A value for `param`: its bounds, just outside them, or a random value inside."""
         w = self.w
         if contract == "escrow":
-            lo, hi = ESCROW_CAPS.get(param, (0, 10**6))
+            lo, hi = ESCROW_CAPS.get(param, RULING_CAP if param == RULING_PARAM else (0, 10**6))
             if param == DISPUTE_WINDOW:
                 hi = w.dispute_window_max()
         elif param == MIN_STAKE_PARAM:
@@ -276,6 +278,19 @@ class ProtocolOps:
             ev = tx.events["DisputeResolved"]
             expect_event((ev["upheld"], ev["slashed"], ev["compensation"]), (upheld, *result), "DisputeResolved")
 
+    def do_lapse(self, job_id, wait, s):
+        """Anyone lapses a dispute; with `wait`, time first goes to the ruling deadline or the second after it."""
+        w = self.w
+        job = w.jobs.get(job_id)
+        if wait and job is not None and job.status == St.DISPUTED:
+            self.h.ts = max(self.h.ts, job.ruling_deadline + (s & 1))
+        caller = self.pick([self.accts["rando"], self.accts["client"], self.accts["arbiter"]], s >> 1)
+        errs = w.lapse_dispute(job_id, self.h.ts)
+        tx = self.h.tx(self.escrow.closeUnruledDispute, job_id, sender=caller, errors=errs)
+        if tx:
+            ev = tx.events["DisputeLapsed"]
+            expect_event((ev["bond"], ev["frozen"]), (w.jobs[job_id].bond, w.jobs[job_id].frozen), "DisputeLapsed")
+
     def do_claim_refunds(self, job_ids, s):
         caller = self.pick([self.accts["rando"], self.accts["client"], self.accts["client2"]], s)
         errs, total = self.w.claim_refunds(str(caller), job_ids)
@@ -396,6 +411,8 @@ class ProtocolOps:
             elif job.status == St.SETTLED:
                 closes = job.settled_at + w.params[DISPUTE_WINDOW]
                 targets += [closes, closes + 1]
+            elif job.status == St.DISPUTED:
+                targets += [job.ruling_deadline, job.ruling_deadline + 1]
         targets = sorted(t for t in set(targets) if t > now)
         if targets:
             self.h.ts = targets[s % len(targets)]

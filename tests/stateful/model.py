@@ -24,6 +24,8 @@ MAX_JOB_DURATION = 365 * DAY
 METER_TOLERANCE_SECONDS = 5
 MIN_RUN_TIME = 600  # JobEscrow's default minimum run time (parameter 8)
 MIN_RUN_PARAM, MIN_RUN_CAP = 8, (300, 24 * 3600)
+# Issue 8, lower finding 1: the arbiter's ruling period (parameter 9, read with rulingPeriod()), fixed per dispute.
+RULING_PARAM, RULING_CAP, RULING_PERIOD = 9, (DAY, 60 * DAY), 14 * DAY
 WORKER_BUDGET_BPS = 2_500  # until a provider sets its own, its worker key may commit this share of bonded per day
 E18 = 10**18
 
@@ -60,9 +62,10 @@ class St(IntEnum):
     UPHELD = 7
     REJECTED = 8
     FRAUD = 9
+    LAPSED = 10  # no ruling by the ruling deadline
 
 
-SETTLED_LIKE = (St.SETTLED, St.DISPUTED, St.UPHELD, St.REJECTED)
+SETTLED_LIKE = (St.SETTLED, St.DISPUTED, St.UPHELD, St.REJECTED, St.LAPSED)
 
 
 def collateral_of(deposit: int, bps: int) -> int:
@@ -107,6 +110,7 @@ class Book:
     timed_out: int = 0
     disputes_lost: int = 0
     open_disputes: int = 0
+    frozen: int = 0  # what the open disputes' rulings can slash beyond their reserves: not unstakeable
     last_settled_at: int = 0  # unbonded stake stays until this settlement's dispute window closes
 
 
@@ -144,6 +148,9 @@ class Job:
     window: int = 0
     tslash: int = 0
     dslash: int = 0
+    # fixed when disputed
+    ruling_deadline: int = 0
+    frozen: int = 0
 
     def __post_init__(self):
         self.max_gs = self.orig_max
@@ -195,6 +202,7 @@ class World:
     moves: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     refunds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     min_run: int = MIN_RUN_TIME
+    ruling_period: int = RULING_PERIOD
     retired_workers: set = field(default_factory=set)  # (provider, replaced worker key): never named again by it
     # provider -> [day, collateral its worker key committed that day]
     budgets: dict[str, list] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
@@ -302,9 +310,8 @@ class World:
         errs = []
         if amount == 0:
             errs.append(E("ProviderStakingZeroAmount()"))
-        if b.open_disputes:
-            errs.append(E("ProviderStakingOpenDisputes(address,uint256)", provider, b.open_disputes))
-        free = self.free_stake(provider)
+        # An open dispute keeps only what its ruling can slash beyond its (locked) reserve.
+        free = max(self.free_stake(provider) - b.frozen, 0)
         if amount > free:
             errs.append(E("ProviderStakingInsufficientFreeStake(address,uint256,uint256)", provider, free, amount))
         if errs:
@@ -321,8 +328,9 @@ class World:
         errs = []
         if now < s.release_at:
             errs.append(E("ProviderStakingStillUnbonding(address,uint256,uint256)", provider, s.release_at, now))
-        if b.open_disputes:
-            errs.append(E("ProviderStakingOpenDisputes(address,uint256)", provider, b.open_disputes))
+        if b.frozen and self.free_stake(provider) < b.frozen:
+            errs.append(E("ProviderStakingDisputeFrozen(address,uint256,uint256)", provider, b.frozen,
+                          self.free_stake(provider)))
         until = self.disputable_until(provider)
         if now <= until:
             errs.append(E("ProviderStakingDisputeWindowOpen(address,uint256,uint256)", provider, until, now))
@@ -672,8 +680,32 @@ class World:
             return errs
         job.status = St.DISPUTED
         job.bond = bond
+        slash = job.deposit * job.dslash // BPS
+        reserve = 0 if job.released else (job.billed * job.price if job.raised else job.collateral)
+        job.frozen = max(slash - reserve, 0)
+        job.ruling_deadline = now + self.ruling_period
         self.books[job.provider].open_disputes += 1
+        self.books[job.provider].frozen += job.frozen
         self.move(caller, self.escrow, bond)
+        return []
+
+    def lapse_dispute(self, job_id: int, now: int) -> list[tuple]:
+        """Anyone, after the ruling deadline: the bond back to the client, reserve and freeze released."""
+        status = self.job_status(job_id)
+        if status != St.DISPUTED:
+            return [wrong_status(job_id, status, St.DISPUTED)]
+        job = self.jobs[job_id]
+        if now <= job.ruling_deadline:
+            return [E("JobEscrowRulingDeadlineNotReached(uint256,uint256,uint256)", job_id, job.ruling_deadline, now)]
+        book = self.books[job.provider]
+        book.frozen -= job.frozen
+        book.open_disputes -= 1
+        job.status = St.LAPSED
+        self.release_reserve(job)
+        self.release_gpus(job)
+        if book.open_disputes == 0:
+            self.release_hold(job.provider, now)
+        self.move(self.escrow, job.client, job.bond)
         return []
 
     def resolve_dispute(self, caller: str, job_id: int, upheld: bool, now: int) -> tuple[list[tuple], tuple | None]:
@@ -683,7 +715,10 @@ class World:
         if status != St.DISPUTED:
             return [wrong_status(job_id, status, St.DISPUTED)], None
         job = self.jobs[job_id]
+        if now > job.ruling_deadline:
+            return [E("JobEscrowRulingDeadlinePassed(uint256,uint256,uint256)", job_id, job.ruling_deadline, now)], None
         book = self.books[job.provider]
+        book.frozen -= job.frozen
         book.open_disputes -= 1
         self.release_reserve(job)
         self.release_gpus(job)
@@ -800,13 +835,16 @@ class World:
         if caller != self.governance:
             errs.append(unauthorized(caller, "governance"))
         sig = "JobEscrowParameterOutOfRange(uint8,uint256,uint256,uint256)"
-        if param == MIN_RUN_PARAM:  # not in parameters(): read with minRunTime()
-            lo, hi = MIN_RUN_CAP
+        if param in (MIN_RUN_PARAM, RULING_PARAM):  # not in parameters(): minRunTime(), rulingPeriod()
+            lo, hi = MIN_RUN_CAP if param == MIN_RUN_PARAM else RULING_CAP
             if value < lo or value > hi:
                 errs.append(E(sig, param, value, lo, hi))
             if errs:
                 return errs
-            self.min_run = value
+            if param == MIN_RUN_PARAM:
+                self.min_run = value
+            else:
+                self.ruling_period = value
             return []
         if param not in ESCROW_CAPS:
             errs.append(E(sig, param, value, 0, 0))

@@ -33,7 +33,7 @@ class EscrowMachine(ProtocolOps):
     st_sleep = sleep_for
     st_bool = st.booleans()
     st_offer = st.integers(min_value=1, max_value=N_OFFERS)
-    st_param = st.integers(min_value=0, max_value=8)
+    st_param = st.integers(min_value=0, max_value=9)
     st_outcome = st.sampled_from([COMPLETED, COMPLETED, FAILED_CLIENT, FAILED_PROVIDER])
     st_flaw = st.sampled_from([None] * 6 + list(ProtocolOps.FLAWS))
     st_picks = st.lists(st.integers(min_value=0, max_value=2**16), min_size=1, max_size=6)
@@ -88,6 +88,9 @@ class EscrowMachine(ProtocolOps):
 
     def rule_resolve(self, upheld="st_bool", s="st_seed"):
         self.do_resolve(self.pick_job(s, (St.DISPUTED,)), upheld, s >> 12)
+
+    def rule_lapse(self, wait="st_bool", s="st_seed"):
+        self.do_lapse(self.pick_job(s, (St.DISPUTED,)), wait, s >> 12)
 
     def rule_fraud(self, s="st_seed"):
         self.do_fraud(self.pick_job(s, (St.RUNNING,)), s >> 12)

@@ -61,7 +61,7 @@ def test_opens_job_pulls_deposit_and_locks_collateral(escrow, token, staking, cl
     assert token.balanceOf(escrow) == deposit
     assert escrow.jobCount() == 1
     assert escrow.providerRecord(staked_provider)["lockedCollateral"] == collateral
-    assert tuple(escrow.unstakeBlockers(staked_provider)) == (collateral, 0, 0)
+    assert tuple(escrow.unstakeBlockers(staked_provider)) == (collateral, 0, 0, 0)
     j = escrow.getJob(1).dict()
     assert j["status"] == OPEN
     assert j["client"] == client and j["provider"] == staked_provider

@@ -27,14 +27,20 @@ def test_client_disputes_and_posts_the_bond(escrow, token, settled_job, client, 
                                                                                       settled_at)
     assert j["refundable"] == 2600 * PRICE
     assert escrow.providerRecord(staked_provider)["openDisputes"] == 1
-    assert tuple(escrow.unstakeBlockers(staked_provider)) == (locked, 1, settled_at + DISPUTE_WINDOW)
+    # The reserve stays locked; the rest of the slash (100% of the 3,600 GPU-seconds' deposit) is frozen.
+    frozen = 3600 * PRICE - locked
+    assert tuple(escrow.unstakeBlockers(staked_provider)) == (locked, 1, settled_at + DISPUTE_WINDOW, frozen)
 
 
-def test_open_dispute_blocks_unstaking(escrow, staking, settled_job, client, staked_provider):
+def test_open_dispute_blocks_unstaking_what_it_can_slash(escrow, staking, settled_job, client, staked_provider):
     job_id, _ = settled_job()
     escrow.dispute(job_id, REASON, {"from": client})
-    with brownie.reverts(err("ProviderStakingOpenDisputes(address,uint256)", staked_provider, 1)):
-        staking.requestUnstake(1, {"from": staked_provider})
+    locked, _, _, frozen = (int(x) for x in escrow.unstakeBlockers(staked_provider))
+    free = int(staking.stakeOf(staked_provider)[0]) - locked - frozen
+    with brownie.reverts(err("ProviderStakingInsufficientFreeStake(address,uint256,uint256)", staked_provider, free,
+                             free + 1)):
+        staking.requestUnstake(free + 1, {"from": staked_provider})
+    staking.requestUnstake(free, {"from": staked_provider})
 
 
 def test_zero_bond_moves_no_tokens(escrow, token, settled_job, client, deployer):

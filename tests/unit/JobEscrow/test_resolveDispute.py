@@ -58,7 +58,7 @@ def test_upheld_slashes_compensates_returns_bond_and_jails(escrow, token, stakin
     assert rec["earnings"] == earnings  # credited earnings stay; the client is made whole from the stake
     j = escrow.getJob(job_id).dict()
     assert (j["status"], j["billedGpuSeconds"], j["disputeBond"]) == (UPHELD, 1000, DISPUTE_BOND)
-    assert tuple(escrow.unstakeBlockers(staked_provider)) == (0, 0, settled_at + DISPUTE_WINDOW)
+    assert tuple(escrow.unstakeBlockers(staked_provider)) == (0, 0, settled_at + DISPUTE_WINDOW, 0)
 
 
 @pytest.mark.parametrize("slash_bps", [1, 2_000, 2_500, 9_999])

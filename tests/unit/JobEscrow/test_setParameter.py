@@ -64,7 +64,7 @@ def test_only_governance(escrow, rando, guardian, arbiter, treasury, client, sna
 
 def test_rejects_unknown_parameter_with_value_zero(escrow, deployer, snap):
     before = snap()
-    for param in (9, 255):
+    for param in (10, 255):
         with brownie.reverts(param_range(param, 0, 0, 0)):
             escrow.setParameter(param, 0, {"from": deployer})
     assert snap() == before
@@ -74,8 +74,8 @@ def test_unknown_parameter_error_reports_the_value(escrow, deployer, snap):
     """JobEscrowParameterOutOfRange(param, value, min, max) should carry the value that was refused, as it does
     for every known parameter."""
     before = snap()
-    with brownie.reverts(param_range(9, 5, 0, 0)):
-        escrow.setParameter(9, 5, {"from": deployer})
+    with brownie.reverts(param_range(10, 5, 0, 0)):
+        escrow.setParameter(10, 5, {"from": deployer})
     assert snap() == before
 
 

@@ -93,13 +93,14 @@ def test_settled_refunded_disputed_and_ruled(escrow, staking, deployer, opened, 
         settled = dict(billedGpuSeconds=1000, settledAt=tx.timestamp)
         assert view(escrow, job_id) == expected_view(client, staked_provider, status=SETTLED,
                                                      refundable=2600 * PRICE, **settled)
-        escrow.dispute(job_id, b"\x01" * 32, {"from": client})
+        disputed_at = escrow.dispute(job_id, b"\x01" * 32, {"from": client}).timestamp
+        ruling_by = disputed_at + escrow.rulingPeriod()  # while Disputed, the deadline is the ruling deadline
         assert view(escrow, job_id) == expected_view(client, staked_provider, status=DISPUTED, refundable=2600 * PRICE,
-                                                     disputeBond=DISPUTE_BOND, **settled)
+                                                     disputeBond=DISPUTE_BOND, deadline=ruling_by, **settled)
         escrow.claimRefunds([job_id], {"from": rando})
         # once the refund is out, maxGpuSeconds drops to the billed seconds; deposit and collateral stay as opened
         assert view(escrow, job_id) == expected_view(client, staked_provider, status=DISPUTED, maxGpuSeconds=1000,
-                                                     disputeBond=DISPUTE_BOND, **settled)
+                                                     disputeBond=DISPUTE_BOND, deadline=ruling_by, **settled)
         escrow.resolveDispute(job_id, ruling, {"from": arbiter})
         assert view(escrow, job_id) == expected_view(client, staked_provider, status=UPHELD if ruling else REJECTED,
                                                      maxGpuSeconds=1000, disputeBond=DISPUTE_BOND, **settled)
@@ -144,7 +145,7 @@ def test_provider_record_and_blockers(escrow, staking, job, receipt, settle, cli
             "jobsTimedOut": 0, "disputesLost": 0, "openDisputes": 0, "totalSlashed": 0, "valuePaid": 0}
     assert escrow.providerRecord(staked_provider).dict() == zero
     assert escrow.providerRecord(provider2).dict() == zero
-    assert tuple(escrow.unstakeBlockers(staked_provider)) == (0, 0, 0)
+    assert tuple(escrow.unstakeBlockers(staked_provider)) == (0, 0, 0, 0)
     a = job()
     b = job(deadline_in=DAY)
     c = job(max_gpu_seconds=1000)
@@ -161,7 +162,9 @@ def test_provider_record_and_blockers(escrow, staking, job, receipt, settle, cli
         zero, lockedCollateral=sum(coll.values()), earnings=paid - fees, gpuSecondsServed=2010, jobsCompleted=1, jobsFailed=0,
         openDisputes=1, valuePaid=paid)
     last_settled = escrow.getJob(c)["settledAt"]
-    assert tuple(escrow.unstakeBlockers(staked_provider)) == (sum(coll.values()), 1, last_settled + DISPUTE_WINDOW)
+    frozen = escrow.getJob(a)["deposit"] - coll[a]  # what a's ruling can slash beyond its reserve
+    assert tuple(escrow.unstakeBlockers(staked_provider)) == (sum(coll.values()), 1, last_settled + DISPUTE_WINDOW,
+                                                              frozen)
     assert tx.timestamp <= last_settled
     warp(escrow.getJob(b)["deadline"] + TIMEOUT_GRACE)
     slashed = escrow.claimTimeout(b, {"from": rando}).events["JobTimedOut"]["slashed"]

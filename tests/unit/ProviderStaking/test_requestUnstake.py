@@ -143,10 +143,17 @@ def test_free_stake_is_zero_when_slashed_below_locked(staking, escrow, escrow_si
         staking.requestUnstake(1, {"from": staked_provider})
 
 
-def test_open_dispute_blocks_request(staking, escrow, disputed_job, staked_provider):
-    with brownie.reverts(typed_error("ProviderStakingOpenDisputes(address,uint256)", staked_provider, 1)):
-        staking.requestUnstake(E18, {"from": staked_provider})
+def test_open_dispute_blocks_only_what_it_can_slash(staking, escrow, disputed_job, staked_provider):
+    """Issue 8, lower finding 1: the job's reserve stays locked, the rest of its slash frozen; the rest may go."""
+    locked, _, _, frozen = (int(x) for x in escrow.unstakeBlockers(staked_provider))
+    assert frozen == int(escrow.getJob(disputed_job)["deposit"]) - locked
+    free = PROVIDER_STAKE - locked - frozen
+    with brownie.reverts(typed_error("ProviderStakingInsufficientFreeStake(address,uint256,uint256)",
+                                     staked_provider, free, free + 1)):
+        staking.requestUnstake(free + 1, {"from": staked_provider})
     assert stake_of(staking, staked_provider) == (PROVIDER_STAKE, 0, 0, False)
+    staking.requestUnstake(free, {"from": staked_provider})
+    assert stake_of(staking, staked_provider)[:2] == (locked + frozen, free)
 
 
 def test_request_allowed_once_dispute_resolved(staking, escrow, disputed_job, staked_provider, arbiter):

@@ -119,17 +119,23 @@ def test_paused_escrow_does_not_block_withdraw(staking, escrow, bonded, unbondin
 
 
 def test_open_dispute_blocks_withdraw(staking, token, escrow, create_job, make_receipt, settle, staked_provider,
-                                     client, arbiter):
+                                     client, arbiter, escrow_signer):
     job_id = create_job(max_gpu_seconds=3600)
     settle(make_receipt(job_id, gpu_seconds=1000))
     tx = staking.requestUnstake(500 * E18, {"from": staked_provider})
     release_at = tx.timestamp + UNBONDING_PERIOD
     escrow.dispute(job_id, b"\x01" * 32, {"from": client})
 
+    # The free stake covers what the dispute can slash, so only a provider short of it is held back: slash the
+    # free stake away first (as an earlier ruling would) to see the unbonding stake stay.
+    locked, _, _, frozen = (int(x) for x in escrow.unstakeBlockers(staked_provider))
+    free = PROVIDER_STAKE - 500 * E18 - locked
+    staking.slash(staked_provider, free - frozen + 1, client, locked, {"from": escrow_signer})
     next_block_at(release_at)
-    with brownie.reverts(typed_error("ProviderStakingOpenDisputes(address,uint256)", staked_provider, 1)):
+    with brownie.reverts(typed_error("ProviderStakingDisputeFrozen(address,uint256,uint256)", staked_provider, frozen,
+                                     frozen - 1)):
         staking.withdraw({"from": staked_provider})
-    assert stake_of(staking, staked_provider)[:3] == (PROVIDER_STAKE - 500 * E18, 500 * E18, release_at)
+    assert stake_of(staking, staked_provider)[1:3] == (500 * E18, release_at)
 
     escrow.resolveDispute(job_id, False, {"from": arbiter})
     before = token.balanceOf(staked_provider)
@@ -253,14 +259,22 @@ def test_withdraw_boundary_matches_the_dispute_boundary(staking, escrow, staked_
     assert stake_of(staking, staked_provider)[1] == 0
 
 
-def test_dispute_at_the_last_second_keeps_the_stake(staking, escrow, staked_provider, client, late_settlement):
+def test_dispute_at_the_last_second_keeps_what_its_ruling_can_slash(staking, escrow, staked_provider, client,
+                                                                     late_settlement):
+    """The free stake covers the freeze, so the unbonded stake leaves; what the ruling can slash stays bonded."""
     job_id, _, settled_at = late_settlement
     until = settled_at + DISPUTE_WINDOW
     next_block_at(until)
     escrow.dispute(job_id, b"\x01" * 32, {"from": client})
+    locked, _, _, frozen = (int(x) for x in escrow.unstakeBlockers(staked_provider))
+    assert frozen > 0
     next_block_at(until + 1)
-    with brownie.reverts(typed_error("ProviderStakingOpenDisputes(address,uint256)", staked_provider, 1)):
-        staking.withdraw({"from": staked_provider})
+    tx = staking.withdraw({"from": staked_provider})
+    assert_event(tx, "Withdrawn", staking, provider=staked_provider, amount=500 * E18)
+    free = stake_of(staking, staked_provider)[0] - locked - frozen
+    with brownie.reverts(typed_error("ProviderStakingInsufficientFreeStake(address,uint256,uint256)",
+                                     staked_provider, free, free + 1)):
+        staking.requestUnstake(free + 1, {"from": staked_provider})
 
 
 def test_shorter_dispute_window_does_not_shorten_a_settled_jobs_window(staking, escrow, staked_provider, deployer,
@@ -289,14 +303,17 @@ def test_another_providers_settlement_does_not_block(staking, bonded, late_settl
     assert stake_of(staking, bonded)[1] == 0
 
 
-def test_open_dispute_is_reported_before_the_window(staking, escrow, create_job, make_receipt, settle,
-                                                    staked_provider, client):
-    """Both blockers at once: the open dispute is named (it is the one the provider cannot wait out)."""
+def test_open_dispute_does_not_lift_the_window(staking, escrow, create_job, make_receipt, settle, staked_provider,
+                                               client):
+    """A dispute whose freeze the free stake covers does not block withdraw, but the dispute window still does."""
     staking.requestUnstake(500 * E18, {"from": staked_provider})
     chain.sleep(UNBONDING_PERIOD)
     chain.mine()
     job_id = create_job(max_gpu_seconds=3600)
-    settle(make_receipt(job_id, gpu_seconds=1000))
+    settled_at = settle(make_receipt(job_id, gpu_seconds=1000)).timestamp
     escrow.dispute(job_id, b"\x01" * 32, {"from": client})
-    with brownie.reverts(typed_error("ProviderStakingOpenDisputes(address,uint256)", staked_provider, 1)):
+    ts = now() + 5
+    next_block_at(ts)
+    with brownie.reverts(typed_error("ProviderStakingDisputeWindowOpen(address,uint256,uint256)", staked_provider,
+                                     settled_at + DISPUTE_WINDOW, ts)):
         staking.withdraw({"from": staked_provider})
