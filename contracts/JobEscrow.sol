@@ -401,7 +401,11 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         if (block.timestamp >= timeoutAt) return 1 + uint256(SkipReason.TooLate);
         address provider = address(uint160(termsWord));
         if (r.provider != provider) return 1 + uint256(SkipReason.WrongProvider);
+        // Set when this receipt starts a new provider's run: refusing it then must not leave that provider in `run`,
+        // or the final _flush would stamp lastSettledAt (and so its dispute window) for a receipt that never settled.
+        bool switched;
         if (provider != run.provider) {
+            switched = true;
             _flush(run);
             run.provider = provider;
             uint256 bonded;
@@ -414,9 +418,13 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             run.free = bonded > locked ? bonded - locked : 0;
         }
         // A worker key rotated after signing (say, to front-run a batch) refuses only this provider's receipts.
-        if (!_workerSigned(run.domainSeparator, structHash, sig, run.worker)) return 1 + uint256(SkipReason.WrongWorker);
-        fault = _numbersFault(r, uint32(coreWord >> 192), uint8(coreWord >> 168), coreWord >> 224);
-        if (fault != 0) return fault;
+        fault = _workerSigned(run.domainSeparator, structHash, sig, run.worker)
+            ? _numbersFault(r, uint32(coreWord >> 192), uint8(coreWord >> 168), coreWord >> 224)
+            : 1 + uint256(SkipReason.WrongWorker);
+        if (fault != 0) {
+            if (switched) run.provider = address(0);
+            return fault;
+        }
         uint256 maxGpuSeconds = uint32(termsWord >> 224);
         uint256 reserve;
         uint256 billed = r.outcome == uint8(Outcome.FailedProvider) ? 0 : Math.min(r.gpuSeconds, maxGpuSeconds);

@@ -95,6 +95,12 @@ def job_view(escrow, job_id):
     return tuple(escrow.getJob(job_id))
 
 
+def book(escrow, staking, provider):
+    """The provider's record and stake, and what blocks its unstaking (the dispute window runs from its last
+    settlement: a skipped receipt must not move it)."""
+    return book_of(escrow, staking, provider), tuple(escrow.unstakeBlockers(provider))
+
+
 def test_rotating_the_worker_key_before_the_batch_lands_sinks_only_ones_own_receipts(
     escrow, staking, staked_provider, provider2, offer_b, job_at, post
 ):
@@ -104,7 +110,7 @@ def test_rotating_the_worker_key_before_the_batch_lands_sinks_only_ones_own_rece
     warp(now() + HOUR)
     rs = [honest(escrow, j) for j in order]
     keys = [key_of(escrow, j) for j in order]
-    b_book, b_jobs = book_of(escrow, staking, provider2), [job_view(escrow, j) for j in b]
+    b_book, b_jobs = book(escrow, staking, provider2), [job_view(escrow, j) for j in b]
     a_earnings = escrow.providerRecord(staked_provider)["earnings"]
 
     # B front-runs the oracle's batch with a new worker key: its receipts' signatures are no longer its worker's.
@@ -117,7 +123,7 @@ def test_rotating_the_worker_key_before_the_batch_lands_sinks_only_ones_own_rece
     assert escrow.providerRecord(staked_provider)["earnings"] == a_earnings + 3 * earned(100 * GPU_COUNT)
     # The skipped receipts changed nothing: B's jobs still run, B's book is as it was.
     assert [job_view(escrow, j) for j in b] == b_jobs
-    assert book_of(escrow, staking, provider2) == b_book
+    assert book(escrow, staking, provider2) == b_book
     # B's jobs can still settle, signed by B's current key.
     tx2 = post([rs[1], rs[3]], [NEW_KEY, NEW_KEY])
     assert settled_ids(tx2) == b and skips(tx2) == []
@@ -189,7 +195,7 @@ def _faulty(kind, escrow, job_id, providers, ts):
         e = err("JobEscrowEndAfterDeadline(uint256,uint256,uint256)", job_id, deadline + 1, deadline)
         return r, key, SkipReason.END_AFTER_DEADLINE, e
     if kind == "gpu_seconds":
-        limit = (100 + 5) * GPU_COUNT
+        limit = (100 + 5) * j["gpuCount"]
         r = Receipt(job_id, p, limit + 1, start, start + 100, b"\x01" * 32, 0)
         e = err("JobEscrowImpossibleGpuSeconds(uint256,uint256,uint256)", job_id, limit + 1, limit)
         return r, key, SkipReason.IMPOSSIBLE_GPU_SECONDS, e
@@ -223,14 +229,14 @@ def test_one_faulty_receipt_is_skipped_with_its_reason_and_the_rest_settle(escro
     with at(ts), brownie.reverts(error):
         escrow.settle(bad.as_tuple(), sign_r(bad, bad_key, escrow), attest_r([bad], [oracle_key], escrow),
                       {"from": rando})
-    b_book = book_of(escrow, staking, provider2)
+    b_book = book(escrow, staking, provider2)
     with at(ts + 1):
         tx = post(rs, keys)
     assert tx.return_value == 2
     assert settled_ids(tx) == [ids[0], ids[2]]
     assert skips(tx) == [(bad_id, RUNNING, reason)]
     assert job_view(escrow, bad_id) == bad_view
-    assert book_of(escrow, staking, provider2) == b_book
+    assert book(escrow, staking, provider2) == b_book
 
 
 @pytest.mark.parametrize("fault", ["attestation", "length", "paused"])
