@@ -9,13 +9,12 @@ version of the same receipt settles (so the refusal is due to the replay and not
 """
 
 import brownie
-
-from gpusettle.models import SkipReason
 import pytest
 from brownie import chain, web3
 from eth_abi import encode
 from eth_utils import keccak
 
+from gpusettle.models import SkipReason
 from tests.fixtures.accounts import WORKER2_KEY
 from tests.fixtures.contracts import PRICE, PROVIDER_STAKE
 from tests.helpers.limits import limits

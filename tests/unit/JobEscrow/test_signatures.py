@@ -5,15 +5,26 @@ Every rejection names its error and values, and moves nothing."""
 import brownie
 import pytest
 from brownie.test import given, strategy
-from hypothesis import settings
 from eth_utils import keccak, to_checksum_address
+from hypothesis import settings
 
 from gpusettle.models import SkipReason
 from tests.fixtures.contracts import ESCROW_PARAMS, FEE_BPS, PRICE
 from tests.helpers.signing import COMPLETED, Receipt, domain, receipt_digest, receipts_hash, sign_attestation
 
-from .conftest import (BPS, RUNNING, SETTLED, ZERO, addr_of, err, events, malleable_pair, recover, sorted_keys,
-                       wrong_status)
+from .conftest import (
+    BPS,
+    RUNNING,
+    SETTLED,
+    ZERO,
+    addr_of,
+    err,
+    events,
+    malleable_pair,
+    recover,
+    sorted_keys,
+    wrong_status,
+)
 
 
 def not_oracle(signer, epoch):
