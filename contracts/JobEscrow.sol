@@ -265,7 +265,8 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         run.domainSeparator = _domainSeparatorV4();
         run.timeoutGrace = cfg.timeoutGrace;
         run.pauseEnds = cfg.pauseEnds;
-        _settleOne(receipt, structHash, workerSig, cfg.feeBps, run, true);
+        uint256 fault = _settleOne(receipt, structHash, workerSig, cfg.feeBps, run);
+        if (fault != 0) _refuse(receipt, structHash, workerSig, fault, run);
         _flush(run);
         _accrueFees(cfg, run.fees);
     }
@@ -296,11 +297,16 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         run.timeoutGrace = cfg.timeoutGrace;
         run.pauseEnds = cfg.pauseEnds;
         for (uint256 i = 0; i < n; ++i) {
-            if (_settleOne(receipts[i], hashes[i], workerSigs[i], cfg.feeBps, run, false)) {
+            uint256 fault = _settleOne(receipts[i], hashes[i], workerSigs[i], cfg.feeBps, run);
+            if (fault == 0) {
                 // Safe: bounded by the calldata array length.
                 unchecked {
                     ++settled;
                 }
+            } else {
+                // One receipt that cannot settle (its provider rotated the worker key meanwhile, it became late...)
+                // must not sink the others' settlement: it is skipped, with the reason, and changes nothing.
+                _skip(receipts[i].jobId, fault);
             }
         }
         _flush(run);
@@ -367,7 +373,9 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         }
     }
 
-    /// @return settled false when the job was not running and `strict` is off (the receipt is skipped)
+    /// @return fault 0 when the receipt settled, else 1 + the SkipReason that refuses it. Every check comes before the
+    /// first write, so a refused receipt leaves the job and the books as they were (and `run` a clean accumulator).
+    /// settleBatch skips it (_skip); settle reverts with its error (_refuse), kept off this path for gas.
     /// @dev The hot path of every settlement, so the two job slots are handled as raw words (layouts in
     /// JobCore and JobTermsSlot) instead of being unpacked into memory structs and packed again.
     function _settleOne(
@@ -375,9 +383,8 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         bytes32 structHash,
         Signature calldata sig,
         uint256 feeBps,
-        Run memory run,
-        bool strict
-    ) private returns (bool settled) {
+        Run memory run
+    ) private returns (uint256 fault) {
         uint256 jobId = r.jobId;
         JobCore storage core = _jobCore[jobId];
         JobTermsSlot storage terms = _jobTerms[jobId];
@@ -388,18 +395,18 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             termsWord := sload(terms.slot)
         }
         JobStatus status = JobStatus(uint8(coreWord >> 160));
-        if (status != JobStatus.Running) {
-            if (strict) _revertStatus(jobId, status, JobStatus.Running);
-            emit SettlementSkipped(jobId, status);
-            return false;
-        }
+        if (status != JobStatus.Running) return 1 + uint256(SkipReason.NotRunning);
         // From deadline + grace on, the job belongs to the timeout path; a late receipt must not race it. A settlement
         // pause stops that clock: the grace runs from the pause's end at the earliest.
         uint256 timeoutAt = Math.max(coreWord >> 224, run.pauseEnds) + run.timeoutGrace;
-        if (block.timestamp >= timeoutAt) revert JobEscrowSettlementTooLate(jobId, timeoutAt, block.timestamp);
+        if (block.timestamp >= timeoutAt) return 1 + uint256(SkipReason.TooLate);
         address provider = address(uint160(termsWord));
-        if (r.provider != provider) revert JobEscrowWrongProvider(jobId, provider, r.provider);
+        if (r.provider != provider) return 1 + uint256(SkipReason.WrongProvider);
+        // Set when this receipt starts a new provider's run: refusing it then must not leave that provider in `run`,
+        // or the final _flush would stamp lastSettledAt (and so its dispute window) for a receipt that never settled.
+        bool switched;
         if (provider != run.provider) {
+            switched = true;
             _flush(run);
             run.provider = provider;
             uint256 bonded;
@@ -407,11 +414,20 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             // escrows' locks (a raised reserve never promises a lease's collateral); a selector the dispatcher reaches
             // first.
             (run.worker, bonded) = _staking.settlementContext(provider);
+            // No worker key yet: a stand-in no key signs for (finding one is a 2^160 search), so the per-receipt check
+            // is a single comparison (_recover returns zero for a signature it refuses).
+            if (run.worker == address(0)) run.worker = address(1);
             uint256 locked = _books[provider].locked;
             run.free = bonded > locked ? bonded - locked : 0;
         }
-        _checkWorkerSignature(jobId, run.domainSeparator, structHash, sig, run.worker);
-        _checkNumbers(r, uint32(coreWord >> 192), uint8(coreWord >> 168), coreWord >> 224);
+        // A worker key rotated after signing (say, to front-run a batch) refuses only this provider's receipts.
+        fault = _workerSigned(run.domainSeparator, structHash, sig, run.worker)
+            ? _numbersFault(r, uint32(coreWord >> 192), uint8(coreWord >> 168), coreWord >> 224)
+            : 1 + uint256(SkipReason.WrongWorker);
+        if (fault != 0) {
+            if (switched) run.provider = address(0);
+            return fault;
+        }
         uint256 maxGpuSeconds = uint32(termsWord >> 224);
         uint256 reserve;
         uint256 billed = r.outcome == uint8(Outcome.FailedProvider) ? 0 : Math.min(r.gpuSeconds, maxGpuSeconds);
@@ -438,32 +454,73 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             sstore(core.slot, settledWord)
         }
         _credit(r, uint64(termsWord >> 160), billed, feeBps, run, reserve);
-        return true;
     }
 
-    function _checkWorkerSignature(
-        uint256 jobId,
-        bytes32 domainSep,
-        bytes32 structHash,
-        Signature calldata sig,
-        address worker
-    ) private view {
-        address signer = _recover(_typedDigest(domainSep, structHash), sig);
-        if (signer != worker || signer == address(0)) revert JobEscrowInvalidWorkerSignature(jobId, signer, worker);
+    function _workerSigned(bytes32 domainSep, bytes32 structHash, Signature calldata sig, address worker)
+        private
+        view
+        returns (bool)
+    {
+        // worker is never zero here (see the stand-in in _settleOne), so a refused signature never matches it.
+        return _recover(_typedDigest(domainSep, structHash), sig) == worker;
     }
 
-    function _checkNumbers(Receipt calldata r, uint256 acceptedAt, uint256 gpuCount, uint256 deadline) private view {
+    /// @return fault 0 when the receipt's numbers are possible, else 1 + the SkipReason that refuses them
+    function _numbersFault(Receipt calldata r, uint256 acceptedAt, uint256 gpuCount, uint256 deadline)
+        private
+        view
+        returns (uint256 fault)
+    {
         if (r.startTime < acceptedAt || r.endTime < r.startTime || r.endTime > block.timestamp) {
-            revert JobEscrowImpossibleTimes(r.jobId, r.startTime, r.endTime, acceptedAt, block.timestamp);
+            return 1 + uint256(SkipReason.ImpossibleTimes);
         }
         // Work after the deadline was not paid for (the grace is for posting the receipt, not for running).
-        if (r.endTime > deadline) revert JobEscrowEndAfterDeadline(r.jobId, r.endTime, deadline);
+        if (r.endTime > deadline) return 1 + uint256(SkipReason.EndAfterDeadline);
+        if (r.gpuSeconds > _meterLimit(r, gpuCount)) return 1 + uint256(SkipReason.ImpossibleGpuSeconds);
+        if (r.outcome > uint8(Outcome.FailedProvider)) return 1 + uint256(SkipReason.InvalidOutcome);
+    }
+
+    /// @dev The most GPU-seconds a receipt's wall time allows; call only once endTime >= startTime is checked.
+    function _meterLimit(Receipt calldata r, uint256 gpuCount) private pure returns (uint256) {
         // Safe from overflow: endTime <= block.timestamp and gpuCount < 2^8. The tolerance covers clock skew of a
         // run that took time; a run of no wall time bills nothing.
         uint256 wall = r.endTime - r.startTime;
-        uint256 limit = wall == 0 ? 0 : (wall + METER_TOLERANCE_SECONDS) * gpuCount;
-        if (r.gpuSeconds > limit) revert JobEscrowImpossibleGpuSeconds(r.jobId, r.gpuSeconds, limit);
-        if (r.outcome > uint8(Outcome.FailedProvider)) revert JobEscrowInvalidOutcome(r.jobId, r.outcome);
+        return wall == 0 ? 0 : (wall + METER_TOLERANCE_SECONDS) * gpuCount;
+    }
+
+    /// @dev A batch receipt that cannot settle (`fault` = 1 + its SkipReason): the event says which job and why.
+    function _skip(uint256 jobId, uint256 fault) private {
+        emit SettlementSkipped(jobId, _jobCore[jobId].status, SkipReason(fault - 1));
+    }
+
+    /// @dev A single settle names what was wrong, with the values: re-derives them for the check that refused the
+    /// receipt (`fault` = 1 + its SkipReason) and reverts with its error. Off the hot path, so batches pay nothing.
+    function _refuse(Receipt calldata r, bytes32 structHash, Signature calldata sig, uint256 fault, Run memory run)
+        private
+        view
+    {
+        uint256 jobId = r.jobId;
+        JobCore memory c = _jobCore[jobId];
+        SkipReason reason = SkipReason(fault - 1);
+        if (reason == SkipReason.NotRunning) _revertStatus(jobId, c.status, JobStatus.Running);
+        if (reason == SkipReason.TooLate) {
+            revert JobEscrowSettlementTooLate(
+                jobId, Math.max(c.limit, run.pauseEnds) + run.timeoutGrace, block.timestamp
+            );
+        }
+        if (reason == SkipReason.WrongProvider) revert JobEscrowWrongProvider(jobId, _jobTerms[jobId].provider, r.provider);
+        if (reason == SkipReason.WrongWorker) {
+            address signer = _recover(_typedDigest(run.domainSeparator, structHash), sig);
+            revert JobEscrowInvalidWorkerSignature(jobId, signer, run.worker);
+        }
+        if (reason == SkipReason.ImpossibleTimes) {
+            revert JobEscrowImpossibleTimes(jobId, r.startTime, r.endTime, c.stamp, block.timestamp);
+        }
+        if (reason == SkipReason.EndAfterDeadline) revert JobEscrowEndAfterDeadline(jobId, r.endTime, c.limit);
+        if (reason == SkipReason.ImpossibleGpuSeconds) {
+            revert JobEscrowImpossibleGpuSeconds(jobId, r.gpuSeconds, _meterLimit(r, c.gpuCount));
+        }
+        revert JobEscrowInvalidOutcome(jobId, r.outcome);
     }
 
     function _credit(

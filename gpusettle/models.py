@@ -149,6 +149,28 @@ SETTLED_JOB_STATUSES = frozenset(
 """Job statuses a settlement leads to (a dispute starts from a settled job)."""
 
 
+class SkipReason(IntEnum):
+    """Why settleBatch skipped a receipt (SettlementSkipped's `reason`); the values are IJobEscrow.SkipReason's.
+    A single `settle` reverts with the matching JobEscrow error instead."""
+
+    NOT_RUNNING = 0
+    """The job was not running: already settled, cancelled, timed out, or unknown (the event's status says which)."""
+    TOO_LATE = 1
+    """Deadline plus grace had passed: the job belongs to the timeout path (JobEscrowSettlementTooLate)."""
+    WRONG_PROVIDER = 2
+    """The receipt names another provider than the job's (JobEscrowWrongProvider)."""
+    WRONG_WORKER = 3
+    """Not signed by the provider's current worker key, e.g. rotated meanwhile (JobEscrowInvalidWorkerSignature)."""
+    IMPOSSIBLE_TIMES = 4
+    """Start before acceptance, end before start, or end in the future (JobEscrowImpossibleTimes)."""
+    END_AFTER_DEADLINE = 5
+    """The receipt ends after the job's deadline (JobEscrowEndAfterDeadline)."""
+    IMPOSSIBLE_GPU_SECONDS = 6
+    """More GPU-seconds than the wall time allows (JobEscrowImpossibleGpuSeconds)."""
+    INVALID_OUTCOME = 7
+    """An outcome the escrow does not know (JobEscrowInvalidOutcome)."""
+
+
 class ReceiptStatus(StrEnum):
     """Where a receipt is on its way to the chain, as the oracle stores and reports it."""
 

@@ -39,6 +39,20 @@ interface IJobEscrowTypes {
         FailedProvider // the provider's hardware or worker failed; nothing is paid
     }
 
+    /// @notice Why settleBatch skipped a receipt (SettlementSkipped). Each reason but NotRunning is a fault of the
+    /// receipt alone (or of its provider, such as a worker key rotated while the batch waited), so one provider
+    /// cannot make the other providers' receipts wait; `settle` reverts with the error named here.
+    enum SkipReason {
+        NotRunning, // the job is not running: already settled, cancelled, timed out or unknown (a retried batch)
+        TooLate, // deadline + grace has passed: the job belongs to the timeout path (JobEscrowSettlementTooLate)
+        WrongProvider, // the receipt names another provider (JobEscrowWrongProvider)
+        WrongWorker, // not signed by the provider's current worker key (JobEscrowInvalidWorkerSignature)
+        ImpossibleTimes, // start before acceptance, end before start or in the future (JobEscrowImpossibleTimes)
+        EndAfterDeadline, // the receipt ends after the job's deadline (JobEscrowEndAfterDeadline)
+        ImpossibleGpuSeconds, // more GPU-seconds than the wall time allows (JobEscrowImpossibleGpuSeconds)
+        InvalidOutcome // not an Outcome (JobEscrowInvalidOutcome)
+    }
+
     /// @notice A job receipt, signed by the provider's worker key.
     struct Receipt {
         uint256 jobId;
@@ -217,9 +231,10 @@ interface IJobEscrowTypes {
     event JobSettled(
         uint256 indexed jobId, uint256 gpuSeconds, uint256 payout, uint256 fee, uint8 outcome, uint256 reserve
     );
-    /// @notice A receipt in a batch was skipped because its job was not running (already settled,
-    /// cancelled or timed out); nothing moved.
-    event SettlementSkipped(uint256 indexed jobId, JobStatus status);
+    /// @notice A receipt in a batch (settleBatch) could not settle and was skipped; nothing moved, and the other
+    /// receipts of the batch settled. `status` is the job's status (Running unless `reason` is NotRunning);
+    /// `reason` says why (see SkipReason). A single `settle` reverts with the matching error instead.
+    event SettlementSkipped(uint256 indexed jobId, JobStatus status, SkipReason reason);
     /// @notice The client reclaimed the deposit after the deadline; `slashed` of the collateral went to it too.
     event JobTimedOut(uint256 indexed jobId, uint256 refund, uint256 slashed);
     /// @notice The client claimed the unused part of a settled job's deposit.
@@ -318,9 +333,13 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// @notice Settle one job by its worker-signed receipt and the oracle set's attestation of it.
     function settle(Receipt calldata receipt, Signature calldata workerSig, Signature[] calldata attestation) external;
 
-    /// @notice Settle many jobs with one attestation over all receipts. Receipts whose job is no longer
-    /// running are skipped (SettlementSkipped), so a retried batch is harmless; any other invalid
-    /// receipt reverts the whole batch with its error.
+    /// @notice Settle many jobs with one attestation over all receipts. A receipt that cannot settle is skipped
+    /// with SettlementSkipped(jobId, status, reason) and changes nothing; the others settle. Skipped are receipts
+    /// whose job is no longer running (so a retried batch is harmless), late ones, and those a single `settle`
+    /// would refuse for the receipt alone (wrong provider, not signed by the current worker key, impossible times or
+    /// GPU-seconds, an end after the deadline, an unknown outcome): one provider cannot sink the batch.
+    /// Faults of the batch itself revert it: an empty batch, lengths that differ, an attestation that does not
+    /// verify, a settlement pause.
     /// @return settled how many jobs this call settled
     function settleBatch(Receipt[] calldata receipts, Signature[] calldata workerSigs, Signature[] calldata attestation)
         external

@@ -13,8 +13,11 @@ Rules that make a crash at any moment harmless:
   chain's *mined* count; the node's pending count is never trusted.
 - A batch is final once its transaction is `confirmations` blocks deep in a block that is still
   canonical. A transaction a reorganisation removed is broadcast again.
-- Jobs the escrow skips because they are already settled (SettlementSkipped) count as settled, with
-  the hash of the transaction that did settle them.
+- Jobs the escrow skips because they are already settled (SettlementSkipped, reason NotRunning) count as
+  settled, with the hash of the transaction that did settle them.
+- A receipt the escrow skipped for a fault of its own (SettlementSkipped with any other reason: its provider's
+  worker key changed, it became late, impossible numbers...) is rejected with that reason, for good: it is never
+  posted again nor counted as settled, and the rest of its batch settled (docs/PROTOCOL.md, "Settlement").
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from ..chain.logs import reader_for
 from ..chain.tx import GWEI, FeePolicy, next_nonce
 from ..eip712 import CompactSignature
 from ..errors import GpusettleError, RpcUnavailableError
-from ..models import SETTLED_JOB_STATUSES, SignedReceipt
+from ..models import SETTLED_JOB_STATUSES, SignedReceipt, SkipReason
 from .batch_tracker import CRASH_ENV, BatchTracker, crash_point, receipt_batches
 from .chainview import ChainView
 from .metrics import OracleMetrics
@@ -306,14 +309,22 @@ class Poster:
         events = self.client.chain.decode_logs(receipt["logs"])
         settled: dict[int, tuple[str, int]] = {}
         skipped: list[int] = []
+        rejected: dict[int, str] = {}
         for event in events:
             if event.contract != "JobEscrow":
                 continue
             if event.name == "JobSettled":
                 settled[int(event.args["jobId"])] = (tx_hash, block)
             elif event.name == "SettlementSkipped":
-                skipped.append(int(event.args["jobId"]))
-        rejected: dict[int, str] = {}
+                job_id = int(event.args["jobId"])
+                reason = skip_reason_of(event.args.get("reason"))
+                if reason is SkipReason.NOT_RUNNING:
+                    skipped.append(job_id)
+                else:
+                    # A fault of the receipt itself: posting it again would be skipped again.
+                    rejected[job_id] = skip_note(job_id, reason)
+                    log.warning("batch %d: %s", batch.id, rejected[job_id])
+        refused = len(rejected)
         if skipped:
             jobs = self.view.jobs(skipped)
             for job_id in skipped:
@@ -333,7 +344,8 @@ class Poster:
             settled,
             rejected,
             requeue,
-            note=f"tx {tx_hash} block {block} gas {gas_used}: {len(settled)} settled, {len(skipped)} skipped",
+            note=f"tx {tx_hash} block {block} gas {gas_used}: {len(settled)} settled, {len(skipped)} skipped, "
+            f"{refused} refused",
         )
         self.metrics.batches.labels("confirmed").inc()
         self.metrics.settled.inc(len(settled))
@@ -395,6 +407,36 @@ class Poster:
             reason,
             len(requeue),
         )
+
+
+SKIP_EXPLANATIONS: dict[SkipReason, str] = {
+    SkipReason.NOT_RUNNING: "the job was no longer running",
+    SkipReason.TOO_LATE: "it arrived after the job's deadline plus grace; the job can only time out now",
+    SkipReason.WRONG_PROVIDER: "it names another provider than the job's",
+    SkipReason.WRONG_WORKER: "it is not signed by the provider's current worker key (the key was rotated since)",
+    SkipReason.IMPOSSIBLE_TIMES: "its start is before acceptance, or its end before its start or in the future",
+    SkipReason.END_AFTER_DEADLINE: "it ends after the job's deadline",
+    SkipReason.IMPOSSIBLE_GPU_SECONDS: "it meters more GPU-seconds than its wall time allows",
+    SkipReason.INVALID_OUTCOME: "its outcome is not one the escrow knows",
+}
+"""What each SettlementSkipped reason means, for the receipt's status and the logs."""
+
+
+def skip_reason_of(raw: Any) -> SkipReason | None:
+    """The SkipReason of a decoded SettlementSkipped, or None for a value this version does not know."""
+    try:
+        return SkipReason(int(raw))
+    except (TypeError, ValueError):
+        return None
+
+
+def skip_note(job_id: int, reason: SkipReason | None) -> str:
+    """The rejection reason recorded for a receipt the escrow skipped in a batch."""
+    if reason is None:
+        name, why = "UNKNOWN", "a reason this oracle does not know"
+    else:
+        name, why = reason.name, SKIP_EXPLANATIONS[reason]
+    return f"job {job_id}: the escrow skipped this receipt ({name}): {why}; nothing was paid"
 
 
 def _calldata_of(raw: bytes) -> HexBytes:

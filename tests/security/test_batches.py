@@ -1,14 +1,14 @@
 """Attack: get paid twice, or get an invalid receipt through, inside a batch: the same job twice (even with a
 bigger second claim), a job already settled, cancelled or timed out, or one invalid receipt among valid ones.
 
-Documented behaviour (IJobEscrow.settleBatch): receipts whose job is no longer running are skipped
-(SettlementSkipped) and the rest settle; any other invalid receipt reverts the whole batch with its error, and
-nothing moves. Money is checked to the wei against the provider's book, the fees and the escrow's balance.
+Documented behaviour (IJobEscrow.settleBatch): a receipt that cannot settle (its job no longer running, late, or
+invalid in itself) is skipped with SettlementSkipped(jobId, status, reason) and changes nothing; the rest settle
+(audit lower 2: one provider must not sink the others' batch; tests/security/test_batch_sinking.py). Money is checked to the wei against the provider's book, the fees and the escrow's balance.
 """
 
-import brownie
 import pytest
 
+from gpusettle.models import SkipReason
 from tests.fixtures.contracts import FEE_BPS, GPU_COUNT, PRICE, TIMEOUT_GRACE
 from tests.helpers.signing import Receipt
 
@@ -23,7 +23,6 @@ from .conftest import (
     TIMED_OUT,
     at,
     attest_r,
-    err,
     events_of,
     now,
     receipt_for,
@@ -52,7 +51,10 @@ def settled_ids(tx):
 
 
 def skipped(tx):
-    return [(e["jobId"], e["status"]) for e in events_of(tx, "SettlementSkipped")]
+    """(jobId, status) of the receipts skipped because their job was not running."""
+    evs = events_of(tx, "SettlementSkipped")
+    assert all(e["reason"] == SkipReason.NOT_RUNNING for e in evs)
+    return [(e["jobId"], e["status"]) for e in evs]
 
 
 def test_same_job_twice_in_one_batch_is_paid_once(escrow, token, staked_provider, job_at, batch):
@@ -117,8 +119,8 @@ def test_jobs_no_longer_running_are_skipped_and_the_rest_settle(escrow, token, s
 
 
 def _bad(kind, escrow, job_id, provider2, worker, worker2):
-    """An invalid receipt of kind `kind` for running job `job_id`, its worker-signing key and the expected error.
-    Time-dependent errors carry the timestamp the batch is mined at (returned too)."""
+    """An invalid receipt of kind `kind` for running job `job_id`, its worker-signing key, the reason it is skipped
+    for and the timestamp the batch is mined at."""
     from tests.fixtures.accounts import WORKER2_KEY, WORKER_KEY
 
     j = escrow.getJob(job_id).dict()
@@ -126,58 +128,62 @@ def _bad(kind, escrow, job_id, provider2, worker, worker2):
     ts = now() + 5
     if kind == "worker":
         r = Receipt(job_id, str(j["provider"]), 100, start, start + 100, b"\x01" * 32, 0)
-        return r, WORKER2_KEY, err("JobEscrowInvalidWorkerSignature(uint256,address,address)", job_id,
-                                   worker2, worker), ts
+        return r, WORKER2_KEY, SkipReason.WRONG_WORKER, ts
     if kind == "gpu_seconds":
         limit = (100 + 5) * GPU_COUNT
         r = Receipt(job_id, str(j["provider"]), limit + 1, start, start + 100, b"\x01" * 32, 0)
-        return r, WORKER_KEY, err("JobEscrowImpossibleGpuSeconds(uint256,uint256,uint256)", job_id, limit + 1,
-                                  limit), ts
+        return r, WORKER_KEY, SkipReason.IMPOSSIBLE_GPU_SECONDS, ts
     if kind == "provider":
         r = Receipt(job_id, str(provider2), 100, start, start + 100, b"\x01" * 32, 0)
-        return r, WORKER_KEY, err("JobEscrowWrongProvider(uint256,address,address)", job_id, j["provider"],
-                                  provider2), ts
+        return r, WORKER_KEY, SkipReason.WRONG_PROVIDER, ts
     if kind == "future":
         r = Receipt(job_id, str(j["provider"]), 100, start, ts + 1, b"\x01" * 32, 0)
-        return r, WORKER_KEY, err("JobEscrowImpossibleTimes(uint256,uint256,uint256,uint256,uint256)", job_id,
-                                  start, ts + 1, start, ts), ts
+        return r, WORKER_KEY, SkipReason.IMPOSSIBLE_TIMES, ts
     if kind == "before_accept":
         r = Receipt(job_id, str(j["provider"]), 100, start - 1, start + 100, b"\x01" * 32, 0)
-        return r, WORKER_KEY, err("JobEscrowImpossibleTimes(uint256,uint256,uint256,uint256,uint256)", job_id,
-                                  start - 1, start + 100, start, ts), ts
+        return r, WORKER_KEY, SkipReason.IMPOSSIBLE_TIMES, ts
     if kind == "outcome":
         r = Receipt(job_id, str(j["provider"]), 100, start, start + 100, b"\x01" * 32, 3)
-        return r, WORKER_KEY, err("JobEscrowInvalidOutcome(uint256,uint8)", job_id, 3), ts
+        return r, WORKER_KEY, SkipReason.INVALID_OUTCOME, ts
     raise AssertionError(kind)
 
 
 @pytest.mark.parametrize("kind", ["worker", "gpu_seconds", "provider", "future", "before_accept", "outcome"])
 @pytest.mark.parametrize("position", [0, 1, 2])
-def test_one_invalid_receipt_reverts_the_whole_batch(escrow, staked_provider, provider2, worker, worker2, worker_key,
-                                                     job_at, batch, world, kind, position):
+def test_one_invalid_receipt_is_skipped_and_the_rest_settle(escrow, staked_provider, provider2, worker, worker2,
+                                                             worker_key, job_at, batch, kind, position):
     ids = [job_at() for _ in range(3)]
     warp(now() + DAY)
     rs = [receipt_for(escrow, j, gpu_seconds=400, advance=False) for j in ids]
-    bad, bad_key, expected, ts = _bad(kind, escrow, ids[position], provider2, worker, worker2)
+    bad, bad_key, reason, ts = _bad(kind, escrow, ids[position], provider2, worker, worker2)
     rs[position] = bad
     sigs = [sign_r(r, bad_key if i == position else worker_key, escrow) for i, r in enumerate(rs)]
-    before = world()
-    with at(ts), brownie.reverts(expected):
-        batch(rs, sigs=sigs)
-    assert world() == before
-    assert [escrow.getJob(j)["status"] for j in ids] == [RUNNING] * 3
+    bad_job = tuple(escrow.getJob(ids[position]))
+    rec_before = escrow.providerRecord(staked_provider).dict()
+    with at(ts):
+        tx = batch(rs, sigs=sigs)
+    good = [j for i, j in enumerate(ids) if i != position]
+    assert settled_ids(tx) == good
+    assert [(e["jobId"], e["status"], e["reason"]) for e in events_of(tx, "SettlementSkipped")] == [
+        (ids[position], RUNNING, reason)
+    ]
+    assert tuple(escrow.getJob(ids[position])) == bad_job
+    earned, _ = payout(400)
+    assert escrow.providerRecord(staked_provider)["earnings"] == rec_before["earnings"] + 2 * earned
 
 
-def test_a_late_receipt_reverts_the_whole_batch(escrow, staked_provider, job_at, batch, world):
+def test_a_late_receipt_is_skipped_and_the_rest_settle(escrow, staked_provider, job_at, batch):
     ok = job_at()
     late = job_at(deadline_in=2 * HOUR)
     r_ok = receipt_for(escrow, ok, gpu_seconds=100)
     r_late = receipt_for(escrow, late, gpu_seconds=100)
     timeout_at = escrow.getJob(late)["deadline"] + TIMEOUT_GRACE
     warp(timeout_at - 1)
-    before = world()
-    too_late = err("JobEscrowSettlementTooLate(uint256,uint256,uint256)", late, timeout_at, timeout_at)
-    with at(timeout_at), brownie.reverts(too_late):
-        batch([r_ok, r_late])
-    assert world() == before
-    assert escrow.getJob(ok)["status"] == RUNNING
+    late_job = tuple(escrow.getJob(late))
+    with at(timeout_at):
+        tx = batch([r_ok, r_late])
+    assert settled_ids(tx) == [ok]
+    assert [(e["jobId"], e["status"], e["reason"]) for e in events_of(tx, "SettlementSkipped")] == [
+        (late, RUNNING, SkipReason.TOO_LATE)
+    ]
+    assert tuple(escrow.getJob(late)) == late_job

@@ -14,6 +14,7 @@ from brownie import chain, web3
 from eth_abi import encode
 from eth_utils import keccak
 
+from gpusettle.models import SkipReason
 from tests.fixtures.accounts import WORKER2_KEY
 from tests.fixtures.contracts import PRICE, PROVIDER_STAKE
 from tests.helpers.limits import limits
@@ -191,8 +192,9 @@ def test_receipt_signed_by_a_rotated_out_worker_key_is_refused(escrow, staking, 
     before = world()
     with brownie.reverts(bad_worker(job_id, worker, worker2)):
         escrow.settle(r.as_tuple(), old_sig, att, {"from": rando})
-    with brownie.reverts(bad_worker(job_id, worker, worker2)):
-        escrow.settleBatch([r.as_tuple()], [old_sig], att, {"from": rando})
+    tx = escrow.settleBatch([r.as_tuple()], [old_sig], att, {"from": rando})  # skipped in a batch, changes nothing
+    assert events_of(tx, "SettlementSkipped") == [{"jobId": job_id, "status": RUNNING,
+                                                   "reason": SkipReason.WRONG_WORKER}]
     # Nor can the old key accept or decline the provider's jobs.
     with brownie.reverts(err("JobEscrowNotProviderOrWorker(uint256,address)", waiting, worker)):
         escrow.acceptJob(waiting, {"from": worker})
@@ -243,6 +245,7 @@ def test_settled_receipt_resubmitted_is_refused_or_skipped_and_pays_once(escrow,
         with brownie.reverts(wrong_status(job_id, status, RUNNING)):
             escrow.settle(*args, {"from": rando})
         tx = escrow.settleBatch([args[0]], [args[1]], args[2], {"from": rando})
-        assert events_of(tx, "SettlementSkipped") == [{"jobId": job_id, "status": status}]
+        assert events_of(tx, "SettlementSkipped") == [{"jobId": job_id, "status": status,
+                                                       "reason": SkipReason.NOT_RUNNING}]
         assert "JobSettled" not in tx.events
         assert world() == before

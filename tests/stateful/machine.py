@@ -383,7 +383,7 @@ class ProtocolOps:
             got_settled = [(ev["jobId"], (ev["gpuSeconds"], ev["payout"], ev["fee"]))
                            for ev in tx.events["JobSettled"]] if "JobSettled" in tx.events else []
             expect_event(got_settled, settled, "JobSettled in the batch")
-            got_skipped = [(ev["jobId"], ev["status"]) for ev in tx.events["SettlementSkipped"]] \
+            got_skipped = [(ev["jobId"], (ev["status"], ev["reason"])) for ev in tx.events["SettlementSkipped"]] \
                 if "SettlementSkipped" in tx.events else []
             expect_event(got_skipped, skipped, "SettlementSkipped in the batch")
 

@@ -73,6 +73,19 @@ def collateral_of(deposit: int, bps: int) -> int:
     return -(-deposit * bps // BPS)
 
 
+# IJobEscrow.SkipReason: a batch receipt skipped as not running, or for the error a single settle reverts with.
+SKIP_NOT_RUNNING = 0
+SKIP_REASON_OF = {
+    "JobEscrowSettlementTooLate": 1,
+    "JobEscrowWrongProvider": 2,
+    "JobEscrowInvalidWorkerSignature": 3,
+    "JobEscrowImpossibleTimes": 4,
+    "JobEscrowEndAfterDeadline": 5,
+    "JobEscrowImpossibleGpuSeconds": 6,
+    "JobEscrowInvalidOutcome": 7,
+}
+
+
 def E(signature: str, *args) -> tuple:
     """A custom error, e.g. E("JobEscrowUnknownJob(uint256)", 7)."""
     return (signature, tuple(args))
@@ -594,21 +607,21 @@ class World:
         return [], self._settle_one(r, now)
 
     def settle_batch(self, receipts, signers, now: int) -> tuple[list[tuple], list | None]:
-        """Receipts of jobs that are not running (now, after the batch's earlier receipts) are skipped;
-        any other invalid receipt reverts the whole batch, so the model is only changed on success."""
+        """A receipt that cannot settle is skipped, with (status, reason), and changes nothing: its job is not running
+        (now, after the batch's earlier receipts), or `settle` would refuse it (the reason names its first error, in
+        the contract's order of checks). The rest settle (audit lower 2)."""
         if not receipts:
             return [E("JobEscrowEmptyBatch()")], None
-        trial = self.clone()
         results = []
         for r, signer in zip(receipts, signers):
-            if trial.job_status(r.jobId) != St.RUNNING:
-                results.append(("skipped", r.jobId, int(trial.job_status(r.jobId))))
+            if self.job_status(r.jobId) != St.RUNNING:
+                results.append(("skipped", r.jobId, (int(self.job_status(r.jobId)), SKIP_NOT_RUNNING)))
                 continue
-            errs = trial.receipt_errors(r, signer, now)
+            errs = self.receipt_errors(r, signer, now)
             if errs:
-                return errs, None
-            results.append(("settled", r.jobId, trial._settle_one(r, now)))
-        self.__dict__.update(trial.__dict__)
+                results.append(("skipped", r.jobId, (int(St.RUNNING), SKIP_REASON_OF[errs[0][0].split("(")[0]])))
+                continue
+            results.append(("settled", r.jobId, self._settle_one(r, now)))
         return [], results
 
     # ------------------------------------------------------------ escrow: after the fact

@@ -1,15 +1,35 @@
-"""settleBatch: one attestation over many receipts, settled in order; jobs no longer running are skipped (so a
-retried batch is harmless), any other invalid receipt reverts the whole batch."""
+"""settleBatch: one attestation over many receipts, settled in order; a receipt that cannot settle is skipped with
+SettlementSkipped(jobId, status, reason) and the rest settle (jobs no longer running, so a retried batch is harmless;
+late or invalid receipts, so one provider cannot sink the batch). Faults of the batch itself revert it."""
 
 import brownie
 import pytest
 from eth_utils import keccak
 
+from gpusettle.models import SkipReason
 from tests.fixtures.contracts import FEE_BPS, PRICE, TIMEOUT_GRACE
 from tests.helpers.signing import COMPLETED, FAILED_CLIENT, FAILED_PROVIDER, Receipt, receipts_hash
 
-from .conftest import (BPS, CANCELLED, DAY, NONE, OPEN, PRICE2, RUNNING, SETTLED, TIMED_OUT, at, err, events,
-                       expect_event, no_event, now, recover, warp, dispute_reserve)
+from .conftest import (
+    BPS,
+    CANCELLED,
+    DAY,
+    NONE,
+    OPEN,
+    PRICE2,
+    RUNNING,
+    SETTLED,
+    TIMED_OUT,
+    at,
+    dispute_reserve,
+    err,
+    events,
+    expect_event,
+    no_event,
+    now,
+    recover,
+    warp,
+)
 
 
 def paid(billed, price):
@@ -18,7 +38,10 @@ def paid(billed, price):
 
 
 def skipped(tx):
-    return [(e["jobId"], e["status"]) for e in events(tx, "SettlementSkipped")]
+    """(jobId, status) of the receipts skipped because their job was not running."""
+    evs = events(tx, "SettlementSkipped")
+    assert all(e["reason"] == SkipReason.NOT_RUNNING for e in evs)
+    return [(e["jobId"], e["status"]) for e in evs]
 
 
 def test_settles_every_receipt(escrow, token, job, receipt, batch_args, rando, staked_provider, snap):
@@ -180,60 +203,59 @@ def test_rejects_length_mismatch(escrow, job, receipt, batch_args, rando, snap, 
     assert snap(*ids) == before
 
 
-def test_one_bad_worker_signature_reverts_the_batch(escrow, job, receipt, batch_args, rando, worker, snap):
+def refused_only(tx, escrow, bad_id, reason, good_ids, bad_before):
+    """The batch settled `good_ids` and skipped `bad_id` for `reason`, leaving that job as it was."""
+    assert tx.return_value == len(good_ids)
+    assert [e["jobId"] for e in events(tx, "JobSettled")] == good_ids
+    assert [(e["jobId"], e["status"], e["reason"]) for e in events(tx, "SettlementSkipped")] == [
+        (bad_id, RUNNING, reason)
+    ]
+    assert tuple(escrow.getJob(bad_id)) == bad_before
+
+
+def test_one_bad_worker_signature_is_skipped(escrow, job, receipt, batch_args, rando):
     ids = [job() for _ in range(3)]
     rs = [receipt(j) for j in ids]
     receipts, sigs, att = batch_args(rs)
     sigs[2] = sigs[0]  # job 1's signature on job 3's receipt
-    recovered = recover(escrow.receiptDigest(receipts[2]), sigs[2])
-    before = snap(*ids)
-    with brownie.reverts(err("JobEscrowInvalidWorkerSignature(uint256,address,address)", ids[2], recovered,
-                             worker)):
-        escrow.settleBatch(receipts, sigs, att, {"from": rando})
-    assert snap(*ids) == before
-    assert all(escrow.getJob(j)["status"] == RUNNING for j in ids)
+    before = tuple(escrow.getJob(ids[2]))
+    tx = escrow.settleBatch(receipts, sigs, att, {"from": rando})
+    refused_only(tx, escrow, ids[2], SkipReason.WRONG_WORKER, ids[:2], before)
 
 
-def test_one_impossible_receipt_reverts_the_batch(escrow, job, receipt, batch_args, rando, snap):
+def test_one_impossible_receipt_is_skipped(escrow, job, receipt, batch_args, rando):
     ids = [job() for _ in range(3)]
     rs = [receipt(j) for j in ids]
     rs[1].gpuSeconds = (rs[1].endTime - rs[1].startTime + 5) * 4 + 1
-    before = snap(*ids)
-    with brownie.reverts(err("JobEscrowImpossibleGpuSeconds(uint256,uint256,uint256)", ids[1], rs[1].gpuSeconds,
-                             rs[1].gpuSeconds - 1)):
-        escrow.settleBatch(*batch_args(rs), {"from": rando})
-    assert snap(*ids) == before
+    before = tuple(escrow.getJob(ids[1]))
+    tx = escrow.settleBatch(*batch_args(rs), {"from": rando})
+    refused_only(tx, escrow, ids[1], SkipReason.IMPOSSIBLE_GPU_SECONDS, [ids[0], ids[2]], before)
 
 
-def test_one_wrong_provider_reverts_the_batch(escrow, job, receipt, batch_args, rando, staked_provider, provider2,
-                                              offer2, snap):
+def test_one_wrong_provider_is_skipped(escrow, job, receipt, batch_args, rando, staked_provider, offer2):
     ids = [job(), job(offer_id=offer2)]
     rs = [receipt(ids[0]), receipt(ids[1], provider=staked_provider)]
-    before = snap(*ids)
-    with brownie.reverts(err("JobEscrowWrongProvider(uint256,address,address)", ids[1], provider2,
-                             staked_provider)):
-        escrow.settleBatch(*batch_args(rs), {"from": rando})
-    assert snap(*ids) == before
+    before = tuple(escrow.getJob(ids[1]))
+    tx = escrow.settleBatch(*batch_args(rs), {"from": rando})
+    refused_only(tx, escrow, ids[1], SkipReason.WRONG_PROVIDER, ids[:1], before)
 
 
-def test_receipt_signed_by_the_other_providers_worker_reverts(escrow, job, receipt, sign, attest, rando, worker,
-                                                              worker2, worker2_key, offer2, snap):
+def test_receipt_signed_by_the_other_providers_worker_is_skipped(escrow, job, receipt, sign, attest, rando,
+                                                                 worker2_key, offer2, provider2):
     ids = [job(offer_id=offer2), job()]
     rs = [receipt(ids[0]), receipt(ids[1])]
     sigs = [sign(rs[0], key=worker2_key), sign(rs[1], key=worker2_key)]
-    before = snap(*ids)
-    with brownie.reverts(err("JobEscrowInvalidWorkerSignature(uint256,address,address)", ids[1], worker2, worker)):
-        escrow.settleBatch([r.as_tuple() for r in rs], sigs, attest(rs), {"from": rando})
-    assert snap(*ids) == before
+    before = tuple(escrow.getJob(ids[1]))
+    tx = escrow.settleBatch([r.as_tuple() for r in rs], sigs, attest(rs), {"from": rando})
+    refused_only(tx, escrow, ids[1], SkipReason.WRONG_WORKER, ids[:1], before)
 
 
-def test_invalid_outcome_reverts_the_batch(escrow, job, receipt, batch_args, rando, snap):
+def test_invalid_outcome_is_skipped(escrow, job, receipt, batch_args, rando):
     ids = [job() for _ in range(2)]
     rs = [receipt(ids[0]), receipt(ids[1], outcome=7)]
-    before = snap(*ids)
-    with brownie.reverts(err("JobEscrowInvalidOutcome(uint256,uint8)", ids[1], 7)):
-        escrow.settleBatch(*batch_args(rs), {"from": rando})
-    assert snap(*ids) == before
+    before = tuple(escrow.getJob(ids[1]))
+    tx = escrow.settleBatch(*batch_args(rs), {"from": rando})
+    refused_only(tx, escrow, ids[1], SkipReason.INVALID_OUTCOME, ids[:1], before)
 
 
 def test_attestation_binds_order_and_membership(escrow, job, receipt, batch_args, rando, snap):
@@ -276,13 +298,12 @@ def test_receipts_hash_is_over_struct_hashes_in_order(escrow, job, receipt):
     assert escrow.attestationDigest(expected, 1) != escrow.attestationDigest(receipts_hash(rs[::-1]), 1)
 
 
-def test_one_late_receipt_reverts_the_batch(escrow, job, receipt, batch_args, rando, snap):
+def test_one_late_receipt_is_skipped(escrow, job, receipt, batch_args, rando):
     early = job(deadline_in=DAY)
     on_time = job(deadline_in=10 * DAY)
     rs = [receipt(on_time), receipt(early)]
     timeout_at = escrow.getJob(early)["deadline"] + TIMEOUT_GRACE
-    before = snap(early, on_time)
-    with at(timeout_at), brownie.reverts(err("JobEscrowSettlementTooLate(uint256,uint256,uint256)", early,
-                                             timeout_at, timeout_at)):
-        escrow.settleBatch(*batch_args(rs), {"from": rando})
-    assert snap(early, on_time) == before
+    before = tuple(escrow.getJob(early))
+    with at(timeout_at):
+        tx = escrow.settleBatch(*batch_args(rs), {"from": rando})
+    refused_only(tx, escrow, early, SkipReason.TOO_LATE, [on_time], before)

@@ -5,14 +5,26 @@ Every rejection names its error and values, and moves nothing."""
 import brownie
 import pytest
 from brownie.test import given, strategy
-from hypothesis import settings
 from eth_utils import keccak, to_checksum_address
+from hypothesis import settings
 
+from gpusettle.models import SkipReason
 from tests.fixtures.contracts import ESCROW_PARAMS, FEE_BPS, PRICE
 from tests.helpers.signing import COMPLETED, Receipt, domain, receipt_digest, receipts_hash, sign_attestation
 
-from .conftest import (BPS, RUNNING, SETTLED, ZERO, addr_of, err, events, malleable_pair, recover, sorted_keys,
-                       wrong_status)
+from .conftest import (
+    BPS,
+    RUNNING,
+    SETTLED,
+    ZERO,
+    addr_of,
+    err,
+    events,
+    malleable_pair,
+    recover,
+    sorted_keys,
+    wrong_status,
+)
 
 
 def not_oracle(signer, epoch):
@@ -95,8 +107,8 @@ def test_high_s_worker_signature_is_rejected(escrow, staking, running, attest, r
     before = snap(job_id)
     with brownie.reverts(bad_worker_sig(job_id, ZERO, signer)):
         escrow.settle(r.as_tuple(), high, attest([r]), {"from": rando})
-    with brownie.reverts(bad_worker_sig(job_id, ZERO, signer)):
-        escrow.settleBatch([r.as_tuple()], [high], attest([r]), {"from": rando})
+    tx = escrow.settleBatch([r.as_tuple()], [high], attest([r]), {"from": rando})  # skipped, changes nothing
+    assert [(e["jobId"], e["reason"]) for e in events(tx, "SettlementSkipped")] == [(job_id, SkipReason.WRONG_WORKER)]
     assert snap(job_id) == before
     # the canonical twin of the very same signature is accepted
     escrow.settle(r.as_tuple(), low, attest([r]), {"from": rando})
@@ -204,8 +216,8 @@ def test_rotated_out_worker_key(escrow, staking, running, sign, attest, worker, 
     before = snap(job_id)
     with brownie.reverts(bad_worker_sig(job_id, worker, worker2)):
         escrow.settle(r.as_tuple(), old_sig, attest([r]), {"from": rando})
-    with brownie.reverts(bad_worker_sig(job_id, worker, worker2)):
-        escrow.settleBatch([r.as_tuple()], [old_sig], attest([r]), {"from": rando})
+    tx = escrow.settleBatch([r.as_tuple()], [old_sig], attest([r]), {"from": rando})  # skipped, changes nothing
+    assert [(e["jobId"], e["reason"]) for e in events(tx, "SettlementSkipped")] == [(job_id, SkipReason.WRONG_WORKER)]
     assert snap(job_id) == before
     escrow.settle(r.as_tuple(), sign(r, key=worker2_key), attest([r]), {"from": rando})
     assert escrow.getJob(job_id)["status"] == SETTLED
@@ -390,15 +402,16 @@ def test_retried_batch_moves_no_money(escrow, running, batch_args, rando, snap):
     assert snap(*ids) == before
 
 
-def test_batch_with_one_invalid_receipt_settles_nothing(escrow, running, batch_args, rando, worker, snap):
+def test_batch_with_one_invalid_signature_skips_only_that_receipt(escrow, running, batch_args, rando, snap):
     jobs = [running() for _ in range(3)]
     receipts, sigs, att = batch_args([r for _, r in jobs])
     sigs[1] = (sigs[1][0], sigs[1][1][:31] + bytes([sigs[1][1][31] ^ 1]))  # one flipped bit in s
     ids = [j for j, _ in jobs]
-    recovered = recover(escrow.receiptDigest(receipts[1]), sigs[1])
-    before = snap(*ids)
-    with brownie.reverts(bad_worker_sig(ids[1], recovered, worker)):
-        escrow.settleBatch(receipts, sigs, att, {"from": rando})
-    assert snap(*ids) == before
-    assert all(escrow.getJob(j)["status"] == RUNNING for j in ids)
+    before = snap(ids[1])
+    tx = escrow.settleBatch(receipts, sigs, att, {"from": rando})
+    assert [e["jobId"] for e in events(tx, "JobSettled")] == [ids[0], ids[2]]
+    assert [(e["jobId"], e["status"], e["reason"]) for e in events(tx, "SettlementSkipped")] == [
+        (ids[1], RUNNING, SkipReason.WRONG_WORKER)
+    ]
+    assert snap(ids[1])["jobs"] == before["jobs"]
     assert receipts_hash([r for _, r in jobs])  # the attestation itself was valid
