@@ -128,7 +128,6 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
             guaranteeBps: t.uptimeGuaranteeBps
         });
         _specHash[leaseId] = specHash;
-        _tokensIn(deposit);
         emit LeaseOpened(
             leaseId,
             msg.sender,
@@ -211,7 +210,6 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         _meters[leaseId] = m;
         Parties memory q = _parties[leaseId];
         _staking.releaseGpus(q.offerId, q.gpuCount);
-        _tokensOut(m.remaining);
         emit LeaseCancelled(leaseId, msg.sender, m.remaining);
         _token.safeTransfer(q.client, m.remaining);
     }
@@ -231,7 +229,6 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         uint96 remaining = SafeCast.toUint96(uint256(m.remaining) + amount);
         m.remaining = remaining;
         _meters[leaseId] = m;
-        _tokensIn(amount);
         emit LeaseToppedUp(leaseId, msg.sender, amount, remaining);
         _token.safeTransferFrom(msg.sender, address(this), amount);
     }
@@ -499,7 +496,6 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         if (amount == 0) revert LeaseEscrowNothingToClaim(client);
         m.remaining = 0;
         _meters[leaseId] = m;
-        _tokensOut(amount);
         emit LeaseRefundClaimed(leaseId, client, amount);
         _token.safeTransfer(client, amount);
     }
@@ -510,7 +506,6 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         amount = b.earnings;
         if (amount == 0) revert LeaseEscrowNothingToClaim(msg.sender);
         b.earnings = 0;
-        _tokensOut(amount);
         emit EarningsWithdrawn(msg.sender, amount);
         _token.safeTransfer(msg.sender, amount);
     }
@@ -595,11 +590,6 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
 
     /// @inheritdoc ILeaseEscrow
     function pauseSettlement() external {
-        _toDesk();
-    }
-
-    /// @inheritdoc ILeaseEscrow
-    function sweepExcess() external returns (uint256) {
         _toDesk();
     }
 
@@ -719,11 +709,6 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     /// @inheritdoc ILeaseEscrow
     function accruedFees() external view returns (uint256) {
         return _config.accruedFees;
-    }
-
-    /// @inheritdoc ILeaseEscrow
-    function owed() external view returns (uint256) {
-        return _owed;
     }
 
     /// @inheritdoc ILeaseEscrow

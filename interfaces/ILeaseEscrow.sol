@@ -170,12 +170,10 @@ interface ILeaseEscrowTypes {
     /// @notice A governance parameter was set outside its hard range.
     error LeaseEscrowParameterOutOfRange(uint8 param, uint256 value, uint256 min, uint256 max);
 
-    // Issue 8, lower findings 5 and 8: the supply bound and tokens sent to the escrow directly.
+    // Issue 8, lower finding 5: the supply bound.
     /// @notice The token's total supply `supply` exceeds `max` (2^96 - 1), the largest amount the escrow's 96-bit
     /// fields hold; deploy on a token whose supply fits.
     error LeaseEscrowSupplyTooLarge(uint256 supply, uint256 max);
-    /// @notice The escrow's balance `balance` is no more than what it owes (`owed`): there are no stray tokens to sweep.
-    error LeaseEscrowNothingToSweep(uint256 balance, uint256 owed);
 
     /// @notice A lease was opened: `deposit` pulled from the client, `gpuCount` GPUs of `offerId` reserved, at
     /// `ratePerSecond` (= gpuCount x price). Everything an indexer needs about the lease is here.
@@ -241,11 +239,6 @@ interface ILeaseEscrowTypes {
     event OpeningPauseSet(bool paused);
     /// @notice A governance parameter changed (for leases opened from now on; running ones keep theirs).
     event ParameterSet(uint8 indexed param, uint256 previous, uint256 value);
-
-    // Issue 8, lower finding 8.
-    /// @notice Governance sent `amount` tokens the escrow held beyond what it owes (`owed`, unchanged) to `treasury`:
-    /// tokens transferred to the escrow directly, which no lease or party accounts for.
-    event ExcessSwept(address indexed treasury, uint256 amount, uint256 owed);
 }
 
 /// @notice The lease escrow's functions.
@@ -426,15 +419,4 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
 
     /// @notice The EIP-712 domain separator.
     function domainSeparator() external view returns (bytes32);
-
-    // Issue 8, lower finding 8: tokens sent to the escrow directly.
-    /// @notice What the escrow owes in total: deposits not yet paid out or refunded, provider earnings, accrued fees
-    /// and dispute bonds. A running total, changed only where tokens enter or leave the escrow (checkpoints move
-    /// value inside it). The escrow's token balance is never below it.
-    function owed() external view returns (uint256);
-
-    /// @notice Governance: send the tokens the escrow holds beyond what it owes (balance - owed(), tokens sent to it
-    /// directly) to the treasury (the job escrow's treasury role). Never reaches an owed token; reverts with
-    /// LeaseEscrowNothingToSweep when there is no excess.
-    function sweepExcess() external returns (uint256 amount);
 }

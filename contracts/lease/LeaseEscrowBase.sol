@@ -130,10 +130,7 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
     IJobEscrow internal immutable _jobs;
 
     Config internal _config;
-    // One slot, written by every opening: the lease counter and (issue 8, lower finding 8) the running total of what
-    // the escrow owes, changed only where tokens enter or leave it. Both fit 128 bits: owed <= the supply < 2^96.
-    uint128 internal _leaseCount;
-    uint128 internal _owed;
+    uint256 internal _leaseCount;
     mapping(uint256 paramSet => ParamSet) internal _paramSets;
     mapping(uint256 leaseId => Meter) internal _meters;
     // slither-disable-next-line uninitialized-state LeaseEscrow and LeaseEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
@@ -177,21 +174,6 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
         unchecked {
             return m.remaining + (covered - upSeconds) * m.rate;
         }
-    }
-
-    /// @dev `amount` tokens came in (a deposit, a top-up, a bond, a slash paid to the escrow): the escrow owes that
-    /// much more.
-    function _tokensIn(uint256 amount) internal {
-        // Safe: the total owed is at most the escrow's balance, at most the supply < 2^96 (see the constructor).
-        unchecked {
-            _owed += uint128(amount);
-        }
-    }
-
-    /// @dev `amount` tokens are about to leave to whoever they were owed to. Checked: paying out more than is owed
-    /// would be an accounting bug, never a sweep's excess.
-    function _tokensOut(uint256 amount) internal {
-        _owed -= uint128(amount);
     }
 
     function _releaseGpus(uint256 leaseId) internal {

@@ -49,7 +49,6 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
             slashed = _staking.slash(pay.provider, amount, client, book.locked - collateral);
             _drawCollateral(st, book, slashed);
         }
-        _tokensOut(refund);
         emit LeaseExpired(leaseId, refund, slashed);
         if (refund != 0) _token.safeTransfer(client, refund);
     }
@@ -101,7 +100,6 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         m.status = LeaseStatus.Disputed;
         _meters[leaseId] = m;
         ++_books[pay.provider].openDisputes;
-        _tokensIn(p.disputeBond);
         emit CheckpointDisputed(leaseId, msg.sender, p.disputeBond, reasonHash);
         if (p.disputeBond != 0) _token.safeTransferFrom(msg.sender, address(this), p.disputeBond);
     }
@@ -121,7 +119,6 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         if (!upheld) {
             m.status = st.endedBeforeDispute ? LeaseStatus.Ended : LeaseStatus.Running;
             _meters[leaseId] = m;
-            _tokensOut(bond);
             emit CheckpointDisputeResolved(leaseId, false, 0, 0);
             if (bond != 0) _token.safeTransfer(pay.provider, bond);
             return;
@@ -141,11 +138,9 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         uint256 paid = uint256(pay.upSeconds) * m.rate;
         uint256 amount = paid * _paramSets[m.paramSet].disputeSlashBps / BPS;
         uint256 slashed = amount == 0 ? 0 : _staking.slash(pay.provider, amount, address(this), book.locked);
-        _tokensIn(slashed);
         uint256 compensation = slashed < paid ? slashed : paid;
         if (slashed != compensation) _config.accruedFees += SafeCast.toUint128(slashed - compensation);
         _staking.jail(pay.provider);
-        _tokensOut(compensation + bond);
         emit CheckpointDisputeResolved(leaseId, true, slashed, compensation);
         if (compensation + bond != 0) _token.safeTransfer(client, compensation + bond);
     }
@@ -157,21 +152,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         amount = _config.accruedFees;
         if (amount == 0) revert LeaseEscrowNothingToClaim(treasury);
         _config.accruedFees = 0;
-        _tokensOut(amount);
         emit FeesWithdrawn(treasury, amount);
-        _token.safeTransfer(treasury, amount);
-    }
-
-    /// @notice See ILeaseEscrow.
-    function sweepExcess() external onlyGovernance nonReentrant returns (uint256 amount) {
-        // slither-disable-next-line unused-return only the treasury receives the excess
-        (address treasury,,) = _jobs.roles();
-        uint256 balance = _token.balanceOf(address(this));
-        uint256 owed_ = _owed;
-        if (balance <= owed_) revert LeaseEscrowNothingToSweep(balance, owed_);
-        // Only what no lease or party accounts for: the total owed is untouched.
-        amount = balance - owed_;
-        emit ExcessSwept(treasury, amount, owed_);
         _token.safeTransfer(treasury, amount);
     }
 

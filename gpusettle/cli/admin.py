@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
 
 import click
 
@@ -158,68 +157,40 @@ def withdraw_fees() -> None:
 
 
 @admin.command("sweep-excess")
-@click.option(
-    "--escrow",
-    "which",
-    type=click.Choice(["jobs", "leases", "both"]),
-    default="both",
-    show_default=True,
-    help="Which escrow to sweep.",
-)
 @shared_options
-def sweep_excess(which: str) -> None:
-    """Governance: send tokens sent to an escrow directly (its balance beyond what it owes) to the treasury.
+def sweep_excess() -> None:
+    """Governance: send tokens sent to the job escrow directly (its balance beyond what it owes) to the treasury.
 
-    Each escrow keeps the total it owes on chain (`owed()`); the sweep can never take an owed token."""
+    The job escrow keeps the total it owes on chain (`owed()`); the sweep can never take an owed token. The lease
+    escrow has no sweep: tokens sent to it directly stay there (see SECURITY.md, "Known limits")."""
     c = get_ctx()
     client = c.client()
-    targets: list[tuple[str, Any]] = []
-    if which in ("jobs", "both"):
-        targets.append(("job escrow", client.escrow))
-    if which in ("leases", "both"):
-        if client.lease_escrow is not None:
-            targets.append(("lease escrow", client.lease_escrow))
-        elif which == "leases":
-            raise ConfigError(
-                "this deployment has no lease escrow", "sweep the job escrow with --escrow jobs"
-            )
+    escrow = client.escrow
     sender = c.address()
-    excess: dict[str, int] = {}
-    for name, contract in targets:
-        governance = str(client.chain.rpc(contract.functions.governance().call))
-        if governance.lower() != sender.lower():
-            raise ConfigError(
-                f"only the {name}'s governance ({governance}) may sweep it, not {sender}",
-                "send it from the governance account with --account",
-            )
-        owed = int(client.chain.rpc(contract.functions.owed().call))
-        excess[name] = max(client.token_balance(contract.address) - owed, 0)
-    if not any(excess.values()):
+    governance = str(client.chain.rpc(escrow.functions.governance().call))
+    if governance.lower() != sender.lower():
         raise ConfigError(
-            f"the {' and the '.join(excess)} "
-            + (
-                "holds no tokens beyond what it owes"
-                if len(excess) == 1
-                else "hold no tokens beyond what they owe"
-            ),
-            "only tokens transferred to an escrow directly are swept; check its balance against `owed()`",
+            f"only the job escrow's governance ({governance}) may sweep it, not {sender}",
+            "send it from the governance account with --account",
+        )
+    owed = int(client.chain.rpc(escrow.functions.owed().call))
+    excess = max(client.token_balance(escrow.address) - owed, 0)
+    if excess == 0:
+        raise ConfigError(
+            "the job escrow holds no tokens beyond what it owes",
+            "only tokens transferred to the job escrow directly are swept; check its balance against `owed()`",
         )
     treasury = client.roles().treasury
-    swept: dict[str, dict[str, Any]] = {}
-    for name, contract in targets:
-        if excess[name] == 0:
-            continue
-        out = c.send(
-            client.chain.plan_call(
-                f"sweep {client.fmt(excess[name])} from the {name} to the treasury {treasury}",
-                sender,
-                contract,
-                "sweepExcess",
-            ),
-            what=f"{name} swept",
-        )
-        swept[name] = {"tx": out.summary(), "amount": excess[name]}
-    lines = [
-        f"sent {client.fmt(v['amount'])} from the {k} to the treasury {treasury}" for k, v in swept.items()
-    ]
-    c.emit({"treasury": treasury, "swept": swept}, "\n".join(lines))
+    out = c.send(
+        client.chain.plan_call(
+            f"sweep {client.fmt(excess)} from the job escrow to the treasury {treasury}",
+            sender,
+            escrow,
+            "sweepExcess",
+        ),
+        what="job escrow swept",
+    )
+    c.emit(
+        {"tx": out.summary(), "treasury": treasury, "amount": excess},
+        f"sent {client.fmt(excess)} from the job escrow to the treasury {treasury}",
+    )

@@ -13,7 +13,7 @@ import copy
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from tests.stateful.model import E, unauthorized
+from tests.stateful.model import E
 
 BPS = 10_000
 U96 = 2**96 - 1
@@ -124,9 +124,7 @@ class LeaseWorld:
     jobs: dict[int, Job] = field(default_factory=dict)
     lease_fees: int = 0
     job_fees: int = 0
-    governance: str = ""  # the lease escrow's governance, the only one that may sweep it
-    treasury: str = ""  # the job escrow's treasury role: lease fees and swept excess go there
-    lease_stray: int = 0  # tokens sent to the lease escrow directly: owed to nobody until swept
+    lease_stray: int = 0  # tokens sent to the lease escrow directly: owed to nobody, locked there (no sweep)
 
     def clone(self) -> LeaseWorld:
         return copy.deepcopy(self)
@@ -225,17 +223,6 @@ class LeaseWorld:
         self.move(sender, self.lease_escrow, amount)
         self.lease_stray += amount
         return []
-
-    def sweep_lease_excess(self, caller: str) -> tuple[list[tuple], int | None]:
-        """Governance sends the lease escrow's balance beyond what it owes to the treasury; never an owed token."""
-        if caller != self.governance:
-            return [unauthorized(caller, "governance")], None
-        if self.lease_stray == 0:
-            owed = self.lease_owed()
-            return [E("LeaseEscrowNothingToSweep(uint256,uint256)", self.balances[self.lease_escrow], owed)], None
-        amount, self.lease_stray = self.lease_stray, 0
-        self.move(self.lease_escrow, self.treasury, amount)
-        return [], amount
 
     def job_owed(self) -> int:
         owed = self.job_fees + sum(self.job_earnings.values())

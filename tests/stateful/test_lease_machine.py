@@ -4,15 +4,15 @@ providers (reclaimable with an uptime guarantee, interruptible, dedicated), acce
 and reclaim them, post attested checkpoints (honest, stale, gapped, past the billing end, impossible numbers,
 batches of two), claim expiries and refunds, release collateral and withdraw earnings; providers pause, resume and
 re-class their offers; jobs on the same offers take and give back GPUs; tokens are sent straight to the lease escrow
-and governance (or someone else) sweeps the excess; time jumps to every boundary.
+(where they stay: it has no sweep); time jumps to every boundary.
 
 Every call is predicted by tests/stateful/lease_model.py first: the exact custom error, or success with the model's
 numbers in its events. After every step, from the chain alone and against the model: each escrow's token balance
-covers what it owes, and its running total owed() equals that and the model's (the lease escrow's excess is exactly
-the stray tokens not yet swept; the job escrow's is none); reserved GPUs never exceed an offer's count and equal the model's; a lease's provider is paid
-exactly rate x up seconds (never more), fee included; a client never loses more than its deposit, and once its
-lease ended and refunded, no more than what it paid for up time; every period is paid at most once (the paid periods
-of a lease chain from its start without overlap).
+covers what its views say it owes (the lease escrow's excess is exactly the stray tokens sent to it, the job escrow's
+none) and the job escrow's running total owed() equals the model's; reserved GPUs never exceed an offer's count and
+equal the model's; a lease's provider is paid exactly rate x up seconds (never more), fee included; a client never
+loses more than its deposit, and once its lease ended and refunded, no more than what it paid for up time; every
+period is paid at most once (the paid periods of a lease chain from its start without overlap).
 """
 
 from __future__ import annotations
@@ -102,7 +102,6 @@ class LeaseHarness:
             (c.escrow.accruedFees, ()),
             (c.lease.leaseCount, ()),
             (c.escrow.jobCount, ()),
-            (c.lease.owed, ()),
             (c.escrow.owed, ()),
         ]
         calls += [(c.token.balanceOf, (h,)) for h in self.holders]
@@ -112,7 +111,7 @@ class LeaseHarness:
         calls += [(c.staking.offer, (o,)) for o in offer_ids]
         calls += [(c.lease.getLease, (i,)) for i in lease_ids]
         res = iter(batch(calls))
-        lease_fees, job_fees, lease_count, job_count, lease_owed, job_owed = (next(res) for _ in range(6))
+        lease_fees, job_fees, lease_count, job_count, job_owed = (next(res) for _ in range(5))
         balances = {h: next(res) for h in self.holders}
         stakes = {p: next(res) for p in self.providers}
         lrec = {p: next(res) for p in self.providers}
@@ -126,10 +125,8 @@ class LeaseHarness:
         for v in leases.values():
             if v["status"] != CANCELLED:
                 owed += v["deposit"] - v["paid"]
-        # The balance covers what the escrow owes (tokens sent to it directly are the excess, which only a sweep
-        # takes), and its running total owed() is exactly that.
+        # The balance covers what the escrow owes (tokens sent to it directly are the excess, owed to nobody).
         assert balances[lease_addr] >= owed, f"lease escrow holds {balances[lease_addr]}, owes {owed}"
-        assert lease_owed == owed, f"lease owed() is {lease_owed}, the views sum to {owed}"
         assert balances[staking_addr] == sum(s[0] + s[1] for s in stakes.values()), "staking != stakes"
         for o, view in offers.items():
             assert view["reservedGpus"] <= view["gpuCount"], (
@@ -157,7 +154,6 @@ class LeaseHarness:
         for h in self.holders:
             assert balances[h] == w.balances[h], f"balance of {h}: chain {balances[h]}, model {w.balances[h]}"
         assert balances[lease_addr] == w.lease_owed() + w.lease_stray
-        assert lease_owed == w.lease_owed(), f"lease owed(): chain {lease_owed}, model {w.lease_owed()}"
         assert job_owed == w.job_owed(), f"job owed(): chain {job_owed}, model {w.job_owed()}"
         assert balances[escrow_addr] == w.job_owed(), (
             f"job escrow holds {balances[escrow_addr]}, owes {w.job_owed()}"
@@ -454,20 +450,13 @@ class LeaseMachine:
         if tx:
             assert tx.events["LeaseCollateralReleased"]["amount"] == total
 
-    def rule_stray_tokens(self, sweep="st_bool", s="st_seed"):
-        """Tokens sent to the lease escrow directly, or governance (or someone else) sweeping the excess: the sweep
-        takes exactly what was sent, never a token the escrow owes."""
-        if sweep:
-            caller = self.accts["deployer"] if s % 4 != 3 else [self.accts["rando"], self.clients[0]][(s >> 2) & 1]
-            errs, amount = self.w.sweep_lease_excess(str(caller))
-            tx = self.h.tx(self.c.lease.sweepExcess, sender=caller, errors=errs)
-            if tx:
-                assert tx.events["ExcessSwept"]["amount"] == amount
-        else:
-            sender = [self.accts["rando"], self.clients[0], self.providers[1]][s % 3]
-            amount = [1, 10**15, 10**18 + 7][(s >> 2) % 3]
-            errs = self.w.send_stray(str(sender), amount)
-            self.h.tx(self.c.token.transfer, self.c.lease, amount, sender=sender, errors=errs)
+    def rule_stray_tokens(self, s="st_seed"):
+        """Tokens sent to the lease escrow directly: owed to nobody, they stay in it (no sweep), and every later
+        payout is still exactly what the model says."""
+        sender = [self.accts["rando"], self.clients[0], self.providers[1]][s % 3]
+        amount = [1, 10**15, 10**18 + 7][(s >> 2) % 3]
+        errs = self.w.send_stray(str(sender), amount)
+        self.h.tx(self.c.token.transfer, self.c.lease, amount, sender=sender, errors=errs)
 
     def rule_withdraw_earnings(self, s="st_seed"):
         who = [self.providers[0], self.providers[1], self.accts["rando"]][s % 3]
@@ -640,7 +629,7 @@ def test_lease_machine(
         dict.fromkeys(
             [str(a) for a in accts.values()]
             + [str(a) for a in worker_accounts]
-            + [str(staking), str(escrow), str(lease_escrow), str(token), str(escrow.roles()[0])]
+            + [str(staking), str(escrow), str(lease_escrow), str(token)]
         )
     )
     w = LeaseWorld(
@@ -650,8 +639,6 @@ def test_lease_machine(
         lease_escrow=str(lease_escrow),
         workers=workers,
         min_stake=staking.minStake(),
-        governance=str(deployer),
-        treasury=str(escrow.roles()[0]),
     )
     for h_, b in zip(holders, batch([(token.balanceOf, (h_,)) for h_ in holders])):
         w.balances[h_] = b
