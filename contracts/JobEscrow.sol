@@ -155,6 +155,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             gpusReleased: false
         });
         _specHash[jobId] = specHash;
+        _tokensIn(deposit);
         _emitCreated(jobId, offerId, specHash, deposit, collateral);
         _token.safeTransferFrom(msg.sender, address(this), deposit);
     }
@@ -245,6 +246,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
         _books[t.provider].locked -= uint96(_collateral(deposit, c.collateralBps));
         _releaseJobGpus(jobId, c.gpuCount);
+        _tokensOut(deposit);
         emit JobCancelled(jobId, msg.sender, deposit);
         _token.safeTransfer(c.client, deposit);
     }
@@ -605,6 +607,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         amount = b.earnings;
         if (amount == 0) revert JobEscrowNothingToClaim(msg.sender);
         b.earnings = 0;
+        _tokensOut(amount);
         emit EarningsWithdrawn(msg.sender, amount);
         _token.safeTransfer(msg.sender, amount);
     }
@@ -735,6 +738,11 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     }
 
     /// @inheritdoc IJobEscrow
+    function sweepExcess() external returns (uint256) {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
     function settlementPaused() external view returns (bool) {
         return block.timestamp < _config.pauseEnds;
     }
@@ -843,6 +851,11 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     /// @inheritdoc IJobEscrow
     function accruedFees() external view returns (uint256) {
         return _config.accruedFees;
+    }
+
+    /// @inheritdoc IJobEscrow
+    function owed() external view returns (uint256) {
+        return _owed;
     }
 
     /// @inheritdoc IJobEscrow

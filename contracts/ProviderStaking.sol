@@ -66,6 +66,10 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
 
     constructor(IERC20 token_, address governance, uint256 minStake_, uint256 unbondingPeriod_) Governed(governance) {
         if (address(token_) == address(0)) revert ZeroAddress();
+        // Stakes, unbonding sums and slash totals are 96-bit fields, and the unbonding addition is unchecked: every
+        // amount must fit, which holds when the whole supply does (ComputeToken cannot mint after deployment).
+        uint256 supply = token_.totalSupply();
+        if (supply > type(uint96).max) revert ProviderStakingSupplyTooLarge(supply, type(uint96).max);
         _token = token_;
         _setParameter(PARAM_MIN_STAKE, minStake_);
         _setParameter(PARAM_UNBONDING_PERIOD, unbondingPeriod_);

@@ -189,6 +189,10 @@ _CONTRACT_HINTS: dict[str, str] = {
     "ProviderStakingBelowMinimum": "stake at least the minimum before taking new work",
     "ProviderStakingNoWorker": "name a worker key with setWorker first",
     "ProviderStakingParameterOutOfRange": "choose a value inside the parameter's hard range",
+    "JobEscrowNothingToSweep": "the escrow holds no tokens beyond what it owes; only tokens sent to it directly are swept",
+    "JobEscrowSupplyTooLarge": "deploy on a token whose total supply fits 96 bits (at most 2^96 - 1 base units)",
+    "LeaseEscrowSupplyTooLarge": "deploy on a token whose total supply fits 96 bits (at most 2^96 - 1 base units)",
+    "ProviderStakingSupplyTooLarge": "deploy on a token whose total supply fits 96 bits (at most 2^96 - 1 base units)",
 }
 
 

@@ -203,6 +203,13 @@ interface IJobEscrowTypes {
     /// @notice The arbiter may still rule on the job's dispute until `deadline`; closeUnruledDispute works after it.
     error JobEscrowRulingDeadlineNotReached(uint256 jobId, uint256 deadline, uint256 nowTs);
 
+    // Issue 8, lower findings 5 and 8: the supply bound and tokens sent to the escrow directly.
+    /// @notice The token's total supply `supply` exceeds `max` (2^96 - 1), the largest amount the escrow's 96-bit
+    /// fields hold; deploy on a token whose supply fits.
+    error JobEscrowSupplyTooLarge(uint256 supply, uint256 max);
+    /// @notice The escrow's balance `balance` is no more than what it owes (`owed`): there are no stray tokens to sweep.
+    error JobEscrowNothingToSweep(uint256 balance, uint256 owed);
+
     /// @notice A job was opened on `offerId` for `gpuCount` of its GPUs: `deposit` (= pricePerGpuSecond x
     /// maxGpuSeconds) was pulled from the client and `collateral` locked from the provider's stake. Everything an
     /// indexer needs about the job is here; no call is needed.
@@ -284,6 +291,11 @@ interface IJobEscrowTypes {
     /// @notice No ruling came by the ruling deadline: the client's `bond` went back to it, nothing was slashed, and
     /// the job's reserve and the `frozen` stake were released to the provider.
     event DisputeLapsed(uint256 indexed jobId, address indexed client, uint256 bond, uint256 frozen);
+
+    // Issue 8, lower finding 8.
+    /// @notice Governance sent `amount` tokens the escrow held beyond what it owes (`owed`, unchanged) to `treasury`:
+    /// tokens transferred to the escrow directly, which no job or party accounts for.
+    event ExcessSwept(address indexed treasury, uint256 amount, uint256 owed);
 }
 
 /// @notice The job escrow's functions.
@@ -483,4 +495,15 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
 
     /// @notice The EIP-712 domain separator.
     function domainSeparator() external view returns (bytes32);
+
+    // Issue 8, lower finding 8: tokens sent to the escrow directly.
+    /// @notice What the escrow owes in total: open deposits, unclaimed refunds, provider earnings, accrued fees,
+    /// dispute bonds and timeout slashes held or released but unclaimed. A running total, changed only where tokens
+    /// enter or leave the escrow (settlement moves value inside it). The escrow's token balance is never below it.
+    function owed() external view returns (uint256);
+
+    /// @notice Governance: send the tokens the escrow holds beyond what it owes (balance - owed(), tokens sent to it
+    /// directly) to the treasury. Never reaches an owed token; reverts with JobEscrowNothingToSweep when there is
+    /// no excess.
+    function sweepExcess() external returns (uint256 amount);
 }

@@ -171,6 +171,11 @@ interface ILeaseEscrowTypes {
     /// @notice A governance parameter was set outside its hard range.
     error LeaseEscrowParameterOutOfRange(uint8 param, uint256 value, uint256 min, uint256 max);
 
+    // Issue 8, lower finding 5: the supply bound.
+    /// @notice The token's total supply `supply` exceeds `max` (2^96 - 1), the largest amount the escrow's 96-bit
+    /// fields hold; deploy on a token whose supply fits.
+    error LeaseEscrowSupplyTooLarge(uint256 supply, uint256 max);
+
     /// @notice A lease was opened: `deposit` pulled from the client, `gpuCount` GPUs of `offerId` reserved, at
     /// `ratePerSecond` (= gpuCount x price). Everything an indexer needs about the lease is here.
     event LeaseOpened(

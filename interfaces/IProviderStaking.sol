@@ -110,6 +110,11 @@ interface IProviderStaking is IGoverned {
     /// @notice A governance parameter was set outside its hard range.
     error ProviderStakingParameterOutOfRange(uint8 param, uint256 value, uint256 min, uint256 max);
 
+    // Issue 8, lower finding 5: token amounts are kept in 96-bit fields.
+    /// @notice The token's total supply `supply` exceeds `max` (2^96 - 1), the largest amount the 96-bit stake fields
+    /// hold; deploy on a token whose supply fits.
+    error ProviderStakingSupplyTooLarge(uint256 supply, uint256 max);
+
     /// @notice `provider` bonded `amount`; its bonded stake is now `bonded`.
     event Staked(address indexed provider, uint256 amount, uint256 bonded);
     /// @notice `provider` moved `amount` to unbonding; all of its unbonding stake is released at `releaseAt`.

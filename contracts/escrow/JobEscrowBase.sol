@@ -210,7 +210,10 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     address internal _treasury;
     address internal _guardian;
     address internal _arbiter;
-    uint256 internal _jobCount;
+    // One slot, written by every opening: the job counter and (issue 8, lower finding 8) the running total of what the
+    // escrow owes, changed only where tokens enter or leave it. Both fit 128 bits: owed <= the supply < 2^96.
+    uint128 internal _jobCount;
+    uint128 internal _owed;
     address[] internal _oracles;
 
     mapping(address oracle => uint32 epoch) internal _oracleEpochOf;
@@ -242,8 +245,26 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         Governed(governance)
     {
         if (address(token_) == address(0) || address(staking_) == address(0)) revert ZeroAddress();
+        // Deposits, stake, earnings, fees and holds are 96-bit fields (issue 8, lower finding 5): every token amount
+        // must fit, which holds when the whole supply does (ComputeToken cannot mint after deployment).
+        uint256 supply = token_.totalSupply();
+        if (supply > type(uint96).max) revert JobEscrowSupplyTooLarge(supply, type(uint96).max);
         _token = token_;
         _staking = staking_;
+    }
+
+    /// @dev `amount` tokens came in (a deposit, a bond, a slash paid to the escrow): the escrow owes that much more.
+    function _tokensIn(uint256 amount) internal {
+        // Safe: the total owed is at most the escrow's balance, at most the supply < 2^96 (see the constructor).
+        unchecked {
+            _owed += uint128(amount);
+        }
+    }
+
+    /// @dev `amount` tokens are about to leave to whoever they were owed to. Checked: paying out more than is owed
+    /// would be an accounting bug, never a sweep's excess.
+    function _tokensOut(uint256 amount) internal {
+        _owed -= SafeCast.toUint128(amount);
     }
 
     /// @dev Hard caps, indexed by parameter: no caller, governance included, can go outside them.

@@ -51,6 +51,7 @@ contract JobEscrowDesk is JobEscrowBase {
             // the escrow, within a ruling's reach (see _penalize), so that no timeout of a job opened from another
             // wallet of the provider moves its stake out between a settlement and its dispute.
             slashed = _staking.slash(t.provider, amount, address(this), keep);
+            _tokensIn(slashed);
             Hold storage h = _holds[t.provider];
             // Safe: both sums are bounded by stake that existed, < 2^96; timestamps fit 32 bits until 2106.
             (h.held, h.claims) = (uint96(h.held + slashed), uint96(h.claims + slashed));
@@ -58,6 +59,7 @@ contract JobEscrowDesk is JobEscrowBase {
             _heldClaims[jobId] = HeldClaim({amount: uint96(slashed), epoch: h.epoch});
             emit TimeoutSlashHeld(jobId, t.provider, slashed, h.epoch);
         }
+        _tokensOut(deposit);
         emit JobTimedOut(jobId, deposit, slashed);
         _token.safeTransfer(c.client, deposit);
     }
@@ -81,6 +83,7 @@ contract JobEscrowDesk is JobEscrowBase {
         amount = uint256(claim.amount) * rel.held / rel.claims;
         delete _heldClaims[jobId];
         _heldReleased[provider] -= amount;
+        _tokensOut(amount);
         emit HeldSlashClaimed(jobId, c.client, amount);
         if (amount != 0) _token.safeTransfer(c.client, amount);
     }
@@ -153,6 +156,7 @@ contract JobEscrowDesk is JobEscrowBase {
             if (refund == 0) continue;
             t.maxGpuSeconds = c.stamp;
             total += refund;
+            _tokensOut(refund);
             emit RefundClaimed(jobId, c.client, refund);
             _token.safeTransfer(c.client, refund);
         }
@@ -181,6 +185,7 @@ contract JobEscrowDesk is JobEscrowBase {
         uint256 deadline = block.timestamp + p.rulingPeriod;
         _disputes[jobId] = DisputeTerms({rulingDeadline: uint32(deadline), frozen: uint96(frozen)});
         if (frozen != 0) _ledgers[t.provider].disputeFrozen += uint96(frozen);
+        _tokensIn(p.disputeBond);
         emit JobDisputed(jobId, msg.sender, p.disputeBond, reasonHash);
         emit DisputeFrozen(jobId, t.provider, deadline, frozen);
         if (p.disputeBond != 0) _token.safeTransferFrom(msg.sender, address(this), p.disputeBond);
@@ -228,6 +233,7 @@ contract JobEscrowDesk is JobEscrowBase {
         _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c);
         _releaseJobGpus(jobId, c.gpuCount);
         if (stillOpen == 0) _releaseHold(t.provider);
+        _tokensOut(m.disputeBond);
         emit DisputeLapsed(jobId, c.client, m.disputeBond, frozen);
         if (m.disputeBond != 0) _token.safeTransfer(c.client, m.disputeBond);
     }
@@ -248,6 +254,7 @@ contract JobEscrowDesk is JobEscrowBase {
             c.status = JobStatus.DisputeRejected;
             _storeCore(jobId, c);
             if (stillOpen == 0) _releaseHold(t.provider);
+            _tokensOut(bond);
             emit DisputeResolved(jobId, false, 0, 0);
             if (bond != 0) _token.safeTransfer(t.provider, bond);
             return;
@@ -261,6 +268,7 @@ contract JobEscrowDesk is JobEscrowBase {
         uint256 deposit = uint256(t.price) * m.originalMaxGpuSeconds;
         (uint256 slashed, uint256 compensation) = _penalize(t.provider, deposit * m.disputeSlashBps / BPS, paid);
         if (stillOpen == 0) _releaseHold(t.provider);
+        _tokensOut(compensation + bond);
         emit DisputeResolved(jobId, true, slashed, compensation);
         if (compensation + bond != 0) _token.safeTransfer(c.client, compensation + bond);
     }
@@ -277,6 +285,7 @@ contract JobEscrowDesk is JobEscrowBase {
         ++_ledgers[t.provider].disputesLost;
         uint256 amount = deposit * _jobMeta[jobId].disputeSlashBps / BPS;
         (uint256 slashed, uint256 compensation) = _penalize(t.provider, amount, deposit);
+        _tokensOut(deposit + compensation);
         emit FraudReported(jobId, evidenceHash, slashed, compensation);
         _token.safeTransfer(c.client, deposit + compensation);
     }
@@ -290,6 +299,7 @@ contract JobEscrowDesk is JobEscrowBase {
         returns (uint256 slashed, uint256 compensation)
     {
         slashed = _staking.slash(provider, amount, address(this), _books[provider].locked);
+        _tokensIn(slashed);
         if (amount > slashed) {
             Hold storage h = _holds[provider];
             uint256 fromHold = Math.min(amount - slashed, h.held);
@@ -329,8 +339,21 @@ contract JobEscrowDesk is JobEscrowBase {
         amount = _config.accruedFees;
         if (amount == 0) revert JobEscrowNothingToClaim(_treasury);
         _config.accruedFees = 0;
+        _tokensOut(amount);
         emit FeesWithdrawn(_treasury, amount);
         _token.safeTransfer(_treasury, amount);
+    }
+
+    /// @notice See IJobEscrow.
+    function sweepExcess() external onlyGovernance nonReentrant returns (uint256 amount) {
+        uint256 balance = _token.balanceOf(address(this));
+        uint256 owed_ = _owed;
+        if (balance <= owed_) revert JobEscrowNothingToSweep(balance, owed_);
+        // Only what no job or party accounts for: the total owed is untouched.
+        amount = balance - owed_;
+        address treasury = _treasury;
+        emit ExcessSwept(treasury, amount, owed_);
+        _token.safeTransfer(treasury, amount);
     }
 
     /// @notice See IJobEscrow.

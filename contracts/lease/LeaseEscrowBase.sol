@@ -261,6 +261,10 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
         if (address(token_) == address(0) || address(staking_) == address(0) || address(jobEscrow_) == address(0)) {
             revert ZeroAddress();
         }
+        // Deposits, collateral, earnings and fees are 96-bit fields (issue 8, lower finding 5): every token amount
+        // must fit, which holds when the whole supply does (ComputeToken cannot mint after deployment).
+        uint256 supply = token_.totalSupply();
+        if (supply > type(uint96).max) revert LeaseEscrowSupplyTooLarge(supply, type(uint96).max);
         _token = token_;
         _staking = staking_;
         _jobs = jobEscrow_;

@@ -1,4 +1,4 @@
-"""`gpusettle admin`: parameters, oracle set, roles, pause (governance and guardian)."""
+"""`gpusettle admin`: parameters, oracle set, roles, pause, sweeping stray tokens (governance and guardian)."""
 
 from __future__ import annotations
 
@@ -153,4 +153,44 @@ def withdraw_fees() -> None:
     c.emit(
         {"tx": out.summary(), "treasury": treasury, "fees": got},
         f"sent {client.fmt(got)} of fees to the treasury {treasury}",
+    )
+
+
+@admin.command("sweep-excess")
+@shared_options
+def sweep_excess() -> None:
+    """Governance: send tokens sent to the job escrow directly (its balance beyond what it owes) to the treasury.
+
+    The job escrow keeps the total it owes on chain (`owed()`); the sweep can never take an owed token. The lease
+    escrow has no sweep: tokens sent to it directly stay there (see SECURITY.md, "Known limits")."""
+    c = get_ctx()
+    client = c.client()
+    escrow = client.escrow
+    sender = c.address()
+    governance = str(client.chain.rpc(escrow.functions.governance().call))
+    if governance.lower() != sender.lower():
+        raise ConfigError(
+            f"only the job escrow's governance ({governance}) may sweep it, not {sender}",
+            "send it from the governance account with --account",
+        )
+    owed = int(client.chain.rpc(escrow.functions.owed().call))
+    excess = max(client.token_balance(escrow.address) - owed, 0)
+    if excess == 0:
+        raise ConfigError(
+            "the job escrow holds no tokens beyond what it owes",
+            "only tokens transferred to the job escrow directly are swept; check its balance against `owed()`",
+        )
+    treasury = client.roles().treasury
+    out = c.send(
+        client.chain.plan_call(
+            f"sweep {client.fmt(excess)} from the job escrow to the treasury {treasury}",
+            sender,
+            escrow,
+            "sweepExcess",
+        ),
+        what="job escrow swept",
+    )
+    c.emit(
+        {"tx": out.summary(), "treasury": treasury, "amount": excess},
+        f"sent {client.fmt(excess)} from the job escrow to the treasury {treasury}",
     )

@@ -400,6 +400,30 @@ def test_admin(gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil) -> N
     assert gs.json("admin", "params", "show")["paused"] is False
 
 
+def test_admin_sweep_excess(gs: Cli, suite: dict[str, str]) -> None:
+    """Tokens sent to the job escrow directly go to the treasury by governance's `admin sweep-excess`; nothing it owes
+    moves, a second sweep finds nothing, and an account other than governance is told who may sweep. Tokens sent to
+    the lease escrow (which has no sweep) stay there."""
+    record = json.loads((gs.home / "deployments" / "31337.json").read_text())
+    escrow, lease = record["addresses"]["escrow"], record["addresses"]["leaseEscrow"]
+    gs("token", "transfer", "3", escrow, *_signed(gs, "client"))
+    gs("token", "transfer", "2", lease, *_signed(gs, "client"))
+    denied = gs("admin", "sweep-excess", *_signed(gs, "prov"), ok=False)
+    assert "error: only the job escrow's governance" in denied.stderr and "hint:" in denied.stderr
+    before = {a: int(gs.json("token", "balance", a)["balance"]) for a in (escrow, lease)}
+    out = gs.json("admin", "sweep-excess", "-a", "dev:0", "-y")
+    assert int(out["amount"]) == 3 * E18 and out["tx"]["success"]
+    after = {a: int(gs.json("token", "balance", a)["balance"]) for a in (escrow, lease)}
+    assert (before[escrow] - after[escrow], before[lease] - after[lease]) == (3 * E18, 0)
+    again = gs("admin", "sweep-excess", "-a", "dev:0", "-y", ok=False)
+    assert (
+        "error: the job escrow holds no tokens beyond what it owes" in again.stderr
+        and "hint:" in again.stderr
+    )
+    legacy = gs("admin", "sweep-excess", "--escrow", "leases", "-a", "dev:0", "-y", ok=False)
+    assert "--escrow" in legacy.stderr and "Traceback" not in legacy.stderr
+
+
 def test_unstake_and_withdraw_after_unbonding(
     gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil
 ) -> None:

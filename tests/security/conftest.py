@@ -417,30 +417,38 @@ def hostile(ReentrantToken, ContractWallet, ProviderStaking, JobEscrow, deployer
 # ------------------------------------------------------------ the big suite
 
 
-BIG_SUPPLY = 2**100  # more than any job, stake and earnings the contracts can hold (their fields are 96 bits)
+BIG_SUPPLY = MAX_U96  # the largest supply the contracts take (their fields are 96 bits; larger is refused)
+BIG_MIN_STAKE = 10**18  # one token: the largest jobs leave the provider little of the supply to stake
 
 
 @pytest.fixture(scope="module")
 def big(ComputeToken, ProviderStaking, JobEscrow, deployer, guardian, arbiter, treasury, oracle, oracle_key,
         worker, worker_key, accounts):
-    """A suite whose token supply exceeds 2^96 base units, so that jobs at the hard limits (price 2^64 - 1,
-    2^32 - 1 GPU-seconds) can be funded. accounts[8] provides with the largest stake the contract can hold
-    (2^96 - 1), accounts[7] is the client."""
+    """A suite whose token has the largest supply the contracts accept (2^96 - 1 base units), so that jobs at the
+    hard limits (price 2^64 - 1, 2^32 - 1 GPU-seconds: a deposit of 2^96 - 2^64 - 2^32 + 1) can be funded.
+    accounts[8] provides, accounts[7] is the client; the deployer holds the supply until a test calls
+    `fund(stake, client_funds)`, which splits it between the two as the test needs (it cannot give both the
+    largest amounts: that is the bound)."""
     tok = ComputeToken.deploy("gpusettle Compute", "GPUC", deployer, BIG_SUPPLY, {"from": deployer})
-    staking_ = ProviderStaking.deploy(tok, deployer, MIN_STAKE, UNBONDING_PERIOD, {"from": deployer})
+    staking_ = ProviderStaking.deploy(tok, deployer, BIG_MIN_STAKE, UNBONDING_PERIOD, {"from": deployer})
     escrow_ = JobEscrow.deploy(tok, staking_, deployer, guardian, arbiter, treasury, [oracle], 1, ESCROW_PARAMS,
                                {"from": deployer})
     staking_.setEscrow(escrow_, {"from": deployer})
     prov, cli = accounts[8], accounts[7]
-    tok.transfer(prov, MAX_U96, {"from": deployer})
-    tok.transfer(cli, 2**99, {"from": deployer})
     tok.approve(staking_, MAX_U256, {"from": prov})
-    staking_.stake(MAX_U96, {"from": prov})
     staking_.setWorker(worker, {"from": prov})
     tok.approve(escrow_, MAX_U256, {"from": cli})
+
+    def fund(stake=BIG_MIN_STAKE, client_funds=0):
+        assert stake + client_funds <= tok.balanceOf(deployer), "more than the supply"
+        tok.transfer(prov, stake, {"from": deployer})
+        staking_.stake(stake, {"from": prov})
+        if client_funds:
+            tok.transfer(cli, client_funds, {"from": deployer})
+
     return SimpleNamespace(token=tok, staking=staking_, escrow=escrow_, provider=prov, client=cli, worker=worker,
                            worker_key=worker_key, oracle_key=oracle_key, deployer=deployer, treasury=treasury,
-                           arbiter=arbiter, holders=list(accounts[:10]) + [worker, escrow_, staking_])
+                           arbiter=arbiter, holders=list(accounts[:10]) + [worker, escrow_, staking_], fund=fund)
 
 
 __all__ = [name for name in dir() if not name.startswith("_")]

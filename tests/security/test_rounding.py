@@ -5,8 +5,9 @@ accept (price 2^64 - 1, 2^32 - 1 GPU-seconds).
 What stops it (SECURITY.md, "Rounding"): collateral rounds up (a tiny job still locks collateral), fees round down
 (never more than the payment), refunds are exact, `price x (max - billed)`; payout + fee + refund == deposit;
 slashes never take more than exists. Every test checks that the sum of all balances equals totalSupply before and
-after. The hypothesis tests run on a suite whose token supply exceeds 2^96 base units, so every price and job size
-the escrow accepts can be funded.
+after. The huge-job and hypothesis tests run on a suite whose token has the largest supply the contracts accept
+(2^96 - 1 base units, finding 5), which funds the largest job the escrow accepts, but not that job and a stake as
+large: beyond the supply, jobs are refused with custom errors, and no 96-bit field can overflow.
 """
 
 import brownie
@@ -151,19 +152,26 @@ def liabilities(b):
     return owed
 
 
+LARGEST = MAX_U64 * MAX_U32  # the largest deposit: 2^96 - 2^64 - 2^32 + 1, below the supply
+HALF_SECONDS = 2**31 - 1
+HALF = MAX_U64 * HALF_SECONDS  # the largest job at the top price whose deposit a stake as large can back
+
+
 def test_largest_job_fits_every_field_and_pays_exactly(big):
+    """The largest job the hard limits allow. It needs all but 2^64 + 2^32 - 1 base units of the supply as its
+    deposit, so the provider stakes the rest and the job locks no collateral."""
     b = big
+    b.fund(stake=MAX_U96 - LARGEST, client_funds=LARGEST)
     b.escrow.setParameter(0, 1_000, {"from": b.deployer})  # the highest fee
-    b.escrow.setParameter(1, BPS, {"from": b.deployer})  # collateral = the whole job value
+    b.escrow.setParameter(1, 0, {"from": b.deployer})
     start = supply_check(b.token, b.holders)
-    assert start[0] == start[1]
+    assert start[0] == start[1] == MAX_U96
     job_id = big_job(b, MAX_U64, MAX_U32)
-    deposit = MAX_U64 * MAX_U32
+    deposit = LARGEST
     j = b.escrow.getJob(job_id).dict()
-    assert (j["deposit"], j["collateral"], j["maxGpuSeconds"], j["pricePerGpuSecond"]) == (deposit, deposit,
-                                                                                          MAX_U32, MAX_U64)
-    assert b.escrow.providerRecord(b.provider)["lockedCollateral"] == deposit
-    assert b.token.balanceOf(b.escrow) == deposit
+    assert (j["deposit"], j["collateral"], j["maxGpuSeconds"], j["pricePerGpuSecond"]) == (deposit, 0, MAX_U32,
+                                                                                          MAX_U64)
+    assert b.token.balanceOf(b.escrow) == deposit == b.escrow.owed()
 
     r = receipt_for(b.escrow, job_id, gpu_seconds=MAX_U32)  # 255 GPUs for about 195 days
     tx = big_settle(b, [r])
@@ -171,38 +179,72 @@ def test_largest_job_fits_every_field_and_pays_exactly(big):
     ev = events_of(tx, "JobSettled")[0]
     assert (ev["gpuSeconds"], ev["payout"], ev["fee"]) == (MAX_U32, deposit - fee, fee)
     rec = b.escrow.providerRecord(b.provider).dict()
-    # the collateral stays locked as the job's dispute reserve
-    assert (rec["earnings"], rec["lockedCollateral"], rec["gpuSecondsServed"]) == (
-        deposit - fee, b.escrow.getJob(job_id)["collateral"], MAX_U32)
+    # the reserve stays the collateral (0): the provider's free stake cannot cover what the job paid
+    assert (rec["earnings"], rec["lockedCollateral"], rec["gpuSecondsServed"]) == (deposit - fee, 0, MAX_U32)
     assert b.escrow.accruedFees() == fee
-    assert liabilities(b) == b.token.balanceOf(b.escrow)
+    assert liabilities(b) == b.token.balanceOf(b.escrow) == b.escrow.owed()
 
     b.escrow.withdrawEarnings({"from": b.provider})
     b.escrow.withdrawFees({"from": b.deployer})
-    assert b.token.balanceOf(b.escrow) == 0
+    assert b.token.balanceOf(b.escrow) == 0 == b.escrow.owed()
     assert b.token.balanceOf(b.treasury) == fee
     assert supply_check(b.token, b.holders) == start
 
 
-def test_largest_job_times_out_and_is_slashed_exactly(big):
+def test_largest_job_with_full_collateral_is_refused_when_the_supply_cannot_back_it(big):
+    """A job at the hard limits whose collateral is its whole value would need twice the supply (deposit plus an
+    equal stake): it is refused with a custom error before any token moves, never overflows a field."""
     b = big
+    b.fund(stake=MAX_U96 - LARGEST, client_funds=LARGEST)
+    b.escrow.setParameter(1, BPS, {"from": b.deployer})
+    oid = b.staking.addOffer("GB200", 255, 192, MAX_U64, "ipfs://big", {"from": b.provider}).events["OfferAdded"][
+        "offerId"]
+    before = supply_check(b.token, b.holders), b.token.balanceOf(b.client), b.escrow.jobCount()
+    with brownie.reverts(err("JobEscrowInsufficientFreeStake(address,uint256,uint256)", b.provider,
+                             MAX_U96 - LARGEST, LARGEST)):
+        b.escrow.createJob(oid, MAX_U32, now() + DAY, SPEC_HASH, *limits(b.escrow, oid), {"from": b.client})
+    assert (supply_check(b.token, b.holders), b.token.balanceOf(b.client), b.escrow.jobCount()) == before
+
+
+def test_a_second_largest_job_cannot_be_funded_so_no_sum_passes_96_bits(big):
+    """Two jobs at the hard limits would hold more than 2^96 together (and their payouts would overflow the
+    provider's 96-bit earnings): the supply holds only one, so the second is refused by the token with the
+    client's balance and the deposit, and nothing moves."""
+    b = big
+    b.fund(stake=MAX_U96 - LARGEST, client_funds=LARGEST)
+    b.escrow.setParameter(1, 0, {"from": b.deployer})
+    big_job(b, MAX_U64, MAX_U32)
+    oid = b.staking.addOffer("GB200", 255, 192, MAX_U64, "ipfs://big", {"from": b.provider}).events["OfferAdded"][
+        "offerId"]
+    before = supply_check(b.token, b.holders), b.escrow.jobCount(), b.escrow.owed()
+    with brownie.reverts(err("ERC20InsufficientBalance(address,uint256,uint256)", b.client, 0, LARGEST)):
+        b.escrow.createJob(oid, MAX_U32, now() + DAY, SPEC_HASH, *limits(b.escrow, oid), {"from": b.client})
+    assert (supply_check(b.token, b.holders), b.escrow.jobCount(), b.escrow.owed()) == before
+
+
+def test_largest_fully_collateralised_job_times_out_and_is_slashed_exactly(big):
+    b = big
+    b.fund(stake=MAX_U96 - HALF, client_funds=HALF)
     b.escrow.setParameter(1, BPS, {"from": b.deployer})
     b.escrow.setParameter(2, BPS, {"from": b.deployer})
     start = supply_check(b.token, b.holders)
     client_before = b.token.balanceOf(b.client)
-    job_id = big_job(b, MAX_U64, MAX_U32, deadline_in=2 * DAY)
-    deposit = MAX_U64 * MAX_U32
+    job_id = big_job(b, MAX_U64, HALF_SECONDS, deadline_in=2 * DAY)
+    deposit = HALF
+    assert b.escrow.getJob(job_id)["collateral"] == deposit
     with at(b.escrow.getJob(job_id)["deadline"] + TIMEOUT_GRACE):
         tx = b.escrow.claimTimeout(job_id, {"from": b.deployer})
     assert tx.events["JobTimedOut"]["slashed"] == deposit
     assert b.token.balanceOf(b.client) == client_before + deposit
-    assert b.staking.stakeOf(b.provider)[0] == MAX_U96 - deposit
-    assert b.token.balanceOf(b.escrow) == 0
+    assert b.staking.stakeOf(b.provider)[0] == MAX_U96 - HALF - deposit
+    assert b.staking.totalSlashedOf(b.provider) == deposit
+    assert b.token.balanceOf(b.escrow) == 0 == b.escrow.owed()
     assert supply_check(b.token, b.holders) == start
 
 
 def test_beyond_the_largest_job_is_refused(big):
     b = big
+    b.fund()
     oid = b.staking.addOffer("GB200", 255, 192, MAX_U64, "ipfs://big", {"from": b.provider}).events["OfferAdded"][
         "offerId"]
     for bad in (0, MAX_U32 + 1, 2**64, 2**256 - 1):
@@ -211,33 +253,23 @@ def test_beyond_the_largest_job_is_refused(big):
 
 
 def test_largest_jobs_batched_for_one_provider_lose_no_earnings(big):
-    """Two jobs at the hard limits, one provider, one batch: each payout fits the provider's 96-bit earnings, their
-    sum does not. The batch must either credit every token or revert; it must never credit the sum modulo 2^96
-    (the rest would be stuck in the escrow, owed to nobody)."""
+    """Two jobs at the top price, one provider, one batch, holding nearly the whole supply between them: every
+    token of the payouts is credited (no truncation to 96 bits), and all of it can be withdrawn."""
     b = big
+    b.fund(stake=MAX_U96 - 2 * HALF, client_funds=2 * HALF)
+    b.escrow.setParameter(1, 0, {"from": b.deployer})
     start = supply_check(b.token, b.holders)
-    ids = [big_job(b, MAX_U64, MAX_U32) for _ in range(2)]
-    deposit = MAX_U64 * MAX_U32
-    rs = [receipt_for(b.escrow, j, gpu_seconds=MAX_U32) for j in ids]
-    fee = deposit * FEE_BPS // BPS
-    try:
-        big_settle(b, rs)
-    except brownie.exceptions.VirtualMachineError:
-        # Refused: nothing settled. Each job can still settle on its own, with a withdrawal in between.
-        assert [b.escrow.getJob(j)["status"] for j in ids] == [2, 2]
-        assert b.escrow.providerRecord(b.provider)["earnings"] == 0
-        provider_before = b.token.balanceOf(b.provider)
-        big_settle(b, rs[:1])
-        b.escrow.withdrawEarnings({"from": b.provider})
-        big_settle(b, rs[1:])
-        b.escrow.withdrawEarnings({"from": b.provider})
-        assert b.token.balanceOf(b.provider) == provider_before + 2 * (deposit - fee)
-        assert b.escrow.accruedFees() == 2 * fee
-    else:
-        assert b.escrow.providerRecord(b.provider)["earnings"] == 2 * (deposit - fee), \
-            "earnings were truncated to 96 bits: tokens are stuck in the escrow"
-        assert b.escrow.accruedFees() == 2 * fee
-    assert liabilities(b) == b.token.balanceOf(b.escrow)
+    ids = [big_job(b, MAX_U64, HALF_SECONDS, gpu_count=128) for _ in range(2)]
+    rs = [receipt_for(b.escrow, j, gpu_seconds=HALF_SECONDS) for j in ids]
+    fee = HALF * FEE_BPS // BPS
+    big_settle(b, rs)
+    assert [b.escrow.getJob(j)["status"] for j in ids] == [3, 3]
+    assert b.escrow.providerRecord(b.provider)["earnings"] == 2 * (HALF - fee)
+    assert b.escrow.accruedFees() == 2 * fee
+    assert liabilities(b) == b.token.balanceOf(b.escrow) == b.escrow.owed()
+    provider_before = b.token.balanceOf(b.provider)
+    b.escrow.withdrawEarnings({"from": b.provider})
+    assert b.token.balanceOf(b.provider) == provider_before + 2 * (HALF - fee)
     assert supply_check(b.token, b.holders) == start
 
 
@@ -247,6 +279,9 @@ def test_largest_jobs_batched_for_one_provider_lose_no_earnings(big):
 # 25 examples each keep the module under a minute. brownie's integer strategies draw from several weighted
 # distributions, and with seven of them hypothesis sometimes flags the examples as too large to generate: that
 # health check (and the per-example timing one: each example is a dozen transactions) says nothing about the code.
+# The supply is split in half: the client can fund any job up to 2^95 - 1 (every price, up to 2^31 GPU-seconds
+# at the top price), and the stake covers any collateral of such a job.
+PROP_STAKE = 2**95
 SETTINGS = settings(max_examples=25, suppress_health_check=[HealthCheck.data_too_large, HealthCheck.too_slow])
 
 
@@ -258,6 +293,9 @@ SETTINGS = settings(max_examples=25, suppress_health_check=[HealthCheck.data_too
 def test_payout_plus_fee_plus_refund_is_the_deposit(big, price, max_gpu_seconds, claim, gpu_count, fee_bps,
                                                     collateral_bps, outcome):
     b = big
+    b.fund(stake=PROP_STAKE, client_funds=MAX_U96 - PROP_STAKE)
+    # what the client can fund, keeping a dispute bond
+    max_gpu_seconds = min(max_gpu_seconds, (MAX_U96 - PROP_STAKE - DISPUTE_BOND) // price)
     b.escrow.setParameter(0, fee_bps, {"from": b.deployer})
     b.escrow.setParameter(1, collateral_bps, {"from": b.deployer})
     start = supply_check(b.token, b.holders)
@@ -295,7 +333,7 @@ def test_payout_plus_fee_plus_refund_is_the_deposit(big, price, max_gpu_seconds,
         b.escrow.withdrawEarnings({"from": b.provider})
     if fee:
         b.escrow.withdrawFees({"from": b.deployer})
-    assert b.token.balanceOf(b.escrow) == 0
+    assert b.token.balanceOf(b.escrow) == 0 == b.escrow.owed()
     spent = client_before - b.token.balanceOf(b.client)
     earned = b.token.balanceOf(b.provider) - provider_before
     assert spent == paid <= deposit  # the client never pays more than its deposit
@@ -313,6 +351,9 @@ def test_penalties_never_create_lose_or_overdraw_tokens(big, price, max_gpu_seco
                                                         slash_bps, path):
     """path 0: timeout; 1: upheld dispute; 2: rejected dispute; 3: fraud report."""
     b = big
+    b.fund(stake=PROP_STAKE, client_funds=MAX_U96 - PROP_STAKE)
+    # what the client can fund, keeping a dispute bond
+    max_gpu_seconds = min(max_gpu_seconds, (MAX_U96 - PROP_STAKE - DISPUTE_BOND) // price)
     b.escrow.setParameter(1, collateral_bps, {"from": b.deployer})
     b.escrow.setParameter(2 if path == 0 else 3, slash_bps, {"from": b.deployer})
     start = supply_check(b.token, b.holders)
@@ -355,6 +396,6 @@ def test_penalties_never_create_lose_or_overdraw_tokens(big, price, max_gpu_seco
     bonded, unbonding = (int(v) for v in b.staking.stakeOf(b.provider)[:2])
     assert bonded + unbonding == stake_before - slashed
     assert b.token.balanceOf(b.staking) == bonded + unbonding
-    assert liabilities(b) == b.token.balanceOf(b.escrow)
+    assert liabilities(b) == b.token.balanceOf(b.escrow) == b.escrow.owed()
     assert b.escrow.providerRecord(b.provider)["lockedCollateral"] == 0
     assert supply_check(b.token, b.holders) == start

@@ -139,6 +139,7 @@ class LeaseWorld:
     jobs: dict[int, Job] = field(default_factory=dict)
     lease_fees: int = 0
     job_fees: int = 0
+    lease_stray: int = 0  # tokens sent to the lease escrow directly: owed to nobody, locked there (no sweep)
 
     def clone(self) -> LeaseWorld:
         return copy.deepcopy(self)
@@ -229,6 +230,14 @@ class LeaseWorld:
                     else lease.remaining
                 ) + lease.bond
         return owed
+
+    def send_stray(self, sender: str, amount: int) -> list[tuple]:
+        """A plain token transfer to the lease escrow: no function of it runs, so nobody is owed the tokens."""
+        if self.balances[sender] < amount:
+            return [E("ERC20InsufficientBalance(address,uint256,uint256)", sender, self.balances[sender], amount)]
+        self.move(sender, self.lease_escrow, amount)
+        self.lease_stray += amount
+        return []
 
     def job_owed(self) -> int:
         owed = self.job_fees + sum(self.job_earnings.values())

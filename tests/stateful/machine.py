@@ -311,6 +311,20 @@ class ProtocolOps:
         if tx:
             expect_event(tx.events["FeesWithdrawn"]["amount"], amount, "FeesWithdrawn.amount")
 
+    def do_send_stray(self, s):
+        """Someone transfers tokens straight to the escrow (no escrow function runs)."""
+        sender = self.pick([self.accts["rando"], self.accts["client"], self.accts["provider"]], s)
+        amount = [1, 10**15, 10**18 + 7][(s >> 4) % 3]
+        errs = self.w.send_stray(str(sender), amount)
+        self.h.tx(self.token.transfer, self.escrow, amount, sender=sender, errors=errs)
+
+    def do_sweep(self, s):
+        caller = self.caller_for_role(s, self.accts["deployer"])
+        errs, amount = self.w.sweep_excess(str(caller))
+        tx = self.h.tx(self.escrow.sweepExcess, sender=caller, errors=errs)
+        if tx:
+            expect_event(tx.events["ExcessSwept"]["amount"], amount, "ExcessSwept.amount")
+
     def do_pause(self, s):
         caller = self.caller_for_role(s, self.accts["guardian"])
         self.h.tx(self.escrow.pause, sender=caller, errors=self.w.pause(str(caller)))

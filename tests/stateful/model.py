@@ -226,6 +226,8 @@ class World:
     released: dict[tuple, list] = field(default_factory=dict)
     # job -> (claim on its provider's hold, epoch)
     held_claims: dict[int, tuple] = field(default_factory=dict)
+    # tokens sent to the escrow directly (a plain transfer): owed to nobody, until governance sweeps them
+    stray: int = 0
 
     def clone(self) -> World:
         return copy.deepcopy(self)
@@ -290,6 +292,25 @@ class World:
     def escrow_liabilities(self) -> int:
         return (sum(j.held for j in self.jobs.values()) + sum(b.earnings for b in self.books.values())
                 + self.fees + sum(h[0] for h in self.holds.values()) + sum(r[2] for r in self.released.values()))
+
+    def send_stray(self, sender: str, amount: int) -> list[tuple]:
+        """A plain token transfer to the escrow: no function of it runs, so nobody is owed the tokens."""
+        if self.balances[sender] < amount:
+            return [E("ERC20InsufficientBalance(address,uint256,uint256)", sender, self.balances[sender], amount)]
+        self.move(sender, self.escrow, amount)
+        self.stray += amount
+        return []
+
+    def sweep_excess(self, caller: str) -> tuple[list[tuple], int | None]:
+        """Governance sends the balance beyond what the escrow owes to the treasury; never an owed token."""
+        if caller != self.governance:
+            return [unauthorized(caller, "governance")], None
+        owed = self.escrow_liabilities()
+        if self.stray == 0:
+            return [E("JobEscrowNothingToSweep(uint256,uint256)", self.balances[self.escrow], owed)], None
+        amount, self.stray = self.stray, 0
+        self.move(self.escrow, self.treasury, amount)
+        return [], amount
 
     def release_hold(self, provider: str, now: int) -> None:
         hold = self.holds[provider]

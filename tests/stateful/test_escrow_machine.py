@@ -4,8 +4,10 @@ already-settled jobs, sometimes one bad receipt), claim timeouts and refunds, di
 withdraw earnings and fees; the guardian pauses and unpauses, governance sets parameters in and out of their
 caps, providers unstake and rotate worker keys, and time jumps to the boundaries of every window.
 
-Invariants after every step (tests/stateful/harness.py), from on-chain views alone: the escrow's balance equals
-open deposits + unclaimed refunds + bonds of disputed jobs + provider earnings + accrued fees; the staking
+Invariants after every step (tests/stateful/harness.py), from on-chain views alone: the escrow's balance is at
+least open deposits + unclaimed refunds + bonds of disputed jobs + provider earnings + accrued fees + held slashes,
+and its running total owed() equals that sum and the model's (tokens sent to it directly are the excess, which
+only governance's sweep takes); the staking
 balance equals bonded + unbonding stake; tokens are conserved; each job's money moves once (JobSettled,
 JobTimedOut, JobCancelled and FraudReported at most once per job, RefundClaimed at most once); every parameter
 is inside its hard cap. Then every balance, job, provider record and parameter is compared with the model.
@@ -113,6 +115,14 @@ class EscrowMachine(ProtocolOps):
 
     def rule_withdraw_fees(self, s="st_seed"):
         self.do_withdraw_fees(s)
+
+    def rule_stray_tokens(self, sweep="st_bool", s="st_seed"):
+        """Tokens sent to the escrow directly, or governance (or someone else) sweeping the excess: the sweep
+        takes exactly what was sent, never a token the escrow owes."""
+        if sweep:
+            self.do_sweep(s)
+        else:
+            self.do_send_stray(s)
 
     def rule_unstake_or_withdraw(self, s="st_seed"):
         """Providers leave: locked collateral and open disputes must hold their stake back."""

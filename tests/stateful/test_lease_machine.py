@@ -3,14 +3,16 @@ GPUs, a price or class limit the offer no longer meets, bad deposits and end tim
 providers (reclaimable with an uptime guarantee, interruptible, dedicated), accept, decline, cancel, top up, close
 and reclaim them, post attested checkpoints (honest, stale, gapped, past the billing end, impossible numbers,
 batches of two), claim expiries and refunds, release collateral and withdraw earnings; providers pause, resume and
-re-class their offers; jobs on the same offers take and give back GPUs; time jumps to every boundary.
+re-class their offers; jobs on the same offers take and give back GPUs; tokens are sent straight to the lease escrow
+(where they stay: it has no sweep); time jumps to every boundary.
 
 Every call is predicted by tests/stateful/lease_model.py first: the exact custom error, or success with the model's
-numbers in its events. After every step, from the chain alone and against the model: each contract's token balance
-equals what it owes; reserved GPUs never exceed an offer's count and equal the model's; a lease's provider is paid
-exactly rate x up seconds (never more), fee included; a client never loses more than its deposit, and once its
-lease ended and refunded, no more than what it paid for up time; every period is paid at most once (the paid periods
-of a lease chain from its start without overlap).
+numbers in its events. After every step, from the chain alone and against the model: each escrow's token balance
+covers what its views say it owes (the lease escrow's excess is exactly the stray tokens sent to it, the job escrow's
+none) and the job escrow's running total owed() equals the model's; reserved GPUs never exceed an offer's count and
+equal the model's; a lease's provider is paid exactly rate x up seconds (never more), fee included; a client never
+loses more than its deposit, and once its lease ended and refunded, no more than what it paid for up time; every
+period is paid at most once (the paid periods of a lease chain from its start without overlap).
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class LeaseHarness:
             (c.escrow.accruedFees, ()),
             (c.lease.leaseCount, ()),
             (c.escrow.jobCount, ()),
+            (c.escrow.owed, ()),
         ]
         calls += [(c.token.balanceOf, (h,)) for h in self.holders]
         calls += [(c.staking.stakeOf, (p,)) for p in self.providers]
@@ -110,7 +113,7 @@ class LeaseHarness:
         calls += [(c.staking.offer, (o,)) for o in offer_ids]
         calls += [(c.lease.getLease, (i,)) for i in lease_ids]
         res = iter(batch(calls))
-        lease_fees, job_fees, lease_count, job_count = (next(res) for _ in range(4))
+        lease_fees, job_fees, lease_count, job_count, job_owed = (next(res) for _ in range(5))
         balances = {h: next(res) for h in self.holders}
         stakes = {p: next(res) for p in self.providers}
         lrec = {p: next(res) for p in self.providers}
@@ -126,7 +129,8 @@ class LeaseHarness:
                 owed += v["deposit"] - v["paid"]
             if v["status"] == DISPUTED:
                 owed += v["disputeBond"]
-        assert balances[lease_addr] == owed, f"lease escrow holds {balances[lease_addr]}, owes {owed}"
+        # The balance covers what the escrow owes (tokens sent to it directly are the excess, owed to nobody).
+        assert balances[lease_addr] >= owed, f"lease escrow holds {balances[lease_addr]}, owes {owed}"
         assert balances[staking_addr] == sum(s[0] + s[1] for s in stakes.values()), "staking != stakes"
         for o, view in offers.items():
             assert view["reservedGpus"] <= view["gpuCount"], (
@@ -157,7 +161,8 @@ class LeaseHarness:
         # ---- the chain equals the model
         for h in self.holders:
             assert balances[h] == w.balances[h], f"balance of {h}: chain {balances[h]}, model {w.balances[h]}"
-        assert balances[lease_addr] == w.lease_owed()
+        assert balances[lease_addr] == w.lease_owed() + w.lease_stray
+        assert job_owed == w.job_owed(), f"job owed(): chain {job_owed}, model {w.job_owed()}"
         assert balances[escrow_addr] == w.job_owed(), (
             f"job escrow holds {balances[escrow_addr]}, owes {w.job_owed()}"
         )
@@ -475,6 +480,14 @@ class LeaseMachine:
         )
         if tx:
             assert tx.events["CheckpointDisputeResolved"]["upheld"] is False
+
+    def rule_stray_tokens(self, s="st_seed"):
+        """Tokens sent to the lease escrow directly: owed to nobody, they stay in it (no sweep), and every later
+        payout is still exactly what the model says."""
+        sender = [self.accts["rando"], self.clients[0], self.providers[1]][s % 3]
+        amount = [1, 10**15, 10**18 + 7][(s >> 2) % 3]
+        errs = self.w.send_stray(str(sender), amount)
+        self.h.tx(self.c.token.transfer, self.c.lease, amount, sender=sender, errors=errs)
 
     def rule_withdraw_earnings(self, s="st_seed"):
         who = [self.providers[0], self.providers[1], self.accts["rando"]][s % 3]

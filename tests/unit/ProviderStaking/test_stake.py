@@ -82,12 +82,15 @@ def test_stake_more_than_balance_reverts(staking, token, funded, provider):
 
 
 def test_stake_beyond_uint96_reverts(ComputeToken, ProviderStaking, deployer):
-    """The bonded stake is stored in 96 bits: a token with a larger supply cannot overflow it silently."""
-    big = ComputeToken.deploy("Big", "BIG", deployer, 2**97, {"from": deployer})
+    """The bonded stake is stored in 96 bits. The constructor refuses a token whose supply does not fit them
+    (tests/security/test_oversized_supply.py), so with the largest supply it takes, all of it can be staked and
+    no more."""
+    big = ComputeToken.deploy("Big", "BIG", deployer, 2**96 - 1, {"from": deployer})
     st = ProviderStaking.deploy(big, deployer, 0, 3600, {"from": deployer})
     big.approve(st, 2**97, {"from": deployer})
     st.stake(2**96 - 1, {"from": deployer})
 
+    # Refused before any token moves: the sum no longer fits the field (and no token is left to pull anyway).
     with brownie.reverts(typed_error("SafeCastOverflowedUintDowncast(uint8,uint256)", 96, 2**96)):
         st.stake(1, {"from": deployer})
     assert st.stakeOf(deployer)[0] == 2**96 - 1
