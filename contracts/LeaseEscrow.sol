@@ -311,7 +311,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         uint256 n = checkpoints.length;
         if (n == 0) revert LeaseEscrowEmptyBatch();
         Config memory cfg = _config;
-        if (cfg.settlementPaused) revert LeaseEscrowSettlementPaused();
+        if (block.timestamp < cfg.pauseEnds) revert LeaseEscrowSettlementPaused();
         bytes32[] memory hashes = new bytes32[](n);
         for (uint256 i = 0; i < n; ++i) {
             hashes[i] = _checkpointStructHash(checkpoints[i]);
@@ -706,7 +706,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     /// @inheritdoc ILeaseEscrow
     function pauseState() external view returns (bool openingPaused, bool settlementPaused) {
         Config memory cfg = _config;
-        return (cfg.openingPaused, cfg.settlementPaused);
+        return (cfg.openingPaused, block.timestamp < cfg.pauseEnds);
     }
 
     /// @inheritdoc ILeaseEscrow

@@ -163,8 +163,11 @@ interface ILeaseEscrowTypes {
     error LeaseEscrowNotOracle(address signer, uint64 epoch);
     /// @notice Fewer oracle signatures than the threshold.
     error LeaseEscrowAttestationBelowThreshold(uint256 have, uint256 need);
-    /// @notice The guardian stopped checkpoints (pauseSettlement); they wait until it is lifted.
+    /// @notice The guardian stopped checkpoints (pauseSettlement); they, and lease expiries, wait until it is lifted or
+    /// ends by itself.
     error LeaseEscrowSettlementPaused();
+    /// @notice A checkpoint pause ended at `endedAt`; the guardian may pause again from `availableAt` on.
+    error LeaseEscrowSettlementPauseCoolingDown(uint256 endedAt, uint256 availableAt, uint256 nowTs);
     /// @notice The guardian stopped new leases (pause): openLease and acceptLease wait until it is lifted. Cancelling,
     /// closing, refunds and withdrawals go on.
     error LeaseEscrowOpeningPaused();
@@ -236,6 +239,9 @@ interface ILeaseEscrowTypes {
     event FeesWithdrawn(address indexed treasury, uint256 amount);
     /// @notice The guardian stopped (true) or governance or the guardian resumed (false) checkpoints.
     event SettlementPauseSet(bool paused);
+    /// @notice The checkpoint pause ends (ended) at `endsAt`: it ends by itself then at the latest, and from its end
+    /// every running lease has a whole grace to post its final checkpoint before it can expire.
+    event SettlementPauseEnds(uint256 endsAt);
     /// @notice The guardian stopped (true) or governance or the guardian resumed (false) new leases.
     event OpeningPauseSet(bool paused);
     /// @notice A governance parameter changed (for leases opened from now on; running ones keep theirs).
@@ -360,7 +366,9 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// @notice Guardian or governance: resume new leases.
     function unpause() external;
 
-    /// @notice Guardian: stop checkpoints only (e.g. compromised oracle keys). Everything else goes on.
+    /// @notice Guardian: stop checkpoints (e.g. compromised oracle keys) for at most MAX_SETTLEMENT_PAUSE, and not
+    /// again within SETTLEMENT_PAUSE_COOLDOWN of the last pause's end. The expiry clock stops with them: no lease
+    /// expires during the pause, and each running lease has a whole grace after it. Everything else goes on.
     function pauseSettlement() external;
 
     /// @notice Guardian or governance: resume checkpoints.

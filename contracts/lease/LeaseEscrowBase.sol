@@ -31,6 +31,10 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
     uint256 internal constant BPS = 10_000;
     /// @notice The latest end time a lease may name, from its opening.
     uint256 public constant MAX_LEASE_DURATION = 3 * 365 days;
+    /// @notice The longest one checkpoint pause lasts before it ends by itself, and how long after a pause ends the
+    /// guardian must wait to pause again (the job escrow's bounds): the guardian can delay expiries, never cause them.
+    uint256 public constant MAX_SETTLEMENT_PAUSE = 3 days;
+    uint256 public constant SETTLEMENT_PAUSE_COOLDOWN = 1 days;
 
     uint8 internal constant PARAM_FEE_BPS = 0;
     uint8 internal constant PARAM_COLLATERAL_SECONDS = 1;
@@ -103,7 +107,8 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
         uint16 paramSet; // the set new leases get
         uint32 acceptWindow; // that set's acceptance window, here so that opening reads one slot less
         bool openingPaused;
-        bool settlementPaused;
+        // Checkpoints are paused while block.timestamp < pauseEnds; no lease expires before pauseEnds + grace.
+        uint32 pauseEnds;
     }
 
     /// @dev Per provider, updated once per run of checkpoints in a batch.

@@ -29,10 +29,15 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         Payee memory pay = _payees[leaseId];
         ParamSet memory p = _paramSets[m.paramSet];
         uint256 end = _billingEnd(m);
-        // No checkpoint could land while a checkpoint was disputed: after a rejected ruling the provider gets a whole
-        // grace to post the final one, even when the billing end passed during the dispute.
+        // No checkpoint can land while checkpoints are paused: no expiry then, and after the pause each lease has a
+        // whole grace for its final checkpoint. The pause ends by itself (MAX_SETTLEMENT_PAUSE).
+        uint256 pauseEnds = _config.pauseEnds;
+        if (block.timestamp < pauseEnds) revert LeaseEscrowSettlementPaused();
+        // Nor while a checkpoint was disputed: after a rejected ruling the provider gets a whole grace to post the
+        // final one, even when the billing end passed during the dispute.
         uint256 resumedAt = _resumedAt[leaseId];
-        uint256 claimableAt = (end > resumedAt ? end : resumedAt) + p.grace;
+        uint256 from = end > resumedAt ? end : resumedAt;
+        uint256 claimableAt = (from > pauseEnds ? from : pauseEnds) + p.grace;
         if (block.timestamp < claimableAt) revert LeaseEscrowExpiryNotReached(leaseId, claimableAt, block.timestamp);
         uint256 refund = _endRefund(leaseId, m, pay.upSeconds);
         m.status = LeaseStatus.Ended;
@@ -193,13 +198,22 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
 
     /// @notice See ILeaseEscrow.
     function pauseSettlement() external onlyGuardian {
-        _config.settlementPaused = true;
+        uint256 ended = _config.pauseEnds;
+        // A pause already on is not extended; a new one waits out the cooldown, so expiries are delayed, not caused.
+        if (ended != 0 && block.timestamp < ended + SETTLEMENT_PAUSE_COOLDOWN) {
+            revert LeaseEscrowSettlementPauseCoolingDown(ended, ended + SETTLEMENT_PAUSE_COOLDOWN, block.timestamp);
+        }
+        uint256 endsAt = block.timestamp + MAX_SETTLEMENT_PAUSE;
+        _config.pauseEnds = uint32(endsAt);
         emit SettlementPauseSet(true);
+        emit SettlementPauseEnds(endsAt);
     }
 
     /// @notice See ILeaseEscrow.
     function unpauseSettlement() external onlyGuardianOrGovernance {
-        _config.settlementPaused = false;
+        // Ends the pause now; each running lease's grace for its final checkpoint runs from here.
+        if (block.timestamp < _config.pauseEnds) _config.pauseEnds = uint32(block.timestamp);
         emit SettlementPauseSet(false);
+        emit SettlementPauseEnds(_config.pauseEnds);
     }
 }
