@@ -320,6 +320,10 @@ class Poster:
                 reason = skip_reason_of(event.args.get("reason"))
                 if reason is SkipReason.NOT_RUNNING:
                     skipped.append(job_id)
+                elif reason is SkipReason.IMPOSSIBLE_TIMES and self._ends_after_block(job_id, receipt):
+                    # Mined in a block stamped before the receipt ended (this clock ahead of the chain's, or a
+                    # reorganisation re-mined it in an older block): wait for the chain, do not reject.
+                    self._holds[job_id] = _Hold(self.clock() + 2.0, "end time ahead of the chain")
                 else:
                     # A fault of the receipt itself: posting it again would be skipped again.
                     rejected[job_id] = skip_note(job_id, reason)
@@ -361,6 +365,19 @@ class Poster:
             gas_used,
             gas_used / max(len(batch.job_ids), 1),
         )
+
+    def _ends_after_block(self, job_id: int, receipt: Any) -> bool:
+        """Whether the stored receipt of `job_id` ends after the timestamp of the block that mined `receipt`
+        (the one IMPOSSIBLE_TIMES a later block cures)."""
+        stored = self.store.receipt(job_id)
+        if stored is None:
+            return False
+        try:
+            stamp = int(self.client.chain.w3.eth.get_block(int(receipt["blockNumber"]))["timestamp"])
+        except (Web3Exception, ValueError, KeyError) as exc:
+            log.warning("cannot read the timestamp of block %s: %s", receipt.get("blockNumber"), exc)
+            return False
+        return stored.end_time > stamp
 
     def _settlement_of(self, job_id: int) -> tuple[str, int] | None:
         """The transaction that settled `job_id` (someone else's batch, or an earlier one of ours)."""

@@ -67,11 +67,12 @@ def test_job_detail_has_its_timeline(site: Site) -> None:
             "JobAccepted",
             "JobSettled",
             "JobDisputed",
+            "DisputeFrozen",
             "CollateralReleased",
             "JobGpusReleased",
             "DisputeResolved",
         ]
-    )  # fmt: skip (the ruling releases the settled job's dispute reserve and its GPUs before it says how it ruled)
+    )  # fmt: skip (the dispute says what it froze and its ruling deadline; the ruling releases the settled job's dispute reserve and its GPUs before it says how it ruled)
 
 
 def test_openapi_describes_every_route(site: Site) -> None:

@@ -101,9 +101,15 @@ def escrow() -> Iterator[tuple[Web3, Any, dict[str, Any]]]:
         w3.provider.make_request(
             "anvil_setCode", [stub, "0x7f" + (604800).to_bytes(32, "big").hex() + "60005260206000f3"]
         )  # type: ignore[arg-type]
+        # The token: the constructor asks its total supply (it refuses one above 2^96 - 1); a stub answers 1 to
+        # any call (a supply of 1, and `true` to a transfer).
+        token = Web3.to_checksum_address("0x" + "00" * 18 + "beee")
+        w3.provider.make_request(
+            "anvil_setCode", [token, "0x7f" + (1).to_bytes(32, "big").hex() + "60005260206000f3"]
+        )  # type: ignore[arg-type]
         params = [100, 3600, 5000, 5000, 86400, 3600, 3600, 0]
         factory = w3.eth.contract(abi=art["abi"], bytecode=bytecode)
-        tx = factory.constructor(accounts[1], stub, _oracle_set_stub(w3), accounts[0], params).transact(
+        tx = factory.constructor(token, stub, _oracle_set_stub(w3), accounts[0], params).transact(
             {"from": accounts[0], "gas": 30_000_000}
         )
         receipt = w3.eth.wait_for_transaction_receipt(tx)

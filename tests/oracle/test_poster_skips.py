@@ -26,6 +26,17 @@ class FinishingStore:
     def finish_batch(self, batch_id: int, settled: Any, rejected: Any, requeue: Any, **kw: Any) -> None:
         self.finished.append((batch_id, dict(settled), dict(rejected), list(requeue), kw))
 
+    # The poster's batch tracker binds these at construction; finishing a batch must not call them.
+    def _unexpected(self, *args: Any, **kw: Any) -> None:
+        raise AssertionError("finishing a batch touched the store's batch bookkeeping")
+
+    open_batches = add_attempt = mark_mined = mark_unmined = set_next_nonce = _unexpected
+
+    ends: dict[int, int] = {}
+
+    def receipt(self, job_id: int) -> Any:
+        return SimpleNamespace(end_time=self.ends[job_id]) if job_id in self.ends else None
+
 
 def ev(name: str, **args: Any) -> Any:
     return SimpleNamespace(contract="JobEscrow", name=name, args=args)
@@ -33,7 +44,8 @@ def ev(name: str, **args: Any) -> Any:
 
 def poster_with(events: list[Any], statuses: dict[int, JobStatus], store: FinishingStore) -> Poster:
     account = Account.create()
-    chain = SimpleNamespace(chain_id=CHAIN_ID, decode_logs=lambda logs: events)
+    w3 = SimpleNamespace(eth=SimpleNamespace(get_block=lambda number: {"number": number, "timestamp": 1_000}))
+    chain = SimpleNamespace(chain_id=CHAIN_ID, decode_logs=lambda logs: events, w3=w3)
     view = SimpleNamespace(
         jobs=lambda ids: {j: SimpleNamespace(status=statuses[j]) for j in ids if j in statuses}
     )
@@ -85,3 +97,21 @@ def test_every_reason_has_an_explanation_and_unknown_ones_are_named() -> None:
     assert set(SKIP_EXPLANATIONS) == set(SkipReason)
     assert "UNKNOWN" in skip_note(5, None)
     assert "WRONG_WORKER" in skip_note(5, SkipReason.WRONG_WORKER)
+
+
+def test_a_receipt_ending_after_its_block_waits_for_the_chain_instead_of_being_rejected() -> None:
+    """IMPOSSIBLE_TIMES because the block (stamped 1,000 here) came before the receipt's end: the receipt goes back
+    in line, held until the chain's clock passes its end; one whose times are wrong in themselves is rejected."""
+    events = [
+        ev("SettlementSkipped", jobId=1, status=2, reason=int(SkipReason.IMPOSSIBLE_TIMES)),
+        ev("SettlementSkipped", jobId=2, status=2, reason=int(SkipReason.IMPOSSIBLE_TIMES)),
+    ]
+    store = FinishingStore()
+    store.ends = {1: 1_004, 2: 900}
+    poster = poster_with(events, {}, store)
+    batch = SimpleNamespace(id=3, job_ids=[1, 2])
+    attempt = SimpleNamespace(tx_hash="0xbatch")
+    poster._finish(batch, attempt, {"blockNumber": 5, "status": 1, "gasUsed": 50_000, "logs": []})  # type: ignore[arg-type]
+    ((_batch_id, settled, rejected, requeue, _kw),) = store.finished
+    assert settled == {} and set(rejected) == {2} and requeue == [1]
+    assert 1 in poster._holds and "ahead of the chain" in poster._holds[1].reason
