@@ -20,9 +20,9 @@ import pytest
 
 from gpusettle.devnet import FastSender, free_port
 from gpusettle.eip712 import receipt_struct_hash
+from gpusettle.models import SkipReason
 from gpusettle.oracle.poster import GWEI, Poster
 from gpusettle.oracle.store import NewReceipt, SQLiteStore
-from gpusettle.models import SkipReason
 from tests.e2e import conftest
 from tests.e2e.conftest import World, make_world, until_receipts_can_end, wait_until
 from tests.e2e.test_poster_faults import (

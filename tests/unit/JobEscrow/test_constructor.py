@@ -39,7 +39,8 @@ def test_deploys_with_its_wiring_and_events(deploy, token, staking, deployer, gu
         {"role": 1, "previous": ZERO, "account": guardian.address.lower()},
         {"role": 2, "previous": ZERO, "account": arbiter.address.lower()}]
     assert events(tx, "ParameterSet") == [{"param": i, "previous": 0, "value": v} for i, v in enumerate(ESCROW_PARAMS)] + [
-        {"param": 8, "previous": 0, "value": 600}]  # the minimum run time's default
+        {"param": 8, "previous": 0, "value": 600},  # the minimum run time's default
+        {"param": 9, "previous": 0, "value": 14 * 86400}]  # the ruling period's default
     assert events(tx, "OracleSetUpdated") == [{"epoch": 1, "oracles": norm(oracles), "threshold": 2}]
     assert e.token() == token and e.staking() == staking and e.governance() == deployer
     assert list(e.parameters()) == ESCROW_PARAMS
