@@ -238,6 +238,7 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(address provider => ProviderLedger) internal _ledgers;
     // Ruling deadline (issue 8, lower finding 1), appended so the layout only grows.
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 jobId => DisputeTerms) internal _disputes;
 
     constructor(IERC20 token_, IProviderStaking staking_, address governance)
