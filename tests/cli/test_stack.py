@@ -188,7 +188,16 @@ def test_worker_refuses_an_offer_this_machine_cannot_honour(gs: Cli, stack: dict
 
 
 def _create_cpu_job(gs: Cli, stack: dict[str, Any], spec: Path, *extra: str) -> tuple[Result, int]:
-    """`cli` opens a 600 GPU-second job on the CPU offer with `spec`; the output and the job id."""
+    """`cli` opens a 600 GPU-second job on the CPU offer with `spec`; the output and the job id. The offer has
+    one GPU: an earlier test's settled job holds it until the worker gives it back (releaseJobGpus), and
+    `job create` refuses an offer with no free GPU before it sends anything, so wait for that first."""
+    offer = str(stack["cpu_offer"])
+    _wait_for(
+        "the worker to give the CPU offer's GPU back",
+        lambda: int(gs.json("provider", "offer", "availability", offer)["free_gpus"]) >= 1,
+        120,
+        stack["worker"],
+    )
     out = gs(
         "job", "create", "--offer", str(stack["cpu_offer"]), "--gpu-seconds", "600", "--spec", str(spec),
         *extra, *_signed("cli"),
