@@ -23,7 +23,8 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
 
     address private immutable _desk;
 
-    /// @param params the initial parameters in setParameter's order, each checked against its cap
+    /// @param params the first eight JobParameters in order (FeeBps to DisputeBond), each checked against its cap;
+    /// MinRunTime and RulingPeriod start at their defaults
     constructor(
         IERC20 token_,
         IProviderStaking staking_,
@@ -36,14 +37,14 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         uint256[8] memory params
     ) JobEscrowBase(token_, staking_, governance) {
         _desk = address(new JobEscrowDesk(token_, staking_));
-        _setRole(ROLE_TREASURY, treasury_);
-        _setRole(ROLE_GUARDIAN, guardian);
-        _setRole(ROLE_ARBITER, arbiter);
+        _setRole(uint8(Role.Treasury), treasury_);
+        _setRole(uint8(Role.Guardian), guardian);
+        _setRole(uint8(Role.Arbiter), arbiter);
         for (uint8 i = 0; i < 8; ++i) {
             _setParameter(i, params[i]);
         }
-        _setParameter(PARAM_MIN_RUN_TIME, DEFAULT_MIN_RUN_TIME);
-        _setParameter(PARAM_RULING_PERIOD, DEFAULT_RULING_PERIOD);
+        _setParameter(uint8(JobParameter.MinRunTime), DEFAULT_MIN_RUN_TIME);
+        _setParameter(uint8(JobParameter.RulingPeriod), DEFAULT_RULING_PERIOD);
         _setOracleSet(oracles, threshold);
     }
 
@@ -838,7 +839,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     }
 
     /// @inheritdoc IJobEscrow
-    function parameters() external view returns (uint256[8] memory) {
+    function parameters() external view returns (uint256[PARAM_COUNT] memory) {
         return _parameters();
     }
 

@@ -33,16 +33,8 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     uint256 public constant MAX_SETTLEMENT_PAUSE = 3 days;
     uint256 public constant SETTLEMENT_PAUSE_COOLDOWN = 1 days;
 
-    uint8 internal constant PARAM_FEE_BPS = 0;
-    uint8 internal constant PARAM_COLLATERAL_BPS = 1;
-    uint8 internal constant PARAM_TIMEOUT_SLASH_BPS = 2;
-    uint8 internal constant PARAM_DISPUTE_SLASH_BPS = 3;
-    uint8 internal constant PARAM_DISPUTE_WINDOW = 4;
-    uint8 internal constant PARAM_ACCEPT_WINDOW = 5;
-    uint8 internal constant PARAM_TIMEOUT_GRACE = 6;
-    uint8 internal constant PARAM_DISPUTE_BOND = 7;
-    uint8 internal constant PARAM_MIN_RUN_TIME = 8;
-    uint8 internal constant PARAM_RULING_PERIOD = 9;
+    /// @dev How many JobParameters there are (a literal, as array lengths need one; tests/python/test_parameter_names.py
+    /// checks it against the enum): setParameter refuses an index from here on.
     uint8 internal constant PARAM_COUNT = 10;
     /// @dev Set at deployment (the constructor's array predates the parameter); governance may change it.
     uint256 internal constant DEFAULT_MIN_RUN_TIME = 10 minutes;
@@ -55,10 +47,6 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     uint16 internal constant RESERVE_RAISED = 1 << 15;
     /// @dev Until a provider sets its own, its worker key may commit this share of bonded stake per day.
     uint256 internal constant DEFAULT_WORKER_BUDGET_BPS = 2_500;
-
-    uint8 internal constant ROLE_TREASURY = 0;
-    uint8 internal constant ROLE_GUARDIAN = 1;
-    uint8 internal constant ROLE_ARBITER = 2;
 
     modifier onlyArbiter() {
         if (msg.sender != _arbiter) revert Unauthorized(msg.sender, "arbiter");
@@ -268,21 +256,21 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         _owed -= SafeCast.toUint128(amount);
     }
 
-    /// @dev Hard caps, indexed by parameter: no caller, governance included, can go outside them.
-    function _bounds(uint8 param) internal pure returns (uint256 min, uint256 max) {
-        if (param == PARAM_FEE_BPS) return (0, 1_000); // at most 10% of a payment
-        if (param == PARAM_COLLATERAL_BPS) return (0, BPS); // at most the job's value
-        if (param == PARAM_TIMEOUT_SLASH_BPS) return (0, BPS); // of the collateral
-        if (param == PARAM_DISPUTE_SLASH_BPS) return (0, BPS); // of the job's deposit
-        if (param == PARAM_DISPUTE_WINDOW) return (1 hours, 30 days);
-        if (param == PARAM_ACCEPT_WINDOW) return (1 minutes, 7 days);
+    /// @dev Hard caps: no caller, governance included, can go outside them.
+    function _bounds(JobParameter param) internal pure returns (uint256 min, uint256 max) {
+        if (param == JobParameter.FeeBps) return (0, 1_000); // at most 10% of a payment
+        if (param == JobParameter.CollateralBps) return (0, BPS); // at most the job's value
+        if (param == JobParameter.TimeoutSlashBps) return (0, BPS); // of the collateral
+        if (param == JobParameter.DisputeSlashBps) return (0, BPS); // of the job's deposit
+        if (param == JobParameter.DisputeWindow) return (1 hours, 30 days);
+        if (param == JobParameter.AcceptWindow) return (1 minutes, 7 days);
         // Neither may be 0: a job opened, accepted and timed out in consecutive seconds moves collateral to whoever
         // opened it before anyone could react, and a receipt needs time to be posted.
-        if (param == PARAM_TIMEOUT_GRACE) return (5 minutes, 7 days);
-        if (param == PARAM_MIN_RUN_TIME) return (5 minutes, 1 days);
+        if (param == JobParameter.TimeoutGrace) return (5 minutes, 7 days);
+        if (param == JobParameter.MinRunTime) return (5 minutes, 1 days);
         // An arbiter needs a day at least; past 60 days a dispute nobody rules on keeps stake frozen too long.
-        if (param == PARAM_RULING_PERIOD) return (1 days, 60 days);
-        return (0, 1_000_000 ether); // PARAM_DISPUTE_BOND; _setParameter refuses unknown indexes first
+        if (param == JobParameter.RulingPeriod) return (1 days, 60 days);
+        return (0, 1_000_000 ether); // JobParameter.DisputeBond
     }
 
     function _accrueFees(SettleConfig memory cfg, uint256 fees) internal {
@@ -308,40 +296,40 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         emit OracleSetUpdated(epoch, oracles, threshold);
     }
 
-    function _setParameter(uint8 param, uint256 value) internal {
-        if (param >= PARAM_COUNT) revert JobEscrowParameterOutOfRange(param, value, 0, 0);
+    function _setParameter(uint8 index, uint256 value) internal {
+        if (index >= PARAM_COUNT) revert JobEscrowParameterOutOfRange(index, value, 0, 0);
+        JobParameter param = JobParameter(index);
         (uint256 min, uint256 max) = _bounds(param);
-        if (param == PARAM_DISPUTE_WINDOW) {
+        if (param == JobParameter.DisputeWindow) {
             // Disputes must close before unbonding stake can leave.
             uint256 unbonding = _staking.unbondingPeriod();
             if (unbonding <= max) max = unbonding - 1;
         }
-        if (value < min || value > max) revert JobEscrowParameterOutOfRange(param, value, min, max);
-        uint256 previous = param == PARAM_MIN_RUN_TIME
-            ? _params.minRunTime
-            : param == PARAM_RULING_PERIOD ? _params.rulingPeriod : _parameters()[param];
+        if (value < min || value > max) revert JobEscrowParameterOutOfRange(index, value, min, max);
+        uint256 previous = _parameters()[index];
         // Each value fits its field: every cap above is below the field's maximum.
-        if (param == PARAM_FEE_BPS) _config.feeBps = uint16(value);
-        else if (param == PARAM_COLLATERAL_BPS) _params.collateralBps = uint16(value);
-        else if (param == PARAM_TIMEOUT_SLASH_BPS) _params.timeoutSlashBps = uint16(value);
-        else if (param == PARAM_DISPUTE_SLASH_BPS) _params.disputeSlashBps = uint16(value);
-        else if (param == PARAM_DISPUTE_WINDOW) _config.disputeWindow = uint32(value);
-        else if (param == PARAM_ACCEPT_WINDOW) _params.acceptWindow = uint32(value);
-        else if (param == PARAM_TIMEOUT_GRACE) _config.timeoutGrace = uint32(value);
-        else if (param == PARAM_MIN_RUN_TIME) _params.minRunTime = uint32(value);
-        else if (param == PARAM_RULING_PERIOD) _params.rulingPeriod = uint32(value);
+        if (param == JobParameter.FeeBps) _config.feeBps = uint16(value);
+        else if (param == JobParameter.CollateralBps) _params.collateralBps = uint16(value);
+        else if (param == JobParameter.TimeoutSlashBps) _params.timeoutSlashBps = uint16(value);
+        else if (param == JobParameter.DisputeSlashBps) _params.disputeSlashBps = uint16(value);
+        else if (param == JobParameter.DisputeWindow) _config.disputeWindow = uint32(value);
+        else if (param == JobParameter.AcceptWindow) _params.acceptWindow = uint32(value);
+        else if (param == JobParameter.TimeoutGrace) _config.timeoutGrace = uint32(value);
+        else if (param == JobParameter.MinRunTime) _params.minRunTime = uint32(value);
+        else if (param == JobParameter.RulingPeriod) _params.rulingPeriod = uint32(value);
         else _params.disputeBond = uint96(value);
-        emit ParameterSet(param, previous, value);
+        emit ParameterSet(index, previous, value);
     }
 
-    function _setRole(uint8 role, address account) internal {
+    function _setRole(uint8 index, address account) internal {
         if (account == address(0)) revert ZeroAddress();
-        if (role > ROLE_ARBITER) revert JobEscrowUnknownRole(role);
+        if (index > uint8(type(Role).max)) revert JobEscrowUnknownRole(index);
+        Role role = Role(index);
         address previous;
-        if (role == ROLE_TREASURY) (previous, _treasury) = (_treasury, account);
-        else if (role == ROLE_GUARDIAN) (previous, _guardian) = (_guardian, account);
+        if (role == Role.Treasury) (previous, _treasury) = (_treasury, account);
+        else if (role == Role.Guardian) (previous, _guardian) = (_guardian, account);
         else (previous, _arbiter) = (_arbiter, account);
-        emit RoleSet(role, previous, account);
+        emit RoleSet(index, previous, account);
     }
 
     function _collateral(uint256 deposit, uint256 collateralBps) internal pure returns (uint256) {
@@ -378,16 +366,19 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
             || s == JobStatus.DisputeRejected || s == JobStatus.DisputeLapsed;
     }
 
-    function _parameters() internal view returns (uint256[8] memory v) {
+    function _parameters() internal view returns (uint256[PARAM_COUNT] memory v) {
         Params memory p = _params;
-        v[PARAM_FEE_BPS] = _config.feeBps;
-        v[PARAM_COLLATERAL_BPS] = p.collateralBps;
-        v[PARAM_TIMEOUT_SLASH_BPS] = p.timeoutSlashBps;
-        v[PARAM_DISPUTE_SLASH_BPS] = p.disputeSlashBps;
-        v[PARAM_DISPUTE_WINDOW] = _config.disputeWindow;
-        v[PARAM_ACCEPT_WINDOW] = p.acceptWindow;
-        v[PARAM_TIMEOUT_GRACE] = _config.timeoutGrace;
-        v[PARAM_DISPUTE_BOND] = p.disputeBond;
+        SettleConfig memory cfg = _config;
+        v[uint8(JobParameter.FeeBps)] = cfg.feeBps;
+        v[uint8(JobParameter.CollateralBps)] = p.collateralBps;
+        v[uint8(JobParameter.TimeoutSlashBps)] = p.timeoutSlashBps;
+        v[uint8(JobParameter.DisputeSlashBps)] = p.disputeSlashBps;
+        v[uint8(JobParameter.DisputeWindow)] = cfg.disputeWindow;
+        v[uint8(JobParameter.AcceptWindow)] = p.acceptWindow;
+        v[uint8(JobParameter.TimeoutGrace)] = cfg.timeoutGrace;
+        v[uint8(JobParameter.DisputeBond)] = p.disputeBond;
+        v[uint8(JobParameter.MinRunTime)] = p.minRunTime;
+        v[uint8(JobParameter.RulingPeriod)] = p.rulingPeriod;
     }
 
     /// @dev Give a job's GPUs back to its offer, once (issue 11: capacity).

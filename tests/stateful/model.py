@@ -869,7 +869,7 @@ class World:
         if caller != self.governance:
             errs.append(unauthorized(caller, "governance"))
         sig = "JobEscrowParameterOutOfRange(uint8,uint256,uint256,uint256)"
-        if param in (MIN_RUN_PARAM, RULING_PARAM):  # not in parameters(): minRunTime(), rulingPeriod()
+        if param in (MIN_RUN_PARAM, RULING_PARAM):  # kept apart from self.params (the constructor's eight)
             lo, hi = MIN_RUN_CAP if param == MIN_RUN_PARAM else RULING_CAP
             if value < lo or value > hi:
                 errs.append(E(sig, param, value, lo, hi))

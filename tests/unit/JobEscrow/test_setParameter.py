@@ -4,7 +4,7 @@ staking contract's unbonding period."""
 import brownie
 import pytest
 
-from tests.fixtures.contracts import ESCROW_PARAMS, UNBONDING_PERIOD
+from tests.fixtures.contracts import ESCROW_PARAMS_DEPLOYED, UNBONDING_PERIOD
 from tests.helpers.limits import limits
 
 from .conftest import DAY, HOUR, at, err, expect_event, now, param_range, unauthorized
@@ -20,6 +20,8 @@ BOUNDS = [
     (5, 60, 7 * DAY),  # acceptance window
     (6, 300, 7 * DAY),  # timeout grace: never 0 (a receipt needs time to be posted)
     (7, 0, 1_000_000 * E18),  # dispute bond
+    (8, 300, DAY),  # minimum run time
+    (9, DAY, 60 * DAY),  # ruling period
 ]
 
 
@@ -29,7 +31,7 @@ def test_sets_each_bound(escrow, deployer, param, lo, hi):
         previous = escrow.parameters()[param]
         tx = escrow.setParameter(param, value, {"from": deployer})
         expect_event(tx, "ParameterSet", param=param, previous=previous, value=value)
-        expected = list(ESCROW_PARAMS)
+        expected = list(ESCROW_PARAMS_DEPLOYED)
         expected[param] = value
         assert list(escrow.parameters()) == expected
 
