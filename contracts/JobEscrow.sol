@@ -11,6 +11,7 @@ import {IJobEscrow} from "../interfaces/IJobEscrow.sol";
 import {IProviderStaking} from "../interfaces/IProviderStaking.sol";
 import {JobEscrowBase} from "./escrow/JobEscrowBase.sol";
 import {JobEscrowDesk} from "./escrow/JobEscrowDesk.sol";
+import {JobCore, JobSlots, JobTermsSlot} from "./escrow/JobSlots.sol";
 
 /// @title JobEscrow
 /// @notice See {IJobEscrow}.
@@ -397,11 +398,10 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             coreWord := sload(core.slot)
             termsWord := sload(terms.slot)
         }
-        JobStatus status = JobStatus(uint8(coreWord >> 160));
-        if (status != JobStatus.Running) return 1 + uint256(SkipReason.NotRunning);
+        if (JobSlots.status(coreWord) != JobStatus.Running) return 1 + uint256(SkipReason.NotRunning);
         // From deadline + grace on, the job belongs to the timeout path; a late receipt must not race it. A settlement
         // pause stops that clock: the grace runs from the pause's end at the earliest.
-        uint256 timeoutAt = Math.max(coreWord >> 224, run.pauseEnds) + run.timeoutGrace;
+        uint256 timeoutAt = Math.max(coreWord >> JobSlots.CORE_LIMIT, run.pauseEnds) + run.timeoutGrace;
         if (block.timestamp >= timeoutAt) return 1 + uint256(SkipReason.TooLate);
         address provider = address(uint160(termsWord));
         if (r.provider != provider) return 1 + uint256(SkipReason.WrongProvider);
@@ -425,38 +425,38 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         }
         // A worker key rotated after signing (say, to front-run a batch) refuses only this provider's receipts.
         fault = _workerSigned(run.domainSeparator, structHash, sig, run.worker)
-            ? _numbersFault(r, uint32(coreWord >> 192), uint8(coreWord >> 168), coreWord >> 224)
+            ? _numbersFault(
+                r, uint32(coreWord >> JobSlots.CORE_STAMP), uint8(coreWord >> JobSlots.CORE_GPU_COUNT),
+                coreWord >> JobSlots.CORE_LIMIT
+            )
             : 1 + uint256(SkipReason.WrongWorker);
         if (fault != 0) {
             if (switched) run.provider = address(0);
             return fault;
         }
-        uint256 maxGpuSeconds = uint32(termsWord >> 224);
+        uint256 maxGpuSeconds = uint32(termsWord >> JobSlots.TERMS_MAX_GPU_SECONDS);
         uint256 reserve;
         uint256 billed = r.outcome == uint8(Outcome.FailedProvider) ? 0 : Math.min(r.gpuSeconds, maxGpuSeconds);
-        // Keep client, gpuCount and collateralBps; status := Settled, stamp := billed, limit := now.
-        uint256 keep = (uint256(1) << 160) - 1 | (uint256(0xffffff) << 168);
-        uint256 settledWord = (coreWord & keep) | (uint256(JobStatus.Settled) << 160) | (billed << 192)
-            | (block.timestamp << 224);
+        uint256 settledWord = JobSlots.settledCore(coreWord, billed, block.timestamp);
         // The dispute reserve: a ruling gives the client back what it paid, so that much stays locked until the
         // window closes when the provider's free stake covers it (else the collateral does, and timeout slashes are
         // held meanwhile). Nothing locked after this settlement can then shield the stake from the ruling.
         unchecked {
             // Safe: price < 2^64, billed and maxGpuSeconds < 2^32; extra <= run.free.
-            uint256 price = uint64(termsWord >> 160);
+            uint256 price = uint64(termsWord >> JobSlots.TERMS_PRICE);
             uint256 paid = billed * price;
-            reserve = _collateral(price * maxGpuSeconds, uint16(coreWord >> 176));
+            reserve = _collateral(price * maxGpuSeconds, uint16(coreWord >> JobSlots.CORE_COLLATERAL_BPS));
             if (paid > reserve && paid - reserve <= run.free) {
                 run.free -= paid - reserve;
                 run.reserved += paid - reserve;
                 reserve = paid;
-                settledWord |= uint256(RESERVE_RAISED) << 176;
+                settledWord |= uint256(RESERVE_RAISED) << JobSlots.CORE_COLLATERAL_BPS;
             }
         }
         assembly ("memory-safe") {
             sstore(core.slot, settledWord)
         }
-        _credit(r, uint64(termsWord >> 160), billed, feeBps, run, reserve);
+        _credit(r, uint64(termsWord >> JobSlots.TERMS_PRICE), billed, feeBps, run, reserve);
     }
 
     function _workerSigned(bytes32 domainSep, bytes32 structHash, Signature calldata sig, address worker)

@@ -10,6 +10,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IJobEscrowTypes} from "../../interfaces/IJobEscrow.sol";
 import {IProviderStaking} from "../../interfaces/IProviderStaking.sol";
 import {Governed} from "../utils/Governed.sol";
+import {JobCore, JobSlots, JobTermsSlot} from "./JobSlots.sol";
 
 /// @title JobEscrowBase
 /// @notice The storage, constants and shared helpers of the job escrow. JobEscrow (the hot paths) and
@@ -105,24 +106,7 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         uint32 epoch;
     }
 
-    /// @dev Job slot 1, written by every state change. `stamp` and `limit` change meaning with the status:
-    /// Open: acceptBy and deadline; Running: acceptedAt and deadline; after settlement: billed GPU-seconds
-    /// and settledAt. Timestamps fit 32 bits until 2106.
-    struct JobCore {
-        address client;
-        JobStatus status;
-        uint8 gpuCount;
-        uint16 collateralBps;
-        uint32 stamp;
-        uint32 limit;
-    }
-
-    /// @dev Job slot 2, read by settlement. maxGpuSeconds drops to the billed seconds once the refund is claimed.
-    struct JobTermsSlot {
-        address provider;
-        uint64 price;
-        uint32 maxGpuSeconds;
-    }
+    // Job slots 1 and 2 (JobCore, JobTermsSlot) are declared in JobSlots.sol beside their word layout.
 
     /// @dev Job slot 3, off the settlement path.
     struct JobMeta {
@@ -341,10 +325,8 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     }
 
     /// @dev One SSTORE for the whole slot: assigning the struct field by field costs a read-modify-write each.
-    /// The layout follows JobCore's declaration order, lowest bits first.
     function _storeCore(uint256 jobId, JobCore memory c) internal {
-        uint256 word = uint256(uint160(c.client)) | (uint256(c.status) << 160) | (uint256(c.gpuCount) << 168)
-            | (uint256(c.collateralBps) << 176) | (uint256(c.stamp) << 192) | (uint256(c.limit) << 224);
+        uint256 word = JobSlots.packCore(c);
         JobCore storage ref = _jobCore[jobId];
         assembly ("memory-safe") {
             sstore(ref.slot, word)

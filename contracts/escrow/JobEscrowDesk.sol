@@ -8,6 +8,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IProviderStaking} from "../../interfaces/IProviderStaking.sol";
 import {JobEscrowBase} from "./JobEscrowBase.sol";
+import {JobCore, JobTermsSlot} from "./JobSlots.sol";
 
 /// @title JobEscrowDesk
 /// @notice The job escrow's cold paths: timeouts, held slashes, refunds, disputes and rulings, fees and
