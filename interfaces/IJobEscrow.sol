@@ -436,7 +436,10 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     function setOracleSet(address[] calldata oracles, uint8 threshold) external;
 
     /// @notice Governance: set parameter `param` (a JobParameter) inside its hard range. An index past the last
-    /// JobParameter reverts with JobEscrowParameterOutOfRange(param, value, 0, 0).
+    /// JobParameter reverts with JobEscrowParameterOutOfRange(param, value, 0, 0). A job's terms never change once
+    /// both sides are bound: collateral, slash fractions and dispute window are fixed when it opens, the fee and the
+    /// grace when it is accepted (a change applies to jobs accepted from the next second on; until acceptance the
+    /// client may cancel for a full refund). See jobFeeTerms.
     function setParameter(uint8 param, uint256 value) external;
 
     /// @notice Governance: give role `role` (a Role) to `account`.
@@ -497,6 +500,11 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
 
     /// @notice Seconds the arbiter has to rule on a dispute (JobParameter.RulingPeriod), fixed per job when it is disputed.
     function rulingPeriod() external view returns (uint256);
+
+    /// @notice The fee (basis points of each payment) and the grace (seconds after the deadline during which a receipt
+    /// may still settle and no timeout can be claimed) that `jobId` settles and times out under: for a running job the
+    /// ones in force when it was accepted, for any other job the current ones (what an acceptance now would fix).
+    function jobFeeTerms(uint256 jobId) external view returns (uint256 feeBps, uint256 timeoutGrace);
 
     /// @notice The current parameters, indexed by JobParameter.
     function parameters() external view returns (uint256[10] memory);

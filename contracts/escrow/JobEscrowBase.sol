@@ -55,19 +55,23 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     }
 
 
-    /// @dev Read and written by every settlement. 96 + 16 + 32 + 8 + 32 + 32 + 32 bits (one slot). The epoch counts
-    /// oracle set changes, so 32 bits outlast any governance. Fees fit 96 bits: the constructors refuse a token whose
-    /// supply exceeds 2^96.
+    /// @dev Read and written by every settlement. 96 + 16 + 24 + 8 + 24 + 24 + 32 + 32 bits (one slot). The epoch
+    /// counts oracle set changes, so 24 bits (16.7 million sets) outlast any governance; the dispute window (at most
+    /// 30 days) and the grace (at most 7 days) fit 24 bits of seconds. Fees fit 96 bits: the constructors refuse a
+    /// token whose supply exceeds 2^96.
     struct SettleConfig {
         uint96 accruedFees;
         uint16 feeBps;
-        uint32 oracleEpoch;
+        uint24 oracleEpoch;
         uint8 oracleThreshold;
-        uint32 disputeWindow;
-        uint32 timeoutGrace;
+        uint24 disputeWindow;
+        uint24 timeoutGrace;
         // The guardian's separate stop of settlement (compromised oracle keys): settlement is paused while
         // block.timestamp < pauseEnds, and no job times out before pauseEnds + grace.
         uint32 pauseEnds;
+        // When the current fee and grace took effect (issue 8, lower finding 4): a job accepted before it settles
+        // and times out under the terms in force at its acceptance, looked up in _feeTerms.
+        uint32 termsSince;
     }
 
     /// @dev The other parameters, read when jobs open, time out or are disputed. 3 x 16 + 32 + 96 bits.
@@ -98,6 +102,15 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         uint96 claims;
         uint32 epoch;
         uint32 until;
+    }
+
+    /// @dev The fee and grace in force from `since` on (issue 8, lower finding 4): a job settles and times out under
+    /// the entry in force when it was accepted. Appended by every change of either; the first entry (since 0) holds
+    /// the deployment's.
+    struct FeeTerms {
+        uint16 feeBps;
+        uint24 timeoutGrace;
+        uint32 since;
     }
 
     /// @dev A timed-out job's claim on its provider's hold.
@@ -160,9 +173,11 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     /// @dev What a batch owes one provider, written to storage when the provider changes.
     struct Run {
         bytes32 domainSeparator;
-        uint256 timeoutGrace;
+        uint256 timeoutGrace; // the current grace and fee, for jobs accepted from termsSince on
+        uint256 feeBps;
+        uint256 termsSince;
         uint256 pauseEnds;
-        uint256 value;
+        uint256 feesBefore; // `fees` when this provider's run began: its value paid is earnings + the fees since
         uint256 free; // the provider's bonded stake not locked, less the reserves raised so far in this run
         uint256 reserved; // reserves raised in this run, added to the provider's locked stake by _flush
         address provider;
@@ -212,6 +227,8 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     // Ruling deadline (issue 8, lower finding 1), appended so the layout only grows.
     // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 jobId => DisputeTerms) internal _disputes;
+    // Every fee and grace in force since deployment, oldest first (issue 8, lower finding 4).
+    FeeTerms[] internal _feeTerms;
 
     constructor(IERC20 token_, IProviderStaking staking_, address governance)
         EIP712("gpusettle JobEscrow", "1")
@@ -257,17 +274,17 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         return (0, 1_000_000 ether); // JobParameter.DisputeBond
     }
 
-    function _accrueFees(SettleConfig memory cfg, uint256 fees) internal {
+    /// @dev Adds to the accrued fees alone: writing back the whole configuration would re-pack every field.
+    function _accrueFees(uint256 fees) internal {
         if (fees == 0) return;
-        cfg.accruedFees = SafeCast.toUint96(cfg.accruedFees + fees);
-        _config = cfg;
+        _config.accruedFees = SafeCast.toUint96(_config.accruedFees + fees);
     }
 
     function _setOracleSet(address[] memory oracles, uint8 threshold) internal {
         uint256 n = oracles.length;
         if (n == 0 || n > MAX_ORACLES || threshold == 0 || threshold > n) revert JobEscrowInvalidOracleSet(n, threshold);
         SettleConfig memory cfg = _config;
-        uint32 epoch = cfg.oracleEpoch + 1;
+        uint24 epoch = cfg.oracleEpoch + 1;
         for (uint256 i = 0; i < n; ++i) {
             address o = oracles[i];
             if (o == address(0) || _oracleEpochOf[o] == epoch) revert JobEscrowInvalidOracle(o);
@@ -296,9 +313,9 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         else if (param == JobParameter.CollateralBps) _params.collateralBps = uint16(value);
         else if (param == JobParameter.TimeoutSlashBps) _params.timeoutSlashBps = uint16(value);
         else if (param == JobParameter.DisputeSlashBps) _params.disputeSlashBps = uint16(value);
-        else if (param == JobParameter.DisputeWindow) _config.disputeWindow = uint32(value);
+        else if (param == JobParameter.DisputeWindow) _config.disputeWindow = uint24(value);
         else if (param == JobParameter.AcceptWindow) _params.acceptWindow = uint32(value);
-        else if (param == JobParameter.TimeoutGrace) _config.timeoutGrace = uint32(value);
+        else if (param == JobParameter.TimeoutGrace) _config.timeoutGrace = uint24(value);
         else if (param == JobParameter.MinRunTime) _params.minRunTime = uint32(value);
         else if (param == JobParameter.RulingPeriod) _params.rulingPeriod = uint32(value);
         else _params.disputeBond = uint96(value);
@@ -314,6 +331,41 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         else if (role == Role.Guardian) (previous, _guardian) = (_guardian, account);
         else (previous, _arbiter) = (_arbiter, account);
         emit RoleSet(index, previous, account);
+    }
+
+    /// @dev The fee and grace in force now start applying to jobs accepted from the next second on: a job accepted in
+    /// this block, before or after the change, keeps the terms its provider accepted under.
+    function _recordFeeTerms() internal {
+        SettleConfig memory cfg = _config;
+        // Safe: block.timestamp + 1 < 2^32 until 2106.
+        uint32 since = uint32(block.timestamp + 1);
+        _feeTerms.push(FeeTerms({feeBps: cfg.feeBps, timeoutGrace: cfg.timeoutGrace, since: since}));
+        _config.termsSince = since;
+    }
+
+    /// @dev The fee and grace of a job accepted at `acceptedAt`: the last entry in force at that time. Entries are
+    /// sorted by `since` (each is later than or equal to the one before), the first is in force from 0.
+    function _feeTermsAt(uint256 acceptedAt) internal view returns (uint256 feeBps, uint256 timeoutGrace) {
+        uint256 lo = 0;
+        uint256 hi = _feeTerms.length;
+        // Find the first entry starting after acceptedAt; the one before it applies.
+        while (lo < hi) {
+            uint256 mid = (lo + hi) / 2;
+            if (_feeTerms[mid].since > acceptedAt) hi = mid;
+            else lo = mid + 1;
+        }
+        FeeTerms memory t = _feeTerms[lo - 1];
+        return (t.feeBps, t.timeoutGrace);
+    }
+
+    /// @dev The fee and grace a running job accepted at `acceptedAt` is held to.
+    function _jobFeeTerms(uint256 acceptedAt, SettleConfig memory cfg)
+        internal
+        view
+        returns (uint256 feeBps, uint256 timeoutGrace)
+    {
+        if (acceptedAt >= cfg.termsSince) return (cfg.feeBps, cfg.timeoutGrace);
+        return _feeTermsAt(acceptedAt);
     }
 
     function _collateral(uint256 deposit, uint256 collateralBps) internal pure returns (uint256) {
