@@ -11,6 +11,7 @@ import {IJobEscrow} from "../interfaces/IJobEscrow.sol";
 import {IProviderStaking} from "../interfaces/IProviderStaking.sol";
 import {JobEscrowBase} from "./escrow/JobEscrowBase.sol";
 import {JobEscrowDesk} from "./escrow/JobEscrowDesk.sol";
+import {JobCore, JobSlots, JobTermsSlot} from "./escrow/JobSlots.sol";
 
 /// @title JobEscrow
 /// @notice See {IJobEscrow}.
@@ -23,7 +24,8 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
 
     address private immutable _desk;
 
-    /// @param params the initial parameters in setParameter's order, each checked against its cap
+    /// @param params the first eight JobParameters in order (FeeBps to DisputeBond), each checked against its cap;
+    /// MinRunTime and RulingPeriod start at their defaults
     constructor(
         IERC20 token_,
         IProviderStaking staking_,
@@ -36,14 +38,15 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         uint256[8] memory params
     ) JobEscrowBase(token_, staking_, governance) {
         _desk = address(new JobEscrowDesk(token_, staking_));
-        _setRole(ROLE_TREASURY, treasury_);
-        _setRole(ROLE_GUARDIAN, guardian);
-        _setRole(ROLE_ARBITER, arbiter);
+        _setRole(uint8(Role.Treasury), treasury_);
+        _setRole(uint8(Role.Guardian), guardian);
+        _setRole(uint8(Role.Arbiter), arbiter);
         for (uint8 i = 0; i < 8; ++i) {
             _setParameter(i, params[i]);
         }
-        _setParameter(PARAM_MIN_RUN_TIME, DEFAULT_MIN_RUN_TIME);
-        _setParameter(PARAM_RULING_PERIOD, DEFAULT_RULING_PERIOD);
+        _setParameter(uint8(JobParameter.MinRunTime), DEFAULT_MIN_RUN_TIME);
+        _setParameter(uint8(JobParameter.RulingPeriod), DEFAULT_RULING_PERIOD);
+        _feeTerms.push(FeeTerms({feeBps: _config.feeBps, timeoutGrace: _config.timeoutGrace, since: 0}));
         _setOracleSet(oracles, threshold);
     }
 
@@ -261,16 +264,21 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         SettleConfig memory cfg = _config;
         if (block.timestamp < cfg.pauseEnds) revert JobEscrowSettlementPaused();
         bytes32 structHash = _receiptStructHash(receipt);
-        _verifyAttestation(keccak256(abi.encodePacked(structHash)), attestation, cfg);
+        bytes32 receiptsHash;
+        // keccak256 of the one struct hash, in scratch space (abi.encodePacked would allocate memory for it).
+        assembly ("memory-safe") {
+            mstore(0x00, structHash)
+            receiptsHash := keccak256(0x00, 0x20)
+        }
+        _verifyAttestation(receiptsHash, attestation, cfg);
         // slither-disable-next-line uninitialized-local a memory struct starts zeroed; an all-zero Run is the intended empty accumulator
         Run memory run;
         run.domainSeparator = _domainSeparatorV4();
-        run.timeoutGrace = cfg.timeoutGrace;
-        run.pauseEnds = cfg.pauseEnds;
-        uint256 fault = _settleOne(receipt, structHash, workerSig, cfg.feeBps, run);
-        if (fault != 0) _refuse(receipt, structHash, workerSig, fault, run);
+        _loadTerms(cfg, run);
+        uint256 fault = _settleOne(receipt, structHash, workerSig, run);
+        if (fault != 0) _refuse(receipt, structHash, workerSig, fault, cfg, run);
         _flush(run);
-        _accrueFees(cfg, run.fees);
+        _accrueFees(run.fees);
     }
 
     /// @inheritdoc IJobEscrow
@@ -296,10 +304,9 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         _verifyAttestation(receiptsHash, attestation, cfg);
         Run memory run;
         run.domainSeparator = _domainSeparatorV4();
-        run.timeoutGrace = cfg.timeoutGrace;
-        run.pauseEnds = cfg.pauseEnds;
+        _loadTerms(cfg, run);
         for (uint256 i = 0; i < n; ++i) {
-            uint256 fault = _settleOne(receipts[i], hashes[i], workerSigs[i], cfg.feeBps, run);
+            uint256 fault = _settleOne(receipts[i], hashes[i], workerSigs[i], run);
             if (fault == 0) {
                 // Safe: bounded by the calldata array length.
                 unchecked {
@@ -312,7 +319,15 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             }
         }
         _flush(run);
-        _accrueFees(cfg, run.fees);
+        _accrueFees(run.fees);
+    }
+
+    /// @dev What every receipt of the call reads of the configuration, kept in the run.
+    function _loadTerms(SettleConfig memory cfg, Run memory run) private pure {
+        run.timeoutGrace = cfg.timeoutGrace;
+        run.feeBps = cfg.feeBps;
+        run.termsSince = cfg.termsSince;
+        run.pauseEnds = cfg.pauseEnds;
     }
 
     function _receiptStructHash(Receipt calldata r) private pure returns (bytes32 h) {
@@ -384,7 +399,6 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         Receipt calldata r,
         bytes32 structHash,
         Signature calldata sig,
-        uint256 feeBps,
         Run memory run
     ) private returns (uint256 fault) {
         uint256 jobId = r.jobId;
@@ -396,12 +410,19 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             coreWord := sload(core.slot)
             termsWord := sload(terms.slot)
         }
-        JobStatus status = JobStatus(uint8(coreWord >> 160));
-        if (status != JobStatus.Running) return 1 + uint256(SkipReason.NotRunning);
+        if (JobSlots.status(coreWord) != JobStatus.Running) return 1 + uint256(SkipReason.NotRunning);
         // From deadline + grace on, the job belongs to the timeout path; a late receipt must not race it. A settlement
         // pause stops that clock: the grace runs from the pause's end at the earliest.
-        uint256 timeoutAt = Math.max(coreWord >> 224, run.pauseEnds) + run.timeoutGrace;
-        if (block.timestamp >= timeoutAt) return 1 + uint256(SkipReason.TooLate);
+        // The job's own fee and grace: the current ones unless it was accepted before they took effect.
+        uint256 acceptedAt = uint32(coreWord >> JobSlots.CORE_STAMP);
+        uint256 feeBps = run.feeBps;
+        uint256 grace = run.timeoutGrace;
+        if (acceptedAt < run.termsSince) (feeBps, grace) = _feeTermsAt(acceptedAt);
+        // Too late from max(deadline, pauseEnds) + grace on; the pause's end is read only for a receipt past its
+        // deadline's grace (rare).
+        if (block.timestamp >= (coreWord >> JobSlots.CORE_LIMIT) + grace && block.timestamp >= run.pauseEnds + grace) {
+            return 1 + uint256(SkipReason.TooLate);
+        }
         address provider = address(uint160(termsWord));
         if (r.provider != provider) return 1 + uint256(SkipReason.WrongProvider);
         // Set when this receipt starts a new provider's run: refusing it then must not leave that provider in `run`,
@@ -411,6 +432,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             switched = true;
             _flush(run);
             run.provider = provider;
+            run.feesBefore = run.fees;
             uint256 bonded;
             // settlementContext: bonded less the lease escrow's locked collateral, so free stake below counts both
             // escrows' locks (a raised reserve never promises a lease's collateral); a selector the dispatcher reaches
@@ -424,38 +446,35 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         }
         // A worker key rotated after signing (say, to front-run a batch) refuses only this provider's receipts.
         fault = _workerSigned(run.domainSeparator, structHash, sig, run.worker)
-            ? _numbersFault(r, uint32(coreWord >> 192), uint8(coreWord >> 168), coreWord >> 224)
+            ? _numbersFault(r, acceptedAt, uint8(coreWord >> JobSlots.CORE_GPU_COUNT), coreWord >> JobSlots.CORE_LIMIT)
             : 1 + uint256(SkipReason.WrongWorker);
         if (fault != 0) {
             if (switched) run.provider = address(0);
             return fault;
         }
-        uint256 maxGpuSeconds = uint32(termsWord >> 224);
+        uint256 maxGpuSeconds = uint32(termsWord >> JobSlots.TERMS_MAX_GPU_SECONDS);
         uint256 reserve;
         uint256 billed = r.outcome == uint8(Outcome.FailedProvider) ? 0 : Math.min(r.gpuSeconds, maxGpuSeconds);
-        // Keep client, gpuCount and collateralBps; status := Settled, stamp := billed, limit := now.
-        uint256 keep = (uint256(1) << 160) - 1 | (uint256(0xffffff) << 168);
-        uint256 settledWord = (coreWord & keep) | (uint256(JobStatus.Settled) << 160) | (billed << 192)
-            | (block.timestamp << 224);
+        uint256 settledWord = JobSlots.settledCore(coreWord, billed, block.timestamp);
         // The dispute reserve: a ruling gives the client back what it paid, so that much stays locked until the
         // window closes when the provider's free stake covers it (else the collateral does, and timeout slashes are
         // held meanwhile). Nothing locked after this settlement can then shield the stake from the ruling.
         unchecked {
             // Safe: price < 2^64, billed and maxGpuSeconds < 2^32; extra <= run.free.
-            uint256 price = uint64(termsWord >> 160);
+            uint256 price = uint64(termsWord >> JobSlots.TERMS_PRICE);
             uint256 paid = billed * price;
-            reserve = _collateral(price * maxGpuSeconds, uint16(coreWord >> 176));
+            reserve = _collateral(price * maxGpuSeconds, uint16(coreWord >> JobSlots.CORE_COLLATERAL_BPS));
             if (paid > reserve && paid - reserve <= run.free) {
                 run.free -= paid - reserve;
                 run.reserved += paid - reserve;
                 reserve = paid;
-                settledWord |= uint256(RESERVE_RAISED) << 176;
+                settledWord |= uint256(RESERVE_RAISED) << JobSlots.CORE_COLLATERAL_BPS;
             }
         }
         assembly ("memory-safe") {
             sstore(core.slot, settledWord)
         }
-        _credit(r, uint64(termsWord >> 160), billed, feeBps, run, reserve);
+        _credit(r, uint64(termsWord >> JobSlots.TERMS_PRICE), billed, feeBps, run, reserve);
     }
 
     function _workerSigned(bytes32 domainSep, bytes32 structHash, Signature calldata sig, address worker)
@@ -497,7 +516,14 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
 
     /// @dev A single settle names what was wrong, with the values: re-derives them for the check that refused the
     /// receipt (`fault` = 1 + its SkipReason) and reverts with its error. Off the hot path, so batches pay nothing.
-    function _refuse(Receipt calldata r, bytes32 structHash, Signature calldata sig, uint256 fault, Run memory run)
+    function _refuse(
+        Receipt calldata r,
+        bytes32 structHash,
+        Signature calldata sig,
+        uint256 fault,
+        SettleConfig memory cfg,
+        Run memory run
+    )
         private
         view
     {
@@ -506,9 +532,8 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         SkipReason reason = SkipReason(fault - 1);
         if (reason == SkipReason.NotRunning) _revertStatus(jobId, c.status, JobStatus.Running);
         if (reason == SkipReason.TooLate) {
-            revert JobEscrowSettlementTooLate(
-                jobId, Math.max(c.limit, run.pauseEnds) + run.timeoutGrace, block.timestamp
-            );
+            (, uint256 grace) = _jobFeeTerms(c.stamp, cfg);
+            revert JobEscrowSettlementTooLate(jobId, Math.max(c.limit, cfg.pauseEnds) + grace, block.timestamp);
         }
         if (reason == SkipReason.WrongProvider) revert JobEscrowWrongProvider(jobId, _jobTerms[jobId].provider, r.provider);
         if (reason == SkipReason.WrongWorker) {
@@ -541,7 +566,6 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             run.earnings += paid - fee;
             run.fees += fee;
             run.gpuSeconds += billed;
-            run.value += paid;
             // The record counts what the provider did: a completed job that billed nothing is no completed job,
             // and a job the client's code failed is no failure of the provider.
             if (r.outcome == uint8(Outcome.Completed)) {
@@ -574,7 +598,12 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         bookWord = (uint96(bookWord) + run.reserved)
             | (uint256(SafeCast.toUint96(uint96(bookWord >> 96) + run.earnings)) << 96)
             | (uint256(SafeCast.toUint64((bookWord >> 192) + run.gpuSeconds)) << 192);
-        statsWord = Math.min(uint96(statsWord) + run.value, type(uint96).max)
+        // Safe: the run's fees are part of run.fees (it only grows), and both sums are bounded by deposits held.
+        uint256 value;
+        unchecked {
+            value = run.earnings + (run.fees - run.feesBefore);
+        }
+        statsWord = Math.min(uint96(statsWord) + value, type(uint96).max)
             | (uint256(SafeCast.toUint32(uint32(statsWord >> 96) + run.completed)) << 96)
             | (uint256(SafeCast.toUint32(uint32(statsWord >> 128) + run.failed)) << 128)
             | (statsWord & (uint256(type(uint64).max) << 160)) | (block.timestamp << 224);
@@ -583,7 +612,6 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             sstore(s.slot, statsWord)
         }
         run.reserved = 0;
-        run.value = 0;
         run.earnings = 0;
         run.gpuSeconds = 0;
         run.completed = 0;
@@ -838,7 +866,15 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     }
 
     /// @inheritdoc IJobEscrow
-    function parameters() external view returns (uint256[8] memory) {
+    function jobFeeTerms(uint256 jobId) external view returns (uint256 feeBps, uint256 timeoutGrace) {
+        JobCore memory c = _jobCore[jobId];
+        SettleConfig memory cfg = _config;
+        if (c.status != JobStatus.Running) return (cfg.feeBps, cfg.timeoutGrace);
+        return _jobFeeTerms(c.stamp, cfg);
+    }
+
+    /// @inheritdoc IJobEscrow
+    function parameters() external view returns (uint256[PARAM_COUNT] memory) {
         return _parameters();
     }
 

@@ -652,7 +652,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     }
 
     /// @inheritdoc ILeaseEscrow
-    function leaseParameters(uint256 leaseId) external view returns (uint256[8] memory) {
+    function leaseParameters(uint256 leaseId) external view returns (uint256[PARAM_COUNT] memory) {
         if (_meters[leaseId].status == LeaseStatus.None) revert LeaseEscrowUnknownLease(leaseId);
         return _paramValues(_paramSets[_meters[leaseId].paramSet]);
     }
@@ -699,7 +699,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     }
 
     /// @inheritdoc ILeaseEscrow
-    function parameters() external view returns (uint256[8] memory) {
+    function parameters() external view returns (uint256[PARAM_COUNT] memory) {
         return _paramValues(_paramSets[_config.paramSet]);
     }
 

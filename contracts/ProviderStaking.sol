@@ -18,8 +18,6 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
-    uint8 internal constant PARAM_MIN_STAKE = 0;
-    uint8 internal constant PARAM_UNBONDING_PERIOD = 1;
 
     /// @notice Hard caps: no governance call can go beyond them.
     uint256 public constant MAX_MIN_STAKE = 10_000_000 ether;
@@ -71,8 +69,8 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         uint256 supply = token_.totalSupply();
         if (supply > type(uint96).max) revert ProviderStakingSupplyTooLarge(supply, type(uint96).max);
         _token = token_;
-        _setParameter(PARAM_MIN_STAKE, minStake_);
-        _setParameter(PARAM_UNBONDING_PERIOD, unbondingPeriod_);
+        _setParameter(uint8(StakingParameter.MinStake), minStake_);
+        _setParameter(uint8(StakingParameter.UnbondingPeriod), unbondingPeriod_);
     }
 
     modifier onlyEscrow() {
@@ -403,7 +401,9 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         // The unbonding period set before the escrow existed must still outlast the escrow's dispute window.
         uint256 window = IJobEscrow(escrow_).disputeWindow();
         if (_unbondingPeriod <= window) {
-            revert ProviderStakingParameterOutOfRange(PARAM_UNBONDING_PERIOD, _unbondingPeriod, window + 1, MAX_UNBONDING_PERIOD);
+            revert ProviderStakingParameterOutOfRange(
+                uint8(StakingParameter.UnbondingPeriod), _unbondingPeriod, window + 1, MAX_UNBONDING_PERIOD
+            );
         }
         _escrow = escrow_;
         emit EscrowSet(escrow_);
@@ -415,7 +415,9 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         if (_leaseEscrow != address(0)) revert ProviderStakingEscrowAlreadySet(_leaseEscrow);
         uint256 window = ILeaseEscrow(leaseEscrow_).disputeWindow();
         if (_unbondingPeriod <= window) {
-            revert ProviderStakingParameterOutOfRange(PARAM_UNBONDING_PERIOD, _unbondingPeriod, window + 1, MAX_UNBONDING_PERIOD);
+            revert ProviderStakingParameterOutOfRange(
+                uint8(StakingParameter.UnbondingPeriod), _unbondingPeriod, window + 1, MAX_UNBONDING_PERIOD
+            );
         }
         _leaseEscrow = leaseEscrow_;
         emit LeaseEscrowSet(leaseEscrow_);
@@ -427,11 +429,9 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     }
 
     function _setParameter(uint8 param, uint256 value) private {
-        if (param != PARAM_MIN_STAKE && param != PARAM_UNBONDING_PERIOD) {
-            revert ProviderStakingParameterOutOfRange(param, value, 0, 0);
-        }
+        if (param > uint8(type(StakingParameter).max)) revert ProviderStakingParameterOutOfRange(param, value, 0, 0);
         uint256 previous;
-        if (param == PARAM_MIN_STAKE) {
+        if (StakingParameter(param) == StakingParameter.MinStake) {
             if (value > MAX_MIN_STAKE) revert ProviderStakingParameterOutOfRange(param, value, 0, MAX_MIN_STAKE);
             previous = _minStake;
             _minStake = value;

@@ -53,6 +53,28 @@ interface IJobEscrowTypes {
         InvalidOutcome // not an Outcome (JobEscrowInvalidOutcome)
     }
 
+    /// @notice JobEscrow's governance parameters, by their setParameter index. Each has a hard range (see
+    /// setParameter); the terms that protect a running job are copied into it when it opens.
+    enum JobParameter {
+        FeeBps, // protocol fee, in basis points of each payment (at most 10%)
+        CollateralBps, // stake locked per job, in basis points of its deposit
+        TimeoutSlashBps, // share of a job's collateral slashed when it times out
+        DisputeSlashBps, // share of a job's deposit slashed when a dispute is upheld
+        DisputeWindow, // seconds after settlement during which the client may dispute
+        AcceptWindow, // seconds a provider has to accept an opened job
+        TimeoutGrace, // seconds after the deadline during which a receipt may still settle
+        DisputeBond, // tokens a client posts to dispute, returned when the dispute is upheld or lapses
+        MinRunTime, // seconds a deadline must leave after acceptance
+        RulingPeriod // seconds the arbiter has to rule on a dispute
+    }
+
+    /// @notice The accounts governance appoints, by their setRole index.
+    enum Role {
+        Treasury, // receives protocol fees and the rest of upheld slashes
+        Guardian, // may pause new work and settlement
+        Arbiter // rules on disputes and fraud reports
+    }
+
     /// @notice A job receipt, signed by the provider's worker key.
     struct Receipt {
         uint256 jobId;
@@ -168,7 +190,7 @@ interface IJobEscrowTypes {
     error JobEscrowInvalidOracleSet(uint256 size, uint256 threshold);
     /// @notice An oracle address was zero or repeated.
     error JobEscrowInvalidOracle(address oracle);
-    /// @notice Roles are 0 treasury, 1 guardian, 2 arbiter.
+    /// @notice `role` is not a Role.
     error JobEscrowUnknownRole(uint8 role);
     /// @notice The client of a job is never the provider's staking wallet nor its current worker key: trading with
     /// oneself would turn timeout slashes into payouts and farm the provider's record. Use another provider.
@@ -279,9 +301,9 @@ interface IJobEscrowTypes {
     event FeesWithdrawn(address indexed treasury, uint256 amount);
     /// @notice Governance replaced the oracle set; attestations under earlier epochs are void.
     event OracleSetUpdated(uint64 indexed epoch, address[] oracles, uint8 threshold);
-    /// @notice A governance parameter changed.
+    /// @notice A governance parameter (a JobParameter) changed.
     event ParameterSet(uint8 indexed param, uint256 previous, uint256 value);
-    /// @notice Governance gave role `role` (0 treasury, 1 guardian, 2 arbiter) to `account`.
+    /// @notice Governance gave role `role` (a Role) to `account`.
     event RoleSet(uint8 indexed role, address indexed previous, address indexed account);
 
     // Ruling deadline (issue 8, lower finding 1).
@@ -413,13 +435,14 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// @notice Governance: replace the oracle set. Every attestation under the old set becomes void.
     function setOracleSet(address[] calldata oracles, uint8 threshold) external;
 
-    /// @notice Governance: set a parameter inside its hard range. 0 fee bps, 1 collateral bps, 2 timeout slash
-    /// bps (of collateral), 3 dispute slash bps (of the job's deposit), 4 dispute window, 5 acceptance window,
-    /// 6 timeout grace, 7 dispute bond, 8 minimum run time, 9 ruling period (1 to 60 days).
+    /// @notice Governance: set parameter `param` (a JobParameter) inside its hard range. An index past the last
+    /// JobParameter reverts with JobEscrowParameterOutOfRange(param, value, 0, 0). A job's terms never change once
+    /// both sides are bound: collateral, slash fractions and dispute window are fixed when it opens, the fee and the
+    /// grace when it is accepted (a change applies to jobs accepted from the next second on; until acceptance the
+    /// client may cancel for a full refund). See jobFeeTerms.
     function setParameter(uint8 param, uint256 value) external;
 
-    /// @notice Governance: give role `role` to `account`: 0 the treasury that receives protocol fees and the
-    /// rest of upheld slashes, 1 the guardian that may pause new work, 2 the arbiter that rules on disputes.
+    /// @notice Governance: give role `role` (a Role) to `account`.
     function setRole(uint8 role, address account) external;
 
     /// @notice The treasury, guardian and arbiter.
@@ -467,19 +490,24 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// earlier holds that the timed-out clients have not claimed yet.
     function heldSlashes(address provider) external view returns (uint256 held, uint256 released);
 
-    /// @notice The dispute window new jobs get (setParameter 4), read by the staking contract to keep its unbonding
+    /// @notice The dispute window new jobs get (JobParameter.DisputeWindow), read by the staking contract to keep its unbonding
     /// period longer.
     function disputeWindow() external view returns (uint256);
 
-    /// @notice Seconds a deadline must leave after acceptance (setParameter 8); acceptance closes that long
+    /// @notice Seconds a deadline must leave after acceptance (JobParameter.MinRunTime); acceptance closes that long
     /// before the deadline.
     function minRunTime() external view returns (uint256);
 
-    /// @notice Seconds the arbiter has to rule on a dispute (setParameter 9), fixed per job when it is disputed.
+    /// @notice Seconds the arbiter has to rule on a dispute (JobParameter.RulingPeriod), fixed per job when it is disputed.
     function rulingPeriod() external view returns (uint256);
 
-    /// @notice The current parameters, in setParameter's order.
-    function parameters() external view returns (uint256[8] memory);
+    /// @notice The fee (basis points of each payment) and the grace (seconds after the deadline during which a receipt
+    /// may still settle and no timeout can be claimed) that `jobId` settles and times out under: for a running job the
+    /// ones in force when it was accepted, for any other job the current ones (what an acceptance now would fix).
+    function jobFeeTerms(uint256 jobId) external view returns (uint256 feeBps, uint256 timeoutGrace);
+
+    /// @notice The current parameters, indexed by JobParameter.
+    function parameters() external view returns (uint256[10] memory);
 
     /// @notice The current oracle set, its threshold and epoch.
     function oracleSet() external view returns (address[] memory oracles, uint8 threshold, uint64 epoch);

@@ -38,6 +38,19 @@ interface ILeaseEscrowTypes {
         PastBillingEnd // toTime is after the billing end known when the batch lands (closed, reclaimed, runway)
     }
 
+    /// @notice LeaseEscrow's governance parameters, by their setParameter index; a lease keeps the set in force when
+    /// it opened.
+    enum LeaseParameter {
+        FeeBps, // protocol fee, in basis points of each checkpoint's payment (at most 10%)
+        CollateralSeconds, // collateral locked at acceptance = rate x this many seconds
+        ExpirySlashBps, // share of the collateral slashed when no final checkpoint lands within the grace
+        DisputeSlashBps, // share of what the lease paid slashed when a checkpoint dispute is upheld
+        DisputeWindow, // seconds after a checkpoint during which the client may dispute it
+        AcceptWindow, // seconds a provider has to accept an opened lease
+        Grace, // seconds after billing ends for the final checkpoint to land
+        DisputeBond // tokens a client posts to dispute a checkpoint
+    }
+
     /// @notice An uptime checkpoint for the period `[fromTime, toTime)` of a running lease.
     struct Checkpoint {
         uint256 leaseId;
@@ -244,7 +257,7 @@ interface ILeaseEscrowTypes {
     event SettlementPauseEnds(uint256 endsAt);
     /// @notice The guardian stopped (true) or governance or the guardian resumed (false) new leases.
     event OpeningPauseSet(bool paused);
-    /// @notice A governance parameter changed (for leases opened from now on; running ones keep theirs).
+    /// @notice A governance parameter (a LeaseParameter) changed (for leases opened from now on; running ones keep theirs).
     event ParameterSet(uint8 indexed param, uint256 previous, uint256 value);
 }
 
@@ -352,10 +365,8 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// @notice Send accrued lease fees to the job escrow's treasury. Anyone may call.
     function withdrawFees() external returns (uint256 amount);
 
-    /// @notice Governance: set a parameter inside its hard range, for leases opened from now on. 0 fee bps,
-    /// 1 collateral seconds (collateral = rate x this), 2 expiry slash bps (of the collateral), 3 dispute slash
-    /// bps (of what the lease paid), 4 dispute window, 5 acceptance window, 6 grace (for the final checkpoint after
-    /// billing end), 7 dispute bond.
+    /// @notice Governance: set parameter `param` (a LeaseParameter) inside its hard range, for leases opened from now
+    /// on. An index past the last LeaseParameter reverts with LeaseEscrowParameterOutOfRange(param, value, 0, 0).
     function setParameter(uint8 param, uint256 value) external;
 
     /// @notice Guardian (the job escrow's): stop new leases. Stops openLease and acceptLease only; cancel,
@@ -380,7 +391,7 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// @notice A lease, decoded.
     function getLease(uint256 leaseId) external view returns (LeaseView memory);
 
-    /// @notice The parameters fixed for `leaseId` at its opening, in setParameter's order.
+    /// @notice The parameters fixed for `leaseId` at its opening, indexed by LeaseParameter.
     function leaseParameters(uint256 leaseId) external view returns (uint256[8] memory);
 
     /// @notice When billing of `leaseId` ends if nothing else ends it first: paidThrough + (deposit not yet
@@ -407,7 +418,7 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// to keep its unbonding period longer.
     function disputeWindow() external view returns (uint256);
 
-    /// @notice The current parameters, in setParameter's order.
+    /// @notice The current parameters, indexed by LeaseParameter.
     function parameters() external view returns (uint256[8] memory);
 
     /// @notice Accrued fees not yet sent to the treasury.

@@ -10,6 +10,12 @@ import {IGoverned} from "./IGoverned.sol";
 /// dispute window, and slashing reaches unbonding stake too, so a provider cannot unstake its way
 /// out of a dispute.
 interface IProviderStaking is IGoverned {
+    /// @notice The staking contract's governance parameters, by their setParameter index.
+    enum StakingParameter {
+        MinStake, // the least bonded stake an offer needs
+        UnbondingPeriod // seconds unbonding stake waits before it can be withdrawn (longer than any dispute window)
+    }
+
     /// @notice One offer of GPU time by a provider.
     struct Offer {
         address provider; // the staking wallet that owns the offer
@@ -159,7 +165,7 @@ interface IProviderStaking is IGoverned {
     event GpusReleased(uint256 indexed offerId, address indexed escrow, uint8 count, uint8 reserved);
     /// @notice The lease escrow that may reserve GPUs, lock collateral and slash was named.
     event LeaseEscrowSet(address indexed leaseEscrow);
-    /// @notice A governance parameter changed.
+    /// @notice A governance parameter (a StakingParameter) changed.
     event ParameterSet(uint8 indexed param, uint256 previous, uint256 value);
 
     /// @notice Bond `amount` tokens (needs an allowance to this contract).
@@ -242,7 +248,7 @@ interface IProviderStaking is IGoverned {
     /// its dispute window.
     function setLeaseEscrow(address leaseEscrow_) external;
 
-    /// @notice Governance: set parameter `param` (0: minimum stake, 1: unbonding period) inside its hard cap.
+    /// @notice Governance: set parameter `param` (a StakingParameter) inside its hard cap.
     function setParameter(uint8 param, uint256 value) external;
 
     /// @notice Bonded stake, unbonding stake, its release time and the jail flag of `provider`.

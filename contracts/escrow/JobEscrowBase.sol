@@ -10,6 +10,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IJobEscrowTypes} from "../../interfaces/IJobEscrow.sol";
 import {IProviderStaking} from "../../interfaces/IProviderStaking.sol";
 import {Governed} from "../utils/Governed.sol";
+import {JobCore, JobSlots, JobTermsSlot} from "./JobSlots.sol";
 
 /// @title JobEscrowBase
 /// @notice The storage, constants and shared helpers of the job escrow. JobEscrow (the hot paths) and
@@ -33,16 +34,8 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     uint256 public constant MAX_SETTLEMENT_PAUSE = 3 days;
     uint256 public constant SETTLEMENT_PAUSE_COOLDOWN = 1 days;
 
-    uint8 internal constant PARAM_FEE_BPS = 0;
-    uint8 internal constant PARAM_COLLATERAL_BPS = 1;
-    uint8 internal constant PARAM_TIMEOUT_SLASH_BPS = 2;
-    uint8 internal constant PARAM_DISPUTE_SLASH_BPS = 3;
-    uint8 internal constant PARAM_DISPUTE_WINDOW = 4;
-    uint8 internal constant PARAM_ACCEPT_WINDOW = 5;
-    uint8 internal constant PARAM_TIMEOUT_GRACE = 6;
-    uint8 internal constant PARAM_DISPUTE_BOND = 7;
-    uint8 internal constant PARAM_MIN_RUN_TIME = 8;
-    uint8 internal constant PARAM_RULING_PERIOD = 9;
+    /// @dev How many JobParameters there are (a literal, as array lengths need one; tests/python/test_parameter_names.py
+    /// checks it against the enum): setParameter refuses an index from here on.
     uint8 internal constant PARAM_COUNT = 10;
     /// @dev Set at deployment (the constructor's array predates the parameter); governance may change it.
     uint256 internal constant DEFAULT_MIN_RUN_TIME = 10 minutes;
@@ -56,29 +49,29 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     /// @dev Until a provider sets its own, its worker key may commit this share of bonded stake per day.
     uint256 internal constant DEFAULT_WORKER_BUDGET_BPS = 2_500;
 
-    uint8 internal constant ROLE_TREASURY = 0;
-    uint8 internal constant ROLE_GUARDIAN = 1;
-    uint8 internal constant ROLE_ARBITER = 2;
-
     modifier onlyArbiter() {
         if (msg.sender != _arbiter) revert Unauthorized(msg.sender, "arbiter");
         _;
     }
 
 
-    /// @dev Read and written by every settlement. 96 + 16 + 32 + 8 + 32 + 32 + 32 bits (one slot). The epoch counts
-    /// oracle set changes, so 32 bits outlast any governance. Fees fit 96 bits: the constructors refuse a token whose
-    /// supply exceeds 2^96.
+    /// @dev Read and written by every settlement. 96 + 16 + 24 + 8 + 24 + 24 + 32 + 32 bits (one slot). The epoch
+    /// counts oracle set changes, so 24 bits (16.7 million sets) outlast any governance; the dispute window (at most
+    /// 30 days) and the grace (at most 7 days) fit 24 bits of seconds. Fees fit 96 bits: the constructors refuse a
+    /// token whose supply exceeds 2^96.
     struct SettleConfig {
         uint96 accruedFees;
         uint16 feeBps;
-        uint32 oracleEpoch;
+        uint24 oracleEpoch;
         uint8 oracleThreshold;
-        uint32 disputeWindow;
-        uint32 timeoutGrace;
+        uint24 disputeWindow;
+        uint24 timeoutGrace;
         // The guardian's separate stop of settlement (compromised oracle keys): settlement is paused while
         // block.timestamp < pauseEnds, and no job times out before pauseEnds + grace.
         uint32 pauseEnds;
+        // When the current fee and grace took effect (issue 8, lower finding 4): a job accepted before it settles
+        // and times out under the terms in force at its acceptance, looked up in _feeTerms.
+        uint32 termsSince;
     }
 
     /// @dev The other parameters, read when jobs open, time out or are disputed. 3 x 16 + 32 + 96 bits.
@@ -111,30 +104,22 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         uint32 until;
     }
 
+    /// @dev The fee and grace in force from `since` on (issue 8, lower finding 4): a job settles and times out under
+    /// the entry in force when it was accepted. Appended by every change of either; the first entry (since 0) holds
+    /// the deployment's.
+    struct FeeTerms {
+        uint16 feeBps;
+        uint24 timeoutGrace;
+        uint32 since;
+    }
+
     /// @dev A timed-out job's claim on its provider's hold.
     struct HeldClaim {
         uint96 amount;
         uint32 epoch;
     }
 
-    /// @dev Job slot 1, written by every state change. `stamp` and `limit` change meaning with the status:
-    /// Open: acceptBy and deadline; Running: acceptedAt and deadline; after settlement: billed GPU-seconds
-    /// and settledAt. Timestamps fit 32 bits until 2106.
-    struct JobCore {
-        address client;
-        JobStatus status;
-        uint8 gpuCount;
-        uint16 collateralBps;
-        uint32 stamp;
-        uint32 limit;
-    }
-
-    /// @dev Job slot 2, read by settlement. maxGpuSeconds drops to the billed seconds once the refund is claimed.
-    struct JobTermsSlot {
-        address provider;
-        uint64 price;
-        uint32 maxGpuSeconds;
-    }
+    // Job slots 1 and 2 (JobCore, JobTermsSlot) are declared in JobSlots.sol beside their word layout.
 
     /// @dev Job slot 3, off the settlement path.
     struct JobMeta {
@@ -188,9 +173,11 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     /// @dev What a batch owes one provider, written to storage when the provider changes.
     struct Run {
         bytes32 domainSeparator;
-        uint256 timeoutGrace;
+        uint256 timeoutGrace; // the current grace and fee, for jobs accepted from termsSince on
+        uint256 feeBps;
+        uint256 termsSince;
         uint256 pauseEnds;
-        uint256 value;
+        uint256 feesBefore; // `fees` when this provider's run began: its value paid is earnings + the fees since
         uint256 free; // the provider's bonded stake not locked, less the reserves raised so far in this run
         uint256 reserved; // reserves raised in this run, added to the provider's locked stake by _flush
         address provider;
@@ -240,6 +227,8 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     // Ruling deadline (issue 8, lower finding 1), appended so the layout only grows.
     // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 jobId => DisputeTerms) internal _disputes;
+    // Every fee and grace in force since deployment, oldest first (issue 8, lower finding 4).
+    FeeTerms[] internal _feeTerms;
 
     constructor(IERC20 token_, IProviderStaking staking_, address governance)
         EIP712("gpusettle JobEscrow", "1")
@@ -268,34 +257,34 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         _owed -= SafeCast.toUint128(amount);
     }
 
-    /// @dev Hard caps, indexed by parameter: no caller, governance included, can go outside them.
-    function _bounds(uint8 param) internal pure returns (uint256 min, uint256 max) {
-        if (param == PARAM_FEE_BPS) return (0, 1_000); // at most 10% of a payment
-        if (param == PARAM_COLLATERAL_BPS) return (0, BPS); // at most the job's value
-        if (param == PARAM_TIMEOUT_SLASH_BPS) return (0, BPS); // of the collateral
-        if (param == PARAM_DISPUTE_SLASH_BPS) return (0, BPS); // of the job's deposit
-        if (param == PARAM_DISPUTE_WINDOW) return (1 hours, 30 days);
-        if (param == PARAM_ACCEPT_WINDOW) return (1 minutes, 7 days);
+    /// @dev Hard caps: no caller, governance included, can go outside them.
+    function _bounds(JobParameter param) internal pure returns (uint256 min, uint256 max) {
+        if (param == JobParameter.FeeBps) return (0, 1_000); // at most 10% of a payment
+        if (param == JobParameter.CollateralBps) return (0, BPS); // at most the job's value
+        if (param == JobParameter.TimeoutSlashBps) return (0, BPS); // of the collateral
+        if (param == JobParameter.DisputeSlashBps) return (0, BPS); // of the job's deposit
+        if (param == JobParameter.DisputeWindow) return (1 hours, 30 days);
+        if (param == JobParameter.AcceptWindow) return (1 minutes, 7 days);
         // Neither may be 0: a job opened, accepted and timed out in consecutive seconds moves collateral to whoever
         // opened it before anyone could react, and a receipt needs time to be posted.
-        if (param == PARAM_TIMEOUT_GRACE) return (5 minutes, 7 days);
-        if (param == PARAM_MIN_RUN_TIME) return (5 minutes, 1 days);
+        if (param == JobParameter.TimeoutGrace) return (5 minutes, 7 days);
+        if (param == JobParameter.MinRunTime) return (5 minutes, 1 days);
         // An arbiter needs a day at least; past 60 days a dispute nobody rules on keeps stake frozen too long.
-        if (param == PARAM_RULING_PERIOD) return (1 days, 60 days);
-        return (0, 1_000_000 ether); // PARAM_DISPUTE_BOND; _setParameter refuses unknown indexes first
+        if (param == JobParameter.RulingPeriod) return (1 days, 60 days);
+        return (0, 1_000_000 ether); // JobParameter.DisputeBond
     }
 
-    function _accrueFees(SettleConfig memory cfg, uint256 fees) internal {
+    /// @dev Adds to the accrued fees alone: writing back the whole configuration would re-pack every field.
+    function _accrueFees(uint256 fees) internal {
         if (fees == 0) return;
-        cfg.accruedFees = SafeCast.toUint96(cfg.accruedFees + fees);
-        _config = cfg;
+        _config.accruedFees = SafeCast.toUint96(_config.accruedFees + fees);
     }
 
     function _setOracleSet(address[] memory oracles, uint8 threshold) internal {
         uint256 n = oracles.length;
         if (n == 0 || n > MAX_ORACLES || threshold == 0 || threshold > n) revert JobEscrowInvalidOracleSet(n, threshold);
         SettleConfig memory cfg = _config;
-        uint32 epoch = cfg.oracleEpoch + 1;
+        uint24 epoch = cfg.oracleEpoch + 1;
         for (uint256 i = 0; i < n; ++i) {
             address o = oracles[i];
             if (o == address(0) || _oracleEpochOf[o] == epoch) revert JobEscrowInvalidOracle(o);
@@ -308,40 +297,75 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         emit OracleSetUpdated(epoch, oracles, threshold);
     }
 
-    function _setParameter(uint8 param, uint256 value) internal {
-        if (param >= PARAM_COUNT) revert JobEscrowParameterOutOfRange(param, value, 0, 0);
+    function _setParameter(uint8 index, uint256 value) internal {
+        if (index >= PARAM_COUNT) revert JobEscrowParameterOutOfRange(index, value, 0, 0);
+        JobParameter param = JobParameter(index);
         (uint256 min, uint256 max) = _bounds(param);
-        if (param == PARAM_DISPUTE_WINDOW) {
+        if (param == JobParameter.DisputeWindow) {
             // Disputes must close before unbonding stake can leave.
             uint256 unbonding = _staking.unbondingPeriod();
             if (unbonding <= max) max = unbonding - 1;
         }
-        if (value < min || value > max) revert JobEscrowParameterOutOfRange(param, value, min, max);
-        uint256 previous = param == PARAM_MIN_RUN_TIME
-            ? _params.minRunTime
-            : param == PARAM_RULING_PERIOD ? _params.rulingPeriod : _parameters()[param];
+        if (value < min || value > max) revert JobEscrowParameterOutOfRange(index, value, min, max);
+        uint256 previous = _parameters()[index];
         // Each value fits its field: every cap above is below the field's maximum.
-        if (param == PARAM_FEE_BPS) _config.feeBps = uint16(value);
-        else if (param == PARAM_COLLATERAL_BPS) _params.collateralBps = uint16(value);
-        else if (param == PARAM_TIMEOUT_SLASH_BPS) _params.timeoutSlashBps = uint16(value);
-        else if (param == PARAM_DISPUTE_SLASH_BPS) _params.disputeSlashBps = uint16(value);
-        else if (param == PARAM_DISPUTE_WINDOW) _config.disputeWindow = uint32(value);
-        else if (param == PARAM_ACCEPT_WINDOW) _params.acceptWindow = uint32(value);
-        else if (param == PARAM_TIMEOUT_GRACE) _config.timeoutGrace = uint32(value);
-        else if (param == PARAM_MIN_RUN_TIME) _params.minRunTime = uint32(value);
-        else if (param == PARAM_RULING_PERIOD) _params.rulingPeriod = uint32(value);
+        if (param == JobParameter.FeeBps) _config.feeBps = uint16(value);
+        else if (param == JobParameter.CollateralBps) _params.collateralBps = uint16(value);
+        else if (param == JobParameter.TimeoutSlashBps) _params.timeoutSlashBps = uint16(value);
+        else if (param == JobParameter.DisputeSlashBps) _params.disputeSlashBps = uint16(value);
+        else if (param == JobParameter.DisputeWindow) _config.disputeWindow = uint24(value);
+        else if (param == JobParameter.AcceptWindow) _params.acceptWindow = uint32(value);
+        else if (param == JobParameter.TimeoutGrace) _config.timeoutGrace = uint24(value);
+        else if (param == JobParameter.MinRunTime) _params.minRunTime = uint32(value);
+        else if (param == JobParameter.RulingPeriod) _params.rulingPeriod = uint32(value);
         else _params.disputeBond = uint96(value);
-        emit ParameterSet(param, previous, value);
+        emit ParameterSet(index, previous, value);
     }
 
-    function _setRole(uint8 role, address account) internal {
+    function _setRole(uint8 index, address account) internal {
         if (account == address(0)) revert ZeroAddress();
-        if (role > ROLE_ARBITER) revert JobEscrowUnknownRole(role);
+        if (index > uint8(type(Role).max)) revert JobEscrowUnknownRole(index);
+        Role role = Role(index);
         address previous;
-        if (role == ROLE_TREASURY) (previous, _treasury) = (_treasury, account);
-        else if (role == ROLE_GUARDIAN) (previous, _guardian) = (_guardian, account);
+        if (role == Role.Treasury) (previous, _treasury) = (_treasury, account);
+        else if (role == Role.Guardian) (previous, _guardian) = (_guardian, account);
         else (previous, _arbiter) = (_arbiter, account);
-        emit RoleSet(role, previous, account);
+        emit RoleSet(index, previous, account);
+    }
+
+    /// @dev The fee and grace in force now start applying to jobs accepted from the next second on: a job accepted in
+    /// this block, before or after the change, keeps the terms its provider accepted under.
+    function _recordFeeTerms() internal {
+        SettleConfig memory cfg = _config;
+        // Safe: block.timestamp + 1 < 2^32 until 2106.
+        uint32 since = uint32(block.timestamp + 1);
+        _feeTerms.push(FeeTerms({feeBps: cfg.feeBps, timeoutGrace: cfg.timeoutGrace, since: since}));
+        _config.termsSince = since;
+    }
+
+    /// @dev The fee and grace of a job accepted at `acceptedAt`: the last entry in force at that time. Entries are
+    /// sorted by `since` (each is later than or equal to the one before), the first is in force from 0.
+    function _feeTermsAt(uint256 acceptedAt) internal view returns (uint256 feeBps, uint256 timeoutGrace) {
+        uint256 lo = 0;
+        uint256 hi = _feeTerms.length;
+        // Find the first entry starting after acceptedAt; the one before it applies.
+        while (lo < hi) {
+            uint256 mid = (lo + hi) / 2;
+            if (_feeTerms[mid].since > acceptedAt) hi = mid;
+            else lo = mid + 1;
+        }
+        FeeTerms memory t = _feeTerms[lo - 1];
+        return (t.feeBps, t.timeoutGrace);
+    }
+
+    /// @dev The fee and grace a running job accepted at `acceptedAt` is held to.
+    function _jobFeeTerms(uint256 acceptedAt, SettleConfig memory cfg)
+        internal
+        view
+        returns (uint256 feeBps, uint256 timeoutGrace)
+    {
+        if (acceptedAt >= cfg.termsSince) return (cfg.feeBps, cfg.timeoutGrace);
+        return _feeTermsAt(acceptedAt);
     }
 
     function _collateral(uint256 deposit, uint256 collateralBps) internal pure returns (uint256) {
@@ -353,10 +377,8 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     }
 
     /// @dev One SSTORE for the whole slot: assigning the struct field by field costs a read-modify-write each.
-    /// The layout follows JobCore's declaration order, lowest bits first.
     function _storeCore(uint256 jobId, JobCore memory c) internal {
-        uint256 word = uint256(uint160(c.client)) | (uint256(c.status) << 160) | (uint256(c.gpuCount) << 168)
-            | (uint256(c.collateralBps) << 176) | (uint256(c.stamp) << 192) | (uint256(c.limit) << 224);
+        uint256 word = JobSlots.packCore(c);
         JobCore storage ref = _jobCore[jobId];
         assembly ("memory-safe") {
             sstore(ref.slot, word)
@@ -378,16 +400,19 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
             || s == JobStatus.DisputeRejected || s == JobStatus.DisputeLapsed;
     }
 
-    function _parameters() internal view returns (uint256[8] memory v) {
+    function _parameters() internal view returns (uint256[PARAM_COUNT] memory v) {
         Params memory p = _params;
-        v[PARAM_FEE_BPS] = _config.feeBps;
-        v[PARAM_COLLATERAL_BPS] = p.collateralBps;
-        v[PARAM_TIMEOUT_SLASH_BPS] = p.timeoutSlashBps;
-        v[PARAM_DISPUTE_SLASH_BPS] = p.disputeSlashBps;
-        v[PARAM_DISPUTE_WINDOW] = _config.disputeWindow;
-        v[PARAM_ACCEPT_WINDOW] = p.acceptWindow;
-        v[PARAM_TIMEOUT_GRACE] = _config.timeoutGrace;
-        v[PARAM_DISPUTE_BOND] = p.disputeBond;
+        SettleConfig memory cfg = _config;
+        v[uint8(JobParameter.FeeBps)] = cfg.feeBps;
+        v[uint8(JobParameter.CollateralBps)] = p.collateralBps;
+        v[uint8(JobParameter.TimeoutSlashBps)] = p.timeoutSlashBps;
+        v[uint8(JobParameter.DisputeSlashBps)] = p.disputeSlashBps;
+        v[uint8(JobParameter.DisputeWindow)] = cfg.disputeWindow;
+        v[uint8(JobParameter.AcceptWindow)] = p.acceptWindow;
+        v[uint8(JobParameter.TimeoutGrace)] = cfg.timeoutGrace;
+        v[uint8(JobParameter.DisputeBond)] = p.disputeBond;
+        v[uint8(JobParameter.MinRunTime)] = p.minRunTime;
+        v[uint8(JobParameter.RulingPeriod)] = p.rulingPeriod;
     }
 
     /// @dev Give a job's GPUs back to its offer, once (issue 11: capacity).

@@ -8,6 +8,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IProviderStaking} from "../../interfaces/IProviderStaking.sol";
 import {JobEscrowBase} from "./JobEscrowBase.sol";
+import {JobCore, JobTermsSlot} from "./JobSlots.sol";
 
 /// @title JobEscrowDesk
 /// @notice The job escrow's cold paths: timeouts, held slashes, refunds, disputes and rulings, fees and
@@ -28,7 +29,9 @@ contract JobEscrowDesk is JobEscrowBase {
         // The settlement pause stops the timeout clock: work done and attested must not time out because it could
         // not settle. The pause ends by itself (MAX_SETTLEMENT_PAUSE), so this delays timeouts, never blocks them.
         if (block.timestamp < cfg.pauseEnds) revert JobEscrowSettlementPaused();
-        uint256 claimableAt = Math.max(c.limit, cfg.pauseEnds) + cfg.timeoutGrace;
+        // The grace is the job's own: the one in force when it was accepted (c.stamp while Running).
+        (, uint256 grace) = _jobFeeTerms(c.stamp, cfg);
+        uint256 claimableAt = Math.max(c.limit, cfg.pauseEnds) + grace;
         if (block.timestamp < claimableAt) revert JobEscrowTimeoutNotReached(jobId, claimableAt, block.timestamp);
         JobTermsSlot memory t = _jobTerms[jobId];
         c.status = JobStatus.TimedOut;
@@ -308,8 +311,7 @@ contract JobEscrowDesk is JobEscrowBase {
             slashed += fromHold;
         }
         compensation = Math.min(slashed, cap);
-        SettleConfig memory cfg = _config;
-        _accrueFees(cfg, slashed - compensation);
+        _accrueFees(slashed - compensation);
         _staking.jail(provider);
     }
 
@@ -364,6 +366,7 @@ contract JobEscrowDesk is JobEscrowBase {
     /// @notice See IJobEscrow.
     function setParameter(uint8 param, uint256 value) external onlyGovernance {
         _setParameter(param, value);
+        if (param == uint8(JobParameter.FeeBps) || param == uint8(JobParameter.TimeoutGrace)) _recordFeeTerms();
     }
 
     /// @notice See IJobEscrow.

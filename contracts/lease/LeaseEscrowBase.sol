@@ -36,14 +36,8 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
     uint256 public constant MAX_SETTLEMENT_PAUSE = 3 days;
     uint256 public constant SETTLEMENT_PAUSE_COOLDOWN = 1 days;
 
-    uint8 internal constant PARAM_FEE_BPS = 0;
-    uint8 internal constant PARAM_COLLATERAL_SECONDS = 1;
-    uint8 internal constant PARAM_EXPIRY_SLASH_BPS = 2;
-    uint8 internal constant PARAM_DISPUTE_SLASH_BPS = 3;
-    uint8 internal constant PARAM_DISPUTE_WINDOW = 4;
-    uint8 internal constant PARAM_ACCEPT_WINDOW = 5;
-    uint8 internal constant PARAM_GRACE = 6;
-    uint8 internal constant PARAM_DISPUTE_BOND = 7;
+    /// @dev How many LeaseParameters there are (a literal, as array lengths need one; tests/python/test_parameter_names.py
+    /// checks it against the enum): setParameter refuses an index from here on.
     uint8 internal constant PARAM_COUNT = 8;
 
     uint8 internal constant CLASS_RECLAIMABLE = 1;
@@ -198,44 +192,46 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
         _staking.releaseGpus(q.offerId, q.gpuCount);
     }
 
-    /// @dev Hard caps, indexed by parameter: no caller, governance included, can go outside them.
-    function _bounds(uint8 param) internal view returns (uint256 min, uint256 max) {
-        if (param == PARAM_FEE_BPS) return (0, 1_000); // at most 10% of a payment
-        if (param == PARAM_COLLATERAL_SECONDS) return (0, 30 days); // at most a month of the rate
-        if (param == PARAM_EXPIRY_SLASH_BPS || param == PARAM_DISPUTE_SLASH_BPS) return (0, BPS);
-        if (param == PARAM_DISPUTE_WINDOW) {
+    /// @dev Hard caps: no caller, governance included, can go outside them.
+    function _bounds(LeaseParameter param) internal view returns (uint256 min, uint256 max) {
+        if (param == LeaseParameter.FeeBps) return (0, 1_000); // at most 10% of a payment
+        if (param == LeaseParameter.CollateralSeconds) return (0, 30 days); // at most a month of the rate
+        if (param == LeaseParameter.ExpirySlashBps || param == LeaseParameter.DisputeSlashBps) return (0, BPS);
+        if (param == LeaseParameter.DisputeWindow) {
             // Disputes must close before unbonding stake can leave.
             uint256 unbonding = _staking.unbondingPeriod();
             return (1 hours, unbonding <= 30 days ? unbonding - 1 : 30 days);
         }
-        if (param == PARAM_ACCEPT_WINDOW) return (1 minutes, 7 days);
-        if (param == PARAM_GRACE) return (1 minutes, 7 days);
-        return (0, 1_000_000 ether); // PARAM_DISPUTE_BOND
+        if (param == LeaseParameter.AcceptWindow) return (1 minutes, 7 days);
+        if (param == LeaseParameter.Grace) return (1 minutes, 7 days);
+        return (0, 1_000_000 ether); // LeaseParameter.DisputeBond
     }
 
-    function _writeParam(ParamSet memory p, uint8 param, uint256 value) internal view {
+    /// @dev `index` is below PARAM_COUNT (checked by the callers).
+    function _writeParam(ParamSet memory p, uint8 index, uint256 value) internal view {
+        LeaseParameter param = LeaseParameter(index);
         (uint256 min, uint256 max) = _bounds(param);
-        if (value < min || value > max) revert LeaseEscrowParameterOutOfRange(param, value, min, max);
+        if (value < min || value > max) revert LeaseEscrowParameterOutOfRange(index, value, min, max);
         // Each value fits its field: every cap above is below the field's maximum.
-        if (param == PARAM_FEE_BPS) p.feeBps = uint16(value);
-        else if (param == PARAM_COLLATERAL_SECONDS) p.collateralSeconds = uint32(value);
-        else if (param == PARAM_EXPIRY_SLASH_BPS) p.expirySlashBps = uint16(value);
-        else if (param == PARAM_DISPUTE_SLASH_BPS) p.disputeSlashBps = uint16(value);
-        else if (param == PARAM_DISPUTE_WINDOW) p.disputeWindow = uint32(value);
-        else if (param == PARAM_ACCEPT_WINDOW) p.acceptWindow = uint32(value);
-        else if (param == PARAM_GRACE) p.grace = uint32(value);
+        if (param == LeaseParameter.FeeBps) p.feeBps = uint16(value);
+        else if (param == LeaseParameter.CollateralSeconds) p.collateralSeconds = uint32(value);
+        else if (param == LeaseParameter.ExpirySlashBps) p.expirySlashBps = uint16(value);
+        else if (param == LeaseParameter.DisputeSlashBps) p.disputeSlashBps = uint16(value);
+        else if (param == LeaseParameter.DisputeWindow) p.disputeWindow = uint32(value);
+        else if (param == LeaseParameter.AcceptWindow) p.acceptWindow = uint32(value);
+        else if (param == LeaseParameter.Grace) p.grace = uint32(value);
         else p.disputeBond = uint80(value);
     }
 
-    function _paramValues(ParamSet memory p) internal pure returns (uint256[8] memory v) {
-        v[PARAM_FEE_BPS] = p.feeBps;
-        v[PARAM_COLLATERAL_SECONDS] = p.collateralSeconds;
-        v[PARAM_EXPIRY_SLASH_BPS] = p.expirySlashBps;
-        v[PARAM_DISPUTE_SLASH_BPS] = p.disputeSlashBps;
-        v[PARAM_DISPUTE_WINDOW] = p.disputeWindow;
-        v[PARAM_ACCEPT_WINDOW] = p.acceptWindow;
-        v[PARAM_GRACE] = p.grace;
-        v[PARAM_DISPUTE_BOND] = p.disputeBond;
+    function _paramValues(ParamSet memory p) internal pure returns (uint256[PARAM_COUNT] memory v) {
+        v[uint8(LeaseParameter.FeeBps)] = p.feeBps;
+        v[uint8(LeaseParameter.CollateralSeconds)] = p.collateralSeconds;
+        v[uint8(LeaseParameter.ExpirySlashBps)] = p.expirySlashBps;
+        v[uint8(LeaseParameter.DisputeSlashBps)] = p.disputeSlashBps;
+        v[uint8(LeaseParameter.DisputeWindow)] = p.disputeWindow;
+        v[uint8(LeaseParameter.AcceptWindow)] = p.acceptWindow;
+        v[uint8(LeaseParameter.Grace)] = p.grace;
+        v[uint8(LeaseParameter.DisputeBond)] = p.disputeBond;
     }
 
     function _meterWithStatus(uint256 leaseId, LeaseStatus expected) internal view returns (Meter memory m) {

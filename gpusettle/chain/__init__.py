@@ -3,6 +3,7 @@
 from .abi import CONTRACT_NAMES, Artifact, load_artifact, load_artifacts
 from .client import (
     ESCROW_PARAMETERS,
+    LEASE_PARAMETERS,
     ROLE_IDS,
     STAKING_PARAMETERS,
     EscrowParameters,
@@ -23,6 +24,7 @@ from .tx import Chain, DecodedEvent, Signer, TransactionTimeoutError, TxOutcome,
 __all__ = [
     "CONTRACT_NAMES",
     "ESCROW_PARAMETERS",
+    "LEASE_PARAMETERS",
     "JOB_STATUS_NAMES",
     "ROLE_IDS",
     "STAKING_PARAMETERS",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
@@ -25,6 +25,7 @@ from .tx import Chain, DecodedEvent, Signer, TxOutcome, TxPlan, sender_address
 
 __all__ = [
     "ESCROW_PARAMETERS",
+    "LEASE_PARAMETERS",
     "ROLE_IDS",
     "STAKING_PARAMETERS",
     "EscrowParameters",
@@ -48,14 +49,30 @@ ESCROW_PARAMETERS: tuple[str, ...] = (
     "accept_window",
     "timeout_grace",
     "dispute_bond",
+    "min_run_time",
+    "ruling_period",
 )
-"""JobEscrow.setParameter's parameters, by index."""
+"""JobEscrow.setParameter's parameters, by index: IJobEscrowTypes.JobParameter's members in snake case
+(tests/python/test_parameter_names.py holds the two together)."""
+
+LEASE_PARAMETERS: tuple[str, ...] = (
+    "lease_fee_bps",
+    "lease_collateral_seconds",
+    "lease_expiry_slash_bps",
+    "lease_dispute_slash_bps",
+    "lease_dispute_window",
+    "lease_accept_window",
+    "lease_grace",
+    "lease_dispute_bond",
+)
+"""LeaseEscrow.setParameter's parameters, by index: ILeaseEscrowTypes.LeaseParameter's members in snake case with
+`lease_` in front (the names the deployment settings use)."""
 
 STAKING_PARAMETERS: tuple[str, ...] = ("min_stake", "unbonding_period")
-"""ProviderStaking.setParameter's parameters, by index."""
+"""ProviderStaking.setParameter's parameters, by index: IProviderStaking.StakingParameter's members."""
 
 ROLE_IDS: dict[str, int] = {"treasury": 0, "guardian": 1, "arbiter": 2}
-"""JobEscrow.setRole's roles."""
+"""JobEscrow.setRole's roles: IJobEscrowTypes.Role's members."""
 
 _RECORD_KEYS = {
     "ComputeToken": "token",
@@ -177,7 +194,8 @@ class JobCreatedEvent:
 
 @dataclass(frozen=True)
 class EscrowParameters:
-    """JobEscrow.parameters() by name, plus the staking parameters."""
+    """JobEscrow.parameters() by name, the staking parameters, and LeaseEscrow.parameters() (for new leases) where
+    the deployment has a lease escrow."""
 
     fee_bps: int
     collateral_bps: int
@@ -187,12 +205,18 @@ class EscrowParameters:
     accept_window: int
     timeout_grace: int
     dispute_bond: int
+    min_run_time: int
+    ruling_period: int
     min_stake: int
     unbonding_period: int
+    lease: dict[str, int] = field(default_factory=dict)
+    """LEASE_PARAMETERS name → value; empty without a lease escrow."""
 
     def as_dict(self) -> dict[str, int]:
-        """Name → value."""
-        return asdict(self)
+        """Name → value, the lease escrow's included."""
+        out = {k: v for k, v in asdict(self).items() if k != "lease"}
+        out.update(self.lease)
+        return out
 
 
 @dataclass(frozen=True)
@@ -780,8 +804,15 @@ class Gpusettle:
         """Every tunable parameter of both contracts."""
         p = [int(x) for x in self._call(self.escrow, "parameters")]
         min_stake, unbonding = self.staking_parameters()
+        lease: dict[str, int] = {}
+        if self.lease_escrow is not None:
+            values = [int(x) for x in self._call(self.lease_escrow, "parameters")]
+            lease = dict(zip(LEASE_PARAMETERS, values, strict=True))
         return EscrowParameters(
-            **dict(zip(ESCROW_PARAMETERS, p, strict=True)), min_stake=min_stake, unbonding_period=unbonding
+            **dict(zip(ESCROW_PARAMETERS, p, strict=True)),
+            min_stake=min_stake,
+            unbonding_period=unbonding,
+            lease=lease,
         )
 
     def oracle_set(self) -> OracleSet:
@@ -810,10 +841,17 @@ class Gpusettle:
             contract, index = self.escrow, ESCROW_PARAMETERS.index(name)
         elif name in STAKING_PARAMETERS:
             contract, index = self.staking, STAKING_PARAMETERS.index(name)
+        elif name in LEASE_PARAMETERS and self.lease_escrow is not None:
+            contract, index = self.lease_escrow, LEASE_PARAMETERS.index(name)
+        elif name in LEASE_PARAMETERS:
+            raise ConfigError(
+                f"{name} is a lease escrow parameter and this deployment has no lease escrow",
+                "deploy the lease escrow first (gpusettle deploy), or choose a job escrow or staking parameter",
+            )
         else:
             raise ConfigError(
                 f"unknown parameter {name!r}",
-                f"choose one of {', '.join(ESCROW_PARAMETERS + STAKING_PARAMETERS)}",
+                f"choose one of {', '.join(ESCROW_PARAMETERS + STAKING_PARAMETERS + LEASE_PARAMETERS)}",
             )
         current = self.parameters().as_dict()[name]
         return self.chain.plan_call(

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from ..chain.client import ESCROW_PARAMETERS, ROLE_IDS, STAKING_PARAMETERS
+from ..chain.client import ESCROW_PARAMETERS, LEASE_PARAMETERS, ROLE_IDS, STAKING_PARAMETERS
 from ..deploy.networks import AMOUNT_PARAMETERS
 from ..errors import ConfigError
 from .context import get_ctx, shared_options
@@ -44,23 +44,24 @@ def params_show() -> None:
     def human() -> None:
         for name, value in p.as_dict().items():
             shown = client.fmt(value) if name in AMOUNT_PARAMETERS else str(value)
-            click.echo(f"{name:18} {shown}")
+            click.echo(f"{name:24} {shown}")
         click.echo(
-            f"oracles            {', '.join(oracles.oracles)} (threshold {oracles.threshold}, epoch {oracles.epoch})"
+            f"{'oracles':24} {', '.join(oracles.oracles)} (threshold {oracles.threshold}, epoch {oracles.epoch})"
         )
         for name, who in asdict(roles).items():
-            click.echo(f"{name:18} {who}")
-        click.echo(f"paused             {'yes' if paused else 'no'}")
+            click.echo(f"{name:24} {who}")
+        click.echo(f"{'paused':24} {'yes' if paused else 'no'}")
 
     c.emit(data, human)
 
 
 @params.command("set")
-@click.argument("name", type=click.Choice(ESCROW_PARAMETERS + STAKING_PARAMETERS))
+@click.argument("name", type=click.Choice(ESCROW_PARAMETERS + STAKING_PARAMETERS + LEASE_PARAMETERS))
 @click.argument("value")
 @shared_options
 def param_set(name: str, value: str) -> None:
-    """Set parameter NAME to VALUE (token amounts in tokens, windows in seconds, fractions in bps)."""
+    """Set parameter NAME to VALUE (token amounts in tokens, windows in seconds, fractions in bps). lease_* names
+    set the lease escrow's parameters, which apply to leases opened from then on."""
     c = get_ctx()
     client = c.client()
     if name in AMOUNT_PARAMETERS:

@@ -377,6 +377,21 @@ def test_admin(gs: Cli, suite: dict[str, str], offer_id: int, anvil: Anvil) -> N
     assert gs.json("admin", "params", "show")["parameters"]["fee_bps"] == 100
     over = gs("admin", "params", "set", "fee_bps", "5000", "-a", "dev:0", "-y", ok=False)
     assert "JobEscrowParameterOutOfRange(param=0, value=5000, min=0, max=1000)" in over.stderr
+    # Every JobParameter and LeaseParameter has a name: the last two of the job escrow's (not in its constructor)
+    # and the lease escrow's (set for leases opened from then on).
+    params = shown["parameters"]
+    assert params["min_run_time"] == 600 and params["ruling_period"] == 14 * 86_400
+    assert params["lease_grace"] == 600 and params["lease_fee_bps"] == 250
+    gs("admin", "params", "set", "ruling_period", str(2 * 86_400), "-a", "dev:0", "-y")
+    gs("admin", "params", "set", "lease_grace", "900", "-a", "dev:0", "-y")
+    now = gs.json("admin", "params", "show")["parameters"]
+    assert (now["ruling_period"], now["lease_grace"], now["min_run_time"]) == (2 * 86_400, 900, 600)
+    low = gs("admin", "params", "set", "min_run_time", "10", "-a", "dev:0", "-y", ok=False)
+    assert "JobEscrowParameterOutOfRange(param=8, value=10, min=300, max=86400)" in low.stderr
+    lease_low = gs("admin", "params", "set", "lease_grace", "1", "-a", "dev:0", "-y", ok=False)
+    assert "LeaseEscrowParameterOutOfRange(param=6, value=1, min=60, max=604800)" in lease_low.stderr
+    gs("admin", "params", "set", "ruling_period", str(14 * 86_400), "-a", "dev:0", "-y")
+    gs("admin", "params", "set", "lease_grace", "600", "-a", "dev:0", "-y")
     o1, o2 = Account.create().address, Account.create().address
     gs("admin", "oracle-set", "--oracle", o1, "--oracle", o2, "--threshold", "2", "-a", "dev:0", "-y")
     oracles = gs.json("admin", "params", "show")["oracle_set"]

@@ -175,7 +175,7 @@ class ProtocolOps:
     def do_set_escrow_param(self, param, s):
         caller = self.caller_for_role(s >> 20, self.accts["deployer"])
         value = self.param_value("escrow", param, s)
-        errs = self.w.set_escrow_parameter(str(caller), param, value)
+        errs = self.w.set_escrow_parameter(str(caller), param, value, self.h.ts)
         self.h.tx(self.escrow.setParameter, param, value, sender=caller, errors=errs)
 
     def do_set_staking_param(self, param, s):
@@ -228,7 +228,7 @@ class ProtocolOps:
         job = self.w.jobs.get(job_id)
         if wait and job and job.status == St.RUNNING:
             # time passes to exactly the claimable second, or the one before it
-            self.h.ts = max(self.h.ts, job.deadline + self.w.params[TIMEOUT_GRACE] - (s >> 8) % 2)
+            self.h.ts = max(self.h.ts, job.deadline + job.grace - (s >> 8) % 2)
         caller = self.pick([self.accts["rando"], self.accts["client"], self.accts["provider"]], s)
         errs, result = self.w.claim_timeout(job_id, self.h.ts)
         tx = self.h.tx(self.escrow.claimTimeout, job_id, sender=caller, errors=errs)
@@ -420,7 +420,7 @@ class ProtocolOps:
             if job.status == St.OPEN:
                 targets += [job.accept_by, job.accept_by + 1]
             elif job.status == St.RUNNING:
-                claim = job.deadline + w.params[TIMEOUT_GRACE]
+                claim = job.deadline + job.grace
                 targets += [claim - 1, claim]
             elif job.status == St.SETTLED:
                 closes = job.settled_at + w.params[DISPUTE_WINDOW]

@@ -157,6 +157,9 @@ class Job:
     released: bool = False  # the settled job's collateral (its dispute reserve) went back to free stake
     gpus_released: bool = False  # the job's GPUs went back to its offer (settlement leaves them reserved)
     raised: bool = False  # at settlement the reserve was raised from the collateral to what the job paid
+    # fixed at acceptance (issue 8, lower finding 4): the fee and grace in force when the provider accepted
+    fee_bps: int = 0
+    grace: int = 0
     # terms fixed at creation
     window: int = 0
     tslash: int = 0
@@ -216,6 +219,9 @@ class World:
     refunds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     min_run: int = MIN_RUN_TIME
     ruling_period: int = RULING_PERIOD
+    # (since, fee bps, grace): each change of the fee or the grace applies to jobs accepted from the next second
+    fee_terms: list = field(default_factory=list)
+    initial_fee_terms: tuple = ()  # the deployment's (fee bps, grace), kept at the first change
     retired_workers: set = field(default_factory=set)  # (provider, replaced worker key): never named again by it
     # provider -> [day, collateral its worker key committed that day]
     budgets: dict[str, list] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
@@ -546,7 +552,15 @@ class World:
             self.budgets[job.provider] = [now // DAY, used + job.collateral]
         job.status = St.RUNNING
         job.accepted_at = now
+        job.fee_bps, job.grace = self.fee_terms_at(now)
         return []
+
+    def fee_terms_at(self, t: int) -> tuple[int, int]:
+        """The fee and grace a job accepted at `t` keeps: the last change in force at t, else the deployment's."""
+        for since, fee, grace in reversed(self.fee_terms):
+            if since <= t:
+                return fee, grace
+        return self.initial_fee_terms or (self.params[FEE], self.params[TIMEOUT_GRACE])
 
     def cancel_job(self, caller: str, job_id: int, now: int) -> list[tuple]:
         status = self.job_status(job_id)
@@ -569,7 +583,7 @@ class World:
         job = self.jobs[r.jobId]
         errs = []
         # From deadline + grace on the job belongs to the timeout path: receipts are refused.
-        timeout_at = job.deadline + self.params[TIMEOUT_GRACE]
+        timeout_at = job.deadline + job.grace
         if now >= timeout_at:
             errs.append(E("JobEscrowSettlementTooLate(uint256,uint256,uint256)", r.jobId, timeout_at, now))
         if r.provider != job.provider:
@@ -596,7 +610,7 @@ class World:
         job = self.jobs[r.jobId]
         billed = 0 if r.outcome == FAILED_PROVIDER else min(r.gpuSeconds, job.max_gs)
         paid = billed * job.price
-        fee = paid * self.params[FEE] // BPS
+        fee = paid * job.fee_bps // BPS
         book = self.books[job.provider]
         book.earnings += paid - fee
         book.served += billed  # the collateral stays locked: the job's dispute reserve
@@ -652,7 +666,7 @@ class World:
         if status != St.RUNNING:
             return [wrong_status(job_id, status, St.RUNNING)], None
         job = self.jobs[job_id]
-        claimable_at = job.deadline + self.params[TIMEOUT_GRACE]
+        claimable_at = job.deadline + job.grace
         if now < claimable_at:
             return [E("JobEscrowTimeoutNotReached(uint256,uint256,uint256)", job_id, claimable_at, now)], None
         job.status = St.TIMED_OUT
@@ -864,12 +878,12 @@ class World:
 
     # ------------------------------------------------------------ escrow: governance and guardian
 
-    def set_escrow_parameter(self, caller: str, param: int, value: int) -> list[tuple]:
+    def set_escrow_parameter(self, caller: str, param: int, value: int, now: int) -> list[tuple]:
         errs = []
         if caller != self.governance:
             errs.append(unauthorized(caller, "governance"))
         sig = "JobEscrowParameterOutOfRange(uint8,uint256,uint256,uint256)"
-        if param in (MIN_RUN_PARAM, RULING_PARAM):  # not in parameters(): minRunTime(), rulingPeriod()
+        if param in (MIN_RUN_PARAM, RULING_PARAM):  # also kept as min_run / ruling_period, which the rules read
             lo, hi = MIN_RUN_CAP if param == MIN_RUN_PARAM else RULING_CAP
             if value < lo or value > hi:
                 errs.append(E(sig, param, value, lo, hi))
@@ -879,6 +893,7 @@ class World:
                 self.min_run = value
             else:
                 self.ruling_period = value
+            self.params[param] = value  # parameters() returns all ten
             return []
         if param not in ESCROW_CAPS:
             errs.append(E(sig, param, value, 0, 0))
@@ -890,7 +905,11 @@ class World:
                 errs.append(E(sig, param, value, lo, hi))
         if errs:
             return errs
+        if not self.fee_terms:
+            self.initial_fee_terms = (self.params[FEE], self.params[TIMEOUT_GRACE])
         self.params[param] = value
+        if param in (FEE, TIMEOUT_GRACE):
+            self.fee_terms.append((now + 1, self.params[FEE], self.params[TIMEOUT_GRACE]))
         return []
 
     def pause(self, caller: str) -> list[tuple]:

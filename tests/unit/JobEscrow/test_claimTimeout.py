@@ -66,12 +66,19 @@ def test_rejects_at_the_deadline_itself(escrow, job, rando, snap):
     assert snap(job_id) == before
 
 
-def test_grace_parameter_moves_the_claim_time(escrow, job, rando, deployer):
+def test_grace_parameter_moves_the_claim_time_of_jobs_accepted_after_it(escrow, job, rando, deployer):
+    before = job(deadline_in=DAY)
+    escrow.setParameter(6, 300, {"from": deployer})  # the floor
+    warp(now() + 1)  # a change applies to jobs accepted from the next second on
     job_id = job(deadline_in=DAY)
     deadline = escrow.getJob(job_id)["deadline"]
-    escrow.setParameter(6, 300, {"from": deployer})  # the floor
     with at(deadline + 300):
         assert escrow.claimTimeout(job_id, {"from": rando}).events["JobTimedOut"]["jobId"] == job_id
+    # the job accepted before the change keeps its 600 s (test_terms_change_under_running_jobs.py has the attack)
+    old = escrow.getJob(before)["deadline"]
+    with at(old + 599), brownie.reverts(err("JobEscrowTimeoutNotReached(uint256,uint256,uint256)", before, old + 600,
+                                            old + 599)):
+        escrow.claimTimeout(before, {"from": rando})
 
 
 def test_slash_fraction_is_fixed_when_the_job_opens(escrow, token, job, client, rando, deployer, staked_provider):

@@ -4,7 +4,7 @@ a deployment is refused."""
 import brownie
 import pytest
 
-from tests.fixtures.contracts import ESCROW_PARAMS, UNBONDING_PERIOD
+from tests.fixtures.contracts import ESCROW_DEFAULTS, ESCROW_PARAMS, ESCROW_PARAMS_DEPLOYED, UNBONDING_PERIOD
 
 from .conftest import ZERO, addr_of, err, events, norm, param_range
 
@@ -43,7 +43,7 @@ def test_deploys_with_its_wiring_and_events(deploy, token, staking, deployer, gu
         {"param": 9, "previous": 0, "value": 14 * 86400}]  # the ruling period's default
     assert events(tx, "OracleSetUpdated") == [{"epoch": 1, "oracles": norm(oracles), "threshold": 2}]
     assert e.token() == token and e.staking() == staking and e.governance() == deployer
-    assert list(e.parameters()) == ESCROW_PARAMS
+    assert list(e.parameters()) == ESCROW_PARAMS_DEPLOYED
     assert norm(tuple(e.oracleSet())) == norm((oracles, 2, 1))
     assert norm(tuple(e.roles())) == norm((treasury, guardian, arbiter))
     assert e.jobCount() == 0 and e.accruedFees() == 0 and e.paused() is False
@@ -51,9 +51,9 @@ def test_deploys_with_its_wiring_and_events(deploy, token, staking, deployer, gu
 
 def test_deploys_at_every_cap(deploy):
     e = deploy(params=[hi for _, _, hi in CAPS])
-    assert list(e.parameters()) == [hi for _, _, hi in CAPS]
+    assert list(e.parameters()) == [hi for _, _, hi in CAPS] + ESCROW_DEFAULTS
     e = deploy(params=[lo for _, lo, _ in CAPS])
-    assert list(e.parameters()) == [lo for _, lo, _ in CAPS]
+    assert list(e.parameters()) == [lo for _, lo, _ in CAPS] + ESCROW_DEFAULTS
 
 
 @pytest.mark.parametrize("field", ["token", "staking", "governance", "guardian", "arbiter", "treasury"])

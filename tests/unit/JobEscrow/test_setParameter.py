@@ -4,10 +4,10 @@ staking contract's unbonding period."""
 import brownie
 import pytest
 
-from tests.fixtures.contracts import ESCROW_PARAMS, UNBONDING_PERIOD
+from tests.fixtures.contracts import ESCROW_PARAMS_DEPLOYED, UNBONDING_PERIOD
 from tests.helpers.limits import limits
 
-from .conftest import DAY, HOUR, at, err, expect_event, now, param_range, unauthorized
+from .conftest import DAY, HOUR, at, err, expect_event, now, param_range, unauthorized, warp
 
 E18 = 10**18
 # (param, min, max) with the staking unbonding period of the fixtures (7 days): the window's max is 7 days - 1
@@ -20,6 +20,8 @@ BOUNDS = [
     (5, 60, 7 * DAY),  # acceptance window
     (6, 300, 7 * DAY),  # timeout grace: never 0 (a receipt needs time to be posted)
     (7, 0, 1_000_000 * E18),  # dispute bond
+    (8, 300, DAY),  # minimum run time
+    (9, DAY, 60 * DAY),  # ruling period
 ]
 
 
@@ -29,7 +31,7 @@ def test_sets_each_bound(escrow, deployer, param, lo, hi):
         previous = escrow.parameters()[param]
         tx = escrow.setParameter(param, value, {"from": deployer})
         expect_event(tx, "ParameterSet", param=param, previous=previous, value=value)
-        expected = list(ESCROW_PARAMS)
+        expected = list(ESCROW_PARAMS_DEPLOYED)
         expected[param] = value
         assert list(escrow.parameters()) == expected
 
@@ -137,13 +139,18 @@ def test_acceptance_window_applies_to_new_jobs(escrow, token, client, staked_pro
     assert escrow.getJob(b)["acceptBy"] == t + 100 + 2 * DAY
 
 
-def test_grace_applies_to_running_jobs(escrow, job, rando, deployer):
-    job_id = job(deadline_in=DAY)
-    deadline = escrow.getJob(job_id)["deadline"]
-    escrow.setParameter(6, 7 * DAY, {"from": deployer})
-    with at(deadline + 600), brownie.reverts(err("JobEscrowTimeoutNotReached(uint256,uint256,uint256)", job_id,
+def test_grace_applies_to_jobs_accepted_after_the_change(escrow, job, rando, deployer):
+    running = job(deadline_in=DAY)
+    tx = escrow.setParameter(6, 7 * DAY, {"from": deployer})
+    assert tx.events["ParameterSet"]["value"] == 7 * DAY
+    warp(now() + 1)  # a change applies to jobs accepted from the next second on
+    later = job(deadline_in=DAY)
+    assert tuple(escrow.jobFeeTerms(running)) == (250, 600) and tuple(escrow.jobFeeTerms(later)) == (250, 7 * DAY)
+    deadline = escrow.getJob(later)["deadline"]
+    with at(deadline + 600), brownie.reverts(err("JobEscrowTimeoutNotReached(uint256,uint256,uint256)", later,
                                                  deadline + 7 * DAY, deadline + 600)):
-        escrow.claimTimeout(job_id, {"from": rando})
+        escrow.claimTimeout(later, {"from": rando})
+    escrow.claimTimeout(running, {"from": rando})  # its own 600 s grace passed long ago
 
 
 def test_dispute_bond_applies_to_new_disputes(escrow, token, settled_job, client, deployer):

@@ -128,13 +128,18 @@ def test_failed_client_is_capped_too(escrow, token, job, receipt, settle, staked
     check_settled(escrow, token, tx, job_id, 1000, FAILED_CLIENT, staked_provider, before, max_gpu_seconds=1000)
 
 
-def test_fee_parameter_applies_at_settlement(escrow, token, deployer, job, receipt, settle, staked_provider, book):
-    a, b = job(), job()
+def test_fee_is_the_one_in_force_when_the_job_was_accepted(escrow, token, deployer, job, receipt, settle,
+                                                           staked_provider, book):
     escrow.setParameter(0, 1000, {"from": deployer})
+    warp(now() + 1)  # a change applies to jobs accepted from the next second on
+    a = job()
+    escrow.setParameter(0, 0, {"from": deployer})
+    warp(now() + 1)
+    b = job()
+    escrow.setParameter(0, 500, {"from": deployer})  # changes neither
     before = book(staked_provider)
     check_settled(escrow, token, settle(receipt(a, gpu_seconds=1001)), a, 1001, COMPLETED, staked_provider, before,
                   fee_bps=1000)
-    escrow.setParameter(0, 0, {"from": deployer})
     before = book(staked_provider)
     check_settled(escrow, token, settle(receipt(b, gpu_seconds=1001)), b, 1001, COMPLETED, staked_provider, before,
                   fee_bps=0)
@@ -543,11 +548,13 @@ def test_receipt_cannot_settle_once_the_timeout_is_claimable(escrow, job, receip
     assert escrow.getJob(job_id)["status"] == TIMED_OUT
 
 
-def test_late_check_uses_the_current_grace(escrow, job, receipt, settle, deployer, snap):
+def test_late_check_uses_the_jobs_grace(escrow, job, receipt, settle, deployer, snap):
+    escrow.setParameter(6, 300, {"from": deployer})  # the floor, in force when the job is accepted
+    warp(now() + 1)
     job_id = job(deadline_in=DAY)
     r = receipt(job_id)
     deadline = escrow.getJob(job_id)["deadline"]
-    escrow.setParameter(6, 300, {"from": deployer})  # the floor
+    escrow.setParameter(6, 7 * DAY, {"from": deployer})  # too late for this job: its grace is fixed
     before = snap(job_id)
     with at(deadline + 300), brownie.reverts(err("JobEscrowSettlementTooLate(uint256,uint256,uint256)", job_id,
                                                  deadline + 300, deadline + 300)):

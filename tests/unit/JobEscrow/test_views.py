@@ -14,6 +14,7 @@ from tests.fixtures.contracts import (
     DISPUTE_BOND,
     DISPUTE_WINDOW,
     ESCROW_PARAMS,
+    ESCROW_PARAMS_DEPLOYED,
     GPU_COUNT,
     PRICE,
     TIMEOUT_GRACE,
@@ -174,7 +175,7 @@ def test_provider_record_and_blockers(escrow, staking, job, receipt, settle, cli
 
 
 def test_parameters_roles_oracles_and_wiring(escrow, token, staking, deployer, guardian, arbiter, treasury, oracle):
-    assert list(escrow.parameters()) == ESCROW_PARAMS
+    assert list(escrow.parameters()) == ESCROW_PARAMS_DEPLOYED
     assert norm(tuple(escrow.roles())) == norm((treasury, guardian, arbiter))
     assert norm(tuple(escrow.oracleSet())) == norm(([oracle], 1, 1))
     assert escrow.accruedFees() == 0
