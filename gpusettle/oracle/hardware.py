@@ -10,6 +10,9 @@ Limits of this first version: the record carries this oracle's signature only, s
 set's threshold is 1 (with a higher threshold `post` refuses with a ConfigError before sending anything: the
 co-signing round of receipts and checkpoints is not wired to hardware checks yet); and the transaction goes out
 directly (gpusettle.chain.tx, waiting for one block), not through the poster's durable queue.
+
+`gpusettle oracle check-hardware` runs one check; `gpusettle oracle run` runs them on a schedule
+(gpusettle.oracle.hardware_schedule), recording from the poster's thread while no batch of its is in flight.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ threshold is above 1 the checks run but nothing is recorded."""
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -18,31 +17,13 @@ from gpusettle.hardware.models import HardwareCheck
 from gpusettle.oracle.hardware import Verdict
 from gpusettle.oracle.hardware_schedule import HardwareSchedule, HardwareScheduler
 from gpusettle.oracle.metrics import OracleMetrics
+from tests.oracle.helpers import Draws
 
 P1 = "0x" + "11" * 20
 P2 = "0x" + "22" * 20
 URL = "http://gpu-box.test:8800"
 EVERY = 1000.0
 START = 1_700_000_000.0
-
-
-class Draws(random.Random):
-    """Random with scripted draws: `expovariate` and `uniform` return the next of their lists, and remember
-    what they were asked."""
-
-    def __init__(self, expo: list[float], uniform: list[float]) -> None:
-        super().__init__(0)
-        self.expo = list(expo)
-        self.unif = list(uniform)
-        self.asked: list[tuple[str, float, float]] = []
-
-    def expovariate(self, lambd: float = 1.0) -> float:
-        self.asked.append(("expo", lambd, 0.0))
-        return self.expo.pop(0)
-
-    def uniform(self, a: float, b: float) -> float:
-        self.asked.append(("uniform", a, b))
-        return self.unif.pop(0)
 
 
 @dataclass
