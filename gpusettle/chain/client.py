@@ -492,6 +492,13 @@ class Gpusettle:
             return None
         return bool(self._call(self.hardware_registry, "isVerified", offer_id, max_age))
 
+    def hardware_checked_at(self, offer_id: int) -> int | None:
+        """When `offer_id`'s latest recorded hardware check was made (0: never checked); None when the deployment
+        has no registry."""
+        if self.hardware_registry is None:
+            return None
+        return int(self._call(self.hardware_registry, "latestCheck", offer_id)[0])
+
     def offer_count(self) -> int:
         """Offers ever published."""
         return int(self._call(self.staking, "offerCount"))

@@ -141,14 +141,32 @@ def oracle() -> None:
     "--lease-scan-every",
     click.FloatRange(0.1, 3600),
     10.0,
-    "Seconds between scans of the lease escrow for running leases and due checkpoints.",
+    "Seconds between scans of the lease escrow for running leases and due checkpoints, and of the staking "
+    "contract for new offers to check.",
 )
 @click.option(
     "--worker-url",
     "worker_urls",
     multiple=True,
     metavar="PROVIDER=URL",
-    help="Where a provider's worker answers probes (repeat); leases of other providers are not probed.",
+    help="Where a provider's worker answers probes and hardware checks (repeat); leases and offers of other "
+    "providers are not probed or checked.",
+)
+@knob(
+    "--hardware-every",
+    click.FloatRange(0, 30 * 86400),
+    21600.0,
+    "Mean seconds between hardware checks of one offer, each wait drawn at random (exponential, clipped to "
+    "0.1-3 x the mean); an offer never checked is checked within a minute of being found (0: no scheduled "
+    "checks). Where the oracle set's threshold is above 1 the checks run but are not recorded on-chain "
+    "(said once at start).",
+)
+@knob(
+    "--hardware-scale",
+    click.FloatRange(min=0.0, min_open=True, max=1.0),
+    1.0,
+    "Fraction of the VRAM-sized hardware-check matrix to use (as check-hardware --scale; small values for "
+    "tests and dry runs).",
 )
 @LOG_LEVEL_OPTION
 @shared_options
@@ -179,16 +197,25 @@ def run(
     checkpoint_lag: int | None,
     lease_scan_every: float,
     worker_urls: tuple[str, ...],
+    hardware_every: float,
+    hardware_scale: float,
     log_level: str,
 ) -> None:
     """Serve the oracle API and settle verified receipts until stopped (Ctrl-C or SIGTERM).
 
     Signs with --account: a key store alias, or dev:N on a development chain (`deploy` makes dev:0 the
-    oracle unless told otherwise). A key outside the on-chain oracle set is refused unless --no-post."""
+    oracle unless told otherwise). A key outside the on-chain oracle set is refused unless --no-post.
+
+    Hardware checks run on their own for the offers of the providers named with --worker-url: an offer with no
+    recorded check soon after it appears, then each offer again at random times (--hardware-every). A verdict
+    is recorded in the HardwareRegistry where the oracle set's threshold is 1; above 1 the checks still run
+    (log and metrics) but nothing is recorded. With --no-post no checks are scheduled."""
     from urllib.parse import urlparse
 
+    from ..hardware.sizing import ChallengeSettings
     from .app import IntakeSettings
     from .checkpoints import CheckpointSettings
+    from .hardware_schedule import HardwareSchedule
     from .heartbeats import HeartbeatSettings
     from .inputs import InputQuota
     from .lease_work import LeaseSettings
@@ -223,6 +250,7 @@ def run(
             account.address,
             members,
         )
+    urls = _worker_urls(worker_urls)
     sock = bind_listener(host, port, "oracle")
     try:
         config = OracleConfig(
@@ -251,13 +279,19 @@ def run(
             input_retention=input_retention_days * 86400,
             leases=LeaseSettings(
                 heartbeats=HeartbeatSettings(interval=heartbeat_interval),
-                probes=ProbeSettings(every=probe_every, worker_urls=_worker_urls(worker_urls)),
+                probes=ProbeSettings(every=probe_every, worker_urls=urls),
                 checkpoints=CheckpointSettings(
                     every=checkpoint_every,
                     settle_lag=heartbeat_interval + 15 if checkpoint_lag is None else checkpoint_lag,
                 ),
                 refresh_every=lease_scan_every,
             ),
+            hardware=HardwareSchedule(
+                every=hardware_every,
+                onboard_within=min(60.0, hardware_every),
+                scan_every=lease_scan_every,
+            ),
+            challenge=ChallengeSettings(scale=hardware_scale, worker_urls=urls),
         )
         service = OracleService(config, connect, account, arbiter)
     except BaseException:

@@ -10,6 +10,9 @@ Limits of this first version: the record carries this oracle's signature only, s
 set's threshold is 1 (with a higher threshold `post` refuses with a ConfigError before sending anything: the
 co-signing round of receipts and checkpoints is not wired to hardware checks yet); and the transaction goes out
 directly (gpusettle.chain.tx, waiting for one block), not through the poster's durable queue.
+
+`gpusettle oracle check-hardware` runs one check; `gpusettle oracle run` runs them on a schedule
+(gpusettle.oracle.hardware_schedule), recording from the poster's thread while no batch of its is in flight.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from ..hardware.verify import check_opening
 from ..hashing import keccak256
 from ..signed_requests import peer_request_headers
 
-__all__ = ["HARDWARE_PATH", "HardwareChecker", "Verdict"]
+__all__ = ["HARDWARE_PATH", "HardwareChecker", "Verdict", "record_check"]
 
 log = logging.getLogger("gpusettle.oracle.hardware")
 
@@ -160,35 +163,41 @@ class HardwareChecker:
 
     def post(self, check: HardwareCheck) -> str:
         """Sign `check` and record it in the HardwareRegistry; returns the transaction hash."""
-        registry = self.gs.hardware_registry
-        if registry is None:
-            raise ConfigError(
-                "the deployment record names no HardwareRegistry",
-                "finish the deployment with `gpusettle deploy` (it adds the registry to an existing suite)",
-            )
-        oset = self.gs.oracle_set()
-        if oset.threshold > 1:
-            raise ConfigError(
-                f"the oracle set needs {oset.threshold} signatures on a hardware check; this oracle gives one",
-                "co-signed hardware checks are not built yet: record checks where the threshold is 1",
-            )
-        domain = registry_domain(self.gs.chain.chain_id, str(registry.address))
-        signature = sign_check(check, oset.epoch, domain, bytes(self.account.key))
-        plan = self.gs.chain.plan_call(
-            f"record the hardware check of offer {check.offerId}",
-            self.account.address,
-            registry,
-            "recordCheck",
-            check.as_tuple(),
-            [signature.as_tuple()],
-        )
-        outcome = self.gs.send(plan, self.account)
-        return outcome.tx_hash
+        return record_check(self.gs, self.account, check)
 
     def check_and_post(self, offer_id: int, url: str | None = None) -> tuple[Verdict, str]:
         """Challenge, then record the verdict; (verdict, transaction hash)."""
         verdict = self.challenge(offer_id, url)
         return verdict, self.post(verdict.check)
+
+
+def record_check(gs: Gpusettle, account: LocalAccount, check: HardwareCheck) -> str:
+    """Sign `check` with `account` and record it in the HardwareRegistry through `gs`; the transaction hash.
+
+    ConfigError (before sending) when the deployment has no registry or the oracle set's threshold is above 1."""
+    registry = gs.hardware_registry
+    if registry is None:
+        raise ConfigError(
+            "the deployment record names no HardwareRegistry",
+            "finish the deployment with `gpusettle deploy` (it adds the registry to an existing suite)",
+        )
+    oset = gs.oracle_set()
+    if oset.threshold > 1:
+        raise ConfigError(
+            f"the oracle set needs {oset.threshold} signatures on a hardware check; this oracle gives one",
+            "co-signed hardware checks are not built yet: record checks where the threshold is 1",
+        )
+    domain = registry_domain(gs.chain.chain_id, str(registry.address))
+    signature = sign_check(check, oset.epoch, domain, bytes(account.key))
+    plan = gs.chain.plan_call(
+        f"record the hardware check of offer {check.offerId}",
+        account.address,
+        registry,
+        "recordCheck",
+        check.as_tuple(),
+        [signature.as_tuple()],
+    )
+    return gs.send(plan, account).tx_hash
 
 
 class _Refused(Exception):

@@ -97,6 +97,30 @@ class OracleMetrics:
         self.checkpoints = Counter(
             "gpusettle_oracle_checkpoints_total", "Lease checkpoints by outcome", ["outcome"], registry=r
         )
+        self.hardware_checks = Counter(
+            "gpusettle_oracle_hardware_checks_total",
+            "Scheduled hardware checks by outcome (passed, failed, error: not run, the node could not serve it)",
+            ["outcome"],
+            registry=r,
+        )
+        self.hardware_checked_at = Gauge(
+            "gpusettle_oracle_hardware_checked_at",
+            "When this oracle's latest hardware check of an offer finished (unix seconds)",
+            ["offer"],
+            registry=r,
+        )
+        self.hardware_passed = Gauge(
+            "gpusettle_oracle_hardware_passed",
+            "Whether this oracle's latest hardware check of an offer passed (1) or failed (0)",
+            ["offer"],
+            registry=r,
+        )
+        self.hardware_records = Counter(
+            "gpusettle_oracle_hardware_records_total",
+            "Hardware verdicts sent to the registry by outcome (recorded, refused, expired)",
+            ["outcome"],
+            registry=r,
+        )
 
     def watch_store(self, counts: Callable[[], dict[str, int]]) -> None:
         """Report receipts by status from the store at each scrape."""

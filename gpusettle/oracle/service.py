@@ -2,7 +2,9 @@
 
 Threads: uvicorn's event loop serves the API; the store's writer commits; `verifier` checks received
 receipts against fresh chain state (and matmul results with Freivalds); `poster` batches, attests and
-settles verified receipts; fraud reports go out from the verifier thread with the arbiter key.
+settles verified receipts; fraud reports go out from the verifier thread with the arbiter key; `hardware`
+challenges offers' GPUs on a random schedule (gpusettle.oracle.hardware_schedule), its verdicts recorded
+from the poster's thread.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ from ..chain import DecodedContractError, Gpusettle, JobInfo
 from ..chain.finality import confirmations_for
 from ..eip712 import ReceiptVerifier, attestation_digest, receipts_hash, sign_digest
 from ..errors import GpusettleError, RpcUnavailableError
+from ..hardware.models import HardwareCheck
+from ..hardware.sizing import ChallengeSettings
 from ..models import JobSpec, SignedReceipt
 from .app import IntakeSettings, OracleApp
 from .chainview import ChainView, Web3ChainView, WorkerKeyCache
 from .checkpoint_quorum import CheckpointCosignRequest
+from .hardware import HardwareChecker, record_check
+from .hardware_schedule import HardwareSchedule, HardwareScheduler
 from .lease_work import LeaseSettings, LeaseWork
 from .leaseview import LeaseView, Web3LeaseView
 from .metrics import OracleMetrics
@@ -92,6 +98,11 @@ class OracleConfig:
     """Seconds between prunes of what retention lets go."""
     leases: LeaseSettings = field(default_factory=LeaseSettings)
     """Heartbeats, probes and checkpoints (used when the oracle follows a LeaseEscrow)."""
+    hardware: HardwareSchedule = field(default_factory=HardwareSchedule)
+    """When offers' hardware is checked (gpusettle.oracle.hardware_schedule)."""
+    challenge: ChallengeSettings = field(default_factory=ChallengeSettings)
+    """How a hardware check is sized and timed, and where the providers' workers answer: offers of providers
+    with no worker URL here are not checked (none at all: no scheduled checks)."""
 
     @property
     def url(self) -> str:
@@ -186,6 +197,39 @@ class OracleService:
             metrics=self.metrics,
             clock=clock,
         )
+        self.hardware: HardwareScheduler | None = None
+        self._hardware_checker: HardwareChecker | None = None
+        self._schedule_hardware(client)
+
+    def _schedule_hardware(self, client: Gpusettle) -> None:
+        """Scheduled hardware checks: on when `config.hardware.every` > 0, worker URLs are known, this oracle
+        posts and the deployment has a HardwareRegistry."""
+        schedule, challenge = self.config.hardware, self.config.challenge
+        if schedule.every <= 0 or not challenge.worker_urls:
+            return
+        if not self.config.post:
+            log.info("no scheduled hardware checks: this oracle records nothing (--no-post)")
+            return
+        if getattr(client, "hardware_registry", None) is None:
+            log.warning("no scheduled hardware checks: the deployment has no HardwareRegistry")
+            return
+        gs = self.client_factory()
+        checker = HardwareChecker(gs, self.account, challenge, clock=self.clock)
+        poster_client, account = self.poster.client, self.account
+
+        def record(check: HardwareCheck) -> str:
+            return record_check(poster_client, account, check)
+
+        self._hardware_checker = checker
+        self.hardware = HardwareScheduler(
+            chain=gs,
+            challenge=checker.challenge,
+            record=record,
+            worker_urls=challenge.worker_urls,
+            settings=schedule,
+            metrics=self.metrics,
+            clock=self.clock,
+        )
 
     def _lease_work(self, client: Gpusettle, view: LeaseView | None) -> LeaseWork | None:
         contract = getattr(client, "lease_escrow", None)
@@ -228,6 +272,14 @@ class OracleService:
         moved = self.poster.step()
         if self.lease_work is not None:
             moved = self.lease_work.post_once() or moved
+        # Hardware verdicts go out with the node's next nonce: only while no batch of this account is open.
+        if (
+            self.hardware is not None
+            and self.hardware.pending()
+            and not self.store.open_batches()
+            and not self.store.open_checkpoint_batches()
+        ):
+            moved = self.hardware.post_once() or moved
         return moved
 
     # -- background threads ----------------------------------------------------------------------------
@@ -242,6 +294,8 @@ class OracleService:
         if self.lease_work is not None:
             targets.append(("prober", self.lease_work.probe_once))
             targets.append(("checkpointer", self.lease_work.build_once))
+        if self.hardware is not None:
+            targets.append(("hardware", self.hardware.step))
         if self.arbiter is not None:
             targets.append(("fraud-reporter", self.report_fraud_once))
         for name, fn in targets:
@@ -298,6 +352,8 @@ class OracleService:
         self.peer_fetcher.close()
         if self.lease_work is not None:
             self.lease_work.close()
+        if self._hardware_checker is not None:
+            self._hardware_checker.close()
         self.store.close()
 
     # -- verification ----------------------------------------------------------------------------------

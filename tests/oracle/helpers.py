@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,22 @@ def lease_app(store: Any, results_dir: Path, leases: Any = None, view: Any = Non
         lease_terms=LeaseTermsCache(leases, ttl=0.0, miss_ttl=0.0),
         **kw,
     )
+
+
+class Draws(random.Random):
+    """Random with scripted draws: `expovariate` and `uniform` return the next of their lists, and remember
+    what they were asked."""
+
+    def __init__(self, expo: list[float], uniform: list[float]) -> None:
+        super().__init__(0)
+        self.expo = list(expo)
+        self.unif = list(uniform)
+        self.asked: list[tuple[str, float, float]] = []
+
+    def expovariate(self, lambd: float = 1.0) -> float:
+        self.asked.append(("expo", lambd, 0.0))
+        return self.expo.pop(0)
+
+    def uniform(self, a: float, b: float) -> float:
+        self.asked.append(("uniform", a, b))
+        return self.unif.pop(0)

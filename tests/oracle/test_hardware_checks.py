@@ -319,3 +319,127 @@ def test_a_worker_process_answers_the_oracle_command(world: World, tmp_path: Any
     out = json.loads(proc.stdout)
     assert out["passed"] is True and out["txHash"], out
     assert _verified(world)
+
+
+def _new_offer(world: World, name: str) -> tuple[LocalAccount, int]:
+    """A provider of its own with a fresh offer (no hardware check recorded yet)."""
+    net = world.net
+    keys = net.new_accounts([name, f"{name}-worker"], eth=10)
+    net.fund_tokens({keys[name].address: 60_000 * E18})
+    offer = net.setup_provider(
+        keys[name],
+        keys[f"{name}-worker"].address,
+        stake=50_000 * E18,
+        gpu_model="NVIDIA H100 80GB HBM3",
+        gpu_count=2,
+        vram_gb=80,
+        price=10**15,
+    )
+    return keys[name], offer
+
+
+def test_the_scheduler_checks_a_new_offer_then_again_at_the_drawn_time(world: World) -> None:
+    """The real scheduler, chain reads, challenge and recording against anvil and the worker's endpoint: the
+    new offer is checked and recorded at once (onboarding draw 0), the other providers' offers are left alone,
+    and the re-check comes at the exponential draw (0.5 x 60 s), this time failing and recorded as failed."""
+    from gpusettle.oracle.hardware import record_check
+    from gpusettle.oracle.hardware_schedule import HardwareSchedule, HardwareScheduler
+    from gpusettle.oracle.metrics import OracleMetrics
+    from tests.oracle.helpers import Draws
+
+    provider, offer = _new_offer(world, "scheduled")
+    honest = [True]
+
+    def compute(seed: int, n: int, gpus: int, devices: list[str]) -> Products:
+        return (compute_products if honest[0] else _wrong_seed)(seed, n, gpus, devices)
+
+    server = _server(world, compute)
+    checker = _checker(world)
+    gs = world.net.gs
+    registry = gs.hardware_registry
+    assert registry is not None
+    now = [time.time()]
+    scheduler = HardwareScheduler(
+        chain=gs,
+        challenge=checker.challenge,
+        record=lambda check: record_check(gs, world.oracle, check),
+        worker_urls={provider.address: f"http://127.0.0.1:{server.port}"},
+        settings=HardwareSchedule(every=60.0, onboard_within=60.0, scan_every=1000.0, retry_after=30.0),
+        metrics=OracleMetrics(),
+        clock=lambda: now[0],
+        rng=Draws(expo=[0.5, 1.0], uniform=[0.0]),
+    )
+    try:
+        assert scheduler.step() is True  # the scan finds every offer; only this provider's is checked
+        assert list(scheduler.last) == [offer] and scheduler.last[offer].passed
+        assert scheduler.post_once() is True
+        first = registry.functions.latestCheck(offer).call()
+        assert (first[0], first[1]) == (scheduler.last[offer].checkedAt, True)
+        assert gs.is_verified(offer) is True
+        assert registry.functions.latestCheck(world.offer_id).call()[0] != first[0]
+
+        honest[0] = False
+        now[0] += 29
+        assert scheduler.step() is False  # due 30 s after the first check
+        time.sleep(1.1)
+        world.net.anvil.rpc("evm_mine")
+        now[0] += 1
+        assert scheduler.step() is True
+        assert scheduler.post_once() is True
+    finally:
+        checker.close()
+        server.stop()
+    second = registry.functions.latestCheck(offer).call()
+    assert second[0] > first[0] and second[1] is False
+    assert gs.is_verified(offer) is False
+    assert (
+        scheduler.metrics.registry.get_sample_value("gpusettle_oracle_hardware_passed", {"offer": str(offer)})
+        == 0
+    )
+
+
+def test_oracle_run_checks_a_new_offer_on_its_own(world: World, tmp_path: Any) -> None:
+    """`gpusettle oracle run --worker-url P=URL --hardware-every ...` as a process: the new offer's check lands in
+    the registry with nobody asking, its metrics say so, and the offers of providers without a URL are named
+    once in the log."""
+    import sys
+
+    import httpx
+
+    from gpusettle.devnet.processes import ManagedProcess
+
+    provider, offer = _new_offer(world, "daemon")
+    server = _server(world)
+    registry = world.net.gs.hardware_registry
+    assert registry is not None and world.net.record_path is not None
+    port = free_port()
+    log_path = tmp_path / "oracle.log"
+    oracle = ManagedProcess(
+        "oracle",
+        [
+            sys.executable, "-m", "gpusettle.oracle", "run",
+            "--rpc-url", world.net.anvil.url, "--deployment", str(world.net.record_path),
+            "--keystore", str(world.net.keystore_dir), "--account", "oracle",
+            "--data-dir", str(tmp_path / "oracle"), "--port", str(port),
+            "--worker-url", f"{provider.address}=http://127.0.0.1:{server.port}",
+            "--hardware-every", "5", "--hardware-scale", "0.0004", "--lease-scan-every", "0.5",
+        ],
+        log_path,
+        world.net.child_env(),
+    )  # fmt: skip
+    oracle.start()
+    try:
+        deadline = time.monotonic() + 90
+        while registry.functions.latestCheck(offer).call()[0] == 0:
+            assert oracle.alive() and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.3)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        oracle.stop()
+        server.stop()
+    text = log_path.read_text()
+    assert registry.functions.latestCheck(offer).call()[1] is True, text[-3000:]
+    assert world.net.gs.is_verified(offer) is True
+    assert f'gpusettle_oracle_hardware_passed{{offer="{offer}"}} 1.0' in metrics
+    assert text.count(f"offer {world.offer_id}: its provider") == 1, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
