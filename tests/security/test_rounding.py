@@ -34,6 +34,7 @@ from .conftest import (
     receipt_for,
     sign_r,
     supply_check,
+    warp,
 )
 
 
@@ -77,6 +78,7 @@ def test_fee_rounds_down_and_never_exceeds_the_payment(escrow, token, deployer, 
                                                        dust_offer, worker_key, oracle_key, all_holders, fee_bps,
                                                        paid, fee):
     escrow.setParameter(0, fee_bps, {"from": deployer})
+    warp(now() + 1)  # a fee applies to jobs accepted from the next second on
     start = supply_check(token, all_holders)
     job_id = job_at(offer_id=dust_offer, max_gpu_seconds=paid + 7)
     r = receipt_for(escrow, job_id, gpu_seconds=paid)
@@ -163,6 +165,7 @@ def test_largest_job_fits_every_field_and_pays_exactly(big):
     b = big
     b.fund(stake=MAX_U96 - LARGEST, client_funds=LARGEST)
     b.escrow.setParameter(0, 1_000, {"from": b.deployer})  # the highest fee
+    warp(now() + 1)  # a fee applies to jobs accepted from the next second on
     b.escrow.setParameter(1, 0, {"from": b.deployer})
     start = supply_check(b.token, b.holders)
     assert start[0] == start[1] == MAX_U96
@@ -297,6 +300,7 @@ def test_payout_plus_fee_plus_refund_is_the_deposit(big, price, max_gpu_seconds,
     # what the client can fund, keeping a dispute bond
     max_gpu_seconds = min(max_gpu_seconds, (MAX_U96 - PROP_STAKE - DISPUTE_BOND) // price)
     b.escrow.setParameter(0, fee_bps, {"from": b.deployer})
+    warp(now() + 1)  # a fee applies to jobs accepted from the next second on
     b.escrow.setParameter(1, collateral_bps, {"from": b.deployer})
     start = supply_check(b.token, b.holders)
     client_before, provider_before = b.token.balanceOf(b.client), b.token.balanceOf(b.provider)

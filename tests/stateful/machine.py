@@ -22,7 +22,6 @@ from tests.stateful.model import (
     MIN_STAKE_PARAM,
     RULING_CAP,
     RULING_PARAM,
-    TIMEOUT_GRACE,
     U32,
     UNBONDING_PARAM,
     St,
