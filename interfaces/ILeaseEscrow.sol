@@ -408,11 +408,17 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// contract, to size free stake).
     function lockedCollateral(address provider) external view returns (uint256);
 
-    /// @notice What keeps `provider`'s stake in place, read by the staking contract (see IJobEscrow).
+    /// @notice What keeps `provider`'s stake in place, read by the staking contract (as IJobEscrow's): the
+    /// collateral locked for its accepted leases (cannot be unstaked), the number of its open checkpoint disputes,
+    /// the time until which a checkpoint of its leases can still be disputed (unbonded stake cannot be withdrawn
+    /// before), and `frozen`: what the open disputes' upheld rulings can slash beyond the collateral of their leases
+    /// (each ruling unlocks its lease's collateral before it slashes `paid x disputeSlashBps`), which must stay in
+    /// free stake (neither unstaked nor, while unbonding stake would be needed for it, withdrawn) until they are
+    /// ruled. An open dispute blocks no other unstaking (issue 11).
     function unstakeBlockers(address provider)
         external
         view
-        returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil);
+        returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil, uint256 frozen);
 
     /// @notice The longest dispute window a lease can get (the current parameter), read by the staking contract
     /// to keep its unbonding period longer.
