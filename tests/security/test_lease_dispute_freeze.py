@@ -17,7 +17,12 @@ import brownie
 import pytest
 
 from tests.fixtures.contracts import PRICE, UNBONDING_PERIOD
-from tests.fixtures.leases import COLLATERAL_SECONDS, LEASE_DISPUTE_BOND, LEASE_DISPUTE_SLASH_BPS, LEASE_DISPUTE_WINDOW
+from tests.fixtures.leases import (
+    COLLATERAL_SECONDS,
+    LEASE_DISPUTE_BOND,
+    LEASE_DISPUTE_SLASH_BPS,
+    LEASE_DISPUTE_WINDOW,
+)
 
 from .conftest import BPS, at, err, warp
 
