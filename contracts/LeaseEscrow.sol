@@ -687,10 +687,11 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     function unstakeBlockers(address provider)
         external
         view
-        returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil)
+        returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil, uint256 frozen)
     {
         Book memory b = _books[provider];
-        return (b.locked, b.openDisputes, b.disputableUntil);
+        if (b.openDisputes != 0) frozen = _frozenOf[provider];
+        return (b.locked, b.openDisputes, b.disputableUntil, frozen);
     }
 
     /// @inheritdoc ILeaseEscrow

@@ -106,10 +106,10 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
     function requestUnstake(uint256 amount) external nonReentrant {
         if (amount == 0) revert ProviderStakingZeroAmount();
         StakeSlot storage s = _stakes[msg.sender];
-        (uint256 locked, uint256 leaseDisputes,, uint256 frozen) = _blockers(msg.sender);
-        if (leaseDisputes != 0) revert ProviderStakingOpenDisputes(msg.sender, leaseDisputes);
+        (uint256 locked,, uint256 frozen) = _blockers(msg.sender);
         uint256 bonded = s.bonded;
-        // An open job dispute keeps only what its ruling can slash (beyond its locked reserve) in free stake.
+        // An open job or lease dispute keeps only what its ruling can slash (beyond its locked reserve or
+        // collateral) in free stake.
         locked += frozen;
         uint256 free = bonded > locked ? bonded - locked : 0;
         if (amount > free) revert ProviderStakingInsufficientFreeStake(msg.sender, free, amount);
@@ -129,11 +129,10 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         uint256 amount = s.unbonding;
         if (amount == 0) revert ProviderStakingNothingToWithdraw(msg.sender);
         if (block.timestamp < s.releaseAt) revert ProviderStakingStillUnbonding(msg.sender, s.releaseAt, block.timestamp);
-        (uint256 locked, uint256 leaseDisputes, uint256 disputableUntil, uint256 frozen) = _blockers(msg.sender);
-        if (leaseDisputes != 0) revert ProviderStakingOpenDisputes(msg.sender, leaseDisputes);
+        (uint256 locked, uint256 disputableUntil, uint256 frozen) = _blockers(msg.sender);
         if (frozen != 0) {
             // The rulings take free stake before unbonding stake: this stake may leave once the free stake alone
-            // covers what the open job disputes can still slash.
+            // covers what the open job and lease disputes can still slash.
             uint256 bonded = _stakes[msg.sender].bonded;
             uint256 free = bonded > locked ? bonded - locked : 0;
             if (free < frozen) revert ProviderStakingDisputeFrozen(msg.sender, frozen, free);
@@ -148,21 +147,22 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         _token.safeTransfer(msg.sender, amount);
     }
 
-    /// @dev Both escrows' blockers: locked summed, the later disputable time, the lease escrow's open disputes (each
-    /// still blocks all unstaking) and what the job escrow's open disputes freeze (only that much is held back).
+    /// @dev Both escrows' blockers: locked summed, the later disputable time, and what both escrows' open disputes
+    /// freeze, summed (only that much is held back; an open dispute blocks nothing else, issue 11).
     function _blockers(address provider)
         private
         view
-        returns (uint256 locked, uint256 leaseDisputes, uint256 disputableUntil, uint256 frozen)
+        returns (uint256 locked, uint256 disputableUntil, uint256 frozen)
     {
         address escrow_ = _escrow;
         // slither-disable-next-line unused-return the count of open job disputes is informational; `frozen` rules
         if (escrow_ != address(0)) (locked,, disputableUntil, frozen) = IJobEscrow(escrow_).unstakeBlockers(provider);
         address lease = _leaseEscrow;
         if (lease != address(0)) {
-            (uint256 l, uint256 d, uint256 u) = ILeaseEscrow(lease).unstakeBlockers(provider);
+            // slither-disable-next-line unused-return the count of open lease disputes is informational too
+            (uint256 l,, uint256 u, uint256 f) = ILeaseEscrow(lease).unstakeBlockers(provider);
             locked += l;
-            leaseDisputes = d;
+            frozen += f;
             if (u > disputableUntil) disputableUntil = u;
         }
     }

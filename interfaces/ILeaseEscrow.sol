@@ -344,14 +344,17 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     function claimLeaseExpiry(uint256 leaseId) external;
 
     /// @notice The client disputes the lease's last checkpoint within the dispute window after it landed,
-    /// posting the dispute bond fixed at opening. No checkpoint lands until the ruling.
+    /// posting the dispute bond fixed at opening. No checkpoint lands until the ruling. Until then the provider's
+    /// stake is held back only as far as the ruling can slash it: the lease's collateral stays locked, and the rest
+    /// of the slash (the dispute slash fraction of what the lease paid, less that collateral) is frozen in free stake
+    /// (the fourth value of unstakeBlockers).
     function disputeCheckpoint(uint256 leaseId, bytes32 reasonHash) external;
 
     /// @notice Arbiter: rule on a checkpoint dispute. Upheld: billing ends at the last paid time (the lease Ends),
     /// the provider is slashed the dispute slash fraction of everything the lease paid it and jailed, the client
     /// compensated from the slash (up to what it paid) and its bond returned, the rest to the treasury.
     /// Rejected: the bond goes to the provider and the lease goes on; the provider then has at least a grace from
-    /// the ruling to post the final checkpoint (see claimLeaseExpiry).
+    /// the ruling to post the final checkpoint (see claimLeaseExpiry). Either way what the dispute froze is released.
     function resolveCheckpointDispute(uint256 leaseId, bool upheld) external;
 
     /// @notice The provider withdraws its credited lease earnings.
@@ -408,11 +411,17 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// contract, to size free stake).
     function lockedCollateral(address provider) external view returns (uint256);
 
-    /// @notice What keeps `provider`'s stake in place, read by the staking contract (see IJobEscrow).
+    /// @notice What keeps `provider`'s stake in place, read by the staking contract (as IJobEscrow's): the
+    /// collateral locked for its accepted leases (cannot be unstaked), the number of its open checkpoint disputes,
+    /// the time until which a checkpoint of its leases can still be disputed (unbonded stake cannot be withdrawn
+    /// before), and `frozen`: what the open disputes' upheld rulings can slash beyond the collateral of their leases
+    /// (each ruling unlocks its lease's collateral before it slashes `paid x disputeSlashBps`), which must stay in
+    /// free stake (neither unstaked nor, while unbonding stake would be needed for it, withdrawn) until they are
+    /// ruled. An open dispute blocks no other unstaking (issue 11).
     function unstakeBlockers(address provider)
         external
         view
-        returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil);
+        returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil, uint256 frozen);
 
     /// @notice The longest dispute window a lease can get (the current parameter), read by the staking contract
     /// to keep its unbonding period longer.

@@ -57,7 +57,8 @@ interface IProviderStaking is IGoverned {
 
     /// @notice The caller passed an amount of zero.
     error ProviderStakingZeroAmount();
-    /// @notice The provider asked to unstake more than its stake that no job holds as collateral.
+    /// @notice The provider asked to unstake more than its free stake: bonded stake that no job or lease holds as
+    /// collateral, less what open job and lease disputes freeze.
     error ProviderStakingInsufficientFreeStake(address provider, uint256 free, uint256 requested);
     /// @notice The provider has no unbonding stake to withdraw.
     error ProviderStakingNothingToWithdraw(address provider);
@@ -66,7 +67,9 @@ interface IProviderStaking is IGoverned {
     /// @notice A job the provider settled can still be disputed until `disputableUntil`; unbonded stake stays
     /// until then so that a slash can reach it. Stop taking jobs for one dispute window to withdraw.
     error ProviderStakingDisputeWindowOpen(address provider, uint256 disputableUntil, uint256 nowTs);
-    /// @notice The provider has disputes open against it; its stake cannot leave until they are resolved.
+    /// @notice No longer raised (issue 11): an open job or lease dispute now keeps back only what its ruling can
+    /// slash (ProviderStakingInsufficientFreeStake, ProviderStakingDisputeFrozen). Kept so that the reverts of
+    /// deployments from before still decode.
     error ProviderStakingOpenDisputes(address provider, uint256 openDisputes);
     /// @notice Open disputes can still slash `frozen` of the provider's stake, and its free bonded stake is only `free`:
     /// the unbonding stake is needed for their rulings. Withdraw once they are ruled or lapse (or bond more).
@@ -174,12 +177,14 @@ interface IProviderStaking is IGoverned {
     /// @notice Bond `amount` tokens using an EIP-2612 permit in the same call.
     function stakeWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
 
-    /// @notice Move `amount` of free bonded stake to unbonding. The whole unbonding balance is released
-    /// one unbonding period after the latest request.
+    /// @notice Move `amount` of free bonded stake to unbonding: bonded stake less the collateral both escrows lock
+    /// less what open job and lease disputes can slash beyond it (their `frozen`). The whole unbonding balance is
+    /// released one unbonding period after the latest request.
     function requestUnstake(uint256 amount) external;
 
-    /// @notice Withdraw all unbonding stake whose unbonding period has ended, once no open dispute and no
-    /// still-disputable settlement of the provider remains.
+    /// @notice Withdraw all unbonding stake whose unbonding period has ended, once no settlement or checkpoint of the
+    /// provider can still be disputed, and while open disputes are pending only if free bonded stake alone covers
+    /// what their rulings can slash (both escrows' `frozen`).
     function withdraw() external;
 
     /// @notice Name `worker` as the hot key that signs this provider's receipts. Rotating it invalidates

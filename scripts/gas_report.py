@@ -282,7 +282,25 @@ class Bench:
         # settlement after the lease rows refills slots they emptied (withdrawn earnings); the second is the steady one.
         self.settle([self.receipt(self.open_job())], batch=False)
         self.record("settle (1 receipt, provider with leases)", self.settle([self.receipt(self.open_job())], batch=False))
+        self.run_lease_disputes()
         return self.gas
+
+    def run_lease_disputes(self) -> None:
+        """Checkpoint disputes, last (an upheld ruling jails the provider). Issue 11: a dispute freezes what its
+        ruling can slash beyond the lease's collateral; a 600-s checkpoint pays less than the collateral (an hour of
+        the rate) and freezes nothing, a two-hour one freezes the rest of its slash."""
+        offer = self.lease_offer()
+        small = self.open_lease(offer)
+        self.checkpoints([small])
+        self.record("disputeCheckpoint", self.lease.disputeCheckpoint(small, b"\x03" * 32, {"from": self.client}))
+        self.record("resolveCheckpointDispute (rejected)",
+                    self.lease.resolveCheckpointDispute(small, False, {"from": self.arbiter}))
+        large = self.open_lease(offer)
+        self.checkpoints([large], seconds=2 * 3600)
+        self.record("disputeCheckpoint (freezing)",
+                    self.lease.disputeCheckpoint(large, b"\x04" * 32, {"from": self.client}))
+        self.record("resolveCheckpointDispute (upheld, freezing)",
+                    self.lease.resolveCheckpointDispute(large, True, {"from": self.arbiter}))
 
 
 def main() -> None:

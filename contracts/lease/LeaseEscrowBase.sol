@@ -144,6 +144,14 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
     /// checkpoint can land while a dispute is open, so the expiry clock's grace runs from this time at the earliest.
     /// Written and read on cold paths only (a rejected ruling, an expiry claim): the hot slots stay as they are.
     mapping(uint256 leaseId => uint256) internal _resumedAt;
+    /// @dev What an upheld ruling on the lease's open checkpoint dispute can slash beyond the collateral the ruling
+    /// unlocks first (issue 11): kept in free stake while the dispute is open, 0 when none is. Below 2^96: the
+    /// slash is at most what the lease paid, part of its deposit. Appended (like the next one) so that the storage
+    /// layout only grows; written and read on the dispute paths only.
+    mapping(uint256 leaseId => uint96) internal _disputeFrozen;
+    /// @dev The sum of _disputeFrozen over the provider's open disputes: the fourth value of unstakeBlockers.
+    /// Bounded by the deposits of its leases, so below the token supply, below 2^96.
+    mapping(address provider => uint96) internal _frozenOf;
 
     modifier onlyGuardian() {
         // slither-disable-next-line unused-return only the guardian is needed

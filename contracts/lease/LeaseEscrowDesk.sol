@@ -111,8 +111,40 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         m.status = LeaseStatus.Disputed;
         _meters[leaseId] = m;
         ++_books[pay.provider].openDisputes;
+        // Freeze only what the ruling can slash beyond the collateral it unlocks first (issue 11): no checkpoint
+        // lands while the lease is Disputed, so the slash is fixed now; the collateral is locked already, and only
+        // the rest of the slash must stay in free stake (the ruling takes free stake first).
+        uint256 frozen = _frozenBy(st, pay.upSeconds, m.rate, p.disputeSlashBps);
+        if (frozen != 0) {
+            // Safe: frozen is below what the lease paid, part of its deposit (< 2^96), and the provider's sum is
+            // bounded by its leases' deposits, below the token supply (< 2^96).
+            _disputeFrozen[leaseId] = uint96(frozen);
+            _frozenOf[pay.provider] += uint96(frozen);
+        }
         emit CheckpointDisputed(leaseId, msg.sender, p.disputeBond, reasonHash);
         if (p.disputeBond != 0) _token.safeTransferFrom(msg.sender, address(this), p.disputeBond);
+    }
+
+    /// @dev What an upheld ruling can slash beyond the lease's collateral still locked (resolveCheckpointDispute
+    /// unlocks that collateral into free stake before it slashes).
+    function _frozenBy(Settlement storage st, uint256 upSeconds, uint256 rate, uint256 slashBps)
+        private
+        view
+        returns (uint256)
+    {
+        // Safe from overflow: upSeconds < 2^32 and rate < 2^72.
+        uint256 slash = upSeconds * rate * slashBps / BPS;
+        uint256 collateral = st.collateralReleased ? 0 : st.collateral;
+        return slash > collateral ? slash - collateral : 0;
+    }
+
+    /// @dev The dispute is over: what it froze goes back to unstakeable stake.
+    function _unfreeze(uint256 leaseId, address provider) private {
+        uint256 frozen = _disputeFrozen[leaseId];
+        if (frozen == 0) return;
+        delete _disputeFrozen[leaseId];
+        // Safe: this dispute added `frozen` to the sum when it opened.
+        _frozenOf[provider] -= uint96(frozen);
     }
 
     /// @notice See ILeaseEscrow.
@@ -126,6 +158,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         uint256 bond = st.disputeBond;
         Book storage book = _books[pay.provider];
         --book.openDisputes;
+        _unfreeze(leaseId, pay.provider);
         address client = _parties[leaseId].client;
         if (!upheld) {
             m.status = st.endedBeforeDispute ? LeaseStatus.Ended : LeaseStatus.Running;

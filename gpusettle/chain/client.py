@@ -107,17 +107,22 @@ class StakeInfo:
     """Until then a settled job of this provider can still be disputed, and unbonded stake stays (0: none)."""
     worker: str | None
     dispute_frozen: int = 0
-    """What open disputes can slash beyond their locked reserves: kept in free stake, not unstakeable."""
+    """What open job disputes can slash beyond their locked reserves: kept in free stake, not unstakeable."""
+    lease_locked_collateral: int = 0
+    """Collateral the lease escrow holds for the provider's accepted leases (0 without a lease escrow)."""
+    lease_open_disputes: int = 0
+    lease_dispute_frozen: int = 0
+    """What open checkpoint disputes can slash beyond their leases' collateral: kept in free stake, not unstakeable."""
 
     @property
     def free(self) -> int:
-        """Bonded stake that no job holds as collateral: what can back new jobs."""
-        return max(self.bonded - self.locked_collateral, 0)
+        """Bonded stake that no job or lease holds as collateral: what can back new work."""
+        return max(self.bonded - self.locked_collateral - self.lease_locked_collateral, 0)
 
     @property
     def unstakeable(self) -> int:
-        """Free stake less what open disputes froze: what requestUnstake accepts now."""
-        return max(self.free - self.dispute_frozen, 0)
+        """Free stake less what open job and lease disputes froze: what requestUnstake accepts now."""
+        return max(self.free - self.dispute_frozen - self.lease_dispute_frozen, 0)
 
 
 @dataclass(frozen=True)
@@ -448,6 +453,10 @@ class Gpusettle:
         locked, disputes = blockers[0], blockers[1]
         disputable_until = int(blockers[2]) if len(blockers) > 2 else 0
         frozen = int(blockers[3]) if len(blockers) > 3 else 0
+        lease = (0, 0, 0, 0)
+        if self.lease_escrow is not None:
+            lease = tuple(int(x) for x in self._call(self.lease_escrow, "unstakeBlockers", addr))
+            lease += (0,) * (4 - len(lease))  # a lease escrow from before issue 11's freeze reports three values
         worker = str(self._call(self.staking, "workerOf", addr))
         return StakeInfo(
             provider=addr,
@@ -459,6 +468,9 @@ class Gpusettle:
             open_disputes=int(disputes),
             disputable_until=disputable_until,
             dispute_frozen=frozen,
+            lease_locked_collateral=lease[0],
+            lease_open_disputes=lease[1],
+            lease_dispute_frozen=lease[3],
             worker=None if int(worker, 16) == 0 else to_checksum_address(worker),
         )
 

@@ -192,6 +192,8 @@ def provider_status(who: str | None) -> None:
             )
         )
         click.echo(f"locked collateral {f(info.locked_collateral)}")
+        if info.lease_locked_collateral:
+            click.echo(f"lease collateral  {f(info.lease_locked_collateral)}")
         click.echo(f"free stake        {f(info.free)}")
         click.echo(f"jailed            {'yes' if info.jailed else 'no'}")
         click.echo(
@@ -200,6 +202,12 @@ def provider_status(who: str | None) -> None:
         click.echo(f"open disputes     {info.open_disputes}")
         if info.dispute_frozen:
             click.echo(f"frozen by them    {f(info.dispute_frozen)} (unstakeable now: {f(info.unstakeable)})")
+        if info.lease_open_disputes:
+            click.echo(f"lease disputes    {info.lease_open_disputes}")
+        if info.lease_dispute_frozen:
+            click.echo(
+                f"frozen by them    {f(info.lease_dispute_frozen)} (unstakeable now: {f(info.unstakeable)})"
+            )
         if info.disputable_until > now:
             click.echo(
                 f"dispute window    open until {fmt_time(info.disputable_until, now)} (withdrawals wait for it)"

@@ -31,11 +31,33 @@ def test_dispute_posts_the_bond_and_freezes_checkpoints(lease_escrow, staking, t
     assert (ev["leaseId"], ev["client"], ev["bond"]) == (lease_id, client, LEASE_DISPUTE_BOND)
     assert token.balanceOf(client) == before - LEASE_DISPUTE_BOND
     assert lease_escrow.getLease(lease_id)["status"] == L_DISPUTED
+    collateral = RATE * COLLATERAL_SECONDS
+    # One 600-s checkpoint: the upheld ruling's slash (600 s of the rate) is within the lease's collateral, which it
+    # unlocks first, so the dispute freezes nothing more (issue 11; tests/security/test_lease_dispute_freeze.py).
+    assert tuple(lease_escrow.unstakeBlockers(staked_provider))[::3] == (collateral, 0)
     assert lease_escrow.unstakeBlockers(staked_provider)[1] == 1
     assert submit([checkpoint(lease_id)]).events["CheckpointSkipped"]["reason"] == SKIP_NOT_RUNNING
-    # No unstaking while the ruling is pending.
-    with brownie.reverts(err("ProviderStakingOpenDisputes(address,uint256)", staked_provider, 1)):
-        staking.requestUnstake(1, {"from": staked_provider})
+    # The open dispute blocks no other unstaking: everything but the collateral can leave while the ruling waits.
+    free = staking.stakeOf(staked_provider)[0] - collateral
+    with brownie.reverts(err("ProviderStakingInsufficientFreeStake(address,uint256,uint256)", staked_provider, free,
+                             free + 1)):
+        staking.requestUnstake(free + 1, {"from": staked_provider})
+    staking.requestUnstake(free, {"from": staked_provider})
+
+
+def test_dispute_freezes_the_slash_beyond_the_collateral_until_the_ruling(lease_escrow, create_lease, checkpoint,
+                                                                          submit, client, staked_provider, arbiter):
+    first = create_lease()
+    submit([checkpoint(first, seconds=5000)])  # paid 5000 s: 1400 s more than the 3600 s of collateral
+    second = create_lease(gpus=1)
+    submit([checkpoint(second, seconds=3000)])  # paid 3000 s: less than its 3600 s of collateral
+    lease_escrow.disputeCheckpoint(first, REASON, {"from": client})
+    lease_escrow.disputeCheckpoint(second, REASON, {"from": client})
+    assert tuple(lease_escrow.unstakeBlockers(staked_provider))[1::2] == (2, 1400 * RATE)
+    lease_escrow.resolveCheckpointDispute(first, False, {"from": arbiter})
+    assert tuple(lease_escrow.unstakeBlockers(staked_provider))[1::2] == (1, 0)
+    lease_escrow.resolveCheckpointDispute(second, True, {"from": arbiter})
+    assert tuple(lease_escrow.unstakeBlockers(staked_provider))[1::2] == (0, 0)
 
 
 def test_dispute_needs_a_checkpoint_the_client_and_the_window(lease_escrow, create_lease, checkpoint, submit, client,
