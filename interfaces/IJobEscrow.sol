@@ -258,8 +258,8 @@ interface IJobEscrowTypes {
     /// @notice A receipt settled the job: `gpuSeconds` billed, `payout` credited to the provider and `fee` to
     /// the treasury. The client may claim `price x (maxGpuSeconds - gpuSeconds)` (see claimRefunds). `reserve` is
     /// the job's dispute reserve, locked until its window closes: what it paid when free stake covered raising it,
-    /// else its collateral (locked since creation); 0 for a FailedProvider receipt, which pays nothing and unlocks the
-    /// collateral at once (CollateralReleased, FailedProviderSlashed).
+    /// else its collateral (locked since creation). A FailedProvider receipt pays nothing and its `reserve`, the
+    /// collateral, is released in the same transaction (CollateralReleased; see FailedProviderSlashed).
     event JobSettled(
         uint256 indexed jobId, uint256 gpuSeconds, uint256 payout, uint256 fee, uint8 outcome, uint256 reserve
     );

@@ -54,9 +54,9 @@ contract JobEscrowDesk is JobEscrowBase {
 
     /// @notice Run by JobEscrow's settlement alone (by delegatecall, inside its reentrancy guard), for a FailedProvider
     /// receipt it has checked like any other (issue 8, lower finding 7): the provider pays what its silence would have
-    /// cost it. The job settles with nothing paid (JobSettled, outcome 2, reserve 0); its whole collateral is unlocked
-    /// as a timeout unlocks it (no dispute reserve: a ruling has nothing paid to give back, so releaseCollateral skips
-    /// it); and its timeout slash is taken as claimTimeout takes it (_timeoutSlash), held for the client while a
+    /// cost it. The job settles with nothing paid (JobSettled, outcome 2, as before: its reserve the collateral); that
+    /// whole collateral is unlocked at once, as a timeout unlocks it (CollateralReleased: no dispute reserve, a ruling
+    /// has nothing paid to give back, so releaseCollateral skips the job); and its timeout slash is taken as claimTimeout takes it (_timeoutSlash), held for the client while a
     /// dispute against the provider is open or one of its settled jobs, this one excepted, can still be disputed. The
     /// settlement run was flushed before, so the provider's books and last settlement in storage are current. Its
     /// GPUs stay reserved like any settled job's (releaseJobGpus).
@@ -71,6 +71,9 @@ contract JobEscrowDesk is JobEscrowBase {
         _storeCore(jobId, c);
         _jobMeta[jobId].reserveReleased = true;
         _books[t.provider].locked -= uint96(collateral);
+        // The events a settlement that kept the collateral as its reserve and a release of it would give, so readers
+        // of the log (the index, the CLI's reserves) need nothing new.
+        emit JobSettled(jobId, 0, 0, 0, uint8(Outcome.FailedProvider), collateral);
         emit CollateralReleased(jobId, t.provider, collateral);
         ProviderStats storage st = _stats[t.provider];
         uint256 slashed = _timeoutSlash(
@@ -82,7 +85,6 @@ contract JobEscrowDesk is JobEscrowBase {
         ++st.failed;
         st.lastSettledAt = uint32(block.timestamp);
         emit FailedProviderSlashed(jobId, t.provider, slashed);
-        emit JobSettled(jobId, 0, 0, 0, uint8(Outcome.FailedProvider), 0);
     }
 
     /// @notice See IJobEscrow.

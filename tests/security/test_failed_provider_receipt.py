@@ -76,8 +76,11 @@ def test_a_provider_that_never_ran_cannot_escape_the_timeout_slash_with_a_failed
     c_before = token.balanceOf(client)
     tx = settle_one(escrow, failed_receipt(escrow, job), sign, attest, rando)
     ev = tx.events["JobSettled"]
+    # The events of today's FailedProvider settlement (the collateral as its reserve) and of a release of it.
     assert (ev["jobId"], ev["gpuSeconds"], ev["payout"], ev["fee"], ev["outcome"], ev["reserve"]) == (
-        job, 0, 0, 0, FAILED_PROVIDER, 0)
+        job, 0, 0, 0, FAILED_PROVIDER, collateral)
+    rel = tx.events["CollateralReleased"]
+    assert (rel["jobId"], rel["provider"], rel["amount"]) == (job, provider, collateral)
     assert escrow.getJob(job)["status"] == SETTLED
     assert tx.events["FailedProviderSlashed"]["amount"] == timeout_slash
     assert "TimeoutSlashHeld" not in tx.events  # no dispute open, nothing of the provider's is disputable
@@ -164,7 +167,8 @@ def test_a_batch_mixing_a_failed_provider_receipt_with_completed_ones_settles_al
     assert set(settled) == {a, b, c}
     assert [settled[j]["outcome"] for j in (a, b, c)] == [COMPLETED, FAILED_PROVIDER, COMPLETED]
     assert settled[a]["gpuSeconds"] == 50_000 and settled[c]["gpuSeconds"] == 120_000
-    assert settled[b]["gpuSeconds"] == settled[b]["payout"] == settled[b]["reserve"] == 0
+    assert settled[b]["gpuSeconds"] == settled[b]["payout"] == 0
+    assert tx.events["CollateralReleased"]["amount"] == settled[b]["reserve"] == collateral_of(1_000_000)
     payouts = settled[a]["payout"] + settled[c]["payout"]
     assert settled[a]["payout"] + settled[a]["fee"] == 50_000 * PRICE
     assert settled[c]["payout"] + settled[c]["fee"] == 120_000 * PRICE

@@ -29,8 +29,10 @@ def check_settled(escrow, token, tx, job_id, billed, outcome, provider, before, 
     """The settlement credited exactly what it should and moved no tokens."""
     payout, fee = money(billed, price, fee_bps)
     reserve = dispute_reserve(escrow, job_id, outcome)
+    j = escrow.getJob(job_id).dict()
+    # A FailedProvider receipt's JobSettled names the collateral, released in the same transaction.
     expect_event(tx, "JobSettled", jobId=job_id, gpuSeconds=billed, payout=payout, fee=fee, outcome=outcome,
-                 reserve=reserve)
+                 reserve=j["collateral"] if outcome == FAILED_PROVIDER else reserve)
     if outcome != FAILED_PROVIDER:  # a FailedProvider receipt's slash goes from the staking contract to the client
         no_event(tx, "Transfer")  # pull payments: nothing leaves the escrow at settlement
     no_event(tx, "SettlementSkipped")
