@@ -208,7 +208,6 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     mapping(uint256 jobId => JobCore) internal _jobCore;
     // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 jobId => JobTermsSlot) internal _jobTerms;
-    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 jobId => JobMeta) internal _jobMeta;
     mapping(uint256 jobId => bytes32) internal _specHash;
     mapping(address provider => ProviderBook) internal _books;

@@ -23,6 +23,7 @@ contract JobEscrowDesk is JobEscrowBase {
     constructor(IERC20 token_, IProviderStaking staking_) JobEscrowBase(token_, staking_, msg.sender) {}
 
     /// @notice See IJobEscrow.
+    // slither-disable-next-line reentrancy-no-eth the only cross-function re-entry Slither names is settleFailedProvider, which reverts unless JobEscrow's guard is entered (settlement's delegatecall)
     function claimTimeout(uint256 jobId) external nonReentrant {
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Running);
         SettleConfig memory cfg = _config;
@@ -60,8 +61,10 @@ contract JobEscrowDesk is JobEscrowBase {
     /// dispute against the provider is open or one of its settled jobs, this one excepted, can still be disputed. The
     /// settlement run was flushed before, so the provider's books and last settlement in storage are current. Its
     /// GPUs stay reserved like any settled job's (releaseJobGpus).
-    /// @dev Called on the desk itself, it finds no running job and reverts.
+    /// @dev Only inside a guarded call: JobEscrow's settlement (a call on the desk itself, or one re-entering
+    /// JobEscrow, which has no such function, cannot reach it there; on the desk it would find no running job anyway).
     function settleFailedProvider(uint256 jobId) external {
+        if (!_reentrancyGuardEntered()) revert Unauthorized(msg.sender, "settlement");
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Running);
         JobTermsSlot memory t = _jobTerms[jobId];
         uint256 collateral = _collateral(uint256(t.price) * t.maxGpuSeconds, c.collateralBps);
@@ -126,6 +129,7 @@ contract JobEscrowDesk is JobEscrowBase {
     }
 
     /// @notice See IJobEscrow.
+    // slither-disable-next-line reentrancy-no-eth the only cross-function re-entry Slither names is settleFailedProvider, which reverts unless JobEscrow's guard is entered (settlement's delegatecall)
     function releaseCollateral(uint256[] calldata jobIds) external nonReentrant returns (uint256 total) {
         for (uint256 i = 0; i < jobIds.length; ++i) {
             uint256 jobId = jobIds[i];
@@ -265,6 +269,7 @@ contract JobEscrowDesk is JobEscrowBase {
     }
 
     /// @notice See IJobEscrow.
+    // slither-disable-next-line reentrancy-no-eth the only cross-function re-entry Slither names is settleFailedProvider, which reverts unless JobEscrow's guard is entered (settlement's delegatecall)
     function resolveDispute(uint256 jobId, bool upheld) external onlyArbiter nonReentrant {
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Disputed);
         JobTermsSlot memory t = _jobTerms[jobId];
@@ -300,6 +305,7 @@ contract JobEscrowDesk is JobEscrowBase {
     }
 
     /// @notice See IJobEscrow.
+    // slither-disable-next-line reentrancy-no-eth the only cross-function re-entry Slither names is settleFailedProvider, which reverts unless JobEscrow's guard is entered (settlement's delegatecall)
     function reportFraud(uint256 jobId, bytes32 evidenceHash) external onlyArbiter nonReentrant {
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Running);
         JobTermsSlot memory t = _jobTerms[jobId];
