@@ -271,7 +271,6 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             receiptsHash := keccak256(0x00, 0x20)
         }
         _verifyAttestation(receiptsHash, attestation, cfg);
-        // slither-disable-next-line uninitialized-local a memory struct starts zeroed; an all-zero Run is the intended empty accumulator
         Run memory run;
         run.domainSeparator = _domainSeparatorV4();
         _loadTerms(cfg, run);
