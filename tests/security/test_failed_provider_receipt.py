@@ -16,9 +16,10 @@ import brownie
 from tests.fixtures.contracts import COLLATERAL_BPS, DISPUTE_WINDOW, PRICE, PROVIDER_STAKE, TIMEOUT_GRACE, \
     TIMEOUT_SLASH_BPS
 from tests.fixtures.jobs import SPEC_HASH
+from tests.helpers.revert import unauthorized
 from tests.helpers.signing import COMPLETED, FAILED_PROVIDER
 
-from .conftest import BPS, DAY, MAX_U256, SETTLED, at, err, fork, now, receipt_for, sign_r, attest_r, warp
+from .conftest import BPS, DAY, MAX_U256, RUNNING, SETTLED, at, err, fork, now, receipt_for, sign_r, attest_r, warp
 
 E18 = 10**18
 
@@ -206,3 +207,19 @@ def test_first_in_the_batch_the_failed_provider_slash_goes_straight_to_the_clien
     assert len(tx.events["JobSettled"]) == 2
     assert "TimeoutSlashHeld" not in tx.events
     assert token.balanceOf(client) - c_before == timeout_slash_of(1_000_000)
+
+
+def test_the_desks_failed_provider_settlement_runs_only_inside_settlement(escrow, JobEscrowDesk, token,
+                                                                          staked_provider, client, rando):
+    """settleFailedProvider is reachable only by JobEscrow's settlement (delegatecall, inside its guard): called on the
+    desk it is refused, and JobEscrow itself has no such function."""
+    from .test_governance_edges import desk_of
+
+    job = open_job(escrow, token, client, 1_000_000, staked_provider)
+    desk = desk_of(escrow, JobEscrowDesk)
+    with brownie.reverts(unauthorized(rando, "settlement")):
+        desk.settleFailedProvider(job, {"from": rando})
+    data = desk.settleFailedProvider.encode_input(job)
+    with brownie.reverts():
+        rando.transfer(escrow, 0, data=data)
+    assert escrow.getJob(job)["status"] == RUNNING
