@@ -451,9 +451,19 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             if (switched) run.provider = address(0);
             return fault;
         }
+        // The provider's own failure pays nothing and costs it what a timeout would have (issue 8, lower finding 7):
+        // settled off this path, by the desk, on storage. The run ends here: its earlier receipts go to storage first
+        // (the desk reads the provider's books and last settlement from there), and the provider's next receipt
+        // re-reads its stake, which the slash changed.
+        if (r.outcome == uint8(Outcome.FailedProvider)) {
+            if (!switched) _flush(run);
+            run.provider = address(0);
+            _settleFailed(jobId);
+            return 0;
+        }
         uint256 maxGpuSeconds = uint32(termsWord >> JobSlots.TERMS_MAX_GPU_SECONDS);
         uint256 reserve;
-        uint256 billed = r.outcome == uint8(Outcome.FailedProvider) ? 0 : Math.min(r.gpuSeconds, maxGpuSeconds);
+        uint256 billed = Math.min(r.gpuSeconds, maxGpuSeconds);
         uint256 settledWord = JobSlots.settledCore(coreWord, billed, block.timestamp);
         // The dispute reserve: a ruling gives the client back what it paid, so that much stays locked until the
         // window closes when the provider's free stake covers it (else the collateral does, and timeout slashes are
@@ -474,6 +484,22 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             sstore(core.slot, settledWord)
         }
         _credit(r, uint64(termsWord >> JobSlots.TERMS_PRICE), billed, feeBps, run, reserve);
+    }
+
+    /// @dev A FailedProvider receipt, checked like any other: the desk settles it on storage (settleFailedProvider),
+    /// which keeps its slash and bookkeeping out of this contract's code and the hot path.
+    function _settleFailed(uint256 jobId) private {
+        address desk = _desk;
+        bytes4 selector = JobEscrowDesk.settleFailedProvider.selector;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), jobId)
+            if iszero(delegatecall(gas(), desk, ptr, 0x24, 0, 0)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+        }
     }
 
     function _workerSigned(bytes32 domainSep, bytes32 structHash, Signature calldata sig, address worker)
@@ -570,6 +596,8 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             if (r.outcome == uint8(Outcome.Completed)) {
                 if (billed != 0) ++run.completed;
             } else if (r.outcome == uint8(Outcome.FailedProvider)) {
+                // Not reached since issue 8, lower finding 7 (the desk settles these: settleFailedProvider, which
+                // counts the failure itself); kept so that this path's code, and its gas, stay as measured.
                 ++run.failed;
             }
             emit JobSettled(r.jobId, billed, paid - fee, fee, r.outcome, reserve);

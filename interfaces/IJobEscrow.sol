@@ -36,7 +36,9 @@ interface IJobEscrowTypes {
     enum Outcome {
         Completed, // the job ran to the end; metered GPU-seconds are paid
         FailedClient, // the job's own code or spec failed; metered GPU-seconds are paid
-        FailedProvider // the provider's hardware or worker failed; nothing is paid
+        FailedProvider // the provider's hardware or worker failed; nothing is paid, and the provider pays what a timeout
+        // would have cost it (issue 8, lower finding 7): its collateral is unlocked and its timeout fraction slashed
+        // to the client (FailedProviderSlashed)
     }
 
     /// @notice Why settleBatch skipped a receipt (SettlementSkipped). Each reason but NotRunning is a fault of the
@@ -256,7 +258,8 @@ interface IJobEscrowTypes {
     /// @notice A receipt settled the job: `gpuSeconds` billed, `payout` credited to the provider and `fee` to
     /// the treasury. The client may claim `price x (maxGpuSeconds - gpuSeconds)` (see claimRefunds). `reserve` is
     /// the job's dispute reserve, locked until its window closes: what it paid when free stake covered raising it,
-    /// else its collateral (locked since creation).
+    /// else its collateral (locked since creation). A FailedProvider receipt pays nothing and its `reserve`, the
+    /// collateral, is released in the same transaction (CollateralReleased; see FailedProviderSlashed).
     event JobSettled(
         uint256 indexed jobId, uint256 gpuSeconds, uint256 payout, uint256 fee, uint8 outcome, uint256 reserve
     );
@@ -276,6 +279,12 @@ interface IJobEscrowTypes {
     /// @notice The last open dispute of `provider` was ruled: of `claims` held in hold `holdEpoch`, `amount` is
     /// left for the timed-out clients, paid pro rata.
     event HeldSlashReleased(address indexed provider, uint256 indexed holdEpoch, uint256 amount, uint256 claims);
+    /// @notice A FailedProvider receipt settled the job with nothing paid, and the provider paid what its silence would
+    /// have cost it (issue 8, lower finding 7): the job's collateral was unlocked (CollateralReleased) and `amount`,
+    /// the job's timeout fraction of it, was slashed as claimTimeout slashes it: to the client, or held in the escrow
+    /// for the client when TimeoutSlashHeld comes with it (a dispute against the provider was open or one of its
+    /// settled jobs was still disputable; claimHeldSlash pays it later).
+    event FailedProviderSlashed(uint256 indexed jobId, address indexed provider, uint256 amount);
     /// @notice The client of a timed-out job received its share of a released hold.
     event HeldSlashClaimed(uint256 indexed jobId, address indexed client, uint256 amount);
     /// @notice A settled job's dispute reserve (`amount`, its collateral) went back to `provider`'s free stake: its
@@ -384,7 +393,8 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     function claimTimeout(uint256 jobId) external;
 
     /// @notice After the rulings a held timeout slash waited for, pay the job's client its share of what they
-    /// left. Anyone may call; the money goes to the client.
+    /// left. Anyone may call; the money goes to the client. The job timed out, or a FailedProvider receipt settled it
+    /// (its slash was held the same way).
     function claimHeldSlash(uint256 jobId) external returns (uint256 amount);
 
     /// @notice The caller (a provider's staking wallet) sets how much collateral per day its worker key may

@@ -208,7 +208,6 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     mapping(uint256 jobId => JobCore) internal _jobCore;
     // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 jobId => JobTermsSlot) internal _jobTerms;
-    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(uint256 jobId => JobMeta) internal _jobMeta;
     mapping(uint256 jobId => bytes32) internal _specHash;
     mapping(address provider => ProviderBook) internal _books;
@@ -429,6 +428,35 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     /// @dev Until when a settled job of `provider` may still be disputed (0: it never settled one).
     function _disputableUntil(address provider, uint256 lastSettledAt) internal view returns (uint256) {
         return lastSettledAt == 0 ? 0 : lastSettledAt + _ledgers[provider].disputeWindow;
+    }
+
+    /// @dev The timeout slash of job `jobId` (issue 8, lower finding 7): its timeout fraction (fixed at creation) of
+    /// `collateral`, taken from `provider` for `client` by claimTimeout and by a FailedProvider receipt alike, the
+    /// job's collateral already unlocked. The slash takes free stake, then unbonding stake, never the `keep` locked
+    /// for the provider's other work. While a dispute against the provider is open or one of its settled jobs can
+    /// still be disputed (until `disputableUntil`), the slash stays in the escrow as the client's held claim, within
+    /// a ruling's reach (see JobEscrowDesk._penalize), so that no slash paid to a job opened from another wallet of
+    /// the provider moves its stake out between a settlement and its dispute.
+    function _timeoutSlash(
+        uint256 jobId,
+        address provider,
+        address client,
+        uint256 collateral,
+        uint256 keep,
+        uint256 disputableUntil
+    ) internal returns (uint256 slashed) {
+        uint256 amount = collateral * _jobMeta[jobId].timeoutSlashBps / BPS;
+        if (_stats[provider].openDisputes == 0 && block.timestamp > disputableUntil) {
+            return _staking.slash(provider, amount, client, keep);
+        }
+        slashed = _staking.slash(provider, amount, address(this), keep);
+        _tokensIn(slashed);
+        Hold storage h = _holds[provider];
+        // Safe: both sums are bounded by stake that existed, < 2^96; timestamps fit 32 bits until 2106.
+        (h.held, h.claims) = (uint96(h.held + slashed), uint96(h.claims + slashed));
+        if (disputableUntil > h.until) h.until = uint32(disputableUntil);
+        _heldClaims[jobId] = HeldClaim({amount: uint96(slashed), epoch: h.epoch});
+        emit TimeoutSlashHeld(jobId, provider, slashed, h.epoch);
     }
 
     /// @dev A settled job's dispute reserve: what it paid when the reserve was raised at settlement, else its

@@ -23,6 +23,7 @@ contract JobEscrowDesk is JobEscrowBase {
     constructor(IERC20 token_, IProviderStaking staking_) JobEscrowBase(token_, staking_, msg.sender) {}
 
     /// @notice See IJobEscrow.
+    // slither-disable-next-line reentrancy-no-eth the only cross-function re-entry Slither names is settleFailedProvider, which reverts unless JobEscrow's guard is entered (settlement's delegatecall)
     function claimTimeout(uint256 jobId) external nonReentrant {
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Running);
         SettleConfig memory cfg = _config;
@@ -42,34 +43,59 @@ contract JobEscrowDesk is JobEscrowBase {
         _releaseJobGpus(jobId, c.gpuCount);
         ProviderStats storage st = _stats[t.provider];
         ++st.timedOut;
-        uint256 amount = collateral * _jobMeta[jobId].timeoutSlashBps / BPS;
         // The other jobs' collateral is out of reach; this job's own, just unlocked, covers the slash.
-        uint256 keep = _books[t.provider].locked;
-        uint256 slashed;
-        uint256 disputableUntil = _disputableUntil(t.provider, st.lastSettledAt);
-        if (st.openDisputes == 0 && block.timestamp > disputableUntil) {
-            slashed = _staking.slash(t.provider, amount, c.client, keep);
-        } else {
-            // A ruling is pending, or one of the provider's settled jobs can still be disputed: the slash stays in
-            // the escrow, within a ruling's reach (see _penalize), so that no timeout of a job opened from another
-            // wallet of the provider moves its stake out between a settlement and its dispute.
-            slashed = _staking.slash(t.provider, amount, address(this), keep);
-            _tokensIn(slashed);
-            Hold storage h = _holds[t.provider];
-            // Safe: both sums are bounded by stake that existed, < 2^96; timestamps fit 32 bits until 2106.
-            (h.held, h.claims) = (uint96(h.held + slashed), uint96(h.claims + slashed));
-            if (disputableUntil > h.until) h.until = uint32(disputableUntil);
-            _heldClaims[jobId] = HeldClaim({amount: uint96(slashed), epoch: h.epoch});
-            emit TimeoutSlashHeld(jobId, t.provider, slashed, h.epoch);
-        }
+        uint256 slashed = _timeoutSlash(
+            jobId, t.provider, c.client, collateral, _books[t.provider].locked,
+            _disputableUntil(t.provider, st.lastSettledAt)
+        );
         _tokensOut(deposit);
         emit JobTimedOut(jobId, deposit, slashed);
         _token.safeTransfer(c.client, deposit);
     }
 
+    /// @notice Run by JobEscrow's settlement alone (by delegatecall, inside its reentrancy guard), for a FailedProvider
+    /// receipt it has checked like any other (issue 8, lower finding 7): the provider pays what its silence would have
+    /// cost it. The job settles with nothing paid (JobSettled, outcome 2, as before: its reserve the collateral); that
+    /// whole collateral is unlocked at once, as a timeout unlocks it (CollateralReleased: no dispute reserve, a ruling
+    /// has nothing paid to give back, so releaseCollateral skips the job); and its timeout slash is taken as claimTimeout takes it (_timeoutSlash), held for the client while a
+    /// dispute against the provider is open or one of its settled jobs, this one excepted, can still be disputed. The
+    /// settlement run was flushed before, so the provider's books and last settlement in storage are current. Its
+    /// GPUs stay reserved like any settled job's (releaseJobGpus).
+    /// @dev Only inside a guarded call: JobEscrow's settlement (a call on the desk itself, or one re-entering
+    /// JobEscrow, which has no such function, cannot reach it there; on the desk it would find no running job anyway).
+    function settleFailedProvider(uint256 jobId) external {
+        if (!_reentrancyGuardEntered()) revert Unauthorized(msg.sender, "settlement");
+        JobCore memory c = _coreWithStatus(jobId, JobStatus.Running);
+        JobTermsSlot memory t = _jobTerms[jobId];
+        uint256 collateral = _collateral(uint256(t.price) * t.maxGpuSeconds, c.collateralBps);
+        c.status = JobStatus.Settled;
+        c.stamp = 0; // billed GPU-seconds
+        c.limit = uint32(block.timestamp); // settled at
+        _storeCore(jobId, c);
+        _jobMeta[jobId].reserveReleased = true;
+        _books[t.provider].locked -= uint96(collateral);
+        // The events a settlement that kept the collateral as its reserve and a release of it would give, so readers
+        // of the log (the index, the CLI's reserves) need nothing new.
+        emit JobSettled(jobId, 0, 0, 0, uint8(Outcome.FailedProvider), collateral);
+        emit CollateralReleased(jobId, t.provider, collateral);
+        ProviderStats storage st = _stats[t.provider];
+        uint256 slashed = _timeoutSlash(
+            jobId, t.provider, c.client, collateral, _books[t.provider].locked,
+            _disputableUntil(t.provider, st.lastSettledAt)
+        );
+        // What the settlement run records for a receipt that paid nothing: the provider's failure, and its latest
+        // settlement (its unbonded stake waits for this job's dispute window like any other's).
+        ++st.failed;
+        st.lastSettledAt = uint32(block.timestamp);
+        emit FailedProviderSlashed(jobId, t.provider, slashed);
+    }
+
     /// @notice See IJobEscrow.
     function claimHeldSlash(uint256 jobId) external nonReentrant returns (uint256 amount) {
-        JobCore memory c = _coreWithStatus(jobId, JobStatus.TimedOut);
+        JobCore memory c = _jobCore[jobId];
+        // A held slash is a timed-out job's, or a job's that a FailedProvider receipt settled (and may since have been
+        // disputed): its claim is what says whether there is one.
+        if (c.status != JobStatus.TimedOut && !_isSettled(c.status)) _revertStatus(jobId, c.status, JobStatus.TimedOut);
         HeldClaim memory claim = _heldClaims[jobId];
         if (claim.amount == 0) revert JobEscrowNothingToClaim(c.client);
         address provider = _jobTerms[jobId].provider;
@@ -103,6 +129,7 @@ contract JobEscrowDesk is JobEscrowBase {
     }
 
     /// @notice See IJobEscrow.
+    // slither-disable-next-line reentrancy-no-eth the only cross-function re-entry Slither names is settleFailedProvider, which reverts unless JobEscrow's guard is entered (settlement's delegatecall)
     function releaseCollateral(uint256[] calldata jobIds) external nonReentrant returns (uint256 total) {
         for (uint256 i = 0; i < jobIds.length; ++i) {
             uint256 jobId = jobIds[i];
@@ -242,6 +269,7 @@ contract JobEscrowDesk is JobEscrowBase {
     }
 
     /// @notice See IJobEscrow.
+    // slither-disable-next-line reentrancy-no-eth the only cross-function re-entry Slither names is settleFailedProvider, which reverts unless JobEscrow's guard is entered (settlement's delegatecall)
     function resolveDispute(uint256 jobId, bool upheld) external onlyArbiter nonReentrant {
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Disputed);
         JobTermsSlot memory t = _jobTerms[jobId];
@@ -277,6 +305,7 @@ contract JobEscrowDesk is JobEscrowBase {
     }
 
     /// @notice See IJobEscrow.
+    // slither-disable-next-line reentrancy-no-eth the only cross-function re-entry Slither names is settleFailedProvider, which reverts unless JobEscrow's guard is entered (settlement's delegatecall)
     function reportFraud(uint256 jobId, bytes32 evidenceHash) external onlyArbiter nonReentrant {
         JobCore memory c = _coreWithStatus(jobId, JobStatus.Running);
         JobTermsSlot memory t = _jobTerms[jobId];

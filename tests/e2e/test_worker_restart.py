@@ -62,10 +62,17 @@ def test_killed_mid_job_is_not_run_again_and_not_billed(world: World, tmp_path: 
     assert not [p for p in job_pids if alive(p)], "the interrupted job's processes outlived the worker"
     (event,) = gs.events("escrow", "JobSettled", jobId=job_id)
     assert int(event.args["outcome"]) == 2 and int(event.args["gpuSeconds"]) == 0  # FailedProvider: unpaid
+    # ... and it costs the provider the timeout slash (issue 8, lower finding 7): paid to the client at once, or held
+    # for it (claimHeldSlash) while one of the provider's settlements can still be disputed.
+    (slashed,) = gs.events("escrow", "FailedProviderSlashed", jobId=job_id)
+    slash = int(slashed.args["amount"])
+    assert slash > 0
+    paid_now = 0 if gs.events("escrow", "TimeoutSlashHeld", jobId=job_id) else slash
     sender = FastSender(gs, world.client)
     sender.call(gs.escrow, "claimRefunds", [job_id])
     sender.wait()
-    assert gs.token_balance(world.client.address) == client_before + 3600 * PRICE  # the whole deposit back
+    # the whole deposit back, and the slash unless held
+    assert gs.token_balance(world.client.address) == client_before + 3600 * PRICE + paid_now
     assert "the run was lost and is not billed" in worker.log_path.read_text()
     worker.stop()
     oracle.stop()

@@ -608,10 +608,17 @@ class World:
 
     def _settle_one(self, r, now: int) -> tuple[int, int, int]:
         job = self.jobs[r.jobId]
+        book = self.books[job.provider]
+        if r.outcome == FAILED_PROVIDER:
+            # Issue 8, lower finding 7: the provider pays what its silence would have cost it. The collateral is
+            # unlocked (no dispute reserve: nothing was paid) and the timeout slash taken as claim_timeout takes it,
+            # judged before this settlement stamps the provider's last settlement.
+            book.locked -= job.collateral
+            job.released = True
+            self.timeout_slash(job, now)
         billed = 0 if r.outcome == FAILED_PROVIDER else min(r.gpuSeconds, job.max_gs)
         paid = billed * job.price
         fee = paid * job.fee_bps // BPS
-        book = self.books[job.provider]
         book.earnings += paid - fee
         book.served += billed  # the collateral stays locked: the job's dispute reserve
         book.last_settled_at = now
@@ -674,20 +681,28 @@ class World:
         book = self.books[job.provider]
         book.locked -= job.collateral
         book.timed_out += 1
-        amount = job.collateral * job.tslash // BPS
-        until = self.disputable_until(job.provider)
-        if book.open_disputes == 0 and now > until:
-            slashed = self.slash(job.provider, amount, job.client)
-        else:  # held for the pending rulings, or the rulings the provider's disputable settlements may bring
-            slashed = self.slash(job.provider, amount, self.escrow)
-            hold = self.holds[job.provider]
-            hold[0] += slashed
-            hold[1] += slashed
-            hold[3] = max(hold[3], until)
-            self.held_claims[job_id] = (slashed, hold[2])
+        slashed = self.timeout_slash(job, now)
         self.move(self.escrow, job.client, job.deposit)
         self.moves[job_id] += 1
         return [], (job.deposit, slashed)
+
+    def timeout_slash(self, job: Job, now: int) -> int:
+        """The job's timeout fraction of its collateral (already unlocked), from the provider to the client: a
+        timeout's and a FailedProvider receipt's alike. Held in the escrow while a dispute is open or a settled job
+        of the provider is disputable."""
+        book = self.books[job.provider]
+        amount = job.collateral * job.tslash // BPS
+        until = self.disputable_until(job.provider)
+        if book.open_disputes == 0 and now > until:
+            return self.slash(job.provider, amount, job.client)
+        # held for the pending rulings, or the rulings the provider's disputable settlements may bring
+        slashed = self.slash(job.provider, amount, self.escrow)
+        hold = self.holds[job.provider]
+        hold[0] += slashed
+        hold[1] += slashed
+        hold[3] = max(hold[3], until)
+        self.held_claims[job.id] = (slashed, hold[2])
+        return slashed
 
     def claim_refunds(self, caller: str, job_ids: list[int]) -> tuple[list[tuple], int | None]:
         trial = self.clone()
@@ -838,7 +853,7 @@ class World:
 
     def claim_held_slash(self, job_id: int, now: int) -> tuple[list[tuple], int | None]:
         status = self.job_status(job_id)
-        if status != St.TIMED_OUT:
+        if status != St.TIMED_OUT and status not in SETTLED_LIKE:  # timed out, or settled by a FailedProvider receipt
             return [wrong_status(job_id, status, St.TIMED_OUT)], None
         job = self.jobs[job_id]
         claim = self.held_claims.get(job_id)

@@ -337,8 +337,12 @@ __all__ = [
 ]
 
 
-def dispute_reserve(escrow, job_id):
+def dispute_reserve(escrow, job_id, outcome=0):
     """A settled job's dispute reserve when free stake covered raising it (always, with these fixtures' stakes): what
-    the job paid, or its collateral when that is more."""
+    the job paid, or its collateral when that is more. None left for a FailedProvider receipt (`outcome` 2): it paid
+    nothing and its collateral was released at settlement (issue 8, lower finding 7; its JobSettled still names the
+    collateral as the reserve, and CollateralReleased follows)."""
+    if outcome == 2:
+        return 0
     j = escrow.getJob(job_id).dict()
     return max(j["collateral"], j["billedGpuSeconds"] * j["pricePerGpuSecond"])

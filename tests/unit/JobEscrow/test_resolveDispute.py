@@ -5,7 +5,7 @@ fees. Rejected: the bond goes to the provider."""
 import brownie
 import pytest
 
-from tests.fixtures.contracts import DISPUTE_BOND, DISPUTE_WINDOW, PRICE, PROVIDER_STAKE
+from tests.fixtures.contracts import DISPUTE_BOND, DISPUTE_WINDOW, PRICE, PROVIDER_STAKE, TIMEOUT_SLASH_BPS
 
 from .conftest import (BPS, DISPUTED, REJECTED, SETTLED, UPHELD, err, events, expect_event, no_event, unauthorized,
                        unknown_job, wrong_status)
@@ -135,11 +135,14 @@ def test_failed_provider_dispute_slashes_to_the_treasury(escrow, token, disputed
     job_id = disputed(billed=1000, outcome=2)  # FailedProvider: billed 0, paid 0
     deposit = escrow.getJob(job_id)["deposit"]
     fees = escrow.accruedFees()
+    # the FailedProvider receipt already cost the provider its timeout slash (issue 8, lower finding 7)
+    slashed_before = escrow.providerRecord(staked_provider)["totalSlashed"]
+    assert slashed_before == escrow.getJob(job_id)["collateral"] * TIMEOUT_SLASH_BPS // BPS
     tx = escrow.resolveDispute(job_id, True, {"from": arbiter})
     # The client was already refunded in full, so the whole slash goes to the treasury.
     expect_event(tx, "DisputeResolved", jobId=job_id, upheld=True, slashed=deposit, compensation=0)
     assert escrow.accruedFees() == fees + deposit
-    assert escrow.providerRecord(staked_provider)["totalSlashed"] == deposit
+    assert escrow.providerRecord(staked_provider)["totalSlashed"] == slashed_before + deposit
 
 
 def test_rejected_pays_the_bond_to_the_provider(escrow, token, staking, disputed, client, arbiter,

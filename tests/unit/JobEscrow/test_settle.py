@@ -7,7 +7,8 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from tests.fixtures.contracts import COLLATERAL_BPS, DISPUTE_WINDOW, FEE_BPS, GPU_COUNT, PRICE, TIMEOUT_GRACE
+from tests.fixtures.contracts import (COLLATERAL_BPS, DISPUTE_WINDOW, FEE_BPS, GPU_COUNT, PRICE, TIMEOUT_GRACE,
+                                      TIMEOUT_SLASH_BPS)
 from tests.helpers.signing import COMPLETED, FAILED_CLIENT, FAILED_PROVIDER, SECP256K1_N, Receipt
 
 from .conftest import (BPS, CANCELLED, DAY, GPU_COUNT2, ODD_PRICE, OPEN, PRICE2, RUNNING, SETTLED, TIMED_OUT,
@@ -27,9 +28,13 @@ def check_settled(escrow, token, tx, job_id, billed, outcome, provider, before, 
                   max_gpu_seconds=3600):
     """The settlement credited exactly what it should and moved no tokens."""
     payout, fee = money(billed, price, fee_bps)
+    reserve = dispute_reserve(escrow, job_id, outcome)
+    j = escrow.getJob(job_id).dict()
+    # A FailedProvider receipt's JobSettled names the collateral, released in the same transaction.
     expect_event(tx, "JobSettled", jobId=job_id, gpuSeconds=billed, payout=payout, fee=fee, outcome=outcome,
-                 reserve=dispute_reserve(escrow, job_id))
-    no_event(tx, "Transfer")  # pull payments: nothing leaves the escrow at settlement
+                 reserve=j["collateral"] if outcome == FAILED_PROVIDER else reserve)
+    if outcome != FAILED_PROVIDER:  # a FailedProvider receipt's slash goes from the staking contract to the client
+        no_event(tx, "Transfer")  # pull payments: nothing leaves the escrow at settlement
     no_event(tx, "SettlementSkipped")
     j = escrow.getJob(job_id).dict()
     assert j["status"] == SETTLED
@@ -45,7 +50,8 @@ def check_settled(escrow, token, tx, job_id, billed, outcome, provider, before, 
     assert rec["jobsFailed"] == before["jobsFailed"] + (1 if outcome == FAILED_PROVIDER else 0)
     assert rec["valuePaid"] == before.get("valuePaid", rec["valuePaid"] - billed * price) + billed * price
     # the collateral stays locked, raised to what the job paid: the job's dispute reserve until its window closes
-    assert rec["lockedCollateral"] == before["lockedCollateral"] + dispute_reserve(escrow, job_id) - j["collateral"]
+    # (a FailedProvider receipt's is unlocked at once)
+    assert rec["lockedCollateral"] == before["lockedCollateral"] + reserve - j["collateral"]
     assert escrow.accruedFees() == before["fees"] + fee
     assert token.balanceOf(escrow) == before["escrow_balance"]
     return payout, fee
@@ -102,14 +108,25 @@ def test_failed_client_pays_metered_seconds(escrow, token, job, receipt, settle,
     check_settled(escrow, token, tx, job_id, 700, FAILED_CLIENT, staked_provider, before)
 
 
-def test_failed_provider_pays_nothing_and_refunds_everything(escrow, token, job, receipt, settle, staked_provider,
-                                                             book):
+def test_failed_provider_pays_nothing_and_refunds_everything(escrow, token, staking, job, receipt, settle,
+                                                             staked_provider, client, book):
     job_id = job(max_gpu_seconds=3600)
     before = book(staked_provider)
+    bonded, client_balance = staking.stakeOf(staked_provider)[0], token.balanceOf(client)
     tx = settle(receipt(job_id, gpu_seconds=2000, outcome=FAILED_PROVIDER))
     check_settled(escrow, token, tx, job_id, 0, FAILED_PROVIDER, staked_provider, before)
     assert escrow.getJob(job_id)["refundable"] == 3600 * PRICE == escrow.getJob(job_id)["deposit"]
     assert escrow.providerRecord(staked_provider)["gpuSecondsServed"] == 0
+    # Issue 8, lower finding 7: what a timeout would have cost the provider, its collateral unlocked at once and the
+    # timeout fraction of it slashed to the client (no settlement of the provider is disputable: not held).
+    collateral = escrow.getJob(job_id)["collateral"]
+    slash = collateral * TIMEOUT_SLASH_BPS // BPS
+    assert slash > 0
+    expect_event(tx, "CollateralReleased", jobId=job_id, provider=staked_provider, amount=collateral)
+    expect_event(tx, "FailedProviderSlashed", jobId=job_id, provider=staked_provider, amount=slash)
+    no_event(tx, "TimeoutSlashHeld")
+    assert staking.stakeOf(staked_provider)[0] == bonded - slash
+    assert token.balanceOf(client) == client_balance + slash
 
 
 @pytest.mark.parametrize("over", [1, 500])

@@ -7,7 +7,7 @@ import pytest
 from eth_utils import keccak
 
 from gpusettle.models import SkipReason
-from tests.fixtures.contracts import FEE_BPS, PRICE, TIMEOUT_GRACE
+from tests.fixtures.contracts import FEE_BPS, PRICE, TIMEOUT_GRACE, TIMEOUT_SLASH_BPS
 from tests.helpers.signing import COMPLETED, FAILED_CLIENT, FAILED_PROVIDER, Receipt, receipts_hash
 
 from .conftest import (
@@ -86,13 +86,20 @@ def test_interleaved_providers_are_booked_separately(escrow, token, job, receipt
     assert (ra["jobsCompleted"], ra["jobsFailed"], ra["gpuSecondsServed"]) == (2, 0, 4500)
     assert (rb["jobsCompleted"], rb["jobsFailed"], rb["gpuSecondsServed"]) == (1, 1, 2000)
     assert (ra["valuePaid"], rb["valuePaid"]) == (4500 * PRICE, 2000 * PRICE2)
-    reserved = [sum(dispute_reserve(escrow, r.jobId) for r in rs if r.provider == str(p))
+    reserved = [sum(dispute_reserve(escrow, r.jobId, r.outcome) for r in rs if r.provider == str(p))
                 for p in (staked_provider, provider2)]
     assert (ra["lockedCollateral"], rb["lockedCollateral"]) == tuple(reserved)
     assert escrow.accruedFees() == (sum(paid(b, PRICE)[1] for b in a_billed)
                                     + sum(paid(b, PRICE2)[1] for b in b_billed))
     assert [e["outcome"] for e in events(tx, "JobSettled")] == [COMPLETED, COMPLETED, FAILED_CLIENT,
                                                                 FAILED_PROVIDER, COMPLETED]
+    # Issue 8, lower finding 7: b2's FailedProvider receipt costs provider2 its timeout slash, held for the client
+    # because b1, settled earlier in the batch, is disputable.
+    slash = escrow.getJob(b2)["collateral"] * TIMEOUT_SLASH_BPS // BPS
+    assert events(tx, "FailedProviderSlashed") == [{"jobId": b2, "provider": provider2.address.lower(),
+                                                    "amount": slash}]
+    assert [(e["jobId"], e["amount"]) for e in events(tx, "TimeoutSlashHeld")] == [(b2, slash)]
+    assert escrow.heldSlashes(provider2)[0] == slash
 
 
 def test_same_job_twice_is_paid_once(escrow, job, receipt, batch_args, rando, staked_provider):

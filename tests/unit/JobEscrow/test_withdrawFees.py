@@ -4,7 +4,7 @@ import brownie
 
 from tests.fixtures.contracts import FEE_BPS, PRICE
 
-from .conftest import BPS, err, expect_event
+from .conftest import BPS, err, expect_event, now, warp
 
 
 def fee(billed, price=PRICE):
@@ -70,6 +70,7 @@ def test_nothing_twice_and_names_the_current_treasury(escrow, settled_job, rando
 
 def test_zero_fee_settlements_accrue_nothing(escrow, settled_job, rando, treasury, deployer, snap):
     escrow.setParameter(0, 0, {"from": deployer})
+    warp(now() + 1)  # a fee applies to jobs accepted from the next second on
     settled_job(billed=1000)
     before = snap()
     with brownie.reverts(nothing(treasury)):
