@@ -453,10 +453,10 @@ class Gpusettle:
         locked, disputes = blockers[0], blockers[1]
         disputable_until = int(blockers[2]) if len(blockers) > 2 else 0
         frozen = int(blockers[3]) if len(blockers) > 3 else 0
-        lease = (0, 0, 0, 0)
+        lease: tuple[int, ...] = (0, 0, 0, 0)
         if self.lease_escrow is not None:
-            lease = tuple(int(x) for x in self._call(self.lease_escrow, "unstakeBlockers", addr))
-            lease += (0,) * (4 - len(lease))  # a lease escrow from before issue 11's freeze reports three values
+            values = tuple(int(x) for x in self._call(self.lease_escrow, "unstakeBlockers", addr))
+            lease = values + (0,) * (4 - len(values))  # one from before issue 11's freeze reports three values
         worker = str(self._call(self.staking, "workerOf", addr))
         return StakeInfo(
             provider=addr,
