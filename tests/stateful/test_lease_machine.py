@@ -35,7 +35,6 @@ from tests.stateful.lease_model import (
     CANCELLED,
     DISPUTED,
     ENDED,
-    L_COLLATERAL_SECONDS,
     L_DISPUTE_BOND,
     L_DISPUTE_WINDOW,
     L_GRACE,
@@ -477,25 +476,6 @@ class LeaseMachine:
         tx = self.h.tx(self.c.lease.disputeCheckpoint, lease_id, b"\x0d" * 32, sender=caller, errors=errs)
         if tx:
             assert tx.events["CheckpointDisputed"]["bond"] == L_DISPUTE_BOND
-
-    def rule_dispute_a_long_run(self, s="st_seed"):
-        """A running lease billed in one checkpoint for up to two hours (more than the hour of its rate that its
-        collateral is), then disputed by its client: the dispute freezes the part of the ruling's slash that the
-        collateral does not cover (issue 11), which the next steps' unstaking must leave in place."""
-        running = [i for i, lease in self.w.leases.items() if lease.status == RUNNING]
-        if not running:
-            return
-        lease_id = running[s % len(running)]
-        lease = self.w.leases[lease_id]
-        self.h.ts = max(self.h.ts, min(lease.billing_end(), lease.paid_through + 2 * L_COLLATERAL_SECONDS))
-        cps = [self.make_checkpoint(lease_id, 0, None)]  # to now (or the billing end), no down time
-        errs, _ = self.w.submit_checkpoints(cps, self.h.ts)
-        att = sign_checkpoints(cps, self.h.epoch, self.h.oracle_keys, self.h.ldom)
-        self.h.tx(self.c.lease.submitCheckpoints, [c.as_tuple() for c in cps], att, sender=self.accts["rando"],
-                  errors=errs)
-        client = self.acct(lease.client)
-        errs = self.w.dispute_checkpoint(lease.client, lease_id, self.h.ts)
-        self.h.tx(self.c.lease.disputeCheckpoint, lease_id, b"\x0e" * 32, sender=client, errors=errs)
 
     def rule_reject_dispute(self, s="st_seed"):
         """The arbiter rejects a dispute, maybe long after the billing end: the provider keeps a grace from now."""
