@@ -6,8 +6,6 @@ As in tests/stateful/model.py, every call asks the model first: it either return
 revert with (as a (signature, args) pair) or applies the call's effects, every token movement included.
 Checkpoint disputes are modelled up to a rejected ruling (the clock rule: after a rejected ruling the expiry's grace
 runs from the ruling at the earliest); upheld rulings (slash, jail) are left to tests/security/test_lease_market.py.
-An open dispute freezes what its ruling can slash beyond the lease's collateral (issue 11): requestUnstake counts it
-with the locked collateral of both escrows (tests/security/test_lease_dispute_freeze.py).
 Everything else a lease can do is here.
 """
 
@@ -29,7 +27,6 @@ DEDICATED, RECLAIMABLE, INTERRUPTIBLE = range(3)
 L_FEE_BPS, L_COLLATERAL_SECONDS, L_EXPIRY_SLASH_BPS = 250, 3600, 5_000
 L_DISPUTE_WINDOW, L_ACCEPT_WINDOW, L_GRACE = 24 * 3600, 3600, 600
 L_DISPUTE_BOND = 10 * 10**18
-L_DISPUTE_SLASH_BPS = 10_000
 # JobEscrow parameters of tests/fixtures/contracts.py
 J_FEE_BPS, J_COLLATERAL_BPS, J_GRACE, J_ACCEPT_WINDOW, J_MIN_RUN = 250, 2_000, 600, 3600, 600
 METER_TOLERANCE = 5
@@ -75,7 +72,6 @@ class Lease:
     bond: int = 0  # the dispute bond the escrow holds while Disputed
     ended_before: bool = False  # the disputed lease had Ended (a rejected ruling puts it back to Ended)
     resumed_at: int = 0  # when a rejected ruling last put the lease back to Running
-    frozen: int = 0  # while Disputed: what the ruling can slash beyond the collateral still locked
 
     def billing_end(self) -> int:
         end = self.paid_through + self.remaining // self.rate
@@ -134,8 +130,6 @@ class LeaseWorld:
     balances: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     bonded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     lease_locked: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    lease_frozen: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # open disputes' freezes
-    unbonding: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     lease_earnings: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     credited: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # lease earnings + fees, ever
     job_locked: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -165,15 +159,11 @@ class LeaseWorld:
 
     def slash_for_lease(self, lease: Lease, amount: int) -> int:
         """ProviderStaking.slash called by the lease escrow for `lease`: the provider's other collateral (its other
-        leases' and its jobs') stays; the lease's own collateral shrinks by what was taken. Free bonded stake first,
-        then unbonding stake (rule_request_unstake)."""
+        leases' and its jobs') stays; the lease's own collateral shrinks by what was taken. No unbonding here."""
         p = lease.provider
         keep = self.lease_locked[p] - lease.collateral + self.job_locked[p]
-        from_bonded = min(amount, max(self.bonded[p] - keep, 0))
-        from_unbonding = min(amount - from_bonded, self.unbonding[p])
-        taken = from_bonded + from_unbonding
-        self.bonded[p] -= from_bonded
-        self.unbonding[p] -= from_unbonding
+        taken = min(amount, max(self.bonded[p] - keep, 0))
+        self.bonded[p] -= taken
         drawn = min(taken, lease.collateral)
         lease.collateral -= drawn
         self.lease_locked[p] -= drawn
@@ -576,10 +566,6 @@ class LeaseWorld:
             return [E("LeaseEscrowDisputeWindowClosed(uint256,uint256,uint256)", lease_id, closes, now)]
         lease.ended_before = status == ENDED
         lease.status = DISPUTED
-        # The ruling unlocks the lease's collateral before it slashes: only the rest of the slash stays frozen.
-        slash = lease.paid * L_DISPUTE_SLASH_BPS // BPS
-        lease.frozen = max(slash - (0 if lease.released else lease.collateral), 0)
-        self.lease_frozen[lease.provider] += lease.frozen
         lease.bond = L_DISPUTE_BOND
         self.move(caller, self.lease_escrow, L_DISPUTE_BOND)
         return []
@@ -590,27 +576,10 @@ class LeaseWorld:
             return errs
         lease = self.leases[lease_id]
         lease.status = ENDED if lease.ended_before else RUNNING
-        self.lease_frozen[lease.provider] -= lease.frozen
-        lease.frozen = 0
         if not lease.ended_before:
             lease.resumed_at = now  # checkpoints resume: the expiry's grace runs from here at the earliest
         self.move(self.lease_escrow, lease.provider, lease.bond)
         lease.bond = 0
-        return []
-
-    def open_disputes(self, provider: str) -> int:
-        return sum(1 for lease in self.leases.values() if lease.provider == provider and lease.status == DISPUTED)
-
-    def request_unstake(self, provider: str, amount: int) -> list[tuple]:
-        """ProviderStaking.requestUnstake: free stake is bonded less both escrows' locked collateral less what open
-        disputes froze (no job is disputed here, so only the lease escrow's freeze)."""
-        if amount == 0:
-            return [E("ProviderStakingZeroAmount()")]
-        free = max(self.free_stake(provider) - self.lease_frozen[provider], 0)
-        if amount > free:
-            return [E("ProviderStakingInsufficientFreeStake(address,uint256,uint256)", provider, free, amount)]
-        self.bonded[provider] -= amount
-        self.unbonding[provider] += amount
         return []
 
     def withdraw_lease_earnings(self, caller: str) -> tuple[list[tuple], int | None]:

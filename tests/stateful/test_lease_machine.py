@@ -109,7 +109,6 @@ class LeaseHarness:
         calls += [(c.token.balanceOf, (h,)) for h in self.holders]
         calls += [(c.staking.stakeOf, (p,)) for p in self.providers]
         calls += [(c.lease.providerRecord, (p,)) for p in self.providers]
-        calls += [(c.lease.unstakeBlockers, (p,)) for p in self.providers]
         calls += [(c.escrow.providerRecord, (p,)) for p in self.providers]
         calls += [(c.staking.offer, (o,)) for o in offer_ids]
         calls += [(c.lease.getLease, (i,)) for i in lease_ids]
@@ -118,7 +117,6 @@ class LeaseHarness:
         balances = {h: next(res) for h in self.holders}
         stakes = {p: next(res) for p in self.providers}
         lrec = {p: next(res) for p in self.providers}
-        lblock = {p: next(res) for p in self.providers}
         jrec = {p: next(res) for p in self.providers}
         offers = {o: next(res) for o in offer_ids}
         leases = {i: next(res) for i in lease_ids}
@@ -176,10 +174,6 @@ class LeaseHarness:
         )
         for p in self.providers:
             assert stakes[p][0] == w.bonded[p], f"{p}: bonded {stakes[p][0]}, model {w.bonded[p]}"
-            assert stakes[p][1] == w.unbonding[p], f"{p}: unbonding {stakes[p][1]}, model {w.unbonding[p]}"
-            got = (lblock[p][0], lblock[p][1], lblock[p][3])
-            want = (w.lease_locked[p], w.open_disputes(p), w.lease_frozen[p])
-            assert got == want, f"{p}: lease unstakeBlockers (locked, disputes, frozen) chain {got}, model {want}"
             assert (lrec[p]["lockedCollateral"], lrec[p]["earnings"]) == (
                 w.lease_locked[p],
                 w.lease_earnings[p],
@@ -486,16 +480,6 @@ class LeaseMachine:
         )
         if tx:
             assert tx.events["CheckpointDisputeResolved"]["upheld"] is False
-
-    def rule_request_unstake(self, s="st_seed"):
-        """A provider unstakes: a little, everything unstakeable, one base unit more (refused with the numbers), or
-        nothing; open disputes keep back only what their rulings can slash beyond the leases' collateral."""
-        p = self.providers[s & 1]
-        w = self.w
-        unstakeable = max(w.free_stake(str(p)) - w.lease_frozen[str(p)], 0)
-        amount = [10**18, 10**18, 10**18, 10**18, unstakeable + 1, unstakeable + 1, unstakeable, 0][(s >> 1) % 8]
-        errs = w.request_unstake(str(p), amount)
-        self.h.tx(self.c.staking.requestUnstake, amount, sender=p, errors=errs)
 
     def rule_stray_tokens(self, s="st_seed"):
         """Tokens sent to the lease escrow directly: owed to nobody, they stay in it (no sweep), and every later
