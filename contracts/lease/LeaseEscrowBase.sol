@@ -151,6 +151,7 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
     mapping(uint256 leaseId => uint96) internal _disputeFrozen;
     /// @dev The sum of _disputeFrozen over the provider's open disputes: the fourth value of unstakeBlockers.
     /// Bounded by the deposits of its leases, so below the token supply, below 2^96.
+    // slither-disable-next-line uninitialized-state LeaseEscrow and LeaseEscrowDesk share this storage (delegatecall): the desk writes it, the escrow reads it; Slither analyses each contract alone
     mapping(address provider => uint96) internal _frozenOf;
 
     modifier onlyGuardian() {
