@@ -66,7 +66,12 @@ def test_kill_9_the_posting_oracle_of_two_sharing_postgres(
         job_id: world.sign(world.receipt(job_id, accepted, wall=1)) for job_id, accepted in jobs
     }
     extra = ("--batch-max", "50", "--max-in-flight", "2", "--store", pg_dsn)
-    ports = {"pg-a": free_port(*PORTS), "pg-b": free_port(*PORTS)}
+    # Both are picked before either oracle binds its port, so the second pick must not repeat the first.
+    first = free_port(*PORTS)
+    second = free_port(*PORTS)
+    while second == first:
+        second = free_port(*PORTS)
+    ports = {"pg-a": first, "pg-b": second}
     procs = {}
     urls = {}
     for name, port in ports.items():
