@@ -12,6 +12,7 @@ from hypothesis import Phase
 
 from tests.fixtures.accounts import WORKER2_KEY, WORKER_KEY
 from tests.helpers import dropped_tx
+from tests.helpers.fast_rpc import frozen_heap
 
 # brownie 1.22 may report a mined transaction as dropped under load (see tests/helpers/dropped_tx.py); the long
 # fuzz runs must not end on it.
@@ -75,5 +76,7 @@ def _pure_python_state_machine():
 
 @pytest.fixture
 def state_machine():
-    """Overrides brownie's fixture of the same name, see _pure_python_state_machine."""
-    return _pure_python_state_machine()
+    """Overrides brownie's fixture of the same name, see _pure_python_state_machine. brownie collects garbage
+    before every example (tests/helpers/fast_rpc.py); the heap that exists now is frozen out of that."""
+    with frozen_heap():
+        yield _pure_python_state_machine()
