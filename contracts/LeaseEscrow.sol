@@ -572,6 +572,11 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     }
 
     /// @inheritdoc ILeaseEscrow
+    function closeUnruledCheckpointDispute(uint256) external {
+        _toDesk();
+    }
+
+    /// @inheritdoc ILeaseEscrow
     function withdrawFees() external returns (uint256) {
         _toDesk();
     }
@@ -629,6 +634,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         v.lastCheckpointAt = pay.lastCheckpointAt;
         v.disputeBond = st.disputeBond;
         v.collateralReleased = st.collateralReleased;
+        if (m.status == LeaseStatus.Disputed) v.rulingDeadline = _disputes[leaseId].rulingDeadline;
         if (m.status == LeaseStatus.Open || m.status == LeaseStatus.Cancelled) {
             v.acceptBy = m.paidThrough;
             v.endTime = m.fixedEnd;

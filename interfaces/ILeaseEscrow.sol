@@ -95,6 +95,7 @@ interface ILeaseEscrowTypes {
         uint256 lastCheckpointAt; // block time the last checkpoint landed (its dispute window starts there)
         uint256 disputeBond; // the bond of an open or ruled dispute
         bool collateralReleased; // the collateral went back to the provider's free stake
+        uint256 rulingDeadline; // Disputed: the arbiter rules by then, closeUnruledCheckpointDispute after it; else 0
     }
 
     /// @notice The per-provider record of leases.
@@ -157,6 +158,12 @@ interface ILeaseEscrowTypes {
     error LeaseEscrowNoCheckpoint(uint256 leaseId);
     /// @notice The dispute window of the last checkpoint has closed.
     error LeaseEscrowDisputeWindowClosed(uint256 leaseId, uint256 closedAt, uint256 nowTs);
+    /// @notice The dispute of the lease's checkpoint can still be ruled on until `deadline`; it can be closed as
+    /// lapsed only after that.
+    error LeaseEscrowRulingDeadlineNotReached(uint256 leaseId, uint256 deadline, uint256 nowTs);
+    /// @notice The ruling deadline of the lease's checkpoint dispute passed at `deadline`: it can only lapse now
+    /// (closeUnruledCheckpointDispute).
+    error LeaseEscrowRulingDeadlinePassed(uint256 leaseId, uint256 deadline, uint256 nowTs);
     /// @notice The lease's collateral stays locked until its last checkpoint's dispute window closes at `closesAt`.
     error LeaseEscrowCollateralStillNeeded(uint256 leaseId, uint256 closesAt, uint256 nowTs);
     /// @notice Nothing to withdraw, refund or release.
@@ -242,8 +249,13 @@ interface ILeaseEscrowTypes {
     event LeaseRefundClaimed(uint256 indexed leaseId, address indexed client, uint256 amount);
     /// @notice An ended lease's collateral went back to `provider`'s free stake.
     event LeaseCollateralReleased(uint256 indexed leaseId, address indexed provider, uint256 amount);
-    /// @notice The client disputed the last checkpoint, posting `bond`.
-    event CheckpointDisputed(uint256 indexed leaseId, address indexed client, uint256 bond, bytes32 reasonHash);
+    /// @notice The client disputed the last checkpoint, posting `bond`; the arbiter may rule until `rulingDeadline`.
+    event CheckpointDisputed(
+        uint256 indexed leaseId, address indexed client, uint256 bond, bytes32 reasonHash, uint256 rulingDeadline
+    );
+    /// @notice The checkpoint dispute was not ruled on by its deadline: the bond went back to `client`, nothing was
+    /// slashed, and `frozen` of the provider's stake was released; the lease is as it was before the dispute.
+    event CheckpointDisputeLapsed(uint256 indexed leaseId, address indexed client, uint256 bond, uint256 frozen);
     /// @notice The arbiter ruled on a checkpoint dispute.
     event CheckpointDisputeResolved(uint256 indexed leaseId, bool upheld, uint256 slashed, uint256 compensation);
     /// @notice A provider withdrew its lease earnings.
@@ -347,7 +359,8 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// posting the dispute bond fixed at opening. No checkpoint lands until the ruling. Until then the provider's
     /// stake is held back only as far as the ruling can slash it: the lease's collateral stays locked, and the rest
     /// of the slash (the dispute slash fraction of what the lease paid, less that collateral) is frozen in free stake
-    /// (the fourth value of unstakeBlockers).
+    /// (the fourth value of unstakeBlockers). The arbiter has the job escrow's ruling period (IJobEscrow.rulingPeriod,
+    /// read now and fixed for this dispute) to rule; after that the dispute lapses (closeUnruledCheckpointDispute).
     function disputeCheckpoint(uint256 leaseId, bytes32 reasonHash) external;
 
     /// @notice Arbiter: rule on a checkpoint dispute. Upheld: billing ends at the last paid time (the lease Ends),
@@ -355,7 +368,14 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// compensated from the slash (up to what it paid) and its bond returned, the rest to the treasury.
     /// Rejected: the bond goes to the provider and the lease goes on; the provider then has at least a grace from
     /// the ruling to post the final checkpoint (see claimLeaseExpiry). Either way what the dispute froze is released.
+    /// Refused after the dispute's ruling deadline (LeaseEscrowRulingDeadlinePassed).
     function resolveCheckpointDispute(uint256 leaseId, bool upheld) external;
+
+    /// @notice Anyone, after the ruling deadline of an unruled checkpoint dispute: the dispute lapses. As after a
+    /// rejected ruling, nothing is slashed, what it froze is released and the lease goes on (or stays Ended, with
+    /// the grace for a final checkpoint running from now at the earliest); unlike it, the bond goes back to the
+    /// client, since the arbiter, not the client, failed to act.
+    function closeUnruledCheckpointDispute(uint256 leaseId) external;
 
     /// @notice The provider withdraws its credited lease earnings.
     function withdrawEarnings() external returns (uint256 amount);

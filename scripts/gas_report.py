@@ -295,6 +295,11 @@ class Bench:
         self.record("disputeCheckpoint", self.lease.disputeCheckpoint(small, b"\x03" * 32, {"from": self.client}))
         self.record("resolveCheckpointDispute (rejected)",
                     self.lease.resolveCheckpointDispute(small, False, {"from": self.arbiter}))
+        # Disputed again within the window and never ruled on: it lapses after the job escrow's ruling period.
+        self.lease.disputeCheckpoint(small, b"\x05" * 32, {"from": self.client})
+        advance(self.escrow.rulingPeriod() + 1)
+        self.record("closeUnruledCheckpointDispute",
+                    self.lease.closeUnruledCheckpointDispute(small, {"from": self.rando}))
         large = self.open_lease(offer)
         self.checkpoints([large], seconds=2 * 3600)
         self.record("disputeCheckpoint (freezing)",

@@ -95,6 +95,16 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
         uint80 disputeBond;
     }
 
+    /// @dev An open checkpoint dispute, one slot.
+    struct CheckpointDispute {
+        // What an upheld ruling can slash beyond the collateral the ruling unlocks first (issue 11), kept in free
+        // stake while the dispute is open. Below 2^96: the slash is at most what the lease paid, part of its deposit.
+        uint96 frozen;
+        // The arbiter rules by then (inclusive); after it anyone may close the dispute as lapsed. Fits 32 bits
+        // until 2106: the ruling period is capped at 60 days.
+        uint32 rulingDeadline;
+    }
+
     /// @dev Read by every opening and checkpoint batch.
     struct Config {
         uint128 accruedFees;
@@ -144,12 +154,10 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
     /// checkpoint can land while a dispute is open, so the expiry clock's grace runs from this time at the earliest.
     /// Written and read on cold paths only (a rejected ruling, an expiry claim): the hot slots stay as they are.
     mapping(uint256 leaseId => uint256) internal _resumedAt;
-    /// @dev What an upheld ruling on the lease's open checkpoint dispute can slash beyond the collateral the ruling
-    /// unlocks first (issue 11): kept in free stake while the dispute is open, 0 when none is. Below 2^96: the
-    /// slash is at most what the lease paid, part of its deposit. Appended (like the next one) so that the storage
-    /// layout only grows; written and read on the dispute paths only.
-    mapping(uint256 leaseId => uint96) internal _disputeFrozen;
-    /// @dev The sum of _disputeFrozen over the provider's open disputes: the fourth value of unstakeBlockers.
+    /// @dev The lease's open checkpoint dispute (all zero when none is open). Appended (like the next one) so that
+    /// the storage layout only grows; written and read on the dispute paths only.
+    mapping(uint256 leaseId => CheckpointDispute) internal _disputes;
+    /// @dev The sum of the open disputes' `frozen` over the provider's leases: the fourth value of unstakeBlockers.
     /// Bounded by the deposits of its leases, so below the token supply, below 2^96.
     // slither-disable-next-line uninitialized-state LeaseEscrow and LeaseEscrowDesk share this storage (delegatecall): the desk writes it, the escrow reads it; Slither analyses each contract alone
     mapping(address provider => uint96) internal _frozenOf;

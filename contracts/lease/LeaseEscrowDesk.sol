@@ -115,13 +115,14 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         // lands while the lease is Disputed, so the slash is fixed now; the collateral is locked already, and only
         // the rest of the slash must stay in free stake (the ruling takes free stake first).
         uint256 frozen = _frozenBy(st, pay.upSeconds, m.rate, p.disputeSlashBps);
-        if (frozen != 0) {
-            // Safe: frozen is below what the lease paid, part of its deposit (< 2^96), and the provider's sum is
-            // bounded by its leases' deposits, below the token supply (< 2^96).
-            _disputeFrozen[leaseId] = uint96(frozen);
-            _frozenOf[pay.provider] += uint96(frozen);
-        }
-        emit CheckpointDisputed(leaseId, msg.sender, p.disputeBond, reasonHash);
+        // The arbiter rules on job and checkpoint disputes alike, with the job escrow's ruling period, read once
+        // here so that a later change never moves an open dispute's deadline.
+        uint256 deadline = block.timestamp + _jobs.rulingPeriod();
+        // Safe: frozen is below what the lease paid, part of its deposit (< 2^96), and the provider's sum is bounded
+        // by its leases' deposits, below the token supply (< 2^96); the deadline fits 32 bits (see the struct).
+        _disputes[leaseId] = CheckpointDispute({frozen: uint96(frozen), rulingDeadline: uint32(deadline)});
+        if (frozen != 0) _frozenOf[pay.provider] += uint96(frozen);
+        emit CheckpointDisputed(leaseId, msg.sender, p.disputeBond, reasonHash, deadline);
         if (p.disputeBond != 0) _token.safeTransferFrom(msg.sender, address(this), p.disputeBond);
     }
 
@@ -138,13 +139,45 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         return slash > collateral ? slash - collateral : 0;
     }
 
-    /// @dev The dispute is over: what it froze goes back to unstakeable stake.
-    function _unfreeze(uint256 leaseId, address provider) private {
-        uint256 frozen = _disputeFrozen[leaseId];
-        if (frozen == 0) return;
-        delete _disputeFrozen[leaseId];
-        // Safe: this dispute added `frozen` to the sum when it opened.
-        _frozenOf[provider] -= uint96(frozen);
+    /// @dev End the lease's open dispute: what it froze goes back to unstakeable stake, and the provider has one
+    /// open dispute less. A ruling must come by the ruling deadline, a lapse only after it.
+    function _endDispute(uint256 leaseId, address provider, bool lapsing) private returns (uint256 frozen) {
+        CheckpointDispute memory d = _disputes[leaseId];
+        if (lapsing) {
+            if (block.timestamp <= d.rulingDeadline) {
+                revert LeaseEscrowRulingDeadlineNotReached(leaseId, d.rulingDeadline, block.timestamp);
+            }
+        } else if (block.timestamp > d.rulingDeadline) {
+            revert LeaseEscrowRulingDeadlinePassed(leaseId, d.rulingDeadline, block.timestamp);
+        }
+        delete _disputes[leaseId];
+        frozen = d.frozen;
+        // Safe: this dispute added `frozen` to the sum and one to the count when it opened.
+        if (frozen != 0) _frozenOf[provider] -= uint96(frozen);
+        --_books[provider].openDisputes;
+    }
+
+    /// @dev A dispute ended without a slash (rejected or lapsed): the lease is as it was before it.
+    function _resume(uint256 leaseId, Meter memory m, bool endedBefore) private {
+        m.status = endedBefore ? LeaseStatus.Ended : LeaseStatus.Running;
+        _meters[leaseId] = m;
+        // Checkpoints resume now: the expiry's grace runs from here at the earliest (claimLeaseExpiry).
+        if (!endedBefore) _resumedAt[leaseId] = block.timestamp;
+    }
+
+    /// @notice See ILeaseEscrow.
+    function closeUnruledCheckpointDispute(uint256 leaseId) external nonReentrant {
+        Meter memory m = _meterWithStatus(leaseId, LeaseStatus.Disputed);
+        address provider = _payees[leaseId].provider;
+        Settlement storage st = _settlements[leaseId];
+        uint256 frozen = _endDispute(leaseId, provider, true);
+        _resume(leaseId, m, st.endedBeforeDispute);
+        // No ruling: nothing is slashed, and the bond goes back to the client (the arbiter, not the client, failed
+        // to act).
+        address client = _parties[leaseId].client;
+        uint256 bond = st.disputeBond;
+        emit CheckpointDisputeLapsed(leaseId, client, bond, frozen);
+        if (bond != 0) _token.safeTransfer(client, bond);
     }
 
     /// @notice See ILeaseEscrow.
@@ -157,14 +190,10 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         Settlement storage st = _settlements[leaseId];
         uint256 bond = st.disputeBond;
         Book storage book = _books[pay.provider];
-        --book.openDisputes;
-        _unfreeze(leaseId, pay.provider);
+        _endDispute(leaseId, pay.provider, false);
         address client = _parties[leaseId].client;
         if (!upheld) {
-            m.status = st.endedBeforeDispute ? LeaseStatus.Ended : LeaseStatus.Running;
-            _meters[leaseId] = m;
-            // Checkpoints resume now: the expiry's grace runs from here at the earliest (claimLeaseExpiry).
-            if (!st.endedBeforeDispute) _resumedAt[leaseId] = block.timestamp;
+            _resume(leaseId, m, st.endedBeforeDispute);
             emit CheckpointDisputeResolved(leaseId, false, 0, 0);
             if (bond != 0) _token.safeTransfer(pay.provider, bond);
             return;

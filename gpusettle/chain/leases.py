@@ -18,7 +18,7 @@ from ..availability import CLASSES as AVAILABILITY_CLASSES
 from ..availability import class_name, class_value
 from ..errors import ConfigError
 from .abi import load_artifact
-from .client import Gpusettle
+from .client import LEASE_PARAMETERS, Gpusettle
 from .logs import reader_for
 from .revert import ErrorDecoder
 from .tx import TxPlan
@@ -73,6 +73,12 @@ class LeaseInfo:
     up_seconds: int
     down_seconds: int
     refundable: int
+    last_checkpoint_at: int = 0
+    """Block time the last checkpoint landed (0: none yet); the client may dispute it for the dispute window."""
+    dispute_bond: int = 0
+    """The bond of an open or ruled checkpoint dispute."""
+    ruling_deadline: int = 0
+    """While Disputed: the arbiter rules by then, after it anyone may close the dispute as lapsed (else 0)."""
 
     @property
     def class_name(self) -> str:
@@ -219,7 +225,15 @@ class Leases:
             up_seconds=int(v["upSeconds"]),
             down_seconds=int(v["downSeconds"]),
             refundable=int(v["refundable"]),
+            last_checkpoint_at=int(v["lastCheckpointAt"]),
+            dispute_bond=int(v["disputeBond"]),
+            ruling_deadline=int(v.get("rulingDeadline", 0)),
         )
+
+    def lease_parameters(self, lease_id: int) -> dict[str, int]:
+        """The parameters fixed for `lease_id` at opening, by LEASE_PARAMETERS name."""
+        values = [int(x) for x in self.gs._call(self.escrow, "leaseParameters", lease_id)]
+        return dict(zip(LEASE_PARAMETERS, values, strict=True))
 
     def lease_count(self) -> int:
         """Leases ever opened."""
@@ -381,6 +395,28 @@ class Leases:
             sender,
             self.escrow,
             "claimRefund",
+            lease_id,
+        )
+
+    def plan_dispute(self, sender: str, lease_id: int, reason_hash: bytes, bond: int) -> TxPlan:
+        """Plan disputeCheckpoint of the lease's last checkpoint (needs an allowance for the bond)."""
+        return self.chain.plan_call(
+            f"dispute the last checkpoint of lease {lease_id}, posting a bond of {self.gs.fmt(bond)}",
+            sender,
+            self.escrow,
+            "disputeCheckpoint",
+            lease_id,
+            reason_hash,
+        )
+
+    def plan_lapse_dispute(self, sender: str, lease_id: int, bond: int, client: str) -> TxPlan:
+        """Plan closeUnruledCheckpointDispute: after the ruling deadline the bond goes back to the client."""
+        return self.chain.plan_call(
+            f"lapse the unruled checkpoint dispute of lease {lease_id}: return the bond {self.gs.fmt(bond)} "
+            f"to {client}",
+            sender,
+            self.escrow,
+            "closeUnruledCheckpointDispute",
             lease_id,
         )
 

@@ -11,6 +11,7 @@ from ..availability import CLASSES, class_name, class_value
 from ..chain.leases import LeaseInfo, Leases
 from ..errors import ConfigError, ContractError, GpusettleError, InsufficientAllowanceError
 from ..index.match import LOST_RACE_ERRORS, price_per_second
+from ..hashing import keccak256
 from ..units import format_units
 from .context import Ctx, fmt_time, get_ctx, parse_duration_or_time, require_tokens, shared_options
 from .leaseterms import LeasePlan, deposit_for, fmt_span, parse_duration, per_hour
@@ -490,6 +491,95 @@ def lease_claim_refund(lease_id: int) -> None:
     c.emit({"tx": out.summary(), "lease_id": lease_id, "refunded": amount}, f"refunded {client.fmt(amount)}")
 
 
+@lease.command("dispute")
+@click.argument("lease_id", type=click.IntRange(1))
+@click.option("--reason", required=True, help="Why; its keccak256 goes on-chain (keep the text as evidence).")
+@click.option("--no-approve", is_flag=True, help="Never send an approve: fail if the allowance is short.")
+@shared_options
+def lease_dispute(lease_id: int, reason: str, no_approve: bool) -> None:
+    """Dispute LEASE_ID's last checkpoint within its dispute window, posting the lease's dispute bond.
+
+    No checkpoint lands until the arbiter rules. Upheld: the lease ends at the last paid time, the provider is
+    slashed and you are compensated and get the bond back. Rejected: the bond goes to the provider. Not ruled by
+    the ruling deadline: `gpusettle lease lapse-dispute` returns the bond."""
+    c = get_ctx()
+    client = c.client()
+    leases = leases_of(c)
+    info = leases.lease(lease_id)
+    sender = c.address()
+    if info.status not in ("Running", "Ended"):
+        raise ConfigError(
+            f"lease {lease_id} is {info.status}: only a running or ended lease's checkpoint can be disputed",
+            f"see `gpusettle lease status {lease_id}`",
+        )
+    if info.client.lower() != sender.lower():
+        raise ConfigError(
+            f"lease {lease_id} belongs to {info.client}, not {sender}",
+            "only the client that opened a lease may dispute its checkpoints",
+        )
+    if not info.last_checkpoint_at:
+        raise ConfigError(f"lease {lease_id} has no checkpoint yet", "there is nothing to dispute")
+    params = leases.lease_parameters(lease_id)
+    now = client.chain.timestamp()
+    closes = info.last_checkpoint_at + params["lease_dispute_window"]
+    if now > closes:
+        raise ConfigError(
+            f"the dispute window of lease {lease_id}'s last checkpoint closed {fmt_time(closes, now)}",
+            "a checkpoint can be disputed only within the dispute window after it landed",
+        )
+    bond = params["lease_dispute_bond"]
+    if bond:
+        require_tokens(client, sender, bond)
+        _approve(c, leases, bond, no_approve)
+    reason_hash = keccak256(reason.encode("utf-8"))
+    out = c.send(leases.plan_dispute(sender, lease_id, reason_hash, bond), what="disputed")
+    deadline = int(out.event("CheckpointDisputed").args["rulingDeadline"])
+    c.emit(
+        {
+            "tx": out.summary(),
+            "lease_id": lease_id,
+            "bond": bond,
+            "reason_hash": "0x" + reason_hash.hex(),
+            "ruling_deadline": deadline,
+        },
+        f"lease {lease_id}'s last checkpoint disputed (bond {client.fmt(bond)}); the arbiter rules by "
+        f"{fmt_time(deadline, now)}, after that `gpusettle lease lapse-dispute {lease_id}` returns the bond",
+    )
+
+
+@lease.command("lapse-dispute")
+@click.argument("lease_id", type=click.IntRange(1))
+@shared_options
+def lease_lapse_dispute(lease_id: int) -> None:
+    """Close a checkpoint dispute the arbiter did not rule on by its ruling deadline: the client's bond goes back
+    to it, nothing is slashed, the provider's frozen stake is released and the lease goes on. Anyone may send it."""
+    c = get_ctx()
+    client = c.client()
+    leases = leases_of(c)
+    info = leases.lease(lease_id)
+    if info.status != "Disputed":
+        raise ConfigError(
+            f"lease {lease_id} is {info.status}, not Disputed: there is no open dispute to lapse",
+            f"see `gpusettle lease status {lease_id}`",
+        )
+    now = client.chain.timestamp()
+    if now <= info.ruling_deadline:
+        raise ConfigError(
+            f"the arbiter may still rule on lease {lease_id}'s dispute until {fmt_time(info.ruling_deadline, now)} "
+            f"(unix {info.ruling_deadline})",
+            f"run `gpusettle lease lapse-dispute {lease_id}` after that; until then, wait for the ruling",
+        )
+    out = c.send(
+        leases.plan_lapse_dispute(c.address(), lease_id, info.dispute_bond, info.client), what="lapsed"
+    )
+    ev = out.event("CheckpointDisputeLapsed").args
+    bond = int(ev["bond"])
+    c.emit(
+        {"tx": out.summary(), "lease_id": lease_id, "bond_returned": bond, "client": str(ev["client"])},
+        f"lease {lease_id}'s dispute lapsed without a ruling: bond {client.fmt(bond)} returned to {ev['client']}",
+    )
+
+
 @lease.command("status")
 @click.argument("lease_id", type=click.IntRange(1), required=False)
 @shared_options
@@ -544,6 +634,12 @@ def lease_status(lease_id: int | None) -> None:
         click.echo(f"  refundable  {f(info.refundable)}")
         if info.collateral:
             click.echo(f"  collateral  {f(info.collateral)} (provider's, locked for this lease)")
+        if info.status == "Disputed":
+            lapse = "" if now <= info.ruling_deadline else f"; lapsed: `gpusettle lease lapse-dispute {lease_id}`"
+            click.echo(
+                f"  dispute     bond {f(info.dispute_bond)}, the arbiter rules by "
+                f"{fmt_time(info.ruling_deadline, now)}{lapse}"
+            )
         click.echo(f"  spec hash   {info.spec_hash}")
 
     c.emit(_lease_dict(info), human)

@@ -151,6 +151,7 @@ _STEP_KIND = {
     "CheckpointSettled": "pay",
     "LeaseToppedUp": "pay",
     "CheckpointDisputed": "bad",
+    "CheckpointDisputeLapsed": "end",
     "LeaseExpired": "bad",
     "LeaseReclaimed": "end",
     "LeaseClosed": "end",
@@ -204,7 +205,13 @@ def _step(name: str, a: dict[str, Any], d: int, sym: str) -> tuple[str, str]:
     if name == "LeaseCollateralReleased":
         return "Collateral released", f"{tok('amount')} back to the provider's free stake"
     if name == "CheckpointDisputed":
-        return "Last checkpoint disputed", f"the client posted a bond of {tok('bond')}"
+        deadline = int(a.get("rulingDeadline") or 0)
+        by = f"; the arbiter rules by {_when(deadline)}" if deadline else ""
+        return "Last checkpoint disputed", f"the client posted a bond of {tok('bond')}{by}"
+    if name == "CheckpointDisputeLapsed":
+        return "Dispute lapsed: no ruling by the deadline", (
+            f"bond {tok('bond')} back to the client, nothing slashed, {tok('frozen')} of stake released"
+        )
     if name == "CheckpointDisputeResolved":
         verdict = "upheld" if a.get("upheld") else "rejected"
         return f"Dispute {verdict}", f"{tok('slashed')} slashed, {tok('compensation')} to the client"

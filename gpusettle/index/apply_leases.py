@@ -273,6 +273,15 @@ def _dispute_resolved(s: State, ev: IndexedEvent, t: int) -> None:
     s.put("leases", row["lease_id"], row)
 
 
+def _dispute_lapsed(s: State, ev: IndexedEvent, t: int) -> None:
+    """No ruling by the deadline: the lease is as it was before the dispute (ILeaseEscrow)."""
+    row = _lease(s, ev)
+    if row is None:
+        return
+    row["status"] = "Ended" if row["ended_time"] else "Running"
+    s.put("leases", row["lease_id"], row)
+
+
 def _earnings_withdrawn(s: State, ev: IndexedEvent, t: int) -> None:
     with _provider_row(s, ev.args["provider"], ev, t) as row:
         _add(row, "withdrawn", ev.args["amount"])
@@ -292,6 +301,7 @@ LEASE_HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]
     ("leases", "LeaseCollateralReleased"): _collateral_released,
     ("leases", "CheckpointDisputed"): _disputed,
     ("leases", "CheckpointDisputeResolved"): _dispute_resolved,
+    ("leases", "CheckpointDisputeLapsed"): _dispute_lapsed,
     ("leases", "EarningsWithdrawn"): _earnings_withdrawn,
 }
 """(contract, event) -> handler for the lease escrow (deployment-record key `leases`)."""

@@ -330,3 +330,47 @@ def test_market_and_match_read_the_lease_terms(world: World, tmp_path: Path) -> 
         "--account", "client", ok=False,
     )  # fmt: skip
     assert "no active offer with 1 free GPU(s) fits" in none.output
+
+
+def test_dispute_a_checkpoint_and_lapse_it_when_the_arbiter_does_not_rule(world: World) -> None:
+    """`lease dispute` posts the bond and says the ruling deadline; `lease lapse-dispute` is refused until the
+    deadline, then returns the bond and the lease runs again. Every refusal sends nothing."""
+    gs, net = world.cli, world.net
+    client = world.accounts["client"].address
+    opened = gs.json(
+        "lease", "open", "--offer", str(world.offers[0]), "--gpus", "1", "--for", "2h", "--spec-hash", SPEC,
+        "--class", "interruptible", "--account", "client",
+    )  # fmt: skip
+    lease_id = opened["lease_id"]
+    gs.json("provider", "lease", "accept", str(lease_id), "--account", "worker")
+    early = gs("lease", "dispute", str(lease_id), "--reason", "idle GPU", "--account", "client", ok=False)
+    assert "has no checkpoint yet" in early.output and "hint:" in early.output, early.output
+    net.anvil.increase_time(300)
+    world.checkpoint(lease_id, up=200, down=0)
+    stranger = gs("lease", "dispute", str(lease_id), "--reason", "x", "--account", "other", ok=False)
+    assert f"belongs to {client}" in stranger.output and world.lease(lease_id).status == "Running"
+
+    bond = world.leases.lease_parameters(lease_id)["lease_dispute_bond"]
+    balance = net.gs.token_balance(client)
+    disputed = gs.json("lease", "dispute", str(lease_id), "--reason", "idle GPU", "--account", "client")
+    deadline = disputed["ruling_deadline"]
+    assert int(disputed["bond"]) == bond and deadline > net.gs.chain.timestamp() + 86_400
+    assert disputed["reason_hash"] == "0x" + keccak256(b"idle GPU").hex()
+    info = world.lease(lease_id)
+    assert (info.status, info.ruling_deadline, info.dispute_bond) == ("Disputed", deadline, bond)
+    assert net.gs.token_balance(client) == balance - bond
+    assert "the arbiter rules by" in gs("lease", "status", str(lease_id), "--account", "client").output
+
+    waiting = gs("lease", "lapse-dispute", str(lease_id), "--account", "other", ok=False)
+    assert f"may still rule on lease {lease_id}'s dispute" in waiting.output and str(deadline) in waiting.output
+    assert world.lease(lease_id).status == "Disputed"
+
+    net.anvil.increase_time(deadline - net.gs.chain.timestamp() + 60)
+    lapsed = gs.json("lease", "lapse-dispute", str(lease_id), "--account", "other")
+    assert (lapsed["lease_id"], int(lapsed["bond_returned"]), lapsed["client"]) == (lease_id, bond, client)
+    assert net.gs.token_balance(client) == balance
+    assert world.lease(lease_id).status == "Running"
+    again = gs("lease", "lapse-dispute", str(lease_id), "--account", "other", ok=False)
+    assert "is Running, not Disputed" in again.output and "hint:" in again.output
+    late = gs("lease", "dispute", str(lease_id), "--reason", "idle GPU", "--account", "client", ok=False)
+    assert "dispute window" in late.output and "closed" in late.output, late.output

@@ -184,7 +184,8 @@ def test_cancel_and_expiry_give_the_gpus_back_and_count_off_once(chain: Chain) -
     chain.emit("leases", "LeaseExpired", leaseId=2, refund=10**18, slashed=400)
     release(chain, 2)
     # A later dispute ruling on the ended lease must not count it off its offer twice.
-    chain.emit("leases", "CheckpointDisputed", leaseId=2, client=CLIENT, bond=1, reasonHash="0x" + "00" * 32)
+    chain.emit("leases", "CheckpointDisputed", leaseId=2, client=CLIENT, bond=1, reasonHash="0x" + "00" * 32,
+               rulingDeadline=10**6)
     chain.emit("leases", "CheckpointDisputeResolved", leaseId=2, upheld=True, slashed=0, compensation=0)
     o = row(chain, "offers", "offer_id", 1)
     assert (o["gpus_reserved"], o["gpus_free"], o["leases_running"]) == (0, 4, 0)
@@ -192,6 +193,29 @@ def test_cancel_and_expiry_give_the_gpus_back_and_count_off_once(chain: Chain) -
     lease = row(chain, "leases", "lease_id", 2)
     assert lease["slashed"] == "400" and lease["collateral"] == "600"
     assert row(chain, "providers", "address", PROVIDER)["locked"] == "600"
+
+
+def test_a_lapsed_checkpoint_dispute_puts_the_lease_back_as_it_was(chain: Chain) -> None:
+    """A running lease's dispute lapses: Running again, its GPUs still held; an ended lease's: Ended again."""
+    offer(chain, gpus=4)
+    open_lease(chain, 1, gpus=2, deposit=10**18)
+    chain.emit("leases", "LeaseAccepted", leaseId=1, provider=PROVIDER, startedAt=T0, collateral=1000)
+    chain.emit("leases", "CheckpointDisputed", leaseId=1, client=CLIENT, bond=5, reasonHash="0x" + "00" * 32,
+               rulingDeadline=T0 + 14 * 86_400)  # fmt: skip
+    assert row(chain, "leases", "lease_id", 1)["status"] == "Disputed"
+    chain.emit("leases", "CheckpointDisputeLapsed", leaseId=1, client=CLIENT, bond=5, frozen=0)
+    assert row(chain, "leases", "lease_id", 1)["status"] == "Running"
+    assert row(chain, "offers", "offer_id", 1)["gpus_free"] == 2
+
+    open_lease(chain, 2, gpus=1, deposit=10**18)
+    chain.emit("leases", "LeaseAccepted", leaseId=2, provider=PROVIDER, startedAt=T0, collateral=1000)
+    chain.emit("leases", "LeaseExpired", leaseId=2, refund=10**18, slashed=0)
+    release(chain, 1)
+    chain.emit("leases", "CheckpointDisputed", leaseId=2, client=CLIENT, bond=5, reasonHash="0x" + "00" * 32,
+               rulingDeadline=T0 + 14 * 86_400)  # fmt: skip
+    chain.emit("leases", "CheckpointDisputeLapsed", leaseId=2, client=CLIENT, bond=5, frozen=0)
+    assert row(chain, "leases", "lease_id", 2)["status"] == "Ended"
+    assert row(chain, "offers", "offer_id", 1)["gpus_free"] == 2
 
 
 def test_jobs_and_leases_share_the_offers_gpus(chain: Chain) -> None:

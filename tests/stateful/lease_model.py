@@ -27,6 +27,7 @@ DEDICATED, RECLAIMABLE, INTERRUPTIBLE = range(3)
 L_FEE_BPS, L_COLLATERAL_SECONDS, L_EXPIRY_SLASH_BPS = 250, 3600, 5_000
 L_DISPUTE_WINDOW, L_ACCEPT_WINDOW, L_GRACE = 24 * 3600, 3600, 600
 L_DISPUTE_BOND = 10 * 10**18
+RULING_PERIOD = 14 * 24 * 3600  # the job escrow's default RulingPeriod, which checkpoint disputes use too
 # JobEscrow parameters of tests/fixtures/contracts.py
 J_FEE_BPS, J_COLLATERAL_BPS, J_GRACE, J_ACCEPT_WINDOW, J_MIN_RUN = 250, 2_000, 600, 3600, 600
 METER_TOLERANCE = 5
@@ -71,7 +72,8 @@ class Lease:
     client_back: int = 0  # everything the client got back for this lease: refunds, penalties, expiry slash
     bond: int = 0  # the dispute bond the escrow holds while Disputed
     ended_before: bool = False  # the disputed lease had Ended (a rejected ruling puts it back to Ended)
-    resumed_at: int = 0  # when a rejected ruling last put the lease back to Running
+    resumed_at: int = 0  # when a rejected ruling or a lapse last put the lease back to Running
+    ruling_deadline: int = 0  # while Disputed: the arbiter rules by then, after it the dispute may lapse
 
     def billing_end(self) -> int:
         end = self.paid_through + self.remaining // self.rate
@@ -566,19 +568,34 @@ class LeaseWorld:
             return [E("LeaseEscrowDisputeWindowClosed(uint256,uint256,uint256)", lease_id, closes, now)]
         lease.ended_before = status == ENDED
         lease.status = DISPUTED
+        lease.ruling_deadline = now + RULING_PERIOD
         lease.bond = L_DISPUTE_BOND
         self.move(caller, self.lease_escrow, L_DISPUTE_BOND)
         return []
 
     def reject_dispute(self, lease_id: int, now: int) -> list[tuple]:
+        """The arbiter rejects: the bond goes to the provider. Only until the ruling deadline."""
+        return self._end_dispute(lease_id, now, lapsing=False)
+
+    def lapse_dispute(self, lease_id: int, now: int) -> list[tuple]:
+        """Nobody ruled by the deadline: as a rejection, but the bond goes back to the client."""
+        return self._end_dispute(lease_id, now, lapsing=True)
+
+    def _end_dispute(self, lease_id: int, now: int, lapsing: bool) -> list[tuple]:
         errs = self.status_error(lease_id, DISPUTED)
         if errs:
             return errs
         lease = self.leases[lease_id]
+        deadline = lease.ruling_deadline
+        if lapsing and now <= deadline:
+            return [E("LeaseEscrowRulingDeadlineNotReached(uint256,uint256,uint256)", lease_id, deadline, now)]
+        if not lapsing and now > deadline:
+            return [E("LeaseEscrowRulingDeadlinePassed(uint256,uint256,uint256)", lease_id, deadline, now)]
         lease.status = ENDED if lease.ended_before else RUNNING
+        lease.ruling_deadline = 0
         if not lease.ended_before:
             lease.resumed_at = now  # checkpoints resume: the expiry's grace runs from here at the earliest
-        self.move(self.lease_escrow, lease.provider, lease.bond)
+        self.move(self.lease_escrow, lease.client if lapsing else lease.provider, lease.bond)
         lease.bond = 0
         return []
 

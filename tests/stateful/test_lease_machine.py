@@ -30,7 +30,7 @@ from tests.fixtures.contracts import CLIENT_FUNDS, E18
 from tests.helpers.lease_signing import Checkpoint, lease_domain, sign_checkpoints
 from tests.helpers.signing import Receipt, domain, sign_attestation, sign_receipt
 from tests.stateful.conftest import machine_settings
-from tests.stateful.harness import batch, revert_string
+from tests.stateful.harness import STATS, batch, print_stats, revert_string
 from tests.stateful.lease_model import (
     CANCELLED,
     DISPUTED,
@@ -85,8 +85,10 @@ class LeaseHarness:
             assert exc.revert_msg in expected, (
                 f"{fn._name}{args} reverted with {exc.revert_msg!r}, expected {expected}"
             )
+            STATS[(fn._name, exc.revert_msg.split(":")[0])] += 1
             return None
         self.ts += 1
+        STATS[(fn._name, "ok")] += 1
         assert not expected, (
             f"{fn._name}{args} from {sender} succeeded, expected a revert with one of {expected}"
         )
@@ -204,6 +206,7 @@ class LeaseHarness:
                 got["paidThrough"], want["paidThrough"] = v["paidThrough"], m.paid_through
             if m.status == DISPUTED:
                 got["disputeBond"], want["disputeBond"] = v["disputeBond"], m.bond
+            got["rulingDeadline"], want["rulingDeadline"] = v["rulingDeadline"], m.ruling_deadline
             assert got == want, f"lease {i}: chain {got}, model {want}"
             # a client never loses more than its deposit; once ended and refunded, no more than it paid for up time
             loss = m.deposit - m.client_back
@@ -245,6 +248,9 @@ class LeaseMachine:
 
     def invariant(self):
         self.h.check_invariants()
+
+    def teardown_final(self):
+        print_stats()  # with GPUSETTLE_FUZZ_STATS: what the fuzzer reached, call by outcome
 
     # ---------------------------------------------------------------- choosing
 
@@ -481,6 +487,21 @@ class LeaseMachine:
         if tx:
             assert tx.events["CheckpointDisputeResolved"]["upheld"] is False
 
+    def rule_lapse_dispute(self, wait="st_bool", s="st_seed"):
+        """Anyone closes a dispute the arbiter did not rule on: refused until the ruling deadline (`wait` moves the
+        clock to it or one second past it), then the bond goes back to the client and the lease is as before the
+        dispute."""
+        lease_id = self.pick_lease(s, (DISPUTED,))
+        lease = self.w.leases.get(lease_id)
+        if wait and lease and lease.ruling_deadline:
+            self.h.ts = max(self.h.ts, lease.ruling_deadline + (s >> 12) % 2)
+        bond, client = (lease.bond, lease.client) if lease else (0, None)
+        errs = self.w.lapse_dispute(lease_id, self.h.ts)
+        tx = self.h.tx(self.c.lease.closeUnruledCheckpointDispute, lease_id, sender=self.accts["rando"], errors=errs)
+        if tx:
+            ev = tx.events["CheckpointDisputeLapsed"]
+            assert (ev["bond"], str(ev["client"])) == (bond, client)
+
     def rule_stray_tokens(self, s="st_seed"):
         """Tokens sent to the lease escrow directly: owed to nobody, they stay in it (no sweep), and every later
         payout is still exactly what the model says."""
@@ -598,7 +619,8 @@ class LeaseMachine:
         self.h.ts += seconds
 
     def rule_jump(self, s="st_seed"):
-        """To just before or exactly at a boundary: acceptance deadline, billing end, expiry, dispute window."""
+        """To just before or exactly at a boundary: acceptance deadline, billing end, expiry, dispute window, ruling
+        deadline."""
         now, targets = self.h.ts, []
         for lease in self.w.leases.values():
             if lease.status == OPEN:
@@ -610,6 +632,7 @@ class LeaseMachine:
             elif lease.status == DISPUTED:
                 end = lease.billing_end()
                 targets += [end + L_GRACE, end + L_GRACE + 1]  # a ruling after the old expiry time
+                targets += [lease.ruling_deadline, lease.ruling_deadline + 1]  # the last ruling, the first lapse
             elif lease.status == ENDED and lease.last_cp_at and not lease.released:
                 targets += [lease.last_cp_at + L_DISPUTE_WINDOW, lease.last_cp_at + L_DISPUTE_WINDOW + 1]
         targets = sorted(t for t in set(targets) if t > now)

@@ -152,3 +152,35 @@ def test_an_upheld_slash_never_takes_a_jobs_collateral(lease_escrow, escrow, sta
     tx = lease_escrow.resolveCheckpointDispute(lease_id, True, {"from": arbiter})
     assert tx.events["CheckpointDisputeResolved"]["slashed"] == lease_locked
     assert staking.stakeOf(staked_provider)[0] == job_locked
+
+
+def test_close_unruled_needs_an_open_dispute_past_its_deadline(lease_escrow, escrow, create_lease, checkpoint, submit,
+                                                               client, rando):
+    with brownie.reverts(err("LeaseEscrowUnknownLease(uint256)", 99)):
+        lease_escrow.closeUnruledCheckpointDispute(99, {"from": rando})
+    lease_id = create_lease()
+    with brownie.reverts(lwrong(lease_id, L_RUNNING, L_DISPUTED)):
+        lease_escrow.closeUnruledCheckpointDispute(lease_id, {"from": rando})
+    submit([checkpoint(lease_id)])
+    tx = lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
+    deadline = tx.timestamp + escrow.rulingPeriod()
+    assert lease_escrow.getLease(lease_id)["rulingDeadline"] == deadline
+    with at(deadline), brownie.reverts(err("LeaseEscrowRulingDeadlineNotReached(uint256,uint256,uint256)",
+                                           lease_id, deadline, deadline)):
+        lease_escrow.closeUnruledCheckpointDispute(lease_id, {"from": rando})
+
+
+def test_a_dispute_lapses_while_the_escrow_and_its_settlement_are_paused(lease_escrow, escrow, token, create_lease,
+                                                                          checkpoint, submit, client, guardian, rando):
+    """Pausing never traps funds: the bond comes back through both pauses."""
+    lease_id = create_lease()
+    submit([checkpoint(lease_id)])
+    tx = lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
+    lease_escrow.pause({"from": guardian})
+    lease_escrow.pauseSettlement({"from": guardian})
+    before = token.balanceOf(client)
+    with at(tx.timestamp + escrow.rulingPeriod() + 1):
+        lapsed = lease_escrow.closeUnruledCheckpointDispute(lease_id, {"from": rando})
+    assert lapsed.events["CheckpointDisputeLapsed"]["bond"] == LEASE_DISPUTE_BOND
+    assert token.balanceOf(client) == before + LEASE_DISPUTE_BOND
+    assert lease_escrow.getLease(lease_id)["status"] == L_RUNNING
