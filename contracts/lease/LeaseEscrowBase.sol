@@ -156,6 +156,7 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
     mapping(uint256 leaseId => uint256) internal _resumedAt;
     /// @dev The lease's open checkpoint dispute (all zero when none is open). Appended (like the next one) so that
     /// the storage layout only grows; written and read on the dispute paths only.
+    // slither-disable-next-line uninitialized-state LeaseEscrow and LeaseEscrowDesk share this storage (delegatecall): the desk writes it, the escrow reads it (getLease); Slither analyses each contract alone
     mapping(uint256 leaseId => CheckpointDispute) internal _disputes;
     /// @dev The sum of the open disputes' `frozen` over the provider's leases: the fourth value of unstakeBlockers.
     /// Bounded by the deposits of its leases, so below the token supply, below 2^96.
