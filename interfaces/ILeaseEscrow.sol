@@ -158,6 +158,9 @@ interface ILeaseEscrowTypes {
     error LeaseEscrowNoCheckpoint(uint256 leaseId);
     /// @notice The dispute window of the last checkpoint has closed.
     error LeaseEscrowDisputeWindowClosed(uint256 leaseId, uint256 closedAt, uint256 nowTs);
+    /// @notice The lease's state paid through `paidThrough` was disputed already (and ruled on, or lapsed): only a
+    /// new checkpoint can be disputed.
+    error LeaseEscrowAlreadyDisputed(uint256 leaseId, uint256 paidThrough);
     /// @notice The dispute of the lease's checkpoint can still be ruled on until `deadline`; it can be closed as
     /// lapsed only after that.
     error LeaseEscrowRulingDeadlineNotReached(uint256 leaseId, uint256 deadline, uint256 nowTs);
@@ -359,8 +362,10 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// posting the dispute bond fixed at opening. No checkpoint lands until the ruling. Until then the provider's
     /// stake is held back only as far as the ruling can slash it: the lease's collateral stays locked, and the rest
     /// of the slash (the dispute slash fraction of what the lease paid, less that collateral) is frozen in free stake
-    /// (the fourth value of unstakeBlockers). The arbiter has the job escrow's ruling period (IJobEscrow.rulingPeriod,
-    /// read now and fixed for this dispute) to rule; after that the dispute lapses (closeUnruledCheckpointDispute).
+    /// (the fourth value of unstakeBlockers). A checkpointed state is disputed once: after a ruling or a lapse, only
+    /// a new checkpoint can be disputed (LeaseEscrowAlreadyDisputed). The arbiter has the job escrow's ruling period
+    /// (IJobEscrow.rulingPeriod, read now and fixed for this dispute) to rule; after that the dispute lapses
+    /// (closeUnruledCheckpointDispute).
     function disputeCheckpoint(uint256 leaseId, bytes32 reasonHash) external;
 
     /// @notice Arbiter: rule on a checkpoint dispute. Upheld: billing ends at the last paid time (the lease Ends),

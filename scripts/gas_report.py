@@ -295,7 +295,8 @@ class Bench:
         self.record("disputeCheckpoint", self.lease.disputeCheckpoint(small, b"\x03" * 32, {"from": self.client}))
         self.record("resolveCheckpointDispute (rejected)",
                     self.lease.resolveCheckpointDispute(small, False, {"from": self.arbiter}))
-        # Disputed again within the window and never ruled on: it lapses after the job escrow's ruling period.
+        # Its next checkpoint disputed and never ruled on: it lapses after the job escrow's ruling period.
+        self.checkpoints([small])
         self.lease.disputeCheckpoint(small, b"\x05" * 32, {"from": self.client})
         advance(self.escrow.rulingPeriod() + 1)
         self.record("closeUnruledCheckpointDispute",

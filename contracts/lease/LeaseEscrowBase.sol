@@ -95,7 +95,8 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
         uint80 disputeBond;
     }
 
-    /// @dev An open checkpoint dispute, one slot.
+    /// @dev The lease's checkpoint dispute, one slot: `frozen` and `rulingDeadline` while it is open (zero after),
+    /// `disputedThrough` for good.
     struct CheckpointDispute {
         // What an upheld ruling can slash beyond the collateral the ruling unlocks first (issue 11), kept in free
         // stake while the dispute is open. Below 2^96: the slash is at most what the lease paid, part of its deposit.
@@ -103,6 +104,9 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
         // The arbiter rules by then (inclusive); after it anyone may close the dispute as lapsed. Fits 32 bits
         // until 2106: the ruling period is capped at 60 days.
         uint32 rulingDeadline;
+        // The lease's paidThrough when it was last disputed: a checkpointed state is disputed once (a new
+        // checkpoint always moves paidThrough forward).
+        uint32 disputedThrough;
     }
 
     /// @dev Read by every opening and checkpoint batch.
@@ -154,7 +158,7 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
     /// checkpoint can land while a dispute is open, so the expiry clock's grace runs from this time at the earliest.
     /// Written and read on cold paths only (a rejected ruling, an expiry claim): the hot slots stay as they are.
     mapping(uint256 leaseId => uint256) internal _resumedAt;
-    /// @dev The lease's open checkpoint dispute (all zero when none is open). Appended (like the next one) so that
+    /// @dev The lease's last checkpoint dispute (see the struct). Appended (like the next one) so that
     /// the storage layout only grows; written and read on the dispute paths only.
     // slither-disable-next-line uninitialized-state LeaseEscrow and LeaseEscrowDesk share this storage (delegatecall): the desk writes it, the escrow reads it (getLease); Slither analyses each contract alone
     mapping(uint256 leaseId => CheckpointDispute) internal _disputes;

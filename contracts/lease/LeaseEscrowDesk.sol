@@ -106,6 +106,10 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         ParamSet memory p = _paramSets[m.paramSet];
         uint256 closesAt = uint256(pay.lastCheckpointAt) + p.disputeWindow;
         if (block.timestamp > closesAt) revert LeaseEscrowDisputeWindowClosed(leaseId, closesAt, block.timestamp);
+        // One dispute per checkpointed state: after a ruling or a lapse only a new checkpoint can be disputed.
+        if (_disputes[leaseId].disputedThrough == m.paidThrough) {
+            revert LeaseEscrowAlreadyDisputed(leaseId, m.paidThrough);
+        }
         Settlement storage st = _settlements[leaseId];
         (st.disputeBond, st.endedBeforeDispute) = (p.disputeBond, m.status == LeaseStatus.Ended);
         m.status = LeaseStatus.Disputed;
@@ -120,7 +124,11 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         uint256 deadline = block.timestamp + _jobs.rulingPeriod();
         // Safe: frozen is below what the lease paid, part of its deposit (< 2^96), and the provider's sum is bounded
         // by its leases' deposits, below the token supply (< 2^96); the deadline fits 32 bits (see the struct).
-        _disputes[leaseId] = CheckpointDispute({frozen: uint96(frozen), rulingDeadline: uint32(deadline)});
+        _disputes[leaseId] = CheckpointDispute({
+            frozen: uint96(frozen),
+            rulingDeadline: uint32(deadline),
+            disputedThrough: m.paidThrough
+        });
         if (frozen != 0) _frozenOf[pay.provider] += uint96(frozen);
         emit CheckpointDisputed(leaseId, msg.sender, p.disputeBond, reasonHash, deadline);
         if (p.disputeBond != 0) _token.safeTransferFrom(msg.sender, address(this), p.disputeBond);
@@ -150,7 +158,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         } else if (block.timestamp > d.rulingDeadline) {
             revert LeaseEscrowRulingDeadlinePassed(leaseId, d.rulingDeadline, block.timestamp);
         }
-        delete _disputes[leaseId];
+        _disputes[leaseId] = CheckpointDispute({frozen: 0, rulingDeadline: 0, disputedThrough: d.disputedThrough});
         frozen = d.frozen;
         // Safe: this dispute added `frozen` to the sum and one to the count when it opened.
         if (frozen != 0) _frozenOf[provider] -= uint96(frozen);

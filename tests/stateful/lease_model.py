@@ -4,9 +4,11 @@ interfaces/ILeaseEscrow.sol's NatSpec.
 
 As in tests/stateful/model.py, every call asks the model first: it either returns the custom error the call must
 revert with (as a (signature, args) pair) or applies the call's effects, every token movement included.
-Checkpoint disputes are modelled up to a rejected ruling (the clock rule: after a rejected ruling the expiry's grace
-runs from the ruling at the earliest); upheld rulings (slash, jail) are left to tests/security/test_lease_market.py.
-Everything else a lease can do is here.
+Checkpoint disputes are modelled whole: rejected (the clock rule: after a rejected ruling the expiry's grace runs from
+the ruling at the earliest), upheld (the lease ends at its last paid second, its collateral goes back to free stake,
+the provider is slashed the dispute fraction of what the lease paid, never from other work's collateral, and jailed;
+the client is compensated up to what it paid), or lapsed at the ruling deadline. Governance unjails. Everything else
+a lease can do is here.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ DEDICATED, RECLAIMABLE, INTERRUPTIBLE = range(3)
 L_FEE_BPS, L_COLLATERAL_SECONDS, L_EXPIRY_SLASH_BPS = 250, 3600, 5_000
 L_DISPUTE_WINDOW, L_ACCEPT_WINDOW, L_GRACE = 24 * 3600, 3600, 600
 L_DISPUTE_BOND = 10 * 10**18
+L_DISPUTE_SLASH_BPS = 10_000  # tests/fixtures/leases.py: an upheld dispute slashes everything the lease paid
 RULING_PERIOD = 14 * 24 * 3600  # the job escrow's default RulingPeriod, which checkpoint disputes use too
 # JobEscrow parameters of tests/fixtures/contracts.py
 J_FEE_BPS, J_COLLATERAL_BPS, J_GRACE, J_ACCEPT_WINDOW, J_MIN_RUN = 250, 2_000, 600, 3600, 600
@@ -74,6 +77,7 @@ class Lease:
     ended_before: bool = False  # the disputed lease had Ended (a rejected ruling puts it back to Ended)
     resumed_at: int = 0  # when a rejected ruling or a lapse last put the lease back to Running
     ruling_deadline: int = 0  # while Disputed: the arbiter rules by then, after it the dispute may lapse
+    disputed_through: int = 0  # paid_through when last disputed: a checkpointed state is disputed once
 
     def billing_end(self) -> int:
         end = self.paid_through + self.remaining // self.rate
@@ -142,6 +146,7 @@ class LeaseWorld:
     lease_fees: int = 0
     job_fees: int = 0
     lease_stray: int = 0  # tokens sent to the lease escrow directly: owed to nobody, locked there (no sweep)
+    jailed: set[str] = field(default_factory=set)
 
     def clone(self) -> LeaseWorld:
         return copy.deepcopy(self)
@@ -173,13 +178,18 @@ class LeaseWorld:
         lease.client_back += taken
         return taken
 
-    def offer_errors(self, offer_id: int) -> list[tuple]:
-        """ProviderStaking's checks of an offer for new work (jobTerms / leaseTerms)."""
+    def offer_errors(self, offer_id: int, job: bool) -> list[tuple]:
+        """ProviderStaking's checks of an offer for new work: leaseTerms checks the offer only (a jailed or
+        under-staked provider is refused at acceptance); jobTerms also the provider's jail and minimum stake."""
         o = self.offers.get(offer_id)
         if o is None:
             return [E("ProviderStakingUnknownOffer(uint256)", offer_id)]
         if o.paused:
             return [E("ProviderStakingOfferPaused(uint256)", offer_id)]
+        if not job:
+            return []
+        if o.provider in self.jailed:
+            return [E("ProviderStakingJailed(address)", o.provider)]
         if self.bonded[o.provider] < self.min_stake:
             return [
                 E(
@@ -269,7 +279,7 @@ class LeaseWorld:
         latest = now + 3 * 365 * 24 * 3600
         if end_time and (end_time <= now or end_time > latest):
             return [E("LeaseEscrowInvalidEndTime(uint256,uint256,uint256)", end_time, now, latest)]
-        errs = self.offer_errors(offer_id)
+        errs = self.offer_errors(offer_id, job=False)
         if errs:
             return errs
         o = self.offers[offer_id]
@@ -335,6 +345,8 @@ class LeaseWorld:
             return [E("LeaseEscrowNotProviderOrWorker(uint256,address)", lease_id, caller)]
         if now > lease.accept_by:
             return [E("LeaseEscrowAcceptanceClosed(uint256,uint256,uint256)", lease_id, lease.accept_by, now)]
+        if p in self.jailed:
+            return [E("LeaseEscrowProviderJailed(address)", p)]
         if self.bonded[p] < self.min_stake:
             return [
                 E("LeaseEscrowBelowMinimumStake(address,uint256,uint256)", p, self.bonded[p], self.min_stake)
@@ -566,6 +578,9 @@ class LeaseWorld:
         closes = lease.last_cp_at + L_DISPUTE_WINDOW
         if now > closes:
             return [E("LeaseEscrowDisputeWindowClosed(uint256,uint256,uint256)", lease_id, closes, now)]
+        if lease.disputed_through == lease.paid_through:
+            return [E("LeaseEscrowAlreadyDisputed(uint256,uint256)", lease_id, lease.paid_through)]
+        lease.disputed_through = lease.paid_through
         lease.ended_before = status == ENDED
         lease.status = DISPUTED
         lease.ruling_deadline = now + RULING_PERIOD
@@ -581,16 +596,58 @@ class LeaseWorld:
         """Nobody ruled by the deadline: as a rejection, but the bond goes back to the client."""
         return self._end_dispute(lease_id, now, lapsing=True)
 
-    def _end_dispute(self, lease_id: int, now: int, lapsing: bool) -> list[tuple]:
+    def _ruling_errors(self, lease_id: int, now: int, lapsing: bool) -> list[tuple]:
         errs = self.status_error(lease_id, DISPUTED)
         if errs:
             return errs
-        lease = self.leases[lease_id]
-        deadline = lease.ruling_deadline
+        deadline = self.leases[lease_id].ruling_deadline
         if lapsing and now <= deadline:
             return [E("LeaseEscrowRulingDeadlineNotReached(uint256,uint256,uint256)", lease_id, deadline, now)]
         if not lapsing and now > deadline:
             return [E("LeaseEscrowRulingDeadlinePassed(uint256,uint256,uint256)", lease_id, deadline, now)]
+        return []
+
+    def uphold_dispute(self, lease_id: int, now: int) -> tuple[list[tuple], tuple | None]:
+        """The arbiter upholds: (errors, (slashed, compensation))."""
+        errs = self._ruling_errors(lease_id, now, lapsing=False)
+        if errs:
+            return errs, None
+        lease = self.leases[lease_id]
+        p = lease.provider
+        lease.ruling_deadline = 0
+        if not lease.ended_before:
+            # billing ends at the last paid second; everything after it goes back to the client
+            lease.remaining = lease.end_refund()
+            lease.fixed_end = lease.paid_through
+            self.release(lease.offer, lease.gpus)
+        lease.status = ENDED
+        if not lease.released:  # the collateral goes back to free stake first, where the slash reaches it
+            self.lease_locked[p] -= lease.collateral
+            lease.released = True
+        amount = lease.paid * L_DISPUTE_SLASH_BPS // BPS
+        # free bonded stake only (nobody unbonds in this model), never the collateral of the provider's other work
+        slashed = min(amount, max(self.bonded[p] - self.lease_locked[p] - self.job_locked[p], 0))
+        self.bonded[p] -= slashed
+        self.move(self.staking, self.lease_escrow, slashed)
+        compensation = min(slashed, lease.paid)
+        self.lease_fees += slashed - compensation
+        self.jailed.add(p)
+        self.move(self.lease_escrow, lease.client, compensation + lease.bond)
+        lease.client_back += compensation
+        lease.bond = 0
+        return [], (slashed, compensation)
+
+    def unjail(self, provider: str) -> list[tuple]:
+        if provider not in self.jailed:
+            return [E("ProviderStakingNotJailed(address)", provider)]
+        self.jailed.discard(provider)
+        return []
+
+    def _end_dispute(self, lease_id: int, now: int, lapsing: bool) -> list[tuple]:
+        errs = self._ruling_errors(lease_id, now, lapsing)
+        if errs:
+            return errs
+        lease = self.leases[lease_id]
         lease.status = ENDED if lease.ended_before else RUNNING
         lease.ruling_deadline = 0
         if not lease.ended_before:
@@ -665,7 +722,7 @@ class LeaseWorld:
     def create_job(
         self, client: str, offer_id: int, gpus: int, max_gs: int, deadline: int, now: int
     ) -> list[tuple]:
-        errs = self.offer_errors(offer_id)
+        errs = self.offer_errors(offer_id, job=True)
         if errs:
             return errs
         o = self.offers[offer_id]
@@ -708,6 +765,8 @@ class LeaseWorld:
     def accept_job(self, job_id: int, now: int) -> list[tuple]:
         job = self.jobs[job_id]
         assert job.status == 1 and now <= job.accept_by
+        if job.provider in self.jailed:
+            return [E("JobEscrowProviderJailed(address)", job.provider)]
         if self.bonded[job.provider] < self.min_stake:
             return [
                 E(

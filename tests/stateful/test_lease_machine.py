@@ -176,6 +176,7 @@ class LeaseHarness:
         )
         for p in self.providers:
             assert stakes[p][0] == w.bonded[p], f"{p}: bonded {stakes[p][0]}, model {w.bonded[p]}"
+            assert stakes[p][3] == (p in w.jailed), f"{p}: jailed {stakes[p][3]}, model {p in w.jailed}"
             assert (lrec[p]["lockedCollateral"], lrec[p]["earnings"]) == (
                 w.lease_locked[p],
                 w.lease_earnings[p],
@@ -486,6 +487,24 @@ class LeaseMachine:
         )
         if tx:
             assert tx.events["CheckpointDisputeResolved"]["upheld"] is False
+
+    def rule_uphold_dispute(self, s="st_seed"):
+        """The arbiter upholds a dispute (maybe too late): the lease ends at its last paid second, the provider is
+        slashed (free stake only) and jailed, the client compensated up to what it paid and its bond returned."""
+        lease_id = self.pick_lease(s, (DISPUTED,))
+        errs, out = self.w.uphold_dispute(lease_id, self.h.ts)
+        tx = self.h.tx(
+            self.c.lease.resolveCheckpointDispute, lease_id, True, sender=self.accts["arbiter"], errors=errs
+        )
+        if tx:
+            ev = tx.events["CheckpointDisputeResolved"]
+            assert (ev["upheld"], ev["slashed"], ev["compensation"]) == (True, *out)
+
+    def rule_unjail(self, s="st_seed"):
+        """Governance lets a jailed provider (or one that is not) take work again."""
+        p = self.providers[s % len(self.providers)]
+        errs = self.w.unjail(str(p))
+        self.h.tx(self.c.staking.unjail, p, sender=self.accts["deployer"], errors=errs)
 
     def rule_lapse_dispute(self, wait="st_bool", s="st_seed"):
         """Anyone closes a dispute the arbiter did not rule on: refused until the ruling deadline (`wait` moves the
