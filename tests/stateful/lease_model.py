@@ -7,8 +7,9 @@ revert with (as a (signature, args) pair) or applies the call's effects, every t
 Checkpoint disputes are modelled whole: rejected (the clock rule: after a rejected ruling the expiry's grace runs from
 the ruling at the earliest), upheld (the lease ends at its last paid second, its collateral goes back to free stake,
 the provider is slashed the dispute fraction of what the lease paid, never from other work's collateral, and jailed;
-the client is compensated up to what it paid), or lapsed at the ruling deadline. Governance unjails. Everything else
-a lease can do is here.
+the client is compensated up to what it paid), or lapsed at the ruling deadline. Governance unjails. An open dispute
+freezes what its ruling can slash beyond the lease's collateral (issue 11): requestUnstake counts it with the locked
+collateral of both escrows (tests/security/test_lease_dispute_freeze.py). Everything else a lease can do is here.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class Lease:
     resumed_at: int = 0  # when a rejected ruling or a lapse last put the lease back to Running
     ruling_deadline: int = 0  # while Disputed: the arbiter rules by then, after it the dispute may lapse
     disputed_through: int = 0  # paid_through when last disputed: a checkpointed state is disputed once
+    frozen: int = 0  # while Disputed: what the ruling can slash beyond the collateral still locked
 
     def billing_end(self) -> int:
         end = self.paid_through + self.remaining // self.rate
@@ -136,6 +138,8 @@ class LeaseWorld:
     balances: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     bonded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     lease_locked: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    lease_frozen: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # open disputes' freezes
+    unbonding: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     lease_earnings: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     credited: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # lease earnings + fees, ever
     job_locked: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -166,11 +170,15 @@ class LeaseWorld:
 
     def slash_for_lease(self, lease: Lease, amount: int) -> int:
         """ProviderStaking.slash called by the lease escrow for `lease`: the provider's other collateral (its other
-        leases' and its jobs') stays; the lease's own collateral shrinks by what was taken. No unbonding here."""
+        leases' and its jobs') stays; the lease's own collateral shrinks by what was taken. Free bonded stake first,
+        then unbonding stake (rule_request_unstake)."""
         p = lease.provider
         keep = self.lease_locked[p] - lease.collateral + self.job_locked[p]
-        taken = min(amount, max(self.bonded[p] - keep, 0))
-        self.bonded[p] -= taken
+        from_bonded = min(amount, max(self.bonded[p] - keep, 0))
+        from_unbonding = min(amount - from_bonded, self.unbonding[p])
+        taken = from_bonded + from_unbonding
+        self.bonded[p] -= from_bonded
+        self.unbonding[p] -= from_unbonding
         drawn = min(taken, lease.collateral)
         lease.collateral -= drawn
         self.lease_locked[p] -= drawn
@@ -584,6 +592,10 @@ class LeaseWorld:
         lease.ended_before = status == ENDED
         lease.status = DISPUTED
         lease.ruling_deadline = now + RULING_PERIOD
+        # The ruling unlocks the lease's collateral before it slashes: only the rest of the slash stays frozen.
+        slash = lease.paid * L_DISPUTE_SLASH_BPS // BPS
+        lease.frozen = max(slash - (0 if lease.released else lease.collateral), 0)
+        self.lease_frozen[lease.provider] += lease.frozen
         lease.bond = L_DISPUTE_BOND
         self.move(caller, self.lease_escrow, L_DISPUTE_BOND)
         return []
@@ -624,10 +636,15 @@ class LeaseWorld:
         if not lease.released:  # the collateral goes back to free stake first, where the slash reaches it
             self.lease_locked[p] -= lease.collateral
             lease.released = True
+        self.lease_frozen[p] -= lease.frozen
+        lease.frozen = 0
         amount = lease.paid * L_DISPUTE_SLASH_BPS // BPS
-        # free bonded stake only (nobody unbonds in this model), never the collateral of the provider's other work
-        slashed = min(amount, max(self.bonded[p] - self.lease_locked[p] - self.job_locked[p], 0))
-        self.bonded[p] -= slashed
+        # free bonded stake, then unbonding stake, never the collateral of the provider's other work
+        from_bonded = min(amount, max(self.bonded[p] - self.lease_locked[p] - self.job_locked[p], 0))
+        from_unbonding = min(amount - from_bonded, self.unbonding[p])
+        slashed = from_bonded + from_unbonding
+        self.bonded[p] -= from_bonded
+        self.unbonding[p] -= from_unbonding
         self.move(self.staking, self.lease_escrow, slashed)
         compensation = min(slashed, lease.paid)
         self.lease_fees += slashed - compensation
@@ -650,10 +667,27 @@ class LeaseWorld:
         lease = self.leases[lease_id]
         lease.status = ENDED if lease.ended_before else RUNNING
         lease.ruling_deadline = 0
+        self.lease_frozen[lease.provider] -= lease.frozen
+        lease.frozen = 0
         if not lease.ended_before:
             lease.resumed_at = now  # checkpoints resume: the expiry's grace runs from here at the earliest
         self.move(self.lease_escrow, lease.client if lapsing else lease.provider, lease.bond)
         lease.bond = 0
+        return []
+
+    def open_disputes(self, provider: str) -> int:
+        return sum(1 for lease in self.leases.values() if lease.provider == provider and lease.status == DISPUTED)
+
+    def request_unstake(self, provider: str, amount: int) -> list[tuple]:
+        """ProviderStaking.requestUnstake: free stake is bonded less both escrows' locked collateral less what open
+        disputes froze (no job is disputed here, so only the lease escrow's freeze)."""
+        if amount == 0:
+            return [E("ProviderStakingZeroAmount()")]
+        free = max(self.free_stake(provider) - self.lease_frozen[provider], 0)
+        if amount > free:
+            return [E("ProviderStakingInsufficientFreeStake(address,uint256,uint256)", provider, free, amount)]
+        self.bonded[provider] -= amount
+        self.unbonding[provider] += amount
         return []
 
     def withdraw_lease_earnings(self, caller: str) -> tuple[list[tuple], int | None]:

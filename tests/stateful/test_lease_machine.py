@@ -35,6 +35,7 @@ from tests.stateful.lease_model import (
     CANCELLED,
     DISPUTED,
     ENDED,
+    L_COLLATERAL_SECONDS,
     L_DISPUTE_BOND,
     L_DISPUTE_WINDOW,
     L_GRACE,
@@ -111,6 +112,7 @@ class LeaseHarness:
         calls += [(c.token.balanceOf, (h,)) for h in self.holders]
         calls += [(c.staking.stakeOf, (p,)) for p in self.providers]
         calls += [(c.lease.providerRecord, (p,)) for p in self.providers]
+        calls += [(c.lease.unstakeBlockers, (p,)) for p in self.providers]
         calls += [(c.escrow.providerRecord, (p,)) for p in self.providers]
         calls += [(c.staking.offer, (o,)) for o in offer_ids]
         calls += [(c.lease.getLease, (i,)) for i in lease_ids]
@@ -119,6 +121,7 @@ class LeaseHarness:
         balances = {h: next(res) for h in self.holders}
         stakes = {p: next(res) for p in self.providers}
         lrec = {p: next(res) for p in self.providers}
+        lblock = {p: next(res) for p in self.providers}
         jrec = {p: next(res) for p in self.providers}
         offers = {o: next(res) for o in offer_ids}
         leases = {i: next(res) for i in lease_ids}
@@ -177,6 +180,10 @@ class LeaseHarness:
         for p in self.providers:
             assert stakes[p][0] == w.bonded[p], f"{p}: bonded {stakes[p][0]}, model {w.bonded[p]}"
             assert stakes[p][3] == (p in w.jailed), f"{p}: jailed {stakes[p][3]}, model {p in w.jailed}"
+            assert stakes[p][1] == w.unbonding[p], f"{p}: unbonding {stakes[p][1]}, model {w.unbonding[p]}"
+            got = (lblock[p][0], lblock[p][1], lblock[p][3])
+            want = (w.lease_locked[p], w.open_disputes(p), w.lease_frozen[p])
+            assert got == want, f"{p}: lease unstakeBlockers (locked, disputes, frozen) chain {got}, model {want}"
             assert (lrec[p]["lockedCollateral"], lrec[p]["earnings"]) == (
                 w.lease_locked[p],
                 w.lease_earnings[p],
@@ -478,6 +485,25 @@ class LeaseMachine:
         if tx:
             assert tx.events["CheckpointDisputed"]["bond"] == L_DISPUTE_BOND
 
+    def rule_dispute_a_long_run(self, s="st_seed"):
+        """A running lease billed in one checkpoint for up to two hours (more than the hour of its rate that its
+        collateral is), then disputed by its client: the dispute freezes the part of the ruling's slash that the
+        collateral does not cover (issue 11), which the next steps' unstaking must leave in place."""
+        running = [i for i, lease in self.w.leases.items() if lease.status == RUNNING]
+        if not running:
+            return
+        lease_id = running[s % len(running)]
+        lease = self.w.leases[lease_id]
+        self.h.ts = max(self.h.ts, min(lease.billing_end(), lease.paid_through + 2 * L_COLLATERAL_SECONDS))
+        cps = [self.make_checkpoint(lease_id, 0, None)]  # to now (or the billing end), no down time
+        errs, _ = self.w.submit_checkpoints(cps, self.h.ts)
+        att = sign_checkpoints(cps, self.h.epoch, self.h.oracle_keys, self.h.ldom)
+        self.h.tx(self.c.lease.submitCheckpoints, [c.as_tuple() for c in cps], att, sender=self.accts["rando"],
+                  errors=errs)
+        client = self.acct(lease.client)
+        errs = self.w.dispute_checkpoint(lease.client, lease_id, self.h.ts)
+        self.h.tx(self.c.lease.disputeCheckpoint, lease_id, b"\x0e" * 32, sender=client, errors=errs)
+
     def rule_reject_dispute(self, s="st_seed"):
         """The arbiter rejects a dispute, maybe long after the billing end: the provider keeps a grace from now."""
         lease_id = self.pick_lease(s, (DISPUTED,))
@@ -520,6 +546,16 @@ class LeaseMachine:
         if tx:
             ev = tx.events["CheckpointDisputeLapsed"]
             assert (ev["bond"], str(ev["client"])) == (bond, client)
+
+    def rule_request_unstake(self, s="st_seed"):
+        """A provider unstakes: a little, everything unstakeable, one base unit more (refused with the numbers), or
+        nothing; open disputes keep back only what their rulings can slash beyond the leases' collateral."""
+        p = self.providers[s & 1]
+        w = self.w
+        unstakeable = max(w.free_stake(str(p)) - w.lease_frozen[str(p)], 0)
+        amount = [10**18, 10**18, 10**18, 10**18, unstakeable + 1, unstakeable + 1, unstakeable, 0][(s >> 1) % 8]
+        errs = w.request_unstake(str(p), amount)
+        self.h.tx(self.c.staking.requestUnstake, amount, sender=p, errors=errs)
 
     def rule_stray_tokens(self, s="st_seed"):
         """Tokens sent to the lease escrow directly: owed to nobody, they stay in it (no sweep), and every later
