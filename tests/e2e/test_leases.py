@@ -49,6 +49,8 @@ class Leasing:
     oracle_port: int
     worker: ManagedProcess
     worker_args: tuple[str, ...]
+    probe_url: str
+    """The worker's probe server, which the oracle probes the leases through."""
 
     @property
     def gs(self) -> Any:
@@ -143,7 +145,19 @@ class Leasing:
         self.worker = self.world.start_worker(self.oracle_url, *self.worker_args)
 
     def restart_oracle(self) -> None:
-        self.oracle, _ = self.world.start_oracle("oracle", *oracle_args(self.world), port=self.oracle_port)
+        self.oracle, _ = self.world.start_oracle(
+            "oracle", *oracle_args(self.world, self.probe_url), port=self.oracle_port
+        )
+
+    def probes(self) -> dict[str, float]:
+        """The oracle's probe counters by outcome (its /metrics)."""
+        text = httpx.get(f"{self.oracle_url}/metrics", timeout=10).text
+        out = {"passed": 0.0, "failed": 0.0}
+        for line in text.splitlines():
+            if line.startswith("gpusettle_oracle_probes_total{"):
+                labels, value = line.rsplit(" ", 1)
+                out[labels.split('outcome="', 1)[1].split('"', 1)[0]] = float(value)
+        return out
 
     def finish_and_check(self, lease_id: int, client_before: int) -> list[dict[str, Any]]:
         """After the lease Ended: each period paid once, the provider's earnings and the client's refund
@@ -179,7 +193,9 @@ class Leasing:
         return cps
 
 
-def oracle_args(world: World) -> tuple[str, ...]:
+def oracle_args(world: World, probe_url: str) -> tuple[str, ...]:
+    """Heartbeats every second, checkpoints every 4, and a probe of each lease about every 2 s through the
+    provider's worker (a wrong, late or missing answer is down time)."""
     return (
         "--heartbeat-interval",
         "1",
@@ -190,7 +206,9 @@ def oracle_args(world: World) -> tuple[str, ...]:
         "--lease-scan-every",
         "0.5",
         "--probe-every",
-        "0",
+        "2",
+        "--worker-url",
+        f"{world.provider.address}={probe_url}",
     )
 
 
@@ -213,7 +231,11 @@ def leasing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Leasing]:
             }
         )
         oracle_port = free_port(*PORTS)
-        oracle, url = w.start_oracle("oracle", *oracle_args(w), port=oracle_port)
+        probe_port = free_port(*PORTS)
+        while probe_port == oracle_port:  # picked before either binds
+            probe_port = free_port(*PORTS)
+        probe_url = f"http://127.0.0.1:{probe_port}"
+        oracle, url = w.start_oracle("oracle", *oracle_args(w, probe_url), port=oracle_port)
         put = httpx.put(f"{url}/v1/specs/{spec.spec_hash()}", content=spec.canonical_json(), timeout=10)
         assert put.status_code == 201, put.text
         marker = tmp / "owner-use"
@@ -229,9 +251,11 @@ def leasing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Leasing]:
             str(availability),
             "--owner-use-marker",
             str(marker),
+            "--probe-port",
+            str(probe_port),
         )
         worker = w.start_worker(url, *args)
-        yield Leasing(w, spec, hold, marker, oracle, url, oracle_port, worker, args)
+        yield Leasing(w, spec, hold, marker, oracle, url, oracle_port, worker, args, probe_url)
     finally:
         for proc in w.processes:
             proc.stop()
@@ -241,9 +265,14 @@ def leasing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Leasing]:
 def test_a_lease_runs_through_checkpoints_and_closes_with_exact_balances(leasing: Leasing) -> None:
     w = leasing.world
     before = leasing.balance(w.client.address)
+    probes = leasing.probes()
     lease_id = leasing.open(deposit=leasing.rate * 600)
     leasing.wait_status(lease_id, 2)
     leasing.wait_checkpoints(lease_id, 3)
+    # The oracle probed the lease through the worker (a seeded matmul, checked with Freivalds) and every answer
+    # was right: a failed probe would have marked its bucket down.
+    after = leasing.probes()
+    assert after["passed"] > probes["passed"] and after["failed"] == probes["failed"], (probes, after)
     leasing.send(w.client, "closeLease", lease_id)
     leasing.wait_status(lease_id, 3)
     wait_until(lambda: leasing.service_pid(lease_id) is None, 15, "the service to stop at close", w)
