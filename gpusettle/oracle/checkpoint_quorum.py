@@ -9,20 +9,16 @@ of the oracle set, and sorted ascending by signer as the escrow requires.
 
 from __future__ import annotations
 
-import concurrent.futures
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..eip712 import CompactSignature, Domain, recover, sign_digest
+from ..eip712 import CompactSignature, Domain, sign_digest
 from ..leases.eip712 import checkpoint_attestation_digest, checkpoints_hash
 from ..leases.models import Checkpoint
-from ..signed_requests import peer_request_headers
-from .quorum import Attestation, QuorumError
+from .quorum import Attestation, ask_peer, gather_signatures
 
 __all__ = ["CHECKPOINT_COSIGN_PATH", "CheckpointCosignRequest", "CheckpointQuorum"]
 
@@ -65,69 +61,22 @@ class CheckpointQuorum:
     ) -> Attestation:
         """M signatures over `checkpoints`, or QuorumError (`rejected` keyed by lease id)."""
         batch_hash = checkpoints_hash(checkpoints)
-        digest = checkpoint_attestation_digest(batch_hash, epoch, self.lease_domain)
-        members = {o.lower() for o in oracles}
-        collected: dict[str, CompactSignature] = {}
-        if self.address.lower() in members:
-            collected[self.address] = sign_digest(digest, self.key)
-        rejected: dict[int, list[str]] = {}
-        errors: list[str] = []
-        if len(collected) < threshold and self.peers:
-            body = (
-                CheckpointCosignRequest(epoch=epoch, checkpoints=list(checkpoints)).model_dump_json().encode()
-            )
-            with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.peers)) as pool:
-                answers = list(pool.map(lambda url: self._ask(url, body), self.peers))
-            for url, (answer, error) in zip(self.peers, answers, strict=True):
-                if error is not None or answer is None:
-                    errors.append(f"{url}: {error}")
-                    continue
-                if "rejected" in answer:
-                    for lease, reason in dict(answer["rejected"]).items():
-                        rejected.setdefault(int(lease), []).append(f"{url}: {reason}")
-                    continue
-                try:
-                    sig = CompactSignature.from_hex(str(answer["r"]), str(answer["vs"]))
-                    signer = recover(digest, sig)
-                except Exception as exc:  # noqa: BLE001 - any unusable answer is that peer's failure
-                    errors.append(f"{url}: unusable signature ({exc})")
-                    continue
-                if signer.lower() not in members:
-                    errors.append(f"{url}: signer {signer} is not in the oracle set of epoch {epoch}")
-                    continue
-                collected[signer] = sig
-        if len(collected) < threshold:
-            detail = "; ".join(errors) or "no peer agreed"
-            raise QuorumError(
-                f"only {len(collected)} of the {threshold} oracle signatures needed ({detail})", rejected
-            )
-        chosen = sorted(collected.items(), key=lambda kv: int(kv[0], 16))[:threshold]
+        body = CheckpointCosignRequest(epoch=epoch, checkpoints=list(checkpoints)).model_dump_json().encode()
+        chosen = gather_signatures(
+            digest=checkpoint_attestation_digest(batch_hash, epoch, self.lease_domain),
+            epoch=epoch,
+            oracles=oracles,
+            threshold=threshold,
+            own=(self.address, self.key),
+            peers=self.peers,
+            ask=lambda url: ask_peer(
+                url, CHECKPOINT_COSIGN_PATH, body, self.peer_domain, self.key, self.address, self.timeout,
+                self.transport,
+            ),
+        )
         return Attestation(
             receipts_hash=batch_hash,
             epoch=epoch,
             signers=tuple(s for s, _ in chosen),
             signatures=tuple(sig for _, sig in chosen),
         )
-
-    def _ask(self, url: str, body: bytes) -> tuple[dict[str, Any] | None, str | None]:
-        headers = peer_request_headers(
-            self.peer_domain, self.key, self.address, "POST", CHECKPOINT_COSIGN_PATH, int(time.time()), body
-        )
-        headers["content-type"] = "application/json"
-        try:
-            with httpx.Client(timeout=self.timeout, transport=self.transport) as client:
-                response = client.post(
-                    url.rstrip("/") + CHECKPOINT_COSIGN_PATH, content=body, headers=headers
-                )
-        except httpx.HTTPError as exc:
-            return None, f"unreachable ({type(exc).__name__})"
-        try:
-            answer = response.json()
-        except ValueError:
-            return None, f"HTTP {response.status_code} without JSON"
-        if isinstance(answer, dict) and (
-            response.status_code == 200 or (response.status_code == 409 and "rejected" in answer)
-        ):
-            return answer, None
-        reason = answer.get("reason") if isinstance(answer, dict) else None
-        return None, f"HTTP {response.status_code}: {reason or answer}"

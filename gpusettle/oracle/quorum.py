@@ -16,7 +16,7 @@ import concurrent.futures
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,8 @@ __all__ = [
     "PeerFetcher",
     "QuorumError",
     "QuorumSigner",
+    "ask_peer",
+    "gather_signatures",
     "peer_request",
 ]
 
@@ -179,45 +181,16 @@ class QuorumSigner:
     ) -> Attestation:
         """M signatures over `receipts`, or QuorumError. `oracles` is the current on-chain set."""
         rh = receipts_hash(r.receipt for r in receipts)
-        digest = attestation_digest(rh, epoch, self.domain)
-        members = {o.lower() for o in oracles}
-        collected: dict[str, CompactSignature] = {}
-        if self.address.lower() in members:
-            collected[self.address] = self.sign(rh, epoch)
-        rejected: dict[int, list[str]] = {}
-        errors: list[str] = []
-        if len(collected) < threshold and self.peers:
-            body = peer_request(receipts, epoch, specs or {}).model_dump_json().encode()
-            with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.peers)) as pool:
-                answers = list(pool.map(lambda url: self._ask(url, body), self.peers))
-            for url, (answer, error) in zip(self.peers, answers, strict=True):
-                if error is not None:
-                    errors.append(f"{url}: {error}")
-                    continue
-                assert answer is not None
-                if "rejected" in answer:
-                    for job, reason in dict(answer["rejected"]).items():
-                        rejected.setdefault(int(job), []).append(f"{url}: {reason}")
-                    continue
-                try:
-                    sig = CompactSignature.from_hex(str(answer["r"]), str(answer["vs"]))
-                    signer = recover(digest, sig)
-                except (KeyError, ValueError, TypeError) as exc:
-                    errors.append(f"{url}: unusable signature ({exc})")
-                    continue
-                except Exception as exc:  # noqa: BLE001 - InvalidSignatureError and friends
-                    errors.append(f"{url}: invalid signature ({exc})")
-                    continue
-                if signer.lower() not in members:
-                    errors.append(f"{url}: signer {signer} is not in the oracle set of epoch {epoch}")
-                    continue
-                collected[signer] = sig
-        if len(collected) < threshold:
-            detail = "; ".join(errors) or "no peer agreed"
-            raise QuorumError(
-                f"only {len(collected)} of the {threshold} oracle signatures needed ({detail})", rejected
-            )
-        chosen = sorted(collected.items(), key=lambda kv: int(kv[0], 16))[:threshold]
+        body = peer_request(receipts, epoch, specs or {}).model_dump_json().encode()
+        chosen = gather_signatures(
+            digest=attestation_digest(rh, epoch, self.domain),
+            epoch=epoch,
+            oracles=oracles,
+            threshold=threshold,
+            own=(self.address, self.key),
+            peers=self.peers,
+            ask=lambda url: ask_peer(url, COSIGN_PATH, body, self.domain, self.key, self.address, self.timeout),
+        )
         return Attestation(
             receipts_hash=rh,
             epoch=epoch,
@@ -225,24 +198,89 @@ class QuorumSigner:
             signatures=tuple(sig for _, sig in chosen),
         )
 
-    def _ask(self, url: str, body: bytes) -> tuple[dict[str, Any] | None, str | None]:
-        headers = peer_request_headers(
-            self.domain, self.key, self.address, "POST", COSIGN_PATH, int(time.time()), body
+
+PeerAnswer = tuple[dict[str, Any] | None, str | None]
+"""A peer's JSON answer (a signature, or {"rejected": {id: reason}}), or why there is none."""
+
+
+def ask_peer(
+    url: str,
+    path: str,
+    body: bytes,
+    peer_domain: Domain,
+    key: bytes,
+    address: str,
+    timeout: float,
+    transport: httpx.BaseTransport | None = None,
+) -> PeerAnswer:
+    """POST a co-signing request to one peer, signed with this oracle's key (gpusettle.signed_requests)."""
+    headers = peer_request_headers(peer_domain, key, address, "POST", path, int(time.time()), body)
+    headers["content-type"] = "application/json"
+    try:
+        with httpx.Client(timeout=timeout, transport=transport) as client:
+            response = client.post(url.rstrip("/") + path, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return None, f"unreachable ({type(exc).__name__})"
+    try:
+        answer = response.json()
+    except ValueError:
+        return None, f"HTTP {response.status_code} without JSON"
+    if isinstance(answer, dict) and (
+        response.status_code == 200 or (response.status_code == 409 and "rejected" in answer)
+    ):
+        return answer, None
+    reason = answer.get("reason") if isinstance(answer, dict) else None
+    return None, f"HTTP {response.status_code}: {reason or answer}"
+
+
+def gather_signatures(
+    *,
+    digest: bytes,
+    epoch: int,
+    oracles: Sequence[str],
+    threshold: int,
+    own: tuple[str, bytes],
+    peers: Sequence[str],
+    ask: Callable[[str], PeerAnswer],
+) -> list[tuple[str, CompactSignature]]:
+    """`threshold` signatures over `digest` by distinct members of `oracles`, sorted by signer as the contracts
+    require: this oracle's own (`own` = address, key) when it is a member, then its peers' (asked in parallel
+    with `ask(url)` only while short), each recovered and checked for membership. Short of the threshold:
+    QuorumError, with `rejected` mapping the ids the peers refused to their reasons."""
+    members = {o.lower() for o in oracles}
+    collected: dict[str, CompactSignature] = {}
+    address, key = own
+    if address.lower() in members:
+        collected[address] = sign_digest(digest, key)
+    rejected: dict[int, list[str]] = {}
+    errors: list[str] = []
+    if len(collected) < threshold and peers:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(peers)) as pool:
+            answers = list(pool.map(ask, peers))
+        for url, (answer, error) in zip(peers, answers, strict=True):
+            if error is not None or answer is None:
+                errors.append(f"{url}: {error}")
+                continue
+            if "rejected" in answer:
+                for item, reason in dict(answer["rejected"]).items():
+                    rejected.setdefault(int(item), []).append(f"{url}: {reason}")
+                continue
+            try:
+                sig = CompactSignature.from_hex(str(answer["r"]), str(answer["vs"]))
+                signer = recover(digest, sig)
+            except (KeyError, ValueError, TypeError) as exc:
+                errors.append(f"{url}: unusable signature ({exc})")
+                continue
+            except Exception as exc:  # noqa: BLE001 - InvalidSignatureError and friends
+                errors.append(f"{url}: invalid signature ({exc})")
+                continue
+            if signer.lower() not in members:
+                errors.append(f"{url}: signer {signer} is not in the oracle set of epoch {epoch}")
+                continue
+            collected[signer] = sig
+    if len(collected) < threshold:
+        detail = "; ".join(errors) or "no peer agreed"
+        raise QuorumError(
+            f"only {len(collected)} of the {threshold} oracle signatures needed ({detail})", rejected
         )
-        headers["content-type"] = "application/json"
-        try:
-            response = httpx.post(
-                url.rstrip("/") + COSIGN_PATH, content=body, headers=headers, timeout=self.timeout
-            )
-        except httpx.HTTPError as exc:
-            return None, f"unreachable ({type(exc).__name__})"
-        try:
-            answer = response.json()
-        except ValueError:
-            return None, f"HTTP {response.status_code} without JSON"
-        if response.status_code == 200 and isinstance(answer, dict):
-            return answer, None
-        if response.status_code == 409 and isinstance(answer, dict) and "rejected" in answer:
-            return answer, None
-        reason = answer.get("reason") if isinstance(answer, dict) else None
-        return None, f"HTTP {response.status_code}: {reason or answer}"
+    return sorted(collected.items(), key=lambda kv: int(kv[0], 16))[:threshold]
