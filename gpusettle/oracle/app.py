@@ -18,6 +18,8 @@
                                  (?from=&to= unix seconds; default: the unpaid period up to now)
     POST /v1/cosign/checkpoints  peers: check a batch of lease checkpoints against this oracle's own
                                  heartbeats and co-sign its attestation (signed like /v1/cosign)
+    POST /v1/cosign/hardware     peers: co-sign a hardware verdict when this oracle's own challenge of the offer
+                                 agrees (signed like /v1/cosign)
     POST /v1/cosign              peers: verify a batch independently and co-sign its attestation; signed
                                  by a member of the on-chain oracle set
     GET  /health                 200 when the store can commit, 503 with the reason when it cannot
@@ -63,6 +65,7 @@ from ..signed_requests import (
 )
 from .chainview import WorkerKeyCache
 from .checkpoint_quorum import CHECKPOINT_COSIGN_PATH, CheckpointCosignRequest
+from .hardware_quorum import HARDWARE_COSIGN_PATH, HardwareCosignRequest
 from .heartbeats import HeartbeatIntake, HeartbeatSettings, lease_uptime
 from .inputs import InputFiles, InputQuota, QuotaExceeded, Reservation, valid_input_name
 from .leaseview import LeaseTermsCache
@@ -237,6 +240,9 @@ CheckpointCosignHandler = Callable[[CheckpointCosignRequest, str], tuple[int, di
 """Verify a peer's batch and answer (HTTP status, JSON document); blocking, run on the peers pool; the
 second argument is the authenticated oracle that asked."""
 
+HardwareCosignHandler = Callable[[HardwareCosignRequest, str], tuple[int, dict[str, Any]]]
+"""Check a peer's hardware verdict against this oracle's own challenge and answer; blocking, on the peers pool."""
+
 
 @dataclass
 class OracleApp:
@@ -262,6 +268,8 @@ class OracleApp:
     """Heartbeat bucket size and clock windows."""
     cosign_checkpoints: CheckpointCosignHandler | None = None
     """Check a peer's checkpoint batch and answer (blocking, on the peers pool)."""
+    cosign_hardware: HardwareCosignHandler | None = None
+    """Check a peer's hardware verdict and answer (blocking, on the peers pool)."""
     _inflight_keys: dict[str, asyncio.Future[str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -325,6 +333,7 @@ class OracleApp:
                 Route("/v1/specs/{spec_hash}", self.get_spec, methods=["GET"]),
                 Route(COSIGN_PATH, self.post_cosign, methods=["POST"]),
                 Route(CHECKPOINT_COSIGN_PATH, self.post_cosign_checkpoints, methods=["POST"]),
+                Route(HARDWARE_COSIGN_PATH, self.post_cosign_hardware, methods=["POST"]),
                 Route("/health", self.health, methods=["GET"]),
                 Route("/metrics", self.prometheus, methods=["GET"]),
             ]
@@ -1009,6 +1018,24 @@ class OracleApp:
             return self._invalid(exc, "checkpoint cosign request")
         try:
             status, answer = await self.peers_pool.run(self.cosign_checkpoints, cosign_request, signer)
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; ask again shortly")
+        return json_response(status, answer)
+
+    async def post_cosign_hardware(self, request: Request) -> Response:
+        """A peer's hardware verdict to co-sign (this oracle challenges the offer itself first)."""
+        if self.cosign_hardware is None:
+            return _error(404, "not_a_peer", "this oracle does not co-sign hardware checks")
+        checked = await self._peer_body(request, HARDWARE_COSIGN_PATH)
+        if isinstance(checked, Response):
+            return checked
+        signer, body = checked
+        try:
+            cosign_request = HardwareCosignRequest.model_validate_json(body)
+        except ValidationError as exc:
+            return self._invalid(exc, "hardware cosign request")
+        try:
+            status, answer = await self.peers_pool.run(self.cosign_hardware, cosign_request, signer)
         except PoolBusyError as exc:
             return _error(503, "busy", f"{exc}; ask again shortly")
         return json_response(status, answer)

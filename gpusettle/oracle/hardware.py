@@ -6,10 +6,9 @@ Freivalds vector at random and send the open step; check the opening (gpusettle.
 band. The verdict (passed or failed, with the reason in the log) is signed as an EIP-712 HardwareCheck and sent to
 the HardwareRegistry in a transaction from this oracle's account.
 
-Limits of this first version: the record carries this oracle's signature only, so it lands where the oracle
-set's threshold is 1 (with a higher threshold `post` refuses with a ConfigError before sending anything: the
-co-signing round of receipts and checkpoints is not wired to hardware checks yet); and the transaction goes out
-directly (gpusettle.chain.tx, waiting for one block), not through the poster's durable queue.
+Where the oracle set's threshold is above 1 the record needs co-signatures: the oracle asks its peers, each of which
+co-signs only after a challenge of its own agrees with the verdict (gpusettle.oracle.hardware_quorum). The
+transaction goes out directly (gpusettle.chain.tx, waiting for one block), not through the poster's durable queue.
 
 `gpusettle oracle check-hardware` runs one check; `gpusettle oracle run` runs them on a schedule
 (gpusettle.oracle.hardware_schedule), recording from the poster's thread while no batch of its is in flight.
@@ -36,6 +35,7 @@ from ..hardware.sizing import ChallengeSettings, challenge_size, time_limit_s
 from ..hardware.verify import check_opening
 from ..hashing import keccak256
 from ..signed_requests import peer_request_headers
+from .hardware_quorum import HardwareQuorum
 
 __all__ = ["HARDWARE_PATH", "HardwareChecker", "Verdict", "record_check"]
 
@@ -161,9 +161,10 @@ class HardwareChecker:
             log.warning("offer %d: hardware check FAILED: %s", offer_id, problem)
         return Verdict(check, problem, n, limit)
 
-    def post(self, check: HardwareCheck) -> str:
-        """Sign `check` and record it in the HardwareRegistry; returns the transaction hash."""
-        return record_check(self.gs, self.account, check)
+    def post(self, check: HardwareCheck, quorum: HardwareQuorum | None = None) -> str:
+        """Sign `check` (with `quorum`'s peers where the threshold asks for more) and record it in the
+        HardwareRegistry; returns the transaction hash."""
+        return record_check(self.gs, self.account, check, quorum)
 
     def check_and_post(self, offer_id: int, url: str | None = None) -> tuple[Verdict, str]:
         """Challenge, then record the verdict; (verdict, transaction hash)."""
@@ -171,10 +172,14 @@ class HardwareChecker:
         return verdict, self.post(verdict.check)
 
 
-def record_check(gs: Gpusettle, account: LocalAccount, check: HardwareCheck) -> str:
-    """Sign `check` with `account` and record it in the HardwareRegistry through `gs`; the transaction hash.
+def record_check(
+    gs: Gpusettle, account: LocalAccount, check: HardwareCheck, quorum: HardwareQuorum | None = None
+) -> str:
+    """Sign `check` with `account` (and, where the oracle set's threshold is above 1, gather its peers'
+    co-signatures through `quorum`) and record it in the HardwareRegistry through `gs`; the transaction hash.
 
-    ConfigError (before sending) when the deployment has no registry or the oracle set's threshold is above 1."""
+    ConfigError (before sending) when the deployment has no registry, or the threshold is above 1 and no peers are
+    known; QuorumError when too few peers agree (nothing is sent)."""
     registry = gs.hardware_registry
     if registry is None:
         raise ConfigError(
@@ -182,20 +187,25 @@ def record_check(gs: Gpusettle, account: LocalAccount, check: HardwareCheck) -> 
             "finish the deployment with `gpusettle deploy` (it adds the registry to an existing suite)",
         )
     oset = gs.oracle_set()
-    if oset.threshold > 1:
-        raise ConfigError(
-            f"the oracle set needs {oset.threshold} signatures on a hardware check; this oracle gives one",
-            "co-signed hardware checks are not built yet: record checks where the threshold is 1",
-        )
     domain = registry_domain(gs.chain.chain_id, str(registry.address))
-    signature = sign_check(check, oset.epoch, domain, bytes(account.key))
+    if oset.threshold > 1:
+        if quorum is None or not quorum.peers:
+            raise ConfigError(
+                f"the oracle set needs {oset.threshold} signatures on a hardware check; this oracle gives one",
+                "record checks from `gpusettle oracle run` with --peer URLs of the other oracles: each co-signs "
+                "after a challenge of its own agrees",
+            )
+        chosen = quorum.attest(check, oset.epoch, oset.oracles, oset.threshold)
+        signatures = [sig.as_tuple() for _, sig in chosen]
+    else:
+        signatures = [sign_check(check, oset.epoch, domain, bytes(account.key)).as_tuple()]
     plan = gs.chain.plan_call(
         f"record the hardware check of offer {check.offerId}",
         account.address,
         registry,
         "recordCheck",
         check.as_tuple(),
-        [signature.as_tuple()],
+        signatures,
     )
     return gs.send(plan, account).tx_hash
 

@@ -20,9 +20,11 @@ receipt or checkpoint batch of this oracle is in flight: one account, one nonce 
 node cannot take now is tried again `retry_after` seconds later; one the registry refuses is dropped with a log
 line, as is one too old to be taken (HardwareRegistry.MAX_CHECK_AGE).
 
-Threshold: the registry takes a check signed by the oracle set at its threshold, and this oracle signs alone.
-Where the threshold is above 1 the scheduler says so once (at its first scan, and again whenever the threshold
-changes), still runs the checks (their verdicts go to the log and the metrics) and records nothing.
+Threshold: the registry takes a check signed by the oracle set at its threshold. Where it is above 1 a verdict is
+recorded with its peers' co-signatures (`cosigned`: the oracle has peers to ask; gpusettle.oracle.hardware_quorum);
+without peers the scheduler says once (at its first scan, and again whenever the threshold changes) that it records
+nothing, and still runs the checks (their verdicts go to the log and the metrics). A verdict the peers refuse is
+dropped with their reasons; one they cannot be reached for is tried again later.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from ..errors import ConfigError, ContractError
 from ..hardware.models import HardwareCheck
 from .hardware import Verdict
 from .metrics import OracleMetrics
+from .quorum import QuorumError
 
 __all__ = ["MAX_CHECK_AGE", "HardwareSchedule", "HardwareScheduler", "OfferSource"]
 
@@ -93,10 +96,12 @@ class HardwareScheduler:
         metrics: OracleMetrics,
         clock: Callable[[], float] = time.time,
         rng: Random | None = None,
+        cosigned: bool = False,
     ) -> None:
         """`challenge(offer_id, url)` runs one check (HardwareChecker.challenge); `record(check)` sends a
         verdict to the registry and returns the transaction hash; `worker_urls` maps providers (checksummed)
-        to their workers."""
+        to their workers; `cosigned`: `record` gathers peers' co-signatures where the threshold is above 1."""
+        self.cosigned = cosigned
         self.chain = chain
         self.challenge = challenge
         self.record = record
@@ -151,13 +156,13 @@ class HardwareScheduler:
             )
 
     def _note_threshold(self, threshold: int) -> None:
-        recording = threshold <= 1
+        recording = threshold <= 1 or self.cosigned
         if recording == self._recording:
             return
         if not recording:
             log.warning(
-                "the oracle set's threshold is %d and this oracle signs hardware checks alone: its checks run "
-                "but are not recorded on-chain (co-signed hardware checks are not built yet)",
+                "the oracle set's threshold is %d and this oracle has no --peer to co-sign its hardware checks: "
+                "they run but are not recorded on-chain",
                 threshold,
             )
         elif self._recording is not None:
@@ -235,6 +240,19 @@ class HardwareScheduler:
             tx_hash = self.record(check)
         except (ContractError, ConfigError) as exc:
             self._drop(check, "refused", str(exc))
+            return False
+        except QuorumError as exc:
+            if exc.rejected:  # the peers' own challenges disagree: this verdict will never gather its quorum
+                reasons = "; ".join(r for rs in exc.rejected.values() for r in rs)
+                self._drop(check, "refused", f"{exc}; peers: {reasons}")
+                return False
+            self._post_after = now + self.settings.retry_after
+            log.warning(
+                "offer %d: too few peers co-signed the hardware check (%s); trying again in %g s",
+                check.offerId,
+                exc,
+                self.settings.retry_after,
+            )
             return False
         except Exception as exc:  # noqa: BLE001 - the node is down or refused the send: try again later
             self._post_after = now + self.settings.retry_after

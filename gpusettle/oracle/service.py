@@ -26,6 +26,7 @@ from ..chain import DecodedContractError, Gpusettle, JobInfo
 from ..chain.finality import confirmations_for
 from ..eip712 import ReceiptVerifier, attestation_digest, receipts_hash, sign_digest
 from ..errors import GpusettleError, RpcUnavailableError
+from ..hardware.attest import registry_domain
 from ..hardware.models import HardwareCheck
 from ..hardware.sizing import ChallengeSettings
 from ..models import JobSpec, SignedReceipt
@@ -33,6 +34,7 @@ from .app import IntakeSettings, OracleApp
 from .chainview import ChainView, Web3ChainView, WorkerKeyCache
 from .checkpoint_quorum import CheckpointCosignRequest
 from .hardware import HardwareChecker, record_check
+from .hardware_quorum import HardwareCosigner, HardwareQuorum
 from .hardware_schedule import HardwareSchedule, HardwareScheduler
 from .lease_work import LeaseSettings, LeaseWork
 from .leaseview import LeaseView, Web3LeaseView
@@ -164,6 +166,7 @@ class OracleService:
             peers=list(config.peers),
         )
         self.lease_work = self._lease_work(client, lease_view)
+        self._cosign_checker: HardwareChecker | None = None
         self.app = OracleApp(
             store=self.store,
             verifier=self.verifier,
@@ -184,6 +187,7 @@ class OracleService:
             lease_terms=self.lease_work.terms if self.lease_work else None,
             heartbeat_settings=config.leases.heartbeats,
             cosign_checkpoints=self.cosign_checkpoints if self.lease_work else None,
+            cosign_hardware=self._hardware_cosigner(client, oracle_account),
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -201,6 +205,35 @@ class OracleService:
         self._hardware_checker: HardwareChecker | None = None
         self._schedule_hardware(client)
 
+    def _hardware_cosigner(self, client: Gpusettle, account: LocalAccount) -> HardwareCosigner | None:
+        """The peer side of co-signed hardware records: on where the deployment has a HardwareRegistry. It
+        challenges offers itself (at the worker URLs of this oracle's own settings) before it co-signs."""
+        registry = getattr(client, "hardware_registry", None)
+        if registry is None:
+            return None
+        gs = self.client_factory()
+        checker = HardwareChecker(gs, account, self.config.challenge, clock=self.clock)
+        self._cosign_checker = checker
+
+        class _View:
+            @staticmethod
+            def oracle_epoch() -> int:
+                return self.view.oracle_set().epoch
+
+            @staticmethod
+            def offer_terms(offer_id: int) -> tuple[str, int, int, bool]:
+                o = gs.offer(offer_id)
+                return o.provider, o.gpu_count, o.vram_gb, o.active
+
+        return HardwareCosigner(
+            view=_View(),
+            challenge=lambda offer_id, url: checker.challenge(offer_id, url).check,
+            worker_urls=self.config.challenge.worker_urls,
+            registry_domain=registry_domain(client.chain.chain_id, str(registry.address)),
+            key=bytes(account.key),
+            clock=self.clock,
+        )
+
     def _schedule_hardware(self, client: Gpusettle) -> None:
         """Scheduled hardware checks: on when `config.hardware.every` > 0, worker URLs are known, this oracle
         posts and the deployment has a HardwareRegistry."""
@@ -216,9 +249,18 @@ class OracleService:
         gs = self.client_factory()
         checker = HardwareChecker(gs, self.account, challenge, clock=self.clock)
         poster_client, account = self.poster.client, self.account
+        registry = client.hardware_registry
+        assert registry is not None  # checked above
+        quorum = HardwareQuorum(
+            registry_domain=registry_domain(client.chain.chain_id, str(registry.address)),
+            peer_domain=self.verifier.domain,
+            key=bytes(account.key),
+            address=account.address,
+            peers=list(self.config.peers),
+        )
 
         def record(check: HardwareCheck) -> str:
-            return record_check(poster_client, account, check)
+            return record_check(poster_client, account, check, quorum)
 
         self._hardware_checker = checker
         self.hardware = HardwareScheduler(
@@ -229,6 +271,7 @@ class OracleService:
             settings=schedule,
             metrics=self.metrics,
             clock=self.clock,
+            cosigned=bool(quorum.peers),
         )
 
     def _lease_work(self, client: Gpusettle, view: LeaseView | None) -> LeaseWork | None:
@@ -354,6 +397,8 @@ class OracleService:
             self.lease_work.close()
         if self._hardware_checker is not None:
             self._hardware_checker.close()
+        if self._cosign_checker is not None:
+            self._cosign_checker.close()
         self.store.close()
 
     # -- verification ----------------------------------------------------------------------------------
