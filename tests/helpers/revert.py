@@ -42,3 +42,25 @@ def assert_event(tx, name, emitter=None, **values):
     events = [e for e in tx.events if e.name == name and (emitter is None or e.address == emitter.address)]
     assert len(events) == 1, f"expected one {name}, got {len(events)}"
     assert dict(events[0]) == values, f"{name}: {dict(events[0])} != {values}"
+
+
+def revert_message(exc, attempts=10, pause=0.2):
+    """The revert string of a failed transaction (`VirtualMachineError`), as brownie reports it.
+
+    brownie 1.22 learns a mined transaction's revert data from a trace it asks the node for; under load that request
+    can fail, and the error then carries no message ("revert None"): a long fuzz run ended on that once. The revert
+    data is then read from the node's call trace of the same transaction, which is deterministic (the mined block,
+    not a replay at a later time), and decoded as brownie decodes it."""
+    import time
+
+    from brownie import web3
+
+    if exc.revert_msg is not None or not exc.txid:
+        return exc.revert_msg
+    for _ in range(attempts):
+        resp = web3.provider.make_request("debug_traceTransaction", [exc.txid, {"tracer": "callTracer"}])
+        output = (resp.get("result") or {}).get("output")
+        if output and output != "0x":
+            return decode_typed_error(output)
+        time.sleep(pause)
+    return None

@@ -18,6 +18,7 @@ from brownie.exceptions import VirtualMachineError, decode_typed_error
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
+from tests.helpers.revert import revert_message
 from tests.helpers.signing import sign_attestation, sign_receipt
 from tests.stateful.model import (
     BPS,
@@ -88,6 +89,7 @@ class Harness:
         try:
             receipt = fn(*args, {"from": sender, "gas": GAS + next(_unique) % 8_000_000, "gas_price": 0})
         except VirtualMachineError as exc:
+            exc.revert_msg = revert_message(exc)
             self.ts += 1
             if not expected:
                 raise AssertionError(f"{fn._name}{args} from {sender} reverted unexpectedly: {exc.revert_msg}")

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from tests.fixtures.contracts import CLIENT_FUNDS, E18
 from tests.helpers.lease_signing import Checkpoint, lease_domain, sign_checkpoints
+from tests.helpers.revert import revert_message
 from tests.helpers.signing import Receipt, domain, sign_attestation, sign_receipt
 from tests.stateful.conftest import machine_settings
 from tests.stateful.harness import STATS, batch, print_stats, revert_string
@@ -78,6 +79,7 @@ class LeaseHarness:
         try:
             receipt = fn(*args, {"from": sender, "gas": GAS + next(_unique) % 6_000_000, "gas_price": 0})
         except VirtualMachineError as exc:
+            exc.revert_msg = revert_message(exc)
             self.ts += 1
             if not expected:
                 raise AssertionError(
