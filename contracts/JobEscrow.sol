@@ -117,9 +117,12 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         uint256 collateral = _collateral(deposit, p.collateralBps);
         ProviderBook storage book = _books[terms.provider];
         uint256 locked = book.locked;
-        // Free stake is bonded less the collateral of both escrows (issue 11: leases lock from the same stake).
-        uint256 allLocked = locked + terms.leaseLocked;
-        uint256 free = terms.bonded > allLocked ? terms.bonded - allLocked : 0;
+        // Free stake is bonded less the collateral of both escrows (issue 11: leases lock from the same stake) and
+        // less what open disputes of either escrow froze for their rulings: new collateral must not lock it out of
+        // a ruling's reach.
+        uint256 held = locked + terms.leaseHeld;
+        if (_stats[terms.provider].openDisputes != 0) held += _ledgers[terms.provider].disputeFrozen;
+        uint256 free = terms.bonded > held ? terms.bonded - held : 0;
         if (collateral > free) revert JobEscrowInsufficientFreeStake(terms.provider, free, collateral);
         // Safe: locked + collateral <= bonded < 2^96.
         book.locked = uint96(locked + collateral);

@@ -164,10 +164,12 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         uint256 collateral = uint256(m.rate) * _paramSets[m.paramSet].collateralSeconds;
         Book storage book = _books[provider];
         uint256 locked = book.locked;
-        // slither-disable-next-line unused-return only the job escrow's locked collateral matters here
-        (uint256 jobLocked,,,) = _jobs.unstakeBlockers(provider);
-        uint256 allLocked = locked + jobLocked;
-        uint256 free = bonded > allLocked ? bonded - allLocked : 0;
+        // Free stake is bonded less both escrows' locked collateral and what both escrows' open disputes froze for
+        // their rulings: new collateral must not lock it out of a ruling's reach.
+        // slither-disable-next-line unused-return only the job escrow's locked and frozen amounts matter here
+        (uint256 jobLocked,,, uint256 jobFrozen) = _jobs.unstakeBlockers(provider);
+        uint256 held = locked + _frozenOf[provider] + jobLocked + jobFrozen;
+        uint256 free = bonded > held ? bonded - held : 0;
         if (collateral > free) revert LeaseEscrowInsufficientFreeStake(provider, free, collateral);
         // Safe: locked + collateral <= bonded < 2^96.
         book.locked = uint96(locked + collateral);

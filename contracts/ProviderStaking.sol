@@ -536,8 +536,15 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
             gpuCount: o.gpuCount,
             bonded: s.bonded,
             worker: worker,
-            leaseLocked: lease == address(0) ? 0 : ILeaseEscrow(lease).lockedCollateral(provider)
+            leaseHeld: lease == address(0) ? 0 : _heldBy(lease, provider)
         });
+    }
+
+    /// @dev The lease escrow's locked collateral plus its open disputes' freeze for `provider`.
+    function _heldBy(address lease, address provider) private view returns (uint256) {
+        // slither-disable-next-line unused-return only the locked and frozen amounts count here
+        (uint256 locked,,, uint256 frozen) = ILeaseEscrow(lease).unstakeBlockers(provider);
+        return locked + frozen;
     }
 
     /// @dev Whether `o` takes new work. A withdrawn offer is paused too, so the paused flag (in the slot the

@@ -40,7 +40,9 @@ interface IProviderStaking is IGoverned {
         uint8 gpuCount;
         uint256 bonded;
         address worker; // the provider's current worker key
-        uint256 leaseLocked; // collateral the lease escrow holds locked for the provider (0 before one is named)
+        // What the lease escrow holds back for the provider: its leases' locked collateral plus what its open checkpoint
+        // disputes froze for their rulings (0 before a lease escrow is named). Neither is free for new collateral.
+        uint256 leaseHeld;
     }
 
     /// @notice What the lease escrow needs to open a lease against an offer.
