@@ -293,11 +293,18 @@ contract JobEscrowDesk is JobEscrowBase {
         c.status = JobStatus.DisputeUpheld;
         _storeCore(jobId, c);
         ++_ledgers[t.provider].disputesLost;
-        // The slash is sized by the job (its deposit); the client is made whole for what it paid and the rest
-        // of the slash goes to the treasury.
+        // The slash is sized by the job (its deposit); the client is made whole for what it paid, and never gets less
+        // than the provider's silence would have given it (the job's timeout slash): a provider that settles a run
+        // it never did as the client's failure (FailedClient, nothing paid) does not dodge the timeout slash that
+        // way. A FailedProvider settlement paid that slash already, and released its collateral then: a disputed job's
+        // reserve is released before its ruling only there. The rest of the slash goes to the treasury.
         uint256 paid = uint256(c.stamp) * t.price;
         uint256 deposit = uint256(t.price) * m.originalMaxGpuSeconds;
-        (uint256 slashed, uint256 compensation) = _penalize(t.provider, deposit * m.disputeSlashBps / BPS, paid);
+        uint256 floor = m.reserveReleased
+            ? 0
+            : _collateral(deposit, c.collateralBps & (RESERVE_RAISED - 1)) * m.timeoutSlashBps / BPS;
+        (uint256 slashed, uint256 compensation) =
+            _penalize(t.provider, deposit * m.disputeSlashBps / BPS, paid > floor ? paid : floor);
         if (stillOpen == 0) _releaseHold(t.provider);
         _tokensOut(compensation + bond);
         emit DisputeResolved(jobId, true, slashed, compensation);

@@ -360,7 +360,7 @@ class LeaseWorld:
                 E("LeaseEscrowBelowMinimumStake(address,uint256,uint256)", p, self.bonded[p], self.min_stake)
             ]
         collateral = lease.rate * L_COLLATERAL_SECONDS
-        free = self.free_stake(p)
+        free = max(self.free_stake(p) - self.lease_frozen[p], 0)  # frozen for rulings: not for new collateral
         if collateral > free:
             return [E("LeaseEscrowInsufficientFreeStake(address,uint256,uint256)", p, free, collateral)]
         self.lease_locked[p] += collateral
@@ -782,7 +782,7 @@ class LeaseWorld:
             deadline=deadline,
             accept_by=min(now + J_ACCEPT_WINDOW, deadline - J_MIN_RUN),
         )
-        free = self.free_stake(o.provider)
+        free = max(self.free_stake(o.provider) - self.lease_frozen[o.provider], 0)
         if job.collateral > free:
             return [
                 E("JobEscrowInsufficientFreeStake(address,uint256,uint256)", o.provider, free, job.collateral)

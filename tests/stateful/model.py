@@ -491,7 +491,8 @@ class World:
             return errs
         deposit = offer.price * max_gs
         collateral = collateral_of(deposit, self.params[COLLATERAL])
-        free = self.free_stake(p)
+        # What open disputes froze for their rulings is not free for new collateral either.
+        free = max(self.free_stake(p) - self.books[p].frozen, 0)
         if collateral > free:
             errs.append(E("JobEscrowInsufficientFreeStake(address,uint256,uint256)", p, free, collateral))
         gpus = offer.gpus  # the machine asks for all of the offer's GPUs (limits())
@@ -783,6 +784,7 @@ class World:
         book = self.books[job.provider]
         book.frozen -= job.frozen
         book.open_disputes -= 1
+        settled_failed = job.released  # a disputed job's reserve was released before its ruling only by FailedProvider
         self.release_reserve(job)
         self.release_gpus(job)
         if not upheld:
@@ -793,9 +795,11 @@ class World:
             return [], (0, 0)
         job.status = St.UPHELD
         book.disputes_lost += 1
-        # the slash is the dispute fraction of the job's deposit; the client is compensated up to what it paid
+        # the slash is the dispute fraction of the job's deposit; the client is compensated up to what it paid, and
+        # at least up to what a timeout would have given it (the job's timeout slash)
         paid = job.billed * job.price
-        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, paid)
+        floor = 0 if settled_failed else job.collateral * job.tslash // BPS  # FailedProvider paid it at settlement
+        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, max(paid, floor))
         if book.open_disputes == 0:
             self.release_hold(job.provider, now)
         self.move(self.escrow, job.client, compensation + job.bond)
