@@ -10,6 +10,7 @@ nothing of a job outlives it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import subprocess
@@ -150,15 +151,21 @@ def _descendants(root: int) -> dict[int, list[str]]:
 
 def _pss(pid: int) -> int | None:
     """The process's proportional set size in bytes (each shared page divided among its sharers), or
-    None where /proc/<pid>/smaps_rollup is missing (kernels before 4.14) or unreadable."""
+    None where /proc/<pid>/smaps_rollup is missing (kernels before 4.14) or unreadable. A rollup without a
+    Pss line, or one the kernel refuses with ESRCH, belongs to a process whose memory is gone (exiting, or a
+    zombie): it uses none, though its stat line may still show the RSS it had (counting that once made a forking job that let its children exit
+    together look several times its size)."""
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
             for line in handle:
                 if line.startswith(b"Pss:"):
                     return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
+    except OSError as exc:
+        # ESRCH: the process exists (its stat line was read) but its memory is gone.
+        return 0 if exc.errno == errno.ESRCH else None
+    except (ValueError, IndexError):
         return None
-    return None
+    return 0
 
 
 def tree_usage(root: int) -> Usage:

@@ -121,23 +121,21 @@ def test_a_failed_record_is_cosigned_when_the_peer_also_finds_the_offer_failing(
 
 
 @pytest.mark.parametrize(
-    ("request_", "view", "reason"),
+    ("epoch", "fields", "view", "reason"),
     [
-        (HardwareCosignRequest(epoch=2, check=record()), None, "epoch is 3, not 2"),
-        (HardwareCosignRequest(epoch=3, check=record(checked_at=time.time() - 3600)), None, "not within 900 s"),
-        (HardwareCosignRequest(epoch=3, check=record(checked_at=time.time() + 600)), None, "not within 900 s"),
-        (HardwareCosignRequest(epoch=3, check=record(gpuCount=4)), None, "claims 2 x 80 GB"),
-        (HardwareCosignRequest(epoch=3, check=record()), FakeView(terms=(PROVIDER, 2, 80, False)), "withdrawn"),
-        (
-            HardwareCosignRequest(epoch=3, check=record()),
-            FakeView(terms=(ASKER, 2, 80, True)),
-            f"knows no worker URL for provider {ASKER}",
-        ),
+        (2, {}, None, "epoch is 3, not 2"),
+        (3, {"age": 3600}, None, "not within 900 s"),
+        (3, {"age": -600}, None, "not within 900 s"),
+        (3, {"gpuCount": 4}, None, "claims 2 x 80 GB"),
+        (3, {}, FakeView(terms=(PROVIDER, 2, 80, False)), "withdrawn"),
+        (3, {}, FakeView(terms=(ASKER, 2, 80, True)), f"knows no worker URL for provider {ASKER}"),
     ],
 )
-def test_refusals_say_why_and_run_no_challenge(request_: Any, view: Any, reason: str) -> None:
+def test_refusals_say_why_and_run_no_challenge(epoch: int, fields: dict[str, Any], view: Any, reason: str) -> None:
+    fields = dict(fields)
+    check = record(checked_at=time.time() - fields.pop("age", 0), **fields)  # dated when the test runs
     own = OwnChallenges()
-    status, answer = cosigner(own, view)(request_, ASKER)
+    status, answer = cosigner(own, view)(HardwareCosignRequest(epoch=epoch, check=check), ASKER)
     assert status == 409 and reason in answer["rejected"]["1"], answer
     assert own.calls == 0
 

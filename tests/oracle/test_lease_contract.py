@@ -34,7 +34,7 @@ GETLEASE_NAMES = [
     "status", "client", "provider", "offerId", "gpuCount", "pricePerGpuSecond", "ratePerSecond", "deposit", "paid",
     "paidThrough", "startedAt", "acceptBy", "endTime", "billingEnd", "runwayEnd", "availabilityClass",
     "noticeSeconds", "uptimeGuaranteeBps", "collateral", "specHash", "upSeconds", "downSeconds", "refundable",
-    "lastCheckpointAt", "disputeBond", "collateralReleased",
+    "lastCheckpointAt", "disputeBond", "collateralReleased", "rulingDeadline",
 ]  # fmt: skip
 """ILeaseEscrowTypes.LeaseView's fields, in order."""
 
@@ -63,7 +63,7 @@ def test_getlease_output_decodes_by_name() -> None:
         7,
         b"\x00" * 32,
     ]
-    values += [0, 0, 0, 0, 0, False]
+    values += [0, 0, 0, 0, 0, False, 0]
     terms = decode_lease(4, GETLEASE_NAMES, values)
     assert terms.status == LeaseStatus.RUNNING and terms.provider == Web3.to_checksum_address(b)
     assert (terms.paidThrough, terms.startedAt, terms.runwayEnd, terms.ratePerSecond) == (1000, 900, 5000, 20)

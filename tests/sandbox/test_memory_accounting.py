@@ -62,3 +62,25 @@ def test_memory_the_children_own_still_counts(tmp_path: Path) -> None:
     result, _ = run(tmp_path, PRIVATE_WORKERS, limits=WorkloadLimits(memory_mb=400), time_limit=30)
     assert result.outcome == Outcome.FAILED_CLIENT
     assert "memory" in (result.failure_reason or "")
+
+
+def test_a_process_whose_memory_is_gone_counts_none() -> None:
+    """A zombie (exited, not yet reaped) has no memory left: the kernel refuses its rollup (ESRCH), and it counts
+    0, not the RSS a stat line may still carry while a process exits."""
+    import os
+    import time
+
+    from gpusettle.workloads.supervise import _pss
+
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{child}/stat").read_text().split(") ")[1][0] != "Z":
+            assert time.monotonic() < deadline, "the child never became a zombie"
+            time.sleep(0.01)
+        assert _pss(child) == 0
+        assert (_pss(os.getpid()) or 0) > 0  # a live process has some
+    finally:
+        os.waitpid(child, 0)
