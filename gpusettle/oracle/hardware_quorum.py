@@ -120,9 +120,14 @@ class HardwareCosigner:
     _guard: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __call__(self, request: HardwareCosignRequest, asker: str) -> tuple[int, dict[str, Any]]:
-        """(200, {"r", "vs"}) when this oracle agrees, else (409, {"rejected": {offerId: reason}})."""
+        """(200, {"r", "vs"}) when this oracle agrees, (409, {"rejected": {offerId: reason}}) when it does not, and
+        (503, {"error", "reason"}) when it cannot tell now (its node or the worker failed): ask again later."""
         check = request.check
-        problem = self._refusal(request)
+        try:
+            problem = self._refusal(request)
+        except Exception as exc:  # noqa: BLE001 - a node or worker failure is this peer's, not a verdict on the record
+            log.warning("hardware cosign for %s of offer %d not decided: %s", asker, check.offerId, exc)
+            return 503, {"error": "unavailable", "reason": f"cannot check offer {check.offerId} now: {exc}"}
         if problem is not None:
             log.warning("hardware cosign for %s of offer %d refused: %s", asker, check.offerId, problem)
             return 409, {"rejected": {str(check.offerId): problem}}

@@ -275,3 +275,11 @@ def test_two_of_two_records_a_check_both_oracles_verified(two_of_two: tuple[DevN
         checker_a.close()
         checker_b.close()
         server.stop()
+
+
+def test_a_peer_that_cannot_check_now_says_so_without_a_verdict() -> None:
+    def broken(offer_id: int, url: str) -> HardwareCheck:
+        raise httpx.ConnectError("the node is down")
+
+    status, answer = cosigner(broken)(HardwareCosignRequest(epoch=3, check=record()), ASKER)  # type: ignore[arg-type]
+    assert status == 503 and "cannot check offer 1 now" in answer["reason"] and "rejected" not in answer
