@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
@@ -985,60 +985,53 @@ class OracleApp:
         )
         return _error(422, "invalid_request", f"not a {what}: {detail}")
 
-    async def post_cosign(self, request: Request) -> Response:
-        """A peer's batch to co-sign: signed by a member of the on-chain oracle set, checked on the peers
-        pool (which is bounded: a flood of requests gets 503s, not a queue)."""
-        if self.cosign is None:
-            return _error(404, "not_a_peer", "this oracle does not co-sign for peers")
-        checked = await self._peer_body(request, COSIGN_PATH)
+    async def _cosign(
+        self,
+        request: Request,
+        path: str,
+        model: type[BaseModel],
+        handler: Callable[[Any, str], tuple[int, dict[str, Any]]] | None,
+        what: str,
+        absent: str,
+    ) -> Response:
+        """A peer's request to co-sign: signed by a member of the on-chain oracle set, parsed as `model` and
+        checked by `handler` on the peers pool (which is bounded: a flood of requests gets 503s, not a queue)."""
+        if handler is None:
+            return _error(404, "not_a_peer", absent)
+        checked = await self._peer_body(request, path)
         if isinstance(checked, Response):
             return checked
         signer, body = checked
         try:
-            cosign_request = CosignRequest.model_validate_json(body)
+            cosign_request = model.model_validate_json(body)
         except ValidationError as exc:
-            return self._invalid(exc, "cosign request")
+            return self._invalid(exc, what)
         try:
-            status, answer = await self.peers_pool.run(self.cosign, cosign_request, signer)
+            status, answer = await self.peers_pool.run(handler, cosign_request, signer)
         except PoolBusyError as exc:
             return _error(503, "busy", f"{exc}; ask again shortly")
         return json_response(status, answer)
+
+    async def post_cosign(self, request: Request) -> Response:
+        """A peer's batch of receipts to co-sign (each verified independently)."""
+        return await self._cosign(
+            request, COSIGN_PATH, CosignRequest, self.cosign, "cosign request",
+            "this oracle does not co-sign for peers",
+        )  # fmt: skip
 
     async def post_cosign_checkpoints(self, request: Request) -> Response:
         """A peer's batch of lease checkpoints to co-sign (checked against this oracle's own heartbeats)."""
-        if self.cosign_checkpoints is None:
-            return _error(404, "not_a_peer", "this oracle does not co-sign lease checkpoints")
-        checked = await self._peer_body(request, CHECKPOINT_COSIGN_PATH)
-        if isinstance(checked, Response):
-            return checked
-        signer, body = checked
-        try:
-            cosign_request = CheckpointCosignRequest.model_validate_json(body)
-        except ValidationError as exc:
-            return self._invalid(exc, "checkpoint cosign request")
-        try:
-            status, answer = await self.peers_pool.run(self.cosign_checkpoints, cosign_request, signer)
-        except PoolBusyError as exc:
-            return _error(503, "busy", f"{exc}; ask again shortly")
-        return json_response(status, answer)
+        return await self._cosign(
+            request, CHECKPOINT_COSIGN_PATH, CheckpointCosignRequest, self.cosign_checkpoints,
+            "checkpoint cosign request", "this oracle does not co-sign lease checkpoints",
+        )  # fmt: skip
 
     async def post_cosign_hardware(self, request: Request) -> Response:
         """A peer's hardware verdict to co-sign (this oracle challenges the offer itself first)."""
-        if self.cosign_hardware is None:
-            return _error(404, "not_a_peer", "this oracle does not co-sign hardware checks")
-        checked = await self._peer_body(request, HARDWARE_COSIGN_PATH)
-        if isinstance(checked, Response):
-            return checked
-        signer, body = checked
-        try:
-            cosign_request = HardwareCosignRequest.model_validate_json(body)
-        except ValidationError as exc:
-            return self._invalid(exc, "hardware cosign request")
-        try:
-            status, answer = await self.peers_pool.run(self.cosign_hardware, cosign_request, signer)
-        except PoolBusyError as exc:
-            return _error(503, "busy", f"{exc}; ask again shortly")
-        return json_response(status, answer)
+        return await self._cosign(
+            request, HARDWARE_COSIGN_PATH, HardwareCosignRequest, self.cosign_hardware,
+            "hardware cosign request", "this oracle does not co-sign hardware checks",
+        )  # fmt: skip
 
     async def health(self, request: Request) -> Response:
         try:
