@@ -12,6 +12,7 @@ the holder of the client's secret key can open it. The receipt's result hash is 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -35,6 +36,7 @@ from ..models import InputFile
 __all__ = [
     "ArchiveError",
     "InputError",
+    "OutputReadError",
     "OutputTooLarge",
     "SealError",
     "Sealer",
@@ -56,6 +58,11 @@ class InputError(GpusettleError):
 
 class OutputTooLarge(GpusettleError):
     """The program's outputs exceed the provider's limit."""
+
+
+class OutputReadError(GpusettleError):
+    """The worker could not read the program's outputs for reasons of its own (out of descriptors or
+    memory, an I/O error): the provider's failure, never an archive with outputs missing."""
 
 
 class ArchiveError(GpusettleError):
@@ -211,12 +218,30 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+_PROGRAMS_DOING = frozenset(
+    {errno.ELOOP, errno.ENOENT, errno.ENXIO, errno.EACCES, errno.EPERM, errno.ENOTDIR}
+)
+"""Why an output cannot be opened when the program made it so (a link, a socket, a mode of 0, a name
+removed or replaced): such names are skipped. Any other error is the worker's and fails the pack."""
+
+
+def _worker_error(path: Path, exc: OSError, what: str) -> OutputReadError:
+    return OutputReadError(
+        f"the worker could not {what} {path}: {exc.strerror or exc}",
+        "the provider's machine is short of open files, memory or disk; raise its limits and restart",
+    )
+
+
 def _open_regular(path: Path) -> tuple[int, int] | None:
-    """An open descriptor and the size of `path` when it is a regular file (never through a link)."""
+    """An open descriptor and the size of `path` when it is a regular file (never through a link);
+    None when the program made it something else or unreadable; OutputReadError for the worker's own
+    failures."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
+    except OSError as exc:
+        if exc.errno in _PROGRAMS_DOING:
+            return None
+        raise _worker_error(path, exc, "open") from exc
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
@@ -250,7 +275,16 @@ def pack_outputs(
     over_limit = 0
     total = 0
     if out_dir is not None and out_dir.is_dir() and not out_dir.is_symlink():
-        for root, dirs, names in os.walk(out_dir, followlinks=False):
+
+        def walk_error(exc: OSError) -> None:
+            # os.walk drops what it cannot list unless told: an archive missing outputs would be signed
+            where = Path(exc.filename) if exc.filename else out_dir
+            if exc.errno not in _PROGRAMS_DOING:
+                raise _worker_error(where, exc, "list") from exc
+            if where != out_dir:
+                skipped.append(where.relative_to(out_dir).as_posix())
+
+        for root, dirs, names in os.walk(out_dir, onerror=walk_error, followlinks=False):
             dirs.sort()
             for name in sorted(names):
                 path = Path(root) / name

@@ -3,10 +3,12 @@ fetch and output packing. Plain pytest: no chain, no bubblewrap."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.server
 import io
 import json
+import os
 import resource
 import tarfile
 import threading
@@ -16,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from gpusettle.models import InputFile
-from gpusettle.workloads.io import ArchiveError, InputError, fetch_inputs, pack_outputs, unpack
+from gpusettle.workloads.io import (
+    ArchiveError,
+    InputError,
+    OutputReadError,
+    fetch_inputs,
+    pack_outputs,
+    unpack,
+)
 
 
 def _sparse_bomb(real: int) -> bytes:
@@ -133,16 +142,93 @@ def _names(archive: bytes) -> list[str]:
         return tar.getnames()
 
 
+def _highest_open_fd() -> int:
+    return max(int(fd) for fd in os.listdir("/proc/self/fd"))
+
+
+def _scarce_descriptors(spare: int) -> tuple[int, int]:
+    """Limit this process's open files to `spare` above the highest one open now (a full test run holds
+    more than a fixed small limit would allow); returns the limits to restore."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_highest_open_fd() + 1 + spare, hard))
+    return soft, hard
+
+
 def test_packing_many_outputs_holds_one_file_open_at_a_time(tmp_path: Path) -> None:
     out = _outputs(tmp_path, 300)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))  # the worker's open files, made scarce
+    soft, hard = _scarce_descriptors(spare=16)  # the worker's open files, made scarce
     try:
         archive, skipped = pack_outputs(out, logs={}, result={}, max_bytes=1 << 20, log_tail=1024)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert skipped == []
     assert sum(1 for n in _names(archive) if n.startswith("out/")) == 300
+
+
+def test_a_worker_out_of_descriptors_fails_instead_of_packing_no_outputs(tmp_path: Path) -> None:
+    """Listing the outputs with no descriptor to spare used to give an archive without them (os.walk
+    drops the errors it meets), which the worker would have signed as the job's result."""
+    out = _outputs(tmp_path, 3)
+    soft, hard = _scarce_descriptors(spare=8)
+    held: list[int] = []
+    try:
+        while True:  # every free descriptor, the gaps below the highest included
+            try:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError as exc:
+                assert exc.errno == errno.EMFILE
+                break
+        with pytest.raises(OutputReadError, match="could not list") as caught:
+            pack_outputs(out, logs={}, result={}, max_bytes=1 << 20, log_tail=1024)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert "Too many open files" in str(caught.value)
+
+
+def test_a_file_the_worker_cannot_open_for_its_own_reasons_fails_the_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EMFILE on one output used to read as "not a regular file": the output went to `skipped`."""
+    out = _outputs(tmp_path, 3)
+    real_open = os.open
+
+    def open_(path: object, flags: int, *args: object) -> int:
+        if str(path).endswith("f0001"):
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", open_)
+    with pytest.raises(OutputReadError, match="f0001"):
+        pack_outputs(out, logs={}, result={}, max_bytes=1 << 20, log_tail=1024)
+
+
+def test_what_the_program_made_unreadable_is_skipped_not_a_worker_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mode of 0 on a file or folder under out/ is the program's doing: those names are reported as
+    skipped. (The tests run as root, where a mode of 0 keeps nothing out, so the refusals are made.)"""
+    out = _outputs(tmp_path, 2)
+    (out / "locked").mkdir()
+    (out / "locked" / "x").write_bytes(b"x")
+    real_open, real_scandir = os.open, os.scandir
+
+    def open_(path: object, flags: int, *args: object) -> int:
+        if str(path).endswith("f0001"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    def scandir(path: object) -> object:
+        if str(path).endswith("locked"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "scandir", scandir)
+    archive, skipped = pack_outputs(out, logs={}, result={}, max_bytes=1 << 20, log_tail=1024)
+    assert sorted(skipped) == ["f0001", "locked"]
+    assert [n for n in _names(archive) if n.startswith("out/")] == ["out/f0000"]
 
 
 def test_outputs_past_the_file_limit_are_left_out_and_reported(tmp_path: Path) -> None:
