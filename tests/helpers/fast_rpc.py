@@ -18,8 +18,8 @@ JSON-RPC request. None changes what a test sees; they only stop work whose resul
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import requests
 from brownie.network import rpc
