@@ -14,13 +14,14 @@ from typing import Any
 
 from ..eip712 import CompactSignature, Domain, from_compact, recover, sign_digest
 from ..hashing import keccak256
-from .models import Checkpoint, Heartbeat
+from .models import Checkpoint, Heartbeat, WorkerEndpoint
 
 __all__ = [
     "CHECKPOINT_ATTESTATION_TYPE",
     "CHECKPOINT_TYPE",
     "HEARTBEAT_TYPE",
     "LEASE_DOMAIN_NAME",
+    "WORKER_ENDPOINT_TYPE",
     "HeartbeatVerifier",
     "checkpoint_attestation_digest",
     "checkpoint_attestation_typed_data",
@@ -33,7 +34,11 @@ __all__ = [
     "heartbeat_typed_data",
     "lease_domain",
     "recover_heartbeat",
+    "recover_worker_endpoint",
     "sign_heartbeat",
+    "sign_worker_endpoint",
+    "worker_endpoint_digest",
+    "worker_endpoint_typed_data",
 ]
 
 LEASE_DOMAIN_NAME = "gpusettle LeaseEscrow"
@@ -47,10 +52,12 @@ CHECKPOINT_TYPE = (
     "bytes32 heartbeatsRoot)"
 )
 CHECKPOINT_ATTESTATION_TYPE = "CheckpointAttestation(bytes32 checkpointsHash,uint64 oracleEpoch)"
+WORKER_ENDPOINT_TYPE = "WorkerEndpoint(address provider,string url,uint64 issuedAt)"
 
 HEARTBEAT_TYPEHASH = keccak256(HEARTBEAT_TYPE.encode())
 CHECKPOINT_TYPEHASH = keccak256(CHECKPOINT_TYPE.encode())
 CHECKPOINT_ATTESTATION_TYPEHASH = keccak256(CHECKPOINT_ATTESTATION_TYPE.encode())
+WORKER_ENDPOINT_TYPEHASH = keccak256(WORKER_ENDPOINT_TYPE.encode())
 
 _DOMAIN_FIELDS = [
     {"name": "name", "type": "string"},
@@ -78,6 +85,11 @@ _TYPES: dict[str, list[dict[str, str]]] = {
     "CheckpointAttestation": [
         {"name": "checkpointsHash", "type": "bytes32"},
         {"name": "oracleEpoch", "type": "uint64"},
+    ],
+    "WorkerEndpoint": [
+        {"name": "provider", "type": "address"},
+        {"name": "url", "type": "string"},
+        {"name": "issuedAt", "type": "uint64"},
     ],
 }
 
@@ -165,6 +177,31 @@ def recover_heartbeat(heartbeat: Heartbeat, signature: bytes | str | CompactSign
     return recover(heartbeat_digest(heartbeat, domain), sig)
 
 
+def worker_endpoint_digest(endpoint: WorkerEndpoint, domain: Domain) -> bytes:
+    """The digest a worker key signs to announce where the oracles reach it."""
+    return _digest(
+        domain,
+        keccak256(
+            WORKER_ENDPOINT_TYPEHASH
+            + bytes(12)
+            + bytes.fromhex(endpoint.provider[2:])
+            + keccak256(endpoint.url.encode())
+            + _u(endpoint.issuedAt)
+        ),
+    )
+
+
+def sign_worker_endpoint(endpoint: WorkerEndpoint, domain: Domain, private_key: bytes | str) -> str:
+    """The worker key's signature of `endpoint` (65 bytes as 0x-hex)."""
+    return "0x" + from_compact(sign_digest(worker_endpoint_digest(endpoint, domain), private_key)).hex()
+
+
+def recover_worker_endpoint(endpoint: WorkerEndpoint, signature: bytes | str, domain: Domain) -> str:
+    """The checksummed address that signed `endpoint`; InvalidSignatureError when none can."""
+    sig = bytes.fromhex(signature.removeprefix("0x")) if isinstance(signature, str) else signature
+    return recover(worker_endpoint_digest(endpoint, domain), sig)
+
+
 class HeartbeatVerifier:
     """Recovers heartbeat signers for one LeaseEscrow, its domain separator computed once."""
 
@@ -190,6 +227,16 @@ def heartbeat_typed_data(heartbeat: Heartbeat, domain: Domain) -> dict[str, Any]
         "primaryType": "LeaseHeartbeat",
         "domain": domain.as_dict(),
         "message": heartbeat.model_dump(mode="json"),
+    }
+
+
+def worker_endpoint_typed_data(endpoint: WorkerEndpoint, domain: Domain) -> dict[str, Any]:
+    """The full EIP-712 message of a worker endpoint announcement."""
+    return {
+        "types": {"EIP712Domain": _DOMAIN_FIELDS, "WorkerEndpoint": _TYPES["WorkerEndpoint"]},
+        "primaryType": "WorkerEndpoint",
+        "domain": domain.as_dict(),
+        "message": endpoint.model_dump(mode="json"),
     }
 
 

@@ -18,6 +18,7 @@ from ..models import Address, Bytes32Hex, Uint8, Uint32, Uint64, Uint256
 __all__ = [
     "DEFAULT_HEARTBEAT_INTERVAL",
     "MAX_EVIDENCE_GPUS",
+    "MAX_WORKER_URL",
     "AvailabilityClass",
     "Checkpoint",
     "GpuEvidence",
@@ -28,6 +29,8 @@ __all__ = [
     "LeaseTerms",
     "ProbeAnswer",
     "ProbeRequest",
+    "WorkerEndpoint",
+    "WorkerEndpointSubmission",
     "evidence_hash",
 ]
 
@@ -156,6 +159,33 @@ class HeartbeatSubmission(_Model):
             evidenceHash=self.evidenceHash,
             serviceUp=self.serviceUp,
         )
+
+
+MAX_WORKER_URL = 256
+"""Longest worker URL an oracle takes from an announcement."""
+
+
+class WorkerEndpoint(_Model):
+    """WorkerEndpoint exactly as the worker key signs it under EIP-712 (off-chain only): where the
+    oracles reach the provider's worker to probe its leases and challenge its hardware."""
+
+    provider: Address
+    """The provider's staking wallet (the worker key must be its current one)."""
+    url: str = Field(min_length=1, max_length=MAX_WORKER_URL)
+    """The worker's probe server as the oracles reach it, e.g. https://gpu-box.example.org:8800."""
+    issuedAt: Uint64
+    """Unix seconds when the worker signed it; a later announcement replaces an earlier one."""
+
+
+class WorkerEndpointSubmission(WorkerEndpoint):
+    """The body of POST /v1/workers/endpoint: the WorkerEndpoint fields and the worker key's signature."""
+
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
+    """The worker key's signature of the WorkerEndpoint digest: 65 bytes r || s || v as 0x-hex."""
+
+    def endpoint(self) -> WorkerEndpoint:
+        """The signed part."""
+        return WorkerEndpoint(provider=self.provider, url=self.url, issuedAt=self.issuedAt)
 
 
 class Checkpoint(_Model):

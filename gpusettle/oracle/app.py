@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from eth_utils.address import is_address, to_checksum_address
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -65,6 +66,7 @@ from ..signed_requests import (
 )
 from .chainview import WorkerKeyCache
 from .checkpoint_quorum import CHECKPOINT_COSIGN_PATH, CheckpointCosignRequest
+from .endpoints import ENDPOINT_PATH, EndpointIntake, EndpointSettings
 from .hardware_quorum import HARDWARE_COSIGN_PATH, HardwareCosignRequest
 from .heartbeats import HeartbeatIntake, HeartbeatSettings, lease_uptime
 from .inputs import InputFiles, InputQuota, QuotaExceeded, Reservation, valid_input_name
@@ -266,6 +268,8 @@ class OracleApp:
     """Lease terms read from the chain (needed with `lease_domain`)."""
     heartbeat_settings: HeartbeatSettings = field(default_factory=HeartbeatSettings)
     """Heartbeat bucket size and clock windows."""
+    endpoint_settings: EndpointSettings = field(default_factory=EndpointSettings)
+    """What the oracle takes from workers' endpoint announcements (needs `lease_domain`)."""
     cosign_checkpoints: CheckpointCosignHandler | None = None
     """Check a peer's checkpoint batch and answer (blocking, on the peers pool)."""
     cosign_hardware: HardwareCosignHandler | None = None
@@ -296,6 +300,16 @@ class OracleApp:
                 self.metrics,
                 self.heartbeat_settings,
                 self.settings.store_timeout,
+            )
+        self.endpoint_intake: EndpointIntake | None = None
+        if self.lease_domain is not None:
+            self.endpoint_intake = EndpointIntake(
+                self.lease_domain,
+                self.store,
+                self._worker_key,
+                self.store_pool.run,
+                self.clock,
+                self.endpoint_settings,
             )
 
     def close(self) -> None:
@@ -331,6 +345,8 @@ class OracleApp:
                 Route("/v1/inputs/{sha256}", self.get_input, methods=["GET"]),
                 Route("/v1/specs/{spec_hash}", self.put_spec, methods=["PUT"]),
                 Route("/v1/specs/{spec_hash}", self.get_spec, methods=["GET"]),
+                Route(ENDPOINT_PATH, self.post_worker_endpoint, methods=["POST"]),
+                Route("/v1/workers/{provider}/endpoint", self.get_worker_endpoint, methods=["GET"]),
                 Route(COSIGN_PATH, self.post_cosign, methods=["POST"]),
                 Route(CHECKPOINT_COSIGN_PATH, self.post_cosign_checkpoints, methods=["POST"]),
                 Route(HARDWARE_COSIGN_PATH, self.post_cosign_hardware, methods=["POST"]),
@@ -491,6 +507,40 @@ class OracleApp:
         )
         await send({"type": "http.response.body", "body": data})
         self.metrics.heartbeat_latency.observe(time.perf_counter() - started)
+
+    async def post_worker_endpoint(self, request: Request) -> Response:
+        """POST /v1/workers/endpoint: where a provider's worker is reached, signed by its worker key."""
+        if self.endpoint_intake is None:
+            return _error(
+                404,
+                "no_leases",
+                "this oracle serves no LeaseEscrow, so it neither probes nor takes endpoints",
+            )
+        try:
+            body = await _read_limited(request, 4096)
+        except _TooLarge as exc:
+            return _error(413, "body_too_large", f"an endpoint announcement is at most {exc.limit} bytes")
+        try:
+            status, payload = await self.endpoint_intake.handle(body)
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; retry shortly")
+        return json_response(status, payload)
+
+    async def get_worker_endpoint(self, request: Request) -> Response:
+        """GET /v1/workers/{provider}/endpoint: the URL this oracle reaches that provider's worker at."""
+        raw = request.path_params["provider"]
+        if not is_address(raw):
+            return _error(400, "bad_address", f"{raw[:50]!r} is not an address")
+        provider = to_checksum_address(raw)
+        try:
+            url = await self.store_pool.run(self.store.worker_endpoint, provider)
+        except PoolBusyError as exc:
+            return _error(503, "busy", f"{exc}; retry shortly")
+        if url is None:
+            return _error(
+                404, "unknown_endpoint", f"provider {provider}'s worker has announced no endpoint here"
+            )
+        return json_response(200, {"provider": provider, "url": url})
 
     async def get_uptime(self, request: Request) -> Response:
         """Up and down seconds of `[from, to)` under the uptime rule, from the stored heartbeats and

@@ -70,7 +70,13 @@ class CheckpointQuorum:
             own=(self.address, self.key),
             peers=self.peers,
             ask=lambda url: ask_peer(
-                url, CHECKPOINT_COSIGN_PATH, body, self.peer_domain, self.key, self.address, self.timeout,
+                url,
+                CHECKPOINT_COSIGN_PATH,
+                body,
+                self.peer_domain,
+                self.key,
+                self.address,
+                self.timeout,
                 self.transport,
             ),
         )

@@ -149,8 +149,16 @@ def oracle() -> None:
     "worker_urls",
     multiple=True,
     metavar="PROVIDER=URL",
-    help="Where a provider's worker answers probes and hardware checks (repeat); leases and offers of other "
-    "providers are not probed or checked.",
+    help="Where a provider's worker answers probes and hardware checks (repeat); it wins over the URL the "
+    "provider's worker announces itself (POST /v1/workers/endpoint). Leases and offers of providers with "
+    "neither are not probed or checked.",
+)
+@click.option(
+    "--allow-private-worker-urls/--public-worker-urls-only",
+    default=None,
+    help="Take worker announcements whose host is loopback or a private network. Default: allowed on a "
+    "development chain (31337, 1337), refused elsewhere, since the oracle would send requests wherever a "
+    "provider points it.",
 )
 @knob(
     "--hardware-every",
@@ -197,6 +205,7 @@ def run(
     checkpoint_lag: int | None,
     lease_scan_every: float,
     worker_urls: tuple[str, ...],
+    allow_private_worker_urls: bool | None,
     hardware_every: float,
     hardware_scale: float,
     log_level: str,
@@ -206,15 +215,18 @@ def run(
     Signs with --account: a key store alias, or dev:N on a development chain (`deploy` makes dev:0 the
     oracle unless told otherwise). A key outside the on-chain oracle set is refused unless --no-post.
 
-    Hardware checks run on their own for the offers of the providers named with --worker-url: an offer with no
+    Workers announce where they answer (signed by the worker key); --worker-url overrides an announcement.
+    Hardware checks run on their own for the offers of providers whose worker URL is known: an offer with no
     recorded check soon after it appears, then each offer again at random times (--hardware-every). A verdict
     is recorded in the HardwareRegistry where the oracle set's threshold is 1; above 1 the checks still run
     (log and metrics) but nothing is recorded. With --no-post no checks are scheduled."""
     from urllib.parse import urlparse
 
+    from ..deploy.networks import DEVELOPMENT_CHAIN_IDS
     from ..hardware.sizing import ChallengeSettings
     from .app import IntakeSettings
     from .checkpoints import CheckpointSettings
+    from .endpoints import EndpointSettings
     from .hardware_schedule import HardwareSchedule
     from .heartbeats import HeartbeatSettings
     from .inputs import InputQuota
@@ -292,6 +304,13 @@ def run(
                 scan_every=lease_scan_every,
             ),
             challenge=ChallengeSettings(scale=hardware_scale, worker_urls=urls),
+            endpoints=EndpointSettings(
+                allow_private=(
+                    client.chain.chain_id in DEVELOPMENT_CHAIN_IDS
+                    if allow_private_worker_urls is None
+                    else allow_private_worker_urls
+                )
+            ),
         )
         service = OracleService(config, connect, account, arbiter)
     except BaseException:

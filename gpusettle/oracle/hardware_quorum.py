@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..eip712 import CompactSignature, Domain
 from ..hardware.attest import check_digest, sign_check
 from ..hardware.models import HardwareCheck
+from .endpoints import UrlLookup
 from .quorum import ask_peer, gather_signatures
 
 __all__ = [
@@ -81,7 +82,13 @@ class HardwareQuorum:
             own=(self.address, self.key),
             peers=self.peers,
             ask=lambda url: ask_peer(
-                url, HARDWARE_COSIGN_PATH, body, self.peer_domain, self.key, self.address, self.timeout,
+                url,
+                HARDWARE_COSIGN_PATH,
+                body,
+                self.peer_domain,
+                self.key,
+                self.address,
+                self.timeout,
                 self.transport,
             ),
         )
@@ -106,7 +113,7 @@ class HardwareCosigner:
     view: OfferView
     challenge: Callable[[int, str], HardwareCheck]
     """Runs this oracle's own challenge of an offer against a worker URL: its verdict."""
-    worker_urls: dict[str, str]
+    worker_urls: UrlLookup
     """Provider (checksummed) -> its worker's base URL, from this oracle's own settings."""
     registry_domain: Domain
     key: bytes = field(repr=False)
@@ -132,7 +139,9 @@ class HardwareCosigner:
             log.warning("hardware cosign for %s of offer %d refused: %s", asker, check.offerId, problem)
             return 409, {"rejected": {str(check.offerId): problem}}
         r, vs = sign_check(check, request.epoch, self.registry_domain, self.key).hex()
-        log.info("hardware check of offer %d (%s) co-signed for %s", check.offerId, _word(check.passed), asker)
+        log.info(
+            "hardware check of offer %d (%s) co-signed for %s", check.offerId, _word(check.passed), asker
+        )
         return 200, {"r": r, "vs": vs}
 
     def _refusal(self, request: HardwareCosignRequest) -> str | None:
@@ -142,7 +151,9 @@ class HardwareCosigner:
             return f"the oracle set's epoch is {epoch}, not {request.epoch}"
         now = self.clock()
         if check.checkedAt > now + 60 or now - check.checkedAt > self.max_age:
-            return f"the record is dated {check.checkedAt}, not within {self.max_age:.0f} s of now ({int(now)})"
+            return (
+                f"the record is dated {check.checkedAt}, not within {self.max_age:.0f} s of now ({int(now)})"
+            )
         provider, gpus, vram, active = self.view.offer_terms(check.offerId)
         if not active:
             return f"offer {check.offerId} is withdrawn"

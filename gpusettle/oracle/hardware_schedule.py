@@ -42,6 +42,7 @@ from typing import Protocol
 from ..chain.client import OfferInfo, OracleSet
 from ..errors import ConfigError, ContractError
 from ..hardware.models import HardwareCheck
+from .endpoints import UrlLookup
 from .hardware import Verdict
 from .metrics import OracleMetrics
 from .quorum import QuorumError
@@ -91,7 +92,7 @@ class HardwareScheduler:
         chain: OfferSource,
         challenge: Callable[[int, str], Verdict],
         record: Callable[[HardwareCheck], str],
-        worker_urls: dict[str, str],
+        worker_urls: UrlLookup,
         settings: HardwareSchedule,
         metrics: OracleMetrics,
         clock: Callable[[], float] = time.time,
@@ -115,7 +116,10 @@ class HardwareScheduler:
         self._seen = 0
         self._next_scan = -float("inf")
         self._due: dict[int, float] = {}
-        self._urls: dict[int, str] = {}
+        self._providers: dict[int, str] = {}
+        """The provider of each offer being checked (its worker URL is looked up at each check)."""
+        self._unreachable: dict[int, str] = {}
+        """Active offers whose provider's worker URL is not known yet: looked for again at each scan."""
         self._recording: bool | None = None
         self._queue: deque[HardwareCheck] = deque()
         self._lock = threading.Lock()
@@ -148,6 +152,11 @@ class HardwareScheduler:
             while self._seen < count:
                 self._discover(self._seen + 1, now)
                 self._seen += 1
+            for offer_id, provider in list(self._unreachable.items()):
+                if self.worker_urls.get(provider) is not None:
+                    del self._unreachable[offer_id]
+                    log.info("offer %d: its provider's worker URL is known now", offer_id)
+                    self._schedule(offer_id, provider, now)
         except Exception as exc:  # noqa: BLE001 - the node may be down; the next scan tries again
             log.warning(
                 "hardware checks: cannot read the offers (%s); trying again in %g s",
@@ -174,15 +183,19 @@ class HardwareScheduler:
         if not offer.active:
             log.debug("offer %d is withdrawn: not checked", offer_id)
             return
-        url = self.worker_urls.get(offer.provider)
-        if url is None:
+        if self.worker_urls.get(offer.provider) is None:
             log.info(
-                "offer %d: its provider %s has no --worker-url; its hardware is not checked",
+                "offer %d: its provider %s's worker URL is unknown (no --worker-url, no announcement); its "
+                "hardware is checked once the worker announces where it answers",
                 offer_id,
                 offer.provider,
             )
+            self._unreachable[offer_id] = offer.provider
             return
-        self._urls[offer_id] = url
+        self._schedule(offer_id, offer.provider, now)
+
+    def _schedule(self, offer_id: int, provider: str, now: float) -> None:
+        self._providers[offer_id] = provider
         if not self.chain.hardware_checked_at(offer_id):
             wait = self.rng.uniform(0.0, self.settings.onboard_within)
             self._due[offer_id] = now + wait
@@ -191,7 +204,13 @@ class HardwareScheduler:
             self._due[offer_id] = now + self._draw()
 
     def _check(self, offer_id: int) -> None:
-        url = self._urls[offer_id]
+        provider = self._providers[offer_id]
+        url = self.worker_urls.get(provider)
+        if url is None:  # an announced name that no longer resolves to a public address
+            log.info("offer %d: its provider's worker URL is no longer usable; waiting for another", offer_id)
+            del self._due[offer_id]
+            self._unreachable[offer_id] = provider
+            return
         try:
             if not self.chain.offer(offer_id).active:
                 log.info("offer %d was withdrawn: no more hardware checks", offer_id)

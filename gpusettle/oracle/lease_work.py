@@ -24,6 +24,7 @@ from .chainview import ChainView
 from .checkpoint_poster import CheckpointPoster
 from .checkpoint_quorum import CheckpointCosignRequest, CheckpointQuorum
 from .checkpoints import CheckpointBuilder, CheckpointSettings, cosign_refusal
+from .endpoints import UrlLookup
 from .heartbeats import HeartbeatSettings, lease_uptime
 from .leaseview import LeaseTermsCache, LeaseView
 from .metrics import OracleMetrics
@@ -93,6 +94,7 @@ class LeaseWork:
         poster_settings: PosterSettings | None = None,
         confirmations: int = 1,
         clock: Callable[[], float] = time.time,
+        worker_urls: UrlLookup | None = None,
     ) -> None:
         """`chain` (gpusettle.chain.tx.Chain) and `contract` (LeaseEscrow's web3 contract) are needed only
         to post; without them this oracle probes, builds and co-signs but does not send."""
@@ -115,6 +117,7 @@ class LeaseWork:
             interval=interval,
             metrics=metrics,
             clock=clock,
+            urls=worker_urls,
         )
         self.quorum = CheckpointQuorum(
             self.domain, peer_domain, bytes(account.key), account.address, list(peers)

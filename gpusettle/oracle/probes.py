@@ -5,7 +5,8 @@ products, no matmul of the oracle's own). A wrong, late or missing answer marks 
 was sent in as down (the uptime rule), whatever the heartbeats of that bucket say.
 
 The request carries the oracle's peer-request signature headers (gpusettle.signed_requests), so a
-worker can tell an oracle of the set from anyone else. A lease whose worker URL this oracle does not
+worker can tell an oracle of the set from anyone else. The worker's URL is the operator's --worker-url
+or the provider's signed announcement (endpoints.py); a lease whose worker URL this oracle does not
 know is not probed (and never marked down for it).
 """
 
@@ -27,6 +28,7 @@ from ..leases.models import LeaseTerms, ProbeAnswer, ProbeRequest
 from ..signed_requests import peer_request_headers
 from ..workloads.freivalds import default_tolerance, freivalds
 from ..workloads.matmul import decode_result, generate_inputs
+from .endpoints import UrlLookup
 from .metrics import OracleMetrics
 from .store import Store
 
@@ -95,6 +97,8 @@ class Prober:
     metrics: OracleMetrics = field(default_factory=OracleMetrics)
     clock: Callable[[], float] = time.time
     transport: httpx.BaseTransport | None = None
+    urls: UrlLookup | None = None
+    """Where each provider's worker is reached; None: `settings.worker_urls` alone."""
     _due: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,7 +129,7 @@ class Prober:
             )
             if due > now:
                 continue
-            url = self.settings.worker_urls.get(lease.provider)
+            url = (self.urls or self.settings.worker_urls).get(lease.provider)
             if url is None:
                 self._due[lease.leaseId] = now + self.settings.every
                 continue

@@ -189,7 +189,9 @@ class QuorumSigner:
             threshold=threshold,
             own=(self.address, self.key),
             peers=self.peers,
-            ask=lambda url: ask_peer(url, COSIGN_PATH, body, self.domain, self.key, self.address, self.timeout),
+            ask=lambda url: ask_peer(
+                url, COSIGN_PATH, body, self.domain, self.key, self.address, self.timeout
+            ),
         )
         return Attestation(
             receipts_hash=rh,

@@ -33,6 +33,7 @@ from ..models import JobSpec, SignedReceipt
 from .app import IntakeSettings, OracleApp
 from .chainview import ChainView, Web3ChainView, WorkerKeyCache
 from .checkpoint_quorum import CheckpointCosignRequest
+from .endpoints import EndpointSettings, WorkerUrls
 from .hardware import HardwareChecker, record_check
 from .hardware_quorum import HardwareCosigner, HardwareQuorum
 from .hardware_schedule import HardwareSchedule, HardwareScheduler
@@ -103,8 +104,10 @@ class OracleConfig:
     hardware: HardwareSchedule = field(default_factory=HardwareSchedule)
     """When offers' hardware is checked (gpusettle.oracle.hardware_schedule)."""
     challenge: ChallengeSettings = field(default_factory=ChallengeSettings)
-    """How a hardware check is sized and timed, and where the providers' workers answer: offers of providers
-    with no worker URL here are not checked (none at all: no scheduled checks)."""
+    """How a hardware check is sized and timed, and where the providers' workers answer (the operator's
+    --worker-url; the providers' own announcements fill in the rest where the oracle follows a LeaseEscrow)."""
+    endpoints: EndpointSettings = field(default_factory=EndpointSettings)
+    """What the oracle takes from the workers' endpoint announcements."""
 
     @property
     def url(self) -> str:
@@ -165,6 +168,11 @@ class OracleService:
             address=oracle_account.address,
             peers=list(config.peers),
         )
+        self.worker_urls = WorkerUrls(
+            configured={**config.leases.probes.worker_urls, **config.challenge.worker_urls},
+            store=self.store,
+            allow_private=config.endpoints.allow_private,
+        )
         self.lease_work = self._lease_work(client, lease_view)
         self._cosign_checker: HardwareChecker | None = None
         self.app = OracleApp(
@@ -186,6 +194,7 @@ class OracleService:
             lease_domain=self.lease_work.domain if self.lease_work else None,
             lease_terms=self.lease_work.terms if self.lease_work else None,
             heartbeat_settings=config.leases.heartbeats,
+            endpoint_settings=config.endpoints,
             cosign_checkpoints=self.cosign_checkpoints if self.lease_work else None,
             cosign_hardware=self._hardware_cosigner(client, oracle_account),
         )
@@ -228,17 +237,18 @@ class OracleService:
         return HardwareCosigner(
             view=_View(),
             challenge=lambda offer_id, url: checker.challenge(offer_id, url).check,
-            worker_urls=self.config.challenge.worker_urls,
+            worker_urls=self.worker_urls,
             registry_domain=registry_domain(client.chain.chain_id, str(registry.address)),
             key=bytes(account.key),
             clock=self.clock,
         )
 
     def _schedule_hardware(self, client: Gpusettle) -> None:
-        """Scheduled hardware checks: on when `config.hardware.every` > 0, worker URLs are known, this oracle
-        posts and the deployment has a HardwareRegistry."""
+        """Scheduled hardware checks: on when `config.hardware.every` > 0, worker URLs can be known (configured,
+        or announced to an oracle that follows a LeaseEscrow), this oracle posts and the deployment has a
+        HardwareRegistry."""
         schedule, challenge = self.config.hardware, self.config.challenge
-        if schedule.every <= 0 or not challenge.worker_urls:
+        if schedule.every <= 0 or not (challenge.worker_urls or self.app.endpoint_intake is not None):
             return
         if not self.config.post:
             log.info("no scheduled hardware checks: this oracle records nothing (--no-post)")
@@ -267,7 +277,7 @@ class OracleService:
             chain=gs,
             challenge=checker.challenge,
             record=record,
-            worker_urls=challenge.worker_urls,
+            worker_urls=self.worker_urls,
             settings=schedule,
             metrics=self.metrics,
             clock=self.clock,
@@ -301,6 +311,7 @@ class OracleService:
             poster_settings=self.config.poster,
             confirmations=confirmations_for(client.chain.chain_id, self.config.poster.confirmations),
             clock=self.clock,
+            worker_urls=self.worker_urls,
         )
 
     def cosign_checkpoints(

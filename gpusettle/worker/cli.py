@@ -139,6 +139,14 @@ def worker() -> None:
     "--probe-host", default="127.0.0.1", show_default=True, help="Interface the probe server listens on."
 )
 @click.option(
+    "--announce-url",
+    type=HTTP_URL,
+    default=None,
+    help="Where the oracles reach the probe server, e.g. https://gpu-box.example.org:8800 (behind your NAT or "
+    "proxy); the worker tells each oracle, signed with the worker key, at start and every 5 minutes. Without it "
+    "only oracles whose operator names this worker (--worker-url) probe it.",
+)
+@click.option(
     "--availability",
     "availability_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -187,6 +195,7 @@ def run(
     heartbeat_interval: int,
     probe_port: int | None,
     probe_host: str,
+    announce_url: str | None,
     availability_file: Path | None,
     owner_use_marker: Path | None,
     poll_interval: float,
@@ -269,6 +278,7 @@ def run(
             heartbeat_interval,
             probe_port,
             probe_host,
+            announce_url,
             availability_file or (settings.home / "availability.toml"),
             availability_file is not None,
             owner_use_marker,
@@ -297,6 +307,7 @@ def _lease_config(
     heartbeat_interval: int,
     probe_port: int | None,
     probe_host: str,
+    announce_url: str | None,
     availability_path: Path,
     availability_asked: bool,
     owner_use_marker: Path | None,
@@ -313,6 +324,11 @@ def _lease_config(
     if address is None:
         log.info("leases: off (the deployment record names no LeaseEscrow; --lease-escrow names one)")
         return None
+    if announce_url is not None and probe_port is None:
+        raise ConfigError(
+            f"--announce-url {announce_url} names a probe server, but none is started",
+            "add --probe-port (the port the probe server listens on behind that URL)",
+        )
     if availability_asked and not availability_path.is_file():
         raise ConfigError(
             f"--availability {availability_path}: no such file",
@@ -333,6 +349,7 @@ def _lease_config(
         heartbeat_interval=heartbeat_interval,
         probe_port=probe_port,
         probe_host=probe_host,
+        announce_url=announce_url,
         availability=availability,
         owner_marker=owner_use_marker,
     )

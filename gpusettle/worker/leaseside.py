@@ -15,6 +15,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from ..eip712 import Domain
+from .announce import EndpointAnnouncer
 from .availability import AvailabilityController
 from .hardware import HardwareResponder
 from .heartbeat import HeartbeatSender
@@ -47,6 +48,10 @@ class LeaseSideConfig:
     probe_port: int | None = None
     """Serve POST /v1/probe here (0: any free port); None: no probe server."""
     probe_host: str = "127.0.0.1"
+    announce_url: str | None = None
+    """Where the oracles reach the probe server (announced to them, signed); None: announce nothing."""
+    announce_every: float = 300.0
+    """Seconds between announcements to each oracle."""
     probe_auth: Callable[[Mapping[str, str], bytes], None] | None = None
     """Who may probe (probe.peer_auth: the oracle set); the worker sets it from its chain client."""
     hardware_auth: Callable[[Mapping[str, str], bytes], None] | None = None
@@ -67,6 +72,7 @@ class LeaseSide:
     heartbeats: HeartbeatSender
     availability: AvailabilityController | None
     probe: ProbeServer | None
+    announcer: EndpointAnnouncer | None = None
 
     def loops(self) -> list[tuple[str, Callable[[], bool]]]:
         """(name, one pass) of each loop the worker runs for leases."""
@@ -77,6 +83,8 @@ class LeaseSide:
         if self.availability is not None:
             availability = self.availability
             out.append(("availability", lambda: availability.tick() is not None))
+        if self.announcer is not None:
+            out.append(("announce", self.announcer.tick))
         return out
 
     def refuse_new(self) -> str | None:
@@ -94,6 +102,8 @@ class LeaseSide:
         self.supervisor.stop_all()
         if self.probe is not None:
             self.probe.stop()
+        if self.announcer is not None:
+            self.announcer.close()
 
 
 def _our_sessions(state: WorkerState) -> set[int]:
@@ -170,4 +180,18 @@ def build_lease_side(
             hardware=HardwareResponder(slots.real_gpus, auth=config.hardware_auth).handle,
         ).start()
         log.info("answering lease probes on http://%s:%d/v1/probe", config.probe_host, probe.port)
-    return LeaseSide(supervisor, heartbeats, availability, probe)
+    announcer = None
+    if config.announce_url is not None:
+        announcer = EndpointAnnouncer(
+            url=config.announce_url,
+            private_key=bytes(account.key),
+            provider=provider,
+            domain=config.domain,
+            oracles=config.oracles,
+            every=config.announce_every,
+        )
+    elif probe is not None:
+        log.info(
+            "no --announce-url: only oracles whose operator names this worker (--worker-url) will probe it"
+        )
+    return LeaseSide(supervisor, heartbeats, availability, probe, announcer)

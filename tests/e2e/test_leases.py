@@ -145,9 +145,7 @@ class Leasing:
         self.worker = self.world.start_worker(self.oracle_url, *self.worker_args)
 
     def restart_oracle(self) -> None:
-        self.oracle, _ = self.world.start_oracle(
-            "oracle", *oracle_args(self.world, self.probe_url), port=self.oracle_port
-        )
+        self.oracle, _ = self.world.start_oracle("oracle", *oracle_args(), port=self.oracle_port)
 
     def probes(self) -> dict[str, float]:
         """The oracle's probe counters by outcome (its /metrics)."""
@@ -193,9 +191,10 @@ class Leasing:
         return cps
 
 
-def oracle_args(world: World, probe_url: str) -> tuple[str, ...]:
+def oracle_args() -> tuple[str, ...]:
     """Heartbeats every second, checkpoints every 4, and a probe of each lease about every 2 s through the
-    provider's worker (a wrong, late or missing answer is down time)."""
+    provider's worker (a wrong, late or missing answer is down time). The oracle is not told where the worker
+    is: the worker announces its probe URL itself (`--announce-url`)."""
     return (
         "--heartbeat-interval",
         "1",
@@ -207,8 +206,6 @@ def oracle_args(world: World, probe_url: str) -> tuple[str, ...]:
         "0.5",
         "--probe-every",
         "2",
-        "--worker-url",
-        f"{world.provider.address}={probe_url}",
     )
 
 
@@ -235,7 +232,7 @@ def leasing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Leasing]:
         while probe_port == oracle_port:  # picked before either binds
             probe_port = free_port(*PORTS)
         probe_url = f"http://127.0.0.1:{probe_port}"
-        oracle, url = w.start_oracle("oracle", *oracle_args(w, probe_url), port=oracle_port)
+        oracle, url = w.start_oracle("oracle", *oracle_args(), port=oracle_port)
         put = httpx.put(f"{url}/v1/specs/{spec.spec_hash()}", content=spec.canonical_json(), timeout=10)
         assert put.status_code == 201, put.text
         marker = tmp / "owner-use"
@@ -253,6 +250,8 @@ def leasing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Leasing]:
             str(marker),
             "--probe-port",
             str(probe_port),
+            "--announce-url",
+            probe_url,
         )
         worker = w.start_worker(url, *args)
         yield Leasing(w, spec, hold, marker, oracle, url, oracle_port, worker, args, probe_url)
@@ -273,6 +272,9 @@ def test_a_lease_runs_through_checkpoints_and_closes_with_exact_balances(leasing
     # was right: a failed probe would have marked its bucket down.
     after = leasing.probes()
     assert after["passed"] > probes["passed"] and after["failed"] == probes["failed"], (probes, after)
+    # ... at the URL the worker announced (the oracle was given none).
+    known = httpx.get(f"{leasing.oracle_url}/v1/workers/{w.provider.address}/endpoint", timeout=10)
+    assert known.status_code == 200 and known.json()["url"] == leasing.probe_url, known.text
     leasing.send(w.client, "closeLease", lease_id)
     leasing.wait_status(lease_id, 3)
     wait_until(lambda: leasing.service_pid(lease_id) is None, 15, "the service to stop at close", w)

@@ -187,7 +187,7 @@ def test_providers_without_a_worker_url_are_skipped_with_one_log_line(
             r.at(float(t))
     assert {offer for offer, _, _ in r.asked} == {checked}
     lines = [rec.getMessage() for rec in caplog.records if f"offer {skipped}" in rec.getMessage()]
-    assert len(lines) == 1 and "no --worker-url" in lines[0] and P2 in lines[0], lines
+    assert len(lines) == 1 and "worker URL is unknown" in lines[0] and P2 in lines[0], lines
     assert not [rec for rec in caplog.records if f"offer {withdrawn}:" in rec.getMessage()]
 
 
@@ -302,3 +302,27 @@ def test_metrics_show_each_offers_last_check() -> None:
     assert reg.get_sample_value("gpusettle_oracle_hardware_checked_at", {"offer": str(a)}) == int(START)
     assert reg.get_sample_value("gpusettle_oracle_hardware_passed", {"offer": str(a)}) == 1
     assert reg.get_sample_value("gpusettle_oracle_hardware_passed", {"offer": str(b)}) == 0
+
+
+def test_an_offer_is_checked_once_its_worker_announces_where_it_answers_and_at_the_url_of_the_day() -> None:
+    chain = FakeChain()
+    urls: dict[str, str] = {}
+    offer = chain.add(P2)
+    r = rig(chain, expo=[1.0] * 10, uniform=[0.0, 0.0], urls=urls)
+    for t in range(0, 100, 10):
+        r.at(float(t))
+    assert r.asked == []  # nothing known: nothing sent anywhere
+    urls[P2] = "http://gpu-box-2:8800"  # the worker announced itself
+    for t in range(100, 130, 10):
+        r.at(float(t))
+    assert [(o, u) for o, u, _ in r.asked] == [(offer, "http://gpu-box-2:8800")]
+    urls[P2] = "http://gpu-box-2b:8800"  # a newer announcement: the next check goes there
+    r.at(float(EVERY + 200))
+    assert [(o, u) for o, u, _ in r.asked][-1] == (offer, "http://gpu-box-2b:8800")
+    del urls[P2]  # no longer usable (say, it resolves privately now): no check, waiting again
+    r.at(float(3 * EVERY + 400))
+    assert len(r.asked) == 2
+    urls[P2] = "http://gpu-box-2c:8800"
+    r.at(float(3 * EVERY + 420))
+    r.at(float(3 * EVERY + 440))
+    assert [(o, u) for o, u, _ in r.asked][-1] == (offer, "http://gpu-box-2c:8800")

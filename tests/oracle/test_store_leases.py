@@ -188,3 +188,16 @@ def test_the_receipt_poster_skips_nonces_open_checkpoint_batches_hold(tmp_path: 
         assert poster._next_nonce(store.open_batches()) == 4
     finally:
         store.close()
+
+
+def test_a_worker_endpoint_is_replaced_only_by_a_later_one_and_survives_reopening(open_store: Opener) -> None:
+    store = open_store()
+    provider = "0x00000000000000000000000000000000000000A1"
+    assert store.worker_endpoint(provider) is None
+    assert store.record_worker_endpoint(provider, "http://a.example:1", 100, "0xW")
+    assert not store.record_worker_endpoint(provider, "http://b.example:1", 100, "0xW")  # same second
+    assert not store.record_worker_endpoint(provider, "http://c.example:1", 99, "0xW")  # older
+    assert store.worker_endpoint(provider) == "http://a.example:1"
+    assert store.record_worker_endpoint(provider, "http://d.example:1", 101, "0xW2")
+    store.close()
+    assert open_store().worker_endpoint(provider) == "http://d.example:1"

@@ -97,7 +97,7 @@ def test_an_old_oracle_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> N
         assert store.prune(older_than=4e9).receipts == 1  # the retention indexes of migration 2 work
     finally:
         store.close()
-    assert _version(path) == len(SQLITE) == 3
+    assert _version(path) == len(SQLITE) == 4
     assert {"receipts_retention", "batches_retention"} <= _indexes(path)
 
 
@@ -152,7 +152,7 @@ def test_a_postgres_store_at_version_1_is_migrated(pg_dsn: str) -> None:
         )
     store = PostgresStore(pg_dsn)
     try:
-        assert store.schema_version() == len(POSTGRES) == 3
+        assert store.schema_version() == len(POSTGRES) == 4
         record = store.receipt(7)
         assert record is not None and record.status == "received" and record.struct_hash == b"\x01"
     finally:

@@ -29,9 +29,13 @@ from gpusettle.leases.eip712 import (
     heartbeat_typed_data,
     lease_domain,
     recover_heartbeat,
+    recover_worker_endpoint,
     sign_heartbeat,
+    sign_worker_endpoint,
+    worker_endpoint_digest,
+    worker_endpoint_typed_data,
 )
-from gpusettle.leases.models import Checkpoint, Heartbeat
+from gpusettle.leases.models import Checkpoint, Heartbeat, WorkerEndpoint
 
 DOMAIN = lease_domain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
 KEY = "0x" + "11" * 32
@@ -154,3 +158,34 @@ def test_any_heartbeat_matches_eth_account(lease: int, ts: int, up: bool, ev: by
         serviceUp=up,
     )
     assert heartbeat_digest(beat, DOMAIN) == _eth_account_digest(heartbeat_typed_data(beat, DOMAIN))
+
+
+ENDPOINT = WorkerEndpoint(
+    provider="0x00000000000000000000000000000000000000a1",
+    url="https://gpu-box.example.org:8800",
+    issuedAt=1_700_000_000,
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(url=st.text(min_size=1, max_size=256), issued=st.integers(0, 2**64 - 1))
+def test_worker_endpoint_digest_matches_eth_account(url: str, issued: int) -> None:
+    endpoint = WorkerEndpoint(provider=ENDPOINT.provider, url=url, issuedAt=issued)
+    assert worker_endpoint_digest(endpoint, DOMAIN) == _eth_account_digest(
+        worker_endpoint_typed_data(endpoint, DOMAIN)
+    )
+
+
+def test_worker_endpoint_signature_recovers_and_binds_every_field() -> None:
+    signature = sign_worker_endpoint(ENDPOINT, DOMAIN, KEY)
+    theirs = Account.sign_typed_data(KEY, full_message=worker_endpoint_typed_data(ENDPOINT, DOMAIN))
+    assert signature == "0x" + bytes(theirs.signature).hex()
+    assert recover_worker_endpoint(ENDPOINT, signature, DOMAIN) == SIGNER
+    for changed in (
+        ENDPOINT.model_copy(update={"url": "https://gpu-box.example.org:8801"}),
+        ENDPOINT.model_copy(update={"issuedAt": ENDPOINT.issuedAt + 1}),
+        ENDPOINT.model_copy(update={"provider": "0x00000000000000000000000000000000000000a2"}),
+    ):
+        assert recover_worker_endpoint(changed, signature, DOMAIN) != SIGNER
+    other_chain = lease_domain(1, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
+    assert recover_worker_endpoint(ENDPOINT, signature, other_chain) != SIGNER

@@ -127,6 +127,29 @@ class LeaseSQLStore(GroupCommitStore[C]):
         counts = {int(ok): int(n) for ok, n in rows}
         return counts.get(1, 0), counts.get(0, 0)
 
+    # -- worker endpoints ------------------------------------------------------------------------------
+
+    def record_worker_endpoint(self, provider: str, url: str, issued_at: int, signer: str) -> bool:
+        return bool(
+            self._write(
+                lambda conn: (
+                    self._exec(
+                        conn,
+                        "INSERT INTO worker_endpoints (provider, url, issued_at, signer, received_at) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (provider) DO UPDATE SET url = excluded.url, "
+                        "issued_at = excluded.issued_at, signer = excluded.signer, received_at = excluded.received_at "
+                        "WHERE worker_endpoints.issued_at < excluded.issued_at",
+                        (provider, url, issued_at, signer, time.time()),
+                    ).rowcount
+                    == 1
+                )
+            )
+        )
+
+    def worker_endpoint(self, provider: str) -> str | None:
+        rows = self._rows("SELECT url FROM worker_endpoints WHERE provider = ?", (provider,))
+        return str(rows[0][0]) if rows else None
+
     # -- checkpoints -----------------------------------------------------------------------------------
 
     def add_checkpoint(

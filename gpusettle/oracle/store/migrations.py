@@ -130,11 +130,25 @@ def _leases(blob: str, real: str, serial: str, seq: str) -> tuple[str, ...]:
     )
 
 
+def _worker_endpoints(real: str) -> tuple[str, ...]:
+    """4: the worker URL each provider announced last (signed by its worker key)."""
+    return (
+        f"""CREATE TABLE IF NOT EXISTS worker_endpoints (
+            provider      TEXT PRIMARY KEY,
+            url           TEXT NOT NULL,
+            issued_at     BIGINT NOT NULL,
+            signer        TEXT NOT NULL,
+            received_at   {real} NOT NULL
+        )""",
+    )
+
+
 SQLITE: tuple[tuple[str, ...], ...] = (
     _SQLITE_V1,
     # 2: indexes that let `prune` find what retention allows it to forget without a full scan.
     _RETENTION_INDEXES,
     _leases("BLOB", "REAL", "INTEGER PRIMARY KEY AUTOINCREMENT", ""),
+    _worker_endpoints("REAL"),
 )
 
 _POSTGRES_V1 = (
@@ -189,4 +203,5 @@ POSTGRES: tuple[tuple[str, ...], ...] = (
     _POSTGRES_V1,
     _RETENTION_INDEXES,
     _leases("BYTEA", "DOUBLE PRECISION", "BIGSERIAL PRIMARY KEY", "seq BIGSERIAL,"),
+    _worker_endpoints("DOUBLE PRECISION"),
 )

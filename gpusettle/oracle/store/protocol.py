@@ -386,6 +386,15 @@ class Store(Protocol):
         """(passed, failed) probes of a lease."""
         ...
 
+    def record_worker_endpoint(self, provider: str, url: str, issued_at: int, signer: str) -> bool:
+        """Keep a provider's announced worker URL when it was issued after the one kept (False: an
+        announcement issued at or after it is kept, nothing changed)."""
+        ...
+
+    def worker_endpoint(self, provider: str) -> str | None:
+        """The provider's latest announced worker URL, or None."""
+        ...
+
     def add_checkpoint(
         self, lease_id: int, from_time: int, to_time: int, up: int, down: int, root: bytes, final: bool
     ) -> bool:
