@@ -4,6 +4,7 @@ row's value before its first change in a block; `rewind` replays that record bac
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -99,8 +100,7 @@ class State:
                 by_table.setdefault(table, []).append(row)
         for table, rows in by_table.items():
             cols = self.columns[table]
-            # map(row.get, cols) runs in C: flush reads every column of every touched row.
-            self.db.executemany(_upsert(table, cols), [list(map(r.get, cols)) for r in rows])
+            self.db.executemany(_upsert(table, cols), _values(rows, cols))
         self.db.executemany(
             "INSERT INTO undo (seq, block_number, tbl, pk, row_json) VALUES (?, ?, ?, ?, ?)", self.undo
         )
@@ -112,6 +112,20 @@ class State:
         self.dirty.clear()
         self.undo.clear()
         self.events.clear()
+
+
+def _values(rows: list[dict[str, Any]], cols: list[str]) -> list[Sequence[Any]]:
+    """Each row's values in `cols` order, a column a row lacks as NULL. itemgetter builds each tuple in C
+    (flush reads every column of every touched row); a row missing a column takes the slower path."""
+    pick = itemgetter(*cols)
+    out: list[Sequence[Any]] = []
+    for row in rows:
+        try:
+            values = pick(row)
+        except KeyError:
+            values = tuple(map(row.get, cols))
+        out.append(values if len(cols) > 1 else (values,))
+    return out
 
 
 def _upsert(table: str, cols: list[str]) -> str:

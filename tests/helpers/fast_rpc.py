@@ -51,12 +51,21 @@ def plain_session() -> None:
 
 
 def cache_chain_id() -> None:
-    """web3's own request cache, for eth_chainId only (block-dependent answers change across reverts)."""
+    """web3's own request cache, for eth_chainId only (block-dependent answers change across reverts). A test
+    that forks the chain id (`anvil_setChainId`) empties it on the way."""
     provider = web3.provider
     if provider is None or not hasattr(provider, "cacheable_requests"):
         return
     provider.cacheable_requests = {"eth_chainId"}
     provider.cache_allowed_requests = True
+    send = provider.make_request
+
+    def make_request(method, params):
+        if method == "anvil_setChainId":
+            provider._request_cache.clear()
+        return send(method, params)
+
+    provider.make_request = make_request
 
 
 def young_heap() -> None:
