@@ -444,6 +444,9 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
             // is a single comparison (_recover returns zero for a signature it refuses).
             if (run.worker == address(0)) run.worker = address(1);
             uint256 locked = _books[provider].locked;
+            // Stake an open dispute froze for its ruling is not free for a raised reserve either (the lease escrow's
+            // freeze is netted out of `bonded` above): a reserve is locked collateral, which rulings slash around.
+            if (_stats[provider].openDisputes != 0) locked += _ledgers[provider].disputeFrozen;
             run.free = bonded > locked ? bonded - locked : 0;
         }
         // A worker key rotated after signing (say, to front-run a batch) refuses only this provider's receipts.

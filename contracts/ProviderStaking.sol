@@ -483,8 +483,10 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         StakeSlot storage s = _stakes[provider];
         bonded = s.bonded;
         if (s.leaseLocked) {
-            uint256 leases = ILeaseEscrow(_leaseEscrow).lockedCollateral(provider);
-            // Safe: leases <= bonded is the invariant both escrows keep; the check only guards the subtraction.
+            // The lease escrow's locked collateral and its open disputes' freeze: neither is free for a job's raised
+            // dispute reserve (a lease's freeze exists only while its collateral is locked, so the flag covers it).
+            uint256 leases = _heldBy(_leaseEscrow, provider);
+            // Safe: the check only guards the subtraction.
             unchecked {
                 bonded = bonded > leases ? bonded - leases : 0;
             }

@@ -272,8 +272,8 @@ interface IProviderStaking is IGoverned {
     function settlementView(address provider) external view returns (address worker, uint256 bonded);
 
     /// @notice What the job escrow's settlement reads once per provider: the worker key, and the bonded stake less
-    /// the collateral the lease escrow has locked for `provider` (so the job escrow's free stake, `bonded - its own
-    /// locked`, never counts a lease's collateral). The lease escrow is asked only while it has flagged the provider
+    /// the collateral the lease escrow has locked for `provider` and what its open disputes froze (so the job
+    /// escrow's free stake, `bonded - its own locked`, never counts a lease's collateral or a pending ruling's share). The lease escrow is asked only while it has flagged the provider
     /// (flagLeaseCollateral), so a provider without leases costs settlement no extra call. Its selector
     /// (0x0c1b048f) sorts second of this contract's, and the compiler's dispatcher tries selectors one by one in
     /// ascending order, so the call that every settlement makes passes one comparison instead of about forty (about

@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
@@ -161,6 +162,11 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         uint32 disputeWindow;
         // What the open disputes can slash beyond their reserves (already locked): kept in free stake, not unstaked.
         uint96 disputeFrozen;
+        // The latest ruling deadline of any dispute against the provider so far (it only grows).
+        uint32 latestRulingDeadline;
+        // When the current hold is released whatever disputes are open then: fixed as slashes are held, from the
+        // rulings they were held for (disputes opened later cannot keep it closed).
+        uint32 holdDeadline;
     }
 
     /// @dev A disputed job's ruling deadline (fixed when disputed, so governance cannot shorten a pending one) and
@@ -455,6 +461,11 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         // Safe: both sums are bounded by stake that existed, < 2^96; timestamps fit 32 bits until 2106.
         (h.held, h.claims) = (uint96(h.held + slashed), uint96(h.claims + slashed));
         if (disputableUntil > h.until) h.until = uint32(disputableUntil);
+        // The rulings this slash is held for: the open disputes' (their deadlines are past the latest one so far),
+        // and those of disputes the client may still open on the settlements disputable until `disputableUntil`.
+        ProviderLedger storage l = _ledgers[provider];
+        uint256 deadline = Math.max(disputableUntil + _params.rulingPeriod, l.latestRulingDeadline);
+        if (deadline > l.holdDeadline) l.holdDeadline = uint32(deadline);
         _heldClaims[jobId] = HeldClaim({amount: uint96(slashed), epoch: h.epoch});
         emit TimeoutSlashHeld(jobId, provider, slashed, h.epoch);
     }

@@ -100,9 +100,13 @@ contract JobEscrowDesk is JobEscrowBase {
         if (claim.amount == 0) revert JobEscrowNothingToClaim(c.client);
         address provider = _jobTerms[jobId].provider;
         if (claim.epoch == _holds[provider].epoch) {
-            // The hold is released lazily, by the first claim after its windows closed with no dispute open.
+            // The hold is released lazily, by the first claim after its windows closed with no dispute open, or after
+            // the rulings it was held for could have come (a dispute opened later, on a later settlement, cannot keep
+            // a timed-out client waiting: outside review of 2026-12-02, round 3).
             uint256 open = _stats[provider].openDisputes;
-            if (open != 0) revert JobEscrowDisputesOpen(provider, open);
+            if (open != 0 && block.timestamp <= _ledgers[provider].holdDeadline) {
+                revert JobEscrowDisputesOpen(provider, open);
+            }
             uint256 until = _holds[provider].until;
             if (block.timestamp <= until) revert JobEscrowHoldNotReleased(jobId, until, block.timestamp);
             _releaseHold(provider);
@@ -126,6 +130,7 @@ contract JobEscrowDesk is JobEscrowBase {
         _heldReleased[provider] += h.held;
         emit HeldSlashReleased(provider, h.epoch, h.held, h.claims);
         _holds[provider] = Hold({held: 0, claims: 0, epoch: h.epoch + 1, until: 0});
+        _ledgers[provider].holdDeadline = 0;
     }
 
     /// @notice See IJobEscrow.
@@ -214,7 +219,9 @@ contract JobEscrowDesk is JobEscrowBase {
         // deposit, < 2^96, and the frozen sum is bounded by the stake the open disputes can slash.
         uint256 deadline = block.timestamp + p.rulingPeriod;
         _disputes[jobId] = DisputeTerms({rulingDeadline: uint32(deadline), frozen: uint96(frozen)});
-        if (frozen != 0) _ledgers[t.provider].disputeFrozen += uint96(frozen);
+        ProviderLedger storage l = _ledgers[t.provider];
+        if (frozen != 0) l.disputeFrozen += uint96(frozen);
+        if (deadline > l.latestRulingDeadline) l.latestRulingDeadline = uint32(deadline);
         _tokensIn(p.disputeBond);
         emit JobDisputed(jobId, msg.sender, p.disputeBond, reasonHash);
         emit DisputeFrozen(jobId, t.provider, deadline, frozen);

@@ -225,9 +225,12 @@ class World:
     retired_workers: set = field(default_factory=set)  # (provider, replaced worker key): never named again by it
     # provider -> [day, collateral its worker key committed that day]
     budgets: dict[str, list] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
-    # provider -> [held, claims, epoch, until]: timeout slashes taken while a dispute was open or a settled job was
-    # disputable; released once none is open and `until` (the windows' end) has passed
-    holds: dict[str, list] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0]))
+    # provider -> [held, claims, epoch, until, deadline]: timeout slashes taken while a dispute was open or a settled
+    # job was disputable; released once `until` (the windows' end) has passed and none is open, or `deadline` (the
+    # rulings they were held for) has passed whatever is open
+    holds: dict[str, list] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0, 0]))
+    # provider -> the latest ruling deadline of any dispute against it so far
+    latest_ruling: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # (provider, epoch) -> [held at release, claims, still unpaid]
     released: dict[tuple, list] = field(default_factory=dict)
     # job -> (claim on its provider's hold, epoch)
@@ -322,7 +325,7 @@ class World:
         hold = self.holds[provider]
         if hold[1] and now > hold[3]:
             self.released[(provider, hold[2])] = [hold[0], hold[1], hold[0]]
-            self.holds[provider] = [0, 0, hold[2] + 1, 0]
+            self.holds[provider] = [0, 0, hold[2] + 1, 0, 0]
 
     def limits(self, offer_id: int) -> tuple[int, int]:
         """The client's limits as a client reads them: all of the offer's GPUs at its price."""
@@ -702,6 +705,7 @@ class World:
         hold[0] += slashed
         hold[1] += slashed
         hold[3] = max(hold[3], until)
+        hold[4] = max(hold[4], until + self.ruling_period, self.latest_ruling[job.provider])
         self.held_claims[job.id] = (slashed, hold[2])
         return slashed
 
@@ -748,6 +752,7 @@ class World:
         reserve = 0 if job.released else (job.billed * job.price if job.raised else job.collateral)
         job.frozen = max(slash - reserve, 0)
         job.ruling_deadline = now + self.ruling_period
+        self.latest_ruling[job.provider] = max(self.latest_ruling[job.provider], job.ruling_deadline)
         self.books[job.provider].open_disputes += 1
         self.books[job.provider].frozen += job.frozen
         self.move(caller, self.escrow, bond)
@@ -866,7 +871,7 @@ class World:
         amount, epoch = claim
         hold = self.holds[job.provider]
         if epoch == hold[2]:
-            if self.books[job.provider].open_disputes:
+            if self.books[job.provider].open_disputes and now <= hold[4]:
                 return [E("JobEscrowDisputesOpen(address,uint256)", job.provider,
                           self.books[job.provider].open_disputes)], None
             if now <= hold[3]:
