@@ -268,8 +268,8 @@ contract JobEscrowDesk is JobEscrowBase {
         // No ruling: the reserve goes back to free stake, as after a rejection, but the bond goes back to the client
         // (the arbiter, not the client, failed to act).
         _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c);
-        _releaseJobGpus(jobId, c.gpuCount);
         if (stillOpen == 0) _releaseHold(t.provider);
+        _releaseJobGpus(jobId, c.gpuCount);
         _tokensOut(m.disputeBond);
         emit DisputeLapsed(jobId, c.client, m.disputeBond, frozen);
         if (m.disputeBond != 0) _token.safeTransfer(c.client, m.disputeBond);

@@ -508,8 +508,29 @@ def job_dispute(job_id: int, reason: str) -> None:
     """Dispute a settled job within the dispute window, posting the dispute bond."""
     c = get_ctx()
     client = c.client()
-    bond = client.parameters().dispute_bond
     sender = c.address()
+    # Everything the escrow would refuse is checked before the bond's approval is sent (an approval for a dispute
+    # that cannot happen costs gas and leaves an allowance behind).
+    j = client.job(job_id)
+    if j.status != "Settled":
+        raise ConfigError(
+            f"job {job_id} is {j.status}: only a settled job can be disputed",
+            f"see `gpusettle job status {job_id}`",
+        )
+    if j.client.lower() != sender.lower():
+        raise ConfigError(
+            f"job {job_id} belongs to {j.client}, not {sender}",
+            "only the client that opened a job may dispute it",
+        )
+    now = client.chain.timestamp()
+    params = client.parameters()
+    closes = j.settled_at + params.dispute_window
+    if now > closes:
+        raise ConfigError(
+            f"the dispute window of job {job_id} closed {fmt_time(closes, now)}",
+            "a job can be disputed only within the dispute window after it settled",
+        )
+    bond = params.dispute_bond
     if bond:
         have = client.token_balance(sender)
         if have < bond:
@@ -535,7 +556,9 @@ def job_dispute(job_id: int, reason: str) -> None:
             "reason_hash": "0x" + reason_hash.hex(),
             "reason": json.dumps(reason),
         },
-        f"job {job_id} disputed (bond {client.fmt(bond)}); the arbiter will rule",
+        f"job {job_id} disputed (bond {client.fmt(bond)}); the arbiter rules by "
+        f"{fmt_time(now + params.ruling_period, now)}, after that `gpusettle job lapse-dispute {job_id}` returns "
+        "the bond",
     )
 
 

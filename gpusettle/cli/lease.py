@@ -48,7 +48,7 @@ def leases_of(c: Ctx) -> Leases:
 
 
 def _price_limit(text: str, decimals: int) -> int:
-    """--max-price: tokens per GPU-hour (3.5 or 3.5/h) or per GPU-second (0.001/s)."""
+    """--max-price: tokens per GPU-hour (3.5/h) or per GPU-second (0.001/s); the unit is required."""
     return price_per_second(text, decimals)
 
 
@@ -108,14 +108,15 @@ def _check_offer(
 @click.option(
     "--match",
     metavar="FILTERS",
-    help="Open on the cheapest offer that fits, e.g. 'gpu=H100,min-vram=80,max-price=3.5,class=reclaimable,"
+    help="Open on the cheapest offer that fits, e.g. 'gpu=H100,min-vram=80,max-price=3.5/h,class=reclaimable,"
     "min-notice=10m' (the filters of `market offers`); tries the next match if another client takes it first.",
 )
 @click.option("--index", help="Index for --match: database path, postgresql:// URL or explorer URL.")
 @click.option("--gpus", type=click.IntRange(1, 255), default=1, show_default=True, help="GPUs to lease.")
 @click.option(
     "--max-price",
-    help="Most per GPU: tokens per GPU-hour (3.5 or 3.5/h) or per GPU-second (0.001/s); default the offer's price.",
+    help="Most per GPU: tokens per GPU-hour (3.5/h) or per GPU-second (0.001/s), the unit required; default the "
+    "offer's price.",
 )
 @click.option(
     "--class",

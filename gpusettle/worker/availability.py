@@ -24,7 +24,7 @@ from ..atomicfile import write_atomic
 from ..errors import GpusettleError
 from .leasechain import AvailabilityClass, LeaseChainView
 from .owneruse import Sampler
-from .schedule import AvailabilitySettings
+from .schedule import AvailabilitySettings, load_availability
 from .state import WorkerState
 
 __all__ = [
@@ -57,6 +57,10 @@ class AvailabilityController:
     reclaim: Callable[[int], None]
     status_dir: Path | None = None
     """Where the status file `gpusettle provider status` reads is (the worker's data directory)."""
+    source: Path | None = None
+    """The availability file the settings came from: read again when it changes (`gpusettle provider
+    availability set` on a running worker), so a new schedule applies at the next tick without a restart."""
+    _source_stamp: tuple[int, int] | None = None
     _busy_since: float | None = None
     _idle_since: float | None = None
 
@@ -75,9 +79,39 @@ class AvailabilityController:
             return "outside the provider's availability schedule"
         return None
 
+    def _reread(self) -> None:
+        """Take the availability file's settings when it changed since the last look; a file that cannot be
+        read keeps the settings in force (and says why)."""
+        if self.source is None:
+            return
+        try:
+            info = self.source.stat()
+        except OSError:
+            return  # removed: the last schedule stays in force until a new file is written
+        stamp = (info.st_mtime_ns, info.st_size)
+        if self._source_stamp is None:
+            self._source_stamp = stamp
+            return
+        if stamp == self._source_stamp:
+            return
+        self._source_stamp = stamp
+        try:
+            settings = load_availability(self.source)
+        except (GpusettleError, OSError, ValueError) as exc:
+            log.error(
+                "availability: %s changed but cannot be read (%s); the previous schedule stays",
+                self.source,
+                exc,
+            )
+            return
+        if settings != self.settings:
+            self.settings = settings
+            log.info("availability: %s changed; the new schedule applies now", self.source)
+
     def tick(self, now: float | None = None) -> str | None:
         """Sample, decide, act; the new state after a transition, else None."""
         now = time.time() if now is None else now
+        self._reread()
         sample = self.sampler(self.assigned(), self.our_sessions(), self.settings.owner_util_percent)
         if sample.busy:
             self._busy_since = self._busy_since if self._busy_since is not None else now

@@ -351,6 +351,7 @@ def _lease_config(
         probe_host=probe_host,
         announce_url=announce_url,
         availability=availability,
+        availability_file=availability_path if availability is not None else None,
         owner_marker=owner_use_marker,
     )
 

@@ -58,6 +58,8 @@ class LeaseSideConfig:
     """Who may send hardware challenges (POST /v1/hardware on the probe port); the runner sets the oracle set."""
     availability: AvailabilitySettings | None = None
     """The schedule and owner-use rule; None: always rentable, the owner never checked."""
+    availability_file: Path | None = None
+    """Where `availability` was read from: read again when it changes."""
     owner_marker: Path | None = None
     """Development slots: this file standing there is the owner's GPU process."""
     backoff_base: float = 1.0
@@ -167,6 +169,7 @@ def build_lease_side(
             running_leases=lambda: [r.lease_id for r in supervisor.rows(*LIVE_STATES)],
             reclaim=supervisor.reclaim,
             status_dir=data_dir,
+            source=config.availability_file,
         )
         supervisor.refuse_new = availability.refuse_new
     probe = None

@@ -114,3 +114,28 @@ def test_lapse_after_the_deadline_returns_the_bond(world: World) -> None:
     assert gs.token_balance(client) == bal + bond
     again = world.cli("job", "lapse-dispute", str(job_id), "-a", "rando", "--yes", ok=False)
     assert "is DisputeLapsed, not Disputed" in again.output and "hint:" in again.output, again.output
+
+
+def test_a_dispute_the_escrow_would_refuse_sends_nothing_not_even_the_bonds_approval(world: World) -> None:
+    """`job dispute` used to send the bond's approval first and only then learn the dispute was refused (already
+    disputed, not settled, not the caller's job, no such job): gas spent and an allowance left behind."""
+    job_id = world.disputed_job()
+    gs = world.net.gs
+    rando = world.accounts["rando"].address
+    world.net.fund_tokens({rando: 100 * E18})
+    nonce = gs.chain.w3.eth.get_transaction_count(rando)
+    for target, expected in (
+        (job_id, f"job {job_id} is Disputed"),  # rando's view: the job is not settled
+        (
+            job_id + 100,
+            f"JobEscrowUnknownJob(jobId={job_id + 100})",
+        ),  # a read, refused before any transaction
+    ):
+        out = world.cli("job", "dispute", str(target), "--reason", "x", "-a", "rando", "--yes", ok=False)
+        assert "error:" in out.output and "hint:" in out.output and expected in out.output, out.output
+    client_out = world.cli(
+        "job", "dispute", str(job_id), "--reason", "again", "-a", "client", "--yes", ok=False
+    )
+    assert f"job {job_id} is Disputed" in client_out.output, client_out.output
+    assert gs.chain.w3.eth.get_transaction_count(rando) == nonce
+    assert gs.allowance(rando, gs.escrow.address) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -241,3 +242,26 @@ def test_a_process_below_the_worker_is_ours_even_in_a_session_of_its_own() -> No
     finally:
         os.killpg(child.pid, 9)
         child.wait()
+
+
+def test_a_running_worker_takes_a_new_schedule_from_its_file_without_a_restart(
+    rig: tuple[AvailabilityController, LeaseSupervisor, FakeLeaseChain, Path], tmp_path: Path
+) -> None:
+    """`gpusettle provider availability set` rewrites the file; the worker used to read it only at start, so a
+    provider that widened its schedule stayed paused (and declined leases) until it restarted the worker."""
+    ctl, _sup, chain, _marker = rig
+    source = tmp_path / "availability.toml"
+    save_availability(
+        source, AvailabilitySettings(schedule=["sat-sun 00:00-24:00"], timezone="UTC", idle_minutes=0)
+    )
+    ctl.settings, ctl.source = load_availability(source), source
+    friday = _utc("2026-12-04T12:00")
+    assert ctl.tick(friday) == OFF_SCHEDULE
+    assert ctl.refuse_new() == "outside the provider's availability schedule"
+    save_availability(source, AvailabilitySettings(idle_minutes=0))  # always
+    os.utime(source, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new stamp even within the clock's grain
+    assert ctl.tick(friday + 1) == RENTING
+    assert ctl.refuse_new() is None and ("resume", 1) in chain.calls
+    source.write_text("idle_mins = 3\n")  # a broken edit keeps the schedule in force
+    os.utime(source, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
+    assert ctl.tick(friday + 2) is None and ctl.settings == AvailabilitySettings(idle_minutes=0)
