@@ -456,7 +456,9 @@ class Gpusettle:
         lease: tuple[int, ...] = (0, 0, 0, 0)
         if self.lease_escrow is not None:
             values = tuple(int(x) for x in self._call(self.lease_escrow, "unstakeBlockers", addr))
-            lease = values + (0,) * (4 - len(values))  # one from before issue 11's freeze reports three values
+            lease = values + (0,) * (
+                4 - len(values)
+            )  # one from before issue 11's freeze reports three values
         worker = str(self._call(self.staking, "workerOf", addr))
         return StakeInfo(
             provider=addr,
@@ -811,6 +813,22 @@ class Gpusettle:
             self.escrow,
             "closeUnruledDispute",
             job_id,
+        )
+
+    def plan_resolve_dispute(self, sender: str, job_id: int, upheld: bool) -> TxPlan:
+        """Plan escrow.resolveDispute (the arbiter only, by the ruling deadline)."""
+        verdict = (
+            "uphold (slash the provider, compensate the client)"
+            if upheld
+            else "reject (the bond to the provider)"
+        )
+        return self.chain.plan_call(
+            f"rule on the dispute of job {job_id}: {verdict}",
+            sender,
+            self.escrow,
+            "resolveDispute",
+            job_id,
+            upheld,
         )
 
     def plan_withdraw_earnings(self, sender: str) -> TxPlan:

@@ -420,6 +420,18 @@ class Leases:
             lease_id,
         )
 
+    def plan_resolve_dispute(self, sender: str, lease_id: int, upheld: bool) -> TxPlan:
+        """Plan resolveCheckpointDispute (the arbiter only, by the ruling deadline)."""
+        verdict = "uphold (end the lease, slash the provider)" if upheld else "reject (the lease goes on)"
+        return self.chain.plan_call(
+            f"rule on the checkpoint dispute of lease {lease_id}: {verdict}",
+            sender,
+            self.escrow,
+            "resolveCheckpointDispute",
+            lease_id,
+            upheld,
+        )
+
     # -- provider plans ------------------------------------------------------------------------------
 
     def plan_accept(self, sender: str, lease_id: int, collateral_note: str = "") -> TxPlan:

@@ -9,7 +9,7 @@ import click
 from ..chain.client import ESCROW_PARAMETERS, LEASE_PARAMETERS, ROLE_IDS, STAKING_PARAMETERS
 from ..deploy.networks import AMOUNT_PARAMETERS
 from ..errors import ConfigError
-from .context import get_ctx, shared_options
+from .context import fmt_time, get_ctx, shared_options
 
 __all__ = ["admin"]
 
@@ -76,6 +76,56 @@ def param_set(name: str, value: str) -> None:
     shown = client.fmt(v) if name in AMOUNT_PARAMETERS else str(v)
     # Under `parameters`, as `params show` has it: amounts follow the JSON rule, the rest are numbers.
     c.emit({"tx": out.summary(), "name": name, "parameters": {name: v}}, f"{name} is now {shown}")
+
+
+@admin.command("rule")
+@click.argument("kind", type=click.Choice(["job", "lease"]))
+@click.argument("work_id", type=click.IntRange(1))
+@click.option("--upheld/--rejected", required=True, help="The verdict.")
+@shared_options
+def rule(kind: str, work_id: int, upheld: bool) -> None:
+    """Arbiter: rule on the open dispute of job or lease WORK_ID (a lease's: of its last checkpoint) by its ruling
+    deadline. Upheld: the provider is slashed and jailed, the client compensated and its bond returned. Rejected: the
+    bond goes to the provider (a lease goes on)."""
+    c = get_ctx()
+    client = c.client()
+    sender = c.address()
+    arbiter = client.roles().arbiter
+    if sender.lower() != arbiter.lower():
+        raise ConfigError(
+            f"{sender} is not the arbiter ({arbiter})", "sign with the arbiter's key (--account)"
+        )
+    now = client.chain.timestamp()
+    if kind == "job":
+        j = client.job(work_id)
+        status, deadline = j.status, j.deadline
+    else:
+        from .lease import leases_of
+
+        leases = leases_of(c)
+        info = leases.lease(work_id)
+        status, deadline = info.status, info.ruling_deadline
+    if status != "Disputed":
+        raise ConfigError(
+            f"{kind} {work_id} is {status}, not Disputed: there is no open dispute to rule on",
+            f"see `gpusettle {kind} status {work_id}`",
+        )
+    if now > deadline:
+        raise ConfigError(
+            f"the ruling deadline of {kind} {work_id}'s dispute passed {fmt_time(deadline, now)}",
+            f"it can only lapse now: `gpusettle {kind} lapse-dispute {work_id}` (the bond goes back to the client)",
+        )
+    plan = (
+        client.plan_resolve_dispute(sender, work_id, upheld)
+        if kind == "job"
+        else leases.plan_resolve_dispute(sender, work_id, upheld)
+    )
+    out = c.send(plan, what="ruled")
+    verdict = "upheld" if upheld else "rejected"
+    c.emit(
+        {"tx": out.summary(), "kind": kind, "id": work_id, "upheld": upheld},
+        f"{kind} {work_id}: dispute {verdict}",
+    )
 
 
 @admin.command("oracle-set")

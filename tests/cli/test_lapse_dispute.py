@@ -61,11 +61,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with cli_anvil() as anvil:
         net = DevNet(anvil, work)
         accounts = net.new_accounts(["provider", "worker", "client", "oracle", "rando"], eth=10)
-        net.deploy([accounts["oracle"].address])
+        net.deploy([accounts["oracle"].address], arbiter=accounts["rando"].address)
         net.fund_tokens({accounts["provider"].address: 10_000 * E18, accounts["client"].address: 1_000 * E18})
         offer = net.setup_provider(
             accounts["provider"], accounts["worker"].address, stake=5_000 * E18, gpu_model="NVIDIA H100 80GB HBM3",
-            gpu_count=2, vram_gb=80, price=PRICE,
+            gpu_count=8, vram_gb=80, price=PRICE,
         )  # fmt: skip
         approve = FastSender(net.gs, accounts["client"])
         approve.call(net.gs.token, "approve", net.gs.escrow.address, 2**256 - 1)
@@ -139,3 +139,25 @@ def test_a_dispute_the_escrow_would_refuse_sends_nothing_not_even_the_bonds_appr
     assert f"job {job_id} is Disputed" in client_out.output, client_out.output
     assert gs.chain.w3.eth.get_transaction_count(rando) == nonce
     assert gs.allowance(rando, gs.escrow.address) == 0
+
+
+def test_the_arbiter_rules_from_the_cli_and_no_one_else_can(world: World) -> None:
+    job_id = world.disputed_job()
+    gs = world.net.gs
+    provider = world.accounts["provider"].address
+    bond = gs.job(job_id).dispute_bond
+    earned = gs.token_balance(provider)
+    stranger = world.cli("admin", "rule", "job", str(job_id), "--rejected", "-a", "client", "--yes", ok=False)
+    assert "is not the arbiter" in stranger.output and "hint:" in stranger.output, stranger.output
+    assert gs.job(job_id).status == "Disputed"
+    out = world.cli.json("admin", "rule", "job", str(job_id), "--rejected", "-a", "rando", "--yes")
+    assert (out["kind"], out["id"], out["upheld"]) == ("job", job_id, False)
+    assert gs.job(job_id).status == "DisputeRejected"
+    assert gs.token_balance(provider) == earned + bond  # a rejected dispute's bond goes to the provider
+    again = world.cli("admin", "rule", "job", str(job_id), "--upheld", "-a", "rando", "--yes", ok=False)
+    assert "not Disputed" in again.output, again.output
+    late = world.disputed_job()
+    world.net.anvil.increase_time(RULING_PERIOD + 60)
+    past = world.cli("admin", "rule", "job", str(late), "--upheld", "-a", "rando", "--yes", ok=False)
+    assert "ruling deadline" in past.output and "lapse-dispute" in past.output, past.output
+    assert gs.job(late).status == "Disputed"
