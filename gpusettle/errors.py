@@ -141,7 +141,23 @@ class WrongChainError(GpusettleError):
 # still get a generic hint.
 _CONTRACT_HINTS: dict[str, str] = {
     "JobEscrowUnknownJob": "check the job id; ids start at 1 and run up to jobCount()",
-    "JobEscrowWrongStatus": "read the job with getJob() and only call what its status allows",
+    "JobEscrowWrongStatus": "see the job's status (`gpusettle job status JOB_ID`) and only do what it allows",
+    "JobEscrowOfferNoLongerFits": "the offer's price or GPU count changed since you read it: read it again "
+    "(`gpusettle offer list`) and open the job with the new terms if they suit you; nothing was taken",
+    "JobEscrowRunTimeTooShort": "give the job a later deadline: at least the minimum run time after the latest "
+    "acceptance (`gpusettle admin params show`, min_run_time)",
+    "JobEscrowSelfDealing": "a provider cannot open work on its own offers, from its staking wallet or its worker key",
+    "JobEscrowSettlementTooLate": "the job is past its deadline and grace: it can only time out now",
+    "JobEscrowEndAfterDeadline": "a receipt cannot end after the job's deadline; meter only what ran before it",
+    "JobEscrowSettlementPaused": "the guardian paused settlement; receipts settle again when the pause ends",
+    "JobEscrowSettlementPauseCoolingDown": "a settlement pause cannot follow the last one at once: wait for the "
+    "cooldown shown to end",
+    "JobEscrowDisputesOpen": "the held slash is released when the provider's open disputes are ruled or lapse, "
+    "or at the latest at the hold's deadline; claim it then",
+    "JobEscrowHoldNotReleased": "the held slash waits for the provider's dispute windows to close; claim it after the "
+    "date shown",
+    "JobEscrowBelowMinimumStake": "the provider's stake is below the minimum: pick another offer, or the provider "
+    "must stake more",
     "JobEscrowInvalidMaxGpuSeconds": "ask for between 1 and 2^32 - 1 GPU-seconds",
     "JobEscrowInvalidDeadline": "choose a deadline in the future and within the longest job duration",
     "JobEscrowInsufficientFreeStake": "pick another offer, or the provider must stake more",

@@ -29,7 +29,7 @@ def test_contract_error_carries_name_args_and_a_hint() -> None:
     assert exc.name == "JobEscrowWrongStatus"
     assert exc.error_args == (5, 3, 2)
     assert str(exc).startswith("the contract reverted with JobEscrowWrongStatus(5, 3, 2)")
-    assert "getJob" in str(exc)
+    assert "gpusettle job status" in str(exc)
     unknown = ContractError("SomethingNew", (b"\x01\x02",))
     assert "SomethingNew(0x0102)" in str(unknown) and unknown.hint
 
@@ -71,3 +71,18 @@ def test_every_model_field_is_documented() -> None:
         if not field.description
     ]
     assert undocumented == []
+
+
+def test_every_escrow_error_has_a_hint_of_its_own() -> None:
+    """A refusal a client or provider meets says what to do; none falls back to the generic line."""
+    import re
+    from pathlib import Path
+
+    from gpusettle.chain.revert import _EXTRA_HINTS
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "interfaces" / "IJobEscrow.sol").read_text()
+    names = set(re.findall(r"error (JobEscrow\w+)\(", text))
+    assert len(names) > 30
+    missing = sorted(n for n in names if n not in errors._CONTRACT_HINTS and n not in _EXTRA_HINTS)
+    assert missing == [], missing
