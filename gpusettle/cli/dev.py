@@ -187,6 +187,12 @@ def dev_up(no_worker: bool, price: str, simulate_gpus: int | None, allow_command
     home = c.settings.home
     state = home / "dev"
     shutil.rmtree(state, ignore_errors=True)  # the previous stack's chain is gone; so is its state
+    # ... and the index of it: the new chain reuses its id and addresses, so `market` would show the old one's
+    # offers until the index noticed the chain was replaced (and then asked for its database to be deleted).
+    from ..index.source import default_index_path
+
+    for stale in (default_index_path(31337), *default_index_path(31337).parent.glob("chain-31337.db-*")):
+        stale.unlink(missing_ok=True)
     logs = state / "logs"
     password = _stack_password(c)
     stack = _Stack([])

@@ -177,7 +177,7 @@ def test_job_by_permit_status_list_cancel(
     # The contract's custom error, in words, when the job cannot be cancelled twice.
     again = gs("job", "cancel", str(job_id), *_signed(gs, "client"), ok=False)
     assert f"JobEscrowWrongStatus(jobId={job_id}, status=Cancelled, expected=Open)" in again.stderr
-    assert "hint: read the job" in again.stderr
+    assert "hint: see the job's status (`gpusettle job status JOB_ID`)" in again.stderr
 
 
 def test_job_by_approve(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
@@ -509,7 +509,8 @@ def test_claim_timeout_after_deadline_and_grace(
         *_signed(gs, "client"),
         ok=False,
     )
-    assert f"JobEscrowWrongStatus(jobId={job_id}, status=TimedOut" in res.stderr
+    # Refused before anything is sent (not even the bond's approval).
+    assert f"job {job_id} is TimedOut: only a settled job can be disputed" in res.stderr, res.stderr
 
 
 def test_a_transaction_that_reverts_once_mined_reports_its_hash_and_reason(

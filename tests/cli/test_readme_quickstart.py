@@ -34,6 +34,10 @@ def blocks() -> dict[str, list[str]]:
 def shell(tmp_path_factory: pytest.TempPathFactory, blocks: dict[str, list[str]]) -> Iterator[Shell]:
     """`gpusettle dev up` from the README's stack block, running until the module ends (then Ctrl-C)."""
     sh = Shell(tmp_path_factory.mktemp("quickstart"))
+    # An index left by an earlier `dev up` (same chain id, same addresses): the new stack must not show its offers.
+    stale = sh.home / "index" / "chain-31337.db"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"an earlier dev chain's index")
     [up] = blocks["stack"]
     yield from running_dev_up(sh, up)
 
@@ -63,6 +67,8 @@ def test_dev_up_says_where_everything_is(shell: Shell) -> None:
     assert "also programs" not in text
     status = shell.json("gpusettle provider status provider")
     assert int(status["bonded"]) == 1000 * E18 and status["worker"]
+    stale = shell.home / "index" / "chain-31337.db"
+    assert not stale.exists() or stale.read_bytes() != b"an earlier dev chain's index"
 
 
 def test_rent_out_my_gpus_to_withdrawn_earnings(shell: Shell, blocks: dict[str, list[str]]) -> None:
