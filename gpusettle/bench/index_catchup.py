@@ -19,6 +19,7 @@ import httpx
 from ..hashing import keccak256
 from ..index.db import Database
 from ..index.follower import Follower
+from .market_world import WHOLE_OFFER_FREE
 from .report import BenchOptions, BenchReport, machine_info
 from .synthetic_chain import ADDRESSES, SyntheticChain, market_events
 
@@ -144,10 +145,12 @@ def _head_lag(workdir: Path) -> dict[str, float]:
         thread = threading.Thread(target=follower.run, args=(stop, 0.1, on_step), daemon=True)
         thread.start()
         mined: dict[int, float] = {}
+        # The world's upheld dispute jailed the first offer's provider; its offer with every GPU free takes the jobs.
+        offer = world.offers[WHOLE_OFFER_FREE]
         for _ in range(40):
             ids = world.net.open_jobs(
                 world.client,
-                world.offers[0],
+                offer,
                 3,
                 max_gpu_seconds=60,
                 spec_hash=b"\x02" * 32,
