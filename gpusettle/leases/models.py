@@ -41,6 +41,11 @@ MAX_EVIDENCE_GPUS = 64
 Uint16 = Annotated[int, Field(strict=True, ge=0, le=2**16 - 1)]
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+"""One encoder for every canonical form (json.dumps with options builds a new one per call: the oracle hashes
+the evidence of every heartbeat it takes)."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -97,7 +102,7 @@ class HeartbeatEvidence(_Model):
 
     def canonical_json(self) -> bytes:
         """Sorted keys, no spaces: the bytes `evidenceHash` is the keccak256 of."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+        return _CANONICAL.encode(self.model_dump(mode="json")).encode()
 
 
 def evidence_hash(evidence: HeartbeatEvidence | dict[str, Any]) -> str:
@@ -150,8 +155,8 @@ class HeartbeatSubmission(_Model):
     """The worker key's signature of the heartbeat digest: 65 bytes r || s || v as 0x-hex."""
 
     def heartbeat(self) -> Heartbeat:
-        """The signed part."""
-        return Heartbeat(
+        """The signed part (its fields were validated with this submission)."""
+        return Heartbeat.model_construct(
             leaseId=self.leaseId,
             provider=self.provider,
             timestamp=self.timestamp,

@@ -111,10 +111,14 @@ class _TooLarge(Exception):
         self.limit = limit
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+"""One encoder for every answer (json.dumps with options builds a new one per call)."""
+
+
 def json_response(status: int, payload: dict[str, Any]) -> Response:
     """A JSON response without Starlette's slower generic encoder."""
     return Response(
-        json.dumps(payload, separators=(",", ":")).encode(), status, media_type="application/json"
+        _COMPACT.encode(payload).encode(), status, media_type="application/json"
     )
 
 
@@ -420,7 +424,7 @@ class OracleApp:
                     break
             if payload is None:
                 status, payload = await self.intake(b"".join(chunks))
-        data = json.dumps(payload, separators=(",", ":")).encode()
+        data = _COMPACT.encode(payload).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -494,7 +498,7 @@ class OracleApp:
                     break
             if payload is None:
                 status, payload = await self.heartbeat_intake.handle(b"".join(chunks))
-        data = json.dumps(payload, separators=(",", ":")).encode()
+        data = _COMPACT.encode(payload).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -98,9 +98,13 @@ class HeartbeatIntake:
         self.metrics = metrics
         self.settings = settings or HeartbeatSettings()
         self.store_timeout = store_timeout
+        self._counters: dict[str, Any] = {}
 
     def _count(self, result: str) -> None:
-        self.metrics.heartbeats.labels(result).inc()
+        counter = self._counters.get(result)
+        if counter is None:  # labels() takes a lock and builds a key on every call: one child per result
+            counter = self._counters[result] = self.metrics.heartbeats.labels(result)
+        counter.inc()
 
     def _parse(self, body: bytes) -> HeartbeatSubmission | Answer:
         try:
