@@ -89,10 +89,10 @@ class KeystoreError(GpusettleError):
 class WrongPasswordError(KeystoreError):
     """The password does not decrypt the keyfile."""
 
-    def __init__(self, alias: str) -> None:
+    def __init__(self, alias: str, hint: str | None = None) -> None:
         super().__init__(
             f"wrong password for account {alias!r}",
-            "type it again, or check the file given with --password-file or GPUSETTLE_PASSWORD",
+            hint or "type it again, or check the file given with --password-file or GPUSETTLE_PASSWORD",
         )
         self.alias = alias
 

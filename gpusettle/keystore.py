@@ -162,7 +162,14 @@ class Keystore:
         except OSError as exc:
             raise KeystoreError(f"cannot read keyfile {source}: {exc.strerror}", "check the path") from None
         keyfile = _parse_keyfile(text, str(source))
-        account = Account.from_key(_decrypt(keyfile, old_password, alias=str(source)))
+        try:
+            account = Account.from_key(_decrypt(keyfile, old_password, alias=str(source)))
+        except WrongPasswordError:
+            raise WrongPasswordError(
+                str(source),
+                "that is not the password of the keyfile being imported: type it again, or check the file given "
+                "with --keyfile-password-file",
+            ) from None
         return self._store(alias, account, new_password if new_password is not None else old_password)
 
     def _store(self, alias: str, account: LocalAccount, password: str) -> str:

@@ -284,9 +284,15 @@ class Ctx:
 
 
 def ask_password(
-    password_file: str | None, *, label: str, confirm: bool = False, environ: dict[str, str] | None = None
+    password_file: str | None,
+    *,
+    label: str,
+    confirm: bool = False,
+    environ: dict[str, str] | None = None,
+    hint: str = "type it at the prompt, or pass --password-file PATH or set GPUSETTLE_PASSWORD",
 ) -> str:
-    """resolve_password, prompting on stdin even when it is a pipe; an empty stdin is a KeystoreError."""
+    """resolve_password, prompting on stdin even when it is a pipe; an empty stdin is a KeystoreError (`hint`
+    says what else gives the password)."""
     from ..keystore import resolve_password
 
     try:
@@ -294,10 +300,7 @@ def ask_password(
             None, password_file, label=label, confirm=confirm, environ=environ, interactive=True
         )
     except click.Abort:
-        raise KeystoreError(
-            f"{label.lower()} is needed but none was given",
-            "type it at the prompt, or pass --password-file PATH or set GPUSETTLE_PASSWORD",
-        ) from None
+        raise KeystoreError(f"{label.lower()} is needed but none was given", hint) from None
 
 
 AMOUNT_KEYS = frozenset(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import KeystoreError
+from ..errors import ConfigError, KeystoreError
 from ..keystore import PASSWORD_ENV
 from .context import ask_password, get_ctx, shared_options
 from .jobspec import encryption_key
@@ -104,7 +104,17 @@ def wallet_import(
     if keyfile is not None:
         if source is not None:
             raise click.UsageError("give one of --private-key, --mnemonic or --keyfile")
-        old = ask_password(keyfile_password_file, label=f"Password of {keyfile}", environ={})
+        if not Path(keyfile).expanduser().is_file():
+            raise ConfigError(
+                f"--keyfile {keyfile}: no such file", "give the path of a v3 keyfile (geth, brownie, cast)"
+            )
+        # The store's own password (--password-file, GPUSETTLE_PASSWORD) is not the imported file's.
+        old = ask_password(
+            keyfile_password_file,
+            label=f"Password of {keyfile}",
+            environ={},
+            hint="type it at the prompt, or pass --keyfile-password-file PATH (the keyfile's own password)",
+        )
         new: str | None = None
         if c.password_file is not None or PASSWORD_ENV in os.environ:
             new = _new_password()

@@ -119,7 +119,26 @@ def test_missing_keystore_file_on_import(gs: Cli) -> None:
         gs.password_file("z", "z"),
         ok=False,
     )
-    assert "error: cannot read keyfile" in res.stderr and "nope.json" in res.stderr
+    assert "error: --keyfile" in res.stderr and "nope.json: no such file" in res.stderr
+    # ... before any password is asked for.
+    asked = gs("wallet", "import", "w-missing", "--keyfile", str(gs.home / "nope.json"), input="", ok=False)
+    assert "no such file" in asked.stderr and "Password of" not in asked.stdout + asked.stderr
+
+
+def test_importing_a_keyfile_names_the_option_for_its_own_password(gs: Cli) -> None:
+    """The store's password (--password-file, GPUSETTLE_PASSWORD) is not the imported file's: the hints used to send
+    the user to those."""
+    acct = Account.create()
+    keyfile = gs.home / "other-tool.json"
+    keyfile.write_text(json.dumps(Account.encrypt(acct.key, "its-own-pw", kdf="scrypt", iterations=2**14)))
+    none = gs("wallet", "import", "w-other", "--keyfile", str(keyfile), input="", ok=False)
+    assert "--keyfile-password-file" in none.stderr and "hint:" in none.stderr, none.stderr
+    wrong = gs(
+        "wallet", "import", "w-other", "--keyfile", str(keyfile),
+        "--keyfile-password-file", gs.password_file("wrong", "not-it"), ok=False,
+    )  # fmt: skip
+    assert "wrong password" in wrong.stderr and "--keyfile-password-file" in wrong.stderr, wrong.stderr
+    assert not (gs.home / "keystores" / "w-other.json").exists()
 
 
 def test_bad_private_key_is_not_echoed(gs: Cli) -> None:
