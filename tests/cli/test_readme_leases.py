@@ -36,6 +36,8 @@ def test_lease_quick_start_lines_parse(block: str) -> None:
     lines = readme_blocks("leases")[block]
     assert len(lines) >= 5
     for line in lines:
+        if line.startswith("echo "):  # writes the lease's spec file
+            continue
         _parse(line)
 
 
