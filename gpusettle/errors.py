@@ -187,7 +187,9 @@ _CONTRACT_HINTS: dict[str, str] = {
     "JobEscrowZeroAddress": "pass a non-zero address",
     "ProviderStakingZeroAmount": "pass an amount above zero",
     "ProviderStakingZeroAddress": "pass a non-zero address",
-    "ProviderStakingInsufficientFreeStake": "unstake at most the stake no job holds as collateral",
+    "ProviderStakingInsufficientFreeStake": "unstake at most what no job or lease holds as collateral and no open "
+    "dispute froze for its ruling (`gpusettle provider status`: the free stake, and with a dispute open what is "
+    "'unstakeable now')",
     "ProviderStakingNothingToWithdraw": "request an unstake first, then withdraw after the unbonding period",
     "ProviderStakingStillUnbonding": "wait until the release time, then withdraw",
     "ProviderStakingOpenDisputes": "wait until the open disputes are resolved",

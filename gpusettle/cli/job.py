@@ -393,9 +393,14 @@ def job_status(job_id: int | None, wait: bool, timeout: float) -> None:
         f = client.fmt
         click.echo(f"job {j.job_id}: {j.status}")
         click.echo(f"  client      {j.client}")
-        click.echo(f"  provider    {j.provider} (offer {j.offer_id}, {j.gpu_count} GPUs)")
         click.echo(
-            f"  price       {f(j.price_per_gpu_second)} per GPU-second, up to {j.max_gpu_seconds:,} GPU-seconds"
+            f"  provider    {j.provider} (offer {j.offer_id}, {j.gpu_count} GPU{'s' if j.gpu_count != 1 else ''})"
+        )
+        # The escrow shrinks maxGpuSeconds to what was billed once the refund is claimed; the deposit keeps the
+        # maximum the job was opened with.
+        opened_max = j.deposit // j.price_per_gpu_second if j.price_per_gpu_second else j.max_gpu_seconds
+        click.echo(
+            f"  price       {f(j.price_per_gpu_second)} per GPU-second, up to {opened_max:,} GPU-seconds"
         )
         click.echo(f"  deposit     {f(j.deposit)}; collateral {f(j.collateral)}")
         if j.status == "Open":

@@ -243,6 +243,15 @@ def test_a_job_settles_and_both_withdrawals_are_distinct_commands(
     assert int(gs.json("token", "balance", treasury)["balance"]) == t_before + int(fees["fees"])
     refund = gs.json("job", "claim-refund", str(job_id), *_signed("cli"))
     assert int(refund["refunded"]) > 0
+    # After the refund the escrow keeps only what was billed as the job's maximum; the status still says what
+    # the job was opened for.
+    j = gs.json("job", "status", str(job_id))
+    opened = int(j["deposit"]) // int(j["price_per_gpu_second"])
+    assert opened > int(j["max_gpu_seconds"]) == int(j["billed_gpu_seconds"])
+    human = gs("job", "status", str(job_id)).stdout
+    assert f"up to {opened:,} GPU-seconds" in human, human
+    gpus = int(j["gpu_count"])
+    assert f"{gpus} GPU{'s' if gpus != 1 else ''})" in human, human
 
 
 def test_a_spec_published_after_the_job_opens_gets_it_run(
