@@ -79,9 +79,17 @@ def provider_stake(amount: str, permit: bool) -> None:
         plan = client.plan_stake(sender, value)
     out = c.send(plan, what="staked")
     info = client.stake_info(sender)
+    minimum = client.parameters().min_stake
+    below = info.bonded < minimum
+    note = (
+        f"; below the minimum stake of {client.fmt(minimum)}: no new job or lease is taken until you stake "
+        f"{client.fmt(minimum - info.bonded)} more"
+        if below
+        else ""
+    )
     c.emit(
-        {"tx": out.summary(), "bonded": info.bonded},
-        f"staked {client.fmt(value)}; bonded now {client.fmt(info.bonded)}",
+        {"tx": out.summary(), "bonded": info.bonded, "min_stake": minimum, "below_minimum": below},
+        f"staked {client.fmt(value)}; bonded now {client.fmt(info.bonded)}{note}",
     )
 
 

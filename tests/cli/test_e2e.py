@@ -107,7 +107,10 @@ def test_deploy_record_and_rerun_deploys_nothing(gs: Cli, suite: dict[str, str],
     nonce = anvil.nonce(anvil.call("eth_accounts")[0])
     again = gs("deploy", "--account", "dev:0", "--yes")
     assert "nothing to deploy" in again.stderr
-    assert "code hashes of ComputeToken, ProviderStaking, JobEscrow, LeaseEscrow, HardwareRegistry match" in again.stderr
+    assert (
+        "code hashes of ComputeToken, ProviderStaking, JobEscrow, LeaseEscrow, HardwareRegistry match"
+        in again.stderr
+    )
     assert anvil.nonce(anvil.call("eth_accounts")[0]) == nonce
 
 
@@ -735,3 +738,12 @@ def test_help_and_version_import_no_command_module() -> None:
             [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False, timeout=60
         )
         assert "HEAVY []" in res.stderr, (args, res.stderr)
+
+
+def test_a_stake_below_the_minimum_says_what_it_does_not_allow(gs: Cli, suite: dict[str, str]) -> None:
+    minimum = int(gs.json("admin", "params", "show")["parameters"]["min_stake"])
+    assert minimum > 10 * 10**18
+    out = gs("provider", "stake", "10", *_signed(gs, "client"))
+    assert "below the minimum stake" in out.stdout and "no new job or lease" in out.stdout, out.stdout
+    again = gs.json("provider", "stake", "1", *_signed(gs, "client"))
+    assert again["below_minimum"] is True and int(again["min_stake"]) == minimum
