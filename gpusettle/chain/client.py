@@ -153,6 +153,8 @@ class OfferInfo:
     active: bool
     gpu_model: str
     metadata_uri: str
+    paused: bool = False
+    """Takes no new job or lease (the provider or its worker paused it; a withdrawn offer is paused too)."""
 
 
 @dataclass(frozen=True)
@@ -493,6 +495,7 @@ class Gpusettle:
             active=bool(o[4]),
             gpu_model=str(o[5]),
             metadata_uri=str(o[6]),
+            paused=bool(o[10]) if len(o) > 10 else False,
         )
 
     def free_gpus(self, offer_id: int) -> int:

@@ -49,7 +49,8 @@ def offer_list(
             click.echo("no offers match")
         for o in offers:
             click.echo(
-                f"#{o.offer_id:<4} {'' if o.active else '(withdrawn) '}{o.gpu_count} x {o.gpu_model} "
+                f"#{o.offer_id:<4} {'' if o.active else '(withdrawn) '}"
+                f"{'(paused: takes no new work) ' if o.paused and o.active else ''}{o.gpu_count} x {o.gpu_model} "
                 f"({o.vram_gb} GB) at {format_price(o.price_per_gpu_second, client.decimals, client.symbol)}  "
                 f"provider {o.provider}"
             )

@@ -747,3 +747,18 @@ def test_a_stake_below_the_minimum_says_what_it_does_not_allow(gs: Cli, suite: d
     assert "below the minimum stake" in out.stdout and "no new job or lease" in out.stdout, out.stdout
     again = gs.json("provider", "stake", "1", *_signed(gs, "client"))
     assert again["below_minimum"] is True and int(again["min_stake"]) == minimum
+
+
+def test_offer_list_marks_a_paused_offer(gs: Cli, suite: dict[str, str], offer_id: int) -> None:
+    """A client saw a paused offer listed as any other, then had `job create` on it refused."""
+    gs("provider", "offer", "pause", str(offer_id), *_signed(gs, "prov"))
+    try:
+        listed = gs("offer", "list").stdout
+        line = next(li for li in listed.splitlines() if li.startswith(f"#{offer_id} "))
+        assert "(paused: takes no new work)" in line, listed
+        row = next(o for o in gs.json("offer", "list")["offers"] if o["offer_id"] == offer_id)
+        assert row["paused"] is True
+    finally:
+        gs("provider", "offer", "resume", str(offer_id), *_signed(gs, "prov"))
+    line = next(li for li in gs("offer", "list").stdout.splitlines() if li.startswith(f"#{offer_id} "))
+    assert "paused" not in line
