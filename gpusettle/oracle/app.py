@@ -117,9 +117,7 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 def json_response(status: int, payload: dict[str, Any]) -> Response:
     """A JSON response without Starlette's slower generic encoder."""
-    return Response(
-        _COMPACT.encode(payload).encode(), status, media_type="application/json"
-    )
+    return Response(_COMPACT.encode(payload).encode(), status, media_type="application/json")
 
 
 def _error(status: int, code: str, reason: str) -> Response:
@@ -537,14 +535,14 @@ class OracleApp:
             return _error(400, "bad_address", f"{raw[:50]!r} is not an address")
         provider = to_checksum_address(raw)
         try:
-            url = await self.store_pool.run(self.store.worker_endpoint, provider)
+            announced = await self.store_pool.run(self.store.worker_endpoint, provider)
         except PoolBusyError as exc:
             return _error(503, "busy", f"{exc}; retry shortly")
-        if url is None:
+        if announced is None:
             return _error(
                 404, "unknown_endpoint", f"provider {provider}'s worker has announced no endpoint here"
             )
-        return json_response(200, {"provider": provider, "url": url})
+        return json_response(200, {"provider": provider, "url": announced[0], "signer": announced[1]})
 
     async def get_uptime(self, request: Request) -> Response:
         """Up and down seconds of `[from, to)` under the uptime rule, from the stored heartbeats and

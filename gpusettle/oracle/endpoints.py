@@ -18,12 +18,14 @@ announcement is held to more than its signature:
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import httpx
 from pydantic import ValidationError
 
 from ..eip712 import Domain
@@ -42,6 +44,8 @@ __all__ = [
 ]
 
 ENDPOINT_PATH = "/v1/workers/endpoint"
+
+log = logging.getLogger("gpusettle.oracle.endpoints")
 
 Answer = tuple[int, dict[str, Any]]
 Resolver = Callable[[str], list[str]]
@@ -63,24 +67,66 @@ class EndpointSettings:
     """How old an announcement may be when it arrives, seconds."""
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+_IETF_PROTOCOL = ipaddress.ip_network("192.0.0.0/24")
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether `address` is a public unicast address, an IPv4 address embedded in IPv6 (mapped, 6to4, Teredo,
+    NAT64, the old compatible form) judged as itself. Spelled out beside `is_global`, which Python versions
+    before the 2024 `ipaddress` fixes get wrong for some of these ranges."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = [address.ipv4_mapped, address.sixtofour, address.teredo[1] if address.teredo else None]
+        if address in _NAT64 or address in _IPV4_COMPATIBLE:
+            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address in _SITE_LOCAL or address in _IPV4_COMPATIBLE:
+            return False
+        if any(e is not None and not _public(e) for e in embedded):
+            return False
+    elif address in _IETF_PROTOCOL:
+        return False
+    if (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    ):
+        return False
+    return address.is_global
+
+
 def worker_url_problem(
     url: str, *, allow_private: bool, resolve: Resolver = _resolve
 ) -> tuple[str, str] | None:
     """(reason, hint) when the oracle will not send requests to `url`; None when it will."""
     if len(url) > MAX_WORKER_URL:
         return f"the URL is {len(url)} characters, more than {MAX_WORKER_URL}", "announce a shorter URL"
+    # Printable ASCII only: urlsplit drops tabs and newlines that the HTTP client then refuses, and a non-ASCII
+    # host is encoded one way by the check (IDNA 2003) and another by the client (IDNA 2008).
+    if not url.isascii() or any(ch.isspace() or not ch.isprintable() for ch in url):
+        return (
+            "the URL holds spaces, control or non-ASCII characters",
+            "announce an ASCII URL (punycode hosts)",
+        )
+    if any(ch in url for ch in "?#\\@"):
+        return (
+            "the URL holds '?', '#', '\\' or '@'",
+            "announce only scheme, host, port and path of the probe server",
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
+        client_host = httpx.URL(url).host
+    except (ValueError, httpx.InvalidURL) as exc:
         return f"{url!r} is not a URL: {exc}", "announce e.g. https://gpu-box.example.org:8800"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{url!r} is not an http(s) URL with a host", "announce e.g. https://gpu-box.example.org:8800"
-    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
-        return (
-            f"{url!r} carries a user, a query or a fragment",
-            "announce only scheme, host, port and path of the probe server",
-        )
+    if client_host != parts.hostname.lower():
+        return f"{url!r} names its host ambiguously", "announce a plain host name or address"
     if port == 0:
         return "port 0 is not a port a server listens on", "announce the probe server's port"
     if allow_private:
@@ -91,7 +137,7 @@ def worker_url_problem(
         return f"{parts.hostname} does not resolve here: {exc}", "announce a name the oracles can resolve"
     for text in addresses:
         address = ipaddress.ip_address(text.split("%")[0])
-        if not address.is_global:
+        if not _public(address):
             return (
                 f"{parts.hostname} resolves to {address}, which is not a public address",
                 (
@@ -172,19 +218,13 @@ class EndpointIntake:
             sub, signer = self._offline(body)
         except _Refused as refused:
             return refused.answer
-        problem = await self.run_store(
-            lambda: worker_url_problem(
-                sub.url, allow_private=self.settings.allow_private, resolve=self.resolve
-            )
-        )
-        if problem is not None:
-            return 422, {"error": "url_refused", "reason": problem[0], "hint": problem[1]}
         try:
             worker = await self.worker_key(sub.provider, signer)
         except Exception as exc:  # noqa: BLE001 - a full pool or an unreachable node: retry later
+            log.warning("endpoint announcement of %s: cannot read its worker key: %s", sub.provider, exc)
             return 503, {
                 "error": "chain_unavailable",
-                "reason": f"cannot read provider {sub.provider}'s worker key: {exc}",
+                "reason": f"cannot read provider {sub.provider}'s worker key now",
                 "hint": "retry shortly",
             }
         if worker != signer:
@@ -194,6 +234,15 @@ class EndpointIntake:
                 f"worker key {worker}",
                 "hint": "sign with the worker key registered on the staking contract",
             }
+        # Only the provider's worker gets here: the name is looked up (and its addresses named in a refusal) for
+        # it alone, never for a stranger's unsigned request.
+        problem = await self.run_store(
+            lambda: worker_url_problem(
+                sub.url, allow_private=self.settings.allow_private, resolve=self.resolve
+            )
+        )
+        if problem is not None:
+            return 422, {"error": "url_refused", "reason": problem[0], "hint": problem[1]}
         try:
             kept = await self.run_store(
                 self.store.record_worker_endpoint, sub.provider, sub.url, sub.issuedAt, signer
@@ -226,15 +275,21 @@ class WorkerUrls:
     store: Store | None = None
     allow_private: bool = False
     resolve: Resolver = _resolve
+    current_worker: Callable[[str], str | None] | None = None
+    """The provider's worker key now: an announcement signed by a key rotated out since is not used."""
 
     def get(self, provider: str) -> str | None:
-        """The URL, or None when this oracle knows none (or the announced one resolves privately now)."""
+        """The URL, or None when this oracle knows none (or the announced one resolves privately now, or its
+        signer is no longer the provider's worker key)."""
         url = self.configured.get(provider)
         if url is not None or self.store is None:
             return url
         announced = self.store.worker_endpoint(provider)
         if announced is None:
             return None
-        if worker_url_problem(announced, allow_private=self.allow_private, resolve=self.resolve) is not None:
+        url, signer = announced
+        if self.current_worker is not None and self.current_worker(provider) != signer:
             return None
-        return announced
+        if worker_url_problem(url, allow_private=self.allow_private, resolve=self.resolve) is not None:
+            return None
+        return url

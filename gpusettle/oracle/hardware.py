@@ -16,6 +16,7 @@ transaction goes out directly (gpusettle.chain.tx, waiting for one block), not t
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -30,14 +31,29 @@ from ..chain.client import Gpusettle
 from ..eip712 import Domain
 from ..errors import ConfigError
 from ..hardware.attest import registry_domain, sign_check
-from ..hardware.models import CommitAnswer, CommitRequest, HardwareCheck, OpenAnswer, OpenRequest
+from ..hardware.models import (
+    MAX_CHALLENGE_N,
+    MAX_SAMPLED_ROWS,
+    CommitAnswer,
+    CommitRequest,
+    HardwareCheck,
+    OpenAnswer,
+    OpenRequest,
+)
 from ..hardware.sizing import ChallengeSettings, challenge_size, time_limit_s
 from ..hardware.verify import check_opening
 from ..hashing import keccak256
 from ..signed_requests import peer_request_headers
 from .hardware_quorum import HardwareQuorum
+from .outbound import OutboundError, outbound_client, post_bounded
 
 __all__ = ["HARDWARE_PATH", "HardwareChecker", "Verdict", "record_check"]
+
+MAX_ANSWER_BYTES = 2 * (MAX_SAMPLED_ROWS * (8 * MAX_CHALLENGE_N + 66 * 64) + 255 * 16 * MAX_CHALLENGE_N) + (
+    1 << 16
+)
+"""The largest answer read from a worker: an opening of every row it may be asked for, with proofs, and a
+product vector per GPU, base64 (4/3) in JSON, doubled for slack (what the models accept, not more)."""
 
 log = logging.getLogger("gpusettle.oracle.hardware")
 
@@ -66,15 +82,13 @@ class HardwareChecker:
 
     def __post_init__(self) -> None:
         self.domain = Domain(self.gs.chain.chain_id, str(self.gs.escrow.address))
-        self.http = httpx.Client(
-            timeout=self.settings.timeout_s, transport=self.transport, follow_redirects=False
-        )
+        self.http = outbound_client(self.settings.timeout_s, self.transport)
 
     def close(self) -> None:
         """Close the connection pool."""
         self.http.close()
 
-    def _post(self, url: str, request: BaseModel) -> object:
+    def _post(self, url: str, request: BaseModel, deadline_s: float) -> object:
         body = request.model_dump_json().encode()
         headers = peer_request_headers(
             self.domain,
@@ -86,11 +100,21 @@ class HardwareChecker:
             body,
         )
         headers["content-type"] = "application/json"
-        response = self.http.post(url.rstrip("/") + HARDWARE_PATH, content=body, headers=headers)
-        if response.status_code != 200:
-            raise _Refused(f"the worker answered HTTP {response.status_code}: {response.text[:200]}")
         try:
-            return response.json()
+            status, data = post_bounded(
+                self.http,
+                url.rstrip("/") + HARDWARE_PATH,
+                content=body,
+                headers=headers,
+                max_bytes=MAX_ANSWER_BYTES,
+                deadline_s=deadline_s,
+            )
+        except OutboundError as exc:
+            raise _Refused(str(exc)) from None
+        if status != 200:
+            raise _Refused(f"the worker answered HTTP {status}: {data[:200]!r}")
+        try:
+            return json.loads(data)
         except ValueError:
             raise _Refused("the worker's answer is not JSON") from None
 
@@ -115,14 +139,15 @@ class HardwareChecker:
         problem: str | None = None
         try:
             started = time.monotonic()
-            commit = CommitAnswer.model_validate(self._post(url, request))
+            # The commit carries the products' work: the time limit, and a read's timeout to deliver it.
+            commit = CommitAnswer.model_validate(self._post(url, request, limit + self.settings.timeout_s))
             elapsed = time.monotonic() - started
             elapsed_ms = min(int(elapsed * 1000), 2**32 - 1)
             root = commit.root
             total = n * offer.gpu_count
             rows = sorted({secrets.randbelow(total) for _ in range(self.settings.sampled_rows)})
             opening = OpenRequest(challengeId=challenge_id, rows=rows, vectorSeed=secrets.randbits(64))
-            answer = OpenAnswer.model_validate(self._post(url, opening))
+            answer = OpenAnswer.model_validate(self._post(url, opening, self.settings.timeout_s))
             problem = check_opening(request, commit, opening, answer)
             if problem is None and elapsed > limit:
                 problem = (

@@ -13,6 +13,7 @@ know is not probed (and never marked down for it).
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import secrets
 import time
@@ -30,6 +31,7 @@ from ..workloads.freivalds import default_tolerance, freivalds
 from ..workloads.matmul import decode_result, generate_inputs
 from .endpoints import UrlLookup
 from .metrics import OracleMetrics
+from .outbound import OutboundError, outbound_client, post_bounded
 from .store import Store
 
 __all__ = ["PROBE_PATH", "ProbeSettings", "Prober", "check_probe_answer"]
@@ -102,9 +104,7 @@ class Prober:
     _due: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.http = httpx.Client(
-            timeout=self.settings.timeout, transport=self.transport, follow_redirects=False
-        )
+        self.http = outbound_client(self.settings.timeout, self.transport)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -129,11 +129,17 @@ class Prober:
             )
             if due > now:
                 continue
-            url = (self.urls or self.settings.worker_urls).get(lease.provider)
-            if url is None:
-                self._due[lease.leaseId] = now + self.settings.every
+            # Whatever one lease's worker does (an address that makes the request fail before it is sent, say),
+            # its due time moves on and the other leases are probed.
+            self._due[lease.leaseId] = now + self.settings.every
+            try:
+                url = (self.urls or self.settings.worker_urls).get(lease.provider)
+                if url is None:
+                    continue
+                self.probe(lease, url)
+            except Exception as exc:  # noqa: BLE001 - one lease's failure must not stop the others' probes
+                log.warning("lease %d: probe not sent (%s: %s)", lease.leaseId, type(exc).__name__, exc)
                 continue
-            self.probe(lease, url)
             self._due[lease.leaseId] = self.clock() + self._next_wait()
             sent = True
         return sent
@@ -148,12 +154,23 @@ class Prober:
         )
         headers["content-type"] = "application/json"
         problem: str | None
+        # The product is 4 n^2 bytes, base64 in JSON: a third more, and room for the other fields.
+        limit = 6 * request.n * request.n + 4096
         try:
-            response = self.http.post(url.rstrip("/") + PROBE_PATH, content=body, headers=headers)
-            if response.status_code != 200:
-                problem = f"the worker answered HTTP {response.status_code}: {response.text[:200]}"
+            status, data = post_bounded(
+                self.http,
+                url.rstrip("/") + PROBE_PATH,
+                content=body,
+                headers=headers,
+                max_bytes=limit,
+                deadline_s=self.settings.timeout,
+            )
+            if status != 200:
+                problem = f"the worker answered HTTP {status}: {data[:200]!r}"
             else:
-                problem = check_probe_answer(request, response.json(), self.settings.rounds)
+                problem = check_probe_answer(request, json.loads(data), self.settings.rounds)
+        except OutboundError as exc:
+            problem = str(exc)
         except httpx.HTTPError as exc:
             problem = f"no answer from {url} ({type(exc).__name__})"
         except ValueError:

@@ -172,6 +172,7 @@ class OracleService:
             configured={**config.leases.probes.worker_urls, **config.challenge.worker_urls},
             store=self.store,
             allow_private=config.endpoints.allow_private,
+            current_worker=WorkerKeyCache(self.view).fetch,
         )
         self.lease_work = self._lease_work(client, lease_view)
         self._cosign_checker: HardwareChecker | None = None

@@ -98,7 +98,7 @@ class EndpointAnnouncer:
                 log.warning("oracle %s takes no endpoint announcements (it follows no LeaseEscrow)", oracle)
             else:
                 log.error(
-                    "oracle %s refused this worker's endpoint %s: HTTP %d %s",
+                    "oracle %s refused this worker's endpoint %s: HTTP %d %r",
                     oracle,
                     self.url,
                     code,

@@ -197,7 +197,9 @@ def test_a_worker_endpoint_is_replaced_only_by_a_later_one_and_survives_reopenin
     assert store.record_worker_endpoint(provider, "http://a.example:1", 100, "0xW")
     assert not store.record_worker_endpoint(provider, "http://b.example:1", 100, "0xW")  # same second
     assert not store.record_worker_endpoint(provider, "http://c.example:1", 99, "0xW")  # older
-    assert store.worker_endpoint(provider) == "http://a.example:1"
-    assert store.record_worker_endpoint(provider, "http://d.example:1", 101, "0xW2")
+    assert store.worker_endpoint(provider) == ("http://a.example:1", "0xW")
+    assert store.record_worker_endpoint(provider, "http://d.example:1", 101, "0xW")
+    # Another key (the intake took it as the current worker key): replaces even an announcement dated later.
+    assert store.record_worker_endpoint(provider, "http://e.example:1", 50, "0xW2")
     store.close()
-    assert open_store().worker_endpoint(provider) == "http://d.example:1"
+    assert open_store().worker_endpoint(provider) == ("http://e.example:1", "0xW2")

@@ -25,6 +25,7 @@ from tests.oracle.helpers import (
     OTHER_KEY,
     PROVIDER_CS,
     WORKER_KEY,
+    WORKER,
     lease_app,
     lease_terms,
     oracle_app,
@@ -79,9 +80,9 @@ def refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
 def test_a_signed_announcement_is_kept_and_served(http: TestClient, store: SQLiteStore) -> None:
     response = post(http, announcement())
     assert response.status_code == 202, response.text
-    assert store.worker_endpoint(PROVIDER_CS) == PUBLIC
+    assert store.worker_endpoint(PROVIDER_CS) == (PUBLIC, WORKER)
     got = http.get(f"/v1/workers/{PROVIDER_CS.lower()}/endpoint")
-    assert got.status_code == 200 and got.json() == {"provider": PROVIDER_CS, "url": PUBLIC}
+    assert got.status_code == 200 and got.json() == {"provider": PROVIDER_CS, "url": PUBLIC, "signer": WORKER}
     refused(
         http.get("/v1/workers/0x00000000000000000000000000000000000000b2/endpoint"), 404, "unknown_endpoint"
     )
@@ -109,7 +110,7 @@ def test_an_older_announcement_replayed_cannot_move_the_worker_back(
     doc = refused(post(http, old), 409, "superseded")
     assert doc["hint"]
     refused(post(http, announcement("http://93.184.216.36:8800", issued=now)), 409, "superseded")
-    assert store.worker_endpoint(PROVIDER_CS) == PUBLIC
+    assert store.worker_endpoint(PROVIDER_CS) == (PUBLIC, WORKER)
 
 
 def test_stale_or_future_announcements_are_refused(http: TestClient, store: SQLiteStore) -> None:
@@ -135,6 +136,20 @@ def test_stale_or_future_announcements_are_refused(http: TestClient, store: SQLi
         "http://gpu-box.invalid:8800",
         "http://93.184.216.34:0",
         "http://93.184.216.34:99999",
+        # The third review: forms the check and the HTTP client read differently, or ranges is_global misses.
+        "http://93.184.216.34\t:8800",
+        "http://93.184.216.34:8800/\n",
+        "http://fa\u00df.example.org:8800",
+        "http://93.184.216.34:8800/#",
+        "http://93.184.216.34:8800/?",
+        "http://93.184.216.34\\@127.0.0.1:8800",
+        "http://[::ffff:127.0.0.1]:8800",
+        "http://[::127.0.0.1]:8800",
+        "http://[64:ff9b::a9fe:a9fe]:8800",
+        "http://[2002:a9fe:a9fe::1]:8800",
+        "http://[fec0::1]:8800",
+        "http://192.0.0.8:8800",
+        "http://224.0.0.1:8800",
     ],
 )
 def test_urls_the_oracle_will_not_call_are_refused(http: TestClient, store: SQLiteStore, url: str) -> None:
@@ -143,13 +158,32 @@ def test_urls_the_oracle_will_not_call_are_refused(http: TestClient, store: SQLi
     assert store.worker_endpoint(PROVIDER_CS) is None
 
 
+def test_a_stranger_learns_nothing_of_the_oracles_name_lookups(http: TestClient, store: SQLiteStore) -> None:
+    """The key is checked before the name is looked up: an unsigned announcement of a private or unknown host
+    gets not_the_worker, never the addresses or the resolver's error."""
+    for url in ("http://localhost:8800", "http://10.0.0.5:8800", "http://no-such-host.internal:8800"):
+        doc = refused(post(http, announcement(url, key=OTHER_KEY)), 403, "not_the_worker")
+        assert "127.0.0.1" not in doc["reason"] and "resolve" not in doc["reason"]
+
+
+def test_a_rotated_out_keys_announcement_is_not_used_and_a_new_keys_replaces_it(store: SQLiteStore) -> None:
+    now = int(time.time())
+    store.record_worker_endpoint(PROVIDER_CS, "http://93.184.216.35:8800", now + 15, "0xOld")
+    current = {PROVIDER_CS: "0xNew"}
+    urls = WorkerUrls({}, store, current_worker=current.get)
+    assert urls.get(PROVIDER_CS) is None  # signed by a key that is no longer the worker's
+    # The new key's announcement replaces it though it was issued earlier than the old key's (a thief's +15 s).
+    assert store.record_worker_endpoint(PROVIDER_CS, PUBLIC, now, "0xNew")
+    assert urls.get(PROVIDER_CS) == PUBLIC
+
+
 def test_private_addresses_are_taken_where_the_operator_allows_them(
     store: SQLiteStore, tmp_path: Path
 ) -> None:
     for http in _client(store, tmp_path, allow_private=True):
         assert post(http, announcement("http://127.0.0.1:8800")).status_code == 202
         refused(post(http, announcement("ftp://127.0.0.1/x")), 422, "url_refused")
-    assert store.worker_endpoint(PROVIDER_CS) == "http://127.0.0.1:8800"
+    assert store.worker_endpoint(PROVIDER_CS) == ("http://127.0.0.1:8800", WORKER)
     # Used only while allowed: an oracle that refuses private addresses does not reach it.
     assert WorkerUrls({}, store, allow_private=True).get(PROVIDER_CS) == "http://127.0.0.1:8800"
     assert WorkerUrls({}, store, allow_private=False).get(PROVIDER_CS) is None
@@ -216,4 +250,32 @@ def test_the_prober_reaches_the_announced_worker(store: SQLiteStore) -> None:
     now[0] += 2.0
     assert prober.step([lease_terms(1)])
     assert seen == [PUBLIC + "/v1/probe"]
+    prober.close()
+
+
+def test_one_leases_unusable_url_does_not_stop_the_other_leases_probes(store: SQLiteStore) -> None:
+    """A URL the HTTP client refuses before sending (a tab in the host, say) raised out of the prober's step, and
+    every lease after it in the scan went unprobed."""
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(503)
+
+    other = "0x00000000000000000000000000000000000000b2"
+    now = [1e9]
+    prober = Prober(
+        store=store,
+        domain=DOMAIN,
+        key=WORKER_KEY,
+        settings=ProbeSettings(every=1.0),
+        transport=httpx.MockTransport(answer),
+        urls={PROVIDER_CS: "http://93.184.216.34\t:8800", other: PUBLIC},
+        clock=lambda: now[0],
+    )
+    leases = [lease_terms(1), lease_terms(2, provider=other)]
+    for _ in range(3):
+        now[0] += 2.0
+        prober.step(leases)
+    assert seen and all(u == PUBLIC + "/v1/probe" for u in seen)
     prober.close()

@@ -138,7 +138,10 @@ class LeaseSQLStore(GroupCommitStore[C]):
                         "INSERT INTO worker_endpoints (provider, url, issued_at, signer, received_at) "
                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (provider) DO UPDATE SET url = excluded.url, "
                         "issued_at = excluded.issued_at, signer = excluded.signer, received_at = excluded.received_at "
-                        "WHERE worker_endpoints.issued_at < excluded.issued_at",
+                        # A later announcement, or one by another key: the intake took it only from the current
+                        # worker key, so a different stored signer is a key rotated out since.
+                        "WHERE worker_endpoints.issued_at < excluded.issued_at "
+                        "OR worker_endpoints.signer <> excluded.signer",
                         (provider, url, issued_at, signer, time.time()),
                     ).rowcount
                     == 1
@@ -146,9 +149,9 @@ class LeaseSQLStore(GroupCommitStore[C]):
             )
         )
 
-    def worker_endpoint(self, provider: str) -> str | None:
-        rows = self._rows("SELECT url FROM worker_endpoints WHERE provider = ?", (provider,))
-        return str(rows[0][0]) if rows else None
+    def worker_endpoint(self, provider: str) -> tuple[str, str] | None:
+        rows = self._rows("SELECT url, signer FROM worker_endpoints WHERE provider = ?", (provider,))
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
 
     # -- checkpoints -----------------------------------------------------------------------------------
 

@@ -387,12 +387,12 @@ class Store(Protocol):
         ...
 
     def record_worker_endpoint(self, provider: str, url: str, issued_at: int, signer: str) -> bool:
-        """Keep a provider's announced worker URL when it was issued after the one kept (False: an
-        announcement issued at or after it is kept, nothing changed)."""
+        """Keep a provider's announced worker URL when it was issued after the one kept or signed by another
+        key (the caller checked `signer` is the current worker key); False: nothing changed."""
         ...
 
-    def worker_endpoint(self, provider: str) -> str | None:
-        """The provider's latest announced worker URL, or None."""
+    def worker_endpoint(self, provider: str) -> tuple[str, str] | None:
+        """The provider's latest announced worker URL and the worker key that signed it, or None."""
         ...
 
     def add_checkpoint(
