@@ -346,7 +346,11 @@ def _job_accepted(s: State, ev: IndexedEvent, t: int) -> None:
 
 
 def _job_cancelled(s: State, ev: IndexedEvent, t: int) -> None:
-    _end_job(s, ev, t, "Cancelled")
+    job = _end_job(s, ev, t, "Cancelled")
+    if job is None:
+        return
+    _add(job, "refunded", ev.args["refund"])  # the whole deposit goes back with the cancellation
+    s.put("jobs", job["job_id"], job)
 
 
 def _total(s: State, name: str, delta: int) -> None:

@@ -111,7 +111,14 @@ def _word_decoder(kind: str) -> Callable[[str], Any]:
     return _hex_int
 
 
+def _text(raw: bytes) -> str:
+    """An on-chain string as text: invalid UTF-8 replaced (U+FFFD), NUL dropped (PostgreSQL text refuses it)."""
+    return raw.decode("utf-8", "replace").replace("\x00", "")
+
+
 def _convert(kind: str, value: Any) -> Any:
+    if kind == "string":
+        return _text(bytes(value))
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
     if kind == "address":
@@ -125,7 +132,9 @@ def _event_decoder(inputs: list[dict[str, Any]]) -> Callable[[list[str], str], d
     indexed = [(i["name"], _word_decoder(i["type"])) for i in inputs if i.get("indexed")]
     plain = [(i["name"], i["type"]) for i in inputs if not i.get("indexed")]
     static = all(t.startswith(_STATIC) and not t.endswith("]") for _, t in plain)
-    plain_types = [t for _, t in plain]
+    # Strings are decoded as bytes, then read leniently (_text): a Solidity string is any bytes, and a provider's
+    # offer with invalid UTF-8 or a NUL made eth_abi (or PostgreSQL) refuse the event and halted every index.
+    plain_types = ["bytes" if t == "string" else t for _, t in plain]
     # (name, converter, start, end) of each data word, for the static layout.
     words = [(name, _word_decoder(kind), 2 + 64 * n, 66 + 64 * n) for n, (name, kind) in enumerate(plain)]
 

@@ -231,6 +231,7 @@ def test_jobs_and_leases_share_the_offers_gpus(chain: Chain) -> None:
     open_lease(chain, 1, gpus=4, deposit=10**18)
     assert row(chain, "offers", "offer_id", 1)["gpus_free"] == 1
     chain.emit("escrow", "JobCancelled", jobId=1, refund=100 * PRICE)
+    assert row(chain, "jobs", "job_id", 1)["refunded"] == str(100 * PRICE)  # was 0: the deposit came back
     release(chain, 3)
     assert row(chain, "offers", "offer_id", 1)["gpus_free"] == 4
     assert row(chain, "offers", "offer_id", 1)["jobs_running"] == 0
