@@ -10,8 +10,8 @@ import click
 from ..availability import CLASSES, class_name, class_value
 from ..chain.leases import LeaseInfo, Leases
 from ..errors import ConfigError, ContractError, GpusettleError, InsufficientAllowanceError
-from ..index.match import LOST_RACE_ERRORS, price_per_second
 from ..hashing import keccak256
+from ..index.match import LOST_RACE_ERRORS, price_per_second
 from ..units import format_units
 from .context import Ctx, fmt_time, get_ctx, parse_duration_or_time, require_tokens, shared_options
 from .leaseterms import LeasePlan, deposit_for, fmt_span, parse_duration, per_hour
@@ -335,16 +335,20 @@ def _open_matched(
             f"no active offer with {gpus} free GPU(s) fits --match {match!r}",
             "loosen the filters; `gpusettle market offers --free N` shows what is free",
         )
+    from .market import unfit_on_chain
+
     for n, offer in enumerate(found, 1):
-        if need.verified and client.is_verified(offer.offer_id) is False:
-            c.info(
-                f"offer {offer.offer_id} is not hardware-verified on-chain any more; trying the next match"
-            )
+        why, now = unfit_on_chain(client, need, offer.offer_id)
+        if why is None and need.verified and client.is_verified(offer.offer_id) is False:
+            why = "it is not hardware-verified on-chain any more"
+        if why is not None:
+            c.info(f"offer {offer.offer_id} does not fit on-chain: {why}; trying the next match")
             continue
+        # What the chain says, not what the index claimed.
         c.info(
-            f"match {n} of {len(found)}: offer {offer.offer_id}, {offer.gpu_model} ({offer.vram_gb} GB), "
-            f"{offer.gpu_class or 'dedicated'}, {per_hour(int(offer.price_per_gpu_second), client.decimals)} "
-            f"{client.symbol} per GPU-hour, provider {offer.provider}"
+            f"match {n} of {len(found)}: offer {offer.offer_id}, {now.gpu_model} ({now.vram_gb} GB), "
+            f"{offer.gpu_class or 'dedicated'}, {per_hour(now.price_per_gpu_second, client.decimals)} "
+            f"{client.symbol} per GPU-hour, provider {now.provider}"
         )
         try:
             open_on(offer.offer_id, limits)
@@ -636,7 +640,9 @@ def lease_status(lease_id: int | None) -> None:
         if info.collateral:
             click.echo(f"  collateral  {f(info.collateral)} (provider's, locked for this lease)")
         if info.status == "Disputed":
-            lapse = "" if now <= info.ruling_deadline else f"; lapsed: `gpusettle lease lapse-dispute {lease_id}`"
+            lapse = (
+                "" if now <= info.ruling_deadline else f"; lapsed: `gpusettle lease lapse-dispute {lease_id}`"
+            )
             click.echo(
                 f"  dispute     bond {f(info.dispute_bond)}, the arbiter rules by "
                 f"{fmt_time(info.ruling_deadline, now)}{lapse}"

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import click
 
 from ..availability import CLASSES, class_value, parse_duration
+from ..chain.client import Gpusettle, OfferInfo
 from ..errors import ConfigError, ContractError, GpusettleError
-from ..index.match import LOST_RACE_ERRORS, candidates, parse_match, price_per_second
+from ..index.match import LOST_RACE_ERRORS, candidates, chain_mismatch, parse_match, price_per_second
 from ..index.queries import OfferQuery, OfferRow
 from ..index.source import MarketSource, open_source
 from .context import get_ctx, shared_options
@@ -220,6 +221,19 @@ MATCH_TRIES = 3
 """Matching offers `job create --match` tries before it gives up."""
 
 
+def unfit_on_chain(client: Gpusettle, need: OfferQuery, offer_id: int) -> tuple[str | None, OfferInfo]:
+    """Why offer `offer_id`, as the chain has it now, cannot take the work `need` describes (None: it can),
+    and the offer as read. The index that found it may be remote and may lie or lag: the chain decides the
+    hardware, the price and whether the provider can accept at all."""
+    now = client.offer(offer_id)
+    if not now.active or now.paused:
+        return ("it was withdrawn" if not now.active else "it is paused"), now
+    why = chain_mismatch(need, now.gpu_model, now.vram_gb, now.gpu_count, now.price_per_gpu_second)
+    if why is None and client.stake_info(now.provider).worker is None:
+        why = "its provider has named no worker key, so nothing would accept"
+    return why, now
+
+
 def create_matched(
     match: str, index: str | None, create: Callable[[int], None], *, gpus: int | None = None
 ) -> None:
@@ -241,18 +255,13 @@ def create_matched(
             "loosen the filters; `gpusettle market offers --free N` shows what is free",
         )
     for n, offer in enumerate(found, 1):
-        now = client.offer(offer.offer_id)
-        indexed_price = int(offer.price_per_gpu_second)
-        if need.verified and client.is_verified(offer.offer_id) is False:
-            c.info(
-                f"offer {offer.offer_id} is not hardware-verified on-chain any more; trying the next match"
-            )
-            continue
-        if not now.active or now.price_per_gpu_second > indexed_price:
-            c.info(
-                f"offer {offer.offer_id} changed on-chain since the index saw it "
-                f"({'withdrawn' if not now.active else 'price raised'}); trying the next match"
-            )
+        why, now = unfit_on_chain(client, need, offer.offer_id)
+        if why is None and now.price_per_gpu_second > int(offer.price_per_gpu_second):
+            why = "its price was raised since the index saw it"
+        if why is None and need.verified and client.is_verified(offer.offer_id) is False:
+            why = "it is not hardware-verified on-chain any more"
+        if why is not None:
+            c.info(f"offer {offer.offer_id} does not fit on-chain: {why}; trying the next match")
             continue
         hour = per_gpu_hour(now.price_per_gpu_second, client.decimals)
         taking = f"{gpus} of {now.gpu_count}" if gpus is not None else f"{now.gpu_count}"

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ..availability import CLASSES, class_value, parse_duration
 from ..errors import ConfigError, InvalidPriceError
 from ..units import MAX_OFFER_PRICE, parse_price
+from .apply import gpu_family
 from .queries import OfferQuery, OfferRow
 from .source import MarketSource
 
@@ -20,6 +21,7 @@ __all__ = [
     "LOST_RACE_ERRORS",
     "MatchNeed",
     "candidates",
+    "chain_mismatch",
     "class_value",
     "notice_seconds",
     "parse_match",
@@ -58,6 +60,24 @@ _YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": 
 
 class MatchNeed(OfferQuery):
     """What the client needs (an OfferQuery sorted by price)."""
+
+
+def chain_mismatch(need: OfferQuery, gpu_model: str, vram_gb: int, gpu_count: int, price: int) -> str | None:
+    """Why an offer, as the chain has it, does not fit `need`; None when it does. The index that found it may be
+    a remote one, and a lying or stale one must not choose the hardware or the price the client pays."""
+    if need.max_price is not None and price > need.max_price:
+        return f"its price on-chain ({price} base units per GPU-second) is above max-price ({need.max_price})"
+    if need.min_vram is not None and vram_gb < need.min_vram:
+        return f"it has {vram_gb} GB of VRAM on-chain, below min-vram {need.min_vram}"
+    if need.min_gpus is not None and gpu_count < need.min_gpus:
+        return f"it has {gpu_count} GPUs on-chain, fewer than gpus={need.min_gpus}"
+    if (
+        need.gpu
+        and need.gpu.lower() not in gpu_model.lower()
+        and gpu_family(gpu_model).upper() != need.gpu.upper()
+    ):
+        return f"its GPU on-chain is {gpu_model!r}, not {need.gpu}"
+    return None
 
 
 def price_per_second(text: str, decimals: int) -> int:

@@ -321,7 +321,7 @@ def test_market_and_match_read_the_lease_terms(world: World, tmp_path: Path) -> 
         "lease", "open", "--match", "gpu=H100,class=interruptible", "--index", str(db), "--for", "10m",
         "--spec-hash", SPEC, "--account", "client", "--json",
     )  # fmt: skip
-    assert f"offer {first} changed on-chain" in moved.output
+    assert f"offer {first} does not fit on-chain: it is paused" in moved.output
     lease_id = json.loads(moved.stdout)["lease_id"]
     assert world.lease(lease_id).offer_id == second
     gs("provider", "offer", "resume", str(first), "--account", "provider")
@@ -362,7 +362,9 @@ def test_dispute_a_checkpoint_and_lapse_it_when_the_arbiter_does_not_rule(world:
     assert "the arbiter rules by" in gs("lease", "status", str(lease_id), "--account", "client").output
 
     waiting = gs("lease", "lapse-dispute", str(lease_id), "--account", "other", ok=False)
-    assert f"may still rule on lease {lease_id}'s dispute" in waiting.output and str(deadline) in waiting.output
+    assert (
+        f"may still rule on lease {lease_id}'s dispute" in waiting.output and str(deadline) in waiting.output
+    )
     assert world.lease(lease_id).status == "Disputed"
 
     net.anvil.increase_time(deadline - net.gs.chain.timestamp() + 60)

@@ -159,4 +159,7 @@ def test_an_offer_raised_after_its_check_is_no_longer_verified(world: World, tmp
     db.close()
     result = run(world, "job", "create", "--match", "verified=yes", "--index", str(stale), "--gpu-seconds", "10",
                  "--spec-hash", "0x" + "11" * 32, "--account", "dev:0", "--yes")  # fmt: skip
-    assert result.exit_code == 1 and f"offer {good} is not hardware-verified on-chain" in result.output
+    assert (
+        result.exit_code == 1
+        and f"offer {good} does not fit on-chain: it is not hardware-verified on-chain" in result.output
+    )

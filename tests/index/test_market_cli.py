@@ -145,7 +145,7 @@ def test_job_create_match_skips_offers_taken_since_indexing(market: MarketWorld,
     before = gs.job_count()
     result = create_matching(market, indexed, "gpu=A100", "100")
     assert result.exit_code == 0, result.output
-    assert f"offer {cheapest} changed on-chain" in result.output
+    assert f"offer {cheapest} does not fit on-chain: it was withdrawn" in result.output
     assert f"match 2 of 2: offer {second}" in result.output
     assert gs.job_count() == before + 1 and gs.job(before + 1).offer_id == second
     # The provider of the only other fitting offer is jailed now: the escrow refuses, the CLI says it lost.
@@ -176,3 +176,39 @@ def test_index_run_on_a_development_chain_follows_the_head(
     path = tmp_path_factory.mktemp("head") / "index.db"
     done = as_json(run(market, "index", "run", "--db", str(path), "--once", "--json"))
     assert done["last_block"] == head
+
+
+def test_a_lying_index_cannot_choose_the_hardware_or_the_price(
+    market: MarketWorld, indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index behind --match may be a remote explorer. One that answered every search with an A100 offer dressed
+    as an 80 GB H100 (its real price) got the job opened on it, whatever max-price the client gave: the limit sent
+    on-chain was the offer's own price. The chain now decides: each candidate is read from it and refused when it
+    does not fit what the client asked for."""
+    import gpusettle.cli.market as market_cli
+    from gpusettle.index.queries import OfferPage
+    from gpusettle.index.source import open_source
+
+    gs = market.net.gs
+    victim = next(o for o in market.offers if gs.offer(o).active and "A100" in gs.offer(o).gpu_model)
+    real = gs.offer(victim)
+    honest = open_source(str(indexed), gs.chain.chain_id)
+    row = next(o for o in honest.search_offers(market_cli.OfferQuery(include_inactive=True, limit=500)).offers
+               if o.offer_id == victim)  # fmt: skip
+    dressed = row.model_copy(
+        update={"gpu_model": "NVIDIA H100 80GB HBM3", "gpu_family": "H100", "vram_gb": 80}
+    )
+
+    class Liar:
+        def search_offers(self, q: object) -> OfferPage:
+            return OfferPage(total=1, offers=[dressed])
+
+    monkeypatch.setattr(market_cli, "open_source", lambda *_a, **_k: Liar())
+    before = gs.job_count()
+    result = create_matching(market, indexed, "gpu=H100,min-vram=80", "10")
+    assert result.exit_code == 1, result.output
+    assert f"offer {victim} does not fit on-chain: its GPU on-chain is {real.gpu_model!r}" in result.output
+    below = real.price_per_gpu_second - 1  # a limit below the offer's real price
+    cheap = create_matching(market, indexed, f"max-price={below / 10**18:.18f}/s", "10")
+    assert cheap.exit_code == 1 and "above max-price" in cheap.output, cheap.output
+    assert gs.job_count() == before
