@@ -7,8 +7,8 @@ import errno
 import json
 import os
 import traceback
-from urllib.parse import urlsplit
 from typing import IO, Any, NoReturn
+from urllib.parse import urlsplit
 
 import click
 
@@ -50,7 +50,7 @@ class ErrorHandlingGroup(click.Group):
             raise
         except GpusettleError as exc:
             raise _message(exc) from None
-        except Exception as exc:  # noqa: BLE001 - the last resort: a message, never a traceback
+        except Exception as exc:
             import requests
 
             if isinstance(exc, OSError) and exc.errno == errno.EPIPE:

@@ -14,7 +14,7 @@ from ..errors import ConfigError, GpusettleError, InsufficientAllowanceError, In
 from ..hashing import keccak256
 from ..models import JobSpec
 from ..units import format_units
-from .context import Ctx, _setter, fmt_time, get_ctx, parse_duration_or_time, shared_options
+from .context import Ctx, _setter, fmt_time, get_ctx, parse_duration_or_time, shared_options, shown
 from .jobspec import is_sealed, open_results, parse_spec_text
 from .jobspec import spec as spec_group
 
@@ -132,7 +132,7 @@ def _terms(c: Ctx, offer_id: int, gpu_seconds: int, deadline: int, gpus: int | N
         deadline,
     )
     c.info(
-        f"job on offer {offer_id}: {terms.gpu_count} of {offer.gpu_count} x {terms.gpu_model} from {terms.provider}\n"
+        f"job on offer {offer_id}: {terms.gpu_count} of {offer.gpu_count} x {shown(terms.gpu_model)} from {terms.provider}\n"
         f"  price       {client.fmt(terms.price_per_gpu_second)} per GPU-second, {terms.gpu_count} GPU(s)\n"
         f"  up to       {gpu_seconds:,} GPU-seconds ({gpu_seconds / terms.gpu_count / 3600:.2f} h of wall time)\n"
         f"  deposit     {client.fmt(terms.deposit)} (the unused part is refunded after settlement)\n"

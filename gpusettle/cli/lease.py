@@ -13,7 +13,7 @@ from ..errors import ConfigError, ContractError, GpusettleError, InsufficientAll
 from ..hashing import keccak256
 from ..index.match import LOST_RACE_ERRORS, price_per_second
 from ..units import format_units
-from .context import Ctx, fmt_time, get_ctx, parse_duration_or_time, require_tokens, shared_options
+from .context import Ctx, fmt_time, get_ctx, parse_duration_or_time, require_tokens, shared_options, shown
 from .leaseterms import LeasePlan, deposit_for, fmt_span, parse_duration, per_hour
 
 __all__ = ["MATCH_TRIES", "OfferUnfitError", "lease"]
@@ -219,7 +219,7 @@ def lease_open(
     runway = plan_terms.runway_seconds
     stops = now + runway if not end_time else min(now + runway, end_time)
     c.info(
-        f"lease on offer {offer_id}: {gpus} of {offer.gpu_count} x {offer.gpu_model} from {offer.provider}\n"
+        f"lease on offer {offer_id}: {gpus} of {offer.gpu_count} x {shown(offer.gpu_model)} from {offer.provider}\n"
         f"  class       {class_name(offer_class)}"
         + (f", {fmt_span(avail.notice_seconds)} notice before a reclaim" if offer_class == 1 else "")
         + (", may be reclaimed at once" if offer_class == 2 else "")
@@ -346,7 +346,7 @@ def _open_matched(
             continue
         # What the chain says, not what the index claimed.
         c.info(
-            f"match {n} of {len(found)}: offer {offer.offer_id}, {now.gpu_model} ({now.vram_gb} GB), "
+            f"match {n} of {len(found)}: offer {offer.offer_id}, {shown(now.gpu_model)} ({now.vram_gb} GB), "
             f"{offer.gpu_class or 'dedicated'}, {per_hour(now.price_per_gpu_second, client.decimals)} "
             f"{client.symbol} per GPU-hour, provider {now.provider}"
         )

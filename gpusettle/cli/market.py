@@ -12,7 +12,7 @@ from ..errors import ConfigError, ContractError, GpusettleError
 from ..index.match import LOST_RACE_ERRORS, candidates, chain_mismatch, parse_match, price_per_second
 from ..index.queries import OfferQuery, OfferRow
 from ..index.source import MarketSource, open_source
-from .context import get_ctx, shared_options
+from .context import get_ctx, shared_options, shown
 from .leaseterms import fmt_span
 
 __all__ = ["MATCH_TRIES", "create_matched", "market", "per_gpu_hour"]
@@ -145,7 +145,7 @@ def _offer_line(o: OfferRow, decimals: int) -> str:
     if o.paused:
         klass = "PAUSED " + klass
     return (
-        f"{o.offer_id:>6}  {o.gpu_model[:26]:<26} {free:>7} {o.vram_gb:>4}GB {hour:>10.4f} {per_gb:>9.5f}  "
+        f"{o.offer_id:>6}  {shown(o.gpu_model)[:26]:<26} {free:>7} {o.vram_gb:>4}GB {hour:>10.4f} {per_gb:>9.5f}  "
         f"{klass[:18]:<18} {_short(o.provider):<12} {record:>13} {o.jobs_running + o.leases_running:>4} "
         f"{_hardware(o):<8}"
     )
@@ -266,7 +266,7 @@ def create_matched(
         hour = per_gpu_hour(now.price_per_gpu_second, client.decimals)
         taking = f"{gpus} of {now.gpu_count}" if gpus is not None else f"{now.gpu_count}"
         c.info(
-            f"match {n} of {len(found)}: offer {offer.offer_id}, {taking} x {now.gpu_model} "
+            f"match {n} of {len(found)}: offer {offer.offer_id}, {taking} x {shown(now.gpu_model)} "
             f"({now.vram_gb} GB), {hour:.4f} {client.symbol} per GPU-hour, provider {now.provider} "
             f"({offer.jobs_completed} jobs completed)"
         )

@@ -7,7 +7,7 @@ from dataclasses import asdict
 import click
 
 from ..units import format_price, parse_price
-from .context import get_ctx, shared_options
+from .context import get_ctx, shared_options, shown
 
 __all__ = ["offer"]
 
@@ -50,7 +50,7 @@ def offer_list(
         for o in offers:
             click.echo(
                 f"#{o.offer_id:<4} {'' if o.active else '(withdrawn) '}"
-                f"{'(paused: takes no new work) ' if o.paused and o.active else ''}{o.gpu_count} x {o.gpu_model} "
+                f"{'(paused: takes no new work) ' if o.paused and o.active else ''}{o.gpu_count} x {shown(o.gpu_model)} "
                 f"({o.vram_gb} GB) at {format_price(o.price_per_gpu_second, client.decimals, client.symbol)}  "
                 f"provider {o.provider}"
             )

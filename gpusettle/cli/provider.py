@@ -13,7 +13,7 @@ from ..chain.client import Gpusettle
 from ..errors import ConfigError, InvalidPriceError
 from ..units import MAX_OFFER_PRICE, format_price, format_units, parse_price
 from .collateral import provider_release_collateral, provider_worker_budget
-from .context import Ctx, fmt_time, get_ctx, require_tokens, shared_options
+from .context import Ctx, fmt_time, get_ctx, require_tokens, shared_options, shown
 from .release import provider_release_gpus
 
 if TYPE_CHECKING:
@@ -418,9 +418,9 @@ def offer_list(who: str | None, all_: bool, active: bool) -> None:
             click.echo("no offers")
         for o in offers:
             click.echo(
-                f"#{o.offer_id:<4} {'active   ' if o.active else 'withdrawn'} {o.gpu_count} x {o.gpu_model} "
+                f"#{o.offer_id:<4} {'active   ' if o.active else 'withdrawn'} {o.gpu_count} x {shown(o.gpu_model)} "
                 f"({o.vram_gb} GB) at {format_units(o.price_per_gpu_second, client.decimals)} {client.symbol}/GPU-s"
-                f"  provider {o.provider}  {o.metadata_uri}"
+                f"  provider {o.provider}  {shown(o.metadata_uri)}"
             )
 
     c.emit({"offers": [asdict(o) for o in offers]}, human)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -42,6 +43,22 @@ def parse(model: type[M], params: Mapping[str, str], drop_empty: bool = False) -
         raise BadQuery(f"{field}: {first['msg']} (got {first.get('input')!r})", field) from None
 
 
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+MAX_OFFSET = 10_000_000
+"""The deepest page a list serves (past it SQLite's integers overflow, and nobody pages that far)."""
+
+
+def _check_page_and_parties(limit: int, offset: int, provider: str | None, client: str | None) -> None:
+    """The paging and party filters shared by the job and lease lists; BadQuery (a 400) otherwise."""
+    if not 1 <= limit <= 500:
+        raise BadQuery(f"limit: must be between 1 and 500 (got {limit})", "limit")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise BadQuery(f"offset: must be between 0 and {MAX_OFFSET} (got {offset})", "offset")
+    for name, v in (("provider", provider), ("client", client)):
+        if v is not None and not _ADDRESS.match(v):
+            raise BadQuery(f"{name}: {v[:50]!r} is not a 0x address of 40 hex digits", name)
+
+
 class JobsQuery(BaseModel):
     """Filters for the job list."""
 
@@ -58,14 +75,7 @@ class JobsQuery(BaseModel):
     """Rows to skip."""
 
     def model_post_init(self, _context: Any) -> None:
-        if not 1 <= self.limit <= 500:
-            raise BadQuery(f"limit: must be between 1 and 500 (got {self.limit})", "limit")
-        if self.offset < 0:
-            raise BadQuery(f"offset: must be 0 or more (got {self.offset})", "offset")
-        for name in ("provider", "client"):
-            v = getattr(self, name)
-            if v is not None and not (len(v) == 42 and v.startswith("0x")):
-                raise BadQuery(f"{name}: {v!r} is not a 0x address of 40 hex digits", name)
+        _check_page_and_parties(self.limit, self.offset, self.provider, self.client)
         if self.status is not None and self.status not in _STATUSES:
             raise BadQuery(f"status: {self.status!r} is not one of {', '.join(_STATUSES)}", "status")
 
@@ -188,14 +198,7 @@ class LeasesQuery(BaseModel):
     """Rows to skip."""
 
     def model_post_init(self, _context: Any) -> None:
-        if not 1 <= self.limit <= 500:
-            raise BadQuery(f"limit: must be between 1 and 500 (got {self.limit})", "limit")
-        if self.offset < 0:
-            raise BadQuery(f"offset: must be 0 or more (got {self.offset})", "offset")
-        for name in ("provider", "client"):
-            v = getattr(self, name)
-            if v is not None and not (len(v) == 42 and v.startswith("0x")):
-                raise BadQuery(f"{name}: {v!r} is not a 0x address of 40 hex digits", name)
+        _check_page_and_parties(self.limit, self.offset, self.provider, self.client)
         if self.offer is not None and not 1 <= self.offer < 2**63:
             raise BadQuery(f"offer: must be an offer id, 1 or more (got {self.offer})", "offer")
         if self.status is not None and self.status not in _LEASE_STATUSES:

@@ -4,8 +4,8 @@ row's value before its first change in a block; `rewind` replays that record bac
 from __future__ import annotations
 
 import json
-from operator import itemgetter
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from .db import Database

@@ -118,8 +118,10 @@ def search_offers(db: Database, q: OfferQuery) -> OfferPage:
     if not q.include_inactive:
         where.append("o.active = 1 AND p.jailed = 0 AND o.paused = 0")
     if q.gpu:
-        where.append("(o.gpu_family = ? OR LOWER(o.gpu_model) LIKE ?)")
-        params += [q.gpu.upper(), f"%{q.gpu.lower()}%"]
+        where.append("(o.gpu_family = ? OR LOWER(o.gpu_model) LIKE ? ESCAPE '\\')")
+        # The text is matched as written: % and _ in it are not wildcards.
+        literal = q.gpu.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params += [q.gpu.upper(), f"%{literal}%"]
     if q.min_vram is not None:
         where.append("o.vram_gb >= ?")
         params.append(q.min_vram)

@@ -43,7 +43,7 @@ class OfferQuery(_Row):
     """Least GPUs a job on the offer gets."""
     max_price: int | None = Field(default=None, ge=0, le=2**64 - 1)
     """Highest price per GPU-second, in base units."""
-    min_completed: int | None = Field(default=None, ge=0)
+    min_completed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     """Least jobs the provider completed (its on-chain record)."""
     min_free: int | None = Field(default=None, ge=1, le=255)
     """Least GPUs free now (not reserved by open or running jobs and leases)."""

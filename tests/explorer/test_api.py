@@ -40,6 +40,12 @@ def test_offer_search_filters_and_sorts(site: Site) -> None:
         ("/api/jobs/abc", "job_id", "not a whole number"),
         ("/api/providers/0xnothex", "address", "not a 0x address"),
         ("/api/stats?x=1", "x", "unknown query parameter"),
+        # The attack review of issue 12: integers past SQLite's range answered 500; a 42-character non-address
+        # reached the page's filter chip unescaped.
+        ("/api/jobs?offset=9223372036854775808", "offset", "between 0 and"),
+        ("/api/leases?offset=99999999999999999999", "offset", "between 0 and"),
+        ("/api/offers?min_completed=99999999999999999999", "min_completed", "less than or equal"),
+        ("/api/leases?provider=0x<svg" + "A" * 35 + "<!--", "provider", "not a 0x address"),
     ],
 )
 def test_bad_query_parameters_get_400_with_the_reason(site: Site, path: str, field: str, words: str) -> None:
@@ -301,3 +307,19 @@ def test_the_market_page_reads_a_price_with_or_without_its_unit(site: Site) -> N
     assert not re.findall(r'<td class="num price">', get(site, "/?max_price=0%2Fs").text)
     bad = get(site, "/?max_price=3%2Fd")
     assert bad.status_code == 400 and "neither s (per GPU-second) nor h (per GPU-hour)" in bad.text
+
+
+def test_the_gpu_filter_matches_its_text_not_sql_wildcards(site: Site) -> None:
+    every = get(site, "/api/offers?limit=500").json()["total"]
+    assert every > 0
+    for wildcard in ("%", "_"):
+        response = get(site, f"/api/offers?gpu={wildcard}&limit=500")
+        assert response.status_code == 200 and response.json()["total"] == 0, response.text
+
+
+def test_provider_strings_reach_the_terminal_without_control_characters() -> None:
+    from gpusettle.cli.context import shown
+
+    hostile = "NVIDIA H100\x1b]0;PWNED\x07\x1b[2J\x1b[8m\u202eevil\x00"
+    assert shown(hostile) == "NVIDIA H100]0;PWNED[2J[8mevil"
+    assert shown("NVIDIA H100 80GB HBM3") == "NVIDIA H100 80GB HBM3"
