@@ -81,6 +81,9 @@ class Follower:
         self._check_identity()
         self.cursor = BlockCursor(self, self.source.block)
         self._times: dict[int, int] = {}
+        self._journal_from = 0
+        self._end_before: dict[int, str] = {}
+        """A near-head chunk's last block hash before its logs were read."""
 
     def _check_identity(self) -> None:
         """An index belongs to one deployment: refuse to mix two."""
@@ -141,11 +144,18 @@ class Follower:
         if max_blocks is not None:
             target = min(target, last + max_blocks)
         journal_from = head - self.reorg_window
+        self._journal_from = journal_from
         for a, b, logs in self.reader.chunks(self._fetch, last + 1, target):
             events = self.decode.decode(logs, self._contract_of)
             end = self.source.block(b)
             if end is None:
                 break  # the head moved back under us: the next step sees the reorg
+            # Near the head, the chunk's last block must be the one it was before its logs were read: a reorg
+            # during the read could replace blocks that had no logs then and have some now, which the logs'
+            # own block hashes (_consistent) cannot show.
+            if b > journal_from and self._end_before.pop(b, end[0]) != end[0]:
+                log.info("blocks %d-%d were replaced while being read; reading them again", a, b)
+                break
             if not self._consistent(events, journal_from):
                 log.info("blocks %d-%d changed while being read; reading them again", a, b)
                 break
@@ -157,6 +167,9 @@ class Follower:
         return result
 
     def _fetch(self, a: int, b: int) -> list[dict[str, Any]]:
+        if b > self._journal_from:
+            before = self.source.block(b)
+            self._end_before[b] = before[0] if before else ""
         return self.source.logs(self._addresses, self._topics, a, b)
 
     def _consistent(self, events: Sequence[Any], journal_from: int) -> bool:

@@ -53,3 +53,35 @@ def test_an_offer_whose_strings_are_not_utf8_or_hold_nul_is_indexed_not_fatal() 
     [ev] = decoder().decode([log], {a: k for k, a in ADDRESSES.items()})
     assert ev.name == "OfferAdded" and ev.args["offerId"] == 7
     assert ev.args["gpuModel"] == "\ufffd\ufffd\ufffd\ufffdH100" and ev.args["metadataURI"] == "ipfs://ab"
+
+
+def test_blocks_replaced_while_their_logs_are_read_are_read_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A reorg between eth_getLogs and the read of the chunk's last block: the logs came from the old branch (no
+    events in its last block), the end hash from the new one (events there). The logs' own hashes cannot show it;
+    the index kept the old branch's view for good and missed the new events."""
+    from gpusettle.index.db import Database
+    from gpusettle.index.follower import Follower
+
+    class Racing(SyntheticChain):
+        reorged = False
+
+        def block(self, number: int) -> tuple[str, int] | None:
+            got = super().block(number)
+            if got is not None and number == self.head() and not self.reorged:
+                return "0x" + "ee" * 32, got[1]  # the old branch's last block
+            return got
+
+        def logs(self, addresses, topics, start, end):  # type: ignore[no-untyped-def]
+            out = super().logs(addresses, topics, start, end)
+            if not self.reorged:
+                self.reorged = True  # the reorg lands while these (old branch) logs are on their way
+                return [x for x in out if int(x["blockNumber"], 16) != self.head()]
+            return out
+
+    chain = Racing(market_events(10, 30, seed=3), per_block=5)
+    db = Database(tmp_path / "race.db")
+    f = Follower(db, chain, ADDRESSES, 1, confirmations=0)
+    for _ in range(3):
+        f.step()
+    assert f.last_block == chain.head()
+    assert int(db.scalar("SELECT COUNT(*) FROM events")) == chain.count
