@@ -142,7 +142,9 @@ def _offer_line(o: OfferRow, decimals: int) -> str:
     klass = o.gpu_class or "dedicated"
     if klass == "reclaimable":
         klass += f" {fmt_span(o.notice_seconds)}"
-    if o.paused:
+    if not o.active:
+        klass = "WITHDRAWN"
+    elif o.paused:
         klass = "PAUSED " + klass
     return (
         f"{o.offer_id:>6}  {shown(o.gpu_model)[:26]:<26} {free:>7} {o.vram_gb:>4}GB {hour:>10.4f} {per_gb:>9.5f}  "

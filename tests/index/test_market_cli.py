@@ -212,3 +212,23 @@ def test_a_lying_index_cannot_choose_the_hardware_or_the_price(
     cheap = create_matching(market, indexed, f"max-price={below / 10**18:.18f}/s", "10")
     assert cheap.exit_code == 1 and "above max-price" in cheap.output, cheap.output
     assert gs.job_count() == before
+
+
+def test_all_marks_withdrawn_offers(market: MarketWorld, indexed: Path) -> None:
+    """`market offers --all` listed a withdrawn offer like an active one (only --json said active: false)."""
+    gs = market.net.gs
+    if all(gs.offer(o).active for o in market.offers):  # run alone: withdraw one here
+        sender = FastSender(gs, market.providers[3])
+        sender.call(gs.staking, "withdrawOffer", market.offers[3])
+        sender.wait()
+    f = follower(market, indexed)  # catch up with withdrawals made after indexing
+    f.step()
+    f.db.close()
+    rows = as_json(run(market, "market", "offers", "--index", str(indexed), "--all", "--json"))["offers"]
+    withdrawn = [o["offer_id"] for o in rows if not o["active"]]
+    assert withdrawn, "the market world has a withdrawn offer"
+    table = run(market, "market", "offers", "--index", str(indexed), "--all").output
+    for line in table.splitlines():
+        first = line.split()[0] if line.split() else ""
+        if first.isdigit() and int(first) in withdrawn:
+            assert "WITHDRAWN" in line, line
