@@ -10,6 +10,8 @@ The job still asks for the offer's original GPU count. Tests of capacity itself 
 test_capacity.py, the lease tests) open jobs without this helper.
 """
 
+from tests.helpers.clock import keep_pin
+
 MAX_U64 = 2**64 - 1
 _JOB_GPUS: dict[tuple[str, int], tuple[int, int]] = {}  # (staking, offer) -> (GPUs a job asks for, the grown count)
 
@@ -36,6 +38,7 @@ def limits(escrow, offer_id):
                 staking.updateOffer(offer_id, grown, o["vramGb"], o["pricePerGpuSecond"], o["metadataURI"],
                                     {"from": o["provider"]})
                 _JOB_GPUS[key] = (gpus, grown)
+                keep_pin()
             except Exception:  # noqa: BLE001 - a provider that cannot send (a contract wallet): the job reverts
                 pass
     return (gpus, int(o["pricePerGpuSecond"]))
@@ -60,3 +63,4 @@ def give_back_settled_gpus(escrow, offer_id):
     except Exception:  # noqa: BLE001 - JobEscrowNothingToClaim: every one was released already
         return
     escrow.releaseJobGpus(ids, {"from": accounts[0]})
+    keep_pin()

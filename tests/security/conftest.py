@@ -36,6 +36,7 @@ from tests.fixtures.contracts import (
     UNBONDING_PERIOD,
 )
 from tests.fixtures.jobs import RESULT_HASH, SPEC_HASH
+from tests.helpers.clock import at, now, warp  # noqa: F401 -- re-exported to the tests
 from tests.helpers.limits import limits
 from tests.helpers.revert import typed_error as err  # noqa: F401 -- re-exported to the tests
 from tests.helpers.revert import unauthorized, wrong_status
@@ -76,30 +77,6 @@ PERMIT_PROVIDER_KEY = "0x" + "a3" * 32
 
 
 # -------------------------------------------------------------------- time
-
-
-def now():
-    """Timestamp of the latest block."""
-    return web3.eth.get_block("latest")["timestamp"]
-
-
-@contextmanager
-def at(ts):
-    """The next transaction is mined in a block with timestamp `ts`."""
-    assert ts > now(), "time only moves forward"
-    web3.provider.make_request("evm_setNextBlockTimestamp", [int(ts)])
-    try:
-        yield
-    finally:
-        chain._set_time_offset_from_block()
-
-
-def warp(ts):
-    """Mine an empty block at `ts`, so views and the next receipts see that time."""
-    if ts > now():
-        web3.provider.make_request("evm_setNextBlockTimestamp", [int(ts)])
-        web3.provider.make_request("evm_mine", [])
-        chain._set_time_offset_from_block()
 
 
 @contextmanager

@@ -10,16 +10,14 @@ Time: every value that depends on `block.timestamp` is pinned with `at(ts)` (anv
 so errors that carry `nowTs` can be asserted exactly.
 """
 
-from contextlib import contextmanager
-
 import pytest
-from brownie import chain, web3
 from eth_account import Account
 from eth_keys import keys
 from eth_utils import to_checksum_address
 
 from tests.fixtures.accounts import WORKER2_KEY
 from tests.fixtures.jobs import RESULT_HASH, SPEC_HASH
+from tests.helpers.clock import at, now, warp  # noqa: F401 -- re-exported to the tests
 from tests.helpers.limits import limits
 from tests.helpers.revert import typed_error as err  # noqa: F401 -- re-exported to the tests
 from tests.helpers.revert import unauthorized, wrong_status
@@ -67,31 +65,6 @@ def not_paused():
 
 
 # ------------------------------------------------------------------- time
-
-
-def now():
-    """Timestamp of the latest block."""
-    return web3.eth.get_block("latest")["timestamp"]
-
-
-@contextmanager
-def at(ts):
-    """The next transaction is mined in a block with timestamp `ts`."""
-    assert ts > now(), "time only moves forward"
-    web3.provider.make_request("evm_setNextBlockTimestamp", [ts])
-    try:
-        yield
-    finally:
-        chain._set_time_offset_from_block()
-
-
-def warp(ts):
-    """Mine an empty block at `ts` (so views and later receipts see that time)."""
-    if ts > now():
-        web3.provider.make_request("evm_setNextBlockTimestamp", [ts])
-        web3.provider.make_request("evm_mine", [])
-        chain._set_time_offset_from_block()
-        assert now() == ts
 
 
 # ----------------------------------------------------------------- events
