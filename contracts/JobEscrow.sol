@@ -472,10 +472,12 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         uint256 billed = Math.min(r.gpuSeconds, maxGpuSeconds);
         uint256 settledWord = JobSlots.settledCore(coreWord, billed, block.timestamp);
         // The dispute reserve: a ruling gives the client back what it paid, so that much stays locked until the
-        // window closes when the provider's free stake covers it (else the collateral does, and timeout slashes are
-        // held meanwhile). Nothing locked after this settlement can then shield the stake from the ruling.
+        // window closes when the provider's free stake covers it. Else the collateral stays locked and the pay
+        // beyond it is withheld in the escrow until then (the provider decides when its receipt lands, so it can
+        // make free stake short at that moment and drain it afterwards, through the lease escrow too). Nothing
+        // locked or slashed after this settlement can then shield what the ruling gives back.
         unchecked {
-            // Safe: price < 2^64, billed and maxGpuSeconds < 2^32; extra <= run.free.
+            // Safe: price < 2^64, billed and maxGpuSeconds < 2^32; extra <= run.free; fee <= paid.
             uint256 price = uint64(termsWord >> JobSlots.TERMS_PRICE);
             uint256 paid = billed * price;
             reserve = _collateral(price * maxGpuSeconds, uint16(coreWord >> JobSlots.CORE_COLLATERAL_BPS));
@@ -484,12 +486,30 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
                 run.reserved += paid - reserve;
                 reserve = paid;
                 settledWord |= uint256(RESERVE_RAISED) << JobSlots.CORE_COLLATERAL_BPS;
+            } else if (paid > reserve) {
+                _withhold(jobId, run, paid - reserve, paid - paid * feeBps / BPS);
             }
         }
         assembly ("memory-safe") {
             sstore(core.slot, settledWord)
         }
         _credit(r, uint64(termsWord >> JobSlots.TERMS_PRICE), billed, feeBps, run, reserve);
+    }
+
+    /// @dev Keep up to `extra` of a settled job's pay (at most its payout, `earnings`) in the escrow until its
+    /// dispute window closes. Runs before _credit adds the payout, which leaves the run's earnings short by the
+    /// withheld part; the wrap-around in between is undone by that addition (earnings >= withheld).
+    function _withhold(uint256 jobId, Run memory run, uint256 extra, uint256 earnings) private {
+        uint256 amount = extra < earnings ? extra : earnings;
+        if (amount == 0) return;
+        _withheld[jobId] = amount;
+        // Safe: see above; the run's earnings are a 256-bit sum of payouts, each below 2^96.
+        unchecked {
+            run.earnings -= amount;
+        }
+        // Released when the job's dispute window, from this settlement, has closed (releaseCollateral) or its
+        // dispute is ruled or lapses.
+        emit PayWithheld(jobId, run.provider, amount, block.timestamp + _jobMeta[jobId].disputeWindow);
     }
 
     /// @dev A FailedProvider receipt, checked like any other: the desk settles it on storage (settleFailedProvider),
@@ -876,6 +896,11 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         // Only an open dispute freezes stake: without one, no extra storage read for the lease escrow's checks.
         if (s.openDisputes != 0) frozen = _ledgers[provider].disputeFrozen;
         return (_books[provider].locked, s.openDisputes, disputableUntil, frozen);
+    }
+
+    /// @inheritdoc IJobEscrow
+    function withheldPay(uint256 jobId) external view returns (uint256) {
+        return _withheld[jobId];
     }
 
     /// @inheritdoc IJobEscrow

@@ -290,6 +290,14 @@ interface IJobEscrowTypes {
     /// @notice A settled job's dispute reserve (`amount`, its collateral) went back to `provider`'s free stake: its
     /// dispute window closed, or its dispute was ruled.
     event CollateralReleased(uint256 indexed jobId, address indexed provider, uint256 amount);
+    /// @notice Settlement credited `amount` less than the job's payout: the provider's free stake could not raise
+    /// the dispute reserve to what the job paid, so the pay beyond the collateral (at most the payout) stays in the
+    /// escrow until `until`, when the job's dispute window closes. An upheld ruling draws on it after the provider's
+    /// stake; otherwise it goes to the provider's earnings (WithheldPayReleased).
+    event PayWithheld(uint256 indexed jobId, address indexed provider, uint256 amount, uint256 until);
+    /// @notice `amount` of the job's withheld pay went to `provider`'s earnings: its dispute window closed
+    /// (releaseCollateral), its dispute was rejected or lapsed, or an upheld ruling left it over.
+    event WithheldPayReleased(uint256 indexed jobId, address indexed provider, uint256 amount);
     /// @notice The guardian stopped (true) or governance or the guardian resumed (false) settlement. A pause ends by
     /// itself at `endsAt` at the latest; from its end every running job has a whole grace to settle before it can time
     /// out.
@@ -405,7 +413,8 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     function workerBudget(address provider) external view returns (uint256 used, uint256 budget, uint256 resetsAt);
 
     /// @notice Return settled jobs' collateral, kept as their dispute reserve, to their providers' free stake once
-    /// their dispute windows have closed. Anyone may call; already released jobs are skipped.
+    /// their dispute windows have closed, and their withheld pay (PayWithheld) to the providers' earnings. Anyone may
+    /// call; already released jobs are skipped; reverts with JobEscrowNothingToClaim when nothing was released.
     /// @return total the collateral released
     function releaseCollateral(uint256[] calldata jobIds) external returns (uint256 total);
 
@@ -495,6 +504,10 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
         external
         view
         returns (uint256 locked, uint256 openDisputes, uint256 disputableUntil, uint256 frozen);
+
+    /// @notice Pay of settled job `jobId` withheld until its dispute window closes (see PayWithheld); zero once
+    /// released or drawn by a ruling.
+    function withheldPay(uint256 jobId) external view returns (uint256);
 
     /// @notice Timeout slashes of `provider` held in the escrow for pending rulings, and what rulings left of
     /// earlier holds that the timed-out clients have not claimed yet.

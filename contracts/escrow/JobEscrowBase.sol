@@ -234,6 +234,9 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     mapping(uint256 jobId => DisputeTerms) internal _disputes;
     // Every fee and grace in force since deployment, oldest first (issue 8, lower finding 4).
     FeeTerms[] internal _feeTerms;
+    // Pay withheld at settlement until the job's dispute window closes (issue 8, third review, finding 3): what a
+    // ruling may give back beyond the reserve when the provider's free stake could not raise it. Appended.
+    mapping(uint256 jobId => uint256) internal _withheld;
 
     constructor(IERC20 token_, IProviderStaking staking_, address governance)
         EIP712("gpusettle JobEscrow", "1")

@@ -136,6 +136,7 @@ contract JobEscrowDesk is JobEscrowBase {
     /// @notice See IJobEscrow.
     // slither-disable-next-line reentrancy-no-eth the only cross-function re-entry Slither names is settleFailedProvider, which reverts unless JobEscrow's guard is entered (settlement's delegatecall)
     function releaseCollateral(uint256[] calldata jobIds) external nonReentrant returns (uint256 total) {
+        uint256 withheld = 0;
         for (uint256 i = 0; i < jobIds.length; ++i) {
             uint256 jobId = jobIds[i];
             JobCore memory c = _coreWithStatus(jobId, JobStatus.Settled);
@@ -145,9 +146,11 @@ contract JobEscrowDesk is JobEscrowBase {
             if (block.timestamp <= closesAt) revert JobEscrowReserveStillNeeded(jobId, closesAt, block.timestamp);
             JobTermsSlot memory t = _jobTerms[jobId];
             total += _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c);
+            withheld += _releaseWithheld(jobId, t.provider);
             _releaseJobGpus(jobId, c.gpuCount);
         }
-        if (total == 0) revert JobEscrowNothingToClaim(msg.sender);
+        // A job without collateral has no reserve to release, but may have withheld pay.
+        if (total == 0 && withheld == 0) revert JobEscrowNothingToClaim(msg.sender);
     }
 
     /// @notice See IJobEscrow.
@@ -178,6 +181,24 @@ contract JobEscrowDesk is JobEscrowBase {
         amount = _reserveOf(c.collateralBps, price * maxGpuSeconds, uint256(c.stamp) * price);
         _books[provider].locked -= uint96(amount);
         emit CollateralReleased(jobId, provider, amount);
+    }
+
+    /// @dev A settled job's withheld pay, if any, to its provider's earnings, once (the window closed, or no ruling
+    /// took it).
+    function _releaseWithheld(uint256 jobId, address provider) internal returns (uint256 amount) {
+        amount = _withheld[jobId];
+        if (amount == 0) return 0;
+        delete _withheld[jobId];
+        _creditWithheld(jobId, provider, amount);
+    }
+
+    /// @dev Credit withheld pay as settlement credits a payout: the provider's earnings and the value it was paid.
+    function _creditWithheld(uint256 jobId, address provider, uint256 amount) private {
+        ProviderBook storage b = _books[provider];
+        b.earnings = SafeCast.toUint96(uint256(b.earnings) + amount);
+        ProviderStats storage s = _stats[provider];
+        s.valuePaid = uint96(Math.min(uint256(s.valuePaid) + amount, type(uint96).max));
+        emit WithheldPayReleased(jobId, provider, amount);
     }
 
     /// @notice See IJobEscrow.
@@ -268,6 +289,7 @@ contract JobEscrowDesk is JobEscrowBase {
         // No ruling: the reserve goes back to free stake, as after a rejection, but the bond goes back to the client
         // (the arbiter, not the client, failed to act).
         _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c);
+        _releaseWithheld(jobId, t.provider);
         if (stillOpen == 0) _releaseHold(t.provider);
         _releaseJobGpus(jobId, c.gpuCount);
         _tokensOut(m.disputeBond);
@@ -291,6 +313,7 @@ contract JobEscrowDesk is JobEscrowBase {
         if (!upheld) {
             c.status = JobStatus.DisputeRejected;
             _storeCore(jobId, c);
+            _releaseWithheld(jobId, t.provider);
             if (stillOpen == 0) _releaseHold(t.provider);
             _tokensOut(bond);
             emit DisputeResolved(jobId, false, 0, 0);
@@ -310,8 +333,12 @@ contract JobEscrowDesk is JobEscrowBase {
         uint256 floor = m.reserveReleased
             ? 0
             : _collateral(deposit, c.collateralBps & (RESERVE_RAISED - 1)) * m.timeoutSlashBps / BPS;
-        (uint256 slashed, uint256 compensation) =
-            _penalize(t.provider, deposit * m.disputeSlashBps / BPS, paid > floor ? paid : floor);
+        uint256 withheld = _withheld[jobId];
+        if (withheld != 0) delete _withheld[jobId];
+        (uint256 slashed, uint256 compensation, uint256 leftover) =
+            _penalize(t.provider, deposit * m.disputeSlashBps / BPS, paid > floor ? paid : floor, withheld);
+        // The ruling took what it needed of the withheld pay: the rest was earned as any payout the stake covers.
+        if (leftover != 0) _creditWithheld(jobId, t.provider, leftover);
         if (stillOpen == 0) _releaseHold(t.provider);
         _tokensOut(compensation + bond);
         emit DisputeResolved(jobId, true, slashed, compensation);
@@ -330,7 +357,8 @@ contract JobEscrowDesk is JobEscrowBase {
         _releaseJobGpus(jobId, c.gpuCount);
         ++_ledgers[t.provider].disputesLost;
         uint256 amount = deposit * _jobMeta[jobId].disputeSlashBps / BPS;
-        (uint256 slashed, uint256 compensation) = _penalize(t.provider, amount, deposit);
+        // A running job has no withheld pay, so nothing is left over.
+        (uint256 slashed, uint256 compensation,) = _penalize(t.provider, amount, deposit, 0);
         _tokensOut(deposit + compensation);
         emit FraudReported(jobId, evidenceHash, slashed, compensation);
         _token.safeTransfer(c.client, deposit + compensation);
@@ -338,14 +366,24 @@ contract JobEscrowDesk is JobEscrowBase {
 
     /// @dev Slash into this contract, keep up to `cap` for the client and credit the rest to the treasury; jail.
     /// The order: the provider's free stake (which the disputed job's reserve, released just before, is part of), then
-    /// its unbonding stake, then timeout slashes held for rulings (other clients' compensation, so only after the
-    /// provider's own). Stake locked for other clients' work is never taken, so bonded >= locked always holds.
-    function _penalize(address provider, uint256 amount, uint256 cap)
+    /// its unbonding stake, then the job's own withheld pay (`withheld`, already in this contract), then timeout
+    /// slashes held for rulings (other clients' compensation, so only after the provider's own). Stake locked for
+    /// other clients' work is never taken, so bonded >= locked always holds. `leftover`: the withheld pay not drawn.
+    function _penalize(address provider, uint256 amount, uint256 cap, uint256 withheld)
         private
-        returns (uint256 slashed, uint256 compensation)
+        returns (uint256 slashed, uint256 compensation, uint256 leftover)
     {
         slashed = _staking.slash(provider, amount, address(this), _books[provider].locked);
         _tokensIn(slashed);
+        leftover = withheld;
+        if (amount > slashed && withheld != 0) {
+            uint256 fromWithheld = Math.min(amount - slashed, withheld);
+            // Safe: fromWithheld <= withheld, and slashed + fromWithheld <= amount.
+            unchecked {
+                leftover = withheld - fromWithheld;
+                slashed += fromWithheld;
+            }
+        }
         if (amount > slashed) {
             Hold storage h = _holds[provider];
             uint256 fromHold = Math.min(amount - slashed, h.held);

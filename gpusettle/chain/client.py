@@ -623,6 +623,10 @@ class Gpusettle:
         """Job `job_id`, decoded (ContractError JobEscrowUnknownJob if none)."""
         return decode_job(job_id, self._call(self.escrow, "getJob", job_id))
 
+    def withheld_pay(self, job_id: int) -> int:
+        """Pay of settled job `job_id` the escrow withholds until its dispute window closes (0 if none)."""
+        return int(self._call(self.escrow, "withheldPay", job_id))
+
     def job_count(self) -> int:
         """Jobs ever created."""
         return int(self._call(self.escrow, "jobCount"))

@@ -116,6 +116,7 @@ def provider_release_collateral(job_ids: tuple[int, ...], who: str | None) -> No
         raise click.Abort()
     released: list[int] = []
     amount = 0
+    withheld = 0
     txs = []
     for plan in plans:
         out = c.send(plan, what="collateral released", asked=True)
@@ -124,16 +125,20 @@ def provider_release_collateral(job_ids: tuple[int, ...], who: str | None) -> No
             if e.name == "CollateralReleased":
                 released.append(int(e.args["jobId"]))
                 amount += int(e.args["amount"])
+            elif e.name == "WithheldPayReleased":
+                withheld += int(e.args["amount"])
     c.emit(
         {
             "released": sorted(released),
             "amount": amount,
+            "withheld_pay": withheld,
             "txs": txs,
             "waiting": waiting,
             **({"provider": provider} if provider else {}),
         },
         f"released {client.fmt(amount)} of dispute reserves to free stake from {len(released)} job(s): "
         f"{', '.join(map(str, sorted(released)))}"
+        + (f"; {client.fmt(withheld)} of withheld pay to earnings" if withheld else "")
         + (f"; {len(waiting)} job(s) still in their dispute window" if waiting else ""),
     )
 

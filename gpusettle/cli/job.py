@@ -419,9 +419,15 @@ def job_status(job_id: int | None, wait: bool, timeout: float) -> None:
             )
         if j.refundable:
             click.echo(f"  refundable  {f(j.refundable)} (gpusettle job claim-refund {j.job_id})")
+        if withheld:
+            click.echo(
+                f"  withheld    {f(withheld)} of the provider's pay, until the dispute window closes "
+                f"(the stake could not back a ruling; then: gpusettle provider release-collateral {j.job_id})"
+            )
         click.echo(f"  spec hash   {j.spec_hash}")
 
-    c.emit(asdict(j), human)
+    withheld = client.withheld_pay(job_id) if j.settled_at else 0
+    c.emit({**asdict(j), "withheld_pay": withheld}, human)
 
 
 @job.command("list")

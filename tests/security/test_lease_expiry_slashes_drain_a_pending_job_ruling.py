@@ -1,4 +1,5 @@
-"""Attack (outside review of 2026-12-02, round 3, finding 3; OPEN, see SECURITY.md "Known limits"): lease expiry slashes bypass the job escrow's
+"""Attack (outside review of 2026-12-02, round 3, finding 3; fixed: settlement withholds the pay
+beyond the collateral when free stake cannot raise the reserve): lease expiry slashes bypass the job escrow's
 timeout hold ("drain before the dispute", across escrows).
 
 A settled job's dispute reserve is raised to what it paid only when free stake covers the difference at settlement;
@@ -28,11 +29,6 @@ REASON = b"\x0f" * 32
 MAX_U64 = 2**64 - 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="open High finding 3 of the 2026-12-02 round-3 review (issue 8): needs a hold both escrows' rulings can draw on; fails until fixed, and strict so the fix turns this marker into a failure to remove",
-)
 def test_lease_expiries_cannot_drain_stake_between_a_settlement_and_its_dispute(
     lease_escrow, escrow, staking, token, client, client2, staked_provider, arbiter, sign, attest, rando
 ):

@@ -84,8 +84,11 @@ def test_the_dispute_reserve_is_not_raised_out_of_lease_collateral(
     assert slashed >= reserve, (
         f"the ruling took {slashed}, less than the reserve {reserve} the settlement promised"
     )
-    # It took all the stake the lease's collateral leaves: 10,000 - 7,200 tokens; the lease's collateral stays.
-    assert slashed == PROVIDER_STAKE - LEASE_COLLATERAL
+    # It took all the stake the lease's collateral leaves (10,000 - 7,200 tokens), then 1,200 of the 3,200 tokens of
+    # pay withheld at settlement since free stake could not raise the reserve (issue 8, third review): the client
+    # gets back the 4,000 it paid. The lease's collateral stays.
+    assert ruling.events["Slashed"]["amount"] == PROVIDER_STAKE - LEASE_COLLATERAL
+    assert slashed == JOB_DEPOSIT
     assert token.balanceOf(client) - before == slashed + DISPUTE_BOND
     assert lease_escrow.lockedCollateral(provider) == LEASE_COLLATERAL
     assert staking.stakeOf(provider)[0] == LEASE_COLLATERAL

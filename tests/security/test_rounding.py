@@ -151,7 +151,14 @@ def liabilities(b):
         owed += j["refundable"]
         if j["status"] == 6:
             owed += j["disputeBond"]
+        owed += b.escrow.withheldPay(job_id)
     return owed
+
+
+def release_after_window(b, job_ids):
+    """Past the jobs' dispute windows, release their reserves and withheld pay (releaseCollateral)."""
+    warp(now() + b.escrow.parameters()[4] + 1)
+    return b.escrow.releaseCollateral(job_ids, {"from": b.deployer})
 
 
 LARGEST = MAX_U64 * MAX_U32  # the largest deposit: 2^96 - 2^64 - 2^32 + 1, below the supply
@@ -182,9 +189,14 @@ def test_largest_job_fits_every_field_and_pays_exactly(big):
     ev = events_of(tx, "JobSettled")[0]
     assert (ev["gpuSeconds"], ev["payout"], ev["fee"]) == (MAX_U32, deposit - fee, fee)
     rec = b.escrow.providerRecord(b.provider).dict()
-    # the reserve stays the collateral (0): the provider's free stake cannot cover what the job paid
-    assert (rec["earnings"], rec["lockedCollateral"], rec["gpuSecondsServed"]) == (deposit - fee, 0, MAX_U32)
+    # the reserve stays the collateral (0): the provider's free stake cannot cover what the job paid, so the whole
+    # payout is withheld until the dispute window closes, then credited in one 96-bit sum
+    assert (rec["earnings"], rec["lockedCollateral"], rec["gpuSecondsServed"]) == (0, 0, MAX_U32)
+    assert b.escrow.withheldPay(job_id) == deposit - fee
     assert b.escrow.accruedFees() == fee
+    assert liabilities(b) == b.token.balanceOf(b.escrow) == b.escrow.owed()
+    release_after_window(b, [job_id])
+    assert b.escrow.providerRecord(b.provider)["earnings"] == deposit - fee
     assert liabilities(b) == b.token.balanceOf(b.escrow) == b.escrow.owed()
 
     b.escrow.withdrawEarnings({"from": b.provider})
@@ -267,6 +279,9 @@ def test_largest_jobs_batched_for_one_provider_lose_no_earnings(big):
     fee = HALF * FEE_BPS // BPS
     big_settle(b, rs)
     assert [b.escrow.getJob(j)["status"] for j in ids] == [3, 3]
+    # no collateral, and the stake cannot raise the reserves: both payouts are withheld until the windows close
+    assert [b.escrow.withheldPay(j) for j in ids] == [HALF - fee] * 2
+    release_after_window(b, ids)
     assert b.escrow.providerRecord(b.provider)["earnings"] == 2 * (HALF - fee)
     assert b.escrow.accruedFees() == 2 * fee
     assert liabilities(b) == b.token.balanceOf(b.escrow) == b.escrow.owed()

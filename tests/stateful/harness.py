@@ -141,6 +141,7 @@ class Harness:
         calls += [(esc.unstakeBlockers, (p,)) for p in self.providers]
         calls += [(esc.heldSlashes, (p,)) for p in self.providers]
         calls += [(esc.getJob, (j,)) for j in job_ids]
+        calls += [(esc.withheldPay, (j,)) for j in job_ids]
         offer_ids = list(range(1, len(w.offers) + 1))
         calls += [(stk.offer, (o,)) for o in offer_ids]
         res = iter(self.batch(calls))
@@ -154,6 +155,7 @@ class Harness:
         snap["blockers"] = {p: next(res) for p in self.providers}
         snap["held_slashes"] = {p: next(res) for p in self.providers}
         snap["jobs"] = {j: next(res) for j in job_ids}
+        snap["withheld"] = {j: next(res) for j in job_ids}
         snap["offers"] = {o: next(res) for o in offer_ids}
         return snap
 
@@ -183,6 +185,7 @@ class Harness:
                 held += job["refundable"]
             if status == St.DISPUTED:
                 held += job["disputeBond"]
+            held += s["withheld"][j]  # pay withheld until the job's dispute window closes
         held += sum(r["earnings"] for r in s["records"].values()) + s["fees"]
         held += sum(sum(h) for h in s["held_slashes"].values())  # timeout slashes held for rulings
         assert s["balances"][escrow] >= held, f"escrow holds {s['balances'][escrow]}, owes {held}"
@@ -243,6 +246,7 @@ class Harness:
             )
         for j, job in s["jobs"].items():
             m = w.jobs[j]
+            assert s["withheld"][j] == m.withheld, f"withheldPay({j}): chain {s['withheld'][j]}, model {m.withheld}"
             expect = {"status": int(m.status), "client": m.client, "provider": m.provider, "offerId": m.offer,
                           "pricePerGpuSecond": m.price, "maxGpuSeconds": m.max_gs, "gpuCount": m.gpus, "deposit": m.deposit,
                           "collateral": m.collateral, "refundable": m.refundable, "disputeBond": m.bond}

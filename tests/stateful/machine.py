@@ -104,10 +104,11 @@ class ProtocolOps:
         if tx:
             expect_event(tx.events["Staked"]["bonded"], self.w.stakes[str(p)].bonded, "Staked.bonded")
 
-    def do_request_unstake(self, p, s):
+    def do_request_unstake(self, p, s, amount=None):
         w = self.w
         stake, free = w.stakes[str(p)], w.free_stake(str(p))
-        amount = [0, 1, free, free + 1, stake.bonded, free // 2, free // 3 + 1][s % 7]
+        if amount is None:
+            amount = [0, 1, free, free + 1, stake.bonded, free // 2, free // 3 + 1][s % 7]
         errs = w.request_unstake(str(p), amount, self.h.ts)
         tx = self.h.tx(self.staking.requestUnstake, amount, sender=p, errors=errs)
         if tx:
@@ -376,6 +377,9 @@ class ProtocolOps:
             ev = tx.events["JobSettled"]
             expect_event((ev["jobId"], ev["gpuSeconds"], ev["payout"], ev["fee"], ev["outcome"]),
                          (r.jobId, *result, r.outcome), "JobSettled")
+            withheld = self.w.jobs[r.jobId].withheld
+            got = tx.events["PayWithheld"]["amount"] if "PayWithheld" in tx.events else 0
+            expect_event((got,), (withheld,), "PayWithheld")
 
     def do_settle_batch(self, job_ids, s, flaw_at=None, flaw=None):
         receipts, signers = [], []

@@ -157,6 +157,7 @@ class Job:
     released: bool = False  # the settled job's collateral (its dispute reserve) went back to free stake
     gpus_released: bool = False  # the job's GPUs went back to its offer (settlement leaves them reserved)
     raised: bool = False  # at settlement the reserve was raised from the collateral to what the job paid
+    withheld: int = 0  # else, pay kept in the escrow until the window closes (at most the payout)
     # fixed at acceptance (issue 8, lower finding 4): the fee and grace in force when the provider accepted
     fee_bps: int = 0
     grace: int = 0
@@ -188,7 +189,7 @@ class Job:
         """What the escrow holds for this job: the open deposit, the unclaimed refund, a pending bond."""
         if self.status in (St.OPEN, St.RUNNING):
             return self.deposit
-        held = self.refundable
+        held = self.refundable + self.withheld
         if self.status == St.DISPUTED:
             held += self.bond
         return held
@@ -274,10 +275,16 @@ class World:
         self.move(self.staking, recipient, taken)
         return taken
 
-    def penalize(self, provider: str, amount: int, cap: int) -> tuple[int, int]:
+    def penalize(self, provider: str, amount: int, cap: int, job: Job | None = None) -> tuple[int, int]:
         """Slash into the escrow, keep up to `cap` for the client, the rest to the treasury's fees; jail. The
-        provider's free then unbonding stake first; only then the hold of other clients' timeout slashes."""
+        provider's free then unbonding stake first, then the job's withheld pay (what is left of it goes to the
+        provider's earnings); only then the hold of other clients' timeout slashes."""
         slashed = self.slash(provider, amount, self.escrow)
+        if job is not None and job.withheld:
+            take = min(amount - slashed, job.withheld)
+            slashed += take
+            job.withheld -= take
+            self.release_withheld(job)
         hold = self.holds[provider]
         from_hold = min(amount - slashed, hold[0])
         hold[0] -= from_hold
@@ -631,11 +638,16 @@ class World:
             book.completed += 1 if billed else 0
         elif r.outcome == FAILED_PROVIDER:
             book.failed += 1
-        # the reserve is raised to what the job paid when free stake covers the difference
+        # the reserve is raised to what the job paid when free stake covers the difference; else the pay beyond the
+        # collateral (at most the payout) is withheld until the window closes
         extra = paid - job.collateral
         if extra > 0 and extra <= self.free_stake(job.provider):
             book.locked += extra
             job.raised = True
+        elif extra > 0:
+            job.withheld = min(extra, paid - fee)
+            book.earnings -= job.withheld
+            book.value_paid -= job.withheld
         self.fees += fee
         job.status = St.SETTLED
         job.billed = billed
@@ -771,6 +783,7 @@ class World:
         book.open_disputes -= 1
         job.status = St.LAPSED
         self.release_reserve(job)
+        self.release_withheld(job)
         self.release_gpus(job)
         if book.open_disputes == 0:
             self.release_hold(job.provider, now)
@@ -794,6 +807,7 @@ class World:
         self.release_gpus(job)
         if not upheld:
             job.status = St.REJECTED
+            self.release_withheld(job)
             if book.open_disputes == 0:
                 self.release_hold(job.provider, now)
             self.move(self.escrow, job.provider, job.bond)
@@ -804,7 +818,7 @@ class World:
         # at least up to what a timeout would have given it (the job's timeout slash)
         paid = job.billed * job.price
         floor = 0 if settled_failed else job.collateral * job.tslash // BPS  # FailedProvider paid it at settlement
-        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, max(paid, floor))
+        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, max(paid, floor), job)
         if book.open_disputes == 0:
             self.release_hold(job.provider, now)
         self.move(self.escrow, job.client, compensation + job.bond)
@@ -832,6 +846,13 @@ class World:
             job.gpus_released = True
             self.offers[job.offer].reserved -= job.gpus
 
+    def release_withheld(self, job: Job) -> None:
+        """The job's withheld pay to its provider's earnings (and the value it was paid), once."""
+        if job.withheld:
+            self.books[job.provider].earnings += job.withheld
+            self.books[job.provider].value_paid += job.withheld
+            job.withheld = 0
+
     def release_reserve(self, job: Job) -> int:
         if job.released:
             return 0
@@ -842,7 +863,7 @@ class World:
 
     def release_collateral(self, caller: str, job_ids: list[int], now: int) -> tuple[list[tuple], int | None]:
         trial = self.clone()
-        total = 0
+        total = withheld = 0
         for job_id in job_ids:
             status = trial.job_status(job_id)
             if status != St.SETTLED:
@@ -854,8 +875,10 @@ class World:
             if now <= closes_at:
                 return [E("JobEscrowReserveStillNeeded(uint256,uint256,uint256)", job_id, closes_at, now)], None
             total += trial.release_reserve(job)
+            withheld += job.withheld
+            trial.release_withheld(job)
             trial.release_gpus(job)
-        if total == 0:
+        if total == 0 and withheld == 0:
             return [E("JobEscrowNothingToClaim(address)", caller)], None
         self.__dict__.update(trial.__dict__)
         return [], total

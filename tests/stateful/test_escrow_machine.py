@@ -72,6 +72,34 @@ class EscrowMachine(ProtocolOps):
     def rule_settle(self, outcome="st_outcome", flaw="st_flaw", s="st_seed"):
         self.do_settle(self.pick_job(s, (St.RUNNING,)), s >> 12, outcome, flaw)
 
+    def rule_settle_short(self, s="st_seed"):
+        """The provider unstakes its free stake just before its receipt lands (as an attacker times it), so the
+        reserve cannot be raised and the pay beyond the collateral is withheld (issue 8, third review)."""
+        job_id = self.pick_job(s, (St.RUNNING,))
+        if job_id not in self.w.jobs or s & 8:
+            # A fresh job that can run long enough to bill in full (often the case the attack needs).
+            created = self.do_create(self.clients[s & 1], 1 + (s >> 4) % (N_OFFERS - 1), 1 + (s >> 8) % 500_000,
+                                     7 * 86_400)
+            if created:
+                self.do_accept(created, 0)
+                job_id = created
+        job = self.w.jobs.get(job_id)
+        if job is not None:
+            # Long enough a run to bill the job in full (never past its deadline), so it pays beyond its collateral.
+            run_for = -(-job.max_gs // job.gpus)
+            if job.accepted_at + run_for > self.h.ts:
+                self.do_sleep(min(job.accepted_at + run_for, job.deadline) - self.h.ts)
+            # All the stake it may unstake: free stake less what open disputes freeze.
+            unstakeable = max(self.w.free_stake(job.provider) - self.w.books[job.provider].frozen, 0)
+            if unstakeable:
+                self.do_request_unstake(next(p for p in self.providers if str(p) == job.provider), 0, unstakeable)
+        self.do_settle(job_id, 0b11 | (2 << 8), COMPLETED)  # the whole run, billed in full (make_receipt)
+        if s & 16:
+            # The client disputes at once; the ruling (resolve, lapse) draws on or releases the withheld pay.
+            self.do_dispute(job_id, 1)  # by the client
+            if s & 32:
+                self.do_resolve(job_id, bool(s & 64), 0)
+
     def rule_settle_batch(self, picks="st_picks", flaw="st_flaw", s="st_seed"):
         """Random subsets of running jobs, with duplicates, settled or unknown jobs mixed in; sometimes one
         bad receipt, which must revert the whole batch."""

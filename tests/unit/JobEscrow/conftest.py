@@ -132,7 +132,7 @@ def sorted_keys(keys):
 def books_balance(isolation, escrow, token, staking, provider, provider2, rando):
     """After every test (before the chain is rolled back): the escrow holds exactly what it owes, namely every
     open or running job's deposit, every settled job's unclaimed refund, every posted dispute bond, every credited
-    earning, the accrued fees and the timeout slashes held for rulings; and the staking contract holds exactly the bonded plus unbonding stake."""
+    earning, the pay withheld for dispute windows, the accrued fees and the timeout slashes held for rulings; and the staking contract holds exactly the bonded plus unbonding stake."""
     yield
     owed = escrow.accruedFees()
     for p in (provider, provider2, rando):
@@ -146,6 +146,7 @@ def books_balance(isolation, escrow, token, staking, provider, provider2, rando)
             owed += v["refundable"]
         if v["status"] == DISPUTED:
             owed += v["disputeBond"]
+        owed += escrow.withheldPay(job_id)  # pay withheld until the job's dispute window closes
     assert token.balanceOf(escrow) == owed, "escrow balance != what it owes"
     staked = sum(sum(tuple(staking.stakeOf(p))[:2]) for p in (provider, provider2, rando))
     assert token.balanceOf(staking) == staked, "staking balance != bonded + unbonding"

@@ -5,7 +5,7 @@ fees. Rejected: the bond goes to the provider."""
 import brownie
 import pytest
 
-from tests.fixtures.contracts import DISPUTE_BOND, DISPUTE_WINDOW, PRICE, PROVIDER_STAKE, TIMEOUT_SLASH_BPS
+from tests.fixtures.contracts import DISPUTE_BOND, DISPUTE_WINDOW, FEE_BPS, PRICE, PROVIDER_STAKE, TIMEOUT_SLASH_BPS
 
 from .conftest import (BPS, DISPUTED, REJECTED, SETTLED, UPHELD, err, events, expect_event, no_event, unauthorized,
                        unknown_job, wrong_status)
@@ -78,22 +78,30 @@ def test_upheld_slash_is_a_fraction_of_the_deposit(escrow, token, disputed, clie
     assert escrow.providerRecord(staked_provider)["totalSlashed"] == slash
 
 
-def test_upheld_slash_is_capped_by_the_stake(escrow, token, staking, job, receipt, settle, client, arbiter,
-                                             deployer, staked_provider):
+def test_upheld_slash_is_capped_by_the_stake_and_the_withheld_pay(escrow, token, staking, job, receipt, settle,
+                                                                   client, arbiter, deployer, staked_provider):
     escrow.setParameter(1, 0, {"from": deployer})  # no collateral, so the job can be worth more than the stake
-    job_id = job(max_gpu_seconds=20_000_000, deadline_in=100 * 86400)
+    job_id = job(max_gpu_seconds=40_000_000, deadline_in=100 * 86400)
     start = escrow.getJob(job_id)["acceptedAt"]
     settle(receipt(job_id, gpu_seconds=20_000_000, end=start + 5_000_000))
-    escrow.dispute(job_id, REASON, {"from": client})
     paid = 20_000_000 * PRICE
+    payout = paid - paid * FEE_BPS // BPS
     assert paid > PROVIDER_STAKE
+    # Free stake could not raise the reserve (nothing, no collateral) to what the job paid: the payout is withheld.
+    assert escrow.withheldPay(job_id) == payout
+    escrow.dispute(job_id, REASON, {"from": client})
     bal = token.balanceOf(client)
     tx = escrow.resolveDispute(job_id, True, {"from": arbiter})
-    expect_event(tx, "DisputeResolved", jobId=job_id, upheld=True, slashed=PROVIDER_STAKE,
-                 compensation=PROVIDER_STAKE)
-    expect_event(tx, "Slashed", provider=staked_provider, requested=paid, amount=PROVIDER_STAKE, recipient=escrow)
-    assert token.balanceOf(client) == bal + PROVIDER_STAKE + DISPUTE_BOND
+    # The slash (the whole 40,000-token deposit) finds all the stake, then all the withheld pay; the client gets what
+    # it paid, the treasury the rest.
+    expect_event(tx, "DisputeResolved", jobId=job_id, upheld=True, slashed=PROVIDER_STAKE + payout,
+                 compensation=paid)
+    expect_event(tx, "Slashed", provider=staked_provider, requested=2 * paid, amount=PROVIDER_STAKE,
+                 recipient=escrow)
+    no_event(tx, "WithheldPayReleased")
+    assert token.balanceOf(client) == bal + paid + DISPUTE_BOND
     assert tuple(staking.stakeOf(staked_provider))[:2] == (0, 0)
+    assert escrow.withheldPay(job_id) == 0
 
 
 def test_upheld_reaches_unbonding_stake(escrow, token, staking, settled_job, client, arbiter, staked_provider):
