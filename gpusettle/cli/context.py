@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..errors import ConfigError, InsufficientFundsError, KeystoreError
+from ..text import strip_controls
 from ..units import format_units, to_base_units
 
 if TYPE_CHECKING:
@@ -283,14 +284,11 @@ class Ctx:
         return to_base_units(text, self.client().decimals)
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
 def shown(text: str) -> str:
     """A string from the chain (a provider's GPU model or metadata URI) as the terminal gets it: control
     characters and bidirectional overrides removed. The provider chose those bytes; printed raw they could
     retitle the terminal, clear it, or hide the lines after them (a transaction's price and the prompt)."""
-    return _CONTROL.sub("", text)
+    return strip_controls(text)
 
 
 def ask_password(

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from ..index import queries
 from ..index.db import Database
+from ..text import strip_controls
 from .api import BadQuery, LeasesQuery, parse
 from .pages import _card, _db, _guard, _hour, _jobs_table, _layout, _short, _status, _tok, _when
 
@@ -286,7 +287,7 @@ def _lease(request: Request) -> HTMLResponse:
     x = found.lease
     now = _now(db)
     offer = queries.offer(db, x.offer_id)
-    gpu = f" · {escape(offer.gpu_model)}" if offer else ""
+    gpu = f" · {escape(strip_controls(offer.gpu_model))}" if offer else ""
     left, left_sub = _runway(x, now)
     if x.status in ("Open", "Running"):
         left_over = f"{_tok(int(x.deposit) - int(x.paid), d)} not yet paid out"
@@ -358,11 +359,11 @@ def _offer(request: Request) -> HTMLResponse:
     )
     facts = [
         ("State", escape(state)),
-        ("GPU", f'<span class="gpu">{escape(o.gpu_family)}</span> {escape(o.gpu_model)}'),
+        ("GPU", f'<span class="gpu">{escape(o.gpu_family)}</span> {escape(strip_controls(o.gpu_model))}'),
         ("Provider", f'<a href="/providers/{o.provider}">{o.provider}</a>'),
         ("Class", klass),
         ("Uptime guarantee", f"{o.uptime_bps / 100:.2f}%" if o.uptime_bps else "none"),
-        ("Machine", escape(o.metadata_uri) or "–"),
+        ("Machine", escape(strip_controls(o.metadata_uri)) or "–"),
     ]
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
     _n, leases = queries.leases(db, offer=offer_id, limit=20)

@@ -18,6 +18,7 @@ from ..index import queries
 from ..index.db import Database
 from ..index.match import price_per_second
 from ..index.rows import Sort
+from ..text import strip_controls
 from .api import BadQuery, JobsQuery, ProvidersQuery, _address, _job_id, parse
 from .charts import bars, ranges
 
@@ -142,7 +143,7 @@ def _offers_table(offers: list[queries.OfferRow], decimals: int, symbol: str) ->
         hour = _hour(o.price_per_gpu_second, decimals)
         rows.append(
             f'<tr data-offer="{o.offer_id}"><td class="num"><a href="/offers/{o.offer_id}">{o.offer_id}</a></td>'
-            f'<td><span class="gpu">{escape(o.gpu_family)}</span> <span class="model">{escape(o.gpu_model)}</span></td>'
+            f'<td><span class="gpu">{escape(o.gpu_family)}</span> <span class="model">{escape(strip_controls(o.gpu_model))}</span></td>'
             f'<td class="num price">{hour:,.4f}</td>'
             f'<td class="num">{o.gpu_count}</td><td class="num">{o.vram_gb} GB</td>'
             f'<td class="num">{hour / max(1, o.vram_gb):,.5f}</td>'

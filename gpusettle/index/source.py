@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Protocol
@@ -9,6 +10,7 @@ from typing import Any, Protocol
 import httpx
 
 from ..errors import ConfigError, GpusettleError
+from ..outbound import OutboundError, request_bounded
 from . import queries
 from .db import Database, is_postgres_url
 from .schema import check
@@ -53,34 +55,48 @@ class LocalIndex:
         return queries.stats(self.db)
 
 
+MAX_ANSWER_BYTES = 16 << 20
+"""The largest answer taken from a remote explorer (a page of 500 offers is under 1 MiB)."""
+
+
 class RemoteIndex:
     """An explorer's JSON API (`gpusettle explorer` elsewhere)."""
 
     def __init__(self, url: str, timeout: float = 15.0) -> None:
         self.url = url.rstrip("/")
+        self.timeout = timeout
         self.http = httpx.Client(timeout=timeout)
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
         clean = {k: v for k, v in params.items() if v is not None and v is not False}
         try:
-            response = self.http.get(f"{self.url}{path}", params=clean)
+            # Bounded: the explorer is someone else's server, and a page of offers is far below this.
+            status, raw = request_bounded(
+                self.http, "GET", f"{self.url}{path}", params=clean,
+                max_bytes=MAX_ANSWER_BYTES, deadline_s=4 * self.timeout,
+            )  # fmt: skip
         except httpx.HTTPError as exc:
             raise GpusettleError(
                 f"cannot reach the explorer at {self.url}: {type(exc).__name__}",
                 "check the URL, or use a local index (--index PATH)",
             ) from None
+        except OutboundError as exc:
+            raise GpusettleError(
+                f"the explorer at {self.url} sent no usable answer to {path}: {exc}",
+                "check the URL (a `gpusettle explorer`), or use a local index (--index PATH)",
+            ) from None
         try:
-            body = response.json()
+            body = json.loads(raw)
         except ValueError:
             body = None
-        if response.status_code == 400 and isinstance(body, dict) and "error" in body:
+        if status == 400 and isinstance(body, dict) and "error" in body:
             raise GpusettleError(
                 f"the explorer refused {path}: {body['error']}", "fix the filter and try again"
             )
-        if response.status_code >= 400 or body is None:
+        if status >= 400 or body is None:
             # Some other web server (the oracle, a proxy's page): not a filter the user can fix.
             raise GpusettleError(
-                f"{self.url} does not serve the explorer API (HTTP {response.status_code} at {path})",
+                f"{self.url} does not serve the explorer API (HTTP {status} at {path})",
                 "pass the URL of a `gpusettle explorer` (default http://127.0.0.1:8790) "
                 "or a local index (--index PATH)",
             )

@@ -45,7 +45,7 @@ from ..hardware.verify import check_opening
 from ..hashing import keccak256
 from ..signed_requests import peer_request_headers
 from .hardware_quorum import HardwareQuorum
-from .outbound import OutboundError, outbound_client, post_bounded
+from ..outbound import OutboundError, outbound_client, post_bounded
 
 __all__ = ["HARDWARE_PATH", "HardwareChecker", "Verdict", "record_check"]
 

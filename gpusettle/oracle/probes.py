@@ -31,7 +31,7 @@ from ..workloads.freivalds import default_tolerance, freivalds
 from ..workloads.matmul import decode_result, generate_inputs
 from .endpoints import UrlLookup
 from .metrics import OracleMetrics
-from .outbound import OutboundError, outbound_client, post_bounded
+from ..outbound import OutboundError, outbound_client, post_bounded
 from .store import Store
 
 __all__ = ["PROBE_PATH", "ProbeSettings", "Prober", "check_probe_answer"]

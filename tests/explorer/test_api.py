@@ -246,6 +246,47 @@ def test_market_cli_says_a_url_is_no_explorer(tmp_path: Path) -> None:
     assert "fix the filter" not in result.stderr
 
 
+def test_market_cli_refuses_an_endless_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that streams JSON without end (or beyond the cap) is cut off with a clear error, never read into
+    memory whole."""
+    import http.server
+    import threading
+
+    from click.testing import CliRunner
+
+    from gpusettle.cli.main import cli
+    from gpusettle.index import source
+
+    monkeypatch.setattr(source, "MAX_ANSWER_BYTES", 64 << 10)
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            try:
+                self.wfile.write(b'{"offers": [')
+                for _ in range(10_000):
+                    self.wfile.write(b'"' + b"x" * 1000 + b'",')
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        result = CliRunner().invoke(cli, ["market", "offers", "--index", url])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 1
+    assert "sent no usable answer" in result.stderr and f"larger than {64 << 10} bytes" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_stats_prices_are_strings_of_base_units(site: Site) -> None:
     families = get(site, "/api/stats").json()["price_by_family"]
     assert families
@@ -315,6 +356,36 @@ def test_the_gpu_filter_matches_its_text_not_sql_wildcards(site: Site) -> None:
     for wildcard in ("%", "_"):
         response = get(site, f"/api/offers?gpu={wildcard}&limit=500")
         assert response.status_code == 200 and response.json()["total"] == 0, response.text
+
+
+def test_provider_strings_reach_the_page_without_bidi_overrides(site: Site, tmp_path: Path) -> None:
+    """A provider's GPU model and machine URI with a right-to-left override (which reorders what follows it on the
+    page, say the price column) and control characters: the pages show the text without them."""
+    import shutil
+    import sqlite3
+
+    from gpusettle.demo_explore import ExplorerServer
+
+    offer = get(site, "/api/offers?limit=1").json()["offers"][0]["offer_id"]  # an active offer, on the market page
+    copy = tmp_path / "index.db"
+    shutil.copy(site.db_path, copy)
+    with sqlite3.connect(copy) as con:
+        con.execute(
+            "UPDATE offers SET gpu_model = ?, metadata_uri = ? WHERE offer_id = ?",
+            ("H100\u202eevil\x1b[2J", "ipfs://m\u2066\u202eachine\x07", offer),
+        )
+    server = ExplorerServer(copy).start()
+    try:
+        base = server.url.rstrip("/")
+        pages = [httpx.get(f"{base}{path}", timeout=15) for path in ("/?gpu=evil", f"/offers/{offer}")]
+    finally:
+        server.stop()
+    for page in pages:
+        assert page.status_code == 200, page.text
+        assert "H100evil" in page.text, page.url
+        for bad in ("\u202e", "\u2066", "\x1b", "\x07"):
+            assert bad not in page.text, (page.url, repr(bad))
+    assert "ipfs://machine" in pages[1].text
 
 
 def test_provider_strings_reach_the_terminal_without_control_characters() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gpusettle.oracle.outbound import OutboundError, outbound_client, post_bounded
+from gpusettle.outbound import OutboundError, outbound_client, post_bounded
 
 
 class _Worker(http.server.BaseHTTPRequestHandler):

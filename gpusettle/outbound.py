@@ -1,0 +1,69 @@
+"""Requests to servers someone else runs: the oracle's to the addresses a provider chose (its worker's probe and
+hardware ports), the CLI's to a remote explorer's API (`--index URL`).
+
+httpx's timeout bounds each read, not the request: a server that answers a byte a second never times out, and
+`post()`/`get()` read a body of any size into memory. Here the answer is streamed with a cap on its size and on
+the whole exchange's time. The oracle's client also follows no redirects and ignores the environment's proxy
+settings (the address the oracle checked is the one it connects to).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+__all__ = ["OutboundError", "outbound_client", "post_bounded", "request_bounded"]
+
+
+class OutboundError(Exception):
+    """The answer was too large or too slow (the message says which)."""
+
+
+def outbound_client(timeout: float, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """An httpx client for workers' addresses: no redirects, no proxies from the environment."""
+    return httpx.Client(timeout=timeout, transport=transport, follow_redirects=False, trust_env=False)
+
+
+def post_bounded(
+    client: httpx.Client,
+    url: str,
+    *,
+    content: bytes,
+    headers: dict[str, str],
+    max_bytes: int,
+    deadline_s: float,
+) -> tuple[int, bytes]:
+    """(status, body) of a POST whose answer is at most `max_bytes` and complete within `deadline_s` (give or
+    take one read's timeout); OutboundError otherwise, httpx errors as they come."""
+    return request_bounded(
+        client, "POST", url, max_bytes=max_bytes, deadline_s=deadline_s, content=content, headers=headers
+    )
+
+
+def request_bounded(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    max_bytes: int,
+    deadline_s: float,
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+) -> tuple[int, bytes]:
+    """(status, body) of a request whose answer is at most `max_bytes` and complete within `deadline_s`;
+    OutboundError otherwise, httpx errors as they come."""
+    started = time.monotonic()
+    with client.stream(method, url, content=content, headers=headers, params=params) as response:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise OutboundError(f"the answer is larger than {max_bytes} bytes")
+            if time.monotonic() - started > deadline_s:
+                raise OutboundError(f"the answer took more than {deadline_s:g} s")
+            chunks.append(chunk)
+        return response.status_code, b"".join(chunks)
