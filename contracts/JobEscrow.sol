@@ -487,7 +487,13 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
                 reserve = paid;
                 settledWord |= uint256(RESERVE_RAISED) << JobSlots.CORE_COLLATERAL_BPS;
             } else if (paid > reserve) {
-                _withhold(jobId, run, paid - reserve, paid - paid * feeBps / BPS);
+                // Raise what free stake covers and withhold only the rest: a dust job opened (and cancelled) around
+                // the receipt must not hold back the whole pay (issue 8, third review, attack review).
+                uint256 raised = run.free;
+                run.free = 0;
+                run.reserved += raised;
+                reserve += raised;
+                _withhold(jobId, run, paid - reserve, paid - paid * feeBps / BPS, raised);
             }
         }
         assembly ("memory-safe") {
@@ -497,12 +503,15 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     }
 
     /// @dev Keep up to `extra` of a settled job's pay (at most its payout, `earnings`) in the escrow until its
-    /// dispute window closes. Runs before _credit adds the payout, which leaves the run's earnings short by the
-    /// withheld part; the wrap-around in between is undone by that addition (earnings >= withheld).
-    function _withhold(uint256 jobId, Run memory run, uint256 extra, uint256 earnings) private {
+    /// dispute window closes; `raised` is what free stake added to its reserve beside the collateral (stored with
+    /// it, above bit 128: the reserve is released with the collateral). Runs before _credit adds the payout, which
+    /// leaves the run's earnings short by the withheld part; the wrap-around in between is undone by that addition
+    /// (earnings >= withheld).
+    function _withhold(uint256 jobId, Run memory run, uint256 extra, uint256 earnings, uint256 raised) private {
         uint256 amount = extra < earnings ? extra : earnings;
+        // Both are below 2^96 (see the constructor), so they share the slot.
+        _withheld[jobId] = amount | (raised << 128);
         if (amount == 0) return;
-        _withheld[jobId] = amount;
         // Safe: see above; the run's earnings are a 256-bit sum of payouts, each below 2^96.
         unchecked {
             run.earnings -= amount;
@@ -900,7 +909,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
 
     /// @inheritdoc IJobEscrow
     function withheldPay(uint256 jobId) external view returns (uint256) {
-        return _withheld[jobId];
+        return uint128(_withheld[jobId]);
     }
 
     /// @inheritdoc IJobEscrow

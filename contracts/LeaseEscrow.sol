@@ -166,10 +166,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         uint256 locked = book.locked;
         // Free stake is bonded less both escrows' locked collateral and what both escrows' open disputes froze for
         // their rulings: new collateral must not lock it out of a ruling's reach.
-        // slither-disable-next-line unused-return only the job escrow's locked and frozen amounts matter here
-        (uint256 jobLocked,,, uint256 jobFrozen) = _jobs.unstakeBlockers(provider);
-        uint256 held = locked + _frozenOf[provider] + jobLocked + jobFrozen;
-        uint256 free = bonded > held ? bonded - held : 0;
+        uint256 free = _freeStake(provider, bonded);
         if (collateral > free) revert LeaseEscrowInsufficientFreeStake(provider, free, collateral);
         // Safe: locked + collateral <= bonded < 2^96.
         book.locked = uint96(locked + collateral);
@@ -418,12 +415,21 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         if (pay.provider != run.provider) {
             _flush(run);
             run.provider = pay.provider;
+            run.free = _runFree(pay.provider);
         }
         if (m.paramSet != run.paramSet) {
             ParamSet memory p = _paramSets[m.paramSet];
-            (run.paramSet, run.feeBps, run.disputeWindow) = (m.paramSet, p.feeBps, p.disputeWindow);
+            (run.paramSet, run.feeBps, run.disputeWindow, run.disputeSlashBps) =
+                (m.paramSet, p.feeBps, p.disputeWindow, p.disputeSlashBps);
         }
         uint256 rate = m.rate;
+        // The ruling reserve grows with what the lease paid: the part this period adds is locked now, from free
+        // stake, so that an upheld dispute finds it whatever the provider locks or drains before it opens. A
+        // provider short of free stake is not paid for the period until it has the stake (the next checkpoint
+        // starts at the same paidThrough).
+        uint256 reserveAdded = _rulingReserve(pay.upSeconds + c.upSeconds, rate, run.disputeSlashBps)
+            - _rulingReserve(pay.upSeconds, rate, run.disputeSlashBps);
+        if (reserveAdded > run.free) return _skip(leaseId, c.fromTime, SkipReason.InsufficientStake);
         uint256 paid;
         uint256 fee;
         // Safe: to <= the runway end, so (to - from) x rate <= remaining < 2^96; up <= to - from; fee <= paid; the
@@ -449,10 +455,13 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         // The period is paid in storage before any external call (the penalty's slash pays the client in tokens).
         _meters[leaseId] = m;
         _payees[leaseId] = pay;
+        if (reserveAdded != 0) _lockReserve(pay.provider, reserveAdded, run);
         uint256 penalty = 0;
         // Uptime below the guarantee: the shortfall, priced at the rate, from the lease's collateral to the client.
         if (up * BPS < uint256(pay.guaranteeBps) * (to - from)) {
             penalty = _penalize(leaseId, pay.provider, ((uint256(pay.guaranteeBps) * (to - from) + BPS - 1) / BPS - up) * rate);
+            // The penalty's slash may have taken free stake beyond the collateral: the run reads it again.
+            if (penalty != 0) run.free = _runFree(pay.provider);
         }
         emit CheckpointSettled(leaseId, c.fromTime, c.toTime, c.upSeconds, c.downSeconds, paid - fee, fee, penalty);
         if (final_) {
@@ -460,6 +469,26 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
             emit LeaseEnded(leaseId, to, m.remaining);
         }
         return true;
+    }
+
+    /// @dev The provider's free stake at the start of its run of checkpoints.
+    function _runFree(address provider) private view returns (uint256) {
+        // slither-disable-next-line unused-return the worker key is not needed here
+        (, uint256 bonded) = _staking.settlementView(provider);
+        return _freeStake(provider, bonded);
+    }
+
+    /// @dev Lock `amount` more of `provider`'s stake as a lease's ruling reserve (the run checked it is free).
+    function _lockReserve(address provider, uint256 amount, Run memory run) private {
+        Book storage book = _books[provider];
+        uint256 locked = book.locked;
+        // Safe: amount <= run.free, so locked + amount <= bonded < 2^96.
+        unchecked {
+            run.free -= amount;
+            book.locked = uint96(locked + amount);
+        }
+        // The job escrow's settlement asks for the lease escrow's locked sum only while this flag is set.
+        if (locked == 0) _staking.flagLeaseCollateral(provider, true);
     }
 
     function _skip(uint256 leaseId, uint64 fromTime, SkipReason reason) private returns (bool) {

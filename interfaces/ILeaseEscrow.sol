@@ -35,7 +35,8 @@ interface ILeaseEscrowTypes {
     enum SkipReason {
         NotRunning, // the lease is not Running (unknown, still open, ended, cancelled or disputed)
         NotContiguous, // fromTime is not the lease's paidThrough: a stale, already paid or gapped period
-        PastBillingEnd // toTime is after the billing end known when the batch lands (closed, reclaimed, runway)
+        PastBillingEnd, // toTime is after the billing end known when the batch lands (closed, reclaimed, runway)
+        InsufficientStake // the provider's free stake cannot lock the ruling reserve the period adds (see below)
     }
 
     /// @notice LeaseEscrow's governance parameters, by their setParameter index; a lease keeps the set in force when
@@ -250,7 +251,10 @@ interface ILeaseEscrowTypes {
     event LeaseExpired(uint256 indexed leaseId, uint256 refund, uint256 slashed);
     /// @notice The client claimed the unused part of an ended lease's deposit.
     event LeaseRefundClaimed(uint256 indexed leaseId, address indexed client, uint256 amount);
-    /// @notice An ended lease's collateral went back to `provider`'s free stake.
+    /// @notice An ended lease's collateral and ruling reserve went back to `provider`'s free stake (`amount`: both).
+    /// The ruling reserve is what an upheld checkpoint dispute slashes, `paid x disputeSlashBps`: each checkpoint
+    /// locks the part its period adds, from the provider's free stake (or is skipped with InsufficientStake), so
+    /// that nothing the provider locks or drains after a checkpoint keeps the ruling from it.
     event LeaseCollateralReleased(uint256 indexed leaseId, address indexed provider, uint256 amount);
     /// @notice The client disputed the last checkpoint, posting `bond`; the arbiter may rule until `rulingDeadline`.
     event CheckpointDisputed(

@@ -475,8 +475,10 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
 
     /// @dev A settled job's dispute reserve: what it paid when the reserve was raised at settlement, else its
     /// collateral. `deposit` is the original deposit (price x the original maximum GPU-seconds).
-    function _reserveOf(uint256 bps, uint256 deposit, uint256 paid) internal pure returns (uint256) {
-        return bps & RESERVE_RAISED != 0 ? paid : _collateral(deposit, bps);
+    function _reserveOf(uint256 jobId, uint256 bps, uint256 deposit, uint256 paid) internal view returns (uint256) {
+        if (bps & RESERVE_RAISED != 0) return paid;
+        // Free stake raised part of it beside the collateral (stored above bit 128 of the withheld slot).
+        return _collateral(deposit, bps) + (_withheld[jobId] >> 128);
     }
 
     function _budgetOf(WorkerBudget memory w, uint256 bonded) internal pure returns (uint256) {

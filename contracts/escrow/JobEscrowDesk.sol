@@ -178,7 +178,7 @@ contract JobEscrowDesk is JobEscrowBase {
         JobMeta storage m = _jobMeta[jobId];
         if (m.reserveReleased) return 0;
         m.reserveReleased = true;
-        amount = _reserveOf(c.collateralBps, price * maxGpuSeconds, uint256(c.stamp) * price);
+        amount = _reserveOf(jobId, c.collateralBps, price * maxGpuSeconds, uint256(c.stamp) * price);
         _books[provider].locked -= uint96(amount);
         emit CollateralReleased(jobId, provider, amount);
     }
@@ -186,7 +186,7 @@ contract JobEscrowDesk is JobEscrowBase {
     /// @dev A settled job's withheld pay, if any, to its provider's earnings, once (the window closed, or no ruling
     /// took it).
     function _releaseWithheld(uint256 jobId, address provider) internal returns (uint256 amount) {
-        amount = _withheld[jobId];
+        amount = uint128(_withheld[jobId]);
         if (amount == 0) return 0;
         delete _withheld[jobId];
         _creditWithheld(jobId, provider, amount);
@@ -235,7 +235,7 @@ contract JobEscrowDesk is JobEscrowBase {
         ++_stats[t.provider].openDisputes;
         // Freeze only what the ruling can slash: the job's reserve is locked already; the rest of the slash stays in
         // free stake (the ruling takes free stake first), so only that part is kept from unstaking.
-        uint256 frozen = _frozenBy(t, c, m);
+        uint256 frozen = _frozenBy(jobId, t, c, m);
         // Safe: the ruling deadline fits 32 bits until 2106 (the period is capped at 60 days); the slash is at most a
         // deposit, < 2^96, and the frozen sum is bounded by the stake the open disputes can slash.
         uint256 deadline = block.timestamp + p.rulingPeriod;
@@ -250,14 +250,15 @@ contract JobEscrowDesk is JobEscrowBase {
     }
 
     /// @dev What a ruling on the job can slash beyond the job's reserve, which stays locked until the ruling.
-    function _frozenBy(JobTermsSlot memory t, JobCore memory c, JobMeta storage m)
+    function _frozenBy(uint256 jobId, JobTermsSlot memory t, JobCore memory c, JobMeta storage m)
         private
         view
         returns (uint256)
     {
         uint256 deposit = uint256(t.price) * m.originalMaxGpuSeconds;
         uint256 slash = deposit * m.disputeSlashBps / BPS;
-        uint256 reserve = m.reserveReleased ? 0 : _reserveOf(c.collateralBps, deposit, uint256(c.stamp) * t.price);
+        uint256 reserve =
+            m.reserveReleased ? 0 : _reserveOf(jobId, c.collateralBps, deposit, uint256(c.stamp) * t.price);
         return slash > reserve ? slash - reserve : 0;
     }
 
@@ -308,7 +309,7 @@ contract JobEscrowDesk is JobEscrowBase {
         _endDispute(jobId, t.provider, false);
         uint256 stillOpen = --s.openDisputes;
         // The ruling ends the job's dispute reserve: back to free stake, where an upheld slash takes it first.
-        _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c);
+        uint256 reserve = _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c);
         _releaseJobGpus(jobId, c.gpuCount);
         if (!upheld) {
             c.status = JobStatus.DisputeRejected;
@@ -333,10 +334,11 @@ contract JobEscrowDesk is JobEscrowBase {
         uint256 floor = m.reserveReleased
             ? 0
             : _collateral(deposit, c.collateralBps & (RESERVE_RAISED - 1)) * m.timeoutSlashBps / BPS;
-        uint256 withheld = _withheld[jobId];
+        uint256 withheld = uint128(_withheld[jobId]);
         if (withheld != 0) delete _withheld[jobId];
-        (uint256 slashed, uint256 compensation, uint256 leftover) =
-            _penalize(t.provider, deposit * m.disputeSlashBps / BPS, paid > floor ? paid : floor, withheld);
+        (uint256 slashed, uint256 compensation, uint256 leftover) = _penalize(
+            t.provider, deposit * m.disputeSlashBps / BPS, paid > floor ? paid : floor, withheld, reserve
+        );
         // The ruling took what it needed of the withheld pay: the rest was earned as any payout the stake covers.
         if (leftover != 0) _creditWithheld(jobId, t.provider, leftover);
         if (stillOpen == 0) _releaseHold(t.provider);
@@ -358,31 +360,40 @@ contract JobEscrowDesk is JobEscrowBase {
         ++_ledgers[t.provider].disputesLost;
         uint256 amount = deposit * _jobMeta[jobId].disputeSlashBps / BPS;
         // A running job has no withheld pay, so nothing is left over.
-        (uint256 slashed, uint256 compensation,) = _penalize(t.provider, amount, deposit, 0);
+        (uint256 slashed, uint256 compensation,) = _penalize(t.provider, amount, deposit, 0, 0);
         _tokensOut(deposit + compensation);
         emit FraudReported(jobId, evidenceHash, slashed, compensation);
         _token.safeTransfer(c.client, deposit + compensation);
     }
 
     /// @dev Slash into this contract, keep up to `cap` for the client and credit the rest to the treasury; jail.
-    /// The order: the provider's free stake (which the disputed job's reserve, released just before, is part of), then
-    /// its unbonding stake, then the job's own withheld pay (`withheld`, already in this contract), then timeout
-    /// slashes held for rulings (other clients' compensation, so only after the provider's own). Stake locked for
-    /// other clients' work is never taken, so bonded >= locked always holds. `leftover`: the withheld pay not drawn.
-    function _penalize(address provider, uint256 amount, uint256 cap, uint256 withheld)
+    /// The order: what backs this job alone, its `reserve` (released into free stake just before) and then its
+    /// withheld pay (`withheld`, already in this contract); then the provider's other free stake and its unbonding
+    /// stake, which other pending rulings may need; then timeout slashes held for rulings (other clients'
+    /// compensation, so only after the provider's own). Stake locked for other clients' work is never taken, so
+    /// bonded >= locked always holds. `leftover`: the withheld pay not drawn.
+    function _penalize(address provider, uint256 amount, uint256 cap, uint256 withheld, uint256 reserve)
         private
         returns (uint256 slashed, uint256 compensation, uint256 leftover)
     {
-        slashed = _staking.slash(provider, amount, address(this), _books[provider].locked);
-        _tokensIn(slashed);
         leftover = withheld;
-        if (amount > slashed && withheld != 0) {
+        if (withheld != 0) {
+            uint256 first = Math.min(amount, reserve);
+            if (first != 0) slashed = _staking.slash(provider, first, address(this), _books[provider].locked);
             uint256 fromWithheld = Math.min(amount - slashed, withheld);
             // Safe: fromWithheld <= withheld, and slashed + fromWithheld <= amount.
             unchecked {
                 leftover = withheld - fromWithheld;
                 slashed += fromWithheld;
             }
+            if (amount > slashed) {
+                slashed += _staking.slash(provider, amount - slashed, address(this), _books[provider].locked);
+            }
+            // Only the stake slashed came in: the withheld pay was here already.
+            _tokensIn(slashed - fromWithheld);
+        } else {
+            slashed = _staking.slash(provider, amount, address(this), _books[provider].locked);
+            _tokensIn(slashed);
         }
         if (amount > slashed) {
             Hold storage h = _holds[provider];

@@ -76,15 +76,21 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
             if (block.timestamp <= closesAt) {
                 revert LeaseEscrowCollateralStillNeeded(leaseId, closesAt, block.timestamp);
             }
-            total += _unlockCollateral(leaseId, st, pay.provider);
+            total += _unlockCollateral(leaseId, st, pay, paramSet);
             ++released;
         }
         if (released == 0) revert LeaseEscrowNothingToClaim(msg.sender);
     }
 
-    function _unlockCollateral(uint256 leaseId, Settlement storage st, address provider) internal returns (uint256 amount) {
+    /// @dev Unlock the lease's collateral and its ruling reserve (what its checkpoints locked), once.
+    function _unlockCollateral(uint256 leaseId, Settlement storage st, Payee memory pay, uint256 paramSet)
+        internal
+        returns (uint256 amount)
+    {
         if (st.collateralReleased) return 0;
-        amount = st.collateral;
+        address provider = pay.provider;
+        amount = uint256(st.collateral)
+            + _rulingReserve(pay.upSeconds, _meters[leaseId].rate, _paramSets[paramSet].disputeSlashBps);
         st.collateralReleased = true;
         Book storage book = _books[provider];
         uint256 locked = book.locked;
@@ -119,6 +125,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         // lands while the lease is Disputed, so the slash is fixed now; the collateral is locked already, and only
         // the rest of the slash must stay in free stake (the ruling takes free stake first).
         uint256 frozen = _frozenBy(st, pay.upSeconds, m.rate, p.disputeSlashBps);
+        // (Zero while the lease's collateral and ruling reserve are locked: the reserve is the slash itself.)
         // The arbiter rules on job and checkpoint disputes alike, with the job escrow's ruling period, read once
         // here so that a later change never moves an open dispute's deadline.
         uint256 deadline = block.timestamp + _jobs.rulingPeriod();
@@ -141,10 +148,9 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         view
         returns (uint256)
     {
-        // Safe from overflow: upSeconds < 2^32 and rate < 2^72.
-        uint256 slash = upSeconds * rate * slashBps / BPS;
-        uint256 collateral = st.collateralReleased ? 0 : st.collateral;
-        return slash > collateral ? slash - collateral : 0;
+        uint256 slash = _rulingReserve(upSeconds, rate, slashBps);
+        uint256 held = st.collateralReleased ? 0 : uint256(st.collateral) + slash;
+        return slash > held ? slash - held : 0;
     }
 
     /// @dev End the lease's open dispute: what it froze goes back to unstakeable stake, and the provider has one
@@ -216,7 +222,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         m.status = LeaseStatus.Ended;
         _meters[leaseId] = m;
         // The lease's collateral goes back to free stake first, where the slash reaches it.
-        _unlockCollateral(leaseId, st, pay.provider);
+        _unlockCollateral(leaseId, st, pay, m.paramSet);
         // Safe from overflow: upSeconds < 2^32 and rate < 2^72.
         uint256 paid = uint256(pay.upSeconds) * m.rate;
         uint256 amount = paid * _paramSets[m.paramSet].disputeSlashBps / BPS;

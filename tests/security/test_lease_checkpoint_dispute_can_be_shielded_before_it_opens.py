@@ -1,4 +1,5 @@
-"""Attack (outside review of 2026-12-02, round 3, finding 2; OPEN, see SECURITY.md "Known limits"): between a lease checkpoint and the client's
+"""Attack (outside review of 2026-12-02, round 3, finding 2; fixed: each checkpoint locks the ruling
+reserve its period adds): between a lease checkpoint and the client's
 dispute, nothing keeps what the ruling will slash within reach.
 
 For jobs, settlement raises the dispute reserve to what the job paid, so a second wallet's job opened before the
@@ -14,13 +15,14 @@ What must hold (docs/PROTOCOL.md): "While a ruling is pending, the slashable amo
 locked after the settlement shields it"; a lease dispute holds back stake "as for jobs".
 """
 
+import brownie
 import pytest
 
 from tests.fixtures.contracts import COLLATERAL_BPS, E18, PRICE
 from tests.fixtures.jobs import SPEC_HASH
 from tests.fixtures.leases import COLLATERAL_SECONDS, LEASE_DISPUTE_SLASH_BPS
 
-from .conftest import BPS, DAY, now, warp
+from .conftest import BPS, DAY, err, now, warp
 
 pytestmark = pytest.mark.usefixtures("staked_provider")
 RATE = 2 * PRICE
@@ -29,11 +31,6 @@ HIGH_PRICE = E18
 REASON = b"\x0f" * 32
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="open High finding 2 of the 2026-12-02 round-3 review (issue 8): needs a hold both escrows' rulings can draw on; fails until fixed, and strict so the fix turns this marker into a failure to remove",
-)
 def test_a_job_opened_before_the_dispute_cannot_shield_a_lease_ruling(
     lease_escrow, escrow, staking, token, create_lease, checkpoint, submit, client, client2, staked_provider,
     arbiter
@@ -48,17 +45,25 @@ def test_a_job_opened_before_the_dispute_cannot_shield_a_lease_ruling(
     # of the free stake, accepted by the provider, its deadline past any ruling deadline (14 days).
     offer2 = staking.addOffer("H100", 4, 80, HIGH_PRICE, "ipfs://own", {"from": provider}).events["OfferAdded"][
         "offerId"]
-    free = stake_before - COLLATERAL
-    gpu_seconds = free * BPS // COLLATERAL_BPS // HIGH_PRICE
     token.approve(escrow, 2**256 - 1, {"from": wallet2})
     deadline = now() + 20 * DAY
+    # What the attack needs, all the stake beside the lease's collateral, is refused: the checkpoint locked the
+    # ruling reserve (7,200 tokens) beside the collateral (7.2).
+    wanted = (stake_before - COLLATERAL) * BPS // COLLATERAL_BPS // HIGH_PRICE
+    free = stake_before - COLLATERAL - slash
+    assert int(lease_escrow.lockedCollateral(provider)) == COLLATERAL + slash
+    with brownie.reverts(err("JobEscrowInsufficientFreeStake(address,uint256,uint256)", provider, free,
+                             wanted * HIGH_PRICE * COLLATERAL_BPS // BPS)):
+        escrow.createJob(offer2, wanted, deadline, SPEC_HASH, 4, HIGH_PRICE, {"from": wallet2})
+    # The rest of the free stake it can still lock; the ruling does not need it.
+    gpu_seconds = free * BPS // COLLATERAL_BPS // HIGH_PRICE
     job = escrow.createJob(offer2, gpu_seconds, deadline, SPEC_HASH, 4, HIGH_PRICE,
                            {"from": wallet2}).events["JobCreated"]["jobId"]
     escrow.acceptJob(job, {"from": provider})
 
     lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
     frozen = int(lease_escrow.unstakeBlockers(provider)[3])
-    assert frozen == slash - COLLATERAL
+    assert frozen == 0  # nothing left to freeze: the reserve is locked
     tx = lease_escrow.resolveCheckpointDispute(lease_id, True, {"from": arbiter})
     slashed = tx.events["CheckpointDisputeResolved"]["slashed"]
 

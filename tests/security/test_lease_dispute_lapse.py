@@ -37,7 +37,7 @@ def status(lease_escrow, lease_id):
 
 
 def dispute(lease_escrow, create_lease, checkpoint, submit, client, seconds=5000):
-    """A lease whose first checkpoint paid `seconds` (5,000 s freezes 1,400 s of rate beyond the collateral),
+    """A lease whose first checkpoint paid `seconds` (5,000 s of rate locked as its ruling reserve),
     disputed by its client; returns (lease, dispute tx)."""
     lease_id = create_lease()
     submit([checkpoint(lease_id, seconds=seconds)])
@@ -50,7 +50,9 @@ def test_an_unruled_checkpoint_dispute_lapses_and_the_bond_goes_back_to_the_clie
     provider = staked_provider
     lease_id, tx = dispute(lease_escrow, create_lease, checkpoint, submit, client)
     deadline = tx.timestamp + int(escrow.rulingPeriod())
-    frozen = 5000 * RATE * LEASE_DISPUTE_SLASH_BPS // BPS - COLLATERAL
+    # The checkpoint locked the ruling's slash as the lease's ruling reserve: the dispute freezes nothing more.
+    frozen = 0
+    assert int(lease_escrow.lockedCollateral(provider)) == COLLATERAL + 5000 * RATE * LEASE_DISPUTE_SLASH_BPS // BPS
     assert tx.events["CheckpointDisputed"]["rulingDeadline"] == deadline
     assert lease_escrow.getLease(lease_id)["rulingDeadline"] == deadline
     assert int(lease_escrow.unstakeBlockers(provider)[3]) == frozen
@@ -68,9 +70,9 @@ def test_an_unruled_checkpoint_dispute_lapses_and_the_bond_goes_back_to_the_clie
     assert token.balanceOf(client) - balance == LEASE_DISPUTE_BOND
     assert status(lease_escrow, lease_id) == RUNNING
     assert lease_escrow.getLease(lease_id)["rulingDeadline"] == 0
-    # Nothing slashed; the freeze and the open dispute are gone, the collateral stays locked for the running lease.
+    # Nothing slashed; the open dispute is gone, the collateral and the reserve stay locked for the running lease.
     locked, open_disputes, _, frozen_now = (int(x) for x in lease_escrow.unstakeBlockers(provider))
-    assert (locked, open_disputes, frozen_now) == (COLLATERAL, 0, 0)
+    assert (locked, open_disputes, frozen_now) == (COLLATERAL + 5000 * RATE * LEASE_DISPUTE_SLASH_BPS // BPS, 0, 0)
     # Checkpoints land again, contiguous with the last one.
     submit([checkpoint(lease_id, seconds=60)])
     assert int(lease_escrow.getLease(lease_id)["upSeconds"]) == 5060

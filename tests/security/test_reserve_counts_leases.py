@@ -72,8 +72,12 @@ def test_the_dispute_reserve_is_not_raised_out_of_lease_collateral(
         f"bonded {bonded} < job locked {job_locked} + lease locked {lease_locked}: the reserve {reserve} was raised "
         "out of the lease's collateral"
     )
-    assert reserve == JOB_COLLATERAL  # free stake could not cover the raise: the collateral stays the reserve
-    assert tuple(staking.lockedCollateral(provider)) == (JOB_COLLATERAL, LEASE_COLLATERAL)
+    # Free stake (2,000) could not cover the whole raise: it raised the reserve by what it has, and the other 1,200
+    # of the pay is withheld (issue 8, third review).
+    free = PROVIDER_STAKE - LEASE_COLLATERAL - JOB_COLLATERAL
+    assert reserve == JOB_COLLATERAL + free
+    assert escrow.withheldPay(job_id) == JOB_DEPOSIT - reserve
+    assert tuple(staking.lockedCollateral(provider)) == (reserve, LEASE_COLLATERAL)
 
     # The client disputes and the arbiter upholds: the ruling takes at least the reserve the settlement reported.
     escrow.dispute(job_id, b"\x01" * 32, {"from": client})
@@ -84,9 +88,8 @@ def test_the_dispute_reserve_is_not_raised_out_of_lease_collateral(
     assert slashed >= reserve, (
         f"the ruling took {slashed}, less than the reserve {reserve} the settlement promised"
     )
-    # It took all the stake the lease's collateral leaves (10,000 - 7,200 tokens), then 1,200 of the 3,200 tokens of
-    # pay withheld at settlement since free stake could not raise the reserve (issue 8, third review): the client
-    # gets back the 4,000 it paid. The lease's collateral stays.
+    # It took the job's reserve, all the stake the lease's collateral leaves (10,000 - 7,200 tokens), then the 1,200
+    # tokens of pay withheld at settlement: the client gets back the 4,000 it paid. The lease's collateral stays.
     assert ruling.events["Slashed"]["amount"] == PROVIDER_STAKE - LEASE_COLLATERAL
     assert slashed == JOB_DEPOSIT
     assert token.balanceOf(client) - before == slashed + DISPUTE_BOND

@@ -189,9 +189,10 @@ def test_largest_job_fits_every_field_and_pays_exactly(big):
     ev = events_of(tx, "JobSettled")[0]
     assert (ev["gpuSeconds"], ev["payout"], ev["fee"]) == (MAX_U32, deposit - fee, fee)
     rec = b.escrow.providerRecord(b.provider).dict()
-    # the reserve stays the collateral (0): the provider's free stake cannot cover what the job paid, so the whole
-    # payout is withheld until the dispute window closes, then credited in one 96-bit sum
-    assert (rec["earnings"], rec["lockedCollateral"], rec["gpuSecondsServed"]) == (0, 0, MAX_U32)
+    # the reserve is the collateral (0) raised by all the free stake, far from what the job paid: the whole payout
+    # is withheld until the dispute window closes, then credited in one 96-bit sum
+    stake = MAX_U96 - LARGEST
+    assert (rec["earnings"], rec["lockedCollateral"], rec["gpuSecondsServed"]) == (0, stake, MAX_U32)
     assert b.escrow.withheldPay(job_id) == deposit - fee
     assert b.escrow.accruedFees() == fee
     assert liabilities(b) == b.token.balanceOf(b.escrow) == b.escrow.owed()

@@ -38,8 +38,11 @@ def test_a_settlement_cannot_turn_frozen_stake_into_a_dispute_reserve(
     submit([checkpoint(lease_id, seconds=1000 * 3600)])
     lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
     slash = 1000 * 3600 * RATE * LEASE_DISPUTE_SLASH_BPS // BPS
-    frozen = int(lease_escrow.unstakeBlockers(provider)[3])
-    assert frozen == slash - COLLATERAL
+    # Since issue 8's third review the checkpoint locked the slash as the lease's ruling reserve: nothing is frozen,
+    # and the reserve is what the settlement must not turn into a job's dispute reserve.
+    assert int(lease_escrow.unstakeBlockers(provider)[3]) == 0
+    assert int(lease_escrow.lockedCollateral(provider)) == COLLATERAL + slash
+    frozen = slash
     bonded = int(staking.stakeOf(provider)[0])
 
     # The provider's second wallet opens a job on a high-priced offer of the provider's own. Its collateral fits the
@@ -68,4 +71,4 @@ def test_a_settlement_cannot_turn_frozen_stake_into_a_dispute_reserve(
     compensation = tx.events["CheckpointDisputeResolved"]["compensation"]
     print(f"ruling slashed {slashed / E18} tokens of {slash / E18}; client compensated {compensation / E18}")
     assert slashed == slash, "the ruling found the frozen stake locked as a raised reserve"
-    assert free_after >= frozen + job_frozen, "the settlement locked frozen stake as a dispute reserve"
+    assert free_after >= job_frozen, "the settlement locked the lease's ruling reserve as a dispute reserve"

@@ -24,7 +24,7 @@ BPS = 10_000
 U96 = 2**96 - 1
 U64 = 2**64 - 1  # the price limit the machine's clients send
 OPEN, RUNNING, ENDED, CANCELLED, DISPUTED = 1, 2, 3, 4, 5
-NOT_RUNNING, NOT_CONTIGUOUS, PAST_END = range(3)
+NOT_RUNNING, NOT_CONTIGUOUS, PAST_END, INSUFFICIENT_STAKE = range(4)
 DEDICATED, RECLAIMABLE, INTERRUPTIBLE = range(3)
 # LeaseEscrow parameters of tests/fixtures/leases.py
 L_FEE_BPS, L_COLLATERAL_SECONDS, L_EXPIRY_SLASH_BPS = 250, 3600, 5_000
@@ -101,6 +101,15 @@ class Lease:
     def paid(self) -> int:
         return self.up * self.rate
 
+    def reserve_at(self, up: int) -> int:
+        """The ruling reserve of a lease that paid `up` seconds: what an upheld dispute slashes, locked beside the
+        collateral as checkpoints land (issue 8, third review, finding 2)."""
+        return up * self.rate * L_DISPUTE_SLASH_BPS // BPS
+
+    @property
+    def reserve(self) -> int:
+        return self.reserve_at(self.up)
+
 
 @dataclass
 class Job:
@@ -117,6 +126,7 @@ class Job:
     accepted_at: int = 0
     billed: int = 0
     gpus_released: bool = False
+    withheld: int = 0  # pay the job escrow keeps until the dispute window closes (free stake could not back it)
 
     @property
     def deposit(self) -> int:
@@ -265,7 +275,7 @@ class LeaseWorld:
             if job.status in (1, 2):
                 owed += job.deposit
             elif job.status == JOB_SETTLED:
-                owed += job.deposit - job.billed * job.price
+                owed += job.deposit - job.billed * job.price + job.withheld
         return owed
 
     # ------------------------------------------------------------ leases: opening
@@ -488,6 +498,12 @@ class LeaseWorld:
             if to > end:
                 out.append(("skipped", PAST_END))
                 continue
+            added = lease.reserve_at(lease.up + up) - lease.reserve
+            free = max(trial.free_stake(lease.provider) - trial.lease_frozen[lease.provider], 0)
+            if added > free:
+                out.append(("skipped", INSUFFICIENT_STAKE))
+                continue
+            trial.lease_locked[lease.provider] += added
             lease.remaining -= (to - frm) * lease.rate
             paid = up * lease.rate
             fee = paid * L_FEE_BPS // BPS
@@ -563,8 +579,8 @@ class LeaseWorld:
                 return [
                     E("LeaseEscrowCollateralStillNeeded(uint256,uint256,uint256)", lease_id, closes, now)
                 ], None
-            total += lease.collateral
-            trial.lease_locked[lease.provider] -= lease.collateral
+            total += lease.collateral + lease.reserve
+            trial.lease_locked[lease.provider] -= lease.collateral + lease.reserve
             lease.released = True
             released += 1
         if released == 0:
@@ -594,7 +610,7 @@ class LeaseWorld:
         lease.ruling_deadline = now + RULING_PERIOD
         # The ruling unlocks the lease's collateral before it slashes: only the rest of the slash stays frozen.
         slash = lease.paid * L_DISPUTE_SLASH_BPS // BPS
-        lease.frozen = max(slash - (0 if lease.released else lease.collateral), 0)
+        lease.frozen = max(slash - (0 if lease.released else lease.collateral + lease.reserve), 0)
         self.lease_frozen[lease.provider] += lease.frozen
         lease.bond = L_DISPUTE_BOND
         self.move(caller, self.lease_escrow, L_DISPUTE_BOND)
@@ -633,8 +649,8 @@ class LeaseWorld:
             lease.fixed_end = lease.paid_through
             self.release(lease.offer, lease.gpus)
         lease.status = ENDED
-        if not lease.released:  # the collateral goes back to free stake first, where the slash reaches it
-            self.lease_locked[p] -= lease.collateral
+        if not lease.released:  # collateral and reserve go back to free stake first, where the slash reaches them
+            self.lease_locked[p] -= lease.collateral + lease.reserve
             lease.released = True
         self.lease_frozen[p] -= lease.frozen
         lease.frozen = 0
@@ -838,9 +854,15 @@ class LeaseWorld:
         # provider's free stake covers the difference. Free stake is bonded less the collateral BOTH escrows lock
         # (the staking contract's settlementContext subtracts the lease escrow's), so a raise never promises a
         # lease's collateral and bonded >= job locked + lease locked holds after it (checked as an invariant).
-        if paid > job.collateral and paid - job.collateral <= self.free_stake(job.provider):
+        free = self.free_stake(job.provider)
+        if paid > job.collateral and paid - job.collateral <= free:
             self.job_locked[job.provider] += paid - job.collateral
-        self.job_earnings[job.provider] += paid - fee
+        elif paid > job.collateral:
+            # Issue 8, third review: else free stake raises what it covers and the rest of the pay beyond the
+            # collateral (at most the payout) is withheld.
+            self.job_locked[job.provider] += free
+            job.withheld = min(paid - job.collateral - free, paid - fee)
+        self.job_earnings[job.provider] += paid - fee - job.withheld
         self.job_fees += fee
         job.status = JOB_SETTLED
         return []

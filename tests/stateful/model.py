@@ -158,6 +158,7 @@ class Job:
     gpus_released: bool = False  # the job's GPUs went back to its offer (settlement leaves them reserved)
     raised: bool = False  # at settlement the reserve was raised from the collateral to what the job paid
     withheld: int = 0  # else, pay kept in the escrow until the window closes (at most the payout)
+    raised_part: int = 0  # and what free stake did cover, added to the reserve beside the collateral
     # fixed at acceptance (issue 8, lower finding 4): the fee and grace in force when the provider accepted
     fee_bps: int = 0
     grace: int = 0
@@ -275,16 +276,22 @@ class World:
         self.move(self.staking, recipient, taken)
         return taken
 
-    def penalize(self, provider: str, amount: int, cap: int, job: Job | None = None) -> tuple[int, int]:
-        """Slash into the escrow, keep up to `cap` for the client, the rest to the treasury's fees; jail. The
-        provider's free then unbonding stake first, then the job's withheld pay (what is left of it goes to the
-        provider's earnings); only then the hold of other clients' timeout slashes."""
-        slashed = self.slash(provider, amount, self.escrow)
+    def penalize(self, provider: str, amount: int, cap: int, job: Job | None = None,
+                 reserve: int = 0) -> tuple[int, int]:
+        """Slash into the escrow, keep up to `cap` for the client, the rest to the treasury's fees; jail. With
+        withheld pay: the job's own reserve (free stake now), then its withheld pay (what is left of it goes to the
+        provider's earnings), then the provider's other free and unbonding stake; without: free then unbonding
+        stake. Only then the hold of other clients' timeout slashes."""
         if job is not None and job.withheld:
+            slashed = self.slash(provider, min(amount, reserve), self.escrow)
             take = min(amount - slashed, job.withheld)
             slashed += take
             job.withheld -= take
             self.release_withheld(job)
+            if amount > slashed:
+                slashed += self.slash(provider, amount - slashed, self.escrow)
+        else:
+            slashed = self.slash(provider, amount, self.escrow)
         hold = self.holds[provider]
         from_hold = min(amount - slashed, hold[0])
         hold[0] -= from_hold
@@ -641,11 +648,15 @@ class World:
         # the reserve is raised to what the job paid when free stake covers the difference; else the pay beyond the
         # collateral (at most the payout) is withheld until the window closes
         extra = paid - job.collateral
-        if extra > 0 and extra <= self.free_stake(job.provider):
+        free = max(self.free_stake(job.provider) - book.frozen, 0)  # an open dispute's freeze is not free
+        if extra > 0 and extra <= free:
             book.locked += extra
             job.raised = True
         elif extra > 0:
-            job.withheld = min(extra, paid - fee)
+            # what free stake covers is raised, the rest of the pay (at most the payout) withheld
+            book.locked += free
+            job.raised_part = free
+            job.withheld = min(extra - free, paid - fee)
             book.earnings -= job.withheld
             book.value_paid -= job.withheld
         self.fees += fee
@@ -761,7 +772,7 @@ class World:
         job.status = St.DISPUTED
         job.bond = bond
         slash = job.deposit * job.dslash // BPS
-        reserve = 0 if job.released else (job.billed * job.price if job.raised else job.collateral)
+        reserve = 0 if job.released else self.reserve_of(job)
         job.frozen = max(slash - reserve, 0)
         job.ruling_deadline = now + self.ruling_period
         self.latest_ruling[job.provider] = max(self.latest_ruling[job.provider], job.ruling_deadline)
@@ -803,7 +814,7 @@ class World:
         book.frozen -= job.frozen
         book.open_disputes -= 1
         settled_failed = job.released  # a disputed job's reserve was released before its ruling only by FailedProvider
-        self.release_reserve(job)
+        reserve = self.release_reserve(job)
         self.release_gpus(job)
         if not upheld:
             job.status = St.REJECTED
@@ -818,7 +829,8 @@ class World:
         # at least up to what a timeout would have given it (the job's timeout slash)
         paid = job.billed * job.price
         floor = 0 if settled_failed else job.collateral * job.tslash // BPS  # FailedProvider paid it at settlement
-        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, max(paid, floor), job)
+        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, max(paid, floor), job,
+                                              reserve)
         if book.open_disputes == 0:
             self.release_hold(job.provider, now)
         self.move(self.escrow, job.client, compensation + job.bond)
@@ -857,9 +869,13 @@ class World:
         if job.released:
             return 0
         job.released = True
-        amount = job.billed * job.price if job.raised else job.collateral
+        amount = self.reserve_of(job)
         self.books[job.provider].locked -= amount
         return amount
+
+    @staticmethod
+    def reserve_of(job: Job) -> int:
+        return job.billed * job.price if job.raised else job.collateral + job.raised_part
 
     def release_collateral(self, caller: str, job_ids: list[int], now: int) -> tuple[list[tuple], int | None]:
         trial = self.clone()

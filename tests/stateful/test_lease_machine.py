@@ -414,9 +414,18 @@ class LeaseMachine:
             up, down = 0, 0
         return Checkpoint(lease_id, frm, to, up, down)
 
-    def rule_checkpoint(self, flaw="st_flaw", two="st_bool", s="st_seed"):
-        """One or two checkpoints (of two leases, or the same lease twice) in a batch, honest or flawed."""
+    def rule_checkpoint(self, flaw="st_flaw", two="st_bool", drain="st_bool", s="st_seed"):
+        """One or two checkpoints (of two leases, or the same lease twice) in a batch, honest or flawed. With
+        `drain`, the first lease's provider unstakes all it can just before: the ruling reserve the period adds
+        finds no free stake, and the checkpoint is skipped (issue 8, third review, finding 2)."""
         first = self.pick_lease(s, (RUNNING,))
+        lease = self.w.leases.get(first)
+        if drain and lease is not None:
+            p = lease.provider
+            unstakeable = max(self.w.free_stake(p) - self.w.lease_frozen[p], 0)
+            if unstakeable:
+                errs = self.w.request_unstake(p, unstakeable)
+                self.h.tx(self.c.staking.requestUnstake, unstakeable, sender=self.acct(p), errors=errs)
         cps = [self.make_checkpoint(first, s >> 3, flaw)]
         if two:
             second = self.pick_lease(s >> 16, (RUNNING,))
@@ -782,9 +791,9 @@ def test_lease_machine(
     ops.rule_open(gpus=1, seconds=3600, end=0, accept=True, s=(2 << 1) | 1)
     ops.rule_create_job(gpus=1, accept=True, s=2)
     ops.rule_sleep(600)
-    ops.rule_checkpoint(flaw=None, two=False, s=8)
+    ops.rule_checkpoint(flaw=None, two=False, drain=False, s=8)
     ops.rule_close(s=16)
-    ops.rule_checkpoint(flaw=None, two=False, s=16)
+    ops.rule_checkpoint(flaw=None, two=False, drain=False, s=16)
     ops.rule_dispute(s=8)  # lease 3's checkpoint, by its client: the ruling waits (rule_reject_dispute)
     h.check_invariants()
     assert [w.leases[i].status for i in range(1, 5)] == [OPEN, RUNNING, DISPUTED, ENDED]

@@ -87,16 +87,19 @@ def test_upheld_slash_is_capped_by_the_stake_and_the_withheld_pay(escrow, token,
     paid = 20_000_000 * PRICE
     payout = paid - paid * FEE_BPS // BPS
     assert paid > PROVIDER_STAKE
-    # Free stake could not raise the reserve (nothing, no collateral) to what the job paid: the payout is withheld.
-    assert escrow.withheldPay(job_id) == payout
+    # Free stake (all 10,000 of it, no collateral) raised the reserve part of the way to what the job paid: the
+    # rest of the pay (10,000 of the 19,500 payout) is withheld.
+    withheld = paid - PROVIDER_STAKE
+    assert withheld < payout
+    assert escrow.withheldPay(job_id) == withheld
     escrow.dispute(job_id, REASON, {"from": client})
     bal = token.balanceOf(client)
     tx = escrow.resolveDispute(job_id, True, {"from": arbiter})
-    # The slash (the whole 40,000-token deposit) finds all the stake, then all the withheld pay; the client gets what
-    # it paid, the treasury the rest.
-    expect_event(tx, "DisputeResolved", jobId=job_id, upheld=True, slashed=PROVIDER_STAKE + payout,
+    # The slash (the whole 40,000-token deposit) finds the reserve (all the stake), then all the withheld pay, then
+    # nothing more; the client gets what it paid.
+    expect_event(tx, "DisputeResolved", jobId=job_id, upheld=True, slashed=PROVIDER_STAKE + withheld,
                  compensation=paid)
-    expect_event(tx, "Slashed", provider=staked_provider, requested=2 * paid, amount=PROVIDER_STAKE,
+    expect_event(tx, "Slashed", provider=staked_provider, requested=PROVIDER_STAKE, amount=PROVIDER_STAKE,
                  recipient=escrow)
     no_event(tx, "WithheldPayReleased")
     assert token.balanceOf(client) == bal + paid + DISPUTE_BOND

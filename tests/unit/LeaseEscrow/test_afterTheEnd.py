@@ -12,6 +12,7 @@ from tests.fixtures.leases import (
     LEASE_FEE_BPS,
     LEASE_GRACE,
 )
+from tests.fixtures.leases import ruling_reserve
 from tests.unit.JobEscrow.conftest import at, now, warp
 from tests.unit.LeaseEscrow.conftest import err, lwrong
 
@@ -74,7 +75,8 @@ def test_expiry_refunds_what_no_checkpoint_paid_and_slashes(lease_escrow, stakin
     v = lease_escrow.getLease(lease_id).dict()
     assert v["status"] == L_ENDED and v["refundable"] == 0 and v["collateral"] == collateral - slashed
     assert staking.freeGpus(1) == GPU_COUNT
-    assert lease_escrow.lockedCollateral(staked_provider) == collateral - slashed
+    # The ruling reserve of what the lease paid (540 s) stays locked until its dispute window closes.
+    assert lease_escrow.lockedCollateral(staked_provider) == collateral - slashed + ruling_reserve(540 * RATE)
 
 
 def test_expiry_only_for_running_leases(lease_escrow, create_lease, checkpoint, submit, client):
@@ -93,9 +95,10 @@ def test_collateral_released_after_the_dispute_window(lease_escrow, create_lease
     warp(closes + 1)
     tx = lease_escrow.releaseLeaseCollateral([lease_id], {"from": rando})
     ev = tx.events["LeaseCollateralReleased"]
-    assert (ev["leaseId"], ev["provider"], ev["amount"]) == (lease_id, staked_provider, RATE * COLLATERAL_SECONDS)
+    released = RATE * COLLATERAL_SECONDS + ruling_reserve(lease_escrow.getLease(lease_id)["paid"])
+    assert (ev["leaseId"], ev["provider"], ev["amount"]) == (lease_id, staked_provider, released)
     assert lease_escrow.lockedCollateral(staked_provider) == 0
-    assert tx.return_value == RATE * COLLATERAL_SECONDS
+    assert tx.return_value == released
     with brownie.reverts(err("LeaseEscrowNothingToClaim(address)", rando)):
         lease_escrow.releaseLeaseCollateral([lease_id], {"from": rando})
 

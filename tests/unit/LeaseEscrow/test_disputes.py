@@ -11,9 +11,11 @@ from tests.fixtures.leases import (
     L_RUNNING,
     LEASE_DISPUTE_BOND,
     LEASE_DISPUTE_WINDOW,
+    SKIP_INSUFFICIENT_STAKE,
     SKIP_NOT_RUNNING,
 )
 from tests.helpers.revert import unauthorized
+from tests.fixtures.leases import ruling_reserve
 from tests.unit.JobEscrow.conftest import at, now, warp
 from tests.unit.LeaseEscrow.conftest import err, lwrong
 
@@ -31,9 +33,9 @@ def test_dispute_posts_the_bond_and_freezes_checkpoints(lease_escrow, staking, t
     assert (ev["leaseId"], ev["client"], ev["bond"]) == (lease_id, client, LEASE_DISPUTE_BOND)
     assert token.balanceOf(client) == before - LEASE_DISPUTE_BOND
     assert lease_escrow.getLease(lease_id)["status"] == L_DISPUTED
-    collateral = RATE * COLLATERAL_SECONDS
-    # One 600-s checkpoint: the upheld ruling's slash (600 s of the rate) is within the lease's collateral, which it
-    # unlocks first, so the dispute freezes nothing more (issue 11; tests/security/test_lease_dispute_freeze.py).
+    collateral = RATE * COLLATERAL_SECONDS + ruling_reserve(lease_escrow.getLease(lease_id)["paid"])
+    # The checkpoint locked the upheld ruling's slash (its ruling reserve) beside the collateral, both of which the
+    # ruling unlocks first, so the dispute freezes nothing more (issue 8, third review, finding 2).
     assert tuple(lease_escrow.unstakeBlockers(staked_provider))[::3] == (collateral, 0)
     assert lease_escrow.unstakeBlockers(staked_provider)[1] == 1
     assert submit([checkpoint(lease_id)]).events["CheckpointSkipped"]["reason"] == SKIP_NOT_RUNNING
@@ -51,9 +53,12 @@ def test_dispute_freezes_the_slash_beyond_the_collateral_until_the_ruling(lease_
     submit([checkpoint(first, seconds=5000)])  # paid 5000 s: 1400 s more than the 3600 s of collateral
     second = create_lease(gpus=1)
     submit([checkpoint(second, seconds=3000)])  # paid 3000 s: less than its 3600 s of collateral
+    # Each checkpoint locked its lease's ruling reserve (the whole slash): the disputes freeze nothing more.
+    assert lease_escrow.lockedCollateral(staked_provider) == (RATE + RATE // 2) * COLLATERAL_SECONDS + ruling_reserve(
+        5000 * RATE + 3000 * RATE // 2)
     lease_escrow.disputeCheckpoint(first, REASON, {"from": client})
     lease_escrow.disputeCheckpoint(second, REASON, {"from": client})
-    assert tuple(lease_escrow.unstakeBlockers(staked_provider))[1::2] == (2, 1400 * RATE)
+    assert tuple(lease_escrow.unstakeBlockers(staked_provider))[1::2] == (2, 0)
     lease_escrow.resolveCheckpointDispute(first, False, {"from": arbiter})
     assert tuple(lease_escrow.unstakeBlockers(staked_provider))[1::2] == (1, 0)
     lease_escrow.resolveCheckpointDispute(second, True, {"from": arbiter})
@@ -147,11 +152,18 @@ def test_an_upheld_slash_never_takes_a_jobs_collateral(lease_escrow, escrow, sta
     staking.requestUnstake(PROVIDER_STAKE - job_locked - lease_locked, {"from": staked_provider})
     warp(now() + 8 * DAY)
     staking.withdraw({"from": staked_provider})  # only the two collaterals are left at stake
-    submit([checkpoint(lease_id, seconds=4000)])  # paid 4000 s: more than the lease's 3600 s of collateral
+    cp = checkpoint(lease_id, seconds=4000)  # paid 4000 s: more than the lease's 3600 s of collateral
+    # No free stake for the ruling reserve the period adds: the checkpoint is skipped, nothing is paid.
+    assert submit([cp]).events["CheckpointSkipped"]["reason"] == SKIP_INSUFFICIENT_STAKE
+    reserve = ruling_reserve(4000 * lease_escrow.getLease(lease_id)["ratePerSecond"])
+    token.approve(staking, reserve, {"from": staked_provider})
+    staking.stake(reserve, {"from": staked_provider})
+    submit([cp])
+    assert lease_escrow.lockedCollateral(staked_provider) == lease_locked + reserve
     lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
     tx = lease_escrow.resolveCheckpointDispute(lease_id, True, {"from": arbiter})
-    assert tx.events["CheckpointDisputeResolved"]["slashed"] == lease_locked
-    assert staking.stakeOf(staked_provider)[0] == job_locked
+    assert tx.events["CheckpointDisputeResolved"]["slashed"] == reserve
+    assert staking.stakeOf(staked_provider)[0] == job_locked + lease_locked  # the slash took the reserve alone
 
 
 def test_close_unruled_needs_an_open_dispute_past_its_deadline(lease_escrow, escrow, create_lease, checkpoint, submit,

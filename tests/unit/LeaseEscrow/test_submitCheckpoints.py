@@ -17,6 +17,7 @@ from tests.fixtures.leases import (
 )
 from tests.helpers.lease_signing import Checkpoint, checkpoints_hash, sign_checkpoints
 from tests.helpers.signing import malleable_pair
+from tests.fixtures.leases import ruling_reserve
 from tests.unit.JobEscrow.conftest import addr_of, at, now, sorted_keys, warp
 from tests.unit.LeaseEscrow.conftest import err
 
@@ -196,7 +197,8 @@ def test_uptime_below_the_guarantee_costs_a_penalty(lease_escrow, staking, token
     assert tx.events["CheckpointSettled"]["penalty"] == penalty
     assert token.balanceOf(client) == before + penalty
     assert lease_escrow.getLease(lease_id)["collateral"] == RATE * COLLATERAL_SECONDS - penalty
-    assert lease_escrow.lockedCollateral(staked_provider) == RATE * COLLATERAL_SECONDS - penalty
+    assert lease_escrow.lockedCollateral(staked_provider) == RATE * COLLATERAL_SECONDS - penalty + ruling_reserve(
+        750 * RATE)
 
 
 def test_the_penalty_never_passes_the_collateral(lease_escrow, staking, create_lease, checkpoint, submit,
