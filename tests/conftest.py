@@ -1,6 +1,6 @@
 import pytest
 
-from tests.helpers import dropped_tx, fast_rpc
+from tests.helpers import fast_rpc
 
 pytest_plugins = [
     "tests.fixtures.accounts",
@@ -17,9 +17,6 @@ def _fast_rpc():
     fast_rpc.drop_stack_inspection()
     fast_rpc.plain_session()
     fast_rpc.cache_chain_id()
-    # brownie 1.22 may report a mined transaction as dropped under load (tests/helpers/dropped_tx.py): it ended the
-    # stateful runs first, then a unit module's fixture while two suites shared the 2 cores.
-    dropped_tx.install()
 
 
 @pytest.fixture(scope="module", autouse=True)

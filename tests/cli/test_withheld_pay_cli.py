@@ -24,7 +24,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def _short_settlement(world: World) -> int:
     """A job the provider's free stake cannot back: it unstakes all but 900 tokens first (700 free after the job's
-    200 of collateral, short of the 800 a raised reserve needs), then the job settles in full."""
+    200 of collateral, short of the 800 a raised reserve needs: the reserve is raised by 700 and the other 100 of
+    the pay is withheld), then the job settles in full."""
     gs, acc = world.net.gs, world.accounts
     provider = FastSender(gs, acc["provider"])
     provider.call(gs.staking, "addOffer", "NVIDIA H100 80GB HBM3", 1, 80, DEAR, "")
@@ -49,13 +50,13 @@ def test_job_status_shows_withheld_pay_and_release_credits_it(world: World, tty:
     gs = world.net.gs
     provider = world.accounts["provider"].address
     job_id = _short_settlement(world)
-    withheld = 800 * E18
+    withheld = 100 * E18
     assert gs.withheld_pay(job_id) == withheld
 
     data = world.cli.json("job", "status", str(job_id), "-a", "client")
     assert int(data["withheld_pay"]) == withheld
     text = world.cli("job", "status", str(job_id), "-a", "client").stdout
-    assert "withheld    800" in text and "until the dispute window closes" in text
+    assert "withheld    100" in text and "until the dispute window closes" in text
     assert f"gpusettle provider release-collateral {job_id}" in text
 
     earned = gs.provider_record(provider).earnings

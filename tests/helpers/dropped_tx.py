@@ -23,7 +23,9 @@ DROPPED = "Tx dropped without known replacement"
 POLL_SECONDS = 30.0
 RETRIES = 5
 
-_original = _PrivateKeyAccount._await_confirmation
+# brownie's own method, even when this module is imported a second time (under another name, or reloaded) while
+# a shim is installed: each shim carries the method it wraps.
+_original = getattr(_PrivateKeyAccount._await_confirmation, "shim_of", _PrivateKeyAccount._await_confirmation)
 
 
 def mined_receipt(txid, timeout=POLL_SECONDS, interval=0.2):
@@ -60,6 +62,9 @@ def _await_confirmation(self, receipt, required_confs, gas_strategy, gas_iter):
                 return receipt
             time.sleep(0.2)
         raise
+
+
+_await_confirmation.shim_of = _original  # type: ignore[attr-defined]
 
 
 def install():

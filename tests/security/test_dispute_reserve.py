@@ -105,19 +105,20 @@ def test_settled_jobs_collateral_stays_reserved_until_its_dispute_window_closes(
     staking.requestUnstake(1_200 * E18, {"from": provider2})
 
 
-def test_reserve_stays_the_collateral_when_free_stake_cannot_cover_what_the_job_paid(funded, escrow, staking, token,
-                                                                                    provider2, worker2, client, rando,
-                                                                                    oracle_key):
+def test_reserve_is_raised_as_far_as_free_stake_covers_what_the_job_paid(funded, escrow, staking, token,
+                                                                          provider2, worker2, client, rando,
+                                                                          oracle_key):
     from tests.fixtures.accounts import WORKER2_KEY
 
     offer = setup_p(token, staking, provider2, worker2)
     job_id = open_and_accept(escrow, token, client, offer, 5_000, provider2)  # collateral 1,000 of 1,200
     coll = escrow.getJob(job_id)["collateral"]
     settled_at = settle_full(escrow, job_id, WORKER2_KEY, oracle_key, rando).timestamp
-    # Paid 5,000: raising the reserve needs 4,000 more than the 200 free, so it stays the collateral (the timeout
-    # hold covers the rest until the window closes) and settlement is not refused.
-    assert bonded_and_locked(escrow, staking, provider2)[1] == coll
+    # Paid 5,000: raising the reserve needs 4,000 more than the 200 free, so it is raised by the 200 and the rest of
+    # the pay is withheld until the window closes (tests/security/test_withheld_pay.py); settlement is not refused.
+    assert bonded_and_locked(escrow, staking, provider2)[1] == coll + 200 * E18
+    assert escrow.withheldPay(job_id) == 5_000 * E18 - coll - 200 * E18
     warp(settled_at + DISPUTE_WINDOW + 1)
     tx = escrow.releaseCollateral([job_id], {"from": rando})
-    assert tx.events["CollateralReleased"]["amount"] == coll
+    assert tx.events["CollateralReleased"]["amount"] == coll + 200 * E18
     assert bonded_and_locked(escrow, staking, provider2)[1] == 0

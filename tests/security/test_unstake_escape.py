@@ -175,18 +175,20 @@ def test_stake_unbonding_when_a_job_settles_stays_until_its_dispute_window_close
         staking.requestUnstake(1, {"from": staked_provider})
 
     paid = 3000 * PRICE
+    withheld = escrow.withheldPay(job_id)  # no free stake at settlement: the pay beyond the collateral waits here
+    assert withheld == paid - coll
     client_before = token.balanceOf(client)
     escrow.resolveDispute(job_id, True, {"from": arbiter})
     assert escrow.getJob(job_id)["status"] == UPHELD
     assert token.balanceOf(client) == client_before + paid + DISPUTE_BOND
-    # The slash (100% of the job's deposit) took the bonded remainder (the unlocked collateral), then reached
-    # the unbonding stake.
+    # The slash (100% of the job's deposit) took the unlocked collateral, then the withheld pay, then reached the
+    # unbonding stake.
     slash = escrow.getJob(job_id)["deposit"]
-    assert slash > coll
-    assert stake_of(staking, staked_provider)[:2] == (0, free - (slash - coll))
+    assert slash > coll + withheld
+    assert stake_of(staking, staked_provider)[:2] == (0, free - (slash - coll - withheld))
     before = token.balanceOf(staked_provider)
     staking.withdraw({"from": staked_provider})
-    assert token.balanceOf(staked_provider) == before + free - (slash - coll)
+    assert token.balanceOf(staked_provider) == before + free - (slash - coll - withheld)
 
 
 def test_unbonded_stake_waits_for_the_last_settlement_to_become_undisputable(escrow, staking, token,

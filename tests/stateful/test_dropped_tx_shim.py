@@ -1,6 +1,8 @@
 """The dropped-transaction shim (tests/helpers/dropped_tx.py): a mined transaction whose first receipt lookups come
 back empty while the nonce has moved on is reported as dropped by brownie itself, and confirmed by the shim."""
 
+import time
+
 import pytest
 from brownie import history
 from brownie.exceptions import TransactionError
@@ -29,6 +31,19 @@ def flaky_receipts(monkeypatch):
         return real(txid)
 
     monkeypatch.setattr(web3.eth, "get_transaction_receipt", lookup)
+
+    # brownie reads the sender's nonce once, right after sending; on a loaded machine anvil may answer before it has
+    # mined the transaction, and brownie then waits instead of calling it dropped (a flake of this test in a full
+    # run). The node here has always mined what it was sent when it answers: the nonce read waits for that.
+    count = web3.eth.get_transaction_count
+
+    def mined_count(address, block_identifier="latest"):
+        deadline = time.monotonic() + 10
+        while count(address, "latest") < count(address, "pending") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return count(address, block_identifier)
+
+    monkeypatch.setattr(web3.eth, "get_transaction_count", mined_count)
     return misses
 
 

@@ -249,9 +249,11 @@ def test_a_ruling_leaves_the_collateral_of_other_jobs(escrow, staking, token, cl
     escrow.setParameter(7, 0, {"from": deployer})  # no dispute bond, to keep the numbers simple
     big = 40_000_000  # 40k tokens of work: collateral 8k
     b = job(max_gpu_seconds=big, deadline_in=200 * DAY)
-    settle(receipt(b, gpu_seconds=big, end=escrow.getJob(b)["acceptedAt"] + big // GPU_COUNT))
+    # A takes the 2k of free stake left, so B's settlement cannot raise its reserve: it withholds the pay beyond it.
     a = escrow.createJob(1, 10_000_000, now() + DAY, SPEC_HASH, *limits(escrow, 1), {"from": client})
     locked = a.events["JobCreated"]["collateral"]
+    settle(receipt(b, gpu_seconds=big, end=escrow.getJob(b)["acceptedAt"] + big // GPU_COUNT))
+    assert escrow.withheldPay(b) > 0
     escrow.dispute(b, b"\x01" * 32, {"from": client})
     escrow.resolveDispute(b, True, {"from": arbiter})
     bonded = staking.stakeOf(staked_provider)[0]
