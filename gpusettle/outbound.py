@@ -9,12 +9,13 @@ settings (the address the oracle checked is the one it connects to).
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import httpx
 
-__all__ = ["OutboundError", "outbound_client", "post_bounded", "request_bounded"]
+__all__ = ["OutboundError", "outbound_client", "post_bounded", "post_json_bounded", "request_bounded"]
 
 
 class OutboundError(Exception):
@@ -40,6 +41,29 @@ def post_bounded(
     return request_bounded(
         client, "POST", url, max_bytes=max_bytes, deadline_s=deadline_s, content=content, headers=headers
     )
+
+
+def post_json_bounded(
+    client: httpx.Client,
+    url: str,
+    *,
+    content: bytes,
+    headers: dict[str, str],
+    max_bytes: int,
+    deadline_s: float,
+) -> Any:
+    """A worker's JSON answer to a JSON POST (post_bounded's bounds); OutboundError for an answer too large or too
+    slow, an HTTP status other than 200, or a body that is not JSON; httpx errors as they come."""
+    status, data = post_bounded(
+        client, url, content=content, headers={**headers, "content-type": "application/json"},
+        max_bytes=max_bytes, deadline_s=deadline_s,
+    )  # fmt: skip
+    if status != 200:
+        raise OutboundError(f"the worker answered HTTP {status}: {data[:200]!r}")
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise OutboundError("the worker's answer is not JSON") from None
 
 
 def request_bounded(

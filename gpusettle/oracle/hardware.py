@@ -16,7 +16,6 @@ transaction goes out directly (gpusettle.chain.tx, waiting for one block), not t
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
@@ -43,9 +42,9 @@ from ..hardware.models import (
 from ..hardware.sizing import ChallengeSettings, challenge_size, time_limit_s
 from ..hardware.verify import check_opening
 from ..hashing import keccak256
+from ..outbound import OutboundError, outbound_client, post_json_bounded
 from ..signed_requests import peer_request_headers
 from .hardware_quorum import HardwareQuorum
-from ..outbound import OutboundError, outbound_client, post_bounded
 
 __all__ = ["HARDWARE_PATH", "HardwareChecker", "Verdict", "record_check"]
 
@@ -99,9 +98,8 @@ class HardwareChecker:
             int(self.clock()),
             body,
         )
-        headers["content-type"] = "application/json"
         try:
-            status, data = post_bounded(
+            answer: object = post_json_bounded(
                 self.http,
                 url.rstrip("/") + HARDWARE_PATH,
                 content=body,
@@ -111,12 +109,7 @@ class HardwareChecker:
             )
         except OutboundError as exc:
             raise _Refused(str(exc)) from None
-        if status != 200:
-            raise _Refused(f"the worker answered HTTP {status}: {data[:200]!r}")
-        try:
-            return json.loads(data)
-        except ValueError:
-            raise _Refused("the worker's answer is not JSON") from None
+        return answer
 
     def challenge(self, offer_id: int, url: str | None = None) -> Verdict:
         """Challenge the worker of `offer_id` (at `url`, else the settings' URL for its provider)."""

@@ -13,7 +13,6 @@ know is not probed (and never marked down for it).
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import secrets
 import time
@@ -26,12 +25,12 @@ from pydantic import ValidationError
 from ..eip712 import Domain
 from ..hashing import keccak256
 from ..leases.models import LeaseTerms, ProbeAnswer, ProbeRequest
+from ..outbound import OutboundError, outbound_client, post_json_bounded
 from ..signed_requests import peer_request_headers
 from ..workloads.freivalds import default_tolerance, freivalds
 from ..workloads.matmul import decode_result, generate_inputs
 from .endpoints import UrlLookup
 from .metrics import OracleMetrics
-from ..outbound import OutboundError, outbound_client, post_bounded
 from .store import Store
 
 __all__ = ["PROBE_PATH", "ProbeSettings", "Prober", "check_probe_answer"]
@@ -152,12 +151,11 @@ class Prober:
         headers = peer_request_headers(
             self.domain, self.key, self.address, "POST", PROBE_PATH, int(sent_at), body
         )
-        headers["content-type"] = "application/json"
         problem: str | None
         # The product is 4 n^2 bytes, base64 in JSON: a third more, and room for the other fields.
         limit = 6 * request.n * request.n + 4096
         try:
-            status, data = post_bounded(
+            answer = post_json_bounded(
                 self.http,
                 url.rstrip("/") + PROBE_PATH,
                 content=body,
@@ -165,10 +163,7 @@ class Prober:
                 max_bytes=limit,
                 deadline_s=self.settings.timeout,
             )
-            if status != 200:
-                problem = f"the worker answered HTTP {status}: {data[:200]!r}"
-            else:
-                problem = check_probe_answer(request, json.loads(data), self.settings.rounds)
+            problem = check_probe_answer(request, answer, self.settings.rounds)
         except OutboundError as exc:
             problem = str(exc)
         except httpx.HTTPError as exc:
