@@ -22,6 +22,19 @@ RESULT = bytes.fromhex("cd" * 32)
 GPUS = 3
 
 
+def oracle_settles(net: DevNet, accounts: dict[str, LocalAccount], receipts: list[Receipt]) -> None:
+    """Settle each receipt as the worker signs it and the oracle posts it (a 1-of-1 attestation of that receipt)."""
+    gs = net.gs
+    dom = domain(gs.chain.chain_id, gs.escrow.address)
+    epoch = gs.oracle_set().epoch
+    oracle = FastSender(gs, accounts["oracle"])
+    for receipt in receipts:
+        worker_sig = sign_receipt(receipt, accounts["worker"].key.hex(), dom)
+        attestation = sign_attestation([receipt], epoch, [accounts["oracle"].key.hex()], dom)
+        oracle.call(gs.escrow, "settle", receipt.as_tuple(), worker_sig, attestation, gas=600_000)
+    oracle.wait()
+
+
 class World:
     """A deployed suite: a provider with one GPUS-GPU offer, its worker key, a client and the oracle."""
 
@@ -58,16 +71,8 @@ class World:
         ]
         accepted = self.net.accept_jobs(acc["worker"], ids)
         self.net.anvil.increase_time(20)
-        dom = domain(gs.chain.chain_id, gs.escrow.address)
-        epoch = gs.oracle_set().epoch
-        oracle = FastSender(gs, acc["oracle"])
-        for job_id in ids:
-            start = accepted[job_id]
-            receipt = Receipt(job_id, acc["provider"].address, 10, start, start + 10, RESULT)
-            worker_sig = sign_receipt(receipt, acc["worker"].key.hex(), dom)
-            attestation = sign_attestation([receipt], epoch, [acc["oracle"].key.hex()], dom)
-            oracle.call(gs.escrow, "settle", receipt.as_tuple(), worker_sig, attestation, gas=600_000)
-        oracle.wait()
+        provider = acc["provider"].address
+        oracle_settles(self.net, acc, [Receipt(j, provider, 10, accepted[j], accepted[j] + 10, RESULT) for j in ids])
         assert all(gs.job(j).status == "Settled" for j in ids)
         return ids
 

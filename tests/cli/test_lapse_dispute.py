@@ -11,7 +11,8 @@ from eth_account.signers.local import LocalAccount
 
 from gpusettle.devnet import DevNet, FastSender
 from tests.cli.runner import Cli, cli_anvil
-from tests.helpers.signing import Receipt, domain, sign_attestation, sign_receipt
+from tests.cli.settled_world import oracle_settles
+from tests.helpers.signing import Receipt
 
 E18 = 10**18
 PRICE = 10**14
@@ -41,14 +42,7 @@ class World:
         ]
         start = self.net.accept_jobs(acc["worker"], [job_id])[job_id]
         self.net.anvil.increase_time(20)
-        dom = domain(gs.chain.chain_id, gs.escrow.address)
-        receipt = Receipt(job_id, acc["provider"].address, 10, start, start + 10, RESULT)
-        oracle = FastSender(gs, acc["oracle"])
-        oracle.call(
-            gs.escrow, "settle", receipt.as_tuple(), sign_receipt(receipt, acc["worker"].key.hex(), dom),
-            sign_attestation([receipt], gs.oracle_set().epoch, [acc["oracle"].key.hex()], dom), gas=600_000,
-        )  # fmt: skip
-        oracle.wait()
+        oracle_settles(self.net, acc, [Receipt(job_id, acc["provider"].address, 10, start, start + 10, RESULT)])
         client.call(gs.escrow, "dispute", job_id, b"\x01" * 32, gas=300_000)
         client.wait()
         assert gs.job(job_id).status == "Disputed"

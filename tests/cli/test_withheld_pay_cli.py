@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from gpusettle.devnet import FastSender
-from tests.cli.settled_world import E18, RESULT, SPEC, World, settled_world
-from tests.helpers.signing import Receipt, domain, sign_attestation, sign_receipt
+from tests.cli.settled_world import E18, RESULT, SPEC, World, oracle_settles, settled_world
+from tests.helpers.signing import Receipt
 
 DEAR = E18  # one token per GPU-second
 GS = 1_000  # a 1,000-token job: collateral 200, fee 25 (2.5%)
@@ -35,14 +35,7 @@ def _short_settlement(world: World) -> int:
     (job_id,) = world.net.open_jobs(acc["client"], offer, 1, max_gpu_seconds=GS, spec_hash=SPEC)
     start = world.net.accept_jobs(acc["worker"], [job_id])[job_id]
     world.net.anvil.increase_time(GS + 10)
-    dom = domain(gs.chain.chain_id, gs.escrow.address)
-    receipt = Receipt(job_id, acc["provider"].address, GS, start, start + GS, RESULT)
-    oracle = FastSender(gs, acc["oracle"])
-    oracle.call(
-        gs.escrow, "settle", receipt.as_tuple(), sign_receipt(receipt, acc["worker"].key.hex(), dom),
-        sign_attestation([receipt], gs.oracle_set().epoch, [acc["oracle"].key.hex()], dom), gas=600_000,
-    )  # fmt: skip
-    oracle.wait()
+    oracle_settles(world.net, acc, [Receipt(job_id, acc["provider"].address, GS, start, start + GS, RESULT)])
     return job_id
 
 

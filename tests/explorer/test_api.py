@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -223,24 +224,30 @@ def test_the_explorer_on_a_taken_port_says_so_before_serving(site: Site) -> None
     assert "explorer on http" not in done.stdout + done.stderr  # nothing claims to serve
 
 
-def test_market_cli_says_a_url_is_no_explorer(tmp_path: Path) -> None:
+def _market_offers_against(handler: Any) -> tuple[str, Any]:
+    """`gpusettle market offers --index URL` against a local HTTP server running `handler`: (URL, the result)."""
     import http.server
     import threading
-    from functools import partial
 
     from click.testing import CliRunner
 
     from gpusettle.cli.main import cli
 
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        result = CliRunner().invoke(cli, ["market", "offers", "--index", url])
+        return url, CliRunner().invoke(cli, ["market", "offers", "--index", url])
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_market_cli_says_a_url_is_no_explorer(tmp_path: Path) -> None:
+    import http.server
+    from functools import partial
+
+    url, result = _market_offers_against(partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path)))
     assert result.exit_code == 1
     assert f"error: {url} does not serve the explorer API" in result.stderr, result.stderr
     assert "fix the filter" not in result.stderr
@@ -250,17 +257,13 @@ def test_market_cli_refuses_an_endless_answer(monkeypatch: pytest.MonkeyPatch) -
     """A server that streams JSON without end (or beyond the cap) is cut off with a clear error, never read into
     memory whole."""
     import http.server
-    import threading
 
-    from click.testing import CliRunner
-
-    from gpusettle.cli.main import cli
     from gpusettle.index import source
 
     monkeypatch.setattr(source, "MAX_ANSWER_BYTES", 64 << 10)
 
     class Endless(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -274,14 +277,7 @@ def test_market_cli_refuses_an_endless_answer(monkeypatch: pytest.MonkeyPatch) -
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        result = CliRunner().invoke(cli, ["market", "offers", "--index", url])
-    finally:
-        server.shutdown()
-        server.server_close()
+    _url, result = _market_offers_against(Endless)
     assert result.exit_code == 1
     assert "sent no usable answer" in result.stderr and f"larger than {64 << 10} bytes" in result.stderr
     assert "Traceback" not in result.output

@@ -24,8 +24,8 @@ from tests.oracle.helpers import (
     LEASE_ESCROW,
     OTHER_KEY,
     PROVIDER_CS,
-    WORKER_KEY,
     WORKER,
+    WORKER_KEY,
     lease_app,
     lease_terms,
     oracle_app,
@@ -228,14 +228,14 @@ def test_bad_bodies_and_an_oracle_without_leases(
     assert store.worker_endpoint(PROVIDER_CS) is None
 
 
-def test_the_prober_reaches_the_announced_worker(store: SQLiteStore) -> None:
+def _recording_prober(store: SQLiteStore, urls: Any) -> tuple[Prober, list[str], list[float]]:
+    """A prober on a fake clock (`now[0]`) whose workers answer 503 and whose requests' URLs land in `seen`."""
     seen: list[str] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(str(request.url))
         return httpx.Response(503)
 
-    store.record_worker_endpoint(PROVIDER_CS, PUBLIC, int(time.time()), "0x")
     now = [1e9]
     prober = Prober(
         store=store,
@@ -243,9 +243,15 @@ def test_the_prober_reaches_the_announced_worker(store: SQLiteStore) -> None:
         key=WORKER_KEY,
         settings=ProbeSettings(every=1.0),
         transport=httpx.MockTransport(answer),
-        urls=WorkerUrls({}, store),
+        urls=urls,
         clock=lambda: now[0],
     )
+    return prober, seen, now
+
+
+def test_the_prober_reaches_the_announced_worker(store: SQLiteStore) -> None:
+    store.record_worker_endpoint(PROVIDER_CS, PUBLIC, int(time.time()), "0x")
+    prober, seen, now = _recording_prober(store, WorkerUrls({}, store))
     prober.step([lease_terms(1)])  # the first probe of a lease is spread over one period
     now[0] += 2.0
     assert prober.step([lease_terms(1)])
@@ -256,23 +262,8 @@ def test_the_prober_reaches_the_announced_worker(store: SQLiteStore) -> None:
 def test_one_leases_unusable_url_does_not_stop_the_other_leases_probes(store: SQLiteStore) -> None:
     """A URL the HTTP client refuses before sending (a tab in the host, say) raised out of the prober's step, and
     every lease after it in the scan went unprobed."""
-    seen: list[str] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        return httpx.Response(503)
-
     other = "0x00000000000000000000000000000000000000b2"
-    now = [1e9]
-    prober = Prober(
-        store=store,
-        domain=DOMAIN,
-        key=WORKER_KEY,
-        settings=ProbeSettings(every=1.0),
-        transport=httpx.MockTransport(answer),
-        urls={PROVIDER_CS: "http://93.184.216.34\t:8800", other: PUBLIC},
-        clock=lambda: now[0],
-    )
+    prober, seen, now = _recording_prober(store, {PROVIDER_CS: "http://93.184.216.34\t:8800", other: PUBLIC})
     leases = [lease_terms(1), lease_terms(2, provider=other)]
     for _ in range(3):
         now[0] += 2.0
