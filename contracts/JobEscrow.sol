@@ -472,10 +472,10 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         uint256 billed = Math.min(r.gpuSeconds, maxGpuSeconds);
         uint256 settledWord = JobSlots.settledCore(coreWord, billed, block.timestamp);
         // The dispute reserve: a ruling gives the client back what it paid, so that much stays locked until the
-        // window closes when the provider's free stake covers it. Else the collateral stays locked and the pay
-        // beyond it is withheld in the escrow until then (the provider decides when its receipt lands, so it can
-        // make free stake short at that moment and drain it afterwards, through the lease escrow too). Nothing
-        // locked or slashed after this settlement can then shield what the ruling gives back.
+        // window closes when the provider's free stake covers it. Else free stake raises it as far as it goes and
+        // the rest of the pay is withheld in the escrow until then (the provider decides when its receipt lands, so
+        // it can make free stake short at that moment and drain it afterwards, through the lease escrow too).
+        // Nothing locked or slashed after this settlement can then shield what the ruling gives back.
         unchecked {
             // Safe: price < 2^64, billed and maxGpuSeconds < 2^32; extra <= run.free; fee <= paid.
             uint256 price = uint64(termsWord >> JobSlots.TERMS_PRICE);

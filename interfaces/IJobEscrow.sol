@@ -291,9 +291,10 @@ interface IJobEscrowTypes {
     /// dispute window closed, or its dispute was ruled.
     event CollateralReleased(uint256 indexed jobId, address indexed provider, uint256 amount);
     /// @notice Settlement credited `amount` less than the job's payout: the provider's free stake could not raise
-    /// the dispute reserve to what the job paid, so the pay beyond the collateral (at most the payout) stays in the
-    /// escrow until `until`, when the job's dispute window closes. An upheld ruling draws on it after the provider's
-    /// stake; otherwise it goes to the provider's earnings (WithheldPayReleased).
+    /// the dispute reserve to what the job paid (it raised it as far as it went), so the rest of the pay (at most the
+    /// payout) stays in the escrow until `until`, when the job's dispute window closes. An upheld ruling draws on it
+    /// right after the job's reserve, before the provider's other stake; otherwise it goes to the provider's
+    /// earnings (WithheldPayReleased).
     event PayWithheld(uint256 indexed jobId, address indexed provider, uint256 amount, uint256 until);
     /// @notice `amount` of the job's withheld pay went to `provider`'s earnings: its dispute window closed
     /// (releaseCollateral), its dispute was rejected or lapsed, or an upheld ruling left it over.
