@@ -424,12 +424,13 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         }
         uint256 rate = m.rate;
         // The ruling reserve grows with what the lease paid: the part this period adds is locked now, from free
-        // stake, so that an upheld dispute finds it whatever the provider locks or drains before it opens. A
-        // provider short of free stake is not paid for the period until it has the stake (the next checkpoint
-        // starts at the same paidThrough).
+        // stake, so that an upheld dispute finds it whatever the provider locks or drains before it opens. What free
+        // stake cannot lock is held back from the period's pay instead: the checkpoint never waits for free stake,
+        // which a stranger's unaccepted job can take, so that the lease cannot be made to expire that way.
         uint256 reserveAdded = _rulingReserve(pay.upSeconds + c.upSeconds, rate, run.disputeSlashBps)
             - _rulingReserve(pay.upSeconds, rate, run.disputeSlashBps);
-        if (reserveAdded > run.free) return _skip(leaseId, c.fromTime, SkipReason.InsufficientStake);
+        uint256 unreserved = 0;
+        if (reserveAdded > run.free) (unreserved, reserveAdded) = (reserveAdded - run.free, run.free);
         uint256 paid;
         uint256 fee;
         // Safe: to <= the runway end, so (to - from) x rate <= remaining < 2^96; up <= to - from; fee <= paid; the
@@ -456,6 +457,7 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         _meters[leaseId] = m;
         _payees[leaseId] = pay;
         if (reserveAdded != 0) _lockReserve(pay.provider, reserveAdded, run);
+        if (unreserved != 0) _withhold(leaseId, pay.provider, unreserved, paid - fee, run);
         uint256 penalty = 0;
         // Uptime below the guarantee: the shortfall, priced at the rate, from the lease's collateral to the client.
         if (up * BPS < uint256(pay.guaranteeBps) * (to - from)) {
@@ -489,6 +491,22 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         }
         // The job escrow's settlement asks for the lease escrow's locked sum only while this flag is set.
         if (locked == 0) _staking.flagLeaseCollateral(provider, true);
+    }
+
+    /// @dev Keep up to `unreserved` of the period's pay (`net`, the provider's part, already in the run's earnings)
+    /// in this contract for the lease's ruling.
+    function _withhold(uint256 leaseId, address provider, uint256 unreserved, uint256 net, Run memory run) private {
+        uint256 amount = unreserved < net ? unreserved : net;
+        Withheld memory w = _withheld[leaseId];
+        // Safe: amount <= net, which this checkpoint added to the run's earnings; each sum is bounded by what the
+        // lease paid, part of its deposit (< 2^96).
+        unchecked {
+            run.earnings -= amount;
+            w.pay = uint128(w.pay + amount);
+            w.unreserved = uint128(w.unreserved + unreserved);
+        }
+        _withheld[leaseId] = w;
+        emit LeasePayWithheld(leaseId, provider, amount, unreserved);
     }
 
     function _skip(uint256 leaseId, uint64 fromTime, SkipReason reason) private returns (bool) {
@@ -718,6 +736,12 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
     /// @inheritdoc ILeaseEscrow
     function lockedCollateral(address provider) external view returns (uint256) {
         return _books[provider].locked;
+    }
+
+    /// @inheritdoc ILeaseEscrow
+    function leaseWithheldPay(uint256 leaseId) external view returns (uint256 pay, uint256 unreserved) {
+        Withheld memory w = _withheld[leaseId];
+        return (w.pay, w.unreserved);
     }
 
     /// @inheritdoc ILeaseEscrow

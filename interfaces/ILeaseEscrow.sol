@@ -35,8 +35,7 @@ interface ILeaseEscrowTypes {
     enum SkipReason {
         NotRunning, // the lease is not Running (unknown, still open, ended, cancelled or disputed)
         NotContiguous, // fromTime is not the lease's paidThrough: a stale, already paid or gapped period
-        PastBillingEnd, // toTime is after the billing end known when the batch lands (closed, reclaimed, runway)
-        InsufficientStake // the provider's free stake cannot lock the ruling reserve the period adds (see below)
+        PastBillingEnd // toTime is after the billing end known when the batch lands (closed, reclaimed, runway)
     }
 
     /// @notice LeaseEscrow's governance parameters, by their setParameter index; a lease keeps the set in force when
@@ -230,8 +229,9 @@ interface ILeaseEscrowTypes {
     event LeaseClosed(uint256 indexed leaseId, address indexed by, uint256 billingEnd);
     /// @notice The provider reclaimed the lease with its notice: billing ends at `billingEnd`.
     event LeaseReclaimed(uint256 indexed leaseId, uint256 billingEnd);
-    /// @notice A checkpoint paid the period `[fromTime, toTime)`: `payout` to the provider, `fee` to the treasury,
-    /// and `penalty` slashed from the lease's collateral to the client for uptime below the guarantee.
+    /// @notice A checkpoint paid the period `[fromTime, toTime)`: `payout` to the provider (credited to its
+    /// earnings, but for what a LeasePayWithheld just before holds back), `fee` to the treasury, and `penalty`
+    /// slashed from the lease's collateral to the client for uptime below the guarantee.
     event CheckpointSettled(
         uint256 indexed leaseId,
         uint64 fromTime,
@@ -253,9 +253,19 @@ interface ILeaseEscrowTypes {
     event LeaseRefundClaimed(uint256 indexed leaseId, address indexed client, uint256 amount);
     /// @notice An ended lease's collateral and ruling reserve went back to `provider`'s free stake (`amount`: both).
     /// The ruling reserve is what an upheld checkpoint dispute slashes, `paid x disputeSlashBps`: each checkpoint
-    /// locks the part its period adds, from the provider's free stake (or is skipped with InsufficientStake), so
-    /// that nothing the provider locks or drains after a checkpoint keeps the ruling from it.
+    /// locks the part its period adds, from the provider's free stake, so that nothing the provider locks or drains
+    /// after a checkpoint keeps the ruling from it. What free stake could not lock is not in `amount` (see
+    /// LeasePayWithheld).
     event LeaseCollateralReleased(uint256 indexed leaseId, address indexed provider, uint256 amount);
+    /// @notice The provider's free stake could not lock all of the ruling reserve a checkpoint added: `unreserved` of
+    /// it stayed unlocked, and `amount` of the period's pay (the provider's part, at most `unreserved`) is withheld
+    /// in this contract for the ruling, until the lease's collateral is released (LeaseWithheldPayReleased). The
+    /// checkpoint lands anyway: free stake can be taken by work the provider never accepted (a job's collateral locks
+    /// at its creation), so a checkpoint that waited for it could be made to miss its grace.
+    event LeasePayWithheld(uint256 indexed leaseId, address indexed provider, uint256 amount, uint256 unreserved);
+    /// @notice `amount` of the lease's withheld pay went to `provider`'s earnings: its collateral was released, or an
+    /// upheld ruling took what it needed and left the rest.
+    event LeaseWithheldPayReleased(uint256 indexed leaseId, address indexed provider, uint256 amount);
     /// @notice The client disputed the last checkpoint, posting `bond`; the arbiter may rule until `rulingDeadline`.
     event CheckpointDisputed(
         uint256 indexed leaseId, address indexed client, uint256 bond, bytes32 reasonHash, uint256 rulingDeadline
@@ -374,7 +384,9 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
 
     /// @notice Arbiter: rule on a checkpoint dispute. Upheld: billing ends at the last paid time (the lease Ends),
     /// the provider is slashed the dispute slash fraction of everything the lease paid it and jailed, the client
-    /// compensated from the slash (up to what it paid) and its bond returned, the rest to the treasury.
+    /// compensated from the slash (up to what it paid) and its bond returned, the rest to the treasury. The slash
+    /// takes the lease's collateral and ruling reserve first, then its withheld pay (LeasePayWithheld), then the
+    /// provider's other free and unbonding stake; withheld pay it does not need goes to the provider's earnings.
     /// Rejected: the bond goes to the provider and the lease goes on; the provider then has at least a grace from
     /// the ruling to post the final checkpoint (see claimLeaseExpiry). Either way what the dispute froze is released.
     /// Refused after the dispute's ruling deadline (LeaseEscrowRulingDeadlinePassed).
@@ -390,7 +402,8 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     function withdrawEarnings() external returns (uint256 amount);
 
     /// @notice Return ended leases' collateral to their providers' free stake once the last checkpoint's dispute
-    /// window has closed. Anyone may call; already released leases are skipped.
+    /// window has closed, and their withheld pay (LeasePayWithheld) to the providers' earnings. Anyone may call;
+    /// already released leases are skipped.
     /// @return total the collateral released
     function releaseLeaseCollateral(uint256[] calldata leaseIds) external returns (uint256 total);
 
@@ -439,6 +452,11 @@ interface ILeaseEscrow is ILeaseEscrowTypes, IGoverned {
     /// @notice Collateral locked for `provider`'s accepted leases (read by the job escrow, through the staking
     /// contract, to size free stake).
     function lockedCollateral(address provider) external view returns (uint256);
+
+    /// @notice Lease `leaseId`'s pay withheld for a ruling (`pay`, in this contract) and the part of its ruling
+    /// reserve free stake could not lock (`unreserved`), both summed over its checkpoints (see LeasePayWithheld);
+    /// zero once the collateral was released or a ruling took them.
+    function leaseWithheldPay(uint256 leaseId) external view returns (uint256 pay, uint256 unreserved);
 
     /// @notice What keeps `provider`'s stake in place, read by the staking contract (as IJobEscrow's): the
     /// collateral locked for its accepted leases (cannot be unstaked), the number of its open checkpoint disputes,

@@ -168,6 +168,14 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
     /// Bounded by the deposits of its leases, so below the token supply, below 2^96.
     // slither-disable-next-line uninitialized-state LeaseEscrow and LeaseEscrowDesk share this storage (delegatecall): the desk writes it, the escrow reads it; Slither analyses each contract alone
     mapping(address provider => uint96) internal _frozenOf;
+    /// @dev Summed over a lease's checkpoints: the pay withheld because free stake could not lock the whole ruling
+    /// reserve a period added, and the part of the reserve left unlocked (see LeasePayWithheld). Both are below the
+    /// lease's deposit (< 2^96). Written on the checkpoint path only when stake falls short; appended like the above.
+    struct Withheld {
+        uint128 pay;
+        uint128 unreserved;
+    }
+    mapping(uint256 leaseId => Withheld) internal _withheld;
 
     modifier onlyGuardian() {
         // slither-disable-next-line unused-return only the guardian is needed

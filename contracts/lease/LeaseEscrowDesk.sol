@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IJobEscrow} from "../../interfaces/IJobEscrow.sol";
@@ -77,12 +78,14 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
                 revert LeaseEscrowCollateralStillNeeded(leaseId, closesAt, block.timestamp);
             }
             total += _unlockCollateral(leaseId, st, pay, paramSet);
+            _releaseWithheld(leaseId, pay.provider, _withheld[leaseId].pay);
             ++released;
         }
         if (released == 0) revert LeaseEscrowNothingToClaim(msg.sender);
     }
 
-    /// @dev Unlock the lease's collateral and its ruling reserve (what its checkpoints locked), once.
+    /// @dev Unlock the lease's collateral and its ruling reserve (what its checkpoints locked: the reserve less the
+    /// part free stake could not lock), once.
     function _unlockCollateral(uint256 leaseId, Settlement storage st, Payee memory pay, uint256 paramSet)
         internal
         returns (uint256 amount)
@@ -90,13 +93,26 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         if (st.collateralReleased) return 0;
         address provider = pay.provider;
         amount = uint256(st.collateral)
-            + _rulingReserve(pay.upSeconds, _meters[leaseId].rate, _paramSets[paramSet].disputeSlashBps);
+            + _rulingReserve(pay.upSeconds, _meters[leaseId].rate, _paramSets[paramSet].disputeSlashBps)
+            - _withheld[leaseId].unreserved;
         st.collateralReleased = true;
         Book storage book = _books[provider];
         uint256 locked = book.locked;
         book.locked = uint96(locked - amount);
         emit LeaseCollateralReleased(leaseId, provider, amount);
         _unflagIfEmptied(provider, locked, locked - amount);
+    }
+
+    /// @dev The lease's withheld pay is settled: `amount` of it to `provider`'s earnings, the rest (if any) was
+    /// taken by a ruling. Clears the record.
+    function _releaseWithheld(uint256 leaseId, address provider, uint256 amount) private {
+        Withheld memory w = _withheld[leaseId];
+        if (w.pay == 0 && w.unreserved == 0) return;
+        delete _withheld[leaseId];
+        if (amount == 0) return;
+        Book storage book = _books[provider];
+        book.earnings = SafeCast.toUint96(uint256(book.earnings) + amount);
+        emit LeaseWithheldPayReleased(leaseId, provider, amount);
     }
 
     /// @notice See ILeaseEscrow.
@@ -124,7 +140,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         // Freeze only what the ruling can slash beyond the collateral it unlocks first (issue 11): no checkpoint
         // lands while the lease is Disputed, so the slash is fixed now; the collateral is locked already, and only
         // the rest of the slash must stay in free stake (the ruling takes free stake first).
-        uint256 frozen = _frozenBy(st, pay.upSeconds, m.rate, p.disputeSlashBps);
+        uint256 frozen = _frozenBy(st, _withheld[leaseId], pay.upSeconds, m.rate, p.disputeSlashBps);
         // (Zero while the lease's collateral and ruling reserve are locked: the reserve is the slash itself.)
         // The arbiter rules on job and checkpoint disputes alike, with the job escrow's ruling period, read once
         // here so that a later change never moves an open dispute's deadline.
@@ -141,15 +157,16 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         if (p.disputeBond != 0) _token.safeTransferFrom(msg.sender, address(this), p.disputeBond);
     }
 
-    /// @dev What an upheld ruling can slash beyond the lease's collateral still locked (resolveCheckpointDispute
-    /// unlocks that collateral into free stake before it slashes).
-    function _frozenBy(Settlement storage st, uint256 upSeconds, uint256 rate, uint256 slashBps)
+    /// @dev What an upheld ruling can slash beyond the lease's collateral and reserve still locked (resolveCheckpoint-
+    /// Dispute unlocks them into free stake before it slashes) and its withheld pay.
+    function _frozenBy(Settlement storage st, Withheld memory w, uint256 upSeconds, uint256 rate, uint256 slashBps)
         private
         view
         returns (uint256)
     {
         uint256 slash = _rulingReserve(upSeconds, rate, slashBps);
-        uint256 held = st.collateralReleased ? 0 : uint256(st.collateral) + slash;
+        // unreserved <= slash: it sums parts of the reserve's increments, whose sum is the reserve itself.
+        uint256 held = st.collateralReleased ? 0 : uint256(st.collateral) + slash - w.unreserved + w.pay;
         return slash > held ? slash - held : 0;
     }
 
@@ -221,17 +238,42 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         }
         m.status = LeaseStatus.Ended;
         _meters[leaseId] = m;
-        // The lease's collateral goes back to free stake first, where the slash reaches it.
-        _unlockCollateral(leaseId, st, pay, m.paramSet);
+        // The lease's collateral and reserve go back to free stake first, where the slash reaches them.
+        uint256 unlocked = _unlockCollateral(leaseId, st, pay, m.paramSet);
         // Safe from overflow: upSeconds < 2^32 and rate < 2^72.
         uint256 paid = uint256(pay.upSeconds) * m.rate;
         uint256 amount = paid * _paramSets[m.paramSet].disputeSlashBps / BPS;
-        uint256 slashed = amount == 0 ? 0 : _staking.slash(pay.provider, amount, address(this), book.locked);
+        (uint256 slashed, uint256 leftover) =
+            _slashForRuling(pay.provider, amount, unlocked, _withheld[leaseId].pay, book.locked);
+        // Withheld pay the slash did not need was earned.
+        _releaseWithheld(leaseId, pay.provider, leftover);
         uint256 compensation = slashed < paid ? slashed : paid;
         if (slashed != compensation) _config.accruedFees += SafeCast.toUint128(slashed - compensation);
         _staking.jail(pay.provider);
         emit CheckpointDisputeResolved(leaseId, true, slashed, compensation);
         if (compensation + bond != 0) _token.safeTransfer(client, compensation + bond);
+    }
+
+    /// @dev Slash `amount` into this contract for an upheld ruling: first what backs this lease alone, its collateral
+    /// and reserve (`unlocked`, just put back into free stake), then its withheld pay (`withheld`, here already),
+    /// then the provider's other free and unbonding stake; never what `keepLocked` holds for other work.
+    /// `leftover`: the withheld pay the ruling did not need.
+    function _slashForRuling(address provider, uint256 amount, uint256 unlocked, uint256 withheld, uint256 keepLocked)
+        private
+        returns (uint256 slashed, uint256 leftover)
+    {
+        if (withheld == 0) {
+            return (amount == 0 ? 0 : _staking.slash(provider, amount, address(this), keepLocked), 0);
+        }
+        uint256 first = Math.min(amount, unlocked);
+        if (first != 0) slashed = _staking.slash(provider, first, address(this), keepLocked);
+        uint256 fromWithheld = Math.min(amount - slashed, withheld);
+        // Safe: fromWithheld <= withheld, and slashed + fromWithheld <= amount.
+        unchecked {
+            leftover = withheld - fromWithheld;
+            slashed += fromWithheld;
+        }
+        if (amount > slashed) slashed += _staking.slash(provider, amount - slashed, address(this), keepLocked);
     }
 
     /// @notice See ILeaseEscrow.

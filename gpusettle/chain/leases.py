@@ -79,6 +79,9 @@ class LeaseInfo:
     """The bond of an open or ruled checkpoint dispute."""
     ruling_deadline: int = 0
     """While Disputed: the arbiter rules by then, after it anyone may close the dispute as lapsed (else 0)."""
+    collateral_released: bool = False
+    """The collateral and ruling reserve went back to the provider's free stake (releaseLeaseCollateral or a
+    ruling); nothing of this lease is locked any more."""
 
     @property
     def class_name(self) -> str:
@@ -228,7 +231,21 @@ class Leases:
             last_checkpoint_at=int(v["lastCheckpointAt"]),
             dispute_bond=int(v["disputeBond"]),
             ruling_deadline=int(v.get("rulingDeadline", 0)),
+            collateral_released=bool(v.get("collateralReleased", False)),
         )
+
+    def withheld_pay(self, lease_id: int) -> tuple[int, int]:
+        """(pay held back for a ruling, ruling reserve free stake could not lock) of `lease_id`: both zero once its
+        collateral was released or a ruling took them."""
+        pay, unreserved = self.gs._call(self.escrow, "leaseWithheldPay", lease_id)
+        return int(pay), int(unreserved)
+
+    def collateral_closes_at(self, info: LeaseInfo) -> int:
+        """When `info`'s collateral may be released: its last checkpoint's dispute window end (0: no checkpoint,
+        releasable once Ended). The release needs a block time after it."""
+        if not info.last_checkpoint_at:
+            return 0
+        return info.last_checkpoint_at + self.lease_parameters(info.lease_id)["lease_dispute_window"]
 
     def lease_parameters(self, lease_id: int) -> dict[str, int]:
         """The parameters fixed for `lease_id` at opening, by LEASE_PARAMETERS name."""
@@ -442,6 +459,17 @@ class Leases:
             self.escrow,
             "acceptLease",
             lease_id,
+        )
+
+    def plan_release_collateral(self, sender: str, lease_ids: list[int]) -> TxPlan:
+        """Plan releaseLeaseCollateral: ended leases' collateral and reserve back to free stake, withheld pay to
+        earnings (anyone may call it)."""
+        return self.chain.plan_call(
+            f"release the collateral of lease(s) {', '.join(map(str, lease_ids))} to free stake",
+            sender,
+            self.escrow,
+            "releaseLeaseCollateral",
+            lease_ids,
         )
 
     def plan_decline(self, sender: str, lease_id: int) -> TxPlan:

@@ -639,6 +639,18 @@ def lease_status(lease_id: int | None) -> None:
         click.echo(f"  refundable  {f(info.refundable)}")
         if info.collateral:
             click.echo(f"  collateral  {f(info.collateral)} (provider's, locked for this lease)")
+        if withheld:
+            closes = leases.collateral_closes_at(info) if info.status == "Ended" else 0
+            click.echo(
+                f"  withheld    {f(withheld)} of the provider's pay, held for a ruling: its free stake could not "
+                f"lock the whole ruling reserve; "
+                + (
+                    f"credited once the collateral is released (`gpusettle provider lease release-collateral "
+                    f"{lease_id}`, after {fmt_time(closes, now)})"
+                    if info.status == "Ended"
+                    else "credited after the lease ends and its last dispute window closes"
+                )
+            )
         if info.status == "Disputed":
             lapse = (
                 "" if now <= info.ruling_deadline else f"; lapsed: `gpusettle lease lapse-dispute {lease_id}`"
@@ -649,7 +661,8 @@ def lease_status(lease_id: int | None) -> None:
             )
         click.echo(f"  spec hash   {info.spec_hash}")
 
-    c.emit(_lease_dict(info), human)
+    withheld = leases.withheld_pay(lease_id)[0]
+    c.emit({**_lease_dict(info), "withheld_pay": withheld}, human)
 
 
 @lease.command("list")

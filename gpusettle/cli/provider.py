@@ -14,6 +14,7 @@ from ..errors import ConfigError, InvalidPriceError
 from ..units import MAX_OFFER_PRICE, format_price, format_units, parse_price
 from .collateral import provider_release_collateral, provider_worker_budget
 from .context import Ctx, fmt_time, get_ctx, require_tokens, shared_options, shown
+from .lease_collateral import provider_lease_release_collateral
 from .release import provider_release_gpus
 
 if TYPE_CHECKING:
@@ -567,7 +568,11 @@ def offer_resume(offer_id: int) -> None:
 
 @provider.group("lease")
 def provider_lease() -> None:
-    """Accept, decline and list leases on your offers (from the staking wallet or the worker key)."""
+    """Accept, decline and list leases on your offers (from the staking wallet or the worker key), and
+    release ended leases' collateral."""
+
+
+provider_lease.add_command(provider_lease_release_collateral)
 
 
 def _open_lease(c: Ctx, lease_id: int) -> LeaseInfo:

@@ -42,7 +42,6 @@ SKIP_REASONS = {
     0: "the lease is not running",
     1: "not contiguous (a stale, already paid or gapped period)",
     2: "past the billing end",
-    3: "the provider's free stake cannot lock the ruling reserve the period adds (it must stake more)",
 }
 """ILeaseEscrowTypes.SkipReason; other codes are shown by number."""
 

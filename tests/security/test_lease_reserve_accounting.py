@@ -8,7 +8,7 @@ after every step; the staking contract's leaseLocked flag (seen through settleme
 import pytest
 
 from tests.fixtures.contracts import PROVIDER_STAKE
-from tests.fixtures.leases import LEASE_DISPUTE_WINDOW, LEASE_GRACE
+from tests.fixtures.leases import LEASE_DISPUTE_WINDOW, LEASE_FEE_BPS, LEASE_GRACE, ruling_reserve
 from tests.helpers.lease_signing import Checkpoint
 
 from .conftest import BPS, now, warp
@@ -103,9 +103,8 @@ def test_run_free_is_spent_exactly_across_an_a_b_a_batch(
     lease_escrow, escrow, staking, token, create_lease, submit, client, staked_provider, provider2, worker2
 ):
     """Provider A's free stake is cut to exactly what lease 1's period plus lease 2's first period need; in one
-    batch [A1, B, A2 (1 s more than fits), A2'] the run re-read after B sees A1's reserve already locked: A2 is
-    skipped (InsufficientStake) and nothing is locked beyond bonded. Held."""
-    from tests.fixtures.leases import SKIP_INSUFFICIENT_STAKE
+    batch [A1, B, A2 (1 s more than fits), A2'] the run re-read after B sees A1's reserve already locked: A2' lands
+    with the one second's reserve withheld from its pay (not locked), and nothing is locked beyond bonded. Held."""
 
     pa, pb = staked_provider, provider2
     token.approve(staking, PROVIDER_STAKE, {"from": pb})
@@ -132,8 +131,11 @@ def test_run_free_is_spent_exactly_across_an_a_b_a_batch(
     free = bonded - int(lease_escrow.lockedCollateral(pa)) - int(escrow.unstakeBlockers(pa)[0])
     staking.requestUnstake(free - r1 - 500 * 10**15, {"from": pa})
     tx = submit([c1, cb, c2, c3])
-    skipped = [dict(e) for e in tx.events["CheckpointSkipped"]]
-    assert [(e["leaseId"], e["reason"]) for e in skipped] == [(a2, SKIP_INSUFFICIENT_STAKE)]
-    assert lease_escrow.getLease(a2)["paidThrough"] == s2 + 500
+    assert "CheckpointSkipped" not in tx.events
+    one_second = ruling_reserve(10**15)
+    assert [(e["leaseId"], e["amount"], e["unreserved"]) for e in tx.events["LeasePayWithheld"]] == [
+        (a2, min(one_second, 10**15 - 10**15 * LEASE_FEE_BPS // 10_000), one_second)
+    ]
+    assert lease_escrow.getLease(a2)["paidThrough"] == s2 + 501
     bonded = int(staking.stakeOf(pa)[0])
     assert int(lease_escrow.lockedCollateral(pa)) == bonded  # exactly all of it, no more

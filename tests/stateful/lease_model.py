@@ -24,7 +24,7 @@ BPS = 10_000
 U96 = 2**96 - 1
 U64 = 2**64 - 1  # the price limit the machine's clients send
 OPEN, RUNNING, ENDED, CANCELLED, DISPUTED = 1, 2, 3, 4, 5
-NOT_RUNNING, NOT_CONTIGUOUS, PAST_END, INSUFFICIENT_STAKE = range(4)
+NOT_RUNNING, NOT_CONTIGUOUS, PAST_END = range(3)
 DEDICATED, RECLAIMABLE, INTERRUPTIBLE = range(3)
 # LeaseEscrow parameters of tests/fixtures/leases.py
 L_FEE_BPS, L_COLLATERAL_SECONDS, L_EXPIRY_SLASH_BPS = 250, 3600, 5_000
@@ -80,6 +80,8 @@ class Lease:
     ruling_deadline: int = 0  # while Disputed: the arbiter rules by then, after it the dispute may lapse
     disputed_through: int = 0  # paid_through when last disputed: a checkpointed state is disputed once
     frozen: int = 0  # while Disputed: what the ruling can slash beyond the collateral still locked
+    withheld: int = 0  # pay held back for the ruling: free stake could not lock all of the reserve (at most the payout)
+    unreserved: int = 0  # the part of the ruling reserve that free stake could not lock
 
     def billing_end(self) -> int:
         end = self.paid_through + self.remaining // self.rate
@@ -109,6 +111,11 @@ class Lease:
     @property
     def reserve(self) -> int:
         return self.reserve_at(self.up)
+
+    @property
+    def locked(self) -> int:
+        """What the lease holds locked of its provider's stake until released: collateral and the reserve locked."""
+        return self.collateral + self.reserve - self.unreserved
 
 
 @dataclass
@@ -161,6 +168,7 @@ class LeaseWorld:
     job_fees: int = 0
     lease_stray: int = 0  # tokens sent to the lease escrow directly: owed to nobody, locked there (no sweep)
     jailed: set[str] = field(default_factory=set)
+    withheld_released: list[int] = field(default_factory=list)  # LeaseWithheldPayReleased amounts, by the last call
 
     def clone(self) -> LeaseWorld:
         return copy.deepcopy(self)
@@ -258,7 +266,7 @@ class LeaseWorld:
                     lease.remaining + (lease.paid_through - lease.started - lease.up) * lease.rate
                     if lease.billing
                     else lease.remaining
-                ) + lease.bond
+                ) + lease.bond + lease.withheld
         return owed
 
     def send_stray(self, sender: str, amount: int) -> list[tuple]:
@@ -500,14 +508,16 @@ class LeaseWorld:
                 continue
             added = lease.reserve_at(lease.up + up) - lease.reserve
             free = max(trial.free_stake(lease.provider) - trial.lease_frozen[lease.provider], 0)
-            if added > free:
-                out.append(("skipped", INSUFFICIENT_STAKE))
-                continue
-            trial.lease_locked[lease.provider] += added
+            # Free stake locks what it can of the reserve the period adds; the rest is held back from the pay.
+            unreserved = max(added - free, 0)
+            trial.lease_locked[lease.provider] += added - unreserved
             lease.remaining -= (to - frm) * lease.rate
             paid = up * lease.rate
             fee = paid * L_FEE_BPS // BPS
-            trial.lease_earnings[lease.provider] += paid - fee
+            held = min(unreserved, paid - fee)
+            lease.withheld += held
+            lease.unreserved += unreserved
+            trial.lease_earnings[lease.provider] += paid - fee - held
             trial.credited[lease.provider] += paid
             trial.lease_fees += fee
             lease.up += up
@@ -521,7 +531,7 @@ class LeaseWorld:
                     penalty = trial.slash_for_lease(lease, amount)
             if to == end:
                 trial._end(lease, to)
-            out.append(("settled", (paid - fee, fee, penalty)))
+            out.append(("settled", (paid - fee, fee, penalty, held, unreserved)))
         self.__dict__.update(trial.__dict__)
         return [], out
 
@@ -579,8 +589,9 @@ class LeaseWorld:
                 return [
                     E("LeaseEscrowCollateralStillNeeded(uint256,uint256,uint256)", lease_id, closes, now)
                 ], None
-            total += lease.collateral + lease.reserve
-            trial.lease_locked[lease.provider] -= lease.collateral + lease.reserve
+            total += lease.locked
+            trial.lease_locked[lease.provider] -= lease.locked
+            trial.release_withheld(lease, lease.withheld)
             lease.released = True
             released += 1
         if released == 0:
@@ -610,7 +621,7 @@ class LeaseWorld:
         lease.ruling_deadline = now + RULING_PERIOD
         # The ruling unlocks the lease's collateral before it slashes: only the rest of the slash stays frozen.
         slash = lease.paid * L_DISPUTE_SLASH_BPS // BPS
-        lease.frozen = max(slash - (0 if lease.released else lease.collateral + lease.reserve), 0)
+        lease.frozen = max(slash - (0 if lease.released else lease.locked + lease.withheld), 0)
         self.lease_frozen[lease.provider] += lease.frozen
         lease.bond = L_DISPUTE_BOND
         self.move(caller, self.lease_escrow, L_DISPUTE_BOND)
@@ -649,19 +660,22 @@ class LeaseWorld:
             lease.fixed_end = lease.paid_through
             self.release(lease.offer, lease.gpus)
         lease.status = ENDED
+        unlocked = 0
         if not lease.released:  # collateral and reserve go back to free stake first, where the slash reaches them
-            self.lease_locked[p] -= lease.collateral + lease.reserve
+            unlocked = lease.locked
+            self.lease_locked[p] -= unlocked
             lease.released = True
         self.lease_frozen[p] -= lease.frozen
         lease.frozen = 0
         amount = lease.paid * L_DISPUTE_SLASH_BPS // BPS
-        # free bonded stake, then unbonding stake, never the collateral of the provider's other work
-        from_bonded = min(amount, max(self.bonded[p] - self.lease_locked[p] - self.job_locked[p], 0))
-        from_unbonding = min(amount - from_bonded, self.unbonding[p])
-        slashed = from_bonded + from_unbonding
-        self.bonded[p] -= from_bonded
-        self.unbonding[p] -= from_unbonding
-        self.move(self.staking, self.lease_escrow, slashed)
+        if lease.withheld:
+            # the lease's own collateral and reserve, then its withheld pay, then the provider's other stake
+            slashed = self.slash_stake(p, min(amount, unlocked))
+            from_withheld = min(amount - slashed, lease.withheld)
+            slashed += from_withheld + self.slash_stake(p, amount - slashed - from_withheld)
+            self.release_withheld(lease, lease.withheld - from_withheld)
+        else:
+            slashed = self.slash_stake(p, amount)
         compensation = min(slashed, lease.paid)
         self.lease_fees += slashed - compensation
         self.jailed.add(p)
@@ -669,6 +683,23 @@ class LeaseWorld:
         lease.client_back += compensation
         lease.bond = 0
         return [], (slashed, compensation)
+
+    def slash_stake(self, p: str, amount: int) -> int:
+        """ProviderStaking.slash into the lease escrow: free bonded stake, then unbonding stake, never the
+        collateral of the provider's other work."""
+        from_bonded = min(amount, max(self.bonded[p] - self.lease_locked[p] - self.job_locked[p], 0))
+        from_unbonding = min(amount - from_bonded, self.unbonding[p])
+        self.bonded[p] -= from_bonded
+        self.unbonding[p] -= from_unbonding
+        self.move(self.staking, self.lease_escrow, from_bonded + from_unbonding)
+        return from_bonded + from_unbonding
+
+    def release_withheld(self, lease: Lease, amount: int) -> None:
+        """The lease's withheld pay is settled: `amount` to its provider's earnings (the rest a ruling took)."""
+        self.lease_earnings[lease.provider] += amount
+        lease.withheld = lease.unreserved = 0
+        if amount:
+            self.withheld_released.append(amount)
 
     def unjail(self, provider: str) -> list[tuple]:
         if provider not in self.jailed:

@@ -118,6 +118,7 @@ class LeaseHarness:
         calls += [(c.escrow.providerRecord, (p,)) for p in self.providers]
         calls += [(c.staking.offer, (o,)) for o in offer_ids]
         calls += [(c.lease.getLease, (i,)) for i in lease_ids]
+        calls += [(c.lease.leaseWithheldPay, (i,)) for i in lease_ids]
         res = iter(batch(calls))
         lease_fees, job_fees, lease_count, job_count, job_owed = (next(res) for _ in range(5))
         balances = {h: next(res) for h in self.holders}
@@ -127,6 +128,7 @@ class LeaseHarness:
         jrec = {p: next(res) for p in self.providers}
         offers = {o: next(res) for o in offer_ids}
         leases = {i: next(res) for i in lease_ids}
+        withheld = {i: tuple(next(res)) for i in lease_ids}
         lease_addr, escrow_addr, staking_addr = str(c.lease), str(c.escrow), str(c.staking)
 
         # ---- from the chain alone
@@ -136,6 +138,7 @@ class LeaseHarness:
                 owed += v["deposit"] - v["paid"]
             if v["status"] == DISPUTED:
                 owed += v["disputeBond"]
+        owed += sum(pay for pay, _ in withheld.values())
         # The balance covers what the escrow owes (tokens sent to it directly are the excess, owed to nobody).
         assert balances[lease_addr] >= owed, f"lease escrow holds {balances[lease_addr]}, owes {owed}"
         assert balances[staking_addr] == sum(s[0] + s[1] for s in stakes.values()), "staking != stakes"
@@ -217,6 +220,7 @@ class LeaseHarness:
             if m.status == DISPUTED:
                 got["disputeBond"], want["disputeBond"] = v["disputeBond"], m.bond
             got["rulingDeadline"], want["rulingDeadline"] = v["rulingDeadline"], m.ruling_deadline
+            got["withheld"], want["withheld"] = withheld[i], (m.withheld, m.unreserved)
             assert got == want, f"lease {i}: chain {got}, model {want}"
             # a client never loses more than its deposit; once ended and refunded, no more than it paid for up time
             loss = m.deposit - m.client_back
@@ -414,18 +418,21 @@ class LeaseMachine:
             up, down = 0, 0
         return Checkpoint(lease_id, frm, to, up, down)
 
+    def unstake_all(self, p):
+        unstakeable = max(self.w.free_stake(p) - self.w.lease_frozen[p], 0)
+        if unstakeable:
+            errs = self.w.request_unstake(p, unstakeable)
+            self.h.tx(self.c.staking.requestUnstake, unstakeable, sender=self.acct(p), errors=errs)
+
     def rule_checkpoint(self, flaw="st_flaw", two="st_bool", drain="st_bool", s="st_seed"):
         """One or two checkpoints (of two leases, or the same lease twice) in a batch, honest or flawed. With
         `drain`, the first lease's provider unstakes all it can just before: the ruling reserve the period adds
-        finds no free stake, and the checkpoint is skipped (issue 8, third review, finding 2)."""
+        finds no free stake, and the period's pay is withheld instead (issue 8, third review, finding 2, and the
+        attack review of its fix)."""
         first = self.pick_lease(s, (RUNNING,))
         lease = self.w.leases.get(first)
         if drain and lease is not None:
-            p = lease.provider
-            unstakeable = max(self.w.free_stake(p) - self.w.lease_frozen[p], 0)
-            if unstakeable:
-                errs = self.w.request_unstake(p, unstakeable)
-                self.h.tx(self.c.staking.requestUnstake, unstakeable, sender=self.acct(p), errors=errs)
+            self.unstake_all(lease.provider)
         cps = [self.make_checkpoint(first, s >> 3, flaw)]
         if two:
             second = self.pick_lease(s >> 16, (RUNNING,))
@@ -447,7 +454,16 @@ class LeaseMachine:
                 if "CheckpointSettled" in tx.events
                 else []
             )
-            assert got == settled, f"CheckpointSettled: chain {got}, model {settled}"
+            assert got == [r[:3] for r in settled], f"CheckpointSettled: chain {got}, model {settled}"
+            got = (
+                [(e["amount"], e["unreserved"]) for e in tx.events["LeasePayWithheld"]]
+                if "LeasePayWithheld" in tx.events
+                else []
+            )
+            want = [r[3:] for r in settled if r[4]]
+            assert got == want, f"LeasePayWithheld: chain {got}, model {want}"
+            if want:
+                STATS[("lease pay withheld", "ok")] += 1
             got = (
                 [e["reason"] for e in tx.events["CheckpointSkipped"]]
                 if "CheckpointSkipped" in tx.events
@@ -480,10 +496,18 @@ class LeaseMachine:
         if wait and lease and lease.last_cp_at:
             self.h.ts = max(self.h.ts, lease.last_cp_at + L_DISPUTE_WINDOW + (s >> 12) % 2)
         caller = self.accts["rando"]
+        self.w.withheld_released = []
         errs, total = self.w.release_collateral(str(caller), [lease_id], self.h.ts)
         tx = self.h.tx(self.c.lease.releaseLeaseCollateral, [lease_id], sender=caller, errors=errs)
         if tx:
             assert tx.events["LeaseCollateralReleased"]["amount"] == total
+            self.check_withheld_released(tx, "release")
+
+    def check_withheld_released(self, tx, how):
+        got = [e["amount"] for e in tx.events["LeaseWithheldPayReleased"]] if "LeaseWithheldPayReleased" in tx.events else []
+        assert got == self.w.withheld_released, f"LeaseWithheldPayReleased: chain {got}, model {self.w.withheld_released}"
+        if got:
+            STATS[(f"lease withheld pay released by {how}", "ok")] += 1
 
     def rule_dispute(self, s="st_seed"):
         """The client disputes the last checkpoint of a running or ended lease (or someone else tries)."""
@@ -496,15 +520,18 @@ class LeaseMachine:
         if tx:
             assert tx.events["CheckpointDisputed"]["bond"] == L_DISPUTE_BOND
 
-    def rule_dispute_a_long_run(self, s="st_seed"):
+    def rule_dispute_a_long_run(self, drain="st_bool", s="st_seed"):
         """A running lease billed in one checkpoint for up to two hours (more than the hour of its rate that its
         collateral is), then disputed by its client: the dispute freezes the part of the ruling's slash that the
-        collateral does not cover (issue 11), which the next steps' unstaking must leave in place."""
+        collateral does not cover (issue 11), which the next steps' unstaking must leave in place. With `drain`,
+        the provider unstakes all it can first, so that the period's pay is withheld and the ruling draws on it."""
         running = [i for i, lease in self.w.leases.items() if lease.status == RUNNING]
         if not running:
             return
         lease_id = running[s % len(running)]
         lease = self.w.leases[lease_id]
+        if drain:
+            self.unstake_all(lease.provider)
         self.h.ts = max(self.h.ts, min(lease.billing_end(), lease.paid_through + 2 * L_COLLATERAL_SECONDS))
         cps = [self.make_checkpoint(lease_id, 0, None)]  # to now (or the billing end), no down time
         errs, _ = self.w.submit_checkpoints(cps, self.h.ts)
@@ -529,6 +556,7 @@ class LeaseMachine:
         """The arbiter upholds a dispute (maybe too late): the lease ends at its last paid second, the provider is
         slashed (free stake only) and jailed, the client compensated up to what it paid and its bond returned."""
         lease_id = self.pick_lease(s, (DISPUTED,))
+        self.w.withheld_released = []
         errs, out = self.w.uphold_dispute(lease_id, self.h.ts)
         tx = self.h.tx(
             self.c.lease.resolveCheckpointDispute, lease_id, True, sender=self.accts["arbiter"], errors=errs
@@ -536,6 +564,7 @@ class LeaseMachine:
         if tx:
             ev = tx.events["CheckpointDisputeResolved"]
             assert (ev["upheld"], ev["slashed"], ev["compensation"]) == (True, *out)
+            self.check_withheld_released(tx, "ruling")
 
     def rule_unjail(self, s="st_seed"):
         """Governance lets a jailed provider (or one that is not) take work again."""

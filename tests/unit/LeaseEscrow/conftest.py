@@ -17,7 +17,7 @@ def lunknown(lease_id):
 @pytest.fixture(autouse=True)
 def lease_books_balance(isolation, lease_escrow, token, provider, provider2):
     """After every test: the lease escrow holds exactly what it owes: open and running leases' deposits not yet paid
-    out, ended leases' refunds, dispute bonds, credited earnings and accrued fees."""
+    out, ended leases' refunds, dispute bonds, pay withheld for rulings, credited earnings and accrued fees."""
     yield
     owed = lease_escrow.accruedFees()
     for p in (provider, provider2):
@@ -29,6 +29,7 @@ def lease_books_balance(isolation, lease_escrow, token, provider, provider2):
             owed += v["deposit"] - v["paid"]
         if v["status"] == L_DISPUTED:
             owed += v["disputeBond"]
+        owed += lease_escrow.leaseWithheldPay(lease_id)[0]
     assert token.balanceOf(lease_escrow) == owed, "lease escrow balance != what it owes"
 
 

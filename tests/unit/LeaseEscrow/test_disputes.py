@@ -11,7 +11,6 @@ from tests.fixtures.leases import (
     L_RUNNING,
     LEASE_DISPUTE_BOND,
     LEASE_DISPUTE_WINDOW,
-    SKIP_INSUFFICIENT_STAKE,
     SKIP_NOT_RUNNING,
 )
 from tests.helpers.revert import unauthorized
@@ -153,17 +152,23 @@ def test_an_upheld_slash_never_takes_a_jobs_collateral(lease_escrow, escrow, sta
     warp(now() + 8 * DAY)
     staking.withdraw({"from": staked_provider})  # only the two collaterals are left at stake
     cp = checkpoint(lease_id, seconds=4000)  # paid 4000 s: more than the lease's 3600 s of collateral
-    # No free stake for the ruling reserve the period adds: the checkpoint is skipped, nothing is paid.
-    assert submit([cp]).events["CheckpointSkipped"]["reason"] == SKIP_INSUFFICIENT_STAKE
+    # No free stake for the ruling reserve the period adds: the checkpoint lands, and the provider's part of its pay
+    # is withheld for the ruling instead (the reserve the period adds, at most that part).
     reserve = ruling_reserve(4000 * lease_escrow.getLease(lease_id)["ratePerSecond"])
-    token.approve(staking, reserve, {"from": staked_provider})
-    staking.stake(reserve, {"from": staked_provider})
-    submit([cp])
-    assert lease_escrow.lockedCollateral(staked_provider) == lease_locked + reserve
+    tx = submit([cp])
+    assert "CheckpointSkipped" not in tx.events
+    net = tx.events["CheckpointSettled"]["payout"]
+    withheld = tx.events["LeasePayWithheld"]
+    assert (withheld["amount"], withheld["unreserved"]) == (min(net, reserve), reserve)
+    assert tuple(map(int, lease_escrow.leaseWithheldPay(lease_id))) == (min(net, reserve), reserve)
+    assert lease_escrow.lockedCollateral(staked_provider) == lease_locked  # nothing more could be locked
     lease_escrow.disputeCheckpoint(lease_id, REASON, {"from": client})
     tx = lease_escrow.resolveCheckpointDispute(lease_id, True, {"from": arbiter})
-    assert tx.events["CheckpointDisputeResolved"]["slashed"] == reserve
-    assert staking.stakeOf(staked_provider)[0] == job_locked + lease_locked  # the slash took the reserve alone
+    # The ruling takes the lease's own collateral, then the withheld pay; stake never (nothing else is free).
+    taken_from_stake = min(reserve, lease_locked)
+    assert tx.events["CheckpointDisputeResolved"]["slashed"] == taken_from_stake + min(reserve - taken_from_stake, net)
+    assert staking.stakeOf(staked_provider)[0] == job_locked + lease_locked - taken_from_stake
+    assert tuple(map(int, lease_escrow.leaseWithheldPay(lease_id))) == (0, 0)
 
 
 def test_close_unruled_needs_an_open_dispute_past_its_deadline(lease_escrow, escrow, create_lease, checkpoint, submit,
