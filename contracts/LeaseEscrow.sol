@@ -174,7 +174,8 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         m.status = LeaseStatus.Running;
         m.paidThrough = uint32(block.timestamp);
         _meters[leaseId] = m;
-        _payees[leaseId] = Payee({provider: provider, upSeconds: 0, lastCheckpointAt: 0, guaranteeBps: q.guaranteeBps});
+        _payees[leaseId] =
+            Payee({provider: provider, upSeconds: 0, lastCheckpointAt: 0, guaranteeBps: q.guaranteeBps, shortReserve: false});
         _settlements[leaseId] = Settlement({
             collateral: uint96(collateral),
             startedAt: uint32(block.timestamp),
@@ -431,6 +432,15 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
             - _rulingReserve(pay.upSeconds, rate, run.disputeSlashBps);
         uint256 unreserved = 0;
         if (reserveAdded > run.free) (unreserved, reserveAdded) = (reserveAdded - run.free, run.free);
+        if (unreserved != 0) {
+            pay.shortReserve = true;
+        } else if (pay.shortReserve && run.free > reserveAdded) {
+            // A lease short of reserve from earlier checkpoints catches up from the free stake left after this
+            // period's part; both are locked together below.
+            uint256 caught;
+            (caught, pay.shortReserve) = _catchUp(leaseId, pay.provider, run.free - reserveAdded, run);
+            reserveAdded += caught;
+        }
         uint256 paid;
         uint256 fee;
         // Safe: to <= the runway end, so (to - from) x rate <= remaining < 2^96; up <= to - from; fee <= paid; the
@@ -456,8 +466,8 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         // The period is paid in storage before any external call (the penalty's slash pays the client in tokens).
         _meters[leaseId] = m;
         _payees[leaseId] = pay;
-        if (reserveAdded != 0) _lockReserve(pay.provider, reserveAdded, run);
         if (unreserved != 0) _withhold(leaseId, pay.provider, unreserved, paid - fee, run);
+        if (reserveAdded != 0) _lockReserve(pay.provider, reserveAdded, run);
         uint256 penalty = 0;
         // Uptime below the guarantee: the shortfall, priced at the rate, from the lease's collateral to the client.
         if (up * BPS < uint256(pay.guaranteeBps) * (to - from)) {
@@ -507,6 +517,36 @@ contract LeaseEscrow is ILeaseEscrow, LeaseEscrowBase {
         }
         _withheld[leaseId] = w;
         emit LeasePayWithheld(leaseId, provider, amount, unreserved);
+    }
+
+    /// @dev Take up to `free` of free stake for the lease's still unlocked reserve (`lockNow`, which the caller
+    /// locks) and release the withheld pay beyond what stays unlocked to the provider: the shortfall lasts only as
+    /// long as free stake does. `short`: some of the reserve is still unlocked.
+    function _catchUp(uint256 leaseId, address provider, uint256 free, Run memory run)
+        private
+        returns (uint256 lockNow, bool short)
+    {
+        Withheld memory w = _withheld[leaseId];
+        lockNow = free < w.unreserved ? free : w.unreserved;
+        uint256 unreserved = w.unreserved - lockNow;
+        // withheld pay <= unreserved holds at each withholding (pay <= min(unreserved, net)) and here.
+        uint256 keep = w.pay < unreserved ? w.pay : unreserved;
+        uint256 freed = w.pay - keep;
+        short = unreserved != 0;
+        if (!short) {
+            delete _withheld[leaseId];
+        } else {
+            // Safe: both only shrink, from values that fit 128 bits.
+            (w.pay, w.unreserved) = (uint128(keep), uint128(unreserved));
+            _withheld[leaseId] = w;
+        }
+        if (freed != 0) {
+            // Safe: freed is withheld pay, bounded by what the lease paid (< 2^96).
+            unchecked {
+                run.earnings += freed;
+            }
+            emit LeaseWithheldPayReleased(leaseId, provider, freed);
+        }
     }
 
     function _skip(uint256 leaseId, uint64 fromTime, SkipReason reason) private returns (bool) {

@@ -259,12 +259,13 @@ interface ILeaseEscrowTypes {
     event LeaseCollateralReleased(uint256 indexed leaseId, address indexed provider, uint256 amount);
     /// @notice The provider's free stake could not lock all of the ruling reserve a checkpoint added: `unreserved` of
     /// it stayed unlocked, and `amount` of the period's pay (the provider's part, at most `unreserved`) is withheld
-    /// in this contract for the ruling, until the lease's collateral is released (LeaseWithheldPayReleased). The
+    /// in this contract for the ruling, until the lease's collateral is released or a later checkpoint finds the
+    /// free stake to lock what is missing (LeaseWithheldPayReleased). The
     /// checkpoint lands anyway: free stake can be taken by work the provider never accepted (a job's collateral locks
     /// at its creation), so a checkpoint that waited for it could be made to miss its grace.
     event LeasePayWithheld(uint256 indexed leaseId, address indexed provider, uint256 amount, uint256 unreserved);
-    /// @notice `amount` of the lease's withheld pay went to `provider`'s earnings: its collateral was released, or an
-    /// upheld ruling took what it needed and left the rest.
+    /// @notice `amount` of the lease's withheld pay went to `provider`'s earnings: its collateral was released, a
+    /// checkpoint locked the missing reserve from free stake, or an upheld ruling took what it needed and left the rest.
     event LeaseWithheldPayReleased(uint256 indexed leaseId, address indexed provider, uint256 amount);
     /// @notice The client disputed the last checkpoint, posting `bond`; the arbiter may rule until `rulingDeadline`.
     event CheckpointDisputed(

@@ -61,6 +61,9 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
         uint32 upSeconds;
         uint32 lastCheckpointAt;
         uint16 guaranteeBps; // copied from Parties at acceptance, for the checkpoint path
+        // Some of the lease's ruling reserve is not locked (its Withheld record is not empty): each checkpoint then
+        // locks more of it from free stake and releases the pay withheld beyond what stays unlocked.
+        bool shortReserve;
     }
 
     /// @dev Slot 3, written at opening, off the checkpoint path (but for penalties and final checkpoints).
@@ -222,8 +225,9 @@ abstract contract LeaseEscrowBase is ILeaseEscrowTypes, Governed, ReentrancyGuar
 
     /// @dev The provider's locked sum went from `before` to `after_`: when it reached zero, the staking contract's
     /// flag is cleared, so the job escrow's settlement stops asking this escrow for it (acceptLease sets it).
+    /// The flag stays while an open checkpoint dispute freezes some of the provider's stake (see disputeCheckpoint).
     function _unflagIfEmptied(address provider, uint256 before, uint256 after_) internal {
-        if (before != 0 && after_ == 0) _staking.flagLeaseCollateral(provider, false);
+        if (before != 0 && after_ == 0 && _frozenOf[provider] == 0) _staking.flagLeaseCollateral(provider, false);
     }
 
     /// @dev What the client gets back when billing is over: everything not paid for up time.

@@ -152,7 +152,13 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
             rulingDeadline: uint32(deadline),
             disputedThrough: m.paidThrough
         });
-        if (frozen != 0) _frozenOf[pay.provider] += uint96(frozen);
+        if (frozen != 0) {
+            _frozenOf[pay.provider] += uint96(frozen);
+            // The job escrow's settlement nets out this escrow's locked sum and freezes only while the flag is set:
+            // a freeze with nothing locked (penalties drew the collateral, free stake locked none of the reserve)
+            // must set it too, or a job's reserve raise could take the frozen stake.
+            if (_books[pay.provider].locked == 0) _staking.flagLeaseCollateral(pay.provider, true);
+        }
         emit CheckpointDisputed(leaseId, msg.sender, p.disputeBond, reasonHash, deadline);
         if (p.disputeBond != 0) _token.safeTransferFrom(msg.sender, address(this), p.disputeBond);
     }
@@ -184,8 +190,12 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
         _disputes[leaseId] = CheckpointDispute({frozen: 0, rulingDeadline: 0, disputedThrough: d.disputedThrough});
         frozen = d.frozen;
         // Safe: this dispute added `frozen` to the sum and one to the count when it opened.
-        if (frozen != 0) _frozenOf[provider] -= uint96(frozen);
         --_books[provider].openDisputes;
+        if (frozen != 0) {
+            uint96 left = _frozenOf[provider] - uint96(frozen);
+            _frozenOf[provider] = left;
+            if (left == 0 && _books[provider].locked == 0) _staking.flagLeaseCollateral(provider, false);
+        }
     }
 
     /// @dev A dispute ended without a slash (rejected or lapsed): the lease is as it was before it.

@@ -518,6 +518,18 @@ class LeaseWorld:
             lease.withheld += held
             lease.unreserved += unreserved
             trial.lease_earnings[lease.provider] += paid - fee - held
+            if not unreserved and lease.unreserved:
+                # a lease short of reserve catches up from the free stake left, and the pay withheld beyond what
+                # stays unlocked is released
+                free_left = max(trial.free_stake(lease.provider) - trial.lease_frozen[lease.provider], 0)
+                lock_now = min(free_left, lease.unreserved)
+                trial.lease_locked[lease.provider] += lock_now
+                lease.unreserved -= lock_now
+                freed = lease.withheld - min(lease.withheld, lease.unreserved)
+                lease.withheld -= freed
+                trial.lease_earnings[lease.provider] += freed
+                if freed:
+                    trial.withheld_released.append(freed)
             trial.credited[lease.provider] += paid
             trial.lease_fees += fee
             lease.up += up
@@ -884,8 +896,9 @@ class LeaseWorld:
         # Issue 8: the dispute reserve is raised at settlement from the collateral to what the job paid, when the
         # provider's free stake covers the difference. Free stake is bonded less the collateral BOTH escrows lock
         # (the staking contract's settlementContext subtracts the lease escrow's), so a raise never promises a
-        # lease's collateral and bonded >= job locked + lease locked holds after it (checked as an invariant).
-        free = self.free_stake(job.provider)
+        # lease's collateral and bonded >= job locked + lease locked holds after it (checked as an invariant). It
+        # subtracts what open checkpoint disputes froze as well (the flag is set while anything is locked or frozen).
+        free = max(self.free_stake(job.provider) - self.lease_frozen[job.provider], 0)
         if paid > job.collateral and paid - job.collateral <= free:
             self.job_locked[job.provider] += paid - job.collateral
         elif paid > job.collateral:

@@ -437,6 +437,28 @@ class LeaseMachine:
         if two:
             second = self.pick_lease(s >> 16, (RUNNING,))
             cps.append(self.make_checkpoint(second, s >> 19, None))
+        self.submit_and_check(cps)
+
+    def rule_withhold_then_catch_up(self, amount="st_bool", s="st_seed"):
+        """A running lease's provider unstakes all it can; a checkpoint lands with its pay withheld; the provider
+        bonds tokens again (a little or a lot); the next checkpoint locks what it can of the missing reserve and
+        releases the withheld pay beyond what stays unlocked."""
+        running = [i for i, lease in self.w.leases.items() if lease.status == RUNNING]
+        if not running:
+            return
+        lease_id = running[s % len(running)]
+        p = self.w.leases[lease_id].provider
+        self.unstake_all(p)
+        self.rule_sleep(600)
+        self.submit_and_check([self.make_checkpoint(lease_id, s >> 4, None)])
+        index = [str(a) for a in self.providers].index(p)
+        self.rule_stake(index | ((2 if amount else 1) << 1))  # 5,000 or 50 tokens, as far as its balance goes
+        self.rule_sleep(600)
+        if self.w.lease_status(lease_id) == RUNNING:
+            self.submit_and_check([self.make_checkpoint(lease_id, s >> 12, None)])
+
+    def submit_and_check(self, cps):
+        self.w.withheld_released = []
         errs, outcomes = self.w.submit_checkpoints(cps, self.h.ts)
         att = sign_checkpoints(cps, self.h.epoch, self.h.oracle_keys, self.h.ldom)
         tx = self.h.tx(
@@ -464,6 +486,7 @@ class LeaseMachine:
             assert got == want, f"LeasePayWithheld: chain {got}, model {want}"
             if want:
                 STATS[("lease pay withheld", "ok")] += 1
+            self.check_withheld_released(tx, "catch-up")
             got = (
                 [e["reason"] for e in tx.events["CheckpointSkipped"]]
                 if "CheckpointSkipped" in tx.events
@@ -596,6 +619,19 @@ class LeaseMachine:
         amount = [10**18, 10**18, 10**18, 10**18, unstakeable + 1, unstakeable + 1, unstakeable, 0][(s >> 1) % 8]
         errs = w.request_unstake(str(p), amount)
         self.h.tx(self.c.staking.requestUnstake, amount, sender=p, errors=errs)
+
+    def rule_stake(self, s="st_seed"):
+        """A provider bonds more of its tokens: free stake comes back, and the next checkpoint of a lease short of
+        its ruling reserve locks what it can and releases the withheld pay beyond what stays unlocked."""
+        p = self.providers[s & 1]
+        have = self.w.balances[str(p)]
+        amount = min([10**18, 50 * 10**18, 5_000 * 10**18][(s >> 1) % 3], have)
+        if amount == 0:
+            return
+        self.h.tx(self.c.token.approve, self.c.staking, amount, sender=p, errors=[])
+        self.w.bonded[str(p)] += amount
+        self.w.move(str(p), self.w.staking, amount)
+        self.h.tx(self.c.staking.stake, amount, sender=p, errors=[])
 
     def rule_stray_tokens(self, s="st_seed"):
         """Tokens sent to the lease escrow directly: owed to nobody, they stay in it (no sweep), and every later
