@@ -56,6 +56,8 @@ while IFS= read -r file; do rest_dirs+=("$file"); done < <(find tests -maxdepth 
 
 mkdir -p reports
 export PYTHONUNBUFFERED=1
+# Anvil's leftover state directories from this run are removed at the end (tools/anvil_sweep.sh).
+sweep_marker=$(mktemp "${TMPDIR:-/tmp}/gpusettle-anvil-sweep.XXXXXX")
 pids=()
 prefixers=()
 
@@ -93,6 +95,7 @@ done
 start rest "$net_b" "${rest_dirs[@]}"
 
 for pid in "${pids[@]}" "${prefixers[@]}"; do wait "$pid"; done
+tools/anvil_sweep.sh "$sweep_marker"
 
 overall=0
 echo

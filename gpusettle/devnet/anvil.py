@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,6 +80,9 @@ class Anvil:
         self.extra_args = list(extra_args)
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        # Anvil moves old block states to disk during a long run and never deletes them (not even on SIGTERM):
+        # they go to a directory of this node's own, removed when it stops, not to ~/.foundry/anvil/tmp.
+        self._cache_dir: str | None = None
 
     def _pick_port(self) -> int:
         return free_port(*self._port_range) if self._port_range else free_port()
@@ -103,6 +107,8 @@ class Anvil:
             "--gas-limit",
             str(self.gas_limit),
         ]
+        if self._cache_dir is not None:
+            argv += ["--cache-path", self._cache_dir]
         if self.block_time is not None:
             argv += ["--block-time", str(self.block_time)]
             if self.mixed_mining:
@@ -111,6 +117,8 @@ class Anvil:
 
     def start(self) -> Self:
         """Start it and wait until it answers."""
+        if self._cache_dir is None:
+            self._cache_dir = tempfile.mkdtemp(prefix="gpusettle-anvil-states-")
         for attempt in range(_PORT_RETRIES):
             out: Any = subprocess.DEVNULL
             if self.log_path is not None:
@@ -175,6 +183,9 @@ class Anvil:
         """Stop the node (its launcher and the anvil binary it started)."""
         if self.process is not None:
             stop_group(self.process, 10.0)
+        if self._cache_dir is not None:
+            shutil.rmtree(self._cache_dir, ignore_errors=True)
+            self._cache_dir = None
 
     def __enter__(self) -> Self:
         return self.start()
