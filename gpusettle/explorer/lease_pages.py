@@ -158,6 +158,8 @@ _STEP_KIND = {
     "LeaseClosed": "end",
     "LeaseEnded": "end",
     "LeaseCancelled": "end",
+    "LeasePayWithheld": "bad",
+    "LeaseWithheldPayReleased": "pay",
 }
 """The dot colour of a timeline step: the lease starting, money moving, trouble, billing ending."""
 
@@ -205,6 +207,13 @@ def _step(name: str, a: dict[str, Any], d: int, sym: str) -> tuple[str, str]:
         return "Cancelled before acceptance", f"{tok('refund')} refunded"
     if name == "LeaseCollateralReleased":
         return "Collateral released", f"{tok('amount')} back to the provider's free stake"
+    if name == "LeasePayWithheld":
+        return "Pay withheld for a ruling", (
+            f"{tok('amount')} of the provider's pay held back: its free stake could not lock {tok('unreserved')} "
+            "of the ruling reserve"
+        )
+    if name == "LeaseWithheldPayReleased":
+        return "Withheld pay released", f"{tok('amount')} to the provider's earnings"
     if name == "CheckpointDisputed":
         deadline = int(a.get("rulingDeadline") or 0)
         by = f"; the arbiter rules by {_when(deadline)}" if deadline else ""
@@ -316,6 +325,12 @@ def _lease(request: Request) -> HTMLResponse:
         ),
         ("Refundable", f"{_tok(x.refundable, d)} {sym}"),
         ("Refunded", f"{_tok(x.refunded, d)} {sym}"),
+    ]
+    if int(x.withheld):
+        facts.append(
+            ("Withheld", f"{_tok(x.withheld, d)} {sym} of the pay, held for a ruling (short of free stake)")
+        )
+    facts += [
         ("Opened", _when(x.created_time)),
         ("Billing start", _when(x.started_at)),
         ("Paid through", _when(x.paid_through)),

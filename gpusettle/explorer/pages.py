@@ -335,6 +335,15 @@ def _job(request: Request) -> HTMLResponse:
         ("Paid to provider", f"{_tok(j.payout, d)} {escape(sym)}"),
         ("Outcome", outcome),
         ("Refunded", f"{_tok(j.refunded, d)} {escape(sym)}"),
+    ]
+    if int(j.withheld):
+        facts.append(
+            (
+                "Withheld",
+                f"{_tok(j.withheld, d)} {escape(sym)} of the pay, held for a ruling until the dispute window closes",
+            )
+        )
+    facts += [
         ("Opened", _when(j.created_time)),
         ("Deadline", _when(j.deadline)),
         ("Spec hash", f"<code>{escape(j.spec_hash)}</code>"),
@@ -415,7 +424,12 @@ def _provider(request: Request) -> HTMLResponse:
             f"{p.jobs_failed} failed · {p.jobs_timed_out} timed out · {p.disputes_lost} lost",
         )
         + _card("Completed share", uptime, f"{p.gpu_seconds_served / 3600:,.2f} GPU-h served")
-        + _card("Earned", f"{_tok(p.earned, d)}", f"{escape(sym)} · {_tok(p.slashed, d)} slashed")
+        + _card(
+            "Earned",
+            f"{_tok(p.earned, d)}",
+            f"{escape(sym)} · {_tok(p.slashed, d)} slashed"
+            + (f" · {_tok(p.withheld, d)} withheld for rulings" if int(p.withheld) else ""),
+        )
     )
     chart = bars([(x.day, x.value) for x in found.earnings_by_day], unit=sym, title="Earnings per day")
     jailed = '<p class="warn">Jailed: takes no new work until governance releases it.</p>' if p.jailed else ""

@@ -74,6 +74,7 @@ def _provider(s: State, address: str, ev: IndexedEvent, t: int) -> dict[str, Any
             "slashed": "0",
             "first_block": ev.block_number,
             "first_time": t,
+            "withheld": "0",
         }
     return row
 
@@ -303,6 +304,7 @@ def _job_created(s: State, ev: IndexedEvent, t: int) -> None:
             "fee": None,
             "outcome": None,
             "refunded": "0",
+            "withheld": "0",
         },
     )
     with _provider_row(s, a["provider"], ev, t) as provider:
@@ -408,6 +410,57 @@ def _job_settled(s: State, ev: IndexedEvent, t: int) -> None:
         provider["earned_num"] = float(provider["earned"])
 
 
+def hold_pay(s: State, table: str, key: str, ev: IndexedEvent, t: int) -> None:
+    """Pay a settlement credited that the escrow holds back for a ruling: not earned until released."""
+    row = s.get(table, ev.args[key])
+    if row is None:
+        return
+    amount = int(ev.args["amount"])
+    _add(row, "withheld", amount)
+    s.put(table, row[_key_column(table)], row)
+    with _provider_row(s, row["provider"], ev, t) as provider:
+        _add(provider, "withheld", amount)
+        _add(provider, "earned", -amount)
+        provider["earned_num"] = float(provider["earned"])
+
+
+def release_pay(s: State, table: str, key: str, ev: IndexedEvent, t: int) -> None:
+    """Withheld pay that went to the provider's earnings."""
+    row = s.get(table, ev.args[key])
+    if row is None:
+        return
+    amount = int(ev.args["amount"])
+    _add(row, "withheld", -amount)
+    s.put(table, row[_key_column(table)], row)
+    with _provider_row(s, row["provider"], ev, t) as provider:
+        _add(provider, "withheld", -amount)
+        _add(provider, "earned", amount)
+        provider["earned_num"] = float(provider["earned"])
+
+
+def drop_withheld(s: State, table: str, row: dict[str, Any], ev: IndexedEvent, t: int) -> None:
+    """A ruling took what was left of the row's withheld pay (its leftover was released just before)."""
+    left = int(row.get("withheld") or 0)
+    if left == 0:
+        return
+    row["withheld"] = "0"
+    s.put(table, row[_key_column(table)], row)
+    with _provider_row(s, row["provider"], ev, t) as provider:
+        _add(provider, "withheld", -left)
+
+
+def _key_column(table: str) -> str:
+    return "job_id" if table == "jobs" else "lease_id"
+
+
+def _pay_withheld(s: State, ev: IndexedEvent, t: int) -> None:
+    hold_pay(s, "jobs", "jobId", ev, t)
+
+
+def _withheld_pay_released(s: State, ev: IndexedEvent, t: int) -> None:
+    release_pay(s, "jobs", "jobId", ev, t)
+
+
 def _job_timed_out(s: State, ev: IndexedEvent, t: int) -> None:
     job = _end_job(s, ev, t, "TimedOut")
     if job is None:
@@ -471,6 +524,7 @@ def _dispute_resolved(s: State, ev: IndexedEvent, t: int) -> None:
     if a["upheld"]:
         with _provider_row(s, job["provider"], ev, t) as provider:
             provider["disputes_lost"] += 1
+        drop_withheld(s, "jobs", job, ev, t)
 
 
 def _dispute_lapsed(s: State, ev: IndexedEvent, t: int) -> None:
@@ -560,6 +614,8 @@ HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]] = {
     ("escrow", "DisputeResolved"): _dispute_resolved,
     ("escrow", "DisputeLapsed"): _dispute_lapsed,
     ("escrow", "CollateralReleased"): _collateral_released,
+    ("escrow", "PayWithheld"): _pay_withheld,
+    ("escrow", "WithheldPayReleased"): _withheld_pay_released,
     ("escrow", "FraudReported"): _fraud,
     ("escrow", "EarningsWithdrawn"): _earnings_withdrawn,
     ("escrow", "OracleSetUpdated"): _oracle_set,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..availability import class_name
-from .apply import HANDLERS, _add, _provider_row, _total, _unlock
+from .apply import HANDLERS, _add, _provider_row, _total, _unlock, drop_withheld, hold_pay, release_pay
 from .events import IndexedEvent
 from .journal import State
 
@@ -90,6 +90,7 @@ def _opened(s: State, ev: IndexedEvent, t: int) -> None:
             "slashed": "0",
             "ended_time": None,
             "reclaimed": 0,
+            "withheld": "0",
         },
     )
     offer = s.get("offers", a["offerId"])
@@ -268,6 +269,7 @@ def _dispute_resolved(s: State, ev: IndexedEvent, t: int) -> None:
         with _provider_row(s, row["provider"], ev, t) as provider:
             provider["disputes_lost"] += 1
             provider["locked"] = str(max(0, int(provider["locked"]) - int(ev.args["slashed"])))
+        drop_withheld(s, "leases", row, ev, t)
     else:
         row["status"] = "Ended" if row["ended_time"] else "Running"
     s.put("leases", row["lease_id"], row)
@@ -287,6 +289,14 @@ def _earnings_withdrawn(s: State, ev: IndexedEvent, t: int) -> None:
         _add(row, "withdrawn", ev.args["amount"])
 
 
+def _pay_withheld(s: State, ev: IndexedEvent, t: int) -> None:
+    hold_pay(s, "leases", "leaseId", ev, t)
+
+
+def _withheld_pay_released(s: State, ev: IndexedEvent, t: int) -> None:
+    release_pay(s, "leases", "leaseId", ev, t)
+
+
 LEASE_HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]] = {
     ("leases", "LeaseOpened"): _opened,
     ("leases", "LeaseAccepted"): _accepted,
@@ -303,6 +313,8 @@ LEASE_HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]
     ("leases", "CheckpointDisputeResolved"): _dispute_resolved,
     ("leases", "CheckpointDisputeLapsed"): _dispute_lapsed,
     ("leases", "EarningsWithdrawn"): _earnings_withdrawn,
+    ("leases", "LeasePayWithheld"): _pay_withheld,
+    ("leases", "LeaseWithheldPayReleased"): _withheld_pay_released,
 }
 """(contract, event) -> handler for the lease escrow (deployment-record key `leases`)."""
 

@@ -168,7 +168,7 @@ def search_offers(db: Database, q: OfferQuery) -> OfferPage:
 
 _PROVIDER_COLUMNS = (
     "address, worker, bonded, unbonding, locked, jailed, jobs_completed, jobs_failed, jobs_timed_out, "
-    "disputes_lost, gpu_seconds_served, earned, withdrawn, slashed, first_time"
+    "disputes_lost, gpu_seconds_served, earned, withdrawn, slashed, first_time, withheld"
 )
 
 
@@ -191,6 +191,7 @@ def _provider_row(db: Database, r: tuple[Any, ...]) -> ProviderRow:
         slashed=str(r[13]),
         offers=offers,
         since=int(r[14]),
+        withheld=str(r[15]),
     )
 
 
@@ -209,7 +210,8 @@ def providers(
 
 _JOB_COLUMNS = (
     "job_id, client, provider, offer_id, gpu_count, price, max_gpu_seconds, deposit, collateral, status, "
-    "created_time, accepted_at, deadline, ended_time, gpu_seconds, payout, fee, outcome, refunded, spec_hash, created_tx"
+    "created_time, accepted_at, deadline, ended_time, gpu_seconds, payout, fee, outcome, refunded, spec_hash, created_tx, "
+    "withheld"
 )
 
 
@@ -236,6 +238,7 @@ def _job(r: tuple[Any, ...]) -> JobRow:
         refunded=str(r[18]),
         spec_hash=r[19],
         created_tx=r[20],
+        withheld=str(r[21]),
     )
 
 
@@ -457,7 +460,8 @@ def oracle(db: Database) -> OracleView:
 _LEASE_COLUMNS = (
     "lease_id, client, provider, offer_id, gpu_count, rate, deposit, end_time, accept_by, gpu_class, "
     "notice_seconds, status, created_time, started_at, billing_end, paid_through, runway_end, up_seconds, "
-    "down_seconds, checkpoints, paid, penalties, refundable, refunded, collateral, reclaimed, spec_hash, created_tx"
+    "down_seconds, checkpoints, paid, penalties, refundable, refunded, collateral, reclaimed, spec_hash, created_tx, "
+    "withheld"
 )
 
 
@@ -491,6 +495,7 @@ def _lease(r: tuple[Any, ...]) -> LeaseRow:
         reclaimed=bool(r[25]),
         spec_hash=str(r[26]),
         created_tx=str(r[27]),
+        withheld=str(r[28]),
     )
 
 

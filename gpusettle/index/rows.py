@@ -161,7 +161,7 @@ class ProviderRow(_Row):
     gpu_seconds_served: int
     """GPU-seconds billed."""
     earned: str
-    """Payouts credited, base units."""
+    """Payouts credited, base units (withheld pay counts once released)."""
     withdrawn: str
     """Earnings withdrawn, base units."""
     slashed: str
@@ -170,6 +170,9 @@ class ProviderRow(_Row):
     """Active offers."""
     since: int
     """Unix time of its first event."""
+    withheld: str = "0"
+    """Pay the escrows hold back for rulings (free stake could not back it), base units: released to its
+    earnings when the dispute windows close, or taken by an upheld ruling."""
 
 
 class DayPoint(_Row):
@@ -227,6 +230,8 @@ class JobRow(_Row):
     """keccak256 of the job spec."""
     created_tx: str
     """The transaction that opened it."""
+    withheld: str = "0"
+    """Of its payout, what the escrow holds back until its dispute window closes, base units."""
 
 
 class TimelineEntry(_Row):
@@ -411,6 +416,9 @@ class LeaseRow(_Row):
     """keccak256 of the workload spec."""
     created_tx: str
     """The transaction that opened it."""
+    withheld: str = "0"
+    """Of its checkpoints' pay, what the escrow holds back for a ruling (the provider's free stake could not
+    lock the whole ruling reserve), base units."""
 
 
 class LeaseCheckpointRow(_Row):

@@ -15,6 +15,10 @@ open or running jobs and leases; `gpus_free` = gpu_count - reserved); events gai
 Version 3 (hardware checks): offers gain the latest HardwareRegistry check (`hw_checked_at`, `hw_passed`,
 `hw_gpu_count`, `hw_vram_gb`); `verified` is 1 when it passed and covers the offer's current GPU count and VRAM,
 0 when it failed or the terms grew since, NULL when the offer was never checked.
+
+Version 4 (withheld pay): providers, jobs and leases gain `withheld`, the pay the escrows hold back for a ruling
+because free stake could not back it (PayWithheld, LeasePayWithheld); it is not in a provider's `earned` until
+released (WithheldPayReleased, LeaseWithheldPayReleased), and what a ruling takes of it never is.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from .db import Database
 
 __all__ = ["SCHEMA_VERSION", "TABLE_KEYS", "check", "create"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "providers": ("address",),
@@ -60,7 +64,7 @@ CREATE TABLE IF NOT EXISTS providers (
     jobs_completed BIGINT NOT NULL, jobs_failed BIGINT NOT NULL, jobs_timed_out BIGINT NOT NULL,
     disputes_lost BIGINT NOT NULL, gpu_seconds_served BIGINT NOT NULL, earned TEXT NOT NULL,
     earned_num DOUBLE PRECISION NOT NULL, withdrawn TEXT NOT NULL, slashed TEXT NOT NULL,
-    first_block BIGINT NOT NULL, first_time BIGINT NOT NULL
+    first_block BIGINT NOT NULL, first_time BIGINT NOT NULL, withheld TEXT NOT NULL DEFAULT '0'
 );
 CREATE TABLE IF NOT EXISTS offers (
     offer_id BIGINT PRIMARY KEY, provider TEXT NOT NULL, gpu_model TEXT NOT NULL, gpu_family TEXT NOT NULL,
@@ -83,7 +87,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     collateral TEXT NOT NULL, deadline BIGINT NOT NULL, accept_by BIGINT NOT NULL, spec_hash TEXT NOT NULL,
     status TEXT NOT NULL, created_block BIGINT NOT NULL, created_time BIGINT NOT NULL,
     created_tx TEXT NOT NULL, accepted_at BIGINT, ended_block BIGINT, ended_time BIGINT,
-    gpu_seconds BIGINT, payout TEXT, fee TEXT, outcome INTEGER, refunded TEXT NOT NULL
+    gpu_seconds BIGINT, payout TEXT, fee TEXT, outcome INTEGER, refunded TEXT NOT NULL,
+    withheld TEXT NOT NULL DEFAULT '0'
 );
 CREATE INDEX IF NOT EXISTS jobs_provider ON jobs (provider, job_id);
 CREATE INDEX IF NOT EXISTS jobs_client ON jobs (client, job_id);
@@ -114,7 +119,8 @@ CREATE TABLE IF NOT EXISTS leases (
     started_at BIGINT, collateral TEXT NOT NULL, billing_end BIGINT, paid_through BIGINT,
     runway_end BIGINT, up_seconds BIGINT NOT NULL, down_seconds BIGINT NOT NULL, checkpoints BIGINT NOT NULL,
     paid TEXT NOT NULL, fees TEXT NOT NULL, penalties TEXT NOT NULL, refundable TEXT NOT NULL,
-    refunded TEXT NOT NULL, slashed TEXT NOT NULL, ended_time BIGINT, reclaimed INTEGER NOT NULL
+    refunded TEXT NOT NULL, slashed TEXT NOT NULL, ended_time BIGINT, reclaimed INTEGER NOT NULL,
+    withheld TEXT NOT NULL DEFAULT '0'
 );
 CREATE INDEX IF NOT EXISTS leases_client ON leases (client, lease_id);
 CREATE INDEX IF NOT EXISTS leases_provider ON leases (provider, lease_id);
