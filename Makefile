@@ -102,9 +102,9 @@ endif
 
 fuzz: compile
 	$(register_test_network)
-	@marker=$$(mktemp); \
+	@marker=$$(mktemp); tools/anvil_sweep.sh start "$$marker"; \
 	$(RUN) GPUSETTLE_FUZZ_EXAMPLES=5000 brownie test tests/stateful -m stateful -p no:cacheprovider --network $(TEST_NETWORK); \
-	status=$$?; tools/anvil_sweep.sh "$$marker"; exit $$status
+	status=$$?; tools/anvil_sweep.sh end "$$marker"; exit $$status
 
 gas: compile
 	@$(RUN) brownie run scripts/gas_report.py --silent

@@ -58,6 +58,7 @@ mkdir -p reports
 export PYTHONUNBUFFERED=1
 # Anvil's leftover state directories from this run are removed at the end (tools/anvil_sweep.sh).
 sweep_marker=$(mktemp "${TMPDIR:-/tmp}/gpusettle-anvil-sweep.XXXXXX")
+tools/anvil_sweep.sh start "$sweep_marker"
 pids=()
 prefixers=()
 
@@ -95,7 +96,7 @@ done
 start rest "$net_b" "${rest_dirs[@]}"
 
 for pid in "${pids[@]}" "${prefixers[@]}"; do wait "$pid"; done
-tools/anvil_sweep.sh "$sweep_marker"
+tools/anvil_sweep.sh end "$sweep_marker"
 
 overall=0
 echo
