@@ -18,11 +18,13 @@ from ..models import Address, Bytes32Hex, Uint8, Uint32, Uint64, Uint256
 __all__ = [
     "DEFAULT_HEARTBEAT_INTERVAL",
     "MAX_EVIDENCE_GPUS",
+    "MAX_HEARTBEAT_BATCH",
     "MAX_WORKER_URL",
     "AvailabilityClass",
     "Checkpoint",
     "GpuEvidence",
     "Heartbeat",
+    "HeartbeatBatch",
     "HeartbeatEvidence",
     "HeartbeatSubmission",
     "LeaseStatus",
@@ -37,6 +39,8 @@ __all__ = [
 DEFAULT_HEARTBEAT_INTERVAL = 30
 """Seconds per heartbeat bucket: `sequence = timestamp // interval`."""
 MAX_EVIDENCE_GPUS = 64
+MAX_HEARTBEAT_BATCH = 32
+"""Most heartbeats in one POST /v1/heartbeats/batch (a worker's leases of one bucket, for one oracle)."""
 
 Uint16 = Annotated[int, Field(strict=True, ge=0, le=2**16 - 1)]
 
@@ -164,6 +168,14 @@ class HeartbeatSubmission(_Model):
             evidenceHash=self.evidenceHash,
             serviceUp=self.serviceUp,
         )
+
+
+class HeartbeatBatch(_Model):
+    """The body of POST /v1/heartbeats/batch: several heartbeats (a worker's leases of one bucket) in one
+    request; each is checked and answered on its own."""
+
+    heartbeats: list[HeartbeatSubmission] = Field(min_length=1, max_length=MAX_HEARTBEAT_BATCH)
+    """One to MAX_HEARTBEAT_BATCH heartbeats, each as POST /v1/heartbeats takes it."""
 
 
 MAX_WORKER_URL = 256

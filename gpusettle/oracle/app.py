@@ -14,6 +14,8 @@
     GET  /v1/specs/{hash}        fetch one (workers use this to learn what to run)
     POST /v1/heartbeats          a lease heartbeat signed by the worker key (JSON, HeartbeatSubmission);
                                  202 once stored, 200 for a (lease, sequence) already holding one
+    POST /v1/heartbeats/batch    up to 32 heartbeats in one request (HeartbeatBatch), committed together;
+                                 200 with each one's answer in order ({"results": [{"code", ...}]})
     GET  /v1/leases/{id}/uptime  up and down seconds of a lease from its heartbeats and probes
                                  (?from=&to= unix seconds; default: the unpaid period up to now)
     POST /v1/cosign/checkpoints  peers: check a batch of lease checkpoints against this oracle's own
@@ -331,6 +333,8 @@ class OracleApp:
                 await fast(scope, receive, send)
             elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/heartbeats":
                 await beats(scope, receive, send)
+            elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/heartbeats/batch":
+                await beats(scope, receive, send, batch=True)
             else:
                 await routes(scope, receive, send)
 
@@ -436,13 +440,15 @@ class OracleApp:
         await send({"type": "http.response.body", "body": data})
         self.metrics.intake_latency.observe(time.perf_counter() - started)
 
-    async def _post_heartbeat(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """POST /v1/heartbeats (the same direct path as receipts: many leases, one every 30 s each)."""
+    async def _post_heartbeat(self, scope: Scope, receive: Receive, send: Send, batch: bool = False) -> None:
+        """POST /v1/heartbeats, or /v1/heartbeats/batch with `batch` (the same direct path as receipts: many
+        leases, one every 30 s each)."""
         started = time.perf_counter()
         limit = self.settings.max_body
         headers = scope["headers"]
         declared = next((v for k, v in headers if k == b"content-length"), None)
         content_type = next((v for k, v in headers if k == b"content-type"), None)
+        too_large_hint = "send fewer heartbeats per batch" if batch else "send one heartbeat per request"
         status: int
         payload: dict[str, Any] | None = None
         if self.heartbeat_intake is None:
@@ -468,8 +474,8 @@ class OracleApp:
                 413,
                 {
                     "error": "body_too_large",
-                    "reason": f"a heartbeat is at most {limit} bytes",
-                    "hint": "send one heartbeat per request",
+                    "reason": f"a heartbeat{' batch' if batch else ''} is at most {limit} bytes",
+                    "hint": too_large_hint,
                 },
             )
         else:
@@ -486,8 +492,8 @@ class OracleApp:
                         413,
                         {
                             "error": "body_too_large",
-                            "reason": f"a heartbeat is at most {limit} bytes",
-                            "hint": "send one heartbeat per request",
+                            "reason": f"a heartbeat{' batch' if batch else ''} is at most {limit} bytes",
+                            "hint": too_large_hint,
                         },
                     )
                     break
@@ -495,7 +501,9 @@ class OracleApp:
                 if not message.get("more_body", False):
                     break
             if payload is None:
-                status, payload = await self.heartbeat_intake.handle(b"".join(chunks))
+                intake = self.heartbeat_intake
+                take = intake.handle_batch if batch else intake.handle
+                status, payload = await take(b"".join(chunks))
         data = _COMPACT.encode(payload).encode()
         await send(
             {

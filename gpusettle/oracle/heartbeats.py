@@ -1,4 +1,5 @@
-"""Lease heartbeat intake (POST /v1/heartbeats) and the uptime view (GET /v1/leases/{id}/uptime).
+"""Lease heartbeat intake (POST /v1/heartbeats, and /v1/heartbeats/batch for several at once) and the
+uptime view (GET /v1/leases/{id}/uptime).
 
 Same discipline as receipts: everything that needs no chain is checked first (shape, sequence,
 clock skew, evidence hash, signature), then the lease (it exists, is Running, belongs to the
@@ -11,6 +12,7 @@ Every refusal is a 4xx with {"error", "reason", "hint"}.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,8 @@ from ..errors import InvalidSignatureError
 from ..leases.eip712 import HeartbeatVerifier
 from ..leases.models import (
     DEFAULT_HEARTBEAT_INTERVAL,
+    MAX_HEARTBEAT_BATCH,
+    HeartbeatBatch,
     HeartbeatSubmission,
     LeaseStatus,
     LeaseTerms,
@@ -30,7 +34,7 @@ from ..leases.models import (
 from ..leases.uptime import Uptime, uptime
 from .leaseview import LeaseTermsCache
 from .metrics import OracleMetrics
-from .store import NewHeartbeat, Store, StoredHeartbeat, StoreUnavailableError
+from .store import HeartbeatOutcome, NewHeartbeat, Store, StoredHeartbeat, StoreUnavailableError
 
 __all__ = ["HeartbeatIntake", "HeartbeatSettings", "lease_uptime", "stored_heartbeats"]
 
@@ -247,42 +251,101 @@ class HeartbeatIntake:
         parsed = self._parse(body)
         if isinstance(parsed, tuple):
             return parsed
-        sub = parsed
-        checked = self._offline_checks(sub)
-        if isinstance(checked, _Refusal):
-            return checked.answer
-        signer, struct_hash = checked
-        refusal = await self._chain_checks(sub, signer)
-        if refusal is not None:
-            return refusal
-        record = NewHeartbeat(
-            lease_id=sub.leaseId,
-            sequence=sub.sequence,
-            provider=sub.provider,
-            signer=signer,
-            timestamp=sub.timestamp,
-            service_up=sub.serviceUp,
-            struct_hash=struct_hash,
-            body=body.decode("utf-8"),
-        )
+        return (await self._take([(parsed, body.decode("utf-8"))]))[0]
+
+    async def handle_batch(self, body: bytes) -> Answer:
+        """Check, store and acknowledge a batch (POST /v1/heartbeats/batch): 200 with one answer per
+        heartbeat, in order, each {"code": <what POST /v1/heartbeats would answer>, ...its document};
+        a 4xx for the whole request only when the batch itself is malformed."""
+        items = self._parse_batch(body)
+        if isinstance(items, tuple):
+            return items
+        answers: list[Answer | None] = [item if isinstance(item, tuple) else None for item in items]
+        parsed = [(i, item) for i, item in enumerate(items) if not isinstance(item, tuple)]
+        # Stored as its own canonical JSON, as if it had come alone.
+        taken = await self._take([(sub, sub.model_dump_json()) for _, sub in parsed])
+        for (index, _), answer in zip(parsed, taken, strict=True):
+            answers[index] = answer
+        return 200, {"results": [{"code": code, **doc} for code, doc in (a for a in answers if a is not None)]}
+
+    def _parse_batch(self, body: bytes) -> list[HeartbeatSubmission | Answer] | Answer:
         try:
-            outcome = await asyncio.wait_for(
-                asyncio.wrap_future(self.store.add_heartbeat(record)), self.store_timeout
+            return list(HeartbeatBatch.model_validate_json(body).heartbeats)
+        except ValidationError:
+            pass  # find what is wrong, and with which heartbeats, below
+        try:
+            doc = json.loads(body)
+        except ValueError as exc:
+            self._count("malformed_json")
+            return _refuse(400, "malformed_json", f"the body is not valid JSON: {exc}", "send JSON")
+        raw = doc.get("heartbeats") if isinstance(doc, dict) else None
+        if not isinstance(raw, list) or set(doc) != {"heartbeats"}:
+            self._count("invalid")
+            return _refuse(
+                422,
+                "invalid_batch",
+                'a heartbeat batch is a JSON object {"heartbeats": [...]} and nothing else',
+                "send the heartbeats as a list under the key heartbeats",
             )
-        except TimeoutError:
+        if not 1 <= len(raw) <= MAX_HEARTBEAT_BATCH:
+            self._count("invalid")
+            return _refuse(
+                422,
+                "invalid_batch",
+                f"a batch holds 1 to {MAX_HEARTBEAT_BATCH} heartbeats, not {len(raw)}",
+                f"split the heartbeats into batches of at most {MAX_HEARTBEAT_BATCH}",
+            )
+        # Each on its own: one bad heartbeat is refused with its reason, the others are taken.
+        return [self._parse(json.dumps(item).encode()) for item in raw]
+
+    async def _take(self, items: list[tuple[HeartbeatSubmission, str]]) -> list[Answer]:
+        """Check each parsed heartbeat, store the good ones in one operation (one commit), answer each."""
+        answers: list[Answer | None] = [None] * len(items)
+        pending: list[tuple[int, HeartbeatSubmission, bytes]] = []
+        records: list[NewHeartbeat] = []
+        for index, (sub, text) in enumerate(items):
+            checked = self._offline_checks(sub)
+            if isinstance(checked, _Refusal):
+                answers[index] = checked.answer
+                continue
+            signer, struct_hash = checked
+            refusal = await self._chain_checks(sub, signer)
+            if refusal is not None:
+                answers[index] = refusal
+                continue
+            pending.append((index, sub, struct_hash))
+            records.append(
+                NewHeartbeat(
+                    lease_id=sub.leaseId,
+                    sequence=sub.sequence,
+                    provider=sub.provider,
+                    signer=signer,
+                    timestamp=sub.timestamp,
+                    service_up=sub.serviceUp,
+                    struct_hash=struct_hash,
+                    body=text,
+                )
+            )
+        if records:
+            outcomes: list[Any]
+            try:
+                outcomes = await asyncio.wait_for(
+                    asyncio.wrap_future(self.store.add_heartbeats(records)), self.store_timeout
+                )
+            except TimeoutError:
+                outcomes = [
+                    StoreUnavailableError(f"the store did not commit within {self.store_timeout:g} s")
+                ] * len(records)
+            except StoreUnavailableError as exc:
+                outcomes = [exc] * len(records)
+            for (index, sub, struct_hash), outcome in zip(pending, outcomes, strict=True):
+                answers[index] = self._answer(sub, struct_hash, outcome)
+        return [a for a in answers if a is not None]
+
+    def _answer(self, sub: HeartbeatSubmission, struct_hash: bytes, outcome: Any) -> Answer:
+        if isinstance(outcome, StoreUnavailableError):
             self._count("store_unavailable")
-            return 503, {
-                "error": "store_unavailable",
-                "reason": f"the store did not commit within {self.store_timeout:g} s",
-                "hint": "retry later",
-            }
-        except StoreUnavailableError as exc:
-            self._count("store_unavailable")
-            return 503, {
-                "error": "store_unavailable",
-                "reason": exc.reason,
-                "hint": "nothing was stored; retry later",
-            }
+            return 503, {"error": "store_unavailable", "reason": outcome.reason, "hint": "retry later"}
         if outcome.kind == "stored":
             self._count("accepted")
             return 202, {"status": "stored", "leaseId": sub.leaseId, "sequence": sub.sequence}

@@ -52,11 +52,17 @@ class RunningLeases:
     """The escrow's running leases, scanned at most every `every` seconds (thread-safe)."""
 
     def __init__(
-        self, view: LeaseView, every: float = 10.0, clock: Callable[[], float] = time.monotonic
+        self,
+        view: LeaseView,
+        every: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        feeds: LeaseTermsCache | None = None,
     ) -> None:
+        """`feeds`: a terms cache each scan fills, so heartbeat intake reads no lease the scan just read."""
         self.view = view
         self.every = every
         self.clock = clock
+        self.feeds = feeds
         self._lock = threading.Lock()
         self._at = -float("inf")
         self._running: list[LeaseTerms] = []
@@ -72,6 +78,8 @@ class RunningLeases:
                     found += [t for t in chunk.values() if t.status == LeaseStatus.RUNNING]
                 self._running = found
                 self._at = self.clock()
+                if self.feeds is not None:
+                    self.feeds.fill(found)
             return list(self._running)
 
 
@@ -103,8 +111,11 @@ class LeaseWork:
         self.settings = settings
         self.domain = lease_domain(view.chain_id, view.lease_escrow_address)
         self.account = account
-        self.terms = LeaseTermsCache(view)
-        self.running = RunningLeases(view, settings.refresh_every)
+        # Kept a little longer than a scan's period, so that a running lease's entry is refreshed by the
+        # next scan before it goes stale. A lease that stopped running may take heartbeats until then:
+        # harmless, checkpoints count only seconds before its billing end.
+        self.terms = LeaseTermsCache(view, ttl=max(10.0, 2 * settings.refresh_every + 5))
+        self.running = RunningLeases(view, settings.refresh_every, feeds=self.terms)
         self._last_build = -float("inf")
         interval = settings.heartbeats.interval
         self.builder = CheckpointBuilder(store, interval, settings.checkpoints, metrics)

@@ -2,14 +2,16 @@
 small interface so intake and the checkpoint builder can be tested and measured without a chain.
 
 `LeaseTermsCache` keeps each lease's terms for a few seconds: a heartbeat arrives every 30 s per lease,
-and a lease's provider and status change rarely, so intake need not read the chain per heartbeat.
+and a lease's provider and status change rarely, so intake need not read the chain per heartbeat. The
+oracle's scan of the running leases (every few seconds, for probes and checkpoints) fills it too, so a
+running lease's heartbeats find its terms without a read of their own.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from eth_utils.address import to_checksum_address
@@ -172,8 +174,17 @@ class LeaseTermsCache:
     def fetch(self, lease_id: int) -> LeaseTerms | None:
         """Read one lease from the chain and cache it (blocking: call from a thread)."""
         terms = self.view.leases([lease_id]).get(lease_id)
-        with self._lock:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[lease_id] = (terms, time.monotonic())
+        self._put({lease_id: terms})
         return terms
+
+    def fill(self, leases: Iterable[LeaseTerms]) -> None:
+        """Cache terms read elsewhere just now (the running-lease scan), as if each were fetched."""
+        self._put({terms.leaseId: terms for terms in leases})
+
+    def _put(self, entries: Mapping[int, LeaseTerms | None]) -> None:
+        at = time.monotonic()
+        with self._lock:
+            if len(self._cache) + len(entries) > 100_000:
+                self._cache.clear()
+            for lease_id, terms in entries.items():
+                self._cache[lease_id] = (terms, at)

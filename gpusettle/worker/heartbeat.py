@@ -28,12 +28,15 @@ import httpx
 
 from ..eip712 import Domain
 from ..leases.eip712 import sign_heartbeat
-from ..leases.models import Heartbeat, HeartbeatEvidence, evidence_hash
+from ..leases.models import MAX_HEARTBEAT_BATCH, Heartbeat, HeartbeatEvidence, evidence_hash
 from .nvml import _nvml, probe_gpus
 from .state import WorkerState
 from .submit import backoff_delay
 
 __all__ = ["HeartbeatSender", "LeaseLiveness", "gpu_evidence"]
+
+BATCH_BYTES = 48 * 1024
+"""Most bytes of heartbeats in one batch request (the oracle takes 64 KiB bodies by default)."""
 
 log = logging.getLogger("gpusettle.worker.heartbeat")
 
@@ -79,6 +82,20 @@ class LeaseLiveness:
     slots: list[int]
     pid: int | None
     alive: bool
+
+
+def _chunks(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """`rows` (body at index 3) cut into batches of at most MAX_HEARTBEAT_BATCH and BATCH_BYTES."""
+    out: list[list[tuple[Any, ...]]] = []
+    size = 0
+    for row in rows:
+        length = len(str(row[3])) + 1
+        if not out or len(out[-1]) >= MAX_HEARTBEAT_BATCH or size + length > BATCH_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(row)
+        size += length
+    return out
 
 
 @dataclass
@@ -161,35 +178,76 @@ class HeartbeatSender:
         return count
 
     def send_due(self, now: float) -> int:
-        """POST each unacknowledged heartbeat whose retry time has come; how many were settled."""
+        """POST each unacknowledged heartbeat whose retry time has come, several to an oracle in one
+        request (POST /v1/heartbeats/batch); how many were settled."""
         rows = self.state.execute(
             "SELECT lease_id, sequence, oracle, body, attempts FROM heartbeat_outbox "
             "WHERE done = 0 AND next_attempt_at <= ? ORDER BY sequence, lease_id",
             (now,),
         )
+        by_oracle: dict[str, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            by_oracle.setdefault(str(row[2]), []).append(row)
         settled = 0
-        for lease_id, sequence, oracle, body, attempts in rows:
-            verdict = self._post(str(oracle), str(body))
-            key = (lease_id, sequence, oracle)
-            if verdict is None:
-                delay = backoff_delay(int(attempts))
-                self.state.execute(
-                    "UPDATE heartbeat_outbox SET attempts = attempts + 1, next_attempt_at = ? "
-                    "WHERE lease_id = ? AND sequence = ? AND oracle = ?",
-                    (now + delay, *key),
-                )
-                continue
-            self.state.execute(
-                "UPDATE heartbeat_outbox SET done = ? WHERE lease_id = ? AND sequence = ? AND oracle = ?",
-                (verdict, *key),
-            )
-            settled += 1
+        for oracle, due in by_oracle.items():
+            for chunk in _chunks(due):
+                verdicts = self._deliver(oracle, [str(row[3]) for row in chunk])
+                for (lease_id, sequence, _, _, attempts), verdict in zip(chunk, verdicts, strict=True):
+                    key = (lease_id, sequence, oracle)
+                    if verdict is None:
+                        self.state.execute(
+                            "UPDATE heartbeat_outbox SET attempts = attempts + 1, next_attempt_at = ? "
+                            "WHERE lease_id = ? AND sequence = ? AND oracle = ?",
+                            (now + backoff_delay(int(attempts)), *key),
+                        )
+                        continue
+                    self.state.execute(
+                        "UPDATE heartbeat_outbox SET done = ? WHERE lease_id = ? AND sequence = ? AND oracle = ?",
+                        (verdict, *key),
+                    )
+                    settled += 1
         # Acknowledged heartbeats older than a day of buckets are of no more use.
         self.state.execute(
             "DELETE FROM heartbeat_outbox WHERE done != 0 AND sequence < ?",
             (int(now) // self.interval - 86_400 // self.interval,),
         )
         return settled
+
+    def _deliver(self, oracle: str, bodies: list[str]) -> list[int | None]:
+        """Each body's verdict (see `_post`): one request for a single heartbeat, a batch for several."""
+        if len(bodies) == 1:
+            return [self._post(oracle, bodies[0])]
+        url = f"{oracle.rstrip('/')}/v1/heartbeats/batch"
+        content = '{"heartbeats":[' + ",".join(bodies) + "]}"
+        try:
+            response = self._client().post(url, content=content, headers={"content-type": "application/json"})
+        except httpx.HTTPError as exc:
+            log.debug("heartbeat batch to %s failed: %s", oracle, exc)
+            return [None] * len(bodies)
+        code = response.status_code
+        if code in (408, 429) or code >= 500:
+            return [None] * len(bodies)
+        results: Any = None
+        if code == 200:
+            try:
+                results = response.json().get("results")
+            except ValueError:
+                results = None
+        if not isinstance(results, list) or len(results) != len(bodies):
+            # An oracle without batches (404), or one that refused the batch as a whole: one at a time,
+            # so that each heartbeat gets its own answer.
+            return [self._post(oracle, body) for body in bodies]
+        return [self._verdict(oracle, r.get("code"), r) if isinstance(r, dict) else None for r in results]
+
+    def _verdict(self, oracle: str, code: Any, answer: Any) -> int | None:
+        if not isinstance(code, int):
+            return None
+        if 200 <= code < 300:
+            return 1
+        if 400 <= code < 500 and code not in (408, 429):
+            log.error("oracle %s refused a heartbeat: %d %s", oracle, code, str(answer)[:300])
+            return 2
+        return None
 
     def _post(self, oracle: str, body: str) -> int | None:
         """1: acknowledged; 2: refused for good (logged); None: try again later."""
@@ -199,10 +257,4 @@ class HeartbeatSender:
         except httpx.HTTPError as exc:
             log.debug("heartbeat to %s failed: %s", oracle, exc)
             return None
-        code = response.status_code
-        if 200 <= code < 300:
-            return 1
-        if 400 <= code < 500 and code not in (408, 429):
-            log.error("oracle %s refused a heartbeat: HTTP %d %s", oracle, code, response.text[:300])
-            return 2
-        return None
+        return self._verdict(oracle, response.status_code, response.text)

@@ -29,7 +29,11 @@ def test_intake_bench_small(tmp_path: Path) -> None:
     # Lease heartbeats in the same run, every one durable and acknowledged 202.
     beats = doc["heartbeats"]
     assert beats["statuses"] == {"202": 400} and beats["stored"] == 400 + doc["warmup_receipts"]
-    assert beats["latency_ms"]["p99"] > 0 and doc["heartbeats_over_receipts"] > 0
+    assert beats["latency_ms"]["p99"] > 0 and doc["single_heartbeats_over_receipts"] > 0
+    # And as workers send them, several to a request: each request 200, every heartbeat stored.
+    batched = doc["heartbeat_batches"]
+    assert batched["statuses"] == {"200": batched["requests"]} and 400 / 8 <= batched["requests"] <= 400
+    assert batched["stored"] == 400 + doc["warmup_receipts"] and doc["heartbeats_over_receipts"] > 0
 
 
 def test_settle_bench_small(tmp_path: Path) -> None:

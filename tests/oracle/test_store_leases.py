@@ -63,6 +63,22 @@ def beat(lease: int, seq: int, struct: bytes = b"\x01" * 32, up: bool = True) ->
     )
 
 
+def test_a_batch_of_heartbeats_is_one_commit_in_order(open_store: Opener) -> None:
+    store = open_store()
+    assert store.add_heartbeat(beat(1, 9)).result(10).kind == "stored"
+    commits = store.commits
+    batch = [beat(1, 9, struct=b"\x02" * 32), beat(1, 10), beat(2, 10), beat(1, 10, up=False)]
+    outcomes = store.add_heartbeats(batch).result(10)
+    assert [o.kind for o in outcomes] == ["duplicate", "stored", "stored", "duplicate"]
+    assert outcomes[0].record is not None and outcomes[0].record.struct_hash == b"\x01" * 32
+    assert outcomes[3].record is not None and outcomes[3].record.service_up  # the first in the list counts
+    assert store.commits == commits + 1
+    store.close()
+    reopened = open_store()
+    assert [(h.lease_id, h.sequence) for h in reopened.heartbeats(1, 0, 100)] == [(1, 9), (1, 10)]
+    assert [(h.lease_id, h.sequence) for h in reopened.heartbeats(2, 0, 100)] == [(2, 10)]
+
+
 def attempt(tx: str, nonce: int) -> TxAttempt:
     return TxAttempt(tx, 0, nonce, b"raw" + tx.encode(), 10, 1, 0.0)
 

@@ -257,3 +257,80 @@ def test_a_probe_runs_on_the_leases_gpu(cuda: None) -> None:
     # The CUDA path, not the CPU: a slot with no such GPU fails instead of falling back.
     with pytest.raises(ProbeError, match="cuda:99"):
         answer_probe({"leaseId": 1, "seed": 3, "n": 64}, lambda lid: [99], True)
+
+
+class BatchOracle:
+    """A mock oracle that takes /v1/heartbeats/batch (answering each item from `item_codes`), or, with
+    `batches=False`, only single heartbeats (404 on the batch path, as an older oracle)."""
+
+    def __init__(self, item_codes: list[int] | None = None, batches: bool = True) -> None:
+        self.item_codes = list(item_codes or [])
+        self.batches = batches
+        self.requests: list[tuple[str, int]] = []  # (path, heartbeats in the request)
+        self.took: list[tuple[int, int]] = []  # (lease, sequence) acknowledged
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        doc = json.loads(request.content)
+        if request.url.path.endswith("/batch"):
+            if not self.batches:
+                self.requests.append((request.url.path, 0))
+                return httpx.Response(404, json={"error": "not_found"})
+            beats = doc["heartbeats"]
+            self.requests.append((request.url.path, len(beats)))
+            results = []
+            for beat in beats:
+                code = self.item_codes.pop(0) if self.item_codes else 202
+                if code < 300:
+                    self.took.append((beat["leaseId"], beat["sequence"]))
+                results.append({"code": code, **({"error": "bad"} if code >= 400 else {"status": "stored"})})
+            return httpx.Response(200, json={"results": results})
+        self.requests.append((request.url.path, 1))
+        self.took.append((doc["leaseId"], doc["sequence"]))
+        return httpx.Response(202, json={"status": "stored"})
+
+
+def test_several_leases_go_to_an_oracle_in_one_batch_and_each_answer_counts(tmp_path: Path) -> None:
+    state = WorkerState(tmp_path / "w.sqlite")
+    for lease_id in (1, 2, 3):
+        _lease_row(state, lease_id)
+    oracle = BatchOracle([202, 503, 422])  # lease 2 busy: retried; lease 3 refused: final
+    live = [LeaseLiveness(i, [i], 100 + i, True) for i in (1, 2, 3)]
+    sender = HeartbeatSender(
+        state=state, private_key=bytes(Account.create().key), provider=PROVIDER, domain=DOMAIN,
+        oracles=["http://o1"], live=lambda: live, interval=30, transport=httpx.MockTransport(oracle),
+    )  # fmt: skip
+    t = 1_700_000_010
+    sender.tick(t)
+    assert oracle.requests == [("/v1/heartbeats/batch", 3)]
+    rows = state.execute("SELECT lease_id, done, attempts FROM heartbeat_outbox ORDER BY lease_id")
+    assert rows == [(1, 1, 0), (2, 0, 1), (3, 2, 0)]
+    sender.send_due(t + 60)  # only lease 2 is due again: alone, it goes as a single heartbeat
+    assert oracle.requests[-1] == ("/v1/heartbeats", 1)
+    assert sorted(oracle.took) == [(1, t // 30), (2, t // 30)]
+
+
+def test_an_oracle_without_batches_gets_the_heartbeats_one_by_one(tmp_path: Path) -> None:
+    state = WorkerState(tmp_path / "w.sqlite")
+    for lease_id in (1, 2):
+        _lease_row(state, lease_id)
+    oracle = BatchOracle(batches=False)
+    live = [LeaseLiveness(i, [i], 100 + i, True) for i in (1, 2)]
+    sender = HeartbeatSender(
+        state=state, private_key=bytes(Account.create().key), provider=PROVIDER, domain=DOMAIN,
+        oracles=["http://o1"], live=lambda: live, interval=30, transport=httpx.MockTransport(oracle),
+    )  # fmt: skip
+    sender.tick(1_700_000_010)
+    assert oracle.requests == [("/v1/heartbeats/batch", 0), ("/v1/heartbeats", 1), ("/v1/heartbeats", 1)]
+    assert state.execute("SELECT done FROM heartbeat_outbox") == [(1,), (1,)]
+
+
+def test_batches_are_cut_by_count_and_by_bytes() -> None:
+    from gpusettle.leases.models import MAX_HEARTBEAT_BATCH
+    from gpusettle.worker.heartbeat import BATCH_BYTES, _chunks
+
+    small = [(i, 0, "o", "x" * 100, 0) for i in range(MAX_HEARTBEAT_BATCH * 2 + 1)]
+    assert [len(c) for c in _chunks(small)] == [MAX_HEARTBEAT_BATCH, MAX_HEARTBEAT_BATCH, 1]
+    big = [(i, 0, "o", "x" * (BATCH_BYTES // 3), 0) for i in range(7)]
+    chunks = _chunks(big)
+    assert [len(c) for c in chunks] == [2, 2, 2, 1]
+    assert all(sum(len(r[3]) + 1 for r in c) <= BATCH_BYTES for c in chunks)

@@ -67,33 +67,37 @@ class LeaseSQLStore(GroupCommitStore[C]):
     # -- heartbeats and probes -------------------------------------------------------------------------
 
     def add_heartbeat(self, heartbeat: NewHeartbeat) -> Future[HeartbeatOutcome]:
-        def op(conn: C) -> HeartbeatOutcome:
-            inserted = self._exec(
-                conn,
-                f"INSERT INTO heartbeats ({_HEARTBEAT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (lease_id, sequence) DO NOTHING",
-                (
-                    heartbeat.lease_id,
-                    heartbeat.sequence,
-                    heartbeat.provider,
-                    heartbeat.signer,
-                    heartbeat.timestamp,
-                    int(heartbeat.service_up),
-                    heartbeat.struct_hash,
-                    heartbeat.body,
-                    time.time(),
-                ),
-            ).rowcount
-            if inserted == 1:
-                return HeartbeatOutcome("stored")
-            row = self._exec(
-                conn,
-                f"SELECT {_HEARTBEAT_COLUMNS} FROM heartbeats WHERE lease_id = ? AND sequence = ?",
-                (heartbeat.lease_id, heartbeat.sequence),
-            ).fetchone()
-            return HeartbeatOutcome("duplicate", _heartbeat(row))
+        return self._submit(lambda conn: self._insert_heartbeat(conn, heartbeat), atomic=True)
 
-        return self._submit(op, atomic=True)
+    def add_heartbeats(self, heartbeats: Sequence[NewHeartbeat]) -> Future[list[HeartbeatOutcome]]:
+        batch = list(heartbeats)
+        return self._submit(lambda conn: [self._insert_heartbeat(conn, h) for h in batch], atomic=True)
+
+    def _insert_heartbeat(self, conn: C, heartbeat: NewHeartbeat) -> HeartbeatOutcome:
+        inserted = self._exec(
+            conn,
+            f"INSERT INTO heartbeats ({_HEARTBEAT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (lease_id, sequence) DO NOTHING",
+            (
+                heartbeat.lease_id,
+                heartbeat.sequence,
+                heartbeat.provider,
+                heartbeat.signer,
+                heartbeat.timestamp,
+                int(heartbeat.service_up),
+                heartbeat.struct_hash,
+                heartbeat.body,
+                time.time(),
+            ),
+        ).rowcount
+        if inserted == 1:
+            return HeartbeatOutcome("stored")
+        row = self._exec(
+            conn,
+            f"SELECT {_HEARTBEAT_COLUMNS} FROM heartbeats WHERE lease_id = ? AND sequence = ?",
+            (heartbeat.lease_id, heartbeat.sequence),
+        ).fetchone()
+        return HeartbeatOutcome("duplicate", _heartbeat(row))
 
     def heartbeats(self, lease_id: int, from_sequence: int, to_sequence: int) -> list[StoredHeartbeat]:
         rows = self._rows(

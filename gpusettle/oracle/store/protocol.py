@@ -370,6 +370,11 @@ class Store(Protocol):
         after the commit."""
         ...
 
+    def add_heartbeats(self, heartbeats: Sequence[NewHeartbeat]) -> Future[list[HeartbeatOutcome]]:
+        """`add_heartbeat` for each, in order, as one operation of one commit (a batch from one worker);
+        a later heartbeat for a (lease, sequence) earlier in the list is a duplicate of it."""
+        ...
+
     def heartbeats(self, lease_id: int, from_sequence: int, to_sequence: int) -> list[StoredHeartbeat]:
         """A lease's heartbeats with from_sequence <= sequence < to_sequence, in sequence order."""
         ...
