@@ -443,7 +443,9 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     function closeUnruledDispute(uint256 jobId) external;
 
     /// @notice Arbiter: a running job's result was found fraudulent (e.g. a failed Freivalds check). The client
-    /// is refunded in full and compensated from the slash, the provider is jailed.
+    /// is refunded in full and compensated from the slash, the provider is jailed. The slash takes the job's
+    /// collateral, then the provider's free and unbonding stake; never stake locked for other work, nor timeout
+    /// slashes held for dispute rulings (those back the disputes of earlier settlements and go to their clients).
     function reportFraud(uint256 jobId, bytes32 evidenceHash) external;
 
     /// @notice The provider withdraws its credited earnings.

@@ -337,7 +337,7 @@ contract JobEscrowDesk is JobEscrowBase {
         uint256 withheld = uint128(_withheld[jobId]);
         if (withheld != 0) delete _withheld[jobId];
         (uint256 slashed, uint256 compensation, uint256 leftover) = _penalize(
-            t.provider, deposit * m.disputeSlashBps / BPS, paid > floor ? paid : floor, withheld, reserve
+            t.provider, deposit * m.disputeSlashBps / BPS, paid > floor ? paid : floor, withheld, reserve, true
         );
         // The ruling took what it needed of the withheld pay: the rest was earned as any payout the stake covers.
         if (leftover != 0) _creditWithheld(jobId, t.provider, leftover);
@@ -359,8 +359,11 @@ contract JobEscrowDesk is JobEscrowBase {
         _releaseJobGpus(jobId, c.gpuCount);
         ++_ledgers[t.provider].disputesLost;
         uint256 amount = deposit * _jobMeta[jobId].disputeSlashBps / BPS;
-        // A running job has no withheld pay, so nothing is left over.
-        (uint256 slashed, uint256 compensation,) = _penalize(t.provider, amount, deposit, 0, 0);
+        // A running job has no withheld pay, so nothing is left over. Nor does a fraud report draw on timeout slashes
+        // held for rulings: they back the disputes of the settlements disputable when they were taken, and paying
+        // them to this job's client would let a provider pay a second wallet of its own with another client's claim
+        // (outside review of 2026-12-03).
+        (uint256 slashed, uint256 compensation,) = _penalize(t.provider, amount, deposit, 0, 0, false);
         _tokensOut(deposit + compensation);
         emit FraudReported(jobId, evidenceHash, slashed, compensation);
         _token.safeTransfer(c.client, deposit + compensation);
@@ -369,13 +372,17 @@ contract JobEscrowDesk is JobEscrowBase {
     /// @dev Slash into this contract, keep up to `cap` for the client and credit the rest to the treasury; jail.
     /// The order: what backs this job alone, its `reserve` (released into free stake just before) and then its
     /// withheld pay (`withheld`, already in this contract); then the provider's other free stake and its unbonding
-    /// stake, which other pending rulings may need; then timeout slashes held for rulings (other clients'
-    /// compensation, so only after the provider's own). Stake locked for other clients' work is never taken, so
-    /// bonded >= locked always holds. `leftover`: the withheld pay not drawn.
-    function _penalize(address provider, uint256 amount, uint256 cap, uint256 withheld, uint256 reserve)
-        private
-        returns (uint256 slashed, uint256 compensation, uint256 leftover)
-    {
+    /// stake, which other pending rulings may need; then, for a dispute's ruling (`fromHold`), timeout slashes held for
+    /// rulings (other clients' compensation, so only after the provider's own). Stake locked for other clients' work
+    /// is never taken, so bonded >= locked always holds. `leftover`: the withheld pay not drawn.
+    function _penalize(
+        address provider,
+        uint256 amount,
+        uint256 cap,
+        uint256 withheld,
+        uint256 reserve,
+        bool fromHold
+    ) private returns (uint256 slashed, uint256 compensation, uint256 leftover) {
         leftover = withheld;
         if (withheld != 0) {
             uint256 first = Math.min(amount, reserve);
@@ -395,7 +402,7 @@ contract JobEscrowDesk is JobEscrowBase {
             slashed = _staking.slash(provider, amount, address(this), _books[provider].locked);
             _tokensIn(slashed);
         }
-        if (amount > slashed) {
+        if (fromHold && amount > slashed) {
             Hold storage h = _holds[provider];
             uint256 fromHold = Math.min(amount - slashed, h.held);
             // Safe: fromHold <= held.

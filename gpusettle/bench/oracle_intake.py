@@ -497,7 +497,10 @@ def run(options: BenchOptions) -> BenchReport:
         (tmp_dir / "workers.json").write_text(json.dumps(workers))
         (tmp_dir / "bodies.jsonl").write_text("\n".join(b.decode() for b in bodies) + "\n")
         (tmp_dir / "heartbeats.jsonl").write_text("\n".join(b.decode() for b in beats) + "\n")
-        warm_batches, measured_batches = _heartbeat_batches(beats[:warmup]), _heartbeat_batches(beats[warmup:])
+        warm_batches, measured_batches = (
+            _heartbeat_batches(beats[:warmup]),
+            _heartbeat_batches(beats[warmup:]),
+        )
         (tmp_dir / "heartbeat-batches.jsonl").write_text(
             "\n".join(b.decode() for b in warm_batches + measured_batches) + "\n"
         )

@@ -333,7 +333,11 @@ class OracleApp:
                 await fast(scope, receive, send)
             elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/heartbeats":
                 await beats(scope, receive, send)
-            elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/heartbeats/batch":
+            elif (
+                scope["type"] == "http"
+                and scope["method"] == "POST"
+                and scope["path"] == "/v1/heartbeats/batch"
+            ):
                 await beats(scope, receive, send, batch=True)
             else:
                 await routes(scope, receive, send)

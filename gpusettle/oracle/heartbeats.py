@@ -34,7 +34,7 @@ from ..leases.models import (
 from ..leases.uptime import Uptime, uptime
 from .leaseview import LeaseTermsCache
 from .metrics import OracleMetrics
-from .store import HeartbeatOutcome, NewHeartbeat, Store, StoredHeartbeat, StoreUnavailableError
+from .store import NewHeartbeat, Store, StoredHeartbeat, StoreUnavailableError
 
 __all__ = ["HeartbeatIntake", "HeartbeatSettings", "lease_uptime", "stored_heartbeats"]
 
@@ -266,7 +266,9 @@ class HeartbeatIntake:
         taken = await self._take([(sub, sub.model_dump_json()) for _, sub in parsed])
         for (index, _), answer in zip(parsed, taken, strict=True):
             answers[index] = answer
-        return 200, {"results": [{"code": code, **doc} for code, doc in (a for a in answers if a is not None)]}
+        return 200, {
+            "results": [{"code": code, **doc} for code, doc in (a for a in answers if a is not None)]
+        }
 
     def _parse_batch(self, body: bytes) -> list[HeartbeatSubmission | Answer] | Answer:
         try:

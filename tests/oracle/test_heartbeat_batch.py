@@ -42,7 +42,12 @@ def http(store: SQLiteStore, tmp_path: Path) -> Iterator[TestClient]:
     leases = StaticLeaseView(
         CHAIN_ID,
         LEASE_ESCROW,
-        {1: lease_terms(1), 2: lease_terms(2, status=1), 3: lease_terms(3, provider=OTHER), 4: lease_terms(4)},
+        {
+            1: lease_terms(1),
+            2: lease_terms(2, status=1),
+            3: lease_terms(3, provider=OTHER),
+            4: lease_terms(4),
+        },
     )
     app = lease_app(store, tmp_path / "results", leases)
     with TestClient(app.asgi()) as client:
@@ -59,7 +64,9 @@ def bucket(k: int) -> int:
     return (int(time.time()) // INTERVAL - k) * INTERVAL
 
 
-def test_each_heartbeat_gets_its_own_answer_in_order(http: TestClient, store: SQLiteStore, tmp_path: Path) -> None:
+def test_each_heartbeat_gets_its_own_answer_in_order(
+    http: TestClient, store: SQLiteStore, tmp_path: Path
+) -> None:
     first = heartbeat_doc(1, ts=bucket(0))
     forged = heartbeat_doc(4, ts=bucket(0))
     forged["signature"] = "0x" + "00" * 65
@@ -85,7 +92,9 @@ def test_each_heartbeat_gets_its_own_answer_in_order(http: TestClient, store: SQ
     assert all(r["reason"] and r["hint"] for r in results if r["code"] >= 400)
     # Durable before the answer: another connection sees exactly the three good ones.
     with sqlite3.connect(tmp_path / "oracle.sqlite") as conn:
-        rows = conn.execute("SELECT lease_id, sequence, service_up FROM heartbeats ORDER BY lease_id, sequence")
+        rows = conn.execute(
+            "SELECT lease_id, sequence, service_up FROM heartbeats ORDER BY lease_id, sequence"
+        )
         assert rows.fetchall() == [
             (1, bucket(1) // INTERVAL, 1),
             (1, bucket(0) // INTERVAL, 1),

@@ -277,11 +277,12 @@ class World:
         return taken
 
     def penalize(self, provider: str, amount: int, cap: int, job: Job | None = None,
-                 reserve: int = 0) -> tuple[int, int]:
+                 reserve: int = 0, from_hold: bool = True) -> tuple[int, int]:
         """Slash into the escrow, keep up to `cap` for the client, the rest to the treasury's fees; jail. With
         withheld pay: the job's own reserve (free stake now), then its withheld pay (what is left of it goes to the
         provider's earnings), then the provider's other free and unbonding stake; without: free then unbonding
-        stake. Only then the hold of other clients' timeout slashes."""
+        stake. Only then, for a dispute's ruling (`from_hold`; not a fraud report), the hold of other clients'
+        timeout slashes."""
         if job is not None and job.withheld:
             slashed = self.slash(provider, min(amount, reserve), self.escrow)
             take = min(amount - slashed, job.withheld)
@@ -292,10 +293,11 @@ class World:
                 slashed += self.slash(provider, amount - slashed, self.escrow)
         else:
             slashed = self.slash(provider, amount, self.escrow)
-        hold = self.holds[provider]
-        from_hold = min(amount - slashed, hold[0])
-        hold[0] -= from_hold
-        slashed += from_hold
+        if from_hold:
+            hold = self.holds[provider]
+            drawn = min(amount - slashed, hold[0])
+            hold[0] -= drawn
+            slashed += drawn
         compensation = min(slashed, cap)
         self.fees += slashed - compensation
         self.stakes[provider].jailed = True
@@ -848,7 +850,8 @@ class World:
         book = self.books[job.provider]
         book.locked -= job.collateral
         book.disputes_lost += 1
-        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, job.deposit)
+        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, job.deposit,
+                                              from_hold=False)
         self.move(self.escrow, job.client, job.deposit + compensation)
         self.moves[job_id] += 1
         return [], (slashed, compensation)
