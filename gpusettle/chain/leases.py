@@ -461,6 +461,19 @@ class Leases:
             lease_id,
         )
 
+    def earnings(self, provider: str) -> int:
+        """What checkpoints credited `provider` and it has not withdrawn yet (0 without a LeaseEscrow)."""
+        try:
+            escrow = self.escrow
+        except ConfigError:
+            return 0
+        record = self.gs._call(escrow, "providerRecord", to_checksum_address(provider))
+        return int(record[1])
+
+    def plan_withdraw_earnings(self, sender: str) -> TxPlan:
+        """Plan LeaseEscrow.withdrawEarnings: what lease checkpoints paid the provider."""
+        return self.chain.plan_call("withdraw lease earnings", sender, self.escrow, "withdrawEarnings")
+
     def plan_release_collateral(self, sender: str, lease_ids: list[int]) -> TxPlan:
         """Plan releaseLeaseCollateral: ended leases' collateral and reserve back to free stake, withheld pay to
         earnings (anyone may call it)."""

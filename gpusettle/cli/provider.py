@@ -127,19 +127,37 @@ def provider_withdraw_stake() -> None:
 @provider.command("withdraw-earnings")
 @shared_options
 def provider_withdraw_earnings() -> None:
-    """Withdraw EARNINGS: what settled jobs paid you (not your stake: see unstake / withdraw-stake)."""
+    """Withdraw EARNINGS: what settled jobs and lease checkpoints paid you (not your stake: see unstake /
+    withdraw-stake). One transaction per escrow that holds some."""
+    from .lease import leases_of
+
     c = get_ctx()
     client = c.client()
     address = c.address()
-    earned = client.provider_record(address).earnings
-    if earned == 0:
+    leases = leases_of(c)
+    from_jobs = client.provider_record(address).earnings
+    from_leases = leases.earnings(address)
+    if from_jobs == 0 and from_leases == 0:
         raise ConfigError(
             f"{address} has no earnings to withdraw",
-            "earnings come from settled jobs; see `gpusettle provider status`",
+            "earnings come from settled jobs and lease checkpoints; see `gpusettle provider status`",
         )
-    out = c.send(client.plan_withdraw_earnings(address), what="earnings withdrawn")
-    got = sum(int(e.args.get("amount", 0)) for e in out.events if e.name == "EarningsWithdrawn") or earned
-    c.emit({"tx": out.summary(), "withdrawn": got}, f"withdrew {client.fmt(got)} of earnings")
+    txs = []
+    got = 0
+    for earned, plan, what in (
+        (from_jobs, client.plan_withdraw_earnings, "job earnings withdrawn"),
+        (from_leases, leases.plan_withdraw_earnings, "lease earnings withdrawn"),
+    ):
+        if earned == 0:
+            continue
+        out = c.send(plan(address), what=what)
+        txs.append(out.summary())
+        got += sum(int(e.args.get("amount", 0)) for e in out.events if e.name == "EarningsWithdrawn") or earned
+    c.emit(
+        {"txs": txs, "tx": txs[-1], "withdrawn": got, "from_jobs": from_jobs, "from_leases": from_leases},
+        f"withdrew {client.fmt(got)} of earnings ({client.fmt(from_jobs)} from jobs, "
+        f"{client.fmt(from_leases)} from leases)",
+    )
 
 
 @provider.command("withdraw", hidden=True)
@@ -160,11 +178,14 @@ def provider_status(who: str | None) -> None:
 
     Two things can be withdrawn: earnings (`withdraw-earnings`, any time) and unstaked stake
     (`unstake`, then `withdraw-stake` after the unbonding period)."""
+    from .lease import leases_of
+
     c = get_ctx()
     client = c.client()
     address = c.resolve_address(who) if who else c.address()
     info = client.stake_info(address)
     record = client.provider_record(address)
+    lease_earnings = leases_of(c).earnings(address)
     min_stake, _ = client.staking_parameters()
     now = client.chain.timestamp()
     worker_eth = client.chain.balance(info.worker) if info.worker else None
@@ -180,6 +201,7 @@ def provider_status(who: str | None) -> None:
         "free": info.free,
         "unstakeable": info.unstakeable,
         "earnings": record.earnings,
+        "lease_earnings": lease_earnings,
         "min_stake": min_stake,
         "record": asdict(record),
         "symbol": client.symbol,
@@ -227,8 +249,12 @@ def provider_status(who: str | None) -> None:
             f"{record.gpu_seconds_served:,} GPU-seconds served, {f(record.total_slashed)} slashed"
         )
         click.echo(
-            f"earnings          {f(record.earnings)}"
-            + ("  (withdraw with `gpusettle provider withdraw-earnings`)" if record.earnings else "")
+            f"earnings          {f(record.earnings)} from jobs, {f(lease_earnings)} from leases"
+            + (
+                "  (withdraw with `gpusettle provider withdraw-earnings`)"
+                if record.earnings or lease_earnings
+                else ""
+            )
         )
         if worker_eth is not None:
             click.echo(
