@@ -206,7 +206,23 @@ def dev_up(no_worker: bool, price: str, simulate_gpus: int | None, allow_command
     try:
         anvil = ManagedProcess(
             "anvil",
-            [anvil_binary(), "--port", str(rpc_port), "--chain-id", "31337", "--gas-limit", "30000000"],
+            # A block every second besides one per transaction (--mixed-mining), as on a real chain: the chain's
+            # clock moves while nothing is sent, so leases' checkpoints (timed by block time) come due on an idle
+            # chain. Anvil's old block states go to the stack's own directory, removed with it.
+            [
+                anvil_binary(),
+                "--port",
+                str(rpc_port),
+                "--chain-id",
+                "31337",
+                "--gas-limit",
+                "30000000",
+                "--block-time",
+                "1",
+                "--mixed-mining",
+                "--cache-path",
+                str(state / "anvil-states"),
+            ],
             logs / "anvil.log",
         ).start()
         stack.processes.append(anvil)

@@ -71,6 +71,20 @@ def test_dev_up_says_where_everything_is(shell: Shell) -> None:
     assert not stale.exists() or stale.read_bytes() != b"an earlier dev chain's index"
 
 
+def test_dev_chain_clock_moves_while_idle(shell: Shell) -> None:
+    """Leases are checkpointed by block time: on an idle dev chain a closed lease's final checkpoint must still come
+    due (a newcomer's lease waited for a transaction that never came)."""
+    import time
+
+    from web3 import Web3
+
+    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{shell.rpc_port}"))
+    first = w3.eth.get_block("latest")
+    time.sleep(3.5)
+    later = w3.eth.get_block("latest")
+    assert later["number"] >= first["number"] + 2 and later["timestamp"] >= first["timestamp"] + 2
+
+
 def test_rent_out_my_gpus_to_withdrawn_earnings(shell: Shell, blocks: dict[str, list[str]]) -> None:
     earnings = 0
     for line in blocks["rent-out"]:
