@@ -242,6 +242,7 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     mapping(uint256 jobId => uint256) internal _withheld;
     // What a fraud report's slash could not take (the provider's stake locked for other work), owed to the job's
     // client and frozen in the provider's disputeFrozen until collected (outside review of 2026-12-03). Appended.
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): the desk writes it, the escrow reads it (fraudDebt); Slither analyses each contract alone
     mapping(uint256 jobId => uint256) internal _fraudDebts;
 
     constructor(IERC20 token_, IProviderStaking staking_, address governance)
