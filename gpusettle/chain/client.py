@@ -627,6 +627,10 @@ class Gpusettle:
         """Pay of settled job `job_id` the escrow withholds until its dispute window closes (0 if none)."""
         return int(self._call(self.escrow, "withheldPay", job_id))
 
+    def min_run_time(self) -> int:
+        """Seconds a job's deadline must leave after its acceptance (JobParameter.MinRunTime)."""
+        return int(self._call(self.escrow, "minRunTime"))
+
     def fraud_debt(self, job_id: int) -> int:
         """What job `job_id`'s fraud report could not slash yet and still owes its client (0 if none)."""
         return int(self._call(self.escrow, "fraudDebt", job_id))

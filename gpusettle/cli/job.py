@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
+from eth_utils.address import to_checksum_address
 
 from ..chain.client import Gpusettle
 from ..errors import ConfigError, GpusettleError, InsufficientAllowanceError, InsufficientFundsError
@@ -141,6 +142,31 @@ def _terms(c: Ctx, offer_id: int, gpu_seconds: int, deadline: int, gpus: int | N
     return terms
 
 
+def _refuse_before_sending(client: Gpusettle, sender: str, terms: JobTerms, now: int) -> None:
+    """What the escrow would refuse anyway, refused before an approve or a spec upload is sent: a provider as its
+    own client (staking wallet or worker key), and a deadline too close for the minimum run time."""
+    worker = client.stake_info(terms.provider).worker
+    if to_checksum_address(sender) in {to_checksum_address(terms.provider), *([worker] if worker else [])}:
+        role = (
+            "staking wallet"
+            if to_checksum_address(sender) == to_checksum_address(terms.provider)
+            else "worker key"
+        )
+        raise ConfigError(
+            f"{sender} is the {role} of provider {terms.provider}, which offers offer {terms.offer_id}: a provider "
+            "cannot open work on its own offers",
+            "open the job from a client account (--account), not from the provider's staking wallet or worker key",
+        )
+    min_run = client.min_run_time()
+    earliest = now + min_run
+    if terms.deadline < earliest:
+        raise ConfigError(
+            f"the deadline {fmt_time(terms.deadline, now)} leaves less than the minimum run time "
+            f"({min_run:,} s) after now",
+            f"give a --deadline at or after {fmt_time(earliest, now)} (e.g. --deadline {max(min_run // 3600 + 1, 2)}h)",
+        )
+
+
 def _publish(c: Ctx, spec: JobSpec, where: str) -> str:
     """Put `spec` where workers fetch specs; returns a sentence saying where it went."""
     import httpx
@@ -243,6 +269,7 @@ def job_create(
     terms = _terms(c, offer_id, gpu_seconds, parse_duration_or_time(deadline, now), gpus)
     deposit = terms.deposit
     sender = c.address()
+    _refuse_before_sending(client, sender, terms, now)
     have = client.token_balance(sender)
     if have < deposit:
         raise InsufficientFundsError(
