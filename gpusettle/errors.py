@@ -181,6 +181,40 @@ _CONTRACT_HINTS: dict[str, str] = {
     "JobEscrowLengthMismatch": "pass exactly one worker signature per receipt",
     "JobEscrowEmptyBatch": "pass at least one receipt",
     "JobEscrowNothingToClaim": "nothing is owed to this account right now",
+    "LeaseEscrowUnknownLease": "check the lease id: `gpusettle lease list` (yours as client) or `gpusettle provider lease "
+    "list` (yours as provider)",
+    "LeaseEscrowWrongStatus": "see what the lease is doing now: `gpusettle lease status LEASE_ID`",
+    "LeaseEscrowZeroAmount": "give an amount above zero",
+    "LeaseEscrowInvalidEndTime": "give an end time later than now and within the longest lease, or none (open-ended)",
+    "LeaseEscrowInvalidDeposit": "deposit at least one second of the lease's rate (--deposit or --for)",
+    "LeaseEscrowAcceptanceClosed": "the acceptance deadline passed: the client can cancel the lease for a full refund",
+    "LeaseEscrowProviderJailed": "this provider is jailed and takes no new work: pick another offer",
+    "LeaseEscrowBelowMinimumStake": "the provider's stake fell below the minimum: it must stake more before accepting",
+    "LeaseEscrowCancelNotAllowed": "before the acceptance deadline only the client may cancel (the provider may "
+    "decline); anyone may cancel after it",
+    "LeaseEscrowSelfDealing": "a provider cannot lease its own offers, from its staking wallet or its worker key",
+    "LeaseEscrowExpiryNotReached": "the final checkpoint may still land: claim the expiry after the time given",
+    "LeaseEscrowNoCheckpoint": "there is no checkpoint to dispute yet: wait for the first one",
+    "LeaseEscrowDisputeWindowClosed": "the last checkpoint can no longer be disputed",
+    "LeaseEscrowAlreadyDisputed": "that checkpoint is disputed already: wait for the ruling, or dispute a later one",
+    "LeaseEscrowCollateralStillNeeded": "the collateral stays locked until the last checkpoint's dispute window "
+    "closes: release it after the time given (`gpusettle provider lease release-collateral`)",
+    "LeaseEscrowNothingToClaim": "nothing is owed to this account right now",
+    "LeaseEscrowOpeningPaused": "new leases are paused by the guardian; running leases, closing and refunds go on: "
+    "try again later",
+    "LeaseEscrowSettlementPaused": "checkpoints are paused by the guardian for a bounded time; they resume by themselves",
+    "LeaseEscrowInvalidMaxClass": "accept class 0 (dedicated only), 1 (up to reclaimable) or 2 (any)",
+    "LeaseEscrowImpossibleCheckpoint": "the oracles attested an impossible period: report it to the oracle operators",
+    "LeaseEscrowEmptyBatch": "pass at least one checkpoint",
+    "LeaseEscrowMalformedSignature": "re-sign: signatures must be 65 bytes with a low s",
+    "LeaseEscrowOracleSignersNotSorted": "order the oracle signatures by ascending signer address, each once",
+    "LeaseEscrowNotOracle": "only members of the job escrow's current oracle set may attest checkpoints",
+    "LeaseEscrowAttestationBelowThreshold": "collect signatures from at least the threshold of oracles",
+    "LeaseEscrowRulingDeadlineNotReached": "the arbiter may still rule: lapse the dispute after the time given",
+    "LeaseEscrowRulingDeadlinePassed": "the ruling deadline passed: the dispute can only lapse now",
+    "LeaseEscrowSettlementPauseCoolingDown": "a new checkpoint pause waits out the cooldown: try again after the "
+    "time given",
+    "LeaseEscrowParameterOutOfRange": "choose a value inside the parameter's hard range",
     "JobEscrowNoFraudDebt": "this job owes no fraud debt: its fraud report's slash was paid in full, or the debt was "
     "collected (`gpusettle job status JOB_ID`)",
     "JobEscrowFraudDebtNotCollectable": "all of the provider's stake is locked for other work right now; collect "
