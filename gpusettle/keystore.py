@@ -30,6 +30,7 @@ __all__ = [
     "PASSWORD_ENV",
     "Keystore",
     "default_keystore_dir",
+    "hidden_prompt",
     "resolve_password",
 ]
 
@@ -329,9 +330,20 @@ def _mnemonic_problem(exc: Exception) -> str:
     return "wrong word count or checksum"
 
 
-def _prompt_password(label: str, confirm: bool) -> str:
-    value: str = click.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True)
+def hidden_prompt(label: str, confirm: bool = False) -> str:
+    """Ask for a secret without echoing it. Without a terminal, Python's getpass warns that it cannot hide the
+    input before reading it anyway: that warning (a file path and a line of code) is not for the user."""
+    import getpass
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", getpass.GetPassWarning)
+        value: str = click.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True)
     return value
+
+
+def _prompt_password(label: str, confirm: bool) -> str:
+    return hidden_prompt(label, confirm)
 
 
 def resolve_password(

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError, KeystoreError
-from ..keystore import PASSWORD_ENV
+from ..keystore import PASSWORD_ENV, hidden_prompt
 from .context import ask_password, get_ctx, shared_options
 from .jobspec import encryption_key
 
@@ -34,7 +34,7 @@ def _read_secret(path: str | None, label: str) -> str:
         except OSError as exc:
             raise KeystoreError(f"cannot read {path}: {exc.strerror}", "check the path") from None
     try:
-        value: str = click.prompt(label, hide_input=True, err=True)
+        value = hidden_prompt(label)
     except click.Abort:
         raise KeystoreError(
             f"no {label.lower()} was given", "type it at the prompt or pass --secret-file PATH"
