@@ -33,6 +33,8 @@ help:
 	@echo "make bench     receipt verification throughput and oracle figures"
 	@echo "make typecheck mypy --strict on the gpusettle package"
 	@echo "make audit     slither (all detectors) + slither-check-erc on the contracts; fails on unexplained high/medium"
+	@echo "make networks  add the public test networks (Sepolia, Base Sepolia, Arbitrum Sepolia) to brownie's config"
+	@echo "make clean     remove build/, reports/ and the bootstrap stamps (the venv and npm packages stay)"
 
 $(STAMP)/venv: pyproject.toml constraints.txt
 	@mkdir -p $(STAMP)

@@ -291,11 +291,13 @@ def offer() -> None:
 
 
 def _price(c: Ctx, text: str) -> int:
-    base = parse_price(text, c.client().decimals)
+    client = c.client()
+    base = parse_price(text, client.decimals)
     if base > MAX_OFFER_PRICE:
         raise InvalidPriceError(
             text,
-            f"it is above the highest price an offer can carry ({MAX_OFFER_PRICE} base units per GPU-second)",
+            f"it is above the highest price an offer can carry: {format_units(MAX_OFFER_PRICE, client.decimals)} "
+            f"{client.symbol} per GPU-second ({format_units(MAX_OFFER_PRICE * 3600, client.decimals)} per GPU-hour)",
         )
     return base
 

@@ -279,6 +279,13 @@ def test_job_list_without_a_filter_lists_the_callers_jobs(gs: Cli, stack: dict[s
     assert all(isinstance(j["deposit"], str) for j in mine)
 
 
+def test_an_offer_price_above_the_cap_is_refused_in_tokens(gs: Cli, stack: dict[str, Any]) -> None:
+    res = gs("provider", "offer", "add", "--this-machine", "--price", "100/s", *_signed("prov"), ok=False)
+    # The cap (uint64 base units per GPU-second) is said in tokens, as the price was given, and per GPU-hour.
+    assert "highest price an offer can carry: 18.446744073709551615 GPUC per GPU-second" in res.stderr
+    assert "per GPU-hour" in res.stderr and "base units" not in res.stderr
+
+
 def test_offers_are_listed_for_clients(gs: Cli, stack: dict[str, Any]) -> None:
     offers = gs.json("offer", "list")["offers"]
     assert [o["offer_id"] for o in offers] == [stack["cpu_offer"], stack["h100_offer"]]  # cheapest first
