@@ -447,6 +447,19 @@ def _print_ready(
         f"  dev:0       {c.dev_address(0)}  governance, guardian, arbiter, treasury; `dev fund` sends from it"
     )
     lines.append(f"  dev:{ORACLE_DEV_INDEX}       {c.dev_address(ORACLE_DEV_INDEX)}  the oracle")
+    from ..settings import DEV_ORACLE_URL
+
+    moved = [
+        f"{env}={url}"
+        for env, url, default in (
+            ("GPUSETTLE_RPC_URL", rpc_url, "http://127.0.0.1:8545"),
+            ("GPUSETTLE_ORACLE_URL", oracle_url, DEV_ORACLE_URL),
+        )
+        if url.rstrip("/") != default
+    ]
+    if moved:
+        # Other terminals look for the default ports unless told otherwise.
+        lines.append(f"in other terminals, first: export {' '.join(moved)}")
     lines.append("Ctrl-C stops everything.")
     click.echo("\n".join(lines), err=False)
     sys.stdout.flush()

@@ -60,6 +60,11 @@ def test_dev_up_says_where_everything_is(shell: Shell) -> None:
     text = (shell.tmp / "dev-up.log").read_text()
     assert f"chain       http://127.0.0.1:{shell.rpc_port}" in text
     assert f"oracle      http://127.0.0.1:{shell.oracle_port}" in text
+    # Its ports are not the defaults: it says what other terminals must set (a newcomer's did not know).
+    assert (
+        f"in other terminals, first: export GPUSETTLE_RPC_URL=http://127.0.0.1:{shell.rpc_port} "
+        f"GPUSETTLE_ORACLE_URL=http://127.0.0.1:{shell.oracle_port}" in text
+    )
     for alias in ("provider", "worker", "client", "dev:0", "dev:1"):
         assert f"  {alias}" in text
     # Without --allow-command the worker runs no programs, and says so plainly.
