@@ -4,18 +4,87 @@ hardware ports), the CLI's to a remote explorer's API (`--index URL`).
 httpx's timeout bounds each read, not the request: a server that answers a byte a second never times out, and
 `post()`/`get()` read a body of any size into memory. Here the answer is streamed with a cap on its size and on
 the whole exchange's time. The oracle's client also follows no redirects and ignores the environment's proxy
-settings (the address the oracle checked is the one it connects to).
+settings (the address the oracle checked is the one it connects to). `PinnedTransport` makes that exact: it resolves
+a name once, checks every address, and connects to the address it checked (the Host header and TLS keep the name), so
+a name cannot resolve publicly when checked and privately a moment later (DNS rebinding).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
 
-__all__ = ["OutboundError", "outbound_client", "post_bounded", "post_json_bounded", "request_bounded"]
+__all__ = [
+    "OutboundError",
+    "PinnedTransport",
+    "outbound_client",
+    "post_bounded",
+    "post_json_bounded",
+    "request_bounded",
+    "resolve_host",
+]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def resolve_host(host: str) -> list[str]:
+    """Every address `host` resolves to here, sorted (OSError when it does not resolve)."""
+    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)})
+
+
+class PinnedTransport(httpx.BaseTransport):
+    """Resolves each request's host once, refuses the request (httpx.ConnectError, nothing sent) unless every
+    address passes `allowed`, and connects to the first of them: the name is kept in the Host header and, for
+    https, in TLS (SNI and the certificate's name check). Hosts in `trusted` (the operator's own choices) go as
+    they are."""
+
+    def __init__(
+        self,
+        allowed: Callable[[IPAddress], bool],
+        *,
+        trusted: Iterable[str] = (),
+        resolve: Callable[[str], list[str]] = resolve_host,
+        inner: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.allowed = allowed
+        self.trusted = {h.lower() for h in trusted}
+        self.resolve = resolve
+        self.inner = inner or httpx.HTTPTransport(trust_env=False)
+
+    def _address(self, host: str) -> str:
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            try:
+                addresses = self.resolve(host)
+            except OSError as exc:
+                raise httpx.ConnectError(f"{host} does not resolve: {exc}") from None
+        if not addresses:
+            raise httpx.ConnectError(f"{host} resolves to no address")
+        for text in addresses:
+            if not self.allowed(ipaddress.ip_address(text.split("%")[0])):
+                raise httpx.ConnectError(f"{host} resolves to {text}, which this oracle does not connect to")
+        return addresses[0]
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        if host.lower() in self.trusted:
+            return self.inner.handle_request(request)
+        address = self._address(host)
+        # The Host header was written from the name when the request was built; only the connection moves.
+        request.url = request.url.copy_with(host=address)
+        if request.url.scheme == "https":
+            request.extensions = {**request.extensions, "sni_hostname": host}
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class OutboundError(Exception):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,6 +31,7 @@ from ..eip712 import Domain
 from ..errors import InvalidSignatureError
 from ..leases.eip712 import recover_worker_endpoint
 from ..leases.models import MAX_WORKER_URL, WorkerEndpointSubmission
+from ..outbound import PinnedTransport, resolve_host
 from .store import Store, StoreUnavailableError
 
 __all__ = [
@@ -52,7 +52,7 @@ Resolver = Callable[[str], list[str]]
 
 
 def _resolve(host: str) -> list[str]:
-    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)})
+    return resolve_host(host)
 
 
 @dataclass(frozen=True)
@@ -293,3 +293,12 @@ class WorkerUrls:
         if worker_url_problem(url, allow_private=self.allow_private, resolve=self.resolve) is not None:
             return None
         return url
+
+    def transport(self) -> httpx.BaseTransport | None:
+        """The transport for requests to these URLs: an announced host is resolved once per request, checked, and
+        connected to at the address checked (no DNS rebinding between the check and the connection); the
+        operator's configured hosts go as they are. None (plain httpx) when private addresses are allowed."""
+        if self.allow_private:
+            return None
+        trusted = {httpx.URL(u).host for u in self.configured.values()}
+        return PinnedTransport(_public, trusted=trusted, resolve=self.resolve)

@@ -24,7 +24,7 @@ from .chainview import ChainView
 from .checkpoint_poster import CheckpointPoster
 from .checkpoint_quorum import CheckpointCosignRequest, CheckpointQuorum
 from .checkpoints import CheckpointBuilder, CheckpointSettings, cosign_refusal
-from .endpoints import UrlLookup
+from .endpoints import UrlLookup, WorkerUrls
 from .heartbeats import HeartbeatSettings, lease_uptime
 from .leaseview import LeaseTermsCache, LeaseView
 from .metrics import OracleMetrics
@@ -129,6 +129,8 @@ class LeaseWork:
             metrics=metrics,
             clock=clock,
             urls=worker_urls,
+            # Each probe connects to the address its URL's host was checked at (no DNS rebinding in between).
+            transport=worker_urls.transport() if isinstance(worker_urls, WorkerUrls) else None,
         )
         self.quorum = CheckpointQuorum(
             self.domain, peer_domain, bytes(account.key), account.address, list(peers)

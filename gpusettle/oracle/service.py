@@ -222,7 +222,9 @@ class OracleService:
         if registry is None:
             return None
         gs = self.client_factory()
-        checker = HardwareChecker(gs, account, self.config.challenge, clock=self.clock)
+        checker = HardwareChecker(
+            gs, account, self.config.challenge, clock=self.clock, transport=self.worker_urls.transport()
+        )
         self._cosign_checker = checker
 
         class _View:
@@ -258,7 +260,9 @@ class OracleService:
             log.warning("no scheduled hardware checks: the deployment has no HardwareRegistry")
             return
         gs = self.client_factory()
-        checker = HardwareChecker(gs, self.account, challenge, clock=self.clock)
+        checker = HardwareChecker(
+            gs, self.account, challenge, clock=self.clock, transport=self.worker_urls.transport()
+        )
         poster_client, account = self.poster.client, self.account
         registry = client.hardware_registry
         assert registry is not None  # checked above
