@@ -128,7 +128,8 @@ def _check_offer(
     "--min-notice",
     default="0",
     show_default=True,
-    help="Least reclaim notice of a reclaimable offer (10m, 1h).",
+    help="Least reclaim notice of a reclaimable offer (10m, 1h); an interruptible one gives none: refuse it with "
+    "--class reclaimable.",
 )
 @click.option("--deposit", "deposit_amount", help="Prepaid deposit in tokens (or --for).")
 @click.option("--for", "duration", help="Prepay this long at the lease's rate: 30m, 2h, 1d.")

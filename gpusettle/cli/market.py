@@ -61,7 +61,9 @@ def _short(address: str) -> str:
     help="The worst availability class you accept: dedicated (only), reclaimable (or dedicated), interruptible (any).",
 )
 @click.option(
-    "--min-notice", help="Least reclaim notice of reclaimable offers: 10m, 1h (dedicated ones always fit)."
+    "--min-notice",
+    help="Least reclaim notice of reclaimable offers: 10m, 1h (dedicated ones always fit; drop interruptible "
+    "ones, which give none, with --class reclaimable).",
 )
 @click.option("--provider", "provider_address", help="Only this provider's offers.")
 @click.option(

@@ -50,7 +50,8 @@ class OfferQuery(_Row):
     max_class: int | None = Field(default=None, ge=0, le=2)
     """The worst availability class accepted: 0 dedicated only, 1 up to reclaimable, 2 any."""
     min_notice: int | None = Field(default=None, ge=0, le=2**32 - 1)
-    """Least reclaim notice in seconds a reclaimable offer must give (dedicated ones always fit)."""
+    """Least reclaim notice in seconds a reclaimable offer must give, as the lease escrow checks it: dedicated
+    offers always fit, and interruptible ones are kept or dropped by max_class (max_class=1 drops them)."""
     provider: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
     """Only this provider's offers."""
     verified: bool = False
