@@ -531,6 +531,7 @@ def page_routes() -> list[Route]:
     """The HTML pages."""
     return [
         Route("/", _guard(_market)),
+        Route("/offers", _guard(_market)),  # the market is the offer list; /offers/{id} is one offer
         Route("/jobs", _guard(_jobs)),
         Route("/jobs/{job_id}", _guard(_job)),
         Route("/providers", _guard(_providers)),

@@ -346,6 +346,16 @@ def test_the_market_page_reads_a_price_with_or_without_its_unit(site: Site) -> N
     assert bad.status_code == 400 and "neither s (per GPU-second) nor h (per GPU-hour)" in bad.text
 
 
+def test_offers_lists_the_market_as_the_home_page_does(site: Site) -> None:
+    """A visitor who trims /offers/7 to /offers gets the offer list, filters included, not a 404."""
+    import re
+
+    home, offers = get(site, "/?min_gpus=2"), get(site, "/offers?min_gpus=2")
+    assert home.status_code == offers.status_code == 200
+    cells = re.findall(r'<td class="num price">([^<]*)</td>', offers.text)
+    assert cells and cells == re.findall(r'<td class="num price">([^<]*)</td>', home.text)
+
+
 def test_the_gpu_filter_matches_its_text_not_sql_wildcards(site: Site) -> None:
     every = get(site, "/api/offers?limit=500").json()["total"]
     assert every > 0
