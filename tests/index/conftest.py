@@ -17,7 +17,17 @@ from gpusettle.index.db import Database
 from gpusettle.index.follower import Follower
 
 # Derived tables compared between an index that followed the chain and a fresh one.
-TABLES = ("providers", "offers", "jobs", "settlements", "disputes", "oracle_sets", "events")
+TABLES = (
+    "providers",
+    "offers",
+    "jobs",
+    "settlements",
+    "disputes",
+    "oracle_sets",
+    "leases",
+    "lease_checkpoints",
+    "events",
+)
 
 
 @pytest.fixture(autouse=True)

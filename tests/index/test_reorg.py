@@ -55,6 +55,22 @@ def _activity(world: MarketWorld, salt: int) -> None:
         if gs.job(j).status == "Open" and gs.job(j).provider == world.providers[2].address
     ]
     world.net.accept_jobs(world.workers[2], open_jobs[:1])
+    # And a lease on the same offer, opened and accepted: the lease tables rewind with the rest.
+    escrow = gs.lease_escrow
+    assert escrow is not None, "the market's deployment has no LeaseEscrow"
+    client = FastSender(gs, world.client, gas=600_000)
+    client.call(gs.token, "approve", escrow.address, 2**256 - 1)
+    price = gs.offer(world.offers[2]).price_per_gpu_second
+    client.call(escrow, "openLease", world.offers[2], 1, price, 2, 0, bytes([salt % 256]) * 32, price * 3600, 0)
+    (lease_id,) = [
+        int(e.args["leaseId"])
+        for r in client.wait()
+        for e in gs.chain.decode_logs(r["logs"])
+        if e.name == "LeaseOpened"
+    ]
+    worker = FastSender(gs, world.workers[2], gas=600_000)
+    worker.call(escrow, "acceptLease", lease_id)
+    worker.wait()
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
@@ -69,7 +85,9 @@ def test_reorg_rewinds_to_the_final_chain(chain: MarketWorld, tmp_path: Path, de
     _activity(chain, 100 + depth)  # the new branch goes on with other events
     result = f.step()
     assert result.rewound_to is not None and result.rewound_to <= head - depth
-    assert dump(f.db) == fresh_dump(chain, tmp_path / "fresh.db")
+    followed = dump(f.db)
+    assert followed["leases"], "the activity opens leases: the lease tables are compared, not empty"
+    assert followed == fresh_dump(chain, tmp_path / "fresh.db")
 
 
 def test_confirmations_keep_a_shallow_reorg_out_of_the_index(chain: MarketWorld, tmp_path: Path) -> None:
