@@ -636,6 +636,11 @@ def lease_status(lease_id: int | None) -> None:
                 f"  up / down   {fmt_span(info.up_seconds)} / {fmt_span(info.down_seconds)}{share}, "
                 f"settled through {fmt_time(info.paid_through, now)}"
             )
+        if unsettled is not None:
+            click.echo(
+                f"  since then  {fmt_span(unsettled['up'])} up / {fmt_span(unsettled['down'])} down so far, from "
+                f"{unsettled['heartbeats']} heartbeat(s) the oracle holds (the next checkpoint settles it)"
+            )
         click.echo(f"  paid        {f(info.paid)}")
         click.echo(f"  refundable  {f(info.refundable)}")
         if info.collateral:
@@ -663,7 +668,36 @@ def lease_status(lease_id: int | None) -> None:
         click.echo(f"  spec hash   {info.spec_hash}")
 
     withheld = leases.withheld_pay(lease_id)[0]
-    c.emit({**_lease_dict(info), "withheld_pay": withheld}, human)
+    unsettled = _unsettled_uptime(c, info) if info.status == "Running" else None
+    c.emit({**_lease_dict(info), "withheld_pay": withheld, "unsettled": unsettled}, human)
+
+
+def _unsettled_uptime(c: Ctx, info: LeaseInfo) -> dict[str, int] | None:
+    """Up and down seconds since the last checkpoint, as the oracle counts them from the heartbeats it holds;
+    None when no oracle is configured or it does not answer at once (the chain's figures are shown anyway)."""
+    import json
+
+    import httpx
+
+    from ..outbound import OutboundError, outbound_client, request_bounded
+
+    try:
+        url = c.oracle().rstrip("/") + f"/v1/leases/{info.lease_id}/uptime"
+    except ConfigError:
+        return None
+    try:
+        with outbound_client(2.0) as http:
+            status, body = request_bounded(http, "GET", url, max_bytes=64 * 1024, deadline_s=3.0)
+        if status != 200:
+            return None
+        doc = json.loads(body)
+        return {
+            "up": int(doc["upSeconds"]),
+            "down": int(doc["downSeconds"]),
+            "heartbeats": int(doc["heartbeats"]),
+        }
+    except (httpx.HTTPError, OutboundError, ValueError, KeyError, TypeError):
+        return None
 
 
 @lease.command("list")
