@@ -776,11 +776,6 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     }
 
     /// @inheritdoc IJobEscrow
-    function collectFraudDebt(uint256) external returns (uint256) {
-        _toDesk();
-    }
-
-    /// @inheritdoc IJobEscrow
     /// @dev Named so that its selector (0xfe8eb9cb) sorts after every other one: the dispatcher reaches settle and
     /// settleBatch with no more comparisons than before (a name like lapseDispute, 0x05a13025, cost each call 22 gas).
     function closeUnruledDispute(uint256) external {
@@ -893,7 +888,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         r.jobsFailed = s.failed;
         r.jobsTimedOut = s.timedOut;
         r.disputesLost = _ledgers[provider].disputesLost;
-        r.openDisputes = _disputesOpen(provider, s.openDisputes);
+        r.openDisputes = s.openDisputes;
         r.totalSlashed = _staking.totalSlashedOf(provider);
         r.valuePaid = s.valuePaid;
     }
@@ -915,11 +910,6 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     /// @inheritdoc IJobEscrow
     function withheldPay(uint256 jobId) external view returns (uint256) {
         return uint128(_withheld[jobId]);
-    }
-
-    /// @inheritdoc IJobEscrow
-    function fraudDebt(uint256 jobId) external view returns (uint256) {
-        return _fraudDebts[jobId];
     }
 
     /// @inheritdoc IJobEscrow

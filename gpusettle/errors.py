@@ -215,10 +215,6 @@ _CONTRACT_HINTS: dict[str, str] = {
     "LeaseEscrowSettlementPauseCoolingDown": "a new checkpoint pause waits out the cooldown: try again after the "
     "time given",
     "LeaseEscrowParameterOutOfRange": "choose a value inside the parameter's hard range",
-    "JobEscrowNoFraudDebt": "this job owes no fraud debt: its fraud report's slash was paid in full, or the debt was "
-    "collected (`gpusettle job status JOB_ID`)",
-    "JobEscrowFraudDebtNotCollectable": "all of the provider's stake is locked for other work right now; collect "
-    "again once that work ends (`gpusettle job collect-fraud-debt JOB_ID`)",
     "JobEscrowParameterOutOfRange": "choose a value inside the parameter's hard range",
     "JobEscrowInvalidOracleSet": "use 1 <= threshold <= number of oracles <= the maximum",
     "JobEscrowInvalidOracle": "oracle addresses must be non-zero and distinct",

@@ -186,11 +186,6 @@ interface IJobEscrowTypes {
     error JobEscrowEmptyBatch();
     /// @notice Nothing to withdraw or refund.
     error JobEscrowNothingToClaim(address account);
-    /// @notice Job `jobId` owes no fraud debt (none was recorded, or it was collected in full).
-    error JobEscrowNoFraudDebt(uint256 jobId);
-    /// @notice Provider `provider` has no stake a slash may take now toward job `jobId`'s fraud debt of `owed`
-    /// (all of it is locked for other work): try again once that work ends.
-    error JobEscrowFraudDebtNotCollectable(uint256 jobId, address provider, uint256 owed);
     /// @notice A governance parameter was set outside its hard range.
     error JobEscrowParameterOutOfRange(uint8 param, uint256 value, uint256 min, uint256 max);
     /// @notice An oracle set needs 1 <= threshold <= size <= MAX_ORACLES.
@@ -318,12 +313,6 @@ interface IJobEscrowTypes {
     event DisputeResolved(uint256 indexed jobId, bool upheld, uint256 slashed, uint256 compensation);
     /// @notice The arbiter found a running job's result fraudulent.
     event FraudReported(uint256 indexed jobId, bytes32 evidenceHash, uint256 slashed, uint256 compensation);
-    /// @notice A fraud report's slash fell short by `owed` (the provider's stake was locked for other work): frozen
-    /// until collected (collectFraudDebt), all of it for the job's client.
-    event FraudDebtRecorded(uint256 indexed jobId, address indexed provider, uint256 owed);
-    /// @notice `slashed` of a fraud debt was collected from the provider's stake and paid to the job's client;
-    /// `owed` is what is still owed.
-    event FraudDebtCollected(uint256 indexed jobId, address indexed client, uint256 slashed, uint256 owed);
     /// @notice A provider withdrew its earnings.
     event EarningsWithdrawn(address indexed provider, uint256 amount);
     /// @notice Accrued protocol fees were sent to the treasury.
@@ -457,16 +446,7 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// is refunded in full and compensated from the slash, the provider is jailed. The slash takes the job's
     /// collateral, then the provider's free and unbonding stake; never stake locked for other work, nor timeout
     /// slashes held for dispute rulings (those back the disputes of earlier settlements and go to their clients).
-    /// What the stake could not cover becomes the job's fraud debt (FraudDebtRecorded): frozen like an open
-    /// dispute's slash (no new job or lease may lock it, it cannot be unstaked, and it counts as an open dispute
-    /// until collected), and collected from the stake by anyone once it is free (collectFraudDebt).
     function reportFraud(uint256 jobId, bytes32 evidenceHash) external;
-
-    /// @notice Anyone: slash what job `jobId`'s fraud debt still owes, as far as the provider's free and unbonding
-    /// stake goes (never stake locked for other work), and pay it to the job's client. Reverts with
-    /// JobEscrowNoFraudDebt when nothing is owed, JobEscrowFraudDebtNotCollectable when no stake can be taken now.
-    /// @return slashed What was collected now.
-    function collectFraudDebt(uint256 jobId) external returns (uint256 slashed);
 
     /// @notice The provider withdraws its credited earnings.
     function withdrawEarnings() external returns (uint256 amount);
@@ -531,9 +511,6 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// @notice Pay of settled job `jobId` withheld until its dispute window closes (see PayWithheld); zero once
     /// released or drawn by a ruling.
     function withheldPay(uint256 jobId) external view returns (uint256);
-
-    /// @notice What job `jobId`'s fraud report could not slash yet and still owes its client (see reportFraud).
-    function fraudDebt(uint256 jobId) external view returns (uint256);
 
     /// @notice Timeout slashes of `provider` held in the escrow for pending rulings, and what rulings left of
     /// earlier holds that the timed-out clients have not claimed yet.

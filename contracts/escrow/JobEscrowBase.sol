@@ -167,9 +167,6 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         // When the current hold is released whatever disputes are open then: fixed as slashes are held, from the
         // rulings they were held for (disputes opened later cannot keep it closed).
         uint32 holdDeadline;
-        // Fraud debts not yet collected (see reportFraud). Each also counts in ProviderStats.openDisputes, so that
-        // the hot paths that read only that count find the frozen sum; the hold ignores them (no ruling draws it).
-        uint32 fraudDebts;
     }
 
     /// @dev A disputed job's ruling deadline (fixed when disputed, so governance cannot shorten a pending one) and
@@ -240,10 +237,6 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     // Pay withheld at settlement until the job's dispute window closes (issue 8, third review, finding 3): what a
     // ruling may give back beyond the reserve when the provider's free stake could not raise it. Appended.
     mapping(uint256 jobId => uint256) internal _withheld;
-    // What a fraud report's slash could not take (the provider's stake locked for other work), owed to the job's
-    // client and frozen in the provider's disputeFrozen until collected (outside review of 2026-12-03). Appended.
-    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): the desk writes it, the escrow reads it (fraudDebt); Slither analyses each contract alone
-    mapping(uint256 jobId => uint256) internal _fraudDebts;
 
     constructor(IERC20 token_, IProviderStaking staking_, address governance)
         EIP712("gpusettle JobEscrow", "1")
@@ -446,11 +439,6 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         return lastSettledAt == 0 ? 0 : lastSettledAt + _ledgers[provider].disputeWindow;
     }
 
-    /// @dev Of the `open` disputes ProviderStats counts for `provider`, those that are disputes (not fraud debts).
-    function _disputesOpen(address provider, uint256 open) internal view returns (uint256) {
-        return open == 0 ? 0 : open - _ledgers[provider].fraudDebts;
-    }
-
     /// @dev The timeout slash of job `jobId` (issue 8, lower finding 7): its timeout fraction (fixed at creation) of
     /// `collateral`, taken from `provider` for `client` by claimTimeout and by a FailedProvider receipt alike, the
     /// job's collateral already unlocked. The slash takes free stake, then unbonding stake, never the `keep` locked
@@ -467,7 +455,7 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         uint256 disputableUntil
     ) internal returns (uint256 slashed) {
         uint256 amount = collateral * _jobMeta[jobId].timeoutSlashBps / BPS;
-        if (_disputesOpen(provider, _stats[provider].openDisputes) == 0 && block.timestamp > disputableUntil) {
+        if (_stats[provider].openDisputes == 0 && block.timestamp > disputableUntil) {
             return _staking.slash(provider, amount, client, keep);
         }
         slashed = _staking.slash(provider, amount, address(this), keep);

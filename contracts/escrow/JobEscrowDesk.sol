@@ -103,7 +103,7 @@ contract JobEscrowDesk is JobEscrowBase {
             // The hold is released lazily, by the first claim after its windows closed with no dispute open, or after
             // the rulings it was held for could have come (a dispute opened later, on a later settlement, cannot keep
             // a timed-out client waiting: outside review of 2026-12-02, round 3).
-            uint256 open = _disputesOpen(provider, _stats[provider].openDisputes);
+            uint256 open = _stats[provider].openDisputes;
             if (open != 0 && block.timestamp <= _ledgers[provider].holdDeadline) {
                 revert JobEscrowDisputesOpen(provider, open);
             }
@@ -291,7 +291,7 @@ contract JobEscrowDesk is JobEscrowBase {
         // (the arbiter, not the client, failed to act).
         _releaseReserve(jobId, t.provider, t.price, m.originalMaxGpuSeconds, c);
         _releaseWithheld(jobId, t.provider);
-        if (_disputesOpen(t.provider, stillOpen) == 0) _releaseHold(t.provider);
+        if (stillOpen == 0) _releaseHold(t.provider);
         _releaseJobGpus(jobId, c.gpuCount);
         _tokensOut(m.disputeBond);
         emit DisputeLapsed(jobId, c.client, m.disputeBond, frozen);
@@ -315,7 +315,7 @@ contract JobEscrowDesk is JobEscrowBase {
             c.status = JobStatus.DisputeRejected;
             _storeCore(jobId, c);
             _releaseWithheld(jobId, t.provider);
-            if (_disputesOpen(t.provider, stillOpen) == 0) _releaseHold(t.provider);
+            if (stillOpen == 0) _releaseHold(t.provider);
             _tokensOut(bond);
             emit DisputeResolved(jobId, false, 0, 0);
             if (bond != 0) _token.safeTransfer(t.provider, bond);
@@ -341,7 +341,7 @@ contract JobEscrowDesk is JobEscrowBase {
         );
         // The ruling took what it needed of the withheld pay: the rest was earned as any payout the stake covers.
         if (leftover != 0) _creditWithheld(jobId, t.provider, leftover);
-        if (_disputesOpen(t.provider, stillOpen) == 0) _releaseHold(t.provider);
+        if (stillOpen == 0) _releaseHold(t.provider);
         _tokensOut(compensation + bond);
         emit DisputeResolved(jobId, true, slashed, compensation);
         if (compensation + bond != 0) _token.safeTransfer(c.client, compensation + bond);
@@ -366,43 +366,7 @@ contract JobEscrowDesk is JobEscrowBase {
         (uint256 slashed, uint256 compensation,) = _penalize(t.provider, amount, deposit, 0, 0, false);
         _tokensOut(deposit + compensation);
         emit FraudReported(jobId, evidenceHash, slashed, compensation);
-        if (amount > slashed) {
-            // The stake was locked for other work (a second wallet's unaccepted job, say, opened just before this
-            // report): the rest is owed, frozen as an open dispute's slash is, until it can be collected.
-            // Safe: slashed <= amount here; the frozen sum is bounded by the deposits slashed, < 2^96 each.
-            uint256 owed = amount - slashed;
-            _fraudDebts[jobId] = owed;
-            ++_stats[t.provider].openDisputes;
-            ProviderLedger storage l = _ledgers[t.provider];
-            l.disputeFrozen += uint96(owed);
-            ++l.fraudDebts;
-            emit FraudDebtRecorded(jobId, t.provider, owed);
-        }
         _token.safeTransfer(c.client, deposit + compensation);
-    }
-
-    /// @notice See IJobEscrow.
-    function collectFraudDebt(uint256 jobId) external nonReentrant returns (uint256 slashed) {
-        uint256 owed = _fraudDebts[jobId];
-        if (owed == 0) revert JobEscrowNoFraudDebt(jobId);
-        address provider = _jobTerms[jobId].provider;
-        address client = _jobCore[jobId].client;
-        // Straight from the stake to the client: nothing passes through this contract's books.
-        slashed = _staking.slash(provider, owed, client, _books[provider].locked);
-        if (slashed == 0) revert JobEscrowFraudDebtNotCollectable(jobId, provider, owed);
-        // Safe: slash() takes at most `owed`, which the frozen sum holds.
-        unchecked {
-            owed -= slashed;
-        }
-        _fraudDebts[jobId] = owed;
-        ProviderLedger storage l = _ledgers[provider];
-        l.disputeFrozen -= uint96(slashed);
-        if (owed == 0) {
-            --l.fraudDebts;
-            uint256 stillOpen = --_stats[provider].openDisputes;
-            if (_disputesOpen(provider, stillOpen) == 0) _releaseHold(provider);
-        }
-        emit FraudDebtCollected(jobId, client, slashed, owed);
     }
 
     /// @dev Slash into this contract, keep up to `cap` for the client and credit the rest to the treasury; jail.

@@ -631,22 +631,6 @@ class Gpusettle:
         """Seconds a job's deadline must leave after its acceptance (JobParameter.MinRunTime)."""
         return int(self._call(self.escrow, "minRunTime"))
 
-    def fraud_debt(self, job_id: int) -> int:
-        """What job `job_id`'s fraud report could not slash yet and still owes its client (0 if none)."""
-        return int(self._call(self.escrow, "fraudDebt", job_id))
-
-    def plan_collect_fraud_debt(self, sender: str, job_id: int, owed: int) -> TxPlan:
-        """Plan escrow.collectFraudDebt: as much of the debt as the provider's stake now allows, to the client."""
-        j = self.job(job_id)
-        return self.chain.plan_call(
-            f"collect job {job_id}'s fraud debt ({self.fmt(owed)} owed) from provider {j.provider}'s stake for "
-            f"{j.client}",
-            sender,
-            self.escrow,
-            "collectFraudDebt",
-            job_id,
-        )
-
     def job_count(self) -> int:
         """Jobs ever created."""
         return int(self._call(self.escrow, "jobCount"))

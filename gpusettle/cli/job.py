@@ -451,16 +451,10 @@ def job_status(job_id: int | None, wait: bool, timeout: float) -> None:
                 f"  withheld    {f(withheld)} of the provider's pay, until the dispute window closes "
                 f"(the stake could not back a ruling; then: gpusettle provider release-collateral {j.job_id})"
             )
-        if debt:
-            click.echo(
-                f"  fraud debt  {f(debt)} of the fraud slash the provider's stake could not cover yet, owed to "
-                f"the client (gpusettle job collect-fraud-debt {j.job_id})"
-            )
         click.echo(f"  spec hash   {j.spec_hash}")
 
     withheld = client.withheld_pay(job_id) if j.settled_at else 0
-    debt = client.fraud_debt(job_id) if j.status == "Fraud" else 0
-    c.emit({**asdict(j), "withheld_pay": withheld, "fraud_debt": debt}, human)
+    c.emit({**asdict(j), "withheld_pay": withheld}, human)
 
 
 @job.command("list")
@@ -632,46 +626,6 @@ def job_lapse_dispute(job_id: int) -> None:
     c.emit(
         {"tx": out.summary(), "job_id": job_id, "bond_returned": bond, "client": str(ev["client"])},
         f"job {job_id}'s dispute lapsed without a ruling: bond {client.fmt(bond)} returned to {ev['client']}",
-    )
-
-
-@job.command("collect-fraud-debt")
-@click.argument("job_id", type=click.IntRange(1))
-@shared_options
-def job_collect_fraud_debt(job_id: int) -> None:
-    """Collect what a fraud report could not slash when it landed (the provider's stake was locked for other work):
-    as much as the provider's stake now allows goes to the job's client. Anyone may send it."""
-    c = get_ctx()
-    client = c.client()
-    j = client.job(job_id)
-    owed = client.fraud_debt(job_id) if j.status == "Fraud" else 0
-    if owed == 0:
-        raise ConfigError(
-            f"job {job_id} owes no fraud debt ({j.status}"
-            + (
-                ": its fraud report's slash was paid in full, or the debt was collected)"
-                if j.status == "Fraud"
-                else ")"
-            ),
-            f"see `gpusettle job status {job_id}`",
-        )
-    out = c.send(client.plan_collect_fraud_debt(c.address(), job_id, owed), what="collected")
-    ev = out.event("FraudDebtCollected").args
-    got, left = int(ev["slashed"]), int(ev["owed"])
-    c.emit(
-        {
-            "tx": out.summary(),
-            "job_id": job_id,
-            "collected": got,
-            "still_owed": left,
-            "client": str(ev["client"]),
-        },
-        f"collected {client.fmt(got)} of job {job_id}'s fraud debt for {ev['client']}"
-        + (
-            f"; {client.fmt(left)} still owed (collect again once the provider has free stake)"
-            if left
-            else ""
-        ),
     )
 
 

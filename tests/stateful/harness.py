@@ -240,8 +240,7 @@ class Harness:
                           "valuePaid": b.value_paid}
             got = {k: rec[k] for k in expect}
             assert got == expect, f"providerRecord({p}): chain {got}, model {expect}"
-            counted = b.open_disputes + b.fraud_debts  # the escrow counts a fraud debt as an open dispute here
-            blockers = (b.locked, counted, w.disputable_until(p), b.frozen if counted else 0)
+            blockers = (b.locked, b.open_disputes, w.disputable_until(p), b.frozen if b.open_disputes else 0)
             assert tuple(s["blockers"][p]) == blockers, (
                 f"unstakeBlockers({p}): chain {tuple(s['blockers'][p])}, model {blockers}"
             )

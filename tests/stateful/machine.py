@@ -260,16 +260,6 @@ class ProtocolOps:
             ev = tx.events["FraudReported"]
             expect_event((ev["slashed"], ev["compensation"]), result, "FraudReported")
 
-    def do_collect_fraud_debt(self, job_id, s):
-        caller = self.caller_for_role(s, self.accts["rando"])
-        errs, taken = self.w.collect_fraud_debt(job_id, self.h.ts)
-        tx = self.h.tx(self.escrow.collectFraudDebt, job_id, sender=caller, errors=errs)
-        if tx:
-            job = self.w.jobs[job_id]
-            ev = tx.events["FraudDebtCollected"]
-            expect_event((ev["slashed"], ev["owed"], ev["client"]), (taken, job.debt, job.client),
-                         "FraudDebtCollected")
-
     def do_dispute(self, job_id, s):
         w = self.w
         job = w.jobs.get(job_id)

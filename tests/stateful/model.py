@@ -122,9 +122,8 @@ class Book:
     max_window: int = 0  # the longest dispute window of any job opened on the provider's offers
     timed_out: int = 0
     disputes_lost: int = 0
-    open_disputes: int = 0  # disputes only (providerRecord); unstakeBlockers counts fraud debts too
-    fraud_debts: int = 0  # fraud reports whose slash fell short, not yet collected
-    frozen: int = 0  # what the open disputes' rulings can slash beyond their reserves, and the fraud debts
+    open_disputes: int = 0
+    frozen: int = 0  # what the open disputes' rulings can slash beyond their reserves: not unstakeable
     last_settled_at: int = 0  # unbonded stake stays until this settlement's dispute window closes
 
 
@@ -170,8 +169,6 @@ class Job:
     # fixed when disputed
     ruling_deadline: int = 0
     frozen: int = 0
-    # a fraud report's slash the stake could not cover: owed to the client, frozen until collected
-    debt: int = 0
 
     def __post_init__(self):
         self.max_gs = self.orig_max
@@ -853,33 +850,11 @@ class World:
         book = self.books[job.provider]
         book.locked -= job.collateral
         book.disputes_lost += 1
-        amount = job.deposit * job.dslash // BPS
-        slashed, compensation = self.penalize(job.provider, amount, job.deposit, from_hold=False)
+        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, job.deposit,
+                                              from_hold=False)
         self.move(self.escrow, job.client, job.deposit + compensation)
         self.moves[job_id] += 1
-        if amount > slashed:
-            job.debt = amount - slashed
-            book.frozen += job.debt
-            book.fraud_debts += 1
         return [], (slashed, compensation)
-
-    def collect_fraud_debt(self, job_id: int, now: int) -> tuple[list[tuple], int | None]:
-        """Anyone: what the fraud debt still owes, from free then unbonding stake, straight to the client."""
-        job = self.jobs.get(job_id)
-        if job is None or job.debt == 0:
-            return [E("JobEscrowNoFraudDebt(uint256)", job_id)], None
-        s, book = self.stakes[job.provider], self.books[job.provider]
-        if max(s.bonded - book.locked, 0) + s.unbonding == 0:
-            return [E("JobEscrowFraudDebtNotCollectable(uint256,address,uint256)", job_id, job.provider,
-                      job.debt)], None
-        taken = self.slash(job.provider, job.debt, job.client)
-        job.debt -= taken
-        book.frozen -= taken
-        if job.debt == 0:
-            book.fraud_debts -= 1
-            if book.open_disputes == 0:
-                self.release_hold(job.provider, now)
-        return [], taken
 
     def release_gpus(self, job: Job) -> None:
         if not job.gpus_released:

@@ -81,6 +81,15 @@ def test_rejects_bad_oracle_set(deploy, size, threshold):
         deploy(oracles=oracles, threshold=threshold)
 
 
+def test_deploys_with_the_largest_oracle_set(deploy):
+    """32 oracles, the most a set may hold, fit in the constructor: its creation code (which carries the desk's) and
+    its arguments stay under EIP-3860's initcode limit of 49,152 bytes (a change that grows the code past it fails
+    here first)."""
+    oracles = [addr_of("0x" + f"{0x41 + i:02x}" * 32) for i in range(32)]
+    e = deploy(oracles=oracles, threshold=17)
+    assert [o.lower() for o in e.oracleSet()[0]] == [o.lower() for o in oracles]
+
+
 def test_rejects_zero_or_repeated_oracle(deploy, oracle):
     with brownie.reverts(err("JobEscrowInvalidOracle(address)", ZERO)):
         deploy(oracles=[oracle, ZERO], threshold=1)
