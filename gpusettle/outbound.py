@@ -23,6 +23,7 @@ import httpx
 __all__ = [
     "OutboundError",
     "PinnedTransport",
+    "origin",
     "outbound_client",
     "post_bounded",
     "post_json_bounded",
@@ -38,22 +39,29 @@ def resolve_host(host: str) -> list[str]:
     return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)})
 
 
+def origin(url: str | httpx.URL) -> tuple[str, str, int]:
+    """(scheme, host, port) of `url`, the port spelled out (80 and 443 when implied), the host in lower case."""
+    u = httpx.URL(url) if isinstance(url, str) else url
+    port = u.port if u.port is not None else (443 if u.scheme == "https" else 80)
+    return u.scheme, u.host.lower(), port
+
+
 class PinnedTransport(httpx.BaseTransport):
     """Resolves each request's host once, refuses the request (httpx.ConnectError, nothing sent) unless every
     address passes `allowed`, and connects to the first of them: the name is kept in the Host header and, for
-    https, in TLS (SNI and the certificate's name check). Hosts in `trusted` (the operator's own choices) go as
-    they are."""
+    https, in TLS (SNI and the certificate's name check). Requests to an origin in `trusted` (the operator's own
+    URLs: scheme, host and port alike, so another port or scheme on the same name is checked) go as they are."""
 
     def __init__(
         self,
         allowed: Callable[[IPAddress], bool],
         *,
-        trusted: Iterable[str] = (),
+        trusted: Iterable[str | httpx.URL] = (),
         resolve: Callable[[str], list[str]] = resolve_host,
         inner: httpx.BaseTransport | None = None,
     ) -> None:
         self.allowed = allowed
-        self.trusted = {h.lower() for h in trusted}
+        self.trusted = {origin(u) for u in trusted}
         self.resolve = resolve
         self.inner = inner or httpx.HTTPTransport(trust_env=False)
 
@@ -74,7 +82,7 @@ class PinnedTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
-        if host.lower() in self.trusted:
+        if origin(request.url) in self.trusted:
             return self.inner.handle_request(request)
         address = self._address(host)
         # The Host header was written from the name when the request was built; only the connection moves.

@@ -300,5 +300,4 @@ class WorkerUrls:
         operator's configured hosts go as they are. None (plain httpx) when private addresses are allowed."""
         if self.allow_private:
             return None
-        trusted = {httpx.URL(u).host for u in self.configured.values()}
-        return PinnedTransport(_public, trusted=trusted, resolve=self.resolve)
+        return PinnedTransport(_public, trusted=self.configured.values(), resolve=self.resolve)

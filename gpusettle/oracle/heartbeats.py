@@ -273,11 +273,19 @@ class HeartbeatIntake:
     def _parse_batch(self, body: bytes) -> list[HeartbeatSubmission | Answer] | Answer:
         try:
             return list(HeartbeatBatch.model_validate_json(body).heartbeats)
-        except ValidationError:
-            pass  # find what is wrong, and with which heartbeats, below
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False, include_input=False)
+            if errors and errors[0].get("type") == "json_invalid":
+                # Not JSON to the parser every heartbeat goes through: refused whole, as POST /v1/heartbeats
+                # refuses it (a laxer parser below must not take what this one does not).
+                self._count("malformed_json")
+                return _refuse(
+                    400, "malformed_json", f"the body is not valid JSON: {errors[0].get('msg')}", "send JSON"
+                )
+            # Valid JSON that is not a valid batch: find what is wrong, and with which heartbeats, below.
         try:
             doc = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             self._count("malformed_json")
             return _refuse(400, "malformed_json", f"the body is not valid JSON: {exc}", "send JSON")
         raw = doc.get("heartbeats") if isinstance(doc, dict) else None
@@ -298,7 +306,13 @@ class HeartbeatIntake:
                 f"split the heartbeats into batches of at most {MAX_HEARTBEAT_BATCH}",
             )
         # Each on its own: one bad heartbeat is refused with its reason, the others are taken.
-        return [self._parse(json.dumps(item).encode()) for item in raw]
+        try:
+            return [self._parse(json.dumps(item).encode()) for item in raw]
+        except RecursionError:
+            self._count("malformed_json")
+            return _refuse(
+                400, "malformed_json", "the body nests too deeply", "send one flat heartbeat per item"
+            )
 
     async def _take(self, items: list[tuple[HeartbeatSubmission, str]]) -> list[Answer]:
         """Check each parsed heartbeat, store the good ones in one operation (one commit), answer each."""

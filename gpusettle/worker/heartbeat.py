@@ -191,7 +191,11 @@ class HeartbeatSender:
         settled = 0
         for oracle, due in by_oracle.items():
             for chunk in _chunks(due):
-                verdicts = self._deliver(oracle, [str(row[3]) for row in chunk])
+                try:
+                    verdicts = self._deliver(oracle, [str(row[3]) for row in chunk])
+                except Exception as exc:  # noqa: BLE001 - one oracle's odd answer must not stop the others'
+                    log.warning("heartbeats to %s: %s: %s; retrying later", oracle, type(exc).__name__, exc)
+                    verdicts = [None] * len(chunk)
                 for (lease_id, sequence, _, _, attempts), verdict in zip(chunk, verdicts, strict=True):
                     key = (lease_id, sequence, oracle)
                     if verdict is None:
@@ -230,9 +234,10 @@ class HeartbeatSender:
         results: Any = None
         if code == 200:
             try:
-                results = response.json().get("results")
+                doc = response.json()
             except ValueError:
-                results = None
+                doc = None
+            results = doc.get("results") if isinstance(doc, dict) else None
         if not isinstance(results, list) or len(results) != len(bodies):
             # An oracle without batches (404), or one that refused the batch as a whole: one at a time,
             # so that each heartbeat gets its own answer.

@@ -121,11 +121,19 @@ def test_the_operators_own_hosts_go_as_they_are() -> None:
     seen = Seen()
     client = httpx.Client(
         transport=PinnedTransport(
-            _public, trusted={"gpu-box.lan"}, resolve=lambda h: ["10.0.0.7"], inner=seen.transport()
+            _public,
+            trusted={"http://gpu-box.lan:8800"},
+            resolve=lambda h: ["10.0.0.7"],
+            inner=seen.transport(),
         )
     )
     assert client.get("http://GPU-box.lan:8800/x").status_code == 200
     assert seen.requests[0].url.host == "gpu-box.lan"
+    # The same name on another port or scheme is not the operator's URL: checked like any announced one.
+    for other in ("http://gpu-box.lan:6379/x", "https://gpu-box.lan:8800/x", "http://gpu-box.lan/x"):
+        with pytest.raises(httpx.ConnectError):
+            client.get(other)
+    assert len(seen.requests) == 1
 
 
 class _Echo(http.server.BaseHTTPRequestHandler):
@@ -162,7 +170,7 @@ def test_over_a_real_connection_the_server_sees_the_name(echo: int) -> None:
 def test_worker_urls_pin_announced_hosts_and_trust_the_operators() -> None:
     urls = WorkerUrls(configured={PROVIDER_CS: "http://gpu-box.lan:8800"})
     transport = urls.transport()
-    assert isinstance(transport, PinnedTransport) and transport.trusted == {"gpu-box.lan"}
+    assert isinstance(transport, PinnedTransport) and transport.trusted == {("http", "gpu-box.lan", 8800)}
     assert WorkerUrls(configured={}, allow_private=True).transport() is None
 
 
