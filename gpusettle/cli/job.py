@@ -225,6 +225,7 @@ def _publish(c: Ctx, spec: JobSpec, where: str) -> str:
     "--permit", is_flag=True, help="Approve the deposit with an EIP-2612 permit in the same transaction."
 )
 @click.option("--no-approve", is_flag=True, help="Never send an approve: fail if the allowance is short.")
+@click.option("--max-price-base", type=click.IntRange(0), hidden=True, help="--match's max-price, base units.")
 @shared_options
 def job_create(
     offer_id: int | None,
@@ -239,6 +240,7 @@ def job_create(
     no_publish: bool,
     permit: bool,
     no_approve: bool,
+    max_price_base: int | None = None,
 ) -> None:
     """Open a job on an offer; the deposit (GPU-seconds x price) goes into escrow.
 
@@ -253,7 +255,10 @@ def job_create(
         ctx = click.get_current_context()
         params = {**ctx.params, "match": None, "index": None}
         create_matched(
-            match, index, lambda oid: ctx.invoke(job_create, **{**params, "offer_id": oid}), gpus=gpus
+            match,
+            index,
+            lambda oid, limit: ctx.invoke(job_create, **{**params, "offer_id": oid, "max_price_base": limit}),
+            gpus=gpus,
         )
         return
     if offer_id is None:
@@ -267,6 +272,13 @@ def job_create(
         raise click.UsageError("give --publish or --no-publish, not both")
     now = client.chain.timestamp()
     terms = _terms(c, offer_id, gpu_seconds, parse_duration_or_time(deadline, now), gpus)
+    if max_price_base is not None and terms.price_per_gpu_second > max_price_base:
+        # Read again since the match: the provider raised the price past the match's max-price.
+        raise OfferCapacityError(
+            f"offer {offer_id} now asks {client.fmt(terms.price_per_gpu_second)} per GPU-second, above the "
+            f"max-price {client.fmt(max_price_base)}",
+            "nothing was sent; pick another offer or raise max-price",
+        )
     deposit = terms.deposit
     sender = c.address()
     _refuse_before_sending(client, sender, terms, now)

@@ -340,15 +340,15 @@ def _open_matched(
 
     for n, offer in enumerate(found, 1):
         why, now = unfit_on_chain(client, need, offer.offer_id)
-        if why is None and need.verified and client.is_verified(offer.offer_id) is False:
-            why = "it is not hardware-verified on-chain any more"
+        if why is None and need.verified and client.is_verified(offer.offer_id) is not True:
+            why = "the chain does not confirm it is hardware-verified"
         if why is not None:
             c.info(f"offer {offer.offer_id} does not fit on-chain: {why}; trying the next match")
             continue
         # What the chain says, not what the index claimed.
         c.info(
             f"match {n} of {len(found)}: offer {offer.offer_id}, {shown(now.gpu_model)} ({now.vram_gb} GB), "
-            f"{offer.gpu_class or 'dedicated'}, {per_hour(now.price_per_gpu_second, client.decimals)} "
+            f"{shown(offer.gpu_class or 'dedicated')}, {per_hour(now.price_per_gpu_second, client.decimals)} "
             f"{client.symbol} per GPU-hour, provider {now.provider}"
         )
         try:

@@ -239,7 +239,7 @@ def unfit_on_chain(client: Gpusettle, need: OfferQuery, offer_id: int) -> tuple[
 
 
 def create_matched(
-    match: str, index: str | None, create: Callable[[int], None], *, gpus: int | None = None
+    match: str, index: str | None, create: Callable[[int, int | None], None], *, gpus: int | None = None
 ) -> None:
     """Open the job on the cheapest offer that fits `match` (with at least `gpus` free when given); when
     another client took it first (or its terms changed since the index saw it), say so and try the next
@@ -262,8 +262,8 @@ def create_matched(
         why, now = unfit_on_chain(client, need, offer.offer_id)
         if why is None and now.price_per_gpu_second > int(offer.price_per_gpu_second):
             why = "its price was raised since the index saw it"
-        if why is None and need.verified and client.is_verified(offer.offer_id) is False:
-            why = "it is not hardware-verified on-chain any more"
+        if why is None and need.verified and client.is_verified(offer.offer_id) is not True:
+            why = "the chain does not confirm it is hardware-verified"
         if why is not None:
             c.info(f"offer {offer.offer_id} does not fit on-chain: {why}; trying the next match")
             continue
@@ -275,7 +275,8 @@ def create_matched(
             f"({offer.jobs_completed} jobs completed)"
         )
         try:
-            create(offer.offer_id)
+            # The match's max-price goes on as the job's price limit: an offer raised after this read is refused.
+            create(offer.offer_id, need.max_price)
             return
         except OfferCapacityError as exc:
             # Checked on-chain before sending: another job or lease took the GPUs since the index saw them.

@@ -89,7 +89,7 @@ def leases_table(rows: list[queries.LeaseRow], decimals: int, symbol: str, table
 def _leases(request: Request) -> HTMLResponse:
     db = _db(request)
     q = parse(LeasesQuery, request.query_params)
-    stats = queries.stats(db)
+    stats = queries.stats(db, by_day=False)
     total, rows = queries.leases(
         db,
         status=q.status,
@@ -291,8 +291,8 @@ def _lease(request: Request) -> HTMLResponse:
     found = queries.lease(db, lease_id)
     if found is None:
         raise LookupError(f"no lease {lease_id} in the index (it may not exist yet, or the index is behind)")
-    stats = queries.stats(db)
-    d, sym = stats.token_decimals, escape(stats.token_symbol)
+    d, symbol = queries.token_of(db)
+    sym = escape(symbol)
     x = found.lease
     now = _now(db)
     offer = queries.offer(db, x.offer_id)
@@ -344,7 +344,7 @@ def _lease(request: Request) -> HTMLResponse:
         f'<section class="card"><h1 id="lease-title">Lease #{x.lease_id}</h1>'
         f'<p class="meta">{_status(x.status)} · {_gpus(x.gpu_count)} on <a href="/offers/{x.offer_id}">offer #{x.offer_id}</a>{gpu}</p></section>'
         f'<section class="cards" id="lease-amounts">{cards}</section>'
-        f'<section class="card"><h2>Timeline</h2>{_timeline(found, d, stats.token_symbol, now)}</section>'
+        f'<section class="card"><h2>Timeline</h2>{_timeline(found, d, symbol, now)}</section>'
         f'<section class="card"><h2>Checkpoints</h2>{_checkpoints(found, d)}</section>'
         f'<section class="card"><h2>Terms and amounts</h2><dl class="facts" id="lease-facts">{dl}</dl></section>'
     )
@@ -357,8 +357,7 @@ def _offer(request: Request) -> HTMLResponse:
     o = queries.offer(db, offer_id)
     if o is None:
         raise LookupError(f"no offer {offer_id} in the index")
-    stats = queries.stats(db)
-    d, sym = stats.token_decimals, stats.token_symbol
+    d, sym = queries.token_of(db)
     free = o.gpus_free if o.gpus_free is not None else o.gpu_count
     state = (
         "withdrawn" if not o.active else "paused" if o.paused else "jailed provider" if o.jailed else "open"

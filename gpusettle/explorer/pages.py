@@ -37,7 +37,7 @@ class MarketQuery(BaseModel):
     """Least GPUs per job."""
     max_price: str | None = Field(default=None, max_length=32)
     """Highest price: tokens per GPU-hour (the field's label; 3.5 or 3.5/h) or per GPU-second (0.001/s)."""
-    min_completed: int | None = Field(default=None, ge=0)
+    min_completed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     """Least jobs the provider completed."""
     verified: bool = False
     """Only offers whose latest hardware check passed and still covers their terms."""
@@ -189,7 +189,7 @@ def _jobs_table(rows: list[queries.JobRow], decimals: int, table_id: str = "jobs
 def _market(request: Request) -> HTMLResponse:
     db = _db(request)
     mq = parse(MarketQuery, request.query_params, drop_empty=True)
-    stats = queries.stats(db)
+    stats = queries.stats(db, by_day=False)
     d, sym = stats.token_decimals, stats.token_symbol
     max_price = None
     if mq.max_price is not None:
@@ -287,7 +287,7 @@ def _market(request: Request) -> HTMLResponse:
 def _jobs(request: Request) -> HTMLResponse:
     db = _db(request)
     q = parse(JobsQuery, request.query_params)
-    stats = queries.stats(db)
+    stats = queries.stats(db, by_day=False)
     total, rows = queries.jobs(
         db, status=q.status, provider=q.provider, client=q.client, limit=q.limit, offset=q.offset
     )
@@ -308,8 +308,7 @@ def _job(request: Request) -> HTMLResponse:
     found = queries.job(db, job_id)
     if found is None:
         raise LookupError(f"no job {job_id} in the index (it may not exist yet, or the index is behind)")
-    stats = queries.stats(db)
-    d, sym = stats.token_decimals, stats.token_symbol
+    d, sym = queries.token_of(db)
     j = found.job
     steps = "".join(
         f'<li><div class="dot"></div><div><strong>{escape(e.name)}</strong> <span class="when">{_when(e.time)}</span>'
@@ -377,8 +376,7 @@ def _providers(request: Request) -> HTMLResponse:
     db = _db(request)
     q = parse(ProvidersQuery, request.query_params)
     rows = queries.providers(db, sort=q.sort, limit=q.limit)  # type: ignore[arg-type]
-    stats = queries.stats(db)
-    d, sym = stats.token_decimals, stats.token_symbol
+    d, sym = queries.token_of(db)
     sorts = "".join(
         f'<a class="chip{" on" if q.sort == key else ""}" href="/providers?sort={key}">{label}</a>'
         for key, label in (("record", "Best record"), ("stake", "Largest stake"), ("earned", "Most earned"))
@@ -412,8 +410,7 @@ def _provider(request: Request) -> HTMLResponse:
     found = queries.provider(db, address)
     if found is None:
         raise LookupError(f"no provider {address} in the index")
-    stats = queries.stats(db)
-    d, sym = stats.token_decimals, stats.token_symbol
+    d, sym = queries.token_of(db)
     p = found.provider
     uptime = f"{found.uptime * 100:.1f}%" if found.uptime is not None else "–"
     cards = (

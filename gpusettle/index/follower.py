@@ -58,6 +58,19 @@ class StepResult:
     """The chain's head when the step began."""
 
 
+def _in_chain_order(events: Sequence[Any]) -> list[Any]:
+    """The events by (block, log index), each once: an RPC may answer logs out of order or one twice, and
+    applying them as given would drop an event before its cause or fail on the events table's key."""
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for ev in sorted(events, key=lambda e: (e.block_number, e.log_index)):
+        key = (ev.block_number, ev.log_index)
+        if key not in seen:
+            seen.add(key)
+            out.append(ev)
+    return out
+
+
 @dataclass
 class Follower:
     """Follows `addresses` (deployment key -> address) from `start_block` into `db`."""
@@ -137,6 +150,8 @@ class Follower:
             if ancestor < self._journal_floor():
                 raise ReorgTooDeepError(self._journal_floor())
             undone = rewind(self.db, ancestor)
+            # The replacing blocks have times of their own: none cached for a rewound number may be reused.
+            self._times = {n: t for n, t in self._times.items() if n <= ancestor}
             log.warning("chain reorganised: rewound to block %d (%d row changes undone)", ancestor, undone)
             result.rewound_to = ancestor
         last = self.last_block
@@ -146,7 +161,7 @@ class Follower:
         journal_from = head - self.reorg_window
         self._journal_from = journal_from
         for a, b, logs in self.reader.chunks(self._fetch, last + 1, target):
-            events = self.decode.decode(logs, self._contract_of)
+            events = _in_chain_order(self.decode.decode(logs, self._contract_of))
             end = self.source.block(b)
             if end is None:
                 break  # the head moved back under us: the next step sees the reorg

@@ -143,4 +143,5 @@ def notice_seconds(text: str) -> int:
 def candidates(source: MarketSource, need: MatchNeed, limit: int) -> list[OfferRow]:
     """The `limit` cheapest active offers that fit."""
     page = source.search_offers(need.model_copy(update={"limit": max(1, limit), "sort": "price"}))
-    return page.offers
+    # A remote index may answer more than asked: never try more than `limit`.
+    return page.offers[: max(1, limit)]

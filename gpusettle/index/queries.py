@@ -369,8 +369,14 @@ def provider(db: Database, address: str) -> ProviderDetail | None:
     )
 
 
-def stats(db: Database) -> Stats:
-    """Network-wide figures."""
+def token_of(db: Database) -> tuple[int, str]:
+    """The token's decimals and symbol, as the index recorded them (two key reads: what most pages need)."""
+    symbol = str(db.scalar("SELECT value FROM meta WHERE key = 'token_symbol'") or "tokens")
+    return _decimals(db), symbol
+
+
+def stats(db: Database, *, by_day: bool = True) -> Stats:
+    """Network-wide figures; without `by_day` the per-day series (a pass over every settlement) stay empty."""
     decimals = _decimals(db)
     by_status = {str(s): int(n) for s, n in db.query("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
     totals = {str(n): int(v) for n, v in db.query("SELECT name, value FROM totals")}
@@ -413,13 +419,13 @@ def stats(db: Database) -> Stats:
         gpu_hours_settled=gpu_seconds / 3600,
         value_settled=str(value),
         fees=str(fees),
-        gpu_hours_by_day=_days(db, "gpu_seconds", "", [], 3600.0),
-        value_by_day=_days(db, "payout_num", "", [], 10.0**decimals),
+        gpu_hours_by_day=_days(db, "gpu_seconds", "", [], 3600.0) if by_day else [],
+        value_by_day=_days(db, "payout_num", "", [], 10.0**decimals) if by_day else [],
         price_by_family=families,
         gas_per_settled_job=(gas / jobs_in) if jobs_in else None,
         settlement_txs=batches,
         token_decimals=decimals,
-        token_symbol=str(db.scalar("SELECT value FROM meta WHERE key = 'token_symbol'") or "tokens"),
+        token_symbol=token_of(db)[1],
     )
 
 

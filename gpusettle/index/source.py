@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, GpusettleError
 from ..outbound import OutboundError, request_bounded
+from ..text import strip_controls
 from . import queries
 from .db import Database, is_postgres_url
 from .schema import check
@@ -54,6 +56,8 @@ class LocalIndex:
     def stats(self) -> queries.Stats:
         return queries.stats(self.db)
 
+
+M = TypeVar("M", bound=BaseModel)
 
 MAX_ANSWER_BYTES = 16 << 20
 """The largest answer taken from a remote explorer (a page of 500 offers is under 1 MiB)."""
@@ -102,15 +106,56 @@ class RemoteIndex:
             )
         return body
 
+    def _read(self, path: str, params: dict[str, Any], model: type[M], what: str) -> M:
+        """The answer at `path` as `model`. Every string in it has its control characters removed first (an
+        explorer is someone else's server: its text reaches the terminal, next to a transaction's terms), and an
+        answer of another shape is the explorer's fault, said so, not a bug of this program."""
+        body = _without_controls(self._get(path, params))
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "the answer"
+            raise GpusettleError(
+                f"the explorer at {self.url} answered {path} with {what} it cannot be: {where}: {first.get('msg')}",
+                "check the URL (a `gpusettle explorer` of this version), or use a local index (--index PATH)",
+            ) from None
+
     def search_offers(self, q: queries.OfferQuery) -> queries.OfferPage:
-        return queries.OfferPage.model_validate(self._get("/api/offers", q.model_dump()))
+        return self._read("/api/offers", q.model_dump(), queries.OfferPage, "an offer page")
 
     def providers(self, sort: str, limit: int) -> list[queries.ProviderRow]:
-        got = self._get("/api/providers", {"sort": sort, "limit": limit})
-        return [queries.ProviderRow.model_validate(p) for p in got["providers"]]
+        page = self._read("/api/providers", {"sort": sort, "limit": limit}, _ProviderPage, "a provider list")
+        return page.providers
 
     def stats(self) -> queries.Stats:
-        return queries.Stats.model_validate(self._get("/api/stats", {}))
+        got = self._read("/api/stats", {}, queries.Stats, "network figures")
+        if not 0 <= got.token_decimals <= MAX_TOKEN_DECIMALS:
+            raise GpusettleError(
+                f"the explorer at {self.url} says the token has {got.token_decimals} decimals",
+                f"a token has 0 to {MAX_TOKEN_DECIMALS}; check the URL, or use a local index (--index PATH)",
+            )
+        return got
+
+
+MAX_TOKEN_DECIMALS = 36
+"""The most decimals an explorer's answer may claim for the token (ERC-20 tokens use 0 to 18; 10**36 still
+computes at once)."""
+
+
+class _ProviderPage(BaseModel):
+    providers: list[queries.ProviderRow]
+
+
+def _without_controls(value: Any) -> Any:
+    """`value` (parsed JSON) with every string's control characters and bidirectional overrides removed, keys too."""
+    if isinstance(value, str):
+        return strip_controls(value)
+    if isinstance(value, list):
+        return [_without_controls(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_controls(k): _without_controls(v) for k, v in value.items()}
+    return value
 
 
 def open_source(target: str | None, chain_id: int | None) -> MarketSource:

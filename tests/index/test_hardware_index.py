@@ -161,5 +161,5 @@ def test_an_offer_raised_after_its_check_is_no_longer_verified(world: World, tmp
                  "--spec-hash", "0x" + "11" * 32, "--account", "dev:0", "--yes")  # fmt: skip
     assert (
         result.exit_code == 1
-        and f"offer {good} does not fit on-chain: it is not hardware-verified on-chain" in result.output
+        and f"offer {good} does not fit on-chain: the chain does not confirm it is hardware-verified" in result.output
     )
