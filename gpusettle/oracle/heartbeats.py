@@ -110,16 +110,17 @@ class HeartbeatIntake:
             counter = self._counters[result] = self.metrics.heartbeats.labels(result)
         counter.inc()
 
+    def _malformed(self, why: object) -> Answer:
+        self._count("malformed_json")
+        return _refuse(400, "malformed_json", f"the body is not valid JSON: {why}", "send JSON")
+
     def _parse(self, body: bytes) -> HeartbeatSubmission | Answer:
         try:
             return HeartbeatSubmission.model_validate_json(body)
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_context=False, include_input=False)
             if errors and errors[0].get("type") == "json_invalid":
-                self._count("malformed_json")
-                return _refuse(
-                    400, "malformed_json", f"the body is not valid JSON: {errors[0].get('msg')}", "send JSON"
-                )
+                return self._malformed(errors[0].get("msg"))
             self._count("invalid")
             detail = "; ".join(
                 f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors[:5]
@@ -278,16 +279,12 @@ class HeartbeatIntake:
             if errors and errors[0].get("type") == "json_invalid":
                 # Not JSON to the parser every heartbeat goes through: refused whole, as POST /v1/heartbeats
                 # refuses it (a laxer parser below must not take what this one does not).
-                self._count("malformed_json")
-                return _refuse(
-                    400, "malformed_json", f"the body is not valid JSON: {errors[0].get('msg')}", "send JSON"
-                )
+                return self._malformed(errors[0].get("msg"))
             # Valid JSON that is not a valid batch: find what is wrong, and with which heartbeats, below.
         try:
             doc = json.loads(body)
         except (ValueError, RecursionError) as exc:
-            self._count("malformed_json")
-            return _refuse(400, "malformed_json", f"the body is not valid JSON: {exc}", "send JSON")
+            return self._malformed(exc)
         raw = doc.get("heartbeats") if isinstance(doc, dict) else None
         if not isinstance(raw, list) or set(doc) != {"heartbeats"}:
             self._count("invalid")
