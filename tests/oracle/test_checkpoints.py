@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,13 +45,6 @@ from tests.oracle.helpers import (
 T0 = 1_000_020  # a bucket boundary (30 | T0)
 SETTINGS = CheckpointSettings(every=300, settle_lag=45)
 ORACLE = Account.from_key(bytes.fromhex("44" * 32))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "oracle.sqlite")
-    yield s
-    s.close()
 
 
 def beats(store: SQLiteStore, lease: int, first: int, count: int, up: bool = True) -> None:

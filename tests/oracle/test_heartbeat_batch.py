@@ -31,13 +31,6 @@ BATCH = "/v1/heartbeats/batch"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "oracle.sqlite")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def http(store: SQLiteStore, tmp_path: Path) -> Iterator[TestClient]:
     leases = StaticLeaseView(
         CHAIN_ID,

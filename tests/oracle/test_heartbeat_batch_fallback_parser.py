@@ -27,13 +27,6 @@ JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "oracle.sqlite")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def http(store: SQLiteStore, tmp_path: Path) -> Iterator[TestClient]:
     leases = StaticLeaseView(CHAIN_ID, LEASE_ESCROW, {1: lease_terms(1)})
     app = lease_app(store, tmp_path / "results", leases)

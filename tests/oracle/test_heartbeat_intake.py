@@ -38,13 +38,6 @@ def leases() -> StaticLeaseView:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "oracle.sqlite")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def http(store: SQLiteStore, leases: StaticLeaseView, tmp_path: Path) -> Iterator[TestClient]:
     app = lease_app(store, tmp_path / "results", leases)
     with TestClient(app.asgi()) as client:

@@ -38,13 +38,6 @@ def view() -> StaticChainView:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "oracle.sqlite")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def app(store: SQLiteStore, view: StaticChainView, tmp_path: Path) -> OracleApp:
     return oracle_app(
         store,

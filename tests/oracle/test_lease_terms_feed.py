@@ -4,7 +4,6 @@ from the chain of their own (before, every heartbeat outlived the 10 s cache and
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +34,6 @@ from tests.oracle.helpers import (
 @pytest.fixture
 def view() -> StaticLeaseView:
     return StaticLeaseView(CHAIN_ID, LEASE_ESCROW, {1: lease_terms(1), 2: lease_terms(2, status=1)})
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "oracle.sqlite")
-    yield s
-    s.close()
 
 
 def _client(store: SQLiteStore, cache: LeaseTermsCache, tmp_path: Path) -> Any:

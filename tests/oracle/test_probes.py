@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -57,13 +56,6 @@ def honest(request: httpx.Request, *, tweak: Callable[[np.ndarray], None] | None
             "result": base64.b64encode(payload).decode(),
         },
     )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "oracle.sqlite")
-    yield s
-    s.close()
 
 
 def prober(store: SQLiteStore, handler: Callable[[httpx.Request], httpx.Response], now: float = 1_000_000.0,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,6 @@ def new(job_id: int) -> NewReceipt:
     return NewReceipt(
         job_id=job_id, provider="0xP", signer="0xW", struct_hash=b"\x01" * 32, body="{}", end_time=1
     )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "oracle.sqlite")
-    yield s
-    s.close()
 
 
 def _hold_writer(store: SQLiteStore, gate: threading.Event) -> None:

@@ -43,13 +43,6 @@ def announcement(url: str = PUBLIC, *, key: bytes = WORKER_KEY, issued: int | No
     return {**doc, **tamper}
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "oracle.sqlite")
-    yield s
-    s.close()
-
-
 def _client(store: SQLiteStore, tmp_path: Path, allow_private: bool) -> Iterator[TestClient]:
     app = lease_app(
         store, tmp_path / "results", endpoint_settings=EndpointSettings(allow_private=allow_private)
