@@ -37,17 +37,19 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         uint8 threshold,
         uint256[8] memory params
     ) JobEscrowBase(token_, staking_, governance) {
-        _desk = address(new JobEscrowDesk(token_, staking_));
-        _setRole(uint8(Role.Treasury), treasury_);
-        _setRole(uint8(Role.Guardian), guardian);
-        _setRole(uint8(Role.Arbiter), arbiter);
-        for (uint8 i = 0; i < 8; ++i) {
-            _setParameter(i, params[i]);
+        address desk = address(new JobEscrowDesk(token_, staking_));
+        _desk = desk;
+        // The desk's code sets the roles, parameters and oracle set on this storage: the constructor then carries no
+        // copy of the setters' code, which keeps this contract's creation code (the desk's creation code included)
+        // under EIP-3860's initcode limit with the largest oracle set.
+        (bool ok, bytes memory err) = desk.delegatecall(
+            abi.encodeCall(JobEscrowDesk.initialize, (treasury_, guardian, arbiter, oracles, threshold, params))
+        );
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(err, 32), mload(err))
+            }
         }
-        _setParameter(uint8(JobParameter.MinRunTime), DEFAULT_MIN_RUN_TIME);
-        _setParameter(uint8(JobParameter.RulingPeriod), DEFAULT_RULING_PERIOD);
-        _feeTerms.push(FeeTerms({feeBps: _config.feeBps, timeoutGrace: _config.timeoutGrace, since: 0}));
-        _setOracleSet(oracles, threshold);
     }
 
     // ------------------------------------------------------------ job opening
@@ -776,6 +778,11 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     }
 
     /// @inheritdoc IJobEscrow
+    function collectFraudDebt(address) external returns (uint256) {
+        _toDesk();
+    }
+
+    /// @inheritdoc IJobEscrow
     /// @dev Named so that its selector (0xfe8eb9cb) sorts after every other one: the dispatcher reaches settle and
     /// settleBatch with no more comparisons than before (a name like lapseDispute, 0x05a13025, cost each call 22 gas).
     function closeUnruledDispute(uint256) external {
@@ -888,7 +895,7 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
         r.jobsFailed = s.failed;
         r.jobsTimedOut = s.timedOut;
         r.disputesLost = _ledgers[provider].disputesLost;
-        r.openDisputes = s.openDisputes;
+        r.openDisputes = _disputesOpen(s.openDisputes, _fraudDebts[provider].owed);
         r.totalSlashed = _staking.totalSlashedOf(provider);
         r.valuePaid = s.valuePaid;
     }
@@ -910,6 +917,17 @@ contract JobEscrow is IJobEscrow, JobEscrowBase {
     /// @inheritdoc IJobEscrow
     function withheldPay(uint256 jobId) external view returns (uint256) {
         return uint128(_withheld[jobId]);
+    }
+
+    /// @inheritdoc IJobEscrow
+    function fraudDebt(uint256 jobId) external view returns (uint256) {
+        return _fraudDebtOf[jobId];
+    }
+
+    /// @inheritdoc IJobEscrow
+    function fraudDebtOf(address provider) external view returns (uint256 owed, uint256 debts) {
+        FraudDebts memory f = _fraudDebts[provider];
+        return (f.owed, f.next - f.first);
     }
 
     /// @inheritdoc IJobEscrow

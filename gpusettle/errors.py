@@ -181,6 +181,10 @@ _CONTRACT_HINTS: dict[str, str] = {
     "JobEscrowLengthMismatch": "pass exactly one worker signature per receipt",
     "JobEscrowEmptyBatch": "pass at least one receipt",
     "JobEscrowNothingToClaim": "nothing is owed to this account right now",
+    "JobEscrowNoFraudDebt": "this provider owes no fraud debt: its fraud reports' slashes were paid in full, or the "
+    "debts were collected (`gpusettle job status JOB_ID`)",
+    "JobEscrowFraudDebtNotCollectable": "all of the provider's stake is locked for clients' running work right now; "
+    "collect again once that work ends (`gpusettle job collect-fraud-debt JOB_ID`)",
     "LeaseEscrowUnknownLease": "check the lease id: `gpusettle lease list` (yours as client) or `gpusettle provider lease "
     "list` (yours as provider)",
     "LeaseEscrowWrongStatus": "see what the lease is doing now: `gpusettle lease status LEASE_ID`",

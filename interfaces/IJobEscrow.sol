@@ -212,6 +212,11 @@ interface IJobEscrowTypes {
     error JobEscrowSettlementPaused();
     /// @notice A settled job's collateral stays reserved for its dispute until `closesAt`; release it after that.
     error JobEscrowReserveStillNeeded(uint256 jobId, uint256 closesAt, uint256 nowTs);
+    /// @notice `provider` owes no fraud debt (none was recorded, or all was collected).
+    error JobEscrowNoFraudDebt(address provider);
+    /// @notice `provider` owes `owed` in fraud debts, but none of its stake can be taken now: all of it is locked for
+    /// clients' running work. Try again once that work ends (settles, times out or is cancelled).
+    error JobEscrowFraudDebtNotCollectable(address provider, uint256 owed);
     /// @notice `provider` has disputes open; what is held for their rulings is released only after them.
     error JobEscrowDisputesOpen(address provider, uint256 openDisputes);
     /// @notice The job's held timeout slash stays within reach of rulings until `releasesAt`, when the provider's
@@ -313,6 +318,13 @@ interface IJobEscrowTypes {
     event DisputeResolved(uint256 indexed jobId, bool upheld, uint256 slashed, uint256 compensation);
     /// @notice The arbiter found a running job's result fraudulent.
     event FraudReported(uint256 indexed jobId, bytes32 evidenceHash, uint256 slashed, uint256 compensation);
+    /// @notice The fraud report on job `jobId` could not slash `amount` of what its client is owed (the stake was
+    /// locked for other work or owed for earlier fraud): the job's fraud debt, collected by collectFraudDebt.
+    /// `providerOwes` is all the provider now owes for fraud.
+    event FraudDebtRecorded(uint256 indexed jobId, address indexed provider, uint256 amount, uint256 providerOwes);
+    /// @notice `amount` of job `jobId`'s fraud debt was slashed from `provider` and paid to the job's client;
+    /// `remaining` is what the job is still owed.
+    event FraudDebtCollected(uint256 indexed jobId, address indexed provider, uint256 amount, uint256 remaining);
     /// @notice A provider withdrew its earnings.
     event EarningsWithdrawn(address indexed provider, uint256 amount);
     /// @notice Accrued protocol fees were sent to the treasury.
@@ -445,8 +457,20 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// @notice Arbiter: a running job's result was found fraudulent (e.g. a failed Freivalds check). The client
     /// is refunded in full and compensated from the slash, the provider is jailed. The slash takes the job's
     /// collateral, then the provider's free and unbonding stake; never stake locked for other work, nor timeout
-    /// slashes held for dispute rulings (those back the disputes of earlier settlements and go to their clients).
+    /// slashes held for dispute rulings (those back the disputes of earlier settlements and go to their clients),
+    /// nor what the provider owes for earlier fraud. What the slash cannot take of the client's due (the slash, up to
+    /// the deposit) is the job's fraud debt (FraudDebtRecorded). While a provider owes fraud debts, their sum is frozen
+    /// as an open dispute's slash is (no new job or lease locks it, it is neither unstaked nor, while unbonding stake
+    /// is needed for it, withdrawn), and every other slash of the provider (timeouts, rulings, later fraud reports,
+    /// the lease escrow's penalties and rulings) leaves it in place, even stake that backed the slashed job itself.
     function reportFraud(uint256 jobId, bytes32 evidenceHash) external;
+
+    /// @notice Anyone: slash what `provider` owes for fraud, as far as its free and then unbonding stake goes (never
+    /// stake locked for clients' running work), and pay it to the defrauded clients, oldest debt first
+    /// (FraudDebtCollected for each). Reverts with JobEscrowNoFraudDebt when nothing is owed and
+    /// JobEscrowFraudDebtNotCollectable when no stake can be taken now.
+    /// @return collected What was slashed and paid now.
+    function collectFraudDebt(address provider) external returns (uint256 collected);
 
     /// @notice The provider withdraws its credited earnings.
     function withdrawEarnings() external returns (uint256 amount);
@@ -511,6 +535,12 @@ interface IJobEscrow is IJobEscrowTypes, IGoverned {
     /// @notice Pay of settled job `jobId` withheld until its dispute window closes (see PayWithheld); zero once
     /// released or drawn by a ruling.
     function withheldPay(uint256 jobId) external view returns (uint256);
+
+    /// @notice What job `jobId`'s client is still owed for fraud (see reportFraud); zero once collected.
+    function fraudDebt(uint256 jobId) external view returns (uint256);
+
+    /// @notice What `provider` owes for fraud in all, and how many jobs it is owed to.
+    function fraudDebtOf(address provider) external view returns (uint256 owed, uint256 debts);
 
     /// @notice Timeout slashes of `provider` held in the escrow for pending rulings, and what rulings left of
     /// earlier holds that the timed-out clients have not claimed yet.

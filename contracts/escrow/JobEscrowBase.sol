@@ -169,6 +169,15 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         uint32 holdDeadline;
     }
 
+    /// @dev A provider's fraud debts (outside review of 2026-12-03): what fraud reports could not slash and still owe
+    /// their clients, in all, and the queue of the jobs owed (collected oldest first): `first` is the oldest entry
+    /// still owed, `next` where the next one goes.
+    struct FraudDebts {
+        uint96 owed;
+        uint80 first;
+        uint80 next;
+    }
+
     /// @dev A disputed job's ruling deadline (fixed when disputed, so governance cannot shorten a pending one) and
     /// what the dispute froze of the provider's stake beyond the job's reserve, released by the ruling or the lapse.
     struct DisputeTerms {
@@ -237,6 +246,14 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     // Pay withheld at settlement until the job's dispute window closes (issue 8, third review, finding 3): what a
     // ruling may give back beyond the reserve when the provider's free stake could not raise it. Appended.
     mapping(uint256 jobId => uint256) internal _withheld;
+    // Fraud debts (outside review of 2026-12-03), appended: while a provider owes one, its sum counts in the
+    // provider's disputeFrozen, and the provider in openDisputes once (so the paths that read only that count see
+    // it), and every other slash of the provider leaves the sum in place (_keptFor).
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
+    mapping(address provider => FraudDebts) internal _fraudDebts;
+    mapping(address provider => mapping(uint256 index => uint256 jobId)) internal _fraudQueue;
+    // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
+    mapping(uint256 jobId => uint256) internal _fraudDebtOf;
 
     constructor(IERC20 token_, IProviderStaking staking_, address governance)
         EIP712("gpusettle JobEscrow", "1")
@@ -455,7 +472,11 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         uint256 disputableUntil
     ) internal returns (uint256 slashed) {
         uint256 amount = collateral * _jobMeta[jobId].timeoutSlashBps / BPS;
-        if (_stats[provider].openDisputes == 0 && block.timestamp > disputableUntil) {
+        // What the provider owes for fraud stays for those clients, this job's own collateral included: else a second
+        // wallet's job, accepted before the report, would take the stake back through its timeout.
+        uint256 owed = _fraudDebts[provider].owed;
+        keep += owed;
+        if (_disputesOpen(_stats[provider].openDisputes, owed) == 0 && block.timestamp > disputableUntil) {
             return _staking.slash(provider, amount, client, keep);
         }
         slashed = _staking.slash(provider, amount, address(this), keep);
@@ -471,6 +492,17 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         if (deadline > l.holdDeadline) l.holdDeadline = uint32(deadline);
         _heldClaims[jobId] = HeldClaim({amount: uint96(slashed), epoch: h.epoch});
         emit TimeoutSlashHeld(jobId, provider, slashed, h.epoch);
+    }
+
+    /// @dev The disputes of `open` (a provider's openDisputes): the count holds one more while fraud debts are `owed`.
+    function _disputesOpen(uint256 open, uint256 owed) internal pure returns (uint256) {
+        return owed == 0 ? open : open - 1;
+    }
+
+    /// @dev Stake a slash of `provider` must leave: the collateral locked for its clients' work and the fraud debts it
+    /// owes (collected oldest first by collectFraudDebt alone).
+    function _keptFor(address provider) internal view returns (uint256) {
+        return uint256(_books[provider].locked) + _fraudDebts[provider].owed;
     }
 
     /// @dev A settled job's dispute reserve: what it paid when the reserve was raised at settlement, else its

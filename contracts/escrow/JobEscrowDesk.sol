@@ -22,6 +22,31 @@ contract JobEscrowDesk is JobEscrowBase {
     /// a direct call finds no jobs, no roles and no tokens, so it can change nothing that matters.
     constructor(IERC20 token_, IProviderStaking staking_) JobEscrowBase(token_, staking_, msg.sender) {}
 
+    /// @notice Run once, by JobEscrow's constructor (by delegatecall, on its storage): the roles, the first eight
+    /// parameters (each checked against its cap), the defaults of the others, the first fee terms and the oracle set.
+    /// @dev An escrow with an oracle set is initialized; JobEscrow has no function that forwards here afterwards, and
+    /// a direct call on the desk sets only the desk's own unused storage.
+    function initialize(
+        address treasury_,
+        address guardian,
+        address arbiter,
+        address[] calldata oracles,
+        uint8 threshold,
+        uint256[8] calldata params
+    ) external {
+        if (_oracles.length != 0) revert Unauthorized(msg.sender, "constructor");
+        _setRole(uint8(Role.Treasury), treasury_);
+        _setRole(uint8(Role.Guardian), guardian);
+        _setRole(uint8(Role.Arbiter), arbiter);
+        for (uint8 i = 0; i < 8; ++i) {
+            _setParameter(i, params[i]);
+        }
+        _setParameter(uint8(JobParameter.MinRunTime), DEFAULT_MIN_RUN_TIME);
+        _setParameter(uint8(JobParameter.RulingPeriod), DEFAULT_RULING_PERIOD);
+        _feeTerms.push(FeeTerms({feeBps: _config.feeBps, timeoutGrace: _config.timeoutGrace, since: 0}));
+        _setOracleSet(oracles, threshold);
+    }
+
     /// @notice See IJobEscrow.
     // slither-disable-next-line reentrancy-no-eth the only cross-function re-entry Slither names is settleFailedProvider, which reverts unless JobEscrow's guard is entered (settlement's delegatecall)
     function claimTimeout(uint256 jobId) external nonReentrant {
@@ -103,7 +128,7 @@ contract JobEscrowDesk is JobEscrowBase {
             // The hold is released lazily, by the first claim after its windows closed with no dispute open, or after
             // the rulings it was held for could have come (a dispute opened later, on a later settlement, cannot keep
             // a timed-out client waiting: outside review of 2026-12-02, round 3).
-            uint256 open = _stats[provider].openDisputes;
+            uint256 open = _disputesOpen(_stats[provider].openDisputes, _fraudDebts[provider].owed);
             if (open != 0 && block.timestamp <= _ledgers[provider].holdDeadline) {
                 revert JobEscrowDisputesOpen(provider, open);
             }
@@ -366,7 +391,65 @@ contract JobEscrowDesk is JobEscrowBase {
         (uint256 slashed, uint256 compensation,) = _penalize(t.provider, amount, deposit, 0, 0, false);
         _tokensOut(deposit + compensation);
         emit FraudReported(jobId, evidenceHash, slashed, compensation);
+        // What the slash could not take (the stake was locked for other work, say a second wallet's job opened just
+        // before this report, or is owed for earlier fraud) is this client's fraud debt: frozen like an open
+        // dispute's slash, kept by every other slash, collected once the stake is free (outside review of 2026-12-03).
+        uint256 shortfall = Math.min(amount, deposit) - compensation;
+        if (shortfall != 0) {
+            FraudDebts memory f = _fraudDebts[t.provider];
+            if (f.owed == 0) ++_stats[t.provider].openDisputes;
+            _fraudDebtOf[jobId] = shortfall;
+            _fraudQueue[t.provider][f.next] = jobId;
+            // Safe: the debts are bounded by the deposits of jobs that existed, each < 2^96 and in all below the
+            // supply; the queue's indexes count fraud reports.
+            f.owed += uint96(shortfall);
+            ++f.next;
+            _fraudDebts[t.provider] = f;
+            _ledgers[t.provider].disputeFrozen += uint96(shortfall);
+            emit FraudDebtRecorded(jobId, t.provider, shortfall, f.owed);
+        }
         _token.safeTransfer(c.client, deposit + compensation);
+    }
+
+    /// @notice See IJobEscrow.
+    // slither-disable-next-line reentrancy-no-eth the call before the writes is the suite's own staking contract (slash, itself guarded, sends tokens of the suite's token to this contract only), and every path Slither names runs inside this contract's guard
+    function collectFraudDebt(address provider) external nonReentrant returns (uint256 collected) {
+        FraudDebts memory f = _fraudDebts[provider];
+        if (f.owed == 0) revert JobEscrowNoFraudDebt(provider);
+        // Free stake, then unbonding stake: never what is locked for clients' work (the debt waits for it to end).
+        collected = _staking.slash(provider, f.owed, address(this), _books[provider].locked);
+        if (collected == 0) revert JobEscrowFraudDebtNotCollectable(provider, f.owed);
+        _tokensIn(collected);
+        // Safe: slash() takes at most what was asked, f.owed, which disputeFrozen holds too.
+        unchecked {
+            f.owed -= uint96(collected);
+        }
+        _ledgers[provider].disputeFrozen -= uint96(collected);
+        // Oldest debt first; the payments are made after every record is written.
+        uint256 n = f.next - f.first;
+        address[] memory clients = new address[](n);
+        uint256[] memory pays = new uint256[](n);
+        uint256 left = collected;
+        for (uint256 i = 0; left != 0; ++i) {
+            uint256 jobId = _fraudQueue[provider][f.first];
+            uint256 due = _fraudDebtOf[jobId];
+            uint256 pay = Math.min(due, left);
+            // Safe: pay <= due and pay <= left.
+            unchecked {
+                due -= pay;
+                left -= pay;
+            }
+            _fraudDebtOf[jobId] = due;
+            if (due == 0) delete _fraudQueue[provider][f.first++];
+            (clients[i], pays[i]) = (_jobCore[jobId].client, pay);
+            emit FraudDebtCollected(jobId, provider, pay, due);
+        }
+        _fraudDebts[provider] = f;
+        if (f.owed == 0 && --_stats[provider].openDisputes == 0) _releaseHold(provider);
+        _tokensOut(collected);
+        for (uint256 i = 0; i < n && pays[i] != 0; ++i) {
+            _token.safeTransfer(clients[i], pays[i]);
+        }
     }
 
     /// @dev Slash into this contract, keep up to `cap` for the client and credit the rest to the treasury; jail.
@@ -384,9 +467,12 @@ contract JobEscrowDesk is JobEscrowBase {
         bool fromHold
     ) private returns (uint256 slashed, uint256 compensation, uint256 leftover) {
         leftover = withheld;
+        // Stake locked for other clients' work stays, and so does what earlier fraud reports are owed: a second
+        // wallet's job cannot take that back through its own ruling or fraud report, this job's reserve included.
+        uint256 keep = _keptFor(provider);
         if (withheld != 0) {
             uint256 first = Math.min(amount, reserve);
-            if (first != 0) slashed = _staking.slash(provider, first, address(this), _books[provider].locked);
+            if (first != 0) slashed = _staking.slash(provider, first, address(this), keep);
             uint256 fromWithheld = Math.min(amount - slashed, withheld);
             // Safe: fromWithheld <= withheld, and slashed + fromWithheld <= amount.
             unchecked {
@@ -394,12 +480,12 @@ contract JobEscrowDesk is JobEscrowBase {
                 slashed += fromWithheld;
             }
             if (amount > slashed) {
-                slashed += _staking.slash(provider, amount - slashed, address(this), _books[provider].locked);
+                slashed += _staking.slash(provider, amount - slashed, address(this), keep);
             }
             // Only the stake slashed came in: the withheld pay was here already.
             _tokensIn(slashed - fromWithheld);
         } else {
-            slashed = _staking.slash(provider, amount, address(this), _books[provider].locked);
+            slashed = _staking.slash(provider, amount, address(this), keep);
             _tokensIn(slashed);
         }
         if (fromHold && amount > slashed) {

@@ -113,6 +113,9 @@ class StakeInfo:
     lease_open_disputes: int = 0
     lease_dispute_frozen: int = 0
     """What open checkpoint disputes can slash beyond their leases' collateral: kept in free stake, not unstakeable."""
+    fraud_debt: int = 0
+    """What the provider owes for fraud reports its stake could not cover at once: kept in free stake, not
+    unstakeable, and taken by no slash but its collection (`gpusettle job collect-fraud-debt`)."""
 
     @property
     def free(self) -> int:
@@ -121,8 +124,9 @@ class StakeInfo:
 
     @property
     def unstakeable(self) -> int:
-        """Free stake less what open job and lease disputes froze: what requestUnstake accepts now."""
-        return max(self.free - self.dispute_frozen - self.lease_dispute_frozen, 0)
+        """Free stake less what open job and lease disputes froze and the fraud debt: what requestUnstake accepts
+        now."""
+        return max(self.free - self.dispute_frozen - self.lease_dispute_frozen - self.fraud_debt, 0)
 
 
 @dataclass(frozen=True)
@@ -462,6 +466,10 @@ class Gpusettle:
                 4 - len(values)
             )  # one from before issue 11's freeze reports three values
         worker = str(self._call(self.staking, "workerOf", addr))
+        # The escrow counts owed fraud debts as one more open dispute and adds them to the frozen sum: apart here.
+        debt = self.fraud_debt_of(addr)[0] if int(disputes) else 0
+        if debt:
+            disputes, frozen = int(disputes) - 1, frozen - debt
         return StakeInfo(
             provider=addr,
             bonded=int(bonded),
@@ -475,6 +483,7 @@ class Gpusettle:
             lease_locked_collateral=lease[0],
             lease_open_disputes=lease[1],
             lease_dispute_frozen=lease[3],
+            fraud_debt=debt,
             worker=None if int(worker, 16) == 0 else to_checksum_address(worker),
         )
 
@@ -626,6 +635,15 @@ class Gpusettle:
     def withheld_pay(self, job_id: int) -> int:
         """Pay of settled job `job_id` the escrow withholds until its dispute window closes (0 if none)."""
         return int(self._call(self.escrow, "withheldPay", job_id))
+
+    def fraud_debt(self, job_id: int) -> int:
+        """What job `job_id`'s client is still owed for fraud: what its fraud report could not slash (0 if none)."""
+        return int(self._call(self.escrow, "fraudDebt", job_id))
+
+    def fraud_debt_of(self, provider: str) -> tuple[int, int]:
+        """What `provider` owes for fraud in all, and to how many jobs."""
+        owed, debts = self._call(self.escrow, "fraudDebtOf", to_checksum_address(provider))
+        return int(owed), int(debts)
 
     def min_run_time(self) -> int:
         """Seconds a job's deadline must leave after its acceptance (JobParameter.MinRunTime)."""
@@ -824,6 +842,18 @@ class Gpusettle:
             self.escrow,
             "closeUnruledDispute",
             job_id,
+        )
+
+    def plan_collect_fraud_debt(self, sender: str, provider: str, owed: int) -> TxPlan:
+        """Plan escrow.collectFraudDebt: as much of what `provider` owes for fraud as its stake now allows, paid to
+        the defrauded clients oldest debt first."""
+        return self.chain.plan_call(
+            f"collect provider {provider}'s fraud debts ({self.fmt(owed)} owed) from its stake for the defrauded "
+            "clients, oldest first",
+            sender,
+            self.escrow,
+            "collectFraudDebt",
+            to_checksum_address(provider),
         )
 
     def plan_resolve_dispute(self, sender: str, job_id: int, upheld: bool) -> TxPlan:

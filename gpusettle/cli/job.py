@@ -463,10 +463,16 @@ def job_status(job_id: int | None, wait: bool, timeout: float) -> None:
                 f"  withheld    {f(withheld)} of the provider's pay, until the dispute window closes "
                 f"(the stake could not back a ruling; then: gpusettle provider release-collateral {j.job_id})"
             )
+        if debt:
+            click.echo(
+                f"  fraud debt  {f(debt)} of the fraud slash the provider's stake could not cover yet, owed to "
+                f"the client (gpusettle job collect-fraud-debt {j.job_id})"
+            )
         click.echo(f"  spec hash   {j.spec_hash}")
 
     withheld = client.withheld_pay(job_id) if j.settled_at else 0
-    c.emit({**asdict(j), "withheld_pay": withheld}, human)
+    debt = client.fraud_debt(job_id) if j.status == "Fraud" else 0
+    c.emit({**asdict(j), "withheld_pay": withheld, "fraud_debt": debt}, human)
 
 
 @job.command("list")
@@ -638,6 +644,54 @@ def job_lapse_dispute(job_id: int) -> None:
     c.emit(
         {"tx": out.summary(), "job_id": job_id, "bond_returned": bond, "client": str(ev["client"])},
         f"job {job_id}'s dispute lapsed without a ruling: bond {client.fmt(bond)} returned to {ev['client']}",
+    )
+
+
+@job.command("collect-fraud-debt")
+@click.argument("job_id", type=click.IntRange(1))
+@shared_options
+def job_collect_fraud_debt(job_id: int) -> None:
+    """Collect what a fraud report could not slash when it landed (the provider's stake was locked for other work,
+    or owed for earlier fraud). As much as the provider's stake now allows is paid to its defrauded clients, oldest
+    debt first, so this job's client may have to wait for earlier ones. Anyone may send it."""
+    c = get_ctx()
+    client = c.client()
+    j = client.job(job_id)
+    debt = client.fraud_debt(job_id) if j.status == "Fraud" else 0
+    if debt == 0:
+        raise ConfigError(
+            f"job {job_id} is owed no fraud debt ({j.status}"
+            + (
+                ": its fraud report's slash was paid in full, or the debt was collected)"
+                if j.status == "Fraud"
+                else ")"
+            ),
+            f"see `gpusettle job status {job_id}`",
+        )
+    owed, _ = client.fraud_debt_of(j.provider)
+    out = c.send(client.plan_collect_fraud_debt(c.address(), j.provider, owed), what="collected")
+    paid = [(int(e.args["jobId"]), int(e.args["amount"]), int(e.args["remaining"])) for e in out.events
+            if e.name == "FraudDebtCollected"]  # fmt: skip
+    mine = sum(a for jid, a, _ in paid if jid == job_id)
+    left = client.fraud_debt(job_id)
+    total = sum(a for _, a, _ in paid)
+    c.emit(
+        {
+            "tx": out.summary(),
+            "job_id": job_id,
+            "provider": j.provider,
+            "collected": total,
+            "paid": [{"job_id": jid, "amount": a, "still_owed": r} for jid, a, r in paid],
+            "this_job_collected": mine,
+            "this_job_still_owed": left,
+        },
+        f"collected {client.fmt(total)} of provider {j.provider}'s fraud debts; job {job_id}'s client got "
+        f"{client.fmt(mine)}"
+        + (
+            f", {client.fmt(left)} still owed (collect again once the provider has free stake)"
+            if left
+            else ", nothing more owed"
+        ),
     )
 
 

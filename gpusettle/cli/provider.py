@@ -233,6 +233,11 @@ def provider_status(who: str | None) -> None:
         click.echo(f"open disputes     {info.open_disputes}")
         if info.dispute_frozen:
             click.echo(f"frozen by them    {f(info.dispute_frozen)} (unstakeable now: {f(info.unstakeable)})")
+        if info.fraud_debt:
+            click.echo(
+                f"fraud debt        {f(info.fraud_debt)} owed to defrauded clients: not unstakeable, collected from "
+                f"free stake (`gpusettle job collect-fraud-debt JOB_ID`; unstakeable now: {f(info.unstakeable)})"
+            )
         if info.lease_open_disputes:
             click.echo(f"lease disputes    {info.lease_open_disputes}")
         if info.lease_dispute_frozen:

@@ -588,6 +588,17 @@ def _oracle_set(s: State, ev: IndexedEvent, t: int) -> None:
     )
 
 
+def _fraud_debt_collected(s: State, ev: IndexedEvent, t: int) -> None:
+    """What a fraud report could not slash at once, collected later for the client: the fraud's totals grow."""
+    a = ev.args
+    dispute = s.get("disputes", a["jobId"])
+    if dispute is None:
+        return
+    _add(dispute, "slashed", a["amount"])
+    _add(dispute, "compensation", a["amount"])
+    s.put("disputes", dispute["job_id"], dispute)
+
+
 HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]] = {
     ("staking", "Staked"): _staked,
     ("staking", "UnstakeRequested"): _unstake_requested,
@@ -617,6 +628,7 @@ HANDLERS: dict[tuple[str, str], Callable[[State, IndexedEvent, int], None]] = {
     ("escrow", "PayWithheld"): _pay_withheld,
     ("escrow", "WithheldPayReleased"): _withheld_pay_released,
     ("escrow", "FraudReported"): _fraud,
+    ("escrow", "FraudDebtCollected"): _fraud_debt_collected,
     ("escrow", "EarningsWithdrawn"): _earnings_withdrawn,
     ("escrow", "OracleSetUpdated"): _oracle_set,
     ("hardware", "HardwareChecked"): _hardware_checked,

@@ -1,20 +1,16 @@
-"""Attack (outside review of 2026-12-03): the provider, expecting a fraud report on a job it ran falsely, front-runs
-it with a second wallet's job whose collateral locks all its free stake (never accepted, cancelled right after for a
-full refund): the report's slash finds only the fraudulent job's own collateral."""
+"""Attack (outside review of 2026-12-03; a strict xfail from a632009, passing from the fraud debt's commit): the
+provider, expecting a fraud report on a job it ran falsely, front-runs it with a second wallet's job whose collateral
+locks all its free stake (never accepted, cancelled right after for a full refund): the report's slash finds only the
+fraudulent job's own collateral."""
 
-import pytest
+import brownie
 
 from tests.fixtures.contracts import PRICE
 
-from .conftest import DAY, now
+from .conftest import DAY, err, now
 from .test_fraud_report_pays_held_slash_to_second_wallet import E18, open_job
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (Medium): a fraud report's slash cannot reach stake locked for another wallet's unaccepted job; "
-    "the planned fix records the shortfall as a frozen debt collected once the stake is free (SECURITY.md)",
-)
 def test_a_real_clients_fraud_compensation_is_shielded_by_a_second_wallets_open_job(
     escrow, staking, token, staked_provider, client, rando, arbiter, accounts
 ):
@@ -34,11 +30,19 @@ def test_a_real_clients_fraud_compensation_is_shielded_by_a_second_wallets_open_
     tx = escrow.reportFraud(jf, b"\xf1" * 32, {"from": arbiter})
     escrow.cancelJob(shield, {"from": wallet})
     ev = tx.events["FraudReported"]
+    # Before the fix (a632009), the client got its deposit and 200 (the job's own collateral); the provider kept
+    # the rest, all free again once the shield was cancelled. Now the shortfall is the job's fraud debt, frozen
+    # (not unstakeable) and collected by anyone once the shield's lock is gone.
+    assert tx.events["FraudDebtRecorded"]["amount"] == 1_000 * E18 - ev["compensation"] > 0
+    debt = 1_000 * E18 - ev["compensation"]
+    free = staking.stakeOf(provider)[0] - debt
+    with brownie.reverts(err("ProviderStakingInsufficientFreeStake(address,uint256,uint256)", provider, free, free + 1)):
+        staking.requestUnstake(free + 1, {"from": provider})
+    escrow.collectFraudDebt(provider, {"from": rando})
+    got = token.balanceOf(client) - c_before
     print(
-        f"fraud on a 1,000 deposit: slashed {ev['slashed'] / E18}, compensation {ev['compensation'] / E18}; "
-        f"client received {(token.balanceOf(client) - c_before) / E18}; provider keeps "
-        f"{staking.stakeOf(provider)[0] / E18} bonded, all free again"
+        f"fraud on a 1,000 deposit: slashed {ev['slashed'] / E18} at the report, debt "
+        f"{tx.events['FraudDebtRecorded']['amount'] / E18}; client received {got / E18} after the collection"
     )
-    assert ev["compensation"] == 1_000 * E18, (
-        "a second wallet's open job shielded the provider from the fraud slash"
-    )
+    assert got == 2_000 * E18, "a second wallet's open job shielded the provider from the fraud slash"
+    assert escrow.fraudDebt(jf) == 0 and tuple(escrow.fraudDebtOf(provider)) == (0, 0)

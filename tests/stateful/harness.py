@@ -140,8 +140,10 @@ class Harness:
         calls += [(esc.providerRecord, (p,)) for p in self.providers]
         calls += [(esc.unstakeBlockers, (p,)) for p in self.providers]
         calls += [(esc.heldSlashes, (p,)) for p in self.providers]
+        calls += [(esc.fraudDebtOf, (p,)) for p in self.providers]
         calls += [(esc.getJob, (j,)) for j in job_ids]
         calls += [(esc.withheldPay, (j,)) for j in job_ids]
+        calls += [(esc.fraudDebt, (j,)) for j in job_ids]
         offer_ids = list(range(1, len(w.offers) + 1))
         calls += [(stk.offer, (o,)) for o in offer_ids]
         res = iter(self.batch(calls))
@@ -154,8 +156,10 @@ class Harness:
         snap["records"] = {p: next(res) for p in self.providers}
         snap["blockers"] = {p: next(res) for p in self.providers}
         snap["held_slashes"] = {p: next(res) for p in self.providers}
+        snap["fraud_debts"] = {p: next(res) for p in self.providers}
         snap["jobs"] = {j: next(res) for j in job_ids}
         snap["withheld"] = {j: next(res) for j in job_ids}
+        snap["fraud_debt"] = {j: next(res) for j in job_ids}
         snap["offers"] = {o: next(res) for o in offer_ids}
         return snap
 
@@ -240,13 +244,21 @@ class Harness:
                           "valuePaid": b.value_paid}
             got = {k: rec[k] for k in expect}
             assert got == expect, f"providerRecord({p}): chain {got}, model {expect}"
-            blockers = (b.locked, b.open_disputes, w.disputable_until(p), b.frozen if b.open_disputes else 0)
+            counted = b.open_disputes + (1 if b.debts else 0)  # the escrow counts owed fraud debts as one dispute
+            blockers = (b.locked, counted, w.disputable_until(p), b.frozen if counted else 0)
             assert tuple(s["blockers"][p]) == blockers, (
                 f"unstakeBlockers({p}): chain {tuple(s['blockers'][p])}, model {blockers}"
             )
+            owed = w.owed(p)
+            assert tuple(s["fraud_debts"][p]) == (owed, len(b.debts)), (
+                f"fraudDebtOf({p}): chain {tuple(s['fraud_debts'][p])}, model {(owed, len(b.debts))}"
+            )
+            # What is owed for fraud stays frozen: never unstaked, never locked by new work.
+            assert b.frozen >= owed
         for j, job in s["jobs"].items():
             m = w.jobs[j]
             assert s["withheld"][j] == m.withheld, f"withheldPay({j}): chain {s['withheld'][j]}, model {m.withheld}"
+            assert s["fraud_debt"][j] == m.debt, f"fraudDebt({j}): chain {s['fraud_debt'][j]}, model {m.debt}"
             expect = {"status": int(m.status), "client": m.client, "provider": m.provider, "offerId": m.offer,
                           "pricePerGpuSecond": m.price, "maxGpuSeconds": m.max_gs, "gpuCount": m.gpus, "deposit": m.deposit,
                           "collateral": m.collateral, "refundable": m.refundable, "disputeBond": m.bond}

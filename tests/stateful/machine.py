@@ -260,6 +260,14 @@ class ProtocolOps:
             ev = tx.events["FraudReported"]
             expect_event((ev["slashed"], ev["compensation"]), result, "FraudReported")
 
+    def do_collect_fraud_debt(self, provider, s):
+        caller = self.caller_for_role(s, self.accts["rando"])
+        errs, paid = self.w.collect_fraud_debt(str(provider), self.h.ts)
+        tx = self.h.tx(self.escrow.collectFraudDebt, provider, sender=caller, errors=errs)
+        if tx:
+            got = [(ev["jobId"], ev["amount"], ev["remaining"]) for ev in tx.events["FraudDebtCollected"]]
+            expect_event(got, paid, "FraudDebtCollected")
+
     def do_dispute(self, job_id, s):
         w = self.w
         job = w.jobs.get(job_id)

@@ -122,8 +122,9 @@ class Book:
     max_window: int = 0  # the longest dispute window of any job opened on the provider's offers
     timed_out: int = 0
     disputes_lost: int = 0
-    open_disputes: int = 0
-    frozen: int = 0  # what the open disputes' rulings can slash beyond their reserves: not unstakeable
+    open_disputes: int = 0  # disputes only (providerRecord); the escrow's own count adds 1 while fraud debts are owed
+    frozen: int = 0  # what the open disputes' rulings can slash beyond their reserves, and the fraud debts
+    debts: list = field(default_factory=list)  # job ids owed a fraud debt, oldest first
     last_settled_at: int = 0  # unbonded stake stays until this settlement's dispute window closes
 
 
@@ -169,6 +170,8 @@ class Job:
     # fixed when disputed
     ruling_deadline: int = 0
     frozen: int = 0
+    # a fraud report's slash the stake could not cover: owed to the client, frozen until collected
+    debt: int = 0
 
     def __post_init__(self):
         self.max_gs = self.orig_max
@@ -263,11 +266,17 @@ class World:
         s = self.stakes[provider]
         return max(s.bonded - self.books[provider].locked, 0)
 
-    def slash(self, provider: str, amount: int, recipient: str) -> int:
+    def owed(self, provider: str) -> int:
+        """What `provider` owes for fraud, in all."""
+        return sum(self.jobs[j].debt for j in self.books[provider].debts)
+
+    def slash(self, provider: str, amount: int, recipient: str, keep_debts: bool = True) -> int:
         """Take up to `amount`: free bonded stake first, then unbonding; never the collateral locked for the
-        provider's other work, never more than exists."""
+        provider's other work, nor (but for the debts' own collection) what it owes for fraud; never more than
+        exists."""
         s = self.stakes[provider]
-        from_bonded = min(amount, max(s.bonded - self.books[provider].locked, 0))
+        keep = self.books[provider].locked + (self.owed(provider) if keep_debts else 0)
+        from_bonded = min(amount, max(s.bonded - keep, 0))
         from_unbonding = min(amount - from_bonded, s.unbonding)
         s.bonded -= from_bonded
         s.unbonding -= from_unbonding
@@ -798,7 +807,7 @@ class World:
         self.release_reserve(job)
         self.release_withheld(job)
         self.release_gpus(job)
-        if book.open_disputes == 0:
+        if book.open_disputes == 0 and not book.debts:  # the escrow counts owed fraud debts as one more dispute
             self.release_hold(job.provider, now)
         self.move(self.escrow, job.client, job.bond)
         return []
@@ -821,7 +830,7 @@ class World:
         if not upheld:
             job.status = St.REJECTED
             self.release_withheld(job)
-            if book.open_disputes == 0:
+            if book.open_disputes == 0 and not book.debts:
                 self.release_hold(job.provider, now)
             self.move(self.escrow, job.provider, job.bond)
             return [], (0, 0)
@@ -833,7 +842,7 @@ class World:
         floor = 0 if settled_failed else job.collateral * job.tslash // BPS  # FailedProvider paid it at settlement
         slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, max(paid, floor), job,
                                               reserve)
-        if book.open_disputes == 0:
+        if book.open_disputes == 0 and not book.debts:
             self.release_hold(job.provider, now)
         self.move(self.escrow, job.client, compensation + job.bond)
         return [], (slashed, compensation)
@@ -850,11 +859,41 @@ class World:
         book = self.books[job.provider]
         book.locked -= job.collateral
         book.disputes_lost += 1
-        slashed, compensation = self.penalize(job.provider, job.deposit * job.dslash // BPS, job.deposit,
-                                              from_hold=False)
+        amount = job.deposit * job.dslash // BPS
+        slashed, compensation = self.penalize(job.provider, amount, job.deposit, from_hold=False)
         self.move(self.escrow, job.client, job.deposit + compensation)
         self.moves[job_id] += 1
+        # what the slash could not take of the client's due is its fraud debt, frozen and queued
+        job.debt = min(amount, job.deposit) - compensation
+        if job.debt:
+            book.frozen += job.debt
+            book.debts.append(job_id)
         return [], (slashed, compensation)
+
+    def collect_fraud_debt(self, provider: str, now: int) -> tuple[list[tuple], list[tuple] | None]:
+        """Anyone: what `provider` owes for fraud, from free then unbonding stake (never locked stake), paid to the
+        defrauded clients oldest first. Returns (job, paid, still owed) per payment."""
+        owed = self.owed(provider) if provider in self.books else 0
+        if owed == 0:
+            return [E("JobEscrowNoFraudDebt(address)", provider)], None
+        book = self.books[provider]
+        taken = self.slash(provider, owed, self.escrow, keep_debts=False)
+        if taken == 0:
+            return [E("JobEscrowFraudDebtNotCollectable(address,uint256)", provider, owed)], None
+        book.frozen -= taken
+        paid = []
+        while taken:
+            job = self.jobs[book.debts[0]]
+            pay = min(job.debt, taken)
+            job.debt -= pay
+            taken -= pay
+            paid.append((job.id, pay, job.debt))
+            self.move(self.escrow, job.client, pay)
+            if job.debt == 0:
+                book.debts.pop(0)
+        if not book.debts and book.open_disputes == 0:
+            self.release_hold(provider, now)
+        return [], paid
 
     def release_gpus(self, job: Job) -> None:
         if not job.gpus_released:

@@ -21,11 +21,13 @@ from hypothesis import strategies as st
 from tests.fixtures.contracts import PROVIDER_STAKE
 from tests.stateful.conftest import machine_settings
 from tests.stateful.machine import ProtocolOps, deadline_in, max_gpu_seconds, prepare, seed, sleep_for
-from tests.stateful.model import COMPLETED, DISPUTE_WINDOW, FAILED_CLIENT, FAILED_PROVIDER, St
+from tests.stateful.model import COLLATERAL, COMPLETED, DISPUTE_WINDOW, FAILED_CLIENT, FAILED_PROVIDER, St
 
 # (owner index, GPUs, price per GPU-second); offer 5 is withdrawn during setup, offer 6 never exists.
 OFFERS = [(0, 4, 10**15), (0, 1, 1), (1, 2, 3 * 10**15), (1, 8, 1), (1, 1, 10**15)]
 N_OFFERS = len(OFFERS) + 1
+SHIELD_OFFERS = (7, 8)  # one per provider, added after the others (see prepare_escrow)
+SHIELD_PRICE = 10**15
 
 
 class EscrowMachine(ProtocolOps):
@@ -125,6 +127,34 @@ class EscrowMachine(ProtocolOps):
     def rule_fraud(self, s="st_seed"):
         self.do_fraud(self.pick_job(s, (St.RUNNING,)), s >> 12)
 
+    def rule_fraud_shielded(self, s="st_seed"):
+        """A fraud report front-run by an unaccepted job that locks the provider's free stake (outside review of
+        2026-12-03): the slash falls short, and the rest becomes a fraud debt. The shield is cancelled after."""
+        job_id = self.pick_job(s, (St.RUNNING,))
+        job = self.w.jobs.get(job_id)
+        shield = None
+        if job is not None and job.status == St.RUNNING:
+            offer_id = SHIELD_OFFERS[self.provider_addrs.index(job.provider)]
+            free = max(self.w.free_stake(job.provider) - self.w.books[job.provider].frozen, 0)
+            bps = self.w.params[COLLATERAL]
+            if free and bps:
+                price = self.w.offers[offer_id].price
+                max_gs = min(max(free * 10_000 // bps // price, 1), 2**32 - 1)
+                shield = self.do_create(self.clients[s % 2], offer_id, max_gs, 7 * 24 * 3600)
+        self.do_fraud(job_id, s >> 12)
+        if shield is not None and s % 3:
+            self.do_cancel(shield, 0)
+            if s % 2:  # and the debt collected at once, as far as the freed stake goes
+                self.do_collect_fraud_debt(self.acct(job.provider), s >> 20)
+
+    def rule_collect_fraud_debt(self, s="st_seed"):
+        """Anyone collects a provider's fraud debts (one with none, one time in four)."""
+        owing = [p for p in self.provider_addrs if self.w.books[p].debts]
+        provider = owing[s % len(owing)] if owing and s % 4 else self.pick(self.provider_addrs, s)
+        if owing and s % 3 == 0:  # the provider stakes more first (say, to be unjailed): the debt takes it
+            self.do_stake(self.acct(provider), (s >> 8) % (2 * self.w.owed(provider)) + 1)
+        self.do_collect_fraud_debt(self.acct(provider), s >> 12)
+
     def rule_release_collateral(self, picks="st_picks", wait="st_bool", s="st_seed"):
         job_ids = self.jobs_from(picks, (St.SETTLED,))
         if wait and job_ids and job_ids[0] in self.w.jobs:
@@ -212,6 +242,10 @@ def test_escrow_machine(state_machine, token, staking, escrow, deployer, client,
     # Capacity (issue 11): the initial settled job runs beside the open one on offer 1, so it gets offer 6, a copy.
     h.tx(staking.addOffer, "GPU", OFFERS[0][1], 80, OFFERS[0][2], "ipfs://offer", sender=provider,
          errors=w.add_offer(str(provider), OFFERS[0][1], OFFERS[0][2]))
+    # Offers 7 and 8, one per provider, used only by rule_fraud_shielded: room for a shield job beside running work.
+    for p in providers:
+        h.tx(staking.addOffer, "GPU", 255, 80, SHIELD_PRICE, "ipfs://offer", sender=p,
+             errors=w.add_offer(str(p), 255, SHIELD_PRICE))
 
     # Start every example with jobs in each live state: open, running (two), settled, disputed.
     ops = ProtocolOps()
