@@ -235,7 +235,7 @@ interface IProviderStaking is IGoverned {
 
     /// @notice Either escrow only: take up to `amount` from bonded stake above `keepBonded` (the collateral the calling
     /// escrow keeps locked for the provider's other clients' work) plus the collateral the other escrow has locked
-    /// (for the lease escrow, also what the job escrow freezes for its open disputes and the provider's fraud debts),
+    /// (for the lease escrow, also what the provider owes the job escrow's defrauded clients: its fraud debts),
     /// then from unbonding stake, and send it to `recipient`. The kept part is never taken.
     /// @return slashed what was actually taken (never more than exists)
     function slash(address provider, uint256 amount, address recipient, uint256 keepBonded)

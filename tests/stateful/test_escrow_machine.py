@@ -151,8 +151,9 @@ class EscrowMachine(ProtocolOps):
         """Anyone collects a provider's fraud debts (one with none, one time in four)."""
         owing = [p for p in self.provider_addrs if self.w.books[p].debts]
         provider = owing[s % len(owing)] if owing and s % 4 else self.pick(self.provider_addrs, s)
-        if owing and s % 3 == 0:  # the provider stakes more first (say, to be unjailed): the debt takes it
-            self.do_stake(self.acct(provider), (s >> 8) % (2 * self.w.owed(provider)) + 1)
+        owed = self.w.owed(provider)
+        if owed and s % 3 == 0:  # the provider stakes more first (say, to be unjailed): the debt takes it
+            self.do_stake(self.acct(provider), (s >> 8) % (2 * owed) + 1)
         self.do_collect_fraud_debt(self.acct(provider), s >> 12)
 
     def rule_release_collateral(self, picks="st_picks", wait="st_bool", s="st_seed"):
