@@ -360,8 +360,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         _token.safeTransfer(recipient, slashed);
     }
 
-    /// @dev What the escrow that is not the caller holds locked for `provider` (for the lease escrow, with what the
-    /// provider owes the job escrow's defrauded clients).
+    /// @dev What the escrow that is not the caller holds locked for `provider`.
     function _otherLocked(address provider) private view returns (uint256) {
         if (msg.sender == _escrow) {
             address lease = _leaseEscrow;
@@ -371,13 +370,7 @@ contract ProviderStaking is IProviderStaking, Governed, ReentrancyGuardTransient
         if (jobs == address(0)) return 0;
         // slither-disable-next-line unused-return only the locked collateral matters here
         (uint256 locked,,,) = IJobEscrow(jobs).unstakeBlockers(provider);
-        // A lease's slash also leaves what the provider owes for fraud: else a second wallet's lease, accepted before
-        // a fraud report, would take the stake owed to the defrauded client (outside review of 2026-12-03). Not the
-        // job disputes' freeze: it is not capped by the stake, so a second wallet's dispute could shield every lease
-        // slash with it (attack review of the fraud debt).
-        // slither-disable-next-line unused-return only the sum owed matters here
-        (uint256 owed,) = IJobEscrow(jobs).fraudDebtOf(provider);
-        return locked + owed;
+        return locked;
     }
 
     /// @inheritdoc IProviderStaking

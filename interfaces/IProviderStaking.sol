@@ -234,8 +234,7 @@ interface IProviderStaking is IGoverned {
     function releaseGpus(uint256 offerId, uint8 count) external;
 
     /// @notice Either escrow only: take up to `amount` from bonded stake above `keepBonded` (the collateral the calling
-    /// escrow keeps locked for the provider's other clients' work) plus the collateral the other escrow has locked
-    /// (for the lease escrow, also what the provider owes the job escrow's defrauded clients: its fraud debts),
+    /// escrow keeps locked for the provider's other clients' work) plus the collateral the other escrow has locked,
     /// then from unbonding stake, and send it to `recipient`. The kept part is never taken.
     /// @return slashed what was actually taken (never more than exists)
     function slash(address provider, uint256 amount, address recipient, uint256 keepBonded)

@@ -248,7 +248,8 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     mapping(uint256 jobId => uint256) internal _withheld;
     // Fraud debts (outside review of 2026-12-03), appended: while a provider owes one, its sum counts in the
     // provider's disputeFrozen, and the provider in openDisputes once (so the paths that read only that count see
-    // it), and every other slash of the provider leaves the sum in place (_keptFor).
+    // it), and every other slash of the provider leaves the sum in place beyond the slashed work's own collateral or
+    // reserve (JobEscrowDesk._penalize, LeaseEscrowDesk._slashForRuling).
     // slither-disable-next-line uninitialized-state JobEscrow and JobEscrowDesk share this storage (delegatecall): one writes it, the other reads it; Slither analyses each contract alone
     mapping(address provider => FraudDebts) internal _fraudDebts;
     mapping(address provider => mapping(uint256 index => uint256 jobId)) internal _fraudQueue;
@@ -472,11 +473,10 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
         uint256 disputableUntil
     ) internal returns (uint256 slashed) {
         uint256 amount = collateral * _jobMeta[jobId].timeoutSlashBps / BPS;
-        // What the provider owes for fraud stays for those clients, this job's own collateral included: else a second
-        // wallet's job, accepted before the report, would take the stake back through its timeout.
-        uint256 owed = _fraudDebts[provider].owed;
-        keep += owed;
-        if (_disputesOpen(_stats[provider].openDisputes, owed) == 0 && block.timestamp > disputableUntil) {
+        // Not more than this job's own collateral, just unlocked: the slash it backs comes first, before any fraud
+        // debt the provider owes (a debt cannot take what was locked for another client's work; attack review of the
+        // fraud debt, round 2), and leaves what covered the debts before.
+        if (_disputesOpen(_stats[provider].openDisputes, _fraudDebts[provider].owed) == 0 && block.timestamp > disputableUntil) {
             return _staking.slash(provider, amount, client, keep);
         }
         slashed = _staking.slash(provider, amount, address(this), keep);
@@ -497,12 +497,6 @@ abstract contract JobEscrowBase is IJobEscrowTypes, Governed, Pausable, Reentran
     /// @dev The disputes of `open` (a provider's openDisputes): the count holds one more while fraud debts are `owed`.
     function _disputesOpen(uint256 open, uint256 owed) internal pure returns (uint256) {
         return owed == 0 ? open : open - 1;
-    }
-
-    /// @dev Stake a slash of `provider` must leave: the collateral locked for its clients' work and the fraud debts it
-    /// owes (collected oldest first by collectFraudDebt alone).
-    function _keptFor(address provider) internal view returns (uint256) {
-        return uint256(_books[provider].locked) + _fraudDebts[provider].owed;
     }
 
     /// @dev A settled job's dispute reserve: what it paid when the reserve was raised at settlement, else its

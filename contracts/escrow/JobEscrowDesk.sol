@@ -388,12 +388,15 @@ contract JobEscrowDesk is JobEscrowBase {
         // held for rulings: they back the disputes of the settlements disputable when they were taken, and paying
         // them to this job's client would let a provider pay a second wallet of its own with another client's claim
         // (outside review of 2026-12-03).
-        (uint256 slashed, uint256 compensation,) = _penalize(t.provider, amount, deposit, 0, 0, false);
+        // The job's own collateral (just unlocked) backs the slash first, then free stake beyond earlier debts.
+        (uint256 slashed, uint256 compensation,) =
+            _penalize(t.provider, amount, deposit, 0, _collateral(deposit, c.collateralBps), false);
         _tokensOut(deposit + compensation);
         emit FraudReported(jobId, evidenceHash, slashed, compensation);
         // What the slash could not take (the stake was locked for other work, say a second wallet's job opened just
         // before this report, or is owed for earlier fraud) is this client's fraud debt: frozen like an open
-        // dispute's slash, kept by every other slash, collected once the stake is free (outside review of 2026-12-03).
+        // dispute's slash, left in place by every later slash beyond the slashed work's own collateral or reserve,
+        // and collected once the stake is free (outside review of 2026-12-03).
         uint256 shortfall = Math.min(amount, deposit) - compensation;
         if (shortfall != 0) {
             FraudDebts memory f = _fraudDebts[t.provider];
@@ -412,52 +415,48 @@ contract JobEscrowDesk is JobEscrowBase {
     }
 
     /// @notice See IJobEscrow.
-    // slither-disable-next-line reentrancy-no-eth the call before the writes is the suite's own staking contract (slash, itself guarded, sends tokens of the suite's token to this contract only), and every path Slither names runs inside this contract's guard
     function collectFraudDebt(address provider) external nonReentrant returns (uint256 collected) {
-        FraudDebts memory f = _fraudDebts[provider];
-        if (f.owed == 0) revert JobEscrowNoFraudDebt(provider);
+        FraudDebts storage f = _fraudDebts[provider];
+        uint256 owed = f.owed;
+        if (owed == 0) revert JobEscrowNoFraudDebt(provider);
         // Free stake, then unbonding stake: never what is locked for clients' work (the debt waits for it to end).
-        collected = _staking.slash(provider, f.owed, address(this), _books[provider].locked);
-        if (collected == 0) revert JobEscrowFraudDebtNotCollectable(provider, f.owed);
-        _tokensIn(collected);
-        // Safe: slash() takes at most what was asked, f.owed, which disputeFrozen holds too.
-        unchecked {
-            f.owed -= uint96(collected);
-        }
+        collected = _staking.slash(provider, owed, address(this), _books[provider].locked);
+        if (collected == 0) revert JobEscrowFraudDebtNotCollectable(provider, owed);
+        // Safe: slash() takes at most what was asked, `owed`, which disputeFrozen holds too.
+        f.owed = uint96(owed - collected);
         _ledgers[provider].disputeFrozen -= uint96(collected);
-        // Oldest debt first; the payments are made after every record is written.
-        uint256 n = f.next - f.first;
-        address[] memory clients = new address[](n);
-        uint256[] memory pays = new uint256[](n);
-        uint256 left = collected;
-        for (uint256 i = 0; left != 0; ++i) {
-            uint256 jobId = _fraudQueue[provider][f.first];
+        if (owed == collected && --_stats[provider].openDisputes == 0) _releaseHold(provider);
+        // The tokens pass through: in and out at once.
+        _tokensIn(collected);
+        _tokensOut(collected);
+        // Oldest debt first. Each client is paid once its debt's record is written (the suite's own token; this call
+        // is guarded against re-entry).
+        uint256 first = f.first;
+        while (collected != 0) {
+            uint256 jobId = _fraudQueue[provider][first];
             uint256 due = _fraudDebtOf[jobId];
-            uint256 pay = Math.min(due, left);
-            // Safe: pay <= due and pay <= left.
+            uint256 pay = Math.min(due, collected);
+            // Safe: pay <= due and pay <= collected.
             unchecked {
                 due -= pay;
-                left -= pay;
+                collected -= pay;
             }
             _fraudDebtOf[jobId] = due;
-            if (due == 0) delete _fraudQueue[provider][f.first++];
-            (clients[i], pays[i]) = (_jobCore[jobId].client, pay);
+            if (due == 0) f.first = uint80(++first);
             emit FraudDebtCollected(jobId, provider, pay, due);
+            _token.safeTransfer(_jobCore[jobId].client, pay);
         }
-        _fraudDebts[provider] = f;
-        if (f.owed == 0 && --_stats[provider].openDisputes == 0) _releaseHold(provider);
-        _tokensOut(collected);
-        for (uint256 i = 0; i < n && pays[i] != 0; ++i) {
-            _token.safeTransfer(clients[i], pays[i]);
-        }
+        collected = owed - f.owed;
     }
 
     /// @dev Slash into this contract, keep up to `cap` for the client and credit the rest to the treasury; jail.
-    /// The order: what backs this job alone, its `reserve` (released into free stake just before) and then its
-    /// withheld pay (`withheld`, already in this contract); then the provider's other free stake and its unbonding
-    /// stake, which other pending rulings may need; then, for a dispute's ruling (`fromHold`), timeout slashes held for
-    /// rulings (other clients' compensation, so only after the provider's own). Stake locked for other clients' work
-    /// is never taken, so bonded >= locked always holds. `leftover`: the withheld pay not drawn.
+    /// The order: what backs this job alone, its `reserve` (released into free stake just before: a ruled job's
+    /// reserve, a fraud-reported job's collateral) and then its withheld pay (`withheld`, already in this contract);
+    /// then the provider's other free stake and its unbonding stake, which other pending rulings may need, but not
+    /// what the provider owes for earlier fraud (a second wallet's ruling or fraud report cannot take it back); then,
+    /// for a dispute's ruling (`fromHold`), timeout slashes held for rulings (other clients' compensation, so only
+    /// after the provider's own). Stake locked for other clients' work is never taken, so bonded >= locked always
+    /// holds; nor does this job's own reserve go to a debt first. `leftover`: the withheld pay not drawn.
     function _penalize(
         address provider,
         uint256 amount,
@@ -466,11 +465,13 @@ contract JobEscrowDesk is JobEscrowBase {
         uint256 reserve,
         bool fromHold
     ) private returns (uint256 slashed, uint256 compensation, uint256 leftover) {
+        uint256 keep = _books[provider].locked;
+        uint256 owed = _fraudDebts[provider].owed;
         leftover = withheld;
-        // Stake locked for other clients' work stays, and so does what earlier fraud reports are owed: a second
-        // wallet's job cannot take that back through its own ruling or fraud report, this job's reserve included.
-        uint256 keep = _keptFor(provider);
-        if (withheld != 0) {
+        if (withheld == 0 && owed == 0) {
+            slashed = _staking.slash(provider, amount, address(this), keep);
+            _tokensIn(slashed);
+        } else {
             uint256 first = Math.min(amount, reserve);
             if (first != 0) slashed = _staking.slash(provider, first, address(this), keep);
             uint256 fromWithheld = Math.min(amount - slashed, withheld);
@@ -480,13 +481,10 @@ contract JobEscrowDesk is JobEscrowBase {
                 slashed += fromWithheld;
             }
             if (amount > slashed) {
-                slashed += _staking.slash(provider, amount - slashed, address(this), keep);
+                slashed += _staking.slash(provider, amount - slashed, address(this), keep + owed);
             }
             // Only the stake slashed came in: the withheld pay was here already.
             _tokensIn(slashed - fromWithheld);
-        } else {
-            slashed = _staking.slash(provider, amount, address(this), keep);
-            _tokensIn(slashed);
         }
         if (fromHold && amount > slashed) {
             Hold storage h = _holds[provider];

@@ -266,13 +266,16 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
 
     /// @dev Slash `amount` into this contract for an upheld ruling: first what backs this lease alone, its collateral
     /// and reserve (`unlocked`, just put back into free stake), then its withheld pay (`withheld`, here already),
-    /// then the provider's other free and unbonding stake; never what `keepLocked` holds for other work.
+    /// then the provider's other free and unbonding stake; never what `keepLocked` holds for other work, nor, beyond
+    /// what backs this lease, what the provider owes the job escrow's defrauded clients (their fraud debts).
     /// `leftover`: the withheld pay the ruling did not need.
     function _slashForRuling(address provider, uint256 amount, uint256 unlocked, uint256 withheld, uint256 keepLocked)
         private
         returns (uint256 slashed, uint256 leftover)
     {
-        if (withheld == 0) {
+        // slither-disable-next-line unused-return only the sum owed matters here
+        (uint256 owed,) = _jobs.fraudDebtOf(provider);
+        if (withheld == 0 && owed == 0) {
             return (amount == 0 ? 0 : _staking.slash(provider, amount, address(this), keepLocked), 0);
         }
         uint256 first = Math.min(amount, unlocked);
@@ -283,7 +286,7 @@ contract LeaseEscrowDesk is LeaseEscrowBase {
             leftover = withheld - fromWithheld;
             slashed += fromWithheld;
         }
-        if (amount > slashed) slashed += _staking.slash(provider, amount - slashed, address(this), keepLocked);
+        if (amount > slashed) slashed += _staking.slash(provider, amount - slashed, address(this), keepLocked + owed);
     }
 
     /// @notice See ILeaseEscrow.

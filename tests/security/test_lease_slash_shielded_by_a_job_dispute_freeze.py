@@ -1,4 +1,4 @@
-"""Attack on ProviderStaking._otherLocked (fraud-debt commit 84a0e93): a lease escrow slash now keeps the job
+"""Attack on ProviderStaking._otherLocked (fraud-debt commit 84a0e93; fails there, passes from d26f6b0): a lease escrow slash now keeps the job
 escrow's `frozen` beside its locked collateral. `frozen` is disputeFrozen, which includes what every open *job
 dispute* froze -- the job's deposit x disputeSlashBps less its reserve -- and a dispute's freeze is never capped by
 the provider's free stake. So a second wallet W of the provider can open a job, have it accepted and settled for a
@@ -69,7 +69,7 @@ def test_a_job_dispute_freeze_shields_an_honest_leases_expiry_slash(
     escrow, lease_escrow, staking, token, staked_provider, client, rando, arbiter, accounts, sign, attest
 ):
     provider = staked_provider
-    wallet, lease, job = _setup(
+    _wallet, lease, _job = _setup(
         escrow, lease_escrow, staking, token, provider, client, rando, accounts, sign, attest, guarantee=False
     )
     # The provider never checkpoints L's lease: L claims the expiry slash (50% of its 7,200 collateral).
@@ -89,7 +89,7 @@ def test_a_job_dispute_freeze_shields_an_honest_leases_downtime_penalty(
     checkpoint, submit
 ):
     provider = staked_provider
-    wallet, lease, job = _setup(
+    _wallet, lease, _job = _setup(
         escrow, lease_escrow, staking, token, provider, client, rando, accounts, sign, attest, guarantee=True
     )
     # One hour down on a 100% uptime guarantee, attested honestly: the penalty is the lease's whole collateral.

@@ -288,16 +288,18 @@ class World:
     def penalize(self, provider: str, amount: int, cap: int, job: Job | None = None,
                  reserve: int = 0, from_hold: bool = True) -> tuple[int, int]:
         """Slash into the escrow, keep up to `cap` for the client, the rest to the treasury's fees; jail. With
-        withheld pay: the job's own reserve (free stake now), then its withheld pay (what is left of it goes to the
-        provider's earnings), then the provider's other free and unbonding stake; without: free then unbonding
-        stake. Only then, for a dispute's ruling (`from_hold`; not a fraud report), the hold of other clients'
-        timeout slashes."""
-        if job is not None and job.withheld:
-            slashed = self.slash(provider, min(amount, reserve), self.escrow)
-            take = min(amount - slashed, job.withheld)
+        withheld pay or fraud debts owed: the job's own reserve (free stake now; a fraud report's: its collateral),
+        then its withheld pay (what is left of it goes to the provider's earnings), then the provider's other free and
+        unbonding stake beyond the fraud debts; without: free then unbonding stake. Only then, for a dispute's ruling
+        (`from_hold`; not a fraud report), the hold of other clients' timeout slashes."""
+        withheld = job.withheld if job is not None else 0
+        if withheld or self.owed(provider):
+            slashed = self.slash(provider, min(amount, reserve), self.escrow, keep_debts=False)
+            take = min(amount - slashed, withheld)
             slashed += take
-            job.withheld -= take
-            self.release_withheld(job)
+            if job is not None:
+                job.withheld -= take
+                self.release_withheld(job)
             if amount > slashed:
                 slashed += self.slash(provider, amount - slashed, self.escrow)
         else:
@@ -731,10 +733,11 @@ class World:
         book = self.books[job.provider]
         amount = job.collateral * job.tslash // BPS
         until = self.disputable_until(job.provider)
+        # its own collateral (just unlocked) backs it, before any fraud debt
         if book.open_disputes == 0 and now > until:
-            return self.slash(job.provider, amount, job.client)
+            return self.slash(job.provider, amount, job.client, keep_debts=False)
         # held for the pending rulings, or the rulings the provider's disputable settlements may bring
-        slashed = self.slash(job.provider, amount, self.escrow)
+        slashed = self.slash(job.provider, amount, self.escrow, keep_debts=False)
         hold = self.holds[job.provider]
         hold[0] += slashed
         hold[1] += slashed
@@ -860,7 +863,8 @@ class World:
         book.locked -= job.collateral
         book.disputes_lost += 1
         amount = job.deposit * job.dslash // BPS
-        slashed, compensation = self.penalize(job.provider, amount, job.deposit, from_hold=False)
+        slashed, compensation = self.penalize(job.provider, amount, job.deposit, reserve=job.collateral,
+                                              from_hold=False)
         self.move(self.escrow, job.client, job.deposit + compensation)
         self.moves[job_id] += 1
         # what the slash could not take of the client's due is its fraud debt, frozen and queued

@@ -112,8 +112,8 @@ def test_collection_is_partial_while_stake_is_short(
 def test_debts_are_collected_oldest_first_and_a_later_report_leaves_the_earlier_debt(
     escrow, token, staking, job, client, client2, arbiter, staked_provider, rando
 ):
-    """Two defrauded clients: the second report's slash leaves the stake the first debt is owed (its own job's
-    collateral included), so its shortfall is larger; one collection pays the first debt in full, then the second."""
+    """Two defrauded clients: the second report's slash takes its own job's collateral (it backed that job) and then
+    leaves the stake the first debt is owed; one collection pays the first debt in full, then the second."""
     first = job(max_gpu_seconds=3600)
     token.approve(escrow, 2**256 - 1, {"from": client2})
     second = job(max_gpu_seconds=3600, sender=client2)
@@ -124,19 +124,20 @@ def test_debts_are_collected_oldest_first_and_a_later_report_leaves_the_earlier_
     owed1 = deposit - collateral
     assert escrow.fraudDebt(first) == owed1
     tx = escrow.reportFraud(second, EVIDENCE, {"from": arbiter})
-    # The second job's own collateral, just unlocked, is kept for the first debt (owed1 > collateral).
-    assert tx.events["FraudReported"]["slashed"] == 0
-    expect_event(tx, "FraudDebtRecorded", jobId=second, provider=staked_provider, amount=deposit,
-                 providerOwes=owed1 + deposit)  # fmt: skip
-    assert tuple(escrow.fraudDebtOf(staked_provider)) == (owed1 + deposit, 2)
+    # The second job's own collateral backs its report; nothing beyond it is free of the first debt.
+    assert tx.events["FraudReported"]["slashed"] == collateral
+    owed2 = deposit - collateral
+    expect_event(tx, "FraudDebtRecorded", jobId=second, provider=staked_provider, amount=owed2,
+                 providerOwes=owed1 + owed2)  # fmt: skip
+    assert tuple(escrow.fraudDebtOf(staked_provider)) == (owed1 + owed2, 2)
     assert escrow.unstakeBlockers(staked_provider)[1] == 1  # the debts count once, whatever their number
 
     escrow.cancelJob(shield, {"from": rando})
     b1, b2 = token.balanceOf(client), token.balanceOf(client2)
     tx = escrow.collectFraudDebt(staked_provider, {"from": rando})
     got = [(e["jobId"], e["amount"], e["remaining"]) for e in tx.events["FraudDebtCollected"]]
-    assert got == [(first, owed1, 0), (second, deposit, 0)]
-    assert token.balanceOf(client) - b1 == owed1 and token.balanceOf(client2) - b2 == deposit
+    assert got == [(first, owed1, 0), (second, owed2, 0)]
+    assert token.balanceOf(client) - b1 == owed1 and token.balanceOf(client2) - b2 == owed2
 
 
 def test_a_partial_collection_pays_the_oldest_debt_first(
@@ -177,22 +178,26 @@ def test_collection_takes_unbonding_stake_after_free_stake(
     assert int(staking.stakeOf(staked_provider)[1]) == leave  # the bonded stake covered the debt first
 
 
-def test_a_timeout_slash_leaves_the_debt_even_from_its_own_jobs_collateral(
+def test_a_timeout_slash_takes_its_own_collateral_before_the_debt(
     escrow, token, staking, job, client, arbiter, staked_provider, rando, chain
 ):
-    """A job accepted before the report times out after it: its slash may not take the stake the debt is owed,
-    its own collateral included (else a second wallet's job would take the debt's stake back). The collateral goes
-    to the debt."""
+    """A job accepted before the report times out while the debt is owed and nothing else is free: its slash comes
+    from its own collateral (locked for that client's work, no debt may take it first); the rest of that collateral
+    goes to the debt once collected (attack review of the fraud debt, round 2)."""
     timed_out = job(max_gpu_seconds=3600, deadline_in=DAY)
     fraud = job(max_gpu_seconds=3600)
     shield = _lock_all_free_stake(escrow, staking, job, staked_provider, rando, token, client)
     escrow.reportFraud(fraud, EVIDENCE, {"from": arbiter})
     owed = escrow.fraudDebt(fraud)
     chain.sleep(2 * DAY)
+    collateral = 3600 * PRICE * COLLATERAL_BPS // BPS
     tx = escrow.claimTimeout(timed_out, {"from": client})
-    assert tx.events["JobTimedOut"]["slashed"] == 0
+    assert tx.events["JobTimedOut"]["slashed"] == collateral * TIMEOUT_SLASH_BPS // BPS
+    # Only the rest of that collateral is free now, and the debt takes it.
+    got = escrow.collectFraudDebt(staked_provider, {"from": rando}).return_value
+    assert got == collateral - collateral * TIMEOUT_SLASH_BPS // BPS < owed
     escrow.cancelJob(shield, {"from": rando})
-    assert escrow.collectFraudDebt(staked_provider, {"from": rando}).return_value == owed
+    assert escrow.collectFraudDebt(staked_provider, {"from": rando}).return_value == owed - got
 
 
 def test_a_debt_does_not_keep_a_held_timeout_slash_waiting(
