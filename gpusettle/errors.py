@@ -183,8 +183,9 @@ _CONTRACT_HINTS: dict[str, str] = {
     "JobEscrowNothingToClaim": "nothing is owed to this account right now",
     "JobEscrowNoFraudDebt": "this provider owes no fraud debt: its fraud reports' slashes were paid in full, or the "
     "debts were collected (`gpusettle job status JOB_ID`)",
-    "JobEscrowFraudDebtNotCollectable": "all of the provider's stake is locked for clients' running work right now; "
-    "collect again once that work ends (`gpusettle job collect-fraud-debt JOB_ID`)",
+    "JobEscrowFraudDebtNotCollectable": "the provider has no stake a slash may take now: none at all, or all of it "
+    "locked for its clients' work (open or running jobs, settled jobs within their windows, leases); collect again "
+    "once that work ends or the provider stakes more (`gpusettle provider status PROVIDER`)",
     "LeaseEscrowUnknownLease": "check the lease id: `gpusettle lease list` (yours as client) or `gpusettle provider lease "
     "list` (yours as provider)",
     "LeaseEscrowWrongStatus": "see what the lease is doing now: `gpusettle lease status LEASE_ID`",

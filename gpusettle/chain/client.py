@@ -856,6 +856,19 @@ class Gpusettle:
             to_checksum_address(provider),
         )
 
+    def plan_report_fraud(self, sender: str, job_id: int, evidence_hash: bytes) -> TxPlan:
+        """Plan escrow.reportFraud (the arbiter only, on a running job): refund the client, slash and jail."""
+        j = self.job(job_id)
+        return self.chain.plan_call(
+            f"report fraud on running job {job_id}: refund {self.fmt(j.deposit)} to {j.client}, slash provider "
+            f"{j.provider} and jail it",
+            sender,
+            self.escrow,
+            "reportFraud",
+            job_id,
+            evidence_hash,
+        )
+
     def plan_resolve_dispute(self, sender: str, job_id: int, upheld: bool) -> TxPlan:
         """Plan escrow.resolveDispute (the arbiter only, by the ruling deadline)."""
         verdict = (

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 import click
 
 from ..chain.client import ESCROW_PARAMETERS, LEASE_PARAMETERS, ROLE_IDS, STAKING_PARAMETERS
 from ..deploy.networks import AMOUNT_PARAMETERS
 from ..errors import ConfigError
+from ..hashing import keccak256
 from .context import fmt_time, get_ctx, shared_options
 
 __all__ = ["admin"]
@@ -125,6 +127,52 @@ def rule(kind: str, work_id: int, upheld: bool) -> None:
     c.emit(
         {"tx": out.summary(), "kind": kind, "id": work_id, "upheld": upheld},
         f"{kind} {work_id}: dispute {verdict}",
+    )
+
+
+@admin.command("report-fraud")
+@click.argument("job_id", type=click.IntRange(1))
+@click.option(
+    "--evidence",
+    required=True,
+    help="What shows the fraud (a file path, a URL or a note): its keccak256 is recorded on-chain with the report.",
+)
+@shared_options
+def report_fraud(job_id: int, evidence: str) -> None:
+    """Arbiter: job JOB_ID, still running, produced a fraudulent result. The client is refunded in full and
+    compensated from the slash (the dispute fraction of the deposit), the provider is jailed. What the provider's
+    stake cannot cover now becomes the job's fraud debt (`gpusettle job collect-fraud-debt`)."""
+    c = get_ctx()
+    client = c.client()
+    sender = c.address()
+    arbiter = client.roles().arbiter
+    if sender.lower() != arbiter.lower():
+        raise ConfigError(
+            f"{sender} is not the arbiter ({arbiter})", "sign with the arbiter's key (--account)"
+        )
+    j = client.job(job_id)
+    if j.status != "Running":
+        raise ConfigError(
+            f"job {job_id} is {j.status}, not Running: fraud is reported on a running job only",
+            f"a settled job is disputed by its client instead (`gpusettle job status {job_id}`)",
+        )
+    path = Path(evidence)
+    evidence_hash = keccak256(path.read_bytes() if path.is_file() else evidence.encode())
+    out = c.send(client.plan_report_fraud(sender, job_id, evidence_hash), what="fraud reported")
+    ev = out.event("FraudReported").args
+    debt = [e for e in out.events if e.name == "FraudDebtRecorded"]
+    owed = int(debt[0].args["amount"]) if debt else 0
+    c.emit(
+        {
+            "tx": out.summary(),
+            "job_id": job_id,
+            "evidence_hash": "0x" + evidence_hash.hex(),
+            "slashed": int(ev["slashed"]),
+            "compensation": int(ev["compensation"]),
+            "fraud_debt": owed,
+        },
+        f"job {job_id}: fraud reported; {client.fmt(int(ev['compensation']))} compensation to the client"
+        + (f", {client.fmt(owed)} owed as a fraud debt (`gpusettle job collect-fraud-debt {job_id}`)" if owed else ""),
     )
 
 

@@ -669,6 +669,21 @@ def job_collect_fraud_debt(job_id: int) -> None:
             f"see `gpusettle job status {job_id}`",
         )
     owed, _ = client.fraud_debt_of(j.provider)
+    info = client.stake_info(j.provider)
+    locked = info.locked_collateral + info.lease_locked_collateral
+    if info.bonded <= locked and info.unbonding == 0:
+        f = client.fmt
+        if info.bonded == 0:
+            why = f"provider {j.provider} has no stake left"
+            what = "collect again after it stakes more (a jailed provider is released by governance)"
+        else:
+            why = (
+                f"all of provider {j.provider}'s stake ({f(info.bonded)}) is locked for its clients' work: "
+                f"{f(info.locked_collateral)} by jobs (open, running, or settled within their dispute windows), "
+                f"{f(info.lease_locked_collateral)} by leases"
+            )
+            what = "collect again once that work ends (or the provider stakes more)"
+        raise ConfigError(f"nothing of the {f(owed)} fraud debt can be collected now: {why}", what)
     out = c.send(client.plan_collect_fraud_debt(c.address(), j.provider, owed), what="collected")
     paid = [(int(e.args["jobId"]), int(e.args["amount"]), int(e.args["remaining"])) for e in out.events
             if e.name == "FraudDebtCollected"]  # fmt: skip

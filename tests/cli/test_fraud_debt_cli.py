@@ -5,6 +5,7 @@ collected as the stake allows. Against a real anvil."""
 from __future__ import annotations
 
 from gpusettle.devnet import FastSender
+from gpusettle.hashing import keccak256
 from tests.cli.test_lapse_dispute import PRICE, SPEC, World, world
 
 __all__ = ["world"]  # the module-scoped world of tests/cli/test_lapse_dispute.py (rando is the arbiter)
@@ -28,11 +29,16 @@ def test_a_fraud_debt_is_shown_and_collected(world: World) -> None:
         if e.name == "JobCreated"
     ]
     net.accept_jobs(acc["provider"], [job_id])  # the staking wallet: beyond the worker key's daily budget
-    arbiter = FastSender(net.gs, acc["rando"])
-    arbiter.call(net.gs.escrow, "reportFraud", job_id, b"\xee" * 32, gas=400_000)
-    arbiter.wait()
+    # Only the arbiter reports, only a running job, with the evidence's hash on-chain.
+    stranger = gs("admin", "report-fraud", str(job_id), "--evidence", "x", "-a", "client", "--yes", ok=False)
+    assert "is not the arbiter" in stranger.output and "hint:" in stranger.output
+    report = gs.json("admin", "report-fraud", str(job_id), "--evidence", "the matmul check failed", "-a", "rando",
+                     "--yes")  # fmt: skip
     owed = net.gs.fraud_debt(job_id)
-    assert owed > 0
+    assert owed > 0 and int(report["fraud_debt"]) == owed
+    assert report["evidence_hash"] == "0x" + keccak256(b"the matmul check failed").hex()
+    again = gs("admin", "report-fraud", str(job_id), "--evidence", "x", "-a", "rando", "--yes", ok=False)
+    assert "is Fraud, not Running" in again.output and "Traceback" not in again.output
 
     status = gs.json("job", "status", str(job_id), "--account", "client")
     assert status["status"] == "Fraud" and int(status["fraud_debt"]) == owed
@@ -42,8 +48,10 @@ def test_a_fraud_debt_is_shown_and_collected(world: World) -> None:
     assert (int(info["fraud_debt"]), int(info["open_disputes"]), int(info["dispute_frozen"])) == (owed, 0, 0)
     assert "fraud debt" in gs("provider", "status", acc["provider"].address, "--account", "client").output
 
+    # The report slashed every token of stake: the CLI says so, in tokens, and sends nothing.
     nothing = gs("job", "collect-fraud-debt", str(job_id), "--account", "client", "--yes", ok=False)
-    assert "JobEscrowFraudDebtNotCollectable" in nothing.output and "hint:" in nothing.output
+    assert "has no stake left" in nothing.output and "stakes more" in nothing.output
+    assert "Traceback" not in nothing.output
     assert net.gs.fraud_debt(job_id) == owed
 
     provider = FastSender(net.gs, acc["provider"])
