@@ -144,8 +144,16 @@ def _terms(c: Ctx, offer_id: int, gpu_seconds: int, deadline: int, gpus: int | N
 
 def _refuse_before_sending(client: Gpusettle, sender: str, terms: JobTerms, now: int) -> None:
     """What the escrow would refuse anyway, refused before an approve or a spec upload is sent: a provider as its
-    own client (staking wallet or worker key), and a deadline too close for the minimum run time."""
-    worker = client.stake_info(terms.provider).worker
+    own client (staking wallet or worker key), a jailed provider, and a deadline too close for the minimum run
+    time."""
+    info = client.stake_info(terms.provider)
+    worker = info.worker
+    if info.jailed:
+        raise ConfigError(
+            f"provider {terms.provider}, which offers offer {terms.offer_id}, is jailed (it lost a dispute or a fraud "
+            "report): it cannot accept new work until governance releases it",
+            "pick another provider's offer (`gpusettle offer list`, or `gpusettle job create --match`)",
+        )
     if to_checksum_address(sender) in {to_checksum_address(terms.provider), *([worker] if worker else [])}:
         role = (
             "staking wallet"

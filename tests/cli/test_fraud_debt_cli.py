@@ -66,5 +66,12 @@ def test_a_fraud_debt_is_shown_and_collected(world: World) -> None:
     assert paid == [(job_id, 1_000 * E18, owed - 1_000 * E18)]
     assert net.gs.token_balance(acc["client"].address) - before == 1_000 * E18
 
+    # The jailed provider's offer is refused before the approve, for the client, not the provider.
+    nonce = net.gs.chain.w3.eth.get_transaction_count(acc["client"].address)
+    jailed = gs("job", "create", "--offer", str(world.offer), "--gpu-seconds", "600", "--gpus", "1",
+                "--spec-hash", "0x" + "ab" * 32, "--account", "client", "--yes", ok=False)  # fmt: skip
+    assert "is jailed" in jailed.output and "another provider's offer" in jailed.output
+    assert net.gs.chain.w3.eth.get_transaction_count(acc["client"].address) == nonce
+
     unknown = gs("job", "collect-fraud-debt", "999", "--account", "client", "--yes", ok=False)
     assert "999" in unknown.output and "hint:" in unknown.output and "Traceback" not in unknown.output
