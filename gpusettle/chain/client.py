@@ -487,6 +487,10 @@ class Gpusettle:
             worker=None if int(worker, 16) == 0 else to_checksum_address(worker),
         )
 
+    def is_jailed(self, provider: str) -> bool:
+        """Whether `provider` is jailed (it lost a dispute or a fraud report): it takes no new work."""
+        return bool(self._call(self.staking, "stakeOf", to_checksum_address(provider))[3])
+
     def provider_record(self, provider: str) -> ProviderRecord:
         """The escrow's record of `provider`'s work."""
         r = self._call(self.escrow, "providerRecord", to_checksum_address(provider))

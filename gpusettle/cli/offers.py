@@ -43,6 +43,8 @@ def offer_list(
         and (limit is None or o.price_per_gpu_second <= limit)
     ]
     offers.sort(key=lambda o: (o.price_per_gpu_second, o.offer_id))
+    # A jailed provider's offers stay listed (governance may release it), marked: they take no new work.
+    jailed = {p: client.is_jailed(p) for p in {o.provider for o in offers}}
 
     def human() -> None:
         if not offers:
@@ -50,9 +52,11 @@ def offer_list(
         for o in offers:
             click.echo(
                 f"#{o.offer_id:<4} {'' if o.active else '(withdrawn) '}"
-                f"{'(paused: takes no new work) ' if o.paused and o.active else ''}{o.gpu_count} x {shown(o.gpu_model)} "
+                f"{'(paused: takes no new work) ' if o.paused and o.active else ''}"
+                f"{'(provider jailed: takes no new work) ' if jailed[o.provider] and o.active else ''}"
+                f"{o.gpu_count} x {shown(o.gpu_model)} "
                 f"({o.vram_gb} GB) at {format_price(o.price_per_gpu_second, client.decimals, client.symbol)}  "
                 f"provider {o.provider}"
             )
 
-    c.emit({"offers": [asdict(o) for o in offers]}, human)
+    c.emit({"offers": [{**asdict(o), "provider_jailed": jailed[o.provider]} for o in offers]}, human)

@@ -66,6 +66,9 @@ def test_a_fraud_debt_is_shown_and_collected(world: World) -> None:
     assert paid == [(job_id, 1_000 * E18, owed - 1_000 * E18)]
     assert net.gs.token_balance(acc["client"].address) - before == 1_000 * E18
 
+    listed = gs.json("offer", "list", "--account", "client")["offers"]
+    assert [o["provider_jailed"] for o in listed if int(o["offer_id"]) == world.offer] == [True]
+    assert "(provider jailed: takes no new work)" in gs("offer", "list", "--account", "client").output
     # The jailed provider's offer is refused before the approve, for the client, not the provider.
     nonce = net.gs.chain.w3.eth.get_transaction_count(acc["client"].address)
     jailed = gs("job", "create", "--offer", str(world.offer), "--gpu-seconds", "600", "--gpus", "1",
