@@ -349,6 +349,19 @@ AMOUNT_KEYS = frozenset(
         "used",
         "budget",
         "left",
+        "withheld_pay",
+        "dispute_frozen",
+        "lease_dispute_frozen",
+        "lease_locked_collateral",
+        "lease_earnings",
+        "unstakeable",
+        "value_paid",
+        "collected",
+        "still_owed",
+        "this_job_collected",
+        "this_job_still_owed",
+        "fraud_debt",
+        "bond_returned",
     }
 )
 """Keys whose values are token (or wei) amounts: in --json always a decimal string of base units."""
