@@ -69,7 +69,7 @@ def test_a_job_dispute_freeze_shields_an_honest_leases_expiry_slash(
     escrow, lease_escrow, staking, token, staked_provider, client, rando, arbiter, accounts, sign, attest
 ):
     provider = staked_provider
-    _wallet, lease, _job = _setup(
+    _wallet, lease, job = _setup(
         escrow, lease_escrow, staking, token, provider, client, rando, accounts, sign, attest, guarantee=False
     )
     # The provider never checkpoints L's lease: L claims the expiry slash (50% of its 7,200 collateral).
