@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..chain.client import ESCROW_PARAMETERS, LEASE_PARAMETERS, ROLE_IDS, STAKING_PARAMETERS
+from ..chain.client import ESCROW_PARAMETERS, LEASE_PARAMETERS, ROLE_IDS, STAKING_PARAMETERS, Gpusettle
 from ..deploy.networks import AMOUNT_PARAMETERS
 from ..errors import ConfigError
 from ..hashing import keccak256
@@ -80,6 +80,16 @@ def param_set(name: str, value: str) -> None:
     c.emit({"tx": out.summary(), "name": name, "parameters": {name: v}}, f"{name} is now {shown}")
 
 
+def _arbiter(sender: str, client: Gpusettle) -> str:
+    """`sender`, when it holds the arbiter role; else the error that says who does."""
+    arbiter = client.roles().arbiter
+    if sender.lower() != arbiter.lower():
+        raise ConfigError(
+            f"{sender} is not the arbiter ({arbiter})", "sign with the arbiter's key (--account)"
+        )
+    return sender
+
+
 @admin.command("rule")
 @click.argument("kind", type=click.Choice(["job", "lease"]))
 @click.argument("work_id", type=click.IntRange(1))
@@ -91,12 +101,7 @@ def rule(kind: str, work_id: int, upheld: bool) -> None:
     bond goes to the provider (a lease goes on)."""
     c = get_ctx()
     client = c.client()
-    sender = c.address()
-    arbiter = client.roles().arbiter
-    if sender.lower() != arbiter.lower():
-        raise ConfigError(
-            f"{sender} is not the arbiter ({arbiter})", "sign with the arbiter's key (--account)"
-        )
+    sender = _arbiter(c.address(), client)
     now = client.chain.timestamp()
     if kind == "job":
         j = client.job(work_id)
@@ -144,12 +149,7 @@ def report_fraud(job_id: int, evidence: str) -> None:
     stake cannot cover now becomes the job's fraud debt (`gpusettle job collect-fraud-debt`)."""
     c = get_ctx()
     client = c.client()
-    sender = c.address()
-    arbiter = client.roles().arbiter
-    if sender.lower() != arbiter.lower():
-        raise ConfigError(
-            f"{sender} is not the arbiter ({arbiter})", "sign with the arbiter's key (--account)"
-        )
+    sender = _arbiter(c.address(), client)
     j = client.job(job_id)
     if j.status != "Running":
         raise ConfigError(

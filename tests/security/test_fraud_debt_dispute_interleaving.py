@@ -7,19 +7,9 @@ import brownie
 import pytest
 
 from tests.fixtures.contracts import PRICE, TIMEOUT_GRACE
-from tests.fixtures.jobs import SPEC_HASH
 
-from .conftest import DAY, HOUR, MAX_U256, now, receipt_for, warp
-
-E18 = 10**18
-
-
-def _open_job(escrow, token, sender, gpu_seconds, deadline):
-    if token.allowance(sender, escrow) < 2**255:
-        token.approve(escrow, MAX_U256, {"from": sender})
-    return escrow.createJob(1, gpu_seconds, deadline, SPEC_HASH, 1, PRICE, {"from": sender}).events[
-        "JobCreated"
-    ]["jobId"]
+from .conftest import DAY, HOUR, now, receipt_for, warp
+from .test_fraud_report_pays_held_slash_to_second_wallet import E18, open_job
 
 
 def _blockers(escrow, provider):
@@ -33,9 +23,9 @@ def test_debt_and_dispute_interleave_without_corrupting_the_counts(
 ):
     provider = staked_provider
     t0 = now()
-    js = _open_job(escrow, token, client, 1_000_000, t0 + 7 * DAY)  # 1,000 deposit, 200 collateral
-    jt = _open_job(escrow, token, client, 100_000, t0 + 2 * HOUR)  # 100 deposit, 20 collateral
-    jf = _open_job(escrow, token, client, 5_000_000, t0 + 7 * DAY)  # 5,000 deposit, 1,000 collateral
+    js = open_job(escrow, token, client, 1_000_000, t0 + 7 * DAY)  # 1,000 deposit, 200 collateral
+    jt = open_job(escrow, token, client, 100_000, t0 + 2 * HOUR)  # 100 deposit, 20 collateral
+    jf = open_job(escrow, token, client, 5_000_000, t0 + 7 * DAY)  # 5,000 deposit, 1,000 collateral
     for j in (js, jt, jf):
         escrow.acceptJob(j, {"from": provider})
     r = receipt_for(escrow, js, gpu_seconds=1_000)
@@ -49,7 +39,7 @@ def test_debt_and_dispute_interleave_without_corrupting_the_counts(
         - int(escrow.providerRecord(provider)["lockedCollateral"])
         - 800 * E18
     )
-    shield = _open_job(escrow, token, rando, free * 5 // PRICE, t0 + 7 * DAY)
+    shield = open_job(escrow, token, rando, free * 5 // PRICE, t0 + 7 * DAY)
     escrow.reportFraud(jf, b"\xf5" * 32, {"from": arbiter})
     debt = int(escrow.fraudDebt(jf))
     assert debt > 0

@@ -31,20 +31,10 @@ slash, and W gains exactly that slash.
 import brownie
 
 from tests.fixtures.contracts import PRICE, TIMEOUT_GRACE
-from tests.fixtures.jobs import SPEC_HASH
 from tests.fixtures.leases import LEASE_SPEC, MAX_U64
 
 from .conftest import DAY, HOUR, MAX_U256, err, now, warp
-
-E18 = 10**18
-
-
-def _open_job(escrow, token, sender, gpu_seconds, deadline):
-    if token.allowance(sender, escrow) < 2**255:
-        token.approve(escrow, MAX_U256, {"from": sender})
-    return escrow.createJob(1, gpu_seconds, deadline, SPEC_HASH, 1, PRICE, {"from": sender}).events[
-        "JobCreated"
-    ]["jobId"]
+from .test_fraud_report_pays_held_slash_to_second_wallet import E18, open_job
 
 
 def _free(escrow, staking, provider, lease_locked=0):
@@ -54,6 +44,24 @@ def _free(escrow, staking, provider, lease_locked=0):
         - lease_locked
     )
 
+
+
+def _fraud_job_beside_a_wallet_lease(escrow, lease_escrow, staking, token, provider, client, wallet, guarantee):
+    """C's accepted job Jf (10,000 deposit, 2,000 collateral) and W's accepted lease of a 1-GPU offer at 2 tokens per
+    GPU-second (7,200 collateral, two hours of runway), with a 100% uptime guarantee when `guarantee`."""
+    offer = staking.addOffer("H100 (own)", 1, 80, 2 * E18, "ipfs://w", {"from": provider}).events[
+        "OfferAdded"
+    ]["offerId"]
+    if guarantee:
+        staking.setOfferAvailability(offer, 0, 0, 10_000, {"from": provider})
+    jf = open_job(escrow, token, client, 10_000_000, now() + 7 * DAY)
+    escrow.acceptJob(jf, {"from": provider})
+    token.approve(lease_escrow, MAX_U256, {"from": wallet})
+    lease = lease_escrow.openLease(
+        offer, 1, MAX_U64, 2, 0, LEASE_SPEC, 14_400 * E18, 0, {"from": wallet}
+    ).events["LeaseOpened"]["leaseId"]
+    lease_escrow.acceptLease(lease, {"from": provider})
+    return jf, lease
 
 def test_a_second_wallets_running_job_times_out_into_the_debts_stake(
     escrow, staking, token, staked_provider, client, rando, arbiter, accounts
@@ -66,11 +74,11 @@ def test_a_second_wallets_running_job_times_out_into_the_debts_stake(
     wallet = accounts[9]
     token.transfer(wallet, 100_000 * E18, {"from": rando})
     t0 = now()
-    jf = _open_job(escrow, token, client, 10_000_000, t0 + 7 * DAY)  # 10,000 deposit, 2,000 collateral
+    jf = open_job(escrow, token, client, 10_000_000, t0 + 7 * DAY)  # 10,000 deposit, 2,000 collateral
     escrow.acceptJob(jf, {"from": provider})
     free = _free(escrow, staking, provider)
     assert free == 8_000 * E18
-    j2 = _open_job(escrow, token, wallet, free * 5 // PRICE, t0 + 2 * HOUR)  # collateral = all free stake
+    j2 = open_job(escrow, token, wallet, free * 5 // PRICE, t0 + 2 * HOUR)  # collateral = all free stake
     escrow.acceptJob(j2, {"from": provider})
 
     c_before, w_before = token.balanceOf(client), token.balanceOf(wallet)
@@ -119,18 +127,7 @@ def test_a_second_wallets_lease_penalty_takes_the_debts_stake(
     provider = staked_provider
     wallet = accounts[9]
     token.transfer(wallet, 100_000 * E18, {"from": rando})
-    offer = staking.addOffer("H100 (own)", 1, 80, 2 * E18, "ipfs://w", {"from": provider}).events[
-        "OfferAdded"
-    ]["offerId"]
-    staking.setOfferAvailability(offer, 0, 0, 10_000, {"from": provider})
-    t0 = now()
-    jf = _open_job(escrow, token, client, 10_000_000, t0 + 7 * DAY)
-    escrow.acceptJob(jf, {"from": provider})
-    token.approve(lease_escrow, MAX_U256, {"from": wallet})
-    lease = lease_escrow.openLease(
-        offer, 1, MAX_U64, 2, 0, LEASE_SPEC, 14_400 * E18, 0, {"from": wallet}
-    ).events["LeaseOpened"]["leaseId"]
-    lease_escrow.acceptLease(lease, {"from": provider})
+    jf, lease = _fraud_job_beside_a_wallet_lease(escrow, lease_escrow, staking, token, provider, client, wallet, True)
     assert lease_escrow.lockedCollateral(provider) == 7_200 * E18
     assert _free(escrow, staking, provider, 7_200 * E18) == 800 * E18
 
@@ -169,10 +166,10 @@ def test_a_second_fraud_report_on_the_second_wallets_job_takes_the_debts_stake(
     wallet = accounts[9]
     token.transfer(wallet, 100_000 * E18, {"from": rando})
     t0 = now()
-    jf = _open_job(escrow, token, client, 10_000_000, t0 + 7 * DAY)
+    jf = open_job(escrow, token, client, 10_000_000, t0 + 7 * DAY)
     escrow.acceptJob(jf, {"from": provider})
     free = _free(escrow, staking, provider)
-    j2 = _open_job(escrow, token, wallet, free * 5 // PRICE, t0 + 7 * DAY)
+    j2 = open_job(escrow, token, wallet, free * 5 // PRICE, t0 + 7 * DAY)
     escrow.acceptJob(j2, {"from": provider})
 
     c_before, w_before = token.balanceOf(client), token.balanceOf(wallet)
@@ -206,17 +203,7 @@ def test_a_second_wallets_lease_expiry_slash_takes_the_debts_stake(
     provider = staked_provider
     wallet = accounts[9]
     token.transfer(wallet, 100_000 * E18, {"from": rando})
-    offer = staking.addOffer("H100 (own)", 1, 80, 2 * E18, "ipfs://w", {"from": provider}).events[
-        "OfferAdded"
-    ]["offerId"]
-    t0 = now()
-    jf = _open_job(escrow, token, client, 10_000_000, t0 + 7 * DAY)
-    escrow.acceptJob(jf, {"from": provider})
-    token.approve(lease_escrow, MAX_U256, {"from": wallet})
-    lease = lease_escrow.openLease(
-        offer, 1, MAX_U64, 2, 0, LEASE_SPEC, 14_400 * E18, 0, {"from": wallet}
-    ).events["LeaseOpened"]["leaseId"]
-    lease_escrow.acceptLease(lease, {"from": provider})
+    jf, lease = _fraud_job_beside_a_wallet_lease(escrow, lease_escrow, staking, token, provider, client, wallet, False)
 
     c_before = token.balanceOf(client)
     escrow.reportFraud(jf, b"\xf6" * 32, {"from": arbiter})

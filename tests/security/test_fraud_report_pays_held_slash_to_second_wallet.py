@@ -30,10 +30,11 @@ from .conftest import DAY, HOUR, MAX_U256, at, now, receipt_for, warp
 E18 = 10**18
 
 
-def open_job(escrow, token, sender, gpu_seconds, deadline):
+def open_job(escrow, token, sender, gpu_seconds, deadline, offer=1, price=PRICE):
+    """A one-GPU job on `offer` (at most `price` per GPU-second) from `sender`, its allowance set once."""
     if token.allowance(sender, escrow) < 2**255:
         token.approve(escrow, MAX_U256, {"from": sender})
-    return escrow.createJob(1, gpu_seconds, deadline, SPEC_HASH, 1, PRICE, {"from": sender}).events[
+    return escrow.createJob(offer, gpu_seconds, deadline, SPEC_HASH, 1, price, {"from": sender}).events[
         "JobCreated"
     ]["jobId"]
 

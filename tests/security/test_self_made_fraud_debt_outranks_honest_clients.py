@@ -14,35 +14,32 @@ timeout slash still pays half its collateral.
 
 import brownie
 
-from tests.fixtures.jobs import SPEC_HASH
-
-from .conftest import DAY, HOUR, MAX_U256, err, now, receipt_for, warp
+from .conftest import DAY, HOUR, err, now, receipt_for, warp
+from .test_fraud_report_pays_held_slash_to_second_wallet import open_job
 
 E18 = 10**18
 PRICE2 = E18  # offer 2: 1 token per GPU-second
 
 
-def _offer2(staking, provider):
-    return staking.addOffer("H100 (2)", 2, 80, PRICE2, "ipfs://two", {"from": provider}).events["OfferAdded"][
+def _wallet_and_offer2(staking, token, provider, rando, accounts):
+    """The provider's second wallet W, funded, and offer 2 (2 GPUs at 1 token per GPU-second)."""
+    wallet = accounts[9]
+    token.transfer(wallet, 100_000 * E18, {"from": rando})
+    offer = staking.addOffer("H100 (2)", 2, 80, PRICE2, "ipfs://two", {"from": provider}).events["OfferAdded"][
         "offerId"
     ]
+    return wallet, offer
 
 
 def _open(escrow, token, sender, offer, gpu_seconds, deadline):
-    if token.allowance(sender, escrow) < 2**255:
-        token.approve(escrow, MAX_U256, {"from": sender})
-    return escrow.createJob(offer, gpu_seconds, deadline, SPEC_HASH, 1, PRICE2, {"from": sender}).events[
-        "JobCreated"
-    ]["jobId"]
+    return open_job(escrow, token, sender, gpu_seconds, deadline, offer=offer, price=PRICE2)
 
 
 def test_self_fraud_debt_takes_an_honest_clients_dispute_reserve(
     escrow, staking, token, staked_provider, client, rando, arbiter, accounts, sign, attest
 ):
     provider = staked_provider
-    wallet = accounts[9]
-    token.transfer(wallet, 100_000 * E18, {"from": rando})
-    offer = _offer2(staking, provider)
+    wallet, offer = _wallet_and_offer2(staking, token, provider, rando, accounts)
     t0 = now()
     # H (client) pays 3,000 for a run that was worthless; the reserve is raised to the 3,000 paid.
     jh = _open(escrow, token, client, offer, 3_000, t0 + 7 * DAY)
@@ -77,9 +74,7 @@ def test_self_fraud_debt_takes_an_honest_clients_timeout_slash(
     escrow, staking, token, staked_provider, client, rando, arbiter, accounts
 ):
     provider = staked_provider
-    wallet = accounts[9]
-    token.transfer(wallet, 100_000 * E18, {"from": rando})
-    offer = _offer2(staking, provider)
+    wallet, offer = _wallet_and_offer2(staking, token, provider, rando, accounts)
     t0 = now()
     # H's running job: 5,000 deposit, 1,000 collateral; the provider never runs it.
     jh = _open(escrow, token, client, offer, 5_000, t0 + 2 * HOUR)
