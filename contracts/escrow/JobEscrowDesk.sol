@@ -380,7 +380,8 @@ contract JobEscrowDesk is JobEscrowBase {
         c.status = JobStatus.Fraud;
         _storeCore(jobId, c);
         uint256 deposit = uint256(t.price) * t.maxGpuSeconds;
-        _books[t.provider].locked -= uint96(_collateral(deposit, c.collateralBps));
+        uint256 collateral = _collateral(deposit, c.collateralBps);
+        _books[t.provider].locked -= uint96(collateral);
         _releaseJobGpus(jobId, c.gpuCount);
         ++_ledgers[t.provider].disputesLost;
         uint256 amount = deposit * _jobMeta[jobId].disputeSlashBps / BPS;
@@ -389,8 +390,7 @@ contract JobEscrowDesk is JobEscrowBase {
         // them to this job's client would let a provider pay a second wallet of its own with another client's claim
         // (outside review of 2026-12-03).
         // The job's own collateral (just unlocked) backs the slash first, then free stake beyond earlier debts.
-        (uint256 slashed, uint256 compensation,) =
-            _penalize(t.provider, amount, deposit, 0, _collateral(deposit, c.collateralBps), false);
+        (uint256 slashed, uint256 compensation,) = _penalize(t.provider, amount, deposit, 0, collateral, false);
         _tokensOut(deposit + compensation);
         emit FraudReported(jobId, evidenceHash, slashed, compensation);
         // What the slash could not take (the stake was locked for other work, say a second wallet's job opened just
@@ -426,9 +426,7 @@ contract JobEscrowDesk is JobEscrowBase {
         f.owed = uint96(owed - collected);
         _ledgers[provider].disputeFrozen -= uint96(collected);
         if (owed == collected && --_stats[provider].openDisputes == 0) _releaseHold(provider);
-        // The tokens pass through: in and out at once.
-        _tokensIn(collected);
-        _tokensOut(collected);
+        // The slashed tokens pass straight through to the clients: what the escrow owes does not change.
         // Oldest debt first. Each client is paid once its debt's record is written (the suite's own token; this call
         // is guarded against re-entry).
         uint256 first = f.first;

@@ -27,9 +27,4 @@ contract StakingEscrowStub is ContractWallet {
     {
         return (0, 0, 0, 0);
     }
-
-    /// @notice IJobEscrow.fraudDebtOf: nobody owes anything.
-    function fraudDebtOf(address) external pure returns (uint256 owed, uint256 debts) {
-        return (0, 0);
-    }
 }
