@@ -676,8 +676,8 @@ def job_collect_fraud_debt(job_id: int) -> None:
             ),
             f"see `gpusettle job status {job_id}`",
         )
-    owed, _ = client.fraud_debt_of(j.provider)
     info = client.stake_info(j.provider)
+    owed = info.fraud_debt
     locked = info.locked_collateral + info.lease_locked_collateral
     if info.bonded <= locked and info.unbonding == 0:
         f = client.fmt
